@@ -1,0 +1,229 @@
+/**
+ * The public API: init, shutdown, remote, get, put, wait, cancel. Everything here is a thin,
+ * typed door onto the current thread's CoreWorker (the driver's, or a worker's inside a task).
+ */
+import {
+  InvalidOptionError,
+  MinirayError,
+  ObjectLostError,
+} from '../errors/index.js';
+import { CoreWorker, registerModuleFunction, type ResolvedTaskOptions } from '../core-worker/index.js';
+import { currentRuntime, setCurrentRuntime, type Runtime } from '../core-worker/current.js';
+import { WorkerID } from '../ids/index.js';
+import { LocalNodeClient, Node } from '../node/index.js';
+import { ObjectRef } from '../object-ref/index.js';
+import { validateOptions } from '../config/index.js';
+import { callerOf, describeFunction, type FunctionDescriptor } from '../serialization/index.js';
+import {
+  CANCEL_RULES,
+  GET_RULES,
+  WAIT_RULES,
+  defaultTaskOptions,
+  mergeTaskOptions,
+  resolveInitOptions,
+  type CancelOptions,
+  type GetOptions,
+  type InitOptions,
+  type TaskOptions,
+  type WaitOptions,
+} from './options.js';
+
+export type { InitOptions, TaskOptions, GetOptions, WaitOptions, CancelOptions } from './options.js';
+
+// ---- types ---------------------------------------------------------------------------------------
+
+/** Each argument may be given as a value or as a ref to a value of the same type. */
+export type RemoteArgs<A extends readonly unknown[]> = { [K in keyof A]: A[K] | ObjectRef<A[K]> };
+
+/** The refs `.remote()` returns for numReturns > 1: one per element of the returned tuple or array. */
+export type ReturnRefs<R> = R extends readonly unknown[] ? { -readonly [K in keyof R]: ObjectRef<R[K]> } : ObjectRef<unknown>[];
+
+/** The values `get()` gives for an array of refs. */
+export type ValuesOf<Refs extends readonly ObjectRef<unknown>[]> = {
+  -readonly [K in keyof Refs]: Refs[K] extends ObjectRef<infer T> ? T : never;
+};
+
+export interface RemoteFunction<A extends unknown[], R> {
+  /** Submits the task; returns at once with a ref to its (unwrapped) result. */
+  remote(...args: RemoteArgs<A>): ObjectRef<Awaited<R>>;
+  /** A copy with other options. */
+  options(options: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: number }): MultiReturnRemoteFunction<A, R>;
+}
+
+export interface MultiReturnRemoteFunction<A extends unknown[], R> {
+  /** Submits the task; returns one ref per returned element. */
+  remote(...args: RemoteArgs<A>): ReturnRefs<Awaited<R>>;
+  options(options: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: number }): MultiReturnRemoteFunction<A, R>;
+}
+
+export interface RuntimeContext {
+  /** The node this code runs on. */
+  readonly nodeId: string;
+  /** The worker (or driver) this code runs in. */
+  readonly workerId: string;
+  /** True in the driver program, false inside a task. */
+  readonly isDriver: boolean;
+}
+
+// ---- lifecycle -----------------------------------------------------------------------------------
+
+/**
+ * Starts miniray in this process: a node with worker threads. Resolves when the workers are up.
+ * Calling `.remote()` or `put()` first starts it with the defaults, as Ray does.
+ */
+export async function init(options?: InitOptions): Promise<void> {
+  const nodeOptions = resolveInitOptions(options);
+  const existing = currentRuntime();
+  if (existing !== undefined) {
+    if (existing.kind === 'worker' || options?.ignoreReinitError) return;
+    throw new MinirayError(
+      'init() was called while miniray is already running. Call shutdown() first, or pass { ignoreReinitError: true }.',
+    );
+  }
+  const node = startDriver(nodeOptions);
+  try {
+    await node.ready();
+  } catch (error) {
+    await shutdown();
+    throw new MinirayError(`init() could not start workers: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Stops the workers and forgets every object. Refs from before are invalid afterwards. */
+export async function shutdown(): Promise<void> {
+  const runtime = currentRuntime();
+  if (runtime?.kind !== 'driver') return;
+  setCurrentRuntime(undefined);
+  await runtime.shutdown();
+}
+
+export function isInitialized(): boolean {
+  return currentRuntime() !== undefined;
+}
+
+function startDriver(options: ReturnType<typeof resolveInitOptions>): Node {
+  const node = new Node(options);
+  const coreWorker = new CoreWorker({ nodeId: node.nodeId, workerId: WorkerID.fromRandom().toHex() }, new LocalNodeClient(node));
+  setCurrentRuntime({ kind: 'driver', coreWorker, shutdown: () => node.shutdown() });
+  return node;
+}
+
+/** The running CoreWorker, starting miniray with defaults if needed. */
+function coreWorker(): CoreWorker {
+  let runtime: Runtime | undefined = currentRuntime();
+  if (runtime === undefined) {
+    startDriver(resolveInitOptions(undefined));
+    runtime = currentRuntime() as Runtime;
+  }
+  return runtime.coreWorker;
+}
+
+// ---- tasks ---------------------------------------------------------------------------------------
+
+class RemoteFunctionImpl {
+  constructor(
+    private readonly descriptor: FunctionDescriptor,
+    private readonly taskOptions: ResolvedTaskOptions,
+  ) {}
+
+  remote(...args: unknown[]): ObjectRef | ObjectRef[] {
+    const worker = coreWorker();
+    const ids = worker.submitTask(this.descriptor, args, this.taskOptions);
+    if (this.taskOptions.numReturns === 1) return worker.refFor(ids[0] as string);
+    return ids.map((id) => worker.refFor(id));
+  }
+
+  options(options: TaskOptions): RemoteFunctionImpl {
+    return new RemoteFunctionImpl(this.descriptor, mergeTaskOptions('.options()', this.taskOptions, options));
+  }
+}
+
+/**
+ * Makes `fn` a remote function: `.remote(...args)` runs it on a worker and returns an ObjectRef.
+ *
+ * A self-contained function (it uses only its parameters, its own locals and globals) is shipped
+ * as source. A function that uses names from its module (imports, helpers, other remote functions)
+ * works when remote() is called at the top level of a module other than the entry script: workers
+ * import that module. In the entry script such a function is rejected with CapturedVariableError.
+ */
+export function remote<A extends unknown[], R>(fn: (...args: A) => R, options?: TaskOptions): RemoteFunction<A, R> {
+  const taskOptions = mergeTaskOptions('remote()', defaultTaskOptions(), options);
+  const descriptor = describeFunction(fn, callerOf(remote));
+  if (descriptor.kind === 'module') registerModuleFunction(descriptor.moduleUrl, descriptor.callsite, fn);
+  return new RemoteFunctionImpl(descriptor, taskOptions) as unknown as RemoteFunction<A, R>;
+}
+
+// ---- objects -------------------------------------------------------------------------------------
+
+/** Stores a value in the object store; returns its ref at once. */
+export function put<T>(value: T): ObjectRef<T> {
+  if (value instanceof ObjectRef) {
+    throw new TypeError('put() was given an ObjectRef; it is already in the object store. Pass the ref itself where it is needed.');
+  }
+  return coreWorker().put(value);
+}
+
+/** The value of a ref, or of each ref of an array, once computed. Rejects with the task's error if it failed. */
+export function get<T>(ref: ObjectRef<T>, options?: GetOptions): Promise<T>;
+export function get<const Refs extends readonly ObjectRef<unknown>[]>(refs: Refs, options?: GetOptions): Promise<ValuesOf<Refs>>;
+export async function get(target: ObjectRef | readonly ObjectRef[], options?: GetOptions): Promise<unknown> {
+  validateOptions('get()', GET_RULES, options);
+  const single = !Array.isArray(target);
+  if (single && !(target instanceof ObjectRef)) {
+    throw new TypeError(`get() expects an ObjectRef or an array of ObjectRefs, got ${describe(target)}`);
+  }
+  const runtime = currentRuntime();
+  if (runtime === undefined) {
+    throw new ObjectLostError('get(): miniray is not running, so no object exists; refs from before shutdown() are invalid.');
+  }
+  const values = await runtime.coreWorker.get(single ? [target as ObjectRef] : (target as readonly ObjectRef[]), options?.timeoutMs);
+  return single ? values[0] : values;
+}
+
+/**
+ * Waits until `numReturns` (default 1) of `refs` are ready, or `timeoutMs` passes. Failed tasks
+ * count as ready (their error comes at get). Returns both lists in the order of `refs`.
+ */
+export async function wait<T>(
+  refs: readonly ObjectRef<T>[],
+  options?: WaitOptions,
+): Promise<{ ready: ObjectRef<T>[]; pending: ObjectRef<T>[] }> {
+  validateOptions('wait()', WAIT_RULES, options);
+  if (!Array.isArray(refs) || !refs.every((ref) => ref instanceof ObjectRef)) {
+    throw new TypeError('wait() expects an array of ObjectRefs');
+  }
+  const numReturns = options?.numReturns ?? Math.min(1, refs.length);
+  if (numReturns > refs.length) {
+    throw new InvalidOptionError(`wait(): numReturns (${numReturns}) is more than the number of refs (${refs.length})`, 'numReturns');
+  }
+  const runtime = currentRuntime();
+  if (runtime === undefined) throw new ObjectLostError('wait(): miniray is not running, so no object exists.');
+  return runtime.coreWorker.wait(refs, numReturns, options?.timeoutMs) as Promise<{ ready: ObjectRef<T>[]; pending: ObjectRef<T>[] }>;
+}
+
+/**
+ * Cancels the task that creates `ref`: a queued task never runs; a running one is stopped with
+ * `force: true` (its worker is terminated and replaced), otherwise it runs on but its result is
+ * dropped. `get` of its refs rejects with TaskCancelledError. Does nothing if the task finished.
+ */
+export function cancel(ref: ObjectRef, options?: CancelOptions): void {
+  validateOptions('cancel()', CANCEL_RULES, options);
+  if (!(ref instanceof ObjectRef)) throw new TypeError(`cancel() expects an ObjectRef, got ${describe(ref)}`);
+  currentRuntime()?.coreWorker.cancel(ref, options?.force ?? false);
+}
+
+/** Where the calling code runs. */
+export function getRuntimeContext(): RuntimeContext {
+  const runtime = currentRuntime();
+  if (runtime === undefined) throw new MinirayError('getRuntimeContext(): miniray is not running; call init() first.');
+  const { nodeId, workerId } = runtime.coreWorker.address;
+  return { nodeId, workerId, isDriver: runtime.kind === 'driver' };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? `an object (${(value as object).constructor?.name ?? 'Object'})` : `a ${typeof value}`;
+}

@@ -1,0 +1,99 @@
+/** The public option types and their validation rules (one table per call). */
+import { defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type OptionRules } from '../config/index.js';
+import type { ResolvedTaskOptions } from '../core-worker/index.js';
+import type { NodeOptions } from '../node/index.js';
+
+export interface InitOptions {
+  /** Worker threads to start. Default: numCpus. */
+  numWorkers?: number;
+  /** CPUs this node offers to tasks. Default: the machine's available parallelism. */
+  numCpus?: number;
+  /** Bytes the object store may hold. Default: 30% of system memory. */
+  objectStoreMemory?: number;
+  /** Heap limit of each worker thread in MB; a task that exceeds it fails with OutOfMemoryError. Default: Node's. */
+  workerHeapLimitMb?: number;
+  /** When miniray is already running, return instead of throwing. Default: false. */
+  ignoreReinitError?: boolean;
+}
+
+const INIT_RULES: OptionRules = {
+  numWorkers: { type: 'integer', min: 1, doc: 'worker threads to start' },
+  numCpus: { type: 'number', min: 0, doc: 'CPUs this node offers to tasks' },
+  objectStoreMemory: { type: 'integer', min: 1, doc: 'bytes the object store may hold' },
+  workerHeapLimitMb: { type: 'integer', min: 16, doc: 'heap limit of each worker thread, in MB' },
+  ignoreReinitError: { type: 'boolean', doc: 'return quietly when miniray is already running' },
+};
+
+export function resolveInitOptions(options: InitOptions | undefined): NodeOptions {
+  validateOptions('init()', INIT_RULES, options);
+  const numCpus = options?.numCpus ?? defaultNumCpus();
+  const numWorkers = options?.numWorkers ?? Math.max(1, Math.ceil(numCpus));
+  const heap = options?.workerHeapLimitMb;
+  return {
+    numCpus,
+    numWorkers,
+    objectStoreMemory: options?.objectStoreMemory ?? defaultObjectStoreMemory(),
+    workerResourceLimits: heap === undefined ? undefined : { maxOldGenerationSizeMb: heap },
+  };
+}
+
+export interface TaskOptions {
+  /** CPUs the task holds while it runs. Default: 1. */
+  numCpus?: number;
+  /** How many objects the task returns; with n > 1 it must return an array of n values and `.remote()` gives n refs. Default: 1. */
+  numReturns?: number;
+  /** Retries when the worker running the task dies (and on exceptions with retryExceptions). -1: unlimited. Default: 3. */
+  maxRetries?: number;
+  /** Also retry when the task throws. Default: false. */
+  retryExceptions?: boolean;
+  /** Name shown in errors. Default: the function's name. */
+  name?: string;
+}
+
+const TASK_RULES: OptionRules = {
+  numCpus: { type: 'number', min: 0, doc: 'CPUs the task holds while it runs' },
+  numReturns: { type: 'integer', min: 1, doc: 'how many objects the task returns' },
+  maxRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries after a worker crash' },
+  retryExceptions: { type: 'boolean', doc: 'also retry when the task throws' },
+  name: { type: 'string', doc: 'name shown in errors' },
+};
+
+export function defaultTaskOptions(): ResolvedTaskOptions {
+  return { numCpus: 1, numReturns: 1, maxRetries: setting('defaultMaxRetries'), retryExceptions: false, name: undefined };
+}
+
+export function mergeTaskOptions(where: string, base: ResolvedTaskOptions, options: TaskOptions | undefined): ResolvedTaskOptions {
+  validateOptions(where, TASK_RULES, options);
+  if (options === undefined) return base;
+  return {
+    numCpus: options.numCpus ?? base.numCpus,
+    numReturns: options.numReturns ?? base.numReturns,
+    maxRetries: options.maxRetries ?? base.maxRetries,
+    retryExceptions: options.retryExceptions ?? base.retryExceptions,
+    name: options.name ?? base.name,
+  };
+}
+
+export interface GetOptions {
+  /** Reject with GetTimeoutError if the objects are not ready by then. Default: wait as long as it takes. */
+  timeoutMs?: number;
+}
+
+export interface WaitOptions {
+  /** How many refs must be ready before wait() returns. Default: 1. */
+  numReturns?: number;
+  /** Return with whatever is ready by then. Default: no limit. */
+  timeoutMs?: number;
+}
+
+export interface CancelOptions {
+  /** Stop a running task by terminating its worker (which is then replaced). Default: false. */
+  force?: boolean;
+}
+
+export const GET_RULES: OptionRules = { timeoutMs: { type: 'number', min: 0, doc: 'milliseconds to wait' } };
+export const WAIT_RULES: OptionRules = {
+  numReturns: { type: 'integer', min: 0, doc: 'how many refs must be ready' },
+  timeoutMs: { type: 'number', min: 0, doc: 'milliseconds to wait' },
+};
+export const CANCEL_RULES: OptionRules = { force: { type: 'boolean', doc: 'terminate the worker running the task' } };

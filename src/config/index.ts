@@ -1,0 +1,146 @@
+/**
+ * Every tunable of the runtime in one table, with its default and what it does; each can be
+ * overridden by an environment variable (MINIRAY_<NAME in upper snake case>), as Ray's
+ * ray_config_def.h. Also: table-driven validation of user options, with errors that name the field.
+ */
+import { availableParallelism, totalmem } from 'node:os';
+import { InvalidOptionError } from '../errors/index.js';
+
+interface Setting {
+  readonly default: number;
+  readonly doc: string;
+}
+
+const SETTINGS = {
+  maxTasksInFlightPerWorker: {
+    default: 64,
+    doc: 'Most tasks the node queues at one worker ahead of time when many are ready (pipelining); 1 disables it.',
+  },
+  workerStartupFailureLimit: {
+    default: 3,
+    doc: 'Consecutive worker start-up failures after which queued tasks fail instead of waiting for a worker.',
+  },
+  defaultMaxRetries: {
+    default: 3,
+    doc: 'Retries of a task whose worker crashed, unless the task sets maxRetries (as Ray).',
+  },
+  defaultObjectStoreFraction: {
+    default: 0.3,
+    doc: 'Share of system memory the object store may use when init() does not set objectStoreMemory.',
+  },
+} satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+const envName = (name: string) => `MINIRAY_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+
+/** A setting's value: the environment override if set, else the default. */
+export function setting(name: SettingName): number {
+  const raw = process.env[envName(name)];
+  if (raw === undefined || raw === '') return SETTINGS[name].default;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) {
+    throw new InvalidOptionError(`environment variable ${envName(name)} must be a number, got ${JSON.stringify(raw)}`, name);
+  }
+  return value;
+}
+
+/** The documented settings table (for docs and `miniray` tooling). */
+export function describeSettings(): Array<{ name: string; env: string; default: number; doc: string }> {
+  return Object.entries(SETTINGS).map(([name, s]) => ({ name, env: envName(name), default: s.default, doc: s.doc }));
+}
+
+export const defaultNumCpus = (): number => availableParallelism();
+export const defaultObjectStoreMemory = (): number => Math.floor(totalmem() * setting('defaultObjectStoreFraction'));
+
+// ---- user options -------------------------------------------------------------------------------
+
+export type OptionRule =
+  | { readonly type: 'integer'; readonly min?: number; readonly allowMinusOne?: boolean; readonly doc: string }
+  | { readonly type: 'number'; readonly min?: number; readonly doc: string }
+  | { readonly type: 'boolean'; readonly doc: string }
+  | { readonly type: 'string'; readonly doc: string };
+
+export type OptionRules = Readonly<Record<string, OptionRule>>;
+
+/**
+ * Checks `options` against `rules`; throws InvalidOptionError naming the field, the rule and the
+ * value received. `where` names the call, e.g. "init()".
+ */
+export function validateOptions(where: string, rules: OptionRules, options: unknown): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionError(`${where}: options must be an object, got ${describe(options)}`, '');
+  }
+  for (const [key, value] of Object.entries(options)) {
+    const rule = rules[key];
+    if (rule === undefined) {
+      const suggestion = closest(key, Object.keys(rules));
+      throw new InvalidOptionError(
+        `${where}: unknown option '${key}'.${suggestion ? ` Did you mean '${suggestion}'?` : ''} ` +
+          `Known options: ${Object.keys(rules).join(', ')}.`,
+        key,
+      );
+    }
+    if (value === undefined) continue;
+    const problem = check(rule, value);
+    if (problem) {
+      throw new InvalidOptionError(`${where}: option '${key}' must be ${problem}, got ${describe(value)}. (${rule.doc})`, key);
+    }
+  }
+}
+
+function check(rule: OptionRule, value: unknown): string | undefined {
+  switch (rule.type) {
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : 'true or false';
+    case 'string':
+      return typeof value === 'string' ? undefined : 'a string';
+    case 'number': {
+      const min = rule.min ?? -Infinity;
+      return typeof value === 'number' && Number.isFinite(value) && value >= min ? undefined : `a number >= ${min}`;
+    }
+    case 'integer': {
+      const min = rule.min ?? -Infinity;
+      const ok = typeof value === 'number' && Number.isInteger(value) && (value >= min || (rule.allowMinusOne === true && value === -1));
+      return ok ? undefined : `an integer >= ${min}${rule.allowMinusOne ? ' (or -1 for unlimited)' : ''}`;
+    }
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+/** The known name closest to `name` by edit distance, if it is close enough to be a typo. */
+function closest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = candidate;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        (previous[j] ?? 0) + 1,
+        (current[j - 1] ?? 0) + 1,
+        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}

@@ -1,0 +1,21 @@
+/**
+ * The CoreWorker of the current thread: the driver's (set by init()) or a worker's (set by the
+ * worker runtime at start-up). The public API finds it here. Kept on globalThis so that a second
+ * copy of the package loaded in the same thread (e.g. by a user module) sees the same runtime.
+ */
+import type { CoreWorker } from './index.js';
+
+export type Runtime =
+  | { readonly kind: 'driver'; readonly coreWorker: CoreWorker; shutdown(): Promise<void> }
+  | { readonly kind: 'worker'; readonly coreWorker: CoreWorker };
+
+const KEY = Symbol.for('miniray.runtime');
+const holder = globalThis as { [KEY]?: Runtime | undefined };
+
+export function currentRuntime(): Runtime | undefined {
+  return holder[KEY];
+}
+
+export function setCurrentRuntime(runtime: Runtime | undefined): void {
+  holder[KEY] = runtime;
+}

@@ -1,0 +1,253 @@
+/**
+ * The CoreWorker: one per driver and one per worker thread. It turns calls into task specs and
+ * objects, owns what it creates (the owner address in every ref it makes), and resolves get/wait
+ * by asking its node. It does not know whether the node is in the same thread or across a channel.
+ */
+import {
+  GetTimeoutError,
+  ObjectLostError,
+  SerializationError,
+  fromErrorRecord,
+} from '../errors/index.js';
+import { ObjectID, randomHex } from '../ids/index.js';
+import { ObjectRef, type OwnerAddress } from '../object-ref/index.js';
+import type { ObjectPayload, TaskSpec } from '../protocol/index.js';
+import {
+  decodeErrorRecord,
+  decodeValue,
+  encodeValue,
+  type FunctionDescriptor,
+} from '../serialization/index.js';
+import type { NodeClient } from './node-client.js';
+
+export { ChannelNodeClient, type NodeClient } from './node-client.js';
+export { registerModuleFunction, lookupModuleFunction } from './function-registry.js';
+
+export interface ResolvedTaskOptions {
+  readonly numCpus: number;
+  readonly numReturns: number;
+  readonly maxRetries: number;
+  readonly retryExceptions: boolean;
+  /** Shown in errors instead of the function's own name. */
+  readonly name: string | undefined;
+}
+
+/** Hooks a worker runtime gives its CoreWorker, to learn when a running task waits in get(). */
+export interface BlockingHooks {
+  onBlocked(): boolean;
+  onUnblocked(): void;
+}
+
+const NO_POSITIONS: readonly number[] = Object.freeze([]);
+const NO_DEPENDENCIES: readonly string[] = Object.freeze([]);
+
+export class CoreWorker {
+  /** Function IDs whose definitions this CoreWorker has already given its node. */
+  private readonly registeredFunctions = new Set<string>();
+
+  constructor(
+    readonly address: OwnerAddress,
+    private readonly node: NodeClient,
+    private readonly blocking: BlockingHooks | undefined = undefined,
+  ) {}
+
+  /** Submits a task and returns the IDs of its return objects. */
+  submitTask(fn: FunctionDescriptor, args: readonly unknown[], options: ResolvedTaskOptions): string[] {
+    const name = options.name ?? fn.name;
+    let refArgPositions = NO_POSITIONS;
+    let dependencies = NO_DEPENDENCIES;
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i];
+      if (arg instanceof ObjectRef) {
+        if (refArgPositions === NO_POSITIONS) {
+          refArgPositions = [];
+          dependencies = [];
+        }
+        (refArgPositions as number[]).push(i);
+        (dependencies as string[]).push(arg.id.toHex());
+      }
+    }
+    const encodedArgs = this.encodeArgs(args, name);
+    const returnIds: string[] = [];
+    for (let i = 0; i < options.numReturns; i++) returnIds.push(randomHex());
+    const spec: TaskSpec = {
+      taskId: randomHex(),
+      functionId: fn.id,
+      name,
+      args: encodedArgs,
+      refArgPositions,
+      dependencies,
+      returnIds,
+      numCpus: options.numCpus,
+      maxRetries: options.maxRetries,
+      retryExceptions: options.retryExceptions,
+      owner: this.address,
+    };
+    let functions: FunctionDescriptor[] = [];
+    if (!this.registeredFunctions.has(fn.id)) {
+      this.registeredFunctions.add(fn.id);
+      functions = [fn];
+    }
+    this.node.submit(functions, [spec]);
+    return returnIds;
+  }
+
+  /** Stores a value and returns its ref (synchronously; the object is available at once). */
+  put<T>(value: T): ObjectRef<T> {
+    const { data } = encodeValue(value, 'the value given to put()');
+    const id = randomHex();
+    this.node.put([{ id, data }]);
+    return this.refFor<T>(id);
+  }
+
+  refFor<T>(id: string): ObjectRef<T> {
+    return new ObjectRef<T>(new ObjectID(id), this.address);
+  }
+
+  /** The values of `refs`, in order. Rejects with the first error met (a failed task, a lost object, a timeout). */
+  get(refs: readonly ObjectRef[], timeoutMs: number | undefined): Promise<unknown[]> {
+    return new Promise((resolve, reject) => {
+      const count = refs.length;
+      const values = new Array<unknown>(count);
+      if (count === 0) {
+        resolve(values);
+        return;
+      }
+      // Where each ID's value goes (a ref may appear more than once).
+      const slots = new Map<string, number[]>();
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const ref = refs[i];
+        if (!(ref instanceof ObjectRef)) {
+          reject(new TypeError(`get() expects ObjectRefs; item ${i} is ${describeNonRef(ref)}`));
+          return;
+        }
+        const id = ref.id.toHex();
+        const existing = slots.get(id);
+        if (existing) existing.push(i);
+        else {
+          slots.set(id, [i]);
+          ids.push(id);
+        }
+      }
+      let remaining = ids.length;
+      let settled = false;
+      let blocked = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        settled = true;
+        if (timer) clearTimeout(timer);
+        if (blocked) this.blocking?.onUnblocked();
+      };
+      this.node.fetch(ids, true, (object) => {
+        if (settled) return;
+        let value: unknown;
+        try {
+          value = readPayload(object);
+        } catch (error) {
+          finish();
+          reject(error);
+          return;
+        }
+        for (const index of slots.get(object.id) ?? []) values[index] = value;
+        if (--remaining === 0) {
+          finish();
+          resolve(values);
+        }
+      });
+      if (settled) return;
+      blocked = this.blocking?.onBlocked() ?? false;
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          if (settled) return;
+          finish();
+          reject(new GetTimeoutError(`get() timed out after ${timeoutMs} ms: ${remaining} of ${ids.length} objects not ready`));
+        }, timeoutMs);
+      }
+    });
+  }
+
+  /**
+   * Resolves when `numReturns` of `refs` are ready (computed or failed), or at `timeoutMs`.
+   * Order within ready and pending follows the input.
+   */
+  wait(
+    refs: readonly ObjectRef[],
+    numReturns: number,
+    timeoutMs: number | undefined,
+  ): Promise<{ ready: ObjectRef[]; pending: ObjectRef[] }> {
+    return new Promise((resolve) => {
+      const readyIds = new Set<string>();
+      let settled = false;
+      let blocked = false;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = () => {
+        settled = true;
+        if (timer) clearTimeout(timer);
+        if (blocked) this.blocking?.onUnblocked();
+        const ready: ObjectRef[] = [];
+        const pending: ObjectRef[] = [];
+        for (const ref of refs) {
+          if (readyIds.has(ref.id.toHex()) && ready.length < numReturns) ready.push(ref);
+          else pending.push(ref);
+        }
+        resolve({ ready, pending });
+      };
+      const ids = [...new Set(refs.map((ref) => ref.id.toHex()))];
+      if (numReturns === 0 || ids.length === 0) {
+        settle();
+        return;
+      }
+      this.node.fetch(ids, false, (object) => {
+        if (settled) return;
+        readyIds.add(object.id);
+        if (readyIds.size >= Math.min(numReturns, ids.length)) settle();
+      });
+      if (settled) return;
+      blocked = this.blocking?.onBlocked() ?? false;
+      if (timeoutMs !== undefined) timer = setTimeout(settle, timeoutMs);
+    });
+  }
+
+  cancel(ref: ObjectRef, force: boolean): void {
+    this.node.cancel(ref.id.toHex(), force);
+  }
+
+  private encodeArgs(args: readonly unknown[], name: string): Uint8Array {
+    if (args.length === 0) return EMPTY_ARGS;
+    try {
+      return encodeValue(args, `arguments of ${name}`).data;
+    } catch (error) {
+      // Encode one by one only on failure, to name the argument.
+      for (let i = 0; i < args.length; i++) encodeValue(args[i], `argument ${i + 1} of ${name}`);
+      throw error;
+    }
+  }
+}
+
+const EMPTY_ARGS = encodeValue([], 'no arguments').data;
+
+/** The value in a payload, or the error it carries, thrown. */
+function readPayload(object: ObjectPayload): unknown {
+  switch (object.state) {
+    case 'ready':
+      try {
+        return decodeValue(object.data);
+      } catch (error) {
+        throw new SerializationError(`object ${object.id} could not be decoded: ${(error as Error).message}`);
+      }
+    case 'failed':
+      throw fromErrorRecord(decodeErrorRecord(object.data));
+    case 'lost':
+      throw new ObjectLostError(
+        `ObjectRef(${object.id}) is not known to this miniray instance: it was never created here, ` +
+          'or it comes from a session that was shut down. Refs are valid only between init() and shutdown().',
+      );
+  }
+}
+
+function describeNonRef(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an object (${(value as object).constructor?.name ?? 'Object'})`;
+  return `a ${typeof value}`;
+}

@@ -1,0 +1,206 @@
+/**
+ * Error classes that cross threads (and later the network). A failure travels as an ErrorRecord,
+ * a plain object that any serializer carries, and is rebuilt on the other side as an instance of the
+ * same class. `instanceof` also works across copies of the package or realms: each class checks a
+ * brand (the chain of miniray class names) as well as its prototype.
+ */
+
+const BRAND = Symbol.for('miniray.error.classes');
+
+/** What is carried across a thread or network boundary for one error. */
+export interface ErrorRecord {
+  /** The error's `name` (e.g. "TypeError", "ValidationError", "TaskError"). */
+  name: string;
+  /** The miniray class to rebuild, when the error is one of ours. */
+  minirayClass?: string;
+  message: string;
+  stack?: string;
+  cause?: ErrorRecord;
+  /** Own enumerable properties with primitive values (e.g. `code`), and a miniray error's fields. */
+  props?: Record<string, string | number | boolean | null | bigint>;
+}
+
+/** Base class of every error miniray throws. */
+export class MinirayError extends Error {
+  static readonly errorName: string = 'MinirayError';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    const ctor = new.target as typeof MinirayError;
+    this.name = ctor.errorName;
+    const chain: string[] = [];
+    for (let c: unknown = ctor; typeof c === 'function' && 'errorName' in c; c = Object.getPrototypeOf(c)) {
+      chain.push((c as typeof MinirayError).errorName);
+    }
+    Object.defineProperty(this, BRAND, { value: chain, enumerable: false });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== 'object' || value === null) return false;
+    const chain = (value as { [BRAND]?: unknown })[BRAND];
+    return Array.isArray(chain) && chain.includes(this.errorName);
+  }
+}
+
+/**
+ * A task (or actor method) threw. `cause` is the original error, rebuilt with its name, message,
+ * stack (from the worker) and primitive own properties such as `code`.
+ */
+export class TaskError extends MinirayError {
+  static override readonly errorName = 'TaskError';
+  readonly functionName: string;
+  readonly taskId: string;
+
+  constructor(message: string, fields: { functionName?: string; taskId?: string; cause?: unknown }) {
+    super(message, { cause: fields.cause });
+    this.functionName = fields.functionName ?? '';
+    this.taskId = fields.taskId ?? '';
+  }
+
+  /** The stack of the original error, where it was thrown in the worker. */
+  get remoteStack(): string | undefined {
+    return this.cause instanceof Error ? this.cause.stack : undefined;
+  }
+}
+
+/** The worker running a task died (process.exit, a fatal error) and the task has no retries left. */
+export class WorkerCrashedError extends MinirayError {
+  static override readonly errorName: string = 'WorkerCrashedError';
+}
+
+/** The worker running a task ran out of memory (its heap limit) and the task has no retries left. */
+export class OutOfMemoryError extends WorkerCrashedError {
+  static override readonly errorName = 'OutOfMemoryError';
+}
+
+/** `get` did not see the object within `timeoutMs`. The object may still arrive later. */
+export class GetTimeoutError extends MinirayError {
+  static override readonly errorName = 'GetTimeoutError';
+}
+
+/** The task was cancelled with `cancel()` before it produced its result. */
+export class TaskCancelledError extends MinirayError {
+  static override readonly errorName = 'TaskCancelledError';
+}
+
+/** The object cannot be found or recreated: never created here, or its owner is gone. */
+export class ObjectLostError extends MinirayError {
+  static override readonly errorName = 'ObjectLostError';
+}
+
+/** A value cannot travel between threads (a function, a symbol, a socket, ...). */
+export class SerializationError extends MinirayError {
+  static override readonly errorName = 'SerializationError';
+}
+
+/** The object store has no room for the object. */
+export class ObjectStoreFullError extends MinirayError {
+  static override readonly errorName = 'ObjectStoreFullError';
+}
+
+/** An option passed to init(), remote() or .options() is unknown or has a wrong value. */
+export class InvalidOptionError extends MinirayError {
+  static override readonly errorName = 'InvalidOptionError';
+  readonly option: string;
+
+  constructor(message: string, option: string | { cause?: unknown }) {
+    super(message);
+    this.option = typeof option === 'string' ? option : '';
+  }
+}
+
+/**
+ * A function given to remote() cannot be shipped as source: it uses variables from the scope it was
+ * defined in, which do not exist in a worker.
+ */
+export class CapturedVariableError extends MinirayError {
+  static override readonly errorName = 'CapturedVariableError';
+  readonly variables: readonly string[];
+
+  constructor(message: string, variables: readonly string[] | { cause?: unknown }) {
+    super(message);
+    this.variables = Array.isArray(variables) ? variables : [];
+  }
+}
+
+/** miniray is not running (never initialized, or shut down) where the call needs it to be. */
+export class NotInitializedError extends MinirayError {
+  static override readonly errorName = 'NotInitializedError';
+}
+
+type MinirayErrorClass = { readonly errorName: string; readonly prototype: MinirayError };
+const minirayClasses = new Map<string, MinirayErrorClass>(
+  [
+    MinirayError,
+    TaskError,
+    WorkerCrashedError,
+    OutOfMemoryError,
+    GetTimeoutError,
+    TaskCancelledError,
+    ObjectLostError,
+    SerializationError,
+    ObjectStoreFullError,
+    InvalidOptionError,
+    CapturedVariableError,
+    NotInitializedError,
+  ].map((c): [string, MinirayErrorClass] => [c.errorName, c]),
+);
+
+const builtinErrors = new Map<string, ErrorConstructor>(
+  [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError].map((c) => [c.name, c]),
+);
+
+type Primitive = string | number | boolean | null | bigint;
+const isPrimitive = (v: unknown): v is Primitive =>
+  v === null || ['string', 'number', 'boolean', 'bigint'].includes(typeof v);
+
+/** Turns anything thrown into a record that can cross a boundary. */
+export function toErrorRecord(thrown: unknown, depth = 0): ErrorRecord {
+  if (!(thrown instanceof Error)) {
+    let message: string;
+    try {
+      message = typeof thrown === 'string' ? thrown : `non-Error value thrown: ${JSON.stringify(thrown)}`;
+    } catch {
+      message = `non-Error value thrown: ${String(thrown)}`;
+    }
+    return { name: 'Error', message };
+  }
+  const record: ErrorRecord = { name: thrown.name, message: thrown.message };
+  if (thrown.stack !== undefined) record.stack = thrown.stack;
+  if (thrown instanceof MinirayError) record.minirayClass = (thrown.constructor as typeof MinirayError).errorName;
+  const props: Record<string, Primitive> = {};
+  let hasProps = false;
+  for (const key of Object.keys(thrown)) {
+    const value = (thrown as unknown as Record<string, unknown>)[key];
+    if (isPrimitive(value) && key !== 'name' && key !== 'message' && key !== 'stack') {
+      props[key] = value;
+      hasProps = true;
+    }
+  }
+  if (hasProps) record.props = props;
+  if (thrown.cause !== undefined && depth < 8) record.cause = toErrorRecord(thrown.cause, depth + 1);
+  return record;
+}
+
+/** Rebuilds an error from its record, as an instance of its miniray or built-in class when known. */
+export function fromErrorRecord(record: ErrorRecord): Error {
+  const cause = record.cause ? fromErrorRecord(record.cause) : undefined;
+  const props = record.props ?? {};
+  let error: Error;
+  const minirayClass = record.minirayClass ? minirayClasses.get(record.minirayClass) : undefined;
+  if (minirayClass) {
+    // Every miniray class takes (message, {cause}) first; its own fields come back from `props`.
+    error = Reflect.construct(minirayClass as unknown as Function, [record.message, { cause }]) as Error;
+  } else {
+    const Builtin = builtinErrors.get(record.name) ?? Error;
+    error = new Builtin(record.message, cause === undefined ? undefined : { cause });
+    if (error.name !== record.name) {
+      Object.defineProperty(error, 'name', { value: record.name, writable: true, configurable: true });
+    }
+  }
+  if (cause === undefined) delete (error as { cause?: unknown }).cause;
+  Object.assign(error, props);
+  if (record.stack !== undefined) error.stack = record.stack;
+  return error;
+}

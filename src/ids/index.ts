@@ -1,0 +1,94 @@
+/**
+ * Fixed-size, typed identifiers (as Ray's src/ray/common/id.h): every ID is 16 random bytes,
+ * shown as 32 lowercase hex characters. The hex string is the canonical in-memory form: it is the
+ * Map key everywhere in miniray, so an ID is created once and never re-encoded on the hot path.
+ */
+import { randomFillSync } from 'node:crypto';
+
+const ID_BYTES = 16;
+const HEX_LENGTH = ID_BYTES * 2;
+const HEX_PATTERN = /^[0-9a-f]{32}$/;
+
+// Random bytes are drawn in blocks: one randomFillSync per 256 IDs instead of one per ID.
+const POOL_IDS = 256;
+const pool = Buffer.allocUnsafe(ID_BYTES * POOL_IDS);
+let poolOffset = pool.length;
+
+/** 32 random lowercase hex characters: the text of a new 128-bit ID. */
+export function randomHex(): string {
+  if (poolOffset === pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const hex = pool.toString('hex', poolOffset, poolOffset + ID_BYTES);
+  poolOffset += ID_BYTES;
+  return hex;
+}
+
+type IdClass<T> = { new (hex: string): T; readonly name: string };
+
+/** Shared API of all IDs. Subclasses differ only in type, so a TaskID is never taken for an ObjectID. */
+export abstract class UniqueId {
+  private readonly hex: string;
+
+  /** `hex` must be 32 lowercase hex characters; `fromHex` checks it, the runtime's own IDs are trusted. */
+  constructor(hex: string) {
+    this.hex = hex;
+  }
+
+  static fromRandom<T extends UniqueId>(this: IdClass<T>): T {
+    return new this(randomHex());
+  }
+
+  static fromHex<T extends UniqueId>(this: IdClass<T>, hex: string): T {
+    if (typeof hex !== 'string' || !HEX_PATTERN.test(hex)) {
+      throw new TypeError(
+        `${this.name}.fromHex expects ${HEX_LENGTH} lowercase hex characters, got ${JSON.stringify(hex)}`,
+      );
+    }
+    return new this(hex);
+  }
+
+  /** 32 lowercase hex characters. */
+  toHex(): string {
+    return this.hex;
+  }
+
+  /** The ID's 16 bytes. */
+  toBytes(): Uint8Array {
+    return Uint8Array.from(Buffer.from(this.hex, 'hex'));
+  }
+
+  /** A string usable as a Map key; equal IDs give equal keys. */
+  get key(): string {
+    return this.hex;
+  }
+
+  equals(other: UniqueId): boolean {
+    return other instanceof UniqueId && other.constructor === this.constructor && other.hex === this.hex;
+  }
+
+  toString(): string {
+    return `${this.constructor.name}(${this.hex})`;
+  }
+}
+
+// The `declare` brands make the classes distinct types without adding fields at run time.
+export class ObjectID extends UniqueId {
+  declare private readonly objectIdBrand: never;
+}
+export class TaskID extends UniqueId {
+  declare private readonly taskIdBrand: never;
+}
+export class ActorID extends UniqueId {
+  declare private readonly actorIdBrand: never;
+}
+export class NodeID extends UniqueId {
+  declare private readonly nodeIdBrand: never;
+}
+export class WorkerID extends UniqueId {
+  declare private readonly workerIdBrand: never;
+}
+export class JobID extends UniqueId {
+  declare private readonly jobIdBrand: never;
+}

@@ -1,0 +1,47 @@
+/**
+ * miniray: Ray's programming model for TypeScript on Node.js.
+ *
+ *   import { remote, get } from 'miniray';
+ *   const add = remote((a: number, b: number) => a + b);
+ *   console.log(await get(add.remote(1, 2))); // 3
+ */
+export {
+  init,
+  shutdown,
+  isInitialized,
+  remote,
+  put,
+  get,
+  wait,
+  cancel,
+  getRuntimeContext,
+  type InitOptions,
+  type TaskOptions,
+  type GetOptions,
+  type WaitOptions,
+  type CancelOptions,
+  type RemoteFunction,
+  type MultiReturnRemoteFunction,
+  type RemoteArgs,
+  type ReturnRefs,
+  type ValuesOf,
+  type RuntimeContext,
+} from './api/index.js';
+export { ObjectRef, type OwnerAddress } from './object-ref/index.js';
+export { ObjectID, TaskID, ActorID, NodeID, WorkerID, JobID, type UniqueId } from './ids/index.js';
+export { ObjectStore, type ObjectStoreStats } from './object-store/index.js';
+export type { TaskSpec } from './protocol/index.js';
+export {
+  MinirayError,
+  TaskError,
+  WorkerCrashedError,
+  OutOfMemoryError,
+  GetTimeoutError,
+  TaskCancelledError,
+  ObjectLostError,
+  SerializationError,
+  ObjectStoreFullError,
+  InvalidOptionError,
+  CapturedVariableError,
+  NotInitializedError,
+} from './errors/index.js';

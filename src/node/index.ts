@@ -1,0 +1,441 @@
+/**
+ * One node (Ray's raylet): the object table and store, the scheduler, the worker pool, and the
+ * handling of everything workers say. In the embedded default it lives in the driver's thread and
+ * the driver's CoreWorker calls it directly (`LocalNodeClient`); workers talk to it over channels.
+ *
+ * Task life: submitted -> waiting (for ref arguments) -> queued (scheduler) -> running (sent to a
+ * worker) -> finished. A worker's death sends its started tasks back to the queue while retries
+ * last (maxRetries), and its not-yet-started ones back without using a retry.
+ */
+import type { ResourceLimits } from 'node:worker_threads';
+import { setting } from '../config/index.js';
+import {
+  InvalidOptionError,
+  ObjectLostError,
+  ObjectStoreFullError,
+  OutOfMemoryError,
+  TaskCancelledError,
+  WorkerCrashedError,
+  toErrorRecord,
+} from '../errors/index.js';
+import { NodeID } from '../ids/index.js';
+import { ObjectStore } from '../object-store/index.js';
+import type { ExecuteTask, NewObject, ObjectPayload, TaskResult, TaskSpec, WorkerToNode } from '../protocol/index.js';
+import { Scheduler } from '../scheduler/index.js';
+import { encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
+import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
+import type { NodeClient } from '../core-worker/index.js';
+
+export interface NodeOptions {
+  readonly numWorkers: number;
+  readonly numCpus: number;
+  readonly objectStoreMemory: number;
+  readonly workerResourceLimits: ResourceLimits | undefined;
+}
+
+type TaskState = 'waiting' | 'queued' | 'running' | 'finished';
+
+interface TaskRecord {
+  readonly spec: TaskSpec;
+  readonly numCpus: number;
+  state: TaskState;
+  /** Retries used so far. */
+  retries: number;
+  pendingDependencies: number;
+  cancelled: boolean;
+  worker: PooledWorker<TaskRecord> | undefined;
+  seq: number;
+}
+
+interface ObjectEntry {
+  state: 'pending' | 'ready' | 'failed';
+  /** Called once when the object leaves 'pending'. */
+  waiters: Array<() => void> | null;
+  /** The task that will create the object, while it is pending. */
+  producer: TaskRecord | undefined;
+}
+
+type Worker = PooledWorker<TaskRecord>;
+
+const errorBytes = (error: Error): Uint8Array => encodeErrorRecord(toErrorRecord(error));
+
+export class Node {
+  readonly nodeId = NodeID.fromRandom().toHex();
+  readonly store: ObjectStore;
+  private readonly objects = new Map<string, ObjectEntry>();
+  private readonly functions = new Map<string, FunctionDescriptor>();
+  private readonly scheduler: Scheduler<TaskRecord, Worker>;
+  private readonly pool: WorkerPool<TaskRecord>;
+  private dispatchQueued = false;
+  private startupFailures = 0;
+  /** Set when workers keep failing to start: tasks fail with it instead of waiting forever. */
+  private startupError: Error | undefined;
+  private stopped = false;
+
+  constructor(readonly options: NodeOptions) {
+    this.store = new ObjectStore(options.objectStoreMemory, { nodeId: this.nodeId, workerId: '' });
+    this.scheduler = new Scheduler(options.numCpus, setting('maxTasksInFlightPerWorker'));
+    this.pool = new WorkerPool<TaskRecord>({
+      nodeId: this.nodeId,
+      size: options.numWorkers,
+      resourceLimits: options.workerResourceLimits,
+      onMessage: (worker, message) => this.onWorkerMessage(worker, message),
+      onExit: (worker) => this.onWorkerExit(worker),
+    });
+    this.pool.start();
+  }
+
+  /** Resolves when all workers have started; rejects with the reason if one cannot start. */
+  ready(): Promise<void> {
+    return this.pool.whenReady();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.pool.shutdown();
+    const lost = errorBytes(new ObjectLostError('miniray was shut down before this object was created'));
+    for (const [id, entry] of this.objects) {
+      if (entry.state === 'pending') this.setObject(id, lost, true);
+    }
+    this.objects.clear();
+    this.store.clear();
+  }
+
+  /** Figures for tests and state tools. */
+  stats(): { workers: number; queuedTasks: number; availableCpus: number; objects: number } {
+    return {
+      workers: this.pool.workers.filter((w) => w.alive).length,
+      queuedTasks: this.scheduler.queuedCount,
+      availableCpus: this.scheduler.availableCpus,
+      objects: this.objects.size,
+    };
+  }
+
+  // ---- what CoreWorkers ask of the node ------------------------------------------------------
+
+  submit(functions: readonly FunctionDescriptor[], specs: readonly TaskSpec[]): void {
+    for (const fn of functions) this.functions.set(fn.id, fn);
+    for (const spec of specs) this.submitOne(spec);
+  }
+
+  put(objects: readonly NewObject[]): void {
+    for (const object of objects) this.setObject(object.id, object.data, false);
+  }
+
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): void {
+    for (const id of ids) {
+      const entry = this.objects.get(id);
+      if (entry === undefined) onObject({ id, state: 'lost' });
+      else if (entry.state !== 'pending') onObject(this.payload(id, entry, withData));
+      else (entry.waiters ??= []).push(() => onObject(this.payload(id, entry, withData)));
+    }
+  }
+
+  cancel(objectId: string, force: boolean): void {
+    const record = this.objects.get(objectId)?.producer;
+    if (record === undefined || record.cancelled || record.state === 'finished') return;
+    record.cancelled = true;
+    const error = errorBytes(new TaskCancelledError(`task ${record.spec.name} was cancelled`));
+    const { state, worker } = record;
+    if (state === 'queued') this.scheduler.remove(record);
+    this.failTask(record, error);
+    if (state === 'running' && worker !== undefined) {
+      // The record stays in the worker's inFlight until the worker reports or dies, which keeps
+      // the worker's accounting right.
+      if (force) this.pool.kill(worker, 'cancel');
+      else worker.channel.send({ type: 'cancel', seqs: [record.seq] });
+    }
+  }
+
+  // ---- tasks ---------------------------------------------------------------------------------
+
+  private submitOne(spec: TaskSpec): void {
+    const record: TaskRecord = {
+      spec,
+      numCpus: spec.numCpus,
+      state: 'waiting',
+      retries: 0,
+      pendingDependencies: 0,
+      cancelled: false,
+      worker: undefined,
+      seq: 0,
+    };
+    for (const id of spec.returnIds) this.objects.set(id, { state: 'pending', waiters: null, producer: record });
+    if (!this.scheduler.isFeasible(record)) {
+      const error = new InvalidOptionError(
+        `task ${spec.name} needs ${spec.numCpus} CPUs but this node has ${this.scheduler.totalCpus}; ` +
+          'lower numCpus in its options, or start miniray with more (init({ numCpus }))',
+        'numCpus',
+      );
+      this.failTask(record, errorBytes(error));
+      return;
+    }
+    if (this.startupError !== undefined) {
+      this.failTask(record, errorBytes(this.startupError));
+      return;
+    }
+    for (const id of spec.dependencies) {
+      const entry = this.objects.get(id);
+      if (entry === undefined) {
+        const error = new ObjectLostError(
+          `task ${spec.name} was given ObjectRef(${id}) as an argument, which is not known to this miniray ` +
+            'instance (never created here, or from a session that was shut down)',
+        );
+        this.failTask(record, errorBytes(error));
+        return;
+      }
+      if (entry.state === 'pending') {
+        record.pendingDependencies++;
+        (entry.waiters ??= []).push(() => this.onDependencyDone(record, id));
+      } else if (entry.state === 'failed') {
+        // A task whose input failed fails with the same error.
+        this.failTask(record, this.store.get(id) as Uint8Array);
+        return;
+      }
+    }
+    if (record.pendingDependencies === 0) this.enqueue(record);
+  }
+
+  private onDependencyDone(record: TaskRecord, id: string): void {
+    if (record.state !== 'waiting') return;
+    const entry = this.objects.get(id);
+    if (entry?.state === 'failed') {
+      this.failTask(record, this.store.get(id) as Uint8Array);
+      return;
+    }
+    if (--record.pendingDependencies === 0) this.enqueue(record);
+  }
+
+  private enqueue(record: TaskRecord): void {
+    record.state = 'queued';
+    this.scheduler.enqueue(record);
+    this.scheduleDispatch();
+  }
+
+  /** Stores `error` (an encoded ErrorRecord) as every return value of the task. */
+  private failTask(record: TaskRecord, error: Uint8Array): void {
+    record.state = 'finished';
+    for (const id of record.spec.returnIds) this.setObject(id, error, true);
+  }
+
+  private retriesLeft(record: TaskRecord): boolean {
+    return record.spec.maxRetries < 0 || record.retries < record.spec.maxRetries;
+  }
+
+  private scheduleDispatch(): void {
+    if (this.dispatchQueued || this.stopped) return;
+    this.dispatchQueued = true;
+    queueMicrotask(() => {
+      this.dispatchQueued = false;
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    const batches = new Map<Worker, { functions: FunctionDescriptor[]; tasks: ExecuteTask[] }>();
+    this.scheduler.dispatch(this.pool.workers, (worker, record) => {
+      const seq = worker.nextSeq++;
+      record.state = 'running';
+      record.worker = worker;
+      record.seq = seq;
+      worker.inFlight.set(seq, record);
+      let batch = batches.get(worker);
+      if (batch === undefined) {
+        batch = { functions: [], tasks: [] };
+        batches.set(worker, batch);
+      }
+      const { spec } = record;
+      if (!worker.knownFunctions.has(spec.functionId)) {
+        worker.knownFunctions.add(spec.functionId);
+        const fn = this.functions.get(spec.functionId);
+        if (fn !== undefined) batch.functions.push(fn);
+      }
+      batch.tasks.push({
+        seq,
+        taskId: spec.taskId,
+        functionId: spec.functionId,
+        name: spec.name,
+        args: spec.args,
+        refArgPositions: spec.refArgPositions,
+        refArgValues: spec.dependencies.map((id) => this.store.get(id) as Uint8Array),
+        numReturns: spec.returnIds.length,
+      });
+    });
+    for (const [worker, batch] of batches) {
+      this.pool.setBusy(worker, true);
+      worker.channel.send({ type: 'execute', functions: batch.functions, tasks: batch.tasks });
+    }
+  }
+
+  // ---- objects -------------------------------------------------------------------------------
+
+  private setObject(id: string, data: Uint8Array, failed: boolean): void {
+    let entry = this.objects.get(id);
+    if (entry === undefined) {
+      entry = { state: 'pending', waiters: null, producer: undefined };
+      this.objects.set(id, entry);
+    }
+    try {
+      this.store.putWithId(id, data);
+    } catch (error) {
+      if (!(error instanceof ObjectStoreFullError)) throw error;
+      this.store.putWithId(id, errorBytes(error));
+      failed = true;
+    }
+    entry.state = failed ? 'failed' : 'ready';
+    entry.producer = undefined;
+    const waiters = entry.waiters;
+    entry.waiters = null;
+    if (waiters !== null) for (const wake of waiters) wake();
+  }
+
+  private payload(id: string, entry: ObjectEntry, withData: boolean): ObjectPayload {
+    if (entry.state === 'failed') return { id, state: 'failed', data: this.store.get(id) as Uint8Array };
+    return { id, state: 'ready', data: withData ? (this.store.get(id) as Uint8Array) : EMPTY };
+  }
+
+  // ---- workers -------------------------------------------------------------------------------
+
+  private onWorkerMessage(worker: Worker, message: WorkerToNode): void {
+    switch (message.type) {
+      case 'ready':
+        this.startupFailures = 0;
+        this.scheduleDispatch();
+        return;
+      case 'results':
+        this.onResults(worker, message.results);
+        return;
+      case 'submit':
+        this.submit(message.functions, message.tasks);
+        return;
+      case 'put':
+        this.put(message.objects);
+        return;
+      case 'get':
+        this.fetch(message.ids, message.withData, (object) => {
+          if (worker.alive) worker.channel.send({ type: 'objects', requestId: message.requestId, objects: [object] });
+        });
+        return;
+      case 'blocked':
+        this.scheduler.onBlocked(worker);
+        this.scheduleDispatch();
+        return;
+      case 'unblocked':
+        this.scheduler.onUnblocked(worker);
+        return;
+      case 'cancel':
+        this.cancel(message.objectId, message.force);
+        return;
+    }
+  }
+
+  private onResults(worker: Worker, results: readonly TaskResult[]): void {
+    for (const result of results) {
+      const record = worker.inFlight.get(result.seq);
+      if (record === undefined) continue;
+      worker.inFlight.delete(result.seq);
+      this.scheduler.onTaskDone(worker);
+      record.worker = undefined;
+      if (record.cancelled) continue; // already failed with TaskCancelledError
+      if (result.outcome === 'ok') {
+        record.state = 'finished';
+        const ids = record.spec.returnIds;
+        for (let i = 0; i < ids.length; i++) this.setObject(ids[i] as string, result.values[i] as Uint8Array, false);
+      } else if (result.outcome === 'error') {
+        if (result.userError && record.spec.retryExceptions && this.retriesLeft(record)) {
+          record.retries++;
+          this.enqueue(record);
+        } else {
+          this.failTask(record, result.error);
+        }
+      }
+    }
+    if (worker.inFlight.size === 0) this.pool.setBusy(worker, false);
+    this.scheduleDispatch();
+  }
+
+  private onWorkerExit(worker: Worker): void {
+    this.scheduler.onWorkerLost(worker);
+    if (this.stopped) return;
+    const lastStarted = Atomics.load(worker.progress, 0);
+    const crash = this.crashError(worker);
+    const requeue: TaskRecord[] = [];
+    for (const [seq, record] of worker.inFlight) {
+      record.worker = undefined;
+      if (record.cancelled) continue;
+      // Tasks the worker had not started, and bystanders of a deliberate kill, go back for free.
+      if (seq > lastStarted || worker.terminatedFor === 'cancel') {
+        requeue.push(record);
+      } else if (this.retriesLeft(record)) {
+        record.retries++;
+        requeue.push(record);
+      } else {
+        this.failTask(record, errorBytes(crash(record)));
+      }
+    }
+    worker.inFlight.clear();
+    for (const record of requeue) record.state = 'queued';
+    this.scheduler.requeueFront(requeue);
+
+    if (!worker.accepting && worker.terminatedFor === undefined && worker.nextSeq === 1) {
+      // It died while starting (e.g. a preload module failed): do not respawn forever.
+      if (++this.startupFailures >= setting('workerStartupFailureLimit')) {
+        this.startupError = new WorkerCrashedError(
+          `miniray workers fail to start (${this.startupFailures} attempts): ${worker.exitError?.message ?? 'no error given'}`,
+        );
+        if (this.pool.workers.every((w) => w === worker || !w.alive)) {
+          const error = errorBytes(this.startupError);
+          for (const record of this.scheduler.drain()) this.failTask(record, error);
+        }
+        return;
+      }
+    }
+    this.pool.replace(worker);
+    this.scheduleDispatch();
+  }
+
+  private crashError(worker: Worker): (record: TaskRecord) => Error {
+    const reason = worker.exitError;
+    const oom = (reason as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+    return (record) => {
+      const tries = record.retries + 1;
+      const detail = reason ? `: ${reason.message}` : ' (the thread exited)';
+      const message =
+        `task ${record.spec.name} failed: its worker ${oom ? 'ran out of memory' : 'died'}${detail}. ` +
+        `It ran ${tries} time${tries > 1 ? 's' : ''} (maxRetries: ${record.spec.maxRetries}).`;
+      return oom ? new OutOfMemoryError(message) : new WorkerCrashedError(message);
+    };
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The driver's NodeClient: direct calls into the node in the same thread. */
+export class LocalNodeClient implements NodeClient {
+  constructor(private readonly node: Node) {}
+
+  get nodeId(): string {
+    return this.node.nodeId;
+  }
+
+  submit(functions: readonly FunctionDescriptor[], tasks: readonly TaskSpec[]): void {
+    this.node.submit(functions, tasks);
+  }
+
+  put(objects: readonly NewObject[]): void {
+    this.node.put(objects);
+  }
+
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): void {
+    this.node.fetch(ids, withData, onObject);
+  }
+
+  cancel(objectId: string, force: boolean): void {
+    this.node.cancel(objectId, force);
+  }
+
+  blocked(): void {}
+
+  unblocked(): void {}
+}

@@ -1,0 +1,44 @@
+/**
+ * ObjectRef<T>: a typed future for an object that may not exist yet and may live on another
+ * worker or node. It names the object (its ObjectID) and its owner: the CoreWorker that created it
+ * with put() or by submitting the task that returns it, which knows its state and lineage.
+ */
+import { inspect } from 'node:util';
+import { ObjectID } from '../ids/index.js';
+
+/** Where the owner of an object lives: the node, and the worker (or driver) on it. */
+export interface OwnerAddress {
+  readonly nodeId: string;
+  readonly workerId: string;
+}
+
+export class ObjectRef<T = unknown> {
+  /** Phantom: ties the ref to the type of its value at compile time; no field at run time. */
+  declare private readonly valueType?: T;
+
+  readonly id: ObjectID;
+  readonly owner: OwnerAddress;
+
+  constructor(id: ObjectID, owner: OwnerAddress) {
+    this.id = id;
+    this.owner = owner;
+  }
+
+  /** The object's ID as 32 hex characters (the key miniray uses everywhere). */
+  get hex(): string {
+    return this.id.toHex();
+  }
+
+  toString(): string {
+    return `ObjectRef(${this.id.toHex()})`;
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
+  }
+}
+
+/** True for an ObjectRef from any copy of this module. */
+export function isObjectRef(value: unknown): value is ObjectRef {
+  return value instanceof ObjectRef;
+}

@@ -1,0 +1,96 @@
+/**
+ * The messages between a node and its workers (and, later, between nodes). Each is a tagged union
+ * member; a channel carries them in batches (one postMessage per batch, not per task), which is what
+ * lets thousands of small tasks and results travel per millisecond.
+ *
+ * Who sends what:
+ *   node -> worker: execute (tasks to run, with their resolved ref arguments and any function
+ *                   definitions the worker has not seen), objects (replies to get), cancel.
+ *   worker -> node: ready, results, submit (tasks submitted by running tasks), put, get,
+ *                   blocked/unblocked (a task waits in get, so its CPU is free), cancel.
+ */
+import type { FunctionDescriptor } from '../serialization/index.js';
+import type { OwnerAddress } from '../object-ref/index.js';
+
+/** Everything needed to run a task anywhere, and to run it again after a failure. */
+export interface TaskSpec {
+  readonly taskId: string;
+  readonly functionId: string;
+  /** Function name, for errors and logs. */
+  readonly name: string;
+  /** The encoded argument array. Top-level ref arguments are replaced by their values before the call. */
+  readonly args: Uint8Array;
+  /** Positions in the argument array that hold ObjectRefs to resolve. */
+  readonly refArgPositions: readonly number[];
+  /** The ObjectIDs at those positions: the task runs when they all exist. */
+  readonly dependencies: readonly string[];
+  readonly returnIds: readonly string[];
+  readonly numCpus: number;
+  /** Retries after a worker crash (and after exceptions with retryExceptions). -1: unlimited. */
+  readonly maxRetries: number;
+  readonly retryExceptions: boolean;
+  readonly owner: OwnerAddress;
+}
+
+/** A task as sent to a worker: the spec's executable part plus the values of its ref arguments. */
+export interface ExecuteTask {
+  /** Per-worker sequence number; results and crash accounting refer to it. */
+  readonly seq: number;
+  readonly taskId: string;
+  readonly functionId: string;
+  readonly name: string;
+  readonly args: Uint8Array;
+  readonly refArgPositions: readonly number[];
+  readonly refArgValues: readonly Uint8Array[];
+  readonly numReturns: number;
+}
+
+export type TaskResult =
+  | { readonly seq: number; readonly outcome: 'ok'; readonly values: readonly Uint8Array[] }
+  /** `error` is an encoded ErrorRecord. `userError`: thrown by the task's code (retryable with retryExceptions). */
+  | { readonly seq: number; readonly outcome: 'error'; readonly error: Uint8Array; readonly userError: boolean }
+  | { readonly seq: number; readonly outcome: 'cancelled' };
+
+/** An object as delivered to a reader. */
+export type ObjectPayload =
+  | { readonly id: string; readonly state: 'ready'; readonly data: Uint8Array }
+  /** `data` is an encoded ErrorRecord: reading the object throws it. */
+  | { readonly id: string; readonly state: 'failed'; readonly data: Uint8Array }
+  /** Never created here, or already gone. */
+  | { readonly id: string; readonly state: 'lost' };
+
+export interface NewObject {
+  readonly id: string;
+  readonly data: Uint8Array;
+}
+
+export type NodeToWorker =
+  | { readonly type: 'execute'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly ExecuteTask[] }
+  | { readonly type: 'objects'; readonly requestId: number; readonly objects: readonly ObjectPayload[] }
+  | { readonly type: 'cancel'; readonly seqs: readonly number[] };
+
+export type WorkerToNode =
+  | { readonly type: 'ready' }
+  | { readonly type: 'results'; readonly results: readonly TaskResult[] }
+  | { readonly type: 'submit'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly TaskSpec[] }
+  | { readonly type: 'put'; readonly objects: readonly NewObject[] }
+  /** Ask for objects; the node answers with `objects` messages as each becomes available. */
+  | { readonly type: 'get'; readonly requestId: number; readonly ids: readonly string[]; readonly withData: boolean }
+  | { readonly type: 'blocked' }
+  | { readonly type: 'unblocked' }
+  | { readonly type: 'cancel'; readonly objectId: string; readonly force: boolean };
+
+/** Data handed to a new worker thread. */
+export interface WorkerBootData {
+  readonly nodeId: string;
+  readonly workerId: string;
+  /** Shared Int32Array cell: the seq of the last task the worker started (read after a crash). */
+  readonly progress: SharedArrayBuffer;
+  /** Modules to import before running anything (the driver's --import hooks, e.g. tsx). */
+  readonly preload: readonly PreloadModule[];
+}
+
+export type PreloadModule =
+  | { readonly kind: 'import'; readonly specifier: string }
+  /** tsx registers its hooks through its API inside a worker (its --import entry does not). */
+  | { readonly kind: 'tsx'; readonly apiUrl: string };

@@ -1,0 +1,146 @@
+/**
+ * The node's scheduler: ready tasks in FIFO order, CPU accounting, and the choice of worker.
+ * Tasks reach it only when their ref arguments exist (the node holds them back until then).
+ *
+ * Resources: a worker that starts running reserves its first task's CPUs from the node's total;
+ * they come back when the worker has nothing runnable (all done, or all waiting in get(), as Ray
+ * releases a blocked worker's CPUs so that nested tasks can run).
+ *
+ * Pipelining: when many tasks are ready, a worker is given up to `maxInFlightPerWorker` at once
+ * (an even share of the queue), so it always has its next task at hand and results come back in
+ * batches. When few are ready, each worker gets one, so long tasks spread over all workers.
+ */
+
+export interface SchedulableTask {
+  readonly numCpus: number;
+}
+
+/** The scheduler's view of a worker; fields are maintained by the scheduler's on* methods. */
+export interface WorkerSlot {
+  /** Tasks assigned and not finished, minus those waiting in get(). */
+  load: number;
+  /** CPUs held from the node's total while load > 0. */
+  reservedCpus: number;
+  /** False until the worker can take tasks, and after it died. */
+  accepting: boolean;
+}
+
+export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
+  private queue: T[] = [];
+  private head = 0;
+  private available: number;
+
+  constructor(
+    readonly totalCpus: number,
+    private readonly maxInFlightPerWorker: number,
+  ) {
+    this.available = totalCpus;
+  }
+
+  get queuedCount(): number {
+    return this.queue.length - this.head;
+  }
+
+  get availableCpus(): number {
+    return this.available;
+  }
+
+  /** Whether a task could ever run here. */
+  isFeasible(task: T): boolean {
+    return task.numCpus <= this.totalCpus;
+  }
+
+  enqueue(task: T): void {
+    this.queue.push(task);
+  }
+
+  /** Puts tasks back at the head of the queue, in the given order (tasks of a dead worker). */
+  requeueFront(tasks: readonly T[]): void {
+    if (tasks.length === 0) return;
+    this.queue = [...tasks, ...this.queue.slice(this.head)];
+    this.head = 0;
+  }
+
+  /** Removes a queued task; false if it is not queued. */
+  remove(task: T): boolean {
+    const index = this.queue.indexOf(task, this.head);
+    if (index < 0) return false;
+    this.queue.splice(index, 1);
+    return true;
+  }
+
+  /** Removes and returns every queued task. */
+  drain(): T[] {
+    const tasks = this.queue.slice(this.head);
+    this.queue = [];
+    this.head = 0;
+    return tasks;
+  }
+
+  /** Hands ready tasks to workers, in FIFO order, as far as resources allow. */
+  dispatch(workers: readonly W[], assign: (worker: W, task: T) => void): void {
+    if (this.queuedCount === 0) return;
+    const accepting = workers.filter((w) => w.accepting);
+    if (accepting.length === 0) return;
+    const share = Math.ceil(this.queuedCount / accepting.length);
+    const depth = Math.max(1, Math.min(this.maxInFlightPerWorker, share));
+    // Least-loaded first, so idle workers get work before busy ones get more.
+    accepting.sort((a, b) => a.load - b.load);
+    for (const worker of accepting) {
+      while (this.head < this.queue.length && worker.load < depth) {
+        const task = this.queue[this.head] as T;
+        if (worker.load === 0) {
+          if (this.available < task.numCpus) return; // FIFO: the head waits for CPUs
+          worker.reservedCpus = task.numCpus;
+          this.available -= task.numCpus;
+        } else if (task.numCpus > worker.reservedCpus) {
+          break; // runs after this worker's current tasks only if it fits what it holds
+        }
+        this.head++;
+        worker.load++;
+        assign(worker, task);
+      }
+    }
+    this.compact();
+  }
+
+  /** A task assigned to `worker` finished (or will never run there). */
+  onTaskDone(worker: W): void {
+    worker.load--;
+    if (worker.load === 0) this.release(worker);
+  }
+
+  /** A running task on `worker` now waits in get(): its CPUs are free for other tasks. */
+  onBlocked(worker: W): void {
+    worker.load--;
+    if (worker.load === 0) this.release(worker);
+  }
+
+  /** A task that waited in get() runs again (possibly oversubscribing, as Ray does). */
+  onUnblocked(worker: W): void {
+    if (worker.load === 0) {
+      worker.reservedCpus = 1;
+      this.available -= 1;
+    }
+    worker.load++;
+  }
+
+  /** A worker died: its CPUs return; its tasks are handled by the caller. */
+  onWorkerLost(worker: W): void {
+    worker.load = 0;
+    this.release(worker);
+    worker.accepting = false;
+  }
+
+  private release(worker: W): void {
+    this.available += worker.reservedCpus;
+    worker.reservedCpus = 0;
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

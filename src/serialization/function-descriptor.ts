@@ -1,0 +1,184 @@
+/**
+ * How a function reaches a worker. Two ways, chosen when remote() is called:
+ *
+ *  - source: a self-contained function (no free variables but globals) is shipped as its source
+ *    text and compiled once per worker, cached by content hash.
+ *  - module: a function that uses names from its module (imports, other top-level functions, the
+ *    RemoteFunction itself) and whose remote() call sits in a module other than the program's entry
+ *    script is found in the worker by importing that module, where the same remote() call registers
+ *    it under the same call-site key.
+ *
+ * A function in the entry script that captures outer variables cannot be shipped either way (the
+ * entry script cannot be re-run in a worker), so remote() rejects it, naming the variables.
+ */
+import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parse, type Node as AcornNode } from 'acorn';
+import { analyze } from 'eslint-scope';
+import { CapturedVariableError, InvalidOptionError } from '../errors/index.js';
+
+export type FunctionDescriptor =
+  | { readonly kind: 'source'; readonly id: string; readonly name: string; readonly source: string }
+  | {
+      readonly kind: 'module';
+      readonly id: string;
+      readonly name: string;
+      /** file: URL of the module whose top-level remote() call created the function. */
+      readonly moduleUrl: string;
+      /** Key of that remote() call within the module (line:column#ordinal). */
+      readonly callsite: string;
+    };
+
+/** Where a remote() call was made. */
+export interface CallSite {
+  /** file: URL, or undefined when the caller is not a file (REPL, eval). */
+  readonly moduleUrl: string | undefined;
+  readonly line: number;
+  readonly column: number;
+}
+
+// Names that exist in every worker: the globals of a fresh Node.js context, snapshotted before user
+// code runs, plus the helper esbuild/tsx injects into transpiled functions (`__name`), which the
+// worker runtime defines.
+const WORKER_GLOBALS = new Set([...Object.getOwnPropertyNames(globalThis), 'globalThis', '__name']);
+
+export function hashId(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 32);
+}
+
+/** Finds the call site of the function that called `callee` (e.g. the user's remote() call). */
+export function callerOf(callee: Function): CallSite {
+  const original = Error.prepareStackTrace;
+  const holder: { stack?: NodeJS.CallSite[] } = {};
+  try {
+    Error.prepareStackTrace = (_error, frames) => frames;
+    Error.captureStackTrace(holder, callee);
+    const frame = holder.stack?.[0];
+    const file = frame?.getFileName() ?? undefined;
+    let moduleUrl: string | undefined;
+    if (file?.startsWith('file:')) moduleUrl = file;
+    else if (file?.startsWith('/')) moduleUrl = pathToFileURL(file).href;
+    return { moduleUrl, line: frame?.getLineNumber() ?? 0, column: frame?.getColumnNumber() ?? 0 };
+  } finally {
+    Error.prepareStackTrace = original;
+  }
+}
+
+let entryPath: string | null | undefined;
+/** The real path of the program's entry script (process.argv[1]), or null when there is none. */
+function entryScriptPath(): string | null {
+  if (entryPath === undefined) {
+    const arg = process.argv[1];
+    try {
+      entryPath = arg ? realpathSync(arg) : null;
+    } catch {
+      entryPath = arg ?? null;
+    }
+  }
+  return entryPath;
+}
+
+function isEntryScript(moduleUrl: string): boolean {
+  const entry = entryScriptPath();
+  if (entry === null) return false;
+  let path: string;
+  try {
+    path = realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false;
+  }
+  // `node app` runs app.js: compare without the extension when argv[1] had none.
+  return path === entry || path.replace(/\.[cm]?[jt]sx?$/, '') === entry;
+}
+
+// Ordinals of remote() calls per call site, so that a helper that calls remote() for several
+// functions from one line still gives each a distinct key (module evaluation order is deterministic).
+const callsiteOrdinals = new Map<string, number>();
+
+/**
+ * Decides how `fn` travels. Throws CapturedVariableError for an entry-script function that
+ * captures outer variables, and InvalidOptionError for things that are not shippable functions.
+ */
+export function describeFunction(fn: Function, callsite: CallSite, kind = 'function'): FunctionDescriptor {
+  if (typeof fn !== 'function') {
+    throw new InvalidOptionError(`remote() expects a ${kind}, got ${fn === null ? 'null' : typeof fn}`, 'fn');
+  }
+  const source = Function.prototype.toString.call(fn);
+  const name = fn.name || 'anonymous';
+  if (/\{\s*\[native code\]\s*\}$/.test(source)) {
+    throw new InvalidOptionError(
+      `remote() cannot ship ${name}: it is a built-in or bound function, which has no source. ` +
+        `Wrap it: remote((...args) => ${name}(...args)) with the call inside the function body.`,
+      'fn',
+    );
+  }
+  const freeVariables = findFreeVariables(source, name);
+  if (freeVariables.length === 0) {
+    return { kind: 'source', id: hashId(`source\0${source}`), name, source };
+  }
+  const { moduleUrl } = callsite;
+  if (moduleUrl !== undefined && !isEntryScript(moduleUrl)) {
+    const site = `${callsite.line}:${callsite.column}`;
+    const ordinal = callsiteOrdinals.get(`${moduleUrl}#${site}`) ?? 0;
+    callsiteOrdinals.set(`${moduleUrl}#${site}`, ordinal + 1);
+    const key = `${site}#${ordinal}`;
+    return { kind: 'module', id: hashId(`module\0${moduleUrl}\0${key}\0${source}`), name, moduleUrl, callsite: key };
+  }
+  const list = freeVariables.map((v) => `'${v}'`).join(', ');
+  throw new CapturedVariableError(
+    `remote() cannot ship ${kind} ${name}: it uses ${list} from the scope where it is defined, ` +
+      `and that scope does not exist in a worker. Pass ${freeVariables.length > 1 ? 'them' : 'it'} as ` +
+      `argument${freeVariables.length > 1 ? 's' : ''} instead, or move the ${kind} into a module of its own ` +
+      `(not the entry script) and call remote() at that module's top level, so workers can import it.`,
+    freeVariables,
+  );
+}
+
+/** Names a function's source uses but does not define, other than worker globals. */
+export function findFreeVariables(source: string, name = 'anonymous'): string[] {
+  const program = parseFunctionSource(source, name);
+  const scopes = analyze(program as unknown as Parameters<typeof analyze>[0], {
+    ecmaVersion: 2022,
+    sourceType: 'script',
+  });
+  const free = new Set<string>();
+  for (const reference of scopes.globalScope?.through ?? []) {
+    const identifier = reference.identifier.name;
+    if (!WORKER_GLOBALS.has(identifier)) free.add(identifier);
+  }
+  return [...free];
+}
+
+/** Parses a function's source as an expression; method shorthand (`m() {}`) is wrapped in an object. */
+function parseFunctionSource(source: string, name: string): AcornNode {
+  const attempts = [`(${source});`, `({${source}});`];
+  let firstError: unknown;
+  for (const text of attempts) {
+    try {
+      return parse(text, { ecmaVersion: 'latest', sourceType: 'script', ranges: true });
+    } catch (error) {
+      firstError ??= error;
+    }
+  }
+  throw new InvalidOptionError(
+    `remote() could not parse the source of ${name} (${(firstError as Error).message}). ` +
+      'Ship it from a module instead: call remote() at the top level of a module that is not the entry script.',
+    'fn',
+  );
+}
+
+/** Compiles shipped source in the current (worker) global scope. */
+export function compileSource(source: string): Function {
+  let compiled: unknown;
+  try {
+    compiled = new Function(`"use strict"; return (${source});`)();
+  } catch (error) {
+    // Method shorthand (`m() {}`) only parses inside an object literal.
+    if (!(error instanceof SyntaxError)) throw error;
+    const holder = new Function(`"use strict"; return ({${source}});`)() as Record<string, unknown>;
+    compiled = Object.values(holder)[0];
+  }
+  if (typeof compiled !== 'function') throw new TypeError('shipped source is not a function');
+  return compiled as Function;
+}

@@ -1,0 +1,17 @@
+/** Values and functions on their way between threads (and later nodes). */
+export {
+  encodeValue,
+  decodeValue,
+  encodeErrorRecord,
+  decodeErrorRecord,
+  type EncodedValue,
+} from './codec.js';
+export {
+  describeFunction,
+  findFreeVariables,
+  compileSource,
+  callerOf,
+  hashId,
+  type FunctionDescriptor,
+  type CallSite,
+} from './function-descriptor.js';

@@ -1,0 +1,195 @@
+/**
+ * Starting, replacing and stopping the node's worker threads. The pool knows threads, their
+ * channels and their liveness; what runs on them is the node's business.
+ *
+ * Exit behaviour: a worker is ref'd only while it has work, so a driver that never calls
+ * shutdown() still exits when its work is done, and a waiting `await get()` keeps it alive.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve as resolvePath, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { WorkerID } from '../ids/index.js';
+import type { NodeToWorker, PreloadModule, WorkerBootData, WorkerToNode } from '../protocol/index.js';
+import { PortChannel, type Channel } from '../transport/index.js';
+import type { WorkerSlot } from '../scheduler/index.js';
+
+const WORKER_ENTRY = new URL('../worker-runtime/main.js', import.meta.url);
+
+export interface PooledWorker<TTask> extends WorkerSlot {
+  readonly id: string;
+  readonly thread: Worker;
+  readonly channel: Channel<NodeToWorker, WorkerToNode>;
+  /** progress[0]: seq of the last task the worker started (written by the worker). */
+  readonly progress: Int32Array;
+  /** Function IDs this worker has been sent definitions for. */
+  readonly knownFunctions: Set<string>;
+  /** Tasks sent to the worker and not yet finished, by seq (in seq order). */
+  readonly inFlight: Map<number, TTask>;
+  nextSeq: number;
+  alive: boolean;
+  /** Set before a deliberate terminate (force-cancel): why the worker is going away. */
+  terminatedFor: 'cancel' | 'shutdown' | undefined;
+  /** The error the thread died with, if any (e.g. ERR_WORKER_OUT_OF_MEMORY). */
+  exitError: Error | undefined;
+}
+
+export interface WorkerPoolOptions<TTask> {
+  readonly nodeId: string;
+  readonly size: number;
+  readonly resourceLimits: ResourceLimits | undefined;
+  readonly onMessage: (worker: PooledWorker<TTask>, message: WorkerToNode) => void;
+  /** The thread is gone (crash, exit, terminate). Called once per worker. */
+  readonly onExit: (worker: PooledWorker<TTask>) => void;
+}
+
+export class WorkerPool<TTask> {
+  readonly workers: PooledWorker<TTask>[] = [];
+  private readonly preload = preloadModules();
+  private readonly readyWaiters = new Set<{ worker: PooledWorker<TTask>; resolve: () => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly options: WorkerPoolOptions<TTask>) {}
+
+  /** Starts the pool's threads (they become `accepting` when they report ready). */
+  start(): void {
+    for (let i = 0; i < this.options.size; i++) this.spawn();
+  }
+
+  /** Resolves when every current worker is ready; rejects if one dies while starting. */
+  whenReady(): Promise<void> {
+    return Promise.all(
+      this.workers.map(
+        (worker) =>
+          new Promise<void>((resolve, reject) => {
+            if (worker.accepting) resolve();
+            else if (!worker.alive) reject(worker.exitError ?? new Error('worker exited while starting'));
+            else this.readyWaiters.add({ worker, resolve, reject });
+          }),
+      ),
+    ).then(() => undefined);
+  }
+
+  /** Starts a thread in place of a dead one. */
+  replace(dead: PooledWorker<TTask>): PooledWorker<TTask> {
+    const index = this.workers.indexOf(dead);
+    if (index >= 0) this.workers.splice(index, 1);
+    return this.spawn();
+  }
+
+  /** Keeps the process alive while the worker has work; lets it exit when idle. */
+  setBusy(worker: PooledWorker<TTask>, busy: boolean): void {
+    if (!worker.alive) return;
+    if (busy) worker.thread.ref();
+    else worker.thread.unref();
+  }
+
+  /** Stops a worker now, even in the middle of `for (;;) {}`. */
+  kill(worker: PooledWorker<TTask>, reason: 'cancel' | 'shutdown'): void {
+    worker.terminatedFor = reason;
+    void worker.thread.terminate();
+  }
+
+  async shutdown(): Promise<void> {
+    const threads = this.workers.map((worker) => {
+      worker.terminatedFor = 'shutdown';
+      worker.channel.close();
+      return worker.thread.terminate();
+    });
+    this.workers.length = 0;
+    await Promise.allSettled(threads);
+  }
+
+  private spawn(): PooledWorker<TTask> {
+    const id = WorkerID.fromRandom().toHex();
+    const progress = new SharedArrayBuffer(4);
+    const bootData: WorkerBootData = { nodeId: this.options.nodeId, workerId: id, progress, preload: this.preload };
+    const thread = new Worker(WORKER_ENTRY, {
+      workerData: bootData,
+      resourceLimits: this.options.resourceLimits,
+      // A worker's stdout/stderr go straight to the process's, so task logs appear as they happen.
+      stdout: false,
+      stderr: false,
+    });
+    thread.unref();
+    const worker: PooledWorker<TTask> = {
+      id,
+      thread,
+      channel: new PortChannel<NodeToWorker, WorkerToNode>(thread),
+      progress: new Int32Array(progress),
+      knownFunctions: new Set(),
+      inFlight: new Map(),
+      nextSeq: 1,
+      alive: true,
+      accepting: false,
+      load: 0,
+      reservedCpus: 0,
+      terminatedFor: undefined,
+      exitError: undefined,
+    };
+    worker.channel.onMessage((message) => {
+      if (message.type === 'ready') {
+        worker.accepting = true;
+        for (const waiter of this.readyWaiters) {
+          if (waiter.worker === worker) {
+            this.readyWaiters.delete(waiter);
+            waiter.resolve();
+          }
+        }
+      }
+      this.options.onMessage(worker, message);
+    });
+    thread.on('error', (error) => {
+      worker.exitError = error;
+    });
+    thread.once('exit', () => {
+      worker.alive = false;
+      worker.accepting = false;
+      worker.channel.close();
+      for (const waiter of this.readyWaiters) {
+        if (waiter.worker === worker) {
+          this.readyWaiters.delete(waiter);
+          waiter.reject(worker.exitError ?? new Error('worker exited while starting'));
+        }
+      }
+      this.options.onExit(worker);
+    });
+    this.workers.push(worker);
+    return worker;
+  }
+}
+
+/**
+ * The modules the driver was started with via --import (and --loader), so workers load user code
+ * the same way: a TypeScript program run with `node --import tsx` or `tsx` gets TypeScript in its
+ * workers too. tsx is registered through its API, which (unlike its --import entry) works in a
+ * worker thread on Node 20.
+ */
+function preloadModules(): PreloadModule[] {
+  const modules: PreloadModule[] = [];
+  const args = process.execArgv;
+  const requireFromCwd = createRequire(join(process.cwd(), 'noop.js'));
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    let specifier: string | undefined;
+    for (const flag of ['--import', '--loader', '--experimental-loader']) {
+      if (arg === flag) specifier = args[++i];
+      else if (arg.startsWith(`${flag}=`)) specifier = arg.slice(flag.length + 1);
+    }
+    if (specifier === undefined) continue;
+    let resolved: string | undefined;
+    try {
+      resolved = specifier.startsWith('file:') ? new URL(specifier).pathname : requireFromCwd.resolve(specifier);
+    } catch {
+      resolved = existsSync(resolvePath(specifier)) ? resolvePath(specifier) : undefined;
+    }
+    const tsxRoot = resolved?.lastIndexOf(`${sep}node_modules${sep}tsx${sep}`) ?? -1;
+    if (resolved !== undefined && tsxRoot >= 0) {
+      const root = resolved.slice(0, tsxRoot + `${sep}node_modules${sep}tsx${sep}`.length);
+      modules.push({ kind: 'tsx', apiUrl: pathToFileURL(join(root, 'dist', 'esm', 'api', 'index.mjs')).href });
+    } else {
+      modules.push({ kind: 'import', specifier: resolved ? pathToFileURL(resolved).href : specifier });
+    }
+  }
+  return modules;
+}

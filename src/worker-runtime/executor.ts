@@ -1,0 +1,225 @@
+/**
+ * Runs the tasks a worker is given, one at a time in arrival order, with one exception borrowed
+ * from Ray: while a running task waits in get(), the next task may start (its CPU is free), which
+ * is what lets every worker await child tasks without deadlock.
+ *
+ * Results are collected and sent as one message per turn of the event loop. Synchronous tasks in a
+ * batch run back to back with no promise or timer between them.
+ */
+import type { BlockingHooks, NodeClient } from '../core-worker/index.js';
+import { lookupModuleFunction } from '../core-worker/index.js';
+import { SerializationError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
+import type { ExecuteTask, NodeToWorker, TaskResult, WorkerToNode } from '../protocol/index.js';
+import {
+  compileSource,
+  decodeValue,
+  encodeErrorRecord,
+  encodeValue,
+  type FunctionDescriptor,
+} from '../serialization/index.js';
+import type { Channel } from '../transport/index.js';
+
+export class TaskExecutor implements BlockingHooks {
+  private queue: ExecuteTask[] = [];
+  private head = 0;
+  /** Tasks started and not finished, minus those waiting in get(). */
+  private running = 0;
+  private pumping = false;
+  private readonly descriptors = new Map<string, FunctionDescriptor>();
+  private readonly functions = new Map<string, Function>();
+  private results: TaskResult[] = [];
+  private resultsQueued = false;
+
+  constructor(
+    private readonly channel: Channel<WorkerToNode, NodeToWorker>,
+    /** progress[0] = seq of the last started task, read by the node if this thread dies. */
+    private readonly progress: Int32Array,
+    private readonly node: NodeClient,
+  ) {}
+
+  enqueue(functions: readonly FunctionDescriptor[], tasks: readonly ExecuteTask[]): void {
+    for (const fn of functions) this.descriptors.set(fn.id, fn);
+    for (const task of tasks) this.queue.push(task);
+    this.pump();
+  }
+
+  /** Drops tasks that have not started; running ones finish and their results are ignored. */
+  cancel(seqs: readonly number[]): void {
+    const cancelled = new Set(seqs);
+    const kept: ExecuteTask[] = [];
+    for (let i = this.head; i < this.queue.length; i++) {
+      const task = this.queue[i] as ExecuteTask;
+      if (cancelled.has(task.seq)) this.report({ seq: task.seq, outcome: 'cancelled' });
+      else kept.push(task);
+    }
+    this.queue = kept;
+    this.head = 0;
+  }
+
+  onBlocked(): boolean {
+    if (this.running === 0) return false; // get() outside a running task
+    this.running--;
+    this.node.blocked();
+    queueMicrotask(() => this.pump());
+    return true;
+  }
+
+  onUnblocked(): void {
+    this.running++;
+    this.node.unblocked();
+  }
+
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.running === 0 && this.head < this.queue.length) {
+        this.start(this.queue[this.head++] as ExecuteTask);
+      }
+      if (this.head === this.queue.length) {
+        this.queue = [];
+        this.head = 0;
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private start(task: ExecuteTask): void {
+    Atomics.store(this.progress, 0, task.seq);
+    const fn = this.functions.get(task.functionId);
+    if (fn !== undefined) {
+      this.run(task, fn);
+      return;
+    }
+    this.running++; // hold the slot while the function loads
+    this.load(task.functionId).then(
+      (loaded) => {
+        this.running--;
+        this.run(task, loaded);
+        this.pump();
+      },
+      (error: unknown) => {
+        this.running--;
+        this.fail(task, error, false);
+        this.pump();
+      },
+    );
+  }
+
+  private run(task: ExecuteTask, fn: Function): void {
+    let args: unknown[];
+    try {
+      args = decodeValue(task.args) as unknown[];
+      const positions = task.refArgPositions;
+      for (let i = 0; i < positions.length; i++) {
+        args[positions[i] as number] = decodeValue(task.refArgValues[i] as Uint8Array);
+      }
+    } catch (error) {
+      this.fail(task, new SerializationError(`arguments of ${task.name} could not be decoded: ${(error as Error).message}`), false);
+      return;
+    }
+    this.running++;
+    let result: unknown;
+    try {
+      result = fn(...args);
+    } catch (error) {
+      this.running--;
+      this.fail(task, error, true);
+      return;
+    }
+    if (result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function') {
+      (result as PromiseLike<unknown>).then(
+        (value) => {
+          this.running--;
+          this.succeed(task, value);
+          this.pump();
+        },
+        (error: unknown) => {
+          this.running--;
+          this.fail(task, error, true);
+          this.pump();
+        },
+      );
+      return;
+    }
+    this.running--;
+    this.succeed(task, result);
+  }
+
+  private succeed(task: ExecuteTask, value: unknown): void {
+    let values: Uint8Array[];
+    try {
+      if (task.numReturns === 1) {
+        values = [encodeValue(value, `the return value of ${task.name}`).data];
+      } else {
+        if (!Array.isArray(value) || value.length !== task.numReturns) {
+          const got = Array.isArray(value) ? `an array of ${value.length}` : typeof value;
+          throw new TypeError(`${task.name} has numReturns: ${task.numReturns} and must return an array of that length; it returned ${got}`);
+        }
+        values = value.map((item, i) => encodeValue(item, `return value ${i + 1} of ${task.name}`).data);
+      }
+    } catch (error) {
+      this.fail(task, error, false);
+      return;
+    }
+    this.report({ seq: task.seq, outcome: 'ok', values });
+  }
+
+  /** `userError`: thrown by the task's own code (may be retried with retryExceptions). */
+  private fail(task: ExecuteTask, thrown: unknown, userError: boolean): void {
+    this.report({ seq: task.seq, outcome: 'error', error: encodeErrorRecord(taskErrorRecord(task, thrown)), userError });
+  }
+
+  private report(result: TaskResult): void {
+    this.results.push(result);
+    if (!this.resultsQueued) {
+      this.resultsQueued = true;
+      queueMicrotask(() => {
+        this.resultsQueued = false;
+        const results = this.results;
+        this.results = [];
+        this.channel.send({ type: 'results', results });
+      });
+    }
+  }
+
+  private async load(functionId: string): Promise<Function> {
+    const descriptor = this.descriptors.get(functionId);
+    if (descriptor === undefined) throw new Error(`worker has no definition for function ${functionId}`);
+    let fn: Function | undefined;
+    if (descriptor.kind === 'source') {
+      fn = compileSource(descriptor.source);
+    } else {
+      await import(descriptor.moduleUrl);
+      fn = lookupModuleFunction(descriptor.moduleUrl, descriptor.callsite);
+      if (fn === undefined) {
+        throw new Error(
+          `${descriptor.name}: importing ${descriptor.moduleUrl} in a worker did not create the function ` +
+            `(remote() call at ${descriptor.callsite.replace(/#\d+$/, '')}). Call remote() at the top level ` +
+            'of the module, not inside a function or a condition, so that importing the module creates it.',
+        );
+      }
+    }
+    this.functions.set(functionId, fn);
+    return fn;
+  }
+}
+
+/** A TaskError record whose stack is the original error's, as seen in the worker. */
+function taskErrorRecord(task: ExecuteTask, thrown: unknown): ErrorRecord {
+  const cause = toErrorRecord(thrown);
+  const what = cause.name && cause.name !== 'Error' ? `${cause.name}: ${cause.message}` : cause.message;
+  const message = `task ${task.name} failed: ${what}`;
+  const frames = (cause.stack ?? '')
+    .split('\n')
+    .filter((line) => line.startsWith('    at ') && !line.includes('/worker-runtime/'));
+  return {
+    name: 'TaskError',
+    minirayClass: 'TaskError',
+    message,
+    stack: [`TaskError: ${message}`, ...frames].join('\n'),
+    cause,
+    props: { functionName: task.name, taskId: task.taskId },
+  };
+}
