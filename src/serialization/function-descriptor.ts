@@ -34,8 +34,11 @@ export type FunctionDescriptor =
 export interface CallSite {
   /** file: URL, or undefined when the caller is not a file (REPL, eval). */
   readonly moduleUrl: string | undefined;
+  /** Position in the code as loaded (after any transpiling): stable across threads, used in keys. */
   readonly line: number;
   readonly column: number;
+  /** Line in the original source when source maps are on (for messages only). */
+  readonly sourceLine: number;
 }
 
 // Names that exist in every worker: the globals of a fresh Node.js context, snapshotted before user
@@ -51,18 +54,31 @@ export function hashId(text: string): string {
 export function callerOf(callee: Function): CallSite {
   const original = Error.prepareStackTrace;
   const holder: { stack?: NodeJS.CallSite[] } = {};
+  let frame: NodeJS.CallSite | undefined;
   try {
     Error.prepareStackTrace = (_error, frames) => frames;
     Error.captureStackTrace(holder, callee);
-    const frame = holder.stack?.[0];
-    const file = frame?.getFileName() ?? undefined;
-    let moduleUrl: string | undefined;
-    if (file?.startsWith('file:')) moduleUrl = file;
-    else if (file?.startsWith('/')) moduleUrl = pathToFileURL(file).href;
-    return { moduleUrl, line: frame?.getLineNumber() ?? 0, column: frame?.getColumnNumber() ?? 0 };
+    frame = holder.stack?.[0];
   } finally {
     Error.prepareStackTrace = original;
   }
+  const file = frame?.getFileName() ?? undefined;
+  let moduleUrl: string | undefined;
+  if (file?.startsWith('file:')) moduleUrl = file;
+  else if (file?.startsWith('/')) moduleUrl = pathToFileURL(file).href;
+  const line = frame?.getLineNumber() ?? 0;
+  // The formatted stack is source-mapped (e.g. under tsx), so its line is the one the user wrote.
+  const formatted: { stack?: string } = {};
+  Error.captureStackTrace(formatted, callee);
+  const mapped = /:(\d+):\d+\)?$/m.exec(formatted.stack?.split('\n')[1] ?? '');
+  return { moduleUrl, line, column: frame?.getColumnNumber() ?? 0, sourceLine: mapped ? Number(mapped[1]) : line };
+}
+
+/** A readable name for an anonymous function: where remote() was called. */
+function anonymousName(callsite: CallSite): string {
+  if (callsite.moduleUrl === undefined) return 'anonymous';
+  const file = callsite.moduleUrl.slice(callsite.moduleUrl.lastIndexOf('/') + 1);
+  return `anonymous (${file}:${callsite.sourceLine})`;
 }
 
 let entryPath: string | null | undefined;
@@ -105,7 +121,7 @@ export function describeFunction(fn: Function, callsite: CallSite, kind = 'funct
     throw new InvalidOptionError(`remote() expects a ${kind}, got ${fn === null ? 'null' : typeof fn}`, 'fn');
   }
   const source = Function.prototype.toString.call(fn);
-  const name = fn.name || 'anonymous';
+  const name = fn.name || anonymousName(callsite);
   if (/\{\s*\[native code\]\s*\}$/.test(source)) {
     throw new InvalidOptionError(
       `remote() cannot ship ${name}: it is a built-in or bound function, which has no source. ` +

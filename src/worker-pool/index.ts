@@ -2,8 +2,8 @@
  * Starting, replacing and stopping the node's worker threads. The pool knows threads, their
  * channels and their liveness; what runs on them is the node's business.
  *
- * Exit behaviour: a worker is ref'd only while it has work, so a driver that never calls
- * shutdown() still exits when its work is done, and a waiting `await get()` keeps it alive.
+ * Exit behaviour: a worker is ref'd only while it starts or has work, so a driver that never
+ * calls shutdown() still exits when its work is done, and a waiting `await get()` keeps it alive.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -111,7 +111,6 @@ export class WorkerPool<TTask> {
       stdout: false,
       stderr: false,
     });
-    thread.unref();
     const worker: PooledWorker<TTask> = {
       id,
       thread,
@@ -130,6 +129,8 @@ export class WorkerPool<TTask> {
     worker.channel.onMessage((message) => {
       if (message.type === 'ready') {
         worker.accepting = true;
+        // A starting worker keeps the process alive (init() awaits it); an idle one does not.
+        this.setBusy(worker, worker.inFlight.size > 0);
         for (const waiter of this.readyWaiters) {
           if (waiter.worker === worker) {
             this.readyWaiters.delete(waiter);
