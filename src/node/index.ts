@@ -143,7 +143,10 @@ export class Node {
     if (state === 'running' && worker !== undefined) {
       // The record stays in the worker's inFlight until the worker reports or dies, which keeps
       // the worker's accounting right.
-      if (force) this.pool.kill(worker, 'cancel');
+      // Only a started task needs its thread terminated; one still queued at the worker is dropped
+      // there, sparing the task the worker is running now.
+      const started = record.seq <= Atomics.load(worker.progress, 0);
+      if (force && started) this.pool.kill(worker, 'cancel');
       else worker.channel.send({ type: 'cancel', seqs: [record.seq] });
     }
   }

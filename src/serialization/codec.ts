@@ -82,7 +82,9 @@ export function encodeValue(value: unknown, what: string): EncodedValue {
   const refs: ObjectRef[] = [];
   refsMet = refs;
   try {
-    return { data: packr.pack(value), refs };
+    // msgpackr returns a view into its reusable write buffer. Posting such a view to another thread
+    // would copy the whole underlying buffer (kilobytes to megabytes), so the value gets its own.
+    return { data: new Uint8Array(packr.pack(value)), refs };
   } catch (error) {
     throw describeFailure(value, what, error);
   } finally {
@@ -95,7 +97,7 @@ export function decodeValue(data: Uint8Array): unknown {
 }
 
 export function encodeErrorRecord(record: ErrorRecord): Uint8Array {
-  return plainPackr.pack(record);
+  return new Uint8Array(plainPackr.pack(record));
 }
 
 export function decodeErrorRecord(data: Uint8Array): ErrorRecord {
