@@ -3,11 +3,23 @@
  * typed door onto the current thread's CoreWorker (the driver's, or a worker's inside a task).
  */
 import {
+  ActorNotFoundError,
   InvalidOptionError,
   MinirayError,
   ObjectLostError,
 } from '../errors/index.js';
-import { CoreWorker, registerModuleFunction, type ResolvedTaskOptions } from '../core-worker/index.js';
+import {
+  ActorHandleImpl,
+  hasAsyncMethods,
+  methodNamesOf,
+  type ActorHandle,
+} from '../actors/handle.js';
+import {
+  CoreWorker,
+  registerModuleFunction,
+  type ResolvedActorOptions,
+  type ResolvedTaskOptions,
+} from '../core-worker/index.js';
 import { currentRuntime, setCurrentRuntime, type Runtime } from '../core-worker/current.js';
 import { WorkerID } from '../ids/index.js';
 import { LocalNodeClient, Node } from '../node/index.js';
@@ -16,19 +28,36 @@ import { validateOptions } from '../config/index.js';
 import { callerOf, describeFunction, type FunctionDescriptor } from '../serialization/index.js';
 import {
   CANCEL_RULES,
+  GET_ACTOR_RULES,
   GET_RULES,
+  KILL_RULES,
   WAIT_RULES,
+  defaultActorOptions,
   defaultTaskOptions,
+  mergeActorOptions,
   mergeTaskOptions,
   resolveInitOptions,
+  type ActorOptions,
   type CancelOptions,
+  type GetActorOptions,
+  type KillOptions,
   type GetOptions,
   type InitOptions,
   type TaskOptions,
   type WaitOptions,
 } from './options.js';
 
-export type { InitOptions, TaskOptions, GetOptions, WaitOptions, CancelOptions } from './options.js';
+export type {
+  InitOptions,
+  TaskOptions,
+  GetOptions,
+  WaitOptions,
+  CancelOptions,
+  ActorOptions,
+  KillOptions,
+  GetActorOptions,
+} from './options.js';
+export type { ActorHandle, ActorMethod, ActorMethodNames, ActorHandleBase } from '../actors/handle.js';
 
 // ---- types ---------------------------------------------------------------------------------------
 
@@ -56,6 +85,16 @@ export interface MultiReturnRemoteFunction<A extends unknown[], R> {
   remote(...args: RemoteArgs<A>): ReturnRefs<Awaited<R>>;
   options(options: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, R>;
   options(options: TaskOptions & { numReturns: number }): MultiReturnRemoteFunction<A, R>;
+}
+
+/** Any class whose instances can be actors. */
+export type ActorClassType = new (...args: never[]) => object;
+
+export interface ActorClass<C extends ActorClassType> {
+  /** Creates the actor (it starts on its own worker as soon as it can); returns its handle at once. */
+  remote(...args: RemoteArgs<ConstructorParameters<C>>): ActorHandle<InstanceType<C>>;
+  /** A copy with other options. */
+  options(options: ActorOptions): ActorClass<C>;
 }
 
 export interface RuntimeContext {
@@ -140,6 +179,28 @@ class RemoteFunctionImpl {
   }
 }
 
+class ActorClassImpl {
+  constructor(
+    private readonly descriptor: FunctionDescriptor,
+    private readonly methodNames: readonly string[],
+    private readonly actorOptions: ResolvedActorOptions,
+  ) {}
+
+  remote(...args: unknown[]): ActorHandleImpl {
+    const actorId = coreWorker().createActor(this.descriptor, this.methodNames, args, this.actorOptions);
+    return new ActorHandleImpl({ actorId, className: this.descriptor.name, methodNames: this.methodNames });
+  }
+
+  options(options: ActorOptions): ActorClassImpl {
+    return new ActorClassImpl(this.descriptor, this.methodNames, mergeActorOptions('.options()', this.actorOptions, options));
+  }
+}
+
+/**
+ * Makes a class an actor class: `.remote(...constructorArgs)` creates an instance on a worker and
+ * returns a typed handle whose methods are called with `handle.method.remote(...args)`.
+ */
+export function remote<C extends ActorClassType>(cls: C, options?: ActorOptions): ActorClass<C>;
 /**
  * Makes `fn` a remote function: `.remote(...args)` runs it on a worker and returns an ObjectRef.
  *
@@ -148,11 +209,47 @@ class RemoteFunctionImpl {
  * works when remote() is called at the top level of a module other than the entry script: workers
  * import that module. In the entry script such a function is rejected with CapturedVariableError.
  */
-export function remote<A extends unknown[], R>(fn: (...args: A) => R, options?: TaskOptions): RemoteFunction<A, R> {
-  const taskOptions = mergeTaskOptions('remote()', defaultTaskOptions(), options);
-  const descriptor = describeFunction(fn, callerOf(remote));
-  if (descriptor.kind === 'module') registerModuleFunction(descriptor.moduleUrl, descriptor.callsite, fn);
-  return new RemoteFunctionImpl(descriptor, taskOptions) as unknown as RemoteFunction<A, R>;
+export function remote<A extends unknown[], R>(fn: (...args: A) => R, options?: TaskOptions): RemoteFunction<A, R>;
+export function remote(target: Function, options?: TaskOptions | ActorOptions): unknown {
+  const isClass = typeof target === 'function' && /^class[\s{]/.test(Function.prototype.toString.call(target));
+  const descriptor = describeFunction(target, callerOf(remote), isClass ? 'class' : 'function');
+  if (isClass) {
+    const actorOptions = mergeActorOptions('remote()', defaultActorOptions(hasAsyncMethods(target)), options as ActorOptions);
+    if (descriptor.kind === 'module') registerModuleFunction(descriptor.moduleUrl, descriptor.callsite, target);
+    return new ActorClassImpl(descriptor, methodNamesOf(target), actorOptions);
+  }
+  const taskOptions = mergeTaskOptions('remote()', defaultTaskOptions(), options as TaskOptions);
+  if (descriptor.kind === 'module') registerModuleFunction(descriptor.moduleUrl, descriptor.callsite, target);
+  return new RemoteFunctionImpl(descriptor, taskOptions);
+}
+
+/** The handle of a named actor. Rejects with ActorNotFoundError when no live actor has that name. */
+export async function getActor<T extends object = Record<string, never>>(
+  name: string,
+  options?: GetActorOptions,
+): Promise<ActorHandle<T>> {
+  validateOptions('getActor()', GET_ACTOR_RULES, options);
+  if (typeof name !== 'string' || name === '') throw new TypeError('getActor() expects a non-empty actor name');
+  const namespace = options?.namespace ?? 'default';
+  const runtime = currentRuntime();
+  const info = runtime === undefined ? null : await runtime.coreWorker.lookupActor(name, namespace);
+  if (info === null) {
+    throw new ActorNotFoundError(
+      `no actor named '${name}' in namespace '${namespace}'` +
+        (runtime === undefined ? ' (miniray is not running)' : '; create it with remote(Class).options({ name }).remote(...)'),
+    );
+  }
+  return new ActorHandleImpl(info) as unknown as ActorHandle<T>;
+}
+
+/**
+ * Kills an actor. Its pending and running calls fail with ActorDiedError; with noRestart: false
+ * it is restarted as after a crash (if maxRestarts allows).
+ */
+export function kill(handle: ActorHandle<object> | ActorHandleImpl, options?: KillOptions): void {
+  validateOptions('kill()', KILL_RULES, options);
+  if (!(handle instanceof ActorHandleImpl)) throw new TypeError(`kill() expects an actor handle, got ${describe(handle)}`);
+  currentRuntime()?.coreWorker.killActor(handle.info.actorId, options?.noRestart ?? true);
 }
 
 // ---- objects -------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /** The public option types and their validation rules (one table per call). */
 import { defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type OptionRules } from '../config/index.js';
-import type { ResolvedTaskOptions } from '../core-worker/index.js';
+import { InvalidOptionError } from '../errors/index.js';
+import type { ResolvedActorOptions, ResolvedTaskOptions } from '../core-worker/index.js';
 import type { NodeOptions } from '../node/index.js';
 
 export interface InitOptions {
@@ -97,3 +98,87 @@ export const WAIT_RULES: OptionRules = {
   timeoutMs: { type: 'number', min: 0, doc: 'milliseconds to wait' },
 };
 export const CANCEL_RULES: OptionRules = { force: { type: 'boolean', doc: 'terminate the worker running the task' } };
+
+export interface ActorOptions {
+  /** Register the actor under this name, so getActor(name) finds it. */
+  name?: string;
+  /** Namespace of the name. Default: "default". */
+  namespace?: string;
+  /** Restarts (the constructor runs again) after its worker dies. -1: unlimited. Default: 0. */
+  maxRestarts?: number;
+  /** Retries of a call that was running when the actor's worker died. -1: unlimited. Default: 0. */
+  maxTaskRetries?: number;
+  /** Calls that may run at once (async methods overlap). Default: 1000 for a class with async methods, else 1. */
+  maxConcurrency?: number;
+  /** CPUs the actor holds while it lives. Default: 0. */
+  numCpus?: number;
+  /**
+   * 'thread' (default): a worker thread of its own, as Ray gives each actor a process.
+   * 'shared': many actors share a few worker threads (thousands fit on one machine).
+   * 'process': a child process of its own, for full isolation.
+   */
+  isolation?: 'thread' | 'shared' | 'process';
+}
+
+const ACTOR_RULES: OptionRules = {
+  name: { type: 'string', doc: 'name for getActor()' },
+  namespace: { type: 'string', doc: 'namespace of the name' },
+  maxRestarts: { type: 'integer', min: 0, allowMinusOne: true, doc: 'restarts after the worker dies' },
+  maxTaskRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries of a call whose actor died' },
+  maxConcurrency: { type: 'integer', min: 1, doc: 'calls that may run at once' },
+  numCpus: { type: 'number', min: 0, doc: 'CPUs the actor holds while it lives' },
+  isolation: { type: 'string', doc: "'thread', 'shared' or 'process'" },
+};
+
+const ISOLATIONS = ['thread', 'shared', 'process'] as const;
+
+export function mergeActorOptions(
+  where: string,
+  base: ResolvedActorOptions,
+  options: ActorOptions | undefined,
+): ResolvedActorOptions {
+  validateOptions(where, ACTOR_RULES, options);
+  if (options === undefined) return base;
+  if (options.isolation !== undefined && !ISOLATIONS.includes(options.isolation)) {
+    throw new InvalidOptionError(
+      `${where}: option 'isolation' must be one of ${ISOLATIONS.map((i) => `'${i}'`).join(', ')}, got ${JSON.stringify(options.isolation)}`,
+      'isolation',
+    );
+  }
+  if (options.name === '') throw new InvalidOptionError(`${where}: option 'name' must not be empty`, 'name');
+  return {
+    name: options.name ?? base.name,
+    namespace: options.namespace ?? base.namespace,
+    maxRestarts: options.maxRestarts ?? base.maxRestarts,
+    maxTaskRetries: options.maxTaskRetries ?? base.maxTaskRetries,
+    maxConcurrency: options.maxConcurrency ?? base.maxConcurrency,
+    numCpus: options.numCpus ?? base.numCpus,
+    isolation: options.isolation ?? base.isolation,
+  };
+}
+
+export function defaultActorOptions(asyncMethods: boolean): ResolvedActorOptions {
+  return {
+    name: undefined,
+    namespace: 'default',
+    maxRestarts: 0,
+    maxTaskRetries: 0,
+    maxConcurrency: asyncMethods ? 1000 : 1,
+    numCpus: 0,
+    isolation: 'thread',
+  };
+}
+
+export interface KillOptions {
+  /** Do not restart the actor (default true, as Ray); false kills it as a crash would, so it restarts if it may. */
+  noRestart?: boolean;
+}
+
+export const KILL_RULES: OptionRules = { noRestart: { type: 'boolean', doc: 'do not restart the actor' } };
+
+export interface GetActorOptions {
+  /** Namespace the name was registered in. Default: "default". */
+  namespace?: string;
+}
+
+export const GET_ACTOR_RULES: OptionRules = { namespace: { type: 'string', doc: 'namespace of the name' } };

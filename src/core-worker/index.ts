@@ -11,7 +11,7 @@ import {
 } from '../errors/index.js';
 import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, type OwnerAddress } from '../object-ref/index.js';
-import type { ObjectPayload, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, Isolation, ObjectPayload, TaskSpec } from '../protocol/index.js';
 import {
   decodeErrorRecord,
   decodeValue,
@@ -32,6 +32,16 @@ export interface ResolvedTaskOptions {
   readonly name: string | undefined;
 }
 
+export interface ResolvedActorOptions {
+  readonly name: string | undefined;
+  readonly namespace: string;
+  readonly maxRestarts: number;
+  readonly maxTaskRetries: number;
+  readonly maxConcurrency: number;
+  readonly numCpus: number;
+  readonly isolation: Isolation;
+}
+
 /** Hooks a worker runtime gives its CoreWorker, to learn when a running task waits in get(). */
 export interface BlockingHooks {
   onBlocked(): boolean;
@@ -39,6 +49,13 @@ export interface BlockingHooks {
 }
 
 const NO_POSITIONS: readonly number[] = Object.freeze([]);
+const NO_FUNCTIONS: readonly FunctionDescriptor[] = Object.freeze([]);
+
+function newIds(count: number): string[] {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) ids.push(randomHex());
+  return ids;
+}
 const NO_DEPENDENCIES: readonly string[] = Object.freeze([]);
 
 export class CoreWorker {
@@ -54,6 +71,83 @@ export class CoreWorker {
   /** Submits a task and returns the IDs of its return objects. */
   submitTask(fn: FunctionDescriptor, args: readonly unknown[], options: ResolvedTaskOptions): string[] {
     const name = options.name ?? fn.name;
+    const returnIds = newIds(options.numReturns);
+    const spec: TaskSpec = {
+      taskId: randomHex(),
+      functionId: fn.id,
+      name,
+      ...this.prepareArgs(args, name),
+      returnIds,
+      numCpus: options.numCpus,
+      maxRetries: options.maxRetries,
+      retryExceptions: options.retryExceptions,
+      owner: this.address,
+    };
+    this.node.submit(this.definitionsOf(fn), [spec]);
+    return returnIds;
+  }
+
+  /** Creates an actor (the node starts it as soon as it can); returns its ID. */
+  createActor(
+    cls: FunctionDescriptor,
+    methodNames: readonly string[],
+    args: readonly unknown[],
+    options: ResolvedActorOptions,
+  ): string {
+    const actorId = randomHex();
+    const spec: ActorSpec = {
+      actorId,
+      classId: cls.id,
+      className: cls.name,
+      methodNames,
+      ...this.prepareArgs(args, `the constructor of ${cls.name}`),
+      name: options.name,
+      namespace: options.namespace,
+      maxRestarts: options.maxRestarts,
+      maxTaskRetries: options.maxTaskRetries,
+      maxConcurrency: options.maxConcurrency,
+      numCpus: options.numCpus,
+      isolation: options.isolation,
+      owner: this.address,
+    };
+    this.node.createActor(this.definitionsOf(cls), spec);
+    return actorId;
+  }
+
+  /** Calls a method of an actor; returns the IDs of its return objects. */
+  submitActorCall(actor: ActorInfo, method: string, args: readonly unknown[], numReturns: number): string[] {
+    const name = `${actor.className}.${method}`;
+    const returnIds = newIds(numReturns);
+    const spec: TaskSpec = {
+      taskId: randomHex(),
+      functionId: '',
+      name,
+      ...this.prepareArgs(args, name),
+      returnIds,
+      numCpus: 0,
+      maxRetries: 0,
+      retryExceptions: false,
+      owner: this.address,
+      actorId: actor.actorId,
+      method,
+    };
+    this.node.submit(NO_FUNCTIONS, [spec]);
+    return returnIds;
+  }
+
+  lookupActor(name: string, namespace: string): Promise<ActorInfo | null> {
+    return new Promise((resolve) => this.node.lookupActor(name, namespace, resolve));
+  }
+
+  killActor(actorId: string, noRestart: boolean): void {
+    this.node.killActor(actorId, noRestart);
+  }
+
+  /** Encodes arguments; top-level refs are listed so the node can resolve them before the call. */
+  private prepareArgs(
+    args: readonly unknown[],
+    name: string,
+  ): { args: Uint8Array; refArgPositions: readonly number[]; dependencies: readonly string[] } {
     let refArgPositions = NO_POSITIONS;
     let dependencies = NO_DEPENDENCIES;
     for (let i = 0; i < args.length; i++) {
@@ -67,29 +161,14 @@ export class CoreWorker {
         (dependencies as string[]).push(arg.id.toHex());
       }
     }
-    const encodedArgs = this.encodeArgs(args, name);
-    const returnIds: string[] = [];
-    for (let i = 0; i < options.numReturns; i++) returnIds.push(randomHex());
-    const spec: TaskSpec = {
-      taskId: randomHex(),
-      functionId: fn.id,
-      name,
-      args: encodedArgs,
-      refArgPositions,
-      dependencies,
-      returnIds,
-      numCpus: options.numCpus,
-      maxRetries: options.maxRetries,
-      retryExceptions: options.retryExceptions,
-      owner: this.address,
-    };
-    let functions: FunctionDescriptor[] = [];
-    if (!this.registeredFunctions.has(fn.id)) {
-      this.registeredFunctions.add(fn.id);
-      functions = [fn];
-    }
-    this.node.submit(functions, [spec]);
-    return returnIds;
+    return { args: this.encodeArgs(args, name), refArgPositions, dependencies };
+  }
+
+  /** The definition to send along with the first use of a function or class. */
+  private definitionsOf(fn: FunctionDescriptor): readonly FunctionDescriptor[] {
+    if (this.registeredFunctions.has(fn.id)) return NO_FUNCTIONS;
+    this.registeredFunctions.add(fn.id);
+    return [fn];
   }
 
   /** Stores a value and returns its ref (synchronously; the object is available at once). */

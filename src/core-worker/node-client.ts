@@ -3,7 +3,15 @@
  * thread); a worker's goes through the channel (ChannelNodeClient). A CoreWorker on a machine
  * without a node of its own (a remote driver) will use a TCP implementation of the same interface.
  */
-import type { NodeToWorker, NewObject, ObjectPayload, TaskSpec, WorkerToNode } from '../protocol/index.js';
+import type {
+  ActorInfo,
+  ActorSpec,
+  NodeToWorker,
+  NewObject,
+  ObjectPayload,
+  TaskSpec,
+  WorkerToNode,
+} from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { Channel } from '../transport/index.js';
 
@@ -21,12 +29,18 @@ export interface NodeClient {
   /** The calling task waits in get(): the node may use its CPU meanwhile. No-op for a driver. */
   blocked(): void;
   unblocked(): void;
+  /** Creates an actor. May throw at once (e.g. a taken name) when the node is in this thread. */
+  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): void;
+  /** Finds a named actor; `callback` gets null when there is none. */
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void;
+  killActor(actorId: string, noRestart: boolean): void;
 }
 
 /** A worker's NodeClient: messages over the worker's channel, replies matched by request id. */
 export class ChannelNodeClient implements NodeClient {
   private nextRequestId = 1;
   private readonly requests = new Map<number, { remaining: number; onObject: (object: ObjectPayload) => void }>();
+  private readonly actorLookups = new Map<number, (info: ActorInfo | null) => void>();
 
   constructor(
     readonly nodeId: string,
@@ -66,5 +80,26 @@ export class ChannelNodeClient implements NodeClient {
 
   unblocked(): void {
     this.channel.send({ type: 'unblocked' });
+  }
+
+  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): void {
+    this.channel.send({ type: 'createActor', functions, spec });
+  }
+
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
+    const requestId = this.nextRequestId++;
+    this.actorLookups.set(requestId, callback);
+    this.channel.send({ type: 'lookupActor', requestId, name, namespace });
+  }
+
+  /** Called by the worker runtime for each `actorInfo` reply. */
+  deliverActorInfo(requestId: number, info: ActorInfo | null): void {
+    const callback = this.actorLookups.get(requestId);
+    this.actorLookups.delete(requestId);
+    callback?.(info);
+  }
+
+  killActor(actorId: string, noRestart: boolean): void {
+    this.channel.send({ type: 'killActor', actorId, noRestart });
   }
 }

@@ -124,9 +124,17 @@ export class CapturedVariableError extends MinirayError {
   }
 }
 
-/** miniray is not running (never initialized, or shut down) where the call needs it to be. */
-export class NotInitializedError extends MinirayError {
-  static override readonly errorName = 'NotInitializedError';
+/**
+ * The actor cannot run the call: it was killed, its worker died and it has no restarts left (or
+ * the call has no retries left), or its constructor threw. `cause` says which, when known.
+ */
+export class ActorDiedError extends MinirayError {
+  static override readonly errorName = 'ActorDiedError';
+}
+
+/** No actor has the name given to getActor() in that namespace. */
+export class ActorNotFoundError extends MinirayError {
+  static override readonly errorName = 'ActorNotFoundError';
 }
 
 type MinirayErrorClass = { readonly errorName: string; readonly prototype: MinirayError };
@@ -143,7 +151,8 @@ const minirayClasses = new Map<string, MinirayErrorClass>(
     ObjectStoreFullError,
     InvalidOptionError,
     CapturedVariableError,
-    NotInitializedError,
+    ActorDiedError,
+    ActorNotFoundError,
   ].map((c): [string, MinirayErrorClass] => [c.errorName, c]),
 );
 

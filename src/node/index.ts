@@ -20,7 +20,17 @@ import {
 } from '../errors/index.js';
 import { NodeID } from '../ids/index.js';
 import { ObjectStore } from '../object-store/index.js';
-import type { ExecuteTask, NewObject, ObjectPayload, TaskResult, TaskSpec, WorkerToNode } from '../protocol/index.js';
+import { ActorManager } from '../actors/manager.js';
+import type {
+  ActorInfo,
+  ActorSpec,
+  ExecuteTask,
+  NewObject,
+  ObjectPayload,
+  TaskResult,
+  TaskSpec,
+  WorkerToNode,
+} from '../protocol/index.js';
 import { Scheduler } from '../scheduler/index.js';
 import { encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
@@ -41,7 +51,6 @@ interface TaskRecord {
   state: TaskState;
   /** Retries used so far. */
   retries: number;
-  pendingDependencies: number;
   cancelled: boolean;
   worker: PooledWorker<TaskRecord> | undefined;
   seq: number;
@@ -66,6 +75,7 @@ export class Node {
   private readonly functions = new Map<string, FunctionDescriptor>();
   private readonly scheduler: Scheduler<TaskRecord, Worker>;
   private readonly pool: WorkerPool<TaskRecord>;
+  private readonly actors: ActorManager;
   private dispatchQueued = false;
   private startupFailures = 0;
   /** Set when workers keep failing to start: tasks fail with it instead of waiting forever. */
@@ -81,6 +91,26 @@ export class Node {
       resourceLimits: options.workerResourceLimits,
       onMessage: (worker, message) => this.onWorkerMessage(worker, message),
       onExit: (worker) => this.onWorkerExit(worker),
+    });
+    this.actors = new ActorManager({
+      functionDescriptor: (id) => this.functions.get(id),
+      spawnHost: (isolation) => this.pool.spawnActorHost(isolation),
+      killHost: (host) => this.pool.kill(host as Worker, 'actor'),
+      setBusy: (host, busy) => this.pool.setBusy(host as Worker, busy),
+      waitForObjects: (what, ids, ready, failed) => this.waitForObjects(what, ids, ready, failed),
+      objectData: (id) => this.store.get(id) as Uint8Array,
+      resolveObjects: (ids, values) => {
+        for (let i = 0; i < ids.length; i++) this.setObject(ids[i] as string, values[i] as Uint8Array, false);
+      },
+      failObjects: (ids, error) => {
+        for (const id of ids) this.setObject(id, error, true);
+      },
+      tryReserveCpus: (amount) => this.scheduler.tryReserve(amount),
+      releaseCpus: (amount) => {
+        this.scheduler.releaseCpus(amount);
+        this.scheduleDispatch();
+      },
+      sharedHostCount: Math.max(1, Math.ceil(options.numCpus)),
     });
     this.pool.start();
   }
@@ -151,15 +181,32 @@ export class Node {
     }
   }
 
+  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): void {
+    for (const fn of functions) this.functions.set(fn.id, fn);
+    this.actors.create(spec);
+  }
+
+  lookupActor(name: string, namespace: string): ActorInfo | null {
+    return this.actors.lookup(name, namespace);
+  }
+
+  killActor(actorId: string, noRestart: boolean): void {
+    this.actors.kill(actorId, noRestart);
+  }
+
   // ---- tasks ---------------------------------------------------------------------------------
 
   private submitOne(spec: TaskSpec): void {
+    if (spec.actorId !== undefined) {
+      for (const id of spec.returnIds) this.objects.set(id, { state: 'pending', waiters: null, producer: undefined });
+      this.actors.submitCall(spec);
+      return;
+    }
     const record: TaskRecord = {
       spec,
       numCpus: spec.numCpus,
       state: 'waiting',
       retries: 0,
-      pendingDependencies: 0,
       cancelled: false,
       worker: undefined,
       seq: 0,
@@ -178,36 +225,61 @@ export class Node {
       this.failTask(record, errorBytes(this.startupError));
       return;
     }
-    for (const id of spec.dependencies) {
+    this.waitForObjects(
+      `task ${spec.name}`,
+      spec.dependencies,
+      () => {
+        if (record.state === 'waiting') this.enqueue(record);
+      },
+      (error) => {
+        if (record.state === 'waiting') this.failTask(record, error);
+      },
+    );
+  }
+
+  /**
+   * Calls `ready` once every object in `ids` exists, or `failed` with an encoded error: the error
+   * of the first input that failed (a consumer of a failed object fails with the same error), or
+   * ObjectLostError for an ID this node does not know. `what` names the consumer in that message.
+   */
+  private waitForObjects(what: string, ids: readonly string[], ready: () => void, failed: (error: Uint8Array) => void): void {
+    let pending = 0;
+    let settled = false;
+    const onDone = (id: string) => {
+      if (settled) return;
+      if (this.objects.get(id)?.state === 'failed') {
+        settled = true;
+        failed(this.store.get(id) as Uint8Array);
+      } else if (--pending === 0) {
+        settled = true;
+        ready();
+      }
+    };
+    for (const id of ids) {
       const entry = this.objects.get(id);
       if (entry === undefined) {
+        settled = true;
         const error = new ObjectLostError(
-          `task ${spec.name} was given ObjectRef(${id}) as an argument, which is not known to this miniray ` +
+          `${what} was given ObjectRef(${id}) as an argument, which is not known to this miniray ` +
             'instance (never created here, or from a session that was shut down)',
         );
-        this.failTask(record, errorBytes(error));
+        failed(errorBytes(error));
+        return;
+      }
+      if (entry.state === 'failed') {
+        settled = true;
+        failed(this.store.get(id) as Uint8Array);
         return;
       }
       if (entry.state === 'pending') {
-        record.pendingDependencies++;
-        (entry.waiters ??= []).push(() => this.onDependencyDone(record, id));
-      } else if (entry.state === 'failed') {
-        // A task whose input failed fails with the same error.
-        this.failTask(record, this.store.get(id) as Uint8Array);
-        return;
+        pending++;
+        (entry.waiters ??= []).push(() => onDone(id));
       }
     }
-    if (record.pendingDependencies === 0) this.enqueue(record);
-  }
-
-  private onDependencyDone(record: TaskRecord, id: string): void {
-    if (record.state !== 'waiting') return;
-    const entry = this.objects.get(id);
-    if (entry?.state === 'failed') {
-      this.failTask(record, this.store.get(id) as Uint8Array);
-      return;
+    if (pending === 0) {
+      settled = true;
+      ready();
     }
-    if (--record.pendingDependencies === 0) this.enqueue(record);
   }
 
   private enqueue(record: TaskRecord): void {
@@ -304,10 +376,23 @@ export class Node {
     switch (message.type) {
       case 'ready':
         this.startupFailures = 0;
-        this.scheduleDispatch();
+        if (worker.role === 'actor') this.actors.onHostReady(worker);
+        else this.scheduleDispatch();
         return;
       case 'results':
-        this.onResults(worker, message.results);
+        if (worker.role === 'actor') this.actors.onResults(worker, message.results);
+        else this.onResults(worker, message.results);
+        return;
+      case 'createActor':
+        for (const fn of message.functions) this.functions.set(fn.id, fn);
+        // A worker cannot be told at once that the name is taken: the actor is created dead instead.
+        this.actors.create(message.spec, { throwIfNameTaken: false });
+        return;
+      case 'lookupActor':
+        worker.channel.send({ type: 'actorInfo', requestId: message.requestId, info: this.lookupActor(message.name, message.namespace) });
+        return;
+      case 'killActor':
+        this.killActor(message.actorId, message.noRestart);
         return;
       case 'submit':
         this.submit(message.functions, message.tasks);
@@ -356,11 +441,16 @@ export class Node {
     }
     if (worker.inFlight.size === 0) this.pool.setBusy(worker, false);
     this.scheduleDispatch();
+    this.actors.onCpusReleased();
   }
 
   private onWorkerExit(worker: Worker): void {
-    this.scheduler.onWorkerLost(worker);
     if (this.stopped) return;
+    if (worker.role === 'actor') {
+      this.actors.onHostExit(worker);
+      return;
+    }
+    this.scheduler.onWorkerLost(worker);
     const lastStarted = Atomics.load(worker.progress, 0);
     const crash = this.crashError(worker);
     const requeue: TaskRecord[] = [];
@@ -441,4 +531,16 @@ export class LocalNodeClient implements NodeClient {
   blocked(): void {}
 
   unblocked(): void {}
+
+  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): void {
+    this.node.createActor(functions, spec);
+  }
+
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
+    callback(this.node.lookupActor(name, namespace));
+  }
+
+  killActor(actorId: string, noRestart: boolean): void {
+    this.node.killActor(actorId, noRestart);
+  }
 }

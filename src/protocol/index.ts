@@ -4,10 +4,13 @@
  * lets thousands of small tasks and results travel per millisecond.
  *
  * Who sends what:
- *   node -> worker: execute (tasks to run, with their resolved ref arguments and any function
- *                   definitions the worker has not seen), objects (replies to get), cancel.
+ *   node -> worker: execute (tasks, actor creations and actor calls to run, with their resolved
+ *                   ref arguments and any function definitions the worker has not seen),
+ *                   objects (replies to get), cancel,
+ *                   destroyActor (a 'shared' actor was killed), actorInfo (reply to lookupActor).
  *   worker -> node: ready, results, submit (tasks submitted by running tasks), put, get,
- *                   blocked/unblocked (a task waits in get, so its CPU is free), cancel.
+ *                   blocked/unblocked (a task waits in get, so its CPU is free), cancel,
+ *                   createActor, lookupActor, killActor.
  */
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { OwnerAddress } from '../object-ref/index.js';
@@ -30,6 +33,41 @@ export interface TaskSpec {
   readonly maxRetries: number;
   readonly retryExceptions: boolean;
   readonly owner: OwnerAddress;
+  /** Set for an actor method call: the actor, and the method to call on it. */
+  readonly actorId?: string;
+  readonly method?: string;
+}
+
+export type Isolation = 'thread' | 'shared' | 'process';
+
+/** Everything needed to create an actor, and to create it again after its worker died. */
+export interface ActorSpec {
+  readonly actorId: string;
+  /** Function ID of the class's descriptor (shipped like a function). */
+  readonly classId: string;
+  readonly className: string;
+  readonly methodNames: readonly string[];
+  /** Encoded constructor arguments, with ref positions as in TaskSpec. */
+  readonly args: Uint8Array;
+  readonly refArgPositions: readonly number[];
+  readonly dependencies: readonly string[];
+  readonly name: string | undefined;
+  readonly namespace: string;
+  /** Restarts after its worker dies. -1: unlimited. */
+  readonly maxRestarts: number;
+  /** Retries of a method call whose actor died while running it. -1: unlimited. */
+  readonly maxTaskRetries: number;
+  readonly maxConcurrency: number;
+  readonly numCpus: number;
+  readonly isolation: Isolation;
+  readonly owner: OwnerAddress;
+}
+
+/** What a handle needs to call an actor. */
+export interface ActorInfo {
+  readonly actorId: string;
+  readonly className: string;
+  readonly methodNames: readonly string[];
 }
 
 /** A task as sent to a worker: the spec's executable part plus the values of its ref arguments. */
@@ -43,6 +81,13 @@ export interface ExecuteTask {
   readonly refArgPositions: readonly number[];
   readonly refArgValues: readonly Uint8Array[];
   readonly numReturns: number;
+  /**
+   * Actor work: with `method`, a call on the actor; without, the actor's creation (functionId is
+   * its class, args its constructor's, and maxConcurrency how many calls may run at once).
+   */
+  readonly actorId?: string;
+  readonly method?: string;
+  readonly maxConcurrency?: number;
 }
 
 export type TaskResult =
@@ -67,7 +112,9 @@ export interface NewObject {
 export type NodeToWorker =
   | { readonly type: 'execute'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly ExecuteTask[] }
   | { readonly type: 'objects'; readonly requestId: number; readonly objects: readonly ObjectPayload[] }
-  | { readonly type: 'cancel'; readonly seqs: readonly number[] };
+  | { readonly type: 'cancel'; readonly seqs: readonly number[] }
+  | { readonly type: 'destroyActor'; readonly actorId: string }
+  | { readonly type: 'actorInfo'; readonly requestId: number; readonly info: ActorInfo | null };
 
 export type WorkerToNode =
   | { readonly type: 'ready' }
@@ -78,7 +125,10 @@ export type WorkerToNode =
   | { readonly type: 'get'; readonly requestId: number; readonly ids: readonly string[]; readonly withData: boolean }
   | { readonly type: 'blocked' }
   | { readonly type: 'unblocked' }
-  | { readonly type: 'cancel'; readonly objectId: string; readonly force: boolean };
+  | { readonly type: 'cancel'; readonly objectId: string; readonly force: boolean }
+  | { readonly type: 'createActor'; readonly functions: readonly FunctionDescriptor[]; readonly spec: ActorSpec }
+  | { readonly type: 'lookupActor'; readonly requestId: number; readonly name: string; readonly namespace: string }
+  | { readonly type: 'killActor'; readonly actorId: string; readonly noRestart: boolean };
 
 /** Data handed to a new worker thread. */
 export interface WorkerBootData {

@@ -107,13 +107,13 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
   /** A task assigned to `worker` finished (or will never run there). */
   onTaskDone(worker: W): void {
     worker.load--;
-    if (worker.load === 0) this.release(worker);
+    if (worker.load === 0) this.releaseWorker(worker);
   }
 
   /** A running task on `worker` now waits in get(): its CPUs are free for other tasks. */
   onBlocked(worker: W): void {
     worker.load--;
-    if (worker.load === 0) this.release(worker);
+    if (worker.load === 0) this.releaseWorker(worker);
   }
 
   /** A task that waited in get() runs again (possibly oversubscribing, as Ray does). */
@@ -128,11 +128,22 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
   /** A worker died: its CPUs return; its tasks are handled by the caller. */
   onWorkerLost(worker: W): void {
     worker.load = 0;
-    this.release(worker);
+    this.releaseWorker(worker);
     worker.accepting = false;
   }
 
-  private release(worker: W): void {
+  /** Takes CPUs for something outside the queue (an actor, for its lifetime); false if not free. */
+  tryReserve(amount: number): boolean {
+    if (amount > this.available) return false;
+    this.available -= amount;
+    return true;
+  }
+
+  releaseCpus(amount: number): void {
+    this.available += amount;
+  }
+
+  private releaseWorker(worker: W): void {
     this.available += worker.reservedCpus;
     worker.reservedCpus = 0;
   }

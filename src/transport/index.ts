@@ -16,7 +16,28 @@ export interface Channel<Out, In> {
   close(): void;
 }
 
-type PortLike = Pick<MessagePort, 'postMessage' | 'on' | 'off'> | Worker;
+/** What PortChannel needs of a port: a worker_threads port or Worker, or a child process adapter. */
+export interface MessageEndpoint {
+  postMessage(message: unknown): void;
+  on(event: 'message', listener: (message: never) => void): unknown;
+  off(event: 'message', listener: (message: never) => void): unknown;
+}
+export type PortLike = MessagePort | Worker | MessageEndpoint;
+
+/** A child process's IPC channel as a PortLike (in the parent: the ChildProcess; in the child: process). */
+export function processPort(target: {
+  send?: (message: unknown) => boolean;
+  on(event: 'message', listener: (message: never) => void): unknown;
+  off(event: 'message', listener: (message: never) => void): unknown;
+}): MessageEndpoint {
+  return {
+    postMessage: (message) => {
+      target.send?.(message);
+    },
+    on: (event, listener) => target.on(event, listener),
+    off: (event, listener) => target.off(event, listener),
+  };
+}
 
 /** A Channel over a worker_threads port (the Worker object in the node, parentPort in a worker). */
 export class PortChannel<Out, In> implements Channel<Out, In> {
@@ -31,11 +52,14 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
   };
 
   /** `ownsPort`: close() also closes the port (for MessageChannel ports this channel created). */
+  private readonly port: MessageEndpoint;
+
   constructor(
-    private readonly port: PortLike,
+    port: PortLike,
     private readonly options: { ownsPort?: boolean } = {},
   ) {
-    (port as MessagePort).on('message', this.listener);
+    this.port = port as unknown as MessageEndpoint;
+    this.port.on('message', this.listener);
   }
 
   send(message: Out): void {
@@ -62,8 +86,8 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
   close(): void {
     this.closed = true;
     this.outbox = [];
-    (this.port as MessagePort).off('message', this.listener);
-    if (this.options.ownsPort) (this.port as MessagePort).close();
+    this.port.off('message', this.listener);
+    if (this.options.ownsPort) (this.port as unknown as MessagePort).close();
   }
 }
 

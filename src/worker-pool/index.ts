@@ -5,21 +5,35 @@
  * Exit behaviour: a worker is ref'd only while it starts or has work, so a driver that never
  * calls shutdown() still exits when its work is done, and a waiting `await get()` keeps it alive.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve as resolvePath, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { WorkerID } from '../ids/index.js';
 import type { NodeToWorker, PreloadModule, WorkerBootData, WorkerToNode } from '../protocol/index.js';
-import { PortChannel, type Channel } from '../transport/index.js';
+import { PortChannel, processPort, type Channel, type PortLike } from '../transport/index.js';
 import type { WorkerSlot } from '../scheduler/index.js';
 
 const WORKER_ENTRY = new URL('../worker-runtime/main.js', import.meta.url);
 
+/** 'task': runs tasks for the scheduler. 'actor': hosts one actor ('thread', 'process') or many ('shared'). */
+export type WorkerRole = 'task' | 'actor';
+
+/** The thread or child process behind a worker. */
+export interface WorkerHost {
+  ref(): void;
+  unref(): void;
+  /** Stops it now, even in the middle of `for (;;) {}`. */
+  terminate(): Promise<unknown>;
+}
+
 export interface PooledWorker<TTask> extends WorkerSlot {
   readonly id: string;
-  readonly thread: Worker;
+  readonly role: WorkerRole;
+  readonly isolation: 'thread' | 'process';
+  readonly host: WorkerHost;
   readonly channel: Channel<NodeToWorker, WorkerToNode>;
   /** progress[0]: seq of the last task the worker started (written by the worker). */
   readonly progress: Int32Array;
@@ -30,9 +44,11 @@ export interface PooledWorker<TTask> extends WorkerSlot {
   nextSeq: number;
   alive: boolean;
   /** Set before a deliberate terminate (force-cancel): why the worker is going away. */
-  terminatedFor: 'cancel' | 'shutdown' | undefined;
+  terminatedFor: 'cancel' | 'shutdown' | 'actor' | undefined;
   /** The error the thread died with, if any (e.g. ERR_WORKER_OUT_OF_MEMORY). */
   exitError: Error | undefined;
+  /** Actors living on this worker (role 'actor'). */
+  readonly actors: Set<string>;
 }
 
 export interface WorkerPoolOptions<TTask> {
@@ -45,7 +61,10 @@ export interface WorkerPoolOptions<TTask> {
 }
 
 export class WorkerPool<TTask> {
+  /** Task workers, for the scheduler. */
   readonly workers: PooledWorker<TTask>[] = [];
+  /** Workers hosting actors. */
+  readonly actorHosts = new Set<PooledWorker<TTask>>();
   private readonly preload = preloadModules();
   private readonly readyWaiters = new Set<{ worker: PooledWorker<TTask>; resolve: () => void; reject: (e: Error) => void }>();
 
@@ -53,7 +72,14 @@ export class WorkerPool<TTask> {
 
   /** Starts the pool's threads (they become `accepting` when they report ready). */
   start(): void {
-    for (let i = 0; i < this.options.size; i++) this.spawn();
+    for (let i = 0; i < this.options.size; i++) this.workers.push(this.spawn('task', 'thread'));
+  }
+
+  /** Starts a worker for actors. */
+  spawnActorHost(isolation: 'thread' | 'process'): PooledWorker<TTask> {
+    const worker = this.spawn('actor', isolation);
+    this.actorHosts.add(worker);
+    return worker;
   }
 
   /** Resolves when every current worker is ready; rejects if one dies while starting. */
@@ -74,47 +100,46 @@ export class WorkerPool<TTask> {
   replace(dead: PooledWorker<TTask>): PooledWorker<TTask> {
     const index = this.workers.indexOf(dead);
     if (index >= 0) this.workers.splice(index, 1);
-    return this.spawn();
+    const worker = this.spawn('task', 'thread');
+    this.workers.push(worker);
+    return worker;
   }
 
   /** Keeps the process alive while the worker has work; lets it exit when idle. */
   setBusy(worker: PooledWorker<TTask>, busy: boolean): void {
     if (!worker.alive) return;
-    if (busy) worker.thread.ref();
-    else worker.thread.unref();
+    if (busy) worker.host.ref();
+    else worker.host.unref();
   }
 
   /** Stops a worker now, even in the middle of `for (;;) {}`. */
-  kill(worker: PooledWorker<TTask>, reason: 'cancel' | 'shutdown'): void {
+  kill(worker: PooledWorker<TTask>, reason: 'cancel' | 'shutdown' | 'actor'): void {
     worker.terminatedFor = reason;
-    void worker.thread.terminate();
+    void worker.host.terminate();
   }
 
   async shutdown(): Promise<void> {
-    const threads = this.workers.map((worker) => {
+    const threads = [...this.workers, ...this.actorHosts].map((worker) => {
       worker.terminatedFor = 'shutdown';
       worker.channel.close();
-      return worker.thread.terminate();
+      return worker.host.terminate();
     });
     this.workers.length = 0;
+    this.actorHosts.clear();
     await Promise.allSettled(threads);
   }
 
-  private spawn(): PooledWorker<TTask> {
+  private spawn(role: WorkerRole, isolation: 'thread' | 'process'): PooledWorker<TTask> {
     const id = WorkerID.fromRandom().toHex();
     const progress = new SharedArrayBuffer(4);
     const bootData: WorkerBootData = { nodeId: this.options.nodeId, workerId: id, progress, preload: this.preload };
-    const thread = new Worker(WORKER_ENTRY, {
-      workerData: bootData,
-      resourceLimits: this.options.resourceLimits,
-      // A worker's stdout/stderr go straight to the process's, so task logs appear as they happen.
-      stdout: false,
-      stderr: false,
-    });
+    const { host, port, events } = isolation === 'thread' ? this.startThread(bootData) : startProcess(bootData);
     const worker: PooledWorker<TTask> = {
       id,
-      thread,
-      channel: new PortChannel<NodeToWorker, WorkerToNode>(thread),
+      role,
+      isolation,
+      host,
+      channel: new PortChannel<NodeToWorker, WorkerToNode>(port),
       progress: new Int32Array(progress),
       knownFunctions: new Set(),
       inFlight: new Map(),
@@ -125,6 +150,7 @@ export class WorkerPool<TTask> {
       reservedCpus: 0,
       terminatedFor: undefined,
       exitError: undefined,
+      actors: new Set(),
     };
     worker.channel.onMessage((message) => {
       if (message.type === 'ready') {
@@ -140,13 +166,17 @@ export class WorkerPool<TTask> {
       }
       this.options.onMessage(worker, message);
     });
-    thread.on('error', (error) => {
+    events.on('error', (error: Error) => {
       worker.exitError = error;
     });
-    thread.once('exit', () => {
+    events.once('exit', (code: number | null, signal?: string | null) => {
       worker.alive = false;
       worker.accepting = false;
       worker.channel.close();
+      if (worker.exitError === undefined && worker.terminatedFor === undefined && (code !== 0 || signal)) {
+        worker.exitError = new Error(signal ? `killed by ${signal}` : `exited with code ${code}`);
+      }
+      this.actorHosts.delete(worker);
       for (const waiter of this.readyWaiters) {
         if (waiter.worker === worker) {
           this.readyWaiters.delete(waiter);
@@ -155,9 +185,50 @@ export class WorkerPool<TTask> {
       }
       this.options.onExit(worker);
     });
-    this.workers.push(worker);
     return worker;
   }
+
+  private startThread(bootData: WorkerBootData): { host: WorkerHost; port: Worker; events: Worker } {
+    const thread = new Worker(WORKER_ENTRY, {
+      workerData: bootData,
+      resourceLimits: this.options.resourceLimits,
+      // A worker's stdout/stderr go straight to the process's, so task logs appear as they happen.
+      stdout: false,
+      stderr: false,
+    });
+    return { host: thread, port: thread, events: thread };
+  }
+}
+
+/**
+ * A worker in a child process ('process' isolation): the same runtime, over the IPC channel. The
+ * child inherits the driver's Node flags (so `--import tsx` applies there natively).
+ */
+function startProcess(bootData: WorkerBootData): { host: WorkerHost; port: PortLike; events: ChildProcess } {
+  const child = fork(fileURLToPath(WORKER_ENTRY), [], {
+    serialization: 'advanced',
+    env: { ...process.env, MINIRAY_WORKER_BOOT: JSON.stringify({ ...bootData, progress: undefined, preload: [] }) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const host: WorkerHost = {
+    ref: () => {
+      child.ref();
+      (child.channel as { ref?: () => void } | undefined)?.ref?.();
+    },
+    unref: () => {
+      child.unref();
+      (child.channel as { unref?: () => void } | undefined)?.unref?.();
+    },
+    terminate: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) resolve();
+        else {
+          child.once('exit', () => resolve());
+          child.kill('SIGKILL');
+        }
+      }),
+  };
+  return { host, port: processPort(child as unknown as Parameters<typeof processPort>[0]), events: child };
 }
 
 /**

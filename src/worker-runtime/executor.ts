@@ -3,6 +3,10 @@
  * from Ray: while a running task waits in get(), the next task may start (its CPU is free), which
  * is what lets every worker await child tasks without deadlock.
  *
+ * Actors: an actor's calls run in arrival order, up to its maxConcurrency at once (async methods
+ * overlap while they await). A worker hosts one actor ('thread', 'process') or many ('shared');
+ * actor work never mixes with tasks on the same worker.
+ *
  * Results are collected and sent as one message per turn of the event loop. Synchronous tasks in a
  * batch run back to back with no promise or timer between them.
  */
@@ -19,7 +23,19 @@ import {
 } from '../serialization/index.js';
 import type { Channel } from '../transport/index.js';
 
+interface LiveActor {
+  readonly className: string;
+  readonly instance: Record<string, unknown>;
+  readonly maxConcurrency: number;
+  running: number;
+  queue: ExecuteTask[];
+  head: number;
+  /** True while pumpActor's loop runs (a call finishing synchronously must not recurse into it). */
+  pumping: boolean;
+}
+
 export class TaskExecutor implements BlockingHooks {
+  private readonly actors = new Map<string, LiveActor>();
   private queue: ExecuteTask[] = [];
   private head = 0;
   /** Tasks started and not finished, minus those waiting in get(). */
@@ -39,13 +55,37 @@ export class TaskExecutor implements BlockingHooks {
 
   enqueue(functions: readonly FunctionDescriptor[], tasks: readonly ExecuteTask[]): void {
     for (const fn of functions) this.descriptors.set(fn.id, fn);
-    for (const task of tasks) this.queue.push(task);
+    for (const task of tasks) {
+      if (task.actorId === undefined) this.queue.push(task);
+      else if (task.method === undefined) this.createActor(task);
+      else this.enqueueActorCall(task);
+    }
     this.pump();
+  }
+
+  /** A killed 'shared' actor: forget it; its queued calls are dropped. */
+  destroyActor(actorId: string): void {
+    const actor = this.actors.get(actorId);
+    if (actor === undefined) return;
+    this.actors.delete(actorId);
+    for (let i = actor.head; i < actor.queue.length; i++) {
+      this.report({ seq: (actor.queue[i] as ExecuteTask).seq, outcome: 'cancelled' });
+    }
+    actor.queue = [];
+    actor.head = 0;
   }
 
   /** Drops tasks that have not started; running ones finish and their results are ignored. */
   cancel(seqs: readonly number[]): void {
     const cancelled = new Set(seqs);
+    for (const actor of this.actors.values()) {
+      actor.queue = actor.queue.slice(actor.head).filter((task) => {
+        if (!cancelled.has(task.seq)) return true;
+        this.report({ seq: task.seq, outcome: 'cancelled' });
+        return false;
+      });
+      actor.head = 0;
+    }
     const kept: ExecuteTask[] = [];
     for (let i = this.head; i < this.queue.length; i++) {
       const task = this.queue[i] as ExecuteTask;
@@ -87,27 +127,34 @@ export class TaskExecutor implements BlockingHooks {
 
   private start(task: ExecuteTask): void {
     Atomics.store(this.progress, 0, task.seq);
-    const fn = this.functions.get(task.functionId);
-    if (fn !== undefined) {
-      this.run(task, fn);
-      return;
-    }
-    this.running++; // hold the slot while the function loads
-    this.load(task.functionId).then(
-      (loaded) => {
-        this.running--;
-        this.run(task, loaded);
-        this.pump();
-      },
-      (error: unknown) => {
-        this.running--;
-        this.fail(task, error, false);
-        this.pump();
-      },
-    );
+    this.running++;
+    this.withFunction(task, (fn) => this.invoke(task, (args) => fn(...args), this.taskDone));
   }
 
-  private run(task: ExecuteTask, fn: Function): void {
+  private readonly taskDone = (): void => {
+    this.running--;
+    this.pump();
+  };
+
+  /** Runs `use` with the task's function, loading it first if this worker has not yet. */
+  private withFunction(task: ExecuteTask, use: (fn: Function) => void, onLoadFailure?: () => void): void {
+    const fn = this.functions.get(task.functionId);
+    if (fn !== undefined) {
+      use(fn);
+      return;
+    }
+    this.load(task.functionId).then(use, (error: unknown) => {
+      this.fail(task, error, false);
+      if (onLoadFailure) onLoadFailure();
+      else this.taskDone();
+    });
+  }
+
+  /**
+   * Decodes the arguments, calls `call` with them, and reports the result (waiting for it if it
+   * is a promise). `done` runs after the report, in every case.
+   */
+  private invoke(task: ExecuteTask, call: (args: unknown[]) => unknown, done: () => void): void {
     let args: unknown[];
     try {
       args = decodeValue(task.args) as unknown[];
@@ -117,40 +164,103 @@ export class TaskExecutor implements BlockingHooks {
       }
     } catch (error) {
       this.fail(task, new SerializationError(`arguments of ${task.name} could not be decoded: ${(error as Error).message}`), false);
+      done();
       return;
     }
-    this.running++;
     let result: unknown;
     try {
-      result = fn(...args);
+      result = call(args);
     } catch (error) {
-      this.running--;
       this.fail(task, error, true);
+      done();
       return;
     }
     if (result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function') {
       (result as PromiseLike<unknown>).then(
         (value) => {
-          this.running--;
           this.succeed(task, value);
-          this.pump();
+          done();
         },
         (error: unknown) => {
-          this.running--;
           this.fail(task, error, true);
-          this.pump();
+          done();
         },
       );
       return;
     }
-    this.running--;
     this.succeed(task, result);
+    done();
+  }
+
+  // ---- actors --------------------------------------------------------------------------------
+
+  private createActor(task: ExecuteTask): void {
+    const actorId = task.actorId as string;
+    this.withFunction(
+      task,
+      (cls) =>
+        this.invoke(
+          task,
+          (args) => {
+            const instance = Reflect.construct(cls, args) as Record<string, unknown>;
+            this.actors.set(actorId, {
+              className: task.name,
+              instance,
+              maxConcurrency: task.maxConcurrency ?? 1,
+              running: 0,
+              queue: [],
+              head: 0,
+              pumping: false,
+            });
+            return undefined;
+          },
+          () => {},
+        ),
+      () => {},
+    );
+  }
+
+  private enqueueActorCall(task: ExecuteTask): void {
+    const actor = this.actors.get(task.actorId as string);
+    if (actor === undefined) {
+      this.fail(task, new Error(`actor ${task.actorId} does not live on this worker`), false);
+      return;
+    }
+    actor.queue.push(task);
+    this.pumpActor(actor);
+  }
+
+  private pumpActor(actor: LiveActor): void {
+    if (actor.pumping) return;
+    actor.pumping = true;
+    while (actor.running < actor.maxConcurrency && actor.head < actor.queue.length) {
+      const task = actor.queue[actor.head++] as ExecuteTask;
+      actor.running++;
+      const done = () => {
+        actor.running--;
+        this.pumpActor(actor);
+      };
+      const method = actor.instance[task.method as string];
+      if (typeof method !== 'function') {
+        this.fail(task, new TypeError(`${actor.className} has no method ${task.method}`), false);
+        actor.running--;
+        continue;
+      }
+      this.invoke(task, (args) => method.apply(actor.instance, args), done);
+    }
+    actor.pumping = false;
+    if (actor.head === actor.queue.length) {
+      actor.queue = [];
+      actor.head = 0;
+    }
   }
 
   private succeed(task: ExecuteTask, value: unknown): void {
     let values: Uint8Array[];
     try {
-      if (task.numReturns === 1) {
+      if (task.numReturns === 0) {
+        values = []; // an actor's creation
+      } else if (task.numReturns === 1) {
         values = [encodeValue(value, `the return value of ${task.name}`).data];
       } else {
         if (!Array.isArray(value) || value.length !== task.numReturns) {

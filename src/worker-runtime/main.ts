@@ -6,11 +6,23 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ChannelNodeClient, CoreWorker } from '../core-worker/index.js';
 import { setCurrentRuntime } from '../core-worker/current.js';
 import type { NodeToWorker, WorkerBootData, WorkerToNode } from '../protocol/index.js';
-import { PortChannel } from '../transport/index.js';
+import { PortChannel, processPort } from '../transport/index.js';
 import { TaskExecutor } from './executor.js';
 
-const boot = workerData as WorkerBootData;
-if (parentPort === null) throw new Error('miniray worker runtime must run in a worker thread');
+// A worker thread gets its boot data as workerData; a worker process ('process' isolation) in
+// MINIRAY_WORKER_BOOT, and talks over its IPC channel. A process has no shared progress cell: its
+// calls are accounted for by the node without one.
+const inProcess = parentPort === null;
+if (inProcess && (process.send === undefined || process.env['MINIRAY_WORKER_BOOT'] === undefined)) {
+  throw new Error('the miniray worker runtime runs only as a worker thread or process started by miniray');
+}
+const boot: WorkerBootData = inProcess
+  ? { ...(JSON.parse(process.env['MINIRAY_WORKER_BOOT'] as string) as WorkerBootData), progress: new SharedArrayBuffer(4) }
+  : (workerData as WorkerBootData);
+if (inProcess) {
+  // The driver went away: nothing can reach this process any more.
+  process.on('disconnect', () => process.exit(0));
+}
 
 for (const module of boot.preload) {
   if (module.kind === 'tsx') {
@@ -26,7 +38,9 @@ const globals = globalThis as { __name?: unknown };
 globals.__name ??= (target: object, value: string) =>
   Object.defineProperty(target, 'name', { value, configurable: true });
 
-const channel = new PortChannel<WorkerToNode, NodeToWorker>(parentPort);
+const channel = new PortChannel<WorkerToNode, NodeToWorker>(
+  parentPort ?? processPort(process as unknown as Parameters<typeof processPort>[0]),
+);
 const client = new ChannelNodeClient(boot.nodeId, channel);
 const executor = new TaskExecutor(channel, new Int32Array(boot.progress), client);
 const coreWorker = new CoreWorker({ nodeId: boot.nodeId, workerId: boot.workerId }, client, executor);
@@ -42,6 +56,12 @@ channel.onMessage((message) => {
       return;
     case 'cancel':
       executor.cancel(message.seqs);
+      return;
+    case 'destroyActor':
+      executor.destroyActor(message.actorId);
+      return;
+    case 'actorInfo':
+      client.deliverActorInfo(message.requestId, message.info);
       return;
   }
 });

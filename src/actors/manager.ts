@@ -1,0 +1,453 @@
+/**
+ * The node's actor table (Ray's GCS actor manager and the raylet's actor part, in one place for a
+ * single node): creating actors on their workers, delivering method calls in order, named lookup,
+ * kill, and restarts after a worker dies.
+ *
+ * Actor life: pending (waiting for constructor args, CPUs or its worker) -> alive -> restarting
+ * (worker died, restarts left) -> alive ... -> dead (killed, out of restarts, or constructor threw).
+ * Calls are kept in submission order; a call is sent once it and every call before it have their
+ * ref arguments, and the actor's worker runs them in that order (up to maxConcurrency at once).
+ */
+import {
+  ActorDiedError,
+  InvalidOptionError,
+  toErrorRecord,
+  type ErrorRecord,
+} from '../errors/index.js';
+import type { ActorInfo, ActorSpec, ExecuteTask, TaskResult, TaskSpec } from '../protocol/index.js';
+import { decodeErrorRecord, encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
+import type { PooledWorker } from '../worker-pool/index.js';
+
+/** What the actor manager needs from its node. */
+export interface ActorServices {
+  functionDescriptor(id: string): FunctionDescriptor | undefined;
+  /** A new worker for one actor ('thread', 'process') or for many ('shared'). */
+  spawnHost(isolation: 'thread' | 'process'): Host;
+  killHost(host: Host): void;
+  setBusy(host: Host, busy: boolean): void;
+  /** Calls `ready` when all `ids` exist, or `failed` with an encoded error (a failed or unknown input). */
+  waitForObjects(what: string, ids: readonly string[], ready: () => void, failed: (error: Uint8Array) => void): void;
+  objectData(id: string): Uint8Array;
+  resolveObjects(ids: readonly string[], values: readonly Uint8Array[]): void;
+  failObjects(ids: readonly string[], error: Uint8Array): void;
+  tryReserveCpus(amount: number): boolean;
+  releaseCpus(amount: number): void;
+  /** Worker threads for 'shared' actors. */
+  readonly sharedHostCount: number;
+}
+
+type Host = PooledWorker<unknown>;
+
+interface Call {
+  readonly spec: TaskSpec;
+  retries: number;
+  /** True once its ref arguments exist. */
+  ready: boolean;
+  failed: boolean;
+}
+
+interface ActorRecord {
+  readonly spec: ActorSpec;
+  state: 'pending' | 'alive' | 'restarting' | 'dead';
+  host: Host | undefined;
+  restarts: number;
+  /** Encoded ErrorRecord every call gets once the actor is dead. */
+  deathCause: Uint8Array | undefined;
+  /** Calls not yet sent to the worker, in submission order. */
+  calls: Call[];
+  /** Calls sent and not finished, by seq. */
+  readonly inFlight: Map<number, Call>;
+  cpusHeld: number;
+  argumentsReady: boolean;
+  noRestart: boolean;
+}
+
+type HostWork = { readonly actor: ActorRecord; readonly call: Call | undefined };
+
+const encode = (error: Error): Uint8Array => encodeErrorRecord(toErrorRecord(error));
+
+export class ActorManager {
+  private readonly actors = new Map<string, ActorRecord>();
+  private readonly names = new Map<string, string>();
+  private readonly hostWork = new Map<Host, Map<number, HostWork>>();
+  private readonly sharedHosts: Host[] = [];
+  /** Actors waiting for CPUs, in creation order. */
+  private readonly waitingForCpus: ActorRecord[] = [];
+
+  constructor(private readonly services: ActorServices) {}
+
+  /**
+   * Registers and starts creating an actor. A name already taken throws at once, or, when the
+   * caller cannot be answered at once (a worker), makes the actor dead with that error.
+   */
+  create(spec: ActorSpec, { throwIfNameTaken = true } = {}): void {
+    let nameTaken: InvalidOptionError | undefined;
+    if (spec.name !== undefined) {
+      const key = nameKey(spec.namespace, spec.name);
+      const holder = this.names.get(key);
+      if (holder !== undefined && this.actors.get(holder)?.state !== 'dead') {
+        nameTaken = new InvalidOptionError(
+          `an actor named '${spec.name}' already exists in namespace '${spec.namespace}'; ` +
+            'use getActor() to reach it, kill() it first, or choose another name',
+          'name',
+        );
+        if (throwIfNameTaken) throw nameTaken;
+      } else {
+        this.names.set(key, spec.actorId);
+      }
+    }
+    const actor: ActorRecord = {
+      spec,
+      state: 'pending',
+      host: undefined,
+      restarts: 0,
+      deathCause: undefined,
+      calls: [],
+      inFlight: new Map(),
+      cpusHeld: 0,
+      argumentsReady: false,
+      noRestart: false,
+    };
+    this.actors.set(spec.actorId, actor);
+    if (nameTaken !== undefined) {
+      this.die(actor, encode(nameTaken));
+      return;
+    }
+    this.services.waitForObjects(
+      `the constructor of ${spec.className}`,
+      spec.dependencies,
+      () => {
+        actor.argumentsReady = true;
+        this.place(actor);
+      },
+      (error) => this.die(actor, this.deathError(actor, 'its constructor arguments failed', error)),
+    );
+  }
+
+  /** Accepts a method call (its return objects are already registered as pending). */
+  submitCall(spec: TaskSpec): void {
+    const actor = this.actors.get(spec.actorId as string);
+    if (actor === undefined) {
+      const error = new ActorDiedError(`actor ${spec.actorId} is not known to this miniray instance (killed before, or from a session that was shut down)`);
+      this.services.failObjects(spec.returnIds, encode(error));
+      return;
+    }
+    if (actor.state === 'dead') {
+      this.services.failObjects(spec.returnIds, actor.deathCause as Uint8Array);
+      return;
+    }
+    const call: Call = { spec, retries: 0, ready: false, failed: false };
+    actor.calls.push(call);
+    this.services.waitForObjects(
+      `${actor.spec.className}.${spec.method}`,
+      spec.dependencies,
+      () => {
+        call.ready = true;
+        this.flush(actor);
+      },
+      (error) => {
+        // A call whose input failed fails with the same error; later calls carry on.
+        call.failed = true;
+        this.services.failObjects(spec.returnIds, error);
+        this.flush(actor);
+      },
+    );
+  }
+
+  lookup(name: string, namespace: string): ActorInfo | null {
+    const id = this.names.get(nameKey(namespace, name));
+    const actor = id === undefined ? undefined : this.actors.get(id);
+    if (actor === undefined || actor.state === 'dead') return null;
+    return { actorId: actor.spec.actorId, className: actor.spec.className, methodNames: actor.spec.methodNames };
+  }
+
+  /** Kills an actor: for good with `noRestart`, else as if its worker had died (it restarts if it may). */
+  kill(actorId: string, noRestart: boolean): void {
+    const actor = this.actors.get(actorId);
+    if (actor === undefined || actor.state === 'dead') return;
+    const host = actor.host;
+    if (noRestart) {
+      actor.noRestart = true;
+      this.die(actor, encode(new ActorDiedError(`actor ${actor.spec.className} (${actorId}) was killed with kill()`)));
+      return;
+    }
+    if (host === undefined) return; // not placed yet: nothing to restart
+    if (actor.spec.isolation === 'shared') {
+      this.detach(actor, host);
+      host.channel.send({ type: 'destroyActor', actorId });
+      this.onActorLost(actor, 'it was killed with kill({ noRestart: false })');
+    } else {
+      this.services.killHost(host);
+    }
+  }
+
+  /** Figures for state tools. */
+  stats(): { actors: number; alive: number } {
+    let alive = 0;
+    for (const actor of this.actors.values()) if (actor.state === 'alive') alive++;
+    return { actors: this.actors.size, alive };
+  }
+
+  // ---- events from the node --------------------------------------------------------------------
+
+  /** A host worker reported ready: create the actors placed on it. */
+  onHostReady(host: Host): void {
+    for (const actorId of host.actors) {
+      const actor = this.actors.get(actorId);
+      if (actor !== undefined && actor.host === host && actor.state !== 'alive' && actor.state !== 'dead') this.sendCreation(actor);
+    }
+  }
+
+  onResults(host: Host, results: readonly TaskResult[]): void {
+    const work = this.hostWork.get(host);
+    for (const result of results) {
+      const item = work?.get(result.seq);
+      if (item === undefined) continue;
+      work?.delete(result.seq);
+      const { actor, call } = item;
+      if (call === undefined) this.onCreated(actor, result);
+      else {
+        actor.inFlight.delete(result.seq);
+        if (call.failed || actor.state === 'dead') continue;
+        if (result.outcome === 'ok') this.services.resolveObjects(call.spec.returnIds, result.values);
+        else if (result.outcome === 'error') this.services.failObjects(call.spec.returnIds, result.error);
+      }
+    }
+    this.updateBusy(host);
+  }
+
+  /** A host worker is gone: each of its actors restarts if it may, else dies. */
+  onHostExit(host: Host): void {
+    const index = this.sharedHosts.indexOf(host);
+    if (index >= 0) this.sharedHosts.splice(index, 1);
+    this.hostWork.delete(host);
+    const reason = host.exitError ? `its worker died: ${host.exitError.message}` : 'its worker exited';
+    for (const actorId of host.actors) {
+      const actor = this.actors.get(actorId);
+      if (actor === undefined || actor.host !== host) continue;
+      actor.host = undefined;
+      if (actor.state === 'dead') continue;
+      this.onActorLost(actor, actor.noRestart ? 'it was killed' : reason);
+    }
+    host.actors.clear();
+  }
+
+  /** CPUs were released: actors waiting for them may start. */
+  onCpusReleased(): void {
+    while (this.waitingForCpus.length > 0) {
+      const actor = this.waitingForCpus[0] as ActorRecord;
+      if (actor.state === 'dead') {
+        this.waitingForCpus.shift();
+        continue;
+      }
+      if (!this.services.tryReserveCpus(actor.spec.numCpus)) return;
+      this.waitingForCpus.shift();
+      actor.cpusHeld = actor.spec.numCpus;
+      this.place(actor);
+    }
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  /** Puts the actor on a worker (a new one, or a shared one) and creates it there when it is ready. */
+  private place(actor: ActorRecord): void {
+    if (actor.state === 'dead' || !actor.argumentsReady) return;
+    if (actor.cpusHeld < actor.spec.numCpus) {
+      if (!this.services.tryReserveCpus(actor.spec.numCpus)) {
+        if (!this.waitingForCpus.includes(actor)) this.waitingForCpus.push(actor);
+        return;
+      }
+      actor.cpusHeld = actor.spec.numCpus;
+    }
+    const host = actor.spec.isolation === 'shared' ? this.sharedHost() : this.services.spawnHost(actor.spec.isolation);
+    actor.host = host;
+    host.actors.add(actor.spec.actorId);
+    this.services.setBusy(host, true);
+    if (host.accepting) this.sendCreation(actor);
+  }
+
+  private sharedHost(): Host {
+    const live = this.sharedHosts.filter((h) => h.alive);
+    if (live.length < Math.max(1, this.services.sharedHostCount)) {
+      const host = this.services.spawnHost('thread');
+      this.sharedHosts.push(host);
+      return host;
+    }
+    return live.reduce((a, b) => (b.actors.size < a.actors.size ? b : a));
+  }
+
+  private sendCreation(actor: ActorRecord): void {
+    const host = actor.host as Host;
+    const { spec } = actor;
+    const seq = host.nextSeq++;
+    this.workOf(host).set(seq, { actor, call: undefined });
+    const task: ExecuteTask = {
+      seq,
+      taskId: spec.actorId,
+      functionId: spec.classId,
+      name: spec.className,
+      args: spec.args,
+      refArgPositions: spec.refArgPositions,
+      refArgValues: spec.dependencies.map((id) => this.services.objectData(id)),
+      numReturns: 0,
+      actorId: spec.actorId,
+      maxConcurrency: spec.maxConcurrency,
+    };
+    host.channel.send({ type: 'execute', functions: this.definitionsFor(host, spec.classId), tasks: [task] });
+  }
+
+  private onCreated(actor: ActorRecord, result: TaskResult): void {
+    if (actor.state === 'dead') return;
+    if (result.outcome === 'ok') {
+      actor.state = 'alive';
+      this.flush(actor);
+    } else if (result.outcome === 'error') {
+      // The constructor threw: restarting would throw again, so the actor is dead (as in Ray).
+      this.die(actor, this.deathError(actor, 'its constructor threw', result.error));
+    }
+  }
+
+  /** Sends every call that is ready and has no unready call before it. */
+  private flush(actor: ActorRecord): void {
+    if (actor.state !== 'alive' || actor.host === undefined) {
+      // Drop calls that already failed at the head, so they do not hold the queue.
+      while (actor.calls[0]?.failed) actor.calls.shift();
+      return;
+    }
+    const host = actor.host;
+    const tasks: ExecuteTask[] = [];
+    let sent = 0;
+    for (const call of actor.calls) {
+      if (call.failed) {
+        sent++;
+        continue;
+      }
+      if (!call.ready) break;
+      sent++;
+      const seq = host.nextSeq++;
+      actor.inFlight.set(seq, call);
+      this.workOf(host).set(seq, { actor, call });
+      const { spec } = call;
+      tasks.push({
+        seq,
+        taskId: spec.taskId,
+        functionId: '',
+        name: spec.name,
+        args: spec.args,
+        refArgPositions: spec.refArgPositions,
+        refArgValues: spec.dependencies.map((id) => this.services.objectData(id)),
+        numReturns: spec.returnIds.length,
+        actorId: actor.spec.actorId,
+        method: spec.method as string,
+      });
+    }
+    if (sent > 0) actor.calls.splice(0, sent);
+    if (tasks.length > 0) {
+      this.services.setBusy(host, true);
+      host.channel.send({ type: 'execute', functions: [], tasks });
+    }
+  }
+
+  /** The actor's worker is gone (or the actor was killed to restart): restart it or let it die. */
+  private onActorLost(actor: ActorRecord, reason: string): void {
+    const { spec } = actor;
+    // Calls that were running: retried after the restart if maxTaskRetries allows, else failed.
+    const retry: Call[] = [];
+    for (const call of actor.inFlight.values()) {
+      if (call.failed) continue;
+      if (spec.maxTaskRetries < 0 || call.retries < spec.maxTaskRetries) {
+        call.retries++;
+        retry.push(call);
+      } else {
+        const error = new ActorDiedError(
+          `actor ${spec.className} (${spec.actorId}) died while running ${call.spec.method}: ${reason}. ` +
+            `The call was tried ${call.retries + 1} time(s) (maxTaskRetries: ${spec.maxTaskRetries}).`,
+        );
+        this.services.failObjects(call.spec.returnIds, encode(error));
+      }
+    }
+    actor.inFlight.clear();
+    actor.calls = [...retry, ...actor.calls];
+    const mayRestart = !actor.noRestart && (spec.maxRestarts < 0 || actor.restarts < spec.maxRestarts);
+    if (!mayRestart) {
+      const restarts = actor.restarts > 0 ? ` after ${actor.restarts} restart(s)` : '';
+      this.die(
+        actor,
+        encode(new ActorDiedError(`actor ${spec.className} (${spec.actorId}) is dead${restarts}: ${reason} (maxRestarts: ${spec.maxRestarts})`)),
+      );
+      return;
+    }
+    actor.restarts++;
+    actor.state = 'restarting';
+    this.place(actor);
+  }
+
+  private die(actor: ActorRecord, cause: Uint8Array): void {
+    if (actor.state === 'dead') return;
+    actor.state = 'dead';
+    actor.deathCause = cause;
+    for (const call of actor.inFlight.values()) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);
+    for (const call of actor.calls) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);
+    actor.inFlight.clear();
+    actor.calls = [];
+    if (actor.cpusHeld > 0) {
+      this.services.releaseCpus(actor.cpusHeld);
+      actor.cpusHeld = 0;
+    }
+    const host = actor.host;
+    if (host !== undefined) {
+      this.detach(actor, host);
+      if (actor.spec.isolation === 'shared') {
+        host.channel.send({ type: 'destroyActor', actorId: actor.spec.actorId });
+        this.updateBusy(host);
+      } else {
+        this.services.killHost(host);
+      }
+    }
+    if (actor.spec.name !== undefined) {
+      const key = nameKey(actor.spec.namespace, actor.spec.name);
+      if (this.names.get(key) === actor.spec.actorId) this.names.delete(key);
+    }
+  }
+
+  private detach(actor: ActorRecord, host: Host): void {
+    host.actors.delete(actor.spec.actorId);
+    actor.host = undefined;
+    const work = this.hostWork.get(host);
+    if (work) for (const [seq, item] of work) if (item.actor === actor) work.delete(seq);
+  }
+
+  /** An ActorDiedError whose cause is the encoded error that killed the actor. */
+  private deathError(actor: ActorRecord, why: string, error: Uint8Array): Uint8Array {
+    const cause: ErrorRecord = decodeErrorRecord(error);
+    const record = toErrorRecord(
+      new ActorDiedError(`actor ${actor.spec.className} (${actor.spec.actorId}) is dead: ${why}: ${cause.message}`),
+    );
+    record.cause = cause;
+    return encodeErrorRecord(record);
+  }
+
+  private definitionsFor(host: Host, classId: string): FunctionDescriptor[] {
+    if (host.knownFunctions.has(classId)) return [];
+    host.knownFunctions.add(classId);
+    const descriptor = this.services.functionDescriptor(classId);
+    return descriptor ? [descriptor] : [];
+  }
+
+  private workOf(host: Host): Map<number, HostWork> {
+    let work = this.hostWork.get(host);
+    if (work === undefined) {
+      work = new Map();
+      this.hostWork.set(host, work);
+    }
+    return work;
+  }
+
+  /** A host keeps the process alive while it has work or actors being created. */
+  private updateBusy(host: Host): void {
+    const work = this.hostWork.get(host);
+    this.services.setBusy(host, work !== undefined && work.size > 0);
+  }
+}
+
+const nameKey = (namespace: string, name: string) => `${namespace}\0${name}`;
