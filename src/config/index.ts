@@ -9,24 +9,30 @@ import { InvalidOptionError } from '../errors/index.js';
 interface Setting {
   readonly default: number;
   readonly doc: string;
+  /** Smallest allowed value; all settings are integers. */
+  readonly min: number;
 }
 
 const SETTINGS = {
   maxTasksInFlightPerWorker: {
     default: 64,
+    min: 1,
     doc: 'Most tasks the node queues at one worker ahead of time when many are ready (pipelining); 1 disables it.',
   },
   workerStartupFailureLimit: {
     default: 3,
+    min: 1,
     doc: 'Consecutive worker start-up failures after which queued tasks fail instead of waiting for a worker.',
   },
   defaultMaxRetries: {
     default: 3,
+    min: -1,
     doc: 'Retries of a task whose worker crashed, unless the task sets maxRetries (as Ray).',
   },
-  defaultObjectStoreFraction: {
-    default: 0.3,
-    doc: 'Share of system memory the object store may use when init() does not set objectStoreMemory.',
+  defaultObjectStorePercent: {
+    default: 30,
+    min: 1,
+    doc: 'Percent of system memory the object store may use when init() does not set objectStoreMemory.',
   },
 } satisfies Record<string, Setting>;
 
@@ -36,11 +42,15 @@ const envName = (name: string) => `MINIRAY_${name.replace(/[A-Z]/g, (c) => `_${c
 
 /** A setting's value: the environment override if set, else the default. */
 export function setting(name: SettingName): number {
-  const raw = process.env[envName(name)];
-  if (raw === undefined || raw === '') return SETTINGS[name].default;
+  const raw = process.env[envName(name)]?.trim();
+  const { default: fallback, min } = SETTINGS[name];
+  if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value)) {
-    throw new InvalidOptionError(`environment variable ${envName(name)} must be a number, got ${JSON.stringify(raw)}`, name);
+  if (!Number.isInteger(value) || value < min) {
+    throw new InvalidOptionError(
+      `environment variable ${envName(name)} must be an integer >= ${min}, got ${JSON.stringify(raw)}`,
+      name,
+    );
   }
   return value;
 }
@@ -51,7 +61,8 @@ export function describeSettings(): Array<{ name: string; env: string; default: 
 }
 
 export const defaultNumCpus = (): number => availableParallelism();
-export const defaultObjectStoreMemory = (): number => Math.floor(totalmem() * setting('defaultObjectStoreFraction'));
+export const defaultObjectStoreMemory = (): number =>
+  Math.floor((totalmem() * setting('defaultObjectStorePercent')) / 100);
 
 // ---- user options -------------------------------------------------------------------------------
 
@@ -126,7 +137,10 @@ function closest(name: string, known: readonly string[]): string | undefined {
       best = candidate;
     }
   }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+  if (bestDistance <= Math.max(2, Math.floor(name.length / 3))) return best;
+  // A shortened or lengthened name (maxRetry for maxRetries) is a typo too.
+  const lower = name.toLowerCase();
+  return lower.length >= 4 ? known.find((k) => k.toLowerCase().startsWith(lower) || lower.startsWith(k.toLowerCase())) : undefined;
 }
 
 function editDistance(a: string, b: string): number {

@@ -16,8 +16,11 @@ export interface ErrorRecord {
   message: string;
   stack?: string;
   cause?: ErrorRecord;
-  /** Own enumerable properties with primitive values (e.g. `code`), and a miniray error's fields. */
-  props?: Record<string, string | number | boolean | null | bigint>;
+  /**
+   * Own enumerable properties with primitive values or arrays of them (e.g. `code`), which covers
+   * every miniray error's fields.
+   */
+  props?: Record<string, ErrorProp>;
 }
 
 /** Base class of every error miniray throws. */
@@ -161,28 +164,31 @@ const builtinErrors = new Map<string, ErrorConstructor>(
 );
 
 type Primitive = string | number | boolean | null | bigint;
+export type ErrorProp = Primitive | readonly Primitive[];
 const isPrimitive = (v: unknown): v is Primitive =>
   v === null || ['string', 'number', 'boolean', 'bigint'].includes(typeof v);
+const isErrorProp = (v: unknown): v is ErrorProp => isPrimitive(v) || (Array.isArray(v) && v.every(isPrimitive));
 
 /** Turns anything thrown into a record that can cross a boundary. */
 export function toErrorRecord(thrown: unknown, depth = 0): ErrorRecord {
   if (!(thrown instanceof Error)) {
-    let message: string;
+    if (typeof thrown === 'string') return { name: 'Error', message: thrown };
+    let shown: string | undefined;
     try {
-      message = typeof thrown === 'string' ? thrown : `non-Error value thrown: ${JSON.stringify(thrown)}`;
+      shown = JSON.stringify(thrown); // undefined for symbols and functions
     } catch {
-      message = `non-Error value thrown: ${String(thrown)}`;
+      shown = undefined;
     }
-    return { name: 'Error', message };
+    return { name: 'Error', message: `non-Error value thrown: ${shown ?? String(thrown)}` };
   }
   const record: ErrorRecord = { name: thrown.name, message: thrown.message };
   if (thrown.stack !== undefined) record.stack = thrown.stack;
   if (thrown instanceof MinirayError) record.minirayClass = (thrown.constructor as typeof MinirayError).errorName;
-  const props: Record<string, Primitive> = {};
+  const props: Record<string, ErrorProp> = {};
   let hasProps = false;
   for (const key of Object.keys(thrown)) {
     const value = (thrown as unknown as Record<string, unknown>)[key];
-    if (isPrimitive(value) && key !== 'name' && key !== 'message' && key !== 'stack') {
+    if (isErrorProp(value) && key !== 'name' && key !== 'message' && key !== 'stack') {
       props[key] = value;
       hasProps = true;
     }

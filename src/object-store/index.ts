@@ -32,14 +32,17 @@ export class ObjectStore {
     private readonly owner: OwnerAddress = { nodeId: '', workerId: '' },
   ) {}
 
-  /** Stores bytes under a new ObjectID and returns its ref. */
+  /** Stores a copy of the bytes under a new ObjectID and returns its ref. */
   put(data: Uint8Array): ObjectRef<Uint8Array> {
     const id = ObjectID.fromRandom();
-    this.putWithId(id.toHex(), data);
+    this.putWithId(id.toHex(), Uint8Array.prototype.slice.call(data));
     return new ObjectRef<Uint8Array>(id, this.owner);
   }
 
-  /** Stores bytes under a known ObjectID (a task's return, a put from a worker). Objects are immutable: an existing ID is replaced only by a retry. */
+  /**
+   * Stores bytes under a known ObjectID (a task's return, a put from a worker), without copying:
+   * the runtime hands over buffers it owns. An existing ID is replaced only by a retry.
+   */
   putWithId(id: string, data: Uint8Array): void {
     const previous = this.objects.get(id);
     const added = data.byteLength - (previous?.byteLength ?? 0);

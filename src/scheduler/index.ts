@@ -2,7 +2,10 @@
  * The node's scheduler: ready tasks in FIFO order, CPU accounting, and the choice of worker.
  * Tasks reach it only when their ref arguments exist (the node holds them back until then).
  *
- * Resources: a worker that starts running reserves its first task's CPUs from the node's total;
+ * Resources are counted in integer units of 1/10,000 CPU (as Ray counts in fixed point), so
+ * fractional CPUs always add back up to the total.
+ *
+ * A worker that starts running reserves its first task's CPUs from the node's total;
  * they come back when the worker has nothing runnable (all done, or all waiting in get(), as Ray
  * releases a blocked worker's CPUs so that nested tasks can run).
  *
@@ -19,22 +22,26 @@ export interface SchedulableTask {
 export interface WorkerSlot {
   /** Tasks assigned and not finished, minus those waiting in get(). */
   load: number;
-  /** CPUs held from the node's total while load > 0. */
-  reservedCpus: number;
+  /** CPUs held from the node's total while load > 0, in units of 1/10,000 CPU. */
+  reservedCpuUnits: number;
   /** False until the worker can take tasks, and after it died. */
   accepting: boolean;
 }
 
+const UNITS_PER_CPU = 10_000;
+const toUnits = (cpus: number): number => Math.round(cpus * UNITS_PER_CPU);
+
 export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
   private queue: T[] = [];
   private head = 0;
+  /** Free CPUs, in units. */
   private available: number;
 
   constructor(
     readonly totalCpus: number,
     private readonly maxInFlightPerWorker: number,
   ) {
-    this.available = totalCpus;
+    this.available = toUnits(totalCpus);
   }
 
   get queuedCount(): number {
@@ -42,12 +49,12 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
   }
 
   get availableCpus(): number {
-    return this.available;
+    return this.available / UNITS_PER_CPU;
   }
 
   /** Whether a task could ever run here. */
   isFeasible(task: T): boolean {
-    return task.numCpus <= this.totalCpus;
+    return toUnits(task.numCpus) <= toUnits(this.totalCpus);
   }
 
   enqueue(task: T): void {
@@ -89,11 +96,12 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
     for (const worker of accepting) {
       while (this.head < this.queue.length && worker.load < depth) {
         const task = this.queue[this.head] as T;
+        const units = toUnits(task.numCpus);
         if (worker.load === 0) {
-          if (this.available < task.numCpus) return; // FIFO: the head waits for CPUs
-          worker.reservedCpus = task.numCpus;
-          this.available -= task.numCpus;
-        } else if (task.numCpus > worker.reservedCpus) {
+          if (this.available < units) return; // FIFO: the head waits for CPUs
+          worker.reservedCpuUnits = units;
+          this.available -= units;
+        } else if (units > worker.reservedCpuUnits) {
           break; // runs after this worker's current tasks only if it fits what it holds
         }
         this.head++;
@@ -119,8 +127,8 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
   /** A task that waited in get() runs again (possibly oversubscribing, as Ray does). */
   onUnblocked(worker: W): void {
     if (worker.load === 0) {
-      worker.reservedCpus = 1;
-      this.available -= 1;
+      worker.reservedCpuUnits = UNITS_PER_CPU;
+      this.available -= UNITS_PER_CPU;
     }
     worker.load++;
   }
@@ -133,19 +141,20 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
   }
 
   /** Takes CPUs for something outside the queue (an actor, for its lifetime); false if not free. */
-  tryReserve(amount: number): boolean {
-    if (amount > this.available) return false;
-    this.available -= amount;
+  tryReserve(cpus: number): boolean {
+    const units = toUnits(cpus);
+    if (units > this.available) return false;
+    this.available -= units;
     return true;
   }
 
-  releaseCpus(amount: number): void {
-    this.available += amount;
+  releaseCpus(cpus: number): void {
+    this.available += toUnits(cpus);
   }
 
   private releaseWorker(worker: W): void {
-    this.available += worker.reservedCpus;
-    worker.reservedCpus = 0;
+    this.available += worker.reservedCpuUnits;
+    worker.reservedCpuUnits = 0;
   }
 
   private compact(): void {

@@ -67,7 +67,8 @@ const packr = new Packr({
 });
 
 // Envelope codec for runtime records (error records): plain data, no structured-clone bookkeeping.
-const plainPackr = new Packr({ useRecords: false, mapsAsObjects: true });
+// useBigIntExtension: BigInts beyond 64 bits (e.g. an error's `id` property) round-trip too.
+const plainPackr = new Packr({ useRecords: false, mapsAsObjects: true, useBigIntExtension: true });
 
 export interface EncodedValue {
   readonly data: Uint8Array;

@@ -125,7 +125,7 @@ export function describeFunction(fn: Function, callsite: CallSite, kind = 'funct
   if (/\{\s*\[native code\]\s*\}$/.test(source)) {
     throw new InvalidOptionError(
       `remote() cannot ship ${name}: it is a built-in or bound function, which has no source. ` +
-        `Wrap it: remote((...args) => ${name}(...args)) with the call inside the function body.`,
+        'Wrap it in a function that makes the call in its body, e.g. remote((x: number) => Math.sqrt(x)).',
       'fn',
     );
   }

@@ -45,9 +45,14 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
   private flushQueued = false;
   private closed = false;
   private handler: ((message: In) => void) | null = null;
+  /** Batches that arrived before onMessage() was called; delivered when it is. */
+  private early: In[][] = [];
   private readonly listener = (batch: In[]) => {
     const handler = this.handler;
-    if (handler === null) return;
+    if (handler === null) {
+      this.early.push(batch);
+      return;
+    }
     for (let i = 0; i < batch.length; i++) handler(batch[i] as In);
   };
 
@@ -81,6 +86,9 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
 
   onMessage(handler: (message: In) => void): void {
     this.handler = handler;
+    const early = this.early;
+    this.early = [];
+    for (const batch of early) this.listener(batch);
   }
 
   close(): void {

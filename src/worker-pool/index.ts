@@ -147,7 +147,7 @@ export class WorkerPool<TTask> {
       alive: true,
       accepting: false,
       load: 0,
-      reservedCpus: 0,
+      reservedCpuUnits: 0,
       terminatedFor: undefined,
       exitError: undefined,
       actors: new Set(),

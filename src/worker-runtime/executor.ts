@@ -278,7 +278,15 @@ export class TaskExecutor implements BlockingHooks {
 
   /** `userError`: thrown by the task's own code (may be retried with retryExceptions). */
   private fail(task: ExecuteTask, thrown: unknown, userError: boolean): void {
-    this.report({ seq: task.seq, outcome: 'error', error: encodeErrorRecord(taskErrorRecord(task, thrown)), userError });
+    let error: Uint8Array;
+    try {
+      error = encodeErrorRecord(taskErrorRecord(task, thrown));
+    } catch (encodeError) {
+      // Never let an odd error object take the worker down: send what can be said.
+      const message = `task ${task.name} failed, and its error could not be encoded (${(encodeError as Error).message}): ${String(thrown)}`;
+      error = encodeErrorRecord({ name: 'TaskError', minirayClass: 'TaskError', message, props: { functionName: task.name, taskId: task.taskId } });
+    }
+    this.report({ seq: task.seq, outcome: 'error', error, userError });
   }
 
   private report(result: TaskResult): void {

@@ -1,0 +1,189 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { describeSettings, setting, validateOptions, type OptionRules } from './index.js';
+import { InvalidOptionError } from '../errors/index.js';
+
+const RULES: OptionRules = {
+  numWorkers: { type: 'integer', min: 1, doc: 'worker threads to start' },
+  numCpus: { type: 'number', min: 0, doc: 'CPUs this node offers to tasks' },
+  maxRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries after a worker crash' },
+  retryExceptions: { type: 'boolean', doc: 'also retry when the task throws' },
+  name: { type: 'string', doc: 'name shown in errors' },
+};
+
+/** Asserts validateOptions throws an InvalidOptionError for `field` whose message matches the patterns. */
+function assertInvalid(options: unknown, field: string, ...patterns: RegExp[]): void {
+  assert.throws(
+    () => validateOptions('init()', RULES, options),
+    (error: unknown) => {
+      assert.ok(error instanceof InvalidOptionError, `expected InvalidOptionError, got ${String(error)}`);
+      assert.equal(error.option, field);
+      assert.match(error.message, /^init\(\): /);
+      for (const pattern of patterns) assert.match(error.message, pattern);
+      return true;
+    },
+  );
+}
+
+// ---- validateOptions ----------------------------------------------------------------------------
+
+test('validateOptions accepts undefined options, an empty object and valid values', () => {
+  validateOptions('init()', RULES, undefined);
+  validateOptions('init()', RULES, {});
+  validateOptions('init()', RULES, { numWorkers: 4, numCpus: 0.5, maxRetries: 0, retryExceptions: true, name: 'job' });
+  validateOptions('init()', RULES, { numCpus: 0, maxRetries: -1, retryExceptions: false, name: '' });
+});
+
+test('validateOptions accepts undefined values for known options', () => {
+  validateOptions('init()', RULES, { numWorkers: undefined, name: undefined, retryExceptions: undefined });
+});
+
+test('validateOptions: an unknown option is named, with the known options listed', () => {
+  assertInvalid({ colour: 'red' }, 'colour', /unknown option 'colour'/, /Known options: numWorkers, numCpus, maxRetries, retryExceptions, name\./);
+});
+
+test('validateOptions suggests the closest known option for a typo', () => {
+  assertInvalid({ numCPUs: 2 }, 'numCPUs', /unknown option 'numCPUs'\. Did you mean 'numCpus'\?/);
+  assertInvalid({ numWorker: 2 }, 'numWorker', /Did you mean 'numWorkers'\?/);
+  assertInvalid({ maxRetires: 2 }, 'maxRetires', /Did you mean 'maxRetries'\?/);
+  assertInvalid({ numcpus: 2 }, 'numcpus', /Did you mean 'numCpus'\?/);
+  assertInvalid({ retryException: true }, 'retryException', /Did you mean 'retryExceptions'\?/);
+  assertInvalid({ nmae: 'x' }, 'nmae', /Did you mean 'name'\?/);
+});
+
+test('validateOptions makes no suggestion for a name unlike any option', () => {
+  assert.throws(
+    () => validateOptions('init()', RULES, { zzzzzzzzzzzz: 1 }),
+    (error: unknown) => error instanceof InvalidOptionError && !/Did you mean/.test(error.message),
+  );
+});
+
+test('validateOptions rejects a wrong type, naming the field, the rule and the value', () => {
+  assertInvalid({ numWorkers: '4' }, 'numWorkers', /option 'numWorkers' must be an integer >= 1, got "4"/, /worker threads to start/);
+  assertInvalid({ numCpus: '2' }, 'numCpus', /option 'numCpus' must be a number >= 0, got "2"/);
+  assertInvalid({ retryExceptions: 'yes' }, 'retryExceptions', /option 'retryExceptions' must be true or false, got "yes"/);
+  assertInvalid({ retryExceptions: 1 }, 'retryExceptions', /must be true or false, got 1/);
+  assertInvalid({ name: 42 }, 'name', /option 'name' must be a string, got 42/);
+  assertInvalid({ numWorkers: 4n }, 'numWorkers', /got 4n/);
+  assertInvalid({ numWorkers: null }, 'numWorkers', /got null/);
+  assertInvalid({ numWorkers: [4] }, 'numWorkers', /got an array/);
+  assertInvalid({ numWorkers: { n: 4 } }, 'numWorkers', /got an object/);
+});
+
+test('validateOptions rejects out-of-range numbers', () => {
+  assertInvalid({ numWorkers: 0 }, 'numWorkers', /must be an integer >= 1, got 0/);
+  assertInvalid({ numWorkers: 2.5 }, 'numWorkers', /must be an integer >= 1, got 2\.5/);
+  assertInvalid({ numWorkers: -1 }, 'numWorkers', /got -1/);
+  assertInvalid({ numCpus: -0.5 }, 'numCpus', /must be a number >= 0, got -0\.5/);
+  assertInvalid({ numCpus: NaN }, 'numCpus', /got NaN/);
+  assertInvalid({ numCpus: Infinity }, 'numCpus', /got Infinity/);
+  assertInvalid({ numWorkers: Infinity }, 'numWorkers', /got Infinity/);
+});
+
+test('validateOptions allows -1 only where the rule says so', () => {
+  validateOptions('init()', RULES, { maxRetries: -1 });
+  assertInvalid({ maxRetries: -2 }, 'maxRetries', /must be an integer >= 0 \(or -1 for unlimited\), got -2/);
+  assertInvalid({ maxRetries: 1.5 }, 'maxRetries', /got 1\.5/);
+});
+
+test('validateOptions rejects options that are not a plain object', () => {
+  for (const [options, shown] of [
+    [null, 'null'],
+    [5, '5'],
+    ['numCpus', '"numCpus"'],
+    [[1, 2], 'an array'],
+    [true, 'true'],
+  ] as const) {
+    assert.throws(
+      () => validateOptions('remote()', RULES, options),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidOptionError);
+        assert.equal(error.message, `remote(): options must be an object, got ${shown}`);
+        return true;
+      },
+    );
+  }
+});
+
+test('validateOptions names the call in its message', () => {
+  assert.throws(() => validateOptions('f.options()', RULES, { numCpus: -1 }), /^InvalidOptionError: f\.options\(\): option 'numCpus'/);
+});
+
+// ---- setting ------------------------------------------------------------------------------------
+
+/** Runs `body` with the environment variable set (or removed), restoring it afterwards. */
+function withEnv(name: string, value: string | undefined, body: () => void): void {
+  const previous = process.env[name];
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+  try {
+    body();
+  } finally {
+    if (previous === undefined) delete process.env[name];
+    else process.env[name] = previous;
+  }
+}
+
+test('setting() returns the documented default without an override', () => {
+  const defaults = new Map(describeSettings().map((s) => [s.name, s.default]));
+  withEnv('MINIRAY_MAX_TASKS_IN_FLIGHT_PER_WORKER', undefined, () => {
+    assert.equal(setting('maxTasksInFlightPerWorker'), defaults.get('maxTasksInFlightPerWorker'));
+  });
+  withEnv('MINIRAY_DEFAULT_MAX_RETRIES', undefined, () => {
+    assert.equal(setting('defaultMaxRetries'), 3);
+  });
+});
+
+test('setting() reads the MINIRAY_* environment override', () => {
+  withEnv('MINIRAY_MAX_TASKS_IN_FLIGHT_PER_WORKER', '1', () => {
+    assert.equal(setting('maxTasksInFlightPerWorker'), 1);
+  });
+  withEnv('MINIRAY_DEFAULT_MAX_RETRIES', '7', () => {
+    assert.equal(setting('defaultMaxRetries'), 7);
+  });
+  withEnv('MINIRAY_DEFAULT_OBJECT_STORE_PERCENT', '50', () => {
+    assert.equal(setting('defaultObjectStorePercent'), 50);
+  });
+  withEnv('MINIRAY_WORKER_STARTUP_FAILURE_LIMIT', '10', () => {
+    assert.equal(setting('workerStartupFailureLimit'), 10);
+  });
+});
+
+test('setting() reads the environment on every call', () => {
+  withEnv('MINIRAY_DEFAULT_MAX_RETRIES', '1', () => assert.equal(setting('defaultMaxRetries'), 1));
+  withEnv('MINIRAY_DEFAULT_MAX_RETRIES', '2', () => assert.equal(setting('defaultMaxRetries'), 2));
+});
+
+test('setting() treats an empty or blank override as unset', () => {
+  withEnv('MINIRAY_DEFAULT_MAX_RETRIES', '  ', () => assert.equal(setting('defaultMaxRetries'), 3));
+  withEnv('MINIRAY_DEFAULT_MAX_RETRIES', '', () => assert.equal(setting('defaultMaxRetries'), 3));
+});
+
+test('setting() rejects an override that is not an integer in range, naming the variable and value', () => {
+  for (const raw of ['abc', 'Infinity', 'NaN', '12abc', '2.5', '-5']) {
+    withEnv('MINIRAY_DEFAULT_MAX_RETRIES', raw, () => {
+      assert.throws(
+        () => setting('defaultMaxRetries'),
+        (error: unknown) => {
+          assert.ok(error instanceof InvalidOptionError);
+          assert.equal(error.option, 'defaultMaxRetries');
+          assert.match(error.message, /environment variable MINIRAY_DEFAULT_MAX_RETRIES must be an integer >= -1/);
+          assert.ok(error.message.includes(JSON.stringify(raw.trim())), error.message);
+          return true;
+        },
+      );
+    });
+  }
+});
+
+test('describeSettings lists every setting with its environment variable and doc', () => {
+  const settings = describeSettings();
+  const names = settings.map((s) => s.name).sort();
+  assert.deepEqual(names, ['defaultMaxRetries', 'defaultObjectStorePercent', 'maxTasksInFlightPerWorker', 'workerStartupFailureLimit']);
+  for (const s of settings) {
+    assert.match(s.env, /^MINIRAY_[A-Z_]+$/);
+    assert.equal(typeof s.default, 'number');
+    assert.ok(s.doc.length > 0);
+  }
+  assert.equal(settings.find((s) => s.name === 'maxTasksInFlightPerWorker')?.env, 'MINIRAY_MAX_TASKS_IN_FLIGHT_PER_WORKER');
+});

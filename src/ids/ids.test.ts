@@ -1,0 +1,148 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ActorID, JobID, NodeID, ObjectID, TaskID, UniqueId, WorkerID, randomHex } from './index.js';
+
+const HEX_32 = /^[0-9a-f]{32}$/;
+type AnyIdClass = {
+  readonly name: string;
+  new (hex: string): UniqueId;
+  fromRandom(): UniqueId;
+  fromHex(hex: string): UniqueId;
+};
+const ALL_CLASSES: readonly AnyIdClass[] = [ObjectID, TaskID, ActorID, NodeID, WorkerID, JobID];
+
+test('ObjectID.fromRandom gives 32 lowercase hex characters', () => {
+  for (let i = 0; i < 50; i++) {
+    const id = ObjectID.fromRandom();
+    assert.ok(id instanceof ObjectID);
+    assert.match(id.toHex(), HEX_32);
+  }
+});
+
+test('ObjectID.fromRandom is unique over many draws (more than one random block)', () => {
+  const seen = new Set<string>();
+  const draws = 10_000;
+  for (let i = 0; i < draws; i++) seen.add(ObjectID.fromRandom().toHex());
+  assert.equal(seen.size, draws);
+});
+
+test('randomHex gives distinct 32-char lowercase hex strings', () => {
+  const a = randomHex();
+  const b = randomHex();
+  assert.match(a, HEX_32);
+  assert.match(b, HEX_32);
+  assert.notEqual(a, b);
+});
+
+test('fromHex round-trips through toHex', () => {
+  const hex = '0123456789abcdef0123456789abcdef';
+  const id = ObjectID.fromHex(hex);
+  assert.ok(id instanceof ObjectID);
+  assert.equal(id.toHex(), hex);
+  const random = ObjectID.fromRandom();
+  assert.ok(ObjectID.fromHex(random.toHex()).equals(random));
+});
+
+test('fromHex rejects bad input with a message naming the class, the rule and the value', () => {
+  const bad: unknown[] = [
+    '',
+    '0123456789abcdef0123456789abcde', // 31 chars
+    '0123456789abcdef0123456789abcdef0', // 33 chars
+    '0123456789ABCDEF0123456789ABCDEF', // upper case
+    '0123456789abcdef0123456789abcdeg', // non-hex
+    ' 0123456789abcdef0123456789abcdef',
+    '0123456789abcdef0123456789abcdef\n',
+    42,
+    null,
+    undefined,
+  ];
+  for (const value of bad) {
+    assert.throws(
+      () => ObjectID.fromHex(value as string),
+      (error: unknown) => {
+        assert.ok(error instanceof TypeError, `expected TypeError for ${String(value)}`);
+        assert.match(error.message, /^ObjectID\.fromHex /);
+        assert.match(error.message, /32 lowercase hex characters/);
+        if (typeof value === 'string') assert.ok(error.message.includes(JSON.stringify(value)), error.message);
+        return true;
+      },
+    );
+  }
+});
+
+test('fromHex on a subclass names that subclass in its error', () => {
+  assert.throws(() => TaskID.fromHex('nope'), /^TypeError: TaskID\.fromHex expects 32 lowercase hex characters, got "nope"$/);
+});
+
+test('equals: same class and hex are equal; different hex or class are not', () => {
+  const hex = 'ffffffffffffffffffffffffffffffff';
+  const a = ObjectID.fromHex(hex);
+  const b = ObjectID.fromHex(hex);
+  assert.notEqual(a, b); // distinct instances
+  assert.ok(a.equals(b));
+  assert.ok(b.equals(a));
+  assert.ok(a.equals(a));
+  assert.ok(!a.equals(ObjectID.fromHex('fffffffffffffffffffffffffffffffe')));
+  const task = TaskID.fromHex(hex);
+  assert.ok(!a.equals(task), 'an ObjectID must not equal a TaskID with the same hex');
+  assert.ok(!task.equals(a));
+  assert.ok(!a.equals({ hex, toHex: () => hex } as unknown as ObjectID));
+});
+
+test('key is the hex and works as a Map key across instances', () => {
+  const map = new Map<string, number>();
+  const id = ObjectID.fromRandom();
+  map.set(id.key, 1);
+  assert.equal(id.key, id.toHex());
+  assert.equal(map.get(ObjectID.fromHex(id.toHex()).key), 1);
+  assert.equal(map.get(ObjectID.fromRandom().key), undefined);
+});
+
+test('toBytes returns the 16 bytes the hex encodes', () => {
+  const hex = '000102030405060708090a0b0c0d0eff';
+  const bytes = ObjectID.fromHex(hex).toBytes();
+  assert.ok(bytes instanceof Uint8Array);
+  assert.equal(bytes.length, 16);
+  assert.deepEqual([...bytes], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 255]);
+  assert.equal(Buffer.from(bytes).toString('hex'), hex);
+  assert.equal(ObjectID.fromRandom().toBytes().length, 16);
+});
+
+test('toBytes returns a fresh copy each time', () => {
+  const id = ObjectID.fromHex('00000000000000000000000000000000');
+  const bytes = id.toBytes();
+  bytes[0] = 7;
+  assert.equal(id.toBytes()[0], 0);
+  assert.equal(id.toHex(), '00000000000000000000000000000000');
+});
+
+test('toString names the class and hex', () => {
+  const hex = 'abcdefabcdefabcdefabcdefabcdefab';
+  assert.equal(String(ObjectID.fromHex(hex)), `ObjectID(${hex})`);
+  assert.equal(String(WorkerID.fromHex(hex)), `WorkerID(${hex})`);
+});
+
+for (const IdClass of ALL_CLASSES) {
+  test(`${IdClass.name}: fromRandom, fromHex, equals, toBytes`, () => {
+    const id = IdClass.fromRandom();
+    assert.ok(id instanceof IdClass);
+    assert.ok(id instanceof UniqueId);
+    assert.match(id.toHex(), HEX_32);
+    const again = IdClass.fromHex(id.toHex());
+    assert.ok(again instanceof IdClass);
+    assert.ok(again.equals(id));
+    assert.equal(again.key, id.key);
+    assert.equal(id.toBytes().length, 16);
+    assert.throws(() => IdClass.fromHex('xyz'), new RegExp(`^TypeError: ${IdClass.name}\\.fromHex`));
+  });
+}
+
+test('IDs of different classes with the same hex are never equal', () => {
+  const hex = ObjectID.fromRandom().toHex();
+  const ids = ALL_CLASSES.map((C) => C.fromHex(hex));
+  for (let i = 0; i < ids.length; i++) {
+    for (let j = 0; j < ids.length; j++) {
+      assert.equal((ids[i] as UniqueId).equals(ids[j] as UniqueId), i === j, `${ids[i]} vs ${ids[j]}`);
+    }
+  }
+});

@@ -1,0 +1,247 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PortChannel, inMemoryChannelPair, type Channel } from './index.js';
+
+/** A pair whose both ends are closed when the test ends, so the process can exit. */
+function pair<A, B>(t: { after: (fn: () => void) => void }): [Channel<A, B>, Channel<B, A>] {
+  const channels = inMemoryChannelPair<A, B>();
+  t.after(() => {
+    channels[0].close();
+    channels[1].close();
+  });
+  return channels;
+}
+
+/** Resolves once `received` holds `count` items; rejects after `ms`. */
+async function until(received: readonly unknown[], count: number, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (received.length < count) {
+    if (Date.now() > deadline) throw new Error(`timed out with ${received.length} of ${count} messages`);
+    await sleep(1);
+  }
+}
+
+test('inMemoryChannelPair delivers messages in order', async (t) => {
+  const [a, b] = pair<number, never>(t);
+  const received: number[] = [];
+  b.onMessage((m) => received.push(m));
+  for (let i = 0; i < 100; i++) a.send(i);
+  await until(received, 100);
+  assert.deepEqual(received, Array.from({ length: 100 }, (_, i) => i));
+});
+
+test('order holds across many turns of the event loop', async (t) => {
+  const [a, b] = pair<string, never>(t);
+  const received: string[] = [];
+  b.onMessage((m) => received.push(m));
+  const expected: string[] = [];
+  for (let turn = 0; turn < 10; turn++) {
+    for (let i = 0; i < 5; i++) {
+      a.send(`${turn}.${i}`);
+      expected.push(`${turn}.${i}`);
+    }
+    if (turn % 3 === 0) await sleep(0);
+    else await Promise.resolve();
+  }
+  await until(received, expected.length);
+  assert.deepEqual(received, expected);
+});
+
+test('both directions work independently', async (t) => {
+  const [a, b] = pair<string, number>(t);
+  const atA: number[] = [];
+  const atB: string[] = [];
+  a.onMessage((m) => atA.push(m));
+  b.onMessage((m) => atB.push(m));
+  a.send('ping');
+  b.send(1);
+  b.send(2);
+  await until(atA, 2);
+  await until(atB, 1);
+  assert.deepEqual(atA, [1, 2]);
+  assert.deepEqual(atB, ['ping']);
+});
+
+test('messages are structured-cloned: objects arrive as copies with their contents', async (t) => {
+  const [a, b] = pair<{ id: number; data: Uint8Array; tags: Map<string, number> }, never>(t);
+  const received: Array<{ id: number; data: Uint8Array; tags: Map<string, number> }> = [];
+  b.onMessage((m) => received.push(m));
+  const message = { id: 7, data: new Uint8Array([1, 2, 3]), tags: new Map([['x', 1]]) };
+  a.send(message);
+  await until(received, 1);
+  assert.notEqual(received[0], message);
+  assert.deepEqual(received[0], message);
+});
+
+test('delivery happens after the current synchronous work, not during send', async (t) => {
+  const [a, b] = pair<number, never>(t);
+  const received: number[] = [];
+  b.onMessage((m) => received.push(m));
+  a.send(1);
+  assert.deepEqual(received, []);
+  await until(received, 1);
+  assert.deepEqual(received, [1]);
+});
+
+test('messages sent in one turn arrive as one batch (no microtask runs between them)', async (t) => {
+  const [a, b] = pair<number, never>(t);
+  const log: Array<number | string> = [];
+  b.onMessage((m) => {
+    log.push(m);
+    queueMicrotask(() => log.push(`tick after ${m}`));
+  });
+  a.send(1);
+  a.send(2);
+  a.send(3);
+  await until(log, 6);
+  assert.deepEqual(log, [1, 2, 3, 'tick after 1', 'tick after 2', 'tick after 3']);
+});
+
+test('messages sent in different turns arrive as separate deliveries', async (t) => {
+  const [a, b] = pair<number, never>(t);
+  const log: Array<number | string> = [];
+  b.onMessage((m) => {
+    log.push(m);
+    queueMicrotask(() => log.push(`tick after ${m}`));
+  });
+  a.send(1);
+  await sleep(0);
+  a.send(2);
+  await until(log, 4);
+  assert.deepEqual(log, [1, 'tick after 1', 2, 'tick after 2']);
+});
+
+test('close on the receiving side stops delivery', async (t) => {
+  const [a, b] = pair<number, never>(t);
+  const received: number[] = [];
+  b.onMessage((m) => received.push(m));
+  a.send(1);
+  await until(received, 1);
+  b.close();
+  a.send(2);
+  a.send(3);
+  await sleep(30);
+  assert.deepEqual(received, [1]);
+});
+
+test('close on the sending side: later sends are dropped without throwing', async (t) => {
+  const [a, b] = pair<number, never>(t);
+  const received: number[] = [];
+  b.onMessage((m) => received.push(m));
+  a.send(1);
+  await until(received, 1);
+  a.close();
+  a.send(2);
+  a.flush();
+  await sleep(30);
+  assert.deepEqual(received, [1]);
+});
+
+test('close is idempotent', (t) => {
+  const [a, b] = pair<number, number>(t);
+  a.close();
+  a.close();
+  b.close();
+  b.close();
+});
+
+test('the last onMessage handler receives the messages', async (t) => {
+  const [a, b] = pair<number, never>(t);
+  const first: number[] = [];
+  const second: number[] = [];
+  b.onMessage((m) => first.push(m));
+  b.onMessage((m) => second.push(m));
+  a.send(1);
+  await until(second, 1);
+  assert.deepEqual(first, []);
+  assert.deepEqual(second, [1]);
+});
+
+// ---- PortChannel over a recording port ----------------------------------------------------------
+
+class RecordingPort {
+  readonly posted: unknown[][] = [];
+  listeners: Array<(batch: unknown[]) => void> = [];
+  closed = 0;
+  postMessage(batch: unknown[]): void {
+    this.posted.push(batch);
+  }
+  on(event: string, listener: (batch: unknown[]) => void): this {
+    assert.equal(event, 'message');
+    this.listeners.push(listener);
+    return this;
+  }
+  off(event: string, listener: (batch: unknown[]) => void): this {
+    assert.equal(event, 'message');
+    this.listeners = this.listeners.filter((l) => l !== listener);
+    return this;
+  }
+  close(): void {
+    this.closed++;
+  }
+  deliver(batch: unknown[]): void {
+    for (const listener of this.listeners) listener(batch);
+  }
+}
+
+const channelOver = (port: RecordingPort, ownsPort?: boolean) =>
+  new PortChannel<string, string>(port as unknown as ConstructorParameters<typeof PortChannel>[0], ownsPort === undefined ? undefined : { ownsPort });
+
+test('PortChannel posts everything sent in one turn as a single batch', async () => {
+  const port = new RecordingPort();
+  const channel = channelOver(port);
+  channel.send('a');
+  channel.send('b');
+  channel.send('c');
+  assert.deepEqual(port.posted, [], 'nothing is posted synchronously');
+  await Promise.resolve();
+  assert.deepEqual(port.posted, [['a', 'b', 'c']]);
+  channel.send('d');
+  await Promise.resolve();
+  assert.deepEqual(port.posted, [['a', 'b', 'c'], ['d']]);
+});
+
+test('PortChannel.flush posts queued messages immediately, once', async () => {
+  const port = new RecordingPort();
+  const channel = channelOver(port);
+  channel.send('a');
+  channel.send('b');
+  channel.flush();
+  assert.deepEqual(port.posted, [['a', 'b']]);
+  await Promise.resolve();
+  assert.deepEqual(port.posted, [['a', 'b']], 'the queued microtask flush posts nothing more');
+  channel.flush();
+  assert.deepEqual(port.posted, [['a', 'b']], 'flush with an empty outbox posts nothing');
+});
+
+test('PortChannel hands a received batch to the handler one message at a time, in order', () => {
+  const port = new RecordingPort();
+  const channel = channelOver(port);
+  const received: string[] = [];
+  channel.onMessage((m) => received.push(m));
+  port.deliver(['x', 'y', 'z']);
+  port.deliver(['w']);
+  assert.deepEqual(received, ['x', 'y', 'z', 'w']);
+});
+
+test('PortChannel.close stops delivery and sending, and closes the port only when it owns it', async () => {
+  const port = new RecordingPort();
+  const channel = channelOver(port, true);
+  const received: string[] = [];
+  channel.onMessage((m) => received.push(m));
+  channel.close();
+  assert.equal(port.listeners.length, 0);
+  assert.equal(port.closed, 1);
+  port.deliver(['late']);
+  channel.send('after close');
+  channel.flush();
+  await Promise.resolve();
+  assert.deepEqual(received, []);
+  assert.deepEqual(port.posted, []);
+
+  const shared = new RecordingPort();
+  channelOver(shared).close();
+  assert.equal(shared.closed, 0, 'a port the channel does not own stays open');
+  assert.equal(shared.listeners.length, 0);
+});
