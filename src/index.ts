@@ -39,6 +39,8 @@ export {
   type RuntimeContext,
 } from './api/index.js';
 export { ObjectRef, type OwnerAddress } from './object-ref/index.js';
+export { ActorPool, type PoolSubmit } from './util/actor-pool.js';
+export { Queue, type QueueOptions, type QueuePutOptions, type QueueGetOptions } from './util/queue.js';
 export { ObjectID, TaskID, ActorID, NodeID, WorkerID, JobID, type UniqueId } from './ids/index.js';
 export { ObjectStore, type ObjectStoreStats } from './object-store/index.js';
 export type { TaskSpec } from './protocol/index.js';
@@ -56,4 +58,6 @@ export {
   CapturedVariableError,
   ActorDiedError,
   ActorNotFoundError,
+  QueueEmptyError,
+  QueueFullError,
 } from './errors/index.js';

@@ -293,6 +293,7 @@ export class ActorManager {
       actorId: spec.actorId,
       maxConcurrency: spec.maxConcurrency,
     };
+    this.services.setBusy(host, true);
     host.channel.send({ type: 'execute', functions: this.definitionsFor(host, spec.classId), tasks: [task] });
   }
 

@@ -20,7 +20,7 @@ import {
   type ResolvedActorOptions,
   type ResolvedTaskOptions,
 } from '../core-worker/index.js';
-import { currentRuntime, setCurrentRuntime, type Runtime } from '../core-worker/current.js';
+import { currentRuntime, ensureRuntime, setCurrentRuntime, setRuntimeStarter } from '../core-worker/current.js';
 import { WorkerID } from '../ids/index.js';
 import { LocalNodeClient, Node } from '../node/index.js';
 import { ObjectRef } from '../object-ref/index.js';
@@ -149,14 +149,15 @@ function startDriver(options: ReturnType<typeof resolveInitOptions>): Node {
   return node;
 }
 
+// Anything that needs a runtime before init() (a .remote() call, put(), a Queue) starts the default.
+setRuntimeStarter(() => {
+  startDriver(resolveInitOptions(undefined));
+  return currentRuntime() as NonNullable<ReturnType<typeof currentRuntime>>;
+});
+
 /** The running CoreWorker, starting miniray with defaults if needed. */
 function coreWorker(): CoreWorker {
-  let runtime: Runtime | undefined = currentRuntime();
-  if (runtime === undefined) {
-    startDriver(resolveInitOptions(undefined));
-    runtime = currentRuntime() as Runtime;
-  }
-  return runtime.coreWorker;
+  return ensureRuntime().coreWorker;
 }
 
 // ---- tasks ---------------------------------------------------------------------------------------

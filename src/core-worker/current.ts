@@ -19,3 +19,17 @@ export function currentRuntime(): Runtime | undefined {
 export function setCurrentRuntime(runtime: Runtime | undefined): void {
   holder[KEY] = runtime;
 }
+
+let starter: (() => Runtime) | undefined;
+
+/** Called by the public API at load: how to start the embedded default when nothing runs yet. */
+export function setRuntimeStarter(start: () => Runtime): void {
+  starter = start;
+}
+
+/** The current runtime, starting the embedded default if none runs (as Ray auto-initializes). */
+export function ensureRuntime(): Runtime {
+  const runtime = currentRuntime() ?? starter?.();
+  if (runtime === undefined) throw new Error('miniray is not running and cannot start here; call init() first');
+  return runtime;
+}

@@ -135,6 +135,16 @@ export class ActorDiedError extends MinirayError {
   static override readonly errorName = 'ActorDiedError';
 }
 
+/** Queue.get() found the queue empty (with block: false, or when timeoutMs passed). */
+export class QueueEmptyError extends MinirayError {
+  static override readonly errorName = 'QueueEmptyError';
+}
+
+/** Queue.put() found the queue full (with block: false, or when timeoutMs passed). */
+export class QueueFullError extends MinirayError {
+  static override readonly errorName = 'QueueFullError';
+}
+
 /** No actor has the name given to getActor() in that namespace. */
 export class ActorNotFoundError extends MinirayError {
   static override readonly errorName = 'ActorNotFoundError';
@@ -156,6 +166,8 @@ const minirayClasses = new Map<string, MinirayErrorClass>(
     CapturedVariableError,
     ActorDiedError,
     ActorNotFoundError,
+    QueueEmptyError,
+    QueueFullError,
   ].map((c): [string, MinirayErrorClass] => [c.errorName, c]),
 );
 

@@ -224,6 +224,7 @@ function startProcess(bootData: WorkerBootData): { host: WorkerHost; port: PortL
         if (child.exitCode !== null || child.signalCode !== null) resolve();
         else {
           child.once('exit', () => resolve());
+          child.ref(); // wait for its exit even when it was idle (unref'd)
           child.kill('SIGKILL');
         }
       }),

@@ -1,0 +1,199 @@
+/**
+ * Queue (Ray's ray.util.queue.Queue): a FIFO queue held by an actor, so the driver, tasks and
+ * actors can all put and get. A Queue object can be passed to tasks and actors inside arguments;
+ * it travels as its actor's handle.
+ */
+import { addExtension } from 'msgpackr';
+import { ActorHandleImpl, methodNamesOf, type ActorHandle } from '../actors/handle.js';
+import { ensureRuntime } from '../core-worker/current.js';
+import { QueueEmptyError, QueueFullError, TaskError, InvalidOptionError } from '../errors/index.js';
+import type { ObjectRef } from '../object-ref/index.js';
+import type { ActorInfo } from '../protocol/index.js';
+import { callerOf, describeFunction } from '../serialization/index.js';
+
+const QUEUE_TYPE = 0x43;
+
+/**
+ * The actor behind a Queue. Shipped as source, so it uses nothing from this module; its errors
+ * carry names the Queue maps to QueueEmptyError and QueueFullError.
+ */
+class QueueActor {
+  private readonly items: unknown[] = [];
+  private readonly getters: Array<{ resolve: (value: unknown) => void }> = [];
+  private readonly putters: Array<{ item: unknown; resolve: () => void }> = [];
+
+  constructor(private readonly maxsize: number) {}
+
+  size(): number {
+    return this.items.length;
+  }
+
+  async put(item: unknown, block: boolean, timeoutMs: number | null): Promise<void> {
+    const waiter = this.getters.shift();
+    if (waiter !== undefined) {
+      waiter.resolve(item);
+      return;
+    }
+    if (this.maxsize <= 0 || this.items.length < this.maxsize) {
+      this.items.push(item);
+      return;
+    }
+    if (!block) throw Object.assign(new Error(`the queue is full (maxsize ${this.maxsize})`), { name: 'QueueFullError' });
+    await new Promise<void>((resolve, reject) => {
+      const entry = { item, resolve };
+      this.putters.push(entry);
+      if (timeoutMs !== null) {
+        setTimeout(() => {
+          const index = this.putters.indexOf(entry);
+          if (index < 0) return;
+          this.putters.splice(index, 1);
+          reject(Object.assign(new Error(`the queue stayed full for ${timeoutMs} ms`), { name: 'QueueFullError' }));
+        }, timeoutMs);
+      }
+    });
+  }
+
+  async get(block: boolean, timeoutMs: number | null): Promise<unknown> {
+    if (this.items.length > 0) {
+      const item = this.items.shift();
+      const putter = this.putters.shift();
+      if (putter !== undefined) {
+        this.items.push(putter.item);
+        putter.resolve();
+      }
+      return item;
+    }
+    if (!block) throw Object.assign(new Error('the queue is empty'), { name: 'QueueEmptyError' });
+    return new Promise((resolve, reject) => {
+      const entry = { resolve };
+      this.getters.push(entry);
+      if (timeoutMs !== null) {
+        setTimeout(() => {
+          const index = this.getters.indexOf(entry);
+          if (index < 0) return;
+          this.getters.splice(index, 1);
+          reject(Object.assign(new Error(`the queue stayed empty for ${timeoutMs} ms`), { name: 'QueueEmptyError' }));
+        }, timeoutMs);
+      }
+    });
+  }
+}
+
+const queueActorClass = describeFunction(QueueActor, callerOf(describeFunction), 'class');
+const queueActorMethods = methodNamesOf(QueueActor);
+
+export interface QueueOptions {
+  /** Most items the queue holds; put() waits (or fails) beyond it. 0: unbounded. Default: 0. */
+  maxsize?: number;
+}
+
+export interface QueuePutOptions {
+  /** Wait for room when the queue is full. Default: true. */
+  block?: boolean;
+  /** With block, fail with QueueFullError after this long. Default: wait as long as it takes. */
+  timeoutMs?: number;
+}
+
+export interface QueueGetOptions {
+  /** Wait for an item when the queue is empty. Default: true. */
+  block?: boolean;
+  /** With block, fail with QueueEmptyError after this long. Default: wait as long as it takes. */
+  timeoutMs?: number;
+}
+
+export class Queue<T> {
+  readonly maxsize: number;
+  private readonly actor: ActorHandle<QueueActor>;
+  private readonly info: ActorInfo;
+
+  constructor(options?: QueueOptions);
+  /** @internal rebuilds a Queue that travelled to another thread. */
+  constructor(options: QueueOptions | undefined, existing: ActorInfo);
+  constructor(options?: QueueOptions, existing?: ActorInfo) {
+    const maxsize = options?.maxsize ?? 0;
+    if (!Number.isInteger(maxsize) || maxsize < 0) {
+      throw new InvalidOptionError(`Queue: option 'maxsize' must be an integer >= 0, got ${String(maxsize)}`, 'maxsize');
+    }
+    this.maxsize = maxsize;
+    if (existing !== undefined) {
+      this.info = existing;
+    } else {
+      // A 'shared' actor: a queue is light, and many queues should not cost a thread each.
+      const actorId = ensureRuntime().coreWorker.createActor(queueActorClass, queueActorMethods, [maxsize], {
+        name: undefined,
+        namespace: 'default',
+        maxRestarts: 0,
+        maxTaskRetries: 0,
+        maxConcurrency: 1000,
+        numCpus: 0,
+        isolation: 'shared',
+      });
+      this.info = { actorId, className: 'Queue', methodNames: queueActorMethods };
+    }
+    this.actor = new ActorHandleImpl(this.info) as unknown as ActorHandle<QueueActor>;
+  }
+
+  /** Adds an item; waits for room if the queue is full (see options). */
+  async put(item: T, options?: QueuePutOptions): Promise<void> {
+    await this.call(this.actor.put.remote(item, options?.block ?? true, options?.timeoutMs ?? null));
+  }
+
+  /** Removes and returns the oldest item; waits for one if the queue is empty (see options). */
+  async get(options?: QueueGetOptions): Promise<T> {
+    return (await this.call(this.actor.get.remote(options?.block ?? true, options?.timeoutMs ?? null))) as T;
+  }
+
+  putNowait(item: T): Promise<void> {
+    return this.put(item, { block: false });
+  }
+
+  getNowait(): Promise<T> {
+    return this.get({ block: false });
+  }
+
+  size(): Promise<number> {
+    return this.call(this.actor.size.remote());
+  }
+
+  async empty(): Promise<boolean> {
+    return (await this.size()) === 0;
+  }
+
+  async full(): Promise<boolean> {
+    return this.maxsize > 0 && (await this.size()) >= this.maxsize;
+  }
+
+  /** Ends the queue's actor; later calls fail with ActorDiedError. */
+  shutdown(): void {
+    ensureRuntime().coreWorker.killActor(this.info.actorId, true);
+  }
+
+  /** get() of a queue call, turning the actor's empty/full errors into QueueEmptyError/QueueFullError. */
+  private async call<R>(ref: ObjectRef<R>): Promise<R> {
+    try {
+      const [value] = await ensureRuntime().coreWorker.get([ref], undefined);
+      return value as R;
+    } catch (error) {
+      const cause = error instanceof TaskError ? (error.cause as Error | undefined) : undefined;
+      if (cause?.name === 'QueueEmptyError') throw new QueueEmptyError(cause.message);
+      if (cause?.name === 'QueueFullError') throw new QueueFullError(cause.message);
+      throw error;
+    }
+  }
+
+  /** @internal */
+  get actorInfo(): ActorInfo {
+    return this.info;
+  }
+}
+
+addExtension({
+  Class: Queue,
+  type: QUEUE_TYPE,
+  write(queue: Queue<unknown>): [number, string, readonly string[]] {
+    return [queue.maxsize, queue.actorInfo.actorId, queue.actorInfo.methodNames];
+  },
+  read([maxsize, actorId, methodNames]: [number, string, string[]]): Queue<unknown> {
+    return new Queue({ maxsize }, { actorId, className: 'Queue', methodNames });
+  },
+});
