@@ -213,12 +213,14 @@ export class CoreWorker {
       let settled = false;
       let blocked = false;
       let timer: NodeJS.Timeout | undefined;
+      let withdraw: (() => void) | undefined;
       const finish = () => {
         settled = true;
         if (timer) clearTimeout(timer);
         if (blocked) this.blocking?.onUnblocked();
+        withdraw?.();
       };
-      this.node.fetch(ids, true, (object) => {
+      withdraw = this.node.fetch(ids, true, (object) => {
         if (settled) return;
         let value: unknown;
         try {
@@ -234,7 +236,10 @@ export class CoreWorker {
           resolve(values);
         }
       });
-      if (settled) return;
+      if (settled) {
+        withdraw();
+        return;
+      }
       blocked = this.blocking?.onBlocked() ?? false;
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
@@ -260,10 +265,12 @@ export class CoreWorker {
       let settled = false;
       let blocked = false;
       let timer: NodeJS.Timeout | undefined;
+      let withdraw: (() => void) | undefined;
       const settle = () => {
         settled = true;
         if (timer) clearTimeout(timer);
         if (blocked) this.blocking?.onUnblocked();
+        withdraw?.();
         const ready: ObjectRef[] = [];
         const pending: ObjectRef[] = [];
         for (const ref of refs) {
@@ -277,12 +284,15 @@ export class CoreWorker {
         settle();
         return;
       }
-      this.node.fetch(ids, false, (object) => {
+      withdraw = this.node.fetch(ids, false, (object) => {
         if (settled) return;
         readyIds.add(object.id);
         if (readyIds.size >= Math.min(numReturns, ids.length)) settle();
       });
-      if (settled) return;
+      if (settled) {
+        withdraw();
+        return;
+      }
       blocked = this.blocking?.onBlocked() ?? false;
       if (timeoutMs !== undefined) timer = setTimeout(settle, timeoutMs);
     });

@@ -22,9 +22,10 @@ export interface NodeClient {
   put(objects: readonly NewObject[]): void;
   /**
    * Asks for objects; `onObject` is called once per ID as each becomes available (at once for
-   * objects that exist). `withData: false` announces readiness only (for wait()).
+   * objects that exist). `withData: false` announces readiness only (for wait()). The returned
+   * function withdraws the request (for a get/wait that settles before every object came).
    */
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): void;
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void;
   cancel(objectId: string, force: boolean): void;
   /** The calling task waits in get(): the node may use its CPU meanwhile. No-op for a driver. */
   blocked(): void;
@@ -55,10 +56,13 @@ export class ChannelNodeClient implements NodeClient {
     this.channel.send({ type: 'put', objects });
   }
 
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): void {
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
     const requestId = this.nextRequestId++;
     this.requests.set(requestId, { remaining: ids.length, onObject });
     this.channel.send({ type: 'get', requestId, ids, withData });
+    return () => {
+      if (this.requests.delete(requestId)) this.channel.send({ type: 'cancelGet', requestId });
+    };
   }
 
   /** Called by the worker runtime for each `objects` reply. */

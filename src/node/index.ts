@@ -73,6 +73,8 @@ export class Node {
   readonly store: ObjectStore;
   private readonly objects = new Map<string, ObjectEntry>();
   private readonly functions = new Map<string, FunctionDescriptor>();
+  /** Withdraw functions of workers' get/wait requests still waiting, by "workerId:requestId". */
+  private readonly workerFetches = new Map<string, () => void>();
   private readonly scheduler: Scheduler<TaskRecord, Worker>;
   private readonly pool: WorkerPool<TaskRecord>;
   private readonly actors: ActorManager;
@@ -149,17 +151,34 @@ export class Node {
     for (const spec of specs) this.submitOne(spec);
   }
 
+  /** Stores objects; throws ObjectStoreFullError (storing nothing) when one does not fit. */
   put(objects: readonly NewObject[]): void {
-    for (const object of objects) this.setObject(object.id, object.data, false);
+    for (const object of objects) this.setObject(object.id, object.data, false, true);
   }
 
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): void {
+  /**
+   * Calls `onObject` for each ID once its object exists (at once for those that do). Returns a
+   * function that withdraws the callbacks still waiting (get/wait that timed out or settled).
+   */
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
+    let waiting: Array<[ObjectEntry, () => void]> | undefined;
     for (const id of ids) {
       const entry = this.objects.get(id);
       if (entry === undefined) onObject({ id, state: 'lost' });
       else if (entry.state !== 'pending') onObject(this.payload(id, entry, withData));
-      else (entry.waiters ??= []).push(() => onObject(this.payload(id, entry, withData)));
+      else {
+        const wake = () => onObject(this.payload(id, entry, withData));
+        (entry.waiters ??= []).push(wake);
+        (waiting ??= []).push([entry, wake]);
+      }
     }
+    if (waiting === undefined) return NOTHING_TO_WITHDRAW;
+    return () => {
+      for (const [entry, wake] of waiting as Array<[ObjectEntry, () => void]>) {
+        const index = entry.waiters?.indexOf(wake) ?? -1;
+        if (index >= 0) entry.waiters?.splice(index, 1);
+      }
+    };
   }
 
   cancel(objectId: string, force: boolean): void {
@@ -345,18 +364,23 @@ export class Node {
 
   // ---- objects -------------------------------------------------------------------------------
 
-  private setObject(id: string, data: Uint8Array, failed: boolean): void {
+  /**
+   * Stores an object's bytes (or, with `failed`, its encoded error) and wakes its waiters. When
+   * the store is full the object gets the ObjectStoreFullError as its error, or, with
+   * `throwIfFull`, the error is thrown and nothing changes.
+   */
+  private setObject(id: string, data: Uint8Array, failed: boolean, throwIfFull = false): void {
+    try {
+      this.store.putWithId(id, data);
+    } catch (error) {
+      if (!(error instanceof ObjectStoreFullError) || throwIfFull) throw error;
+      this.store.putWithId(id, errorBytes(error));
+      failed = true;
+    }
     let entry = this.objects.get(id);
     if (entry === undefined) {
       entry = { state: 'pending', waiters: null, producer: undefined };
       this.objects.set(id, entry);
-    }
-    try {
-      this.store.putWithId(id, data);
-    } catch (error) {
-      if (!(error instanceof ObjectStoreFullError)) throw error;
-      this.store.putWithId(id, errorBytes(error));
-      failed = true;
     }
     entry.state = failed ? 'failed' : 'ready';
     entry.producer = undefined;
@@ -398,13 +422,25 @@ export class Node {
         this.submit(message.functions, message.tasks);
         return;
       case 'put':
-        this.put(message.objects);
+        // A worker's put() has returned already: an object that does not fit becomes its error.
+        for (const object of message.objects) this.setObject(object.id, object.data, false);
         return;
-      case 'get':
-        this.fetch(message.ids, message.withData, (object) => {
+      case 'get': {
+        const key = `${worker.id}:${message.requestId}`;
+        let remaining = message.ids.length;
+        const withdraw = this.fetch(message.ids, message.withData, (object) => {
+          if (--remaining === 0) this.workerFetches.delete(key);
           if (worker.alive) worker.channel.send({ type: 'objects', requestId: message.requestId, objects: [object] });
         });
+        if (remaining > 0) this.workerFetches.set(key, withdraw);
         return;
+      }
+      case 'cancelGet': {
+        const key = `${worker.id}:${message.requestId}`;
+        this.workerFetches.get(key)?.();
+        this.workerFetches.delete(key);
+        return;
+      }
       case 'blocked':
         this.scheduler.onBlocked(worker);
         this.scheduleDispatch();
@@ -503,6 +539,7 @@ export class Node {
 }
 
 const EMPTY = new Uint8Array(0);
+const NOTHING_TO_WITHDRAW = (): void => {};
 
 /** The driver's NodeClient: direct calls into the node in the same thread. */
 export class LocalNodeClient implements NodeClient {
@@ -520,8 +557,8 @@ export class LocalNodeClient implements NodeClient {
     this.node.put(objects);
   }
 
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): void {
-    this.node.fetch(ids, withData, onObject);
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
+    return this.node.fetch(ids, withData, onObject);
   }
 
   cancel(objectId: string, force: boolean): void {

@@ -12,9 +12,16 @@ export interface OwnerAddress {
   readonly workerId: string;
 }
 
+/** Key of ObjectRef's phantom member; exists only in types. */
+declare const valueType: unique symbol;
+
 export class ObjectRef<T = unknown> {
-  /** Phantom: ties the ref to the type of its value at compile time; no field at run time. */
-  declare private readonly valueType?: T;
+  /**
+   * Phantom: ties the ref to the type of its value at compile time (no field at run time). Not
+   * `private`, because declaration files drop the types of private members, which would make every
+   * ObjectRef<X> assignable to every ObjectRef<Y> for users of the built package.
+   */
+  declare readonly [valueType]?: T;
 
   readonly id: ObjectID;
   readonly owner: OwnerAddress;

@@ -13,6 +13,8 @@
  *                   createActor, lookupActor, killActor.
  */
 import type { FunctionDescriptor } from '../serialization/index.js';
+
+export { encodeFrame, decodeFrame } from './frame.js';
 import type { OwnerAddress } from '../object-ref/index.js';
 
 /** Everything needed to run a task anywhere, and to run it again after a failure. */
@@ -123,6 +125,8 @@ export type WorkerToNode =
   | { readonly type: 'put'; readonly objects: readonly NewObject[] }
   /** Ask for objects; the node answers with `objects` messages as each becomes available. */
   | { readonly type: 'get'; readonly requestId: number; readonly ids: readonly string[]; readonly withData: boolean }
+  /** The get/wait with that id settled early (timeout, error): stop answering it. */
+  | { readonly type: 'cancelGet'; readonly requestId: number }
   | { readonly type: 'blocked' }
   | { readonly type: 'unblocked' }
   | { readonly type: 'cancel'; readonly objectId: string; readonly force: boolean }

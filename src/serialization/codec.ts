@@ -26,6 +26,7 @@ const rejectedClasses: Array<[Function, string]> = [
   [WeakSet, 'a WeakSet cannot be copied; use a Set'],
   [WeakRef, 'a WeakRef cannot be copied'],
   [MessagePort, 'a MessagePort cannot be sent inside a value'],
+  [SharedArrayBuffer, 'a SharedArrayBuffer is not copied into the object store; pass its contents (e.g. new Uint8Array(sab).slice())'],
   [EventEmitter, 'an EventEmitter (socket, stream, server, worker) is tied to its thread; open it inside the task instead'],
 ];
 
@@ -83,9 +84,9 @@ export function encodeValue(value: unknown, what: string): EncodedValue {
   const refs: ObjectRef[] = [];
   refsMet = refs;
   try {
-    // msgpackr returns a view into its reusable write buffer. Posting such a view to another thread
-    // would copy the whole underlying buffer (kilobytes to megabytes), so the value gets its own.
-    return { data: new Uint8Array(packr.pack(value)), refs };
+    // A view into msgpackr's write buffer, which it never writes over (it moves on to new space):
+    // cheap to keep. Channels copy the bytes into their frame; nothing posts the view itself.
+    return { data: packr.pack(value), refs };
   } catch (error) {
     throw describeFailure(value, what, error);
   } finally {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeFrame, encodeFrame } from '../protocol/index.js';
 import { PortChannel, inMemoryChannelPair, type Channel } from './index.js';
 
 /** A pair whose both ends are closed when the test ends, so the process can exit. */
@@ -63,15 +64,17 @@ test('both directions work independently', async (t) => {
   assert.deepEqual(atB, ['ping']);
 });
 
-test('messages are structured-cloned: objects arrive as copies with their contents', async (t) => {
-  const [a, b] = pair<{ id: number; data: Uint8Array; tags: Map<string, number> }, never>(t);
-  const received: Array<{ id: number; data: Uint8Array; tags: Map<string, number> }> = [];
+test('messages arrive as copies with their contents (plain data and bytes)', async (t) => {
+  type Message = { id: number; data: Uint8Array; tags: Record<string, number>; list: string[] };
+  const [a, b] = pair<Message, never>(t);
+  const received: Message[] = [];
   b.onMessage((m) => received.push(m));
-  const message = { id: 7, data: new Uint8Array([1, 2, 3]), tags: new Map([['x', 1]]) };
+  const message = { id: 7, data: new Uint8Array([1, 2, 3]), tags: { x: 1 }, list: ['p', 'q'] };
   a.send(message);
   await until(received, 1);
-  assert.notEqual(received[0], message);
-  assert.deepEqual(received[0], message);
+  const got = received[0] as Message;
+  assert.notEqual(got, message);
+  assert.deepEqual({ ...got, data: [...got.data] }, { ...message, data: [1, 2, 3] });
 });
 
 test('delivery happens after the current synchronous work, not during send', async (t) => {
@@ -160,19 +163,22 @@ test('the last onMessage handler receives the messages', async (t) => {
 
 // ---- PortChannel over a recording port ----------------------------------------------------------
 
+/** A port that records the batches posted to it (decoding each frame) and can deliver frames. */
 class RecordingPort {
   readonly posted: unknown[][] = [];
-  listeners: Array<(batch: unknown[]) => void> = [];
+  listeners: Array<(frame: Uint8Array) => void> = [];
   closed = 0;
-  postMessage(batch: unknown[]): void {
-    this.posted.push(batch);
+  postMessage(frame: Uint8Array, transfer: ArrayBuffer[]): void {
+    assert.ok(frame instanceof Uint8Array, 'a batch travels as one encoded frame');
+    assert.deepEqual(transfer, [frame.buffer], "the frame's buffer is transferred, not copied");
+    this.posted.push(decodeFrame(frame));
   }
-  on(event: string, listener: (batch: unknown[]) => void): this {
+  on(event: string, listener: (frame: Uint8Array) => void): this {
     assert.equal(event, 'message');
     this.listeners.push(listener);
     return this;
   }
-  off(event: string, listener: (batch: unknown[]) => void): this {
+  off(event: string, listener: (frame: Uint8Array) => void): this {
     assert.equal(event, 'message');
     this.listeners = this.listeners.filter((l) => l !== listener);
     return this;
@@ -181,7 +187,7 @@ class RecordingPort {
     this.closed++;
   }
   deliver(batch: unknown[]): void {
-    for (const listener of this.listeners) listener(batch);
+    for (const listener of this.listeners) listener(encodeFrame(batch));
   }
 }
 

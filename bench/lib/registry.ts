@@ -1,0 +1,54 @@
+/**
+ * Every case that runs in a child process, by name, and the module that holds it. Case modules
+ * are loaded only in the child that runs them (and, for modules that define remote functions, in
+ * miniray's workers), so importing a case module must not start anything.
+ */
+import type { CaseFn } from './protocol.js';
+
+type CaseModule = { readonly cases: Record<string, CaseFn> };
+
+const FAMILIES: Record<string, () => Promise<CaseModule>> = {
+  tasks: () => import('../cases/tasks.js'),
+  objects: () => import('../cases/objects.js'),
+  envelope: () => import('../cases/envelope.js'),
+  pools: () => import('../peers/pools.js'),
+  postmessage: () => import('../peers/postmessage.js'),
+  memcpy: () => import('../peers/memcpy.js'),
+};
+
+export interface CaseEntry {
+  readonly name: string;
+  readonly family: keyof typeof FAMILIES;
+  /** Child timeout (ms) in full and in --quick mode. */
+  readonly timeoutMs: { readonly full: number; readonly quick: number };
+}
+
+const normal = { full: 60_000, quick: 20_000 };
+
+/** In the order they run: the peers and limits first, so that a slow miniray case cannot starve them. */
+export const CASES: readonly CaseEntry[] = [
+  { name: 'memcpy', family: 'memcpy', timeoutMs: normal },
+  { name: 'raw_postmessage', family: 'postmessage', timeoutMs: normal },
+  { name: 'piscina', family: 'pools', timeoutMs: normal },
+  { name: 'tinypool', family: 'pools', timeoutMs: normal },
+  { name: 'single_client_tasks_sync', family: 'tasks', timeoutMs: normal },
+  { name: 'single_client_tasks_async', family: 'tasks', timeoutMs: normal },
+  { name: 'single_client_tasks_and_get_batch', family: 'tasks', timeoutMs: normal },
+  { name: 'multi_client_tasks_async', family: 'tasks', timeoutMs: normal },
+  { name: 'single_client_put_calls', family: 'objects', timeoutMs: normal },
+  { name: 'single_client_get_calls', family: 'objects', timeoutMs: normal },
+  { name: 'multi_client_put_calls', family: 'objects', timeoutMs: normal },
+  { name: 'single_client_put_gigabytes', family: 'objects', timeoutMs: { full: 90_000, quick: 30_000 } },
+  { name: 'single_client_get_object_containing_10k_refs', family: 'objects', timeoutMs: normal },
+  { name: 'single_client_wait_1k_refs', family: 'tasks', timeoutMs: normal },
+  { name: 'queued_noop_tasks', family: 'envelope', timeoutMs: { full: 180_000, quick: 30_000 } },
+];
+
+export async function loadCase(name: string): Promise<CaseFn> {
+  const entry = CASES.find((c) => c.name === name);
+  if (entry === undefined) throw new Error(`unknown case ${name}; known: ${CASES.map((c) => c.name).join(', ')}`);
+  const module = await (FAMILIES[entry.family] as () => Promise<CaseModule>)();
+  const fn = module.cases[name];
+  if (fn === undefined) throw new Error(`case ${name} is missing from its module (${entry.family})`);
+  return fn;
+}
