@@ -172,13 +172,11 @@ export class ActorManager {
       return;
     }
     if (host === undefined) return; // not placed yet: nothing to restart
-    if (actor.spec.isolation === 'shared') {
-      this.detach(actor, host);
-      host.channel.send({ type: 'destroyActor', actorId });
-      this.onActorLost(actor, 'it was killed with kill({ noRestart: false })');
-    } else {
-      this.services.killHost(host);
-    }
+    // Detach first, so calls made after kill() wait for the restarted actor.
+    this.detach(actor, host);
+    if (actor.spec.isolation === 'shared') host.channel.send({ type: 'destroyActor', actorId });
+    else this.services.killHost(host);
+    this.onActorLost(actor, 'it was killed with kill({ noRestart: false })');
   }
 
   /** Figures for state tools. */

@@ -5,7 +5,10 @@ import {
   GetTimeoutError,
   InvalidOptionError,
   MinirayError,
-  NotInitializedError,
+  ActorDiedError,
+  ActorNotFoundError,
+  QueueEmptyError,
+  QueueFullError,
   ObjectLostError,
   ObjectStoreFullError,
   OutOfMemoryError,
@@ -158,7 +161,10 @@ test('every miniray class comes back as the same class with its name', () => {
     ObjectLostError,
     SerializationError,
     ObjectStoreFullError,
-    NotInitializedError,
+    ActorDiedError,
+    ActorNotFoundError,
+    QueueEmptyError,
+    QueueFullError,
   ];
   for (const C of classes) {
     const original = new C(`a ${C.errorName}`);

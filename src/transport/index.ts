@@ -20,7 +20,8 @@ export interface Channel<Out, In> {
 
 /** What PortChannel needs of a port: a worker_threads port or Worker, or a child process adapter. */
 export interface MessageEndpoint {
-  postMessage(message: unknown): void;
+  /** `transfer`: buffers to move rather than copy (ignored where the port cannot move them). */
+  postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
   on(event: 'message', listener: (message: never) => void): unknown;
   off(event: 'message', listener: (message: never) => void): unknown;
 }

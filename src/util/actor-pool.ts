@@ -54,10 +54,15 @@ export class ActorPool<T, R = unknown> {
     // Results already handed out by getNextUnordered are skipped.
     while (!this.inFlight.has(this.nextReturnIndex)) this.nextReturnIndex++;
     const pending = this.inFlight.get(this.nextReturnIndex) as Pending<T, R>;
-    const value = await get(pending.ref, options); // a timeout leaves it pending, to try again
-    this.nextReturnIndex++;
-    this.release(pending);
-    return value;
+    try {
+      const value = await get(pending.ref, options);
+      this.handOut(pending);
+      return value;
+    } catch (error) {
+      // A failed result is handed out as its error, once; a timeout leaves it pending, to try again.
+      if (!(error instanceof GetTimeoutError)) this.handOut(pending);
+      throw error;
+    }
   }
 
   /** Whichever pending result finishes first. */
@@ -70,7 +75,7 @@ export class ActorPool<T, R = unknown> {
     );
     const done = pending.find((p) => p.ref === ready[0]);
     if (done === undefined) throw new GetTimeoutError(`ActorPool.getNextUnordered(): no result within ${options?.timeoutMs} ms`);
-    this.release(done);
+    this.handOut(done);
     return get(done.ref);
   }
 
@@ -103,8 +108,9 @@ export class ActorPool<T, R = unknown> {
     else this.idle.push(actor);
   }
 
-  /** A result was handed out: its actor takes the next waiting submission or goes idle. */
-  private release(pending: Pending<T, R>): void {
+  /** A result was handed out (value or error): its actor takes the next waiting submission or goes idle. */
+  private handOut(pending: Pending<T, R>): void {
+    if (pending.index === this.nextReturnIndex) this.nextReturnIndex++;
     if (this.inFlight.delete(pending.index)) this.pushIdle(pending.actor);
   }
 }
