@@ -9,8 +9,9 @@ import { MinirayError } from '../errors/index.js';
 import { ActorID } from '../ids/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
 import type { ActorInfo } from '../protocol/index.js';
+import { EXTENSION_TYPES } from '../serialization/index.js';
 
-const ACTOR_HANDLE_TYPE = 0x42;
+const ACTOR_HANDLE_TYPE = EXTENSION_TYPES.actorHandle;
 
 /** A method of an actor, as seen through a handle. */
 export interface ActorMethod<A extends unknown[], R> {

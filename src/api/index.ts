@@ -210,7 +210,12 @@ export function remote<C extends ActorClassType>(cls: C, options?: ActorOptions)
  * works when remote() is called at the top level of a module other than the entry script: workers
  * import that module. In the entry script such a function is rejected with CapturedVariableError.
  */
-export function remote<A extends unknown[], R>(fn: (...args: A) => R, options?: TaskOptions): RemoteFunction<A, R>;
+export function remote<A extends unknown[], R>(fn: (...args: A) => R, options?: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, R>;
+/** A remote function with several return values: `.remote()` gives one ref per returned element. */
+export function remote<A extends unknown[], R>(
+  fn: (...args: A) => R,
+  options: TaskOptions & { numReturns: number },
+): MultiReturnRemoteFunction<A, R>;
 export function remote(target: Function, options?: TaskOptions | ActorOptions): unknown {
   const isClass = typeof target === 'function' && /^class[\s{]/.test(Function.prototype.toString.call(target));
   const descriptor = describeFunction(target, callerOf(remote), isClass ? 'class' : 'function');

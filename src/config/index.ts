@@ -19,6 +19,11 @@ const SETTINGS = {
     min: 1,
     doc: 'Most tasks the node queues at one worker ahead of time when many are ready (pipelining); 1 disables it.',
   },
+  pipelineMaxTaskUs: {
+    default: 1000,
+    min: 0,
+    doc: 'Tasks of a function whose recent runs took at most this many microseconds may be queued behind one another at a worker; longer ones go one per worker, so they spread over all workers.',
+  },
   workerStartupFailureLimit: {
     default: 3,
     min: 1,

@@ -73,6 +73,8 @@ export class Node {
   readonly store: ObjectStore;
   private readonly objects = new Map<string, ObjectEntry>();
   private readonly functions = new Map<string, FunctionDescriptor>();
+  /** Recent run time of each function's tasks, in microseconds (a moving average). */
+  private readonly runTimeUs = new Map<string, number>();
   /** Withdraw functions of workers' get/wait requests still waiting, by "workerId:requestId". */
   private readonly workerFetches = new Map<string, () => void>();
   private readonly scheduler: Scheduler<TaskRecord, Worker>;
@@ -86,7 +88,13 @@ export class Node {
 
   constructor(readonly options: NodeOptions) {
     this.store = new ObjectStore(options.objectStoreMemory, { nodeId: this.nodeId, workerId: '' });
-    this.scheduler = new Scheduler(options.numCpus, setting('maxTasksInFlightPerWorker'));
+    const pipelineMaxTaskUs = setting('pipelineMaxTaskUs');
+    this.scheduler = new Scheduler<TaskRecord, Worker>(
+      options.numCpus,
+      setting('maxTasksInFlightPerWorker'),
+      // Only functions seen to run short may wait behind other tasks; unknown ones count as long.
+      (record) => (this.runTimeUs.get(record.spec.functionId) ?? Infinity) <= pipelineMaxTaskUs,
+    );
     this.pool = new WorkerPool<TaskRecord>({
       nodeId: this.nodeId,
       size: options.numWorkers,
@@ -371,10 +379,11 @@ export class Node {
    */
   private setObject(id: string, data: Uint8Array, failed: boolean, throwIfFull = false): void {
     try {
-      this.store.putWithId(id, data);
+      this.store.putWithId(id, data, { evenIfFull: failed });
     } catch (error) {
       if (!(error instanceof ObjectStoreFullError) || throwIfFull) throw error;
-      this.store.putWithId(id, errorBytes(error));
+      // The object's error must be recorded even in a full store, or its readers would wait forever.
+      this.store.putWithId(id, errorBytes(error), { evenIfFull: true });
       failed = true;
     }
     let entry = this.objects.get(id);
@@ -461,6 +470,10 @@ export class Node {
       worker.inFlight.delete(result.seq);
       this.scheduler.onTaskDone(worker);
       record.worker = undefined;
+      if (result.outcome !== 'cancelled') {
+        const previous = this.runTimeUs.get(record.spec.functionId);
+        this.runTimeUs.set(record.spec.functionId, previous === undefined ? result.us : 0.8 * previous + 0.2 * result.us);
+      }
       if (record.cancelled) continue; // already failed with TaskCancelledError
       if (result.outcome === 'ok') {
         record.state = 'finished';

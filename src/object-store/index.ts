@@ -42,15 +42,16 @@ export class ObjectStore {
   /**
    * Stores bytes under a known ObjectID (a task's return, a put from a worker), without copying:
    * the runtime hands over buffers it owns. An existing ID is replaced only by a retry.
+   * `evenIfFull`: store it beyond capacity (a small error record that must not be lost).
    */
-  putWithId(id: string, data: Uint8Array): void {
+  putWithId(id: string, data: Uint8Array, { evenIfFull = false } = {}): void {
     const previous = this.objects.get(id);
     const added = data.byteLength - (previous?.byteLength ?? 0);
-    if (this.usedBytes + added > this.capacityBytes) {
+    if (!evenIfFull && this.usedBytes + added > this.capacityBytes) {
       throw new ObjectStoreFullError(
         `object store is full: an object of ${data.byteLength} bytes does not fit ` +
           `(${this.usedBytes} of ${this.capacityBytes} bytes in use, ${this.capacityBytes - this.usedBytes} free). ` +
-          'Raise objectStoreMemory in init(), or free objects you no longer need.',
+          'Raise objectStoreMemory in init().',
       );
     }
     this.objects.set(id, data);

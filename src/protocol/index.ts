@@ -92,10 +92,11 @@ export interface ExecuteTask {
   readonly maxConcurrency?: number;
 }
 
+/** `us`: how long the call ran, in microseconds (the node pipelines only short tasks). */
 export type TaskResult =
-  | { readonly seq: number; readonly outcome: 'ok'; readonly values: readonly Uint8Array[] }
+  | { readonly seq: number; readonly outcome: 'ok'; readonly values: readonly Uint8Array[]; readonly us: number }
   /** `error` is an encoded ErrorRecord. `userError`: thrown by the task's code (retryable with retryExceptions). */
-  | { readonly seq: number; readonly outcome: 'error'; readonly error: Uint8Array; readonly userError: boolean }
+  | { readonly seq: number; readonly outcome: 'error'; readonly error: Uint8Array; readonly userError: boolean; readonly us: number }
   | { readonly seq: number; readonly outcome: 'cancelled' };
 
 /** An object as delivered to a reader. */

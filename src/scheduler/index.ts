@@ -9,9 +9,10 @@
  * they come back when the worker has nothing runnable (all done, or all waiting in get(), as Ray
  * releases a blocked worker's CPUs so that nested tasks can run).
  *
- * Pipelining: when many tasks are ready, a worker is given up to `maxInFlightPerWorker` at once
- * (an even share of the queue), so it always has its next task at hand and results come back in
- * batches. When few are ready, each worker gets one, so long tasks spread over all workers.
+ * Pipelining: when many short tasks are ready, a worker is given up to `maxInFlightPerWorker` at
+ * once (an even share of the queue), so it always has its next task at hand and results come back
+ * in batches. Long tasks (as the node's `pipelinable` policy judges) and few tasks go one per
+ * worker, so they spread over all workers and none waits behind another.
  */
 
 export interface SchedulableTask {
@@ -37,9 +38,14 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
   /** Free CPUs, in units. */
   private available: number;
 
+  /**
+   * @param pipelinable whether a task may wait at a worker behind others (short tasks); a task
+   *   for which it says false only goes to a worker with nothing else to run.
+   */
   constructor(
     readonly totalCpus: number,
     private readonly maxInFlightPerWorker: number,
+    private readonly pipelinable: (task: T) => boolean = () => true,
   ) {
     this.available = toUnits(totalCpus);
   }
@@ -101,8 +107,8 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
           if (this.available < units) return; // FIFO: the head waits for CPUs
           worker.reservedCpuUnits = units;
           this.available -= units;
-        } else if (units > worker.reservedCpuUnits) {
-          break; // runs after this worker's current tasks only if it fits what it holds
+        } else if (units > worker.reservedCpuUnits || !this.pipelinable(task)) {
+          break; // runs after this worker's current tasks only if it is short and fits what it holds
         }
         this.head++;
         worker.load++;

@@ -15,9 +15,18 @@ import { SerializationError, type ErrorRecord } from '../errors/index.js';
 import { ObjectID } from '../ids/index.js';
 import { ObjectRef } from '../object-ref/index.js';
 
-// Extension type codes (msgpack application types 0x00-0x7f; msgpackr's own use 0x70-0x78 and 0x65).
-const OBJECT_REF_TYPE = 0x40;
-const REJECTED_TYPE = 0x41;
+/**
+ * msgpack extension type codes miniray uses, all in one place. msgpackr's own codes must not be
+ * reused (0x00, 0x42 BigInt, 0x52, 0x62, 0x65, 0x69, 0x70, 0x73, 0x74, 0x78, 0xff in msgpackr 2.x).
+ */
+export const EXTENSION_TYPES = {
+  objectRef: 0x20,
+  rejected: 0x21,
+  actorHandle: 0x22,
+  queue: 0x23,
+} as const;
+const OBJECT_REF_TYPE = EXTENSION_TYPES.objectRef;
+const REJECTED_TYPE = EXTENSION_TYPES.rejected;
 
 /** Why a kind of value cannot be sent to another thread, and what to do instead. */
 const rejectedClasses: Array<[Function, string]> = [

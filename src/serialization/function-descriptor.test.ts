@@ -194,7 +194,7 @@ test('describeFunction: one captured variable is named in the singular', () => {
       assert.ok(error instanceof CapturedVariableError);
       assert.deepEqual(error.variables, ['rate']);
       assert.match(error.message, /cannot ship function applyRate: it uses 'rate'/);
-      assert.match(error.message, /Pass it as argument instead/);
+      assert.match(error.message, /Pass it as an argument instead/);
       return true;
     },
   );

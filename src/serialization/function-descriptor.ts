@@ -144,8 +144,8 @@ export function describeFunction(fn: Function, callsite: CallSite, kind = 'funct
   const list = freeVariables.map((v) => `'${v}'`).join(', ');
   throw new CapturedVariableError(
     `remote() cannot ship ${kind} ${name}: it uses ${list} from the scope where it is defined, ` +
-      `and that scope does not exist in a worker. Pass ${freeVariables.length > 1 ? 'them' : 'it'} as ` +
-      `argument${freeVariables.length > 1 ? 's' : ''} instead, or move the ${kind} into a module of its own ` +
+      `and that scope does not exist in a worker. Pass ${freeVariables.length > 1 ? 'them as arguments' : 'it as an argument'} ` +
+      `instead, or move the ${kind} into a module of its own ` +
       `(not the entry script) and call remote() at that module's top level, so workers can import it.`,
     freeVariables,
   );
@@ -185,14 +185,16 @@ function parseFunctionSource(source: string, name: string): AcornNode {
 }
 
 /** Compiles shipped source in the current (worker) global scope. */
-export function compileSource(source: string): Function {
+export function compileSource(source: string, name = 'anonymous'): Function {
+  // Stack frames of the shipped code then read "miniray:name" rather than "eval at compileSource".
+  const sourceUrl = `\n//# sourceURL=miniray:${name.replace(/[^\w.-]+/g, '_')}`;
   let compiled: unknown;
   try {
-    compiled = new Function(`"use strict"; return (${source});`)();
+    compiled = new Function(`"use strict"; return (${source});${sourceUrl}`)();
   } catch (error) {
     // Method shorthand (`m() {}`) only parses inside an object literal.
     if (!(error instanceof SyntaxError)) throw error;
-    const holder = new Function(`"use strict"; return ({${source}});`)() as Record<string, unknown>;
+    const holder = new Function(`"use strict"; return ({${source}});${sourceUrl}`)() as Record<string, unknown>;
     compiled = Object.values(holder)[0];
   }
   if (typeof compiled !== 'function') throw new TypeError('shipped source is not a function');

@@ -4,6 +4,7 @@ export {
   decodeValue,
   encodeErrorRecord,
   decodeErrorRecord,
+  EXTENSION_TYPES,
   type EncodedValue,
 } from './codec.js';
 export {

@@ -9,9 +9,9 @@ import { ensureRuntime } from '../core-worker/current.js';
 import { QueueEmptyError, QueueFullError, TaskError, InvalidOptionError } from '../errors/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
 import type { ActorInfo } from '../protocol/index.js';
-import { callerOf, describeFunction } from '../serialization/index.js';
+import { EXTENSION_TYPES, callerOf, describeFunction } from '../serialization/index.js';
 
-const QUEUE_TYPE = 0x43;
+const QUEUE_TYPE = EXTENSION_TYPES.queue;
 
 /**
  * The actor behind a Queue. Shipped as source, so it uses nothing from this module; its errors

@@ -45,6 +45,10 @@ export class TaskExecutor implements BlockingHooks {
   private readonly functions = new Map<string, Function>();
   private results: TaskResult[] = [];
   private resultsQueued = false;
+  /** When the oldest unsent result was reported (performance.now()). */
+  private firstResultAt = 0;
+  /** Latest run time of each function on this worker, in microseconds. */
+  private readonly lastRunUs = new Map<string, number>();
 
   constructor(
     private readonly channel: Channel<WorkerToNode, NodeToWorker>,
@@ -114,7 +118,9 @@ export class TaskExecutor implements BlockingHooks {
     this.pumping = true;
     try {
       while (this.running === 0 && this.head < this.queue.length) {
-        this.start(this.queue[this.head++] as ExecuteTask);
+        const task = this.queue[this.head++] as ExecuteTask;
+        this.sendResultsBefore(task);
+        this.start(task);
       }
       if (this.head === this.queue.length) {
         this.queue = [];
@@ -168,28 +174,36 @@ export class TaskExecutor implements BlockingHooks {
       return;
     }
     let result: unknown;
+    const startedAt = performance.now();
     try {
       result = call(args);
     } catch (error) {
-      this.fail(task, error, true);
+      this.fail(task, error, true, this.elapsedUs(task, startedAt));
       done();
       return;
     }
     if (result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function') {
       (result as PromiseLike<unknown>).then(
         (value) => {
-          this.succeed(task, value);
+          this.succeed(task, value, this.elapsedUs(task, startedAt));
           done();
         },
         (error: unknown) => {
-          this.fail(task, error, true);
+          this.fail(task, error, true, this.elapsedUs(task, startedAt));
           done();
         },
       );
       return;
     }
-    this.succeed(task, result);
+    this.succeed(task, result, this.elapsedUs(task, startedAt));
     done();
+  }
+
+  /** Microseconds since `startedAt`, remembered as the latest run time of the task's function. */
+  private elapsedUs(task: ExecuteTask, startedAt: number): number {
+    const us = Math.round((performance.now() - startedAt) * 1000);
+    if (task.actorId === undefined) this.lastRunUs.set(task.functionId, us);
+    return us;
   }
 
   // ---- actors --------------------------------------------------------------------------------
@@ -255,7 +269,7 @@ export class TaskExecutor implements BlockingHooks {
     }
   }
 
-  private succeed(task: ExecuteTask, value: unknown): void {
+  private succeed(task: ExecuteTask, value: unknown, us = 0): void {
     let values: Uint8Array[];
     try {
       if (task.numReturns === 0) {
@@ -270,14 +284,14 @@ export class TaskExecutor implements BlockingHooks {
         values = value.map((item, i) => encodeValue(item, `return value ${i + 1} of ${task.name}`).data);
       }
     } catch (error) {
-      this.fail(task, error, false);
+      this.fail(task, error, false, us);
       return;
     }
-    this.report({ seq: task.seq, outcome: 'ok', values });
+    this.report({ seq: task.seq, outcome: 'ok', values, us });
   }
 
   /** `userError`: thrown by the task's own code (may be retried with retryExceptions). */
-  private fail(task: ExecuteTask, thrown: unknown, userError: boolean): void {
+  private fail(task: ExecuteTask, thrown: unknown, userError: boolean, us = 0): void {
     let error: Uint8Array;
     try {
       error = encodeErrorRecord(taskErrorRecord(task, thrown));
@@ -286,19 +300,37 @@ export class TaskExecutor implements BlockingHooks {
       const message = `task ${task.name} failed, and its error could not be encoded (${(encodeError as Error).message}): ${String(thrown)}`;
       error = encodeErrorRecord({ name: 'TaskError', minirayClass: 'TaskError', message, props: { functionName: task.name, taskId: task.taskId } });
     }
-    this.report({ seq: task.seq, outcome: 'error', error, userError });
+    this.report({ seq: task.seq, outcome: 'error', error, userError, us });
   }
 
   private report(result: TaskResult): void {
+    if (this.results.length === 0) this.firstResultAt = performance.now();
     this.results.push(result);
     if (!this.resultsQueued) {
       this.resultsQueued = true;
-      queueMicrotask(() => {
-        this.resultsQueued = false;
-        const results = this.results;
-        this.results = [];
-        this.channel.send({ type: 'results', results });
-      });
+      queueMicrotask(this.sendResults);
+    }
+  }
+
+  private readonly sendResults = (): void => {
+    this.resultsQueued = false;
+    if (this.results.length === 0) return;
+    const results = this.results;
+    this.results = [];
+    this.channel.send({ type: 'results', results });
+  };
+
+  /**
+   * Results finished so far go out now, rather than after the run of tasks, when waiting would
+   * hold them back: they have waited over a millisecond, or the next task may take that long
+   * (its function's last run did, or it has not run here yet).
+   */
+  private sendResultsBefore(next: ExecuteTask): void {
+    if (this.results.length === 0) return;
+    const lastRunUs = this.lastRunUs.get(next.functionId);
+    if (lastRunUs === undefined || lastRunUs > 1000 || performance.now() - this.firstResultAt > 1) {
+      this.sendResults();
+      this.channel.flush();
     }
   }
 
@@ -307,7 +339,7 @@ export class TaskExecutor implements BlockingHooks {
     if (descriptor === undefined) throw new Error(`worker has no definition for function ${functionId}`);
     let fn: Function | undefined;
     if (descriptor.kind === 'source') {
-      fn = compileSource(descriptor.source);
+      fn = compileSource(descriptor.source, descriptor.name);
     } else {
       await import(descriptor.moduleUrl);
       fn = lookupModuleFunction(descriptor.moduleUrl, descriptor.callsite);
