@@ -1,18 +1,61 @@
 /**
- * The node's object store: sealed, immutable byte blobs keyed by ObjectID. This is the seed's
- * ObjectStore API (put/get/delete/contains/size). The node owns it and is its only writer; workers
- * reach it through the node's channel, so it needs no locks. The shared-memory arena (large objects
- * in a SharedArrayBuffer read by workers without copies, spilling) replaces this class's insides
- * behind the same interface.
+ * The node's object store: sealed, immutable objects keyed by ObjectID. An object is its encoded
+ * bytes ("inline") plus, for large binary data, blocks in the shared-memory arena that every
+ * worker of the node reads without a copy. This is also the seed's ObjectStore API
+ * (put/get/delete/contains/size), for raw bytes.
+ *
+ * Memory: when the arena is full, the least recently used objects that nobody is reading (no
+ * lease) are spilled to files and restored on their next read. A lease is held while some
+ * thread may have views of an object's blocks; freeing waits for the last lease, so a view never
+ * sees its memory reused. The node is the only writer, so none of this needs locks.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ObjectStoreFullError } from '../errors/index.js';
 import { ObjectID } from '../ids/index.js';
 import { ObjectRef, type OwnerAddress } from '../object-ref/index.js';
+import { Arena, type ArenaStats, type Block } from './arena.js';
+import { SpillDirectory } from './spill.js';
+
+export type { Block, ArenaStats } from './arena.js';
 
 export interface ObjectStoreStats {
   readonly objects: number;
+  /** Bytes of inline data and arena blocks held in memory. */
   readonly usedBytes: number;
   readonly capacityBytes: number;
+  readonly arena: ArenaStats;
+  readonly spilledObjects: number;
+  readonly spilledBytes: number;
+}
+
+/** A hold on an object's blocks while some thread may have views of them. */
+export interface Lease {
+  readonly blocks: readonly Block[];
+  release(): void;
+}
+
+export interface ObjectStoreOptions {
+  /** The address put() records as the owner of refs it creates. */
+  readonly owner?: OwnerAddress;
+  /** Size of a pooled arena slab. Default: an eighth of the capacity, between 1 MB and 64 MB. */
+  readonly slabBytes?: number;
+  /** Where spilled objects go. Default: a fresh folder in the system's temp directory. */
+  readonly spillDirectory?: string;
+}
+
+interface Stored {
+  readonly data: Uint8Array;
+  /** Arena blocks of its out-of-band parts (empty while spilled). */
+  blocks: Block[];
+  /** Lengths of its parts (kept while spilled, to restore them). */
+  readonly partLengths: readonly number[];
+  /** Spill file, while spilled. */
+  spillFile: string | undefined;
+  /** Threads that may hold views of its blocks. */
+  leases: number;
+  /** Deleted while leased: its blocks go when the last lease does. */
+  deleted: boolean;
 }
 
 type RefOrId = ObjectRef | ObjectID | string;
@@ -20,17 +63,28 @@ const keyOf = (target: RefOrId): string =>
   typeof target === 'string' ? target : target instanceof ObjectRef ? target.id.toHex() : target.toHex();
 
 export class ObjectStore {
-  private readonly objects = new Map<string, Uint8Array>();
-  private usedBytes = 0;
+  /** In least-recently-used order (a read moves an object to the end). */
+  private readonly objects = new Map<string, Stored>();
+  private readonly leftovers = new Set<Stored>();
+  private inlineBytes = 0;
+  private spilledBytes = 0;
+  private spilledCount = 0;
+  private readonly arena: Arena;
+  private readonly spill: SpillDirectory;
+  private readonly owner: OwnerAddress;
 
-  /**
-   * @param capacityBytes most bytes the store holds; a put beyond it throws ObjectStoreFullError.
-   * @param owner the address put() records as the owner of refs it creates.
-   */
+  /** @param capacityBytes most bytes held in memory; beyond it objects spill, then puts fail. */
   constructor(
     readonly capacityBytes: number,
-    private readonly owner: OwnerAddress = { nodeId: '', workerId: '' },
-  ) {}
+    options: ObjectStoreOptions = {},
+  ) {
+    this.owner = options.owner ?? { nodeId: '', workerId: '' };
+    const slabBytes = options.slabBytes ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor(capacityBytes / 8)));
+    this.arena = new Arena(capacityBytes, Math.min(slabBytes, capacityBytes));
+    this.spill = new SpillDirectory(options.spillDirectory ?? join(tmpdir(), `miniray-spill-${process.pid}-${ObjectID.fromRandom().toHex().slice(0, 8)}`));
+  }
+
+  // ---- the seed's API: raw bytes -----------------------------------------------------------------
 
   /** Stores a copy of the bytes under a new ObjectID and returns its ref. */
   put(data: Uint8Array): ObjectRef<Uint8Array> {
@@ -39,36 +93,28 @@ export class ObjectStore {
     return new ObjectRef<Uint8Array>(id, this.owner);
   }
 
-  /**
-   * Stores bytes under a known ObjectID (a task's return, a put from a worker), without copying:
-   * the runtime hands over buffers it owns. An existing ID is replaced only by a retry.
-   * `evenIfFull`: store it beyond capacity (a small error record that must not be lost).
-   */
-  putWithId(id: string, data: Uint8Array, { evenIfFull = false } = {}): void {
-    const previous = this.objects.get(id);
-    const added = data.byteLength - (previous?.byteLength ?? 0);
-    if (!evenIfFull && this.usedBytes + added > this.capacityBytes) {
-      throw new ObjectStoreFullError(
-        `object store is full: an object of ${data.byteLength} bytes does not fit ` +
-          `(${this.usedBytes} of ${this.capacityBytes} bytes in use, ${this.capacityBytes - this.usedBytes} free). ` +
-          'Raise objectStoreMemory in init().',
-      );
-    }
-    this.objects.set(id, data);
-    this.usedBytes += added;
-  }
-
-  /** The object's bytes, or undefined if the store does not hold it. */
+  /** The object's encoded bytes, or undefined if the store does not hold it. */
   get(target: RefOrId): Uint8Array | undefined {
-    return this.objects.get(keyOf(target));
+    return this.objects.get(keyOf(target))?.data;
   }
 
   delete(target: RefOrId): boolean {
     const id = keyOf(target);
-    const data = this.objects.get(id);
-    if (data === undefined) return false;
+    const stored = this.objects.get(id);
+    if (stored === undefined) return false;
     this.objects.delete(id);
-    this.usedBytes -= data.byteLength;
+    this.inlineBytes -= stored.data.byteLength;
+    if (stored.spillFile !== undefined) {
+      this.spill.remove(stored.spillFile);
+      this.spilledCount--;
+      this.spilledBytes -= total(stored.partLengths);
+    }
+    if (stored.leases > 0) {
+      stored.deleted = true;
+      this.leftovers.add(stored);
+    } else {
+      this.releaseBlocks(stored);
+    }
     return true;
   }
 
@@ -81,12 +127,188 @@ export class ObjectStore {
     return this.objects.size;
   }
 
+  // ---- the runtime's API -------------------------------------------------------------------------
+
+  /**
+   * Stores an object under a known ObjectID, without copying its bytes: the runtime hands over
+   * buffers it owns, and `blocks` it allocated with allocate()/adopt(). `evenIfFull`: store it
+   * beyond capacity (a small error record that must not be lost).
+   */
+  putWithId(id: string, data: Uint8Array, { evenIfFull = false, blocks = [] as Block[] } = {}): void {
+    const previous = this.objects.get(id);
+    if (previous !== undefined) this.delete(id); // a retry's result replaces the earlier attempt's
+    if (!evenIfFull && this.inlineBytes + data.byteLength + this.arena.stats().reservedBytes > this.capacityBytes) {
+      this.spillUntil(() => this.inlineBytes + data.byteLength + this.arena.stats().reservedBytes <= this.capacityBytes);
+      if (this.inlineBytes + data.byteLength + this.arena.stats().reservedBytes > this.capacityBytes) {
+        for (const block of blocks) this.arena.free(block);
+        throw this.fullError(data.byteLength);
+      }
+    }
+    this.objects.set(id, {
+      data,
+      blocks,
+      partLengths: blocks.map((b) => b.length),
+      spillFile: undefined,
+      leases: 0,
+      deleted: false,
+    });
+    this.inlineBytes += data.byteLength;
+  }
+
+  /** Room for `length` bytes in the arena, spilling objects nobody reads if needed. */
+  allocate(length: number): Block {
+    return this.withRoom(length, () => this.arena.allocate(length));
+  }
+
+  /** Takes over a worker's SharedArrayBuffer as an arena block, spilling if needed. */
+  adopt(buffer: SharedArrayBuffer): Block {
+    return this.withRoom(buffer.byteLength, () => this.arena.adopt(buffer));
+  }
+
+  /** A view of an arena block (for writing into a fresh block, or reading). */
+  view(block: Block): Uint8Array {
+    return this.arena.view(block);
+  }
+
+  /** The memory of an arena slab, to share with a worker. */
+  slab(index: number): SharedArrayBuffer | undefined {
+    return this.arena.slabBuffer(index);
+  }
+
+  /** Returns a block allocated for an object that was never stored. */
+  freeBlock(block: Block): void {
+    this.arena.free(block);
+  }
+
+  /**
+   * An object's arena blocks, restored from disk first if it was spilled, with a lease on them:
+   * they stay where they are (no spilling, no reuse) until the lease is released. Undefined for
+   * an object with no blocks (nothing to protect) or no such object.
+   */
+  lease(id: string): Lease | undefined {
+    const stored = this.objects.get(id);
+    if (stored === undefined) return undefined;
+    this.objects.delete(id); // most recently used: to the end
+    this.objects.set(id, stored);
+    if (stored.spillFile !== undefined) this.restore(stored);
+    if (stored.blocks.length === 0) return undefined;
+    stored.leases++;
+    let released = false;
+    return {
+      blocks: stored.blocks,
+      release: () => {
+        if (released) return;
+        released = true;
+        stored.leases--;
+        if (stored.leases === 0 && stored.deleted) {
+          this.leftovers.delete(stored);
+          this.releaseBlocks(stored);
+        }
+      },
+    };
+  }
+
+  /** Size of an object: inline bytes plus its parts. */
+  sizeOf(id: string): number {
+    const stored = this.objects.get(id);
+    return stored === undefined ? 0 : stored.data.byteLength + total(stored.partLengths);
+  }
+
+  /** Where an object is: in memory, or spilled to disk. */
+  locationOf(id: string): 'memory' | 'disk' | undefined {
+    const stored = this.objects.get(id);
+    if (stored === undefined) return undefined;
+    return stored.spillFile === undefined ? 'memory' : 'disk';
+  }
+
   stats(): ObjectStoreStats {
-    return { objects: this.objects.size, usedBytes: this.usedBytes, capacityBytes: this.capacityBytes };
+    const arena = this.arena.stats();
+    return {
+      objects: this.objects.size,
+      usedBytes: this.inlineBytes + arena.usedBytes,
+      capacityBytes: this.capacityBytes,
+      arena,
+      spilledObjects: this.spilledCount,
+      spilledBytes: this.spilledBytes,
+    };
+  }
+
+  /** Starts warming arena memory ahead of the first large object. */
+  warmUp(): void {
+    this.arena.warmAhead();
   }
 
   clear(): void {
     this.objects.clear();
-    this.usedBytes = 0;
+    this.leftovers.clear();
+    this.inlineBytes = 0;
+    this.spilledBytes = 0;
+    this.spilledCount = 0;
+    this.arena.close();
+    this.spill.clear();
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  private withRoom(length: number, take: () => Block | undefined): Block {
+    if (!this.arena.fits(length)) throw this.fullError(length);
+    let block = take();
+    if (block !== undefined) return block;
+    this.spillUntil(() => (block = take()) !== undefined);
+    if (block === undefined) throw this.fullError(length);
+    return block;
+  }
+
+  /** Spills least recently used, unleased objects until `done()` or nothing is left to spill. */
+  private spillUntil(done: () => boolean): void {
+    for (const [id, stored] of this.objects) {
+      if (stored.leases > 0 || stored.blocks.length === 0 || stored.spillFile !== undefined) continue;
+      const parts = stored.blocks.map((block) => this.arena.view(block));
+      try {
+        stored.spillFile = this.spill.write(id, parts);
+      } catch (error) {
+        throw new ObjectStoreFullError(
+          `object store is full and spilling to ${this.spill.path} failed (${(error as Error).message}). ` +
+            'Free disk space, or raise objectStoreMemory in init().',
+        );
+      }
+      this.spilledCount++;
+      this.spilledBytes += total(stored.partLengths);
+      this.releaseBlocks(stored);
+      if (done()) return;
+    }
+  }
+
+  private restore(stored: Stored): void {
+    const file = stored.spillFile as string;
+    const blocks: Block[] = [];
+    try {
+      for (const length of stored.partLengths) blocks.push(this.allocate(length));
+    } catch (error) {
+      for (const block of blocks) this.arena.free(block);
+      throw error;
+    }
+    this.spill.read(file, blocks.map((block) => this.arena.view(block)));
+    this.spill.remove(file);
+    stored.blocks = blocks;
+    stored.spillFile = undefined;
+    this.spilledCount--;
+    this.spilledBytes -= total(stored.partLengths);
+  }
+
+  private releaseBlocks(stored: Stored): void {
+    for (const block of stored.blocks) this.arena.free(block);
+    stored.blocks = [];
+  }
+
+  private fullError(length: number): ObjectStoreFullError {
+    const { usedBytes } = this.stats();
+    return new ObjectStoreFullError(
+      `object store is full: an object of ${length} bytes does not fit ` +
+        `(${usedBytes} of ${this.capacityBytes} bytes in use, ${Math.max(0, this.capacityBytes - usedBytes)} free, ` +
+        'and nothing left that can be spilled to disk). Raise objectStoreMemory in init().',
+    );
   }
 }
+
+const total = (lengths: readonly number[]): number => lengths.reduce((a, b) => a + b, 0);

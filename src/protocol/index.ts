@@ -17,6 +17,18 @@ import type { FunctionDescriptor } from '../serialization/index.js';
 export { encodeFrame, decodeFrame } from './frame.js';
 import type { OwnerAddress } from '../object-ref/index.js';
 
+/**
+ * Where one out-of-band binary part of a value is (see serialization/codec.ts). Large typed
+ * arrays and Buffers travel this way, so that readers get views instead of copies.
+ */
+export type Part =
+  /** A block of the node's shared-memory arena (the worker has been sent the slab). */
+  | { readonly slab: number; readonly offset: number; readonly length: number }
+  /** A SharedArrayBuffer attached to the same frame (a worker's new large value). */
+  | { readonly attached: number }
+  /** The bytes themselves (to and from a worker in another process, which shares no memory). */
+  | { readonly bytes: Uint8Array };
+
 /** Everything needed to run a task anywhere, and to run it again after a failure. */
 export interface TaskSpec {
   readonly taskId: string;
@@ -82,6 +94,10 @@ export interface ExecuteTask {
   readonly args: Uint8Array;
   readonly refArgPositions: readonly number[];
   readonly refArgValues: readonly Uint8Array[];
+  /** Out-of-band parts of each ref argument's value (absent when none has any). */
+  readonly refArgParts?: readonly (readonly Part[])[];
+  /** Lease on those parts: the worker releases it once no view of them is left. */
+  readonly lease?: number;
   readonly numReturns: number;
   /**
    * Actor work: with `method`, a call on the actor; without, the actor's creation (functionId is
@@ -94,14 +110,29 @@ export interface ExecuteTask {
 
 /** `us`: how long the call ran, in microseconds (the node pipelines only short tasks). */
 export type TaskResult =
-  | { readonly seq: number; readonly outcome: 'ok'; readonly values: readonly Uint8Array[]; readonly us: number }
+  | {
+      readonly seq: number;
+      readonly outcome: 'ok';
+      readonly values: readonly Uint8Array[];
+      /** Out-of-band parts of each value, and refs nested in each (absent when none). */
+      readonly parts?: readonly (readonly Part[])[];
+      readonly nested?: readonly (readonly string[])[];
+      readonly us: number;
+    }
   /** `error` is an encoded ErrorRecord. `userError`: thrown by the task's code (retryable with retryExceptions). */
   | { readonly seq: number; readonly outcome: 'error'; readonly error: Uint8Array; readonly userError: boolean; readonly us: number }
   | { readonly seq: number; readonly outcome: 'cancelled' };
 
 /** An object as delivered to a reader. */
 export type ObjectPayload =
-  | { readonly id: string; readonly state: 'ready'; readonly data: Uint8Array }
+  | {
+      readonly id: string;
+      readonly state: 'ready';
+      readonly data: Uint8Array;
+      /** Out-of-band parts, with a lease to release once no view of them is left. */
+      readonly parts?: readonly Part[];
+      readonly lease?: number;
+    }
   /** `data` is an encoded ErrorRecord: reading the object throws it. */
   | { readonly id: string; readonly state: 'failed'; readonly data: Uint8Array }
   /** Never created here, or already gone. */
@@ -110,6 +141,9 @@ export type ObjectPayload =
 export interface NewObject {
   readonly id: string;
   readonly data: Uint8Array;
+  readonly parts?: readonly Part[];
+  /** IDs of the refs inside the value: they stay alive as long as it does. */
+  readonly nested?: readonly string[];
 }
 
 export type NodeToWorker =
@@ -117,6 +151,8 @@ export type NodeToWorker =
   | { readonly type: 'objects'; readonly requestId: number; readonly objects: readonly ObjectPayload[] }
   | { readonly type: 'cancel'; readonly seqs: readonly number[] }
   | { readonly type: 'destroyActor'; readonly actorId: string }
+  /** Arena slabs the worker will see parts in, each attached to this frame. */
+  | { readonly type: 'slabs'; readonly slabs: readonly { readonly index: number; readonly attached: number }[] }
   | { readonly type: 'actorInfo'; readonly requestId: number; readonly info: ActorInfo | null };
 
 export type WorkerToNode =
@@ -133,7 +169,12 @@ export type WorkerToNode =
   | { readonly type: 'cancel'; readonly objectId: string; readonly force: boolean }
   | { readonly type: 'createActor'; readonly functions: readonly FunctionDescriptor[]; readonly spec: ActorSpec }
   | { readonly type: 'lookupActor'; readonly requestId: number; readonly name: string; readonly namespace: string }
-  | { readonly type: 'killActor'; readonly actorId: string; readonly noRestart: boolean };
+  | { readonly type: 'killActor'; readonly actorId: string; readonly noRestart: boolean }
+  /** This thread now holds (or no longer holds) refs to these objects. */
+  | { readonly type: 'addRefs'; readonly ids: readonly string[] }
+  | { readonly type: 'removeRefs'; readonly ids: readonly string[] }
+  /** No view of the parts given under these leases is left in this thread. */
+  | { readonly type: 'releaseLeases'; readonly leases: readonly number[] };
 
 /** Data handed to a new worker thread. */
 export interface WorkerBootData {

@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { MessagePort } from 'node:worker_threads';
 import { Packr, addExtension } from 'msgpackr';
-import { SerializationError, type ErrorRecord } from '../errors/index.js';
+import { MinirayError, SerializationError, type ErrorRecord } from '../errors/index.js';
 import { ObjectID } from '../ids/index.js';
 import { ObjectRef } from '../object-ref/index.js';
 
@@ -24,6 +24,7 @@ export const EXTENSION_TYPES = {
   rejected: 0x21,
   actorHandle: 0x22,
   queue: 0x23,
+  binary: 0x24,
 } as const;
 const OBJECT_REF_TYPE = EXTENSION_TYPES.objectRef;
 const REJECTED_TYPE = EXTENSION_TYPES.rejected;
@@ -69,6 +70,89 @@ for (const [Class, reason] of rejectedClasses) {
 
 class RejectedValue extends Error {}
 
+// ---- binary data: inline, or out of band (in shared memory) ------------------------------------
+
+/**
+ * Receives a large binary part while a value is encoded (copying it to where it will live, e.g.
+ * the shared-memory arena) and returns its index in the value's list of parts.
+ */
+export type PartSink = (bytes: Uint8Array) => number;
+
+/** Binary values at least this large go out of band when a sink is given. */
+export const OUT_OF_BAND_BYTES = 100 * 1024;
+
+const TypedArray = Object.getPrototypeOf(Uint8Array) as abstract new () => ArrayBufferView;
+const TYPED_ARRAYS = [
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+] as const;
+const BUFFER_CODE = 11;
+const ARRAY_BUFFER_CODE = 12;
+const DATA_VIEW_CODE = 13;
+type TypedArrayConstructor = (typeof TYPED_ARRAYS)[number];
+
+let sink: PartSink | null = null;
+let parts: readonly Uint8Array[] | null = null;
+let onView: ((view: object) => void) | null = null;
+
+function binaryCode(value: ArrayBufferView | ArrayBuffer): number {
+  if (value instanceof ArrayBuffer) return ARRAY_BUFFER_CODE;
+  if (value instanceof DataView) return DATA_VIEW_CODE;
+  if (Buffer.isBuffer(value)) return BUFFER_CODE;
+  const code = TYPED_ARRAYS.indexOf(value.constructor as TypedArrayConstructor);
+  if (code < 0) throw new RejectedValue(`a ${value.constructor.name} cannot be copied`);
+  return code;
+}
+
+/** Rebuilds a binary value of kind `code` over `bytes` (aligned, owned or shared). */
+function binaryOf(code: number, bytes: Uint8Array): unknown {
+  const { buffer, byteOffset, byteLength } = bytes;
+  if (code === BUFFER_CODE) return Buffer.from(buffer, byteOffset, byteLength);
+  if (code === ARRAY_BUFFER_CODE) {
+    // An ArrayBuffer is memory of its own, so it cannot be a view: it is copied out.
+    return buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength
+      ? buffer
+      : Uint8Array.prototype.slice.call(bytes).buffer;
+  }
+  if (code === DATA_VIEW_CODE) return new DataView(buffer, byteOffset, byteLength);
+  const Ctor = TYPED_ARRAYS[code];
+  if (Ctor === undefined) throw new SerializationError(`unknown binary kind ${code}`);
+  return new Ctor(buffer as ArrayBuffer, byteOffset, byteLength / Ctor.BYTES_PER_ELEMENT);
+}
+
+for (const Class of [TypedArray, ArrayBuffer, DataView] as Function[]) {
+  addExtension({
+    Class,
+    type: EXTENSION_TYPES.binary,
+    // Payload: [0, kind, ...bytes] inline, or [1, kind, part index (4 bytes)] out of band.
+    pack(value: ArrayBufferView | ArrayBuffer): Uint8Array {
+      const code = binaryCode(value);
+      const bytes = value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+      if (sink !== null && bytes.byteLength >= OUT_OF_BAND_BYTES) {
+        const index = sink(bytes);
+        return Uint8Array.of(1, code, index >>> 24, (index >>> 16) & 0xff, (index >>> 8) & 0xff, index & 0xff);
+      }
+      const payload = new Uint8Array(bytes.byteLength + 2);
+      payload[1] = code;
+      payload.set(bytes, 2);
+      return payload;
+    },
+    unpack(payload: Uint8Array): unknown {
+      const code = payload[1] as number;
+      if (payload[0] === 1) {
+        const index = ((payload[2] as number) << 24) | ((payload[3] as number) << 16) | ((payload[4] as number) << 8) | (payload[5] as number);
+        const part = parts?.[index];
+        if (part === undefined) throw new SerializationError(`the value refers to binary part ${index}, which did not come with it`);
+        const view = binaryOf(code, part);
+        if (code !== ARRAY_BUFFER_CODE) onView?.(view as object);
+        return view;
+      }
+      // Inline bytes sit at any offset of the message: copy them out, aligned for the element type.
+      return binaryOf(code, Uint8Array.prototype.slice.call(payload, 2));
+    },
+  });
+}
+
 const packr = new Packr({
   structuredClone: true,
   writeFunction(): never {
@@ -88,23 +172,41 @@ export interface EncodedValue {
 
 /**
  * Encodes one value. `what` names it for error messages ("argument 2 of add", "put() value").
+ * With `partSink`, binary data of OUT_OF_BAND_BYTES or more is handed to it instead of being
+ * copied into the encoding. Errors the sink throws (e.g. a full store) pass through unchanged.
  */
-export function encodeValue(value: unknown, what: string): EncodedValue {
+export function encodeValue(value: unknown, what: string, partSink?: PartSink): EncodedValue {
   const refs: ObjectRef[] = [];
   refsMet = refs;
+  sink = partSink ?? null;
   try {
     // A view into msgpackr's write buffer, which it never writes over (it moves on to new space):
     // cheap to keep. Channels copy the bytes into their frame; nothing posts the view itself.
     return { data: packr.pack(value), refs };
   } catch (error) {
+    if (error instanceof MinirayError && !(error instanceof SerializationError)) throw error;
     throw describeFailure(value, what, error);
   } finally {
     refsMet = null;
+    sink = null;
   }
 }
 
-export function decodeValue(data: Uint8Array): unknown {
-  return packr.unpack(data);
+/**
+ * Decodes a value. `valueParts` are its out-of-band binary parts (views into shared memory):
+ * typed arrays and Buffers among them come back as views of them, not copies. `viewCreated` is
+ * told of each such view (so the caller can learn when they are all garbage-collected).
+ */
+export function decodeValue(data: Uint8Array, valueParts?: readonly Uint8Array[], viewCreated?: (view: object) => void): unknown {
+  if (valueParts === undefined || valueParts.length === 0) return packr.unpack(data);
+  parts = valueParts;
+  onView = viewCreated ?? null;
+  try {
+    return packr.unpack(data);
+  } finally {
+    parts = null;
+    onView = null;
+  }
 }
 
 export function encodeErrorRecord(record: ErrorRecord): Uint8Array {

@@ -5,7 +5,9 @@ export {
   encodeErrorRecord,
   decodeErrorRecord,
   EXTENSION_TYPES,
+  OUT_OF_BAND_BYTES,
   type EncodedValue,
+  type PartSink,
 } from './codec.js';
 export {
   describeFunction,

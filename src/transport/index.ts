@@ -11,10 +11,18 @@ import { decodeFrame, encodeFrame } from '../protocol/index.js';
 export interface Channel<Out, In> {
   /** Queues a message; it is delivered, in order, after the current synchronous work. */
   send(message: Out): void;
+  /**
+   * Shares memory with the other side: the buffer travels with the next frame (shared, not
+   * copied), and messages of that frame refer to it by the returned index.
+   */
+  attach(buffer: SharedArrayBuffer): number;
   /** Delivers queued messages now. */
   flush(): void;
-  /** Sets the receiver. Messages of one batch are handed over one by one, in order. */
-  onMessage(handler: (message: In) => void): void;
+  /**
+   * Sets the receiver. Messages of one batch are handed over one by one, in order, with the
+   * buffers attached to their frame.
+   */
+  onMessage(handler: (message: In, attached: readonly SharedArrayBuffer[]) => void): void;
   close(): void;
 }
 
@@ -43,21 +51,29 @@ export function processPort(target: {
 }
 
 /** A Channel over a worker_threads port (the Worker object in the node, parentPort in a worker). */
+const NO_ATTACHMENTS: readonly SharedArrayBuffer[] = Object.freeze([]);
+
+/** What goes through the port: a frame alone, or a frame with shared buffers. */
+type Posted = Uint8Array | { readonly frame: Uint8Array; readonly attached: SharedArrayBuffer[] };
+
 export class PortChannel<Out, In> implements Channel<Out, In> {
   private outbox: Out[] = [];
+  private attachments: SharedArrayBuffer[] = [];
   private flushQueued = false;
   private closed = false;
-  private handler: ((message: In) => void) | null = null;
+  private handler: ((message: In, attached: readonly SharedArrayBuffer[]) => void) | null = null;
   /** Batches that arrived before onMessage() was called; delivered when it is. */
-  private early: Uint8Array[] = [];
-  private readonly listener = (frame: Uint8Array) => {
+  private early: Posted[] = [];
+  private readonly listener = (posted: Posted) => {
     const handler = this.handler;
     if (handler === null) {
-      this.early.push(frame);
+      this.early.push(posted);
       return;
     }
+    const frame = posted instanceof Uint8Array ? posted : posted.frame;
+    const attached = posted instanceof Uint8Array ? NO_ATTACHMENTS : posted.attached;
     const batch = decodeFrame(frame) as In[];
-    for (let i = 0; i < batch.length; i++) handler(batch[i] as In);
+    for (let i = 0; i < batch.length; i++) handler(batch[i] as In, attached);
   };
 
   /** `ownsPort`: close() also closes the port (for MessageChannel ports this channel created). */
@@ -80,24 +96,34 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
     }
   }
 
+  attach(buffer: SharedArrayBuffer): number {
+    return this.attachments.push(buffer) - 1;
+  }
+
   flush(): void {
     this.flushQueued = false;
     if (this.outbox.length === 0 || this.closed) return;
     const frame = encodeFrame(this.outbox);
     this.outbox = [];
-    this.port.postMessage(frame, [frame.buffer as ArrayBuffer]);
+    const transfer = [frame.buffer as ArrayBuffer];
+    if (this.attachments.length === 0) this.port.postMessage(frame, transfer);
+    else {
+      this.port.postMessage({ frame, attached: this.attachments }, transfer);
+      this.attachments = [];
+    }
   }
 
-  onMessage(handler: (message: In) => void): void {
+  onMessage(handler: (message: In, attached: readonly SharedArrayBuffer[]) => void): void {
     this.handler = handler;
     const early = this.early;
     this.early = [];
-    for (const frame of early) this.listener(frame);
+    for (const posted of early) this.listener(posted);
   }
 
   close(): void {
     this.closed = true;
     this.outbox = [];
+    this.attachments = [];
     this.port.off('message', this.listener);
     if (this.options.ownsPort) (this.port as unknown as MessagePort).close();
   }
