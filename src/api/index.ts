@@ -289,10 +289,10 @@ export async function get(target: ObjectRef | readonly ObjectRef[], options?: Ge
  * Waits until `numReturns` (default 1) of `refs` are ready, or `timeoutMs` passes. Failed tasks
  * count as ready (their error comes at get). Returns both lists in the order of `refs`.
  */
-export async function wait<T>(
-  refs: readonly ObjectRef<T>[],
+export async function wait<R extends ObjectRef<unknown>>(
+  refs: readonly R[],
   options?: WaitOptions,
-): Promise<{ ready: ObjectRef<T>[]; pending: ObjectRef<T>[] }> {
+): Promise<{ ready: R[]; pending: R[] }> {
   validateOptions('wait()', WAIT_RULES, options);
   if (!Array.isArray(refs) || !refs.every((ref) => ref instanceof ObjectRef)) {
     throw new TypeError('wait() expects an array of ObjectRefs');
@@ -303,7 +303,7 @@ export async function wait<T>(
   }
   const runtime = currentRuntime();
   if (runtime === undefined) throw new ObjectLostError('wait(): miniray is not running, so no object exists.');
-  return runtime.coreWorker.wait(refs, numReturns, options?.timeoutMs) as Promise<{ ready: ObjectRef<T>[]; pending: ObjectRef<T>[] }>;
+  return runtime.coreWorker.wait(refs, numReturns, options?.timeoutMs) as Promise<{ ready: R[]; pending: R[] }>;
 }
 
 /**

@@ -1,0 +1,187 @@
+// cancel(): a queued task never runs; force stops a running one (even `for (;;) {}`) and the pool
+// carries on; a finished task is left alone.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { TaskCancelledError, cancel, get, init, remote, shutdown, wait } from 'miniray';
+import { Gate, listenFor, spinAfterSignal, waitForGate } from '../fixtures/coordination.js';
+import { runsRecorded } from '../fixtures/failing.js';
+
+const add = remote((a: number, b: number) => a + b);
+/** Records that it ran (one byte per run in `path`). */
+const recordRun = remote(async (path: string) => {
+  const { appendFileSync } = await import('node:fs');
+  appendFileSync(path, '.');
+  return 'ran';
+});
+/** Records that it ran, then waits until the gate `gateName` opens (see Gate). */
+const recordRunBehindGate = remote(async (path: string, gateName: string) => {
+  const { appendFileSync } = await import('node:fs');
+  appendFileSync(path, '.');
+  const channel = new BroadcastChannel(gateName);
+  await new Promise<void>((resolve) => {
+    channel.onmessage = (event) => {
+      if ((event as MessageEvent).data === 'open') resolve();
+    };
+    channel.postMessage('waiting');
+  });
+  channel.close();
+  return 'done';
+});
+/** Signals on `channelName` that it started, then spins forever: only terminating its worker stops it. */
+const spinForever = remote((channelName: string): number => {
+  new BroadcastChannel(channelName).postMessage('started');
+  for (;;) {}
+});
+
+/**
+ * Starts one task per worker behind `gate` and resolves when all are running. One at a time: a
+ * second task submitted together with the first could be queued behind it at the same worker.
+ */
+async function occupyWorkers<T>(gate: Gate, count: number, start: () => T): Promise<T[]> {
+  const started: T[] = [];
+  for (let i = 1; i <= count; i++) {
+    started.push(start());
+    await gate.whenWaiting(i);
+  }
+  return started;
+}
+
+const isCancelled = (error: unknown) => {
+  assert.ok(error instanceof TaskCancelledError, `expected TaskCancelledError, got ${String(error)}`);
+  assert.match(error.message, /cancel/);
+  return true;
+};
+
+describe('cancel', () => {
+  let dir: string;
+  const gates: Gate[] = [];
+  const newGate = () => {
+    const gate = new Gate();
+    gates.push(gate);
+    return gate;
+  };
+
+  before(async () => {
+    await init({ numWorkers: 2 });
+    dir = mkdtempSync(join(tmpdir(), 'miniray-cancel-'));
+  });
+  after(async () => {
+    for (const gate of gates) gate.open();
+    await shutdown();
+    for (const gate of gates) gate.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a queued task never runs; get rejects with TaskCancelledError', async () => {
+    // Both workers are busy behind a gate, so the next task waits in the queue.
+    const gate = newGate();
+    const blockers = await occupyWorkers(gate, 2, () => waitForGate.remote(gate.name, 'blocker'));
+    const path = join(dir, 'queued.runs');
+    const queued = recordRun.remote(path);
+    const next = recordRun.remote(join(dir, 'after.runs'));
+    cancel(queued);
+    await assert.rejects(get(queued), isCancelled);
+    gate.open();
+    assert.deepEqual(await get(blockers), ['blocker', 'blocker']);
+    // FIFO: the task queued after the cancelled one has run, so the cancelled one would have too.
+    assert.equal(await get(next), 'ran');
+    assert.equal(runsRecorded(path), 0, 'the cancelled task ran');
+    assert.equal(runsRecorded(join(dir, 'after.runs')), 1);
+  });
+
+  test('cancelling several waiting tasks, some already handed to a busy worker, some still queued', async () => {
+    const gate = newGate();
+    const path = join(dir, 'many.runs');
+    const blockers = await occupyWorkers(gate, 2, () => waitForGate.remote(gate.name, 'blocker'));
+    // Both workers are busy; the scheduler may give each some of these ahead of time (pipelining).
+    const waiting = Array.from({ length: 6 }, () => recordRun.remote(path));
+    const next = recordRun.remote(join(dir, 'many-after.runs'));
+    for (const ref of waiting) cancel(ref);
+    for (const ref of waiting) await assert.rejects(get(ref), isCancelled);
+    gate.open();
+    assert.deepEqual(await get(blockers), ['blocker', 'blocker']);
+    assert.equal(await get(next), 'ran');
+    assert.equal(runsRecorded(path), 0, 'a cancelled task ran');
+  });
+
+  test('a task that depends on a cancelled task fails with TaskCancelledError', async () => {
+    const gate = newGate();
+    const blocked = waitForGate.remote(gate.name, 'x');
+    const dependent = add.remote(add.remote(1, 1), 1);
+    const downstream = remote((text: string) => text.length).remote(blocked);
+    cancel(blocked);
+    await assert.rejects(get(downstream), isCancelled);
+    assert.equal(await get(dependent), 3);
+    gate.open();
+  });
+
+  test('cancel(ref, { force: true }) stops a running `for (;;) {}` task; the pool keeps working', async () => {
+    const channel = `spin-${randomUUID()}`;
+    const started = listenFor(channel, 'started');
+    try {
+      const ref = spinForever.remote(channel);
+      await started.heard;
+      cancel(ref, { force: true });
+      await assert.rejects(get(ref, { timeoutMs: 20_000 }), isCancelled);
+    } finally {
+      started.close();
+    }
+    const refs = Array.from({ length: 20 }, (_, i) => add.remote(i, i));
+    assert.deepEqual(await get(refs, { timeoutMs: 20_000 }), Array.from({ length: 20 }, (_, i) => 2 * i));
+  });
+
+  test('force-cancelling a spinning task from a module function works too', async () => {
+    const channel = `spin-${randomUUID()}`;
+    const started = listenFor(channel, 'started');
+    try {
+      const ref = spinAfterSignal.remote(channel);
+      await started.heard;
+      cancel(ref, { force: true });
+      await assert.rejects(get(ref, { timeoutMs: 20_000 }), isCancelled);
+    } finally {
+      started.close();
+    }
+    assert.equal(await get(add.remote(1, 2), { timeoutMs: 20_000 }), 3);
+  });
+
+  test('cancel without force of a running task: get rejects with TaskCancelledError, the worker lives on', async () => {
+    const gate = newGate();
+    const running = waitForGate.remote(gate.name, 'finished anyway');
+    await gate.whenWaiting();
+    cancel(running);
+    await assert.rejects(get(running), isCancelled);
+    gate.open();
+    assert.equal(await get(add.remote(2, 2)), 4);
+  });
+
+  test('cancel of a finished task is a no-op', async () => {
+    const ref = add.remote(1, 2);
+    assert.equal(await get(ref), 3);
+    // Tasks running meanwhile must not be disturbed: a killed worker would make one run again.
+    const gate = newGate();
+    const path = join(dir, 'bystanders.runs');
+    const bystanders = await occupyWorkers(gate, 2, () => recordRunBehindGate.remote(path, gate.name));
+    cancel(ref);
+    cancel(ref, { force: true });
+    assert.equal(await get(ref), 3);
+    assert.deepEqual(await wait([ref], { timeoutMs: 0 }), { ready: [ref], pending: [] });
+    gate.open();
+    assert.deepEqual(await get(bystanders), ['done', 'done']);
+    assert.equal(runsRecorded(path), 2, 'a bystander ran twice: its worker was killed');
+  });
+
+  test('cancelling twice is harmless', async () => {
+    const gate = newGate();
+    const blocked = waitForGate.remote(gate.name, 'x');
+    cancel(blocked);
+    cancel(blocked);
+    cancel(blocked, { force: true });
+    await assert.rejects(get(blocked), isCancelled);
+    gate.open();
+    assert.equal(await get(add.remote(3, 4)), 7);
+  });
+});

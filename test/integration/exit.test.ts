@@ -1,0 +1,72 @@
+// Exit behaviour, in child processes: a program that uses miniray and never calls shutdown() exits
+// by itself once its work is done; one that calls shutdown() exits too.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+
+interface Outcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs `node --import tsx script`; kills it and fails if it has not exited by `deadlineMs`. */
+function runScript(script: string, args: string[] = [], deadlineMs = 20_000): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const deadline = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not exit within ${deadlineMs} ms. stdout: ${stdout} stderr: ${stderr}`));
+    }, deadlineMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(deadline);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+function assertClean(outcome: Outcome, expectedResult: string): void {
+  assert.equal(outcome.signal, null);
+  assert.equal(outcome.code, 0, `exit code ${outcome.code}; stderr:\n${outcome.stderr}`);
+  assert.match(outcome.stdout, new RegExp(`^result: ${expectedResult}$`, 'm'));
+}
+
+describe('exit behaviour', () => {
+  test('a program that never calls shutdown() exits by itself with code 0 after printing its result', async () => {
+    assertClean(await runScript(fixture('exit-without-shutdown.ts')), '3,12');
+  });
+
+  test('a program that calls shutdown() exits', async () => {
+    const outcome = await runScript(fixture('exit-with-shutdown.ts'));
+    assertClean(outcome, '3');
+    assert.match(outcome.stdout, /^shut down$/m);
+  });
+
+  test('a program that calls neither init() nor shutdown() exits by itself', async () => {
+    assertClean(await runScript(fixture('exit-without-init.ts')), '1,4,9,16');
+  });
+
+  test('a program whose tasks failed and crashed a worker exits by itself', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'miniray-exit-'));
+    try {
+      assertClean(await runScript(fixture('exit-after-failures.ts'), [join(dir, 'crash.runs')]), 'TaskError,WorkerCrashedError,3');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
