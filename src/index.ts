@@ -17,6 +17,8 @@ export {
   getRuntimeContext,
   getActor,
   kill,
+  memory,
+  type MemoryReport,
   type ActorClass,
   type ActorClassType,
   type ActorHandle,
@@ -42,7 +44,8 @@ export { ObjectRef, type OwnerAddress } from './object-ref/index.js';
 export { ActorPool, type PoolSubmit } from './util/actor-pool.js';
 export { Queue, type QueueOptions, type QueuePutOptions, type QueueGetOptions } from './util/queue.js';
 export { ObjectID, TaskID, ActorID, NodeID, WorkerID, JobID, type UniqueId } from './ids/index.js';
-export { ObjectStore, type ObjectStoreStats } from './object-store/index.js';
+export { ObjectStore, type ObjectStoreStats, type ArenaStats } from './object-store/index.js';
+export type { ObjectInfo } from './ownership/index.js';
 export type { TaskSpec } from './protocol/index.js';
 export {
   MinirayError,

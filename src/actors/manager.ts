@@ -27,9 +27,14 @@ export interface ActorServices {
   setBusy(host: Host, busy: boolean): void;
   /** Calls `ready` when all `ids` exist, or `failed` with an encoded error (a failed or unknown input). */
   waitForObjects(what: string, ids: readonly string[], ready: () => void, failed: (error: Uint8Array) => void): void;
-  objectData(id: string): Uint8Array;
-  resolveObjects(ids: readonly string[], values: readonly Uint8Array[]): void;
+  /** The values of ref arguments as `host` will read them (with their parts and a lease). */
+  argumentsFor(ids: readonly string[], host: Host): Pick<ExecuteTask, 'refArgValues' | 'refArgParts' | 'lease'>;
+  /** Stores a call's return values (with any parts `host` attached to the frame). */
+  storeResults(host: Host, ids: readonly string[], result: Extract<TaskResult, { outcome: 'ok' }>, attached: readonly SharedArrayBuffer[]): void;
   failObjects(ids: readonly string[], error: Uint8Array): void;
+  /** Keeps objects alive under a key until releaseHolds(key). */
+  hold(key: string, ids: readonly string[], reason: string): void;
+  releaseHolds(key: string): void;
   tryReserveCpus(amount: number): boolean;
   releaseCpus(amount: number): void;
   /** Worker threads for 'shared' actors. */
@@ -109,6 +114,8 @@ export class ActorManager {
       noRestart: false,
     };
     this.actors.set(spec.actorId, actor);
+    // Its constructor arguments live as long as it does (a restart runs the constructor again).
+    this.services.hold(spec.actorId, [...spec.dependencies, ...(spec.nestedRefs ?? [])], `argument of actor ${spec.className}`);
     if (nameTaken !== undefined) {
       this.die(actor, encode(nameTaken));
       return;
@@ -196,7 +203,7 @@ export class ActorManager {
     }
   }
 
-  onResults(host: Host, results: readonly TaskResult[]): void {
+  onResults(host: Host, results: readonly TaskResult[], attached: readonly SharedArrayBuffer[]): void {
     const work = this.hostWork.get(host);
     for (const result of results) {
       const item = work?.get(result.seq);
@@ -207,7 +214,7 @@ export class ActorManager {
       else {
         actor.inFlight.delete(result.seq);
         if (call.failed || actor.state === 'dead') continue;
-        if (result.outcome === 'ok') this.services.resolveObjects(call.spec.returnIds, result.values);
+        if (result.outcome === 'ok') this.services.storeResults(host, call.spec.returnIds, result, attached);
         else if (result.outcome === 'error') this.services.failObjects(call.spec.returnIds, result.error);
       }
     }
@@ -286,7 +293,7 @@ export class ActorManager {
       name: spec.className,
       args: spec.args,
       refArgPositions: spec.refArgPositions,
-      refArgValues: spec.dependencies.map((id) => this.services.objectData(id)),
+      ...this.services.argumentsFor(spec.dependencies, host),
       numReturns: 0,
       actorId: spec.actorId,
       maxConcurrency: spec.maxConcurrency,
@@ -334,7 +341,7 @@ export class ActorManager {
         name: spec.name,
         args: spec.args,
         refArgPositions: spec.refArgPositions,
-        refArgValues: spec.dependencies.map((id) => this.services.objectData(id)),
+        ...this.services.argumentsFor(spec.dependencies, host),
         numReturns: spec.returnIds.length,
         actorId: actor.spec.actorId,
         method: spec.method as string,
@@ -403,6 +410,7 @@ export class ActorManager {
         this.services.killHost(host);
       }
     }
+    this.services.releaseHolds(actor.spec.actorId);
     if (actor.spec.name !== undefined) {
       const key = nameKey(actor.spec.namespace, actor.spec.name);
       if (this.names.get(key) === actor.spec.actorId) this.names.delete(key);

@@ -142,11 +142,39 @@ export function isInitialized(): boolean {
   return currentRuntime() !== undefined;
 }
 
+let driverNode: Node | undefined;
+
 function startDriver(options: ReturnType<typeof resolveInitOptions>): Node {
   const node = new Node(options);
-  const coreWorker = new CoreWorker({ nodeId: node.nodeId, workerId: WorkerID.fromRandom().toHex() }, new LocalNodeClient(node));
-  setCurrentRuntime({ kind: 'driver', coreWorker, shutdown: () => node.shutdown() });
+  const workerId = WorkerID.fromRandom().toHex();
+  node.driverId = workerId;
+  const coreWorker = new CoreWorker({ nodeId: node.nodeId, workerId }, new LocalNodeClient(node));
+  driverNode = node;
+  setCurrentRuntime({
+    kind: 'driver',
+    coreWorker,
+    shutdown: () => {
+      coreWorker.detach();
+      driverNode = undefined;
+      return node.shutdown();
+    },
+  });
   return node;
+}
+
+/** What memory() reports: every live object and the object store's figures. */
+export type MemoryReport = ReturnType<Node['memory']>;
+
+/**
+ * Live objects (size, owner, state, where they are, and what keeps each alive) and the object
+ * store's figures: memory in use, capacity, arena slabs, spilled objects. Like Ray's `ray memory`.
+ * Call it from the driver.
+ */
+export function memory(): MemoryReport {
+  if (driverNode === undefined) {
+    throw new MinirayError('memory() reports on the driver\'s node: call it in the driver, after init()');
+  }
+  return driverNode.memory();
 }
 
 // Anything that needs a runtime before init() (a .remote() call, put(), a Queue) starts the default.

@@ -13,6 +13,8 @@ export interface InitOptions {
   objectStoreMemory?: number;
   /** Heap limit of each worker thread in MB; a task that exceeds it fails with OutOfMemoryError. Default: Node's. */
   workerHeapLimitMb?: number;
+  /** Where objects spill to disk when the object store is full. Default: a new folder in the system's temp directory. */
+  spillDirectory?: string;
   /** When miniray is already running, return instead of throwing. Default: false. */
   ignoreReinitError?: boolean;
 }
@@ -22,6 +24,7 @@ const INIT_RULES: OptionRules = {
   numCpus: { type: 'number', min: 0, doc: 'CPUs this node offers to tasks' },
   objectStoreMemory: { type: 'integer', min: 1, doc: 'bytes the object store may hold' },
   workerHeapLimitMb: { type: 'integer', min: 16, doc: 'heap limit of each worker thread, in MB' },
+  spillDirectory: { type: 'string', doc: 'where objects spill when the store is full' },
   ignoreReinitError: { type: 'boolean', doc: 'return quietly when miniray is already running' },
 };
 
@@ -35,6 +38,7 @@ export function resolveInitOptions(options: InitOptions | undefined): NodeOption
     numWorkers,
     objectStoreMemory: options?.objectStoreMemory ?? defaultObjectStoreMemory(),
     workerResourceLimits: heap === undefined ? undefined : { maxOldGenerationSizeMb: heap },
+    spillDirectory: options?.spillDirectory,
   };
 }
 

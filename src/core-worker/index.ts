@@ -10,17 +10,20 @@ import {
   fromErrorRecord,
 } from '../errors/index.js';
 import { ObjectID, randomHex } from '../ids/index.js';
-import { ObjectRef, type OwnerAddress } from '../object-ref/index.js';
-import type { ActorInfo, ActorSpec, Isolation, ObjectPayload, TaskSpec } from '../protocol/index.js';
+import { ObjectRef, onRefCreated, type OwnerAddress } from '../object-ref/index.js';
+import type { ActorInfo, ActorSpec, Isolation, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
 import {
+  OUT_OF_BAND_BYTES,
   decodeErrorRecord,
   decodeValue,
   encodeValue,
   type FunctionDescriptor,
 } from '../serialization/index.js';
 import type { NodeClient } from './node-client.js';
+import { RefTracker, ViewTracker } from './references.js';
 
-export { ChannelNodeClient, type NodeClient } from './node-client.js';
+export { ChannelNodeClient, type NodeClient, type PartWriter } from './node-client.js';
+export { RefTracker, ViewTracker } from './references.js';
 export { registerModuleFunction, lookupModuleFunction } from './function-registry.js';
 
 export interface ResolvedTaskOptions {
@@ -61,12 +64,64 @@ const NO_DEPENDENCIES: readonly string[] = Object.freeze([]);
 export class CoreWorker {
   /** Function IDs whose definitions this CoreWorker has already given its node. */
   private readonly registeredFunctions = new Set<string>();
+  private readonly refs: RefTracker;
+  readonly views: ViewTracker;
 
   constructor(
     readonly address: OwnerAddress,
     private readonly node: NodeClient,
     private readonly blocking: BlockingHooks | undefined = undefined,
-  ) {}
+  ) {
+    this.refs = new RefTracker(node);
+    this.views = new ViewTracker(node);
+    // Every ObjectRef made in this thread from now on is counted, so the node knows when the last goes.
+    onRefCreated((ref) => this.refs.track(ref));
+  }
+
+  /** Stops counting refs (at shutdown). */
+  detach(): void {
+    onRefCreated(undefined);
+  }
+
+  /**
+   * Decodes an object's value; large binary parts come back as views of shared memory, tracked
+   * under the payload's lease.
+   */
+  decodePayload(data: Uint8Array, parts: readonly Part[] | undefined, lease: number | undefined): unknown {
+    return this.decodeValues([data], [parts], lease)[0];
+  }
+
+  /** Decodes several values whose parts share one lease (a task's ref arguments). */
+  decodeValues(data: readonly Uint8Array[], parts: readonly (readonly Part[] | undefined)[] | undefined, lease: number | undefined): unknown[] {
+    const onView = lease === undefined ? undefined : (view: object) => this.views.viewMade(lease, view);
+    try {
+      return data.map((bytes, i) => {
+        const valueParts = parts?.[i];
+        if (valueParts === undefined || valueParts.length === 0) return decodeValue(bytes);
+        return decodeValue(bytes, valueParts.map((part) => this.node.partView(part)), onView);
+      });
+    } finally {
+      this.views.done(lease);
+    }
+  }
+
+  /**
+   * Encodes a value to store: large binary parts go to shared memory (the one copy they get).
+   * Returns what the node needs, or throws SerializationError / ObjectStoreFullError (having
+   * given back any memory taken).
+   */
+  encodeObject(id: string, value: unknown, what: string): NewObject {
+    const writer = this.node.partWriter();
+    try {
+      const { data, refs } = encodeValue(value, what, writer.sink);
+      const parts = writer.parts();
+      const nested = refs.length === 0 ? undefined : refs.map((ref) => ref.id.toHex());
+      return { id, data, ...(parts ? { parts } : {}), ...(nested ? { nested } : {}) };
+    } catch (error) {
+      writer.abandon();
+      throw error;
+    }
+  }
 
   /** Submits a task and returns the IDs of its return objects. */
   submitTask(fn: FunctionDescriptor, args: readonly unknown[], options: ResolvedTaskOptions): string[] {
@@ -143,15 +198,25 @@ export class CoreWorker {
     this.node.killActor(actorId, noRestart);
   }
 
-  /** Encodes arguments; top-level refs are listed so the node can resolve them before the call. */
+  /**
+   * Encodes arguments; top-level refs are listed so the node can resolve them before the call.
+   * A large binary argument (a typed array or Buffer of 100 KB or more) is put in the object store
+   * first and passed as a ref, as Ray does, so the worker reads it in shared memory.
+   */
   private prepareArgs(
     args: readonly unknown[],
     name: string,
-  ): { args: Uint8Array; refArgPositions: readonly number[]; dependencies: readonly string[] } {
+  ): { args: Uint8Array; refArgPositions: readonly number[]; dependencies: readonly string[]; nestedRefs?: readonly string[] } {
     let refArgPositions = NO_POSITIONS;
     let dependencies = NO_DEPENDENCIES;
+    let values = args;
     for (let i = 0; i < args.length; i++) {
-      const arg = args[i];
+      let arg = args[i];
+      if (ArrayBuffer.isView(arg) && arg.byteLength >= OUT_OF_BAND_BYTES) {
+        if (values === args) values = [...args];
+        arg = this.put(arg);
+        (values as unknown[])[i] = arg;
+      }
       if (arg instanceof ObjectRef) {
         if (refArgPositions === NO_POSITIONS) {
           refArgPositions = [];
@@ -161,7 +226,8 @@ export class CoreWorker {
         (dependencies as string[]).push(arg.id.toHex());
       }
     }
-    return { args: this.encodeArgs(args, name), refArgPositions, dependencies };
+    const { data, nestedRefs } = this.encodeArgs(values, name);
+    return nestedRefs === undefined ? { args: data, refArgPositions, dependencies } : { args: data, refArgPositions, dependencies, nestedRefs };
   }
 
   /** The definition to send along with the first use of a function or class. */
@@ -173,9 +239,9 @@ export class CoreWorker {
 
   /** Stores a value and returns its ref (synchronously; the object is available at once). */
   put<T>(value: T): ObjectRef<T> {
-    const { data } = encodeValue(value, 'the value given to put()');
     const id = randomHex();
-    this.node.put([{ id, data }]);
+    // A put that does not fit throws ObjectStoreFullError; the store has given back its blocks.
+    this.node.put([this.encodeObject(id, value, 'the value given to put()')]);
     return this.refFor<T>(id);
   }
 
@@ -221,10 +287,13 @@ export class CoreWorker {
         withdraw?.();
       };
       withdraw = this.node.fetch(ids, true, (object) => {
-        if (settled) return;
+        if (settled) {
+          if (object.state === 'ready' && object.lease !== undefined) this.views.release(object.lease);
+          return;
+        }
         let value: unknown;
         try {
-          value = readPayload(object);
+          value = this.readPayload(object);
         } catch (error) {
           finish();
           reject(error);
@@ -298,14 +367,36 @@ export class CoreWorker {
     });
   }
 
+  /** The value in a payload, or the error it carries, thrown. */
+  private readPayload(object: ObjectPayload): unknown {
+    switch (object.state) {
+      case 'ready':
+        try {
+          return this.decodePayload(object.data, object.parts, object.lease);
+        } catch (error) {
+          throw new SerializationError(`object ${object.id} could not be decoded: ${(error as Error).message}`);
+        }
+      case 'failed':
+        throw fromErrorRecord(decodeErrorRecord(object.data));
+      case 'lost':
+        throw new ObjectLostError(
+          `ObjectRef(${object.id}) is not known to this miniray instance: it was never created here, ` +
+            'or it comes from a session that was shut down. Refs are valid only between init() and shutdown().',
+        );
+    }
+  }
+
   cancel(ref: ObjectRef, force: boolean): void {
     this.node.cancel(ref.id.toHex(), force);
   }
 
-  private encodeArgs(args: readonly unknown[], name: string): Uint8Array {
-    if (args.length === 0) return EMPTY_ARGS;
+  /** The encoded argument array, and the refs nested inside arguments (kept alive for the call). */
+  private encodeArgs(args: readonly unknown[], name: string): { data: Uint8Array; nestedRefs?: readonly string[] } {
+    if (args.length === 0) return { data: EMPTY_ARGS };
     try {
-      return encodeValue(args, `arguments of ${name}`).data;
+      const { data, refs } = encodeValue(args, `arguments of ${name}`);
+      const nested = refs.filter((ref) => !args.includes(ref));
+      return nested.length === 0 ? { data } : { data, nestedRefs: nested.map((ref) => ref.id.toHex()) };
     } catch (error) {
       // Encode one by one only on failure, to name the argument.
       for (let i = 0; i < args.length; i++) encodeValue(args[i], `argument ${i + 1} of ${name}`);
@@ -316,24 +407,6 @@ export class CoreWorker {
 
 const EMPTY_ARGS = encodeValue([], 'no arguments').data;
 
-/** The value in a payload, or the error it carries, thrown. */
-function readPayload(object: ObjectPayload): unknown {
-  switch (object.state) {
-    case 'ready':
-      try {
-        return decodeValue(object.data);
-      } catch (error) {
-        throw new SerializationError(`object ${object.id} could not be decoded: ${(error as Error).message}`);
-      }
-    case 'failed':
-      throw fromErrorRecord(decodeErrorRecord(object.data));
-    case 'lost':
-      throw new ObjectLostError(
-        `ObjectRef(${object.id}) is not known to this miniray instance: it was never created here, ` +
-          'or it comes from a session that was shut down. Refs are valid only between init() and shutdown().',
-      );
-  }
-}
 
 function describeNonRef(value: unknown): string {
   if (value === null) return 'null';

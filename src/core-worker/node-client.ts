@@ -9,11 +9,21 @@ import type {
   NodeToWorker,
   NewObject,
   ObjectPayload,
+  Part,
   TaskSpec,
   WorkerToNode,
 } from '../protocol/index.js';
-import type { FunctionDescriptor } from '../serialization/index.js';
+import type { FunctionDescriptor, PartSink } from '../serialization/index.js';
 import type { Channel } from '../transport/index.js';
+
+/** Where the large binary parts of a value being encoded go. */
+export interface PartWriter {
+  readonly sink: PartSink;
+  /** The parts written so far, as the node will find them. */
+  parts(): Part[] | undefined;
+  /** The value will not be stored after all: give back what was taken. */
+  abandon(): void;
+}
 
 export interface NodeClient {
   readonly nodeId: string;
@@ -35,6 +45,15 @@ export interface NodeClient {
   /** Finds a named actor; `callback` gets null when there is none. */
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void;
   killActor(actorId: string, noRestart: boolean): void;
+  /** This thread's first ref to each object / its last ref is gone (see references.ts). */
+  addRefs(ids: readonly string[]): void;
+  removeRefs(ids: readonly string[]): void;
+  /** No view of the memory given under these leases is left in this thread. */
+  releaseLeases(leases: readonly number[]): void;
+  /** A writer for the large binary parts of one value. */
+  partWriter(): PartWriter;
+  /** The bytes of a part the node sent. */
+  partView(part: Part): Uint8Array;
 }
 
 /** A worker's NodeClient: messages over the worker's channel, replies matched by request id. */
@@ -43,10 +62,58 @@ export class ChannelNodeClient implements NodeClient {
   private readonly requests = new Map<number, { remaining: number; onObject: (object: ObjectPayload) => void }>();
   private readonly actorLookups = new Map<number, (info: ActorInfo | null) => void>();
 
+  private readonly slabs = new Map<number, SharedArrayBuffer>();
+
+  /** `sharesMemory`: false in a worker process, which gets and sends copies of large parts. */
   constructor(
     readonly nodeId: string,
     private readonly channel: Channel<WorkerToNode, NodeToWorker>,
+    private readonly sharesMemory = true,
   ) {}
+
+  /** Arena slabs the node sent, attached to the frame of the `slabs` message. */
+  addSlabs(slabs: readonly { index: number; attached: number }[], attached: readonly SharedArrayBuffer[]): void {
+    for (const { index, attached: at } of slabs) {
+      const buffer = attached[at];
+      if (buffer !== undefined) this.slabs.set(index, buffer);
+    }
+  }
+
+  partView(part: Part): Uint8Array {
+    if ('bytes' in part) return part.bytes;
+    if ('slab' in part) {
+      const slab = this.slabs.get(part.slab);
+      if (slab === undefined) throw new Error(`arena slab ${part.slab} was never sent to this worker`);
+      return new Uint8Array(slab, part.offset, part.length);
+    }
+    throw new Error('a part attached by a worker cannot be read by a worker');
+  }
+
+  partWriter(): PartWriter {
+    const parts: Part[] = [];
+    // A new SharedArrayBuffer per part, which the node adopts into its arena without a copy; a
+    // worker process shares no memory, so it sends the bytes.
+    const sink = this.sharesMemory
+      ? (bytes: Uint8Array) => {
+          const shared = new SharedArrayBuffer(bytes.byteLength);
+          new Uint8Array(shared).set(bytes);
+          return parts.push({ attached: this.channel.attach(shared) }) - 1;
+        }
+      : (bytes: Uint8Array) => parts.push({ bytes: bytes.slice() }) - 1;
+    return { sink, parts: () => (parts.length === 0 ? undefined : parts), abandon: () => {} };
+  }
+
+  addRefs(ids: readonly string[]): void {
+    this.channel.send({ type: 'addRefs', ids });
+  }
+
+  removeRefs(ids: readonly string[]): void {
+    this.channel.send({ type: 'removeRefs', ids });
+  }
+
+  releaseLeases(leases: readonly number[]): void {
+    this.channel.send({ type: 'releaseLeases', leases });
+  }
 
   submit(functions: readonly FunctionDescriptor[], tasks: readonly TaskSpec[]): void {
     this.channel.send({ type: 'submit', functions, tasks });

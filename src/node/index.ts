@@ -19,7 +19,8 @@ import {
   toErrorRecord,
 } from '../errors/index.js';
 import { NodeID } from '../ids/index.js';
-import { ObjectStore } from '../object-store/index.js';
+import { ObjectStore, type Block } from '../object-store/index.js';
+import { ObjectDirectory, type ObjectEntry as DirectoryEntry, type ObjectInfo } from '../ownership/index.js';
 import { ActorManager } from '../actors/manager.js';
 import type {
   ActorInfo,
@@ -27,6 +28,7 @@ import type {
   ExecuteTask,
   NewObject,
   ObjectPayload,
+  Part,
   TaskResult,
   TaskSpec,
   WorkerToNode,
@@ -34,13 +36,21 @@ import type {
 import { Scheduler } from '../scheduler/index.js';
 import { encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
-import type { NodeClient } from '../core-worker/index.js';
+import type { NodeClient, PartWriter } from '../core-worker/index.js';
 
 export interface NodeOptions {
   readonly numWorkers: number;
   readonly numCpus: number;
   readonly objectStoreMemory: number;
   readonly workerResourceLimits: ResourceLimits | undefined;
+  /** Where objects spill when memory is full (default: a folder in the temp directory). */
+  readonly spillDirectory: string | undefined;
+}
+
+/** What memory() reports. */
+export interface MemoryReport {
+  readonly objects: readonly ObjectInfo[];
+  readonly store: ReturnType<ObjectStore['stats']>;
 }
 
 type TaskState = 'waiting' | 'queued' | 'running' | 'finished';
@@ -56,13 +66,7 @@ interface TaskRecord {
   seq: number;
 }
 
-interface ObjectEntry {
-  state: 'pending' | 'ready' | 'failed';
-  /** Called once when the object leaves 'pending'. */
-  waiters: Array<() => void> | null;
-  /** The task that will create the object, while it is pending. */
-  producer: TaskRecord | undefined;
-}
+type ObjectEntry = DirectoryEntry<TaskRecord>;
 
 type Worker = PooledWorker<TaskRecord>;
 
@@ -71,7 +75,7 @@ const errorBytes = (error: Error): Uint8Array => encodeErrorRecord(toErrorRecord
 export class Node {
   readonly nodeId = NodeID.fromRandom().toHex();
   readonly store: ObjectStore;
-  private readonly objects = new Map<string, ObjectEntry>();
+  private readonly objects: ObjectDirectory<TaskRecord>;
   private readonly functions = new Map<string, FunctionDescriptor>();
   /** Recent run time of each function's tasks, in microseconds (a moving average). */
   private readonly runTimeUs = new Map<string, number>();
@@ -87,7 +91,12 @@ export class Node {
   private stopped = false;
 
   constructor(readonly options: NodeOptions) {
-    this.store = new ObjectStore(options.objectStoreMemory, { nodeId: this.nodeId, workerId: '' });
+    this.store = new ObjectStore(options.objectStoreMemory, {
+      owner: { nodeId: this.nodeId, workerId: '' },
+      spillDirectory: options.spillDirectory,
+    });
+    this.store.warmUp();
+    this.objects = new ObjectDirectory<TaskRecord>(this.store);
     const pipelineMaxTaskUs = setting('pipelineMaxTaskUs');
     this.scheduler = new Scheduler<TaskRecord, Worker>(
       options.numCpus,
@@ -99,7 +108,7 @@ export class Node {
       nodeId: this.nodeId,
       size: options.numWorkers,
       resourceLimits: options.workerResourceLimits,
-      onMessage: (worker, message) => this.onWorkerMessage(worker, message),
+      onMessage: (worker, message, attached) => this.onWorkerMessage(worker, message, attached),
       onExit: (worker) => this.onWorkerExit(worker),
     });
     this.actors = new ActorManager({
@@ -107,14 +116,14 @@ export class Node {
       spawnHost: (isolation) => this.pool.spawnActorHost(isolation),
       killHost: (host) => this.pool.kill(host as Worker, 'actor'),
       setBusy: (host, busy) => this.pool.setBusy(host as Worker, busy),
-      waitForObjects: (what, ids, ready, failed) => this.waitForObjects(what, ids, ready, failed),
-      objectData: (id) => this.store.get(id) as Uint8Array,
-      resolveObjects: (ids, values) => {
-        for (let i = 0; i < ids.length; i++) this.setObject(ids[i] as string, values[i] as Uint8Array, false);
-      },
+      waitForObjects: (what, ids, ready, failed) => this.objects.waitForObjects(what, ids, ready, failed),
+      argumentsFor: (ids, host) => this.argumentsFor(ids, host as Worker),
+      storeResults: (host, ids, result, attached) => this.storeResult(host as Worker, ids, result, attached),
       failObjects: (ids, error) => {
-        for (const id of ids) this.setObject(id, error, true);
+        for (const id of ids) this.objects.setObject(id, error, true);
       },
+      hold: (key, ids, reason) => this.objects.hold(key, ids, reason),
+      releaseHolds: (key) => this.objects.releaseHolds(key),
       tryReserveCpus: (amount) => this.scheduler.tryReserve(amount),
       releaseCpus: (amount) => {
         this.scheduler.releaseCpus(amount);
@@ -134,11 +143,7 @@ export class Node {
     if (this.stopped) return;
     this.stopped = true;
     await this.pool.shutdown();
-    const lost = errorBytes(new ObjectLostError('miniray was shut down before this object was created'));
-    for (const [id, entry] of this.objects) {
-      if (entry.state === 'pending') this.setObject(id, lost, true);
-    }
-    this.objects.clear();
+    this.objects.clear(new ObjectLostError('miniray was shut down before this object was created'));
     this.store.clear();
   }
 
@@ -159,34 +164,71 @@ export class Node {
     for (const spec of specs) this.submitOne(spec);
   }
 
-  /** Stores objects; throws ObjectStoreFullError (storing nothing) when one does not fit. */
-  put(objects: readonly NewObject[]): void {
-    for (const object of objects) this.setObject(object.id, object.data, false, true);
+  /**
+   * Stores the driver's objects (their parts already in the arena); throws ObjectStoreFullError
+   * (storing nothing) when one does not fit.
+   */
+  put(owner: string, objects: readonly NewObject[]): void {
+    for (const object of objects) {
+      this.objects.setObject(object.id, object.data, false, {
+        owner,
+        throwIfFull: true,
+        blocks: (object.parts ?? []) as Block[],
+        nested: object.nested,
+      });
+    }
   }
 
-  /**
-   * Calls `onObject` for each ID once its object exists (at once for those that do). Returns a
-   * function that withdraws the callbacks still waiting (get/wait that timed out or settled).
-   */
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
-    let waiting: Array<[ObjectEntry, () => void]> | undefined;
-    for (const id of ids) {
-      const entry = this.objects.get(id);
-      if (entry === undefined) onObject({ id, state: 'lost' });
-      else if (entry.state !== 'pending') onObject(this.payload(id, entry, withData));
-      else {
-        const wake = () => onObject(this.payload(id, entry, withData));
-        (entry.waiters ??= []).push(wake);
-        (waiting ??= []).push([entry, wake]);
-      }
-    }
-    if (waiting === undefined) return NOTHING_TO_WITHDRAW;
-    return () => {
-      for (const [entry, wake] of waiting as Array<[ObjectEntry, () => void]>) {
-        const index = entry.waiters?.indexOf(wake) ?? -1;
-        if (index >= 0) entry.waiters?.splice(index, 1);
-      }
+  /** An arena block for the driver to write a large value's part into. */
+  allocate(length: number): Block {
+    return this.store.allocate(length);
+  }
+
+  /** The driver's view of an arena block. */
+  blockView(block: Block): Uint8Array {
+    return this.store.view(block);
+  }
+
+  freeBlock(block: Block): void {
+    this.store.freeBlock(block);
+  }
+
+  addRefs(thread: string, ids: readonly string[]): void {
+    this.objects.addHandles(thread, ids);
+  }
+
+  removeRefs(thread: string, ids: readonly string[]): void {
+    this.objects.removeHandles(thread, ids);
+  }
+
+  releaseLeases(leases: readonly number[]): void {
+    for (const lease of leases) this.objects.releaseLease(lease);
+  }
+
+  /** Live objects, what keeps each alive, and the store's figures. */
+  memory(): MemoryReport {
+    const driver = this.driverId;
+    return {
+      objects: this.objects.list((thread) => (thread === driver ? 'driver' : thread === '' ? 'node' : `worker ${thread.slice(0, 8)}`)),
+      store: this.store.stats(),
     };
+  }
+
+  /** The driver's worker ID, to name it in memory(). */
+  driverId = '';
+
+  /**
+   * Calls `onObject` for each ID once its object exists (at once for those that do), as seen by
+   * `reader` (the driver, or a worker: parts come as slab blocks it has been sent, or as copies for a
+   * process). Returns a function that withdraws the callbacks still waiting.
+   */
+  fetch(
+    ids: readonly string[],
+    withData: boolean,
+    onObject: (object: ObjectPayload) => void,
+    reader: Worker | undefined = undefined,
+  ): () => void {
+    return this.objects.fetch(ids, (id, entry) => onObject(this.payload(id, entry, withData, reader)));
   }
 
   cancel(objectId: string, force: boolean): void {
@@ -224,8 +266,12 @@ export class Node {
   // ---- tasks ---------------------------------------------------------------------------------
 
   private submitOne(spec: TaskSpec): void {
+    const owner = spec.owner.workerId;
+    // The call's ref arguments (and refs nested in its arguments) live until it finishes.
+    const argumentRefs = spec.nestedRefs === undefined ? spec.dependencies : [...spec.dependencies, ...spec.nestedRefs];
     if (spec.actorId !== undefined) {
-      for (const id of spec.returnIds) this.objects.set(id, { state: 'pending', waiters: null, producer: undefined });
+      for (const id of spec.returnIds) this.objects.addPending(id, owner, undefined);
+      this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of ${spec.name}`);
       this.actors.submitCall(spec);
       return;
     }
@@ -238,7 +284,8 @@ export class Node {
       worker: undefined,
       seq: 0,
     };
-    for (const id of spec.returnIds) this.objects.set(id, { state: 'pending', waiters: null, producer: record });
+    for (const id of spec.returnIds) this.objects.addPending(id, owner, record);
+    this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of task ${spec.name}`);
     if (!this.scheduler.isFeasible(record)) {
       const error = new InvalidOptionError(
         `task ${spec.name} needs ${spec.numCpus} CPUs but this node has ${this.scheduler.totalCpus}; ` +
@@ -252,7 +299,7 @@ export class Node {
       this.failTask(record, errorBytes(this.startupError));
       return;
     }
-    this.waitForObjects(
+    this.objects.waitForObjects(
       `task ${spec.name}`,
       spec.dependencies,
       () => {
@@ -264,51 +311,6 @@ export class Node {
     );
   }
 
-  /**
-   * Calls `ready` once every object in `ids` exists, or `failed` with an encoded error: the error
-   * of the first input that failed (a consumer of a failed object fails with the same error), or
-   * ObjectLostError for an ID this node does not know. `what` names the consumer in that message.
-   */
-  private waitForObjects(what: string, ids: readonly string[], ready: () => void, failed: (error: Uint8Array) => void): void {
-    let pending = 0;
-    let settled = false;
-    const onDone = (id: string) => {
-      if (settled) return;
-      if (this.objects.get(id)?.state === 'failed') {
-        settled = true;
-        failed(this.store.get(id) as Uint8Array);
-      } else if (--pending === 0) {
-        settled = true;
-        ready();
-      }
-    };
-    for (const id of ids) {
-      const entry = this.objects.get(id);
-      if (entry === undefined) {
-        settled = true;
-        const error = new ObjectLostError(
-          `${what} was given ObjectRef(${id}) as an argument, which is not known to this miniray ` +
-            'instance (never created here, or from a session that was shut down)',
-        );
-        failed(errorBytes(error));
-        return;
-      }
-      if (entry.state === 'failed') {
-        settled = true;
-        failed(this.store.get(id) as Uint8Array);
-        return;
-      }
-      if (entry.state === 'pending') {
-        pending++;
-        (entry.waiters ??= []).push(() => onDone(id));
-      }
-    }
-    if (pending === 0) {
-      settled = true;
-      ready();
-    }
-  }
-
   private enqueue(record: TaskRecord): void {
     record.state = 'queued';
     this.scheduler.enqueue(record);
@@ -318,7 +320,7 @@ export class Node {
   /** Stores `error` (an encoded ErrorRecord) as every return value of the task. */
   private failTask(record: TaskRecord, error: Uint8Array): void {
     record.state = 'finished';
-    for (const id of record.spec.returnIds) this.setObject(id, error, true);
+    for (const id of record.spec.returnIds) this.objects.setObject(id, error, true);
   }
 
   private retriesLeft(record: TaskRecord): boolean {
@@ -360,7 +362,7 @@ export class Node {
         name: spec.name,
         args: spec.args,
         refArgPositions: spec.refArgPositions,
-        refArgValues: spec.dependencies.map((id) => this.store.get(id) as Uint8Array),
+        ...this.argumentsFor(spec.dependencies, worker),
         numReturns: spec.returnIds.length,
       });
     });
@@ -373,39 +375,106 @@ export class Node {
   // ---- objects -------------------------------------------------------------------------------
 
   /**
-   * Stores an object's bytes (or, with `failed`, its encoded error) and wakes its waiters. When
-   * the store is full the object gets the ObjectStoreFullError as its error, or, with
-   * `throwIfFull`, the error is thrown and nothing changes.
+   * The values of a task's ref arguments for `worker`, with their parts and one lease on them
+   * (released by the worker once no view of them is left).
    */
-  private setObject(id: string, data: Uint8Array, failed: boolean, throwIfFull = false): void {
-    try {
-      this.store.putWithId(id, data, { evenIfFull: failed });
-    } catch (error) {
-      if (!(error instanceof ObjectStoreFullError) || throwIfFull) throw error;
-      // The object's error must be recorded even in a full store, or its readers would wait forever.
-      this.store.putWithId(id, errorBytes(error), { evenIfFull: true });
-      failed = true;
+  private argumentsFor(ids: readonly string[], worker: Worker): Pick<ExecuteTask, 'refArgValues' | 'refArgParts' | 'lease'> {
+    const refArgValues = ids.map((id) => this.store.get(id) as Uint8Array);
+    if (ids.length === 0) return { refArgValues };
+    const { lease, blocks } = this.objects.lease(worker.id, ids);
+    if (lease === undefined) return { refArgValues };
+    const refArgParts = blocks.map((b) => this.partsFor(b ?? [], worker));
+    if (worker.isolation === 'process') {
+      this.objects.releaseLease(lease); // it got copies
+      return { refArgValues, refArgParts };
     }
-    let entry = this.objects.get(id);
-    if (entry === undefined) {
-      entry = { state: 'pending', waiters: null, producer: undefined };
-      this.objects.set(id, entry);
-    }
-    entry.state = failed ? 'failed' : 'ready';
-    entry.producer = undefined;
-    const waiters = entry.waiters;
-    entry.waiters = null;
-    if (waiters !== null) for (const wake of waiters) wake();
+    return { refArgValues, refArgParts, lease };
   }
 
-  private payload(id: string, entry: ObjectEntry, withData: boolean): ObjectPayload {
+  /**
+   * How `reader` finds blocks: the driver and worker threads by slab (sending a worker each slab
+   * it has not got yet), a worker process as copies of the bytes.
+   */
+  private partsFor(blocks: readonly Block[], reader: Worker | undefined): Part[] {
+    if (reader === undefined) return blocks as Block[];
+    if (reader.isolation === 'process') return blocks.map((block) => ({ bytes: this.store.view(block).slice() }));
+    let slabs: { index: number; attached: number }[] | undefined;
+    for (const block of blocks) {
+      const buffer = this.store.slab(block.slab) as SharedArrayBuffer;
+      if (reader.knownSlabs.get(block.slab) === buffer) continue;
+      reader.knownSlabs.set(block.slab, buffer);
+      (slabs ??= []).push({ index: block.slab, attached: reader.channel.attach(buffer) });
+    }
+    if (slabs !== undefined) reader.channel.send({ type: 'slabs', slabs });
+    return blocks as Block[];
+  }
+
+  private payload(id: string, entry: ObjectEntry | undefined, withData: boolean, reader: Worker | undefined): ObjectPayload {
+    if (entry === undefined) return { id, state: 'lost' };
     if (entry.state === 'failed') return { id, state: 'failed', data: this.store.get(id) as Uint8Array };
-    return { id, state: 'ready', data: withData ? (this.store.get(id) as Uint8Array) : EMPTY };
+    if (!withData) return { id, state: 'ready', data: EMPTY };
+    const data = this.store.get(id) as Uint8Array;
+    let leased: ReturnType<ObjectDirectory<TaskRecord>['lease']>;
+    try {
+      leased = this.objects.lease(reader?.id ?? this.driverId, [id]);
+    } catch (error) {
+      return { id, state: 'failed', data: errorBytes(error as Error) }; // a spilled object that cannot come back
+    }
+    if (leased.lease === undefined) return { id, state: 'ready', data };
+    const parts = this.partsFor(leased.blocks[0] ?? [], reader);
+    if (reader?.isolation === 'process') {
+      this.objects.releaseLease(leased.lease);
+      return { id, state: 'ready', data, parts };
+    }
+    return { id, state: 'ready', data, parts, lease: leased.lease };
+  }
+
+  /**
+   * Stores a task's (or actor call's) return values from `worker`: parts it attached are adopted
+   * into the arena, copies are written into it. A value that does not fit becomes its error.
+   */
+  private storeResult(
+    worker: Worker,
+    ids: readonly string[],
+    result: Extract<TaskResult, { outcome: 'ok' }>,
+    attached: readonly SharedArrayBuffer[],
+  ): void {
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i] as string;
+      let blocks: Block[];
+      try {
+        blocks = this.blocksFrom(result.parts?.[i], attached);
+      } catch (error) {
+        this.objects.setObject(id, errorBytes(error as Error), true);
+        continue;
+      }
+      this.objects.setObject(id, result.values[i] as Uint8Array, false, { blocks, nested: result.nested?.[i], owner: worker.id });
+    }
+  }
+
+  /** Arena blocks for parts that came from a worker. Throws ObjectStoreFullError when they do not fit. */
+  private blocksFrom(parts: readonly Part[] | undefined, attached: readonly SharedArrayBuffer[]): Block[] {
+    if (parts === undefined || parts.length === 0) return [];
+    const blocks: Block[] = [];
+    try {
+      for (const part of parts) {
+        if ('attached' in part) blocks.push(this.store.adopt(attached[part.attached] as SharedArrayBuffer));
+        else if ('bytes' in part) {
+          const block = this.store.allocate(part.bytes.byteLength);
+          blocks.push(block);
+          this.store.view(block).set(part.bytes);
+        } else blocks.push(part);
+      }
+    } catch (error) {
+      for (const block of blocks) this.store.freeBlock(block);
+      throw error;
+    }
+    return blocks;
   }
 
   // ---- workers -------------------------------------------------------------------------------
 
-  private onWorkerMessage(worker: Worker, message: WorkerToNode): void {
+  private onWorkerMessage(worker: Worker, message: WorkerToNode, attached: readonly SharedArrayBuffer[]): void {
     switch (message.type) {
       case 'ready':
         this.startupFailures = 0;
@@ -413,8 +482,8 @@ export class Node {
         else this.scheduleDispatch();
         return;
       case 'results':
-        if (worker.role === 'actor') this.actors.onResults(worker, message.results);
-        else this.onResults(worker, message.results);
+        if (worker.role === 'actor') this.actors.onResults(worker, message.results, attached);
+        else this.onResults(worker, message.results, attached);
         return;
       case 'createActor':
         for (const fn of message.functions) this.functions.set(fn.id, fn);
@@ -432,15 +501,39 @@ export class Node {
         return;
       case 'put':
         // A worker's put() has returned already: an object that does not fit becomes its error.
-        for (const object of message.objects) this.setObject(object.id, object.data, false);
+        for (const object of message.objects) {
+          let blocks: Block[];
+          try {
+            blocks = this.blocksFrom(object.parts, attached);
+          } catch (error) {
+            this.objects.setObject(object.id, errorBytes(error as Error), true, { owner: worker.id });
+            continue;
+          }
+          this.objects.setObject(object.id, object.data, false, { owner: worker.id, blocks, nested: object.nested });
+        }
+        return;
+      case 'addRefs':
+        this.objects.addHandles(worker.id, message.ids);
+        return;
+      case 'removeRefs':
+        this.objects.removeHandles(worker.id, message.ids);
+        return;
+      case 'releaseLeases':
+        this.releaseLeases(message.leases);
         return;
       case 'get': {
         const key = `${worker.id}:${message.requestId}`;
         let remaining = message.ids.length;
-        const withdraw = this.fetch(message.ids, message.withData, (object) => {
-          if (--remaining === 0) this.workerFetches.delete(key);
-          if (worker.alive) worker.channel.send({ type: 'objects', requestId: message.requestId, objects: [object] });
-        });
+        const withdraw = this.fetch(
+          message.ids,
+          message.withData,
+          (object) => {
+            if (--remaining === 0) this.workerFetches.delete(key);
+            if (worker.alive) worker.channel.send({ type: 'objects', requestId: message.requestId, objects: [object] });
+            else if (object.state === 'ready' && object.lease !== undefined) this.objects.releaseLease(object.lease);
+          },
+          worker,
+        );
         if (remaining > 0) this.workerFetches.set(key, withdraw);
         return;
       }
@@ -463,7 +556,7 @@ export class Node {
     }
   }
 
-  private onResults(worker: Worker, results: readonly TaskResult[]): void {
+  private onResults(worker: Worker, results: readonly TaskResult[], attached: readonly SharedArrayBuffer[]): void {
     for (const result of results) {
       const record = worker.inFlight.get(result.seq);
       if (record === undefined) continue;
@@ -477,8 +570,7 @@ export class Node {
       if (record.cancelled) continue; // already failed with TaskCancelledError
       if (result.outcome === 'ok') {
         record.state = 'finished';
-        const ids = record.spec.returnIds;
-        for (let i = 0; i < ids.length; i++) this.setObject(ids[i] as string, result.values[i] as Uint8Array, false);
+        this.storeResult(worker, record.spec.returnIds, result, attached);
       } else if (result.outcome === 'error') {
         if (result.userError && record.spec.retryExceptions && this.retriesLeft(record)) {
           record.retries++;
@@ -495,6 +587,7 @@ export class Node {
 
   private onWorkerExit(worker: Worker): void {
     if (this.stopped) return;
+    this.objects.dropThread(worker.id); // its refs and leases die with it
     if (worker.role === 'actor') {
       this.actors.onHostExit(worker);
       return;
@@ -567,7 +660,7 @@ export class LocalNodeClient implements NodeClient {
   }
 
   put(objects: readonly NewObject[]): void {
-    this.node.put(objects);
+    this.node.put(this.node.driverId, objects);
   }
 
   fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
@@ -592,5 +685,39 @@ export class LocalNodeClient implements NodeClient {
 
   killActor(actorId: string, noRestart: boolean): void {
     this.node.killActor(actorId, noRestart);
+  }
+
+  addRefs(ids: readonly string[]): void {
+    this.node.addRefs(this.node.driverId, ids);
+  }
+
+  removeRefs(ids: readonly string[]): void {
+    this.node.removeRefs(this.node.driverId, ids);
+  }
+
+  releaseLeases(leases: readonly number[]): void {
+    this.node.releaseLeases(leases);
+  }
+
+  /** The driver writes large parts straight into the arena: the one copy they ever get. */
+  partWriter(): PartWriter {
+    const blocks: Block[] = [];
+    return {
+      sink: (bytes) => {
+        const block = this.node.allocate(bytes.byteLength);
+        this.node.blockView(block).set(bytes);
+        return blocks.push(block) - 1;
+      },
+      parts: () => (blocks.length === 0 ? undefined : blocks),
+      abandon: () => {
+        for (const block of blocks) this.node.freeBlock(block);
+      },
+    };
+  }
+
+  partView(part: Part): Uint8Array {
+    if ('bytes' in part) return part.bytes;
+    if ('slab' in part) return this.node.blockView(part);
+    throw new Error('attached parts never reach the driver');
   }
 }

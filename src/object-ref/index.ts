@@ -29,6 +29,7 @@ export class ObjectRef<T = unknown> {
   constructor(id: ObjectID, owner: OwnerAddress) {
     this.id = id;
     this.owner = owner;
+    refCreated?.(this);
   }
 
   /** The object's ID as 32 hex characters (the key miniray uses everywhere). */
@@ -43,6 +44,16 @@ export class ObjectRef<T = unknown> {
   [inspect.custom](): string {
     return this.toString();
   }
+}
+
+let refCreated: ((ref: ObjectRef) => void) | undefined;
+
+/**
+ * Called with every ObjectRef made in this thread from now on (the thread's CoreWorker counts
+ * them, to know when the last one is gone). One per thread; undefined stops it.
+ */
+export function onRefCreated(hook: ((ref: ObjectRef) => void) | undefined): void {
+  refCreated = hook;
 }
 
 /** True for an ObjectRef from any copy of this module. */

@@ -84,9 +84,12 @@ export class Arena {
     return this.takeFrom(this.slabs[index] as Slab, index, size, length);
   }
 
-  /** Takes over a SharedArrayBuffer written by a worker, as a dedicated slab; undefined if over capacity. */
-  adopt(buffer: SharedArrayBuffer): Block | undefined {
-    if (!this.makeRoomFor(buffer.byteLength)) return undefined;
+  /**
+   * Takes over a SharedArrayBuffer written by a worker, as a dedicated slab; undefined if over
+   * capacity, unless `beyondCapacity`.
+   */
+  adopt(buffer: SharedArrayBuffer, beyondCapacity = false): Block | undefined {
+    if (!this.makeRoomFor(buffer.byteLength) && !beyondCapacity) return undefined;
     const index = this.addSlab(buffer, true);
     this.usedBytes += buffer.byteLength;
     (this.slabs[index] as Slab).used = buffer.byteLength;
@@ -169,8 +172,16 @@ export class Arena {
     return this.reservedBytes + length <= this.capacityBytes;
   }
 
-  private allocateDedicated(length: number): Block | undefined {
-    if (!this.makeRoomFor(length)) return undefined;
+  /**
+   * A dedicated block past the capacity: for when all memory is in use by views that have not been
+   * collected yet. Going over for a while beats failing; the memory goes with the last view.
+   */
+  allocateBeyondCapacity(length: number): Block {
+    return this.allocateDedicated(length, true) as Block;
+  }
+
+  private allocateDedicated(length: number, beyondCapacity = false): Block | undefined {
+    if (!this.makeRoomFor(length) && !beyondCapacity) return undefined;
     const index = this.addSlab(new SharedArrayBuffer(length), true);
     (this.slabs[index] as Slab).used = length;
     this.usedBytes += length;

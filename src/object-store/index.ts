@@ -135,15 +135,18 @@ export class ObjectStore {
    * beyond capacity (a small error record that must not be lost).
    */
   putWithId(id: string, data: Uint8Array, { evenIfFull = false, blocks = [] as Block[] } = {}): void {
+    // A retry's result replaces the earlier attempt's; the earlier one's inline bytes make room.
     const previous = this.objects.get(id);
-    if (previous !== undefined) this.delete(id); // a retry's result replaces the earlier attempt's
-    if (!evenIfFull && this.inlineBytes + data.byteLength + this.arena.stats().reservedBytes > this.capacityBytes) {
-      this.spillUntil(() => this.inlineBytes + data.byteLength + this.arena.stats().reservedBytes <= this.capacityBytes);
-      if (this.inlineBytes + data.byteLength + this.arena.stats().reservedBytes > this.capacityBytes) {
+    const fits = () =>
+      this.inlineBytes - (previous?.data.byteLength ?? 0) + data.byteLength + this.arena.stats().reservedBytes <= this.capacityBytes;
+    if (!evenIfFull && !fits()) {
+      this.spillUntil(fits);
+      if (!fits()) {
         for (const block of blocks) this.arena.free(block);
         throw this.fullError(data.byteLength);
       }
     }
+    if (previous !== undefined) this.delete(id);
     this.objects.set(id, {
       data,
       blocks,
@@ -157,12 +160,20 @@ export class ObjectStore {
 
   /** Room for `length` bytes in the arena, spilling objects nobody reads if needed. */
   allocate(length: number): Block {
-    return this.withRoom(length, () => this.arena.allocate(length));
+    return this.withRoom(
+      length,
+      () => this.arena.allocate(length),
+      () => this.arena.allocateBeyondCapacity(length),
+    );
   }
 
   /** Takes over a worker's SharedArrayBuffer as an arena block, spilling if needed. */
   adopt(buffer: SharedArrayBuffer): Block {
-    return this.withRoom(buffer.byteLength, () => this.arena.adopt(buffer));
+    return this.withRoom(
+      buffer.byteLength,
+      () => this.arena.adopt(buffer),
+      () => this.arena.adopt(buffer, true) as Block,
+    );
   }
 
   /** A view of an arena block (for writing into a fresh block, or reading). */
@@ -250,13 +261,23 @@ export class ObjectStore {
 
   // ---- internals ---------------------------------------------------------------------------------
 
-  private withRoom(length: number, take: () => Block | undefined): Block {
-    if (!this.arena.fits(length)) throw this.fullError(length);
+  /**
+   * Takes room for `length` bytes: from free memory, else by spilling objects nobody reads, else
+   * (everything in memory is being read through views not yet garbage-collected) past the
+   * capacity, for as long as those views live. Only an object larger than the whole store, or a
+   * spill the disk refuses, fails.
+   */
+  private withRoom(length: number, take: () => Block | undefined, takeBeyondCapacity: () => Block): Block {
+    if (!this.arena.fits(length)) {
+      throw new ObjectStoreFullError(
+        `an object of ${length} bytes is larger than the whole object store (${this.capacityBytes} bytes). ` +
+          'Raise objectStoreMemory in init().',
+      );
+    }
     let block = take();
     if (block !== undefined) return block;
     this.spillUntil(() => (block = take()) !== undefined);
-    if (block === undefined) throw this.fullError(length);
-    return block;
+    return block ?? takeBeyondCapacity();
   }
 
   /** Spills least recently used, unleased objects until `done()` or nothing is left to spill. */
@@ -305,8 +326,8 @@ export class ObjectStore {
     const { usedBytes } = this.stats();
     return new ObjectStoreFullError(
       `object store is full: an object of ${length} bytes does not fit ` +
-        `(${usedBytes} of ${this.capacityBytes} bytes in use, ${Math.max(0, this.capacityBytes - usedBytes)} free, ` +
-        'and nothing left that can be spilled to disk). Raise objectStoreMemory in init().',
+        `(${usedBytes} of ${this.capacityBytes} bytes in use, ${Math.max(0, this.capacityBytes - usedBytes)} free), ` +
+        'and nothing left can be spilled to disk. Raise objectStoreMemory in init().',
     );
   }
 }

@@ -7,6 +7,13 @@ import { ObjectRef } from '../object-ref/index.js';
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
+
+/** The store's object count, bytes in use and capacity. */
+const figures = (store: ObjectStore) => {
+  const { objects, usedBytes, capacityBytes } = store.stats();
+  return { objects, usedBytes, capacityBytes };
+};
+
 test('put returns a ref and get returns the same bytes by ref, ObjectID or hex', () => {
   const store = new ObjectStore(1024);
   const data = bytes(1, 2, 3, 4);
@@ -29,7 +36,7 @@ test('each put gets a new ObjectID', () => {
 
 test('put records the store owner in the refs it creates', () => {
   const owner = { nodeId: 'node-1', workerId: 'driver' };
-  const ref = new ObjectStore(100, owner).put(bytes(1));
+  const ref = new ObjectStore(100, { owner }).put(bytes(1));
   assert.deepEqual(ref.owner, owner);
   assert.deepEqual(new ObjectStore(100).put(bytes(1)).owner, { nodeId: '', workerId: '' });
 });
@@ -61,9 +68,9 @@ test('putWithId on an existing id replaces it and accounts only the difference',
   store.putWithId(id, new Uint8Array(6));
   store.putWithId(id, new Uint8Array(8)); // 8 fits in 10 because the 6 are given back
   assert.equal(store.get(id)?.byteLength, 8);
-  assert.deepEqual(store.stats(), { objects: 1, usedBytes: 8, capacityBytes: 10 });
+  assert.deepEqual(figures(store), { objects: 1, usedBytes: 8, capacityBytes: 10 });
   store.putWithId(id, new Uint8Array(2));
-  assert.deepEqual(store.stats(), { objects: 1, usedBytes: 2, capacityBytes: 10 });
+  assert.deepEqual(figures(store), { objects: 1, usedBytes: 2, capacityBytes: 10 });
 });
 
 test('contains, delete and size', () => {
@@ -86,14 +93,14 @@ test('contains, delete and size', () => {
 
 test('stats reports objects, used bytes and capacity', () => {
   const store = new ObjectStore(100);
-  assert.deepEqual(store.stats(), { objects: 0, usedBytes: 0, capacityBytes: 100 });
+  assert.deepEqual(figures(store), { objects: 0, usedBytes: 0, capacityBytes: 100 });
   const a = store.put(new Uint8Array(30));
   store.put(new Uint8Array(20));
-  assert.deepEqual(store.stats(), { objects: 2, usedBytes: 50, capacityBytes: 100 });
+  assert.deepEqual(figures(store), { objects: 2, usedBytes: 50, capacityBytes: 100 });
   store.delete(a);
-  assert.deepEqual(store.stats(), { objects: 1, usedBytes: 20, capacityBytes: 100 });
+  assert.deepEqual(figures(store), { objects: 1, usedBytes: 20, capacityBytes: 100 });
   store.clear();
-  assert.deepEqual(store.stats(), { objects: 0, usedBytes: 0, capacityBytes: 100 });
+  assert.deepEqual(figures(store), { objects: 0, usedBytes: 0, capacityBytes: 100 });
   assert.equal(store.size(), 0);
 });
 
@@ -126,7 +133,7 @@ test('a failed put leaves the store unchanged', () => {
   const id = ObjectID.fromRandom().toHex();
   assert.throws(() => store.putWithId(id, new Uint8Array(8)), ObjectStoreFullError);
   assert.equal(store.contains(id), false);
-  assert.deepEqual(store.stats(), { objects: 1, usedBytes: 3, capacityBytes: 10 });
+  assert.deepEqual(figures(store), { objects: 1, usedBytes: 3, capacityBytes: 10 });
   assert.deepEqual(store.get(ref), bytes(1, 2, 3));
   // A replacement that does not fit keeps the old object.
   assert.throws(() => store.putWithId(ref.hex, new Uint8Array(11)), ObjectStoreFullError);

@@ -47,6 +47,8 @@ export interface TaskSpec {
   readonly maxRetries: number;
   readonly retryExceptions: boolean;
   readonly owner: OwnerAddress;
+  /** Refs nested inside the arguments: kept alive until the task is done. */
+  readonly nestedRefs?: readonly string[];
   /** Set for an actor method call: the actor, and the method to call on it. */
   readonly actorId?: string;
   readonly method?: string;
@@ -65,6 +67,8 @@ export interface ActorSpec {
   readonly args: Uint8Array;
   readonly refArgPositions: readonly number[];
   readonly dependencies: readonly string[];
+  /** Refs nested inside the constructor arguments: kept alive as long as the actor. */
+  readonly nestedRefs?: readonly string[];
   readonly name: string | undefined;
   readonly namespace: string;
   /** Restarts after its worker dies. -1: unlimited. */

@@ -49,13 +49,15 @@ export interface PooledWorker<TTask> extends WorkerSlot {
   exitError: Error | undefined;
   /** Actors living on this worker (role 'actor'). */
   readonly actors: Set<string>;
+  /** Arena slabs this worker has been sent, by index. */
+  readonly knownSlabs: Map<number, SharedArrayBuffer>;
 }
 
 export interface WorkerPoolOptions<TTask> {
   readonly nodeId: string;
   readonly size: number;
   readonly resourceLimits: ResourceLimits | undefined;
-  readonly onMessage: (worker: PooledWorker<TTask>, message: WorkerToNode) => void;
+  readonly onMessage: (worker: PooledWorker<TTask>, message: WorkerToNode, attached: readonly SharedArrayBuffer[]) => void;
   /** The thread is gone (crash, exit, terminate). Called once per worker. */
   readonly onExit: (worker: PooledWorker<TTask>) => void;
 }
@@ -151,8 +153,9 @@ export class WorkerPool<TTask> {
       terminatedFor: undefined,
       exitError: undefined,
       actors: new Set(),
+      knownSlabs: new Map(),
     };
-    worker.channel.onMessage((message) => {
+    worker.channel.onMessage((message, attached) => {
       if (message.type === 'ready') {
         worker.accepting = true;
         // A starting worker keeps the process alive (init() awaits it); an idle one does not.
@@ -164,7 +167,7 @@ export class WorkerPool<TTask> {
           }
         }
       }
-      this.options.onMessage(worker, message);
+      this.options.onMessage(worker, message, attached);
     });
     events.on('error', (error: Error) => {
       worker.exitError = error;

@@ -10,10 +10,10 @@
  * Results are collected and sent as one message per turn of the event loop. Synchronous tasks in a
  * batch run back to back with no promise or timer between them.
  */
-import type { BlockingHooks, NodeClient } from '../core-worker/index.js';
+import type { BlockingHooks, CoreWorker, NodeClient } from '../core-worker/index.js';
 import { lookupModuleFunction } from '../core-worker/index.js';
 import { SerializationError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
-import type { ExecuteTask, NodeToWorker, TaskResult, WorkerToNode } from '../protocol/index.js';
+import type { ExecuteTask, NodeToWorker, Part, TaskResult, WorkerToNode } from '../protocol/index.js';
 import {
   compileSource,
   decodeValue,
@@ -50,6 +50,9 @@ export class TaskExecutor implements BlockingHooks {
   /** Latest run time of each function on this worker, in microseconds. */
   private readonly lastRunUs = new Map<string, number>();
 
+  /** This thread's CoreWorker (set right after construction: each needs the other). */
+  coreWorker!: CoreWorker;
+
   constructor(
     private readonly channel: Channel<WorkerToNode, NodeToWorker>,
     /** progress[0] = seq of the last started task, read by the node if this thread dies. */
@@ -85,7 +88,7 @@ export class TaskExecutor implements BlockingHooks {
     for (const actor of this.actors.values()) {
       actor.queue = actor.queue.slice(actor.head).filter((task) => {
         if (!cancelled.has(task.seq)) return true;
-        this.report({ seq: task.seq, outcome: 'cancelled' });
+        this.drop(task);
         return false;
       });
       actor.head = 0;
@@ -93,11 +96,17 @@ export class TaskExecutor implements BlockingHooks {
     const kept: ExecuteTask[] = [];
     for (let i = this.head; i < this.queue.length; i++) {
       const task = this.queue[i] as ExecuteTask;
-      if (cancelled.has(task.seq)) this.report({ seq: task.seq, outcome: 'cancelled' });
+      if (cancelled.has(task.seq)) this.drop(task);
       else kept.push(task);
     }
     this.queue = kept;
     this.head = 0;
+  }
+
+  /** A task that will not run: say so, and give back the lease on its arguments. */
+  private drop(task: ExecuteTask): void {
+    if (task.lease !== undefined) this.coreWorker.views.release(task.lease);
+    this.report({ seq: task.seq, outcome: 'cancelled' });
   }
 
   onBlocked(): boolean {
@@ -165,8 +174,9 @@ export class TaskExecutor implements BlockingHooks {
     try {
       args = decodeValue(task.args) as unknown[];
       const positions = task.refArgPositions;
-      for (let i = 0; i < positions.length; i++) {
-        args[positions[i] as number] = decodeValue(task.refArgValues[i] as Uint8Array);
+      if (positions.length > 0) {
+        const values = this.coreWorker.decodeValues(task.refArgValues, task.refArgParts, task.lease);
+        for (let i = 0; i < positions.length; i++) args[positions[i] as number] = values[i];
       }
     } catch (error) {
       this.fail(task, new SerializationError(`arguments of ${task.name} could not be decoded: ${(error as Error).message}`), false);
@@ -270,24 +280,32 @@ export class TaskExecutor implements BlockingHooks {
   }
 
   private succeed(task: ExecuteTask, value: unknown, us = 0): void {
-    let values: Uint8Array[];
+    const values: Uint8Array[] = [];
+    let parts: (readonly Part[])[] | undefined;
+    let nested: (readonly string[])[] | undefined;
     try {
-      if (task.numReturns === 0) {
-        values = []; // an actor's creation
-      } else if (task.numReturns === 1) {
-        values = [encodeValue(value, `the return value of ${task.name}`).data];
-      } else {
+      let items: readonly unknown[];
+      if (task.numReturns === 0) items = []; // an actor's creation
+      else if (task.numReturns === 1) items = [value];
+      else {
         if (!Array.isArray(value) || value.length !== task.numReturns) {
           const got = Array.isArray(value) ? `an array of ${value.length}` : typeof value;
           throw new TypeError(`${task.name} has numReturns: ${task.numReturns} and must return an array of that length; it returned ${got}`);
         }
-        values = value.map((item, i) => encodeValue(item, `return value ${i + 1} of ${task.name}`).data);
+        items = value;
+      }
+      for (let i = 0; i < items.length; i++) {
+        const what = task.numReturns === 1 ? `the return value of ${task.name}` : `return value ${i + 1} of ${task.name}`;
+        const object = this.coreWorker.encodeObject('', items[i], what);
+        values.push(object.data);
+        if (object.parts) (parts ??= Array.from({ length: items.length }, () => []))[i] = object.parts;
+        if (object.nested) (nested ??= Array.from({ length: items.length }, () => []))[i] = object.nested;
       }
     } catch (error) {
       this.fail(task, error, false, us);
       return;
     }
-    this.report({ seq: task.seq, outcome: 'ok', values, us });
+    this.report({ seq: task.seq, outcome: 'ok', values, ...(parts ? { parts } : {}), ...(nested ? { nested } : {}), us });
   }
 
   /** `userError`: thrown by the task's own code (may be retried with retryExceptions). */

@@ -44,12 +44,13 @@ globals.__name ??= (target: object, value: string) =>
 const channel = new PortChannel<WorkerToNode, NodeToWorker>(
   parentPort ?? processPort(process as unknown as Parameters<typeof processPort>[0]),
 );
-const client = new ChannelNodeClient(boot.nodeId, channel);
+const client = new ChannelNodeClient(boot.nodeId, channel, !inProcess);
 const executor = new TaskExecutor(channel, new Int32Array(boot.progress), client);
 const coreWorker = new CoreWorker({ nodeId: boot.nodeId, workerId: boot.workerId }, client, executor);
+executor.coreWorker = coreWorker;
 setCurrentRuntime({ kind: 'worker', coreWorker });
 
-channel.onMessage((message) => {
+channel.onMessage((message, attached) => {
   switch (message.type) {
     case 'execute':
       executor.enqueue(message.functions, message.tasks);
@@ -65,6 +66,9 @@ channel.onMessage((message) => {
       return;
     case 'actorInfo':
       client.deliverActorInfo(message.requestId, message.info);
+      return;
+    case 'slabs':
+      client.addSlabs(message.slabs, attached);
       return;
   }
 });

@@ -1,0 +1,112 @@
+/**
+ * What a CoreWorker tells its node about the lifetime of things in its thread:
+ *
+ *  - RefTracker: counts this thread's ObjectRefs per object and reports the first (addRefs) and
+ *    the last, when garbage collection has taken it (removeRefs). The node frees an object once no
+ *    thread and nothing else refers to it.
+ *  - ViewTracker: views into shared memory handed out by decoding (typed arrays over arena blocks)
+ *    are tracked per lease; when every view of a lease is collected, the lease is released and the
+ *    node may reuse or spill that memory. Until then it stays exactly as it was.
+ *
+ * Reports are gathered and sent once per turn of the event loop.
+ */
+import type { ObjectRef } from '../object-ref/index.js';
+import type { NodeClient } from './node-client.js';
+
+export class RefTracker {
+  private readonly counts = new Map<string, number>();
+  private readonly registry = new FinalizationRegistry<string>((id) => this.collected(id));
+  private added: string[] = [];
+  private removed: string[] = [];
+  private queued = false;
+
+  constructor(private readonly node: NodeClient) {}
+
+  /** A new ObjectRef exists in this thread. */
+  track(ref: ObjectRef): void {
+    const id = ref.id.toHex();
+    const count = this.counts.get(id) ?? 0;
+    this.counts.set(id, count + 1);
+    if (count === 0) this.report(this.added, id);
+    this.registry.register(ref, id);
+  }
+
+  /** Refs of this thread, by object (for tests and state tools). */
+  heldCount(id: string): number {
+    return this.counts.get(id) ?? 0;
+  }
+
+  private collected(id: string): void {
+    const count = (this.counts.get(id) ?? 1) - 1;
+    if (count > 0) {
+      this.counts.set(id, count);
+      return;
+    }
+    this.counts.delete(id);
+    this.report(this.removed, id);
+  }
+
+  private report(list: string[], id: string): void {
+    list.push(id);
+    if (this.queued) return;
+    this.queued = true;
+    queueMicrotask(this.flush);
+  }
+
+  /** Sends what changed, additions first (an object both added and removed in one turn ends removed). */
+  readonly flush = (): void => {
+    this.queued = false;
+    if (this.added.length > 0) {
+      const added = this.added;
+      this.added = [];
+      this.node.addRefs(added);
+    }
+    if (this.removed.length > 0) {
+      const removed = this.removed;
+      this.removed = [];
+      this.node.removeRefs(removed);
+    }
+  };
+}
+
+export class ViewTracker {
+  private readonly views = new Map<number, number>();
+  private readonly registry = new FinalizationRegistry<number>((lease) => this.collected(lease));
+  private released: number[] = [];
+  private queued = false;
+
+  constructor(private readonly node: NodeClient) {}
+
+  /** Call for each view of shared memory made under `lease`. */
+  viewMade(lease: number, view: object): void {
+    this.views.set(lease, (this.views.get(lease) ?? 0) + 1);
+    this.registry.register(view, lease);
+  }
+
+  /** Decoding under `lease` is over: if it made no views, the lease can go at once. */
+  done(lease: number | undefined): void {
+    if (lease !== undefined && !this.views.has(lease)) this.release(lease);
+  }
+
+  /** Gives a lease back without decoding (a payload that is not used). */
+  release(lease: number): void {
+    this.released.push(lease);
+    if (this.queued) return;
+    this.queued = true;
+    queueMicrotask(() => {
+      this.queued = false;
+      const released = this.released;
+      this.released = [];
+      this.node.releaseLeases(released);
+    });
+  }
+
+  private collected(lease: number): void {
+    const count = (this.views.get(lease) ?? 1) - 1;
+    if (count > 0) this.views.set(lease, count);
+    else {
+      this.views.delete(lease);
+      this.release(lease);
+    }
+  }
+}

@@ -1,0 +1,312 @@
+/**
+ * The object directory of a node: every object's state (pending, ready, failed), who waits for
+ * it, and who keeps it alive. On one node this is where Ray's owners keep their reference tables;
+ * an object is freed when nothing refers to it any more:
+ *
+ *  - handles: threads (the driver, workers) holding at least one ObjectRef to it. Each thread
+ *    counts its own refs and reports only its first and its last (see core-worker/ref-tracker.ts);
+ *  - holds: pending tasks and actor calls it is an argument of (including refs nested in their
+ *    arguments), actors it is a constructor argument of, and objects it is nested in;
+ *  - a pending object is never freed: its task may still need to store it (it goes once stored,
+ *    if nothing refers to it by then).
+ *
+ * Leases (see object-store) keep freed objects' memory from reuse while views of it exist.
+ */
+import { ObjectLostError, ObjectStoreFullError, toErrorRecord } from '../errors/index.js';
+import type { Block, Lease, ObjectStore } from '../object-store/index.js';
+import { encodeErrorRecord } from '../serialization/index.js';
+
+export interface ObjectEntry<P> {
+  state: 'pending' | 'ready' | 'failed';
+  /** Called once when the object leaves 'pending'. */
+  waiters: Array<() => void> | null;
+  /** The task that will create the object, while it is pending. */
+  producer: P | undefined;
+  /** Worker ID of its owner (the creator). */
+  readonly owner: string;
+  /** Threads holding refs to it. */
+  readonly handles: Set<string>;
+  /** Why it is held, with counts (e.g. "argument of task add": 2). */
+  holds: Map<string, number> | undefined;
+  /** Refs nested in its value, held while it lives. */
+  nested: readonly string[] | undefined;
+}
+
+export interface ObjectInfo {
+  readonly id: string;
+  readonly state: 'pending' | 'ready' | 'failed';
+  readonly sizeBytes: number;
+  readonly location: 'memory' | 'disk' | 'none';
+  readonly owner: string;
+  /** Threads with refs to it, and what else holds it. */
+  readonly referencedBy: readonly string[];
+}
+
+const errorBytes = (error: Error): Uint8Array => encodeErrorRecord(toErrorRecord(error));
+const NOTHING_TO_WITHDRAW = (): void => {};
+
+export class ObjectDirectory<P> {
+  private readonly entries = new Map<string, ObjectEntry<P>>();
+  /** Holds taken under a key (a task's first return ID, an actor ID), to release together. */
+  private readonly holdsByKey = new Map<string, { ids: readonly string[]; reason: string }>();
+  private readonly leases = new Map<number, { holder: string; leases: Lease[] }>();
+  private nextLease = 1;
+
+  constructor(private readonly store: ObjectStore) {}
+
+  get(id: string): ObjectEntry<P> | undefined {
+    return this.entries.get(id);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Registers an object a task will create. Its owner counts as holding a ref from the start (it
+   * is about to make one), so the object cannot be freed before that ref exists.
+   */
+  addPending(id: string, owner: string, producer: P | undefined): void {
+    this.entries.set(id, {
+      state: 'pending',
+      waiters: null,
+      producer,
+      owner,
+      handles: new Set(owner === '' ? [] : [owner]),
+      holds: undefined,
+      nested: undefined,
+    });
+  }
+
+  /**
+   * Stores an object's bytes (or, with `failed`, its encoded error) and wakes its waiters. When
+   * the store is full the object gets the ObjectStoreFullError as its error, or, with
+   * `throwIfFull`, the error is thrown and nothing changes. `blocks` are its out-of-band parts,
+   * already in the arena; `nested` the refs inside it.
+   */
+  setObject(
+    id: string,
+    data: Uint8Array,
+    failed: boolean,
+    options: { owner?: string; throwIfFull?: boolean; blocks?: Block[]; nested?: readonly string[] } = {},
+  ): void {
+    try {
+      this.store.putWithId(id, data, { evenIfFull: failed, blocks: options.blocks ?? [] });
+    } catch (error) {
+      if (!(error instanceof ObjectStoreFullError) || options.throwIfFull) throw error;
+      // The object's error must be recorded even in a full store, or its readers would wait forever.
+      this.store.putWithId(id, errorBytes(error), { evenIfFull: true });
+      failed = true;
+    }
+    let entry = this.entries.get(id);
+    if (entry === undefined) {
+      this.addPending(id, options.owner ?? '', undefined);
+      entry = this.entries.get(id) as ObjectEntry<P>;
+    }
+    entry.state = failed ? 'failed' : 'ready';
+    entry.producer = undefined;
+    if (!failed && options.nested !== undefined && options.nested.length > 0) {
+      entry.nested = options.nested;
+      for (const nested of options.nested) this.addHold(nested, `inside ${id}`);
+    }
+    this.releaseHolds(id); // a finished task's arguments (held under its first return ID)
+    const waiters = entry.waiters;
+    entry.waiters = null;
+    if (waiters !== null) for (const wake of waiters) wake();
+    this.maybeFree(id);
+  }
+
+  /**
+   * Calls `onObject(id, entry)` for each ID once its object exists (at once for those that do;
+   * entry undefined for an unknown ID). Returns a function that withdraws the callbacks still
+   * waiting (for a get/wait that timed out or settled).
+   */
+  fetch(ids: readonly string[], onObject: (id: string, entry: ObjectEntry<P> | undefined) => void): () => void {
+    let waiting: Array<[ObjectEntry<P>, () => void]> | undefined;
+    for (const id of ids) {
+      const entry = this.entries.get(id);
+      if (entry === undefined || entry.state !== 'pending') onObject(id, entry);
+      else {
+        const wake = () => onObject(id, entry);
+        (entry.waiters ??= []).push(wake);
+        (waiting ??= []).push([entry, wake]);
+      }
+    }
+    if (waiting === undefined) return NOTHING_TO_WITHDRAW;
+    return () => {
+      for (const [entry, wake] of waiting as Array<[ObjectEntry<P>, () => void]>) {
+        const index = entry.waiters?.indexOf(wake) ?? -1;
+        if (index >= 0) entry.waiters?.splice(index, 1);
+      }
+    };
+  }
+
+  /**
+   * Calls `ready` once every object in `ids` exists, or `failed` with an encoded error: the error
+   * of the first input that failed (a consumer of a failed object fails with the same error), or
+   * ObjectLostError for an ID this node does not know. `what` names the consumer in that message.
+   */
+  waitForObjects(what: string, ids: readonly string[], ready: () => void, failed: (error: Uint8Array) => void): void {
+    let pending = 0;
+    let settled = false;
+    const onDone = (id: string) => {
+      if (settled) return;
+      if (this.entries.get(id)?.state === 'failed') {
+        settled = true;
+        failed(this.store.get(id) as Uint8Array);
+      } else if (--pending === 0) {
+        settled = true;
+        ready();
+      }
+    };
+    for (const id of ids) {
+      const entry = this.entries.get(id);
+      if (entry === undefined) {
+        settled = true;
+        const error = new ObjectLostError(
+          `${what} was given ObjectRef(${id}) as an argument, which is not known to this miniray ` +
+            'instance (never created here, freed, or from a session that was shut down)',
+        );
+        failed(errorBytes(error));
+        return;
+      }
+      if (entry.state === 'failed') {
+        settled = true;
+        failed(this.store.get(id) as Uint8Array);
+        return;
+      }
+      if (entry.state === 'pending') {
+        pending++;
+        (entry.waiters ??= []).push(() => onDone(id));
+      }
+    }
+    if (pending === 0) {
+      settled = true;
+      ready();
+    }
+  }
+
+  // ---- references ------------------------------------------------------------------------------
+
+  /** `thread` now holds refs to these objects. */
+  addHandles(thread: string, ids: readonly string[]): void {
+    for (const id of ids) this.entries.get(id)?.handles.add(thread);
+  }
+
+  /** `thread` holds no more refs to these objects. */
+  removeHandles(thread: string, ids: readonly string[]): void {
+    for (const id of ids) {
+      const entry = this.entries.get(id);
+      if (entry === undefined) continue;
+      entry.handles.delete(thread);
+      this.maybeFree(id);
+    }
+  }
+
+  /** A thread is gone: its refs and leases with it. */
+  dropThread(thread: string): void {
+    for (const [id, entry] of this.entries) {
+      if (entry.handles.delete(thread)) this.maybeFree(id);
+    }
+    for (const [leaseId, lease] of this.leases) if (lease.holder === thread) this.releaseLease(leaseId);
+  }
+
+  /** Keeps `ids` alive under `key` (released together by releaseHolds(key)). */
+  hold(key: string, ids: readonly string[], reason: string): void {
+    if (ids.length === 0) return;
+    this.holdsByKey.set(key, { ids, reason });
+    for (const id of ids) this.addHold(id, reason);
+  }
+
+  releaseHolds(key: string): void {
+    const held = this.holdsByKey.get(key);
+    if (held === undefined) return;
+    this.holdsByKey.delete(key);
+    for (const id of held.ids) this.removeHold(id, held.reason);
+  }
+
+  // ---- leases --------------------------------------------------------------------------------
+
+  /**
+   * Blocks of each object (restored from disk if spilled) under one lease for `holder`, or no
+   * lease when none has blocks. Throws ObjectStoreFullError if a spilled object cannot come back.
+   */
+  lease(holder: string, ids: readonly string[]): { lease: number | undefined; blocks: (readonly Block[] | undefined)[] } {
+    const leases: Lease[] = [];
+    const blocks = ids.map((id) => {
+      const lease = this.store.lease(id);
+      if (lease === undefined) return undefined;
+      leases.push(lease);
+      return lease.blocks;
+    });
+    if (leases.length === 0) return { lease: undefined, blocks };
+    const leaseId = this.nextLease++;
+    this.leases.set(leaseId, { holder, leases });
+    return { lease: leaseId, blocks };
+  }
+
+  releaseLease(leaseId: number): void {
+    const lease = this.leases.get(leaseId);
+    if (lease === undefined) return;
+    this.leases.delete(leaseId);
+    for (const held of lease.leases) held.release();
+  }
+
+  // ---- state ---------------------------------------------------------------------------------
+
+  /** Every object the directory knows, with what keeps it alive. */
+  list(threadName: (thread: string) => string): ObjectInfo[] {
+    const infos: ObjectInfo[] = [];
+    for (const [id, entry] of this.entries) {
+      const referencedBy = [...entry.handles].map(threadName);
+      for (const [reason, count] of entry.holds ?? []) referencedBy.push(count > 1 ? `${reason} (x${count})` : reason);
+      if (entry.state === 'pending') referencedBy.push('its task is pending');
+      infos.push({
+        id,
+        state: entry.state,
+        sizeBytes: this.store.sizeOf(id),
+        location: this.store.locationOf(id) ?? 'none',
+        owner: threadName(entry.owner),
+        referencedBy,
+      });
+    }
+    return infos;
+  }
+
+  /** Fails every pending object with `error` (at shutdown) and forgets everything. */
+  clear(error: Error): void {
+    const lost = errorBytes(error);
+    for (const [id, entry] of this.entries) if (entry.state === 'pending') this.setObject(id, lost, true);
+    this.entries.clear();
+    this.holdsByKey.clear();
+    this.leases.clear();
+  }
+
+  private addHold(id: string, reason: string): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return;
+    entry.holds ??= new Map();
+    entry.holds.set(reason, (entry.holds.get(reason) ?? 0) + 1);
+  }
+
+  private removeHold(id: string, reason: string): void {
+    const entry = this.entries.get(id);
+    if (entry?.holds === undefined) return;
+    const count = (entry.holds.get(reason) ?? 0) - 1;
+    if (count > 0) entry.holds.set(reason, count);
+    else entry.holds.delete(reason);
+    if (entry.holds.size === 0) entry.holds = undefined;
+    this.maybeFree(id);
+  }
+
+  /** Frees the object if nothing refers to it; then what it referred to may go too. */
+  private maybeFree(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined || entry.state === 'pending' || entry.handles.size > 0 || entry.holds !== undefined) return;
+    this.entries.delete(id);
+    this.store.delete(id);
+    for (const nested of entry.nested ?? []) this.removeHold(nested, `inside ${id}`);
+  }
+}
+
+export type { ObjectLostError };
