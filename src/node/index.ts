@@ -380,7 +380,7 @@ export class Node {
    */
   private argumentsFor(ids: readonly string[], worker: Worker): Pick<ExecuteTask, 'refArgValues' | 'refArgParts' | 'lease'> {
     const refArgValues = ids.map((id) => this.store.get(id) as Uint8Array);
-    if (ids.length === 0) return { refArgValues };
+    if (!ids.some((id) => this.store.hasParts(id))) return { refArgValues };
     const { lease, blocks } = this.objects.lease(worker.id, ids);
     if (lease === undefined) return { refArgValues };
     const refArgParts = blocks.map((b) => this.partsFor(b ?? [], worker));
@@ -414,6 +414,7 @@ export class Node {
     if (entry.state === 'failed') return { id, state: 'failed', data: this.store.get(id) as Uint8Array };
     if (!withData) return { id, state: 'ready', data: EMPTY };
     const data = this.store.get(id) as Uint8Array;
+    if (!this.store.hasParts(id)) return { id, state: 'ready', data };
     let leased: ReturnType<ObjectDirectory<TaskRecord>['lease']>;
     try {
       leased = this.objects.lease(reader?.id ?? this.driverId, [id]);

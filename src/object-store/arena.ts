@@ -57,6 +57,11 @@ export class Arena {
     readonly slabBytes: number,
   ) {}
 
+  /** Bytes of slab memory created and not yet released (what counts against the capacity). */
+  get reserved(): number {
+    return this.reservedBytes;
+  }
+
   /** The slab's memory (to share with a worker), or undefined once a dedicated slab is gone. */
   slabBuffer(index: number): SharedArrayBuffer | undefined {
     return this.slabs[index]?.buffer;

@@ -138,7 +138,7 @@ export class ObjectStore {
     // A retry's result replaces the earlier attempt's; the earlier one's inline bytes make room.
     const previous = this.objects.get(id);
     const fits = () =>
-      this.inlineBytes - (previous?.data.byteLength ?? 0) + data.byteLength + this.arena.stats().reservedBytes <= this.capacityBytes;
+      this.inlineBytes - (previous?.data.byteLength ?? 0) + data.byteLength + this.arena.reserved <= this.capacityBytes;
     if (!evenIfFull && !fits()) {
       this.spillUntil(fits);
       if (!fits()) {
@@ -198,11 +198,10 @@ export class ObjectStore {
    */
   lease(id: string): Lease | undefined {
     const stored = this.objects.get(id);
-    if (stored === undefined) return undefined;
+    if (stored === undefined || stored.partLengths.length === 0) return undefined; // inline only: nothing to protect
     this.objects.delete(id); // most recently used: to the end
     this.objects.set(id, stored);
     if (stored.spillFile !== undefined) this.restore(stored);
-    if (stored.blocks.length === 0) return undefined;
     stored.leases++;
     let released = false;
     return {
@@ -217,6 +216,11 @@ export class ObjectStore {
         }
       },
     };
+  }
+
+  /** Whether an object has out-of-band parts (in the arena or spilled): only those need leases. */
+  hasParts(id: string): boolean {
+    return (this.objects.get(id)?.partLengths.length ?? 0) > 0;
   }
 
   /** Size of an object: inline bytes plus its parts. */

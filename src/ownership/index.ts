@@ -24,8 +24,10 @@ export interface ObjectEntry<P> {
   producer: P | undefined;
   /** Worker ID of its owner (the creator). */
   readonly owner: string;
-  /** Threads holding refs to it. */
-  readonly handles: Set<string>;
+  /** Whether its owner's thread holds refs to it (kept apart: most objects have no other holder). */
+  ownerHolds: boolean;
+  /** Other threads holding refs to it. */
+  handles: Set<string> | undefined;
   /** Why it is held, with counts (e.g. "argument of task add": 2). */
   holds: Map<string, number> | undefined;
   /** Refs nested in its value, held while it lives. */
@@ -72,7 +74,8 @@ export class ObjectDirectory<P> {
       waiters: null,
       producer,
       owner,
-      handles: new Set(owner === '' ? [] : [owner]),
+      ownerHolds: owner !== '',
+      handles: undefined,
       holds: undefined,
       nested: undefined,
     });
@@ -190,7 +193,12 @@ export class ObjectDirectory<P> {
 
   /** `thread` now holds refs to these objects. */
   addHandles(thread: string, ids: readonly string[]): void {
-    for (const id of ids) this.entries.get(id)?.handles.add(thread);
+    for (const id of ids) {
+      const entry = this.entries.get(id);
+      if (entry === undefined) continue;
+      if (thread === entry.owner) entry.ownerHolds = true;
+      else (entry.handles ??= new Set()).add(thread);
+    }
   }
 
   /** `thread` holds no more refs to these objects. */
@@ -198,15 +206,14 @@ export class ObjectDirectory<P> {
     for (const id of ids) {
       const entry = this.entries.get(id);
       if (entry === undefined) continue;
-      entry.handles.delete(thread);
-      this.maybeFree(id);
+      if (this.dropHandle(entry, thread)) this.maybeFree(id);
     }
   }
 
   /** A thread is gone: its refs and leases with it. */
   dropThread(thread: string): void {
     for (const [id, entry] of this.entries) {
-      if (entry.handles.delete(thread)) this.maybeFree(id);
+      if (this.dropHandle(entry, thread)) this.maybeFree(id);
     }
     for (const [leaseId, lease] of this.leases) if (lease.holder === thread) this.releaseLease(leaseId);
   }
@@ -258,7 +265,7 @@ export class ObjectDirectory<P> {
   list(threadName: (thread: string) => string): ObjectInfo[] {
     const infos: ObjectInfo[] = [];
     for (const [id, entry] of this.entries) {
-      const referencedBy = [...entry.handles].map(threadName);
+      const referencedBy = [...(entry.ownerHolds ? [entry.owner] : []), ...(entry.handles ?? [])].map(threadName);
       for (const [reason, count] of entry.holds ?? []) referencedBy.push(count > 1 ? `${reason} (x${count})` : reason);
       if (entry.state === 'pending') referencedBy.push('its task is pending');
       infos.push({
@@ -282,6 +289,16 @@ export class ObjectDirectory<P> {
     this.leases.clear();
   }
 
+  /** Removes `thread`'s handle; true if it had one. */
+  private dropHandle(entry: ObjectEntry<P>, thread: string): boolean {
+    if (thread === entry.owner) {
+      const had = entry.ownerHolds;
+      entry.ownerHolds = false;
+      return had;
+    }
+    return entry.handles?.delete(thread) ?? false;
+  }
+
   private addHold(id: string, reason: string): void {
     const entry = this.entries.get(id);
     if (entry === undefined) return;
@@ -302,7 +319,9 @@ export class ObjectDirectory<P> {
   /** Frees the object if nothing refers to it; then what it referred to may go too. */
   private maybeFree(id: string): void {
     const entry = this.entries.get(id);
-    if (entry === undefined || entry.state === 'pending' || entry.handles.size > 0 || entry.holds !== undefined) return;
+    if (entry === undefined || entry.state === 'pending' || entry.ownerHolds || (entry.handles?.size ?? 0) > 0 || entry.holds !== undefined) {
+      return;
+    }
     this.entries.delete(id);
     this.store.delete(id);
     for (const nested of entry.nested ?? []) this.removeHold(nested, `inside ${id}`);
