@@ -39,6 +39,8 @@ export interface ActorServices {
   releaseCpus(amount: number): void;
   /** Worker threads for 'shared' actors. */
   readonly sharedHostCount: number;
+  /** CPUs of the node: an actor needing more can never start. */
+  readonly totalCpus: number;
 }
 
 type Host = PooledWorker<unknown>;
@@ -118,6 +120,15 @@ export class ActorManager {
     this.services.hold(spec.actorId, [...spec.dependencies, ...(spec.nestedRefs ?? [])], `argument of actor ${spec.className}`);
     if (nameTaken !== undefined) {
       this.die(actor, encode(nameTaken));
+      return;
+    }
+    if (spec.numCpus > this.services.totalCpus) {
+      const error = new InvalidOptionError(
+        `actor ${spec.className} needs ${spec.numCpus} CPUs but this node has ${this.services.totalCpus}; ` +
+          'lower numCpus in its options, or start miniray with more (init({ numCpus }))',
+        'numCpus',
+      );
+      this.die(actor, encode(error));
       return;
     }
     this.services.waitForObjects(

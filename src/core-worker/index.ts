@@ -23,7 +23,7 @@ import type { NodeClient } from './node-client.js';
 import { RefTracker, ViewTracker } from './references.js';
 
 export { ChannelNodeClient, type NodeClient, type PartWriter } from './node-client.js';
-export { RefTracker, ViewTracker } from './references.js';
+export { RefTracker, ViewTracker, collectGarbage } from './references.js';
 export { registerModuleFunction, lookupModuleFunction } from './function-registry.js';
 
 export interface ResolvedTaskOptions {
@@ -224,6 +224,9 @@ export class CoreWorker {
         }
         (refArgPositions as number[]).push(i);
         (dependencies as string[]).push(arg.id.toHex());
+        // The worker gets the value in its place: no ref to decode (and hold) there.
+        if (values === args) values = [...args];
+        (values as unknown[])[i] = null;
       }
     }
     const { data, nestedRefs } = this.encodeArgs(values, name);

@@ -79,6 +79,10 @@ export class ChannelNodeClient implements NodeClient {
     }
   }
 
+  dropSlabs(indices: readonly number[]): void {
+    for (const index of indices) this.slabs.delete(index);
+  }
+
   partView(part: Part): Uint8Array {
     if ('bytes' in part) return part.bytes;
     if ('slab' in part) {

@@ -10,6 +10,8 @@
  *
  * Reports are gathered and sent once per turn of the event loop.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { ObjectRef } from '../object-ref/index.js';
 import type { NodeClient } from './node-client.js';
 
@@ -77,6 +79,11 @@ export class ViewTracker {
 
   constructor(private readonly node: NodeClient) {}
 
+  /** Whether some view of shared memory may still be alive in this thread. */
+  get holdingViews(): boolean {
+    return this.views.size > 0;
+  }
+
   /** Call for each view of shared memory made under `lease`. */
   viewMade(lease: number, view: object): void {
     this.views.set(lease, (this.views.get(lease) ?? 0) + 1);
@@ -109,4 +116,27 @@ export class ViewTracker {
       this.release(lease);
     }
   }
+}
+
+let gc: (() => void) | null | undefined;
+
+/**
+ * Runs a full garbage collection in this thread, so that FinalizationRegistry callbacks for dead
+ * refs and views follow. Used only when the object store is short of memory that dead views may
+ * still be holding. Without --expose-gc, V8 is asked for gc() once (documented as safe to call
+ * at run time for this flag); if that fails, nothing happens.
+ */
+export function collectGarbage(): void {
+  if (gc === undefined) {
+    gc = (globalThis as { gc?: () => void }).gc ?? null;
+    if (gc === null) {
+      try {
+        setFlagsFromString('--expose-gc');
+        gc = runInNewContext('gc') as () => void;
+      } catch {
+        gc = null;
+      }
+    }
+  }
+  gc?.();
 }

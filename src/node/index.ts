@@ -36,7 +36,7 @@ import type {
 import { Scheduler } from '../scheduler/index.js';
 import { encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
-import type { NodeClient, PartWriter } from '../core-worker/index.js';
+import { collectGarbage, type NodeClient, type PartWriter } from '../core-worker/index.js';
 
 export interface NodeOptions {
   readonly numWorkers: number;
@@ -94,6 +94,8 @@ export class Node {
     this.store = new ObjectStore(options.objectStoreMemory, {
       owner: { nodeId: this.nodeId, workerId: '' },
       spillDirectory: options.spillDirectory,
+      onSlabReleased: (index) => this.forgetSlab(index),
+      onPressure: () => this.collectEverywhere(),
     });
     this.store.warmUp();
     this.objects = new ObjectDirectory<TaskRecord>(this.store);
@@ -128,7 +130,10 @@ export class Node {
       releaseCpus: (amount) => {
         this.scheduler.releaseCpus(amount);
         this.scheduleDispatch();
+        // Actors waiting for CPUs may start now (after this actor's teardown has finished).
+        queueMicrotask(() => this.actors.onCpusReleased());
       },
+      totalCpus: options.numCpus,
       sharedHostCount: Math.max(1, Math.ceil(options.numCpus)),
     });
     this.pool.start();
@@ -471,6 +476,27 @@ export class Node {
       throw error;
     }
     return blocks;
+  }
+
+  /** A freed dedicated slab: workers drop it, so its memory can go. */
+  private forgetSlab(index: number): void {
+    for (const worker of this.allWorkers()) {
+      if (worker.knownSlabs.delete(index)) worker.channel.send({ type: 'dropSlabs', indices: [index] });
+    }
+  }
+
+  private lastCollect = 0;
+  /** Every thread collects garbage (at most every 100 ms), so leases held by dead views come back. */
+  private collectEverywhere(): void {
+    const now = Date.now();
+    if (now - this.lastCollect < 100) return;
+    this.lastCollect = now;
+    for (const worker of this.allWorkers()) worker.channel.send({ type: 'collect' });
+    setImmediate(collectGarbage).unref();
+  }
+
+  private allWorkers(): Worker[] {
+    return [...this.pool.workers, ...this.pool.actorHosts].filter((w) => w.alive);
   }
 
   // ---- workers -------------------------------------------------------------------------------

@@ -101,19 +101,21 @@ export class Arena {
     return { slab: index, offset: 0, length: buffer.byteLength };
   }
 
-  free(block: Block): void {
+  /** Gives a block back. Returns true when that released a whole dedicated slab (its index is free). */
+  free(block: Block): boolean {
     const slab = this.slabs[block.slab];
-    if (slab === undefined) return;
+    if (slab === undefined) return false;
     if (slab.dedicated) {
       this.usedBytes -= slab.buffer.byteLength;
       this.reservedBytes -= slab.buffer.byteLength;
       this.slabs[block.slab] = undefined; // the memory goes when the last view of it does
-      return;
+      return true;
     }
     const size = alignUp(Math.max(block.length, 1));
     slab.used -= size;
     this.usedBytes -= size;
     insertFree(slab.free, { offset: block.offset, length: size });
+    return false;
   }
 
   /** Whether `length` more bytes could ever fit (for a clear error instead of endless spilling). */
@@ -163,6 +165,14 @@ export class Arena {
     const buffer = warming?.buffer ?? new SharedArrayBuffer(this.slabBytes);
     queueMicrotask(() => this.warmAhead());
     return buffer;
+  }
+
+  /**
+   * Releases empty pooled slabs until at most `bytes` of slab memory are reserved (or none is
+   * empty); for room outside the arena, such as inline objects.
+   */
+  shrinkTo(bytes: number): void {
+    this.makeRoomFor(this.capacityBytes - bytes);
   }
 
   /** Whether `length` more bytes of slab memory fit, releasing empty pooled slabs if that helps. */

@@ -42,6 +42,13 @@ export interface ObjectStoreOptions {
   readonly slabBytes?: number;
   /** Where spilled objects go. Default: a fresh folder in the system's temp directory. */
   readonly spillDirectory?: string;
+  /** A dedicated slab went away: readers that were sent it should forget it. */
+  readonly onSlabReleased?: (index: number) => void;
+  /**
+   * All memory is held by views that have not been garbage-collected yet: a good time for every
+   * thread to collect. (The store meanwhile goes over capacity rather than fail.)
+   */
+  readonly onPressure?: () => void;
 }
 
 interface Stored {
@@ -72,6 +79,8 @@ export class ObjectStore {
   private readonly arena: Arena;
   private readonly spill: SpillDirectory;
   private readonly owner: OwnerAddress;
+  private readonly onSlabReleased: (index: number) => void;
+  private readonly onPressure: () => void;
 
   /** @param capacityBytes most bytes held in memory; beyond it objects spill, then puts fail. */
   constructor(
@@ -79,6 +88,8 @@ export class ObjectStore {
     options: ObjectStoreOptions = {},
   ) {
     this.owner = options.owner ?? { nodeId: '', workerId: '' };
+    this.onSlabReleased = options.onSlabReleased ?? (() => {});
+    this.onPressure = options.onPressure ?? (() => {});
     const slabBytes = options.slabBytes ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor(capacityBytes / 8)));
     this.arena = new Arena(capacityBytes, Math.min(slabBytes, capacityBytes));
     this.spill = new SpillDirectory(options.spillDirectory ?? join(tmpdir(), `miniray-spill-${process.pid}-${ObjectID.fromRandom().toHex().slice(0, 8)}`));
@@ -137,13 +148,21 @@ export class ObjectStore {
   putWithId(id: string, data: Uint8Array, { evenIfFull = false, blocks = [] as Block[] } = {}): void {
     // A retry's result replaces the earlier attempt's; the earlier one's inline bytes make room.
     const previous = this.objects.get(id);
-    const fits = () =>
-      this.inlineBytes - (previous?.data.byteLength ?? 0) + data.byteLength + this.arena.reserved <= this.capacityBytes;
+    const inlineAfter = this.inlineBytes - (previous?.data.byteLength ?? 0) + data.byteLength;
+    const fits = () => {
+      // Inline bytes share the capacity with the arena: empty arena slabs make room for them.
+      if (inlineAfter + this.arena.reserved > this.capacityBytes) this.arena.shrinkTo(this.capacityBytes - inlineAfter);
+      return inlineAfter + this.arena.reserved <= this.capacityBytes;
+    };
     if (!evenIfFull && !fits()) {
-      this.spillUntil(fits);
-      if (!fits()) {
-        for (const block of blocks) this.arena.free(block);
-        throw this.fullError(data.byteLength);
+      try {
+        this.spillUntil(fits);
+        // Memory held by views not yet collected does not fail an object whose own bytes fit.
+        if (!fits() && inlineAfter > this.capacityBytes) throw this.fullError(data.byteLength);
+        if (!fits()) this.onPressure();
+      } catch (error) {
+        for (const block of blocks) this.freeBlock(block);
+        throw error;
       }
     }
     if (previous !== undefined) this.delete(id);
@@ -186,9 +205,9 @@ export class ObjectStore {
     return this.arena.slabBuffer(index);
   }
 
-  /** Returns a block allocated for an object that was never stored. */
+  /** Returns a block (of an object that was never stored, or freed). */
   freeBlock(block: Block): void {
-    this.arena.free(block);
+    if (this.arena.free(block)) this.onSlabReleased(block.slab);
   }
 
   /**
@@ -227,6 +246,11 @@ export class ObjectStore {
   sizeOf(id: string): number {
     const stored = this.objects.get(id);
     return stored === undefined ? 0 : stored.data.byteLength + total(stored.partLengths);
+  }
+
+  /** How many leases (threads that may hold views of its memory) an object has. */
+  leasesOf(id: string): number {
+    return this.objects.get(id)?.leases ?? 0;
   }
 
   /** Where an object is: in memory, or spilled to disk. */
@@ -281,7 +305,9 @@ export class ObjectStore {
     let block = take();
     if (block !== undefined) return block;
     this.spillUntil(() => (block = take()) !== undefined);
-    return block ?? takeBeyondCapacity();
+    if (block !== undefined) return block;
+    this.onPressure();
+    return takeBeyondCapacity();
   }
 
   /** Spills least recently used, unleased objects until `done()` or nothing is left to spill. */
@@ -310,7 +336,7 @@ export class ObjectStore {
     try {
       for (const length of stored.partLengths) blocks.push(this.allocate(length));
     } catch (error) {
-      for (const block of blocks) this.arena.free(block);
+      for (const block of blocks) this.freeBlock(block);
       throw error;
     }
     this.spill.read(file, blocks.map((block) => this.arena.view(block)));
@@ -322,7 +348,7 @@ export class ObjectStore {
   }
 
   private releaseBlocks(stored: Stored): void {
-    for (const block of stored.blocks) this.arena.free(block);
+    for (const block of stored.blocks) this.freeBlock(block);
     stored.blocks = [];
   }
 

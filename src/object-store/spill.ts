@@ -1,22 +1,26 @@
 /**
  * Spilled objects: when the arena is full, objects nobody is reading are written to files here and
- * read back when needed. One file per object; files go when their object is freed and at shutdown.
+ * read back when needed. One file per object; files go when their object is freed or read back,
+ * and at shutdown. Only files written here are ever removed: the directory may be the user's.
  */
-import { closeSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export class SpillDirectory {
-  private created = false;
+  /** Whether this process made the directory (so it may remove it), once it exists. */
+  private created: boolean | undefined;
+  private readonly files = new Set<string>();
 
   constructor(readonly path: string) {}
 
   /** Writes an object's parts, one after another, to its file; returns the file's path. */
   write(id: string, parts: readonly Uint8Array[]): string {
-    if (!this.created) {
+    if (this.created === undefined) {
+      this.created = !existsSync(this.path);
       mkdirSync(this.path, { recursive: true });
-      this.created = true;
     }
-    const file = join(this.path, id);
+    const file = join(this.path, `miniray-${id}.spill`);
+    this.files.add(file);
     const fd = openSync(file, 'w');
     try {
       for (const part of parts) {
@@ -26,7 +30,7 @@ export class SpillDirectory {
       }
     } catch (error) {
       closeSync(fd);
-      rmSync(file, { force: true });
+      this.remove(file);
       throw error;
     }
     closeSync(fd);
@@ -53,11 +57,20 @@ export class SpillDirectory {
 
   remove(file: string): void {
     rmSync(file, { force: true });
+    this.files.delete(file);
   }
 
-  /** Removes the directory and every file in it. */
+  /** Removes the files written here, and the directory if this process made it and it is empty. */
   clear(): void {
-    if (this.created) rmSync(this.path, { recursive: true, force: true });
-    this.created = false;
+    for (const file of this.files) rmSync(file, { force: true });
+    this.files.clear();
+    if (this.created) {
+      try {
+        rmdirSync(this.path);
+      } catch {
+        // Not empty: someone else's files are there too.
+      }
+    }
+    this.created = undefined;
   }
 }

@@ -42,6 +42,8 @@ export interface ObjectInfo {
   readonly owner: string;
   /** Threads with refs to it, and what else holds it. */
   readonly referencedBy: readonly string[];
+  /** Threads that may still hold views of its shared memory (it is not spilled or reused meanwhile). */
+  readonly viewLeases: number;
 }
 
 const errorBytes = (error: Error): Uint8Array => encodeErrorRecord(toErrorRecord(error));
@@ -275,6 +277,7 @@ export class ObjectDirectory<P> {
         location: this.store.locationOf(id) ?? 'none',
         owner: threadName(entry.owner),
         referencedBy,
+        viewLeases: this.store.leasesOf(id),
       });
     }
     return infos;

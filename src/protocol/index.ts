@@ -155,6 +155,10 @@ export type NodeToWorker =
   | { readonly type: 'objects'; readonly requestId: number; readonly objects: readonly ObjectPayload[] }
   | { readonly type: 'cancel'; readonly seqs: readonly number[] }
   | { readonly type: 'destroyActor'; readonly actorId: string }
+  /** Dedicated slabs that were freed: forget them. */
+  | { readonly type: 'dropSlabs'; readonly indices: readonly number[] }
+  /** Memory is short and held by views: collect garbage now, so their leases come back. */
+  | { readonly type: 'collect' }
   /** Arena slabs the worker will see parts in, each attached to this frame. */
   | { readonly type: 'slabs'; readonly slabs: readonly { readonly index: number; readonly attached: number }[] }
   | { readonly type: 'actorInfo'; readonly requestId: number; readonly info: ActorInfo | null };

@@ -182,7 +182,11 @@ export function encodeValue(value: unknown, what: string, partSink?: PartSink): 
   try {
     // A view into msgpackr's write buffer, which it never writes over (it moves on to new space):
     // cheap to keep. Channels copy the bytes into their frame; nothing posts the view itself.
-    return { data: packr.pack(value), refs };
+    const data = packr.pack(value);
+    // In structured-clone mode msgpackr keeps the last value in its reference map until the next
+    // pack, which would keep that value (and the refs in it) alive: pack a tiny value to let go.
+    if (typeof value === 'object' && value !== null) packr.pack(null);
+    return { data, refs };
   } catch (error) {
     if (error instanceof MinirayError && !(error instanceof SerializationError)) throw error;
     throw describeFailure(value, what, error);

@@ -11,7 +11,7 @@
  * batch run back to back with no promise or timer between them.
  */
 import type { BlockingHooks, CoreWorker, NodeClient } from '../core-worker/index.js';
-import { lookupModuleFunction } from '../core-worker/index.js';
+import { collectGarbage, lookupModuleFunction } from '../core-worker/index.js';
 import { SerializationError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
 import type { ExecuteTask, NodeToWorker, Part, TaskResult, WorkerToNode } from '../protocol/index.js';
 import {
@@ -138,6 +138,22 @@ export class TaskExecutor implements BlockingHooks {
     } finally {
       this.pumping = false;
     }
+    if (this.running === 0 && this.head === this.queue.length) this.collectWhenIdle();
+  }
+
+  private collectQueued = false;
+  /**
+   * Idle with views of shared memory perhaps still alive (task arguments): collect garbage, so the
+   * leases of dead views go back and the node may spill or reuse that memory. JavaScript frees
+   * only by garbage collection, and an idle worker would otherwise not collect for a long time.
+   */
+  private collectWhenIdle(): void {
+    if (this.collectQueued || !this.coreWorker?.views.holdingViews) return;
+    this.collectQueued = true;
+    setTimeout(() => {
+      this.collectQueued = false;
+      if (this.running === 0 && this.head === this.queue.length) collectGarbage();
+    }, 10).unref();
   }
 
   private start(task: ExecuteTask): void {

@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 // Register the serializer extensions for actor handles and queues, which arrive inside arguments.
 import '../actors/handle.js';
 import '../util/queue.js';
-import { ChannelNodeClient, CoreWorker } from '../core-worker/index.js';
+import { ChannelNodeClient, CoreWorker, collectGarbage } from '../core-worker/index.js';
 import { setCurrentRuntime } from '../core-worker/current.js';
 import type { NodeToWorker, WorkerBootData, WorkerToNode } from '../protocol/index.js';
 import { PortChannel, processPort } from '../transport/index.js';
@@ -69,6 +69,12 @@ channel.onMessage((message, attached) => {
       return;
     case 'slabs':
       client.addSlabs(message.slabs, attached);
+      return;
+    case 'dropSlabs':
+      client.dropSlabs(message.indices);
+      return;
+    case 'collect':
+      collectGarbage();
       return;
   }
 });
