@@ -22,7 +22,7 @@ import {
 import type { NodeClient } from './node-client.js';
 import { RefTracker, ViewTracker } from './references.js';
 
-export { ChannelNodeClient, type NodeClient, type PartWriter } from './node-client.js';
+export { ChannelNodeClient, type NodeClient } from './node-client.js';
 export { RefTracker, ViewTracker, collectGarbage } from './references.js';
 export { registerModuleFunction, lookupModuleFunction } from './function-registry.js';
 
@@ -88,6 +88,7 @@ export class CoreWorker {
    * under the payload's lease.
    */
   decodePayload(data: Uint8Array, parts: readonly Part[] | undefined, lease: number | undefined): unknown {
+    if (parts === undefined && lease === undefined) return decodeValue(data);
     return this.decodeValues([data], [parts], lease)[0];
   }
 
@@ -111,17 +112,19 @@ export class CoreWorker {
    * given back any memory taken).
    */
   encodeObject(id: string, value: unknown, what: string): NewObject {
-    const writer = this.node.partWriter();
-    try {
-      const { data, refs } = encodeValue(value, what, writer.sink);
-      const parts = writer.parts();
-      const nested = refs.length === 0 ? undefined : refs.map((ref) => ref.id.toHex());
-      return { id, data, ...(parts ? { parts } : {}), ...(nested ? { nested } : {}) };
-    } catch (error) {
-      writer.abandon();
-      throw error;
-    }
+    this.largeParts = undefined;
+    const { data, refs } = encodeValue(value, what, this.collectPart);
+    const large = this.largeParts as Uint8Array[] | undefined;
+    this.largeParts = undefined;
+    const parts = large === undefined ? undefined : this.node.storeParts(large);
+    const nested = refs.length === 0 ? undefined : refs.map((ref) => ref.id.toHex());
+    if (parts === undefined && nested === undefined) return { id, data };
+    return { id, data, ...(parts ? { parts } : {}), ...(nested ? { nested } : {}) };
   }
+
+  /** Large binary parts met while encoding a value (views of the caller's data, copied after). */
+  private largeParts: Uint8Array[] | undefined;
+  private readonly collectPart = (bytes: Uint8Array): number => (this.largeParts ??= []).push(bytes) - 1;
 
   /** Submits a task and returns the IDs of its return objects. */
   submitTask(fn: FunctionDescriptor, args: readonly unknown[], options: ResolvedTaskOptions): string[] {
@@ -248,7 +251,9 @@ export class CoreWorker {
     return this.refFor<T>(id);
   }
 
+  /** The first ref to an object this CoreWorker just created (a put, a task's return). */
   refFor<T>(id: string): ObjectRef<T> {
+    this.refs.expectOwnNew(id);
     return new ObjectRef<T>(new ObjectID(id), this.address);
   }
 

@@ -13,17 +13,8 @@ import type {
   TaskSpec,
   WorkerToNode,
 } from '../protocol/index.js';
-import type { FunctionDescriptor, PartSink } from '../serialization/index.js';
+import type { FunctionDescriptor } from '../serialization/index.js';
 import type { Channel } from '../transport/index.js';
-
-/** Where the large binary parts of a value being encoded go. */
-export interface PartWriter {
-  readonly sink: PartSink;
-  /** The parts written so far, as the node will find them. */
-  parts(): Part[] | undefined;
-  /** The value will not be stored after all: give back what was taken. */
-  abandon(): void;
-}
 
 export interface NodeClient {
   readonly nodeId: string;
@@ -50,8 +41,11 @@ export interface NodeClient {
   removeRefs(ids: readonly string[]): void;
   /** No view of the memory given under these leases is left in this thread. */
   releaseLeases(leases: readonly number[]): void;
-  /** A writer for the large binary parts of one value. */
-  partWriter(): PartWriter;
+  /**
+   * Copies the large binary parts of a value to where the node will read them (the one copy they
+   * get) and says where. Throws ObjectStoreFullError, having taken nothing, when they do not fit.
+   */
+  storeParts(parts: readonly Uint8Array[]): Part[];
   /** The bytes of a part the node sent. */
   partView(part: Part): Uint8Array;
 }
@@ -93,18 +87,15 @@ export class ChannelNodeClient implements NodeClient {
     throw new Error('a part attached by a worker cannot be read by a worker');
   }
 
-  partWriter(): PartWriter {
-    const parts: Part[] = [];
-    // A new SharedArrayBuffer per part, which the node adopts into its arena without a copy; a
-    // worker process shares no memory, so it sends the bytes.
-    const sink = this.sharesMemory
-      ? (bytes: Uint8Array) => {
-          const shared = new SharedArrayBuffer(bytes.byteLength);
-          new Uint8Array(shared).set(bytes);
-          return parts.push({ attached: this.channel.attach(shared) }) - 1;
-        }
-      : (bytes: Uint8Array) => parts.push({ bytes: bytes.slice() }) - 1;
-    return { sink, parts: () => (parts.length === 0 ? undefined : parts), abandon: () => {} };
+  storeParts(parts: readonly Uint8Array[]): Part[] {
+    // A worker thread writes each part into a SharedArrayBuffer of its own, which the node adopts
+    // into its arena without a copy; a worker process shares no memory, so it sends the bytes.
+    if (!this.sharesMemory) return parts.map((bytes) => ({ bytes: bytes.slice() }));
+    return parts.map((bytes) => {
+      const shared = new SharedArrayBuffer(bytes.byteLength);
+      new Uint8Array(shared).set(bytes);
+      return { attached: this.channel.attach(shared) };
+    });
   }
 
   addRefs(ids: readonly string[]): void {

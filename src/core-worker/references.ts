@@ -24,12 +24,28 @@ export class RefTracker {
 
   constructor(private readonly node: NodeClient) {}
 
+  /** The next ref made is the first of an object this thread just created (its owner). */
+  private ownNew: string | undefined;
+
+  /**
+   * Announces that the next ObjectRef is the first ref to an object this thread created: the node
+   * counts the owner as a holder from the start, so there is nothing to report.
+   */
+  expectOwnNew(id: string): void {
+    this.ownNew = id;
+  }
+
   /** A new ObjectRef exists in this thread. */
   track(ref: ObjectRef): void {
     const id = ref.id.toHex();
-    const count = this.counts.get(id) ?? 0;
-    this.counts.set(id, count + 1);
-    if (count === 0) this.report(this.added, id);
+    if (this.ownNew === id) {
+      this.ownNew = undefined;
+      this.counts.set(id, 1);
+    } else {
+      const count = this.counts.get(id) ?? 0;
+      this.counts.set(id, count + 1);
+      if (count === 0) this.report(this.added, id);
+    }
     this.registry.register(ref, id);
   }
 

@@ -36,7 +36,7 @@ import type {
 import { Scheduler } from '../scheduler/index.js';
 import { encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
-import { collectGarbage, type NodeClient, type PartWriter } from '../core-worker/index.js';
+import { collectGarbage, type NodeClient } from '../core-worker/index.js';
 
 export interface NodeOptions {
   readonly numWorkers: number;
@@ -384,6 +384,7 @@ export class Node {
    * (released by the worker once no view of them is left).
    */
   private argumentsFor(ids: readonly string[], worker: Worker): Pick<ExecuteTask, 'refArgValues' | 'refArgParts' | 'lease'> {
+    if (ids.length === 0) return NO_ARGUMENTS;
     const refArgValues = ids.map((id) => this.store.get(id) as Uint8Array);
     if (!ids.some((id) => this.store.hasParts(id))) return { refArgValues };
     const { lease, blocks } = this.objects.lease(worker.id, ids);
@@ -672,6 +673,7 @@ export class Node {
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_ARGUMENTS = Object.freeze({ refArgValues: Object.freeze([]) as readonly Uint8Array[] });
 const NOTHING_TO_WITHDRAW = (): void => {};
 
 /** The driver's NodeClient: direct calls into the node in the same thread. */
@@ -727,19 +729,19 @@ export class LocalNodeClient implements NodeClient {
   }
 
   /** The driver writes large parts straight into the arena: the one copy they ever get. */
-  partWriter(): PartWriter {
+  storeParts(parts: readonly Uint8Array[]): Part[] {
     const blocks: Block[] = [];
-    return {
-      sink: (bytes) => {
+    try {
+      for (const bytes of parts) {
         const block = this.node.allocate(bytes.byteLength);
+        blocks.push(block);
         this.node.blockView(block).set(bytes);
-        return blocks.push(block) - 1;
-      },
-      parts: () => (blocks.length === 0 ? undefined : blocks),
-      abandon: () => {
-        for (const block of blocks) this.node.freeBlock(block);
-      },
-    };
+      }
+    } catch (error) {
+      for (const block of blocks) this.node.freeBlock(block);
+      throw error;
+    }
+    return blocks;
   }
 
   partView(part: Part): Uint8Array {

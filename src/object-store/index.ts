@@ -53,8 +53,8 @@ export interface ObjectStoreOptions {
 
 interface Stored {
   readonly data: Uint8Array;
-  /** Arena blocks of its out-of-band parts (empty while spilled). */
-  blocks: Block[];
+  /** Arena blocks of its out-of-band parts (empty while spilled; never written to in place). */
+  blocks: readonly Block[];
   /** Lengths of its parts (kept while spilled, to restore them). */
   readonly partLengths: readonly number[];
   /** Spill file, while spilled. */
@@ -145,36 +145,45 @@ export class ObjectStore {
    * buffers it owns, and `blocks` it allocated with allocate()/adopt(). `evenIfFull`: store it
    * beyond capacity (a small error record that must not be lost).
    */
-  putWithId(id: string, data: Uint8Array, { evenIfFull = false, blocks = [] as Block[] } = {}): void {
+  putWithId(id: string, data: Uint8Array, options?: { evenIfFull?: boolean; blocks?: Block[] }): void {
+    const blocks = options?.blocks ?? NO_BLOCKS;
     // A retry's result replaces the earlier attempt's; the earlier one's inline bytes make room.
     const previous = this.objects.get(id);
     const inlineAfter = this.inlineBytes - (previous?.data.byteLength ?? 0) + data.byteLength;
-    const fits = () => {
-      // Inline bytes share the capacity with the arena: empty arena slabs make room for them.
-      if (inlineAfter + this.arena.reserved > this.capacityBytes) this.arena.shrinkTo(this.capacityBytes - inlineAfter);
-      return inlineAfter + this.arena.reserved <= this.capacityBytes;
-    };
-    if (!evenIfFull && !fits()) {
-      try {
-        this.spillUntil(fits);
-        // Memory held by views not yet collected does not fail an object whose own bytes fit.
-        if (!fits() && inlineAfter > this.capacityBytes) throw this.fullError(data.byteLength);
-        if (!fits()) this.onPressure();
-      } catch (error) {
-        for (const block of blocks) this.freeBlock(block);
-        throw error;
-      }
+    if (options?.evenIfFull !== true && inlineAfter + this.arena.reserved > this.capacityBytes) {
+      this.makeInlineRoom(inlineAfter, data.byteLength, blocks);
     }
     if (previous !== undefined) this.delete(id);
     this.objects.set(id, {
       data,
       blocks,
-      partLengths: blocks.map((b) => b.length),
+      partLengths: blocks.length === 0 ? NO_LENGTHS : blocks.map((b) => b.length),
       spillFile: undefined,
       leases: 0,
       deleted: false,
     });
     this.inlineBytes += data.byteLength;
+  }
+
+  /**
+   * Makes room for inline bytes, which share the capacity with the arena: empty arena slabs go
+   * first, then objects spill. Memory held by views not yet collected does not fail an object
+   * whose own bytes fit (the store goes over for a while); only one that can never fit fails.
+   */
+  private makeInlineRoom(inlineAfter: number, length: number, blocks: readonly Block[]): void {
+    const fits = () => {
+      if (inlineAfter + this.arena.reserved > this.capacityBytes) this.arena.shrinkTo(this.capacityBytes - inlineAfter);
+      return inlineAfter + this.arena.reserved <= this.capacityBytes;
+    };
+    if (fits()) return;
+    try {
+      this.spillUntil(fits);
+      if (!fits() && inlineAfter > this.capacityBytes) throw this.fullError(length);
+      if (!fits()) this.onPressure();
+    } catch (error) {
+      for (const block of blocks) this.freeBlock(block);
+      throw error;
+    }
   }
 
   /** Room for `length` bytes in the arena, spilling objects nobody reads if needed. */
@@ -363,3 +372,5 @@ export class ObjectStore {
 }
 
 const total = (lengths: readonly number[]): number => lengths.reduce((a, b) => a + b, 0);
+const NO_BLOCKS: Block[] = [];
+const NO_LENGTHS: readonly number[] = Object.freeze([]);

@@ -120,14 +120,40 @@ function binaryOf(code: number, bytes: Uint8Array): unknown {
   return new Ctor(buffer as ArrayBuffer, byteOffset, byteLength / Ctor.BYTES_PER_ELEMENT);
 }
 
+type AllocateForWrite = (size: number) => { target: Uint8Array; position: number; targetView: DataView };
+
+/** Writes bytes as msgpack bin (what msgpackr itself does for a Buffer). */
+function writeBin(bytes: Uint8Array, allocateForWrite: AllocateForWrite): void {
+  const length = bytes.byteLength;
+  const header = length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+  const { target, position, targetView } = allocateForWrite(header + length);
+  if (header === 2) {
+    target[position] = 0xc4;
+    target[position + 1] = length;
+  } else if (header === 3) {
+    target[position] = 0xc5;
+    targetView.setUint16(position + 1, length);
+  } else {
+    target[position] = 0xc6;
+    targetView.setUint32(position + 1, length);
+  }
+  target.set(bytes, position + header);
+}
+
 for (const Class of [TypedArray, ArrayBuffer, DataView] as Function[]) {
-  addExtension({
+  addExtension(<Parameters<typeof addExtension>[0]>(<unknown>{
     Class,
     type: EXTENSION_TYPES.binary,
     // Payload: [0, kind, ...bytes] inline, or [1, kind, part index (4 bytes)] out of band.
-    pack(value: ArrayBufferView | ArrayBuffer): Uint8Array {
-      const code = binaryCode(value);
+    pack(this: Packr, value: ArrayBufferView | ArrayBuffer, allocateForWrite: AllocateForWrite): Uint8Array | undefined {
       const bytes = value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+      // msgpackr extensions apply to every Packr: other codecs (frames, records) keep plain msgpack
+      // bin, which they read back as views without a copy.
+      if (this !== packr) {
+        writeBin(bytes, allocateForWrite);
+        return undefined;
+      }
+      const code = binaryCode(value);
       if (sink !== null && bytes.byteLength >= OUT_OF_BAND_BYTES) {
         const index = sink(bytes);
         return Uint8Array.of(1, code, index >>> 24, (index >>> 16) & 0xff, (index >>> 8) & 0xff, index & 0xff);
@@ -150,7 +176,7 @@ for (const Class of [TypedArray, ArrayBuffer, DataView] as Function[]) {
       // Inline bytes sit at any offset of the message: copy them out, aligned for the element type.
       return binaryOf(code, Uint8Array.prototype.slice.call(payload, 2));
     },
-  });
+  }));
 }
 
 const packr = new Packr({
