@@ -40,6 +40,7 @@ export const CASES: readonly CaseEntry[] = [
   { name: 'single_client_get_calls', family: 'objects', timeoutMs: normal },
   { name: 'multi_client_put_calls', family: 'objects', timeoutMs: normal },
   { name: 'single_client_put_gigabytes', family: 'objects', timeoutMs: { full: 90_000, quick: 30_000 } },
+  { name: 'get_large_array', family: 'objects', timeoutMs: normal },
   { name: 'single_client_get_object_containing_10k_refs', family: 'objects', timeoutMs: normal },
   { name: 'single_client_wait_1k_refs', family: 'tasks', timeoutMs: normal },
   // queued_noop_tasks and the actor cases with a target in the spec (or a figure of Ray's beside

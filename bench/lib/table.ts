@@ -147,6 +147,12 @@ export const ROWS: readonly RowSpec[] = [
     ray: '19.9 GB/s',
   },
   {
+    name: 'get of a 100 MiB Float64Array',
+    miniray: { case: 'get_large_array', metric: 'large' },
+    peer: metric('get_large_array', 'small', 'get of an 8 KiB one'),
+    target: { op: '>=', value: 0.5 },
+  },
+  {
     name: 'single_client_get_object_containing_10k_refs',
     miniray: { case: 'single_client_get_object_containing_10k_refs', metric: 'rate' },
     ray: '13.4/s',

@@ -3,9 +3,10 @@
  * maps, so a large binary value is written once and read everywhere as a view, never copied.
  *
  * Slabs: pooled slabs of `slabBytes`, created as the store grows and reused after frees (their
- * pages stay warm); and dedicated slabs, one per object, for objects larger than a pooled slab and
- * for buffers a worker wrote into a SharedArrayBuffer of its own (the node adopts them rather than
- * copy). Allocation happens only here, in the node's thread, so it needs no lock; workers get
+ * pages stay warm); and dedicated slabs, one object at a time, for objects larger than a pooled
+ * slab and for buffers a worker wrote into a SharedArrayBuffer of its own (the node adopts them
+ * rather than copy). A freed dedicated slab is kept for the next object of about its size, warm,
+ * until its memory is needed elsewhere. Allocation happens only here, in the node's thread, so it needs no lock; workers get
  * their destination from the node, or write into memory of their own that the node adopts.
  *
  * First-touch page faults make writes into new memory 20-50x slower than into warm memory, so the
@@ -52,9 +53,11 @@ export class Arena {
   private warming: { buffer: SharedArrayBuffer; touched: number } | undefined;
   private warmTimer: NodeJS.Immediate | undefined;
 
+  /** @param onRelease told when a slab's memory is let go of (readers should drop it too). */
   constructor(
     readonly capacityBytes: number,
     readonly slabBytes: number,
+    private readonly onRelease: (index: number) => void = () => {},
   ) {}
 
   /** Bytes of slab memory created and not yet released (what counts against the capacity). */
@@ -101,21 +104,21 @@ export class Arena {
     return { slab: index, offset: 0, length: buffer.byteLength };
   }
 
-  /** Gives a block back. Returns true when that released a whole dedicated slab (its index is free). */
-  free(block: Block): boolean {
+  /** Gives a block back. */
+  free(block: Block): void {
     const slab = this.slabs[block.slab];
-    if (slab === undefined) return false;
+    if (slab === undefined) return;
     if (slab.dedicated) {
-      this.usedBytes -= slab.buffer.byteLength;
-      this.reservedBytes -= slab.buffer.byteLength;
-      this.slabs[block.slab] = undefined; // the memory goes when the last view of it does
-      return true;
+      this.usedBytes -= slab.used;
+      slab.used = 0;
+      // Kept for reuse, unless the arena is over its capacity (it went past it for a while).
+      if (this.reservedBytes > this.capacityBytes) this.release(block.slab);
+      return;
     }
     const size = alignUp(Math.max(block.length, 1));
     slab.used -= size;
     this.usedBytes -= size;
     insertFree(slab.free, { offset: block.offset, length: size });
-    return false;
   }
 
   /** Whether `length` more bytes could ever fit (for a clear error instead of endless spilling). */
@@ -175,16 +178,21 @@ export class Arena {
     this.makeRoomFor(this.capacityBytes - bytes);
   }
 
-  /** Whether `length` more bytes of slab memory fit, releasing empty pooled slabs if that helps. */
+  /** Whether `length` more bytes of slab memory fit, releasing empty slabs if that helps. */
   private makeRoomFor(length: number): boolean {
     for (let index = 0; this.reservedBytes + length > this.capacityBytes && index < this.slabs.length; index++) {
-      const slab = this.slabs[index];
-      if (slab !== undefined && !slab.dedicated && slab.used === 0) {
-        this.reservedBytes -= slab.buffer.byteLength;
-        this.slabs[index] = undefined;
-      }
+      if (this.slabs[index]?.used === 0) this.release(index);
     }
     return this.reservedBytes + length <= this.capacityBytes;
+  }
+
+  /** Lets go of an empty slab's memory (it goes once no view of it is left anywhere). */
+  private release(index: number): void {
+    const slab = this.slabs[index];
+    if (slab === undefined) return;
+    this.reservedBytes -= slab.buffer.byteLength;
+    this.slabs[index] = undefined;
+    this.onRelease(index);
   }
 
   /**
@@ -196,6 +204,19 @@ export class Arena {
   }
 
   private allocateDedicated(length: number, beyondCapacity = false): Block | undefined {
+    // A free dedicated slab of about this size first: its pages are warm.
+    let best: number | undefined;
+    for (let index = 0; index < this.slabs.length; index++) {
+      const slab = this.slabs[index];
+      if (slab === undefined || !slab.dedicated || slab.used !== 0) continue;
+      const size = slab.buffer.byteLength;
+      if (size >= length && size <= 2 * length && (best === undefined || size < (this.slabs[best] as Slab).buffer.byteLength)) best = index;
+    }
+    if (best !== undefined) {
+      (this.slabs[best] as Slab).used = length;
+      this.usedBytes += length;
+      return { slab: best, offset: 0, length };
+    }
     if (!this.makeRoomFor(length) && !beyondCapacity) return undefined;
     const index = this.addSlab(new SharedArrayBuffer(length), true);
     (this.slabs[index] as Slab).used = length;

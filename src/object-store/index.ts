@@ -91,7 +91,7 @@ export class ObjectStore {
     this.onSlabReleased = options.onSlabReleased ?? (() => {});
     this.onPressure = options.onPressure ?? (() => {});
     const slabBytes = options.slabBytes ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor(capacityBytes / 8)));
-    this.arena = new Arena(capacityBytes, Math.min(slabBytes, capacityBytes));
+    this.arena = new Arena(capacityBytes, Math.min(slabBytes, capacityBytes), (index) => this.onSlabReleased(index));
     this.spill = new SpillDirectory(options.spillDirectory ?? join(tmpdir(), `miniray-spill-${process.pid}-${ObjectID.fromRandom().toHex().slice(0, 8)}`));
   }
 
@@ -216,7 +216,7 @@ export class ObjectStore {
 
   /** Returns a block (of an object that was never stored, or freed). */
   freeBlock(block: Block): void {
-    if (this.arena.free(block)) this.onSlabReleased(block.slab);
+    this.arena.free(block);
   }
 
   /**
