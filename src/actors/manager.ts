@@ -295,6 +295,13 @@ export class ActorManager {
   private sendCreation(actor: ActorRecord): void {
     const host = actor.host as Host;
     const { spec } = actor;
+    let args: ReturnType<ActorServices['argumentsFor']>;
+    try {
+      args = this.services.argumentsFor(spec.dependencies, host);
+    } catch (error) {
+      this.die(actor, encode(error as Error)); // a constructor argument cannot be read back
+      return;
+    }
     const seq = host.nextSeq++;
     this.workOf(host).set(seq, { actor, call: undefined });
     const task: ExecuteTask = {
@@ -304,7 +311,7 @@ export class ActorManager {
       name: spec.className,
       args: spec.args,
       refArgPositions: spec.refArgPositions,
-      ...this.services.argumentsFor(spec.dependencies, host),
+      ...args,
       numReturns: 0,
       actorId: spec.actorId,
       maxConcurrency: spec.maxConcurrency,
@@ -341,10 +348,18 @@ export class ActorManager {
       }
       if (!call.ready) break;
       sent++;
+      const { spec } = call;
+      let args: ReturnType<ActorServices['argumentsFor']>;
+      try {
+        args = this.services.argumentsFor(spec.dependencies, host);
+      } catch (error) {
+        call.failed = true; // an argument cannot be read back: this call fails with it
+        this.services.failObjects(spec.returnIds, encode(error as Error));
+        continue;
+      }
       const seq = host.nextSeq++;
       actor.inFlight.set(seq, call);
       this.workOf(host).set(seq, { actor, call });
-      const { spec } = call;
       tasks.push({
         seq,
         taskId: spec.taskId,
@@ -352,7 +367,7 @@ export class ActorManager {
         name: spec.name,
         args: spec.args,
         refArgPositions: spec.refArgPositions,
-        ...this.services.argumentsFor(spec.dependencies, host),
+        ...args,
         numReturns: spec.returnIds.length,
         actorId: actor.spec.actorId,
         method: spec.method as string,

@@ -9,6 +9,7 @@ import {
   SerializationError,
   fromErrorRecord,
 } from '../errors/index.js';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, onRefCreated, type OwnerAddress } from '../object-ref/index.js';
 import type { ActorInfo, ActorSpec, Isolation, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
@@ -78,6 +79,11 @@ export class CoreWorker {
     onRefCreated((ref) => this.refs.track(ref));
   }
 
+  /** Tells the node now about refs this thread began or stopped holding (before results go). */
+  flushRefs(): void {
+    this.refs.flush();
+  }
+
   /** Stops counting refs (at shutdown). */
   detach(): void {
     onRefCreated(undefined);
@@ -92,19 +98,47 @@ export class CoreWorker {
     return this.decodeValues([data], [parts], lease)[0];
   }
 
-  /** Decodes several values whose parts share one lease (a task's ref arguments). */
+  /**
+   * Decodes several values whose parts share one lease (a task's ref arguments).
+   *
+   * Views are made over an alias of each slab: a SharedArrayBuffer object of this lease's own,
+   * sharing the slab's memory. Every view the user derives (subarray, `new X(view.buffer)`) keeps
+   * that alias alive, so the lease goes back only when none is left, not merely the first view.
+   */
   decodeValues(data: readonly Uint8Array[], parts: readonly (readonly Part[] | undefined)[] | undefined, lease: number | undefined): unknown[] {
-    const onView = lease === undefined ? undefined : (view: object) => this.views.viewMade(lease, view);
+    const aliases = new Map<ArrayBufferLike, SharedArrayBuffer>();
+    const viewOf = (part: Part): Uint8Array => {
+      const view = this.node.partView(part);
+      if (lease === undefined || !(view.buffer instanceof SharedArrayBuffer)) return view;
+      let alias = aliases.get(view.buffer);
+      if (alias === undefined) {
+        alias = this.aliasOf(view.buffer);
+        aliases.set(view.buffer, alias);
+        this.views.viewMade(lease, alias);
+      }
+      return new Uint8Array(alias, view.byteOffset, view.byteLength);
+    };
     try {
       return data.map((bytes, i) => {
         const valueParts = parts?.[i];
         if (valueParts === undefined || valueParts.length === 0) return decodeValue(bytes);
-        return decodeValue(bytes, valueParts.map((part) => this.node.partView(part)), onView);
+        return decodeValue(bytes, valueParts.map(viewOf));
       });
     } finally {
       this.views.done(lease);
     }
   }
+
+  /** A new SharedArrayBuffer object over the same memory (a same-thread message round trip, ~1 µs). */
+  private aliasOf(buffer: SharedArrayBuffer): SharedArrayBuffer {
+    this.aliasChannel ??= new MessageChannel();
+    this.aliasChannel.port1.unref();
+    this.aliasChannel.port2.unref();
+    this.aliasChannel.port1.postMessage(buffer);
+    return (receiveMessageOnPort(this.aliasChannel.port2) as { message: SharedArrayBuffer }).message;
+  }
+
+  private aliasChannel: MessageChannel | undefined;
 
   /**
    * Encodes a value to store: large binary parts go to shared memory (the one copy they get).
@@ -402,9 +436,9 @@ export class CoreWorker {
   private encodeArgs(args: readonly unknown[], name: string): { data: Uint8Array; nestedRefs?: readonly string[] } {
     if (args.length === 0) return { data: EMPTY_ARGS };
     try {
+      // Top-level refs were replaced by null (see prepareArgs): the refs met are all nested ones.
       const { data, refs } = encodeValue(args, `arguments of ${name}`);
-      const nested = refs.filter((ref) => !args.includes(ref));
-      return nested.length === 0 ? { data } : { data, nestedRefs: nested.map((ref) => ref.id.toHex()) };
+      return refs.length === 0 ? { data } : { data, nestedRefs: refs.map((ref) => ref.id.toHex()) };
     } catch (error) {
       // Encode one by one only on failure, to name the argument.
       for (let i = 0; i < args.length; i++) encodeValue(args[i], `argument ${i + 1} of ${name}`);

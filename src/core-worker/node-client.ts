@@ -130,7 +130,12 @@ export class ChannelNodeClient implements NodeClient {
   /** Called by the worker runtime for each `objects` reply. */
   deliver(requestId: number, objects: readonly ObjectPayload[]): void {
     const request = this.requests.get(requestId);
-    if (request === undefined) return;
+    if (request === undefined) {
+      // The get/wait settled (an error, a timeout) before these arrived: give their leases back.
+      const leases = objects.flatMap((o) => (o.state === 'ready' && o.lease !== undefined ? [o.lease] : []));
+      if (leases.length > 0) this.releaseLeases(leases);
+      return;
+    }
     request.remaining -= objects.length;
     if (request.remaining <= 0) this.requests.delete(requestId);
     for (const object of objects) request.onObject(object);

@@ -12,7 +12,6 @@ import { setting } from '../config/index.js';
 import {
   InvalidOptionError,
   ObjectLostError,
-  ObjectStoreFullError,
   OutOfMemoryError,
   TaskCancelledError,
   WorkerCrashedError,
@@ -344,6 +343,16 @@ export class Node {
   private dispatch(): void {
     const batches = new Map<Worker, { functions: FunctionDescriptor[]; tasks: ExecuteTask[] }>();
     this.scheduler.dispatch(this.pool.workers, (worker, record) => {
+      const { spec } = record;
+      let args: ReturnType<Node['argumentsFor']>;
+      try {
+        args = this.argumentsFor(spec.dependencies, worker);
+      } catch (error) {
+        // An argument cannot be read back (a spilled object the disk lost): the task fails with it.
+        this.scheduler.onTaskDone(worker);
+        this.failTask(record, errorBytes(error as Error));
+        return;
+      }
       const seq = worker.nextSeq++;
       record.state = 'running';
       record.worker = worker;
@@ -354,7 +363,6 @@ export class Node {
         batch = { functions: [], tasks: [] };
         batches.set(worker, batch);
       }
-      const { spec } = record;
       if (!worker.knownFunctions.has(spec.functionId)) {
         worker.knownFunctions.add(spec.functionId);
         const fn = this.functions.get(spec.functionId);
@@ -367,7 +375,7 @@ export class Node {
         name: spec.name,
         args: spec.args,
         refArgPositions: spec.refArgPositions,
-        ...this.argumentsFor(spec.dependencies, worker),
+        ...args,
         numReturns: spec.returnIds.length,
       });
     });
@@ -616,6 +624,12 @@ export class Node {
   private onWorkerExit(worker: Worker): void {
     if (this.stopped) return;
     this.objects.dropThread(worker.id); // its refs and leases die with it
+    for (const [key, withdraw] of this.workerFetches) {
+      if (key.startsWith(`${worker.id}:`)) {
+        withdraw();
+        this.workerFetches.delete(key);
+      }
+    }
     if (worker.role === 'actor') {
       this.actors.onHostExit(worker);
       return;
@@ -674,7 +688,6 @@ export class Node {
 
 const EMPTY = new Uint8Array(0);
 const NO_ARGUMENTS = Object.freeze({ refArgValues: Object.freeze([]) as readonly Uint8Array[] });
-const NOTHING_TO_WITHDRAW = (): void => {};
 
 /** The driver's NodeClient: direct calls into the node in the same thread. */
 export class LocalNodeClient implements NodeClient {

@@ -55,8 +55,3 @@ let refCreated: ((ref: ObjectRef) => void) | undefined;
 export function onRefCreated(hook: ((ref: ObjectRef) => void) | undefined): void {
   refCreated = hook;
 }
-
-/** True for an ObjectRef from any copy of this module. */
-export function isObjectRef(value: unknown): value is ObjectRef {
-  return value instanceof ObjectRef;
-}

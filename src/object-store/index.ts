@@ -11,7 +11,7 @@
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ObjectStoreFullError } from '../errors/index.js';
+import { ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
 import { ObjectID } from '../ids/index.js';
 import { ObjectRef, type OwnerAddress } from '../object-ref/index.js';
 import { Arena, type ArenaStats, type Block } from './arena.js';
@@ -147,7 +147,7 @@ export class ObjectStore {
    */
   putWithId(id: string, data: Uint8Array, options?: { evenIfFull?: boolean; blocks?: Block[] }): void {
     const blocks = options?.blocks ?? NO_BLOCKS;
-    // A retry's result replaces the earlier attempt's; the earlier one's inline bytes make room.
+    // An object stored again under its ID replaces the earlier bytes, which make room.
     const previous = this.objects.get(id);
     const inlineAfter = this.inlineBytes - (previous?.data.byteLength ?? 0) + data.byteLength;
     if (options?.evenIfFull !== true && inlineAfter + this.arena.reserved > this.capacityBytes) {
@@ -348,7 +348,12 @@ export class ObjectStore {
       for (const block of blocks) this.freeBlock(block);
       throw error;
     }
-    this.spill.read(file, blocks.map((block) => this.arena.view(block)));
+    try {
+      this.spill.read(file, blocks.map((block) => this.arena.view(block)));
+    } catch (error) {
+      for (const block of blocks) this.freeBlock(block);
+      throw new ObjectLostError(`a spilled object could not be read back from ${file}: ${(error as Error).message}`);
+    }
     this.spill.remove(file);
     stored.blocks = blocks;
     stored.spillFile = undefined;

@@ -4,7 +4,7 @@
  * an object is freed when nothing refers to it any more:
  *
  *  - handles: threads (the driver, workers) holding at least one ObjectRef to it. Each thread
- *    counts its own refs and reports only its first and its last (see core-worker/ref-tracker.ts);
+ *    counts its own refs and reports only its first and its last (see core-worker/references.ts);
  *  - holds: pending tasks and actor calls it is an argument of (including refs nested in their
  *    arguments), actors it is a constructor argument of, and objects it is nested in;
  *  - a pending object is never freed: its task may still need to store it (it goes once stored,
@@ -242,12 +242,18 @@ export class ObjectDirectory<P> {
    */
   lease(holder: string, ids: readonly string[]): { lease: number | undefined; blocks: (readonly Block[] | undefined)[] } {
     const leases: Lease[] = [];
-    const blocks = ids.map((id) => {
-      const lease = this.store.lease(id);
-      if (lease === undefined) return undefined;
-      leases.push(lease);
-      return lease.blocks;
-    });
+    let blocks: (readonly Block[] | undefined)[];
+    try {
+      blocks = ids.map((id) => {
+        const lease = this.store.lease(id);
+        if (lease === undefined) return undefined;
+        leases.push(lease);
+        return lease.blocks;
+      });
+    } catch (error) {
+      for (const lease of leases) lease.release(); // all or nothing
+      throw error;
+    }
     if (leases.length === 0) return { lease: undefined, blocks };
     const leaseId = this.nextLease++;
     this.leases.set(leaseId, { holder, leases });

@@ -7,8 +7,9 @@
  * overlap while they await). A worker hosts one actor ('thread', 'process') or many ('shared');
  * actor work never mixes with tasks on the same worker.
  *
- * Results are collected and sent as one message per turn of the event loop. Synchronous tasks in a
- * batch run back to back with no promise or timer between them.
+ * Results are collected and sent together at the end of a turn of the event loop, or earlier when
+ * waiting would hold them back (sendResultsBefore). Synchronous tasks in a batch run back to back
+ * with no promise or timer between them.
  */
 import type { BlockingHooks, CoreWorker, NodeClient } from '../core-worker/index.js';
 import { collectGarbage, lookupModuleFunction } from '../core-worker/index.js';
@@ -75,9 +76,7 @@ export class TaskExecutor implements BlockingHooks {
     const actor = this.actors.get(actorId);
     if (actor === undefined) return;
     this.actors.delete(actorId);
-    for (let i = actor.head; i < actor.queue.length; i++) {
-      this.report({ seq: (actor.queue[i] as ExecuteTask).seq, outcome: 'cancelled' });
-    }
+    for (let i = actor.head; i < actor.queue.length; i++) this.drop(actor.queue[i] as ExecuteTask);
     actor.queue = [];
     actor.head = 0;
   }
@@ -105,8 +104,13 @@ export class TaskExecutor implements BlockingHooks {
 
   /** A task that will not run: say so, and give back the lease on its arguments. */
   private drop(task: ExecuteTask): void {
-    if (task.lease !== undefined) this.coreWorker.views.release(task.lease);
+    this.releaseArguments(task);
     this.report({ seq: task.seq, outcome: 'cancelled' });
+  }
+
+  /** Gives back the lease on a task's arguments when they will not be decoded. */
+  private releaseArguments(task: ExecuteTask): void {
+    if (task.lease !== undefined) this.coreWorker.views.release(task.lease);
   }
 
   onBlocked(): boolean {
@@ -175,6 +179,7 @@ export class TaskExecutor implements BlockingHooks {
       return;
     }
     this.load(task.functionId).then(use, (error: unknown) => {
+      this.releaseArguments(task);
       this.fail(task, error, false);
       if (onLoadFailure) onLoadFailure();
       else this.taskDone();
@@ -188,7 +193,12 @@ export class TaskExecutor implements BlockingHooks {
   private invoke(task: ExecuteTask, call: (args: unknown[]) => unknown, done: () => void): void {
     let args: unknown[];
     try {
-      args = decodeValue(task.args) as unknown[];
+      try {
+        args = decodeValue(task.args) as unknown[];
+      } catch (error) {
+        this.releaseArguments(task);
+        throw error;
+      }
       const positions = task.refArgPositions;
       if (positions.length > 0) {
         const values = this.coreWorker.decodeValues(task.refArgValues, task.refArgParts, task.lease);
@@ -263,6 +273,7 @@ export class TaskExecutor implements BlockingHooks {
   private enqueueActorCall(task: ExecuteTask): void {
     const actor = this.actors.get(task.actorId as string);
     if (actor === undefined) {
+      this.releaseArguments(task);
       this.fail(task, new Error(`actor ${task.actorId} does not live on this worker`), false);
       return;
     }
@@ -282,6 +293,7 @@ export class TaskExecutor implements BlockingHooks {
       };
       const method = actor.instance[task.method as string];
       if (typeof method !== 'function') {
+        this.releaseArguments(task);
         this.fail(task, new TypeError(`${actor.className} has no method ${task.method}`), false);
         actor.running--;
         continue;
@@ -340,15 +352,25 @@ export class TaskExecutor implements BlockingHooks {
   private report(result: TaskResult): void {
     if (this.results.length === 0) this.firstResultAt = performance.now();
     this.results.push(result);
+    // Parts attached to the channel travel with its next frame: the result must be in that frame.
+    if (result.outcome === 'ok' && result.parts !== undefined) {
+      this.sendResults();
+      return;
+    }
     if (!this.resultsQueued) {
       this.resultsQueued = true;
       queueMicrotask(this.sendResults);
     }
   }
 
-  private readonly sendResults = (): void => {
+  /**
+   * Sends the results gathered so far. The refs this thread began to hold go first, so the node
+   * never releases a task's arguments before it knows this thread holds refs it decoded from them.
+   */
+  readonly sendResults = (): void => {
     this.resultsQueued = false;
     if (this.results.length === 0) return;
+    this.coreWorker.flushRefs();
     const results = this.results;
     this.results = [];
     this.channel.send({ type: 'results', results });

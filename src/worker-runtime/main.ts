@@ -79,9 +79,11 @@ channel.onMessage((message, attached) => {
   }
 });
 
-// `process.exit()` in a task ends this thread only; flush first so finished results are not lost.
+// `process.exit()` in a task ends this thread only; send what is finished first, so that results
+// of tasks that completed before it are not lost.
 const exit = process.exit.bind(process);
 process.exit = ((code?: number) => {
+  executor.sendResults();
   channel.flush();
   exit(code);
 }) as typeof process.exit;
