@@ -35,7 +35,7 @@ import type {
 import { Scheduler } from '../scheduler/index.js';
 import { encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
-import { collectGarbage, type NodeClient } from '../core-worker/index.js';
+import { collectGarbage } from '../core-worker/index.js';
 
 export interface NodeOptions {
   readonly numWorkers: number;
@@ -146,6 +146,7 @@ export class Node {
   async shutdown(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.keepAliveWhileQueued();
     await this.pool.shutdown();
     this.objects.clear(new ObjectLostError('miniray was shut down before this object was created'));
     this.store.clear();
@@ -383,6 +384,21 @@ export class Node {
       this.pool.setBusy(worker, true);
       worker.channel.send({ type: 'execute', functions: batch.functions, tasks: batch.tasks });
     }
+    this.keepAliveWhileQueued();
+  }
+
+  private keepAlive: NodeJS.Timeout | undefined;
+  /**
+   * Tasks still queued (waiting for CPUs held by actors, or for a worker to start) keep the
+   * process alive, as running tasks do through their workers.
+   */
+  private keepAliveWhileQueued(): void {
+    const queued = this.scheduler.queuedCount > 0 && !this.stopped;
+    if (queued && this.keepAlive === undefined) this.keepAlive = setInterval(() => {}, 1 << 30);
+    else if (!queued && this.keepAlive !== undefined) {
+      clearInterval(this.keepAlive);
+      this.keepAlive = undefined;
+    }
   }
 
   // ---- objects -------------------------------------------------------------------------------
@@ -514,6 +530,7 @@ export class Node {
     switch (message.type) {
       case 'ready':
         this.startupFailures = 0;
+        this.startupError = undefined; // workers start again
         if (worker.role === 'actor') this.actors.onHostReady(worker);
         else this.scheduleDispatch();
         return;
@@ -689,77 +706,4 @@ export class Node {
 const EMPTY = new Uint8Array(0);
 const NO_ARGUMENTS = Object.freeze({ refArgValues: Object.freeze([]) as readonly Uint8Array[] });
 
-/** The driver's NodeClient: direct calls into the node in the same thread. */
-export class LocalNodeClient implements NodeClient {
-  constructor(private readonly node: Node) {}
-
-  get nodeId(): string {
-    return this.node.nodeId;
-  }
-
-  submit(functions: readonly FunctionDescriptor[], tasks: readonly TaskSpec[]): void {
-    this.node.submit(functions, tasks);
-  }
-
-  put(objects: readonly NewObject[]): void {
-    this.node.put(this.node.driverId, objects);
-  }
-
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
-    return this.node.fetch(ids, withData, onObject);
-  }
-
-  cancel(objectId: string, force: boolean): void {
-    this.node.cancel(objectId, force);
-  }
-
-  blocked(): void {}
-
-  unblocked(): void {}
-
-  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): void {
-    this.node.createActor(functions, spec);
-  }
-
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
-    callback(this.node.lookupActor(name, namespace));
-  }
-
-  killActor(actorId: string, noRestart: boolean): void {
-    this.node.killActor(actorId, noRestart);
-  }
-
-  addRefs(ids: readonly string[]): void {
-    this.node.addRefs(this.node.driverId, ids);
-  }
-
-  removeRefs(ids: readonly string[]): void {
-    this.node.removeRefs(this.node.driverId, ids);
-  }
-
-  releaseLeases(leases: readonly number[]): void {
-    this.node.releaseLeases(leases);
-  }
-
-  /** The driver writes large parts straight into the arena: the one copy they ever get. */
-  storeParts(parts: readonly Uint8Array[]): Part[] {
-    const blocks: Block[] = [];
-    try {
-      for (const bytes of parts) {
-        const block = this.node.allocate(bytes.byteLength);
-        blocks.push(block);
-        this.node.blockView(block).set(bytes);
-      }
-    } catch (error) {
-      for (const block of blocks) this.node.freeBlock(block);
-      throw error;
-    }
-    return blocks;
-  }
-
-  partView(part: Part): Uint8Array {
-    if ('bytes' in part) return part.bytes;
-    if ('slab' in part) return this.node.blockView(part);
-    throw new Error('attached parts never reach the driver');
-  }
-}
+export { LocalNodeClient } from './local-client.js';

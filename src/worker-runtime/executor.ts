@@ -19,7 +19,6 @@ import {
   compileSource,
   decodeValue,
   encodeErrorRecord,
-  encodeValue,
   type FunctionDescriptor,
 } from '../serialization/index.js';
 import type { Channel } from '../transport/index.js';

@@ -1,0 +1,83 @@
+/**
+ * The driver's NodeClient: the driver's CoreWorker and its node share a thread, so every call is a
+ * direct call. (A worker's CoreWorker reaches its node over a channel: core-worker/node-client.ts.)
+ */
+import type { NodeClient } from '../core-worker/index.js';
+import type { ActorInfo, ActorSpec, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
+import type { Block } from '../object-store/index.js';
+import type { FunctionDescriptor } from '../serialization/index.js';
+import type { Node } from './index.js';
+
+export class LocalNodeClient implements NodeClient {
+  constructor(private readonly node: Node) {}
+
+  get nodeId(): string {
+    return this.node.nodeId;
+  }
+
+  submit(functions: readonly FunctionDescriptor[], tasks: readonly TaskSpec[]): void {
+    this.node.submit(functions, tasks);
+  }
+
+  put(objects: readonly NewObject[]): void {
+    this.node.put(this.node.driverId, objects);
+  }
+
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
+    return this.node.fetch(ids, withData, onObject);
+  }
+
+  cancel(objectId: string, force: boolean): void {
+    this.node.cancel(objectId, force);
+  }
+
+  blocked(): void {}
+
+  unblocked(): void {}
+
+  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): void {
+    this.node.createActor(functions, spec);
+  }
+
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
+    callback(this.node.lookupActor(name, namespace));
+  }
+
+  killActor(actorId: string, noRestart: boolean): void {
+    this.node.killActor(actorId, noRestart);
+  }
+
+  addRefs(ids: readonly string[]): void {
+    this.node.addRefs(this.node.driverId, ids);
+  }
+
+  removeRefs(ids: readonly string[]): void {
+    this.node.removeRefs(this.node.driverId, ids);
+  }
+
+  releaseLeases(leases: readonly number[]): void {
+    this.node.releaseLeases(leases);
+  }
+
+  /** The driver writes large parts straight into the arena: the one copy they ever get. */
+  storeParts(parts: readonly Uint8Array[]): Part[] {
+    const blocks: Block[] = [];
+    try {
+      for (const bytes of parts) {
+        const block = this.node.allocate(bytes.byteLength);
+        blocks.push(block);
+        this.node.blockView(block).set(bytes);
+      }
+    } catch (error) {
+      for (const block of blocks) this.node.freeBlock(block);
+      throw error;
+    }
+    return blocks;
+  }
+
+  partView(part: Part): Uint8Array {
+    if ('bytes' in part) return part.bytes;
+    if ('slab' in part) return this.node.blockView(part);
+    throw new Error('attached parts never reach the driver');
+  }
+}
