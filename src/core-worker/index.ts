@@ -351,6 +351,11 @@ export class CoreWorker {
         withdraw();
         return;
       }
+      if (timeoutMs === 0 && this.node.answersAtOnce) {
+        finish();
+        reject(new GetTimeoutError(`get() with timeoutMs 0: ${remaining} of ${ids.length} objects not ready`));
+        return;
+      }
       blocked = this.blocking?.onBlocked() ?? false;
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
@@ -402,6 +407,10 @@ export class CoreWorker {
       });
       if (settled) {
         withdraw();
+        return;
+      }
+      if (timeoutMs === 0 && this.node.answersAtOnce) {
+        settle(); // a poll: whatever is ready now
         return;
       }
       blocked = this.blocking?.onBlocked() ?? false;

@@ -18,6 +18,8 @@ import type { Channel } from '../transport/index.js';
 
 export interface NodeClient {
   readonly nodeId: string;
+  /** True when fetch() reports objects that exist before it returns (the node is in this thread). */
+  readonly answersAtOnce: boolean;
   /** Hands tasks to the node. `functions`: definitions the node has not been given yet. */
   submit(functions: readonly FunctionDescriptor[], tasks: readonly TaskSpec[]): void;
   put(objects: readonly NewObject[]): void;
@@ -57,6 +59,7 @@ export class ChannelNodeClient implements NodeClient {
   private readonly actorLookups = new Map<number, (info: ActorInfo | null) => void>();
 
   private readonly slabs = new Map<number, SharedArrayBuffer>();
+  readonly answersAtOnce = false;
 
   /** `sharesMemory`: false in a worker process, which gets and sends copies of large parts. */
   constructor(

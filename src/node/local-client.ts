@@ -9,6 +9,7 @@ import type { FunctionDescriptor } from '../serialization/index.js';
 import type { Node } from './index.js';
 
 export class LocalNodeClient implements NodeClient {
+  readonly answersAtOnce = true;
   constructor(private readonly node: Node) {}
 
   get nodeId(): string {

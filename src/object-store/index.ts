@@ -188,11 +188,15 @@ export class ObjectStore {
 
   /** Room for `length` bytes in the arena, spilling objects nobody reads if needed. */
   allocate(length: number): Block {
-    return this.withRoom(
+    const block = this.withRoom(
       length,
       () => this.arena.allocate(length),
       () => this.arena.allocateBeyondCapacity(length),
     );
+    // Three quarters full: ask every thread to collect garbage now, so that objects whose refs
+    // were dropped are freed before anything has to spill.
+    if (this.arena.stats().usedBytes > 0.75 * this.capacityBytes) this.onPressure();
+    return block;
   }
 
   /** Takes over a worker's SharedArrayBuffer as an arena block, spilling if needed. */

@@ -18,6 +18,8 @@ export class SpillDirectory {
     if (this.created === undefined) {
       this.created = !existsSync(this.path);
       mkdirSync(this.path, { recursive: true });
+      // A program may end without shutdown(): its spill files go with it all the same.
+      process.once('exit', this.clearAtExit);
     }
     const file = join(this.path, `miniray-${id}.spill`);
     this.files.add(file);
@@ -60,8 +62,11 @@ export class SpillDirectory {
     this.files.delete(file);
   }
 
+  private readonly clearAtExit = (): void => this.clear();
+
   /** Removes the files written here, and the directory if this process made it and it is empty. */
   clear(): void {
+    process.off('exit', this.clearAtExit);
     for (const file of this.files) rmSync(file, { force: true });
     this.files.clear();
     if (this.created) {

@@ -167,8 +167,10 @@ for (const Class of [TypedArray, ArrayBuffer, DataView] as Function[]) {
       const code = payload[1] as number;
       if (payload[0] === 1) {
         const index = ((payload[2] as number) << 24) | ((payload[3] as number) << 16) | ((payload[4] as number) << 8) | (payload[5] as number);
-        const part = parts?.[index];
+        let part = parts?.[index];
         if (part === undefined) throw new SerializationError(`the value refers to binary part ${index}, which did not come with it`);
+        // Copied bytes (from a worker process) may sit at any offset: align them for the element type.
+        if (part.byteOffset % 8 !== 0) part = Uint8Array.prototype.slice.call(part);
         const view = binaryOf(code, part);
         if (code !== ARRAY_BUFFER_CODE) onView?.(view as object);
         return view;

@@ -26,8 +26,10 @@ export type FunctionDescriptor =
       readonly name: string;
       /** file: URL of the module whose top-level remote() call created the function. */
       readonly moduleUrl: string;
-      /** Key of that remote() call within the module (line:column#ordinal). */
+      /** Key of that remote() call within the module (line:column#ordinal, in the loaded code). */
       readonly callsite: string;
+      /** The call as the user wrote it (file:line), for messages. */
+      readonly where: string;
     };
 
 /** Where a remote() call was made. */
@@ -139,14 +141,15 @@ export function describeFunction(fn: Function, callsite: CallSite, kind = 'funct
     const ordinal = callsiteOrdinals.get(`${moduleUrl}#${site}`) ?? 0;
     callsiteOrdinals.set(`${moduleUrl}#${site}`, ordinal + 1);
     const key = `${site}#${ordinal}`;
-    return { kind: 'module', id: hashId(`module\0${moduleUrl}\0${key}\0${source}`), name, moduleUrl, callsite: key };
+    const where = `${moduleUrl.slice(moduleUrl.lastIndexOf('/') + 1)}:${callsite.sourceLine}`;
+    return { kind: 'module', id: hashId(`module\0${moduleUrl}\0${key}\0${source}`), name, moduleUrl, callsite: key, where };
   }
   const list = freeVariables.map((v) => `'${v}'`).join(', ');
   throw new CapturedVariableError(
     `remote() cannot ship ${kind} ${name}: it uses ${list} from the scope where it is defined, ` +
       `and that scope does not exist in a worker. Pass ${freeVariables.length > 1 ? 'them as arguments' : 'it as an argument'} ` +
-      `instead, or move the ${kind} into a module of its own ` +
-      `(not the entry script) and call remote() at that module's top level, so workers can import it.`,
+      `instead, or call remote() at the top level of a module that is not the entry script (the module ` +
+      `that defines the ${kind}, exporting the result), so that workers can import that module.`,
     freeVariables,
   );
 }

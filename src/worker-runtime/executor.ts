@@ -401,7 +401,7 @@ export class TaskExecutor implements BlockingHooks {
       if (fn === undefined) {
         throw new Error(
           `${descriptor.name}: importing ${descriptor.moduleUrl} in a worker did not create the function ` +
-            `(remote() call at ${descriptor.callsite.replace(/#\d+$/, '')}). Call remote() at the top level ` +
+            `(remote() call at ${descriptor.where}). Call remote() at the top level ` +
             'of the module, not inside a function or a condition, so that importing the module creates it.',
         );
       }

@@ -88,4 +88,10 @@ process.exit = ((code?: number) => {
   exit(code);
 }) as typeof process.exit;
 
+// A promise rejected with nobody awaiting it would end the thread (Node's default), taking a task or
+// an actor's state with it; as Ray's workers do, report it and carry on.
+process.on('unhandledRejection', (reason) => {
+  console.error('miniray worker: a promise was rejected and nothing awaited it (ignored):', reason);
+});
+
 channel.send({ type: 'ready' });

@@ -2,7 +2,7 @@
 // data or memory.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { get, init, memory, put, shutdown } from 'miniray';
+import { get, init, memory, put, remote, shutdown, wait } from 'miniray';
 import { collectUntil } from '../fixtures/gc.js';
 import { putThenReturnLarge } from '../fixtures/object-store-tasks.js';
 
@@ -37,4 +37,38 @@ test('a subarray of a large value keeps its memory from reuse after the value it
   for (let i = 0; i < 12; i++) others.push(put(new Uint8Array(4 * 1024 * 1024).fill(7)));
   assert.deepEqual([...slice], [1, 1, 1, 1]);
   assert.equal(others.length, 12);
+});
+
+class Summer {
+  sum(values: Float64Array): number {
+    let total = 0;
+    for (const v of values) total += v;
+    return total;
+  }
+}
+
+test("a 'process' actor receives a large Float64Array argument (copied bytes are realigned)", async () => {
+  const summer = remote(Summer, { isolation: 'process' }).remote();
+  const values = new Float64Array(20_000).fill(0.5);
+  assert.equal(await get(summer.sum.remote(values)), 10_000);
+  assert.equal(await get(summer.sum.remote(put(values))), 10_000);
+});
+
+test('a promise rejected with nothing awaiting it does not take the worker or the task down', async () => {
+  const careless = remote(async () => {
+    void Promise.reject(new Error('nobody listens'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return 'still here';
+  });
+  assert.equal(await get(careless.options({ maxRetries: 0 }).remote()), 'still here');
+});
+
+test('wait with timeoutMs 0 is a poll: it returns with what is ready now', async () => {
+  const ready = put(1);
+  const slow = remote(async () => new Promise((resolve) => setTimeout(resolve, 200)));
+  const pending = slow.remote();
+  const { ready: done, pending: notYet } = await wait([ready, pending], { numReturns: 2, timeoutMs: 0 });
+  assert.deepEqual(done, [ready]);
+  assert.deepEqual(notYet, [pending]);
+  await get(pending);
 });
