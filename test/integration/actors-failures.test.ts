@@ -10,24 +10,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ActorDiedError, get, getActor, init, kill, remote, shutdown } from 'miniray';
+import { rejectsWith } from '../fixtures/assertions.js';
 import { CounterActor, CrashyActor, type Crashy } from '../fixtures/actors-lib.js';
 import { crashy } from '../fixtures/actors.js';
 
-async function rejectsWith<E extends Error>(
-  promise: Promise<unknown>,
-  cls: abstract new (...args: never[]) => E,
-  message?: RegExp,
-): Promise<E> {
-  let error: unknown;
-  try {
-    await promise;
-  } catch (caught) {
-    error = caught;
-  }
-  assert.ok(error instanceof cls, `expected ${cls.name}, got ${error === undefined ? 'a fulfilled promise' : String(error)}`);
-  if (message) assert.match(error.message, message);
-  return error;
-}
 
 const T = { timeout: 30_000 };
 let markers: string;

@@ -18,22 +18,8 @@ import {
   shutdown,
   type ActorHandle,
 } from 'miniray';
+import { rejectsWith } from '../fixtures/assertions.js';
 
-async function rejectsWith<E extends Error>(
-  promise: Promise<unknown>,
-  cls: abstract new (...args: never[]) => E,
-  message?: RegExp,
-): Promise<E> {
-  let error: unknown;
-  try {
-    await promise;
-  } catch (caught) {
-    error = caught;
-  }
-  assert.ok(error instanceof cls, `expected ${cls.name}, got ${error === undefined ? 'a fulfilled promise' : String(error)}`);
-  if (message) assert.match(error.message, message);
-  return error;
-}
 
 const T = { timeout: 30_000 };
 

@@ -21,6 +21,7 @@ import {
   type ActorHandle,
   type ActorOptions,
 } from 'miniray';
+import { rejectsWith } from '../fixtures/assertions.js';
 import {
   CallerActor,
   CounterActor,
@@ -33,22 +34,6 @@ import {
   type Counter,
 } from '../fixtures/actors-lib.js';
 
-/** Awaits `promise`, asserts it rejects with an instance of `cls` (and a message matching `message`), returns the error. */
-async function rejectsWith<E extends Error>(
-  promise: Promise<unknown>,
-  cls: abstract new (...args: never[]) => E,
-  message?: RegExp,
-): Promise<E> {
-  let error: unknown;
-  try {
-    await promise;
-  } catch (caught) {
-    error = caught;
-  }
-  assert.ok(error instanceof cls, `expected ${cls.name}, got ${error === undefined ? 'a fulfilled promise' : String(error)}`);
-  if (message) assert.match(error.message, message);
-  return error;
-}
 
 // A test that waits for something that never comes fails instead of hanging the suite.
 const T = { timeout: 30_000 };
