@@ -1,7 +1,9 @@
 /**
- * One node (Ray's raylet): the object table and store, the scheduler, the worker pool, and the
- * handling of everything workers say. In the embedded default it lives in the driver's thread and
- * the driver's CoreWorker calls it directly (`LocalNodeClient`); workers talk to it over channels.
+ * One node (Ray's raylet): it wires the object store and directory, the scheduler, the worker pool
+ * and the actor manager, and handles everything workers say. What readers are sent of objects is
+ * in delivery.ts. In the embedded default the node lives in the driver's thread and the driver's
+ * CoreWorker calls it directly (`LocalNodeClient`, local-client.ts); workers talk to it over
+ * channels.
  *
  * Task life: submitted -> waiting (for ref arguments) -> queued (scheduler) -> running (sent to a
  * worker) -> finished. A worker's death sends its started tasks back to the queue while retries
@@ -19,7 +21,8 @@ import {
 } from '../errors/index.js';
 import { NodeID } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
-import { ObjectDirectory, type ObjectEntry as DirectoryEntry, type ObjectInfo } from '../ownership/index.js';
+import { ObjectDirectory, type ObjectInfo } from '../ownership/index.js';
+import { ObjectDelivery } from './delivery.js';
 import { ActorManager } from '../actors/manager.js';
 import type {
   ActorInfo,
@@ -27,7 +30,6 @@ import type {
   ExecuteTask,
   NewObject,
   ObjectPayload,
-  Part,
   TaskResult,
   TaskSpec,
   WorkerToNode,
@@ -35,7 +37,6 @@ import type {
 import { Scheduler } from '../scheduler/index.js';
 import { encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
-import { collectGarbage } from '../core-worker/index.js';
 
 export interface NodeOptions {
   readonly numWorkers: number;
@@ -65,7 +66,6 @@ interface TaskRecord {
   seq: number;
 }
 
-type ObjectEntry = DirectoryEntry<TaskRecord>;
 
 type Worker = PooledWorker<TaskRecord>;
 
@@ -75,6 +75,7 @@ export class Node {
   readonly nodeId = NodeID.fromRandom().toHex();
   readonly store: ObjectStore;
   private readonly objects: ObjectDirectory<TaskRecord>;
+  private readonly delivery: ObjectDelivery<TaskRecord>;
   private readonly functions = new Map<string, FunctionDescriptor>();
   /** Recent run time of each function's tasks, in microseconds (a moving average). */
   private readonly runTimeUs = new Map<string, number>();
@@ -93,11 +94,17 @@ export class Node {
     this.store = new ObjectStore(options.objectStoreMemory, {
       owner: { nodeId: this.nodeId, workerId: '' },
       spillDirectory: options.spillDirectory,
-      onSlabReleased: (index) => this.forgetSlab(index),
-      onPressure: () => this.collectEverywhere(),
+      onSlabReleased: (index) => this.delivery.forgetSlab(index),
+      onPressure: () => this.delivery.collectEverywhere(),
     });
     this.store.warmUp();
     this.objects = new ObjectDirectory<TaskRecord>(this.store);
+    this.delivery = new ObjectDelivery(
+      this.store,
+      this.objects,
+      () => this.driverId,
+      () => [...this.pool.workers, ...this.pool.actorHosts].filter((w) => w.alive),
+    );
     const pipelineMaxTaskUs = setting('pipelineMaxTaskUs');
     this.scheduler = new Scheduler<TaskRecord, Worker>(
       options.numCpus,
@@ -118,8 +125,8 @@ export class Node {
       killHost: (host) => this.pool.kill(host as Worker, 'actor'),
       setBusy: (host, busy) => this.pool.setBusy(host as Worker, busy),
       waitForObjects: (what, ids, ready, failed) => this.objects.waitForObjects(what, ids, ready, failed),
-      argumentsFor: (ids, host) => this.argumentsFor(ids, host as Worker),
-      storeResults: (host, ids, result, attached) => this.storeResult(host as Worker, ids, result, attached),
+      argumentsFor: (ids, host) => this.delivery.argumentsFor(ids, host as Worker),
+      storeResults: (host, ids, result, attached) => this.delivery.storeResult(host as Worker, ids, result, attached),
       failObjects: (ids, error) => {
         for (const id of ids) this.objects.setObject(id, error, true);
       },
@@ -233,7 +240,7 @@ export class Node {
     onObject: (object: ObjectPayload) => void,
     reader: Worker | undefined = undefined,
   ): () => void {
-    return this.objects.fetch(ids, (id, entry) => onObject(this.payload(id, entry, withData, reader)));
+    return this.objects.fetch(ids, (id, entry) => onObject(this.delivery.payload(id, entry, withData, reader)));
   }
 
   cancel(objectId: string, force: boolean): void {
@@ -345,9 +352,9 @@ export class Node {
     const batches = new Map<Worker, { functions: FunctionDescriptor[]; tasks: ExecuteTask[] }>();
     this.scheduler.dispatch(this.pool.workers, (worker, record) => {
       const { spec } = record;
-      let args: ReturnType<Node['argumentsFor']>;
+      let args: ReturnType<ObjectDelivery<TaskRecord>['argumentsFor']>;
       try {
-        args = this.argumentsFor(spec.dependencies, worker);
+        args = this.delivery.argumentsFor(spec.dependencies, worker);
       } catch (error) {
         // An argument cannot be read back (a spilled object the disk lost): the task fails with it.
         this.scheduler.onTaskDone(worker);
@@ -401,129 +408,6 @@ export class Node {
     }
   }
 
-  // ---- objects -------------------------------------------------------------------------------
-
-  /**
-   * The values of a task's ref arguments for `worker`, with their parts and one lease on them
-   * (released by the worker once no view of them is left).
-   */
-  private argumentsFor(ids: readonly string[], worker: Worker): Pick<ExecuteTask, 'refArgValues' | 'refArgParts' | 'lease'> {
-    if (ids.length === 0) return NO_ARGUMENTS;
-    const refArgValues = ids.map((id) => this.store.get(id) as Uint8Array);
-    if (!ids.some((id) => this.store.hasParts(id))) return { refArgValues };
-    const { lease, blocks } = this.objects.lease(worker.id, ids);
-    if (lease === undefined) return { refArgValues };
-    const refArgParts = blocks.map((b) => this.partsFor(b ?? [], worker));
-    if (worker.isolation === 'process') {
-      this.objects.releaseLease(lease); // it got copies
-      return { refArgValues, refArgParts };
-    }
-    return { refArgValues, refArgParts, lease };
-  }
-
-  /**
-   * How `reader` finds blocks: the driver and worker threads by slab (sending a worker each slab
-   * it has not got yet), a worker process as copies of the bytes.
-   */
-  private partsFor(blocks: readonly Block[], reader: Worker | undefined): Part[] {
-    if (reader === undefined) return blocks as Block[];
-    if (reader.isolation === 'process') return blocks.map((block) => ({ bytes: this.store.view(block).slice() }));
-    let slabs: { index: number; attached: number }[] | undefined;
-    for (const block of blocks) {
-      const buffer = this.store.slab(block.slab) as SharedArrayBuffer;
-      if (reader.knownSlabs.get(block.slab) === buffer) continue;
-      reader.knownSlabs.set(block.slab, buffer);
-      (slabs ??= []).push({ index: block.slab, attached: reader.channel.attach(buffer) });
-    }
-    if (slabs !== undefined) reader.channel.send({ type: 'slabs', slabs });
-    return blocks as Block[];
-  }
-
-  private payload(id: string, entry: ObjectEntry | undefined, withData: boolean, reader: Worker | undefined): ObjectPayload {
-    if (entry === undefined) return { id, state: 'lost' };
-    if (entry.state === 'failed') return { id, state: 'failed', data: this.store.get(id) as Uint8Array };
-    if (!withData) return { id, state: 'ready', data: EMPTY };
-    const data = this.store.get(id) as Uint8Array;
-    if (!this.store.hasParts(id)) return { id, state: 'ready', data };
-    let leased: ReturnType<ObjectDirectory<TaskRecord>['lease']>;
-    try {
-      leased = this.objects.lease(reader?.id ?? this.driverId, [id]);
-    } catch (error) {
-      return { id, state: 'failed', data: errorBytes(error as Error) }; // a spilled object that cannot come back
-    }
-    if (leased.lease === undefined) return { id, state: 'ready', data };
-    const parts = this.partsFor(leased.blocks[0] ?? [], reader);
-    if (reader?.isolation === 'process') {
-      this.objects.releaseLease(leased.lease);
-      return { id, state: 'ready', data, parts };
-    }
-    return { id, state: 'ready', data, parts, lease: leased.lease };
-  }
-
-  /**
-   * Stores a task's (or actor call's) return values from `worker`: parts it attached are adopted
-   * into the arena, copies are written into it. A value that does not fit becomes its error.
-   */
-  private storeResult(
-    worker: Worker,
-    ids: readonly string[],
-    result: Extract<TaskResult, { outcome: 'ok' }>,
-    attached: readonly SharedArrayBuffer[],
-  ): void {
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i] as string;
-      let blocks: Block[];
-      try {
-        blocks = this.blocksFrom(result.parts?.[i], attached);
-      } catch (error) {
-        this.objects.setObject(id, errorBytes(error as Error), true);
-        continue;
-      }
-      this.objects.setObject(id, result.values[i] as Uint8Array, false, { blocks, nested: result.nested?.[i], owner: worker.id });
-    }
-  }
-
-  /** Arena blocks for parts that came from a worker. Throws ObjectStoreFullError when they do not fit. */
-  private blocksFrom(parts: readonly Part[] | undefined, attached: readonly SharedArrayBuffer[]): Block[] {
-    if (parts === undefined || parts.length === 0) return [];
-    const blocks: Block[] = [];
-    try {
-      for (const part of parts) {
-        if ('attached' in part) blocks.push(this.store.adopt(attached[part.attached] as SharedArrayBuffer));
-        else if ('bytes' in part) {
-          const block = this.store.allocate(part.bytes.byteLength);
-          blocks.push(block);
-          this.store.view(block).set(part.bytes);
-        } else blocks.push(part);
-      }
-    } catch (error) {
-      for (const block of blocks) this.store.freeBlock(block);
-      throw error;
-    }
-    return blocks;
-  }
-
-  /** A freed dedicated slab: workers drop it, so its memory can go. */
-  private forgetSlab(index: number): void {
-    for (const worker of this.allWorkers()) {
-      if (worker.knownSlabs.delete(index)) worker.channel.send({ type: 'dropSlabs', indices: [index] });
-    }
-  }
-
-  private lastCollect = 0;
-  /** Every thread collects garbage (at most every 100 ms), so leases held by dead views come back. */
-  private collectEverywhere(): void {
-    const now = Date.now();
-    if (now - this.lastCollect < 100) return;
-    this.lastCollect = now;
-    for (const worker of this.allWorkers()) worker.channel.send({ type: 'collect' });
-    setImmediate(collectGarbage).unref();
-  }
-
-  private allWorkers(): Worker[] {
-    return [...this.pool.workers, ...this.pool.actorHosts].filter((w) => w.alive);
-  }
-
   // ---- workers -------------------------------------------------------------------------------
 
   private onWorkerMessage(worker: Worker, message: WorkerToNode, attached: readonly SharedArrayBuffer[]): void {
@@ -557,7 +441,7 @@ export class Node {
         for (const object of message.objects) {
           let blocks: Block[];
           try {
-            blocks = this.blocksFrom(object.parts, attached);
+            blocks = this.delivery.blocksFrom(object.parts, attached);
           } catch (error) {
             this.objects.setObject(object.id, errorBytes(error as Error), true, { owner: worker.id });
             continue;
@@ -623,7 +507,7 @@ export class Node {
       if (record.cancelled) continue; // already failed with TaskCancelledError
       if (result.outcome === 'ok') {
         record.state = 'finished';
-        this.storeResult(worker, record.spec.returnIds, result, attached);
+        this.delivery.storeResult(worker, record.spec.returnIds, result, attached);
       } else if (result.outcome === 'error') {
         if (result.userError && record.spec.retryExceptions && this.retriesLeft(record)) {
           record.retries++;
@@ -703,7 +587,5 @@ export class Node {
   }
 }
 
-const EMPTY = new Uint8Array(0);
-const NO_ARGUMENTS = Object.freeze({ refArgValues: Object.freeze([]) as readonly Uint8Array[] });
 
 export { LocalNodeClient } from './local-client.js';
