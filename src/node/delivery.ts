@@ -17,6 +17,7 @@ type Worker = PooledWorker<unknown>;
 
 const errorBytes = (error: Error): Uint8Array => encodeErrorRecord(toErrorRecord(error));
 const EMPTY = new Uint8Array(0);
+const NO_BLOCKS: Block[] = []; // shared, never written to
 const NO_ARGUMENTS = Object.freeze({ refArgValues: Object.freeze([]) as readonly Uint8Array[] });
 
 export class ObjectDelivery<P> {
@@ -111,7 +112,7 @@ export class ObjectDelivery<P> {
 
   /** Arena blocks for parts that came from a worker. Throws ObjectStoreFullError when they do not fit. */
   blocksFrom(parts: readonly Part[] | undefined, attached: readonly SharedArrayBuffer[]): Block[] {
-    if (parts === undefined || parts.length === 0) return [];
+    if (parts === undefined || parts.length === 0) return NO_BLOCKS;
     const blocks: Block[] = [];
     try {
       for (const part of parts) {

@@ -311,6 +311,10 @@ export class Node {
       this.failTask(record, errorBytes(this.startupError));
       return;
     }
+    if (spec.dependencies.length === 0) {
+      this.enqueue(record); // nothing to wait for (the common case): no waiter closures
+      return;
+    }
     this.objects.waitForObjects(
       `task ${spec.name}`,
       spec.dependencies,
