@@ -131,9 +131,11 @@ export class CoreWorker {
 
   /** A new SharedArrayBuffer object over the same memory (a same-thread message round trip, ~1 µs). */
   private aliasOf(buffer: SharedArrayBuffer): SharedArrayBuffer {
-    this.aliasChannel ??= new MessageChannel();
-    this.aliasChannel.port1.unref();
-    this.aliasChannel.port2.unref();
+    if (this.aliasChannel === undefined) {
+      this.aliasChannel = new MessageChannel();
+      this.aliasChannel.port1.unref();
+      this.aliasChannel.port2.unref();
+    }
     this.aliasChannel.port1.postMessage(buffer);
     return (receiveMessageOnPort(this.aliasChannel.port2) as { message: SharedArrayBuffer }).message;
   }
