@@ -15,7 +15,7 @@ import {
   type ErrorRecord,
 } from '../errors/index.js';
 import type { ActorInfo, ActorSpec, ExecuteTask, TaskResult, TaskSpec } from '../protocol/index.js';
-import { decodeErrorRecord, encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
+import { decodeErrorRecord, encodeError, encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import type { PooledWorker } from '../worker-pool/index.js';
 
 /** What the actor manager needs from its node. */
@@ -71,7 +71,6 @@ interface ActorRecord {
 
 type HostWork = { readonly actor: ActorRecord; readonly call: Call | undefined };
 
-const encode = (error: Error): Uint8Array => encodeErrorRecord(toErrorRecord(error));
 
 export class ActorManager {
   private readonly actors = new Map<string, ActorRecord>();
@@ -119,7 +118,7 @@ export class ActorManager {
     // Its constructor arguments live as long as it does (a restart runs the constructor again).
     this.services.hold(spec.actorId, [...spec.dependencies, ...(spec.nestedRefs ?? [])], `argument of actor ${spec.className}`);
     if (nameTaken !== undefined) {
-      this.die(actor, encode(nameTaken));
+      this.die(actor, encodeError(nameTaken));
       return;
     }
     if (spec.numCpus > this.services.totalCpus) {
@@ -128,7 +127,7 @@ export class ActorManager {
           'lower numCpus in its options, or start miniray with more (init({ numCpus }))',
         'numCpus',
       );
-      this.die(actor, encode(error));
+      this.die(actor, encodeError(error));
       return;
     }
     this.services.waitForObjects(
@@ -147,7 +146,7 @@ export class ActorManager {
     const actor = this.actors.get(spec.actorId as string);
     if (actor === undefined) {
       const error = new ActorDiedError(`actor ${spec.actorId} is not known to this miniray instance (killed before, or from a session that was shut down)`);
-      this.services.failObjects(spec.returnIds, encode(error));
+      this.services.failObjects(spec.returnIds, encodeError(error));
       return;
     }
     if (actor.state === 'dead') {
@@ -186,7 +185,7 @@ export class ActorManager {
     const host = actor.host;
     if (noRestart) {
       actor.noRestart = true;
-      this.die(actor, encode(new ActorDiedError(`actor ${actor.spec.className} (${actorId}) was killed with kill()`)));
+      this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actorId}) was killed with kill()`)));
       return;
     }
     if (host === undefined) return; // not placed yet: nothing to restart
@@ -299,7 +298,7 @@ export class ActorManager {
     try {
       args = this.services.argumentsFor(spec.dependencies, host);
     } catch (error) {
-      this.die(actor, encode(error as Error)); // a constructor argument cannot be read back
+      this.die(actor, encodeError(error as Error)); // a constructor argument cannot be read back
       return;
     }
     const seq = host.nextSeq++;
@@ -354,7 +353,7 @@ export class ActorManager {
         args = this.services.argumentsFor(spec.dependencies, host);
       } catch (error) {
         call.failed = true; // an argument cannot be read back: this call fails with it
-        this.services.failObjects(spec.returnIds, encode(error as Error));
+        this.services.failObjects(spec.returnIds, encodeError(error as Error));
         continue;
       }
       const seq = host.nextSeq++;
@@ -395,7 +394,7 @@ export class ActorManager {
           `actor ${spec.className} (${spec.actorId}) died while running ${call.spec.method}: ${reason}. ` +
             `The call was tried ${call.retries + 1} time(s) (maxTaskRetries: ${spec.maxTaskRetries}).`,
         );
-        this.services.failObjects(call.spec.returnIds, encode(error));
+        this.services.failObjects(call.spec.returnIds, encodeError(error));
       }
     }
     actor.inFlight.clear();
@@ -405,7 +404,7 @@ export class ActorManager {
       const restarts = actor.restarts > 0 ? ` after ${actor.restarts} restart(s)` : '';
       this.die(
         actor,
-        encode(new ActorDiedError(`actor ${spec.className} (${spec.actorId}) is dead${restarts}: ${reason} (maxRestarts: ${spec.maxRestarts})`)),
+        encodeError(new ActorDiedError(`actor ${spec.className} (${spec.actorId}) is dead${restarts}: ${reason} (maxRestarts: ${spec.maxRestarts})`)),
       );
       return;
     }

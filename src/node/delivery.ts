@@ -6,16 +6,14 @@
  * forget released slabs and to collect garbage.
  */
 import { collectGarbage } from '../core-worker/index.js';
-import { toErrorRecord } from '../errors/index.js';
 import type { Block, ObjectStore } from '../object-store/index.js';
 import type { ObjectDirectory, ObjectEntry } from '../ownership/index.js';
 import type { ExecuteTask, ObjectPayload, Part, TaskResult } from '../protocol/index.js';
-import { encodeErrorRecord } from '../serialization/index.js';
+import { encodeError } from '../serialization/index.js';
 import type { PooledWorker } from '../worker-pool/index.js';
 
 type Worker = PooledWorker<unknown>;
 
-const errorBytes = (error: Error): Uint8Array => encodeErrorRecord(toErrorRecord(error));
 const EMPTY = new Uint8Array(0);
 const NO_BLOCKS: Block[] = []; // shared, never written to
 const NO_ARGUMENTS = Object.freeze({ refArgValues: Object.freeze([]) as readonly Uint8Array[] });
@@ -76,7 +74,7 @@ export class ObjectDelivery<P> {
     try {
       leased = this.objects.lease(reader?.id ?? this.driverId(), [id]);
     } catch (error) {
-      return { id, state: 'failed', data: errorBytes(error as Error) }; // a spilled object that cannot come back
+      return { id, state: 'failed', data: encodeError(error as Error) }; // a spilled object that cannot come back
     }
     if (leased.lease === undefined) return { id, state: 'ready', data };
     const parts = this.partsFor(leased.blocks[0] ?? [], reader);
@@ -103,14 +101,17 @@ export class ObjectDelivery<P> {
       try {
         blocks = this.blocksFrom(result.parts?.[i], attached);
       } catch (error) {
-        this.objects.setObject(id, errorBytes(error as Error), true);
+        this.objects.setObject(id, encodeError(error as Error), true);
         continue;
       }
       this.objects.setObject(id, result.values[i] as Uint8Array, false, { blocks, nested: result.nested?.[i], owner: worker.id });
     }
   }
 
-  /** Arena blocks for parts that came from a worker. Throws ObjectStoreFullError when they do not fit. */
+  /**
+   * Arena blocks for a value's parts: attached ones adopted, copied ones written in, blocks kept.
+   * Throws ObjectStoreFullError (having taken nothing) when they do not fit.
+   */
   blocksFrom(parts: readonly Part[] | undefined, attached: readonly SharedArrayBuffer[]): Block[] {
     if (parts === undefined || parts.length === 0) return NO_BLOCKS;
     const blocks: Block[] = [];

@@ -17,7 +17,6 @@ import {
   OutOfMemoryError,
   TaskCancelledError,
   WorkerCrashedError,
-  toErrorRecord,
 } from '../errors/index.js';
 import { NodeID } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
@@ -35,7 +34,7 @@ import type {
   WorkerToNode,
 } from '../protocol/index.js';
 import { Scheduler } from '../scheduler/index.js';
-import { encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
+import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
 
 export interface NodeOptions {
@@ -69,7 +68,6 @@ interface TaskRecord {
 
 type Worker = PooledWorker<TaskRecord>;
 
-const errorBytes = (error: Error): Uint8Array => encodeErrorRecord(toErrorRecord(error));
 
 export class Node {
   readonly nodeId = NodeID.fromRandom().toHex();
@@ -191,18 +189,17 @@ export class Node {
     }
   }
 
-  /** An arena block for the driver to write a large value's part into. */
-  allocate(length: number): Block {
-    return this.store.allocate(length);
+  /**
+   * Copies the driver's large binary parts into the arena (the one copy they get), the same way
+   * as a worker process's copied parts. Throws ObjectStoreFullError, having taken nothing.
+   */
+  storeParts(parts: readonly Uint8Array[]): Block[] {
+    return this.delivery.blocksFrom(parts.map((bytes) => ({ bytes })), []);
   }
 
   /** The driver's view of an arena block. */
   blockView(block: Block): Uint8Array {
     return this.store.view(block);
-  }
-
-  freeBlock(block: Block): void {
-    this.store.freeBlock(block);
   }
 
   addRefs(thread: string, ids: readonly string[]): void {
@@ -247,7 +244,7 @@ export class Node {
     const record = this.objects.get(objectId)?.producer;
     if (record === undefined || record.cancelled || record.state === 'finished') return;
     record.cancelled = true;
-    const error = errorBytes(new TaskCancelledError(`task ${record.spec.name} was cancelled`));
+    const error = encodeError(new TaskCancelledError(`task ${record.spec.name} was cancelled`));
     const { state, worker } = record;
     if (state === 'queued') this.scheduler.remove(record);
     this.failTask(record, error);
@@ -304,11 +301,11 @@ export class Node {
           'lower numCpus in its options, or start miniray with more (init({ numCpus }))',
         'numCpus',
       );
-      this.failTask(record, errorBytes(error));
+      this.failTask(record, encodeError(error));
       return;
     }
     if (this.startupError !== undefined) {
-      this.failTask(record, errorBytes(this.startupError));
+      this.failTask(record, encodeError(this.startupError));
       return;
     }
     if (spec.dependencies.length === 0) {
@@ -362,7 +359,7 @@ export class Node {
       } catch (error) {
         // An argument cannot be read back (a spilled object the disk lost): the task fails with it.
         this.scheduler.onTaskDone(worker);
-        this.failTask(record, errorBytes(error as Error));
+        this.failTask(record, encodeError(error as Error));
         return;
       }
       const seq = worker.nextSeq++;
@@ -447,7 +444,7 @@ export class Node {
           try {
             blocks = this.delivery.blocksFrom(object.parts, attached);
           } catch (error) {
-            this.objects.setObject(object.id, errorBytes(error as Error), true, { owner: worker.id });
+            this.objects.setObject(object.id, encodeError(error as Error), true, { owner: worker.id });
             continue;
           }
           this.objects.setObject(object.id, object.data, false, { owner: worker.id, blocks, nested: object.nested });
@@ -553,7 +550,7 @@ export class Node {
         record.retries++;
         requeue.push(record);
       } else {
-        this.failTask(record, errorBytes(crash(record)));
+        this.failTask(record, encodeError(crash(record)));
       }
     }
     worker.inFlight.clear();
@@ -567,7 +564,7 @@ export class Node {
           `miniray workers fail to start (${this.startupFailures} attempts): ${worker.exitError?.message ?? 'no error given'}`,
         );
         if (this.pool.workers.every((w) => w === worker || !w.alive)) {
-          const error = errorBytes(this.startupError);
+          const error = encodeError(this.startupError);
           for (const record of this.scheduler.drain()) this.failTask(record, error);
         }
         return;

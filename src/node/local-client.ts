@@ -4,7 +4,6 @@
  */
 import type { NodeClient } from '../core-worker/index.js';
 import type { ActorInfo, ActorSpec, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
-import type { Block } from '../object-store/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { Node } from './index.js';
 
@@ -62,18 +61,7 @@ export class LocalNodeClient implements NodeClient {
 
   /** The driver writes large parts straight into the arena: the one copy they ever get. */
   storeParts(parts: readonly Uint8Array[]): Part[] {
-    const blocks: Block[] = [];
-    try {
-      for (const bytes of parts) {
-        const block = this.node.allocate(bytes.byteLength);
-        blocks.push(block);
-        this.node.blockView(block).set(bytes);
-      }
-    } catch (error) {
-      for (const block of blocks) this.node.freeBlock(block);
-      throw error;
-    }
-    return blocks;
+    return this.node.storeParts(parts);
   }
 
   partView(part: Part): Uint8Array {

@@ -12,9 +12,9 @@
  *
  * Leases (see object-store) keep freed objects' memory from reuse while views of it exist.
  */
-import { ObjectLostError, ObjectStoreFullError, toErrorRecord } from '../errors/index.js';
+import { ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
 import type { Block, Lease, ObjectStore } from '../object-store/index.js';
-import { encodeErrorRecord } from '../serialization/index.js';
+import { encodeError } from '../serialization/index.js';
 
 export interface ObjectEntry<P> {
   state: 'pending' | 'ready' | 'failed';
@@ -46,7 +46,6 @@ export interface ObjectInfo {
   readonly viewLeases: number;
 }
 
-const errorBytes = (error: Error): Uint8Array => encodeErrorRecord(toErrorRecord(error));
 const NOTHING_TO_WITHDRAW = (): void => {};
 
 export class ObjectDirectory<P> {
@@ -100,7 +99,7 @@ export class ObjectDirectory<P> {
     } catch (error) {
       if (!(error instanceof ObjectStoreFullError) || options.throwIfFull) throw error;
       // The object's error must be recorded even in a full store, or its readers would wait forever.
-      this.store.putWithId(id, errorBytes(error), { evenIfFull: true });
+      this.store.putWithId(id, encodeError(error), { evenIfFull: true });
       failed = true;
     }
     let entry = this.entries.get(id);
@@ -172,7 +171,7 @@ export class ObjectDirectory<P> {
           `${what} was given ObjectRef(${id}) as an argument, which is not known to this miniray ` +
             'instance (never created here, freed, or from a session that was shut down)',
         );
-        failed(errorBytes(error));
+        failed(encodeError(error));
         return;
       }
       if (entry.state === 'failed') {
@@ -291,7 +290,7 @@ export class ObjectDirectory<P> {
 
   /** Fails every pending object with `error` (at shutdown) and forgets everything. */
   clear(error: Error): void {
-    const lost = errorBytes(error);
+    const lost = encodeError(error);
     for (const [id, entry] of this.entries) if (entry.state === 'pending') this.setObject(id, lost, true);
     this.entries.clear();
     this.holdsByKey.clear();

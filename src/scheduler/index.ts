@@ -126,8 +126,7 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
 
   /** A running task on `worker` now waits in get(): its CPUs are free for other tasks. */
   onBlocked(worker: W): void {
-    worker.load--;
-    if (worker.load === 0) this.releaseWorker(worker);
+    this.onTaskDone(worker); // the same accounting: one runnable task fewer
   }
 
   /** A task that waited in get() runs again (possibly oversubscribing, as Ray does). */

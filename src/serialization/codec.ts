@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { MessagePort } from 'node:worker_threads';
 import { Packr, addExtension } from 'msgpackr';
-import { MinirayError, SerializationError, type ErrorRecord } from '../errors/index.js';
+import { MinirayError, SerializationError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
 import { ObjectID } from '../ids/index.js';
 import { ObjectRef } from '../object-ref/index.js';
 
@@ -243,6 +243,11 @@ export function decodeValue(data: Uint8Array, valueParts?: readonly Uint8Array[]
 
 export function encodeErrorRecord(record: ErrorRecord): Uint8Array {
   return new Uint8Array(plainPackr.pack(record));
+}
+
+/** Anything thrown, encoded as an ErrorRecord (what a failed object holds). */
+export function encodeError(thrown: unknown): Uint8Array {
+  return encodeErrorRecord(toErrorRecord(thrown));
 }
 
 export function decodeErrorRecord(data: Uint8Array): ErrorRecord {

@@ -3,6 +3,7 @@ export {
   encodeValue,
   decodeValue,
   encodeErrorRecord,
+  encodeError,
   decodeErrorRecord,
   EXTENSION_TYPES,
   OUT_OF_BAND_BYTES,
