@@ -12,7 +12,7 @@ import {
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, onRefCreated, type OwnerAddress } from '../object-ref/index.js';
-import type { ActorInfo, ActorSpec, Isolation, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
 import {
   OUT_OF_BAND_BYTES,
   decodeErrorRecord,
@@ -36,15 +36,11 @@ export interface ResolvedTaskOptions {
   readonly name: string | undefined;
 }
 
-export interface ResolvedActorOptions {
-  readonly name: string | undefined;
-  readonly namespace: string;
-  readonly maxRestarts: number;
-  readonly maxTaskRetries: number;
-  readonly maxConcurrency: number;
-  readonly numCpus: number;
-  readonly isolation: Isolation;
-}
+/** An actor's options, as its spec carries them. */
+export type ResolvedActorOptions = Pick<
+  ActorSpec,
+  'name' | 'namespace' | 'maxRestarts' | 'maxTaskRetries' | 'maxConcurrency' | 'numCpus' | 'isolation'
+>;
 
 /** Hooks a worker runtime gives its CoreWorker, to learn when a running task waits in get(). */
 export interface BlockingHooks {
