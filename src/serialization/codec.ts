@@ -93,7 +93,6 @@ type TypedArrayConstructor = (typeof TYPED_ARRAYS)[number];
 
 let sink: PartSink | null = null;
 let parts: readonly Uint8Array[] | null = null;
-let onView: ((view: object) => void) | null = null;
 
 function binaryCode(value: ArrayBufferView | ArrayBuffer): number {
   if (value instanceof ArrayBuffer) return ARRAY_BUFFER_CODE;
@@ -171,9 +170,7 @@ for (const Class of [TypedArray, ArrayBuffer, DataView] as Function[]) {
         if (part === undefined) throw new SerializationError(`the value refers to binary part ${index}, which did not come with it`);
         // Copied bytes (from a worker process) may sit at any offset: align them for the element type.
         if (part.byteOffset % 8 !== 0) part = Uint8Array.prototype.slice.call(part);
-        const view = binaryOf(code, part);
-        if (code !== ARRAY_BUFFER_CODE) onView?.(view as object);
-        return view;
+        return binaryOf(code, part);
       }
       // Inline bytes sit at any offset of the message: copy them out, aligned for the element type.
       return binaryOf(code, Uint8Array.prototype.slice.call(payload, 2));
@@ -226,18 +223,16 @@ export function encodeValue(value: unknown, what: string, partSink?: PartSink): 
 
 /**
  * Decodes a value. `valueParts` are its out-of-band binary parts (views into shared memory):
- * typed arrays and Buffers among them come back as views of them, not copies. `viewCreated` is
- * told of each such view (so the caller can learn when they are all garbage-collected).
+ * typed arrays and Buffers among them come back as views of them, not copies. (The caller knows
+ * when such views die by the buffer the parts are over: see CoreWorker.decodeValues.)
  */
-export function decodeValue(data: Uint8Array, valueParts?: readonly Uint8Array[], viewCreated?: (view: object) => void): unknown {
+export function decodeValue(data: Uint8Array, valueParts?: readonly Uint8Array[]): unknown {
   if (valueParts === undefined || valueParts.length === 0) return packr.unpack(data);
   parts = valueParts;
-  onView = viewCreated ?? null;
   try {
     return packr.unpack(data);
   } finally {
     parts = null;
-    onView = null;
   }
 }
 
