@@ -41,6 +41,7 @@ export {
   type RuntimeContext,
 } from './api/index.js';
 export { ObjectRef, type OwnerAddress } from './object-ref/index.js';
+export { describeSettings } from './config/index.js';
 export { ActorPool, type PoolSubmit } from './util/actor-pool.js';
 export { Queue, type QueueOptions, type QueuePutOptions, type QueueGetOptions } from './util/queue.js';
 export { ObjectID, TaskID, ActorID, NodeID, WorkerID, JobID, type UniqueId } from './ids/index.js';

@@ -52,9 +52,10 @@ describe('installing from a fresh clone', () => {
     writeFileSync(
       join(app, 'app.mjs'),
       [
-        "import { get, init, remote, shutdown } from 'miniray';",
+        "import { describeSettings, get, init, remote, shutdown } from 'miniray';",
         'await init({ numWorkers: 1 });',
         'console.log(await get(remote((a, b) => a + b).remote(1, 2)));',
+        "if (!describeSettings().some((s) => s.env === 'MINIRAY_DEFAULT_MAX_RETRIES')) throw new Error('describeSettings');",
         'await shutdown();',
       ].join('\n'),
     );
