@@ -107,9 +107,23 @@ export class InvalidOptionError extends MinirayError {
   static override readonly errorName = 'InvalidOptionError';
   readonly option: string;
 
-  constructor(message: string, option: string | { cause?: unknown }) {
-    super(message);
+  constructor(message: string, option: string | { cause?: unknown }, options?: { cause?: unknown }) {
+    super(message, typeof option === 'string' ? options : option);
     this.option = typeof option === 'string' ? option : '';
+  }
+}
+
+/**
+ * An argument of a miniray call has the wrong kind of value (not an ObjectRef where one is needed, an
+ * actor handle that is not one, a malformed ID, duplicate refs in wait()). `argument` names it.
+ */
+export class InvalidArgumentError extends MinirayError {
+  static override readonly errorName = 'InvalidArgumentError';
+  readonly argument: string;
+
+  constructor(message: string, argument: string | { cause?: unknown }, options?: { cause?: unknown }) {
+    super(message, typeof argument === 'string' ? options : argument);
+    this.argument = typeof argument === 'string' ? argument : '';
   }
 }
 
@@ -150,6 +164,40 @@ export class ActorNotFoundError extends MinirayError {
   static override readonly errorName = 'ActorNotFoundError';
 }
 
+/**
+ * A short description of any value for an error message: its kind and, when short, what it is
+ * (`number 42`, `string "x"`, `bigint 1n`, `object (Map)`, `null`). Never throws, whatever it is
+ * given (proxies, hostile getters, revoked proxies), because it runs while reporting another problem.
+ */
+export function describeValue(value: unknown): string {
+  try {
+    switch (typeof value) {
+      case 'string':
+        return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
+      case 'number':
+      case 'boolean':
+        return `${typeof value} ${String(value)}`;
+      case 'bigint':
+        return `bigint ${value}n`;
+      case 'symbol':
+        return `symbol ${value.description === undefined ? 'Symbol()' : `Symbol(${value.description})`}`;
+      case 'undefined':
+        return 'undefined';
+      case 'function':
+        return `function ${value.name === '' ? '(anonymous)' : value.name}`;
+      case 'object': {
+        if (value === null) return 'null';
+        if (Array.isArray(value)) return `an array of length ${value.length}`;
+        const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+        return typeof name === 'string' && name !== '' ? `an object (${name})` : 'an object';
+      }
+    }
+  } catch {
+    // A proxy or getter that throws: the kind is all we can say.
+  }
+  return `a value of type ${typeof value}`;
+}
+
 type MinirayErrorClass = { readonly errorName: string; readonly prototype: MinirayError };
 const minirayClasses = new Map<string, MinirayErrorClass>(
   [
@@ -163,6 +211,7 @@ const minirayClasses = new Map<string, MinirayErrorClass>(
     SerializationError,
     ObjectStoreFullError,
     InvalidOptionError,
+    InvalidArgumentError,
     CapturedVariableError,
     ActorDiedError,
     ActorNotFoundError,
