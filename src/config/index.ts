@@ -180,7 +180,7 @@ function check(rule: OptionRule, value: unknown): string | undefined {
         typeof value === 'number' &&
         Number.isInteger(value) &&
         ((value >= min && value <= max) || (rule.allowMinusOne === true && value === -1));
-      const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
+      const range = max === Infinity ? `>= ${min}` : `>= ${min} and <= ${max}`;
       return ok ? undefined : `an integer ${range}${rule.allowMinusOne ? ' (or -1 for unlimited)' : ''}`;
     }
   }

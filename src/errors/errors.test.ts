@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import {
   CapturedVariableError,
   GetTimeoutError,
+  InvalidArgumentError,
   InvalidOptionError,
+  describeValue,
   MinirayError,
   ActorDiedError,
   ActorNotFoundError,
@@ -277,4 +279,37 @@ test('an unknown miniray class name falls back to a plain Error with that name',
   assert.ok(rebuilt instanceof Error);
   assert.equal(rebuilt.name, 'FutureError');
   assert.equal(rebuilt.message, 'from a newer version');
+});
+
+test('InvalidArgumentError comes back with its argument and cause', () => {
+  const rebuilt = roundTrip(new InvalidArgumentError('get() takes an ObjectRef; got number 42', 'refs', { cause: new Error('why') }));
+  assert.ok(rebuilt instanceof InvalidArgumentError);
+  assert.ok(rebuilt instanceof MinirayError);
+  assert.equal(rebuilt.argument, 'refs');
+  assert.equal((rebuilt.cause as Error).message, 'why');
+});
+
+test('InvalidOptionError keeps a cause given after the option name', () => {
+  const error = new InvalidOptionError("f(): option 'x' could not be read", 'x', { cause: new TypeError('getter') });
+  assert.equal(error.option, 'x');
+  assert.ok(error.cause instanceof TypeError);
+});
+
+test('describeValue says what any value is, and never throws', () => {
+  assert.equal(describeValue(42), 'number 42');
+  assert.equal(describeValue('x'), 'string "x"');
+  assert.equal(describeValue(1n), 'bigint 1n');
+  assert.equal(describeValue(Symbol('s')), 'symbol Symbol(s)');
+  assert.equal(describeValue(null), 'null');
+  assert.equal(describeValue(undefined), 'undefined');
+  assert.equal(describeValue([1, 2]), 'an array of length 2');
+  assert.equal(describeValue(new Map()), 'an object (Map)');
+  assert.equal(describeValue(Object.create(null)), 'an object');
+  assert.equal(describeValue(function named() {}), 'function named');
+  assert.match(describeValue('y'.repeat(100)), /^string "y{40}\.\.\."$/);
+  const revoked = Proxy.revocable({}, {});
+  revoked.revoke();
+  assert.equal(describeValue(revoked.proxy), 'a value of type object');
+  const hostile = new Proxy({}, { getPrototypeOf() { throw new Error('no'); } });
+  assert.equal(describeValue(hostile), 'a value of type object');
 });
