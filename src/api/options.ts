@@ -1,6 +1,5 @@
 /** The public option types and their validation rules (one table per call). */
 import { defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type OptionRules } from '../config/index.js';
-import { InvalidOptionError } from '../errors/index.js';
 import type { ResolvedActorOptions, ResolvedTaskOptions } from '../core-worker/index.js';
 import type { NodeOptions } from '../node/index.js';
 
@@ -83,7 +82,7 @@ const TASK_RULES = {
   numReturns: { type: 'integer', min: 1, max: MAX_NUM_RETURNS, doc: 'how many objects the task returns; return one array for more' },
   maxRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries after a worker crash' },
   retryExceptions: { type: 'boolean', doc: 'also retry when the task throws' },
-  name: { type: 'string', doc: 'name shown in errors' },
+  name: { type: 'string', nonEmpty: true, doc: 'name shown in errors' },
 } as const satisfies OptionRules;
 
 export function defaultTaskOptions(): ResolvedTaskOptions {
@@ -154,7 +153,7 @@ export interface ActorOptions {
 const ISOLATIONS = ['thread', 'shared', 'process'] as const;
 
 const ACTOR_RULES = {
-  name: { type: 'string', doc: 'name for getActor()' },
+  name: { type: 'string', nonEmpty: true, doc: 'name for getActor()' },
   namespace: { type: 'string', doc: 'namespace of the name' },
   maxRestarts: { type: 'integer', min: 0, allowMinusOne: true, doc: 'restarts after the worker dies' },
   maxTaskRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries of a call whose actor died' },
@@ -169,7 +168,6 @@ export function mergeActorOptions(
   options: ActorOptions | undefined,
 ): ResolvedActorOptions {
   const valid = validateOptions(where, ACTOR_RULES, options);
-  if (valid.name === '') throw new InvalidOptionError(`${where}: option 'name' must not be empty`, 'name');
   return {
     name: valid.name ?? base.name,
     namespace: valid.namespace ?? base.namespace,

@@ -88,7 +88,7 @@ export type OptionRule =
       readonly doc: string;
     }
   | { readonly type: 'boolean'; readonly doc: string }
-  | { readonly type: 'string'; readonly oneOf?: readonly string[]; readonly doc: string };
+  | { readonly type: 'string'; readonly oneOf?: readonly string[]; readonly nonEmpty?: boolean; readonly doc: string };
 
 export type OptionRules = Readonly<Record<string, OptionRule>>;
 
@@ -167,6 +167,7 @@ function check(rule: OptionRule, value: unknown): string | undefined {
           ? undefined
           : `one of ${rule.oneOf.map((v) => `'${v}'`).join(', ')}`;
       }
+      if (rule.nonEmpty === true) return typeof value === 'string' && value !== '' ? undefined : 'a non-empty string';
       return typeof value === 'string' ? undefined : 'a string';
     case 'number': {
       const min = rule.min ?? -Infinity;

@@ -89,8 +89,9 @@ export function refHex(value: unknown): string | undefined {
   }
 }
 
-/** Why `value` is not an ObjectRef, for an error message: its description, or that it is a forged ref. */
+/** What `value` is, for an error where refs were expected: its description, or that it is a forged ref. */
 export function describeNonRef(value: unknown): string {
+  if (refHex(value) !== undefined) return 'a single ObjectRef (put it in an array: [ref])';
   let looksLikeRef = false;
   try {
     looksLikeRef = value instanceof ObjectRef;

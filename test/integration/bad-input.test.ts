@@ -106,6 +106,8 @@ describe('bad input to tasks and objects', () => {
     assert.throws(() => add.options({ numCpus: -1 }), expectError(InvalidOptionError, /'numCpus'/));
     // @ts-expect-error: name is a string
     assert.throws(() => add.options({ name: 5 }), expectError(InvalidOptionError, /'name'/));
+    // An empty name made errors read "task  failed"; as for actors, it is refused.
+    assert.throws(() => add.options({ name: '' }), expectError(InvalidOptionError, /'name'/, /non-empty string/));
   });
 
   test('options of get, wait and cancel are checked too', async () => {
@@ -228,7 +230,7 @@ describe('bad input to tasks and objects', () => {
     // @ts-expect-error: not a list of refs
     await assert.rejects(wait(5), argument('refs', /^wait\(\) takes an array of ObjectRefs; got number 5$/));
     // @ts-expect-error: not a list of refs
-    await assert.rejects(wait(put(1)), argument('refs', /array of ObjectRefs/));
+    await assert.rejects(wait(put(1)), argument('refs', /array of ObjectRefs/, /got a single ObjectRef \(put it in an array: \[ref\]\)/));
     // @ts-expect-error: an array holding a non-ref
     await assert.rejects(wait([put(1), null]), argument('refs[1]', /item 1 is null/));
     // @ts-expect-error: not a ref
