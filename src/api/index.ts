@@ -250,13 +250,28 @@ export function remote(target: Function, options?: TaskOptions | ActorOptions): 
   const isClass = typeof target === 'function' && /^class[\s{]/.test(Function.prototype.toString.call(target));
   const descriptor = describeFunction(target, callerOf(remote), isClass ? 'class' : 'function');
   if (isClass) {
-    const actorOptions = mergeActorOptions('remote()', defaultActorOptions(hasAsyncMethods(target)), options as ActorOptions);
+    const { methodNames, asyncMethods } = methodsOf(target);
+    const actorOptions = mergeActorOptions('remote()', defaultActorOptions(asyncMethods), options as ActorOptions);
     if (descriptor.kind === 'module') registerModuleFunction(descriptor.moduleUrl, descriptor.callsite, target);
-    return new ActorClassImpl(descriptor, methodNamesOf(target), actorOptions);
+    return new ActorClassImpl(descriptor, methodNames, actorOptions);
   }
   const taskOptions = mergeTaskOptions('remote()', defaultTaskOptions(), options as TaskOptions);
   if (descriptor.kind === 'module') registerModuleFunction(descriptor.moduleUrl, descriptor.callsite, target);
   return new RemoteFunctionImpl(descriptor, taskOptions);
+}
+
+/** A class's methods, read once; a prototype chain that throws when read (a proxy) is an InvalidArgumentError. */
+function methodsOf(cls: Function): { methodNames: string[]; asyncMethods: boolean } {
+  try {
+    return { methodNames: methodNamesOf(cls), asyncMethods: hasAsyncMethods(cls) };
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `remote() could not list the methods of class ${cls.name || '(anonymous)'}: reading its prototype threw ` +
+        `(${error instanceof Error ? error.message : describeValue(error)}); give it an ordinary prototype chain`,
+      'target',
+      { cause: error },
+    );
+  }
 }
 
 /** The handle of a named actor. Rejects with ActorNotFoundError when no live actor has that name. */

@@ -313,3 +313,31 @@ test('describeValue says what any value is, and never throws', () => {
   const hostile = new Proxy({}, { getPrototypeOf() { throw new Error('no'); } });
   assert.equal(describeValue(hostile), 'a value of type object');
 });
+
+test('toErrorRecord never throws, whatever is thrown (a worker must always be able to report)', () => {
+  const hostile: unknown[] = [
+    new Proxy(new Error('proxied'), { get() { throw new Error('trap'); } }),
+    new Proxy({}, { getPrototypeOf() { throw new Error('proto trap'); } }),
+    Object.defineProperty(new Error('e'), 'code', { enumerable: true, get() { throw new Error('code getter'); } }),
+    Object.defineProperty(new Error('e'), 'message', { get() { throw new Error('message getter'); } }),
+    Object.assign(new Error('with a proxy array prop'), { list: new Proxy([1], { get() { throw new Error('array trap'); } }) }),
+    { toString() { throw new Error('toString'); }, toJSON() { throw new Error('toJSON'); } },
+    Symbol('thrown'),
+    5n,
+    null,
+    undefined,
+  ];
+  const cyclic = new Error('cyclic');
+  (cyclic as { cause?: unknown }).cause = cyclic;
+  hostile.push(cyclic);
+  for (const thrown of hostile) {
+    const record = toErrorRecord(thrown);
+    assert.equal(typeof record.name, 'string');
+    assert.equal(typeof record.message, 'string');
+    structuredClone(record); // it can cross a boundary
+    assert.ok(fromErrorRecord(record) instanceof Error);
+  }
+  const withCode = toErrorRecord(Object.defineProperty(new Error('e'), 'code', { enumerable: true, get() { throw new Error('x'); } }));
+  assert.equal(withCode.message, 'e');
+  assert.equal(withCode.props, undefined);
+});

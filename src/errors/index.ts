@@ -230,9 +230,19 @@ const isPrimitive = (v: unknown): v is Primitive =>
   v === null || ['string', 'number', 'boolean', 'bigint'].includes(typeof v);
 const isErrorProp = (v: unknown): v is ErrorProp => isPrimitive(v) || (Array.isArray(v) && v.every(isPrimitive));
 
-/** Turns anything thrown into a record that can cross a boundary. */
+/**
+ * Turns anything thrown into a record that can cross a boundary. Never throws: user code can throw
+ * anything, including a proxy or an error whose getters throw, and a failure here would lose the
+ * task's result (the worker could not report it).
+ */
 export function toErrorRecord(thrown: unknown, depth = 0): ErrorRecord {
-  if (!(thrown instanceof Error)) {
+  let isError = false;
+  try {
+    isError = thrown instanceof Error;
+  } catch {
+    // a proxy whose getPrototypeOf trap throws: not an Error we can read
+  }
+  if (!isError) {
     if (typeof thrown === 'string') return { name: 'Error', message: thrown };
     let shown: string | undefined;
     try {
@@ -240,22 +250,44 @@ export function toErrorRecord(thrown: unknown, depth = 0): ErrorRecord {
     } catch {
       shown = undefined;
     }
-    return { name: 'Error', message: `non-Error value thrown: ${shown ?? String(thrown)}` };
+    if (shown === undefined) {
+      try {
+        shown = String(thrown);
+      } catch {
+        shown = describeValue(thrown);
+      }
+    }
+    return { name: 'Error', message: `non-Error value thrown: ${shown}` };
   }
-  const record: ErrorRecord = { name: thrown.name, message: thrown.message };
-  if (thrown.stack !== undefined) record.stack = thrown.stack;
-  if (thrown instanceof MinirayError) record.minirayClass = (thrown.constructor as typeof MinirayError).errorName;
+  const error = thrown as Error;
+  const read = <T>(get: () => T, fallback: T): T => {
+    try {
+      return get();
+    } catch {
+      return fallback;
+    }
+  };
+  const name = read(() => String(error.name), 'Error');
+  const message = read(() => String(error.message), '(the error\'s message could not be read)');
+  const record: ErrorRecord = { name, message };
+  const stack = read(() => error.stack, undefined);
+  if (typeof stack === 'string') record.stack = stack;
+  if (read(() => error instanceof MinirayError, false)) {
+    record.minirayClass = read(() => (error.constructor as typeof MinirayError).errorName, undefined);
+    if (record.minirayClass === undefined) delete record.minirayClass;
+  }
   const props: Record<string, ErrorProp> = {};
   let hasProps = false;
-  for (const key of Object.keys(thrown)) {
-    const value = (thrown as unknown as Record<string, unknown>)[key];
-    if (isErrorProp(value) && key !== 'name' && key !== 'message' && key !== 'stack') {
-      props[key] = value;
+  for (const key of read(() => Object.keys(error), [] as string[])) {
+    const value = read(() => (error as unknown as Record<string, unknown>)[key], undefined);
+    if (read(() => isErrorProp(value), false) && key !== 'name' && key !== 'message' && key !== 'stack') {
+      props[key] = value as ErrorProp;
       hasProps = true;
     }
   }
   if (hasProps) record.props = props;
-  if (thrown.cause !== undefined && depth < 8) record.cause = toErrorRecord(thrown.cause, depth + 1);
+  const cause = read(() => error.cause, undefined);
+  if (cause !== undefined && depth < 8) record.cause = toErrorRecord(cause, depth + 1);
   return record;
 }
 

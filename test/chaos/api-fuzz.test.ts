@@ -27,7 +27,7 @@ import {
 import { report, scaled } from './figures.js';
 
 const SEED = Number(process.env.MINIRAY_FUZZ_SEED ?? 20261201);
-const OPS = scaled(6_000);
+const OPS = Number(process.env.MINIRAY_FUZZ_OPS ?? scaled(6_000));
 /** A call that has not settled by then counts as hung (generous: 2 busy cores). */
 const HANG_MS = 15_000;
 
@@ -42,6 +42,58 @@ const identity = remote(function identity(value: unknown) {
 const pair = remote(function pair() {
   return [1, 2];
 });
+
+/** A hostile result or throw, made in the worker (values from the driver are covered elsewhere). */
+const hostileResult = remote(function hostileResult(kind: number) {
+  const nest = (depth: number) => {
+    let value: unknown = 0;
+    for (let i = 0; i < depth; i++) value = [value];
+    return value;
+  };
+  switch (kind) {
+    case 0: return new Proxy({}, { ownKeys() { throw new Error('trap in the worker'); } });
+    case 1: return Object.defineProperty({}, 'x', { enumerable: true, get() { throw new Error('getter in the worker'); } });
+    case 2: return nest(5000);
+    case 3: return () => 1;
+    case 4: return Symbol('result');
+    case 5: return (function* gen() { yield 1; })();
+    case 6: return Promise.reject(new Error('rejected'));
+    case 7: throw 5;
+    case 8: throw null;
+    case 9: throw Symbol('thrown');
+    case 10: throw Object.defineProperty(new Error('e'), 'code', { enumerable: true, get() { throw new Error('code getter'); } });
+    case 11: throw new Proxy(new Error('proxied'), { get() { throw new Error('error trap'); } });
+    case 12: { const e = new Error('cyclic cause'); (e as { cause?: unknown }).cause = e; throw e; }
+    case 13: return new SharedArrayBuffer(8);
+    case 14: return { big: 2n ** 100n, when: new Date(0), re: /x/g, map: new Map([[1, new Set([2])]]) };
+    default: return new WeakMap();
+  }
+});
+
+/** Targets for remote() that are not ordinary functions or classes. */
+const REMOTE_TARGETS: ReadonlyArray<readonly [string, () => unknown]> = [
+  ['null', () => null],
+  ['42', () => 42],
+  ['a symbol', () => Symbol('f')],
+  ['an object', () => ({ call() {} })],
+  ['a bound function', () => function bound(x: number) { return x; }.bind(null)],
+  ['a built-in', () => Math.max],
+  ['a proxy of a function', () => new Proxy(function proxied() { return 1; }, {})],
+  ['an async generator function', () => async function* agen() { yield 1; }],
+  ['a generator function', () => function* gen() { yield 1; }],
+  ['an async function', () => async function later() { return 1; }],
+  ['a function capturing a variable', () => {
+    const captured = 1;
+    return () => captured;
+  }],
+  ['a class whose prototype chain throws', () => {
+    class Hostile { m() { return 1; } }
+    Object.setPrototypeOf(Hostile.prototype, new Proxy({}, { ownKeys() { throw new Error('own'); }, getPrototypeOf() { return null; } }));
+    return Hostile;
+  }],
+  ['a class with a getter', () => class WithGetter { get a() { return 1; } m() { return 2; } }],
+  ['a class whose constructor throws', () => class Throws { constructor() { throw new Error('ctor'); } m() { return 1; } }],
+];
 
 class Box {
   value: unknown;
@@ -423,6 +475,28 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   {
     weight: 1,
+    arbitrary: fc.integer({ min: 0, max: 15 }).map((kind) =>
+      op('hostile result', `hostileResult.remote(${kind})`, () => get(hostileResult.remote(kind), { timeoutMs: 10_000 })),
+    ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.constantFrom(...REMOTE_TARGETS), maybeOptions(OPTION_DOMAINS.task)).map(([[label, make], o]) =>
+      op('remote target', `remote(${label}, ${o?.label})`, async () => {
+        const made = remote(make() as () => unknown, o?.make() as undefined) as unknown as { remote(): unknown };
+        const result = made.remote();
+        if (result instanceof ObjectRef) return get(result, { timeoutMs: 10_000 });
+        const handle = result as ActorHandle<{ m(): number }>;
+        try {
+          return await get(handle.m.remote(), { timeoutMs: 10_000 });
+        } finally {
+          kill(handle);
+        }
+      }),
+    ),
+  },
+  {
+    weight: 1,
     arbitrary: fc.constantFrom(...FORGED_REFS).map(([label, make]) =>
       op('forged ref as argument', `echo.remote(${label})`, async () => get(echo.remote(make()), { timeoutMs: 10_000 })),
     ),
@@ -487,7 +561,9 @@ test(`fuzzed calls of the public API give a result or a MinirayError (seed ${SEE
   const started = Date.now();
   for (const [i, next] of ops.entries()) {
     byKind.set(next.kind, (byKind.get(next.kind) ?? 0) + 1);
+    const opStarted = Date.now();
     const outcome = await settle(next.run);
+    if (process.env.MINIRAY_FUZZ_TRACE) console.log(`op #${i} ${Date.now() - opStarted} ms [${next.kind}] ${next.label.slice(0, 160)}`);
     if (outcome === HUNG) {
       hung.push(`#${i} ${next.label}`);
     } else if (outcome.ok) {
