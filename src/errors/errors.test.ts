@@ -285,6 +285,8 @@ test('InvalidArgumentError comes back with its argument and cause', () => {
   const rebuilt = roundTrip(new InvalidArgumentError('get() takes an ObjectRef; got number 42', 'refs', { cause: new Error('why') }));
   assert.ok(rebuilt instanceof InvalidArgumentError);
   assert.ok(rebuilt instanceof MinirayError);
+  assert.ok(rebuilt instanceof TypeError);
+  assert.equal(rebuilt.name, 'InvalidArgumentError');
   assert.equal(rebuilt.argument, 'refs');
   assert.equal((rebuilt.cause as Error).message, 'why');
 });
@@ -340,4 +342,16 @@ test('toErrorRecord never throws, whatever is thrown (a worker must always be ab
   const withCode = toErrorRecord(Object.defineProperty(new Error('e'), 'code', { enumerable: true, get() { throw new Error('x'); } }));
   assert.equal(withCode.message, 'e');
   assert.equal(withCode.props, undefined);
+});
+
+test('InvalidArgumentError is a TypeError (as JavaScript\'s wrong-argument errors) and a MinirayError', () => {
+  const error = new InvalidArgumentError('get() takes an ObjectRef; got number 42', 'refs');
+  assert.ok(error instanceof TypeError);
+  assert.ok(error instanceof MinirayError);
+  assert.ok(error instanceof InvalidArgumentError);
+  assert.equal(String(error), 'InvalidArgumentError: get() takes an ObjectRef; got number 42');
+  assert.ok(!(new TypeError('plain') instanceof MinirayError), 'a plain TypeError is not a MinirayError');
+  assert.ok(!(new MinirayError('m') instanceof InvalidArgumentError));
+  assert.ok(!(new InvalidOptionError('o', 'x') instanceof InvalidArgumentError));
+  assert.equal(toErrorRecord(error).minirayClass, 'InvalidArgumentError');
 });

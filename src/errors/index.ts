@@ -116,14 +116,27 @@ export class InvalidOptionError extends MinirayError {
 /**
  * An argument of a miniray call has the wrong kind of value (not an ObjectRef where one is needed, an
  * actor handle that is not one, a malformed ID, duplicate refs in wait()). `argument` names it.
+ *
+ * It is a TypeError, as JavaScript's own wrong-argument errors are (and as the seed's API promised
+ * for `ObjectID.fromHex`), and also a MinirayError: `instanceof MinirayError` holds by the brand
+ * every miniray error carries, so one `catch` of MinirayError still catches every miniray error.
  */
-export class InvalidArgumentError extends MinirayError {
-  static override readonly errorName = 'InvalidArgumentError';
+export class InvalidArgumentError extends TypeError {
+  static readonly errorName = 'InvalidArgumentError';
   readonly argument: string;
 
   constructor(message: string, argument: string | { cause?: unknown }, options?: { cause?: unknown }) {
     super(message, typeof argument === 'string' ? options : argument);
+    this.name = InvalidArgumentError.errorName;
     this.argument = typeof argument === 'string' ? argument : '';
+    Object.defineProperty(this, BRAND, { value: [InvalidArgumentError.errorName, MinirayError.errorName], enumerable: false });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== 'object' || value === null) return false;
+    const chain = (value as { [BRAND]?: unknown })[BRAND];
+    return Array.isArray(chain) && chain.includes(InvalidArgumentError.errorName);
   }
 }
 
@@ -198,7 +211,7 @@ export function describeValue(value: unknown): string {
   return `a value of type ${typeof value}`;
 }
 
-type MinirayErrorClass = { readonly errorName: string; readonly prototype: MinirayError };
+type MinirayErrorClass = { readonly errorName: string; readonly prototype: Error };
 const minirayClasses = new Map<string, MinirayErrorClass>(
   [
     MinirayError,

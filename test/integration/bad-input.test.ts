@@ -218,6 +218,7 @@ describe('bad input to tasks and objects', () => {
     const argument = (name: string, ...patterns: RegExp[]) => (error: unknown) => {
       expectError(InvalidArgumentError, ...patterns)(error);
       assert.ok(error instanceof MinirayError);
+      assert.ok(error instanceof TypeError, 'and a TypeError, as JavaScript\'s own wrong-argument errors');
       assert.equal((error as InvalidArgumentError).argument, name);
       return true;
     };
