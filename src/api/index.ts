@@ -333,10 +333,8 @@ export function get<const Refs extends readonly ObjectRef<unknown>[]>(refs: Refs
 export async function get(target: ObjectRef | readonly ObjectRef[], options?: GetOptions): Promise<unknown> {
   const valid = validateOptions('get()', GET_RULES, options);
   const refs = refList(target);
-  if (refs === undefined) {
-    if (refHex(target) === undefined) {
-      throw new InvalidArgumentError(`get() takes an ObjectRef or an array of ObjectRefs; got ${describeNonRef(target)}`, 'refs');
-    }
+  if (refs === undefined && refHex(target) === undefined) {
+    throw new InvalidArgumentError(`get() takes an ObjectRef or an array of ObjectRefs; got ${describeNonRef(target)}`, 'refs');
   }
   const runtime = currentRuntime();
   if (runtime === undefined) {
