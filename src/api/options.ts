@@ -1,10 +1,10 @@
 /** The public option types and their validation rules (one table per call). */
-import { defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type OptionRules } from '../config/index.js';
+import { defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type OptionRule } from '../config/index.js';
 import type { ResolvedActorOptions, ResolvedTaskOptions } from '../core-worker/index.js';
 import type { NodeOptions } from '../node/index.js';
 
 export interface InitOptions {
-  /** Worker threads to start. Default: numCpus. */
+  /** Worker threads to start, at most 1024 (MAX_WORKERS). Default: numCpus (at most 1024). */
   numWorkers?: number;
   /** CPUs this node offers to tasks. Default: the machine's available parallelism. */
   numCpus?: number;
@@ -32,6 +32,9 @@ export const MAX_WORKERS = 1024;
  */
 export const MAX_NUM_RETURNS = 10_000;
 
+/** A rule for every field of an options type: a field without one does not compile. */
+type RulesFor<Options> = { readonly [K in keyof Options]-?: OptionRule };
+
 const INIT_RULES = {
   numWorkers: { type: 'integer', min: 1, max: MAX_WORKERS, doc: 'worker threads to start' },
   numCpus: { type: 'number', min: 0, doc: 'CPUs this node offers to tasks' },
@@ -39,7 +42,7 @@ const INIT_RULES = {
   workerHeapLimitMb: { type: 'integer', min: 16, doc: 'heap limit of each worker thread, in MB' },
   spillDirectory: { type: 'string', doc: 'where objects spill when the store is full' },
   ignoreReinitError: { type: 'boolean', doc: 'return quietly when miniray is already running' },
-} as const satisfies OptionRules;
+} as const satisfies RulesFor<InitOptions>;
 
 /** What init() needs of its options beyond the node's: read once, with the rest. */
 export interface ResolvedInitOptions extends NodeOptions {
@@ -83,7 +86,7 @@ const TASK_RULES = {
   maxRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries after a worker crash' },
   retryExceptions: { type: 'boolean', doc: 'also retry when the task throws' },
   name: { type: 'string', nonEmpty: true, doc: 'name shown in errors' },
-} as const satisfies OptionRules;
+} as const satisfies RulesFor<TaskOptions>;
 
 export function defaultTaskOptions(): ResolvedTaskOptions {
   return { numCpus: 1, numReturns: 1, maxRetries: setting('defaultMaxRetries'), retryExceptions: false, name: undefined };
@@ -120,14 +123,14 @@ export interface CancelOptions {
   force?: boolean;
 }
 
-const TIMEOUT_RULE = { type: 'number', min: 0, allowInfinity: true, doc: 'milliseconds to wait' } as const satisfies OptionRules[string];
+const TIMEOUT_RULE = { type: 'number', min: 0, allowInfinity: true, doc: 'milliseconds to wait' } as const satisfies OptionRule;
 
-export const GET_RULES = { timeoutMs: TIMEOUT_RULE } as const satisfies OptionRules;
+export const GET_RULES = { timeoutMs: TIMEOUT_RULE } as const satisfies RulesFor<GetOptions>;
 export const WAIT_RULES = {
   numReturns: { type: 'integer', min: 0, doc: 'how many refs must be ready' },
   timeoutMs: TIMEOUT_RULE,
-} as const satisfies OptionRules;
-export const CANCEL_RULES = { force: { type: 'boolean', doc: 'terminate the worker running the task' } } as const satisfies OptionRules;
+} as const satisfies RulesFor<WaitOptions>;
+export const CANCEL_RULES = { force: { type: 'boolean', doc: 'terminate the worker running the task' } } as const satisfies RulesFor<CancelOptions>;
 
 export interface ActorOptions {
   /** Register the actor under this name, so getActor(name) finds it. */
@@ -160,7 +163,7 @@ const ACTOR_RULES = {
   maxConcurrency: { type: 'integer', min: 1, doc: 'calls that may run at once' },
   numCpus: { type: 'number', min: 0, doc: 'CPUs the actor holds while it lives' },
   isolation: { type: 'string', oneOf: ISOLATIONS, doc: 'how the actor is hosted' },
-} as const satisfies OptionRules;
+} as const satisfies RulesFor<ActorOptions>;
 
 export function mergeActorOptions(
   where: string,
@@ -196,11 +199,11 @@ export interface KillOptions {
   noRestart?: boolean;
 }
 
-export const KILL_RULES = { noRestart: { type: 'boolean', doc: 'do not restart the actor' } } as const satisfies OptionRules;
+export const KILL_RULES = { noRestart: { type: 'boolean', doc: 'do not restart the actor' } } as const satisfies RulesFor<KillOptions>;
 
 export interface GetActorOptions {
   /** Namespace the name was registered in. Default: "default". */
   namespace?: string;
 }
 
-export const GET_ACTOR_RULES = { namespace: { type: 'string', doc: 'namespace of the name' } } as const satisfies OptionRules;
+export const GET_ACTOR_RULES = { namespace: { type: 'string', doc: 'namespace of the name' } } as const satisfies RulesFor<GetActorOptions>;
