@@ -59,6 +59,7 @@ export {
   SerializationError,
   ObjectStoreFullError,
   InvalidOptionError,
+  InvalidArgumentError,
   CapturedVariableError,
   ActorDiedError,
   ActorNotFoundError,

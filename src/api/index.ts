@@ -4,9 +4,11 @@
  */
 import {
   ActorNotFoundError,
+  InvalidArgumentError,
   InvalidOptionError,
   MinirayError,
   ObjectLostError,
+  describeValue,
 } from '../errors/index.js';
 import {
   ActorHandleImpl,
@@ -23,7 +25,7 @@ import {
 import { currentRuntime, ensureRuntime, setCurrentRuntime, setRuntimeStarter } from '../core-worker/current.js';
 import { WorkerID } from '../ids/index.js';
 import { LocalNodeClient, Node } from '../node/index.js';
-import { ObjectRef } from '../object-ref/index.js';
+import { ObjectRef, describeNonRef, refHex } from '../object-ref/index.js';
 import { validateOptions } from '../config/index.js';
 import { callerOf, describeFunction, type FunctionDescriptor } from '../serialization/index.js';
 import {
@@ -116,7 +118,7 @@ export async function init(options?: InitOptions): Promise<void> {
   const nodeOptions = resolveInitOptions(options);
   const existing = currentRuntime();
   if (existing !== undefined) {
-    if (existing.kind === 'worker' || options?.ignoreReinitError) return;
+    if (existing.kind === 'worker' || nodeOptions.ignoreReinitError) return;
     throw new MinirayError(
       'init() was called while miniray is already running. Call shutdown() first, or pass { ignoreReinitError: true }.',
     );
@@ -248,13 +250,28 @@ export function remote(target: Function, options?: TaskOptions | ActorOptions): 
   const isClass = typeof target === 'function' && /^class[\s{]/.test(Function.prototype.toString.call(target));
   const descriptor = describeFunction(target, callerOf(remote), isClass ? 'class' : 'function');
   if (isClass) {
-    const actorOptions = mergeActorOptions('remote()', defaultActorOptions(hasAsyncMethods(target)), options as ActorOptions);
+    const { methodNames, asyncMethods } = methodsOf(target);
+    const actorOptions = mergeActorOptions('remote()', defaultActorOptions(asyncMethods), options as ActorOptions);
     if (descriptor.kind === 'module') registerModuleFunction(descriptor.moduleUrl, descriptor.callsite, target);
-    return new ActorClassImpl(descriptor, methodNamesOf(target), actorOptions);
+    return new ActorClassImpl(descriptor, methodNames, actorOptions);
   }
   const taskOptions = mergeTaskOptions('remote()', defaultTaskOptions(), options as TaskOptions);
   if (descriptor.kind === 'module') registerModuleFunction(descriptor.moduleUrl, descriptor.callsite, target);
   return new RemoteFunctionImpl(descriptor, taskOptions);
+}
+
+/** A class's methods, read once; a prototype chain that throws when read (a proxy) is an InvalidArgumentError. */
+function methodsOf(cls: Function): { methodNames: string[]; asyncMethods: boolean } {
+  try {
+    return { methodNames: methodNamesOf(cls), asyncMethods: hasAsyncMethods(cls) };
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `remote() could not list the methods of class ${cls.name || '(anonymous)'}: reading its prototype threw ` +
+        `(${error instanceof Error ? error.message : describeValue(error)}); give it an ordinary prototype chain`,
+      'target',
+      { cause: error },
+    );
+  }
 }
 
 /** The handle of a named actor. Rejects with ActorNotFoundError when no live actor has that name. */
@@ -262,9 +279,14 @@ export async function getActor<T extends object = Record<string, never>>(
   name: string,
   options?: GetActorOptions,
 ): Promise<ActorHandle<T>> {
-  validateOptions('getActor()', GET_ACTOR_RULES, options);
-  if (typeof name !== 'string' || name === '') throw new TypeError('getActor() expects a non-empty actor name');
-  const namespace = options?.namespace ?? 'default';
+  const valid = validateOptions('getActor()', GET_ACTOR_RULES, options);
+  if (typeof name !== 'string' || name === '') {
+    throw new InvalidArgumentError(
+      `getActor() takes the non-empty name an actor was created with (remote(Class).options({ name })); got ${describeValue(name)}`,
+      'name',
+    );
+  }
+  const namespace = valid.namespace ?? 'default';
   const runtime = currentRuntime();
   const info = runtime === undefined ? null : await runtime.coreWorker.lookupActor(name, namespace);
   if (info === null) {
@@ -281,17 +303,26 @@ export async function getActor<T extends object = Record<string, never>>(
  * it is restarted as after a crash (if maxRestarts allows).
  */
 export function kill(handle: ActorHandle<object> | ActorHandleImpl, options?: KillOptions): void {
-  validateOptions('kill()', KILL_RULES, options);
-  if (!(handle instanceof ActorHandleImpl)) throw new TypeError(`kill() expects an actor handle, got ${describe(handle)}`);
-  currentRuntime()?.coreWorker.killActor(handle.info.actorId, options?.noRestart ?? true);
+  const valid = validateOptions('kill()', KILL_RULES, options);
+  const actorId = actorIdOf(handle);
+  if (actorId === undefined) {
+    throw new InvalidArgumentError(
+      `kill() takes an actor handle (what remote(Class).remote() or getActor() gives); got ${describeHandle(handle)}`,
+      'handle',
+    );
+  }
+  currentRuntime()?.coreWorker.killActor(actorId, valid.noRestart ?? true);
 }
 
 // ---- objects -------------------------------------------------------------------------------------
 
 /** Stores a value in the object store; returns its ref at once. */
 export function put<T>(value: T): ObjectRef<T> {
-  if (value instanceof ObjectRef) {
-    throw new TypeError('put() was given an ObjectRef; it is already in the object store. Pass the ref itself where it is needed.');
+  if (isObjectRef(value)) {
+    throw new InvalidArgumentError(
+      'put() was given an ObjectRef; it is already in the object store. Pass the ref itself where it is needed.',
+      'value',
+    );
   }
   return coreWorker().put(value);
 }
@@ -300,17 +331,17 @@ export function put<T>(value: T): ObjectRef<T> {
 export function get<T>(ref: ObjectRef<T>, options?: GetOptions): Promise<T>;
 export function get<const Refs extends readonly ObjectRef<unknown>[]>(refs: Refs, options?: GetOptions): Promise<ValuesOf<Refs>>;
 export async function get(target: ObjectRef | readonly ObjectRef[], options?: GetOptions): Promise<unknown> {
-  validateOptions('get()', GET_RULES, options);
-  const single = !Array.isArray(target);
-  if (single && !(target instanceof ObjectRef)) {
-    throw new TypeError(`get() expects an ObjectRef or an array of ObjectRefs, got ${describe(target)}`);
+  const valid = validateOptions('get()', GET_RULES, options);
+  const refs = refList(target);
+  if (refs === undefined && refHex(target) === undefined) {
+    throw new InvalidArgumentError(`get() takes an ObjectRef or an array of ObjectRefs; got ${describeNonRef(target)}`, 'refs');
   }
   const runtime = currentRuntime();
   if (runtime === undefined) {
     throw new ObjectLostError('get(): miniray is not running, so no object exists; refs from before shutdown() are invalid.');
   }
-  const values = await runtime.coreWorker.get(single ? [target as ObjectRef] : (target as readonly ObjectRef[]), options?.timeoutMs);
-  return single ? values[0] : values;
+  const values = await runtime.coreWorker.get(refs ?? [target as ObjectRef], valid.timeoutMs);
+  return refs === undefined ? values[0] : values;
 }
 
 /**
@@ -321,17 +352,18 @@ export async function wait<R extends ObjectRef<unknown>>(
   refs: readonly R[],
   options?: WaitOptions,
 ): Promise<{ ready: R[]; pending: R[] }> {
-  validateOptions('wait()', WAIT_RULES, options);
-  if (!Array.isArray(refs) || !refs.every((ref) => ref instanceof ObjectRef)) {
-    throw new TypeError('wait() expects an array of ObjectRefs');
+  const valid = validateOptions('wait()', WAIT_RULES, options);
+  const list = refList(refs);
+  if (list === undefined) {
+    throw new InvalidArgumentError(`wait() takes an array of ObjectRefs; got ${describeNonRef(refs)}`, 'refs');
   }
-  const numReturns = options?.numReturns ?? Math.min(1, refs.length);
-  if (numReturns > refs.length) {
-    throw new InvalidOptionError(`wait(): numReturns (${numReturns}) is more than the number of refs (${refs.length})`, 'numReturns');
+  const numReturns = valid.numReturns ?? Math.min(1, list.length);
+  if (numReturns > list.length) {
+    throw new InvalidOptionError(`wait(): numReturns (${numReturns}) is more than the number of refs (${list.length})`, 'numReturns');
   }
   const runtime = currentRuntime();
   if (runtime === undefined) throw new ObjectLostError('wait(): miniray is not running, so no object exists.');
-  return runtime.coreWorker.wait(refs, numReturns, options?.timeoutMs) as Promise<{ ready: R[]; pending: R[] }>;
+  return runtime.coreWorker.wait(list, numReturns, valid.timeoutMs) as Promise<{ ready: R[]; pending: R[] }>;
 }
 
 /**
@@ -340,9 +372,11 @@ export async function wait<R extends ObjectRef<unknown>>(
  * dropped. `get` of its refs rejects with TaskCancelledError. Does nothing if the task finished.
  */
 export function cancel(ref: ObjectRef, options?: CancelOptions): void {
-  validateOptions('cancel()', CANCEL_RULES, options);
-  if (!(ref instanceof ObjectRef)) throw new TypeError(`cancel() expects an ObjectRef, got ${describe(ref)}`);
-  currentRuntime()?.coreWorker.cancel(ref, options?.force ?? false);
+  const valid = validateOptions('cancel()', CANCEL_RULES, options);
+  if (refHex(ref) === undefined) {
+    throw new InvalidArgumentError(`cancel() takes an ObjectRef (from .remote()); got ${describeNonRef(ref)}`, 'ref');
+  }
+  currentRuntime()?.coreWorker.cancel(ref, valid.force ?? false);
 }
 
 /** Where the calling code runs. */
@@ -353,8 +387,50 @@ export function getRuntimeContext(): RuntimeContext {
   return { nodeId, workerId, isDriver: runtime.kind === 'driver' };
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? `an object (${(value as object).constructor?.name ?? 'Object'})` : `a ${typeof value}`;
+/**
+ * A copy of `value`'s items if it is an array (read once, so that a proxy or getter cannot change
+ * them between the check and the use), else undefined. A copy that cannot be made (a hostile proxy)
+ * is an InvalidArgumentError.
+ */
+function refList(value: unknown): ObjectRef[] | undefined {
+  try {
+    if (!Array.isArray(value)) return undefined;
+    return Array.from(value as ArrayLike<ObjectRef>);
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `the array of ObjectRefs could not be read (${error instanceof Error ? error.message : describeValue(error)}); pass a plain array`,
+      'refs',
+      { cause: error },
+    );
+  }
+}
+
+/** `instanceof ObjectRef`, false where that throws (a proxy whose getPrototypeOf trap throws). */
+function isObjectRef(value: unknown): boolean {
+  try {
+    return value instanceof ObjectRef;
+  } catch {
+    return false;
+  }
+}
+
+/** The actor ID of a well-formed handle, else undefined. Never throws. */
+function actorIdOf(handle: unknown): string | undefined {
+  try {
+    if (!(handle instanceof ActorHandleImpl)) return undefined;
+    const info: unknown = handle.info;
+    const actorId = (info as { actorId?: unknown } | undefined)?.actorId;
+    return typeof actorId === 'string' && actorId !== '' ? actorId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function describeHandle(value: unknown): string {
+  try {
+    if (value instanceof ActorHandleImpl) return 'an actor handle that was not made by miniray';
+  } catch {
+    // a proxy whose getPrototypeOf trap throws
+  }
+  return describeValue(value);
 }

@@ -1,11 +1,10 @@
 /** The public option types and their validation rules (one table per call). */
-import { defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type OptionRules } from '../config/index.js';
-import { InvalidOptionError } from '../errors/index.js';
+import { defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type OptionRule } from '../config/index.js';
 import type { ResolvedActorOptions, ResolvedTaskOptions } from '../core-worker/index.js';
 import type { NodeOptions } from '../node/index.js';
 
 export interface InitOptions {
-  /** Worker threads to start. Default: numCpus. */
+  /** Worker threads to start, at most 1024 (MAX_WORKERS). Default: numCpus (at most 1024). */
   numWorkers?: number;
   /** CPUs this node offers to tasks. Default: the machine's available parallelism. */
   numCpus?: number;
@@ -19,33 +18,59 @@ export interface InitOptions {
   ignoreReinitError?: boolean;
 }
 
-const INIT_RULES: OptionRules = {
-  numWorkers: { type: 'integer', min: 1, doc: 'worker threads to start' },
+/**
+ * Most worker threads init() starts. Workers start eagerly (Ray starts them on demand), so a
+ * mistaken numWorkers (or numCpus, from which the default comes) of a million would exhaust the
+ * machine before failing; beyond this bound it is an InvalidOptionError instead.
+ */
+export const MAX_WORKERS = 1024;
+
+/**
+ * Most return values of one task. Ray has no hard cap, but each return is an object the node
+ * tracks and a ref the caller holds, and numReturns: 2**31 exhausted the heap at `.remote()`
+ * (an uncatchable crash); a task with more results should return one array.
+ */
+export const MAX_NUM_RETURNS = 10_000;
+
+/** A rule for every field of an options type: a field without one does not compile. */
+type RulesFor<Options> = { readonly [K in keyof Options]-?: OptionRule };
+
+const INIT_RULES = {
+  numWorkers: { type: 'integer', min: 1, max: MAX_WORKERS, doc: 'worker threads to start' },
   numCpus: { type: 'number', min: 0, doc: 'CPUs this node offers to tasks' },
   objectStoreMemory: { type: 'integer', min: 1, doc: 'bytes the object store may hold' },
   workerHeapLimitMb: { type: 'integer', min: 16, doc: 'heap limit of each worker thread, in MB' },
   spillDirectory: { type: 'string', doc: 'where objects spill when the store is full' },
   ignoreReinitError: { type: 'boolean', doc: 'return quietly when miniray is already running' },
-};
+} as const satisfies RulesFor<InitOptions>;
 
-export function resolveInitOptions(options: InitOptions | undefined): NodeOptions {
-  validateOptions('init()', INIT_RULES, options);
-  const numCpus = options?.numCpus ?? defaultNumCpus();
-  const numWorkers = options?.numWorkers ?? Math.max(1, Math.ceil(numCpus));
-  const heap = options?.workerHeapLimitMb;
+/** What init() needs of its options beyond the node's: read once, with the rest. */
+export interface ResolvedInitOptions extends NodeOptions {
+  readonly ignoreReinitError: boolean;
+}
+
+export function resolveInitOptions(options: InitOptions | undefined): ResolvedInitOptions {
+  const valid = validateOptions('init()', INIT_RULES, options);
+  const numCpus = valid.numCpus ?? defaultNumCpus();
+  const numWorkers = valid.numWorkers ?? Math.min(MAX_WORKERS, Math.max(1, Math.ceil(numCpus)));
+  const heap = valid.workerHeapLimitMb;
   return {
     numCpus,
     numWorkers,
-    objectStoreMemory: options?.objectStoreMemory ?? defaultObjectStoreMemory(),
+    objectStoreMemory: valid.objectStoreMemory ?? defaultObjectStoreMemory(),
     workerResourceLimits: heap === undefined ? undefined : { maxOldGenerationSizeMb: heap },
-    spillDirectory: options?.spillDirectory,
+    spillDirectory: valid.spillDirectory,
+    ignoreReinitError: valid.ignoreReinitError ?? false,
   };
 }
 
 export interface TaskOptions {
   /** CPUs the task holds while it runs. Default: 1. */
   numCpus?: number;
-  /** How many objects the task returns; with n > 1 it must return an array of n values and `.remote()` gives n refs. Default: 1. */
+  /**
+   * How many objects the task returns; with n > 1 it must return an array of n values and
+   * `.remote()` gives n refs. At most MAX_NUM_RETURNS (10,000). Default: 1.
+   */
   numReturns?: number;
   /** Retries when the worker running the task dies (and on exceptions with retryExceptions). -1: unlimited. Default: 3. */
   maxRetries?: number;
@@ -55,39 +80,41 @@ export interface TaskOptions {
   name?: string;
 }
 
-const TASK_RULES: OptionRules = {
+const TASK_RULES = {
   numCpus: { type: 'number', min: 0, doc: 'CPUs the task holds while it runs' },
-  numReturns: { type: 'integer', min: 1, doc: 'how many objects the task returns' },
+  numReturns: { type: 'integer', min: 1, max: MAX_NUM_RETURNS, doc: 'how many objects the task returns; return one array for more' },
   maxRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries after a worker crash' },
   retryExceptions: { type: 'boolean', doc: 'also retry when the task throws' },
-  name: { type: 'string', doc: 'name shown in errors' },
-};
+  name: { type: 'string', nonEmpty: true, doc: 'name shown in errors' },
+} as const satisfies RulesFor<TaskOptions>;
 
 export function defaultTaskOptions(): ResolvedTaskOptions {
   return { numCpus: 1, numReturns: 1, maxRetries: setting('defaultMaxRetries'), retryExceptions: false, name: undefined };
 }
 
 export function mergeTaskOptions(where: string, base: ResolvedTaskOptions, options: TaskOptions | undefined): ResolvedTaskOptions {
-  validateOptions(where, TASK_RULES, options);
-  if (options === undefined) return base;
+  const valid = validateOptions(where, TASK_RULES, options);
   return {
-    numCpus: options.numCpus ?? base.numCpus,
-    numReturns: options.numReturns ?? base.numReturns,
-    maxRetries: options.maxRetries ?? base.maxRetries,
-    retryExceptions: options.retryExceptions ?? base.retryExceptions,
-    name: options.name ?? base.name,
+    numCpus: valid.numCpus ?? base.numCpus,
+    numReturns: valid.numReturns ?? base.numReturns,
+    maxRetries: valid.maxRetries ?? base.maxRetries,
+    retryExceptions: valid.retryExceptions ?? base.retryExceptions,
+    name: valid.name ?? base.name,
   };
 }
 
 export interface GetOptions {
-  /** Reject with GetTimeoutError if the objects are not ready by then. Default: wait as long as it takes. */
+  /**
+   * Reject with GetTimeoutError if the objects are not ready by then. Any size works (beyond
+   * Node's 24.8-day timer limit too); Infinity is no limit. Default: wait as long as it takes.
+   */
   timeoutMs?: number;
 }
 
 export interface WaitOptions {
   /** How many refs must be ready before wait() returns. Default: 1. */
   numReturns?: number;
-  /** Return with whatever is ready by then. Default: no limit. */
+  /** Return with whatever is ready by then. Any size works; Infinity is no limit. Default: no limit. */
   timeoutMs?: number;
 }
 
@@ -96,12 +123,14 @@ export interface CancelOptions {
   force?: boolean;
 }
 
-export const GET_RULES: OptionRules = { timeoutMs: { type: 'number', min: 0, doc: 'milliseconds to wait' } };
-export const WAIT_RULES: OptionRules = {
+const TIMEOUT_RULE = { type: 'number', min: 0, allowInfinity: true, doc: 'milliseconds to wait' } as const satisfies OptionRule;
+
+export const GET_RULES = { timeoutMs: TIMEOUT_RULE } as const satisfies RulesFor<GetOptions>;
+export const WAIT_RULES = {
   numReturns: { type: 'integer', min: 0, doc: 'how many refs must be ready' },
-  timeoutMs: { type: 'number', min: 0, doc: 'milliseconds to wait' },
-};
-export const CANCEL_RULES: OptionRules = { force: { type: 'boolean', doc: 'terminate the worker running the task' } };
+  timeoutMs: TIMEOUT_RULE,
+} as const satisfies RulesFor<WaitOptions>;
+export const CANCEL_RULES = { force: { type: 'boolean', doc: 'terminate the worker running the task' } } as const satisfies RulesFor<CancelOptions>;
 
 export interface ActorOptions {
   /** Register the actor under this name, so getActor(name) finds it. */
@@ -124,40 +153,32 @@ export interface ActorOptions {
   isolation?: 'thread' | 'shared' | 'process';
 }
 
-const ACTOR_RULES: OptionRules = {
-  name: { type: 'string', doc: 'name for getActor()' },
+const ISOLATIONS = ['thread', 'shared', 'process'] as const;
+
+const ACTOR_RULES = {
+  name: { type: 'string', nonEmpty: true, doc: 'name for getActor()' },
   namespace: { type: 'string', doc: 'namespace of the name' },
   maxRestarts: { type: 'integer', min: 0, allowMinusOne: true, doc: 'restarts after the worker dies' },
   maxTaskRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries of a call whose actor died' },
   maxConcurrency: { type: 'integer', min: 1, doc: 'calls that may run at once' },
   numCpus: { type: 'number', min: 0, doc: 'CPUs the actor holds while it lives' },
-  isolation: { type: 'string', doc: "'thread', 'shared' or 'process'" },
-};
-
-const ISOLATIONS = ['thread', 'shared', 'process'] as const;
+  isolation: { type: 'string', oneOf: ISOLATIONS, doc: 'how the actor is hosted' },
+} as const satisfies RulesFor<ActorOptions>;
 
 export function mergeActorOptions(
   where: string,
   base: ResolvedActorOptions,
   options: ActorOptions | undefined,
 ): ResolvedActorOptions {
-  validateOptions(where, ACTOR_RULES, options);
-  if (options === undefined) return base;
-  if (options.isolation !== undefined && !ISOLATIONS.includes(options.isolation)) {
-    throw new InvalidOptionError(
-      `${where}: option 'isolation' must be one of ${ISOLATIONS.map((i) => `'${i}'`).join(', ')}, got ${JSON.stringify(options.isolation)}`,
-      'isolation',
-    );
-  }
-  if (options.name === '') throw new InvalidOptionError(`${where}: option 'name' must not be empty`, 'name');
+  const valid = validateOptions(where, ACTOR_RULES, options);
   return {
-    name: options.name ?? base.name,
-    namespace: options.namespace ?? base.namespace,
-    maxRestarts: options.maxRestarts ?? base.maxRestarts,
-    maxTaskRetries: options.maxTaskRetries ?? base.maxTaskRetries,
-    maxConcurrency: options.maxConcurrency ?? base.maxConcurrency,
-    numCpus: options.numCpus ?? base.numCpus,
-    isolation: options.isolation ?? base.isolation,
+    name: valid.name ?? base.name,
+    namespace: valid.namespace ?? base.namespace,
+    maxRestarts: valid.maxRestarts ?? base.maxRestarts,
+    maxTaskRetries: valid.maxTaskRetries ?? base.maxTaskRetries,
+    maxConcurrency: valid.maxConcurrency ?? base.maxConcurrency,
+    numCpus: valid.numCpus ?? base.numCpus,
+    isolation: valid.isolation ?? base.isolation,
   };
 }
 
@@ -178,11 +199,11 @@ export interface KillOptions {
   noRestart?: boolean;
 }
 
-export const KILL_RULES: OptionRules = { noRestart: { type: 'boolean', doc: 'do not restart the actor' } };
+export const KILL_RULES = { noRestart: { type: 'boolean', doc: 'do not restart the actor' } } as const satisfies RulesFor<KillOptions>;
 
 export interface GetActorOptions {
   /** Namespace the name was registered in. Default: "default". */
   namespace?: string;
 }
 
-export const GET_ACTOR_RULES: OptionRules = { namespace: { type: 'string', doc: 'namespace of the name' } };
+export const GET_ACTOR_RULES = { namespace: { type: 'string', doc: 'namespace of the name' } } as const satisfies RulesFor<GetActorOptions>;

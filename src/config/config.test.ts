@@ -187,3 +187,67 @@ test('describeSettings lists every setting with its environment variable and doc
   }
   assert.equal(settings.find((s) => s.name === 'maxTasksInFlightPerWorker')?.env, 'MINIRAY_MAX_TASKS_IN_FLIGHT_PER_WORKER');
 });
+
+// ---- what is read is what is checked ------------------------------------------------------------
+
+test('validateOptions returns only the checked values, and reads inherited options as any reader would', () => {
+  assert.deepEqual(validateOptions('init()', RULES, { numWorkers: 2, name: undefined }), { numWorkers: 2 });
+  assert.deepEqual(validateOptions('init()', RULES, undefined), {});
+  const inherited = Object.create({ numWorkers: 3 }) as object;
+  assert.deepEqual(validateOptions('init()', RULES, inherited), { numWorkers: 3 });
+  assertInvalid(Object.create({ numWorkers: 'lots' }), 'numWorkers', /"lots"/);
+  assertInvalid(Object.create({ numWorker: 1 }), 'numWorker', /unknown option 'numWorker'/);
+  // A non-enumerable own option is still read, so still checked.
+  assertInvalid(Object.defineProperty({}, 'numCpus', { value: -1, enumerable: false }), 'numCpus', />= 0/);
+});
+
+test('validateOptions reads each option once, so a getter cannot pass one value and use another', () => {
+  let reads = 0;
+  const options = {
+    get numWorkers() {
+      reads++;
+      return reads === 1 ? 2 : 'two';
+    },
+  };
+  const valid = validateOptions('init()', RULES, options);
+  assert.equal(reads, 1);
+  assert.equal(valid.numWorkers, 2);
+});
+
+test('validateOptions turns options that cannot be read into an InvalidOptionError', () => {
+  const throwing = {
+    get name(): string {
+      throw new RangeError('boom');
+    },
+  };
+  assertInvalid(throwing, 'name', /option 'name' could not be read \(RangeError: boom\)/);
+  const revoked = Proxy.revocable({}, {});
+  revoked.revoke();
+  assertInvalid(revoked.proxy, '', /the options object could not be read/);
+  const trap = new Proxy({}, {
+    ownKeys() {
+      throw new Error('trap');
+    },
+  });
+  assertInvalid(trap, '', /could not be read/);
+  assertInvalid({ name: Symbol('s') }, 'name', /got symbol Symbol\(s\)/);
+  assertInvalid({ numCpus: 1n }, 'numCpus', /got 1n/);
+});
+
+test('validateOptions: max, oneOf and Infinity where the rule allows them', () => {
+  const rules = {
+    count: { type: 'integer', min: 1, max: 10, doc: 'count' },
+    mode: { type: 'string', oneOf: ['a', 'b'], doc: 'mode' },
+    timeoutMs: { type: 'number', min: 0, allowInfinity: true, doc: 'ms' },
+    share: { type: 'number', min: 0, doc: 'share' },
+  } as const satisfies OptionRules;
+  const valid = validateOptions('f()', rules, { count: 10, mode: 'b', timeoutMs: Infinity });
+  assert.deepEqual(valid, { count: 10, mode: 'b', timeoutMs: Infinity });
+  const mode: 'a' | 'b' | undefined = valid.mode;
+  assert.equal(mode, 'b');
+  assert.throws(() => validateOptions('f()', rules, { count: 11 }), /'count' must be an integer >= 1 and <= 10, got 11/);
+  assert.throws(() => validateOptions('f()', rules, { mode: 'c' }), /'mode' must be one of 'a', 'b', got "c"/);
+  assert.throws(() => validateOptions('f()', rules, { timeoutMs: -Infinity }), /'timeoutMs' must be a number >= 0 \(or Infinity\)/);
+  assert.throws(() => validateOptions('f()', rules, { timeoutMs: Number.NaN }), /'timeoutMs'/);
+  assert.throws(() => validateOptions('f()', rules, { share: Infinity }), /'share' must be a number >= 0, got Infinity/);
+});

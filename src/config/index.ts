@@ -4,7 +4,7 @@
  * ray_config_def.h. Also: table-driven validation of user options, with errors that name the field.
  */
 import { availableParallelism, totalmem } from 'node:os';
-import { InvalidOptionError } from '../errors/index.js';
+import { InvalidOptionError, describeValue } from '../errors/index.js';
 
 interface Setting {
   readonly default: number;
@@ -72,38 +72,89 @@ export const defaultObjectStoreMemory = (): number =>
 // ---- user options -------------------------------------------------------------------------------
 
 export type OptionRule =
-  | { readonly type: 'integer'; readonly min?: number; readonly allowMinusOne?: boolean; readonly doc: string }
-  | { readonly type: 'number'; readonly min?: number; readonly doc: string }
+  | {
+      readonly type: 'integer';
+      readonly min?: number;
+      /** Largest allowed value; a bound where a larger one would exhaust memory (e.g. numReturns). */
+      readonly max?: number;
+      readonly allowMinusOne?: boolean;
+      readonly doc: string;
+    }
+  | {
+      readonly type: 'number';
+      readonly min?: number;
+      /** Infinity is allowed, meaning "no limit" (timeouts). */
+      readonly allowInfinity?: boolean;
+      readonly doc: string;
+    }
   | { readonly type: 'boolean'; readonly doc: string }
-  | { readonly type: 'string'; readonly doc: string };
+  | { readonly type: 'string'; readonly oneOf?: readonly string[]; readonly nonEmpty?: boolean; readonly doc: string };
 
 export type OptionRules = Readonly<Record<string, OptionRule>>;
 
+/** The type of the value a rule accepts. */
+export type OptionValue<R extends OptionRule> = R extends { type: 'boolean' }
+  ? boolean
+  : R extends { type: 'string'; oneOf: readonly (infer S)[] }
+    ? S
+    : R extends { type: 'string' }
+      ? string
+      : number;
+
+/** The options that passed validation: only known names, each read once and checked. */
+export type ValidOptions<Rules extends OptionRules> = { -readonly [K in keyof Rules]?: OptionValue<Rules[K]> };
+
 /**
- * Checks `options` against `rules`; throws InvalidOptionError naming the field, the rule and the
- * value received. `where` names the call, e.g. "init()".
+ * Checks `options` against `rules` and returns the checked values; throws InvalidOptionError
+ * naming the field, the rule and the value received. `where` names the call, e.g. "init()".
+ *
+ * Each known option is read once, as `options[key]` (so inherited and getter-made values count, as
+ * they would for any reader), and only that checked value is returned: callers must use the result,
+ * never `options` again, so that what runs is what was checked. Unknown names are looked for among
+ * the enumerable keys, own and inherited.
  */
-export function validateOptions(where: string, rules: OptionRules, options: unknown): void {
-  if (options === undefined) return;
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidOptionError(`${where}: options must be an object, got ${describe(options)}`, '');
+export function validateOptions<Rules extends OptionRules>(where: string, rules: Rules, options: unknown): ValidOptions<Rules> {
+  const valid: Record<string, unknown> = {};
+  if (options === undefined) return valid as ValidOptions<Rules>;
+  const unreadable = (error: unknown, key: string): InvalidOptionError =>
+    new InvalidOptionError(
+      `${where}: ${key === '' ? 'the options object' : `option '${key}'`} could not be read (${errorText(error)}); pass a plain object`,
+      key,
+      { cause: error },
+    );
+  const names: string[] = [];
+  try {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new InvalidOptionError(`${where}: options must be an object, got ${describe(options)}`, '');
+    }
+    for (const key in options) names.push(key);
+  } catch (error) {
+    throw error instanceof InvalidOptionError ? error : unreadable(error, '');
   }
-  for (const [key, value] of Object.entries(options)) {
-    const rule = rules[key];
-    if (rule === undefined) {
-      const suggestion = closest(key, Object.keys(rules));
-      throw new InvalidOptionError(
-        `${where}: unknown option '${key}'.${suggestion ? ` Did you mean '${suggestion}'?` : ''} ` +
-          `Known options: ${Object.keys(rules).join(', ')}.`,
-        key,
-      );
+  for (const key of names) {
+    if (Object.hasOwn(rules, key)) continue;
+    const suggestion = closest(key, Object.keys(rules));
+    throw new InvalidOptionError(
+      `${where}: unknown option '${key}'.${suggestion ? ` Did you mean '${suggestion}'?` : ''} ` +
+        `Known options: ${Object.keys(rules).join(', ')}.`,
+      key,
+    );
+  }
+  for (const [key, rule] of Object.entries(rules)) {
+    let value: unknown;
+    try {
+      value = (options as Record<string, unknown>)[key];
+    } catch (error) {
+      throw unreadable(error, key);
     }
     if (value === undefined) continue;
     const problem = check(rule, value);
     if (problem) {
       throw new InvalidOptionError(`${where}: option '${key}' must be ${problem}, got ${describe(value)}. (${rule.doc})`, key);
     }
+    valid[key] = value;
   }
+  return valid as ValidOptions<Rules>;
 }
 
 function check(rule: OptionRule, value: unknown): string | undefined {
@@ -111,24 +162,50 @@ function check(rule: OptionRule, value: unknown): string | undefined {
     case 'boolean':
       return typeof value === 'boolean' ? undefined : 'true or false';
     case 'string':
+      if (rule.oneOf !== undefined) {
+        return typeof value === 'string' && rule.oneOf.includes(value)
+          ? undefined
+          : `one of ${rule.oneOf.map((v) => `'${v}'`).join(', ')}`;
+      }
+      if (rule.nonEmpty === true) return typeof value === 'string' && value !== '' ? undefined : 'a non-empty string';
       return typeof value === 'string' ? undefined : 'a string';
     case 'number': {
       const min = rule.min ?? -Infinity;
-      return typeof value === 'number' && Number.isFinite(value) && value >= min ? undefined : `a number >= ${min}`;
+      const ok = typeof value === 'number' && (Number.isFinite(value) || (rule.allowInfinity === true && value === Infinity)) && value >= min;
+      return ok ? undefined : `a number >= ${min}${rule.allowInfinity ? ' (or Infinity)' : ''}`;
     }
     case 'integer': {
       const min = rule.min ?? -Infinity;
-      const ok = typeof value === 'number' && Number.isInteger(value) && (value >= min || (rule.allowMinusOne === true && value === -1));
-      return ok ? undefined : `an integer >= ${min}${rule.allowMinusOne ? ' (or -1 for unlimited)' : ''}`;
+      const max = rule.max ?? Infinity;
+      const ok =
+        typeof value === 'number' &&
+        Number.isInteger(value) &&
+        ((value >= min && value <= max) || (rule.allowMinusOne === true && value === -1));
+      const range = max === Infinity ? `>= ${min}` : `>= ${min} and <= ${max}`;
+      return ok ? undefined : `an integer ${range}${rule.allowMinusOne ? ' (or -1 for unlimited)' : ''}`;
     }
+  }
+}
+
+function errorText(error: unknown): string {
+  try {
+    return error instanceof Error ? `${error.name}: ${error.message}` : describeValue(error);
+  } catch {
+    return 'an error';
   }
 }
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'symbol') return describeValue(value);
   if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : 'an object';
+  try {
+    if (Array.isArray(value)) return 'an array';
+  } catch {
+    // a revoked proxy
+  }
+  return describeValue(value);
 }
 
 /** The known name closest to `name` by edit distance, if it is close enough to be a typo. */

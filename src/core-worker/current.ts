@@ -3,6 +3,7 @@
  * worker runtime at start-up). The public API finds it here. Kept on globalThis so that a second
  * copy of the package loaded in the same thread (e.g. by a user module) sees the same runtime.
  */
+import { MinirayError } from '../errors/index.js';
 import type { CoreWorker } from './index.js';
 
 export type Runtime =
@@ -30,6 +31,6 @@ export function setRuntimeStarter(start: () => Runtime): void {
 /** The current runtime, starting the embedded default if none runs (as Ray auto-initializes). */
 export function ensureRuntime(): Runtime {
   const runtime = currentRuntime() ?? starter?.();
-  if (runtime === undefined) throw new Error('miniray is not running and cannot start here; call init() first');
+  if (runtime === undefined) throw new MinirayError('miniray is not running and cannot start here; call init() first');
   return runtime;
 }

@@ -5,13 +5,15 @@
  */
 import {
   GetTimeoutError,
+  InvalidArgumentError,
+  MinirayError,
   ObjectLostError,
   SerializationError,
   fromErrorRecord,
 } from '../errors/index.js';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { ObjectID, randomHex } from '../ids/index.js';
-import { ObjectRef, onRefCreated, type OwnerAddress } from '../object-ref/index.js';
+import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddress } from '../object-ref/index.js';
 import type { ActorInfo, ActorSpec, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
 import {
   OUT_OF_BAND_BYTES,
@@ -22,10 +24,12 @@ import {
 } from '../serialization/index.js';
 import type { NodeClient } from './node-client.js';
 import { RefTracker, ViewTracker } from './references.js';
+import { startTimeout } from './timer.js';
 
 export { ChannelNodeClient, type NodeClient } from './node-client.js';
 export { RefTracker, ViewTracker, collectGarbage } from './references.js';
 export { registerModuleFunction, lookupModuleFunction } from './function-registry.js';
+export { startTimeout, MAX_TIMER_MS } from './timer.js';
 
 export interface ResolvedTaskOptions {
   readonly numCpus: number;
@@ -145,7 +149,7 @@ export class CoreWorker {
    */
   encodeObject(id: string, value: unknown, what: string): NewObject {
     this.largeParts = undefined;
-    const { data, refs } = encodeValue(value, what, this.collectPart);
+    const { data, refs } = encodeUserValue(value, what, this.collectPart);
     const large = this.largeParts as Uint8Array[] | undefined;
     this.largeParts = undefined;
     const parts = large === undefined ? undefined : this.node.storeParts(large);
@@ -252,13 +256,20 @@ export class CoreWorker {
         arg = this.put(arg);
         (values as unknown[])[i] = arg;
       }
-      if (arg instanceof ObjectRef) {
+      if (isObjectRef(arg)) {
+        const hex = refHex(arg);
+        if (hex === undefined) {
+          throw new InvalidArgumentError(
+            `argument ${i + 1} of ${name} is ${describeNonRef(arg)}; pass refs from put() or .remote()`,
+            `argument ${i + 1}`,
+          );
+        }
         if (refArgPositions === NO_POSITIONS) {
           refArgPositions = [];
           dependencies = [];
         }
         (refArgPositions as number[]).push(i);
-        (dependencies as string[]).push(arg.id.toHex());
+        (dependencies as string[]).push(hex);
         // The worker gets the value in its place: no ref to decode (and hold) there.
         if (values === args) values = [...args];
         (values as unknown[])[i] = null;
@@ -289,7 +300,10 @@ export class CoreWorker {
     return new ObjectRef<T>(new ObjectID(id), this.address);
   }
 
-  /** The values of `refs`, in order. Rejects with the first error met (a failed task, a lost object, a timeout). */
+  /**
+   * The values of `refs`, in order. Rejects with the first error met (a failed task, a lost object,
+   * a timeout). `timeoutMs` may be any number >= 0 or Infinity (undefined: no limit).
+   */
   get(refs: readonly ObjectRef[], timeoutMs: number | undefined): Promise<unknown[]> {
     return new Promise((resolve, reject) => {
       const count = refs.length;
@@ -303,11 +317,16 @@ export class CoreWorker {
       const ids: string[] = [];
       for (let i = 0; i < count; i++) {
         const ref = refs[i];
-        if (!(ref instanceof ObjectRef)) {
-          reject(new TypeError(`get() expects ObjectRefs; item ${i} is ${describeNonRef(ref)}`));
+        const id = refHex(ref);
+        if (id === undefined) {
+          reject(
+            new InvalidArgumentError(
+              `get() takes an ObjectRef or an array of ObjectRefs; item ${i} of the array is ${describeNonRef(ref)}`,
+              `refs[${i}]`,
+            ),
+          );
           return;
         }
-        const id = ref.id.toHex();
         const existing = slots.get(id);
         if (existing) existing.push(i);
         else {
@@ -318,11 +337,11 @@ export class CoreWorker {
       let remaining = ids.length;
       let settled = false;
       let blocked = false;
-      let timer: NodeJS.Timeout | undefined;
+      let stopTimer: (() => void) | undefined;
       let withdraw: (() => void) | undefined;
       const finish = () => {
         settled = true;
-        if (timer) clearTimeout(timer);
+        stopTimer?.();
         if (blocked) this.blocking?.onUnblocked();
         withdraw?.();
       };
@@ -356,7 +375,7 @@ export class CoreWorker {
       }
       blocked = this.blocking?.onBlocked() ?? false;
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
+        stopTimer = startTimeout(() => {
           if (settled) return;
           finish();
           reject(new GetTimeoutError(`get() timed out after ${timeoutMs} ms: ${remaining} of ${ids.length} objects not ready`));
@@ -366,34 +385,57 @@ export class CoreWorker {
   }
 
   /**
-   * Resolves when `numReturns` of `refs` are ready (computed or failed), or at `timeoutMs`.
-   * Order within ready and pending follows the input.
+   * Resolves when `numReturns` of `refs` are ready (computed or failed), or at `timeoutMs` (any
+   * number >= 0 or Infinity). Order within ready and pending follows the input. Rejects with
+   * InvalidArgumentError when an item is not a ref or a ref appears twice (as Ray: which of the
+   * two would be ready?).
    */
   wait(
     refs: readonly ObjectRef[],
     numReturns: number,
     timeoutMs: number | undefined,
   ): Promise<{ ready: ObjectRef[]; pending: ObjectRef[] }> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
+      const ids: string[] = [];
+      const seen = new Map<string, number>();
+      for (let i = 0; i < refs.length; i++) {
+        const id = refHex(refs[i]);
+        if (id === undefined) {
+          reject(new InvalidArgumentError(`wait() takes an array of ObjectRefs; item ${i} is ${describeNonRef(refs[i])}`, `refs[${i}]`));
+          return;
+        }
+        const first = seen.get(id);
+        if (first !== undefined) {
+          reject(
+            new InvalidArgumentError(
+              `wait() requires a list of unique ObjectRefs (as Ray); ObjectRef(${id}) is both item ${first} and item ${i}; pass each ref once.`,
+              `refs[${i}]`,
+            ),
+          );
+          return;
+        }
+        seen.set(id, i);
+        ids.push(id);
+      }
       const readyIds = new Set<string>();
       let settled = false;
       let blocked = false;
-      let timer: NodeJS.Timeout | undefined;
+      let stopTimer: (() => void) | undefined;
       let withdraw: (() => void) | undefined;
       const settle = () => {
         settled = true;
-        if (timer) clearTimeout(timer);
+        stopTimer?.();
         if (blocked) this.blocking?.onUnblocked();
         withdraw?.();
         const ready: ObjectRef[] = [];
         const pending: ObjectRef[] = [];
-        for (const ref of refs) {
-          if (readyIds.has(ref.id.toHex()) && ready.length < numReturns) ready.push(ref);
+        for (let i = 0; i < refs.length; i++) {
+          const ref = refs[i] as ObjectRef;
+          if (readyIds.has(ids[i] as string) && ready.length < numReturns) ready.push(ref);
           else pending.push(ref);
         }
         resolve({ ready, pending });
       };
-      const ids = [...new Set(refs.map((ref) => ref.id.toHex()))];
       if (numReturns === 0 || ids.length === 0) {
         settle();
         return;
@@ -412,7 +454,7 @@ export class CoreWorker {
         return;
       }
       blocked = this.blocking?.onBlocked() ?? false;
-      if (timeoutMs !== undefined) timer = setTimeout(settle, timeoutMs);
+      if (timeoutMs !== undefined) stopTimer = startTimeout(settle, timeoutMs);
     });
   }
 
@@ -436,7 +478,9 @@ export class CoreWorker {
   }
 
   cancel(ref: ObjectRef, force: boolean): void {
-    this.node.cancel(ref.id.toHex(), force);
+    const id = refHex(ref);
+    if (id === undefined) throw new InvalidArgumentError(`cancel() takes an ObjectRef; got ${describeNonRef(ref)}`, 'ref');
+    this.node.cancel(id, force);
   }
 
   /** The encoded argument array, and the refs nested inside arguments (kept alive for the call). */
@@ -444,11 +488,11 @@ export class CoreWorker {
     if (args.length === 0) return { data: EMPTY_ARGS };
     try {
       // Top-level refs were replaced by null (see prepareArgs): the refs met are all nested ones.
-      const { data, refs } = encodeValue(args, `arguments of ${name}`);
+      const { data, refs } = encodeUserValue(args, `arguments of ${name}`);
       return refs.length === 0 ? { data } : { data, nestedRefs: refs.map((ref) => ref.id.toHex()) };
     } catch (error) {
       // Encode one by one only on failure, to name the argument.
-      for (let i = 0; i < args.length; i++) encodeValue(args[i], `argument ${i + 1} of ${name}`);
+      for (let i = 0; i < args.length; i++) encodeUserValue(args[i], `argument ${i + 1} of ${name}`);
       throw error;
     }
   }
@@ -456,9 +500,33 @@ export class CoreWorker {
 
 const EMPTY_ARGS = encodeValue([], 'no arguments').data;
 
-
-function describeNonRef(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object') return `an object (${(value as object).constructor?.name ?? 'Object'})`;
-  return `a ${typeof value}`;
+/**
+ * encodeValue for a value from user code, which may be hostile: a getter or proxy trap that throws,
+ * a revoked proxy. Whatever escapes the codec becomes a SerializationError naming the value, with
+ * the original as its cause, so that put() and .remote() only ever throw MinirayErrors.
+ */
+function encodeUserValue(value: unknown, what: string, partSink?: (bytes: Uint8Array) => number): ReturnType<typeof encodeValue> {
+  try {
+    return encodeValue(value, what, partSink);
+  } catch (error) {
+    if (error instanceof MinirayError) throw error;
+    if (error instanceof RangeError && /call stack/i.test(error.message)) {
+      throw new SerializationError(`${what} is nested too deeply to serialize (${error.message}); flatten it`, { cause: error });
+    }
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : 'a non-Error was thrown';
+    throw new SerializationError(
+      `${what} cannot be serialized: reading it threw (${reason}). Pass plain data: no getters or proxies that throw.`,
+      { cause: error },
+    );
+  }
 }
+
+/** `instanceof ObjectRef`, false where that throws (a proxy whose getPrototypeOf trap throws). */
+function isObjectRef(value: unknown): value is ObjectRef {
+  try {
+    return value instanceof ObjectRef;
+  } catch {
+    return false;
+  }
+}
+

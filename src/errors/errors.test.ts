@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import {
   CapturedVariableError,
   GetTimeoutError,
+  InvalidArgumentError,
   InvalidOptionError,
+  describeValue,
   MinirayError,
   ActorDiedError,
   ActorNotFoundError,
@@ -277,4 +279,79 @@ test('an unknown miniray class name falls back to a plain Error with that name',
   assert.ok(rebuilt instanceof Error);
   assert.equal(rebuilt.name, 'FutureError');
   assert.equal(rebuilt.message, 'from a newer version');
+});
+
+test('InvalidArgumentError comes back with its argument and cause', () => {
+  const rebuilt = roundTrip(new InvalidArgumentError('get() takes an ObjectRef; got number 42', 'refs', { cause: new Error('why') }));
+  assert.ok(rebuilt instanceof InvalidArgumentError);
+  assert.ok(rebuilt instanceof MinirayError);
+  assert.ok(rebuilt instanceof TypeError);
+  assert.equal(rebuilt.name, 'InvalidArgumentError');
+  assert.equal(rebuilt.argument, 'refs');
+  assert.equal((rebuilt.cause as Error).message, 'why');
+});
+
+test('InvalidOptionError keeps a cause given after the option name', () => {
+  const error = new InvalidOptionError("f(): option 'x' could not be read", 'x', { cause: new TypeError('getter') });
+  assert.equal(error.option, 'x');
+  assert.ok(error.cause instanceof TypeError);
+});
+
+test('describeValue says what any value is, and never throws', () => {
+  assert.equal(describeValue(42), 'number 42');
+  assert.equal(describeValue('x'), 'string "x"');
+  assert.equal(describeValue(1n), 'bigint 1n');
+  assert.equal(describeValue(Symbol('s')), 'symbol Symbol(s)');
+  assert.equal(describeValue(null), 'null');
+  assert.equal(describeValue(undefined), 'undefined');
+  assert.equal(describeValue([1, 2]), 'an array of length 2');
+  assert.equal(describeValue(new Map()), 'an object (Map)');
+  assert.equal(describeValue(Object.create(null)), 'an object');
+  assert.equal(describeValue(function named() {}), 'function named');
+  assert.match(describeValue('y'.repeat(100)), /^string "y{40}\.\.\."$/);
+  const revoked = Proxy.revocable({}, {});
+  revoked.revoke();
+  assert.equal(describeValue(revoked.proxy), 'a value of type object');
+  const hostile = new Proxy({}, { getPrototypeOf() { throw new Error('no'); } });
+  assert.equal(describeValue(hostile), 'a value of type object');
+});
+
+test('toErrorRecord never throws, whatever is thrown (a worker must always be able to report)', () => {
+  const hostile: unknown[] = [
+    new Proxy(new Error('proxied'), { get() { throw new Error('trap'); } }),
+    new Proxy({}, { getPrototypeOf() { throw new Error('proto trap'); } }),
+    Object.defineProperty(new Error('e'), 'code', { enumerable: true, get() { throw new Error('code getter'); } }),
+    Object.defineProperty(new Error('e'), 'message', { get() { throw new Error('message getter'); } }),
+    Object.assign(new Error('with a proxy array prop'), { list: new Proxy([1], { get() { throw new Error('array trap'); } }) }),
+    { toString() { throw new Error('toString'); }, toJSON() { throw new Error('toJSON'); } },
+    Symbol('thrown'),
+    5n,
+    null,
+    undefined,
+  ];
+  const cyclic = new Error('cyclic');
+  (cyclic as { cause?: unknown }).cause = cyclic;
+  hostile.push(cyclic);
+  for (const thrown of hostile) {
+    const record = toErrorRecord(thrown);
+    assert.equal(typeof record.name, 'string');
+    assert.equal(typeof record.message, 'string');
+    structuredClone(record); // it can cross a boundary
+    assert.ok(fromErrorRecord(record) instanceof Error);
+  }
+  const withCode = toErrorRecord(Object.defineProperty(new Error('e'), 'code', { enumerable: true, get() { throw new Error('x'); } }));
+  assert.equal(withCode.message, 'e');
+  assert.equal(withCode.props, undefined);
+});
+
+test('InvalidArgumentError is a TypeError (as JavaScript\'s wrong-argument errors) and a MinirayError', () => {
+  const error = new InvalidArgumentError('get() takes an ObjectRef; got number 42', 'refs');
+  assert.ok(error instanceof TypeError);
+  assert.ok(error instanceof MinirayError);
+  assert.ok(error instanceof InvalidArgumentError);
+  assert.equal(String(error), 'InvalidArgumentError: get() takes an ObjectRef; got number 42');
+  assert.ok(!(new TypeError('plain') instanceof MinirayError), 'a plain TypeError is not a MinirayError');
+  assert.ok(!(new MinirayError('m') instanceof InvalidArgumentError));
+  assert.ok(!(new InvalidOptionError('o', 'x') instanceof InvalidArgumentError));
+  assert.equal(toErrorRecord(error).minirayClass, 'InvalidArgumentError');
 });

@@ -107,9 +107,36 @@ export class InvalidOptionError extends MinirayError {
   static override readonly errorName = 'InvalidOptionError';
   readonly option: string;
 
-  constructor(message: string, option: string | { cause?: unknown }) {
-    super(message);
+  constructor(message: string, option: string | { cause?: unknown }, options?: { cause?: unknown }) {
+    super(message, typeof option === 'string' ? options : option);
     this.option = typeof option === 'string' ? option : '';
+  }
+}
+
+/**
+ * An argument of a miniray call has the wrong kind of value (not an ObjectRef where one is needed, an
+ * actor handle that is not one, a malformed ID, duplicate refs in wait()). `argument` names it.
+ *
+ * It is a TypeError, as JavaScript's own wrong-argument errors are (and as the seed's API promised
+ * for `ObjectID.fromHex`), and also a MinirayError: `instanceof MinirayError` holds by the brand
+ * every miniray error carries, so one `catch` of MinirayError still catches every miniray error.
+ */
+export class InvalidArgumentError extends TypeError {
+  static readonly errorName = 'InvalidArgumentError';
+  readonly argument: string;
+
+  constructor(message: string, argument: string | { cause?: unknown }, options?: { cause?: unknown }) {
+    super(message, typeof argument === 'string' ? options : argument);
+    this.name = InvalidArgumentError.errorName;
+    this.argument = typeof argument === 'string' ? argument : '';
+    Object.defineProperty(this, BRAND, { value: [InvalidArgumentError.errorName, MinirayError.errorName], enumerable: false });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== 'object' || value === null) return false;
+    const chain = (value as { [BRAND]?: unknown })[BRAND];
+    return Array.isArray(chain) && chain.includes(InvalidArgumentError.errorName);
   }
 }
 
@@ -150,7 +177,41 @@ export class ActorNotFoundError extends MinirayError {
   static override readonly errorName = 'ActorNotFoundError';
 }
 
-type MinirayErrorClass = { readonly errorName: string; readonly prototype: MinirayError };
+/**
+ * A short description of any value for an error message: its kind and, when short, what it is
+ * (`number 42`, `string "x"`, `bigint 1n`, `object (Map)`, `null`). Never throws, whatever it is
+ * given (proxies, hostile getters, revoked proxies), because it runs while reporting another problem.
+ */
+export function describeValue(value: unknown): string {
+  try {
+    switch (typeof value) {
+      case 'string':
+        return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
+      case 'number':
+      case 'boolean':
+        return `${typeof value} ${String(value)}`;
+      case 'bigint':
+        return `bigint ${value}n`;
+      case 'symbol':
+        return `symbol ${value.description === undefined ? 'Symbol()' : `Symbol(${value.description})`}`;
+      case 'undefined':
+        return 'undefined';
+      case 'function':
+        return `function ${value.name === '' ? '(anonymous)' : value.name}`;
+      case 'object': {
+        if (value === null) return 'null';
+        if (Array.isArray(value)) return `an array of length ${value.length}`;
+        const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+        return typeof name === 'string' && name !== '' ? `an object (${name})` : 'an object';
+      }
+    }
+  } catch {
+    // A proxy or getter that throws: the kind is all we can say.
+  }
+  return `a value of type ${typeof value}`;
+}
+
+type MinirayErrorClass = { readonly errorName: string; readonly prototype: Error };
 const minirayClasses = new Map<string, MinirayErrorClass>(
   [
     MinirayError,
@@ -163,6 +224,7 @@ const minirayClasses = new Map<string, MinirayErrorClass>(
     SerializationError,
     ObjectStoreFullError,
     InvalidOptionError,
+    InvalidArgumentError,
     CapturedVariableError,
     ActorDiedError,
     ActorNotFoundError,
@@ -181,9 +243,19 @@ const isPrimitive = (v: unknown): v is Primitive =>
   v === null || ['string', 'number', 'boolean', 'bigint'].includes(typeof v);
 const isErrorProp = (v: unknown): v is ErrorProp => isPrimitive(v) || (Array.isArray(v) && v.every(isPrimitive));
 
-/** Turns anything thrown into a record that can cross a boundary. */
+/**
+ * Turns anything thrown into a record that can cross a boundary. Never throws: user code can throw
+ * anything, including a proxy or an error whose getters throw, and a failure here would lose the
+ * task's result (the worker could not report it).
+ */
 export function toErrorRecord(thrown: unknown, depth = 0): ErrorRecord {
-  if (!(thrown instanceof Error)) {
+  let isError = false;
+  try {
+    isError = thrown instanceof Error;
+  } catch {
+    // a proxy whose getPrototypeOf trap throws: not an Error we can read
+  }
+  if (!isError) {
     if (typeof thrown === 'string') return { name: 'Error', message: thrown };
     let shown: string | undefined;
     try {
@@ -191,22 +263,44 @@ export function toErrorRecord(thrown: unknown, depth = 0): ErrorRecord {
     } catch {
       shown = undefined;
     }
-    return { name: 'Error', message: `non-Error value thrown: ${shown ?? String(thrown)}` };
+    if (shown === undefined) {
+      try {
+        shown = String(thrown);
+      } catch {
+        shown = describeValue(thrown);
+      }
+    }
+    return { name: 'Error', message: `non-Error value thrown: ${shown}` };
   }
-  const record: ErrorRecord = { name: thrown.name, message: thrown.message };
-  if (thrown.stack !== undefined) record.stack = thrown.stack;
-  if (thrown instanceof MinirayError) record.minirayClass = (thrown.constructor as typeof MinirayError).errorName;
+  const error = thrown as Error;
+  const read = <T>(get: () => T, fallback: T): T => {
+    try {
+      return get();
+    } catch {
+      return fallback;
+    }
+  };
+  const name = read(() => String(error.name), 'Error');
+  const message = read(() => String(error.message), '(the error\'s message could not be read)');
+  const record: ErrorRecord = { name, message };
+  const stack = read(() => error.stack, undefined);
+  if (typeof stack === 'string') record.stack = stack;
+  if (read(() => error instanceof MinirayError, false)) {
+    record.minirayClass = read(() => (error.constructor as typeof MinirayError).errorName, undefined);
+    if (record.minirayClass === undefined) delete record.minirayClass;
+  }
   const props: Record<string, ErrorProp> = {};
   let hasProps = false;
-  for (const key of Object.keys(thrown)) {
-    const value = (thrown as unknown as Record<string, unknown>)[key];
-    if (isErrorProp(value) && key !== 'name' && key !== 'message' && key !== 'stack') {
-      props[key] = value;
+  for (const key of read(() => Object.keys(error), [] as string[])) {
+    const value = read(() => (error as unknown as Record<string, unknown>)[key], undefined);
+    if (read(() => isErrorProp(value), false) && key !== 'name' && key !== 'message' && key !== 'stack') {
+      props[key] = value as ErrorProp;
       hasProps = true;
     }
   }
   if (hasProps) record.props = props;
-  if (thrown.cause !== undefined && depth < 8) record.cause = toErrorRecord(thrown.cause, depth + 1);
+  const cause = read(() => error.cause, undefined);
+  if (cause !== undefined && depth < 8) record.cause = toErrorRecord(cause, depth + 1);
   return record;
 }
 

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { InvalidArgumentError, MinirayError } from '../errors/index.js';
 import { ActorID, JobID, NodeID, ObjectID, TaskID, UniqueId, WorkerID, randomHex } from './index.js';
 
 const HEX_32 = /^[0-9a-f]{32}$/;
@@ -55,13 +56,19 @@ test('fromHex rejects bad input with a message naming the class, the rule and th
     42,
     null,
     undefined,
+    1n, // JSON.stringify throws on a BigInt: the message must not be built with it
+    Symbol('id'),
+    { toHex: () => 'x' },
+    Object.create(null),
   ];
   for (const value of bad) {
     assert.throws(
       () => ObjectID.fromHex(value as string),
       (error: unknown) => {
-        assert.ok(error instanceof TypeError, `expected TypeError for ${String(value)}`);
-        assert.match(error.message, /^ObjectID\.fromHex /);
+        assert.ok(error instanceof InvalidArgumentError, `expected InvalidArgumentError for ${typeof value}`);
+        assert.ok(error instanceof MinirayError);
+        assert.equal(error.argument, 'hex');
+        assert.match(error.message, /^ObjectID\.fromHex\(\) /);
         assert.match(error.message, /32 lowercase hex characters/);
         if (typeof value === 'string') assert.ok(error.message.includes(JSON.stringify(value)), error.message);
         return true;
@@ -71,7 +78,11 @@ test('fromHex rejects bad input with a message naming the class, the rule and th
 });
 
 test('fromHex on a subclass names that subclass in its error', () => {
-  assert.throws(() => TaskID.fromHex('nope'), /^TypeError: TaskID\.fromHex expects 32 lowercase hex characters, got "nope"$/);
+  assert.throws(
+    () => TaskID.fromHex('nope'),
+    /^InvalidArgumentError: TaskID\.fromHex\(\) takes 32 lowercase hex characters \(as toHex\(\) gives\), got string "nope"$/,
+  );
+  assert.throws(() => ObjectID.fromHex(1n as unknown as string), /^InvalidArgumentError: ObjectID\.fromHex\(\) .* got bigint 1n$/);
 });
 
 test('equals: same class and hex are equal; different hex or class are not', () => {
@@ -133,7 +144,7 @@ for (const IdClass of ALL_CLASSES) {
     assert.ok(again.equals(id));
     assert.equal(again.key, id.key);
     assert.equal(id.toBytes().length, 16);
-    assert.throws(() => IdClass.fromHex('xyz'), new RegExp(`^TypeError: ${IdClass.name}\\.fromHex`));
+    assert.throws(() => IdClass.fromHex('xyz'), new RegExp(`^InvalidArgumentError: ${IdClass.name}\\.fromHex`));
   });
 }
 

@@ -4,6 +4,7 @@
  * Map key everywhere in miniray, so an ID is created once and never re-encoded on the hot path.
  */
 import { randomFillSync } from 'node:crypto';
+import { InvalidArgumentError, describeValue } from '../errors/index.js';
 
 const ID_BYTES = 16;
 const HEX_LENGTH = ID_BYTES * 2;
@@ -25,6 +26,11 @@ export function randomHex(): string {
   return hex;
 }
 
+/** True for the text of an ID: 32 lowercase hex characters. */
+export function isIdHex(value: unknown): value is string {
+  return typeof value === 'string' && HEX_PATTERN.test(value);
+}
+
 type IdClass<T> = { new (hex: string): T; readonly name: string };
 
 /** Shared API of all IDs. Subclasses differ only in type, so a TaskID is never taken for an ObjectID. */
@@ -41,9 +47,10 @@ export abstract class UniqueId {
   }
 
   static fromHex<T extends UniqueId>(this: IdClass<T>, hex: string): T {
-    if (typeof hex !== 'string' || !HEX_PATTERN.test(hex)) {
-      throw new TypeError(
-        `${this.name}.fromHex expects ${HEX_LENGTH} lowercase hex characters, got ${JSON.stringify(hex)}`,
+    if (!isIdHex(hex)) {
+      throw new InvalidArgumentError(
+        `${this.name}.fromHex() takes ${HEX_LENGTH} lowercase hex characters (as toHex() gives), got ${describeValue(hex)}`,
+        'hex',
       );
     }
     return new this(hex);

@@ -4,7 +4,8 @@
  * with put() or by submitting the task that returns it, which knows its state and lineage.
  */
 import { inspect } from 'node:util';
-import { ObjectID } from '../ids/index.js';
+import { InvalidArgumentError, describeValue } from '../errors/index.js';
+import { ObjectID, UniqueId, isIdHex } from '../ids/index.js';
 
 /** Where the owner of an object lives: the node, and the worker (or driver) on it. */
 export interface OwnerAddress {
@@ -27,6 +28,19 @@ export class ObjectRef<T = unknown> {
   readonly owner: OwnerAddress;
 
   constructor(id: ObjectID, owner: OwnerAddress) {
+    if (!(id instanceof ObjectID)) {
+      throw new InvalidArgumentError(
+        `new ObjectRef() takes an ObjectID first (e.g. ObjectID.fromHex(hex)); got ${describeValue(id)}. ` +
+          'Refs come from put() and .remote(); make one by hand only to name an object that exists.',
+        'id',
+      );
+    }
+    if (!isOwnerAddress(owner)) {
+      throw new InvalidArgumentError(
+        `new ObjectRef() takes an owner address { nodeId: string, workerId: string } second; got ${describeValue(owner)}`,
+        'owner',
+      );
+    }
     this.id = id;
     this.owner = owner;
     refCreated?.(this);
@@ -44,6 +58,47 @@ export class ObjectRef<T = unknown> {
   [inspect.custom](): string {
     return this.toString();
   }
+}
+
+function isOwnerAddress(value: unknown): value is OwnerAddress {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as OwnerAddress).nodeId === 'string' &&
+    typeof (value as OwnerAddress).workerId === 'string'
+  );
+}
+
+const toHex = UniqueId.prototype.toHex;
+
+/**
+ * The object ID of `value` if it is a well-formed ObjectRef, else undefined. A value can pass
+ * `instanceof ObjectRef` without being made by the constructor (Object.create, a changed
+ * prototype, a proxy), so callers that take refs from users check with this, never with
+ * `instanceof` alone. Never throws.
+ */
+export function refHex(value: unknown): string | undefined {
+  try {
+    if (!(value instanceof ObjectRef)) return undefined;
+    const id: unknown = value.id;
+    if (!(id instanceof ObjectID)) return undefined;
+    const hex = toHex.call(id);
+    return isIdHex(hex) ? hex : undefined;
+  } catch {
+    return undefined; // a hostile proxy or getter
+  }
+}
+
+/** What `value` is, for an error where refs were expected: its description, or that it is a forged ref. */
+export function describeNonRef(value: unknown): string {
+  if (refHex(value) !== undefined) return 'a single ObjectRef (put it in an array: [ref])';
+  let looksLikeRef = false;
+  try {
+    looksLikeRef = value instanceof ObjectRef;
+  } catch {
+    // a proxy whose getPrototypeOf trap throws
+  }
+  return looksLikeRef ? 'an ObjectRef that was not made by miniray (its id is not an ObjectID)' : describeValue(value);
 }
 
 let refCreated: ((ref: ObjectRef) => void) | undefined;
