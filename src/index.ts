@@ -58,6 +58,7 @@ export {
   SerializationError,
   ObjectStoreFullError,
   InvalidOptionError,
+  InvalidArgumentError,
   CapturedVariableError,
   ActorDiedError,
   ActorNotFoundError,

@@ -34,6 +34,7 @@ import {
   WAIT_RULES,
   defaultActorOptions,
   defaultTaskOptions,
+  emptyNamespace,
   mergeActorOptions,
   mergeTaskOptions,
   resolveInitOptions,
@@ -264,6 +265,7 @@ export async function getActor<T extends object = Record<string, never>>(
 ): Promise<ActorHandle<T>> {
   validateOptions('getActor()', GET_ACTOR_RULES, options);
   if (typeof name !== 'string' || name === '') throw new TypeError('getActor() expects a non-empty actor name');
+  if (options?.namespace === '') throw emptyNamespace('getActor()');
   const namespace = options?.namespace ?? 'default';
   const runtime = currentRuntime();
   const info = runtime === undefined ? null : await runtime.coreWorker.lookupActor(name, namespace);

@@ -150,6 +150,7 @@ export function mergeActorOptions(
     );
   }
   if (options.name === '') throw new InvalidOptionError(`${where}: option 'name' must not be empty`, 'name');
+  if (options.namespace === '') throw emptyNamespace(where);
   return {
     name: options.name ?? base.name,
     namespace: options.namespace ?? base.namespace,
@@ -186,3 +187,11 @@ export interface GetActorOptions {
 }
 
 export const GET_ACTOR_RULES: OptionRules = { namespace: { type: 'string', doc: 'namespace of the name' } };
+
+/** As in Ray, '' is no namespace: leave the option out for the default one. */
+export function emptyNamespace(where: string): InvalidOptionError {
+  return new InvalidOptionError(
+    `${where}: option 'namespace' must not be empty; leave it out for the default namespace ('default'), or name one`,
+    'namespace',
+  );
+}

@@ -114,6 +114,20 @@ export class InvalidOptionError extends MinirayError {
 }
 
 /**
+ * An argument of a miniray call has the wrong kind of value (not an ObjectRef where one is needed, an
+ * actor handle that is not one, a malformed ID, duplicate refs in wait()). `argument` names it.
+ */
+export class InvalidArgumentError extends MinirayError {
+  static override readonly errorName = 'InvalidArgumentError';
+  readonly argument: string;
+
+  constructor(message: string, argument: string | { cause?: unknown }, options?: { cause?: unknown }) {
+    super(message, typeof argument === 'string' ? options : argument);
+    this.argument = typeof argument === 'string' ? argument : '';
+  }
+}
+
+/**
  * A function given to remote() cannot be shipped as source: it uses variables from the scope it was
  * defined in, which do not exist in a worker.
  */
@@ -163,6 +177,7 @@ const minirayClasses = new Map<string, MinirayErrorClass>(
     SerializationError,
     ObjectStoreFullError,
     InvalidOptionError,
+    InvalidArgumentError,
     CapturedVariableError,
     ActorDiedError,
     ActorNotFoundError,
