@@ -40,7 +40,7 @@ export class ActorPool<T, R = unknown> {
   /** Items waiting for an idle actor, in submission order (whatever submitted them). */
   private readonly backlog: Item<T, R>[] = [];
   /** submit()'s items not yet handed out, in submission order. */
-  private submitted: Item<T, R>[] = [];
+  private readonly submitted: Item<T, R>[] = [];
 
   constructor(actors: readonly ActorHandle<T>[]) {
     if (!Array.isArray(actors) || actors.length === 0) {
@@ -164,12 +164,13 @@ export class ActorPool<T, R = unknown> {
       markStarted,
     };
     const actor = this.idle.shift();
-    if (actor !== undefined) this.start(item, actor);
-    else this.backlog.push(item);
+    if (actor === undefined) this.backlog.push(item);
+    else if (!this.start(item, actor)) this.giveWork(actor);
     return item;
   }
 
-  private start(item: Item<T, R>, actor: ActorHandle<T>): void {
+  /** Starts the item on the actor; false if it failed at once (the actor is free again). */
+  private start(item: Item<T, R>, actor: ActorHandle<T>): boolean {
     item.actor = actor;
     let ref: unknown;
     try {
@@ -186,7 +187,7 @@ export class ActorPool<T, R = unknown> {
         () => this.release(item),
         () => this.release(item),
       );
-      return;
+      return true;
     }
     if (item.error === undefined) {
       item.error = new InvalidArgumentError(
@@ -196,7 +197,8 @@ export class ActorPool<T, R = unknown> {
       );
     }
     item.markStarted();
-    this.release(item);
+    item.released = true;
+    return false;
   }
 
   /** The item's actor takes the next waiting item, or goes idle. */
@@ -207,15 +209,22 @@ export class ActorPool<T, R = unknown> {
     this.giveWork(actor);
   }
 
+  /** A loop, not a recursion: a long backlog of items whose submit throws must not overflow the stack. */
   private giveWork(actor: ActorHandle<T>): void {
-    const next = this.backlog.shift();
-    if (next !== undefined) this.start(next, actor);
-    else this.idle.push(actor);
+    for (;;) {
+      const next = this.backlog.shift();
+      if (next === undefined) {
+        this.idle.push(actor);
+        return;
+      }
+      if (this.start(next, actor)) return;
+    }
   }
 
   /** Its result exists (a value or an error): its actor is free, if that was not seen yet. */
   private handOut(item: Item<T, R>): void {
-    this.submitted = this.submitted.filter((i) => i !== item);
+    const index = this.submitted.indexOf(item);
+    if (index >= 0) this.submitted.splice(index, 1);
     this.release(item);
   }
 

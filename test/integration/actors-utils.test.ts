@@ -375,6 +375,24 @@ describe('ActorPool: each map has its own items', () => {
     assert.deepEqual(await pool.getNext(), ['a', 2, 1]);
   });
 
+  test('a submit function that throws or returns no ref fails its item only, even for a long backlog', T, async () => {
+    const { pool } = makePool(['a']);
+    const gate = new Queue<string>();
+    pool.submit((actor, value: number) => actor.work.remote(value, gate), 1);
+    const broken = (): never => {
+      throw new RangeError('no such item');
+    };
+    for (let i = 0; i < 5000; i++) pool.submit(broken, i);
+    pool.submit(() => 42 as unknown as ObjectRef<Result>, 0);
+    pool.submit(work, 3);
+    await gate.put('go');
+    assert.deepEqual(await pool.getNext(), ['a', 2, 1]);
+    for (let i = 0; i < 5000; i++) await rejectsWith(pool.getNext(), RangeError, /no such item/);
+    await rejectsWith(pool.getNext(), InvalidArgumentError, /must return the ObjectRef/);
+    assert.deepEqual(await pool.getNext(), ['a', 6, 1]);
+    assert.equal(pool.hasNext(), false);
+  });
+
   test('a pool is built from distinct actor handles', () => {
     const { actors } = makePool(['a']);
     assert.throws(() => new ActorPool([actors[0] as ActorHandle<PoolWorker>, actors[0] as ActorHandle<PoolWorker>]), InvalidArgumentError);
