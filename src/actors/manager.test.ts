@@ -231,6 +231,7 @@ test("kill({ noRestart: false }) of a 'shared' actor: the calls the worker drops
   const calls = [callSpec(spec.actorId), callSpec(spec.actorId), callSpec(spec.actorId)];
   for (const call of calls) manager.submitCall(call);
   const sent = executed(host).filter((t) => t.method !== undefined);
+  assert.equal(manager.expectsCancelled(host, (sent[1] as ExecuteTask).seq), false, 'not before the kill');
   manager.kill(spec.actorId, false);
   const destroy = host.sent.map(({ message }) => message).find((m) => m.type === 'destroyActor');
   assert.ok(destroy?.type === 'destroyActor' && destroy.seq !== undefined);
@@ -238,6 +239,9 @@ test("kill({ noRestart: false }) of a 'shared' actor: the calls the worker drops
   const later = callSpec(spec.actorId);
   manager.submitCall(later);
   assert.equal(executed(host).filter((t) => t.taskId === later.taskId).length, 0);
+  // The node's check of worker reports lets these cancellations through.
+  assert.equal(manager.expectsCancelled(host, destroy.seq), true);
+  assert.equal(manager.expectsCancelled(host, (sent[1] as ExecuteTask).seq), true);
   // The worker was running calls[0]; it drops calls[1] and calls[2], then acknowledges.
   manager.onResults(
     host,

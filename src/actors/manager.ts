@@ -263,6 +263,16 @@ export class ActorManager {
     }
   }
 
+  /**
+   * Whether `host` may report `seq` as cancelled unasked: the destroy of a 'shared' actor killed to
+   * restart, and the calls of that actor it was sent (it drops those that had not started). For
+   * the node's check of what workers report.
+   */
+  expectsCancelled(host: Host, seq: number): boolean {
+    const item = this.hostWork.get(host)?.get(seq);
+    return item !== undefined && item.kind !== 'create' && item.actor.losing !== undefined;
+  }
+
   /** Figures for state tools. */
   stats(): { actors: number; alive: number } {
     let alive = 0;
