@@ -16,8 +16,8 @@ import { report, scaled } from './figures.js';
 
 type Step = [incarnation: string, n: number, i: number];
 
-const CALLS = scaled(1000);
-const DEATHS = scaled(4);
+const CALLS = scaled(600);
+const DEATHS = scaled(3);
 /** Calls submitted per turn of the event loop: the stream arrives in many batches. */
 const CHUNK = 25;
 /** Calls submitted and not yet read, at most: a kill always finds calls running and queued. */
