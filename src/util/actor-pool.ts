@@ -231,6 +231,9 @@ export class ActorPool<T, R = unknown> {
   /** Waits for the item to start on an actor; false if the deadline passed first. */
   private async startedBy(item: Item<T, R>, deadline: number | undefined): Promise<boolean> {
     if (item.ref !== undefined || item.error !== undefined) return true;
+    if (this.members.size === 0) {
+      throw new MinirayError('ActorPool: no actor is left to run the waiting items (all were taken with popIdle()); pushIdle() one back');
+    }
     if (deadline === undefined) {
       await item.started;
       return true;

@@ -393,6 +393,23 @@ describe('ActorPool: each map has its own items', () => {
     assert.equal(pool.hasNext(), false);
   });
 
+  test('items waiting when every actor was popped say so instead of waiting forever', T, async () => {
+    const { pool } = makePool(['a']);
+    const gate = new Queue<string>();
+    pool.submit((actor, value: number) => actor.work.remote(value, gate), 1);
+    pool.submit(work, 2);
+    await gate.put('go');
+    assert.deepEqual(await pool.getNext(), ['a', 2, 1]);
+    // The actor took the second item, finished it, and is idle: pop it, and submit more.
+    await until(() => pool.hasFree(), 'the actor to be idle');
+    const actor = pool.popIdle() as ActorHandle<PoolWorker>;
+    assert.deepEqual(await pool.getNext(), ['a', 4, 1]);
+    pool.submit(work, 3);
+    await rejectsWith(pool.getNext(), MinirayError, /no actor is left.*pushIdle/);
+    pool.pushIdle(actor);
+    assert.deepEqual(await pool.getNext(), ['a', 6, 1]);
+  });
+
   test('a pool is built from distinct actor handles', () => {
     const { actors } = makePool(['a']);
     assert.throws(() => new ActorPool([actors[0] as ActorHandle<PoolWorker>, actors[0] as ActorHandle<PoolWorker>]), InvalidArgumentError);
