@@ -7,6 +7,14 @@
  * (worker died, restarts left) -> alive ... -> dead (killed, out of restarts, or constructor threw).
  * Calls are kept in submission order; a call is sent once it and every call before it have their
  * ref arguments, and the actor's worker runs them in that order (up to maxConcurrency at once).
+ *
+ * When an instance is lost, only the calls that had started on it may have caused it, so only they
+ * fail or use a retry (maxTaskRetries); the calls sent to it that had not started go to the next
+ * instance, in order, at no cost. The worker records the seq of each call it starts in a progress
+ * cell the node reads after the worker is gone (calls start in seq order): the worker's own cell
+ * for 'thread' and 'process' actors (one actor per worker; a process's is a file), a cell per actor
+ * in shared progress blocks for 'shared' ones. A 'shared' actor killed to restart is not a dead
+ * worker: the worker drops its queued calls and acknowledges, and the rest had started.
  */
 import {
   ActorDiedError,
@@ -51,6 +59,43 @@ interface Call {
   /** True once its ref arguments exist. */
   ready: boolean;
   failed: boolean;
+  /** Sent, then dropped by the worker before it started (a 'shared' actor killed to restart). */
+  dropped: boolean;
+}
+
+/** A 'shared' actor's progress cell: cell `index` of its worker's progress block `block`. */
+interface CellRef {
+  readonly block: number;
+  readonly index: number;
+  readonly view: Int32Array;
+}
+
+const CELLS_PER_BLOCK = 1024;
+
+/** The progress cells of one 'shared' worker's actors, in blocks of shared memory. */
+class ProgressBlocks {
+  private readonly blocks: Int32Array[] = [];
+  private readonly free: CellRef[] = [];
+  /** Blocks the worker has been given (each travels once, attached to a frame). */
+  readonly sent = new Set<number>();
+  private next = 0;
+
+  take(): CellRef {
+    const reused = this.free.pop();
+    if (reused !== undefined) return reused;
+    const block = Math.floor(this.next / CELLS_PER_BLOCK);
+    const index = this.next++ % CELLS_PER_BLOCK;
+    const view = (this.blocks[block] ??= new Int32Array(new SharedArrayBuffer(4 * CELLS_PER_BLOCK)));
+    return { block, index, view };
+  }
+
+  /**
+   * Reuse needs no reset: seqs grow on a worker, so what an earlier actor wrote there is below the
+   * seq of any call of the next one.
+   */
+  give(cell: CellRef): void {
+    this.free.push(cell);
+  }
 }
 
 interface ActorRecord {
@@ -67,9 +112,20 @@ interface ActorRecord {
   cpusHeld: number;
   argumentsReady: boolean;
   noRestart: boolean;
+  /**
+   * Set by kill({ noRestart: false }) until the instance is gone (its worker exited, or a 'shared'
+   * worker acknowledged the destroy): why it is going. Nothing more is sent to it meanwhile.
+   */
+  losing: string | undefined;
+  /** Its progress cell, on a 'shared' worker. */
+  cell: CellRef | undefined;
 }
 
-type HostWork = { readonly actor: ActorRecord; readonly call: Call | undefined };
+/** What a seq sent to a host stands for: an actor's creation, a call, or the destroy of a 'shared' actor. */
+type HostWork =
+  | { readonly kind: 'create'; readonly actor: ActorRecord }
+  | { readonly kind: 'call'; readonly actor: ActorRecord; readonly call: Call }
+  | { readonly kind: 'destroy'; readonly actor: ActorRecord };
 
 
 export class ActorManager {
@@ -77,6 +133,7 @@ export class ActorManager {
   private readonly names = new Map<string, string>();
   private readonly hostWork = new Map<Host, Map<number, HostWork>>();
   private readonly sharedHosts: Host[] = [];
+  private readonly progressBlocks = new Map<Host, ProgressBlocks>();
   /** Actors waiting for CPUs, in creation order. */
   private readonly waitingForCpus: ActorRecord[] = [];
 
@@ -113,6 +170,8 @@ export class ActorManager {
       cpusHeld: 0,
       argumentsReady: false,
       noRestart: false,
+      losing: undefined,
+      cell: undefined,
     };
     this.actors.set(spec.actorId, actor);
     // Its constructor arguments live as long as it does (a restart runs the constructor again).
@@ -153,7 +212,7 @@ export class ActorManager {
       this.services.failObjects(spec.returnIds, actor.deathCause as Uint8Array);
       return;
     }
-    const call: Call = { spec, retries: 0, ready: false, failed: false };
+    const call: Call = { spec, retries: 0, ready: false, failed: false, dropped: false };
     actor.calls.push(call);
     this.services.waitForObjects(
       `${actor.spec.className}.${spec.method}`,
@@ -188,12 +247,30 @@ export class ActorManager {
       this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actorId}) was killed with kill()`)));
       return;
     }
-    if (host === undefined) return; // not placed yet: nothing to restart
-    // Detach first, so calls made after kill() wait for the restarted actor.
-    this.detach(actor, host);
-    if (actor.spec.isolation === 'shared') host.channel.send({ type: 'destroyActor', actorId });
-    else this.services.killHost(host);
-    this.onActorLost(actor, 'it was killed with kill({ noRestart: false })');
+    // Not placed yet (nothing to restart), or already going.
+    if (host === undefined || actor.losing !== undefined) return;
+    // Calls made from now on wait for the restarted actor. Those sent to this instance are
+    // accounted for when it is gone, when it is known which of them had started.
+    actor.losing = 'it was killed with kill({ noRestart: false })';
+    actor.state = 'restarting';
+    if (actor.spec.isolation === 'shared') {
+      const seq = host.nextSeq++;
+      this.workOf(host).set(seq, { kind: 'destroy', actor });
+      this.services.setBusy(host, true);
+      host.channel.send({ type: 'destroyActor', actorId, seq });
+    } else {
+      this.services.killHost(host);
+    }
+  }
+
+  /**
+   * Whether `host` may report `seq` as cancelled unasked: the destroy of a 'shared' actor killed to
+   * restart, and the calls of that actor it was sent (it drops those that had not started). For
+   * the node's check of what workers report.
+   */
+  expectsCancelled(host: Host, seq: number): boolean {
+    const item = this.hostWork.get(host)?.get(seq);
+    return item !== undefined && item.kind !== 'create' && item.actor.losing !== undefined;
   }
 
   /** Figures for state tools. */
@@ -209,7 +286,8 @@ export class ActorManager {
   onHostReady(host: Host): void {
     for (const actorId of host.actors) {
       const actor = this.actors.get(actorId);
-      if (actor !== undefined && actor.host === host && actor.state !== 'alive' && actor.state !== 'dead') this.sendCreation(actor);
+      if (actor === undefined || actor.host !== host || actor.losing !== undefined) continue;
+      if (actor.state !== 'alive' && actor.state !== 'dead') this.sendCreation(actor);
     }
   }
 
@@ -219,13 +297,18 @@ export class ActorManager {
       const item = work?.get(result.seq);
       if (item === undefined) continue;
       work?.delete(result.seq);
-      const { actor, call } = item;
-      if (call === undefined) this.onCreated(actor, result);
-      else {
+      const { actor } = item;
+      if (item.kind === 'create') this.onCreated(actor, result);
+      else if (item.kind === 'destroy') this.onDestroyed(actor, host);
+      else if (result.outcome === 'cancelled') {
+        // Dropped by a destroy before it started: it stays in flight until the destroy is acknowledged.
+        item.call.dropped = true;
+      } else {
+        const { call } = item;
         actor.inFlight.delete(result.seq);
         if (call.failed || actor.state === 'dead') continue;
         if (result.outcome === 'ok') this.services.storeResults(host, call.spec.returnIds, result, attached);
-        else if (result.outcome === 'error') this.services.failObjects(call.spec.returnIds, result.error);
+        else this.services.failObjects(call.spec.returnIds, result.error);
       }
     }
     this.updateBusy(host);
@@ -236,13 +319,19 @@ export class ActorManager {
     const index = this.sharedHosts.indexOf(host);
     if (index >= 0) this.sharedHosts.splice(index, 1);
     this.hostWork.delete(host);
-    const reason = host.exitError ? `its worker died: ${host.exitError.message}` : 'its worker exited';
+    this.progressBlocks.delete(host);
+    const died = host.exitError ? `its worker died: ${host.exitError.message}` : 'its worker exited';
     for (const actorId of host.actors) {
       const actor = this.actors.get(actorId);
       if (actor === undefined || actor.host !== host) continue;
+      // Final: the worker is gone, so nothing starts after this read.
+      const lastStarted = actor.cell === undefined ? Atomics.load(host.progress, 0) : Atomics.load(actor.cell.view, actor.cell.index);
       actor.host = undefined;
+      actor.cell = undefined;
       if (actor.state === 'dead') continue;
-      this.onActorLost(actor, actor.noRestart ? 'it was killed' : reason);
+      const reason = actor.noRestart ? 'it was killed' : (actor.losing ?? died);
+      actor.losing = undefined;
+      this.onActorLost(actor, reason, lastStarted);
     }
     host.actors.clear();
   }
@@ -276,6 +365,7 @@ export class ActorManager {
     }
     const host = actor.spec.isolation === 'shared' ? this.sharedHost() : this.services.spawnHost(actor.spec.isolation);
     actor.host = host;
+    if (actor.spec.isolation === 'shared') actor.cell = this.blocksOf(host).take();
     host.actors.add(actor.spec.actorId);
     this.services.setBusy(host, true);
     if (host.accepting) this.sendCreation(actor);
@@ -302,7 +392,7 @@ export class ActorManager {
       return;
     }
     const seq = host.nextSeq++;
-    this.workOf(host).set(seq, { actor, call: undefined });
+    this.workOf(host).set(seq, { kind: 'create', actor });
     const task: ExecuteTask = {
       seq,
       taskId: spec.actorId,
@@ -314,13 +404,42 @@ export class ActorManager {
       numReturns: 0,
       actorId: spec.actorId,
       maxConcurrency: spec.maxConcurrency,
+      ...(actor.cell === undefined ? {} : { progressCell: this.cellFor(host, actor.cell) }),
     };
     this.services.setBusy(host, true);
     host.channel.send({ type: 'execute', functions: this.definitionsFor(host, spec.classId), tasks: [task] });
   }
 
+  /** The cell as the worker finds it, with its block attached to the frame if the worker lacks it. */
+  private cellFor(host: Host, cell: CellRef): NonNullable<ExecuteTask['progressCell']> {
+    const blocks = this.blocksOf(host);
+    if (blocks.sent.has(cell.block)) return { block: cell.block, index: cell.index };
+    blocks.sent.add(cell.block);
+    return { block: cell.block, index: cell.index, attached: host.channel.attach(cell.view.buffer as SharedArrayBuffer) };
+  }
+
+  private blocksOf(host: Host): ProgressBlocks {
+    let blocks = this.progressBlocks.get(host);
+    if (blocks === undefined) {
+      blocks = new ProgressBlocks();
+      this.progressBlocks.set(host, blocks);
+    }
+    return blocks;
+  }
+
+  /** A 'shared' worker dropped a killed actor's queued calls: the ones it did not drop had started. */
+  private onDestroyed(actor: ActorRecord, host: Host): void {
+    if (actor.host !== host || actor.losing === undefined || actor.state === 'dead') return;
+    const reason = actor.losing;
+    actor.losing = undefined;
+    this.detach(actor, host);
+    this.updateBusy(host);
+    this.onActorLost(actor, reason, Number.POSITIVE_INFINITY);
+  }
+
   private onCreated(actor: ActorRecord, result: TaskResult): void {
-    if (actor.state === 'dead') return;
+    // An instance being killed is not brought into use; the restart creates the next one.
+    if (actor.state === 'dead' || actor.losing !== undefined) return;
     if (result.outcome === 'ok') {
       actor.state = 'alive';
       this.flush(actor);
@@ -358,7 +477,7 @@ export class ActorManager {
       }
       const seq = host.nextSeq++;
       actor.inFlight.set(seq, call);
-      this.workOf(host).set(seq, { actor, call });
+      this.workOf(host).set(seq, { kind: 'call', actor, call });
       tasks.push({
         seq,
         taskId: spec.taskId,
@@ -379,14 +498,22 @@ export class ActorManager {
     }
   }
 
-  /** The actor's worker is gone (or the actor was killed to restart): restart it or let it die. */
-  private onActorLost(actor: ActorRecord, reason: string): void {
+  /**
+   * The actor's instance is gone (its worker died, or it was killed to restart): restart it or let
+   * it die. The calls sent to it that had started (seq up to `lastStarted`, not dropped) may have
+   * caused it: each is retried if maxTaskRetries allows, else failed. The rest never ran: they go
+   * to the next instance without using a retry. All keep their order, ahead of calls not yet sent.
+   */
+  private onActorLost(actor: ActorRecord, reason: string, lastStarted: number): void {
     const { spec } = actor;
-    // Calls that were running: retried after the restart if maxTaskRetries allows, else failed.
+    // Map order is seq order, which is submission order: the requeued calls keep it.
     const retry: Call[] = [];
-    for (const call of actor.inFlight.values()) {
+    for (const [seq, call] of actor.inFlight) {
       if (call.failed) continue;
-      if (spec.maxTaskRetries < 0 || call.retries < spec.maxTaskRetries) {
+      if (call.dropped || seq > lastStarted) {
+        call.dropped = false;
+        retry.push(call);
+      } else if (spec.maxTaskRetries < 0 || call.retries < spec.maxTaskRetries) {
         call.retries++;
         retry.push(call);
       } else {
@@ -417,6 +544,7 @@ export class ActorManager {
     if (actor.state === 'dead') return;
     actor.state = 'dead';
     actor.deathCause = cause;
+    actor.losing = undefined;
     for (const call of actor.inFlight.values()) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);
     for (const call of actor.calls) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);
     actor.inFlight.clear();
@@ -445,6 +573,10 @@ export class ActorManager {
   private detach(actor: ActorRecord, host: Host): void {
     host.actors.delete(actor.spec.actorId);
     actor.host = undefined;
+    if (actor.cell !== undefined) {
+      this.progressBlocks.get(host)?.give(actor.cell);
+      actor.cell = undefined;
+    }
     const work = this.hostWork.get(host);
     if (work) for (const [seq, item] of work) if (item.actor === actor) work.delete(seq);
   }

@@ -157,7 +157,7 @@ const ISOLATIONS = ['thread', 'shared', 'process'] as const;
 
 const ACTOR_RULES = {
   name: { type: 'string', nonEmpty: true, doc: 'name for getActor()' },
-  namespace: { type: 'string', doc: 'namespace of the name' },
+  namespace: { type: 'string', nonEmpty: true, doc: "namespace of the name; leave it out for the default one ('default')" },
   maxRestarts: { type: 'integer', min: 0, allowMinusOne: true, doc: 'restarts after the worker dies' },
   maxTaskRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries of a call whose actor died' },
   maxConcurrency: { type: 'integer', min: 1, doc: 'calls that may run at once' },
@@ -206,4 +206,4 @@ export interface GetActorOptions {
   namespace?: string;
 }
 
-export const GET_ACTOR_RULES = { namespace: { type: 'string', doc: 'namespace of the name' } } as const satisfies RulesFor<GetActorOptions>;
+export const GET_ACTOR_RULES = { namespace: { type: 'string', nonEmpty: true, doc: "namespace of the name; leave it out for the default one ('default')" } } as const satisfies RulesFor<GetActorOptions>;

@@ -110,6 +110,14 @@ export interface ExecuteTask {
   readonly actorId?: string;
   readonly method?: string;
   readonly maxConcurrency?: number;
+  /**
+   * An actor's creation on a 'shared' worker: where the worker records each call it starts (the
+   * seq, in cell `index` of progress block `block`), read by the node if the worker dies. The
+   * block's buffer is attached to the frame the first time a worker is given a cell in it
+   * (`attached`: its index among the frame's buffers). Without it, calls go to the worker's own
+   * progress cell (one actor per worker).
+   */
+  readonly progressCell?: { readonly block: number; readonly index: number; readonly attached?: number };
 }
 
 /** `us`: how long the call ran, in microseconds (the node pipelines only short tasks). */
@@ -154,7 +162,12 @@ export type NodeToWorker =
   | { readonly type: 'execute'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly ExecuteTask[] }
   | { readonly type: 'objects'; readonly requestId: number; readonly objects: readonly ObjectPayload[] }
   | { readonly type: 'cancel'; readonly seqs: readonly number[] }
-  | { readonly type: 'destroyActor'; readonly actorId: string }
+  /**
+   * A 'shared' actor was killed: drop its queued calls (each reported 'cancelled', as it never
+   * started) and, with `seq`, report `seq` 'cancelled' after them, so the node knows which of its
+   * calls had started.
+   */
+  | { readonly type: 'destroyActor'; readonly actorId: string; readonly seq?: number }
   /** Dedicated slabs that were freed: forget them. */
   | { readonly type: 'dropSlabs'; readonly indices: readonly number[] }
   /** Memory is short and held by views: collect garbage now, so their leases come back. */
@@ -183,6 +196,13 @@ export type WorkerToNode =
   | { readonly type: 'removeRefs'; readonly ids: readonly string[] }
   /** No view of the parts given under these leases is left in this thread. */
   | { readonly type: 'releaseLeases'; readonly leases: readonly number[] };
+
+/**
+ * A worker process ('process' isolation) records the seq of each call it starts at offset 0 of
+ * this file descriptor (a file the node opened and already unlinked), as a thread does in its
+ * shared progress cell: the node reads it after the process dies, however it died.
+ */
+export const PROCESS_PROGRESS_FD = 4;
 
 /** Data handed to a new worker thread. */
 export interface WorkerBootData {

@@ -6,6 +6,7 @@
 import { addExtension } from 'msgpackr';
 import { ActorHandleImpl, methodNamesOf, type ActorHandle } from '../actors/handle.js';
 import { ensureRuntime } from '../core-worker/current.js';
+import { validateOptions, type OptionRules } from '../config/index.js';
 import { QueueEmptyError, QueueFullError, TaskError, InvalidOptionError } from '../errors/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
 import type { ActorInfo } from '../protocol/index.js';
@@ -19,8 +20,8 @@ const QUEUE_TYPE = EXTENSION_TYPES.queue;
  */
 class QueueActor {
   private readonly items: unknown[] = [];
-  private readonly getters: Array<{ resolve: (value: unknown) => void }> = [];
-  private readonly putters: Array<{ item: unknown; resolve: () => void }> = [];
+  private readonly getters: Array<{ resolve: (value: unknown) => void; stopTimer: () => void }> = [];
+  private readonly putters: Array<{ item: unknown; resolve: () => void; stopTimer: () => void }> = [];
 
   constructor(private readonly maxsize: number) {}
 
@@ -28,9 +29,27 @@ class QueueActor {
     return this.items.length;
   }
 
+  /**
+   * Calls `fire` after `ms` (Infinity: never). setTimeout fires at once past 2**31 - 1 ms, so a
+   * longer wait is a chain of shorter timers. Returns what stops it.
+   */
+  private timer(ms: number, fire: () => void): () => void {
+    const longest = 0x7fffffff;
+    const end = Date.now() + ms;
+    let handle: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      const left = end - Date.now();
+      if (left <= 0) fire();
+      else handle = setTimeout(arm, Math.min(left, longest));
+    };
+    if (Number.isFinite(ms)) arm();
+    return () => clearTimeout(handle);
+  }
+
   async put(item: unknown, block: boolean, timeoutMs: number | null): Promise<void> {
     const waiter = this.getters.shift();
     if (waiter !== undefined) {
+      waiter.stopTimer();
       waiter.resolve(item);
       return;
     }
@@ -40,15 +59,15 @@ class QueueActor {
     }
     if (!block) throw Object.assign(new Error(`the queue is full (maxsize ${this.maxsize})`), { name: 'QueueFullError' });
     await new Promise<void>((resolve, reject) => {
-      const entry = { item, resolve };
+      const entry = { item, resolve, stopTimer: () => {} };
       this.putters.push(entry);
       if (timeoutMs !== null) {
-        setTimeout(() => {
+        entry.stopTimer = this.timer(timeoutMs, () => {
           const index = this.putters.indexOf(entry);
           if (index < 0) return;
           this.putters.splice(index, 1);
           reject(Object.assign(new Error(`the queue stayed full for ${timeoutMs} ms`), { name: 'QueueFullError' }));
-        }, timeoutMs);
+        });
       }
     });
   }
@@ -58,6 +77,7 @@ class QueueActor {
       const item = this.items.shift();
       const putter = this.putters.shift();
       if (putter !== undefined) {
+        putter.stopTimer();
         this.items.push(putter.item);
         putter.resolve();
       }
@@ -65,15 +85,15 @@ class QueueActor {
     }
     if (!block) throw Object.assign(new Error('the queue is empty'), { name: 'QueueEmptyError' });
     return new Promise((resolve, reject) => {
-      const entry = { resolve };
+      const entry = { resolve, stopTimer: () => {} };
       this.getters.push(entry);
       if (timeoutMs !== null) {
-        setTimeout(() => {
+        entry.stopTimer = this.timer(timeoutMs, () => {
           const index = this.getters.indexOf(entry);
           if (index < 0) return;
           this.getters.splice(index, 1);
           reject(Object.assign(new Error(`the queue stayed empty for ${timeoutMs} ms`), { name: 'QueueEmptyError' }));
-        }, timeoutMs);
+        });
       }
     });
   }
@@ -90,16 +110,26 @@ export interface QueueOptions {
 export interface QueuePutOptions {
   /** Wait for room when the queue is full. Default: true. */
   block?: boolean;
-  /** With block, fail with QueueFullError after this long. Default: wait as long as it takes. */
+  /** With block, fail with QueueFullError after this long (>= 0; any length). Default: wait as long as it takes. */
   timeoutMs?: number;
 }
 
 export interface QueueGetOptions {
   /** Wait for an item when the queue is empty. Default: true. */
   block?: boolean;
-  /** With block, fail with QueueEmptyError after this long. Default: wait as long as it takes. */
+  /** With block, fail with QueueEmptyError after this long (>= 0; any length). Default: wait as long as it takes. */
   timeoutMs?: number;
 }
+
+const QUEUE_RULES: OptionRules = { maxsize: { type: 'integer', min: 0, doc: 'most items the queue holds; 0 for no limit' } };
+const PUT_RULES: OptionRules = {
+  block: { type: 'boolean', doc: 'wait for room when the queue is full' },
+  timeoutMs: { type: 'number', min: 0, doc: 'milliseconds to wait for room' },
+};
+const GET_RULES: OptionRules = {
+  block: { type: 'boolean', doc: 'wait for an item when the queue is empty' },
+  timeoutMs: { type: 'number', min: 0, doc: 'milliseconds to wait for an item' },
+};
 
 export class Queue<T> {
   readonly maxsize: number;
@@ -110,6 +140,7 @@ export class Queue<T> {
   /** @internal rebuilds a Queue that travelled to another thread. */
   constructor(options: QueueOptions | undefined, existing: ActorInfo);
   constructor(options?: QueueOptions, existing?: ActorInfo) {
+    if (existing === undefined) validateOptions('new Queue()', QUEUE_RULES, options);
     const maxsize = options?.maxsize ?? 0;
     if (!Number.isInteger(maxsize) || maxsize < 0) {
       throw new InvalidOptionError(`Queue: option 'maxsize' must be an integer >= 0, got ${String(maxsize)}`, 'maxsize');
@@ -135,11 +166,13 @@ export class Queue<T> {
 
   /** Adds an item; waits for room if the queue is full (see options). */
   async put(item: T, options?: QueuePutOptions): Promise<void> {
+    validateOptions('Queue.put()', PUT_RULES, options);
     await this.call(this.actor.put.remote(item, options?.block ?? true, options?.timeoutMs ?? null));
   }
 
   /** Removes and returns the oldest item; waits for one if the queue is empty (see options). */
   async get(options?: QueueGetOptions): Promise<T> {
+    validateOptions('Queue.get()', GET_RULES, options);
     return (await this.call(this.actor.get.remote(options?.block ?? true, options?.timeoutMs ?? null))) as T;
   }
 

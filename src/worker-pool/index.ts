@@ -6,13 +6,14 @@
  * calls shutdown() still exits when its work is done, and a waiting `await get()` keeps it alive.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join, resolve as resolvePath, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { WorkerID } from '../ids/index.js';
-import type { NodeToWorker, PreloadModule, WorkerBootData, WorkerToNode } from '../protocol/index.js';
+import { PROCESS_PROGRESS_FD, type NodeToWorker, type PreloadModule, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
 import { PortChannel, processPort, type Channel, type PortLike } from '../transport/index.js';
 import type { WorkerSlot } from '../scheduler/index.js';
 
@@ -135,7 +136,7 @@ export class WorkerPool<TTask> {
     const id = WorkerID.fromRandom().toHex();
     const progress = new SharedArrayBuffer(4);
     const bootData: WorkerBootData = { nodeId: this.options.nodeId, workerId: id, progress, preload: this.preload };
-    const { host, port, events } = isolation === 'thread' ? this.startThread(bootData) : startProcess(bootData);
+    const { host, port, events, readProgress } = isolation === 'thread' ? this.startThread(bootData) : startProcess(bootData);
     const worker: PooledWorker<TTask> = {
       id,
       role,
@@ -173,6 +174,8 @@ export class WorkerPool<TTask> {
       worker.exitError = error;
     });
     events.once('exit', (code: number | null, signal?: string | null) => {
+      // A process's progress cell is in a file: bring it into `progress`, where the node reads it.
+      if (readProgress !== undefined) Atomics.store(worker.progress, 0, readProgress());
       worker.alive = false;
       worker.accepting = false;
       worker.channel.close();
@@ -191,7 +194,7 @@ export class WorkerPool<TTask> {
     return worker;
   }
 
-  private startThread(bootData: WorkerBootData): { host: WorkerHost; port: Worker; events: Worker } {
+  private startThread(bootData: WorkerBootData): { host: WorkerHost; port: Worker; events: Worker; readProgress?: undefined } {
     const thread = new Worker(WORKER_ENTRY, {
       workerData: bootData,
       resourceLimits: this.options.resourceLimits,
@@ -207,12 +210,42 @@ export class WorkerPool<TTask> {
  * A worker in a child process ('process' isolation): the same runtime, over the IPC channel. The
  * child inherits the driver's Node flags (so `--import tsx` applies there natively).
  */
-function startProcess(bootData: WorkerBootData): { host: WorkerHost; port: PortLike; events: ChildProcess } {
-  const child = fork(fileURLToPath(WORKER_ENTRY), [], {
-    serialization: 'advanced',
-    env: { ...process.env, MINIRAY_WORKER_BOOT: JSON.stringify({ ...bootData, progress: undefined, preload: [] }) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+function startProcess(bootData: WorkerBootData): {
+  host: WorkerHost;
+  port: PortLike;
+  events: ChildProcess;
+  /** The seq of the last call the process started (once, after it exited). */
+  readProgress: () => number;
+} {
+  // Its progress cell: a 4-byte file, unlinked at once so that nothing is left behind however
+  // either process ends; the child writes it through the descriptor it inherits, the node reads it.
+  const path = join(tmpdir(), `miniray-progress-${bootData.workerId}`);
+  const progressFd = openSync(path, 'w+', 0o600);
+  unlinkSync(path);
+  const cell = new Int32Array(1);
+  writeSync(progressFd, new Uint8Array(cell.buffer), 0, 4, 0);
+  const stdio: ('ignore' | 'inherit' | 'ipc' | number)[] = ['ignore', 'inherit', 'inherit', 'ipc'];
+  stdio[PROCESS_PROGRESS_FD] = progressFd;
+  let child: ChildProcess;
+  try {
+    child = fork(fileURLToPath(WORKER_ENTRY), [], {
+      serialization: 'advanced',
+      env: { ...process.env, MINIRAY_WORKER_BOOT: JSON.stringify({ ...bootData, progress: undefined, preload: [] }) },
+      stdio,
+    });
+  } catch (error) {
+    closeSync(progressFd);
+    throw error;
+  }
+  const readProgress = () => {
+    try {
+      readSync(progressFd, new Uint8Array(cell.buffer), 0, 4, 0);
+      closeSync(progressFd);
+    } catch {
+      // Already read and closed: the cell keeps the last value read.
+    }
+    return cell[0] as number;
+  };
   const host: WorkerHost = {
     ref: () => {
       child.ref();
@@ -232,7 +265,7 @@ function startProcess(bootData: WorkerBootData): { host: WorkerHost; port: PortL
         }
       }),
   };
-  return { host, port: processPort(child as unknown as Parameters<typeof processPort>[0]), events: child };
+  return { host, port: processPort(child as unknown as Parameters<typeof processPort>[0]), events: child, readProgress };
 }
 
 /**

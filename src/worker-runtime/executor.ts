@@ -23,8 +23,16 @@ import {
 } from '../serialization/index.js';
 import type { Channel } from '../transport/index.js';
 
+/**
+ * Records that the task or call with this seq is starting, where the node reads it if this worker
+ * dies: calls with a higher seq had not started, so they are run again at no cost.
+ */
+export type ProgressCell = (seq: number) => void;
+
 interface LiveActor {
   readonly className: string;
+  /** Its own cell on a 'shared' worker; else the worker's (one actor per worker). */
+  readonly markStarted: ProgressCell;
   readonly instance: Record<string, unknown>;
   readonly maxConcurrency: number;
   running: number;
@@ -55,29 +63,36 @@ export class TaskExecutor implements BlockingHooks {
 
   constructor(
     private readonly channel: Channel<WorkerToNode, NodeToWorker>,
-    /** progress[0] = seq of the last started task, read by the node if this thread dies. */
-    private readonly progress: Int32Array,
+    /** The worker's progress cell: the seq of the last task (or actor call) it started. */
+    private readonly progress: ProgressCell,
     private readonly node: NodeClient,
   ) {}
 
-  enqueue(functions: readonly FunctionDescriptor[], tasks: readonly ExecuteTask[]): void {
+  /** `attached`: the buffers of the frame the tasks came in (progress blocks of 'shared' actors). */
+  enqueue(functions: readonly FunctionDescriptor[], tasks: readonly ExecuteTask[], attached: readonly SharedArrayBuffer[] = []): void {
     for (const fn of functions) this.descriptors.set(fn.id, fn);
     for (const task of tasks) {
       if (task.actorId === undefined) this.queue.push(task);
-      else if (task.method === undefined) this.createActor(task);
+      else if (task.method === undefined) this.createActor(task, attached);
       else this.enqueueActorCall(task);
     }
     this.pump();
   }
 
-  /** A killed 'shared' actor: forget it; its queued calls are dropped. */
-  destroyActor(actorId: string): void {
+  /**
+   * A killed 'shared' actor: forget it; its queued calls are dropped (reported 'cancelled'), then
+   * `seq`, if given, is reported 'cancelled' too: everything of the actor not reported by then had
+   * started.
+   */
+  destroyActor(actorId: string, seq?: number): void {
     const actor = this.actors.get(actorId);
-    if (actor === undefined) return;
-    this.actors.delete(actorId);
-    for (let i = actor.head; i < actor.queue.length; i++) this.drop(actor.queue[i] as ExecuteTask);
-    actor.queue = [];
-    actor.head = 0;
+    if (actor !== undefined) {
+      this.actors.delete(actorId);
+      for (let i = actor.head; i < actor.queue.length; i++) this.drop(actor.queue[i] as ExecuteTask);
+      actor.queue = [];
+      actor.head = 0;
+    }
+    if (seq !== undefined) this.report({ seq, outcome: 'cancelled' });
   }
 
   /** Drops tasks that have not started; running ones finish and their results are ignored. */
@@ -160,7 +175,7 @@ export class TaskExecutor implements BlockingHooks {
   }
 
   private start(task: ExecuteTask): void {
-    Atomics.store(this.progress, 0, task.seq);
+    this.progress(task.seq);
     this.running++;
     this.withFunction(task, (fn) => this.invoke(task, (args) => fn(...args), this.taskDone));
   }
@@ -243,8 +258,9 @@ export class TaskExecutor implements BlockingHooks {
 
   // ---- actors --------------------------------------------------------------------------------
 
-  private createActor(task: ExecuteTask): void {
+  private createActor(task: ExecuteTask, attached: readonly SharedArrayBuffer[]): void {
     const actorId = task.actorId as string;
+    const markStarted = this.progressCellOf(task, attached);
     this.withFunction(
       task,
       (cls) =>
@@ -254,6 +270,7 @@ export class TaskExecutor implements BlockingHooks {
             const instance = Reflect.construct(cls, args) as Record<string, unknown>;
             this.actors.set(actorId, {
               className: task.name,
+              markStarted,
               instance,
               maxConcurrency: task.maxConcurrency ?? 1,
               running: 0,
@@ -267,6 +284,20 @@ export class TaskExecutor implements BlockingHooks {
         ),
       () => {},
     );
+  }
+
+  /** Progress blocks of 'shared' actors, by block number (each arrives once, attached to a frame). */
+  private readonly progressBlocks = new Map<number, Int32Array>();
+
+  private progressCellOf(task: ExecuteTask, attached: readonly SharedArrayBuffer[]): ProgressCell {
+    const cell = task.progressCell;
+    if (cell === undefined) return this.progress;
+    const buffer = cell.attached === undefined ? undefined : attached[cell.attached];
+    if (buffer !== undefined) this.progressBlocks.set(cell.block, new Int32Array(buffer));
+    const block = this.progressBlocks.get(cell.block);
+    if (block === undefined) return this.progress; // cannot happen: the node sends a block before its first use
+    const index = cell.index;
+    return (seq) => Atomics.store(block, index, seq);
   }
 
   private enqueueActorCall(task: ExecuteTask): void {
@@ -285,6 +316,7 @@ export class TaskExecutor implements BlockingHooks {
     actor.pumping = true;
     while (actor.running < actor.maxConcurrency && actor.head < actor.queue.length) {
       const task = actor.queue[actor.head++] as ExecuteTask;
+      actor.markStarted(task.seq);
       actor.running++;
       const done = () => {
         actor.running--;

@@ -2,19 +2,21 @@
  * Entry of a worker thread. Loads the driver's preload hooks (e.g. tsx), sets up this thread's
  * CoreWorker, tells the node it is ready, then runs tasks as they arrive.
  */
+import { writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 // Register the serializer extensions for actor handles and queues, which arrive inside arguments.
 import '../actors/handle.js';
 import '../util/queue.js';
 import { ChannelNodeClient, CoreWorker, collectGarbage } from '../core-worker/index.js';
 import { setCurrentRuntime } from '../core-worker/current.js';
-import type { NodeToWorker, WorkerBootData, WorkerToNode } from '../protocol/index.js';
+import { PROCESS_PROGRESS_FD, type NodeToWorker, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
 import { PortChannel, processPort } from '../transport/index.js';
-import { TaskExecutor } from './executor.js';
+import { TaskExecutor, type ProgressCell } from './executor.js';
 
 // A worker thread gets its boot data as workerData; a worker process ('process' isolation) in
-// MINIRAY_WORKER_BOOT, and talks over its IPC channel. A process has no shared progress cell: its
-// calls are accounted for by the node without one.
+// MINIRAY_WORKER_BOOT, and talks over its IPC channel. A process shares no memory: its progress
+// cell is the first 4 bytes of a file the node holds open (PROCESS_PROGRESS_FD), which the node
+// reads after the process dies, even of SIGKILL.
 const inProcess = parentPort === null;
 if (inProcess && (process.send === undefined || process.env['MINIRAY_WORKER_BOOT'] === undefined)) {
   throw new Error('the miniray worker runtime runs only as a worker thread or process started by miniray');
@@ -45,7 +47,7 @@ const channel = new PortChannel<WorkerToNode, NodeToWorker>(
   parentPort ?? processPort(process as unknown as Parameters<typeof processPort>[0]),
 );
 const client = new ChannelNodeClient(boot.nodeId, channel, !inProcess);
-const executor = new TaskExecutor(channel, new Int32Array(boot.progress), client);
+const executor = new TaskExecutor(channel, progressCell(), client);
 const coreWorker = new CoreWorker({ nodeId: boot.nodeId, workerId: boot.workerId }, client, executor);
 executor.coreWorker = coreWorker;
 setCurrentRuntime({ kind: 'worker', coreWorker });
@@ -53,7 +55,7 @@ setCurrentRuntime({ kind: 'worker', coreWorker });
 channel.onMessage((message, attached) => {
   switch (message.type) {
     case 'execute':
-      executor.enqueue(message.functions, message.tasks);
+      executor.enqueue(message.functions, message.tasks, attached);
       return;
     case 'objects':
       client.deliver(message.requestId, message.objects);
@@ -62,7 +64,7 @@ channel.onMessage((message, attached) => {
       executor.cancel(message.seqs);
       return;
     case 'destroyActor':
-      executor.destroyActor(message.actorId);
+      executor.destroyActor(message.actorId, message.seq);
       return;
     case 'actorInfo':
       client.deliverActorInfo(message.requestId, message.info);
@@ -95,3 +97,16 @@ process.on('unhandledRejection', (reason) => {
 });
 
 channel.send({ type: 'ready' });
+
+function progressCell(): ProgressCell {
+  if (!inProcess) {
+    const cell = new Int32Array(boot.progress);
+    return (seq) => Atomics.store(cell, 0, seq);
+  }
+  const cell = new Int32Array(1);
+  const bytes = new Uint8Array(cell.buffer);
+  return (seq) => {
+    cell[0] = seq;
+    writeSync(PROCESS_PROGRESS_FD, bytes, 0, 4, 0);
+  };
+}

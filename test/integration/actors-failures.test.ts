@@ -9,9 +9,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ActorDiedError, get, getActor, init, kill, remote, shutdown } from 'miniray';
+import { ActorDiedError, Queue, get, getActor, init, kill, remote, shutdown } from 'miniray';
 import { rejectsWith } from '../fixtures/assertions.js';
 import { CounterActor, CrashyActor, type Crashy } from '../fixtures/actors-lib.js';
+import { PhoenixActor, type Seen } from '../fixtures/actors-crash.js';
 import { crashy } from '../fixtures/actors.js';
 
 
@@ -203,5 +204,100 @@ describe('crash isolation', () => {
     await rejectsWith(get(actor.die.remote()), ActorDiedError);
     await rejectsWith(get(actor.inc.remote()), ActorDiedError);
     assert.equal(await get(counter.inc.remote(1)), 2);
+  });
+});
+
+// Issue 8, item 1: a death may fail (or use a retry of) only the calls that had started on the
+// instance that died; the calls queued behind them run on the restarted instance, in order.
+describe('calls that had not started when the actor died', () => {
+  const ISOLATIONS = ['thread', 'shared', 'process'] as const;
+
+  for (const isolation of ISOLATIONS) {
+    test(`${isolation}: crash() then three touch(): the crash fails, the touches run on the restarted instance`, T, async () => {
+      const actor = PhoenixActor.options({ isolation, maxRestarts: 1, maxConcurrency: 1 }).remote();
+      const [before] = await get(actor.touch.remote());
+      const crash = actor.crash.remote();
+      const touches = [actor.touch.remote(), actor.touch.remote(), actor.touch.remote()];
+      await rejectsWith(get(crash), ActorDiedError, /died while running crash/);
+      const seen: Seen[] = await get(touches);
+      const [after] = seen[0] as Seen;
+      assert.notEqual(after, before, 'the touches ran on the restarted instance');
+      assert.deepEqual(seen, [[after, 1], [after, 2], [after, 3]]);
+    });
+
+    test(`${isolation}: maxTaskRetries 1, five calls behind one that always crashes: the five succeed, free`, T, async () => {
+      const actor = PhoenixActor.options({ isolation, maxRestarts: 10, maxTaskRetries: 1, maxConcurrency: 1 }).remote();
+      const crash = actor.crash.remote();
+      const touches = Array.from({ length: 5 }, () => actor.touch.remote());
+      // The crash runs twice (its one retry), and fails; nothing behind it used a retry.
+      await rejectsWith(get(crash), ActorDiedError, /tried 2 time/);
+      const seen: Seen[] = await get(touches);
+      assert.deepEqual(
+        seen.map(([, n]) => n),
+        [1, 2, 3, 4, 5],
+      );
+      assert.equal(new Set(seen.map(([incarnation]) => incarnation)).size, 1);
+      // Two deaths used two of the ten restarts: the actor lives on.
+      assert.equal((await get(actor.touch.remote()))[1], 6);
+    });
+  }
+
+  test('an async actor: the calls running at the crash fail, the ones waiting for a slot run after the restart', T, async () => {
+    const actor = PhoenixActor.options({ maxRestarts: 1, maxConcurrency: 2 }).remote();
+    const [before] = await get(actor.touch.remote());
+    // hold() and crash() fill the two slots: both have started when the worker dies.
+    const held = actor.hold.remote();
+    const crash = actor.crash.remote();
+    const touches = [actor.touch.remote(), actor.touch.remote()];
+    await rejectsWith(get(crash), ActorDiedError, /crash/);
+    await rejectsWith(get(held), ActorDiedError, /died while running hold/);
+    const seen: Seen[] = await get(touches);
+    assert.notEqual((seen[0] as Seen)[0], before);
+    assert.deepEqual(
+      seen.map(([, n]) => n),
+      [1, 2],
+    );
+  });
+
+  for (const isolation of ISOLATIONS) {
+    test(`${isolation}: kill({ noRestart: false }) fails the call running; the calls queued behind it run on the next instance`, T, async () => {
+      const actor = PhoenixActor.options({ isolation, maxRestarts: 1, maxConcurrency: 1 }).remote();
+      const started = new Queue<string>();
+      const held = actor.hold.remote(started);
+      // Queued at the worker behind hold(), which holds the only slot: they never start there.
+      const queued = [actor.touch.remote(), actor.touch.remote()];
+      const before = await started.get();
+      kill(actor, { noRestart: false });
+      const after = [actor.touch.remote()];
+      await rejectsWith(get(held), ActorDiedError, /died while running hold: it was killed with kill/);
+      const seen: Seen[] = await get([...queued, ...after]);
+      const [incarnation] = seen[0] as Seen;
+      assert.notEqual(incarnation, before);
+      assert.deepEqual(seen, [[incarnation, 1], [incarnation, 2], [incarnation, 3]]);
+    });
+  }
+
+  test('at scale: 10,000 calls with 50 that crash; only the crashing ones fail, the rest run in order', { timeout: 300_000 }, async () => {
+    const actor = PhoenixActor.options({ maxRestarts: -1, maxConcurrency: 1 }).remote();
+    const crashes = new Set(Array.from({ length: 50 }, (_, k) => 100 + k * 199));
+    const refs = Array.from({ length: 10_000 }, (_, i) => actor.stepOrCrash.remote(i, crashes.has(i)));
+    let ok = 0;
+    let failed = 0;
+    let last: [string, number, number] | undefined;
+    for (let i = 0; i < refs.length; i++) {
+      try {
+        const seen = await get(refs[i] as (typeof refs)[0]);
+        assert.ok(!crashes.has(i), `call ${i} should have crashed`);
+        if (last !== undefined && last[0] === seen[0]) assert.equal(seen[1], last[1] + 1, `call ${i} ran out of order`);
+        else assert.equal(seen[1], 1, `call ${i} is not the first on its instance`);
+        last = seen;
+        ok++;
+      } catch (error) {
+        assert.ok(error instanceof ActorDiedError, `call ${i}: ${String(error)}`);
+        assert.ok(crashes.has(i), `call ${i} failed but did not crash: ${error.message}`);
+        failed++;
+      }
+    }
+    assert.deepEqual({ ok, failed }, { ok: 10_000 - 50, failed: 50 });
   });
 });

@@ -6,6 +6,7 @@ import {
   ActorDiedError,
   ActorPool,
   GetTimeoutError,
+  InvalidArgumentError,
   InvalidOptionError,
   MinirayError,
   Queue,
@@ -13,10 +14,12 @@ import {
   QueueFullError,
   TaskError,
   get,
+  getActor,
   init,
   remote,
   shutdown,
   type ActorHandle,
+  type ObjectRef,
 } from 'miniray';
 import { rejectsWith } from '../fixtures/assertions.js';
 
@@ -275,5 +278,184 @@ describe('Queue', () => {
     queue.shutdown();
     await rejectsWith(queue.get(), ActorDiedError);
     await rejectsWith(queue.put(2), ActorDiedError);
+  });
+});
+
+/** Waits for `condition`, yielding to the event loop, for up to `limitMs`. */
+async function until(condition: () => boolean, what: string, limitMs = 20_000): Promise<void> {
+  const end = Date.now() + limitMs;
+  while (!condition()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+// Issue 8, item 16: map()/mapUnordered() hand out their own items only (Ray issue #23107) and
+// submit at the call; pushIdle() refuses an actor the pool already has.
+describe('ActorPool: each map has its own items', () => {
+  test('map returns only its own results, not those submitted before it; getNext still has those', T, async () => {
+    const { pool } = makePool(['a', 'b']);
+    pool.submit(work, 100);
+    pool.submit(work, 101);
+    pool.submit(work, 102);
+    const results = await collect(pool.map(work, [1, 2, 3]));
+    assert.deepEqual(
+      results.map(([, doubled]) => doubled),
+      [2, 4, 6],
+    );
+    assert.equal(pool.hasNext(), true);
+    const earlier: number[] = [];
+    while (pool.hasNext()) earlier.push((await pool.getNext())[1]);
+    assert.deepEqual(earlier, [200, 202, 204]);
+  });
+
+  test('mapUnordered returns only its own results, and two maps at once keep theirs apart', T, async () => {
+    const { pool } = makePool(['a', 'b', 'c']);
+    pool.submit(work, 50);
+    const first = pool.mapUnordered(work, [1, 2, 3, 4]);
+    const second = pool.map(work, [10, 11]);
+    const [a, b] = await Promise.all([collect(first), collect(second)]);
+    assert.deepEqual(a.map(([, doubled]) => doubled).sort((x, y) => x - y), [2, 4, 6, 8]);
+    assert.deepEqual(
+      b.map(([, doubled]) => doubled),
+      [20, 22],
+    );
+    assert.deepEqual((await pool.getNext())[1], 100);
+    assert.equal(pool.hasNext(), false);
+  });
+
+  test('map submits at the call, before its results are read, one item per actor at a time', T, async () => {
+    const { pool } = makePool(['a', 'b']);
+    const refs: ObjectRef<Result>[] = [];
+    const counted = (actor: ActorHandle<PoolWorker>, value: number) => {
+      const ref = work(actor, value);
+      refs.push(ref);
+      return ref;
+    };
+    const results = pool.map(counted, [1, 2, 3, 4, 5]);
+    assert.equal(refs.length, 2, 'the two actors got an item each at the call');
+    // Without reading a result, every item gets its turn as the actors finish.
+    await until(() => refs.length === 5, 'all five items to be submitted');
+    const done = await get(refs);
+    assert.ok(done.every(([, , running]) => running === 1), 'an actor got a second item before finishing the first');
+    assert.deepEqual(
+      (await collect(results)).map(([, doubled]) => doubled),
+      [2, 4, 6, 8, 10],
+    );
+  });
+
+  test('a map behind work nobody reads still finishes (actors are free once their results exist)', T, async () => {
+    const { pool } = makePool(['a']);
+    for (let i = 0; i < 3; i++) pool.submit(work, i);
+    const results = await collect(pool.map(work, [7, 8]));
+    assert.deepEqual(
+      results.map(([, doubled]) => doubled),
+      [14, 16],
+    );
+  });
+
+  test('pushIdle refuses an actor that is busy in the pool or already idle in it; a popped one comes back', T, async () => {
+    const { pool, actors } = makePool(['a', 'b']);
+    const [a, b] = actors as [ActorHandle<PoolWorker>, ActorHandle<PoolWorker>];
+    const gate = new Queue<string>();
+    // The first idle actor, a, takes the item and stays busy until the gate opens.
+    pool.submit((actor, value: number) => actor.work.remote(value, gate), 1);
+    const refused = (pattern: RegExp) => (e: unknown) => e instanceof InvalidArgumentError && pattern.test(e.message);
+    assert.throws(() => pool.pushIdle(a), refused(/busy with an item of this pool/));
+    assert.throws(() => pool.pushIdle(b), refused(/already idle in this pool/));
+    // Another handle of the same actor (decoded in a task) is the same actor.
+    const sameB = await get(remote((h: ActorHandle<PoolWorker>) => h).remote(b));
+    assert.throws(() => pool.pushIdle(sameB), refused(/already idle/));
+    assert.throws(() => pool.pushIdle({} as ActorHandle<PoolWorker>), refused(/expected an actor handle/));
+    assert.equal(pool.popIdle(), b);
+    assert.equal(pool.hasFree(), false);
+    pool.pushIdle(sameB);
+    assert.equal(pool.hasFree(), true);
+    await gate.put('go');
+    assert.deepEqual(await pool.getNext(), ['a', 2, 1]);
+  });
+
+  test('a submit function that throws or returns no ref fails its item only, even for a long backlog', T, async () => {
+    const { pool } = makePool(['a']);
+    const gate = new Queue<string>();
+    pool.submit((actor, value: number) => actor.work.remote(value, gate), 1);
+    const broken = (): never => {
+      throw new RangeError('no such item');
+    };
+    for (let i = 0; i < 5000; i++) pool.submit(broken, i);
+    pool.submit(() => 42 as unknown as ObjectRef<Result>, 0);
+    pool.submit(work, 3);
+    await gate.put('go');
+    assert.deepEqual(await pool.getNext(), ['a', 2, 1]);
+    for (let i = 0; i < 5000; i++) await rejectsWith(pool.getNext(), RangeError, /no such item/);
+    await rejectsWith(pool.getNext(), InvalidArgumentError, /must return the ObjectRef/);
+    assert.deepEqual(await pool.getNext(), ['a', 6, 1]);
+    assert.equal(pool.hasNext(), false);
+  });
+
+  test('items waiting when every actor was popped say so instead of waiting forever', T, async () => {
+    const { pool } = makePool(['a']);
+    const gate = new Queue<string>();
+    pool.submit((actor, value: number) => actor.work.remote(value, gate), 1);
+    pool.submit(work, 2);
+    await gate.put('go');
+    assert.deepEqual(await pool.getNext(), ['a', 2, 1]);
+    // The actor took the second item, finished it, and is idle: pop it, and submit more.
+    await until(() => pool.hasFree(), 'the actor to be idle');
+    const actor = pool.popIdle() as ActorHandle<PoolWorker>;
+    assert.deepEqual(await pool.getNext(), ['a', 4, 1]);
+    pool.submit(work, 3);
+    await rejectsWith(pool.getNext(), MinirayError, /no actor is left.*pushIdle/);
+    pool.pushIdle(actor);
+    assert.deepEqual(await pool.getNext(), ['a', 6, 1]);
+  });
+
+  test('a pool is built from distinct actor handles', () => {
+    const { actors } = makePool(['a']);
+    assert.throws(() => new ActorPool([actors[0] as ActorHandle<PoolWorker>, actors[0] as ActorHandle<PoolWorker>]), InvalidArgumentError);
+    assert.throws(() => new ActorPool([42 as unknown as ActorHandle<PoolWorker>]), InvalidArgumentError);
+  });
+});
+
+// Issue 8, item 11 (Queue): long timeouts wait long (setTimeout fires at once past 2**31 - 1 ms);
+// negative ones are refused. Item 16: Queue options and actor namespace '' refused as in Ray.
+describe('Queue timeouts and refused input', () => {
+  for (const timeoutMs of [2 ** 31, 1e12]) {
+    test(`get({ timeoutMs: ${timeoutMs} }) waits, it does not time out at once`, T, async () => {
+      const queue = new Queue<string>();
+      const long = queue.get({ timeoutMs });
+      // A second getter that times out after 50 ms: a timer that had overflowed to 1 ms fires first.
+      await rejectsWith(queue.get({ timeoutMs: 50 }), QueueEmptyError);
+      await queue.put('x');
+      assert.equal(await long, 'x');
+    });
+
+    test(`put({ timeoutMs: ${timeoutMs} }) on a full queue waits for room`, T, async () => {
+      const queue = new Queue<number>({ maxsize: 1 });
+      await queue.put(1);
+      const long = queue.put(2, { timeoutMs });
+      await rejectsWith(queue.put(3, { timeoutMs: 50 }), QueueFullError);
+      assert.equal(await queue.get(), 1);
+      await long;
+      assert.equal(await queue.get(), 2);
+    });
+  }
+
+  test('negative, NaN or non-number timeouts and unknown options are InvalidOptionError', async () => {
+    const queue = new Queue<number>();
+    for (const timeoutMs of [-1, -0.5, Number.NaN, '5' as unknown as number]) {
+      await rejectsWith(queue.get({ timeoutMs }), InvalidOptionError, /timeoutMs/);
+      await rejectsWith(queue.put(1, { timeoutMs }), InvalidOptionError, /timeoutMs/);
+    }
+    await rejectsWith(queue.get({ timout: 5 } as unknown as { timeoutMs: number }), InvalidOptionError, /unknown option 'timout'/);
+    await rejectsWith(queue.put(1, { block: 'yes' as unknown as boolean }), InvalidOptionError, /block/);
+    assert.throws(() => new Queue({ maxsiz: 2 } as unknown as { maxsize: number }), InvalidOptionError);
+    assert.equal(await queue.size(), 0, 'nothing refused reached the queue');
+  });
+
+  test("actor namespace '' is refused, at creation and at getActor(), as in Ray", async () => {
+    assert.throws(() => remote(PoolWorker).options({ namespace: '' }), (e: unknown) => e instanceof InvalidOptionError && /namespace/.test(e.message));
+    assert.throws(() => remote(PoolWorker, { namespace: '' }), InvalidOptionError);
+    await rejectsWith(getActor('anything', { namespace: '' }), InvalidOptionError, /namespace/);
   });
 });

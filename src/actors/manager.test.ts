@@ -1,0 +1,292 @@
+// The actor manager's accounting when an instance is lost, against fake hosts: which calls fail or
+// use a retry (those that had started, by the progress cell) and which go to the next instance.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ActorManager, type ActorServices } from './manager.js';
+import type { ActorSpec, ExecuteTask, NodeToWorker, TaskResult, TaskSpec } from '../protocol/index.js';
+import { decodeErrorRecord } from '../serialization/index.js';
+import type { PooledWorker } from '../worker-pool/index.js';
+
+type Host = PooledWorker<unknown>;
+
+interface FakeHost extends Host {
+  readonly sent: { message: NodeToWorker; attached: SharedArrayBuffer[] }[];
+}
+
+function fakeHost(isolation: 'thread' | 'process'): FakeHost {
+  const sent: FakeHost['sent'] = [];
+  let attaching: SharedArrayBuffer[] = [];
+  return {
+    id: `host-${Math.random()}`,
+    role: 'actor',
+    isolation,
+    host: { ref() {}, unref() {}, terminate: async () => undefined },
+    channel: {
+      send(message) {
+        sent.push({ message, attached: attaching });
+        attaching = [];
+      },
+      attach(buffer) {
+        return attaching.push(buffer) - 1;
+      },
+      flush() {},
+      onMessage() {},
+      close() {},
+    },
+    progress: new Int32Array(new SharedArrayBuffer(4)),
+    knownFunctions: new Set(),
+    inFlight: new Map(),
+    nextSeq: 1,
+    alive: true,
+    accepting: true,
+    load: 0,
+    reservedCpuUnits: 0,
+    terminatedFor: undefined,
+    exitError: undefined,
+    actors: new Set(),
+    knownSlabs: new Map(),
+    sent,
+  };
+}
+
+/** A manager on fake services: records hosts spawned and killed, and what each object became. */
+function setUp() {
+  const hosts: FakeHost[] = [];
+  const killed: Host[] = [];
+  const stored = new Map<string, 'ok' | string>();
+  const services: ActorServices = {
+    functionDescriptor: () => undefined,
+    spawnHost: (isolation) => {
+      const host = fakeHost(isolation);
+      hosts.push(host);
+      return host;
+    },
+    killHost: (host) => killed.push(host),
+    setBusy: () => {},
+    waitForObjects: (_what, _ids, ready) => ready(),
+    argumentsFor: () => ({ refArgValues: [] }),
+    storeResults: (_host, ids) => ids.forEach((id) => stored.set(id, 'ok')),
+    failObjects: (ids, error) => ids.forEach((id) => stored.set(id, decodeErrorRecord(error).message)),
+    hold: () => {},
+    releaseHolds: () => {},
+    tryReserveCpus: () => true,
+    releaseCpus: () => {},
+    sharedHostCount: 1,
+    totalCpus: 4,
+  };
+  return { manager: new ActorManager(services), hosts, killed, stored };
+}
+
+function actorSpec(isolation: ActorSpec['isolation'], options: Partial<ActorSpec> = {}): ActorSpec {
+  return {
+    actorId: `actor-${Math.random()}`,
+    classId: 'class',
+    className: 'Phoenix',
+    methodNames: ['touch'],
+    args: new Uint8Array(),
+    refArgPositions: [],
+    dependencies: [],
+    name: undefined,
+    namespace: 'default',
+    maxRestarts: 5,
+    maxTaskRetries: 0,
+    maxConcurrency: 1,
+    numCpus: 0,
+    isolation,
+    owner: { nodeId: 'n', workerId: 'w' },
+    ...options,
+  };
+}
+
+let callCount = 0;
+function callSpec(actorId: string, method = 'touch'): TaskSpec {
+  const n = callCount++;
+  return {
+    taskId: `task-${n}`,
+    functionId: '',
+    name: method,
+    args: new Uint8Array(),
+    refArgPositions: [],
+    dependencies: [],
+    returnIds: [`ret-${n}`],
+    numCpus: 0,
+    maxRetries: 0,
+    retryExceptions: false,
+    owner: { nodeId: 'n', workerId: 'w' },
+    actorId,
+    method,
+  };
+}
+
+/** The tasks of every `execute` message the host was sent, in order. */
+const executed = (host: FakeHost): ExecuteTask[] =>
+  host.sent.flatMap(({ message }) => (message.type === 'execute' ? message.tasks : []));
+
+const ok = (seq: number): TaskResult => ({ seq, outcome: 'ok', values: [new Uint8Array()], us: 1 });
+
+/** Creates the actor and reports its constructor done. */
+function alive(manager: ActorManager, hosts: FakeHost[], spec: ActorSpec): FakeHost {
+  manager.create(spec);
+  return restarted(manager, hosts, spec);
+}
+
+/** Reports the constructor done on the newest host (where a restart placed the actor). */
+function restarted(manager: ActorManager, hosts: FakeHost[], spec: ActorSpec): FakeHost {
+  const host = hosts[hosts.length - 1] as FakeHost;
+  const creations = executed(host).filter((t) => t.actorId === spec.actorId && t.method === undefined);
+  const creation = creations[creations.length - 1] as ExecuteTask;
+  manager.onResults(host, [{ seq: creation.seq, outcome: 'ok', values: [], us: 1 }], []);
+  return host;
+}
+
+test("a 'thread' host dies: the call at the progress cell fails, the calls after it go to the next host free", () => {
+  const { manager, hosts, stored } = setUp();
+  const spec = actorSpec('thread');
+  const first = alive(manager, hosts, spec);
+  const calls = [0, 1, 2, 3].map(() => callSpec(spec.actorId));
+  for (const call of calls) manager.submitCall(call);
+  const sent = executed(first).filter((t) => t.method !== undefined);
+  assert.equal(sent.length, 4);
+  // Call 0 finished; call 1 started and took the worker down; 2 and 3 never started.
+  manager.onResults(first, [ok((sent[0] as ExecuteTask).seq)], []);
+  Atomics.store(first.progress, 0, (sent[1] as ExecuteTask).seq);
+  first.alive = false;
+  manager.onHostExit(first);
+
+  assert.equal(stored.get(calls[0]?.returnIds[0] as string), 'ok');
+  assert.match(stored.get(calls[1]?.returnIds[0] as string) ?? '', /died while running touch/);
+  assert.equal(stored.has(calls[2]?.returnIds[0] as string), false);
+  const second = restarted(manager, hosts, spec);
+  assert.notEqual(second, first);
+  const resent = executed(second).filter((t) => t.method !== undefined);
+  assert.deepEqual(
+    resent.map((t) => t.taskId),
+    [calls[2]?.taskId, calls[3]?.taskId],
+    'the calls that had not started, in order',
+  );
+});
+
+test('with maxTaskRetries, only a started call uses a retry: a call queued behind repeated crashes never runs out', () => {
+  const { manager, hosts, stored } = setUp();
+  const spec = actorSpec('process', { maxRestarts: 10, maxTaskRetries: 1 });
+  let host = alive(manager, hosts, spec);
+  const crash = callSpec(spec.actorId, 'crash');
+  const behind = callSpec(spec.actorId);
+  manager.submitCall(crash);
+  manager.submitCall(behind);
+  for (let death = 0; death < 2; death++) {
+    const sent = executed(host).filter((t) => t.method !== undefined);
+    assert.deepEqual(
+      sent.map((t) => t.taskId),
+      [crash.taskId, behind.taskId],
+    );
+    Atomics.store(host.progress, 0, (sent[0] as ExecuteTask).seq); // the crash started, `behind` did not
+    host.alive = false;
+    manager.onHostExit(host);
+    if (death === 0) host = restarted(manager, hosts, spec);
+  }
+  assert.match(stored.get(crash.returnIds[0] as string) ?? '', /tried 2 time/);
+  host = restarted(manager, hosts, spec);
+  const sent = executed(host).filter((t) => t.method !== undefined);
+  assert.deepEqual(
+    sent.map((t) => t.taskId),
+    [behind.taskId],
+  );
+  manager.onResults(host, [ok((sent[0] as ExecuteTask).seq)], []);
+  assert.equal(stored.get(behind.returnIds[0] as string), 'ok');
+});
+
+test("'shared' actors: each has its own progress cell; a block travels once; a dying host fails each actor's started calls only", () => {
+  const { manager, hosts, stored } = setUp();
+  const a = actorSpec('shared');
+  const b = actorSpec('shared');
+  const host = alive(manager, hosts, a);
+  alive(manager, hosts, b);
+  assert.equal(hosts.length, 1, 'one shared host');
+  const creations = executed(host).filter((t) => t.method === undefined);
+  const [cellA, cellB] = creations.map((t) => t.progressCell);
+  assert.ok(cellA !== undefined && cellB !== undefined);
+  assert.equal(cellA.block, cellB.block);
+  assert.notEqual(cellA.index, cellB.index);
+  assert.equal(cellA.attached, 0, 'the block is attached to the first creation');
+  assert.equal(cellB.attached, undefined, 'and not again');
+  const block = new Int32Array((host.sent[0] as FakeHost['sent'][0]).attached[0] as SharedArrayBuffer);
+
+  const callsA = [callSpec(a.actorId), callSpec(a.actorId)];
+  const callsB = [callSpec(b.actorId), callSpec(b.actorId)];
+  for (const call of [...callsA, ...callsB]) manager.submitCall(call);
+  const seqOf = (call: TaskSpec) => (executed(host).find((t) => t.taskId === call.taskId) as ExecuteTask).seq;
+  // a's first call is running (async); b has started nothing yet, though its seqs are higher.
+  Atomics.store(block, cellA.index, seqOf(callsA[0] as TaskSpec));
+  host.alive = false;
+  manager.onHostExit(host);
+  assert.match(stored.get(callsA[0]?.returnIds[0] as string) ?? '', /died while running/);
+  for (const call of [callsA[1], ...callsB]) assert.equal(stored.has(call?.returnIds[0] as string), false);
+});
+
+test("kill({ noRestart: false }) of a 'shared' actor: the calls the worker drops go to the next instance, the rest fail", () => {
+  const { manager, hosts, stored } = setUp();
+  const spec = actorSpec('shared');
+  const host = alive(manager, hosts, spec);
+  const calls = [callSpec(spec.actorId), callSpec(spec.actorId), callSpec(spec.actorId)];
+  for (const call of calls) manager.submitCall(call);
+  const sent = executed(host).filter((t) => t.method !== undefined);
+  assert.equal(manager.expectsCancelled(host, (sent[1] as ExecuteTask).seq), false, 'not before the kill');
+  manager.kill(spec.actorId, false);
+  const destroy = host.sent.map(({ message }) => message).find((m) => m.type === 'destroyActor');
+  assert.ok(destroy?.type === 'destroyActor' && destroy.seq !== undefined);
+  // A call made after kill() waits for the next instance.
+  const later = callSpec(spec.actorId);
+  manager.submitCall(later);
+  assert.equal(executed(host).filter((t) => t.taskId === later.taskId).length, 0);
+  // The node's check of worker reports lets these cancellations through.
+  assert.equal(manager.expectsCancelled(host, destroy.seq), true);
+  assert.equal(manager.expectsCancelled(host, (sent[1] as ExecuteTask).seq), true);
+  // The worker was running calls[0]; it drops calls[1] and calls[2], then acknowledges.
+  manager.onResults(
+    host,
+    [
+      { seq: (sent[1] as ExecuteTask).seq, outcome: 'cancelled' },
+      { seq: (sent[2] as ExecuteTask).seq, outcome: 'cancelled' },
+      { seq: destroy.seq, outcome: 'cancelled' },
+    ],
+    [],
+  );
+  assert.match(stored.get(calls[0]?.returnIds[0] as string) ?? '', /it was killed with kill/);
+  const creations = executed(host).filter((t) => t.method === undefined);
+  assert.equal(creations.length, 2, 'restarted on the shared host');
+  manager.onResults(host, [{ seq: (creations[1] as ExecuteTask).seq, outcome: 'ok', values: [], us: 1 }], []);
+  const resent = executed(host)
+    .filter((t) => t.method !== undefined)
+    .slice(3);
+  assert.deepEqual(
+    resent.map((t) => t.taskId),
+    [calls[1]?.taskId, calls[2]?.taskId, later.taskId],
+  );
+});
+
+test("kill({ noRestart: false }) of a 'thread' actor accounts for its calls when the host has exited", () => {
+  const { manager, hosts, killed, stored } = setUp();
+  const spec = actorSpec('thread');
+  const host = alive(manager, hosts, spec);
+  const calls = [callSpec(spec.actorId), callSpec(spec.actorId)];
+  for (const call of calls) manager.submitCall(call);
+  const sent = executed(host).filter((t) => t.method !== undefined);
+  manager.kill(spec.actorId, false);
+  assert.deepEqual(killed, [host]);
+  // Until the host is gone nothing is decided: the first call may still finish there.
+  assert.equal(stored.size, 0);
+  manager.onResults(host, [ok((sent[0] as ExecuteTask).seq)], []);
+  Atomics.store(host.progress, 0, (sent[0] as ExecuteTask).seq);
+  host.alive = false;
+  manager.onHostExit(host);
+  assert.equal(stored.get(calls[0]?.returnIds[0] as string), 'ok');
+  assert.equal(stored.has(calls[1]?.returnIds[0] as string), false, 'the second had not started: it waits for the restart');
+  const next = restarted(manager, hosts, spec);
+  assert.deepEqual(
+    executed(next)
+      .filter((t) => t.method !== undefined)
+      .map((t) => t.taskId),
+    [calls[1]?.taskId],
+  );
+});
