@@ -444,7 +444,7 @@ export class CoreWorker {
     if (args.length === 0) return { data: EMPTY_ARGS };
     try {
       // Top-level refs were replaced by null (see prepareArgs): the refs met are all nested ones.
-      const { data, refs } = encodeValue(args, `arguments of ${name}`);
+      const { data, refs } = encodeValue(args, `arguments of ${name}`, undefined, 1); // the list is not the user's nesting
       return refs.length === 0 ? { data } : { data, nestedRefs: refs.map((ref) => ref.id.toHex()) };
     } catch (error) {
       // Encode one by one only on failure, to name the argument.

@@ -249,6 +249,8 @@ export interface WalkOptions {
    * containers as its encoding has bytes.
    */
   readonly budget?: number;
+  /** Report 'tooDeep' past this depth (MAX_DEPTH unless the runtime wrapped the value). */
+  readonly maxDepth?: number;
 }
 
 /**
@@ -259,6 +261,7 @@ export function walkValue(value: unknown, options: WalkOptions): WalkResult {
   const visited = options.budget === undefined ? new Set<object>() : undefined;
   let budget = options.budget ?? Infinity;
   let maxDepth = 0;
+  const limit = options.maxDepth ?? MAX_DEPTH;
   const stack: Step[] = [{ value, segment: '', parent: undefined, depth: 0 }];
   for (let step = stack.pop(); step !== undefined; step = stack.pop()) {
     const current = step.value;
@@ -274,7 +277,7 @@ export function walkValue(value: unknown, options: WalkOptions): WalkResult {
     const children = childrenOf(current);
     if (children === undefined) continue;
     const depth = step.depth + 1;
-    if (depth > MAX_DEPTH) return { kind: 'tooDeep', path: pathOf(step), depth };
+    if (depth > limit) return { kind: 'tooDeep', path: pathOf(step), depth };
     if (depth > maxDepth) maxDepth = depth;
     if (--budget < 0) return { kind: 'overBudget' };
     for (let i = children.length - 1; i >= 0; i--) {

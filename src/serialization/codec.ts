@@ -239,8 +239,10 @@ export interface EncodedValue {
  * Encodes one value. `what` names it for error messages ("argument 2 of add", "put() value").
  * With `partSink`, binary data of OUT_OF_BAND_BYTES or more is handed to it instead of being
  * copied into the encoding. Errors the sink throws (e.g. a full store) pass through unchanged.
+ * `wrapperLevels`: containers the runtime put around the user's values (1 for an argument list),
+ * which do not count against MAX_DEPTH.
  */
-export function encodeValue(value: unknown, what: string, partSink?: PartSink): EncodedValue {
+export function encodeValue(value: unknown, what: string, partSink?: PartSink, wrapperLevels = 0): EncodedValue {
   const refs: ObjectRef[] = [];
   refsMet = refs;
   sink = partSink ?? null;
@@ -263,18 +265,19 @@ export function encodeValue(value: unknown, what: string, partSink?: PartSink): 
   }
   // Every level of nesting takes at least a byte, so only a value encoded in more than MAX_DEPTH
   // bytes can be too deep: small values (most task traffic) are never walked a second time.
-  if (data.length > MAX_DEPTH) checkDepth(value, what, data.length);
+  if (data.length > MAX_DEPTH) checkDepth(value, what, data.length, wrapperLevels);
   return { data, refs };
 }
 
 /** Throws SerializationError if `value` nests more than MAX_DEPTH levels. */
-function checkDepth(value: unknown, what: string, encodedBytes: number): void {
+function checkDepth(value: unknown, what: string, encodedBytes: number, wrapperLevels: number): void {
   let result;
+  const maxDepth = MAX_DEPTH + wrapperLevels;
   try {
     // Without a visited set first (cheap); a shared reference or a cycle makes it run over budget
     // or look too deep, and then the exact walk decides.
-    result = walkValue(value, { inspect: false, budget: encodedBytes });
-    if (result.kind !== 'fine') result = walkValue(value, { inspect: false });
+    result = walkValue(value, { inspect: false, budget: encodedBytes, maxDepth });
+    if (result.kind !== 'fine') result = walkValue(value, { inspect: false, maxDepth });
   } catch (error) {
     throw new SerializationError(`${what} could not be inspected after encoding: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
