@@ -221,11 +221,26 @@ function judgeFunction(fn: Function): readonly [string, string] | Rejection {
 
 // ---- walking a value: where the problem is, and how deep it goes ---------------------------------
 
+/** A value met on the walk; its path is rebuilt from the parents only when it is reported. */
 interface Step {
   readonly value: unknown;
-  readonly segment: string;
   readonly parent: Step | undefined;
+  /** How it sits in its parent: an index, a field name, a Map key, ... (see segmentOf). */
+  readonly how: Segment;
+  readonly key: unknown;
+  readonly index: number;
   readonly depth: number;
+}
+
+const enum Segment {
+  Top,
+  Index,
+  Field,
+  MapKey,
+  MapValue,
+  SetItem,
+  Cause,
+  Errors,
 }
 
 export interface Found {
@@ -255,17 +270,19 @@ export interface WalkOptions {
 
 /**
  * Walks `value` in the order msgpackr writes it (so the depth found is the depth of its encoding,
- * where a second visit is a pointer), iteratively, so that any depth can be walked.
+ * where a second visit is a pointer), iteratively, so that any depth can be walked. Only objects
+ * are pushed, and paths are built only for what is reported: a wide array of numbers costs a loop.
  */
 export function walkValue(value: unknown, options: WalkOptions): WalkResult {
   const visited = options.budget === undefined ? new Set<object>() : undefined;
+  const inspecting = options.inspect;
   let budget = options.budget ?? Infinity;
   let maxDepth = 0;
   const limit = options.maxDepth ?? MAX_DEPTH;
-  const stack: Step[] = [{ value, segment: '', parent: undefined, depth: 0 }];
+  const stack: Step[] = [{ value, parent: undefined, how: Segment.Top, key: undefined, index: 0, depth: 0 }];
   for (let step = stack.pop(); step !== undefined; step = stack.pop()) {
     const current = step.value;
-    if (options.inspect) {
+    if (inspecting) {
       const rejected = inspect(current);
       if (rejected !== undefined) return { kind: 'rejected', path: pathOf(step), depth: step.depth, ...rejected };
     }
@@ -274,18 +291,93 @@ export function walkValue(value: unknown, options: WalkOptions): WalkResult {
       if (visited.has(current)) continue;
       visited.add(current);
     }
-    const children = childrenOf(current);
-    if (children === undefined) continue;
+    if (isLeaf(current)) continue;
     const depth = step.depth + 1;
     if (depth > limit) return { kind: 'tooDeep', path: pathOf(step), depth };
     if (depth > maxDepth) maxDepth = depth;
     if (--budget < 0) return { kind: 'overBudget' };
-    for (let i = children.length - 1; i >= 0; i--) {
-      const [segment, child] = children[i] as [string, unknown];
-      if ((typeof child === 'object' && child !== null) || options.inspect) stack.push({ value: child, segment, parent: step, depth });
+    // Children are pushed in reverse, so that they are popped (visited) in msgpackr's order.
+    const parent = step;
+    const push = (child: unknown, how: Segment, key: unknown, index: number): void => {
+      if ((typeof child === 'object' && child !== null) || (inspecting && (typeof child === 'function' || typeof child === 'symbol'))) {
+        stack.push({ value: child, parent, how, key, index, depth });
+      }
+    };
+    if (Array.isArray(current)) {
+      for (let i = current.length - 1; i >= 0; i--) push(current[i], Segment.Index, undefined, i);
+    } else if (current instanceof Map) {
+      const entries = [...current.entries()];
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, v] = entries[i] as [unknown, unknown];
+        push(v, Segment.MapValue, k, i);
+        push(k, Segment.MapKey, k, i);
+      }
+    } else if (current instanceof Set) {
+      const items = [...current];
+      for (let i = items.length - 1; i >= 0; i--) push(items[i], Segment.SetItem, undefined, i);
+    } else if (current instanceof Error) {
+      if (current instanceof AggregateError) push(current.errors, Segment.Errors, undefined, 0);
+      push(current.cause, Segment.Cause, undefined, 0);
+    } else {
+      const keys: string[] = [];
+      for (const key in current) if (Object.prototype.hasOwnProperty.call(current, key)) keys.push(key);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i] as string;
+        push((current as Record<string, unknown>)[key], Segment.Field, key, i);
+      }
     }
   }
   return { kind: 'fine', maxDepth };
+}
+
+/**
+ * The success-path depth check: like walkValue without paths or inspection, on two flat stacks,
+ * so that it costs a loop per container. 'tooDeep' and 'overBudget' are settled by walkValue.
+ */
+export function depthCheck(value: unknown, limit: number, budget: number): 'fine' | 'tooDeep' | 'overBudget' {
+  if (typeof value !== 'object' || value === null) return 'fine';
+  const values: object[] = [value];
+  const depths: number[] = [1];
+  for (let current = values.pop(); current !== undefined; current = values.pop()) {
+    const depth = depths.pop() as number;
+    if (depth > limit) return 'tooDeep';
+    if (--budget < 0) return 'overBudget';
+    const next = depth + 1;
+    if (Array.isArray(current)) {
+      for (let i = current.length - 1; i >= 0; i--) {
+        const child: unknown = current[i];
+        if (typeof child === 'object' && child !== null) {
+          values.push(child);
+          depths.push(next);
+        }
+      }
+      continue;
+    }
+    const proto = Object.getPrototypeOf(current) as object | null;
+    if (proto === Object.prototype || proto === null) {
+      for (const key in current) {
+        const child: unknown = (current as Record<string, unknown>)[key];
+        if (typeof child === 'object' && child !== null) {
+          values.push(child);
+          depths.push(next);
+        }
+      }
+      continue;
+    }
+    if (isLeaf(current)) continue;
+    let children: unknown[];
+    if (current instanceof Map) children = [...current].flat();
+    else if (current instanceof Set) children = [...current];
+    else if (current instanceof Error) children = current instanceof AggregateError ? [current.cause, current.errors] : [current.cause];
+    else children = Object.keys(current).map((key) => (current as Record<string, unknown>)[key]);
+    for (const child of children) {
+      if (typeof child === 'object' && child !== null) {
+        values.push(child);
+        depths.push(next);
+      }
+    }
+  }
+  return 'fine';
 }
 
 function inspect(value: unknown): { what: string; reason: string } | undefined {
@@ -301,39 +393,41 @@ function inspect(value: unknown): { what: string; reason: string } | undefined {
   return { what: rejection === EMPTY_INSTANCE ? `an instance of ${name}` : `${article(name)} ${name}`, reason: rejection.reason };
 }
 
-/** The parts msgpackr writes of a container, in its order; undefined for a leaf. */
-function childrenOf(value: object): Array<[string, unknown]> | undefined {
-  if (Array.isArray(value)) return value.map((item, i) => [`[${i}]`, item]);
-  if (value instanceof Map) {
-    const out: Array<[string, unknown]> = [];
-    let i = 0;
-    for (const [k, v] of value) {
-      out.push([`<key ${i}>`, k], [`.get(${JSON.stringify(typeof k === 'string' ? k : i)})`, v]);
-      i++;
-    }
-    return out;
-  }
-  if (value instanceof Set) return [...value].map((item, i) => [`<item ${i}>`, item]);
-  if (value instanceof Error) {
-    const out: Array<[string, unknown]> = [['.cause', value.cause]];
-    if (value instanceof AggregateError) out.push(['.errors', value.errors]);
-    return out;
-  }
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date || value instanceof RegExp) return undefined;
+/** Objects msgpackr writes without looking inside (or, with toJSON, as something else). */
+function isLeaf(value: object): boolean {
+  if (Array.isArray(value)) return false;
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date || value instanceof RegExp) return true;
   const proto = Object.getPrototypeOf(value) as object | null;
-  if (proto !== Object.prototype && proto !== null && typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
-  const out: Array<[string, unknown]> = [];
-  for (const key in value) {
-    if (Object.prototype.hasOwnProperty.call(value, key)) out.push([`.${key}`, (value as Record<string, unknown>)[key]]);
+  return proto !== Object.prototype && proto !== null && !(value instanceof Map || value instanceof Set || value instanceof Error) &&
+    typeof (value as { toJSON?: unknown }).toJSON === 'function';
+}
+
+function segmentOf(step: Step): string {
+  switch (step.how) {
+    case Segment.Top:
+      return '';
+    case Segment.Index:
+      return `[${step.index}]`;
+    case Segment.Field:
+      return `.${String(step.key)}`;
+    case Segment.MapKey:
+      return `<key ${step.index}>`;
+    case Segment.MapValue:
+      return `.get(${JSON.stringify(typeof step.key === 'string' ? step.key : step.index)})`;
+    case Segment.SetItem:
+      return `<item ${step.index}>`;
+    case Segment.Cause:
+      return '.cause';
+    case Segment.Errors:
+      return '.errors';
   }
-  return out;
 }
 
 const SHOWN_SEGMENTS = 12;
 
 function pathOf(step: Step): string {
   const segments: string[] = [];
-  for (let s: Step | undefined = step; s !== undefined; s = s.parent) segments.push(s.segment);
+  for (let s: Step | undefined = step; s !== undefined; s = s.parent) segments.push(segmentOf(s));
   segments.reverse();
   if (segments.length <= SHOWN_SEGMENTS * 2) return segments.join('');
   return `${segments.slice(0, SHOWN_SEGMENTS).join('')}...${segments.slice(-SHOWN_SEGMENTS).join('')}`;

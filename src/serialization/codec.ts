@@ -15,7 +15,7 @@ import { Packr, addExtension } from 'msgpackr';
 import { MinirayError, SerializationError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
 import { ObjectID } from '../ids/index.js';
 import { ObjectRef } from '../object-ref/index.js';
-import { MAX_DEPTH, RejectedValue, rejectionOf, shipFunction, walkValue, type Rejection } from './carriable.js';
+import { MAX_DEPTH, RejectedValue, depthCheck, rejectionOf, shipFunction, walkValue, type Rejection } from './carriable.js';
 import { compileShipped } from './function-descriptor.js';
 
 export { MAX_DEPTH } from './carriable.js';
@@ -276,8 +276,8 @@ function checkDepth(value: unknown, what: string, encodedBytes: number, wrapperL
   try {
     // Without a visited set first (cheap); a shared reference or a cycle makes it run over budget
     // or look too deep, and then the exact walk decides.
-    result = walkValue(value, { inspect: false, budget: encodedBytes, maxDepth });
-    if (result.kind !== 'fine') result = walkValue(value, { inspect: false, maxDepth });
+    if (depthCheck(value, maxDepth, encodedBytes) === 'fine') return;
+    result = walkValue(value, { inspect: false, maxDepth });
   } catch (error) {
     throw new SerializationError(`${what} could not be inspected after encoding: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
