@@ -48,6 +48,8 @@ export { ObjectID, TaskID, ActorID, NodeID, WorkerID, JobID, type UniqueId } fro
 export { ObjectStore, type ObjectStoreStats, type ArenaStats } from './object-store/index.js';
 export type { ObjectInfo } from './ownership/index.js';
 export type { TaskSpec } from './protocol/index.js';
+/** The deepest nesting a value given to put(), .remote() or returned from a task may have. */
+export { MAX_DEPTH } from './serialization/index.js';
 export {
   MinirayError,
   TaskError,

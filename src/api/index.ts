@@ -10,6 +10,7 @@ import {
   ObjectLostError,
   describeValue,
 } from '../errors/index.js';
+import { ActorClassImpl, RemoteFunctionImpl } from './remote-function.js';
 import {
   ActorHandleImpl,
   hasAsyncMethods,
@@ -19,15 +20,13 @@ import {
 import {
   CoreWorker,
   registerModuleFunction,
-  type ResolvedActorOptions,
-  type ResolvedTaskOptions,
 } from '../core-worker/index.js';
 import { currentRuntime, ensureRuntime, setCurrentRuntime, setRuntimeStarter } from '../core-worker/current.js';
 import { WorkerID } from '../ids/index.js';
 import { LocalNodeClient, Node } from '../node/index.js';
 import { ObjectRef, describeNonRef, refHex } from '../object-ref/index.js';
 import { validateOptions } from '../config/index.js';
-import { callerOf, describeFunction, type FunctionDescriptor } from '../serialization/index.js';
+import { callerOf, describeFunction } from '../serialization/index.js';
 import {
   CANCEL_RULES,
   GET_ACTOR_RULES,
@@ -192,41 +191,6 @@ function coreWorker(): CoreWorker {
 
 // ---- tasks ---------------------------------------------------------------------------------------
 
-class RemoteFunctionImpl {
-  constructor(
-    private readonly descriptor: FunctionDescriptor,
-    private readonly taskOptions: ResolvedTaskOptions,
-  ) {}
-
-  remote(...args: unknown[]): ObjectRef | ObjectRef[] {
-    const worker = coreWorker();
-    const ids = worker.submitTask(this.descriptor, args, this.taskOptions);
-    if (this.taskOptions.numReturns === 1) return worker.refFor(ids[0] as string);
-    return ids.map((id) => worker.refFor(id));
-  }
-
-  options(options: TaskOptions): RemoteFunctionImpl {
-    return new RemoteFunctionImpl(this.descriptor, mergeTaskOptions('.options()', this.taskOptions, options));
-  }
-}
-
-class ActorClassImpl {
-  constructor(
-    private readonly descriptor: FunctionDescriptor,
-    private readonly methodNames: readonly string[],
-    private readonly actorOptions: ResolvedActorOptions,
-  ) {}
-
-  remote(...args: unknown[]): ActorHandleImpl {
-    const actorId = coreWorker().createActor(this.descriptor, this.methodNames, args, this.actorOptions);
-    return new ActorHandleImpl({ actorId, className: this.descriptor.name, methodNames: this.methodNames });
-  }
-
-  options(options: ActorOptions): ActorClassImpl {
-    return new ActorClassImpl(this.descriptor, this.methodNames, mergeActorOptions('.options()', this.actorOptions, options));
-  }
-}
-
 /**
  * Makes a class an actor class: `.remote(...constructorArgs)` creates an instance on a worker and
  * returns a typed handle whose methods are called with `handle.method.remote(...args)`.
@@ -247,6 +211,15 @@ export function remote<A extends unknown[], R>(
   options: TaskOptions & { numReturns: number },
 ): MultiReturnRemoteFunction<A, R>;
 export function remote(target: Function, options?: TaskOptions | ActorOptions): unknown {
+  const tag = Object.prototype.toString.call(target);
+  if (tag === '[object GeneratorFunction]' || tag === '[object AsyncGeneratorFunction]') {
+    throw new InvalidOptionError(
+      `remote() cannot make a remote function of generator function ${target.name || 'anonymous'}: streaming ` +
+        'generators are not supported yet, and its generator could not travel back. Return an array instead ' +
+        '(or several values with numReturns).',
+      'fn',
+    );
+  }
   const isClass = typeof target === 'function' && /^class[\s{]/.test(Function.prototype.toString.call(target));
   const descriptor = describeFunction(target, callerOf(remote), isClass ? 'class' : 'function');
   if (isClass) {

@@ -149,7 +149,7 @@ export class CoreWorker {
    */
   encodeObject(id: string, value: unknown, what: string): NewObject {
     this.largeParts = undefined;
-    const { data, refs } = encodeUserValue(value, what, this.collectPart);
+    const { data, refs } = encodeValue(value, what, this.collectPart);
     const large = this.largeParts as Uint8Array[] | undefined;
     this.largeParts = undefined;
     const parts = large === undefined ? undefined : this.node.storeParts(large);
@@ -488,38 +488,17 @@ export class CoreWorker {
     if (args.length === 0) return { data: EMPTY_ARGS };
     try {
       // Top-level refs were replaced by null (see prepareArgs): the refs met are all nested ones.
-      const { data, refs } = encodeUserValue(args, `arguments of ${name}`);
+      const { data, refs } = encodeValue(args, `arguments of ${name}`, undefined, 1); // the list is not the user's nesting
       return refs.length === 0 ? { data } : { data, nestedRefs: refs.map((ref) => ref.id.toHex()) };
     } catch (error) {
       // Encode one by one only on failure, to name the argument.
-      for (let i = 0; i < args.length; i++) encodeUserValue(args[i], `argument ${i + 1} of ${name}`);
+      for (let i = 0; i < args.length; i++) encodeValue(args[i], `argument ${i + 1} of ${name}`);
       throw error;
     }
   }
 }
 
 const EMPTY_ARGS = encodeValue([], 'no arguments').data;
-
-/**
- * encodeValue for a value from user code, which may be hostile: a getter or proxy trap that throws,
- * a revoked proxy. Whatever escapes the codec becomes a SerializationError naming the value, with
- * the original as its cause, so that put() and .remote() only ever throw MinirayErrors.
- */
-function encodeUserValue(value: unknown, what: string, partSink?: (bytes: Uint8Array) => number): ReturnType<typeof encodeValue> {
-  try {
-    return encodeValue(value, what, partSink);
-  } catch (error) {
-    if (error instanceof MinirayError) throw error;
-    if (error instanceof RangeError && /call stack/i.test(error.message)) {
-      throw new SerializationError(`${what} is nested too deeply to serialize (${error.message}); flatten it`, { cause: error });
-    }
-    const reason = error instanceof Error ? `${error.name}: ${error.message}` : 'a non-Error was thrown';
-    throw new SerializationError(
-      `${what} cannot be serialized: reading it threw (${reason}). Pass plain data: no getters or proxies that throw.`,
-      { cause: error },
-    );
-  }
-}
 
 /** `instanceof ObjectRef`, false where that throws (a proxy whose getPrototypeOf trap throws). */
 function isObjectRef(value: unknown): value is ObjectRef {

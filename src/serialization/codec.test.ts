@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { MessageChannel } from 'node:worker_threads';
-import { decodeErrorRecord, decodeValue, encodeErrorRecord, encodeValue } from './index.js';
+import { MAX_DEPTH, decodeErrorRecord, decodeValue, encodeErrorRecord, encodeValue } from './index.js';
 import { SerializationError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
 import { ObjectID } from '../ids/index.js';
 import { ObjectRef } from '../object-ref/index.js';
@@ -214,15 +214,18 @@ test('refs are reported per encode call, not accumulated across calls', () => {
   assert.deepEqual(encodeValue({ r2 }, 'c').refs.map((r) => r.hex), [r2.hex]);
 });
 
+// A function that uses a variable of its scope cannot travel (a self-contained one travels as source).
+const captured = 42;
+
 test('a failed encode does not leak its refs into the next one', () => {
-  assert.throws(() => encodeValue([newRef(), () => 1], 'x'), SerializationError);
+  assert.throws(() => encodeValue([newRef(), () => captured], 'x'), SerializationError);
   assert.deepEqual(encodeValue({ plain: true }, 'y').refs, []);
 });
 
-test('a function is rejected with the path to it and its name', () => {
-  assertRejected({ a: { b: function handler() {} } }, 'argument 1 of f', /^argument 1 of f at \.a\.b is a function \(handler\)/);
-  assertRejected([1, [2, () => 3]], 'the return value of g', /^the return value of g at \[1\]\[1\] is a function/);
-  assertRejected(() => 1, 'put() value', /^put\(\) value is a function/, /remote\(\)/);
+test('a function that uses variables of its scope is rejected with the path to it, its name and the variables', () => {
+  assertRejected({ a: { b: function handler() { return captured; } } }, 'argument 1 of f', /^argument 1 of f at \.a\.b is a function \(handler\)/, /'captured'/);
+  assertRejected([1, [2, () => captured + 1]], 'the return value of g', /^the return value of g at \[1\]\[1\] is a function/);
+  assertRejected(() => captured, 'put() value', /^put\(\) value is a function/, /self-contained/, /remote\(\)/);
 });
 
 test('a symbol is rejected with the path to it', () => {
@@ -262,11 +265,11 @@ test('other event emitters and MessagePorts are rejected', () => {
 });
 
 test('something unserializable inside a Set is located by its position', () => {
-  assertRejected({ s: new Set([1, 2, () => 0]) }, 'v', /^v at \.s<item 2> is a function/);
+  assertRejected({ s: new Set([1, 2, () => captured]) }, 'v', /^v at \.s<item 2> is a function/);
 });
 
 test('something unserializable behind a shared reference or a cycle is still found', () => {
-  const inner: Record<string, unknown> = { fn: () => 1 };
+  const inner: Record<string, unknown> = { fn: () => captured };
   inner.self = inner;
   assertRejected({ a: inner, b: inner }, 'v', /^v at \.a\.fn is a function/);
 });
@@ -295,4 +298,196 @@ test('any record toErrorRecord makes can be encoded, including bigint properties
   const decoded = decodeErrorRecord(encodeErrorRecord(record));
   assert.equal(decoded.message, 'x');
   assert.equal(decoded.props?.id, 2n ** 64n);
+});
+
+// ---- values that msgpackr would write as {} (issue 8, item 7) ------------------------------------
+
+test('built-in objects whose state msgpackr cannot see are rejected, named by class, with their path', () => {
+  const map = new Map([[1, 'a']]);
+  function* generator() {
+    yield 1;
+  }
+  async function* asyncGenerator() {
+    yield 1;
+  }
+  const cases: Array<[unknown, RegExp]> = [
+    [generator(), /is a Generator: a generator cannot travel/],
+    [asyncGenerator(), /is an AsyncGenerator: an async generator cannot travel/],
+    [map.entries(), /is a Map Iterator: an iterator cannot travel/],
+    [new Set([1]).values(), /is a Set Iterator/],
+    [[1][Symbol.iterator](), /is an Array Iterator/],
+    ['ab'.matchAll(/a/g), /is a RegExp String Iterator/],
+    [new Response('body'), /is a Response: .*\.json\(\)/],
+    [new Headers({ a: 'b' }), /is a Headers: .*Object\.fromEntries/],
+    [new Blob(['x']), /is a Blob: .*arrayBuffer/],
+    [new AbortController(), /is an AbortController/],
+    [new AbortController().signal, /is an AbortSignal/],
+    [new TextEncoder(), /is a TextEncoder/],
+    [new TextDecoder(), /is a TextDecoder/],
+    [new URL('http://example.com/x'), /is a URL: .*url\.href/],
+    [new URLSearchParams('a=1'), /is a URLSearchParams/],
+    [new ReadableStream(), /is a ReadableStream/],
+    [new EventTarget(), /is an EventTarget/],
+    [new Intl.NumberFormat(), /is a NumberFormat/],
+    [new WeakMap(), /is a WeakMap/],
+    [Promise.resolve(1), /is a Promise/],
+    [new Number(1), /is a Number: .*primitive/],
+    [new String('s'), /is a String: .*primitive/],
+    [Object(1n), /is a BigInt/],
+  ];
+  for (const [value, pattern] of cases) {
+    assertRejected({ body: [0, value] }, 'argument 2 of f', /^argument 2 of f at \.body\[1\] is /, pattern);
+    assertRejected(value, 'the value given to put()', /^the value given to put\(\) is /, pattern);
+  }
+});
+
+test('a class extending a built-in that cannot travel is rejected under its own name', () => {
+  class Emitter extends EventTarget {}
+  class MyResponse extends Response {}
+  assertRejected({ e: new Emitter() }, 'v', /^v at \.e is an Emitter: an EventTarget/);
+  assertRejected([new MyResponse('x')], 'v', /^v at \[0\] is a MyResponse: a Response is a built-in object/);
+});
+
+test('a class instance with no own fields is rejected: its state is private (it would arrive as {})', () => {
+  class Counter {
+    #count = 0;
+    increment(): number {
+      return ++this.#count;
+    }
+  }
+  assertRejected({ counter: new Counter() }, 'v', /^v at \.counter is an instance of Counter: it has no own fields/, /#private/);
+});
+
+test('class instances with own fields still arrive as plain objects with those fields; toJSON is honoured', () => {
+  class Point {
+    constructor(
+      readonly x: number,
+      readonly y: number,
+    ) {}
+    norm(): number {
+      return Math.hypot(this.x, this.y);
+    }
+  }
+  class Money {
+    #cents = 1234;
+    toJSON(): string {
+      return `${this.#cents / 100} EUR`;
+    }
+  }
+  assert.deepEqual(roundTrip([new Point(1, 2)]), [{ x: 1, y: 2 }]);
+  assert.equal(roundTrip({ price: new Money() }).price, '12.34 EUR');
+});
+
+test('subclasses of carried built-ins arrive as their base class, with their contents', () => {
+  class Registry extends Map<string, number> {}
+  class Bytes extends Uint8Array {}
+  class Tags extends Set<string> {}
+  class List extends Array<number> {}
+  const back = roundTrip({ registry: new Registry([['a', 1]]), bytes: Bytes.from([1, 2]), tags: new Tags(['t']), list: List.from([1, 2]) });
+  assert.ok(back.registry instanceof Map);
+  assert.deepEqual([...back.registry], [['a', 1]]);
+  assert.ok(back.bytes instanceof Uint8Array);
+  assert.deepEqual([...back.bytes], [1, 2]);
+  assert.deepEqual([...back.tags], ['t']);
+  assert.deepEqual([...back.list], [1, 2]);
+});
+
+test('null-prototype objects, DOMExceptions and typed arrays still travel', () => {
+  const bare = Object.assign(Object.create(null) as Record<string, number>, { a: 1 });
+  assert.deepEqual({ ...(roundTrip(bare) as object) }, { a: 1 });
+  const back = roundTrip(new DOMException('stopped', 'AbortError'));
+  assert.ok(back instanceof Error);
+  assert.equal(back.message, 'stopped');
+});
+
+test('a getter that throws while encoding gives a SerializationError, never the raw error', () => {
+  const hostile = {
+    get boom(): never {
+      throw new TypeError('no');
+    },
+  };
+  assert.throws(() => encodeValue({ x: hostile }, 'v'), SerializationError);
+  const proxy = new Proxy({}, { getPrototypeOf: () => { throw new Error('trap'); }, ownKeys: () => { throw new Error('trap'); } });
+  assert.throws(() => encodeValue([proxy], 'v'), SerializationError);
+});
+
+// ---- functions as values (issue 8, item 8) ------------------------------------------------------
+
+test('a self-contained function travels as its source and works where it arrives', () => {
+  const back = roundTrip({ square: (x: number) => x * x, add: function add(a: number, b: number) { return a + b; } });
+  assert.equal(back.square(7), 49);
+  assert.equal(back.add(2, 3), 5);
+  assert.equal(back.add.name, 'add');
+  const method = roundTrip({ twice(x: number) { return 2 * x; } }.twice);
+  assert.equal(method(4), 8);
+  class Vec {
+    constructor(readonly x: number) {}
+    double(): Vec {
+      return new Vec(this.x * 2);
+    }
+  }
+  const VecBack = roundTrip(Vec);
+  assert.equal(new VecBack(3).double().x, 6);
+});
+
+test('each decode of a function gives a function object of its own', () => {
+  const { data } = encodeValue((x: number) => x + 1, 'v');
+  const a = decodeValue(data) as (x: number) => number;
+  const b = decodeValue(data) as (x: number) => number;
+  assert.notEqual(a, b);
+  assert.equal(a(1) + b(1), 4);
+});
+
+test('built-in and bound functions are rejected: they have no source', () => {
+  assertRejected({ f: Math.max }, 'v', /^v at \.f is a function \(max\): a built-in or bound function/);
+  assertRejected([((x: number) => x).bind(null)], 'v', /^v at \[0\] is a function \(bound /);
+});
+
+// ---- depth (issue 8, item 13) -------------------------------------------------------------------
+
+function nested(levels: number, wrap: (inner: unknown) => unknown = (inner) => [inner]): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < levels; i++) value = wrap(value);
+  return value;
+}
+
+test(`values nested up to MAX_DEPTH (${MAX_DEPTH}) levels round-trip`, () => {
+  let back = roundTrip(nested(MAX_DEPTH));
+  for (let i = 0; i < MAX_DEPTH; i++) back = (back as unknown[])[0];
+  assert.equal(back, 1);
+  assert.doesNotThrow(() => roundTrip(nested(MAX_DEPTH, (inner) => ({ next: inner }))));
+});
+
+test('values nested deeper than MAX_DEPTH fail with SerializationError, whatever the container', () => {
+  for (const levels of [MAX_DEPTH + 1, 3000, 5000, 100_000]) {
+    assertRejected(nested(levels), 'the value given to put()', new RegExp(`^the value given to put\\(\\) is nested more than ${MAX_DEPTH} levels deep \\(at \\[0\\]`));
+  }
+  assertRejected(nested(MAX_DEPTH + 1, (inner) => ({ next: inner })), 'v', /nested more than 1000 levels deep \(at \.next\.next/);
+  assertRejected(nested(5000, (inner) => new Map([['k', inner]])), 'v', /nested more than 1000 levels/);
+  assertRejected(nested(5000, (inner) => new Set([inner])), 'v', /nested more than 1000 levels/);
+  assertRejected(nested(5000, (inner) => new Error('e', { cause: inner })), 'v', /nested more than 1000 levels/);
+  assertRejected({ ok: [1, 2], deep: nested(4000, (inner) => [0, { a: inner }]) }, 'argument 1 of f', /^argument 1 of f is nested more than 1000 levels deep \(at \.deep\[1\]\.a/);
+});
+
+test('wide values, shared references and cycles are not mistaken for deep ones', () => {
+  const shared = nested(10);
+  const wide = Array.from({ length: 5000 }, () => shared);
+  assert.doesNotThrow(() => encodeValue(wide, 'v'));
+  // 2**40 paths through 40 levels of shared pairs: counted once each.
+  let dag: unknown = 1;
+  for (let i = 0; i < 40; i++) dag = [dag, dag, 'padding to make the encoding long enough to be checked'.repeat(2)];
+  assert.doesNotThrow(() => encodeValue(dag, 'v'));
+  const ring: Record<string, unknown>[] = Array.from({ length: 3000 }, () => ({}));
+  ring.forEach((node, i) => (node.next = ring[(i + 1) % ring.length]));
+  assertRejected(ring[0], 'v', /nested more than 1000 levels/); // a 3000-long linked list, as encoded
+  const loop: Record<string, unknown> = { name: 'loop'.repeat(400) };
+  loop.self = loop;
+  assert.doesNotThrow(() => encodeValue(loop, 'v'));
+});
+
+test('forged bytes nested past any stack decode to a SerializationError, not a RangeError', () => {
+  const forged = new Uint8Array(200_001).fill(0x91); // fixarray of 1, 200,000 times
+  forged[200_000] = 0x01;
+  assert.throws(() => decodeValue(forged), (error: unknown) => error instanceof SerializationError && /nested too deeply/.test(error.message));
+  assert.deepEqual(roundTrip({ after: 'still works' }), { after: 'still works' });
 });

@@ -1,23 +1,29 @@
 /**
  * Values travel as msgpackr bytes in its structured-clone mode: Map, Set, Date, RegExp, BigInt,
- * typed arrays, ArrayBuffer, nested objects, shared references and cycles all round-trip.
+ * typed arrays, ArrayBuffer, errors, nested objects, shared references and cycles all round-trip.
  * ObjectRefs inside a value stay ObjectRefs (a msgpackr extension), and every ref met while encoding
- * is reported, so the runtime knows which objects a value points to.
+ * is reported, so the runtime knows which objects a value points to. A self-contained function
+ * travels as its source (the same free-variable check as remote()), compiled again where it arrives.
  *
  * What cannot travel fails while encoding, in the caller's thread, with a SerializationError that
- * says where in the value it sits: functions, symbols, promises, weak collections, and event
- * emitters (sockets, streams, servers, workers), which msgpackr would otherwise write as `{}`.
+ * names its class and says where in the value it sits (carriable.ts decides what can travel):
+ * built-in objects whose state msgpackr cannot see (a Response, a generator, a Map iterator, ...),
+ * which it would otherwise write as `{}`; functions that use variables of their scope; symbols;
+ * and values nested more than MAX_DEPTH levels deep.
  */
-import { EventEmitter } from 'node:events';
-import { MessagePort } from 'node:worker_threads';
 import { Packr, addExtension } from 'msgpackr';
 import { MinirayError, SerializationError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
 import { ObjectID } from '../ids/index.js';
 import { ObjectRef } from '../object-ref/index.js';
+import { MAX_DEPTH, RejectedValue, depthCheck, rejectionOf, shipFunction, walkValue, type Rejection } from './carriable.js';
+import { compileShipped } from './function-descriptor.js';
+
+export { MAX_DEPTH } from './carriable.js';
 
 /**
  * msgpack extension type codes miniray uses, all in one place. msgpackr's own codes must not be
- * reused (0x00, 0x42 BigInt, 0x52, 0x62, 0x65, 0x69, 0x70, 0x73, 0x74, 0x78, 0xff in msgpackr 2.x).
+ * reused (0x00-0x0c typed arrays, 0x10, 0x11, 0x42 BigInt, 0x52, 0x62, 0x65, 0x69, 0x70, 0x72, 0x73,
+ * 0x74, 0x78, 0xff in msgpackr 2.x).
  */
 export const EXTENSION_TYPES = {
   objectRef: 0x20,
@@ -25,20 +31,55 @@ export const EXTENSION_TYPES = {
   actorHandle: 0x22,
   queue: 0x23,
   binary: 0x24,
+  function: 0x25,
+  remoteFunction: 0x26,
+  actorClass: 0x27,
 } as const;
 const OBJECT_REF_TYPE = EXTENSION_TYPES.objectRef;
-const REJECTED_TYPE = EXTENSION_TYPES.rejected;
 
-/** Why a kind of value cannot be sent to another thread, and what to do instead. */
-const rejectedClasses: Array<[Function, string]> = [
-  [Promise, 'a Promise cannot travel; await it first, or return an ObjectRef from a task'],
-  [WeakMap, 'a WeakMap cannot be copied; use a Map'],
-  [WeakSet, 'a WeakSet cannot be copied; use a Set'],
-  [WeakRef, 'a WeakRef cannot be copied'],
-  [MessagePort, 'a MessagePort cannot be sent inside a value'],
-  [SharedArrayBuffer, 'a SharedArrayBuffer is not copied into the object store; pass its contents (e.g. new Uint8Array(sab).slice())'],
-  [EventEmitter, 'an EventEmitter (socket, stream, server, worker) is tied to its thread; open it inside the task instead'],
-];
+// True while encodeValue runs: the checks below are for values, not for runtime frames and records,
+// which other Packrs write (msgpackr extensions apply to every Packr).
+let encoding = false;
+
+// Registered first so that msgpackr asks it last among ours (addExtension prepends), but before its
+// own Date, Set, Error and RegExp: every object no other extension of ours takes is judged here.
+let pendingRejection: Rejection | undefined;
+class NotCarried {
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (!encoding || typeof value !== 'object' || value === null) return false;
+    pendingRejection = rejectionOf(value);
+    return pendingRejection !== undefined;
+  }
+}
+addExtension({
+  Class: NotCarried,
+  type: EXTENSION_TYPES.rejected,
+  write(): never {
+    throw new RejectedValue(pendingRejection?.reason ?? 'this value cannot travel');
+  },
+  read(): never {
+    throw new SerializationError('received a value that should have been rejected when it was sent');
+  },
+});
+
+// A Map subclass would be written as its fields ({}): write it as the Map it is (no type code: a
+// plain Map goes on the wire).
+addExtension({ Class: Map, write: (map: Map<unknown, unknown>) => (map.constructor === Map ? map : new Map(map)) } as Parameters<typeof addExtension>[0]);
+
+// A function value travels as its source, as remote() ships a self-contained function.
+addExtension({
+  Class: Function,
+  type: EXTENSION_TYPES.function,
+  write(fn: Function): readonly [string, string] {
+    return shipFunction(fn);
+  },
+  read(shipped: unknown): Function {
+    if (!Array.isArray(shipped) || typeof shipped[0] !== 'string' || typeof shipped[1] !== 'string') {
+      throw new SerializationError('received a malformed function value');
+    }
+    return compileShipped(shipped[1], shipped[0]);
+  },
+});
 
 // Refs met by the encoder during the current encode() call (encoding is synchronous).
 let refsMet: ObjectRef[] | null = null;
@@ -54,21 +95,6 @@ addExtension({
     return new ObjectRef(new ObjectID(hex), { nodeId, workerId });
   },
 });
-
-for (const [Class, reason] of rejectedClasses) {
-  addExtension({
-    Class,
-    type: REJECTED_TYPE,
-    write(): never {
-      throw new RejectedValue(reason);
-    },
-    read(): never {
-      throw new SerializationError('received a value that should have been rejected when it was sent');
-    },
-  });
-}
-
-class RejectedValue extends Error {}
 
 // ---- binary data: inline, or out of band (in shared memory) ------------------------------------
 
@@ -98,9 +124,12 @@ function binaryCode(value: ArrayBufferView | ArrayBuffer): number {
   if (value instanceof ArrayBuffer) return ARRAY_BUFFER_CODE;
   if (value instanceof DataView) return DATA_VIEW_CODE;
   if (Buffer.isBuffer(value)) return BUFFER_CODE;
-  const code = TYPED_ARRAYS.indexOf(value.constructor as TypedArrayConstructor);
-  if (code < 0) throw new RejectedValue(`a ${value.constructor.name} cannot be copied`);
-  return code;
+  // A subclass arrives as the typed array class it extends.
+  for (let proto = Object.getPrototypeOf(value) as object | null; proto !== null; proto = Object.getPrototypeOf(proto) as object | null) {
+    const code = TYPED_ARRAYS.indexOf((proto as { constructor: TypedArrayConstructor }).constructor);
+    if (code >= 0) return code;
+  }
+  throw new RejectedValue(`a ${value.constructor.name} cannot be copied`);
 }
 
 /** Rebuilds a binary value of kind `code` over `bytes` (aligned, owned or shared). */
@@ -180,8 +209,19 @@ for (const Class of [TypedArray, ArrayBuffer, DataView] as Function[]) {
 
 const packr = new Packr({
   structuredClone: true,
+  // Called for every object msgpackr writes as fields. Objects whose constructor is a class went
+  // through NotCarried already; this catches the rest of the non-plain ones (built-in iterators
+  // inherit `constructor` from Object), without a second walk.
+  useRecords(object: object): boolean {
+    if (encoding && (object as { constructor?: unknown }).constructor === Object && Object.getPrototypeOf(object) !== Object.prototype) {
+      const rejection = rejectionOf(object);
+      if (rejection !== undefined) throw new RejectedValue(rejection.reason);
+    }
+    return true;
+  },
+  // Only functions of another realm get here (the Function extension takes the others).
   writeFunction(): never {
-    throw new RejectedValue('a function cannot travel; define it inside the task, or ship it with remote()');
+    throw new RejectedValue('a function of another realm cannot travel; define it inside the task, or ship it with remote()');
   },
 });
 
@@ -199,26 +239,57 @@ export interface EncodedValue {
  * Encodes one value. `what` names it for error messages ("argument 2 of add", "put() value").
  * With `partSink`, binary data of OUT_OF_BAND_BYTES or more is handed to it instead of being
  * copied into the encoding. Errors the sink throws (e.g. a full store) pass through unchanged.
+ * `wrapperLevels`: containers the runtime put around the user's values (1 for an argument list),
+ * which do not count against MAX_DEPTH.
  */
-export function encodeValue(value: unknown, what: string, partSink?: PartSink): EncodedValue {
+export function encodeValue(value: unknown, what: string, partSink?: PartSink, wrapperLevels = 0): EncodedValue {
   const refs: ObjectRef[] = [];
   refsMet = refs;
   sink = partSink ?? null;
+  encoding = true;
+  let data: Uint8Array;
   try {
     // A view into msgpackr's write buffer, which it never writes over (it moves on to new space):
     // cheap to keep. Channels copy the bytes into their frame; nothing posts the view itself.
-    const data = packr.pack(value);
-    // In structured-clone mode msgpackr keeps the last value in its reference map until the next
-    // pack, which would keep that value (and the refs in it) alive: pack a tiny value to let go.
-    if (typeof value === 'object' && value !== null) packr.pack(null);
-    return { data, refs };
+    data = packr.pack(value);
   } catch (error) {
     if (error instanceof MinirayError && !(error instanceof SerializationError)) throw error;
     throw describeFailure(value, what, error);
   } finally {
+    encoding = false;
     refsMet = null;
     sink = null;
+    // In structured-clone mode msgpackr keeps the last value in its reference map until the next
+    // pack, which would keep that value (and the refs in it) alive: pack a tiny value to let go.
+    if (typeof value === 'object' && value !== null) packr.pack(null);
   }
+  // Every level of nesting takes at least a byte, so only a value encoded in more than MAX_DEPTH
+  // bytes can be too deep: small values (most task traffic) are never walked a second time.
+  if (data.length > MAX_DEPTH) checkDepth(value, what, data.length, wrapperLevels);
+  return { data, refs };
+}
+
+/** Throws SerializationError if `value` nests more than MAX_DEPTH levels. */
+function checkDepth(value: unknown, what: string, encodedBytes: number, wrapperLevels: number): void {
+  let result;
+  const maxDepth = MAX_DEPTH + wrapperLevels;
+  try {
+    // Without a visited set first (cheap); a shared reference or a cycle makes it run over budget
+    // or look too deep, and then the exact walk decides.
+    if (depthCheck(value, maxDepth, encodedBytes) === 'fine') return;
+    result = walkValue(value, { inspect: false, maxDepth });
+  } catch (error) {
+    throw new SerializationError(`${what} could not be inspected after encoding: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  }
+  if (result.kind === 'tooDeep') throw tooDeep(what, result.path);
+}
+
+function tooDeep(what: string, path: string): SerializationError {
+  return new SerializationError(
+    `${what} is nested more than ${MAX_DEPTH} levels deep${path ? ` (at ${path})` : ''}: values may nest at most ` +
+      `${MAX_DEPTH} levels of arrays, objects, Maps, Sets and errors. Flatten it (e.g. a list of nodes with parent indices), ` +
+      'or put() its parts separately and nest their refs',
+  );
 }
 
 /**
@@ -227,10 +298,15 @@ export function encodeValue(value: unknown, what: string, partSink?: PartSink): 
  * when such views die by the buffer the parts are over: see CoreWorker.decodeValues.)
  */
 export function decodeValue(data: Uint8Array, valueParts?: readonly Uint8Array[]): unknown {
-  if (valueParts === undefined || valueParts.length === 0) return packr.unpack(data);
-  parts = valueParts;
+  parts = valueParts === undefined || valueParts.length === 0 ? null : valueParts;
   try {
     return packr.unpack(data);
+  } catch (error) {
+    // Bytes that nest deeper than the encoder allows can only be forged: say so, typed.
+    if (error instanceof RangeError && /call stack/i.test(error.message)) {
+      throw new SerializationError(`the value is nested too deeply to decode (values may nest at most ${MAX_DEPTH} levels)`, { cause: error });
+    }
+    throw error;
   } finally {
     parts = null;
   }
@@ -249,55 +325,43 @@ export function decodeErrorRecord(data: Uint8Array): ErrorRecord {
   return plainPackr.unpack(data) as ErrorRecord;
 }
 
-/** Builds the SerializationError for a failed encode, naming the path to the offending part. */
+/**
+ * Builds the SerializationError for a failed encode, naming the path to the offending part (a
+ * walk only on the failure path). Never throws itself: hostile getters and proxies may.
+ */
 function describeFailure(value: unknown, what: string, error: unknown): SerializationError {
-  const found = findUnserializable(value, '', new Set());
-  const reason = error instanceof RejectedValue ? error.message : String((error as Error)?.message ?? error);
-  const where = found ? `${what}${found.path ? ` at ${found.path}` : ''} is ${found.kind}` : `${what} cannot be serialized`;
-  return new SerializationError(`${where}: ${found?.reason ?? reason}`);
+  const reason = error instanceof RejectedValue ? error.message : reasonOf(error);
+  const cause = error instanceof RejectedValue ? undefined : { cause: error };
+  let found;
+  try {
+    found = walkValue(value, { inspect: true });
+  } catch (walkError) {
+    return new SerializationError(`${what} cannot be serialized: ${reason}`, cause ?? { cause: walkError });
+  }
+  if (found.kind === 'rejected') {
+    return new SerializationError(`${what}${found.path ? ` at ${found.path}` : ''} is ${found.what}: ${found.reason}`, cause);
+  }
+  if (found.kind === 'tooDeep') return tooDeep(what, found.path);
+  if (error instanceof RangeError && found.kind === 'fine') {
+    // Under MAX_DEPTH, but the stack ran out first (deep recursion in the caller, or deep Sets).
+    return new SerializationError(
+      `${what} is nested ${found.maxDepth} levels deep, more than this thread's stack can encode here ` +
+        `(values may nest at most ${MAX_DEPTH} levels; the caller's own recursion leaves less)`,
+      cause,
+    );
+  }
+  return new SerializationError(`${what} cannot be serialized: ${reason}`, cause);
 }
 
-interface Unserializable {
-  path: string;
-  kind: string;
-  reason: string;
-}
-
-/** Walks a value to find the first part that cannot travel (only on the failure path). */
-function findUnserializable(value: unknown, path: string, seen: Set<object>): Unserializable | undefined {
-  if (typeof value === 'function') {
-    return { path, kind: `a function (${value.name || 'anonymous'})`, reason: 'functions cannot travel; define it inside the task, or ship it with remote()' };
+/**
+ * What went wrong, in words, for anything that was thrown: a getter or proxy trap in the user's
+ * value may throw anything, even an object whose own `message` getter throws.
+ */
+function reasonOf(thrown: unknown): string {
+  try {
+    if (thrown instanceof Error) return `reading it threw ${thrown.name}: ${thrown.message}`;
+    return `reading it threw ${String(thrown)}`;
+  } catch {
+    return 'reading it threw something that cannot be described';
   }
-  if (typeof value === 'symbol') {
-    return { path, kind: `a symbol (${value.toString()})`, reason: 'symbols cannot travel; use a string' };
-  }
-  if (typeof value !== 'object' || value === null || seen.has(value)) return undefined;
-  seen.add(value);
-  for (const [Class, reason] of rejectedClasses) {
-    if (value instanceof Class) return { path, kind: `a ${Class.name === 'EventEmitter' ? value.constructor.name : Class.name}`, reason };
-  }
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return undefined;
-  if (value instanceof Map) {
-    let i = 0;
-    for (const [k, v] of value) {
-      const found = findUnserializable(k, `${path}<key ${i}>`, seen) ?? findUnserializable(v, `${path}.get(${JSON.stringify(typeof k === 'string' ? k : i)})`, seen);
-      if (found) return found;
-      i++;
-    }
-    return undefined;
-  }
-  if (value instanceof Set) {
-    let i = 0;
-    for (const v of value) {
-      const found = findUnserializable(v, `${path}<item ${i++}>`, seen);
-      if (found) return found;
-    }
-    return undefined;
-  }
-  for (const key of Object.keys(value)) {
-    const child = Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`;
-    const found = findUnserializable((value as Record<string, unknown>)[key], child, seen);
-    if (found) return found;
-  }
-  return undefined;
 }

@@ -203,3 +203,43 @@ export function compileSource(source: string, name = 'anonymous'): Function {
   if (typeof compiled !== 'function') throw new TypeError('shipped source is not a function');
   return compiled as Function;
 }
+
+// Compiled factories of function values that arrived, by source: each decode calls the factory, so
+// it gets a function object of its own without compiling again.
+const factories = new Map<string, () => Function>();
+const MAX_FACTORIES = 512;
+
+/** A function value that travelled as its source (see the codec's function extension). */
+export function compileShipped(source: string, name: string): Function {
+  let factory = factories.get(source);
+  if (factory === undefined) {
+    factory = factoryOf(source, name);
+    if (factories.size >= MAX_FACTORIES) factories.clear();
+    factories.set(source, factory);
+  }
+  return factory();
+}
+
+// esbuild (and so tsx) may wrap functions in `__name(fn, "name")`; a value can arrive in a thread
+// that has no such global (the driver), so the compiled code gets its own.
+const nameHelper = (fn: Function, value: string): Function => Object.defineProperty(fn, 'name', { value, configurable: true });
+
+function factoryOf(source: string, name: string): () => Function {
+  const sourceUrl = `\n//# sourceURL=miniray:${name.replace(/[^\w.-]+/g, '_')}`;
+  let compiled: (helper: typeof nameHelper) => unknown;
+  let shorthand = false;
+  try {
+    compiled = new Function('__name', `"use strict"; return (${source});${sourceUrl}`) as typeof compiled;
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    // Method shorthand (`m() {}`) only parses inside an object literal.
+    compiled = new Function('__name', `"use strict"; return ({${source}});${sourceUrl}`) as typeof compiled;
+    shorthand = true;
+  }
+  return () => {
+    const result = compiled(nameHelper);
+    const fn = shorthand ? Object.values(result as Record<string, unknown>)[0] : result;
+    if (typeof fn !== 'function') throw new TypeError('shipped source is not a function');
+    return fn;
+  };
+}

@@ -7,6 +7,7 @@ export {
   decodeErrorRecord,
   EXTENSION_TYPES,
   OUT_OF_BAND_BYTES,
+  MAX_DEPTH,
   type EncodedValue,
   type PartSink,
 } from './codec.js';

@@ -4,9 +4,11 @@
  */
 import { writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-// Register the serializer extensions for actor handles and queues, which arrive inside arguments.
+// Register the serializer extensions for actor handles, queues, remote functions and actor
+// classes, which arrive inside arguments.
 import '../actors/handle.js';
 import '../util/queue.js';
+import '../api/remote-function.js';
 import { ChannelNodeClient, CoreWorker, collectGarbage } from '../core-worker/index.js';
 import { setCurrentRuntime } from '../core-worker/current.js';
 import { PROCESS_PROGRESS_FD, type NodeToWorker, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';

@@ -1,0 +1,91 @@
+/**
+ * Remote functions and actor classes, the objects remote() returns. They travel inside values (to
+ * tasks and actors, and back) as their descriptor and options, and work the same there, as in Ray:
+ * a task given a remote function can call `.remote()` on it. The worker runtime imports this
+ * module so that they decode in every worker.
+ */
+import { addExtension } from 'msgpackr';
+import { ActorHandleImpl } from '../actors/handle.js';
+import { ensureRuntime } from '../core-worker/current.js';
+import type { CoreWorker, ResolvedActorOptions, ResolvedTaskOptions } from '../core-worker/index.js';
+import { SerializationError } from '../errors/index.js';
+import type { ObjectRef } from '../object-ref/index.js';
+import { EXTENSION_TYPES, type FunctionDescriptor } from '../serialization/index.js';
+import { mergeActorOptions, mergeTaskOptions, type ActorOptions, type TaskOptions } from './options.js';
+
+/** The running CoreWorker, starting miniray with defaults if needed. */
+function coreWorker(): CoreWorker {
+  return ensureRuntime().coreWorker;
+}
+
+export class RemoteFunctionImpl {
+  constructor(
+    /** @internal */ readonly descriptor: FunctionDescriptor,
+    /** @internal */ readonly taskOptions: ResolvedTaskOptions,
+  ) {}
+
+  remote(...args: unknown[]): ObjectRef | ObjectRef[] {
+    const worker = coreWorker();
+    const ids = worker.submitTask(this.descriptor, args, this.taskOptions);
+    if (this.taskOptions.numReturns === 1) return worker.refFor(ids[0] as string);
+    return ids.map((id) => worker.refFor(id));
+  }
+
+  options(options: TaskOptions): RemoteFunctionImpl {
+    return new RemoteFunctionImpl(this.descriptor, mergeTaskOptions('.options()', this.taskOptions, options));
+  }
+}
+
+export class ActorClassImpl {
+  constructor(
+    /** @internal */ readonly descriptor: FunctionDescriptor,
+    /** @internal */ readonly methodNames: readonly string[],
+    /** @internal */ readonly actorOptions: ResolvedActorOptions,
+  ) {}
+
+  remote(...args: unknown[]): ActorHandleImpl {
+    const actorId = coreWorker().createActor(this.descriptor, this.methodNames, args, this.actorOptions);
+    return new ActorHandleImpl({ actorId, className: this.descriptor.name, methodNames: this.methodNames });
+  }
+
+  options(options: ActorOptions): ActorClassImpl {
+    return new ActorClassImpl(this.descriptor, this.methodNames, mergeActorOptions('.options()', this.actorOptions, options));
+  }
+}
+
+function isDescriptor(value: unknown): value is FunctionDescriptor {
+  const d = value as Partial<Record<string, unknown>> | null;
+  if (typeof d !== 'object' || d === null || typeof d['id'] !== 'string' || typeof d['name'] !== 'string') return false;
+  if (d['kind'] === 'source') return typeof d['source'] === 'string';
+  return d['kind'] === 'module' && typeof d['moduleUrl'] === 'string' && typeof d['callsite'] === 'string' && typeof d['where'] === 'string';
+}
+
+const isPlainObject = (value: unknown): value is object => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+addExtension({
+  Class: RemoteFunctionImpl,
+  type: EXTENSION_TYPES.remoteFunction,
+  write(fn: RemoteFunctionImpl): [FunctionDescriptor, ResolvedTaskOptions] {
+    return [fn.descriptor, fn.taskOptions];
+  },
+  read(data: unknown): RemoteFunctionImpl {
+    const [descriptor, options] = Array.isArray(data) ? (data as unknown[]) : [];
+    if (!isDescriptor(descriptor) || !isPlainObject(options)) throw new SerializationError('received a malformed remote function');
+    return new RemoteFunctionImpl(descriptor, options as ResolvedTaskOptions);
+  },
+});
+
+addExtension({
+  Class: ActorClassImpl,
+  type: EXTENSION_TYPES.actorClass,
+  write(cls: ActorClassImpl): [FunctionDescriptor, readonly string[], ResolvedActorOptions] {
+    return [cls.descriptor, cls.methodNames, cls.actorOptions];
+  },
+  read(data: unknown): ActorClassImpl {
+    const [descriptor, methodNames, options] = Array.isArray(data) ? (data as unknown[]) : [];
+    if (!isDescriptor(descriptor) || !Array.isArray(methodNames) || !methodNames.every((m) => typeof m === 'string') || !isPlainObject(options)) {
+      throw new SerializationError('received a malformed actor class');
+    }
+    return new ActorClassImpl(descriptor, methodNames as string[], options as ResolvedActorOptions);
+  },
+});
