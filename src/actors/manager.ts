@@ -171,6 +171,11 @@ export class ActorManager {
     );
   }
 
+  /** Whether an actor with this ID is known here (a new actor must not take its ID). */
+  has(actorId: string): boolean {
+    return this.actors.has(actorId);
+  }
+
   lookup(name: string, namespace: string): ActorInfo | null {
     const id = this.names.get(nameKey(namespace, name));
     const actor = id === undefined ? undefined : this.actors.get(id);

@@ -150,6 +150,21 @@ export class ActorNotFoundError extends MinirayError {
   static override readonly errorName = 'ActorNotFoundError';
 }
 
+/**
+ * A message, frame or record that came from another thread (later, another node) is not what the
+ * protocol allows: `field` names where in it the problem is (e.g. `results[3].values[0]`). Raised
+ * by the validators in src/protocol; the receiver treats the sender as broken.
+ */
+export class ProtocolError extends MinirayError {
+  static override readonly errorName = 'ProtocolError';
+  readonly field: string;
+
+  constructor(message: string, field: string | { cause?: unknown } = '') {
+    super(message, typeof field === 'string' ? undefined : field);
+    this.field = typeof field === 'string' ? field : '';
+  }
+}
+
 type MinirayErrorClass = { readonly errorName: string; readonly prototype: MinirayError };
 const minirayClasses = new Map<string, MinirayErrorClass>(
   [
@@ -168,6 +183,7 @@ const minirayClasses = new Map<string, MinirayErrorClass>(
     ActorNotFoundError,
     QueueEmptyError,
     QueueFullError,
+    ProtocolError,
   ].map((c): [string, MinirayErrorClass] => [c.errorName, c]),
 );
 

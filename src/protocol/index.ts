@@ -15,6 +15,8 @@
 import type { FunctionDescriptor } from '../serialization/index.js';
 
 export { encodeFrame, decodeFrame } from './frame.js';
+export { parseWorkerToNode } from './worker-to-node.js';
+export { parseNodeToWorker, parseWorkerBootData } from './node-to-worker.js';
 import type { OwnerAddress } from '../object-ref/index.js';
 
 /**
