@@ -63,4 +63,5 @@ export {
   ActorNotFoundError,
   QueueEmptyError,
   QueueFullError,
+  ProtocolError,
 } from './errors/index.js';

@@ -247,3 +247,31 @@ export function fromErrorRecord(record: ErrorRecord): Error {
   if (record.stack !== undefined) error.stack = record.stack;
   return error;
 }
+
+/**
+ * What is wrong with a value received as an ErrorRecord (bytes from another thread decode to
+ * anything), or undefined when it is one. Causes deeper than `MAX_CAUSE_DEPTH` are refused.
+ */
+export function errorRecordProblem(value: unknown, depth = 0): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `it is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}, not a record`;
+  const record = value as Record<string, unknown>;
+  for (const key of ['name', 'message'] as const) {
+    if (typeof record[key] !== 'string') return `its ${key} is ${typeof record[key]}, not a string`;
+  }
+  for (const key of ['minirayClass', 'stack'] as const) {
+    if (record[key] !== undefined && typeof record[key] !== 'string') return `its ${key} is ${typeof record[key]}, not a string`;
+  }
+  const props = record['props'];
+  if (props !== undefined) {
+    if (typeof props !== 'object' || props === null || Array.isArray(props)) return 'its props are not a record';
+    for (const [key, prop] of Object.entries(props)) if (!isErrorProp(prop)) return `its prop ${JSON.stringify(key)} is not a primitive or an array of them`;
+  }
+  if (record['cause'] !== undefined) {
+    if (depth >= MAX_CAUSE_DEPTH) return `its causes nest deeper than ${MAX_CAUSE_DEPTH}`;
+    const problem = errorRecordProblem(record['cause'], depth + 1);
+    if (problem !== undefined) return `its cause: ${problem}`;
+  }
+  return undefined;
+}
+
+const MAX_CAUSE_DEPTH = 32;

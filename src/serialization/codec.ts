@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { MessagePort } from 'node:worker_threads';
 import { Packr, addExtension } from 'msgpackr';
-import { MinirayError, SerializationError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
+import { MinirayError, ProtocolError, SerializationError, errorRecordProblem, toErrorRecord, type ErrorRecord } from '../errors/index.js';
 import { ObjectID } from '../ids/index.js';
 import { ObjectRef } from '../object-ref/index.js';
 
@@ -245,8 +245,17 @@ export function encodeError(thrown: unknown): Uint8Array {
   return encodeErrorRecord(toErrorRecord(thrown));
 }
 
+/** The record in `data`; bytes that hold none (from a broken worker) give a ProtocolError's record. */
 export function decodeErrorRecord(data: Uint8Array): ErrorRecord {
-  return plainPackr.unpack(data) as ErrorRecord;
+  let problem: string | undefined;
+  try {
+    const record: unknown = plainPackr.unpack(data);
+    problem = errorRecordProblem(record);
+    if (problem === undefined) return record as ErrorRecord;
+  } catch (error) {
+    problem = `it is not msgpack (${(error as Error).message})`;
+  }
+  return toErrorRecord(new ProtocolError(`an error record sent by a worker could not be read: ${problem}`, 'error'));
 }
 
 /** Builds the SerializationError for a failed encode, naming the path to the offending part. */
