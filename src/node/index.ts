@@ -572,18 +572,28 @@ export class Node {
     }
   }
 
-  /** Results must be for seqs the worker was given, and their values must fit their tasks. */
+  /**
+   * Results must be for seqs the worker was given and has not reported, be cancelled only when the
+   * node asked, and have one value per return.
+   */
   private checkResults(worker: Worker, results: readonly TaskResult[], attached: readonly SharedArrayBuffer[]): string | undefined {
     for (let i = 0; i < results.length; i++) {
       const result = results[i] as TaskResult;
-      if (result.seq < 1 || result.seq >= worker.nextSeq) return `has results[${i}] for seq ${result.seq}, which it was never given`;
-      if (result.outcome !== 'ok') continue;
-      // An actor call's returns are the manager's to check (delivery.storeResult does).
-      const record = worker.role === 'task' ? worker.inFlight.get(result.seq) : undefined;
-      if (record !== undefined && result.values.length !== record.spec.returnIds.length) {
-        return `has results[${i}] with ${result.values.length} value(s) for task ${record.spec.name}, which has ${record.spec.returnIds.length} return(s)`;
+      const { seq } = result;
+      if (seq < 1 || seq >= worker.nextSeq) return `has results[${i}] for seq ${seq}, which it was never given`;
+      if (worker.role === 'task') {
+        const record = worker.inFlight.get(seq);
+        if (record === undefined) return `has results[${i}] for seq ${seq}, which it has reported already`;
+        if (result.outcome === 'cancelled' && !record.cancelled) return `has results[${i}] saying seq ${seq} was cancelled, which it was not asked to`;
+        if (result.outcome === 'ok' && result.values.length !== record.spec.returnIds.length) {
+          return `has results[${i}] with ${result.values.length} value(s) for task ${record.spec.name}, which has ${record.spec.returnIds.length} return(s)`;
+        }
+      } else if (result.outcome === 'cancelled' && this.actors.awaits(worker, seq)) {
+        // A host reports calls cancelled only for actors the manager has let go of (destroyActor).
+        return `has results[${i}] saying seq ${seq} was cancelled, which it was not asked to`;
       }
-      if (result.parts !== undefined) {
+      // An actor call's values are counted by delivery.storeResult, which knows its returns.
+      if (result.outcome === 'ok' && result.parts !== undefined) {
         for (let v = 0; v < result.parts.length; v++) {
           const problem = this.delivery.checkParts(result.parts[v], attached, `has results[${i}] value ${v} whose`);
           if (problem !== undefined) return problem;
