@@ -164,7 +164,7 @@ const malformedFromWorker: Array<[string, unknown, RegExp]> = [
   ['a negative slab', { type: 'put', objects: [{ id: ID, data: bytes, parts: [{ slab: -1, offset: 0, length: 1 }] }] }, /objects\[0\]\.parts\[0\]\.slab must be an integer >= 0, got number -1/],
   ['an error without userError', { type: 'results', results: [{ seq: 1, outcome: 'error', error: bytes, us: 1 }] }, /results\[0\]\.userError must be a boolean, got undefined/],
   ['objects: 7', { type: 'put', objects: 7 }, /type 'put'.*: objects must be an array, got number 7/],
-  ['a put with a bad ID', { type: 'put', objects: [{ id: 'x', data: bytes }] }, /objects\[0\]\.id must be an ID \(32 lowercase hex characters\), got string "x"/],
+  ['a put with a bad ID', { type: 'put', objects: [{ id: 'x', data: bytes }] }, /objects\[0\]\.id must be an ID \(32 hex characters\), got string "x"/],
   ['a put without data', { type: 'put', objects: [{ id: ID }] }, /objects\[0\]\.data must be bytes/],
   ['submit without tasks', { type: 'submit', functions: [] }, /tasks must be an array, got undefined/],
   ['a task without owner', { type: 'submit', functions: [], tasks: [{ ...taskSpec, owner: undefined }] }, /tasks\[0\]\.owner must be an object, got undefined/],
