@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { pack } from 'msgpackr';
 import { ActorDiedError, WorkerCrashedError, get, getRuntimeContext, init, memory, put, remote, shutdown, type ObjectRef } from 'miniray';
 import { postAlways, postOnce, poster, type Shape } from '../fixtures/malformed.js';
 import { malformedShapes, type MalformedShape } from '../fixtures/malformed-shapes.js';
@@ -124,5 +125,35 @@ describe('malformed messages in a running session', () => {
     });
     assert.equal(await get(actor.touch.remote(), { timeoutMs: LIMIT_MS }), 1);
     assert.match(logged.filter((line) => line.includes('sent a malformed message')).at(-1) ?? '', /^miniray: actor host [0-9a-f]{8} sent/);
+  });
+
+  // A 'thread' actor's host gives seq 1 to the creation, then 2, 3, ... to the calls in order: the
+  // third call can forge a result for itself.
+  const ownResult = (result: Record<string, unknown>): Shape => ({ kind: 'value', value: new Uint8Array(pack([{ type: 'results', results: [{ seq: 3, ...result }] }])) });
+
+  test("an actor call's result with two values for one return: its object fails with WorkerCrashedError, the actor restarts", async () => {
+    const actor = poster.remote();
+    assert.equal(await get(actor.touch.remote()), 1); // seq 2
+    const forged = ownResult({ outcome: 'ok', values: [Uint8Array.of(0xc0), Uint8Array.of(0xc0)], us: 1 });
+    logged = [];
+    await assert.rejects(get(actor.post.remote(forged, IGNORED_AFTER_MS), { timeoutMs: LIMIT_MS }), (error: unknown) => {
+      assert.ok(error instanceof WorkerCrashedError, String(error));
+      assert.match(error.message, /sent a malformed result: its result for seq 3 has 2 value\(s\) for a task with 1 return\(s\)/);
+      return true;
+    });
+    assert.equal(await get(actor.touch.remote(), { timeoutMs: LIMIT_MS }), 1, 'a new instance serves calls');
+    assert.equal(logged.filter((line) => line.includes('sent a malformed message')).length, 1);
+  });
+
+  test('an actor call that reports itself cancelled, unasked: the host is handled as crashed, the call fails', async () => {
+    const actor = poster.remote();
+    assert.equal(await get(actor.touch.remote()), 1); // seq 2
+    logged = [];
+    await assert.rejects(get(actor.post.remote(ownResult({ outcome: 'cancelled' }), IGNORED_AFTER_MS), { timeoutMs: LIMIT_MS }), (error: unknown) => {
+      assert.ok(error instanceof ActorDiedError, String(error));
+      return true;
+    });
+    assert.match(logged.find((line) => line.includes('sent a malformed message')) ?? '', /saying seq 3 was cancelled, which it was not asked to/);
+    assert.equal(await get(actor.touch.remote(), { timeoutMs: LIMIT_MS }), 1);
   });
 });
