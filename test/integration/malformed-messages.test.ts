@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { after, before, describe, test } from 'node:test';
 import { pack } from 'msgpackr';
 import { ActorDiedError, WorkerCrashedError, get, getRuntimeContext, init, memory, put, remote, shutdown, type ObjectRef } from 'miniray';
@@ -40,6 +41,34 @@ test('a driver whose task posts undefined to the node keeps running, prints its 
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+});
+
+/** Starts the worker runtime on its own with `workerData`; resolves with its exit code and stderr. */
+function runWorker(workerData: unknown, afterReady?: (worker: Worker) => void): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    const worker = new Worker(new URL('../../dist/worker-runtime/main.js', import.meta.url), { workerData, stderr: true });
+    let stderr = '';
+    worker.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    worker.on('error', (error) => (stderr += `error: ${error.message}`));
+    worker.once('message', () => afterReady?.(worker)); // its first frame says ready
+    worker.on('exit', (code) => resolve({ code, stderr }));
+  });
+}
+
+describe("a worker's side", () => {
+  const boot = { nodeId: 'c'.repeat(32), workerId: 'd'.repeat(32), progress: new SharedArrayBuffer(4), preload: [] };
+
+  test('a worker sent something malformed by its node says what and exits (the node sees a crash)', async () => {
+    const { code, stderr } = await runWorker(boot, (worker) => worker.postMessage(new Uint8Array(pack([{ type: 'execute', functions: [], tasks: 5 }]))));
+    assert.equal(code, 70);
+    assert.match(stderr, /^miniray worker dddddddd: a message from the node \(type 'execute'\) is malformed: tasks must be an array, got number 5; exiting/m);
+  });
+
+  test('a worker whose boot data is malformed does not start, naming the field', async () => {
+    const { code, stderr } = await runWorker({ ...boot, progress: 4 });
+    assert.notEqual(code, 0);
+    assert.match(stderr, /boot data is malformed: progress must be a SharedArrayBuffer of at least 4 bytes, got number 4/);
+  });
 });
 
 describe('malformed messages in a running session', () => {
