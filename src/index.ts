@@ -67,4 +67,5 @@ export {
   ActorNotFoundError,
   QueueEmptyError,
   QueueFullError,
+  ProtocolError,
 } from './errors/index.js';

@@ -31,6 +31,7 @@ function fakeHost(isolation: 'thread' | 'process'): FakeHost {
       },
       flush() {},
       onMessage() {},
+      onError() {},
       close() {},
     },
     progress: new Int32Array(new SharedArrayBuffer(4)),

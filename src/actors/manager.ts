@@ -230,6 +230,16 @@ export class ActorManager {
     );
   }
 
+  /** Whether `host` was sent the work of this seq (a creation or a call) and has not reported it. */
+  awaits(host: Host, seq: number): boolean {
+    return this.hostWork.get(host)?.has(seq) ?? false;
+  }
+
+  /** Whether an actor with this ID is known here (a new actor must not take its ID). */
+  has(actorId: string): boolean {
+    return this.actors.has(actorId);
+  }
+
   lookup(name: string, namespace: string): ActorInfo | null {
     const id = this.names.get(nameKey(namespace, name));
     const actor = id === undefined ? undefined : this.actors.get(id);

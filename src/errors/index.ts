@@ -211,6 +211,21 @@ export function describeValue(value: unknown): string {
   return `a value of type ${typeof value}`;
 }
 
+/**
+ * A message, frame or record that came from another thread (later, another node) is not what the
+ * protocol allows: `field` names where in it the problem is (e.g. `results[3].values[0]`). Raised
+ * by the validators in src/protocol; the receiver treats the sender as broken.
+ */
+export class ProtocolError extends MinirayError {
+  static override readonly errorName = 'ProtocolError';
+  readonly field: string;
+
+  constructor(message: string, field: string | { cause?: unknown } = '') {
+    super(message, typeof field === 'string' ? undefined : field);
+    this.field = typeof field === 'string' ? field : '';
+  }
+}
+
 type MinirayErrorClass = { readonly errorName: string; readonly prototype: Error };
 const minirayClasses = new Map<string, MinirayErrorClass>(
   [
@@ -230,6 +245,7 @@ const minirayClasses = new Map<string, MinirayErrorClass>(
     ActorNotFoundError,
     QueueEmptyError,
     QueueFullError,
+    ProtocolError,
   ].map((c): [string, MinirayErrorClass] => [c.errorName, c]),
 );
 
@@ -325,3 +341,31 @@ export function fromErrorRecord(record: ErrorRecord): Error {
   if (record.stack !== undefined) error.stack = record.stack;
   return error;
 }
+
+/**
+ * What is wrong with a value received as an ErrorRecord (bytes from another thread decode to
+ * anything), or undefined when it is one. Causes deeper than `MAX_CAUSE_DEPTH` are refused.
+ */
+export function errorRecordProblem(value: unknown, depth = 0): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `it is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}, not a record`;
+  const record = value as Record<string, unknown>;
+  for (const key of ['name', 'message'] as const) {
+    if (typeof record[key] !== 'string') return `its ${key} is ${typeof record[key]}, not a string`;
+  }
+  for (const key of ['minirayClass', 'stack'] as const) {
+    if (record[key] !== undefined && typeof record[key] !== 'string') return `its ${key} is ${typeof record[key]}, not a string`;
+  }
+  const props = record['props'];
+  if (props !== undefined) {
+    if (typeof props !== 'object' || props === null || Array.isArray(props)) return 'its props are not a record';
+    for (const [key, prop] of Object.entries(props)) if (!isErrorProp(prop)) return `its prop ${JSON.stringify(key)} is not a primitive or an array of them`;
+  }
+  if (record['cause'] !== undefined) {
+    if (depth >= MAX_CAUSE_DEPTH) return `its causes nest deeper than ${MAX_CAUSE_DEPTH}`;
+    const problem = errorRecordProblem(record['cause'], depth + 1);
+    if (problem !== undefined) return `its cause: ${problem}`;
+  }
+  return undefined;
+}
+
+const MAX_CAUSE_DEPTH = 32;

@@ -4,8 +4,12 @@
  * needs it), or as copies for a worker process; leases on blocks handed out; parts a worker
  * attached, adopted into the arena. Also the node's side of memory pressure: telling workers to
  * forget released slabs and to collect garbage.
+ *
+ * Parts from a worker are untrusted: checkParts() says what is wrong with them before anything is
+ * stored, and storeResult() reports a result that does not match its task.
  */
 import { collectGarbage } from '../core-worker/index.js';
+import { ProtocolError, WorkerCrashedError } from '../errors/index.js';
 import type { Block, ObjectStore } from '../object-store/index.js';
 import type { ObjectDirectory, ObjectEntry } from '../ownership/index.js';
 import type { ExecuteTask, ObjectPayload, Part, TaskResult } from '../protocol/index.js';
@@ -26,7 +30,46 @@ export class ObjectDelivery<P> {
     private readonly driverId: () => string,
     /** The node's live workers and actor hosts. */
     private readonly workers: () => Worker[],
+    /** A worker sent something that does not fit what it was asked (it is then handled as crashed). */
+    private readonly onBadMessage: (worker: Worker, problem: string) => void,
   ) {}
+
+  /** The attachments of the frame being read, and which of them parts have claimed so far. */
+  private claimedFrom: readonly SharedArrayBuffer[] | undefined;
+  private readonly claimed = new Set<number>();
+
+  /**
+   * What is wrong with the parts of a value from a worker, or undefined. A worker sends new parts
+   * as attachments of its frame (each adopted once, so each may be named once) or as bytes; arena
+   * blocks are placed by the node alone, so a worker cannot name one.
+   */
+  checkParts(parts: readonly Part[] | undefined, attached: readonly SharedArrayBuffer[], where: string): string | undefined {
+    if (parts === undefined) return undefined;
+    if (this.claimedFrom !== attached) {
+      this.claimedFrom = attached;
+      this.claimed.clear();
+    }
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i] as Part;
+      if ('attached' in part) {
+        const index = part.attached;
+        if (index >= attached.length) {
+          return `${where} part ${i} is attachment ${index}, but its frame has ${attached.length} attachment${attached.length === 1 ? '' : 's'}`;
+        }
+        if (this.claimed.has(index)) return `${where} part ${i} is attachment ${index}, which another part of the same frame already is`;
+        this.claimed.add(index);
+      } else if (!('bytes' in part)) {
+        const slab = this.store.slab(part.slab);
+        const inArena = slab !== undefined && part.offset + part.length <= slab.byteLength;
+        return (
+          `${where} part ${i} names arena block { slab: ${part.slab}, offset: ${part.offset}, length: ${part.length} }` +
+          `${inArena ? '' : ', which is outside the arena'}; a worker sends its parts attached to its frame or as bytes, ` +
+          'never as arena blocks'
+        );
+      }
+    }
+    return undefined;
+  }
 
   /**
    * The values of a task's ref arguments for `worker`, with their parts and one lease on them
@@ -95,6 +138,14 @@ export class ObjectDelivery<P> {
     result: Extract<TaskResult, { outcome: 'ok' }>,
     attached: readonly SharedArrayBuffer[],
   ): void {
+    if (result.values.length !== ids.length) {
+      // Its objects fail rather than wait forever; the worker is handled as crashed.
+      const problem = `its result for seq ${result.seq} has ${result.values.length} value(s) for a task with ${ids.length} return(s)`;
+      const error = encodeError(new WorkerCrashedError(`the worker that ran this task sent a malformed result: ${problem}`));
+      for (const id of ids) this.objects.setObject(id, error, true);
+      this.onBadMessage(worker, problem);
+      return;
+    }
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i] as string;
       let blocks: Block[];
@@ -109,8 +160,8 @@ export class ObjectDelivery<P> {
   }
 
   /**
-   * Arena blocks for a value's parts: attached ones adopted, copied ones written in, blocks kept.
-   * Throws ObjectStoreFullError (having taken nothing) when they do not fit.
+   * Arena blocks for a value's parts (checked with checkParts): attached ones adopted, copied ones
+   * written in. Throws ObjectStoreFullError (having taken nothing) when they do not fit.
    */
   blocksFrom(parts: readonly Part[] | undefined, attached: readonly SharedArrayBuffer[]): Block[] {
     if (parts === undefined || parts.length === 0) return NO_BLOCKS;
@@ -122,7 +173,7 @@ export class ObjectDelivery<P> {
           const block = this.store.allocate(part.bytes.byteLength);
           blocks.push(block);
           this.store.view(block).set(part.bytes);
-        } else blocks.push(part);
+        } else throw new ProtocolError('a worker named an arena block as a part of its value', 'parts');
       }
     } catch (error) {
       for (const block of blocks) this.store.freeBlock(block);

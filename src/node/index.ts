@@ -82,6 +82,12 @@ export class Node {
   private readonly scheduler: Scheduler<TaskRecord, Worker>;
   private readonly pool: WorkerPool<TaskRecord>;
   private readonly actors: ActorManager;
+  /** Workers that sent something malformed: handled as crashed, nothing more of theirs is read. */
+  private readonly badWorkers = new WeakSet<Worker>();
+  /** Workers that have said `ready` (once each). */
+  private readonly readyWorkers = new WeakSet<Worker>();
+  /** Tasks of each worker waiting in get() (`blocked` and not yet `unblocked`). */
+  private readonly blockedTasks = new Map<Worker, number>();
   private dispatchQueued = false;
   private startupFailures = 0;
   /** Set when workers keep failing to start: tasks fail with it instead of waiting forever. */
@@ -102,6 +108,7 @@ export class Node {
       this.objects,
       () => this.driverId,
       () => [...this.pool.workers, ...this.pool.actorHosts].filter((w) => w.alive),
+      (worker, problem) => this.onBadMessage(worker as Worker, problem),
     );
     const pipelineMaxTaskUs = setting('pipelineMaxTaskUs');
     this.scheduler = new Scheduler<TaskRecord, Worker>(
@@ -115,6 +122,7 @@ export class Node {
       size: options.numWorkers,
       resourceLimits: options.workerResourceLimits,
       onMessage: (worker, message, attached) => this.onWorkerMessage(worker, message, attached),
+      onBadMessage: (worker, error) => this.onBadMessage(worker, error.message),
       onExit: (worker) => this.onWorkerExit(worker),
     });
     this.actors = new ActorManager({
@@ -411,33 +419,87 @@ export class Node {
 
   // ---- workers -------------------------------------------------------------------------------
 
+  /**
+   * Everything a worker says arrives here, checked for shape by its channel (parseWorkerToNode).
+   * What a message points at is checked here, before anything changes: a message that names a seq,
+   * an attachment, a lease or an ID it has no business with marks its worker as crashed. Nothing
+   * thrown while handling a message escapes (it would end the process from the worker's event).
+   */
   private onWorkerMessage(worker: Worker, message: WorkerToNode, attached: readonly SharedArrayBuffer[]): void {
+    if (this.badWorkers.has(worker)) return;
+    try {
+      const problem = this.handleWorkerMessage(worker, message, attached);
+      if (problem !== undefined) this.onBadMessage(worker, `its '${message.type}' message ${problem}`);
+    } catch (error) {
+      this.onBadMessage(worker, `its '${message.type}' message could not be handled: ${(error as Error | undefined)?.message ?? String(error)}`);
+    }
+  }
+
+  /**
+   * A worker sent something malformed, or something that does not fit what it was given: it is
+   * handled as crashed (its tasks go back as after its death, its actors restart if they may), and
+   * replaced. Logged once per worker.
+   */
+  private onBadMessage(worker: Worker, problem: string): void {
+    if (this.badWorkers.has(worker) || !worker.alive || this.stopped) return;
+    this.badWorkers.add(worker);
+    const what = worker.role === 'actor' ? 'actor host' : 'worker';
+    console.error(
+      `miniray: ${what} ${worker.id.slice(0, 8)} sent a malformed message: ${problem}. ` +
+        'It is handled as crashed: its tasks are retried as after a crash, and it is replaced.',
+    );
+    worker.exitError = new Error(`it sent a malformed message: ${problem}`);
+    worker.accepting = false; // no more tasks for it while it goes
+    worker.channel.close();
+    // Its actors move on now (restart or die, as after its death), so that calls made before its
+    // exit event do not go to it. Their second notice at the exit finds nothing left to do.
+    if (worker.role === 'actor') this.actors.onHostExit(worker);
+    void worker.host.terminate(); // not pool.kill(): its exit is a crash, not a deliberate end
+  }
+
+  /** Acts on one message; returns what is wrong with it instead, having changed nothing. */
+  private handleWorkerMessage(worker: Worker, message: WorkerToNode, attached: readonly SharedArrayBuffer[]): string | undefined {
     switch (message.type) {
       case 'ready':
+        if (this.readyWorkers.has(worker)) return 'came twice';
+        this.readyWorkers.add(worker);
         this.startupFailures = 0;
         this.startupError = undefined; // workers start again
         if (worker.role === 'actor') this.actors.onHostReady(worker);
         else this.scheduleDispatch();
-        return;
-      case 'results':
+        return undefined;
+      case 'results': {
+        const problem = this.checkResults(worker, message.results, attached);
+        if (problem !== undefined) return problem;
         if (worker.role === 'actor') this.actors.onResults(worker, message.results, attached);
         else this.onResults(worker, message.results, attached);
-        return;
-      case 'createActor':
+        return undefined;
+      }
+      case 'createActor': {
+        const { spec } = message;
+        if (this.actors.has(spec.actorId)) return `creates actor ${spec.actorId}, which exists already`;
+        const problem = this.checkOwner(worker, spec.owner) ?? this.checkFunctions(message.functions);
+        if (problem !== undefined) return problem;
         for (const fn of message.functions) this.functions.set(fn.id, fn);
         // A worker cannot be told at once that the name is taken: the actor is created dead instead.
-        this.actors.create(message.spec, { throwIfNameTaken: false });
-        return;
+        this.actors.create(spec, { throwIfNameTaken: false });
+        return undefined;
+      }
       case 'lookupActor':
         worker.channel.send({ type: 'actorInfo', requestId: message.requestId, info: this.lookupActor(message.name, message.namespace) });
-        return;
+        return undefined;
       case 'killActor':
         this.killActor(message.actorId, message.noRestart);
-        return;
-      case 'submit':
+        return undefined;
+      case 'submit': {
+        const problem = this.checkSubmit(worker, message.tasks) ?? this.checkFunctions(message.functions);
+        if (problem !== undefined) return problem;
         this.submit(message.functions, message.tasks);
-        return;
-      case 'put':
+        return undefined;
+      }
+      case 'put': {
+        const problem = this.checkPut(message.objects, attached);
+        if (problem !== undefined) return problem;
         // A worker's put() has returned already: an object that does not fit becomes its error.
         for (const object of message.objects) {
           let blocks: Block[];
@@ -449,18 +511,26 @@ export class Node {
           }
           this.objects.setObject(object.id, object.data, false, { owner: worker.id, blocks, nested: object.nested });
         }
-        return;
+        return undefined;
+      }
       case 'addRefs':
         this.objects.addHandles(worker.id, message.ids);
-        return;
+        return undefined;
       case 'removeRefs':
         this.objects.removeHandles(worker.id, message.ids);
-        return;
-      case 'releaseLeases':
+        return undefined;
+      case 'releaseLeases': {
+        for (const lease of message.leases) {
+          const holder = this.objects.leaseHolder(lease);
+          if (holder === undefined) return `releases lease ${lease}, which was never given out`;
+          if (holder !== null && holder !== worker.id) return `releases lease ${lease}, which was given to ${this.threadName(holder)}, not to it`;
+        }
         this.releaseLeases(message.leases);
-        return;
+        return undefined;
+      }
       case 'get': {
         const key = `${worker.id}:${message.requestId}`;
+        if (this.workerFetches.has(key)) return `reuses request ID ${message.requestId}, whose get is still open`;
         let remaining = message.ids.length;
         const withdraw = this.fetch(
           message.ids,
@@ -473,25 +543,125 @@ export class Node {
           worker,
         );
         if (remaining > 0) this.workerFetches.set(key, withdraw);
-        return;
+        return undefined;
       }
       case 'cancelGet': {
         const key = `${worker.id}:${message.requestId}`;
         this.workerFetches.get(key)?.();
         this.workerFetches.delete(key);
-        return;
+        return undefined;
       }
-      case 'blocked':
+      case 'blocked': {
+        // Only a task can wait in get() with its CPU lent out; each blocked task is one of those it runs.
+        const blocked = this.blockedTasks.get(worker) ?? 0;
+        if (worker.role === 'actor') return 'comes from an actor host, whose CPUs are held by its actors';
+        if (blocked >= worker.inFlight.size) return `says a task waits in get(), but it has ${worker.inFlight.size - blocked} task(s) that could`;
+        this.blockedTasks.set(worker, blocked + 1);
         this.scheduler.onBlocked(worker);
         this.scheduleDispatch();
-        return;
-      case 'unblocked':
+        return undefined;
+      }
+      case 'unblocked': {
+        const blocked = this.blockedTasks.get(worker) ?? 0;
+        if (blocked === 0) return 'says a task stopped waiting in get(), but none was waiting';
+        if (blocked === 1) this.blockedTasks.delete(worker);
+        else this.blockedTasks.set(worker, blocked - 1);
         this.scheduler.onUnblocked(worker);
-        return;
+        return undefined;
+      }
       case 'cancel':
         this.cancel(message.objectId, message.force);
-        return;
+        return undefined;
     }
+  }
+
+  /**
+   * Results must be for seqs the worker was given and has not reported, be cancelled only when the
+   * node asked, and have one value per return.
+   */
+  private checkResults(worker: Worker, results: readonly TaskResult[], attached: readonly SharedArrayBuffer[]): string | undefined {
+    for (let i = 0; i < results.length; i++) {
+      const result = results[i] as TaskResult;
+      const { seq } = result;
+      if (seq < 1 || seq >= worker.nextSeq) return `has results[${i}] for seq ${seq}, which it was never given`;
+      if (worker.role === 'task') {
+        const record = worker.inFlight.get(seq);
+        if (record === undefined) return `has results[${i}] for seq ${seq}, which it has reported already`;
+        if (result.outcome === 'cancelled' && !record.cancelled) return `has results[${i}] saying seq ${seq} was cancelled, which it was not asked to`;
+        if (result.outcome === 'ok' && result.values.length !== record.spec.returnIds.length) {
+          return `has results[${i}] with ${result.values.length} value(s) for task ${record.spec.name}, which has ${record.spec.returnIds.length} return(s)`;
+        }
+      } else if (result.outcome === 'cancelled' && this.actors.awaits(worker, seq) && !this.actors.expectsCancelled(worker, seq)) {
+        // A host reports calls cancelled only for actors the manager has let go of (destroyActor),
+        // or is killing to restart them (a 'shared' actor drops its queued calls).
+        return `has results[${i}] saying seq ${seq} was cancelled, which it was not asked to`;
+      }
+      // An actor call's values are counted by delivery.storeResult, which knows its returns.
+      if (result.outcome === 'ok' && result.parts !== undefined) {
+        for (let v = 0; v < result.parts.length; v++) {
+          const problem = this.delivery.checkParts(result.parts[v], attached, `has results[${i}] value ${v} whose`);
+          if (problem !== undefined) return problem;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** Objects put must be new, named once, with parts the worker may send. */
+  private checkPut(objects: readonly NewObject[], attached: readonly SharedArrayBuffer[]): string | undefined {
+    const ids = objects.length > 1 ? new Set<string>() : undefined;
+    for (let i = 0; i < objects.length; i++) {
+      const object = objects[i] as NewObject;
+      if (this.objects.get(object.id) !== undefined || this.store.contains(object.id)) return `puts objects[${i}] with ID ${object.id}, which exists already`;
+      if (ids !== undefined) {
+        if (ids.has(object.id)) return `puts ID ${object.id} twice`;
+        ids.add(object.id);
+      }
+      const problem = this.delivery.checkParts(object.parts, attached, `has objects[${i}] whose`);
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
+  }
+
+  /** Tasks a worker submits are its own, and their return IDs are new. */
+  private checkSubmit(worker: Worker, tasks: readonly TaskSpec[]): string | undefined {
+    const returns = new Set<string>();
+    for (let i = 0; i < tasks.length; i++) {
+      const spec = tasks[i] as TaskSpec;
+      const problem = this.checkOwner(worker, spec.owner);
+      if (problem !== undefined) return `has tasks[${i}] that ${problem}`;
+      for (const id of spec.returnIds) {
+        if (this.objects.get(id) !== undefined || this.store.contains(id) || returns.has(id)) {
+          return `has tasks[${i}] (${spec.name}) returning ${id}, which exists already`;
+        }
+        returns.add(id);
+      }
+    }
+    return undefined;
+  }
+
+  /** What a worker creates is owned by that worker (the owner counts as holding a ref to it). */
+  private checkOwner(worker: Worker, owner: { readonly nodeId: string; readonly workerId: string }): string | undefined {
+    if (owner.workerId === worker.id && owner.nodeId === this.nodeId) return undefined;
+    return `names owner { nodeId: ${owner.nodeId.slice(0, 8)}, workerId: ${owner.workerId.slice(0, 8)} }, not itself`;
+  }
+
+  /** A function ID is the hash of its definition: a worker may not give a known ID another one. */
+  private checkFunctions(functions: readonly FunctionDescriptor[]): string | undefined {
+    for (const fn of functions) {
+      const known = this.functions.get(fn.id) as Readonly<Record<string, unknown>> | undefined;
+      if (known === undefined) continue;
+      const given = fn as unknown as Readonly<Record<string, unknown>>;
+      const keys = Object.keys(known);
+      if (keys.length !== Object.keys(given).length || keys.some((key) => known[key] !== given[key])) {
+        return `redefines function ${fn.id} (${fn.name}) with another definition`;
+      }
+    }
+    return undefined;
+  }
+
+  private threadName(thread: string): string {
+    return thread === this.driverId ? 'the driver' : `worker ${thread.slice(0, 8)}`;
   }
 
   private onResults(worker: Worker, results: readonly TaskResult[], attached: readonly SharedArrayBuffer[]): void {
@@ -524,6 +694,7 @@ export class Node {
   }
 
   private onWorkerExit(worker: Worker): void {
+    this.blockedTasks.delete(worker);
     if (this.stopped) return;
     this.objects.dropThread(worker.id); // its refs and leases die with it
     for (const [key, withdraw] of this.workerFetches) {

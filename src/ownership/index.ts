@@ -259,6 +259,16 @@ export class ObjectDirectory<P> {
     return { lease: leaseId, blocks };
   }
 
+  /**
+   * Who may give a lease back: the thread it was handed to while it is out; null once it is back
+   * (or after clear()); undefined for a number never handed out.
+   */
+  leaseHolder(leaseId: number): string | null | undefined {
+    const lease = this.leases.get(leaseId);
+    if (lease !== undefined) return lease.holder;
+    return Number.isInteger(leaseId) && leaseId >= 1 && leaseId < this.nextLease ? null : undefined;
+  }
+
   releaseLease(leaseId: number): void {
     const lease = this.leases.get(leaseId);
     if (lease === undefined) return;

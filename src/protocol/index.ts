@@ -1,20 +1,24 @@
 /**
  * The messages between a node and its workers (and, later, between nodes). Each is a tagged union
  * member; a channel carries them in batches (one postMessage per batch, not per task), which is what
- * lets thousands of small tasks and results travel per millisecond.
+ * lets thousands of small tasks and results travel per millisecond. Every message that arrives is
+ * checked by the validator of its direction (worker-to-node.ts, node-to-worker.ts) before use.
  *
  * Who sends what:
  *   node -> worker: execute (tasks, actor creations and actor calls to run, with their resolved
  *                   ref arguments and any function definitions the worker has not seen),
  *                   objects (replies to get), cancel,
- *                   destroyActor (a 'shared' actor was killed), actorInfo (reply to lookupActor).
- *   worker -> node: ready, results, submit (tasks submitted by running tasks), put, get,
+ *                   destroyActor (a 'shared' actor was killed), actorInfo (reply to lookupActor),
+ *                   slabs (arena slabs to map), dropSlabs, collect (collect garbage now).
+ *   worker -> node: ready, results, submit (tasks submitted by running tasks), put, get, cancelGet,
  *                   blocked/unblocked (a task waits in get, so its CPU is free), cancel,
- *                   createActor, lookupActor, killActor.
+ *                   createActor, lookupActor, killActor, addRefs/removeRefs, releaseLeases.
  */
 import type { FunctionDescriptor } from '../serialization/index.js';
 
 export { encodeFrame, decodeFrame } from './frame.js';
+export { parseWorkerToNode } from './worker-to-node.js';
+export { parseNodeToWorker, parseWorkerBootData } from './node-to-worker.js';
 import type { OwnerAddress } from '../object-ref/index.js';
 
 /**

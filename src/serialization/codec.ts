@@ -12,7 +12,7 @@
  * and values nested more than MAX_DEPTH levels deep.
  */
 import { Packr, addExtension } from 'msgpackr';
-import { MinirayError, SerializationError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
+import { MinirayError, ProtocolError, SerializationError, errorRecordProblem, toErrorRecord, type ErrorRecord } from '../errors/index.js';
 import { ObjectID } from '../ids/index.js';
 import { ObjectRef } from '../object-ref/index.js';
 import { MAX_DEPTH, RejectedValue, depthCheck, rejectionOf, shipFunction, walkValue, type Rejection } from './carriable.js';
@@ -321,8 +321,17 @@ export function encodeError(thrown: unknown): Uint8Array {
   return encodeErrorRecord(toErrorRecord(thrown));
 }
 
+/** The record in `data`; bytes that hold none (from a broken worker) give a ProtocolError's record. */
 export function decodeErrorRecord(data: Uint8Array): ErrorRecord {
-  return plainPackr.unpack(data) as ErrorRecord;
+  let problem: string | undefined;
+  try {
+    const record: unknown = plainPackr.unpack(data);
+    problem = errorRecordProblem(record);
+    if (problem === undefined) return record as ErrorRecord;
+  } catch (error) {
+    problem = `it is not msgpack (${(error as Error).message})`;
+  }
+  return toErrorRecord(new ProtocolError(`an error record sent by a worker could not be read: ${problem}`, 'error'));
 }
 
 /**

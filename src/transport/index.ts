@@ -4,9 +4,19 @@
  * postMessage, flushed in a microtask, so a loop that submits 10,000 tasks costs a handful of
  * messages, and the frame's buffer is transferred, not copied. The node and worker code see only
  * `Channel`; the TCP transport between nodes will implement the same interface.
+ *
+ * What arrives is untrusted (user code in a worker can reach `parentPort`; later, bytes from a
+ * socket): every posted value must be a frame, every frame a msgpack batch, and every message
+ * pass the channel's parser (one of the validators in src/protocol). Anything else is reported to
+ * the channel's error handler, never thrown, and the channel takes nothing more from that side: a
+ * peer that sent one malformed message cannot be trusted with the next.
  */
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { ProtocolError } from '../errors/index.js';
 import { decodeFrame, encodeFrame } from '../protocol/index.js';
+
+/** Checks one decoded message: the typed message, or what is wrong with it. */
+export type MessageParser<In> = (message: unknown) => In | ProtocolError;
 
 export interface Channel<Out, In> {
   /** Queues a message; it is delivered, in order, after the current synchronous work. */
@@ -23,6 +33,12 @@ export interface Channel<Out, In> {
    * buffers attached to their frame.
    */
   onMessage(handler: (message: In, attached: readonly SharedArrayBuffer[]) => void): void;
+  /**
+   * Sets the receiver of what could not be delivered: a posted value that is not a frame, a frame
+   * that is not a batch, a message its parser rejects. After the first, nothing more is delivered.
+   * Without a handler, the error is written to stderr.
+   */
+  onError(handler: (error: ProtocolError) => void): void;
   close(): void;
 }
 
@@ -53,27 +69,48 @@ export function processPort(target: {
 /** A Channel over a worker_threads port (the Worker object in the node, parentPort in a worker). */
 const NO_ATTACHMENTS: readonly SharedArrayBuffer[] = Object.freeze([]);
 
-/** What goes through the port: a frame alone, or a frame with shared buffers. */
-type Posted = Uint8Array | { readonly frame: Uint8Array; readonly attached: SharedArrayBuffer[] };
+/**
+ * What goes through the port: a frame alone, or a frame with shared buffers.
+ *
+ *   Uint8Array                                    a frame (msgpack array of messages)
+ *   { frame: Uint8Array, attached: SAB[] }        a frame whose messages refer to attached[i]
+ */
+type Posted = Uint8Array | { readonly frame: Uint8Array; readonly attached: readonly SharedArrayBuffer[] };
 
 export class PortChannel<Out, In> implements Channel<Out, In> {
   private outbox: Out[] = [];
   private attachments: SharedArrayBuffer[] = [];
   private flushQueued = false;
   private closed = false;
+  /** Set by the first malformed input: nothing more is taken from the other side. */
+  private broken = false;
   private handler: ((message: In, attached: readonly SharedArrayBuffer[]) => void) | null = null;
+  private errorHandler: ((error: ProtocolError) => void) | null = null;
   /** Batches that arrived before onMessage() was called; delivered when it is. */
-  private early: Posted[] = [];
-  private readonly listener = (posted: Posted) => {
+  private early: unknown[] = [];
+  private readonly listener = (posted: unknown) => {
+    if (this.broken) return;
     const handler = this.handler;
     if (handler === null) {
       this.early.push(posted);
       return;
     }
-    const frame = posted instanceof Uint8Array ? posted : posted.frame;
-    const attached = posted instanceof Uint8Array ? NO_ATTACHMENTS : posted.attached;
-    const batch = decodeFrame(frame) as In[];
-    for (let i = 0; i < batch.length; i++) handler(batch[i] as In, attached);
+    const unpacked = unpackPosted(posted);
+    if (unpacked instanceof ProtocolError) return this.fail(unpacked);
+    const { frame, attached } = unpacked;
+    let batch: unknown[];
+    try {
+      batch = decodeFrame(frame);
+    } catch (error) {
+      return this.fail(new ProtocolError(`a frame could not be decoded as a batch of messages: ${(error as Error).message}`, 'frame'));
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const message = this.parse(batch[i]);
+      if (message instanceof ProtocolError) return this.fail(message);
+      handler(message, attached);
+      // The handler may have closed the channel, or a message before this one broke it.
+      if (this.broken || this.closed) return;
+    }
   };
 
   /** `ownsPort`: close() also closes the port (for MessageChannel ports this channel created). */
@@ -81,6 +118,8 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
 
   constructor(
     port: PortLike,
+    /** Checks each message that arrives (see src/protocol: parseWorkerToNode, parseNodeToWorker). */
+    private readonly parse: MessageParser<In>,
     private readonly options: { ownsPort?: boolean } = {},
   ) {
     this.port = port as unknown as MessageEndpoint;
@@ -120,6 +159,17 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
     for (const posted of early) this.listener(posted);
   }
 
+  onError(handler: (error: ProtocolError) => void): void {
+    this.errorHandler = handler;
+  }
+
+  private fail(error: ProtocolError): void {
+    this.broken = true;
+    this.early = [];
+    if (this.errorHandler !== null) this.errorHandler(error);
+    else console.error(`miniray: a channel stopped taking messages: ${error.message}`);
+  }
+
   close(): void {
     this.closed = true;
     this.outbox = [];
@@ -129,11 +179,30 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
   }
 }
 
+/** The frame and attachments of a posted value, or what is wrong with it. */
+function unpackPosted(posted: unknown): { frame: Uint8Array; attached: readonly SharedArrayBuffer[] } | ProtocolError {
+  if (posted instanceof Uint8Array) return { frame: posted, attached: NO_ATTACHMENTS };
+  if (typeof posted !== 'object' || posted === null) return notAFrame(posted);
+  const { frame, attached } = posted as { frame?: unknown; attached?: unknown };
+  if (!(frame instanceof Uint8Array)) return notAFrame(posted);
+  if (!Array.isArray(attached) || !attached.every((buffer) => buffer instanceof SharedArrayBuffer)) {
+    return new ProtocolError('a frame came with `attached` that is not an array of SharedArrayBuffers', 'attached');
+  }
+  return { frame, attached };
+}
+
+function notAFrame(posted: unknown): ProtocolError {
+  const what =
+    posted === null ? 'null' : Array.isArray(posted) ? 'an array' : typeof posted === 'object' ? 'an object without a `frame` Uint8Array' : typeof posted;
+  return new ProtocolError(`a value posted to a channel must be a frame (a Uint8Array, or { frame, attached }), got ${what}`, 'frame');
+}
+
 /**
  * Two connected channels in one thread (over a MessageChannel), for tests of protocol users
- * without worker threads. close() on both lets the process exit.
+ * without worker threads: the first receives what `parseFirst` accepts, the second what
+ * `parseSecond` accepts. close() on both lets the process exit.
  */
-export function inMemoryChannelPair<A, B>(): [Channel<A, B>, Channel<B, A>] {
+export function inMemoryChannelPair<A, B>(parseFirst: MessageParser<B>, parseSecond: MessageParser<A>): [Channel<A, B>, Channel<B, A>] {
   const { port1, port2 } = new MessageChannel();
-  return [new PortChannel<A, B>(port1, { ownsPort: true }), new PortChannel<B, A>(port2, { ownsPort: true })];
+  return [new PortChannel<A, B>(port1, parseFirst, { ownsPort: true }), new PortChannel<B, A>(port2, parseSecond, { ownsPort: true })];
 }

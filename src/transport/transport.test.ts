@@ -1,12 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ProtocolError } from '../errors/index.js';
 import { decodeFrame, encodeFrame } from '../protocol/index.js';
 import { PortChannel, inMemoryChannelPair, type Channel } from './index.js';
 
+/** For tests of delivery itself, whose messages are whatever the test sends. */
+const anything = <T>(message: unknown): T => message as T;
+
 /** A pair whose both ends are closed when the test ends, so the process can exit. */
 function pair<A, B>(t: { after: (fn: () => void) => void }): [Channel<A, B>, Channel<B, A>] {
-  const channels = inMemoryChannelPair<A, B>();
+  const channels = inMemoryChannelPair<A, B>(anything, anything);
   t.after(() => {
     channels[0].close();
     channels[1].close();
@@ -187,12 +191,16 @@ class RecordingPort {
     this.closed++;
   }
   deliver(batch: unknown[]): void {
-    for (const listener of this.listeners) listener(encodeFrame(batch));
+    this.post(encodeFrame(batch));
+  }
+  /** Delivers a value as the port would, whatever it is. */
+  post(value: unknown): void {
+    for (const listener of this.listeners) listener(value as Uint8Array);
   }
 }
 
-const channelOver = (port: RecordingPort, ownsPort?: boolean) =>
-  new PortChannel<string, string>(port as unknown as ConstructorParameters<typeof PortChannel>[0], ownsPort === undefined ? undefined : { ownsPort });
+const channelOver = (port: RecordingPort, ownsPort?: boolean, parse: (message: unknown) => string | ProtocolError = anything) =>
+  new PortChannel<string, string>(port as unknown as ConstructorParameters<typeof PortChannel>[0], parse, ownsPort === undefined ? undefined : { ownsPort });
 
 test('PortChannel posts everything sent in one turn as a single batch', async () => {
   const port = new RecordingPort();
@@ -250,4 +258,103 @@ test('PortChannel.close stops delivery and sending, and closes the port only whe
   channelOver(shared).close();
   assert.equal(shared.closed, 0, 'a port the channel does not own stays open');
   assert.equal(shared.listeners.length, 0);
+});
+
+// ---- malformed input -------------------------------------------------------------------------
+
+const onlyStrings = (message: unknown): string | ProtocolError =>
+  typeof message === 'string' ? message : new ProtocolError(`expected a string, got ${typeof message}`, 'message');
+
+/** A channel over a recording port, with what it delivers and what it reports. */
+function watched(): { port: RecordingPort; received: string[]; errors: ProtocolError[] } {
+  const port = new RecordingPort();
+  const channel = channelOver(port, false, onlyStrings);
+  const received: string[] = [];
+  const errors: ProtocolError[] = [];
+  channel.onMessage((m) => received.push(m));
+  channel.onError((e) => errors.push(e));
+  return { port, received, errors };
+}
+
+const notFrames: Array<[string, unknown, RegExp]> = [
+  ['undefined', undefined, /must be a frame .* got undefined/],
+  ['null', null, /got null/],
+  ['a number', 42, /got number/],
+  ['NaN', Number.NaN, /got number/],
+  ['a string', 'hello', /got string/],
+  ['a boolean', true, /got boolean/],
+  ['an array', [1, 2], /got an array/],
+  ['an object without frame', { type: 'results' }, /without a `frame`/],
+  ['frame that is not bytes', { frame: 5, attached: [] }, /without a `frame`/],
+  ['an ArrayBuffer', new ArrayBuffer(8), /without a `frame`/],
+  ['attached that is not an array', { frame: encodeFrame(['x']), attached: 'x' }, /`attached` that is not an array of SharedArrayBuffers/],
+  ['attached holding a number', { frame: encodeFrame(['x']), attached: [1] }, /`attached` that is not an array of SharedArrayBuffers/],
+  ['random bytes', Uint8Array.from([0xc1, 0xff, 0x00, 0x13]), /could not be decoded/],
+  ['a frame that is not a batch', new Uint8Array([0x2a]), /could not be decoded as a batch/],
+  ['an empty frame', new Uint8Array(0), /could not be decoded/],
+];
+
+for (const [name, value, expected] of notFrames) {
+  test(`PortChannel reports a posted ${name} to onError, without throwing or delivering`, () => {
+    const { port, received, errors } = watched();
+    assert.doesNotThrow(() => port.post(value));
+    assert.deepEqual(received, []);
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof ProtocolError);
+    assert.match((errors[0] as ProtocolError).message, expected);
+  });
+}
+
+test('PortChannel reports a message its parser rejects, and delivers the messages before it', () => {
+  const { port, received, errors } = watched();
+  port.deliver(['a', 'b', 7, 'c']);
+  assert.deepEqual(received, ['a', 'b']);
+  assert.equal(errors.length, 1);
+  assert.match((errors[0] as ProtocolError).message, /expected a string, got number/);
+});
+
+test('after one malformed input, PortChannel takes nothing more from that side (and reports once)', () => {
+  const { port, received, errors } = watched();
+  port.post(null);
+  port.deliver(['later']);
+  port.post(undefined);
+  assert.deepEqual(received, []);
+  assert.equal(errors.length, 1);
+});
+
+test('PortChannel checks frames that arrived before onMessage when it is set', () => {
+  const port = new RecordingPort();
+  const channel = channelOver(port, false, onlyStrings);
+  const errors: ProtocolError[] = [];
+  channel.onError((e) => errors.push(e));
+  port.deliver(['early']);
+  port.post(5);
+  const received: string[] = [];
+  channel.onMessage((m) => received.push(m));
+  assert.deepEqual(received, ['early']);
+  assert.equal(errors.length, 1);
+});
+
+test('PortChannel without an error handler writes the error to stderr instead of throwing', (t) => {
+  const port = new RecordingPort();
+  const channel = channelOver(port, false, onlyStrings);
+  channel.onMessage(() => {});
+  const logged: unknown[] = [];
+  t.mock.method(console, 'error', (...args: unknown[]) => logged.push(args.join(' ')));
+  assert.doesNotThrow(() => port.post(undefined));
+  assert.equal(logged.length, 1);
+  assert.match(String(logged[0]), /a channel stopped taking messages: .*must be a frame/);
+});
+
+test('a frame with attachments delivers them with each of its messages', () => {
+  const port = new RecordingPort();
+  const channel = channelOver(port, false, onlyStrings);
+  const buffer = new SharedArrayBuffer(8);
+  const seen: Array<[string, readonly SharedArrayBuffer[]]> = [];
+  channel.onMessage((m, attached) => seen.push([m, attached]));
+  channel.onError((e) => assert.fail(e));
+  port.post({ frame: encodeFrame(['x', 'y']), attached: [buffer] });
+  assert.deepEqual(seen.map(([m]) => m), ['x', 'y']);
+  assert.equal(seen[0]?.[1][0], buffer);
+  assert.equal(seen[1]?.[1][0], buffer);
 });

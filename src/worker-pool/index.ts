@@ -13,7 +13,8 @@ import { join, resolve as resolvePath, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { WorkerID } from '../ids/index.js';
-import { PROCESS_PROGRESS_FD, type NodeToWorker, type PreloadModule, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
+import type { ProtocolError } from '../errors/index.js';
+import { PROCESS_PROGRESS_FD, parseWorkerToNode, type NodeToWorker, type PreloadModule, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
 import { PortChannel, processPort, type Channel, type PortLike } from '../transport/index.js';
 import type { WorkerSlot } from '../scheduler/index.js';
 
@@ -59,6 +60,8 @@ export interface WorkerPoolOptions<TTask> {
   readonly size: number;
   readonly resourceLimits: ResourceLimits | undefined;
   readonly onMessage: (worker: PooledWorker<TTask>, message: WorkerToNode, attached: readonly SharedArrayBuffer[]) => void;
+  /** The worker sent something malformed (its channel takes nothing more from it). */
+  readonly onBadMessage: (worker: PooledWorker<TTask>, error: ProtocolError) => void;
   /** The thread is gone (crash, exit, terminate). Called once per worker. */
   readonly onExit: (worker: PooledWorker<TTask>) => void;
 }
@@ -142,7 +145,7 @@ export class WorkerPool<TTask> {
       role,
       isolation,
       host,
-      channel: new PortChannel<NodeToWorker, WorkerToNode>(port),
+      channel: new PortChannel<NodeToWorker, WorkerToNode>(port, parseWorkerToNode),
       progress: new Int32Array(progress),
       knownFunctions: new Set(),
       inFlight: new Map(),
@@ -170,6 +173,7 @@ export class WorkerPool<TTask> {
       }
       this.options.onMessage(worker, message, attached);
     });
+    worker.channel.onError((error) => this.options.onBadMessage(worker, error));
     events.on('error', (error: Error) => {
       worker.exitError = error;
     });

@@ -11,7 +11,8 @@ import '../util/queue.js';
 import '../api/remote-function.js';
 import { ChannelNodeClient, CoreWorker, collectGarbage } from '../core-worker/index.js';
 import { setCurrentRuntime } from '../core-worker/current.js';
-import { PROCESS_PROGRESS_FD, type NodeToWorker, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
+import { ProtocolError } from '../errors/index.js';
+import { PROCESS_PROGRESS_FD, parseNodeToWorker, parseWorkerBootData, type NodeToWorker, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
 import { PortChannel, processPort } from '../transport/index.js';
 import { TaskExecutor, type ProgressCell } from './executor.js';
 
@@ -23,9 +24,18 @@ const inProcess = parentPort === null;
 if (inProcess && (process.send === undefined || process.env['MINIRAY_WORKER_BOOT'] === undefined)) {
   throw new Error('the miniray worker runtime runs only as a worker thread or process started by miniray');
 }
-const boot: WorkerBootData = inProcess
-  ? { ...(JSON.parse(process.env['MINIRAY_WORKER_BOOT'] as string) as WorkerBootData), progress: new SharedArrayBuffer(4) }
-  : (workerData as WorkerBootData);
+let bootValue: unknown = workerData;
+if (inProcess) {
+  try {
+    bootValue = { ...(JSON.parse(process.env['MINIRAY_WORKER_BOOT'] as string) as object), progress: new SharedArrayBuffer(4) };
+  } catch (error) {
+    throw new ProtocolError(`MINIRAY_WORKER_BOOT is not JSON: ${(error as Error).message}`, 'MINIRAY_WORKER_BOOT');
+  }
+}
+// Thrown, this ends the worker before it reports ready: the node counts a failed start.
+const parsedBoot = parseWorkerBootData(bootValue);
+if (parsedBoot instanceof ProtocolError) throw parsedBoot;
+const boot: WorkerBootData = parsedBoot;
 if (inProcess) {
   // The driver went away: nothing can reach this process any more.
   process.on('disconnect', () => process.exit(0));
@@ -47,7 +57,14 @@ globals.__name ??= (target: object, value: string) =>
 
 const channel = new PortChannel<WorkerToNode, NodeToWorker>(
   parentPort ?? processPort(process as unknown as Parameters<typeof processPort>[0]),
+  parseNodeToWorker,
 );
+// A node that sends something malformed is broken: say what it was, and end this worker, which the
+// node handles as a crash (its tasks go back to the queue).
+channel.onError((error) => {
+  console.error(`miniray worker ${boot.workerId.slice(0, 8)}: ${error.message}; exiting`);
+  process.exit(70);
+});
 const client = new ChannelNodeClient(boot.nodeId, channel, !inProcess);
 const executor = new TaskExecutor(channel, progressCell(), client);
 const coreWorker = new CoreWorker({ nodeId: boot.nodeId, workerId: boot.workerId }, client, executor);

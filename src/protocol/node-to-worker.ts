@@ -1,0 +1,157 @@
+/**
+ * The validators of what a node sends a worker, and of a worker's boot data. A node that sends
+ * something malformed is broken: the worker says what was wrong and exits, and the node handles
+ * that as a crash (see worker-runtime/main.ts).
+ */
+import type { ProtocolError } from '../errors/index.js';
+import {
+  aFunctionDescriptor,
+  aBytes,
+  anIndex,
+  aPart,
+  aString,
+  bytes,
+  fail,
+  fields,
+  id,
+  int,
+  list,
+  oneOf,
+  optionalId,
+  optionalList,
+  optionalStr,
+  partLists,
+  str,
+  validate,
+  Violation,
+  within,
+  type Fields,
+} from './check.js';
+import type { ActorInfo, ExecuteTask, NodeToWorker, ObjectPayload, PreloadModule, WorkerBootData } from './index.js';
+
+type Check<K extends NodeToWorker['type']> = (o: Fields) => Extract<NodeToWorker, { type: K }>;
+
+const anExecuteTask = (value: unknown): ExecuteTask => {
+  const o = fields(value);
+  int(o['seq'], 'seq', 1);
+  id(o['taskId'], 'taskId');
+  str(o['functionId'], 'functionId');
+  str(o['name'], 'name');
+  bytes(o['args'], 'args');
+  const positions = list(o['refArgPositions'], 'refArgPositions', anIndex);
+  const values = list(o['refArgValues'], 'refArgValues', aBytes);
+  if (values.length !== positions.length) fail('refArgValues', `one value per ref position (${positions.length})`, values);
+  const parts = optionalList(o['refArgParts'], 'refArgParts', partLists);
+  if (parts !== undefined && parts.length !== values.length) fail('refArgParts', `one list per ref value (${values.length})`, parts);
+  if (o['lease'] !== undefined) int(o['lease'], 'lease', 1);
+  int(o['numReturns'], 'numReturns');
+  if (optionalId(o['actorId'], 'actorId') !== undefined) {
+    optionalStr(o['method'], 'method');
+    if (o['maxConcurrency'] !== undefined) int(o['maxConcurrency'], 'maxConcurrency', 1);
+    if (o['progressCell'] !== undefined) {
+      const cell = fields(o['progressCell'], 'progressCell');
+      int(cell['block'], 'progressCell.block');
+      int(cell['index'], 'progressCell.index');
+      if (cell['attached'] !== undefined) int(cell['attached'], 'progressCell.attached');
+    }
+  }
+  return o as unknown as ExecuteTask;
+};
+
+const aPayload = (value: unknown): ObjectPayload => {
+  const o = fields(value);
+  id(o['id'], 'id');
+  const state = oneOf<ObjectPayload['state']>(o['state'], 'state', ['ready', 'failed', 'lost']);
+  switch (state) {
+    case 'ready':
+      bytes(o['data'], 'data');
+      optionalList(o['parts'], 'parts', aPart);
+      if (o['lease'] !== undefined) int(o['lease'], 'lease', 1);
+      break;
+    case 'failed':
+      bytes(o['data'], 'data');
+      break;
+    case 'lost':
+      break;
+    default:
+      state satisfies never;
+  }
+  return o as unknown as ObjectPayload;
+};
+
+const anActorInfo = (o: Fields): ActorInfo | null => {
+  const value = o['info'];
+  if (value === null) return null;
+  try {
+    const info = fields(value);
+    id(info['actorId'], 'actorId');
+    str(info['className'], 'className');
+    list(info['methodNames'], 'methodNames', aString);
+    return info as unknown as ActorInfo;
+  } catch (error) {
+    throw within(error, 'info');
+  }
+};
+
+const aSlab = (value: unknown): { index: number; attached: number } => {
+  const o = fields(value);
+  int(o['index'], 'index');
+  int(o['attached'], 'attached');
+  return o as unknown as { index: number; attached: number };
+};
+
+const nothing = <T>(o: Fields): T => o as unknown as T;
+
+const checks: { readonly [K in NodeToWorker['type']]: Check<K> } = {
+  execute: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', anExecuteTask), nothing(o)),
+  objects: (o) => (int(o['requestId'], 'requestId'), list(o['objects'], 'objects', aPayload), nothing(o)),
+  cancel: (o) => (list(o['seqs'], 'seqs', anIndex), nothing(o)),
+  destroyActor: (o) => (id(o['actorId'], 'actorId'), o['seq'] === undefined || int(o['seq'], 'seq', 1), nothing(o)),
+  dropSlabs: (o) => (list(o['indices'], 'indices', anIndex), nothing(o)),
+  collect: nothing,
+  slabs: (o) => (list(o['slabs'], 'slabs', aSlab), nothing(o)),
+  actorInfo: (o) => (int(o['requestId'], 'requestId'), anActorInfo(o), nothing(o)),
+};
+const byType = new Map<string, (o: Fields) => NodeToWorker>(Object.entries(checks));
+const TYPES = [...byType.keys()].join(', ');
+
+function aMessage(value: unknown): NodeToWorker {
+  const o = fields(value);
+  const type = o['type'];
+  const check = typeof type === 'string' ? byType.get(type) : undefined;
+  if (check === undefined) fail('type', `a message type (${TYPES})`, type);
+  try {
+    return check(o);
+  } catch (error) {
+    if (error instanceof Violation) error.messageType = type as string;
+    throw error;
+  }
+}
+
+/** A message the node sent, typed, or the ProtocolError that says which field is wrong and how. */
+export function parseNodeToWorker(value: unknown): NodeToWorker | ProtocolError {
+  return validate('a message from the node', value, aMessage);
+}
+
+const aPreloadModule = (value: unknown): PreloadModule => {
+  const o = fields(value);
+  const kind = oneOf<PreloadModule['kind']>(o['kind'], 'kind', ['import', 'tsx']);
+  if (kind === 'import') str(o['specifier'], 'specifier');
+  else str(o['apiUrl'], 'apiUrl');
+  return o as unknown as PreloadModule;
+};
+
+function aBootData(value: unknown): WorkerBootData {
+  const o = fields(value);
+  id(o['nodeId'], 'nodeId');
+  id(o['workerId'], 'workerId');
+  const progress = o['progress'];
+  if (!(progress instanceof SharedArrayBuffer) || progress.byteLength < 4) fail('progress', 'a SharedArrayBuffer of at least 4 bytes', progress);
+  list(o['preload'], 'preload', aPreloadModule);
+  return o as unknown as WorkerBootData;
+}
+
+/** A worker's boot data, typed, or the ProtocolError naming what is wrong with it. */
+export function parseWorkerBootData(value: unknown): WorkerBootData | ProtocolError {
+  return validate("a worker's boot data", value, aBootData);
+}

@@ -1,0 +1,311 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ProtocolError } from '../errors/index.js';
+import { decodeErrorRecord, encodeErrorRecord } from '../serialization/index.js';
+import {
+  decodeFrame,
+  encodeFrame,
+  parseNodeToWorker,
+  parseWorkerBootData,
+  parseWorkerToNode,
+  type ActorSpec,
+  type NodeToWorker,
+  type TaskSpec,
+  type WorkerToNode,
+} from './index.js';
+
+const ID = 'a'.repeat(32);
+const ID2 = 'b'.repeat(32);
+const owner = { nodeId: ID, workerId: ID2 };
+const bytes = new Uint8Array([1, 2, 3]);
+
+const taskSpec: TaskSpec = {
+  taskId: ID,
+  functionId: ID2,
+  name: 'f',
+  args: bytes,
+  refArgPositions: [0],
+  dependencies: [ID2],
+  returnIds: [ID],
+  numCpus: 1,
+  maxRetries: -1,
+  retryExceptions: false,
+  owner,
+};
+const actorSpec: ActorSpec = {
+  actorId: ID,
+  classId: ID2,
+  className: 'Counter',
+  methodNames: ['inc'],
+  args: bytes,
+  refArgPositions: [],
+  dependencies: [],
+  name: undefined,
+  namespace: 'default',
+  maxRestarts: 0,
+  maxTaskRetries: 0,
+  maxConcurrency: 1,
+  numCpus: 0,
+  isolation: 'thread',
+  owner,
+};
+
+/** One valid message of each type a worker sends. */
+const validFromWorker: WorkerToNode[] = [
+  { type: 'ready' },
+  {
+    type: 'results',
+    results: [
+      { seq: 1, outcome: 'ok', values: [bytes], us: 3 },
+      { seq: 2, outcome: 'ok', values: [bytes, bytes], parts: [[{ attached: 0 }], [{ bytes }]], nested: [[ID], []], us: 0 },
+      { seq: 3, outcome: 'error', error: bytes, userError: true, us: 12.5 },
+      { seq: 4, outcome: 'cancelled' },
+    ],
+  },
+  { type: 'submit', functions: [{ kind: 'source', id: ID2, name: 'f', source: '(x) => x' }], tasks: [taskSpec, { ...taskSpec, actorId: ID2, method: 'inc', functionId: '' }] },
+  { type: 'put', objects: [{ id: ID, data: bytes }, { id: ID2, data: bytes, parts: [{ attached: 1 }], nested: [ID] }] },
+  { type: 'get', requestId: 7, ids: [ID, ID2], withData: false },
+  { type: 'cancelGet', requestId: 7 },
+  { type: 'blocked' },
+  { type: 'unblocked' },
+  { type: 'cancel', objectId: ID, force: true },
+  {
+    type: 'createActor',
+    functions: [{ kind: 'module', id: ID2, name: 'Counter', moduleUrl: 'file:///x.js', callsite: '1:1#0', where: 'x.js:1' }],
+    spec: actorSpec,
+  },
+  { type: 'lookupActor', requestId: 1, name: 'n', namespace: '' },
+  { type: 'killActor', actorId: ID, noRestart: false },
+  { type: 'addRefs', ids: [ID] },
+  { type: 'removeRefs', ids: [] },
+  { type: 'releaseLeases', leases: [1, 2] },
+];
+
+/** One valid message of each type a node sends. */
+const validFromNode: NodeToWorker[] = [
+  {
+    type: 'execute',
+    functions: [],
+    tasks: [
+      { seq: 1, taskId: ID, functionId: ID2, name: 'f', args: bytes, refArgPositions: [], refArgValues: [], numReturns: 1 },
+      {
+        seq: 2,
+        taskId: ID,
+        functionId: ID2,
+        name: 'f',
+        args: bytes,
+        refArgPositions: [1],
+        refArgValues: [bytes],
+        refArgParts: [[{ slab: 0, offset: 64, length: 100 }]],
+        lease: 3,
+        numReturns: 2,
+      },
+      { seq: 3, taskId: ID, functionId: ID2, name: 'C', args: bytes, refArgPositions: [], refArgValues: [], numReturns: 0, actorId: ID, maxConcurrency: 2 },
+    ],
+  },
+  {
+    type: 'objects',
+    requestId: 1,
+    objects: [
+      { id: ID, state: 'ready', data: bytes, parts: [{ slab: 1, offset: 0, length: 3 }], lease: 1 },
+      { id: ID, state: 'failed', data: bytes },
+      { id: ID, state: 'lost' },
+    ],
+  },
+  { type: 'cancel', seqs: [1, 2] },
+  { type: 'destroyActor', actorId: ID },
+  { type: 'dropSlabs', indices: [3] },
+  { type: 'collect' },
+  { type: 'slabs', slabs: [{ index: 0, attached: 0 }] },
+  { type: 'actorInfo', requestId: 1, info: { actorId: ID, className: 'C', methodNames: ['m'] } },
+  { type: 'actorInfo', requestId: 2, info: null },
+];
+
+test('every valid message a worker sends passes, as sent and after a trip through a frame', () => {
+  for (const message of validFromWorker) {
+    assert.equal(parseWorkerToNode(message), message, message.type);
+    const [decoded] = decodeFrame(encodeFrame([message]));
+    const parsed = parseWorkerToNode(decoded);
+    assert.ok(!(parsed instanceof ProtocolError), `${message.type}: ${(parsed as Error).message}`);
+  }
+});
+
+test('every valid message a node sends passes, as sent and after a trip through a frame', () => {
+  for (const message of validFromNode) {
+    assert.equal(parseNodeToWorker(message), message, message.type);
+    const [decoded] = decodeFrame(encodeFrame([message]));
+    const parsed = parseNodeToWorker(decoded);
+    assert.ok(!(parsed instanceof ProtocolError), `${message.type}: ${(parsed as Error).message}`);
+  }
+});
+
+/** [what, message, pattern its error must match (naming the field and what was wrong)]. */
+const malformedFromWorker: Array<[string, unknown, RegExp]> = [
+  ['undefined', undefined, /it must be an object, got undefined/],
+  ['null', null, /it must be an object, got null/],
+  ['a number', 5, /it must be an object, got number 5/],
+  ['a string', 'ready', /it must be an object, got string "ready"/],
+  ['an array', [{ type: 'ready' }], /it must be an object, got an array of 1/],
+  ['bytes', new Uint8Array(4), /it must be an object, got Uint8Array of 4 bytes/],
+  ['no type', {}, /type must be a message type \(ready, results, .*\), got undefined/],
+  ['an unknown type', { type: 'explode' }, /type must be a message type .* got string "explode"/],
+  ['a prototype key as type', { type: 'toString' }, /type must be a message type .* got string "toString"/],
+  ['a numeric type', { type: 3 }, /type must be a message type .* got number 3/],
+  ['results: 5', { type: 'results', results: 5 }, /type 'results'.*: results must be an array, got number 5/],
+  ['a result that is null', { type: 'results', results: [null] }, /results\[0\] must be an object, got null/],
+  ['a string seq', { type: 'results', results: [{ seq: '1', outcome: 'cancelled' }] }, /results\[0\]\.seq must be an integer >= 0, got string "1"/],
+  ['a fractional seq', { type: 'results', results: [{ seq: 1.5, outcome: 'cancelled' }] }, /results\[0\]\.seq must be an integer >= 0, got number 1.5/],
+  ['an unknown outcome', { type: 'results', results: [{ seq: 1, outcome: 'maybe' }] }, /results\[0\]\.outcome must be one of 'ok', 'error', 'cancelled'/],
+  ['values that are not bytes', { type: 'results', results: [{ seq: 1, outcome: 'ok', values: [5], us: 1 }] }, /results\[0\]\.values\[0\] must be bytes/],
+  ['an infinite us', { type: 'results', results: [{ seq: 1, outcome: 'ok', values: [], us: Infinity }] }, /results\[0\]\.us must be a finite number >= 0/],
+  ['parts not one per value', { type: 'results', results: [{ seq: 1, outcome: 'ok', values: [bytes], parts: [], us: 1 }] }, /results\[0\]\.parts must be one list per value \(1\)/],
+  ['a part of no kind', { type: 'results', results: [{ seq: 1, outcome: 'ok', values: [bytes], parts: [[{}]], us: 1 }] }, /results\[0\]\.parts\[0\]\[0\] must be a part/],
+  ['a negative slab', { type: 'put', objects: [{ id: ID, data: bytes, parts: [{ slab: -1, offset: 0, length: 1 }] }] }, /objects\[0\]\.parts\[0\]\.slab must be an integer >= 0, got number -1/],
+  ['an error without userError', { type: 'results', results: [{ seq: 1, outcome: 'error', error: bytes, us: 1 }] }, /results\[0\]\.userError must be a boolean, got undefined/],
+  ['objects: 7', { type: 'put', objects: 7 }, /type 'put'.*: objects must be an array, got number 7/],
+  ['a put with a bad ID', { type: 'put', objects: [{ id: 'x', data: bytes }] }, /objects\[0\]\.id must be an ID \(32 hex characters\), got string "x"/],
+  ['a put without data', { type: 'put', objects: [{ id: ID }] }, /objects\[0\]\.data must be bytes/],
+  ['submit without tasks', { type: 'submit', functions: [] }, /tasks must be an array, got undefined/],
+  ['a task without owner', { type: 'submit', functions: [], tasks: [{ ...taskSpec, owner: undefined }] }, /tasks\[0\]\.owner must be an object, got undefined/],
+  ['a task owner with a numeric worker', { type: 'submit', functions: [], tasks: [{ ...taskSpec, owner: { nodeId: ID, workerId: 1 } }] }, /tasks\[0\]\.owner\.workerId must be a string/],
+  ['a task with NaN CPUs', { type: 'submit', functions: [], tasks: [{ ...taskSpec, numCpus: Number.NaN }] }, /tasks\[0\]\.numCpus must be a finite number >= 0, got number NaN/],
+  ['a task with maxRetries -2', { type: 'submit', functions: [], tasks: [{ ...taskSpec, maxRetries: -2 }] }, /tasks\[0\]\.maxRetries must be an integer >= -1/],
+  ['a task with no returns', { type: 'submit', functions: [], tasks: [{ ...taskSpec, returnIds: [] }] }, /tasks\[0\]\.returnIds must be at least one ID/],
+  ['positions not one per dependency', { type: 'submit', functions: [], tasks: [{ ...taskSpec, refArgPositions: [] }] }, /tasks\[0\]\.refArgPositions must be one position per dependency \(1\)/],
+  ['an actor call without method', { type: 'submit', functions: [], tasks: [{ ...taskSpec, actorId: ID }] }, /tasks\[0\]\.method must be a string, got undefined/],
+  ['a function of unknown kind', { type: 'submit', functions: [{ kind: 'eval', id: ID, name: 'f' }], tasks: [] }, /functions\[0\]\.kind must be one of 'source', 'module'/],
+  ['a get with ids: null', { type: 'get', requestId: 1, ids: null, withData: true }, /ids must be an array, got null/],
+  ['a get with a negative request', { type: 'get', requestId: -1, ids: [], withData: true }, /requestId must be an integer >= 0, got number -1/],
+  ['a cancel of a number', { type: 'cancel', objectId: 5, force: false }, /objectId must be an ID/],
+  ['an actor spec with isolation "vm"', { type: 'createActor', functions: [], spec: { ...actorSpec, isolation: 'vm' } }, /spec\.isolation must be one of 'thread', 'shared', 'process'/],
+  ['an actor spec with maxConcurrency 0', { type: 'createActor', functions: [], spec: { ...actorSpec, maxConcurrency: 0 } }, /spec\.maxConcurrency must be an integer >= 1/],
+  ['a createActor without spec', { type: 'createActor', functions: [] }, /spec must be an object, got undefined/],
+  ['a lookup with a numeric name', { type: 'lookupActor', requestId: 1, name: 5, namespace: '' }, /name must be a string, got number 5/],
+  ['a kill without noRestart', { type: 'killActor', actorId: ID }, /noRestart must be a boolean, got undefined/],
+  ['addRefs of numbers', { type: 'addRefs', ids: [1, 2] }, /ids\[0\] must be an ID/],
+  ['releaseLeases of strings', { type: 'releaseLeases', leases: ['1'] }, /leases\[0\] must be an integer >= 0, got string "1"/],
+];
+
+for (const [what, message, expected] of malformedFromWorker) {
+  test(`parseWorkerToNode rejects ${what}, naming the field`, () => {
+    const parsed = parseWorkerToNode(message);
+    assert.ok(parsed instanceof ProtocolError, 'a ProtocolError, returned (not thrown)');
+    assert.match(parsed.message, /^a message from a worker .*is malformed: /);
+    assert.match(parsed.message, expected);
+  });
+}
+
+test('a ProtocolError names the field where the problem is', () => {
+  const parsed = parseWorkerToNode({ type: 'results', results: [{ seq: 1, outcome: 'ok', values: [bytes, 'x'], us: 1 }] });
+  assert.ok(parsed instanceof ProtocolError);
+  assert.equal(parsed.field, 'results[0].values[1]');
+  assert.equal(parsed.message, "a message from a worker (type 'results') is malformed: results[0].values[1] must be bytes (a Uint8Array), got string \"x\"");
+});
+
+const malformedFromNode: Array<[string, unknown, RegExp]> = [
+  ['undefined', undefined, /it must be an object, got undefined/],
+  ['an unknown type', { type: 'results' }, /type must be a message type \(execute, objects, .*\), got string "results"/],
+  ['tasks: 1', { type: 'execute', functions: [], tasks: 1 }, /tasks must be an array, got number 1/],
+  ['a task with seq 0', { type: 'execute', functions: [], tasks: [{ seq: 0 }] }, /tasks\[0\]\.seq must be an integer >= 1, got number 0/],
+  [
+    'ref values not one per position',
+    { type: 'execute', functions: [], tasks: [{ seq: 1, taskId: ID, functionId: '', name: 'f', args: bytes, refArgPositions: [0], refArgValues: [], numReturns: 1 }] },
+    /tasks\[0\]\.refArgValues must be one value per ref position \(1\)/,
+  ],
+  ['an object in an unknown state', { type: 'objects', requestId: 1, objects: [{ id: ID, state: 'gone' }] }, /objects\[0\]\.state must be one of 'ready', 'failed', 'lost'/],
+  ['a ready object without data', { type: 'objects', requestId: 1, objects: [{ id: ID, state: 'ready' }] }, /objects\[0\]\.data must be bytes/],
+  ['actor info that is a string', { type: 'actorInfo', requestId: 1, info: 'C' }, /info must be an object, got string "C"/],
+  ['actor info without methods', { type: 'actorInfo', requestId: 1, info: { actorId: ID, className: 'C' } }, /info\.methodNames must be an array/],
+  ['slabs without attached', { type: 'slabs', slabs: [{ index: 0 }] }, /slabs\[0\]\.attached must be an integer >= 0/],
+  ['cancel of strings', { type: 'cancel', seqs: ['1'] }, /seqs\[0\] must be an integer >= 0/],
+];
+
+for (const [what, message, expected] of malformedFromNode) {
+  test(`parseNodeToWorker rejects ${what}, naming the field`, () => {
+    const parsed = parseNodeToWorker(message);
+    assert.ok(parsed instanceof ProtocolError);
+    assert.match(parsed.message, /^a message from the node .*is malformed: /);
+    assert.match(parsed.message, expected);
+  });
+}
+
+test('boot data: valid passes; each wrong field is named', () => {
+  const valid = { nodeId: ID, workerId: ID2, progress: new SharedArrayBuffer(4), preload: [{ kind: 'tsx', apiUrl: 'file:///tsx.mjs' }, { kind: 'import', specifier: 'x' }] };
+  assert.equal(parseWorkerBootData(valid), valid);
+  const cases: Array<[unknown, RegExp]> = [
+    [undefined, /boot data is malformed: it must be an object, got undefined/],
+    [{ ...valid, nodeId: 'node' }, /nodeId must be an ID/],
+    [{ ...valid, progress: new ArrayBuffer(4) }, /progress must be a SharedArrayBuffer of at least 4 bytes, got ArrayBuffer of 4 bytes/],
+    [{ ...valid, progress: new SharedArrayBuffer(2) }, /progress must be a SharedArrayBuffer of at least 4 bytes/],
+    [{ ...valid, preload: [{ kind: 'require' }] }, /preload\[0\]\.kind must be one of 'import', 'tsx'/],
+    [{ ...valid, preload: [{ kind: 'import' }] }, /preload\[0\]\.specifier must be a string, got undefined/],
+  ];
+  for (const [value, expected] of cases) {
+    const parsed = parseWorkerBootData(value);
+    assert.ok(parsed instanceof ProtocolError);
+    assert.match(parsed.message, expected);
+  }
+});
+
+test('the validators never throw, whatever they are given (fuzzed)', () => {
+  const messageLike = fc.record(
+    {
+      type: fc.oneof(fc.constantFrom(...validFromWorker.map((m) => m.type), ...validFromNode.map((m) => m.type)), fc.string()),
+      results: fc.anything(),
+      objects: fc.anything(),
+      tasks: fc.array(fc.anything(), { maxLength: 3 }),
+      functions: fc.array(fc.anything(), { maxLength: 2 }),
+      ids: fc.anything(),
+      leases: fc.array(fc.anything(), { maxLength: 3 }),
+      spec: fc.anything(),
+      info: fc.anything(),
+      requestId: fc.anything(),
+    },
+    { requiredKeys: ['type'] },
+  );
+  fc.assert(
+    fc.property(fc.oneof(fc.anything({ withTypedArray: true, withMap: true, withSet: true, withBigInt: true }), messageLike), (value) => {
+      for (const parse of [parseWorkerToNode, parseNodeToWorker, parseWorkerBootData] as Array<(v: unknown) => unknown>) {
+        const parsed = parse(value);
+        if (parsed instanceof ProtocolError) assert.match(parsed.message, /is malformed: /);
+        else assert.equal(parsed, value);
+      }
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('valid messages with one field replaced by a random value are rejected or still well-formed (fuzzed)', () => {
+  const samples = validFromWorker.filter((m) => Object.keys(m).length > 1);
+  fc.assert(
+    fc.property(fc.constantFrom(...samples), fc.nat(), fc.anything({ withTypedArray: true }), (message, n, value) => {
+      const keys = Object.keys(message).filter((k) => k !== 'type');
+      const key = keys[n % keys.length] as string;
+      const parsed = parseWorkerToNode({ ...message, [key]: value });
+      if (parsed instanceof ProtocolError) assert.ok(parsed.field.startsWith(key), `${parsed.field} names ${key}`);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('an error record that is not one decodes as a ProtocolError record, never throws', () => {
+  const good = { name: 'TypeError', message: 'x', cause: { name: 'Error', message: 'y' }, props: { code: 'E' } };
+  assert.deepEqual(decodeErrorRecord(encodeErrorRecord(good)), good);
+  const bad: Array<[Uint8Array, RegExp]> = [
+    [new Uint8Array([0x92, 0x01]), /could not be read: it is not msgpack/],
+    [new Uint8Array([0xc1]), /its message is undefined, not a string/],
+    [encodeErrorRecord(5 as never), /it is number, not a record/],
+    [encodeErrorRecord({ name: 1, message: 'x' } as never), /its name is number, not a string/],
+    [encodeErrorRecord({ name: 'E', message: 'x', props: { p: { deep: 1 } } } as never), /its prop "p" is not a primitive/],
+    [encodeErrorRecord({ name: 'E', message: 'x', cause: 'because' } as never), /its cause: it is string, not a record/],
+  ];
+  for (const [data, expected] of bad) {
+    const record = decodeErrorRecord(data);
+    assert.equal(record.minirayClass, 'ProtocolError');
+    assert.match(record.message, expected);
+  }
+  let deep: Record<string, unknown> = { name: 'E', message: 'bottom' };
+  for (let i = 0; i < 40; i++) deep = { name: 'E', message: `level ${i}`, cause: deep };
+  assert.match(decodeErrorRecord(encodeErrorRecord(deep as never)).message, /causes nest deeper than 32/);
+});

@@ -1,0 +1,175 @@
+/**
+ * The validator of what a worker sends its node (and, later, what a node receives over TCP). It
+ * checks shape only: every field the node reads has the type it expects. What a message points at
+ * (a seq the worker was given, an attachment of the frame, a lease it holds, an ID that is new) only
+ * the node can tell, and it checks that itself (node/index.ts, node/delivery.ts).
+ */
+import type { ProtocolError } from '../errors/index.js';
+import {
+  aFunctionDescriptor,
+  aBytes,
+  anId,
+  anIndex,
+  aPart,
+  aString,
+  amount,
+  bool,
+  bytes,
+  fail,
+  fields,
+  id,
+  idLists,
+  int,
+  list,
+  oneOf,
+  optionalId,
+  optionalList,
+  optionalStr,
+  owner,
+  partLists,
+  str,
+  validate,
+  Violation,
+  within,
+  type Fields,
+} from './check.js';
+import type { ActorSpec, Isolation, NewObject, TaskResult, TaskSpec, WorkerToNode } from './index.js';
+
+type Check<K extends WorkerToNode['type']> = (o: Fields) => Extract<WorkerToNode, { type: K }>;
+
+const aResult = (value: unknown): TaskResult => {
+  const o = fields(value);
+  int(o['seq'], 'seq');
+  // A switch rather than oneOf(): this runs once per result, thousands of times per frame.
+  const outcome = o['outcome'] as TaskResult['outcome'];
+  switch (outcome) {
+    case 'ok': {
+      const values = list(o['values'], 'values', aBytes);
+      // One entry per value when present: the node reads parts[i] and nested[i] for value i.
+      const parts = optionalList(o['parts'], 'parts', partLists);
+      if (parts !== undefined && parts.length !== values.length) fail('parts', `one list per value (${values.length})`, parts);
+      const nested = optionalList(o['nested'], 'nested', idLists);
+      if (nested !== undefined && nested.length !== values.length) fail('nested', `one list per value (${values.length})`, nested);
+      amount(o['us'], 'us');
+      break;
+    }
+    case 'error':
+      bytes(o['error'], 'error');
+      bool(o['userError'], 'userError');
+      amount(o['us'], 'us');
+      break;
+    case 'cancelled':
+      break;
+    default:
+      outcome satisfies never;
+      fail('outcome', "one of 'ok', 'error', 'cancelled'", outcome);
+  }
+  return o as unknown as TaskResult;
+};
+
+const aNewObject = (value: unknown): NewObject => {
+  const o = fields(value);
+  id(o['id'], 'id');
+  bytes(o['data'], 'data');
+  optionalList(o['parts'], 'parts', aPart);
+  optionalList(o['nested'], 'nested', anId);
+  return o as unknown as NewObject;
+};
+
+/** Fields a task spec and an actor spec share: the encoded arguments and the refs among them. */
+function argumentsOf(o: Fields): void {
+  bytes(o['args'], 'args');
+  const positions = list(o['refArgPositions'], 'refArgPositions', anIndex);
+  const dependencies = list(o['dependencies'], 'dependencies', anId);
+  // The worker puts dependency i's value at position i.
+  if (positions.length !== dependencies.length) fail('refArgPositions', `one position per dependency (${dependencies.length})`, positions);
+  optionalList(o['nestedRefs'], 'nestedRefs', anId);
+}
+
+/** Retries and restarts: a count, or -1 for no limit. */
+const retries = (value: unknown, path: string): number => int(value, path, -1);
+
+const aTaskSpec = (value: unknown): TaskSpec => {
+  const o = fields(value);
+  id(o['taskId'], 'taskId');
+  str(o['functionId'], 'functionId'); // empty for an actor call
+  str(o['name'], 'name');
+  argumentsOf(o);
+  const returns = list(o['returnIds'], 'returnIds', anId);
+  if (returns.length === 0) fail('returnIds', 'at least one ID', returns);
+  amount(o['numCpus'], 'numCpus');
+  retries(o['maxRetries'], 'maxRetries');
+  bool(o['retryExceptions'], 'retryExceptions');
+  owner(o['owner'], 'owner');
+  if (optionalId(o['actorId'], 'actorId') !== undefined) str(o['method'], 'method');
+  else optionalStr(o['method'], 'method');
+  return o as unknown as TaskSpec;
+};
+
+const ISOLATIONS: readonly Isolation[] = ['thread', 'shared', 'process'];
+
+const anActorSpec = (value: unknown): ActorSpec => {
+  const o = fields(value);
+  id(o['actorId'], 'actorId');
+  str(o['classId'], 'classId');
+  str(o['className'], 'className');
+  list(o['methodNames'], 'methodNames', aString);
+  argumentsOf(o);
+  optionalStr(o['name'], 'name');
+  str(o['namespace'], 'namespace');
+  retries(o['maxRestarts'], 'maxRestarts');
+  retries(o['maxTaskRetries'], 'maxTaskRetries');
+  int(o['maxConcurrency'], 'maxConcurrency', 1);
+  amount(o['numCpus'], 'numCpus');
+  oneOf(o['isolation'], 'isolation', ISOLATIONS);
+  owner(o['owner'], 'owner');
+  return o as unknown as ActorSpec;
+};
+
+const spec = (o: Fields): ActorSpec => {
+  try {
+    return anActorSpec(o['spec']);
+  } catch (error) {
+    throw within(error, 'spec');
+  }
+};
+
+const nothing = <T>(o: Fields): T => o as unknown as T;
+
+const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
+  ready: nothing,
+  results: (o) => (list(o['results'], 'results', aResult), nothing(o)),
+  submit: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', aTaskSpec), nothing(o)),
+  put: (o) => (list(o['objects'], 'objects', aNewObject), nothing(o)),
+  get: (o) => (int(o['requestId'], 'requestId'), list(o['ids'], 'ids', anId), bool(o['withData'], 'withData'), nothing(o)),
+  cancelGet: (o) => (int(o['requestId'], 'requestId'), nothing(o)),
+  blocked: nothing,
+  unblocked: nothing,
+  cancel: (o) => (id(o['objectId'], 'objectId'), bool(o['force'], 'force'), nothing(o)),
+  createActor: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), spec(o), nothing(o)),
+  lookupActor: (o) => (int(o['requestId'], 'requestId'), str(o['name'], 'name'), str(o['namespace'], 'namespace'), nothing(o)),
+  killActor: (o) => (id(o['actorId'], 'actorId'), bool(o['noRestart'], 'noRestart'), nothing(o)),
+  addRefs: (o) => (list(o['ids'], 'ids', anId), nothing(o)),
+  removeRefs: (o) => (list(o['ids'], 'ids', anId), nothing(o)),
+  releaseLeases: (o) => (list(o['leases'], 'leases', anIndex), nothing(o)),
+};
+const byType = new Map<string, (o: Fields) => WorkerToNode>(Object.entries(checks));
+const TYPES = [...byType.keys()].join(', ');
+
+function aMessage(value: unknown): WorkerToNode {
+  const o = fields(value);
+  const type = o['type'];
+  const check = typeof type === 'string' ? byType.get(type) : undefined;
+  if (check === undefined) fail('type', `a message type (${TYPES})`, type);
+  try {
+    return check(o);
+  } catch (error) {
+    if (error instanceof Violation) error.messageType = type as string;
+    throw error;
+  }
+}
+
+/** A message a worker sent, typed, or the ProtocolError that says which field is wrong and how. */
+export function parseWorkerToNode(value: unknown): WorkerToNode | ProtocolError {
+  return validate('a message from a worker', value, aMessage);
+}
