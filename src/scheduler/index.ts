@@ -100,6 +100,9 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
     // Least-loaded first, so idle workers get work before busy ones get more.
     accepting.sort((a, b) => a.load - b.load);
     for (const worker of accepting) {
+      // A busy worker is refilled once half its depth has run, not after every result: it still
+      // has its next tasks at hand, and a stream of results costs one execute message per batch.
+      if (worker.load > 0 && worker.load * 2 > depth) continue;
       while (this.head < this.queue.length && worker.load < depth) {
         const task = this.queue[this.head] as T;
         const units = toUnits(task.numCpus);
