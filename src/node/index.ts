@@ -89,6 +89,9 @@ export class Node {
   /** Tasks of each worker waiting in get() (`blocked` and not yet `unblocked`). */
   private readonly blockedTasks = new Map<Worker, number>();
   private dispatchQueued = false;
+  /** Force-cancelled tasks that their worker had not started yet when cancel() came (see cancel). */
+  private readonly forceCancelsToWatch = new Set<TaskRecord>();
+  private forceCancelTimer: NodeJS.Timeout | undefined;
   private startupFailures = 0;
   /** Set when workers keep failing to start: tasks fail with it instead of waiting forever. */
   private startupError: Error | undefined;
@@ -159,6 +162,7 @@ export class Node {
   async shutdown(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.forceCancelTimer);
     this.keepAliveWhileQueued();
     await this.pool.shutdown();
     this.objects.clear(new ObjectLostError('miniray was shut down before this object was created'));
@@ -262,9 +266,45 @@ export class Node {
       // Only a started task needs its thread terminated; one still queued at the worker is dropped
       // there, sparing the task the worker is running now.
       const started = record.seq <= Atomics.load(worker.progress, 0);
-      if (force && started) this.pool.kill(worker, 'cancel');
-      else worker.channel.send({ type: 'cancel', seqs: [record.seq] });
+      if (force && started) this.killToCancel(worker);
+      else {
+        worker.channel.send({ type: 'cancel', seqs: [record.seq] });
+        // The worker may start the task before that message arrives (it may be starting it now),
+        // and then only terminating the thread stops it.
+        if (force) this.watchForceCancel(record);
+      }
     }
+  }
+
+  private killToCancel(worker: Worker): void {
+    this.scheduler.onWorkerStopping(worker); // nothing more goes to it; what it holds is requeued at its exit
+    this.pool.kill(worker, 'cancel');
+  }
+
+  /**
+   * Until the worker reports the task dropped (or finished, or dies), checks whether it started
+   * the task after all, and then terminates it. Only a task force-cancelled in the moment between
+   * dispatch and its start is watched, so the timer rarely runs.
+   */
+  private watchForceCancel(record: TaskRecord): void {
+    this.forceCancelsToWatch.add(record);
+    if (this.forceCancelTimer !== undefined) return;
+    this.forceCancelTimer = setInterval(() => {
+      for (const watched of this.forceCancelsToWatch) {
+        const worker = watched.worker;
+        if (worker === undefined || !worker.alive || worker.terminatedFor !== undefined) {
+          this.forceCancelsToWatch.delete(watched);
+        } else if (watched.seq <= Atomics.load(worker.progress, 0)) {
+          this.forceCancelsToWatch.delete(watched);
+          this.killToCancel(worker);
+        }
+      }
+      if (this.forceCancelsToWatch.size === 0) {
+        clearInterval(this.forceCancelTimer);
+        this.forceCancelTimer = undefined;
+      }
+    }, 1);
+    this.forceCancelTimer.unref(); // the worker, busy with the task, keeps the process alive
   }
 
   createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): void {
@@ -726,7 +766,7 @@ export class Node {
     }
     worker.inFlight.clear();
     for (const record of requeue) record.state = 'queued';
-    this.scheduler.requeueFront(requeue);
+    this.scheduler.requeue(requeue);
 
     if (!worker.accepting && worker.terminatedFor === undefined && worker.nextSeq === 1) {
       // It died while starting (e.g. a preload module failed): do not respawn forever.

@@ -35,6 +35,9 @@ const toUnits = (cpus: number): number => Math.round(cpus * UNITS_PER_CPU);
 export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
   private queue: T[] = [];
   private head = 0;
+  /** Each task's place in submission order, given when it is first queued. */
+  private readonly order = new WeakMap<T, number>();
+  private nextOrder = 0;
   /** Free CPUs, in units. */
   private available: number;
 
@@ -63,14 +66,31 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
     return toUnits(task.numCpus) <= toUnits(this.totalCpus);
   }
 
+  /** Queues a task at the back (a task queued again, as a retry after an exception, keeps its first place in submission order). */
   enqueue(task: T): void {
+    if (!this.order.has(task)) this.order.set(task, this.nextOrder++);
     this.queue.push(task);
   }
 
-  /** Puts tasks back at the head of the queue, in the given order (tasks of a dead worker). */
-  requeueFront(tasks: readonly T[]): void {
+  /**
+   * Puts back tasks that were handed to a worker and will not finish there (it died, or was
+   * killed to force-cancel one of them): each goes back in submission order, ahead of every queued
+   * task submitted after it, so that a worker's death never lets later tasks overtake them.
+   * Tasks never queued here count as the oldest.
+   */
+  requeue(tasks: readonly T[]): void {
     if (tasks.length === 0) return;
-    this.queue = [...tasks, ...this.queue.slice(this.head)];
+    const orderOf = (task: T): number => this.order.get(task) ?? -Infinity;
+    const back = [...tasks].sort((a, b) => orderOf(a) - orderOf(b));
+    const merged: T[] = [];
+    let next = 0;
+    for (let i = this.head; i < this.queue.length; i++) {
+      const queued = this.queue[i] as T;
+      while (next < back.length && orderOf(back[next] as T) < orderOf(queued)) merged.push(back[next++] as T);
+      merged.push(queued);
+    }
+    while (next < back.length) merged.push(back[next++] as T);
+    this.queue = merged;
     this.head = 0;
   }
 
@@ -100,6 +120,9 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
     // Least-loaded first, so idle workers get work before busy ones get more.
     accepting.sort((a, b) => a.load - b.load);
     for (const worker of accepting) {
+      // A busy worker is refilled once half its depth has run, not after every result: it still
+      // has its next tasks at hand, and a stream of results costs one execute message per batch.
+      if (worker.load > 0 && worker.load * 2 > depth) continue;
       while (this.head < this.queue.length && worker.load < depth) {
         const task = this.queue[this.head] as T;
         const units = toUnits(task.numCpus);
@@ -136,6 +159,14 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
       this.available -= UNITS_PER_CPU;
     }
     worker.load++;
+  }
+
+  /**
+   * A worker is being stopped (terminated to force-cancel a task): it gets no more tasks, and
+   * keeps its CPUs until it is gone (onWorkerLost).
+   */
+  onWorkerStopping(worker: W): void {
+    worker.accepting = false;
   }
 
   /** A worker died: its CPUs return; its tasks are handled by the caller. */

@@ -266,24 +266,25 @@ test('onWorkerLost on a worker with many pipelined tasks frees its CPUs once', (
   assert.equal(s.availableCpus, 1);
 });
 
-test('requeueFront puts tasks back at the head, in the given order', () => {
+test('requeue puts tasks never queued here at the head, in the given order', () => {
   const s = new Scheduler<Task, Slot>(1, 64);
   const [t1, t2, t3, t4] = tasks(4) as [Task, Task, Task, Task];
   s.enqueue(t3);
   s.enqueue(t4);
-  s.requeueFront([t1, t2]);
+  s.requeue([t1, t2]);
   assert.equal(s.queuedCount, 4);
   assert.deepEqual(taskIds(dispatch(s, workers(1))), ['t1', 't2', 't3', 't4']);
 });
 
-test('requeueFront after a worker died restores the original order ahead of later tasks', () => {
+test('requeue after a worker died restores the original order ahead of later tasks', () => {
   const s = new Scheduler<Task, Slot>(1, 2);
   const [w1, w2] = workers(2) as [Slot, Slot];
-  for (const t of tasks(6)) s.enqueue(t);
+  const all = tasks(6);
+  for (const t of all) s.enqueue(t);
   const first = dispatch(s, [w1]);
   assert.deepEqual(first, ['w1:t1', 'w1:t2']);
   s.onWorkerLost(w1);
-  s.requeueFront(tasks(2));
+  s.requeue([all[1] as Task, all[0] as Task]); // in any order: submission order decides
   assert.equal(s.queuedCount, 6);
   assert.deepEqual(taskIds(dispatch(s, [w2])), ['t1', 't2']);
   s.onTaskDone(w2);
@@ -291,11 +292,65 @@ test('requeueFront after a worker died restores the original order ahead of late
   assert.deepEqual(taskIds(dispatch(s, [w2])), ['t3', 't4']);
 });
 
-test('requeueFront with no tasks changes nothing', () => {
+test('requeue: tasks of two lost workers interleave back in submission order', () => {
+  const s = new Scheduler<Task, Slot>(2, 64);
+  const [w1, w2, w3] = workers(3) as [Slot, Slot, Slot];
+  const all = tasks(8);
+  for (const t of all) s.enqueue(t);
+  // Four each: w1 t1-t4, w2 t5-t8.
+  assert.deepEqual(perWorker(dispatch(s, [w1, w2])), { w1: 4, w2: 4 });
+  const pick = (ids: string[]) => all.filter((t) => ids.includes(t.id));
+  s.onWorkerLost(w2);
+  s.requeue(pick(['t5', 't6', 't7', 't8']));
+  s.onWorkerLost(w1);
+  s.requeue(pick(['t1', 't2', 't3', 't4']));
+  assert.deepEqual(taskIds(dispatch(s, [w3])).slice(0, 8), ['t1', 't2', 't3', 't4', 't5', 't6', 't7', 't8']);
+});
+
+test('requeue: a task goes back behind queued tasks submitted before it, ahead of later ones', () => {
+  const s = new Scheduler<Task, Slot>(1, 64);
+  const [w1, w2] = workers(2) as [Slot, Slot];
+  const [t1, t2, t3, t4] = tasks(4) as [Task, Task, Task, Task];
+  s.enqueue(t2);
+  assert.deepEqual(dispatch(s, [w1]), ['w1:t2']);
+  s.enqueue(t1); // queued once more, behind (a retry after an exception keeps its first place)
+  s.enqueue(t3);
+  s.enqueue(t4);
+  s.onWorkerLost(w1);
+  s.requeue([t2]);
+  assert.deepEqual(taskIds(dispatch(s, [w2])), ['t2', 't1', 't3', 't4']);
+});
+
+test('requeue with no tasks changes nothing', () => {
   const s = new Scheduler<Task, Slot>(1, 64);
   s.enqueue(task('t1'));
-  s.requeueFront([]);
+  s.requeue([]);
   assert.equal(s.queuedCount, 1);
+});
+
+test('a stopping worker gets no more tasks but keeps its CPUs until it is lost', () => {
+  const s = new Scheduler<Task, Slot>(2, 64);
+  const [w1, w2] = workers(2) as [Slot, Slot];
+  for (const t of tasks(4)) s.enqueue(t);
+  s.dispatch([w1], () => {});
+  s.onWorkerStopping(w1);
+  assert.deepEqual(dispatch(s, [w1]), []);
+  assert.equal(s.availableCpus, 1);
+  s.onWorkerLost(w1);
+  assert.equal(s.availableCpus, 2);
+  s.enqueue(task('t5'));
+  assert.deepEqual(dispatch(s, [w1, w2]), ['w2:t5']);
+});
+
+test('a busy worker is refilled once half its depth has run, not after every result', () => {
+  const s = new Scheduler<Task, Slot>(1, 8);
+  const [w1] = workers(1) as [Slot];
+  for (const t of tasks(40)) s.enqueue(t);
+  assert.equal(dispatch(s, [w1]).length, 8);
+  s.onTaskDone(w1);
+  assert.deepEqual(dispatch(s, [w1]), [], 'seven still at hand: no refill yet');
+  for (let i = 0; i < 3; i++) s.onTaskDone(w1);
+  assert.equal(dispatch(s, [w1]).length, 4, 'four left: topped up to the depth');
 });
 
 test('remove takes a queued task out; false when it is not queued', () => {

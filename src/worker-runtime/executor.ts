@@ -7,9 +7,10 @@
  * overlap while they await). A worker hosts one actor ('thread', 'process') or many ('shared');
  * actor work never mixes with tasks on the same worker.
  *
- * Results are collected and sent together at the end of a turn of the event loop, or earlier when
- * waiting would hold them back (sendResultsBefore). Synchronous tasks in a batch run back to back
- * with no promise or timer between them.
+ * Results finished in one synchronous stretch are sent together, and never held back behind a
+ * task that starts: before starting the next task or actor call, the executor sends the results
+ * it holds (sendResultsBefore). Synchronous tasks in a batch run back to back with no promise or
+ * timer between them.
  */
 import type { BlockingHooks, CoreWorker, NodeClient } from '../core-worker/index.js';
 import { collectGarbage, lookupModuleFunction } from '../core-worker/index.js';
@@ -53,10 +54,6 @@ export class TaskExecutor implements BlockingHooks {
   private readonly functions = new Map<string, Function>();
   private results: TaskResult[] = [];
   private resultsQueued = false;
-  /** When the oldest unsent result was reported (performance.now()). */
-  private firstResultAt = 0;
-  /** Latest run time of each function on this worker, in microseconds. */
-  private readonly lastRunUs = new Map<string, number>();
 
   /** This thread's CoreWorker (set right after construction: each needs the other). */
   coreWorker!: CoreWorker;
@@ -146,7 +143,7 @@ export class TaskExecutor implements BlockingHooks {
     try {
       while (this.running === 0 && this.head < this.queue.length) {
         const task = this.queue[this.head++] as ExecuteTask;
-        this.sendResultsBefore(task);
+        this.sendResultsBefore();
         this.start(task);
       }
       if (this.head === this.queue.length) {
@@ -228,32 +225,30 @@ export class TaskExecutor implements BlockingHooks {
     try {
       result = call(args);
     } catch (error) {
-      this.fail(task, error, true, this.elapsedUs(task, startedAt));
+      this.fail(task, error, true, this.elapsedUs(startedAt));
       done();
       return;
     }
     if (result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function') {
       (result as PromiseLike<unknown>).then(
         (value) => {
-          this.succeed(task, value, this.elapsedUs(task, startedAt));
+          this.succeed(task, value, this.elapsedUs(startedAt));
           done();
         },
         (error: unknown) => {
-          this.fail(task, error, true, this.elapsedUs(task, startedAt));
+          this.fail(task, error, true, this.elapsedUs(startedAt));
           done();
         },
       );
       return;
     }
-    this.succeed(task, result, this.elapsedUs(task, startedAt));
+    this.succeed(task, result, this.elapsedUs(startedAt));
     done();
   }
 
-  /** Microseconds since `startedAt`, remembered as the latest run time of the task's function. */
-  private elapsedUs(task: ExecuteTask, startedAt: number): number {
-    const us = Math.round((performance.now() - startedAt) * 1000);
-    if (task.actorId === undefined) this.lastRunUs.set(task.functionId, us);
-    return us;
+  /** Microseconds since `startedAt`. */
+  private elapsedUs(startedAt: number): number {
+    return Math.round((performance.now() - startedAt) * 1000);
   }
 
   // ---- actors --------------------------------------------------------------------------------
@@ -329,6 +324,7 @@ export class TaskExecutor implements BlockingHooks {
         actor.running--;
         continue;
       }
+      this.sendResultsBefore();
       this.invoke(task, (args) => method.apply(actor.instance, args), done);
     }
     actor.pumping = false;
@@ -381,7 +377,6 @@ export class TaskExecutor implements BlockingHooks {
   }
 
   private report(result: TaskResult): void {
-    if (this.results.length === 0) this.firstResultAt = performance.now();
     this.results.push(result);
     // Parts attached to the channel travel with its next frame: the result must be in that frame.
     if (result.outcome === 'ok' && result.parts !== undefined) {
@@ -408,17 +403,16 @@ export class TaskExecutor implements BlockingHooks {
   };
 
   /**
-   * Results finished so far go out now, rather than after the run of tasks, when waiting would
-   * hold them back: they have waited over a millisecond, or the next task may take that long
-   * (its function's last run did, or it has not run here yet).
+   * Results finished so far go out now, before the next task or call starts. Whether that one
+   * will run long cannot be known (the same function may take 1 µs or 3 s, depending on its
+   * arguments), and a synchronous task blocks this thread's event loop, so a result left for a
+   * microtask would wait for the whole of it. The cost, one message per task in a stream of
+   * tiny tasks, is kept down on the node's side (the scheduler refills a busy worker in batches).
    */
-  private sendResultsBefore(next: ExecuteTask): void {
+  private sendResultsBefore(): void {
     if (this.results.length === 0) return;
-    const lastRunUs = this.lastRunUs.get(next.functionId);
-    if (lastRunUs === undefined || lastRunUs > 1000 || performance.now() - this.firstResultAt > 1) {
-      this.sendResults();
-      this.channel.flush();
-    }
+    this.sendResults();
+    this.channel.flush();
   }
 
   private async load(functionId: string): Promise<Function> {

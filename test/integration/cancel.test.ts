@@ -2,11 +2,11 @@
 // carries on; a finished task is left alone.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TaskCancelledError, cancel, get, init, remote, shutdown, wait } from 'miniray';
+import { ObjectRef, TaskCancelledError, cancel, get, init, remote, shutdown, wait } from 'miniray';
 import { Gate, listenFor, spinAfterSignal, waitForGate } from '../fixtures/coordination.js';
 import { runsRecorded } from '../fixtures/failing.js';
 
@@ -183,5 +183,89 @@ describe('cancel', () => {
     await assert.rejects(get(blocked), isCancelled);
     gate.open();
     assert.equal(await get(add.remote(3, 4)), 7);
+  });
+});
+
+/**
+ * Synchronous from its first line, so that the executor starts the task queued behind it in the
+ * same run, before it reads any message: says 'started' on `channelName` (unless null), then spins
+ * until the file at `path` exists (for `null`, returns at once). `giveUpMs` bounds a failed test.
+ */
+const spinUntilFile = remote((path: string | null, channelName: string | null, giveUpMs: number): string => {
+  if (path === null) return 'quick';
+  if (channelName !== null) new BroadcastChannel(channelName).postMessage('started');
+  const { existsSync } = process.getBuiltinModule('node:fs') as typeof import('node:fs');
+  const deadline = Date.now() + giveUpMs;
+  while (!existsSync(path) && Date.now() < deadline) {
+    // spin
+  }
+  return 'released';
+});
+
+describe('force-cancel on one CPU', () => {
+  let dir: string;
+  before(async () => {
+    await init({ numCpus: 1 });
+    dir = mkdtempSync(join(tmpdir(), 'miniray-cancel-1cpu-'));
+  });
+  after(async () => {
+    await shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a task the worker starts just after cancel({ force }) reached the node is still stopped', async () => {
+    // Seen short, the function is pipelined: `behind` waits at the worker behind `first`.
+    for (let i = 0; i < 5; i++) assert.equal(await get(spinUntilFile.remote(null, null, 0)), 'quick');
+    const channel = `started-${randomUUID()}`;
+    const started = listenFor(channel, 'started');
+    const release = join(dir, `release-${randomUUID()}`);
+    const first = spinUntilFile.remote(release, channel, 60_000);
+    const behind = spinUntilFile.remote(join(dir, 'never'), null, 60_000);
+    try {
+      await started.heard;
+      // `behind` has not started: the node asks the worker to drop it. But the worker, busy with
+      // `first`, reads that only later, and starts `behind` the moment `first` ends.
+      cancel(behind, { force: true });
+    } finally {
+      writeFileSync(release, '');
+      started.close();
+    }
+    assert.equal(await get(first), 'released');
+    await assert.rejects(get(behind), isCancelled);
+    // Before the fix, `behind` spun on, and this waited for its 60 s.
+    assert.equal(await get(add.remote(1, 2), { timeoutMs: 20_000 }), 3);
+  });
+
+  test("Ray's test_stress: sleepers force-cancelled among quick tasks, all in submission order", async () => {
+    const sleepOrReturn = remote(async (sleep: boolean) => {
+      while (sleep) await new Promise((resolve) => setTimeout(resolve, 20));
+      return 'done';
+    });
+    // Seeded, so a failure can be replayed.
+    let seed = 8;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let round = 0; round < 1; round++) {
+      const first = sleepOrReturn.remote(true);
+      const sleeps = Array.from({ length: 30 }, () => random() < 0.5);
+      const refs = sleeps.map((sleep) => sleepOrReturn.remote(sleep));
+      const cancelled = new Set<ObjectRef<unknown>>();
+      for (const ref of refs) {
+        if (random() > 0.5) {
+          cancel(ref, { force: true });
+          cancelled.add(ref);
+        }
+      }
+      cancel(first, { force: true });
+      await assert.rejects(get(first, { timeoutMs: 20_000 }), isCancelled);
+      for (const [i, ref] of refs.entries()) {
+        if (sleeps[i]) {
+          cancel(ref, { force: true });
+          cancelled.add(ref);
+        }
+        // A quick task that waits behind a sleeper nobody cancels any more would time out here.
+        if (cancelled.has(ref)) await assert.rejects(get(ref, { timeoutMs: 20_000 }), isCancelled);
+        else assert.equal(await get(ref, { timeoutMs: 20_000 }), 'done', `round ${round}, task ${i}`);
+      }
+    }
   });
 });

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism, tmpdir } from 'node:os';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { ObjectRef, TaskError, cancel, get, getRuntimeContext, init, isInitialized, put, remote, shutdown } from 'miniray';
+import { ObjectRef, TaskError, cancel, get, getRuntimeContext, init, isInitialized, put, remote, shutdown, wait } from 'miniray';
 import { meet } from '../fixtures/coordination.js';
 import { fib } from '../fixtures/recursive.js';
 import { inspectNested, putFromWorker, readText, sumOfSquares, whereAmI } from '../fixtures/tasks.js';
@@ -208,4 +208,76 @@ describe('the embedded default: .remote() before init()', () => {
       }
     },
   );
+});
+
+/**
+ * Spins (synchronously, blocking its thread's event loop) until the file at `path` exists, or
+ * returns at once for `null`. Synchronous from its first line: an async function would yield at
+ * its first await and let held results go out anyway.
+ */
+const spinUntilFile = remote((path: string | null): string => {
+  if (path === null) return 'quick';
+  const { existsSync } = process.getBuiltinModule('node:fs') as typeof import('node:fs');
+  const deadline = Date.now() + 60_000; // a safety net, so that a failed test does not spin forever
+  while (!existsSync(path) && Date.now() < deadline) {
+    // spin
+  }
+  return 'released';
+});
+
+class Spinner {
+  quick(): string {
+    return 'quick';
+  }
+  spinUntilFile(path: string): string {
+    const { existsSync } = process.getBuiltinModule('node:fs') as typeof import('node:fs');
+    const deadline = Date.now() + 60_000;
+    while (!existsSync(path) && Date.now() < deadline) {
+      // spin
+    }
+    return 'released';
+  }
+}
+
+describe('a finished result is not held back behind a long task on the same worker', () => {
+  let dir: string;
+  before(async () => {
+    await init({ numWorkers: 1, numCpus: 1 });
+    dir = mkdtempSync(join(tmpdir(), 'miniray-held-'));
+  });
+  after(async () => {
+    await shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a short task pipelined before a long one: its result arrives while the long one runs', async () => {
+    // Seen short a few times, the function is pipelined: both tasks below go to the one worker
+    // together, and the long one starts right after the short one, in the same synchronous run.
+    for (let i = 0; i < 5; i++) assert.equal(await get(spinUntilFile.remote(null)), 'quick');
+    const release = join(dir, `release-${randomUUID()}`);
+    const [quick, long] = [spinUntilFile.remote(null), spinUntilFile.remote(release)];
+    try {
+      const { ready } = await wait([quick], { numReturns: 1, timeoutMs: 15_000 });
+      assert.equal(ready.length, 1, "the short task's result waited for the long task to end");
+      assert.equal(await get(quick), 'quick');
+    } finally {
+      writeFileSync(release, '');
+    }
+    assert.equal(await get(long), 'released');
+  });
+
+  test("an actor's synchronous call before a long one: its result arrives while the long one runs", async () => {
+    const spinner = remote(Spinner).remote();
+    assert.equal(await get(spinner.quick.remote()), 'quick');
+    const release = join(dir, `release-${randomUUID()}`);
+    const quick = spinner.quick.remote();
+    const long = spinner.spinUntilFile.remote(release);
+    try {
+      const { ready } = await wait([quick], { numReturns: 1, timeoutMs: 15_000 });
+      assert.equal(ready.length, 1, "the call's result waited for the next call to end");
+    } finally {
+      writeFileSync(release, '');
+    }
+    assert.equal(await get(long), 'released');
+  });
 });
