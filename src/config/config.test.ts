@@ -179,11 +179,19 @@ test('setting() rejects an override that is not an integer in range, naming the 
 test('describeSettings lists every setting with its environment variable and doc', () => {
   const settings = describeSettings();
   const names = settings.map((s) => s.name).sort();
-  assert.deepEqual(names, ['defaultMaxRetries', 'defaultObjectStorePercent', 'maxTasksInFlightPerWorker', 'pipelineMaxTaskUs', 'workerStartupFailureLimit']);
+  assert.deepEqual(names, ['defaultMaxRetries', 'defaultObjectStorePercent', 'logUnhandledErrors', 'maxTasksInFlightPerWorker', 'pipelineMaxTaskUs', 'workerStartupFailureLimit']);
   for (const s of settings) {
     assert.match(s.env, /^MINIRAY_[A-Z_]+$/);
     assert.equal(typeof s.default, 'number');
     assert.ok(s.doc.length > 0);
   }
   assert.equal(settings.find((s) => s.name === 'maxTasksInFlightPerWorker')?.env, 'MINIRAY_MAX_TASKS_IN_FLIGHT_PER_WORKER');
+});
+
+test('an on/off setting accepts 0 and 1 only', () => {
+  withEnv('MINIRAY_LOG_UNHANDLED_ERRORS', '0', () => assert.equal(setting('logUnhandledErrors'), 0));
+  withEnv('MINIRAY_LOG_UNHANDLED_ERRORS', '2', () =>
+    assert.throws(() => setting('logUnhandledErrors'), /MINIRAY_LOG_UNHANDLED_ERRORS must be an integer >= 0 and <= 1, got "2"/),
+  );
+  assert.equal(setting('logUnhandledErrors'), 1);
 });
