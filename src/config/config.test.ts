@@ -179,7 +179,7 @@ test('setting() rejects an override that is not an integer in range, naming the 
 test('describeSettings lists every setting with its environment variable and doc', () => {
   const settings = describeSettings();
   const names = settings.map((s) => s.name).sort();
-  assert.deepEqual(names, ['defaultMaxRetries', 'defaultObjectStorePercent', 'maxTasksInFlightPerWorker', 'pipelineMaxTaskUs', 'workerStartupFailureLimit']);
+  assert.deepEqual(names, ['defaultMaxRetries', 'defaultObjectStorePercent', 'logUnhandledErrors', 'maxTasksInFlightPerWorker', 'pipelineMaxTaskUs', 'workerStartupFailureLimit']);
   for (const s of settings) {
     assert.match(s.env, /^MINIRAY_[A-Z_]+$/);
     assert.equal(typeof s.default, 'number');
@@ -250,4 +250,12 @@ test('validateOptions: max, oneOf and Infinity where the rule allows them', () =
   assert.throws(() => validateOptions('f()', rules, { timeoutMs: -Infinity }), /'timeoutMs' must be a number >= 0 \(or Infinity\)/);
   assert.throws(() => validateOptions('f()', rules, { timeoutMs: Number.NaN }), /'timeoutMs'/);
   assert.throws(() => validateOptions('f()', rules, { share: Infinity }), /'share' must be a number >= 0, got Infinity/);
+});
+
+test('an on/off setting accepts 0 and 1 only', () => {
+  withEnv('MINIRAY_LOG_UNHANDLED_ERRORS', '0', () => assert.equal(setting('logUnhandledErrors'), 0));
+  withEnv('MINIRAY_LOG_UNHANDLED_ERRORS', '2', () =>
+    assert.throws(() => setting('logUnhandledErrors'), /MINIRAY_LOG_UNHANDLED_ERRORS must be an integer >= 0 and <= 1, got "2"/),
+  );
+  assert.equal(setting('logUnhandledErrors'), 1);
 });

@@ -11,6 +11,8 @@ interface Setting {
   readonly doc: string;
   /** Smallest allowed value; all settings are integers. */
   readonly min: number;
+  /** Largest allowed value, if any (1 for on/off settings). */
+  readonly max?: number;
 }
 
 const SETTINGS = {
@@ -39,6 +41,12 @@ const SETTINGS = {
     min: 1,
     doc: 'Percent of system memory the object store may use when init() does not set objectStoreMemory.',
   },
+  logUnhandledErrors: {
+    default: 1,
+    min: 0,
+    max: 1,
+    doc: "1: when the last ref to a failed task's result goes without get() having read it, its error is logged to stderr once (as Ray's \"Unhandled error\"); 0: not logged.",
+  },
 } satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -48,12 +56,13 @@ const envName = (name: string) => `MINIRAY_${name.replace(/[A-Z]/g, (c) => `_${c
 /** A setting's value: the environment override if set, else the default. */
 export function setting(name: SettingName): number {
   const raw = process.env[envName(name)]?.trim();
-  const { default: fallback, min } = SETTINGS[name];
+  const entry: Setting = SETTINGS[name];
+  const { default: fallback, min, max = Infinity } = entry;
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
+  if (!Number.isInteger(value) || value < min || value > max) {
     throw new InvalidOptionError(
-      `environment variable ${envName(name)} must be an integer >= ${min}, got ${JSON.stringify(raw)}`,
+      `environment variable ${envName(name)} must be an integer >= ${min}${max < Infinity ? ` and <= ${max}` : ''}, got ${JSON.stringify(raw)}`,
       name,
     );
   }

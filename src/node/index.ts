@@ -249,7 +249,7 @@ export class Node {
     onObject: (object: ObjectPayload) => void,
     reader: Worker | undefined = undefined,
   ): () => void {
-    return this.objects.fetch(ids, (id, entry) => onObject(this.delivery.payload(id, entry, withData, reader)));
+    return this.objects.fetch(ids, (id, entry) => onObject(this.delivery.payload(id, entry, withData, reader)), withData);
   }
 
   cancel(objectId: string, force: boolean): void {

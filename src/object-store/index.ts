@@ -9,8 +9,6 @@
  * thread may have views of an object's blocks; freeing waits for the last lease, so a view never
  * sees its memory reused. The node is the only writer, so none of this needs locks.
  */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
 import { ObjectID } from '../ids/index.js';
 import { ObjectRef, type OwnerAddress } from '../object-ref/index.js';
@@ -92,7 +90,7 @@ export class ObjectStore {
     this.onPressure = options.onPressure ?? (() => {});
     const slabBytes = options.slabBytes ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor(capacityBytes / 8)));
     this.arena = new Arena(capacityBytes, Math.min(slabBytes, capacityBytes), (index) => this.onSlabReleased(index));
-    this.spill = new SpillDirectory(options.spillDirectory ?? join(tmpdir(), `miniray-spill-${process.pid}-${ObjectID.fromRandom().toHex().slice(0, 8)}`));
+    this.spill = new SpillDirectory(options.spillDirectory);
   }
 
   // ---- the seed's API: raw bytes -----------------------------------------------------------------

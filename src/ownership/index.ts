@@ -12,9 +12,10 @@
  *
  * Leases (see object-store) keep freed objects' memory from reuse while views of it exist.
  */
-import { ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
+import { setting } from '../config/index.js';
+import { ObjectLostError, ObjectStoreFullError, TaskCancelledError, fromErrorRecord } from '../errors/index.js';
 import type { Block, Lease, ObjectStore } from '../object-store/index.js';
-import { encodeError } from '../serialization/index.js';
+import { decodeErrorRecord, encodeError } from '../serialization/index.js';
 
 export interface ObjectEntry<P> {
   state: 'pending' | 'ready' | 'failed';
@@ -32,6 +33,8 @@ export interface ObjectEntry<P> {
   holds: Map<string, number> | undefined;
   /** Refs nested in its value, held while it lives. */
   nested: readonly string[] | undefined;
+  /** A failed object's error has reached someone (a get, or a task it was an argument of). */
+  errorSeen: boolean;
 }
 
 export interface ObjectInfo {
@@ -55,7 +58,17 @@ export class ObjectDirectory<P> {
   private readonly leases = new Map<number, { holder: string; leases: Lease[] }>();
   private nextLease = 1;
 
-  constructor(private readonly store: ObjectStore) {}
+  /** Set while everything is forgotten at shutdown: no error is unhandled then. */
+  private clearing = false;
+
+  /**
+   * @param onUnhandledError called when a failed object is freed without its error having been
+   *   read (default: log it to stderr, unless the logUnhandledErrors setting is 0)
+   */
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly onUnhandledError: (id: string, error: Error) => void = logUnhandledError,
+  ) {}
 
   get(id: string): ObjectEntry<P> | undefined {
     return this.entries.get(id);
@@ -79,6 +92,7 @@ export class ObjectDirectory<P> {
       handles: undefined,
       holds: undefined,
       nested: undefined,
+      errorSeen: false,
     });
   }
 
@@ -123,15 +137,20 @@ export class ObjectDirectory<P> {
   /**
    * Calls `onObject(id, entry)` for each ID once its object exists (at once for those that do;
    * entry undefined for an unknown ID). Returns a function that withdraws the callbacks still
-   * waiting (for a get/wait that timed out or settled).
+   * waiting (for a get/wait that timed out or settled). `reads`: the caller is given the values
+   * (a get, not a wait), so a failed object's error counts as handled.
    */
-  fetch(ids: readonly string[], onObject: (id: string, entry: ObjectEntry<P> | undefined) => void): () => void {
+  fetch(ids: readonly string[], onObject: (id: string, entry: ObjectEntry<P> | undefined) => void, reads = false): () => void {
     let waiting: Array<[ObjectEntry<P>, () => void]> | undefined;
+    const deliver = (id: string, entry: ObjectEntry<P> | undefined) => {
+      if (reads && entry !== undefined) entry.errorSeen = true;
+      onObject(id, entry);
+    };
     for (const id of ids) {
       const entry = this.entries.get(id);
-      if (entry === undefined || entry.state !== 'pending') onObject(id, entry);
+      if (entry === undefined || entry.state !== 'pending') deliver(id, entry);
       else {
-        const wake = () => onObject(id, entry);
+        const wake = () => deliver(id, entry);
         (entry.waiters ??= []).push(wake);
         (waiting ??= []).push([entry, wake]);
       }
@@ -155,8 +174,10 @@ export class ObjectDirectory<P> {
     let settled = false;
     const onDone = (id: string) => {
       if (settled) return;
-      if (this.entries.get(id)?.state === 'failed') {
+      const entry = this.entries.get(id);
+      if (entry?.state === 'failed') {
         settled = true;
+        entry.errorSeen = true; // the consumer fails with it: reported through the consumer's result
         failed(this.store.get(id) as Uint8Array);
       } else if (--pending === 0) {
         settled = true;
@@ -176,6 +197,7 @@ export class ObjectDirectory<P> {
       }
       if (entry.state === 'failed') {
         settled = true;
+        entry.errorSeen = true;
         failed(this.store.get(id) as Uint8Array);
         return;
       }
@@ -300,9 +322,11 @@ export class ObjectDirectory<P> {
 
   /** Fails every pending object with `error` (at shutdown) and forgets everything. */
   clear(error: Error): void {
+    this.clearing = true;
     const lost = encodeError(error);
     for (const [id, entry] of this.entries) if (entry.state === 'pending') this.setObject(id, lost, true);
     this.entries.clear();
+    this.clearing = false;
     this.holdsByKey.clear();
     this.leases.clear();
   }
@@ -341,9 +365,35 @@ export class ObjectDirectory<P> {
       return;
     }
     this.entries.delete(id);
+    if (entry.state === 'failed' && !entry.errorSeen && !this.clearing) this.reportUnhandled(id);
     this.store.delete(id);
     for (const nested of entry.nested ?? []) this.removeHold(nested, `inside ${id}`);
   }
+
+  /** A failed object goes and nobody read its error: say so once, as Ray's "Unhandled error". */
+  private reportUnhandled(id: string): void {
+    const data = this.store.get(id);
+    if (data === undefined) return;
+    let error: Error;
+    try {
+      error = fromErrorRecord(decodeErrorRecord(data));
+    } catch {
+      return; // an error record that cannot be read has nothing to tell
+    }
+    // A cancelled task's refs are dropped on purpose, as Ray does not report them either.
+    if (error instanceof TaskCancelledError) return;
+    this.onUnhandledError(id, error);
+  }
+}
+
+/** The default report of an unhandled error: one message on stderr, with where it was thrown. */
+export function logUnhandledError(id: string, error: Error): void {
+  if (setting('logUnhandledErrors') === 0) return;
+  const cause = error.cause instanceof Error && error.cause.stack !== undefined ? `\n  thrown at: ${error.cause.stack.replace(/\n/g, '\n  ')}` : '';
+  process.stderr.write(
+    `miniray: Unhandled error (suppress with MINIRAY_LOG_UNHANDLED_ERRORS=0): ObjectRef(${id}) was freed without get() reading its error: ` +
+      `${error.name}: ${error.message}${cause}\n`,
+  );
 }
 
 export type { ObjectLostError };

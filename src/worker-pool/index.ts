@@ -202,7 +202,8 @@ export class WorkerPool<TTask> {
     const thread = new Worker(WORKER_ENTRY, {
       workerData: bootData,
       resourceLimits: this.options.resourceLimits,
-      // A worker's stdout/stderr go straight to the process's, so task logs appear as they happen.
+      // Node would pipe these to the process's own; the worker writes its output to the process's
+      // descriptors itself instead (worker-runtime/stdio.ts), so none is lost at exit or terminate().
       stdout: false,
       stderr: false,
     });

@@ -15,6 +15,7 @@ import { ProtocolError } from '../errors/index.js';
 import { PROCESS_PROGRESS_FD, parseNodeToWorker, parseWorkerBootData, type NodeToWorker, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
 import { PortChannel, processPort } from '../transport/index.js';
 import { TaskExecutor, type ProgressCell } from './executor.js';
+import { writeStdioDirectly } from './stdio.js';
 
 // A worker thread gets its boot data as workerData; a worker process ('process' isolation) in
 // MINIRAY_WORKER_BOOT, and talks over its IPC channel. A process shares no memory: its progress
@@ -40,6 +41,8 @@ if (inProcess) {
   // The driver went away: nothing can reach this process any more.
   process.on('disconnect', () => process.exit(0));
 }
+// Task output must not be lost at exit nor overtaken by the task's result (see stdio.ts).
+writeStdioDirectly();
 
 for (const module of boot.preload) {
   if (module.kind === 'tsx') {
