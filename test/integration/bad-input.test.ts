@@ -134,7 +134,8 @@ describe('bad input to tasks and objects', () => {
 
   test('an unserializable argument fails at .remote() with SerializationError naming the argument', () => {
     // @ts-expect-error: a function is not a number
-    assert.throws(() => add.remote(1, () => 2), expectError(SerializationError, /argument 2 of add/, /function/));
+    // A function travels only if self-contained (as source); this one uses `socket` from its scope.
+    assert.throws(() => add.remote(1, () => socket), expectError(SerializationError, /argument 2 of add/, /function/, /'socket'/));
     // @ts-expect-error: a symbol is not a number
     assert.throws(() => add.remote(Symbol('token'), 1), expectError(SerializationError, /argument 1 of add/, /symbol/, /Symbol\(token\)/));
     // @ts-expect-error: a socket is not a number
@@ -143,7 +144,7 @@ describe('bad input to tasks and objects', () => {
       return Object.keys(value).length;
     });
     assert.throws(
-      () => takesObject.remote({ config: { onDone() {} } }),
+      () => takesObject.remote({ config: { onDone() { return socket; } } }),
       expectError(SerializationError, /argument 1 of takesObject/, /\.config\.onDone/, /function/),
     );
     assert.throws(() => takesObject.remote({ pending: Promise.resolve(1) }), expectError(SerializationError, /\.pending/, /Promise/));
@@ -151,7 +152,7 @@ describe('bad input to tasks and objects', () => {
   });
 
   test('an unserializable value fails at put() with SerializationError naming it', () => {
-    assert.throws(() => put(() => 1), expectError(SerializationError, /put\(\)/, /function/));
+    assert.throws(() => put(() => socket), expectError(SerializationError, /put\(\)/, /function/));
     assert.throws(() => put(Symbol('s')), expectError(SerializationError, /put\(\)/, /symbol/));
     assert.throws(() => put({ conn: socket }), expectError(SerializationError, /put\(\)/, /\.conn/, /Socket/));
     assert.throws(() => put(new WeakMap()), expectError(SerializationError, /put\(\)/, /WeakMap/));
@@ -364,9 +365,10 @@ describe('bad input to tasks and objects', () => {
     await assert.rejects(wait([put(1)], { timeoutMs: Number.NaN }), expectError(InvalidOptionError, /'timeoutMs'/));
   });
 
-  test('a task that returns a function fails at get, naming the return value', async () => {
+  test('a task that returns a function that is not self-contained fails at get, naming the return value', async () => {
     const returnsFunction = remote(function makeCallback() {
-      return () => 1;
+      const base = 1;
+      return () => base;
     });
     await assert.rejects(get(returnsFunction.remote()), (error: unknown) => {
       expectError(TaskError, /makeCallback/, /return value/, /function/)(error);
