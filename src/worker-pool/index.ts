@@ -206,6 +206,7 @@ export class WorkerPool<TTask> {
       // descriptors itself instead (worker-runtime/stdio.ts), so none is lost at exit or terminate().
       stdout: false,
       stderr: false,
+      execArgv: workerExecArgv(),
     });
     return { host: thread, port: thread, events: thread };
   }
@@ -235,6 +236,7 @@ function startProcess(bootData: WorkerBootData): {
   try {
     child = fork(fileURLToPath(WORKER_ENTRY), [], {
       serialization: 'advanced',
+      execArgv: workerExecArgv(),
       env: { ...process.env, MINIRAY_WORKER_BOOT: JSON.stringify({ ...bootData, progress: undefined, preload: [] }) },
       stdio,
     });
@@ -271,6 +273,22 @@ function startProcess(bootData: WorkerBootData): {
       }),
   };
   return { host, port: processPort(child as unknown as Parameters<typeof processPort>[0]), events: child, readProgress };
+}
+
+/**
+ * The driver's Node flags, less those that are about the driver's own entry: a driver run as
+ * `node --input-type=module -e '...'` would otherwise have its workers refuse to start
+ * (--input-type applies only to -e input) or, for a worker process, run the driver's code again.
+ */
+function workerExecArgv(): string[] {
+  const kept: string[] = [];
+  const args = process.execArgv;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (['-e', '--eval', '-p', '--print'].includes(arg)) i++; // and its code
+    else if (!/^(--input-type|--eval|--print)(=|$)/.test(arg)) kept.push(arg);
+  }
+  return kept;
 }
 
 /**

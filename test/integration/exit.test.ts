@@ -87,4 +87,30 @@ describe('exit behaviour', () => {
       }
     }
   });
+
+  test('a driver run with `node --input-type=module -e` starts its worker threads and processes', async () => {
+    // Workers used to inherit --input-type (and a process worker the -e code itself), and refused to start.
+    const entry = new URL('../../dist/index.js', import.meta.url).href;
+    const code = [
+      `import { get, init, remote, shutdown } from ${JSON.stringify(entry)};`,
+      'await init({ numWorkers: 1 });',
+      'const Counter = remote(class { n = 0; inc() { return ++this.n; } }, { isolation: "process" });',
+      'console.log(await get(remote((a, b) => a + b).remote(1, 2)), await get(Counter.remote().inc.remote()));',
+      'await shutdown();',
+    ].join('\n');
+    const outcome = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const deadline = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('close', (status) => {
+        clearTimeout(deadline);
+        resolve({ status, stdout, stderr });
+      });
+    });
+    assert.equal(outcome.status, 0, outcome.stderr);
+    assert.equal(outcome.stdout.trim(), '3 1');
+  });
 });

@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { after, before, describe, test } from 'node:test';
 import { pack } from 'msgpackr';
 import { ActorDiedError, WorkerCrashedError, get, getRuntimeContext, init, memory, put, remote, shutdown, type ObjectRef } from 'miniray';
@@ -43,29 +42,48 @@ test('a driver whose task posts undefined to the node keeps running, prints its 
   }
 });
 
-/** Starts the worker runtime on its own with `workerData`; resolves with its exit code and stderr. */
-function runWorker(workerData: unknown, afterReady?: (worker: Worker) => void): Promise<{ code: number; stderr: string }> {
+/**
+ * Starts the worker runtime on its own, in a child process (a worker writes its output straight to
+ * the process's stderr, so it is read there): `boot` is its workerData, with `progress` turned into
+ * a SharedArrayBuffer of that many bytes when it is a number of bytes and `sab` is set; once the
+ * worker says ready, `frame` (if any) is posted to it. Resolves with its exit code and stderr.
+ */
+function runWorker(boot: Record<string, unknown>, frame?: Uint8Array): Promise<{ code: number | null; stderr: string }> {
+  const script = `
+    import { Worker } from 'node:worker_threads';
+    const [bootJson, frameBase64] = process.argv.slice(1);
+    const boot = JSON.parse(bootJson);
+    if (boot.sab) boot.progress = new SharedArrayBuffer(boot.progress);
+    delete boot.sab;
+    const worker = new Worker(new URL(${JSON.stringify(new URL('../../dist/worker-runtime/main.js', import.meta.url).href)}), { workerData: boot, execArgv: [] });
+    worker.on('error', (error) => console.error('error: ' + error.message));
+    worker.once('message', () => { if (frameBase64) worker.postMessage(new Uint8Array(Buffer.from(frameBase64, 'base64'))); });
+    worker.on('exit', (code) => { process.exitCode = code; });
+  `;
+  const args = ['--input-type=module', '-e', script, JSON.stringify(boot), frame === undefined ? '' : Buffer.from(frame).toString('base64')];
   return new Promise((resolve) => {
-    const worker = new Worker(new URL('../../dist/worker-runtime/main.js', import.meta.url), { workerData, stderr: true });
+    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    worker.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    worker.on('error', (error) => (stderr += `error: ${error.message}`));
-    worker.once('message', () => afterReady?.(worker)); // its first frame says ready
-    worker.on('exit', (code) => resolve({ code, stderr }));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const deadline = setTimeout(() => child.kill('SIGKILL'), LIMIT_MS);
+    child.on('close', (code) => {
+      clearTimeout(deadline);
+      resolve({ code, stderr });
+    });
   });
 }
 
 describe("a worker's side", () => {
-  const boot = { nodeId: 'c'.repeat(32), workerId: 'd'.repeat(32), progress: new SharedArrayBuffer(4), preload: [] };
+  const boot = { nodeId: 'c'.repeat(32), workerId: 'd'.repeat(32), progress: 4, sab: true, preload: [] };
 
   test('a worker sent something malformed by its node says what and exits (the node sees a crash)', async () => {
-    const { code, stderr } = await runWorker(boot, (worker) => worker.postMessage(new Uint8Array(pack([{ type: 'execute', functions: [], tasks: 5 }]))));
-    assert.equal(code, 70);
+    const { code, stderr } = await runWorker(boot, new Uint8Array(pack([{ type: 'execute', functions: [], tasks: 5 }])));
+    assert.equal(code, 70, stderr);
     assert.match(stderr, /^miniray worker dddddddd: a message from the node \(type 'execute'\) is malformed: tasks must be an array, got number 5; exiting/m);
   });
 
   test('a worker whose boot data is malformed does not start, naming the field', async () => {
-    const { code, stderr } = await runWorker({ ...boot, progress: 4 });
+    const { code, stderr } = await runWorker({ ...boot, sab: false });
     assert.notEqual(code, 0);
     assert.match(stderr, /boot data is malformed: progress must be a SharedArrayBuffer of at least 4 bytes, got number 4/);
   });
