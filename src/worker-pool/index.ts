@@ -206,7 +206,10 @@ export class WorkerPool<TTask> {
       // descriptors itself instead (worker-runtime/stdio.ts), so none is lost at exit or terminate().
       stdout: false,
       stderr: false,
-      execArgv: workerExecArgv(),
+      // A thread inherits the driver's flags, except under `node --input-type=module -e`, where it
+      // would refuse to start (--input-type applies only to -e input). It needs none of them then:
+      // --import hooks are replayed from the boot data, and V8 flags are the process's anyway.
+      execArgv: driverRunsEval() ? [] : undefined,
     });
     return { host: thread, port: thread, events: thread };
   }
@@ -276,10 +279,14 @@ function startProcess(bootData: WorkerBootData): {
 }
 
 /**
- * The driver's Node flags, less those that are about the driver's own entry: a driver run as
- * `node --input-type=module -e '...'` would otherwise have its workers refuse to start
- * (--input-type applies only to -e input) or, for a worker process, run the driver's code again.
+ * The driver's Node flags for a worker process, less those about the driver's own entry: under
+ * `node --input-type=module -e '...'` the process would otherwise refuse to start (--input-type
+ * applies only to -e input) or run the driver's code again.
  */
+function driverRunsEval(): boolean {
+  return process.execArgv.some((arg) => /^(-e|-p|--eval|--print|--input-type)(=|$)/.test(arg));
+}
+
 function workerExecArgv(): string[] {
   const kept: string[] = [];
   const args = process.execArgv;

@@ -2,7 +2,7 @@
 // by itself once its work is done; one that calls shutdown() exits too.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,8 +88,9 @@ describe('exit behaviour', () => {
     }
   });
 
-  test('a driver run with `node --input-type=module -e` starts its worker threads and processes', async () => {
-    // Workers used to inherit --input-type (and a process worker the -e code itself), and refused to start.
+  test('a driver run with `node --input-type=module -e`, or with V8 flags, starts its worker threads and processes', async () => {
+    // Workers used to inherit --input-type (and a process worker the -e code itself), and refused
+    // to start; threads must still inherit the flags a thread accepts, and V8 flags must not stop them.
     const entry = new URL('../../dist/index.js', import.meta.url).href;
     const code = [
       `import { get, init, remote, shutdown } from ${JSON.stringify(entry)};`,
@@ -98,19 +99,28 @@ describe('exit behaviour', () => {
       'console.log(await get(remote((a, b) => a + b).remote(1, 2)), await get(Counter.remote().inc.remote()));',
       'await shutdown();',
     ].join('\n');
-    const outcome = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const deadline = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.on('close', (status) => {
-        clearTimeout(deadline);
-        resolve({ status, stdout, stderr });
-      });
-    });
-    assert.equal(outcome.status, 0, outcome.stderr);
-    assert.equal(outcome.stdout.trim(), '3 1');
+    const scratch = mkdtempSync(join(tmpdir(), 'miniray-flags-'));
+    const script = join(scratch, 'driver.mjs');
+    writeFileSync(script, code);
+    try {
+      for (const args of [['--input-type=module', '-e', code], ['--expose-gc', '--max-old-space-size=512', '--stack-size=2000', script]]) {
+        const outcome = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+          const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+          child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+          const deadline = setTimeout(() => child.kill('SIGKILL'), 30_000);
+          child.on('close', (status) => {
+            clearTimeout(deadline);
+            resolve({ status, stdout, stderr });
+          });
+        });
+        assert.equal(outcome.status, 0, `${args[0]}: ${outcome.stderr}`);
+        assert.equal(outcome.stdout.trim(), '3 1', args[0]);
+      }
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 });
