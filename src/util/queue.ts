@@ -7,7 +7,7 @@ import { addExtension } from 'msgpackr';
 import { ActorHandleImpl, methodNamesOf, type ActorHandle } from '../actors/handle.js';
 import { ensureRuntime } from '../core-worker/current.js';
 import { validateOptions, type OptionRules } from '../config/index.js';
-import { QueueEmptyError, QueueFullError, TaskError, InvalidOptionError } from '../errors/index.js';
+import { QueueEmptyError, QueueFullError, TaskError } from '../errors/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
 import type { ActorInfo } from '../protocol/index.js';
 import { EXTENSION_TYPES, callerOf, describeFunction } from '../serialization/index.js';
@@ -110,26 +110,27 @@ export interface QueueOptions {
 export interface QueuePutOptions {
   /** Wait for room when the queue is full. Default: true. */
   block?: boolean;
-  /** With block, fail with QueueFullError after this long (>= 0; any length). Default: wait as long as it takes. */
+  /** With block, fail with QueueFullError after this long (>= 0, any length, or Infinity). Default: wait as long as it takes. */
   timeoutMs?: number;
 }
 
 export interface QueueGetOptions {
   /** Wait for an item when the queue is empty. Default: true. */
   block?: boolean;
-  /** With block, fail with QueueEmptyError after this long (>= 0; any length). Default: wait as long as it takes. */
+  /** With block, fail with QueueEmptyError after this long (>= 0, any length, or Infinity). Default: wait as long as it takes. */
   timeoutMs?: number;
 }
 
-const QUEUE_RULES: OptionRules = { maxsize: { type: 'integer', min: 0, doc: 'most items the queue holds; 0 for no limit' } };
-const PUT_RULES: OptionRules = {
+// `as const`: validateOptions then returns the checked values typed, and they are what is used.
+const QUEUE_RULES = { maxsize: { type: 'integer', min: 0, doc: 'most items the queue holds; 0 for no limit' } } as const satisfies OptionRules;
+const PUT_RULES = {
   block: { type: 'boolean', doc: 'wait for room when the queue is full' },
-  timeoutMs: { type: 'number', min: 0, doc: 'milliseconds to wait for room' },
-};
-const GET_RULES: OptionRules = {
+  timeoutMs: { type: 'number', min: 0, allowInfinity: true, doc: 'milliseconds to wait for room' },
+} as const satisfies OptionRules;
+const GET_RULES = {
   block: { type: 'boolean', doc: 'wait for an item when the queue is empty' },
-  timeoutMs: { type: 'number', min: 0, doc: 'milliseconds to wait for an item' },
-};
+  timeoutMs: { type: 'number', min: 0, allowInfinity: true, doc: 'milliseconds to wait for an item' },
+} as const satisfies OptionRules;
 
 export class Queue<T> {
   readonly maxsize: number;
@@ -140,11 +141,8 @@ export class Queue<T> {
   /** @internal rebuilds a Queue that travelled to another thread. */
   constructor(options: QueueOptions | undefined, existing: ActorInfo);
   constructor(options?: QueueOptions, existing?: ActorInfo) {
-    if (existing === undefined) validateOptions('new Queue()', QUEUE_RULES, options);
-    const maxsize = options?.maxsize ?? 0;
-    if (!Number.isInteger(maxsize) || maxsize < 0) {
-      throw new InvalidOptionError(`Queue: option 'maxsize' must be an integer >= 0, got ${String(maxsize)}`, 'maxsize');
-    }
+    // A Queue rebuilt from another thread's has its maxsize from there, checked when it was made.
+    const maxsize = existing === undefined ? (validateOptions('new Queue()', QUEUE_RULES, options).maxsize ?? 0) : (options?.maxsize ?? 0);
     this.maxsize = maxsize;
     if (existing !== undefined) {
       this.info = existing;
@@ -166,14 +164,14 @@ export class Queue<T> {
 
   /** Adds an item; waits for room if the queue is full (see options). */
   async put(item: T, options?: QueuePutOptions): Promise<void> {
-    validateOptions('Queue.put()', PUT_RULES, options);
-    await this.call(this.actor.put.remote(item, options?.block ?? true, options?.timeoutMs ?? null));
+    const valid = validateOptions('Queue.put()', PUT_RULES, options);
+    await this.call(this.actor.put.remote(item, valid.block ?? true, valid.timeoutMs ?? null));
   }
 
   /** Removes and returns the oldest item; waits for one if the queue is empty (see options). */
   async get(options?: QueueGetOptions): Promise<T> {
-    validateOptions('Queue.get()', GET_RULES, options);
-    return (await this.call(this.actor.get.remote(options?.block ?? true, options?.timeoutMs ?? null))) as T;
+    const valid = validateOptions('Queue.get()', GET_RULES, options);
+    return (await this.call(this.actor.get.remote(valid.block ?? true, valid.timeoutMs ?? null))) as T;
   }
 
   putNowait(item: T): Promise<void> {

@@ -420,7 +420,7 @@ describe('ActorPool: each map has its own items', () => {
 // Issue 8, item 11 (Queue): long timeouts wait long (setTimeout fires at once past 2**31 - 1 ms);
 // negative ones are refused. Item 16: Queue options and actor namespace '' refused as in Ray.
 describe('Queue timeouts and refused input', () => {
-  for (const timeoutMs of [2 ** 31, 1e12]) {
+  for (const timeoutMs of [2 ** 31, 1e12, Infinity]) {
     test(`get({ timeoutMs: ${timeoutMs} }) waits, it does not time out at once`, T, async () => {
       const queue = new Queue<string>();
       const long = queue.get({ timeoutMs });
