@@ -11,7 +11,7 @@ import type { CoreWorker, ResolvedActorOptions, ResolvedTaskOptions } from '../c
 import { SerializationError } from '../errors/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
 import { EXTENSION_TYPES, type FunctionDescriptor } from '../serialization/index.js';
-import { mergeActorOptions, mergeTaskOptions, type ActorOptions, type TaskOptions } from './options.js';
+import { defaultActorOptions, defaultTaskOptions, mergeActorOptions, mergeTaskOptions, type ActorOptions, type TaskOptions } from './options.js';
 
 /** The running CoreWorker, starting miniray with defaults if needed. */
 function coreWorker(): CoreWorker {
@@ -71,7 +71,7 @@ addExtension({
   read(data: unknown): RemoteFunctionImpl {
     const [descriptor, options] = Array.isArray(data) ? (data as unknown[]) : [];
     if (!isDescriptor(descriptor) || !isPlainObject(options)) throw new SerializationError('received a malformed remote function');
-    return new RemoteFunctionImpl(descriptor, options as ResolvedTaskOptions);
+    return new RemoteFunctionImpl(descriptor, checkedOptions('remote function', () => mergeTaskOptions('a received remote function', defaultTaskOptions(), options as TaskOptions)));
   },
 });
 
@@ -86,6 +86,19 @@ addExtension({
     if (!isDescriptor(descriptor) || !Array.isArray(methodNames) || !methodNames.every((m) => typeof m === 'string') || !isPlainObject(options)) {
       throw new SerializationError('received a malformed actor class');
     }
-    return new ActorClassImpl(descriptor, methodNames as string[], options as ResolvedActorOptions);
+    const base = defaultActorOptions(false);
+    return new ActorClassImpl(descriptor, methodNames as string[], checkedOptions('actor class', () => mergeActorOptions('a received actor class', base, options as ActorOptions)));
   },
 });
+
+/**
+ * Options that arrive with a remote function or actor class are checked as the user's are: forged
+ * bytes must not bring in what remote() refuses (such as numReturns: 2**31).
+ */
+function checkedOptions<T>(what: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw new SerializationError(`received a malformed ${what}: ${(error as Error).message}`, { cause: error });
+  }
+}
