@@ -63,9 +63,22 @@ describe('installing from a fresh clone', () => {
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout.trim(), '3');
 
-    const required = spawnSync(process.execPath, ['-e', "require('miniray')"], { cwd: app, encoding: 'utf8' });
-    assert.notEqual(required.status, 0);
-    assert.match(required.stderr, /miniray is ESM-only/);
-    assert.match(required.stderr, /await import\('miniray'\)/);
+    // Where Node can require() ES modules (20.19+), require('miniray') is the package itself;
+    // elsewhere it is an error that says how to load it (the file the "require" condition names).
+    const cjs = [
+      "const { get, init, remote, shutdown } = require('miniray');",
+      '(async () => { await init({ numWorkers: 1 }); console.log(await get(remote((a, b) => a * b).remote(6, 7))); await shutdown(); })();',
+    ].join('\n');
+    writeFileSync(join(app, 'app.cjs'), cjs);
+    const required = spawnSync(process.execPath, ['app.cjs'], { cwd: app, encoding: 'utf8', timeout: 60_000 });
+    if (process.features.require_module === true) {
+      assert.equal(required.status, 0, required.stderr);
+      assert.equal(required.stdout.trim(), '42');
+    } else {
+      assert.notEqual(required.status, 0);
+      assert.match(required.stderr, /miniray is an ES module package/);
+    }
+    const stub = spawnSync(process.execPath, ['-e', "require('miniray/package.json'); require('./node_modules/miniray/cjs/index.cjs')"], { cwd: app, encoding: 'utf8' });
+    assert.match(stub.stderr, /cannot require\(\) ES modules.*await import\('miniray'\)/);
   });
 });
