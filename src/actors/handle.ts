@@ -102,3 +102,15 @@ export function hasAsyncMethods(cls: Function): boolean {
     return typeof fn === 'function' && (fn.constructor.name === 'AsyncFunction' || fn.constructor.name === 'AsyncGeneratorFunction');
   });
 }
+
+/** The actor ID of a well-formed handle, else undefined. Never throws. */
+export function actorIdOf(handle: unknown): string | undefined {
+  try {
+    if (!(handle instanceof ActorHandleImpl)) return undefined;
+    const info: unknown = handle.info;
+    const actorId = (info as { actorId?: unknown } | undefined)?.actorId;
+    return typeof actorId === 'string' && actorId !== '' ? actorId : undefined;
+  } catch {
+    return undefined;
+  }
+}

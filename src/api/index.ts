@@ -13,6 +13,7 @@ import {
 import { ActorClassImpl, RemoteFunctionImpl } from './remote-function.js';
 import {
   ActorHandleImpl,
+  actorIdOf,
   hasAsyncMethods,
   methodNamesOf,
   type ActorHandle,
@@ -384,18 +385,6 @@ function isObjectRef(value: unknown): boolean {
     return value instanceof ObjectRef;
   } catch {
     return false;
-  }
-}
-
-/** The actor ID of a well-formed handle, else undefined. Never throws. */
-function actorIdOf(handle: unknown): string | undefined {
-  try {
-    if (!(handle instanceof ActorHandleImpl)) return undefined;
-    const info: unknown = handle.info;
-    const actorId = (info as { actorId?: unknown } | undefined)?.actorId;
-    return typeof actorId === 'string' && actorId !== '' ? actorId : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -123,7 +123,7 @@ export interface CancelOptions {
   force?: boolean;
 }
 
-const TIMEOUT_RULE = { type: 'number', min: 0, allowInfinity: true, doc: 'milliseconds to wait' } as const satisfies OptionRule;
+export const TIMEOUT_RULE = { type: 'number', min: 0, allowInfinity: true, doc: 'milliseconds to wait' } as const satisfies OptionRule;
 
 export const GET_RULES = { timeoutMs: TIMEOUT_RULE } as const satisfies RulesFor<GetOptions>;
 export const WAIT_RULES = {

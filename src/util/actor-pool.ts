@@ -9,8 +9,11 @@
  * own items only: items submitted with submit() stay for getNext(), and other maps' for theirs.
  */
 import { get, wait } from '../api/index.js';
-import { ActorHandleImpl, type ActorHandle } from '../actors/handle.js';
-import { GetTimeoutError, InvalidArgumentError, MinirayError } from '../errors/index.js';
+import { TIMEOUT_RULE } from '../api/options.js';
+import { actorIdOf, type ActorHandle } from '../actors/handle.js';
+import { validateOptions } from '../config/index.js';
+import { startTimeout } from '../core-worker/index.js';
+import { GetTimeoutError, InvalidArgumentError, MinirayError, describeValue } from '../errors/index.js';
 import { ObjectRef } from '../object-ref/index.js';
 
 /** Submits one item to one actor: typically `(actor, value) => actor.method.remote(value)`. */
@@ -30,8 +33,6 @@ interface Item<T, R> {
   readonly markStarted: () => void;
 }
 
-/** setTimeout's longest delay (2**31 - 1 ms, about 24.8 days); a longer one fires at once. */
-const MAX_TIMER_MS = 0x7fffffff;
 
 export class ActorPool<T, R = unknown> {
   private readonly idle: ActorHandle<T>[];
@@ -270,7 +271,7 @@ export class ActorPool<T, R = unknown> {
       const ready = await Promise.race([
         wait(
           running.map((i) => i.ref as ObjectRef<R>),
-          timeoutMs === undefined ? { numReturns: 1 } : { numReturns: 1, timeoutMs: Math.min(timeoutMs, MAX_TIMER_MS) },
+          timeoutMs === undefined ? { numReturns: 1 } : { numReturns: 1, timeoutMs },
         ).then(({ ready }) => ready[0]),
         ...(waiting === undefined ? [] : [waiting.started.then(() => undefined)]),
       ]);
@@ -298,50 +299,36 @@ export class ActorPool<T, R = unknown> {
 }
 
 function keyOf(actor: unknown, where: string): string {
-  if (!(actor instanceof ActorHandleImpl)) {
-    throw new InvalidArgumentError(`ActorPool.${where}: expected an actor handle (from remote(Class).remote()), got ${describe(actor)}`, 'actor');
+  const actorId = actorIdOf(actor);
+  if (actorId === undefined) {
+    throw new InvalidArgumentError(`ActorPool.${where}: expected an actor handle (from remote(Class).remote()), got ${describeValue(actor)}`, 'actor');
   }
-  return actor.info.actorId;
+  return actorId;
 }
 
 function checkFn<F>(fn: F, where: string): F {
   if (typeof fn !== 'function') {
     throw new InvalidArgumentError(
-      `ActorPool.${where}(): fn must be a function (actor, value) => actor.method.remote(value), got ${describe(fn)}`,
+      `ActorPool.${where}(): fn must be a function (actor, value) => actor.method.remote(value), got ${describeValue(fn)}`,
       'fn',
     );
   }
   return fn;
 }
 
-/** The timeout of a get, checked: undefined for none; large values wait long (Infinity: forever). */
+const TIMEOUT_RULES = { timeoutMs: TIMEOUT_RULE } as const;
+
+/** The timeout of a get, checked as get()'s is: undefined for none (Infinity: none). */
 function checkTimeout(where: string, options: { timeoutMs?: number } | undefined): number | undefined {
-  const timeoutMs = options?.timeoutMs;
-  if (timeoutMs === undefined) return undefined;
-  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-    throw new InvalidArgumentError(`ActorPool.${where}(): timeoutMs must be a number >= 0, got ${describe(timeoutMs)}`, 'timeoutMs');
-  }
+  const { timeoutMs } = validateOptions(`ActorPool.${where}()`, TIMEOUT_RULES, options);
   return timeoutMs === Infinity ? undefined : timeoutMs;
 }
 
-/** `expired` resolves false at `deadline` (a performance.now() time); delays past 2**31 - 1 ms are chained. */
+/** `expired` resolves false at `deadline` (a performance.now() time), however far off. */
 function timeoutAt(deadline: number): { expired: Promise<false>; cancel: () => void } {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel = (): void => {};
   const expired = new Promise<false>((resolve) => {
-    const arm = () => {
-      const left = deadline - performance.now();
-      if (left <= 0) resolve(false);
-      else timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
-    };
-    arm();
+    cancel = startTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
   });
-  return { expired, cancel: () => clearTimeout(timer) };
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'object') return `an object (${(value as object).constructor?.name ?? 'no prototype'})`;
-  return `${typeof value} ${String(value)}`;
+  return { expired, cancel };
 }

@@ -414,6 +414,19 @@ describe('ActorPool: each map has its own items', () => {
     const { actors } = makePool(['a']);
     assert.throws(() => new ActorPool([actors[0] as ActorHandle<PoolWorker>, actors[0] as ActorHandle<PoolWorker>]), InvalidArgumentError);
     assert.throws(() => new ActorPool([42 as unknown as ActorHandle<PoolWorker>]), InvalidArgumentError);
+    // A handle made without its constructor has no actor behind it: refused by name, not a TypeError from inside.
+    const forged = Object.create(Object.getPrototypeOf(actors[0]) as object) as ActorHandle<PoolWorker>;
+    assert.throws(() => new ActorPool([forged]), (e: unknown) => e instanceof InvalidArgumentError && /expected an actor handle/.test(e.message));
+  });
+
+  test('getNext timeouts are checked as get() checks them: negative ones are InvalidOptionError, Infinity waits', T, async () => {
+    const { pool } = makePool(['a']);
+    pool.submit(work, 1);
+    for (const timeoutMs of [-1, Number.NaN]) {
+      await rejectsWith(pool.getNext({ timeoutMs }), InvalidOptionError, /timeoutMs/);
+      await rejectsWith(pool.getNextUnordered({ timeoutMs }), InvalidOptionError, /timeoutMs/);
+    }
+    assert.deepEqual(await pool.getNext({ timeoutMs: Infinity }), ['a', 2, 1]);
   });
 });
 
