@@ -32,8 +32,8 @@ const startOf = (pid: number) => {
 const linux = existsSync('/proc/self/stat');
 
 test('the process tag is the pid and, on Linux, the start time', () => {
-  assert.match(PROCESS_TAG, new RegExp(`^${process.pid}-\\d+$`));
-  if (linux) assert.equal(PROCESS_TAG, `${process.pid}-${startOf(process.pid)}`);
+  assert.match(PROCESS_TAG, new RegExp(`^${process.pid}-\\d+(\\.\\d+)?$`));
+  if (linux) assert.ok(PROCESS_TAG.startsWith(`${process.pid}-${startOf(process.pid)}.`), PROCESS_TAG);
 });
 
 test('a process is alive only with the start time it had: a reused pid counts as gone', { skip: !linux }, () => {
@@ -43,6 +43,12 @@ test('a process is alive only with the start time it had: a reused pid counts as
   assert.equal(isProcessAlive(process.pid, String(Number(startOf(process.pid)) + 1)), false, 'own pid, earlier process');
   assert.equal(isProcessAlive(deadPid(), '1'), false);
   assert.equal(isProcessAlive(process.ppid, '0'), true, 'start unknown: a live pid is kept');
+  // Another pid namespace (another container on a shared /tmp): its pids cannot be looked up here.
+  const ownNamespace = PROCESS_TAG.split('.')[1];
+  if (ownNamespace !== undefined) {
+    assert.equal(isProcessAlive(deadPid(), `1.${Number(ownNamespace) + 1}`), true, 'another namespace is kept');
+    assert.equal(isProcessAlive(deadPid(), `1.${ownNamespace}`), false, 'this namespace, dead');
+  }
 });
 
 test('a sweep removes the files and folders of dead processes and of reused pids, and keeps live ones', { skip: !linux }, () => {

@@ -9,9 +9,11 @@
  *    of its own for; after cleaning up it removes itself and raises the signal again, so the
  *    process ends as it would have without miniray.
  *  - SIGKILL (or a crash) cannot be caught: the next miniray to start on the machine removes them.
- *    Every file and directory is named with its process's tag, `<pid>-<start time>`, and one that
- *    belongs to no live process is swept. The start time (Linux: /proc/<pid>/stat) tells a reused
- *    pid from the process that made the files; other live miniray processes keep theirs.
+ *    Every file and directory is named with its process's tag, `<pid>-<start time>.<pid namespace>`,
+ *    and one that belongs to no live process is swept. The start time (Linux: /proc/<pid>/stat)
+ *    tells a reused pid from the process that made the files; other live miniray processes keep
+ *    theirs, and so do processes of other pid namespaces (containers sharing the temp directory),
+ *    which cannot be looked up from here.
  *
  * Layout: the default spill directory is `<tmpdir>/miniray-spill-<tag>-<random>/`, removed whole.
  * A directory the user names gets flat files `miniray-<tag>-<object id>.spill`, and a session
@@ -25,6 +27,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   readSync,
   rmdirSync,
   rmSync,
@@ -36,8 +39,8 @@ import { join } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { randomHex } from '../ids/index.js';
 
-const SESSION = /^miniray-spill-(\d+)-(?:(\d+)-)?[0-9a-f]+$/;
-const FILE = /^miniray-(\d+)-(\d+)-[0-9a-f]+\.spill$/;
+const SESSION = /^miniray-spill-(\d+)-(?:(\d+(?:\.\d+)?)-)?[0-9a-f]+$/;
+const FILE = /^miniray-(\d+)-(\d+(?:\.\d+)?)-[0-9a-f]+\.spill$/;
 /** In a session folder: where the user's spill directory is, when the spill files are there. */
 const MARKER = 'directory.json';
 
@@ -52,15 +55,31 @@ function startTimeOf(pid: number): string | undefined {
   }
 }
 
+/** This process's pid namespace (Linux: the inode of /proc/self/ns/pid), or undefined. */
+function pidNamespace(): string | undefined {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
 const ownStart = startTimeOf(process.pid) ?? '0';
-/** This process's tag in the names of its spill files and folders. */
-export const PROCESS_TAG = `${process.pid}-${ownStart}`;
+const ownNamespace = pidNamespace();
+/**
+ * This process's tag in the names of its spill files and folders: `<pid>-<start time>` and, where
+ * known, `.<pid namespace>`. A process in another pid namespace (another container sharing the
+ * temp directory) cannot be seen from here, so its files must not be taken for a dead process's.
+ */
+export const PROCESS_TAG = `${process.pid}-${ownStart}${ownNamespace === undefined ? '' : `.${ownNamespace}`}`;
 
 /**
  * Whether the process that wrote files tagged `pid`-`start` may still be running. Unsure means
  * yes: files of a live process are never taken. Start '0' (or none) means it was not known there.
  */
-export function isProcessAlive(pid: number, start: string | undefined): boolean {
+export function isProcessAlive(pid: number, tagStart: string | undefined): boolean {
+  const [start, namespace] = tagStart === undefined ? [undefined, undefined] : tagStart.split('.');
+  if (namespace !== undefined && namespace !== ownNamespace) return true; // not a pid we can look up
   if (pid === process.pid) return start === undefined || start === '0' || start === ownStart;
   try {
     process.kill(pid, 0);
