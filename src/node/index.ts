@@ -20,7 +20,7 @@ import {
 } from '../errors/index.js';
 import { NodeID } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
-import { ObjectDirectory, type ObjectInfo } from '../ownership/index.js';
+import { ObjectDirectory, unhandledErrorReporter, type ObjectInfo } from '../ownership/index.js';
 import { ObjectDelivery } from './delivery.js';
 import { ActorManager } from '../actors/manager.js';
 import type {
@@ -96,7 +96,13 @@ export class Node {
   private startupError: Error | undefined;
   private stopped = false;
 
+  /** Read once, here: a bad value fails init(), not some later message's handling. */
+  private readonly workerStartupFailureLimit = setting('workerStartupFailureLimit');
+
   constructor(readonly options: NodeOptions) {
+    const reportUnhandledError = unhandledErrorReporter();
+    const pipelineMaxTaskUs = setting('pipelineMaxTaskUs');
+    const maxTasksInFlightPerWorker = setting('maxTasksInFlightPerWorker');
     this.store = new ObjectStore(options.objectStoreMemory, {
       owner: { nodeId: this.nodeId, workerId: '' },
       spillDirectory: options.spillDirectory,
@@ -104,7 +110,7 @@ export class Node {
       onPressure: () => this.delivery.collectEverywhere(),
     });
     this.store.warmUp();
-    this.objects = new ObjectDirectory<TaskRecord>(this.store);
+    this.objects = new ObjectDirectory<TaskRecord>(this.store, reportUnhandledError);
     this.delivery = new ObjectDelivery(
       this.store,
       this.objects,
@@ -112,10 +118,9 @@ export class Node {
       () => [...this.pool.workers, ...this.pool.actorHosts].filter((w) => w.alive),
       (worker, problem) => this.onBadMessage(worker as Worker, problem),
     );
-    const pipelineMaxTaskUs = setting('pipelineMaxTaskUs');
     this.scheduler = new Scheduler<TaskRecord, Worker>(
       options.numCpus,
-      setting('maxTasksInFlightPerWorker'),
+      maxTasksInFlightPerWorker,
       // Only functions seen to run short may wait behind other tasks; unknown ones count as long.
       (record) => (this.runTimeUs.get(record.spec.functionId) ?? Infinity) <= pipelineMaxTaskUs,
     );
@@ -472,8 +477,10 @@ export class Node {
   /**
    * Everything a worker says arrives here, checked for shape by its channel (parseWorkerToNode).
    * What a message points at is checked here, before anything changes: a message that names a seq,
-   * an attachment, a lease or an ID it has no business with marks its worker as crashed. Nothing
-   * thrown while handling a message escapes (it would end the process from the worker's event).
+   * an attachment, a lease or an ID it has no business with marks its worker as crashed. Only
+   * those checks blame the worker: anything thrown while handling a message is the node's own
+   * fault (a bug), so it is logged as an internal error and the node goes on; it must not escape
+   * either, as it would end the process from the worker's event.
    */
   private onWorkerMessage(worker: Worker, message: WorkerToNode, attached: readonly SharedArrayBuffer[]): void {
     if (this.badWorkers.has(worker)) return;
@@ -481,8 +488,24 @@ export class Node {
       const problem = this.handleWorkerMessage(worker, message, attached);
       if (problem !== undefined) this.onBadMessage(worker, `its '${message.type}' message ${problem}`);
     } catch (error) {
-      this.onBadMessage(worker, `its '${message.type}' message could not be handled: ${(error as Error | undefined)?.message ?? String(error)}`);
+      this.onInternalError(worker, message.type, error);
     }
+  }
+
+  /** Internal errors logged already (by message and where thrown): each is logged once, however often it recurs. */
+  private readonly internalErrorsLogged = new Set<string>();
+
+  private onInternalError(worker: Worker, messageType: string, error: unknown): void {
+    const stack = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+    const thrownAt = stack.split('\n').find((line) => line.trimStart().startsWith('at ')) ?? '';
+    const key = `${messageType}|${error instanceof Error ? error.message : stack}|${thrownAt}`;
+    if (this.internalErrorsLogged.has(key)) return;
+    if (this.internalErrorsLogged.size < 100) this.internalErrorsLogged.add(key);
+    console.error(
+      `miniray: internal error while handling a '${messageType}' message of worker ${worker.id.slice(0, 8)} ` +
+        '(a bug in miniray, not in the worker or your code; please report it). ' +
+        `The node goes on, but what that message was to do may be left undone:\n${stack}`,
+    );
   }
 
   /**
@@ -784,7 +807,7 @@ export class Node {
 
     if (!worker.accepting && worker.terminatedFor === undefined && worker.nextSeq === 1) {
       // It died while starting (e.g. a preload module failed): do not respawn forever.
-      if (++this.startupFailures >= setting('workerStartupFailureLimit')) {
+      if (++this.startupFailures >= this.workerStartupFailureLimit) {
         this.startupError = new WorkerCrashedError(
           `miniray workers fail to start (${this.startupFailures} attempts): ${worker.exitError?.message ?? 'no error given'}`,
         );
