@@ -20,7 +20,7 @@ import {
 } from '../errors/index.js';
 import { NodeID } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
-import { ObjectDirectory, type ObjectInfo } from '../ownership/index.js';
+import { ObjectDirectory, unhandledErrorReporter, type ObjectInfo } from '../ownership/index.js';
 import { ObjectDelivery } from './delivery.js';
 import { ActorManager } from '../actors/manager.js';
 import type {
@@ -89,15 +89,20 @@ export class Node {
   /** Tasks of each worker waiting in get() (`blocked` and not yet `unblocked`). */
   private readonly blockedTasks = new Map<Worker, number>();
   private dispatchQueued = false;
-  /** Force-cancelled tasks that their worker had not started yet when cancel() came (see cancel). */
-  private readonly forceCancelsToWatch = new Set<TaskRecord>();
-  private forceCancelTimer: NodeJS.Timeout | undefined;
+  /** Force-cancelled tasks that their worker had not started yet when cancel() came, with their next check (see watchForceCancel). */
+  private readonly forceCancelWatches = new Map<TaskRecord, NodeJS.Timeout>();
   private startupFailures = 0;
   /** Set when workers keep failing to start: tasks fail with it instead of waiting forever. */
   private startupError: Error | undefined;
   private stopped = false;
 
+  /** Read once, here: a bad value fails init(), not some later message's handling. */
+  private readonly workerStartupFailureLimit = setting('workerStartupFailureLimit');
+
   constructor(readonly options: NodeOptions) {
+    const reportUnhandledError = unhandledErrorReporter();
+    const pipelineMaxTaskUs = setting('pipelineMaxTaskUs');
+    const maxTasksInFlightPerWorker = setting('maxTasksInFlightPerWorker');
     this.store = new ObjectStore(options.objectStoreMemory, {
       owner: { nodeId: this.nodeId, workerId: '' },
       spillDirectory: options.spillDirectory,
@@ -105,7 +110,7 @@ export class Node {
       onPressure: () => this.delivery.collectEverywhere(),
     });
     this.store.warmUp();
-    this.objects = new ObjectDirectory<TaskRecord>(this.store);
+    this.objects = new ObjectDirectory<TaskRecord>(this.store, reportUnhandledError);
     this.delivery = new ObjectDelivery(
       this.store,
       this.objects,
@@ -113,10 +118,9 @@ export class Node {
       () => [...this.pool.workers, ...this.pool.actorHosts].filter((w) => w.alive),
       (worker, problem) => this.onBadMessage(worker as Worker, problem),
     );
-    const pipelineMaxTaskUs = setting('pipelineMaxTaskUs');
     this.scheduler = new Scheduler<TaskRecord, Worker>(
       options.numCpus,
-      setting('maxTasksInFlightPerWorker'),
+      maxTasksInFlightPerWorker,
       // Only functions seen to run short may wait behind other tasks; unknown ones count as long.
       (record) => (this.runTimeUs.get(record.spec.functionId) ?? Infinity) <= pipelineMaxTaskUs,
     );
@@ -162,7 +166,8 @@ export class Node {
   async shutdown(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    clearInterval(this.forceCancelTimer);
+    for (const timer of this.forceCancelWatches.values()) clearTimeout(timer);
+    this.forceCancelWatches.clear();
     this.keepAliveWhileQueued();
     await this.pool.shutdown();
     this.objects.clear(new ObjectLostError('miniray was shut down before this object was created'));
@@ -263,15 +268,18 @@ export class Node {
     if (state === 'running' && worker !== undefined) {
       // The record stays in the worker's inFlight until the worker reports or dies, which keeps
       // the worker's accounting right.
-      // Only a started task needs its thread terminated; one still queued at the worker is dropped
-      // there, sparing the task the worker is running now.
-      const started = record.seq <= Atomics.load(worker.progress, 0);
-      if (force && started) this.killToCancel(worker);
+      // Only a task running now needs its thread terminated; one still queued at the worker is
+      // dropped there, sparing the task the worker is running now. The worker starts its tasks in
+      // seq order and writes the cell before each (executor.ts start()), so a cell past this seq
+      // means the task ran already (its result is on its way, and is ignored): terminating the
+      // thread then would kill a task nobody cancelled.
+      const started = Atomics.load(worker.progress, 0);
+      if (force && started === record.seq) this.killToCancel(worker);
       else {
         worker.channel.send({ type: 'cancel', seqs: [record.seq] });
         // The worker may start the task before that message arrives (it may be starting it now),
         // and then only terminating the thread stops it.
-        if (force) this.watchForceCancel(record);
+        if (force && started < record.seq) this.watchForceCancel(record, 1);
       }
     }
   }
@@ -282,29 +290,36 @@ export class Node {
   }
 
   /**
-   * Until the worker reports the task dropped (or finished, or dies), checks whether it started
-   * the task after all, and then terminates it. Only a task force-cancelled in the moment between
-   * dispatch and its start is watched, so the timer rarely runs.
+   * Until the worker reports the task (dropped, or run after all) or dies, checks whether it has
+   * started the task, and then terminates it. Only a task force-cancelled between dispatch and its
+   * start is watched, and the checks back off (1 ms doubling to 20 ms): a task started late is
+   * still stopped soon, and a long wait behind a long task costs little.
+   *
+   * Only a cell equal to the task's seq means it runs now. A cell past it means the worker dropped
+   * the task (its 'cancelled' report, posted before the worker started the next task, is on its
+   * way) or ran it already: either way the thread now runs someone else's task, and is left alone.
+   * (A task that started and then waits in get() while the next one runs is therefore missed if no
+   * check fell in the moment it was running: it is then left to end as a cancel without force.)
    */
-  private watchForceCancel(record: TaskRecord): void {
-    this.forceCancelsToWatch.add(record);
-    if (this.forceCancelTimer !== undefined) return;
-    this.forceCancelTimer = setInterval(() => {
-      for (const watched of this.forceCancelsToWatch) {
-        const worker = watched.worker;
-        if (worker === undefined || !worker.alive || worker.terminatedFor !== undefined) {
-          this.forceCancelsToWatch.delete(watched);
-        } else if (watched.seq <= Atomics.load(worker.progress, 0)) {
-          this.forceCancelsToWatch.delete(watched);
-          this.killToCancel(worker);
-        }
-      }
-      if (this.forceCancelsToWatch.size === 0) {
-        clearInterval(this.forceCancelTimer);
-        this.forceCancelTimer = undefined;
-      }
-    }, 1);
-    this.forceCancelTimer.unref(); // the worker, busy with the task, keeps the process alive
+  private watchForceCancel(record: TaskRecord, delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.forceCancelWatches.delete(record);
+      const worker = record.worker;
+      if (worker === undefined || !worker.alive || worker.terminatedFor !== undefined || worker.inFlight.get(record.seq) !== record) return;
+      const started = Atomics.load(worker.progress, 0);
+      if (started === record.seq) this.killToCancel(worker);
+      else if (started < record.seq) this.watchForceCancel(record, Math.min(2 * delayMs, 20));
+    }, delayMs);
+    timer.unref(); // the worker, busy with tasks, keeps the process alive
+    this.forceCancelWatches.set(record, timer);
+  }
+
+  /** The worker has reported the task (or died): nothing more to watch. */
+  private stopWatchingForceCancel(record: TaskRecord): void {
+    const timer = this.forceCancelWatches.get(record);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.forceCancelWatches.delete(record);
   }
 
   createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): void {
@@ -462,8 +477,10 @@ export class Node {
   /**
    * Everything a worker says arrives here, checked for shape by its channel (parseWorkerToNode).
    * What a message points at is checked here, before anything changes: a message that names a seq,
-   * an attachment, a lease or an ID it has no business with marks its worker as crashed. Nothing
-   * thrown while handling a message escapes (it would end the process from the worker's event).
+   * an attachment, a lease or an ID it has no business with marks its worker as crashed. Only
+   * those checks blame the worker: anything thrown while handling a message is the node's own
+   * fault (a bug), so it is logged as an internal error and the node goes on; it must not escape
+   * either, as it would end the process from the worker's event.
    */
   private onWorkerMessage(worker: Worker, message: WorkerToNode, attached: readonly SharedArrayBuffer[]): void {
     if (this.badWorkers.has(worker)) return;
@@ -471,8 +488,24 @@ export class Node {
       const problem = this.handleWorkerMessage(worker, message, attached);
       if (problem !== undefined) this.onBadMessage(worker, `its '${message.type}' message ${problem}`);
     } catch (error) {
-      this.onBadMessage(worker, `its '${message.type}' message could not be handled: ${(error as Error | undefined)?.message ?? String(error)}`);
+      this.onInternalError(worker, message.type, error);
     }
+  }
+
+  /** Internal errors logged already (by message and where thrown): each is logged once, however often it recurs. */
+  private readonly internalErrorsLogged = new Set<string>();
+
+  private onInternalError(worker: Worker, messageType: string, error: unknown): void {
+    const stack = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+    const thrownAt = stack.split('\n').find((line) => line.trimStart().startsWith('at ')) ?? '';
+    const key = `${messageType}|${error instanceof Error ? error.message : stack}|${thrownAt}`;
+    if (this.internalErrorsLogged.has(key)) return;
+    if (this.internalErrorsLogged.size < 100) this.internalErrorsLogged.add(key);
+    console.error(
+      `miniray: internal error while handling a '${messageType}' message of worker ${worker.id.slice(0, 8)} ` +
+        '(a bug in miniray, not in the worker or your code; please report it). ' +
+        `The node goes on, but what that message was to do may be left undone:\n${stack}`,
+    );
   }
 
   /**
@@ -711,6 +744,7 @@ export class Node {
       worker.inFlight.delete(result.seq);
       this.scheduler.onTaskDone(worker);
       record.worker = undefined;
+      if (record.cancelled) this.stopWatchingForceCancel(record);
       if (result.outcome !== 'cancelled') {
         const previous = this.runTimeUs.get(record.spec.functionId);
         this.runTimeUs.set(record.spec.functionId, previous === undefined ? result.us : 0.8 * previous + 0.2 * result.us);
@@ -753,7 +787,10 @@ export class Node {
     const requeue: TaskRecord[] = [];
     for (const [seq, record] of worker.inFlight) {
       record.worker = undefined;
-      if (record.cancelled) continue;
+      if (record.cancelled) {
+        this.stopWatchingForceCancel(record);
+        continue;
+      }
       // Tasks the worker had not started, and bystanders of a deliberate kill, go back for free.
       if (seq > lastStarted || worker.terminatedFor === 'cancel') {
         requeue.push(record);
@@ -770,7 +807,7 @@ export class Node {
 
     if (!worker.accepting && worker.terminatedFor === undefined && worker.nextSeq === 1) {
       // It died while starting (e.g. a preload module failed): do not respawn forever.
-      if (++this.startupFailures >= setting('workerStartupFailureLimit')) {
+      if (++this.startupFailures >= this.workerStartupFailureLimit) {
         this.startupError = new WorkerCrashedError(
           `miniray workers fail to start (${this.startupFailures} attempts): ${worker.exitError?.message ?? 'no error given'}`,
         );

@@ -63,11 +63,12 @@ export class ObjectDirectory<P> {
 
   /**
    * @param onUnhandledError called when a failed object is freed without its error having been
-   *   read (default: log it to stderr, unless the logUnhandledErrors setting is 0)
+   *   read (default: log it to stderr, unless the logUnhandledErrors setting is 0). The default
+   *   reads the setting here, once: a bad value fails the construction (init()), not each free.
    */
   constructor(
     private readonly store: ObjectStore,
-    private readonly onUnhandledError: (id: string, error: Error) => void = logUnhandledError,
+    private readonly onUnhandledError: (id: string, error: Error) => void = unhandledErrorReporter(),
   ) {}
 
   get(id: string): ObjectEntry<P> | undefined {
@@ -386,9 +387,16 @@ export class ObjectDirectory<P> {
   }
 }
 
-/** The default report of an unhandled error: one message on stderr, with where it was thrown. */
+/**
+ * The report of unhandled errors the logUnhandledErrors setting asks for, read now: frees happen
+ * while the node handles workers' messages, where an InvalidOptionError would be no one's to catch.
+ */
+export function unhandledErrorReporter(): (id: string, error: Error) => void {
+  return setting('logUnhandledErrors') === 0 ? () => {} : logUnhandledError;
+}
+
+/** One message on stderr, with where the error was thrown. */
 export function logUnhandledError(id: string, error: Error): void {
-  if (setting('logUnhandledErrors') === 0) return;
   const cause = error.cause instanceof Error && error.cause.stack !== undefined ? `\n  thrown at: ${error.cause.stack.replace(/\n/g, '\n  ')}` : '';
   process.stderr.write(
     `miniray: Unhandled error (suppress with MINIRAY_LOG_UNHANDLED_ERRORS=0): ObjectRef(${id}) was freed without get() reading its error: ` +
