@@ -113,8 +113,9 @@ interface ActorRecord {
   argumentsReady: boolean;
   noRestart: boolean;
   /**
-   * Set by kill({ noRestart: false }) until the instance is gone (its worker exited, or a 'shared'
-   * worker acknowledged the destroy): why it is going. Nothing more is sent to it meanwhile.
+   * Set by kill({ noRestart: false }), or by a malformed message from its worker (onHostBad), until
+   * the instance is gone (its worker exited, or a 'shared' worker acknowledged the destroy): why it
+   * is going. Nothing more is sent to it meanwhile.
    */
   losing: string | undefined;
   /** Its progress cell, on a 'shared' worker. */
@@ -324,13 +325,31 @@ export class ActorManager {
     this.updateBusy(host);
   }
 
+  /**
+   * A host sent a malformed message and is being terminated: from now on nothing is sent to its
+   * actors and no actor is placed on it, as after kill({ noRestart: false }). Which of its calls
+   * had started is known only when it is gone (a 'process' host's progress reaches the node at its
+   * exit, and a thread may start calls until it stops), so the accounting waits for onHostExit.
+   */
+  onHostBad(host: Host): void {
+    const index = this.sharedHosts.indexOf(host);
+    if (index >= 0) this.sharedHosts.splice(index, 1);
+    const died = diedReason(host);
+    for (const actorId of host.actors) {
+      const actor = this.actors.get(actorId);
+      if (actor === undefined || actor.host !== host || actor.state === 'dead') continue;
+      actor.losing ??= died;
+      actor.state = 'restarting';
+    }
+  }
+
   /** A host worker is gone: each of its actors restarts if it may, else dies. */
   onHostExit(host: Host): void {
     const index = this.sharedHosts.indexOf(host);
     if (index >= 0) this.sharedHosts.splice(index, 1);
     this.hostWork.delete(host);
     this.progressBlocks.delete(host);
-    const died = host.exitError ? `its worker died: ${host.exitError.message}` : 'its worker exited';
+    const died = diedReason(host);
     for (const actorId of host.actors) {
       const actor = this.actors.get(actorId);
       if (actor === undefined || actor.host !== host) continue;
@@ -625,3 +644,5 @@ export class ActorManager {
 }
 
 const nameKey = (namespace: string, name: string) => `${namespace}\0${name}`;
+
+const diedReason = (host: Host) => (host.exitError ? `its worker died: ${host.exitError.message}` : 'its worker exited');

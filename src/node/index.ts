@@ -524,9 +524,9 @@ export class Node {
     worker.exitError = new Error(`it sent a malformed message: ${problem}`);
     worker.accepting = false; // no more tasks for it while it goes
     worker.channel.close();
-    // Its actors move on now (restart or die, as after its death), so that calls made before its
-    // exit event do not go to it. Their second notice at the exit finds nothing left to do.
-    if (worker.role === 'actor') this.actors.onHostExit(worker);
+    // Nothing more goes to its actors; they move on (restart or die) at its exit, once it is known
+    // which of their calls had started.
+    if (worker.role === 'actor') this.actors.onHostBad(worker);
     void worker.host.terminate(); // not pool.kill(): its exit is a crash, not a deliberate end
   }
 

@@ -11,7 +11,7 @@
  * the channel's error handler, never thrown, and the channel takes nothing more from that side: a
  * peer that sent one malformed message cannot be trusted with the next.
  */
-import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { MessageChannel, MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads';
 import { ProtocolError } from '../errors/index.js';
 import { decodeFrame, encodeFrame } from '../protocol/index.js';
 
@@ -39,6 +39,12 @@ export interface Channel<Out, In> {
    * Without a handler, the error is written to stderr.
    */
   onError(handler: (error: ProtocolError) => void): void;
+  /**
+   * Whether a message from the other side is waiting while this thread is busy in a synchronous
+   * stretch; if so it is handled on the next turn of the event loop, in order. Absent, or false,
+   * where the transport cannot tell synchronously.
+   */
+  inputWaiting?(): boolean;
   close(): void;
 }
 
@@ -88,7 +94,17 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
   private errorHandler: ((error: ProtocolError) => void) | null = null;
   /** Batches that arrived before onMessage() was called; delivered when it is. */
   private early: unknown[] = [];
+  /** Posted values taken off the port by inputWaiting(), handled before any that arrive later. */
+  private held: unknown[] = [];
   private readonly listener = (posted: unknown) => {
+    if (this.held.length > 0) this.held.push(posted);
+    else this.deliver(posted);
+  };
+  private readonly drainHeld = () => {
+    // What arrives meanwhile joins the end of `held`, so the port's order is kept.
+    while (this.held.length > 0) this.deliver(this.held.shift());
+  };
+  private readonly deliver = (posted: unknown) => {
     if (this.broken) return;
     const handler = this.handler;
     if (handler === null) {
@@ -170,7 +186,22 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
     else console.error(`miniray: a channel stopped taking messages: ${error.message}`);
   }
 
+  /**
+   * Only a worker_threads port can be read synchronously (receiveMessageOnPort); a waiting value
+   * is taken off it and handled on the next turn, ahead of what arrives after it.
+   */
+  inputWaiting(): boolean {
+    if (this.held.length > 0) return true;
+    if (this.closed || this.broken || !(this.port instanceof MessagePort)) return false;
+    const got = receiveMessageOnPort(this.port);
+    if (got === undefined) return false;
+    this.held.push(got.message);
+    setImmediate(this.drainHeld);
+    return true;
+  }
+
   close(): void {
+    this.held = [];
     this.closed = true;
     this.outbox = [];
     this.attachments = [];

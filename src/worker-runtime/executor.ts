@@ -41,6 +41,8 @@ interface LiveActor {
   head: number;
   /** True while pumpActor's loop runs (a call finishing synchronously must not recurse into it). */
   pumping: boolean;
+  /** True while pumpActor waits to go on after a message from the node (see pumpActor). */
+  resumeQueued: boolean;
 }
 
 export class TaskExecutor implements BlockingHooks {
@@ -272,6 +274,7 @@ export class TaskExecutor implements BlockingHooks {
               queue: [],
               head: 0,
               pumping: false,
+              resumeQueued: false,
             });
             return undefined;
           },
@@ -310,6 +313,19 @@ export class TaskExecutor implements BlockingHooks {
     if (actor.pumping) return;
     actor.pumping = true;
     while (actor.running < actor.maxConcurrency && actor.head < actor.queue.length) {
+      // Synchronous calls run back to back and would keep the node's messages out until the
+      // queue is empty: a destroyActor (a 'shared' actor killed to restart) or a cancel must reach
+      // the calls that have not started. A waiting message goes first; the calls go on after it.
+      if (this.channel.inputWaiting?.() === true) {
+        if (!actor.resumeQueued) {
+          actor.resumeQueued = true;
+          setImmediate(() => {
+            actor.resumeQueued = false;
+            this.pumpActor(actor);
+          });
+        }
+        break;
+      }
       const task = actor.queue[actor.head++] as ExecuteTask;
       actor.markStarted(task.seq);
       actor.running++;

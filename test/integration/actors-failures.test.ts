@@ -6,7 +6,7 @@
 // worker thread, or its child process with isolation 'process'.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ActorDiedError, Queue, get, getActor, init, kill, remote, shutdown } from 'miniray';
@@ -276,6 +276,28 @@ describe('calls that had not started when the actor died', () => {
       assert.deepEqual(seen, [[incarnation, 1], [incarnation, 2], [incarnation, 3]]);
     });
   }
+
+  // A 'shared' worker runs an actor's synchronous calls back to back: the destroy of a kill must
+  // still reach the calls queued behind the running one, or they all run on the instance killed
+  // (and it goes on being 'killed' long after, ignoring the next kill).
+  test("'shared': kill({ noRestart: false }) during a synchronous call: the calls queued behind it run on the next instance", T, async () => {
+    const actor = PhoenixActor.options({ isolation: 'shared', maxRestarts: 1, maxConcurrency: 1 }).remote();
+    const [first] = await get(actor.touch.remote());
+    const marker = join(markers, 'shared-busy');
+    const busy = actor.busy.remote(marker, 2000);
+    const queued = Array.from({ length: 20 }, () => actor.touch.remote());
+    for (const deadline = Date.now() + 20_000; !existsSync(marker); ) {
+      assert.ok(Date.now() < deadline, 'busy() started');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    kill(actor, { noRestart: false });
+    // busy() returns before its worker can read the destroy: it had started, and it succeeded.
+    assert.deepEqual(await get(busy), [first, 2]);
+    const seen: Seen[] = await get(queued);
+    const [incarnation] = seen[0] as Seen;
+    assert.notEqual(incarnation, first);
+    assert.deepEqual(seen, Array.from({ length: 20 }, (_, k) => [incarnation, k + 1]));
+  });
 
   test('at scale: 10,000 calls with 50 that crash; only the crashing ones fail, the rest run in order', { timeout: 300_000 }, async () => {
     const actor = PhoenixActor.options({ maxRestarts: -1, maxConcurrency: 1 }).remote();

@@ -174,6 +174,22 @@ describe('malformed messages in a running session', () => {
     assert.match(logged.filter((line) => line.includes('sent a malformed message')).at(-1) ?? '', /^miniray: actor host [0-9a-f]{8} sent/);
   });
 
+  // A 'process' host's progress cell reaches the node only at its exit. Read when the bad message
+  // came, it said the call had not started: the call went to each restarted instance for free, posted
+  // again, and with maxRestarts: -1 hosts restarted forever while both calls hung.
+  test("a 'process' actor that posts one, maxRestarts: -1: the call fails with ActorDiedError (no restart loop), the next runs on a new instance", async () => {
+    const actor = poster.options({ isolation: 'process', maxRestarts: -1, maxTaskRetries: 0 }).remote();
+    assert.equal(await get(actor.touch.remote(), { timeoutMs: LIMIT_MS }), 1);
+    logged = [];
+    await assert.rejects(get(actor.post.remote(shape('null').shape, IGNORED_AFTER_MS), { timeoutMs: LIMIT_MS }), (error: unknown) => {
+      assert.ok(error instanceof ActorDiedError, String(error));
+      assert.match(error.message, /died while running post: its worker died: it sent a malformed message: .*got null/);
+      return true;
+    });
+    assert.equal(await get(actor.touch.remote(), { timeoutMs: LIMIT_MS }), 1, 'a restarted instance serves the next call');
+    assert.equal(logged.filter((line) => line.includes('sent a malformed message')).length, 1, 'one bad host, not a loop of them');
+  });
+
   // A 'thread' actor's host gives seq 1 to the creation, then 2, 3, ... to the calls in order: the
   // third call can forge a result for itself.
   const ownResult = (result: Record<string, unknown>): Shape => ({ kind: 'value', value: new Uint8Array(pack([{ type: 'results', results: [{ seq: 3, ...result }] }])) });
