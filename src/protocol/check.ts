@@ -77,6 +77,30 @@ export function validate<T>(what: string, value: unknown, check: (value: unknown
   }
 }
 
+/**
+ * A validator for a union of messages tagged by `type`, from one check per type: the type is looked
+ * up, its check runs, and a Violation inside it is marked with the message's type.
+ */
+export function messageCheck<M extends { readonly type: string }>(checks: { readonly [K in M['type']]: (o: Fields) => Extract<M, { type: K }> }): (value: unknown) => M {
+  const byType = new Map<string, (o: Fields) => M>(Object.entries(checks) as [string, (o: Fields) => M][]);
+  const types = [...byType.keys()].join(', ');
+  return (value) => {
+    const o = fields(value);
+    const type = o['type'];
+    const check = typeof type === 'string' ? byType.get(type) : undefined;
+    if (check === undefined) fail('type', `a message type (${types})`, type);
+    try {
+      return check(o);
+    } catch (error) {
+      if (error instanceof Violation) error.messageType = type as string;
+      throw error;
+    }
+  };
+}
+
+/** The check of a message whose fields need no more than its type: the fields, typed. */
+export const nothing = <T>(o: Fields): T => o as unknown as T;
+
 // ---- fields -----------------------------------------------------------------------------------
 // Each takes the field's value and its name: callers read fields as `o['seq']`, a named property
 // load that stays fast (a load with a variable key costs several times more on the hot path).

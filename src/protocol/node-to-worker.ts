@@ -23,7 +23,8 @@ import {
   partLists,
   str,
   validate,
-  Violation,
+  messageCheck,
+  nothing,
   within,
   type Fields,
 } from './check.js';
@@ -100,8 +101,6 @@ const aSlab = (value: unknown): { index: number; attached: number } => {
   return o as unknown as { index: number; attached: number };
 };
 
-const nothing = <T>(o: Fields): T => o as unknown as T;
-
 const checks: { readonly [K in NodeToWorker['type']]: Check<K> } = {
   execute: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', anExecuteTask), nothing(o)),
   objects: (o) => (int(o['requestId'], 'requestId'), list(o['objects'], 'objects', aPayload), nothing(o)),
@@ -112,21 +111,7 @@ const checks: { readonly [K in NodeToWorker['type']]: Check<K> } = {
   slabs: (o) => (list(o['slabs'], 'slabs', aSlab), nothing(o)),
   actorInfo: (o) => (int(o['requestId'], 'requestId'), anActorInfo(o), nothing(o)),
 };
-const byType = new Map<string, (o: Fields) => NodeToWorker>(Object.entries(checks));
-const TYPES = [...byType.keys()].join(', ');
-
-function aMessage(value: unknown): NodeToWorker {
-  const o = fields(value);
-  const type = o['type'];
-  const check = typeof type === 'string' ? byType.get(type) : undefined;
-  if (check === undefined) fail('type', `a message type (${TYPES})`, type);
-  try {
-    return check(o);
-  } catch (error) {
-    if (error instanceof Violation) error.messageType = type as string;
-    throw error;
-  }
-}
+const aMessage = messageCheck<NodeToWorker>(checks);
 
 /** A message the node sent, typed, or the ProtocolError that says which field is wrong and how. */
 export function parseNodeToWorker(value: unknown): NodeToWorker | ProtocolError {

@@ -29,7 +29,8 @@ import {
   partLists,
   str,
   validate,
-  Violation,
+  messageCheck,
+  nothing,
   within,
   type Fields,
 } from './check.js';
@@ -134,8 +135,6 @@ const spec = (o: Fields): ActorSpec => {
   }
 };
 
-const nothing = <T>(o: Fields): T => o as unknown as T;
-
 const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   ready: nothing,
   results: (o) => (list(o['results'], 'results', aResult), nothing(o)),
@@ -153,21 +152,7 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   removeRefs: (o) => (list(o['ids'], 'ids', anId), nothing(o)),
   releaseLeases: (o) => (list(o['leases'], 'leases', anIndex), nothing(o)),
 };
-const byType = new Map<string, (o: Fields) => WorkerToNode>(Object.entries(checks));
-const TYPES = [...byType.keys()].join(', ');
-
-function aMessage(value: unknown): WorkerToNode {
-  const o = fields(value);
-  const type = o['type'];
-  const check = typeof type === 'string' ? byType.get(type) : undefined;
-  if (check === undefined) fail('type', `a message type (${TYPES})`, type);
-  try {
-    return check(o);
-  } catch (error) {
-    if (error instanceof Violation) error.messageType = type as string;
-    throw error;
-  }
-}
+const aMessage = messageCheck<WorkerToNode>(checks);
 
 /** A message a worker sent, typed, or the ProtocolError that says which field is wrong and how. */
 export function parseWorkerToNode(value: unknown): WorkerToNode | ProtocolError {
