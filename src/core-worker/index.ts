@@ -6,7 +6,6 @@
 import {
   GetTimeoutError,
   InvalidArgumentError,
-  MinirayError,
   ObjectLostError,
   SerializationError,
   fromErrorRecord,

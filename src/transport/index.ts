@@ -75,13 +75,6 @@ export function processPort(target: {
 /** A Channel over a worker_threads port (the Worker object in the node, parentPort in a worker). */
 const NO_ATTACHMENTS: readonly SharedArrayBuffer[] = Object.freeze([]);
 
-/**
- * What goes through the port: a frame alone, or a frame with shared buffers.
- *
- *   Uint8Array                                    a frame (msgpack array of messages)
- *   { frame: Uint8Array, attached: SAB[] }        a frame whose messages refer to attached[i]
- */
-type Posted = Uint8Array | { readonly frame: Uint8Array; readonly attached: readonly SharedArrayBuffer[] };
 
 export class PortChannel<Out, In> implements Channel<Out, In> {
   private outbox: Out[] = [];
@@ -210,7 +203,13 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
   }
 }
 
-/** The frame and attachments of a posted value, or what is wrong with it. */
+/**
+ * The frame and attachments of a posted value, or what is wrong with it. What goes through the
+ * port is a frame alone, or a frame with shared buffers:
+ *
+ *   Uint8Array                                    a frame (msgpack array of messages)
+ *   { frame: Uint8Array, attached: SAB[] }        a frame whose messages refer to attached[i]
+ */
 function unpackPosted(posted: unknown): { frame: Uint8Array; attached: readonly SharedArrayBuffer[] } | ProtocolError {
   if (posted instanceof Uint8Array) return { frame: posted, attached: NO_ATTACHMENTS };
   if (typeof posted !== 'object' || posted === null) return notAFrame(posted);
