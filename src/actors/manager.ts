@@ -231,6 +231,24 @@ export class ActorManager {
     );
   }
 
+  /**
+   * The cluster found the actor's name taken by an actor on another node (registered first): it
+   * dies with the error the caller would have had, had it been known at once.
+   */
+  failNameTaken(actorId: string): void {
+    const actor = this.actors.get(actorId);
+    if (actor === undefined || actor.state === 'dead') return;
+    const { name, namespace } = actor.spec;
+    if (name !== undefined && this.names.get(nameKey(namespace, name)) === actorId) this.names.delete(nameKey(namespace, name));
+    actor.noRestart = true;
+    const error = new InvalidOptionError(
+      `an actor named '${name}' already exists in namespace '${namespace}' on another node; ` +
+        'use getActor() to reach it, kill() it first, or choose another name',
+      'name',
+    );
+    this.die(actor, encodeError(error));
+  }
+
   /** Whether `host` was sent the work of this seq (a creation or a call) and has not reported it. */
   awaits(host: Host, seq: number): boolean {
     return this.hostWork.get(host)?.has(seq) ?? false;

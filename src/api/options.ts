@@ -1,9 +1,21 @@
 /** The public option types and their validation rules (one table per call). */
-import { defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type OptionRule } from '../config/index.js';
+import { defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type CustomRule, type OptionRule } from '../config/index.js';
+import { isIdHex } from '../ids/index.js';
+import type { ResourceMap, SchedulingStrategy as SpecStrategy } from '../protocol/index.js';
 import type { ResolvedActorOptions, ResolvedTaskOptions } from '../core-worker/index.js';
 import type { NodeOptions } from '../node/index.js';
 
 export interface InitOptions {
+  /**
+   * Join a running cluster: 'HOST:PORT' of its head (printed by `miniray start --head`), or 'auto'
+   * for the latest cluster started on this machine. Default: MINIRAY_ADDRESS if set, else miniray
+   * runs in this process alone. A joined driver offers no CPUs unless numCpus says so.
+   */
+  address?: string;
+  /** GPUs this node offers (tasks ask with numGpus). Default: 0. */
+  numGpus?: number;
+  /** Custom resources this node offers, e.g. { disk: 2 } (tasks ask with resources). */
+  resources?: Record<string, number>;
   /** Worker threads to start, at most 1024 (MAX_WORKERS). Default: numCpus (at most 1024). */
   numWorkers?: number;
   /** CPUs this node offers to tasks. Default: the machine's available parallelism. */
@@ -35,7 +47,63 @@ export const MAX_NUM_RETURNS = 10_000;
 /** A rule for every field of an options type: a field without one does not compile. */
 type RulesFor<Options> = { readonly [K in keyof Options]-?: OptionRule };
 
+/** Custom resources: names other than CPU and GPU (which have options of their own), amounts >= 0. */
+const RESOURCES_RULE: CustomRule<Record<string, number>> = {
+  type: 'custom',
+  doc: 'custom resources by name, e.g. { disk: 2 }',
+  problem: (value) => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'an object of resource amounts, e.g. { disk: 2 }';
+    for (const [name, amount] of Object.entries(value)) {
+      if (name === 'CPU' || name === 'GPU') return `an object of custom resources (give '${name}' with num${name === 'CPU' ? 'Cpus' : 'Gpus'} instead)`;
+      if (name === '') return 'an object of resource amounts with non-empty names';
+      if (typeof amount !== 'number' || !Number.isFinite(amount) || amount < 0) return `an object of amounts >= 0 (resource '${name}' is not)`;
+    }
+    return undefined;
+  },
+};
+
+/** Where a task or actor may run. */
+export type SchedulingStrategy =
+  /** The hybrid policy: on this node while it is not busy, else on the least-loaded nodes. */
+  | 'DEFAULT'
+  /** Over the cluster's nodes, one after another. */
+  | 'SPREAD'
+  /** On that node (see nodes()); with soft: true, elsewhere when it cannot run it. Default soft: false. */
+  | { nodeId: string; soft?: boolean };
+
+const STRATEGY_RULE: CustomRule<SchedulingStrategy> = {
+  type: 'custom',
+  doc: "'DEFAULT', 'SPREAD', or { nodeId, soft } to run on one node (node IDs come from nodes())",
+  problem: (value) => {
+    if (value === 'DEFAULT' || value === 'SPREAD') return undefined;
+    const expected = "'DEFAULT', 'SPREAD' or { nodeId: string, soft?: boolean }";
+    if (typeof value !== 'object' || value === null) return expected;
+    const { nodeId, soft } = value as { nodeId?: unknown; soft?: unknown };
+    if (typeof nodeId !== 'string' || !isIdHex(nodeId)) return `${expected} with nodeId a node ID of 32 hex characters`;
+    if (soft !== undefined && typeof soft !== 'boolean') return `${expected} with soft true or false`;
+    return undefined;
+  },
+};
+
+/** The strategy as a spec carries it (absent for DEFAULT). */
+export function specStrategy(strategy: SchedulingStrategy | undefined): SpecStrategy | undefined {
+  if (strategy === undefined || strategy === 'DEFAULT') return undefined;
+  if (strategy === 'SPREAD') return strategy;
+  return { nodeId: strategy.nodeId, soft: strategy.soft ?? false };
+}
+
+/** GPUs and custom resources in one map, as a spec carries them (absent when none). */
+export function resourceMap(numGpus: number | undefined, resources: Record<string, number> | undefined): ResourceMap | undefined {
+  const map: Record<string, number> = {};
+  if (numGpus !== undefined && numGpus > 0) map['GPU'] = numGpus;
+  for (const [name, amount] of Object.entries(resources ?? {})) if (amount > 0) map[name] = amount;
+  return Object.keys(map).length === 0 ? undefined : map;
+}
+
 const INIT_RULES = {
+  address: { type: 'string', nonEmpty: true, doc: "'HOST:PORT' of a cluster's head, or 'auto'" },
+  numGpus: { type: 'number', min: 0, doc: 'GPUs this node offers' },
+  resources: RESOURCES_RULE,
   numWorkers: { type: 'integer', min: 1, max: MAX_WORKERS, doc: 'worker threads to start' },
   numCpus: { type: 'number', min: 0, doc: 'CPUs this node offers to tasks' },
   objectStoreMemory: { type: 'integer', min: 1, doc: 'bytes the object store may hold' },
@@ -47,11 +115,15 @@ const INIT_RULES = {
 /** What init() needs of its options beyond the node's: read once, with the rest. */
 export interface ResolvedInitOptions extends NodeOptions {
   readonly ignoreReinitError: boolean;
+  /** The cluster to join (HOST:PORT, or 'auto'), if any. */
+  readonly address: string | undefined;
 }
 
 export function resolveInitOptions(options: InitOptions | undefined): ResolvedInitOptions {
   const valid = validateOptions('init()', INIT_RULES, options);
-  const numCpus = valid.numCpus ?? defaultNumCpus();
+  const address = valid.address ?? (process.env['MINIRAY_ADDRESS'] || undefined);
+  // A driver that joins a cluster offers nothing unless asked: its tasks go to the nodes.
+  const numCpus = valid.numCpus ?? (address === undefined ? defaultNumCpus() : 0);
   const numWorkers = valid.numWorkers ?? Math.min(MAX_WORKERS, Math.max(1, Math.ceil(numCpus)));
   const heap = valid.workerHeapLimitMb;
   return {
@@ -61,12 +133,20 @@ export function resolveInitOptions(options: InitOptions | undefined): ResolvedIn
     workerResourceLimits: heap === undefined ? undefined : { maxOldGenerationSizeMb: heap },
     spillDirectory: valid.spillDirectory,
     ignoreReinitError: valid.ignoreReinitError ?? false,
+    address,
+    resources: { ...resourceMap(valid.numGpus, valid.resources) },
   };
 }
 
 export interface TaskOptions {
   /** CPUs the task holds while it runs. Default: 1. */
   numCpus?: number;
+  /** GPUs the task holds while it runs. Default: 0. */
+  numGpus?: number;
+  /** Custom resources the task holds while it runs, e.g. { disk: 1 }. */
+  resources?: Record<string, number>;
+  /** Where the task may run. Default: 'DEFAULT'. */
+  schedulingStrategy?: SchedulingStrategy;
   /**
    * How many objects the task returns; with n > 1 it must return an array of n values and
    * `.remote()` gives n refs. At most MAX_NUM_RETURNS (10,000). Default: 1.
@@ -82,6 +162,9 @@ export interface TaskOptions {
 
 const TASK_RULES = {
   numCpus: { type: 'number', min: 0, doc: 'CPUs the task holds while it runs' },
+  numGpus: { type: 'number', min: 0, doc: 'GPUs the task holds while it runs' },
+  resources: RESOURCES_RULE,
+  schedulingStrategy: STRATEGY_RULE,
   numReturns: { type: 'integer', min: 1, max: MAX_NUM_RETURNS, doc: 'how many objects the task returns; return one array for more' },
   maxRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries after a worker crash' },
   retryExceptions: { type: 'boolean', doc: 'also retry when the task throws' },
@@ -89,18 +172,35 @@ const TASK_RULES = {
 } as const satisfies RulesFor<TaskOptions>;
 
 export function defaultTaskOptions(): ResolvedTaskOptions {
-  return { numCpus: 1, numReturns: 1, maxRetries: setting('defaultMaxRetries'), retryExceptions: false, name: undefined };
+  return {
+    numCpus: 1,
+    resources: undefined,
+    strategy: undefined,
+    numReturns: 1,
+    maxRetries: setting('defaultMaxRetries'),
+    retryExceptions: false,
+    name: undefined,
+  };
 }
 
 export function mergeTaskOptions(where: string, base: ResolvedTaskOptions, options: TaskOptions | undefined): ResolvedTaskOptions {
   const valid = validateOptions(where, TASK_RULES, options);
   return {
     numCpus: valid.numCpus ?? base.numCpus,
+    resources: valid.numGpus === undefined && valid.resources === undefined ? base.resources : mergedResources(base.resources, valid.numGpus, valid.resources),
+    strategy: valid.schedulingStrategy === undefined ? base.strategy : specStrategy(valid.schedulingStrategy),
     numReturns: valid.numReturns ?? base.numReturns,
     maxRetries: valid.maxRetries ?? base.maxRetries,
     retryExceptions: valid.retryExceptions ?? base.retryExceptions,
     name: valid.name ?? base.name,
   };
+}
+
+/** `base` with numGpus and custom resources set anew where given (as .options() overrides). */
+function mergedResources(base: ResourceMap | undefined, numGpus: number | undefined, resources: Record<string, number> | undefined): ResourceMap | undefined {
+  const gpus = numGpus ?? base?.['GPU'];
+  const custom = resources ?? Object.fromEntries(Object.entries(base ?? {}).filter(([name]) => name !== 'GPU'));
+  return resourceMap(gpus, custom);
 }
 
 export interface GetOptions {
@@ -145,6 +245,12 @@ export interface ActorOptions {
   maxConcurrency?: number;
   /** CPUs the actor holds while it lives. Default: 0. */
   numCpus?: number;
+  /** GPUs the actor holds while it lives. Default: 0. */
+  numGpus?: number;
+  /** Custom resources the actor holds while it lives. */
+  resources?: Record<string, number>;
+  /** Where the actor may be placed. Default: 'DEFAULT'. */
+  schedulingStrategy?: SchedulingStrategy;
   /**
    * 'thread' (default): a worker thread of its own, as Ray gives each actor a process.
    * 'shared': many actors share a few worker threads (thousands fit on one machine).
@@ -162,6 +268,9 @@ const ACTOR_RULES = {
   maxTaskRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries of a call whose actor died' },
   maxConcurrency: { type: 'integer', min: 1, doc: 'calls that may run at once' },
   numCpus: { type: 'number', min: 0, doc: 'CPUs the actor holds while it lives' },
+  numGpus: { type: 'number', min: 0, doc: 'GPUs the actor holds while it lives' },
+  resources: RESOURCES_RULE,
+  schedulingStrategy: STRATEGY_RULE,
   isolation: { type: 'string', oneOf: ISOLATIONS, doc: 'how the actor is hosted' },
 } as const satisfies RulesFor<ActorOptions>;
 
@@ -178,6 +287,8 @@ export function mergeActorOptions(
     maxTaskRetries: valid.maxTaskRetries ?? base.maxTaskRetries,
     maxConcurrency: valid.maxConcurrency ?? base.maxConcurrency,
     numCpus: valid.numCpus ?? base.numCpus,
+    resources: valid.numGpus === undefined && valid.resources === undefined ? base.resources : mergedResources(base.resources, valid.numGpus, valid.resources),
+    strategy: valid.schedulingStrategy === undefined ? base.strategy : specStrategy(valid.schedulingStrategy),
     isolation: valid.isolation ?? base.isolation,
   };
 }
@@ -190,6 +301,8 @@ export function defaultActorOptions(asyncMethods: boolean): ResolvedActorOptions
     maxTaskRetries: 0,
     maxConcurrency: asyncMethods ? 1000 : 1,
     numCpus: 0,
+    resources: undefined,
+    strategy: undefined,
     isolation: 'thread',
   };
 }

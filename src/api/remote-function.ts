@@ -10,6 +10,7 @@ import { ensureRuntime } from '../core-worker/current.js';
 import type { CoreWorker, ResolvedActorOptions, ResolvedTaskOptions } from '../core-worker/index.js';
 import { SerializationError } from '../errors/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
+import type { ResourceMap, SchedulingStrategy } from '../protocol/index.js';
 import { EXTENSION_TYPES, type FunctionDescriptor } from '../serialization/index.js';
 import { defaultActorOptions, defaultTaskOptions, mergeActorOptions, mergeTaskOptions, type ActorOptions, type TaskOptions } from './options.js';
 
@@ -65,8 +66,9 @@ const isPlainObject = (value: unknown): value is object => typeof value === 'obj
 addExtension({
   Class: RemoteFunctionImpl,
   type: EXTENSION_TYPES.remoteFunction,
-  write(fn: RemoteFunctionImpl): [FunctionDescriptor, ResolvedTaskOptions] {
-    return [fn.descriptor, fn.taskOptions];
+  write(fn: RemoteFunctionImpl): [FunctionDescriptor, TaskOptions] {
+    const { resources, strategy, name, ...rest } = fn.taskOptions;
+    return [fn.descriptor, { ...rest, ...(name === undefined ? {} : { name }), ...asUserOptions(resources, strategy) }];
   },
   read(data: unknown): RemoteFunctionImpl {
     const [descriptor, options] = Array.isArray(data) ? (data as unknown[]) : [];
@@ -78,8 +80,9 @@ addExtension({
 addExtension({
   Class: ActorClassImpl,
   type: EXTENSION_TYPES.actorClass,
-  write(cls: ActorClassImpl): [FunctionDescriptor, readonly string[], ResolvedActorOptions] {
-    return [cls.descriptor, cls.methodNames, cls.actorOptions];
+  write(cls: ActorClassImpl): [FunctionDescriptor, readonly string[], ActorOptions] {
+    const { resources, strategy, name, ...rest } = cls.actorOptions;
+    return [cls.descriptor, cls.methodNames, { ...rest, ...(name === undefined ? {} : { name }), ...asUserOptions(resources, strategy) }];
   },
   read(data: unknown): ActorClassImpl {
     const [descriptor, methodNames, options] = Array.isArray(data) ? (data as unknown[]) : [];
@@ -90,6 +93,16 @@ addExtension({
     return new ActorClassImpl(descriptor, methodNames as string[], checkedOptions('actor class', () => mergeActorOptions('a received actor class', base, options as ActorOptions)));
   },
 });
+
+/** Resources and strategy as options give them (they travel as options, and are checked as such). */
+function asUserOptions(resources: ResourceMap | undefined, strategy: SchedulingStrategy | undefined): Pick<TaskOptions, 'numGpus' | 'resources' | 'schedulingStrategy'> {
+  const { GPU, ...custom } = resources ?? {};
+  return {
+    ...(GPU === undefined ? {} : { numGpus: GPU }),
+    ...(Object.keys(custom).length === 0 ? {} : { resources: custom }),
+    ...(strategy === undefined ? {} : { schedulingStrategy: strategy }),
+  };
+}
 
 /**
  * Options that arrive with a remote function or actor class are checked as the user's are: forged

@@ -97,12 +97,24 @@ export type OptionRule =
       readonly doc: string;
     }
   | { readonly type: 'boolean'; readonly doc: string }
-  | { readonly type: 'string'; readonly oneOf?: readonly string[]; readonly nonEmpty?: boolean; readonly doc: string };
+  | { readonly type: 'string'; readonly oneOf?: readonly string[]; readonly nonEmpty?: boolean; readonly doc: string }
+  /** Anything else: `problem` says what is wrong with a value (undefined when it is right). */
+  | CustomRule<unknown>;
+
+export interface CustomRule<T> {
+  readonly type: 'custom';
+  readonly problem: (value: unknown) => string | undefined;
+  readonly doc: string;
+  /** Phantom: the type of an accepted value. */
+  readonly value?: T;
+}
 
 export type OptionRules = Readonly<Record<string, OptionRule>>;
 
 /** The type of the value a rule accepts. */
-export type OptionValue<R extends OptionRule> = R extends { type: 'boolean' }
+export type OptionValue<R extends OptionRule> = R extends CustomRule<infer T>
+  ? T
+  : R extends { type: 'boolean' }
   ? boolean
   : R extends { type: 'string'; oneOf: readonly (infer S)[] }
     ? S
@@ -168,6 +180,8 @@ export function validateOptions<Rules extends OptionRules>(where: string, rules:
 
 function check(rule: OptionRule, value: unknown): string | undefined {
   switch (rule.type) {
+    case 'custom':
+      return rule.problem(value);
     case 'boolean':
       return typeof value === 'boolean' ? undefined : 'true or false';
     case 'string':

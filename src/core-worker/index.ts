@@ -13,7 +13,7 @@ import {
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddress } from '../object-ref/index.js';
-import type { ActorInfo, ActorSpec, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, NewObject, ObjectPayload, Part, ResourceMap, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
 import {
   OUT_OF_BAND_BYTES,
   decodeErrorRecord,
@@ -32,6 +32,8 @@ export { startTimeout, MAX_TIMER_MS } from './timer.js';
 
 export interface ResolvedTaskOptions {
   readonly numCpus: number;
+  readonly resources: ResourceMap | undefined;
+  readonly strategy: SchedulingStrategy | undefined;
   readonly numReturns: number;
   readonly maxRetries: number;
   readonly retryExceptions: boolean;
@@ -43,7 +45,7 @@ export interface ResolvedTaskOptions {
 export type ResolvedActorOptions = Pick<
   ActorSpec,
   'name' | 'namespace' | 'maxRestarts' | 'maxTaskRetries' | 'maxConcurrency' | 'numCpus' | 'isolation'
->;
+> & { readonly resources: ResourceMap | undefined; readonly strategy: SchedulingStrategy | undefined };
 
 /** Hooks a worker runtime gives its CoreWorker, to learn when a running task waits in get(). */
 export interface BlockingHooks {
@@ -72,7 +74,7 @@ export class CoreWorker {
     private readonly node: NodeClient,
     private readonly blocking: BlockingHooks | undefined = undefined,
   ) {
-    this.refs = new RefTracker(node);
+    this.refs = new RefTracker(node, address.nodeId);
     this.views = new ViewTracker(node);
     // Every ObjectRef made in this thread from now on is counted, so the node knows when the last goes.
     onRefCreated((ref) => this.refs.track(ref));
@@ -172,6 +174,8 @@ export class CoreWorker {
       ...this.prepareArgs(args, name),
       returnIds,
       numCpus: options.numCpus,
+      ...(options.resources === undefined ? {} : { resources: options.resources }),
+      ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
       maxRetries: options.maxRetries,
       retryExceptions: options.retryExceptions,
       owner: this.address,
@@ -200,6 +204,8 @@ export class CoreWorker {
       maxTaskRetries: options.maxTaskRetries,
       maxConcurrency: options.maxConcurrency,
       numCpus: options.numCpus,
+      ...(options.resources === undefined ? {} : { resources: options.resources }),
+      ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
       isolation: options.isolation,
       owner: this.address,
     };

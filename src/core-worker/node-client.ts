@@ -39,7 +39,8 @@ export interface NodeClient {
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void;
   killActor(actorId: string, noRestart: boolean): void;
   /** This thread's first ref to each object / its last ref is gone (see references.ts). */
-  addRefs(ids: readonly string[]): void;
+  /** `owners`: the owner node of each ref (given when some are owned on another node). */
+  addRefs(ids: readonly string[], owners?: readonly string[]): void;
   removeRefs(ids: readonly string[]): void;
   /** No view of the memory given under these leases is left in this thread. */
   releaseLeases(leases: readonly number[]): void;
@@ -101,8 +102,8 @@ export class ChannelNodeClient implements NodeClient {
     });
   }
 
-  addRefs(ids: readonly string[]): void {
-    this.channel.send({ type: 'addRefs', ids });
+  addRefs(ids: readonly string[], owners?: readonly string[]): void {
+    this.channel.send(owners === undefined ? { type: 'addRefs', ids } : { type: 'addRefs', ids, owners });
   }
 
   removeRefs(ids: readonly string[]): void {

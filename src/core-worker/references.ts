@@ -19,10 +19,16 @@ export class RefTracker {
   private readonly counts = new Map<string, number>();
   private readonly registry = new FinalizationRegistry<string>((id) => this.collected(id));
   private added: string[] = [];
+  /** Owner node of each added ref, once one of them is owned on another node (else undefined). */
+  private addedOwners: string[] | undefined;
   private removed: string[] = [];
   private queued = false;
 
-  constructor(private readonly node: NodeClient) {}
+  /** @param nodeId this thread's node: refs owned elsewhere are reported with their owner's node. */
+  constructor(
+    private readonly node: NodeClient,
+    private readonly nodeId: string,
+  ) {}
 
   /** The next ref made is the first of an object this thread just created (its owner). */
   private ownNew: string | undefined;
@@ -44,7 +50,12 @@ export class RefTracker {
     } else {
       const count = this.counts.get(id) ?? 0;
       this.counts.set(id, count + 1);
-      if (count === 0) this.report(this.added, id);
+      if (count === 0) {
+        const ownerNode = ref.owner.nodeId;
+        if (ownerNode !== this.nodeId && this.addedOwners === undefined) this.addedOwners = this.added.map(() => this.nodeId);
+        this.addedOwners?.push(ownerNode);
+        this.report(this.added, id);
+      }
     }
     this.registry.register(ref, id);
   }
@@ -76,8 +87,10 @@ export class RefTracker {
     this.queued = false;
     if (this.added.length > 0) {
       const added = this.added;
+      const owners = this.addedOwners;
       this.added = [];
-      this.node.addRefs(added);
+      this.addedOwners = undefined;
+      this.node.addRefs(added, owners);
     }
     if (this.removed.length > 0) {
       const removed = this.removed;

@@ -20,7 +20,8 @@ import {
 } from '../errors/index.js';
 import { NodeID } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
-import { ObjectDirectory, unhandledErrorReporter, type ObjectInfo } from '../ownership/index.js';
+import { ObjectDirectory, unhandledErrorReporter, type ObjectEntry, type ObjectInfo } from '../ownership/index.js';
+import { demandOf, type ClusterLink, type RemoteWork } from './cluster-link.js';
 import { ObjectDelivery } from './delivery.js';
 import { ActorManager } from '../actors/manager.js';
 import type {
@@ -29,6 +30,8 @@ import type {
   ExecuteTask,
   NewObject,
   ObjectPayload,
+  RemoteValue,
+  ResourceMap,
   TaskResult,
   TaskSpec,
   WorkerToNode,
@@ -40,6 +43,8 @@ import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
 export interface NodeOptions {
   readonly numWorkers: number;
   readonly numCpus: number;
+  /** GPUs and custom resources the node offers (CPUs are numCpus). */
+  readonly resources: ResourceMap;
   readonly objectStoreMemory: number;
   readonly workerResourceLimits: ResourceLimits | undefined;
   /** Where objects spill when memory is full (default: a folder in the temp directory). */
@@ -57,6 +62,12 @@ type TaskState = 'waiting' | 'queued' | 'running' | 'finished';
 interface TaskRecord {
   readonly spec: TaskSpec;
   readonly numCpus: number;
+  /** 'running' on another node (the cluster link reports its end). */
+  remote: boolean;
+  /** Sent by another node to run here: it never goes elsewhere again. */
+  readonly fromPeer: boolean;
+  /** Holds its GPUs and custom resources from this node's (see reserveResources). */
+  reserved: boolean;
   state: TaskState;
   /** Retries used so far. */
   retries: number;
@@ -95,6 +106,12 @@ export class Node {
   /** Set when workers keep failing to start: tasks fail with it instead of waiting forever. */
   private startupError: Error | undefined;
   private stopped = false;
+  /** The cluster this node belongs to (in the embedded default too, with no other node in it). */
+  private cluster: ClusterLink | undefined;
+  /** GPUs and custom resources not held by tasks and actors (CPUs are the scheduler's). */
+  private readonly freeResources: Map<string, number>;
+  /** Tasks queued here waiting for those, in order. */
+  private readonly waitingForResources: TaskRecord[] = [];
 
   /** Read once, here: a bad value fails init(), not some later message's handling. */
   private readonly workerStartupFailureLimit = setting('workerStartupFailureLimit');
@@ -110,7 +127,8 @@ export class Node {
       onPressure: () => this.delivery.collectEverywhere(),
     });
     this.store.warmUp();
-    this.objects = new ObjectDirectory<TaskRecord>(this.store, reportUnhandledError);
+    this.objects = new ObjectDirectory<TaskRecord>(this.store, reportUnhandledError, (id, entry) => this.cluster?.freed(id, entry));
+    this.freeResources = new Map(Object.entries(options.resources));
     this.delivery = new ObjectDelivery(
       this.store,
       this.objects,
@@ -137,7 +155,8 @@ export class Node {
       spawnHost: (isolation) => this.pool.spawnActorHost(isolation),
       killHost: (host) => this.pool.kill(host as Worker, 'actor'),
       setBusy: (host, busy) => this.pool.setBusy(host as Worker, busy),
-      waitForObjects: (what, ids, ready, failed) => this.objects.waitForObjects(what, ids, ready, failed),
+      // An actor here reads its arguments here: copies come first of those held elsewhere.
+      waitForObjects: (what, ids, ready, failed) => this.waitForObjects(what, ids, () => this.withCopies(ids, ready), failed),
       argumentsFor: (ids, host) => this.delivery.argumentsFor(ids, host as Worker),
       storeResults: (host, ids, result, attached) => this.delivery.storeResult(host as Worker, ids, result, attached),
       failObjects: (ids, error) => {
@@ -156,6 +175,11 @@ export class Node {
       sharedHostCount: Math.max(1, Math.ceil(options.numCpus)),
     });
     this.pool.start();
+  }
+
+  /** Joins this node to its cluster (see cluster-link.ts). */
+  attachCluster(link: ClusterLink): void {
+    this.cluster = link;
   }
 
   /** Resolves when all workers have started; rejects with the reason if one cannot start. */
@@ -219,7 +243,14 @@ export class Node {
     return this.store.view(block);
   }
 
-  addRefs(thread: string, ids: readonly string[]): void {
+  /** `owners`: each ref's owner node, when some are owned on another node (this node borrows those). */
+  addRefs(thread: string, ids: readonly string[], owners?: readonly string[]): void {
+    if (owners !== undefined) {
+      for (let i = 0; i < ids.length; i++) {
+        const owner = owners[i] as string;
+        if (owner !== this.nodeId) this.objects.addForeign(ids[i] as string, owner);
+      }
+    }
     this.objects.addHandles(thread, ids);
   }
 
@@ -254,7 +285,54 @@ export class Node {
     onObject: (object: ObjectPayload) => void,
     reader: Worker | undefined = undefined,
   ): () => void {
-    return this.objects.fetch(ids, (id, entry) => onObject(this.delivery.payload(id, entry, withData, reader)), withData);
+    const deliver = (id: string, entry: ObjectEntry<TaskRecord> | undefined): void => onObject(this.delivery.payload(id, entry, withData, reader));
+    const elsewhere = this.copiesNeeded(ids, withData);
+    if (elsewhere === undefined) return this.objects.fetch(ids, deliver, withData);
+    // Those held on other nodes are delivered once a copy is here.
+    const here = ids.filter((id) => !elsewhere.includes(id));
+    const withdrawHere = this.objects.fetch(here, deliver, withData);
+    let withdrawn = false;
+    let withdrawCopied: (() => void) | undefined;
+    (this.cluster as ClusterLink).localize(elsewhere, () => {
+      if (!withdrawn) withdrawCopied = this.objects.fetch(elsewhere, deliver, withData);
+    });
+    return () => {
+      withdrawn = true;
+      withdrawHere();
+      withdrawCopied?.();
+    };
+  }
+
+  /**
+   * Which of `ids` must be brought here before they can be read: objects owned on another node
+   * that have no value here yet and, when their value is wanted, objects whose primary copy is on
+   * another node. Undefined when none (the common case, without allocating).
+   */
+  private copiesNeeded(ids: readonly string[], withData: boolean): string[] | undefined {
+    if (this.cluster === undefined) return undefined;
+    let needed: string[] | undefined;
+    for (const id of ids) {
+      const entry = this.objects.get(id);
+      if (entry === undefined) continue;
+      const borrowed = entry.foreignOwner !== undefined && entry.state === 'pending';
+      const remote = withData && entry.location !== undefined && entry.state === 'ready' && !this.store.contains(id);
+      if (borrowed || remote) (needed ??= []).push(id);
+    }
+    return needed;
+  }
+
+  /** Calls `then` once every object in `ids` that is held elsewhere has a copy here. */
+  private withCopies(ids: readonly string[], then: () => void): void {
+    const elsewhere = this.copiesNeeded(ids, true);
+    if (elsewhere === undefined) then();
+    else (this.cluster as ClusterLink).localize(elsewhere, then);
+  }
+
+  /** objects.waitForObjects, after asking the owners of borrowed objects among `ids` for their values. */
+  private waitForObjects(what: string, ids: readonly string[], ready: () => void, failed: (error: Uint8Array) => void): void {
+    const borrowed = this.copiesNeeded(ids, false);
+    if (borrowed !== undefined) (this.cluster as ClusterLink).localize(borrowed, () => {});
+    this.objects.waitForObjects(what, ids, ready, failed);
   }
 
   cancel(objectId: string, force: boolean): void {
@@ -263,7 +341,8 @@ export class Node {
     record.cancelled = true;
     const error = encodeError(new TaskCancelledError(`task ${record.spec.name} was cancelled`));
     const { state, worker } = record;
-    if (state === 'queued') this.scheduler.remove(record);
+    if (state === 'queued') this.removeFromQueue(record);
+    if (record.remote) this.cluster?.cancelRemote(record.spec, force);
     this.failTask(record, error);
     if (state === 'running' && worker !== undefined) {
       // The record stays in the worker's inFlight until the worker reports or dies, which keeps
@@ -322,34 +401,242 @@ export class Node {
     this.forceCancelWatches.delete(record);
   }
 
-  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): void {
+  /**
+   * Creates an actor of a CoreWorker of this node, here or (placed by the cluster) on another node.
+   * `throwIfNameTaken`: the caller can be told at once (the driver); a worker's actor is created
+   * dead instead.
+   */
+  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, throwIfNameTaken = true): void {
     for (const fn of functions) this.functions.set(fn.id, fn);
-    this.actors.create(spec);
+    const canRunHere = spec.numCpus <= this.options.numCpus && this.offers(spec.resources);
+    if (this.cluster?.takeActor(this.definitionsFor(spec.classId), spec, canRunHere)) return;
+    this.actors.create(spec, { throwIfNameTaken });
+    // Named actors are found from every node: the cluster's table has the last word on names.
+    if (spec.name !== undefined) this.cluster?.registerActor(spec, () => this.actors.failNameTaken(spec.actorId));
   }
 
-  lookupActor(name: string, namespace: string): ActorInfo | null {
-    return this.actors.lookup(name, namespace);
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
+    const info = this.actors.lookup(name, namespace);
+    if (info !== null || this.cluster === undefined) callback(info);
+    else this.cluster.lookupActor(name, namespace, callback);
   }
 
   killActor(actorId: string, noRestart: boolean): void {
-    this.actors.kill(actorId, noRestart);
+    if (this.actors.has(actorId) || this.cluster === undefined) this.actors.kill(actorId, noRestart);
+    else this.cluster.killRemoteActor(actorId, noRestart);
+  }
+
+  private definitionsFor(functionId: string): readonly FunctionDescriptor[] {
+    const fn = this.functions.get(functionId);
+    return fn === undefined ? [] : [fn];
+  }
+
+  /** Whether this node offers at least these GPUs and custom resources. */
+  private offers(resources: ResourceMap | undefined): boolean {
+    if (resources === undefined) return true;
+    for (const [name, amount] of Object.entries(resources)) if ((this.options.resources[name] ?? 0) < amount) return false;
+    return true;
+  }
+
+  // ---- what other nodes ask of this one (through the cluster link) ----------------------------
+
+  /**
+   * Runs a task or actor call another node sent: its arguments' values (inline, or where to pull
+   * them from) are taken in first, and `reply` gets its return values once they all exist. Small
+   * values go back inline and are dropped here; large ones (and values with refs inside) stay
+   * here, held for their owner until it frees them (dropForOwner).
+   */
+  runForPeer(functions: readonly FunctionDescriptor[], spec: TaskSpec, args: readonly RemoteValue[], inlineLimit: number, reply: (values: RemoteValue[]) => void): void {
+    for (const fn of functions) this.functions.set(fn.id, fn);
+    const ownerNode = spec.owner.nodeId;
+    for (const arg of args) this.objects.addForeign(arg.id, ownerNode);
+    this.submitOne(spec, true);
+    this.storeValues(args, ownerNode, true);
+    const owner = spec.owner.workerId;
+    let remaining = spec.returnIds.length;
+    this.objects.fetch(
+      spec.returnIds,
+      () => {
+        if (--remaining > 0) return;
+        const values = spec.returnIds.map((id) => this.valueFor(id, inlineLimit));
+        // Returned inline: the owner has the value, nothing here needs it any more.
+        const sent = values.filter((value) => value.state !== 'located').map((value) => value.id);
+        this.objects.removeHandles(owner, sent);
+        reply(values);
+      },
+      true, // their errors go to the owner, whose readers see them
+    );
+  }
+
+  /** Creates an actor another node placed here, once its constructor arguments are taken in. */
+  createActorForPeer(functions: readonly FunctionDescriptor[], spec: ActorSpec, args: readonly RemoteValue[]): void {
+    for (const fn of functions) this.functions.set(fn.id, fn);
+    if (this.actors.has(spec.actorId)) return;
+    const ownerNode = spec.owner.nodeId;
+    for (const arg of args) this.objects.addForeign(arg.id, ownerNode);
+    this.actors.create(spec, { throwIfNameTaken: false });
+    this.storeValues(args, ownerNode, true);
+  }
+
+  /**
+   * Takes in values another node sent: inline ones are stored (their parts copied into the
+   * arena); located ones are recorded where they are, to be pulled when read. `asCopies`: they
+   * are copies of objects owned elsewhere (arguments), not results this node owns.
+   */
+  storeValues(values: readonly RemoteValue[], from: string, asCopies = false): void {
+    for (const value of values) {
+      const entry = this.objects.get(value.id);
+      if (entry === undefined || entry.state !== 'pending') continue;
+      switch (value.state) {
+        case 'ready': {
+          let blocks: Block[];
+          try {
+            blocks = this.delivery.blocksFrom(value.parts?.map((bytes) => ({ bytes })), []);
+          } catch (error) {
+            this.objects.setObject(value.id, encodeError(error as Error), true);
+            break;
+          }
+          // A value with refs inside stays at its sender too, so that those refs live.
+          if (value.nested !== undefined && !asCopies) entry.location = from;
+          this.objects.setObject(value.id, value.data, false, { blocks, nested: value.nested });
+          break;
+        }
+        case 'located':
+          if (asCopies) entry.location = value.location; // where to pull it from when read
+          else this.objects.setRemote(value.id, value.location, value.nested);
+          break;
+        case 'failed':
+          this.objects.setObject(value.id, value.data, true);
+          break;
+        case 'lost':
+          this.objects.setObject(value.id, encodeError(new ObjectLostError(`ObjectRef(${value.id}) was lost on node ${from.slice(0, 8)}`)), true);
+          break;
+      }
+    }
+  }
+
+  /**
+   * An object's value as another node is told it: inline when ready here and at most
+   * `inlineLimit` bytes (or when the caller pulls it), else where it is.
+   */
+  valueFor(id: string, inlineLimit: number): RemoteValue {
+    const entry = this.objects.get(id);
+    if (entry === undefined) return { id, state: 'lost' };
+    if (entry.state === 'failed') return { id, state: 'failed', data: this.store.get(id) as Uint8Array };
+    if (entry.state === 'pending') return { id, state: 'lost' }; // callers ask only once it exists
+    const nested = entry.nested === undefined ? {} : { nested: entry.nested };
+    if (!this.store.contains(id)) return { id, state: 'located', location: entry.location ?? this.nodeId, ...nested };
+    const data = this.store.get(id) as Uint8Array;
+    if (this.store.sizeOf(id) > inlineLimit) return { id, state: 'located', location: this.nodeId, ...nested };
+    if (!this.store.hasParts(id)) return { id, state: 'ready', data, ...nested };
+    const read = this.readForPull(id);
+    if (read === undefined) return { id, state: 'lost' };
+    const parts = read.parts.map((part) => part.slice());
+    read.release();
+    return { id, state: 'ready', data: data.slice(), parts, ...nested };
+  }
+
+  /**
+   * An object's bytes for another node to pull: its inline data and views of its parts, which
+   * stay as they are (leased: not spilled, not reused) until `release`. Undefined when it is not here.
+   */
+  readForPull(id: string): { data: Uint8Array; parts: Uint8Array[]; release(): void } | undefined {
+    const entry = this.objects.get(id);
+    if (entry === undefined || entry.state !== 'ready' || !this.store.contains(id)) return undefined;
+    const data = this.store.get(id) as Uint8Array;
+    let leased: ReturnType<ObjectDirectory<TaskRecord>['lease']>;
+    try {
+      leased = this.objects.lease('', [id]);
+    } catch {
+      return undefined; // spilled, and the disk cannot give it back
+    }
+    const lease = leased.lease;
+    const parts = (leased.blocks[0] ?? []).map((block) => this.store.view(block));
+    return { data, parts, release: () => lease !== undefined && this.objects.releaseLease(lease) };
+  }
+
+  /** Stores a pulled copy of an object held elsewhere (its parts already written into the arena). */
+  storePulled(id: string, data: Uint8Array, blocks: Block[]): void {
+    const entry = this.objects.get(id);
+    if (entry === undefined || this.store.contains(id)) {
+      for (const block of blocks) this.store.freeBlock(block);
+      return;
+    }
+    if (entry.state === 'pending') this.objects.setObject(id, data, false, { blocks });
+    else this.store.putWithId(id, data, { blocks }); // ready elsewhere: now here too
+  }
+
+  /** Fails an object that was to come from elsewhere (its copy could not be made). */
+  failCopy(id: string, error: Error): void {
+    const entry = this.objects.get(id);
+    if (entry !== undefined && (entry.state === 'pending' || !this.store.contains(id))) {
+      if (entry.state !== 'pending') (entry as { state: string }).state = 'pending';
+      this.objects.setObject(id, encodeError(error), true);
+    }
+  }
+
+  /** Arena blocks for a pulled object's parts (throws ObjectStoreFullError, having taken nothing). */
+  allocateBlocks(sizes: readonly number[]): Block[] {
+    const blocks: Block[] = [];
+    try {
+      for (const size of sizes) blocks.push(this.store.allocate(size));
+    } catch (error) {
+      for (const block of blocks) this.store.freeBlock(block);
+      throw error;
+    }
+    return blocks;
+  }
+
+  /** An owner on another node freed objects this node kept for it. */
+  dropForOwner(ownerWorker: string, ids: readonly string[]): void {
+    this.objects.removeHandles(ownerWorker, ids);
+  }
+
+  /** Another node borrows (or stops borrowing) objects this node owns. */
+  borrowedBy(peerNode: string, ids: readonly string[], borrowing: boolean): void {
+    if (borrowing) this.objects.addHandles(`node:${peerNode}`, ids);
+    else this.objects.removeHandles(`node:${peerNode}`, ids);
+  }
+
+  /** Waits for an object this node owns (or holds) to exist, then calls back with its value for a peer. */
+  whenExists(id: string, inlineLimit: number, callback: (value: RemoteValue) => void): () => void {
+    return this.objects.fetch([id], () => callback(this.valueFor(id, inlineLimit)), true);
+  }
+
+  /** What a CoreWorker's node would say of this object for get(): for the link's use. */
+  entryOf(id: string): ObjectEntry<TaskRecord> | undefined {
+    return this.objects.get(id);
+  }
+
+  /** Free CPUs, and GPUs and custom resources, as the cluster's view shows them. */
+  available(): Record<string, number> {
+    return { CPU: this.scheduler.availableCpus, ...Object.fromEntries(this.freeResources) };
+  }
+
+  /** Tasks queued here: how loaded this node is (with available()). */
+  get queuedTasks(): number {
+    return this.scheduler.queuedCount + this.waitingForResources.length;
   }
 
   // ---- tasks ---------------------------------------------------------------------------------
 
-  private submitOne(spec: TaskSpec): void {
+  private submitOne(spec: TaskSpec, fromPeer = false): void {
     const owner = spec.owner.workerId;
     // The call's ref arguments (and refs nested in its arguments) live until it finishes.
     const argumentRefs = spec.nestedRefs === undefined ? spec.dependencies : [...spec.dependencies, ...spec.nestedRefs];
     if (spec.actorId !== undefined) {
       for (const id of spec.returnIds) this.objects.addPending(id, owner, undefined);
       this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of ${spec.name}`);
-      this.actors.submitCall(spec);
+      if (this.actors.has(spec.actorId) || this.cluster === undefined || fromPeer) this.actors.submitCall(spec);
+      else this.cluster.callRemoteActor(this.remoteWork(spec, undefined));
       return;
     }
     const record: TaskRecord = {
       spec,
       numCpus: spec.numCpus,
+      remote: false,
+      fromPeer,
+      reserved: false,
       state: 'waiting',
       retries: 0,
       cancelled: false,
@@ -358,13 +645,9 @@ export class Node {
     };
     for (const id of spec.returnIds) this.objects.addPending(id, owner, record);
     this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of task ${spec.name}`);
-    if (!this.scheduler.isFeasible(record)) {
-      const error = new InvalidOptionError(
-        `task ${spec.name} needs ${spec.numCpus} CPUs but this node has ${this.scheduler.totalCpus}; ` +
-          'lower numCpus in its options, or start miniray with more (init({ numCpus }))',
-        'numCpus',
-      );
-      this.failTask(record, encodeError(error));
+    // Where the cluster may run it elsewhere, it decides once the arguments exist.
+    if (!this.canRunHere(record) && (this.cluster === undefined || fromPeer)) {
+      this.failTask(record, encodeError(this.infeasibleError(spec)));
       return;
     }
     if (this.startupError !== undefined) {
@@ -375,7 +658,7 @@ export class Node {
       this.enqueue(record); // nothing to wait for (the common case): no waiter closures
       return;
     }
-    this.objects.waitForObjects(
+    this.waitForObjects(
       `task ${spec.name}`,
       spec.dependencies,
       () => {
@@ -387,15 +670,114 @@ export class Node {
     );
   }
 
+  /** What a task that this node can never run fails with (where no other node may take it). */
+  infeasibleError(spec: { readonly name: string; readonly numCpus: number; readonly resources?: ResourceMap }): InvalidOptionError {
+    const wanted = Object.entries(demandOf(spec)).map(([name, amount]) => `${amount} ${name}`).join(', ');
+    const offered = Object.entries({ CPU: this.options.numCpus, ...this.options.resources }).map(([name, amount]) => `${amount} ${name}`).join(', ');
+    return new InvalidOptionError(
+      `task ${spec.name} needs ${wanted} but this node has ${offered}; ` +
+        'ask for less in its options (numCpus, numGpus, resources), or start miniray with more (init({ numCpus, numGpus, resources }))',
+      spec.resources === undefined || spec.numCpus > this.options.numCpus ? 'numCpus' : 'resources',
+    );
+  }
+
+  private canRunHere(record: TaskRecord): boolean {
+    return this.scheduler.isFeasible(record) && this.offers(record.spec.resources);
+  }
+
+  /** A task whose arguments exist: to another node if the cluster takes it, else to the queue here. */
   private enqueue(record: TaskRecord): void {
+    if (!record.fromPeer && this.cluster !== undefined && this.cluster.takeTask(this.remoteWork(record.spec, record), this.canRunHere(record))) {
+      record.state = 'running';
+      record.remote = true;
+      return;
+    }
+    // Arguments held on other nodes are read here: copies first.
+    const elsewhere = this.copiesNeeded(record.spec.dependencies, true);
+    if (elsewhere !== undefined) {
+      (this.cluster as ClusterLink).localize(elsewhere, () => {
+        if (record.state === 'waiting') this.queueHere(record);
+      });
+      return;
+    }
+    this.queueHere(record);
+  }
+
+  private queueHere(record: TaskRecord): void {
     record.state = 'queued';
+    if (!this.reserveResources(record)) {
+      this.waitingForResources.push(record);
+      this.keepAliveWhileQueued();
+      return;
+    }
     this.scheduler.enqueue(record);
     this.scheduleDispatch();
+  }
+
+  /** Takes the task's GPUs and custom resources from this node's; false if they are not free now. */
+  private reserveResources(record: TaskRecord): boolean {
+    const resources = record.spec.resources;
+    if (resources === undefined || record.reserved) return true;
+    for (const [name, amount] of Object.entries(resources)) if ((this.freeResources.get(name) ?? 0) < amount - 1e-9) return false;
+    for (const [name, amount] of Object.entries(resources)) this.freeResources.set(name, (this.freeResources.get(name) ?? 0) - amount);
+    record.reserved = true;
+    return true;
+  }
+
+  /** Gives back a finished task's resources, and queues the tasks that were waiting for them. */
+  private releaseResources(record: TaskRecord): void {
+    if (!record.reserved) return;
+    record.reserved = false;
+    for (const [name, amount] of Object.entries(record.spec.resources ?? {})) this.freeResources.set(name, (this.freeResources.get(name) ?? 0) + amount);
+    const waiting = this.waitingForResources.splice(0);
+    for (const next of waiting) {
+      if (next.state !== 'queued') continue;
+      if (this.reserveResources(next)) {
+        this.scheduler.enqueue(next);
+        this.scheduleDispatch();
+      } else this.waitingForResources.push(next);
+    }
+  }
+
+  private removeFromQueue(record: TaskRecord): void {
+    const index = this.waitingForResources.indexOf(record);
+    if (index >= 0) this.waitingForResources.splice(index, 1);
+    else this.scheduler.remove(record);
+  }
+
+  /** The cluster link's handle on a task (or actor call, without a record) this node owns. */
+  private remoteWork(spec: TaskSpec, record: TaskRecord | undefined): RemoteWork {
+    return {
+      spec,
+      function: spec.actorId === undefined ? this.functions.get(spec.functionId) : undefined,
+      done: (values) => {
+        if (record !== undefined) {
+          if (record.cancelled || record.state === 'finished') return;
+          record.state = 'finished';
+          record.remote = false;
+        }
+        this.storeValues(values, spec.owner.nodeId === this.nodeId ? '' : spec.owner.nodeId);
+      },
+      lost: (error) => {
+        if (record === undefined) {
+          for (const id of spec.returnIds) this.objects.setObject(id, encodeError(error), true);
+          return;
+        }
+        if (record.cancelled || record.state === 'finished') return;
+        record.remote = false;
+        if (this.retriesLeft(record)) {
+          record.retries++;
+          record.state = 'waiting';
+          this.enqueue(record);
+        } else this.failTask(record, encodeError(error));
+      },
+    };
   }
 
   /** Stores `error` (an encoded ErrorRecord) as every return value of the task. */
   private failTask(record: TaskRecord, error: Uint8Array): void {
     record.state = 'finished';
+    this.releaseResources(record);
     for (const id of record.spec.returnIds) this.objects.setObject(id, error, true);
   }
 
@@ -464,7 +846,7 @@ export class Node {
    * process alive, as running tasks do through their workers.
    */
   private keepAliveWhileQueued(): void {
-    const queued = this.scheduler.queuedCount > 0 && !this.stopped;
+    const queued = (this.scheduler.queuedCount > 0 || this.waitingForResources.length > 0) && !this.stopped;
     if (queued && this.keepAlive === undefined) this.keepAlive = setInterval(() => {}, 1 << 30);
     else if (!queued && this.keepAlive !== undefined) {
       clearInterval(this.keepAlive);
@@ -553,13 +935,14 @@ export class Node {
         if (this.actors.has(spec.actorId)) return `creates actor ${spec.actorId}, which exists already`;
         const problem = this.checkOwner(worker, spec.owner) ?? this.checkFunctions(message.functions);
         if (problem !== undefined) return problem;
-        for (const fn of message.functions) this.functions.set(fn.id, fn);
         // A worker cannot be told at once that the name is taken: the actor is created dead instead.
-        this.actors.create(spec, { throwIfNameTaken: false });
+        this.createActor(message.functions, spec, false);
         return undefined;
       }
       case 'lookupActor':
-        worker.channel.send({ type: 'actorInfo', requestId: message.requestId, info: this.lookupActor(message.name, message.namespace) });
+        this.lookupActor(message.name, message.namespace, (info) => {
+          if (worker.alive) worker.channel.send({ type: 'actorInfo', requestId: message.requestId, info });
+        });
         return undefined;
       case 'killActor':
         this.killActor(message.actorId, message.noRestart);
@@ -587,7 +970,7 @@ export class Node {
         return undefined;
       }
       case 'addRefs':
-        this.objects.addHandles(worker.id, message.ids);
+        this.addRefs(worker.id, message.ids, message.owners);
         return undefined;
       case 'removeRefs':
         this.objects.removeHandles(worker.id, message.ids);
@@ -752,6 +1135,7 @@ export class Node {
       if (record.cancelled) continue; // already failed with TaskCancelledError
       if (result.outcome === 'ok') {
         record.state = 'finished';
+        this.releaseResources(record);
         this.delivery.storeResult(worker, record.spec.returnIds, result, attached);
       } else if (result.outcome === 'error') {
         if (result.userError && record.spec.retryExceptions && this.retriesLeft(record)) {
@@ -838,3 +1222,4 @@ export class Node {
 
 
 export { LocalNodeClient } from './local-client.js';
+export { demandOf, type ClusterLink, type RemoteWork } from './cluster-link.js';

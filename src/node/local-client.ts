@@ -40,15 +40,15 @@ export class LocalNodeClient implements NodeClient {
   }
 
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
-    callback(this.node.lookupActor(name, namespace));
+    this.node.lookupActor(name, namespace, callback);
   }
 
   killActor(actorId: string, noRestart: boolean): void {
     this.node.killActor(actorId, noRestart);
   }
 
-  addRefs(ids: readonly string[]): void {
-    this.node.addRefs(this.node.driverId, ids);
+  addRefs(ids: readonly string[], owners?: readonly string[]): void {
+    this.node.addRefs(this.node.driverId, ids, owners);
   }
 
   removeRefs(ids: readonly string[]): void {

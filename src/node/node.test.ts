@@ -13,7 +13,7 @@ interface NodeInternals {
 
 test("an exception in the node's handling of a message is logged once as an internal error, with its stack; the worker is not blamed", async (t) => {
   // No worker threads (they start from the built files): a stand-in worker says when it is blamed.
-  const node = new Node({ numWorkers: 0, numCpus: 1, objectStoreMemory: 16 << 20, workerResourceLimits: undefined, spillDirectory: undefined });
+  const node = new Node({ numWorkers: 0, numCpus: 1, resources: {}, objectStoreMemory: 16 << 20, workerResourceLimits: undefined, spillDirectory: undefined });
   try {
     let blamed = '';
     const worker = {

@@ -35,13 +35,24 @@ export interface ObjectEntry<P> {
   nested: readonly string[] | undefined;
   /** A failed object's error has reached someone (a get, or a task it was an argument of). */
   errorSeen: boolean;
+  /**
+   * Node ID of the node that holds its primary copy, when that is another node (a large result
+   * of a task that ran there): the object is ready, but its bytes are here only once pulled.
+   */
+  location?: string;
+  /**
+   * Node ID of its owner, for an object owned on another node that this node borrows (a ref a
+   * thread here holds or a task here was given): pending until its value is fetched from there.
+   */
+  foreignOwner?: string;
 }
 
 export interface ObjectInfo {
   readonly id: string;
   readonly state: 'pending' | 'ready' | 'failed';
   readonly sizeBytes: number;
-  readonly location: 'memory' | 'disk' | 'none';
+  /** 'remote': its primary copy is on another node and no copy has been pulled here. */
+  readonly location: 'memory' | 'disk' | 'none' | 'remote';
   readonly owner: string;
   /** Threads with refs to it, and what else holds it. */
   readonly referencedBy: readonly string[];
@@ -69,6 +80,8 @@ export class ObjectDirectory<P> {
   constructor(
     private readonly store: ObjectStore,
     private readonly onUnhandledError: (id: string, error: Error) => void = unhandledErrorReporter(),
+    /** Called when an object is freed here (the cluster tells its remote holders and owner). */
+    private readonly onFreed: (id: string, entry: ObjectEntry<P>) => void = () => {},
   ) {}
 
   get(id: string): ObjectEntry<P> | undefined {
@@ -95,6 +108,38 @@ export class ObjectDirectory<P> {
       nested: undefined,
       errorSeen: false,
     });
+  }
+
+  /**
+   * Registers an object owned on another node that something here refers to (see foreignOwner):
+   * pending until its value comes, and freed like any other once nothing here refers to it.
+   */
+  addForeign(id: string, ownerNode: string): ObjectEntry<P> {
+    let entry = this.entries.get(id);
+    if (entry === undefined) {
+      this.addPending(id, '', undefined);
+      entry = this.entries.get(id) as ObjectEntry<P>;
+      entry.foreignOwner = ownerNode;
+    }
+    return entry;
+  }
+
+  /** The object is ready on another node (`location`), which keeps it until this owner frees it. */
+  setRemote(id: string, location: string, nested: readonly string[] | undefined): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined || entry.state !== 'pending') return;
+    entry.state = 'ready';
+    entry.producer = undefined;
+    entry.location = location;
+    if (nested !== undefined && nested.length > 0) {
+      entry.nested = nested;
+      for (const inner of nested) this.addHold(inner, `inside ${id}`);
+    }
+    this.releaseHolds(id);
+    const waiters = entry.waiters;
+    entry.waiters = null;
+    if (waiters !== null) for (const wake of waiters) wake();
+    this.maybeFree(id);
   }
 
   /**
@@ -312,7 +357,7 @@ export class ObjectDirectory<P> {
         id,
         state: entry.state,
         sizeBytes: this.store.sizeOf(id),
-        location: this.store.locationOf(id) ?? 'none',
+        location: this.store.locationOf(id) ?? (entry.location !== undefined ? 'remote' : 'none'),
         owner: threadName(entry.owner),
         referencedBy,
         viewLeases: this.store.leasesOf(id),
@@ -362,10 +407,12 @@ export class ObjectDirectory<P> {
   /** Frees the object if nothing refers to it; then what it referred to may go too. */
   private maybeFree(id: string): void {
     const entry = this.entries.get(id);
-    if (entry === undefined || entry.state === 'pending' || entry.ownerHolds || (entry.handles?.size ?? 0) > 0 || entry.holds !== undefined) {
-      return;
-    }
+    if (entry === undefined || entry.ownerHolds || (entry.handles?.size ?? 0) > 0 || entry.holds !== undefined) return;
+    // A pending object's task may still store it; a borrowed one only waits for a copy (nothing
+    // here waits for it once nothing refers to it).
+    if (entry.state === 'pending' && (entry.foreignOwner === undefined || (entry.waiters?.length ?? 0) > 0)) return;
     this.entries.delete(id);
+    if (!this.clearing) this.onFreed(id, entry);
     if (entry.state === 'failed' && !entry.errorSeen && !this.clearing) this.reportUnhandled(id);
     this.store.delete(id);
     for (const nested of entry.nested ?? []) this.removeHold(nested, `inside ${id}`);

@@ -11,7 +11,7 @@
 import { ProtocolError } from '../errors/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { OwnerAddress } from '../object-ref/index.js';
-import type { Part } from './index.js';
+import type { Part, ResourceMap, SchedulingStrategy } from './index.js';
 
 /** A failed check: where (relative to the value being checked) and what was wrong. */
 export class Violation {
@@ -265,4 +265,21 @@ export function owner(value: unknown, path: string): OwnerAddress {
   } catch (error) {
     throw within(error, path);
   }
+}
+
+/** A resource map: finite amounts >= 0 by name. */
+export function optionalResources(value: unknown, path: string): ResourceMap | undefined {
+  if (value === undefined) return undefined;
+  const o = fields(value, path);
+  for (const key in o) amount(o[key], `${path}.${key}`);
+  return o as ResourceMap;
+}
+
+export function optionalStrategy(value: unknown, path: string): SchedulingStrategy | undefined {
+  if (value === undefined || value === 'DEFAULT' || value === 'SPREAD') return value;
+  if (typeof value === 'string') fail(path, "'DEFAULT', 'SPREAD' or { nodeId, soft }", value);
+  const o = fields(value, path);
+  id(o['nodeId'], `${path}.nodeId`);
+  bool(o['soft'], `${path}.soft`);
+  return o as unknown as SchedulingStrategy;
 }

@@ -33,6 +33,19 @@ export type Part =
   /** The bytes themselves (to and from a worker in another process, which shares no memory). */
   | { readonly bytes: Uint8Array };
 
+/**
+ * Resources beyond CPUs a task or actor holds while it runs: 'GPU' (from numGpus) and custom ones
+ * a node offers (`--resources '{"disk": 2}'`). Absent when none.
+ */
+export type ResourceMap = Readonly<Record<string, number>>;
+
+/**
+ * Where a task or actor may run (Ray's scheduling strategies): 'DEFAULT' (the hybrid policy: here
+ * while this node is not busy, else the least-loaded nodes), 'SPREAD' (over the nodes, round
+ * robin), or one node (`soft`: another node when that one cannot run it).
+ */
+export type SchedulingStrategy = 'DEFAULT' | 'SPREAD' | { readonly nodeId: string; readonly soft: boolean };
+
 /** Everything needed to run a task anywhere, and to run it again after a failure. */
 export interface TaskSpec {
   readonly taskId: string;
@@ -47,6 +60,9 @@ export interface TaskSpec {
   readonly dependencies: readonly string[];
   readonly returnIds: readonly string[];
   readonly numCpus: number;
+  readonly resources?: ResourceMap;
+  /** Absent: 'DEFAULT'. */
+  readonly strategy?: SchedulingStrategy;
   /** Retries after a worker crash (and after exceptions with retryExceptions). -1: unlimited. */
   readonly maxRetries: number;
   readonly retryExceptions: boolean;
@@ -81,6 +97,8 @@ export interface ActorSpec {
   readonly maxTaskRetries: number;
   readonly maxConcurrency: number;
   readonly numCpus: number;
+  readonly resources?: ResourceMap;
+  readonly strategy?: SchedulingStrategy;
   readonly isolation: Isolation;
   readonly owner: OwnerAddress;
 }
@@ -154,6 +172,24 @@ export type ObjectPayload =
   /** Never created here, or already gone. */
   | { readonly id: string; readonly state: 'lost' };
 
+/**
+ * An object's value as one node tells another: inline (small values, and any value a reader asked
+ * to pull), located on a node that holds it (large values stay where they were made), failed, or
+ * lost.
+ */
+export type RemoteValue =
+  | {
+      readonly id: string;
+      readonly state: 'ready';
+      readonly data: Uint8Array;
+      readonly parts?: readonly Uint8Array[];
+      readonly nested?: readonly string[];
+    }
+  | { readonly id: string; readonly state: 'located'; readonly location: string; readonly nested?: readonly string[] }
+  /** `data` is an encoded ErrorRecord. */
+  | { readonly id: string; readonly state: 'failed'; readonly data: Uint8Array }
+  | { readonly id: string; readonly state: 'lost' };
+
 export interface NewObject {
   readonly id: string;
   readonly data: Uint8Array;
@@ -196,7 +232,8 @@ export type WorkerToNode =
   | { readonly type: 'lookupActor'; readonly requestId: number; readonly name: string; readonly namespace: string }
   | { readonly type: 'killActor'; readonly actorId: string; readonly noRestart: boolean }
   /** This thread now holds (or no longer holds) refs to these objects. */
-  | { readonly type: 'addRefs'; readonly ids: readonly string[] }
+  /** `owners`: the owner node of each (present when some are owned on another node). */
+  | { readonly type: 'addRefs'; readonly ids: readonly string[]; readonly owners?: readonly string[] }
   | { readonly type: 'removeRefs'; readonly ids: readonly string[] }
   /** No view of the parts given under these leases is left in this thread. */
   | { readonly type: 'releaseLeases'; readonly leases: readonly number[] };

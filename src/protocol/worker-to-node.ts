@@ -25,6 +25,8 @@ import {
   optionalId,
   optionalList,
   optionalStr,
+  optionalResources,
+  optionalStrategy,
   owner,
   partLists,
   str,
@@ -99,6 +101,8 @@ const aTaskSpec = (value: unknown): TaskSpec => {
   const returns = list(o['returnIds'], 'returnIds', anId);
   if (returns.length === 0) fail('returnIds', 'at least one ID', returns);
   amount(o['numCpus'], 'numCpus');
+  optionalResources(o['resources'], 'resources');
+  optionalStrategy(o['strategy'], 'strategy');
   retries(o['maxRetries'], 'maxRetries');
   bool(o['retryExceptions'], 'retryExceptions');
   owner(o['owner'], 'owner');
@@ -122,6 +126,8 @@ const anActorSpec = (value: unknown): ActorSpec => {
   retries(o['maxTaskRetries'], 'maxTaskRetries');
   int(o['maxConcurrency'], 'maxConcurrency', 1);
   amount(o['numCpus'], 'numCpus');
+  optionalResources(o['resources'], 'resources');
+  optionalStrategy(o['strategy'], 'strategy');
   oneOf(o['isolation'], 'isolation', ISOLATIONS);
   owner(o['owner'], 'owner');
   return o as unknown as ActorSpec;
@@ -148,7 +154,12 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   createActor: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), spec(o), nothing(o)),
   lookupActor: (o) => (int(o['requestId'], 'requestId'), str(o['name'], 'name'), str(o['namespace'], 'namespace'), nothing(o)),
   killActor: (o) => (id(o['actorId'], 'actorId'), bool(o['noRestart'], 'noRestart'), nothing(o)),
-  addRefs: (o) => (list(o['ids'], 'ids', anId), nothing(o)),
+  addRefs: (o) => {
+    const ids = list(o['ids'], 'ids', anId);
+    const owners = optionalList(o['owners'], 'owners', anId);
+    if (owners !== undefined && owners.length !== ids.length) fail('owners', `one owner node per ID (${ids.length})`, owners);
+    return nothing(o);
+  },
   removeRefs: (o) => (list(o['ids'], 'ids', anId), nothing(o)),
   releaseLeases: (o) => (list(o['leases'], 'leases', anIndex), nothing(o)),
 };

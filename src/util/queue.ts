@@ -151,6 +151,8 @@ export class Queue<T> {
       const actorId = ensureRuntime().coreWorker.createActor(queueActorClass, queueActorMethods, [maxsize], {
         name: undefined,
         namespace: 'default',
+        resources: undefined,
+        strategy: undefined,
         maxRestarts: 0,
         maxTaskRetries: 0,
         maxConcurrency: 1000,

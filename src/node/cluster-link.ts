@@ -1,0 +1,55 @@
+/**
+ * What a node asks of the cluster it belongs to. The node keeps its own store, workers, local
+ * scheduling and actors; whatever involves another node (running a task there, reaching an actor
+ * there, fetching an object from there, telling a holder that an object was freed) goes through
+ * this link, which src/cluster implements. The embedded default has the same link, to a GCS in
+ * the same process, with no other node to send anything to.
+ */
+import type { ObjectEntry } from '../ownership/index.js';
+import type { ActorInfo, ActorSpec, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
+import type { FunctionDescriptor } from '../serialization/index.js';
+
+/** A task or actor call this node owns that runs (or may run) on another node. */
+export interface RemoteWork {
+  readonly spec: TaskSpec;
+  /** The definition of its function (absent for an actor call). */
+  readonly function: FunctionDescriptor | undefined;
+  /** Its return values arrived (inline, located on a node, or failed). */
+  done(values: readonly RemoteValue[]): void;
+  /** The node it ran on went away before it reported: retried while maxRetries allows, else failed with `error`. */
+  lost(error: Error): void;
+}
+
+export interface ClusterLink {
+  /**
+   * A task of this node whose arguments exist: returns true if it goes to another node (the link
+   * then calls `done` or `lost`), false if it runs here. `canRunHere`: this node has the
+   * resources it asks for at all.
+   */
+  takeTask(work: RemoteWork, canRunHere: boolean): boolean;
+  /** An actor call for an actor that is not on this node. */
+  callRemoteActor(work: RemoteWork): void;
+  /** An actor creation: true if it is placed on another node. */
+  takeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, canRunHere: boolean): boolean;
+  killRemoteActor(actorId: string, noRestart: boolean): void;
+  /** A named actor not found on this node: asks the cluster. */
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void;
+  /** A named actor created here: registered cluster-wide (false: its name is taken elsewhere). */
+  registerActor(spec: ActorSpec, onNameTaken: () => void): void;
+  /**
+   * Brings here the values of objects whose primary copy is on another node, or that are owned on
+   * another node; calls `done` once each is stored here (as ready or failed).
+   */
+  localize(ids: readonly string[], done: () => void): void;
+  /** Cancels a task that was sent to another node. */
+  cancelRemote(spec: TaskSpec, force: boolean): void;
+  /** An object was freed here: its holders elsewhere may drop their copies, its owner a borrower. */
+  freed(id: string, entry: ObjectEntry<unknown>): void;
+  /** Whether a task no node can run now should wait (a node may join) rather than fail. */
+  readonly canGrow: boolean;
+}
+
+/** Resources a spec asks for, CPUs included. */
+export function demandOf(spec: { readonly numCpus: number; readonly resources?: ResourceMap }): ResourceMap {
+  return spec.resources === undefined ? { CPU: spec.numCpus } : { CPU: spec.numCpus, ...spec.resources };
+}
