@@ -65,6 +65,7 @@ export {
   CapturedVariableError,
   ActorDiedError,
   ActorNotFoundError,
+  NodeDiedError,
   QueueEmptyError,
   QueueFullError,
   ProtocolError,

@@ -57,6 +57,7 @@ function setUp() {
   const stored = new Map<string, 'ok' | string>();
   const services: ActorServices = {
     functionDescriptor: () => undefined,
+    onDead: () => {},
     spawnHost: (isolation) => {
       const host = fakeHost(isolation);
       hosts.push(host);

@@ -44,6 +44,8 @@ export interface ActorServices {
   hold(key: string, ids: readonly string[], reason: string): void;
   releaseHolds(key: string): void;
   tryReserveCpus(amount: number): boolean;
+  /** An actor died for good (the cluster's table learns it, so its name is free again). */
+  onDead(actorId: string): void;
   releaseCpus(amount: number): void;
   /** Worker threads for 'shared' actors. */
   readonly sharedHostCount: number;
@@ -591,6 +593,7 @@ export class ActorManager {
     if (actor.state === 'dead') return;
     actor.state = 'dead';
     actor.deathCause = cause;
+    this.services.onDead(actor.spec.actorId);
     actor.losing = undefined;
     for (const call of actor.inFlight.values()) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);
     for (const call of actor.calls) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);

@@ -172,6 +172,11 @@ export class QueueFullError extends MinirayError {
   static override readonly errorName = 'QueueFullError';
 }
 
+/** The node a task or object was on left the cluster (or could not be reached) before it was done. */
+export class NodeDiedError extends MinirayError {
+  static override readonly errorName = 'NodeDiedError';
+}
+
 /** No actor has the name given to getActor() in that namespace. */
 export class ActorNotFoundError extends MinirayError {
   static override readonly errorName = 'ActorNotFoundError';

@@ -34,8 +34,12 @@ export interface ClusterLink {
   killRemoteActor(actorId: string, noRestart: boolean): void;
   /** A named actor not found on this node: asks the cluster. */
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void;
-  /** A named actor created here: registered cluster-wide (false: its name is taken elsewhere). */
+  /** An actor created here: registered cluster-wide (`onNameTaken`: its name was taken elsewhere first). */
   registerActor(spec: ActorSpec, onNameTaken: () => void): void;
+  /** An actor of this node died for good. */
+  actorDied(actorId: string, reason: string): void;
+  /** Threads here hold refs to objects owned on `ownerNode` that this node did not know yet. */
+  borrow(ownerNode: string, ids: readonly string[]): void;
   /**
    * Brings here the values of objects whose primary copy is on another node, or that are owned on
    * another node; calls `done` once each is stored here (as ready or failed).

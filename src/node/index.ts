@@ -171,6 +171,7 @@ export class Node {
         // Actors waiting for CPUs may start now (after this actor's teardown has finished).
         queueMicrotask(() => this.actors.onCpusReleased());
       },
+      onDead: (actorId) => this.cluster?.actorDied(actorId, 'it died'),
       totalCpus: options.numCpus,
       sharedHostCount: Math.max(1, Math.ceil(options.numCpus)),
     });
@@ -246,10 +247,18 @@ export class Node {
   /** `owners`: each ref's owner node, when some are owned on another node (this node borrows those). */
   addRefs(thread: string, ids: readonly string[], owners?: readonly string[]): void {
     if (owners !== undefined) {
+      const borrowed = new Map<string, string[]>();
       for (let i = 0; i < ids.length; i++) {
         const owner = owners[i] as string;
-        if (owner !== this.nodeId) this.objects.addForeign(ids[i] as string, owner);
+        const id = ids[i] as string;
+        if (owner === this.nodeId || this.objects.get(id) !== undefined) continue;
+        this.objects.addForeign(id, owner);
+        let list = borrowed.get(owner);
+        if (list === undefined) borrowed.set(owner, (list = []));
+        list.push(id);
       }
+      // The owners keep these alive while this node holds them (Ray's borrowers).
+      for (const [owner, list] of borrowed) this.cluster?.borrow(owner, list);
     }
     this.objects.addHandles(thread, ids);
   }
@@ -411,8 +420,9 @@ export class Node {
     const canRunHere = spec.numCpus <= this.options.numCpus && this.offers(spec.resources);
     if (this.cluster?.takeActor(this.definitionsFor(spec.classId), spec, canRunHere)) return;
     this.actors.create(spec, { throwIfNameTaken });
-    // Named actors are found from every node: the cluster's table has the last word on names.
-    if (spec.name !== undefined) this.cluster?.registerActor(spec, () => this.actors.failNameTaken(spec.actorId));
+    // Actors are found from every node (handles travel, names are cluster-wide): the cluster's
+    // table has the last word on names.
+    this.cluster?.registerActor(spec, () => this.actors.failNameTaken(spec.actorId));
   }
 
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
@@ -476,6 +486,7 @@ export class Node {
     for (const arg of args) this.objects.addForeign(arg.id, ownerNode);
     this.actors.create(spec, { throwIfNameTaken: false });
     this.storeValues(args, ownerNode, true);
+    // (Its owner registered it with the GCS when it placed it here.)
   }
 
   /**
@@ -590,6 +601,11 @@ export class Node {
   /** An owner on another node freed objects this node kept for it. */
   dropForOwner(ownerWorker: string, ids: readonly string[]): void {
     this.objects.removeHandles(ownerWorker, ids);
+  }
+
+  /** Another node left: it borrows nothing any more. */
+  dropBorrower(peerNode: string): void {
+    this.objects.dropThread(`node:${peerNode}`);
   }
 
   /** Another node borrows (or stops borrowing) objects this node owns. */

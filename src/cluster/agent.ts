@@ -1,0 +1,652 @@
+/**
+ * A node's agent in its cluster (the part of Ray's raylet that talks to other raylets and to the
+ * GCS): it registers the node with the GCS and keeps the cluster's view (nodes and their free
+ * resources, by pubsub), places tasks and actors on nodes, sends them there and takes their
+ * results back, reaches actors on other nodes, pulls objects held elsewhere in chunks, and keeps
+ * the reference counts of objects that cross nodes (what an owner keeps for a holder, what a
+ * borrower holds of an owner's).
+ *
+ * Placement, as Ray's hybrid policy: a task runs on its own node while that node is less than
+ * half busy; past that, on one of the least-loaded nodes that can run it (chosen at random among
+ * the best few, so that many submitters do not all pick the same node). SPREAD goes round the
+ * nodes; { nodeId, soft } names one. A node that is sent what it cannot run (its view was stale)
+ * refuses it, and the sender places it again elsewhere (spillback).
+ */
+import { ActorDiedError, InvalidOptionError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
+import type { GcsClient, NodeInfo, NodeIdHex, ActorIdHex } from '../gcs/index.js';
+import type { Peer, Router } from '../net/index.js';
+import { demandOf, type ClusterLink, type Node, type RemoteWork } from '../node/index.js';
+import type { ObjectEntry } from '../ownership/index.js';
+import type { ActorInfo, ActorSpec, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
+import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
+import { answers, parse } from './messages.js';
+
+/** Values up to this size go inline to their owner (Ray: 100 KiB); larger ones stay where they were made. */
+export const INLINE_LIMIT = 100 * 1024;
+/** Objects move between nodes in chunks of this size (as Ray's), with a few in flight per pull. */
+export const CHUNK_BYTES = 5 * 1024 * 1024;
+const CHUNKS_IN_FLIGHT = 4;
+/** Below this share of its CPUs in use, a node runs its own tasks (Ray's scheduler_spread_threshold). */
+const SPREAD_THRESHOLD = 0.5;
+/** Free resources are reported to the GCS at most this often. */
+const REPORT_INTERVAL_MS = 100;
+
+export interface AgentOptions {
+  readonly node: Node;
+  /** Connects to another node's listener (with the cluster's token and TLS settings). */
+  readonly connect: (address: string) => Promise<Peer>;
+  /** False in the embedded default: no node can join, so what cannot run here fails at once. */
+  readonly canGrow: boolean;
+}
+
+interface View {
+  info: NodeInfo;
+  available: ResourceMap;
+  /** CPUs of tasks this node sent there that have not come back (the view lags behind them). */
+  sentCpus: number;
+}
+
+/** A node's connection, with the function definitions sent over it. */
+interface PeerLink {
+  readonly peer: Promise<Peer>;
+  readonly knownFunctions: Set<string>;
+}
+
+export class ClusterAgent implements ClusterLink {
+  readonly canGrow: boolean;
+  private readonly node: Node;
+  private gcsClient: GcsClient | undefined;
+  private readonly self: string;
+  private readonly views = new Map<string, View>();
+  private readonly links = new Map<string, PeerLink>();
+  /** Where each actor of another node is (or a promise of it, while the GCS is asked). */
+  private readonly actorNodes = new Map<string, string | Promise<string | undefined>>();
+  /** Calls to each remote actor waiting for its node to be known, in order. */
+  private readonly actorCallQueues = new Map<string, RemoteWork[]>();
+  /** Tasks no node can run now: they wait for one that can (a node may join). */
+  private readonly parked: { work: RemoteWork; canRunHere: boolean }[] = [];
+  /** Copies being made here, by object: who waits for each. */
+  private readonly copying = new Map<string, (() => void)[]>();
+  /** Objects leased for other nodes' pulls. */
+  private readonly pulls = new Map<number, { read: { parts: Uint8Array[]; release(): void }; peer: Peer }>();
+  private nextPull = 1;
+  /** Objects this node keeps for owners on other nodes, by owner node and owner worker. */
+  private readonly keptFor = new Map<string, Map<string, Set<string>>>();
+  private spreadNext = 0;
+  private reportTimer: NodeJS.Timeout | undefined;
+  private lastReported = '';
+  private stopped = false;
+
+  constructor(private readonly options: AgentOptions) {
+    this.node = options.node;
+    this.self = options.node.nodeId;
+    this.canGrow = options.canGrow;
+  }
+
+  /**
+   * A connection another node opened to this one (or this node's own to the head) serves as the
+   * link to that node too: one connection per pair of nodes, used both ways.
+   */
+  adopt(peer: Peer): void {
+    const nodeId = peer.hello.nodeId;
+    if (nodeId === this.self || this.links.has(nodeId) || peer.hello.role === 'cli') return;
+    const link = { peer: Promise.resolve(peer), knownFunctions: new Set<string>() };
+    this.links.set(nodeId, link);
+    peer.onClose(() => {
+      if (this.links.get(nodeId) === link) this.links.delete(nodeId);
+      this.peerGone(nodeId);
+    });
+  }
+
+  private get gcs(): GcsClient {
+    if (this.gcsClient === undefined) throw new Error('the cluster agent was used before join()');
+    return this.gcsClient;
+  }
+
+  /**
+   * Registers the node with the GCS (at `address`, where other nodes reach it), learns the
+   * cluster, and starts reporting this node's free resources.
+   */
+  async join(gcs: GcsClient, address: string, isDriver: boolean): Promise<void> {
+    this.gcsClient = gcs;
+    const resources = { CPU: this.node.options.numCpus, ...this.node.options.resources };
+    this.gcs.onPublish('nodes', ({ event, node }) => (event === 'added' ? this.addNode(node) : this.removeNode(node.nodeId)));
+    this.gcs.onPublish('resources', ({ nodes }) => {
+      for (const { nodeId, available } of nodes) {
+        const view = this.views.get(nodeId);
+        if (view !== undefined) view.available = available;
+      }
+      this.unpark();
+    });
+    const registered = await this.gcs.registerNode({ nodeId: this.self as NodeIdHex, address, resources, isDriver });
+    for (const info of registered.nodes) if (info.alive) this.addNode(info);
+    await this.gcs.subscribe(['nodes', 'resources']);
+    this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS);
+    this.reportTimer.unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.reportTimer !== undefined) clearInterval(this.reportTimer);
+    for (const link of this.links.values()) void link.peer.then((peer) => peer.close('node shut down'), () => {});
+    this.links.clear();
+    for (const { read } of this.pulls.values()) read.release();
+    this.pulls.clear();
+  }
+
+  /** The other nodes this node knows to be alive. */
+  get otherNodes(): number {
+    return this.views.size - (this.views.has(this.self) ? 1 : 0);
+  }
+
+  private addNode(info: NodeInfo): void {
+    if (!info.alive) return;
+    this.views.set(info.nodeId, { info, available: info.available, sentCpus: 0 });
+    this.unpark();
+  }
+
+  private removeNode(nodeId: string): void {
+    this.views.delete(nodeId);
+    const link = this.links.get(nodeId);
+    this.links.delete(nodeId);
+    void link?.peer.then((peer) => peer.close('the GCS reports the node dead'), () => {});
+  }
+
+  private report(): void {
+    const available = this.node.available();
+    const key = JSON.stringify(available);
+    if (key === this.lastReported || this.stopped) return;
+    this.lastReported = key;
+    this.gcs.reportResources(this.self as NodeIdHex, available);
+  }
+
+  // ---- placement -------------------------------------------------------------------------------
+
+  takeTask(work: RemoteWork, canRunHere: boolean): boolean {
+    if (canRunHere && this.otherNodes === 0) return false; // alone (the embedded default): no choice
+    const target = this.place(work.spec, canRunHere, false);
+    if (target === this.self) return false;
+    if (target === undefined) {
+      this.park(work, canRunHere);
+      return true;
+    }
+    if (target instanceof Error) {
+      work.done(work.spec.returnIds.map((id) => ({ id, state: 'failed', data: encodeError(target) })));
+      return true;
+    }
+    this.send(work, target);
+    return true;
+  }
+
+  /**
+   * The node to run on: this one, another, undefined when none can now (wait), or the error
+   * to fail with (hard affinity to a node that cannot run it).
+   */
+  private place(spec: TaskSpec | ActorSpec, canRunHere: boolean, isActor: boolean): string | undefined | Error {
+    const demand = demandOf(spec);
+    const strategy = spec.strategy;
+    const feasible = [...this.views.values()].filter((view) => this.fits(view.info.resources, demand) && (view.info.nodeId !== this.self || canRunHere));
+    const name = 'taskId' in spec ? `task ${spec.name}` : `actor ${spec.className}`;
+    if (typeof strategy === 'object') {
+      const view = this.views.get(strategy.nodeId);
+      if (view !== undefined && feasible.includes(view)) return strategy.nodeId;
+      if (!strategy.soft) {
+        const why = view === undefined ? 'is not an alive node of this cluster' : `cannot run it (it has ${describe(view.info.resources)}; it needs ${describe(demand)})`;
+        return new InvalidOptionError(
+          `${name} has schedulingStrategy { nodeId: '${strategy.nodeId}' }, which ${why}; ` +
+            'name a node from nodes() that has the resources, or pass soft: true to let it run elsewhere',
+          'schedulingStrategy',
+        );
+      }
+    }
+    if (feasible.length === 0) {
+      if (this.canGrow) return undefined;
+      return this.node.infeasibleError({ name, numCpus: spec.numCpus, ...(spec.resources === undefined ? {} : { resources: spec.resources }) });
+    }
+    if (strategy === 'SPREAD') return (feasible[this.spreadNext++ % feasible.length] as View).info.nodeId;
+    // DEFAULT: here while this node is not busy (an actor, where it has the CPUs free).
+    if (canRunHere && this.localUse(demand) < SPREAD_THRESHOLD && !(isActor && this.node.options.numCpus === 0)) return this.self;
+    const withRoom = feasible.filter((view) => this.fits(this.free(view), demand) && !(isActor && view.info.resources['CPU'] === 0));
+    const candidates = withRoom.length > 0 ? withRoom : feasible.filter((view) => !(isActor && view.info.resources['CPU'] === 0));
+    if (candidates.length === 0) return (feasible[0] as View).info.nodeId;
+    // Nothing free anywhere: a task that can run here waits here.
+    if (withRoom.length === 0 && canRunHere && !isActor) return this.self;
+    candidates.sort((a, b) => this.use(a) - this.use(b));
+    const k = Math.max(1, Math.ceil(candidates.length * 0.2));
+    return (candidates[Math.floor(Math.random() * Math.min(k, candidates.length))] as View).info.nodeId;
+  }
+
+  private fits(have: ResourceMap, demand: ResourceMap): boolean {
+    for (const [name, amount] of Object.entries(demand)) if (amount > 0 && (have[name] ?? 0) + 1e-9 < amount) return false;
+    return true;
+  }
+
+  /** What a node has free, as this node sees it (its last report, less what was sent there since). */
+  private free(view: View): ResourceMap {
+    if (view.info.nodeId === this.self) return this.node.available();
+    return { ...view.available, CPU: (view.available['CPU'] ?? 0) - view.sentCpus };
+  }
+
+  private use(view: View): number {
+    const total = view.info.resources['CPU'] ?? 0;
+    if (total === 0) return 1;
+    return 1 - (this.free(view)['CPU'] ?? 0) / total;
+  }
+
+  /** This node's share of CPUs in use, counting its queue, if it took `demand` too. */
+  private localUse(demand: ResourceMap): number {
+    const total = this.node.options.numCpus;
+    if (total === 0) return 1;
+    const used = total - this.node.available()['CPU'] + this.node.queuedTasks + (demand['CPU'] ?? 0);
+    return used / total;
+  }
+
+  private park(work: RemoteWork, canRunHere: boolean): void {
+    const demand = describe(demandOf(work.spec));
+    console.warn(
+      `miniray: task ${work.spec.name} needs ${demand}, which no node of the cluster has; ` +
+        'it waits until a node that has them joins (miniray start --address ... --num-cpus/--num-gpus/--resources)',
+    );
+    this.parked.push({ work, canRunHere });
+  }
+
+  private unpark(): void {
+    if (this.parked.length === 0) return;
+    // Parked tasks cannot run here (else they would have), so each goes to a node or parks again.
+    for (const { work, canRunHere } of this.parked.splice(0)) this.takeTask(work, canRunHere);
+  }
+
+  // ---- tasks and actor calls on other nodes ------------------------------------------------------
+
+  private link(nodeId: string): PeerLink | undefined {
+    let link = this.links.get(nodeId);
+    if (link !== undefined) return link;
+    const view = this.views.get(nodeId);
+    if (view === undefined) return undefined;
+    const peer = this.options.connect(view.info.address);
+    peer.then(
+      (connected) =>
+        connected.onClose(() => {
+          if (this.links.get(nodeId)?.peer === peer) this.links.delete(nodeId);
+          this.peerGone(nodeId);
+        }),
+      () => {
+        if (this.links.get(nodeId)?.peer === peer) this.links.delete(nodeId);
+      },
+    );
+    link = { peer, knownFunctions: new Set() };
+    this.links.set(nodeId, link);
+    return link;
+  }
+
+  /** Sends a task or actor call to `nodeId` and hands its return values to `work` when they come. */
+  private send(work: RemoteWork, nodeId: string): void {
+    const link = this.link(nodeId);
+    if (link === undefined) {
+      work.lost(new NodeDiedError(`node ${nodeId.slice(0, 8)} is not alive`));
+      return;
+    }
+    const { spec } = work;
+    const view = this.views.get(nodeId);
+    if (view !== undefined) view.sentCpus += spec.numCpus;
+    const functions: FunctionDescriptor[] = [];
+    if (work.function !== undefined && !link.knownFunctions.has(work.function.id)) {
+      link.knownFunctions.add(work.function.id);
+      functions.push(work.function);
+    }
+    const args = spec.dependencies.map((id) => this.node.valueFor(id, INLINE_LIMIT));
+    const returnId = spec.returnIds[0] as string;
+    this.sentTo.set(returnId, nodeId);
+    const settle = (): void => {
+      if (view !== undefined) view.sentCpus -= spec.numCpus;
+      this.sentTo.delete(returnId);
+    };
+    link.peer
+      .then((peer) => peer.request('executeTask', { functions, spec, args }))
+      .then(
+        (answer) => {
+          settle();
+          const result = answers.executed(answer);
+          if ('spillback' in result) this.spillback(work, nodeId, result.spillback);
+          else work.done(result);
+        },
+        (error: unknown) => {
+          settle();
+          if (functions.length > 0) link.knownFunctions.delete((work.function as FunctionDescriptor).id);
+          work.lost(new NodeDiedError(`node ${nodeId.slice(0, 8)} could not run ${spec.name}: ${(error as Error).message}`, { cause: error }));
+        },
+      );
+  }
+
+  /** Where each task sent to another node went (by its first return ID), until it is back. */
+  private readonly sentTo = new Map<string, string>();
+
+  /** A node refused a task it cannot run (this node's view of it was stale): it is placed again. */
+  private spillback(work: RemoteWork, refusedBy: string, reason: string): void {
+    const view = this.views.get(refusedBy);
+    if (view !== undefined) view.info = { ...view.info, resources: {} }; // not a candidate for it again until it reports anew
+    if (!this.takeTask(work, false)) work.lost(new NodeDiedError(`spilled back by node ${refusedBy.slice(0, 8)}: ${reason}`));
+  }
+
+  callRemoteActor(work: RemoteWork): void {
+    const actorId = work.spec.actorId as string;
+    const queue = this.actorCallQueues.get(actorId);
+    if (queue !== undefined) {
+      queue.push(work); // behind earlier calls whose actor's node is being looked up
+      return;
+    }
+    const known = this.actorNodes.get(actorId);
+    if (typeof known === 'string') {
+      this.send(work, known);
+      return;
+    }
+    this.actorCallQueues.set(actorId, [work]);
+    void this.actorNode(actorId).then((nodeId) => {
+      const calls = this.actorCallQueues.get(actorId) ?? [];
+      this.actorCallQueues.delete(actorId);
+      for (const call of calls) {
+        if (nodeId === undefined) {
+          const error = encodeError(new ActorDiedError(`actor ${actorId} is not known to this cluster (killed before, or from a session that was shut down)`));
+          call.done(call.spec.returnIds.map((id) => ({ id, state: 'failed', data: error })));
+        } else this.send(call, nodeId);
+      }
+    });
+  }
+
+  private actorNode(actorId: string): Promise<string | undefined> {
+    const known = this.actorNodes.get(actorId);
+    if (typeof known === 'string') return Promise.resolve(known);
+    if (known !== undefined) return known;
+    const asked = this.gcs.getActor(actorId as ActorIdHex).then(
+      (entry) => {
+        if (entry === null || entry.state === 'DEAD') {
+          this.actorNodes.delete(actorId);
+          return undefined;
+        }
+        this.actorNodes.set(actorId, entry.nodeId);
+        return entry.nodeId as string;
+      },
+      () => undefined,
+    );
+    this.actorNodes.set(actorId, asked);
+    return asked;
+  }
+
+  takeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, canRunHere: boolean): boolean {
+    if (canRunHere && this.otherNodes === 0) return false;
+    const target = this.place(spec, canRunHere, true);
+    if (target === this.self) return false;
+    if (target === undefined || target instanceof Error) {
+      // Created here, where it dies at once with the reason (calls to it then fail with it).
+      return false;
+    }
+    this.actorNodes.set(spec.actorId, target);
+    const create = (): void => {
+      const link = this.link(target);
+      const args = spec.dependencies.map((id) => this.node.valueFor(id, INLINE_LIMIT));
+      void link?.peer.then((peer) => peer.notify('createActor', { functions, spec, args }));
+    };
+    const entry = {
+      actorId: spec.actorId as ActorIdHex,
+      ...(spec.name === undefined ? {} : { name: spec.name }),
+      namespace: spec.namespace,
+      className: spec.className,
+      methodNames: spec.methodNames,
+      nodeId: target as NodeIdHex,
+      ownerNodeId: this.self as NodeIdHex,
+    };
+    if (spec.name === undefined) {
+      create();
+      void this.gcs.registerActor(entry).catch(() => {});
+      return true;
+    }
+    // A named actor is created only once its name is its own, cluster-wide; calls wait for it.
+    const registered = this.gcs.registerActor(entry).then(
+      (answer) => {
+        if (answer.ok) {
+          create();
+          return target;
+        }
+        this.actorNodes.delete(spec.actorId);
+        this.failedActors.set(spec.actorId, `an actor named '${spec.name}' already exists in namespace '${spec.namespace}'`);
+        return undefined;
+      },
+      () => undefined,
+    );
+    this.actorNodes.set(spec.actorId, registered);
+    return true;
+  }
+
+  /** Actors placed elsewhere whose creation was refused, with why. */
+  private readonly failedActors = new Map<string, string>();
+
+  registerActor(spec: ActorSpec, onNameTaken: () => void): void {
+    void this.gcs
+      .registerActor({
+        actorId: spec.actorId as ActorIdHex,
+        ...(spec.name === undefined ? {} : { name: spec.name }),
+        namespace: spec.namespace,
+        className: spec.className,
+        methodNames: spec.methodNames,
+        nodeId: this.self as NodeIdHex,
+        ownerNodeId: spec.owner.nodeId as NodeIdHex,
+      })
+      .then((answer) => {
+        if (!answer.ok) onNameTaken();
+      }, () => {});
+  }
+
+  actorDied(actorId: string, reason: string): void {
+    void this.gcs.updateActor(actorId as ActorIdHex, 'DEAD', { reason }).catch(() => {});
+  }
+
+  killRemoteActor(actorId: string, noRestart: boolean): void {
+    void this.actorNode(actorId).then((nodeId) => {
+      if (nodeId === undefined) return;
+      void this.link(nodeId)?.peer.then((peer) => peer.notify('killActor', { actorId, noRestart }));
+    });
+  }
+
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
+    this.gcs.getNamedActor(name, namespace).then(
+      (entry) => {
+        if (entry === null || entry.state === 'DEAD') return callback(null);
+        this.actorNodes.set(entry.actorId, entry.nodeId);
+        callback({ actorId: entry.actorId, className: entry.className, methodNames: entry.methodNames });
+      },
+      () => callback(null),
+    );
+  }
+
+  cancelRemote(spec: TaskSpec, force: boolean): void {
+    const returnId = spec.returnIds[0] as string;
+    const nodeId = this.sentTo.get(returnId);
+    if (nodeId === undefined) return;
+    void this.links.get(nodeId)?.peer.then((peer) => peer.notify('cancelTask', { returnId, force }), () => {});
+  }
+
+  // ---- objects across nodes ---------------------------------------------------------------------
+
+  localize(ids: readonly string[], done: () => void): void {
+    let remaining = ids.length;
+    const one = (): void => {
+      if (--remaining === 0) done();
+    };
+    for (const id of ids) {
+      const waiting = this.copying.get(id);
+      if (waiting !== undefined) {
+        waiting.push(one);
+        continue;
+      }
+      this.copying.set(id, [one]);
+      void this.copy(id).then(() => {
+        const callbacks = this.copying.get(id) ?? [];
+        this.copying.delete(id);
+        for (const callback of callbacks) callback();
+      });
+    }
+  }
+
+  /** Makes a copy here of an object held elsewhere (asking its owner where, if need be). */
+  private async copy(id: string): Promise<void> {
+    const entry = this.node.entryOf(id);
+    if (entry === undefined) return;
+    try {
+      if (entry.state === 'ready' && entry.location !== undefined) return await this.pull(id, entry.location);
+      if (entry.foreignOwner === undefined) return;
+      if (entry.location !== undefined) return await this.pull(id, entry.location);
+      const owner = this.link(entry.foreignOwner);
+      if (owner === undefined) throw new ObjectLostError(`ObjectRef(${id})'s owner, node ${entry.foreignOwner.slice(0, 8)}, is not alive`);
+      const value = answers.value(await (await owner.peer).request('getObject', { id }));
+      if (value.state === 'located' && value.location !== this.self) return await this.pull(id, value.location);
+      this.node.storeValues([value], entry.foreignOwner, true);
+    } catch (error) {
+      this.node.failCopy(id, error instanceof ObjectStoreFullError || error instanceof ObjectLostError ? error : new ObjectLostError(`ObjectRef(${id}) could not be fetched from another node: ${(error as Error).message}`, { cause: error }));
+    }
+  }
+
+  /** Pulls an object's bytes from `nodeId` in chunks, straight into this node's arena. */
+  private async pull(id: string, nodeId: string): Promise<void> {
+    const link = this.link(nodeId);
+    if (link === undefined) throw new ObjectLostError(`ObjectRef(${id}) was on node ${nodeId.slice(0, 8)}, which is not alive`);
+    const peer = await link.peer;
+    const started = answers.pull(await peer.request('pullObject', { id }));
+    if (!('pullId' in started)) {
+      this.node.storeValues([started], nodeId, true);
+      return;
+    }
+    const { pullId, data, sizes } = started;
+    try {
+      const blocks = this.node.allocateBlocks(sizes);
+      try {
+        const chunks: { part: number; offset: number; length: number }[] = [];
+        sizes.forEach((size, part) => {
+          for (let offset = 0; offset < size; offset += CHUNK_BYTES) chunks.push({ part, offset, length: Math.min(CHUNK_BYTES, size - offset) });
+        });
+        let next = 0;
+        const worker = async (): Promise<void> => {
+          while (next < chunks.length) {
+            const chunk = chunks[next++] as (typeof chunks)[number];
+            const bytes = answers.chunk(await peer.request('readChunk', { pullId, ...chunk }), chunk.length);
+            this.node.store.view(blocks[chunk.part] as never).set(bytes, chunk.offset);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(CHUNKS_IN_FLIGHT, chunks.length) }, worker));
+      } catch (error) {
+        for (const block of blocks) this.node.store.freeBlock(block);
+        throw error;
+      }
+      this.node.storePulled(id, data, blocks);
+    } finally {
+      peer.notify('endPull', { pullId });
+    }
+  }
+
+  freed(id: string, entry: ObjectEntry<unknown>): void {
+    if (entry.foreignOwner !== undefined) {
+      // A borrower (or a copy) here is gone: tell the owner only of refs this node announced.
+      if (this.borrowing.delete(id)) void this.links.get(entry.foreignOwner)?.peer.then((peer) => peer.notify('unborrow', { ids: [id] }), () => {});
+      return;
+    }
+    if (entry.location !== undefined && entry.location !== this.self) {
+      void this.link(entry.location)?.peer.then((peer) => peer.notify('freeObjects', { owner: entry.owner, ids: [id] }), () => {});
+    }
+  }
+
+  /** Objects owned elsewhere that this node has told their owner it borrows. */
+  private readonly borrowing = new Set<string>();
+
+  borrow(ownerNode: string, ids: readonly string[]): void {
+    for (const id of ids) this.borrowing.add(id);
+    void this.link(ownerNode)?.peer.then((peer) => peer.notify('borrow', { ids }), () => {});
+  }
+
+  // ---- what other nodes ask of this one -----------------------------------------------------------
+
+  /** Adds what other nodes may ask of this one to `router` (each listener's and connection's). */
+  register(router: Router): void {
+    const node = this.node;
+    router
+      .handle('executeTask', parse.executeTask, ({ functions, spec, args }, peer) => {
+        if (spec.actorId === undefined && !this.canRun(spec)) return { spillback: `it offers ${describe({ CPU: node.options.numCpus, ...node.options.resources })}` };
+        return new Promise<RemoteValue[]>((resolve) =>
+          node.runForPeer(functions, spec, args, INLINE_LIMIT, (values) => {
+            for (const value of values) if (value.state === 'located') this.keep(peer.hello.nodeId, spec.owner.workerId, value.id);
+            resolve(values);
+          }),
+        );
+      })
+      .on('createActor', parse.createActor, ({ functions, spec, args }) => node.createActorForPeer(functions, spec, args))
+      .on('killActor', parse.killActor, ({ actorId, noRestart }) => node.killActor(actorId, noRestart))
+      .on('cancelTask', parse.cancelTask, ({ returnId, force }) => node.cancel(returnId, force))
+      .handle('getObject', parse.objectId, ({ id }, _peer, signal) => {
+        return new Promise<RemoteValue>((resolve) => {
+          const withdraw = node.whenExists(id, INLINE_LIMIT, resolve);
+          signal.addEventListener('abort', withdraw, { once: true });
+        });
+      })
+      .handle('pullObject', parse.objectId, ({ id }, peer) => {
+        const read = node.readForPull(id);
+        if (read === undefined) return node.valueFor(id, Infinity);
+        const pullId = this.nextPull++;
+        this.pulls.set(pullId, { read, peer });
+        return { pullId, data: read.data, sizes: read.parts.map((part) => part.byteLength) };
+      })
+      .handle('readChunk', parse.readChunk, ({ pullId, part, offset, length }, peer) => {
+        const pull = this.pulls.get(pullId);
+        const bytes = pull?.read.parts[part];
+        if (pull === undefined || pull.peer !== peer || bytes === undefined || offset + length > bytes.byteLength) {
+          throw new ObjectLostError(`no such chunk: pull ${pullId}, part ${part}, bytes ${offset}..${offset + length}`);
+        }
+        return bytes.subarray(offset, offset + length);
+      })
+      .on('endPull', parse.pullId, ({ pullId }, peer) => {
+        const pull = this.pulls.get(pullId);
+        if (pull === undefined || pull.peer !== peer) return;
+        this.pulls.delete(pullId);
+        pull.read.release();
+      })
+      .on('freeObjects', parse.freeObjects, ({ owner, ids }, peer) => {
+        const kept = this.keptFor.get(peer.hello.nodeId)?.get(owner);
+        const mine = ids.filter((id) => kept?.delete(id));
+        node.dropForOwner(owner, mine);
+      })
+      .on('borrow', parse.ids, ({ ids }, peer) => node.borrowedBy(peer.hello.nodeId, ids, true))
+      .on('unborrow', parse.ids, ({ ids }, peer) => node.borrowedBy(peer.hello.nodeId, ids, false));
+  }
+
+  private canRun(spec: TaskSpec): boolean {
+    return this.fits({ CPU: this.node.options.numCpus, ...this.node.options.resources }, demandOf(spec));
+  }
+
+  private keep(peerNode: string, ownerWorker: string, id: string): void {
+    let byOwner = this.keptFor.get(peerNode);
+    if (byOwner === undefined) this.keptFor.set(peerNode, (byOwner = new Map()));
+    let ids = byOwner.get(ownerWorker);
+    if (ids === undefined) byOwner.set(ownerWorker, (ids = new Set()));
+    ids.add(id);
+  }
+
+  /**
+   * A node's connection closed: what this node kept for its owners goes, its borrows end, its
+   * pulls' leases come back. (Tasks sent there fail through their requests.)
+   */
+  private peerGone(nodeId: string): void {
+    const kept = this.keptFor.get(nodeId);
+    this.keptFor.delete(nodeId);
+    for (const [owner, ids] of kept ?? []) this.node.dropForOwner(owner, [...ids]);
+    this.node.dropBorrower(nodeId);
+    for (const [pullId, pull] of this.pulls) {
+      if (pull.peer.hello.nodeId !== nodeId) continue;
+      this.pulls.delete(pullId);
+      pull.read.release();
+    }
+  }
+}
+
+function describe(resources: ResourceMap): string {
+  return Object.entries(resources)
+    .filter(([, amount]) => amount > 0)
+    .map(([name, amount]) => `${amount} ${name}`)
+    .join(', ') || 'nothing';
+}

@@ -1,0 +1,248 @@
+/**
+ * Assembling a node process: the Node (store, workers, local scheduling), its ClusterAgent, the
+ * listener other nodes and drivers connect to, and, on the head, the GCS. The same assembly serves
+ * `miniray start` (startNode), a driver that joins a cluster, and the embedded default (a GCS in
+ * the same process, reached through an in-process pair of peers instead of a socket, and no
+ * listener). One code path; only the transport differs.
+ */
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { defaultObjectStoreMemory } from '../config/index.js';
+import { MinirayError } from '../errors/index.js';
+import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient } from '../gcs/index.js';
+import { Router, connect, listen, localPair, type Listener, type Peer, type PeerHello } from '../net/index.js';
+import { Node, type NodeOptions } from '../node/index.js';
+import { ClusterAgent } from './agent.js';
+
+export interface StartNodeOptions {
+  /** true: a GCS and a node; false: a node that joins `address`. */
+  readonly head: boolean;
+  /** HOST:PORT of the head's GCS (required when !head). */
+  readonly address?: string;
+  /** head: the GCS port (default 6380); node: its listener (default 0 = any). */
+  readonly port?: number;
+  /** Where to bind and what to advertise (default 127.0.0.1). */
+  readonly nodeIpAddress?: string;
+  readonly numCpus?: number;
+  readonly numGpus?: number;
+  readonly resources?: Record<string, number>;
+  readonly token: string;
+  readonly tls?: { cert: string; key: string };
+  /** Bytes the object store may hold (default: 30% of memory). */
+  readonly objectStoreMemory?: number;
+}
+
+export interface RunningNode {
+  readonly nodeId: string;
+  /** head: GCS host:port; node: its own listener. */
+  readonly address: string;
+  readonly gcsAddress: string;
+  stop(): Promise<void>;
+  /** Resolves if the node ends on its own (e.g. head gone). */
+  readonly stopped: Promise<void>;
+}
+
+export const DEFAULT_HEAD_PORT = 6380;
+
+/** A node's parts, once it is a member of its cluster. */
+export interface ClusterMember {
+  readonly node: Node;
+  readonly agent: ClusterAgent;
+  readonly gcs: GcsClient;
+  /** Where other nodes reach this one (undefined in the embedded default). */
+  readonly address: string | undefined;
+  /** Where the GCS is (undefined in the embedded default). */
+  readonly gcsAddress: string | undefined;
+  /** Resolves, with why, when the connection to the GCS closes (the head is gone). */
+  readonly gcsClosed: Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface MemberOptions {
+  readonly nodeOptions: NodeOptions;
+  /**
+   * 'embedded': a GCS in this process and no listener (nothing can join; see startEmbedded);
+   * 'head': a GCS on `port`, which serves the head's node too; 'join': a node (or driver) joining
+   * `gcsAddress`.
+   */
+  readonly mode: 'embedded' | 'head' | 'join';
+  readonly token?: string;
+  readonly tls?: { readonly cert: string; readonly key: string };
+  readonly gcsAddress?: string;
+  /** Where to listen and what to advertise (default 127.0.0.1). */
+  readonly host?: string;
+  /** head: the GCS's port; join: this node's listener (0: any). */
+  readonly port?: number;
+  readonly isDriver?: boolean;
+}
+
+export function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  const host = at > 0 ? address.slice(0, at).replace(/^\[|\]$/g, '') : '';
+  const port = Number(address.slice(at + 1));
+  if (at <= 0 || host === '' || !Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new MinirayError(`'${address}' is not a cluster address: give HOST:PORT, e.g. 127.0.0.1:${DEFAULT_HEAD_PORT} (as miniray start --head printed it)`);
+  }
+  return { host, port };
+}
+
+/** Starts a node and makes it a member of its cluster (a head, or one joining a cluster). */
+export async function startMember(options: MemberOptions): Promise<ClusterMember> {
+  const parts = assemble(options);
+  const { node, agent, publishes, routerFor, helloAs } = parts;
+  let gcsServer: GcsServer | undefined;
+  let listener: Listener | undefined;
+  let gcsPeer: Peer | undefined;
+  try {
+    if (options.mode === 'join') {
+      gcsPeer = await parts.connectTo(options.gcsAddress as string, true);
+      agent.adopt(gcsPeer); // the head's node is reached over the same connection
+    } else {
+      [gcsServer, gcsPeer] = inProcessGcs(parts);
+    }
+    const router = routerFor(false);
+    gcsServer?.register(router);
+    listener = await listen({
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 0,
+      token: options.token ?? '',
+      hello: helloAs(gcsServer === undefined ? 'node' : 'gcs'),
+      router,
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+      onPeer: (peer) => agent.adopt(peer),
+    });
+    const address = `${listener.host}:${listener.port}`;
+    const gcs = new GcsClient(gcsPeer, publishes);
+    node.attachCluster(agent);
+    await agent.join(gcs, address, options.isDriver ?? false);
+    return member(parts, gcs, gcsPeer, gcsServer, listener, address, options.mode === 'join' ? (options.gcsAddress as string) : address);
+  } catch (error) {
+    agent.stop();
+    gcsPeer?.close('start failed');
+    await listener?.close();
+    gcsServer?.close();
+    await node.shutdown();
+    throw error;
+  }
+}
+
+/**
+ * The embedded default, at once (a first .remote() starts it synchronously): a node with a GCS in
+ * this process and no listener. Its registration with that GCS completes in the background; until
+ * then, as after, it is the only node, so everything runs here.
+ */
+export function startEmbedded(nodeOptions: NodeOptions): ClusterMember {
+  const parts = assemble({ mode: 'embedded', nodeOptions });
+  const [gcsServer, gcsPeer] = inProcessGcs(parts);
+  const gcs = new GcsClient(gcsPeer, parts.publishes);
+  parts.node.attachCluster(parts.agent);
+  void parts.agent.join(gcs, 'this process', false).catch((error: unknown) => console.error('miniray: the embedded GCS refused this node:', error));
+  return member(parts, gcs, gcsPeer, gcsServer, undefined, undefined, undefined);
+}
+
+type Parts = ReturnType<typeof assemble>;
+
+/** The node, its agent, and how its connections are made (what it answers on each). */
+function assemble(options: MemberOptions) {
+  const node = new Node(options.nodeOptions);
+  const isDriver = options.isDriver ?? false;
+  const helloAs = (role: PeerHello['role']): PeerHello => ({ role, nodeId: node.nodeId });
+  const publishes = new GcsPublishes();
+  const agent: ClusterAgent = new ClusterAgent({
+    node,
+    connect: (address) => connectTo(address, false),
+    canGrow: options.mode !== 'embedded',
+  });
+  const routerFor = (withPublishes: boolean): Router => {
+    const router = new Router();
+    agent.register(router);
+    if (withPublishes) publishes.register(router);
+    return router;
+  };
+  const connectTo = (address: string, withPublishes: boolean): Promise<Peer> => {
+    const { host, port } = splitAddress(address);
+    return connect({
+      host,
+      port,
+      token: options.token ?? '',
+      hello: helloAs(isDriver ? 'driver' : 'node'),
+      router: routerFor(withPublishes),
+      ...(options.tls === undefined ? {} : { tls: { rejectUnauthorized: false } }),
+    });
+  };
+  return { node, agent, publishes, helloAs, routerFor, connectTo, isDriver };
+}
+
+/** A GCS in this process, and this node's connection to it (a pair of in-process peers). */
+function inProcessGcs(parts: Parts): [GcsServer, Peer] {
+  const server = new GcsServer(new InMemoryStoreClient(), randomBytes(16).toString('hex'));
+  const serverRouter = new Router();
+  server.register(serverRouter);
+  const [toGcs] = localPair(
+    { hello: parts.helloAs(parts.isDriver ? 'driver' : 'node'), router: parts.routerFor(true) },
+    { hello: parts.helloAs('gcs'), router: serverRouter },
+  );
+  return [server, toGcs];
+}
+
+function member(
+  parts: Parts,
+  gcs: GcsClient,
+  gcsPeer: Peer,
+  gcsServer: GcsServer | undefined,
+  listener: Listener | undefined,
+  address: string | undefined,
+  gcsAddress: string | undefined,
+): ClusterMember {
+  const { node, agent } = parts;
+  let stopping: Promise<void> | undefined;
+  return {
+    node,
+    agent,
+    gcs,
+    address,
+    gcsAddress,
+    gcsClosed: new Promise<string>((resolve) => gcsPeer.onClose(resolve)),
+    stop: () =>
+      (stopping ??= (async () => {
+        agent.stop();
+        gcsPeer.close('node stopped');
+        await listener?.close();
+        gcsServer?.close();
+        await node.shutdown();
+      })()),
+  };
+}
+
+/** What `miniray start` runs: a head (GCS and node) or a node that joins one, until stopped. */
+export async function startNode(options: StartNodeOptions): Promise<RunningNode> {
+  if (!options.head && options.address === undefined) throw new MinirayError('startNode: a node that is not the head needs the head\'s address (HOST:PORT)');
+  const numCpus = options.numCpus ?? availableParallelism();
+  const resources: Record<string, number> = { ...options.resources };
+  if (options.numGpus !== undefined && options.numGpus > 0) resources['GPU'] = options.numGpus;
+  const member = await startMember({
+    mode: options.head ? 'head' : 'join',
+    nodeOptions: {
+      numCpus,
+      numWorkers: Math.min(1024, Math.max(1, Math.ceil(numCpus))),
+      resources,
+      objectStoreMemory: options.objectStoreMemory ?? defaultObjectStoreMemory(),
+      workerResourceLimits: undefined,
+      spillDirectory: undefined,
+    },
+    token: options.token,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.address === undefined ? {} : { gcsAddress: options.address }),
+    host: options.nodeIpAddress ?? '127.0.0.1',
+    port: options.port ?? (options.head ? DEFAULT_HEAD_PORT : 0),
+  });
+  await member.node.ready();
+  const stopped = options.head ? new Promise<void>(() => {}) : member.gcsClosed.then(() => member.stop());
+  return {
+    nodeId: member.node.nodeId,
+    address: member.address as string,
+    gcsAddress: member.gcsAddress as string,
+    stop: () => member.stop(),
+    stopped,
+  };
+}
