@@ -127,7 +127,8 @@ export class GcsServer {
   register(routes: GcsRoutes): void {
     this.route(routes, 'registerNode', (body, peer) => this.registerNode(body, peer));
     this.route(routes, 'unregisterNode', (body) => this.nodeSteps.run(async () => ({ found: await this.markDead(body.nodeId) })));
-    this.route(routes, 'getNodes', () => this.nodes.all());
+    // Node reads queue behind node writes: a reportResources (one-way) sent before a read is seen by it.
+    this.route(routes, 'getNodes', () => this.nodeSteps.run(() => this.nodes.all()));
     this.route(routes, 'registerActor', (body) => this.registerActor(body));
     this.route(routes, 'updateActor', (body) => this.updateActor(body));
     this.route(routes, 'getActor', async (body) => (await this.actors.get(body.actorId)) ?? null);
@@ -155,9 +156,9 @@ export class GcsServer {
       for (const channel of body.channels) this.subscribers.get(channel)?.add(peer);
       return null;
     });
-    this.route(routes, 'getClusterResources', async () => sum((await this.nodes.all()).filter(counts).map((node) => node.resources)));
-    this.route(routes, 'getAvailableResources', async () =>
-      sum((await this.nodes.all()).filter(counts).map((node) => node.available)),
+    this.route(routes, 'getClusterResources', () => this.nodeSteps.run(async () => sum((await this.nodes.all()).filter(counts).map((node) => node.resources))));
+    this.route(routes, 'getAvailableResources', () =>
+      this.nodeSteps.run(async () => sum((await this.nodes.all()).filter(counts).map((node) => node.available))),
     );
     routes.on('reportResources', parseNotify('reportResources'), (body, peer) => {
       this.nodeSteps.run(() => this.reportResources(body, peer)).catch(this.onError);
