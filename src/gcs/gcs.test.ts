@@ -254,7 +254,7 @@ test('the resource view is batched: a burst of reports costs a subscriber a few 
     watcher.received.some((p) => p.channel === 'resources' && p.message.nodes.some((n) => n.nodeId === id && n.available['CPU'] === 3.25)),
   );
   const views = watcher.received.filter((p) => p.channel === 'resources');
-  console.log(`# ${reports + 1} reports over ${((times.at(-1) ?? start) - start).toFixed(0)} ms: ${views.length} resource views`);
+  console.log(`gcs resource view: ${reports + 1} reports over ${((times.at(-1) ?? start) - start).toFixed(0)} ms: ${views.length} resource views`);
   assert.ok(views.length < reports / 4, `${views.length} views for ${reports} reports`);
   for (let i = 1; i < times.length; i++) {
     const gap = (times[i] ?? 0) - (times[i - 1] ?? 0);
@@ -285,6 +285,16 @@ test('a subscriber gets only its channels, and a closed subscriber is dropped', 
   );
   assert.equal(gone.peer.other.notifiesAfterClose, 0);
   assert.deepEqual(gone.received, []);
+});
+
+test('a new subscriber to resources gets the current view without waiting for a change', async () => {
+  const gcs = cluster();
+  const node = gcs.connect();
+  const id = nodeId();
+  await node.client.registerNode({ nodeId: id, address: 'a:1', resources: { CPU: 2 }, isDriver: false });
+  const watcher = gcs.connect('cli');
+  await watcher.client.subscribe(['resources']);
+  await waitFor('the view', () => watcher.received.some((p) => p.channel === 'resources' && p.message.nodes.some((n) => n.nodeId === id)));
 });
 
 test('a malformed publish does not reach the listeners', async () => {
@@ -454,7 +464,7 @@ test("the client rejects a malformed answer with a ProtocolError naming the fiel
   const [toLiar] = fakePair({ hello: { role: 'node', nodeId: randomHex() }, routes: new FakeRoutes() }, { hello: { role: 'gcs', nodeId: randomHex() }, routes: liar });
   const client = new GcsClient(toLiar);
   await rejects(client.getNodes(), '[0].alive');
-  await rejects(client.availableResources(), '.CPU');
+  await rejects(client.availableResources(), 'CPU');
   const id = nodeId();
   await rejects(client.registerActor({ actorId: actorId(), namespace: '', className: 'C', methodNames: [], nodeId: id, ownerNodeId: id }), 'reason');
   await rejects(client.kvGet('fun', 'k'), '');

@@ -112,7 +112,7 @@ function nonEmpty(value: unknown, path: string): string {
 /** A map of resource names to finite amounts >= 0. */
 export function resources(value: unknown, path: string): ResourceMap {
   const o = fields(value, path);
-  for (const name in o) amount(o[name], `${path}.${name}`);
+  for (const name in o) amount(o[name], path === '' ? name : `${path}.${name}`);
   return o as ResourceMap;
 }
 

@@ -154,6 +154,8 @@ export class GcsServer {
       if (peer.isClosed) return null;
       this.watch(peer);
       for (const channel of body.channels) this.subscribers.get(channel)?.add(peer);
+      // A new subscriber to the view gets it soon, not only at the next change.
+      if (body.channels.includes('resources')) this.resourcesChanged();
       return null;
     });
     this.route(routes, 'getClusterResources', () => this.nodeSteps.run(async () => sum((await this.nodes.all()).filter(counts).map((node) => node.resources))));
