@@ -14,6 +14,7 @@ import {
   type GcsRoutes,
   type NodeIdHex,
   type Publish,
+  type StoreValue,
 } from './index.js';
 
 // ---- an in-memory pair of peers (not sockets) ---------------------------------------------------
@@ -190,6 +191,54 @@ test('unregisterNode marks the node dead; a node that re-registers over a new co
   assert.deepEqual(await again.client.unregisterNode(id), { found: true });
   assert.equal((await again.client.getNodes())[0]?.alive, false);
   assert.deepEqual(await again.client.unregisterNode(nodeId()), { found: false });
+});
+
+/** A store whose puts wait while it is gated, to hold a step of the GCS in the middle. */
+class GatedStore extends InMemoryStoreClient {
+  private gate: Promise<void> | undefined;
+  private open: (() => void) | undefined;
+  waiting = 0;
+
+  close(): void {
+    this.gate = new Promise((resolve) => (this.open = resolve));
+  }
+
+  release(): void {
+    this.gate = undefined;
+    this.open?.();
+  }
+
+  override async put(table: string, key: string, value: StoreValue): Promise<void> {
+    if (this.gate !== undefined) {
+      this.waiting++;
+      await this.gate;
+    }
+    return super.put(table, key, value);
+  }
+}
+
+test('a node that re-registers while the GCS is busy is not marked dead when its old connection closes', async () => {
+  const store = new GatedStore();
+  const server = new GcsServer(store, 'c');
+  const routes = new FakeRoutes();
+  server.register(routes);
+  const connect = () => {
+    const [toGcs] = fakePair({ hello: { role: 'node', nodeId: randomHex() }, routes: new FakeRoutes() }, { hello: { role: 'gcs', nodeId: randomHex() }, routes });
+    return { client: new GcsClient(toGcs), peer: toGcs };
+  };
+  const id = nodeId();
+  const old = connect();
+  await old.client.registerNode({ nodeId: id, address: 'h:1', resources: { CPU: 1 }, isDriver: false });
+  store.close();
+  const fresh = connect();
+  const registered = fresh.client.registerNode({ nodeId: id, address: 'h:2', resources: { CPU: 1 }, isDriver: false });
+  await waitFor('the new registration to be under way', () => store.waiting === 1);
+  // The old connection closes while the new registration is in the middle of its step.
+  old.peer.close();
+  store.release();
+  await registered;
+  const nodes = await fresh.client.getNodes();
+  assert.deepEqual(nodes.map((n) => [n.address, n.alive]), [['h:2', true]]);
 });
 
 // ---- resources ----------------------------------------------------------------------------------

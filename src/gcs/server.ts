@@ -177,7 +177,12 @@ export class GcsServer {
     for (const [nodeId, holder] of this.nodePeers) {
       if (holder !== peer) continue;
       this.nodePeers.delete(nodeId);
-      this.nodeSteps.run(() => this.markDead(nodeId)).catch(this.onError);
+      this.nodeSteps
+        .run(async () => {
+          // A registration queued before this step, over another connection, is the node's now.
+          if (!this.nodePeers.has(nodeId)) await this.markDead(nodeId);
+        })
+        .catch(this.onError);
     }
     for (const [jobId, holder] of this.jobPeers) {
       if (holder !== peer) continue;
