@@ -120,7 +120,10 @@ export class GcsServer {
     this.resourceBatchMs = options.resourceBatchMs ?? DEFAULT_RESOURCE_BATCH_MS;
     this.onError =
       options.onError ??
-      ((error) => console.warn(`miniray: the GCS failed in the background: ${error instanceof Error ? error.message : String(error)}`));
+      ((error) =>
+        console.warn(
+          `miniray: the GCS could not finish a step no request waits for (a resource report, a closed connection, the resource view): ${error instanceof Error ? error.message : String(error)}; check the GCS's store`,
+        ));
   }
 
   /** Adds every GCS method to `routes` (a net Router). */
