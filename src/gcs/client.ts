@@ -1,0 +1,165 @@
+/**
+ * The typed client of the GCS, over one connection to it. Every answer is checked before it is
+ * returned, and every publish before a listener sees it: they are bytes from the network.
+ */
+import { ProtocolError } from '../errors/index.js';
+import { PUBLISH, parseAnswer, parsePublish, type Answer, type Body, type GcsMethod } from './messages.js';
+import type { GcsPeer, GcsRequestOptions, GcsRoutes } from './rpc.js';
+import type { ActorState, ActorIdHex, Channel, ChannelMessage, NodeIdHex, Publish, ResourceMap } from './types.js';
+
+type Listener<C extends Channel> = (message: ChannelMessage[C]) => void;
+
+/**
+ * The listeners of what the GCS publishes. It is registered on the Router the connection is made
+ * with (before the connection exists, since publishes arrive on that Router), then given to the
+ * GcsClient, whose onPublish adds to it.
+ */
+export class GcsPublishes {
+  private readonly listeners = new Map<Channel, Set<(message: ChannelMessage[Channel]) => void>>();
+
+  constructor(private readonly onListenerError: (error: unknown) => void = reportListenerError) {}
+
+  /** Adds the handler of the GCS's `publish` notifies to `routes`. */
+  register(routes: GcsRoutes): this {
+    routes.on(PUBLISH, parsePublish, (publish) => this.deliver(publish));
+    return this;
+  }
+
+  /** Calls `listener` with each message on `channel`; the function returned removes it. */
+  on<C extends Channel>(channel: C, listener: Listener<C>): () => void {
+    let set = this.listeners.get(channel);
+    if (set === undefined) this.listeners.set(channel, (set = new Set()));
+    const entry = listener as (message: ChannelMessage[Channel]) => void;
+    set.add(entry);
+    return () => set.delete(entry);
+  }
+
+  deliver(publish: Publish): void {
+    const set = this.listeners.get(publish.channel);
+    if (set === undefined) return;
+    for (const listener of [...set]) {
+      // One listener's failure must not keep the message from the others.
+      try {
+        listener(publish.message);
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
+  }
+}
+
+function reportListenerError(error: unknown): void {
+  console.error('miniray: a listener of GCS publishes threw:', error);
+}
+
+export class GcsClient {
+  constructor(
+    readonly peer: GcsPeer,
+    private readonly publishes: GcsPublishes = new GcsPublishes(),
+  ) {}
+
+  /** Calls `method` and checks the answer: a malformed one rejects with a ProtocolError naming the field. */
+  async call<M extends GcsMethod>(method: M, body: Body<M>, options?: GcsRequestOptions): Promise<Answer<M>> {
+    const answer = parseAnswer(method)(await this.peer.request(method, body, options));
+    if (answer instanceof ProtocolError) throw answer;
+    return answer;
+  }
+
+  /**
+   * Listens to `channel`. Messages arrive only after `subscribe([channel])`, and only if the
+   * GcsPublishes given to this client was registered on the connection's Router.
+   */
+  onPublish<C extends Channel>(channel: C, listener: Listener<C>): () => void {
+    return this.publishes.on(channel, listener);
+  }
+
+  // ---- nodes ----------------------------------------------------------------------------------
+
+  registerNode(body: Body<'registerNode'>): Promise<Answer<'registerNode'>> {
+    return this.call('registerNode', body);
+  }
+
+  /** Sent when the node's available resources change; one-way, ordered with requests. */
+  reportResources(nodeId: NodeIdHex, available: ResourceMap): void {
+    this.peer.notify('reportResources', { nodeId, available });
+  }
+
+  unregisterNode(nodeId: NodeIdHex): Promise<Answer<'unregisterNode'>> {
+    return this.call('unregisterNode', { nodeId });
+  }
+
+  getNodes(): Promise<Answer<'getNodes'>> {
+    return this.call('getNodes', {});
+  }
+
+  // ---- actors ---------------------------------------------------------------------------------
+
+  registerActor(body: Body<'registerActor'>): Promise<Answer<'registerActor'>> {
+    return this.call('registerActor', body);
+  }
+
+  updateActor(actorId: ActorIdHex, state: ActorState, more: { nodeId?: NodeIdHex; reason?: string } = {}): Promise<Answer<'updateActor'>> {
+    return this.call('updateActor', { actorId, state, ...more });
+  }
+
+  getActor(actorId: ActorIdHex): Promise<Answer<'getActor'>> {
+    return this.call('getActor', { actorId });
+  }
+
+  getNamedActor(name: string, namespace: string): Promise<Answer<'getNamedActor'>> {
+    return this.call('getNamedActor', { name, namespace });
+  }
+
+  listActors(namespace?: string): Promise<Answer<'listActors'>> {
+    return this.call('listActors', namespace === undefined ? {} : { namespace });
+  }
+
+  // ---- jobs -----------------------------------------------------------------------------------
+
+  async addJob(driverNodeId: NodeIdHex): Promise<number> {
+    return (await this.call('addJob', { driverNodeId })).jobId;
+  }
+
+  async finishJob(jobId: number): Promise<boolean> {
+    return (await this.call('finishJob', { jobId })).found;
+  }
+
+  listJobs(): Promise<Answer<'listJobs'>> {
+    return this.call('listJobs', {});
+  }
+
+  // ---- kv -------------------------------------------------------------------------------------
+
+  /** True if the key was new; with overwrite false, an existing value is kept. */
+  async kvPut(namespace: string, key: string, value: Uint8Array, overwrite = true): Promise<boolean> {
+    return (await this.call('kvPut', { namespace, key, value, overwrite })).added;
+  }
+
+  kvGet(namespace: string, key: string): Promise<Uint8Array | null> {
+    return this.call('kvGet', { namespace, key });
+  }
+
+  async kvDel(namespace: string, key: string): Promise<boolean> {
+    return (await this.call('kvDel', { namespace, key })).deleted;
+  }
+
+  kvKeys(namespace: string, prefix = ''): Promise<readonly string[]> {
+    return this.call('kvKeys', { namespace, prefix });
+  }
+
+  // ---- pubsub and resources -------------------------------------------------------------------
+
+  async subscribe(channels: readonly Channel[]): Promise<void> {
+    await this.call('subscribe', { channels });
+  }
+
+  /** Totals over the alive nodes (and drivers that offer resources). */
+  clusterResources(): Promise<ResourceMap> {
+    return this.call('getClusterResources', {});
+  }
+
+  /** What of clusterResources() is free now, as the nodes last reported it. */
+  availableResources(): Promise<ResourceMap> {
+    return this.call('getAvailableResources', {});
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * The Global Control Service (the head's): its server, its typed client, the store behind it, and
+ * the shapes of the connections it is given (net's Router and Peer fit them).
+ */
+export { GcsServer, type GcsServerOptions } from './server.js';
+export { GcsClient, GcsPublishes } from './client.js';
+export { InMemoryStoreClient, type StoreClient, type StoreValue } from './store.js';
+export type { GcsPeer, GcsPeerHello, GcsRequestOptions, GcsRoutes } from './rpc.js';
+export {
+  PUBLISH,
+  parseAnswer,
+  parseBody,
+  parseNotify,
+  parsePublish,
+  type Answer,
+  type Body,
+  type GcsMethod,
+  type GcsNotifies,
+  type GcsRequests,
+} from './messages.js';
+export {
+  ACTOR_STATES,
+  CHANNELS,
+  type ActorEntry,
+  type ActorEvent,
+  type ActorIdHex,
+  type ActorState,
+  type Channel,
+  type ChannelMessage,
+  type JobEntry,
+  type NodeEvent,
+  type NodeIdHex,
+  type NodeInfo,
+  type Publish,
+  type ResourceMap,
+  type ResourceView,
+} from './types.js';

@@ -1,0 +1,405 @@
+/**
+ * The head's Global Control Service: the node table, the actor table with names per namespace, the
+ * job table, a KV store (function definitions live in namespace 'fun'), the cluster resource view
+ * and pubsub to the peers that subscribe. Transport-agnostic: `register(routes)` adds its methods
+ * to a net Router (over TCP, or localPair in the embedded default). Its state is in the
+ * StoreClient; what it keeps itself is only which connection stands for which node, job and
+ * subscriber, since a connection is not something a store can hold.
+ */
+import {
+  PUBLISH,
+  parseBody,
+  parseNotify,
+  type Answer,
+  type Body,
+  type GcsMethod,
+  type ReportResources,
+} from './messages.js';
+import type { GcsPeer, GcsRoutes } from './rpc.js';
+import type { StoreClient, StoreValue } from './store.js';
+import type { ActorEntry, Channel, ChannelMessage, JobEntry, NodeIdHex, NodeInfo, ResourceMap, ResourceView } from './types.js';
+
+export interface GcsServerOptions {
+  /** The resource view is published at most once per this many milliseconds (Ray batches it too). */
+  readonly resourceBatchMs?: number;
+  /** Where failures of work no caller waits for go (a store that fails while a peer closes). */
+  readonly onError?: (error: unknown) => void;
+}
+
+const DEFAULT_RESOURCE_BATCH_MS = 100;
+
+/** One table of the store, typed: the one place a stored value is taken to be what was put. */
+class Table<V extends StoreValue> {
+  constructor(
+    private readonly store: StoreClient,
+    readonly name: string,
+  ) {}
+
+  async get(key: string): Promise<V | undefined> {
+    return (await this.store.get(this.name, key)) as V | undefined;
+  }
+
+  put(key: string, value: V): Promise<void> {
+    return this.store.put(this.name, key, value);
+  }
+
+  delete(key: string): Promise<boolean> {
+    return this.store.delete(this.name, key);
+  }
+
+  async all(): Promise<V[]> {
+    return [...(await this.store.getAll(this.name)).values()] as V[];
+  }
+}
+
+/**
+ * Runs read-modify-write steps of one table one at a time: the store is async, so two requests
+ * that both check a name and then take it would otherwise both succeed.
+ */
+class Serial {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(step: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(step);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+const nameKey = (namespace: string, name: string): string => JSON.stringify([namespace, name]);
+const kvTable = (namespace: string): string => `kv/${namespace}`;
+
+/** Whether a node's resources count in the cluster's totals: a driver counts only if it offers some. */
+function counts(node: NodeInfo): boolean {
+  return node.alive && (!node.isDriver || Object.values(node.resources).some((amount) => amount > 0));
+}
+
+function sum(maps: readonly ResourceMap[]): ResourceMap {
+  // A Map, not an object: a resource named "__proto__" must be summed, not set a prototype.
+  const totals = new Map<string, number>();
+  for (const map of maps) for (const [name, amount] of Object.entries(map)) totals.set(name, (totals.get(name) ?? 0) + amount);
+  return Object.fromEntries(totals);
+}
+
+export class GcsServer {
+  private readonly nodes: Table<NodeInfo>;
+  private readonly actors: Table<ActorEntry>;
+  private readonly names: Table<string>;
+  private readonly jobs: Table<JobEntry>;
+  private readonly nodeSteps = new Serial();
+  private readonly actorSteps = new Serial();
+  private readonly jobSteps = new Serial();
+  private readonly kvSteps = new Serial();
+
+  /** The connection each alive node registered over: when it closes, the node is dead. */
+  private readonly nodePeers = new Map<NodeIdHex, GcsPeer>();
+  /** The connection of each running job's driver: when it closes, the job is finished. */
+  private readonly jobPeers = new Map<number, GcsPeer>();
+  private readonly subscribers = new Map<Channel, Set<GcsPeer>>([
+    ['nodes', new Set()],
+    ['actors', new Set()],
+    ['resources', new Set()],
+  ]);
+  private readonly watched = new WeakSet<GcsPeer>();
+
+  private readonly resourceBatchMs: number;
+  private readonly onError: (error: unknown) => void;
+  private resourceTimer: NodeJS.Timeout | undefined;
+  private lastResourcePublishMs = -Infinity;
+  private closed = false;
+
+  constructor(
+    private readonly store: StoreClient,
+    readonly clusterId: string,
+    options: GcsServerOptions = {},
+  ) {
+    this.nodes = new Table(store, 'nodes');
+    this.actors = new Table(store, 'actors');
+    this.names = new Table(store, 'actorNames');
+    this.jobs = new Table(store, 'jobs');
+    this.resourceBatchMs = options.resourceBatchMs ?? DEFAULT_RESOURCE_BATCH_MS;
+    this.onError =
+      options.onError ??
+      ((error) =>
+        console.warn(
+          `miniray: the GCS could not finish a step no request waits for (a resource report, a closed connection, the resource view): ${error instanceof Error ? error.message : String(error)}; check the GCS's store`,
+        ));
+  }
+
+  /** Adds every GCS method to `routes` (a net Router). */
+  register(routes: GcsRoutes): void {
+    this.route(routes, 'registerNode', (body, peer) => this.registerNode(body, peer));
+    this.route(routes, 'unregisterNode', (body) => this.nodeSteps.run(async () => ({ found: await this.markDead(body.nodeId) })));
+    // Node reads queue behind node writes: a reportResources (one-way) sent before a read is seen by it.
+    this.route(routes, 'getNodes', () => this.nodeSteps.run(() => this.nodes.all()));
+    this.route(routes, 'registerActor', (body) => this.registerActor(body));
+    this.route(routes, 'updateActor', (body) => this.updateActor(body));
+    this.route(routes, 'getActor', async (body) => (await this.actors.get(body.actorId)) ?? null);
+    this.route(routes, 'getNamedActor', (body) => this.getNamedActor(body));
+    this.route(routes, 'listActors', async (body) => {
+      const all = await this.actors.all();
+      return body.namespace === undefined ? all : all.filter((actor) => actor.namespace === body.namespace);
+    });
+    this.route(routes, 'addJob', (body, peer) => this.addJob(body, peer));
+    this.route(routes, 'finishJob', (body) => this.jobSteps.run(async () => ({ found: await this.finishJob(body.jobId) })));
+    this.route(routes, 'listJobs', async () => (await this.jobs.all()).sort((a, b) => a.jobId - b.jobId));
+    this.route(routes, 'kvPut', (body) => this.kvPut(body));
+    this.route(routes, 'kvGet', async (body) => {
+      const value = await this.store.get(kvTable(body.namespace), body.key);
+      return value instanceof Uint8Array ? value : null;
+    });
+    this.route(routes, 'kvDel', async (body) => ({ deleted: await this.store.delete(kvTable(body.namespace), body.key) }));
+    this.route(routes, 'kvKeys', async (body) => {
+      const keys = [...(await this.store.getAll(kvTable(body.namespace))).keys()];
+      return keys.filter((key) => key.startsWith(body.prefix)).sort();
+    });
+    this.route(routes, 'subscribe', async (body, peer) => {
+      if (peer.isClosed) return null;
+      this.watch(peer);
+      for (const channel of body.channels) this.subscribers.get(channel)?.add(peer);
+      // A new subscriber to the view gets it soon, not only at the next change.
+      if (body.channels.includes('resources')) this.resourcesChanged();
+      return null;
+    });
+    this.route(routes, 'getClusterResources', () => this.nodeSteps.run(async () => sum((await this.nodes.all()).filter(counts).map((node) => node.resources))));
+    this.route(routes, 'getAvailableResources', () =>
+      this.nodeSteps.run(async () => sum((await this.nodes.all()).filter(counts).map((node) => node.available))),
+    );
+    routes.on('reportResources', parseNotify('reportResources'), (body, peer) => {
+      this.nodeSteps.run(() => this.reportResources(body, peer)).catch(this.onError);
+    });
+  }
+
+  /**
+   * What the GCS does when a connection closes: the nodes registered over it are dead, the jobs
+   * whose driver it was are finished, and it is no longer a subscriber. Called by the peer's
+   * onClose for every peer that registered, added a job or subscribed; calling it again is harmless.
+   */
+  peerClosed(peer: GcsPeer): void {
+    for (const set of this.subscribers.values()) set.delete(peer);
+    for (const [nodeId, holder] of this.nodePeers) {
+      if (holder !== peer) continue;
+      this.nodePeers.delete(nodeId);
+      this.nodeSteps
+        .run(async () => {
+          // A registration queued before this step, over another connection, is the node's now.
+          if (!this.nodePeers.has(nodeId)) await this.markDead(nodeId);
+        })
+        .catch(this.onError);
+    }
+    for (const [jobId, holder] of this.jobPeers) {
+      if (holder !== peer) continue;
+      this.jobPeers.delete(jobId);
+      this.jobSteps.run(() => this.finishJob(jobId)).catch(this.onError);
+    }
+  }
+
+  /** Stops publishing (the pending resource view is dropped); the tables stay in the store. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.resourceTimer);
+    this.resourceTimer = undefined;
+    for (const set of this.subscribers.values()) set.clear();
+  }
+
+  private route<M extends GcsMethod>(
+    routes: GcsRoutes,
+    method: M,
+    handler: (body: Body<M>, peer: GcsPeer) => Answer<M> | Promise<Answer<M>>,
+  ): void {
+    routes.handle(method, parseBody(method), (body, peer) => handler(body, peer));
+  }
+
+  private watch(peer: GcsPeer): void {
+    if (this.watched.has(peer)) return;
+    this.watched.add(peer);
+    peer.onClose(() => this.peerClosed(peer));
+  }
+
+  // ---- nodes ----------------------------------------------------------------------------------
+
+  private registerNode(body: Body<'registerNode'>, peer: GcsPeer): Promise<Answer<'registerNode'>> {
+    return this.nodeSteps.run(async () => {
+      // Fields are copied one by one: what else the body carried is not stored.
+      const node: NodeInfo = {
+        nodeId: body.nodeId,
+        alive: true,
+        address: body.address,
+        resources: { ...body.resources },
+        available: { ...body.resources },
+        isDriver: body.isDriver,
+      };
+      await this.nodes.put(node.nodeId, node);
+      if (peer.isClosed) {
+        await this.markDead(node.nodeId);
+      } else {
+        this.nodePeers.set(node.nodeId, peer);
+        this.watch(peer);
+        this.publish('nodes', { event: 'added', node });
+        this.resourcesChanged();
+      }
+      return { clusterId: this.clusterId, nodes: await this.nodes.all() };
+    });
+  }
+
+  private async reportResources(body: ReportResources, peer: GcsPeer): Promise<void> {
+    // Only the connection a node registered over speaks for it: a report that arrives over a
+    // stale connection (the node re-registered) or for a dead node is dropped.
+    if (this.nodePeers.get(body.nodeId) !== peer) return;
+    const node = await this.nodes.get(body.nodeId);
+    if (node === undefined || !node.alive) return;
+    await this.nodes.put(node.nodeId, { ...node, available: { ...body.available } });
+    this.resourcesChanged();
+  }
+
+  /** Marks a node dead and tells the subscribers; false if there is no such node. */
+  private async markDead(nodeId: NodeIdHex): Promise<boolean> {
+    const node = await this.nodes.get(nodeId);
+    if (node === undefined) return false;
+    this.nodePeers.delete(nodeId);
+    if (!node.alive) return true;
+    const dead: NodeInfo = { ...node, alive: false };
+    await this.nodes.put(nodeId, dead);
+    this.publish('nodes', { event: 'dead', node: dead });
+    this.resourcesChanged();
+    return true;
+  }
+
+  // ---- actors ---------------------------------------------------------------------------------
+
+  private registerActor(body: Body<'registerActor'>): Promise<Answer<'registerActor'>> {
+    return this.actorSteps.run(async () => {
+      // A registration sent again (a retried request) finds its entry: the first one stands.
+      if ((await this.actors.get(body.actorId)) !== undefined) return { ok: true };
+      if (body.name !== undefined) {
+        const key = nameKey(body.namespace, body.name);
+        const holder = await this.names.get(key);
+        if (holder !== undefined) {
+          const other = await this.actors.get(holder);
+          if (other !== undefined && other.state !== 'DEAD') return { ok: false, reason: 'name-taken' };
+        }
+        await this.names.put(key, body.actorId);
+      }
+      const actor: ActorEntry = {
+        actorId: body.actorId,
+        ...(body.name !== undefined ? { name: body.name } : {}),
+        namespace: body.namespace,
+        className: body.className,
+        methodNames: [...body.methodNames],
+        nodeId: body.nodeId,
+        ownerNodeId: body.ownerNodeId,
+        state: 'PENDING_CREATION',
+      };
+      await this.actors.put(actor.actorId, actor);
+      this.publish('actors', { actor });
+      return { ok: true };
+    });
+  }
+
+  private updateActor(body: Body<'updateActor'>): Promise<Answer<'updateActor'>> {
+    return this.actorSteps.run(async () => {
+      const actor = await this.actors.get(body.actorId);
+      if (actor === undefined) return null;
+      // DEAD is final (as in Ray): a late ALIVE from a node that did not hear of the kill changes nothing.
+      if (actor.state === 'DEAD') return actor;
+      const updated: ActorEntry = {
+        ...actor,
+        state: body.state,
+        nodeId: body.nodeId ?? actor.nodeId,
+        ...(body.reason !== undefined ? { reason: body.reason } : {}),
+      };
+      await this.actors.put(updated.actorId, updated);
+      if (updated.state === 'DEAD' && updated.name !== undefined) {
+        const key = nameKey(updated.namespace, updated.name);
+        if ((await this.names.get(key)) === updated.actorId) await this.names.delete(key);
+      }
+      this.publish('actors', { actor: updated });
+      return updated;
+    });
+  }
+
+  private async getNamedActor(body: Body<'getNamedActor'>): Promise<Answer<'getNamedActor'>> {
+    const holder = await this.names.get(nameKey(body.namespace, body.name));
+    if (holder === undefined) return null;
+    const actor = await this.actors.get(holder);
+    return actor === undefined || actor.state === 'DEAD' ? null : actor;
+  }
+
+  // ---- jobs -----------------------------------------------------------------------------------
+
+  private async addJob(body: Body<'addJob'>, peer: GcsPeer): Promise<Answer<'addJob'>> {
+    const jobId = await this.store.nextJobId();
+    await this.jobSteps.run(() => this.jobs.put(String(jobId), { jobId, driverNodeId: body.driverNodeId, startTimeMs: Date.now() }));
+    if (peer.isClosed) {
+      await this.jobSteps.run(() => this.finishJob(jobId));
+    } else {
+      this.jobPeers.set(jobId, peer);
+      this.watch(peer);
+    }
+    return { jobId };
+  }
+
+  /** False if there is no such job; finishing a finished job keeps its first end time. */
+  private async finishJob(jobId: number): Promise<boolean> {
+    this.jobPeers.delete(jobId);
+    const job = await this.jobs.get(String(jobId));
+    if (job === undefined) return false;
+    if (job.endTimeMs === undefined) await this.jobs.put(String(jobId), { ...job, endTimeMs: Date.now() });
+    return true;
+  }
+
+  // ---- kv -------------------------------------------------------------------------------------
+
+  private kvPut(body: Body<'kvPut'>): Promise<Answer<'kvPut'>> {
+    const table = kvTable(body.namespace);
+    return this.kvSteps.run(async () => {
+      const exists = (await this.store.get(table, body.key)) !== undefined;
+      if (exists && !body.overwrite) return { added: false };
+      await this.store.put(table, body.key, body.value);
+      return { added: !exists };
+    });
+  }
+
+  // ---- pubsub ---------------------------------------------------------------------------------
+
+  private publish<C extends Channel>(channel: C, message: ChannelMessage[C]): void {
+    if (this.closed) return;
+    const peers = this.subscribers.get(channel);
+    if (peers === undefined) return;
+    for (const peer of peers) {
+      if (peer.isClosed) {
+        peers.delete(peer);
+        continue;
+      }
+      try {
+        peer.notify(PUBLISH, { channel, message });
+      } catch {
+        // A connection that cannot take a message is closing: the next publishes skip it.
+        peers.delete(peer);
+      }
+    }
+  }
+
+  /**
+   * Schedules the resource view: at most one per resourceBatchMs, so a burst of reports from many
+   * nodes costs each subscriber one message. The timer does not keep the process alive.
+   */
+  private resourcesChanged(): void {
+    if (this.closed || this.resourceTimer !== undefined || this.subscribers.get('resources')?.size === 0) return;
+    const delayMs = Math.max(0, this.lastResourcePublishMs + this.resourceBatchMs - performance.now());
+    this.resourceTimer = setTimeout(() => {
+      this.resourceTimer = undefined;
+      this.lastResourcePublishMs = performance.now();
+      this.publishResourceView().catch(this.onError);
+    }, delayMs);
+    this.resourceTimer.unref();
+  }
+
+  private async publishResourceView(): Promise<void> {
+    const nodes = await this.nodes.all();
+    const view: ResourceView = {
+      nodes: nodes.filter((node) => node.alive).map((node) => ({ nodeId: node.nodeId, resources: node.resources, available: node.available })),
+    };
+    this.publish('resources', view);
+  }
+}

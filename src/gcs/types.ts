@@ -1,0 +1,64 @@
+/**
+ * What the GCS's tables hold and what its methods carry. Records are type aliases (not interfaces)
+ * so that they are plain StoreValues: a StoreClient keeps them as they are (in memory) or encoded
+ * (Redis, next issue).
+ */
+
+/** IDs are the 32-hex-character strings of src/ids; the brands keep a node's ID from being taken for an actor's. */
+export type NodeIdHex = string & { readonly __brand: 'NodeID' };
+export type ActorIdHex = string & { readonly __brand: 'ActorID' };
+
+/** Amounts per resource name: `{ CPU: 2, GPU: 0, disk: 2 }`. */
+export type ResourceMap = Readonly<Record<string, number>>;
+
+export type NodeInfo = {
+  readonly nodeId: NodeIdHex;
+  /** False once the node unregistered or its connection to the GCS closed. */
+  readonly alive: boolean;
+  /** host:port of that node's listener. */
+  readonly address: string;
+  readonly resources: ResourceMap;
+  readonly available: ResourceMap;
+  /** A driver that joined: it offers only the resources it asked for (none by default). */
+  readonly isDriver: boolean;
+};
+
+/** Ray's actor states (gcs.proto's ActorTableData.ActorState). DEAD is final. */
+export const ACTOR_STATES = ['DEPENDENCIES_UNREADY', 'PENDING_CREATION', 'ALIVE', 'RESTARTING', 'DEAD'] as const;
+export type ActorState = (typeof ACTOR_STATES)[number];
+
+export type ActorEntry = {
+  readonly actorId: ActorIdHex;
+  readonly name?: string;
+  readonly namespace: string;
+  readonly className: string;
+  readonly methodNames: readonly string[];
+  /** Where it runs (or will). */
+  readonly nodeId: NodeIdHex;
+  /** The node of the worker that created it: its owner. */
+  readonly ownerNodeId: NodeIdHex;
+  readonly state: ActorState;
+  /** Why it died, once DEAD, when the updater said so. */
+  readonly reason?: string;
+};
+
+export type JobEntry = {
+  readonly jobId: number;
+  readonly driverNodeId: NodeIdHex;
+  readonly startTimeMs: number;
+  /** Set when the job finished (finishJob, or its driver's connection closed). */
+  readonly endTimeMs?: number;
+};
+
+export const CHANNELS = ['nodes', 'actors', 'resources'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+export type NodeEvent = { readonly event: 'added' | 'dead'; readonly node: NodeInfo };
+export type ActorEvent = { readonly actor: ActorEntry };
+/** Every alive node's resources, as one message: the cluster resource view. */
+export type ResourceView = {
+  readonly nodes: readonly { readonly nodeId: NodeIdHex; readonly resources: ResourceMap; readonly available: ResourceMap }[];
+};
+
+export type ChannelMessage = { nodes: NodeEvent; actors: ActorEvent; resources: ResourceView };
+export type Publish = { [C in Channel]: { readonly channel: C; readonly message: ChannelMessage[C] } }[Channel];
