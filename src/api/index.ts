@@ -4,6 +4,7 @@
  */
 import {
   ActorNotFoundError,
+  AuthenticationError,
   InvalidArgumentError,
   InvalidOptionError,
   MinirayError,
@@ -24,7 +25,9 @@ import {
 } from '../core-worker/index.js';
 import { currentRuntime, ensureRuntime, setCurrentRuntime, setRuntimeStarter } from '../core-worker/current.js';
 import { WorkerID } from '../ids/index.js';
-import { LocalNodeClient, Node } from '../node/index.js';
+import { LocalNodeClient, type Node } from '../node/index.js';
+import { startEmbedded, startMember, type ClusterMember } from '../cluster/start.js';
+import { resolveAddress, resolveToken } from '../cluster/session.js';
 import { ObjectRef, describeNonRef, refHex } from '../object-ref/index.js';
 import { validateOptions } from '../config/index.js';
 import { callerOf, describeFunction } from '../serialization/index.js';
@@ -52,6 +55,7 @@ import {
 export type {
   InitOptions,
   TaskOptions,
+  SchedulingStrategy,
   GetOptions,
   WaitOptions,
   CancelOptions,
@@ -123,12 +127,44 @@ export async function init(options?: InitOptions): Promise<void> {
       'init() was called while miniray is already running. Call shutdown() first, or pass { ignoreReinitError: true }.',
     );
   }
-  const node = startDriver(nodeOptions);
+  const address = resolveAddress(nodeOptions.address);
+  const member = address === undefined ? startEmbedded(nodeOptions) : await joinCluster(address, nodeOptions);
+  startDriver(member);
   try {
-    await node.ready();
+    await member.node.ready();
   } catch (error) {
     await shutdown();
     throw new MinirayError(`init() could not start workers: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** This driver joins the cluster at `address` as a node of its own (with no CPUs unless asked). */
+async function joinCluster(address: string, nodeOptions: ReturnType<typeof resolveInitOptions>): Promise<ClusterMember> {
+  const token = resolveToken();
+  if (token === undefined) {
+    throw new AuthenticationError(
+      `init({ address: '${address}' }): no cluster token. Set MINIRAY_AUTH_TOKEN to the token of the cluster's head ` +
+        '(on the head machine: cat ~/.miniray/auth_token), or run this on the machine where `miniray start --head` ran',
+    );
+  }
+  try {
+    const member = await startMember({
+      mode: 'join',
+      isDriver: true,
+      nodeOptions,
+      token,
+      gcsAddress: address,
+      host: process.env['MINIRAY_NODE_IP_ADDRESS'] || '127.0.0.1',
+    });
+    void member.gcs.addJob(member.node.nodeId as never).catch(() => {});
+    return member;
+  } catch (error) {
+    if (error instanceof AuthenticationError) throw error;
+    throw new MinirayError(
+      `init() could not join the cluster at ${address}: ${(error as Error).message}. ` +
+        'Check that the head runs there (miniray status --address ' + address + ') and that this machine can reach that port',
+      { cause: error },
+    );
   }
 }
 
@@ -144,21 +180,21 @@ export function isInitialized(): boolean {
   return currentRuntime() !== undefined;
 }
 
-let driverNode: Node | undefined;
+let driverMember: ClusterMember | undefined;
 
-function startDriver(options: ReturnType<typeof resolveInitOptions>): Node {
-  const node = new Node(options);
+function startDriver(member: ClusterMember): Node {
+  const { node } = member;
   const workerId = WorkerID.fromRandom().toHex();
   node.driverId = workerId;
   const coreWorker = new CoreWorker({ nodeId: node.nodeId, workerId }, new LocalNodeClient(node));
-  driverNode = node;
+  driverMember = member;
   setCurrentRuntime({
     kind: 'driver',
     coreWorker,
     shutdown: () => {
       coreWorker.detach();
-      driverNode = undefined;
-      return node.shutdown();
+      driverMember = undefined;
+      return member.stop();
     },
   });
   return node;
@@ -173,15 +209,62 @@ export type MemoryReport = ReturnType<Node['memory']>;
  * Call it from the driver.
  */
 export function memory(): MemoryReport {
-  if (driverNode === undefined) {
+  if (driverMember === undefined) {
     throw new MinirayError('memory() reports on the driver\'s node: call it in the driver, after init()');
   }
-  return driverNode.memory();
+  return driverMember.node.memory();
+}
+
+/** A node of the cluster, as nodes() lists it. */
+export interface NodeInfo {
+  readonly nodeId: string;
+  /** False once the node left or its connection to the head was lost. */
+  readonly alive: boolean;
+  /** HOST:PORT where other nodes reach it ('this process' in the embedded default). */
+  readonly address: string;
+  /** What it offers: { CPU: 2, GPU: 1, disk: 2 }. */
+  readonly resources: Readonly<Record<string, number>>;
+  /** A driver that joined with resources of its own (drivers that offer nothing are not listed). */
+  readonly isDriver: boolean;
+}
+
+/** The driver's cluster (the embedded default's one node, or the cluster it joined). */
+function cluster(what: string): ClusterMember {
+  if (currentRuntime()?.kind === 'worker') {
+    throw new MinirayError(`${what} asks the cluster's head, which a task cannot reach yet: call it in the driver`);
+  }
+  ensureRuntime();
+  return driverMember as ClusterMember;
+}
+
+/** The cluster's nodes, alive and dead, as Ray's ray.nodes(). */
+export async function nodes(): Promise<NodeInfo[]> {
+  const list = await cluster('nodes()').gcs.getNodes();
+  return list
+    .filter((node) => !node.isDriver || Object.values(node.resources).some((amount) => amount > 0))
+    .map(({ nodeId, alive, address, resources, isDriver }) => ({ nodeId, alive, address, resources, isDriver }));
+}
+
+/** Total resources of the cluster's alive nodes: { CPU: 3, GPU: 0, ... }. */
+export async function clusterResources(): Promise<Record<string, number>> {
+  return { ...(await cluster('clusterResources()').gcs.clusterResources()) };
+}
+
+/** Resources free now on the cluster's alive nodes (as last reported, every 100 ms at most). */
+export async function availableResources(): Promise<Record<string, number>> {
+  return { ...(await cluster('availableResources()').gcs.availableResources()) };
 }
 
 // Anything that needs a runtime before init() (a .remote() call, put(), a Queue) starts the default.
 setRuntimeStarter(() => {
-  startDriver(resolveInitOptions(undefined));
+  const options = resolveInitOptions(undefined);
+  if (options.address !== undefined) {
+    throw new MinirayError(
+      `MINIRAY_ADDRESS is set (${options.address}): call await init() before anything else, to join that cluster ` +
+        '(joining takes a moment, which a .remote() or put() before init() cannot wait for)',
+    );
+  }
+  startDriver(startEmbedded(options));
   return currentRuntime() as NonNullable<ReturnType<typeof currentRuntime>>;
 });
 
