@@ -68,4 +68,8 @@ export {
   QueueEmptyError,
   QueueFullError,
   ProtocolError,
+  AuthenticationError,
+  ConnectionError,
+  RequestTimeoutError,
+  RequestCancelledError,
 } from './errors/index.js';
