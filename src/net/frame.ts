@@ -33,12 +33,6 @@ export function encodeFrame(message: unknown): Buffer {
   return frame;
 }
 
-export interface Decoded {
-  readonly messages: unknown[];
-  /** Set when the stream is broken; messages before the break are still in `messages`. */
-  readonly error?: ProtocolError;
-}
-
 /** Turns chunks of a stream, split anywhere, back into messages. */
 export class FrameDecoder {
   private chunks: Uint8Array[] = [];
@@ -50,9 +44,14 @@ export class FrameDecoder {
   /** Changeable: the server reads the HELLO with a small limit and raises it once authenticated. */
   constructor(public maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
 
-  push(chunk: Uint8Array): Decoded {
-    const messages: unknown[] = [];
-    if (this.broken) return { messages, error: this.broken };
+  /**
+   * Hands each whole message in `chunk` (with what came before it) to `deliver`, in order, or
+   * returns the ProtocolError once the stream is broken. One message at a time, so that a limit
+   * changed by `deliver` (the handshake's) applies to the very next frame; `deliver` returning
+   * false stops reading (the link closed).
+   */
+  push(chunk: Uint8Array, deliver: (message: unknown) => boolean | void): ProtocolError | undefined {
+    if (this.broken) return this.broken;
     // msgpackr gives byte fields back as views of its input, as Buffers when the input is one:
     // a plain Uint8Array view makes them come back as the Uint8Arrays they were sent as.
     this.chunks.push(chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
@@ -63,20 +62,22 @@ export class FrameDecoder {
         const header = this.take(4);
         const length = new DataView(header.buffer, header.byteOffset, 4).getUint32(0);
         if (length > this.maxFrameBytes) {
-          return { messages, error: this.break(`a frame announces ${length} bytes, over the limit of ${this.maxFrameBytes} (maxFrameBytes)`) };
+          return this.break(`a frame announces ${length} bytes, over the limit of ${this.maxFrameBytes} (maxFrameBytes)`);
         }
         this.bodyLength = length;
       }
       if (this.buffered < this.bodyLength) break;
       const body = this.take(this.bodyLength);
       this.bodyLength = -1;
+      let message: unknown;
       try {
-        messages.push(reader.unpack(body));
+        message = reader.unpack(body);
       } catch (error) {
-        return { messages, error: this.break(`a frame of ${body.byteLength} bytes does not decode (${error instanceof Error ? error.message : String(error)})`) };
+        return this.break(`a frame of ${body.byteLength} bytes does not decode (${error instanceof Error ? error.message : String(error)})`);
       }
+      if (deliver(message) === false) return undefined;
     }
-    return { messages };
+    return undefined;
   }
 
   /** Bytes received but not yet part of a whole frame. */

@@ -176,11 +176,10 @@ class SocketLink implements Wire {
 
   private received(chunk: Buffer): void {
     if (this.closedReason !== undefined) return;
-    const { messages, error } = this.decoder.push(chunk);
-    for (const message of messages) {
-      if (this.closedReason !== undefined) return;
+    const error = this.decoder.push(chunk, (message) => {
       this.onMessage(message);
-    }
+      return this.closedReason === undefined;
+    });
     if (error !== undefined && this.closedReason === undefined) this.fail(error.message);
   }
 
