@@ -188,7 +188,14 @@ export class Connection implements Peer {
     }
     for (const controller of this.running.values()) controller.abort(new ConnectionError(`the connection to ${this.description} closed (${reason})`));
     this.running.clear();
-    for (const listener of this.closeListeners.splice(0)) listener(reason);
+    for (const listener of this.closeListeners.splice(0)) {
+      try {
+        listener(reason);
+      } catch (error) {
+        // One listener's bug must not keep the others from hearing of the close.
+        this.wire.log(`miniray: an onClose listener of ${this.description} threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      }
+    }
   }
 
   private warn(problem: string): void {

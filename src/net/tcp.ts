@@ -247,7 +247,7 @@ export function listen(options: ListenOptions): Promise<Listener> {
   };
 
   const server = options.tls
-    ? tls.createServer({ cert: options.tls.cert, key: options.tls.key }, accept)
+    ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: helloTimeoutMs }, accept)
     : net.createServer(accept);
   if (server instanceof tls.Server) {
     // Bytes that are not TLS (or a failed handshake) end here, before any link exists.
