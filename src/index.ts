@@ -74,4 +74,8 @@ export {
   QueueEmptyError,
   QueueFullError,
   ProtocolError,
+  AuthenticationError,
+  ConnectionError,
+  RequestTimeoutError,
+  RequestCancelledError,
 } from './errors/index.js';

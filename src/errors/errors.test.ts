@@ -11,6 +11,10 @@ import {
   ActorNotFoundError,
   QueueEmptyError,
   QueueFullError,
+  AuthenticationError,
+  ConnectionError,
+  RequestTimeoutError,
+  RequestCancelledError,
   ObjectLostError,
   ObjectStoreFullError,
   OutOfMemoryError,
@@ -167,6 +171,10 @@ test('every miniray class comes back as the same class with its name', () => {
     ActorNotFoundError,
     QueueEmptyError,
     QueueFullError,
+    AuthenticationError,
+    ConnectionError,
+    RequestTimeoutError,
+    RequestCancelledError,
   ];
   for (const C of classes) {
     const original = new C(`a ${C.errorName}`);

@@ -231,6 +231,32 @@ export class ProtocolError extends MinirayError {
   }
 }
 
+/**
+ * A connection was refused because its token is not the cluster's. The message says what to do:
+ * set MINIRAY_AUTH_TOKEN to the head's token.
+ */
+export class AuthenticationError extends MinirayError {
+  static override readonly errorName = 'AuthenticationError';
+}
+
+/**
+ * A connection to another process could not be made, or it closed (or was closed for misbehaving)
+ * while a request on it was waiting. The message names the peer and why.
+ */
+export class ConnectionError extends MinirayError {
+  static override readonly errorName = 'ConnectionError';
+}
+
+/** A request to another process got no answer within its `timeoutMs`. The handler may still run. */
+export class RequestTimeoutError extends MinirayError {
+  static override readonly errorName = 'RequestTimeoutError';
+}
+
+/** A request was cancelled (its AbortSignal fired) before its answer came. `cause` is the signal's reason. */
+export class RequestCancelledError extends MinirayError {
+  static override readonly errorName = 'RequestCancelledError';
+}
+
 type MinirayErrorClass = { readonly errorName: string; readonly prototype: Error };
 const minirayClasses = new Map<string, MinirayErrorClass>(
   [
@@ -251,6 +277,10 @@ const minirayClasses = new Map<string, MinirayErrorClass>(
     QueueEmptyError,
     QueueFullError,
     ProtocolError,
+    AuthenticationError,
+    ConnectionError,
+    RequestTimeoutError,
+    RequestCancelledError,
   ].map((c): [string, MinirayErrorClass] => [c.errorName, c]),
 );
 
