@@ -100,6 +100,12 @@ describe('session files', () => {
     writeFileSync(empty, '\n');
     process.env.MINIRAY_AUTH_TOKEN_PATH = empty;
     assert.throws(resolveToken, /is empty/);
+
+    delete process.env.MINIRAY_AUTH_TOKEN_PATH;
+    mkdirSync(home);
+    writeFileSync(join(home, 'auth_token'), '');
+    assert.throws(resolveToken, (error: unknown) =>
+      error instanceof InvalidOptionError && error.option === 'MINIRAY_HOME' && error.message.includes(join(home, 'auth_token')));
   });
 
   test('resolveAddress: as given; undefined is MINIRAY_ADDRESS; auto is latest_address', () => {

@@ -56,13 +56,14 @@ function readIfExists(path: string): string | undefined {
 
 const tokenFile = () => join(sessionDir(), 'auth_token');
 
-function readToken(path: string, from: string): string {
+/** `from` names where the path came from, as the error's `option`: the env var to fix. */
+function readToken(path: string, from: 'MINIRAY_AUTH_TOKEN_PATH' | 'MINIRAY_HOME'): string {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new InvalidOptionError(
-      `cannot read the cluster token from ${path} (${from}): ${(error as Error).message}. ` +
+      `cannot read the cluster token from ${path} (found by ${from}): ${(error as Error).message}. ` +
         'Point it at a file that holds the head\'s token, or set MINIRAY_AUTH_TOKEN to the token itself.',
       from,
       { cause: error },
@@ -71,7 +72,7 @@ function readToken(path: string, from: string): string {
   const token = text.trim();
   if (token === '') {
     throw new InvalidOptionError(
-      `the cluster token file ${path} (${from}) is empty: it should hold the token the head uses ` +
+      `the cluster token file ${path} (found by ${from}) is empty: it should hold the token the head uses ` +
         '(its auth_token file), or set MINIRAY_AUTH_TOKEN to the token itself.',
       from,
     );
@@ -90,7 +91,7 @@ export function resolveToken(): string | undefined {
   const path = process.env.MINIRAY_AUTH_TOKEN_PATH?.trim();
   if (path) return readToken(path, 'MINIRAY_AUTH_TOKEN_PATH');
   if (readIfExists(tokenFile()) === undefined) return undefined;
-  return readToken(tokenFile(), 'the session directory\'s auth_token');
+  return readToken(tokenFile(), 'MINIRAY_HOME');
 }
 
 /**
@@ -106,7 +107,7 @@ export function createToken(): string {
   try {
     fd = openSync(tokenFile(), 'wx', 0o600);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readToken(tokenFile(), 'the session directory\'s auth_token');
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readToken(tokenFile(), 'MINIRAY_HOME');
     throw error;
   }
   try {
