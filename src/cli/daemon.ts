@@ -43,6 +43,8 @@ function testFakeNode(mode: string): (options: StartNodeOptions) => Promise<Runn
     let end = () => {};
     const stopped = new Promise<void>((resolve) => (end = resolve));
     const address = `${options.nodeIpAddress ?? '127.0.0.1'}:${options.port ?? 0}`;
+    // A stubborn node has a child process, as a node has for actors, so that the test sees it killed too.
+    if (mode === 'stubborn') console.log(`fake node's child process: pid ${spawn('sleep', ['600'], { stdio: 'ignore' }).pid}`);
     const stop = async () => {
       if (mode === 'stubborn') return new Promise<void>(() => {});
       clearInterval(keepAlive);
@@ -171,6 +173,21 @@ export function isMinirayProcess(pid: number): boolean {
   return args.includes('start') && args.some((arg) => /(^|[\\/])miniray$|[\\/]cli[\\/]main\.[cm]?[jt]s$/.test(arg));
 }
 
+/**
+ * Whether `pid` leads its own process group, as a daemon `miniray start` launched does (detached):
+ * then SIGKILL goes to the group, so the node's child processes (actors) do not outlive it. A
+ * `--block` run from a shell may share its group with other programs, so it is signalled alone.
+ */
+function leadsGroup(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (in parentheses, which may hold spaces): state, ppid, pgrp.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pid;
+  } catch {
+    return false;
+  }
+}
+
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
@@ -208,7 +225,7 @@ export async function stopAll(graceMs: number): Promise<{ stopped: ProcessRecord
   const killed = running();
   for (const { pid } of killed) {
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(leadsGroup(pid) ? -pid : pid, 'SIGKILL');
     } catch {
       // Gone already.
     }

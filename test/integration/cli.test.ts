@@ -161,14 +161,17 @@ describe('the miniray command', () => {
     assert.match(run.stderr, /logs[\\/]head-\d+\.log/);
   });
 
-  test('stop kills what ignores SIGTERM after --grace', { timeout: 120_000 }, async () => {
+  test('stop kills what ignores SIGTERM after --grace, with its child processes', { timeout: 120_000 }, async () => {
     const started = await cli(['start', '--head', '--port', '0'], { MINIRAY_CLI_TEST_FAKE_NODE: 'stubborn' });
     assert.equal(started.code, 0, started.stderr);
     const pid = pidIn(started.stdout);
+    const log = readFileSync(join(home, 'logs', `head-${pid}.log`), 'utf8');
+    const grandchild = Number(/child process: pid (\d+)/.exec(log)?.[1]);
+    assert.ok(alive(grandchild), log);
     const stopped = await cli(['stop', '--grace', '1']);
     assert.equal(stopped.code, 0, stopped.stderr);
     assert.match(stopped.stdout, new RegExp(`Stopped 1 miniray process \\(1 killed after 1 s of grace: ${pid}\\)`));
-    await waitFor('the stubborn head to die', () => !alive(pid), 30_000);
+    await waitFor('the stubborn head and its child to die', () => !alive(pid) && !alive(grandchild), 30_000);
     assert.ok(!existsSync(record(pid)));
   });
 
