@@ -69,12 +69,10 @@ export async function runForeground(role: Role, options: StartNodeOptions, onUp:
     if (role === 'head') clearLatestAddress(node.address);
   };
   process.on('exit', cleanUp);
-  if (role === 'head') writeLatestAddress(node.address);
-  writeProcessRecord({ pid: process.pid, role, address: node.address, startedAt: new Date().toISOString() });
-  onUp(node);
 
+  // Signal handlers go in before the record is written: `miniray stop` may signal as soon as it is there.
   let signalled = false;
-  const code = await new Promise<number>((resolve) => {
+  const ended = new Promise<number>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       // A second signal means "now": the first one's stop() is taking too long.
       if (signalled) process.exit(1);
@@ -92,6 +90,10 @@ export async function runForeground(role: Role, options: StartNodeOptions, onUp:
     process.on('SIGTERM', onSignal);
     void node.stopped.then(() => resolve(signalled ? 0 : 1));
   });
+  if (role === 'head') writeLatestAddress(node.address);
+  writeProcessRecord({ pid: process.pid, role, address: node.address, startedAt: new Date().toISOString() });
+  onUp(node);
+  const code = await ended;
   if (code !== 0 && !signalled) console.error(`miniray: the ${role} stopped by itself (see the messages above)`);
   cleanUp();
   return code;
