@@ -38,7 +38,7 @@ describe('installing from a fresh clone', () => {
     const tarball = readdirSync(clone).find((name) => name.endsWith('.tgz'));
     assert.ok(tarball, 'npm pack wrote no tarball');
     const listing = spawnSync('tar', ['-tzf', join(clone, tarball)], { encoding: 'utf8' }).stdout;
-    for (const file of ['package/LICENSE', 'package/README.md', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/cjs/index.cjs']) {
+    for (const file of ['package/LICENSE', 'package/README.md', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/cli/main.js', 'package/cjs/index.cjs']) {
       assert.ok(listing.includes(file), `${file} is missing from the tarball`);
     }
     assert.ok(!listing.includes('.test.'), 'test files were packed');
@@ -62,6 +62,11 @@ describe('installing from a fresh clone', () => {
     const run = spawnSync(process.execPath, ['app.mjs'], { cwd: app, encoding: 'utf8', timeout: 60_000 });
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout.trim(), '3');
+
+    // The package's `miniray` command is installed where npm puts bins.
+    const bin = spawnSync(join(app, 'node_modules', '.bin', 'miniray'), ['start', '--help'], { cwd: app, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(bin.status, 0, `miniray start --help failed:\n${bin.stdout}\n${bin.stderr}`);
+    assert.match(bin.stdout, /--head/);
 
     // Where Node can require() ES modules (20.19+), require('miniray') is the package itself;
     // elsewhere it is an error that says how to load it (the file the "require" condition names).

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { InvalidOptionError } from '../errors/index.js';
+import { isMinirayProcess } from './daemon.js';
+import { parseAddress, parseCount, parsePort, parseResources } from './flags.js';
+import { formatStatus, type NodeRow } from './status.js';
+
+const rejects = (call: () => unknown, option: string, message: RegExp) =>
+  assert.throws(call, (error: unknown) => {
+    assert.ok(error instanceof InvalidOptionError, String(error));
+    assert.equal(error.option, option);
+    assert.match(error.message, message);
+    return true;
+  });
+
+describe('miniray flags', () => {
+  test('--resources: a JSON object of non-negative numbers, CPU and GPU pointed to their flags', () => {
+    assert.deepEqual(parseResources('{"disk": 2, "accel": 0.5, "none": 0}'), { disk: 2, accel: 0.5, none: 0 });
+    assert.deepEqual(parseResources('{}'), {});
+    rejects(() => parseResources('{disk: 2}'), '--resources', /not JSON .*e\.g\. --resources '\{"disk": 2\}'/);
+    rejects(() => parseResources('[1, 2]'), '--resources', /must be a JSON object/);
+    rejects(() => parseResources('2'), '--resources', /must be a JSON object/);
+    rejects(() => parseResources('null'), '--resources', /must be a JSON object/);
+    rejects(() => parseResources('{"disk": -1}'), '--resources', /"disk" must be a number, 0 or more, not -1/);
+    rejects(() => parseResources('{"disk": "2"}'), '--resources', /"disk" must be a number, 0 or more, not "2"/);
+    rejects(() => parseResources('{"disk": null}'), '--resources', /"disk" must be a number/);
+    rejects(() => parseResources('{"CPU": 4}'), '--resources', /cannot set CPU: use --num-cpus/);
+    rejects(() => parseResources('{"GPU": 1}'), '--resources', /cannot set GPU: use --num-gpus/);
+  });
+
+  test('--port, --num-cpus, --address', () => {
+    assert.equal(parsePort('6380'), 6380);
+    assert.equal(parsePort('0'), 0);
+    for (const bad of ['-1', '65536', 'abc', '1.5', '']) rejects(() => parsePort(bad), '--port', /0 to 65535/);
+    assert.equal(parseCount('--num-cpus')('4'), 4);
+    for (const bad of ['-1', '1.5', 'two']) rejects(() => parseCount('--num-cpus')(bad), '--num-cpus', /whole number/);
+    assert.deepEqual(parseAddress('10.0.0.5:6380'), { host: '10.0.0.5', port: 6380 });
+    assert.deepEqual(parseAddress('head.example:7000'), { host: 'head.example', port: 7000 });
+    assert.deepEqual(parseAddress('[::1]:6380'), { host: '::1', port: 6380 });
+    for (const bad of ['10.0.0.5', ':6380', '10.0.0.5:0', '10.0.0.5:99999', 'a b:1', 'auto']) {
+      rejects(() => parseAddress(bad), '--address', /HOST:PORT/);
+    }
+  });
+});
+
+describe('miniray status report', () => {
+  const row = (fields: Partial<NodeRow> & Pick<NodeRow, 'nodeId' | 'address'>): NodeRow => ({
+    alive: true,
+    resources: {},
+    available: {},
+    isDriver: false,
+    ...fields,
+  });
+
+  test('each node with its id prefix, address and liveness; used/total over live nodes, CPU first', () => {
+    const report = formatStatus([
+      row({ nodeId: 'aaaaaaaa11112222', address: '127.0.0.1:6381', resources: { CPU: 2, disk: 2 }, available: { CPU: 2, disk: 1 } }),
+      row({ nodeId: 'bbbbbbbb33334444', address: '10.0.0.2:40001', resources: { CPU: 1, GPU: 1 }, available: { CPU: 0.75, GPU: 1 } }),
+      row({ nodeId: 'cccccccc55556666', address: '10.0.0.3:40002', alive: false, resources: { CPU: 8 }, available: { CPU: 8 } }),
+      row({ nodeId: 'dddddddd77778888', address: '127.0.0.1:40003', isDriver: true }),
+      row({ nodeId: 'eeeeeeee99990000', address: '127.0.0.1:40004', isDriver: true, alive: false }),
+    ]);
+    assert.equal(
+      report,
+      [
+        'Nodes: 2 alive, 1 dead',
+        '  aaaaaaaa  127.0.0.1:6381   alive',
+        '  bbbbbbbb  10.0.0.2:40001   alive',
+        '  cccccccc  10.0.0.3:40002   dead',
+        '  dddddddd  127.0.0.1:40003  alive  (driver)',
+        'Resources (used/total, live nodes):',
+        '  0.25/3.0 CPU',
+        '  0.0/1.0 GPU',
+        '  1.0/2.0 disk',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('an empty cluster still shows CPU', () => {
+    assert.equal(formatStatus([]), 'Nodes: 0 alive, 0 dead\nResources (used/total, live nodes):\n  0.0/0.0 CPU\n');
+  });
+});
+
+describe('which processes miniray stop may signal', () => {
+  test('not this test runner (a live process that is not `miniray start`), not a pid that is gone', () => {
+    assert.equal(isMinirayProcess(process.pid), false);
+    assert.equal(isMinirayProcess(2 ** 22 + 12345), false);
+  });
+});

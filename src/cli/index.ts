@@ -1,0 +1,194 @@
+/**
+ * The `miniray` command: start a head or a node on this machine (in the foreground with --block,
+ * else as a daemon), show the cluster's nodes and resources, stop what was started here.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import type { RunningNode, StartNodeOptions } from '../cluster/start.js';
+import { createToken, resolveAddress, resolveToken, sessionDir } from '../cluster/session.js';
+import { InvalidOptionError, MinirayError } from '../errors/index.js';
+import { runForeground, startDetached, stopAll } from './daemon.js';
+import { asArgParser, parseAddress, parseCount, parsePort, parseResources } from './flags.js';
+import { fetchNodes, formatStatus } from './status.js';
+
+interface StartFlags {
+  readonly head?: boolean;
+  readonly address?: string;
+  readonly port?: number;
+  readonly numCpus?: number;
+  readonly numGpus?: number;
+  readonly resources?: Record<string, number>;
+  readonly nodeIpAddress?: string;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly block?: boolean;
+}
+
+const HEAD_PORT = 6380;
+const DEFAULT_IP = '127.0.0.1';
+
+function readPem(path: string, flag: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new InvalidOptionError(`${flag}: cannot read ${path}: ${(error as Error).message}`, flag, { cause: error });
+  }
+}
+
+/** What startNode gets for these flags; the head makes the cluster token, a node must find one. */
+function nodeOptions(flags: StartFlags): StartNodeOptions {
+  const head = flags.head === true;
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
+    throw new InvalidOptionError('--tls-cert and --tls-key go together: give both (PEM files), or neither', '--tls-cert');
+  }
+  const token = head ? createToken() : resolveToken();
+  if (token === undefined) {
+    throw new InvalidOptionError(
+      `no cluster token: set MINIRAY_AUTH_TOKEN to the head's token (on the head's machine it is in ` +
+        `${join(sessionDir(), 'auth_token')}, or the MINIRAY_AUTH_TOKEN the head was started with), ` +
+        'or MINIRAY_AUTH_TOKEN_PATH to a file that holds it',
+      'MINIRAY_AUTH_TOKEN',
+    );
+  }
+  return {
+    head,
+    ...(head ? {} : { address: flags.address }),
+    port: flags.port ?? (head ? HEAD_PORT : 0),
+    nodeIpAddress: flags.nodeIpAddress ?? DEFAULT_IP,
+    numCpus: flags.numCpus ?? availableParallelism(),
+    numGpus: flags.numGpus ?? 0,
+    resources: flags.resources ?? {},
+    token,
+    ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined
+      ? { tls: { cert: readPem(flags.tlsCert, '--tls-cert'), key: readPem(flags.tlsKey, '--tls-key') } }
+      : {}),
+  };
+}
+
+function tokenWhere(): string {
+  if (process.env.MINIRAY_AUTH_TOKEN?.trim()) return 'the MINIRAY_AUTH_TOKEN you set: nodes and drivers need the same MINIRAY_AUTH_TOKEN.';
+  const path = process.env.MINIRAY_AUTH_TOKEN_PATH?.trim() || join(sessionDir(), 'auth_token');
+  return `in ${path} (readable only by you); nodes and drivers on this machine find it there.\n` +
+    '                  On other machines, set MINIRAY_AUTH_TOKEN to its contents.';
+}
+
+/** What the user is told once a head or node is up. */
+function upMessage(role: 'head' | 'node', address: string, pid: number, options: StartNodeOptions, where: string): string {
+  if (role === 'node') {
+    return `Started a miniray node at ${address} (pid ${pid}; ${where}), joined to the head at ${options.address}.\n` +
+      'See the cluster: miniray status    Stop what runs here: miniray stop\n';
+  }
+  const lines = [
+    `Started the miniray head at ${address} (pid ${pid}; ${where}).`,
+    '',
+    `Add a node:       miniray start --address ${address}`,
+    `Connect a driver: await init({ address: '${address}' }), or MINIRAY_ADDRESS=${address}; on this machine also address: 'auto'`,
+    `Cluster token:    ${tokenWhere()}`,
+    'See the cluster:  miniray status    Stop it: miniray stop',
+  ];
+  if (options.nodeIpAddress === DEFAULT_IP) {
+    lines.push(`It listens on ${DEFAULT_IP} only: for nodes on other machines, start it with --node-ip-address <this machine's IP>.`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function start(flags: StartFlags, command: Command): Promise<void> {
+  if (!flags.head && flags.address === undefined) {
+    command.error('error: miniray start needs --head (start a head) or --address HOST:PORT (join the head there)');
+  }
+  const role = flags.head ? 'head' : 'node';
+  const options = nodeOptions(flags);
+  if (flags.block) {
+    const onUp = (node: RunningNode) => {
+      process.stdout.write(upMessage(role, node.address, process.pid, options, 'in the foreground: Ctrl-C or `miniray stop` stops it'));
+    };
+    process.exit(await runForeground(role, options, onUp));
+  }
+  const { record, logPath } = await startDetached(role, process.argv.slice(2));
+  process.stdout.write(upMessage(role, record.address, record.pid, options, `log: ${logPath}`));
+}
+
+async function status(flags: { address?: string }): Promise<void> {
+  const address = resolveAddress(flags.address) ?? resolveAddress('auto');
+  if (address === undefined) throw new InvalidOptionError('miniray status: no address (give --address HOST:PORT)', '--address');
+  parseAddress(address);
+  const token = resolveToken();
+  if (token === undefined) {
+    throw new InvalidOptionError(
+      `miniray status: no cluster token: set MINIRAY_AUTH_TOKEN to the head's token (or MINIRAY_AUTH_TOKEN_PATH to a file that holds it)`,
+      'MINIRAY_AUTH_TOKEN',
+    );
+  }
+  process.stdout.write(`Cluster at ${address}\n${formatStatus(await fetchNodes(address, token))}`);
+}
+
+async function stop(flags: { grace: number }): Promise<void> {
+  const { stopped, killed, malformed } = await stopAll(flags.grace * 1000);
+  for (const path of malformed) console.error(`miniray stop: ${path} is not a process record; left alone`);
+  if (stopped.length === 0) {
+    console.log('No miniray processes were running.');
+    return;
+  }
+  const noun = stopped.length === 1 ? 'process' : 'processes';
+  const forced = killed.length === 0 ? '' : ` (${killed.length} killed after ${flags.grace} s of grace: ${killed.map((r) => r.pid).join(', ')})`;
+  console.log(`Stopped ${stopped.length} miniray ${noun}${forced}.`);
+}
+
+function version(): string {
+  const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  return typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+export function createProgram(): Command {
+  const program = new Command('miniray')
+    .description('Start, inspect and stop a miniray cluster.')
+    .version(version())
+    .showHelpAfterError('(add --help for usage)');
+
+  program
+    .command('start')
+    .description('Start the head (--head) or a node that joins it (--address). Returns once it is up, unless --block.')
+    .addOption(new Option('--head', 'start the head: the cluster\'s GCS and a node').conflicts('address'))
+    .option('--address <host:port>', "the head's address, for a node that joins it", asArgParser((text) => (parseAddress(text), text.trim())))
+    .option('--port <port>', `head: the GCS port (default ${HEAD_PORT}); node: its listener's port (default: any free one)`, asArgParser(parsePort))
+    .option('--num-cpus <n>', `CPUs this node offers (default: this machine's, ${availableParallelism()})`, asArgParser(parseCount('--num-cpus')))
+    .option('--num-gpus <n>', 'GPUs this node offers (default 0)', asArgParser(parseCount('--num-gpus')))
+    .option('--resources <json>', 'custom resources this node offers, a JSON object, e.g. \'{"disk": 2}\'', asArgParser(parseResources))
+    .option('--node-ip-address <ip>', `the address to listen on and advertise (default ${DEFAULT_IP}: this machine only)`)
+    .addOption(new Option('--tls-cert <file>', 'TLS certificate (PEM) for this node\'s listeners').env('MINIRAY_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'TLS private key (PEM) for --tls-cert').env('MINIRAY_TLS_KEY'))
+    .option('--block', 'run in the foreground until SIGINT or SIGTERM')
+    .action(start);
+
+  program
+    .command('status')
+    .description('Print the cluster\'s nodes and its resources used/total.')
+    .option('--address <host:port>', 'the head\'s address (default: MINIRAY_ADDRESS, else the latest head started on this machine)')
+    .action(status);
+
+  program
+    .command('stop')
+    .description('Stop every miniray process `miniray start` launched on this machine.')
+    .option('--grace <seconds>', 'seconds to wait after SIGTERM before SIGKILL', asArgParser((text) => {
+      const seconds = Number(text);
+      if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0) throw new InvalidOptionError(`--grace must be a number of seconds, 0 or more, not '${text}'`, '--grace');
+      return seconds;
+    }), 10)
+    .action(stop);
+
+  return program;
+}
+
+/** Runs the command line `argv` (process.argv's shape); returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await createProgram().parseAsync([...argv]);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof MinirayError)) throw error;
+    console.error(`miniray: ${error.message}`);
+    return 1;
+  }
+}

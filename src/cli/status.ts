@@ -1,0 +1,64 @@
+/** `miniray status`: the cluster's node table, as its GCS sees it, printed for a person. */
+
+/** One row of the GCS's node table (the contract's NodeInfo). */
+export interface NodeRow {
+  readonly nodeId: string;
+  readonly alive: boolean;
+  readonly address: string;
+  readonly resources: Readonly<Record<string, number>>;
+  readonly available: Readonly<Record<string, number>>;
+  readonly isDriver: boolean;
+}
+
+/**
+ * The node table of the cluster whose GCS is at `address`, asked as role 'cli'.
+ */
+export async function fetchNodes(address: string, token: string): Promise<NodeRow[]> {
+  // TODO(lead): wire to the GCS client once src/net and src/gcs are merged, e.g.
+  //   const { host, port } = parseAddress(address);                         // from ./flags.js
+  //   const peer = await connect({ host, port, token, timeoutMs: 10_000, router: new Router(),
+  //                                hello: { role: 'cli', nodeId: `cli-${process.pid}` } });
+  //   try { return await new GcsClient(peer).getNodes(); } finally { peer.close('miniray status is done'); }
+  void address;
+  void token;
+  throw new Error('miniray status: the GCS client is not merged yet');
+}
+
+const ID_PREFIX = 8;
+
+/** 3 -> "3.0", 0.25 -> "0.25": one decimal as Ray prints, more only when a fraction needs it. */
+function amount(n: number): string {
+  const rounded = Math.round(n * 1e4) / 1e4;
+  return Number.isInteger(rounded * 10) ? rounded.toFixed(1) : String(rounded);
+}
+
+/**
+ * The report `miniray status` prints: one line per node (dead drivers left out: each finished
+ * program leaves one), then used/total of each resource over the live ones, CPU and GPU first.
+ */
+export function formatStatus(nodes: readonly NodeRow[]): string {
+  const shown = nodes.filter((n) => n.alive || !n.isDriver);
+  const live = nodes.filter((n) => n.alive);
+  const lines: string[] = [];
+  const workers = shown.filter((n) => !n.isDriver);
+  lines.push(`Nodes: ${workers.filter((n) => n.alive).length} alive, ${workers.filter((n) => !n.alive).length} dead`);
+  const width = Math.max(0, ...shown.map((n) => n.address.length));
+  for (const node of shown) {
+    const kind = node.isDriver ? '  (driver)' : '';
+    lines.push(`  ${node.nodeId.slice(0, ID_PREFIX).padEnd(ID_PREFIX)}  ${node.address.padEnd(width)}  ${node.alive ? 'alive' : 'dead '}${kind}`.trimEnd());
+  }
+
+  const total = new Map<string, number>([['CPU', 0]]);
+  const used = new Map<string, number>();
+  for (const node of live) {
+    for (const [name, capacity] of Object.entries(node.resources)) {
+      total.set(name, (total.get(name) ?? 0) + capacity);
+      used.set(name, (used.get(name) ?? 0) + capacity - (node.available[name] ?? capacity));
+    }
+  }
+  const rank = (name: string) => (name === 'CPU' ? 0 : name === 'GPU' ? 1 : 2);
+  const names = [...total.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  lines.push('Resources (used/total, live nodes):');
+  for (const name of names) lines.push(`  ${amount(used.get(name) ?? 0)}/${amount(total.get(name) ?? 0)} ${name}`);
+  return `${lines.join('\n')}\n`;
+}
