@@ -1,4 +1,7 @@
 /** `miniray status`: the cluster's node table, as its GCS sees it, printed for a person. */
+import { splitAddress } from '../cluster/start.js';
+import { GcsClient } from '../gcs/index.js';
+import { Router, connect } from '../net/index.js';
 
 /** One row of the GCS's node table (the contract's NodeInfo). */
 export interface NodeRow {
@@ -14,14 +17,13 @@ export interface NodeRow {
  * The node table of the cluster whose GCS is at `address`, asked as role 'cli'.
  */
 export async function fetchNodes(address: string, token: string): Promise<NodeRow[]> {
-  // TODO(lead): wire to the GCS client once src/net and src/gcs are merged, e.g.
-  //   const { host, port } = parseAddress(address);                         // from ./flags.js
-  //   const peer = await connect({ host, port, token, timeoutMs: 10_000, router: new Router(),
-  //                                hello: { role: 'cli', nodeId: `cli-${process.pid}` } });
-  //   try { return await new GcsClient(peer).getNodes(); } finally { peer.close('miniray status is done'); }
-  void address;
-  void token;
-  throw new Error('miniray status: the GCS client is not merged yet');
+  const { host, port } = splitAddress(address);
+  const peer = await connect({ host, port, token, timeoutMs: 10_000, router: new Router(), hello: { role: 'cli', nodeId: `cli-${process.pid}` } });
+  try {
+    return [...(await new GcsClient(peer).getNodes())];
+  } finally {
+    peer.close('miniray status is done');
+  }
 }
 
 const ID_PREFIX = 8;

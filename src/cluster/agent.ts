@@ -237,7 +237,7 @@ export class ClusterAgent implements ClusterLink {
   private localUse(demand: ResourceMap): number {
     const total = this.node.options.numCpus;
     if (total === 0) return 1;
-    const used = total - this.node.available()['CPU'] + this.node.queuedTasks + (demand['CPU'] ?? 0);
+    const used = total - (this.node.available()['CPU'] ?? 0) + this.node.queuedTasks + (demand['CPU'] ?? 0);
     return used / total;
   }
 

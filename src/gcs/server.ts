@@ -134,7 +134,8 @@ export class GcsServer {
     this.route(routes, 'getNodes', () => this.nodeSteps.run(() => this.nodes.all()));
     this.route(routes, 'registerActor', (body) => this.registerActor(body));
     this.route(routes, 'updateActor', (body) => this.updateActor(body));
-    this.route(routes, 'getActor', async (body) => (await this.actors.get(body.actorId)) ?? null);
+    // Actor reads wait behind actor writes sent before them (a kill's DEAD, then a lookup).
+    this.route(routes, 'getActor', (body) => this.actorSteps.run(async () => (await this.actors.get(body.actorId)) ?? null));
     this.route(routes, 'getNamedActor', (body) => this.getNamedActor(body));
     this.route(routes, 'listActors', async (body) => {
       const all = await this.actors.all();
@@ -318,7 +319,11 @@ export class GcsServer {
     });
   }
 
-  private async getNamedActor(body: Body<'getNamedActor'>): Promise<Answer<'getNamedActor'>> {
+  private getNamedActor(body: Body<'getNamedActor'>): Promise<Answer<'getNamedActor'>> {
+    return this.actorSteps.run(() => this.findNamedActor(body));
+  }
+
+  private async findNamedActor(body: Body<'getNamedActor'>): Promise<Answer<'getNamedActor'>> {
     const holder = await this.names.get(nameKey(body.namespace, body.name));
     if (holder === undefined) return null;
     const actor = await this.actors.get(holder);

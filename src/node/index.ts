@@ -294,21 +294,27 @@ export class Node {
     onObject: (object: ObjectPayload) => void,
     reader: Worker | undefined = undefined,
   ): () => void {
-    const deliver = (id: string, entry: ObjectEntry<TaskRecord> | undefined): void => onObject(this.delivery.payload(id, entry, withData, reader));
-    const elsewhere = this.copiesNeeded(ids, withData);
-    if (elsewhere === undefined) return this.objects.fetch(ids, deliver, withData);
-    // Those held on other nodes are delivered once a copy is here.
-    const here = ids.filter((id) => !elsewhere.includes(id));
-    const withdrawHere = this.objects.fetch(here, deliver, withData);
+    const cluster = this.cluster;
+    if (cluster === undefined) return this.objects.fetch(ids, (id, entry) => onObject(this.delivery.payload(id, entry, withData, reader)), withData);
+    // Objects owned elsewhere with no value here yet: their owners are asked (they then arrive as
+    // any pending object does). Objects ready on another node: a copy is pulled before delivery.
+    const borrowed = this.copiesNeeded(ids, false);
+    if (borrowed !== undefined) cluster.localize(borrowed, () => {});
     let withdrawn = false;
-    let withdrawCopied: (() => void) | undefined;
-    (this.cluster as ClusterLink).localize(elsewhere, () => {
-      if (!withdrawn) withdrawCopied = this.objects.fetch(elsewhere, deliver, withData);
-    });
+    const withdraw = this.objects.fetch(
+      ids,
+      (id, entry) => {
+        if (withData && entry?.state === 'ready' && entry.location !== undefined && !this.store.contains(id)) {
+          cluster.localize([id], () => {
+            if (!withdrawn) onObject(this.delivery.payload(id, this.objects.get(id), withData, reader));
+          });
+        } else onObject(this.delivery.payload(id, entry, withData, reader));
+      },
+      withData,
+    );
     return () => {
       withdrawn = true;
-      withdrawHere();
-      withdrawCopied?.();
+      withdraw();
     };
   }
 
