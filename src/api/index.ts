@@ -26,7 +26,7 @@ import {
 import { currentRuntime, ensureRuntime, setCurrentRuntime, setRuntimeStarter } from '../core-worker/current.js';
 import { WorkerID } from '../ids/index.js';
 import { LocalNodeClient, type Node } from '../node/index.js';
-import { startEmbedded, startMember, type ClusterMember } from '../cluster/start.js';
+import { startEmbedded, startMember, tlsFromEnvironment, type ClusterMember } from '../cluster/start.js';
 import { resolveAddress, resolveToken } from '../cluster/session.js';
 import { ObjectRef, describeNonRef, refHex } from '../object-ref/index.js';
 import { validateOptions } from '../config/index.js';
@@ -147,12 +147,14 @@ async function joinCluster(address: string, nodeOptions: ReturnType<typeof resol
         '(on the head machine: cat ~/.miniray/auth_token), or run this on the machine where `miniray start --head` ran',
     );
   }
+  const tls = tlsFromEnvironment();
   try {
     const member = await startMember({
       mode: 'join',
       isDriver: true,
       nodeOptions,
       token,
+      ...(tls === undefined ? {} : { tls }),
       gcsAddress: address,
       host: process.env['MINIRAY_NODE_IP_ADDRESS'] || '127.0.0.1',
     });

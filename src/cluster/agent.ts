@@ -139,6 +139,10 @@ export class ClusterAgent implements ClusterLink {
     return this.views.size - (this.views.has(this.self) ? 1 : 0);
   }
 
+  get alone(): boolean {
+    return this.otherNodes === 0;
+  }
+
   private addNode(info: NodeInfo): void {
     if (!info.alive) return;
     this.views.set(info.nodeId, { info, available: info.available, sentCpus: 0 });
@@ -204,6 +208,15 @@ export class ClusterAgent implements ClusterLink {
       return this.node.infeasibleError({ name, numCpus: spec.numCpus, ...(spec.resources === undefined ? {} : { resources: spec.resources }) });
     }
     if (strategy === 'SPREAD') return (feasible[this.spreadNext++ % feasible.length] as View).info.nodeId;
+    // A task whose arguments are large goes where most of their bytes are, if it can run there now.
+    if (!isActor && spec.dependencies.length > 0) {
+      let best: [string, number] | undefined;
+      for (const entry of this.node.bytesByNode(spec.dependencies)) if (best === undefined || entry[1] > best[1]) best = entry;
+      if (best !== undefined && best[1] > INLINE_LIMIT) {
+        const view = this.views.get(best[0]);
+        if (view !== undefined && feasible.includes(view) && (best[0] === this.self ? this.localUse(demand) <= 1 : this.fits(this.free(view), demand))) return best[0];
+      }
+    }
     // DEFAULT: here while this node is not busy (an actor, where it has the CPUs free).
     if (canRunHere && this.localUse(demand) < SPREAD_THRESHOLD && !(isActor && this.node.options.numCpus === 0)) return this.self;
     const withRoom = feasible.filter((view) => this.fits(this.free(view), demand) && !(isActor && view.info.resources['CPU'] === 0));

@@ -73,6 +73,7 @@ export const aRemoteValue = (value: unknown): RemoteValue => {
       break;
     case 'located':
       id(o['location'], 'location');
+      int(o['size'], 'size');
       break;
     case 'failed':
       bytes(o['data'], 'data');

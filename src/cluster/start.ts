@@ -6,6 +6,7 @@
  * listener). One code path; only the transport differs.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { defaultObjectStoreMemory } from '../config/index.js';
 import { MinirayError } from '../errors/index.js';
@@ -167,10 +168,30 @@ function assemble(options: MemberOptions) {
       token: options.token ?? '',
       hello: helloAs(isDriver ? 'driver' : 'node'),
       router: routerFor(withPublishes),
-      ...(options.tls === undefined ? {} : { tls: { rejectUnauthorized: false } }),
+      ...(options.tls === undefined ? {} : { tls: clientTls(options.tls) }),
     });
   };
   return { node, agent, publishes, helloAs, routerFor, connectTo, isDriver };
+}
+
+/**
+ * How this node checks the nodes it connects to: against MINIRAY_TLS_CA when set; otherwise the
+ * cluster shares one certificate (each node started with the same --tls-cert/--tls-key), and a peer
+ * must present exactly it (the certificate is its own authority, so host names do not matter).
+ */
+function clientTls(own: { readonly cert: string }): { ca: string; rejectUnauthorized: true; checkServerIdentity?: () => undefined } {
+  const caFile = process.env['MINIRAY_TLS_CA'];
+  if (caFile) return { ca: readFileSync(caFile, 'utf8'), rejectUnauthorized: true };
+  return { ca: own.cert, rejectUnauthorized: true, checkServerIdentity: () => undefined };
+}
+
+/** TLS from MINIRAY_TLS_CERT and MINIRAY_TLS_KEY (PEM files), for drivers; undefined when unset. */
+export function tlsFromEnvironment(): { cert: string; key: string } | undefined {
+  const certFile = process.env['MINIRAY_TLS_CERT'];
+  const keyFile = process.env['MINIRAY_TLS_KEY'];
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new MinirayError('MINIRAY_TLS_CERT and MINIRAY_TLS_KEY go together: set both (PEM files), or neither');
+  return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
 }
 
 /** A GCS in this process, and this node's connection to it (a pair of in-process peers). */

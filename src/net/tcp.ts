@@ -58,7 +58,7 @@ export interface ConnectOptions extends LinkLimits {
   token: string;
   hello: PeerHello;
   router: Router;
-  tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean } | boolean;
+  tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean; checkServerIdentity?: (host: string, cert: tls.PeerCertificate) => Error | undefined } | boolean;
   /** For the TCP connection and the handshake together (default 10 s). */
   timeoutMs?: number;
 }

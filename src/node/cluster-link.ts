@@ -49,6 +49,8 @@ export interface ClusterLink {
   cancelRemote(spec: TaskSpec, force: boolean): void;
   /** An object was freed here: its holders elsewhere may drop their copies, its owner a borrower. */
   freed(id: string, entry: ObjectEntry<unknown>): void;
+  /** No other node is in the cluster (now): everything this node can run, it runs. */
+  readonly alone: boolean;
   /** Whether a task no node can run now should wait (a node may join) rather than fail. */
   readonly canGrow: boolean;
 }

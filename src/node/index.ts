@@ -520,7 +520,7 @@ export class Node {
         }
         case 'located':
           if (asCopies) entry.location = value.location; // where to pull it from when read
-          else this.objects.setRemote(value.id, value.location, value.nested);
+          else this.objects.setRemote(value.id, value.location, value.size, value.nested);
           break;
         case 'failed':
           this.objects.setObject(value.id, value.data, true);
@@ -542,9 +542,10 @@ export class Node {
     if (entry.state === 'failed') return { id, state: 'failed', data: this.store.get(id) as Uint8Array };
     if (entry.state === 'pending') return { id, state: 'lost' }; // callers ask only once it exists
     const nested = entry.nested === undefined ? {} : { nested: entry.nested };
-    if (!this.store.contains(id)) return { id, state: 'located', location: entry.location ?? this.nodeId, ...nested };
+    if (!this.store.contains(id)) return { id, state: 'located', location: entry.location ?? this.nodeId, size: entry.remoteSize ?? 0, ...nested };
     const data = this.store.get(id) as Uint8Array;
-    if (this.store.sizeOf(id) > inlineLimit) return { id, state: 'located', location: this.nodeId, ...nested };
+    const size = this.store.sizeOf(id);
+    if (size > inlineLimit) return { id, state: 'located', location: this.nodeId, size, ...nested };
     if (!this.store.hasParts(id)) return { id, state: 'ready', data, ...nested };
     const read = this.readForPull(id);
     if (read === undefined) return { id, state: 'lost' };
@@ -625,9 +626,21 @@ export class Node {
     return this.objects.fetch([id], () => callback(this.valueFor(id, inlineLimit)), true);
   }
 
-  /** What a CoreWorker's node would say of this object for get(): for the link's use. */
+  /** What the directory knows of an object: for the link's use. */
   entryOf(id: string): ObjectEntry<TaskRecord> | undefined {
     return this.objects.get(id);
+  }
+
+  /** Bytes of each object among `ids` by the node that holds it (here, or its primary copy's node). */
+  bytesByNode(ids: readonly string[]): Map<string, number> {
+    const bytes = new Map<string, number>();
+    for (const id of ids) {
+      const entry = this.objects.get(id);
+      if (entry === undefined) continue;
+      const [where, size] = this.store.contains(id) ? [this.nodeId, this.store.sizeOf(id)] : [entry.location, entry.remoteSize ?? 0];
+      if (where !== undefined) bytes.set(where, (bytes.get(where) ?? 0) + size);
+    }
+    return bytes;
   }
 
   /** Free CPUs, and GPUs and custom resources, as the cluster's view shows them. */
@@ -709,7 +722,9 @@ export class Node {
 
   /** A task whose arguments exist: to another node if the cluster takes it, else to the queue here. */
   private enqueue(record: TaskRecord): void {
-    if (!record.fromPeer && this.cluster !== undefined && this.cluster.takeTask(this.remoteWork(record.spec, record), this.canRunHere(record))) {
+    const cluster = this.cluster;
+    // Alone in its cluster (the embedded default), a node runs what it can without asking.
+    if (!record.fromPeer && cluster !== undefined && !(cluster.alone && this.canRunHere(record)) && cluster.takeTask(this.remoteWork(record.spec, record), this.canRunHere(record))) {
       record.state = 'running';
       record.remote = true;
       return;

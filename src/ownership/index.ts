@@ -40,6 +40,8 @@ export interface ObjectEntry<P> {
    * of a task that ran there): the object is ready, but its bytes are here only once pulled.
    */
   location?: string;
+  /** Its size in bytes while its primary copy is on another node (for placing its readers there). */
+  remoteSize?: number;
   /**
    * Node ID of its owner, for an object owned on another node that this node borrows (a ref a
    * thread here holds or a task here was given): pending until its value is fetched from there.
@@ -125,12 +127,13 @@ export class ObjectDirectory<P> {
   }
 
   /** The object is ready on another node (`location`), which keeps it until this owner frees it. */
-  setRemote(id: string, location: string, nested: readonly string[] | undefined): void {
+  setRemote(id: string, location: string, size: number, nested: readonly string[] | undefined): void {
     const entry = this.entries.get(id);
     if (entry === undefined || entry.state !== 'pending') return;
     entry.state = 'ready';
     entry.producer = undefined;
     entry.location = location;
+    entry.remoteSize = size;
     if (nested !== undefined && nested.length > 0) {
       entry.nested = nested;
       for (const inner of nested) this.addHold(inner, `inside ${id}`);

@@ -185,7 +185,8 @@ export type RemoteValue =
       readonly parts?: readonly Uint8Array[];
       readonly nested?: readonly string[];
     }
-  | { readonly id: string; readonly state: 'located'; readonly location: string; readonly nested?: readonly string[] }
+  /** `size`: its bytes, for placing the tasks that read it near it. */
+  | { readonly id: string; readonly state: 'located'; readonly location: string; readonly size: number; readonly nested?: readonly string[] }
   /** `data` is an encoded ErrorRecord. */
   | { readonly id: string; readonly state: 'failed'; readonly data: Uint8Array }
   | { readonly id: string; readonly state: 'lost' };

@@ -1,0 +1,205 @@
+// The cluster agent's placement and its dealings with other nodes, without threads or sockets: a
+// real Node (no worker threads) and a real GCS in this process, and other nodes that are fakes
+// answering what they are sent.
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import { InvalidOptionError, fromErrorRecord } from '../errors/index.js';
+import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type NodeIdHex } from '../gcs/index.js';
+import { Router, localPair, type Peer } from '../net/index.js';
+import { Node } from '../node/index.js';
+import type { RemoteValue, TaskSpec } from '../protocol/index.js';
+import { decodeErrorRecord } from '../serialization/index.js';
+import { ClusterAgent } from './agent.js';
+
+const hex = (n: number): string => n.toString(16).padStart(32, '0');
+const FN = { kind: 'source', id: 'f'.repeat(16), name: 'f', source: '() => 1' } as const;
+
+interface Fake {
+  readonly nodeId: string;
+  /** Tasks it was sent, by name. */
+  readonly received: string[];
+  /** What it answers: its return values (ok), or a spillback. */
+  answer: (spec: TaskSpec) => unknown;
+}
+
+let cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups = [];
+});
+
+/** A node of 2 CPUs with its agent, joined to an in-process GCS; `addNode` adds fake nodes. */
+async function setUp(options: { numCpus?: number; resources?: Record<string, number> } = {}) {
+  const server = new GcsServer(new InMemoryStoreClient(), 'test');
+  const node = new Node({
+    numWorkers: 0,
+    numCpus: options.numCpus ?? 2,
+    resources: options.resources ?? {},
+    objectStoreMemory: 16 << 20,
+    workerResourceLimits: undefined,
+    spillDirectory: undefined,
+  });
+  const fakes = new Map<string, Fake>();
+  const agent = new ClusterAgent({
+    node,
+    canGrow: true,
+    connect: async (address) => {
+      const fake = fakes.get(address) as Fake;
+      const router = new Router().handle(
+        'executeTask',
+        (body) => body as { spec: TaskSpec },
+        ({ spec }) => {
+          fake.received.push(spec.name);
+          return fake.answer(spec);
+        },
+      );
+      const ours = new Router();
+      agent.register(ours);
+      const [toFake] = localPair({ hello: { role: 'node', nodeId: node.nodeId }, router: ours }, { hello: { role: 'node', nodeId: fake.nodeId }, router });
+      return toFake;
+    },
+  });
+  const publishes = new GcsPublishes();
+  const serverRouter = new Router();
+  server.register(serverRouter);
+  const clientRouter = new Router();
+  publishes.register(clientRouter);
+  const [toGcs] = localPair({ hello: { role: 'node', nodeId: node.nodeId }, router: clientRouter }, { hello: { role: 'gcs', nodeId: 'gcs' }, router: serverRouter });
+  node.attachCluster(agent);
+  await agent.join(new GcsClient(toGcs, publishes), 'here:1', false);
+  cleanups.push(async () => {
+    agent.stop();
+    server.close();
+    await node.shutdown();
+  });
+  const peers: Peer[] = [];
+  cleanups.push(() => peers.forEach((peer) => peer.close()));
+
+  let nextNode = 100;
+  /** Registers a fake node with the GCS (the agent learns of it by pubsub). */
+  const addNode = async (resources: Record<string, number>, answer: Fake['answer'] = okAnswer): Promise<Fake> => {
+    const nodeId = hex(nextNode++);
+    const address = `fake:${nodeId}`;
+    const fake: Fake = { nodeId, received: [], answer };
+    fakes.set(address, fake);
+    const [peer] = localPair({ hello: { role: 'node', nodeId }, router: new Router() }, { hello: { role: 'gcs', nodeId: 'gcs' }, router: serverRouter });
+    peers.push(peer);
+    await new GcsClient(peer).registerNode({ nodeId: nodeId as NodeIdHex, address, resources, isDriver: false });
+    await until(() => agent.otherNodes >= fakes.size);
+    return fake;
+  };
+
+  let nextTask = 1;
+  /** Submits a task as a CoreWorker of this node would; resolves with its first return's value state. */
+  const submit = (options: Partial<TaskSpec> = {}): Promise<RemoteValue> => {
+    const n = nextTask++;
+    const spec: TaskSpec = {
+      taskId: hex(n),
+      functionId: FN.id,
+      name: `t${n}`,
+      args: new Uint8Array([0x90]),
+      refArgPositions: [],
+      dependencies: [],
+      returnIds: [hex(10_000 + n)],
+      numCpus: 1,
+      maxRetries: 0,
+      retryExceptions: false,
+      owner: { nodeId: node.nodeId, workerId: 'a'.repeat(32) },
+      ...options,
+    };
+    node.submit([FN], [spec]);
+    return new Promise((resolve) => node.whenExists(spec.returnIds[0] as string, Infinity, resolve));
+  };
+  return { node, agent, addNode, submit };
+}
+
+const okAnswer = (spec: TaskSpec): RemoteValue[] => spec.returnIds.map((id) => ({ id, state: 'ready', data: new Uint8Array([0xc3]) }));
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(condition(), 'condition not met');
+}
+
+function errorOf(value: RemoteValue): Error {
+  assert.equal(value.state, 'failed');
+  return fromErrorRecord(decodeErrorRecord((value as { data: Uint8Array }).data));
+}
+
+test('a task runs on its own node while that node is less than half busy, then goes to another', async () => {
+  const { addNode, submit } = await setUp({ numCpus: 4 });
+  const other = await addNode({ CPU: 4 });
+  // No workers here: tasks kept here stay queued, which is what makes this node busy.
+  void submit();
+  assert.deepEqual(other.received, []);
+  void submit();
+  void submit();
+  assert.ok((await submit()).state === 'ready');
+  assert.ok(other.received.length >= 1, 'some tasks went to the other node');
+});
+
+test("SPREAD goes round the nodes; { nodeId } runs there; a hard affinity to a node that cannot run it fails naming the option; soft falls back", async () => {
+  const { node, addNode, submit } = await setUp();
+  const a = await addNode({ CPU: 1 });
+  const b = await addNode({ CPU: 1, disk: 1 });
+  for (let i = 0; i < 6; i++) void submit({ strategy: 'SPREAD' });
+  await until(() => a.received.length + b.received.length >= 4);
+  assert.ok(a.received.length >= 1 && b.received.length >= 1);
+
+  await submit({ strategy: { nodeId: b.nodeId, soft: false } });
+  assert.ok(b.received.includes('t7'));
+
+  const hard = errorOf(await submit({ strategy: { nodeId: a.nodeId, soft: false }, resources: { disk: 1 } }));
+  assert.ok(hard instanceof InvalidOptionError, String(hard));
+  assert.equal(hard.option, 'schedulingStrategy');
+  assert.match(hard.message, /cannot run it .*needs 1 CPU, 1 disk/);
+
+  assert.equal((await submit({ strategy: { nodeId: a.nodeId, soft: true }, resources: { disk: 1 } })).state, 'ready');
+  assert.ok(b.received.includes('t9'));
+  void node;
+});
+
+test('a task goes to the node that offers the custom resource it asks for', async () => {
+  const { addNode, submit } = await setUp();
+  const plain = await addNode({ CPU: 8 });
+  const withDisk = await addNode({ CPU: 1, disk: 2 });
+  assert.equal((await submit({ resources: { disk: 1 } })).state, 'ready');
+  assert.deepEqual(withDisk.received, ['t1']);
+  assert.deepEqual(plain.received, []);
+});
+
+test('a node that refuses a task (spillback) has it placed again elsewhere', async () => {
+  const { addNode, submit } = await setUp({ numCpus: 0 });
+  const refuses = await addNode({ CPU: 1 }, () => ({ spillback: 'it has no CPU for it' }));
+  const runs = await addNode({ CPU: 1 });
+  for (let i = 0; i < 4; i++) assert.equal((await submit()).state, 'ready');
+  assert.equal(runs.received.length, 4);
+  assert.ok(refuses.received.length <= 1, 'after one refusal it is not asked again');
+});
+
+test('a task no node can run waits, with a warning, and runs when a node that can joins', async (t) => {
+  const warnings: string[] = [];
+  t.mock.method(console, 'warn', (line: string) => warnings.push(line));
+  const { addNode, submit } = await setUp({ numCpus: 1 });
+  let settled = false;
+  const result = submit({ resources: { GPU: 1 } }).then((value) => ((settled = true), value));
+  await until(() => warnings.length === 1);
+  assert.match(warnings[0] as string, /needs 1 CPU, 1 GPU, which no node of the cluster has; it waits/);
+  assert.equal(settled, false);
+  const gpu = await addNode({ CPU: 1, GPU: 1 });
+  assert.equal((await result).state, 'ready');
+  assert.deepEqual(gpu.received, ['t1']);
+});
+
+test('a task sent to a node whose connection breaks is retried elsewhere while maxRetries allow', async () => {
+  const { addNode, submit } = await setUp({ numCpus: 0 });
+  let first = true;
+  const flaky = await addNode({ CPU: 1 }, (spec) => {
+    if (first) {
+      first = false;
+      throw new Error('connection reset');
+    }
+    return okAnswer(spec);
+  });
+  assert.equal((await submit({ maxRetries: 1 })).state, 'ready');
+  assert.equal(flaky.received.length, 2);
+});
