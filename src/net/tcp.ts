@@ -74,6 +74,7 @@ class SocketLink implements Wire {
   private waitingBytes = 0;
   private needDrain = false;
   private corked = false;
+  private writesThisTick = 0;
   private closedReason: string | undefined;
   private reported = false;
   private readonly maxFrameBytes: number;
@@ -152,14 +153,19 @@ class SocketLink implements Wire {
   }
 
   private write(frame: Buffer): void {
-    // Writes of one tick go out in one writev: 64 calls in flight cost one syscall, not 64.
-    if (!this.corked) {
+    // The first write of a tick goes out at once (a lone call's latency); the ones after it in the
+    // same tick are corked into one writev (64 calls in flight cost one syscall, not 64).
+    if (this.writesThisTick++ === 0) {
+      process.nextTick(() => {
+        this.writesThisTick = 0;
+        if (this.corked) {
+          this.corked = false;
+          this.socket.uncork();
+        }
+      });
+    } else if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
     }
     if (!this.socket.write(frame)) this.needDrain = true;
   }
