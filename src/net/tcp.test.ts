@@ -257,3 +257,19 @@ test('tls: requests over TLS with a self-signed certificate; plain bytes to it d
   peer.close();
   await listener.close();
 });
+
+test('tcp: an onPeer callback that throws costs that connection, not the process', async () => {
+  const { listener, lines, join } = await start({
+    onPeer: () => {
+      throw new Error('bug in onPeer');
+    },
+  });
+  // The welcome may or may not reach the client before the close: either way it ends, and is logged.
+  await join().then(
+    (peer) => new Promise<string>((resolve) => peer.onClose(resolve)),
+    (error: unknown) => assert.ok(error instanceof ConnectionError),
+  );
+  await until(() => lines.length > 0, 'the log');
+  assert.ok(lines.some((l) => /handling a message from 127\.0\.0\.1:\d+ threw; closing that connection: Error: bug in onPeer/.test(l)), lines.join('\n'));
+  await listener.close();
+});

@@ -183,7 +183,13 @@ class SocketLink implements Wire {
   private received(chunk: Buffer): void {
     if (this.closedReason !== undefined) return;
     const error = this.decoder.push(chunk, (message) => {
-      this.onMessage(message);
+      try {
+        this.onMessage(message);
+      } catch (thrown) {
+        // A bug on this side (an onPeer callback, a listener) must cost one connection, not the process.
+        this.log(`miniray: handling a message from ${this.remote} threw; closing that connection: ${thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown)}`);
+        this.ended('this side failed while handling a message');
+      }
       return this.closedReason === undefined;
     });
     if (error !== undefined && this.closedReason === undefined) this.fail(error.message);
