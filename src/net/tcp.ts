@@ -99,10 +99,6 @@ class SocketLink implements Wire {
     socket.on('close', () => this.ended('the connection closed'));
   }
 
-  get isClosed(): boolean {
-    return this.closedReason !== undefined;
-  }
-
   send(message: Envelope | Handshake): MinirayError | undefined {
     if (this.closedReason !== undefined) return undefined;
     let frame: Buffer;
