@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
-import { AuthenticationError, ConnectionError, InvalidOptionError, ProtocolError, RequestTimeoutError } from '../errors/index.js';
+import { AuthenticationError, ConnectionError, InvalidOptionError, ProtocolError, RequestCancelledError, RequestTimeoutError } from '../errors/index.js';
 import { AuthenticationError as PublicAuthenticationError } from '../index.js';
 import { connect, encodeFrame, listen, NET_PROTOCOL_VERSION, Router, type ListenOptions, type Peer, type PeerHello } from './index.js';
 
@@ -22,8 +22,14 @@ async function until(condition: () => boolean, what: string, limitMs = 20_000): 
   }
 }
 
+let watched: AbortSignal | undefined;
+
 function serverRouter(): Router {
   return new Router()
+    .handle('watch', anything, (_body, _peer, signal) => {
+      watched = signal;
+      return new Promise(() => {});
+    })
     .handle('echo', anything, (body) => body)
     .handle('fail', anything, () => {
       throw new InvalidOptionError('numCpus must be >= 0', 'numCpus');
@@ -71,6 +77,14 @@ test('tcp: requests both ways, hellos exchanged, typed errors, bytes intact', as
   await assert.rejects(peer.request('nope', null), (e: unknown) => e instanceof ProtocolError && e.field === 'method');
   const many = await Promise.all(Array.from({ length: 200 }, (_, i) => peer.request('echo', i)));
   assert.deepEqual(many, Array.from({ length: 200 }, (_, i) => i));
+
+  // A cancel crosses the wire: the handler's signal aborts.
+  const controller = new AbortController();
+  const watching = peer.request('watch', null, { signal: controller.signal });
+  await until(() => watched !== undefined, 'the handler to start');
+  controller.abort();
+  await assert.rejects(watching, RequestCancelledError);
+  await until(() => watched?.aborted === true, "the handler's signal to abort");
 
   const pending = peer.request('hang', null);
   const closed = new Promise<string>((resolve) => peers[0]?.onClose(resolve));
@@ -255,5 +269,21 @@ test('tls: requests over TLS with a self-signed certificate; plain bytes to it d
   await until(() => lines.some((l) => /TLS handshake failed/.test(l)), 'the plain-bytes log');
   assert.equal(await peer.request('echo', 'still'), 'still');
   peer.close();
+  await listener.close();
+});
+
+test('tcp: an onPeer callback that throws costs that connection, not the process', async () => {
+  const { listener, lines, join } = await start({
+    onPeer: () => {
+      throw new Error('bug in onPeer');
+    },
+  });
+  // The welcome may or may not reach the client before the close: either way it ends, and is logged.
+  await join().then(
+    (peer) => new Promise<string>((resolve) => peer.onClose(resolve)),
+    (error: unknown) => assert.ok(error instanceof ConnectionError),
+  );
+  await until(() => lines.length > 0, 'the log');
+  assert.ok(lines.some((l) => /handling a message from 127\.0\.0\.1:\d+ threw; closing that connection: Error: bug in onPeer/.test(l)), lines.join('\n'));
   await listener.close();
 });

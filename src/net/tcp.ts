@@ -74,6 +74,7 @@ class SocketLink implements Wire {
   private waitingBytes = 0;
   private needDrain = false;
   private corked = false;
+  private writesThisTick = 0;
   private closedReason: string | undefined;
   private reported = false;
   private readonly maxFrameBytes: number;
@@ -96,10 +97,6 @@ class SocketLink implements Wire {
     socket.on('error', (error) => this.ended(`socket error: ${error.message}`));
     socket.on('end', () => this.ended('the peer ended the connection'));
     socket.on('close', () => this.ended('the connection closed'));
-  }
-
-  get isClosed(): boolean {
-    return this.closedReason !== undefined;
   }
 
   send(message: Envelope | Handshake): MinirayError | undefined {
@@ -152,14 +149,19 @@ class SocketLink implements Wire {
   }
 
   private write(frame: Buffer): void {
-    // Writes of one tick go out in one writev: 64 calls in flight cost one syscall, not 64.
-    if (!this.corked) {
+    // The first write of a tick goes out at once (a lone call's latency); the ones after it in the
+    // same tick are corked into one writev (64 calls in flight cost one syscall, not 64).
+    if (this.writesThisTick++ === 0) {
+      process.nextTick(() => {
+        this.writesThisTick = 0;
+        if (this.corked) {
+          this.corked = false;
+          this.socket.uncork();
+        }
+      });
+    } else if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
     }
     if (!this.socket.write(frame)) this.needDrain = true;
   }
@@ -177,7 +179,13 @@ class SocketLink implements Wire {
   private received(chunk: Buffer): void {
     if (this.closedReason !== undefined) return;
     const error = this.decoder.push(chunk, (message) => {
-      this.onMessage(message);
+      try {
+        this.onMessage(message);
+      } catch (thrown) {
+        // A bug on this side (an onPeer callback, a listener) must cost one connection, not the process.
+        this.log(`miniray: handling a message from ${this.remote} threw; closing that connection: ${thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown)}`);
+        this.ended('this side failed while handling a message');
+      }
       return this.closedReason === undefined;
     });
     if (error !== undefined && this.closedReason === undefined) this.fail(error.message);
