@@ -11,6 +11,8 @@ import type { RemoteValue, TaskSpec } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import { ClusterAgent } from './agent.js';
 
+/** A test that goes wrong fails by this time rather than waiting for ever. */
+const T = { timeout: 20_000 };
 const hex = (n: number): string => n.toString(16).padStart(32, '0');
 const FN = { kind: 'source', id: 'f'.repeat(16), name: 'f', source: '() => 1' } as const;
 
@@ -125,7 +127,7 @@ function errorOf(value: RemoteValue): Error {
   return fromErrorRecord(decodeErrorRecord((value as { data: Uint8Array }).data));
 }
 
-test('a task runs on its own node while that node is less than half busy, then goes to another', async () => {
+test('a task runs on its own node while that node is less than half busy, then goes to another', T, async () => {
   const { addNode, submit } = await setUp({ numCpus: 4 });
   const other = await addNode({ CPU: 4 });
   // No workers here: tasks kept here stay queued, which is what makes this node busy.
@@ -137,7 +139,7 @@ test('a task runs on its own node while that node is less than half busy, then g
   assert.ok(other.received.length >= 1, 'some tasks went to the other node');
 });
 
-test("SPREAD goes round the nodes; { nodeId } runs there; a hard affinity to a node that cannot run it fails naming the option; soft falls back", async () => {
+test("SPREAD goes round the nodes; { nodeId } runs there; a hard affinity to a node that cannot run it fails naming the option; soft falls back", T, async () => {
   const { node, addNode, submit } = await setUp();
   const a = await addNode({ CPU: 1 });
   const b = await addNode({ CPU: 1, disk: 1 });
@@ -158,7 +160,7 @@ test("SPREAD goes round the nodes; { nodeId } runs there; a hard affinity to a n
   void node;
 });
 
-test('a task goes to the node that offers the custom resource it asks for', async () => {
+test('a task goes to the node that offers the custom resource it asks for', T, async () => {
   const { addNode, submit } = await setUp();
   const plain = await addNode({ CPU: 8 });
   const withDisk = await addNode({ CPU: 1, disk: 2 });
@@ -167,7 +169,7 @@ test('a task goes to the node that offers the custom resource it asks for', asyn
   assert.deepEqual(plain.received, []);
 });
 
-test('a node that refuses a task (spillback) has it placed again elsewhere', async () => {
+test('a node that refuses a task (spillback) has it placed again elsewhere', T, async () => {
   const { addNode, submit } = await setUp({ numCpus: 0 });
   const refuses = await addNode({ CPU: 1 }, () => ({ spillback: 'it has no CPU for it' }));
   const runs = await addNode({ CPU: 1 });
@@ -176,7 +178,7 @@ test('a node that refuses a task (spillback) has it placed again elsewhere', asy
   assert.ok(refuses.received.length <= 1, 'after one refusal it is not asked again');
 });
 
-test('a task no node can run waits, with a warning, and runs when a node that can joins', async (t) => {
+test('a task no node can run waits, with a warning, and runs when a node that can joins', T, async (t) => {
   const warnings: string[] = [];
   t.mock.method(console, 'warn', (line: string) => warnings.push(line));
   const { addNode, submit } = await setUp({ numCpus: 1 });
@@ -190,7 +192,7 @@ test('a task no node can run waits, with a warning, and runs when a node that ca
   assert.deepEqual(gpu.received, ['t1']);
 });
 
-test('a task sent to a node whose connection breaks is retried elsewhere while maxRetries allow', async () => {
+test('a task sent to a node whose connection breaks is retried elsewhere while maxRetries allow', T, async () => {
   const { addNode, submit } = await setUp({ numCpus: 0 });
   let first = true;
   const flaky = await addNode({ CPU: 1 }, (spec) => {

@@ -241,6 +241,7 @@ export class ClusterAgent implements ClusterLink {
   }
 
   private use(view: View): number {
+    if (view.info.nodeId === this.self) return this.localUse({});
     const total = view.info.resources['CPU'] ?? 0;
     if (total === 0) return 1;
     return 1 - (this.free(view)['CPU'] ?? 0) / total;
@@ -315,7 +316,7 @@ export class ClusterAgent implements ClusterLink {
       this.sentTo.delete(returnId);
     };
     link.peer
-      .then((peer) => peer.request('executeTask', { functions, spec, args }))
+      .then((peer) => (peer.request('executeTask', { functions, spec, args })))
       .then(
         (answer) => {
           settle();
