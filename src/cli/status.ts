@@ -1,5 +1,5 @@
 /** `miniray status`: the cluster's node table, as its GCS sees it, printed for a person. */
-import { splitAddress } from '../cluster/start.js';
+import { clientTls, splitAddress, tlsFromEnvironment } from '../cluster/start.js';
 import { GcsClient } from '../gcs/index.js';
 import { Router, connect } from '../net/index.js';
 
@@ -18,7 +18,17 @@ export interface NodeRow {
  */
 export async function fetchNodes(address: string, token: string): Promise<NodeRow[]> {
   const { host, port } = splitAddress(address);
-  const peer = await connect({ host, port, token, timeoutMs: 10_000, router: new Router(), hello: { role: 'cli', nodeId: `cli-${process.pid}` } });
+  // A cluster with TLS: MINIRAY_TLS_CERT and MINIRAY_TLS_KEY (or MINIRAY_TLS_CA) say so here too.
+  const tls = tlsFromEnvironment();
+  const peer = await connect({
+    host,
+    port,
+    token,
+    timeoutMs: 10_000,
+    router: new Router(),
+    hello: { role: 'cli', nodeId: `cli-${process.pid}` },
+    ...(tls === undefined ? {} : { tls: clientTls(tls) }),
+  });
   try {
     return [...(await new GcsClient(peer).getNodes())];
   } finally {

@@ -179,7 +179,7 @@ function assemble(options: MemberOptions) {
  * cluster shares one certificate (each node started with the same --tls-cert/--tls-key), and a peer
  * must present exactly it (the certificate is its own authority, so host names do not matter).
  */
-function clientTls(own: { readonly cert: string }): { ca: string; rejectUnauthorized: true; checkServerIdentity?: () => undefined } {
+export function clientTls(own: { readonly cert: string }): { ca: string; rejectUnauthorized: true; checkServerIdentity?: () => undefined } {
   const caFile = process.env['MINIRAY_TLS_CA'];
   if (caFile) return { ca: readFileSync(caFile, 'utf8'), rejectUnauthorized: true };
   return { ca: own.cert, rejectUnauthorized: true, checkServerIdentity: () => undefined };
