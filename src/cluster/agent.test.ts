@@ -110,7 +110,7 @@ async function setUp(options: { numCpus?: number; resources?: Record<string, num
       ...options,
     };
     node.submit([FN], [spec]);
-    return new Promise((resolve) => node.whenExists(spec.returnIds[0] as string, Infinity, resolve));
+    return new Promise((resolve) => node.remoteObjects.whenExists(spec.returnIds[0] as string, Infinity, resolve));
   };
   return { node, agent, addNode, submit };
 }

@@ -211,7 +211,7 @@ export class ClusterAgent implements ClusterLink {
     // A task whose arguments are large goes where most of their bytes are, if it can run there now.
     if (!isActor && spec.dependencies.length > 0) {
       let best: [string, number] | undefined;
-      for (const entry of this.node.bytesByNode(spec.dependencies)) if (best === undefined || entry[1] > best[1]) best = entry;
+      for (const entry of this.node.remoteObjects.bytesByNode(spec.dependencies)) if (best === undefined || entry[1] > best[1]) best = entry;
       if (best !== undefined && best[1] > INLINE_LIMIT) {
         const view = this.views.get(best[0]);
         if (view !== undefined && feasible.includes(view) && (best[0] === this.self ? this.localUse(demand) <= 1 : this.fits(this.free(view), demand))) return best[0];
@@ -308,7 +308,7 @@ export class ClusterAgent implements ClusterLink {
       link.knownFunctions.add(work.function.id);
       functions.push(work.function);
     }
-    const args = spec.dependencies.map((id) => this.node.valueFor(id, INLINE_LIMIT));
+    const args = spec.dependencies.map((id) => this.node.remoteObjects.valueFor(id, INLINE_LIMIT));
     const returnId = spec.returnIds[0] as string;
     this.sentTo.set(returnId, nodeId);
     const settle = (): void => {
@@ -397,7 +397,7 @@ export class ClusterAgent implements ClusterLink {
     this.actorNodes.set(spec.actorId, target);
     const create = (): void => {
       const link = this.link(target);
-      const args = spec.dependencies.map((id) => this.node.valueFor(id, INLINE_LIMIT));
+      const args = spec.dependencies.map((id) => this.node.remoteObjects.valueFor(id, INLINE_LIMIT));
       void link?.peer.then((peer) => peer.notify('createActor', { functions, spec, args }));
     };
     const entry = {
@@ -503,7 +503,7 @@ export class ClusterAgent implements ClusterLink {
 
   /** Makes a copy here of an object held elsewhere (asking its owner where, if need be). */
   private async copy(id: string): Promise<void> {
-    const entry = this.node.entryOf(id);
+    const entry = this.node.remoteObjects.entryOf(id);
     if (entry === undefined) return;
     try {
       if (entry.state === 'ready' && entry.location !== undefined) return await this.pull(id, entry.location);
@@ -513,9 +513,9 @@ export class ClusterAgent implements ClusterLink {
       if (owner === undefined) throw new ObjectLostError(`ObjectRef(${id})'s owner, node ${entry.foreignOwner.slice(0, 8)}, is not alive`);
       const value = answers.value(await (await owner.peer).request('getObject', { id }));
       if (value.state === 'located' && value.location !== this.self) return await this.pull(id, value.location);
-      this.node.storeValues([value], entry.foreignOwner, true);
+      this.node.remoteObjects.storeValues([value], entry.foreignOwner, true);
     } catch (error) {
-      this.node.failCopy(id, error instanceof ObjectStoreFullError || error instanceof ObjectLostError ? error : new ObjectLostError(`ObjectRef(${id}) could not be fetched from another node: ${(error as Error).message}`, { cause: error }));
+      this.node.remoteObjects.failCopy(id, error instanceof ObjectStoreFullError || error instanceof ObjectLostError ? error : new ObjectLostError(`ObjectRef(${id}) could not be fetched from another node: ${(error as Error).message}`, { cause: error }));
     }
   }
 
@@ -526,12 +526,12 @@ export class ClusterAgent implements ClusterLink {
     const peer = await link.peer;
     const started = answers.pull(await peer.request('pullObject', { id }));
     if (!('pullId' in started)) {
-      this.node.storeValues([started], nodeId, true);
+      this.node.remoteObjects.storeValues([started], nodeId, true);
       return;
     }
     const { pullId, data, sizes } = started;
     try {
-      const blocks = this.node.allocateBlocks(sizes);
+      const blocks = this.node.remoteObjects.allocateBlocks(sizes);
       try {
         const chunks: { part: number; offset: number; length: number }[] = [];
         sizes.forEach((size, part) => {
@@ -550,7 +550,7 @@ export class ClusterAgent implements ClusterLink {
         for (const block of blocks) this.node.store.freeBlock(block);
         throw error;
       }
-      this.node.storePulled(id, data, blocks);
+      this.node.remoteObjects.storePulled(id, data, blocks);
     } finally {
       peer.notify('endPull', { pullId });
     }
@@ -595,13 +595,13 @@ export class ClusterAgent implements ClusterLink {
       .on('cancelTask', parse.cancelTask, ({ returnId, force }) => node.cancel(returnId, force))
       .handle('getObject', parse.objectId, ({ id }, _peer, signal) => {
         return new Promise<RemoteValue>((resolve) => {
-          const withdraw = node.whenExists(id, INLINE_LIMIT, resolve);
+          const withdraw = node.remoteObjects.whenExists(id, INLINE_LIMIT, resolve);
           signal.addEventListener('abort', withdraw, { once: true });
         });
       })
       .handle('pullObject', parse.objectId, ({ id }, peer) => {
-        const read = node.readForPull(id);
-        if (read === undefined) return node.valueFor(id, Infinity);
+        const read = node.remoteObjects.readForPull(id);
+        if (read === undefined) return node.remoteObjects.valueFor(id, Infinity);
         const pullId = this.nextPull++;
         this.pulls.set(pullId, { read, peer });
         return { pullId, data: read.data, sizes: read.parts.map((part) => part.byteLength) };
@@ -623,10 +623,10 @@ export class ClusterAgent implements ClusterLink {
       .on('freeObjects', parse.freeObjects, ({ owner, ids }, peer) => {
         const kept = this.keptFor.get(peer.hello.nodeId)?.get(owner);
         const mine = ids.filter((id) => kept?.delete(id));
-        node.dropForOwner(owner, mine);
+        node.remoteObjects.dropForOwner(owner, mine);
       })
-      .on('borrow', parse.ids, ({ ids }, peer) => node.borrowedBy(peer.hello.nodeId, ids, true))
-      .on('unborrow', parse.ids, ({ ids }, peer) => node.borrowedBy(peer.hello.nodeId, ids, false));
+      .on('borrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, true))
+      .on('unborrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, false));
   }
 
   private canRun(spec: TaskSpec): boolean {
@@ -648,8 +648,8 @@ export class ClusterAgent implements ClusterLink {
   private peerGone(nodeId: string): void {
     const kept = this.keptFor.get(nodeId);
     this.keptFor.delete(nodeId);
-    for (const [owner, ids] of kept ?? []) this.node.dropForOwner(owner, [...ids]);
-    this.node.dropBorrower(nodeId);
+    for (const [owner, ids] of kept ?? []) this.node.remoteObjects.dropForOwner(owner, [...ids]);
+    this.node.remoteObjects.dropBorrower(nodeId);
     for (const [pullId, pull] of this.pulls) {
       if (pull.peer.hello.nodeId !== nodeId) continue;
       this.pulls.delete(pullId);
