@@ -10,6 +10,7 @@ import {
   MinirayError,
   ObjectLostError,
   describeValue,
+  fromErrorRecord,
 } from '../errors/index.js';
 import { ActorClassImpl, RemoteFunctionImpl } from './remote-function.js';
 import {
@@ -30,7 +31,8 @@ import { startEmbedded, startMember, tlsFromEnvironment, type ClusterMember } fr
 import { resolveAddress, resolveToken } from '../cluster/session.js';
 import { ObjectRef, describeNonRef, refHex } from '../object-ref/index.js';
 import { validateOptions } from '../config/index.js';
-import { callerOf, describeFunction } from '../serialization/index.js';
+import { callerOf, decodeErrorRecord, describeFunction } from '../serialization/index.js';
+import type { ClusterAnswer, ClusterQuery } from '../protocol/index.js';
 import {
   CANCEL_RULES,
   GET_ACTOR_RULES,
@@ -230,31 +232,36 @@ export interface NodeInfo {
   readonly isDriver: boolean;
 }
 
-/** The driver's cluster (the embedded default's one node, or the cluster it joined). */
-function cluster(what: string): ClusterMember {
-  if (currentRuntime()?.kind === 'worker') {
-    throw new MinirayError(`${what} asks the cluster's head, which a task cannot reach yet: call it in the driver`);
-  }
-  ensureRuntime();
-  return driverMember as ClusterMember;
+/** Asks the cluster's head, from the driver or from a task alike (through this thread's node). */
+async function askCluster(query: ClusterQuery): Promise<Exclude<ClusterAnswer, { error: Uint8Array }>> {
+  const answer = await coreWorker().clusterInfo(query);
+  if ('error' in answer) throw fromErrorRecord(decodeErrorRecord(answer.error));
+  return answer;
 }
 
-/** The cluster's nodes, alive and dead, as Ray's ray.nodes(). */
+/** The cluster's nodes, alive and dead, as Ray's ray.nodes(). Drivers that offer nothing are left out. */
 export async function nodes(): Promise<NodeInfo[]> {
-  const list = await cluster('nodes()').gcs.getNodes();
-  return list
+  const answer = await askCluster('nodes');
+  if (!('nodes' in answer)) throw new MinirayError('nodes(): the head answered something else');
+  return answer.nodes
     .filter((node) => !node.isDriver || Object.values(node.resources).some((amount) => amount > 0))
-    .map(({ nodeId, alive, address, resources, isDriver }) => ({ nodeId, alive, address, resources, isDriver }));
+    .map(({ nodeId, alive, address, resources, isDriver }) => ({ nodeId, alive, address, resources: { ...resources }, isDriver }));
+}
+
+async function resources(query: 'clusterResources' | 'availableResources'): Promise<Record<string, number>> {
+  const answer = await askCluster(query);
+  if (!('resources' in answer)) throw new MinirayError(`${query}(): the head answered something else`);
+  return { ...answer.resources };
 }
 
 /** Total resources of the cluster's alive nodes: { CPU: 3, GPU: 0, ... }. */
-export async function clusterResources(): Promise<Record<string, number>> {
-  return { ...(await cluster('clusterResources()').gcs.clusterResources()) };
+export function clusterResources(): Promise<Record<string, number>> {
+  return resources('clusterResources');
 }
 
 /** Resources free now on the cluster's alive nodes (as last reported, every 100 ms at most). */
-export async function availableResources(): Promise<Record<string, number>> {
-  return { ...(await cluster('availableResources()').gcs.availableResources()) };
+export function availableResources(): Promise<Record<string, number>> {
+  return resources('availableResources');
 }
 
 // Anything that needs a runtime before init() (a .remote() call, put(), a Queue) starts the default.

@@ -17,7 +17,7 @@ import type { GcsClient, NodeInfo, NodeIdHex, ActorIdHex } from '../gcs/index.js
 import type { Peer, Router } from '../net/index.js';
 import { demandOf, type ClusterLink, type Node, type RemoteWork } from '../node/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
-import type { ActorInfo, ActorSpec, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { answers, parse } from './messages.js';
 
@@ -167,7 +167,8 @@ export class ClusterAgent implements ClusterLink {
   // ---- placement -------------------------------------------------------------------------------
 
   takeTask(work: RemoteWork, canRunHere: boolean): boolean {
-    if (canRunHere && this.otherNodes === 0) return false; // alone (the embedded default): no choice
+    // Alone (the embedded default), with no node named: no choice to make.
+    if (canRunHere && this.otherNodes === 0 && typeof work.spec.strategy !== 'object') return false;
     const target = this.place(work.spec, canRunHere, false);
     if (target === this.self) return false;
     if (target === undefined) {
@@ -387,7 +388,7 @@ export class ClusterAgent implements ClusterLink {
   }
 
   takeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, canRunHere: boolean): boolean {
-    if (canRunHere && this.otherNodes === 0) return false;
+    if (canRunHere && this.otherNodes === 0 && typeof spec.strategy !== 'object') return false;
     const target = this.place(spec, canRunHere, true);
     if (target === this.self) return false;
     if (target === undefined || target instanceof Error) {
@@ -470,6 +471,14 @@ export class ClusterAgent implements ClusterLink {
       },
       () => callback(null),
     );
+  }
+
+  info(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void {
+    const asked =
+      query === 'nodes'
+        ? this.gcs.getNodes().then((nodes): ClusterAnswer => ({ nodes: nodes.map(({ nodeId, alive, address, resources, isDriver }) => ({ nodeId, alive, address, resources, isDriver })) }))
+        : (query === 'clusterResources' ? this.gcs.clusterResources() : this.gcs.availableResources()).then((resources): ClusterAnswer => ({ resources }));
+    asked.then(callback, (error: unknown) => callback({ error: encodeError(error instanceof Error ? error : new Error(String(error))) }));
   }
 
   cancelRemote(spec: TaskSpec, force: boolean): void {

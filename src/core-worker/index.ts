@@ -13,7 +13,7 @@ import {
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddress } from '../object-ref/index.js';
-import type { ActorInfo, ActorSpec, NewObject, ObjectPayload, Part, ResourceMap, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, NewObject, ObjectPayload, Part, ResourceMap, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
 import {
   OUT_OF_BAND_BYTES,
   decodeErrorRecord,
@@ -236,6 +236,11 @@ export class CoreWorker {
 
   lookupActor(name: string, namespace: string): Promise<ActorInfo | null> {
     return new Promise((resolve) => this.node.lookupActor(name, namespace, resolve));
+  }
+
+  /** The cluster's node table or resource totals, from its head (through this thread's node). */
+  clusterInfo(query: ClusterQuery): Promise<ClusterAnswer> {
+    return new Promise((resolve) => this.node.clusterInfo(query, resolve));
   }
 
   killActor(actorId: string, noRestart: boolean): void {

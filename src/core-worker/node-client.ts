@@ -4,6 +4,8 @@
  * without a node of its own (a remote driver) will use a TCP implementation of the same interface.
  */
 import type {
+  ClusterAnswer,
+  ClusterQuery,
   ActorInfo,
   ActorSpec,
   NodeToWorker,
@@ -38,6 +40,8 @@ export interface NodeClient {
   /** Finds a named actor; `callback` gets null when there is none. */
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void;
   killActor(actorId: string, noRestart: boolean): void;
+  /** Asks the cluster's head (through the node) for its node table or resource totals. */
+  clusterInfo(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void;
   /** This thread's first ref to each object / its last ref is gone (see references.ts). */
   /** `owners`: the owner node of each ref (given when some are owned on another node). */
   addRefs(ids: readonly string[], owners?: readonly string[]): void;
@@ -165,6 +169,21 @@ export class ChannelNodeClient implements NodeClient {
     const requestId = this.nextRequestId++;
     this.actorLookups.set(requestId, callback);
     this.channel.send({ type: 'lookupActor', requestId, name, namespace });
+  }
+
+  private readonly clusterQueries = new Map<number, (answer: ClusterAnswer) => void>();
+
+  clusterInfo(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void {
+    const requestId = this.nextRequestId++;
+    this.clusterQueries.set(requestId, callback);
+    this.channel.send({ type: 'clusterInfo', requestId, query });
+  }
+
+  /** Called by the worker runtime for each `clusterInfo` reply. */
+  deliverClusterInfo(requestId: number, answer: ClusterAnswer): void {
+    const callback = this.clusterQueries.get(requestId);
+    this.clusterQueries.delete(requestId);
+    callback?.(answer);
   }
 
   /** Called by the worker runtime for each `actorInfo` reply. */

@@ -6,7 +6,7 @@
  * the same process, with no other node to send anything to.
  */
 import type { ObjectEntry } from '../ownership/index.js';
-import type { ActorInfo, ActorSpec, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 
 /** A task or actor call this node owns that runs (or may run) on another node. */
@@ -45,6 +45,8 @@ export interface ClusterLink {
    * another node; calls `done` once each is stored here (as ready or failed).
    */
   localize(ids: readonly string[], done: () => void): void;
+  /** Asks the GCS for its node table or resource totals. */
+  info(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void;
   /** Cancels a task that was sent to another node. */
   cancelRemote(spec: TaskSpec, force: boolean): void;
   /** An object was freed here: its holders elsewhere may drop their copies, its owner a borrower. */

@@ -13,6 +13,7 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { setting } from '../config/index.js';
 import {
   InvalidOptionError,
+  MinirayError,
   ObjectLostError,
   OutOfMemoryError,
   TaskCancelledError,
@@ -28,6 +29,8 @@ import { ActorManager } from '../actors/manager.js';
 import type {
   ActorInfo,
   ActorSpec,
+  ClusterAnswer,
+  ClusterQuery,
   ExecuteTask,
   NewObject,
   ObjectPayload,
@@ -446,6 +449,12 @@ export class Node {
     else this.cluster.killRemoteActor(actorId, noRestart);
   }
 
+  /** Asks the cluster (its head's tables) on behalf of a CoreWorker of this node. */
+  clusterInfo(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void {
+    if (this.cluster === undefined) callback({ error: encodeError(new MinirayError('this node has not joined a cluster')) });
+    else this.cluster.info(query, callback);
+  }
+
   private definitionsFor(functionId: string): readonly FunctionDescriptor[] {
     const fn = this.functions.get(functionId);
     return fn === undefined ? [] : [fn];
@@ -580,7 +589,7 @@ export class Node {
   private enqueue(record: TaskRecord): void {
     const cluster = this.cluster;
     // Alone in its cluster (the embedded default), a node runs what it can without asking.
-    if (!record.fromPeer && cluster !== undefined && !(cluster.alone && this.canRunHere(record)) && cluster.takeTask(this.remoteWork(record.spec, record), this.canRunHere(record))) {
+    if (!record.fromPeer && cluster !== undefined && !(cluster.alone && typeof record.spec.strategy !== 'object' && this.canRunHere(record)) && cluster.takeTask(this.remoteWork(record.spec, record), this.canRunHere(record))) {
       record.state = 'running';
       record.remote = true;
       return;
@@ -839,6 +848,11 @@ export class Node {
         return undefined;
       case 'killActor':
         this.killActor(message.actorId, message.noRestart);
+        return undefined;
+      case 'clusterInfo':
+        this.clusterInfo(message.query, (answer) => {
+          if (worker.alive) worker.channel.send({ type: 'clusterInfo', requestId: message.requestId, answer });
+        });
         return undefined;
       case 'submit': {
         const problem = this.checkSubmit(worker, message.tasks) ?? this.checkFunctions(message.functions);

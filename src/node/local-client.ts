@@ -3,7 +3,7 @@
  * direct call. (A worker's CoreWorker reaches its node over a channel: core-worker/node-client.ts.)
  */
 import type { NodeClient } from '../core-worker/index.js';
-import type { ActorInfo, ActorSpec, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { Node } from './index.js';
 
@@ -41,6 +41,10 @@ export class LocalNodeClient implements NodeClient {
 
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
     this.node.lookupActor(name, namespace, callback);
+  }
+
+  clusterInfo(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void {
+    this.node.clusterInfo(query, callback);
   }
 
   killActor(actorId: string, noRestart: boolean): void {

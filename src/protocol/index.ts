@@ -199,6 +199,24 @@ export interface NewObject {
   readonly nested?: readonly string[];
 }
 
+/** What a CoreWorker may ask of its cluster (the head's tables, through its node). */
+export type ClusterQuery = 'nodes' | 'clusterResources' | 'availableResources';
+
+/** A node as the cluster's table shows it. */
+export interface ClusterNode {
+  readonly nodeId: string;
+  readonly alive: boolean;
+  readonly address: string;
+  readonly resources: ResourceMap;
+  readonly isDriver: boolean;
+}
+
+/** The answer to a ClusterQuery; `error` (an encoded ErrorRecord) when the head could not be asked. */
+export type ClusterAnswer =
+  | { readonly nodes: readonly ClusterNode[] }
+  | { readonly resources: ResourceMap }
+  | { readonly error: Uint8Array };
+
 export type NodeToWorker =
   | { readonly type: 'execute'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly ExecuteTask[] }
   | { readonly type: 'objects'; readonly requestId: number; readonly objects: readonly ObjectPayload[] }
@@ -215,7 +233,8 @@ export type NodeToWorker =
   | { readonly type: 'collect' }
   /** Arena slabs the worker will see parts in, each attached to this frame. */
   | { readonly type: 'slabs'; readonly slabs: readonly { readonly index: number; readonly attached: number }[] }
-  | { readonly type: 'actorInfo'; readonly requestId: number; readonly info: ActorInfo | null };
+  | { readonly type: 'actorInfo'; readonly requestId: number; readonly info: ActorInfo | null }
+  | { readonly type: 'clusterInfo'; readonly requestId: number; readonly answer: ClusterAnswer };
 
 export type WorkerToNode =
   | { readonly type: 'ready' }
@@ -232,6 +251,7 @@ export type WorkerToNode =
   | { readonly type: 'createActor'; readonly functions: readonly FunctionDescriptor[]; readonly spec: ActorSpec }
   | { readonly type: 'lookupActor'; readonly requestId: number; readonly name: string; readonly namespace: string }
   | { readonly type: 'killActor'; readonly actorId: string; readonly noRestart: boolean }
+  | { readonly type: 'clusterInfo'; readonly requestId: number; readonly query: ClusterQuery }
   /** This thread now holds (or no longer holds) refs to these objects. */
   /** `owners`: the owner node of each (present when some are owned on another node). */
   | { readonly type: 'addRefs'; readonly ids: readonly string[]; readonly owners?: readonly string[] }

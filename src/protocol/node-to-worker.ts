@@ -6,6 +6,8 @@
 import type { ProtocolError } from '../errors/index.js';
 import {
   aFunctionDescriptor,
+  bool,
+  optionalResources,
   aBytes,
   anIndex,
   aPart,
@@ -28,7 +30,7 @@ import {
   within,
   type Fields,
 } from './check.js';
-import type { ActorInfo, ExecuteTask, NodeToWorker, ObjectPayload, PreloadModule, WorkerBootData } from './index.js';
+import type { ActorInfo, ClusterAnswer, ClusterNode, ExecuteTask, NodeToWorker, ObjectPayload, PreloadModule, WorkerBootData } from './index.js';
 
 type Check<K extends NodeToWorker['type']> = (o: Fields) => Extract<NodeToWorker, { type: K }>;
 
@@ -101,6 +103,28 @@ const aSlab = (value: unknown): { index: number; attached: number } => {
   return o as unknown as { index: number; attached: number };
 };
 
+const aClusterNode = (value: unknown): ClusterNode => {
+  const o = fields(value);
+  id(o['nodeId'], 'nodeId');
+  bool(o['alive'], 'alive');
+  str(o['address'], 'address');
+  optionalResources(o['resources'], 'resources') ?? fail('resources', 'a resource map', o['resources']);
+  bool(o['isDriver'], 'isDriver');
+  return o as unknown as ClusterNode;
+};
+
+function aClusterAnswer(value: unknown): ClusterAnswer {
+  const o = fields(value, 'answer');
+  try {
+    if (o['nodes'] !== undefined) list(o['nodes'], 'nodes', aClusterNode);
+    else if (o['resources'] !== undefined) optionalResources(o['resources'], 'resources');
+    else bytes(o['error'], 'error');
+  } catch (error) {
+    throw within(error, 'answer');
+  }
+  return o as unknown as ClusterAnswer;
+}
+
 const checks: { readonly [K in NodeToWorker['type']]: Check<K> } = {
   execute: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', anExecuteTask), nothing(o)),
   objects: (o) => (int(o['requestId'], 'requestId'), list(o['objects'], 'objects', aPayload), nothing(o)),
@@ -110,6 +134,7 @@ const checks: { readonly [K in NodeToWorker['type']]: Check<K> } = {
   collect: nothing,
   slabs: (o) => (list(o['slabs'], 'slabs', aSlab), nothing(o)),
   actorInfo: (o) => (int(o['requestId'], 'requestId'), anActorInfo(o), nothing(o)),
+  clusterInfo: (o) => (int(o['requestId'], 'requestId'), aClusterAnswer(o['answer']), nothing(o)),
 };
 const aMessage = messageCheck<NodeToWorker>(checks);
 

@@ -36,7 +36,7 @@ import {
   within,
   type Fields,
 } from './check.js';
-import type { ActorSpec, Isolation, NewObject, TaskResult, TaskSpec, WorkerToNode } from './index.js';
+import type { ActorSpec, ClusterQuery, Isolation, NewObject, TaskResult, TaskSpec, WorkerToNode } from './index.js';
 
 type Check<K extends WorkerToNode['type']> = (o: Fields) => Extract<WorkerToNode, { type: K }>;
 
@@ -112,6 +112,7 @@ const aTaskSpec = (value: unknown): TaskSpec => {
 };
 
 const ISOLATIONS: readonly Isolation[] = ['thread', 'shared', 'process'];
+const CLUSTER_QUERIES: readonly ClusterQuery[] = ['nodes', 'clusterResources', 'availableResources'];
 
 const anActorSpec = (value: unknown): ActorSpec => {
   const o = fields(value);
@@ -152,6 +153,7 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   unblocked: nothing,
   cancel: (o) => (id(o['objectId'], 'objectId'), bool(o['force'], 'force'), nothing(o)),
   createActor: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), spec(o), nothing(o)),
+  clusterInfo: (o) => (int(o['requestId'], 'requestId'), oneOf(o['query'], 'query', CLUSTER_QUERIES), nothing(o)),
   lookupActor: (o) => (int(o['requestId'], 'requestId'), str(o['name'], 'name'), str(o['namespace'], 'namespace'), nothing(o)),
   killActor: (o) => (id(o['actorId'], 'actorId'), bool(o['noRestart'], 'noRestart'), nothing(o)),
   addRefs: (o) => {

@@ -91,6 +91,9 @@ channel.onMessage((message, attached) => {
     case 'actorInfo':
       client.deliverActorInfo(message.requestId, message.info);
       return;
+    case 'clusterInfo':
+      client.deliverClusterInfo(message.requestId, message.answer);
+      return;
     case 'slabs':
       client.addSlabs(message.slabs, attached);
       return;
