@@ -3,6 +3,11 @@
 // to compile when the call it marks is accepted.
 import {
   type MultiReturnRemoteFunction,
+  type NodeInfo,
+  type SchedulingStrategy,
+  availableResources,
+  clusterResources,
+  nodes,
   type ObjectRef,
   type RemoteFunction,
   type RuntimeContext,
@@ -197,3 +202,31 @@ void types;
   const waited = wait(mixed);
   expectType<Promise<{ ready: (ObjectRef<number> | ObjectRef<string>)[]; pending: (ObjectRef<number> | ObjectRef<string>)[] }>>()(waited);
 }
+
+// ---- the cluster ------------------------------------------------------------------------------
+expectType<Promise<NodeInfo[]>>()(nodes());
+expectType<Promise<Record<string, number>>>()(clusterResources());
+expectType<Promise<Record<string, number>>>()(availableResources());
+declare const node: NodeInfo;
+expectType<string>()(node.nodeId);
+expectType<boolean>()(node.alive);
+expectType<Readonly<Record<string, number>>>()(node.resources);
+void init({ address: '127.0.0.1:6380', numGpus: 1, resources: { disk: 2 } });
+void init({ address: 'auto' });
+remote(() => 1, { numGpus: 1, resources: { disk: 1 }, schedulingStrategy: 'SPREAD' });
+remote(() => 1, { schedulingStrategy: { nodeId: node.nodeId, soft: true } });
+remote(() => 1, { schedulingStrategy: { nodeId: node.nodeId } });
+const spread: SchedulingStrategy = 'SPREAD';
+remote(() => 1, { schedulingStrategy: spread });
+// @ts-expect-error: not a strategy
+remote(() => 1, { schedulingStrategy: 'NEAREST' });
+// @ts-expect-error: amounts are numbers
+remote(() => 1, { resources: { disk: 'one' } });
+// @ts-expect-error: an affinity names a node
+remote(() => 1, { schedulingStrategy: { soft: true } });
+class Worker_ {
+  run(): number {
+    return 1;
+  }
+}
+remote(Worker_, { numCpus: 1, numGpus: 1, resources: { disk: 1 }, schedulingStrategy: { nodeId: node.nodeId, soft: false } });
