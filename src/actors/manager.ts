@@ -234,6 +234,18 @@ export class ActorManager {
   }
 
   /**
+   * The node of their owner left the cluster (a driver that shut down or died): its actors end
+   * with it, as Ray's non-detached actors end with their job, and what they hold is freed.
+   */
+  killOwnedBy(ownerNode: string, reason: string): void {
+    for (const actor of this.actors.values()) {
+      if (actor.spec.owner.nodeId !== ownerNode || actor.state === 'dead') continue;
+      actor.noRestart = true;
+      this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actor.spec.actorId}) ended: ${reason}`)));
+    }
+  }
+
+  /**
    * The cluster found the actor's name taken by an actor on another node (registered first): it
    * dies with the error the caller would have had, had it been known at once.
    */

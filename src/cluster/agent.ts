@@ -151,6 +151,7 @@ export class ClusterAgent implements ClusterLink {
 
   private removeNode(nodeId: string): void {
     this.views.delete(nodeId);
+    this.node.ownerLeft(nodeId);
     const link = this.links.get(nodeId);
     this.links.delete(nodeId);
     void link?.peer.then((peer) => peer.close('the GCS reports the node dead'), () => {});
@@ -396,6 +397,14 @@ export class ClusterAgent implements ClusterLink {
       return false;
     }
     this.actorNodes.set(spec.actorId, target);
+    // Until that node reports again, count what the actor takes there, or every actor placed
+    // before then would go to the same node.
+    const view = this.views.get(target);
+    if (view !== undefined) {
+      const available = { ...view.available };
+      for (const [name, amount] of Object.entries(demandOf(spec))) available[name] = (available[name] ?? 0) - amount;
+      view.available = available;
+    }
     const create = (): void => {
       const link = this.link(target);
       const args = spec.dependencies.map((id) => this.node.remoteObjects.valueFor(id, INLINE_LIMIT));

@@ -497,6 +497,11 @@ export class Node {
     );
   }
 
+  /** A node left the cluster: the actors it owns here end (what they hold is freed with them). */
+  ownerLeft(nodeId: string): void {
+    this.actors.killOwnedBy(nodeId, `its owner's node ${nodeId.slice(0, 8)} left the cluster`);
+  }
+
   /** Creates an actor another node placed here, once its constructor arguments are taken in. */
   createActorForPeer(functions: readonly FunctionDescriptor[], spec: ActorSpec, args: readonly RemoteValue[]): void {
     for (const fn of functions) this.functions.set(fn.id, fn);
