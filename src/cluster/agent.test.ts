@@ -205,3 +205,16 @@ test('a task sent to a node whose connection breaks is retried elsewhere while m
   assert.equal((await submit({ maxRetries: 1 })).state, 'ready');
   assert.equal(flaky.received.length, 2);
 });
+
+test("function definitions go to the GCS's function table, where a node that was not sent one reads it", T, async () => {
+  const { agent, addNode, submit } = await setUp({ numCpus: 0 });
+  await addNode({ CPU: 1 });
+  assert.equal((await submit()).state, 'ready');
+  // Another node's agent that was never sent the definition finds it in the table.
+  const internals = agent as unknown as { withDefinition(functions: readonly unknown[], id: string): Promise<readonly { id: string }[]>; node: { knowsFunction(id: string): boolean } };
+  internals.node.knowsFunction = () => false;
+  // (The put went to the GCS before the task was sent, on the connection this read uses: it is there.)
+  const found = await internals.withDefinition([], FN.id);
+  assert.deepEqual(found.map((fn) => fn.id), [FN.id]);
+  assert.deepEqual(await internals.withDefinition([], 'e'.repeat(16)), []);
+});

@@ -20,6 +20,21 @@ import type { ObjectEntry } from '../ownership/index.js';
 import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { answers, parse } from './messages.js';
+import { Packr } from 'msgpackr';
+import { aFunctionDescriptor } from '../protocol/check.js';
+
+/** The GCS KV namespace of function and actor class definitions (Ray's function table). */
+const FUNCTIONS = 'fun';
+const functionCodec = new Packr({ useRecords: false });
+
+function decodeFunction(bytes: Uint8Array): FunctionDescriptor | undefined {
+  try {
+    const fn = aFunctionDescriptor(functionCodec.unpack(bytes));
+    return fn;
+  } catch {
+    return undefined; // a malformed entry: as if there were none
+  }
+}
 
 /** Values up to this size go inline to their owner (Ray: 100 KiB); larger ones stay where they were made. */
 export const INLINE_LIMIT = 100 * 1024;
@@ -309,6 +324,7 @@ export class ClusterAgent implements ClusterLink {
     if (work.function !== undefined && !link.knownFunctions.has(work.function.id)) {
       link.knownFunctions.add(work.function.id);
       functions.push(work.function);
+      this.publish(work.function);
     }
     const args = spec.dependencies.map((id) => this.node.remoteObjects.valueFor(id, INLINE_LIMIT));
     const returnId = spec.returnIds[0] as string;
@@ -405,6 +421,7 @@ export class ClusterAgent implements ClusterLink {
       for (const [name, amount] of Object.entries(demandOf(spec))) available[name] = (available[name] ?? 0) - amount;
       view.available = available;
     }
+    for (const fn of functions) this.publish(fn);
     const create = (): void => {
       const link = this.link(target);
       const args = spec.dependencies.map((id) => this.node.remoteObjects.valueFor(id, INLINE_LIMIT));
@@ -599,16 +616,19 @@ export class ClusterAgent implements ClusterLink {
   register(router: Router): void {
     const node = this.node;
     router
-      .handle('executeTask', parse.executeTask, ({ functions, spec, args }, peer) => {
+      .handle('executeTask', parse.executeTask, async ({ functions, spec, args }, peer) => {
         if (spec.actorId === undefined && !this.canRun(spec)) return { spillback: `it offers ${describe({ CPU: node.options.numCpus, ...node.options.resources })}` };
+        const definitions = spec.actorId === undefined ? await this.withDefinition(functions, spec.functionId) : functions;
         return new Promise<RemoteValue[]>((resolve) =>
-          node.runForPeer(functions, spec, args, INLINE_LIMIT, (values) => {
+          node.runForPeer(definitions, spec, args, INLINE_LIMIT, (values) => {
             for (const value of values) if (value.state === 'located') this.keep(peer.hello.nodeId, spec.owner.workerId, value.id);
             resolve(values);
           }),
         );
       })
-      .on('createActor', parse.createActor, ({ functions, spec, args }) => node.createActorForPeer(functions, spec, args))
+      .on('createActor', parse.createActor, ({ functions, spec, args }) => {
+        void this.withDefinition(functions, spec.classId).then((definitions) => node.createActorForPeer(definitions, spec, args));
+      })
       .on('killActor', parse.killActor, ({ actorId, noRestart }) => node.killActor(actorId, noRestart))
       .on('cancelTask', parse.cancelTask, ({ returnId, force }) => node.cancel(returnId, force))
       .handle('getObject', parse.objectId, ({ id }, _peer, signal) => {
@@ -646,6 +666,27 @@ export class ClusterAgent implements ClusterLink {
       .on('borrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, true))
       .on('unborrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, false));
   }
+
+  /**
+   * `functions` with the definition of `id` among them: sent along (the first time to this node),
+   * known here already, or else read from the GCS's function table (a node this one has not
+   * heard from is not sent it). Without it the task fails at its worker, naming the function.
+   */
+  private async withDefinition(functions: readonly FunctionDescriptor[], id: string): Promise<readonly FunctionDescriptor[]> {
+    if (functions.some((fn) => fn.id === id) || this.node.knowsFunction(id)) return functions;
+    const stored = await this.gcs.kvGet(FUNCTIONS, id).catch(() => null);
+    const fn = stored === null ? undefined : decodeFunction(stored);
+    return fn === undefined ? functions : [...functions, fn];
+  }
+
+  /** Puts a function's definition in the GCS's function table, once per function and node. */
+  private publish(fn: FunctionDescriptor): void {
+    if (this.published.has(fn.id)) return;
+    this.published.add(fn.id);
+    void this.gcs.kvPut(FUNCTIONS, fn.id, functionCodec.pack(fn), false).catch(() => this.published.delete(fn.id));
+  }
+
+  private readonly published = new Set<string>();
 
   private canRun(spec: TaskSpec): boolean {
     return this.fits({ CPU: this.node.options.numCpus, ...this.node.options.resources }, demandOf(spec));

@@ -497,6 +497,11 @@ export class Node {
     );
   }
 
+  /** Whether this node has the definition of a function (or actor class). */
+  knowsFunction(id: string): boolean {
+    return this.functions.has(id);
+  }
+
   /** A node left the cluster: the actors it owns here end (what they hold is freed with them). */
   ownerLeft(nodeId: string): void {
     this.actors.killOwnedBy(nodeId, `its owner's node ${nodeId.slice(0, 8)} left the cluster`);
