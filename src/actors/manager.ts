@@ -146,7 +146,7 @@ export class ActorManager {
    * Registers and starts creating an actor. A name already taken throws at once, or, when the
    * caller cannot be answered at once (a worker), makes the actor dead with that error.
    */
-  create(spec: ActorSpec, { throwIfNameTaken = true } = {}): void {
+  create(spec: ActorSpec, { throwIfNameTaken = true, failWith }: { throwIfNameTaken?: boolean; failWith?: Error } = {}): void {
     let nameTaken: InvalidOptionError | undefined;
     if (spec.name !== undefined) {
       const key = nameKey(spec.namespace, spec.name);
@@ -179,8 +179,9 @@ export class ActorManager {
     this.actors.set(spec.actorId, actor);
     // Its constructor arguments live as long as it does (a restart runs the constructor again).
     this.services.hold(spec.actorId, [...spec.dependencies, ...(spec.nestedRefs ?? [])], `argument of actor ${spec.className}`);
-    if (nameTaken !== undefined) {
-      this.die(actor, encodeError(nameTaken));
+    if (nameTaken !== undefined || failWith !== undefined) {
+      actor.noRestart = true;
+      this.die(actor, encodeError(nameTaken ?? (failWith as Error)));
       return;
     }
     if (spec.numCpus > this.services.totalCpus) {

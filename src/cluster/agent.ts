@@ -162,6 +162,7 @@ export class ClusterAgent implements ClusterLink {
     if (!info.alive) return;
     this.views.set(info.nodeId, { info, available: info.available, sentCpus: 0 });
     this.unpark();
+    this.unparkActors();
   }
 
   private removeNode(nodeId: string): void {
@@ -222,7 +223,7 @@ export class ClusterAgent implements ClusterLink {
     }
     if (feasible.length === 0) {
       if (this.canGrow) return undefined;
-      return this.node.infeasibleError({ name, numCpus: spec.numCpus, ...(spec.resources === undefined ? {} : { resources: spec.resources }) });
+      return this.node.infeasibleError(name, spec);
     }
     if (strategy === 'SPREAD') return (feasible[this.spreadNext++ % feasible.length] as View).info.nodeId;
     // A task whose arguments are large goes where most of their bytes are, if it can run there now.
@@ -378,7 +379,8 @@ export class ClusterAgent implements ClusterLink {
       this.actorCallQueues.delete(actorId);
       for (const call of calls) {
         if (nodeId === undefined) {
-          const error = encodeError(new ActorDiedError(`actor ${actorId} is not known to this cluster (killed before, or from a session that was shut down)`));
+          const why = this.refusedActors.get(actorId) ?? 'it is not known to this cluster (killed before, or from a session that was shut down)';
+          const error = encodeError(new ActorDiedError(`actor ${actorId} cannot be called: ${why}`));
           call.done(call.spec.returnIds.map((id) => ({ id, state: 'failed', data: error })));
         } else this.send(call, nodeId);
       }
@@ -404,14 +406,39 @@ export class ClusterAgent implements ClusterLink {
     return asked;
   }
 
-  takeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, canRunHere: boolean): boolean {
+  takeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, canRunHere: boolean): boolean | Error {
     if (canRunHere && this.otherNodes === 0 && typeof spec.strategy !== 'object') return false;
     const target = this.place(spec, canRunHere, true);
     if (target === this.self) return false;
-    if (target === undefined || target instanceof Error) {
-      // Created here, where it dies at once with the reason (calls to it then fail with it).
-      return false;
+    if (target instanceof Error) return target;
+    for (const fn of functions) this.publish(fn);
+    if (target === undefined) {
+      // No node can host it now: it waits for one (its calls wait with it).
+      console.warn(
+        `miniray: actor ${spec.className} needs ${describe(demandOf(spec))}, which no node of the cluster has; ` +
+          'it waits until a node that has them joins (miniray start --address ... --num-cpus/--num-gpus/--resources)',
+      );
+      this.actorNodes.set(spec.actorId, new Promise((placed) => this.parkedActors.push({ functions, spec, placed })));
+      return true;
     }
+    this.placeActor(functions, spec, target);
+    return true;
+  }
+
+  /** Actors no node could host when created, waiting for one, with what their calls wait on. */
+  private readonly parkedActors: { functions: readonly FunctionDescriptor[]; spec: ActorSpec; placed: (nodeId: string | undefined) => void }[] = [];
+
+  private unparkActors(): void {
+    for (const parked of this.parkedActors.splice(0)) {
+      const target = this.place(parked.spec, false, true);
+      if (target === undefined) this.parkedActors.push(parked);
+      else if (target instanceof Error || target === this.self) parked.placed(undefined);
+      else parked.placed(this.placeActor(parked.functions, parked.spec, target));
+    }
+  }
+
+  /** Sends an actor's creation to `target` (a named one once its name is its own, cluster-wide). */
+  private placeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, target: string): string {
     this.actorNodes.set(spec.actorId, target);
     // Until that node reports again, count what the actor takes there, or every actor placed
     // before then would go to the same node.
@@ -421,7 +448,6 @@ export class ClusterAgent implements ClusterLink {
       for (const [name, amount] of Object.entries(demandOf(spec))) available[name] = (available[name] ?? 0) - amount;
       view.available = available;
     }
-    for (const fn of functions) this.publish(fn);
     const create = (): void => {
       const link = this.link(target);
       const args = spec.dependencies.map((id) => this.node.remoteObjects.valueFor(id, INLINE_LIMIT));
@@ -439,27 +465,31 @@ export class ClusterAgent implements ClusterLink {
     if (spec.name === undefined) {
       create();
       void this.gcs.registerActor(entry).catch(() => {});
-      return true;
+      return target;
     }
-    // A named actor is created only once its name is its own, cluster-wide; calls wait for it.
+    // Calls wait for the name to be granted.
     const registered = this.gcs.registerActor(entry).then(
       (answer) => {
         if (answer.ok) {
           create();
+          this.actorNodes.set(spec.actorId, target);
           return target;
         }
         this.actorNodes.delete(spec.actorId);
-        this.failedActors.set(spec.actorId, `an actor named '${spec.name}' already exists in namespace '${spec.namespace}'`);
+        this.refusedActors.set(
+          spec.actorId,
+          `an actor named '${spec.name}' already exists in namespace '${spec.namespace}'; use getActor() to reach it, kill() it first, or choose another name`,
+        );
         return undefined;
       },
       () => undefined,
     );
     this.actorNodes.set(spec.actorId, registered);
-    return true;
+    return target;
   }
 
-  /** Actors placed elsewhere whose creation was refused, with why. */
-  private readonly failedActors = new Map<string, string>();
+  /** Actors placed elsewhere whose creation was refused, with why (their calls fail with it). */
+  private readonly refusedActors = new Map<string, string>();
 
   registerActor(spec: ActorSpec, onNameTaken: () => void): void {
     void this.gcs

@@ -29,8 +29,12 @@ export interface ClusterLink {
   takeTask(work: RemoteWork, canRunHere: boolean): boolean;
   /** An actor call for an actor that is not on this node. */
   callRemoteActor(work: RemoteWork): void;
-  /** An actor creation: true if it is placed on another node. */
-  takeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, canRunHere: boolean): boolean;
+  /**
+   * An actor creation: true if it is placed on another node (or waits for one that can host it),
+   * false if it is created here, or the error it is created dead with (no node can ever host it,
+   * or the node it names cannot).
+   */
+  takeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, canRunHere: boolean): boolean | Error;
   killRemoteActor(actorId: string, noRestart: boolean): void;
   /** A named actor not found on this node: asks the cluster. */
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void;

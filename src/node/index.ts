@@ -431,8 +431,9 @@ export class Node {
   createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, throwIfNameTaken = true): void {
     for (const fn of functions) this.functions.set(fn.id, fn);
     const canRunHere = spec.numCpus <= this.options.numCpus && this.offers(spec.resources);
-    if (this.cluster?.takeActor(this.definitionsFor(spec.classId), spec, canRunHere)) return;
-    this.actors.create(spec, { throwIfNameTaken });
+    const taken = this.cluster?.takeActor(this.definitionsFor(spec.classId), spec, canRunHere) ?? false;
+    if (taken === true) return;
+    this.actors.create(spec, { throwIfNameTaken, ...(taken === false ? {} : { failWith: taken }) });
     // Actors are found from every node (handles travel, names are cluster-wide): the cluster's
     // table has the last word on names.
     this.cluster?.registerActor(spec, () => this.actors.failNameTaken(spec.actorId));
@@ -557,7 +558,7 @@ export class Node {
     this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of task ${spec.name}`);
     // Where the cluster may run it elsewhere, it decides once the arguments exist.
     if (!this.canRunHere(record) && (this.cluster === undefined || fromPeer)) {
-      this.failTask(record, encodeError(this.infeasibleError(spec)));
+      this.failTask(record, encodeError(this.infeasibleError(`task ${spec.name}`, spec)));
       return;
     }
     if (this.startupError !== undefined) {
@@ -581,11 +582,11 @@ export class Node {
   }
 
   /** What a task that this node can never run fails with (where no other node may take it). */
-  infeasibleError(spec: { readonly name: string; readonly numCpus: number; readonly resources?: ResourceMap }): InvalidOptionError {
+  infeasibleError(what: string, spec: { readonly numCpus: number; readonly resources?: ResourceMap }): InvalidOptionError {
     const wanted = Object.entries(demandOf(spec)).map(([name, amount]) => `${amount} ${name}`).join(', ');
     const offered = Object.entries({ CPU: this.options.numCpus, ...this.options.resources }).map(([name, amount]) => `${amount} ${name}`).join(', ');
     return new InvalidOptionError(
-      `task ${spec.name} needs ${wanted} but this node has ${offered}; ` +
+      `${what} needs ${wanted} but this node has ${offered}; ` +
         'ask for less in its options (numCpus, numGpus, resources), or start miniray with more (init({ numCpus, numGpus, resources }))',
       spec.resources === undefined || spec.numCpus > this.options.numCpus ? 'numCpus' : 'resources',
     );
