@@ -335,7 +335,7 @@ export class ClusterAgent implements ClusterLink {
       this.sentTo.delete(returnId);
     };
     link.peer
-      .then((peer) => (peer.request('executeTask', { functions, spec, args })))
+      .then((peer) => peer.request('executeTask', { functions, spec, args }))
       .then(
         (answer) => {
           settle();
@@ -357,7 +357,7 @@ export class ClusterAgent implements ClusterLink {
   /** A node refused a task it cannot run (this node's view of it was stale): it is placed again. */
   private spillback(work: RemoteWork, refusedBy: string, reason: string): void {
     const view = this.views.get(refusedBy);
-    if (view !== undefined) view.info = { ...view.info, resources: {} }; // not a candidate for it again until it reports anew
+    if (view !== undefined) view.available = {}; // no room there, as far as this node knows, until it reports again
     if (!this.takeTask(work, false)) work.lost(new NodeDiedError(`spilled back by node ${refusedBy.slice(0, 8)}: ${reason}`));
   }
 
