@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { InvalidOptionError } from '../errors/index.js';
+import { GcsServer, InMemoryStoreClient } from '../gcs/index.js';
+import { Router, listen } from '../net/index.js';
 import { isMinirayProcess } from './daemon.js';
 import { parseAddress, parseCount, parsePort, parseResources } from './flags.js';
-import { formatStatus, type NodeRow } from './status.js';
+import { fetchNodes, formatStatus, type NodeRow } from './status.js';
 
 const rejects = (call: () => unknown, option: string, message: RegExp) =>
   assert.throws(call, (error: unknown) => {
@@ -79,6 +85,44 @@ describe('miniray status report', () => {
 
   test('an empty cluster still shows CPU', () => {
     assert.equal(formatStatus([]), 'Nodes: 0 alive, 0 dead\nResources (used/total, live nodes):\n  0.0/0.0 CPU\n');
+  });
+});
+
+describe('miniray status over TLS', () => {
+  test('MINIRAY_TLS_CA alone is enough to reach a TLS head (status has no listener, so needs no certificate)', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'miniray-status-tls-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    } catch (error) {
+      t.skip(`openssl could not make a certificate: ${(error as Error).message}`);
+      return;
+    }
+    const router = new Router();
+    const gcs = new GcsServer(new InMemoryStoreClient(), 'test-cluster');
+    gcs.register(router);
+    const listener = await listen({
+      token: 'secret',
+      hello: { role: 'gcs', nodeId: 'head' },
+      router,
+      tls: { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') },
+      log: () => {},
+    });
+    t.after(() => {
+      gcs.close();
+      return listener.close();
+    });
+    const saved = { ca: process.env.MINIRAY_TLS_CA, cert: process.env.MINIRAY_TLS_CERT, key: process.env.MINIRAY_TLS_KEY };
+    t.after(() => {
+      for (const [name, value] of [['MINIRAY_TLS_CA', saved.ca], ['MINIRAY_TLS_CERT', saved.cert], ['MINIRAY_TLS_KEY', saved.key]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    });
+    delete process.env.MINIRAY_TLS_CERT;
+    delete process.env.MINIRAY_TLS_KEY;
+    process.env.MINIRAY_TLS_CA = join(dir, 'cert.pem');
+    assert.deepEqual(await fetchNodes(`127.0.0.1:${listener.port}`, 'secret'), []);
   });
 });
 

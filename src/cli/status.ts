@@ -1,4 +1,5 @@
 /** `miniray status`: the cluster's node table, as its GCS sees it, printed for a person. */
+import { readFileSync } from 'node:fs';
 import { clientTls, splitAddress, tlsFromEnvironment } from '../cluster/start.js';
 import { GcsClient } from '../gcs/index.js';
 import { Router, connect } from '../net/index.js';
@@ -18,8 +19,7 @@ export interface NodeRow {
  */
 export async function fetchNodes(address: string, token: string): Promise<NodeRow[]> {
   const { host, port } = splitAddress(address);
-  // A cluster with TLS: MINIRAY_TLS_CERT and MINIRAY_TLS_KEY (or MINIRAY_TLS_CA) say so here too.
-  const tls = tlsFromEnvironment();
+  const tls = statusTls();
   const peer = await connect({
     host,
     port,
@@ -27,13 +27,25 @@ export async function fetchNodes(address: string, token: string): Promise<NodeRo
     timeoutMs: 10_000,
     router: new Router(),
     hello: { role: 'cli', nodeId: `cli-${process.pid}` },
-    ...(tls === undefined ? {} : { tls: clientTls(tls) }),
+    ...(tls === undefined ? {} : { tls }),
   });
   try {
     return [...(await new GcsClient(peer).getNodes())];
   } finally {
     peer.close('miniray status is done');
   }
+}
+
+/**
+ * How `miniray status` reaches a cluster with TLS: MINIRAY_TLS_CERT and MINIRAY_TLS_KEY (the
+ * cluster's shared certificate, or MINIRAY_TLS_CA's), or MINIRAY_TLS_CA alone, since status only
+ * connects and has no listener that would need a certificate of its own. Undefined: plain TCP.
+ */
+export function statusTls(): ReturnType<typeof clientTls> | undefined {
+  const own = tlsFromEnvironment();
+  if (own !== undefined) return clientTls(own);
+  const caFile = process.env['MINIRAY_TLS_CA'];
+  return caFile ? { ca: readFileSync(caFile, 'utf8'), rejectUnauthorized: true } : undefined;
 }
 
 const ID_PREFIX = 8;
