@@ -312,7 +312,7 @@ export function connect(options: ConnectOptions): Promise<Peer> {
         return reject(
           answer.code === 'token'
             ? new AuthenticationError(
-                `${address} refused this connection's token: set MINIRAY_AUTH_TOKEN to the head's token (the head prints it when it starts and writes it to its token file, readable only by the user who started it)`,
+                `${address} refused this connection's token: set MINIRAY_AUTH_TOKEN to the head's token (on the head's machine it is in ~/.miniray/auth_token, or $MINIRAY_HOME/auth_token, readable only by the user who started the head)`,
               )
             : new ConnectionError(`${address} refused this connection: ${answer.reason}`),
         );
