@@ -536,19 +536,27 @@ function hostPort(address: string): { host: string; port: number } {
 }
 
 /**
- * Opens a raw TCP connection to `address`, writes `bytes`, and resolves with what came back once
- * the other side closes it; rejects if it is still open after `timeoutMs`.
+ * Opens a raw TCP connection to `address`, writes `bytes` (and, once an answer matching
+ * `then.answer` has come back, `then.bytes`), and resolves with what came back once the other side
+ * closes it; rejects if it is still open after `timeoutMs`.
  */
-export function sendRaw(address: string, bytes: Buffer, timeoutMs = 20_000): Promise<Buffer> {
+export function sendRaw(address: string, bytes: Buffer, then?: { answer: RegExp; bytes: Buffer }, timeoutMs = 20_000): Promise<Buffer> {
   const { host, port } = hostPort(address);
   return new Promise((resolve, reject) => {
     const socket = new Socket();
     const received: Buffer[] = [];
+    let next = then;
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`${address} kept the connection open ${timeoutMs} ms after ${bytes.byteLength} bad bytes`));
+      reject(new Error(`${address} kept the connection open ${timeoutMs} ms after the bad bytes (received: ${JSON.stringify(Buffer.concat(received).toString('latin1'))})`));
     }, timeoutMs);
-    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      received.push(chunk);
+      if (next !== undefined && next.answer.test(Buffer.concat(received).toString('latin1'))) {
+        socket.write(next.bytes);
+        next = undefined;
+      }
+    });
     socket.on('error', () => {}); // a reset is a close too
     socket.on('close', () => {
       clearTimeout(timer);

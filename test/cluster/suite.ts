@@ -28,6 +28,14 @@ export function clusterSuite(label: string, options: { netns: boolean }): void {
     const disk = (): ClusterNode => c().nodes[2] as ClusterNode;
     const baseNodes = (): ClusterNode[] => [head(), plain(), disk()];
 
+    /** Waits until the alive nodes report every CPU free (nothing left running or held). */
+    const allCpusFree = (why: string) =>
+      waitFor(`every CPU free: ${why}`, async () => {
+        const alive = (await c().nodeTable()).filter((n) => n.alive);
+        const sum = (pick: (n: (typeof alive)[number]) => Readonly<Record<string, number>>) => alive.reduce((total, n) => total + (pick(n)['CPU'] ?? 0), 0);
+        return sum((n) => n.available) === sum((n) => n.resources);
+      }, 30_000);
+
     before(async () => {
       cluster = await Cluster.start({ numCpus: 1 }, [{ numCpus: 1 }, { numCpus: 1, resources: { disk: 1 } }], { netns: options.netns, name: label });
       // Started one after the other so that nodes[1] and nodes[2] are the ones named above.
@@ -66,7 +74,8 @@ export function clusterSuite(label: string, options: { netns: boolean }): void {
       const [diskRun, before] = resultsOf(driver.stdout) as [{ disk: string[] }, { readyBeforeJoin: number; pendingBeforeJoin: number }];
       assert.deepEqual(diskRun.disk, [disk().nodeId, disk().nodeId, disk().nodeId]);
       assert.deepEqual(before, { readyBeforeJoin: 0, pendingBeforeJoin: 1 }, 'wait() times out with the task pending');
-      assert.match(driver.stderr, /needs 1 late.*no node of the cluster has.*waits until a node that has them joins/s);
+      assert.match(driver.stderr, /needs 1 CPU, 1 late, which no node of the cluster has; it waits until a node that has them joins/);
+      assert.equal(driver.stderr.match(/which no node of the cluster has/g)?.length, 1, `warned once, not at each resource report:\n${driver.stderr}`);
       const late = await c().addNode({ numCpus: 1, resources: { late: 1 } });
       driver.send('go');
       const outcome = await driver.ended();
@@ -78,16 +87,18 @@ export function clusterSuite(label: string, options: { netns: boolean }): void {
     });
 
     test('actors on another node: placed there, calls in order, state kept, callable from a task elsewhere', async () => {
-      const [outcome] = (await c().run('driver.mjs', ['actors', JSON.stringify({ target: disk().nodeId, other: head().nodeId })])) as [
-        { order: number[]; placedOrder: number[]; fromTask: { value: number; nodeId: string }; last: number; pinnedAt: Where; placedAt: Where; driver: Where },
+      const [outcome] = (await c().run('driver.mjs', ['actors', JSON.stringify({ target: disk().nodeId })])) as [
+        { order: number[]; placedOrder: number[]; fromTask: { value: number; nodeId: string }; last: number; pinnedAt: Where; placedAt: Where; free: string; driver: Where },
       ];
       assert.deepEqual(outcome.order, Array.from({ length: 50 }, (_, i) => i + 1), 'calls ran in submission order');
       assert.deepEqual(outcome.placedOrder, [1, 2, 3, 4, 5]);
       assert.deepEqual(outcome.pinnedAt, { nodeId: disk().nodeId, pid: disk().proc.pid }, 'the pinned actor lives in the disk node\'s process');
       assert.notEqual(outcome.placedAt.nodeId, outcome.driver.nodeId, 'a DEFAULT actor goes to a node with CPUs, not the driver');
       assert.ok(baseNodes().some((n) => n.nodeId === outcome.placedAt.nodeId && n.proc.pid === outcome.placedAt.pid));
-      assert.deepEqual(outcome.fromTask, { value: 51, nodeId: head().nodeId }, 'a task on the head called it through its handle');
+      assert.notEqual(outcome.placedAt.nodeId, disk().nodeId, 'the DEFAULT actor is not placed where the pinned one holds the only CPU');
+      assert.deepEqual(outcome.fromTask, { value: 51, nodeId: outcome.free }, 'a task on a third node called it through its handle');
       assert.equal(outcome.last, 52, 'its state is kept across callers');
+      await allCpusFree('the actors of a driver that left die with it');
     });
 
     test('named actors: a second driver finds one with getActor(name, { namespace }) and calls it', async () => {
@@ -103,6 +114,7 @@ export function clusterSuite(label: string, options: { netns: boolean }): void {
       const [first, final] = resultsOf(outcome.stdout) as [{ first: number }, { calls: string[]; last: number }];
       assert.equal(first.first, 1);
       assert.deepEqual(final, { calls: ['owner', 'user', 'user', 'user'], last: 5 });
+      await allCpusFree('the named actor of a driver that left dies with it');
     });
 
     test('object transfer: a 64 MiB array put by the driver is read on every node; a result made on one node is read on another', async () => {
@@ -149,18 +161,19 @@ export function clusterSuite(label: string, options: { netns: boolean }): void {
       const ports = baseNodes().map((n) => n.address);
       const oversized = Buffer.alloc(4 + 1024);
       oversized.writeUInt32BE(0x7fff_fff0, 0);
-      const attacks: [string, () => Buffer, (answer: Buffer) => void][] = [
-        ['bytes that are not msgpack', () => Buffer.from([0, 0, 0, 8, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1]), () => {}],
-        ['an HTTP request', () => Buffer.from('GET / HTTP/1.1\r\nHost: miniray\r\n\r\n'), () => {}],
+      const attacks: [string, () => Buffer, ((answer: Buffer) => void)?, { answer: RegExp; bytes: Buffer }?][] = [
+        ['bytes that are not msgpack', () => Buffer.from([0, 0, 0, 8, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1])],
+        ['an HTTP request', () => Buffer.from('GET / HTTP/1.1\r\nHost: miniray\r\n\r\n')],
         ['a wrong token', () => helloFrame('not-the-token'), (answer) => assert.match(answer.toString('latin1'), /refused/)],
-        ['an oversized first frame', () => oversized, () => {}],
-        ['an oversized frame after a valid hello', () => Buffer.concat([helloFrame(c().token), oversized]), (answer) => assert.match(answer.toString('latin1'), /welcome/)],
+        ['an oversized first frame', () => oversized, (answer) => assert.equal(answer.byteLength, 0)],
+        // Authenticated first: the frame limit of a peer that gave the token, not the hello's.
+        ['an oversized frame after a valid hello', () => helloFrame(c().token), (answer) => assert.match(answer.toString('latin1'), /welcome/), { answer: /welcome/, bytes: oversized }],
       ];
       await Promise.all(
         ports.flatMap((address) =>
-          attacks.map(async ([what, bytes, check]) => {
-            const answer = await sendRaw(address, bytes()).catch((error: Error) => assert.fail(`${what} at ${address}: ${error.message}`));
-            check(answer);
+          attacks.map(async ([what, bytes, check, then]) => {
+            const answer = await sendRaw(address, bytes(), then).catch((error: Error) => assert.fail(`${what} at ${address}: ${error.message}`));
+            check?.(answer);
           }),
         ),
       );
