@@ -295,6 +295,18 @@ export class ActorManager {
   }
 
   /**
+   * Kills, for good, the actors a node that left the cluster owns (made by its driver or its
+   * tasks), as Ray ends an owner's actors with it: else they would hold their CPUs forever.
+   */
+  killOwnedBy(nodeId: string, why: string): void {
+    for (const actor of [...this.actors.values()]) {
+      if (actor.spec.owner.nodeId !== nodeId || actor.state === 'dead') continue;
+      actor.noRestart = true;
+      this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actor.spec.actorId}) died: ${why}`)));
+    }
+  }
+
+  /**
    * Whether `host` may report `seq` as cancelled unasked: the destroy of a 'shared' actor killed to
    * restart, and the calls of that actor it was sent (it drops those that had not started). For
    * the node's check of what workers report.

@@ -147,6 +147,7 @@ export class ClusterAgent implements ClusterLink {
 
   private removeNode(nodeId: string): void {
     this.views.delete(nodeId);
+    this.node.ownerGone(nodeId);
     const link = this.links.get(nodeId);
     this.links.delete(nodeId);
     void link?.peer.then((peer) => peer.close('the GCS reports the node dead'), () => {});

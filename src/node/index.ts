@@ -609,6 +609,11 @@ export class Node {
     this.objects.removeHandles(ownerWorker, ids);
   }
 
+  /** Another node left the cluster: the actors it owns here die with it. */
+  ownerGone(nodeId: string): void {
+    this.actors.killOwnedBy(nodeId, `its owner, node ${nodeId.slice(0, 8)}, left the cluster`);
+  }
+
   /** Another node left: it borrows nothing any more. */
   dropBorrower(peerNode: string): void {
     this.objects.dropThread(`node:${peerNode}`);
