@@ -100,6 +100,15 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
+/** Kills process group `pgid` when this process exits, unless untrack() says it is gone. */
+export function trackGroup(pgid: number): void {
+  liveGroups.add(pgid);
+}
+
+export function untrackGroup(pgid: number): void {
+  liveGroups.delete(pgid);
+}
+
 export interface Outcome {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
