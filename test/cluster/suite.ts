@@ -40,6 +40,12 @@ export function clusterSuite(label: string, options: { netns: boolean }): void {
       cluster = await Cluster.start({ numCpus: 1 }, [{ numCpus: 1 }, { numCpus: 1, resources: { disk: 1 } }], { netns: options.netns, name: label });
       // Started one after the other so that nodes[1] and nodes[2] are the ones named above.
       assert.deepEqual(c().nodes.map((n) => n.spec.resources?.['disk'] ?? 0), [0, 0, 1]);
+      if (options.netns) {
+        // Each on an address of its own namespace, not loopback: as separate hosts.
+        const hosts = c().nodes.map((n) => n.address.slice(0, n.address.lastIndexOf(':')));
+        for (const host of hosts) assert.match(host, /^10\.77\.\d+\.\d+$/);
+        assert.equal(new Set(hosts).size, hosts.length, `one address per host: ${hosts.join(', ')}`);
+      }
     });
     after(async () => {
       await cluster?.stop();
