@@ -243,13 +243,19 @@ export class ClusterAgent implements ClusterLink {
   }
 
   private park(work: RemoteWork, canRunHere: boolean): void {
+    this.parked.push({ work, canRunHere });
+    // Parked again at each resource report that does not help it: said once.
+    if (this.warnedParked.has(work)) return;
+    this.warnedParked.add(work);
     const demand = describe(demandOf(work.spec));
     console.warn(
       `miniray: task ${work.spec.name} needs ${demand}, which no node of the cluster has; ` +
         'it waits until a node that has them joins (miniray start --address ... --num-cpus/--num-gpus/--resources)',
     );
-    this.parked.push({ work, canRunHere });
   }
+
+  /** Parked tasks already warned of. */
+  private readonly warnedParked = new WeakSet<RemoteWork>();
 
   private unpark(): void {
     if (this.parked.length === 0) return;
