@@ -44,6 +44,11 @@ interface View {
   available: ResourceMap;
   /** CPUs of tasks this node sent there that have not come back (the view lags behind them). */
   sentCpus: number;
+  /**
+   * CPUs of actors this node placed there that its reports do not show yet. An actor never
+   * "comes back" as a task does, so they count until a report shows its CPUs changed.
+   */
+  actorCpus: number;
 }
 
 /** A node's connection, with the function definitions sent over it. */
@@ -114,7 +119,9 @@ export class ClusterAgent implements ClusterLink {
     this.gcs.onPublish('resources', ({ nodes }) => {
       for (const { nodeId, available } of nodes) {
         const view = this.views.get(nodeId);
-        if (view !== undefined) view.available = available;
+        if (view === undefined) continue;
+        if (view.actorCpus > 0 && available['CPU'] !== view.available['CPU']) view.actorCpus = 0;
+        view.available = available;
       }
       this.unpark();
     });
@@ -141,7 +148,7 @@ export class ClusterAgent implements ClusterLink {
 
   private addNode(info: NodeInfo): void {
     if (!info.alive) return;
-    this.views.set(info.nodeId, { info, available: info.available, sentCpus: 0 });
+    this.views.set(info.nodeId, { info, available: info.available, sentCpus: 0, actorCpus: 0 });
     this.unpark();
   }
 
@@ -225,7 +232,7 @@ export class ClusterAgent implements ClusterLink {
   /** What a node has free, as this node sees it (its last report, less what was sent there since). */
   private free(view: View): ResourceMap {
     if (view.info.nodeId === this.self) return this.node.available();
-    return { ...view.available, CPU: (view.available['CPU'] ?? 0) - view.sentCpus };
+    return { ...view.available, CPU: (view.available['CPU'] ?? 0) - view.sentCpus - view.actorCpus };
   }
 
   private use(view: View): number {
@@ -388,6 +395,9 @@ export class ClusterAgent implements ClusterLink {
       return false;
     }
     this.actorNodes.set(spec.actorId, target);
+    // Else every actor of a burst goes to the node that looked freest, and waits there for its CPUs.
+    const targetView = this.views.get(target);
+    if (targetView !== undefined) targetView.actorCpus += spec.numCpus;
     const create = (): void => {
       const link = this.link(target);
       const args = spec.dependencies.map((id) => this.node.valueFor(id, INLINE_LIMIT));
