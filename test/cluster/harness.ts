@@ -58,6 +58,8 @@ const liveGroups = new Set<number>();
 /** Network namespaces and links made here and not yet removed. */
 const liveNetns = new Set<string>();
 const liveLinks = new Set<string>();
+/** Temp directories of clusters not yet stopped. */
+const liveScratch = new Set<string>();
 
 function killGroup(pgid: number, signal: NodeJS.Signals): void {
   try {
@@ -90,6 +92,8 @@ function cleanUpSync(): void {
   for (const pgid of liveGroups) killGroup(pgid, 'SIGKILL');
   liveGroups.clear();
   removeNetworkSync();
+  for (const dir of liveScratch) rmSync(dir, { recursive: true, force: true });
+  liveScratch.clear();
 }
 
 process.on('exit', cleanUpSync);
@@ -385,6 +389,7 @@ export class Cluster {
 
   private constructor(readonly options: ClusterOptions) {
     this.scratch = mkdtempSync(join(tmpdir(), `miniray-${options.name ?? 'cluster'}-`));
+    liveScratch.add(this.scratch);
     this.home = join(this.scratch, 'head-home');
     mkdirSync(this.home, { recursive: true, mode: 0o700 });
     this.token = randomBytes(32).toString('hex');
@@ -534,6 +539,7 @@ export class Cluster {
     await Promise.all(this.nodes.filter((n) => n.role === 'head').map((n) => n.proc.stop()));
     if (this.network !== undefined) removeNetworkSync();
     rmSync(this.scratch, { recursive: true, force: true });
+    liveScratch.delete(this.scratch);
   }
 }
 
