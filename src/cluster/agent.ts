@@ -59,6 +59,11 @@ interface View {
   available: ResourceMap;
   /** CPUs of tasks this node sent there that have not come back (the view lags behind them). */
   sentCpus: number;
+  /**
+   * CPUs of actors this node placed there that its reports do not show yet. An actor never
+   * "comes back" as a task does, so they count until a report shows its CPUs changed.
+   */
+  actorCpus: number;
 }
 
 /** A node's connection, with the function definitions sent over it. */
@@ -129,7 +134,9 @@ export class ClusterAgent implements ClusterLink {
     this.gcs.onPublish('resources', ({ nodes }) => {
       for (const { nodeId, available } of nodes) {
         const view = this.views.get(nodeId);
-        if (view !== undefined) view.available = available;
+        if (view === undefined) continue;
+        if (view.actorCpus > 0 && available['CPU'] !== view.available['CPU']) view.actorCpus = 0;
+        view.available = available;
       }
       this.unpark();
     });
@@ -160,7 +167,7 @@ export class ClusterAgent implements ClusterLink {
 
   private addNode(info: NodeInfo): void {
     if (!info.alive) return;
-    this.views.set(info.nodeId, { info, available: info.available, sentCpus: 0 });
+    this.views.set(info.nodeId, { info, available: info.available, sentCpus: 0, actorCpus: 0 });
     this.unpark();
     this.unparkActors();
   }
@@ -255,7 +262,7 @@ export class ClusterAgent implements ClusterLink {
   /** What a node has free, as this node sees it (its last report, less what was sent there since). */
   private free(view: View): ResourceMap {
     if (view.info.nodeId === this.self) return this.node.available();
-    return { ...view.available, CPU: (view.available['CPU'] ?? 0) - view.sentCpus };
+    return { ...view.available, CPU: (view.available['CPU'] ?? 0) - view.sentCpus - view.actorCpus };
   }
 
   private use(view: View): number {
@@ -274,13 +281,19 @@ export class ClusterAgent implements ClusterLink {
   }
 
   private park(work: RemoteWork, canRunHere: boolean): void {
+    this.parked.push({ work, canRunHere });
+    // Parked again at each resource report that does not help it: said once.
+    if (this.warnedParked.has(work)) return;
+    this.warnedParked.add(work);
     const demand = describe(demandOf(work.spec));
     console.warn(
       `miniray: task ${work.spec.name} needs ${demand}, which no node of the cluster has; ` +
         'it waits until a node that has them joins (miniray start --address ... --num-cpus/--num-gpus/--resources)',
     );
-    this.parked.push({ work, canRunHere });
   }
+
+  /** Parked tasks already warned of. */
+  private readonly warnedParked = new WeakSet<RemoteWork>();
 
   private unpark(): void {
     if (this.parked.length === 0) return;
@@ -440,14 +453,9 @@ export class ClusterAgent implements ClusterLink {
   /** Sends an actor's creation to `target` (a named one once its name is its own, cluster-wide). */
   private placeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, target: string): string {
     this.actorNodes.set(spec.actorId, target);
-    // Until that node reports again, count what the actor takes there, or every actor placed
-    // before then would go to the same node.
-    const view = this.views.get(target);
-    if (view !== undefined) {
-      const available = { ...view.available };
-      for (const [name, amount] of Object.entries(demandOf(spec))) available[name] = (available[name] ?? 0) - amount;
-      view.available = available;
-    }
+    // Else every actor of a burst goes to the node that looked freest, and waits there for its CPUs.
+    const targetView = this.views.get(target);
+    if (targetView !== undefined) targetView.actorCpus += spec.numCpus;
     const create = (): void => {
       const link = this.link(target);
       const args = spec.dependencies.map((id) => this.node.remoteObjects.valueFor(id, INLINE_LIMIT));
