@@ -111,6 +111,9 @@ export async function runClusterBench(options: ClusterBenchOptions): Promise<voi
 async function withCluster(root: string, body: () => Promise<void>): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), 'miniray-bench-'));
   // The children (nodes and cases) inherit these: the session files and token live in `home`.
+  // Restored afterwards: a single-node case's init() would join a cluster named by MINIRAY_ADDRESS.
+  const names = ['MINIRAY_HOME', 'MINIRAY_AUTH_TOKEN', 'MINIRAY_AUTH_TOKEN_PATH', 'MINIRAY_ADDRESS', 'MINIRAY_BENCH_ECHO'];
+  const saved = names.map((name) => process.env[name]);
   process.env['MINIRAY_HOME'] = home;
   delete process.env['MINIRAY_AUTH_TOKEN'];
   delete process.env['MINIRAY_AUTH_TOKEN_PATH'];
@@ -132,5 +135,6 @@ async function withCluster(root: string, body: () => Promise<void>): Promise<voi
     // Nodes before the head, so that they leave rather than see it die.
     for (const one of started.reverse()) await stopProcess(one);
     rmSync(home, { recursive: true, force: true });
+    names.forEach((name, i) => (saved[i] === undefined ? delete process.env[name] : (process.env[name] = saved[i])));
   }
 }
