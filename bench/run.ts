@@ -5,13 +5,17 @@
  * bench/results/<timestamp>.json so that runs can be compared.
  *
  * Options: --quick (shorter runs, 100,000 queued tasks instead of 1,000,000);
- *          --only=<substring>[,<substring>...] (run only the matching cases; the table still lists all).
+ *          --only=<substring>[,<substring>...] (run only the matching cases; the table still lists all);
+ *          --cluster (the cluster figures instead: a head and 2 nodes as processes, see bench/cluster/run.ts);
+ *          --compare=<git-ref> (single_client_tasks_async and _sync of this checkout against <git-ref>'s
+ *          build, alternated in the same run, see bench/cluster/compare.ts; with --cluster, after it).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { RESULT_PREFIX, type CaseResult } from './lib/protocol.js';
+import { indent, runChild, summary, type ChildResult } from './lib/child-process.js';
+import type { CaseResult } from './lib/protocol.js';
 import { CASES, type CaseEntry } from './lib/registry.js';
 import { buildRows, renderTable, RAY_MACHINE } from './lib/table.js';
 import { FULL_MODE, QUICK_MODE } from './lib/timeit.js';
@@ -25,43 +29,20 @@ const only = process.argv
   .filter(Boolean);
 /** The whole run's bound (the spec's: 10 minutes, 2 with --quick), with a margin for start-up. */
 const budgetMs = quick ? 110_000 : 570_000;
+const compareArg = process.argv.findIndex((arg) => arg === '--compare' || arg.startsWith('--compare='));
+const compareRef = compareArg < 0 ? undefined : (process.argv[compareArg] as string).split('=')[1] ?? process.argv[compareArg + 1];
+if (process.argv.includes('--cluster') || compareRef !== undefined) {
+  const { runClusterBench } = await import('./cluster/run.js');
+  await runClusterBench({ root, quick, cluster: process.argv.includes('--cluster'), compareRef, only });
+  process.exit(0);
+}
 const startedAt = new Date();
 const loadAtStart = loadavg();
 const deadline = Date.now() + budgetMs;
 
-/** A case's result, with the child's stderr when it failed. */
-type ChildResult = CaseResult & { readonly log?: string };
-
-function runChild(entry: CaseEntry): Promise<ChildResult> {
+function runEntry(entry: CaseEntry): Promise<ChildResult> {
   const timeoutMs = Math.min(quick ? entry.timeoutMs.quick : entry.timeoutMs.full, deadline - Date.now());
-  if (timeoutMs < 3000) return Promise.resolve({ case: entry.name, metrics: {}, error: 'skipped: the run is out of time' });
-  const args = ['--import', 'tsx', '--expose-gc', 'bench/child.ts', entry.name];
-  if (quick) args.push('--quick');
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const durationMs = Date.now() - started;
-      const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
-      if (line !== undefined) {
-        const result = JSON.parse(line.slice(RESULT_PREFIX.length)) as CaseResult;
-        resolve({ ...result, durationMs, ...(result.error !== undefined ? { log: stderr.trim() } : {}) });
-        return;
-      }
-      const why = timedOut ? `timed out after ${(timeoutMs / 1000).toFixed(timeoutMs < 10_000 ? 1 : 0)} s` : `exited with ${signal ?? `code ${code}`} and no result`;
-      resolve({ case: entry.name, metrics: {}, error: why, durationMs, log: stderr.trim() });
-    });
-  });
+  return runChild(entry.name, { cwd: root, quick, timeoutMs });
 }
 
 /** The commit measured, and whether the work tree differed from it. */
@@ -73,20 +54,6 @@ function gitRevision(): { commit: string; dirty: boolean } | undefined {
   } catch {
     return undefined;
   }
-}
-
-function indent(text: string): string {
-  return `${text
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n')}\n`;
-}
-
-function summary(result: CaseResult): string {
-  if (result.error !== undefined) return `error: ${result.error}`;
-  return Object.entries(result.metrics)
-    .map(([name, m]) => `${name} ${Number.isInteger(m.value) ? m.value : m.value.toPrecision(4)} ${m.unit}`)
-    .join(', ');
 }
 
 const mode = quick ? QUICK_MODE : FULL_MODE;
@@ -102,7 +69,7 @@ const results = new Map<string, CaseResult>();
 for (const entry of CASES) {
   if (only !== undefined && !only.some((pattern) => entry.name.includes(pattern))) continue;
   process.stdout.write(`  ${entry.name} ... `);
-  const { log, ...result } = await runChild(entry);
+  const { log, ...result } = await runEntry(entry);
   results.set(entry.name, result);
   process.stdout.write(`${summary(result)} [${((result.durationMs ?? 0) / 1000).toFixed(1)} s]\n`);
   // The end of a failed child's stderr, to show where it failed.

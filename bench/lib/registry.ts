@@ -15,6 +15,8 @@ const FAMILIES: Record<string, () => Promise<CaseModule>> = {
   pools: () => import('../peers/pools.js'),
   postmessage: () => import('../peers/postmessage.js'),
   memcpy: () => import('../peers/memcpy.js'),
+  cluster: () => import('../cases/cluster.js'),
+  tcp: () => import('../peers/tcp.js'),
 };
 
 export interface CaseEntry {
@@ -63,9 +65,23 @@ export const CASES: readonly CaseEntry[] = [
   { name: 'actor_creation_shared', family: 'actors', timeoutMs: normal },
 ];
 
+/**
+ * The cases of `npm run bench -- --cluster` (bench/cluster/run.ts), which need the cluster it
+ * starts (MINIRAY_ADDRESS) and the raw TCP echo server (MINIRAY_BENCH_ECHO); in pairs, each limit
+ * next to the figure it is compared with.
+ */
+export const CLUSTER_CASES: readonly CaseEntry[] = [
+  { name: 'raw_tcp_round_trip', family: 'tcp', timeoutMs: normal },
+  { name: 'cluster_task_round_trip', family: 'cluster', timeoutMs: normal },
+  { name: 'cluster_tasks_async', family: 'cluster', timeoutMs: { full: 120_000, quick: 40_000 } },
+  { name: 'raw_tcp_stream', family: 'tcp', timeoutMs: normal },
+  { name: 'cluster_object_transfer', family: 'cluster', timeoutMs: { full: 120_000, quick: 40_000 } },
+];
+
 export async function loadCase(name: string): Promise<CaseFn> {
-  const entry = CASES.find((c) => c.name === name);
-  if (entry === undefined) throw new Error(`unknown case ${name}; known: ${CASES.map((c) => c.name).join(', ')}`);
+  const all = [...CASES, ...CLUSTER_CASES];
+  const entry = all.find((c) => c.name === name);
+  if (entry === undefined) throw new Error(`unknown case ${name}; known: ${all.map((c) => c.name).join(', ')}`);
   const module = await (FAMILIES[entry.family] as () => Promise<CaseModule>)();
   const fn = module.cases[name];
   if (fn === undefined) throw new Error(`case ${name} is missing from its module (${entry.family})`);

@@ -10,7 +10,7 @@ import type { CaseResult, Metric } from './protocol.js';
 export const RAY_MACHINE = 'Ray 2.48, 64 vCPU m5.16xlarge (other machine)';
 
 /** A figure: a metric of a case measured in this run, or a fixed limit from the spec. */
-type Source =
+export type Source =
   | { readonly kind: 'metric'; readonly case: string; readonly metric: string; readonly label: string }
   | { readonly kind: 'fixed'; readonly value: number; readonly unit: string; readonly label: string };
 
@@ -27,7 +27,7 @@ export interface RowSpec {
   readonly ray?: string;
 }
 
-const metric = (caseName: string, name: string, label: string): Source => ({ kind: 'metric', case: caseName, metric: name, label });
+export const metric = (caseName: string, name: string, label: string): Source => ({ kind: 'metric', case: caseName, metric: name, label });
 const SMALL_OBJECT_LIMIT: Source = { kind: 'fixed', value: 200_000, unit: '/s', label: 'target' };
 
 export const ROWS: readonly RowSpec[] = [
@@ -256,9 +256,9 @@ function show(found: Metric | { error: string }, withNote = true): string {
   return withNote && found.note ? `${figure} (${found.note})` : figure;
 }
 
-export function buildRows(results: Results): TableRow[] {
+export function buildRows(results: Results, specs: readonly RowSpec[] = ROWS, peerRows: typeof PEER_ROWS = PEER_ROWS): TableRow[] {
   const rows: TableRow[] = [];
-  for (const spec of ROWS) {
+  for (const spec of specs) {
     const ray = spec.ray ?? '-';
     let peerFound: Metric | { error: string } | undefined;
     let peerText = '-';
@@ -283,7 +283,7 @@ export function buildRows(results: Results): TableRow[] {
     const target = spec.target === undefined ? '' : met === undefined ? `${targetText} ?` : `${targetText} ${met ? 'met' : 'MISSED'}`;
     rows.push({ case: spec.name, miniray: show(mine), peer: peerText, ratio, target, ray, ratioValue, met });
   }
-  for (const peer of PEER_ROWS) {
+  for (const peer of peerRows) {
     if (peer.source.kind !== 'metric') continue;
     const found = lookup(results, peer.source.case, peer.source.metric);
     rows.push({ case: `peer/limit: ${peer.name}`, miniray: '', peer: show(found), ratio: '', target: '', ray: '' });
@@ -291,9 +291,10 @@ export function buildRows(results: Results): TableRow[] {
   return rows;
 }
 
-export function renderTable(rows: readonly TableRow[]): string {
+/** `withRay: false` leaves out Ray's column (the cluster and --compare tables have no figures of Ray's). */
+export function renderTable(rows: readonly TableRow[], withRay = true): string {
   const header: TableRow = { case: 'case', miniray: 'miniray', peer: 'peer or limit', ratio: 'ratio', target: 'target', ray: `Ray (${RAY_MACHINE})` };
-  const columns = ['case', 'miniray', 'peer', 'ratio', 'target', 'ray'] as const;
+  const columns = withRay ? (['case', 'miniray', 'peer', 'ratio', 'target', 'ray'] as const) : (['case', 'miniray', 'peer', 'ratio', 'target'] as const);
   const all = [header, ...rows];
   const widths = columns.map((column) => Math.max(...all.map((row) => row[column].length)));
   const line = (row: TableRow) =>

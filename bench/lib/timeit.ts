@@ -46,6 +46,8 @@ export interface Measurement {
   readonly calls: number;
   /** Median latency of one call over all timed runs (us), when asked for. */
   readonly p50Us?: number;
+  /** 99th percentile of the same latencies (us). */
+  readonly p99Us?: number;
 }
 
 type Fn = () => unknown;
@@ -55,6 +57,12 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+export function percentile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -101,5 +109,5 @@ export async function timeit(mode: TimingMode, fn: Fn, options: TimeitOptions = 
     calls += count;
   }
   const measurement: Measurement = { rate: median(runs), runs, calls };
-  return options.latencies ? { ...measurement, p50Us: median(latencies) * 1000 } : measurement;
+  return options.latencies ? { ...measurement, p50Us: median(latencies) * 1000, p99Us: percentile(latencies, 0.99) * 1000 } : measurement;
 }

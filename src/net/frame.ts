@@ -11,7 +11,7 @@
  * anywhere (nats.js's habit). Bytes from a socket are untrusted: a length over the limit or a body
  * that does not decode ends the stream with a ProtocolError, never an exception.
  */
-import { Packr } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE } from 'msgpackr';
 import { ProtocolError } from '../errors/index.js';
 
 /** The default cap on one frame's body (a setting: maxFrameBytes). */
@@ -23,13 +23,13 @@ const options = { useRecords: false, mapsAsObjects: true, useBigIntExtension: tr
 const writer = new Packr(options);
 const reader = new Packr(options);
 
-/** One message as a frame (header and body) in a buffer of its own, ready for socket.write. */
+/** One message as a frame (header and body), ready for socket.write. */
 export function encodeFrame(message: unknown): Buffer {
-  // pack() returns a view into msgpackr's reused buffer: the copy into the frame is the one we keep.
-  const body = writer.pack(message);
-  const frame = Buffer.allocUnsafe(4 + body.length);
-  frame.writeUInt32BE(body.length, 0);
-  frame.set(body, 4);
+  // msgpackr never writes over what pack() returned (the next pack goes after it, or into a new
+  // buffer), so the frame is that view, with room for the header reserved in front of the body: no
+  // copy (the copy and its fresh buffer were about an eighth of the sending node's CPU in a pull).
+  const frame = writer.pack(message, RESERVE_START_SPACE | 4);
+  frame.writeUInt32BE(frame.length - 4, 0);
   return frame;
 }
 

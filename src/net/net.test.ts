@@ -13,6 +13,7 @@ import {
 import { fields, int, validate } from '../protocol/check.js';
 import { parseEnvelope, parseHandshake } from './envelope.js';
 import { encodeFrame, FrameDecoder, localPair, Router, type Peer, type PeerHello } from './index.js';
+import { encodeValue } from '../serialization/index.js';
 
 const driver: PeerHello = { role: 'driver', nodeId: 'd1' };
 const node: PeerHello = { role: 'node', nodeId: 'n1', listenAddress: '127.0.0.1:6380' };
@@ -101,6 +102,19 @@ test('frames: random chunking of random frame sequences gives back the same mess
     }),
     { numRuns: 300 },
   );
+});
+
+test('frames: a frame stays intact while later messages are packed (it is a view of msgpackr\'s buffer, not a copy)', () => {
+  // A socket may hold a frame until it drains; frames, values packed by the codec (msgpackr's
+  // buffer is one per process) and big messages that make msgpackr take a new buffer come after it.
+  const kept = [encodeFrame({ n: 1, bytes: new Uint8Array(1000).fill(7) }), encodeFrame('second')];
+  const copies = kept.map((frame) => Buffer.from(frame));
+  for (let i = 0; i < 200; i++) encodeFrame({ i, pad: 'x'.repeat(i * 50) });
+  encodeFrame(new Uint8Array(3 * 1024 * 1024).fill(1));
+  encodeValue({ after: new Uint8Array(2048) }, 'a value');
+  kept.forEach((frame, i) => assert.deepEqual(frame, copies[i]));
+  const { messages } = decode(new FrameDecoder(), concat(kept));
+  assert.deepEqual(messages, [{ n: 1, bytes: new Uint8Array(1000).fill(7) }, 'second']);
 });
 
 test('frames: a length over the limit and undecodable bytes are a ProtocolError, not a throw', () => {
