@@ -665,7 +665,10 @@ export class ClusterAgent implements ClusterLink {
         );
       })
       .on('createActor', parse.createActor, ({ functions, spec, args }) => {
-        void this.withDefinition(functions, spec.classId).then((definitions) => node.createActorForPeer(definitions, spec, args));
+        // At once when the definition is at hand (calls to the actor may follow on this
+        // connection, and must find it); only a definition this node was not sent is read first.
+        if (functions.some((fn) => fn.id === spec.classId) || node.knowsFunction(spec.classId)) node.createActorForPeer(functions, spec, args);
+        else void this.withDefinition(functions, spec.classId).then((definitions) => node.createActorForPeer(definitions, spec, args));
       })
       .on('killActor', parse.killActor, ({ actorId, noRestart }) => node.killActor(actorId, noRestart))
       .on('cancelTask', parse.cancelTask, ({ returnId, force }) => node.cancel(returnId, force))
