@@ -14,7 +14,8 @@
  */
 import { ActorDiedError, InvalidOptionError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
 import type { GcsClient, NodeInfo, NodeIdHex, ActorIdHex } from '../gcs/index.js';
-import type { Peer, Router } from '../net/index.js';
+import { RawBytes, type Peer, type Router } from '../net/index.js';
+import type { Block } from '../object-store/index.js';
 import { demandOf, type ClusterLink, type Node, type RemoteWork } from '../node/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
 import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
@@ -615,7 +616,10 @@ export class ClusterAgent implements ClusterLink {
           while (next < chunks.length) {
             const chunk = chunks[next++] as (typeof chunks)[number];
             const bytes = answers.chunk(await peer.request('readChunk', { pullId, ...chunk }), chunk.length);
-            this.node.store.view(blocks[chunk.part] as never).set(bytes, chunk.offset);
+            // Straight from the socket's buffers into the arena: the one copy this node makes.
+            const target = this.node.store.view(blocks[chunk.part] as Block);
+            if (bytes instanceof RawBytes) bytes.copyTo(target, chunk.offset);
+            else target.set(bytes, chunk.offset);
           }
         };
         await Promise.all(Array.from({ length: Math.min(CHUNKS_IN_FLIGHT, chunks.length) }, worker));

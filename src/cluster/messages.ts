@@ -18,6 +18,7 @@ import { aFunctionDescriptor, anId, bytes, fail, fields, id, int, list, optional
 import { parseWorkerToNode } from '../protocol/index.js';
 import type { ActorSpec, RemoteValue, TaskSpec } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
+import { RawBytes } from '../net/index.js';
 
 export interface ExecuteTask {
   readonly functions: readonly FunctionDescriptor[];
@@ -195,8 +196,9 @@ export const answers = {
     if (checked instanceof Error) throw checked;
     return checked;
   },
-  chunk: (value: unknown, length: number): Uint8Array => {
-    if (!(value instanceof Uint8Array) || value.byteLength !== length) {
+  /** A chunk comes as raw bytes (RawBytes, from a socket) or, when small, as a Uint8Array. */
+  chunk: (value: unknown, length: number): RawBytes | Uint8Array => {
+    if (!(value instanceof RawBytes || value instanceof Uint8Array) || value.byteLength !== length) {
       throw validate('readChunk answer', value, () => fail('', `${length} bytes`, value)) as Error;
     }
     return value;

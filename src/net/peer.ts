@@ -13,6 +13,10 @@ import {
   toErrorRecord,
 } from '../errors/index.js';
 import { parseEnvelope, type Envelope, type PeerHello } from './envelope.js';
+import { RawBytes } from './frame.js';
+
+/** A response value of bytes at least this large travels as a raw tail (see frame.ts). */
+const RAW_TAIL_BYTES = 64 * 1024;
 
 export interface RequestOptions {
   readonly timeoutMs?: number;
@@ -64,8 +68,11 @@ export class Router {
 
 /** What a Connection needs of its link. */
 export interface Wire {
-  /** Sends in order; a message that cannot be sent (too big, not encodable) is returned as an error. */
-  send(message: Envelope): MinirayError | undefined;
+  /**
+   * Sends in order; a message that cannot be sent (too big, not encodable) is returned as an
+   * error. `tail`: a response's value, sent as raw bytes after it (it arrives as RawBytes).
+   */
+  send(message: Envelope, tail?: Uint8Array): MinirayError | undefined;
   /** Ends the link; the Connection has already settled its side. */
   close(): void;
   /** How the other side is named in errors and logs ("127.0.0.1:5123"). */
@@ -241,7 +248,9 @@ export class Connection implements Peer {
 
   private replyValue(id: number, value: unknown): void {
     if (this.closedReason !== undefined) return;
-    const problem = this.wire.send({ type: 'response', id, ok: true, value });
+    // Large bytes (chunks of pulled objects) go raw: neither encoded nor copied on the way out.
+    const raw = value instanceof Uint8Array && value.byteLength >= RAW_TAIL_BYTES;
+    const problem = raw ? this.wire.send({ type: 'response', id, ok: true, value: null }, value) : this.wire.send({ type: 'response', id, ok: true, value });
     // The value could not be sent (too big, not encodable): the caller gets why instead.
     if (problem !== undefined) this.reply(id, problem);
   }
@@ -329,9 +338,10 @@ export function localPair(a: PairSide, b: PairSide): [Peer, Peer] {
         reported = true;
         log(`miniray: the peer in this process: ${problem}`);
       },
-      send(message) {
+      send(message, tail) {
         if (!open) return undefined;
-        queue.push(message);
+        // As a socket would deliver it: the raw tail becomes the response's value.
+        queue.push(tail === undefined ? message : { ...message, value: new RawBytes([tail]) } as Envelope);
         if (!scheduled) {
           scheduled = true;
           queueMicrotask(drain);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import test from 'node:test';
 import { AuthenticationError, ConnectionError, InvalidOptionError, ProtocolError, RequestCancelledError, RequestTimeoutError } from '../errors/index.js';
 import { AuthenticationError as PublicAuthenticationError } from '../index.js';
-import { connect, encodeFrame, listen, NET_PROTOCOL_VERSION, Router, type ListenOptions, type Peer, type PeerHello } from './index.js';
+import { connect, encodeFrame, listen, NET_PROTOCOL_VERSION, RawBytes, Router, type ListenOptions, type Peer, type PeerHello } from './index.js';
 
 const head: PeerHello = { role: 'gcs', nodeId: 'head' };
 const client: PeerHello = { role: 'driver', nodeId: 'drv' };
@@ -286,4 +286,43 @@ test('tcp: an onPeer callback that throws costs that connection, not the process
   await until(() => lines.length > 0, 'the log');
   assert.ok(lines.some((l) => /handling a message from 127\.0\.0\.1:\d+ threw; closing that connection: Error: bug in onPeer/.test(l)), lines.join('\n'));
   await listener.close();
+});
+
+test('large bytes answered travel raw after their frame and arrive as RawBytes with the same content; small ones as a Uint8Array', async () => {
+  const { listener, join } = await start();
+  const peer = await join();
+  try {
+    const big = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => (i * 31) & 0xff);
+    const answer = await peer.request('echo', big);
+    assert.ok(answer instanceof RawBytes, `got ${Object.prototype.toString.call(answer)}`);
+    assert.equal(answer.byteLength, big.byteLength);
+    const joined = new Uint8Array(answer.byteLength + 3);
+    answer.copyTo(joined, 3);
+    assert.deepEqual(joined.subarray(3), big);
+    // Requests interleaved with raw answers keep their order and content.
+    const answers = await Promise.all([peer.request('echo', 'a'), peer.request('echo', big.subarray(0, 70_000)), peer.request('echo', 'b')]);
+    assert.equal(answers[0], 'a');
+    assert.equal(answers[2], 'b');
+    assert.ok(answers[1] instanceof RawBytes && answers[1].byteLength === 70_000);
+    const small = await peer.request('echo', new Uint8Array([1, 2, 3]));
+    assert.ok(small instanceof Uint8Array);
+  } finally {
+    peer.close();
+    await listener.close();
+  }
+});
+
+test('a raw tail on a frame that is not a response closes that connection, logged', async () => {
+  const { listener, lines, join } = await start();
+  try {
+    const body = encodeFrame({ type: 'hello', token: TOKEN, protocolVersion: NET_PROTOCOL_VERSION, hello: client }, 4);
+    await rawPeer(listener.port, (socket) => socket.write(Buffer.concat([body, Buffer.from([0, 0, 0, 4, 1, 2, 3, 4])])));
+    await until(() => lines.some((line) => /raw bytes after it that is not a response/.test(line)), 'the log line');
+    // The server still serves a good client.
+    const peer = await join();
+    assert.equal(await peer.request('echo', 'still here'), 'still here');
+    peer.close();
+  } finally {
+    await listener.close();
+  }
 });

@@ -13,7 +13,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { AuthenticationError, ConnectionError, MinirayError, ProtocolError, SerializationError } from '../errors/index.js';
 import { NET_PROTOCOL_VERSION, parseHandshake, type Envelope, type Handshake, type PeerHello } from './envelope.js';
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from './frame.js';
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, tailHeader } from './frame.js';
 import { Connection, type Peer, type Router, type Wire } from './peer.js';
 
 /** The hello is small; an unauthenticated peer must not make us buffer a 256 MiB frame. */
@@ -70,7 +70,7 @@ class SocketLink implements Wire {
   /** Receives each decoded message, in order, until the link closes. */
   onMessage: (message: unknown) => void = () => {};
   onClose: (reason: string) => void = () => {};
-  private readonly waiting: Buffer[] = [];
+  private readonly waiting: Uint8Array[] = [];
   private waitingBytes = 0;
   private needDrain = false;
   private corked = false;
@@ -99,26 +99,32 @@ class SocketLink implements Wire {
     socket.on('close', () => this.ended('the connection closed'));
   }
 
-  send(message: Envelope | Handshake): MinirayError | undefined {
+  send(message: Envelope | Handshake, tail?: Uint8Array): MinirayError | undefined {
     if (this.closedReason !== undefined) return undefined;
+    if (tail !== undefined && tail.byteLength > this.maxFrameBytes) {
+      return new ProtocolError(`bytes of ${tail.byteLength} to ${this.remote} are over the frame limit of ${this.maxFrameBytes} bytes (maxFrameBytes)`);
+    }
     let frame: Buffer;
     try {
-      frame = encodeFrame(message);
+      frame = encodeFrame(message, tail?.byteLength);
     } catch (error) {
       return new SerializationError(`a message to ${this.remote} cannot be encoded: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
     if (frame.byteLength - 4 > this.maxFrameBytes) {
       return new ProtocolError(`a message of ${frame.byteLength - 4} bytes to ${this.remote} is over the frame limit of ${this.maxFrameBytes} bytes (maxFrameBytes)`);
     }
+    const pieces = tail === undefined ? [frame] : [frame, tailHeader(tail.byteLength), tail];
     if (this.needDrain) {
-      this.waiting.push(frame);
-      this.waitingBytes += frame.byteLength;
+      for (const piece of pieces) {
+        this.waiting.push(piece);
+        this.waitingBytes += piece.byteLength;
+      }
       if (this.waitingBytes + this.socket.writableLength > this.maxBufferedBytes) {
         this.fail(`peer does not read: over ${this.maxBufferedBytes} bytes wait to be written to it (maxBufferedBytes)`);
       }
       return undefined;
     }
-    this.write(frame);
+    for (const piece of pieces) this.write(piece);
     return undefined;
   }
 
@@ -148,7 +154,7 @@ class SocketLink implements Wire {
     this.endGracefully('closed by this side');
   }
 
-  private write(frame: Buffer): void {
+  private write(frame: Uint8Array): void {
     // The first write of a tick goes out at once (a lone call's latency); the ones after it in the
     // same tick are corked into one writev (64 calls in flight cost one syscall, not 64).
     if (this.writesThisTick++ === 0) {
@@ -178,8 +184,17 @@ class SocketLink implements Wire {
 
   private received(chunk: Buffer): void {
     if (this.closedReason !== undefined) return;
-    const error = this.decoder.push(chunk, (message) => {
+    const error = this.decoder.push(chunk, (message, tail) => {
       try {
+        if (tail !== undefined) {
+          // Only a response's value comes raw (Connection.replyValue).
+          const response = message as { type?: unknown; ok?: unknown; value?: unknown } | null;
+          if (typeof response !== 'object' || response === null || response.type !== 'response' || response.ok !== true) {
+            this.fail('a frame with raw bytes after it that is not a response');
+            return false;
+          }
+          response.value = tail;
+        }
         this.onMessage(message);
       } catch (thrown) {
         // A bug on this side (an onPeer callback, a listener) must cost one connection, not the process.
