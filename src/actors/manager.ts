@@ -22,7 +22,7 @@ import {
   toErrorRecord,
   type ErrorRecord,
 } from '../errors/index.js';
-import type { ActorInfo, ActorSpec, ExecuteTask, TaskResult, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ExecuteTask, ResourceMap, TaskResult, TaskSpec } from '../protocol/index.js';
 import { decodeErrorRecord, encodeError, encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import type { PooledWorker } from '../worker-pool/index.js';
 
@@ -43,10 +43,11 @@ export interface ActorServices {
   /** Keeps objects alive under a key until releaseHolds(key). */
   hold(key: string, ids: readonly string[], reason: string): void;
   releaseHolds(key: string): void;
-  tryReserveCpus(amount: number): boolean;
+  /** Takes the actor's CPUs, GPUs and custom resources from the node's, all or none. */
+  tryReserveCpus(amount: number, resources: ResourceMap | undefined): boolean;
   /** An actor died for good (the cluster's table learns it, so its name is free again). */
   onDead(actorId: string): void;
-  releaseCpus(amount: number): void;
+  releaseCpus(amount: number, resources: ResourceMap | undefined): void;
   /** Worker threads for 'shared' actors. */
   readonly sharedHostCount: number;
   /** CPUs of the node: an actor needing more can never start. */
@@ -112,6 +113,8 @@ interface ActorRecord {
   /** Calls sent and not finished, by seq. */
   readonly inFlight: Map<number, Call>;
   cpusHeld: number;
+  /** It holds its CPUs and resources from the node's (taken when placed, given back when it dies). */
+  reserved: boolean;
   argumentsReady: boolean;
   noRestart: boolean;
   /**
@@ -171,6 +174,7 @@ export class ActorManager {
       calls: [],
       inFlight: new Map(),
       cpusHeld: 0,
+      reserved: false,
       argumentsReady: false,
       noRestart: false,
       losing: undefined,
@@ -406,9 +410,10 @@ export class ActorManager {
         this.waitingForCpus.shift();
         continue;
       }
-      if (!this.services.tryReserveCpus(actor.spec.numCpus)) return;
+      if (!this.services.tryReserveCpus(actor.spec.numCpus, actor.spec.resources)) return;
       this.waitingForCpus.shift();
       actor.cpusHeld = actor.spec.numCpus;
+      actor.reserved = true;
       this.place(actor);
     }
   }
@@ -418,12 +423,13 @@ export class ActorManager {
   /** Puts the actor on a worker (a new one, or a shared one) and creates it there when it is ready. */
   private place(actor: ActorRecord): void {
     if (actor.state === 'dead' || !actor.argumentsReady) return;
-    if (actor.cpusHeld < actor.spec.numCpus) {
-      if (!this.services.tryReserveCpus(actor.spec.numCpus)) {
+    if (!actor.reserved) {
+      if (!this.services.tryReserveCpus(actor.spec.numCpus, actor.spec.resources)) {
         if (!this.waitingForCpus.includes(actor)) this.waitingForCpus.push(actor);
         return;
       }
       actor.cpusHeld = actor.spec.numCpus;
+      actor.reserved = true;
     }
     const host = actor.spec.isolation === 'shared' ? this.sharedHost() : this.services.spawnHost(actor.spec.isolation);
     actor.host = host;
@@ -612,9 +618,10 @@ export class ActorManager {
     for (const call of actor.calls) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);
     actor.inFlight.clear();
     actor.calls = [];
-    if (actor.cpusHeld > 0) {
-      this.services.releaseCpus(actor.cpusHeld);
+    if (actor.reserved) {
+      this.services.releaseCpus(actor.cpusHeld, actor.spec.resources);
       actor.cpusHeld = 0;
+      actor.reserved = false;
     }
     const host = actor.host;
     if (host !== undefined) {

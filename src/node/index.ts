@@ -171,9 +171,15 @@ export class Node {
       },
       hold: (key, ids, reason) => this.objects.hold(key, ids, reason),
       releaseHolds: (key) => this.objects.releaseHolds(key),
-      tryReserveCpus: (amount) => this.scheduler.tryReserve(amount),
-      releaseCpus: (amount) => {
+      tryReserveCpus: (amount, resources) => {
+        if (!this.resourcesFree(resources) || !this.scheduler.tryReserve(amount)) return false;
+        this.takeResources(resources, -1);
+        return true;
+      },
+      releaseCpus: (amount, resources) => {
         this.scheduler.releaseCpus(amount);
+        this.takeResources(resources, 1);
+        this.queueResourceWaiters();
         this.scheduleDispatch();
         // Actors waiting for CPUs may start now (after this actor's teardown has finished).
         queueMicrotask(() => this.actors.onCpusReleased());
@@ -627,12 +633,23 @@ export class Node {
     this.scheduleDispatch();
   }
 
+  /** Whether these GPUs and custom resources are free now. */
+  private resourcesFree(resources: ResourceMap | undefined): boolean {
+    for (const [name, amount] of Object.entries(resources ?? {})) if ((this.freeResources.get(name) ?? 0) < amount - 1e-9) return false;
+    return true;
+  }
+
+  /** Takes (sign -1) or gives back (+1) GPUs and custom resources. */
+  private takeResources(resources: ResourceMap | undefined, sign: 1 | -1): void {
+    for (const [name, amount] of Object.entries(resources ?? {})) this.freeResources.set(name, (this.freeResources.get(name) ?? 0) + sign * amount);
+  }
+
   /** Takes the task's GPUs and custom resources from this node's; false if they are not free now. */
   private reserveResources(record: TaskRecord): boolean {
     const resources = record.spec.resources;
     if (resources === undefined || record.reserved) return true;
-    for (const [name, amount] of Object.entries(resources)) if ((this.freeResources.get(name) ?? 0) < amount - 1e-9) return false;
-    for (const [name, amount] of Object.entries(resources)) this.freeResources.set(name, (this.freeResources.get(name) ?? 0) - amount);
+    if (!this.resourcesFree(resources)) return false;
+    this.takeResources(resources, -1);
     record.reserved = true;
     return true;
   }
@@ -641,7 +658,12 @@ export class Node {
   private releaseResources(record: TaskRecord): void {
     if (!record.reserved) return;
     record.reserved = false;
-    for (const [name, amount] of Object.entries(record.spec.resources ?? {})) this.freeResources.set(name, (this.freeResources.get(name) ?? 0) + amount);
+    this.takeResources(record.spec.resources, 1);
+    this.queueResourceWaiters();
+  }
+
+  /** Tasks that waited for GPUs or custom resources go to the queue, in order, while there are enough. */
+  private queueResourceWaiters(): void {
     const waiting = this.waitingForResources.splice(0);
     for (const next of waiting) {
       if (next.state !== 'queued') continue;

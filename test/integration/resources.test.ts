@@ -2,7 +2,7 @@
 // node, a GCS in this process): the same API a cluster has, with nothing to join.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { InvalidOptionError, availableResources, clusterResources, get, getRuntimeContext, init, nodes, remote, shutdown, wait } from 'miniray';
+import { InvalidOptionError, availableResources, kill, clusterResources, get, getRuntimeContext, init, nodes, remote, shutdown, wait } from 'miniray';
 import { rejectsWith } from '../fixtures/assertions.js';
 import { Gate, waitForGate } from '../fixtures/coordination.js';
 
@@ -46,6 +46,22 @@ describe('resources in the embedded default', () => {
     } finally {
       gate.close();
     }
+  });
+
+  test('an actor holds its GPU while it lives: a task needing it starts once the actor is killed', T, async () => {
+    class OnGpu {
+      ping(): string {
+        return 'pong';
+      }
+    }
+    const actor = remote(OnGpu, { numGpus: 1 }).remote();
+    assert.equal(await get(actor.ping.remote()), 'pong');
+    const gpuTask = remote(() => 'ran on the GPU', { numGpus: 1, numCpus: 0 });
+    const ref = gpuTask.remote();
+    const { ready } = await wait([ref], { timeoutMs: 500 });
+    assert.equal(ready.length, 0, 'the task started while the actor held the only GPU');
+    kill(actor);
+    assert.equal(await get(ref), 'ran on the GPU');
   });
 
   test('a task asking for more of a resource than any node has fails at once in the embedded default, naming it', T, async () => {
