@@ -12,17 +12,17 @@
  * nodes; { nodeId, soft } names one. A node that is sent what it cannot run (its view was stale)
  * refuses it, and the sender places it again elsewhere (spillback).
  */
+import { Packr } from 'msgpackr';
 import { ActorDiedError, InvalidOptionError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
 import type { GcsClient, NodeInfo, NodeIdHex, ActorIdHex } from '../gcs/index.js';
 import { RawBytes, type Peer, type Router } from '../net/index.js';
 import type { Block } from '../object-store/index.js';
 import { demandOf, type ClusterLink, type Node, type RemoteWork } from '../node/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
+import { aFunctionDescriptor } from '../protocol/check.js';
 import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { answers, parse } from './messages.js';
-import { Packr } from 'msgpackr';
-import { aFunctionDescriptor } from '../protocol/check.js';
 
 /** The GCS KV namespace of function and actor class definitions (Ray's function table). */
 const FUNCTIONS = 'fun';
@@ -30,8 +30,7 @@ const functionCodec = new Packr({ useRecords: false });
 
 function decodeFunction(bytes: Uint8Array): FunctionDescriptor | undefined {
   try {
-    const fn = aFunctionDescriptor(functionCodec.unpack(bytes));
-    return fn;
+    return aFunctionDescriptor(functionCodec.unpack(bytes));
   } catch {
     return undefined; // a malformed entry: as if there were none
   }
@@ -325,6 +324,16 @@ export class ClusterAgent implements ClusterLink {
     return link;
   }
 
+  /**
+   * Notifies a node, once its connection is up. A connection that fails, or a body that cannot be
+   * sent, is logged: a notification has no caller to reject, and must not end this process.
+   */
+  private tell(link: PeerLink | undefined, method: string, body: unknown): void {
+    link?.peer
+      .then((peer) => peer.notify(method, body))
+      .catch((error: unknown) => console.error(`miniray: could not tell another node '${method}': ${(error as Error).message}`));
+  }
+
   /** Sends a task or actor call to `nodeId` and hands its return values to `work` when they come. */
   private send(work: RemoteWork, nodeId: string): void {
     const link = this.link(nodeId);
@@ -460,7 +469,7 @@ export class ClusterAgent implements ClusterLink {
     const create = (): void => {
       const link = this.link(target);
       const args = spec.dependencies.map((id) => this.node.remoteObjects.valueFor(id, INLINE_LIMIT));
-      void link?.peer.then((peer) => peer.notify('createActor', { functions, spec, args }));
+      this.tell(link, 'createActor', { functions, spec, args });
     };
     const entry = {
       actorId: spec.actorId as ActorIdHex,
@@ -523,7 +532,7 @@ export class ClusterAgent implements ClusterLink {
   killRemoteActor(actorId: string, noRestart: boolean): void {
     void this.actorNode(actorId).then((nodeId) => {
       if (nodeId === undefined) return;
-      void this.link(nodeId)?.peer.then((peer) => peer.notify('killActor', { actorId, noRestart }));
+      this.tell(this.link(nodeId), 'killActor', { actorId, noRestart });
     });
   }
 
@@ -550,7 +559,7 @@ export class ClusterAgent implements ClusterLink {
     const returnId = spec.returnIds[0] as string;
     const nodeId = this.sentTo.get(returnId);
     if (nodeId === undefined) return;
-    void this.links.get(nodeId)?.peer.then((peer) => peer.notify('cancelTask', { returnId, force }), () => {});
+    this.tell(this.links.get(nodeId), 'cancelTask', { returnId, force });
   }
 
   // ---- objects across nodes ---------------------------------------------------------------------
@@ -636,11 +645,11 @@ export class ClusterAgent implements ClusterLink {
   freed(id: string, entry: ObjectEntry<unknown>): void {
     if (entry.foreignOwner !== undefined) {
       // A borrower (or a copy) here is gone: tell the owner only of refs this node announced.
-      if (this.borrowing.delete(id)) void this.links.get(entry.foreignOwner)?.peer.then((peer) => peer.notify('unborrow', { ids: [id] }), () => {});
+      if (this.borrowing.delete(id)) this.tell(this.links.get(entry.foreignOwner), 'unborrow', { ids: [id] });
       return;
     }
     if (entry.location !== undefined && entry.location !== this.self) {
-      void this.link(entry.location)?.peer.then((peer) => peer.notify('freeObjects', { owner: entry.owner, ids: [id] }), () => {});
+      this.tell(this.link(entry.location), 'freeObjects', { owner: entry.owner, ids: [id] });
     }
   }
 
@@ -649,7 +658,7 @@ export class ClusterAgent implements ClusterLink {
 
   borrow(ownerNode: string, ids: readonly string[]): void {
     for (const id of ids) this.borrowing.add(id);
-    void this.link(ownerNode)?.peer.then((peer) => peer.notify('borrow', { ids }), () => {});
+    this.tell(this.link(ownerNode), 'borrow', { ids });
   }
 
   // ---- what other nodes ask of this one -----------------------------------------------------------
