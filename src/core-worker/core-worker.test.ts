@@ -114,3 +114,12 @@ test("refs to objects owned on another node are reported with that node, so that
   // Only local refs in a turn: no owners list (the common case costs nothing more).
   assert.deepEqual(fake.added[1], { ids: [alone.hex], owners: undefined });
 });
+
+test('a ref made by hand with an owner that is not a node ID is reported as this node\'s, never as a malformed owner', async () => {
+  const fake = fakeNode();
+  coreWorker(fake.node);
+  const odd = new ObjectRef(ObjectID.fromRandom(), { nodeId: '', workerId: '' });
+  const foreign = new ObjectRef(ObjectID.fromRandom(), { nodeId: OTHER_NODE, workerId: '' });
+  await new Promise((resolve) => queueMicrotask(() => resolve(undefined)));
+  assert.deepEqual(fake.added, [{ ids: [odd.hex, foreign.hex], owners: [NODE, OTHER_NODE] }]);
+});

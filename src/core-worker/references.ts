@@ -12,6 +12,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { isIdHex } from '../ids/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
 import type { NodeClient } from './node-client.js';
 
@@ -51,7 +52,8 @@ export class RefTracker {
       const count = this.counts.get(id) ?? 0;
       this.counts.set(id, count + 1);
       if (count === 0) {
-        const ownerNode = ref.owner.nodeId;
+        // A ref made by hand may name any owner; only a real node ID is another node to borrow from.
+        const ownerNode = isIdHex(ref.owner.nodeId) ? ref.owner.nodeId : this.nodeId;
         if (ownerNode !== this.nodeId && this.addedOwners === undefined) this.addedOwners = this.added.map(() => this.nodeId);
         this.addedOwners?.push(ownerNode);
         this.report(this.added, id);
