@@ -111,10 +111,8 @@ export class RemoteObjects<P> {
   /** Fails an object that was to come from elsewhere (its copy could not be made). */
   failCopy(id: string, error: Error): void {
     const entry = this.objects.get(id);
-    if (entry !== undefined && (entry.state === 'pending' || !this.store.contains(id))) {
-      if (entry.state !== 'pending') (entry as { state: string }).state = 'pending';
-      this.objects.setObject(id, encodeError(error), true);
-    }
+    // Pending (borrowed), or ready on another node with no copy here: either way its readers get the error.
+    if (entry !== undefined && (entry.state === 'pending' || !this.store.contains(id))) this.objects.setObject(id, encodeError(error), true);
   }
 
   /** Arena blocks for a pulled object's parts (throws ObjectStoreFullError, having taken nothing). */
