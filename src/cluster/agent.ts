@@ -285,11 +285,7 @@ export class ClusterAgent implements ClusterLink {
     // Parked again at each resource report that does not help it: said once.
     if (this.warnedParked.has(work)) return;
     this.warnedParked.add(work);
-    const demand = describe(demandOf(work.spec));
-    console.warn(
-      `miniray: task ${work.spec.name} needs ${demand}, which no node of the cluster has; ` +
-        'it waits until a node that has them joins (miniray start --address ... --num-cpus/--num-gpus/--resources)',
-    );
+    warnWaiting(`task ${work.spec.name}`, work.spec);
   }
 
   /** Parked tasks already warned of. */
@@ -437,10 +433,7 @@ export class ClusterAgent implements ClusterLink {
     for (const fn of functions) this.publish(fn);
     if (target === undefined) {
       // No node can host it now: it waits for one (its calls wait with it).
-      console.warn(
-        `miniray: actor ${spec.className} needs ${describe(demandOf(spec))}, which no node of the cluster has; ` +
-          'it waits until a node that has them joins (miniray start --address ... --num-cpus/--num-gpus/--resources)',
-      );
+      warnWaiting(`actor ${spec.className}`, spec);
       this.actorNodes.set(spec.actorId, new Promise((placed) => this.parkedActors.push({ functions, spec, placed })));
       return true;
     }
@@ -471,15 +464,7 @@ export class ClusterAgent implements ClusterLink {
       const args = spec.dependencies.map((id) => this.node.remoteObjects.valueFor(id, INLINE_LIMIT));
       this.tell(link, 'createActor', { functions, spec, args });
     };
-    const entry = {
-      actorId: spec.actorId as ActorIdHex,
-      ...(spec.name === undefined ? {} : { name: spec.name }),
-      namespace: spec.namespace,
-      className: spec.className,
-      methodNames: spec.methodNames,
-      nodeId: target as NodeIdHex,
-      ownerNodeId: this.self as NodeIdHex,
-    };
+    const entry = actorEntry(spec, target);
     if (spec.name === undefined) {
       create();
       void this.gcs.registerActor(entry).catch(() => {});
@@ -511,15 +496,7 @@ export class ClusterAgent implements ClusterLink {
 
   registerActor(spec: ActorSpec, onNameTaken: () => void): void {
     void this.gcs
-      .registerActor({
-        actorId: spec.actorId as ActorIdHex,
-        ...(spec.name === undefined ? {} : { name: spec.name }),
-        namespace: spec.namespace,
-        className: spec.className,
-        methodNames: spec.methodNames,
-        nodeId: this.self as NodeIdHex,
-        ownerNodeId: spec.owner.nodeId as NodeIdHex,
-      })
+      .registerActor(actorEntry(spec, this.self))
       .then((answer) => {
         if (!answer.ok) onNameTaken();
       }, () => {});
@@ -769,6 +746,27 @@ export class ClusterAgent implements ClusterLink {
       pull.read.release();
     }
   }
+}
+
+/** An actor's row in the GCS's actor table, placed on `nodeId`. */
+function actorEntry(spec: ActorSpec, nodeId: string): Parameters<GcsClient['registerActor']>[0] {
+  return {
+    actorId: spec.actorId as ActorIdHex,
+    ...(spec.name === undefined ? {} : { name: spec.name }),
+    namespace: spec.namespace,
+    className: spec.className,
+    methodNames: spec.methodNames,
+    nodeId: nodeId as NodeIdHex,
+    ownerNodeId: spec.owner.nodeId as NodeIdHex,
+  };
+}
+
+/** What a task or actor that no node can run says while it waits for one. */
+function warnWaiting(what: string, spec: TaskSpec | ActorSpec): void {
+  console.warn(
+    `miniray: ${what} needs ${describe(demandOf(spec))}, which no node of the cluster has; ` +
+      'it waits until a node that has them joins (miniray start --address ... --num-cpus/--num-gpus/--resources)',
+  );
 }
 
 function describe(resources: ResourceMap): string {

@@ -14,7 +14,7 @@
  *   borrow / unborrow (notify)  the caller holds (no longer holds) refs to objects the receiver owns
  */
 import type { ProtocolError } from '../errors/index.js';
-import { aFunctionDescriptor, anId, bytes, fail, fields, id, int, list, optionalList, str, validate, type Fields } from '../protocol/check.js';
+import { aFunctionDescriptor, anId, bool, bytes, fail, fields, id, int, list, optionalList, str, validate, type Fields } from '../protocol/check.js';
 import { parseWorkerToNode } from '../protocol/index.js';
 import type { ActorSpec, RemoteValue, TaskSpec } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
@@ -103,99 +103,70 @@ const withArgs = (o: Fields): void => {
   list(o['args'], 'args', aRemoteValue);
 };
 
+/** The validator of a body: `check` reads its fields (failing on the first wrong one), and the body comes back typed. */
+function body<T>(what: string, check: (o: Fields) => void): (value: unknown) => T | ProtocolError {
+  return (value) =>
+    validate(what, value, (v) => {
+      const o = fields(v);
+      check(o);
+      return o as unknown as T;
+    });
+}
+
 export const parse = {
-  executeTask: (value: unknown): ExecuteTask | ProtocolError =>
-    validate('executeTask', value, (v) => {
-      const o = fields(v);
-      withArgs(o);
-      specOf<TaskSpec>('submit', o);
-      return o as unknown as ExecuteTask;
-    }),
-  createActor: (value: unknown): CreateActor | ProtocolError =>
-    validate('createActor', value, (v) => {
-      const o = fields(v);
-      withArgs(o);
-      specOf<ActorSpec>('createActor', o);
-      return o as unknown as CreateActor;
-    }),
-  killActor: (value: unknown): KillActor | ProtocolError =>
-    validate('killActor', value, (v) => {
-      const o = fields(v);
-      id(o['actorId'], 'actorId');
-      if (typeof o['noRestart'] !== 'boolean') fail('noRestart', 'true or false', o['noRestart']);
-      return o as unknown as KillActor;
-    }),
-  cancelTask: (value: unknown): CancelTask | ProtocolError =>
-    validate('cancelTask', value, (v) => {
-      const o = fields(v);
-      id(o['returnId'], 'returnId');
-      if (typeof o['force'] !== 'boolean') fail('force', 'true or false', o['force']);
-      return o as unknown as CancelTask;
-    }),
-  objectId: (value: unknown): ObjectId | ProtocolError =>
-    validate('object request', value, (v) => {
-      const o = fields(v);
-      id(o['id'], 'id');
-      return o as unknown as ObjectId;
-    }),
-  readChunk: (value: unknown): ReadChunk | ProtocolError =>
-    validate('readChunk', value, (v) => {
-      const o = fields(v);
-      int(o['pullId'], 'pullId', 1);
-      int(o['part'], 'part');
-      int(o['offset'], 'offset');
-      int(o['length'], 'length', 1);
-      return o as unknown as ReadChunk;
-    }),
-  pullId: (value: unknown): PullId | ProtocolError =>
-    validate('endPull', value, (v) => {
-      const o = fields(v);
-      int(o['pullId'], 'pullId', 1);
-      return o as unknown as PullId;
-    }),
-  freeObjects: (value: unknown): FreeObjects | ProtocolError =>
-    validate('freeObjects', value, (v) => {
-      const o = fields(v);
-      str(o['owner'], 'owner');
-      list(o['ids'], 'ids', anId);
-      return o as unknown as FreeObjects;
-    }),
-  ids: (value: unknown): Ids | ProtocolError =>
-    validate('borrow', value, (v) => {
-      const o = fields(v);
-      list(o['ids'], 'ids', anId);
-      return o as unknown as Ids;
-    }),
+  executeTask: body<ExecuteTask>('executeTask', (o) => {
+    withArgs(o);
+    specOf<TaskSpec>('submit', o);
+  }),
+  createActor: body<CreateActor>('createActor', (o) => {
+    withArgs(o);
+    specOf<ActorSpec>('createActor', o);
+  }),
+  killActor: body<KillActor>('killActor', (o) => {
+    id(o['actorId'], 'actorId');
+    bool(o['noRestart'], 'noRestart');
+  }),
+  cancelTask: body<CancelTask>('cancelTask', (o) => {
+    id(o['returnId'], 'returnId');
+    bool(o['force'], 'force');
+  }),
+  objectId: body<ObjectId>('object request', (o) => id(o['id'], 'id')),
+  readChunk: body<ReadChunk>('readChunk', (o) => {
+    int(o['pullId'], 'pullId', 1);
+    int(o['part'], 'part');
+    int(o['offset'], 'offset');
+    int(o['length'], 'length', 1);
+  }),
+  pullId: body<PullId>('endPull', (o) => int(o['pullId'], 'pullId', 1)),
+  freeObjects: body<FreeObjects>('freeObjects', (o) => {
+    str(o['owner'], 'owner');
+    list(o['ids'], 'ids', anId);
+  }),
+  ids: body<Ids>('borrow', (o) => list(o['ids'], 'ids', anId)),
 };
+
+/** The check of an answer: it is the answer, typed, or the ProtocolError thrown at its caller. */
+function answer<T>(what: string, value: unknown, check: (value: unknown) => T): T {
+  const checked = validate(what, value, check);
+  if (checked instanceof Error) throw checked;
+  return checked;
+}
 
 /** What answers from other nodes must look like (they are as untrusted as requests). */
 export const answers = {
   /** A task's return values, or a spillback: the node cannot run it (it has not the resources). */
-  executed: (value: unknown): readonly RemoteValue[] | { readonly spillback: string } => {
-    const checked = validate('executeTask answer', value, (v) => {
-      if (!Array.isArray(v)) return { spillback: str(fields(v)['spillback'], 'spillback') };
-      return list(v, '', aRemoteValue);
-    });
-    if (checked instanceof Error) throw checked;
-    return checked;
-  },
-  value: (value: unknown): RemoteValue => {
-    const checked = validate('getObject answer', value, aRemoteValue);
-    if (checked instanceof Error) throw checked;
-    return checked;
-  },
-  pull: (value: unknown): PullStarted | RemoteValue => {
-    const checked = validate('pullObject answer', value, (v) => {
+  executed: (value: unknown): readonly RemoteValue[] | { readonly spillback: string } =>
+    answer('executeTask answer', value, (v) => (Array.isArray(v) ? list(v, '', aRemoteValue) : { spillback: str(fields(v)['spillback'], 'spillback') })),
+  value: (value: unknown): RemoteValue => answer('getObject answer', value, aRemoteValue),
+  pull: (value: unknown): PullStarted | RemoteValue =>
+    answer('pullObject answer', value, (v) => {
       const o = fields(v);
       if (o['pullId'] === undefined) return aRemoteValue(v);
       int(o['pullId'], 'pullId', 1);
       bytes(o['data'], 'data');
       list(o['sizes'], 'sizes', (size) => int(size, ''));
       return o as unknown as PullStarted;
-    });
-    if (checked instanceof Error) throw checked;
-    return checked;
-  },
+    }),
   /** A chunk comes as raw bytes (RawBytes, from a socket) or, when small, as a Uint8Array. */
   chunk: (value: unknown, length: number): RawBytes | Uint8Array => {
     if (!(value instanceof RawBytes || value instanceof Uint8Array) || value.byteLength !== length) {
