@@ -645,7 +645,7 @@ export class ClusterAgent implements ClusterLink {
     const node = this.node;
     router
       .handle('executeTask', parse.executeTask, async ({ functions, spec, args }, peer) => {
-        if (spec.actorId === undefined && !this.canRun(spec)) return { spillback: `it offers ${describe({ CPU: node.options.numCpus, ...node.options.resources })}` };
+        if (spec.actorId === undefined && !node.canRun(spec)) return { spillback: `it offers ${describe({ CPU: node.options.numCpus, ...node.options.resources })}` };
         const definitions = spec.actorId === undefined ? await this.withDefinition(functions, spec.functionId) : functions;
         return new Promise<RemoteValue[]>((resolve) =>
           node.runForPeer(definitions, spec, args, INLINE_LIMIT, (values) => {
@@ -718,10 +718,6 @@ export class ClusterAgent implements ClusterLink {
   }
 
   private readonly published = new Set<string>();
-
-  private canRun(spec: TaskSpec): boolean {
-    return this.fits({ CPU: this.node.options.numCpus, ...this.node.options.resources }, demandOf(spec));
-  }
 
   private keep(peerNode: string, ownerWorker: string, id: string): void {
     let byOwner = this.keptFor.get(peerNode);

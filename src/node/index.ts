@@ -436,7 +436,7 @@ export class Node {
    */
   createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, throwIfNameTaken = true): void {
     for (const fn of functions) this.functions.set(fn.id, fn);
-    const canRunHere = spec.numCpus <= this.options.numCpus && this.offers(spec.resources);
+    const canRunHere = this.canRun(spec);
     const taken = this.cluster?.takeActor(this.definitionsFor(spec.classId), spec, canRunHere) ?? false;
     if (taken === true) return;
     this.actors.create(spec, { throwIfNameTaken, ...(taken === false ? {} : { failWith: taken }) });
@@ -563,7 +563,7 @@ export class Node {
     for (const id of spec.returnIds) this.objects.addPending(id, owner, record);
     this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of task ${spec.name}`);
     // Where the cluster may run it elsewhere, it decides once the arguments exist.
-    if (!this.canRunHere(record) && (this.cluster === undefined || fromPeer)) {
+    if (!this.canRun(record.spec) && (this.cluster === undefined || fromPeer)) {
       this.failTask(record, encodeError(this.infeasibleError(`task ${spec.name}`, spec)));
       return;
     }
@@ -598,15 +598,23 @@ export class Node {
     );
   }
 
-  private canRunHere(record: TaskRecord): boolean {
-    return this.scheduler.isFeasible(record) && this.offers(record.spec.resources);
+  /** Whether this node has, in all, the CPUs, GPUs and custom resources a task or actor asks for. */
+  canRun(spec: { readonly numCpus: number; readonly resources?: ResourceMap }): boolean {
+    return this.scheduler.isFeasible(spec) && this.offers(spec.resources);
+  }
+
+  /** Whether the cluster sends the task to another node (it then reports its end through its RemoteWork). */
+  private goesElsewhere(cluster: ClusterLink, record: TaskRecord): boolean {
+    const canRunHere = this.canRun(record.spec);
+    // Alone in its cluster (the embedded default), a node runs what it can without asking.
+    if (cluster.alone && canRunHere && typeof record.spec.strategy !== 'object') return false;
+    return cluster.takeTask(this.remoteWork(record.spec, record), canRunHere);
   }
 
   /** A task whose arguments exist: to another node if the cluster takes it, else to the queue here. */
   private enqueue(record: TaskRecord): void {
     const cluster = this.cluster;
-    // Alone in its cluster (the embedded default), a node runs what it can without asking.
-    if (!record.fromPeer && cluster !== undefined && !(cluster.alone && typeof record.spec.strategy !== 'object' && this.canRunHere(record)) && cluster.takeTask(this.remoteWork(record.spec, record), this.canRunHere(record))) {
+    if (!record.fromPeer && cluster !== undefined && this.goesElsewhere(cluster, record)) {
       record.state = 'running';
       record.remote = true;
       return;

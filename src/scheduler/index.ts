@@ -62,7 +62,7 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
   }
 
   /** Whether a task could ever run here. */
-  isFeasible(task: T): boolean {
+  isFeasible(task: SchedulableTask): boolean {
     return toUnits(task.numCpus) <= toUnits(this.totalCpus);
   }
 
