@@ -1,13 +1,15 @@
 // The example driver of deploy/kubernetes/driver-job.yaml: joins the cluster named by
 // MINIRAY_ADDRESS (with MINIRAY_AUTH_TOKEN, listening on MINIRAY_NODE_IP_ADDRESS), spreads tasks
 // over its nodes, and prints what ran where. The image keeps it at /app/examples/driver.mjs.
-import { get, getRuntimeContext, init, nodes, remote, shutdown } from 'miniray';
+import { get, init, nodes, remote, shutdown } from 'miniray';
 
 await init();
 const alive = (await nodes()).filter((node) => node.alive && !node.isDriver);
 console.log(`miniray example: ${alive.length} nodes alive`);
 
-const square = remote((x) => {
+// A function defined here travels as its source, so it imports what it uses itself.
+const square = remote(async (x) => {
+  const { getRuntimeContext } = await import('miniray');
   const started = Date.now();
   while (Date.now() - started < 20); // a little work, so that the tasks spread
   return { square: x * x, nodeId: getRuntimeContext().nodeId };
