@@ -5,7 +5,7 @@ import { get, init, nodes, remote, shutdown } from 'miniray';
 
 await init();
 const alive = (await nodes()).filter((node) => node.alive && !node.isDriver);
-console.log(`miniray example: ${alive.length} nodes alive`);
+console.log(`miniray example: nodes alive: ${alive.length}`);
 
 // A function defined here travels as its source, so it imports what it uses itself.
 const square = remote(async (x) => {
@@ -17,6 +17,6 @@ const square = remote(async (x) => {
 const results = await get(Array.from({ length: 4 * alive.length }, (_, i) => square.options({ schedulingStrategy: 'SPREAD' }).remote(i)));
 const sum = results.reduce((total, result) => total + result.square, 0);
 const ranOn = new Set(results.map((result) => result.nodeId)).size;
-console.log(`miniray example: ${results.length} tasks on ${ranOn} nodes, sum of squares ${sum}`);
+console.log(`miniray example: ${results.length} tasks ran on ${ranOn} of them; the sum of their squares is ${sum}`);
 console.log(`RESULT ${JSON.stringify({ nodes: alive.length, tasks: results.length, ranOn, sum })}`);
 await shutdown();
