@@ -29,6 +29,7 @@ import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
 import { createProgram } from '../../dist/cli/index.js';
 import { HEALTHZ_PATH } from '../../dist/cluster/healthz.js';
+import { startNode } from '../../dist/cluster/start.js';
 import { Proc, cliMain, root, waitFor } from './harness.js';
 
 const dir = join(root, 'deploy', 'kubernetes');
@@ -586,5 +587,24 @@ describe('deploy/kubernetes: the head and node containers, run as processes', { 
     assert.equal((await nodeProc.ended(grace)).code, 0, nodeProc.describe());
     headProc.child.kill('SIGTERM');
     assert.equal((await headProc.ended(grace)).code, 0, headProc.describe());
+  });
+});
+
+describe("a running node's health(), which /healthz reports", () => {
+  test('ok while joined; "GCS unreachable" once the connection to the head closes', { timeout: 60_000 }, async () => {
+    const common = { token: 'healthz-test-token', numCpus: 1, objectStoreMemory: 64 * 2 ** 20, port: 0 } as const;
+    const head = await startNode({ ...common, head: true });
+    let node: Awaited<ReturnType<typeof startNode>> | undefined;
+    try {
+      node = await startNode({ ...common, head: false, address: head.address });
+      assert.deepEqual(head.health(), { ok: true });
+      assert.deepEqual(node.health(), { ok: true });
+      await head.stop();
+      await node.stopped; // a node whose head is gone stops
+      assert.deepEqual(node.health(), { ok: false, reason: 'GCS unreachable' });
+    } finally {
+      await node?.stop();
+      await head.stop();
+    }
   });
 });
