@@ -8,7 +8,7 @@
 // example driver Job runs against them.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -587,6 +587,53 @@ describe('deploy/kubernetes: the head and node containers, run as processes', { 
     assert.equal((await nodeProc.ended(grace)).code, 0, nodeProc.describe());
     headProc.child.kill('SIGTERM');
     assert.equal((await headProc.ended(grace)).code, 0, headProc.describe());
+  });
+});
+
+describe('deploy/kubernetes: the head with redis.yaml applied, run as a process', { timeout: 120_000 }, () => {
+  const start = createProgram().commands.find((command) => command.name() === 'start');
+  const hasRedis = start?.options.some((option) => option.long === '--redis-address') === true;
+  const redisServer = '/usr/bin/redis-server';
+  const skip = !hasRedis ? 'this build has no --redis-address yet (the redis part of issue 10)' : !existsSync(redisServer) ? `no ${redisServer}` : false;
+
+  test('MINIRAY_REDIS_ADDRESS from the miniray-redis ConfigMap: the head keeps its tables there and passes its probes', { skip }, async (t) => {
+    const head = minirayContainers().find(({ container }) => container.args?.includes('--head'));
+    assert.ok(head);
+    const scratch = mkdtempSync(join(tmpdir(), 'miniray-deploy-redis-'));
+    const procs: Proc[] = [];
+    t.after(async () => {
+      await Promise.all(procs.map((p) => p.stop(5_000)));
+      rmSync(scratch, { recursive: true, force: true });
+    });
+    const redisPort = await freePort();
+    const redis = new Proc('redis-server', redisServer, ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', scratch], baseEnv(scratch));
+    procs.push(redis);
+    await redis.match(/Ready to accept connections/, 30_000);
+
+    // The ConfigMap's address, with the Service's name and port mapped to the test's redis-server.
+    const configured = (one('ConfigMap', 'miniray-redis').object['data'] as { address: string }).address;
+    const redisService = one('Service', 'miniray-redis');
+    assert.equal(configured, `${redisService.name}.${NAMESPACE}.svc:${(redisService.object['spec'] as { ports: Array<{ port: number }> }).ports[0]?.port}`);
+    const env = podEnv(head.container, { podIp: '127.0.0.1', cpus: '1', token: randomBytes(32).toString('hex'), scratch });
+    const fromMap = head.container.env?.find((e) => e.valueFrom?.configMapKeyRef?.name === 'miniray-redis');
+    assert.equal(fromMap?.name, 'MINIRAY_REDIS_ADDRESS');
+    env['MINIRAY_REDIS_ADDRESS'] = `127.0.0.1:${redisPort}`;
+
+    const ports = new Map([[6380, await freePort()], [8266, await freePort()]]);
+    const args = (head.container.args ?? []).map((arg) => expand(arg, env));
+    for (const flag of ['--port', '--healthz-port']) {
+      const at = args.indexOf(flag);
+      args[at + 1] = String(ports.get(Number(args[at + 1])));
+    }
+    const proc = new Proc('head with redis', process.execPath, [cliMain, ...args], { ...baseEnv(scratch), ...env });
+    procs.push(proc);
+    await proc.match(/Started the miniray head at /, 90_000);
+    await waitFor('the head on Redis to answer /healthz 200', async () => {
+      if (!proc.running) throw new Error(`it exited\n${proc.describe()}`);
+      return (await probe(ports.get(8266) as number, HEALTHZ_PATH)).status === 200;
+    }, 60_000);
+    const keys = await new Proc('redis-cli', '/usr/bin/redis-cli', ['-p', String(redisPort), 'dbsize'], baseEnv(scratch)).ended(30_000);
+    assert.ok(Number(keys.stdout.trim()) > 0, `the GCS wrote its tables to Redis (dbsize: ${keys.stdout})`);
   });
 });
 
