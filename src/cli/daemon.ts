@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { serveHealthz, type Health, type HealthzServer } from '../cluster/healthz.js';
 import { startNode, type RunningNode, type StartNodeOptions } from '../cluster/start.js';
 import {
   clearLatestAddress,
@@ -50,35 +51,59 @@ function testFakeNode(mode: string): (options: StartNodeOptions) => Promise<Runn
       clearInterval(keepAlive);
       end();
     };
-    return { nodeId: 'fake', address, gcsAddress: options.address ?? address, stop, stopped };
+    return { nodeId: 'fake', address, gcsAddress: options.address ?? address, health: () => ({ ok: true }), stop, stopped };
   };
+}
+
+/** Where to serve GET /healthz (see src/cluster/healthz.ts). */
+export interface HealthzPlace {
+  readonly host: string;
+  /** 0: any free port. */
+  readonly port: number;
 }
 
 /**
  * Runs a head or node in this process until SIGINT/SIGTERM (then stops it) or until it ends on its
- * own. Returns the exit code: 0 when stopped by a signal, 1 when the node ended by itself.
+ * own. Returns the exit code: 0 when stopped by a signal, 1 when the node ended by itself. With
+ * `healthz`, GET /healthz is served from before the node joins (503 until it is a member) to exit.
  */
-export async function runForeground(role: Role, options: StartNodeOptions, onUp: (node: RunningNode) => void): Promise<number> {
+export async function runForeground(role: Role, options: StartNodeOptions, onUp: (node: RunningNode) => void, healthz?: HealthzPlace): Promise<number> {
+  let node: RunningNode | undefined;
+  let signalled = false;
+  const health = (): Health => {
+    if (signalled) return { ok: false, reason: 'stopping' };
+    return node === undefined ? { ok: false, reason: 'starting: not a member of the cluster yet' } : node.health();
+  };
+  let probes: HealthzServer | undefined;
+  if (healthz !== undefined) {
+    probes = await serveHealthz({ ...healthz, health });
+    console.log(`miniray: serving GET /healthz at ${probes.url}`);
+  }
   const fake = process.env.MINIRAY_CLI_TEST_FAKE_NODE;
-  const node = await (fake ? testFakeNode(fake) : startNode)(options);
+  try {
+    node = await (fake ? testFakeNode(fake) : startNode)(options);
+  } catch (error) {
+    await probes?.close();
+    throw error;
+  }
+  const up = node;
   let cleaned = false;
   const cleanUp = () => {
     if (cleaned) return;
     cleaned = true;
     removeProcessRecord(process.pid);
-    if (role === 'head') clearLatestAddress(node.address);
+    if (role === 'head') clearLatestAddress(up.address);
   };
   process.on('exit', cleanUp);
 
   // Signal handlers go in before the record is written: `miniray stop` may signal as soon as it is there.
-  let signalled = false;
   const ended = new Promise<number>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       // A second signal means "now": the first one's stop() is taking too long.
       if (signalled) process.exit(1);
       signalled = true;
       console.log(`miniray: ${signal}: stopping the ${role}`);
-      node.stop().then(
+      up.stop().then(
         () => resolve(0),
         (error: unknown) => {
           console.error(`miniray: stopping the ${role} failed:`, error);
@@ -88,12 +113,13 @@ export async function runForeground(role: Role, options: StartNodeOptions, onUp:
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    void node.stopped.then(() => resolve(signalled ? 0 : 1));
+    void up.stopped.then(() => resolve(signalled ? 0 : 1));
   });
-  if (role === 'head') writeLatestAddress(node.address);
-  writeProcessRecord({ pid: process.pid, role, address: node.address, startedAt: new Date().toISOString() });
-  onUp(node);
+  if (role === 'head') writeLatestAddress(up.address);
+  writeProcessRecord({ pid: process.pid, role, address: up.address, startedAt: new Date().toISOString() });
+  onUp(up);
   const code = await ended;
+  await probes?.close();
   if (code !== 0 && !signalled) console.error(`miniray: the ${role} stopped by itself (see the messages above)`);
   cleanUp();
   return code;

@@ -6,11 +6,11 @@
 import { InvalidArgumentError as CommanderArgumentError } from 'commander';
 import { InvalidOptionError, describeValue } from '../errors/index.js';
 
-/** A TCP port, 0 (any free one) included. */
-export function parsePort(text: string): number {
+/** A TCP port, 0 (any free one) included; `flag` names the flag in the error. */
+export function parsePort(text: string, flag = '--port'): number {
   const port = Number(text);
   if (!/^\d+$/.test(text.trim()) || port > 65535) {
-    throw new InvalidOptionError(`--port must be a port number from 0 to 65535, not '${text}'`, '--port');
+    throw new InvalidOptionError(`${flag} must be a port number from 0 to 65535, not '${text}'`, flag);
   }
   return port;
 }

@@ -9,7 +9,7 @@ import { Command, Option } from 'commander';
 import type { RunningNode, StartNodeOptions } from '../cluster/start.js';
 import { createToken, resolveAddress, resolveToken, sessionDir } from '../cluster/session.js';
 import { InvalidOptionError, MinirayError } from '../errors/index.js';
-import { runForeground, startDetached, stopAll } from './daemon.js';
+import { runForeground, startDetached, stopAll, type HealthzPlace } from './daemon.js';
 import { asArgParser, parseAddress, parseCount, parsePort, parseResources } from './flags.js';
 import { fetchNodes, formatStatus } from './status.js';
 
@@ -21,6 +21,9 @@ interface StartFlags {
   readonly numGpus?: number;
   readonly resources?: Record<string, number>;
   readonly nodeIpAddress?: string;
+  readonly advertiseAddress?: string;
+  readonly healthzPort?: number;
+  readonly healthzHost?: string;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
   readonly block?: boolean;
@@ -28,6 +31,15 @@ interface StartFlags {
 
 const HEAD_PORT = 6380;
 const DEFAULT_IP = '127.0.0.1';
+
+/** An address that means "every interface": fine to bind to, but no one can connect to it. */
+const isWildcard = (ip: string) => ['0.0.0.0', '::', '[::]', ''].includes(ip.trim());
+
+/** Where this process serves /healthz: off unless a port is given; on the node's interface by default. */
+function healthzPlace(flags: StartFlags): HealthzPlace | undefined {
+  if (flags.healthzPort === undefined) return undefined;
+  return { host: flags.healthzHost ?? flags.nodeIpAddress ?? DEFAULT_IP, port: flags.healthzPort };
+}
 
 function readPem(path: string, flag: string): string {
   try {
@@ -43,6 +55,17 @@ function nodeOptions(flags: StartFlags): StartNodeOptions {
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
     throw new InvalidOptionError('--tls-cert and --tls-key go together: give both (PEM files), or neither', '--tls-cert');
   }
+  const nodeIp = flags.nodeIpAddress ?? DEFAULT_IP;
+  if (flags.advertiseAddress !== undefined && isWildcard(flags.advertiseAddress)) {
+    throw new InvalidOptionError(`--advertise-address must be an address the other nodes can reach, not '${flags.advertiseAddress}'`, '--advertise-address');
+  }
+  if (isWildcard(nodeIp) && flags.advertiseAddress === undefined) {
+    throw new InvalidOptionError(
+      `--node-ip-address ${nodeIp} listens on every interface, but the other nodes cannot connect to ${nodeIp}: ` +
+        "also give --advertise-address <this machine's IP> (in Kubernetes, the pod's IP: see docs/deploy.md)",
+      '--advertise-address',
+    );
+  }
   const token = head ? createToken() : resolveToken();
   if (token === undefined) {
     throw new InvalidOptionError(
@@ -56,7 +79,8 @@ function nodeOptions(flags: StartFlags): StartNodeOptions {
     head,
     ...(head ? {} : { address: flags.address }),
     port: flags.port ?? (head ? HEAD_PORT : 0),
-    nodeIpAddress: flags.nodeIpAddress ?? DEFAULT_IP,
+    nodeIpAddress: nodeIp,
+    ...(flags.advertiseAddress === undefined ? {} : { advertiseAddress: flags.advertiseAddress.trim() }),
     numCpus: flags.numCpus ?? availableParallelism(),
     numGpus: flags.numGpus ?? 0,
     resources: flags.resources ?? {},
@@ -104,10 +128,14 @@ async function start(flags: StartFlags, command: Command): Promise<void> {
     const onUp = (node: RunningNode) => {
       process.stdout.write(upMessage(role, node.address, process.pid, options, 'in the foreground: Ctrl-C or `miniray stop` stops it'));
     };
-    process.exit(await runForeground(role, options, onUp));
+    process.exit(await runForeground(role, options, onUp, healthzPlace(flags)));
   }
   const { record, logPath } = await startDetached(role, process.argv.slice(2));
   process.stdout.write(upMessage(role, record.address, record.pid, options, `log: ${logPath}`));
+  const probes = healthzPlace(flags);
+  if (probes !== undefined) {
+    process.stdout.write(`GET /healthz is served at ${probes.port === 0 ? `a free port on ${probes.host} (its log says which)` : `http://${probes.host}:${probes.port}/healthz`}.\n`);
+  }
 }
 
 async function status(flags: { address?: string }): Promise<void> {
@@ -152,11 +180,14 @@ export function createProgram(): Command {
     .description('Start the head (--head) or a node that joins it (--address). Returns once it is up, unless --block.')
     .addOption(new Option('--head', 'start the head: the cluster\'s GCS and a node').conflicts('address'))
     .option('--address <host:port>', "the head's address, for a node that joins it", asArgParser((text) => (parseAddress(text), text.trim())))
-    .option('--port <port>', `head: the GCS port (default ${HEAD_PORT}); node: its listener's port (default: any free one)`, asArgParser(parsePort))
+    .option('--port <port>', `head: the GCS port (default ${HEAD_PORT}); node: its listener's port (default: any free one)`, asArgParser((text) => parsePort(text)))
     .option('--num-cpus <n>', `CPUs this node offers (default: this machine's, ${availableParallelism()})`, asArgParser(parseCount('--num-cpus')))
     .option('--num-gpus <n>', 'GPUs this node offers (default 0)', asArgParser(parseCount('--num-gpus')))
     .option('--resources <json>', 'custom resources this node offers, a JSON object, e.g. \'{"disk": 2}\'', asArgParser(parseResources))
     .option('--node-ip-address <ip>', `the address to listen on and advertise (default ${DEFAULT_IP}: this machine only)`)
+    .option('--advertise-address <ip>', 'the address to tell the others, when it is not --node-ip-address (which may then be 0.0.0.0: every interface)')
+    .addOption(new Option('--healthz-port <port>', 'serve GET /healthz (readiness and liveness probes, no token) on this port; 0: any free one (default: not served)').env('MINIRAY_HEALTHZ_PORT').argParser(asArgParser((text) => parsePort(text, '--healthz-port'))))
+    .addOption(new Option('--healthz-host <ip>', 'the address /healthz listens on (default: --node-ip-address)').env('MINIRAY_HEALTHZ_HOST'))
     .addOption(new Option('--tls-cert <file>', 'TLS certificate (PEM) for this node\'s listeners').env('MINIRAY_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'TLS private key (PEM) for --tls-cert').env('MINIRAY_TLS_KEY'))
     .option('--block', 'run in the foreground until SIGINT or SIGTERM')

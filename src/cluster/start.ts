@@ -14,6 +14,7 @@ import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient } from '../gcs/
 import { Router, connect, listen, localPair, type Listener, type Peer, type PeerHello } from '../net/index.js';
 import { Node, type NodeOptions } from '../node/index.js';
 import { ClusterAgent } from './agent.js';
+import type { Health } from './healthz.js';
 
 export interface StartNodeOptions {
   /** true: a GCS and a node; false: a node that joins `address`. */
@@ -24,6 +25,8 @@ export interface StartNodeOptions {
   readonly port?: number;
   /** Where to bind and what to advertise (default 127.0.0.1). */
   readonly nodeIpAddress?: string;
+  /** What to advertise instead, when binding to all interfaces (0.0.0.0 in a container: the pod's IP). */
+  readonly advertiseAddress?: string;
   readonly numCpus?: number;
   readonly numGpus?: number;
   readonly resources?: Record<string, number>;
@@ -38,6 +41,8 @@ export interface RunningNode {
   /** head: GCS host:port; node: its own listener. */
   readonly address: string;
   readonly gcsAddress: string;
+  /** What GET /healthz reports: ok while it is a member of its cluster (see healthz.ts). */
+  health(): Health;
   stop(): Promise<void>;
   /** Resolves if the node ends on its own (e.g. head gone). */
   readonly stopped: Promise<void>;
@@ -72,6 +77,8 @@ export interface MemberOptions {
   readonly gcsAddress?: string;
   /** Where to listen and what to advertise (default 127.0.0.1). */
   readonly host?: string;
+  /** What to advertise instead of `host` (which may be a wildcard such as 0.0.0.0). */
+  readonly advertiseHost?: string;
   /** head: the GCS's port; join: this node's listener (0: any). */
   readonly port?: number;
   readonly isDriver?: boolean;
@@ -112,7 +119,7 @@ export async function startMember(options: MemberOptions): Promise<ClusterMember
       ...(options.tls === undefined ? {} : { tls: options.tls }),
       onPeer: (peer) => agent.adopt(peer),
     });
-    const address = `${listener.host}:${listener.port}`;
+    const address = `${options.advertiseHost ?? listener.host}:${listener.port}`;
     const gcs = new GcsClient(gcsPeer, publishes);
     node.attachCluster(agent);
     await agent.join(gcs, address, options.isDriver ?? false);
@@ -255,14 +262,18 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     ...(options.tls === undefined ? {} : { tls: options.tls }),
     ...(options.address === undefined ? {} : { gcsAddress: options.address }),
     host: options.nodeIpAddress ?? '127.0.0.1',
+    ...(options.advertiseAddress === undefined ? {} : { advertiseHost: options.advertiseAddress }),
     port: options.port ?? (options.head ? DEFAULT_HEAD_PORT : 0),
   });
   await member.node.ready();
+  let gcsUp = true;
+  void member.gcsClosed.then(() => (gcsUp = false));
   const stopped = options.head ? new Promise<void>(() => {}) : member.gcsClosed.then(() => member.stop());
   return {
     nodeId: member.node.nodeId,
     address: member.address as string,
     gcsAddress: member.gcsAddress as string,
+    health: () => (gcsUp ? { ok: true } : { ok: false, reason: 'GCS unreachable' }),
     stop: () => member.stop(),
     stopped,
   };

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeSettings, setting, validateOptions, type OptionRules } from './index.js';
+import { totalmem } from 'node:os';
+import { describeSettings, memoryLimit, setting, validateOptions, type OptionRules } from './index.js';
 import { InvalidOptionError } from '../errors/index.js';
 
 const RULES: OptionRules = {
@@ -258,4 +259,12 @@ test('an on/off setting accepts 0 and 1 only', () => {
     assert.throws(() => setting('logUnhandledErrors'), /MINIRAY_LOG_UNHANDLED_ERRORS must be an integer >= 0 and <= 1, got "2"/),
   );
   assert.equal(setting('logUnhandledErrors'), 1);
+});
+
+test('the object store is sized from a container\'s memory limit, not the host\'s memory', () => {
+  const gib = 2 ** 30;
+  assert.equal(memoryLimit(64 * gib, 4 * gib), 4 * gib, 'a pod limited to 4 GiB on a 64 GiB host');
+  assert.equal(memoryLimit(64 * gib, 0), 64 * gib, 'no limit: libuv reports 0');
+  assert.equal(memoryLimit(64 * gib, 2 ** 64), 64 * gib, 'no limit: cgroup v2 "max" reported as 2^64');
+  assert.ok(memoryLimit() > 0 && memoryLimit() <= totalmem());
 });

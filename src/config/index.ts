@@ -76,7 +76,17 @@ export function describeSettings(): Array<{ name: string; env: string; default: 
 
 export const defaultNumCpus = (): number => availableParallelism();
 export const defaultObjectStoreMemory = (): number =>
-  Math.floor((totalmem() * setting('defaultObjectStorePercent')) / 100);
+  Math.floor((memoryLimit() * setting('defaultObjectStorePercent')) / 100);
+
+/**
+ * The memory this process may use: the machine's, or its cgroup's limit when lower. In a container
+ * (a Kubernetes pod with a memory limit) totalmem() is the host's, and a store sized from it would
+ * get the pod OOM-killed long before it started to spill. libuv reports 0, or 2^64 on some
+ * kernels, when there is no limit.
+ */
+export function memoryLimit(total = totalmem(), constrained = process.constrainedMemory?.() ?? 0): number {
+  return constrained > 0 && constrained < total ? constrained : total;
+}
 
 // ---- user options -------------------------------------------------------------------------------
 

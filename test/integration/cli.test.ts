@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -84,7 +85,7 @@ describe('the miniray command', () => {
     for (const command of ['start', 'status', 'stop']) assert.match(top.stdout, new RegExp(`^\\s+${command} `, 'm'));
     const start = await cli(['start', '--help']);
     assert.equal(start.code, 0);
-    for (const flag of ['--head', '--address', '--port', '--num-cpus', '--num-gpus', '--resources', '--node-ip-address', '--tls-cert', '--tls-key', '--block']) {
+    for (const flag of ['--head', '--address', '--port', '--num-cpus', '--num-gpus', '--resources', '--node-ip-address', '--advertise-address', '--healthz-port', '--healthz-host', '--tls-cert', '--tls-key', '--block']) {
       assert.ok(start.stdout.includes(flag), `start --help lacks ${flag}`);
     }
     assert.match((await cli(['status', '--help'])).stdout, /--address/);
@@ -102,6 +103,9 @@ describe('the miniray command', () => {
       [['start', '--address', 'nowhere'], /--address must be the head's HOST:PORT/],
       [['start', '--head', '--tls-cert', 'cert.pem'], /--tls-cert and --tls-key go together/],
       [['start', '--head', '--bogus'], /unknown option '--bogus'/],
+      [['start', '--head', '--healthz-port', '80000'], /--healthz-port must be a port number from 0 to 65535, not '80000'/],
+      [['start', '--head', '--node-ip-address', '0.0.0.0'], /--node-ip-address 0\.0\.0\.0 listens on every interface.*--advertise-address/],
+      [['start', '--address', '10.0.0.1:6380', '--node-ip-address', '::', '--advertise-address', '0.0.0.0'], /--advertise-address must be an address the other nodes can reach/],
       [['launch'], /unknown command 'launch'/],
       [['status'], /address 'auto' .*`miniray start --head`/],
     ];
@@ -110,6 +114,9 @@ describe('the miniray command', () => {
       assert.equal(run.code, 1, `miniray ${args.join(' ')} exited ${run.code}`);
       assert.match(run.stderr, message, `miniray ${args.join(' ')}`);
     }
+    const fromEnv = await cli(['start', '--head'], { MINIRAY_HEALTHZ_PORT: 'eighty' });
+    assert.equal(fromEnv.code, 1);
+    assert.match(fromEnv.stderr, /from env 'MINIRAY_HEALTHZ_PORT' is invalid.*--healthz-port must be a port number/);
     assert.ok(!existsSync(join(home, 'processes')) || !statSync(join(home, 'processes')).isFile());
   });
 
@@ -183,6 +190,21 @@ describe('the miniray command', () => {
     assert.equal(stopped.code, 0, stopped.stderr);
     assert.match(stopped.stdout, /No miniray processes were running/);
     assert.ok(!existsSync(record(process.pid)), 'the stale record is removed');
+  });
+
+  test('MINIRAY_HEALTHZ_PORT: the daemon serves GET /healthz while it runs, and stop closes it', { timeout: 120_000 }, async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const started = await cli(['start', '--head', '--port', '0'], { MINIRAY_HEALTHZ_PORT: String(port) });
+    assert.equal(started.code, 0, started.stderr);
+    assert.ok(started.stdout.includes(`GET /healthz is served at http://127.0.0.1:${port}/healthz`), started.stdout);
+    const answer = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.deepEqual([answer.status, await answer.text()], [200, 'ok\n']);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 404);
+    assert.match((await cli(['stop'])).stdout, /Stopped 1 miniray process\./);
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'nothing listens once it stopped');
   });
 
   test('start --block runs in the foreground and stops on SIGINT, removing its files', { timeout: 120_000 }, async () => {
