@@ -196,12 +196,13 @@ export class ClusterAgent implements ClusterLink {
 
   private removeNode(nodeId: string): void {
     if (nodeId === this.self) return this.diedHere('the GCS published this node as dead');
-    this.nodeDied(nodeId);
     this.views.delete(nodeId);
     this.node.ownerLeft(nodeId);
     const link = this.links.get(nodeId);
     this.links.delete(nodeId);
     void link?.peer.then((peer) => peer.close('the GCS reports the node dead'), () => {});
+    // Last: the work it fails over is placed again, on the nodes left.
+    this.nodeDied(nodeId);
   }
 
   /**
