@@ -250,7 +250,7 @@ test('a node the GCS declares dead fails its work sent elsewhere with NodeDiedEr
   const internals = agent as unknown as { inFlight: Map<string, Set<unknown>>; gcsClient: GcsClient };
   await until(() => [...internals.inFlight.values()].some((set) => set.size === 1));
   await internals.gcsClient.unregisterNode(node.nodeId as NodeIdHex);
-  assert.match(await agent.declaredDead, /published this node as dead/);
+  assert.match(await agent.declaredDead, /it unregistered/);
   const error = errorOf(await pending);
   assert.equal(error.name, 'NodeDiedError');
   assert.match(error.message, /was declared dead by the GCS/);

@@ -148,7 +148,11 @@ export class ClusterAgent implements ClusterLink {
   async join(gcs: GcsClient, address: string, isDriver: boolean): Promise<void> {
     this.gcsClient = gcs;
     const resources = { CPU: this.node.options.numCpus, ...this.node.options.resources };
-    this.gcs.onPublish('nodes', ({ event, node }) => (event === 'added' ? this.addNode(node) : this.removeNode(node.nodeId)));
+    this.gcs.onPublish('nodes', ({ event, node }) => {
+      if (event === 'added') this.addNode(node);
+      else if (node.nodeId === this.self) this.diedHere(node.deathReason ?? 'the GCS published this node as dead');
+      else this.removeNode(node.nodeId);
+    });
     this.gcs.onPublish('resources', ({ nodes }) => {
       for (const { nodeId, available } of nodes) {
         const view = this.views.get(nodeId);
@@ -195,7 +199,6 @@ export class ClusterAgent implements ClusterLink {
   }
 
   private removeNode(nodeId: string): void {
-    if (nodeId === this.self) return this.diedHere('the GCS published this node as dead');
     this.views.delete(nodeId);
     this.node.ownerLeft(nodeId);
     const link = this.links.get(nodeId);
