@@ -118,7 +118,7 @@ async function setUp(options: { numCpus?: number; resources?: Record<string, num
     node.submit([FN], [spec]);
     return new Promise((resolve) => node.remoteObjects.whenExists(spec.returnIds[0] as string, Infinity, resolve));
   };
-  return { node, agent, addNode, submit };
+  return { node, agent, addNode, submit, serverRouter };
 }
 
 const okAnswer = (spec: TaskSpec): RemoteValue[] => spec.returnIds.map((id) => ({ id, state: 'ready', data: new Uint8Array([0xc3]) }));
@@ -257,4 +257,33 @@ test('a node the GCS declares dead fails its work sent elsewhere with NodeDiedEr
   // New work is not sent to any node.
   const later = errorOf(await submit({ maxRetries: 3 }));
   assert.equal(later.name, 'NodeDiedError');
+});
+
+test('a node the GCS declared dead is no link, and work it sends is refused with NodeDiedError', T, async () => {
+  const { addNode, agent, node } = await setUp({ numCpus: 1 });
+  const zombie = await addNode({ CPU: 1 });
+  await (zombie.gcs as GcsClient).unregisterNode(zombie.nodeId as NodeIdHex);
+  await until(() => agent.otherNodes === 0);
+  // It connects again, as a node back from a partition would, and sends a task.
+  const ours = new Router();
+  agent.register(ours);
+  const [fromZombie, atAgent] = localPair({ hello: { role: 'node', nodeId: zombie.nodeId }, router: new Router() }, { hello: { role: 'node', nodeId: node.nodeId }, router: ours });
+  agent.adopt(atAgent);
+  const internals = agent as unknown as { links: Map<string, unknown> };
+  assert.equal(internals.links.has(zombie.nodeId), false);
+  const spec: TaskSpec = {
+    taskId: hex(7),
+    functionId: FN.id,
+    name: 'from-a-zombie',
+    args: new Uint8Array([0x90]),
+    refArgPositions: [],
+    dependencies: [],
+    returnIds: [hex(70_000)],
+    numCpus: 1,
+    maxRetries: 0,
+    retryExceptions: false,
+    owner: { nodeId: zombie.nodeId, workerId: 'a'.repeat(32) },
+  };
+  await assert.rejects(fromZombie.request('executeTask', { functions: [FN], spec, args: [] }), (error: Error) => error.name === 'NodeDiedError' && /takes no work from it/.test(error.message));
+  fromZombie.close();
 });

@@ -122,12 +122,10 @@ export class ClusterAgent implements ClusterLink {
    */
   adopt(peer: Peer): void {
     const nodeId = peer.hello.nodeId;
-    if (this.deadNodes.has(nodeId)) {
-      // A node back from a partition, or a late connection of a dead one: not taken as alive.
-      peer.close(`node ${nodeId} was declared dead by the GCS; it must not rejoin as itself`);
-      return;
-    }
-    if (nodeId === this.self || this.links.has(nodeId) || peer.hello.role === 'cli') return;
+    // A dead node back from a partition is not a link (nothing is sent to it, no work is taken from
+    // it: see executeTask). Its connection is not closed here: on the head it may be asking the
+    // GCS to register again, and is to be answered that it is dead.
+    if (nodeId === this.self || this.links.has(nodeId) || peer.hello.role === 'cli' || this.deadNodes.has(nodeId)) return;
     const link = { peer: Promise.resolve(peer), knownFunctions: new Set<string>() };
     this.links.set(nodeId, link);
     peer.onClose(() => {
@@ -223,9 +221,10 @@ export class ClusterAgent implements ClusterLink {
   /**
    * The GCS declared this node dead: it is no longer a member. Work this node sent elsewhere fails
    * with NodeDiedError (those nodes have dropped it), and new work is not sent; the process is
-   * told through declaredDead (a `miniray start` node exits).
+   * told through declaredDead (a `miniray start` node exits). Also for whoever hears it from the
+   * GCS another way (registerNode answered NodeDead, e.g. on reconnecting to a restarted GCS).
    */
-  private diedHere(reason: string): void {
+  diedHere(reason: string): void {
     if (this.deathReason !== undefined) return;
     this.deathReason = reason;
     for (const [nodeId, sent] of this.inFlight) {
@@ -727,6 +726,7 @@ export class ClusterAgent implements ClusterLink {
         if (peer.hello.role === 'gcs' && nodeId === this.self) this.diedHere(reason);
       })
       .handle('executeTask', parse.executeTask, async ({ functions, spec, args }, peer) => {
+        if (this.deadNodes.has(peer.hello.nodeId)) throw new NodeDiedError(`node ${peer.hello.nodeId} was declared dead by the GCS: this node takes no work from it`);
         if (spec.actorId === undefined && !node.canRun(spec)) return { spillback: `it offers ${describe({ CPU: node.options.numCpus, ...node.options.resources })}` };
         const definitions = spec.actorId === undefined ? await this.withDefinition(functions, spec.functionId) : functions;
         return new Promise<RemoteValue[]>((resolve) =>

@@ -238,8 +238,8 @@ function member(
   };
 }
 
-function deathMessage(nodeId: string, reason: string): string {
-  return `miniray: the GCS declared this node (${nodeId}) dead: ${reason}. A node declared dead does not rejoin as itself: it exits now (start a new node to add this machine again)`;
+function deathMessage(nodeId: string, reason: string, how = 'told by the GCS'): string {
+  return `miniray: the GCS declared this node (${nodeId}) dead: ${reason} (${how}). A node declared dead does not rejoin as itself: it exits now (start a new node to add this machine again)`;
 }
 
 /**
@@ -261,7 +261,7 @@ async function deathAfterClose(options: StartNodeOptions, nodeId: string): Promi
     });
     try {
       const row = (await new GcsClient(peer).call('getNodes', {}, { timeoutMs: 5_000 })).find((node) => node.nodeId === nodeId);
-      return row !== undefined && !row.alive ? deathMessage(nodeId, row.deathReason ?? 'it was declared dead') : undefined;
+      return row !== undefined && !row.alive ? deathMessage(nodeId, row.deathReason ?? 'it was declared dead', 'asked after the connection to the GCS closed') : undefined;
     } finally {
       peer.close('asked whether this node is dead');
     }

@@ -39,6 +39,8 @@ describe('health checks (loopback, short settings)', { timeout: 240_000 }, () =>
     assert.equal(outcome.nodes.find((n) => n.nodeId === busy.nodeId)?.alive, true);
     assert.equal((await c().nodeTable()).find((n) => n.nodeId === busy.nodeId)?.alive, true);
     assert.ok(busy.proc.running);
+    // The head's own node (in the GCS's process, checked over an in-process pair) is alive too.
+    assert.equal(outcome.nodes.find((n) => n.nodeId === c().head.nodeId)?.alive, true);
   });
 
   test('a hung node is declared dead, its tasks finish elsewhere, and when it runs again it learns it is dead and exits', async () => {
