@@ -96,7 +96,7 @@ export class ClusterAgent implements ClusterLink {
   private reportTimer: NodeJS.Timeout | undefined;
   private lastReported = '';
   private stopped = false;
-  /** Nodes the GCS reported dead: their connections are refused, nothing they send is taken. */
+  /** Nodes the GCS reported dead: a new connection of one is no link, and work it sends is refused. */
   private readonly deadNodes = new Set<string>();
   /** Work sent to each node and not back: a death fails it at once, whatever its connection does. */
   private readonly inFlight = new Map<string, Set<(error: NodeDiedError) => void>>();
@@ -225,7 +225,8 @@ export class ClusterAgent implements ClusterLink {
    * GCS another way (registerNode answered NodeDead, e.g. on reconnecting to a restarted GCS).
    */
   diedHere(reason: string): void {
-    if (this.deathReason !== undefined) return;
+    // Stopping already (a node that unregisters as it stops hears of its own death): nothing to say.
+    if (this.deathReason !== undefined || this.stopped) return;
     this.deathReason = reason;
     for (const [nodeId, sent] of this.inFlight) {
       this.inFlight.delete(nodeId);
