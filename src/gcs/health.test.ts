@@ -161,3 +161,36 @@ test('closing the GCS stops its checks', T, async () => {
   assert.ok(node.state.checks <= checks + 1);
   gcs.close();
 });
+
+test("a GCS whose own event loop was held up does not count the checks that timed out meanwhile", T, async () => {
+  // Over a real socket, in this process: the node's handler holds the thread (and so the GCS's
+  // loop) past the check's timeout; then the timeout's timer runs before the answer, waiting in the
+  // socket, is read. With a threshold of 1, one such check counted would kill the node.
+  const { listen, connect } = await import('../net/index.js');
+  const server = new GcsServer(new InMemoryStoreClient(), 'c', { healthCheck: { periodMs: 20, timeoutMs: 50, failureThreshold: 1 } });
+  const serverRouter = new Router();
+  server.register(serverRouter);
+  const listener = await listen({ host: '127.0.0.1', port: 0, token: 't', hello: { role: 'gcs', nodeId: 'gcs' }, router: serverRouter });
+  let checks = 0;
+  const nodeRouter = new Router().handle(HEALTH_CHECK, (body) => body, () => {
+    checks++;
+    if (checks % 3 === 0) {
+      const end = performance.now() + 300;
+      while (performance.now() < end);
+    }
+    return null;
+  });
+  const nodeId = randomHex() as NodeIdHex;
+  const peer = await connect({ host: listener.host, port: listener.port, token: 't', hello: { role: 'node', nodeId }, router: nodeRouter });
+  try {
+    const client = new GcsClient(peer);
+    await client.registerNode({ nodeId, address: 'a:1', resources: {}, isDriver: false });
+    await waitFor('five holds', () => checks >= 16);
+    assert.equal(peer.isClosed, false);
+    assert.equal((await client.getNodes())[0]?.alive, true);
+  } finally {
+    peer.close();
+    server.close();
+    await listener.close();
+  }
+});
