@@ -22,6 +22,10 @@ interface Fake {
   readonly received: string[];
   /** What it answers: its return values (ok), or a spillback. */
   answer: (spec: TaskSpec) => unknown;
+  /** A host that is cut off: connecting to it never completes. */
+  unreachable?: boolean;
+  /** Its connection to the GCS (to unregister it, as the GCS declaring it dead would). */
+  gcs?: GcsClient;
 }
 
 let cleanups: (() => Promise<void> | void)[] = [];
@@ -47,6 +51,7 @@ async function setUp(options: { numCpus?: number; resources?: Record<string, num
     canGrow: true,
     connect: async (address) => {
       const fake = fakes.get(address) as Fake;
+      if (fake.unreachable) return new Promise<Peer>(() => {});
       const router = new Router().handle(
         'executeTask',
         (body) => body as { spec: TaskSpec },
@@ -66,6 +71,7 @@ async function setUp(options: { numCpus?: number; resources?: Record<string, num
   server.register(serverRouter);
   const clientRouter = new Router();
   publishes.register(clientRouter);
+  agent.register(clientRouter); // as start.ts's routerFor(true): the GCS's connection has both
   const [toGcs] = localPair({ hello: { role: 'node', nodeId: node.nodeId }, router: clientRouter }, { hello: { role: 'gcs', nodeId: 'gcs' }, router: serverRouter });
   node.attachCluster(agent);
   await agent.join(new GcsClient(toGcs, publishes), 'here:1', false);
@@ -79,14 +85,14 @@ async function setUp(options: { numCpus?: number; resources?: Record<string, num
 
   let nextNode = 100;
   /** Registers a fake node with the GCS (the agent learns of it by pubsub). */
-  const addNode = async (resources: Record<string, number>, answer: Fake['answer'] = okAnswer): Promise<Fake> => {
+  const addNode = async (resources: Record<string, number>, answer: Fake['answer'] = okAnswer, more: Partial<Fake> = {}): Promise<Fake> => {
     const nodeId = hex(nextNode++);
     const address = `fake:${nodeId}`;
-    const fake: Fake = { nodeId, received: [], answer };
-    fakes.set(address, fake);
     const [peer] = localPair({ hello: { role: 'node', nodeId }, router: new Router() }, { hello: { role: 'gcs', nodeId: 'gcs' }, router: serverRouter });
+    const fake: Fake = { nodeId, received: [], answer, gcs: new GcsClient(peer), ...more };
+    fakes.set(address, fake);
     peers.push(peer);
-    await new GcsClient(peer).registerNode({ nodeId: nodeId as NodeIdHex, address, resources, isDriver: false });
+    await (fake.gcs as GcsClient).registerNode({ nodeId: nodeId as NodeIdHex, address, resources, isDriver: false });
     await until(() => agent.otherNodes >= fakes.size);
     return fake;
   };
@@ -112,7 +118,7 @@ async function setUp(options: { numCpus?: number; resources?: Record<string, num
     node.submit([FN], [spec]);
     return new Promise((resolve) => node.remoteObjects.whenExists(spec.returnIds[0] as string, Infinity, resolve));
   };
-  return { node, agent, addNode, submit };
+  return { node, agent, addNode, submit, serverRouter };
 }
 
 const okAnswer = (spec: TaskSpec): RemoteValue[] => spec.returnIds.map((id) => ({ id, state: 'ready', data: new Uint8Array([0xc3]) }));
@@ -217,4 +223,67 @@ test("function definitions go to the GCS's function table, where a node that was
   const found = await internals.withDefinition([], FN.id);
   assert.deepEqual(found.map((fn) => fn.id), [FN.id]);
   assert.deepEqual(await internals.withDefinition([], 'e'.repeat(16)), []);
+});
+
+test("a task on a node the GCS declares dead is retried elsewhere at once, though its connection never answers; it counts against maxRetries", T, async () => {
+  const { addNode, submit, agent } = await setUp({ numCpus: 0 });
+  const cutOff = await addNode({ CPU: 1 }, okAnswer, { unreachable: true });
+  const alive = await addNode({ CPU: 1 });
+  const onCutOff = { strategy: { nodeId: cutOff.nodeId, soft: true } } as const;
+  const retried = submit({ maxRetries: 1, ...onCutOff });
+  const failed = submit({ maxRetries: 0, ...onCutOff });
+  const internals = agent as unknown as { inFlight: Map<string, Set<unknown>> };
+  await until(() => internals.inFlight.get(cutOff.nodeId)?.size === 2);
+  // The GCS declares it dead (here by unregistering it; missed health checks publish the same event).
+  await (cutOff.gcs as GcsClient).unregisterNode(cutOff.nodeId as NodeIdHex);
+  assert.equal((await retried).state, 'ready');
+  assert.deepEqual(alive.received, ['t1']);
+  const error = errorOf(await failed);
+  assert.equal(error.name, 'NodeDiedError');
+  assert.match(error.message, /died \(the GCS declared it dead\) while it ran this task/);
+});
+
+test('a node the GCS declares dead fails its work sent elsewhere with NodeDiedError, sends no more, and says so', T, async () => {
+  const { addNode, submit, agent, node } = await setUp({ numCpus: 0 });
+  await addNode({ CPU: 1 }, () => new Promise(() => {})); // runs it for ever
+  const pending = submit({ maxRetries: 3 });
+  const internals = agent as unknown as { inFlight: Map<string, Set<unknown>>; gcsClient: GcsClient };
+  await until(() => [...internals.inFlight.values()].some((set) => set.size === 1));
+  await internals.gcsClient.unregisterNode(node.nodeId as NodeIdHex);
+  assert.match(await agent.declaredDead, /it unregistered/);
+  const error = errorOf(await pending);
+  assert.equal(error.name, 'NodeDiedError');
+  assert.match(error.message, /was declared dead by the GCS/);
+  // New work is not sent to any node.
+  const later = errorOf(await submit({ maxRetries: 3 }));
+  assert.equal(later.name, 'NodeDiedError');
+});
+
+test('a node the GCS declared dead is no link, and work it sends is refused with NodeDiedError', T, async () => {
+  const { addNode, agent, node } = await setUp({ numCpus: 1 });
+  const zombie = await addNode({ CPU: 1 });
+  await (zombie.gcs as GcsClient).unregisterNode(zombie.nodeId as NodeIdHex);
+  await until(() => agent.otherNodes === 0);
+  // It connects again, as a node back from a partition would, and sends a task.
+  const ours = new Router();
+  agent.register(ours);
+  const [fromZombie, atAgent] = localPair({ hello: { role: 'node', nodeId: zombie.nodeId }, router: new Router() }, { hello: { role: 'node', nodeId: node.nodeId }, router: ours });
+  agent.adopt(atAgent);
+  const internals = agent as unknown as { links: Map<string, unknown> };
+  assert.equal(internals.links.has(zombie.nodeId), false);
+  const spec: TaskSpec = {
+    taskId: hex(7),
+    functionId: FN.id,
+    name: 'from-a-zombie',
+    args: new Uint8Array([0x90]),
+    refArgPositions: [],
+    dependencies: [],
+    returnIds: [hex(70_000)],
+    numCpus: 1,
+    maxRetries: 0,
+    retryExceptions: false,
+    owner: { nodeId: zombie.nodeId, workerId: 'a'.repeat(32) },
+  };
+  await assert.rejects(fromZombie.request('executeTask', { functions: [FN], spec, args: [] }), (error: Error) => error.name === 'NodeDiedError' && /takes no work from it/.test(error.message));
+  fromZombie.close();
 });

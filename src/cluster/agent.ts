@@ -14,7 +14,7 @@
  */
 import { Packr } from 'msgpackr';
 import { ActorDiedError, InvalidOptionError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
-import type { GcsClient, NodeInfo, NodeIdHex, ActorIdHex } from '../gcs/index.js';
+import { HEALTH_CHECK, NODE_DEAD, parseNodeDead, type GcsClient, type NodeInfo, type NodeIdHex, type ActorIdHex } from '../gcs/index.js';
 import { RawBytes, type Peer, type Router } from '../net/index.js';
 import type { Block } from '../object-store/index.js';
 import { demandOf, type ClusterLink, type Node, type RemoteWork } from '../node/index.js';
@@ -96,6 +96,19 @@ export class ClusterAgent implements ClusterLink {
   private reportTimer: NodeJS.Timeout | undefined;
   private lastReported = '';
   private stopped = false;
+  /** Nodes the GCS reported dead: a new connection of one is no link, and work it sends is refused. */
+  private readonly deadNodes = new Set<string>();
+  /** Work sent to each node and not back: a death fails it at once, whatever its connection does. */
+  private readonly inFlight = new Map<string, Set<(error: NodeDiedError) => void>>();
+  /** Set once the GCS said this node is dead: why. */
+  private deathReason: string | undefined;
+  private onDeclaredDead!: (reason: string) => void;
+  /**
+   * Resolves, with the GCS's reason, if the GCS declares this node dead (it missed health checks
+   * while cut off, or was unregistered): the node must not go on as itself (a `miniray start`
+   * node exits; a driver's remote work fails with NodeDiedError).
+   */
+  readonly declaredDead = new Promise<string>((resolve) => (this.onDeclaredDead = resolve));
 
   constructor(private readonly options: AgentOptions) {
     this.node = options.node;
@@ -109,7 +122,10 @@ export class ClusterAgent implements ClusterLink {
    */
   adopt(peer: Peer): void {
     const nodeId = peer.hello.nodeId;
-    if (nodeId === this.self || this.links.has(nodeId) || peer.hello.role === 'cli') return;
+    // A dead node back from a partition is not a link (nothing is sent to it, no work is taken from
+    // it: see executeTask). Its connection is not closed here: on the head it may be asking the
+    // GCS to register again, and is to be answered that it is dead.
+    if (nodeId === this.self || this.links.has(nodeId) || peer.hello.role === 'cli' || this.deadNodes.has(nodeId)) return;
     const link = { peer: Promise.resolve(peer), knownFunctions: new Set<string>() };
     this.links.set(nodeId, link);
     peer.onClose(() => {
@@ -130,7 +146,11 @@ export class ClusterAgent implements ClusterLink {
   async join(gcs: GcsClient, address: string, isDriver: boolean): Promise<void> {
     this.gcsClient = gcs;
     const resources = { CPU: this.node.options.numCpus, ...this.node.options.resources };
-    this.gcs.onPublish('nodes', ({ event, node }) => (event === 'added' ? this.addNode(node) : this.removeNode(node.nodeId)));
+    this.gcs.onPublish('nodes', ({ event, node }) => {
+      if (event === 'added') this.addNode(node);
+      else if (node.nodeId === this.self) this.diedHere(node.deathReason ?? 'the GCS published this node as dead');
+      else this.removeNode(node.nodeId);
+    });
     this.gcs.onPublish('resources', ({ nodes }) => {
       for (const { nodeId, available } of nodes) {
         const view = this.views.get(nodeId);
@@ -141,6 +161,10 @@ export class ClusterAgent implements ClusterLink {
       this.unpark();
     });
     const registered = await this.gcs.registerNode({ nodeId: this.self as NodeIdHex, address, resources, isDriver });
+    if ('dead' in registered) {
+      this.diedHere(registered.reason);
+      throw new NodeDiedError(`the GCS refused node ${this.self}: it declared it dead (${registered.reason}); start a new node instead`);
+    }
     for (const info of registered.nodes) if (info.alive) this.addNode(info);
     await this.gcs.subscribe(['nodes', 'resources']);
     this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS);
@@ -178,6 +202,41 @@ export class ClusterAgent implements ClusterLink {
     const link = this.links.get(nodeId);
     this.links.delete(nodeId);
     void link?.peer.then((peer) => peer.close('the GCS reports the node dead'), () => {});
+    // Last: the work it fails over is placed again, on the nodes left.
+    this.nodeDied(nodeId);
+  }
+
+  /**
+   * Another node is dead (the GCS's event): work sent there fails over now, to be retried
+   * elsewhere within its maxRetries (the same path as a closed connection), not when, if ever, its
+   * connection gives up (a cut-off host's TCP connection can stay open for minutes).
+   */
+  private nodeDied(nodeId: string): void {
+    this.deadNodes.add(nodeId);
+    const sent = this.inFlight.get(nodeId);
+    this.inFlight.delete(nodeId);
+    for (const lose of sent ?? []) lose(new NodeDiedError(`node ${nodeId.slice(0, 8)} died (the GCS declared it dead) while it ran this task`));
+  }
+
+  /**
+   * The GCS declared this node dead: it is no longer a member. Work this node sent elsewhere fails
+   * with NodeDiedError (those nodes have dropped it), and new work is not sent; the process is
+   * told through declaredDead (a `miniray start` node exits). Also for whoever hears it from the
+   * GCS another way (registerNode answered NodeDead, e.g. on reconnecting to a restarted GCS).
+   */
+  diedHere(reason: string): void {
+    // Stopping already (a node that unregisters as it stops hears of its own death): nothing to say.
+    if (this.deathReason !== undefined || this.stopped) return;
+    this.deathReason = reason;
+    for (const [nodeId, sent] of this.inFlight) {
+      this.inFlight.delete(nodeId);
+      for (const lose of sent) lose(this.deadError());
+    }
+    this.onDeclaredDead(reason);
+  }
+
+  private deadError(): NodeDiedError {
+    return new NodeDiedError(`this node (${this.self.slice(0, 8)}) was declared dead by the GCS (${this.deathReason}), so it can no longer run work on the cluster; start a new driver or node`);
   }
 
   private report(): void {
@@ -191,6 +250,12 @@ export class ClusterAgent implements ClusterLink {
   // ---- placement -------------------------------------------------------------------------------
 
   takeTask(work: RemoteWork, canRunHere: boolean): boolean {
+    if (this.deathReason !== undefined && !canRunHere) {
+      // Not lost(), which would retry: no node of the cluster takes work from a dead node.
+      const error = encodeError(this.deadError());
+      work.done(work.spec.returnIds.map((id) => ({ id, state: 'failed', data: error })));
+      return true;
+    }
     // Alone (the embedded default), with no node named: no choice to make.
     if (canRunHere && this.otherNodes === 0 && typeof work.spec.strategy !== 'object') return false;
     const target = this.place(work.spec, canRunHere, false);
@@ -349,24 +414,36 @@ export class ClusterAgent implements ClusterLink {
     const args = spec.dependencies.map((id) => this.node.remoteObjects.valueFor(id, INLINE_LIMIT));
     const returnId = spec.returnIds[0] as string;
     this.sentTo.set(returnId, nodeId);
-    const settle = (): void => {
+    // Settled once: by the answer, by the request failing, or by the node's death (whichever is first).
+    let settled = false;
+    const abort = new AbortController();
+    let sent = this.inFlight.get(nodeId);
+    if (sent === undefined) this.inFlight.set(nodeId, (sent = new Set()));
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      this.inFlight.get(nodeId)?.delete(lose);
       if (view !== undefined) view.sentCpus -= spec.numCpus;
       this.sentTo.delete(returnId);
+      return true;
     };
+    const lose = (error: NodeDiedError): void => {
+      if (!settle()) return;
+      abort.abort(error);
+      if (functions.length > 0) link.knownFunctions.delete((work.function as FunctionDescriptor).id);
+      work.lost(error);
+    };
+    sent.add(lose);
     link.peer
-      .then((peer) => peer.request('executeTask', { functions, spec, args }))
+      .then((peer) => peer.request('executeTask', { functions, spec, args }, { signal: abort.signal }))
       .then(
         (answer) => {
-          settle();
+          if (!settle()) return;
           const result = answers.executed(answer);
           if ('spillback' in result) this.spillback(work, nodeId, result.spillback);
           else work.done(result);
         },
-        (error: unknown) => {
-          settle();
-          if (functions.length > 0) link.knownFunctions.delete((work.function as FunctionDescriptor).id);
-          work.lost(new NodeDiedError(`node ${nodeId.slice(0, 8)} could not run ${spec.name}: ${(error as Error).message}`, { cause: error }));
-        },
+        (error: unknown) => lose(new NodeDiedError(`node ${nodeId.slice(0, 8)} could not run ${spec.name}: ${(error as Error).message}`, { cause: error })),
       );
   }
 
@@ -644,7 +721,13 @@ export class ClusterAgent implements ClusterLink {
   register(router: Router): void {
     const node = this.node;
     router
+      // Answered here, on the main thread, which runs no user code: a node busy with tasks answers.
+      .handle(HEALTH_CHECK, (body) => body, () => null)
+      .on(NODE_DEAD, parseNodeDead, ({ nodeId, reason }, peer) => {
+        if (peer.hello.role === 'gcs' && nodeId === this.self) this.diedHere(reason);
+      })
       .handle('executeTask', parse.executeTask, async ({ functions, spec, args }, peer) => {
+        if (this.deadNodes.has(peer.hello.nodeId)) throw new NodeDiedError(`node ${peer.hello.nodeId} was declared dead by the GCS: this node takes no work from it`);
         if (spec.actorId === undefined && !node.canRun(spec)) return { spillback: `it offers ${describe({ CPU: node.options.numCpus, ...node.options.resources })}` };
         const definitions = spec.actorId === undefined ? await this.withDefinition(functions, spec.functionId) : functions;
         return new Promise<RemoteValue[]>((resolve) =>

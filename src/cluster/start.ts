@@ -61,6 +61,8 @@ export interface ClusterMember {
   readonly gcsAddress: string | undefined;
   /** Resolves, with why, when the connection to the GCS closes (the head is gone). */
   readonly gcsClosed: Promise<string>;
+  /** Resolves, with the GCS's reason, if the GCS declares this node dead (see ClusterAgent.declaredDead). */
+  readonly declaredDead: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -231,6 +233,7 @@ function member(
     address,
     gcsAddress,
     gcsClosed: new Promise<string>((resolve) => gcsPeer.onClose(resolve)),
+    declaredDead: agent.declaredDead,
     stop: () =>
       (stopping ??= (async () => {
         agent.stop();
@@ -240,6 +243,38 @@ function member(
         await node.shutdown();
       })()),
   };
+}
+
+function deathMessage(nodeId: string, reason: string, how = 'told by the GCS'): string {
+  return `miniray: the GCS declared this node (${nodeId}) dead: ${reason} (${how}). A node declared dead does not rejoin as itself: it exits now (start a new node to add this machine again)`;
+}
+
+/**
+ * The connection to the GCS closed without a NODE_DEAD (after a partition the GCS's socket may
+ * answer with a reset before its last message gets through): asks the GCS, once, whether it has
+ * this node as dead, to say so. Undefined when it does not, or cannot be reached.
+ */
+async function deathAfterClose(options: StartNodeOptions, nodeId: string): Promise<string | undefined> {
+  try {
+    const { host, port } = splitAddress(options.address as string);
+    const peer = await connect({
+      host,
+      port,
+      token: options.token,
+      timeoutMs: 5_000,
+      router: new Router(),
+      hello: { role: 'cli', nodeId: `node-${nodeId}` },
+      ...(options.tls === undefined ? {} : { tls: clientTls(options.tls) }),
+    });
+    try {
+      const row = (await new GcsClient(peer).call('getNodes', {}, { timeoutMs: 5_000 })).find((node) => node.nodeId === nodeId);
+      return row !== undefined && !row.alive ? deathMessage(nodeId, row.deathReason ?? 'it was declared dead', 'asked after the connection to the GCS closed') : undefined;
+    } finally {
+      peer.close('asked whether this node is dead');
+    }
+  } catch {
+    return undefined;
+  }
 }
 
 /** What `miniray start` runs: a head (GCS and node) or a node that joins one, until stopped. */
@@ -268,7 +303,17 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   await member.node.ready();
   let gcsUp = true;
   void member.gcsClosed.then(() => (gcsUp = false));
-  const stopped = options.head ? new Promise<void>(() => {}) : member.gcsClosed.then(() => member.stop());
+  const nodeId = member.node.nodeId;
+  // A node the GCS declared dead (cut off past the health checks' timeout, then back) says so
+  // and ends (`miniray start` exits 1): it must not go on as a zombie of itself.
+  const declaredDead = member.declaredDead.then((reason) => deathMessage(nodeId, reason));
+  const gcsGone = member.gcsClosed.then(async (why) =>
+    options.head ? undefined : ((await deathAfterClose(options, nodeId)) ?? `miniray: the connection to the GCS at ${options.address} closed (${why}); this node stops`),
+  );
+  const stopped = Promise.race([declaredDead, options.head ? new Promise<undefined>(() => {}) : gcsGone]).then(async (message) => {
+    if (message !== undefined) console.error(message);
+    await member.stop();
+  });
   return {
     nodeId: member.node.nodeId,
     address: member.address as string,

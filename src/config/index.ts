@@ -41,6 +41,21 @@ const SETTINGS = {
     min: 1,
     doc: 'Percent of system memory the object store may use when init() does not set objectStoreMemory.',
   },
+  healthCheckPeriodMs: {
+    default: 1000,
+    min: 1,
+    doc: "How often the GCS checks each alive node (not drivers) over the connection it registered on; the node answers from its main thread, which runs no user code, so a node busy with tasks still answers.",
+  },
+  healthCheckTimeoutMs: {
+    default: 1000,
+    min: 1,
+    doc: 'How long the GCS waits for a node to answer one health check before counting it missed.',
+  },
+  healthCheckFailureThreshold: {
+    default: 5,
+    min: 1,
+    doc: 'Consecutive missed health checks after which the GCS declares the node dead (with the defaults, a silent node is declared dead within about 5-7 s), publishes it and closes its connection.',
+  },
   logUnhandledErrors: {
     default: 1,
     min: 0,

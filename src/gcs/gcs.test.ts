@@ -14,6 +14,8 @@ import {
   type GcsRoutes,
   type NodeIdHex,
   type Publish,
+  type Registered,
+  type RegisterNodeAnswer,
   type StoreValue,
 } from './index.js';
 
@@ -141,6 +143,12 @@ async function waitFor(what: string, condition: () => boolean | Promise<boolean>
   }
 }
 
+/** A registerNode answer that is a registration (not the GCS saying the node is dead). */
+function registered(answer: RegisterNodeAnswer): Registered {
+  assert.ok(!('dead' in answer), `the GCS said the node is dead: ${JSON.stringify(answer)}`);
+  return answer;
+}
+
 // ---- nodes --------------------------------------------------------------------------------------
 
 test('registered nodes are listed, alive, with their resources as available', async () => {
@@ -149,10 +157,10 @@ test('registered nodes are listed, alive, with their resources as available', as
   const b = gcs.connect();
   const idA = nodeId();
   const idB = nodeId();
-  const first = await a.client.registerNode({ nodeId: idA, address: '127.0.0.1:7001', resources: { CPU: 2, GPU: 0 }, isDriver: false });
+  const first = registered(await a.client.registerNode({ nodeId: idA, address: '127.0.0.1:7001', resources: { CPU: 2, GPU: 0 }, isDriver: false }));
   assert.equal(first.clusterId, 'cluster-1');
   assert.deepEqual(first.nodes.map((n) => n.nodeId), [idA]);
-  const second = await b.client.registerNode({ nodeId: idB, address: '127.0.0.1:7002', resources: { CPU: 4, disk: 2 }, isDriver: false });
+  const second = registered(await b.client.registerNode({ nodeId: idB, address: '127.0.0.1:7002', resources: { CPU: 4, disk: 2 }, isDriver: false }));
   assert.deepEqual(new Set(second.nodes.map((n) => n.nodeId)), new Set([idA, idB]));
   const nodes = await a.client.getNodes();
   const infoB = nodes.find((n) => n.nodeId === idB);

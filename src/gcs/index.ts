@@ -2,13 +2,16 @@
  * The Global Control Service (the head's): its server, its typed client, the store behind it, and
  * the shapes of the connections it is given (net's Router and Peer fit them).
  */
-export { GcsServer, type GcsServerOptions } from './server.js';
+export { GcsServer, type GcsServerOptions, type HealthCheckOptions } from './server.js';
 export { GcsClient, GcsPublishes } from './client.js';
 export { InMemoryStoreClient, type StoreClient, type StoreValue } from './store.js';
 export type { GcsPeer, GcsPeerHello, GcsRequestOptions, GcsRoutes } from './rpc.js';
 export {
+  HEALTH_CHECK,
+  NODE_DEAD,
   PUBLISH,
   parseAnswer,
+  parseNodeDead,
   parseBody,
   parseNotify,
   parsePublish,
@@ -17,6 +20,9 @@ export {
   type GcsMethod,
   type GcsNotifies,
   type GcsRequests,
+  type NodeDead,
+  type Registered,
+  type RegisterNodeAnswer,
 } from './messages.js';
 export {
   ACTOR_STATES,

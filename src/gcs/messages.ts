@@ -66,7 +66,16 @@ export type Empty = Readonly<Record<string, never>>;
 
 // ---- answers ----------------------------------------------------------------------------------
 
-export type RegisterNodeAnswer = { readonly clusterId: string; readonly nodes: readonly NodeInfo[] };
+export type Registered = { readonly clusterId: string; readonly nodes: readonly NodeInfo[] };
+/**
+ * What the GCS tells a node it has declared dead (missed health checks, its connection closed, or
+ * unregistered): sent as the NODE_DEAD notify over the node's connection before the GCS closes it,
+ * and as the answer to a registerNode of a node ID the table has as dead (a node back from a
+ * partition, or reconnecting). Death is final: the node must not go on as that node (it exits; it
+ * could join again under a new ID).
+ */
+export type NodeDead = { readonly dead: true; readonly nodeId: NodeIdHex; readonly reason: string };
+export type RegisterNodeAnswer = Registered | NodeDead;
 export type RegisterActorAnswer = { readonly ok: true } | { readonly ok: false; readonly reason: 'name-taken' };
 export type Found = { readonly found: boolean };
 
@@ -98,6 +107,13 @@ export type Answer<M extends GcsMethod> = GcsRequests[M]['answer'];
 /** One-way methods (notify): to the GCS, and from it. */
 export type GcsNotifies = { reportResources: ReportResources };
 export const PUBLISH = 'publish';
+/** The GCS's notify to a node it declared dead (body: NodeDead), just before it closes the connection. */
+export const NODE_DEAD = 'nodeDead';
+/**
+ * The GCS's health check of a node (a request with an empty body, answered with null). Nodes
+ * answer it on their main thread, which runs no user code (that runs on worker threads).
+ */
+export const HEALTH_CHECK = 'healthCheck';
 
 // ---- item checks ------------------------------------------------------------------------------
 
@@ -139,6 +155,7 @@ const aNodeInfo = (value: unknown): NodeInfo => {
   resources(o['resources'], 'resources');
   resources(o['available'], 'available');
   bool(o['isDriver'], 'isDriver');
+  optionalStr(o['deathReason'], 'deathReason');
   return o as unknown as NodeInfo;
 };
 
@@ -295,6 +312,7 @@ export function parseNotify<M extends keyof GcsNotifies>(method: M): (body: unkn
 const answerChecks: { readonly [K in GcsMethod]: (value: unknown) => Answer<K> } = {
   registerNode: (value) => {
     const o = fields(value);
+    if (o['dead'] !== undefined) return aNodeDead(o);
     str(o['clusterId'], 'clusterId');
     list(o['nodes'], 'nodes', aNodeInfo);
     return o as unknown as RegisterNodeAnswer;
@@ -337,6 +355,19 @@ const answerChecks: { readonly [K in GcsMethod]: (value: unknown) => Answer<K> }
   getClusterResources: (value) => resources(value, ''),
   getAvailableResources: (value) => resources(value, ''),
 };
+
+function aNodeDead(value: unknown): NodeDead {
+  const o = fields(value);
+  if (o['dead'] !== true) fail('dead', 'true', o['dead']);
+  nodeId(o['nodeId'], 'nodeId');
+  str(o['reason'], 'reason');
+  return o as unknown as NodeDead;
+}
+
+/** A node's validator of the GCS's NODE_DEAD notify. */
+export function parseNodeDead(body: unknown): NodeDead | ProtocolError {
+  return validate(`a '${NODE_DEAD}' message from the GCS`, body, aNodeDead);
+}
 
 function found(value: unknown): Found {
   const o = fields(value);

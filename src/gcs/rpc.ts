@@ -23,6 +23,7 @@ export interface GcsPeer {
   request(method: string, body: unknown, options?: GcsRequestOptions): Promise<unknown>;
   notify(method: string, body: unknown): void;
   onClose(listener: (reason: string) => void): void;
+  close(reason?: string): void;
   readonly isClosed: boolean;
 }
 

@@ -6,13 +6,17 @@
  * StoreClient; what it keeps itself is only which connection stands for which node, job and
  * subscriber, since a connection is not something a store can hold.
  */
+import { setting } from '../config/index.js';
 import {
+  HEALTH_CHECK,
+  NODE_DEAD,
   PUBLISH,
   parseBody,
   parseNotify,
   type Answer,
   type Body,
   type GcsMethod,
+  type NodeDead,
   type ReportResources,
 } from './messages.js';
 import type { GcsPeer, GcsRoutes } from './rpc.js';
@@ -24,6 +28,17 @@ export interface GcsServerOptions {
   readonly resourceBatchMs?: number;
   /** Where failures of work no caller waits for go (a store that fails while a peer closes). */
   readonly onError?: (error: unknown) => void;
+  /** How alive nodes are checked (default: the healthCheck* settings of src/config). */
+  readonly healthCheck?: Partial<HealthCheckOptions>;
+}
+
+export interface HealthCheckOptions {
+  /** A check is sent this long after the previous one was sent (or at once, if it took longer). */
+  readonly periodMs: number;
+  /** A check not answered within this is missed. */
+  readonly timeoutMs: number;
+  /** This many missed checks in a row: the node is dead. */
+  readonly failureThreshold: number;
 }
 
 const DEFAULT_RESOURCE_BATCH_MS = 100;
@@ -104,6 +119,9 @@ export class GcsServer {
 
   private readonly resourceBatchMs: number;
   private readonly onError: (error: unknown) => void;
+  private readonly health: HealthCheckOptions;
+  /** The timer of each checked node's next check (or of the one it waits for an answer to). */
+  private readonly healthTimers = new Map<NodeIdHex, NodeJS.Timeout>();
   private resourceTimer: NodeJS.Timeout | undefined;
   private lastResourcePublishMs = -Infinity;
   private closed = false;
@@ -118,6 +136,11 @@ export class GcsServer {
     this.names = new Table(store, 'actorNames');
     this.jobs = new Table(store, 'jobs');
     this.resourceBatchMs = options.resourceBatchMs ?? DEFAULT_RESOURCE_BATCH_MS;
+    this.health = {
+      periodMs: options.healthCheck?.periodMs ?? setting('healthCheckPeriodMs'),
+      timeoutMs: options.healthCheck?.timeoutMs ?? setting('healthCheckTimeoutMs'),
+      failureThreshold: options.healthCheck?.failureThreshold ?? setting('healthCheckFailureThreshold'),
+    };
     this.onError =
       options.onError ??
       ((error) =>
@@ -129,7 +152,7 @@ export class GcsServer {
   /** Adds every GCS method to `routes` (a net Router). */
   register(routes: GcsRoutes): void {
     this.route(routes, 'registerNode', (body, peer) => this.registerNode(body, peer));
-    this.route(routes, 'unregisterNode', (body) => this.nodeSteps.run(async () => ({ found: await this.markDead(body.nodeId) })));
+    this.route(routes, 'unregisterNode', (body) => this.nodeSteps.run(async () => ({ found: await this.markDead(body.nodeId, 'it unregistered') })));
     // Node reads queue behind node writes: a reportResources (one-way) sent before a read is seen by it.
     this.route(routes, 'getNodes', () => this.nodeSteps.run(() => this.nodes.all()));
     this.route(routes, 'registerActor', (body) => this.registerActor(body));
@@ -181,10 +204,11 @@ export class GcsServer {
     for (const [nodeId, holder] of this.nodePeers) {
       if (holder !== peer) continue;
       this.nodePeers.delete(nodeId);
+      this.stopHealthChecks(nodeId);
       this.nodeSteps
         .run(async () => {
           // A registration queued before this step, over another connection, is the node's now.
-          if (!this.nodePeers.has(nodeId)) await this.markDead(nodeId);
+          if (!this.nodePeers.has(nodeId)) await this.markDead(nodeId, 'its connection to the GCS closed');
         })
         .catch(this.onError);
     }
@@ -198,6 +222,8 @@ export class GcsServer {
   /** Stops publishing (the pending resource view is dropped); the tables stay in the store. */
   close(): void {
     this.closed = true;
+    for (const timer of this.healthTimers.values()) clearTimeout(timer);
+    this.healthTimers.clear();
     clearTimeout(this.resourceTimer);
     this.resourceTimer = undefined;
     for (const set of this.subscribers.values()) set.clear();
@@ -221,6 +247,11 @@ export class GcsServer {
 
   private registerNode(body: Body<'registerNode'>, peer: GcsPeer): Promise<Answer<'registerNode'>> {
     return this.nodeSteps.run(async () => {
+      // Death is final: a node the table has as dead (back from a partition, or reconnecting after
+      // its connection was closed) is told so instead of coming back as a zombie of itself.
+      const known = await this.nodes.get(body.nodeId);
+      // (Its connection is left to it: it is not the node's, so nothing it sends is taken as the node's.)
+      if (known !== undefined && !known.alive) return this.deadAnswer(known);
       // Fields are copied one by one: what else the body carried is not stored.
       const node: NodeInfo = {
         nodeId: body.nodeId,
@@ -232,10 +263,13 @@ export class GcsServer {
       };
       await this.nodes.put(node.nodeId, node);
       if (peer.isClosed) {
-        await this.markDead(node.nodeId);
+        await this.markDead(node.nodeId, 'its connection to the GCS closed');
       } else {
         this.nodePeers.set(node.nodeId, peer);
         this.watch(peer);
+        // Drivers are not checked: their main thread runs user code, which may hold it for long.
+        // A driver's death is its connection closing (see startHealthChecks).
+        if (!node.isDriver) this.startHealthChecks(node.nodeId, peer);
         this.publish('nodes', { event: 'added', node });
         this.resourcesChanged();
       }
@@ -254,16 +288,97 @@ export class GcsServer {
   }
 
   /** Marks a node dead and tells the subscribers; false if there is no such node. */
-  private async markDead(nodeId: NodeIdHex): Promise<boolean> {
+  private async markDead(nodeId: NodeIdHex, reason: string): Promise<boolean> {
     const node = await this.nodes.get(nodeId);
     if (node === undefined) return false;
     this.nodePeers.delete(nodeId);
+    this.stopHealthChecks(nodeId);
     if (!node.alive) return true;
-    const dead: NodeInfo = { ...node, alive: false };
+    const dead: NodeInfo = { ...node, alive: false, deathReason: reason };
     await this.nodes.put(nodeId, dead);
     this.publish('nodes', { event: 'dead', node: dead });
     this.resourcesChanged();
     return true;
+  }
+
+  private deadAnswer(node: NodeInfo): NodeDead {
+    return { dead: true, nodeId: node.nodeId, reason: node.deathReason ?? 'it was declared dead' };
+  }
+
+  /**
+   * Checks a node over the connection it registered on until it is dead or that connection no
+   * longer speaks for it: a check every periodMs (one at a time), answered within timeoutMs, and
+   * failureThreshold missed in a row make it dead. Only a check that timed out counts as missed:
+   * any answer, even an error, comes from a live main thread; a closed connection is handled by
+   * peerClosed. A check whose timer fired much later than due (this process's event loop was held
+   * up, so the answer may be waiting unread) proves nothing and does not count.
+   *
+   * Drivers are not checked (their main thread runs user code). A driver's death is its
+   * connection closing: at once when its process ends (even SIGKILL), and for a driver host that
+   * is cut off, when TCP gives up on the connection (keepalive on the GCS's sockets, see net's tcp.ts).
+   */
+  private startHealthChecks(nodeId: NodeIdHex, peer: GcsPeer): void {
+    this.stopHealthChecks(nodeId);
+    const { periodMs, timeoutMs, failureThreshold } = this.health;
+    let missed = 0;
+    const current = (): boolean => !this.closed && !peer.isClosed && this.nodePeers.get(nodeId) === peer;
+    const check = (): void => {
+      if (!current()) return;
+      const sentAt = performance.now();
+      const abort = new AbortController();
+      let settled = false;
+      const next = (): void => {
+        if (!current()) return;
+        const timer = setTimeout(check, Math.max(0, periodMs - (performance.now() - sentAt)));
+        timer.unref();
+        this.healthTimers.set(nodeId, timer);
+      };
+      const answered = (): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timeout);
+        missed = 0;
+        next();
+      };
+      const timeout = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        abort.abort();
+        const late = performance.now() - sentAt > 2 * timeoutMs + 100;
+        if (!late) missed++;
+        if (missed < failureThreshold) return next();
+        const reason = `it missed ${missed} health checks in a row (each given ${timeoutMs} ms, every ${periodMs} ms)`;
+        this.nodeSteps.run(() => this.declareDead(nodeId, peer, reason)).catch(this.onError);
+      }, timeoutMs);
+      timeout.unref();
+      this.healthTimers.set(nodeId, timeout);
+      // Any answer shows a live main thread; a rejection because the connection closed is peerClosed's.
+      peer.request(HEALTH_CHECK, {}, { signal: abort.signal }).then(answered, () => {
+        if (!abort.signal.aborted) answered();
+      });
+    };
+    check();
+  }
+
+  private stopHealthChecks(nodeId: NodeIdHex): void {
+    clearTimeout(this.healthTimers.get(nodeId));
+    this.healthTimers.delete(nodeId);
+  }
+
+  /** A node that stopped answering: dead, published, told (if it can still hear) and cut off. */
+  private async declareDead(nodeId: NodeIdHex, peer: GcsPeer, reason: string): Promise<void> {
+    // Re-registered over another connection meanwhile: that one speaks for it now.
+    if (this.nodePeers.get(nodeId) !== peer) return;
+    await this.markDead(nodeId, reason);
+    const node = await this.nodes.get(nodeId);
+    if (node !== undefined) {
+      try {
+        peer.notify(NODE_DEAD, this.deadAnswer(node));
+      } catch {
+        // It cannot take a message: closing is all that is left.
+      }
+    }
+    peer.close(`the GCS declared node ${nodeId} dead: ${reason}`);
   }
 
   // ---- actors ---------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ export type NodeInfo = {
   readonly available: ResourceMap;
   /** A driver that joined: it offers only the resources it asked for (none by default). */
   readonly isDriver: boolean;
+  /** Why the GCS declared it dead, once it is (missed health checks, connection closed, unregistered). */
+  readonly deathReason?: string;
 };
 
 /** Ray's actor states (gcs.proto's ActorTableData.ActorState). DEAD is final. */

@@ -21,6 +21,9 @@ const MAX_HELLO_BYTES = 64 * 1024;
 const DEFAULT_HELLO_TIMEOUT_MS = 5_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
+/** Idle time after which TCP keepalive probes start on every cluster connection. */
+const KEEPALIVE_IDLE_MS = 10_000;
+
 /** Limits shared by both ends. */
 export interface LinkLimits {
   /** The largest frame body sent or accepted (default 256 MiB). */
@@ -92,6 +95,12 @@ class SocketLink implements Wire {
     this.remote = remote ?? `${socket.remoteAddress}:${socket.remotePort}`;
     this.decoder = new FrameDecoder(this.maxFrameBytes);
     socket.setNoDelay(true);
+    // An idle connection to a host that is gone (cut off, powered off) otherwise stays open for
+    // ever: keepalive probes end it (after KEEPALIVE_IDLE_MS, then the kernel's probes, by
+    // default 9 every 75 s). That is how the GCS learns that a cut-off driver is gone, since
+    // drivers are not health-checked (their main thread runs user code). Nodes are found out
+    // sooner, by the GCS's health checks.
+    socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
     socket.on('data', (chunk: Buffer) => this.received(chunk));
     socket.on('drain', () => this.drained());
     socket.on('error', (error) => this.ended(`socket error: ${error.message}`));

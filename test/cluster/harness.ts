@@ -324,8 +324,8 @@ class Network {
     ip('link', 'set', this.bridge, 'up');
   }
 
-  /** A new namespace with its address on the bridge: [namespace name, its IP]. */
-  addHost(): [string, string] {
+  /** A new namespace with its address on the bridge: [namespace name, its IP, its veth on the bridge]. */
+  addHost(): [string, string, string] {
     const index = ++this.hosts;
     const ns = `mr${process.pid}-${index}`;
     const outside = `mrv${process.pid}${index}`.slice(0, 15);
@@ -341,7 +341,7 @@ class Network {
     ip('-n', ns, 'link', 'set', 'lo', 'up');
     ip('-n', ns, 'addr', 'add', `${address}/24`, 'dev', inside);
     ip('-n', ns, 'link', 'set', inside, 'up');
-    return [ns, address];
+    return [ns, address, outside];
   }
 }
 
@@ -362,6 +362,8 @@ export interface ClusterNode {
   readonly spec: NodeSpec;
   /** Its network namespace (netns layout only). */
   readonly netns?: string;
+  /** Its veth's end on the bridge (netns layout only): down cuts the host off, as a pulled cable. */
+  readonly veth?: string;
 }
 
 export interface ClusterOptions {
@@ -369,6 +371,8 @@ export interface ClusterOptions {
   readonly netns?: boolean;
   /** Label for the temp directory and process names. */
   readonly name?: string;
+  /** More environment for the head and nodes (e.g. MINIRAY_HEALTH_CHECK_* settings). */
+  readonly env?: Record<string, string>;
 }
 
 /** This environment without MINIRAY_* settings of the caller (so that a test sees only its own). */
@@ -445,7 +449,7 @@ export class Cluster {
   private async startProcess(role: 'head' | 'node', spec: NodeSpec): Promise<ClusterNode> {
     const index = this.nodes.length + this.starting++;
     const name = role === 'head' ? 'head' : `node${index}`;
-    const [netns, hostIp] = this.network?.addHost() ?? [undefined, '127.0.0.1'];
+    const [netns, hostIp, veth] = this.network?.addHost() ?? [undefined, '127.0.0.1', undefined];
     const home = this.network === undefined || role === 'head' ? this.home : join(this.scratch, `${name}-home`);
     mkdirSync(home, { recursive: true, mode: 0o700 });
     const args = [
@@ -461,7 +465,7 @@ export class Cluster {
       '--block',
     ];
     // The loopback head makes the token file, where the others find it; the netns layout gives every host the token.
-    const env = this.env(home);
+    const env = this.env(home, this.options.env);
     const proc = netns === undefined ? new Proc(name, process.execPath, args, env) : new Proc(name, 'ip', ['netns', 'exec', netns, process.execPath, ...args], env);
     try {
       const up = await proc.match(role === 'head' ? /Started the miniray head at (\S+) / : /Started a miniray node at (\S+) /);
@@ -471,7 +475,7 @@ export class Cluster {
         if (this.network === undefined) this.token = readFileSync(join(this.home, 'auth_token'), 'utf8').trim();
       }
       const row = await waitFor(`${name} at ${address} in the node table`, async () => (await this.nodeTable()).find((n) => n.address === address && n.alive));
-      const node: ClusterNode = { proc, role, address, nodeId: row.nodeId, spec, ...(netns === undefined ? {} : { netns }) };
+      const node: ClusterNode = { proc, role, address, nodeId: row.nodeId, spec, ...(netns === undefined ? {} : { netns }), ...(veth === undefined ? {} : { veth }) };
       this.nodes.push(node);
       return node;
     } catch (error) {
@@ -522,6 +526,12 @@ export class Cluster {
   async cli(args: readonly string[], timeoutMs = 60_000): Promise<Outcome> {
     const proc = new Proc(`miniray ${args.join(' ')}`, process.execPath, [cliMain, ...args], this.env(this.home, this.network === undefined ? {} : { MINIRAY_ADDRESS: this.gcsAddress }));
     return proc.ended(timeoutMs);
+  }
+
+  /** Cuts a host's link (netns layout), or restores it: its veth on the bridge goes down or up. */
+  setLink(node: ClusterNode, up: boolean): void {
+    if (node.veth === undefined) throw new Error('setLink needs the netns layout');
+    ip('link', 'set', node.veth, up ? 'up' : 'down');
   }
 
   /** Stops a node (SIGTERM, then SIGKILL) and forgets it. */
