@@ -13,11 +13,11 @@
  * refuses it, and the sender places it again elsewhere (spillback).
  */
 import { Packr } from 'msgpackr';
-import { ActorDiedError, InvalidOptionError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
+import { ActorDiedError, ConnectionError, InvalidOptionError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
 import type { GcsClient, NodeInfo, NodeIdHex, ActorIdHex } from '../gcs/index.js';
 import { RawBytes, type Peer, type Router } from '../net/index.js';
 import type { Block } from '../object-store/index.js';
-import { demandOf, type ClusterLink, type Node, type RemoteWork } from '../node/index.js';
+import { demandOf, ownerDiedError, type ClusterLink, type Node, type RemoteWork } from '../node/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
 import { aFunctionDescriptor } from '../protocol/check.js';
 import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
@@ -41,6 +41,8 @@ export const INLINE_LIMIT = 100 * 1024;
 /** Objects move between nodes in chunks of this size (as Ray's), with a few in flight per pull. */
 export const CHUNK_BYTES = 5 * 1024 * 1024;
 const CHUNKS_IN_FLIGHT = 4;
+/** Copies of a borrowed object tried (each named by its owner) before it fails as lost. */
+const COPY_ATTEMPTS = 3;
 /** Below this share of its CPUs in use, a node runs its own tasks (Ray's scheduler_spread_threshold). */
 const SPREAD_THRESHOLD = 0.5;
 /** Free resources are reported to the GCS at most this often. */
@@ -175,6 +177,7 @@ export class ClusterAgent implements ClusterLink {
   private removeNode(nodeId: string): void {
     this.views.delete(nodeId);
     this.node.ownerLeft(nodeId);
+    this.node.remoteObjects.nodeDied(nodeId);
     const link = this.links.get(nodeId);
     this.links.delete(nodeId);
     void link?.peer.then((peer) => peer.close('the GCS reports the node dead'), () => {});
@@ -561,19 +564,57 @@ export class ClusterAgent implements ClusterLink {
     }
   }
 
-  /** Makes a copy here of an object held elsewhere (asking its owner where, if need be). */
+  /**
+   * Makes a copy here of an object held elsewhere (asking its owner where, if need be). A copy
+   * that cannot be read (its holder died or cannot be reached) is lost: an object this node owns
+   * is then rebuilt by lineage (or failed, saying why); a borrowed one is asked of its owner again,
+   * which rebuilds it or names another copy, up to COPY_ATTEMPTS times.
+   */
   private async copy(id: string): Promise<void> {
     const entry = this.node.remoteObjects.entryOf(id);
     if (entry === undefined) return;
     try {
-      if (entry.state === 'ready' && entry.location !== undefined) return await this.pull(id, entry.location);
-      if (entry.foreignOwner === undefined) return;
-      if (entry.location !== undefined) return await this.pull(id, entry.location);
-      const owner = this.link(entry.foreignOwner);
-      if (owner === undefined) throw new ObjectLostError(`ObjectRef(${id})'s owner, node ${entry.foreignOwner.slice(0, 8)}, is not alive`);
-      const value = answers.value(await (await owner.peer).request('getObject', { id }));
-      if (value.state === 'located' && value.location !== this.self) return await this.pull(id, value.location);
-      this.node.remoteObjects.storeValues([value], entry.foreignOwner, true);
+      const ownerNode = entry.foreignOwner;
+      if (ownerNode === undefined) {
+        const holder = entry.location;
+        if (entry.state !== 'ready' || holder === undefined) return;
+        try {
+          return await this.pull(id, holder);
+        } catch (error) {
+          if (error instanceof ObjectStoreFullError) throw error;
+          this.node.remoteObjects.holderLost(id, holder);
+          return; // rebuilding (its readers wait for it again) or failed
+        }
+      }
+      let lostAt: string | undefined;
+      for (let attempt = 0; attempt < COPY_ATTEMPTS; attempt++) {
+        const holder = entry.location;
+        if (holder !== undefined) {
+          try {
+            return await this.pull(id, holder);
+          } catch (error) {
+            if (error instanceof ObjectStoreFullError) throw error;
+            lostAt = holder;
+            delete entry.location;
+          }
+        }
+        const owner = this.link(ownerNode);
+        if (owner === undefined) throw ownerDiedError(id, ownerNode, 'is not alive');
+        let answer: unknown;
+        try {
+          answer = await (await owner.peer).request('getObject', lostAt === undefined ? { id } : { id, lostAt });
+        } catch (error) {
+          if (error instanceof ConnectionError || !this.views.has(ownerNode)) throw ownerDiedError(id, ownerNode, `could not be reached (${(error as Error).message})`);
+          throw error;
+        }
+        const value = answers.value(answer);
+        if (value.state !== 'located' || value.location === this.self) {
+          this.node.remoteObjects.storeValues([value], ownerNode, true);
+          return;
+        }
+        entry.location = value.location;
+      }
+      throw new ObjectLostError(`ObjectRef(${id}) could not be read from any of the ${COPY_ATTEMPTS} copies its owner, node ${ownerNode.slice(0, 8)}, named (lost at node ${lostAt?.slice(0, 8)})`);
     } catch (error) {
       this.node.remoteObjects.failCopy(id, error instanceof ObjectStoreFullError || error instanceof ObjectLostError ? error : new ObjectLostError(`ObjectRef(${id}) could not be fetched from another node: ${(error as Error).message}`, { cause: error }));
     }
@@ -662,7 +703,9 @@ export class ClusterAgent implements ClusterLink {
       })
       .on('killActor', parse.killActor, ({ actorId, noRestart }) => node.killActor(actorId, noRestart))
       .on('cancelTask', parse.cancelTask, ({ returnId, force }) => node.cancel(returnId, force))
-      .handle('getObject', parse.objectId, ({ id }, _peer, signal) => {
+      .handle('getObject', parse.objectId, ({ id, lostAt }, _peer, signal) => {
+        // The asker could not read the copy it was told of: made again first (or failed, saying why).
+        if (lostAt !== undefined) node.remoteObjects.holderLost(id, lostAt);
         return new Promise<RemoteValue>((resolve) => {
           const withdraw = node.remoteObjects.whenExists(id, INLINE_LIMIT, resolve);
           signal.addEventListener('abort', withdraw, { once: true });
