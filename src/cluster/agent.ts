@@ -627,6 +627,8 @@ export class ClusterAgent implements ClusterLink {
     const peer = await link.peer;
     const started = answers.pull(await peer.request('pullObject', { id }));
     if (!('pullId' in started)) {
+      // Not there (a copy its holder has let go of since): another copy, or lineage, is tried.
+      if (started.state === 'lost') throw new ObjectLostError(`ObjectRef(${id}) is no longer on node ${nodeId.slice(0, 8)}`);
       this.node.remoteObjects.storeValues([started], nodeId, true);
       return;
     }
@@ -655,6 +657,12 @@ export class ClusterAgent implements ClusterLink {
         throw error;
       }
       this.node.remoteObjects.storePulled(id, data, blocks);
+      // Its owner may send other readers here if the node it came from dies.
+      const owner = this.node.remoteObjects.entryOf(id)?.foreignOwner;
+      if (owner !== undefined && this.node.store.contains(id)) {
+        this.copiesHeld.add(id);
+        this.tell(this.links.get(owner), 'addCopies', { ids: [id] });
+      }
     } finally {
       peer.notify('endPull', { pullId });
     }
@@ -664,6 +672,7 @@ export class ClusterAgent implements ClusterLink {
     if (entry.foreignOwner !== undefined) {
       // A borrower (or a copy) here is gone: tell the owner only of refs this node announced.
       if (this.borrowing.delete(id)) this.tell(this.links.get(entry.foreignOwner), 'unborrow', { ids: [id] });
+      if (this.copiesHeld.delete(id)) this.tell(this.links.get(entry.foreignOwner), 'dropCopies', { ids: [id] });
       return;
     }
     if (entry.location !== undefined && entry.location !== this.self) {
@@ -673,6 +682,8 @@ export class ClusterAgent implements ClusterLink {
 
   /** Objects owned elsewhere that this node has told their owner it borrows. */
   private readonly borrowing = new Set<string>();
+  /** Copies of objects owned elsewhere that this node has told their owner it holds. */
+  private readonly copiesHeld = new Set<string>();
 
   borrow(ownerNode: string, ids: readonly string[]): void {
     for (const id of ids) this.borrowing.add(id);
@@ -738,7 +749,9 @@ export class ClusterAgent implements ClusterLink {
         node.remoteObjects.dropForOwner(owner, mine);
       })
       .on('borrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, true))
-      .on('unborrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, false));
+      .on('unborrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, false))
+      .on('addCopies', parse.ids, ({ ids }, peer) => node.remoteObjects.copiesAt(peer.hello.nodeId, ids, true))
+      .on('dropCopies', parse.ids, ({ ids }, peer) => node.remoteObjects.copiesAt(peer.hello.nodeId, ids, false));
   }
 
   /**

@@ -245,3 +245,29 @@ test('a borrowed object whose owner dies fails with OwnerDiedError at once, whet
     assert.match(error.message, /ObjectRef\(.*\) is owned by node 0{8} \(where the task or put\(\) that created it ran\), which (died|could not be reached).*lost for good, even from put\(\)/);
   }
 });
+
+test('a lost primary copy is replaced by a copy another node said it holds; the task is not run again', T, async () => {
+  const { node, addNode, submit, value, kill } = await setUp();
+  const a = await addNode();
+  const id = submit({ strategy: { nodeId: a.nodeId, soft: true } });
+  await value(id);
+  const b = await addNode();
+  await value(submit({ strategy: { nodeId: b.nodeId, soft: false } })); // b and this node are connected
+  assert.ok(b.peer !== undefined);
+  b.peer.notify('addCopies', { ids: [id] }); // b pulled a copy to read it
+  const c = await addNode();
+  await value(submit({ strategy: { nodeId: c.nodeId, soft: false } }));
+  assert.ok(c.peer !== undefined);
+  c.peer.notify('addCopies', { ids: [id] });
+  c.peer.notify('dropCopies', { ids: [id] }); // and let it go
+  const copies = () => [...(node.remoteObjects.entryOf(id)?.copies ?? [])];
+  await until(() => copies().length === 1 && copies()[0] === b.nodeId);
+  await kill(a);
+  assert.equal(located(await value(id)), b.nodeId);
+  assert.deepEqual(a.received, ['t1']);
+  assert.deepEqual(b.received, ['t2'], 'not run again');
+  // b dies too: no copy is left, so lineage makes it again.
+  await kill(b);
+  assert.equal(located(await value(id)), c.nodeId);
+  assert.deepEqual(c.received, ['t3', 't1']);
+});

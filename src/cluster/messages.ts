@@ -12,6 +12,7 @@
  *   endPull      (notify)   the lease can go
  *   freeObjects  (notify)   the owner freed objects the receiver kept for it
  *   borrow / unborrow (notify)  the caller holds (no longer holds) refs to objects the receiver owns
+ *   addCopies / dropCopies (notify)  the caller has (no longer has) copies of objects the receiver owns
  */
 import type { ProtocolError } from '../errors/index.js';
 import { aFunctionDescriptor, anId, bool, bytes, fail, fields, id, int, list, optionalId, optionalList, str, validate, type Fields } from '../protocol/check.js';

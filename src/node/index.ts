@@ -764,16 +764,31 @@ export class Node {
         if (entry.state !== 'failed' && !this.store.contains(id)) this.remoteObjects.failCopy(id, ownerDiedError(id, nodeId));
       } else if (entry.foreignOwner !== undefined) {
         if (entry.location === nodeId && entry.state === 'pending') delete entry.location; // its owner names another copy
-      } else if (this.isLost(id, entry)) lost.push(id);
+      } else {
+        entry.copies?.delete(nodeId);
+        if (this.isLost(id, entry) && !this.moveToCopy(entry)) lost.push(id);
+      }
     }
     for (const id of lost) this.rebuild(id, nodeId);
+  }
+
+  /** An object whose primary copy was lost is read from another node's copy from now on, if one is known. */
+  private moveToCopy(entry: ObjectEntry<TaskRecord>): boolean {
+    for (const copy of entry.copies ?? []) {
+      entry.copies?.delete(copy);
+      if (this.deadNodes.has(copy)) continue;
+      entry.location = copy;
+      return true;
+    }
+    return false;
   }
 
   /** A copy of an object this node owns could not be read from `nodeId` (a pull failed). */
   private holderLost(id: string, nodeId: string): void {
     const entry = this.objects.get(id);
     if (entry === undefined || entry.foreignOwner !== undefined || entry.state !== 'ready' || entry.location !== nodeId || this.store.contains(id)) return;
-    this.rebuild(id, nodeId);
+    entry.copies?.delete(nodeId);
+    if (!this.moveToCopy(entry)) this.rebuild(id, nodeId);
   }
 
   /** Whether an object this node owns has no copy left: ready, its only copy on a node that died. */

@@ -156,6 +156,16 @@ export class RemoteObjects<P> {
     this.objects.dropThread(`node:${peerNode}`);
   }
 
+  /** Another node has (or no longer has) copies of objects this node owns. */
+  copiesAt(peerNode: string, ids: readonly string[], has: boolean): void {
+    for (const id of ids) {
+      const entry = this.objects.get(id);
+      if (entry === undefined || entry.foreignOwner !== undefined) continue;
+      if (has) (entry.copies ??= new Set()).add(peerNode);
+      else entry.copies?.delete(peerNode);
+    }
+  }
+
   /** Another node borrows (or stops borrowing) objects this node owns. */
   borrowedBy(peerNode: string, ids: readonly string[], borrowing: boolean): void {
     if (borrowing) this.objects.addHandles(`node:${peerNode}`, ids);

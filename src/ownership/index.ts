@@ -43,6 +43,11 @@ export interface ObjectEntry<P> {
   /** Its size in bytes while its primary copy is on another node (for placing its readers there). */
   remoteSize?: number;
   /**
+   * Other nodes that told this owner they hold a copy (pulled to read it): where its readers pull
+   * from when the node of its primary copy dies, before lineage is needed.
+   */
+  copies?: Set<string>;
+  /**
    * Node ID of its owner, for an object owned on another node that this node borrows (a ref a
    * thread here holds or a task here was given): pending until its value is fetched from there.
    */
