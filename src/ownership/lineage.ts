@@ -22,8 +22,10 @@ export interface LineageInfo {
 interface Kept<T> {
   readonly task: T;
   readonly info: LineageInfo;
-  /** Its results still referenced in the directory. */
-  readonly live: Set<string>;
+  /** How many of its results are still referenced in the directory. */
+  live: number;
+  /** Those of its results that were freed, for a task with more than one (one: `live` says it). */
+  freedIds: Set<string> | undefined;
   /** Kept tasks that have one of its results as an argument. */
   pins: number;
 }
@@ -38,9 +40,12 @@ export type RebuildPlan<T> =
   | { readonly reason: string; readonly kind: 'not-rebuilt' | 'evicted' | 'argument' };
 
 export class Lineage<T> {
-  /** By the task's first return ID, oldest first (Map order): the order in which they are dropped. */
-  private readonly kept = new Map<string, Kept<T>>();
+  /**
+   * Kept tasks by each of their results, oldest first (Map order: the order in which they are
+   * dropped). One map, written once per result: this is on the path of every task.
+   */
   private readonly byObject = new Map<string, Kept<T>>();
+  private keptTasks = 0;
   /** Results whose lineage was dropped to stay under the bound, while they are referenced. */
   private readonly evicted = new Set<string>();
   private keptBytes = 0;
@@ -59,8 +64,9 @@ export class Lineage<T> {
     return this.keptBytes;
   }
 
+  /** Tasks whose specs are kept. */
   get size(): number {
-    return this.kept.size;
+    return this.keptTasks;
   }
 
   /**
@@ -70,9 +76,9 @@ export class Lineage<T> {
    */
   keep(task: T, info: LineageInfo): void {
     const key = info.returnIds[0];
-    if (key === undefined || this.kept.has(key) || this.maxBytes === 0) return;
-    const kept: Kept<T> = { task, info, live: new Set(info.returnIds), pins: 0 };
-    this.kept.set(key, kept);
+    if (key === undefined || this.maxBytes === 0 || this.byObject.has(key)) return;
+    const kept: Kept<T> = { task, info, live: info.returnIds.length, freedIds: undefined, pins: 0 };
+    this.keptTasks++;
     for (const id of info.returnIds) this.byObject.set(id, kept);
     for (const arg of info.argIds) {
       const producer = this.byObject.get(arg);
@@ -86,13 +92,22 @@ export class Lineage<T> {
   freed(id: string): void {
     this.evicted.delete(id);
     const kept = this.byObject.get(id);
-    if (kept === undefined || !kept.live.delete(id)) return;
+    if (kept === undefined || !this.isLive(kept, id)) return;
+    if (kept.info.returnIds.length > 1) (kept.freedIds ??= new Set()).add(id);
+    kept.live--;
     this.dropIfUnneeded(kept);
   }
 
   /** A result that was freed is referenced again (made again as an argument of a rebuild). */
   revived(id: string): void {
-    this.byObject.get(id)?.live.add(id);
+    const kept = this.byObject.get(id);
+    if (kept === undefined || this.isLive(kept, id)) return;
+    kept.freedIds?.delete(id);
+    kept.live++;
+  }
+
+  private isLive(kept: Kept<T>, id: string): boolean {
+    return kept.info.returnIds.length > 1 ? !(kept.freedIds?.has(id) ?? false) : kept.live > 0;
   }
 
   /** The task that made `id`, while its spec is kept. */
@@ -139,14 +154,14 @@ export class Lineage<T> {
 
   /** Drops everything (at shutdown). */
   clear(): void {
-    this.kept.clear();
+    this.keptTasks = 0;
     this.byObject.clear();
     this.evicted.clear();
     this.keptBytes = 0;
   }
 
   private dropIfUnneeded(kept: Kept<T>): void {
-    if (kept.live.size > 0 || kept.pins > 0) return;
+    if (kept.live > 0 || kept.pins > 0) return;
     this.drop(kept);
     this.unpinArguments(kept);
   }
@@ -162,23 +177,23 @@ export class Lineage<T> {
 
   private drop(kept: Kept<T>): void {
     const key = kept.info.returnIds[0] as string;
-    if (this.kept.get(key) !== kept) return;
-    this.kept.delete(key);
+    if (this.byObject.get(key) !== kept) return;
     for (const id of kept.info.returnIds) if (this.byObject.get(id) === kept) this.byObject.delete(id);
+    this.keptTasks--;
     this.keptBytes -= kept.info.bytes;
   }
 
   private evictOldest(): void {
     let tasks = 0;
     let bytes = 0;
-    for (const kept of this.kept.values()) {
+    for (const kept of this.byObject.values()) {
       if (this.keptBytes <= this.maxBytes) break;
+      // Referenced results are no longer reconstructable; their readers are told why if they are lost.
+      for (const id of kept.info.returnIds) if (this.isLive(kept, id)) this.evicted.add(id);
       this.drop(kept);
       this.unpinArguments(kept);
       tasks++;
       bytes += kept.info.bytes;
-      // Referenced results are no longer reconstructable; their readers are told why if they are lost.
-      for (const id of kept.live) this.evicted.add(id);
     }
     if (tasks > 0 && !this.warned) {
       this.warned = true;
