@@ -744,10 +744,13 @@ export class Node {
 
   // ---- lineage reconstruction ----------------------------------------------------------------
 
-  /** Keeps a finished task's spec while its results are referenced (before they are stored: see Lineage.keep). */
+  /**
+   * Keeps a finished task's spec while its results are referenced (before they are stored: see
+   * Lineage.keep). Only in a cluster: in the embedded default every copy is in this process, so
+   * none can be lost while it runs, and the tasks' path pays nothing for lineage.
+   */
   private keepLineage(record: TaskRecord): void {
-    const { spec } = record;
-    this.lineage.keep(record, { returnIds: spec.returnIds, argIds: spec.dependencies, bytes: specBytes(spec) });
+    if (this.cluster?.canGrow === true) this.lineage.keep(record, record.spec, specBytes(record.spec));
   }
 
   /**

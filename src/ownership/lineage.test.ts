@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Lineage, type LineageInfo } from './lineage.js';
 
-const info = (returnIds: string[], argIds: string[] = [], bytes = 100): LineageInfo => ({ returnIds, argIds, bytes });
+const info = (returnIds: string[], dependencies: string[] = []): LineageInfo => ({ returnIds, dependencies });
 const lostAll = (): boolean => true;
 
 test('a spec is kept while one of its results is referenced, and goes with the last', () => {
   const lineage = new Lineage<string>(1 << 20);
-  lineage.keep('t', info(['a', 'b']));
+  lineage.keep('t', info(['a', 'b']), 100);
   assert.equal(lineage.producerOf('a'), 't');
   assert.equal(lineage.bytes, 100);
   lineage.freed('a');
@@ -23,8 +23,8 @@ test('a spec is kept while one of its results is referenced, and goes with the l
 
 test('keeping a task again (a rebuild that finished) changes nothing; a freed result of an unknown task is ignored', () => {
   const lineage = new Lineage<string>(1 << 20);
-  lineage.keep('t', info(['a']));
-  lineage.keep('t', info(['a']));
+  lineage.keep('t', info(['a']), 100);
+  lineage.keep('t', info(['a']), 100);
   assert.equal(lineage.bytes, 100);
   lineage.freed('zz');
   lineage.freed('a');
@@ -34,8 +34,8 @@ test('keeping a task again (a rebuild that finished) changes nothing; a freed re
 
 test("a spec pins its arguments' lineage: an argument whose refs are gone stays rebuildable while a task made from it is kept", () => {
   const lineage = new Lineage<string>(1 << 20);
-  lineage.keep('make', info(['x']));
-  lineage.keep('double', info(['y'], ['x']));
+  lineage.keep('make', info(['x']), 100);
+  lineage.keep('double', info(['y'], ['x']), 100);
   lineage.freed('x'); // the driver dropped x; y was made from it
   assert.equal(lineage.producerOf('x'), 'make');
   // x is gone (freed) and y is lost: x first, then y.
@@ -46,10 +46,10 @@ test("a spec pins its arguments' lineage: an argument whose refs are gone stays 
 
 test('only lost arguments are rebuilt, each task once, arguments before the tasks that read them', () => {
   const lineage = new Lineage<string>(1 << 20);
-  lineage.keep('a', info(['a1']));
-  lineage.keep('b', info(['b1']));
-  lineage.keep('c', info(['c1'], ['a1', 'b1', 'a1']));
-  lineage.keep('d', info(['d1'], ['c1', 'a1']));
+  lineage.keep('a', info(['a1']), 100);
+  lineage.keep('b', info(['b1']), 100);
+  lineage.keep('c', info(['c1'], ['a1', 'b1', 'a1']), 100);
+  lineage.keep('d', info(['d1'], ['c1', 'a1']), 100);
   assert.deepEqual(lineage.plan('d1', (id) => id !== 'b1'), { tasks: ['a', 'c', 'd'] });
   assert.deepEqual(lineage.plan('d1', (id) => id === 'c1'), { tasks: ['c', 'd'] }, "c's arguments are not lost: only c and d run");
   assert.deepEqual(lineage.plan('d1', () => false), { tasks: ['d'] });
@@ -61,7 +61,7 @@ test('an object with no kept spec (put(), an actor result) is not rebuilt; nor i
   assert.ok('reason' in none);
   assert.equal(none.kind, 'not-rebuilt');
   assert.match(none.reason, /ObjectRef\(p\) cannot be rebuilt: no task spec is kept for it \(it was made by put\(\) or an actor method/);
-  lineage.keep('t', info(['r'], ['p']));
+  lineage.keep('t', info(['r'], ['p']), 100);
   const argument = lineage.plan('r', lostAll);
   assert.ok('reason' in argument);
   assert.equal(argument.kind, 'argument');
@@ -71,10 +71,10 @@ test('an object with no kept spec (put(), an actor result) is not rebuilt; nor i
 test('past maxLineageBytes the oldest specs are dropped, once with a warning, and their results say why they cannot be rebuilt', () => {
   const warnings: string[] = [];
   const lineage = new Lineage<string>(250, (tasks, bytes, max) => warnings.push(`${tasks} ${bytes} ${max}`));
-  lineage.keep('t1', info(['a']));
-  lineage.keep('t2', info(['b']));
+  lineage.keep('t1', info(['a']), 100);
+  lineage.keep('t2', info(['b']), 100);
   assert.deepEqual(warnings, []);
-  lineage.keep('t3', info(['c']));
+  lineage.keep('t3', info(['c']), 100);
   assert.deepEqual(warnings, ['1 100 250']);
   assert.equal(lineage.bytes, 200);
   assert.equal(lineage.producerOf('a'), undefined, 'the oldest went');
@@ -83,7 +83,7 @@ test('past maxLineageBytes the oldest specs are dropped, once with a warning, an
   assert.ok('reason' in plan);
   assert.equal(plan.kind, 'evicted');
   assert.match(plan.reason, /dropped to keep lineage under maxLineageBytes \(250 bytes; raise MINIRAY_MAX_LINEAGE_BYTES/);
-  lineage.keep('t4', info(['d']));
+  lineage.keep('t4', info(['d']), 100);
   assert.equal(warnings.length, 1, 'said once');
   lineage.freed('a');
   const forgotten = lineage.plan('a', lostAll);
@@ -92,11 +92,11 @@ test('past maxLineageBytes the oldest specs are dropped, once with a warning, an
 
 test('a dropped spec unpins its arguments: those no longer needed go too', () => {
   const lineage = new Lineage<string>(250, () => {});
-  lineage.keep('make', info(['x']));
-  lineage.keep('use', info(['y'], ['x']));
+  lineage.keep('make', info(['x']), 100);
+  lineage.keep('use', info(['y'], ['x']), 100);
   lineage.freed('x'); // kept for y's sake only
   assert.equal(lineage.size, 2);
-  lineage.keep('other', info(['z'], [], 100)); // 300 > 250: 'make' (oldest) goes first... and is needed by nothing but 'use'
+  lineage.keep('other', info(['z']), 100); // 300 > 250: 'make' (oldest) goes first... and is needed by nothing but 'use'
   assert.equal(lineage.producerOf('x'), undefined);
   assert.equal(lineage.producerOf('y'), 'use');
   assert.equal(lineage.bytes, 200);
@@ -106,15 +106,15 @@ test('a dropped spec unpins its arguments: those no longer needed go too', () =>
 
 test('maxLineageBytes 0 keeps nothing', () => {
   const lineage = new Lineage<string>(0);
-  lineage.keep('t', info(['a']));
+  lineage.keep('t', info(['a']), 100);
   assert.equal(lineage.size, 0);
   assert.equal(lineage.producerOf('a'), undefined);
 });
 
 test('a result made again after it was freed counts as referenced until it is freed again', () => {
   const lineage = new Lineage<string>(1 << 20);
-  lineage.keep('make', info(['x']));
-  lineage.keep('use', info(['y'], ['x']));
+  lineage.keep('make', info(['x']), 100);
+  lineage.keep('use', info(['y'], ['x']), 100);
   lineage.freed('x');
   lineage.revived('x'); // rebuilt as an argument of use
   lineage.freed('y');

@@ -10,18 +10,18 @@
  * the node re-runs what the plan names (see Node.rebuild).
  */
 
-/** What lineage needs to know of a finished task. */
+/** What lineage needs to know of a finished task (a TaskSpec is one: nothing is copied). */
 export interface LineageInfo {
   readonly returnIds: readonly string[];
   /** Its ref arguments, whose values it reads (they must exist again before it re-runs). */
-  readonly argIds: readonly string[];
-  /** Its spec's size, as counted against maxLineageBytes. */
-  readonly bytes: number;
+  readonly dependencies: readonly string[];
 }
 
 interface Kept<T> {
   readonly task: T;
   readonly info: LineageInfo;
+  /** Its spec's size, as counted against maxLineageBytes. */
+  readonly bytes: number;
   /** How many of its results are still referenced in the directory. */
   live: number;
   /** Those of its results that were freed, for a task with more than one (one: `live` says it). */
@@ -74,17 +74,17 @@ export class Lineage<T> {
    * referenced. Call before its results are stored, so that a result freed at once is counted out.
    * A task kept already (re-run by a rebuild) stays as it is.
    */
-  keep(task: T, info: LineageInfo): void {
+  keep(task: T, info: LineageInfo, bytes: number): void {
     const key = info.returnIds[0];
     if (key === undefined || this.maxBytes === 0 || this.byObject.has(key)) return;
-    const kept: Kept<T> = { task, info, live: info.returnIds.length, freedIds: undefined, pins: 0 };
+    const kept: Kept<T> = { task, info, bytes, live: info.returnIds.length, freedIds: undefined, pins: 0 };
     this.keptTasks++;
     for (const id of info.returnIds) this.byObject.set(id, kept);
-    for (const arg of info.argIds) {
+    for (const arg of info.dependencies) {
       const producer = this.byObject.get(arg);
       if (producer !== undefined) producer.pins++;
     }
-    this.keptBytes += info.bytes;
+    this.keptBytes += bytes;
     if (this.keptBytes > this.maxBytes) this.evictOldest();
   }
 
@@ -140,7 +140,7 @@ export class Lineage<T> {
       }
       if (planned.has(kept)) return undefined;
       planned.add(kept);
-      for (const arg of kept.info.argIds) {
+      for (const arg of kept.info.dependencies) {
         if (!isLost(arg)) continue;
         const why = visit(arg, `its argument ObjectRef(${arg}) is lost too, and cannot be rebuilt`);
         if (why !== undefined) return why;
@@ -167,7 +167,7 @@ export class Lineage<T> {
   }
 
   private unpinArguments(kept: Kept<T>): void {
-    for (const arg of kept.info.argIds) {
+    for (const arg of kept.info.dependencies) {
       const producer = this.byObject.get(arg);
       if (producer === undefined) continue;
       producer.pins--;
@@ -180,7 +180,7 @@ export class Lineage<T> {
     if (this.byObject.get(key) !== kept) return;
     for (const id of kept.info.returnIds) if (this.byObject.get(id) === kept) this.byObject.delete(id);
     this.keptTasks--;
-    this.keptBytes -= kept.info.bytes;
+    this.keptBytes -= kept.bytes;
   }
 
   private evictOldest(): void {
@@ -193,7 +193,7 @@ export class Lineage<T> {
       this.drop(kept);
       this.unpinArguments(kept);
       tasks++;
-      bytes += kept.info.bytes;
+      bytes += kept.bytes;
     }
     if (tasks > 0 && !this.warned) {
       this.warned = true;
