@@ -63,6 +63,8 @@ export {
   GetTimeoutError,
   TaskCancelledError,
   ObjectLostError,
+  OwnerDiedError,
+  ObjectReconstructionFailedError,
   SerializationError,
   ObjectStoreFullError,
   InvalidOptionError,

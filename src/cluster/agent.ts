@@ -13,11 +13,11 @@
  * refuses it, and the sender places it again elsewhere (spillback).
  */
 import { Packr } from 'msgpackr';
-import { ActorDiedError, InvalidOptionError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
+import { ActorDiedError, ConnectionError, InvalidOptionError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
 import { HEALTH_CHECK, NODE_DEAD, parseNodeDead, type GcsClient, type NodeInfo, type NodeIdHex, type ActorIdHex } from '../gcs/index.js';
 import { RawBytes, type Peer, type Router } from '../net/index.js';
 import type { Block } from '../object-store/index.js';
-import { demandOf, type ClusterLink, type Node, type RemoteWork } from '../node/index.js';
+import { demandOf, ownerDiedError, type ClusterLink, type Node, type RemoteWork } from '../node/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
 import { aFunctionDescriptor } from '../protocol/check.js';
 import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
@@ -41,6 +41,8 @@ export const INLINE_LIMIT = 100 * 1024;
 /** Objects move between nodes in chunks of this size (as Ray's), with a few in flight per pull. */
 export const CHUNK_BYTES = 5 * 1024 * 1024;
 const CHUNKS_IN_FLIGHT = 4;
+/** Copies of a borrowed object tried (each named by its owner) before it fails as lost. */
+const COPY_ATTEMPTS = 3;
 /** Below this share of its CPUs in use, a node runs its own tasks (Ray's scheduler_spread_threshold). */
 const SPREAD_THRESHOLD = 0.5;
 /** Free resources are reported to the GCS at most this often. */
@@ -199,6 +201,7 @@ export class ClusterAgent implements ClusterLink {
   private removeNode(nodeId: string): void {
     this.views.delete(nodeId);
     this.node.ownerLeft(nodeId);
+    this.node.remoteObjects.nodeDied(nodeId);
     const link = this.links.get(nodeId);
     this.links.delete(nodeId);
     void link?.peer.then((peer) => peer.close('the GCS reports the node dead'), () => {});
@@ -638,19 +641,57 @@ export class ClusterAgent implements ClusterLink {
     }
   }
 
-  /** Makes a copy here of an object held elsewhere (asking its owner where, if need be). */
+  /**
+   * Makes a copy here of an object held elsewhere (asking its owner where, if need be). A copy
+   * that cannot be read (its holder died or cannot be reached) is lost: an object this node owns
+   * is then rebuilt by lineage (or failed, saying why); a borrowed one is asked of its owner again,
+   * which rebuilds it or names another copy, up to COPY_ATTEMPTS times.
+   */
   private async copy(id: string): Promise<void> {
     const entry = this.node.remoteObjects.entryOf(id);
     if (entry === undefined) return;
     try {
-      if (entry.state === 'ready' && entry.location !== undefined) return await this.pull(id, entry.location);
-      if (entry.foreignOwner === undefined) return;
-      if (entry.location !== undefined) return await this.pull(id, entry.location);
-      const owner = this.link(entry.foreignOwner);
-      if (owner === undefined) throw new ObjectLostError(`ObjectRef(${id})'s owner, node ${entry.foreignOwner.slice(0, 8)}, is not alive`);
-      const value = answers.value(await (await owner.peer).request('getObject', { id }));
-      if (value.state === 'located' && value.location !== this.self) return await this.pull(id, value.location);
-      this.node.remoteObjects.storeValues([value], entry.foreignOwner, true);
+      const ownerNode = entry.foreignOwner;
+      if (ownerNode === undefined) {
+        const holder = entry.location;
+        if (entry.state !== 'ready' || holder === undefined) return;
+        try {
+          return await this.pull(id, holder);
+        } catch (error) {
+          if (error instanceof ObjectStoreFullError) throw error;
+          this.node.remoteObjects.holderLost(id, holder);
+          return; // rebuilding (its readers wait for it again) or failed
+        }
+      }
+      let lostAt: string | undefined;
+      for (let attempt = 0; attempt < COPY_ATTEMPTS; attempt++) {
+        const holder = entry.location;
+        if (holder !== undefined) {
+          try {
+            return await this.pull(id, holder);
+          } catch (error) {
+            if (error instanceof ObjectStoreFullError) throw error;
+            lostAt = holder;
+            delete entry.location;
+          }
+        }
+        const owner = this.link(ownerNode);
+        if (owner === undefined) throw ownerDiedError(id, ownerNode, 'is not alive');
+        let answer: unknown;
+        try {
+          answer = await (await owner.peer).request('getObject', lostAt === undefined ? { id } : { id, lostAt });
+        } catch (error) {
+          if (error instanceof ConnectionError || !this.views.has(ownerNode)) throw ownerDiedError(id, ownerNode, `could not be reached (${(error as Error).message})`);
+          throw error;
+        }
+        const value = answers.value(answer);
+        if (value.state !== 'located' || value.location === this.self) {
+          this.node.remoteObjects.storeValues([value], ownerNode, true);
+          return;
+        }
+        entry.location = value.location;
+      }
+      throw new ObjectLostError(`ObjectRef(${id}) could not be read from any of the ${COPY_ATTEMPTS} copies its owner, node ${ownerNode.slice(0, 8)}, named (lost at node ${lostAt?.slice(0, 8)})`);
     } catch (error) {
       this.node.remoteObjects.failCopy(id, error instanceof ObjectStoreFullError || error instanceof ObjectLostError ? error : new ObjectLostError(`ObjectRef(${id}) could not be fetched from another node: ${(error as Error).message}`, { cause: error }));
     }
@@ -663,6 +704,8 @@ export class ClusterAgent implements ClusterLink {
     const peer = await link.peer;
     const started = answers.pull(await peer.request('pullObject', { id }));
     if (!('pullId' in started)) {
+      // Not there (a copy its holder has let go of since): another copy, or lineage, is tried.
+      if (started.state === 'lost') throw new ObjectLostError(`ObjectRef(${id}) is no longer on node ${nodeId.slice(0, 8)}`);
       this.node.remoteObjects.storeValues([started], nodeId, true);
       return;
     }
@@ -691,6 +734,12 @@ export class ClusterAgent implements ClusterLink {
         throw error;
       }
       this.node.remoteObjects.storePulled(id, data, blocks);
+      // Its owner may send other readers here if the node it came from dies.
+      const owner = this.node.remoteObjects.entryOf(id)?.foreignOwner;
+      if (owner !== undefined && this.node.store.contains(id)) {
+        this.copiesHeld.add(id);
+        this.tell(this.links.get(owner), 'addCopies', { ids: [id] });
+      }
     } finally {
       peer.notify('endPull', { pullId });
     }
@@ -700,6 +749,7 @@ export class ClusterAgent implements ClusterLink {
     if (entry.foreignOwner !== undefined) {
       // A borrower (or a copy) here is gone: tell the owner only of refs this node announced.
       if (this.borrowing.delete(id)) this.tell(this.links.get(entry.foreignOwner), 'unborrow', { ids: [id] });
+      if (this.copiesHeld.delete(id)) this.tell(this.links.get(entry.foreignOwner), 'dropCopies', { ids: [id] });
       return;
     }
     if (entry.location !== undefined && entry.location !== this.self) {
@@ -709,6 +759,8 @@ export class ClusterAgent implements ClusterLink {
 
   /** Objects owned elsewhere that this node has told their owner it borrows. */
   private readonly borrowing = new Set<string>();
+  /** Copies of objects owned elsewhere that this node has told their owner it holds. */
+  private readonly copiesHeld = new Set<string>();
 
   borrow(ownerNode: string, ids: readonly string[]): void {
     for (const id of ids) this.borrowing.add(id);
@@ -745,7 +797,9 @@ export class ClusterAgent implements ClusterLink {
       })
       .on('killActor', parse.killActor, ({ actorId, noRestart }) => node.killActor(actorId, noRestart))
       .on('cancelTask', parse.cancelTask, ({ returnId, force }) => node.cancel(returnId, force))
-      .handle('getObject', parse.objectId, ({ id }, _peer, signal) => {
+      .handle('getObject', parse.objectId, ({ id, lostAt }, _peer, signal) => {
+        // The asker could not read the copy it was told of: made again first (or failed, saying why).
+        if (lostAt !== undefined) node.remoteObjects.holderLost(id, lostAt);
         return new Promise<RemoteValue>((resolve) => {
           const withdraw = node.remoteObjects.whenExists(id, INLINE_LIMIT, resolve);
           signal.addEventListener('abort', withdraw, { once: true });
@@ -778,7 +832,9 @@ export class ClusterAgent implements ClusterLink {
         node.remoteObjects.dropForOwner(owner, mine);
       })
       .on('borrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, true))
-      .on('unborrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, false));
+      .on('unborrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, false))
+      .on('addCopies', parse.ids, ({ ids }, peer) => node.remoteObjects.copiesAt(peer.hello.nodeId, ids, true))
+      .on('dropCopies', parse.ids, ({ ids }, peer) => node.remoteObjects.copiesAt(peer.hello.nodeId, ids, false));
   }
 
   /**

@@ -12,9 +12,10 @@
  *   endPull      (notify)   the lease can go
  *   freeObjects  (notify)   the owner freed objects the receiver kept for it
  *   borrow / unborrow (notify)  the caller holds (no longer holds) refs to objects the receiver owns
+ *   addCopies / dropCopies (notify)  the caller has (no longer has) copies of objects the receiver owns
  */
 import type { ProtocolError } from '../errors/index.js';
-import { aFunctionDescriptor, anId, bool, bytes, fail, fields, id, int, list, optionalList, str, validate, type Fields } from '../protocol/check.js';
+import { aFunctionDescriptor, anId, bool, bytes, fail, fields, id, int, list, optionalId, optionalList, str, validate, type Fields } from '../protocol/check.js';
 import { parseWorkerToNode } from '../protocol/index.js';
 import type { ActorSpec, RemoteValue, TaskSpec } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
@@ -40,6 +41,11 @@ export interface CancelTask {
 }
 export interface ObjectId {
   readonly id: string;
+  /**
+   * getObject only: the node the asker was told holds the object and could not read it from. The
+   * owner then rebuilds the object (lineage) or names another copy before it answers.
+   */
+  readonly lostAt?: string;
 }
 export interface PullStarted {
   readonly pullId: number;
@@ -130,7 +136,10 @@ export const parse = {
     id(o['returnId'], 'returnId');
     bool(o['force'], 'force');
   }),
-  objectId: body<ObjectId>('object request', (o) => id(o['id'], 'id')),
+  objectId: body<ObjectId>('object request', (o) => {
+    id(o['id'], 'id');
+    optionalId(o['lostAt'], 'lostAt');
+  }),
   readChunk: body<ReadChunk>('readChunk', (o) => {
     int(o['pullId'], 'pullId', 1);
     int(o['part'], 'part');

@@ -62,6 +62,11 @@ const SETTINGS = {
     max: 1,
     doc: "1: when the last ref to a failed task's result goes without get() having read it, its error is logged to stderr once (as Ray's \"Unhandled error\"); 0: not logged.",
   },
+  maxLineageBytes: {
+    default: 1024 * 1024 * 1024,
+    min: 0,
+    doc: "Bytes of finished tasks' specs a node keeps so that it can re-run them when every copy of a result they made is lost (lineage reconstruction; as Ray's max_lineage_bytes). Past it the oldest are dropped, and their results can no longer be rebuilt; 0 keeps none.",
+  },
 } satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;

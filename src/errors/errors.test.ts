@@ -16,6 +16,9 @@ import {
   RequestTimeoutError,
   RequestCancelledError,
   ObjectLostError,
+  OwnerDiedError,
+  ObjectReconstructionFailedError,
+  NodeDiedError,
   ObjectStoreFullError,
   OutOfMemoryError,
   SerializationError,
@@ -165,6 +168,9 @@ test('every miniray class comes back as the same class with its name', () => {
     GetTimeoutError,
     TaskCancelledError,
     ObjectLostError,
+    OwnerDiedError,
+    ObjectReconstructionFailedError,
+    NodeDiedError,
     SerializationError,
     ObjectStoreFullError,
     ActorDiedError,
@@ -186,6 +192,18 @@ test('every miniray class comes back as the same class with its name', () => {
     assert.equal(rebuilt.name, C.errorName);
     assert.equal(rebuilt.message, `a ${C.errorName}`);
   }
+});
+
+test('OwnerDiedError and ObjectReconstructionFailedError are ObjectLostErrors across a boundary, not each other', () => {
+  const ownerDied = roundTrip(new OwnerDiedError('owner gone'));
+  const failed = roundTrip(new ObjectReconstructionFailedError('no retries left'));
+  for (const error of [ownerDied, failed]) {
+    assert.ok(error instanceof ObjectLostError);
+    assert.ok(error instanceof MinirayError);
+  }
+  assert.ok(ownerDied instanceof OwnerDiedError && !(ownerDied instanceof ObjectReconstructionFailedError));
+  assert.ok(failed instanceof ObjectReconstructionFailedError && !(failed instanceof OwnerDiedError));
+  assert.ok(!(new ObjectLostError('x') instanceof OwnerDiedError));
 });
 
 test('OutOfMemoryError is a WorkerCrashedError and a MinirayError, not the reverse', () => {

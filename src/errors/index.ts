@@ -89,7 +89,25 @@ export class TaskCancelledError extends MinirayError {
 
 /** The object cannot be found or recreated: never created here, or its owner is gone. */
 export class ObjectLostError extends MinirayError {
-  static override readonly errorName = 'ObjectLostError';
+  static override readonly errorName: string = 'ObjectLostError';
+}
+
+/**
+ * The object's owner (the node whose task or put() created it) died, so nothing can rebuild it:
+ * only an owner keeps an object's lineage. Raised for borrowed refs (refs passed in or returned
+ * from a task) when their owner's node dies.
+ */
+export class OwnerDiedError extends ObjectLostError {
+  static override readonly errorName = 'OwnerDiedError';
+}
+
+/**
+ * Every copy of the object was lost and its owner could not make it again: the task that made it
+ * has no retries left (maxRetries), its lineage was dropped (maxLineageBytes), or one of its
+ * arguments could not be rebuilt. The message says which.
+ */
+export class ObjectReconstructionFailedError extends ObjectLostError {
+  static override readonly errorName = 'ObjectReconstructionFailedError';
 }
 
 /** A value cannot travel between threads (a function, a symbol, a socket, ...). */
@@ -267,6 +285,9 @@ const minirayClasses = new Map<string, MinirayErrorClass>(
     GetTimeoutError,
     TaskCancelledError,
     ObjectLostError,
+    OwnerDiedError,
+    ObjectReconstructionFailedError,
+    NodeDiedError,
     SerializationError,
     ObjectStoreFullError,
     InvalidOptionError,

@@ -15,13 +15,15 @@ import {
   InvalidOptionError,
   MinirayError,
   ObjectLostError,
+  ObjectReconstructionFailedError,
   OutOfMemoryError,
+  OwnerDiedError,
   TaskCancelledError,
   WorkerCrashedError,
 } from '../errors/index.js';
 import { NodeID } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
-import { ObjectDirectory, unhandledErrorReporter, type ObjectEntry, type ObjectInfo } from '../ownership/index.js';
+import { Lineage, ObjectDirectory, specBytes, unhandledErrorReporter, type ObjectEntry, type ObjectInfo } from '../ownership/index.js';
 import { demandOf, type ClusterLink, type RemoteWork } from './cluster-link.js';
 import { ObjectDelivery } from './delivery.js';
 import { RemoteObjects } from './remote-objects.js';
@@ -121,6 +123,10 @@ export class Node {
 
   /** Read once, here: a bad value fails init(), not some later message's handling. */
   private readonly workerStartupFailureLimit = setting('workerStartupFailureLimit');
+  /** Specs of this node's finished tasks whose results are referenced: to re-run them if those are lost. */
+  private readonly lineage = new Lineage<TaskRecord>(setting('maxLineageBytes'));
+  /** Nodes the cluster reported dead: copies there are gone. */
+  private readonly deadNodes = new Set<string>();
 
   constructor(readonly options: NodeOptions) {
     const reportUnhandledError = unhandledErrorReporter();
@@ -133,7 +139,10 @@ export class Node {
       onPressure: () => this.delivery.collectEverywhere(),
     });
     this.store.warmUp();
-    this.objects = new ObjectDirectory<TaskRecord>(this.store, reportUnhandledError, (id, entry) => this.cluster?.freed(id, entry));
+    this.objects = new ObjectDirectory<TaskRecord>(this.store, reportUnhandledError, (id, entry) => {
+      this.lineage.freed(id);
+      this.cluster?.freed(id, entry);
+    });
     this.freeResources = new Map(Object.entries(options.resources));
     this.delivery = new ObjectDelivery(
       this.store,
@@ -142,7 +151,10 @@ export class Node {
       () => [...this.pool.workers, ...this.pool.actorHosts].filter((w) => w.alive),
       (worker, problem) => this.onBadMessage(worker as Worker, problem),
     );
-    this.remoteObjects = new RemoteObjects(this.nodeId, this.store, this.objects, this.delivery);
+    this.remoteObjects = new RemoteObjects(this.nodeId, this.store, this.objects, this.delivery, {
+      nodeDied: (nodeId) => this.nodeDied(nodeId),
+      holderLost: (id, nodeId) => this.holderLost(id, nodeId),
+    });
     this.scheduler = new Scheduler<TaskRecord, Worker>(
       options.numCpus,
       maxTasksInFlightPerWorker,
@@ -209,6 +221,7 @@ export class Node {
     this.keepAliveWhileQueued();
     await this.pool.shutdown();
     this.objects.clear(new ObjectLostError('miniray was shut down before this object was created'));
+    this.lineage.clear();
     this.store.clear();
   }
 
@@ -314,20 +327,23 @@ export class Node {
     const borrowed = this.copiesNeeded(ids, false);
     if (borrowed !== undefined) cluster.localize(borrowed, () => {});
     let withdrawn = false;
-    const withdraw = this.objects.fetch(
-      ids,
-      (id, entry) => {
-        if (withData && entry?.state === 'ready' && entry.location !== undefined && !this.store.contains(id)) {
-          cluster.localize([id], () => {
-            if (!withdrawn) onObject(this.delivery.payload(id, this.objects.get(id), withData, reader));
-          });
-        } else onObject(this.delivery.payload(id, entry, withData, reader));
-      },
-      withData,
-    );
+    let again: (() => void)[] | undefined;
+    const deliver = (id: string, entry: ObjectEntry<TaskRecord> | undefined): void => {
+      if (withData && entry?.state === 'ready' && entry.location !== undefined && !this.store.contains(id)) {
+        cluster.localize([id], () => {
+          if (withdrawn) return;
+          const now = this.objects.get(id);
+          // Its copy was lost and it is being rebuilt by lineage: delivered once it exists again.
+          if (now?.state === 'pending') (again ??= []).push(this.objects.fetch([id], deliver, withData));
+          else onObject(this.delivery.payload(id, now, withData, reader));
+        });
+      } else onObject(this.delivery.payload(id, entry, withData, reader));
+    };
+    const withdraw = this.objects.fetch(ids, deliver, withData);
     return () => {
       withdrawn = true;
       withdraw();
+      for (const more of again ?? []) more();
     };
   }
 
@@ -575,9 +591,14 @@ export class Node {
       this.enqueue(record); // nothing to wait for (the common case): no waiter closures
       return;
     }
+    this.waitForArguments(record);
+  }
+
+  /** Enqueues a waiting task once its ref arguments exist (or fails it with the first that failed). */
+  private waitForArguments(record: TaskRecord): void {
     this.waitForObjects(
-      `task ${spec.name}`,
-      spec.dependencies,
+      `task ${record.spec.name}`,
+      record.spec.dependencies,
       () => {
         if (record.state === 'waiting') this.enqueue(record);
       },
@@ -623,7 +644,10 @@ export class Node {
     const elsewhere = this.copiesNeeded(record.spec.dependencies, true);
     if (elsewhere !== undefined) {
       (this.cluster as ClusterLink).localize(elsewhere, () => {
-        if (record.state === 'waiting') this.queueHere(record);
+        if (record.state !== 'waiting') return;
+        // A copy that could not be made leaves its object failed, or pending while lineage rebuilds it.
+        if (record.spec.dependencies.some((id) => this.objects.get(id)?.state !== 'ready')) this.waitForArguments(record);
+        else this.queueHere(record);
       });
       return;
     }
@@ -698,6 +722,7 @@ export class Node {
           if (record.cancelled || record.state === 'finished') return;
           record.state = 'finished';
           record.remote = false;
+          if (values.some((value) => value.state === 'ready' || value.state === 'located')) this.keepLineage(record);
         }
         this.remoteObjects.storeValues(values, spec.owner.nodeId === this.nodeId ? '' : spec.owner.nodeId);
       },
@@ -715,6 +740,131 @@ export class Node {
         } else this.failTask(record, encodeError(error));
       },
     };
+  }
+
+  // ---- lineage reconstruction ----------------------------------------------------------------
+
+  /**
+   * Keeps a finished task's spec while its results are referenced (before they are stored: see
+   * Lineage.keep). Only in a cluster: in the embedded default every copy is in this process, so
+   * none can be lost while it runs, and the tasks' path pays nothing for lineage.
+   */
+  private keepLineage(record: TaskRecord): void {
+    if (this.cluster?.canGrow === true) this.lineage.keep(record, record.spec, specBytes(record.spec));
+  }
+
+  /**
+   * Node `nodeId` died: objects this node owns whose only copy was there are rebuilt by lineage
+   * (or fail saying why not); borrowed objects it owned fail with OwnerDiedError; borrowed ones
+   * that were to be pulled from it are asked of their owners again.
+   */
+  private nodeDied(nodeId: string): void {
+    if (nodeId === this.nodeId) return;
+    this.deadNodes.add(nodeId);
+    const lost: string[] = [];
+    for (const [id, entry] of this.objects.all()) {
+      if (entry.foreignOwner === nodeId) {
+        if (entry.state !== 'failed' && !this.store.contains(id)) this.remoteObjects.failCopy(id, ownerDiedError(id, nodeId));
+      } else if (entry.foreignOwner !== undefined) {
+        if (entry.location === nodeId && entry.state === 'pending') delete entry.location; // its owner names another copy
+      } else {
+        entry.copies?.delete(nodeId);
+        if (this.isLost(id, entry) && !this.moveToCopy(entry)) lost.push(id);
+      }
+    }
+    for (const id of lost) this.rebuild(id, nodeId);
+  }
+
+  /** An object whose primary copy was lost is read from another node's copy from now on, if one is known. */
+  private moveToCopy(entry: ObjectEntry<TaskRecord>): boolean {
+    for (const copy of entry.copies ?? []) {
+      entry.copies?.delete(copy);
+      if (this.deadNodes.has(copy)) continue;
+      entry.location = copy;
+      return true;
+    }
+    return false;
+  }
+
+  /** A copy of an object this node owns could not be read from `nodeId` (a pull failed). */
+  private holderLost(id: string, nodeId: string): void {
+    const entry = this.objects.get(id);
+    if (entry === undefined || entry.foreignOwner !== undefined || entry.state !== 'ready' || entry.location !== nodeId || this.store.contains(id)) return;
+    entry.copies?.delete(nodeId);
+    if (!this.moveToCopy(entry)) this.rebuild(id, nodeId);
+  }
+
+  /** Whether an object this node owns has no copy left: ready, its only copy on a node that died. */
+  private isLost(id: string, entry: ObjectEntry<TaskRecord>): boolean {
+    return entry.state === 'ready' && entry.location !== undefined && this.deadNodes.has(entry.location) && !this.store.contains(id);
+  }
+
+  /**
+   * Makes a lost object again by re-running the task that made it, after those that made its lost
+   * arguments (each re-run counts against that task's retries), or fails it saying why it cannot
+   * be: put() objects and actor results are not rebuilt (as in Ray).
+   */
+  private rebuild(id: string, lostAt: string): void {
+    const where = `every copy of ObjectRef(${id}) was on node ${lostAt.slice(0, 8)}, which died or could not be reached`;
+    const plan = this.lineage.plan(id, (arg) => {
+      const entry = this.objects.get(arg);
+      // Freed: its value went with its refs, so a task that reads it needs it made again.
+      return entry === undefined || (entry.foreignOwner === undefined && this.isLost(arg, entry));
+    });
+    if ('reason' in plan) {
+      const message = `${where}. ${plan.reason}. `;
+      const error =
+        plan.kind === 'not-rebuilt'
+          ? new ObjectLostError(
+              `${message}Objects from put() and actor method results are not rebuilt: keep such objects in the process that needs them, ` +
+                'or make them with a task (a task\'s result is rebuilt by running it again while maxRetries allows).',
+            )
+          : new ObjectReconstructionFailedError(message);
+      this.failLost([id], encodeError(error));
+      return;
+    }
+    // All or nothing: a rebuild that cannot finish is not started.
+    const spent = plan.tasks.find((record) => record.state === 'finished' && !this.retriesLeft(record));
+    if (spent !== undefined) {
+      const tries = spent.retries + 1;
+      const which = spent.spec.returnIds.includes(id) ? 'which made it' : `which made one of its lost arguments`;
+      const error = new ObjectReconstructionFailedError(
+        `${where}, and task ${spent.spec.name}, ${which}, cannot run again to rebuild it: it has run ${tries} time${tries > 1 ? 's' : ''} ` +
+          `(maxRetries: ${spent.spec.maxRetries}). Raise maxRetries in its options (-1: no limit) to let lineage rebuild its results.`,
+      );
+      this.failLost([id, ...spent.spec.returnIds], encodeError(error));
+      return;
+    }
+    for (const record of plan.tasks) this.rerun(record);
+  }
+
+  /** Runs a finished task again, its results pending once more (see rebuild). */
+  private rerun(record: TaskRecord): void {
+    if (record.state !== 'finished' || record.cancelled) return; // already being made again
+    const { spec } = record;
+    const owner = spec.owner.workerId;
+    for (const id of spec.returnIds) {
+      if (this.objects.get(id) === undefined) {
+        this.objects.addRebuilt(id, owner, record);
+        this.lineage.revived(id);
+      }
+    }
+    record.retries++;
+    record.state = 'waiting';
+    record.remote = false;
+    for (const id of spec.returnIds) this.objects.reopen(id, record);
+    const argumentRefs = spec.nestedRefs === undefined ? spec.dependencies : [...spec.dependencies, ...spec.nestedRefs];
+    this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of task ${spec.name}`);
+    if (spec.dependencies.length === 0) this.enqueue(record);
+    else this.waitForArguments(record);
+  }
+
+  /** Fails objects that had no copy left (those made again since are left alone). */
+  private failLost(ids: readonly string[], error: Uint8Array): void {
+    for (const id of ids) {
+      const entry = this.objects.get(id);
+      if (entry !== undefined && entry.state !== 'failed' && !this.store.contains(id)) this.objects.setObject(id, error, true);
+    }
   }
 
   /** Stores `error` (an encoded ErrorRecord) as every return value of the task. */
@@ -1084,6 +1234,7 @@ export class Node {
       if (result.outcome === 'ok') {
         record.state = 'finished';
         this.releaseResources(record);
+        if (!record.fromPeer) this.keepLineage(record);
         this.delivery.storeResult(worker, record.spec.returnIds, result, attached);
       } else if (result.outcome === 'error') {
         if (result.userError && record.spec.retryExceptions && this.retriesLeft(record)) {
@@ -1168,6 +1319,15 @@ export class Node {
   }
 }
 
+
+/** What a borrowed object fails with when its owner's node dies. */
+export function ownerDiedError(id: string, ownerNode: string, detail = 'died'): OwnerDiedError {
+  return new OwnerDiedError(
+    `ObjectRef(${id}) is owned by node ${ownerNode.slice(0, 8)} (where the task or put() that created it ran), which ${detail}. ` +
+      'Only an owner can rebuild an object, so it is lost for good, even from put(). To outlive that node, return the value itself ' +
+      'from the task (then the caller owns the result, and can rebuild it by lineage) rather than a ref made there.',
+  );
+}
 
 export { LocalNodeClient } from './local-client.js';
 export { demandOf, type ClusterLink, type RemoteWork } from './cluster-link.js';

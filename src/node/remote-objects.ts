@@ -11,13 +11,32 @@ import type { RemoteValue } from '../protocol/index.js';
 import { encodeError } from '../serialization/index.js';
 import type { ObjectDelivery } from './delivery.js';
 
+/** What the node does when copies are lost (it owns the lineage and re-runs tasks). */
+export interface LossHandler {
+  /** Node `nodeId` died: every object whose only copy was there is rebuilt or failed; borrowed objects it owned fail. */
+  nodeDied(nodeId: string): void;
+  /** The copy of an object this node owns, held by `nodeId`, could not be read: rebuilt or failed. */
+  holderLost(id: string, nodeId: string): void;
+}
+
 export class RemoteObjects<P> {
   constructor(
     private readonly nodeId: string,
     private readonly store: ObjectStore,
     private readonly objects: ObjectDirectory<P>,
     private readonly delivery: ObjectDelivery<P>,
+    private readonly losses: LossHandler,
   ) {}
+
+  /** The cluster reports node `nodeId` dead (see LossHandler.nodeDied). */
+  nodeDied(nodeId: string): void {
+    this.losses.nodeDied(nodeId);
+  }
+
+  /** A pull from `nodeId` of an object this node owns failed (see LossHandler.holderLost). */
+  holderLost(id: string, nodeId: string): void {
+    this.losses.holderLost(id, nodeId);
+  }
 
   /**
    * Takes in values another node sent: inline ones are stored (their parts copied into the
@@ -135,6 +154,16 @@ export class RemoteObjects<P> {
   /** Another node left: it borrows nothing any more. */
   dropBorrower(peerNode: string): void {
     this.objects.dropThread(`node:${peerNode}`);
+  }
+
+  /** Another node has (or no longer has) copies of objects this node owns. */
+  copiesAt(peerNode: string, ids: readonly string[], has: boolean): void {
+    for (const id of ids) {
+      const entry = this.objects.get(id);
+      if (entry === undefined || entry.foreignOwner !== undefined) continue;
+      if (has) (entry.copies ??= new Set()).add(peerNode);
+      else entry.copies?.delete(peerNode);
+    }
   }
 
   /** Another node borrows (or stops borrowing) objects this node owns. */

@@ -43,6 +43,11 @@ export interface ObjectEntry<P> {
   /** Its size in bytes while its primary copy is on another node (for placing its readers there). */
   remoteSize?: number;
   /**
+   * Other nodes that told this owner they hold a copy (pulled to read it): where its readers pull
+   * from when the node of its primary copy dies, before lineage is needed.
+   */
+  copies?: Set<string>;
+  /**
    * Node ID of its owner, for an object owned on another node that this node borrows (a ref a
    * thread here holds or a task here was given): pending until its value is fetched from there.
    */
@@ -124,6 +129,38 @@ export class ObjectDirectory<P> {
       entry.foreignOwner = ownerNode;
     }
     return entry;
+  }
+
+  /**
+   * An object made again by lineage after it was freed (an argument of a task being rebuilt):
+   * nothing but that task's hold keeps it, so it goes again once that task is done with it.
+   */
+  addRebuilt(id: string, owner: string, producer: P): void {
+    this.addPending(id, owner, producer);
+    (this.entries.get(id) as ObjectEntry<P>).ownerHolds = false;
+  }
+
+  /**
+   * A ready object whose copies were all lost is made again by `producer`: pending once more, with
+   * its old value, location and nested refs let go (the new value brings its own). Its refs and
+   * holds stay as they are.
+   */
+  reopen(id: string, producer: P): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined || entry.state !== 'ready') return;
+    entry.state = 'pending';
+    entry.producer = producer;
+    delete entry.location;
+    delete entry.remoteSize;
+    this.store.delete(id);
+    const nested = entry.nested;
+    entry.nested = undefined;
+    for (const inner of nested ?? []) this.removeHold(inner, `inside ${id}`);
+  }
+
+  /** Every object the directory knows (for scans on rare events, such as a node's death). */
+  all(): IterableIterator<[string, ObjectEntry<P>]> {
+    return this.entries.entries();
   }
 
   /** The object is ready on another node (`location`), which keeps it until this owner frees it. */
@@ -455,3 +492,4 @@ export function logUnhandledError(id: string, error: Error): void {
 }
 
 export type { ObjectLostError };
+export { Lineage, specBytes, type LineageInfo, type RebuildPlan } from './lineage.js';
