@@ -76,6 +76,8 @@ export {
   ProtocolError,
   AuthenticationError,
   ConnectionError,
+  GcsStoreError,
+  GcsUnavailableError,
   RequestTimeoutError,
   RequestCancelledError,
 } from './errors/index.js';

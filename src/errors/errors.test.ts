@@ -13,6 +13,8 @@ import {
   QueueFullError,
   AuthenticationError,
   ConnectionError,
+  GcsStoreError,
+  GcsUnavailableError,
   RequestTimeoutError,
   RequestCancelledError,
   ObjectLostError,
@@ -173,6 +175,8 @@ test('every miniray class comes back as the same class with its name', () => {
     QueueFullError,
     AuthenticationError,
     ConnectionError,
+    GcsUnavailableError,
+    GcsStoreError,
     RequestTimeoutError,
     RequestCancelledError,
   ];
