@@ -244,7 +244,7 @@ export class AuthenticationError extends MinirayError {
  * while a request on it was waiting. The message names the peer and why.
  */
 export class ConnectionError extends MinirayError {
-  static override readonly errorName = 'ConnectionError';
+  static override readonly errorName: string = 'ConnectionError';
 }
 
 /**
