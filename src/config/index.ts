@@ -47,6 +47,11 @@ const SETTINGS = {
     max: 1,
     doc: "1: when the last ref to a failed task's result goes without get() having read it, its error is logged to stderr once (as Ray's \"Unhandled error\"); 0: not logged.",
   },
+  gcsReconnectTimeoutMs: {
+    default: 60_000,
+    min: 0,
+    doc: "How long a node or driver whose connection to the GCS closed keeps trying to reach it again (with backoff) before it gives up: a node exits, a driver's GCS calls fail with GcsUnavailableError (Ray's raylets wait 60 s too). Also how long `miniray start --address` waits for a head that is not up yet, and how long a GCS restarted on Redis waits for the nodes it knew to re-register before it marks them dead.",
+  },
 } satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
