@@ -140,11 +140,36 @@ export class ClusterAgent implements ClusterLink {
       }
       this.unpark();
     });
-    const registered = await this.gcs.registerNode({ nodeId: this.self as NodeIdHex, address, resources, isDriver });
-    for (const info of registered.nodes) if (info.alive) this.addNode(info);
-    await this.gcs.subscribe(['nodes', 'resources']);
+    this.registration = { nodeId: this.self as NodeIdHex, address, resources, isDriver };
+    await this.registerWith(this.gcs);
     this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS);
     this.reportTimer.unref();
+  }
+
+  /** What join() registered, sent again as it was by rejoin(). */
+  private registration: Parameters<GcsClient['registerNode']>[0] | undefined;
+
+  /**
+   * The GCS is back after its connection closed (the head was restarted on its Redis, or the link
+   * came back): registers this node again under the same ID, over `via` (the new connection,
+   * before other requests go on), subscribes again and reports its resources again.
+   */
+  async rejoin(via: GcsClient): Promise<void> {
+    if (this.registration === undefined) throw new Error('the cluster agent rejoined before join()');
+    await this.registerWith(via);
+    this.lastReported = '';
+    this.report(via);
+  }
+
+  private async registerWith(via: GcsClient): Promise<void> {
+    const registered = await via.registerNode(this.registration as Parameters<GcsClient['registerNode']>[0]);
+    for (const info of registered.nodes) {
+      // Nodes known already keep their views (what was sent there is counted in them); one the
+      // GCS has found dead while this node was away from it (the head node before a restart) goes.
+      if (info.alive && !this.views.has(info.nodeId)) this.addNode(info);
+      else if (!info.alive && info.nodeId !== this.self && this.views.has(info.nodeId)) this.removeNode(info.nodeId);
+    }
+    await via.subscribe(['nodes', 'resources']);
   }
 
   stop(): void {
@@ -180,12 +205,12 @@ export class ClusterAgent implements ClusterLink {
     void link?.peer.then((peer) => peer.close('the GCS reports the node dead'), () => {});
   }
 
-  private report(): void {
+  private report(via: GcsClient = this.gcs): void {
     const available = this.node.available();
     const key = JSON.stringify(available);
     if (key === this.lastReported || this.stopped) return;
     this.lastReported = key;
-    this.gcs.reportResources(this.self as NodeIdHex, available);
+    via.reportResources(this.self as NodeIdHex, available);
   }
 
   // ---- placement -------------------------------------------------------------------------------

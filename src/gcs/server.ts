@@ -257,6 +257,9 @@ export class GcsServer {
    * onClose for every peer that registered, added a job or subscribed; calling it again is harmless.
    */
   peerClosed(peer: GcsPeer): void {
+    // Connections closed by this GCS's own end (the head stopping) are not nodes dying: a head
+    // restarted on the same store finds them alive, and they come back to it.
+    if (this.closed) return;
     for (const set of this.subscribers.values()) set.delete(peer);
     for (const [nodeId, holder] of this.nodePeers) {
       if (holder !== peer) continue;
