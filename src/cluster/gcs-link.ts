@@ -208,17 +208,16 @@ export class GcsLink implements GcsPeer {
         said = true;
         this.log(`miniray: the head at ${this.options.address} does not answer yet (${lastError?.message}); trying again for up to ${this.options.timeoutMs / 1000} s (gcsReconnectTimeoutMs)`);
       }
-      // At start nothing else may hold the process open yet; after, a driver whose program is
-      // done must not stay up for the GCS.
-      await this.sleep(Math.min(left, backoffMs(attempt)), when !== 'at start');
+      // Not unref'd: a driver's program awaiting a GCS call may have nothing else that holds the
+      // process open, and must not end in the middle of that wait.
+      await this.sleep(Math.min(left, backoffMs(attempt)));
     }
   }
 
-  private sleep(ms: number, unref: boolean): Promise<void> {
+  private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       this.wake = resolve;
       this.timer = setTimeout(resolve, ms);
-      if (unref) this.timer.unref();
     });
   }
 
