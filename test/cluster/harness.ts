@@ -369,6 +369,10 @@ export interface ClusterOptions {
   readonly netns?: boolean;
   /** Label for the temp directory and process names. */
   readonly name?: string;
+  /** More arguments of the head's `miniray start --head` (e.g. --port, --redis-address), also when restartHead() starts it again. */
+  readonly headArgs?: readonly string[];
+  /** More environment of every process of the cluster (e.g. MINIRAY_GCS_RECONNECT_TIMEOUT_MS). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** This environment without MINIRAY_* settings of the caller (so that a test sees only its own). */
@@ -433,6 +437,7 @@ export class Cluster {
       ...cleanEnv(),
       MINIRAY_HOME: home,
       ...(this.network === undefined ? {} : { MINIRAY_AUTH_TOKEN: this.token }),
+      ...this.options.env,
       ...extra,
     };
   }
@@ -451,7 +456,8 @@ export class Cluster {
     const args = [
       cliMain,
       'start',
-      ...(role === 'head' ? ['--head', '--port', '0'] : ['--address', this.gcsAddress]),
+      // A later --port wins: restartHead()'s over headArgs' over 0.
+      ...(role === 'head' ? ['--head', '--port', '0', ...(this.options.headArgs ?? []), ...(this.headPort === undefined ? [] : ['--port', this.headPort])] : ['--address', this.gcsAddress]),
       '--num-cpus',
       String(spec.numCpus),
       ...(spec.numGpus === undefined ? [] : ['--num-gpus', String(spec.numGpus)]),
@@ -472,7 +478,9 @@ export class Cluster {
       }
       const row = await waitFor(`${name} at ${address} in the node table`, async () => (await this.nodeTable()).find((n) => n.address === address && n.alive));
       const node: ClusterNode = { proc, role, address, nodeId: row.nodeId, spec, ...(netns === undefined ? {} : { netns }) };
-      this.nodes.push(node);
+      // The head first (restartHead() adds it again after the nodes).
+      if (role === 'head') this.nodes.unshift(node);
+      else this.nodes.push(node);
       return node;
     } catch (error) {
       await proc.stop(2_000);
@@ -523,6 +531,29 @@ export class Cluster {
     const proc = new Proc(`miniray ${args.join(' ')}`, process.execPath, [cliMain, ...args], this.env(this.home, this.network === undefined ? {} : { MINIRAY_ADDRESS: this.gcsAddress }));
     return proc.ended(timeoutMs);
   }
+
+  /** kill -9 of the head's process group; resolves once it is gone. The nodes are left running. */
+  async killHead(): Promise<ClusterNode> {
+    const head = this.head;
+    if (head.role !== 'head') throw new Error('killHead: the head is not running (killed already?)');
+    killGroup(head.proc.pid, 'SIGKILL');
+    await head.proc.exited;
+    this.nodes.splice(this.nodes.indexOf(head), 1);
+    return head;
+  }
+
+  /**
+   * Starts the head again, with the same arguments and spec, on the port of the one before (its
+   * nodes reconnect there); resolves once it is up and lists itself. Loopback layout only.
+   */
+  async restartHead(spec: NodeSpec): Promise<ClusterNode> {
+    if (this.network !== undefined) throw new Error('restartHead: loopback layout only');
+    this.headPort = this.gcsAddress.slice(this.gcsAddress.lastIndexOf(':') + 1);
+    return this.startProcess('head', spec);
+  }
+
+  /** The port a restarted head listens on: the one before's. */
+  private headPort: string | undefined;
 
   /** Stops a node (SIGTERM, then SIGKILL) and forgets it. */
   async stopNode(node: ClusterNode): Promise<void> {
