@@ -66,7 +66,7 @@ test('kill -9 of the head with Redis, restarted on the same port: a running task
   assert.ok(taskResult.task.ranMs >= TASK_MS - 50, 'it ran to its end');
 
   const second = await secondRun;
-  const [late] = second as [{ keeper: { nodeId: string; total: number }; foundMs: number; firstTaskAt: number; squares: number[]; ranOn: string[]; alive: string[] }];
+  const [late] = second as [{ processStartedAt: number; initStartedAt: number; initDoneAt: number; keeper: { nodeId: string; total: number }; foundMs: number; firstTaskAt: number; squares: number[]; ranOn: string[]; alive: string[] }];
   assert.equal(late.keeper.nodeId, ready.actorNode, 'the same actor, where it was');
   assert.equal(late.keeper.total, 5, 'with its state: it was not restarted');
   assert.deepEqual(late.squares, Array.from({ length: 20 }, (_, i) => i * i));
@@ -84,6 +84,10 @@ test('kill -9 of the head with Redis, restarted on the same port: a running task
     headUpMs,
     nodesBackMs,
     firstNewTaskMs: late.firstTaskAt - restartedAt,
+    // Of which: the new driver's process start-up (loading miniray) and its init(); the rest is
+    // finding the actor, calling it and running the task.
+    newDriverStartMs: late.initStartedAt - late.processStartedAt,
+    newDriverInitMs: late.initDoneAt - late.initStartedAt,
     killToRestartMs: restartedAt - killedAt,
     taskDoneAfterKillMs: taskResult.task.doneAt - killedAt,
     actorFoundMs: late.foundMs,
