@@ -13,7 +13,7 @@
  * refuses it, and the sender places it again elsewhere (spillback).
  */
 import { Packr } from 'msgpackr';
-import { ActorDiedError, InvalidOptionError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
+import { ActorDiedError, InvalidOptionError, MinirayError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
 import type { GcsClient, NodeInfo, NodeIdHex, ActorIdHex } from '../gcs/index.js';
 import { RawBytes, type Peer, type Router } from '../net/index.js';
 import type { Block } from '../object-store/index.js';
@@ -146,6 +146,9 @@ export class ClusterAgent implements ClusterLink {
     this.reportTimer.unref();
   }
 
+  /** The cluster this node joined: a GCS that answers with another ID after a reconnect is not it. */
+  private clusterId: string | undefined;
+
   /** What join() registered, sent again as it was by rejoin(). */
   private registration: Parameters<GcsClient['registerNode']>[0] | undefined;
 
@@ -163,13 +166,36 @@ export class ClusterAgent implements ClusterLink {
 
   private async registerWith(via: GcsClient): Promise<void> {
     const registered = await via.registerNode(this.registration as Parameters<GcsClient['registerNode']>[0]);
+    if (this.clusterId !== undefined && registered.clusterId !== this.clusterId) {
+      // A head restarted without its Redis (or another cluster on that port): nothing this node
+      // holds (objects, actors, tasks of the cluster before) means anything there.
+      throw new MinirayError(
+        `the GCS that answers now is another cluster (ID ${registered.clusterId.slice(0, 8)}, not ${this.clusterId.slice(0, 8)}): ` +
+          'its head was restarted without --redis-address, so it kept nothing of this cluster; start this node again to join the new one',
+      );
+    }
+    this.clusterId = registered.clusterId;
     for (const info of registered.nodes) {
+      const known = this.views.has(info.nodeId) || this.unreachableHeads.delete(info.nodeId);
       // Nodes known already keep their views (what was sent there is counted in them); one the
       // GCS has found dead while this node was away from it (the head node before a restart) goes.
       if (info.alive && !this.views.has(info.nodeId)) this.addNode(info);
-      else if (!info.alive && info.nodeId !== this.self && this.views.has(info.nodeId)) this.removeNode(info.nodeId);
+      else if (!info.alive && info.nodeId !== this.self && known) this.removeNode(info.nodeId);
     }
     await via.subscribe(['nodes', 'resources']);
+  }
+
+  /** Head nodes whose GCS connection closed, out of the views until the GCS says what became of them. */
+  private readonly unreachableHeads = new Set<string>();
+
+  /**
+   * The connection to the GCS closed; the head's node was on it (one process, one port). Nothing
+   * is placed there while it cannot be reached (its tasks' retries would be spent on it); whether
+   * it died is for the GCS to say when this node reaches it again (rejoin), as for any node.
+   */
+  headUnreachable(nodeId: string): void {
+    if (nodeId === this.self || !this.views.delete(nodeId)) return;
+    this.unreachableHeads.add(nodeId);
   }
 
   stop(): void {

@@ -43,6 +43,8 @@ export class GcsLink implements GcsPeer {
    * refused the node) ends the link; a connection that fails meanwhile is tried again.
    */
   onReconnect: ((peer: Peer) => Promise<void>) | undefined;
+  /** Called when a connection closes and the link starts reaching the GCS again; `hello` is the lost connection's. */
+  onDisconnect: ((hello: PeerHello) => void) | undefined;
   /** Resolves, with why, when the link gives up or is closed. */
   readonly ended: Promise<string>;
   /** Times the link came back after its connection closed. */
@@ -126,6 +128,7 @@ export class GcsLink implements GcsPeer {
     peer.onClose((reason) => {
       if (this.current !== peer || this.isClosed) return;
       this.current = undefined;
+      this.onDisconnect?.(peer.hello);
       void this.reconnect(reason);
     });
   }
