@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fetchNodes } from '../../dist/cli/status.js';
-import { Proc, cliMain, waitFor } from './harness.js';
+import { Proc, cliMain, fixture, resultsOf, waitFor } from './harness.js';
 import { freePort } from './redis.js';
 
 const RECONNECT_MS = 3_000;
@@ -106,5 +106,22 @@ describe('a node and its head\'s GCS connection (miniray start)', { timeout: 180
     assert.equal(outcome.code, 1, node.describe());
     assert.match(outcome.stderr, /another cluster .*restarted without --redis-address/);
     await again.stop();
+  });
+
+  test("a driver whose head does not come back: its GCS calls fail with GcsUnavailableError after gcsReconnectTimeoutMs", async () => {
+    const port = await freePort();
+    const head = startHead(port);
+    await head.match(/Started the miniray head/);
+    const driver = new Proc('orphan driver', process.execPath, [fixture('head-driver.mjs'), 'orphan'], env({ MINIRAY_ADDRESS: `127.0.0.1:${port}` }));
+    procs.push(driver);
+    await driver.match(/READY/);
+    head.child.kill('SIGKILL');
+    await head.exited;
+    driver.send('go');
+    const outcome = await driver.ended(60_000);
+    assert.equal(outcome.code, 0, driver.describe());
+    const [answer] = resultsOf(outcome.stdout) as [{ error?: { name: string; message: string }; tookMs: number }];
+    assert.equal(answer.error?.name, 'GcsUnavailableError', JSON.stringify(answer));
+    assert.match(answer.error?.message ?? '', /did not answer within 3 s \(gcsReconnectTimeoutMs\)/);
   });
 });
