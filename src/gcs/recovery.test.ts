@@ -3,10 +3,12 @@
  * as they were, nodes from before alive again only when they re-register within the grace
  * period. In one process, over net's in-process pairs; the store is shared as Redis would be.
  */
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomHex } from '../ids/index.js';
 import { Router, localPair, type Peer } from '../net/index.js';
+import { startRedis, type TestRedis } from '../../test/cluster/redis.js';
+import { RedisStoreClient } from './redis-store.js';
 import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type ActorIdHex, type NodeEvent, type NodeIdHex, type StoreClient } from './index.js';
 
 const nodeId = () => randomHex() as NodeIdHex;
@@ -66,8 +68,19 @@ async function gcsOn(shared: StoreClient, options: { headNodeId?: string; reconn
 const register = (client: GcsClient, id: NodeIdHex, isDriver = false) =>
   client.registerNode({ nodeId: id, address: `h:${id.slice(0, 4)}`, resources: { CPU: 2 }, isDriver });
 
-test('a GCS restarted on the same store keeps its cluster ID, jobs, KV, actors and names', async () => {
-  const store = new InMemoryStoreClient();
+let redis: TestRedis;
+before(async () => {
+  redis = await startRedis();
+});
+after(() => redis?.stop());
+
+const stores: [string, () => Promise<StoreClient>][] = [
+  ['in memory', async () => new InMemoryStoreClient()],
+  ['on a real Redis', () => RedisStoreClient.connect({ host: '127.0.0.1', port: redis.port, namespace: `recovery-${randomHex().slice(0, 8)}` })],
+];
+
+for (const [where, make] of stores) test(`a GCS restarted on the same store keeps its cluster ID, jobs, KV, actors and names (${where})`, async () => {
+  const store = await make();
   const first = await gcsOn(store);
   const { client } = first.connect();
   const node = nodeId();
@@ -99,6 +112,7 @@ test('a GCS restarted on the same store keeps its cluster ID, jobs, KV, actors a
   // Job IDs go on from where they were.
   assert.equal(await late.addJob(node), jobId + 1);
   second.kill();
+  await store.close();
 });
 
 test('nodes from before are alive until the grace period ends; one that re-registers stays alive, the others are published dead', async () => {
