@@ -697,7 +697,11 @@ export class ClusterAgent implements ClusterLink {
     router
       .handle('executeTask', parse.executeTask, async ({ functions, spec, args }, peer) => {
         if (spec.actorId === undefined && !node.canRun(spec)) return { spillback: `it offers ${describe({ CPU: node.options.numCpus, ...node.options.resources })}` };
-        const definitions = spec.actorId === undefined ? await this.withDefinition(functions, spec.functionId) : functions;
+        // With the definition at hand the task starts in this same turn, so that the tasks sent
+        // right behind it without one (known to be sent already) find it here, not in the GCS,
+        // which they would wait for while the head is down.
+        const atHand = spec.actorId !== undefined || functions.some((fn) => fn.id === spec.functionId) || node.knowsFunction(spec.functionId);
+        const definitions = atHand ? functions : await this.withDefinition(functions, spec.functionId);
         return new Promise<RemoteValue[]>((resolve) =>
           node.runForPeer(definitions, spec, args, INLINE_LIMIT, (values) => {
             for (const value of values) if (value.state === 'located') this.keep(peer.hello.nodeId, spec.owner.workerId, value.id);

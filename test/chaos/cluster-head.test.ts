@@ -1,6 +1,7 @@
 // Chaos: the head dies. A head on Redis (started here, kept running while only the head dies),
 // two nodes, and a driver connected before the kill that has a named actor and a 4 s task on a
-// non-head node. kill -9 of the head, then the head started again on the same port and Redis:
+// non-head node. kill -9 of the head; while it is down the driver runs new tasks on the nodes it
+// knows; then the head started again on the same port and Redis:
 // the running task finishes and its result reaches its driver, the named actor is found by a new
 // driver with its state, new tasks run on every node, and the nodes are alive again under their
 // old IDs. Figures: the time from the restart to the nodes back and to the first new task done.
@@ -42,6 +43,12 @@ test('kill -9 of the head with Redis, restarted on the same port: a running task
   await cluster.killHead();
   assert.equal(oldHead.proc.running, false);
 
+  // While the head is down, new tasks run on the nodes the driver knows.
+  first.send('down');
+  await first.match(/RESULT .*"duringOutage"/, 60_000);
+  const [outage] = resultsOf(first.stdout) as [{ duringOutage: number[]; outageTasksMs: number }];
+  assert.deepEqual(outage.duringOutage, [0, 1, 4, 9, 16, 25]);
+
   const restartedAt = Date.now();
   const head = await cluster.restartHead(HEAD);
   const headUpMs = Date.now() - restartedAt;
@@ -61,7 +68,7 @@ test('kill -9 of the head with Redis, restarted on the same port: a running task
 
   // The task that ran through the kill: its result reached the driver connected before it.
   await first.match(/RESULT .*"task"/, 60_000);
-  const [taskResult] = resultsOf(first.stdout) as [{ task: { nodeId: string; ranMs: number; doneAt: number } }];
+  const [, taskResult] = resultsOf(first.stdout) as [unknown, { task: { nodeId: string; ranMs: number; doneAt: number } }];
   assert.ok(nodesBefore.includes(taskResult.task.nodeId));
   assert.ok(taskResult.task.ranMs >= TASK_MS - 50, 'it ran to its end');
 
@@ -77,7 +84,7 @@ test('kill -9 of the head with Redis, restarted on the same port: a running task
   first.send('go');
   const outcome = await first.ended(60_000);
   assert.equal(outcome.code, 0, first.describe());
-  const [, afterward] = resultsOf(outcome.stdout) as [unknown, { actorAfter: { total: number } }];
+  const [, , afterward] = resultsOf(outcome.stdout) as [unknown, unknown, { actorAfter: { total: number } }];
   assert.equal(afterward.actorAfter.total, 5);
 
   report('cluster-head', {
@@ -89,6 +96,8 @@ test('kill -9 of the head with Redis, restarted on the same port: a running task
     newDriverStartMs: late.initStartedAt - late.processStartedAt,
     newDriverInitMs: late.initDoneAt - late.initStartedAt,
     killToRestartMs: restartedAt - killedAt,
+    tasksDuringOutage: outage.duringOutage.length,
+    outageTasksMs: outage.outageTasksMs,
     taskDoneAfterKillMs: taskResult.task.doneAt - killedAt,
     actorFoundMs: late.foundMs,
     tasksLost: 0,
