@@ -124,4 +124,23 @@ describe('a node and its head\'s GCS connection (miniray start)', { timeout: 180
     assert.equal(answer.error?.name, 'GcsUnavailableError', JSON.stringify(answer));
     assert.match(answer.error?.message ?? '', /did not answer within 3 s \(gcsReconnectTimeoutMs\)/);
   });
+
+  test('while the head is down, a driver\'s new tasks, of a function not sent before, run on the node it knows', async () => {
+    const port = await freePort();
+    const head = startHead(port);
+    await head.match(/Started the miniray head/);
+    const node = start('side node', ['--address', `127.0.0.1:${port}`, '--num-cpus', '2', '--resources', '{"side": 2}'], { MINIRAY_GCS_RECONNECT_TIMEOUT_MS: '60000' });
+    await node.match(/Started a miniray node/);
+    const driver = new Proc('outage driver', process.execPath, [fixture('head-driver.mjs'), 'outage'], env({ MINIRAY_ADDRESS: `127.0.0.1:${port}`, MINIRAY_GCS_RECONNECT_TIMEOUT_MS: '60000' }));
+    procs.push(driver);
+    await driver.match(/READY/);
+    head.child.kill('SIGKILL');
+    await head.exited;
+    driver.send('go');
+    await driver.match(/RESULT/, 30_000);
+    const [answer] = resultsOf(driver.stdout) as [{ value?: number[]; error?: unknown }];
+    assert.deepEqual(answer, { value: Array.from({ length: 8 }, (_, i) => 100 + i) }, driver.describe());
+    await driver.stop(2_000);
+    await node.stop(2_000);
+  });
 });
