@@ -78,6 +78,8 @@ export {
   ProtocolError,
   AuthenticationError,
   ConnectionError,
+  GcsStoreError,
+  GcsUnavailableError,
   RequestTimeoutError,
   RequestCancelledError,
 } from './errors/index.js';

@@ -8,7 +8,8 @@ import { InvalidOptionError } from '../errors/index.js';
 import { GcsServer, InMemoryStoreClient } from '../gcs/index.js';
 import { Router, listen } from '../net/index.js';
 import { isMinirayProcess } from './daemon.js';
-import { parseAddress, parseCount, parsePort, parseResources } from './flags.js';
+import { main } from './index.js';
+import { parseAddress, parseCount, parsePort, parseRedisAddress, parseRedisNamespace, parseResources } from './flags.js';
 import { fetchNodes, formatStatus, type NodeRow } from './status.js';
 
 const rejects = (call: () => unknown, option: string, message: RegExp) =>
@@ -130,5 +131,54 @@ describe('which processes miniray stop may signal', () => {
   test('not this test runner (a live process that is not `miniray start`), not a pid that is gone', () => {
     assert.equal(isMinirayProcess(process.pid), false);
     assert.equal(isMinirayProcess(2 ** 22 + 12345), false);
+  });
+});
+
+describe('--redis-address, --redis-password, --redis-namespace', () => {
+  test('HOST:PORT of Redis; a URL or a missing port is refused without echoing a password', () => {
+    assert.deepEqual(parseRedisAddress('10.0.0.7:6379'), { host: '10.0.0.7', port: 6379 });
+    assert.deepEqual(parseRedisAddress('redis.ns.svc:7000'), { host: 'redis.ns.svc', port: 7000 });
+    assert.deepEqual(parseRedisAddress('[::1]:6379'), { host: '::1', port: 6379 });
+    for (const bad of ['redis', ':6379', 'h:0', 'h:70000', 'a b:1']) rejects(() => parseRedisAddress(bad), '--redis-address', /HOST:PORT of a Redis server/);
+    rejects(() => parseRedisAddress('redis://:hunter2@h:6379'), '--redis-address', /not a redis:\/\/ URL; a password goes in --redis-password/);
+    assert.throws(() => parseRedisAddress('redis://:hunter2@h:6379'), (error: Error) => !error.message.includes('hunter2'));
+    assert.equal(parseRedisNamespace('team-a.prod:1'), 'team-a.prod:1');
+    for (const bad of ['', 'a b', 'x*', 'y'.repeat(65)]) rejects(() => parseRedisNamespace(bad), '--redis-namespace', /1 to 64 letters/);
+  });
+
+  /** Runs `miniray start ...` in this process up to its first error; returns its exit code and what it printed. */
+  async function startFails(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stderr: string }> {
+    const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
+    Object.assign(process.env, env);
+    const lines: string[] = [];
+    const error = console.error;
+    console.error = (...parts: unknown[]) => lines.push(parts.join(' '));
+    try {
+      return { code: await main(['node', 'miniray', 'start', ...args]), stderr: lines.join('\n') };
+    } finally {
+      console.error = error;
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  }
+
+  test('only for the head: a node given --redis-address is told so; MINIRAY_REDIS_ADDRESS on a node is ignored', async () => {
+    const node = await startFails(['--address', '127.0.0.1:1', '--redis-address', '127.0.0.1:6379']);
+    assert.equal(node.code, 1);
+    assert.match(node.stderr, /--redis-address is for the head/);
+    const password = await startFails(['--address', '127.0.0.1:1', '--redis-password', 'pw']);
+    assert.match(password.stderr, /--redis-password is for the head/);
+  });
+
+  test('--redis-password without an address, and a bad MINIRAY_REDIS_ADDRESS, are refused naming what to fix', async () => {
+    const alone = await startFails(['--head', '--redis-password', 'hunter2']);
+    assert.equal(alone.code, 1);
+    assert.match(alone.stderr, /--redis-password needs --redis-address HOST:PORT \(or MINIRAY_REDIS_ADDRESS\)/);
+    assert.doesNotMatch(alone.stderr, /hunter2/);
+    const env = await startFails(['--head'], { MINIRAY_REDIS_ADDRESS: 'nowhere' });
+    assert.equal(env.code, 1);
+    assert.match(env.stderr, /MINIRAY_REDIS_ADDRESS: --redis-address must be the HOST:PORT/);
   });
 });

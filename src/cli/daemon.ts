@@ -138,7 +138,7 @@ function logTail(path: string): string {
  * Launches this same command with `--block`, detached, its output in sessionDir()/logs/, and waits
  * until it is up (its process record appears) or fails (it exits, or STARTUP_TIMEOUT_MS passes).
  */
-export async function startDetached(role: Role, args: readonly string[]): Promise<{ record: ProcessRecord; logPath: string }> {
+export async function startDetached(role: Role, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<{ record: ProcessRecord; logPath: string }> {
   const dir = logsDir();
   const tempLog = join(dir, `${role}-${Date.now()}-${process.pid}.log`);
   const fd = openSync(tempLog, 'a', 0o600);
@@ -147,6 +147,7 @@ export async function startDetached(role: Role, args: readonly string[]): Promis
   const child = spawn(process.execPath, [...process.execArgv, script, ...args, '--block'], {
     detached: true,
     stdio: ['ignore', fd, fd],
+    ...(env === undefined ? {} : { env }),
   });
   closeSync(fd);
   const exited = new Promise<string>((resolve) => {

@@ -36,6 +36,33 @@ export function parseAddress(text: string): { host: string; port: number } {
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
+/** --redis-address: HOST:PORT of the Redis that keeps the head's GCS tables. */
+export function parseRedisAddress(text: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:\s/@]+):(\d+)$/.exec(text.trim());
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port < 1 || port > 65535) {
+    const hint = /^rediss?:\/\//.test(text.trim()) ? ' (not a redis:// URL; a password goes in --redis-password or MINIRAY_REDIS_PASSWORD)' : '';
+    throw new InvalidOptionError(
+      `--redis-address must be the HOST:PORT of a Redis server (e.g. 127.0.0.1:6379), not '${redact(text)}'${hint}`,
+      '--redis-address',
+    );
+  }
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+/** A Redis key prefix: letters, digits and - _ . : (so that it cannot be mistaken for a pattern). */
+export function parseRedisNamespace(text: string): string {
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(text)) {
+    throw new InvalidOptionError(`--redis-namespace must be 1 to 64 letters, digits or - _ . :, not '${text}'`, '--redis-namespace');
+  }
+  return text;
+}
+
+/** An address as the user typed it, without what looks like a password in it (user:pass@). */
+function redact(text: string): string {
+  return text.replace(/\/\/[^@/]*@/, '//***@').replace(/^[^/@]*@/, '***@');
+}
+
 /**
  * Custom resources a node offers: a JSON object of names to non-negative amounts. CPU and GPU have
  * flags of their own, so that a node's count of each is set in one place.

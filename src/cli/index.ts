@@ -6,11 +6,12 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import type { RunningNode, StartNodeOptions } from '../cluster/start.js';
+import type { RedisAddress, RunningNode, StartNodeOptions } from '../cluster/start.js';
 import { createToken, resolveAddress, resolveToken, sessionDir } from '../cluster/session.js';
+import { setting } from '../config/index.js';
 import { InvalidOptionError, MinirayError } from '../errors/index.js';
 import { runForeground, startDetached, stopAll, type HealthzPlace } from './daemon.js';
-import { asArgParser, parseAddress, parseCount, parsePort, parseResources } from './flags.js';
+import { asArgParser, parseAddress, parseCount, parsePort, parseRedisAddress, parseRedisNamespace, parseResources } from './flags.js';
 import { fetchNodes, formatStatus } from './status.js';
 
 interface StartFlags {
@@ -26,6 +27,9 @@ interface StartFlags {
   readonly healthzHost?: string;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
+  readonly redisAddress?: { host: string; port: number };
+  readonly redisPassword?: string;
+  readonly redisNamespace?: string;
   readonly block?: boolean;
 }
 
@@ -49,9 +53,55 @@ function readPem(path: string, flag: string): string {
   }
 }
 
+/**
+ * The head's Redis, from the flags or else MINIRAY_REDIS_ADDRESS / _PASSWORD / _NAMESPACE (which
+ * a node ignores, so that one environment can serve every pod of a cluster).
+ */
+function redisOptions(flags: StartFlags): RedisAddress | undefined {
+  const env = (name: string) => process.env[name]?.trim() || undefined;
+  if (flags.head !== true) {
+    const given = (['redisAddress', 'redisPassword', 'redisNamespace'] as const).find((name) => flags[name] !== undefined);
+    if (given !== undefined) {
+      const flag = `--${given.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      throw new InvalidOptionError(`${flag} is for the head (miniray start --head ${flag} ...): a node finds the GCS through --address`, flag);
+    }
+    return undefined;
+  }
+  const fromEnv = (name: string, parse: (text: string) => ReturnType<typeof parseRedisAddress>) => {
+    const text = env(name);
+    if (text === undefined) return undefined;
+    try {
+      return parse(text);
+    } catch (error) {
+      throw new InvalidOptionError(`${name}: ${(error as Error).message}`, name, { cause: error });
+    }
+  };
+  const address = flags.redisAddress ?? fromEnv('MINIRAY_REDIS_ADDRESS', parseRedisAddress);
+  const password = flags.redisPassword ?? env('MINIRAY_REDIS_PASSWORD');
+  const namespaceText = flags.redisNamespace ?? env('MINIRAY_REDIS_NAMESPACE');
+  if (address === undefined) {
+    if (flags.redisPassword !== undefined || flags.redisNamespace !== undefined) {
+      const flag = flags.redisPassword !== undefined ? '--redis-password' : '--redis-namespace';
+      throw new InvalidOptionError(`${flag} needs --redis-address HOST:PORT (or MINIRAY_REDIS_ADDRESS): the Redis it is for`, flag);
+    }
+    return undefined;
+  }
+  let namespace: string | undefined;
+  if (namespaceText !== undefined) {
+    try {
+      namespace = parseRedisNamespace(namespaceText);
+    } catch (error) {
+      if (flags.redisNamespace !== undefined) throw error;
+      throw new InvalidOptionError(`MINIRAY_REDIS_NAMESPACE: ${(error as Error).message}`, 'MINIRAY_REDIS_NAMESPACE', { cause: error });
+    }
+  }
+  return { ...address, ...(password === undefined ? {} : { password }), ...(namespace === undefined ? {} : { namespace }) };
+}
+
 /** What startNode gets for these flags; the head makes the cluster token, a node must find one. */
 function nodeOptions(flags: StartFlags): StartNodeOptions {
   const head = flags.head === true;
+  const redis = redisOptions(flags);
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
     throw new InvalidOptionError('--tls-cert and --tls-key go together: give both (PEM files), or neither', '--tls-cert');
   }
@@ -85,6 +135,7 @@ function nodeOptions(flags: StartFlags): StartNodeOptions {
     numGpus: flags.numGpus ?? 0,
     resources: flags.resources ?? {},
     token,
+    ...(redis === undefined ? {} : { redis }),
     ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined
       ? { tls: { cert: readPem(flags.tlsCert, '--tls-cert'), key: readPem(flags.tlsKey, '--tls-key') } }
       : {}),
@@ -96,6 +147,15 @@ function tokenWhere(): string {
   const path = process.env.MINIRAY_AUTH_TOKEN_PATH?.trim() || join(sessionDir(), 'auth_token');
   return `in ${path} (readable only by you); nodes and drivers on this machine find it there.\n` +
     '                  On other machines, set MINIRAY_AUTH_TOKEN to its contents.';
+}
+
+/** Where the head keeps its tables, for the user: the Redis address, never its password. */
+function tablesWhere(options: StartNodeOptions): string {
+  const redis = options.redis;
+  if (redis === undefined) return 'in this process: a restarted head is a new cluster (start it with --redis-address HOST:PORT to keep them).';
+  const host = redis.host.includes(':') ? `[${redis.host}]` : redis.host;
+  return `in Redis at ${host}:${redis.port}, namespace '${redis.namespace ?? 'miniray'}'${redis.password === undefined ? '' : ' (with a password)'}: ` +
+    `a head restarted on it, on the same port, finds this cluster again; nodes wait for it up to ${setting('gcsReconnectTimeoutMs') / 1000} s.`;
 }
 
 /** What the user is told once a head or node is up. */
@@ -110,12 +170,29 @@ function upMessage(role: 'head' | 'node', address: string, pid: number, options:
     `Add a node:       miniray start --address ${address}`,
     `Connect a driver: await init({ address: '${address}' }), or MINIRAY_ADDRESS=${address}; on this machine also address: 'auto'`,
     `Cluster token:    ${tokenWhere()}`,
+    `GCS tables:       ${tablesWhere(options)}`,
     'See the cluster:  miniray status    Stop it: miniray stop',
   ];
   if (options.nodeIpAddress === DEFAULT_IP) {
     lines.push(`It listens on ${DEFAULT_IP} only: for nodes on other machines, start it with --node-ip-address <this machine's IP>.`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The arguments for the daemon without --redis-password, which goes in its environment instead:
+ * a process's arguments are visible to every user of the machine (ps), its environment is not.
+ */
+function withoutPassword(args: readonly string[]): [string[], NodeJS.ProcessEnv | undefined] {
+  const kept: string[] = [];
+  let password: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '--redis-password') password = args[++i];
+    else if (arg.startsWith('--redis-password=')) password = arg.slice('--redis-password='.length);
+    else kept.push(arg);
+  }
+  return [kept, password === undefined ? undefined : { ...process.env, MINIRAY_REDIS_PASSWORD: password }];
 }
 
 async function start(flags: StartFlags, command: Command): Promise<void> {
@@ -130,7 +207,7 @@ async function start(flags: StartFlags, command: Command): Promise<void> {
     };
     process.exit(await runForeground(role, options, onUp, healthzPlace(flags)));
   }
-  const { record, logPath } = await startDetached(role, process.argv.slice(2));
+  const { record, logPath } = await startDetached(role, ...withoutPassword(process.argv.slice(2)));
   process.stdout.write(upMessage(role, record.address, record.pid, options, `log: ${logPath}`));
   const probes = healthzPlace(flags);
   if (probes !== undefined) {
@@ -190,6 +267,9 @@ export function createProgram(): Command {
     .addOption(new Option('--healthz-host <ip>', 'the address /healthz listens on (default: --node-ip-address)').env('MINIRAY_HEALTHZ_HOST'))
     .addOption(new Option('--tls-cert <file>', 'TLS certificate (PEM) for this node\'s listeners').env('MINIRAY_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'TLS private key (PEM) for --tls-cert').env('MINIRAY_TLS_KEY'))
+    .option('--redis-address <host:port>', 'head: keep the GCS tables in the Redis there, so that the head can be restarted (env MINIRAY_REDIS_ADDRESS)', asArgParser(parseRedisAddress))
+    .option('--redis-password <password>', 'head: the password of --redis-address (env MINIRAY_REDIS_PASSWORD, which keeps it out of the process list)')
+    .option('--redis-namespace <name>', "head: the prefix of this cluster's keys in Redis, one per cluster sharing it (default miniray; env MINIRAY_REDIS_NAMESPACE)", asArgParser(parseRedisNamespace))
     .option('--block', 'run in the foreground until SIGINT or SIGTERM')
     .action(start);
 

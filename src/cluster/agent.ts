@@ -13,7 +13,7 @@
  * refuses it, and the sender places it again elsewhere (spillback).
  */
 import { Packr } from 'msgpackr';
-import { ActorDiedError, ConnectionError, InvalidOptionError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
+import { ActorDiedError, ConnectionError, InvalidOptionError, MinirayError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
 import { HEALTH_CHECK, NODE_DEAD, parseNodeDead, type GcsClient, type NodeInfo, type NodeIdHex, type ActorIdHex } from '../gcs/index.js';
 import { RawBytes, type Peer, type Router } from '../net/index.js';
 import type { Block } from '../object-store/index.js';
@@ -162,15 +162,68 @@ export class ClusterAgent implements ClusterLink {
       }
       this.unpark();
     });
-    const registered = await this.gcs.registerNode({ nodeId: this.self as NodeIdHex, address, resources, isDriver });
+    this.registration = { nodeId: this.self as NodeIdHex, address, resources, isDriver };
+    await this.registerWith(this.gcs);
+    this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS);
+    this.reportTimer.unref();
+  }
+
+  /** The cluster this node joined: a GCS that answers with another ID after a reconnect is not it. */
+  private clusterId: string | undefined;
+
+  /** What join() registered, sent again as it was by rejoin(). */
+  private registration: Parameters<GcsClient['registerNode']>[0] | undefined;
+
+  /**
+   * The GCS is back after its connection closed (the head was restarted on its Redis, or the link
+   * came back): registers this node again under the same ID, over `via` (the new connection,
+   * before other requests go on), subscribes again and reports its resources again.
+   */
+  async rejoin(via: GcsClient): Promise<void> {
+    if (this.registration === undefined) throw new Error('the cluster agent rejoined before join()');
+    await this.registerWith(via);
+    this.lastReported = '';
+    this.report(via);
+  }
+
+  private async registerWith(via: GcsClient): Promise<void> {
+    const registered = await via.registerNode(this.registration as Parameters<GcsClient['registerNode']>[0]);
     if ('dead' in registered) {
+      // Declared dead while away (cut off past the health checks): it must not come back as a
+      // zombie of itself. Not retried by the GCS link: this node ends.
       this.diedHere(registered.reason);
       throw new NodeDiedError(`the GCS refused node ${this.self}: it declared it dead (${registered.reason}); start a new node instead`);
     }
-    for (const info of registered.nodes) if (info.alive) this.addNode(info);
-    await this.gcs.subscribe(['nodes', 'resources']);
-    this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS);
-    this.reportTimer.unref();
+    if (this.clusterId !== undefined && registered.clusterId !== this.clusterId) {
+      // A head restarted without its Redis (or another cluster on that port): nothing this node
+      // holds (objects, actors, tasks of the cluster before) means anything there.
+      throw new MinirayError(
+        `the GCS that answers now is another cluster (ID ${registered.clusterId.slice(0, 8)}, not ${this.clusterId.slice(0, 8)}): ` +
+          'its head was restarted without --redis-address, so it kept nothing of this cluster; start this node again to join the new one',
+      );
+    }
+    this.clusterId = registered.clusterId;
+    for (const info of registered.nodes) {
+      const known = this.views.has(info.nodeId) || this.unreachableHeads.delete(info.nodeId);
+      // Nodes known already keep their views (what was sent there is counted in them); one the
+      // GCS has found dead while this node was away from it (the head node before a restart) goes.
+      if (info.alive && !this.views.has(info.nodeId)) this.addNode(info);
+      else if (!info.alive && info.nodeId !== this.self && known) this.removeNode(info.nodeId);
+    }
+    await via.subscribe(['nodes', 'resources']);
+  }
+
+  /** Head nodes whose GCS connection closed, out of the views until the GCS says what became of them. */
+  private readonly unreachableHeads = new Set<string>();
+
+  /**
+   * The connection to the GCS closed; the head's node was on it (one process, one port). Nothing
+   * is placed there while it cannot be reached (its tasks' retries would be spent on it); whether
+   * it died is for the GCS to say when this node reaches it again (rejoin), as for any node.
+   */
+  headUnreachable(nodeId: string): void {
+    if (nodeId === this.self || !this.views.delete(nodeId)) return;
+    this.unreachableHeads.add(nodeId);
   }
 
   stop(): void {
@@ -242,12 +295,12 @@ export class ClusterAgent implements ClusterLink {
     return new NodeDiedError(`this node (${this.self.slice(0, 8)}) was declared dead by the GCS (${this.deathReason}), so it can no longer run work on the cluster; start a new driver or node`);
   }
 
-  private report(): void {
+  private report(via: GcsClient = this.gcs): void {
     const available = this.node.available();
     const key = JSON.stringify(available);
     if (key === this.lastReported || this.stopped) return;
     this.lastReported = key;
-    this.gcs.reportResources(this.self as NodeIdHex, available);
+    via.reportResources(this.self as NodeIdHex, available);
   }
 
   // ---- placement -------------------------------------------------------------------------------
@@ -781,7 +834,11 @@ export class ClusterAgent implements ClusterLink {
       .handle('executeTask', parse.executeTask, async ({ functions, spec, args }, peer) => {
         if (this.deadNodes.has(peer.hello.nodeId)) throw new NodeDiedError(`node ${peer.hello.nodeId} was declared dead by the GCS: this node takes no work from it`);
         if (spec.actorId === undefined && !node.canRun(spec)) return { spillback: `it offers ${describe({ CPU: node.options.numCpus, ...node.options.resources })}` };
-        const definitions = spec.actorId === undefined ? await this.withDefinition(functions, spec.functionId) : functions;
+        // With the definition at hand the task starts in this same turn, so that the tasks sent
+        // right behind it without one (known to be sent already) find it here, not in the GCS,
+        // which they would wait for while the head is down.
+        const atHand = spec.actorId !== undefined || functions.some((fn) => fn.id === spec.functionId) || node.knowsFunction(spec.functionId);
+        const definitions = atHand ? functions : await this.withDefinition(functions, spec.functionId);
         return new Promise<RemoteValue[]>((resolve) =>
           node.runForPeer(definitions, spec, args, INLINE_LIMIT, (values) => {
             for (const value of values) if (value.state === 'located') this.keep(peer.hello.nodeId, spec.owner.workerId, value.id);

@@ -8,12 +8,14 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { defaultObjectStoreMemory } from '../config/index.js';
+import { defaultObjectStoreMemory, setting } from '../config/index.js';
 import { MinirayError } from '../errors/index.js';
-import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient } from '../gcs/index.js';
+import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type StoreClient } from '../gcs/index.js';
+import { RedisStoreClient } from '../gcs/redis-store.js';
 import { Router, connect, listen, localPair, type Listener, type Peer, type PeerHello } from '../net/index.js';
 import { Node, type NodeOptions } from '../node/index.js';
 import { ClusterAgent } from './agent.js';
+import { GcsLink } from './gcs-link.js';
 import type { Health } from './healthz.js';
 
 export interface StartNodeOptions {
@@ -34,6 +36,17 @@ export interface StartNodeOptions {
   readonly tls?: { cert: string; key: string };
   /** Bytes the object store may hold (default: 30% of memory). */
   readonly objectStoreMemory?: number;
+  /** head: keep the GCS's tables in this Redis, so that a head restarted on it finds them again. */
+  readonly redis?: RedisAddress;
+}
+
+/** Where the head keeps its GCS tables (--redis-address, --redis-password, --redis-namespace). */
+export interface RedisAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly password?: string;
+  /** Key prefix, one per cluster sharing the Redis (default 'miniray'). */
+  readonly namespace?: string;
 }
 
 export interface RunningNode {
@@ -59,10 +72,15 @@ export interface ClusterMember {
   readonly address: string | undefined;
   /** Where the GCS is (undefined in the embedded default). */
   readonly gcsAddress: string | undefined;
-  /** Resolves, with why, when the connection to the GCS closes (the head is gone). */
+  /**
+   * Resolves, with why, when the GCS is gone for good: a joined node's connection closed and the
+   * GCS did not answer again within gcsReconnectTimeoutMs (or refused it when it did).
+   */
   readonly gcsClosed: Promise<string>;
   /** Resolves, with the GCS's reason, if the GCS declares this node dead (see ClusterAgent.declaredDead). */
   readonly declaredDead: Promise<string>;
+  /** Whether the connection to the GCS is up now (false while a GcsLink reconnects). */
+  gcsConnected(): boolean;
   stop(): Promise<void>;
 }
 
@@ -84,6 +102,14 @@ export interface MemberOptions {
   /** head: the GCS's port; join: this node's listener (0: any). */
   readonly port?: number;
   readonly isDriver?: boolean;
+  /**
+   * join: keep trying to reach the GCS at first, as after a lost connection (a `miniray start`
+   * node may start before its head, as in Kubernetes). A driver tries once: a wrong address fails
+   * at once.
+   */
+  readonly waitForHead?: boolean;
+  /** head: the GCS's store (default: in memory, so a restarted head is a new cluster). */
+  readonly redis?: RedisAddress;
 }
 
 export function splitAddress(address: string): { host: string; port: number } {
@@ -101,14 +127,24 @@ export async function startMember(options: MemberOptions): Promise<ClusterMember
   const parts = assemble(options);
   const { node, agent, publishes, routerFor, helloAs } = parts;
   let gcsServer: GcsServer | undefined;
+  let store: StoreClient | undefined;
   let listener: Listener | undefined;
-  let gcsPeer: Peer | undefined;
+  let gcsPeer: Peer | GcsLink | undefined;
   try {
     if (options.mode === 'join') {
-      gcsPeer = await parts.connectTo(options.gcsAddress as string, true);
-      agent.adopt(gcsPeer); // the head's node is reached over the same connection
+      const gcsAddress = options.gcsAddress as string;
+      const link = new GcsLink({ address: gcsAddress, connect: () => parts.connectTo(gcsAddress, true), timeoutMs: setting('gcsReconnectTimeoutMs') });
+      gcsPeer = link;
+      agent.adopt(await link.open(options.waitForHead ?? false)); // the head's node is reached over the same connection
+      link.onDisconnect = (hello) => agent.headUnreachable(hello.nodeId);
+      link.onReconnect = async (peer) => {
+        // A restarted head is a new node on the same port: its connection is that node's link.
+        agent.adopt(peer);
+        await agent.rejoin(new GcsClient(peer, publishes));
+      };
     } else {
-      [gcsServer, gcsPeer] = inProcessGcs(parts);
+      store = options.redis === undefined ? new InMemoryStoreClient() : await RedisStoreClient.connect(options.redis);
+      [gcsServer, gcsPeer] = await inProcessGcs(parts, store);
     }
     const router = routerFor(false);
     gcsServer?.register(router);
@@ -125,12 +161,13 @@ export async function startMember(options: MemberOptions): Promise<ClusterMember
     const gcs = new GcsClient(gcsPeer, publishes);
     node.attachCluster(agent);
     await agent.join(gcs, address, options.isDriver ?? false);
-    return member(parts, gcs, gcsPeer, gcsServer, listener, address, options.mode === 'join' ? (options.gcsAddress as string) : address);
+    return member(parts, gcs, gcsPeer, gcsServer, listener, address, options.mode === 'join' ? (options.gcsAddress as string) : address, store);
   } catch (error) {
     agent.stop();
+    gcsServer?.close();
     gcsPeer?.close('start failed');
     await listener?.close();
-    gcsServer?.close();
+    await store?.close();
     await node.shutdown();
     throw error;
   }
@@ -143,7 +180,8 @@ export async function startMember(options: MemberOptions): Promise<ClusterMember
  */
 export function startEmbedded(nodeOptions: NodeOptions): ClusterMember {
   const parts = assemble({ mode: 'embedded', nodeOptions });
-  const [gcsServer, gcsPeer] = inProcessGcs(parts);
+  const gcsServer = new GcsServer(new InMemoryStoreClient(), randomBytes(16).toString('hex'));
+  const gcsPeer = inProcessPeer(parts, gcsServer);
   const gcs = new GcsClient(gcsPeer, parts.publishes);
   parts.node.attachCluster(parts.agent);
   void parts.agent.join(gcs, 'this process', false).catch((error: unknown) => console.error('miniray: the embedded GCS refused this node:', error));
@@ -203,26 +241,35 @@ export function tlsFromEnvironment(): { cert: string; key: string } | undefined 
   return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
 }
 
-/** A GCS in this process, and this node's connection to it (a pair of in-process peers). */
-function inProcessGcs(parts: Parts): [GcsServer, Peer] {
-  const server = new GcsServer(new InMemoryStoreClient(), randomBytes(16).toString('hex'));
+/**
+ * The head's GCS on `store`, with what the store holds from before (GcsServer.start), and this
+ * node's connection to it.
+ */
+async function inProcessGcs(parts: Parts, store: StoreClient): Promise<[GcsServer, Peer]> {
+  const server = await GcsServer.start(store, { headNodeId: parts.node.nodeId, reconnectGraceMs: setting('gcsReconnectTimeoutMs') });
+  return [server, inProcessPeer(parts, server)];
+}
+
+/** This node's connection to a GCS in this process (a pair of in-process peers). */
+function inProcessPeer(parts: Parts, server: GcsServer): Peer {
   const serverRouter = new Router();
   server.register(serverRouter);
   const [toGcs] = localPair(
     { hello: parts.helloAs(parts.isDriver ? 'driver' : 'node'), router: parts.routerFor(true) },
     { hello: parts.helloAs('gcs'), router: serverRouter },
   );
-  return [server, toGcs];
+  return toGcs;
 }
 
 function member(
   parts: Parts,
   gcs: GcsClient,
-  gcsPeer: Peer,
+  gcsPeer: Peer | GcsLink,
   gcsServer: GcsServer | undefined,
   listener: Listener | undefined,
   address: string | undefined,
   gcsAddress: string | undefined,
+  store?: StoreClient,
 ): ClusterMember {
   const { node, agent } = parts;
   let stopping: Promise<void> | undefined;
@@ -234,47 +281,23 @@ function member(
     gcsAddress,
     gcsClosed: new Promise<string>((resolve) => gcsPeer.onClose(resolve)),
     declaredDead: agent.declaredDead,
+    gcsConnected: () => (gcsPeer instanceof GcsLink ? gcsPeer.connected : !gcsPeer.isClosed),
     stop: () =>
       (stopping ??= (async () => {
         agent.stop();
+        // The GCS first: the connections the listener closes are the head going, not nodes dying
+        // (with Redis, a head restarted on it finds them alive).
+        gcsServer?.close();
         gcsPeer.close('node stopped');
         await listener?.close();
-        gcsServer?.close();
+        await store?.close();
         await node.shutdown();
       })()),
   };
 }
 
-function deathMessage(nodeId: string, reason: string, how = 'told by the GCS'): string {
-  return `miniray: the GCS declared this node (${nodeId}) dead: ${reason} (${how}). A node declared dead does not rejoin as itself: it exits now (start a new node to add this machine again)`;
-}
-
-/**
- * The connection to the GCS closed without a NODE_DEAD (after a partition the GCS's socket may
- * answer with a reset before its last message gets through): asks the GCS, once, whether it has
- * this node as dead, to say so. Undefined when it does not, or cannot be reached.
- */
-async function deathAfterClose(options: StartNodeOptions, nodeId: string): Promise<string | undefined> {
-  try {
-    const { host, port } = splitAddress(options.address as string);
-    const peer = await connect({
-      host,
-      port,
-      token: options.token,
-      timeoutMs: 5_000,
-      router: new Router(),
-      hello: { role: 'cli', nodeId: `node-${nodeId}` },
-      ...(options.tls === undefined ? {} : { tls: clientTls(options.tls) }),
-    });
-    try {
-      const row = (await new GcsClient(peer).call('getNodes', {}, { timeoutMs: 5_000 })).find((node) => node.nodeId === nodeId);
-      return row !== undefined && !row.alive ? deathMessage(nodeId, row.deathReason ?? 'it was declared dead', 'asked after the connection to the GCS closed') : undefined;
-    } finally {
-      peer.close('asked whether this node is dead');
-    }
-  } catch {
-    return undefined;
-  }
+function deathMessage(nodeId: string, reason: string): string {
+  return `miniray: the GCS declared this node (${nodeId}) dead: ${reason}. A node declared dead does not rejoin as itself: it exits now (start a new node to add this machine again)`;
 }
 
 /** What `miniray start` runs: a head (GCS and node) or a node that joins one, until stopped. */
@@ -299,27 +322,31 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     host: options.nodeIpAddress ?? '127.0.0.1',
     ...(options.advertiseAddress === undefined ? {} : { advertiseHost: options.advertiseAddress }),
     port: options.port ?? (options.head ? DEFAULT_HEAD_PORT : 0),
+    waitForHead: true,
+    ...(options.redis === undefined ? {} : { redis: options.redis }),
   });
   await member.node.ready();
-  let gcsUp = true;
-  void member.gcsClosed.then(() => (gcsUp = false));
   const nodeId = member.node.nodeId;
-  // A node the GCS declared dead (cut off past the health checks' timeout, then back) says so
-  // and ends (`miniray start` exits 1): it must not go on as a zombie of itself.
+  let stopping = false;
+  const stop = (): Promise<void> => {
+    stopping = true;
+    return member.stop();
+  };
+  // A node the GCS declared dead (cut off past the health checks' timeout, then back, or refused
+  // when it registered again) says so and ends (`miniray start` exits 1): it must not go on as a
+  // zombie of itself. A node that lost the GCS for good (gcsReconnectTimeoutMs) ends too.
   const declaredDead = member.declaredDead.then((reason) => deathMessage(nodeId, reason));
-  const gcsGone = member.gcsClosed.then(async (why) =>
-    options.head ? undefined : ((await deathAfterClose(options, nodeId)) ?? `miniray: the connection to the GCS at ${options.address} closed (${why}); this node stops`),
-  );
+  const gcsGone = member.gcsClosed.then((reason) => (stopping ? undefined : `miniray: this node exits: it lost the GCS at ${options.address} (${reason})`));
   const stopped = Promise.race([declaredDead, options.head ? new Promise<undefined>(() => {}) : gcsGone]).then(async (message) => {
-    if (message !== undefined) console.error(message);
-    await member.stop();
+    if (message !== undefined && !stopping) console.error(message);
+    await stop();
   });
   return {
     nodeId: member.node.nodeId,
     address: member.address as string,
     gcsAddress: member.gcsAddress as string,
-    health: () => (gcsUp ? { ok: true } : { ok: false, reason: 'GCS unreachable' }),
-    stop: () => member.stop(),
+    health: () => (member.gcsConnected() ? { ok: true } : { ok: false, reason: 'GCS unreachable' }),
+    stop,
     stopped,
   };
 }

@@ -67,6 +67,11 @@ const SETTINGS = {
     min: 0,
     doc: "Bytes of finished tasks' specs a node keeps so that it can re-run them when every copy of a result they made is lost (lineage reconstruction; as Ray's max_lineage_bytes). Past it the oldest are dropped, and their results can no longer be rebuilt; 0 keeps none.",
   },
+  gcsReconnectTimeoutMs: {
+    default: 60_000,
+    min: 0,
+    doc: "How long a node or driver whose connection to the GCS closed keeps trying to reach it again (with backoff) before it gives up: a node exits, a driver's GCS calls fail with GcsUnavailableError (Ray's raylets wait 60 s too). Also how long `miniray start --address` waits for a head that is not up yet, and how long a GCS restarted on Redis waits for the nodes it knew to re-register before it marks them dead.",
+  },
 } satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;

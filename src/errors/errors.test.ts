@@ -13,6 +13,8 @@ import {
   QueueFullError,
   AuthenticationError,
   ConnectionError,
+  GcsStoreError,
+  GcsUnavailableError,
   RequestTimeoutError,
   RequestCancelledError,
   ObjectLostError,
@@ -179,6 +181,8 @@ test('every miniray class comes back as the same class with its name', () => {
     QueueFullError,
     AuthenticationError,
     ConnectionError,
+    GcsUnavailableError,
+    GcsStoreError,
     RequestTimeoutError,
     RequestCancelledError,
   ];

@@ -262,7 +262,24 @@ export class AuthenticationError extends MinirayError {
  * while a request on it was waiting. The message names the peer and why.
  */
 export class ConnectionError extends MinirayError {
-  static override readonly errorName = 'ConnectionError';
+  static override readonly errorName: string = 'ConnectionError';
+}
+
+/**
+ * The GCS could not be reached: its connection closed and it did not answer again within
+ * gcsReconnectTimeoutMs (the head is down, or was restarted without its Redis), or it never
+ * answered at first start. The message names the GCS's address and how long it was tried.
+ */
+export class GcsUnavailableError extends ConnectionError {
+  static override readonly errorName = 'GcsUnavailableError';
+}
+
+/**
+ * The GCS's store (Redis, with --redis-address) failed a read or write: the message names the
+ * Redis address (never its password), the operation and the table, and says what to check.
+ */
+export class GcsStoreError extends MinirayError {
+  static override readonly errorName = 'GcsStoreError';
 }
 
 /** A request to another process got no answer within its `timeoutMs`. The handler may still run. */
@@ -300,6 +317,8 @@ const minirayClasses = new Map<string, MinirayErrorClass>(
     ProtocolError,
     AuthenticationError,
     ConnectionError,
+    GcsUnavailableError,
+    GcsStoreError,
     RequestTimeoutError,
     RequestCancelledError,
   ].map((c): [string, MinirayErrorClass] => [c.errorName, c]),

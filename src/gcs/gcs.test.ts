@@ -207,7 +207,7 @@ class GatedStore extends InMemoryStoreClient {
   private open: (() => void) | undefined;
   waiting = 0;
 
-  close(): void {
+  hold(): void {
     this.gate = new Promise((resolve) => (this.open = resolve));
   }
 
@@ -237,7 +237,7 @@ test('a node that re-registers while the GCS is busy is not marked dead when its
   const id = nodeId();
   const old = connect();
   await old.client.registerNode({ nodeId: id, address: 'h:1', resources: { CPU: 1 }, isDriver: false });
-  store.close();
+  store.hold();
   const fresh = connect();
   const registered = fresh.client.registerNode({ nodeId: id, address: 'h:2', resources: { CPU: 1 }, isDriver: false });
   await waitFor('the new registration to be under way', () => store.waiting === 1);

@@ -6,6 +6,7 @@
  * StoreClient; what it keeps itself is only which connection stands for which node, job and
  * subscriber, since a connection is not something a store can hold.
  */
+import { randomBytes } from 'node:crypto';
 import { setting } from '../config/index.js';
 import {
   HEALTH_CHECK,
@@ -30,6 +31,17 @@ export interface GcsServerOptions {
   readonly onError?: (error: unknown) => void;
   /** How alive nodes are checked (default: the healthCheck* settings of src/config). */
   readonly healthCheck?: Partial<HealthCheckOptions>;
+  /**
+   * GcsServer.start: the node in the GCS's own process (the head's). It is kept in the store, so
+   * that a GCS restarted on the same store knows the head node from before is dead (it was in the
+   * same process) without waiting for it.
+   */
+  readonly headNodeId?: string;
+  /**
+   * GcsServer.start: how long the nodes a restarted GCS finds alive in its store have to
+   * re-register before they are marked dead (default 60000, gcsReconnectTimeoutMs).
+   */
+  readonly reconnectGraceMs?: number;
 }
 
 export interface HealthCheckOptions {
@@ -42,6 +54,10 @@ export interface HealthCheckOptions {
 }
 
 const DEFAULT_RESOURCE_BATCH_MS = 100;
+const DEFAULT_RECONNECT_GRACE_MS = 60_000;
+
+/** The store's row of what is the cluster's own rather than a table's: its ID, its head node. */
+type ClusterMeta = { readonly clusterId: string; readonly headNodeId?: string; readonly startedAtMs: number };
 
 /** One table of the store, typed: the one place a stored value is taken to be what was put. */
 class Table<V extends StoreValue> {
@@ -117,6 +133,14 @@ export class GcsServer {
   ]);
   private readonly watched = new WeakSet<GcsPeer>();
 
+  /**
+   * Nodes a restarted GCS found alive in its store, not re-registered yet: alive until the grace
+   * period ends (work on them goes on meanwhile), then dead. Their drivers' running jobs, by job ID.
+   */
+  private readonly awaitingNodes = new Set<NodeIdHex>();
+  private readonly awaitingJobs = new Map<number, NodeIdHex>();
+  private graceTimer: NodeJS.Timeout | undefined;
+
   private readonly resourceBatchMs: number;
   private readonly onError: (error: unknown) => void;
   private readonly health: HealthCheckOptions;
@@ -147,6 +171,62 @@ export class GcsServer {
         console.warn(
           `miniray: the GCS could not finish a step no request waits for (a resource report, a closed connection, the resource view): ${error instanceof Error ? error.message : String(error)}; check the GCS's store`,
         ));
+  }
+
+  /**
+   * A GCS on `store`, with what the store holds from before: the same cluster ID, jobs, KV (the
+   * function table), actors and names as they were. Nodes that were alive are alive until
+   * `reconnectGraceMs` passes, and then dead unless they re-registered; the head node from
+   * before (in the process of the GCS from before) is dead at once. On an empty store (and always
+   * with the in-memory store of a new process), a new cluster.
+   */
+  static async start(store: StoreClient, options: GcsServerOptions = {}): Promise<GcsServer> {
+    const meta = new Table<ClusterMeta>(store, 'meta');
+    const before = await meta.get('cluster');
+    const server = new GcsServer(store, before?.clusterId ?? randomBytes(16).toString('hex'), options);
+    await server.recover(before?.headNodeId as NodeIdHex | undefined, options.reconnectGraceMs ?? DEFAULT_RECONNECT_GRACE_MS);
+    await meta.put('cluster', {
+      clusterId: server.clusterId,
+      ...(options.headNodeId === undefined ? {} : { headNodeId: options.headNodeId }),
+      startedAtMs: Date.now(),
+    });
+    return server;
+  }
+
+  /** Nodes found alive wait for their re-registration; jobs of drivers that cannot come back end. */
+  private async recover(previousHead: NodeIdHex | undefined, graceMs: number): Promise<void> {
+    for (const node of await this.nodes.all()) {
+      if (!node.alive) continue;
+      if (node.nodeId === previousHead) await this.markDead(node.nodeId, 'it was the head node of the GCS before this one (same process), which stopped');
+      else this.awaitingNodes.add(node.nodeId);
+    }
+    for (const job of await this.jobs.all()) {
+      if (job.endTimeMs !== undefined) continue;
+      if (this.awaitingNodes.has(job.driverNodeId)) this.awaitingJobs.set(job.jobId, job.driverNodeId);
+      else await this.finishJob(job.jobId);
+    }
+    if (this.awaitingNodes.size === 0) return;
+    this.graceTimer = setTimeout(() => this.graceOver(), graceMs);
+    this.graceTimer.unref();
+  }
+
+  /** The nodes from before the restart that did not re-register in time are dead, their jobs finished. */
+  private graceOver(): void {
+    this.graceTimer = undefined;
+    for (const nodeId of [...this.awaitingNodes]) {
+      this.nodeSteps
+        .run(async () => {
+          // A registration that ran before this step keeps it alive.
+          if (!this.awaitingNodes.has(nodeId)) return;
+          await this.markDead(nodeId, 'it did not register again in time after the GCS restarted');
+          for (const [jobId, driver] of this.awaitingJobs) {
+            if (driver !== nodeId) continue;
+            this.awaitingJobs.delete(jobId);
+            await this.jobSteps.run(() => this.finishJob(jobId));
+          }
+        })
+        .catch(this.onError);
+    }
   }
 
   /** Adds every GCS method to `routes` (a net Router). */
@@ -200,6 +280,9 @@ export class GcsServer {
    * onClose for every peer that registered, added a job or subscribed; calling it again is harmless.
    */
   peerClosed(peer: GcsPeer): void {
+    // Connections closed by this GCS's own end (the head stopping) are not nodes dying: a head
+    // restarted on the same store finds them alive, and they come back to it.
+    if (this.closed) return;
     for (const set of this.subscribers.values()) set.delete(peer);
     for (const [nodeId, holder] of this.nodePeers) {
       if (holder !== peer) continue;
@@ -224,6 +307,7 @@ export class GcsServer {
     this.closed = true;
     for (const timer of this.healthTimers.values()) clearTimeout(timer);
     this.healthTimers.clear();
+    clearTimeout(this.graceTimer);
     clearTimeout(this.resourceTimer);
     this.resourceTimer = undefined;
     for (const set of this.subscribers.values()) set.clear();
@@ -270,11 +354,21 @@ export class GcsServer {
         // Drivers are not checked: their main thread runs user code, which may hold it for long.
         // A driver's death is its connection closing (see startHealthChecks).
         if (!node.isDriver) this.startHealthChecks(node.nodeId, peer);
+        if (this.awaitingNodes.delete(node.nodeId)) this.reclaimJobs(node.nodeId, peer);
         this.publish('nodes', { event: 'added', node });
         this.resourcesChanged();
       }
       return { clusterId: this.clusterId, nodes: await this.nodes.all() };
     });
+  }
+
+  /** A driver from before a restart is back: its running jobs end when this connection closes. */
+  private reclaimJobs(nodeId: NodeIdHex, peer: GcsPeer): void {
+    for (const [jobId, driver] of this.awaitingJobs) {
+      if (driver !== nodeId) continue;
+      this.awaitingJobs.delete(jobId);
+      this.jobPeers.set(jobId, peer);
+    }
   }
 
   private async reportResources(body: ReportResources, peer: GcsPeer): Promise<void> {
@@ -293,6 +387,7 @@ export class GcsServer {
     if (node === undefined) return false;
     this.nodePeers.delete(nodeId);
     this.stopHealthChecks(nodeId);
+    this.awaitingNodes.delete(nodeId);
     if (!node.alive) return true;
     const dead: NodeInfo = { ...node, alive: false, deathReason: reason };
     await this.nodes.put(nodeId, dead);

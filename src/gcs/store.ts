@@ -1,6 +1,7 @@
 /**
- * Where the GCS keeps its tables. Small and async on purpose: the next issue puts Redis behind it
- * (a hash per table, a counter for job ids) so that a restarted GCS finds its tables again.
+ * Where the GCS keeps its tables. Small and async on purpose: InMemoryStoreClient (the default: a
+ * restarted head is a new cluster) and RedisStoreClient (redis-store.ts: a hash per table, a
+ * counter for job ids, so that a head restarted on the same Redis finds its tables again).
  */
 
 /** What a table holds: plain values msgpack encodes as they are. */
@@ -24,6 +25,8 @@ export interface StoreClient {
   delete(table: string, key: string): Promise<boolean>;
   /** 1, 2, 3, ...: never the same twice for one store. */
   nextJobId(): Promise<number>;
+  /** Lets go of connections (the tables stay where they are kept). */
+  close(): Promise<void>;
 }
 
 /**
@@ -57,4 +60,6 @@ export class InMemoryStoreClient implements StoreClient {
   async nextJobId(): Promise<number> {
     return ++this.lastJobId;
   }
+
+  async close(): Promise<void> {}
 }

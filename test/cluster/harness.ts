@@ -371,8 +371,10 @@ export interface ClusterOptions {
   readonly netns?: boolean;
   /** Label for the temp directory and process names. */
   readonly name?: string;
-  /** More environment for the head and nodes (e.g. MINIRAY_HEALTH_CHECK_* settings). */
-  readonly env?: Record<string, string>;
+  /** More arguments of the head's `miniray start --head` (e.g. --port, --redis-address), also when restartHead() starts it again. */
+  readonly headArgs?: readonly string[];
+  /** More environment of every process of the cluster (e.g. MINIRAY_GCS_RECONNECT_TIMEOUT_MS). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** This environment without MINIRAY_* settings of the caller (so that a test sees only its own). */
@@ -437,6 +439,7 @@ export class Cluster {
       ...cleanEnv(),
       MINIRAY_HOME: home,
       ...(this.network === undefined ? {} : { MINIRAY_AUTH_TOKEN: this.token }),
+      ...this.options.env,
       ...extra,
     };
   }
@@ -455,7 +458,8 @@ export class Cluster {
     const args = [
       cliMain,
       'start',
-      ...(role === 'head' ? ['--head', '--port', '0'] : ['--address', this.gcsAddress]),
+      // A later --port wins: restartHead()'s over headArgs' over 0.
+      ...(role === 'head' ? ['--head', '--port', '0', ...(this.options.headArgs ?? []), ...(this.headPort === undefined ? [] : ['--port', this.headPort])] : ['--address', this.gcsAddress]),
       '--num-cpus',
       String(spec.numCpus),
       ...(spec.numGpus === undefined ? [] : ['--num-gpus', String(spec.numGpus)]),
@@ -465,7 +469,7 @@ export class Cluster {
       '--block',
     ];
     // The loopback head makes the token file, where the others find it; the netns layout gives every host the token.
-    const env = this.env(home, this.options.env);
+    const env = this.env(home);
     const proc = netns === undefined ? new Proc(name, process.execPath, args, env) : new Proc(name, 'ip', ['netns', 'exec', netns, process.execPath, ...args], env);
     try {
       const up = await proc.match(role === 'head' ? /Started the miniray head at (\S+) / : /Started a miniray node at (\S+) /);
@@ -476,7 +480,9 @@ export class Cluster {
       }
       const row = await waitFor(`${name} at ${address} in the node table`, async () => (await this.nodeTable()).find((n) => n.address === address && n.alive));
       const node: ClusterNode = { proc, role, address, nodeId: row.nodeId, spec, ...(netns === undefined ? {} : { netns }), ...(veth === undefined ? {} : { veth }) };
-      this.nodes.push(node);
+      // The head first (restartHead() adds it again after the nodes).
+      if (role === 'head') this.nodes.unshift(node);
+      else this.nodes.push(node);
       return node;
     } catch (error) {
       await proc.stop(2_000);
@@ -533,6 +539,29 @@ export class Cluster {
     if (node.veth === undefined) throw new Error('setLink needs the netns layout');
     ip('link', 'set', node.veth, up ? 'up' : 'down');
   }
+
+  /** kill -9 of the head's process group; resolves once it is gone. The nodes are left running. */
+  async killHead(): Promise<ClusterNode> {
+    const head = this.head;
+    if (head.role !== 'head') throw new Error('killHead: the head is not running (killed already?)');
+    killGroup(head.proc.pid, 'SIGKILL');
+    await head.proc.exited;
+    this.nodes.splice(this.nodes.indexOf(head), 1);
+    return head;
+  }
+
+  /**
+   * Starts the head again, with the same arguments and spec, on the port of the one before (its
+   * nodes reconnect there); resolves once it is up and lists itself. Loopback layout only.
+   */
+  async restartHead(spec: NodeSpec): Promise<ClusterNode> {
+    if (this.network !== undefined) throw new Error('restartHead: loopback layout only');
+    this.headPort = this.gcsAddress.slice(this.gcsAddress.lastIndexOf(':') + 1);
+    return this.startProcess('head', spec);
+  }
+
+  /** The port a restarted head listens on: the one before's. */
+  private headPort: string | undefined;
 
   /** Stops a node (SIGTERM, then SIGKILL) and forgets it. */
   async stopNode(node: ClusterNode): Promise<void> {
