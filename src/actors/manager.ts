@@ -46,7 +46,9 @@ export interface ActorServices {
   /** Takes the actor's CPUs, GPUs and custom resources from the node's, all or none. */
   tryReserveCpus(amount: number, resources: ResourceMap | undefined): boolean;
   /** An actor died for good (the cluster's table learns it, so its name is free again). */
-  onDead(actorId: string): void;
+  onDead(actorId: string, reason: string): void;
+  /** An instance of an actor is up (its constructor returned), after `numRestarts` restarts in all. */
+  onAlive(actorId: string, numRestarts: number): void;
   releaseCpus(amount: number, resources: ResourceMap | undefined): void;
   /** Worker threads for 'shared' actors. */
   readonly sharedHostCount: number;
@@ -169,7 +171,8 @@ export class ActorManager {
       spec,
       state: 'pending',
       host: undefined,
-      restarts: 0,
+      // A restart on this node of an instance lost elsewhere counts on from the restarts it had.
+      restarts: spec.numRestarts ?? 0,
       deathCause: undefined,
       calls: [],
       inFlight: new Map(),
@@ -241,10 +244,11 @@ export class ActorManager {
   /**
    * The node of their owner left the cluster (a driver that shut down or died): its actors end
    * with it, as Ray's non-detached actors end with their job, and what they hold is freed.
+   * Detached actors live on (until killed).
    */
   killOwnedBy(ownerNode: string, reason: string): void {
     for (const actor of this.actors.values()) {
-      if (actor.spec.owner.nodeId !== ownerNode || actor.state === 'dead') continue;
+      if (actor.spec.owner.nodeId !== ownerNode || actor.state === 'dead' || actor.spec.detached === true) continue;
       actor.noRestart = true;
       this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actor.spec.actorId}) ended: ${reason}`)));
     }
@@ -510,6 +514,7 @@ export class ActorManager {
     if (actor.state === 'dead' || actor.losing !== undefined) return;
     if (result.outcome === 'ok') {
       actor.state = 'alive';
+      this.services.onAlive(actor.spec.actorId, actor.restarts);
       this.flush(actor);
     } else if (result.outcome === 'error') {
       // The constructor threw: restarting would throw again, so the actor is dead (as in Ray).
@@ -612,7 +617,7 @@ export class ActorManager {
     if (actor.state === 'dead') return;
     actor.state = 'dead';
     actor.deathCause = cause;
-    this.services.onDead(actor.spec.actorId);
+    this.services.onDead(actor.spec.actorId, decodeErrorRecord(cause).message);
     actor.losing = undefined;
     for (const call of actor.inFlight.values()) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);
     for (const call of actor.calls) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);

@@ -101,6 +101,10 @@ export interface ActorSpec {
   readonly strategy?: SchedulingStrategy;
   readonly isolation: Isolation;
   readonly owner: OwnerAddress;
+  /** lifetime: 'detached': it outlives its owner and lives until killed (absent: it ends with its owner). */
+  readonly detached?: boolean;
+  /** Restarts it has had so far, on any node: a restarted instance counts on from them (absent: 0). */
+  readonly numRestarts?: number;
 }
 
 /** What a handle needs to call an actor. */
