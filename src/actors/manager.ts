@@ -254,6 +254,14 @@ export class ActorManager {
     }
   }
 
+  /** The cluster's table has the actor DEAD (killed while it restarted, its owner died): it ends here too. */
+  endIfAlive(actorId: string, reason: string): void {
+    const actor = this.actors.get(actorId);
+    if (actor === undefined || actor.state === 'dead') return;
+    actor.noRestart = true;
+    this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actorId}) is dead: ${reason}`)));
+  }
+
   /**
    * The cluster found the actor's name taken by an actor on another node (registered first): it
    * dies with the error the caller would have had, had it been known at once.

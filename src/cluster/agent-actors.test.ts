@@ -4,7 +4,7 @@
 // to the GCS and to the agent close, as a SIGKILLed process's do).
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { ActorDiedError, fromErrorRecord } from '../errors/index.js';
+import { ActorDiedError, ConnectionError, fromErrorRecord } from '../errors/index.js';
 import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type ActorIdHex, type NodeIdHex } from '../gcs/index.js';
 import { Router, localPair, type Peer } from '../net/index.js';
 import { Node } from '../node/index.js';
@@ -46,7 +46,8 @@ async function setUp() {
     canGrow: true,
     connect: async (address) => {
       const fake = fakes.get(address);
-      if (fake === undefined || fake.dead) throw new Error(`no node at ${address}`);
+      // As a TCP connect to a dead process fails.
+      if (fake === undefined || fake.dead) throw new ConnectionError(`cannot connect to ${address}: ECONNREFUSED`);
       const router = new Router()
         .handle(
           'executeTask',
@@ -186,13 +187,12 @@ test("an actor whose node dies is restarted by its owner on another node (fresh 
   first.answering = false;
   const inFlight = [call(noRetry), call(retried)];
   await until(() => first.pending.length === 2);
-
   first.die();
   await until(() => second.created.length === 2);
   assert.deepEqual(second.created.map((spec) => spec.numRestarts), [1, 1], 'the new instances count the restart');
   const [lost, resent] = await Promise.all(inFlight);
   const error = errorOf(lost as RemoteValue);
-  assert.ok(error instanceof ActorDiedError, String(error));
+  assert.ok(error instanceof ActorDiedError, error.message);
   assert.match(error.message, /died while running or queued to run C\.m: its node .* died\. The call was tried 1 time\(s\) \(maxTaskRetries: 0\)/);
   assert.equal((resent as RemoteValue).state, 'ready', 'the call with a retry ran on the new instance');
   assert.deepEqual(second.calls, ['m']);
@@ -205,7 +205,7 @@ test("an actor whose node dies is restarted by its owner on another node (fresh 
   // Out of restarts: the next death is the end, and calls fail with why.
   second.die();
   const dead = errorOf(await call(noRetry));
-  assert.ok(dead instanceof ActorDiedError);
+  assert.ok(dead instanceof ActorDiedError, dead.message);
   assert.match(dead.message, /no restarts left \(maxRestarts: 1\)/);
 });
 
@@ -224,7 +224,7 @@ test('calls made while the actor restarts wait for the new instance and cost no 
   assert.equal((await waiting).state, 'ready');
   assert.equal(second.created.length, 1);
   const error = errorOf(await call(once));
-  assert.ok(error instanceof ActorDiedError);
+  assert.ok(error instanceof ActorDiedError, error.message);
   assert.match(error.message, /its node .* died, and it has no restarts left \(maxRestarts: 0\)/);
   assert.equal((await gcs.getActor(once.actorId as ActorIdHex))?.state, 'DEAD');
 });

@@ -437,6 +437,8 @@ export class ClusterAgent implements ClusterLink {
         failCall(call, new ActorDiedError(`actor ${actorId} cannot be called: ${why}`));
       } else this.resend(call, nodeId);
     }
+    // Later calls read why from the GCS again.
+    if (nodeId === undefined) this.deadActors.delete(actorId);
   }
 
   /**
@@ -472,24 +474,33 @@ export class ClusterAgent implements ClusterLink {
       this.node.callActorHere(spec);
       return;
     }
-    if (!this.views.has(nodeId)) {
+    const link = this.views.has(nodeId) ? this.link(nodeId) : undefined;
+    if (link === undefined) {
       this.requeue(call, nodeId); // its node is gone, and nothing was sent: it waits for the next instance
       return;
     }
-    this.send(
-      {
-        spec,
-        function: undefined,
-        done: (values) => call.work.done(values),
-        lost: (error) => {
-          // A call refused for another reason than a lost connection fails as before.
-          if (!(error.cause instanceof ConnectionError)) return call.work.lost(error);
-          call.mayHaveRun = true;
-          call.lostAt = nodeId;
-          this.requeue(call, nodeId);
-        },
+    // Whether the call left this node decides whether it may have run: a connection that failed
+    // or closed before it was sent costs no retry.
+    link.peer.then(
+      (peer) => {
+        if (peer.isClosed) return this.requeue(call, nodeId);
+        this.send(
+          {
+            spec,
+            function: undefined,
+            done: (values) => call.work.done(values),
+            lost: (error) => {
+              // A call refused for another reason than a lost connection (to a node that lives) fails as before.
+              if (!(error.cause instanceof ConnectionError) && this.views.has(nodeId)) return call.work.lost(error);
+              call.mayHaveRun = true;
+              call.lostAt = nodeId;
+              this.requeue(call, nodeId);
+            },
+          },
+          nodeId,
+        );
       },
-      nodeId,
+      () => this.requeue(call, nodeId),
     );
   }
 
@@ -545,13 +556,13 @@ export class ClusterAgent implements ClusterLink {
   /** What this node does with a row of the actor table (published, or read): callers and restarts. */
   private actorSeen(entry: ActorEntry): void {
     const actorId = entry.actorId as string;
-    this.actorRetries.set(actorId, entry.maxTaskRetries);
-    if (entry.state === 'RESTARTING') this.restartIfMine(entry);
-    if (entry.state === 'DEAD') this.forgetActor(entry);
     const relocation = this.relocating.get(actorId);
+    // Only actors this node reaches (or restarts) are followed: rows of others cost nothing kept.
+    const known = this.actorNodes.get(actorId);
+    if (known !== undefined || relocation !== undefined) this.actorRetries.set(actorId, entry.maxTaskRetries);
+    if (entry.state === 'RESTARTING') this.restartIfMine(entry);
+    if (entry.state === 'DEAD') this.forgetActor(entry, known !== undefined || relocation !== undefined);
     if (relocation === undefined) {
-      // Only actors this node has reached are followed.
-      const known = this.actorNodes.get(actorId);
       if (typeof known !== 'string') return;
       if (entry.state === 'RESTARTING') this.relocate(actorId, known);
       else if (entry.state === 'ALIVE') this.actorNodes.set(actorId, entry.nodeId);
@@ -566,13 +577,18 @@ export class ClusterAgent implements ClusterLink {
     }
   }
 
-  /** An actor is DEAD: what this node kept to restart it goes. */
-  private forgetActor(entry: ActorEntry): void {
+  /**
+   * An actor is DEAD in the GCS, which has the last word: what this node kept to restart it goes,
+   * and an instance of it here (a restart that came up after its owner died, say) ends.
+   */
+  private forgetActor(entry: ActorEntry, followed: boolean): void {
     const actorId = entry.actorId as string;
-    this.deadActors.set(actorId, entry.reason ?? 'it is dead');
+    if (followed) this.deadActors.set(actorId, entry.reason ?? 'it is dead');
+    this.actorRetries.delete(actorId);
     this.restartsMade.delete(actorId);
     if (this.ownedActors.delete(actorId)) this.node.releaseForRestart(actorId);
     if (entry.detached && this.options.restartsDetached === true) void this.gcs.kvDel(CREATIONS, actorId).catch(() => {});
+    this.node.actorDeadInCluster(actorId, entry.reason ?? 'the cluster reports it dead');
   }
 
   /** Restarts an actor the GCS moved to RESTARTING, if this node is its restarter (once per restart). */
@@ -809,6 +825,11 @@ export class ClusterAgent implements ClusterLink {
   }
 
   killRemoteActor(actorId: string, noRestart: boolean): void {
+    if (noRestart && this.relocating.has(actorId)) {
+      // Between instances (its node died): the GCS ends it, and a new instance coming up ends on seeing that.
+      void this.gcs.updateActor(actorId as ActorIdHex, 'DEAD', { reason: `actor ${actorId} was killed with kill()` }).catch(() => {});
+      return;
+    }
     void this.actorNode(actorId).then((nodeId) => {
       if (nodeId === undefined) return;
       if (nodeId === this.self) this.node.killActor(actorId, noRestart); // restarted here meanwhile

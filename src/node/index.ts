@@ -524,6 +524,11 @@ export class Node {
     this.objects.releaseHolds(`restart:${actorId}`);
   }
 
+  /** The cluster's actor table says the actor is dead: an instance of it here ends (for good). */
+  actorDeadInCluster(actorId: string, reason: string): void {
+    this.actors.endIfAlive(actorId, reason);
+  }
+
   /** A call of this node's, to an actor that was restarted here (its return objects are registered). */
   callActorHere(spec: TaskSpec): void {
     this.actors.submitCall(spec);
