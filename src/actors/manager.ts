@@ -15,6 +15,11 @@
  * for 'thread' and 'process' actors (one actor per worker; a process's is a file), a cell per actor
  * in shared progress blocks for 'shared' ones. A 'shared' actor killed to restart is not a dead
  * worker: the worker drops its queued calls and acknowledges, and the rest had started.
+ *
+ * In a cluster this table is one node's; the GCS's actor table is the cluster's. An instance that
+ * comes up reports ALIVE there with the restarts so far (a restart after its node died starts from
+ * the spec's numRestarts), so that worker deaths here and node deaths count against one
+ * maxRestarts. A node's death is handled by the GCS and the actor's restarter (src/cluster/agent.ts).
  */
 import {
   ActorDiedError,

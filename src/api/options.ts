@@ -237,9 +237,15 @@ export interface ActorOptions {
   name?: string;
   /** Namespace of the name. Default: "default". */
   namespace?: string;
-  /** Restarts (the constructor runs again) after its worker dies. -1: unlimited. Default: 0. */
+  /**
+   * Restarts (the constructor runs again, with the same arguments: fresh state) after its worker or
+   * its node dies, counted together. -1: unlimited. Default: 0.
+   */
   maxRestarts?: number;
-  /** Retries of a call that was running when the actor's worker died. -1: unlimited. Default: 0. */
+  /**
+   * Retries of a call that may have run on an instance that was lost: one that had started when
+   * the worker died, or any unanswered call sent to a node that died. -1: unlimited. Default: 0.
+   */
   maxTaskRetries?: number;
   /** Calls that may run at once (async methods overlap). Default: 1000 for a class with async methods, else 1. */
   maxConcurrency?: number;
