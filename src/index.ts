@@ -30,6 +30,7 @@ export {
   type ActorMethodNames,
   type ActorHandleBase,
   type ActorOptions,
+  type ActorLifetime,
   type KillOptions,
   type GetActorOptions,
   type InitOptions,

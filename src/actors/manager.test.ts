@@ -58,6 +58,7 @@ function setUp() {
   const services: ActorServices = {
     functionDescriptor: () => undefined,
     onDead: () => {},
+    onAlive: () => {},
     spawnHost: (isolation) => {
       const host = fakeHost(isolation);
       hosts.push(host);

@@ -15,6 +15,11 @@
  * for 'thread' and 'process' actors (one actor per worker; a process's is a file), a cell per actor
  * in shared progress blocks for 'shared' ones. A 'shared' actor killed to restart is not a dead
  * worker: the worker drops its queued calls and acknowledges, and the rest had started.
+ *
+ * In a cluster this table is one node's; the GCS's actor table is the cluster's. An instance that
+ * comes up reports ALIVE there with the restarts so far (a restart after its node died starts from
+ * the spec's numRestarts), so that worker deaths here and node deaths count against one
+ * maxRestarts. A node's death is handled by the GCS and the actor's restarter (src/cluster/agent.ts).
  */
 import {
   ActorDiedError,
@@ -46,7 +51,9 @@ export interface ActorServices {
   /** Takes the actor's CPUs, GPUs and custom resources from the node's, all or none. */
   tryReserveCpus(amount: number, resources: ResourceMap | undefined): boolean;
   /** An actor died for good (the cluster's table learns it, so its name is free again). */
-  onDead(actorId: string): void;
+  onDead(actorId: string, reason: string): void;
+  /** An instance of an actor is up (its constructor returned), after `numRestarts` restarts in all. */
+  onAlive(actorId: string, numRestarts: number): void;
   releaseCpus(amount: number, resources: ResourceMap | undefined): void;
   /** Worker threads for 'shared' actors. */
   readonly sharedHostCount: number;
@@ -169,7 +176,8 @@ export class ActorManager {
       spec,
       state: 'pending',
       host: undefined,
-      restarts: 0,
+      // A restart on this node of an instance lost elsewhere counts on from the restarts it had.
+      restarts: spec.numRestarts ?? 0,
       deathCause: undefined,
       calls: [],
       inFlight: new Map(),
@@ -241,13 +249,22 @@ export class ActorManager {
   /**
    * The node of their owner left the cluster (a driver that shut down or died): its actors end
    * with it, as Ray's non-detached actors end with their job, and what they hold is freed.
+   * Detached actors live on (until killed).
    */
   killOwnedBy(ownerNode: string, reason: string): void {
     for (const actor of this.actors.values()) {
-      if (actor.spec.owner.nodeId !== ownerNode || actor.state === 'dead') continue;
+      if (actor.spec.owner.nodeId !== ownerNode || actor.state === 'dead' || actor.spec.detached === true) continue;
       actor.noRestart = true;
       this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actor.spec.actorId}) ended: ${reason}`)));
     }
+  }
+
+  /** The cluster's table has the actor DEAD (killed while it restarted, its owner died): it ends here too. */
+  endIfAlive(actorId: string, reason: string): void {
+    const actor = this.actors.get(actorId);
+    if (actor === undefined || actor.state === 'dead') return;
+    actor.noRestart = true;
+    this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actorId}) is dead: ${reason}`)));
   }
 
   /**
@@ -510,6 +527,7 @@ export class ActorManager {
     if (actor.state === 'dead' || actor.losing !== undefined) return;
     if (result.outcome === 'ok') {
       actor.state = 'alive';
+      this.services.onAlive(actor.spec.actorId, actor.restarts);
       this.flush(actor);
     } else if (result.outcome === 'error') {
       // The constructor threw: restarting would throw again, so the actor is dead (as in Ray).
@@ -612,7 +630,7 @@ export class ActorManager {
     if (actor.state === 'dead') return;
     actor.state = 'dead';
     actor.deathCause = cause;
-    this.services.onDead(actor.spec.actorId);
+    this.services.onDead(actor.spec.actorId, decodeErrorRecord(cause).message);
     actor.losing = undefined;
     for (const call of actor.inFlight.values()) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);
     for (const call of actor.calls) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);

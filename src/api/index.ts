@@ -62,6 +62,7 @@ export type {
   WaitOptions,
   CancelOptions,
   ActorOptions,
+  ActorLifetime,
   KillOptions,
   GetActorOptions,
 } from './options.js';

@@ -237,9 +237,15 @@ export interface ActorOptions {
   name?: string;
   /** Namespace of the name. Default: "default". */
   namespace?: string;
-  /** Restarts (the constructor runs again) after its worker dies. -1: unlimited. Default: 0. */
+  /**
+   * Restarts (the constructor runs again, with the same arguments: fresh state) after its worker or
+   * its node dies, counted together. -1: unlimited. Default: 0.
+   */
   maxRestarts?: number;
-  /** Retries of a call that was running when the actor's worker died. -1: unlimited. Default: 0. */
+  /**
+   * Retries of a call that may have run on an instance that was lost: one that had started when
+   * the worker died, or any unanswered call sent to a node that died. -1: unlimited. Default: 0.
+   */
   maxTaskRetries?: number;
   /** Calls that may run at once (async methods overlap). Default: 1000 for a class with async methods, else 1. */
   maxConcurrency?: number;
@@ -257,9 +263,18 @@ export interface ActorOptions {
    * 'process': a child process of its own, for full isolation.
    */
   isolation?: 'thread' | 'shared' | 'process';
+  /**
+   * 'non_detached' (default): the actor ends when its owner does (the driver or task that created
+   * it). 'detached': it outlives its owner and lives until kill(); a named one is found by any
+   * driver with getActor(name). As in Ray, a detached actor needs no name (reach it through a handle).
+   */
+  lifetime?: ActorLifetime;
 }
 
+export type ActorLifetime = 'detached' | 'non_detached';
+
 const ISOLATIONS = ['thread', 'shared', 'process'] as const;
+const LIFETIMES = ['detached', 'non_detached'] as const satisfies readonly ActorLifetime[];
 
 const ACTOR_RULES = {
   name: { type: 'string', nonEmpty: true, doc: 'name for getActor()' },
@@ -272,6 +287,7 @@ const ACTOR_RULES = {
   resources: RESOURCES_RULE,
   schedulingStrategy: STRATEGY_RULE,
   isolation: { type: 'string', oneOf: ISOLATIONS, doc: 'how the actor is hosted' },
+  lifetime: { type: 'string', oneOf: LIFETIMES, doc: "'detached' to outlive its owner (until kill()), or 'non_detached' to end with it" },
 } as const satisfies RulesFor<ActorOptions>;
 
 export function mergeActorOptions(
@@ -290,6 +306,7 @@ export function mergeActorOptions(
     resources: valid.numGpus === undefined && valid.resources === undefined ? base.resources : mergedResources(base.resources, valid.numGpus, valid.resources),
     strategy: valid.schedulingStrategy === undefined ? base.strategy : specStrategy(valid.schedulingStrategy),
     isolation: valid.isolation ?? base.isolation,
+    lifetime: valid.lifetime ?? base.lifetime,
   };
 }
 
@@ -304,6 +321,7 @@ export function defaultActorOptions(asyncMethods: boolean): ResolvedActorOptions
     resources: undefined,
     strategy: undefined,
     isolation: 'thread',
+    lifetime: 'non_detached',
   };
 }
 

@@ -14,7 +14,7 @@
  */
 import { Packr } from 'msgpackr';
 import { ActorDiedError, ConnectionError, InvalidOptionError, MinirayError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
-import { HEALTH_CHECK, NODE_DEAD, parseNodeDead, type GcsClient, type NodeInfo, type NodeIdHex, type ActorIdHex } from '../gcs/index.js';
+import { HEALTH_CHECK, NODE_DEAD, parseNodeDead, type ActorEntry, type GcsClient, type NodeInfo, type NodeIdHex, type ActorIdHex } from '../gcs/index.js';
 import { RawBytes, type Peer, type Router } from '../net/index.js';
 import type { Block } from '../object-store/index.js';
 import { demandOf, ownerDiedError, type ClusterLink, type Node, type RemoteWork } from '../node/index.js';
@@ -47,6 +47,10 @@ const COPY_ATTEMPTS = 3;
 const SPREAD_THRESHOLD = 0.5;
 /** Free resources are reported to the GCS at most this often. */
 const REPORT_INTERVAL_MS = 100;
+/** Calls to an actor whose node was lost ask the GCS this often for its next instance (besides the `actors` channel). */
+const RELOCATE_POLL_MS = 1000;
+/** The GCS KV namespace of detached actors' creation records (what the head's node restarts them from). */
+const CREATIONS = 'actor';
 
 export interface AgentOptions {
   readonly node: Node;
@@ -54,6 +58,8 @@ export interface AgentOptions {
   readonly connect: (address: string) => Promise<Peer>;
   /** False in the embedded default: no node can join, so what cannot run here fails at once. */
   readonly canGrow: boolean;
+  /** This node restarts detached actors whose node died (the head's: the GCS keeps their creation). */
+  readonly restartsDetached?: boolean;
 }
 
 interface View {
@@ -84,7 +90,7 @@ export class ClusterAgent implements ClusterLink {
   /** Where each actor of another node is (or a promise of it, while the GCS is asked). */
   private readonly actorNodes = new Map<string, string | Promise<string | undefined>>();
   /** Calls to each remote actor waiting for its node to be known, in order. */
-  private readonly actorCallQueues = new Map<string, RemoteWork[]>();
+  private readonly actorCallQueues = new Map<string, ActorCall[]>();
   /** Tasks no node can run now: they wait for one that can (a node may join). */
   private readonly parked: { work: RemoteWork; canRunHere: boolean }[] = [];
   /** Copies being made here, by object: who waits for each. */
@@ -162,6 +168,7 @@ export class ClusterAgent implements ClusterLink {
       }
       this.unpark();
     });
+    this.gcs.onPublish('actors', ({ actor }) => this.actorSeen(actor));
     this.registration = { nodeId: this.self as NodeIdHex, address, resources, isDriver };
     await this.registerWith(this.gcs);
     this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS);
@@ -210,7 +217,7 @@ export class ClusterAgent implements ClusterLink {
       if (info.alive && !this.views.has(info.nodeId)) this.addNode(info);
       else if (!info.alive && info.nodeId !== this.self && known) this.removeNode(info.nodeId);
     }
-    await via.subscribe(['nodes', 'resources']);
+    await via.subscribe(['nodes', 'resources', 'actors']);
   }
 
   /** Head nodes whose GCS connection closed, out of the views until the GCS says what became of them. */
@@ -255,6 +262,7 @@ export class ClusterAgent implements ClusterLink {
     this.views.delete(nodeId);
     this.node.ownerLeft(nodeId);
     this.node.remoteObjects.nodeDied(nodeId);
+    this.actorsLost(nodeId);
     const link = this.links.get(nodeId);
     this.links.delete(nodeId);
     void link?.peer.then((peer) => peer.close('the GCS reports the node dead'), () => {});
@@ -335,7 +343,12 @@ export class ClusterAgent implements ClusterLink {
   private place(spec: TaskSpec | ActorSpec, canRunHere: boolean, isActor: boolean): string | undefined | Error {
     const demand = demandOf(spec);
     const strategy = spec.strategy;
-    const feasible = [...this.views.values()].filter((view) => this.fits(view.info.resources, demand) && (view.info.nodeId !== this.self || canRunHere));
+    // A detached actor outlives its driver, so it is not placed in one.
+    const detached = !('taskId' in spec) && spec.detached === true;
+    if (detached && this.views.get(this.self)?.info.isDriver === true) canRunHere = false;
+    const feasible = [...this.views.values()].filter(
+      (view) => this.fits(view.info.resources, demand) && (view.info.nodeId !== this.self || canRunHere) && !(detached && view.info.isDriver),
+    );
     const name = 'taskId' in spec ? `task ${spec.name}` : `actor ${spec.className}`;
     if (typeof strategy === 'object') {
       const view = this.views.get(strategy.nodeId);
@@ -513,31 +526,309 @@ export class ClusterAgent implements ClusterLink {
     if (!this.takeTask(work, false)) work.lost(new NodeDiedError(`spilled back by node ${refusedBy.slice(0, 8)}: ${reason}`));
   }
 
+  // ---- actors on other nodes: calls, placement, restarts -------------------------------------------
+  //
+  // Who restarts an actor whose node died: the GCS decides (it moves the row to RESTARTING while
+  // restarts remain, else DEAD: one place counts them), and a restarter places the new instance.
+  // The restarter of an actor that ends with its owner is the owner's node, which holds its
+  // creation spec and its constructor arguments (and already placed it once); a detached actor's
+  // owner may be gone, so its creation is kept in the GCS (KV namespace 'actor') and the head's node
+  // restarts it, as Ray's GCS does. Callers anywhere learn of the move on the `actors` channel.
+
   callRemoteActor(work: RemoteWork): void {
-    const actorId = work.spec.actorId as string;
+    this.dispatchCall({ work, seq: this.nextCallSeq++, tries: 0, mayHaveRun: false });
+  }
+
+  private nextCallSeq = 1;
+
+  private dispatchCall(call: ActorCall): void {
+    const actorId = call.work.spec.actorId as string;
     const queue = this.actorCallQueues.get(actorId);
     if (queue !== undefined) {
-      queue.push(work); // behind earlier calls whose actor's node is being looked up
+      insertBySeq(queue, call); // behind earlier calls whose actor's node is being looked up
       return;
     }
     const known = this.actorNodes.get(actorId);
     if (typeof known === 'string') {
-      this.send(work, known);
+      this.sendCall(call, known);
       return;
     }
-    this.actorCallQueues.set(actorId, [work]);
+    this.actorCallQueues.set(actorId, [call]);
     void this.actorNode(actorId).then((nodeId) => {
-      const calls = this.actorCallQueues.get(actorId) ?? [];
-      this.actorCallQueues.delete(actorId);
-      for (const call of calls) {
-        if (nodeId === undefined) {
-          const why = this.refusedActors.get(actorId) ?? 'it is not known to this cluster (killed before, or from a session that was shut down)';
-          const error = encodeError(new ActorDiedError(`actor ${actorId} cannot be called: ${why}`));
-          call.done(call.spec.returnIds.map((id) => ({ id, state: 'failed', data: error })));
-        } else this.send(call, nodeId);
-      }
+      // A relocation releases the queue itself, once the next instance (or its death) is known.
+      if (!this.relocating.has(actorId)) this.releaseCalls(actorId, nodeId);
     });
   }
+
+  /** Sends the calls that waited for the actor's node, in submission order (or fails them: it is dead). */
+  private releaseCalls(actorId: string, nodeId: string | undefined): void {
+    const calls = this.actorCallQueues.get(actorId) ?? [];
+    this.actorCallQueues.delete(actorId);
+    for (const call of calls) {
+      if (nodeId === undefined) {
+        const why = this.refusedActors.get(actorId) ?? this.deadActors.get(actorId) ?? 'it is not known to this cluster (killed before, or from a session that was shut down)';
+        failCall(call, new ActorDiedError(`actor ${actorId} cannot be called: ${why}`));
+      } else this.resend(call, nodeId);
+    }
+    // Later calls read why from the GCS again.
+    if (nodeId === undefined) this.deadActors.delete(actorId);
+  }
+
+  /**
+   * Sends a call again after its instance was lost. One that was sent to the lost node may have
+   * run there (a dead node cannot say which of its calls had started), so it costs a retry, as a
+   * call that had started does when a worker dies (actors/manager.ts); a call that never left
+   * this node costs nothing.
+   */
+  private resend(call: ActorCall, nodeId: string): void {
+    if (call.mayHaveRun) {
+      const maxTaskRetries = this.actorRetries.get(call.work.spec.actorId as string) ?? 0;
+      if (maxTaskRetries >= 0 && call.tries >= maxTaskRetries) {
+        const { spec } = call.work;
+        failCall(
+          call,
+          new ActorDiedError(
+            `actor ${spec.actorId} died while running or queued to run ${spec.name}: its node ${(call.lostAt ?? '').slice(0, 8)} died. ` +
+              `The call was tried ${call.tries + 1} time(s) (maxTaskRetries: ${maxTaskRetries}).`,
+          ),
+        );
+        return;
+      }
+      call.tries++;
+      call.mayHaveRun = false;
+    }
+    this.sendCall(call, nodeId);
+  }
+
+  private sendCall(call: ActorCall, nodeId: string): void {
+    const { spec } = call.work;
+    if (nodeId === this.self) {
+      // The actor was restarted on this node: its calls from here are local now.
+      this.node.callActorHere(spec);
+      return;
+    }
+    const link = this.views.has(nodeId) ? this.link(nodeId) : undefined;
+    if (link === undefined) {
+      this.requeue(call, nodeId); // its node is gone, and nothing was sent: it waits for the next instance
+      return;
+    }
+    // Whether the call left this node decides whether it may have run: a connection that failed
+    // or closed before it was sent costs no retry.
+    link.peer.then(
+      (peer) => {
+        if (peer.isClosed) return this.requeue(call, nodeId);
+        this.send(
+          {
+            spec,
+            function: undefined,
+            done: (values) => call.work.done(values),
+            lost: (error) => {
+              // A call refused for another reason than a lost connection (to a node that lives) fails as before.
+              if (!(error.cause instanceof ConnectionError) && this.views.has(nodeId)) return call.work.lost(error);
+              call.mayHaveRun = true;
+              call.lostAt = nodeId;
+              this.requeue(call, nodeId);
+            },
+          },
+          nodeId,
+        );
+      },
+      () => this.requeue(call, nodeId),
+    );
+  }
+
+  /** A call whose actor's node (`lostNode`) is gone waits for the next instance, in order. */
+  private requeue(call: ActorCall, lostNode: string): void {
+    const actorId = call.work.spec.actorId as string;
+    const known = this.actorNodes.get(actorId);
+    if (!this.relocating.has(actorId) && typeof known === 'string' && known !== lostNode) {
+      this.resend(call, known); // this node has heard of the next instance already
+      return;
+    }
+    this.relocate(actorId, lostNode);
+    insertBySeq(this.actorCallQueues.get(actorId) as ActorCall[], call);
+  }
+
+  /**
+   * The actor's instance on `lostNode` is gone (or going): calls to it wait until the GCS shows
+   * the next instance ALIVE, or the actor DEAD. The `actors` channel says so; the GCS is also asked
+   * every RELOCATE_POLL_MS, so that a missed message or a link that broke while the node lives
+   * (the row stays ALIVE there) does not leave the calls waiting.
+   */
+  private relocate(actorId: string, lostNode: string): void {
+    if (this.relocating.has(actorId)) return;
+    let resolve: (nodeId: string | undefined) => void = () => {};
+    const moved = new Promise<string | undefined>((done) => (resolve = done));
+    const relocation: Relocation = { from: lostNode, sinceMs: performance.now(), resolve, timer: undefined };
+    this.relocating.set(actorId, relocation);
+    this.actorNodes.set(actorId, moved);
+    if (!this.actorCallQueues.has(actorId)) this.actorCallQueues.set(actorId, []);
+    const poll = (): void => {
+      if (this.relocating.get(actorId) !== relocation || this.stopped) return;
+      this.gcs.getActor(actorId as ActorIdHex).then(
+        (entry) => (entry === null ? this.finishRelocation(actorId, undefined) : this.actorSeen(entry)),
+        () => {},
+      );
+      relocation.timer = setTimeout(poll, RELOCATE_POLL_MS);
+      relocation.timer.unref();
+    };
+    poll();
+  }
+
+  private finishRelocation(actorId: string, nodeId: string | undefined): void {
+    const relocation = this.relocating.get(actorId);
+    if (relocation === undefined) return;
+    clearTimeout(relocation.timer);
+    this.relocating.delete(actorId);
+    if (nodeId === undefined) this.actorNodes.delete(actorId);
+    else this.actorNodes.set(actorId, nodeId);
+    relocation.resolve(nodeId);
+    this.releaseCalls(actorId, nodeId);
+  }
+
+  /** What this node does with a row of the actor table (published, or read): callers and restarts. */
+  private actorSeen(entry: ActorEntry): void {
+    const actorId = entry.actorId as string;
+    const relocation = this.relocating.get(actorId);
+    // Only actors this node reaches (or restarts) are followed: rows of others cost nothing kept.
+    const known = this.actorNodes.get(actorId);
+    if (known !== undefined || relocation !== undefined) this.actorRetries.set(actorId, entry.maxTaskRetries);
+    if (entry.state === 'RESTARTING') this.restartIfMine(entry);
+    if (entry.state === 'DEAD') this.forgetActor(entry, known !== undefined || relocation !== undefined);
+    if (relocation === undefined) {
+      if (typeof known !== 'string') return;
+      if (entry.state === 'RESTARTING') this.relocate(actorId, known);
+      else if (entry.state === 'ALIVE') this.actorNodes.set(actorId, entry.nodeId);
+      else if (entry.state === 'DEAD') this.actorNodes.delete(actorId);
+      return;
+    }
+    if (entry.state === 'DEAD') this.finishRelocation(actorId, undefined);
+    else if (entry.state === 'ALIVE') {
+      // ALIVE where it was lost: the node lives (the link broke), unless it is about to be declared dead.
+      const elsewhere = entry.nodeId !== relocation.from;
+      if (elsewhere || (this.views.has(entry.nodeId) && performance.now() - relocation.sinceMs >= RELOCATE_POLL_MS)) this.finishRelocation(actorId, entry.nodeId);
+    }
+  }
+
+  /**
+   * An actor is DEAD in the GCS, which has the last word: what this node kept to restart it goes,
+   * and an instance of it here (a restart that came up after its owner died, say) ends.
+   */
+  private forgetActor(entry: ActorEntry, followed: boolean): void {
+    const actorId = entry.actorId as string;
+    if (followed) this.deadActors.set(actorId, entry.reason ?? 'it is dead');
+    this.actorRetries.delete(actorId);
+    this.restartsMade.delete(actorId);
+    if (this.ownedActors.delete(actorId)) this.node.releaseForRestart(actorId);
+    if (entry.detached && this.options.restartsDetached === true) void this.gcs.kvDel(CREATIONS, actorId).catch(() => {});
+    this.node.actorDeadInCluster(actorId, entry.reason ?? 'the cluster reports it dead');
+  }
+
+  /** Restarts an actor the GCS moved to RESTARTING, if this node is its restarter (once per restart). */
+  private restartIfMine(entry: ActorEntry): void {
+    const actorId = entry.actorId as string;
+    if ((this.restartsMade.get(actorId) ?? 0) >= entry.numRestarts) return; // done already (or where it was sent)
+    if (!entry.detached) {
+      const creation = this.ownedActors.get(actorId);
+      if (creation === undefined) return;
+      this.restartsMade.set(actorId, entry.numRestarts);
+      this.relaunch(creation, entry.numRestarts, undefined);
+      return;
+    }
+    if (this.options.restartsDetached !== true) return;
+    this.restartsMade.set(actorId, entry.numRestarts);
+    void this.gcs.kvGet(CREATIONS, actorId).then(
+      (stored) => {
+        const creation = stored === null ? undefined : decodeCreation(stored);
+        if (creation === undefined) {
+          void this.gcs.updateActor(entry.actorId, 'DEAD', { reason: 'its node died, and its creation record was not found in the GCS to restart it' }).catch(() => {});
+          return;
+        }
+        this.relaunch(creation, entry.numRestarts, creation.args);
+      },
+      () => this.restartsMade.delete(actorId),
+    );
+  }
+
+  /** Places a new instance of an actor (fresh state: its constructor runs again with the same arguments). */
+  private relaunch(creation: Creation, numRestarts: number, args: readonly RemoteValue[] | undefined): void {
+    const spec: ActorSpec = { ...creation.spec, numRestarts };
+    const target = this.place(spec, this.node.canRun(spec), true);
+    if (target instanceof Error) {
+      void this.gcs.updateActor(spec.actorId as ActorIdHex, 'DEAD', { reason: `it could not be restarted: ${target.message}` }).catch(() => {});
+      return;
+    }
+    const start = (nodeId: string): void => {
+      // Where the restart went: if that node dies too before the instance is up, the GCS sees it.
+      void this.gcs.updateActor(spec.actorId as ActorIdHex, 'RESTARTING', { nodeId: nodeId as NodeIdHex }).catch(() => {});
+      const values = args ?? spec.dependencies.map((id) => this.node.remoteObjects.valueFor(id, INLINE_LIMIT));
+      if (nodeId === this.self) {
+        this.node.createActorForPeer(creation.functions, spec, values);
+        return;
+      }
+      const view = this.views.get(nodeId);
+      if (view !== undefined) view.actorCpus += spec.numCpus;
+      this.tell(this.link(nodeId), 'createActor', { functions: creation.functions, spec, args: values });
+    };
+    if (target === undefined) {
+      warnWaiting(`actor ${spec.className}`, spec);
+      this.parkedActors.push({ functions: creation.functions, spec, placed: () => {}, restart: start });
+      return;
+    }
+    start(target);
+  }
+
+  /** Keeps what is needed to restart an actor this node created: by itself, or (detached) in the GCS. */
+  private keepCreation(functions: readonly FunctionDescriptor[], spec: ActorSpec): void {
+    if (spec.detached === true) {
+      // Its arguments as they are once they exist (a detached actor may outlive the objects' owner).
+      const ids = spec.dependencies;
+      const values: RemoteValue[] = new Array<RemoteValue>(ids.length);
+      let remaining = ids.length;
+      const save = (): void => {
+        const record = functionCodec.pack({ functions, spec, args: values });
+        void this.gcs.kvPut(CREATIONS, spec.actorId, record, true).catch(() => {});
+      };
+      if (remaining === 0) return save();
+      ids.forEach((id, i) =>
+        this.node.remoteObjects.whenExists(id, INLINE_LIMIT, (value) => {
+          values[i] = value;
+          if (--remaining === 0) save();
+        }),
+      );
+      return;
+    }
+    if (spec.maxRestarts === 0) return;
+    this.ownedActors.set(spec.actorId, { functions, spec });
+    this.node.holdForRestart(spec.actorId, [...spec.dependencies, ...(spec.nestedRefs ?? [])]);
+  }
+
+  /** Restartable actors this node owns (not detached): what it needs to create them again. */
+  private readonly ownedActors = new Map<string, Creation>();
+  /** The numRestarts of the last restart this node made of each actor: each RESTARTING is acted on once. */
+  private readonly restartsMade = new Map<string, number>();
+  /** Actors whose instance was lost, with the calls to them waiting for the next one. */
+  private readonly relocating = new Map<string, Relocation>();
+  /** maxTaskRetries of the actors this node has seen rows of (callers need it; the spec is the owner's). */
+  private readonly actorRetries = new Map<string, number>();
+  /** Why each actor this node saw die is dead (its later calls fail with it). */
+  private readonly deadActors = new Map<string, string>();
+
+  /**
+   * A node died (called from removeNode): calls to actors there wait for their next instance (the
+   * GCS restarts or ends those actors), and the tasks it sent here stop, since their owner is gone
+   * (running ones have their worker terminated, queued ones are dropped), as Ray's raylet kills
+   * the workers leased to a dead owner.
+   */
+  private actorsLost(nodeId: string): void {
+    for (const [actorId, where] of this.actorNodes) if (where === nodeId) this.actorNodes.delete(actorId);
+    const owned = this.runningFor.get(nodeId);
+    this.runningFor.delete(nodeId);
+    for (const returnId of owned ?? []) this.node.cancel(returnId, true);
+  }
+
+  /** Tasks other nodes sent here that have not finished, by their owner's node (first return IDs). */
+  private readonly runningFor = new Map<string, Set<string>>();
 
   private actorNode(actorId: string): Promise<string | undefined> {
     const known = this.actorNodes.get(actorId);
@@ -545,9 +836,17 @@ export class ClusterAgent implements ClusterLink {
     if (known !== undefined) return known;
     const asked = this.gcs.getActor(actorId as ActorIdHex).then(
       (entry) => {
+        if (this.actorNodes.get(actorId) !== asked) return this.actorNode(actorId); // moved meanwhile
+        if (entry !== null) this.actorRetries.set(actorId, entry.maxTaskRetries);
         if (entry === null || entry.state === 'DEAD') {
+          if (entry !== null) this.deadActors.set(actorId, entry.reason ?? 'it is dead');
           this.actorNodes.delete(actorId);
           return undefined;
+        }
+        if (entry.state === 'RESTARTING' || !this.views.has(entry.nodeId)) {
+          this.actorNodes.delete(actorId);
+          this.relocate(actorId, entry.nodeId);
+          return this.actorNode(actorId);
         }
         this.actorNodes.set(actorId, entry.nodeId);
         return entry.nodeId as string;
@@ -574,14 +873,25 @@ export class ClusterAgent implements ClusterLink {
     return true;
   }
 
-  /** Actors no node could host when created, waiting for one, with what their calls wait on. */
-  private readonly parkedActors: { functions: readonly FunctionDescriptor[]; spec: ActorSpec; placed: (nodeId: string | undefined) => void }[] = [];
+  /**
+   * Actors no node could host when created (or restarted), waiting for one, with what their calls
+   * wait on (or, for a restart, how to start it).
+   */
+  private readonly parkedActors: {
+    functions: readonly FunctionDescriptor[];
+    spec: ActorSpec;
+    placed: (nodeId: string | undefined) => void;
+    restart?: (nodeId: string) => void;
+  }[] = [];
 
   private unparkActors(): void {
     for (const parked of this.parkedActors.splice(0)) {
-      const target = this.place(parked.spec, false, true);
+      const target = this.place(parked.spec, parked.restart !== undefined && this.node.canRun(parked.spec), true);
       if (target === undefined) this.parkedActors.push(parked);
-      else if (target instanceof Error || target === this.self) parked.placed(undefined);
+      else if (parked.restart !== undefined) {
+        if (target instanceof Error) void this.gcs.updateActor(parked.spec.actorId as ActorIdHex, 'DEAD', { reason: `it could not be restarted: ${target.message}` }).catch(() => {});
+        else parked.restart(target);
+      } else if (target instanceof Error || target === this.self) parked.placed(undefined);
       else parked.placed(this.placeActor(parked.functions, parked.spec, target));
     }
   }
@@ -589,6 +899,7 @@ export class ClusterAgent implements ClusterLink {
   /** Sends an actor's creation to `target` (a named one once its name is its own, cluster-wide). */
   private placeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, target: string): string {
     this.actorNodes.set(spec.actorId, target);
+    this.actorRetries.set(spec.actorId, spec.maxTaskRetries);
     // Else every actor of a burst goes to the node that looked freest, and waits there for its CPUs.
     const targetView = this.views.get(target);
     if (targetView !== undefined) targetView.actorCpus += spec.numCpus;
@@ -596,11 +907,13 @@ export class ClusterAgent implements ClusterLink {
       const link = this.link(target);
       const args = spec.dependencies.map((id) => this.node.remoteObjects.valueFor(id, INLINE_LIMIT));
       this.tell(link, 'createActor', { functions, spec, args });
+      this.keepCreation(functions, spec);
     };
     const entry = actorEntry(spec, target);
     if (spec.name === undefined) {
-      create();
+      // The row first: the instance reports ALIVE to it.
       void this.gcs.registerActor(entry).catch(() => {});
+      create();
       return target;
     }
     // Calls wait for the name to be granted.
@@ -627,11 +940,12 @@ export class ClusterAgent implements ClusterLink {
   /** Actors placed elsewhere whose creation was refused, with why (their calls fail with it). */
   private readonly refusedActors = new Map<string, string>();
 
-  registerActor(spec: ActorSpec, onNameTaken: () => void): void {
+  registerActor(spec: ActorSpec, functions: readonly FunctionDescriptor[], onNameTaken: () => void): void {
     void this.gcs
       .registerActor(actorEntry(spec, this.self))
       .then((answer) => {
         if (!answer.ok) onNameTaken();
+        else this.keepCreation(functions, spec);
       }, () => {});
   }
 
@@ -639,10 +953,20 @@ export class ClusterAgent implements ClusterLink {
     void this.gcs.updateActor(actorId as ActorIdHex, 'DEAD', { reason }).catch(() => {});
   }
 
+  actorAlive(actorId: string, numRestarts: number): void {
+    void this.gcs.updateActor(actorId as ActorIdHex, 'ALIVE', { nodeId: this.self as NodeIdHex, numRestarts }).catch(() => {});
+  }
+
   killRemoteActor(actorId: string, noRestart: boolean): void {
+    if (noRestart && this.relocating.has(actorId)) {
+      // Between instances (its node died): the GCS ends it, and a new instance coming up ends on seeing that.
+      void this.gcs.updateActor(actorId as ActorIdHex, 'DEAD', { reason: `actor ${actorId} was killed with kill()` }).catch(() => {});
+      return;
+    }
     void this.actorNode(actorId).then((nodeId) => {
       if (nodeId === undefined) return;
-      this.tell(this.link(nodeId), 'killActor', { actorId, noRestart });
+      if (nodeId === this.self) this.node.killActor(actorId, noRestart); // restarted here meanwhile
+      else this.tell(this.link(nodeId), 'killActor', { actorId, noRestart });
     });
   }
 
@@ -650,7 +974,9 @@ export class ClusterAgent implements ClusterLink {
     this.gcs.getNamedActor(name, namespace).then(
       (entry) => {
         if (entry === null || entry.state === 'DEAD') return callback(null);
-        this.actorNodes.set(entry.actorId, entry.nodeId);
+        this.actorRetries.set(entry.actorId, entry.maxTaskRetries);
+        // A restarting one is looked up again at its first call (which waits for the next instance).
+        if (entry.state !== 'RESTARTING' && !this.relocating.has(entry.actorId)) this.actorNodes.set(entry.actorId, entry.nodeId);
         callback({ actorId: entry.actorId, className: entry.className, methodNames: entry.methodNames });
       },
       () => callback(null),
@@ -839,8 +1165,18 @@ export class ClusterAgent implements ClusterLink {
         // which they would wait for while the head is down.
         const atHand = spec.actorId !== undefined || functions.some((fn) => fn.id === spec.functionId) || node.knowsFunction(spec.functionId);
         const definitions = atHand ? functions : await this.withDefinition(functions, spec.functionId);
+        // A task, until it ends: cancelled if its owner's node dies meanwhile (see actorsLost).
+        const owner = spec.owner.nodeId;
+        const returnId = spec.returnIds[0] as string;
+        let running = this.runningFor.get(owner);
+        if (spec.actorId === undefined) {
+          if (running === undefined) this.runningFor.set(owner, (running = new Set()));
+          running.add(returnId);
+        }
         return new Promise<RemoteValue[]>((resolve) =>
           node.runForPeer(definitions, spec, args, INLINE_LIMIT, (values) => {
+            running?.delete(returnId);
+            if (running?.size === 0 && this.runningFor.get(owner) === running) this.runningFor.delete(owner);
             for (const value of values) if (value.state === 'located') this.keep(peer.hello.nodeId, spec.owner.workerId, value.id);
             resolve(values);
           }),
@@ -950,7 +1286,57 @@ function actorEntry(spec: ActorSpec, nodeId: string): Parameters<GcsClient['regi
     methodNames: spec.methodNames,
     nodeId: nodeId as NodeIdHex,
     ownerNodeId: spec.owner.nodeId as NodeIdHex,
+    detached: spec.detached === true,
+    maxRestarts: spec.maxRestarts,
+    maxTaskRetries: spec.maxTaskRetries,
   };
+}
+
+/** A call to an actor on another node, until it is answered or failed. */
+interface ActorCall {
+  readonly work: RemoteWork;
+  /** Submission order on this node: calls sent again keep it. */
+  readonly seq: number;
+  /** Times it was sent again after its instance was lost. */
+  tries: number;
+  /** It was sent to a node that died before answering: it may have run there. */
+  mayHaveRun: boolean;
+  lostAt?: string;
+}
+
+interface Relocation {
+  /** The node the instance was lost on. */
+  readonly from: string;
+  readonly sinceMs: number;
+  readonly resolve: (nodeId: string | undefined) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** What restarting an actor takes: its class, its spec, and (a detached one's, as saved) its arguments. */
+interface Creation {
+  readonly functions: readonly FunctionDescriptor[];
+  readonly spec: ActorSpec;
+  readonly args?: readonly RemoteValue[];
+}
+
+function decodeCreation(bytes: Uint8Array): Creation | undefined {
+  try {
+    const parsed = parse.createActor(functionCodec.unpack(bytes));
+    return parsed instanceof Error ? undefined : parsed;
+  } catch {
+    return undefined; // a malformed record: as if there were none
+  }
+}
+
+function insertBySeq(queue: ActorCall[], call: ActorCall): void {
+  let at = queue.length;
+  while (at > 0 && (queue[at - 1] as ActorCall).seq > call.seq) at--;
+  queue.splice(at, 0, call);
+}
+
+function failCall(call: ActorCall, error: Error): void {
+  const data = encodeError(error);
+  call.work.done(call.work.spec.returnIds.map((id) => ({ id, state: 'failed', data })));
 }
 
 /** What a task or actor that no node can run says while it waits for one. */

@@ -200,6 +200,8 @@ function assemble(options: MemberOptions) {
     node,
     connect: (address) => connectTo(address, false),
     canGrow: options.mode !== 'embedded',
+    // The head's node (with the GCS, which keeps their creation) restarts detached actors.
+    restartsDetached: options.mode !== 'join',
   });
   const routerFor = (withPublishes: boolean): Router => {
     const router = new Router();

@@ -45,7 +45,7 @@ export interface ResolvedTaskOptions {
 export type ResolvedActorOptions = Pick<
   ActorSpec,
   'name' | 'namespace' | 'maxRestarts' | 'maxTaskRetries' | 'maxConcurrency' | 'numCpus' | 'isolation'
-> & { readonly resources: ResourceMap | undefined; readonly strategy: SchedulingStrategy | undefined };
+> & { readonly resources: ResourceMap | undefined; readonly strategy: SchedulingStrategy | undefined; readonly lifetime: 'detached' | 'non_detached' };
 
 /** Hooks a worker runtime gives its CoreWorker, to learn when a running task waits in get(). */
 export interface BlockingHooks {
@@ -208,6 +208,7 @@ export class CoreWorker {
       ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
       isolation: options.isolation,
       owner: this.address,
+      ...(options.lifetime === 'detached' ? { detached: true } : {}),
     };
     this.node.createActor(this.definitionsOf(cls), spec);
     return actorId;

@@ -98,7 +98,7 @@ export class GcsClient {
     return this.call('registerActor', body);
   }
 
-  updateActor(actorId: ActorIdHex, state: ActorState, more: { nodeId?: NodeIdHex; reason?: string } = {}): Promise<Answer<'updateActor'>> {
+  updateActor(actorId: ActorIdHex, state: ActorState, more: { nodeId?: NodeIdHex; reason?: string; numRestarts?: number } = {}): Promise<Answer<'updateActor'>> {
     return this.call('updateActor', { actorId, state, ...more });
   }
 

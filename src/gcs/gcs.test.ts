@@ -334,7 +334,7 @@ test('a subscriber gets only its channels, and a closed subscriber is dropped', 
   await node.client.registerNode({ nodeId: id, address: 'a:1', resources: { CPU: 1 }, isDriver: false });
   const aid = actorId();
   await node.client.registerActor({ actorId: aid, namespace: 'ns', className: 'C', methodNames: ['m'], nodeId: id, ownerNodeId: id });
-  await node.client.updateActor(aid, 'ALIVE');
+  await node.client.updateActor(aid, 'ALIVE', { nodeId: id });
   await waitFor('the ALIVE update', () => actorsOnly.received.some((p) => p.channel === 'actors' && p.message.actor.state === 'ALIVE'));
   assert.deepEqual(
     actorsOnly.received.map((p) => p.channel),
@@ -394,6 +394,9 @@ test('actor names are unique per namespace while the actor is not DEAD', async (
   assert.equal((await client.getNamedActor('counter', 'a'))?.actorId, first.actorId);
   assert.equal((await client.getActor(first.actorId))?.state, 'PENDING_CREATION');
   const other = nodeId();
+  // ALIVE comes from the instance's node, which must be an alive node.
+  assert.equal((await client.updateActor(first.actorId, 'ALIVE', { nodeId: other }))?.state, 'PENDING_CREATION');
+  await client.registerNode({ nodeId: other, address: 'b:1', resources: { CPU: 1 }, isDriver: false });
   assert.equal((await client.updateActor(first.actorId, 'ALIVE', { nodeId: other }))?.nodeId, other);
   assert.equal((await client.updateActor(first.actorId, 'DEAD', { reason: 'killed' }))?.reason, 'killed');
   assert.equal(await client.getNamedActor('counter', 'a'), null);

@@ -50,8 +50,24 @@ export type RegisterActor = {
   readonly methodNames: readonly string[];
   readonly nodeId: NodeIdHex;
   readonly ownerNodeId: NodeIdHex;
+  /** Absent: false, 0, 0 (an actor that ends with its owner and is not restarted). */
+  readonly detached?: boolean;
+  readonly maxRestarts?: number;
+  readonly maxTaskRetries?: number;
 };
-export type UpdateActor = { readonly actorId: ActorIdHex; readonly state: ActorState; readonly nodeId?: NodeIdHex; readonly reason?: string };
+/**
+ * ALIVE comes from the node that hosts the instance (its nodeId, and numRestarts so far); it is
+ * dropped when that node is dead. RESTARTING with a nodeId only says where a restart was sent,
+ * and applies only while the row is RESTARTING: the GCS itself moves rows to RESTARTING (their
+ * node died), so that one place decides whether restarts remain.
+ */
+export type UpdateActor = {
+  readonly actorId: ActorIdHex;
+  readonly state: ActorState;
+  readonly nodeId?: NodeIdHex;
+  readonly reason?: string;
+  readonly numRestarts?: number;
+};
 export type ActorRef = { readonly actorId: ActorIdHex };
 export type NamedActorRef = { readonly name: string; readonly namespace: string };
 export type ListActors = { readonly namespace?: string };
@@ -120,6 +136,9 @@ export const HEALTH_CHECK = 'healthCheck';
 const nodeId = (value: unknown, path: string): NodeIdHex => id(value, path) as NodeIdHex;
 const actorId = (value: unknown, path: string): ActorIdHex => id(value, path) as ActorIdHex;
 
+/** A count of retries or restarts: an integer >= 0, or -1 for unlimited. */
+const retries = (value: unknown, path: string): number => int(value, path, -1);
+
 function nonEmpty(value: unknown, path: string): string {
   if (typeof value !== 'string' || value === '') fail(path, 'a non-empty string', value);
   return value;
@@ -170,6 +189,10 @@ const anActorEntry = (value: unknown): ActorEntry => {
   nodeId(o['ownerNodeId'], 'ownerNodeId');
   oneOf(o['state'], 'state', ACTOR_STATES);
   optionalStr(o['reason'], 'reason');
+  bool(o['detached'], 'detached');
+  retries(o['maxRestarts'], 'maxRestarts');
+  int(o['numRestarts'], 'numRestarts');
+  retries(o['maxTaskRetries'], 'maxTaskRetries');
   return o as unknown as ActorEntry;
 };
 
@@ -213,6 +236,9 @@ const bodyChecks: Checks<GcsRequests> = {
     list(o['methodNames'], 'methodNames', aString);
     nodeId(o['nodeId'], 'nodeId');
     nodeId(o['ownerNodeId'], 'ownerNodeId');
+    if (o['detached'] !== undefined) bool(o['detached'], 'detached');
+    if (o['maxRestarts'] !== undefined) retries(o['maxRestarts'], 'maxRestarts');
+    if (o['maxTaskRetries'] !== undefined) retries(o['maxTaskRetries'], 'maxTaskRetries');
     return o as unknown as RegisterActor;
   },
   updateActor: (value) => {
@@ -221,6 +247,7 @@ const bodyChecks: Checks<GcsRequests> = {
     oneOf(o['state'], 'state', ACTOR_STATES);
     optionalId(o['nodeId'], 'nodeId');
     optionalStr(o['reason'], 'reason');
+    if (o['numRestarts'] !== undefined) int(o['numRestarts'], 'numRestarts');
     return o as unknown as UpdateActor;
   },
   getActor: (value) => {

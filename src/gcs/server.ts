@@ -393,6 +393,8 @@ export class GcsServer {
     await this.nodes.put(nodeId, dead);
     this.publish('nodes', { event: 'dead', node: dead });
     this.resourcesChanged();
+    // Not awaited: the actor steps wait behind actor writes, and node steps must not wait on them.
+    this.actorSteps.run(() => this.actorsOfDeadNode(nodeId)).catch(this.onError);
     return true;
   }
 
@@ -500,6 +502,10 @@ export class GcsServer {
         nodeId: body.nodeId,
         ownerNodeId: body.ownerNodeId,
         state: 'PENDING_CREATION',
+        detached: body.detached ?? false,
+        maxRestarts: body.maxRestarts ?? 0,
+        numRestarts: 0,
+        maxTaskRetries: body.maxTaskRetries ?? 0,
       };
       await this.actors.put(actor.actorId, actor);
       this.publish('actors', { actor });
@@ -513,20 +519,56 @@ export class GcsServer {
       if (actor === undefined) return null;
       // DEAD is final (as in Ray): a late ALIVE from a node that did not hear of the kill changes nothing.
       if (actor.state === 'DEAD') return actor;
-      const updated: ActorEntry = {
+      if (body.state === 'ALIVE') {
+        // From the instance's node: one the GCS declared dead speaks for an instance that is gone.
+        const host = body.nodeId === undefined ? undefined : await this.nodes.get(body.nodeId);
+        if (host === undefined || !host.alive) return actor;
+      }
+      // Only the GCS moves a row to RESTARTING; a restarter only says where it sent the restart.
+      if (body.state === 'RESTARTING' && actor.state !== 'RESTARTING') return actor;
+      return this.putActor({
         ...actor,
         state: body.state,
         nodeId: body.nodeId ?? actor.nodeId,
+        numRestarts: Math.max(actor.numRestarts, body.numRestarts ?? 0),
         ...(body.reason !== undefined ? { reason: body.reason } : {}),
-      };
-      await this.actors.put(updated.actorId, updated);
-      if (updated.state === 'DEAD' && updated.name !== undefined) {
-        const key = nameKey(updated.namespace, updated.name);
-        if ((await this.names.get(key)) === updated.actorId) await this.names.delete(key);
-      }
-      this.publish('actors', { actor: updated });
-      return updated;
+      });
     });
+  }
+
+  /** Stores an actor's row (freeing its name once DEAD) and publishes it. */
+  private async putActor(updated: ActorEntry): Promise<ActorEntry> {
+    await this.actors.put(updated.actorId, updated);
+    if (updated.state === 'DEAD' && updated.name !== undefined) {
+      const key = nameKey(updated.namespace, updated.name);
+      if ((await this.names.get(key)) === updated.actorId) await this.names.delete(key);
+    }
+    this.publish('actors', { actor: updated });
+    return updated;
+  }
+
+  /**
+   * A node died (Ray's GcsActorManager::OnNodeDead): the actors it hosted restart while their
+   * restarts last (their restarter, the owner's node or for detached ones the head's, places them
+   * again when it sees RESTARTING), else are DEAD; and the non-detached actors whose owner was
+   * there end with it, wherever they run.
+   */
+  private async actorsOfDeadNode(nodeId: NodeIdHex): Promise<void> {
+    const deadNodes = new Set((await this.nodes.all()).filter((node) => !node.alive).map((node) => node.nodeId));
+    for (const actor of await this.actors.all()) {
+      if (actor.state === 'DEAD') continue;
+      const short = nodeId.slice(0, 8);
+      if (!actor.detached && deadNodes.has(actor.ownerNodeId) && (actor.ownerNodeId === nodeId || actor.nodeId === nodeId)) {
+        await this.putActor({ ...actor, state: 'DEAD', reason: `its owner's node ${actor.ownerNodeId.slice(0, 8)} died (an actor that is not detached ends with its owner)` });
+      } else if (actor.nodeId !== nodeId) {
+        continue;
+      } else if (actor.maxRestarts < 0 || actor.numRestarts < actor.maxRestarts) {
+        await this.putActor({ ...actor, state: 'RESTARTING', numRestarts: actor.numRestarts + 1 });
+      } else {
+        const restarts = actor.numRestarts > 0 ? ` after ${actor.numRestarts} restart(s)` : '';
+        await this.putActor({ ...actor, state: 'DEAD', reason: `its node ${short} died${restarts}, and it has no restarts left (maxRestarts: ${actor.maxRestarts})` });
+      }
+    }
   }
 
   private getNamedActor(body: Body<'getNamedActor'>): Promise<Answer<'getNamedActor'>> {

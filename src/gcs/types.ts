@@ -42,6 +42,13 @@ export type ActorEntry = {
   readonly state: ActorState;
   /** Why it died, once DEAD, when the updater said so. */
   readonly reason?: string;
+  /** lifetime: 'detached': it outlives its owner (it lives until killed), and the head's node restarts it. */
+  readonly detached: boolean;
+  /** Restarts it may have (-1: unlimited), and has had, on any node (worker deaths and node deaths alike). */
+  readonly maxRestarts: number;
+  readonly numRestarts: number;
+  /** Retries of a call that may have run on a lost instance (-1: unlimited): callers on other nodes read it here. */
+  readonly maxTaskRetries: number;
 };
 
 export type JobEntry = {

@@ -38,10 +38,15 @@ export interface ClusterLink {
   killRemoteActor(actorId: string, noRestart: boolean): void;
   /** A named actor not found on this node: asks the cluster. */
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void;
-  /** An actor created here: registered cluster-wide (`onNameTaken`: its name was taken elsewhere first). */
-  registerActor(spec: ActorSpec, onNameTaken: () => void): void;
+  /**
+   * An actor created here: registered cluster-wide (`onNameTaken`: its name was taken elsewhere
+   * first). `functions`: its class's definition, kept with a detached actor's creation record.
+   */
+  registerActor(spec: ActorSpec, functions: readonly FunctionDescriptor[], onNameTaken: () => void): void;
   /** An actor of this node died for good. */
   actorDied(actorId: string, reason: string): void;
+  /** An instance of an actor is up on this node (first, or after a restart): its callers may reach it here. */
+  actorAlive(actorId: string, numRestarts: number): void;
   /** Threads here hold refs to objects owned on `ownerNode` that this node did not know yet. */
   borrow(ownerNode: string, ids: readonly string[]): void;
   /**

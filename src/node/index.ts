@@ -196,7 +196,8 @@ export class Node {
         // Actors waiting for CPUs may start now (after this actor's teardown has finished).
         queueMicrotask(() => this.actors.onCpusReleased());
       },
-      onDead: (actorId) => this.cluster?.actorDied(actorId, 'it died'),
+      onDead: (actorId, reason) => this.cluster?.actorDied(actorId, reason),
+      onAlive: (actorId, numRestarts) => this.cluster?.actorAlive(actorId, numRestarts),
       totalCpus: options.numCpus,
       sharedHostCount: Math.max(1, Math.ceil(options.numCpus)),
     });
@@ -458,7 +459,7 @@ export class Node {
     this.actors.create(spec, { throwIfNameTaken, ...(taken === false ? {} : { failWith: taken }) });
     // Actors are found from every node (handles travel, names are cluster-wide): the cluster's
     // table has the last word on names.
-    this.cluster?.registerActor(spec, () => this.actors.failNameTaken(spec.actorId));
+    this.cluster?.registerActor(spec, this.definitionsFor(spec.classId), () => this.actors.failNameTaken(spec.actorId));
   }
 
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
@@ -528,6 +529,25 @@ export class Node {
   /** A node left the cluster: the actors it owns here end (what they hold is freed with them). */
   ownerLeft(nodeId: string): void {
     this.actors.killOwnedBy(nodeId, `its owner's node ${nodeId.slice(0, 8)} left the cluster`);
+  }
+
+  /** Keeps an actor's constructor arguments while it may be restarted elsewhere (its owner's hold). */
+  holdForRestart(actorId: string, ids: readonly string[]): void {
+    this.objects.hold(`restart:${actorId}`, ids, 'argument of an actor that may be restarted');
+  }
+
+  releaseForRestart(actorId: string): void {
+    this.objects.releaseHolds(`restart:${actorId}`);
+  }
+
+  /** The cluster's actor table says the actor is dead: an instance of it here ends (for good). */
+  actorDeadInCluster(actorId: string, reason: string): void {
+    this.actors.endIfAlive(actorId, reason);
+  }
+
+  /** A call of this node's, to an actor that was restarted here (its return objects are registered). */
+  callActorHere(spec: TaskSpec): void {
+    this.actors.submitCall(spec);
   }
 
   /** Creates an actor another node placed here, once its constructor arguments are taken in. */

@@ -91,9 +91,9 @@ export interface ActorSpec {
   readonly nestedRefs?: readonly string[];
   readonly name: string | undefined;
   readonly namespace: string;
-  /** Restarts after its worker dies. -1: unlimited. */
+  /** Restarts after its worker or its node dies (one count for both). -1: unlimited. */
   readonly maxRestarts: number;
-  /** Retries of a method call whose actor died while running it. -1: unlimited. */
+  /** Retries of a method call that may have run on a lost instance. -1: unlimited. */
   readonly maxTaskRetries: number;
   readonly maxConcurrency: number;
   readonly numCpus: number;
@@ -101,6 +101,10 @@ export interface ActorSpec {
   readonly strategy?: SchedulingStrategy;
   readonly isolation: Isolation;
   readonly owner: OwnerAddress;
+  /** lifetime: 'detached': it outlives its owner and lives until killed (absent: it ends with its owner). */
+  readonly detached?: boolean;
+  /** Restarts it has had so far, on any node: a restarted instance counts on from them (absent: 0). */
+  readonly numRestarts?: number;
 }
 
 /** What a handle needs to call an actor. */

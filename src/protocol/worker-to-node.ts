@@ -131,6 +131,8 @@ const anActorSpec = (value: unknown): ActorSpec => {
   optionalStrategy(o['strategy'], 'strategy');
   oneOf(o['isolation'], 'isolation', ISOLATIONS);
   owner(o['owner'], 'owner');
+  if (o['detached'] !== undefined) bool(o['detached'], 'detached');
+  if (o['numRestarts'] !== undefined) int(o['numRestarts'], 'numRestarts');
   return o as unknown as ActorSpec;
 };
 

@@ -158,6 +158,7 @@ export class Queue<T> {
         maxConcurrency: 1000,
         numCpus: 0,
         isolation: 'shared',
+        lifetime: 'non_detached',
       });
       this.info = { actorId, className: 'Queue', methodNames: queueActorMethods };
     }

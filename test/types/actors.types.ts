@@ -102,6 +102,10 @@ function typeTests(): void {
 
   // @ts-expect-error not an isolation
   CounterActor.options({ isolation: 'fiber' });
+  expectType<ActorClass<typeof Counter>>()(CounterActor.options({ name: 'keeper', lifetime: 'detached' }));
+  expectType<ActorClass<typeof Counter>>()(CounterActor.options({ lifetime: 'non_detached' }));
+  // @ts-expect-error not a lifetime
+  CounterActor.options({ lifetime: 'forever' });
   // @ts-expect-error unknown option
   CounterActor.options({ nmae: 'x' });
   // @ts-expect-error a string is not a number of restarts
