@@ -92,7 +92,7 @@ for (const [where, make] of stores) test(`a GCS restarted on the same store keep
     await client.registerActor({ actorId, name: 'keeper', namespace: 'ns', className: 'Keeper', methodNames: ['get'], nodeId: node, ownerNodeId: node }),
     { ok: true },
   );
-  await client.updateActor(actorId, 'ALIVE');
+  await client.updateActor(actorId, 'ALIVE', { nodeId: node });
   const clusterId = first.server.clusterId;
   first.kill();
 
