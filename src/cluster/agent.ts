@@ -13,7 +13,7 @@
  * refuses it, and the sender places it again elsewhere (spillback).
  */
 import { Packr } from 'msgpackr';
-import { ActorDiedError, ConnectionError, InvalidOptionError, MinirayError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
+import { ActorDiedError, ConnectionError, GcsUnavailableError, InvalidOptionError, MinirayError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
 import { HEALTH_CHECK, NODE_DEAD, parseNodeDead, type ActorEntry, type GcsClient, type NodeInfo, type NodeIdHex, type ActorIdHex } from '../gcs/index.js';
 import { RawBytes, type Peer, type Router } from '../net/index.js';
 import type { Block } from '../object-store/index.js';
@@ -182,9 +182,10 @@ export class ClusterAgent implements ClusterLink {
   private registration: Parameters<GcsClient['registerNode']>[0] | undefined;
 
   /**
-   * The GCS is back after its connection closed (the head was restarted on its Redis, or the link
-   * came back): registers this node again under the same ID, over `via` (the new connection,
-   * before other requests go on), subscribes again and reports its resources again.
+   * The GCS is back after its connection closed (the head was restarted on its Redis): registers
+   * this node again under the same ID, over `via` (the new connection, before other requests go
+   * on), subscribes again and reports its resources again. A GCS that stayed up marked this node
+   * dead when the connection closed, and answers NodeDead: then this node ends (registerWith).
    */
   async rejoin(via: GcsClient): Promise<void> {
     if (this.registration === undefined) throw new Error('the cluster agent rejoined before join()');
@@ -218,6 +219,11 @@ export class ClusterAgent implements ClusterLink {
       else if (!info.alive && info.nodeId !== this.self && known) this.removeNode(info.nodeId);
     }
     await via.subscribe(['nodes', 'resources', 'actors']);
+    // Rows that changed while this node was not subscribed are read once: a GCS restarted on Redis
+    // marks the head node from before dead (its actors RESTARTING) before anyone subscribes, and
+    // a DEAD published while this node's link reconnected is gone. Their restarts and callers must
+    // not wait for a message nobody will send again.
+    for (const actor of await via.listActors()) if (actor.state !== 'ALIVE') this.actorSeen(actor);
   }
 
   /** Head nodes whose GCS connection closed, out of the views until the GCS says what became of them. */
@@ -667,7 +673,13 @@ export class ClusterAgent implements ClusterLink {
       if (this.relocating.get(actorId) !== relocation || this.stopped) return;
       this.gcs.getActor(actorId as ActorIdHex).then(
         (entry) => (entry === null ? this.finishRelocation(actorId, undefined) : this.actorSeen(entry)),
-        () => {},
+        (error: unknown) => {
+          // The GCS is gone for good (its link gave up): nobody can say where the actor went, so
+          // its waiting calls fail now rather than poll forever. Other failures: the next poll.
+          if (!(error instanceof GcsUnavailableError)) return;
+          this.deadActors.set(actorId, `the GCS cannot be reached to learn where it restarted (${error.message})`);
+          this.finishRelocation(actorId, undefined);
+        },
       );
       relocation.timer = setTimeout(poll, RELOCATE_POLL_MS);
       relocation.timer.unref();
@@ -716,7 +728,8 @@ export class ClusterAgent implements ClusterLink {
    */
   private forgetActor(entry: ActorEntry, followed: boolean): void {
     const actorId = entry.actorId as string;
-    if (followed) this.deadActors.set(actorId, entry.reason ?? 'it is dead');
+    // The reason is kept only for calls waiting here (releaseCalls reads it, then drops it).
+    if (followed && (this.actorCallQueues.has(actorId) || this.relocating.has(actorId))) this.deadActors.set(actorId, entry.reason ?? 'it is dead');
     this.actorRetries.delete(actorId);
     this.restartsMade.delete(actorId);
     if (this.ownedActors.delete(actorId)) this.node.releaseForRestart(actorId);
@@ -964,7 +977,10 @@ export class ClusterAgent implements ClusterLink {
       return;
     }
     void this.actorNode(actorId).then((nodeId) => {
-      if (nodeId === undefined) return;
+      if (nodeId === undefined) {
+        if (!this.actorCallQueues.has(actorId)) this.deadActors.delete(actorId); // no call waits for why
+        return;
+      }
       if (nodeId === this.self) this.node.killActor(actorId, noRestart); // restarted here meanwhile
       else this.tell(this.link(nodeId), 'killActor', { actorId, noRestart });
     });

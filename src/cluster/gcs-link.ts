@@ -10,7 +10,7 @@
  *
  * It is a GcsPeer, so that a GcsClient over it does not know about any of this.
  */
-import { AuthenticationError, ConnectionError, GcsUnavailableError, RequestCancelledError, RequestTimeoutError } from '../errors/index.js';
+import { AuthenticationError, ConnectionError, GcsStoreError, GcsUnavailableError, RequestCancelledError, RequestTimeoutError } from '../errors/index.js';
 import type { GcsPeer, GcsRequestOptions } from '../gcs/index.js';
 import type { Peer, PeerHello } from '../net/index.js';
 
@@ -29,7 +29,8 @@ function backoffMs(attempt: number): number {
   return Math.min(1_000, 100 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
 }
 
-const isRetryable = (error: unknown): boolean => error instanceof ConnectionError || error instanceof RequestTimeoutError;
+/** Failures worth another try: the connection, a timeout, or the GCS's store (Redis) failing for a moment. */
+const isRetryable = (error: unknown): boolean => error instanceof ConnectionError || error instanceof RequestTimeoutError || error instanceof GcsStoreError;
 
 interface Waiter {
   readonly resolve: (peer: Peer) => void;
@@ -136,16 +137,28 @@ export class GcsLink implements GcsPeer {
   private whenConnected(method: string, signal: AbortSignal | undefined): Promise<Peer> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     return new Promise<Peer>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject };
-      this.waiters.push(waiter);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          this.waiters = this.waiters.filter((w) => w !== waiter);
-          reject(new RequestCancelledError(`'${method}' was cancelled while waiting for the GCS at ${this.options.address} to answer again`, { cause: signal.reason }));
+      const cancelled = (): RequestCancelledError =>
+        new RequestCancelledError(`'${method}' was cancelled while waiting for the GCS at ${this.options.address} to answer again`, { cause: signal?.reason });
+      if (signal?.aborted) {
+        reject(cancelled()); // an abort event that has fired already would never come
+        return;
+      }
+      const onAbort = (): void => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(cancelled());
+      };
+      const waiter: Waiter = {
+        resolve: (peer) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(peer);
         },
-        { once: true },
-      );
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
