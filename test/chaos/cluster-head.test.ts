@@ -4,7 +4,7 @@
 // knows; then the head started again on the same port and Redis:
 // the running task finishes and its result reaches its driver, the named actor is found by a new
 // driver with its state, new tasks run on every node, and the nodes are alive again under their
-// old IDs. Figures: the time from the restart to the nodes back and to the first new task done.
+// old IDs; a detached actor that was on the head's node is restarted elsewhere. Figures: the time from the restart to the nodes back and to the first new task done.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,8 +34,9 @@ test('kill -9 of the head with Redis, restarted on the same port: a running task
   const marker = join(cluster.scratch, 'task-started');
 
   const first = cluster.driver('head-driver.mjs', ['before', JSON.stringify({ marker, taskMs: TASK_MS })]);
-  const ready = JSON.parse((await first.match(/READY (.*)/))[1] as string) as { total: number; actorNode: string };
+  const ready = JSON.parse((await first.match(/READY (.*)/))[1] as string) as { total: number; actorNode: string; survivorNode: string };
   assert.equal(ready.total, 5);
+  assert.equal(ready.survivorNode, oldHead.nodeId, 'the detached actor is on the head node');
   assert.ok(nodesBefore.includes(ready.actorNode), 'the actor is on a non-head node');
   await waitFor('the long task to start', () => existsSync(marker));
 
@@ -73,9 +74,12 @@ test('kill -9 of the head with Redis, restarted on the same port: a running task
   assert.ok(taskResult.task.ranMs >= TASK_MS - 50, 'it ran to its end');
 
   const second = await secondRun;
-  const [late] = second as [{ processStartedAt: number; initStartedAt: number; initDoneAt: number; keeper: { nodeId: string; total: number }; foundMs: number; firstTaskAt: number; squares: number[]; ranOn: string[]; alive: string[] }];
+  const [late] = second as [{ processStartedAt: number; initStartedAt: number; initDoneAt: number; keeper: { nodeId: string; total: number }; survivor: { nodeId: string; total: number }; foundMs: number; firstTaskAt: number; squares: number[]; ranOn: string[]; alive: string[] }];
   assert.equal(late.keeper.nodeId, ready.actorNode, 'the same actor, where it was');
   assert.equal(late.keeper.total, 5, 'with its state: it was not restarted');
+  // The detached actor died with the head's node; the restarted head's node restarted it (fresh state).
+  assert.notEqual(late.survivor.nodeId, oldHead.nodeId, 'the detached actor was restarted on a live node');
+  assert.equal(late.survivor.total, 0, 'a restarted actor has fresh state');
   assert.deepEqual(late.squares, Array.from({ length: 20 }, (_, i) => i * i));
   assert.ok(late.ranOn.length >= 2, `new tasks ran on more than one node (${late.ranOn.length})`);
   for (const id of [...nodesBefore, head.nodeId]) assert.ok(late.alive.includes(id), 'nodes() lists the nodes alive');
