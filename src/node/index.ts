@@ -232,6 +232,7 @@ export class Node {
     await this.pool.shutdown();
     this.objects.clear(new ObjectLostError('miniray was shut down before this object was created'));
     this.lineage.clear();
+    this.actorCallsPending.clear();
     this.store.clear();
   }
 
