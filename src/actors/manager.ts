@@ -295,6 +295,11 @@ export class ActorManager {
     return this.actors.has(actorId);
   }
 
+  /** The maxTaskRetries of an actor known here. */
+  taskRetriesOf(actorId: string): number | undefined {
+    return this.actors.get(actorId)?.spec.maxTaskRetries;
+  }
+
   lookup(name: string, namespace: string): ActorInfo | null {
     const id = this.names.get(nameKey(namespace, name));
     const actor = id === undefined ? undefined : this.actors.get(id);

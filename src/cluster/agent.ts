@@ -541,6 +541,10 @@ export class ClusterAgent implements ClusterLink {
   // owner may be gone, so its creation is kept in the GCS (KV namespace 'actor') and the head's node
   // restarts it, as Ray's GCS does. Callers anywhere learn of the move on the `actors` channel.
 
+  actorTaskRetries(actorId: string): number | undefined {
+    return this.actorRetries.get(actorId);
+  }
+
   callRemoteActor(work: RemoteWork): void {
     this.dispatchCall({ work, seq: this.nextCallSeq++, tries: 0, mayHaveRun: false });
   }

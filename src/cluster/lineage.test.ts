@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { ObjectLostError, ObjectReconstructionFailedError, OwnerDiedError, fromErrorRecord } from '../errors/index.js';
-import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type NodeIdHex } from '../gcs/index.js';
+import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type ActorIdHex, type NodeIdHex } from '../gcs/index.js';
 import { Router, localPair, type Peer } from '../net/index.js';
 import { Node } from '../node/index.js';
 import type { RemoteValue, TaskSpec } from '../protocol/index.js';
@@ -27,6 +27,8 @@ interface Fake {
   getObject: (id: string) => Promise<RemoteValue>;
   /** Closes its connections, as a SIGKILL would. */
   die(): void;
+  /** Its own link to the GCS (to report an actor instance up on it, as its agent would). */
+  gcs: GcsClient | undefined;
 }
 
 let cleanups: (() => Promise<void> | void)[] = [];
@@ -86,6 +88,7 @@ async function setUp() {
       received: [],
       peer: undefined,
       getObject: () => new Promise(() => {}),
+      gcs: undefined,
       die: () => {
         for (const peer of peers) peer.close('killed');
       },
@@ -94,7 +97,8 @@ async function setUp() {
     const [toGcsFromFake] = localPair({ hello: { role: 'node', nodeId }, router: new Router() }, { hello: { role: 'gcs', nodeId: 'gcs' }, router: serverRouter });
     peers.push(toGcsFromFake);
     cleanups.push(() => fake.die());
-    await new GcsClient(toGcsFromFake).registerNode({ nodeId: nodeId as NodeIdHex, address, resources: { CPU: 4 }, isDriver: false });
+    fake.gcs = new GcsClient(toGcsFromFake);
+    await fake.gcs.registerNode({ nodeId: nodeId as NodeIdHex, address, resources: { CPU: 4 }, isDriver: false });
     await until(() => (agent as unknown as { views: Map<string, unknown> }).views.has(nodeId));
     return fake;
   };
@@ -127,7 +131,37 @@ async function setUp() {
     fake.die();
     await until(() => !(agent as unknown as { views: Map<string, unknown> }).views.has(fake.nodeId));
   };
-  return { node, agent, addNode, submit, value, kill };
+  let nextActor = 1;
+  /** An actor on `fake`, as the GCS knows it once its instance is up there; returns its ID. */
+  const actorOn = async (fake: Fake, options: { maxRestarts: number; maxTaskRetries: number }): Promise<ActorIdHex> => {
+    const actorId = hex(500 + nextActor++) as ActorIdHex;
+    const gcs = fake.gcs as GcsClient;
+    await gcs.registerActor({ actorId, namespace: 'default', className: 'A', methodNames: ['m'], nodeId: fake.nodeId as NodeIdHex, ownerNodeId: node.nodeId as NodeIdHex, ...options });
+    await gcs.updateActor(actorId, 'ALIVE', { nodeId: fake.nodeId as NodeIdHex, numRestarts: 0 });
+    return actorId;
+  };
+  /** Calls method m of an actor as a CoreWorker of this node would; returns its return ID. */
+  const call = (actorId: string): string => {
+    const n = nextTask++;
+    const spec: TaskSpec = {
+      taskId: hex(n),
+      functionId: '',
+      name: 'A.m',
+      args: new Uint8Array([0x90]),
+      refArgPositions: [],
+      dependencies: [],
+      returnIds: [hex(10_000 + n)],
+      numCpus: 0,
+      maxRetries: 0,
+      retryExceptions: false,
+      owner: { nodeId: node.nodeId, workerId: OWNER },
+      actorId,
+      method: 'm',
+    };
+    node.submit([], [spec]);
+    return spec.returnIds[0] as string;
+  };
+  return { node, agent, addNode, submit, value, kill, actorOn, call };
 }
 
 async function until(condition: () => boolean): Promise<void> {
@@ -209,7 +243,44 @@ test('an object with no lineage (an actor result, a put() elsewhere) fails with 
   await kill(a);
   const error = errorOf(await value(id));
   assert.equal(error.constructor, ObjectLostError);
-  assert.match(error.message, /every copy of ObjectRef\(0+4d\) was on node .*Objects from put\(\) and actor method results are not rebuilt/);
+  assert.match(error.message, /every copy of ObjectRef\(0+4d\) was on node .*Objects from put\(\) are not rebuilt, nor are the results of an actor created with maxTaskRetries 0/);
+});
+
+test('a lost actor result is rebuilt by calling the method again on the restarted actor while maxTaskRetries allows', T, async () => {
+  const { addNode, value, kill, actorOn, call } = await setUp();
+  const a = await addNode();
+  const actorId = await actorOn(a, { maxRestarts: 2, maxTaskRetries: 1 });
+  const id = call(actorId);
+  assert.equal(located(await value(id)), a.nodeId);
+  const b = await addNode();
+  await kill(a);
+  // The GCS moved the actor to RESTARTING; its next instance comes up on b.
+  await (b.gcs as GcsClient).updateActor(actorId, 'ALIVE', { nodeId: b.nodeId as NodeIdHex, numRestarts: 1 });
+  assert.equal(located(await value(id)), b.nodeId, 'rebuilt by the restarted actor');
+  assert.deepEqual(b.received, ['A.m']);
+  // Its one retry is spent: the next loss is final.
+  const c = await addNode();
+  await kill(b);
+  await (c.gcs as GcsClient).updateActor(actorId, 'ALIVE', { nodeId: c.nodeId as NodeIdHex, numRestarts: 2 });
+  const error = errorOf(await value(id));
+  assert.ok(error instanceof ObjectReconstructionFailedError, String(error));
+  assert.match(error.message, /actor method A\.m, which made it, cannot run again to rebuild it: it has run 2 times \(maxTaskRetries: 1\)\. Raise maxTaskRetries/);
+  assert.deepEqual(c.received, []);
+});
+
+test('a lost result of an actor with maxTaskRetries 0 fails with ObjectLostError naming maxTaskRetries; the method is not called again', T, async () => {
+  const { addNode, value, kill, actorOn, call } = await setUp();
+  const a = await addNode();
+  const actorId = await actorOn(a, { maxRestarts: 1, maxTaskRetries: 0 });
+  const id = call(actorId);
+  assert.equal(located(await value(id)), a.nodeId);
+  const b = await addNode();
+  await kill(a);
+  const error = errorOf(await value(id));
+  assert.equal(error.constructor, ObjectLostError);
+  assert.match(error.message, /not rebuilt, nor are the results of an actor created with maxTaskRetries 0/);
+  await (b.gcs as GcsClient).updateActor(actorId, 'ALIVE', { nodeId: b.nodeId as NodeIdHex, numRestarts: 1 });
+  assert.deepEqual(b.received, []);
 });
 
 test('a borrower that could not read the copy it was told of asks the owner again, which rebuilds it before answering', T, async () => {

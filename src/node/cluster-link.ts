@@ -43,6 +43,8 @@ export interface ClusterLink {
    * first). `functions`: its class's definition, kept with a detached actor's creation record.
    */
   registerActor(spec: ActorSpec, functions: readonly FunctionDescriptor[], onNameTaken: () => void): void;
+  /** The maxTaskRetries of an actor this node has seen the row of (undefined: not seen). */
+  actorTaskRetries(actorId: string): number | undefined;
   /** An actor of this node died for good. */
   actorDied(actorId: string, reason: string): void;
   /** An instance of an actor is up on this node (first, or after a restart): its callers may reach it here. */

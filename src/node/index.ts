@@ -125,6 +125,11 @@ export class Node {
   private readonly workerStartupFailureLimit = setting('workerStartupFailureLimit');
   /** Specs of this node's finished tasks whose results are referenced: to re-run them if those are lost. */
   private readonly lineage = new Lineage<TaskRecord>(setting('maxLineageBytes'));
+  /**
+   * Actor calls this node owns that have not reported, by first return ID (only in a cluster):
+   * those of an actor with maxTaskRetries are kept in lineage once they finish (see actorCallDone).
+   */
+  private readonly actorCallsPending = new Map<string, TaskRecord>();
   /** Nodes the cluster reported dead: copies there are gone. */
   private readonly deadNodes = new Set<string>();
 
@@ -177,8 +182,12 @@ export class Node {
       // An actor here reads its arguments here: copies come first of those held elsewhere.
       waitForObjects: (what, ids, ready, failed) => this.waitForObjects(what, ids, () => this.withCopies(ids, ready), failed),
       argumentsFor: (ids, host) => this.delivery.argumentsFor(ids, host as Worker),
-      storeResults: (host, ids, result, attached) => this.delivery.storeResult(host as Worker, ids, result, attached),
+      storeResults: (host, ids, result, attached) => {
+        this.actorCallDone(ids[0] as string, true);
+        this.delivery.storeResult(host as Worker, ids, result, attached);
+      },
       failObjects: (ids, error) => {
+        this.actorCallDone(ids[0] as string, false);
         for (const id of ids) this.objects.setObject(id, error, true);
       },
       hold: (key, ids, reason) => this.objects.hold(key, ids, reason),
@@ -223,6 +232,7 @@ export class Node {
     await this.pool.shutdown();
     this.objects.clear(new ObjectLostError('miniray was shut down before this object was created'));
     this.lineage.clear();
+    this.actorCallsPending.clear();
     this.store.clear();
   }
 
@@ -382,7 +392,8 @@ export class Node {
 
   cancel(objectId: string, force: boolean): void {
     const record = this.objects.get(objectId)?.producer;
-    if (record === undefined || record.cancelled || record.state === 'finished') return;
+    // An actor call being rebuilt is not cancelled (as any actor call: its actor is killed instead).
+    if (record === undefined || record.cancelled || record.state === 'finished' || record.spec.actorId !== undefined) return;
     record.cancelled = true;
     const error = encodeError(new TaskCancelledError(`task ${record.spec.name} was cancelled`));
     const { state, worker } = record;
@@ -580,8 +591,8 @@ export class Node {
     if (spec.actorId !== undefined) {
       for (const id of spec.returnIds) this.objects.addPending(id, owner, undefined);
       this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of ${spec.name}`);
-      if (this.actors.has(spec.actorId) || this.cluster === undefined || fromPeer) this.actors.submitCall(spec);
-      else this.cluster.callRemoteActor(this.remoteWork(spec, undefined));
+      if (!fromPeer && this.cluster?.canGrow === true) this.actorCallsPending.set(spec.returnIds[0] as string, this.actorCallRecord(spec));
+      this.callActor(spec, fromPeer);
       return;
     }
     const record: TaskRecord = {
@@ -738,6 +749,7 @@ export class Node {
       spec,
       function: spec.actorId === undefined ? this.functions.get(spec.functionId) : undefined,
       done: (values) => {
+        if (spec.actorId !== undefined) this.actorCallDone(spec.returnIds[0] as string, values.some((value) => value.state === 'ready' || value.state === 'located'));
         if (record !== undefined) {
           if (record.cancelled || record.state === 'finished') return;
           record.state = 'finished';
@@ -748,6 +760,7 @@ export class Node {
       },
       lost: (error) => {
         if (record === undefined) {
+          if (spec.actorId !== undefined) this.actorCallDone(spec.returnIds[0] as string, false);
           for (const id of spec.returnIds) this.objects.setObject(id, encodeError(error), true);
           return;
         }
@@ -822,7 +835,7 @@ export class Node {
   /**
    * Makes a lost object again by re-running the task that made it, after those that made its lost
    * arguments (each re-run counts against that task's retries), or fails it saying why it cannot
-   * be: put() objects and actor results are not rebuilt (as in Ray).
+   * be: put() objects, and actor results unless the actor's maxTaskRetries allows, are not rebuilt (as in Ray).
    */
   private rebuild(id: string, lostAt: string): void {
     const where = `every copy of ObjectRef(${id}) was on node ${lostAt.slice(0, 8)}, which died or could not be reached`;
@@ -836,8 +849,9 @@ export class Node {
       const error =
         plan.kind === 'not-rebuilt'
           ? new ObjectLostError(
-              `${message}Objects from put() and actor method results are not rebuilt: keep such objects in the process that needs them, ` +
-                'or make them with a task (a task\'s result is rebuilt by running it again while maxRetries allows).',
+              `${message}Objects from put() are not rebuilt, nor are the results of an actor created with maxTaskRetries 0 (the default): ` +
+                'keep such objects in the process that needs them, make them with a task (a task\'s result is rebuilt by running it again while maxRetries allows), ' +
+                'or create the actor with maxTaskRetries > 0 (or -1) and maxRestarts, so that its lost results are rebuilt by calling the method again.',
             )
           : new ObjectReconstructionFailedError(message);
       this.failLost([id], encodeError(error));
@@ -848,9 +862,12 @@ export class Node {
     if (spent !== undefined) {
       const tries = spent.retries + 1;
       const which = spent.spec.returnIds.includes(id) ? 'which made it' : `which made one of its lost arguments`;
+      const actor = spent.spec.actorId !== undefined;
       const error = new ObjectReconstructionFailedError(
-        `${where}, and task ${spent.spec.name}, ${which}, cannot run again to rebuild it: it has run ${tries} time${tries > 1 ? 's' : ''} ` +
-          `(maxRetries: ${spent.spec.maxRetries}). Raise maxRetries in its options (-1: no limit) to let lineage rebuild its results.`,
+        `${where}, and ${actor ? 'actor method' : 'task'} ${spent.spec.name}, ${which}, cannot run again to rebuild it: it has run ${tries} time${tries > 1 ? 's' : ''} ` +
+          (actor
+            ? `(maxTaskRetries: ${spent.spec.maxRetries}). Raise maxTaskRetries in the actor's options (-1: no limit) to let lineage rebuild its results.`
+            : `(maxRetries: ${spent.spec.maxRetries}). Raise maxRetries in its options (-1: no limit) to let lineage rebuild its results.`),
       );
       this.failLost([id, ...spent.spec.returnIds], encodeError(error));
       return;
@@ -858,10 +875,43 @@ export class Node {
     for (const record of plan.tasks) this.rerun(record);
   }
 
+  /** Sends an actor call to its actor: here, or through the cluster where it lives. */
+  private callActor(spec: TaskSpec, fromPeer: boolean): void {
+    if (this.actors.has(spec.actorId as string) || this.cluster === undefined || fromPeer) this.actors.submitCall(spec);
+    else this.cluster.callRemoteActor(this.remoteWork(spec, undefined));
+  }
+
+  private actorCallRecord(spec: TaskSpec): TaskRecord {
+    return { spec, numCpus: 0, remote: false, fromPeer: false, reserved: false, state: 'running', retries: 0, cancelled: false, worker: undefined, seq: 0 };
+  }
+
+  /**
+   * An actor call this node owns reported (`ok`: with results). As in Ray, its spec is kept in
+   * lineage like a task's when its actor was created with maxTaskRetries (its calls may run
+   * again), so that a lost result is made again by calling the method again (see rerun); with
+   * maxTaskRetries 0 its results are not rebuilt.
+   */
+  private actorCallDone(firstId: string, ok: boolean): void {
+    const record = this.actorCallsPending.get(firstId);
+    if (record === undefined) return;
+    this.actorCallsPending.delete(firstId);
+    record.state = 'finished';
+    if (!ok || record.retries > 0) return; // a rebuild's record is kept already
+    const actorId = record.spec.actorId as string;
+    const maxTaskRetries = this.actors.taskRetriesOf(actorId) ?? this.cluster?.actorTaskRetries(actorId) ?? 0;
+    if (maxTaskRetries === 0) return;
+    // Its rebuilds count against maxTaskRetries (rerun and retriesLeft read maxRetries).
+    this.keepLineage({ ...record, spec: { ...record.spec, maxRetries: maxTaskRetries } });
+  }
+
   /** Runs a finished task again, its results pending once more (see rebuild). */
   private rerun(record: TaskRecord): void {
     if (record.state !== 'finished' || record.cancelled) return; // already being made again
     const { spec } = record;
+    if (spec.actorId !== undefined) {
+      this.recallActor(record);
+      return;
+    }
     const owner = spec.owner.workerId;
     for (const id of spec.returnIds) {
       if (this.objects.get(id) === undefined) {
@@ -877,6 +927,24 @@ export class Node {
     this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of task ${spec.name}`);
     if (spec.dependencies.length === 0) this.enqueue(record);
     else this.waitForArguments(record);
+  }
+
+  /** Calls an actor's method again to rebuild its results, through the normal actor-call path (the actor may have been restarted elsewhere). */
+  private recallActor(record: TaskRecord): void {
+    const { spec } = record;
+    for (const id of spec.returnIds) {
+      if (this.objects.get(id) === undefined) {
+        this.objects.addRebuilt(id, spec.owner.workerId, record);
+        this.lineage.revived(id);
+      }
+    }
+    record.retries++;
+    record.state = 'running';
+    for (const id of spec.returnIds) this.objects.reopen(id, record);
+    const argumentRefs = spec.nestedRefs === undefined ? spec.dependencies : [...spec.dependencies, ...spec.nestedRefs];
+    this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of ${spec.name}`);
+    this.actorCallsPending.set(spec.returnIds[0] as string, record);
+    this.callActor(spec, false);
   }
 
   /** Fails objects that had no copy left (those made again since are left alone). */

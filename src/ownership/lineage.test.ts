@@ -60,7 +60,7 @@ test('an object with no kept spec (put(), an actor result) is not rebuilt; nor i
   const none = lineage.plan('p', lostAll);
   assert.ok('reason' in none);
   assert.equal(none.kind, 'not-rebuilt');
-  assert.match(none.reason, /ObjectRef\(p\) cannot be rebuilt: no task spec is kept for it \(it was made by put\(\) or an actor method/);
+  assert.match(none.reason, /ObjectRef\(p\) cannot be rebuilt: no task spec is kept for it \(it was made by put\(\) or by a method of an actor with maxTaskRetries 0/);
   lineage.keep('t', info(['r'], ['p']), 100);
   const argument = lineage.plan('r', lostAll);
   assert.ok('reason' in argument);

@@ -32,7 +32,7 @@ interface Kept<T> {
 
 /**
  * How a lost object can be made again: the tasks to re-run, in order (arguments first), or why not:
- * 'not-rebuilt' (no spec was ever kept for it: put(), an actor method, owned elsewhere),
+ * 'not-rebuilt' (no spec was ever kept for it: put(), an actor method with maxTaskRetries 0, owned elsewhere),
  * 'evicted' (its spec was dropped under maxLineageBytes), 'argument' (a lost argument cannot be).
  */
 export type RebuildPlan<T> =
@@ -135,7 +135,7 @@ export class Lineage<T> {
           kind: evicted ? 'evicted' : objectId === id ? 'not-rebuilt' : 'argument',
           reason: evicted
             ? `${path}: the spec of the task that made it was dropped to keep lineage under maxLineageBytes (${this.maxBytes} bytes; raise MINIRAY_MAX_LINEAGE_BYTES to keep more)`
-            : `${path}: no task spec is kept for it (it was made by put() or an actor method, which are not rebuilt, or is owned elsewhere)`,
+            : `${path}: no task spec is kept for it (it was made by put() or by a method of an actor with maxTaskRetries 0, which are not rebuilt, or is owned elsewhere)`,
         };
       }
       if (planned.has(kept)) return undefined;

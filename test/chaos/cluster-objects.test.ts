@@ -2,7 +2,8 @@
  * Lost objects across real processes (loopback): kill -9 the node that holds the only copy of
  * objects the driver still refers to, and check that each is rebuilt by lineage (issue 10); that a
  * ref owned by a node that dies fails with OwnerDiedError at once rather than hanging; and that an
- * actor method's result, which is not rebuilt (as in Ray), fails with an ObjectLostError saying so.
+ * actor method's result is rebuilt by its restarted actor when maxTaskRetries allows, and with
+ * maxTaskRetries 0 (not rebuilt, as in Ray) fails with an ObjectLostError saying so.
  * Uses the fixture test/cluster/fixtures/objects.mjs; run `npm run build` first.
  */
 import assert from 'node:assert/strict';
@@ -80,13 +81,15 @@ describe('lost objects across nodes (loopback)', { timeout: 600_000 }, () => {
     });
   });
 
-  test('an actor result whose only copy is lost fails with ObjectLostError saying it is not rebuilt', async () => {
+  test('an actor result whose only copy is lost is rebuilt on the restarted actor when maxTaskRetries allows; with maxTaskRetries 0 it fails with ObjectLostError', async () => {
     const victim = await c().addNode({ numCpus: 1 });
     const { results } = await scenarioAcrossKill('actorResult', victim);
-    const [{ outcome, ms }] = results as [{ outcome: ErrorOutcome; ms: number }];
+    const [{ outcome, ms, retried, rebuiltMs }] = results as [{ outcome: ErrorOutcome; ms: number; retried: ErrorOutcome & { nodeId?: string; right?: boolean }; rebuiltMs: number }];
     assert.equal(outcome.error?.name, 'ObjectLostError', JSON.stringify(outcome));
-    assert.match(outcome.error?.message ?? '', /which died or could not be reached.*actor method results are not rebuilt/s);
-    report('lost-actor-result', { errorMs: ms });
+    assert.match(outcome.error?.message ?? '', /which died or could not be reached.*nor are the results of an actor created with maxTaskRetries 0/s);
+    assert.equal(retried.right, true, `the lost result of the actor with maxTaskRetries is rebuilt, value right: ${JSON.stringify(retried)}`);
+    assert.notEqual(retried.nodeId, victim.nodeId, 'by its instance restarted elsewhere');
+    report('lost-actor-result', { errorMs: ms, rebuiltMs });
   });
 
   // Last: the victim's slow task keeps a worker of the surviving node busy (with no CPU) until it ends.
