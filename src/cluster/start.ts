@@ -11,7 +11,6 @@ import { availableParallelism } from 'node:os';
 import { defaultObjectStoreMemory, setting } from '../config/index.js';
 import { MinirayError } from '../errors/index.js';
 import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type StoreClient } from '../gcs/index.js';
-import { RedisStoreClient } from '../gcs/redis-store.js';
 import { Router, connect, listen, localPair, type Listener, type Peer, type PeerHello } from '../net/index.js';
 import { Node, type NodeOptions } from '../node/index.js';
 import { ClusterAgent } from './agent.js';
@@ -143,7 +142,8 @@ export async function startMember(options: MemberOptions): Promise<ClusterMember
         await agent.rejoin(new GcsClient(peer, publishes));
       };
     } else {
-      store = options.redis === undefined ? new InMemoryStoreClient() : await RedisStoreClient.connect(options.redis);
+      // Redis's client is loaded only by a head that uses it: it costs every other import of miniray about 80 ms.
+      store = options.redis === undefined ? new InMemoryStoreClient() : await (await import('../gcs/redis-store.js')).RedisStoreClient.connect(options.redis);
       [gcsServer, gcsPeer] = await inProcessGcs(parts, store);
     }
     const router = routerFor(false);
