@@ -259,6 +259,20 @@ test('a node the GCS declares dead fails its work sent elsewhere with NodeDiedEr
   assert.equal(later.name, 'NodeDiedError');
 });
 
+test('a node declared dead runs the work it can run itself, rather than send it to nodes that refuse it (each refusal a retry)', T, async () => {
+  const { addNode, agent, node } = await setUp({ numCpus: 0 });
+  const other = await addNode({ CPU: 4 }, okAnswer);
+  await (agent as unknown as { gcsClient: GcsClient }).gcsClient.unregisterNode(node.nodeId as NodeIdHex);
+  await agent.declaredDead;
+  const spec: TaskSpec = {
+    taskId: hex(900), functionId: FN.id, name: 'mine', args: new Uint8Array([0x90]), refArgPositions: [], dependencies: [],
+    returnIds: [hex(901)], numCpus: 1, maxRetries: -1, retryExceptions: false, owner: { nodeId: node.nodeId, workerId: 'a'.repeat(32) },
+  };
+  const work = { spec, function: FN, done: () => assert.fail('not failed: it can run here'), lost: () => assert.fail('not lost: it can run here') };
+  assert.equal(agent.takeTask(work, true), false, 'it runs on this node');
+  assert.equal(other.received.length, 0, 'nothing was sent to the other node');
+});
+
 test('a node the GCS declared dead is no link, and work it sends is refused with NodeDiedError', T, async () => {
   const { addNode, agent, node } = await setUp({ numCpus: 1 });
   const zombie = await addNode({ CPU: 1 });

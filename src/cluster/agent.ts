@@ -320,8 +320,11 @@ export class ClusterAgent implements ClusterLink {
   // ---- placement -------------------------------------------------------------------------------
 
   takeTask(work: RemoteWork, canRunHere: boolean): boolean {
-    if (this.deathReason !== undefined && !canRunHere) {
-      // Not lost(), which would retry: no node of the cluster takes work from a dead node.
+    if (this.deathReason !== undefined) {
+      // No node of the cluster takes work from a dead node (each refusal would cost a retry, for
+      // ever with maxRetries -1): it runs here if it can, else fails (not lost(), which retries).
+      const pinnedElsewhere = typeof work.spec.strategy === 'object' && !work.spec.strategy.soft && work.spec.strategy.nodeId !== this.self;
+      if (canRunHere && !pinnedElsewhere) return false;
       const error = encodeError(this.deadError());
       work.done(work.spec.returnIds.map((id) => ({ id, state: 'failed', data: error })));
       return true;
