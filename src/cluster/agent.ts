@@ -248,6 +248,10 @@ export class ClusterAgent implements ClusterLink {
     this.pulls.clear();
   }
 
+  isDead(nodeId: string): boolean {
+    return this.deadNodes.has(nodeId);
+  }
+
   /** The other nodes this node knows to be alive. */
   get otherNodes(): number {
     return this.views.size - (this.views.has(this.self) ? 1 : 0);
@@ -265,6 +269,9 @@ export class ClusterAgent implements ClusterLink {
   }
 
   private removeNode(nodeId: string): void {
+    // First: what reacts below (lineage reruns, actor restarts) must not pick the dead node, nor
+    // read copies there (Node asks isDead).
+    this.deadNodes.add(nodeId);
     this.views.delete(nodeId);
     this.node.ownerLeft(nodeId);
     this.node.remoteObjects.nodeDied(nodeId);
@@ -282,7 +289,6 @@ export class ClusterAgent implements ClusterLink {
    * connection gives up (a cut-off host's TCP connection can stay open for minutes).
    */
   private nodeDied(nodeId: string): void {
-    this.deadNodes.add(nodeId);
     const sent = this.inFlight.get(nodeId);
     this.inFlight.delete(nodeId);
     for (const lose of sent ?? []) lose(new NodeDiedError(`node ${nodeId.slice(0, 8)} died (the GCS declared it dead) while it ran this task`));

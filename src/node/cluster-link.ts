@@ -66,6 +66,8 @@ export interface ClusterLink {
   readonly alone: boolean;
   /** Whether a task no node can run now should wait (a node may join) rather than fail. */
   readonly canGrow: boolean;
+  /** Whether the cluster has reported node `nodeId` dead (its copies of objects are gone). */
+  isDead(nodeId: string): boolean;
 }
 
 /** Resources a spec asks for, CPUs included. */

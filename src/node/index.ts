@@ -130,8 +130,6 @@ export class Node {
    * those of an actor with maxTaskRetries are kept in lineage once they finish (see actorCallDone).
    */
   private readonly actorCallsPending = new Map<string, TaskRecord>();
-  /** Nodes the cluster reported dead: copies there are gone. */
-  private readonly deadNodes = new Set<string>();
 
   constructor(readonly options: NodeOptions) {
     const reportUnhandledError = unhandledErrorReporter();
@@ -586,11 +584,9 @@ export class Node {
 
   private submitOne(spec: TaskSpec, fromPeer = false): void {
     const owner = spec.owner.workerId;
-    // The call's ref arguments (and refs nested in its arguments) live until it finishes.
-    const argumentRefs = spec.nestedRefs === undefined ? spec.dependencies : [...spec.dependencies, ...spec.nestedRefs];
     if (spec.actorId !== undefined) {
       for (const id of spec.returnIds) this.objects.addPending(id, owner, undefined);
-      this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of ${spec.name}`);
+      this.holdArguments(spec);
       if (!fromPeer && this.cluster?.canGrow === true) this.actorCallsPending.set(spec.returnIds[0] as string, this.actorCallRecord(spec));
       this.callActor(spec, fromPeer);
       return;
@@ -608,7 +604,7 @@ export class Node {
       seq: 0,
     };
     for (const id of spec.returnIds) this.objects.addPending(id, owner, record);
-    this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of task ${spec.name}`);
+    this.holdArguments(spec);
     // Where the cluster may run it elsewhere, it decides once the arguments exist.
     if (!this.canRun(record.spec) && (this.cluster === undefined || fromPeer)) {
       this.failTask(record, encodeError(this.infeasibleError(`task ${spec.name}`, spec)));
@@ -793,7 +789,6 @@ export class Node {
    */
   private nodeDied(nodeId: string): void {
     if (nodeId === this.nodeId) return;
-    this.deadNodes.add(nodeId);
     const lost: string[] = [];
     for (const [id, entry] of this.objects.all()) {
       if (entry.foreignOwner === nodeId) {
@@ -812,7 +807,7 @@ export class Node {
   private moveToCopy(entry: ObjectEntry<TaskRecord>): boolean {
     for (const copy of entry.copies ?? []) {
       entry.copies?.delete(copy);
-      if (this.deadNodes.has(copy)) continue;
+      if (this.cluster?.isDead(copy) === true) continue;
       entry.location = copy;
       return true;
     }
@@ -829,7 +824,7 @@ export class Node {
 
   /** Whether an object this node owns has no copy left: ready, its only copy on a node that died. */
   private isLost(id: string, entry: ObjectEntry<TaskRecord>): boolean {
-    return entry.state === 'ready' && entry.location !== undefined && this.deadNodes.has(entry.location) && !this.store.contains(id);
+    return entry.state === 'ready' && entry.location !== undefined && this.cluster?.isDead(entry.location) === true && !this.store.contains(id);
   }
 
   /**
@@ -908,29 +903,23 @@ export class Node {
   private rerun(record: TaskRecord): void {
     if (record.state !== 'finished' || record.cancelled) return; // already being made again
     const { spec } = record;
+    this.reopenForRerun(record);
     if (spec.actorId !== undefined) {
-      this.recallActor(record);
+      // An actor call: its method is called again through the normal actor-call path (the actor
+      // may have been restarted elsewhere).
+      record.state = 'running';
+      this.actorCallsPending.set(spec.returnIds[0] as string, record);
+      this.callActor(spec, false);
       return;
     }
-    const owner = spec.owner.workerId;
-    for (const id of spec.returnIds) {
-      if (this.objects.get(id) === undefined) {
-        this.objects.addRebuilt(id, owner, record);
-        this.lineage.revived(id);
-      }
-    }
-    record.retries++;
     record.state = 'waiting';
     record.remote = false;
-    for (const id of spec.returnIds) this.objects.reopen(id, record);
-    const argumentRefs = spec.nestedRefs === undefined ? spec.dependencies : [...spec.dependencies, ...spec.nestedRefs];
-    this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of task ${spec.name}`);
     if (spec.dependencies.length === 0) this.enqueue(record);
     else this.waitForArguments(record);
   }
 
-  /** Calls an actor's method again to rebuild its results, through the normal actor-call path (the actor may have been restarted elsewhere). */
-  private recallActor(record: TaskRecord): void {
+  /** A task or actor call about to run again: its results pending once more (entries made again where freed), its arguments held, a retry counted. */
+  private reopenForRerun(record: TaskRecord): void {
     const { spec } = record;
     for (const id of spec.returnIds) {
       if (this.objects.get(id) === undefined) {
@@ -939,12 +928,14 @@ export class Node {
       }
     }
     record.retries++;
-    record.state = 'running';
     for (const id of spec.returnIds) this.objects.reopen(id, record);
+    this.holdArguments(spec);
+  }
+
+  /** The call's ref arguments (and refs nested in its arguments) live until it finishes. */
+  private holdArguments(spec: TaskSpec): void {
     const argumentRefs = spec.nestedRefs === undefined ? spec.dependencies : [...spec.dependencies, ...spec.nestedRefs];
-    this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of ${spec.name}`);
-    this.actorCallsPending.set(spec.returnIds[0] as string, record);
-    this.callActor(spec, false);
+    this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of ${spec.actorId === undefined ? 'task ' : ''}${spec.name}`);
   }
 
   /** Fails objects that had no copy left (those made again since are left alone). */
