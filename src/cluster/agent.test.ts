@@ -3,7 +3,7 @@
 // answering what they are sent.
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { InvalidOptionError, fromErrorRecord } from '../errors/index.js';
+import { ConnectionError, InvalidOptionError, fromErrorRecord } from '../errors/index.js';
 import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type NodeIdHex } from '../gcs/index.js';
 import { Router, localPair, type Peer } from '../net/index.js';
 import { Node } from '../node/index.js';
@@ -24,6 +24,9 @@ interface Fake {
   answer: (spec: TaskSpec) => unknown;
   /** A host that is cut off: connecting to it never completes. */
   unreachable?: boolean;
+  /** Killed by the first task it is sent (its connection closes, later connects are refused), before the GCS knows. */
+  diesOnTask?: boolean;
+  dead?: boolean;
   /** Its connection to the GCS (to unregister it, as the GCS declaring it dead would). */
   gcs?: GcsClient;
 }
@@ -52,17 +55,23 @@ async function setUp(options: { numCpus?: number; resources?: Record<string, num
     connect: async (address) => {
       const fake = fakes.get(address) as Fake;
       if (fake.unreachable) return new Promise<Peer>(() => {});
+      if (fake.dead) throw new ConnectionError(`cannot connect to ${address}: ECONNREFUSED`);
       const router = new Router().handle(
         'executeTask',
         (body) => body as { spec: TaskSpec },
         ({ spec }) => {
           fake.received.push(spec.name);
+          if (fake.diesOnTask) {
+            fake.dead = true;
+            queueMicrotask(() => fakeSide.close('killed'));
+            return new Promise(() => {});
+          }
           return fake.answer(spec);
         },
       );
       const ours = new Router();
       agent.register(ours);
-      const [toFake] = localPair({ hello: { role: 'node', nodeId: node.nodeId }, router: ours }, { hello: { role: 'node', nodeId: fake.nodeId }, router });
+      const [toFake, fakeSide] = localPair({ hello: { role: 'node', nodeId: node.nodeId }, router: ours }, { hello: { role: 'node', nodeId: fake.nodeId }, router });
       return toFake;
     },
   });
@@ -210,6 +219,15 @@ test('a task sent to a node whose connection breaks is retried elsewhere while m
   });
   assert.equal((await submit({ maxRetries: 1 })).state, 'ready');
   assert.equal(flaky.received.length, 2);
+});
+
+test('a node whose connection closes is placed on no more until the GCS says what became of it: the retry goes elsewhere, not to it again (each try a retry)', T, async () => {
+  const { addNode, submit } = await setUp({ numCpus: 0 });
+  const victim = await addNode({ CPU: 1 }, okAnswer, { diesOnTask: true });
+  const healthy = await addNode({ CPU: 1 });
+  const value = await submit({ maxRetries: 1, strategy: { nodeId: victim.nodeId, soft: true } });
+  assert.equal(value.state, 'ready', value.state === 'failed' ? errorOf(value).message : '');
+  assert.deepEqual([victim.received.length, healthy.received.length], [1, 1]);
 });
 
 test("function definitions go to the GCS's function table, where a node that was not sent one reads it", T, async () => {

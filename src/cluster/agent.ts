@@ -49,6 +49,8 @@ const SPREAD_THRESHOLD = 0.5;
 const REPORT_INTERVAL_MS = 100;
 /** Calls to an actor whose node was lost ask the GCS this often for its next instance (besides the `actors` channel). */
 const RELOCATE_POLL_MS = 1000;
+/** How long after a node's connection was lost the GCS is asked whether it lives (see nodeUnreachable). */
+const UNREACHABLE_RECHECK_MS = 2000;
 /** The GCS KV namespace of detached actors' creation records (what the head's node restarts them from). */
 const CREATIONS = 'actor';
 
@@ -138,6 +140,7 @@ export class ClusterAgent implements ClusterLink {
     this.links.set(nodeId, link);
     peer.onClose(() => {
       if (this.links.get(nodeId) === link) this.links.delete(nodeId);
+      this.nodeUnreachable(nodeId);
       this.peerGone(nodeId);
     });
   }
@@ -212,7 +215,7 @@ export class ClusterAgent implements ClusterLink {
     }
     this.clusterId = registered.clusterId;
     for (const info of registered.nodes) {
-      const known = this.views.has(info.nodeId) || this.unreachableHeads.delete(info.nodeId);
+      const known = this.views.has(info.nodeId) || this.unreachable.delete(info.nodeId);
       // Nodes known already keep their views (what was sent there is counted in them); one the
       // GCS has found dead while this node was away from it (the head node before a restart) goes.
       if (info.alive && !this.views.has(info.nodeId)) this.addNode(info);
@@ -226,17 +229,32 @@ export class ClusterAgent implements ClusterLink {
     for (const actor of await via.listActors()) if (actor.state !== 'ALIVE') this.actorSeen(actor);
   }
 
-  /** Head nodes whose GCS connection closed, out of the views until the GCS says what became of them. */
-  private readonly unreachableHeads = new Set<string>();
+  /** Nodes whose connection closed or could not be made, out of the views until the GCS says what became of them. */
+  private readonly unreachable = new Map<string, NodeInfo>();
 
   /**
-   * The connection to the GCS closed; the head's node was on it (one process, one port). Nothing
-   * is placed there while it cannot be reached (its tasks' retries would be spent on it); whether
-   * it died is for the GCS to say when this node reaches it again (rejoin), as for any node.
+   * The connection to `nodeId` closed, or could not be made (a process killed a moment ago, which
+   * the GCS may not have declared dead yet; or the head, whose node was on the GCS's connection).
+   * Nothing is placed there meanwhile: each task sent there again would spend a retry on it. The
+   * GCS has the last word: its death event removes it for good, and if, asked a little later, the
+   * GCS still lists it alive (a connection lost while the node lives), it is placed on again.
    */
-  headUnreachable(nodeId: string): void {
-    if (nodeId === this.self || !this.views.delete(nodeId)) return;
-    this.unreachableHeads.add(nodeId);
+  nodeUnreachable(nodeId: string): void {
+    const view = this.views.get(nodeId);
+    if (nodeId === this.self || view === undefined || this.stopped) return;
+    this.views.delete(nodeId);
+    this.unreachable.set(nodeId, view.info);
+    setTimeout(() => {
+      if (!this.unreachable.has(nodeId) || this.stopped) return;
+      this.gcs.getNodes().then(
+        (nodes) => {
+          const row = nodes.find((n) => n.nodeId === nodeId);
+          if (!this.unreachable.delete(nodeId)) return;
+          if (row?.alive === true) this.addNode(row);
+        },
+        () => this.unreachable.delete(nodeId),
+      );
+    }, UNREACHABLE_RECHECK_MS).unref();
   }
 
   stop(): void {
@@ -263,6 +281,7 @@ export class ClusterAgent implements ClusterLink {
 
   private addNode(info: NodeInfo): void {
     if (!info.alive) return;
+    this.unreachable.delete(info.nodeId);
     this.views.set(info.nodeId, { info, available: info.available, sentCpus: 0, actorCpus: 0 });
     this.unpark();
     this.unparkActors();
@@ -273,6 +292,7 @@ export class ClusterAgent implements ClusterLink {
     // read copies there (Node asks isDead).
     this.deadNodes.add(nodeId);
     this.views.delete(nodeId);
+    this.unreachable.delete(nodeId);
     this.node.ownerLeft(nodeId);
     this.node.remoteObjects.nodeDied(nodeId);
     this.actorsLost(nodeId);
@@ -454,14 +474,17 @@ export class ClusterAgent implements ClusterLink {
     const view = this.views.get(nodeId);
     if (view === undefined) return undefined;
     const peer = this.options.connect(view.info.address);
+    // Before the sends' own handlers (attached after these): what they place again does not go here.
     peer.then(
       (connected) =>
         connected.onClose(() => {
           if (this.links.get(nodeId)?.peer === peer) this.links.delete(nodeId);
+          this.nodeUnreachable(nodeId);
           this.peerGone(nodeId);
         }),
       () => {
         if (this.links.get(nodeId)?.peer === peer) this.links.delete(nodeId);
+        this.nodeUnreachable(nodeId);
       },
     );
     link = { peer, knownFunctions: new Set() };

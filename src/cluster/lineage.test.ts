@@ -129,7 +129,8 @@ async function setUp() {
   /** Resolves once the agent has heard that `fake` is dead. */
   const kill = async (fake: Fake): Promise<void> => {
     fake.die();
-    await until(() => !(agent as unknown as { views: Map<string, unknown> }).views.has(fake.nodeId));
+    // Dead to the agent (the GCS's death event), not only out of its views (its connection closed).
+    await until(() => agent.isDead(fake.nodeId));
   };
   let nextActor = 1;
   /** An actor on `fake`, as the GCS knows it once its instance is up there; returns its ID. */

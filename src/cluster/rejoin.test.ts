@@ -51,7 +51,7 @@ test('rejoin: same node ID, the nodes it knew kept, the head node from before go
 
   // The head dies (its GCS with it); this node's GCS connection closes, and it stops placing work there.
   first.close();
-  agent.headUnreachable(oldHead);
+  agent.nodeUnreachable(oldHead);
   assert.equal(agent.otherNodes, 1);
 
   const second = await gcs(store, newHead);

@@ -135,7 +135,7 @@ export async function startMember(options: MemberOptions): Promise<ClusterMember
       const link = new GcsLink({ address: gcsAddress, connect: () => parts.connectTo(gcsAddress, true), timeoutMs: setting('gcsReconnectTimeoutMs') });
       gcsPeer = link;
       agent.adopt(await link.open(options.waitForHead ?? false)); // the head's node is reached over the same connection
-      link.onDisconnect = (hello) => agent.headUnreachable(hello.nodeId);
+      link.onDisconnect = (hello) => agent.nodeUnreachable(hello.nodeId);
       link.onReconnect = async (peer) => {
         // A restarted head is a new node on the same port: its connection is that node's link.
         agent.adopt(peer);
