@@ -36,6 +36,7 @@ import {
   type ResourceMap,
   type ResourceView,
 } from './types.js';
+import { TASK_STATES, TASK_TYPES, type CoreEvent, type ProfileSpan, type TaskEntry, type TaskMetrics, type TaskType } from '../state/types.js';
 
 // ---- bodies -----------------------------------------------------------------------------------
 
@@ -80,6 +81,56 @@ export type Subscribe = { readonly channels: readonly Channel[] };
 /** The body of a method that takes no arguments. */
 export type Empty = Readonly<Record<string, never>>;
 
+// ---- task events (issue 12, helper events): the bodies and answers ---------------------------
+
+/**
+ * What a node sends the GCS every taskEventsFlushMs (notify addTaskEvents): its recorded events in
+ * columns (one entry per event in each of taskIds..workerIds), so that a batch of thousands of
+ * events is a few arrays, not thousands of objects. `states[i]` indexes TASK_STATES; `attempts[i]`
+ * is -1 for an event of the node that ran a task sent by another node (it does not know the
+ * attempt: the GCS gives it to the latest attempt it knows). `infos` adds what only some events
+ * carry, by event index: a submission's name, type, owner and resources; a failure's error; a
+ * finished attempt's profile spans.
+ */
+export type TaskEventBatch = {
+  readonly nodeId: NodeIdHex;
+  /** Events this node dropped since its previous batch (its buffer was full). */
+  readonly dropped: number;
+  readonly taskIds: readonly string[];
+  readonly attempts: readonly number[];
+  readonly states: readonly number[];
+  readonly timesMs: readonly number[];
+  /** '' when the event names no worker. */
+  readonly workerIds: readonly string[];
+  readonly infos: readonly TaskEventInfo[];
+  /** get/put/wait calls, in columns as above (`kinds[i]` indexes CORE_EVENT_KINDS). */
+  readonly core: {
+    readonly kinds: readonly number[];
+    readonly workerIds: readonly string[];
+    readonly startsMs: readonly number[];
+    readonly endsMs: readonly number[];
+    readonly counts: readonly number[];
+  };
+};
+export type TaskEventInfo = {
+  /** The event it belongs to (an index into the batch's columns). */
+  readonly index: number;
+  readonly name?: string;
+  readonly type?: TaskType;
+  readonly actorId?: string;
+  readonly ownerNodeId?: string;
+  readonly requiredResources?: Readonly<Record<string, number>>;
+  readonly errorType?: string;
+  readonly errorMessage?: string;
+  readonly profile?: readonly ProfileSpan[];
+};
+export const CORE_EVENT_KINDS = ['get', 'put', 'wait'] as const satisfies readonly CoreEvent['kind'][];
+/** Ray's `[key, op, value]` predicates over a TaskEntry's fields (values compare as strings). */
+export type TaskFilter = readonly [key: string, op: '=' | '!=', value: string | number | boolean];
+export type ListTaskEvents = { readonly filters?: readonly TaskFilter[]; readonly limit?: number; readonly detail?: boolean };
+export type TaskEventsRef = { readonly taskId: string };
+export type TaskEventList = { readonly records: readonly TaskEntry[]; readonly total: number; readonly dropped: number };
+
 // ---- answers ----------------------------------------------------------------------------------
 
 export type Registered = { readonly clusterId: string; readonly nodes: readonly NodeInfo[] };
@@ -115,13 +166,18 @@ export type GcsRequests = {
   subscribe: { body: Subscribe; answer: null };
   getClusterResources: { body: Empty; answer: ResourceMap };
   getAvailableResources: { body: Empty; answer: ResourceMap };
+  // task events (helper events)
+  listTaskEvents: { body: ListTaskEvents; answer: TaskEventList };
+  getTaskEvents: { body: TaskEventsRef; answer: readonly TaskEntry[] };
+  taskMetrics: { body: Empty; answer: TaskMetrics };
+  listCoreEvents: { body: Empty; answer: readonly CoreEvent[] };
 };
 export type GcsMethod = keyof GcsRequests;
 export type Body<M extends GcsMethod> = GcsRequests[M]['body'];
 export type Answer<M extends GcsMethod> = GcsRequests[M]['answer'];
 
 /** One-way methods (notify): to the GCS, and from it. */
-export type GcsNotifies = { reportResources: ReportResources };
+export type GcsNotifies = { reportResources: ReportResources; addTaskEvents: TaskEventBatch };
 export const PUBLISH = 'publish';
 /** The GCS's notify to a node it declared dead (body: NodeDead), just before it closes the connection. */
 export const NODE_DEAD = 'nodeDead';
@@ -212,6 +268,153 @@ const orNull =
 
 const aChannel = (value: unknown): Channel => oneOf(value, '', CHANNELS);
 
+// ---- task events' item checks (helper events) --------------------------------------------------
+
+/** Epoch milliseconds (or any finite number: a clock may be set back). */
+function time(value: unknown, path: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) fail(path, 'a finite number (epoch milliseconds)', value);
+  return value;
+}
+
+/** Every item of a column of a batch: a loop, not list(), since a batch holds thousands. */
+function column(value: unknown, path: string, length: number, check: (item: unknown) => boolean, expected: string): void {
+  if (!Array.isArray(value)) fail(path, 'an array', value);
+  if (value.length !== length) fail(path, `an array of ${length} (one per event)`, value);
+  for (let i = 0; i < value.length; i++) if (!check(value[i])) fail(`${path}[${i}]`, expected, value[i]);
+}
+
+const isString = (item: unknown): boolean => typeof item === 'string';
+const isFinite = (item: unknown): boolean => typeof item === 'number' && Number.isFinite(item);
+const isAttempt = (item: unknown): boolean => typeof item === 'number' && Number.isSafeInteger(item) && item >= -1;
+const isIndexBelow =
+  (n: number) =>
+  (item: unknown): boolean =>
+    typeof item === 'number' && Number.isSafeInteger(item) && item >= 0 && item < n;
+
+function aStringRecord(value: unknown, path: string): Readonly<Record<string, string>> {
+  const o = fields(value, path);
+  for (const key in o) str(o[key], `${path}.${key}`);
+  return o as Readonly<Record<string, string>>;
+}
+
+const aProfileSpan = (value: unknown): ProfileSpan => {
+  const o = fields(value);
+  str(o['name'], 'name');
+  time(o['startMs'], 'startMs');
+  time(o['endMs'], 'endMs');
+  if (o['extraData'] !== undefined) aStringRecord(o['extraData'], 'extraData');
+  return o as unknown as ProfileSpan;
+};
+
+const aTaskFilter = (value: unknown): TaskFilter => {
+  if (!Array.isArray(value) || value.length !== 3) fail('', 'a [key, op, value] tuple', value);
+  str(value[0], '[0]');
+  oneOf(value[1], '[1]', ['=', '!='] as const);
+  const v: unknown = value[2];
+  if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') fail('[2]', 'a string, number or boolean', v);
+  return value as unknown as TaskFilter;
+};
+
+function aTaskEventBatch(value: unknown): TaskEventBatch {
+  const o = fields(value);
+  nodeId(o['nodeId'], 'nodeId');
+  int(o['dropped'], 'dropped');
+  const ids = o['taskIds'];
+  if (!Array.isArray(ids)) fail('taskIds', 'an array', ids);
+  const n = ids.length;
+  column(ids, 'taskIds', n, isString, 'a string');
+  column(o['attempts'], 'attempts', n, isAttempt, 'an integer >= -1');
+  column(o['states'], 'states', n, isIndexBelow(TASK_STATES.length), `an index into ${TASK_STATES.length} task states`);
+  column(o['timesMs'], 'timesMs', n, isFinite, 'a finite number');
+  column(o['workerIds'], 'workerIds', n, isString, 'a string');
+  list(o['infos'], 'infos', (item) => {
+    const info = fields(item);
+    if (!isIndexBelow(n)(info['index'])) fail('index', `an event index below ${n}`, info['index']);
+    optionalStr(info['name'], 'name');
+    if (info['type'] !== undefined) oneOf(info['type'], 'type', TASK_TYPES);
+    optionalStr(info['actorId'], 'actorId');
+    optionalStr(info['ownerNodeId'], 'ownerNodeId');
+    if (info['requiredResources'] !== undefined) resources(info['requiredResources'], 'requiredResources');
+    optionalStr(info['errorType'], 'errorType');
+    optionalStr(info['errorMessage'], 'errorMessage');
+    if (info['profile'] !== undefined) list(info['profile'], 'profile', aProfileSpan);
+    return info;
+  });
+  const core = fields(o['core'], 'core');
+  const kinds = core['kinds'];
+  if (!Array.isArray(kinds)) fail('core.kinds', 'an array', kinds);
+  const m = kinds.length;
+  column(kinds, 'core.kinds', m, isIndexBelow(CORE_EVENT_KINDS.length), `an index into ${CORE_EVENT_KINDS.length} kinds`);
+  column(core['workerIds'], 'core.workerIds', m, isString, 'a string');
+  column(core['startsMs'], 'core.startsMs', m, isFinite, 'a finite number');
+  column(core['endsMs'], 'core.endsMs', m, isFinite, 'a finite number');
+  column(core['counts'], 'core.counts', m, isIndexBelow(Number.MAX_SAFE_INTEGER), 'an integer >= 0');
+  return o as unknown as TaskEventBatch;
+}
+
+const aTaskEntry = (value: unknown): TaskEntry => {
+  const o = fields(value);
+  str(o['taskId'], 'taskId');
+  int(o['attempt'], 'attempt');
+  str(o['name'], 'name');
+  oneOf(o['type'], 'type', TASK_TYPES);
+  oneOf(o['state'], 'state', TASK_STATES);
+  optionalStr(o['actorId'], 'actorId');
+  str(o['ownerNodeId'], 'ownerNodeId');
+  optionalStr(o['nodeId'], 'nodeId');
+  optionalStr(o['workerId'], 'workerId');
+  resources(o['requiredResources'], 'requiredResources');
+  time(o['creationTimeMs'], 'creationTimeMs');
+  if (o['startTimeMs'] !== undefined) time(o['startTimeMs'], 'startTimeMs');
+  if (o['endTimeMs'] !== undefined) time(o['endTimeMs'], 'endTimeMs');
+  optionalStr(o['errorType'], 'errorType');
+  optionalStr(o['errorMessage'], 'errorMessage');
+  if (o['events'] !== undefined) {
+    list(o['events'], 'events', (item) => {
+      const e = fields(item);
+      oneOf(e['state'], 'state', TASK_STATES);
+      time(e['timeMs'], 'timeMs');
+      return e;
+    });
+  }
+  if (o['profile'] !== undefined) list(o['profile'], 'profile', aProfileSpan);
+  return o as unknown as TaskEntry;
+};
+
+function aTaskMetrics(value: unknown): TaskMetrics {
+  const o = fields(value);
+  const byState = fields(o['byState'], 'byState');
+  for (const name in byState) {
+    const states = fields(byState[name], `byState.${name}`);
+    for (const state in states) {
+      oneOf(state, `byState.${name}`, TASK_STATES);
+      int(states[state], `byState.${name}.${state}`);
+    }
+  }
+  const runTime = fields(o['runTime'], 'runTime');
+  for (const name in runTime) {
+    const h = fields(runTime[name], `runTime.${name}`);
+    const bounds = list(h['bounds'], `runTime.${name}.bounds`, (item) => amount(item, ''));
+    const counts = list(h['counts'], `runTime.${name}.counts`, (item) => int(item, ''));
+    if (counts.length !== bounds.length) fail(`runTime.${name}.counts`, `one count per bound (${bounds.length})`, counts);
+    amount(h['sum'], `runTime.${name}.sum`);
+    int(h['count'], `runTime.${name}.count`);
+  }
+  int(o['droppedEvents'], 'droppedEvents');
+  return o as unknown as TaskMetrics;
+}
+
+const aCoreEvent = (value: unknown): CoreEvent => {
+  const o = fields(value);
+  oneOf(o['kind'], 'kind', CORE_EVENT_KINDS);
+  str(o['nodeId'], 'nodeId');
+  str(o['workerId'], 'workerId');
+  time(o['startMs'], 'startMs');
+  time(o['endMs'], 'endMs');
+  int(o['count'], 'count');
+  return o as unknown as CoreEvent;
+};
+
 // ---- bodies' validators (the server's) ------------------------------------------------------
 
 type Checks<M extends Record<string, { body: unknown }>> = { readonly [K in keyof M]: (value: unknown) => M[K]['body'] };
@@ -299,6 +502,21 @@ const bodyChecks: Checks<GcsRequests> = {
   },
   getClusterResources: empty,
   getAvailableResources: empty,
+  listTaskEvents: (value) => {
+    if (value === undefined || value === null) return {};
+    const o = fields(value);
+    if (o['filters'] !== undefined) list(o['filters'], 'filters', aTaskFilter);
+    if (o['limit'] !== undefined) int(o['limit'], 'limit');
+    if (o['detail'] !== undefined) bool(o['detail'], 'detail');
+    return o as unknown as ListTaskEvents;
+  },
+  getTaskEvents: (value) => {
+    const o = fields(value);
+    str(o['taskId'], 'taskId');
+    return o as unknown as TaskEventsRef;
+  },
+  taskMetrics: empty,
+  listCoreEvents: empty,
 };
 
 function nodeRef(o: Fields): NodeRef {
@@ -319,6 +537,7 @@ const notifyChecks: { readonly [K in keyof GcsNotifies]: (value: unknown) => Gcs
     resources(o['available'], 'available');
     return o as unknown as ReportResources;
   },
+  addTaskEvents: (value) => aTaskEventBatch(value),
 };
 
 /** The server's validator of a request's body. */
@@ -381,6 +600,16 @@ const answerChecks: { readonly [K in GcsMethod]: (value: unknown) => Answer<K> }
   },
   getClusterResources: (value) => resources(value, ''),
   getAvailableResources: (value) => resources(value, ''),
+  listTaskEvents: (value) => {
+    const o = fields(value);
+    list(o['records'], 'records', aTaskEntry);
+    int(o['total'], 'total');
+    int(o['dropped'], 'dropped');
+    return o as unknown as TaskEventList;
+  },
+  getTaskEvents: (value) => list(value, '', aTaskEntry),
+  taskMetrics: (value) => aTaskMetrics(value),
+  listCoreEvents: (value) => list(value, '', aCoreEvent),
 };
 
 function aNodeDead(value: unknown): NodeDead {

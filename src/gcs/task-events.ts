@@ -1,0 +1,374 @@
+/**
+ * The GCS's task-event table (Ray's GcsTaskManager): the batches nodes send (addTaskEvents) merged
+ * into one entry per task attempt, (taskId, attempt), answered to the state API as TaskEntry.
+ *
+ * Bounded: at most `maxTasks` attempts. Past it, finished (FINISHED or FAILED) attempts are
+ * evicted oldest first, then, if none is finished, the oldest of any state; each eviction counts
+ * as dropped, with the events the nodes dropped before sending. Per-name state counts and run-time
+ * histograms (TaskMetrics) are kept as events arrive, over every attempt seen since the GCS
+ * started (eviction does not lower them: they are counters for /metrics, not the table's size).
+ * get/put/wait calls (CoreEvent) are kept in a ring of the latest `maxCoreEvents`.
+ *
+ * A state only moves forward (Ray's order: PENDING_ARGS_AVAIL .. RUNNING, then FINISHED or
+ * FAILED, whichever comes first): the owner and the node that ran a task both report, and their
+ * batches may arrive in either order.
+ */
+import { InvalidOptionError } from '../errors/index.js';
+import { TASK_STATES, type CoreEvent, type ProfileSpan, type TaskEntry, type TaskMetrics, type TaskState, type TaskType } from '../state/types.js';
+import { CORE_EVENT_KINDS, type ListTaskEvents, type TaskEventBatch, type TaskEventInfo, type TaskEventList, type TaskFilter } from './messages.js';
+
+const FINISHED = TASK_STATES.indexOf('FINISHED');
+const FAILED = TASK_STATES.indexOf('FAILED');
+const SUBMITTED_TO_WORKER = TASK_STATES.indexOf('SUBMITTED_TO_WORKER');
+const RUNNING = TASK_STATES.indexOf('RUNNING');
+const PENDING_ARGS_AVAIL = TASK_STATES.indexOf('PENDING_ARGS_AVAIL');
+
+/** Prometheus-style upper bounds of the run-time histograms, in seconds. */
+export const RUN_TIME_BOUNDS: readonly number[] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
+
+/** The fields a listTaskEvents filter may name (TaskEntry's, but events and profile). */
+export const TASK_FILTER_KEYS = [
+  'taskId',
+  'attempt',
+  'name',
+  'type',
+  'state',
+  'actorId',
+  'ownerNodeId',
+  'nodeId',
+  'workerId',
+  'creationTimeMs',
+  'startTimeMs',
+  'endTimeMs',
+  'errorType',
+  'errorMessage',
+] as const satisfies readonly (keyof TaskEntry)[];
+
+/** One attempt, as the table keeps it (mutable; TaskEntry is built when asked). */
+interface Attempt {
+  readonly taskId: string;
+  readonly attempt: number;
+  name: string;
+  type: TaskType;
+  state: number;
+  actorId: string | undefined;
+  ownerNodeId: string;
+  nodeId: string | undefined;
+  workerId: string | undefined;
+  requiredResources: Readonly<Record<string, number>>;
+  creationTimeMs: number | undefined;
+  startTimeMs: number | undefined;
+  endTimeMs: number | undefined;
+  errorType: string | undefined;
+  errorMessage: string | undefined;
+  /** [state, timeMs, state, timeMs, ...] in arrival order. */
+  readonly events: number[];
+  profile: ProfileSpan[] | undefined;
+  /** Counted in the run-time histogram already. */
+  observed: boolean;
+  evicted: boolean;
+}
+
+const NO_RESOURCES: Readonly<Record<string, number>> = Object.freeze({});
+
+export interface TaskEventTableOptions {
+  /** Most attempts kept (maxTaskEventsInGcs). */
+  readonly maxTasks: number;
+  /** Most get/put/wait events kept (the latest). */
+  readonly maxCoreEvents?: number;
+}
+
+export class TaskEventTable {
+  /** Each task's attempts, by attempt number; Map order is the order tasks were first seen. */
+  private readonly tasks = new Map<string, Attempt[]>();
+  private size = 0;
+  /** Attempts in the order they finished (evicted first); some may be gone already. */
+  private finishedOrder: Attempt[] = [];
+  private finishedHead = 0;
+  private droppedByNodes = 0;
+  private evictedCount = 0;
+  private readonly byState = new Map<string, number[]>();
+  private readonly runTime = new Map<string, { counts: number[]; sum: number; count: number }>();
+  private readonly core: CoreEvent[] = [];
+  private coreNext = 0;
+  private readonly maxTasks: number;
+  private readonly maxCoreEvents: number;
+
+  constructor(options: TaskEventTableOptions) {
+    this.maxTasks = Math.max(1, options.maxTasks);
+    this.maxCoreEvents = Math.max(1, options.maxCoreEvents ?? 10_000);
+  }
+
+  /** Events lost so far: dropped by nodes' full buffers, and attempts evicted here. */
+  get dropped(): number {
+    return this.droppedByNodes + this.evictedCount;
+  }
+
+  /** Merges one node's batch. */
+  add(batch: TaskEventBatch): void {
+    this.droppedByNodes += batch.dropped;
+    const { taskIds, attempts, states, timesMs, workerIds, infos, nodeId } = batch;
+    let nextInfo = 0;
+    for (let i = 0; i < taskIds.length; i++) {
+      const taskId = taskIds[i] as string;
+      const record = this.attemptFor(taskId, attempts[i] as number);
+      if (record === undefined) {
+        while (nextInfo < infos.length && (infos[nextInfo] as TaskEventInfo).index === i) nextInfo++;
+        continue;
+      }
+      const state = states[i] as number;
+      const timeMs = timesMs[i] as number;
+      record.events.push(state, timeMs);
+      // Infos are in event order: the ones for this event, if any, come next.
+      while (nextInfo < infos.length && (infos[nextInfo] as TaskEventInfo).index === i) this.applyInfo(record, infos[nextInfo++] as TaskEventInfo);
+      if (state === PENDING_ARGS_AVAIL && record.creationTimeMs === undefined) record.creationTimeMs = timeMs;
+      if (state === SUBMITTED_TO_WORKER || state === RUNNING) {
+        record.nodeId = nodeId;
+        const workerId = workerIds[i] as string;
+        if (workerId !== '') record.workerId = workerId;
+      }
+      if (state === RUNNING) record.startTimeMs = timeMs;
+      if (state === FINISHED || state === FAILED) {
+        if (record.endTimeMs === undefined) record.endTimeMs = timeMs;
+        if (state === FINISHED && record.nodeId === undefined) record.nodeId = nodeId;
+      }
+      this.moveTo(record, state);
+    }
+    // Infos whose index went past the loop (none if the node built the batch right) are ignored.
+    const { kinds, workerIds: coreWorkers, startsMs, endsMs, counts } = batch.core;
+    for (let i = 0; i < kinds.length; i++) {
+      this.pushCore({
+        kind: CORE_EVENT_KINDS[kinds[i] as number] as CoreEvent['kind'],
+        nodeId,
+        workerId: coreWorkers[i] as string,
+        startMs: startsMs[i] as number,
+        endMs: endsMs[i] as number,
+        count: counts[i] as number,
+      });
+    }
+    this.evictOverflow();
+  }
+
+  list(options: ListTaskEvents = {}): TaskEventList {
+    const filters = options.filters ?? [];
+    for (const filter of filters) checkFilter(filter);
+    const limit = options.limit ?? 100;
+    const records: TaskEntry[] = [];
+    let total = 0;
+    for (const attempts of this.tasks.values()) {
+      for (const record of attempts) {
+        if (record === undefined || !matches(record, filters)) continue;
+        total++;
+        if (records.length < limit) records.push(entryOf(record, options.detail === true));
+      }
+    }
+    return { records, total, dropped: this.dropped };
+  }
+
+  /** Every attempt of a task kept here, with detail (events and profile spans). */
+  get(taskId: string): TaskEntry[] {
+    return (this.tasks.get(taskId) ?? []).filter((record) => record !== undefined).map((record) => entryOf(record, true));
+  }
+
+  metrics(): TaskMetrics {
+    const byState: Record<string, Partial<Record<TaskState, number>>> = {};
+    for (const [name, counts] of this.byState) {
+      const states: Partial<Record<TaskState, number>> = {};
+      for (let s = 0; s < counts.length; s++) if ((counts[s] as number) > 0) states[TASK_STATES[s] as TaskState] = counts[s] as number;
+      byState[name] = states;
+    }
+    const runTime: Record<string, TaskMetrics['runTime'][string]> = {};
+    for (const [name, h] of this.runTime) {
+      let cumulative = 0;
+      runTime[name] = { bounds: RUN_TIME_BOUNDS, counts: h.counts.map((count) => (cumulative += count)), sum: h.sum, count: h.count };
+    }
+    return { byState, runTime, droppedEvents: this.dropped };
+  }
+
+  /** The latest get/put/wait events, oldest first. */
+  coreEvents(): CoreEvent[] {
+    return this.core.length < this.maxCoreEvents ? [...this.core] : [...this.core.slice(this.coreNext), ...this.core.slice(0, this.coreNext)];
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  /** The attempt an event is for, made if new; -1: the latest known (the node that ran it does not know). */
+  private attemptFor(taskId: string, attempt: number): Attempt | undefined {
+    let attempts = this.tasks.get(taskId);
+    if (attempts === undefined) this.tasks.set(taskId, (attempts = []));
+    const n = attempt < 0 ? Math.max(0, attempts.length - 1) : attempt;
+    let record = attempts[n];
+    if (record !== undefined) return record;
+    if (n > 10_000) return undefined; // a forged attempt number must not make a huge array
+    // A new attempt of a known task has what its first attempt said of it.
+    const first = attempts.find((a) => a !== undefined);
+    record = {
+      taskId,
+      attempt: n,
+      name: first?.name ?? '',
+      type: first?.type ?? 'NORMAL_TASK',
+      state: -1,
+      actorId: first?.actorId,
+      ownerNodeId: first?.ownerNodeId ?? '',
+      nodeId: undefined,
+      workerId: undefined,
+      requiredResources: first?.requiredResources ?? NO_RESOURCES,
+      creationTimeMs: first?.creationTimeMs,
+      startTimeMs: undefined,
+      endTimeMs: undefined,
+      errorType: undefined,
+      errorMessage: undefined,
+      events: [],
+      profile: undefined,
+      observed: false,
+      evicted: false,
+    };
+    attempts[n] = record;
+    this.size++;
+    return record;
+  }
+
+  private applyInfo(record: Attempt, info: TaskEventInfo): void {
+    if (info.name !== undefined && info.name !== record.name) {
+      // Counted under '' until its name came (the running node's events arrived first).
+      if (record.state >= 0) {
+        this.count(record.name, record.state, -1);
+        this.count(info.name, record.state, 1);
+      }
+      record.name = info.name;
+    }
+    if (info.type !== undefined) record.type = info.type;
+    if (info.actorId !== undefined) record.actorId = info.actorId;
+    if (info.ownerNodeId !== undefined) record.ownerNodeId = info.ownerNodeId;
+    if (info.requiredResources !== undefined) record.requiredResources = info.requiredResources;
+    // The first error stands (as the first of FINISHED and FAILED): what get() throws.
+    if (info.errorType !== undefined && record.errorType === undefined) {
+      record.errorType = info.errorType;
+      record.errorMessage = info.errorMessage;
+    }
+    if (info.profile !== undefined) record.profile = record.profile === undefined ? [...info.profile] : [...record.profile, ...info.profile];
+    this.observe(record);
+  }
+
+  /** Forward only; the first of FINISHED and FAILED stands. */
+  private moveTo(record: Attempt, state: number): void {
+    const current = record.state;
+    if (current === FINISHED || current === FAILED || state <= current) return;
+    if (current >= 0) this.count(record.name, current, -1);
+    record.state = state;
+    this.count(record.name, state, 1);
+    if (state === FINISHED || state === FAILED) {
+      this.finishedOrder.push(record);
+      this.observe(record);
+    }
+  }
+
+  private count(name: string, state: number, delta: number): void {
+    let counts = this.byState.get(name);
+    if (counts === undefined) this.byState.set(name, (counts = new Array<number>(TASK_STATES.length).fill(0)));
+    counts[state] = (counts[state] as number) + delta;
+  }
+
+  /** A finished attempt with its name and both times goes into its name's histogram, once. */
+  private observe(record: Attempt): void {
+    if (record.observed || record.name === '' || (record.state !== FINISHED && record.state !== FAILED)) return;
+    if (record.startTimeMs === undefined || record.endTimeMs === undefined) return;
+    record.observed = true;
+    const seconds = Math.max(0, record.endTimeMs - record.startTimeMs) / 1000;
+    let h = this.runTime.get(record.name);
+    if (h === undefined) this.runTime.set(record.name, (h = { counts: new Array<number>(RUN_TIME_BOUNDS.length).fill(0), sum: 0, count: 0 }));
+    const bucket = RUN_TIME_BOUNDS.findIndex((bound) => seconds <= bound);
+    // Past the last bound: only in +Inf, which is `count`.
+    if (bucket >= 0) h.counts[bucket] = (h.counts[bucket] as number) + 1;
+    h.sum += seconds;
+    h.count++;
+  }
+
+  private evictOverflow(): void {
+    while (this.size > this.maxTasks) {
+      let victim: Attempt | undefined;
+      while (this.finishedHead < this.finishedOrder.length) {
+        const candidate = this.finishedOrder[this.finishedHead++] as Attempt;
+        if (!candidate.evicted) {
+          victim = candidate;
+          break;
+        }
+      }
+      if (this.finishedHead > 1024 && this.finishedHead * 2 > this.finishedOrder.length) {
+        this.finishedOrder = this.finishedOrder.slice(this.finishedHead);
+        this.finishedHead = 0;
+      }
+      if (victim === undefined) {
+        // Nothing finished: the oldest task's first attempt kept.
+        for (const attempts of this.tasks.values()) {
+          victim = attempts.find((a) => a !== undefined);
+          if (victim !== undefined) break;
+        }
+      }
+      if (victim === undefined) return;
+      this.remove(victim);
+    }
+  }
+
+  private remove(record: Attempt): void {
+    record.evicted = true;
+    this.size--;
+    this.evictedCount++;
+    const attempts = this.tasks.get(record.taskId);
+    if (attempts === undefined) return;
+    delete attempts[record.attempt];
+    if (attempts.every((a) => a === undefined)) this.tasks.delete(record.taskId);
+  }
+
+  private pushCore(event: CoreEvent): void {
+    if (this.core.length < this.maxCoreEvents) this.core.push(event);
+    else {
+      this.core[this.coreNext] = event;
+      this.coreNext = (this.coreNext + 1) % this.maxCoreEvents;
+    }
+  }
+}
+
+function entryOf(record: Attempt, detail: boolean): TaskEntry {
+  const state = (TASK_STATES[record.state] ?? 'PENDING_ARGS_AVAIL') as TaskState;
+  const entry: { -readonly [K in keyof TaskEntry]: TaskEntry[K] } = {
+    taskId: record.taskId,
+    attempt: record.attempt,
+    name: record.name,
+    type: record.type,
+    state,
+    ownerNodeId: record.ownerNodeId,
+    requiredResources: record.requiredResources,
+    creationTimeMs: record.creationTimeMs ?? (record.events[1] as number | undefined) ?? 0,
+  };
+  if (record.actorId !== undefined) entry.actorId = record.actorId;
+  if (record.nodeId !== undefined) entry.nodeId = record.nodeId;
+  if (record.workerId !== undefined) entry.workerId = record.workerId;
+  if (record.startTimeMs !== undefined) entry.startTimeMs = record.startTimeMs;
+  if (record.endTimeMs !== undefined) entry.endTimeMs = record.endTimeMs;
+  if (record.errorType !== undefined) entry.errorType = record.errorType;
+  if (record.errorMessage !== undefined) entry.errorMessage = record.errorMessage;
+  if (detail) {
+    const events: { state: TaskState; timeMs: number }[] = [];
+    for (let i = 0; i < record.events.length; i += 2) events.push({ state: TASK_STATES[record.events[i] as number] as TaskState, timeMs: record.events[i + 1] as number });
+    events.sort((a, b) => a.timeMs - b.timeMs);
+    entry.events = events;
+    entry.profile = record.profile ?? [];
+  }
+  return entry;
+}
+
+function checkFilter(filter: TaskFilter): void {
+  if (!(TASK_FILTER_KEYS as readonly string[]).includes(filter[0])) {
+    throw new InvalidOptionError(`listTaskEvents: a task filter cannot use key '${filter[0]}'; the keys are ${TASK_FILTER_KEYS.join(', ')}`, 'filters');
+  }
+}
+
+function matches(record: Attempt, filters: readonly TaskFilter[]): boolean {
+  for (const [key, op, value] of filters) {
+    const field = key === 'state' ? TASK_STATES[record.state] : (record as unknown as Record<string, unknown>)[key];
+    const equal = field !== undefined && String(field) === String(value);
+    if (equal !== (op === '=')) return false;
+  }
+  return true;
+}
