@@ -41,7 +41,8 @@ export interface TaskEventBufferOptions {
 export type TaskEventSink = (batch: TaskEventBatch) => void;
 
 export class TaskEventBuffer {
-  readonly enabled: boolean;
+  /** Recording: taskEventsEnabled, and not stopped. */
+  private on: boolean;
   private readonly maxBuffered: number;
   private readonly flushMs: number;
   private sink: TaskEventSink | undefined;
@@ -69,7 +70,7 @@ export class TaskEventBuffer {
     readonly nodeId: string,
     options: TaskEventBufferOptions = {},
   ) {
-    this.enabled = options.enabled ?? setting('taskEventsEnabled') === 1;
+    this.on = options.enabled ?? setting('taskEventsEnabled') === 1;
     this.maxBuffered = options.maxBuffered ?? setting('maxTaskEventsBuffered');
     this.flushMs = options.flushMs ?? setting('taskEventsFlushMs');
   }
@@ -78,6 +79,11 @@ export class TaskEventBuffer {
   sendTo(sink: TaskEventSink): void {
     this.sink = sink;
     if (this.taskIds.length > 0 || this.coreKinds.length > 0) this.startTimer();
+  }
+
+  /** Whether events are recorded (callers skip work that only an event needs). */
+  get enabled(): boolean {
+    return this.on;
   }
 
   /** Events dropped so far and not yet reported to the GCS (for tests and stats). */
@@ -111,7 +117,7 @@ export class TaskEventBuffer {
 
   /** A worker's result: RUNNING at the worker's start time, then FINISHED, or FAILED with its error. */
   result(spec: TaskSpec, retries: number, workerId: string, result: TaskResult): void {
-    if (this.enabled) this.resultOf(spec.taskId, this.attemptOf(spec, retries), workerId, result);
+    if (this.on) this.resultOf(spec.taskId, this.attemptOf(spec, retries), workerId, result);
   }
 
   /** A task or call failed without a result of its worker (cancelled, its worker or node died, an input failed). */
@@ -125,7 +131,7 @@ export class TaskEventBuffer {
   }
 
   creationResult(spec: ActorSpec, restarts: number, workerId: string, result: TaskResult): void {
-    if (this.enabled) this.resultOf(spec.actorId, restarts, workerId, result);
+    if (this.on) this.resultOf(spec.actorId, restarts, workerId, result);
   }
 
   creationFailed(spec: ActorSpec, restarts: number, error: Uint8Array): void {
@@ -144,7 +150,7 @@ export class TaskEventBuffer {
 
   /** A get, put or wait the node served for `workerId`, from `startMs` until now. */
   core(kind: CoreEvent['kind'], workerId: string, startMs: number, count: number): void {
-    if (!this.enabled) return;
+    if (!this.on) return;
     if (this.coreKinds.length + this.taskIds.length >= this.maxBuffered) {
       this.dropped++;
       return;
@@ -158,7 +164,7 @@ export class TaskEventBuffer {
   }
 
   private push(taskId: string, attempt: number, state: number, timeMs: number, workerId: string, extra: unknown): void {
-    if (!this.enabled) return;
+    if (!this.on) return;
     if (this.taskIds.length + this.coreKinds.length >= this.maxBuffered) {
       this.dropped++;
       return;
@@ -238,6 +244,7 @@ export class TaskEventBuffer {
     if (this.stopped) return;
     this.flush();
     this.stopped = true;
+    this.on = false;
     clearInterval(this.timer);
     this.timer = undefined;
   }
