@@ -140,11 +140,14 @@ export class TaskEventBuffer {
 
   private resultOf(taskId: string, attempt: number, workerId: string, result: TaskResult): void {
     if (result.outcome === 'cancelled') return; // failed already, when it was cancelled
-    if (result.startMs !== undefined) this.push(taskId, attempt, RUNNING, result.startMs, workerId, undefined);
-    if (result.outcome === 'ok') this.push(taskId, attempt, FINISHED, Date.now(), '', result.spans);
+    const { startMs } = result;
+    // Its end on the worker's clock, as its start: the span is the run itself, not its way back.
+    const endMs = startMs === undefined ? Date.now() : startMs + result.us / 1000;
+    if (startMs !== undefined) this.push(taskId, attempt, RUNNING, startMs, workerId, undefined);
+    if (result.outcome === 'ok') this.push(taskId, attempt, FINISHED, endMs, '', result.spans);
     else {
-      this.push(taskId, attempt, FAILED, Date.now(), '', result.error);
-      if (result.spans !== undefined) this.push(taskId, attempt, FAILED, Date.now(), '', result.spans);
+      this.push(taskId, attempt, FAILED, endMs, '', result.error);
+      if (result.spans !== undefined) this.push(taskId, attempt, FAILED, endMs, '', result.spans);
     }
   }
 
