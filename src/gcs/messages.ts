@@ -86,20 +86,23 @@ export type Empty = Readonly<Record<string, never>>;
 /**
  * What a node sends the GCS every taskEventsFlushMs (notify addTaskEvents): its recorded events in
  * columns (one entry per event in each of taskIds..workerIds), so that a batch of thousands of
- * events is a few arrays, not thousands of objects. `states[i]` indexes TASK_STATES; `attempts[i]`
- * is -1 for an event of the node that ran a task sent by another node (it does not know the
- * attempt: the GCS gives it to the latest attempt it knows). `infos` adds what only some events
- * carry, by event index: a submission's name, type, owner and resources; a failure's error; a
- * finished attempt's profile spans.
+ * events is a few arrays, not thousands of objects. `codes[i]` is the state (an index into
+ * TASK_STATES) plus 8 x (attempt + 1): attempt -1 (code < 8) is an event of the node that ran a
+ * task another node sent (it does not know the attempt: the GCS gives it to the latest attempt it
+ * knows). An event of a worker's result (FINISHED or FAILED) has the worker's start time in
+ * `startsMs` (the attempt was RUNNING from then; 0 in every other event). A submission whose
+ * arguments were ready at once is one PENDING_NODE_ASSIGNMENT event (PENDING_ARGS_AVAIL at the
+ * same time). `infos` adds what only some events carry, by event index: a submission's name,
+ * type, owner and resources; a failure's error; a finished attempt's profile spans.
  */
 export type TaskEventBatch = {
   readonly nodeId: NodeIdHex;
   /** Events this node dropped since its previous batch (its buffer was full). */
   readonly dropped: number;
   readonly taskIds: readonly string[];
-  readonly attempts: readonly number[];
-  readonly states: readonly number[];
+  readonly codes: readonly number[];
   readonly timesMs: readonly number[];
+  readonly startsMs: readonly number[];
   /** '' when the event names no worker. */
   readonly workerIds: readonly string[];
   readonly infos: readonly TaskEventInfo[];
@@ -285,7 +288,8 @@ function column(value: unknown, path: string, length: number, check: (item: unkn
 
 const isString = (item: unknown): boolean => typeof item === 'string';
 const isFinite = (item: unknown): boolean => typeof item === 'number' && Number.isFinite(item);
-const isAttempt = (item: unknown): boolean => typeof item === 'number' && Number.isSafeInteger(item) && item >= -1;
+/** A state and an attempt (see TaskEventBatch.codes): below 8 x 10,002, so that no forged attempt is huge. */
+const isCode = (item: unknown): boolean => typeof item === 'number' && Number.isSafeInteger(item) && item >= 0 && item % 8 < TASK_STATES.length && item < 8 * 10_002;
 const isIndexBelow =
   (n: number) =>
   (item: unknown): boolean =>
@@ -323,9 +327,9 @@ function aTaskEventBatch(value: unknown): TaskEventBatch {
   if (!Array.isArray(ids)) fail('taskIds', 'an array', ids);
   const n = ids.length;
   column(ids, 'taskIds', n, isString, 'a string');
-  column(o['attempts'], 'attempts', n, isAttempt, 'an integer >= -1');
-  column(o['states'], 'states', n, isIndexBelow(TASK_STATES.length), `an index into ${TASK_STATES.length} task states`);
+  column(o['codes'], 'codes', n, isCode, `a state (< ${TASK_STATES.length}) + 8 x (attempt + 1), attempt <= 10000`);
   column(o['timesMs'], 'timesMs', n, isFinite, 'a finite number');
+  column(o['startsMs'], 'startsMs', n, isFinite, 'a finite number');
   column(o['workerIds'], 'workerIds', n, isString, 'a string');
   list(o['infos'], 'infos', (item) => {
     const info = fields(item);

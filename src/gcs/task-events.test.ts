@@ -13,16 +13,16 @@ const RUNNER = '0'.repeat(31) + '2';
 const idOf = (n: number) => n.toString(16).padStart(32, '0');
 const S = (state: TaskState) => TASK_STATES.indexOf(state);
 
-type Event = [taskId: string, attempt: number, state: TaskState, timeMs: number, workerId?: string];
+type Event = [taskId: string, attempt: number, state: TaskState, timeMs: number, workerId?: string, startMs?: number];
 
 function batch(nodeId: string, events: Event[], infos: TaskEventInfo[] = [], dropped = 0): TaskEventBatch {
   return {
     nodeId: nodeId as TaskEventBatch['nodeId'],
     dropped,
     taskIds: events.map((e) => e[0]),
-    attempts: events.map((e) => e[1]),
-    states: events.map((e) => S(e[2])),
+    codes: events.map((e) => S(e[2]) + 8 * (e[1] + 1)),
     timesMs: events.map((e) => e[3]),
+    startsMs: events.map((e) => e[5] ?? 0),
     workerIds: events.map((e) => e[4] ?? ''),
     infos,
     core: { kinds: [], workerIds: [], startsMs: [], endsMs: [], counts: [] },
@@ -35,7 +35,7 @@ test('the owner\'s and the running node\'s events merge into one entry, in eithe
   const table = new TaskEventTable({ maxTasks: 10 });
   const t = idOf(1);
   // The running node's batch comes first: it does not know the attempt (-1).
-  table.add(batch(RUNNER, [[t, -1, 'SUBMITTED_TO_WORKER', 20, 'w1'], [t, -1, 'RUNNING', 21, 'w1'], [t, -1, 'FINISHED', 30]], [{ index: 2, profile: [{ name: 'p', startMs: 22, endMs: 23 }] }]));
+  table.add(batch(RUNNER, [[t, -1, 'SUBMITTED_TO_WORKER', 20, 'w1'], [t, -1, 'FINISHED', 30, 'w1', 21]], [{ index: 1, profile: [{ name: 'p', startMs: 22, endMs: 23 }] }]));
   table.add(batch(OWNER, [[t, 0, 'PENDING_ARGS_AVAIL', 10], [t, 0, 'PENDING_NODE_ASSIGNMENT', 11]], [submitInfo(0)]));
   const { records, total, dropped } = table.list({ detail: true });
   assert.equal(total, 1);
@@ -112,12 +112,13 @@ test('core events are a ring of the latest', () => {
 
 test('the addTaskEvents validator checks every column and info', () => {
   const parse = parseNotify('addTaskEvents');
-  const good = batch(OWNER, [[idOf(1), 0, 'RUNNING', 1, 'w']], [submitInfo(0)]);
+  const good = batch(OWNER, [[idOf(1), 0, 'FINISHED', 2, 'w', 1]], [submitInfo(0)]);
   assert.equal(parse(good), good);
   const bad: [string, unknown, RegExp][] = [
-    ['columns of other lengths', { ...good, attempts: [] }, /attempts must be an array of 1/],
-    ['a state out of range', { ...good, states: [9] }, /states\[0\] must be an index into 6 task states/],
-    ['an attempt below -1', { ...good, attempts: [-2] }, /attempts\[0\] must be an integer >= -1/],
+    ['columns of other lengths', { ...good, startsMs: [] }, /startsMs must be an array of 1/],
+    ['a state out of range', { ...good, codes: [8 + 6] }, /codes\[0\] must be a state \(< 6\)/],
+    ['a huge attempt', { ...good, codes: [8 * 20_000] }, /codes\[0\] must be a state/],
+    ['a negative code', { ...good, codes: [-1] }, /codes\[0\] must be a state/],
     ['an info past the events', { ...good, infos: [{ index: 3 }] }, /infos\[0\]\.index must be an event index below 1/],
     ['an unknown task type', { ...good, infos: [{ index: 0, type: 'LAMBDA' }] }, /infos\[0\]\.type must be one of/],
     ['a span without times', { ...good, infos: [{ index: 0, profile: [{ name: 'x' }] }] }, /infos\[0\]\.profile\[0\]\.startMs/],

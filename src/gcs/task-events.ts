@@ -56,14 +56,18 @@ interface Attempt {
   nodeId: string | undefined;
   workerId: string | undefined;
   requiredResources: Readonly<Record<string, number>>;
-  creationTimeMs: number | undefined;
-  startTimeMs: number | undefined;
-  endTimeMs: number | undefined;
+  /** When it first reached each state (TASK_STATES' order), NaN if it did not: fields, not an array, so that an attempt is one object. */
+  t0: number;
+  t1: number;
+  t2: number;
+  t3: number;
+  t4: number;
+  t5: number;
   errorType: string | undefined;
   errorMessage: string | undefined;
-  /** [state, timeMs, state, timeMs, ...] in arrival order. */
-  readonly events: number[];
   profile: ProfileSpan[] | undefined;
+  /** The task's attempt before this one, if kept (the Map holds the latest). */
+  previous: Attempt | undefined;
   /** Counted in the run-time histogram already. */
   observed: boolean;
   evicted: boolean;
@@ -79,8 +83,8 @@ export interface TaskEventTableOptions {
 }
 
 export class TaskEventTable {
-  /** Each task's attempts, by attempt number; Map order is the order tasks were first seen. */
-  private readonly tasks = new Map<string, Attempt[]>();
+  /** Each task's latest attempt (the others hang from it, newest first); Map order is the order tasks were first seen. */
+  private readonly tasks = new Map<string, Attempt>();
   private size = 0;
   /** Attempts in the order they finished (evicted first); some may be gone already. */
   private finishedOrder: Attempt[] = [];
@@ -107,41 +111,38 @@ export class TaskEventTable {
   /** Merges one node's batch. */
   add(batch: TaskEventBatch): void {
     this.droppedByNodes += batch.dropped;
-    const { taskIds, attempts, states, timesMs, workerIds, infos, nodeId } = batch;
+    const { taskIds, codes, timesMs, startsMs, workerIds, infos, nodeId } = batch;
     let nextInfo = 0;
     for (let i = 0; i < taskIds.length; i++) {
       const taskId = taskIds[i] as string;
-      const record = this.attemptFor(taskId, attempts[i] as number);
+      const code = codes[i] as number;
+      const record = this.attemptFor(taskId, (code >> 3) - 1);
       if (record === undefined) {
         while (nextInfo < infos.length && (infos[nextInfo] as TaskEventInfo).index === i) nextInfo++;
         continue;
       }
-      const state = states[i] as number;
+      const state = code & 7;
       const timeMs = timesMs[i] as number;
-      record.events.push(state, timeMs);
-      // Infos are in event order: the ones for this event, if any, come next.
-      while (nextInfo < infos.length && (infos[nextInfo] as TaskEventInfo).index === i) this.applyInfo(record, infos[nextInfo++] as TaskEventInfo);
-      if (state === PENDING_ARGS_AVAIL && record.creationTimeMs === undefined) record.creationTimeMs = timeMs;
-      if (state === SUBMITTED_TO_WORKER || state === RUNNING) {
+      setTime(record, state, timeMs);
+      const startMs = startsMs[i] as number;
+      if (startMs !== 0) setTime(record, RUNNING, startMs);
+      if (state === SUBMITTED_TO_WORKER || startMs !== 0) {
         record.nodeId = nodeId;
         const workerId = workerIds[i] as string;
         if (workerId !== '') record.workerId = workerId;
-      }
-      if (state === RUNNING) record.startTimeMs = timeMs;
-      if (state === FINISHED || state === FAILED) {
-        if (record.endTimeMs === undefined) record.endTimeMs = timeMs;
-        if (state === FINISHED && record.nodeId === undefined) record.nodeId = nodeId;
-      }
+      } else if (state === FINISHED && record.nodeId === undefined) record.nodeId = nodeId;
+      // Infos are in event order: the ones for this event, if any, come next.
+      while (nextInfo < infos.length && (infos[nextInfo] as TaskEventInfo).index === i) this.applyInfo(record, infos[nextInfo++] as TaskEventInfo);
       this.moveTo(record, state);
     }
     // Infos whose index went past the loop (none if the node built the batch right) are ignored.
-    const { kinds, workerIds: coreWorkers, startsMs, endsMs, counts } = batch.core;
+    const { kinds, workerIds: coreWorkers, startsMs: coreStarts, endsMs, counts } = batch.core;
     for (let i = 0; i < kinds.length; i++) {
       this.pushCore({
         kind: CORE_EVENT_KINDS[kinds[i] as number] as CoreEvent['kind'],
         nodeId,
         workerId: coreWorkers[i] as string,
-        startMs: startsMs[i] as number,
+        startMs: coreStarts[i] as number,
         endMs: endsMs[i] as number,
         count: counts[i] as number,
       });
@@ -155,9 +156,9 @@ export class TaskEventTable {
     const limit = options.limit ?? 100;
     const records: TaskEntry[] = [];
     let total = 0;
-    for (const attempts of this.tasks.values()) {
-      for (const record of attempts) {
-        if (record === undefined || !matches(record, filters)) continue;
+    for (const latest of this.tasks.values()) {
+      for (const record of oldestFirst(latest)) {
+        if (!matches(record, filters)) continue;
         total++;
         if (records.length < limit) records.push(entryOf(record, options.detail === true));
       }
@@ -165,9 +166,10 @@ export class TaskEventTable {
     return { records, total, dropped: this.dropped };
   }
 
-  /** Every attempt of a task kept here, with detail (events and profile spans). */
+  /** Every attempt of a task kept here, with detail (events and profile spans), first attempt first. */
   get(taskId: string): TaskEntry[] {
-    return (this.tasks.get(taskId) ?? []).filter((record) => record !== undefined).map((record) => entryOf(record, true));
+    const latest = this.tasks.get(taskId);
+    return latest === undefined ? [] : oldestFirst(latest).map((record) => entryOf(record, true));
   }
 
   metrics(): TaskMetrics {
@@ -194,36 +196,40 @@ export class TaskEventTable {
 
   /** The attempt an event is for, made if new; -1: the latest known (the node that ran it does not know). */
   private attemptFor(taskId: string, attempt: number): Attempt | undefined {
-    let attempts = this.tasks.get(taskId);
-    if (attempts === undefined) this.tasks.set(taskId, (attempts = []));
-    const n = attempt < 0 ? Math.max(0, attempts.length - 1) : attempt;
-    let record = attempts[n];
-    if (record !== undefined) return record;
-    if (n > 10_000) return undefined; // a forged attempt number must not make a huge array
-    // A new attempt of a known task has what its first attempt said of it.
-    const first = attempts.find((a) => a !== undefined);
-    record = {
+    const latest = this.tasks.get(taskId);
+    if (latest !== undefined) {
+      if (attempt < 0 || attempt === latest.attempt) return latest;
+      for (let older = latest.previous; older !== undefined; older = older.previous) if (older.attempt === attempt) return older;
+      // Older than every attempt kept: evicted already, or from before a restart of the GCS.
+      if (attempt < latest.attempt) return undefined;
+    }
+    const record: Attempt = {
       taskId,
-      attempt: n,
-      name: first?.name ?? '',
-      type: first?.type ?? 'NORMAL_TASK',
+      attempt: Math.max(0, attempt),
+      // A new attempt of a known task has what its first attempt said of it.
+      name: latest?.name ?? '',
+      type: latest?.type ?? 'NORMAL_TASK',
       state: -1,
-      actorId: first?.actorId,
-      ownerNodeId: first?.ownerNodeId ?? '',
+      actorId: latest?.actorId,
+      ownerNodeId: latest?.ownerNodeId ?? '',
       nodeId: undefined,
       workerId: undefined,
-      requiredResources: first?.requiredResources ?? NO_RESOURCES,
-      creationTimeMs: first?.creationTimeMs,
-      startTimeMs: undefined,
-      endTimeMs: undefined,
+      requiredResources: latest?.requiredResources ?? NO_RESOURCES,
+      t0: latest?.t0 ?? Number.NaN,
+      t1: Number.NaN,
+      t2: Number.NaN,
+      t3: Number.NaN,
+      t4: Number.NaN,
+      t5: Number.NaN,
       errorType: undefined,
       errorMessage: undefined,
-      events: [],
       profile: undefined,
+      previous: latest,
       observed: false,
       evicted: false,
     };
-    attempts[n] = record;
+    // Set again, a key keeps its place in the Map: the task stays where it was first seen.
+    this.tasks.set(taskId, record);
     this.size++;
     return record;
   }
@@ -272,9 +278,10 @@ export class TaskEventTable {
   /** A finished attempt with its name and both times goes into its name's histogram, once. */
   private observe(record: Attempt): void {
     if (record.observed || record.name === '' || (record.state !== FINISHED && record.state !== FAILED)) return;
-    if (record.startTimeMs === undefined || record.endTimeMs === undefined) return;
+    const end = endOf(record);
+    if (Number.isNaN(record.t3) || Number.isNaN(end)) return;
     record.observed = true;
-    const seconds = Math.max(0, record.endTimeMs - record.startTimeMs) / 1000;
+    const seconds = Math.max(0, end - record.t3) / 1000;
     let h = this.runTime.get(record.name);
     if (h === undefined) this.runTime.set(record.name, (h = { counts: new Array<number>(RUN_TIME_BOUNDS.length).fill(0), sum: 0, count: 0 }));
     const bucket = RUN_TIME_BOUNDS.findIndex((bound) => seconds <= bound);
@@ -300,9 +307,9 @@ export class TaskEventTable {
       }
       if (victim === undefined) {
         // Nothing finished: the oldest task's first attempt kept.
-        for (const attempts of this.tasks.values()) {
-          victim = attempts.find((a) => a !== undefined);
-          if (victim !== undefined) break;
+        for (const latest of this.tasks.values()) {
+          victim = oldestFirst(latest)[0];
+          break;
         }
       }
       if (victim === undefined) return;
@@ -314,10 +321,18 @@ export class TaskEventTable {
     record.evicted = true;
     this.size--;
     this.evictedCount++;
-    const attempts = this.tasks.get(record.taskId);
-    if (attempts === undefined) return;
-    delete attempts[record.attempt];
-    if (attempts.every((a) => a === undefined)) this.tasks.delete(record.taskId);
+    const latest = this.tasks.get(record.taskId);
+    if (latest === record) {
+      if (record.previous === undefined) this.tasks.delete(record.taskId);
+      else this.tasks.set(record.taskId, record.previous);
+      return;
+    }
+    for (let newer = latest; newer !== undefined; newer = newer.previous) {
+      if (newer.previous === record) {
+        newer.previous = record.previous;
+        return;
+      }
+    }
   }
 
   private pushCore(event: CoreEvent): void {
@@ -329,8 +344,52 @@ export class TaskEventTable {
   }
 }
 
+/** A state's first time (NaN if the attempt did not reach it); the first time stands. */
+function setTime(record: Attempt, state: number, timeMs: number): void {
+  switch (state) {
+    case 0:
+      if (Number.isNaN(record.t0)) record.t0 = timeMs;
+      break;
+    case 1:
+      if (Number.isNaN(record.t1)) record.t1 = timeMs;
+      // Submitted with its arguments ready: one event for both.
+      if (Number.isNaN(record.t0)) record.t0 = timeMs;
+      break;
+    case 2:
+      if (Number.isNaN(record.t2)) record.t2 = timeMs;
+      break;
+    case 3:
+      if (Number.isNaN(record.t3)) record.t3 = timeMs;
+      break;
+    case 4:
+      if (Number.isNaN(record.t4)) record.t4 = timeMs;
+      break;
+    case 5:
+      if (Number.isNaN(record.t5)) record.t5 = timeMs;
+      break;
+  }
+}
+
+const timesOf = (record: Attempt): readonly number[] => [record.t0, record.t1, record.t2, record.t3, record.t4, record.t5];
+
+/** When it finished or failed (the first of the two), NaN if neither. */
+function endOf(record: Attempt): number {
+  if (Number.isNaN(record.t4)) return record.t5;
+  if (Number.isNaN(record.t5)) return record.t4;
+  return Math.min(record.t4, record.t5);
+}
+
+function oldestFirst(latest: Attempt): Attempt[] {
+  if (latest.previous === undefined) return [latest];
+  const all: Attempt[] = [];
+  for (let record: Attempt | undefined = latest; record !== undefined; record = record.previous) all.unshift(record);
+  return all;
+}
+
 function entryOf(record: Attempt, detail: boolean): TaskEntry {
   const state = (TASK_STATES[record.state] ?? 'PENDING_ARGS_AVAIL') as TaskState;
+  const times = timesOf(record);
+  const end = endOf(record);
   const entry: { -readonly [K in keyof TaskEntry]: TaskEntry[K] } = {
     taskId: record.taskId,
     attempt: record.attempt,
@@ -339,19 +398,22 @@ function entryOf(record: Attempt, detail: boolean): TaskEntry {
     state,
     ownerNodeId: record.ownerNodeId,
     requiredResources: record.requiredResources,
-    creationTimeMs: record.creationTimeMs ?? (record.events[1] as number | undefined) ?? 0,
+    // Without its owner's submission (dropped, or not arrived yet): its earliest known time.
+    creationTimeMs: Number.isNaN(record.t0) ? Math.min(...times.filter((t) => !Number.isNaN(t)), Infinity) : record.t0,
   };
+  if (entry.creationTimeMs === Infinity) entry.creationTimeMs = 0;
   if (record.actorId !== undefined) entry.actorId = record.actorId;
   if (record.nodeId !== undefined) entry.nodeId = record.nodeId;
   if (record.workerId !== undefined) entry.workerId = record.workerId;
-  if (record.startTimeMs !== undefined) entry.startTimeMs = record.startTimeMs;
-  if (record.endTimeMs !== undefined) entry.endTimeMs = record.endTimeMs;
+  if (!Number.isNaN(record.t3)) entry.startTimeMs = record.t3;
+  if (!Number.isNaN(end)) entry.endTimeMs = end;
   if (record.errorType !== undefined) entry.errorType = record.errorType;
   if (record.errorMessage !== undefined) entry.errorMessage = record.errorMessage;
   if (detail) {
     const events: { state: TaskState; timeMs: number }[] = [];
-    for (let i = 0; i < record.events.length; i += 2) events.push({ state: TASK_STATES[record.events[i] as number] as TaskState, timeMs: record.events[i + 1] as number });
-    events.sort((a, b) => a.timeMs - b.timeMs);
+    for (let s = 0; s < times.length; s++) if (!Number.isNaN(times[s])) events.push({ state: TASK_STATES[s] as TaskState, timeMs: times[s] as number });
+    // In time order; a state's order breaks ties (a submission and its queueing in the same ms).
+    events.sort((a, b) => a.timeMs - b.timeMs || TASK_STATES.indexOf(a.state) - TASK_STATES.indexOf(b.state));
     entry.events = events;
     entry.profile = record.profile ?? [];
   }
@@ -366,7 +428,12 @@ function checkFilter(filter: TaskFilter): void {
 
 function matches(record: Attempt, filters: readonly TaskFilter[]): boolean {
   for (const [key, op, value] of filters) {
-    const field = key === 'state' ? TASK_STATES[record.state] : (record as unknown as Record<string, unknown>)[key];
+    const field =
+      key === 'state'
+        ? TASK_STATES[record.state]
+        : key === 'creationTimeMs' || key === 'startTimeMs' || key === 'endTimeMs'
+          ? entryOf(record, false)[key]
+          : (record as unknown as Record<string, unknown>)[key];
     const equal = field !== undefined && String(field) === String(value);
     if (equal !== (op === '=')) return false;
   }

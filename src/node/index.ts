@@ -590,7 +590,8 @@ export class Node {
   // ---- tasks ---------------------------------------------------------------------------------
 
   private submitOne(spec: TaskSpec, fromPeer = false): void {
-    if (!fromPeer) this.taskEvents.submitted(spec);
+    // A task with nothing to wait for is queued at once (see below): one event says both.
+    if (!fromPeer) this.taskEvents.submitted(spec, spec.actorId === undefined && spec.dependencies.length === 0);
     const owner = spec.owner.workerId;
     if (spec.actorId !== undefined) {
       for (const id of spec.returnIds) this.objects.addPending(id, owner, undefined);
@@ -669,7 +670,7 @@ export class Node {
 
   /** A task whose arguments exist: to another node if the cluster takes it, else to the queue here. */
   private enqueue(record: TaskRecord): void {
-    if (!record.fromPeer) this.taskEvents.state(record.spec, record.retries, PENDING_NODE_ASSIGNMENT);
+    if (!record.fromPeer && (record.retries > 0 || record.spec.dependencies.length > 0)) this.taskEvents.state(record.spec, record.retries, PENDING_NODE_ASSIGNMENT);
     const cluster = this.cluster;
     if (!record.fromPeer && cluster !== undefined && this.goesElsewhere(cluster, record)) {
       record.state = 'running';

@@ -2,7 +2,7 @@
 // count), the attempt of work run for another node, and the flush timer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskEventBuffer, FAILED, FINISHED, PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, RUNNING, SUBMITTED_TO_WORKER, LATEST_ATTEMPT } from './events.js';
+import { TaskEventBuffer, FAILED, FINISHED, PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, LATEST_ATTEMPT } from './events.js';
 import type { TaskEventBatch } from '../gcs/index.js';
 import type { ActorSpec, TaskSpec } from '../protocol/index.js';
 import { encodeError } from '../serialization/index.js';
@@ -53,17 +53,20 @@ test('a task\'s life is one batch of columns, with its spec read only when the b
   buffer.submitted(s);
   buffer.state(s, 0, PENDING_NODE_ASSIGNMENT);
   buffer.state(s, 0, SUBMITTED_TO_WORKER, 'w1');
-  buffer.result(s, 0, 'w1', { seq: 1, outcome: 'ok', values: [], us: 5, startMs: 1234, spans: [{ name: 'load', startMs: 1235, endMs: 1236 }] });
+  buffer.result(s, 0, 'w1', { seq: 1, outcome: 'ok', values: [], us: 5000, startMs: 1234, spans: [{ name: 'load', startMs: 1235, endMs: 1236 }] });
   const batch = buffer.takeBatch();
-  assert.deepEqual(batch.states, [PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, RUNNING, FINISHED]);
-  assert.deepEqual(batch.taskIds, [TASK, TASK, TASK, TASK, TASK]);
-  assert.deepEqual(batch.attempts, [0, 0, 0, 0, 0]);
-  assert.deepEqual(batch.workerIds, ['', '', 'w1', 'w1', '']);
-  assert.equal(batch.timesMs[3], 1234);
+  // state + 8 x (attempt + 1); a result is one event, RUNNING from its startMs.
+  assert.deepEqual(batch.codes, [PENDING_ARGS_AVAIL + 8, PENDING_NODE_ASSIGNMENT + 8, SUBMITTED_TO_WORKER + 8, FINISHED + 8]);
+  assert.deepEqual(batch.taskIds, [TASK, TASK, TASK, TASK]);
+  assert.deepEqual(batch.workerIds, ['', '', 'w1', 'w1']);
+  assert.deepEqual(batch.startsMs, [0, 0, 0, 1234]);
+  assert.equal(batch.timesMs[3], 1234 + 5, 'its end on the worker\'s clock: start + run time');
   assert.deepEqual(batch.infos, [
     { index: 0, name: 'f', type: 'NORMAL_TASK', ownerNodeId: NODE, requiredResources: { CPU: 1, GPU: 1 } },
-    { index: 4, profile: [{ name: 'load', startMs: 1235, endMs: 1236 }] },
+    { index: 3, profile: [{ name: 'load', startMs: 1235, endMs: 1236 }] },
   ]);
+  buffer.submitted(s, true);
+  assert.deepEqual(buffer.takeBatch().codes, [PENDING_NODE_ASSIGNMENT + 8], 'submitted with its arguments ready: one event');
   assert.equal(buffer.buffered, 0, 'the columns start over after a batch');
 });
 
@@ -71,8 +74,7 @@ test('a failure carries the error class and message as get() throws it', () => {
   const buffer = new TaskEventBuffer(NODE, { enabled: true, maxBuffered: 100, flushMs: 1000 });
   buffer.failed(spec(), 1, encodeError(new TaskCancelledError('task f was cancelled')));
   const batch = buffer.takeBatch();
-  assert.deepEqual(batch.states, [FAILED]);
-  assert.deepEqual(batch.attempts, [1]);
+  assert.deepEqual(batch.codes, [FAILED + 8 * 2]);
   assert.deepEqual(batch.infos, [{ index: 0, errorType: 'TaskCancelledError', errorMessage: 'task f was cancelled' }]);
 });
 
@@ -82,7 +84,7 @@ test('work run for another node has the latest attempt (its owner counts retries
   buffer.state(foreign, 0, SUBMITTED_TO_WORKER, 'w');
   buffer.creation(actorSpec(), 2, PENDING_ARGS_AVAIL);
   const batch = buffer.takeBatch();
-  assert.deepEqual(batch.attempts, [LATEST_ATTEMPT, 2]);
+  assert.deepEqual(batch.codes.map((code) => (code >> 3) - 1), [LATEST_ATTEMPT, 2]);
   assert.deepEqual(batch.infos[0], { index: 1, name: 'Counter.constructor', type: 'ACTOR_CREATION_TASK', actorId: 'f'.repeat(32), ownerNodeId: NODE, requiredResources: {} });
 });
 

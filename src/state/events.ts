@@ -51,9 +51,11 @@ export class TaskEventBuffer {
 
   // One entry per event in each column.
   private taskIds: string[] = [];
-  private attempts: number[] = [];
-  private states: number[] = [];
+  /** state + 8 x (attempt + 1) (see TaskEventBatch). */
+  private codes: number[] = [];
   private timesMs: number[] = [];
+  /** A result's start on its worker (RUNNING from then), else 0. */
+  private startsMs: number[] = [];
   private workerIds: string[] = [];
   /** A spec (a submission), error bytes (a failure), spans (a finish), or undefined. */
   private extras: unknown[] = [];
@@ -105,14 +107,17 @@ export class TaskEventBuffer {
     return spec.owner.nodeId === this.nodeId ? retries : LATEST_ATTEMPT;
   }
 
-  /** A task or actor call was submitted (PENDING_ARGS_AVAIL): its spec says what it is. */
-  submitted(spec: TaskSpec): void {
-    this.push(spec.taskId, 0, PENDING_ARGS_AVAIL, Date.now(), '', spec);
+  /**
+   * A task or actor call was submitted (PENDING_ARGS_AVAIL; `queued`: its arguments are ready,
+   * and it is PENDING_NODE_ASSIGNMENT at once, one event for both): its spec says what it is.
+   */
+  submitted(spec: TaskSpec, queued = false): void {
+    this.push(spec.taskId, 0, queued ? PENDING_NODE_ASSIGNMENT : PENDING_ARGS_AVAIL, Date.now(), '', spec, 0);
   }
 
   /** A state change that says nothing more (PENDING_NODE_ASSIGNMENT; SUBMITTED_TO_WORKER with its worker). */
   state(spec: TaskSpec, retries: number, state: number, workerId = ''): void {
-    this.push(spec.taskId, this.attemptOf(spec, retries), state, Date.now(), workerId, undefined);
+    this.push(spec.taskId, this.attemptOf(spec, retries), state, Date.now(), workerId, undefined, 0);
   }
 
   /** A worker's result: RUNNING at the worker's start time, then FINISHED, or FAILED with its error. */
@@ -122,12 +127,12 @@ export class TaskEventBuffer {
 
   /** A task or call failed without a result of its worker (cancelled, its worker or node died, an input failed). */
   failed(spec: TaskSpec, retries: number, error: Uint8Array): void {
-    this.push(spec.taskId, this.attemptOf(spec, retries), FAILED, Date.now(), '', error);
+    this.push(spec.taskId, this.attemptOf(spec, retries), FAILED, Date.now(), '', error, 0);
   }
 
   /** An actor's creation, as a task: its ID is the actor's, its attempt the restarts so far. */
   creation(spec: ActorSpec, restarts: number, state: number, workerId = ''): void {
-    this.push(spec.actorId, restarts, state, Date.now(), workerId, state === PENDING_ARGS_AVAIL ? spec : undefined);
+    this.push(spec.actorId, restarts, state, Date.now(), workerId, state === PENDING_ARGS_AVAIL ? spec : undefined, 0);
   }
 
   creationResult(spec: ActorSpec, restarts: number, workerId: string, result: TaskResult): void {
@@ -135,19 +140,19 @@ export class TaskEventBuffer {
   }
 
   creationFailed(spec: ActorSpec, restarts: number, error: Uint8Array): void {
-    this.push(spec.actorId, restarts, FAILED, Date.now(), '', error);
+    this.push(spec.actorId, restarts, FAILED, Date.now(), '', error, 0);
   }
 
   private resultOf(taskId: string, attempt: number, workerId: string, result: TaskResult): void {
     if (result.outcome === 'cancelled') return; // failed already, when it was cancelled
-    const { startMs } = result;
+    const startMs = result.startMs ?? 0;
     // Its end on the worker's clock, as its start: the span is the run itself, not its way back.
-    const endMs = startMs === undefined ? Date.now() : startMs + result.us / 1000;
-    if (startMs !== undefined) this.push(taskId, attempt, RUNNING, startMs, workerId, undefined);
-    if (result.outcome === 'ok') this.push(taskId, attempt, FINISHED, endMs, '', result.spans);
+    // One event: RUNNING from startMs, then FINISHED or FAILED.
+    const endMs = startMs === 0 ? Date.now() : startMs + result.us / 1000;
+    if (result.outcome === 'ok') this.push(taskId, attempt, FINISHED, endMs, workerId, result.spans, startMs);
     else {
-      this.push(taskId, attempt, FAILED, endMs, '', result.error);
-      if (result.spans !== undefined) this.push(taskId, attempt, FAILED, endMs, '', result.spans);
+      this.push(taskId, attempt, FAILED, endMs, workerId, result.error, startMs);
+      if (result.spans !== undefined) this.push(taskId, attempt, FAILED, endMs, workerId, result.spans, startMs);
     }
   }
 
@@ -166,16 +171,16 @@ export class TaskEventBuffer {
     if (this.timer === undefined) this.startTimer();
   }
 
-  private push(taskId: string, attempt: number, state: number, timeMs: number, workerId: string, extra: unknown): void {
+  private push(taskId: string, attempt: number, state: number, timeMs: number, workerId: string, extra: unknown, startMs: number): void {
     if (!this.on) return;
     if (this.taskIds.length + this.coreKinds.length >= this.maxBuffered) {
       this.dropped++;
       return;
     }
     this.taskIds.push(taskId);
-    this.attempts.push(attempt);
-    this.states.push(state);
+    this.codes.push(state + 8 * (attempt + 1));
     this.timesMs.push(timeMs);
+    this.startsMs.push(startMs);
     this.workerIds.push(workerId);
     this.extras.push(extra);
     if (this.timer === undefined) this.startTimer();
@@ -220,17 +225,17 @@ export class TaskEventBuffer {
       nodeId: this.nodeId as TaskEventBatch['nodeId'],
       dropped: this.dropped,
       taskIds: this.taskIds,
-      attempts: this.attempts,
-      states: this.states,
+      codes: this.codes,
       timesMs: this.timesMs,
+      startsMs: this.startsMs,
       workerIds: this.workerIds,
       infos,
       core: { kinds: this.coreKinds, workerIds: this.coreWorkers, startsMs: this.coreStarts, endsMs: this.coreEnds, counts: this.coreCounts },
     };
     this.taskIds = [];
-    this.attempts = [];
-    this.states = [];
+    this.codes = [];
     this.timesMs = [];
+    this.startsMs = [];
     this.workerIds = [];
     this.extras = [];
     this.coreKinds = [];
