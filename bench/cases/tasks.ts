@@ -111,9 +111,9 @@ async function wait1kRefs({ mode }: CaseContext): Promise<Record<string, Metric>
  * the pairs' ratios (a pair's rounds are seconds apart, so drift mostly cancels in it).
  */
 async function tasksAsyncEvents({ quick }: CaseContext): Promise<Record<string, Metric>> {
-  const pairs = quick ? 3 : 8;
-  const warmup = quick ? 5 : 10;
-  const batches = quick ? 10 : 30;
+  const pairs = quick ? 3 : 6;
+  const warmup = quick ? 3 : 5;
+  const batches = quick ? 8 : 20;
   const rounds = { on: { rate: [] as number[], cpu: [] as number[] }, off: { rate: [] as number[], cpu: [] as number[] } };
   const ratios: number[] = [];
   const cpuRatios: number[] = [];

@@ -56,13 +56,12 @@ interface Attempt {
   nodeId: string | undefined;
   workerId: string | undefined;
   requiredResources: Readonly<Record<string, number>>;
-  /** When it first reached each state (TASK_STATES' order), NaN if it did not: fields, not an array, so that an attempt is one object. */
-  t0: number;
-  t1: number;
-  t2: number;
-  t3: number;
-  t4: number;
-  t5: number;
+  /**
+   * Where its times are in the table's Times: when it first reached each state (TASK_STATES'
+   * order), NaN if it did not. Not fields: a double field is a heap number of its own in V8, six
+   * more objects per attempt for the collector.
+   */
+  readonly slot: number;
   errorType: string | undefined;
   errorMessage: string | undefined;
   profile: ProfileSpan[] | undefined;
@@ -93,6 +92,7 @@ export class TaskEventTable {
   private evictedCount = 0;
   private readonly byState = new Map<string, number[]>();
   private readonly runTime = new Map<string, { counts: number[]; sum: number; count: number }>();
+  private readonly times = new Times();
   private readonly core: CoreEvent[] = [];
   private coreNext = 0;
   private readonly maxTasks: number;
@@ -123,9 +123,9 @@ export class TaskEventTable {
       }
       const state = code & 7;
       const timeMs = timesMs[i] as number;
-      setTime(record, state, timeMs);
+      this.times.set(record.slot, state, timeMs);
       const startMs = startsMs[i] as number;
-      if (startMs !== 0) setTime(record, RUNNING, startMs);
+      if (startMs !== 0) this.times.set(record.slot, RUNNING, startMs);
       if (state === SUBMITTED_TO_WORKER || startMs !== 0) {
         record.nodeId = nodeId;
         const workerId = workerIds[i] as string;
@@ -158,9 +158,9 @@ export class TaskEventTable {
     let total = 0;
     for (const latest of this.tasks.values()) {
       for (const record of oldestFirst(latest)) {
-        if (!matches(record, filters)) continue;
+        if (!matches(this.times, record, filters)) continue;
         total++;
-        if (records.length < limit) records.push(entryOf(record, options.detail === true));
+        if (records.length < limit) records.push(entryOf(this.times, record, options.detail === true));
       }
     }
     return { records, total, dropped: this.dropped };
@@ -169,7 +169,7 @@ export class TaskEventTable {
   /** Every attempt of a task kept here, with detail (events and profile spans), first attempt first. */
   get(taskId: string): TaskEntry[] {
     const latest = this.tasks.get(taskId);
-    return latest === undefined ? [] : oldestFirst(latest).map((record) => entryOf(record, true));
+    return latest === undefined ? [] : oldestFirst(latest).map((record) => entryOf(this.times, record, true));
   }
 
   metrics(): TaskMetrics {
@@ -215,12 +215,7 @@ export class TaskEventTable {
       nodeId: undefined,
       workerId: undefined,
       requiredResources: latest?.requiredResources ?? NO_RESOURCES,
-      t0: latest?.t0 ?? Number.NaN,
-      t1: Number.NaN,
-      t2: Number.NaN,
-      t3: Number.NaN,
-      t4: Number.NaN,
-      t5: Number.NaN,
+      slot: this.times.take(latest === undefined ? Number.NaN : this.times.get(latest.slot, 0)),
       errorType: undefined,
       errorMessage: undefined,
       profile: undefined,
@@ -278,10 +273,11 @@ export class TaskEventTable {
   /** A finished attempt with its name and both times goes into its name's histogram, once. */
   private observe(record: Attempt): void {
     if (record.observed || record.name === '' || (record.state !== FINISHED && record.state !== FAILED)) return;
-    const end = endOf(record);
-    if (Number.isNaN(record.t3) || Number.isNaN(end)) return;
+    const end = endOf(this.times, record);
+    const start = this.times.get(record.slot, RUNNING);
+    if (Number.isNaN(start) || Number.isNaN(end)) return;
     record.observed = true;
-    const seconds = Math.max(0, end - record.t3) / 1000;
+    const seconds = Math.max(0, end - start) / 1000;
     let h = this.runTime.get(record.name);
     if (h === undefined) this.runTime.set(record.name, (h = { counts: new Array<number>(RUN_TIME_BOUNDS.length).fill(0), sum: 0, count: 0 }));
     const bucket = RUN_TIME_BOUNDS.findIndex((bound) => seconds <= bound);
@@ -319,6 +315,7 @@ export class TaskEventTable {
 
   private remove(record: Attempt): void {
     record.evicted = true;
+    this.times.give(record.slot);
     this.size--;
     this.evictedCount++;
     const latest = this.tasks.get(record.taskId);
@@ -344,39 +341,56 @@ export class TaskEventTable {
   }
 }
 
-/** A state's first time (NaN if the attempt did not reach it); the first time stands. */
-function setTime(record: Attempt, state: number, timeMs: number): void {
-  switch (state) {
-    case 0:
-      if (Number.isNaN(record.t0)) record.t0 = timeMs;
-      break;
-    case 1:
-      if (Number.isNaN(record.t1)) record.t1 = timeMs;
-      // Submitted with its arguments ready: one event for both.
-      if (Number.isNaN(record.t0)) record.t0 = timeMs;
-      break;
-    case 2:
-      if (Number.isNaN(record.t2)) record.t2 = timeMs;
-      break;
-    case 3:
-      if (Number.isNaN(record.t3)) record.t3 = timeMs;
-      break;
-    case 4:
-      if (Number.isNaN(record.t4)) record.t4 = timeMs;
-      break;
-    case 5:
-      if (Number.isNaN(record.t5)) record.t5 = timeMs;
-      break;
+/** Every attempt's six state times, in one Float64Array (grown as needed), by slot. */
+class Times {
+  private data = new Float64Array(6 * 1024);
+  private next = 0;
+  private readonly free: number[] = [];
+
+  /** A slot with every time NaN but the first (`t0`: a retry's creation time is its task's). */
+  take(t0: number): number {
+    let slot = this.free.pop();
+    if (slot === undefined) {
+      slot = this.next++;
+      if (6 * this.next > this.data.length) {
+        const bigger = new Float64Array(2 * this.data.length);
+        bigger.set(this.data);
+        this.data = bigger;
+      }
+    }
+    const at = 6 * slot;
+    this.data.fill(Number.NaN, at, at + 6);
+    this.data[at] = t0;
+    return slot;
+  }
+
+  give(slot: number): void {
+    this.free.push(slot);
+  }
+
+  get(slot: number, state: number): number {
+    return this.data[6 * slot + state] as number;
+  }
+
+  /** A state's first time; the first time stands. A submission with its arguments ready (PENDING_NODE_ASSIGNMENT first) is PENDING_ARGS_AVAIL then too. */
+  set(slot: number, state: number, timeMs: number): void {
+    const at = 6 * slot;
+    if (Number.isNaN(this.data[at + state] as number)) this.data[at + state] = timeMs;
+    if (state === 1 && Number.isNaN(this.data[at] as number)) this.data[at] = timeMs;
+  }
+
+  all(slot: number): number[] {
+    return Array.from(this.data.subarray(6 * slot, 6 * slot + 6));
   }
 }
 
-const timesOf = (record: Attempt): readonly number[] => [record.t0, record.t1, record.t2, record.t3, record.t4, record.t5];
-
 /** When it finished or failed (the first of the two), NaN if neither. */
-function endOf(record: Attempt): number {
-  if (Number.isNaN(record.t4)) return record.t5;
-  if (Number.isNaN(record.t5)) return record.t4;
-  return Math.min(record.t4, record.t5);
+function endOf(times: Times, record: Attempt): number {
+  const finished = times.get(record.slot, FINISHED);
+  const failed = times.get(record.slot, FAILED);
+  if (Number.isNaN(finished)) return failed;
+  if (Number.isNaN(failed)) return finished;
+  return Math.min(finished, failed);
 }
 
 function oldestFirst(latest: Attempt): Attempt[] {
@@ -386,10 +400,10 @@ function oldestFirst(latest: Attempt): Attempt[] {
   return all;
 }
 
-function entryOf(record: Attempt, detail: boolean): TaskEntry {
+function entryOf(timeTable: Times, record: Attempt, detail: boolean): TaskEntry {
   const state = (TASK_STATES[record.state] ?? 'PENDING_ARGS_AVAIL') as TaskState;
-  const times = timesOf(record);
-  const end = endOf(record);
+  const times = timeTable.all(record.slot);
+  const end = endOf(timeTable, record);
   const entry: { -readonly [K in keyof TaskEntry]: TaskEntry[K] } = {
     taskId: record.taskId,
     attempt: record.attempt,
@@ -399,13 +413,13 @@ function entryOf(record: Attempt, detail: boolean): TaskEntry {
     ownerNodeId: record.ownerNodeId,
     requiredResources: record.requiredResources,
     // Without its owner's submission (dropped, or not arrived yet): its earliest known time.
-    creationTimeMs: Number.isNaN(record.t0) ? Math.min(...times.filter((t) => !Number.isNaN(t)), Infinity) : record.t0,
+    creationTimeMs: Number.isNaN(times[0] as number) ? Math.min(...times.filter((t) => !Number.isNaN(t)), Infinity) : (times[0] as number),
   };
   if (entry.creationTimeMs === Infinity) entry.creationTimeMs = 0;
   if (record.actorId !== undefined) entry.actorId = record.actorId;
   if (record.nodeId !== undefined) entry.nodeId = record.nodeId;
   if (record.workerId !== undefined) entry.workerId = record.workerId;
-  if (!Number.isNaN(record.t3)) entry.startTimeMs = record.t3;
+  if (!Number.isNaN(times[RUNNING] as number)) entry.startTimeMs = times[RUNNING] as number;
   if (!Number.isNaN(end)) entry.endTimeMs = end;
   if (record.errorType !== undefined) entry.errorType = record.errorType;
   if (record.errorMessage !== undefined) entry.errorMessage = record.errorMessage;
@@ -426,13 +440,13 @@ function checkFilter(filter: TaskFilter): void {
   }
 }
 
-function matches(record: Attempt, filters: readonly TaskFilter[]): boolean {
+function matches(times: Times, record: Attempt, filters: readonly TaskFilter[]): boolean {
   for (const [key, op, value] of filters) {
     const field =
       key === 'state'
         ? TASK_STATES[record.state]
         : key === 'creationTimeMs' || key === 'startTimeMs' || key === 'endTimeMs'
-          ? entryOf(record, false)[key]
+          ? entryOf(times, record, false)[key]
           : (record as unknown as Record<string, unknown>)[key];
     const equal = field !== undefined && String(field) === String(value);
     if (equal !== (op === '=')) return false;
