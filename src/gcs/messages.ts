@@ -279,21 +279,34 @@ function time(value: unknown, path: string): number {
   return value;
 }
 
-/** Every item of a column of a batch: a loop, not list(), since a batch holds thousands. */
-function column(value: unknown, path: string, length: number, check: (item: unknown) => boolean, expected: string): void {
+/** A column of a batch: one entry per event. Its items are checked by the loops below (no callback per item: a batch holds thousands). */
+function columnOf(value: unknown, path: string, length: number): readonly unknown[] {
   if (!Array.isArray(value)) fail(path, 'an array', value);
   if (value.length !== length) fail(path, `an array of ${length} (one per event)`, value);
-  for (let i = 0; i < value.length; i++) if (!check(value[i])) fail(`${path}[${i}]`, expected, value[i]);
+  return value;
 }
 
-const isString = (item: unknown): boolean => typeof item === 'string';
-const isFinite = (item: unknown): boolean => typeof item === 'number' && Number.isFinite(item);
-/** A state and an attempt (see TaskEventBatch.codes): below 8 x 10,002, so that no forged attempt is huge. */
-const isCode = (item: unknown): boolean => typeof item === 'number' && Number.isSafeInteger(item) && item >= 0 && item % 8 < TASK_STATES.length && item < 8 * 10_002;
-const isIndexBelow =
-  (n: number) =>
-  (item: unknown): boolean =>
-    typeof item === 'number' && Number.isSafeInteger(item) && item >= 0 && item < n;
+function strings(value: unknown, path: string, length: number): void {
+  const items = columnOf(value, path, length);
+  for (let i = 0; i < items.length; i++) if (typeof items[i] !== 'string') fail(`${path}[${i}]`, 'a string', items[i]);
+}
+
+function finites(value: unknown, path: string, length: number): void {
+  const items = columnOf(value, path, length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    if (typeof item !== 'number' || !Number.isFinite(item)) fail(`${path}[${i}]`, 'a finite number', item);
+  }
+}
+
+/** Integers in [0, below) whose remainder by 8 is below `remainderBelow` (8: any). */
+function codesIn(value: unknown, path: string, length: number, below: number, remainderBelow: number, expected: string): void {
+  const items = columnOf(value, path, length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    if (typeof item !== 'number' || !Number.isSafeInteger(item) || item < 0 || item >= below || item % 8 >= remainderBelow) fail(`${path}[${i}]`, expected, item);
+  }
+}
 
 function aStringRecord(value: unknown, path: string): Readonly<Record<string, string>> {
   const o = fields(value, path);
@@ -326,14 +339,15 @@ function aTaskEventBatch(value: unknown): TaskEventBatch {
   const ids = o['taskIds'];
   if (!Array.isArray(ids)) fail('taskIds', 'an array', ids);
   const n = ids.length;
-  column(ids, 'taskIds', n, isString, 'a string');
-  column(o['codes'], 'codes', n, isCode, `a state (< ${TASK_STATES.length}) + 8 x (attempt + 1), attempt <= 10000`);
-  column(o['timesMs'], 'timesMs', n, isFinite, 'a finite number');
-  column(o['startsMs'], 'startsMs', n, isFinite, 'a finite number');
-  column(o['workerIds'], 'workerIds', n, isString, 'a string');
+  strings(ids, 'taskIds', n);
+  codesIn(o['codes'], 'codes', n, 8 * 10_002, TASK_STATES.length, `a state (< ${TASK_STATES.length}) + 8 x (attempt + 1), attempt <= 10000`);
+  finites(o['timesMs'], 'timesMs', n);
+  finites(o['startsMs'], 'startsMs', n);
+  strings(o['workerIds'], 'workerIds', n);
   list(o['infos'], 'infos', (item) => {
     const info = fields(item);
-    if (!isIndexBelow(n)(info['index'])) fail('index', `an event index below ${n}`, info['index']);
+    const index = info['index'];
+    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0 || index >= n) fail('index', `an event index below ${n}`, index);
     optionalStr(info['name'], 'name');
     if (info['type'] !== undefined) oneOf(info['type'], 'type', TASK_TYPES);
     optionalStr(info['actorId'], 'actorId');
@@ -348,11 +362,11 @@ function aTaskEventBatch(value: unknown): TaskEventBatch {
   const kinds = core['kinds'];
   if (!Array.isArray(kinds)) fail('core.kinds', 'an array', kinds);
   const m = kinds.length;
-  column(kinds, 'core.kinds', m, isIndexBelow(CORE_EVENT_KINDS.length), `an index into ${CORE_EVENT_KINDS.length} kinds`);
-  column(core['workerIds'], 'core.workerIds', m, isString, 'a string');
-  column(core['startsMs'], 'core.startsMs', m, isFinite, 'a finite number');
-  column(core['endsMs'], 'core.endsMs', m, isFinite, 'a finite number');
-  column(core['counts'], 'core.counts', m, isIndexBelow(Number.MAX_SAFE_INTEGER), 'an integer >= 0');
+  codesIn(kinds, 'core.kinds', m, CORE_EVENT_KINDS.length, 8, `an index into ${CORE_EVENT_KINDS.length} kinds`);
+  strings(core['workerIds'], 'core.workerIds', m);
+  finites(core['startsMs'], 'core.startsMs', m);
+  finites(core['endsMs'], 'core.endsMs', m);
+  codesIn(core['counts'], 'core.counts', m, Number.MAX_SAFE_INTEGER, 8, 'an integer >= 0');
   return o as unknown as TaskEventBatch;
 }
 

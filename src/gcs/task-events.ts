@@ -248,16 +248,18 @@ export class TaskEventTable {
       record.errorMessage = info.errorMessage;
     }
     if (info.profile !== undefined) record.profile = record.profile === undefined ? [...info.profile] : [...record.profile, ...info.profile];
-    this.observe(record);
+    if (record.state === FINISHED || record.state === FAILED) this.observe(record);
   }
 
   /** Forward only; the first of FINISHED and FAILED stands. */
   private moveTo(record: Attempt, state: number): void {
     const current = record.state;
     if (current === FINISHED || current === FAILED || state <= current) return;
-    if (current >= 0) this.count(record.name, current, -1);
+    // Its name's counts, looked up once per event rather than once per count.
+    const counts = this.countsOf(record.name);
+    if (current >= 0) counts[current] = (counts[current] as number) - 1;
     record.state = state;
-    this.count(record.name, state, 1);
+    counts[state] = (counts[state] as number) + 1;
     if (state === FINISHED || state === FAILED) {
       this.finishedOrder.push(record);
       this.observe(record);
@@ -265,9 +267,14 @@ export class TaskEventTable {
   }
 
   private count(name: string, state: number, delta: number): void {
+    const counts = this.countsOf(name);
+    counts[state] = (counts[state] as number) + delta;
+  }
+
+  private countsOf(name: string): number[] {
     let counts = this.byState.get(name);
     if (counts === undefined) this.byState.set(name, (counts = new Array<number>(TASK_STATES.length).fill(0)));
-    counts[state] = (counts[state] as number) + delta;
+    return counts;
   }
 
   /** A finished attempt with its name and both times goes into its name's histogram, once. */
@@ -280,7 +287,9 @@ export class TaskEventTable {
     const seconds = Math.max(0, end - start) / 1000;
     let h = this.runTime.get(record.name);
     if (h === undefined) this.runTime.set(record.name, (h = { counts: new Array<number>(RUN_TIME_BOUNDS.length).fill(0), sum: 0, count: 0 }));
-    const bucket = RUN_TIME_BOUNDS.findIndex((bound) => seconds <= bound);
+    let bucket = 0;
+    while (bucket < RUN_TIME_BOUNDS.length && seconds > (RUN_TIME_BOUNDS[bucket] as number)) bucket++;
+    if (bucket === RUN_TIME_BOUNDS.length) bucket = -1;
     // Past the last bound: only in +Inf, which is `count`.
     if (bucket >= 0) h.counts[bucket] = (h.counts[bucket] as number) + 1;
     h.sum += seconds;
