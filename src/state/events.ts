@@ -292,11 +292,21 @@ function infoOf(index: number, extra: unknown): TaskEventInfo {
     type,
     ...(spec.actorId === undefined ? {} : { actorId: spec.actorId }),
     ownerNodeId: spec.owner.nodeId,
-    requiredResources: type === 'ACTOR_TASK' ? {} : resourcesOf(spec),
+    requiredResources: type === 'ACTOR_TASK' ? NO_RESOURCES : resourcesOf(spec),
   };
 }
 
-function resourcesOf(spec: { readonly numCpus: number; readonly resources?: Readonly<Record<string, number>> }): Record<string, number> {
+const NO_RESOURCES: Readonly<Record<string, number>> = Object.freeze({});
+
+/** CPU-only demands, one frozen object per amount: the GCS keeps one per attempt, and most are { CPU: 1 }. */
+const cpuOnly = new Map<number, Readonly<Record<string, number>>>();
+
+function resourcesOf(spec: { readonly numCpus: number; readonly resources?: Readonly<Record<string, number>> }): Readonly<Record<string, number>> {
+  if (spec.resources === undefined) {
+    let shared = cpuOnly.get(spec.numCpus);
+    if (shared === undefined && cpuOnly.size < 64) cpuOnly.set(spec.numCpus, (shared = Object.freeze<Record<string, number>>(spec.numCpus > 0 ? { CPU: spec.numCpus } : {})));
+    if (shared !== undefined) return shared;
+  }
   return spec.numCpus > 0 ? { CPU: spec.numCpus, ...spec.resources } : { ...spec.resources };
 }
 
