@@ -48,6 +48,7 @@ export {
 } from './api/index.js';
 export { ObjectRef, type OwnerAddress } from './object-ref/index.js';
 export { describeSettings } from './config/index.js';
+export { profile, type ProfileOptions, type ProfileSpanHandle } from './core-worker/profile.js';
 export { ActorPool, type PoolSubmit } from './util/actor-pool.js';
 export { Queue, type QueueOptions, type QueuePutOptions, type QueueGetOptions } from './util/queue.js';
 export { ObjectID, TaskID, ActorID, NodeID, WorkerID, JobID, type UniqueId } from './ids/index.js';

@@ -12,7 +12,7 @@
  */
 import { get, init, remote, shutdown, wait, type ObjectRef } from 'miniray';
 import type { CaseContext, CaseFn, Metric } from '../lib/protocol.js';
-import { timeit } from '../lib/timeit.js';
+import { median, timeit } from '../lib/timeit.js';
 
 // Ray's small_value returns b"ok": the smallest real value. A self-contained function, so miniray
 // ships it as source.
@@ -101,9 +101,66 @@ async function wait1kRefs({ mode }: CaseContext): Promise<Record<string, Metric>
   return { rate: perSecond(m.rate, m.runs) };
 }
 
+/**
+ * single_client_tasks_async with task events recorded and without (MINIRAY_TASK_EVENTS_ENABLED),
+ * in pairs of rounds in this one process (a fresh init() each; which goes first alternates), so
+ * that both see the same machine. Each round times `batches` batches of 1,000 tasks after a
+ * warm-up, by the wall clock (tasks/s) and by the CPU time of the whole process, every thread
+ * (us/task: steadier than the rate on a loaded machine, where the rate swings with the other
+ * processes). Each figure is the median of its rounds; `ratio` and `cpuRatio` are the medians of
+ * the pairs' ratios (a pair's rounds are seconds apart, so drift mostly cancels in it).
+ */
+async function tasksAsyncEvents({ quick }: CaseContext): Promise<Record<string, Metric>> {
+  const pairs = quick ? 3 : 6;
+  const warmup = quick ? 3 : 5;
+  const batches = quick ? 8 : 20;
+  const rounds = { on: { rate: [] as number[], cpu: [] as number[] }, off: { rate: [] as number[], cpu: [] as number[] } };
+  const ratios: number[] = [];
+  const cpuRatios: number[] = [];
+  const before = process.env['MINIRAY_TASK_EVENTS_ENABLED'];
+  const measure = async (on: boolean): Promise<{ rate: number; cpu: number }> => {
+    process.env['MINIRAY_TASK_EVENTS_ENABLED'] = on ? '1' : '0';
+    await startMiniray();
+    for (let i = 0; i < warmup; i++) await get(submitBatch(1000));
+    const cpuAt = process.cpuUsage();
+    const startedAt = performance.now();
+    for (let i = 0; i < batches; i++) await get(submitBatch(1000));
+    const seconds = (performance.now() - startedAt) / 1000;
+    const cpu = process.cpuUsage(cpuAt);
+    await shutdown();
+    const result = { rate: (batches * 1000) / seconds, cpu: (cpu.user + cpu.system) / (batches * 1000) };
+    rounds[on ? 'on' : 'off'].rate.push(result.rate);
+    rounds[on ? 'on' : 'off'].cpu.push(result.cpu);
+    return result;
+  };
+  try {
+    for (let i = 0; i < pairs; i++) {
+      const onFirst = i % 2 === 1;
+      const first = await measure(onFirst);
+      const second = await measure(!onFirst);
+      const [on, off] = onFirst ? [first, second] : [second, first];
+      ratios.push(on.rate / off.rate);
+      cpuRatios.push(on.cpu / off.cpu);
+    }
+  } finally {
+    if (before === undefined) delete process.env['MINIRAY_TASK_EVENTS_ENABLED'];
+    else process.env['MINIRAY_TASK_EVENTS_ENABLED'] = before;
+  }
+  const us = (value: number, runs: number[]): Metric => ({ value, unit: 'us', runs, note: 'CPU per task, all threads' });
+  return {
+    on: perSecond(median(rounds.on.rate), rounds.on.rate, `${pairs} rounds`),
+    off: perSecond(median(rounds.off.rate), rounds.off.rate, `${pairs} rounds`),
+    ratio: { value: median(ratios), unit: 'x', runs: ratios, note: `median of ${pairs} pairs` },
+    cpuOn: us(median(rounds.on.cpu), rounds.on.cpu),
+    cpuOff: us(median(rounds.off.cpu), rounds.off.cpu),
+    cpuRatio: { value: median(cpuRatios), unit: 'x', runs: cpuRatios, note: `median of ${pairs} pairs` },
+  };
+}
+
 export const cases: Record<string, CaseFn> = {
   single_client_tasks_sync: tasksSync,
   single_client_tasks_async: tasksAsync,
+  single_client_tasks_async_events: tasksAsyncEvents,
   single_client_tasks_and_get_batch: tasksAndGetBatch,
   multi_client_tasks_async: multiClientTasksAsync,
   single_client_wait_1k_refs: wait1kRefs,

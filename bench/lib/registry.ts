@@ -36,6 +36,7 @@ export const CASES: readonly CaseEntry[] = [
   { name: 'tinypool', family: 'pools', timeoutMs: normal },
   { name: 'single_client_tasks_sync', family: 'tasks', timeoutMs: normal },
   { name: 'single_client_tasks_async', family: 'tasks', timeoutMs: normal },
+  { name: 'single_client_tasks_async_events', family: 'tasks', timeoutMs: { full: 180_000, quick: 40_000 } },
   { name: 'single_client_tasks_and_get_batch', family: 'tasks', timeoutMs: normal },
   { name: 'multi_client_tasks_async', family: 'tasks', timeoutMs: normal },
   { name: 'single_client_put_calls', family: 'objects', timeoutMs: normal },

@@ -67,6 +67,21 @@ export const ROWS: readonly RowSpec[] = [
     peer: metric('raw_postmessage', 'stream', 'postMessage stream, 2 workers'),
   },
   {
+    // Task events' cost on the hot path (issue 12: under 5%): the same case with them and without,
+    // alternated in one run; the ratio shown is on/off of the rounds' medians, the JSON's `ratio`
+    // the median of the pairs' ratios (steadier on a shared machine).
+    name: '  with task events vs without',
+    miniray: { case: 'single_client_tasks_async_events', metric: 'on' },
+    peer: metric('single_client_tasks_async_events', 'off', 'same, events off'),
+    target: { op: '>=', value: 0.95 },
+  },
+  {
+    name: '  CPU per task, task events on vs off',
+    miniray: { case: 'single_client_tasks_async_events', metric: 'cpuOn' },
+    peer: metric('single_client_tasks_async_events', 'cpuOff', 'same, events off'),
+    target: { op: '<=', value: 1.05 },
+  },
+  {
     name: 'single_client_tasks_and_get_batch',
     miniray: { case: 'single_client_tasks_and_get_batch', metric: 'rate' },
     ray: '5.8/s',

@@ -30,6 +30,7 @@ import {
 import type { ActorInfo, ActorSpec, ExecuteTask, ResourceMap, TaskResult, TaskSpec } from '../protocol/index.js';
 import { decodeErrorRecord, encodeError, encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import type { PooledWorker } from '../worker-pool/index.js';
+import { PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, type TaskEventBuffer } from '../state/events.js';
 
 /** What the actor manager needs from its node. */
 export interface ActorServices {
@@ -59,6 +60,8 @@ export interface ActorServices {
   readonly sharedHostCount: number;
   /** CPUs of the node: an actor needing more can never start. */
   readonly totalCpus: number;
+  /** Where creations' and calls' state changes are recorded (absent: nowhere). */
+  readonly taskEvents?: TaskEventBuffer;
 }
 
 type Host = PooledWorker<unknown>;
@@ -189,6 +192,7 @@ export class ActorManager {
       cell: undefined,
     };
     this.actors.set(spec.actorId, actor);
+    this.services.taskEvents?.creation(spec, actor.restarts, PENDING_ARGS_AVAIL);
     // Its constructor arguments live as long as it does (a restart runs the constructor again).
     this.services.hold(spec.actorId, [...spec.dependencies, ...(spec.nestedRefs ?? [])], `argument of actor ${spec.className}`);
     if (nameTaken !== undefined || failWith !== undefined) {
@@ -210,6 +214,7 @@ export class ActorManager {
       spec.dependencies,
       () => {
         actor.argumentsReady = true;
+        this.services.taskEvents?.creation(spec, actor.restarts, PENDING_NODE_ASSIGNMENT);
         this.place(actor);
       },
       (error) => this.die(actor, this.deathError(actor, 'its constructor arguments failed', error)),
@@ -222,10 +227,12 @@ export class ActorManager {
     if (actor === undefined) {
       const error = new ActorDiedError(`actor ${spec.actorId} is not known to this miniray instance (killed before, or from a session that was shut down)`);
       this.services.failObjects(spec.returnIds, encodeError(error));
+      this.services.taskEvents?.failed(spec, 0, encodeError(error));
       return;
     }
     if (actor.state === 'dead') {
       this.services.failObjects(spec.returnIds, actor.deathCause as Uint8Array);
+      this.services.taskEvents?.failed(spec, 0, actor.deathCause as Uint8Array);
       return;
     }
     const call: Call = { spec, retries: 0, ready: false, failed: false, dropped: false };
@@ -241,6 +248,7 @@ export class ActorManager {
         // A call whose input failed fails with the same error; later calls carry on.
         call.failed = true;
         this.services.failObjects(spec.returnIds, error);
+        this.services.taskEvents?.failed(spec, call.retries, error);
         this.flush(actor);
       },
     );
@@ -368,7 +376,7 @@ export class ActorManager {
       if (item === undefined) continue;
       work?.delete(result.seq);
       const { actor } = item;
-      if (item.kind === 'create') this.onCreated(actor, result);
+      if (item.kind === 'create') this.onCreated(actor, result, host);
       else if (item.kind === 'destroy') this.onDestroyed(actor, host);
       else if (result.outcome === 'cancelled') {
         // Dropped by a destroy before it started: it stays in flight until the destroy is acknowledged.
@@ -377,6 +385,7 @@ export class ActorManager {
         const { call } = item;
         actor.inFlight.delete(result.seq);
         if (call.failed || actor.state === 'dead') continue;
+        this.services.taskEvents?.result(call.spec, call.retries, host.id, result);
         if (result.outcome === 'ok') this.services.storeResults(host, call.spec.returnIds, result, attached);
         else this.services.failObjects(call.spec.returnIds, result.error);
       }
@@ -482,6 +491,7 @@ export class ActorManager {
       return;
     }
     const seq = host.nextSeq++;
+    this.services.taskEvents?.creation(spec, actor.restarts, SUBMITTED_TO_WORKER, host.id);
     this.workOf(host).set(seq, { kind: 'create', actor });
     const task: ExecuteTask = {
       seq,
@@ -527,9 +537,10 @@ export class ActorManager {
     this.onActorLost(actor, reason, Number.POSITIVE_INFINITY);
   }
 
-  private onCreated(actor: ActorRecord, result: TaskResult): void {
+  private onCreated(actor: ActorRecord, result: TaskResult, host: Host): void {
     // An instance being killed is not brought into use; the restart creates the next one.
     if (actor.state === 'dead' || actor.losing !== undefined) return;
+    this.services.taskEvents?.creationResult(actor.spec, actor.restarts, host.id, result);
     if (result.outcome === 'ok') {
       actor.state = 'alive';
       this.services.onAlive(actor.spec.actorId, actor.restarts);
@@ -564,9 +575,11 @@ export class ActorManager {
       } catch (error) {
         call.failed = true; // an argument cannot be read back: this call fails with it
         this.services.failObjects(spec.returnIds, encodeError(error as Error));
+        this.services.taskEvents?.failed(spec, call.retries, encodeError(error as Error));
         continue;
       }
       const seq = host.nextSeq++;
+      this.services.taskEvents?.state(spec, call.retries, SUBMITTED_TO_WORKER, host.id);
       actor.inFlight.set(seq, call);
       this.workOf(host).set(seq, { kind: 'call', actor, call });
       tasks.push({
@@ -605,6 +618,7 @@ export class ActorManager {
         call.dropped = false;
         retry.push(call);
       } else if (spec.maxTaskRetries < 0 || call.retries < spec.maxTaskRetries) {
+        if (this.services.taskEvents?.enabled === true) this.services.taskEvents.failed(call.spec, call.retries, encodeError(new ActorDiedError(`actor ${spec.className} (${spec.actorId}) died while running ${call.spec.method}: ${reason}; the call is retried`)));
         call.retries++;
         retry.push(call);
       } else {
@@ -613,6 +627,7 @@ export class ActorManager {
             `The call was tried ${call.retries + 1} time(s) (maxTaskRetries: ${spec.maxTaskRetries}).`,
         );
         this.services.failObjects(call.spec.returnIds, encodeError(error));
+        this.services.taskEvents?.failed(call.spec, call.retries, encodeError(error));
       }
     }
     actor.inFlight.clear();
@@ -628,17 +643,21 @@ export class ActorManager {
     }
     actor.restarts++;
     actor.state = 'restarting';
+    this.services.taskEvents?.creation(spec, actor.restarts, PENDING_NODE_ASSIGNMENT);
     this.place(actor);
   }
 
   private die(actor: ActorRecord, cause: Uint8Array): void {
     if (actor.state === 'dead') return;
+    // An instance not up yet: its creation attempt failed.
+    if (actor.state !== 'alive') this.services.taskEvents?.creationFailed(actor.spec, actor.restarts, cause);
     actor.state = 'dead';
     actor.deathCause = cause;
     this.services.onDead(actor.spec.actorId, decodeErrorRecord(cause).message);
     actor.losing = undefined;
     for (const call of actor.inFlight.values()) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);
     for (const call of actor.calls) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);
+    for (const call of [...actor.inFlight.values(), ...actor.calls]) if (!call.failed) this.services.taskEvents?.failed(call.spec, call.retries, cause);
     actor.inFlight.clear();
     actor.calls = [];
     if (actor.reserved) {

@@ -205,6 +205,14 @@ function startDriver(member: ClusterMember): Node {
   return node;
 }
 
+/**
+ * The GCS client of this driver's node, undefined before init() (task events: tests and the state
+ * API reach the GCS through it). Not exported from miniray.
+ */
+export function driverGcs(): ClusterMember['gcs'] | undefined {
+  return driverMember?.gcs;
+}
+
 /** What memory() reports: every live object and the object store's figures. */
 export type MemoryReport = ReturnType<Node['memory']>;
 

@@ -274,6 +274,7 @@ function member(
   store?: StoreClient,
 ): ClusterMember {
   const { node, agent } = parts;
+  node.taskEvents.sendTo((batch) => gcs.addTaskEvents(batch)); // task events go to the GCS in batches
   let stopping: Promise<void> | undefined;
   return {
     node,
@@ -286,6 +287,7 @@ function member(
     gcsConnected: () => (gcsPeer instanceof GcsLink ? gcsPeer.connected : !gcsPeer.isClosed),
     stop: () =>
       (stopping ??= (async () => {
+        node.taskEvents.flush(); // the last events, before the GCS connection closes
         agent.stop();
         // The GCS first: the connections the listener closes are the head going, not nodes dying
         // (with Redis, a head restarted on it finds them alive).

@@ -72,6 +72,28 @@ const SETTINGS = {
     min: 0,
     doc: "How long a node or driver whose connection to the GCS closed keeps trying to reach it again (with backoff) before it gives up: a node exits, a driver's GCS calls fail with GcsUnavailableError (Ray's raylets wait 60 s too). Also how long `miniray start --address` waits for a head that is not up yet, and how long a GCS restarted on Redis waits for the nodes it knew to re-register before it marks them dead.",
   },
+  // ---- task events (issue 12, helper events) ----
+  taskEventsEnabled: {
+    default: 1,
+    min: 0,
+    max: 1,
+    doc: "1: each node records the state changes of tasks, actor creations and actor calls, and get/put/wait calls, and sends them to the GCS in batches, for the state API, the dashboard and the timeline; 0: nothing is recorded (the task list is empty).",
+  },
+  taskEventsFlushMs: {
+    default: 500,
+    min: 1,
+    doc: 'How often a node sends the task events it recorded to the GCS, in one batch.',
+  },
+  maxTaskEventsBuffered: {
+    default: 100_000,
+    min: 0,
+    doc: 'Most task events (and get/put/wait events) a node holds between two sends to the GCS; past it, new events are dropped and counted (the state API reports the count as `dropped`).',
+  },
+  maxTaskEventsInGcs: {
+    default: 100_000,
+    min: 1,
+    doc: 'Most task attempts the GCS keeps for the state API; past it, finished ones are evicted oldest first (then the oldest of any state), and counted as dropped.',
+  },
 } satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;

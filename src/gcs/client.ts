@@ -3,7 +3,7 @@
  * returned, and every publish before a listener sees it: they are bytes from the network.
  */
 import { ProtocolError } from '../errors/index.js';
-import { PUBLISH, parseAnswer, parsePublish, type Answer, type Body, type GcsMethod } from './messages.js';
+import { PUBLISH, parseAnswer, parsePublish, type Answer, type Body, type GcsMethod, type TaskEventBatch } from './messages.js';
 import type { GcsPeer, GcsRequestOptions, GcsRoutes } from './rpc.js';
 import type { ActorState, ActorIdHex, Channel, ChannelMessage, NodeIdHex, Publish, ResourceMap } from './types.js';
 
@@ -161,5 +161,31 @@ export class GcsClient {
   /** What of clusterResources() is free now, as the nodes last reported it. */
   availableResources(): Promise<ResourceMap> {
     return this.call('getAvailableResources', {});
+  }
+
+  // ---- task events (helper events) ------------------------------------------------------------
+
+  /** A node's batch of task events; one-way (a batch lost with a connection is not sent again). */
+  addTaskEvents(batch: TaskEventBatch): void {
+    this.peer.notify('addTaskEvents', batch);
+  }
+
+  /** Task attempts matching every filter (at most `limit`, default 100), with what matched in all and what was dropped. */
+  listTaskEvents(body: Body<'listTaskEvents'> = {}, options?: GcsRequestOptions): Promise<Answer<'listTaskEvents'>> {
+    return this.call('listTaskEvents', body, options);
+  }
+
+  /** Every attempt of one task the GCS keeps, with detail. */
+  getTaskEvents(taskId: string, options?: GcsRequestOptions): Promise<Answer<'getTaskEvents'>> {
+    return this.call('getTaskEvents', { taskId }, options);
+  }
+
+  taskMetrics(options?: GcsRequestOptions): Promise<Answer<'taskMetrics'>> {
+    return this.call('taskMetrics', {}, options);
+  }
+
+  /** The latest get/put/wait calls (up to 10,000), oldest first. */
+  listCoreEvents(options?: GcsRequestOptions): Promise<Answer<'listCoreEvents'>> {
+    return this.call('listCoreEvents', {}, options);
   }
 }

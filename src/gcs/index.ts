@@ -23,7 +23,14 @@ export {
   type NodeDead,
   type Registered,
   type RegisterNodeAnswer,
+  CORE_EVENT_KINDS,
+  type TaskEventBatch,
+  type TaskEventInfo,
+  type TaskEventList,
+  type TaskFilter,
+  type ListTaskEvents,
 } from './messages.js';
+export { TaskEventTable, RUN_TIME_BOUNDS, TASK_FILTER_KEYS } from './task-events.js';
 export {
   ACTOR_STATES,
   CHANNELS,

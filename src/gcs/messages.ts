@@ -36,6 +36,7 @@ import {
   type ResourceMap,
   type ResourceView,
 } from './types.js';
+import { TASK_STATES, TASK_TYPES, type CoreEvent, type ProfileSpan, type TaskEntry, type TaskMetrics, type TaskType } from '../state/types.js';
 
 // ---- bodies -----------------------------------------------------------------------------------
 
@@ -80,6 +81,59 @@ export type Subscribe = { readonly channels: readonly Channel[] };
 /** The body of a method that takes no arguments. */
 export type Empty = Readonly<Record<string, never>>;
 
+// ---- task events (issue 12, helper events): the bodies and answers ---------------------------
+
+/**
+ * What a node sends the GCS every taskEventsFlushMs (notify addTaskEvents): its recorded events in
+ * columns (one entry per event in each of taskIds..workerIds), so that a batch of thousands of
+ * events is a few arrays, not thousands of objects. `codes[i]` is the state (an index into
+ * TASK_STATES) plus 8 x (attempt + 1): attempt -1 (code < 8) is an event of the node that ran a
+ * task another node sent (it does not know the attempt: the GCS gives it to the latest attempt it
+ * knows). An event of a worker's result (FINISHED or FAILED) has the worker's start time in
+ * `startsMs` (the attempt was RUNNING from then; 0 in every other event). A submission whose
+ * arguments were ready at once is one PENDING_NODE_ASSIGNMENT event (PENDING_ARGS_AVAIL at the
+ * same time). `infos` adds what only some events carry, by event index: a submission's name,
+ * type, owner and resources; a failure's error; a finished attempt's profile spans.
+ */
+export type TaskEventBatch = {
+  readonly nodeId: NodeIdHex;
+  /** Events this node dropped since its previous batch (its buffer was full). */
+  readonly dropped: number;
+  readonly taskIds: readonly string[];
+  readonly codes: readonly number[];
+  readonly timesMs: readonly number[];
+  readonly startsMs: readonly number[];
+  /** '' when the event names no worker. */
+  readonly workerIds: readonly string[];
+  readonly infos: readonly TaskEventInfo[];
+  /** get/put/wait calls, in columns as above (`kinds[i]` indexes CORE_EVENT_KINDS). */
+  readonly core: {
+    readonly kinds: readonly number[];
+    readonly workerIds: readonly string[];
+    readonly startsMs: readonly number[];
+    readonly endsMs: readonly number[];
+    readonly counts: readonly number[];
+  };
+};
+export type TaskEventInfo = {
+  /** The event it belongs to (an index into the batch's columns). */
+  readonly index: number;
+  readonly name?: string;
+  readonly type?: TaskType;
+  readonly actorId?: string;
+  readonly ownerNodeId?: string;
+  readonly requiredResources?: Readonly<Record<string, number>>;
+  readonly errorType?: string;
+  readonly errorMessage?: string;
+  readonly profile?: readonly ProfileSpan[];
+};
+export const CORE_EVENT_KINDS = ['get', 'put', 'wait'] as const satisfies readonly CoreEvent['kind'][];
+/** Ray's `[key, op, value]` predicates over a TaskEntry's fields (values compare as strings). */
+export type TaskFilter = readonly [key: string, op: '=' | '!=', value: string | number | boolean];
+export type ListTaskEvents = { readonly filters?: readonly TaskFilter[]; readonly limit?: number; readonly detail?: boolean };
+export type TaskEventsRef = { readonly taskId: string };
+export type TaskEventList = { readonly records: readonly TaskEntry[]; readonly total: number; readonly dropped: number };
+
 // ---- answers ----------------------------------------------------------------------------------
 
 export type Registered = { readonly clusterId: string; readonly nodes: readonly NodeInfo[] };
@@ -115,13 +169,18 @@ export type GcsRequests = {
   subscribe: { body: Subscribe; answer: null };
   getClusterResources: { body: Empty; answer: ResourceMap };
   getAvailableResources: { body: Empty; answer: ResourceMap };
+  // task events (helper events)
+  listTaskEvents: { body: ListTaskEvents; answer: TaskEventList };
+  getTaskEvents: { body: TaskEventsRef; answer: readonly TaskEntry[] };
+  taskMetrics: { body: Empty; answer: TaskMetrics };
+  listCoreEvents: { body: Empty; answer: readonly CoreEvent[] };
 };
 export type GcsMethod = keyof GcsRequests;
 export type Body<M extends GcsMethod> = GcsRequests[M]['body'];
 export type Answer<M extends GcsMethod> = GcsRequests[M]['answer'];
 
 /** One-way methods (notify): to the GCS, and from it. */
-export type GcsNotifies = { reportResources: ReportResources };
+export type GcsNotifies = { reportResources: ReportResources; addTaskEvents: TaskEventBatch };
 export const PUBLISH = 'publish';
 /** The GCS's notify to a node it declared dead (body: NodeDead), just before it closes the connection. */
 export const NODE_DEAD = 'nodeDead';
@@ -212,6 +271,168 @@ const orNull =
 
 const aChannel = (value: unknown): Channel => oneOf(value, '', CHANNELS);
 
+// ---- task events' item checks (helper events) --------------------------------------------------
+
+/** Epoch milliseconds (or any finite number: a clock may be set back). */
+function time(value: unknown, path: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) fail(path, 'a finite number (epoch milliseconds)', value);
+  return value;
+}
+
+/** A column of a batch: one entry per event. Its items are checked by the loops below (no callback per item: a batch holds thousands). */
+function columnOf(value: unknown, path: string, length: number): readonly unknown[] {
+  if (!Array.isArray(value)) fail(path, 'an array', value);
+  if (value.length !== length) fail(path, `an array of ${length} (one per event)`, value);
+  return value;
+}
+
+function strings(value: unknown, path: string, length: number): void {
+  const items = columnOf(value, path, length);
+  for (let i = 0; i < items.length; i++) if (typeof items[i] !== 'string') fail(`${path}[${i}]`, 'a string', items[i]);
+}
+
+function finites(value: unknown, path: string, length: number): void {
+  const items = columnOf(value, path, length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    if (typeof item !== 'number' || !Number.isFinite(item)) fail(`${path}[${i}]`, 'a finite number', item);
+  }
+}
+
+/** Integers in [0, below) whose remainder by 8 is below `remainderBelow` (8: any). */
+function codesIn(value: unknown, path: string, length: number, below: number, remainderBelow: number, expected: string): void {
+  const items = columnOf(value, path, length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    if (typeof item !== 'number' || !Number.isSafeInteger(item) || item < 0 || item >= below || item % 8 >= remainderBelow) fail(`${path}[${i}]`, expected, item);
+  }
+}
+
+function aStringRecord(value: unknown, path: string): Readonly<Record<string, string>> {
+  const o = fields(value, path);
+  for (const key in o) str(o[key], `${path}.${key}`);
+  return o as Readonly<Record<string, string>>;
+}
+
+const aProfileSpan = (value: unknown): ProfileSpan => {
+  const o = fields(value);
+  str(o['name'], 'name');
+  time(o['startMs'], 'startMs');
+  time(o['endMs'], 'endMs');
+  if (o['extraData'] !== undefined) aStringRecord(o['extraData'], 'extraData');
+  return o as unknown as ProfileSpan;
+};
+
+const aTaskFilter = (value: unknown): TaskFilter => {
+  if (!Array.isArray(value) || value.length !== 3) fail('', 'a [key, op, value] tuple', value);
+  str(value[0], '[0]');
+  oneOf(value[1], '[1]', ['=', '!='] as const);
+  const v: unknown = value[2];
+  if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') fail('[2]', 'a string, number or boolean', v);
+  return value as unknown as TaskFilter;
+};
+
+function aTaskEventBatch(value: unknown): TaskEventBatch {
+  const o = fields(value);
+  nodeId(o['nodeId'], 'nodeId');
+  int(o['dropped'], 'dropped');
+  const ids = o['taskIds'];
+  if (!Array.isArray(ids)) fail('taskIds', 'an array', ids);
+  const n = ids.length;
+  strings(ids, 'taskIds', n);
+  codesIn(o['codes'], 'codes', n, 8 * 10_002, TASK_STATES.length, `a state (< ${TASK_STATES.length}) + 8 x (attempt + 1), attempt <= 10000`);
+  finites(o['timesMs'], 'timesMs', n);
+  finites(o['startsMs'], 'startsMs', n);
+  strings(o['workerIds'], 'workerIds', n);
+  list(o['infos'], 'infos', (item) => {
+    const info = fields(item);
+    const index = info['index'];
+    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0 || index >= n) fail('index', `an event index below ${n}`, index);
+    optionalStr(info['name'], 'name');
+    if (info['type'] !== undefined) oneOf(info['type'], 'type', TASK_TYPES);
+    optionalStr(info['actorId'], 'actorId');
+    optionalStr(info['ownerNodeId'], 'ownerNodeId');
+    if (info['requiredResources'] !== undefined) resources(info['requiredResources'], 'requiredResources');
+    optionalStr(info['errorType'], 'errorType');
+    optionalStr(info['errorMessage'], 'errorMessage');
+    if (info['profile'] !== undefined) list(info['profile'], 'profile', aProfileSpan);
+    return info;
+  });
+  const core = fields(o['core'], 'core');
+  const kinds = core['kinds'];
+  if (!Array.isArray(kinds)) fail('core.kinds', 'an array', kinds);
+  const m = kinds.length;
+  codesIn(kinds, 'core.kinds', m, CORE_EVENT_KINDS.length, 8, `an index into ${CORE_EVENT_KINDS.length} kinds`);
+  strings(core['workerIds'], 'core.workerIds', m);
+  finites(core['startsMs'], 'core.startsMs', m);
+  finites(core['endsMs'], 'core.endsMs', m);
+  codesIn(core['counts'], 'core.counts', m, Number.MAX_SAFE_INTEGER, 8, 'an integer >= 0');
+  return o as unknown as TaskEventBatch;
+}
+
+const aTaskEntry = (value: unknown): TaskEntry => {
+  const o = fields(value);
+  str(o['taskId'], 'taskId');
+  int(o['attempt'], 'attempt');
+  str(o['name'], 'name');
+  oneOf(o['type'], 'type', TASK_TYPES);
+  oneOf(o['state'], 'state', TASK_STATES);
+  optionalStr(o['actorId'], 'actorId');
+  str(o['ownerNodeId'], 'ownerNodeId');
+  optionalStr(o['nodeId'], 'nodeId');
+  optionalStr(o['workerId'], 'workerId');
+  resources(o['requiredResources'], 'requiredResources');
+  time(o['creationTimeMs'], 'creationTimeMs');
+  if (o['startTimeMs'] !== undefined) time(o['startTimeMs'], 'startTimeMs');
+  if (o['endTimeMs'] !== undefined) time(o['endTimeMs'], 'endTimeMs');
+  optionalStr(o['errorType'], 'errorType');
+  optionalStr(o['errorMessage'], 'errorMessage');
+  if (o['events'] !== undefined) {
+    list(o['events'], 'events', (item) => {
+      const e = fields(item);
+      oneOf(e['state'], 'state', TASK_STATES);
+      time(e['timeMs'], 'timeMs');
+      return e;
+    });
+  }
+  if (o['profile'] !== undefined) list(o['profile'], 'profile', aProfileSpan);
+  return o as unknown as TaskEntry;
+};
+
+function aTaskMetrics(value: unknown): TaskMetrics {
+  const o = fields(value);
+  const byState = fields(o['byState'], 'byState');
+  for (const name in byState) {
+    const states = fields(byState[name], `byState.${name}`);
+    for (const state in states) {
+      oneOf(state, `byState.${name}`, TASK_STATES);
+      int(states[state], `byState.${name}.${state}`);
+    }
+  }
+  const runTime = fields(o['runTime'], 'runTime');
+  for (const name in runTime) {
+    const h = fields(runTime[name], `runTime.${name}`);
+    const bounds = list(h['bounds'], `runTime.${name}.bounds`, (item) => amount(item, ''));
+    const counts = list(h['counts'], `runTime.${name}.counts`, (item) => int(item, ''));
+    if (counts.length !== bounds.length) fail(`runTime.${name}.counts`, `one count per bound (${bounds.length})`, counts);
+    amount(h['sum'], `runTime.${name}.sum`);
+    int(h['count'], `runTime.${name}.count`);
+  }
+  int(o['droppedEvents'], 'droppedEvents');
+  return o as unknown as TaskMetrics;
+}
+
+const aCoreEvent = (value: unknown): CoreEvent => {
+  const o = fields(value);
+  oneOf(o['kind'], 'kind', CORE_EVENT_KINDS);
+  str(o['nodeId'], 'nodeId');
+  str(o['workerId'], 'workerId');
+  time(o['startMs'], 'startMs');
+  time(o['endMs'], 'endMs');
+  int(o['count'], 'count');
+  return o as unknown as CoreEvent;
+};
+
 // ---- bodies' validators (the server's) ------------------------------------------------------
 
 type Checks<M extends Record<string, { body: unknown }>> = { readonly [K in keyof M]: (value: unknown) => M[K]['body'] };
@@ -299,6 +520,21 @@ const bodyChecks: Checks<GcsRequests> = {
   },
   getClusterResources: empty,
   getAvailableResources: empty,
+  listTaskEvents: (value) => {
+    if (value === undefined || value === null) return {};
+    const o = fields(value);
+    if (o['filters'] !== undefined) list(o['filters'], 'filters', aTaskFilter);
+    if (o['limit'] !== undefined) int(o['limit'], 'limit');
+    if (o['detail'] !== undefined) bool(o['detail'], 'detail');
+    return o as unknown as ListTaskEvents;
+  },
+  getTaskEvents: (value) => {
+    const o = fields(value);
+    str(o['taskId'], 'taskId');
+    return o as unknown as TaskEventsRef;
+  },
+  taskMetrics: empty,
+  listCoreEvents: empty,
 };
 
 function nodeRef(o: Fields): NodeRef {
@@ -319,6 +555,7 @@ const notifyChecks: { readonly [K in keyof GcsNotifies]: (value: unknown) => Gcs
     resources(o['available'], 'available');
     return o as unknown as ReportResources;
   },
+  addTaskEvents: (value) => aTaskEventBatch(value),
 };
 
 /** The server's validator of a request's body. */
@@ -381,6 +618,16 @@ const answerChecks: { readonly [K in GcsMethod]: (value: unknown) => Answer<K> }
   },
   getClusterResources: (value) => resources(value, ''),
   getAvailableResources: (value) => resources(value, ''),
+  listTaskEvents: (value) => {
+    const o = fields(value);
+    list(o['records'], 'records', aTaskEntry);
+    int(o['total'], 'total');
+    int(o['dropped'], 'dropped');
+    return o as unknown as TaskEventList;
+  },
+  getTaskEvents: (value) => list(value, '', aTaskEntry),
+  taskMetrics: (value) => aTaskMetrics(value),
+  listCoreEvents: (value) => list(value, '', aCoreEvent),
 };
 
 function aNodeDead(value: unknown): NodeDead {

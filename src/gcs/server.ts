@@ -22,6 +22,7 @@ import {
 } from './messages.js';
 import type { GcsPeer, GcsRoutes } from './rpc.js';
 import type { StoreClient, StoreValue } from './store.js';
+import { TaskEventTable } from './task-events.js';
 import type { ActorEntry, Channel, ChannelMessage, JobEntry, NodeIdHex, NodeInfo, ResourceMap, ResourceView } from './types.js';
 
 export interface GcsServerOptions {
@@ -149,6 +150,8 @@ export class GcsServer {
   private resourceTimer: NodeJS.Timeout | undefined;
   private lastResourcePublishMs = -Infinity;
   private closed = false;
+  /** Task events (helper events): in memory only, not in the store (a restarted GCS starts empty, as Ray's). */
+  readonly taskEvents = new TaskEventTable({ maxTasks: setting('maxTaskEventsInGcs') });
 
   constructor(
     private readonly store: StoreClient,
@@ -272,6 +275,12 @@ export class GcsServer {
     routes.on('reportResources', parseNotify('reportResources'), (body, peer) => {
       this.nodeSteps.run(() => this.reportResources(body, peer)).catch(this.onError);
     });
+    // ---- task events (helper events) ----
+    routes.on('addTaskEvents', parseNotify('addTaskEvents'), (body) => this.taskEvents.add(body));
+    this.route(routes, 'listTaskEvents', (body) => this.taskEvents.list(body));
+    this.route(routes, 'getTaskEvents', (body) => this.taskEvents.get(body.taskId));
+    this.route(routes, 'taskMetrics', () => this.taskEvents.metrics());
+    this.route(routes, 'listCoreEvents', () => this.taskEvents.coreEvents());
   }
 
   /**

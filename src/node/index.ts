@@ -45,6 +45,7 @@ import type {
 import { Scheduler } from '../scheduler/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
+import { TaskEventBuffer, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER } from '../state/events.js';
 
 export interface NodeOptions {
   readonly numWorkers: number;
@@ -88,6 +89,8 @@ type Worker = PooledWorker<TaskRecord>;
 
 export class Node {
   readonly nodeId = NodeID.fromRandom().toHex();
+  /** State changes of tasks and actors, and get/put/wait calls, for the GCS (src/state/events.ts). */
+  readonly taskEvents = new TaskEventBuffer(this.nodeId);
   readonly store: ObjectStore;
   private readonly objects: ObjectDirectory<TaskRecord>;
   private readonly delivery: ObjectDelivery<TaskRecord>;
@@ -205,6 +208,7 @@ export class Node {
       },
       onDead: (actorId, reason) => this.cluster?.actorDied(actorId, reason),
       onAlive: (actorId, numRestarts) => this.cluster?.actorAlive(actorId, numRestarts),
+      taskEvents: this.taskEvents,
       totalCpus: options.numCpus,
       sharedHostCount: Math.max(1, Math.ceil(options.numCpus)),
     });
@@ -224,6 +228,7 @@ export class Node {
   async shutdown(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.taskEvents.stop();
     for (const timer of this.forceCancelWatches.values()) clearTimeout(timer);
     this.forceCancelWatches.clear();
     this.keepAliveWhileQueued();
@@ -256,6 +261,7 @@ export class Node {
    * (storing nothing) when one does not fit.
    */
   put(owner: string, objects: readonly NewObject[]): void {
+    const startMs = Date.now();
     for (const object of objects) {
       this.objects.setObject(object.id, object.data, false, {
         owner,
@@ -264,6 +270,7 @@ export class Node {
         nested: object.nested,
       });
     }
+    this.taskEvents.core('put', owner, startMs, objects.length);
   }
 
   /**
@@ -583,6 +590,8 @@ export class Node {
   // ---- tasks ---------------------------------------------------------------------------------
 
   private submitOne(spec: TaskSpec, fromPeer = false): void {
+    // A task with nothing to wait for is queued at once (see below): one event says both.
+    if (!fromPeer) this.taskEvents.submitted(spec, spec.actorId === undefined && spec.dependencies.length === 0);
     const owner = spec.owner.workerId;
     if (spec.actorId !== undefined) {
       for (const id of spec.returnIds) this.objects.addPending(id, owner, undefined);
@@ -661,6 +670,7 @@ export class Node {
 
   /** A task whose arguments exist: to another node if the cluster takes it, else to the queue here. */
   private enqueue(record: TaskRecord): void {
+    if (!record.fromPeer && (record.retries > 0 || record.spec.dependencies.length > 0)) this.taskEvents.state(record.spec, record.retries, PENDING_NODE_ASSIGNMENT);
     const cluster = this.cluster;
     if (!record.fromPeer && cluster !== undefined && this.goesElsewhere(cluster, record)) {
       record.state = 'running';
@@ -755,6 +765,7 @@ export class Node {
         this.remoteObjects.storeValues(values, spec.owner.nodeId === this.nodeId ? '' : spec.owner.nodeId);
       },
       lost: (error) => {
+        if (this.taskEvents.enabled && record?.state !== 'finished' && record?.cancelled !== true) this.taskEvents.failed(spec, record?.retries ?? 0, encodeError(error));
         if (record === undefined) {
           if (spec.actorId !== undefined) this.actorCallDone(spec.returnIds[0] as string, false);
           for (const id of spec.returnIds) this.objects.setObject(id, encodeError(error), true);
@@ -766,7 +777,7 @@ export class Node {
           record.retries++;
           record.state = 'waiting';
           this.enqueue(record);
-        } else this.failTask(record, encodeError(error));
+        } else this.failTask(record, encodeError(error), false);
       },
     };
   }
@@ -947,7 +958,8 @@ export class Node {
   }
 
   /** Stores `error` (an encoded ErrorRecord) as every return value of the task. */
-  private failTask(record: TaskRecord, error: Uint8Array): void {
+  private failTask(record: TaskRecord, error: Uint8Array, recordEvent = true): void {
+    if (recordEvent) this.taskEvents.failed(record.spec, record.retries, error);
     record.state = 'finished';
     this.releaseResources(record);
     for (const id of record.spec.returnIds) this.objects.setObject(id, error, true);
@@ -980,6 +992,7 @@ export class Node {
         return;
       }
       const seq = worker.nextSeq++;
+      this.taskEvents.state(spec, record.retries, SUBMITTED_TO_WORKER, worker.id);
       record.state = 'running';
       record.worker = worker;
       record.seq = seq;
@@ -1133,6 +1146,7 @@ export class Node {
       case 'put': {
         const problem = this.checkPut(message.objects, attached);
         if (problem !== undefined) return problem;
+        this.taskEvents.core('put', worker.id, Date.now(), message.objects.length);
         // A worker's put() has returned already: an object that does not fit becomes its error.
         for (const object of message.objects) {
           let blocks: Block[];
@@ -1165,17 +1179,20 @@ export class Node {
         const key = `${worker.id}:${message.requestId}`;
         if (this.workerFetches.has(key)) return `reuses request ID ${message.requestId}, whose get is still open`;
         let remaining = message.ids.length;
+        const startMs = Date.now();
+        const kind = message.withData ? 'get' : 'wait';
         const withdraw = this.fetch(
           message.ids,
           message.withData,
           (object) => {
-            if (--remaining === 0) this.workerFetches.delete(key);
+            if (--remaining === 0) this.taskEvents.core(kind, worker.id, startMs, message.ids.length);
+            if (remaining === 0) this.workerFetches.delete(key);
             if (worker.alive) worker.channel.send({ type: 'objects', requestId: message.requestId, objects: [object] });
             else if (object.state === 'ready' && object.lease !== undefined) this.objects.releaseLease(object.lease);
           },
           worker,
         );
-        if (remaining > 0) this.workerFetches.set(key, withdraw);
+        if (remaining > 0) this.workerFetches.set(key, () => (withdraw(), this.taskEvents.core(kind, worker.id, startMs, message.ids.length)));
         return undefined;
       }
       case 'cancelGet': {
@@ -1310,6 +1327,7 @@ export class Node {
         this.runTimeUs.set(record.spec.functionId, previous === undefined ? result.us : 0.8 * previous + 0.2 * result.us);
       }
       if (record.cancelled) continue; // already failed with TaskCancelledError
+      this.taskEvents.result(record.spec, record.retries, worker.id, result);
       if (result.outcome === 'ok') {
         record.state = 'finished';
         this.releaseResources(record);
@@ -1320,7 +1338,7 @@ export class Node {
           record.retries++;
           this.enqueue(record);
         } else {
-          this.failTask(record, result.error);
+          this.failTask(record, result.error, false);
         }
       }
     }
@@ -1357,7 +1375,9 @@ export class Node {
       if (seq > lastStarted || worker.terminatedFor === 'cancel') {
         requeue.push(record);
       } else if (this.retriesLeft(record)) {
+        if (this.taskEvents.enabled) this.taskEvents.failed(record.spec, record.retries, encodeError(crash(record)));
         record.retries++;
+        if (!record.fromPeer) this.taskEvents.state(record.spec, record.retries, PENDING_NODE_ASSIGNMENT);
         requeue.push(record);
       } else {
         this.failTask(record, encodeError(crash(record)));

@@ -7,6 +7,26 @@ import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, NewObject, Obje
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { Node } from './index.js';
 
+/** The driver's get or wait, recorded as a core event from its call until its last object came or it was withdrawn. */
+function recordedFetch(node: Node, ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
+  const startMs = Date.now();
+  let remaining = ids.length;
+  let open = true;
+  const end = (): void => {
+    if (!open) return;
+    open = false;
+    node.taskEvents.core(withData ? 'get' : 'wait', node.driverId, startMs, ids.length);
+  };
+  const withdraw = node.fetch(ids, withData, (object) => {
+    if (--remaining === 0) end();
+    onObject(object);
+  });
+  return () => {
+    withdraw();
+    end();
+  };
+}
+
 export class LocalNodeClient implements NodeClient {
   readonly answersAtOnce = true;
   constructor(private readonly node: Node) {}
@@ -24,7 +44,8 @@ export class LocalNodeClient implements NodeClient {
   }
 
   fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
-    return this.node.fetch(ids, withData, onObject);
+    if (!this.node.taskEvents.enabled) return this.node.fetch(ids, withData, onObject);
+    return recordedFetch(this.node, ids, withData, onObject);
   }
 
   cancel(objectId: string, force: boolean): void {

@@ -20,6 +20,7 @@ export { encodeFrame, decodeFrame } from './frame.js';
 export { parseWorkerToNode } from './worker-to-node.js';
 export { parseNodeToWorker, parseWorkerBootData } from './node-to-worker.js';
 import type { OwnerAddress } from '../object-ref/index.js';
+import type { ProfileSpan } from '../state/types.js';
 
 /**
  * Where one out-of-band binary part of a value is (see serialization/codec.ts). Large typed
@@ -146,7 +147,11 @@ export interface ExecuteTask {
   readonly progressCell?: { readonly block: number; readonly index: number; readonly attached?: number };
 }
 
-/** `us`: how long the call ran, in microseconds (the node pipelines only short tasks). */
+/**
+ * `us`: how long the call ran, in microseconds (the node pipelines only short tasks). `startMs`:
+ * when it started on the worker, in epoch milliseconds, and `spans`: its profile() spans (both for
+ * task events; absent from older workers, and `spans` when it made none).
+ */
 export type TaskResult =
   | {
       readonly seq: number;
@@ -156,9 +161,19 @@ export type TaskResult =
       readonly parts?: readonly (readonly Part[])[];
       readonly nested?: readonly (readonly string[])[];
       readonly us: number;
+      readonly startMs?: number;
+      readonly spans?: readonly ProfileSpan[];
     }
   /** `error` is an encoded ErrorRecord. `userError`: thrown by the task's code (retryable with retryExceptions). */
-  | { readonly seq: number; readonly outcome: 'error'; readonly error: Uint8Array; readonly userError: boolean; readonly us: number }
+  | {
+      readonly seq: number;
+      readonly outcome: 'error';
+      readonly error: Uint8Array;
+      readonly userError: boolean;
+      readonly us: number;
+      readonly startMs?: number;
+      readonly spans?: readonly ProfileSpan[];
+    }
   | { readonly seq: number; readonly outcome: 'cancelled' };
 
 /** An object as delivered to a reader. */

@@ -59,7 +59,7 @@ const validFromWorker: WorkerToNode[] = [
     results: [
       { seq: 1, outcome: 'ok', values: [bytes], us: 3 },
       { seq: 2, outcome: 'ok', values: [bytes, bytes], parts: [[{ attached: 0 }], [{ bytes }]], nested: [[ID], []], us: 0 },
-      { seq: 3, outcome: 'error', error: bytes, userError: true, us: 12.5 },
+      { seq: 3, outcome: 'error', error: bytes, userError: true, us: 12.5, startMs: 1.7e12, spans: [{ name: 'step', startMs: 1.7e12, endMs: 1.7e12 + 1, extraData: { k: 'v' } }] },
       { seq: 4, outcome: 'cancelled' },
     ],
   },
@@ -159,6 +159,9 @@ const malformedFromWorker: Array<[string, unknown, RegExp]> = [
   ['an unknown outcome', { type: 'results', results: [{ seq: 1, outcome: 'maybe' }] }, /results\[0\]\.outcome must be one of 'ok', 'error', 'cancelled'/],
   ['values that are not bytes', { type: 'results', results: [{ seq: 1, outcome: 'ok', values: [5], us: 1 }] }, /results\[0\]\.values\[0\] must be bytes/],
   ['an infinite us', { type: 'results', results: [{ seq: 1, outcome: 'ok', values: [], us: Infinity }] }, /results\[0\]\.us must be a finite number >= 0/],
+  ['a negative startMs (task events)', { type: 'results', results: [{ seq: 1, outcome: 'ok', values: [], us: 1, startMs: -1 }] }, /results\[0\]\.startMs must be a finite number >= 0/],
+  ['a profile span without a name', { type: 'results', results: [{ seq: 1, outcome: 'error', error: bytes, userError: true, us: 1, spans: [{ startMs: 1, endMs: 2 }] }] }, /results\[0\]\.spans\[0\]\.name must be a string/],
+  ['a span whose extraData is not strings', { type: 'results', results: [{ seq: 1, outcome: 'ok', values: [], us: 1, spans: [{ name: 'x', startMs: 1, endMs: 2, extraData: { n: 1 } }] }] }, /results\[0\]\.spans\[0\]\.extraData\.n must be a string/],
   ['parts not one per value', { type: 'results', results: [{ seq: 1, outcome: 'ok', values: [bytes], parts: [], us: 1 }] }, /results\[0\]\.parts must be one list per value \(1\)/],
   ['a part of no kind', { type: 'results', results: [{ seq: 1, outcome: 'ok', values: [bytes], parts: [[{}]], us: 1 }] }, /results\[0\]\.parts\[0\]\[0\] must be a part/],
   ['a negative slab', { type: 'put', objects: [{ id: ID, data: bytes, parts: [{ slab: -1, offset: 0, length: 1 }] }] }, /objects\[0\]\.parts\[0\]\.slab must be an integer >= 0, got number -1/],

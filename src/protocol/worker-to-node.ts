@@ -37,6 +37,7 @@ import {
   type Fields,
 } from './check.js';
 import type { ActorSpec, ClusterQuery, Isolation, NewObject, TaskResult, TaskSpec, WorkerToNode } from './index.js';
+import type { ProfileSpan } from '../state/types.js';
 
 type Check<K extends WorkerToNode['type']> = (o: Fields) => Extract<WorkerToNode, { type: K }>;
 
@@ -54,12 +55,16 @@ const aResult = (value: unknown): TaskResult => {
       const nested = optionalList(o['nested'], 'nested', idLists);
       if (nested !== undefined && nested.length !== values.length) fail('nested', `one list per value (${values.length})`, nested);
       amount(o['us'], 'us');
+      if (o['startMs'] !== undefined) amount(o['startMs'], 'startMs');
+      if (o['spans'] !== undefined) list(o['spans'], 'spans', aSpan);
       break;
     }
     case 'error':
       bytes(o['error'], 'error');
       bool(o['userError'], 'userError');
       amount(o['us'], 'us');
+      if (o['startMs'] !== undefined) amount(o['startMs'], 'startMs');
+      if (o['spans'] !== undefined) list(o['spans'], 'spans', aSpan);
       break;
     case 'cancelled':
       break;
@@ -68,6 +73,19 @@ const aResult = (value: unknown): TaskResult => {
       fail('outcome', "one of 'ok', 'error', 'cancelled'", outcome);
   }
   return o as unknown as TaskResult;
+};
+
+/** A profile() span (task events): its name, times, and string extra data. */
+const aSpan = (value: unknown): ProfileSpan => {
+  const o = fields(value);
+  str(o['name'], 'name');
+  amount(o['startMs'], 'startMs');
+  amount(o['endMs'], 'endMs');
+  if (o['extraData'] !== undefined) {
+    const extra = fields(o['extraData'], 'extraData');
+    for (const key in extra) str(extra[key], `extraData.${key}`);
+  }
+  return o as unknown as ProfileSpan;
 };
 
 const aNewObject = (value: unknown): NewObject => {

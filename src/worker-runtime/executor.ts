@@ -15,6 +15,7 @@
 import type { BlockingHooks, CoreWorker, NodeClient } from '../core-worker/index.js';
 import { collectGarbage, lookupModuleFunction } from '../core-worker/index.js';
 import { SerializationError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
+import { beginTask, takeSpans } from '../core-worker/profile.js';
 import type { ExecuteTask, NodeToWorker, Part, TaskResult, WorkerToNode } from '../protocol/index.js';
 import {
   compileSource,
@@ -224,27 +225,28 @@ export class TaskExecutor implements BlockingHooks {
     }
     let result: unknown;
     const startedAt = performance.now();
+    beginTask(task.seq); // profile() spans from here on are this task's
     try {
       result = call(args);
     } catch (error) {
-      this.fail(task, error, true, this.elapsedUs(startedAt));
+      this.fail(task, error, true, this.elapsedUs(startedAt), startedAt);
       done();
       return;
     }
     if (result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function') {
       (result as PromiseLike<unknown>).then(
         (value) => {
-          this.succeed(task, value, this.elapsedUs(startedAt));
+          this.succeed(task, value, this.elapsedUs(startedAt), startedAt);
           done();
         },
         (error: unknown) => {
-          this.fail(task, error, true, this.elapsedUs(startedAt));
+          this.fail(task, error, true, this.elapsedUs(startedAt), startedAt);
           done();
         },
       );
       return;
     }
-    this.succeed(task, result, this.elapsedUs(startedAt));
+    this.succeed(task, result, this.elapsedUs(startedAt), startedAt);
     done();
   }
 
@@ -350,7 +352,8 @@ export class TaskExecutor implements BlockingHooks {
     }
   }
 
-  private succeed(task: ExecuteTask, value: unknown, us = 0): void {
+  /** `startedAt`: performance.now() when the call started (absent when it never did). */
+  private succeed(task: ExecuteTask, value: unknown, us = 0, startedAt?: number): void {
     const values: Uint8Array[] = [];
     let parts: (readonly Part[])[] | undefined;
     let nested: (readonly string[])[] | undefined;
@@ -373,14 +376,24 @@ export class TaskExecutor implements BlockingHooks {
         if (object.nested) (nested ??= Array.from({ length: items.length }, () => []))[i] = object.nested;
       }
     } catch (error) {
-      this.fail(task, error, false, us);
+      this.fail(task, error, false, us, startedAt);
       return;
     }
-    this.report({ seq: task.seq, outcome: 'ok', values, ...(parts ? { parts } : {}), ...(nested ? { nested } : {}), us });
+    const spans = startedAt === undefined ? undefined : takeSpans(task.seq);
+    this.report({
+      seq: task.seq,
+      outcome: 'ok',
+      values,
+      ...(parts ? { parts } : {}),
+      ...(nested ? { nested } : {}),
+      us,
+      ...(startedAt === undefined ? {} : { startMs: performance.timeOrigin + startedAt }),
+      ...(spans === undefined ? {} : { spans }),
+    });
   }
 
   /** `userError`: thrown by the task's own code (may be retried with retryExceptions). */
-  private fail(task: ExecuteTask, thrown: unknown, userError: boolean, us = 0): void {
+  private fail(task: ExecuteTask, thrown: unknown, userError: boolean, us = 0, startedAt?: number): void {
     let error: Uint8Array;
     try {
       error = encodeErrorRecord(taskErrorRecord(task, thrown));
@@ -389,7 +402,16 @@ export class TaskExecutor implements BlockingHooks {
       const message = `task ${task.name} failed, and its error could not be encoded (${(encodeError as Error).message}): ${String(thrown)}`;
       error = encodeErrorRecord({ name: 'TaskError', minirayClass: 'TaskError', message, props: { functionName: task.name, taskId: task.taskId } });
     }
-    this.report({ seq: task.seq, outcome: 'error', error, userError, us });
+    const spans = startedAt === undefined ? undefined : takeSpans(task.seq);
+    this.report({
+      seq: task.seq,
+      outcome: 'error',
+      error,
+      userError,
+      us,
+      ...(startedAt === undefined ? {} : { startMs: performance.timeOrigin + startedAt }),
+      ...(spans === undefined ? {} : { spans }),
+    });
   }
 
   private report(result: TaskResult): void {

@@ -1,0 +1,128 @@
+// The node-side task-event buffer, without threads: what a batch holds, the bound (drop and
+// count), the attempt of work run for another node, and the flush timer.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TaskEventBuffer, FAILED, FINISHED, PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, LATEST_ATTEMPT } from './events.js';
+import type { TaskEventBatch } from '../gcs/index.js';
+import type { ActorSpec, TaskSpec } from '../protocol/index.js';
+import { encodeError } from '../serialization/index.js';
+import { TaskCancelledError } from '../errors/index.js';
+
+const NODE = 'a'.repeat(32);
+const OTHER = 'b'.repeat(32);
+const TASK = 'c'.repeat(32);
+
+function spec(over: Partial<TaskSpec> = {}): TaskSpec {
+  return {
+    taskId: TASK,
+    functionId: 'f',
+    name: 'f',
+    args: new Uint8Array(),
+    refArgPositions: [],
+    dependencies: [],
+    returnIds: ['d'.repeat(32)],
+    numCpus: 1,
+    maxRetries: 3,
+    retryExceptions: false,
+    owner: { nodeId: NODE, workerId: 'e'.repeat(32) },
+    ...over,
+  };
+}
+
+const actorSpec = (): ActorSpec => ({
+  actorId: 'f'.repeat(32),
+  classId: 'k',
+  className: 'Counter',
+  methodNames: ['inc'],
+  args: new Uint8Array(),
+  refArgPositions: [],
+  dependencies: [],
+  name: undefined,
+  namespace: 'default',
+  maxRestarts: 0,
+  maxTaskRetries: 0,
+  maxConcurrency: 1,
+  numCpus: 0,
+  isolation: 'thread',
+  owner: { nodeId: NODE, workerId: 'e'.repeat(32) },
+});
+
+test('a task\'s life is one batch of columns, with its spec read only when the batch is built', () => {
+  const buffer = new TaskEventBuffer(NODE, { enabled: true, maxBuffered: 100, flushMs: 1000 });
+  const s = spec({ resources: { GPU: 1 } });
+  buffer.submitted(s);
+  buffer.state(s, 0, PENDING_NODE_ASSIGNMENT);
+  buffer.state(s, 0, SUBMITTED_TO_WORKER, 'w1');
+  buffer.result(s, 0, 'w1', { seq: 1, outcome: 'ok', values: [], us: 5000, startMs: 1234, spans: [{ name: 'load', startMs: 1235, endMs: 1236 }] });
+  const batch = buffer.takeBatch();
+  // state + 8 x (attempt + 1); a result is one event, RUNNING from its startMs.
+  assert.deepEqual(batch.codes, [PENDING_ARGS_AVAIL + 8, PENDING_NODE_ASSIGNMENT + 8, SUBMITTED_TO_WORKER + 8, FINISHED + 8]);
+  assert.deepEqual(batch.taskIds, [TASK, TASK, TASK, TASK]);
+  assert.deepEqual(batch.workerIds, ['', '', 'w1', 'w1']);
+  assert.deepEqual(batch.startsMs, [0, 0, 0, 1234]);
+  assert.equal(batch.timesMs[3], 1234 + 5, 'its end on the worker\'s clock: start + run time');
+  assert.deepEqual(batch.infos, [
+    { index: 0, name: 'f', type: 'NORMAL_TASK', ownerNodeId: NODE, requiredResources: { CPU: 1, GPU: 1 } },
+    { index: 3, profile: [{ name: 'load', startMs: 1235, endMs: 1236 }] },
+  ]);
+  buffer.submitted(s, true);
+  assert.deepEqual(buffer.takeBatch().codes, [PENDING_NODE_ASSIGNMENT + 8], 'submitted with its arguments ready: one event');
+  assert.equal(buffer.buffered, 0, 'the columns start over after a batch');
+});
+
+test('a failure carries the error class and message as get() throws it', () => {
+  const buffer = new TaskEventBuffer(NODE, { enabled: true, maxBuffered: 100, flushMs: 1000 });
+  buffer.failed(spec(), 1, encodeError(new TaskCancelledError('task f was cancelled')));
+  const batch = buffer.takeBatch();
+  assert.deepEqual(batch.codes, [FAILED + 8 * 2]);
+  assert.deepEqual(batch.infos, [{ index: 0, errorType: 'TaskCancelledError', errorMessage: 'task f was cancelled' }]);
+});
+
+test('work run for another node has the latest attempt (its owner counts retries); a creation is a task named Class.constructor', () => {
+  const buffer = new TaskEventBuffer(NODE, { enabled: true, maxBuffered: 100, flushMs: 1000 });
+  const foreign = spec({ owner: { nodeId: OTHER, workerId: 'e'.repeat(32) } });
+  buffer.state(foreign, 0, SUBMITTED_TO_WORKER, 'w');
+  buffer.creation(actorSpec(), 2, PENDING_ARGS_AVAIL);
+  const batch = buffer.takeBatch();
+  assert.deepEqual(batch.codes.map((code) => (code >> 3) - 1), [LATEST_ATTEMPT, 2]);
+  assert.deepEqual(batch.infos[0], { index: 1, name: 'Counter.constructor', type: 'ACTOR_CREATION_TASK', actorId: 'f'.repeat(32), ownerNodeId: NODE, requiredResources: {} });
+});
+
+test('past maxBuffered events are dropped and counted, and the count goes with the next batch', () => {
+  const buffer = new TaskEventBuffer(NODE, { enabled: true, maxBuffered: 3, flushMs: 1000 });
+  for (let i = 0; i < 5; i++) buffer.state(spec(), 0, PENDING_NODE_ASSIGNMENT);
+  buffer.core('get', 'w', Date.now(), 1);
+  assert.equal(buffer.buffered, 3);
+  assert.equal(buffer.droppedPending, 3);
+  const batch = buffer.takeBatch();
+  assert.equal(batch.dropped, 3);
+  assert.equal(batch.taskIds.length, 3);
+  assert.equal(buffer.takeBatch().dropped, 0);
+});
+
+test('disabled, nothing is recorded', () => {
+  const buffer = new TaskEventBuffer(NODE, { enabled: false, maxBuffered: 3, flushMs: 1000 });
+  buffer.submitted(spec());
+  buffer.core('put', 'w', Date.now(), 1);
+  buffer.result(spec(), 0, 'w', { seq: 1, outcome: 'ok', values: [], us: 1, startMs: 1 });
+  assert.equal(buffer.buffered, 0);
+});
+
+test('core events are columns too; batches go to the sink on the timer and at stop()', async () => {
+  const buffer = new TaskEventBuffer(NODE, { enabled: true, maxBuffered: 100, flushMs: 5 });
+  const batches: TaskEventBatch[] = [];
+  buffer.core('wait', 'w', 100, 4); // before a sink: kept
+  buffer.sendTo((batch) => batches.push(batch));
+  await new Promise<void>((resolve) => {
+    const check = (): void => (batches.length > 0 ? resolve() : void setTimeout(check, 2));
+    check();
+  });
+  assert.deepEqual(batches[0]?.core.kinds, [2]);
+  assert.deepEqual(batches[0]?.core.counts, [4]);
+  assert.equal(batches[0]?.core.startsMs[0], 100);
+  buffer.submitted(spec());
+  buffer.stop();
+  assert.equal(batches.at(-1)?.taskIds.length, 1, 'stop() sends what is left');
+  buffer.submitted(spec());
+  assert.equal(batches.at(-1)?.taskIds.length, 1);
+});

@@ -1,0 +1,313 @@
+/**
+ * A node's task-event buffer (Ray's TaskEventBuffer): the state changes of the tasks, actor
+ * creations and actor calls the node sees, and the get/put/wait calls it serves, kept in columns
+ * (parallel arrays) and sent to the GCS in one batch every taskEventsFlushMs (notify
+ * addTaskEvents, see src/gcs/messages.ts).
+ *
+ * The hot path pays a few array pushes per event: no object is made per event (what an event
+ * says beyond its task, attempt, state, time and worker is a reference to something that exists
+ * already: the task's spec, the error's bytes, the spans the worker sent), and the batch hands the
+ * arrays over as they are (new ones take their place). Names, types, resources and errors are
+ * read from those references only when the batch is built. Bounded: past maxTaskEventsBuffered
+ * events between two sends, new events are dropped and counted; the count goes with the next
+ * batch. With taskEventsEnabled 0 every method returns at once.
+ */
+import { setting } from '../config/index.js';
+import type { CoreEvent, ProfileSpan, TaskType } from './types.js';
+import { TASK_STATES } from './types.js';
+import type { TaskEventBatch, TaskEventInfo } from '../gcs/index.js';
+import type { ActorSpec, TaskResult, TaskSpec } from '../protocol/index.js';
+import { decodeErrorRecord } from '../serialization/index.js';
+
+/** TASK_STATES' indices, as the columns hold them. */
+export const PENDING_ARGS_AVAIL = 0;
+export const PENDING_NODE_ASSIGNMENT = 1;
+export const SUBMITTED_TO_WORKER = 2;
+export const RUNNING = 3;
+export const FINISHED = 4;
+export const FAILED = 5;
+const CORE_KIND = { get: 0, put: 1, wait: 2 } as const satisfies Record<CoreEvent['kind'], number>;
+
+/** An attempt the events' node does not know (it runs a task another node sent): the GCS takes the latest. */
+export const LATEST_ATTEMPT = -1;
+
+export interface TaskEventBufferOptions {
+  readonly enabled?: boolean;
+  readonly maxBuffered?: number;
+  readonly flushMs?: number;
+}
+
+/** What the batch sender is given: the GCS client's addTaskEvents. */
+export type TaskEventSink = (batch: TaskEventBatch) => void;
+
+export class TaskEventBuffer {
+  /** Recording: taskEventsEnabled, and not stopped. */
+  private on: boolean;
+  private readonly maxBuffered: number;
+  private readonly flushMs: number;
+  private sink: TaskEventSink | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  // One entry per event in each column.
+  private taskIds: string[] = [];
+  /** state + 8 x (attempt + 1) (see TaskEventBatch). */
+  private codes: number[] = [];
+  private timesMs: number[] = [];
+  /** A result's start on its worker (RUNNING from then), else 0. */
+  private startsMs: number[] = [];
+  private workerIds: string[] = [];
+  /** A spec (a submission), error bytes (a failure), spans (a finish), or undefined. */
+  private extras: unknown[] = [];
+  private dropped = 0;
+
+  private coreKinds: number[] = [];
+  private coreWorkers: string[] = [];
+  private coreStarts: number[] = [];
+  private coreEnds: number[] = [];
+  private coreCounts: number[] = [];
+
+  /** Settings are read once, here: a bad value fails the node's start, not a later event. */
+  constructor(
+    readonly nodeId: string,
+    options: TaskEventBufferOptions = {},
+  ) {
+    this.on = options.enabled ?? setting('taskEventsEnabled') === 1;
+    this.maxBuffered = options.maxBuffered ?? setting('maxTaskEventsBuffered');
+    this.flushMs = options.flushMs ?? setting('taskEventsFlushMs');
+  }
+
+  /** Where batches go (the node's GCS connection); events recorded before wait for it. */
+  sendTo(sink: TaskEventSink): void {
+    this.sink = sink;
+    if (this.taskIds.length > 0 || this.coreKinds.length > 0) this.startTimer();
+  }
+
+  /** Whether events are recorded (callers skip work that only an event needs). */
+  get enabled(): boolean {
+    return this.on;
+  }
+
+  /** Events dropped so far and not yet reported to the GCS (for tests and stats). */
+  get droppedPending(): number {
+    return this.dropped;
+  }
+
+  get buffered(): number {
+    return this.taskIds.length + this.coreKinds.length;
+  }
+
+  // ---- recording (the hot path) ------------------------------------------------------------------
+
+  /**
+   * The attempt of a task or actor call: its retries so far when this node owns it; when it runs
+   * here for another node, LATEST_ATTEMPT (only its owner counts its retries).
+   */
+  private attemptOf(spec: TaskSpec, retries: number): number {
+    return spec.owner.nodeId === this.nodeId ? retries : LATEST_ATTEMPT;
+  }
+
+  /**
+   * A task or actor call was submitted (PENDING_ARGS_AVAIL; `queued`: its arguments are ready,
+   * and it is PENDING_NODE_ASSIGNMENT at once, one event for both): its spec says what it is.
+   */
+  submitted(spec: TaskSpec, queued = false): void {
+    this.push(spec.taskId, 0, queued ? PENDING_NODE_ASSIGNMENT : PENDING_ARGS_AVAIL, Date.now(), '', spec, 0);
+  }
+
+  /** A state change that says nothing more (PENDING_NODE_ASSIGNMENT; SUBMITTED_TO_WORKER with its worker). */
+  state(spec: TaskSpec, retries: number, state: number, workerId = ''): void {
+    this.push(spec.taskId, this.attemptOf(spec, retries), state, Date.now(), workerId, undefined, 0);
+  }
+
+  /** A worker's result: RUNNING at the worker's start time, then FINISHED, or FAILED with its error. */
+  result(spec: TaskSpec, retries: number, workerId: string, result: TaskResult): void {
+    if (this.on) this.resultOf(spec.taskId, this.attemptOf(spec, retries), workerId, result);
+  }
+
+  /** A task or call failed without a result of its worker (cancelled, its worker or node died, an input failed). */
+  failed(spec: TaskSpec, retries: number, error: Uint8Array): void {
+    this.push(spec.taskId, this.attemptOf(spec, retries), FAILED, Date.now(), '', error, 0);
+  }
+
+  /** An actor's creation, as a task: its ID is the actor's, its attempt the restarts so far. */
+  creation(spec: ActorSpec, restarts: number, state: number, workerId = ''): void {
+    this.push(spec.actorId, restarts, state, Date.now(), workerId, state === PENDING_ARGS_AVAIL ? spec : undefined, 0);
+  }
+
+  creationResult(spec: ActorSpec, restarts: number, workerId: string, result: TaskResult): void {
+    if (this.on) this.resultOf(spec.actorId, restarts, workerId, result);
+  }
+
+  creationFailed(spec: ActorSpec, restarts: number, error: Uint8Array): void {
+    this.push(spec.actorId, restarts, FAILED, Date.now(), '', error, 0);
+  }
+
+  private resultOf(taskId: string, attempt: number, workerId: string, result: TaskResult): void {
+    if (result.outcome === 'cancelled') return; // failed already, when it was cancelled
+    const startMs = result.startMs ?? 0;
+    // Its end on the worker's clock, as its start: the span is the run itself, not its way back.
+    // One event: RUNNING from startMs, then FINISHED or FAILED.
+    const endMs = startMs === 0 ? Date.now() : startMs + result.us / 1000;
+    if (result.outcome === 'ok') this.push(taskId, attempt, FINISHED, endMs, workerId, result.spans, startMs);
+    else {
+      this.push(taskId, attempt, FAILED, endMs, workerId, result.error, startMs);
+      if (result.spans !== undefined) this.push(taskId, attempt, FAILED, endMs, workerId, result.spans, startMs);
+    }
+  }
+
+  /** A get, put or wait the node served for `workerId`, from `startMs` until now. */
+  core(kind: CoreEvent['kind'], workerId: string, startMs: number, count: number): void {
+    if (!this.on) return;
+    if (this.coreKinds.length + this.taskIds.length >= this.maxBuffered) {
+      this.dropped++;
+      return;
+    }
+    this.coreKinds.push(CORE_KIND[kind]);
+    this.coreWorkers.push(workerId);
+    this.coreStarts.push(startMs);
+    this.coreEnds.push(Date.now());
+    this.coreCounts.push(count);
+    if (this.timer === undefined) this.startTimer();
+  }
+
+  private push(taskId: string, attempt: number, state: number, timeMs: number, workerId: string, extra: unknown, startMs: number): void {
+    if (!this.on) return;
+    if (this.taskIds.length + this.coreKinds.length >= this.maxBuffered) {
+      this.dropped++;
+      return;
+    }
+    this.taskIds.push(taskId);
+    this.codes.push(state + 8 * (attempt + 1));
+    this.timesMs.push(timeMs);
+    this.startsMs.push(startMs);
+    this.workerIds.push(workerId);
+    this.extras.push(extra);
+    if (this.timer === undefined) this.startTimer();
+  }
+
+  // ---- sending ---------------------------------------------------------------------------------
+
+  private startTimer(): void {
+    if (this.stopped || this.sink === undefined || this.timer !== undefined) return;
+    this.timer = setInterval(() => this.flush(), this.flushMs);
+    // Events never keep a program alive; shutdown() sends what is left.
+    this.timer.unref();
+  }
+
+  /** Sends what is buffered as one batch (nothing if empty or if there is no sink yet). */
+  flush(): void {
+    const sink = this.sink;
+    if (sink === undefined) return;
+    if (this.taskIds.length === 0 && this.coreKinds.length === 0 && this.dropped === 0) {
+      // Idle: the timer stops until the next event.
+      clearInterval(this.timer);
+      this.timer = undefined;
+      return;
+    }
+    const batch = this.takeBatch();
+    try {
+      sink(batch);
+    } catch {
+      // The GCS connection is closed or closing: the batch is lost, as Ray's are.
+    }
+  }
+
+  /** Builds the batch from the columns and starts new ones. */
+  takeBatch(): TaskEventBatch {
+    const extras = this.extras;
+    const infos: TaskEventInfo[] = [];
+    for (let i = 0; i < extras.length; i++) {
+      const extra = extras[i];
+      if (extra !== undefined) infos.push(infoOf(i, extra));
+    }
+    const batch: TaskEventBatch = {
+      nodeId: this.nodeId as TaskEventBatch['nodeId'],
+      dropped: this.dropped,
+      taskIds: this.taskIds,
+      codes: this.codes,
+      timesMs: this.timesMs,
+      startsMs: this.startsMs,
+      workerIds: this.workerIds,
+      infos,
+      core: { kinds: this.coreKinds, workerIds: this.coreWorkers, startsMs: this.coreStarts, endsMs: this.coreEnds, counts: this.coreCounts },
+    };
+    this.taskIds = [];
+    this.codes = [];
+    this.timesMs = [];
+    this.startsMs = [];
+    this.workerIds = [];
+    this.extras = [];
+    this.coreKinds = [];
+    this.coreWorkers = [];
+    this.coreStarts = [];
+    this.coreEnds = [];
+    this.coreCounts = [];
+    this.dropped = 0;
+    return batch;
+  }
+
+  /** Sends what is left and records nothing more. */
+  stop(): void {
+    if (this.stopped) return;
+    this.flush();
+    this.stopped = true;
+    this.on = false;
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** What an event's extra says, as the GCS reads it. */
+function infoOf(index: number, extra: unknown): TaskEventInfo {
+  if (extra instanceof Uint8Array) {
+    let errorType = 'Error';
+    let errorMessage = '';
+    try {
+      const record = decodeErrorRecord(extra);
+      // As get() throws it: miniray's class by its name, else the error's own.
+      errorType = record.minirayClass ?? record.name;
+      errorMessage = record.message;
+    } catch (error) {
+      errorMessage = `(its error could not be read: ${(error as Error).message})`;
+    }
+    return { index, errorType, errorMessage };
+  }
+  if (Array.isArray(extra)) return { index, profile: extra as ProfileSpan[] };
+  const spec = extra as TaskSpec | ActorSpec;
+  if ('classId' in spec) {
+    return {
+      index,
+      name: `${spec.className}.constructor`,
+      type: 'ACTOR_CREATION_TASK',
+      actorId: spec.actorId,
+      ownerNodeId: spec.owner.nodeId,
+      requiredResources: resourcesOf(spec),
+    };
+  }
+  const type: TaskType = spec.actorId === undefined ? 'NORMAL_TASK' : 'ACTOR_TASK';
+  return {
+    index,
+    name: spec.name,
+    type,
+    ...(spec.actorId === undefined ? {} : { actorId: spec.actorId }),
+    ownerNodeId: spec.owner.nodeId,
+    requiredResources: type === 'ACTOR_TASK' ? NO_RESOURCES : resourcesOf(spec),
+  };
+}
+
+const NO_RESOURCES: Readonly<Record<string, number>> = Object.freeze({});
+
+/** CPU-only demands, one frozen object per amount: the GCS keeps one per attempt, and most are { CPU: 1 }. */
+const cpuOnly = new Map<number, Readonly<Record<string, number>>>();
+
+function resourcesOf(spec: { readonly numCpus: number; readonly resources?: Readonly<Record<string, number>> }): Readonly<Record<string, number>> {
+  if (spec.resources === undefined) {
+    let shared = cpuOnly.get(spec.numCpus);
+    if (shared === undefined && cpuOnly.size < 64) cpuOnly.set(spec.numCpus, (shared = Object.freeze<Record<string, number>>(spec.numCpus > 0 ? { CPU: spec.numCpus } : {})));
+    if (shared !== undefined) return shared;
+  }
+  return spec.numCpus > 0 ? { CPU: spec.numCpus, ...spec.resources } : { ...spec.resources };
+}
+
+export { TASK_STATES };
