@@ -50,12 +50,12 @@ const taskOf = (i: number, more: Partial<TaskEntry> = {}): TaskEntry => ({
 function taskEvents(router: Router, tasks: TaskEntry[]) {
   const asked: unknown[] = [];
   router
-    .handle('listTaskEvents', (body) => body, (body: { limit: number; detail: boolean }) => {
+    .handle('listTaskEvents', (body) => body as { limit: number; detail: boolean }, (body) => {
       asked.push(body);
       const records = tasks.slice(0, body.limit).map((t) => (body.detail ? t : { ...t, events: undefined }));
       return { records: records.map((r) => JSON.parse(JSON.stringify(r))), total: tasks.length, dropped: 7 };
     })
-    .handle('getTaskEvents', (body) => body, ({ taskId }: { taskId: string }) => tasks.filter((t) => t.taskId === taskId))
+    .handle('getTaskEvents', (body) => body as { taskId: string }, ({ taskId }) => tasks.filter((t) => t.taskId === taskId))
     .handle('taskMetrics', (body) => body, () => ({ byState: { f: { FINISHED: 1 } }, runTime: { f: { bounds: [1], counts: [1], sum: 0.5, count: 1 } }, droppedEvents: 7 }))
     .handle('listCoreEvents', (body) => body, () => [{ kind: 'get', nodeId: 'a'.repeat(32), workerId: 'b'.repeat(32), startMs: 1, endMs: 2, count: 3 }]);
   return asked;
