@@ -70,7 +70,7 @@ export class GcsStateSource implements StateSource {
 
   /** Every attempt of the task (a retry is a new attempt), oldest first; empty when the GCS has none. */
   async getTask(taskId: string): Promise<readonly TaskEntry[]> {
-    if (!isId(taskId)) throw new InvalidArgumentError(`getTask() takes a task ID (32 hex characters, as listTasks() shows it); got ${JSON.stringify(taskId)}`, 'taskId');
+    if (typeof taskId !== 'string' || taskId === '') throw new InvalidArgumentError(`getTask() takes a task ID (as listTasks() shows it); got ${JSON.stringify(taskId) ?? String(taskId)}`, 'taskId');
     return this.taskCall('getTaskEvents', { taskId }, DEFAULT_CALL_TIMEOUT_MS, (value) => list(value, '', aTaskEntry));
   }
 
@@ -288,7 +288,7 @@ const optionalNumber = (value: unknown, path: string): void => {
 
 export const aTaskEntry = (value: unknown): TaskEntry => {
   const o = fields(value);
-  id(o['taskId'], 'taskId');
+  str(o['taskId'], 'taskId');
   int(o['attempt'], 'attempt');
   str(o['name'], 'name');
   oneOf(o['type'], 'type', TASK_TYPES);
