@@ -76,7 +76,7 @@ export class GcsStateSource implements StateSource {
 
   async getActor(actorId: string): Promise<ActorStateEntry | undefined> {
     if (!isId(actorId)) throw new InvalidArgumentError(`getActor() takes an actor ID (32 hex characters, as listActors() shows it); got ${JSON.stringify(actorId)}`, 'actorId');
-    const entry = await this.gcs.getActor(actorId as ActorIdHex);
+    const entry = await this.gcs.call('getActor', { actorId: actorId as ActorIdHex }, { timeoutMs: DEFAULT_CALL_TIMEOUT_MS });
     return entry === null ? undefined : actorState(entry);
   }
 
