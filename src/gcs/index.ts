@@ -29,6 +29,16 @@ export {
   type TaskEventList,
   type TaskFilter,
   type ListTaskEvents,
+  // state API (helper state)
+  MAX_ASK_NODES_TIMEOUT_MS,
+  NODE_STATE,
+  NODE_STATE_KINDS,
+  parseNodeStateQuery,
+  type AskNodes,
+  type ClusterInfo,
+  type NodeAnswers,
+  type NodeStateKind,
+  type NodeStateQuery,
 } from './messages.js';
 export { TaskEventTable, RUN_TIME_BOUNDS, TASK_FILTER_KEYS } from './task-events.js';
 export {
