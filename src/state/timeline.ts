@@ -8,7 +8,7 @@
  * the viewers want numbers there and show the names. Submissions go on a lane of their own on the
  * owner's node, because a TaskEntry names the owner's node but not its thread.
  */
-import type { CoreEvent, TaskEntry } from './types.js';
+import type { CoreEvent, StateSource, TaskEntry } from './types.js';
 
 /** One trace event; times in microseconds, as the format has them. */
 export type TraceEvent =
@@ -189,4 +189,23 @@ export function buildTimeline(tasks: readonly TaskEntry[], coreEvents: readonly 
   // that a viewer that reads them in order nests them right.
   events.sort((a, b) => a.ts - b.ts || ('dur' in b ? b.dur : 0) - ('dur' in a ? a.dur : 0));
   return { traceEvents: [...lanes.metadata, ...events], displayTimeUnit: 'ms' };
+}
+
+/** How many task attempts a timeline asks for: as many as the GCS keeps by default (maxTaskEventsInGcs). */
+export const TIMELINE_TASK_LIMIT = 100_000;
+
+/** A timeline read from a cluster, and what it may lack. */
+export type ReadTimeline = {
+  readonly trace: ChromeTrace;
+  /** Task attempts in it, of `total` the GCS has (more than the limit are left out). */
+  readonly tasks: number;
+  readonly total: number;
+  /** Task events the cluster dropped under load: about that many attempts are missing. */
+  readonly dropped: number;
+};
+
+/** The timeline of what `source` knows now: every task attempt with detail, and the latest core events. */
+export async function readTimeline(source: StateSource, nowMs: number): Promise<ReadTimeline> {
+  const [tasks, core] = await Promise.all([source.list('tasks', { detail: true, limit: TIMELINE_TASK_LIMIT }), source.coreEvents()]);
+  return { trace: buildTimeline(tasks.records, core, { nowMs }), tasks: tasks.records.length, total: tasks.total, dropped: tasks.dropped };
 }
