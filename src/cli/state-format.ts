@@ -4,7 +4,9 @@
  * No I/O: state.ts reads the cluster and writes what these return.
  */
 import Table from 'cli-table3';
+import { closest } from '../config/index.js';
 import { InvalidOptionError } from '../errors/index.js';
+import { FILTER_KEYS } from '../state/filter.js';
 import {
   ACTOR_STATE_NAMES,
   TASK_STATES,
@@ -21,35 +23,6 @@ import {
 } from '../state/types.js';
 
 export const STATE_KINDS = ['tasks', 'actors', 'objects', 'nodes', 'jobs', 'workers'] as const satisfies readonly StateKind[];
-
-/** Every field of a record type, listed once: a field added to the type and not here does not compile. */
-const fields = <R>() => <const F extends Record<keyof R & string, 'scalar' | 'compound'>>(table: F & Record<Exclude<keyof F, keyof R>, never>) => table;
-
-/** Each kind's fields: 'scalar' ones can be filtered on; 'compound' ones (maps, lists) are shown only. */
-const FIELDS: { readonly [K in StateKind]: Readonly<Record<keyof StateRecords[K] & string, 'scalar' | 'compound'>> } = {
-  tasks: fields<StateRecords['tasks']>()({
-    taskId: 'scalar', attempt: 'scalar', name: 'scalar', type: 'scalar', state: 'scalar', actorId: 'scalar', ownerNodeId: 'scalar',
-    nodeId: 'scalar', workerId: 'scalar', requiredResources: 'compound', creationTimeMs: 'scalar', startTimeMs: 'scalar',
-    endTimeMs: 'scalar', errorType: 'scalar', errorMessage: 'scalar', events: 'compound', profile: 'compound',
-  }),
-  actors: fields<StateRecords['actors']>()({
-    actorId: 'scalar', className: 'scalar', name: 'scalar', namespace: 'scalar', state: 'scalar', nodeId: 'scalar', ownerNodeId: 'scalar',
-    numRestarts: 'scalar', maxRestarts: 'scalar', detached: 'scalar', deathCause: 'scalar',
-  }),
-  objects: fields<StateRecords['objects']>()({
-    objectId: 'scalar', nodeId: 'scalar', state: 'scalar', sizeBytes: 'scalar', location: 'scalar', owner: 'scalar', referencedBy: 'compound',
-  }),
-  nodes: fields<StateRecords['nodes']>()({
-    nodeId: 'scalar', state: 'scalar', address: 'scalar', isHead: 'scalar', isDriver: 'scalar', resourcesTotal: 'compound',
-    resourcesAvailable: 'compound', deathReason: 'scalar',
-  }),
-  jobs: fields<StateRecords['jobs']>()({
-    jobId: 'scalar', submissionId: 'scalar', status: 'scalar', driverNodeId: 'scalar', entrypoint: 'scalar', startTimeMs: 'scalar', endTimeMs: 'scalar',
-  }),
-  workers: fields<StateRecords['workers']>()({
-    workerId: 'scalar', nodeId: 'scalar', workerType: 'scalar', isAlive: 'scalar', pid: 'scalar', isolation: 'scalar',
-  }),
-};
 
 /** The columns of each kind's table (all fields with --detail). */
 const COLUMNS: { readonly [K in StateKind]: readonly (keyof StateRecords[K] & string)[] } = {
@@ -74,11 +47,6 @@ const ENUMS: Partial<Record<`${StateKind}.${string}`, readonly string[]>> = {
   'workers.isolation': ['thread', 'process'],
 };
 
-/** The fields of `kind` a filter may name. */
-export function filterKeys(kind: StateKind): string[] {
-  return Object.entries(FIELDS[kind]).filter(([, shape]) => shape === 'scalar').map(([key]) => key);
-}
-
 /** One --filter as the user typed it, before its kind is known (commander parses options first). */
 export type RawFilter = { readonly key: string; readonly op: '=' | '!='; readonly value: string };
 
@@ -93,11 +61,14 @@ export function parseFilter(text: string, previous: readonly RawFilter[] = []): 
 
 /** The filters of `kind`: each key one of its fields, each value of a named field one of its names. */
 export function checkFilters<K extends StateKind>(kind: K, filters: readonly RawFilter[]): StateFilter<StateRecords[K]>[] {
-  const keys = filterKeys(kind);
+  const keys: readonly string[] = FILTER_KEYS[kind];
   return filters.map(({ key, op, value }) => {
     if (!keys.includes(key)) {
-      const shown = key in FIELDS[kind] ? ` ('${key}' is a list or a map)` : '';
-      throw new InvalidOptionError(`--filter ${key}${op}${value}: ${kind} cannot be filtered on '${key}'${shown}; filter on one of: ${keys.join(', ')}`, '--filter');
+      const near = closest(key, keys);
+      throw new InvalidOptionError(
+        `--filter ${key}${op}${value}: ${kind} cannot be filtered on '${key}';${near === undefined ? '' : ` did you mean '${near}'?`} filter on one of: ${keys.join(', ')}`,
+        '--filter',
+      );
     }
     const names = ENUMS[`${kind}.${key}`];
     if (names !== undefined && !names.includes(value)) {
@@ -158,11 +129,9 @@ function table(head: readonly string[]): Table.Table {
 export function formatRecords<K extends StateKind>(kind: K, records: readonly StateRecords[K][], detail: boolean): string {
   if (detail) {
     if (records.length === 0) return `No ${kind}.\n`;
-    const keys = Object.keys(FIELDS[kind]);
     return records.map((record) => {
       const t = table([]);
-      const values = record as Readonly<Record<string, unknown>>;
-      for (const key of keys) if (values[key] !== undefined) t.push({ [key]: cell(key, values[key]) });
+      for (const [key, value] of Object.entries(record)) if (value !== undefined) t.push({ [key]: cell(key, value) });
       return `${t.toString()}\n`;
     }).join('');
   }

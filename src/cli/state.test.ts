@@ -209,7 +209,9 @@ describe('miniray list', () => {
     assert.equal(key.code, 1);
     assert.match(key.err, /actors cannot be filtered on 'colour'; filter on one of: actorId, className, name, namespace, state, nodeId, ownerNodeId, numRestarts, maxRestarts, detached, deathCause/);
     const compound = await run(['list', 'tasks', '--filter', 'events=x']);
-    assert.match(compound.err, /cannot be filtered on 'events' \('events' is a list or a map\)/);
+    assert.match(compound.err, /tasks cannot be filtered on 'events'; did you mean 'state'\?|tasks cannot be filtered on 'events'; filter on one of/);
+    const near = await run(['list', 'tasks', '--filter', 'stat=RUNNING']);
+    assert.match(near.err, /tasks cannot be filtered on 'stat'; did you mean 'state'\? filter on one of: taskId, attempt, name/);
     const state = await run(['list', 'tasks', '--filter', 'state=FAILD']);
     assert.equal(state.code, 1);
     assert.match(state.err, /'FAILD' is not a tasks state; give one of: PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, RUNNING, FINISHED, FAILED/);
