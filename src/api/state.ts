@@ -61,6 +61,8 @@ let shared: GcsStateSource | undefined;
 function source(): GcsStateSource {
   return (shared ??= new GcsStateSource(new GcsClient(new ThroughNodePeer())));
 }
+/** The same source for other parts of the API (timeline() reads tasks and core events through it). */
+export { source as stateSource };
 
 /**
  * What a list left out, said on stderr as Ray warns: nodes that did not answer (their objects or
