@@ -1328,8 +1328,11 @@ export class Node {
     for (const [ownerNode, batch] of elsewhere) this.cluster.forwardLogs(ownerNode, batch);
   }
 
-  /** The recent output lines of this node's tasks and actors that match `query` (oldest first). */
-  logs(query: LogQuery): LogLine[] {
+  /**
+   * The recent output lines of this node's tasks and actors that match `query` (oldest first):
+   * what the node answers to the state API's `nodeState` kind 'logs'.
+   */
+  logLines(query: LogQuery): LogLine[] {
     return this.logRing.query(query);
   }
 
