@@ -114,6 +114,7 @@ channel.onMessage((message, attached) => {
 // of tasks that completed before it are not lost.
 const exit = process.exit.bind(process);
 process.exit = ((code?: number) => {
+  output.end();
   executor.sendResults();
   channel.flush();
   exit(code);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import type { WorkerLogLine } from '../protocol/index.js';
-import { TaskOutput } from './output.js';
+import { PARTIAL_LINE_HOLD_MS, TaskOutput } from './output.js';
 
 const WORKER = '1a2b3c4d'.repeat(4);
 const NODE = '5e6f7a8b'.repeat(4);
@@ -45,12 +45,14 @@ test('each line is prefixed with the task, worker and node; one write, one descr
   ]);
 });
 
-test('partial lines: the prefix only at line starts; the record when the line ends', () => {
+test('partial lines: held back until their newline, then written whole with one prefix', () => {
   const h = harness();
   h.output.started(1, { name: 'f', taskId: TASK1 });
   write(h.output, 1, 'a');
   write(h.output, 1, 'b');
+  assert.equal(h.text(1), '', 'nothing of an unfinished line yet: another worker may write a line meanwhile');
   write(h.output, 1, 'c\nd');
+  assert.equal(h.writes(1), 1);
   write(h.output, 1, '\n\n');
   assert.equal(h.text(1), '(f worker=1a2b3c4d node=5e6f7a8b) abc\n(f worker=1a2b3c4d node=5e6f7a8b) d\n(f worker=1a2b3c4d node=5e6f7a8b) \n');
   assert.deepEqual(h.records().map((r) => r.text), ['abc', 'd', '']);
@@ -63,7 +65,34 @@ test("a partial line of a running task waits for its end; once the task ended it
   assert.deepEqual(h.records(), [], 'still running: the line may go on');
   h.output.finished(1);
   assert.deepEqual(h.records().map((r) => r.text), ['progress 50%']);
-  assert.equal(h.text(1), '(f worker=1a2b3c4d node=5e6f7a8b) progress 50%', 'nothing is added on the descriptor');
+  assert.equal(h.text(1), '(f worker=1a2b3c4d node=5e6f7a8b) progress 50%\n', 'ended with a newline, before the result');
+});
+
+test('a line held back too long is written as it is, and goes on without a second prefix', () => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  try {
+    const h = harness();
+    h.output.started(1, { name: 'f', taskId: TASK1 });
+    write(h.output, 1, 'dots.');
+    mock.timers.tick(PARTIAL_LINE_HOLD_MS - 1);
+    assert.equal(h.text(1), '');
+    mock.timers.tick(1);
+    assert.equal(h.text(1), '(f worker=1a2b3c4d node=5e6f7a8b) dots.');
+    write(h.output, 1, '..\n');
+    assert.equal(h.text(1), '(f worker=1a2b3c4d node=5e6f7a8b) dots...\n');
+    assert.deepEqual(h.records().map((r) => r.text), ['dots...']);
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test('end(): open lines of running tasks are written and sent (a task calls process.exit())', () => {
+  const h = harness();
+  h.output.started(1, { name: 'f', taskId: TASK1 });
+  write(h.output, 2, 'bye');
+  h.output.end();
+  assert.equal(h.text(2), '(f worker=1a2b3c4d node=5e6f7a8b) bye\n');
+  assert.deepEqual(h.sent.flat().map((r) => r.text), ['bye']);
 });
 
 test('another task writing while a line is open starts a new, prefixed line', () => {

@@ -12,9 +12,9 @@
  * the next runs, or an async actor's concurrent calls): a line then goes to the newer one.
  *
  * The prefix goes in at line starts, byte by byte: a newline byte (0x0A) never occurs inside a
- * multi-byte UTF-8 character, so splitting there never cuts one. A write that ends mid-line goes
- * out as it is (nothing is held back from the descriptor); the line's next write goes on without a
- * prefix, unless another task writes in between, which starts a new line first.
+ * multi-byte UTF-8 character, so splitting there never cuts one. The start of a line written
+ * without its newline is held back a little (see write()), so that lines stay whole on a
+ * descriptor that other workers write to as well.
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { WorkerLogLine } from '../protocol/index.js';
@@ -35,14 +35,25 @@ const NO_TASK: OutputContext = { name: '' };
 const MAX_PENDING_LINES = 256;
 const MAX_PENDING_CHARS = 64 * 1024;
 
+/** How long the start of a line without its newline is held back before it is written all the same. */
+export const PARTIAL_LINE_HOLD_MS = 1000;
+/** Bytes of an unfinished line held back at most. */
+const MAX_HELD_BYTES = 64 * 1024;
+
 const NEWLINE = 0x0a;
+const NEWLINE_BYTES = Buffer.from('\n');
 
 interface StreamState {
+  readonly fd: 1 | 2;
   readonly stream: WorkerLogLine['stream'];
-  /** The descriptor is at the start of a line (the last byte written was a newline, or none was). */
-  atLineStart: boolean;
-  /** Whose line is open on the descriptor when not at a line start. */
+  /** A line is open: its prefix and some text were written or are held, its newline not yet. */
+  lineOpen: boolean;
+  /** Whose line is open. */
   lineOwner: OutputContext | undefined;
+  /** The open line's bytes not yet written (its prefix first, unless already written). */
+  held: Uint8Array[];
+  heldBytes: number;
+  holdTimer: NodeJS.Timeout | undefined;
   readonly decoder: StringDecoder;
   /** Text of the open line not yet made a record. */
   partial: string;
@@ -71,15 +82,19 @@ export class TaskOutput {
   private readonly now: () => number;
 
   constructor(private readonly options: TaskOutputOptions) {
-    const state = (stream: WorkerLogLine['stream']): StreamState => ({
+    const state = (fd: 1 | 2, stream: WorkerLogLine['stream']): StreamState => ({
+      fd,
       stream,
-      atLineStart: true,
+      lineOpen: false,
       lineOwner: undefined,
+      held: [],
+      heldBytes: 0,
+      holdTimer: undefined,
       decoder: new StringDecoder('utf8'),
       partial: '',
       partialOwner: undefined,
     });
-    this.streams = [state('stdout'), state('stderr')];
+    this.streams = [state(1, 'stdout'), state(2, 'stderr')];
     this.now = options.now ?? Date.now;
   }
 
@@ -111,31 +126,90 @@ export class TaskOutput {
     return this.newest ?? this.last;
   }
 
-  /** A write to stdout (fd 1) or stderr (fd 2). */
+  /**
+   * A write to stdout (fd 1) or stderr (fd 2). Whole lines are written at once, prefixed; the start
+   * of a line without its newline is held back (as Ray's log monitor reads whole lines), so that
+   * other workers' lines written meanwhile to the same descriptor do not land in its middle. It is
+   * written when its newline comes, when its task ends (with a newline), when another task of this
+   * worker writes, or after PARTIAL_LINE_HOLD_MS (a progress line of dots is seen as it grows).
+   */
   write(fd: 1 | 2, bytes: Uint8Array): void {
     if (bytes.byteLength === 0) return;
     const state = this.streams[fd - 1] as StreamState;
     const owner = this.current;
     const out: Uint8Array[] = [];
-    if (!state.atLineStart && state.lineOwner !== owner) {
-      // Another task's line is open: end it, so that this one starts on a line of its own.
-      out.push(Buffer.from('\n'));
-      state.atLineStart = true;
-      this.endPartial(state);
-    }
+    // Another task's line is open: end it, so that this one starts on a line of its own.
+    if (state.lineOpen && state.lineOwner !== owner) this.closeLine(state, out);
     const prefix = this.prefixOf(owner.name);
     let start = 0;
     while (start < bytes.byteLength) {
       const newline = bytes.indexOf(NEWLINE, start);
-      const end = newline === -1 ? bytes.byteLength : newline + 1;
-      if (state.atLineStart) out.push(prefix);
-      out.push(bytes.subarray(start, end));
-      state.atLineStart = newline !== -1;
-      start = end;
+      if (!state.lineOpen) {
+        state.lineOpen = true;
+        state.lineOwner = owner;
+        state.held.push(prefix);
+        state.heldBytes += prefix.byteLength;
+      }
+      if (newline === -1) {
+        // Copied: the caller may reuse its buffer once write() returns.
+        const rest = Buffer.from(bytes.subarray(start));
+        state.held.push(rest);
+        state.heldBytes += rest.byteLength;
+        break;
+      }
+      out.push(...state.held, bytes.subarray(start, newline + 1));
+      this.release(state);
+      state.lineOpen = false;
+      state.lineOwner = undefined;
+      start = newline + 1;
     }
-    state.lineOwner = state.atLineStart ? undefined : owner;
-    this.options.write(fd, out.length === 1 ? (out[0] as Uint8Array) : Buffer.concat(out));
+    if (state.heldBytes > MAX_HELD_BYTES) {
+      out.push(...state.held);
+      this.release(state);
+    } else if (state.heldBytes > 0 && state.holdTimer === undefined) {
+      state.holdTimer = setTimeout(() => this.writeHeld(state), PARTIAL_LINE_HOLD_MS);
+      state.holdTimer.unref();
+    }
+    if (out.length > 0) this.options.write(fd, out.length === 1 ? (out[0] as Uint8Array) : Buffer.concat(out));
     this.record(state, owner, state.decoder.write(bytes));
+  }
+
+  /** Ends the open line: what is held of it, and its newline, go into `out`. */
+  private closeLine(state: StreamState, out: Uint8Array[]): void {
+    out.push(...state.held, NEWLINE_BYTES);
+    this.release(state);
+    state.lineOpen = false;
+    state.lineOwner = undefined;
+    this.endPartial(state);
+  }
+
+  /** What is held of the open line is written; the line stays open (its next write adds to it). */
+  private writeHeld(state: StreamState): void {
+    if (state.heldBytes === 0) return;
+    const held = state.held;
+    this.release(state);
+    this.options.write(state.fd, held.length === 1 ? (held[0] as Uint8Array) : Buffer.concat(held));
+  }
+
+  private release(state: StreamState): void {
+    state.held = [];
+    state.heldBytes = 0;
+    if (state.holdTimer !== undefined) clearTimeout(state.holdTimer);
+    state.holdTimer = undefined;
+  }
+
+  /**
+   * Every open line is ended now (with a newline) and its record sent: the worker is about to exit
+   * (process.exit() in a task), and what is held would be lost.
+   */
+  end(): void {
+    for (const state of this.streams) {
+      if (!state.lineOpen) continue;
+      const out: Uint8Array[] = [];
+      this.closeLine(state, out);
+      this.options.write(state.fd, Buffer.concat(out));
+    }
+    this.flush();
   }
 
   /** Line records of the text written, one per complete line. */
@@ -191,6 +265,11 @@ export class TaskOutput {
    */
   flush(): void {
     for (const state of this.streams) {
+      if (state.lineOpen && state.lineOwner !== undefined && !this.isRunning(state.lineOwner)) {
+        const out: Uint8Array[] = [];
+        this.closeLine(state, out);
+        this.options.write(state.fd, Buffer.concat(out));
+      }
       if (state.partial !== '' && state.partialOwner !== undefined && !this.isRunning(state.partialOwner)) this.endPartial(state);
     }
     if (this.pending.length === 0 || this.send === undefined) return;
