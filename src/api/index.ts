@@ -162,7 +162,6 @@ async function joinCluster(address: string, nodeOptions: ReturnType<typeof resol
       gcsAddress: address,
       host: process.env['MINIRAY_NODE_IP_ADDRESS'] || '127.0.0.1',
     });
-    void member.gcs.addJob(member.node.nodeId as never).catch(() => {});
     return member;
   } catch (error) {
     if (error instanceof AuthenticationError) throw error;
@@ -194,6 +193,9 @@ function startDriver(member: ClusterMember): Node {
   node.driverId = workerId;
   const coreWorker = new CoreWorker({ nodeId: node.nodeId, workerId }, new LocalNodeClient(node));
   driverMember = member;
+  // Every driver is a job of its cluster's (the embedded one's too, as in Ray: state.listJobs shows
+  // it); one started by the Jobs API (`miniray job submit`) says which submission it is.
+  void member.gcs.addJob(node.nodeId as never, process.env['MINIRAY_JOB_SUBMISSION_ID'] || undefined).catch(() => {});
   setCurrentRuntime({
     kind: 'driver',
     coreWorker,

@@ -325,6 +325,22 @@ export class Node {
   /** The driver's worker ID, to name it in memory(). */
   driverId = '';
 
+  // state API (helper state)
+  /** This node's threads and worker processes (and the driver's thread), for state.listWorkers. */
+  workerList(): readonly { readonly workerId: string; readonly role: 'driver' | 'task' | 'actor'; readonly isolation: 'thread' | 'process'; readonly alive: boolean; readonly pid: number }[] {
+    const driver = this.driverId === '' ? [] : [{ workerId: this.driverId, role: 'driver' as const, isolation: 'thread' as const, alive: !this.stopped, pid: process.pid }];
+    return [
+      ...driver,
+      ...[...this.pool.workers, ...this.pool.actorHosts].map((w) => ({ workerId: w.id, role: w.role, isolation: w.isolation, alive: w.alive, pid: w.host.pid ?? process.pid })),
+    ];
+  }
+
+  /**
+   * The log lines this node keeps (set by the logs part, src/state/logs.ts's node side): what
+   * `nodeState` answers for 'logs'. Unset, the node keeps none and answers with no lines.
+   */
+  logs: ((query: LogQuery) => readonly LogLine[] | Promise<readonly LogLine[]>) | undefined = (query) => this.logLines(query); // logs (issue 12): the ring
+
   /**
    * Calls `onObject` for each ID once its object exists (at once for those that do), as seen by
    * `reader` (the driver, or a worker: parts come as slab blocks it has been sent, or as copies for a

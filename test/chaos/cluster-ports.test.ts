@@ -18,7 +18,7 @@ const METHODS = [
   'addJob', 'borrow', 'cancelTask', 'createActor', 'endPull', 'executeTask', 'finishJob', 'freeObjects', 'getActor',
   'getAvailableResources', 'getClusterResources', 'getNamedActor', 'getNodes', 'getObject', 'killActor', 'kvDel',
   'kvGet', 'kvKeys', 'kvPut', 'listActors', 'listJobs', 'nodes', 'pullObject', 'readChunk', 'registerActor',
-  'reportResources', 'subscribe', 'unborrow', 'updateActor', 'healthCheck',
+  'reportResources', 'subscribe', 'unborrow', 'updateActor', 'healthCheck', 'askNodes', 'getClusterInfo', 'nodeState',
 ] as const;
 
 /** One connection's worth of bad input: what to send first, and (once welcomed) what to send next. */
