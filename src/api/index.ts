@@ -33,7 +33,6 @@ import { ObjectRef, describeNonRef, refHex } from '../object-ref/index.js';
 import { validateOptions } from '../config/index.js';
 import { callerOf, decodeErrorRecord, describeFunction } from '../serialization/index.js';
 import type { ClusterAnswer, ClusterQuery } from '../protocol/index.js';
-import type { LogLine, LogQuery } from '../state/types.js';
 import {
   CANCEL_RULES,
   GET_ACTOR_RULES,
@@ -221,17 +220,6 @@ export function memory(): MemoryReport {
     throw new MinirayError('memory() reports on the driver\'s node: call it in the driver, after init()');
   }
   return driverMember.node.memory();
-}
-
-// ---- logs (issue 12) ----
-/**
- * Internal, not exported from miniray: the output lines of tasks and actors that the driver's own
- * node ran (in the embedded default, all of them). Every node's lines are read through the GCS
- * (src/state/logs.ts); this one reads no further than this process, for tests and tools in it.
- */
-export function localLogLines(query: LogQuery = {}): LogLine[] {
-  if (driverMember === undefined) throw new MinirayError("localLogLines() reads the driver's node: call it in the driver, after init()");
-  return driverMember.node.logLines(query);
 }
 
 /** A node of the cluster, as nodes() lists it. */

@@ -3,6 +3,7 @@
 // them, and the executing node's own stdout (a `miniray start` node's log) has them too.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { LogLine } from '../../src/state/types.js';
 import { Cluster, resultsOf, waitFor, type ClusterNode } from './harness.js';
 
 describe('logs on a cluster (loopback)', { timeout: 180_000 }, () => {
@@ -25,8 +26,19 @@ describe('logs on a cluster (loopback)', { timeout: 180_000 }, () => {
     const driver = c().driver('logs.mjs', [JSON.stringify({ nodeId: node.nodeId })]);
     const outcome = await driver.ended(120_000);
     assert.equal(outcome.code, 0, driver.describe());
-    const [result] = resultsOf(outcome.stdout) as [{ words: string[]; driver: string }];
+    const [result, found] = resultsOf(outcome.stdout) as [{ words: string[]; driver: string }, { all: LogLine[]; byTask: LogLine[]; byActor: LogLine[] }];
     assert.deepEqual(result.words, ['a', 'b', 'c']);
+    // state.getLog() (ClusterLogSource over the GCS's fan-out) finds them on the node that ran them.
+    assert.deepEqual(
+      found.byTask.map((line) => [line.nodeId, line.name, line.stream, line.text]),
+      [
+        [node.nodeId, 'shout', 'stdout', 'hello from a'],
+        [node.nodeId, 'shout', 'stderr', 'complaint from a'],
+        [node.nodeId, 'shout', 'stdout', 'no newline from a'],
+      ],
+    );
+    assert.deepEqual(found.byActor.map((line) => [line.name, line.text]), [['Speaker', 'actor says c']]);
+    assert.ok(found.all.every((line) => line.nodeId === node.nodeId), 'the driver and the head ran nothing');
     const lines = outcome.stdout.split('\n');
     const resultAt = lines.findIndex((line) => line.startsWith('RESULT '));
     for (const [text, name] of [['hello from a', 'shout'], ['hello from b', 'shout'], ['no newline from a', 'shout'], ['actor says c', 'Speaker']]) {
