@@ -59,6 +59,8 @@ export interface ActorServices {
   readonly sharedHostCount: number;
   /** CPUs of the node: an actor needing more can never start. */
   readonly totalCpus: number;
+  /** This node's ID: output of an actor, or of a call, owned elsewhere is sent to its owner's node. */
+  readonly nodeId: string;
 }
 
 type Host = PooledWorker<unknown>;
@@ -495,6 +497,7 @@ export class ActorManager {
       actorId: spec.actorId,
       maxConcurrency: spec.maxConcurrency,
       ...(actor.cell === undefined ? {} : { progressCell: this.cellFor(host, actor.cell) }),
+      ...(spec.owner.nodeId === this.services.nodeId ? {} : { ownerNode: spec.owner.nodeId }),
     };
     this.services.setBusy(host, true);
     host.channel.send({ type: 'execute', functions: this.definitionsFor(host, spec.classId), tasks: [task] });
@@ -580,6 +583,7 @@ export class ActorManager {
         numReturns: spec.returnIds.length,
         actorId: actor.spec.actorId,
         method: spec.method as string,
+        ...(spec.owner.nodeId === this.services.nodeId ? {} : { ownerNode: spec.owner.nodeId }),
       });
     }
     if (sent > 0) actor.calls.splice(0, sent);

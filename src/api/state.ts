@@ -11,7 +11,10 @@ import { ensureRuntime } from '../core-worker/current.js';
 import { STATE_GCS_METHODS, type ClusterAnswer, type StateGcsMethod } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import { GcsStateSource } from '../state/client.js';
+import { ClusterLogSource } from '../state/logs.js';
 import type {
+  LogLine,
+  LogQuery,
   ActorStateEntry,
   ActorSummary,
   JobStateEntry,
@@ -134,7 +137,23 @@ export const state = {
   summarizeObjects(): Promise<ObjectSummary> {
     return source().summarizeObjects();
   },
+  // ---- logs (issue 12) ----
+  /**
+   * Output lines of tasks and actors, as Ray's get_log: of one task (`taskId`) or actor
+   * (`actorId`), the latest `tail` (default 1000) of the whole cluster, oldest first, each with
+   * the node, worker and stream it came from. Each node keeps its recent lines (maxLogBytesPerNode).
+   */
+  async getLog(query: LogQuery = {}): Promise<LogLine[]> {
+    const { lines, partial } = await logSource().logs(query);
+    warnMissing('state.getLog()', { records: lines, total: lines.length, partial, dropped: 0 });
+    return [...lines];
+  },
 } as const;
+
+let sharedLogs: ClusterLogSource | undefined;
+function logSource(): ClusterLogSource {
+  return (sharedLogs ??= new ClusterLogSource(new GcsClient(new ThroughNodePeer())));
+}
 
 export type {
   ActorStateEntry,
@@ -156,4 +175,6 @@ export type {
   WorkerStateEntry,
   ActorStateName,
   ProfileSpan,
+  LogLine,
+  LogQuery,
 } from '../state/types.js';

@@ -23,6 +23,7 @@ import {
   type FunctionDescriptor,
 } from '../serialization/index.js';
 import type { Channel } from '../transport/index.js';
+import type { OutputContext, TaskOutput } from './output.js';
 
 /**
  * Records that the task or call with this seq is starting, where the node reads it if this worker
@@ -65,6 +66,8 @@ export class TaskExecutor implements BlockingHooks {
     /** The worker's progress cell: the seq of the last task (or actor call) it started. */
     private readonly progress: ProgressCell,
     private readonly node: NodeClient,
+    /** Where this worker's output is prefixed and kept (output.ts): told which task runs. */
+    private readonly output?: TaskOutput,
   ) {}
 
   /** `attached`: the buffers of the frame the tasks came in (progress blocks of 'shared' actors). */
@@ -176,6 +179,7 @@ export class TaskExecutor implements BlockingHooks {
   private start(task: ExecuteTask): void {
     this.progress(task.seq);
     this.running++;
+    this.output?.started(task.seq, outputContext(task, task.name, undefined));
     this.withFunction(task, (fn) => this.invoke(task, (args) => fn(...args), this.taskDone));
   }
 
@@ -258,6 +262,7 @@ export class TaskExecutor implements BlockingHooks {
   private createActor(task: ExecuteTask, attached: readonly SharedArrayBuffer[]): void {
     const actorId = task.actorId as string;
     const markStarted = this.progressCellOf(task, attached);
+    this.output?.started(task.seq, outputContext(task, task.name, actorId));
     this.withFunction(
       task,
       (cls) =>
@@ -341,6 +346,7 @@ export class TaskExecutor implements BlockingHooks {
         continue;
       }
       this.sendResultsBefore();
+      this.output?.started(task.seq, outputContext(task, actor.className, task.actorId));
       this.invoke(task, (args) => method.apply(actor.instance, args), done);
     }
     actor.pumping = false;
@@ -393,6 +399,7 @@ export class TaskExecutor implements BlockingHooks {
   }
 
   private report(result: TaskResult): void {
+    this.output?.finished(result.seq);
     this.results.push(result);
     // Parts attached to the channel travel with its next frame: the result must be in that frame.
     if (result.outcome === 'ok' && result.parts !== undefined) {
@@ -411,6 +418,8 @@ export class TaskExecutor implements BlockingHooks {
    */
   readonly sendResults = (): void => {
     this.resultsQueued = false;
+    // The lines the tasks wrote go first: they reach the node, and the owner, before the results.
+    this.output?.flush();
     if (this.results.length === 0) return;
     this.coreWorker.flushRefs();
     const results = this.results;
@@ -451,6 +460,18 @@ export class TaskExecutor implements BlockingHooks {
     this.functions.set(functionId, fn);
     return fn;
   }
+}
+
+/** Who the output of a task, an actor's creation or a call belongs to. */
+function outputContext(task: ExecuteTask, name: string, actorId: string | undefined): OutputContext {
+  // An actor's creation has the actor's ID as its taskId: its lines are the actor's, of no task.
+  const taskId = task.actorId !== undefined && task.method === undefined ? undefined : task.taskId;
+  return {
+    name,
+    ...(taskId === undefined ? {} : { taskId }),
+    ...(actorId === undefined ? {} : { actorId }),
+    ...(task.ownerNode === undefined ? {} : { ownerNode: task.ownerNode }),
+  };
 }
 
 /** A TaskError record whose stack is the original error's, as seen in the worker. */
