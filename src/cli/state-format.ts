@@ -12,7 +12,6 @@ import {
   TASK_STATES,
   TASK_TYPES,
   type ActorSummary,
-  type LogLine,
   type NodeStats,
   type ObjectStateEntry,
   type ObjectSummary,
@@ -209,9 +208,4 @@ export function formatMemory(groups: readonly MemoryGroup[], summary: ObjectSumm
   const spilled = Object.values(summary.byNode).reduce((sum, n) => ({ objects: sum.objects + n.spilledObjects, bytes: sum.bytes + n.spilledBytes }), { objects: 0, bytes: 0 });
   out.push('', '--- Across all nodes ---', `${summary.totalObjects} objects, ${bytes(summary.totalBytes)}; spilled: ${spilled.objects} objects, ${bytes(spilled.bytes)}`, '');
   return out.join('\n');
-}
-
-/** A log line with where it came from, as the workers prefix their output: `(name worker=1a2b3c4d node=5e6f7a8b) text`. */
-export function formatLogLine(line: LogLine): string {
-  return `(${line.name} worker=${line.workerId.slice(0, 8)} node=${line.nodeId.slice(0, 8)}) ${line.text}`;
 }

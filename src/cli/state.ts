@@ -9,6 +9,8 @@ import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Argument, Command, Option } from 'commander';
 import { MinirayError } from '../errors/index.js';
+import { formatLogLine } from '../state/log-lines.js';
+import { afterLines, followLogs } from '../state/logs.js';
 import { readTimeline } from '../state/timeline.js';
 import type { LogLine, LogSource, ObjectStateEntry, StateKind, StateSource } from '../state/types.js';
 import { asArgParser } from './flags.js';
@@ -17,7 +19,6 @@ import {
   STATE_KINDS,
   checkFilters,
   formatActorSummary,
-  formatLogLine,
   formatMemory,
   formatObjectSummary,
   formatRecords,
@@ -214,32 +215,15 @@ export function registerStateCommands(program: Command, io: Partial<StateCommand
     .action(async (flags: { address?: string; task?: string; actor?: string; follow?: boolean; tail: number }) => {
       await withSources('miniray logs', flags.address, async ({ logs }) => {
         const who = { ...(flags.task === undefined ? {} : { taskId: flags.task }), ...(flags.actor === undefined ? {} : { actorId: flags.actor }) };
-        const after: Record<string, number> = {};
-        const silent = new Set<string>();
-        const print = (lines: readonly LogLine[], partial: readonly string[]) => {
-          const ordered = [...lines].sort((a, b) => a.timeMs - b.timeMs || a.nodeId.localeCompare(b.nodeId) || a.seq - b.seq);
-          for (const line of ordered) {
-            (line.stream === 'stderr' ? err : out)(`${formatLogLine(line)}\n`);
-            after[line.nodeId] = Math.max(after[line.nodeId] ?? -1, line.seq);
-          }
-          // Told once per node, not on every poll of --follow.
-          const fresh = partial.filter((node) => !silent.has(node));
-          for (const node of fresh) silent.add(node);
-          if (fresh.length > 0) err(`Warning: ${fresh.length} node(s) did not answer (${fresh.join(', ')}): their lines are missing.\n`);
+        const print = (lines: readonly LogLine[]) => {
+          for (const line of lines) (line.stream === 'stderr' ? err : out)(`${formatLogLine(line)}\n`);
         };
         const first = await logs.logs({ ...who, tail: flags.tail });
-        print(first.lines, first.partial);
+        print(first.lines);
+        if (first.partial.length > 0) err(`Warning: ${first.partial.length} node(s) did not answer (${first.partial.join(', ')}): their lines are missing.\n`);
         if (flags.follow !== true) return;
-        const signal = followUntil();
-        while (!signal.aborted) {
-          try {
-            await delay(followIntervalMs, undefined, { signal });
-          } catch {
-            break; // stopped while waiting
-          }
-          const next = await logs.logs({ ...who, after: { ...after } });
-          print(next.lines, next.partial);
-        }
+        // The logs part's follower: from the last line seen of each node, every new line as it comes.
+        for await (const batch of followLogs(logs, { ...who, after: afterLines(undefined, first.lines) }, { intervalMs: followIntervalMs, signal: followUntil() })) print(batch);
       });
     });
 }

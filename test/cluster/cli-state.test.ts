@@ -1,6 +1,6 @@
 // The observability commands against a real head: a driver leaves an actor and an object alive,
-// then the built `miniray list actors`, `list objects`, `summary tasks`, `memory` and `timeline
-// --output` (each its own process, as a user runs it) show them.
+// then the built `miniray list actors`, `list objects`, `summary tasks`, `memory`, `logs` and
+// `timeline --output` (each its own process, as a user runs it) show them.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,6 +62,19 @@ describe('miniray list/summary/memory/timeline against a real cluster', { timeou
     assert.match(memory, /512\.0 KiB/);
     const objects = JSON.parse(await cli('list', 'objects', '--filter', `objectId=${objectId}`, '--format', 'json')) as { sizeBytes: number }[];
     assert.ok(objects.length >= 1 && (objects[0]?.sizeBytes ?? 0) >= 512 * 1024, JSON.stringify(objects));
+  });
+
+  test('logs shows what the tasks and the actor printed, prefixed with where; --actor narrows to the actor', async () => {
+    const all = await waitFor('logs to show the three squares', async () => {
+      const out = await cli('logs', '--tail', '100');
+      return [1, 2, 3].every((x) => out.includes(`squaring ${x}`)) ? out : undefined;
+    }, 60_000);
+    assert.match(all, /^\(square worker=[0-9a-f]{8} node=[0-9a-f]{8}\) squaring 1$/m);
+    const [actor] = JSON.parse(await cli('list', 'actors', '--format', 'json')) as { actorId: string }[];
+    assert.ok(actor);
+    const actorLines = await cli('logs', '--actor', actor.actorId);
+    assert.match(actorLines, /keeping a$/m);
+    assert.doesNotMatch(actorLines, /squaring/);
   });
 
   test('timeline --output writes trace events Perfetto loads, a span per square', async () => {
