@@ -199,6 +199,7 @@ export function formatMemory(groups: readonly MemoryGroup[], summary: ObjectSumm
       const full = stats.storeCapacityBytes > 0 ? ` (${((100 * stats.storeUsedBytes) / stats.storeCapacityBytes).toFixed(1)}% full)` : '';
       out.push(`Object store: ${bytes(stats.storeUsedBytes)} of ${bytes(stats.storeCapacityBytes)} used${full}; spilled: ${stats.spilledObjects} objects, ${bytes(stats.spilledBytes)}`);
     }
+    if (group.objects.length === 0) continue;
     const t = table(['objectId', 'state', 'size', 'location', 'owner', 'referencedBy']);
     for (const o of [...group.objects].sort((a, b) => b.sizeBytes - a.sizeBytes || a.objectId.localeCompare(b.objectId))) {
       t.push([o.objectId, o.state, bytes(o.sizeBytes), o.location, o.owner, o.referencedBy.join('\n')]);

@@ -261,6 +261,11 @@ describe('miniray summary and memory', () => {
     assert.match(r.out, /Object store: 3\.0 MiB of 100\.0 MiB used \(3\.0% full\); spilled: 0 objects, 0 B/);
     assert.match(r.out, /actor001 \(captured\)/);
     assert.match(r.out, /--- Across all nodes ---\n3 objects, 3\.0 MiB; spilled: 1 objects, 2\.0 KiB/);
+    const empty = new FakeStateSource();
+    empty.records.objects = [];
+    const none = await run(['memory'], empty);
+    assert.match(none.out, new RegExp(`--- Node ${NODE} \\(127\\.0\\.0\\.1:6380\\): 0 objects, 0 B ---\nObject store: 3\\.0 MiB`));
+    assert.doesNotMatch(none.out, /objectId/, 'no empty tables');
     const j = JSON.parse((await run(['memory', '--format', 'json'])).out) as { nodes: { nodeId: string; objects: unknown[] }[] };
     assert.deepEqual(j.nodes.map((n) => [n.nodeId, n.objects.length]), [[NODE, 2], [NODE_B, 1]]);
   });
