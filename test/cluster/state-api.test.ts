@@ -44,10 +44,11 @@ describe('state API on a cluster (loopback)', { timeout: 300_000 }, () => {
     const head = c().head;
     const other = c().nodes[1];
     assert.ok(other !== undefined);
-    const driver = c().driver('state.mjs', [JSON.stringify({ other: other.nodeId })]);
+    // As the Jobs API starts a submission's entrypoint: its driver's job carries the submission ID.
+    const driver = c().driver('state.mjs', [JSON.stringify({ other: other.nodeId })], { env: { MINIRAY_JOB_SUBMISSION_ID: 'raysubmit_state_test' } });
     await driver.match(/READY/, 120_000);
     const [first] = resultsOf(driver.stdout) as [
-      { driver: string; nodes: NodeRow[]; held: string; made: string; mine: string; objects: ObjectRow[]; workers: WorkerRow[]; task: { nodeId: string; nodes: string[] } },
+      { jobs: { jobId: string; submissionId?: string; status: string; driverNodeId?: string }[]; driver: string; nodes: NodeRow[]; held: string; made: string; mine: string; objects: ObjectRow[]; workers: WorkerRow[]; task: { nodeId: string; nodes: string[] } },
     ];
     const byId = new Map(first.nodes.map((n) => [n.nodeId, n]));
     assert.equal(first.nodes.length, 3, JSON.stringify(first.nodes));
@@ -55,6 +56,10 @@ describe('state API on a cluster (loopback)', { timeout: 300_000 }, () => {
     assert.equal(byId.get(other.nodeId)?.isHead, false);
     assert.equal(byId.get(first.driver)?.isDriver, true);
     assert.ok(first.nodes.every((n) => n.state === 'ALIVE'));
+
+    const job = first.jobs.find((j) => j.driverNodeId === first.driver);
+    assert.equal(job?.submissionId, 'raysubmit_state_test', JSON.stringify(first.jobs));
+    assert.equal(job?.status, 'RUNNING');
 
     const objectsOn = (nodeId: string) => first.objects.filter((o) => o.nodeId === nodeId).map((o) => o.objectId);
     assert.ok(objectsOn(other.nodeId).includes(first.held), `the actor's put on the other node: ${JSON.stringify(first.objects)}`);
