@@ -12,11 +12,13 @@ import { STATE_GCS_METHODS, type ClusterAnswer, type StateGcsMethod } from '../p
 import { decodeErrorRecord } from '../serialization/index.js';
 import { GcsStateSource } from '../state/client.js';
 import { ClusterLogSource } from '../state/logs.js';
+import type { FilterKey } from '../state/filter.js';
 import type {
   LogLine,
   LogQuery,
   ActorStateEntry,
   ActorSummary,
+  FilterOp,
   JobStateEntry,
   ListOptions,
   ListResult,
@@ -29,6 +31,15 @@ import type {
   TaskSummary,
   WorkerStateEntry,
 } from '../state/types.js';
+
+/**
+ * The options of `state.list<Kind>()`: Ray's `filters` as `[key, op, value]` over the fields of
+ * that kind's records that can be filtered on (a typo in a key does not compile), `limit`
+ * (default 100), `detail`, `timeoutMs` (default 30000).
+ */
+export type StateListOptions<K extends StateKind> = Omit<ListOptions<StateRecords[K]>, 'filters'> & {
+  readonly filters?: readonly (readonly [key: FilterKey<K>, op: FilterOp, value: string | number | boolean])[];
+};
 
 /**
  * The GCS as a CoreWorker reaches it: each request goes to this thread's node (clusterInfo), which
@@ -81,8 +92,13 @@ function warnMissing(where: string, result: ListResult<unknown>): void {
   }
 }
 
-async function listOf<K extends StateKind>(kind: K, where: string, options: ListOptions<StateRecords[K]> | undefined): Promise<StateRecords[K][]> {
-  const result = await source().list(kind, options, where);
+/** Every FilterKey<K> is a key of StateRecords[K]; TypeScript cannot see it for a generic K. */
+function widen<K extends StateKind>(options: StateListOptions<K> | undefined): ListOptions<StateRecords[K]> | undefined {
+  return options as ListOptions<StateRecords[K]> | undefined;
+}
+
+async function listOf<K extends StateKind>(kind: K, where: string, options: StateListOptions<K> | undefined): Promise<StateRecords[K][]> {
+  const result = await source().list(kind, widen(options), where);
   warnMissing(where, result);
   return [...result.records];
 }
@@ -92,30 +108,30 @@ export const state = {
    * Ray's list_*: the records of `kind` with what the list left out (`total` matched before
    * `limit`, `partial` nodes that did not answer, `dropped` task events), without a warning.
    */
-  list<K extends StateKind>(kind: K, options?: ListOptions<StateRecords[K]>): Promise<ListResult<StateRecords[K]>> {
-    return source().list(kind, options, `state.list('${kind}')`);
+  list<K extends StateKind>(kind: K, options?: StateListOptions<K>): Promise<ListResult<StateRecords[K]>> {
+    return source().list(kind, widen(options), `state.list('${kind}')`);
   },
   /** Task attempts (a retry is another attempt of the same taskId), as the GCS's task events have them. */
-  listTasks(options?: ListOptions<TaskEntry>): Promise<TaskEntry[]> {
+  listTasks(options?: StateListOptions<'tasks'>): Promise<TaskEntry[]> {
     return listOf('tasks', 'state.listTasks()', options);
   },
-  listActors(options?: ListOptions<ActorStateEntry>): Promise<ActorStateEntry[]> {
+  listActors(options?: StateListOptions<'actors'>): Promise<ActorStateEntry[]> {
     return listOf('actors', 'state.listActors()', options);
   },
   /** Objects of every alive node (an object copied to two nodes is listed once per node). */
-  listObjects(options?: ListOptions<ObjectStateEntry>): Promise<ObjectStateEntry[]> {
+  listObjects(options?: StateListOptions<'objects'>): Promise<ObjectStateEntry[]> {
     return listOf('objects', 'state.listObjects()', options);
   },
   /** Every node the GCS knows, alive and dead, drivers included (isDriver). */
-  listNodes(options?: ListOptions<NodeStateEntry>): Promise<NodeStateEntry[]> {
+  listNodes(options?: StateListOptions<'nodes'>): Promise<NodeStateEntry[]> {
     return listOf('nodes', 'state.listNodes()', options);
   },
   /** Drivers that joined, with the Jobs API's submissions. */
-  listJobs(options?: ListOptions<JobStateEntry>): Promise<JobStateEntry[]> {
+  listJobs(options?: StateListOptions<'jobs'>): Promise<JobStateEntry[]> {
     return listOf('jobs', 'state.listJobs()', options);
   },
   /** Worker threads and processes (and each driver's thread) of every alive node. */
-  listWorkers(options?: ListOptions<WorkerStateEntry>): Promise<WorkerStateEntry[]> {
+  listWorkers(options?: StateListOptions<'workers'>): Promise<WorkerStateEntry[]> {
     return listOf('workers', 'state.listWorkers()', options);
   },
   /** Every attempt of the task, oldest first (empty when the cluster has no events of it). */

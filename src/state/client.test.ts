@@ -7,6 +7,7 @@ import { randomHex } from '../ids/index.js';
 import { Router, localPair, type Peer } from '../net/index.js';
 import { GcsClient, GcsPublishes, GcsServer, HEALTH_CHECK, InMemoryStoreClient, NODE_STATE, parseNodeStateQuery, type ActorIdHex, type NodeIdHex, type NodeStateQuery } from '../gcs/index.js';
 import { InvalidArgumentError, InvalidOptionError, ProtocolError } from '../errors/index.js';
+import { parseNodeToWorker, parseWorkerToNode } from '../protocol/index.js';
 import { GcsStateSource, JOB_SUBMISSIONS } from './client.js';
 import type { JobSubmissionRecord, NodeStats, ObjectStateEntry, TaskEntry, WorkerStateEntry } from './types.js';
 
@@ -277,7 +278,8 @@ test('listTasks and getTask through the task event methods: options sent to the 
     const detailed = await c.source.list('tasks', { detail: true, limit: 1 });
     assert.deepEqual(detailed.records[0]?.events, [{ state: 'FINISHED', timeMs: 2000 }]);
     assert.deepEqual(await c.source.getTask(taskOf(3).taskId), [JSON.parse(JSON.stringify(taskOf(3)))]);
-    await assert.rejects(c.source.getTask('x'), InvalidArgumentError);
+    await assert.rejects(c.source.getTask(''), InvalidArgumentError);
+    assert.deepEqual(await c.source.getTask('x'), []);
     const asked = c.askedTasks.length;
     await assert.rejects(c.source.list('tasks', { filters: [['funcName' as 'name', '=', 'f']] }), InvalidOptionError);
     assert.equal(c.askedTasks.length, asked, 'a bad filter fails before the GCS is asked');
@@ -314,6 +316,38 @@ test('summarizeObjects and nodeStats: each alive node\'s figures', T, async () =
     assert.equal(summary.byNode[b.nodeId]?.objects, 3);
   } finally {
     c.close();
+  }
+});
+
+test('a task\'s state query through its node: only the state API\'s reads of the GCS pass the worker channel\'s check', () => {
+  const query = (q: unknown) => parseWorkerToNode({ type: 'clusterInfo', requestId: 1, query: q });
+  assert.ok(!(query({ gcs: 'listActors', body: {} }) instanceof ProtocolError));
+  assert.ok(!(query({ gcs: 'askNodes', body: { what: 'objects' }, timeoutMs: 100 }) instanceof ProtocolError));
+  assert.ok(!(query('nodes') instanceof ProtocolError), 'the older queries still pass');
+  assert.match(String(query({ gcs: 'kvPut', body: {} })), /query\.gcs/);
+  assert.match(String(query({ gcs: 'registerNode', body: {} })), /query\.gcs/);
+  assert.match(String(query({ gcs: 'listActors', body: {}, timeoutMs: 0 })), /timeoutMs/);
+  assert.ok(!(parseNodeToWorker({ type: 'clusterInfo', requestId: 1, answer: { gcs: null } }) instanceof ProtocolError), 'an answer of null (no such actor)');
+});
+
+test('a node answers nodeState only to the GCS', T, async () => {
+  const { ClusterAgent } = await import('../cluster/agent.js');
+  const { Node } = await import('../node/index.js');
+  const node = new Node({ numWorkers: 1, numCpus: 1, resources: {}, objectStoreMemory: 1 << 20, workerResourceLimits: undefined, spillDirectory: undefined });
+  try {
+    const agent = new ClusterAgent({ node, connect: () => Promise.reject(new Error('no')), canGrow: false, restartsDetached: false });
+    const nodeRouter = new Router();
+    agent.register(nodeRouter);
+    for (const role of ['gcs', 'node'] as const) {
+      const [asker] = localPair({ hello: { role, nodeId: randomHex() }, router: new Router() }, { hello: { role: 'node', nodeId: node.nodeId }, router: nodeRouter });
+      const answer = asker.request(NODE_STATE, { what: 'stats' }, { timeoutMs: 5_000 });
+      if (role === 'gcs') assert.equal(((await answer) as NodeStats).nodeId, node.nodeId);
+      else await assert.rejects(answer, /is the GCS's to ask/);
+      asker.close();
+    }
+    agent.stop();
+  } finally {
+    await node.shutdown();
   }
 });
 

@@ -70,13 +70,13 @@ export class GcsStateSource implements StateSource {
 
   /** Every attempt of the task (a retry is a new attempt), oldest first; empty when the GCS has none. */
   async getTask(taskId: string): Promise<readonly TaskEntry[]> {
-    if (!isId(taskId)) throw new InvalidArgumentError(`getTask() takes a task ID (32 hex characters, as listTasks() shows it); got ${JSON.stringify(taskId)}`, 'taskId');
+    if (typeof taskId !== 'string' || taskId === '') throw new InvalidArgumentError(`getTask() takes a task ID (as listTasks() shows it); got ${JSON.stringify(taskId) ?? String(taskId)}`, 'taskId');
     return this.taskCall('getTaskEvents', { taskId }, DEFAULT_CALL_TIMEOUT_MS, (value) => list(value, '', aTaskEntry));
   }
 
   async getActor(actorId: string): Promise<ActorStateEntry | undefined> {
     if (!isId(actorId)) throw new InvalidArgumentError(`getActor() takes an actor ID (32 hex characters, as listActors() shows it); got ${JSON.stringify(actorId)}`, 'actorId');
-    const entry = await this.gcs.getActor(actorId as ActorIdHex);
+    const entry = await this.gcs.call('getActor', { actorId: actorId as ActorIdHex }, { timeoutMs: DEFAULT_CALL_TIMEOUT_MS });
     return entry === null ? undefined : actorState(entry);
   }
 
@@ -288,7 +288,7 @@ const optionalNumber = (value: unknown, path: string): void => {
 
 export const aTaskEntry = (value: unknown): TaskEntry => {
   const o = fields(value);
-  id(o['taskId'], 'taskId');
+  str(o['taskId'], 'taskId');
   int(o['attempt'], 'attempt');
   str(o['name'], 'name');
   oneOf(o['type'], 'type', TASK_TYPES);
