@@ -52,6 +52,8 @@ export { timeline, type TimelineOptions, type ChromeTrace, type TraceEvent } fro
 export { describeSettings } from './config/index.js';
 export { ActorPool, type PoolSubmit } from './util/actor-pool.js';
 export { Queue, type QueueOptions, type QueuePutOptions, type QueueGetOptions } from './util/queue.js';
+export { progress, type ProgressOptions, type ProgressStream } from './util/progress.js';
+export type { LogLine, LogQuery } from './state/types.js';
 export { ObjectID, TaskID, ActorID, NodeID, WorkerID, JobID, type UniqueId } from './ids/index.js';
 export { ObjectStore, type ObjectStoreStats, type ArenaStats } from './object-store/index.js';
 export type { ObjectInfo } from './ownership/index.js';

@@ -23,7 +23,7 @@ import {
   type FunctionDescriptor,
 } from '../serialization/index.js';
 import type { Channel } from '../transport/index.js';
-import type { OutputContext, TaskOutput } from './output.js';
+import type { TaskOutput } from './output.js';
 
 /**
  * Records that the task or call with this seq is starting, where the node reads it if this worker
@@ -179,7 +179,7 @@ export class TaskExecutor implements BlockingHooks {
   private start(task: ExecuteTask): void {
     this.progress(task.seq);
     this.running++;
-    this.output?.started(task.seq, outputContext(task, task.name, undefined));
+    this.output?.started(task.seq, task.name, task.taskId, undefined, task.ownerNode);
     this.withFunction(task, (fn) => this.invoke(task, (args) => fn(...args), this.taskDone));
   }
 
@@ -262,7 +262,8 @@ export class TaskExecutor implements BlockingHooks {
   private createActor(task: ExecuteTask, attached: readonly SharedArrayBuffer[]): void {
     const actorId = task.actorId as string;
     const markStarted = this.progressCellOf(task, attached);
-    this.output?.started(task.seq, outputContext(task, task.name, actorId));
+    // An actor's creation has the actor's ID as its taskId: its lines are the actor's, of no task.
+    this.output?.started(task.seq, task.name, undefined, actorId, task.ownerNode);
     this.withFunction(
       task,
       (cls) =>
@@ -346,7 +347,7 @@ export class TaskExecutor implements BlockingHooks {
         continue;
       }
       this.sendResultsBefore();
-      this.output?.started(task.seq, outputContext(task, actor.className, task.actorId));
+      this.output?.started(task.seq, actor.className, task.taskId, task.actorId, task.ownerNode);
       this.invoke(task, (args) => method.apply(actor.instance, args), done);
     }
     actor.pumping = false;
@@ -460,18 +461,6 @@ export class TaskExecutor implements BlockingHooks {
     this.functions.set(functionId, fn);
     return fn;
   }
-}
-
-/** Who the output of a task, an actor's creation or a call belongs to. */
-function outputContext(task: ExecuteTask, name: string, actorId: string | undefined): OutputContext {
-  // An actor's creation has the actor's ID as its taskId: its lines are the actor's, of no task.
-  const taskId = task.actorId !== undefined && task.method === undefined ? undefined : task.taskId;
-  return {
-    name,
-    ...(taskId === undefined ? {} : { taskId }),
-    ...(actorId === undefined ? {} : { actorId }),
-    ...(task.ownerNode === undefined ? {} : { ownerNode: task.ownerNode }),
-  };
 }
 
 /** A TaskError record whose stack is the original error's, as seen in the worker. */

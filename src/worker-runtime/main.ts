@@ -68,7 +68,8 @@ const channel = new PortChannel<WorkerToNode, NodeToWorker>(
 // A node that sends something malformed is broken: say what it was, and end this worker, which the
 // node handles as a crash (its tasks go back to the queue).
 channel.onError((error) => {
-  console.error(`miniray worker ${boot.workerId.slice(0, 8)}: ${error.message}; exiting`);
+  // The runtime's own words, not a task's: not prefixed (they name the worker themselves).
+  writeOut(2, Buffer.from(`miniray worker ${boot.workerId.slice(0, 8)}: ${error.message}; exiting\n`));
   process.exit(70);
 });
 const client = new ChannelNodeClient(boot.nodeId, channel, !inProcess);

@@ -32,7 +32,7 @@ const write = (output: TaskOutput, fd: 1 | 2, text: string | Uint8Array) => outp
 
 test('each line is prefixed with the task, worker and node; one write, one descriptor write', () => {
   const h = harness();
-  h.output.started(1, { name: 'add', taskId: TASK1 });
+  h.output.started(1, 'add', TASK1);
   write(h.output, 1, 'one\ntwo\n');
   write(h.output, 2, 'oops\n');
   assert.equal(h.text(1), '(add worker=1a2b3c4d node=5e6f7a8b) one\n(add worker=1a2b3c4d node=5e6f7a8b) two\n');
@@ -47,7 +47,7 @@ test('each line is prefixed with the task, worker and node; one write, one descr
 
 test('partial lines: held back until their newline, then written whole with one prefix', () => {
   const h = harness();
-  h.output.started(1, { name: 'f', taskId: TASK1 });
+  h.output.started(1, 'f', TASK1);
   write(h.output, 1, 'a');
   write(h.output, 1, 'b');
   assert.equal(h.text(1), '', 'nothing of an unfinished line yet: another worker may write a line meanwhile');
@@ -60,7 +60,7 @@ test('partial lines: held back until their newline, then written whole with one 
 
 test("a partial line of a running task waits for its end; once the task ended it is sent as a line", () => {
   const h = harness();
-  h.output.started(1, { name: 'f', taskId: TASK1 });
+  h.output.started(1, 'f', TASK1);
   write(h.output, 1, 'progress 50%');
   assert.deepEqual(h.records(), [], 'still running: the line may go on');
   h.output.finished(1);
@@ -72,7 +72,7 @@ test('a line held back too long is written as it is, and goes on without a secon
   mock.timers.enable({ apis: ['setTimeout'] });
   try {
     const h = harness();
-    h.output.started(1, { name: 'f', taskId: TASK1 });
+    h.output.started(1, 'f', TASK1);
     write(h.output, 1, 'dots.');
     mock.timers.tick(PARTIAL_LINE_HOLD_MS - 1);
     assert.equal(h.text(1), '');
@@ -88,7 +88,7 @@ test('a line held back too long is written as it is, and goes on without a secon
 
 test('end(): open lines of running tasks are written and sent (a task calls process.exit())', () => {
   const h = harness();
-  h.output.started(1, { name: 'f', taskId: TASK1 });
+  h.output.started(1, 'f', TASK1);
   write(h.output, 2, 'bye');
   h.output.end();
   assert.equal(h.text(2), '(f worker=1a2b3c4d node=5e6f7a8b) bye\n');
@@ -97,10 +97,10 @@ test('end(): open lines of running tasks are written and sent (a task calls proc
 
 test('another task writing while a line is open starts a new, prefixed line', () => {
   const h = harness();
-  h.output.started(1, { name: 'f', taskId: TASK1 });
+  h.output.started(1, 'f', TASK1);
   write(h.output, 1, 'half');
   h.output.finished(1);
-  h.output.started(2, { name: 'g', taskId: TASK2 });
+  h.output.started(2, 'g', TASK2);
   write(h.output, 1, 'other\n');
   assert.equal(h.text(1), '(f worker=1a2b3c4d node=5e6f7a8b) half\n(g worker=1a2b3c4d node=5e6f7a8b) other\n');
   assert.deepEqual(h.records().map((r) => [r.name, r.text]), [['f', 'half'], ['g', 'other']]);
@@ -108,7 +108,7 @@ test('another task writing while a line is open starts a new, prefixed line', ()
 
 test('multi-byte characters split across writes come out whole, in the records and on the descriptor', () => {
   const h = harness();
-  h.output.started(1, { name: 'f', taskId: TASK1 });
+  h.output.started(1, 'f', TASK1);
   const bytes = Buffer.from('héllo wörld 日本 🎉\n');
   for (let i = 0; i < bytes.length; i++) write(h.output, 1, bytes.subarray(i, i + 1)); // one byte per write
   assert.equal(h.text(1), '(f worker=1a2b3c4d node=5e6f7a8b) héllo wörld 日本 🎉\n');
@@ -118,11 +118,11 @@ test('multi-byte characters split across writes come out whole, in the records a
 test('leftover output after its task ended keeps that task; the newest running task wins; none: the worker', () => {
   const h = harness();
   write(h.output, 1, 'boot\n');
-  h.output.started(1, { name: 'f', taskId: TASK1, ownerNode: OWNER });
+  h.output.started(1, 'f', TASK1, undefined, OWNER);
   h.output.finished(1);
   write(h.output, 1, 'late\n'); // a timer of f's, after f returned
-  h.output.started(2, { name: 'g', taskId: TASK2 });
-  h.output.started(3, { name: 'C', taskId: TASK1, actorId: ACTOR });
+  h.output.started(2, 'g', TASK2);
+  h.output.started(3, 'C', TASK1, ACTOR);
   write(h.output, 2, 'newest\n');
   h.output.finished(3);
   write(h.output, 2, 'still g\n');
@@ -150,7 +150,7 @@ test('records are batched: sent in a microtask, or at once past 256 lines; none 
   output.connect((lines) => sent.push([...lines]));
   await Promise.resolve();
   assert.deepEqual(sent.map((batch) => batch.length), [1]);
-  output.started(1, { name: 'f' });
+  output.started(1, 'f');
   for (let i = 0; i < 300; i++) write(output, 1, `${i}\n`);
   assert.deepEqual(sent.map((batch) => batch.length), [1, 256], 'a long synchronous task sends as it goes');
   await Promise.resolve();

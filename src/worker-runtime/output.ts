@@ -70,9 +70,20 @@ export interface TaskOutputOptions {
 }
 
 export class TaskOutput {
-  private readonly running = new Map<number, OutputContext>();
-  private newest: OutputContext | undefined;
-  private last: OutputContext = NO_TASK;
+  // The tasks running, in start order (usually none or one), in parallel arrays of primitives: a
+  // task costs no allocation here unless it writes (its context object is made on its first line).
+  private readonly seqs: number[] = [];
+  private readonly names: string[] = [];
+  private readonly taskIds: (string | undefined)[] = [];
+  private readonly actorIds: (string | undefined)[] = [];
+  private readonly ownerNodes: (string | undefined)[] = [];
+  private readonly contexts: (OutputContext | undefined)[] = [];
+  /** The last task that finished: its context, made when a line needs it. */
+  private lastName = '';
+  private lastTaskId: string | undefined;
+  private lastActorId: string | undefined;
+  private lastOwnerNode: string | undefined;
+  private lastContext: OutputContext | undefined = NO_TASK;
   private readonly prefixes = new Map<string, Uint8Array>();
   private readonly streams: readonly [StreamState, StreamState];
   private pending: WorkerLogLine[] = [];
@@ -105,25 +116,55 @@ export class TaskOutput {
   }
 
   /** Task or call `seq` starts: lines are its from now on. */
-  started(seq: number, context: OutputContext): void {
-    this.running.set(seq, context);
-    this.newest = context;
+  started(seq: number, name: string, taskId?: string, actorId?: string, ownerNode?: string): void {
+    this.seqs.push(seq);
+    this.names.push(name);
+    this.taskIds.push(taskId);
+    this.actorIds.push(actorId);
+    this.ownerNodes.push(ownerNode);
+    this.contexts.push(undefined);
   }
 
   /** Task or call `seq` ended (any outcome; a seq that never started is ignored). */
   finished(seq: number): void {
-    const context = this.running.get(seq);
-    if (context === undefined) return;
-    this.running.delete(seq);
-    this.last = context;
-    if (this.newest === context) {
-      this.newest = undefined;
-      for (const other of this.running.values()) this.newest = other; // the newest left: Map order is start order
+    const seqs = this.seqs;
+    let i = seqs.length - 1;
+    while (i >= 0 && seqs[i] !== seq) i--;
+    if (i < 0) return;
+    this.lastName = this.names[i] as string;
+    this.lastTaskId = this.taskIds[i];
+    this.lastActorId = this.actorIds[i];
+    this.lastOwnerNode = this.ownerNodes[i];
+    this.lastContext = this.contexts[i];
+    if (i === seqs.length - 1) {
+      seqs.pop();
+      this.names.pop();
+      this.taskIds.pop();
+      this.actorIds.pop();
+      this.ownerNodes.pop();
+      this.contexts.pop();
+    } else {
+      seqs.splice(i, 1);
+      this.names.splice(i, 1);
+      this.taskIds.splice(i, 1);
+      this.actorIds.splice(i, 1);
+      this.ownerNodes.splice(i, 1);
+      this.contexts.splice(i, 1);
     }
   }
 
+  /** Who writes now: the newest running task, else the last that finished. */
   private get current(): OutputContext {
-    return this.newest ?? this.last;
+    const top = this.seqs.length - 1;
+    if (top >= 0) {
+      let context = this.contexts[top];
+      if (context === undefined) {
+        context = contextOf(this.names[top] as string, this.taskIds[top], this.actorIds[top], this.ownerNodes[top]);
+        this.contexts[top] = context;
+      }
+      return context;
+    }
+    return (this.lastContext ??= contextOf(this.lastName, this.lastTaskId, this.lastActorId, this.lastOwnerNode));
   }
 
   /**
@@ -264,6 +305,9 @@ export class TaskOutput {
    * before results are sent, so a task's lines reach its node (and its owner) before its result.
    */
   flush(): void {
+    const [out, err] = this.streams;
+    // The common case, once per batch of results: nothing written since the last flush.
+    if (this.pending.length === 0 && !out.lineOpen && !err.lineOpen && out.partial === '' && err.partial === '') return;
     for (const state of this.streams) {
       if (state.lineOpen && state.lineOwner !== undefined && !this.isRunning(state.lineOwner)) {
         const out: Uint8Array[] = [];
@@ -280,8 +324,7 @@ export class TaskOutput {
   }
 
   private isRunning(context: OutputContext): boolean {
-    for (const other of this.running.values()) if (other === context) return true;
-    return false;
+    return this.contexts.includes(context);
   }
 
   private prefixOf(name: string): Uint8Array {
@@ -294,4 +337,13 @@ export class TaskOutput {
     }
     return prefix;
   }
+}
+
+function contextOf(name: string, taskId: string | undefined, actorId: string | undefined, ownerNode: string | undefined): OutputContext {
+  return {
+    name,
+    ...(taskId === undefined ? {} : { taskId }),
+    ...(actorId === undefined ? {} : { actorId }),
+    ...(ownerNode === undefined ? {} : { ownerNode }),
+  };
 }
