@@ -118,11 +118,11 @@ export function registerStateCommands(program: Command, io: Partial<StateCommand
       .command('list')
       .description('List the cluster\'s tasks, actors, objects, nodes, jobs or workers (as Ray\'s `ray list`).')
       .addArgument(new Argument('<kind>', 'what to list').choices(STATE_KINDS))
-      .option('--filter <key=value>', 'keep records whose field is (=) or is not (!=) value; repeat to combine (e.g. --filter state=FAILED)', (text: string, previous: RawFilter[]) => asArgParser((t: string) => parseFilter(t, previous))(text), [])
-      .option('--limit <n>', `at most this many records (default ${DEFAULT_LIMIT})`, asArgParser(parseLimit), DEFAULT_LIMIT)
+      .option('--filter <key=value>', 'keep records whose field is (=) or is not (!=) value; repeat to combine (e.g. --filter state=FAILED)', (text: string, previous: RawFilter[] | undefined) => asArgParser((t: string) => parseFilter(t, previous))(text))
+      .option('--limit <n>', 'at most this many records', asArgParser(parseLimit), DEFAULT_LIMIT)
       .option('--detail', 'every field of each record (a task\'s state changes and profile spans too)'),
-  ).action(async (kind: StateKind, flags: CommonFlags & { filter: RawFilter[]; limit: number; detail?: boolean }) => {
-    const filters = checkFilters(kind, flags.filter);
+  ).action(async (kind: StateKind, flags: CommonFlags & { filter?: RawFilter[]; limit: number; detail?: boolean }) => {
+    const filters = checkFilters(kind, flags.filter ?? []);
     const detail = flags.detail === true;
     const result = await withSources('miniray list', flags.address, ({ state }) => state.list(kind, { filters, limit: flags.limit, detail }));
     out(flags.format === 'json' ? json(result.records) : formatRecords(kind, result.records, detail));
@@ -153,7 +153,7 @@ export function registerStateCommands(program: Command, io: Partial<StateCommand
     program
       .command('memory')
       .description('Objects in the cluster per node, with their size, owner and what keeps each alive, and each store\'s use (as Ray\'s `ray memory`).')
-      .option('--limit <n>', `at most this many objects (default ${MEMORY_LIMIT})`, asArgParser(parseLimit), MEMORY_LIMIT),
+      .option('--limit <n>', 'at most this many objects', asArgParser(parseLimit), MEMORY_LIMIT),
   ).action(async (flags: CommonFlags & { limit: number }) => {
     await withSources('miniray memory', flags.address, async ({ state }) => {
       const [objects, nodes, stats, summary] = await Promise.all([
@@ -211,7 +211,7 @@ export function registerStateCommands(program: Command, io: Partial<StateCommand
     .addOption(new Option('--task <id>', 'only the lines of this task (its taskId, as `miniray list tasks` shows)').conflicts('actor'))
     .option('--actor <id>', 'only the lines of this actor (its actorId, as `miniray list actors` shows)')
     .option('--follow', 'keep printing new lines until Ctrl-C')
-    .option('--tail <n>', `the latest n lines (default ${DEFAULT_TAIL})`, asArgParser(parseTail), DEFAULT_TAIL)
+    .option('--tail <n>', 'the latest n lines', asArgParser(parseTail), DEFAULT_TAIL)
     .action(async (flags: { address?: string; task?: string; actor?: string; follow?: boolean; tail: number }) => {
       await withSources('miniray logs', flags.address, async ({ logs }) => {
         const who = { ...(flags.task === undefined ? {} : { taskId: flags.task }), ...(flags.actor === undefined ? {} : { actorId: flags.actor }) };
