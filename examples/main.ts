@@ -2,14 +2,14 @@
 //
 //   1. The seed's Phase 2 acceptance: init, a remote add, get its result.
 //   2. Map-reduce word count over generated text (put, numReturns, refs as arguments).
-//   3. A Monte Carlo estimate of pi in many tasks, with progress as results arrive, timed on all
-//      workers and then on one worker.
+//   3. A Monte Carlo estimate of pi in many tasks, watched with progress() (a bar on a terminal,
+//      plain lines otherwise), timed on all workers and then on one worker.
 //
 // Functions defined in this file are shipped to the workers as source, so they must be
 // self-contained: they use only their parameters, their own locals and globals such as Math.
 // Functions that need imports or helpers live in a module (./lib/wordcount.ts).
 import { availableParallelism } from 'node:os';
-import { get, init, put, remote, shutdown, wait, type ObjectRef } from 'miniray';
+import { get, init, progress, put, remote, shutdown } from 'miniray';
 import { countWords, generateText, mergeCounts } from './lib/wordcount.js';
 
 const numWorkers = availableParallelism();
@@ -75,35 +75,26 @@ const samplePi = remote((seed: number, samples: number): number => {
   return inside;
 });
 
-/** Runs the estimate on the current workers, printing progress as results arrive. */
-async function estimatePi(): Promise<{ pi: number; seconds: number }> {
+/** Runs the estimate on the current workers, with a progress bar (plain lines when not on a terminal). */
+async function estimatePi(workers: number): Promise<{ pi: number; seconds: number }> {
   const start = performance.now();
-  let pending: ObjectRef<number>[] = Array.from({ length: NUM_TASKS }, (_, i) => samplePi.remote(i + 1, SAMPLES_PER_TASK));
-  let inside = 0;
-  let done = 0;
-  while (pending.length > 0) {
-    // Whatever has finished within half a second (returns early once all are done).
-    const { ready, pending: rest } = await wait(pending, { numReturns: pending.length, timeoutMs: 500 });
-    pending = rest;
-    if (ready.length === 0) continue;
-    for (const hits of await get(ready)) inside += hits;
-    done += ready.length;
-    const estimate = (4 * inside) / (done * SAMPLES_PER_TASK);
-    console.log(`     ${seconds(start).padStart(7)}  ${String(done).padStart(3)}/${NUM_TASKS} tasks  pi ~ ${estimate.toFixed(6)}`);
-  }
-  return { pi: (4 * inside) / (NUM_TASKS * SAMPLES_PER_TASK), seconds: (performance.now() - start) / 1000 };
+  const refs = Array.from({ length: NUM_TASKS }, (_, i) => samplePi.remote(i + 1, SAMPLES_PER_TASK));
+  // The values come in the order of the refs, once all are done; the bar shows them arrive.
+  const hits = await progress(refs, { label: `   on ${workers} worker${workers === 1 ? '' : 's'}`, stream: process.stdout });
+  const inside = hits.reduce((sum, n) => sum + n, 0);
+  const result = { pi: (4 * inside) / (NUM_TASKS * SAMPLES_PER_TASK), seconds: (performance.now() - start) / 1000 };
+  console.log(`   on ${workers} worker${workers === 1 ? '' : 's'}: pi ~ ${result.pi.toFixed(7)} in ${result.seconds.toFixed(2)} s`);
+  return result;
 }
 
 const totalSamples = NUM_TASKS * SAMPLES_PER_TASK;
 console.log(`3. Monte Carlo pi: ${NUM_TASKS} tasks x ${SAMPLES_PER_TASK.toLocaleString('en-US')} samples`);
-console.log(`   on ${numWorkers} workers:`);
-const parallel = await estimatePi();
+const parallel = await estimatePi(numWorkers);
 
 // The same work on one worker, for comparison.
 await shutdown();
 await init({ numWorkers: 1 });
-console.log('   on 1 worker:');
-const serial = await estimatePi();
+const serial = await estimatePi(1);
 
 const error = Math.abs(parallel.pi - Math.PI);
 // One standard deviation of the estimate: 4 * sqrt(p(1-p)/n) with p = pi/4.

@@ -48,10 +48,13 @@ export {
 } from './api/index.js';
 export { ObjectRef, type OwnerAddress } from './object-ref/index.js';
 export { state, type StateListOptions, type ActorStateEntry, type ActorStateName, type ActorSummary, type FilterOp, type JobStateEntry, type ListOptions, type ListResult, type NodeStateEntry, type ObjectStateEntry, type ObjectSummary, type ProfileSpan, type StateFilter, type StateKind, type StateRecords, type TaskEntry, type TaskState, type TaskSummary, type TaskType, type WorkerStateEntry } from './api/state.js';
+export { timeline, type TimelineOptions, type ChromeTrace, type TraceEvent } from './api/timeline.js';
 export { describeSettings } from './config/index.js';
 export { profile, type ProfileOptions, type ProfileSpanHandle } from './core-worker/profile.js';
 export { ActorPool, type PoolSubmit } from './util/actor-pool.js';
 export { Queue, type QueueOptions, type QueuePutOptions, type QueueGetOptions } from './util/queue.js';
+export { progress, type ProgressOptions, type ProgressStream } from './util/progress.js';
+export type { LogLine, LogQuery } from './state/types.js';
 export { ObjectID, TaskID, ActorID, NodeID, WorkerID, JobID, type UniqueId } from './ids/index.js';
 export { ObjectStore, type ObjectStoreStats, type ArenaStats } from './object-store/index.js';
 export type { ObjectInfo } from './ownership/index.js';

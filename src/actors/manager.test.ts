@@ -76,6 +76,7 @@ function setUp() {
     releaseCpus: () => {},
     sharedHostCount: 1,
     totalCpus: 4,
+    nodeId: 'n'.repeat(32),
   };
   return { manager: new ActorManager(services), hosts, killed, stored };
 }

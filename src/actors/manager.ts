@@ -62,6 +62,8 @@ export interface ActorServices {
   readonly totalCpus: number;
   /** Where creations' and calls' state changes are recorded (absent: nowhere). */
   readonly taskEvents?: TaskEventBuffer;
+  /** This node's ID: output of an actor, or of a call, owned elsewhere is sent to its owner's node. */
+  readonly nodeId: string;
 }
 
 type Host = PooledWorker<unknown>;
@@ -505,6 +507,7 @@ export class ActorManager {
       actorId: spec.actorId,
       maxConcurrency: spec.maxConcurrency,
       ...(actor.cell === undefined ? {} : { progressCell: this.cellFor(host, actor.cell) }),
+      ...(spec.owner.nodeId === this.services.nodeId ? {} : { ownerNode: spec.owner.nodeId }),
     };
     this.services.setBusy(host, true);
     host.channel.send({ type: 'execute', functions: this.definitionsFor(host, spec.classId), tasks: [task] });
@@ -593,6 +596,7 @@ export class ActorManager {
         numReturns: spec.returnIds.length,
         actorId: actor.spec.actorId,
         method: spec.method as string,
+        ...(spec.owner.nodeId === this.services.nodeId ? {} : { ownerNode: spec.owner.nodeId }),
       });
     }
     if (sent > 0) actor.calls.splice(0, sent);

@@ -11,8 +11,11 @@ import { ensureRuntime } from '../core-worker/current.js';
 import { STATE_GCS_METHODS, type ClusterAnswer, type StateGcsMethod } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import { GcsStateSource } from '../state/client.js';
+import { ClusterLogSource } from '../state/logs.js';
 import type { FilterKey } from '../state/filter.js';
 import type {
+  LogLine,
+  LogQuery,
   ActorStateEntry,
   ActorSummary,
   FilterOp,
@@ -72,6 +75,8 @@ let shared: GcsStateSource | undefined;
 function source(): GcsStateSource {
   return (shared ??= new GcsStateSource(new GcsClient(new ThroughNodePeer())));
 }
+/** The same source for other parts of the API (timeline() reads tasks and core events through it). */
+export { source as stateSource };
 
 /**
  * What a list left out, said on stderr as Ray warns: nodes that did not answer (their objects or
@@ -148,7 +153,23 @@ export const state = {
   summarizeObjects(): Promise<ObjectSummary> {
     return source().summarizeObjects();
   },
+  // ---- logs (issue 12) ----
+  /**
+   * Output lines of tasks and actors, as Ray's get_log: of one task (`taskId`) or actor
+   * (`actorId`), the latest `tail` (default 1000) of the whole cluster, oldest first, each with
+   * the node, worker and stream it came from. Each node keeps its recent lines (maxLogBytesPerNode).
+   */
+  async getLog(query: LogQuery = {}): Promise<LogLine[]> {
+    const { lines, partial } = await logSource().logs(query);
+    warnMissing('state.getLog()', { records: lines, total: lines.length, partial, dropped: 0 });
+    return [...lines];
+  },
 } as const;
+
+let sharedLogs: ClusterLogSource | undefined;
+function logSource(): ClusterLogSource {
+  return (sharedLogs ??= new ClusterLogSource(new GcsClient(new ThroughNodePeer())));
+}
 
 export type {
   ActorStateEntry,
@@ -170,4 +191,6 @@ export type {
   WorkerStateEntry,
   ActorStateName,
   ProfileSpan,
+  LogLine,
+  LogQuery,
 } from '../state/types.js';

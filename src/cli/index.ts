@@ -12,7 +12,8 @@ import { setting } from '../config/index.js';
 import { InvalidOptionError, MinirayError } from '../errors/index.js';
 import { runForeground, startDetached, stopAll, type HealthzPlace } from './daemon.js';
 import { asArgParser, parseAddress, parseCount, parsePort, parseRedisAddress, parseRedisNamespace, parseResources } from './flags.js';
-import { fetchNodes, formatStatus } from './status.js';
+import { registerStateCommands } from './state.js';
+import { fetchNodes, formatStatus, resolveTarget } from './status.js';
 
 interface StartFlags {
   readonly head?: boolean;
@@ -216,16 +217,7 @@ async function start(flags: StartFlags, command: Command): Promise<void> {
 }
 
 async function status(flags: { address?: string }): Promise<void> {
-  const address = resolveAddress(flags.address) ?? resolveAddress('auto');
-  if (address === undefined) throw new InvalidOptionError('miniray status: no address (give --address HOST:PORT)', '--address');
-  parseAddress(address);
-  const token = resolveToken();
-  if (token === undefined) {
-    throw new InvalidOptionError(
-      `miniray status: no cluster token: set MINIRAY_AUTH_TOKEN to the head's token (or MINIRAY_AUTH_TOKEN_PATH to a file that holds it)`,
-      'MINIRAY_AUTH_TOKEN',
-    );
-  }
+  const { address, token } = resolveTarget('miniray status', flags.address);
   process.stdout.write(`Cluster at ${address}\n${formatStatus(await fetchNodes(address, token))}`);
 }
 
@@ -288,6 +280,8 @@ export function createProgram(): Command {
       return seconds;
     }), 10)
     .action(stop);
+
+  registerStateCommands(program);
 
   return program;
 }

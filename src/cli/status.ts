@@ -1,8 +1,11 @@
 /** `miniray status`: the cluster's node table, as its GCS sees it, printed for a person. */
 import { readFileSync } from 'node:fs';
 import { clientTls, splitAddress, tlsFromEnvironment } from '../cluster/start.js';
+import { resolveAddress, resolveToken } from '../cluster/session.js';
+import { ConnectionError, InvalidOptionError } from '../errors/index.js';
 import { GcsClient } from '../gcs/index.js';
-import { Router, connect } from '../net/index.js';
+import { Router, connect, type Peer } from '../net/index.js';
+import { parseAddress } from './flags.js';
 
 /** One row of the GCS's node table (the contract's NodeInfo). */
 export interface NodeRow {
@@ -18,22 +21,63 @@ export interface NodeRow {
  * The node table of the cluster whose GCS is at `address`, asked as role 'cli'.
  */
 export async function fetchNodes(address: string, token: string): Promise<NodeRow[]> {
+  const connection = await connectGcs(address, token, 'miniray status');
+  try {
+    return [...(await connection.gcs.getNodes())];
+  } finally {
+    connection.close('miniray status is done');
+  }
+}
+
+/** A connection of the `miniray` command to a cluster's GCS. */
+export interface GcsConnection {
+  readonly gcs: GcsClient;
+  close(reason: string): void;
+}
+
+/**
+ * Connects to the GCS at `address` as role 'cli', as `miniray status` does (with statusTls()).
+ * A cluster that is not there is a ConnectionError that says how to find or start one; a wrong
+ * token stays the AuthenticationError that says where the head's token is.
+ */
+export async function connectGcs(address: string, token: string, command: string): Promise<GcsConnection> {
   const { host, port } = splitAddress(address);
   const tls = statusTls();
-  const peer = await connect({
-    host,
-    port,
-    token,
-    timeoutMs: 10_000,
-    router: new Router(),
-    hello: { role: 'cli', nodeId: `cli-${process.pid}` },
-    ...(tls === undefined ? {} : { tls }),
-  });
+  let peer: Peer;
   try {
-    return [...(await new GcsClient(peer).getNodes())];
-  } finally {
-    peer.close('miniray status is done');
+    peer = await connect({
+      host,
+      port,
+      token,
+      timeoutMs: 10_000,
+      router: new Router(),
+      hello: { role: 'cli', nodeId: `cli-${process.pid}` },
+      ...(tls === undefined ? {} : { tls }),
+    });
+  } catch (error) {
+    if (!(error instanceof ConnectionError)) throw error;
+    throw new ConnectionError(
+      `${command}: no cluster answered at ${address} (${error.message}). Start one with \`miniray start --head\`, ` +
+        'or give the head\'s HOST:PORT with --address (or MINIRAY_ADDRESS), as `miniray start --head` printed it',
+      { cause: error },
+    );
   }
+  return { gcs: new GcsClient(peer), close: (reason) => peer.close(reason) };
+}
+
+/** The GCS address and token a `miniray` command that reads the cluster uses, or why there are none. */
+export function resolveTarget(command: string, flag: string | undefined): { address: string; token: string } {
+  const address = resolveAddress(flag) ?? resolveAddress('auto');
+  if (address === undefined) throw new InvalidOptionError(`${command}: no address (give --address HOST:PORT)`, '--address');
+  parseAddress(address);
+  const token = resolveToken();
+  if (token === undefined) {
+    throw new InvalidOptionError(
+      `${command}: no cluster token: set MINIRAY_AUTH_TOKEN to the head's token (or MINIRAY_AUTH_TOKEN_PATH to a file that holds it)`,
+      'MINIRAY_AUTH_TOKEN',
+    );
+  }
+  return { address, token };
 }
 
 /**

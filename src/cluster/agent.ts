@@ -17,13 +17,14 @@ import { ActorDiedError, ConnectionError, GcsUnavailableError, InvalidOptionErro
 import { HEALTH_CHECK, NODE_DEAD, NODE_STATE, parseNodeDead, parseNodeStateQuery, type ActorEntry, type GcsClient, type NodeInfo, type NodeIdHex, type ActorIdHex } from '../gcs/index.js';
 import { RawBytes, type Peer, type Router } from '../net/index.js';
 import type { Block } from '../object-store/index.js';
-import { demandOf, ownerDiedError, type ClusterLink, type Node, type RemoteWork } from '../node/index.js';
+import { demandOf, ownerDiedError, type ClusterLink, type ForwardedLogLine, type Node, type RemoteWork } from '../node/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
 import { aFunctionDescriptor } from '../protocol/check.js';
 import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, GcsQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
 import { answerNodeState } from '../state/node-state.js';
 import { JOB_SUBMISSIONS } from '../state/client.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
+import { formatLogLine } from '../state/log-lines.js';
 import { answers, parse } from './messages.js';
 
 /** The GCS KV namespace of function and actor class definitions (Ray's function table). */
@@ -1240,6 +1241,7 @@ export class ClusterAgent implements ClusterLink {
         const definitions = atHand ? functions : await this.withDefinition(functions, spec.functionId);
         // A task, until it ends: cancelled if its owner's node dies meanwhile (see actorsLost).
         const owner = spec.owner.nodeId;
+        if (owner === peer.hello.nodeId) this.logRoutes.set(owner, peer);
         const returnId = spec.returnIds[0] as string;
         let running = this.runningFor.get(owner);
         if (spec.actorId === undefined) {
@@ -1300,7 +1302,21 @@ export class ClusterAgent implements ClusterLink {
       .on('borrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, true))
       .on('unborrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, false))
       .on('addCopies', parse.ids, ({ ids }, peer) => node.remoteObjects.copiesAt(peer.hello.nodeId, ids, true))
-      .on('dropCopies', parse.ids, ({ ids }, peer) => node.remoteObjects.copiesAt(peer.hello.nodeId, ids, false));
+      .on('dropCopies', parse.ids, ({ ids }, peer) => node.remoteObjects.copiesAt(peer.hello.nodeId, ids, false))
+      // ---- logs (issue 12) ----
+      .on('taskLogs', parse.taskLogs, ({ lines }, peer) => writeForwardedLogs(peer.hello.nodeId, lines));
+  }
+
+  // ---- logs (issue 12) ----
+  /** The connection each owner's tasks came over: their output goes back on it, ahead of their results. */
+  private readonly logRoutes = new Map<string, Peer>();
+
+  forwardLogs(ownerNode: string, lines: readonly ForwardedLogLine[]): void {
+    if (this.deadNodes.has(ownerNode)) return;
+    const route = this.logRoutes.get(ownerNode);
+    const peer = route !== undefined ? Promise.resolve(route) : this.link(ownerNode)?.peer;
+    // An owner gone (or unreachable) has nowhere to show them: they are in this node's stdout and ring.
+    peer?.then((connected) => connected.notify('taskLogs', { lines })).catch(() => {});
   }
 
   /**
@@ -1337,6 +1353,7 @@ export class ClusterAgent implements ClusterLink {
    * pulls' leases come back. (Tasks sent there fail through their requests.)
    */
   private peerGone(nodeId: string): void {
+    this.logRoutes.delete(nodeId);
     const kept = this.keptFor.get(nodeId);
     this.keptFor.delete(nodeId);
     for (const [owner, ids] of kept ?? []) this.node.remoteObjects.dropForOwner(owner, [...ids]);
@@ -1425,4 +1442,20 @@ function describe(resources: ResourceMap): string {
     .filter(([, amount]) => amount > 0)
     .map(([name, amount]) => `${amount} ${name}`)
     .join(', ') || 'nothing';
+}
+
+/**
+ * Lines of this node's tasks that ran on node `nodeId`, written to this process's stdout and
+ * stderr with the prefix the executing worker gave them, as if the task had run here.
+ */
+function writeForwardedLogs(nodeId: string, lines: readonly ForwardedLogLine[]): void {
+  let out = '';
+  let err = '';
+  for (const line of lines) {
+    const shown = `${formatLogLine({ ...line, nodeId })}\n`;
+    if (line.stream === 'stdout') out += shown;
+    else err += shown;
+  }
+  if (out !== '') process.stdout.write(out);
+  if (err !== '') process.stderr.write(err);
 }

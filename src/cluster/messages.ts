@@ -13,9 +13,11 @@
  *   freeObjects  (notify)   the owner freed objects the receiver kept for it
  *   borrow / unborrow (notify)  the caller holds (no longer holds) refs to objects the receiver owns
  *   addCopies / dropCopies (notify)  the caller has (no longer has) copies of objects the receiver owns
+ *   taskLogs     (notify)   output lines of tasks the receiver owns that ran on the caller: written to its stdout
  */
 import type { ProtocolError } from '../errors/index.js';
-import { aFunctionDescriptor, anId, bool, bytes, fail, fields, id, int, list, optionalId, optionalList, str, validate, type Fields } from '../protocol/check.js';
+import { aFunctionDescriptor, anId, bool, bytes, fail, fields, id, int, list, oneOf, optionalId, optionalList, str, validate, type Fields } from '../protocol/check.js';
+import type { ForwardedLogLine } from '../node/index.js';
 import { parseWorkerToNode } from '../protocol/index.js';
 import type { ActorSpec, RemoteValue, TaskSpec } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
@@ -68,6 +70,19 @@ export interface FreeObjects {
 export interface Ids {
   readonly ids: readonly string[];
 }
+export interface TaskLogs {
+  readonly lines: readonly ForwardedLogLine[];
+}
+
+const STREAMS: readonly ForwardedLogLine['stream'][] = ['stdout', 'stderr'];
+const aForwardedLogLine = (value: unknown): ForwardedLogLine => {
+  const o = fields(value);
+  oneOf(o['stream'], 'stream', STREAMS);
+  str(o['name'], 'name');
+  id(o['workerId'], 'workerId');
+  str(o['text'], 'text');
+  return o as unknown as ForwardedLogLine;
+};
 
 export const aRemoteValue = (value: unknown): RemoteValue => {
   const o = fields(value);
@@ -152,6 +167,7 @@ export const parse = {
     list(o['ids'], 'ids', anId);
   }),
   ids: body<Ids>('borrow', (o) => list(o['ids'], 'ids', anId)),
+  taskLogs: body<TaskLogs>('taskLogs', (o) => list(o['lines'], 'lines', aForwardedLogLine)),
 };
 
 /** The check of an answer: it is the answer, typed, or the ProtocolError thrown at its caller. */

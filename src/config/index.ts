@@ -67,6 +67,12 @@ const SETTINGS = {
     min: 0,
     doc: "Bytes of finished tasks' specs a node keeps so that it can re-run them when every copy of a result they made is lost (lineage reconstruction; as Ray's max_lineage_bytes). Past it the oldest are dropped, and their results can no longer be rebuilt; 0 keeps none.",
   },
+  // ---- logs (issue 12) ----
+  maxLogBytesPerNode: {
+    default: 16 * 1024 * 1024,
+    min: 0,
+    doc: "Bytes of recent task and actor output lines a node keeps for `miniray logs`, the dashboard and the state API (its text plus about 64 bytes a line); past it the oldest lines go. 0 keeps none (output is still written to stdout and forwarded to the driver).",
+  },
   gcsReconnectTimeoutMs: {
     default: 60_000,
     min: 0,

@@ -20,6 +20,14 @@ export interface RemoteWork {
   lost(error: Error): void;
 }
 
+/** A line of output of a task owned on another node, as this node sends it there (the executing node is the sender). */
+export interface ForwardedLogLine {
+  readonly stream: 'stdout' | 'stderr';
+  readonly name: string;
+  readonly workerId: string;
+  readonly text: string;
+}
+
 export interface ClusterLink {
   /**
    * A task of this node whose arguments exist: returns true if it goes to another node (the link
@@ -66,6 +74,11 @@ export interface ClusterLink {
   readonly alone: boolean;
   /** Whether a task no node can run now should wait (a node may join) rather than fail. */
   readonly canGrow: boolean;
+  /**
+   * Output lines of tasks (and actors) owned on `ownerNode`, to be written to its stdout: sent
+   * after whatever was sent there before, so before the results of the tasks that wrote them.
+   */
+  forwardLogs(ownerNode: string, lines: readonly ForwardedLogLine[]): void;
   /** Whether the cluster has reported node `nodeId` dead (its copies of objects are gone). */
   isDead(nodeId: string): boolean;
 }

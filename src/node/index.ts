@@ -24,7 +24,7 @@ import {
 import { NodeID } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
 import { Lineage, ObjectDirectory, specBytes, unhandledErrorReporter, type ObjectEntry, type ObjectInfo } from '../ownership/index.js';
-import { demandOf, type ClusterLink, type RemoteWork } from './cluster-link.js';
+import { demandOf, type ClusterLink, type ForwardedLogLine, type RemoteWork } from './cluster-link.js';
 import { ObjectDelivery } from './delivery.js';
 import { RemoteObjects } from './remote-objects.js';
 import { ActorManager } from '../actors/manager.js';
@@ -40,12 +40,14 @@ import type {
   ResourceMap,
   TaskResult,
   TaskSpec,
+  WorkerLogLine,
   WorkerToNode,
 } from '../protocol/index.js';
 import { Scheduler } from '../scheduler/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
 import { TaskEventBuffer, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER } from '../state/events.js';
+import { LogRing } from '../state/log-lines.js';
 import type { LogLine, LogQuery } from '../state/types.js';
 
 export interface NodeOptions {
@@ -129,6 +131,8 @@ export class Node {
   private readonly workerStartupFailureLimit = setting('workerStartupFailureLimit');
   /** Specs of this node's finished tasks whose results are referenced: to re-run them if those are lost. */
   private readonly lineage = new Lineage<TaskRecord>(setting('maxLineageBytes'));
+  /** The recent output lines of this node's tasks and actors (served to the state API's 'logs'). */
+  private readonly logRing: LogRing;
   /**
    * Actor calls this node owns that have not reported, by first return ID (only in a cluster):
    * those of an actor with maxTaskRetries are kept in lineage once they finish (see actorCallDone).
@@ -136,6 +140,7 @@ export class Node {
   private readonly actorCallsPending = new Map<string, TaskRecord>();
 
   constructor(readonly options: NodeOptions) {
+    this.logRing = new LogRing(this.nodeId, setting('maxLogBytesPerNode'));
     const reportUnhandledError = unhandledErrorReporter();
     const pipelineMaxTaskUs = setting('pipelineMaxTaskUs');
     const maxTasksInFlightPerWorker = setting('maxTasksInFlightPerWorker');
@@ -211,6 +216,7 @@ export class Node {
       onAlive: (actorId, numRestarts) => this.cluster?.actorAlive(actorId, numRestarts),
       taskEvents: this.taskEvents,
       totalCpus: options.numCpus,
+      nodeId: this.nodeId,
       sharedHostCount: Math.max(1, Math.ceil(options.numCpus)),
     });
     this.pool.start();
@@ -340,7 +346,7 @@ export class Node {
    * The log lines this node keeps (set by the logs part, src/state/logs.ts's node side): what
    * `nodeState` answers for 'logs'. Unset, the node keeps none and answers with no lines.
    */
-  logs: ((query: LogQuery) => readonly LogLine[] | Promise<readonly LogLine[]>) | undefined = undefined;
+  logs: ((query: LogQuery) => readonly LogLine[] | Promise<readonly LogLine[]>) | undefined = (query) => this.logLines(query); // logs (issue 12): the ring
 
   /**
    * Calls `onObject` for each ID once its object exists (at once for those that do), as seen by
@@ -1033,6 +1039,7 @@ export class Node {
         refArgPositions: spec.refArgPositions,
         ...args,
         numReturns: spec.returnIds.length,
+        ...(spec.owner.nodeId === this.nodeId ? {} : { ownerNode: spec.owner.nodeId }),
       });
     });
     for (const [worker, batch] of batches) {
@@ -1124,6 +1131,9 @@ export class Node {
         this.startupError = undefined; // workers start again
         if (worker.role === 'actor') this.actors.onHostReady(worker);
         else this.scheduleDispatch();
+        return undefined;
+      case 'logs':
+        this.onLogs(worker, message.lines);
         return undefined;
       case 'results': {
         const problem = this.checkResults(worker, message.results, attached);
@@ -1331,6 +1341,34 @@ export class Node {
     return thread === this.driverId ? 'the driver' : `worker ${thread.slice(0, 8)}`;
   }
 
+  /**
+   * Lines a worker's tasks wrote (it wrote them to this process's stdout itself): kept in the ring,
+   * and those of tasks owned on another node sent there, so that they reach the driver that
+   * submitted the task (before its result, which goes back over the same connection after them).
+   */
+  private onLogs(worker: Worker, lines: readonly WorkerLogLine[]): void {
+    let elsewhere: Map<string, ForwardedLogLine[]> | undefined;
+    for (const line of lines) {
+      const { ownerNode, ...rest } = line;
+      this.logRing.add({ ...rest, workerId: worker.id });
+      if (ownerNode === undefined || ownerNode === this.nodeId) continue;
+      elsewhere ??= new Map();
+      let batch = elsewhere.get(ownerNode);
+      if (batch === undefined) elsewhere.set(ownerNode, (batch = []));
+      batch.push({ stream: line.stream, name: line.name, workerId: worker.id, text: line.text });
+    }
+    if (elsewhere === undefined || this.cluster === undefined) return;
+    for (const [ownerNode, batch] of elsewhere) this.cluster.forwardLogs(ownerNode, batch);
+  }
+
+  /**
+   * The recent output lines of this node's tasks and actors that match `query` (oldest first):
+   * what the node answers to the state API's `nodeState` kind 'logs'.
+   */
+  logLines(query: LogQuery): LogLine[] {
+    return this.logRing.query(query);
+  }
+
   private onResults(worker: Worker, results: readonly TaskResult[], attached: readonly SharedArrayBuffer[]): void {
     for (const result of results) {
       const record = worker.inFlight.get(result.seq);
@@ -1446,4 +1484,4 @@ export function ownerDiedError(id: string, ownerNode: string, detail = 'died'): 
 }
 
 export { LocalNodeClient } from './local-client.js';
-export { demandOf, type ClusterLink, type RemoteWork } from './cluster-link.js';
+export { demandOf, type ClusterLink, type ForwardedLogLine, type RemoteWork } from './cluster-link.js';

@@ -10,7 +10,7 @@
  *                   objects (replies to get), cancel,
  *                   destroyActor (a 'shared' actor was killed), actorInfo (reply to lookupActor),
  *                   slabs (arena slabs to map), dropSlabs, collect (collect garbage now).
- *   worker -> node: ready, results, submit (tasks submitted by running tasks), put, get, cancelGet,
+ *   worker -> node: ready, results, logs (its tasks' output lines), submit (tasks submitted by running tasks), put, get, cancelGet,
  *                   blocked/unblocked (a task waits in get, so its CPU is free), cancel,
  *                   createActor, lookupActor, killActor, addRefs/removeRefs, releaseLeases.
  */
@@ -145,6 +145,24 @@ export interface ExecuteTask {
    * progress cell (one actor per worker).
    */
   readonly progressCell?: { readonly block: number; readonly index: number; readonly attached?: number };
+  /** The node of the task's (or call's, or actor's) owner, when it is not the worker's: its output goes there too. */
+  readonly ownerNode?: string;
+}
+
+/**
+ * A line a task or actor wrote to its stdout or stderr, as its worker sends it to its node (which
+ * keeps it in its log ring and forwards it to `ownerNode`). A partial line (no newline yet) is
+ * sent as a line when its task's result goes, so that nothing waits behind it.
+ */
+export interface WorkerLogLine {
+  readonly stream: 'stdout' | 'stderr';
+  readonly timeMs: number;
+  /** The task's function name or the actor's class name, as the prefix shows it. */
+  readonly name: string;
+  readonly text: string;
+  readonly taskId?: string;
+  readonly actorId?: string;
+  readonly ownerNode?: string;
 }
 
 /**
@@ -268,6 +286,8 @@ export type NodeToWorker =
 export type WorkerToNode =
   | { readonly type: 'ready' }
   | { readonly type: 'results'; readonly results: readonly TaskResult[] }
+  /** Output of its tasks and actors, sent before the results of the tasks that wrote it. */
+  | { readonly type: 'logs'; readonly lines: readonly WorkerLogLine[] }
   | { readonly type: 'submit'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly TaskSpec[] }
   | { readonly type: 'put'; readonly objects: readonly NewObject[] }
   /** Ask for objects; the node answers with `objects` messages as each becomes available. */

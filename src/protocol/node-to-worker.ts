@@ -58,6 +58,7 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
       if (cell['attached'] !== undefined) int(cell['attached'], 'progressCell.attached');
     }
   }
+  if (o['ownerNode'] !== undefined) id(o['ownerNode'], 'ownerNode');
   return o as unknown as ExecuteTask;
 };
 

@@ -63,6 +63,13 @@ const validFromWorker: WorkerToNode[] = [
       { seq: 4, outcome: 'cancelled' },
     ],
   },
+  {
+    type: 'logs',
+    lines: [
+      { stream: 'stdout', timeMs: 1, name: 'f', text: 'hello', taskId: ID },
+      { stream: 'stderr', timeMs: 2, name: 'C', text: '', taskId: ID, actorId: ID2, ownerNode: ID2 },
+    ],
+  },
   { type: 'submit', functions: [{ kind: 'source', id: ID2, name: 'f', source: '(x) => x' }], tasks: [taskSpec, { ...taskSpec, actorId: ID2, method: 'inc', functionId: '' }] },
   { type: 'put', objects: [{ id: ID, data: bytes }, { id: ID2, data: bytes, parts: [{ attached: 1 }], nested: [ID] }] },
   { type: 'get', requestId: 7, ids: [ID, ID2], withData: false },
@@ -151,6 +158,8 @@ const malformedFromWorker: Array<[string, unknown, RegExp]> = [
   ['no type', {}, /type must be a message type \(ready, results, .*\), got undefined/],
   ['an unknown type', { type: 'explode' }, /type must be a message type .* got string "explode"/],
   ['a prototype key as type', { type: 'toString' }, /type must be a message type .* got string "toString"/],
+  ['a log line of no stream', { type: 'logs', lines: [{ stream: 'stdin', timeMs: 1, name: 'f', text: '' }] }, /lines\[0\]\.stream must be one of 'stdout', 'stderr'/],
+  ['a log line of no text', { type: 'logs', lines: [{ stream: 'stdout', timeMs: 1, name: 'f' }] }, /lines\[0\]\.text must be a string/],
   ['a numeric type', { type: 3 }, /type must be a message type .* got number 3/],
   ['results: 5', { type: 'results', results: 5 }, /type 'results'.*: results must be an array, got number 5/],
   ['a result that is null', { type: 'results', results: [null] }, /results\[0\] must be an object, got null/],

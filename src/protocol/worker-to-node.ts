@@ -37,7 +37,7 @@ import {
   type Fields,
 } from './check.js';
 import type { ProfileSpan } from '../state/types.js';
-import { STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerToNode } from './index.js';
+import { STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerToNode } from './index.js';
 
 type Check<K extends WorkerToNode['type']> = (o: Fields) => Extract<WorkerToNode, { type: K }>;
 
@@ -86,6 +86,20 @@ const aSpan = (value: unknown): ProfileSpan => {
     for (const key in extra) str(extra[key], `extraData.${key}`);
   }
   return o as unknown as ProfileSpan;
+};
+
+const STREAMS: readonly WorkerLogLine['stream'][] = ['stdout', 'stderr'];
+
+const aLogLine = (value: unknown): WorkerLogLine => {
+  const o = fields(value);
+  oneOf(o['stream'], 'stream', STREAMS);
+  amount(o['timeMs'], 'timeMs');
+  str(o['name'], 'name');
+  str(o['text'], 'text');
+  optionalId(o['taskId'], 'taskId');
+  optionalId(o['actorId'], 'actorId');
+  optionalId(o['ownerNode'], 'ownerNode');
+  return o as unknown as WorkerLogLine;
 };
 
 const aNewObject = (value: unknown): NewObject => {
@@ -174,6 +188,7 @@ const spec = (o: Fields): ActorSpec => {
 const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   ready: nothing,
   results: (o) => (list(o['results'], 'results', aResult), nothing(o)),
+  logs: (o) => (list(o['lines'], 'lines', aLogLine), nothing(o)),
   submit: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', aTaskSpec), nothing(o)),
   put: (o) => (list(o['objects'], 'objects', aNewObject), nothing(o)),
   get: (o) => (int(o['requestId'], 'requestId'), list(o['ids'], 'ids', anId), bool(o['withData'], 'withData'), nothing(o)),

@@ -24,6 +24,7 @@ import {
   type FunctionDescriptor,
 } from '../serialization/index.js';
 import type { Channel } from '../transport/index.js';
+import type { TaskOutput } from './output.js';
 
 /**
  * Records that the task or call with this seq is starting, where the node reads it if this worker
@@ -66,6 +67,8 @@ export class TaskExecutor implements BlockingHooks {
     /** The worker's progress cell: the seq of the last task (or actor call) it started. */
     private readonly progress: ProgressCell,
     private readonly node: NodeClient,
+    /** Where this worker's output is prefixed and kept (output.ts): told which task runs. */
+    private readonly output?: TaskOutput,
   ) {}
 
   /** `attached`: the buffers of the frame the tasks came in (progress blocks of 'shared' actors). */
@@ -177,6 +180,7 @@ export class TaskExecutor implements BlockingHooks {
   private start(task: ExecuteTask): void {
     this.progress(task.seq);
     this.running++;
+    this.output?.started(task.seq, task.name, task.taskId, undefined, task.ownerNode);
     this.withFunction(task, (fn) => this.invoke(task, (args) => fn(...args), this.taskDone));
   }
 
@@ -260,6 +264,8 @@ export class TaskExecutor implements BlockingHooks {
   private createActor(task: ExecuteTask, attached: readonly SharedArrayBuffer[]): void {
     const actorId = task.actorId as string;
     const markStarted = this.progressCellOf(task, attached);
+    // An actor's creation has the actor's ID as its taskId: its lines are the actor's, of no task.
+    this.output?.started(task.seq, task.name, undefined, actorId, task.ownerNode);
     this.withFunction(
       task,
       (cls) =>
@@ -343,6 +349,7 @@ export class TaskExecutor implements BlockingHooks {
         continue;
       }
       this.sendResultsBefore();
+      this.output?.started(task.seq, actor.className, task.taskId, task.actorId, task.ownerNode);
       this.invoke(task, (args) => method.apply(actor.instance, args), done);
     }
     actor.pumping = false;
@@ -415,6 +422,7 @@ export class TaskExecutor implements BlockingHooks {
   }
 
   private report(result: TaskResult): void {
+    this.output?.finished(result.seq);
     this.results.push(result);
     // Parts attached to the channel travel with its next frame: the result must be in that frame.
     if (result.outcome === 'ok' && result.parts !== undefined) {
@@ -433,6 +441,8 @@ export class TaskExecutor implements BlockingHooks {
    */
   readonly sendResults = (): void => {
     this.resultsQueued = false;
+    // The lines the tasks wrote go first: they reach the node, and the owner, before the results.
+    this.output?.flush();
     if (this.results.length === 0) return;
     this.coreWorker.flushRefs();
     const results = this.results;

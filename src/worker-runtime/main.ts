@@ -15,7 +15,8 @@ import { ProtocolError } from '../errors/index.js';
 import { PROCESS_PROGRESS_FD, parseNodeToWorker, parseWorkerBootData, type NodeToWorker, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
 import { PortChannel, processPort } from '../transport/index.js';
 import { TaskExecutor, type ProgressCell } from './executor.js';
-import { writeStdioDirectly } from './stdio.js';
+import { TaskOutput } from './output.js';
+import { writeOut, writeStdioDirectly } from './stdio.js';
 
 // A worker thread gets its boot data as workerData; a worker process ('process' isolation) in
 // MINIRAY_WORKER_BOOT, and talks over its IPC channel. A process shares no memory: its progress
@@ -41,8 +42,10 @@ if (inProcess) {
   // The driver went away: nothing can reach this process any more.
   process.on('disconnect', () => process.exit(0));
 }
-// Task output must not be lost at exit nor overtaken by the task's result (see stdio.ts).
-writeStdioDirectly();
+// Task output must not be lost at exit nor overtaken by the task's result (see stdio.ts), and
+// each line says which task wrote it (output.ts).
+const output = new TaskOutput({ workerId: boot.workerId, nodeId: boot.nodeId, write: writeOut });
+writeStdioDirectly((fd, bytes) => output.write(fd, bytes));
 
 for (const module of boot.preload) {
   if (module.kind === 'tsx') {
@@ -65,11 +68,13 @@ const channel = new PortChannel<WorkerToNode, NodeToWorker>(
 // A node that sends something malformed is broken: say what it was, and end this worker, which the
 // node handles as a crash (its tasks go back to the queue).
 channel.onError((error) => {
-  console.error(`miniray worker ${boot.workerId.slice(0, 8)}: ${error.message}; exiting`);
+  // The runtime's own words, not a task's: not prefixed (they name the worker themselves).
+  writeOut(2, Buffer.from(`miniray worker ${boot.workerId.slice(0, 8)}: ${error.message}; exiting\n`));
   process.exit(70);
 });
 const client = new ChannelNodeClient(boot.nodeId, channel, !inProcess);
-const executor = new TaskExecutor(channel, progressCell(), client);
+output.connect((lines) => channel.send({ type: 'logs', lines }));
+const executor = new TaskExecutor(channel, progressCell(), client, output);
 const coreWorker = new CoreWorker({ nodeId: boot.nodeId, workerId: boot.workerId }, client, executor);
 executor.coreWorker = coreWorker;
 setCurrentRuntime({ kind: 'worker', coreWorker });
@@ -110,6 +115,7 @@ channel.onMessage((message, attached) => {
 // of tasks that completed before it are not lost.
 const exit = process.exit.bind(process);
 process.exit = ((code?: number) => {
+  output.end();
   executor.sendResults();
   channel.flush();
   exit(code);

@@ -48,13 +48,29 @@ function bytesOf({ chunk, encoding }: Chunk): Uint8Array {
   return Buffer.from(String(chunk), Buffer.isEncoding(encoding) ? encoding : 'utf8');
 }
 
-function writeDirectly(stream: Writable, fd: number): void {
+/**
+ * Writes all of `bytes` to `fd`; when there is nowhere to write (EPIPE: the reader is gone; EBADF:
+ * closed), the output is dropped, as a terminal that went away drops it; the task is not failed for it.
+ */
+export function writeOut(fd: number, bytes: Uint8Array): void {
+  try {
+    writeAll(fd, bytes);
+  } catch {
+    // dropped (see above)
+  }
+}
+
+/** What a write to stdout (fd 1) or stderr (fd 2) goes through: by default, straight to the descriptor. */
+export type OutputRoute = (fd: 1 | 2, bytes: Uint8Array) => void;
+
+function writeDirectly(stream: Writable, fd: 1 | 2, route: OutputRoute): void {
   const writeChunks = (chunks: readonly Chunk[], callback: WriteCallback): void => {
     try {
-      for (const chunk of chunks) writeAll(fd, bytesOf(chunk));
-    } catch {
-      // Nowhere to write (EPIPE: the reader is gone; EBADF: closed). Output is dropped, as a
-      // terminal that went away drops it; the task is not failed for it.
+      for (const chunk of chunks) route(fd, bytesOf(chunk));
+    } catch (error) {
+      // The route writes with writeOut, which drops what cannot be written; anything else thrown
+      // here would end the task in a write callback: say it, once, on the descriptor itself.
+      writeOut(2, Buffer.from(`miniray worker: output could not be written: ${(error as Error).message}\n`));
     }
     callback();
   };
@@ -62,8 +78,11 @@ function writeDirectly(stream: Writable, fd: number): void {
   stream._write = (chunk: unknown, encoding: BufferEncoding, callback: WriteCallback) => writeChunks([{ chunk, encoding }], callback);
 }
 
-/** From now on this worker's stdout and stderr go straight to the process's descriptors 1 and 2. */
-export function writeStdioDirectly(): void {
-  writeDirectly(process.stdout, 1);
-  writeDirectly(process.stderr, 2);
+/**
+ * From now on this worker's stdout and stderr go through `route` (the prefixer of task output,
+ * output.ts), which writes synchronously to the process's descriptors 1 and 2.
+ */
+export function writeStdioDirectly(route: OutputRoute = writeOut): void {
+  writeDirectly(process.stdout, 1, route);
+  writeDirectly(process.stderr, 2, route);
 }

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { withoutLogPrefix } from '../../dist/state/log-lines.js';
 import { fixture, run, start } from '../fixtures/processes.js';
 import { report, scaled } from './figures.js';
 
@@ -34,8 +35,9 @@ describe('chaos: exit and signals', () => {
     const count = scaled(100);
     const outcome = await run(fixture('exit-queued-work.ts'), [String(count)], { TMPDIR: temp }, 120_000);
     assert.equal(outcome.code, 0, outcome.stderr);
-    const tasks = new Set(outcome.stdout.split('\n').filter((line) => line.startsWith('done task ')));
-    const calls = new Set(outcome.stdout.split('\n').filter((line) => line.startsWith('done call ')));
+    const lines = outcome.stdout.split('\n').map(withoutLogPrefix);
+    const tasks = new Set(lines.filter((line) => line.startsWith('done task ')));
+    const calls = new Set(lines.filter((line) => line.startsWith('done call ')));
     report('exit-queued-work', { tasks: count, tasksRun: tasks.size, calls: count, callsRun: calls.size, ms: outcome.ms });
     assert.equal(tasks.size, count);
     assert.equal(calls.size, count);
@@ -63,7 +65,7 @@ describe('chaos: exit and signals', () => {
       const mode = i % 2 === 0 ? 'exit' : 'shutdown';
       const outcome = await run(fixture('exit-task-output.ts'), [mode], { TMPDIR: temp });
       assert.equal(outcome.code, 0, outcome.stderr);
-      const lines = outcome.stdout.split('\n').filter((line) => line !== '');
+      const lines = outcome.stdout.split('\n').filter((line) => line !== '').map(withoutLogPrefix);
       const taskLines = lines.filter((line) => line.startsWith('task '));
       const stderrLines = outcome.stderr.split('\n').filter((line) => / stderr$/.test(line));
       lost += 24 - taskLines.length + (4 - stderrLines.length);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
+import { withoutLogPrefix } from '../../dist/state/log-lines.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
@@ -79,11 +80,15 @@ describe('exit behaviour', () => {
     for (const mode of ['exit', 'shutdown', 'exit', 'shutdown', 'exit', 'shutdown']) {
       const outcome = await runScript(fixture('exit-task-output.ts'), [mode]);
       assertClean(outcome, tasks.join(','));
-      const lines = outcome.stdout.split('\n').filter((line) => line !== '');
-      assert.equal(lines.at(-1), `result: ${tasks.join(',')}`, `(${mode}) the result overtook task output:\n${outcome.stdout}`);
+      const shown = outcome.stdout.split('\n').filter((line) => line !== '');
+      assert.equal(shown.at(-1), `result: ${tasks.join(',')}`, `(${mode}) the result overtook task output:\n${outcome.stdout}`);
+      // Each line of a task or actor says where it came from (the driver's own line does not).
+      const taskLines = shown.slice(0, -1);
+      for (const line of taskLines) assert.match(line, /^\((anonymous \(exit-task-output\.ts:8\)|Chatty) worker=[0-9a-f]{8} node=[0-9a-f]{8}\) task \d /, `(${mode}) unprefixed: ${line}`);
+      const lines = shown.map(withoutLogPrefix);
       for (const task of tasks) {
         assert.deepEqual(lines.filter((line) => line.startsWith(`task ${task} `)), linesOf(task), `(${mode}) task ${task}'s output:\n${outcome.stdout}`);
-        assert.match(outcome.stderr, new RegExp(`^task ${task} stderr$`, 'm'), `(${mode}) task ${task}'s stderr line is lost`);
+        assert.match(outcome.stderr, new RegExp(`^\\(.* worker=[0-9a-f]{8} node=[0-9a-f]{8}\\) task ${task} stderr$`, 'm'), `(${mode}) task ${task}'s stderr line is lost`);
       }
     }
   });
