@@ -1,5 +1,119 @@
-/** GET /metrics: Prometheus text (filled in after the skeleton). */
+/**
+ * GET /metrics: the cluster in Prometheus' text format (prom-client), collected from the
+ * StateSource on each scrape (one read of each source per scrape, shared by every metric): a
+ * registry of its own per server, so that two dashboards in one process (tests) do not mix.
+ * The list is in docs/dashboard.md.
+ */
 import type { FastifyInstance } from 'fastify';
-import type { StateSource } from '../state/types.js';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { StateSource, TaskMetrics } from '../state/types.js';
+import { noQuery } from './query.js';
 
-export function registerMetrics(_app: FastifyInstance, _state: StateSource): void {}
+/**
+ * A histogram whose buckets the GCS counted (TaskMetrics.runTime): prom-client's Histogram
+ * observes values itself, so this one answers with the counts it is given instead.
+ */
+class GivenHistogram extends Histogram<'name'> {
+  runTime: TaskMetrics['runTime'] = {};
+  private readonly metricName: string;
+  private readonly helpText: string;
+
+  constructor(name: string, help: string) {
+    super({ name, help, labelNames: ['name'], registers: [] });
+    this.metricName = name;
+    this.helpText = help;
+  }
+
+  override async get(): ReturnType<Histogram<'name'>['get']> {
+    const values: Awaited<ReturnType<Histogram<'name'>['get']>>['values'] = [];
+    for (const [name, histogram] of Object.entries(this.runTime)) {
+      histogram.bounds.forEach((bound, i) => {
+        values.push({ metricName: `${this.metricName}_bucket`, labels: { name, le: bound }, value: histogram.counts[i] ?? 0 });
+      });
+      values.push({ metricName: `${this.metricName}_bucket`, labels: { name, le: '+Inf' }, value: histogram.count });
+      values.push({ metricName: `${this.metricName}_sum`, labels: { name }, value: histogram.sum });
+      values.push({ metricName: `${this.metricName}_count`, labels: { name }, value: histogram.count });
+    }
+    return { name: this.metricName, help: this.helpText, type: 'histogram', values, aggregator: 'sum' };
+  }
+
+  /** What the registry calls to print it (prom-client's own Histogram has it too). */
+  getForPromString(): ReturnType<Histogram<'name'>['get']> {
+    return this.get();
+  }
+}
+
+const PER_NODE = {
+  storeUsedBytes: ['miniray_object_store_used_bytes', 'Bytes in use in the object store'],
+  storeCapacityBytes: ['miniray_object_store_capacity_bytes', 'Bytes the object store may hold'],
+  spilledBytes: ['miniray_spilled_bytes', 'Bytes of objects spilled to disk now'],
+  spilledObjects: ['miniray_spilled_objects', 'Objects spilled to disk now'],
+  objects: ['miniray_objects', 'Objects in the store (memory or disk)'],
+  workers: ['miniray_workers', 'Worker threads and actor hosts'],
+  queuedTasks: ['miniray_scheduler_queued_tasks', 'Tasks waiting for resources or a worker'],
+} as const;
+
+export function createMetrics(state: StateSource): { registry: Registry; collect(): Promise<void> } {
+  const registry = new Registry();
+  const tasks = new Gauge({ name: 'miniray_tasks', help: 'Task attempts by state and function (or Class.method)', labelNames: ['state', 'name'], registers: [registry] });
+  const runTime = new GivenHistogram('miniray_task_run_seconds', 'Run time of finished task attempts, by function, in seconds');
+  registry.registerMetric(runTime);
+  const actors = new Gauge({ name: 'miniray_actors', help: 'Actors by state and class', labelNames: ['state', 'class'], registers: [registry] });
+  const perNode = Object.fromEntries(
+    Object.entries(PER_NODE).map(([field, [name, help]]) => [field, new Gauge({ name, help, labelNames: ['NodeId'], registers: [registry] })]),
+  ) as Record<keyof typeof PER_NODE, Gauge<'NodeId'>>;
+  const nodesAlive = new Gauge({ name: 'miniray_nodes_alive', help: 'Nodes alive (drivers that joined included)', registers: [registry] });
+  const dropped = new Counter({ name: 'miniray_task_events_dropped_total', help: 'Task events dropped under load since the GCS started', registers: [registry] });
+  let droppedSeen = 0;
+
+  const collect = async () => {
+    const [stats, metrics, actorSummary, alive] = await Promise.all([
+      state.nodeStats(),
+      state.taskMetrics(),
+      state.summarizeActors(),
+      state.list('nodes', { filters: [['state', '=', 'ALIVE']], limit: 1 }),
+    ]);
+    // Reset first: a node gone, or a state no task is in any more, must not stay at its last value.
+    tasks.reset();
+    for (const [name, states] of Object.entries(metrics.byState)) {
+      for (const [taskState, n] of Object.entries(states)) tasks.set({ state: taskState, name }, n ?? 0);
+    }
+    runTime.runTime = metrics.runTime;
+    actors.reset();
+    for (const [className, states] of Object.entries(actorSummary.byClass)) {
+      for (const [actorState, n] of Object.entries(states)) actors.set({ state: actorState, class: className }, n ?? 0);
+    }
+    for (const [field, gauge] of Object.entries(perNode) as [keyof typeof PER_NODE, Gauge<'NodeId'>][]) {
+      gauge.reset();
+      for (const node of stats) gauge.set({ NodeId: node.nodeId }, node[field]);
+    }
+    nodesAlive.set(alive.total);
+    // A counter only goes up; a lower figure is a new GCS (a restarted head), counted from zero.
+    if (metrics.droppedEvents < droppedSeen) {
+      dropped.reset();
+      droppedSeen = 0;
+    }
+    dropped.inc(metrics.droppedEvents - droppedSeen);
+    droppedSeen = metrics.droppedEvents;
+  };
+  return { registry, collect };
+}
+
+export function registerMetrics(app: FastifyInstance, state: StateSource): void {
+  const { registry, collect } = createMetrics(state);
+  // Scrapes that arrive together share one collection (they would read the same figures).
+  let collecting: Promise<string> | undefined;
+  app.get<{ Querystring: Readonly<Record<string, unknown>> }>('/metrics', async (request, reply) => {
+    noQuery(request.query, 'GET /metrics');
+    collecting ??= collect()
+      .then(() => registry.metrics())
+      .finally(() => (collecting = undefined));
+    let text: string;
+    try {
+      text = await collecting;
+    } catch (error) {
+      return reply.code(503).send({ error: 'Service Unavailable', message: `the cluster's state could not be read: ${(error as Error).message}` });
+    }
+    return reply.type(registry.contentType).send(text);
+  });
+}
