@@ -48,6 +48,7 @@ export {
   type RuntimeContext,
 } from './api/index.js';
 export { ObjectRef, type OwnerAddress } from './object-ref/index.js';
+export { state, type ActorStateEntry, type ActorStateName, type ActorSummary, type FilterOp, type JobStateEntry, type ListOptions, type ListResult, type NodeStateEntry, type ObjectStateEntry, type ObjectSummary, type ProfileSpan, type StateFilter, type StateKind, type StateRecords, type TaskEntry, type TaskState, type TaskSummary, type TaskType, type WorkerStateEntry } from './api/state.js';
 export { describeSettings } from './config/index.js';
 export { ActorPool, type PoolSubmit } from './util/actor-pool.js';
 export { Queue, type QueueOptions, type QueuePutOptions, type QueueGetOptions } from './util/queue.js';

@@ -209,7 +209,8 @@ async function joinCluster(address: string, nodeOptions: ReturnType<typeof resol
       gcsAddress: address,
       host: process.env['MINIRAY_NODE_IP_ADDRESS'] || '127.0.0.1',
     });
-    void member.gcs.addJob(member.node.nodeId as never).catch(() => {});
+    // A driver started by the Jobs API (`miniray job submit`) says which submission it is.
+    void member.gcs.addJob(member.node.nodeId as never, process.env['MINIRAY_JOB_SUBMISSION_ID'] || undefined).catch(() => {});
     return member;
   } catch (error) {
     if (error instanceof AuthenticationError) throw error;

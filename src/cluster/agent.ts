@@ -14,13 +14,15 @@
  */
 import { Packr } from 'msgpackr';
 import { ActorDiedError, ConnectionError, GcsUnavailableError, InvalidOptionError, MinirayError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
-import { HEALTH_CHECK, NODE_DEAD, parseNodeDead, type ActorEntry, type GcsClient, type NodeInfo, type NodeIdHex, type ActorIdHex } from '../gcs/index.js';
+import { HEALTH_CHECK, NODE_DEAD, NODE_STATE, parseNodeDead, parseNodeStateQuery, type ActorEntry, type GcsClient, type NodeInfo, type NodeIdHex, type ActorIdHex } from '../gcs/index.js';
 import { RawBytes, type Peer, type Router } from '../net/index.js';
 import type { Block } from '../object-store/index.js';
 import { demandOf, ownerDiedError, type ClusterLink, type Node, type RemoteWork } from '../node/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
 import { aFunctionDescriptor } from '../protocol/check.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, GcsQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
+import { answerNodeState } from '../state/node-state.js';
+import { JOB_SUBMISSIONS } from '../state/client.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { answers, parse } from './messages.js';
 
@@ -1037,10 +1039,24 @@ export class ClusterAgent implements ClusterLink {
 
   info(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void {
     const asked =
-      query === 'nodes'
+      typeof query === 'object'
+        ? this.stateQuery(query).then((answer): ClusterAnswer => ({ gcs: answer }))
+        : query === 'nodes'
         ? this.gcs.getNodes().then((nodes): ClusterAnswer => ({ nodes: nodes.map(({ nodeId, alive, address, resources, isDriver }) => ({ nodeId, alive, address, resources, isDriver })) }))
         : (query === 'clusterResources' ? this.gcs.clusterResources() : this.gcs.availableResources()).then((resources): ClusterAnswer => ({ resources }));
     asked.then(callback, (error: unknown) => callback({ error: encodeError(error instanceof Error ? error : new Error(String(error))) }));
+  }
+
+  /**
+   * A read of the GCS for the state API of a CoreWorker here (a task's `state.list*`): passed on
+   * as it is, and its answer back as it came (the CoreWorker's GcsClient checks it). Of the KV,
+   * only the Jobs API's records are read this way.
+   */
+  private stateQuery(query: GcsQuery): Promise<unknown> {
+    if ((query.gcs === 'kvGet' || query.gcs === 'kvKeys') && (query.body as { namespace?: unknown } | null)?.namespace !== JOB_SUBMISSIONS) {
+      return Promise.reject(new MinirayError(`the state API reads only the '${JOB_SUBMISSIONS}' namespace of the GCS's KV`));
+    }
+    return this.gcs.peer.request(query.gcs, query.body, query.timeoutMs === undefined ? {} : { timeoutMs: query.timeoutMs });
   }
 
   cancelRemote(spec: TaskSpec, force: boolean): void {
@@ -1206,6 +1222,11 @@ export class ClusterAgent implements ClusterLink {
     router
       // Answered here, on the main thread, which runs no user code: a node busy with tasks answers.
       .handle(HEALTH_CHECK, (body) => body, () => null)
+      // state API (helper state): the GCS's fan-out (askNodes) asks each node for its own tables.
+      .handle(NODE_STATE, parseNodeStateQuery, (query, peer) => {
+        if (peer.hello.role !== 'gcs') throw new MinirayError(`'${NODE_STATE}' is the GCS's to ask (askNodes); ask the GCS instead`);
+        return answerNodeState(node, query);
+      })
       .on(NODE_DEAD, parseNodeDead, ({ nodeId, reason }, peer) => {
         if (peer.hello.role === 'gcs' && nodeId === this.self) this.diedHere(reason);
       })

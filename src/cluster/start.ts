@@ -195,7 +195,8 @@ export async function startMember(options: MemberOptions): Promise<ClusterMember
  */
 export function startEmbedded(nodeOptions: NodeOptions): ClusterMember {
   const parts = assemble({ mode: 'embedded', nodeOptions });
-  const gcsServer = new GcsServer(new InMemoryStoreClient(), randomBytes(16).toString('hex'));
+  // The embedded node is its GCS's head node (state.listNodes marks it isHead).
+  const gcsServer = new GcsServer(new InMemoryStoreClient(), randomBytes(16).toString('hex'), { headNodeId: parts.node.nodeId });
   const gcsPeer = inProcessPeer(parts, gcsServer);
   const gcs = new GcsClient(gcsPeer, parts.publishes);
   parts.node.attachCluster(parts.agent);

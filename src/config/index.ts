@@ -267,7 +267,7 @@ function describe(value: unknown): string {
 }
 
 /** The known name closest to `name` by edit distance, if it is close enough to be a typo. */
-function closest(name: string, known: readonly string[]): string | undefined {
+export function closest(name: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of known) {

@@ -116,8 +116,8 @@ export class GcsClient {
 
   // ---- jobs -----------------------------------------------------------------------------------
 
-  async addJob(driverNodeId: NodeIdHex): Promise<number> {
-    return (await this.call('addJob', { driverNodeId })).jobId;
+  async addJob(driverNodeId: NodeIdHex, submissionId?: string): Promise<number> {
+    return (await this.call('addJob', submissionId === undefined || submissionId === '' ? { driverNodeId } : { driverNodeId, submissionId })).jobId;
   }
 
   async finishJob(jobId: number): Promise<boolean> {
@@ -156,6 +156,21 @@ export class GcsClient {
   /** Totals over the alive nodes (and drivers that offer resources). */
   clusterResources(): Promise<ResourceMap> {
     return this.call('getClusterResources', {});
+  }
+
+  // ---- state API (helper state) ---------------------------------------------------------------
+
+  /**
+   * Asks every alive node (or `nodeIds`) for `what`, through the GCS; `timeoutMs` is each node's
+   * (the request itself is given a little more, so that the GCS's partial answer comes first).
+   */
+  askNodes(body: Body<'askNodes'>): Promise<Answer<'askNodes'>> {
+    const timeoutMs = (body.timeoutMs ?? 10_000) + 5_000;
+    return this.call('askNodes', body, { timeoutMs });
+  }
+
+  clusterInfo(options?: GcsRequestOptions): Promise<Answer<'getClusterInfo'>> {
+    return this.call('getClusterInfo', {}, options);
   }
 
   /** What of clusterResources() is free now, as the nodes last reported it. */

@@ -23,6 +23,16 @@ export {
   type NodeDead,
   type Registered,
   type RegisterNodeAnswer,
+  // state API (helper state)
+  MAX_ASK_NODES_TIMEOUT_MS,
+  NODE_STATE,
+  NODE_STATE_KINDS,
+  parseNodeStateQuery,
+  type AskNodes,
+  type ClusterInfo,
+  type NodeAnswers,
+  type NodeStateKind,
+  type NodeStateQuery,
 } from './messages.js';
 export {
   ACTOR_STATES,

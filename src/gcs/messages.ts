@@ -71,7 +71,8 @@ export type UpdateActor = {
 export type ActorRef = { readonly actorId: ActorIdHex };
 export type NamedActorRef = { readonly name: string; readonly namespace: string };
 export type ListActors = { readonly namespace?: string };
-export type AddJob = { readonly driverNodeId: NodeIdHex };
+/** `submissionId`: the Jobs API's ID of the job whose entrypoint this driver is (MINIRAY_JOB_SUBMISSION_ID). */
+export type AddJob = { readonly driverNodeId: NodeIdHex; readonly submissionId?: string };
 export type JobRef = { readonly jobId: number };
 export type KvPut = { readonly namespace: string; readonly key: string; readonly value: Uint8Array; readonly overwrite: boolean };
 export type KvRef = { readonly namespace: string; readonly key: string };
@@ -115,6 +116,9 @@ export type GcsRequests = {
   subscribe: { body: Subscribe; answer: null };
   getClusterResources: { body: Empty; answer: ResourceMap };
   getAvailableResources: { body: Empty; answer: ResourceMap };
+  // state API (helper state)
+  askNodes: { body: AskNodes; answer: NodeAnswers };
+  getClusterInfo: { body: Empty; answer: ClusterInfo };
 };
 export type GcsMethod = keyof GcsRequests;
 export type Body<M extends GcsMethod> = GcsRequests[M]['body'];
@@ -130,6 +134,33 @@ export const NODE_DEAD = 'nodeDead';
  * answer it on their main thread, which runs no user code (that runs on worker threads).
  */
 export const HEALTH_CHECK = 'healthCheck';
+
+// ---- state API (helper state) ------------------------------------------------------------------
+
+/**
+ * What the GCS asks each node for `askNodes` (the node's `nodeState` method, answered by its
+ * agent from the node's own tables): its objects, its workers, its figures, or its log lines.
+ */
+export const NODE_STATE = 'nodeState';
+export const NODE_STATE_KINDS = ['objects', 'workers', 'stats', 'logs'] as const;
+export type NodeStateKind = (typeof NODE_STATE_KINDS)[number];
+/** The body of a `nodeState` request to a node. `body`: the kind's query (a LogQuery for 'logs'). */
+export type NodeStateQuery = { readonly what: NodeStateKind; readonly body?: unknown };
+/**
+ * A fan-out: the GCS sends `nodeState { what, body }` to every alive registered node (drivers
+ * included: they hold objects too), or only to `nodeIds`, over the connection each registered
+ * on, and waits `timeoutMs` (default 10000) for each.
+ */
+export type AskNodes = NodeStateQuery & { readonly nodeIds?: readonly NodeIdHex[]; readonly timeoutMs?: number };
+/**
+ * Each node's answer as it sent it (the asker checks it: the GCS only relays), and the nodes that
+ * did not answer in time, failed, or were asked for by ID and are not alive.
+ */
+export type NodeAnswers = { readonly answers: readonly { readonly nodeId: NodeIdHex; readonly answer: unknown }[]; readonly partial: readonly NodeIdHex[] };
+/** The cluster's own facts: its ID, and the node in the GCS's process (the head's, or the embedded one). */
+export type ClusterInfo = { readonly clusterId: string; readonly headNodeId?: NodeIdHex };
+/** The longest a fan-out waits for a node. */
+export const MAX_ASK_NODES_TIMEOUT_MS = 120_000;
 
 // ---- item checks ------------------------------------------------------------------------------
 
@@ -202,6 +233,7 @@ const aJobEntry = (value: unknown): JobEntry => {
   nodeId(o['driverNodeId'], 'driverNodeId');
   amount(o['startTimeMs'], 'startTimeMs');
   if (o['endTimeMs'] !== undefined) amount(o['endTimeMs'], 'endTimeMs');
+  optionalStr(o['submissionId'], 'submissionId');
   return o as unknown as JobEntry;
 };
 
@@ -270,6 +302,7 @@ const bodyChecks: Checks<GcsRequests> = {
   addJob: (value) => {
     const o = fields(value);
     nodeId(o['driverNodeId'], 'driverNodeId');
+    if (o['submissionId'] !== undefined) nonEmpty(o['submissionId'], 'submissionId');
     return o as unknown as AddJob;
   },
   finishJob: (value) => {
@@ -299,6 +332,15 @@ const bodyChecks: Checks<GcsRequests> = {
   },
   getClusterResources: empty,
   getAvailableResources: empty,
+  // state API (helper state)
+  askNodes: (value) => {
+    const o = fields(value);
+    oneOf(o['what'], 'what', NODE_STATE_KINDS);
+    if (o['nodeIds'] !== undefined) list(o['nodeIds'], 'nodeIds', (item) => nodeId(item, 'nodeIds[]'));
+    if (o['timeoutMs'] !== undefined && int(o['timeoutMs'], 'timeoutMs', 1) > MAX_ASK_NODES_TIMEOUT_MS) fail('timeoutMs', `at most ${MAX_ASK_NODES_TIMEOUT_MS}`, o['timeoutMs']);
+    return o as unknown as AskNodes;
+  },
+  getClusterInfo: empty,
 };
 
 function nodeRef(o: Fields): NodeRef {
@@ -381,7 +423,33 @@ const answerChecks: { readonly [K in GcsMethod]: (value: unknown) => Answer<K> }
   },
   getClusterResources: (value) => resources(value, ''),
   getAvailableResources: (value) => resources(value, ''),
+  // state API (helper state)
+  askNodes: (value) => {
+    const o = fields(value);
+    list(o['answers'], 'answers', (item) => {
+      const a = fields(item);
+      nodeId(a['nodeId'], 'nodeId');
+      return a;
+    });
+    list(o['partial'], 'partial', (item) => nodeId(item, 'partial[]'));
+    return o as unknown as NodeAnswers;
+  },
+  getClusterInfo: (value) => {
+    const o = fields(value);
+    str(o['clusterId'], 'clusterId');
+    if (o['headNodeId'] !== undefined) nodeId(o['headNodeId'], 'headNodeId');
+    return o as unknown as ClusterInfo;
+  },
 };
+
+/** A node's validator of the GCS's `nodeState` request. */
+export function parseNodeStateQuery(body: unknown): NodeStateQuery | ProtocolError {
+  return validate(`the body of a '${NODE_STATE}' request`, body, (value) => {
+    const o = fields(value);
+    oneOf(o['what'], 'what', NODE_STATE_KINDS);
+    return o as unknown as NodeStateQuery;
+  });
+}
 
 function aNodeDead(value: unknown): NodeDead {
   const o = fields(value);

@@ -11,6 +11,7 @@ import { setting } from '../config/index.js';
 import {
   HEALTH_CHECK,
   NODE_DEAD,
+  NODE_STATE,
   PUBLISH,
   parseBody,
   parseNotify,
@@ -55,6 +56,7 @@ export interface HealthCheckOptions {
 
 const DEFAULT_RESOURCE_BATCH_MS = 100;
 const DEFAULT_RECONNECT_GRACE_MS = 60_000;
+const DEFAULT_ASK_NODES_TIMEOUT_MS = 10_000;
 
 /** The store's row of what is the cluster's own rather than a table's: its ID, its head node. */
 type ClusterMeta = { readonly clusterId: string; readonly headNodeId?: string; readonly startedAtMs: number };
@@ -144,6 +146,8 @@ export class GcsServer {
   private readonly resourceBatchMs: number;
   private readonly onError: (error: unknown) => void;
   private readonly health: HealthCheckOptions;
+  /** The node in this process (state API: listNodes marks it isHead). */
+  private readonly headNodeId: NodeIdHex | undefined;
   /** The timer of each checked node's next check (or of the one it waits for an answer to). */
   private readonly healthTimers = new Map<NodeIdHex, NodeJS.Timeout>();
   private resourceTimer: NodeJS.Timeout | undefined;
@@ -160,6 +164,7 @@ export class GcsServer {
     this.names = new Table(store, 'actorNames');
     this.jobs = new Table(store, 'jobs');
     this.resourceBatchMs = options.resourceBatchMs ?? DEFAULT_RESOURCE_BATCH_MS;
+    this.headNodeId = options.headNodeId as NodeIdHex | undefined;
     this.health = {
       periodMs: options.healthCheck?.periodMs ?? setting('healthCheckPeriodMs'),
       timeoutMs: options.healthCheck?.timeoutMs ?? setting('healthCheckTimeoutMs'),
@@ -269,6 +274,9 @@ export class GcsServer {
     this.route(routes, 'getAvailableResources', () =>
       this.nodeSteps.run(async () => sum((await this.nodes.all()).filter(counts).map((node) => node.available))),
     );
+    // state API (helper state)
+    this.route(routes, 'askNodes', (body) => this.askNodes(body));
+    this.route(routes, 'getClusterInfo', () => ({ clusterId: this.clusterId, ...(this.headNodeId === undefined ? {} : { headNodeId: this.headNodeId }) }));
     routes.on('reportResources', parseNotify('reportResources'), (body, peer) => {
       this.nodeSteps.run(() => this.reportResources(body, peer)).catch(this.onError);
     });
@@ -586,7 +594,8 @@ export class GcsServer {
 
   private async addJob(body: Body<'addJob'>, peer: GcsPeer): Promise<Answer<'addJob'>> {
     const jobId = await this.store.nextJobId();
-    await this.jobSteps.run(() => this.jobs.put(String(jobId), { jobId, driverNodeId: body.driverNodeId, startTimeMs: Date.now() }));
+    const job: JobEntry = { jobId, driverNodeId: body.driverNodeId, startTimeMs: Date.now(), ...(body.submissionId === undefined ? {} : { submissionId: body.submissionId }) };
+    await this.jobSteps.run(() => this.jobs.put(String(jobId), job));
     if (peer.isClosed) {
       await this.jobSteps.run(() => this.finishJob(jobId));
     } else {
@@ -603,6 +612,38 @@ export class GcsServer {
     if (job === undefined) return false;
     if (job.endTimeMs === undefined) await this.jobs.put(String(jobId), { ...job, endTimeMs: Date.now() });
     return true;
+  }
+
+  // ---- state API (helper state) ---------------------------------------------------------------
+
+  /**
+   * The fan-out of the state API: `nodeState { what, body }` to each alive registered node (or
+   * those of `nodeIds`) over the connection it registered on, as the health check goes, each given
+   * `timeoutMs`. A node that does not answer in time, answers with an error or whose connection
+   * closes is in `partial`, as is a node asked for by ID that is not alive, and a node a restarted
+   * GCS still waits for: the asker gets what the others said, never a hang.
+   */
+  private async askNodes(body: Body<'askNodes'>): Promise<Answer<'askNodes'>> {
+    const timeoutMs = body.timeoutMs ?? DEFAULT_ASK_NODES_TIMEOUT_MS;
+    const wanted = body.nodeIds === undefined ? undefined : new Set(body.nodeIds);
+    const partial: NodeIdHex[] = [];
+    const asked: Promise<{ nodeId: NodeIdHex; answer: unknown } | undefined>[] = [];
+    for (const [nodeId, peer] of this.nodePeers) {
+      if (wanted !== undefined && !wanted.has(nodeId)) continue;
+      const query = body.body === undefined ? { what: body.what } : { what: body.what, body: body.body };
+      asked.push(
+        peer.request(NODE_STATE, query, { timeoutMs }).then(
+          (answer) => ({ nodeId, answer }),
+          () => {
+            partial.push(nodeId);
+            return undefined;
+          },
+        ),
+      );
+    }
+    for (const nodeId of wanted ?? this.awaitingNodes) if (!this.nodePeers.has(nodeId)) partial.push(nodeId);
+    const answers = (await Promise.all(asked)).filter((answer) => answer !== undefined);
+    return { answers, partial };
   }
 
   // ---- kv -------------------------------------------------------------------------------------

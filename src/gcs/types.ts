@@ -57,6 +57,8 @@ export type JobEntry = {
   readonly startTimeMs: number;
   /** Set when the job finished (finishJob, or its driver's connection closed). */
   readonly endTimeMs?: number;
+  /** The Jobs API's submission ID, when the driver is a submitted job's entrypoint (AddJob's). */
+  readonly submissionId?: string;
 };
 
 export const CHANNELS = ['nodes', 'actors', 'resources'] as const;

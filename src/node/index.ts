@@ -45,6 +45,7 @@ import type {
 import { Scheduler } from '../scheduler/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
+import type { LogLine, LogQuery } from '../state/types.js';
 
 export interface NodeOptions {
   readonly numWorkers: number;
@@ -317,6 +318,22 @@ export class Node {
 
   /** The driver's worker ID, to name it in memory(). */
   driverId = '';
+
+  // state API (helper state)
+  /** This node's threads and worker processes (and the driver's thread), for state.listWorkers. */
+  workerList(): readonly { readonly workerId: string; readonly role: 'driver' | 'task' | 'actor'; readonly isolation: 'thread' | 'process'; readonly alive: boolean; readonly pid: number }[] {
+    const driver = this.driverId === '' ? [] : [{ workerId: this.driverId, role: 'driver' as const, isolation: 'thread' as const, alive: !this.stopped, pid: process.pid }];
+    return [
+      ...driver,
+      ...[...this.pool.workers, ...this.pool.actorHosts].map((w) => ({ workerId: w.id, role: w.role, isolation: w.isolation, alive: w.alive, pid: w.host.pid ?? process.pid })),
+    ];
+  }
+
+  /**
+   * The log lines this node keeps (set by the logs part, src/state/logs.ts's node side): what
+   * `nodeState` answers for 'logs'. Unset, the node keeps none and answers with no lines.
+   */
+  logs: ((query: LogQuery) => readonly LogLine[] | Promise<readonly LogLine[]>) | undefined = undefined;
 
   /**
    * Calls `onObject` for each ID once its object exists (at once for those that do), as seen by

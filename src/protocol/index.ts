@@ -203,8 +203,17 @@ export interface NewObject {
   readonly nested?: readonly string[];
 }
 
+/**
+ * The GCS methods a CoreWorker may call through its node, for the state API inside tasks: reads
+ * only (state API, helper state).
+ */
+export const STATE_GCS_METHODS = ['getNodes', 'listActors', 'getActor', 'listJobs', 'kvKeys', 'kvGet', 'askNodes', 'getClusterInfo', 'listTaskEvents', 'getTaskEvents', 'taskMetrics', 'listCoreEvents'] as const;
+export type StateGcsMethod = (typeof STATE_GCS_METHODS)[number];
+/** The state API's call of a GCS method, through the node (the answer comes as it is: the caller's GcsClient checks it). */
+export type GcsQuery = { readonly gcs: StateGcsMethod; readonly body: unknown; readonly timeoutMs?: number };
+
 /** What a CoreWorker may ask of its cluster (the head's tables, through its node). */
-export type ClusterQuery = 'nodes' | 'clusterResources' | 'availableResources';
+export type ClusterQuery = 'nodes' | 'clusterResources' | 'availableResources' | GcsQuery;
 
 /** A node as the cluster's table shows it. */
 export interface ClusterNode {
@@ -219,6 +228,7 @@ export interface ClusterNode {
 export type ClusterAnswer =
   | { readonly nodes: readonly ClusterNode[] }
   | { readonly resources: ResourceMap }
+  | { readonly gcs: unknown }
   | { readonly error: Uint8Array };
 
 export type NodeToWorker =

@@ -116,6 +116,8 @@ const aClusterNode = (value: unknown): ClusterNode => {
 function aClusterAnswer(value: unknown): ClusterAnswer {
   const o = fields(value, 'answer');
   try {
+    // A GCS answer of the state API is checked by the caller's GcsClient, as any GCS answer.
+    if (Object.hasOwn(o, 'gcs')) return o as unknown as ClusterAnswer;
     if (o['nodes'] !== undefined) list(o['nodes'], 'nodes', aClusterNode);
     else if (o['resources'] !== undefined) optionalResources(o['resources'], 'resources');
     else bytes(o['error'], 'error');

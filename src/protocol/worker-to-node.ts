@@ -36,7 +36,7 @@ import {
   within,
   type Fields,
 } from './check.js';
-import type { ActorSpec, ClusterQuery, Isolation, NewObject, TaskResult, TaskSpec, WorkerToNode } from './index.js';
+import { STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerToNode } from './index.js';
 
 type Check<K extends WorkerToNode['type']> = (o: Fields) => Extract<WorkerToNode, { type: K }>;
 
@@ -112,7 +112,16 @@ const aTaskSpec = (value: unknown): TaskSpec => {
 };
 
 const ISOLATIONS: readonly Isolation[] = ['thread', 'shared', 'process'];
-const CLUSTER_QUERIES: readonly ClusterQuery[] = ['nodes', 'clusterResources', 'availableResources'];
+const CLUSTER_QUERIES = ['nodes', 'clusterResources', 'availableResources'] as const;
+
+/** One of CLUSTER_QUERIES, or a GcsQuery of the state API (a read of the GCS, by name). */
+function aClusterQuery(value: unknown): ClusterQuery {
+  if (typeof value === 'string') return oneOf(value, 'query', CLUSTER_QUERIES);
+  const o = fields(value, 'query');
+  oneOf(o['gcs'], 'query.gcs', STATE_GCS_METHODS);
+  if (o['timeoutMs'] !== undefined) int(o['timeoutMs'], 'query.timeoutMs', 1);
+  return o as unknown as ClusterQuery;
+}
 
 const anActorSpec = (value: unknown): ActorSpec => {
   const o = fields(value);
@@ -155,7 +164,7 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   unblocked: nothing,
   cancel: (o) => (id(o['objectId'], 'objectId'), bool(o['force'], 'force'), nothing(o)),
   createActor: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), spec(o), nothing(o)),
-  clusterInfo: (o) => (int(o['requestId'], 'requestId'), oneOf(o['query'], 'query', CLUSTER_QUERIES), nothing(o)),
+  clusterInfo: (o) => (int(o['requestId'], 'requestId'), aClusterQuery(o['query']), nothing(o)),
   lookupActor: (o) => (int(o['requestId'], 'requestId'), str(o['name'], 'name'), str(o['namespace'], 'namespace'), nothing(o)),
   killActor: (o) => (id(o['actorId'], 'actorId'), bool(o['noRestart'], 'noRestart'), nothing(o)),
   addRefs: (o) => {

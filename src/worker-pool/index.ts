@@ -29,6 +29,8 @@ export interface WorkerHost {
   unref(): void;
   /** Stops it now, even in the middle of `for (;;) {}`. */
   terminate(): Promise<unknown>;
+  /** A child process's pid (a thread has its node's: undefined here). */
+  readonly pid?: number | undefined;
 }
 
 export interface PooledWorker<TTask> extends WorkerSlot {
@@ -257,6 +259,7 @@ function startProcess(bootData: WorkerBootData): {
     return cell[0] as number;
   };
   const host: WorkerHost = {
+    pid: child.pid,
     ref: () => {
       child.ref();
       (child.channel as { ref?: () => void } | undefined)?.ref?.();
