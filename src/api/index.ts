@@ -173,10 +173,10 @@ let driverDashboard: { close(): Promise<void> } | undefined;
  */
 async function startDriverDashboard(member: ClusterMember, place: { host: string; port: number }): Promise<string> {
   const { startDashboard, isAddressInUse } = await import('../dashboard/index.js');
-  const { stateSourceFor } = await import('../dashboard/gcs-state.js');
+  const { GcsStateSource } = await import('../state/client.js');
   const token = resolveToken() ?? randomBytes(32).toString('hex');
   try {
-    const dashboard = await startDashboard({ host: place.host, port: place.port, token, state: stateSourceFor(member.gcs) });
+    const dashboard = await startDashboard({ host: place.host, port: place.port, token, state: new GcsStateSource(member.gcs) });
     driverDashboard = dashboard;
     return dashboard.urlWithToken;
   } catch (error) {

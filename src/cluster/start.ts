@@ -385,14 +385,14 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
  */
 async function headDashboard(place: DashboardPlace, member: ClusterMember, token: string) {
   const { startDashboard, isAddressInUse } = await import('../dashboard/index.js');
-  const { stateSourceFor } = await import('../dashboard/gcs-state.js');
+  const { GcsStateSource } = await import('../state/client.js');
   const gcsAddress = member.gcsAddress as string;
   try {
     return await startDashboard({
       ...(place.host === undefined ? {} : { host: place.host }),
       port: place.port,
       token,
-      state: stateSourceFor(member.gcs),
+      state: new GcsStateSource(member.gcs),
       ...(place.plugins === undefined ? {} : { plugins: place.plugins({ gcs: member.gcs, gcsAddress, token }) }),
     });
   } catch (error) {

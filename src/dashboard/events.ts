@@ -11,6 +11,9 @@ import type { StateSource, TaskState } from '../state/types.js';
 import { noQuery } from './query.js';
 import { SNAPSHOT_LIMITS, type SectionName, type Sections, type SnapshotEvent, type TaskCounts } from './snapshot.js';
 
+/** What the poller needs of a client's response (a ServerResponse; a stand-in in tests). */
+export type Client = Pick<ServerResponse, 'on' | 'write' | 'end' | 'destroy' | 'writableLength'>;
+
 /** A client whose unsent data passes this is dropped (it reconnects and gets a whole snapshot). */
 const MAX_BUFFERED_BYTES = 8 << 20;
 
@@ -41,7 +44,7 @@ function frame(event: 'snapshot' | 'update' | 'error', data: unknown): string {
 }
 
 export class StatePoller {
-  private readonly clients = new Set<ServerResponse>();
+  private readonly clients = new Set<Client>();
   private readonly read: ReturnType<typeof readers>;
   /** The latest value of each section, and its JSON (to tell what changed). */
   private readonly latest: Partial<Record<SectionName, { value: unknown; json: string }>> = {};
@@ -63,14 +66,19 @@ export class StatePoller {
     return this.clients.size;
   }
 
-  add(response: ServerResponse): void {
+  /** Neither polling nor due to poll: nothing more reads the StateSource until a client comes. */
+  get idle(): boolean {
+    return this.timer === undefined && !this.polling;
+  }
+
+  add(response: Client): void {
     this.clients.add(response);
     response.on('close', () => this.remove(response));
     if (this.latestEvent !== undefined) this.send(response, frame('snapshot', this.latestEvent));
     if (this.clients.size === 1 && this.timer === undefined && !this.polling) void this.poll();
   }
 
-  private remove(response: ServerResponse): void {
+  private remove(response: Client): void {
     this.clients.delete(response);
     if (this.clients.size === 0 && this.timer !== undefined) {
       clearTimeout(this.timer);
@@ -78,7 +86,7 @@ export class StatePoller {
     }
   }
 
-  private send(response: ServerResponse, text: string): void {
+  private send(response: Client, text: string): void {
     if (response.writableLength > MAX_BUFFERED_BYTES) {
       response.destroy();
       this.remove(response);
@@ -111,7 +119,7 @@ export class StatePoller {
       const whole = Object.fromEntries(Object.entries(this.latest).map(([name, entry]) => [name, entry.value])) as Partial<Sections>;
       const first = this.latestEvent === undefined;
       this.latestEvent = { timeMs, counts, sections: whole, errors };
-      const text = first ? frame('snapshot', this.latestEvent) : frame('update', { timeMs, counts, sections: changed, errors } satisfies SnapshotEvent);
+      const text = first ? frame('snapshot', this.latestEvent) : frame('update', { timeMs, counts, sections: changed as Partial<Sections>, errors } satisfies SnapshotEvent);
       for (const client of this.clients) this.send(client, text);
     } finally {
       this.polling = false;

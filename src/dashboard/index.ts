@@ -7,7 +7,7 @@
  * routes as `plugins` (the Jobs API), registered after the token check so that they are behind it.
  */
 import fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
-import { InvalidOptionError } from '../errors/index.js';
+import { InvalidArgumentError, InvalidOptionError } from '../errors/index.js';
 import type { LogSource, StateSource } from '../state/types.js';
 import { installAuth } from './auth.js';
 import { registerRoutes } from './routes.js';
@@ -29,6 +29,11 @@ export interface DashboardOptions {
   readonly plugins?: readonly FastifyPluginAsync[];
   /** How often /api/events asks the StateSource while a client listens (default 500). */
   readonly pollMs?: number;
+  /**
+   * Chrome trace events of what `state` knows (src/state/timeline.ts's readTimeline), served as
+   * GET /api/timeline; the page links to it when given.
+   */
+  readonly timeline?: (state: StateSource) => Promise<unknown>;
 }
 
 export interface RunningDashboard {
@@ -62,6 +67,8 @@ export async function buildDashboard(options: DashboardOptions): Promise<Fastify
     forceCloseConnections: true,
   });
   app.setErrorHandler((error: FastifyError, _request, reply) => {
+    // A StateSource's InvalidOptionError is the request's fault (an unknown filter key): a 400 that says so.
+    if (error instanceof InvalidOptionError || error instanceof InvalidArgumentError) return reply.code(400).send({ error: 'Bad Request', message: error.message });
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) console.error('miniray dashboard: a request failed:', error);
     return reply.code(status).send({ error: status === 500 ? 'Internal Server Error' : (error.code ?? 'Bad Request'), message: status === 500 ? 'the dashboard failed to answer: see the head\'s log' : error.message });

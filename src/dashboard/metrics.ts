@@ -5,7 +5,7 @@
  * The list is in docs/dashboard.md.
  */
 import type { FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, type MetricType } from 'prom-client';
 import type { StateSource, TaskMetrics } from '../state/types.js';
 import { noQuery } from './query.js';
 
@@ -13,7 +13,7 @@ import { noQuery } from './query.js';
  * A histogram whose buckets the GCS counted (TaskMetrics.runTime): prom-client's Histogram
  * observes values itself, so this one answers with the counts it is given instead.
  */
-class GivenHistogram extends Histogram<'name'> {
+class GivenHistogram extends Histogram<'name' | 'le'> {
   runTime: TaskMetrics['runTime'] = {};
   private readonly metricName: string;
   private readonly helpText: string;
@@ -24,8 +24,8 @@ class GivenHistogram extends Histogram<'name'> {
     this.helpText = help;
   }
 
-  override async get(): ReturnType<Histogram<'name'>['get']> {
-    const values: Awaited<ReturnType<Histogram<'name'>['get']>>['values'] = [];
+  override async get(): ReturnType<Histogram<'name' | 'le'>['get']> {
+    const values: Awaited<ReturnType<Histogram<'name' | 'le'>['get']>>['values'] = [];
     for (const [name, histogram] of Object.entries(this.runTime)) {
       histogram.bounds.forEach((bound, i) => {
         values.push({ metricName: `${this.metricName}_bucket`, labels: { name, le: bound }, value: histogram.counts[i] ?? 0 });
@@ -34,11 +34,12 @@ class GivenHistogram extends Histogram<'name'> {
       values.push({ metricName: `${this.metricName}_sum`, labels: { name }, value: histogram.sum });
       values.push({ metricName: `${this.metricName}_count`, labels: { name }, value: histogram.count });
     }
-    return { name: this.metricName, help: this.helpText, type: 'histogram', values, aggregator: 'sum' };
+    // prom-client's typings declare MetricType a numeric enum; its code (and the text format) use the name.
+    return { name: this.metricName, help: this.helpText, type: 'histogram' as unknown as MetricType, values, aggregator: 'sum', collect: () => undefined };
   }
 
   /** What the registry calls to print it (prom-client's own Histogram has it too). */
-  getForPromString(): ReturnType<Histogram<'name'>['get']> {
+  getForPromString(): ReturnType<Histogram<'name' | 'le'>['get']> {
     return this.get();
   }
 }

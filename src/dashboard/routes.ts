@@ -67,6 +67,18 @@ export async function registerRoutes(app: FastifyInstance, options: DashboardOpt
     return options.logs.logs(query);
   });
 
+  // What this server has, for the page (it shows the log view and the timeline link only when there).
+  plain('/api/info', async () => ({ logs: options.logs !== undefined, timeline: options.timeline !== undefined }));
+
+  const { timeline } = options;
+  if (timeline !== undefined) {
+    app.get<{ Querystring: Query }>('/api/timeline', async (request, reply) => {
+      noQuery(request.query, 'GET /api/timeline');
+      const trace = await timeline(state);
+      return reply.header('content-disposition', 'attachment; filename="miniray-timeline.json"').send(trace);
+    });
+  }
+
   registerEvents(app, state, options.pollMs ?? 500);
   registerMetrics(app, state);
   await registerUi(app);

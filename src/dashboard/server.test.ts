@@ -89,6 +89,189 @@ describe('dashboard: the token', () => {
   });
 });
 
+/** A small cluster: two nodes, tasks in three states (one failed), an actor, objects, logs. */
+function fill(state: FakeStateSource, logs: FakeLogSource): void {
+  const [head, worker] = [HEX(1), HEX(2)];
+  state.tables.nodes.push(
+    { nodeId: head, state: 'ALIVE', address: '127.0.0.1:6380', isHead: true, isDriver: false, resourcesTotal: { CPU: 4 }, resourcesAvailable: { CPU: 3 } },
+    { nodeId: worker, state: 'DEAD', address: '127.0.0.1:6390', isHead: false, isDriver: false, resourcesTotal: { CPU: 2 }, resourcesAvailable: {}, deathReason: 'killed' },
+  );
+  const task = (n: number, name: string, taskState: 'RUNNING' | 'FINISHED' | 'FAILED') => ({
+    taskId: HEX(100 + n), attempt: 0, name, type: 'NORMAL_TASK' as const, state: taskState, ownerNodeId: head, nodeId: head,
+    requiredResources: { CPU: 1 }, creationTimeMs: 1000 + n, events: [{ state: taskState, timeMs: 1000 + n }],
+    ...(taskState === 'FAILED' ? { errorType: 'TaskError', errorMessage: 'boom' } : {}),
+  });
+  state.tables.tasks.push(task(1, 'square', 'RUNNING'), task(2, 'square', 'FINISHED'), task(3, 'explode', 'FAILED'));
+  state.tables.actors.push({ actorId: HEX(200), className: 'Counter', namespace: 'default', state: 'ALIVE', nodeId: head, ownerNodeId: head, numRestarts: 1, maxRestarts: 3, detached: false });
+  state.tables.objects.push(
+    { objectId: HEX(300), nodeId: head, state: 'ready', sizeBytes: 1024, location: 'memory', owner: 'driver', referencedBy: ['driver'] },
+    { objectId: HEX(301), nodeId: head, state: 'ready', sizeBytes: 4096, location: 'disk', owner: 'driver', referencedBy: [] },
+  );
+  state.tables.jobs.push({ jobId: '1', status: 'RUNNING', driverNodeId: head, startTimeMs: 1000 });
+  state.tables.workers.push({ workerId: HEX(400), nodeId: head, workerType: 'task', isAlive: true, pid: 1, isolation: 'thread' });
+  state.stats = [{ nodeId: head, storeUsedBytes: 5120, storeCapacityBytes: 1 << 20, spilledBytes: 4096, spilledObjects: 1, objects: 2, workers: 4, queuedTasks: 7 }];
+  state.metrics = {
+    byState: { square: { RUNNING: 1, FINISHED: 1 }, explode: { FAILED: 1 } },
+    runTime: { square: { bounds: [0.1, 1, 10], counts: [0, 1, 1], sum: 0.5, count: 1 } },
+    droppedEvents: 3,
+  };
+  state.events = [{ kind: 'get', nodeId: head, workerId: HEX(400), startMs: 1, endMs: 2, count: 1 }];
+  logs.lines.push(
+    { nodeId: head, seq: 1, timeMs: 1, stream: 'stdout', workerId: HEX(400), name: 'square', taskId: HEX(101), text: 'hello' },
+    { nodeId: head, seq: 2, timeMs: 2, stream: 'stderr', workerId: HEX(400), name: 'Counter', actorId: HEX(200), text: 'oops' },
+  );
+}
+
+describe('dashboard: every route', () => {
+  let app: FastifyInstance;
+  const state = new FakeStateSource();
+  const logs = new FakeLogSource();
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const get = (url: string) => app.inject({ url, headers: auth });
+  before(async () => {
+    fill(state, logs);
+    app = await buildDashboard({ token: TOKEN, state, logs, timeline: async (source) => ({ traceEvents: (await source.coreEvents()).map((e) => ({ name: e.kind })) }) });
+  });
+  after(() => app.close());
+
+  const ROUTES = [
+    '/', '/ui/app.js', '/ui/app.css', '/metrics', '/api/info', '/api/timeline', '/api/logs',
+    ...['tasks', 'actors', 'objects', 'nodes', 'jobs', 'workers'].map((kind) => `/api/state/${kind}`),
+    `/api/state/tasks/${HEX(101)}`, `/api/state/actors/${HEX(200)}`,
+    '/api/state/summary/tasks', '/api/state/summary/actors', '/api/state/summary/objects',
+    '/api/state/node-stats', '/api/state/task-metrics', '/api/state/core-events',
+  ];
+
+  test('each route: 401 without the token, 403 with a wrong one, 200 with it', async () => {
+    for (const url of [...ROUTES, '/api/events']) {
+      assert.equal((await app.inject({ url })).statusCode, 401, url);
+      assert.equal((await app.inject({ url, headers: { authorization: `Bearer ${WRONG}` } })).statusCode, 403, url);
+      assert.equal((await app.inject({ url, headers: { cookie: `${TOKEN_COOKIE}=${WRONG}` } })).statusCode, 403, url);
+    }
+    for (const url of ROUTES) {
+      const reply = await get(url);
+      // The page needs its bundle (npm run build); without it, / says so with a 503.
+      assert.ok(reply.statusCode === 200 || (reply.statusCode === 503 && ['/', '/ui/app.js', '/ui/app.css'].includes(url)), `${url}: ${reply.statusCode} ${reply.body.slice(0, 200)}`);
+    }
+  });
+
+  test('lists mirror the StateSource: filters, limit, detail', async () => {
+    const all = (await get('/api/state/tasks')).json();
+    assert.equal(all.total, 3);
+    assert.equal(all.records[0].events, undefined, 'no detail by default');
+    assert.ok((await get('/api/state/tasks?detail=true')).json().records[0].events);
+    const failed = (await get('/api/state/tasks?filter=state=FAILED')).json();
+    assert.deepEqual(failed.records.map((t: { errorMessage: string }) => t.errorMessage), ['boom']);
+    const notSquare = (await get('/api/state/tasks?filter=name!=square&filter=state!=RUNNING')).json();
+    assert.equal(notSquare.total, 1);
+    const one = (await get('/api/state/tasks?limit=1')).json();
+    assert.equal(one.records.length, 1);
+    assert.equal(one.total, 3);
+    assert.equal(one.dropped, 3);
+    assert.equal((await get(`/api/state/tasks/${HEX(101)}`)).json()[0].name, 'square');
+    assert.equal((await get(`/api/state/actors/${HEX(200)}`)).json().className, 'Counter');
+    assert.equal((await get(`/api/state/tasks/${HEX(999)}`)).statusCode, 404);
+    assert.equal((await get(`/api/state/actors/${HEX(999)}`)).statusCode, 404);
+    assert.deepEqual((await get('/api/state/summary/tasks')).json().byName.square.states, { RUNNING: 1, FINISHED: 1 });
+    assert.equal((await get('/api/state/summary/objects')).json().byNode[HEX(1)].spilledBytes, 4096);
+    assert.deepEqual((await get('/api/info')).json(), { logs: true, timeline: true });
+    assert.deepEqual((await get('/api/timeline')).json(), { traceEvents: [{ name: 'get' }] });
+  });
+
+  test('logs per task and per actor, and after a seq', async () => {
+    assert.deepEqual((await get(`/api/logs?taskId=${HEX(101)}`)).json().lines.map((l: { text: string }) => l.text), ['hello']);
+    assert.deepEqual((await get(`/api/logs?actorId=${HEX(200)}`)).json().lines.map((l: { text: string }) => l.text), ['oops']);
+    assert.deepEqual((await get(`/api/logs?after=${HEX(1)}:1&tail=5`)).json().lines.map((l: { text: string }) => l.text), ['oops']);
+    assert.deepEqual(logs.queries.at(-1), { tail: 5, after: { [HEX(1)]: 1 } });
+  });
+
+  test('malformed queries are 400s that say what is wrong, never a crash', async () => {
+    const cases: [string, RegExp][] = [
+      ['/api/state/bogus', /no such list/],
+      ['/api/state/tasks?limit=0', /'limit' must be an integer from 1 to 10000/],
+      ['/api/state/tasks?limit=abc', /'limit'/],
+      ['/api/state/tasks?limit=1&limit=2', /give 'limit' once/],
+      ['/api/state/tasks?limit=99999999999999999999', /'limit'/],
+      ['/api/state/tasks?detail=maybe', /'detail' must be true or false/],
+      ['/api/state/tasks?filter=state', /a filter is key=value/],
+      ['/api/state/tasks?filter==x', /a filter is key=value/],
+      ['/api/state/tasks?filter=bogus=1', /unknown filter key 'bogus'/],
+      ['/api/state/tasks?sort=name', /unknown query parameter 'sort'/],
+      [`/api/state/tasks?${Array.from({ length: 21 }, (_, i) => `filter=name=${i}`).join('&')}`, /at most 20 filters/],
+      ['/api/state/tasks/not-an-id', /taskId must be an ID of 32 lowercase hex/],
+      ['/api/state/actors/ABC', /actorId must be an ID/],
+      ['/api/state/summary/nodes', /no such summary/],
+      ['/api/state/node-stats?x=1', /unknown query parameter 'x'/],
+      ['/api/logs?taskId=xyz', /'taskId' must be an ID/],
+      ['/api/logs?tail=0', /'tail' must be an integer/],
+      ['/api/logs?after=nonsense', /'after' is <nodeId>:<seq>/],
+      ['/api/events?x=1', /unknown query parameter/],
+      ['/metrics?x=1', /unknown query parameter/],
+      ['/api/state/tasks?%zz=1', /./],
+    ];
+    for (const [url, message] of cases) {
+      const reply = await get(url);
+      assert.equal(reply.statusCode, 400, `${url}: ${reply.body}`);
+      assert.match(reply.json().message, message, url);
+    }
+    assert.equal((await app.inject({ method: 'POST', url: '/api/state/tasks', headers: auth })).statusCode, 404);
+    assert.equal((await app.inject({ method: 'DELETE', url: '/metrics', headers: auth })).statusCode, 404);
+  });
+
+  test('a StateSource that fails is a 500 with no detail of it, and /metrics a 503', async () => {
+    state.failWith = new Error('GCS gone');
+    const errors = console.error;
+    console.error = () => {};
+    try {
+      const list = await get('/api/state/nodes');
+      assert.equal(list.statusCode, 500);
+      assert.doesNotMatch(list.body, /GCS gone/);
+      assert.equal((await get('/metrics')).statusCode, 503);
+    } finally {
+      console.error = errors;
+      state.failWith = undefined;
+    }
+  });
+
+  test('GET /metrics: Prometheus text of the tasks, actors, nodes and stores', async () => {
+    const reply = await get('/metrics');
+    assert.match(String(reply.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+    const text = reply.body;
+    for (const line of [
+      'miniray_tasks{state="RUNNING",name="square"} 1',
+      'miniray_tasks{state="FAILED",name="explode"} 1',
+      'miniray_task_run_seconds_bucket{name="square",le="1"} 1',
+      'miniray_task_run_seconds_bucket{name="square",le="+Inf"} 1',
+      'miniray_task_run_seconds_sum{name="square"} 0.5',
+      'miniray_task_run_seconds_count{name="square"} 1',
+      '# TYPE miniray_task_run_seconds histogram',
+      'miniray_actors{state="ALIVE",class="Counter"} 1',
+      `miniray_object_store_used_bytes{NodeId="${HEX(1)}"} 5120`,
+      `miniray_object_store_capacity_bytes{NodeId="${HEX(1)}"} 1048576`,
+      `miniray_spilled_bytes{NodeId="${HEX(1)}"} 4096`,
+      `miniray_spilled_objects{NodeId="${HEX(1)}"} 1`,
+      `miniray_objects{NodeId="${HEX(1)}"} 2`,
+      `miniray_workers{NodeId="${HEX(1)}"} 4`,
+      `miniray_scheduler_queued_tasks{NodeId="${HEX(1)}"} 7`,
+      'miniray_nodes_alive 1',
+      'miniray_task_events_dropped_total 3',
+    ]) {
+      assert.ok(text.split('\n').includes(line), `missing: ${line}\n${text}`);
+    }
+    // A state no task is in any more is gone from the next scrape, not stuck at its last value.
+    const metrics = state.metrics;
+    state.metrics = { ...metrics, byState: { square: { FINISHED: 2 } }, droppedEvents: 5 };
+    try {
+      const next = (await get('/metrics')).body.split('\n');
+      assert.ok(next.includes('miniray_tasks{state="FINISHED",name="square"} 2'));
+      assert.ok(!next.some((line) => line.startsWith('miniray_tasks{state="RUNNING"')));
+      assert.ok(next.includes('miniray_task_events_dropped_total 5'));
+    } finally {
+      state.metrics = metrics;
+    }
+  });
+});
+
 describe('dashboard: listening', () => {
   test('port 0 takes a free port; the URL carries the token once; a taken port is told apart', async () => {
     const dashboard = await startDashboard({ port: 0, token: TOKEN, state: new FakeStateSource() });

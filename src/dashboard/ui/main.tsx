@@ -35,6 +35,13 @@ function App() {
   const [updatedAt, setUpdatedAt] = useState<number | undefined>(undefined);
   const [history] = useState<History>(() => ({ times: [], counts: [], version: 0 }));
   const [, setVersion] = useState(0);
+  const [info, setInfo] = useState<{ logs: boolean; timeline: boolean }>({ logs: false, timeline: false });
+
+  useEffect(() => {
+    void fetch('/api/info').then(async (reply) => {
+      if (reply.ok) setInfo((await reply.json()) as { logs: boolean; timeline: boolean });
+    });
+  }, []);
 
   useEffect(() => {
     const onHash = () => setRoute(routeOf(location.hash));
@@ -82,9 +89,11 @@ function App() {
               {view}
             </a>
           ))}
-          <a href="/api/timeline" data-testid="timeline-link" title="Chrome trace events: open in Perfetto or chrome://tracing">
-            timeline
-          </a>
+          {info.timeline && (
+            <a href="/api/timeline" data-testid="timeline-link" title="Chrome trace events: open the file in Perfetto (ui.perfetto.dev) or chrome://tracing">
+              timeline
+            </a>
+          )}
         </nav>
         <span class={`live ${live}`} data-testid="status">
           {live}
