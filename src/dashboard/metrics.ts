@@ -67,35 +67,54 @@ export function createMetrics(state: StateSource): { registry: Registry; collect
   const dropped = new Counter({ name: 'miniray_task_events_dropped_total', help: 'Task events dropped under load since the GCS started', registers: [registry] });
   let droppedSeen = 0;
 
+  const sourceUp = new Gauge({ name: 'miniray_state_source_up', help: 'Whether the last scrape could read each part of the cluster state (1) or not (0)', labelNames: ['source'], registers: [registry] });
+
+  /**
+   * Reads each part of the state once. A part that fails (a GCS without task events, a node that
+   * does not answer) leaves its metrics out of this scrape and says so in miniray_state_source_up,
+   * so that the others still arrive; only when every part fails is the scrape an error.
+   */
   const collect = async () => {
-    const [stats, metrics, actorSummary, alive] = await Promise.all([
-      state.nodeStats(),
-      state.taskMetrics(),
-      state.summarizeActors(),
-      state.list('nodes', { filters: [['state', '=', 'ALIVE']], limit: 1 }),
-    ]);
+    const reads = {
+      nodeStats: state.nodeStats(),
+      taskMetrics: state.taskMetrics(),
+      actors: state.summarizeActors(),
+      nodes: state.list('nodes', { filters: [['state', '=', 'ALIVE']], limit: 1 }),
+    };
+    const [stats, metrics, actorSummary, alive] = await Promise.allSettled([reads.nodeStats, reads.taskMetrics, reads.actors, reads.nodes]);
+    const outcomes = { nodeStats: stats, taskMetrics: metrics, actors: actorSummary, nodes: alive };
+    const failed = Object.entries(outcomes).filter(([, outcome]) => outcome.status === 'rejected');
+    if (failed.length === Object.keys(outcomes).length) throw (failed[0]?.[1] as PromiseRejectedResult).reason;
+    for (const [source, outcome] of Object.entries(outcomes)) sourceUp.set({ source }, outcome.status === 'fulfilled' ? 1 : 0);
     // Reset first: a node gone, or a state no task is in any more, must not stay at its last value.
     tasks.reset();
-    for (const [name, states] of Object.entries(metrics.byState)) {
-      for (const [taskState, n] of Object.entries(states)) tasks.set({ state: taskState, name }, n ?? 0);
+    runTime.runTime = {};
+    if (metrics.status === 'fulfilled') {
+      for (const [name, states] of Object.entries(metrics.value.byState)) {
+        for (const [taskState, n] of Object.entries(states)) tasks.set({ state: taskState, name }, n ?? 0);
+      }
+      runTime.runTime = metrics.value.runTime;
+      // A counter only goes up; a lower figure is a new GCS (a restarted head), counted from zero.
+      const droppedNow = metrics.value.droppedEvents;
+      if (droppedNow < droppedSeen) {
+        dropped.reset();
+        droppedSeen = 0;
+      }
+      dropped.inc(droppedNow - droppedSeen);
+      droppedSeen = droppedNow;
     }
-    runTime.runTime = metrics.runTime;
     actors.reset();
-    for (const [className, states] of Object.entries(actorSummary.byClass)) {
-      for (const [actorState, n] of Object.entries(states)) actors.set({ state: actorState, class: className }, n ?? 0);
+    if (actorSummary.status === 'fulfilled') {
+      for (const [className, states] of Object.entries(actorSummary.value.byClass)) {
+        for (const [actorState, n] of Object.entries(states)) actors.set({ state: actorState, class: className }, n ?? 0);
+      }
     }
     for (const [field, gauge] of Object.entries(perNode) as [keyof typeof PER_NODE, Gauge<'NodeId'>][]) {
       gauge.reset();
-      for (const node of stats) gauge.set({ NodeId: node.nodeId }, node[field]);
+      if (stats.status === 'fulfilled') for (const node of stats.value) gauge.set({ NodeId: node.nodeId }, node[field]);
     }
-    nodesAlive.set(alive.total);
-    // A counter only goes up; a lower figure is a new GCS (a restarted head), counted from zero.
-    if (metrics.droppedEvents < droppedSeen) {
-      dropped.reset();
-      droppedSeen = 0;
-    }
-    dropped.inc(metrics.droppedEvents - droppedSeen);
-    droppedSeen = metrics.droppedEvents;
+    nodesAlive.reset();
+    if (alive.status === 'fulfilled') nodesAlive.set(alive.value.total);
   };
   return { registry, collect };
 }

@@ -233,6 +233,24 @@ describe('dashboard: every route', () => {
     }
   });
 
+  test('GET /metrics: a part of the state that fails is left out and said so; the rest still arrives', async () => {
+    const original = state.taskMetrics.bind(state);
+    state.taskMetrics = async () => {
+      throw new Error('no task events on this GCS');
+    };
+    try {
+      const reply = await get('/metrics');
+      assert.equal(reply.statusCode, 200);
+      const lines = reply.body.split('\n');
+      assert.ok(lines.includes('miniray_state_source_up{source="taskMetrics"} 0'));
+      assert.ok(lines.includes('miniray_state_source_up{source="nodeStats"} 1'));
+      assert.ok(lines.includes('miniray_nodes_alive 1'));
+      assert.ok(!lines.some((line) => line.startsWith('miniray_tasks{')));
+    } finally {
+      state.taskMetrics = original;
+    }
+  });
+
   test('GET /metrics: Prometheus text of the tasks, actors, nodes and stores', async () => {
     const reply = await get('/metrics');
     assert.match(String(reply.headers['content-type']), /^text\/plain; version=0\.0\.4/);
