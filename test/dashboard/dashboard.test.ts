@@ -160,11 +160,13 @@ describe('dashboard in a browser', { skip, timeout: 180_000 }, () => {
         if (tasksReply.status() !== 200) {
           console.log(`# the task list is not served by this build (${tasksReply.status()}): the task assertions are skipped until task events are merged`);
         } else {
+          // A task on its worker is SUBMITTED_TO_WORKER until the worker's result says when it started (RUNNING).
+          const onWorker = '[data-testid=task-row]:is([data-state=RUNNING], [data-state=SUBMITTED_TO_WORKER])';
           await page.getByTestId('tab-tasks').click();
-          await page.locator('[data-testid=task-row][data-state=RUNNING]').first().waitFor();
+          await page.locator(onWorker).first().waitFor();
           const more = waitForGate.remote(gate.name, 'second');
           await gate.whenWaiting(2, UI_TIMEOUT_MS);
-          await page.locator('[data-testid=task-row][data-state=RUNNING]').nth(1).waitFor();
+          await page.locator(onWorker).nth(1).waitFor();
           gate.open();
           assert.equal(await get(more), 'second');
         }
