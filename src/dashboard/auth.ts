@@ -61,7 +61,9 @@ function refuse(reply: FastifyReply, status: 401 | 403, message: string): Fastif
 function withoutToken(url: string): string {
   const parsed = new URL(url, 'http://dashboard.invalid');
   parsed.searchParams.delete('token');
-  return `${parsed.pathname}${parsed.search}`;
+  // A path that begins with '//' ('/.//evil.example' normalizes to it) would send the browser to another host.
+  const path = parsed.pathname.startsWith('//') ? '/' : parsed.pathname;
+  return `${path}${parsed.search}`;
 }
 
 /** Adds the token check to `app` (a hook on every route, those of plugins registered later included). */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { InvalidOptionError } from '../errors/index.js';
@@ -303,6 +303,23 @@ describe('dashboard: listening', () => {
         (error: unknown) => error,
       );
       assert.ok(isAddressInUse(taken));
+    } finally {
+      await dashboard.close();
+    }
+  });
+
+  test('the redirect of ?token= stays on this server, whatever the path (over a socket: inject normalizes paths)', async () => {
+    const dashboard = await startDashboard({ port: 0, token: TOKEN, state: new FakeStateSource() });
+    try {
+      for (const path of ['/.//evil.example/', '/%2e//evil.example/', '/a/..//evil.example/', '//evil.example/', '/\\evil.example/']) {
+        const socket = connect(dashboard.port, '127.0.0.1');
+        socket.write(`GET ${path}?token=${TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+        let answer = '';
+        socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+        await new Promise((resolve) => socket.on('close', resolve));
+        const location = /^location: (.*)$/im.exec(answer)?.[1]?.trim() ?? '';
+        assert.ok(location.startsWith('/') && !location.startsWith('//') && !location.startsWith('/\\'), `${path} -> ${location}`);
+      }
     } finally {
       await dashboard.close();
     }
