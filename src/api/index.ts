@@ -125,9 +125,9 @@ export interface InitResult {
   /** This process's node (nodes() lists it once it offers resources). */
   readonly nodeId: string;
   /**
-   * The dashboard this process serves (includeDashboard), with `?token=` once: opening it sets
-   * the page's cookie. undefined without one (a cluster's head serves its own: `miniray start`
-   * printed its URL).
+   * The dashboard, with `?token=` once (opening it sets the page's cookie): the one this process
+   * serves (includeDashboard), else, joined to a cluster, the head's (as the head tells it: from
+   * another machine its 127.0.0.1 is not this one's); undefined when there is none.
    */
   readonly dashboardUrl: string | undefined;
 }
@@ -154,7 +154,7 @@ export async function init(options?: InitOptions): Promise<InitResult> {
   startDriver(member);
   try {
     await member.node.ready();
-    const dashboardUrl = nodeOptions.dashboard === undefined ? undefined : await startDriverDashboard(member, nodeOptions.dashboard);
+    const dashboardUrl = nodeOptions.dashboard !== undefined ? await startDriverDashboard(member, nodeOptions.dashboard) : member.gcsAddress === undefined ? undefined : await headDashboardUrl(member);
     initResult = { address: member.gcsAddress, nodeId: member.node.nodeId, dashboardUrl };
     return initResult;
   } catch (error) {
@@ -165,6 +165,15 @@ export async function init(options?: InitOptions): Promise<InitResult> {
 }
 
 let driverDashboard: { close(): Promise<void> } | undefined;
+
+/** The dashboard of the cluster's head, with the token, if it serves one (it says where in GCS KV). */
+async function headDashboardUrl(member: ClusterMember): Promise<string | undefined> {
+  const { DASHBOARD_URL_KEY } = await import('../dashboard/kv.js');
+  const token = resolveToken();
+  const url = await member.gcs.kvGet(DASHBOARD_URL_KEY.namespace, DASHBOARD_URL_KEY.key).catch(() => null);
+  if (url === null || token === undefined) return undefined;
+  return `${new TextDecoder().decode(url)}/?token=${encodeURIComponent(token)}`;
+}
 
 /**
  * The dashboard in this driver, over its node's GCS client (the embedded GCS, or the cluster's),

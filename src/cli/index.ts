@@ -174,8 +174,7 @@ function tablesWhere(options: StartNodeOptions): string {
 function dashboardLine(options: StartNodeOptions, url: string | undefined): string {
   if (options.dashboard === undefined) return '';
   if (url === undefined) return `Dashboard:        not served: ${options.dashboard.host ?? DEFAULT_IP}:${options.dashboard.port} is taken (see the warning above, or in its log)`;
-  const shown = isWildcard(new URL(url).hostname) ? url.replace(/\/\/[^/]+:/, `//${options.advertiseAddress ?? DEFAULT_IP}:`) : url;
-  return `Dashboard:        ${shown}/?token=${encodeURIComponent(options.token)}`;
+  return `Dashboard:        ${url}/?token=${encodeURIComponent(options.token)}`;
 }
 
 function upMessage(role: 'head' | 'node', address: string, pid: number, options: StartNodeOptions, where: string, dashboardUrl?: string): string {

@@ -347,7 +347,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   const nodeId = member.node.nodeId;
   let dashboard: Awaited<ReturnType<typeof headDashboard>>;
   try {
-    dashboard = options.head && options.dashboard !== undefined ? await headDashboard(options.dashboard, member, options.token) : undefined;
+    const advertised = options.advertiseAddress ?? options.nodeIpAddress ?? '127.0.0.1';
+    dashboard = options.head && options.dashboard !== undefined ? await headDashboard(options.dashboard, member, options.token, advertised) : undefined;
   } catch (error) {
     await member.stop();
     throw error;
@@ -383,20 +384,29 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
  * the cluster matters more than its page). The server is loaded only here: fastify costs every
  * other import of miniray its load time.
  */
-async function headDashboard(place: DashboardPlace, member: ClusterMember, token: string) {
+async function headDashboard(place: DashboardPlace, member: ClusterMember, token: string, advertised: string): Promise<{ url: string; close(): Promise<void> } | undefined> {
   const { startDashboard, isAddressInUse } = await import('../dashboard/index.js');
+  const { DASHBOARD_URL_KEY, urlHost } = await import('../dashboard/kv.js');
   const { GcsStateSource } = await import('../state/client.js');
   const gcsAddress = member.gcsAddress as string;
+  const { namespace, key } = DASHBOARD_URL_KEY;
   try {
-    return await startDashboard({
+    const dashboard = await startDashboard({
       ...(place.host === undefined ? {} : { host: place.host }),
       port: place.port,
       token,
       state: new GcsStateSource(member.gcs),
       ...(place.plugins === undefined ? {} : { plugins: place.plugins({ gcs: member.gcs, gcsAddress, token }) }),
     });
+    // Bound to every interface, it is reached at the address the nodes are told.
+    const host = ['0.0.0.0', '::', '[::]'].includes(dashboard.host) ? advertised : dashboard.host;
+    const url = `http://${urlHost(host)}:${dashboard.port}`;
+    await member.gcs.kvPut(namespace, key, new TextEncoder().encode(url)).catch(() => false);
+    return { url, close: () => dashboard.close() };
   } catch (error) {
     if (!isAddressInUse(error)) throw error;
+    // A head restarted on Redis must not leave its predecessor's URL for drivers to find.
+    await member.gcs.kvDel(namespace, key).catch(() => false);
     console.error(
       `miniray: warning: the dashboard's port ${place.host ?? '127.0.0.1'}:${place.port} is taken, so the head runs without a dashboard ` +
         '(start it with --dashboard-port <another port>, or 0 for any free one)',

@@ -10,6 +10,7 @@ import fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsy
 import { InvalidArgumentError, InvalidOptionError } from '../errors/index.js';
 import type { LogSource, StateSource } from '../state/types.js';
 import { installAuth } from './auth.js';
+import { urlHost } from './kv.js';
 import { registerRoutes } from './routes.js';
 
 export const DEFAULT_DASHBOARD_PORT = 8265;
@@ -100,8 +101,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   }
   const address = app.server.address();
   const bound = typeof address === 'object' && address !== null ? address.port : port;
-  const shownHost = host.includes(':') ? `[${host}]` : host;
-  const url = `http://${shownHost}:${bound}`;
+  const url = `http://${urlHost(host)}:${bound}`;
   return {
     url,
     urlWithToken: `${url}/?token=${encodeURIComponent(options.token)}`,

@@ -49,6 +49,14 @@ describe('the head serves the dashboard', { timeout: 240_000 }, () => {
     for (const node of cluster.nodes) assert.match(metrics, new RegExp(`^miniray_object_store_capacity_bytes\\{NodeId="${node.nodeId}"\\} [1-9]`, 'm'));
   });
 
+  test("a driver that joins gets the head's dashboard from init(), with the token", async () => {
+    const [result] = (await cluster.run('dashboard-driver.mjs')) as { address: string; nodeId: string; dashboardUrl: string }[];
+    assert.ok(result !== undefined);
+    assert.equal(result.address, cluster.gcsAddress);
+    assert.match(result.nodeId, /^[0-9a-f]{32}$/);
+    assert.equal(result.dashboardUrl, `${base}/?token=${token}`);
+  });
+
   test('a node serves no dashboard', () => {
     const node = cluster.nodes[1];
     assert.ok(node !== undefined);
