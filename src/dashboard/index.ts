@@ -7,7 +7,7 @@
  * routes as `plugins` (the Jobs API), registered after the token check so that they are behind it.
  */
 import fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
-import { InvalidArgumentError, InvalidOptionError } from '../errors/index.js';
+import { InvalidArgumentError, InvalidOptionError, MinirayError } from '../errors/index.js';
 import type { LogSource, StateSource } from '../state/types.js';
 import { installAuth } from './auth.js';
 import { urlHost } from './kv.js';
@@ -70,6 +70,8 @@ export async function buildDashboard(options: DashboardOptions): Promise<Fastify
   app.setErrorHandler((error: FastifyError, _request, reply) => {
     // A StateSource's InvalidOptionError is the request's fault (an unknown filter key): a 400 that says so.
     if (error instanceof InvalidOptionError || error instanceof InvalidArgumentError) return reply.code(400).send({ error: 'Bad Request', message: error.message });
+    // Any other miniray error is the cluster's (the GCS unreachable, a request timed out): worth telling whoever holds the token.
+    if (error instanceof MinirayError) return reply.code(503).send({ error: 'Service Unavailable', message: `the cluster's state could not be read: ${error.message}` });
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) console.error('miniray dashboard: a request failed:', error);
     return reply.code(status).send({ error: status === 500 ? 'Internal Server Error' : (error.code ?? 'Bad Request'), message: status === 500 ? 'the dashboard failed to answer: see the head\'s log' : error.message });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { InvalidOptionError } from '../errors/index.js';
+import { InvalidOptionError, RequestTimeoutError } from '../errors/index.js';
 import { TOKEN_COOKIE, readCookie, tokenMatcher } from './auth.js';
 import { FakeLogSource, FakeStateSource } from './fake-state.js';
 import { buildDashboard, isAddressInUse, startDashboard } from './index.js';
@@ -218,7 +218,11 @@ describe('dashboard: every route', () => {
     assert.equal((await app.inject({ method: 'DELETE', url: '/metrics', headers: auth })).statusCode, 404);
   });
 
-  test('a StateSource that fails is a 500 with no detail of it, and /metrics a 503', async () => {
+  test("a StateSource's miniray error is a 503 that says it; any other a 500 with no detail of it; /metrics a 503", async () => {
+    state.failWith = new RequestTimeoutError('the GCS did not answer getNodes within 30000 ms');
+    const unavailable = await get('/api/state/nodes');
+    assert.equal(unavailable.statusCode, 503);
+    assert.match(unavailable.json().message, /the cluster's state could not be read: the GCS did not answer/);
     state.failWith = new Error('GCS gone');
     const errors = console.error;
     console.error = () => {};
