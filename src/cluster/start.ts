@@ -16,6 +16,7 @@ import { Node, type NodeOptions } from '../node/index.js';
 import { ClusterAgent } from './agent.js';
 import { GcsLink } from './gcs-link.js';
 import type { Health } from './healthz.js';
+import type { FastifyPluginAsync } from 'fastify';
 
 export interface StartNodeOptions {
   /** true: a GCS and a node; false: a node that joins `address`. */
@@ -37,6 +38,18 @@ export interface StartNodeOptions {
   readonly objectStoreMemory?: number;
   /** head: keep the GCS's tables in this Redis, so that a head restarted on it finds them again. */
   readonly redis?: RedisAddress;
+  /** head: serve the dashboard (a node that is not the head serves none). */
+  readonly dashboard?: DashboardPlace;
+}
+
+/** Where the head serves its dashboard, and what more it mounts there (src/dashboard). */
+export interface DashboardPlace {
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** 0: any free port. Taken: a warning on stderr, and the head runs without it (as Ray's). */
+  readonly port: number;
+  /** More routes behind the token (the Jobs API), made once the head is up. */
+  readonly plugins?: (head: { readonly gcs: GcsClient; readonly gcsAddress: string; readonly token: string }) => readonly FastifyPluginAsync[];
 }
 
 /** Where the head keeps its GCS tables (--redis-address, --redis-password, --redis-namespace). */
@@ -58,6 +71,8 @@ export interface RunningNode {
   stop(): Promise<void>;
   /** Resolves if the node ends on its own (e.g. head gone). */
   readonly stopped: Promise<void>;
+  /** The head's dashboard, http://host:port without the token; undefined when not served. */
+  readonly dashboardUrl?: string;
 }
 
 export const DEFAULT_HEAD_PORT = 6380;
@@ -332,10 +347,19 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   });
   await member.node.ready();
   const nodeId = member.node.nodeId;
+  let dashboard: Awaited<ReturnType<typeof headDashboard>>;
+  try {
+    const advertised = options.advertiseAddress ?? options.nodeIpAddress ?? '127.0.0.1';
+    dashboard = options.head && options.dashboard !== undefined ? await headDashboard(options.dashboard, member, options.token, advertised) : undefined;
+  } catch (error) {
+    await member.stop();
+    throw error;
+  }
   let stopping = false;
-  const stop = (): Promise<void> => {
+  const stop = async (): Promise<void> => {
     stopping = true;
-    return member.stop();
+    await dashboard?.close();
+    await member.stop();
   };
   // A node the GCS declared dead (cut off past the health checks' timeout, then back, or refused
   // when it registered again) says so and ends (`miniray start` exits 1): it must not go on as a
@@ -353,5 +377,42 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     health: () => (member.gcsConnected() ? { ok: true } : { ok: false, reason: 'GCS unreachable' }),
     stop,
     stopped,
+    ...(dashboard === undefined ? {} : { dashboardUrl: dashboard.url }),
   };
+}
+
+/**
+ * The head's dashboard over its own GCS client, or undefined when its port is taken (a warning:
+ * the cluster matters more than its page). The server is loaded only here: fastify costs every
+ * other import of miniray its load time.
+ */
+async function headDashboard(place: DashboardPlace, member: ClusterMember, token: string, advertised: string): Promise<{ url: string; close(): Promise<void> } | undefined> {
+  const { startDashboard, isAddressInUse } = await import('../dashboard/index.js');
+  const { DASHBOARD_URL_KEY, urlHost } = await import('../dashboard/kv.js');
+  const { GcsStateSource } = await import('../state/client.js');
+  const gcsAddress = member.gcsAddress as string;
+  const { namespace, key } = DASHBOARD_URL_KEY;
+  try {
+    const dashboard = await startDashboard({
+      ...(place.host === undefined ? {} : { host: place.host }),
+      port: place.port,
+      token,
+      state: new GcsStateSource(member.gcs),
+      ...(place.plugins === undefined ? {} : { plugins: place.plugins({ gcs: member.gcs, gcsAddress, token }) }),
+    });
+    // Bound to every interface, it is reached at the address the nodes are told.
+    const host = ['0.0.0.0', '::', '[::]'].includes(dashboard.host) ? advertised : dashboard.host;
+    const url = `http://${urlHost(host)}:${dashboard.port}`;
+    await member.gcs.kvPut(namespace, key, new TextEncoder().encode(url)).catch(() => false);
+    return { url, close: () => dashboard.close() };
+  } catch (error) {
+    if (!isAddressInUse(error)) throw error;
+    // A head restarted on Redis must not leave its predecessor's URL for drivers to find.
+    await member.gcs.kvDel(namespace, key).catch(() => false);
+    console.error(
+      `miniray: warning: the dashboard's port ${place.host ?? '127.0.0.1'}:${place.port} is taken, so the head runs without a dashboard ` +
+        '(start it with --dashboard-port <another port>, or 0 for any free one)',
+    );
+    return undefined;
+  }
 }

@@ -85,7 +85,7 @@ describe('the miniray command', () => {
     for (const command of ['start', 'status', 'stop']) assert.match(top.stdout, new RegExp(`^\\s+${command} `, 'm'));
     const start = await cli(['start', '--help']);
     assert.equal(start.code, 0);
-    for (const flag of ['--head', '--address', '--port', '--num-cpus', '--num-gpus', '--resources', '--node-ip-address', '--advertise-address', '--healthz-port', '--healthz-host', '--tls-cert', '--tls-key', '--block']) {
+    for (const flag of ['--head', '--address', '--port', '--num-cpus', '--num-gpus', '--resources', '--node-ip-address', '--advertise-address', '--healthz-port', '--healthz-host', '--tls-cert', '--tls-key', '--dashboard-port', '--dashboard-host', '--block']) {
       assert.ok(start.stdout.includes(flag), `start --help lacks ${flag}`);
     }
     assert.match((await cli(['status', '--help'])).stdout, /--address/);
@@ -106,6 +106,8 @@ describe('the miniray command', () => {
       [['start', '--head', '--healthz-port', '80000'], /--healthz-port must be a port number from 0 to 65535, not '80000'/],
       [['start', '--head', '--node-ip-address', '0.0.0.0'], /--node-ip-address 0\.0\.0\.0 listens on every interface.*--advertise-address/],
       [['start', '--address', '10.0.0.1:6380', '--node-ip-address', '::', '--advertise-address', '0.0.0.0'], /--advertise-address must be an address the other nodes can reach/],
+      [['start', '--head', '--dashboard-port', '80000'], /--dashboard-port must be a port number from 0 to 65535, not '80000'/],
+      [['start', '--address', '127.0.0.1:6380', '--dashboard-port', '8265'], /--dashboard-port is for the head .*a node serves no dashboard/],
       [['launch'], /unknown command 'launch'/],
       [['status'], /address 'auto' .*`miniray start --head`/],
     ];
