@@ -159,3 +159,14 @@ test('records are batched: sent in a microtask, or at once past 256 lines; none 
   output.flush();
   assert.equal(sent.at(-1)?.[0]?.text, 'x', 'a CRLF ending is not part of the text');
 });
+
+test('a line longer than 1 MiB is recorded cut (the descriptor gets it whole); a line that never ends, in pieces', () => {
+  const h = harness();
+  h.output.started(1, 'f', TASK1);
+  write(h.output, 1, `${'x'.repeat(1024 * 1024 + 10)}\n`);
+  const [cut] = h.records();
+  assert.equal(cut?.text, `${'x'.repeat(1024 * 1024)} [line truncated]`);
+  assert.equal(h.text(1).length, '(f worker=1a2b3c4d node=5e6f7a8b) '.length + 1024 * 1024 + 11);
+  for (let i = 0; i < 3; i++) write(h.output, 1, 'y'.repeat(512 * 1024));
+  assert.deepEqual(h.records().slice(1).map((r) => r.text.length), [1024 * 1024], 'the first MiB is recorded; the rest waits');
+});

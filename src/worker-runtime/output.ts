@@ -34,6 +34,8 @@ const NO_TASK: OutputContext = { name: '' };
 /** Lines held for the node before they are sent without waiting for a result. */
 const MAX_PENDING_LINES = 256;
 const MAX_PENDING_CHARS = 64 * 1024;
+/** A record's text at most (the node's ring keeps less of a line by default: a sixteenth of it, 1 MiB). */
+const MAX_RECORD_CHARS = 1024 * 1024;
 
 /** How long the start of a line without its newline is held back before it is written all the same. */
 export const PARTIAL_LINE_HOLD_MS = 1000;
@@ -266,6 +268,8 @@ export class TaskOutput {
     if (start < text.length) {
       state.partial += text.slice(start);
       state.partialOwner = owner;
+      // A line that never ends (a stream of dots for hours) is recorded in pieces, not held whole.
+      if (state.partial.length >= MAX_RECORD_CHARS) this.endPartial(state);
     }
   }
 
@@ -278,7 +282,8 @@ export class TaskOutput {
   }
 
   private push(stream: WorkerLogLine['stream'], owner: OutputContext, raw: string): void {
-    const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    const ended = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    const text = ended.length > MAX_RECORD_CHARS ? `${ended.slice(0, MAX_RECORD_CHARS)} [line truncated]` : ended;
     const line: { -readonly [K in keyof WorkerLogLine]: WorkerLogLine[K] } = { stream, timeMs: this.now(), name: owner.name, text };
     if (owner.taskId !== undefined) line.taskId = owner.taskId;
     if (owner.actorId !== undefined) line.actorId = owner.actorId;
