@@ -72,6 +72,17 @@ const SETTINGS = {
     min: 0,
     doc: "How long a node or driver whose connection to the GCS closed keeps trying to reach it again (with backoff) before it gives up: a node exits, a driver's GCS calls fail with GcsUnavailableError (Ray's raylets wait 60 s too). Also how long `miniray start --address` waits for a head that is not up yet, and how long a GCS restarted on Redis waits for the nodes it knew to re-register before it marks them dead.",
   },
+  // ---- jobs (src/jobs) ----
+  jobStopGraceMs: {
+    default: 3000,
+    min: 0,
+    doc: "How long the head waits after SIGTERM to a stopped job's process group (`miniray job stop`, or the head stopping) before it sends SIGKILL (Ray waits 3 s too).",
+  },
+  jobMaxPackageBytes: {
+    default: 100 * 1024 * 1024,
+    min: 1,
+    doc: 'Largest working-directory package (`miniray job submit --working-dir`, a tar.gz) the head accepts, and the CLI sends; unpacked it may be up to 10 times this.',
+  },
 } satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
