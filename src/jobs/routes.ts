@@ -62,10 +62,13 @@ export function describeValidation(error: FastifyError): string {
   const first = error.validation?.[0];
   if (first === undefined) return error.message;
   const where = `${error.validationContext ?? 'body'}${first.instancePath.replace(/\//g, '.')}`;
-  const params = first.params as Record<string, unknown>;
-  if (typeof params['propertyName'] === 'string') {
+  // Ajv names a property that propertyNames refused on the error itself, or in its params.
+  const unknownField = [first, ...(error.validation ?? [])]
+    .map((e) => (e as { propertyName?: unknown }).propertyName ?? (e.params as Record<string, unknown>)['propertyName'])
+    .find((name): name is string => typeof name === 'string');
+  if (unknownField !== undefined) {
     const known = where.endsWith('.runtimeEnv') ? RUNTIME_ENV_FIELDS : SUBMIT_FIELDS;
-    return `${where} has an unknown field '${params['propertyName']}': the fields are ${known.join(', ')} (Ray's names, in camelCase)`;
+    return `${where} has an unknown field '${unknownField}': the fields are ${known.join(', ')} (Ray's names, in camelCase)`;
   }
   if (first.keyword === 'pattern' && where.endsWith('.submissionId')) {
     return `${where} must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit`;
