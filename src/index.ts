@@ -34,6 +34,7 @@ export {
   type KillOptions,
   type GetActorOptions,
   type InitOptions,
+  type InitResult,
   type TaskOptions,
   type SchedulingStrategy,
   type GetOptions,

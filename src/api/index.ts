@@ -2,6 +2,7 @@
  * The public API: init, shutdown, remote, get, put, wait, cancel. Everything here is a thin,
  * typed door onto the current thread's CoreWorker (the driver's, or a worker's inside a task).
  */
+import { randomBytes } from 'node:crypto';
 import {
   ActorNotFoundError,
   AuthenticationError,
@@ -117,15 +118,33 @@ export interface RuntimeContext {
 
 // ---- lifecycle -----------------------------------------------------------------------------------
 
+/** What init() resolves to: where this driver is, as Ray's init() returns its context. */
+export interface InitResult {
+  /** HOST:PORT of the cluster's GCS when this driver joined one; undefined in the embedded default (nothing can join it). */
+  readonly address: string | undefined;
+  /** This process's node (nodes() lists it once it offers resources). */
+  readonly nodeId: string;
+  /**
+   * The dashboard this process serves (includeDashboard), with `?token=` once: opening it sets
+   * the page's cookie. undefined without one (a cluster's head serves its own: `miniray start`
+   * printed its URL).
+   */
+  readonly dashboardUrl: string | undefined;
+}
+
+let initResult: InitResult | undefined;
+
 /**
  * Starts miniray in this process: a node with worker threads. Resolves when the workers are up.
- * Calling `.remote()` or `put()` first starts it with the defaults, as Ray does.
+ * Calling `.remote()` or `put()` first starts it with the defaults, as Ray does. Called again
+ * (ignoreReinitError, or inside a task), it resolves to what the first call did.
  */
-export async function init(options?: InitOptions): Promise<void> {
+export async function init(options?: InitOptions): Promise<InitResult> {
   const nodeOptions = resolveInitOptions(options);
   const existing = currentRuntime();
   if (existing !== undefined) {
-    if (existing.kind === 'worker' || nodeOptions.ignoreReinitError) return;
+    if (existing.kind === 'worker') return { address: undefined, nodeId: existing.coreWorker.address.nodeId, dashboardUrl: undefined };
+    if (nodeOptions.ignoreReinitError) return initResult ?? { address: driverMember?.gcsAddress, nodeId: existing.coreWorker.address.nodeId, dashboardUrl: undefined };
     throw new MinirayError(
       'init() was called while miniray is already running. Call shutdown() first, or pass { ignoreReinitError: true }.',
     );
@@ -135,9 +154,38 @@ export async function init(options?: InitOptions): Promise<void> {
   startDriver(member);
   try {
     await member.node.ready();
+    const dashboardUrl = nodeOptions.dashboard === undefined ? undefined : await startDriverDashboard(member, nodeOptions.dashboard);
+    initResult = { address: member.gcsAddress, nodeId: member.node.nodeId, dashboardUrl };
+    return initResult;
   } catch (error) {
     await shutdown();
+    if (error instanceof MinirayError) throw error;
     throw new MinirayError(`init() could not start workers: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+let driverDashboard: { close(): Promise<void> } | undefined;
+
+/**
+ * The dashboard in this driver, over its node's GCS client (the embedded GCS, or the cluster's),
+ * behind the cluster token, or a new random one in the embedded default without
+ * MINIRAY_AUTH_TOKEN. Loaded only when asked: fastify costs every import of miniray its load time.
+ */
+async function startDriverDashboard(member: ClusterMember, place: { host: string; port: number }): Promise<string> {
+  const { startDashboard, isAddressInUse } = await import('../dashboard/index.js');
+  const { stateSourceFor } = await import('../dashboard/gcs-state.js');
+  const token = resolveToken() ?? randomBytes(32).toString('hex');
+  try {
+    const dashboard = await startDashboard({ host: place.host, port: place.port, token, state: stateSourceFor(member.gcs) });
+    driverDashboard = dashboard;
+    return dashboard.urlWithToken;
+  } catch (error) {
+    if (!isAddressInUse(error)) throw error;
+    throw new InvalidOptionError(
+      `init(): the dashboard's port ${place.host}:${place.port} is taken: pass another dashboardPort (0: any free one), or stop what listens there`,
+      'dashboardPort',
+      { cause: error },
+    );
   }
 }
 
@@ -178,6 +226,10 @@ export async function shutdown(): Promise<void> {
   const runtime = currentRuntime();
   if (runtime?.kind !== 'driver') return;
   setCurrentRuntime(undefined);
+  initResult = undefined;
+  const dashboard = driverDashboard;
+  driverDashboard = undefined;
+  await dashboard?.close();
   await runtime.shutdown();
 }
 

@@ -1,5 +1,6 @@
 /** The public option types and their validation rules (one table per call). */
 import { defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type CustomRule, type OptionRule } from '../config/index.js';
+import { InvalidOptionError } from '../errors/index.js';
 import { isIdHex } from '../ids/index.js';
 import type { ResourceMap, SchedulingStrategy as SpecStrategy } from '../protocol/index.js';
 import type { ResolvedActorOptions, ResolvedTaskOptions } from '../core-worker/index.js';
@@ -28,6 +29,15 @@ export interface InitOptions {
   spillDirectory?: string;
   /** When miniray is already running, return instead of throwing. Default: false. */
   ignoreReinitError?: boolean;
+  /**
+   * Serve the dashboard from this process (init() resolves to its URL, with the token). Default:
+   * false (a cluster's head serves one; `miniray start --head`).
+   */
+  includeDashboard?: boolean;
+  /** The dashboard's port, with includeDashboard. Default: 8265; 0: any free port. */
+  dashboardPort?: number;
+  /** The address the dashboard listens on, with includeDashboard. Default: 127.0.0.1 (this machine only). */
+  dashboardHost?: string;
 }
 
 /**
@@ -110,6 +120,9 @@ const INIT_RULES = {
   workerHeapLimitMb: { type: 'integer', min: 16, doc: 'heap limit of each worker thread, in MB' },
   spillDirectory: { type: 'string', doc: 'where objects spill when the store is full' },
   ignoreReinitError: { type: 'boolean', doc: 'return quietly when miniray is already running' },
+  includeDashboard: { type: 'boolean', doc: 'serve the dashboard from this process' },
+  dashboardPort: { type: 'integer', min: 0, max: 65535, doc: "the dashboard's port (0: any free one)" },
+  dashboardHost: { type: 'string', nonEmpty: true, doc: 'the address the dashboard listens on' },
 } as const satisfies RulesFor<InitOptions>;
 
 /** What init() needs of its options beyond the node's: read once, with the rest. */
@@ -117,6 +130,8 @@ export interface ResolvedInitOptions extends NodeOptions {
   readonly ignoreReinitError: boolean;
   /** The cluster to join (HOST:PORT, or 'auto'), if any. */
   readonly address: string | undefined;
+  /** Where to serve the dashboard from this process (includeDashboard), if at all. */
+  readonly dashboard: { readonly host: string; readonly port: number } | undefined;
 }
 
 export function resolveInitOptions(options: InitOptions | undefined): ResolvedInitOptions {
@@ -126,6 +141,10 @@ export function resolveInitOptions(options: InitOptions | undefined): ResolvedIn
   const numCpus = valid.numCpus ?? (address === undefined ? defaultNumCpus() : 0);
   const numWorkers = valid.numWorkers ?? Math.min(MAX_WORKERS, Math.max(1, Math.ceil(numCpus)));
   const heap = valid.workerHeapLimitMb;
+  if (valid.includeDashboard !== true && (valid.dashboardPort !== undefined || valid.dashboardHost !== undefined)) {
+    const field = valid.dashboardPort !== undefined ? 'dashboardPort' : 'dashboardHost';
+    throw new InvalidOptionError(`init(): ${field} is for the dashboard: also pass includeDashboard: true (or leave ${field} out)`, field);
+  }
   return {
     numCpus,
     numWorkers,
@@ -135,6 +154,7 @@ export function resolveInitOptions(options: InitOptions | undefined): ResolvedIn
     ignoreReinitError: valid.ignoreReinitError ?? false,
     address,
     resources: { ...resourceMap(valid.numGpus, valid.resources) },
+    dashboard: valid.includeDashboard === true ? { host: valid.dashboardHost ?? '127.0.0.1', port: valid.dashboardPort ?? 8265 } : undefined,
   };
 }
 

@@ -116,7 +116,7 @@ export async function runForeground(role: Role, options: StartNodeOptions, onUp:
     void up.stopped.then(() => resolve(signalled ? 0 : 1));
   });
   if (role === 'head') writeLatestAddress(up.address);
-  writeProcessRecord({ pid: process.pid, role, address: up.address, startedAt: new Date().toISOString() });
+  writeProcessRecord({ pid: process.pid, role, address: up.address, startedAt: new Date().toISOString(), ...(up.dashboardUrl === undefined ? {} : { dashboardUrl: up.dashboardUrl }) });
   onUp(up);
   const code = await ended;
   await probes?.close();

@@ -31,9 +31,12 @@ interface StartFlags {
   readonly redisPassword?: string;
   readonly redisNamespace?: string;
   readonly block?: boolean;
+  readonly dashboardPort?: number;
+  readonly dashboardHost?: string;
 }
 
 const HEAD_PORT = 6380;
+const DASHBOARD_PORT = 8265;
 const DEFAULT_IP = '127.0.0.1';
 
 /** An address that means "every interface": fine to bind to, but no one can connect to it. */
@@ -116,6 +119,10 @@ function nodeOptions(flags: StartFlags): StartNodeOptions {
       '--advertise-address',
     );
   }
+  if (!head && (flags.dashboardPort !== undefined || flags.dashboardHost !== undefined)) {
+    const flag = flags.dashboardPort !== undefined ? '--dashboard-port' : '--dashboard-host';
+    throw new InvalidOptionError(`${flag} is for the head (miniray start --head ${flag} ...): a node serves no dashboard`, flag);
+  }
   const token = head ? createToken() : resolveToken();
   if (token === undefined) {
     throw new InvalidOptionError(
@@ -136,6 +143,7 @@ function nodeOptions(flags: StartFlags): StartNodeOptions {
     resources: flags.resources ?? {},
     token,
     ...(redis === undefined ? {} : { redis }),
+    ...(head ? { dashboard: { host: flags.dashboardHost?.trim() || DEFAULT_IP, port: flags.dashboardPort ?? DASHBOARD_PORT } } : {}),
     ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined
       ? { tls: { cert: readPem(flags.tlsCert, '--tls-cert'), key: readPem(flags.tlsKey, '--tls-key') } }
       : {}),
@@ -159,7 +167,18 @@ function tablesWhere(options: StartNodeOptions): string {
 }
 
 /** What the user is told once a head or node is up. */
-function upMessage(role: 'head' | 'node', address: string, pid: number, options: StartNodeOptions, where: string): string {
+/**
+ * The dashboard's line: its URL with the token, once (as Jupyter prints its own): opening it sets
+ * the page's cookie and takes the token out of the address bar.
+ */
+function dashboardLine(options: StartNodeOptions, url: string | undefined): string {
+  if (options.dashboard === undefined) return '';
+  if (url === undefined) return `Dashboard:        not served: ${options.dashboard.host ?? DEFAULT_IP}:${options.dashboard.port} is taken (see the warning above, or in its log)`;
+  const shown = isWildcard(new URL(url).hostname) ? url.replace(/\/\/[^/]+:/, `//${options.advertiseAddress ?? DEFAULT_IP}:`) : url;
+  return `Dashboard:        ${shown}/?token=${encodeURIComponent(options.token)}`;
+}
+
+function upMessage(role: 'head' | 'node', address: string, pid: number, options: StartNodeOptions, where: string, dashboardUrl?: string): string {
   if (role === 'node') {
     return `Started a miniray node at ${address} (pid ${pid}; ${where}), joined to the head at ${options.address}.\n` +
       'See the cluster: miniray status    Stop what runs here: miniray stop\n';
@@ -171,6 +190,7 @@ function upMessage(role: 'head' | 'node', address: string, pid: number, options:
     `Connect a driver: await init({ address: '${address}' }), or MINIRAY_ADDRESS=${address}; on this machine also address: 'auto'`,
     `Cluster token:    ${tokenWhere()}`,
     `GCS tables:       ${tablesWhere(options)}`,
+    ...(options.dashboard === undefined ? [] : [dashboardLine(options, dashboardUrl)]),
     'See the cluster:  miniray status    Stop it: miniray stop',
   ];
   if (options.nodeIpAddress === DEFAULT_IP) {
@@ -203,12 +223,12 @@ async function start(flags: StartFlags, command: Command): Promise<void> {
   const options = nodeOptions(flags);
   if (flags.block) {
     const onUp = (node: RunningNode) => {
-      process.stdout.write(upMessage(role, node.address, process.pid, options, 'in the foreground: Ctrl-C or `miniray stop` stops it'));
+      process.stdout.write(upMessage(role, node.address, process.pid, options, 'in the foreground: Ctrl-C or `miniray stop` stops it', node.dashboardUrl));
     };
     process.exit(await runForeground(role, options, onUp, healthzPlace(flags)));
   }
   const { record, logPath } = await startDetached(role, ...withoutPassword(process.argv.slice(2)));
-  process.stdout.write(upMessage(role, record.address, record.pid, options, `log: ${logPath}`));
+  process.stdout.write(upMessage(role, record.address, record.pid, options, `log: ${logPath}`, record.dashboardUrl));
   const probes = healthzPlace(flags);
   if (probes !== undefined) {
     process.stdout.write(`GET /healthz is served at ${probes.port === 0 ? `a free port on ${probes.host} (its log says which)` : `http://${probes.host}:${probes.port}/healthz`}.\n`);
@@ -270,6 +290,8 @@ export function createProgram(): Command {
     .option('--redis-address <host:port>', 'head: keep the GCS tables in the Redis there, so that the head can be restarted (env MINIRAY_REDIS_ADDRESS)', asArgParser(parseRedisAddress))
     .option('--redis-password <password>', 'head: the password of --redis-address (env MINIRAY_REDIS_PASSWORD, which keeps it out of the process list)')
     .option('--redis-namespace <name>', "head: the prefix of this cluster's keys in Redis, one per cluster sharing it (default miniray; env MINIRAY_REDIS_NAMESPACE)", asArgParser(parseRedisNamespace))
+    .option('--dashboard-port <port>', `head: the dashboard's port (default ${DASHBOARD_PORT}; 0: any free one; taken: the head runs without it)`, asArgParser((text) => parsePort(text, '--dashboard-port')))
+    .option('--dashboard-host <ip>', `head: the address the dashboard listens on (default ${DEFAULT_IP}: this machine only)`)
     .option('--block', 'run in the foreground until SIGINT or SIGTERM')
     .action(start);
 

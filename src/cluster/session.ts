@@ -18,6 +18,8 @@ export interface ProcessRecord {
   readonly address: string;
   /** ISO 8601 time the process came up. */
   readonly startedAt: string;
+  /** head: its dashboard, http://host:port (without the token), when it serves one. */
+  readonly dashboardUrl?: string;
 }
 
 /** $MINIRAY_HOME, else ~/.miniray. Not created here: writers create it (0700) when they write. */
@@ -173,11 +175,11 @@ function parseRecord(text: string): ProcessRecord | undefined {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  const { pid, role, address, startedAt } = value as Record<string, unknown>;
+  const { pid, role, address, startedAt, dashboardUrl } = value as Record<string, unknown>;
   if (!Number.isSafeInteger(pid) || (pid as number) <= 0) return undefined;
   if (role !== 'head' && role !== 'node') return undefined;
   if (typeof address !== 'string' || typeof startedAt !== 'string') return undefined;
-  return { pid: pid as number, role, address, startedAt };
+  return { pid: pid as number, role, address, startedAt, ...(typeof dashboardUrl === 'string' ? { dashboardUrl } : {}) };
 }
 
 /** The record of process `pid`, if there is a well-formed one. */

@@ -16,6 +16,7 @@ import { Node, type NodeOptions } from '../node/index.js';
 import { ClusterAgent } from './agent.js';
 import { GcsLink } from './gcs-link.js';
 import type { Health } from './healthz.js';
+import type { FastifyPluginAsync } from 'fastify';
 
 export interface StartNodeOptions {
   /** true: a GCS and a node; false: a node that joins `address`. */
@@ -37,6 +38,18 @@ export interface StartNodeOptions {
   readonly objectStoreMemory?: number;
   /** head: keep the GCS's tables in this Redis, so that a head restarted on it finds them again. */
   readonly redis?: RedisAddress;
+  /** head: serve the dashboard (a node that is not the head serves none). */
+  readonly dashboard?: DashboardPlace;
+}
+
+/** Where the head serves its dashboard, and what more it mounts there (src/dashboard). */
+export interface DashboardPlace {
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** 0: any free port. Taken: a warning on stderr, and the head runs without it (as Ray's). */
+  readonly port: number;
+  /** More routes behind the token (the Jobs API), made once the head is up. */
+  readonly plugins?: (head: { readonly gcs: GcsClient; readonly gcsAddress: string; readonly token: string }) => readonly FastifyPluginAsync[];
 }
 
 /** Where the head keeps its GCS tables (--redis-address, --redis-password, --redis-namespace). */
@@ -58,6 +71,8 @@ export interface RunningNode {
   stop(): Promise<void>;
   /** Resolves if the node ends on its own (e.g. head gone). */
   readonly stopped: Promise<void>;
+  /** The head's dashboard, http://host:port without the token; undefined when not served. */
+  readonly dashboardUrl?: string;
 }
 
 export const DEFAULT_HEAD_PORT = 6380;
@@ -329,10 +344,18 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   });
   await member.node.ready();
   const nodeId = member.node.nodeId;
+  let dashboard: Awaited<ReturnType<typeof headDashboard>>;
+  try {
+    dashboard = options.head && options.dashboard !== undefined ? await headDashboard(options.dashboard, member, options.token) : undefined;
+  } catch (error) {
+    await member.stop();
+    throw error;
+  }
   let stopping = false;
-  const stop = (): Promise<void> => {
+  const stop = async (): Promise<void> => {
     stopping = true;
-    return member.stop();
+    await dashboard?.close();
+    await member.stop();
   };
   // A node the GCS declared dead (cut off past the health checks' timeout, then back, or refused
   // when it registered again) says so and ends (`miniray start` exits 1): it must not go on as a
@@ -350,5 +373,33 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     health: () => (member.gcsConnected() ? { ok: true } : { ok: false, reason: 'GCS unreachable' }),
     stop,
     stopped,
+    ...(dashboard === undefined ? {} : { dashboardUrl: dashboard.url }),
   };
+}
+
+/**
+ * The head's dashboard over its own GCS client, or undefined when its port is taken (a warning:
+ * the cluster matters more than its page). The server is loaded only here: fastify costs every
+ * other import of miniray its load time.
+ */
+async function headDashboard(place: DashboardPlace, member: ClusterMember, token: string) {
+  const { startDashboard, isAddressInUse } = await import('../dashboard/index.js');
+  const { stateSourceFor } = await import('../dashboard/gcs-state.js');
+  const gcsAddress = member.gcsAddress as string;
+  try {
+    return await startDashboard({
+      ...(place.host === undefined ? {} : { host: place.host }),
+      port: place.port,
+      token,
+      state: stateSourceFor(member.gcs),
+      ...(place.plugins === undefined ? {} : { plugins: place.plugins({ gcs: member.gcs, gcsAddress, token }) }),
+    });
+  } catch (error) {
+    if (!isAddressInUse(error)) throw error;
+    console.error(
+      `miniray: warning: the dashboard's port ${place.host ?? '127.0.0.1'}:${place.port} is taken, so the head runs without a dashboard ` +
+        '(start it with --dashboard-port <another port>, or 0 for any free one)',
+    );
+    return undefined;
+  }
 }

@@ -458,8 +458,9 @@ export class Cluster {
     const args = [
       cliMain,
       'start',
-      // A later --port wins: restartHead()'s over headArgs' over 0.
-      ...(role === 'head' ? ['--head', '--port', '0', ...(this.options.headArgs ?? []), ...(this.headPort === undefined ? [] : ['--port', this.headPort])] : ['--address', this.gcsAddress]),
+      // A later --port wins: restartHead()'s over headArgs' over 0. Heads started at once must not
+      // all want the dashboard's 8265: any free port (headArgs may give one).
+      ...(role === 'head' ? ['--head', '--port', '0', '--dashboard-port', '0', ...(this.options.headArgs ?? []), ...(this.headPort === undefined ? [] : ['--port', this.headPort])] : ['--address', this.gcsAddress]),
       '--num-cpus',
       String(spec.numCpus),
       ...(spec.numGpus === undefined ? [] : ['--num-gpus', String(spec.numGpus)]),

@@ -2,6 +2,7 @@
 // expectType line fails to compile when the type differs, and each `@ts-expect-error` line fails
 // to compile when the call it marks is accepted.
 import {
+  type InitResult,
   type MultiReturnRemoteFunction,
   type NodeInfo,
   type SchedulingStrategy,
@@ -174,7 +175,7 @@ async function types(): Promise<void> {
 
   // ---- init, context, errors -------------------------------------------------------------------
 
-  expectType<Promise<void>>()(init({ numWorkers: 2, numCpus: 2, objectStoreMemory: 1 << 20, workerHeapLimitMb: 64 }));
+  expectType<Promise<InitResult>>()(init({ numWorkers: 2, numCpus: 2, objectStoreMemory: 1 << 20, workerHeapLimitMb: 64 }));
   // @ts-expect-error: unknown init option
   void init({ numWorker: 2 });
   // @ts-expect-error: wrong init option type
