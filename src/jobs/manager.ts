@@ -15,6 +15,8 @@ import { mkdirSync, openSync, closeSync, statSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { sessionDir } from '../cluster/session.js';
+import { setting } from '../config/index.js';
 import type { GcsClient } from '../gcs/client.js';
 import type { JobSubmissionRecord } from '../state/types.js';
 import { JobError } from './errors.js';
@@ -103,6 +105,11 @@ export class JobManager {
       await manager.write({ ...record, status: 'FAILED', message: 'the head that ran this job stopped before it ended', endTimeMs: Date.now() });
     }
     return manager;
+  }
+
+  /** The head's manager: its session directory (MINIRAY_HOME), the jobStopGraceMs and jobMaxPackageBytes settings. */
+  static forHead(head: { readonly gcs: JobGcs; readonly gcsAddress: string; readonly token: string }): Promise<JobManager> {
+    return JobManager.start({ ...head, sessionDir: sessionDir(), stopGraceMs: setting('jobStopGraceMs'), maxPackageBytes: setting('jobMaxPackageBytes') });
   }
 
   logPath(submissionId: string): string {
