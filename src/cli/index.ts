@@ -12,6 +12,7 @@ import { setting } from '../config/index.js';
 import { InvalidOptionError, MinirayError } from '../errors/index.js';
 import { runForeground, startDetached, stopAll, type HealthzPlace } from './daemon.js';
 import { asArgParser, parseAddress, parseCount, parsePort, parseRedisAddress, parseRedisNamespace, parseResources } from './flags.js';
+import { registerJobCommands } from './job.js';
 import { fetchNodes, formatStatus } from './status.js';
 
 interface StartFlags {
@@ -311,6 +312,7 @@ export function createProgram(): Command {
     }), 10)
     .action(stop);
 
+  registerJobCommands(program);
   return program;
 }
 
