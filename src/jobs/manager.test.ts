@@ -54,10 +54,10 @@ async function finished(jobs: JobManager, id: string): Promise<JobSubmissionReco
 const node = JSON.stringify(process.execPath);
 
 test('a job runs its entrypoint with a shell, in its working dir, with the cluster in its environment, and SUCCEEDED is recorded in the KV', async () => {
-  const { jobs, gcs } = await manager();
+  const { jobs, gcs } = await manager({ baseEnv: { ...process.env, MINIRAY_REDIS_PASSWORD: 'secret', FROM_HEAD: 'kept' } });
   const cwd = freshDir();
   const id = await jobs.submit({
-    entrypoint: `echo "addr=$MINIRAY_ADDRESS token=$MINIRAY_AUTH_TOKEN id=$MINIRAY_JOB_SUBMISSION_ID color=$COLOR" && pwd && echo oops >&2`,
+    entrypoint: `echo "addr=$MINIRAY_ADDRESS token=$MINIRAY_AUTH_TOKEN id=$MINIRAY_JOB_SUBMISSION_ID color=$COLOR head=$FROM_HEAD redis=$MINIRAY_REDIS_PASSWORD" && pwd && echo oops >&2`,
     runtimeEnv: { envVars: { COLOR: 'blue' }, workingDir: cwd },
     metadata: { owner: 'me' },
     entrypointNumCpus: 1.5,
@@ -71,7 +71,7 @@ test('a job runs its entrypoint with a shell, in its working dir, with the clust
   assert.ok(record.endTimeMs !== undefined && record.endTimeMs >= record.startTimeMs);
   assert.deepEqual(gcs.record(id), record, 'the KV holds the final record');
   const { logs } = await jobs.logs(id);
-  assert.equal(logs, `addr=127.0.0.1:6999 token=the-token id=${id} color=blue\n${cwd}\noops\n`);
+  assert.equal(logs, `addr=127.0.0.1:6999 token=the-token id=${id} color=blue head=kept redis=\n${cwd}\noops\n`);
 });
 
 test('statuses go PENDING -> RUNNING -> FAILED, with the exit code in the message', async () => {
@@ -197,6 +197,7 @@ test('the driver\'s GCS job ID is recorded once the job table has its submission
   await until('running', async () => (await jobs.get(id))?.status === 'RUNNING');
   assert.equal((await jobs.get(id))?.jobId, undefined);
   gcs.jobs = [{ jobId: 7, driverNodeId: 'ab'.repeat(16) as never, startTimeMs: 1, submissionId: id }];
+  await until('the job ID recorded in the KV', () => (gcs.record(id) as JobSubmissionRecord).jobId === '7');
   assert.equal((await jobs.get(id))?.jobId, '7');
   await jobs.stop(id);
   assert.equal((gcs.record(id) as JobSubmissionRecord).jobId, '7');

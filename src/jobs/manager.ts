@@ -69,6 +69,8 @@ export interface JobManagerOptions {
 export const SUBMISSION_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const MAX_LOG_CHUNK_BYTES = 4 * 1024 * 1024;
 const GROUP_POLL_MS = 50;
+const JOB_ID_POLL_FIRST_MS = 250;
+const JOB_ID_POLL_MAX_MS = 5000;
 
 /** A job this manager runs, while it runs. */
 interface Running {
@@ -201,8 +203,10 @@ export class JobManager {
     } catch (error) {
       return this.end(job, { status: 'FAILED', message: `its log file could not be opened: ${(error as Error).message}` });
     }
+    // The head's Redis password is the head's business, not its jobs'.
+    const { MINIRAY_REDIS_PASSWORD: _password, ...base } = this.options.baseEnv ?? process.env;
     const env: NodeJS.ProcessEnv = {
-      ...(this.options.baseEnv ?? process.env),
+      ...base,
       ...job.record.runtimeEnv.envVars,
       MINIRAY_ADDRESS: this.options.gcsAddress,
       MINIRAY_AUTH_TOKEN: this.options.token,
@@ -222,7 +226,8 @@ export class JobManager {
     child.once('spawn', () => {
       started = true;
       if (job.stopRequested !== undefined) this.signal(job);
-      this.update(job, { status: 'RUNNING' });
+      void this.update(job, { status: 'RUNNING' });
+      this.watchForDriver(job, JOB_ID_POLL_FIRST_MS);
     });
     child.once('error', (error) => {
       if (!started) void this.end(job, { status: 'FAILED', message: `its entrypoint could not be started: ${error.message}` });
@@ -276,6 +281,22 @@ export class JobManager {
   }
 
   /**
+   * Records the GCS job ID of the driver the entrypoint starts, once it has joined (asked with a
+   * backoff while the job runs: the state API matches jobs by it).
+   */
+  private watchForDriver(job: Running, afterMs: number): void {
+    const timer = setTimeout(async () => {
+      const ended = () => job.ending === true; // read anew after the await
+      if (ended() || job.record.jobId !== undefined) return;
+      const jobId = await this.driverJobId(job.record.submissionId);
+      if (ended()) return;
+      if (jobId !== undefined) void this.update(job, { jobId });
+      else this.watchForDriver(job, Math.min(afterMs * 2, JOB_ID_POLL_MAX_MS));
+    }, afterMs);
+    timer.unref();
+  }
+
+  /**
    * The GCS job ID of the driver the entrypoint started, once the GCS's job table says which
    * (a driver's job carries MINIRAY_JOB_SUBMISSION_ID as its `submissionId`, where the GCS keeps it).
    */
@@ -297,10 +318,6 @@ export class JobManager {
   async get(submissionId: string): Promise<JobSubmissionRecord | undefined> {
     const own = this.running.get(submissionId);
     if (own !== undefined) {
-      if (own.record.jobId === undefined && own.record.status === 'RUNNING') {
-        const jobId = await this.driverJobId(submissionId);
-        if (jobId !== undefined && own.record.jobId === undefined) await this.update(own, { jobId });
-      }
       return own.record;
     }
     if (!SUBMISSION_ID.test(submissionId)) return undefined;
