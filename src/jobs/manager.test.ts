@@ -54,10 +54,11 @@ async function finished(jobs: JobManager, id: string): Promise<JobSubmissionReco
 const node = JSON.stringify(process.execPath);
 
 test('a job runs its entrypoint with a shell, in its working dir, with the cluster in its environment, and SUCCEEDED is recorded in the KV', async () => {
-  const { jobs, gcs } = await manager({ baseEnv: { ...process.env, MINIRAY_REDIS_PASSWORD: 'secret', FROM_HEAD: 'kept' } });
+  const { MINIRAY_NODE_IP_ADDRESS: _ip, ...headEnv } = process.env;
+  const { jobs, gcs } = await manager({ baseEnv: { ...headEnv, MINIRAY_REDIS_PASSWORD: 'secret', FROM_HEAD: 'kept' } });
   const cwd = freshDir();
   const id = await jobs.submit({
-    entrypoint: `echo "addr=$MINIRAY_ADDRESS token=$MINIRAY_AUTH_TOKEN id=$MINIRAY_JOB_SUBMISSION_ID color=$COLOR head=$FROM_HEAD redis=$MINIRAY_REDIS_PASSWORD" && pwd && echo oops >&2`,
+    entrypoint: `echo "addr=$MINIRAY_ADDRESS token=$MINIRAY_AUTH_TOKEN id=$MINIRAY_JOB_SUBMISSION_ID color=$COLOR head=$FROM_HEAD redis=$MINIRAY_REDIS_PASSWORD ip=$MINIRAY_NODE_IP_ADDRESS" && pwd && echo oops >&2`,
     runtimeEnv: { envVars: { COLOR: 'blue' }, workingDir: cwd },
     metadata: { owner: 'me' },
     entrypointNumCpus: 1.5,
@@ -71,7 +72,7 @@ test('a job runs its entrypoint with a shell, in its working dir, with the clust
   assert.ok(record.endTimeMs !== undefined && record.endTimeMs >= record.startTimeMs);
   assert.deepEqual(gcs.record(id), record, 'the KV holds the final record');
   const { logs } = await jobs.logs(id);
-  assert.equal(logs, `addr=127.0.0.1:6999 token=the-token id=${id} color=blue head=kept redis=\n${cwd}\noops\n`);
+  assert.equal(logs, `addr=127.0.0.1:6999 token=the-token id=${id} color=blue head=kept redis= ip=127.0.0.1\n${cwd}\noops\n`);
 });
 
 test('statuses go PENDING -> RUNNING -> FAILED, with the exit code in the message', async () => {
@@ -241,4 +242,15 @@ test('logs: read from an offset, never cutting a UTF-8 character', async () => {
     assert.ok(whole.length >= cut - 3);
   }
   assert.equal(wholeUtf8(bytes).length, bytes.length);
+});
+
+test("a job's driver listens on the head's advertised host (MINIRAY_NODE_IP_ADDRESS), unless told otherwise", async () => {
+  const { MINIRAY_NODE_IP_ADDRESS: _ip, ...headEnv } = process.env;
+  const { jobs } = await manager({ gcsAddress: '[fd00::7]:6380', baseEnv: headEnv });
+  const id = await jobs.submit({ entrypoint: 'echo "$MINIRAY_NODE_IP_ADDRESS $MINIRAY_ADDRESS"' });
+  await finished(jobs, id);
+  assert.equal((await jobs.logs(id)).logs, 'fd00::7 [fd00::7]:6380\n');
+  const told = await jobs.submit({ entrypoint: 'echo "$MINIRAY_NODE_IP_ADDRESS"', runtimeEnv: { envVars: { MINIRAY_NODE_IP_ADDRESS: '10.1.2.3' } } });
+  await finished(jobs, told);
+  assert.equal((await jobs.logs(told)).logs, '10.1.2.3\n');
 });

@@ -207,6 +207,8 @@ export class JobManager {
     const { MINIRAY_REDIS_PASSWORD: _password, ...base } = this.options.baseEnv ?? process.env;
     const env: NodeJS.ProcessEnv = {
       ...base,
+      // The driver listens where the other nodes reach this machine: the head's advertised host.
+      MINIRAY_NODE_IP_ADDRESS: base['MINIRAY_NODE_IP_ADDRESS'] || hostOf(this.options.gcsAddress),
       ...job.record.runtimeEnv.envVars,
       MINIRAY_ADDRESS: this.options.gcsAddress,
       MINIRAY_AUTH_TOKEN: this.options.token,
@@ -406,6 +408,11 @@ export class JobManager {
     this.closing = true;
     await Promise.all([...this.running.keys()].map((id) => this.stop(id, 'the head stopped')));
   }
+}
+
+/** The host of HOST:PORT (an IPv6 host without its brackets). */
+function hostOf(address: string): string {
+  return address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
 }
 
 /** Resolves once no process is left in group `pgid` (stop()'s SIGKILL after the grace sees to it). */
