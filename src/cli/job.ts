@@ -191,9 +191,13 @@ async function submit(words: string[], flags: SubmitFlags): Promise<void> {
   const runtimeEnv: Record<string, unknown> = { ...flags.runtimeEnvJson };
   if (flags.workingDir !== undefined) {
     const { packDirectory } = await import('../jobs/package.js');
-    const { bytes, sha256 } = await packDirectory(flags.workingDir, setting('jobMaxPackageBytes')).catch((error: unknown) => {
+    const { bytes, sha256, leftOut } = await packDirectory(flags.workingDir, setting('jobMaxPackageBytes')).catch((error: unknown) => {
       throw new InvalidOptionError((error as Error).message, '--working-dir', { cause: error });
     });
+    if (leftOut.length > 0) {
+      const shown = leftOut.slice(0, 5).join(', ') + (leftOut.length > 5 ? `, and ${leftOut.length - 5} more` : '');
+      note(`Left out of the upload: links that point outside ${flags.workingDir} (${shown}); the head has its own miniray for 'import "miniray"'.`);
+    }
     const known = await client.request('GET', `/api/packages/${sha256}`).then(
       () => true,
       (error: unknown) => {

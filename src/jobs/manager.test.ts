@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -253,4 +253,14 @@ test("a job's driver listens on the head's advertised host (MINIRAY_NODE_IP_ADDR
   const told = await jobs.submit({ entrypoint: 'echo "$MINIRAY_NODE_IP_ADDRESS"', runtimeEnv: { envVars: { MINIRAY_NODE_IP_ADDRESS: '10.1.2.3' } } });
   await finished(jobs, told);
   assert.equal((await jobs.logs(told)).logs, '10.1.2.3\n');
+});
+
+test("jobs find the head's own miniray: <session>/jobs/node_modules/miniray links to it", async () => {
+  const { session } = await manager();
+  const link = join(session, 'jobs', 'node_modules', 'miniray');
+  const pkg = JSON.parse(readFileSync(join(link, 'package.json'), 'utf8')) as { name: string };
+  assert.equal(pkg.name, 'miniray');
+  assert.equal(realpathSync(link), realpathSync(new URL('../..', import.meta.url)));
+  await manager({ sessionDir: session }); // a second head on the same session dir keeps it
+  assert.equal(realpathSync(link), realpathSync(new URL('../..', import.meta.url)));
 });

@@ -11,9 +11,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { sessionDir } from '../cluster/session.js';
 import { setting } from '../config/index.js';
@@ -102,6 +103,7 @@ export class JobManager {
    */
   static async start(options: JobManagerOptions): Promise<JobManager> {
     const manager = new JobManager(options);
+    offerOwnPackage(options.sessionDir);
     for (const record of await manager.list()) {
       if (isTerminal(record.status)) continue;
       await manager.write({ ...record, status: 'FAILED', message: 'the head that ran this job stopped before it ended', endTimeMs: Date.now() });
@@ -407,6 +409,34 @@ export class JobManager {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all([...this.running.keys()].map((id) => this.stop(id, 'the head stopped')));
+  }
+}
+
+/**
+ * Makes `import 'miniray'` in a job resolve to the head's own miniray, as Ray's jobs use the
+ * cluster's ray: Node looks for node_modules in every folder up from the script, and
+ * <session>/jobs/node_modules/miniray (a link to the package this head runs) is on that way from
+ * every unpacked working dir. A working dir that brings its own node_modules/miniray uses that.
+ */
+function offerOwnPackage(session: string): void {
+  const root = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+  try {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name?: unknown };
+    if (pkg.name !== 'miniray') return; // bundled into something else: nothing to offer
+    const dir = join(session, 'jobs', 'node_modules');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const link = join(dir, 'miniray');
+    try {
+      if (readlinkSync(link) === root) return;
+    } catch {
+      // absent (or not a link: rename below says so)
+    }
+    const temp = `${link}.${process.pid}.tmp`;
+    rmSync(temp, { force: true });
+    symlinkSync(root, temp, 'dir');
+    renameSync(temp, link); // atomic: a job starting meanwhile sees the old link or the new one
+  } catch (error) {
+    console.error(`miniray: jobs on this head cannot import 'miniray' unless their working dir has it: ${(error as Error).message}`);
   }
 }
 

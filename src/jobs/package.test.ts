@@ -54,7 +54,10 @@ test('a packed directory goes up and unpacks as it was, without .git', async () 
   writeFileSync(join(source, 'lib', 'util.mjs'), 'export const x = 1');
   writeFileSync(join(source, '.git', 'HEAD'), 'ref');
   symlinkSync('lib/util.mjs', join(source, 'link.mjs'));
-  const { bytes, sha256 } = await packDirectory(source, 1 << 20);
+  mkdirSync(join(source, 'node_modules'));
+  symlinkSync(scratch, join(source, 'node_modules', 'linked')); // as npm link makes them: absolute, outside
+  const { bytes, sha256, leftOut } = await packDirectory(source, 1 << 20);
+  assert.deepEqual(leftOut, [`node_modules/linked -> ${scratch}`]);
   assert.equal(sha256, sha(bytes));
   const store = new PackageStore({ dir: freshDir(), maxBytes: 1 << 20 });
   assert.equal(await store.has(sha256), false);
@@ -62,7 +65,8 @@ test('a packed directory goes up and unpacks as it was, without .git', async () 
   assert.equal(await store.has(sha256), true);
   const into = join(freshDir(), 'wd');
   await store.unpack(sha256, into);
-  assert.deepEqual(readdirSync(into).sort(), ['lib', 'link.mjs', 'main.mjs']);
+  assert.deepEqual(readdirSync(into).sort(), ['lib', 'link.mjs', 'main.mjs', 'node_modules']);
+  assert.deepEqual(readdirSync(join(into, 'node_modules')), []);
   assert.equal(readFileSync(join(into, 'link.mjs'), 'utf8'), 'export const x = 1');
   // Unpacking again starts from an empty folder.
   writeFileSync(join(into, 'left-over'), '');

@@ -7,7 +7,7 @@
  * refused), when it is uploaded and again when it is unpacked.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { Stats, createWriteStream, readlinkSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -188,10 +188,12 @@ async function checkArchive(file: string, unpackedLimit: number): Promise<void> 
 }
 
 /**
- * Packs `dir` (for `--working-dir`) as a tar.gz in memory: its bytes and their sha256.
+ * Packs `dir` (for `--working-dir`) as a tar.gz in memory: its bytes, their sha256, and the links
+ * left out because they point outside `dir` (the head would refuse them; a linked
+ * node_modules/miniray, as `npm link` makes, is the usual one, and the head offers its own miniray).
  * @throws JobError 413 when it passes `maxBytes` packed.
  */
-export async function packDirectory(dir: string, maxBytes: number): Promise<{ bytes: Buffer; sha256: string }> {
+export async function packDirectory(dir: string, maxBytes: number): Promise<{ bytes: Buffer; sha256: string; leftOut: string[] }> {
   const info = await stat(dir).catch((error: unknown) => {
     throw new JobError(`--working-dir ${dir}: ${(error as Error).message}`, 400, { cause: error });
   });
@@ -199,7 +201,16 @@ export async function packDirectory(dir: string, maxBytes: number): Promise<{ by
   const chunks: Buffer[] = [];
   let bytes = 0;
   const digest = createHash('sha256');
-  const stream = create({ gzip: true, cwd: dir, portable: true, filter: (path) => !path.split('/').some((part) => EXCLUDED.has(part)) }, ['.']);
+  const leftOut: string[] = [];
+  const keep = (path: string, entry: Stats | ReadEntry): boolean => {
+    if (path.split('/').some((part) => EXCLUDED.has(part))) return false;
+    if (!(entry instanceof Stats) || !entry.isSymbolicLink()) return true;
+    const target = readlinkSync(join(dir, path));
+    if (entryProblem(path.replace(/^\.\//, ''), 'SymbolicLink', target) === undefined) return true;
+    leftOut.push(`${path.replace(/^\.\//, '')} -> ${target}`);
+    return false;
+  };
+  const stream = create({ gzip: true, cwd: dir, portable: true, filter: keep }, ['.']);
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     bytes += chunk.length;
     if (bytes > maxBytes) {
@@ -208,5 +219,5 @@ export async function packDirectory(dir: string, maxBytes: number): Promise<{ by
     digest.update(chunk);
     chunks.push(chunk);
   }
-  return { bytes: Buffer.concat(chunks), sha256: digest.digest('hex') };
+  return { bytes: Buffer.concat(chunks), sha256: digest.digest('hex'), leftOut };
 }

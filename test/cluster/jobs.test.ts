@@ -6,16 +6,13 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { Cluster, Proc, cliMain, isAlive, resultsOf, root, trackGroup, waitFor, type Outcome } from './harness.js';
-
-const distIndex = pathToFileURL(join(root, 'dist', 'index.js')).href;
+import { Cluster, Proc, cliMain, isAlive, resultsOf, trackGroup, waitFor, type Outcome } from './harness.js';
 
 /** A job's script: joins the cluster, runs a task, prints RESULT, and with `hold`, waits to be stopped. */
 const script = (hold: boolean) => `
 import { readFileSync } from 'node:fs';
-import { get, init, remote, shutdown } from ${JSON.stringify(distIndex)};
+import { get, init, remote, shutdown } from 'miniray'; // the head's own miniray (docs/jobs.md)
 const pgid = Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[2]);
 console.log('PID ' + process.pid + ' ' + pgid);
 const { address } = await init();
