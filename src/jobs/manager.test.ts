@@ -264,3 +264,38 @@ test("jobs find the head's own miniray: <session>/jobs/node_modules/miniray link
   await manager({ sessionDir: session }); // a second head on the same session dir keeps it
   assert.equal(realpathSync(link), realpathSync(new URL('../..', import.meta.url)));
 });
+
+test("a head restarted after a SIGKILL stops what is left of its jobs (their group, if it still runs that job), and marks them FAILED", async () => {
+  const gcs = new FakeJobGcs();
+  const first = await manager({ gcs });
+  const id = await first.jobs.submit({ entrypoint: `echo up; ${node} -e "setInterval(() => {}, 1000)"` });
+  await until('the job up', async () => (await first.jobs.logs(id)).logs.includes('up') && (await first.jobs.get(id))?.status === 'RUNNING');
+  const pgid = Number(readFileSync(join(first.session, 'jobs', id, 'pgid'), 'utf8'));
+  assert.doesNotThrow(() => process.kill(-pgid, 0));
+  // The first head "dies" (its manager is left as it is, as a killed process leaves its jobs); a new one starts on the same session and GCS.
+  const second = await manager({ gcs, sessionDir: first.session });
+  assert.throws(() => process.kill(-pgid, 0), 'the left-over group is gone');
+  const record = await second.jobs.get(id);
+  assert.equal(record?.status, 'FAILED');
+  await first.jobs.waitUntilDone(id);
+});
+
+test('a left-over group is stopped only if it still runs that job (a reused PID is left alone)', async () => {
+  const gcs = new FakeJobGcs();
+  const session = freshDir();
+  const stale = { submissionId: 'stale', entrypoint: 'x', status: 'RUNNING', metadata: {}, runtimeEnv: {}, entrypointNumCpus: 0, startTimeMs: 1 };
+  await gcs.kvPut(JOB_KV_NAMESPACE, 'stale', Buffer.from(JSON.stringify(stale)));
+  const { spawn } = await import('node:child_process');
+  const bystander = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
+  try {
+    mkdirSync(join(session, 'jobs', 'stale'), { recursive: true });
+    writeFileSync(join(session, 'jobs', 'stale', 'pgid'), String(bystander.pid));
+    const { jobs } = await manager({ gcs, sessionDir: session });
+    assert.doesNotThrow(() => process.kill(bystander.pid as number, 0), 'not a process of that job: left running');
+    const record = await jobs.get('stale');
+    assert.equal(record?.status, 'FAILED');
+    assert.equal(record?.message, 'the head that ran this job stopped before it ended');
+  } finally {
+    bystander.kill('SIGKILL');
+  }
+});

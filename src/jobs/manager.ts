@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,9 +106,42 @@ export class JobManager {
     offerOwnPackage(options.sessionDir);
     for (const record of await manager.list()) {
       if (isTerminal(record.status)) continue;
-      await manager.write({ ...record, status: 'FAILED', message: 'the head that ran this job stopped before it ended', endTimeMs: Date.now() });
+      const stopped = await manager.stopLeftOver(record.submissionId);
+      const message = `the head that ran this job stopped before it ended${stopped ? ' (its processes, still running on this machine, were stopped)' : ''}`;
+      await manager.write({ ...record, status: 'FAILED', message, endTimeMs: Date.now() });
     }
     return manager;
+  }
+
+  private groupFile(submissionId: string): string {
+    return join(this.options.sessionDir, 'jobs', submissionId, 'pgid');
+  }
+
+  /**
+   * Stops what is left of a job whose head was killed (a head cannot stop its jobs when it gets
+   * SIGKILL): its process group, as that head noted it, if processes of that group still carry
+   * the job's MINIRAY_JOB_SUBMISSION_ID (so that a reused PID is left alone). Linux only.
+   */
+  private async stopLeftOver(submissionId: string): Promise<boolean> {
+    let pgid: number;
+    try {
+      pgid = Number(readFileSync(this.groupFile(submissionId), 'utf8'));
+    } catch {
+      return false;
+    }
+    if (!Number.isSafeInteger(pgid) || pgid <= 1 || !groupRunsJob(pgid, submissionId)) return false;
+    const kill = (signal: NodeJS.Signals) => {
+      try {
+        process.kill(-pgid, signal);
+      } catch {
+        // gone
+      }
+    };
+    kill('SIGTERM');
+    const timer = setTimeout(() => kill('SIGKILL'), this.options.stopGraceMs);
+    await groupGone(pgid);
+    clearTimeout(timer);
+    return true;
   }
 
   /** The head's manager: its session directory (MINIRAY_HOME), the jobStopGraceMs and jobMaxPackageBytes settings. */
@@ -226,6 +259,15 @@ export class JobManager {
     }
     closeSync(fd); // the child holds its own copy
     job.child = child;
+    if (child.pid !== undefined) {
+      try {
+        // For a head restarted after a SIGKILL (stopLeftOver): the group it would have to stop.
+        mkdirSync(join(this.options.sessionDir, 'jobs', submissionId), { recursive: true, mode: 0o700 });
+        writeFileSync(this.groupFile(submissionId), String(child.pid), { mode: 0o600 });
+      } catch {
+        // Only a restarted head needs it.
+      }
+    }
     let started = false;
     child.once('spawn', () => {
       started = true;
@@ -443,6 +485,31 @@ function offerOwnPackage(session: string): void {
 /** The host of HOST:PORT (an IPv6 host without its brackets). */
 function hostOf(address: string): string {
   return address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+}
+
+/** Whether a live process of group `pgid` runs job `submissionId` (has its ID in its environment). */
+function groupRunsJob(pgid: number, submissionId: string): boolean {
+  if (process.platform !== 'linux') return false;
+  const mark = Buffer.from(`\0MINIRAY_JOB_SUBMISSION_ID=${submissionId}\0`);
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return false;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) !== pgid || state === 'Z') continue;
+      const environ = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${entry}/environ`)]);
+      if (environ.includes(mark)) return true;
+    } catch {
+      // It exited while we looked, or is not ours to read.
+    }
+  }
+  return false;
 }
 
 /** Resolves once no process is left in group `pgid` (stop()'s SIGKILL after the grace sees to it). */
