@@ -12,6 +12,7 @@ import { setting } from '../config/index.js';
 import { InvalidOptionError, MinirayError } from '../errors/index.js';
 import { runForeground, startDetached, stopAll, type HealthzPlace } from './daemon.js';
 import { asArgParser, parseAddress, parseCount, parsePort, parseRedisAddress, parseRedisNamespace, parseResources } from './flags.js';
+import { registerJobCommands } from './job.js';
 import { registerStateCommands } from './state.js';
 import { fetchNodes, formatStatus, resolveTarget } from './status.js';
 
@@ -303,6 +304,7 @@ export function createProgram(): Command {
     .action(stop);
 
   registerStateCommands(program);
+  registerJobCommands(program);
 
   return program;
 }

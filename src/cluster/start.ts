@@ -348,16 +348,20 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   await member.node.ready();
   const nodeId = member.node.nodeId;
   let dashboard: Awaited<ReturnType<typeof headDashboard>>;
+  let jobs: Awaited<ReturnType<typeof headJobs>> | undefined; // jobs: the Jobs API rides on the head's dashboard
   try {
     const advertised = options.advertiseAddress ?? options.nodeIpAddress ?? '127.0.0.1';
-    dashboard = options.head && options.dashboard !== undefined ? await headDashboard(options.dashboard, member, options.token, advertised) : undefined;
+    if (options.head && options.dashboard !== undefined) jobs = await headJobs(options.dashboard, member, options.token);
+    dashboard = options.head && options.dashboard !== undefined ? await headDashboard(jobs?.place ?? options.dashboard, member, options.token, advertised) : undefined;
   } catch (error) {
+    await jobs?.manager.close();
     await member.stop();
     throw error;
   }
   let stopping = false;
   const stop = async (): Promise<void> => {
     stopping = true;
+    await jobs?.manager.close(); // jobs: the head's jobs stop with it, while the GCS can still record them STOPPED
     await dashboard?.close();
     await member.stop();
   };
@@ -386,6 +390,19 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
  * the cluster matters more than its page). The server is loaded only here: fastify costs every
  * other import of miniray its load time.
  */
+// ---- jobs (src/jobs) ----
+/**
+ * The head's JobManager and the dashboard place with its routes added. Loaded only by a head with
+ * a dashboard (tar and the job code cost every other process nothing).
+ */
+async function headJobs(place: DashboardPlace, member: ClusterMember, token: string) {
+  const { JobManager, jobRoutes } = await import('../jobs/index.js');
+  const manager = await JobManager.forHead({ gcs: member.gcs, gcsAddress: member.gcsAddress as string, token });
+  const withRoutes: DashboardPlace = { ...place, plugins: (head) => [...(place.plugins?.(head) ?? []), jobRoutes(manager)] };
+  return { manager, place: withRoutes };
+}
+// ---- end jobs ----
+
 async function headDashboard(place: DashboardPlace, member: ClusterMember, token: string, advertised: string): Promise<{ url: string; close(): Promise<void> } | undefined> {
   const { startDashboard, isAddressInUse } = await import('../dashboard/index.js');
   const { DASHBOARD_URL_KEY, urlHost } = await import('../dashboard/kv.js');

@@ -100,6 +100,17 @@ const SETTINGS = {
     min: 1,
     doc: 'Most task attempts the GCS keeps for the state API; past it, finished ones are evicted oldest first (then the oldest of any state), and counted as dropped.',
   },
+  // ---- jobs (src/jobs) ----
+  jobStopGraceMs: {
+    default: 3000,
+    min: 0,
+    doc: "How long the head waits after SIGTERM to a stopped job's process group (`miniray job stop`, or the head stopping) before it sends SIGKILL (Ray waits 3 s too).",
+  },
+  jobMaxPackageBytes: {
+    default: 100 * 1024 * 1024,
+    min: 1,
+    doc: 'Largest working-directory package (`miniray job submit --working-dir`, a tar.gz) the head accepts, and the CLI sends; unpacked it may be up to 10 times this.',
+  },
 } satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
