@@ -182,10 +182,10 @@ async function headDashboardUrl(member: ClusterMember): Promise<string | undefin
  */
 async function startDriverDashboard(member: ClusterMember, place: { host: string; port: number }): Promise<string> {
   const { startDashboard, isAddressInUse } = await import('../dashboard/index.js');
-  const { GcsStateSource } = await import('../state/client.js');
+  const { observabilitySources } = await import('../state/sources.js');
   const token = resolveToken() ?? randomBytes(32).toString('hex');
   try {
-    const dashboard = await startDashboard({ host: place.host, port: place.port, token, state: new GcsStateSource(member.gcs) });
+    const dashboard = await startDashboard({ host: place.host, port: place.port, token, ...observabilitySources(member.gcs) });
     driverDashboard = dashboard;
     return dashboard.urlWithToken;
   } catch (error) {

@@ -3,13 +3,13 @@
  * connects (resolveTarget, connectGcs), under the state API's GcsStateSource and the logs'
  * ClusterLogSource.
  */
-import { GcsStateSource } from '../state/client.js';
-import { ClusterLogSource } from '../state/logs.js';
+import { observabilitySources } from '../state/sources.js';
 import type { StateSources } from './state.js';
 import { connectGcs, resolveTarget } from './status.js';
 
 export async function openSources(command: string, address: string | undefined): Promise<StateSources> {
   const target = resolveTarget(command, address);
   const connection = await connectGcs(target.address, target.token, command);
-  return { state: new GcsStateSource(connection.gcs), logs: new ClusterLogSource(connection.gcs), close: () => connection.close(`${command} is done`) };
+  const { state, logs } = observabilitySources(connection.gcs);
+  return { state, logs, close: () => connection.close(`${command} is done`) };
 }

@@ -406,7 +406,7 @@ async function headJobs(place: DashboardPlace, member: ClusterMember, token: str
 async function headDashboard(place: DashboardPlace, member: ClusterMember, token: string, advertised: string): Promise<{ url: string; close(): Promise<void> } | undefined> {
   const { startDashboard, isAddressInUse } = await import('../dashboard/index.js');
   const { DASHBOARD_URL_KEY, urlHost } = await import('../dashboard/kv.js');
-  const { GcsStateSource } = await import('../state/client.js');
+  const { observabilitySources } = await import('../state/sources.js');
   const gcsAddress = member.gcsAddress as string;
   const { namespace, key } = DASHBOARD_URL_KEY;
   try {
@@ -414,7 +414,7 @@ async function headDashboard(place: DashboardPlace, member: ClusterMember, token
       ...(place.host === undefined ? {} : { host: place.host }),
       port: place.port,
       token,
-      state: new GcsStateSource(member.gcs),
+      ...observabilitySources(member.gcs),
       ...(place.plugins === undefined ? {} : { plugins: place.plugins({ gcs: member.gcs, gcsAddress, token }) }),
     });
     // Bound to every interface, it is reached at the address the nodes are told.
