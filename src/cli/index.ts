@@ -168,7 +168,6 @@ function tablesWhere(options: StartNodeOptions): string {
     `a head restarted on it, on the same port, finds this cluster again; nodes wait for it up to ${setting('gcsReconnectTimeoutMs') / 1000} s.`;
 }
 
-/** What the user is told once a head or node is up. */
 /**
  * The dashboard's line: its URL with the token, once (as Jupyter prints its own): opening it sets
  * the page's cookie and takes the token out of the address bar.
@@ -179,6 +178,7 @@ function dashboardLine(options: StartNodeOptions, url: string | undefined): stri
   return `Dashboard:        ${url}/?token=${encodeURIComponent(options.token)}`;
 }
 
+/** What the user is told once a head or node is up. */
 function upMessage(role: 'head' | 'node', address: string, pid: number, options: StartNodeOptions, where: string, dashboardUrl?: string): string {
   if (role === 'node') {
     return `Started a miniray node at ${address} (pid ${pid}; ${where}), joined to the head at ${options.address}.\n` +

@@ -386,12 +386,6 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
 }
 
 /**
- * The head's dashboard over its own GCS client, or undefined when its port is taken (a warning:
- * the cluster matters more than its page). The server is loaded only here: fastify costs every
- * other import of miniray its load time.
- */
-// ---- jobs (src/jobs) ----
-/**
  * The head's JobManager and the dashboard place with its routes added. Loaded only by a head with
  * a dashboard (tar and the job code cost every other process nothing).
  */
@@ -401,8 +395,12 @@ async function headJobs(place: DashboardPlace, member: ClusterMember, token: str
   const withRoutes: DashboardPlace = { ...place, plugins: (head) => [...(place.plugins?.(head) ?? []), jobRoutes(manager)] };
   return { manager, place: withRoutes };
 }
-// ---- end jobs ----
 
+/**
+ * The head's dashboard over its own GCS client, or undefined when its port is taken (a warning:
+ * the cluster matters more than its page). The server is loaded only here: fastify costs every
+ * other import of miniray its load time.
+ */
 async function headDashboard(place: DashboardPlace, member: ClusterMember, token: string, advertised: string): Promise<{ url: string; close(): Promise<void> } | undefined> {
   const { startDashboard, isAddressInUse } = await import('../dashboard/index.js');
   const { DASHBOARD_URL_KEY, urlHost } = await import('../dashboard/kv.js');
