@@ -160,8 +160,11 @@ export const state = {
    * the node, worker and stream it came from. Each node keeps its recent lines (maxLogBytesPerNode).
    */
   async getLog(query: LogQuery = {}): Promise<LogLine[]> {
-    const { lines, partial } = await logSource().logs(query);
-    warnMissing('state.getLog()', { records: lines, total: lines.length, partial, dropped: 0 });
+    const { lines, partial, errors = [] } = await logSource().logs(query);
+    // A node that answered with an error did answer: say what, not that it timed out.
+    const refused = new Set(errors.map((e) => e.nodeId));
+    warnMissing('state.getLog()', { records: lines, total: lines.length, partial: partial.filter((nodeId) => !refused.has(nodeId)), dropped: 0 });
+    for (const { nodeId, message } of errors) console.warn(`miniray: state.getLog(): node ${nodeId.slice(0, 8)} answered with an error, so its lines are missing: ${message}`);
     return [...lines];
   },
 } as const;

@@ -348,6 +348,33 @@ describe('miniray logs', () => {
     assert.equal(r.out.split('\n').filter((l) => l.endsWith(' later')).length, 1, 'a line once, however many polls');
     assert.equal(r.err.split('\n').filter((l) => l.startsWith('Warning')).length, 1);
   });
+
+  test("--follow goes on from each node's latest seq (the source's cursor), past the lines the tail cut", async () => {
+    const logs = new FakeLogSource();
+    const controller = new AbortController();
+    const original = logs.logs.bind(logs);
+    logs.logs = async (query) => {
+      const answer = await original(query);
+      if (logs.queries.length === 2) controller.abort();
+      // Node B's only line was cut by --tail 2; its latest seq is 1 all the same.
+      return { ...answer, cursor: { [NODE]: 2, [NODE_B]: 1 } };
+    };
+    const r = await run(['logs', '--follow', '--tail', '2'], undefined, logs, { followUntil: () => controller.signal });
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(logs.queries[1], { after: { [NODE]: 2, [NODE_B]: 1 } });
+    assert.doesNotMatch(r.out, /from b/, "node B's old line is not shown later");
+  });
+
+  test('a node that answered with an error is said so with what it said, not that it did not answer', async () => {
+    const logs = new FakeLogSource();
+    logs.partial = [NODE_B];
+    const original = logs.logs.bind(logs);
+    logs.logs = async (query) => ({ ...(await original(query)), errors: [{ nodeId: NODE_B, message: 'it refused the query' }] });
+    const r = await run(['logs'], undefined, logs);
+    assert.equal(r.code, 0, r.err);
+    assert.doesNotMatch(r.err, /did not answer/);
+    assert.match(r.err, new RegExp(`Warning: node ${NODE_B} answered with an error, its lines are missing: it refused the query`));
+  });
 });
 
 describe('miniray list/summary/memory/timeline/logs: help and the cluster', () => {

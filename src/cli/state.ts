@@ -220,10 +220,15 @@ export function registerStateCommands(program: Command, io: Partial<StateCommand
         };
         const first = await logs.logs({ ...who, tail: flags.tail });
         print(first.lines);
-        if (first.partial.length > 0) err(`Warning: ${first.partial.length} node(s) did not answer (${first.partial.join(', ')}): their lines are missing.\n`);
+        const refused = new Set((first.errors ?? []).map((e) => e.nodeId));
+        const silent = first.partial.filter((nodeId) => !refused.has(nodeId));
+        if (silent.length > 0) err(`Warning: ${silent.length} node(s) did not answer (${silent.join(', ')}): their lines are missing.\n`);
+        for (const { nodeId, message } of first.errors ?? []) err(`Warning: node ${nodeId} answered with an error, its lines are missing: ${message}\n`);
         if (flags.follow !== true) return;
-        // The logs part's follower: from the last line seen of each node, every new line as it comes.
-        for await (const batch of followLogs(logs, { ...who, after: afterLines(undefined, first.lines) }, { intervalMs: followIntervalMs, signal: followUntil() })) print(batch);
+        // The logs part's follower: from each node's latest line (the source's cursor: also past the
+        // lines the tail cut), every new line as it comes.
+        const after = { ...afterLines(undefined, first.lines), ...first.cursor };
+        for await (const batch of followLogs(logs, { ...who, after }, { intervalMs: followIntervalMs, signal: followUntil() })) print(batch);
       });
     });
 }

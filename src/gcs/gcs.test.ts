@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProtocolError } from '../errors/index.js';
+import { ProtocolError, RequestTimeoutError } from '../errors/index.js';
 import { randomHex } from '../ids/index.js';
 import {
   GcsClient,
@@ -562,3 +562,27 @@ interface ContractRouter {
   on<T>(method: string, parse: (body: unknown) => T | ProtocolError, handler: (body: T, peer: ContractPeer) => void): this;
 }
 export const contractFits = (router: ContractRouter, peer: ContractPeer): [GcsRoutes, GcsPeer] => [router, peer];
+
+// ---- the state API's fan-out ----------------------------------------------------------------------
+
+test("askNodes: a node that answered with an error is in partial and in errors with what it said; one that timed out only in partial", async () => {
+  const gcs = cluster();
+  const [good, refusing, silent] = [gcs.connect(), gcs.connect(), gcs.connect()];
+  const [idGood, idRefusing, idSilent] = [nodeId(), nodeId(), nodeId()];
+  good.routes.handle('nodeState', (body) => body, () => ({ lines: [], lastSeq: 0 }));
+  refusing.routes.handle('nodeState', (body) => body, () => {
+    throw new ProtocolError("'actorId' must be an ID of 32 lowercase hex characters, not 'nope'", 'actorId');
+  });
+  silent.routes.handle('nodeState', (body) => body, () => {
+    throw new RequestTimeoutError("'nodeState' got no answer within 10 ms");
+  });
+  for (const [node, id] of [[good, idGood], [refusing, idRefusing], [silent, idSilent]] as const) {
+    registered(await node.client.registerNode({ nodeId: id, address: `${id}:1`, resources: { CPU: 1 }, isDriver: false }));
+  }
+  const asked = await good.client.askNodes({ what: 'logs', body: { actorId: 'nope' } });
+  assert.deepEqual(asked.answers, [{ nodeId: idGood, answer: { lines: [], lastSeq: 0 } }]);
+  assert.deepEqual(new Set(asked.partial), new Set([idRefusing, idSilent]));
+  assert.equal(asked.errors?.length, 1);
+  assert.equal(asked.errors?.[0]?.nodeId, idRefusing);
+  assert.match(asked.errors?.[0]?.message ?? '', /not 'nope'/);
+});

@@ -213,9 +213,14 @@ export type NodeStateQuery = { readonly what: NodeStateKind; readonly body?: unk
 export type AskNodes = NodeStateQuery & { readonly nodeIds?: readonly NodeIdHex[]; readonly timeoutMs?: number };
 /**
  * Each node's answer as it sent it (the asker checks it: the GCS only relays), and the nodes that
- * did not answer in time, failed, or were asked for by ID and are not alive.
+ * did not answer in time, failed, or were asked for by ID and are not alive. `errors`: those of
+ * `partial` that answered with an error, and its message.
  */
-export type NodeAnswers = { readonly answers: readonly { readonly nodeId: NodeIdHex; readonly answer: unknown }[]; readonly partial: readonly NodeIdHex[] };
+export type NodeAnswers = {
+  readonly answers: readonly { readonly nodeId: NodeIdHex; readonly answer: unknown }[];
+  readonly partial: readonly NodeIdHex[];
+  readonly errors?: readonly { readonly nodeId: NodeIdHex; readonly message: string }[];
+};
 /** The cluster's own facts: its ID, and the node in the GCS's process (the head's, or the embedded one). */
 export type ClusterInfo = { readonly clusterId: string; readonly headNodeId?: NodeIdHex };
 /** The longest a fan-out waits for a node. */
@@ -679,6 +684,14 @@ const answerChecks: { readonly [K in GcsMethod]: (value: unknown) => Answer<K> }
       return a;
     });
     list(o['partial'], 'partial', (item) => nodeId(item, 'partial[]'));
+    if (o['errors'] !== undefined) {
+      list(o['errors'], 'errors', (item) => {
+        const e = fields(item);
+        nodeId(e['nodeId'], 'errors[].nodeId');
+        str(e['message'], 'errors[].message');
+        return e;
+      });
+    }
     return o as unknown as NodeAnswers;
   },
   getClusterInfo: (value) => {

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setting } from '../config/index.js';
+import { ConnectionError, RequestCancelledError, RequestTimeoutError } from '../errors/index.js';
 import {
   HEALTH_CHECK,
   NODE_DEAD,
@@ -630,12 +631,15 @@ export class GcsServer {
    * those of `nodeIds`) over the connection it registered on, as the health check goes, each given
    * `timeoutMs`. A node that does not answer in time, answers with an error or whose connection
    * closes is in `partial`, as is a node asked for by ID that is not alive, and a node a restarted
-   * GCS still waits for: the asker gets what the others said, never a hang.
+   * GCS still waits for: the asker gets what the others said, never a hang. A node that answered
+   * with an error is also in `errors` with what it said, so that the asker does not report it as
+   * one that did not answer in time.
    */
   private async askNodes(body: Body<'askNodes'>): Promise<Answer<'askNodes'>> {
     const timeoutMs = body.timeoutMs ?? DEFAULT_ASK_NODES_TIMEOUT_MS;
     const wanted = body.nodeIds === undefined ? undefined : new Set(body.nodeIds);
     const partial: NodeIdHex[] = [];
+    const errors: { nodeId: NodeIdHex; message: string }[] = [];
     const asked: Promise<{ nodeId: NodeIdHex; answer: unknown } | undefined>[] = [];
     for (const [nodeId, peer] of this.nodePeers) {
       if (wanted !== undefined && !wanted.has(nodeId)) continue;
@@ -643,8 +647,10 @@ export class GcsServer {
       asked.push(
         peer.request(NODE_STATE, query, { timeoutMs }).then(
           (answer) => ({ nodeId, answer }),
-          () => {
+          (error: unknown) => {
             partial.push(nodeId);
+            const answered = !(error instanceof RequestTimeoutError || error instanceof ConnectionError || error instanceof RequestCancelledError);
+            if (answered) errors.push({ nodeId, message: error instanceof Error ? error.message : String(error) });
             return undefined;
           },
         ),
@@ -652,7 +658,7 @@ export class GcsServer {
     }
     for (const nodeId of wanted ?? this.awaitingNodes) if (!this.nodePeers.has(nodeId)) partial.push(nodeId);
     const answers = (await Promise.all(asked)).filter((answer) => answer !== undefined);
-    return { answers, partial };
+    return { answers, partial, ...(errors.length === 0 ? {} : { errors }) };
   }
 
   // ---- kv -------------------------------------------------------------------------------------

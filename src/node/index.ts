@@ -48,7 +48,7 @@ import { encodeError, type FunctionDescriptor } from '../serialization/index.js'
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
 import { TaskEventBuffer, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER } from '../state/events.js';
 import { LogRing } from '../state/log-lines.js';
-import type { LogLine, LogQuery } from '../state/types.js';
+import type { LogQuery, NodeLogAnswer } from '../state/types.js';
 
 export interface NodeOptions {
   readonly numWorkers: number;
@@ -341,12 +341,6 @@ export class Node {
       ...[...this.pool.workers, ...this.pool.actorHosts].map((w) => ({ workerId: w.id, role: w.role, isolation: w.isolation, alive: w.alive, pid: w.host.pid ?? process.pid })),
     ];
   }
-
-  /**
-   * The log lines this node keeps (set by the logs part, src/state/logs.ts's node side): what
-   * `nodeState` answers for 'logs'. Unset, the node keeps none and answers with no lines.
-   */
-  logs: ((query: LogQuery) => readonly LogLine[] | Promise<readonly LogLine[]>) | undefined = (query) => this.logLines(query); // logs (issue 12): the ring
 
   /**
    * Calls `onObject` for each ID once its object exists (at once for those that do), as seen by
@@ -1363,10 +1357,10 @@ export class Node {
 
   /**
    * The recent output lines of this node's tasks and actors that match `query` (oldest first):
-   * what the node answers to the state API's `nodeState` kind 'logs'.
+   * what the node answers to the state API's `nodeState` kind 'logs', with the seq of its latest line.
    */
-  logLines(query: LogQuery): LogLine[] {
-    return this.logRing.query(query);
+  logLines(query: LogQuery): NodeLogAnswer {
+    return { lines: this.logRing.query(query), lastSeq: this.logRing.lastSeq };
   }
 
   private onResults(worker: Worker, results: readonly TaskResult[], attached: readonly SharedArrayBuffer[]): void {

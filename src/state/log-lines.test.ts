@@ -30,10 +30,12 @@ test('the prefix names the task, the worker and the node by their first 8 hex ch
 
 test('the ring numbers lines per node, from 1, and keeps their fields', () => {
   const ring = new LogRing(NODE, 1 << 20);
+  assert.equal(ring.lastSeq, 0);
   const first = ring.add(line('one', { taskId: TASK1 }));
   const second = ring.add(line('two', { stream: 'stderr', actorId: ACTOR }));
   assert.deepEqual(first, { ...line('one', { taskId: TASK1 }), nodeId: NODE, seq: 1 });
   assert.equal(second.seq, 2);
+  assert.equal(ring.lastSeq, 2);
   assert.deepEqual(ring.query({}).map((l) => [l.seq, l.text, l.stream]), [[1, 'one', 'stdout'], [2, 'two', 'stderr']]);
 });
 
@@ -82,11 +84,14 @@ test('queries filter by task and actor, return the latest `tail`, and follow wit
 test('a log query from the wire: each wrong field is named', () => {
   assert.deepEqual(parseLogQuery({ taskId: TASK1, tail: 5, after: { [NODE]: 3 } }), { taskId: TASK1, tail: 5, after: { [NODE]: 3 } });
   assert.deepEqual(parseLogQuery({}), {});
+  assert.deepEqual(parseLogQuery({ tail: 0 }), { tail: 0 });
   const cases: [unknown, RegExp][] = [
     [null, /body must be an object; got null/],
     [[1], /body must be an object; got an array/],
-    [{ taskId: 5 }, /taskId must be a string or absent; got 5/],
-    [{ actorId: {} }, /actorId must be a string or absent/],
+    [{ taskId: 5 }, /'taskId' must be an ID of 32 lowercase hex characters, not 5/],
+    [{ actorId: {} }, /'actorId' must be an ID of 32 lowercase hex characters, not an object/],
+    [{ actorId: 'nope' }, /'actorId' must be an ID of 32 lowercase hex characters, not 'nope'/],
+    [{ taskId: 'A'.repeat(32) }, /'taskId' must be an ID of 32 lowercase hex/],
     [{ tail: -1 }, /tail must be an integer from 0 to 100000/],
     [{ tail: 1.5 }, /tail must be an integer/],
     [{ after: 'x' }, /after must be an object of node ID -> seq/],

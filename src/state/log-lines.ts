@@ -9,6 +9,7 @@
  * workers` / `nodes`, which print the same 8).
  */
 import { ProtocolError } from '../errors/index.js';
+import { isIdHex } from '../ids/index.js';
 import type { LogLine, LogQuery } from './types.js';
 
 /** The prefix of a line of task or actor output (with its trailing space). */
@@ -62,6 +63,11 @@ export class LogRing {
     return this.lines.length - this.head;
   }
 
+  /** The seq of the latest line numbered (0 before the first): where a follower starts from. */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
   add(line: NewLogLine): LogLine {
     let text = line.text;
     // A huge line keeps its start (a sixteenth of the ring: 1 MiB by default), so that one line
@@ -113,7 +119,9 @@ export const MAX_LOG_TAIL = 100_000;
 
 /**
  * A LogQuery from the wire (a node is asked through the GCS; the state API's callers build it):
- * typed, or the ProtocolError that names the wrong field.
+ * typed, or the ProtocolError that names the wrong field. The one check of a LogQuery: the asker
+ * (ClusterLogSource) runs it before asking, so that a wrong query fails there with its reason
+ * instead of every node refusing it (which the asker would only see as nodes that did not answer).
  */
 export function parseLogQuery(value: unknown): LogQuery | ProtocolError {
   const wrong = (field: string, expected: string, got: unknown) =>
@@ -121,7 +129,11 @@ export function parseLogQuery(value: unknown): LogQuery | ProtocolError {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return wrong('body', 'an object', value);
   const o = value as Record<string, unknown>;
   for (const key of ['taskId', 'actorId'] as const) {
-    if (o[key] !== undefined && typeof o[key] !== 'string') return wrong(key, 'a string or absent', o[key]);
+    if (o[key] !== undefined && !isIdHex(o[key])) {
+      // As the dashboard's /api/logs says it: a name or a short prefix is the usual mistake.
+      const got = typeof o[key] === 'string' ? `'${(o[key] as string).slice(0, 80)}'` : describeShort(o[key]);
+      return new ProtocolError(`'${key}' must be an ID of 32 lowercase hex characters, not ${got} (as \`miniray list ${key === 'taskId' ? 'tasks' : 'actors'}\` shows it)`, key);
+    }
   }
   const tail = o['tail'];
   if (tail !== undefined && (typeof tail !== 'number' || !Number.isSafeInteger(tail) || tail < 0 || tail > MAX_LOG_TAIL)) {

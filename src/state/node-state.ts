@@ -1,13 +1,16 @@
 /**
  * A node's side of the state API: what it answers to the GCS's `nodeState { what, body }` (the
  * fan-out `askNodes`), read from its own tables: objects from its object directory (as memory()
- * lists them), its workers, its figures, and its log lines (from `node.logs`, which the logs part
- * sets). And the asker's checks of those answers: they are bytes from another process.
+ * lists them), its workers, its figures, and its log lines (`node.logLines`). And the asker's
+ * checks of those answers: they are bytes from another process (a 'logs' answer is checked by
+ * ClusterLogSource, src/state/logs.ts).
  */
 import type { NodeStateQuery } from '../gcs/index.js';
 import type { Node } from '../node/index.js';
-import { bool, fail, fields, id, int, list, oneOf, optionalId, optionalStr, str, type Fields } from '../protocol/check.js';
-import type { LogLine, LogQuery, NodeStats, ObjectStateEntry, WorkerStateEntry } from './types.js';
+import { ProtocolError } from '../errors/index.js';
+import { bool, fail, fields, id, int, list, oneOf, str } from '../protocol/check.js';
+import { parseLogQuery } from './log-lines.js';
+import type { NodeStats, ObjectStateEntry, WorkerStateEntry } from './types.js';
 
 /** What `node` answers to `query` (the agent's `nodeState` handler). */
 export function answerNodeState(node: Node, query: NodeStateQuery): unknown {
@@ -19,8 +22,9 @@ export function answerNodeState(node: Node, query: NodeStateQuery): unknown {
     case 'stats':
       return statsOf(node);
     case 'logs': {
-      const logQuery = aLogQuery(query.body ?? {});
-      return node.logs?.(logQuery) ?? [];
+      const logQuery = parseLogQuery(query.body ?? {});
+      if (logQuery instanceof ProtocolError) throw logQuery;
+      return node.logLines(logQuery);
     }
   }
 }
@@ -93,37 +97,9 @@ export const aNodeStats = (value: unknown): NodeStats => {
   return o as unknown as NodeStats;
 };
 
-export const aLogLine = (value: unknown): LogLine => {
-  const o = fields(value);
-  id(o['nodeId'], 'nodeId');
-  int(o['seq'], 'seq');
-  number(o['timeMs'], 'timeMs');
-  oneOf(o['stream'], 'stream', ['stdout', 'stderr'] as const);
-  str(o['workerId'], 'workerId');
-  str(o['name'], 'name');
-  optionalStr(o['taskId'], 'taskId');
-  optionalStr(o['actorId'], 'actorId');
-  str(o['text'], 'text');
-  return o as unknown as LogLine;
-};
-
-/** A LogQuery as the node receives it (from the GCS, from any asker). */
-export const aLogQuery = (value: unknown): LogQuery => {
-  const o: Fields = fields(value);
-  optionalId(o['taskId'], 'taskId');
-  optionalId(o['actorId'], 'actorId');
-  if (o['after'] !== undefined) {
-    const after = fields(o['after'], 'after');
-    for (const key in after) int(after[key], `after.${key}`);
-  }
-  if (o['tail'] !== undefined) int(o['tail'], 'tail', 1);
-  return o as unknown as LogQuery;
-};
-
 /** Lists of each kind, as nodes answer them. */
 export const NODE_ANSWER_CHECKS = {
   objects: (value: unknown): readonly ObjectStateEntry[] => list(value, '', anObjectEntry),
   workers: (value: unknown): readonly WorkerStateEntry[] => list(value, '', aWorkerEntry),
   stats: (value: unknown): NodeStats => aNodeStats(value),
-  logs: (value: unknown): readonly LogLine[] => list(value, '', aLogLine),
 } as const;

@@ -247,9 +247,26 @@ export interface LogQuery {
   readonly tail?: number;
 }
 
+/**
+ * A node's answer to the state API's 'logs' (`nodeState`): the lines that match, and the seq of the
+ * latest line it numbered, matched or not, shown or cut by the tail: where a follower goes on from.
+ */
+export type NodeLogAnswer = { readonly lines: readonly LogLine[]; readonly lastSeq: number };
+
 /** What `miniray logs` and the dashboard's log view read (src/state/logs.ts). */
 export interface LogSource {
-  logs(query: LogQuery): Promise<{ readonly lines: readonly LogLine[]; readonly partial: readonly string[] }>;
+  logs(query: LogQuery): Promise<{
+    readonly lines: readonly LogLine[];
+    /** Nodes whose lines are missing: they did not answer (or answered with an error: `errors`). */
+    readonly partial: readonly string[];
+    /** Of `partial`, the nodes that answered with an error or with what is not their lines, and what. */
+    readonly errors?: readonly { readonly nodeId: string; readonly message: string }[];
+    /**
+     * The `after` to follow from: per node that answered, its latest seq (so lines the tail cut are
+     * not shown later). Without it a follower goes on from the last line of each node it got.
+     */
+    readonly cursor?: Readonly<Record<string, number>>;
+  }>;
 }
 
 /**

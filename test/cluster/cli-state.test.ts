@@ -77,6 +77,16 @@ describe('miniray list/summary/memory/timeline against a real cluster', { timeou
     assert.doesNotMatch(actorLines, /squaring/);
   });
 
+  test('logs --actor/--task with what is not an ID fails saying so, not that nodes did not answer', async () => {
+    for (const flag of ['--actor', '--task']) {
+      const run = await c().cli(['logs', flag, 'nope', '--address', c().gcsAddress]);
+      assert.notEqual(run.code, 0, run.stdout);
+      const key = flag === '--actor' ? 'actorId' : 'taskId';
+      assert.match(run.stderr, new RegExp(`'${key}' must be an ID of 32 lowercase hex characters, not 'nope'`));
+      assert.doesNotMatch(run.stderr, /did not answer/);
+    }
+  });
+
   test('timeline --output writes trace events Perfetto loads, a span per square', async () => {
     const file = join(c().scratch, 'trace.json');
     const said = await cli('timeline', '--output', file);
