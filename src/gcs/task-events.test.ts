@@ -77,6 +77,30 @@ test('a retry is a new attempt with its first attempt\'s name; the first error s
   assert.equal(attempts[1]?.creationTimeMs, 1);
 });
 
+test('a retry after its node died: the new node\'s batch (attempt 1) first, then the owner\'s (attempt 0 FAILED, attempt 1 queued); each attempt keeps its own end', () => {
+  const table = new TaskEventTable({ maxTasks: 10 });
+  const t = idOf(3);
+  // The new node's events come first, before the table knows of the task at all.
+  table.add(batch(RUNNER, [[t, 1, 'SUBMITTED_TO_WORKER', 40, 'w2'], [t, 1, 'FINISHED', 50, 'w2', 41]]));
+  table.add(
+    batch(OWNER, [[t, 0, 'PENDING_ARGS_AVAIL', 10], [t, 0, 'PENDING_NODE_ASSIGNMENT', 11], [t, 0, 'FAILED', 30], [t, 1, 'PENDING_NODE_ASSIGNMENT', 31]], [
+      submitInfo(0, 'h'),
+      { index: 2, errorType: 'NodeDiedError', errorMessage: 'node x died' },
+    ]),
+  );
+  // The dead node's result, sent before it died, arriving last: attempt 0 ended already.
+  table.add(batch(OWNER.replace(/1$/, '3'), [[t, 0, 'FINISHED', 60, 'w1', 20]]));
+  const attempts = table.get(t);
+  assert.deepEqual(attempts.map((a) => [a.attempt, a.state]), [[0, 'FAILED'], [1, 'FINISHED']]);
+  assert.deepEqual(attempts.map((a) => a.name), ['h', 'h'], 'the retry has its first attempt\'s name, though it came first');
+  assert.deepEqual(table.metrics().byState['h'], { FAILED: 1, FINISHED: 1 });
+  assert.equal(attempts[0]?.errorType, 'NodeDiedError');
+  assert.equal(attempts[0]?.endTimeMs, 30, 'the end that stands is the FAILED one');
+  assert.equal(attempts[1]?.nodeId, RUNNER);
+  assert.equal(attempts[1]?.endTimeMs, 50);
+  assert.equal(table.list().total, 2);
+});
+
 test('past maxTasks, finished attempts go first, oldest first; then the oldest of any state; each counts as dropped', () => {
   const table = new TaskEventTable({ maxTasks: 3 });
   table.add(batch(OWNER, [[idOf(1), 0, 'PENDING_ARGS_AVAIL', 1], [idOf(2), 0, 'PENDING_ARGS_AVAIL', 2], [idOf(3), 0, 'PENDING_ARGS_AVAIL', 3], [idOf(2), 0, 'FINISHED', 4]], [], 5));

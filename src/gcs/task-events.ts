@@ -70,6 +70,8 @@ interface Attempt {
   /** Counted in the run-time histogram already. */
   observed: boolean;
   evicted: boolean;
+  /** The attempt below it was evicted: older attempts than it are not made again by late events. */
+  olderEvicted: boolean;
 }
 
 const NO_RESOURCES: Readonly<Record<string, number>> = Object.freeze({});
@@ -123,7 +125,8 @@ export class TaskEventTable {
       }
       const state = code & 7;
       const timeMs = timesMs[i] as number;
-      this.times.set(record.slot, state, timeMs);
+      // An attempt that ended keeps its end: a later FINISHED or FAILED (which does not stand) does not move it.
+      if (state < FINISHED || (record.state !== FINISHED && record.state !== FAILED)) this.times.set(record.slot, state, timeMs);
       const startMs = startsMs[i] as number;
       if (startMs !== 0) this.times.set(record.slot, RUNNING, startMs);
       if (state === SUBMITTED_TO_WORKER || startMs !== 0) {
@@ -194,14 +197,20 @@ export class TaskEventTable {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  /** The attempt an event is for, made if new; -1: the latest known (the node that ran it does not know). */
+  /** The attempt an event is for, made if new; -1: the latest known (from a node of before attempts were sent to the running node). */
   private attemptFor(taskId: string, attempt: number): Attempt | undefined {
     const latest = this.tasks.get(taskId);
     if (latest !== undefined) {
       if (attempt < 0 || attempt === latest.attempt) return latest;
-      for (let older = latest.previous; older !== undefined; older = older.previous) if (older.attempt === attempt) return older;
-      // Older than every attempt kept: evicted already, or from before a restart of the GCS.
-      if (attempt < latest.attempt) return undefined;
+      let newer = latest;
+      for (let older = latest.previous; older !== undefined; newer = older, older = older.previous) {
+        if (older.attempt === attempt) return older;
+        if (older.attempt < attempt) break;
+      }
+      // Older than the latest and not kept: an attempt whose events come after its retry's (the
+      // running node's batch first), put in its place; or evicted already (the oldest kept is
+      // newer), or from before a restart of the GCS.
+      if (attempt < latest.attempt) return newer.olderEvicted ? undefined : this.insertBefore(newer, attempt);
     }
     const record: Attempt = {
       taskId,
@@ -222,6 +231,7 @@ export class TaskEventTable {
       previous: latest,
       observed: false,
       evicted: false,
+      olderEvicted: false,
     };
     // Set again, a key keeps its place in the Map: the task stays where it was first seen.
     this.tasks.set(taskId, record);
@@ -229,25 +239,62 @@ export class TaskEventTable {
     return record;
   }
 
+  /** A new attempt older than `newer` (kept already), hung just below it. */
+  private insertBefore(newer: Attempt, attempt: number): Attempt {
+    const record: Attempt = {
+      taskId: newer.taskId,
+      attempt,
+      name: newer.name,
+      type: newer.type,
+      state: -1,
+      actorId: newer.actorId,
+      ownerNodeId: newer.ownerNodeId,
+      nodeId: undefined,
+      workerId: undefined,
+      requiredResources: newer.requiredResources,
+      slot: this.times.take(Number.NaN),
+      errorType: undefined,
+      errorMessage: undefined,
+      profile: undefined,
+      previous: newer.previous,
+      observed: false,
+      evicted: false,
+      olderEvicted: false,
+    };
+    newer.previous = record;
+    this.size++;
+    return record;
+  }
+
   private applyInfo(record: Attempt, info: TaskEventInfo): void {
-    if (info.name !== undefined && info.name !== record.name) {
-      // Counted under '' until its name came (the running node's events arrived first).
-      if (record.state >= 0) {
-        this.count(record.name, record.state, -1);
-        this.count(info.name, record.state, 1);
-      }
-      record.name = info.name;
+    if (info.name !== undefined) {
+      this.describe(record, info, info.name);
+      // Retries seen before their first attempt's submission (the running node's batch first) are what it says too.
+      for (let newer = this.tasks.get(record.taskId); newer !== undefined && newer !== record; newer = newer.previous) if (newer.name === '') this.describe(newer, info, info.name);
     }
-    if (info.type !== undefined) record.type = info.type;
-    if (info.actorId !== undefined) record.actorId = info.actorId;
-    if (info.ownerNodeId !== undefined) record.ownerNodeId = info.ownerNodeId;
-    if (info.requiredResources !== undefined) record.requiredResources = info.requiredResources;
     // The first error stands (as the first of FINISHED and FAILED): what get() throws.
     if (info.errorType !== undefined && record.errorType === undefined) {
       record.errorType = info.errorType;
       record.errorMessage = info.errorMessage;
     }
     if (info.profile !== undefined) record.profile = record.profile === undefined ? [...info.profile] : [...record.profile, ...info.profile];
+    if (record.state === FINISHED || record.state === FAILED) this.observe(record);
+  }
+
+  /** What a submission says of an attempt: its name, type, actor, owner and resources. */
+  private describe(record: Attempt, info: TaskEventInfo, name: string): void {
+    if (name !== record.name) {
+      // Counted under '' until its name came (the running node's events arrived first).
+      if (record.state >= 0) {
+        this.count(record.name, record.state, -1);
+        this.count(name, record.state, 1);
+      }
+      record.name = name;
+    }
+    if (info.type !== undefined) record.type = info.type;
+    if (info.actorId !== undefined) record.actorId = info.actorId;
+    if (info.ownerNodeId !== undefined) record.ownerNodeId = info.ownerNodeId;
+    if (info.requiredResources !== undefined) record.requiredResources = info.requiredResources;
     if (record.state === FINISHED || record.state === FAILED) this.observe(record);
   }
 
@@ -336,6 +383,7 @@ export class TaskEventTable {
     for (let newer = latest; newer !== undefined; newer = newer.previous) {
       if (newer.previous === record) {
         newer.previous = record.previous;
+        newer.olderEvicted = true;
         return;
       }
     }
