@@ -67,6 +67,8 @@ export interface ActorServices {
 }
 
 type Host = PooledWorker<unknown>;
+/** An ExecuteTask being built: its optional fields are set after, rather than spread in. */
+type Building = { -readonly [K in keyof ExecuteTask]: ExecuteTask[K] };
 
 interface Call {
   readonly spec: TaskSpec;
@@ -498,7 +500,7 @@ export class ActorManager {
     const seq = host.nextSeq++;
     this.services.taskEvents?.creation(spec, actor.restarts, SUBMITTED_TO_WORKER, host.id);
     this.workOf(host).set(seq, { kind: 'create', actor });
-    const task: ExecuteTask = {
+    const task: Building = {
       seq,
       taskId: spec.actorId,
       functionId: spec.classId,
@@ -509,9 +511,9 @@ export class ActorManager {
       numReturns: 0,
       actorId: spec.actorId,
       maxConcurrency: spec.maxConcurrency,
-      ...(actor.cell === undefined ? {} : { progressCell: this.cellFor(host, actor.cell) }),
-      ...(spec.owner.nodeId === this.services.nodeId ? {} : { ownerNode: spec.owner.nodeId }),
     };
+    if (actor.cell !== undefined) task.progressCell = this.cellFor(host, actor.cell);
+    if (spec.owner.nodeId !== this.services.nodeId) task.ownerNode = spec.owner.nodeId;
     this.services.setBusy(host, true);
     host.channel.send({ type: 'execute', functions: this.definitionsFor(host, spec.classId), tasks: [task] });
   }
@@ -588,7 +590,7 @@ export class ActorManager {
       this.services.taskEvents?.state(spec, call.firstAttempt + call.retries, SUBMITTED_TO_WORKER, host.id);
       actor.inFlight.set(seq, call);
       this.workOf(host).set(seq, { kind: 'call', actor, call });
-      tasks.push({
+      const task: Building = {
         seq,
         taskId: spec.taskId,
         functionId: '',
@@ -599,8 +601,10 @@ export class ActorManager {
         numReturns: spec.returnIds.length,
         actorId: actor.spec.actorId,
         method: spec.method as string,
-        ...(spec.owner.nodeId === this.services.nodeId ? {} : { ownerNode: spec.owner.nodeId }),
-      });
+      };
+      // Set, not spread: no throwaway object per call.
+      if (spec.owner.nodeId !== this.services.nodeId) task.ownerNode = spec.owner.nodeId;
+      tasks.push(task);
     }
     if (sent > 0) actor.calls.splice(0, sent);
     if (tasks.length > 0) {

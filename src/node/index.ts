@@ -1035,7 +1035,7 @@ export class Node {
         const fn = this.functions.get(spec.functionId);
         if (fn !== undefined) batch.functions.push(fn);
       }
-      batch.tasks.push({
+      const task: { -readonly [K in keyof ExecuteTask]: ExecuteTask[K] } = {
         seq,
         taskId: spec.taskId,
         functionId: spec.functionId,
@@ -1044,8 +1044,10 @@ export class Node {
         refArgPositions: spec.refArgPositions,
         ...args,
         numReturns: spec.returnIds.length,
-        ...(spec.owner.nodeId === this.nodeId ? {} : { ownerNode: spec.owner.nodeId }),
-      });
+      };
+      // Set, not spread: no throwaway object per task, and a local task's shape is always the same.
+      if (spec.owner.nodeId !== this.nodeId) task.ownerNode = spec.owner.nodeId;
+      batch.tasks.push(task);
     });
     for (const [worker, batch] of batches) {
       this.pool.setBusy(worker, true);
