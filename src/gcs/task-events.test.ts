@@ -3,7 +3,8 @@
 // filters; and the batch validator.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskEventTable, RUN_TIME_BOUNDS } from './task-events.js';
+import { TaskEventTable, RUN_TIME_BOUNDS, TASK_FILTER_KEYS } from './task-events.js';
+import { FILTER_KEYS, applyListOptions, checkListOptions } from '../state/filter.js';
 import { parseNotify, type TaskEventBatch, type TaskEventInfo } from './messages.js';
 import { ProtocolError, InvalidOptionError } from '../errors/index.js';
 import { TASK_STATES, type TaskState } from '../state/types.js';
@@ -122,6 +123,21 @@ test('filters and limit: total counts what matched; an unknown key names the val
   assert.equal(finished.records.length, 1);
   assert.equal(table.list({ filters: [['state', '!=', 'FINISHED'], ['attempt', '=', 0]] }).total, 3);
   assert.throws(() => table.list({ filters: [['colour', '=', 'red']] }), (error: unknown) => error instanceof InvalidOptionError && /taskId, attempt, name/.test(error.message));
+});
+
+test("the GCS's task filters are the state API's: the same keys (one list), and the same records for the same filter", () => {
+  assert.equal(TASK_FILTER_KEYS, FILTER_KEYS.tasks);
+  const table = new TaskEventTable({ maxTasks: 100 });
+  const events: Event[] = [];
+  for (let i = 1; i <= 6; i++) events.push([idOf(i), 0, i % 3 === 0 ? 'FINISHED' : 'RUNNING', i, i % 2 === 0 ? 'w' : '', i]);
+  table.add(batch(RUNNER, events));
+  const all = table.list({ limit: 1000 }).records;
+  for (const filters of [[['state', '=', 'RUNNING']], [['workerId', '!=', 'w']], [['startTimeMs', '=', 3]], [['endTimeMs', '=', 6], ['attempt', '=', '0']], [['actorId', '=', 'x']]] as const) {
+    const options = checkListOptions('test', 'tasks', { filters });
+    const gcs = table.list({ filters, limit: 2 });
+    const state = applyListOptions('tasks', all, options);
+    assert.deepEqual([gcs.total, gcs.records.slice(0, 2)], [state.total, state.records.slice(0, 2)], JSON.stringify(filters));
+  }
 });
 
 test('core events are a ring of the latest', () => {

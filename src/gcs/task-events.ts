@@ -14,7 +14,9 @@
  * batches may arrive in either order.
  */
 import { InvalidOptionError } from '../errors/index.js';
-import { TASK_STATES, type CoreEvent, type ProfileSpan, type TaskEntry, type TaskMetrics, type TaskState, type TaskType } from '../state/types.js';
+import { TASK_STATES, type CoreEvent, type ProfileSpan, type StateFilter, type TaskEntry, type TaskMetrics, type TaskState, type TaskType } from '../state/types.js';
+// Pure (it imports config, errors and state's types only, never gcs): one filter means the same here as in the state API.
+import { FILTER_KEYS, matches } from '../state/filter.js';
 import { CORE_EVENT_KINDS, type ListTaskEvents, type TaskEventBatch, type TaskEventInfo, type TaskEventList, type TaskFilter } from './messages.js';
 
 const FINISHED = TASK_STATES.indexOf('FINISHED');
@@ -26,23 +28,8 @@ const PENDING_ARGS_AVAIL = TASK_STATES.indexOf('PENDING_ARGS_AVAIL');
 /** Prometheus-style upper bounds of the run-time histograms, in seconds. */
 export const RUN_TIME_BOUNDS: readonly number[] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
 
-/** The fields a listTaskEvents filter may name (TaskEntry's, but events and profile). */
-export const TASK_FILTER_KEYS = [
-  'taskId',
-  'attempt',
-  'name',
-  'type',
-  'state',
-  'actorId',
-  'ownerNodeId',
-  'nodeId',
-  'workerId',
-  'creationTimeMs',
-  'startTimeMs',
-  'endTimeMs',
-  'errorType',
-  'errorMessage',
-] as const satisfies readonly (keyof TaskEntry)[];
+/** The fields a listTaskEvents filter may name (TaskEntry's, but events and profile): the state API's, one list. */
+export const TASK_FILTER_KEYS = FILTER_KEYS.tasks;
 
 /** One attempt, as the table keeps it (mutable; TaskEntry is built when asked). */
 interface Attempt {
@@ -155,15 +142,18 @@ export class TaskEventTable {
 
   list(options: ListTaskEvents = {}): TaskEventList {
     const filters = options.filters ?? [];
+    // Checked keys (below): the filters are TaskEntry's.
     for (const filter of filters) checkFilter(filter);
     const limit = options.limit ?? 100;
     const records: TaskEntry[] = [];
     let total = 0;
     for (const latest of this.tasks.values()) {
       for (const record of oldestFirst(latest)) {
-        if (!matches(this.times, record, filters)) continue;
+        // The entry is made only to be filtered or returned (none for a plain count past the limit).
+        const entry = filters.length === 0 ? undefined : entryOf(this.times, record, false);
+        if (entry !== undefined && !matches(entry, filters as readonly StateFilter<TaskEntry>[])) continue;
         total++;
-        if (records.length < limit) records.push(entryOf(this.times, record, options.detail === true));
+        if (records.length < limit) records.push(entry !== undefined && options.detail !== true ? entry : entryOf(this.times, record, options.detail === true));
       }
     }
     return { records, total, dropped: this.dropped };
@@ -495,18 +485,4 @@ function checkFilter(filter: TaskFilter): void {
   if (!(TASK_FILTER_KEYS as readonly string[]).includes(filter[0])) {
     throw new InvalidOptionError(`listTaskEvents: a task filter cannot use key '${filter[0]}'; the keys are ${TASK_FILTER_KEYS.join(', ')}`, 'filters');
   }
-}
-
-function matches(times: Times, record: Attempt, filters: readonly TaskFilter[]): boolean {
-  for (const [key, op, value] of filters) {
-    const field =
-      key === 'state'
-        ? TASK_STATES[record.state]
-        : key === 'creationTimeMs' || key === 'startTimeMs' || key === 'endTimeMs'
-          ? entryOf(times, record, false)[key]
-          : (record as unknown as Record<string, unknown>)[key];
-    const equal = field !== undefined && String(field) === String(value);
-    if (equal !== (op === '=')) return false;
-  }
-  return true;
 }
