@@ -67,10 +67,15 @@ export interface ActorServices {
 }
 
 type Host = PooledWorker<unknown>;
+/** An ExecuteTask being built: its optional fields are set after, rather than spread in. */
+type Building = { -readonly [K in keyof ExecuteTask]: ExecuteTask[K] };
 
 interface Call {
   readonly spec: TaskSpec;
+  /** Retries here (actor restarts); its events' attempt is firstAttempt + retries. */
   retries: number;
+  /** The owner's attempt, for a call another node sent; else 0. */
+  readonly firstAttempt: number;
   /** True once its ref arguments exist. */
   ready: boolean;
   failed: boolean;
@@ -224,20 +229,20 @@ export class ActorManager {
   }
 
   /** Accepts a method call (its return objects are already registered as pending). */
-  submitCall(spec: TaskSpec): void {
+  submitCall(spec: TaskSpec, attempt = 0): void {
     const actor = this.actors.get(spec.actorId as string);
     if (actor === undefined) {
       const error = new ActorDiedError(`actor ${spec.actorId} is not known to this miniray instance (killed before, or from a session that was shut down)`);
       this.services.failObjects(spec.returnIds, encodeError(error));
-      this.services.taskEvents?.failed(spec, 0, encodeError(error));
+      this.services.taskEvents?.failed(spec, attempt, encodeError(error));
       return;
     }
     if (actor.state === 'dead') {
       this.services.failObjects(spec.returnIds, actor.deathCause as Uint8Array);
-      this.services.taskEvents?.failed(spec, 0, actor.deathCause as Uint8Array);
+      this.services.taskEvents?.failed(spec, attempt, actor.deathCause as Uint8Array);
       return;
     }
-    const call: Call = { spec, retries: 0, ready: false, failed: false, dropped: false };
+    const call: Call = { spec, retries: 0, firstAttempt: attempt, ready: false, failed: false, dropped: false };
     actor.calls.push(call);
     this.services.waitForObjects(
       `${actor.spec.className}.${spec.method}`,
@@ -250,7 +255,7 @@ export class ActorManager {
         // A call whose input failed fails with the same error; later calls carry on.
         call.failed = true;
         this.services.failObjects(spec.returnIds, error);
-        this.services.taskEvents?.failed(spec, call.retries, error);
+        this.services.taskEvents?.failed(spec, call.firstAttempt + call.retries, error);
         this.flush(actor);
       },
     );
@@ -387,7 +392,7 @@ export class ActorManager {
         const { call } = item;
         actor.inFlight.delete(result.seq);
         if (call.failed || actor.state === 'dead') continue;
-        this.services.taskEvents?.result(call.spec, call.retries, host.id, result);
+        this.services.taskEvents?.result(call.spec, call.firstAttempt + call.retries, host.id, result);
         if (result.outcome === 'ok') this.services.storeResults(host, call.spec.returnIds, result, attached);
         else this.services.failObjects(call.spec.returnIds, result.error);
       }
@@ -495,7 +500,7 @@ export class ActorManager {
     const seq = host.nextSeq++;
     this.services.taskEvents?.creation(spec, actor.restarts, SUBMITTED_TO_WORKER, host.id);
     this.workOf(host).set(seq, { kind: 'create', actor });
-    const task: ExecuteTask = {
+    const task: Building = {
       seq,
       taskId: spec.actorId,
       functionId: spec.classId,
@@ -506,9 +511,9 @@ export class ActorManager {
       numReturns: 0,
       actorId: spec.actorId,
       maxConcurrency: spec.maxConcurrency,
-      ...(actor.cell === undefined ? {} : { progressCell: this.cellFor(host, actor.cell) }),
-      ...(spec.owner.nodeId === this.services.nodeId ? {} : { ownerNode: spec.owner.nodeId }),
     };
+    if (actor.cell !== undefined) task.progressCell = this.cellFor(host, actor.cell);
+    if (spec.owner.nodeId !== this.services.nodeId) task.ownerNode = spec.owner.nodeId;
     this.services.setBusy(host, true);
     host.channel.send({ type: 'execute', functions: this.definitionsFor(host, spec.classId), tasks: [task] });
   }
@@ -578,14 +583,14 @@ export class ActorManager {
       } catch (error) {
         call.failed = true; // an argument cannot be read back: this call fails with it
         this.services.failObjects(spec.returnIds, encodeError(error as Error));
-        this.services.taskEvents?.failed(spec, call.retries, encodeError(error as Error));
+        this.services.taskEvents?.failed(spec, call.firstAttempt + call.retries, encodeError(error as Error));
         continue;
       }
       const seq = host.nextSeq++;
-      this.services.taskEvents?.state(spec, call.retries, SUBMITTED_TO_WORKER, host.id);
+      this.services.taskEvents?.state(spec, call.firstAttempt + call.retries, SUBMITTED_TO_WORKER, host.id);
       actor.inFlight.set(seq, call);
       this.workOf(host).set(seq, { kind: 'call', actor, call });
-      tasks.push({
+      const task: Building = {
         seq,
         taskId: spec.taskId,
         functionId: '',
@@ -596,8 +601,10 @@ export class ActorManager {
         numReturns: spec.returnIds.length,
         actorId: actor.spec.actorId,
         method: spec.method as string,
-        ...(spec.owner.nodeId === this.services.nodeId ? {} : { ownerNode: spec.owner.nodeId }),
-      });
+      };
+      // Set, not spread: no throwaway object per call.
+      if (spec.owner.nodeId !== this.services.nodeId) task.ownerNode = spec.owner.nodeId;
+      tasks.push(task);
     }
     if (sent > 0) actor.calls.splice(0, sent);
     if (tasks.length > 0) {
@@ -622,7 +629,7 @@ export class ActorManager {
         call.dropped = false;
         retry.push(call);
       } else if (spec.maxTaskRetries < 0 || call.retries < spec.maxTaskRetries) {
-        if (this.services.taskEvents?.enabled === true) this.services.taskEvents.failed(call.spec, call.retries, encodeError(new ActorDiedError(`actor ${spec.className} (${spec.actorId}) died while running ${call.spec.method}: ${reason}; the call is retried`)));
+        if (this.services.taskEvents?.enabled === true) this.services.taskEvents.failed(call.spec, call.firstAttempt + call.retries, encodeError(new ActorDiedError(`actor ${spec.className} (${spec.actorId}) died while running ${call.spec.method}: ${reason}; the call is retried`)));
         call.retries++;
         retry.push(call);
       } else {
@@ -631,7 +638,7 @@ export class ActorManager {
             `The call was tried ${call.retries + 1} time(s) (maxTaskRetries: ${spec.maxTaskRetries}).`,
         );
         this.services.failObjects(call.spec.returnIds, encodeError(error));
-        this.services.taskEvents?.failed(call.spec, call.retries, encodeError(error));
+        this.services.taskEvents?.failed(call.spec, call.firstAttempt + call.retries, encodeError(error));
       }
     }
     actor.inFlight.clear();
@@ -661,7 +668,7 @@ export class ActorManager {
     actor.losing = undefined;
     for (const call of actor.inFlight.values()) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);
     for (const call of actor.calls) if (!call.failed) this.services.failObjects(call.spec.returnIds, cause);
-    for (const call of [...actor.inFlight.values(), ...actor.calls]) if (!call.failed) this.services.taskEvents?.failed(call.spec, call.retries, cause);
+    for (const call of [...actor.inFlight.values(), ...actor.calls]) if (!call.failed) this.services.taskEvents?.failed(call.spec, call.firstAttempt + call.retries, cause);
     actor.inFlight.clear();
     actor.calls = [];
     if (actor.reserved) {

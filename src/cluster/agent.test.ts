@@ -20,6 +20,8 @@ interface Fake {
   readonly nodeId: string;
   /** Tasks it was sent, by name. */
   readonly received: string[];
+  /** The attempt each task it was sent came with (the owner's retries so far). */
+  readonly attempts: (number | undefined)[];
   /** What it answers: its return values (ok), or a spillback. */
   answer: (spec: TaskSpec) => unknown;
   /** A host that is cut off: connecting to it never completes. */
@@ -58,9 +60,10 @@ async function setUp(options: { numCpus?: number; resources?: Record<string, num
       if (fake.dead) throw new ConnectionError(`cannot connect to ${address}: ECONNREFUSED`);
       const router = new Router().handle(
         'executeTask',
-        (body) => body as { spec: TaskSpec },
-        ({ spec }) => {
+        (body) => body as { spec: TaskSpec; attempt?: number },
+        ({ spec, attempt }) => {
           fake.received.push(spec.name);
+          fake.attempts.push(attempt);
           if (fake.diesOnTask) {
             fake.dead = true;
             queueMicrotask(() => fakeSide.close('killed'));
@@ -98,7 +101,7 @@ async function setUp(options: { numCpus?: number; resources?: Record<string, num
     const nodeId = hex(nextNode++);
     const address = `fake:${nodeId}`;
     const [peer] = localPair({ hello: { role: 'node', nodeId }, router: new Router() }, { hello: { role: 'gcs', nodeId: 'gcs' }, router: serverRouter });
-    const fake: Fake = { nodeId, received: [], answer, gcs: new GcsClient(peer), ...more };
+    const fake: Fake = { nodeId, received: [], attempts: [], answer, gcs: new GcsClient(peer), ...more };
     fakes.set(address, fake);
     peers.push(peer);
     await (fake.gcs as GcsClient).registerNode({ nodeId: nodeId as NodeIdHex, address, resources, isDriver: false });
@@ -219,6 +222,7 @@ test('a task sent to a node whose connection breaks is retried elsewhere while m
   });
   assert.equal((await submit({ maxRetries: 1 })).state, 'ready');
   assert.equal(flaky.received.length, 2);
+  assert.deepEqual(flaky.attempts, [0, 1], 'each try is sent with its attempt, which the running node records its events under');
 });
 
 test('a node whose connection closes is placed on no more until the GCS says what became of it: the retry goes elsewhere, not to it again (each try a retry)', T, async () => {
@@ -286,7 +290,7 @@ test('a node declared dead runs the work it can run itself, rather than send it 
     taskId: hex(900), functionId: FN.id, name: 'mine', args: new Uint8Array([0x90]), refArgPositions: [], dependencies: [],
     returnIds: [hex(901)], numCpus: 1, maxRetries: -1, retryExceptions: false, owner: { nodeId: node.nodeId, workerId: 'a'.repeat(32) },
   };
-  const work = { spec, function: FN, done: () => assert.fail('not failed: it can run here'), lost: () => assert.fail('not lost: it can run here') };
+  const work = { spec, attempt: 0, function: FN, done: () => assert.fail('not failed: it can run here'), lost: () => assert.fail('not lost: it can run here') };
   assert.equal(agent.takeTask(work, true), false, 'it runs on this node');
   assert.equal(other.received.length, 0, 'nothing was sent to the other node');
 });

@@ -545,7 +545,7 @@ export class ClusterAgent implements ClusterLink {
     };
     sent.add(lose);
     link.peer
-      .then((peer) => peer.request('executeTask', { functions, spec, args }, { signal: abort.signal }))
+      .then((peer) => peer.request('executeTask', { functions, spec, args, attempt: work.attempt }, { signal: abort.signal }))
       .then(
         (answer) => {
           if (!settle()) return;
@@ -665,6 +665,8 @@ export class ClusterAgent implements ClusterLink {
         this.send(
           {
             spec,
+            // Each time it is sent again (its instance was lost), a new attempt.
+            attempt: call.work.attempt + call.tries,
             function: undefined,
             done: (values) => call.work.done(values),
             lost: (error) => {
@@ -1231,7 +1233,7 @@ export class ClusterAgent implements ClusterLink {
       .on(NODE_DEAD, parseNodeDead, ({ nodeId, reason }, peer) => {
         if (peer.hello.role === 'gcs' && nodeId === this.self) this.diedHere(reason);
       })
-      .handle('executeTask', parse.executeTask, async ({ functions, spec, args }, peer) => {
+      .handle('executeTask', parse.executeTask, async ({ functions, spec, args, attempt }, peer) => {
         if (this.deadNodes.has(peer.hello.nodeId)) throw new NodeDiedError(`node ${peer.hello.nodeId} was declared dead by the GCS: this node takes no work from it`);
         if (spec.actorId === undefined && !node.canRun(spec)) return { spillback: `it offers ${describe({ CPU: node.options.numCpus, ...node.options.resources })}` };
         // With the definition at hand the task starts in this same turn, so that the tasks sent
@@ -1254,7 +1256,7 @@ export class ClusterAgent implements ClusterLink {
             if (running?.size === 0 && this.runningFor.get(owner) === running) this.runningFor.delete(owner);
             for (const value of values) if (value.state === 'located') this.keep(peer.hello.nodeId, spec.owner.workerId, value.id);
             resolve(values);
-          }),
+          }, attempt ?? 0),
         );
       })
       .on('createActor', parse.createActor, ({ functions, spec, args }) => {

@@ -27,6 +27,8 @@ export interface ExecuteTask {
   readonly functions: readonly FunctionDescriptor[];
   readonly spec: TaskSpec;
   readonly args: readonly RemoteValue[];
+  /** The owner's retries of it so far: the attempt its events are recorded under (absent from older nodes: 0). */
+  readonly attempt?: number;
 }
 export interface CreateActor {
   readonly functions: readonly FunctionDescriptor[];
@@ -138,6 +140,7 @@ export const parse = {
   executeTask: body<ExecuteTask>('executeTask', (o) => {
     withArgs(o);
     specOf<TaskSpec>('submit', o);
+    if (o['attempt'] !== undefined) int(o['attempt'], 'attempt');
   }),
   createActor: body<CreateActor>('createActor', (o) => {
     withArgs(o);

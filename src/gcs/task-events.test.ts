@@ -3,7 +3,8 @@
 // filters; and the batch validator.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskEventTable, RUN_TIME_BOUNDS } from './task-events.js';
+import { TaskEventTable, RUN_TIME_BOUNDS, TASK_FILTER_KEYS } from './task-events.js';
+import { FILTER_KEYS, applyListOptions, checkListOptions } from '../state/filter.js';
 import { parseNotify, type TaskEventBatch, type TaskEventInfo } from './messages.js';
 import { ProtocolError, InvalidOptionError } from '../errors/index.js';
 import { TASK_STATES, type TaskState } from '../state/types.js';
@@ -77,6 +78,30 @@ test('a retry is a new attempt with its first attempt\'s name; the first error s
   assert.equal(attempts[1]?.creationTimeMs, 1);
 });
 
+test('a retry after its node died: the new node\'s batch (attempt 1) first, then the owner\'s (attempt 0 FAILED, attempt 1 queued); each attempt keeps its own end', () => {
+  const table = new TaskEventTable({ maxTasks: 10 });
+  const t = idOf(3);
+  // The new node's events come first, before the table knows of the task at all.
+  table.add(batch(RUNNER, [[t, 1, 'SUBMITTED_TO_WORKER', 40, 'w2'], [t, 1, 'FINISHED', 50, 'w2', 41]]));
+  table.add(
+    batch(OWNER, [[t, 0, 'PENDING_ARGS_AVAIL', 10], [t, 0, 'PENDING_NODE_ASSIGNMENT', 11], [t, 0, 'FAILED', 30], [t, 1, 'PENDING_NODE_ASSIGNMENT', 31]], [
+      submitInfo(0, 'h'),
+      { index: 2, errorType: 'NodeDiedError', errorMessage: 'node x died' },
+    ]),
+  );
+  // The dead node's result, sent before it died, arriving last: attempt 0 ended already.
+  table.add(batch(OWNER.replace(/1$/, '3'), [[t, 0, 'FINISHED', 60, 'w1', 20]]));
+  const attempts = table.get(t);
+  assert.deepEqual(attempts.map((a) => [a.attempt, a.state]), [[0, 'FAILED'], [1, 'FINISHED']]);
+  assert.deepEqual(attempts.map((a) => a.name), ['h', 'h'], 'the retry has its first attempt\'s name, though it came first');
+  assert.deepEqual(table.metrics().byState['h'], { FAILED: 1, FINISHED: 1 });
+  assert.equal(attempts[0]?.errorType, 'NodeDiedError');
+  assert.equal(attempts[0]?.endTimeMs, 30, 'the end that stands is the FAILED one');
+  assert.equal(attempts[1]?.nodeId, RUNNER);
+  assert.equal(attempts[1]?.endTimeMs, 50);
+  assert.equal(table.list().total, 2);
+});
+
 test('past maxTasks, finished attempts go first, oldest first; then the oldest of any state; each counts as dropped', () => {
   const table = new TaskEventTable({ maxTasks: 3 });
   table.add(batch(OWNER, [[idOf(1), 0, 'PENDING_ARGS_AVAIL', 1], [idOf(2), 0, 'PENDING_ARGS_AVAIL', 2], [idOf(3), 0, 'PENDING_ARGS_AVAIL', 3], [idOf(2), 0, 'FINISHED', 4]], [], 5));
@@ -98,6 +123,21 @@ test('filters and limit: total counts what matched; an unknown key names the val
   assert.equal(finished.records.length, 1);
   assert.equal(table.list({ filters: [['state', '!=', 'FINISHED'], ['attempt', '=', 0]] }).total, 3);
   assert.throws(() => table.list({ filters: [['colour', '=', 'red']] }), (error: unknown) => error instanceof InvalidOptionError && /taskId, attempt, name/.test(error.message));
+});
+
+test("the GCS's task filters are the state API's: the same keys (one list), and the same records for the same filter", () => {
+  assert.equal(TASK_FILTER_KEYS, FILTER_KEYS.tasks);
+  const table = new TaskEventTable({ maxTasks: 100 });
+  const events: Event[] = [];
+  for (let i = 1; i <= 6; i++) events.push([idOf(i), 0, i % 3 === 0 ? 'FINISHED' : 'RUNNING', i, i % 2 === 0 ? 'w' : '', i]);
+  table.add(batch(RUNNER, events));
+  const all = table.list({ limit: 1000 }).records;
+  for (const filters of [[['state', '=', 'RUNNING']], [['workerId', '!=', 'w']], [['startTimeMs', '=', 3]], [['endTimeMs', '=', 6], ['attempt', '=', '0']], [['actorId', '=', 'x']]] as const) {
+    const options = checkListOptions('test', 'tasks', { filters });
+    const gcs = table.list({ filters, limit: 2 });
+    const state = applyListOptions('tasks', all, options);
+    assert.deepEqual([gcs.total, gcs.records.slice(0, 2)], [state.total, state.records.slice(0, 2)], JSON.stringify(filters));
+  }
 });
 
 test('core events are a ring of the latest', () => {

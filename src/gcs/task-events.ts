@@ -14,7 +14,9 @@
  * batches may arrive in either order.
  */
 import { InvalidOptionError } from '../errors/index.js';
-import { TASK_STATES, type CoreEvent, type ProfileSpan, type TaskEntry, type TaskMetrics, type TaskState, type TaskType } from '../state/types.js';
+import { TASK_STATES, type CoreEvent, type ProfileSpan, type StateFilter, type TaskEntry, type TaskMetrics, type TaskState, type TaskType } from '../state/types.js';
+// Pure (it imports config, errors and state's types only, never gcs): one filter means the same here as in the state API.
+import { FILTER_KEYS, matches } from '../state/filter.js';
 import { CORE_EVENT_KINDS, type ListTaskEvents, type TaskEventBatch, type TaskEventInfo, type TaskEventList, type TaskFilter } from './messages.js';
 
 const FINISHED = TASK_STATES.indexOf('FINISHED');
@@ -26,23 +28,8 @@ const PENDING_ARGS_AVAIL = TASK_STATES.indexOf('PENDING_ARGS_AVAIL');
 /** Prometheus-style upper bounds of the run-time histograms, in seconds. */
 export const RUN_TIME_BOUNDS: readonly number[] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
 
-/** The fields a listTaskEvents filter may name (TaskEntry's, but events and profile). */
-export const TASK_FILTER_KEYS = [
-  'taskId',
-  'attempt',
-  'name',
-  'type',
-  'state',
-  'actorId',
-  'ownerNodeId',
-  'nodeId',
-  'workerId',
-  'creationTimeMs',
-  'startTimeMs',
-  'endTimeMs',
-  'errorType',
-  'errorMessage',
-] as const satisfies readonly (keyof TaskEntry)[];
+/** The fields a listTaskEvents filter may name (TaskEntry's, but events and profile): the state API's, one list. */
+export const TASK_FILTER_KEYS = FILTER_KEYS.tasks;
 
 /** One attempt, as the table keeps it (mutable; TaskEntry is built when asked). */
 interface Attempt {
@@ -70,6 +57,8 @@ interface Attempt {
   /** Counted in the run-time histogram already. */
   observed: boolean;
   evicted: boolean;
+  /** The attempt below it was evicted: older attempts than it are not made again by late events. */
+  olderEvicted: boolean;
 }
 
 const NO_RESOURCES: Readonly<Record<string, number>> = Object.freeze({});
@@ -123,7 +112,8 @@ export class TaskEventTable {
       }
       const state = code & 7;
       const timeMs = timesMs[i] as number;
-      this.times.set(record.slot, state, timeMs);
+      // An attempt that ended keeps its end: a later FINISHED or FAILED (which does not stand) does not move it.
+      if (state < FINISHED || (record.state !== FINISHED && record.state !== FAILED)) this.times.set(record.slot, state, timeMs);
       const startMs = startsMs[i] as number;
       if (startMs !== 0) this.times.set(record.slot, RUNNING, startMs);
       if (state === SUBMITTED_TO_WORKER || startMs !== 0) {
@@ -152,15 +142,18 @@ export class TaskEventTable {
 
   list(options: ListTaskEvents = {}): TaskEventList {
     const filters = options.filters ?? [];
+    // Checked keys (below): the filters are TaskEntry's.
     for (const filter of filters) checkFilter(filter);
     const limit = options.limit ?? 100;
     const records: TaskEntry[] = [];
     let total = 0;
     for (const latest of this.tasks.values()) {
       for (const record of oldestFirst(latest)) {
-        if (!matches(this.times, record, filters)) continue;
+        // The entry is made only to be filtered or returned (none for a plain count past the limit).
+        const entry = filters.length === 0 ? undefined : entryOf(this.times, record, false);
+        if (entry !== undefined && !matches(entry, filters as readonly StateFilter<TaskEntry>[])) continue;
         total++;
-        if (records.length < limit) records.push(entryOf(this.times, record, options.detail === true));
+        if (records.length < limit) records.push(entry !== undefined && options.detail !== true ? entry : entryOf(this.times, record, options.detail === true));
       }
     }
     return { records, total, dropped: this.dropped };
@@ -194,14 +187,20 @@ export class TaskEventTable {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  /** The attempt an event is for, made if new; -1: the latest known (the node that ran it does not know). */
+  /** The attempt an event is for, made if new; -1: the latest known (from a node of before attempts were sent to the running node). */
   private attemptFor(taskId: string, attempt: number): Attempt | undefined {
     const latest = this.tasks.get(taskId);
     if (latest !== undefined) {
       if (attempt < 0 || attempt === latest.attempt) return latest;
-      for (let older = latest.previous; older !== undefined; older = older.previous) if (older.attempt === attempt) return older;
-      // Older than every attempt kept: evicted already, or from before a restart of the GCS.
-      if (attempt < latest.attempt) return undefined;
+      let newer = latest;
+      for (let older = latest.previous; older !== undefined; newer = older, older = older.previous) {
+        if (older.attempt === attempt) return older;
+        if (older.attempt < attempt) break;
+      }
+      // Older than the latest and not kept: an attempt whose events come after its retry's (the
+      // running node's batch first), put in its place; or evicted already (the oldest kept is
+      // newer), or from before a restart of the GCS.
+      if (attempt < latest.attempt) return newer.olderEvicted ? undefined : this.insertBefore(newer, attempt);
     }
     const record: Attempt = {
       taskId,
@@ -222,6 +221,7 @@ export class TaskEventTable {
       previous: latest,
       observed: false,
       evicted: false,
+      olderEvicted: false,
     };
     // Set again, a key keeps its place in the Map: the task stays where it was first seen.
     this.tasks.set(taskId, record);
@@ -229,25 +229,62 @@ export class TaskEventTable {
     return record;
   }
 
+  /** A new attempt older than `newer` (kept already), hung just below it. */
+  private insertBefore(newer: Attempt, attempt: number): Attempt {
+    const record: Attempt = {
+      taskId: newer.taskId,
+      attempt,
+      name: newer.name,
+      type: newer.type,
+      state: -1,
+      actorId: newer.actorId,
+      ownerNodeId: newer.ownerNodeId,
+      nodeId: undefined,
+      workerId: undefined,
+      requiredResources: newer.requiredResources,
+      slot: this.times.take(Number.NaN),
+      errorType: undefined,
+      errorMessage: undefined,
+      profile: undefined,
+      previous: newer.previous,
+      observed: false,
+      evicted: false,
+      olderEvicted: false,
+    };
+    newer.previous = record;
+    this.size++;
+    return record;
+  }
+
   private applyInfo(record: Attempt, info: TaskEventInfo): void {
-    if (info.name !== undefined && info.name !== record.name) {
-      // Counted under '' until its name came (the running node's events arrived first).
-      if (record.state >= 0) {
-        this.count(record.name, record.state, -1);
-        this.count(info.name, record.state, 1);
-      }
-      record.name = info.name;
+    if (info.name !== undefined) {
+      this.describe(record, info, info.name);
+      // Retries seen before their first attempt's submission (the running node's batch first) are what it says too.
+      for (let newer = this.tasks.get(record.taskId); newer !== undefined && newer !== record; newer = newer.previous) if (newer.name === '') this.describe(newer, info, info.name);
     }
-    if (info.type !== undefined) record.type = info.type;
-    if (info.actorId !== undefined) record.actorId = info.actorId;
-    if (info.ownerNodeId !== undefined) record.ownerNodeId = info.ownerNodeId;
-    if (info.requiredResources !== undefined) record.requiredResources = info.requiredResources;
     // The first error stands (as the first of FINISHED and FAILED): what get() throws.
     if (info.errorType !== undefined && record.errorType === undefined) {
       record.errorType = info.errorType;
       record.errorMessage = info.errorMessage;
     }
     if (info.profile !== undefined) record.profile = record.profile === undefined ? [...info.profile] : [...record.profile, ...info.profile];
+    if (record.state === FINISHED || record.state === FAILED) this.observe(record);
+  }
+
+  /** What a submission says of an attempt: its name, type, actor, owner and resources. */
+  private describe(record: Attempt, info: TaskEventInfo, name: string): void {
+    if (name !== record.name) {
+      // Counted under '' until its name came (the running node's events arrived first).
+      if (record.state >= 0) {
+        this.count(record.name, record.state, -1);
+        this.count(name, record.state, 1);
+      }
+      record.name = name;
+    }
+    if (info.type !== undefined) record.type = info.type;
+    if (info.actorId !== undefined) record.actorId = info.actorId;
+    if (info.ownerNodeId !== undefined) record.ownerNodeId = info.ownerNodeId;
+    if (info.requiredResources !== undefined) record.requiredResources = info.requiredResources;
     if (record.state === FINISHED || record.state === FAILED) this.observe(record);
   }
 
@@ -336,6 +373,7 @@ export class TaskEventTable {
     for (let newer = latest; newer !== undefined; newer = newer.previous) {
       if (newer.previous === record) {
         newer.previous = record.previous;
+        newer.olderEvicted = true;
         return;
       }
     }
@@ -447,18 +485,4 @@ function checkFilter(filter: TaskFilter): void {
   if (!(TASK_FILTER_KEYS as readonly string[]).includes(filter[0])) {
     throw new InvalidOptionError(`listTaskEvents: a task filter cannot use key '${filter[0]}'; the keys are ${TASK_FILTER_KEYS.join(', ')}`, 'filters');
   }
-}
-
-function matches(times: Times, record: Attempt, filters: readonly TaskFilter[]): boolean {
-  for (const [key, op, value] of filters) {
-    const field =
-      key === 'state'
-        ? TASK_STATES[record.state]
-        : key === 'creationTimeMs' || key === 'startTimeMs' || key === 'endTimeMs'
-          ? entryOf(times, record, false)[key]
-          : (record as unknown as Record<string, unknown>)[key];
-    const equal = field !== undefined && String(field) === String(value);
-    if (equal !== (op === '=')) return false;
-  }
-  return true;
 }

@@ -12,6 +12,8 @@ import type { FunctionDescriptor } from '../serialization/index.js';
 /** A task or actor call this node owns that runs (or may run) on another node. */
 export interface RemoteWork {
   readonly spec: TaskSpec;
+  /** Its retries so far (its owner counts them): sent with it, so that the node that runs it records its events under that attempt. */
+  readonly attempt: number;
   /** The definition of its function (absent for an actor call). */
   readonly function: FunctionDescriptor | undefined;
   /** Its return values arrived (inline, located on a node, or failed). */

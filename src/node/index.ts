@@ -79,8 +79,10 @@ interface TaskRecord {
   /** Holds its GPUs and custom resources from this node's (see reserveResources). */
   reserved: boolean;
   state: TaskState;
-  /** Retries used so far. */
+  /** Retries used so far (here). */
   retries: number;
+  /** Its attempt when it came here: the owner's retries for a task from a peer, else 0 (events record firstAttempt + retries). */
+  readonly firstAttempt: number;
   cancelled: boolean;
   worker: PooledWorker<TaskRecord> | undefined;
   seq: number;
@@ -532,11 +534,11 @@ export class Node {
    * values go back inline and are dropped here; large ones (and values with refs inside) stay
    * here, held for their owner until it frees them (dropForOwner).
    */
-  runForPeer(functions: readonly FunctionDescriptor[], spec: TaskSpec, args: readonly RemoteValue[], inlineLimit: number, reply: (values: RemoteValue[]) => void): void {
+  runForPeer(functions: readonly FunctionDescriptor[], spec: TaskSpec, args: readonly RemoteValue[], inlineLimit: number, reply: (values: RemoteValue[]) => void, attempt = 0): void {
     for (const fn of functions) this.functions.set(fn.id, fn);
     const ownerNode = spec.owner.nodeId;
     for (const arg of args) this.objects.addForeign(arg.id, ownerNode);
-    this.submitOne(spec, true);
+    this.submitOne(spec, true, attempt);
     this.remoteObjects.storeValues(args, ownerNode, true);
     const owner = spec.owner.workerId;
     let remaining = spec.returnIds.length;
@@ -606,7 +608,8 @@ export class Node {
 
   // ---- tasks ---------------------------------------------------------------------------------
 
-  private submitOne(spec: TaskSpec, fromPeer = false): void {
+  /** `attempt`: the owner's attempt, for a task or actor call a peer sent (see TaskRecord.firstAttempt). */
+  private submitOne(spec: TaskSpec, fromPeer = false, attempt = 0): void {
     // A task with nothing to wait for is queued at once (see below): one event says both.
     if (!fromPeer) this.taskEvents.submitted(spec, spec.actorId === undefined && spec.dependencies.length === 0);
     const owner = spec.owner.workerId;
@@ -614,7 +617,7 @@ export class Node {
       for (const id of spec.returnIds) this.objects.addPending(id, owner, undefined);
       this.holdArguments(spec);
       if (!fromPeer && this.cluster?.canGrow === true) this.actorCallsPending.set(spec.returnIds[0] as string, this.actorCallRecord(spec));
-      this.callActor(spec, fromPeer);
+      this.callActor(spec, fromPeer, attempt);
       return;
     }
     const record: TaskRecord = {
@@ -625,6 +628,7 @@ export class Node {
       reserved: false,
       state: 'waiting',
       retries: 0,
+      firstAttempt: attempt,
       cancelled: false,
       worker: undefined,
       seq: 0,
@@ -770,6 +774,7 @@ export class Node {
   private remoteWork(spec: TaskSpec, record: TaskRecord | undefined): RemoteWork {
     return {
       spec,
+      attempt: record?.retries ?? 0,
       function: spec.actorId === undefined ? this.functions.get(spec.functionId) : undefined,
       done: (values) => {
         if (spec.actorId !== undefined) this.actorCallDone(spec.returnIds[0] as string, values.some((value) => value.state === 'ready' || value.state === 'located'));
@@ -899,13 +904,13 @@ export class Node {
   }
 
   /** Sends an actor call to its actor: here, or through the cluster where it lives. */
-  private callActor(spec: TaskSpec, fromPeer: boolean): void {
-    if (this.actors.has(spec.actorId as string) || this.cluster === undefined || fromPeer) this.actors.submitCall(spec);
+  private callActor(spec: TaskSpec, fromPeer: boolean, attempt = 0): void {
+    if (this.actors.has(spec.actorId as string) || this.cluster === undefined || fromPeer) this.actors.submitCall(spec, attempt);
     else this.cluster.callRemoteActor(this.remoteWork(spec, undefined));
   }
 
   private actorCallRecord(spec: TaskSpec): TaskRecord {
-    return { spec, numCpus: 0, remote: false, fromPeer: false, reserved: false, state: 'running', retries: 0, cancelled: false, worker: undefined, seq: 0 };
+    return { spec, numCpus: 0, remote: false, fromPeer: false, reserved: false, state: 'running', retries: 0, firstAttempt: 0, cancelled: false, worker: undefined, seq: 0 };
   }
 
   /**
@@ -976,7 +981,7 @@ export class Node {
 
   /** Stores `error` (an encoded ErrorRecord) as every return value of the task. */
   private failTask(record: TaskRecord, error: Uint8Array, recordEvent = true): void {
-    if (recordEvent) this.taskEvents.failed(record.spec, record.retries, error);
+    if (recordEvent) this.taskEvents.failed(record.spec, record.firstAttempt + record.retries, error);
     record.state = 'finished';
     this.releaseResources(record);
     for (const id of record.spec.returnIds) this.objects.setObject(id, error, true);
@@ -1009,7 +1014,7 @@ export class Node {
         return;
       }
       const seq = worker.nextSeq++;
-      this.taskEvents.state(spec, record.retries, SUBMITTED_TO_WORKER, worker.id);
+      this.taskEvents.state(spec, record.firstAttempt + record.retries, SUBMITTED_TO_WORKER, worker.id);
       record.state = 'running';
       record.worker = worker;
       record.seq = seq;
@@ -1024,7 +1029,7 @@ export class Node {
         const fn = this.functions.get(spec.functionId);
         if (fn !== undefined) batch.functions.push(fn);
       }
-      batch.tasks.push({
+      const task: { -readonly [K in keyof ExecuteTask]: ExecuteTask[K] } = {
         seq,
         taskId: spec.taskId,
         functionId: spec.functionId,
@@ -1033,8 +1038,10 @@ export class Node {
         refArgPositions: spec.refArgPositions,
         ...args,
         numReturns: spec.returnIds.length,
-        ...(spec.owner.nodeId === this.nodeId ? {} : { ownerNode: spec.owner.nodeId }),
-      });
+      };
+      // Set, not spread: no throwaway object per task, and a local task's shape is always the same.
+      if (spec.owner.nodeId !== this.nodeId) task.ownerNode = spec.owner.nodeId;
+      batch.tasks.push(task);
     });
     for (const [worker, batch] of batches) {
       this.pool.setBusy(worker, true);
@@ -1376,7 +1383,7 @@ export class Node {
         this.runTimeUs.set(record.spec.functionId, previous === undefined ? result.us : 0.8 * previous + 0.2 * result.us);
       }
       if (record.cancelled) continue; // already failed with TaskCancelledError
-      this.taskEvents.result(record.spec, record.retries, worker.id, result);
+      this.taskEvents.result(record.spec, record.firstAttempt + record.retries, worker.id, result);
       if (result.outcome === 'ok') {
         record.state = 'finished';
         this.releaseResources(record);
@@ -1424,7 +1431,7 @@ export class Node {
       if (seq > lastStarted || worker.terminatedFor === 'cancel') {
         requeue.push(record);
       } else if (this.retriesLeft(record)) {
-        if (this.taskEvents.enabled) this.taskEvents.failed(record.spec, record.retries, encodeError(crash(record)));
+        if (this.taskEvents.enabled) this.taskEvents.failed(record.spec, record.firstAttempt + record.retries, encodeError(crash(record)));
         record.retries++;
         if (!record.fromPeer) this.taskEvents.state(record.spec, record.retries, PENDING_NODE_ASSIGNMENT);
         requeue.push(record);

@@ -2,7 +2,7 @@
 // count), the attempt of work run for another node, and the flush timer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskEventBuffer, FAILED, FINISHED, PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, LATEST_ATTEMPT } from './events.js';
+import { TaskEventBuffer, FAILED, FINISHED, PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER } from './events.js';
 import type { TaskEventBatch } from '../gcs/index.js';
 import type { ActorSpec, TaskSpec } from '../protocol/index.js';
 import { encodeError } from '../serialization/index.js';
@@ -78,13 +78,14 @@ test('a failure carries the error class and message as get() throws it', () => {
   assert.deepEqual(batch.infos, [{ index: 0, errorType: 'TaskCancelledError', errorMessage: 'task f was cancelled' }]);
 });
 
-test('work run for another node has the latest attempt (its owner counts retries); a creation is a task named Class.constructor', () => {
+test('work run for another node has the attempt it is given (the owner\'s, plus retries here), not "the latest"; a creation is a task named Class.constructor', () => {
   const buffer = new TaskEventBuffer(NODE, { enabled: true, maxBuffered: 100, flushMs: 1000 });
   const foreign = spec({ owner: { nodeId: OTHER, workerId: 'e'.repeat(32) } });
-  buffer.state(foreign, 0, SUBMITTED_TO_WORKER, 'w');
+  buffer.state(foreign, 1, SUBMITTED_TO_WORKER, 'w');
   buffer.creation(actorSpec(), 2, PENDING_ARGS_AVAIL);
+  buffer.failed(foreign, 0, encodeError(new TaskCancelledError('x')));
   const batch = buffer.takeBatch();
-  assert.deepEqual(batch.codes.map((code) => (code >> 3) - 1), [LATEST_ATTEMPT, 2]);
+  assert.deepEqual(batch.codes.map((code) => (code >> 3) - 1), [1, 2, 0]);
   assert.deepEqual(batch.infos[0], { index: 1, name: 'Counter.constructor', type: 'ACTOR_CREATION_TASK', actorId: 'f'.repeat(32), ownerNodeId: NODE, requiredResources: {} });
 });
 

@@ -28,7 +28,10 @@ export const FINISHED = 4;
 export const FAILED = 5;
 const CORE_KIND = { get: 0, put: 1, wait: 2 } as const satisfies Record<CoreEvent['kind'], number>;
 
-/** An attempt the events' node does not know (it runs a task another node sent): the GCS takes the latest. */
+/**
+ * An attempt the events' node does not know: the GCS takes the latest. Nodes no longer send it
+ * (a node running a task for another is told the owner's attempt), but the GCS still reads it.
+ */
 export const LATEST_ATTEMPT = -1;
 
 export interface TaskEventBufferOptions {
@@ -100,14 +103,6 @@ export class TaskEventBuffer {
   // ---- recording (the hot path) ------------------------------------------------------------------
 
   /**
-   * The attempt of a task or actor call: its retries so far when this node owns it; when it runs
-   * here for another node, LATEST_ATTEMPT (only its owner counts its retries).
-   */
-  private attemptOf(spec: TaskSpec, retries: number): number {
-    return spec.owner.nodeId === this.nodeId ? retries : LATEST_ATTEMPT;
-  }
-
-  /**
    * A task or actor call was submitted (PENDING_ARGS_AVAIL; `queued`: its arguments are ready,
    * and it is PENDING_NODE_ASSIGNMENT at once, one event for both): its spec says what it is.
    */
@@ -115,19 +110,22 @@ export class TaskEventBuffer {
     this.push(spec.taskId, 0, queued ? PENDING_NODE_ASSIGNMENT : PENDING_ARGS_AVAIL, Date.now(), '', spec, 0);
   }
 
+  // `attempt`, below: the owner's retries so far, plus, on a node that runs a task (or actor call)
+  // for another node, the retries made here (the owner sends its count with the task).
+
   /** A state change that says nothing more (PENDING_NODE_ASSIGNMENT; SUBMITTED_TO_WORKER with its worker). */
-  state(spec: TaskSpec, retries: number, state: number, workerId = ''): void {
-    this.push(spec.taskId, this.attemptOf(spec, retries), state, Date.now(), workerId, undefined, 0);
+  state(spec: TaskSpec, attempt: number, state: number, workerId = ''): void {
+    this.push(spec.taskId, attempt, state, Date.now(), workerId, undefined, 0);
   }
 
   /** A worker's result: RUNNING at the worker's start time, then FINISHED, or FAILED with its error. */
-  result(spec: TaskSpec, retries: number, workerId: string, result: TaskResult): void {
-    if (this.on) this.resultOf(spec.taskId, this.attemptOf(spec, retries), workerId, result);
+  result(spec: TaskSpec, attempt: number, workerId: string, result: TaskResult): void {
+    if (this.on) this.resultOf(spec.taskId, attempt, workerId, result);
   }
 
   /** A task or call failed without a result of its worker (cancelled, its worker or node died, an input failed). */
-  failed(spec: TaskSpec, retries: number, error: Uint8Array): void {
-    this.push(spec.taskId, this.attemptOf(spec, retries), FAILED, Date.now(), '', error, 0);
+  failed(spec: TaskSpec, attempt: number, error: Uint8Array): void {
+    this.push(spec.taskId, attempt, FAILED, Date.now(), '', error, 0);
   }
 
   /** An actor's creation, as a task: its ID is the actor's, its attempt the restarts so far. */

@@ -386,17 +386,11 @@ export class TaskExecutor implements BlockingHooks {
       this.fail(task, error, false, us, startedAt);
       return;
     }
-    const spans = startedAt === undefined ? undefined : takeSpans(task.seq);
-    this.report({
-      seq: task.seq,
-      outcome: 'ok',
-      values,
-      ...(parts ? { parts } : {}),
-      ...(nested ? { nested } : {}),
-      us,
-      ...(startedAt === undefined ? {} : { startMs: performance.timeOrigin + startedAt }),
-      ...(spans === undefined ? {} : { spans }),
-    });
+    const result: Building<Extract<TaskResult, { outcome: 'ok' }>> = { seq: task.seq, outcome: 'ok', values, us };
+    // Optional fields set, not spread in: no throwaway objects per result.
+    if (parts) result.parts = parts;
+    if (nested) result.nested = nested;
+    this.report(withRun(result, task.seq, startedAt));
   }
 
   /** `userError`: thrown by the task's own code (may be retried with retryExceptions). */
@@ -409,16 +403,7 @@ export class TaskExecutor implements BlockingHooks {
       const message = `task ${task.name} failed, and its error could not be encoded (${(encodeError as Error).message}): ${String(thrown)}`;
       error = encodeErrorRecord({ name: 'TaskError', minirayClass: 'TaskError', message, props: { functionName: task.name, taskId: task.taskId } });
     }
-    const spans = startedAt === undefined ? undefined : takeSpans(task.seq);
-    this.report({
-      seq: task.seq,
-      outcome: 'error',
-      error,
-      userError,
-      us,
-      ...(startedAt === undefined ? {} : { startMs: performance.timeOrigin + startedAt }),
-      ...(spans === undefined ? {} : { spans }),
-    });
+    this.report(withRun({ seq: task.seq, outcome: 'error', error, userError, us }, task.seq, startedAt));
   }
 
   private report(result: TaskResult): void {
@@ -501,4 +486,15 @@ function taskErrorRecord(task: ExecuteTask, thrown: unknown): ErrorRecord {
     cause,
     props: { functionName: task.name, taskId: task.taskId },
   };
+}
+
+type Building<T> = { -readonly [K in keyof T]: T[K] };
+
+/** A result with when its task started on this worker (`startedAt`, if it did) and its profile() spans. */
+function withRun<T extends Building<Extract<TaskResult, { outcome: 'ok' | 'error' }>>>(result: T, seq: number, startedAt: number | undefined): T {
+  if (startedAt === undefined) return result;
+  result.startMs = performance.timeOrigin + startedAt;
+  const spans = takeSpans(seq);
+  if (spans !== undefined) result.spans = spans;
+  return result;
 }

@@ -170,3 +170,29 @@ test('a line longer than 1 MiB is recorded cut (the descriptor gets it whole); a
   for (let i = 0; i < 3; i++) write(h.output, 1, 'y'.repeat(512 * 1024));
   assert.deepEqual(h.records().slice(1).map((r) => r.text.length), [1024 * 1024], 'the first MiB is recorded; the rest waits');
 });
+
+test('many calls at once (an async actor) ending in any order: the newest still running writes, each open line ends with its own call', () => {
+  const h = harness();
+  const N = 300;
+  for (let seq = 1; seq <= N; seq++) h.output.started(seq, `m${seq}`, TASK1, ACTOR);
+  // The newest writes an open line; then every call but the oldest and the newest ends, oldest
+  // first (each end is below the top: marked, and the entries compacted along the way).
+  write(h.output, 1, 'partial');
+  for (let seq = 2; seq < N; seq++) h.output.finished(seq);
+  write(h.output, 2, 'top\n');
+  h.output.finished(N);
+  h.output.flush();
+  write(h.output, 2, 'oldest\n');
+  h.output.finished(1);
+  write(h.output, 2, 'after\n');
+  h.output.finished(2); // ended already: ignored
+  assert.deepEqual(
+    h.records().map((r) => [r.name, r.text]),
+    [
+      [`m${N}`, 'top'],
+      [`m${N}`, 'partial'],
+      ['m1', 'oldest'],
+      ['m1', 'after'],
+    ],
+  );
+});

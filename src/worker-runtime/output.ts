@@ -28,6 +28,9 @@ export interface OutputContext {
   readonly ownerNode?: string;
 }
 
+/** A seq no task has (seqs are >= 1): the mark of a task that ended below the top of the running ones. */
+const ENDED = -1;
+
 /** Output with no task yet (the worker's start-up, preload modules): `(worker=... node=...)`. */
 const NO_TASK: OutputContext = { name: '' };
 
@@ -80,6 +83,14 @@ export class TaskOutput {
   private readonly actorIds: (string | undefined)[] = [];
   private readonly ownerNodes: (string | undefined)[] = [];
   private readonly contexts: (OutputContext | undefined)[] = [];
+  /**
+   * Each running task's index in those arrays: finished() finds it in O(1) (an actor may run
+   * many calls at once). A task that ends below the top is marked ENDED there (its seq), and the
+   * arrays are compacted once ended entries outnumber the running ones.
+   */
+  private readonly indexOf = new Map<number, number>();
+  /** The contexts made for running tasks (whether an open line's owner still runs, in O(1)). */
+  private readonly runningContexts = new Set<OutputContext>();
   /** The last task that finished: its context, made when a line needs it. */
   private lastName = '';
   private lastTaskId: string | undefined;
@@ -119,6 +130,7 @@ export class TaskOutput {
 
   /** Task or call `seq` starts: lines are its from now on. */
   started(seq: number, name: string, taskId?: string, actorId?: string, ownerNode?: string): void {
+    this.indexOf.set(seq, this.seqs.length);
     this.seqs.push(seq);
     this.names.push(name);
     this.taskIds.push(taskId);
@@ -129,30 +141,51 @@ export class TaskOutput {
 
   /** Task or call `seq` ended (any outcome; a seq that never started is ignored). */
   finished(seq: number): void {
+    const i = this.indexOf.get(seq);
+    if (i === undefined) return;
+    this.indexOf.delete(seq);
     const seqs = this.seqs;
-    let i = seqs.length - 1;
-    while (i >= 0 && seqs[i] !== seq) i--;
-    if (i < 0) return;
     this.lastName = this.names[i] as string;
     this.lastTaskId = this.taskIds[i];
     this.lastActorId = this.actorIds[i];
     this.lastOwnerNode = this.ownerNodes[i];
-    this.lastContext = this.contexts[i];
-    if (i === seqs.length - 1) {
+    const context = this.contexts[i];
+    this.lastContext = context;
+    if (context !== undefined) this.runningContexts.delete(context);
+    seqs[i] = ENDED;
+    this.contexts[i] = undefined;
+    // The top is always a running task (or nothing): `current` reads it.
+    while (seqs.length > 0 && seqs[seqs.length - 1] === ENDED) {
       seqs.pop();
       this.names.pop();
       this.taskIds.pop();
       this.actorIds.pop();
       this.ownerNodes.pop();
       this.contexts.pop();
-    } else {
-      seqs.splice(i, 1);
-      this.names.splice(i, 1);
-      this.taskIds.splice(i, 1);
-      this.actorIds.splice(i, 1);
-      this.ownerNodes.splice(i, 1);
-      this.contexts.splice(i, 1);
     }
+    if (seqs.length > 64 && 2 * this.indexOf.size < seqs.length) this.compact();
+  }
+
+  /** Drops the entries of tasks that ended below the top. */
+  private compact(): void {
+    let to = 0;
+    for (let from = 0; from < this.seqs.length; from++) {
+      const seq = this.seqs[from] as number;
+      if (seq === ENDED) continue;
+      this.seqs[to] = seq;
+      this.names[to] = this.names[from] as string;
+      this.taskIds[to] = this.taskIds[from];
+      this.actorIds[to] = this.actorIds[from];
+      this.ownerNodes[to] = this.ownerNodes[from];
+      this.contexts[to] = this.contexts[from];
+      this.indexOf.set(seq, to++);
+    }
+    this.seqs.length = to;
+    this.names.length = to;
+    this.taskIds.length = to;
+    this.actorIds.length = to;
+    this.ownerNodes.length = to;
+    this.contexts.length = to;
   }
 
   /** Who writes now: the newest running task, else the last that finished. */
@@ -163,6 +196,7 @@ export class TaskOutput {
       if (context === undefined) {
         context = contextOf(this.names[top] as string, this.taskIds[top], this.actorIds[top], this.ownerNodes[top]);
         this.contexts[top] = context;
+        this.runningContexts.add(context);
       }
       return context;
     }
@@ -329,7 +363,7 @@ export class TaskOutput {
   }
 
   private isRunning(context: OutputContext): boolean {
-    return this.contexts.includes(context);
+    return this.runningContexts.has(context);
   }
 
   private prefixOf(name: string): Uint8Array {

@@ -12,6 +12,7 @@ interface Entry {
   readonly workerId?: string;
   readonly ownerNodeId: string;
   readonly attempt: number;
+  readonly errorType?: string;
   readonly startTimeMs?: number;
   readonly endTimeMs?: number;
   readonly events: readonly { readonly state: string; readonly timeMs: number }[];
@@ -43,4 +44,15 @@ test('a task and an actor call run on another node show RUNNING/FINISHED with th
     assert.ok(states.includes('RUNNING') && states.includes('FINISHED'), JSON.stringify(states));
     assert.ok((entry.startTimeMs ?? Infinity) <= (entry.endTimeMs ?? -Infinity));
   }
+  // Retried where it ran (retryExceptions): each try is an attempt of its own, not both "the
+  // latest" (where the first FAILED would stand and hide the retry that succeeded).
+  const tries = outcome.entries.filter((e) => e.name === 'flaky_events').sort((a, b) => a.attempt - b.attempt);
+  assert.deepEqual(
+    tries.map((e) => [e.attempt, e.state, e.nodeId === target]),
+    [
+      [0, 'FAILED', true],
+      [1, 'FINISHED', true],
+    ],
+    JSON.stringify(tries),
+  );
 });
