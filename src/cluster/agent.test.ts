@@ -7,7 +7,7 @@ import { ConnectionError, InvalidOptionError, fromErrorRecord } from '../errors/
 import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type NodeIdHex } from '../gcs/index.js';
 import { Router, localPair, type Peer } from '../net/index.js';
 import { Node } from '../node/index.js';
-import type { RemoteValue, TaskSpec } from '../protocol/index.js';
+import type { ClusterAnswer, ClusterQuery, RemoteValue, TaskSpec } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import { ClusterAgent } from './agent.js';
 
@@ -322,4 +322,20 @@ test('a node the GCS declared dead is no link, and work it sends is refused with
   };
   await assert.rejects(fromZombie.request('executeTask', { functions: [FN], spec, args: [] }), (error: Error) => error.name === 'NodeDiedError' && /takes no work from it/.test(error.message));
   fromZombie.close();
+});
+
+test("a task's state query: only the state API's GCS methods, and a job's record without its envVars", T, async () => {
+  const { agent, addNode } = await setUp();
+  const other = await addNode({ CPU: 1 });
+  const record = { submissionId: 'secret-job', entrypoint: 'x', status: 'RUNNING', metadata: {}, runtimeEnv: { envVars: { TOKEN: 'hunter2' }, workingDir: '/w' }, entrypointNumCpus: 0, startTimeMs: 1 };
+  await (other.gcs as GcsClient).kvPut('job_submission', 'secret-job', Buffer.from(JSON.stringify(record)));
+  const ask = (query: unknown) => new Promise<ClusterAnswer>((resolve) => agent.info(query as ClusterQuery, resolve));
+  const got = await ask({ gcs: 'kvGet', body: { namespace: 'job_submission', key: 'secret-job' } });
+  assert.ok('gcs' in got, JSON.stringify(got));
+  const text = Buffer.from(got.gcs as Uint8Array).toString('utf8');
+  assert.doesNotMatch(text, /hunter2/);
+  assert.deepEqual(JSON.parse(text).runtimeEnv, { workingDir: '/w' });
+  const refused = await ask({ gcs: 'kvPut', body: { namespace: 'job_submission', key: 'secret-job', value: new Uint8Array([1]), overwrite: true } });
+  assert.ok('error' in refused);
+  assert.match(fromErrorRecord(decodeErrorRecord(refused.error)).message, /does not call the GCS's 'kvPut'/);
 });

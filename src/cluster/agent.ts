@@ -20,9 +20,10 @@ import type { Block } from '../object-store/index.js';
 import { demandOf, ownerDiedError, type ClusterLink, type ForwardedLogLine, type Node, type RemoteWork } from '../node/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
 import { aFunctionDescriptor } from '../protocol/check.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, GcsQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
+import { STATE_GCS_METHODS, type ActorInfo, type ActorSpec, type ClusterAnswer, type ClusterQuery, type GcsQuery, type RemoteValue, type ResourceMap, type TaskSpec } from '../protocol/index.js';
 import { answerNodeState } from '../state/node-state.js';
-import { JOB_SUBMISSIONS } from '../state/client.js';
+import { withoutEnvVars } from '../state/client.js';
+import { JOB_SUBMISSIONS } from '../state/types.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { formatLogLine } from '../state/log-lines.js';
 import { answers, parse } from './messages.js';
@@ -1059,7 +1060,8 @@ export class ClusterAgent implements ClusterLink {
     if ((query.gcs === 'kvGet' || query.gcs === 'kvKeys') && (query.body as { namespace?: unknown } | null)?.namespace !== JOB_SUBMISSIONS) {
       return Promise.reject(new MinirayError(`the state API reads only the '${JOB_SUBMISSIONS}' namespace of the GCS's KV`));
     }
-    return this.gcs.peer.request(query.gcs, query.body, query.timeoutMs === undefined ? {} : { timeoutMs: query.timeoutMs });
+    const asked = this.gcs.peer.request(query.gcs, query.body, query.timeoutMs === undefined ? {} : { timeoutMs: query.timeoutMs });
+    return query.gcs === 'kvGet' ? asked.then((answer) => (answer instanceof Uint8Array ? withoutEnvVars(answer) : answer)) : asked;
   }
 
   cancelRemote(spec: TaskSpec, force: boolean): void {

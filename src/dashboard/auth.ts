@@ -42,15 +42,21 @@ export function readCookie(header: string | undefined, name: string): string | u
   return undefined;
 }
 
-/** The token a request presents, and how: the Authorization header wins over the cookie. */
-function presented(request: FastifyRequest): { token: string } | { malformed: string } | undefined {
+/**
+ * The token a request presents, and how: the Authorization header wins over the cookie. The
+ * cookie counts only for GET and HEAD: SameSite=Strict still sends it from another port of the
+ * same host (same site), so a page there could otherwise POST (a text/plain form needs no CORS
+ * preflight) and stop a job; the dashboard's page only GETs, and scripts send the header.
+ */
+function presented(request: FastifyRequest): { token: string } | { malformed: string } | { cookieOnly: true } | undefined {
   const header = request.headers.authorization;
   if (header !== undefined) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     return match === null ? { malformed: "the Authorization header must be 'Bearer <token>'" } : { token: match[1] as string };
   }
   const cookie = readCookie(request.headers.cookie, TOKEN_COOKIE);
-  return cookie === undefined || cookie === '' ? undefined : { token: cookie };
+  if (cookie === undefined || cookie === '') return undefined;
+  return request.method === 'GET' || request.method === 'HEAD' ? { token: cookie } : { cookieOnly: true };
 }
 
 function refuse(reply: FastifyReply, status: 401 | 403, message: string): FastifyReply {
@@ -66,6 +72,8 @@ function withoutToken(url: string): string {
   return `${path}${parsed.search}`;
 }
 
+const WHERE_THE_TOKEN_IS = 'the token `miniray start --head` printed: MINIRAY_AUTH_TOKEN, or ~/.miniray/auth_token on the head';
+
 /** Adds the token check to `app` (a hook on every route, those of plugins registered later included). */
 export function installAuth(app: FastifyInstance, token: string): void {
   const matches = tokenMatcher(token);
@@ -76,7 +84,7 @@ export function installAuth(app: FastifyInstance, token: string): void {
     const fromUrl = request.method === 'GET' ? query?.['token'] : undefined;
     if (fromUrl !== undefined) {
       if (typeof fromUrl !== 'string' || fromUrl === '') return refuse(reply, 401, 'give one token: ?token=<the cluster token>');
-      if (!matches(fromUrl)) return refuse(reply, 403, 'wrong token: give the token `miniray start --head` printed (MINIRAY_AUTH_TOKEN, or ~/.miniray/auth_token on the head)');
+      if (!matches(fromUrl)) return refuse(reply, 403, `wrong token: give ${WHERE_THE_TOKEN_IS}`);
       // Strict: no other site's page can make the browser send it (no cross-site requests with it).
       const cookie = `${TOKEN_COOKIE}=${encodeURIComponent(fromUrl)}; Path=/; HttpOnly; SameSite=Strict`;
       return reply.code(302).header('set-cookie', cookie).header('cache-control', 'no-store').header('location', withoutToken(request.url)).send();
@@ -86,7 +94,8 @@ export function installAuth(app: FastifyInstance, token: string): void {
       return refuse(reply, 401, 'this needs the cluster token: send Authorization: Bearer <token>, or open the URL with ?token= that `miniray start --head` printed');
     }
     if ('malformed' in given) return refuse(reply, 401, given.malformed);
-    if (!matches(given.token)) return refuse(reply, 403, 'wrong token: this is not the cluster token');
+    if ('cookieOnly' in given) return refuse(reply, 401, `${request.method} needs Authorization: Bearer <token>: the dashboard's cookie is taken only for GET and HEAD`);
+    if (!matches(given.token)) return refuse(reply, 403, `wrong token: this is not the cluster token (${WHERE_THE_TOKEN_IS})`);
     return undefined;
   });
 }

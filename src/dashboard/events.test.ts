@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FakeStateSource } from './fake-state.js';
-import { StatePoller, type Client } from './events.js';
+import { SLOW_EVERY, StatePoller, summaryOf, type Client } from './events.js';
 import { startDashboard } from './index.js';
 import type { SnapshotEvent } from './snapshot.js';
 
@@ -55,6 +55,36 @@ function task(n: number, state: 'RUNNING' | 'FINISHED') {
 }
 
 describe('dashboard: /api/events', () => {
+  test("a poll counts tasks from the GCS's task metrics, never from every task's record, and lists objects only every few polls", async () => {
+    const state = new FakeStateSource();
+    state.metrics = { byState: { f: { RUNNING: 2, FINISHED: 3 }, 'A.constructor': { FINISHED: 1 }, 'A.go': { FAILED: 1 } }, runTime: {}, droppedEvents: 0 };
+    let summarized = 0;
+    state.summarizeTasks = async () => {
+      summarized++;
+      throw new Error('summarizeTasks reads every task: the poller must not call it');
+    };
+    const poller = new StatePoller(state, 1);
+    const client = new FakeClient();
+    poller.add(asClient(client));
+    await waitFor('many polls', () => poller.polls >= 2 * SLOW_EVERY + 1);
+    poller.close();
+    assert.equal(summarized, 0);
+    const snapshot = client.events()[0]?.data;
+    assert.deepEqual(snapshot?.sections.taskSummary, {
+      byName: { f: { type: 'NORMAL_TASK', states: { RUNNING: 2, FINISHED: 3 } }, 'A.constructor': { type: 'ACTOR_CREATION_TASK', states: { FINISHED: 1 } }, 'A.go': { type: 'ACTOR_TASK', states: { FAILED: 1 } } },
+      total: 7,
+    });
+    assert.deepEqual(snapshot?.counts, { RUNNING: 2, FINISHED: 4, FAILED: 1 });
+    const objectLists = state.listCalls['objects'] ?? 0;
+    assert.ok(objectLists >= 1 && objectLists <= Math.ceil(poller.polls / SLOW_EVERY) + 1, `objects listed ${objectLists} times in ${poller.polls} polls`);
+  });
+
+  test('summaryOf counts a function named __proto__', () => {
+    const summary = summaryOf({ byState: JSON.parse('{"__proto__":{"RUNNING":1}}'), runTime: {}, droppedEvents: 0 });
+    assert.equal(summary.total, 1);
+    assert.deepEqual(Object.keys(summary.byName), ['__proto__']);
+  });
+
   test('polls only while a client listens; a snapshot first, then only what changed', async () => {
     const state = new FakeStateSource();
     state.tables.nodes.push({ nodeId: HEX(1), state: 'ALIVE', address: 'a:1', isHead: true, isDriver: false, resourcesTotal: {}, resourcesAvailable: {} });

@@ -7,7 +7,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import type { StateSource, TaskState } from '../state/types.js';
+import type { StateSource, TaskMetrics, TaskState, TaskSummary, TaskType } from '../state/types.js';
 import { noQuery } from './query.js';
 import { SNAPSHOT_LIMITS, type SectionName, type Sections, type SnapshotEvent, type TaskCounts } from './snapshot.js';
 
@@ -23,12 +23,31 @@ function readers(state: StateSource): { [K in SectionName]: () => Promise<Sectio
     nodeStats: () => state.nodeStats(),
     jobs: () => state.list('jobs', { limit: SNAPSHOT_LIMITS.jobs }),
     actors: () => state.list('actors', { limit: SNAPSHOT_LIMITS.actors }),
-    taskSummary: () => state.summarizeTasks(),
+    // From the GCS's running counts, not summarizeTasks(): that builds every attempt's record
+    // (up to 100000) on the head's main thread, every poll, while a page is open.
+    taskSummary: async () => summaryOf(await state.taskMetrics()),
     activeTasks: () => state.list('tasks', { filters: [['state', '!=', 'FINISHED'], ['state', '!=', 'FAILED']], limit: SNAPSHOT_LIMITS.activeTasks }),
     failedTasks: () => state.list('tasks', { filters: [['state', '=', 'FAILED']], limit: SNAPSHOT_LIMITS.failedTasks }),
     objectSummary: () => state.summarizeObjects(),
     objects: () => state.list('objects', { limit: SNAPSHOT_LIMITS.objects }),
   };
+}
+
+/**
+ * The task summary from the GCS's per name and state counts. They carry no task type: it follows
+ * from the name, as the GCS's task events make them (`Class.constructor` creates an actor,
+ * `Class.method` is an actor task, a function's name has no dot).
+ */
+export function summaryOf(metrics: TaskMetrics): TaskSummary {
+  let total = 0;
+  const byName: Record<string, { type: TaskType; states: Partial<Record<TaskState, number>> }> = {};
+  for (const [name, states] of Object.entries(metrics.byState)) {
+    const type: TaskType = name.endsWith('.constructor') ? 'ACTOR_CREATION_TASK' : name.includes('.') ? 'ACTOR_TASK' : 'NORMAL_TASK';
+    // defineProperty: a function named "__proto__" is counted, not taken for a prototype.
+    Object.defineProperty(byName, name, { value: { type, states: { ...states } }, enumerable: true, writable: true, configurable: true });
+    for (const n of Object.values(states)) total += n ?? 0;
+  }
+  return { byName, total };
 }
 
 function countsOf(summary: Sections['taskSummary'] | undefined): TaskCounts {
@@ -38,6 +57,13 @@ function countsOf(summary: Sections['taskSummary'] | undefined): TaskCounts {
   }
   return counts;
 }
+
+/**
+ * Sections read only every this many polls (and at the first): listing objects makes every node
+ * answer its whole object directory, too much to ask twice a second while a page is open.
+ */
+export const SLOW_SECTIONS: ReadonlySet<SectionName> = new Set(['objects']);
+export const SLOW_EVERY = 10;
 
 function frame(event: 'snapshot' | 'update' | 'error', data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -99,7 +125,8 @@ export class StatePoller {
     this.timer = undefined;
     this.polling = true;
     try {
-      const names = Object.keys(this.read) as SectionName[];
+      const slowDue = this.polls % SLOW_EVERY === 0;
+      const names = (Object.keys(this.read) as SectionName[]).filter((name) => slowDue || !SLOW_SECTIONS.has(name) || this.latest[name] === undefined);
       const outcomes = await Promise.allSettled(names.map((name) => this.read[name]()));
       this.polls++;
       const changed: Partial<Record<SectionName, unknown>> = {};

@@ -111,9 +111,16 @@ export class FakeStateSource implements StateSource {
     return this.stats;
   }
 
+  /** Counts tasks are set in `metrics`; when it has none, those of `tables.tasks`, as the GCS counts them. */
   async taskMetrics(): Promise<TaskMetrics> {
     this.check();
-    return this.metrics;
+    if (Object.keys(this.metrics.byState).length > 0 || this.tables.tasks.length === 0) return this.metrics;
+    const byState: Record<string, Record<string, number>> = {};
+    for (const task of this.tables.tasks) {
+      const states = (byState[task.name] ??= {});
+      states[task.state] = (states[task.state] ?? 0) + 1;
+    }
+    return { ...this.metrics, byState };
   }
 
   async coreEvents(): Promise<readonly CoreEvent[]> {

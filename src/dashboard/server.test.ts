@@ -84,6 +84,24 @@ describe('dashboard: the token', () => {
     assert.equal((await post({}, JSON.stringify({ entrypoint: 'x'.repeat(2 << 20) }))).statusCode, 401);
   });
 
+  test('the cookie authorises only GET and HEAD: a POST with it alone (a cross-port form) is refused', async () => {
+    const cookie = `${TOKEN_COOKIE}=${TOKEN}`;
+    const form = await app.inject({ method: 'POST', url: '/api/jobs/', headers: { cookie, 'content-type': 'text/plain' }, payload: '{"entrypoint":"x"}' });
+    assert.equal(form.statusCode, 401);
+    assert.match(form.json().message, /Authorization: Bearer/);
+    const json = await app.inject({ method: 'POST', url: '/api/jobs/', headers: { cookie, 'content-type': 'application/json' }, payload: '{"entrypoint":"x"}' });
+    assert.equal(json.statusCode, 401);
+    assert.equal((await app.inject({ method: 'HEAD', url: '/api/state/nodes', headers: { cookie } })).statusCode, 200);
+    const both = await app.inject({ method: 'POST', url: '/api/jobs/', headers: { cookie, authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, payload: '{"entrypoint":"x"}' });
+    assert.equal(both.statusCode, 200);
+  });
+
+  test('a wrong bearer token is told where the right one is', async () => {
+    const reply = await app.inject({ url: '/api/state/nodes', headers: { authorization: `Bearer ${WRONG}` } });
+    assert.equal(reply.statusCode, 403);
+    assert.match(reply.json().message, /MINIRAY_AUTH_TOKEN/);
+  });
+
   test('an empty token is refused at start', async () => {
     await assert.rejects(buildDashboard({ token: '', state }), InvalidOptionError);
   });

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { JobSubmissionRecord } from '../state/types.js';
+import { JOB_SUBMISSIONS, type JobSubmissionRecord } from '../state/types.js';
 import { JobError } from './errors.js';
 import { FakeJobGcs } from './fake-gcs.js';
-import { JOB_KV_NAMESPACE, JobManager, wholeUtf8, type JobManagerOptions } from './manager.js';
+import { JobManager, wholeUtf8, type JobManagerOptions } from './manager.js';
 import { packDirectory } from './package.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'miniray-jobs-'));
@@ -183,9 +183,9 @@ test('a manager started on records of a head that is gone marks its unfinished j
   const gcs = new FakeJobGcs();
   const stale = { submissionId: 'old', entrypoint: 'x', status: 'RUNNING', metadata: {}, runtimeEnv: {}, entrypointNumCpus: 0, startTimeMs: 1 };
   const done = { ...stale, submissionId: 'done', status: 'SUCCEEDED', endTimeMs: 2 };
-  await gcs.kvPut(JOB_KV_NAMESPACE, 'old', Buffer.from(JSON.stringify(stale)));
-  await gcs.kvPut(JOB_KV_NAMESPACE, 'done', Buffer.from(JSON.stringify(done)));
-  await gcs.kvPut(JOB_KV_NAMESPACE, 'junk', Buffer.from('not json'));
+  await gcs.kvPut(JOB_SUBMISSIONS, 'old', Buffer.from(JSON.stringify(stale)));
+  await gcs.kvPut(JOB_SUBMISSIONS, 'done', Buffer.from(JSON.stringify(done)));
+  await gcs.kvPut(JOB_SUBMISSIONS, 'junk', Buffer.from('not json'));
   const { jobs } = await manager({ gcs });
   const list = await jobs.list();
   assert.deepEqual(list.map((r) => [r.submissionId, r.status]), [['old', 'FAILED'], ['done', 'SUCCEEDED']]);
@@ -284,7 +284,7 @@ test('a left-over group is stopped only if it still runs that job (a reused PID 
   const gcs = new FakeJobGcs();
   const session = freshDir();
   const stale = { submissionId: 'stale', entrypoint: 'x', status: 'RUNNING', metadata: {}, runtimeEnv: {}, entrypointNumCpus: 0, startTimeMs: 1 };
-  await gcs.kvPut(JOB_KV_NAMESPACE, 'stale', Buffer.from(JSON.stringify(stale)));
+  await gcs.kvPut(JOB_SUBMISSIONS, 'stale', Buffer.from(JSON.stringify(stale)));
   const { spawn } = await import('node:child_process');
   const bystander = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
   try {

@@ -19,11 +19,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { sessionDir } from '../cluster/session.js';
 import { setting } from '../config/index.js';
 import type { GcsClient } from '../gcs/client.js';
-import type { JobSubmissionRecord } from '../state/types.js';
+import { JOB_SUBMISSIONS, type JobSubmissionRecord } from '../state/types.js';
 import { JobError } from './errors.js';
 import { PackageStore, packageHashOf } from './package.js';
-
-export const JOB_KV_NAMESPACE = 'job_submission';
 
 /** What the manager needs of the GCS: its KV, and its job table (to learn the driver's job ID). */
 export type JobGcs = Pick<GcsClient, 'kvPut' | 'kvGet' | 'kvDel' | 'kvKeys' | 'listJobs'>;
@@ -186,7 +184,7 @@ export class JobManager {
     const taken = () => new JobError(`a job with submissionId '${submissionId}' exists already: choose another ID (or leave it out to get a new one)`, 400);
     if (this.running.has(submissionId)) throw taken();
     // Added only if absent: two heads' (or two requests') submissions of one ID cannot both win.
-    if (!(await this.options.gcs.kvPut(JOB_KV_NAMESPACE, submissionId, encode(record), false))) throw taken();
+    if (!(await this.options.gcs.kvPut(JOB_SUBMISSIONS, submissionId, encode(record), false))) throw taken();
     let finish = () => {};
     const done = new Promise<void>((resolve) => (finish = resolve));
     const job: Running = { record, done, finish, writes: Promise.resolve() };
@@ -357,7 +355,7 @@ export class JobManager {
   }
 
   private async write(record: JobSubmissionRecord): Promise<void> {
-    await this.options.gcs.kvPut(JOB_KV_NAMESPACE, record.submissionId, encode(record), true);
+    await this.options.gcs.kvPut(JOB_SUBMISSIONS, record.submissionId, encode(record), true);
   }
 
   /** The job's record, or undefined when there is none. */
@@ -367,13 +365,13 @@ export class JobManager {
       return own.record;
     }
     if (!SUBMISSION_ID.test(submissionId)) return undefined;
-    const bytes = await this.options.gcs.kvGet(JOB_KV_NAMESPACE, submissionId);
+    const bytes = await this.options.gcs.kvGet(JOB_SUBMISSIONS, submissionId);
     return bytes === null ? undefined : decode(bytes);
   }
 
   /** Every job's record, oldest first. */
   async list(): Promise<JobSubmissionRecord[]> {
-    const keys = await this.options.gcs.kvKeys(JOB_KV_NAMESPACE);
+    const keys = await this.options.gcs.kvKeys(JOB_SUBMISSIONS);
     const records = await Promise.all(keys.map((key) => this.get(key)));
     return records.filter((r): r is JobSubmissionRecord => r !== undefined).sort((a, b) => a.startTimeMs - b.startTimeMs);
   }
@@ -436,7 +434,7 @@ export class JobManager {
     if (!isTerminal(record.status)) {
       throw new JobError(`job '${submissionId}' is ${record.status}: only a finished job can be deleted (stop it first: miniray job stop ${submissionId})`, 400);
     }
-    const deleted = await this.options.gcs.kvDel(JOB_KV_NAMESPACE, submissionId);
+    const deleted = await this.options.gcs.kvDel(JOB_SUBMISSIONS, submissionId);
     await rm(this.logPath(submissionId), { force: true });
     await rm(join(this.options.sessionDir, 'jobs', submissionId), { recursive: true, force: true });
     return deleted;

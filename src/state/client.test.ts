@@ -8,8 +8,8 @@ import { Router, localPair, type Peer } from '../net/index.js';
 import { GcsClient, GcsPublishes, GcsServer, HEALTH_CHECK, InMemoryStoreClient, NODE_STATE, parseNodeStateQuery, type ActorIdHex, type NodeIdHex, type NodeStateQuery } from '../gcs/index.js';
 import { InvalidArgumentError, InvalidOptionError, ProtocolError } from '../errors/index.js';
 import { parseNodeToWorker, parseWorkerToNode } from '../protocol/index.js';
-import { GcsStateSource, JOB_SUBMISSIONS } from './client.js';
-import type { JobSubmissionRecord, NodeStats, ObjectStateEntry, TaskEntry, WorkerStateEntry } from './types.js';
+import { GcsStateSource } from './client.js';
+import { JOB_SUBMISSIONS, type JobSubmissionRecord, type NodeStats, type ObjectStateEntry, type TaskEntry, type WorkerStateEntry } from './types.js';
 
 const T = { timeout: 30_000 };
 

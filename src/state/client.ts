@@ -8,13 +8,12 @@
  */
 import { InvalidArgumentError, ProtocolError } from '../errors/index.js';
 import type { ActorEntry, ActorIdHex, GcsClient, JobEntry, NodeIdHex, NodeInfo, NodeStateKind } from '../gcs/index.js';
-import { fail, fields, id, int, isId, list, oneOf, optionalStr, str, validate } from '../protocol/check.js';
+import { fail, fields, isId, oneOf, optionalStr, str, validate } from '../protocol/check.js';
 import { applyListOptions, checkListOptions, pinned, type CheckedListOptions } from './filter.js';
 import { NODE_ANSWER_CHECKS } from './node-state.js';
 import { summarizeActors, summarizeObjects, summarizeTasks } from './summary.js';
 import {
-  TASK_STATES,
-  TASK_TYPES,
+  JOB_SUBMISSIONS,
   type ActorStateEntry,
   type ActorSummary,
   type CoreEvent,
@@ -33,8 +32,6 @@ import {
   type TaskSummary,
 } from './types.js';
 
-/** The GCS KV namespace of the Jobs API's records (JobSubmissionRecord as JSON, by submissionId). */
-export const JOB_SUBMISSIONS = 'job_submission';
 
 /** The most task attempts a summary reads (the GCS keeps at most maxTaskEventsInGcs, 100000 by default). */
 const SUMMARY_TASK_LIMIT = 100_000;
@@ -71,7 +68,7 @@ export class GcsStateSource implements StateSource {
   /** Every attempt of the task (a retry is a new attempt), oldest first; empty when the GCS has none. */
   async getTask(taskId: string): Promise<readonly TaskEntry[]> {
     if (typeof taskId !== 'string' || taskId === '') throw new InvalidArgumentError(`getTask() takes a task ID (as listTasks() shows it); got ${JSON.stringify(taskId) ?? String(taskId)}`, 'taskId');
-    return this.taskCall('getTaskEvents', { taskId }, DEFAULT_CALL_TIMEOUT_MS, (value) => list(value, '', aTaskEntry));
+    return this.gcs.getTaskEvents(taskId, { timeoutMs: DEFAULT_CALL_TIMEOUT_MS });
   }
 
   async getActor(actorId: string): Promise<ActorStateEntry | undefined> {
@@ -98,11 +95,11 @@ export class GcsStateSource implements StateSource {
   }
 
   taskMetrics(): Promise<TaskMetrics> {
-    return this.taskCall('taskMetrics', {}, DEFAULT_CALL_TIMEOUT_MS, aTaskMetrics);
+    return this.gcs.taskMetrics({ timeoutMs: DEFAULT_CALL_TIMEOUT_MS });
   }
 
   coreEvents(): Promise<readonly CoreEvent[]> {
-    return this.taskCall('listCoreEvents', {}, DEFAULT_CALL_TIMEOUT_MS, (value) => list(value, '', aCoreEvent));
+    return this.gcs.listCoreEvents({ timeoutMs: DEFAULT_CALL_TIMEOUT_MS });
   }
 
   /**
@@ -136,7 +133,7 @@ export class GcsStateSource implements StateSource {
   private async tasks(options: CheckedListOptions<TaskEntry>): Promise<ListResult<TaskEntry>> {
     // The GCS filters and limits (it may hold 100000 attempts); applied here again, which changes
     // nothing when it did, so that every door's result is the same.
-    const answer = await this.taskCall('listTaskEvents', { filters: options.filters, limit: options.limit, detail: options.detail }, options.timeoutMs, aTaskList);
+    const answer = await this.gcs.listTaskEvents({ filters: options.filters, limit: options.limit, detail: options.detail }, { timeoutMs: options.timeoutMs });
     const { records, total } = applyListOptions('tasks', answer.records, options);
     return { records, total: Math.max(total, answer.total), partial: [], dropped: answer.dropped };
   }
@@ -158,16 +155,6 @@ export class GcsStateSource implements StateSource {
       return record === undefined ? [] : [record];
     });
     return mergeJobs(jobs, records);
-  }
-
-  /**
-   * A method of the GCS's task event table (helper events'), called by name over the client's
-   * connection and its answer checked here.
-   */
-  private async taskCall<T>(method: 'listTaskEvents' | 'getTaskEvents' | 'taskMetrics' | 'listCoreEvents', body: unknown, timeoutMs: number, check: (value: unknown) => T): Promise<T> {
-    const answer = validate(`the GCS's answer to '${method}'`, await this.gcs.peer.request(method, body, { timeoutMs }), check);
-    if (answer instanceof ProtocolError) throw answer;
-    return answer;
   }
 }
 
@@ -253,6 +240,26 @@ export function mergeJobs(jobs: readonly JobEntry[], records: readonly JobSubmis
   return merged;
 }
 
+/**
+ * A Jobs API record's KV value as the state path passes it to a task: without
+ * `runtimeEnv.envVars` (users put secrets there, and any task may read any job's record this
+ * way). The dashboard's Jobs API, behind the cluster token, still shows them. A value that is not
+ * a record's JSON is passed on as it is (the reader leaves it out).
+ */
+export function withoutEnvVars(value: Uint8Array): Uint8Array {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8'));
+  } catch {
+    return value;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return value;
+  const runtimeEnv = (parsed as { runtimeEnv?: unknown }).runtimeEnv;
+  if (typeof runtimeEnv !== 'object' || runtimeEnv === null || !('envVars' in runtimeEnv)) return value;
+  const { envVars: _dropped, ...kept } = runtimeEnv as Record<string, unknown>;
+  return Buffer.from(JSON.stringify({ ...parsed, runtimeEnv: kept }), 'utf8');
+}
+
 const JOB_STATUSES = ['PENDING', 'RUNNING', 'STOPPED', 'SUCCEEDED', 'FAILED'] as const;
 
 /** A JobSubmissionRecord from its KV value (JSON); undefined when it is not one (it is left out). */
@@ -276,83 +283,7 @@ export function decodeSubmission(value: Uint8Array): JobSubmissionRecord | undef
   return record instanceof ProtocolError ? undefined : record;
 }
 
-// ---- checks of the task event methods' answers ------------------------------------------------------
-
 const number = (value: unknown, path: string): number => {
   if (typeof value !== 'number' || !Number.isFinite(value)) fail(path, 'a finite number', value);
   return value;
-};
-const optionalNumber = (value: unknown, path: string): void => {
-  if (value !== undefined) number(value, path);
-};
-
-export const aTaskEntry = (value: unknown): TaskEntry => {
-  const o = fields(value);
-  str(o['taskId'], 'taskId');
-  int(o['attempt'], 'attempt');
-  str(o['name'], 'name');
-  oneOf(o['type'], 'type', TASK_TYPES);
-  oneOf(o['state'], 'state', TASK_STATES);
-  optionalStr(o['actorId'], 'actorId');
-  str(o['ownerNodeId'], 'ownerNodeId');
-  optionalStr(o['nodeId'], 'nodeId');
-  optionalStr(o['workerId'], 'workerId');
-  fields(o['requiredResources'], 'requiredResources');
-  number(o['creationTimeMs'], 'creationTimeMs');
-  optionalNumber(o['startTimeMs'], 'startTimeMs');
-  optionalNumber(o['endTimeMs'], 'endTimeMs');
-  optionalStr(o['errorType'], 'errorType');
-  optionalStr(o['errorMessage'], 'errorMessage');
-  if (o['events'] !== undefined) {
-    list(o['events'], 'events', (item) => {
-      const e = fields(item, 'events[]');
-      oneOf(e['state'], 'events[].state', TASK_STATES);
-      number(e['timeMs'], 'events[].timeMs');
-      return e;
-    });
-  }
-  if (o['profile'] !== undefined) {
-    list(o['profile'], 'profile', (item) => {
-      const p = fields(item, 'profile[]');
-      str(p['name'], 'profile[].name');
-      number(p['startMs'], 'profile[].startMs');
-      number(p['endMs'], 'profile[].endMs');
-      return p;
-    });
-  }
-  return o as unknown as TaskEntry;
-};
-
-const aTaskList = (value: unknown): { records: readonly TaskEntry[]; total: number; dropped: number } => {
-  const o = fields(value);
-  const records = list(o['records'], 'records', aTaskEntry);
-  int(o['total'], 'total');
-  int(o['dropped'], 'dropped');
-  return { records, total: o['total'] as number, dropped: o['dropped'] as number };
-};
-
-const aTaskMetrics = (value: unknown): TaskMetrics => {
-  const o = fields(value);
-  fields(o['byState'], 'byState');
-  const runTime = fields(o['runTime'], 'runTime');
-  for (const name in runTime) {
-    const h = fields(runTime[name], `runTime.${name}`);
-    list(h['bounds'], `runTime.${name}.bounds`, (b) => number(b, 'bound'));
-    list(h['counts'], `runTime.${name}.counts`, (c) => number(c, 'count'));
-    number(h['sum'], `runTime.${name}.sum`);
-    number(h['count'], `runTime.${name}.count`);
-  }
-  int(o['droppedEvents'], 'droppedEvents');
-  return o as unknown as TaskMetrics;
-};
-
-const aCoreEvent = (value: unknown): CoreEvent => {
-  const o = fields(value);
-  oneOf(o['kind'], 'kind', ['get', 'put', 'wait'] as const);
-  str(o['nodeId'], 'nodeId');
-  str(o['workerId'], 'workerId');
-  number(o['startMs'], 'startMs');
-  number(o['endMs'], 'endMs');
-  int(o['count'], 'count');
-  return o as unknown as CoreEvent;
 };

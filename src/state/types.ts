@@ -269,6 +269,9 @@ export interface LogSource {
   }>;
 }
 
+/** The GCS KV namespace of the Jobs API's records (JobSubmissionRecord as JSON, by submissionId). */
+export const JOB_SUBMISSIONS = 'job_submission';
+
 /**
  * A job started through the Jobs API, as the head keeps it (GCS KV, namespace
  * 'job_submission', key = submissionId, value = this record as JSON): the dashboard, `miniray job`
