@@ -1057,6 +1057,10 @@ export class ClusterAgent implements ClusterLink {
    * only the Jobs API's records are read this way.
    */
   private stateQuery(query: GcsQuery): Promise<unknown> {
+    // The worker channel's validator allows only these; checked here too, as every door of the node should.
+    if (!(STATE_GCS_METHODS as readonly string[]).includes(query.gcs)) {
+      return Promise.reject(new MinirayError(`the state API does not call the GCS's '${query.gcs}': it only reads (${STATE_GCS_METHODS.join(', ')})`));
+    }
     if ((query.gcs === 'kvGet' || query.gcs === 'kvKeys') && (query.body as { namespace?: unknown } | null)?.namespace !== JOB_SUBMISSIONS) {
       return Promise.reject(new MinirayError(`the state API reads only the '${JOB_SUBMISSIONS}' namespace of the GCS's KV`));
     }
