@@ -185,7 +185,7 @@ async function startDriverDashboard(member: ClusterMember, place: { host: string
   const { observabilitySources } = await import('../state/sources.js');
   const token = resolveToken() ?? randomBytes(32).toString('hex');
   try {
-    const dashboard = await startDashboard({ host: place.host, port: place.port, token, ...observabilitySources(member.gcs) });
+    const dashboard = await startDashboard({ host: place.host, port: place.port, token, ...observabilitySources(member.gcs), keepProcessAlive: false });
     driverDashboard = dashboard;
     return dashboard.urlWithToken;
   } catch (error) {

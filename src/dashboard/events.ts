@@ -150,7 +150,8 @@ export class StatePoller {
       for (const client of this.clients) this.send(client, text);
     } finally {
       this.polling = false;
-      if (!this.closed && this.clients.size > 0) this.timer = setTimeout(() => void this.poll(), this.pollMs);
+      // Unref'd: watching a process is no reason to keep it alive (a head's listener keeps it up).
+      if (!this.closed && this.clients.size > 0) this.timer = setTimeout(() => void this.poll(), this.pollMs).unref();
     }
   }
 

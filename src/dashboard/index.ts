@@ -6,6 +6,7 @@
  * Every route but GET /healthz needs the cluster token (see auth.ts); other parts of miniray add
  * routes as `plugins` (the Jobs API), registered after the token check so that they are behind it.
  */
+import type { Socket } from 'node:net';
 import fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { InvalidArgumentError, InvalidOptionError, MinirayError } from '../errors/index.js';
 import type { LogSource, StateSource } from '../state/types.js';
@@ -35,6 +36,12 @@ export interface DashboardOptions {
    * GET /api/timeline; the page links to it when given.
    */
   readonly timeline?: (state: StateSource) => Promise<unknown>;
+  /**
+   * false: the server (and every connection to it, a page's event stream included) does not keep
+   * the process alive, so a driver that never calls shutdown() still exits when its work is done.
+   * A head's is true (default): serving is its work.
+   */
+  readonly keepProcessAlive?: boolean;
 }
 
 export interface RunningDashboard {
@@ -100,6 +107,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   } catch (error) {
     await app.close();
     throw error;
+  }
+  if (options.keepProcessAlive === false) {
+    app.server.unref();
+    app.server.on('connection', (socket: Socket) => socket.unref());
   }
   const address = app.server.address();
   const bound = typeof address === 'object' && address !== null ? address.port : port;

@@ -52,6 +52,10 @@ describe('exit behaviour', () => {
     assertClean(await runScript(fixture('exit-without-shutdown.ts')), '3,12');
   });
 
+  test('a program with its own dashboard (and a page watching it) that never calls shutdown() exits by itself', async () => {
+    assertClean(await runScript(fixture('exit-with-dashboard.ts')), '3,7');
+  });
+
   test('a program that calls shutdown() exits', async () => {
     const outcome = await runScript(fixture('exit-with-shutdown.ts'));
     assertClean(outcome, '3');
