@@ -153,11 +153,14 @@ describe('miniray job', () => {
   });
 
   test('address and entrypoint rules', () => {
-    assert.equal(jobsAddress(undefined, undefined), 'http://127.0.0.1:8265');
-    assert.equal(jobsAddress(undefined, '10.0.0.1:6380'), 'http://127.0.0.1:8265', 'a GCS address is not the dashboard');
-    assert.equal(jobsAddress(undefined, 'https://head:8265/'), 'https://head:8265');
+    const noHead = () => undefined;
+    assert.equal(jobsAddress(undefined, undefined, noHead), 'http://127.0.0.1:8265');
+    assert.equal(jobsAddress(undefined, '10.0.0.1:6380', noHead), 'http://127.0.0.1:8265', 'a GCS address is not the dashboard');
+    // The latest head started here serves its dashboard elsewhere (--dashboard-port 0): that one.
+    assert.equal(jobsAddress(undefined, undefined, () => 'http://127.0.0.1:40123'), 'http://127.0.0.1:40123');
+    assert.equal(jobsAddress(undefined, 'https://head:8265/', () => 'http://127.0.0.1:40123'), 'https://head:8265');
     assert.equal(jobsAddress('http://h:1', 'http://other:2'), 'http://h:1');
-    assert.throws(() => jobsAddress('127.0.0.1:6380'), /looks like the GCS address/);
+    assert.throws(() => jobsAddress('127.0.0.1:33601'), /give it with http:\/\/: http:\/\/127\.0\.0\.1:33601/);
     assert.throws(() => jobsAddress('ftp://x'), /dashboard URL/);
     assert.equal(entrypointOf(['node script.mjs && echo done']), 'node script.mjs && echo done');
     assert.equal(entrypointOf(['node', 'a b.mjs', "it's", '--x=1']), "node 'a b.mjs' 'it'\\''s' --x=1");

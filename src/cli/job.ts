@@ -6,7 +6,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { Command, Option } from 'commander';
-import { resolveToken, sessionDir } from '../cluster/session.js';
+import { readLatestAddress, readProcessRecords, resolveToken, sessionDir } from '../cluster/session.js';
 import { setting } from '../config/index.js';
 import { InvalidOptionError, MinirayError } from '../errors/index.js';
 import type { JobSubmissionRecord } from '../state/types.js';
@@ -33,10 +33,20 @@ export class JobFailedError extends MinirayError {
   static override readonly errorName = 'JobFailedError';
 }
 
-/** The dashboard's URL: --address, else MINIRAY_ADDRESS when it is an http(s) URL, else 127.0.0.1:8265. */
-export function jobsAddress(flag: string | undefined, env = process.env.MINIRAY_ADDRESS): string {
+/** The dashboard of the latest head started on this machine, when its process record names one. */
+export function latestHeadDashboard(): string | undefined {
+  const latest = readLatestAddress();
+  if (latest === undefined) return undefined;
+  return readProcessRecords().records.find((r) => r.role === 'head' && r.address === latest && r.dashboardUrl !== undefined)?.dashboardUrl;
+}
+
+/**
+ * The dashboard's URL: --address, else MINIRAY_ADDRESS when it is an http(s) URL, else the latest
+ * head's on this machine (it may serve on another port than 8265), else 127.0.0.1:8265.
+ */
+export function jobsAddress(flag: string | undefined, env = process.env.MINIRAY_ADDRESS, latest: () => string | undefined = latestHeadDashboard): string {
   const fromEnv = env?.trim();
-  const given = flag ?? (fromEnv !== undefined && /^https?:\/\//i.test(fromEnv) ? fromEnv : DEFAULT_JOBS_ADDRESS);
+  const given = flag ?? (fromEnv !== undefined && /^https?:\/\//i.test(fromEnv) ? fromEnv : latest() ?? DEFAULT_JOBS_ADDRESS);
   let url: URL;
   try {
     url = new URL(given);
@@ -46,7 +56,7 @@ export function jobsAddress(flag: string | undefined, env = process.env.MINIRAY_
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.host === '') {
     throw new InvalidOptionError(
       `--address must be the head's dashboard URL, http://HOST:PORT (default ${DEFAULT_JOBS_ADDRESS}, as \`miniray start --head\` printed it), not '${given}'` +
-        (/^[^/]+:\d+$/.test(given) ? ' (that looks like the GCS address; the Jobs API is on the dashboard port)' : ''),
+        (/^[^/]+:\d+$/.test(given) ? ` (give it with http://: http://${given}, if that is the dashboard's port; the GCS's port, 6380 by default, does not serve the Jobs API)` : ''),
       '--address',
     );
   }
@@ -158,7 +168,7 @@ function parseJsonObject(flag: string): (text: string) => Record<string, unknown
 }
 
 const addressOption = () =>
-  new Option('--address <url>', `the head's dashboard, http://HOST:PORT (default: MINIRAY_ADDRESS when it is an http(s) URL, else ${DEFAULT_JOBS_ADDRESS})`);
+  new Option('--address <url>', `the head's dashboard, http://HOST:PORT (default: MINIRAY_ADDRESS when it is an http(s) URL, else the dashboard of the latest head started on this machine, else ${DEFAULT_JOBS_ADDRESS})`);
 
 function clientFor(flags: { address?: string }): JobsClient {
   return new JobsClient(jobsAddress(flags.address), resolveToken());
