@@ -90,7 +90,7 @@ function warnMissing(where: string, result: ListResult<unknown>): void {
     );
   }
   if (result.dropped > 0) {
-    console.warn(`miniray: ${where}: the cluster dropped ${result.dropped} task event(s) under load, so this list may miss tasks or states (raise maxTaskEventsBuffered / maxTaskEventsInGcs)`);
+    console.warn(`miniray: ${where}: under load the cluster dropped ${result.dropped} task event(s) or tasks it sampled out, so this list may miss tasks or states (raise taskEventsMaxTasksPerSecond, maxTaskEventsBuffered or maxTaskEventsInGcs to keep more)`);
   }
 }
 

@@ -546,7 +546,8 @@ export class ClusterAgent implements ClusterLink {
     };
     sent.add(lose);
     link.peer
-      .then((peer) => peer.request('executeTask', { functions, spec, args, attempt: work.attempt }, { signal: abort.signal }))
+      // A task whose events this node sampled out (src/state/events.ts): the node that runs it skips them too.
+      .then((peer) => peer.request('executeTask', this.node.taskEvents.skips(spec.taskId) ? { functions, spec, args, attempt: work.attempt, untraced: true } : { functions, spec, args, attempt: work.attempt }, { signal: abort.signal }))
       .then(
         (answer) => {
           if (!settle()) return;
@@ -1239,7 +1240,7 @@ export class ClusterAgent implements ClusterLink {
       .on(NODE_DEAD, parseNodeDead, ({ nodeId, reason }, peer) => {
         if (peer.hello.role === 'gcs' && nodeId === this.self) this.diedHere(reason);
       })
-      .handle('executeTask', parse.executeTask, async ({ functions, spec, args, attempt }, peer) => {
+      .handle('executeTask', parse.executeTask, async ({ functions, spec, args, attempt, untraced }, peer) => {
         if (this.deadNodes.has(peer.hello.nodeId)) throw new NodeDiedError(`node ${peer.hello.nodeId} was declared dead by the GCS: this node takes no work from it`);
         if (spec.actorId === undefined && !node.canRun(spec)) return { spillback: `it offers ${describe({ CPU: node.options.numCpus, ...node.options.resources })}` };
         // With the definition at hand the task starts in this same turn, so that the tasks sent
@@ -1262,7 +1263,7 @@ export class ClusterAgent implements ClusterLink {
             if (running?.size === 0 && this.runningFor.get(owner) === running) this.runningFor.delete(owner);
             for (const value of values) if (value.state === 'located') this.keep(peer.hello.nodeId, spec.owner.workerId, value.id);
             resolve(values);
-          }, attempt ?? 0),
+          }, attempt ?? 0, untraced === true),
         );
       })
       .on('createActor', parse.createActor, ({ functions, spec, args }) => {

@@ -29,6 +29,8 @@ export interface ExecuteTask {
   readonly args: readonly RemoteValue[];
   /** The owner's retries of it so far: the attempt its events are recorded under (absent from older nodes: 0). */
   readonly attempt?: number;
+  /** Its owner sampled its events out under load (src/state/events.ts): this node records none of them either. */
+  readonly untraced?: true;
 }
 export interface CreateActor {
   readonly functions: readonly FunctionDescriptor[];
@@ -141,6 +143,7 @@ export const parse = {
     withArgs(o);
     specOf<TaskSpec>('submit', o);
     if (o['attempt'] !== undefined) int(o['attempt'], 'attempt');
+    if (o['untraced'] !== undefined && o['untraced'] !== true) fail('untraced', 'true when present', o['untraced']);
   }),
   createActor: body<CreateActor>('createActor', (o) => {
     withArgs(o);

@@ -534,8 +534,9 @@ export class Node {
    * values go back inline and are dropped here; large ones (and values with refs inside) stay
    * here, held for their owner until it frees them (dropForOwner).
    */
-  runForPeer(functions: readonly FunctionDescriptor[], spec: TaskSpec, args: readonly RemoteValue[], inlineLimit: number, reply: (values: RemoteValue[]) => void, attempt = 0): void {
+  runForPeer(functions: readonly FunctionDescriptor[], spec: TaskSpec, args: readonly RemoteValue[], inlineLimit: number, reply: (values: RemoteValue[]) => void, attempt = 0, untraced = false): void {
     for (const fn of functions) this.functions.set(fn.id, fn);
+    if (untraced) this.taskEvents.skip(spec.taskId);
     const ownerNode = spec.owner.nodeId;
     for (const arg of args) this.objects.addForeign(arg.id, ownerNode);
     this.submitOne(spec, true, attempt);
