@@ -5,6 +5,7 @@
  */
 import type { ProtocolError } from '../errors/index.js';
 import {
+  aProfileSpan,
   aString,
   amount,
   bool,
@@ -344,21 +345,6 @@ function codesIn(value: unknown, path: string, length: number, below: number, re
     if (typeof item !== 'number' || !Number.isSafeInteger(item) || item < 0 || item >= below || item % 8 >= remainderBelow) fail(`${path}[${i}]`, expected, item);
   }
 }
-
-function aStringRecord(value: unknown, path: string): Readonly<Record<string, string>> {
-  const o = fields(value, path);
-  for (const key in o) str(o[key], `${path}.${key}`);
-  return o as Readonly<Record<string, string>>;
-}
-
-const aProfileSpan = (value: unknown): ProfileSpan => {
-  const o = fields(value);
-  str(o['name'], 'name');
-  time(o['startMs'], 'startMs');
-  time(o['endMs'], 'endMs');
-  if (o['extraData'] !== undefined) aStringRecord(o['extraData'], 'extraData');
-  return o as unknown as ProfileSpan;
-};
 
 const aTaskFilter = (value: unknown): TaskFilter => {
   if (!Array.isArray(value) || value.length !== 3) fail('', 'a [key, op, value] tuple', value);

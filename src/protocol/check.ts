@@ -12,6 +12,7 @@ import { ProtocolError } from '../errors/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { OwnerAddress } from '../object-ref/index.js';
 import type { Part, ResourceMap, SchedulingStrategy } from './index.js';
+import type { ProfileSpan } from '../state/types.js';
 
 /** A failed check: where (relative to the value being checked) and what was wrong. */
 export class Violation {
@@ -282,4 +283,21 @@ export function optionalStrategy(value: unknown, path: string): SchedulingStrate
   id(o['nodeId'], `${path}.nodeId`);
   bool(o['soft'], `${path}.soft`);
   return o as unknown as SchedulingStrategy;
+}
+
+/**
+ * A profile() span (task events): its name, its times (epoch milliseconds) and string extra data.
+ * One check for both places a span crosses: a worker's result to its node, and a node's task
+ * events to the GCS.
+ */
+export function aProfileSpan(value: unknown): ProfileSpan {
+  const o = fields(value);
+  str(o['name'], 'name');
+  amount(o['startMs'], 'startMs');
+  amount(o['endMs'], 'endMs');
+  if (o['extraData'] !== undefined) {
+    const extra = fields(o['extraData'], 'extraData');
+    for (const key in extra) str(extra[key], `extraData.${key}`);
+  }
+  return o as unknown as ProfileSpan;
 }

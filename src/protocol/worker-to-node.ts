@@ -6,6 +6,7 @@
  */
 import type { ProtocolError } from '../errors/index.js';
 import {
+  aProfileSpan,
   aFunctionDescriptor,
   aBytes,
   anId,
@@ -36,7 +37,6 @@ import {
   within,
   type Fields,
 } from './check.js';
-import type { ProfileSpan } from '../state/types.js';
 import { STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerToNode } from './index.js';
 
 type Check<K extends WorkerToNode['type']> = (o: Fields) => Extract<WorkerToNode, { type: K }>;
@@ -56,7 +56,7 @@ const aResult = (value: unknown): TaskResult => {
       if (nested !== undefined && nested.length !== values.length) fail('nested', `one list per value (${values.length})`, nested);
       amount(o['us'], 'us');
       if (o['startMs'] !== undefined) amount(o['startMs'], 'startMs');
-      if (o['spans'] !== undefined) list(o['spans'], 'spans', aSpan);
+      if (o['spans'] !== undefined) list(o['spans'], 'spans', aProfileSpan);
       break;
     }
     case 'error':
@@ -64,7 +64,7 @@ const aResult = (value: unknown): TaskResult => {
       bool(o['userError'], 'userError');
       amount(o['us'], 'us');
       if (o['startMs'] !== undefined) amount(o['startMs'], 'startMs');
-      if (o['spans'] !== undefined) list(o['spans'], 'spans', aSpan);
+      if (o['spans'] !== undefined) list(o['spans'], 'spans', aProfileSpan);
       break;
     case 'cancelled':
       break;
@@ -75,18 +75,6 @@ const aResult = (value: unknown): TaskResult => {
   return o as unknown as TaskResult;
 };
 
-/** A profile() span (task events): its name, times, and string extra data. */
-const aSpan = (value: unknown): ProfileSpan => {
-  const o = fields(value);
-  str(o['name'], 'name');
-  amount(o['startMs'], 'startMs');
-  amount(o['endMs'], 'endMs');
-  if (o['extraData'] !== undefined) {
-    const extra = fields(o['extraData'], 'extraData');
-    for (const key in extra) str(extra[key], `extraData.${key}`);
-  }
-  return o as unknown as ProfileSpan;
-};
 
 const STREAMS: readonly WorkerLogLine['stream'][] = ['stdout', 'stderr'];
 
