@@ -6,7 +6,7 @@
  */
 import { MinirayError } from '../errors/index.js';
 import { ActorHandleImpl, type ActorHandle } from '../actors/handle.js';
-import type { Runtime, RunningWork } from '../core-worker/current.js';
+import type { Runtime, RunningWork, WorkContext } from '../core-worker/current.js';
 import type { RuntimeEnvSpec } from '../protocol/index.js';
 import type { RuntimeEnv } from './options.js';
 
@@ -56,45 +56,71 @@ function publicEnv(env: RuntimeEnvSpec | undefined): RuntimeEnv {
 
 let neverAborted: AbortSignal | undefined;
 
+/**
+ * The IDs are own fields, so a context returned from a task travels as them; what is made on
+ * demand (the actor's handle, the signal, a copy of the environment) is behind getters on the
+ * prototype, in ES private fields, which the codec does not see.
+ */
+class RuntimeContextImpl<A extends object> implements RuntimeContext<A> {
+  readonly jobId: string;
+  readonly taskId: string | undefined;
+  readonly actorId: string | undefined;
+  readonly nodeId: string;
+  readonly workerId: string;
+  readonly namespace = 'default';
+  readonly isDriver: boolean;
+  readonly #work: WorkContext | undefined;
+  readonly #running: RunningWork | undefined;
+  readonly #env: RuntimeEnvSpec | undefined;
+  #signal: AbortSignal | undefined;
+
+  constructor(runtime: Runtime) {
+    const { nodeId, workerId } = runtime.coreWorker.address;
+    const work = runtime.kind === 'worker' ? runtime.work : undefined;
+    const running = work?.current();
+    this.#work = work;
+    this.#running = running;
+    this.#env = runtime.coreWorker.runtimeEnv;
+    this.jobId = runtime.kind === 'worker' ? (work?.jobId() ?? '') : (runtime.jobId?.() ?? '');
+    this.taskId = running?.taskId;
+    this.actorId = running?.actorId;
+    this.nodeId = nodeId;
+    this.workerId = workerId;
+    this.isDriver = runtime.kind === 'driver';
+  }
+
+  #actorInfo(): ReturnType<WorkContext['actor']> {
+    return this.actorId === undefined ? undefined : this.#work?.actor(this.actorId);
+  }
+
+  get currentActor(): ActorHandle<A> {
+    const info = this.#actorInfo();
+    if (this.actorId === undefined || info === undefined) {
+      throw new MinirayError(
+        'getRuntimeContext().currentActor is only available in an actor (its constructor or methods); ' +
+          `this code runs in ${this.isDriver ? 'the driver' : 'a task'}`,
+      );
+    }
+    return new ActorHandleImpl({ actorId: this.actorId, className: info.className, methodNames: info.methodNames }) as unknown as ActorHandle<A>;
+  }
+
+  get wasCurrentActorReconstructed(): boolean {
+    return (this.#actorInfo()?.numRestarts ?? 0) > 0;
+  }
+
+  get runtimeEnv(): RuntimeEnv {
+    return publicEnv(this.#env);
+  }
+
+  get signal(): AbortSignal {
+    if (this.#signal !== undefined) return this.#signal;
+    const work = this.#work;
+    const running = this.#running;
+    this.#signal = work !== undefined && running !== undefined ? work.signalOf(running.seq) : (neverAborted ??= new AbortController().signal);
+    return this.#signal;
+  }
+}
+
 export function makeRuntimeContext<A extends object>(runtime: Runtime): RuntimeContext<A> {
-  const { nodeId, workerId } = runtime.coreWorker.address;
-  const work = runtime.kind === 'worker' ? runtime.work : undefined;
-  const running: RunningWork | undefined = work?.current();
-  const actorId = running?.actorId;
-  const env = runtime.coreWorker.runtimeEnv;
-  let signal: AbortSignal | undefined;
-  const actorInfo = () => (actorId === undefined ? undefined : work?.actor(actorId));
-  return {
-    get jobId() {
-      return runtime.kind === 'worker' ? (work?.jobId() ?? '') : (runtime.jobId?.() ?? '');
-    },
-    taskId: running?.taskId,
-    actorId,
-    nodeId,
-    workerId,
-    namespace: 'default',
-    isDriver: runtime.kind === 'driver',
-    get currentActor(): ActorHandle<A> {
-      const info = actorInfo();
-      if (actorId === undefined || info === undefined) {
-        throw new MinirayError(
-          'getRuntimeContext().currentActor is only available in an actor (its constructor or methods); ' +
-            'this code runs in ' + (runtime.kind === 'driver' ? 'the driver' : 'a task'),
-        );
-      }
-      return new ActorHandleImpl({ actorId, className: info.className, methodNames: info.methodNames }) as unknown as ActorHandle<A>;
-    },
-    get wasCurrentActorReconstructed() {
-      return (actorInfo()?.numRestarts ?? 0) > 0;
-    },
-    get runtimeEnv() {
-      return publicEnv(env);
-    },
-    get signal() {
-      if (signal !== undefined) return signal;
-      if (work !== undefined && running !== undefined) signal = work.signalOf(running.seq);
-      else signal = neverAborted ??= new AbortController().signal;
-      return signal;
-    },
-  };
+  return new RuntimeContextImpl<A>(runtime);
 }
