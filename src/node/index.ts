@@ -437,7 +437,8 @@ export class Node {
     if (state === 'queued') this.removeFromQueue(record);
     if (record.remote) this.cluster?.cancelRemote(record.spec, force, recursive);
     this.failTask(record, error);
-    if (recursive) this.cancelDescendants(record.spec.taskId, force);
+    // Only a task that has run can have children (a scan of the objects: cancelling many queued tasks stays cheap).
+    if (recursive && state === 'running') this.cancelDescendants(record.spec.taskId, force);
     if (state === 'running' && worker !== undefined) {
       // The record stays in the worker's inFlight until the worker reports or dies, which keeps
       // the worker's accounting right.
