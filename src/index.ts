@@ -46,6 +46,7 @@ export {
   type ReturnRefs,
   type ValuesOf,
   type RuntimeContext,
+  type RuntimeEnv,
 } from './api/index.js';
 export { ObjectRef, type OwnerAddress } from './object-ref/index.js';
 export { state, type StateListOptions, type ActorStateEntry, type ActorStateName, type ActorSummary, type FilterOp, type JobStateEntry, type ListOptions, type ListResult, type NodeStateEntry, type ObjectStateEntry, type ObjectSummary, type ProfileSpan, type StateFilter, type StateKind, type StateRecords, type TaskEntry, type TaskState, type TaskSummary, type TaskType, type WorkerStateEntry } from './api/state.js';

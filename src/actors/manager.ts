@@ -27,7 +27,7 @@ import {
   toErrorRecord,
   type ErrorRecord,
 } from '../errors/index.js';
-import type { ActorInfo, ActorSpec, ExecuteTask, ResourceMap, TaskResult, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ExecuteTask, ResourceMap, RuntimeEnvSpec, TaskResult, TaskSpec } from '../protocol/index.js';
 import { decodeErrorRecord, encodeError, encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import type { PooledWorker } from '../worker-pool/index.js';
 import { PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, type TaskEventBuffer } from '../state/events.js';
@@ -36,7 +36,9 @@ import { PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, type 
 export interface ActorServices {
   functionDescriptor(id: string): FunctionDescriptor | undefined;
   /** A new worker for one actor ('thread', 'process') or for many ('shared'). */
-  spawnHost(isolation: 'thread' | 'process'): Host;
+  spawnHost(isolation: 'thread' | 'process', runtimeEnv?: RuntimeEnvSpec): Host;
+  /** Whether an actor with this runtime environment needs a worker of its own (env: not the node's default environment). */
+  needsOwnHost?(runtimeEnv: RuntimeEnvSpec | undefined): boolean;
   killHost(host: Host): void;
   setBusy(host: Host, busy: boolean): void;
   /** Calls `ready` when all `ids` exist, or `failed` with an encoded error (a failed or unknown input). */
@@ -81,6 +83,8 @@ interface Call {
   failed: boolean;
   /** Sent, then dropped by the worker before it started (a 'shared' actor killed to restart). */
   dropped: boolean;
+  /** cancel() was called on it (env): it has failed with TaskCancelledError; a 'cancelled' report is expected. */
+  cancelled?: boolean;
 }
 
 /** A 'shared' actor's progress cell: cell `index` of its worker's progress block `block`. */
@@ -338,7 +342,7 @@ export class ActorManager {
     // accounted for when it is gone, when it is known which of them had started.
     actor.losing = 'it was killed with kill({ noRestart: false })';
     actor.state = 'restarting';
-    if (actor.spec.isolation === 'shared') {
+    if (this.sharedHosts.includes(host)) { // env: a 'shared' actor with an environment of its own has its own host
       const seq = host.nextSeq++;
       this.workOf(host).set(seq, { kind: 'destroy', actor });
       this.services.setBusy(host, true);
@@ -355,7 +359,52 @@ export class ActorManager {
    */
   expectsCancelled(host: Host, seq: number): boolean {
     const item = this.hostWork.get(host)?.get(seq);
-    return item !== undefined && item.kind !== 'create' && item.actor.losing !== undefined;
+    return item !== undefined && item.kind !== 'create' && (item.actor.losing !== undefined || (item.kind === 'call' && item.call.cancelled === true));
+  }
+
+  // ---- cancel of actor calls (env) ----
+
+  /**
+   * cancel() of a call of an actor here, by one of its return IDs: a call not yet sent is removed
+   * (its objects fail with `error`, a TaskCancelledError); a call sent to the worker fails the same
+   * way and the worker is told, so that it drops it if it has not started and aborts its
+   * getRuntimeContext().signal if it runs. Returns its spec, or undefined if no such call is pending here.
+   */
+  cancelCall(returnId: string, error: Uint8Array): TaskSpec | undefined {
+    for (const actor of this.actors.values()) {
+      for (const call of actor.calls) {
+        if (call.failed || !call.spec.returnIds.includes(returnId)) continue;
+        this.markCancelled(call, error);
+        this.flush(actor); // the calls behind it need not wait for it any more
+        return call.spec;
+      }
+      for (const [seq, call] of actor.inFlight) {
+        if (call.failed || !call.spec.returnIds.includes(returnId)) continue;
+        this.markCancelled(call, error);
+        if (actor.host?.alive === true && actor.losing === undefined) actor.host.channel.send({ type: 'cancel', seqs: [seq] });
+        return call.spec;
+      }
+    }
+    return undefined;
+  }
+
+  /** The pending calls submitted by these tasks (recursive cancel): their first return IDs. */
+  callsOf(parents: ReadonlySet<string>): string[] {
+    const found: string[] = [];
+    for (const actor of this.actors.values()) {
+      for (const call of [...actor.calls, ...actor.inFlight.values()]) {
+        const parent = call.spec.parentTaskId;
+        if (!call.failed && parent !== undefined && parents.has(parent)) found.push(call.spec.returnIds[0] as string);
+      }
+    }
+    return found;
+  }
+
+  private markCancelled(call: Call, error: Uint8Array): void {
+    call.failed = true;
+    call.cancelled = true;
+    this.services.failObjects(call.spec.returnIds, error);
+    this.services.taskEvents?.failed(call.spec, call.firstAttempt + call.retries, error);
   }
 
   /** Figures for state tools. */
@@ -386,8 +435,10 @@ export class ActorManager {
       if (item.kind === 'create') this.onCreated(actor, result, host);
       else if (item.kind === 'destroy') this.onDestroyed(actor, host);
       else if (result.outcome === 'cancelled') {
-        // Dropped by a destroy before it started: it stays in flight until the destroy is acknowledged.
-        item.call.dropped = true;
+        // Dropped by cancel() (env): it is done. Dropped by a destroy before it started: it stays in
+        // flight until the destroy is acknowledged.
+        if (item.call.cancelled === true) actor.inFlight.delete(result.seq);
+        else item.call.dropped = true;
       } else {
         const { call } = item;
         actor.inFlight.delete(result.seq);
@@ -469,9 +520,12 @@ export class ActorManager {
       actor.cpusHeld = actor.spec.numCpus;
       actor.reserved = true;
     }
-    const host = actor.spec.isolation === 'shared' ? this.sharedHost() : this.services.spawnHost(actor.spec.isolation);
+    // env: an actor in an environment of its own gets a worker of its own (shared ones are in the node's).
+    const env = actor.spec.runtimeEnv;
+    const shared = actor.spec.isolation === 'shared' && this.services.needsOwnHost?.(env) !== true;
+    const host = shared ? this.sharedHost() : this.services.spawnHost(actor.spec.isolation === 'process' ? 'process' : 'thread', env);
     actor.host = host;
-    if (actor.spec.isolation === 'shared') actor.cell = this.blocksOf(host).take();
+    if (shared) actor.cell = this.blocksOf(host).take();
     host.actors.add(actor.spec.actorId);
     this.services.setBusy(host, true);
     if (host.accepting) this.sendCreation(actor);
@@ -514,6 +568,7 @@ export class ActorManager {
     };
     if (actor.cell !== undefined) task.progressCell = this.cellFor(host, actor.cell);
     if (spec.owner.nodeId !== this.services.nodeId) task.ownerNode = spec.owner.nodeId;
+    if (actor.restarts > 0) task.numRestarts = actor.restarts; // env: wasCurrentActorReconstructed
     this.services.setBusy(host, true);
     host.channel.send({ type: 'execute', functions: this.definitionsFor(host, spec.classId), tasks: [task] });
   }
@@ -679,7 +734,7 @@ export class ActorManager {
     const host = actor.host;
     if (host !== undefined) {
       this.detach(actor, host);
-      if (actor.spec.isolation === 'shared') {
+      if (this.sharedHosts.includes(host)) { // env: see kill()
         host.channel.send({ type: 'destroyActor', actorId: actor.spec.actorId });
         this.updateBusy(host);
       } else {

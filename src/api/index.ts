@@ -68,6 +68,9 @@ export type {
   GetActorOptions,
 } from './options.js';
 export type { ActorHandle, ActorMethod, ActorMethodNames, ActorHandleBase } from '../actors/handle.js';
+export type { RuntimeEnv } from './options.js';
+export type { RuntimeContext } from './runtime-context.js';
+import { jobIdHex, makeRuntimeContext, type RuntimeContext } from './runtime-context.js';
 
 // ---- types ---------------------------------------------------------------------------------------
 
@@ -105,15 +108,6 @@ export interface ActorClass<C extends ActorClassType> {
   remote(...args: RemoteArgs<ConstructorParameters<C>>): ActorHandle<InstanceType<C>>;
   /** A copy with other options. */
   options(options: ActorOptions): ActorClass<C>;
-}
-
-export interface RuntimeContext {
-  /** The node this code runs on. */
-  readonly nodeId: string;
-  /** The worker (or driver) this code runs in. */
-  readonly workerId: string;
-  /** True in the driver program, false inside a task. */
-  readonly isDriver: boolean;
 }
 
 // ---- lifecycle -----------------------------------------------------------------------------------
@@ -154,6 +148,7 @@ export async function init(options?: InitOptions): Promise<InitResult> {
   startDriver(member);
   try {
     await member.node.ready();
+    await jobStarted;
     const dashboardUrl = nodeOptions.dashboard !== undefined ? await startDriverDashboard(member, nodeOptions.dashboard) : member.gcsAddress === undefined ? undefined : await headDashboardUrl(member);
     initResult = { address: member.gcsAddress, nodeId: member.node.nodeId, dashboardUrl };
     return initResult;
@@ -246,19 +241,29 @@ export function isInitialized(): boolean {
 }
 
 let driverMember: ClusterMember | undefined;
+/** The GCS's answer to this driver's addJob (init() waits for it, so the job's ID is known after it). */
+let jobStarted: Promise<void> = Promise.resolve();
 
 function startDriver(member: ClusterMember): Node {
   const { node } = member;
   const workerId = WorkerID.fromRandom().toHex();
   node.driverId = workerId;
   const coreWorker = new CoreWorker({ nodeId: node.nodeId, workerId }, new LocalNodeClient(node));
+  // env: the job's runtime environment, which its tasks and actors inherit.
+  coreWorker.runtimeEnv = node.options.runtimeEnv;
   driverMember = member;
   // Every driver is a job of its cluster's (the embedded one's too, as in Ray: state.listJobs shows
   // it); one started by the Jobs API (`miniray job submit`) says which submission it is.
-  void member.gcs.addJob(node.nodeId as never, process.env['MINIRAY_JOB_SUBMISSION_ID'] || undefined).catch(() => {});
+  jobStarted = member.gcs
+    .addJob(node.nodeId as never, process.env['MINIRAY_JOB_SUBMISSION_ID'] || undefined)
+    .then((jobId) => {
+      node.jobId = jobIdHex(jobId); // env: getRuntimeContext().jobId, here and in its workers
+    })
+    .catch(() => {});
   setCurrentRuntime({
     kind: 'driver',
     coreWorker,
+    jobId: () => node.jobId,
     shutdown: () => {
       coreWorker.detach();
       driverMember = undefined;
@@ -514,15 +519,16 @@ export function cancel(ref: ObjectRef, options?: CancelOptions): void {
   if (refHex(ref) === undefined) {
     throw new InvalidArgumentError(`cancel() takes an ObjectRef (from .remote()); got ${describeNonRef(ref)}`, 'ref');
   }
-  currentRuntime()?.coreWorker.cancel(ref, valid.force ?? false);
+  currentRuntime()?.coreWorker.cancel(ref, valid.force ?? false, valid.recursive ?? true);
 }
 
-/** Where the calling code runs. */
-export function getRuntimeContext(): RuntimeContext {
-  const runtime = currentRuntime();
-  if (runtime === undefined) throw new MinirayError('getRuntimeContext(): miniray is not running; call init() first.');
-  const { nodeId, workerId } = runtime.coreWorker.address;
-  return { nodeId, workerId, isDriver: runtime.kind === 'driver' };
+/**
+ * Where the calling code runs: job, task, actor, node and worker IDs, the runtime environment, a
+ * handle to the current actor, and an AbortSignal that cancel() aborts (see RuntimeContext).
+ * Called before init(), it starts miniray with the defaults, as Ray does.
+ */
+export function getRuntimeContext<A extends object = object>(): RuntimeContext<A> {
+  return makeRuntimeContext<A>(ensureRuntime());
 }
 
 /**

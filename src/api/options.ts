@@ -2,7 +2,9 @@
 import { defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type CustomRule, type OptionRule } from '../config/index.js';
 import { InvalidOptionError } from '../errors/index.js';
 import { isIdHex } from '../ids/index.js';
-import type { ResourceMap, SchedulingStrategy as SpecStrategy } from '../protocol/index.js';
+import type { ResourceMap, RuntimeEnvSpec, SchedulingStrategy as SpecStrategy } from '../protocol/index.js';
+import { statSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import type { ResolvedActorOptions, ResolvedTaskOptions } from '../core-worker/index.js';
 import type { NodeOptions } from '../node/index.js';
 
@@ -38,6 +40,82 @@ export interface InitOptions {
   dashboardPort?: number;
   /** The address the dashboard listens on, with includeDashboard. Default: 127.0.0.1 (this machine only). */
   dashboardHost?: string;
+  /** The job's runtime environment: every task and actor of this driver inherits it (see RuntimeEnv). */
+  runtimeEnv?: RuntimeEnv;
+}
+
+// ---- runtime environments (env) ----
+
+/**
+ * Where a task or actor runs, as Ray's runtime_env: environment variables its code sees in
+ * `process.env`, and a working directory (its `process.cwd()`, so relative paths resolve there).
+ * Given at init() (the job's), per task and per actor; a task or actor inherits its parent's
+ * (the job's, for the driver's), with envVars merged (its own winning) and workingDir replaced.
+ * Workers are kept apart by environment: one never runs tasks of another.
+ */
+export interface RuntimeEnv {
+  /** Variables set in `process.env` of the workers that run it (strings, as Ray's env_vars). */
+  envVars?: Record<string, string>;
+  /**
+   * A directory that exists where the task runs; relative paths are resolved against the current
+   * directory of the process that submits it. Tasks and actors with one run in worker processes
+   * started in it (a worker thread cannot change its directory).
+   */
+  workingDir?: string;
+}
+
+const RUNTIME_ENV_FIELDS = ['envVars', 'workingDir'] as const;
+
+const RUNTIME_ENV_RULE: CustomRule<RuntimeEnv> = {
+  type: 'custom',
+  doc: "a runtime environment: { envVars: { NAME: 'value' }, workingDir: 'path' }",
+  problem: (value) => {
+    const expected = "an object { envVars?: { NAME: 'value' }, workingDir?: string }";
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return expected;
+    for (const key of Object.keys(value)) {
+      if (!(RUNTIME_ENV_FIELDS as readonly string[]).includes(key)) {
+        return `${expected} (miniray supports envVars and workingDir; '${key}' is not supported: ` +
+          'install packages in the project instead of per task)';
+      }
+    }
+    const { envVars, workingDir } = value as { envVars?: unknown; workingDir?: unknown };
+    if (envVars !== undefined) {
+      if (typeof envVars !== 'object' || envVars === null || Array.isArray(envVars)) return `${expected} with envVars an object of strings`;
+      for (const [name, text] of Object.entries(envVars)) {
+        if (name === '' || name.includes('=') || name.includes('\0')) return `${expected} with envVars names that are non-empty and have no '=' (got '${name}')`;
+        if (typeof text !== 'string') return `${expected} with envVars values that are strings (envVars.${name} is ${text === null ? 'null' : typeof text}; write String(value))`;
+      }
+    }
+    if (workingDir !== undefined && (typeof workingDir !== 'string' || workingDir === '')) return `${expected} with workingDir a non-empty path`;
+    return undefined;
+  },
+};
+
+/**
+ * A checked runtime environment as a spec carries it: workingDir made absolute and checked to be
+ * a directory here (InvalidOptionError naming it otherwise); undefined when it sets nothing.
+ */
+export function specRuntimeEnv(where: string, env: RuntimeEnv | undefined): RuntimeEnvSpec | undefined {
+  if (env === undefined) return undefined;
+  const spec: { envVars?: Record<string, string>; workingDir?: string } = {};
+  if (env.envVars !== undefined && Object.keys(env.envVars).length > 0) spec.envVars = { ...env.envVars };
+  if (env.workingDir !== undefined) {
+    const dir = resolvePath(env.workingDir);
+    let isDirectory = false;
+    try {
+      isDirectory = statSync(dir).isDirectory();
+    } catch {
+      // reported below
+    }
+    if (!isDirectory) {
+      throw new InvalidOptionError(
+        `${where}: runtimeEnv.workingDir '${env.workingDir}' is not a directory (resolved to ${dir}); give a directory that exists`,
+        'runtimeEnv.workingDir',
+      );
+    }
+    spec.workingDir = dir;
+  }
+  return spec.envVars === undefined && spec.workingDir === undefined ? undefined : spec;
 }
 
 /**
@@ -123,6 +201,7 @@ const INIT_RULES = {
   includeDashboard: { type: 'boolean', doc: 'serve the dashboard from this process' },
   dashboardPort: { type: 'integer', min: 0, max: 65535, doc: "the dashboard's port (0: any free one)" },
   dashboardHost: { type: 'string', nonEmpty: true, doc: 'the address the dashboard listens on' },
+  runtimeEnv: RUNTIME_ENV_RULE,
 } as const satisfies RulesFor<InitOptions>;
 
 /** What init() needs of its options beyond the node's: read once, with the rest. */
@@ -155,6 +234,7 @@ export function resolveInitOptions(options: InitOptions | undefined): ResolvedIn
     address,
     resources: { ...resourceMap(valid.numGpus, valid.resources) },
     dashboard: valid.includeDashboard === true ? { host: valid.dashboardHost ?? '127.0.0.1', port: valid.dashboardPort ?? 8265 } : undefined,
+    runtimeEnv: specRuntimeEnv('init()', valid.runtimeEnv),
   };
 }
 
@@ -178,6 +258,8 @@ export interface TaskOptions {
   retryExceptions?: boolean;
   /** Name shown in errors. Default: the function's name. */
   name?: string;
+  /** Its runtime environment, merged over the one it inherits (see RuntimeEnv). */
+  runtimeEnv?: RuntimeEnv;
 }
 
 const TASK_RULES = {
@@ -189,6 +271,7 @@ const TASK_RULES = {
   maxRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries after a worker crash' },
   retryExceptions: { type: 'boolean', doc: 'also retry when the task throws' },
   name: { type: 'string', nonEmpty: true, doc: 'name shown in errors' },
+  runtimeEnv: RUNTIME_ENV_RULE,
 } as const satisfies RulesFor<TaskOptions>;
 
 export function defaultTaskOptions(): ResolvedTaskOptions {
@@ -213,6 +296,7 @@ export function mergeTaskOptions(where: string, base: ResolvedTaskOptions, optio
     maxRetries: valid.maxRetries ?? base.maxRetries,
     retryExceptions: valid.retryExceptions ?? base.retryExceptions,
     name: valid.name ?? base.name,
+    runtimeEnv: valid.runtimeEnv === undefined ? base.runtimeEnv : specRuntimeEnv(where, valid.runtimeEnv),
   };
 }
 
@@ -241,6 +325,8 @@ export interface WaitOptions {
 export interface CancelOptions {
   /** Stop a running task by terminating its worker (which is then replaced). Default: false. */
   force?: boolean;
+  /** Cancel the tasks it submitted too, and theirs, as Ray's recursive. Default: true. */
+  recursive?: boolean;
 }
 
 export const TIMEOUT_RULE = { type: 'number', min: 0, allowInfinity: true, doc: 'milliseconds to wait' } as const satisfies OptionRule;
@@ -250,7 +336,10 @@ export const WAIT_RULES = {
   numReturns: { type: 'integer', min: 0, doc: 'how many refs must be ready' },
   timeoutMs: TIMEOUT_RULE,
 } as const satisfies RulesFor<WaitOptions>;
-export const CANCEL_RULES = { force: { type: 'boolean', doc: 'terminate the worker running the task' } } as const satisfies RulesFor<CancelOptions>;
+export const CANCEL_RULES = {
+  force: { type: 'boolean', doc: 'terminate the worker running the task' },
+  recursive: { type: 'boolean', doc: 'cancel the tasks it submitted too' },
+} as const satisfies RulesFor<CancelOptions>;
 
 export interface ActorOptions {
   /** Register the actor under this name, so getActor(name) finds it. */
@@ -289,6 +378,8 @@ export interface ActorOptions {
    * driver with getActor(name). As in Ray, a detached actor needs no name (reach it through a handle).
    */
   lifetime?: ActorLifetime;
+  /** Its runtime environment, merged over the one it inherits (see RuntimeEnv); its methods' tasks inherit it. */
+  runtimeEnv?: RuntimeEnv;
 }
 
 export type ActorLifetime = 'detached' | 'non_detached';
@@ -308,6 +399,7 @@ const ACTOR_RULES = {
   schedulingStrategy: STRATEGY_RULE,
   isolation: { type: 'string', oneOf: ISOLATIONS, doc: 'how the actor is hosted' },
   lifetime: { type: 'string', oneOf: LIFETIMES, doc: "'detached' to outlive its owner (until kill()), or 'non_detached' to end with it" },
+  runtimeEnv: RUNTIME_ENV_RULE,
 } as const satisfies RulesFor<ActorOptions>;
 
 export function mergeActorOptions(
@@ -327,6 +419,7 @@ export function mergeActorOptions(
     strategy: valid.schedulingStrategy === undefined ? base.strategy : specStrategy(valid.schedulingStrategy),
     isolation: valid.isolation ?? base.isolation,
     lifetime: valid.lifetime ?? base.lifetime,
+    runtimeEnv: valid.runtimeEnv === undefined ? base.runtimeEnv : specRuntimeEnv(where, valid.runtimeEnv),
   };
 }
 

@@ -1069,11 +1069,11 @@ export class ClusterAgent implements ClusterLink {
     return query.gcs === 'kvGet' ? asked.then((answer) => (answer instanceof Uint8Array ? withoutEnvVars(answer) : answer)) : asked;
   }
 
-  cancelRemote(spec: TaskSpec, force: boolean): void {
+  cancelRemote(spec: TaskSpec, force: boolean, recursive = false): void {
     const returnId = spec.returnIds[0] as string;
     const nodeId = this.sentTo.get(returnId);
     if (nodeId === undefined) return;
-    this.tell(this.links.get(nodeId), 'cancelTask', { returnId, force });
+    this.tell(this.links.get(nodeId), 'cancelTask', recursive ? { returnId, force, recursive } : { returnId, force });
   }
 
   // ---- objects across nodes ---------------------------------------------------------------------
@@ -1273,7 +1273,7 @@ export class ClusterAgent implements ClusterLink {
         else void this.withDefinition(functions, spec.classId).then((definitions) => node.createActorForPeer(definitions, spec, args));
       })
       .on('killActor', parse.killActor, ({ actorId, noRestart }) => node.killActor(actorId, noRestart))
-      .on('cancelTask', parse.cancelTask, ({ returnId, force }) => node.cancel(returnId, force))
+      .on('cancelTask', parse.cancelTask, ({ returnId, force, recursive }) => node.cancel(returnId, force, recursive === true))
       .handle('getObject', parse.objectId, ({ id, lostAt }, _peer, signal) => {
         // The asker could not read the copy it was told of: made again first (or failed, saying why).
         if (lostAt !== undefined) node.remoteObjects.holderLost(id, lostAt);

@@ -44,6 +44,8 @@ export interface KillActor {
 export interface CancelTask {
   readonly returnId: string;
   readonly force: boolean;
+  /** The tasks it submitted too (env; absent: false). */
+  readonly recursive?: boolean;
 }
 export interface ObjectId {
   readonly id: string;
@@ -156,6 +158,7 @@ export const parse = {
   cancelTask: body<CancelTask>('cancelTask', (o) => {
     id(o['returnId'], 'returnId');
     bool(o['force'], 'force');
+    if (o['recursive'] !== undefined) bool(o['recursive'], 'recursive');
   }),
   objectId: body<ObjectId>('object request', (o) => {
     id(o['id'], 'id');

@@ -13,7 +13,8 @@ import {
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddress } from '../object-ref/index.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, NewObject, ObjectPayload, Part, ResourceMap, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, NewObject, ObjectPayload, Part, ResourceMap, RuntimeEnvSpec, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
+import { mergeRuntimeEnv } from '../protocol/index.js';
 import {
   OUT_OF_BAND_BYTES,
   decodeErrorRecord,
@@ -39,18 +40,22 @@ export interface ResolvedTaskOptions {
   readonly retryExceptions: boolean;
   /** Shown in errors instead of the function's own name. */
   readonly name: string | undefined;
+  /** Its own runtime environment (env), merged over the inherited one at submission. */
+  readonly runtimeEnv?: RuntimeEnvSpec | undefined;
 }
 
 /** An actor's options, as its spec carries them. */
 export type ResolvedActorOptions = Pick<
   ActorSpec,
   'name' | 'namespace' | 'maxRestarts' | 'maxTaskRetries' | 'maxConcurrency' | 'numCpus' | 'isolation'
-> & { readonly resources: ResourceMap | undefined; readonly strategy: SchedulingStrategy | undefined; readonly lifetime: 'detached' | 'non_detached' };
+> & { readonly resources: ResourceMap | undefined; readonly strategy: SchedulingStrategy | undefined; readonly lifetime: 'detached' | 'non_detached'; readonly runtimeEnv?: RuntimeEnvSpec | undefined };
 
 /** Hooks a worker runtime gives its CoreWorker, to learn when a running task waits in get(). */
 export interface BlockingHooks {
   onBlocked(): boolean;
   onUnblocked(): void;
+  /** The task or actor call running now in this thread (env: its children name it as their parent). */
+  currentTaskId?(): string | undefined;
 }
 
 const NO_POSITIONS: readonly number[] = Object.freeze([]);
@@ -68,6 +73,24 @@ export class CoreWorker {
   private readonly registeredFunctions = new Set<string>();
   private readonly refs: RefTracker;
   readonly views: ViewTracker;
+
+  /**
+   * The runtime environment this thread's tasks run in (the job's in the driver, the worker's in a
+   * worker): what the tasks and actors it submits inherit (env).
+   */
+  runtimeEnv: RuntimeEnvSpec | undefined = undefined;
+  /** The last own environment merged over runtimeEnv, and the result (a remote function submits the same one each time). */
+  private mergedEnv: { readonly own: RuntimeEnvSpec; readonly parent: RuntimeEnvSpec | undefined; readonly merged: RuntimeEnvSpec | undefined } | undefined;
+
+  /** runtimeEnv with `own` merged over it (Ray's inheritance), the same object for the same inputs. */
+  private inheritedEnv(own: RuntimeEnvSpec | undefined): RuntimeEnvSpec | undefined {
+    if (own === undefined) return this.runtimeEnv;
+    const last = this.mergedEnv;
+    if (last !== undefined && last.own === own && last.parent === this.runtimeEnv) return last.merged;
+    const merged = mergeRuntimeEnv(this.runtimeEnv, own);
+    this.mergedEnv = { own, parent: this.runtimeEnv, merged };
+    return merged;
+  }
 
   constructor(
     readonly address: OwnerAddress,
@@ -180,6 +203,7 @@ export class CoreWorker {
       retryExceptions: options.retryExceptions,
       owner: this.address,
     };
+    this.addEnvFields(spec, options.runtimeEnv);
     this.node.submit(this.definitionsOf(fn), [spec]);
     return returnIds;
   }
@@ -210,6 +234,8 @@ export class CoreWorker {
       owner: this.address,
       ...(options.lifetime === 'detached' ? { detached: true } : {}),
     };
+    const env = this.inheritedEnv(options.runtimeEnv);
+    if (env !== undefined) (spec as { runtimeEnv?: RuntimeEnvSpec }).runtimeEnv = env;
     this.node.createActor(this.definitionsOf(cls), spec);
     return actorId;
   }
@@ -231,8 +257,24 @@ export class CoreWorker {
       actorId: actor.actorId,
       method,
     };
+    // An actor call runs in its actor's environment; only its parent is recorded (recursive cancel).
+    if (this.blocking?.currentTaskId !== undefined) this.addEnvFields(spec, undefined, false);
     this.node.submit(NO_FUNCTIONS, [spec]);
     return returnIds;
+  }
+
+  /**
+   * Sets the spec's runtime environment (inherited, merged with its own) and, in a worker, its
+   * parent task. Set, not spread: a task that uses neither gets no new object and no new shape.
+   */
+  private addEnvFields(spec: TaskSpec, own: RuntimeEnvSpec | undefined, withEnv = true): void {
+    const building = spec as { runtimeEnv?: RuntimeEnvSpec; parentTaskId?: string };
+    if (withEnv && (own !== undefined || this.runtimeEnv !== undefined)) {
+      const env = this.inheritedEnv(own);
+      if (env !== undefined) building.runtimeEnv = env;
+    }
+    const parent = this.blocking?.currentTaskId?.();
+    if (parent !== undefined) building.parentTaskId = parent;
   }
 
   lookupActor(name: string, namespace: string): Promise<ActorInfo | null> {
@@ -488,10 +530,10 @@ export class CoreWorker {
     }
   }
 
-  cancel(ref: ObjectRef, force: boolean): void {
+  cancel(ref: ObjectRef, force: boolean, recursive = false): void {
     const id = refHex(ref);
     if (id === undefined) throw new InvalidArgumentError(`cancel() takes an ObjectRef; got ${describeNonRef(ref)}`, 'ref');
-    this.node.cancel(id, force);
+    this.node.cancel(id, force, recursive);
   }
 
   /** The encoded argument array, and the refs nested inside arguments (kept alive for the call). */

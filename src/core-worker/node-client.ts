@@ -31,7 +31,8 @@ export interface NodeClient {
    * function withdraws the request (for a get/wait that settles before every object came).
    */
   fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void;
-  cancel(objectId: string, force: boolean): void;
+  /** `recursive`: the tasks it submitted too (env). */
+  cancel(objectId: string, force: boolean, recursive: boolean): void;
   /** The calling task waits in get(): the node may use its CPU meanwhile. No-op for a driver. */
   blocked(): void;
   unblocked(): void;
@@ -149,8 +150,8 @@ export class ChannelNodeClient implements NodeClient {
     for (const object of objects) request.onObject(object);
   }
 
-  cancel(objectId: string, force: boolean): void {
-    this.channel.send({ type: 'cancel', objectId, force });
+  cancel(objectId: string, force: boolean, recursive: boolean): void {
+    this.channel.send({ type: 'cancel', objectId, force, recursive });
   }
 
   blocked(): void {

@@ -69,7 +69,7 @@ export interface ClusterLink {
   /** Asks the GCS for its node table or resource totals. */
   info(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void;
   /** Cancels a task that was sent to another node. */
-  cancelRemote(spec: TaskSpec, force: boolean): void;
+  cancelRemote(spec: TaskSpec, force: boolean, recursive?: boolean): void;
   /** An object was freed here: its holders elsewhere may drop their copies, its owner a borrower. */
   freed(id: string, entry: ObjectEntry<unknown>): void;
   /** No other node is in the cluster (now): everything this node can run, it runs. */

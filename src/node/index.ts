@@ -38,6 +38,7 @@ import type {
   ObjectPayload,
   RemoteValue,
   ResourceMap,
+  RuntimeEnvSpec,
   TaskResult,
   TaskSpec,
   WorkerLogLine,
@@ -45,6 +46,7 @@ import type {
 } from '../protocol/index.js';
 import { Scheduler } from '../scheduler/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
+import { runtimeEnvKey } from '../protocol/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
 import { TaskEventBuffer, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER } from '../state/events.js';
 import { LogRing } from '../state/log-lines.js';
@@ -59,6 +61,8 @@ export interface NodeOptions {
   readonly workerResourceLimits: ResourceLimits | undefined;
   /** Where objects spill when memory is full (default: a folder in the temp directory). */
   readonly spillDirectory: string | undefined;
+  /** The job's runtime environment (init({ runtimeEnv })): this node's own workers run in it (env). */
+  readonly runtimeEnv?: RuntimeEnvSpec | undefined;
 }
 
 /** What memory() reports. */
@@ -162,7 +166,7 @@ export class Node {
       this.store,
       this.objects,
       () => this.driverId,
-      () => [...this.pool.workers, ...this.pool.actorHosts].filter((w) => w.alive),
+      () => this.pool.allWorkers().filter((w) => w.alive),
       (worker, problem) => this.onBadMessage(worker as Worker, problem),
     );
     this.remoteObjects = new RemoteObjects(this.nodeId, this.store, this.objects, this.delivery, {
@@ -182,10 +186,13 @@ export class Node {
       onMessage: (worker, message, attached) => this.onWorkerMessage(worker, message, attached),
       onBadMessage: (worker, error) => this.onBadMessage(worker, error.message),
       onExit: (worker) => this.onWorkerExit(worker),
+      runtimeEnv: options.runtimeEnv,
+      jobId: () => this.jobId,
     });
     this.actors = new ActorManager({
       functionDescriptor: (id) => this.functions.get(id),
-      spawnHost: (isolation) => this.pool.spawnActorHost(isolation),
+      spawnHost: (isolation, runtimeEnv) => this.pool.spawnActorHost(isolation, this.needsOwnWorkers(runtimeEnv) ? (runtimeEnv ?? {}) : undefined),
+      needsOwnHost: (runtimeEnv) => this.needsOwnWorkers(runtimeEnv),
       killHost: (host) => this.pool.kill(host as Worker, 'actor'),
       setBusy: (host, busy) => this.pool.setBusy(host as Worker, busy),
       // An actor here reads its arguments here: copies come first of those held elsewhere.
@@ -340,7 +347,7 @@ export class Node {
     const driver = this.driverId === '' ? [] : [{ workerId: this.driverId, role: 'driver' as const, isolation: 'thread' as const, alive: !this.stopped, pid: process.pid }];
     return [
       ...driver,
-      ...[...this.pool.workers, ...this.pool.actorHosts].map((w) => ({ workerId: w.id, role: w.role, isolation: w.isolation, alive: w.alive, pid: w.host.pid ?? process.pid })),
+      ...this.pool.allWorkers().map((w) => ({ workerId: w.id, role: w.role, isolation: w.isolation, alive: w.alive, pid: w.host.pid ?? process.pid })),
     ];
   }
 
@@ -414,16 +421,24 @@ export class Node {
     this.objects.waitForObjects(what, ids, ready, failed);
   }
 
-  cancel(objectId: string, force: boolean): void {
-    const record = this.objects.get(objectId)?.producer;
+  cancel(objectId: string, force: boolean, recursive = false): void {
+    const entry = this.objects.get(objectId);
+    const record = entry?.producer;
+    if (record === undefined) {
+      // An actor call's objects have no producer task: its actor's queue has it (env).
+      if (entry?.state === 'pending') this.cancelActorCall(objectId, force, recursive);
+      return;
+    }
     // An actor call being rebuilt is not cancelled (as any actor call: its actor is killed instead).
-    if (record === undefined || record.cancelled || record.state === 'finished' || record.spec.actorId !== undefined) return;
+    if (record.cancelled || record.state === 'finished' || record.spec.actorId !== undefined) return;
     record.cancelled = true;
     const error = encodeError(new TaskCancelledError(`task ${record.spec.name} was cancelled`));
     const { state, worker } = record;
     if (state === 'queued') this.removeFromQueue(record);
-    if (record.remote) this.cluster?.cancelRemote(record.spec, force);
+    if (record.remote) this.cluster?.cancelRemote(record.spec, force, recursive);
     this.failTask(record, error);
+    // Only a task that has run can have children (a scan of the objects: cancelling many queued tasks stays cheap).
+    if (recursive && state === 'running') this.cancelDescendants(record.spec.taskId, force);
     if (state === 'running' && worker !== undefined) {
       // The record stays in the worker's inFlight until the worker reports or dies, which keeps
       // the worker's accounting right.
@@ -433,7 +448,8 @@ export class Node {
       // means the task ran already (its result is on its way, and is ignored): terminating the
       // thread then would kill a task nobody cancelled.
       const started = Atomics.load(worker.progress, 0);
-      if (force && started === record.seq) this.killToCancel(worker);
+      // A task process's cell is read only at its exit; it runs one task at a time (env workers), so the one in flight runs.
+      if (force && (started === record.seq || (worker.isolation === 'process' && worker.envKey !== undefined && worker.inFlight.size === 1))) this.killToCancel(worker);
       else {
         worker.channel.send({ type: 'cancel', seqs: [record.seq] });
         // The worker may start the task before that message arrives (it may be starting it now),
@@ -441,6 +457,61 @@ export class Node {
         if (force && started < record.seq) this.watchForceCancel(record, 1);
       }
     }
+  }
+
+  // ---- recursive cancel, and cancel of actor calls (env) ----
+
+  /** Tasks cancelled with recursive: a task they submit later is cancelled at once. Bounded: cleared when large. */
+  private cancelledParents: Set<string> | undefined;
+
+  /**
+   * Cancels every pending task (and actor call) that `taskId` submitted, and theirs, as Ray's
+   * recursive cancel. Their records are found among the objects' producers: cancel is rare, and so
+   * a task that is never cancelled pays nothing for this.
+   */
+  private cancelDescendants(taskId: string, force: boolean): void {
+    const parents = (this.cancelledParents ??= new Set());
+    if (parents.size >= 10_000) parents.clear();
+    parents.add(taskId);
+    const candidates = new Set<TaskRecord>();
+    for (const [, entry] of this.objects.all()) {
+      const record = entry.producer;
+      if (record !== undefined && record.spec.parentTaskId !== undefined && !record.cancelled && record.state !== 'finished') candidates.add(record);
+    }
+    const chosen: TaskRecord[] = [];
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const record of candidates) {
+        if (!parents.has(record.spec.parentTaskId as string)) continue;
+        candidates.delete(record);
+        parents.add(record.spec.taskId);
+        chosen.push(record);
+        grew = true;
+      }
+    }
+    for (const record of chosen) this.cancel(record.spec.returnIds[0] as string, force, false);
+    for (const id of this.actors.callsOf(parents)) this.cancel(id, false, false);
+  }
+
+  /** A task submitted by a task cancelled with recursive: cancelled before it is queued. */
+  private cancelledByParent(spec: TaskSpec): boolean {
+    const parents = this.cancelledParents;
+    if (parents === undefined || spec.parentTaskId === undefined || !parents.has(spec.parentTaskId)) return false;
+    parents.add(spec.taskId);
+    return true;
+  }
+
+  /**
+   * cancel() of an actor call (Ray cancels those too): one still queued is removed, one running
+   * has its signal aborted; its objects fail with TaskCancelledError either way. `force` does
+   * not terminate an actor's worker (Ray refuses force for actor tasks; kill() ends an actor).
+   */
+  private cancelActorCall(objectId: string, _force: boolean, recursive: boolean): void {
+    const error = encodeError(new TaskCancelledError(`actor call was cancelled`));
+    const spec = this.actors.cancelCall(objectId, error);
+    if (spec === undefined) return;
+    this.actorCallDone(spec.returnIds[0] as string, false);
+    if (recursive) this.cancelDescendants(spec.taskId, false);
   }
 
   private killToCancel(worker: Worker): void {
@@ -645,6 +716,11 @@ export class Node {
       this.failTask(record, encodeError(this.startupError));
       return;
     }
+    if (spec.parentTaskId !== undefined && this.cancelledByParent(spec)) {
+      record.cancelled = true;
+      this.failTask(record, encodeError(new TaskCancelledError(`task ${spec.name} was cancelled: the task that submitted it was cancelled (recursive)`)));
+      return;
+    }
     if (spec.dependencies.length === 0) {
       this.enqueue(record); // nothing to wait for (the common case): no waiter closures
       return;
@@ -720,7 +796,153 @@ export class Node {
       this.keepAliveWhileQueued();
       return;
     }
-    this.scheduler.enqueue(record);
+    this.toWorkerQueue(record);
+    this.scheduleDispatch();
+  }
+
+  // ---- runtime environments (env) ----
+
+  /** The job's ID (hex), set by api once the GCS has given it; workers learn it with their next execute message. */
+  jobId = '';
+
+  /** Tasks of other runtime environments than the node's, ready to run, in FIFO order (see dispatchEnv). */
+  private readonly envQueue: TaskRecord[] = [];
+
+  /** Whether work in this environment needs workers of its own, not the node's default ones. */
+  private needsOwnWorkers(env: RuntimeEnvSpec | undefined): boolean {
+    return runtimeEnvKey(env) !== this.pool.defaultEnvKey;
+  }
+
+  /** A task whose resources are held goes to the scheduler, or, in another environment, to the env queue. */
+  private toWorkerQueue(record: TaskRecord): void {
+    // One read and one comparison for a task without an environment on a node without one.
+    if ((record.spec.runtimeEnv !== undefined || this.pool.defaultEnvKey !== '') && this.needsOwnWorkers(record.spec.runtimeEnv)) {
+      this.envQueue.push(record);
+      this.keepAliveWhileQueued();
+    } else this.scheduler.enqueue(record);
+  }
+
+  /**
+   * Hands env tasks to idle workers of their environment, one task per worker at a time (no
+   * pipelining: such tasks are few), taking their CPUs from the scheduler's pool as actors do.
+   * Starts workers for an environment while it has more tasks than starting workers, up to
+   * numWorkers per environment; idle workers of other environments make room past twice that.
+   */
+  private dispatchEnv(): void {
+    const needed = new Map<string, number>();
+    for (let i = 0; i < this.envQueue.length; ) {
+      const record = this.envQueue[i] as TaskRecord;
+      const env = record.spec.runtimeEnv;
+      const key = runtimeEnvKey(env);
+      const list = this.pool.envWorkers.get(key) ?? [];
+      const idle = list.find((w) => w.accepting && w.load === 0 && w.inFlight.size === 0);
+      if (idle === undefined) {
+        const want = (needed.get(key) ?? 0) + 1;
+        needed.set(key, want);
+        const starting = list.filter((w) => w.alive && !w.accepting && w.terminatedFor === undefined).length;
+        if (starting < want && list.length < this.options.numWorkers) {
+          this.makeRoomForEnvWorker(key);
+          this.pool.spawnEnvWorker(env ?? {});
+        }
+        i++;
+        continue;
+      }
+      if (!this.scheduler.tryReserve(record.numCpus)) return; // FIFO: it waits for CPUs
+      // As the scheduler holds a worker's CPUs: given back by onTaskDone / onWorkerLost.
+      idle.load = 1;
+      idle.reservedCpuUnits = Math.round(record.numCpus * 10_000);
+      this.envQueue.splice(i, 1);
+      this.sendEnvTask(idle, record);
+    }
+    this.keepAliveWhileQueued();
+  }
+
+  /** Too many env workers: an idle one of another environment goes. */
+  private makeRoomForEnvWorker(key: string): void {
+    let total = 0;
+    for (const list of this.pool.envWorkers.values()) total += list.length;
+    if (total < Math.max(4, 2 * this.options.numWorkers)) return;
+    for (const [other, list] of this.pool.envWorkers) {
+      if (other === key) continue;
+      const idle = list.find((w) => w.accepting && w.inFlight.size === 0);
+      if (idle === undefined) continue;
+      idle.accepting = false;
+      this.pool.kill(idle, 'shutdown');
+      return;
+    }
+  }
+
+  private sendEnvTask(worker: Worker, record: TaskRecord): void {
+    const { spec } = record;
+    let args: ReturnType<ObjectDelivery<TaskRecord>['argumentsFor']>;
+    try {
+      args = this.delivery.argumentsFor(spec.dependencies, worker);
+    } catch (error) {
+      this.scheduler.onTaskDone(worker);
+      this.failTask(record, encodeError(error as Error));
+      return;
+    }
+    const seq = worker.nextSeq++;
+    this.taskEvents.state(spec, record.firstAttempt + record.retries, SUBMITTED_TO_WORKER, worker.id);
+    record.state = 'running';
+    record.worker = worker;
+    record.seq = seq;
+    worker.inFlight.set(seq, record);
+    const functions: FunctionDescriptor[] = [];
+    if (!worker.knownFunctions.has(spec.functionId)) {
+      worker.knownFunctions.add(spec.functionId);
+      const fn = this.functions.get(spec.functionId);
+      if (fn !== undefined) functions.push(fn);
+    }
+    const task: { -readonly [K in keyof ExecuteTask]: ExecuteTask[K] } = {
+      seq,
+      taskId: spec.taskId,
+      functionId: spec.functionId,
+      name: spec.name,
+      args: spec.args,
+      refArgPositions: spec.refArgPositions,
+      ...args,
+      numReturns: spec.returnIds.length,
+    };
+    if (spec.owner.nodeId !== this.nodeId) task.ownerNode = spec.owner.nodeId;
+    this.pool.setBusy(worker, true);
+    this.sendExecute(worker, functions, [task]);
+  }
+
+  /** An execute message; the first to a worker that does not know the job's ID carries it. */
+  private sendExecute(worker: Worker, functions: readonly FunctionDescriptor[], tasks: readonly ExecuteTask[]): void {
+    if (worker.knowsJobId === true || this.jobId === '') {
+      worker.channel.send({ type: 'execute', functions, tasks });
+      return;
+    }
+    worker.knowsJobId = true;
+    worker.channel.send({ type: 'execute', functions, tasks, jobId: this.jobId });
+  }
+
+  /**
+   * An env worker is gone: its tasks go back to the front of the env queue, or, if it died while
+   * starting (a workingDir it cannot start in, say), its environment's tasks fail saying why.
+   */
+  private onEnvWorkerExit(worker: Worker, requeue: readonly TaskRecord[]): void {
+    const key = worker.envKey ?? '';
+    if (!worker.accepting && worker.terminatedFor === undefined && worker.nextSeq === 1) {
+      const error = encodeError(
+        new WorkerCrashedError(
+          `a worker for runtimeEnv ${key} could not start: ${worker.exitError?.message ?? 'no error given'}. ` +
+            'Check its workingDir (it must exist where the task runs) and its envVars (NODE_OPTIONS, say, apply to it)',
+        ),
+      );
+      const others: TaskRecord[] = [];
+      for (const record of this.envQueue) {
+        if (runtimeEnvKey(record.spec.runtimeEnv) === key) this.failTask(record, error);
+        else others.push(record);
+      }
+      this.envQueue.length = 0;
+      this.envQueue.push(...others);
+      for (const record of requeue) this.failTask(record, error);
+    } else {
+      this.envQueue.unshift(...requeue);
+    }
     this.scheduleDispatch();
   }
 
@@ -759,7 +981,7 @@ export class Node {
     for (const next of waiting) {
       if (next.state !== 'queued') continue;
       if (this.reserveResources(next)) {
-        this.scheduler.enqueue(next);
+        this.toWorkerQueue(next);
         this.scheduleDispatch();
       } else this.waitingForResources.push(next);
     }
@@ -767,7 +989,9 @@ export class Node {
 
   private removeFromQueue(record: TaskRecord): void {
     const index = this.waitingForResources.indexOf(record);
+    const envIndex = index >= 0 || this.envQueue.length === 0 ? -1 : this.envQueue.indexOf(record);
     if (index >= 0) this.waitingForResources.splice(index, 1);
+    else if (envIndex >= 0) this.envQueue.splice(envIndex, 1);
     else this.scheduler.remove(record);
   }
 
@@ -1002,6 +1226,7 @@ export class Node {
   }
 
   private dispatch(): void {
+    if (this.envQueue.length > 0) this.dispatchEnv();
     const batches = new Map<Worker, { functions: FunctionDescriptor[]; tasks: ExecuteTask[] }>();
     this.scheduler.dispatch(this.pool.workers, (worker, record) => {
       const { spec } = record;
@@ -1046,7 +1271,7 @@ export class Node {
     });
     for (const [worker, batch] of batches) {
       this.pool.setBusy(worker, true);
-      worker.channel.send({ type: 'execute', functions: batch.functions, tasks: batch.tasks });
+      this.sendExecute(worker, batch.functions, batch.tasks);
     }
     this.keepAliveWhileQueued();
   }
@@ -1057,7 +1282,7 @@ export class Node {
    * process alive, as running tasks do through their workers.
    */
   private keepAliveWhileQueued(): void {
-    const queued = (this.scheduler.queuedCount > 0 || this.waitingForResources.length > 0) && !this.stopped;
+    const queued = (this.scheduler.queuedCount > 0 || this.waitingForResources.length > 0 || this.envQueue.length > 0) && !this.stopped;
     if (queued && this.keepAlive === undefined) this.keepAlive = setInterval(() => {}, 1 << 30);
     else if (!queued && this.keepAlive !== undefined) {
       clearInterval(this.keepAlive);
@@ -1249,7 +1474,7 @@ export class Node {
         return undefined;
       }
       case 'cancel':
-        this.cancel(message.objectId, message.force);
+        this.cancel(message.objectId, message.force, message.recursive === true);
         return undefined;
     }
   }
@@ -1442,6 +1667,10 @@ export class Node {
     }
     worker.inFlight.clear();
     for (const record of requeue) record.state = 'queued';
+    if (this.pool.forgetEnvWorker(worker)) {
+      this.onEnvWorkerExit(worker, requeue);
+      return;
+    }
     this.scheduler.requeue(requeue);
 
     if (!worker.accepting && worker.terminatedFor === undefined && worker.nextSeq === 1) {

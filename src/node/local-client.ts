@@ -48,8 +48,8 @@ export class LocalNodeClient implements NodeClient {
     return recordedFetch(this.node, ids, withData, onObject);
   }
 
-  cancel(objectId: string, force: boolean): void {
-    this.node.cancel(objectId, force);
+  cancel(objectId: string, force: boolean, recursive: boolean): void {
+    this.node.cancel(objectId, force, recursive);
   }
 
   blocked(): void {}

@@ -11,7 +11,7 @@
 import { ProtocolError } from '../errors/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { OwnerAddress } from '../object-ref/index.js';
-import type { Part, ResourceMap, SchedulingStrategy } from './index.js';
+import type { Part, ResourceMap, RuntimeEnvSpec, SchedulingStrategy } from './index.js';
 import type { ProfileSpan } from '../state/types.js';
 
 /** A failed check: where (relative to the value being checked) and what was wrong. */
@@ -274,6 +274,19 @@ export function optionalResources(value: unknown, path: string): ResourceMap | u
   const o = fields(value, path);
   for (const key in o) amount(o[key], `${path}.${key}`);
   return o as ResourceMap;
+}
+
+/** A resolved runtime environment (env): string envVars, an absolute workingDir. */
+export function optionalRuntimeEnv(value: unknown, path: string): RuntimeEnvSpec | undefined {
+  if (value === undefined) return undefined;
+  const o = fields(value, path);
+  for (const key in o) if (key !== 'envVars' && key !== 'workingDir') fail(`${path}.${key}`, 'absent (a runtime environment has envVars and workingDir)', o[key]);
+  if (o['envVars'] !== undefined) {
+    const vars = fields(o['envVars'], `${path}.envVars`);
+    for (const key in vars) str(vars[key], `${path}.envVars.${key}`);
+  }
+  if (o['workingDir'] !== undefined && !str(o['workingDir'], `${path}.workingDir`).startsWith('/')) fail(`${path}.workingDir`, 'an absolute path', o['workingDir']);
+  return o as RuntimeEnvSpec;
 }
 
 export function optionalStrategy(value: unknown, path: string): SchedulingStrategy | undefined {

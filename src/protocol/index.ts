@@ -19,6 +19,7 @@ import type { FunctionDescriptor } from '../serialization/index.js';
 export { encodeFrame, decodeFrame } from './frame.js';
 export { parseWorkerToNode } from './worker-to-node.js';
 export { parseNodeToWorker, parseWorkerBootData } from './node-to-worker.js';
+export { mergeRuntimeEnv, runtimeEnvKey } from './runtime-env.js'; // env
 import type { OwnerAddress } from '../object-ref/index.js';
 import type { ProfileSpan } from '../state/types.js';
 
@@ -73,6 +74,20 @@ export interface TaskSpec {
   /** Set for an actor method call: the actor, and the method to call on it. */
   readonly actorId?: string;
   readonly method?: string;
+  // runtime environments and cancel (env)
+  /** Its runtime environment, resolved (inherited and merged); absent: none at all. */
+  readonly runtimeEnv?: RuntimeEnvSpec;
+  /** The task (or actor call) that submitted it, when a worker did: cancel({ recursive }) reaches it. */
+  readonly parentTaskId?: string;
+}
+
+/**
+ * A runtime environment as specs carry it, resolved: the child's envVars merged over its
+ * parent's, its workingDir (absolute) or the parent's. Workers are kept apart by it.
+ */
+export interface RuntimeEnvSpec {
+  readonly envVars?: Readonly<Record<string, string>>;
+  readonly workingDir?: string;
 }
 
 export type Isolation = 'thread' | 'shared' | 'process';
@@ -106,6 +121,8 @@ export interface ActorSpec {
   readonly detached?: boolean;
   /** Restarts it has had so far, on any node: a restarted instance counts on from them (absent: 0). */
   readonly numRestarts?: number;
+  /** Its runtime environment, resolved (env); absent: none. */
+  readonly runtimeEnv?: RuntimeEnvSpec;
 }
 
 /** What a handle needs to call an actor. */
@@ -147,6 +164,8 @@ export interface ExecuteTask {
   readonly progressCell?: { readonly block: number; readonly index: number; readonly attached?: number };
   /** The node of the task's (or call's, or actor's) owner, when it is not the worker's: its output goes there too. */
   readonly ownerNode?: string;
+  /** An actor's creation after restarts: how many (getRuntimeContext().wasCurrentActorReconstructed; absent: 0). */
+  readonly numRestarts?: number;
 }
 
 /**
@@ -265,7 +284,8 @@ export type ClusterAnswer =
   | { readonly error: Uint8Array };
 
 export type NodeToWorker =
-  | { readonly type: 'execute'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly ExecuteTask[] }
+  /** `jobId`: the job's ID (hex), sent once to a worker that does not know it yet (getRuntimeContext). */
+  | { readonly type: 'execute'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly ExecuteTask[]; readonly jobId?: string }
   | { readonly type: 'objects'; readonly requestId: number; readonly objects: readonly ObjectPayload[] }
   | { readonly type: 'cancel'; readonly seqs: readonly number[] }
   /**
@@ -296,7 +316,8 @@ export type WorkerToNode =
   | { readonly type: 'cancelGet'; readonly requestId: number }
   | { readonly type: 'blocked' }
   | { readonly type: 'unblocked' }
-  | { readonly type: 'cancel'; readonly objectId: string; readonly force: boolean }
+  /** `recursive`: the tasks it submitted are cancelled too (absent: false). */
+  | { readonly type: 'cancel'; readonly objectId: string; readonly force: boolean; readonly recursive?: boolean }
   | { readonly type: 'createActor'; readonly functions: readonly FunctionDescriptor[]; readonly spec: ActorSpec }
   | { readonly type: 'lookupActor'; readonly requestId: number; readonly name: string; readonly namespace: string }
   | { readonly type: 'killActor'; readonly actorId: string; readonly noRestart: boolean }
@@ -323,6 +344,10 @@ export interface WorkerBootData {
   readonly progress: SharedArrayBuffer;
   /** Modules to import before running anything (the driver's --import hooks, e.g. tsx). */
   readonly preload: readonly PreloadModule[];
+  /** The runtime environment its tasks run in and their children inherit (env); absent: none. */
+  readonly runtimeEnv?: RuntimeEnvSpec;
+  /** The job's ID (hex), when known at its start (else the first execute message brings it). */
+  readonly jobId?: string;
 }
 
 export type PreloadModule =

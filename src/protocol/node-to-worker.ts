@@ -8,6 +8,7 @@ import {
   aFunctionDescriptor,
   bool,
   optionalResources,
+  optionalRuntimeEnv,
   aBytes,
   anIndex,
   aPart,
@@ -59,6 +60,7 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
     }
   }
   if (o['ownerNode'] !== undefined) id(o['ownerNode'], 'ownerNode');
+  if (o['numRestarts'] !== undefined) int(o['numRestarts'], 'numRestarts'); // env (runtime context)
   return o as unknown as ExecuteTask;
 };
 
@@ -129,7 +131,7 @@ function aClusterAnswer(value: unknown): ClusterAnswer {
 }
 
 const checks: { readonly [K in NodeToWorker['type']]: Check<K> } = {
-  execute: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', anExecuteTask), nothing(o)),
+  execute: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', anExecuteTask), o['jobId'] === undefined || str(o['jobId'], 'jobId'), nothing(o)),
   objects: (o) => (int(o['requestId'], 'requestId'), list(o['objects'], 'objects', aPayload), nothing(o)),
   cancel: (o) => (list(o['seqs'], 'seqs', anIndex), nothing(o)),
   destroyActor: (o) => (id(o['actorId'], 'actorId'), o['seq'] === undefined || int(o['seq'], 'seq', 1), nothing(o)),
@@ -161,6 +163,9 @@ function aBootData(value: unknown): WorkerBootData {
   const progress = o['progress'];
   if (!(progress instanceof SharedArrayBuffer) || progress.byteLength < 4) fail('progress', 'a SharedArrayBuffer of at least 4 bytes', progress);
   list(o['preload'], 'preload', aPreloadModule);
+  // env
+  optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv');
+  optionalStr(o['jobId'], 'jobId');
   return o as unknown as WorkerBootData;
 }
 

@@ -28,6 +28,7 @@ import {
   optionalStr,
   optionalResources,
   optionalStrategy,
+  optionalRuntimeEnv,
   owner,
   partLists,
   str,
@@ -128,6 +129,9 @@ const aTaskSpec = (value: unknown): TaskSpec => {
   owner(o['owner'], 'owner');
   if (optionalId(o['actorId'], 'actorId') !== undefined) str(o['method'], 'method');
   else optionalStr(o['method'], 'method');
+  // runtime environments and cancel (env)
+  optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv');
+  optionalId(o['parentTaskId'], 'parentTaskId');
   return o as unknown as TaskSpec;
 };
 
@@ -162,6 +166,7 @@ const anActorSpec = (value: unknown): ActorSpec => {
   owner(o['owner'], 'owner');
   if (o['detached'] !== undefined) bool(o['detached'], 'detached');
   if (o['numRestarts'] !== undefined) int(o['numRestarts'], 'numRestarts');
+  optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv'); // env
   return o as unknown as ActorSpec;
 };
 
@@ -183,7 +188,7 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   cancelGet: (o) => (int(o['requestId'], 'requestId'), nothing(o)),
   blocked: nothing,
   unblocked: nothing,
-  cancel: (o) => (id(o['objectId'], 'objectId'), bool(o['force'], 'force'), nothing(o)),
+  cancel: (o) => (id(o['objectId'], 'objectId'), bool(o['force'], 'force'), o['recursive'] === undefined || bool(o['recursive'], 'recursive'), nothing(o)),
   createActor: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), spec(o), nothing(o)),
   clusterInfo: (o) => (int(o['requestId'], 'requestId'), aClusterQuery(o['query']), nothing(o)),
   lookupActor: (o) => (int(o['requestId'], 'requestId'), str(o['name'], 'name'), str(o['namespace'], 'namespace'), nothing(o)),

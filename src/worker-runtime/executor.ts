@@ -14,7 +14,9 @@
  */
 import type { BlockingHooks, CoreWorker, NodeClient } from '../core-worker/index.js';
 import { collectGarbage, lookupModuleFunction } from '../core-worker/index.js';
-import { SerializationError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
+import { SerializationError, TaskCancelledError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
+import type { RunningWork, WorkContext } from '../core-worker/current.js';
+import { methodNamesOf } from '../actors/handle.js';
 import { beginTask, takeSpans } from '../core-worker/profile.js';
 import type { ExecuteTask, NodeToWorker, Part, TaskResult, WorkerToNode } from '../protocol/index.js';
 import {
@@ -34,6 +36,9 @@ export type ProgressCell = (seq: number) => void;
 
 interface LiveActor {
   readonly className: string;
+  /** Its class, and the restarts before this instance (getRuntimeContext; env). */
+  readonly cls: Function;
+  readonly numRestarts: number;
   /** Its own cell on a 'shared' worker; else the worker's (one actor per worker). */
   readonly markStarted: ProgressCell;
   readonly instance: Record<string, unknown>;
@@ -47,7 +52,7 @@ interface LiveActor {
   resumeQueued: boolean;
 }
 
-export class TaskExecutor implements BlockingHooks {
+export class TaskExecutor implements BlockingHooks, WorkContext {
   private readonly actors = new Map<string, LiveActor>();
   private queue: ExecuteTask[] = [];
   private head = 0;
@@ -61,6 +66,67 @@ export class TaskExecutor implements BlockingHooks {
 
   /** This thread's CoreWorker (set right after construction: each needs the other). */
   coreWorker!: CoreWorker;
+
+  // ---- runtime context and cancel (env) ----
+  /**
+   * The task or call whose code ran last: set as each starts (one field write per task), so
+   * getRuntimeContext() in its synchronous part, or in a task alone on its worker, names it.
+   */
+  private runningNow: ExecuteTask | undefined;
+  /** Signals handed out, by seq: only for tasks that asked for one (getRuntimeContext().signal). */
+  private signals: Map<number, AbortController> | undefined;
+  /** Running tasks the node cancelled before they asked for their signal: it is made aborted. */
+  private cancelledRunning: Set<number> | undefined;
+  /** Actors whose constructor runs now (getRuntimeContext().currentActor in a constructor). */
+  private readonly constructing = new Map<string, { readonly cls: Function; readonly className: string; readonly numRestarts: number }>();
+  /** The job's ID, as the node tells it (boot data, or the first execute message). */
+  jobIdHex = '';
+
+  current(): RunningWork | undefined {
+    return this.runningNow;
+  }
+
+  currentTaskId(): string | undefined {
+    return this.runningNow?.taskId;
+  }
+
+  jobId(): string {
+    return this.jobIdHex;
+  }
+
+  signalOf(seq: number): AbortSignal {
+    const signals = (this.signals ??= new Map());
+    let controller = signals.get(seq);
+    if (controller === undefined) {
+      controller = new AbortController();
+      signals.set(seq, controller);
+      if (this.cancelledRunning?.delete(seq) === true) controller.abort(this.cancelReason(seq));
+    }
+    return controller.signal;
+  }
+
+  actor(actorId: string): { readonly className: string; readonly methodNames: readonly string[]; readonly numRestarts: number } | undefined {
+    const actor = this.actors.get(actorId) ?? this.constructing.get(actorId);
+    if (actor === undefined) return undefined;
+    return { className: actor.className, methodNames: methodNamesOf(actor.cls), numRestarts: actor.numRestarts };
+  }
+
+  /** A running task or call was cancelled (without force): its signal aborts, now or when it is made. */
+  private abortRunning(seq: number): void {
+    const controller = this.signals?.get(seq);
+    if (controller !== undefined) {
+      if (!controller.signal.aborted) controller.abort(this.cancelReason(seq));
+      return;
+    }
+    const cancelled = (this.cancelledRunning ??= new Set());
+    // Cancels of tasks that finished before the message came are never claimed: keep the set small.
+    if (cancelled.size >= 1024) cancelled.clear();
+    cancelled.add(seq);
+  }
+
+  private cancelReason(seq: number): TaskCancelledError {
+    return new TaskCancelledError(`task (seq ${seq}) was cancelled: stop its work, its result is dropped`);
+  }
 
   constructor(
     private readonly channel: Channel<WorkerToNode, NodeToWorker>,
@@ -117,10 +183,17 @@ export class TaskExecutor implements BlockingHooks {
     }
     this.queue = kept;
     this.head = 0;
+    // The rest run now (or finished already): their signals abort, so a task that watches it stops.
+    for (const seq of seqs) if (!this.droppedNow.has(seq)) this.abortRunning(seq);
+    this.droppedNow.clear();
   }
+
+  /** Seqs dropped by the cancel being handled (they never started: no signal to abort). */
+  private readonly droppedNow = new Set<number>();
 
   /** A task that will not run: say so, and give back the lease on its arguments. */
   private drop(task: ExecuteTask): void {
+    this.droppedNow.add(task.seq);
     this.releaseArguments(task);
     this.report({ seq: task.seq, outcome: 'cancelled' });
   }
@@ -230,6 +303,7 @@ export class TaskExecutor implements BlockingHooks {
     let result: unknown;
     const startedAt = performance.now();
     beginTask(task.seq); // profile() spans from here on are this task's
+    this.runningNow = task;
     try {
       result = call(args);
     } catch (error) {
@@ -272,9 +346,18 @@ export class TaskExecutor implements BlockingHooks {
         this.invoke(
           task,
           (args) => {
-            const instance = Reflect.construct(cls, args) as Record<string, unknown>;
+            const numRestarts = task.numRestarts ?? 0;
+            this.constructing.set(actorId, { cls, className: task.name, numRestarts });
+            let instance: Record<string, unknown>;
+            try {
+              instance = Reflect.construct(cls, args) as Record<string, unknown>;
+            } finally {
+              this.constructing.delete(actorId);
+            }
             this.actors.set(actorId, {
               className: task.name,
+              cls,
+              numRestarts,
               markStarted,
               instance,
               maxConcurrency: task.maxConcurrency ?? 1,
@@ -408,6 +491,7 @@ export class TaskExecutor implements BlockingHooks {
 
   private report(result: TaskResult): void {
     this.output?.finished(result.seq);
+    if (this.signals !== undefined) this.signals.delete(result.seq);
     this.results.push(result);
     // Parts attached to the channel travel with its next frame: the result must be in that frame.
     if (result.outcome === 'ok' && result.parts !== undefined) {

@@ -77,11 +77,15 @@ output.connect((lines) => channel.send({ type: 'logs', lines }));
 const executor = new TaskExecutor(channel, progressCell(), client, output);
 const coreWorker = new CoreWorker({ nodeId: boot.nodeId, workerId: boot.workerId }, client, executor);
 executor.coreWorker = coreWorker;
-setCurrentRuntime({ kind: 'worker', coreWorker });
+// env: what its tasks run in and their children inherit; the job, for getRuntimeContext().
+coreWorker.runtimeEnv = boot.runtimeEnv;
+executor.jobIdHex = boot.jobId ?? '';
+setCurrentRuntime({ kind: 'worker', coreWorker, work: executor });
 
 channel.onMessage((message, attached) => {
   switch (message.type) {
     case 'execute':
+      if (message.jobId !== undefined) executor.jobIdHex = message.jobId;
       executor.enqueue(message.functions, message.tasks, attached);
       return;
     case 'objects':
