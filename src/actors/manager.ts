@@ -274,6 +274,11 @@ export class ActorManager {
     }
   }
 
+  /** The actors `which` picks end for good (their placement group was removed: helper pg). */
+  endWhere(which: (spec: ActorSpec) => boolean, reason: string): void {
+    for (const actor of [...this.actors.values()]) if (actor.state !== 'dead' && which(actor.spec)) this.endIfAlive(actor.spec.actorId, reason);
+  }
+
   /** The cluster's table has the actor DEAD (killed while it restarted, its owner died): it ends here too. */
   endIfAlive(actorId: string, reason: string): void {
     const actor = this.actors.get(actorId);

@@ -25,6 +25,7 @@ import type { NodeClient } from './node-client.js';
 import { RefTracker, ViewTracker } from './references.js';
 import { startTimeout } from './timer.js';
 
+import { groupDemand } from '../placement-group/resources.js';
 export { ChannelNodeClient, type NodeClient } from './node-client.js';
 export { RefTracker, ViewTracker, collectGarbage } from './references.js';
 export { registerModuleFunction, lookupModuleFunction } from './function-registry.js';
@@ -39,13 +40,28 @@ export interface ResolvedTaskOptions {
   readonly retryExceptions: boolean;
   /** Shown in errors instead of the function's own name. */
   readonly name: string | undefined;
+  /** schedulingStrategy: { placementGroup } (helper pg): its demand is asked of the group's bundle. */
+  readonly placementGroup?: InGroup;
+}
+
+/** A task or actor placed in a placement group's bundle (-1: any bundle of it). */
+export interface InGroup {
+  readonly placementGroupId: string;
+  readonly bundleIndex: number;
+}
+
+/** The spec's CPUs and resources: as given, or under the group's names (helper pg). */
+function demandIn(options: { readonly numCpus: number; readonly resources: ResourceMap | undefined; readonly placementGroup?: InGroup }): { numCpus: number; resources?: ResourceMap } {
+  const group = options.placementGroup;
+  if (group === undefined) return options.resources === undefined ? { numCpus: options.numCpus } : { numCpus: options.numCpus, resources: options.resources };
+  return { numCpus: 0, resources: groupDemand(group.placementGroupId, group.bundleIndex, options.numCpus, options.resources) };
 }
 
 /** An actor's options, as its spec carries them. */
 export type ResolvedActorOptions = Pick<
   ActorSpec,
   'name' | 'namespace' | 'maxRestarts' | 'maxTaskRetries' | 'maxConcurrency' | 'numCpus' | 'isolation'
-> & { readonly resources: ResourceMap | undefined; readonly strategy: SchedulingStrategy | undefined; readonly lifetime: 'detached' | 'non_detached' };
+> & { readonly resources: ResourceMap | undefined; readonly strategy: SchedulingStrategy | undefined; readonly lifetime: 'detached' | 'non_detached'; readonly placementGroup?: InGroup };
 
 /** Hooks a worker runtime gives its CoreWorker, to learn when a running task waits in get(). */
 export interface BlockingHooks {
@@ -175,6 +191,7 @@ export class CoreWorker {
       returnIds,
       numCpus: options.numCpus,
       ...(options.resources === undefined ? {} : { resources: options.resources }),
+      ...(options.placementGroup === undefined ? {} : demandIn(options)),
       ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
       maxRetries: options.maxRetries,
       retryExceptions: options.retryExceptions,
@@ -203,8 +220,7 @@ export class CoreWorker {
       maxRestarts: options.maxRestarts,
       maxTaskRetries: options.maxTaskRetries,
       maxConcurrency: options.maxConcurrency,
-      numCpus: options.numCpus,
-      ...(options.resources === undefined ? {} : { resources: options.resources }),
+      ...demandIn(options),
       ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
       isolation: options.isolation,
       owner: this.address,

@@ -18,9 +18,11 @@ import {
   ObjectReconstructionFailedError,
   OutOfMemoryError,
   OwnerDiedError,
+  PlacementGroupRemovedError,
   TaskCancelledError,
   WorkerCrashedError,
 } from '../errors/index.js';
+import { bundleResources, groupOf, groupsIn } from '../placement-group/resources.js';
 import { NodeID } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
 import { Lineage, ObjectDirectory, specBytes, unhandledErrorReporter, type ObjectEntry, type ObjectInfo } from '../ownership/index.js';
@@ -522,7 +524,7 @@ export class Node {
   /** Whether this node offers at least these GPUs and custom resources. */
   private offers(resources: ResourceMap | undefined): boolean {
     if (resources === undefined) return true;
-    for (const [name, amount] of Object.entries(resources)) if ((this.options.resources[name] ?? 0) < amount) return false;
+    for (const [name, amount] of Object.entries(resources)) if ((this.options.resources[name] ?? this.groupTotals.get(name) ?? 0) < amount - 1e-9) return false;
     return true;
   }
 
@@ -599,6 +601,124 @@ export class Node {
   /** Free CPUs, and GPUs and custom resources, as the cluster's view shows them. */
   available(): Record<string, number> {
     return { CPU: this.scheduler.availableCpus, ...Object.fromEntries(this.freeResources) };
+  }
+
+  // ---- placement groups (helper pg): bundles reserved here, in two phases (the GCS's prepare, then commit) ----
+
+  /** Bundles reserved here, by "group:index": what each holds of this node's, and whether it is committed (its group's names exist). */
+  private readonly bundles = new Map<string, { readonly cpus: number; readonly resources: ResourceMap; committed: boolean }>();
+  /** The totals of the names committed bundles add (CPU_group_0_<pg>, ...). */
+  private readonly groupTotals = new Map<string, number>();
+
+  /** Totals, as the GCS's resource view shows them: what the node offers, and its committed bundles' names. */
+  totals(): Record<string, number> {
+    return { CPU: this.options.numCpus, ...this.options.resources, ...Object.fromEntries(this.groupTotals) };
+  }
+
+  /** Phase 1: reserves every bundle or none; false when this node has not the room now. */
+  prepareBundles(placementGroupId: string, bundles: readonly { readonly index: number; readonly resources: ResourceMap }[]): boolean {
+    const fresh = bundles.filter((bundle) => !this.bundles.has(`${placementGroupId}:${bundle.index}`));
+    let cpus = 0;
+    const others: Record<string, number> = {};
+    for (const { resources } of fresh) {
+      for (const [name, amount] of Object.entries(resources)) {
+        if (name === 'CPU') cpus += amount;
+        else others[name] = (others[name] ?? 0) + amount;
+      }
+    }
+    if (!this.resourcesFree(others) || !this.scheduler.tryReserve(cpus)) return false;
+    this.takeResources(others, -1);
+    for (const { index, resources } of fresh) {
+      const { CPU = 0, ...rest } = resources;
+      this.bundles.set(`${placementGroupId}:${index}`, { cpus: CPU, resources: rest, committed: false });
+    }
+    return true;
+  }
+
+  /** Phase 2: the reserved bundles become the group's resources here; what waited for them may run. */
+  commitBundles(placementGroupId: string, indices: readonly number[]): void {
+    for (const index of indices) {
+      const bundle = this.bundles.get(`${placementGroupId}:${index}`);
+      if (bundle === undefined || bundle.committed) continue;
+      bundle.committed = true;
+      for (const [name, amount] of Object.entries(bundleResources(placementGroupId, index, { CPU: bundle.cpus, ...bundle.resources }))) {
+        this.groupTotals.set(name, (this.groupTotals.get(name) ?? 0) + amount);
+        this.freeResources.set(name, (this.freeResources.get(name) ?? 0) + amount);
+      }
+    }
+    this.resourcesReturned();
+  }
+
+  /** Gives back bundles of a group (an aborted prepare, or the group removed): their names go, their resources return. */
+  cancelBundles(placementGroupId: string, indices?: readonly number[]): void {
+    for (const [key, bundle] of [...this.bundles]) {
+      const [group, index] = key.split(':');
+      if (group !== placementGroupId || (indices !== undefined && !indices.includes(Number(index)))) continue;
+      this.bundles.delete(key);
+      if (bundle.committed) {
+        for (const [name, amount] of Object.entries(bundleResources(placementGroupId, Number(index), { CPU: bundle.cpus, ...bundle.resources }))) {
+          const left = (this.groupTotals.get(name) ?? 0) - amount;
+          if (left > 1e-9) {
+            this.groupTotals.set(name, left);
+            this.freeResources.set(name, (this.freeResources.get(name) ?? 0) - amount);
+          } else {
+            this.groupTotals.delete(name);
+            this.freeResources.delete(name);
+          }
+        }
+      }
+      this.scheduler.releaseCpus(bundle.cpus);
+      this.takeResources(bundle.resources, 1);
+    }
+    this.resourcesReturned();
+  }
+
+  /**
+   * The group is removed (Ray's RemovePlacementGroup): its bundles here go back, and the work in it
+   * ends: tasks waiting for it or running in it fail with PlacementGroupRemovedError (a running
+   * one's worker is terminated), and its actors die.
+   */
+  groupRemovedError(placementGroupId: string): PlacementGroupRemovedError {
+    return new PlacementGroupRemovedError(
+      `the placement group ${placementGroupId} was removed (removePlacementGroup), so the tasks and actors in it end; create a new group and submit them again`,
+    );
+  }
+
+  /** Groups removed while this node ran (work submitted to one fails at once). */
+  readonly removedGroups = new Set<string>();
+
+  placementGroupRemoved(placementGroupId: string): void {
+    this.removedGroups.add(placementGroupId);
+    const error = this.groupRemovedError(placementGroupId);
+    const inGroup = (resources: ResourceMap | undefined): boolean => groupsIn(resources).includes(placementGroupId);
+    const encoded = encodeError(error);
+    for (const record of this.waitingForResources.filter((r) => inGroup(r.spec.resources))) {
+      this.removeFromQueue(record);
+      this.failTask(record, encoded);
+    }
+    for (const record of this.scheduler.removeWhere((r) => inGroup(r.spec.resources))) {
+      this.releaseResources(record);
+      this.failTask(record, encoded);
+    }
+    for (const worker of this.pool.workers) {
+      for (const record of worker.inFlight.values()) {
+        if (record.cancelled || record.state === 'finished' || !inGroup(record.spec.resources)) continue;
+        record.cancelled = true;
+        this.failTask(record, encoded);
+        const started = Atomics.load(worker.progress, 0);
+        if (started >= record.seq) this.killToCancel(worker);
+        else worker.channel.send({ type: 'cancel', seqs: [record.seq] });
+      }
+    }
+    this.actors.endWhere((spec) => inGroup(spec.resources), error.message);
+    this.cancelBundles(placementGroupId);
+  }
+
+  /** Resources came back or appeared: tasks and actors waiting for them may go. */
+  private resourcesReturned(): void {
+    this.queueResourceWaiters();
+    this.scheduleDispatch();
+    queueMicrotask(() => this.actors.onCpusReleased());
   }
 
   /** Tasks queued here: how loaded this node is (with available()). */
@@ -686,6 +806,10 @@ export class Node {
     const canRunHere = this.canRun(record.spec);
     // Alone in its cluster (the embedded default), a node runs what it can without asking.
     if (cluster.alone && canRunHere && typeof record.spec.strategy !== 'object') return false;
+    // In a placement group (helper pg): alone, its bundle can only be here, so it waits here for it.
+    if (!canRunHere && record.spec.resources !== undefined && cluster.alone && !cluster.canGrow) {
+      if (groupsIn(record.spec.resources).length > 0) return false;
+    }
     return cluster.takeTask(this.remoteWork(record.spec, record), canRunHere);
   }
 
@@ -714,6 +838,10 @@ export class Node {
 
   private queueHere(record: TaskRecord): void {
     record.state = 'queued';
+    if (this.removedGroups.size > 0 && record.spec.resources !== undefined) {
+      const removed = groupsIn(record.spec.resources).find((group) => this.removedGroups.has(group));
+      if (removed !== undefined) return this.failTask(record, encodeError(this.groupRemovedError(removed)));
+    }
     if (!this.reserveResources(record)) {
       this.waitingForResources.push(record);
       this.keepAliveWhileQueued();
@@ -731,7 +859,11 @@ export class Node {
 
   /** Takes (sign -1) or gives back (+1) GPUs and custom resources. */
   private takeResources(resources: ResourceMap | undefined, sign: 1 | -1): void {
-    for (const [name, amount] of Object.entries(resources ?? {})) this.freeResources.set(name, (this.freeResources.get(name) ?? 0) + sign * amount);
+    for (const [name, amount] of Object.entries(resources ?? {})) {
+      // A bundle removed while a task held some of it: what the task gives back has nowhere to go.
+      if (sign > 0 && !(name in this.options.resources) && !this.groupTotals.has(name) && groupOf(name) !== undefined) continue;
+      this.freeResources.set(name, (this.freeResources.get(name) ?? 0) + sign * amount);
+    }
   }
 
   /** Takes the task's GPUs and custom resources from this node's; false if they are not free now. */
@@ -773,6 +905,16 @@ export class Node {
   /** The cluster link's handle on a task (or actor call, without a record) this node owns. */
   private remoteWork(spec: TaskSpec, record: TaskRecord | undefined): RemoteWork {
     return {
+      // A task in a placement group the cluster parked may find its bundle here later (helper pg).
+      ...(record !== undefined && spec.resources !== undefined && groupsIn(spec.resources).length > 0
+        ? {
+            runHere: () => {
+              if (record.cancelled || record.state === 'finished') return;
+              record.remote = false;
+              this.queueHere(record);
+            },
+          }
+        : {}),
       spec,
       attempt: record?.retries ?? 0,
       function: spec.actorId === undefined ? this.functions.get(spec.functionId) : undefined,

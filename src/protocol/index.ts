@@ -242,8 +242,11 @@ export interface NewObject {
  */
 export const STATE_GCS_METHODS = ['getNodes', 'listActors', 'getActor', 'listJobs', 'kvKeys', 'kvGet', 'askNodes', 'getClusterInfo', 'listTaskEvents', 'getTaskEvents', 'taskMetrics', 'listCoreEvents'] as const;
 export type StateGcsMethod = (typeof STATE_GCS_METHODS)[number];
+/** The placement-group methods of the GCS a CoreWorker may call through its node (helper pg): writes too, as Ray's API makes them from tasks. */
+export const PLACEMENT_GROUP_GCS_METHODS = ['createPlacementGroup', 'removePlacementGroup', 'getPlacementGroup', 'getNamedPlacementGroup', 'listPlacementGroups', 'waitPlacementGroup'] as const;
+export type PlacementGroupGcsMethod = (typeof PLACEMENT_GROUP_GCS_METHODS)[number];
 /** The state API's call of a GCS method, through the node (the answer comes as it is: the caller's GcsClient checks it). */
-export type GcsQuery = { readonly gcs: StateGcsMethod; readonly body: unknown; readonly timeoutMs?: number };
+export type GcsQuery = { readonly gcs: StateGcsMethod | PlacementGroupGcsMethod; readonly body: unknown; readonly timeoutMs?: number };
 
 /** What a CoreWorker may ask of its cluster (the head's tables, through its node). */
 export type ClusterQuery = 'nodes' | 'clusterResources' | 'availableResources' | GcsQuery;

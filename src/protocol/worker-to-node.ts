@@ -37,7 +37,7 @@ import {
   type Fields,
 } from './check.js';
 import type { ProfileSpan } from '../state/types.js';
-import { STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerToNode } from './index.js';
+import { PLACEMENT_GROUP_GCS_METHODS, STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerToNode } from './index.js';
 
 type Check<K extends WorkerToNode['type']> = (o: Fields) => Extract<WorkerToNode, { type: K }>;
 
@@ -150,7 +150,7 @@ const CLUSTER_QUERIES = ['nodes', 'clusterResources', 'availableResources'] as c
 function aClusterQuery(value: unknown): ClusterQuery {
   if (typeof value === 'string') return oneOf(value, 'query', CLUSTER_QUERIES);
   const o = fields(value, 'query');
-  oneOf(o['gcs'], 'query.gcs', STATE_GCS_METHODS);
+  oneOf(o['gcs'], 'query.gcs', [...STATE_GCS_METHODS, ...PLACEMENT_GROUP_GCS_METHODS]);
   if (o['timeoutMs'] !== undefined) int(o['timeoutMs'], 'query.timeoutMs', 1);
   return o as unknown as ClusterQuery;
 }
