@@ -26,6 +26,7 @@ import {
   registerModuleFunction,
 } from '../core-worker/index.js';
 import { currentRuntime, ensureRuntime, setCurrentRuntime, setRuntimeStarter } from '../core-worker/current.js';
+import { assignedGpuIds, assignedResources } from '../core-worker/assigned.js';
 import { WorkerID } from '../ids/index.js';
 import { LocalNodeClient, type Node } from '../node/index.js';
 import { startEmbedded, startMember, tlsFromEnvironment, type ClusterMember } from '../cluster/start.js';
@@ -114,6 +115,14 @@ export interface RuntimeContext {
   readonly workerId: string;
   /** True in the driver program, false inside a task. */
   readonly isDriver: boolean;
+  // ---- resources (helper pg) ----
+  /**
+   * What the running task or actor holds: { CPU: 1 } by default, its numGpus as GPU, its custom
+   * resources; in a placement group, the same names (not the group's). {} in the driver.
+   */
+  getAssignedResources(): Record<string, number>;
+  /** The IDs of the GPUs the running task or actor holds (also in CUDA_VISIBLE_DEVICES there); [] when none. */
+  getGpuIds(): number[];
 }
 
 // ---- lifecycle -----------------------------------------------------------------------------------
@@ -522,7 +531,15 @@ export function getRuntimeContext(): RuntimeContext {
   const runtime = currentRuntime();
   if (runtime === undefined) throw new MinirayError('getRuntimeContext(): miniray is not running; call init() first.');
   const { nodeId, workerId } = runtime.coreWorker.address;
-  return { nodeId, workerId, isDriver: runtime.kind === 'driver' };
+  const isDriver = runtime.kind === 'driver';
+  return {
+    nodeId,
+    workerId,
+    isDriver,
+    // helper pg
+    getAssignedResources: () => (isDriver ? {} : assignedResources()),
+    getGpuIds: () => (isDriver ? [] : assignedGpuIds()),
+  };
 }
 
 /**

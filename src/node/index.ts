@@ -22,7 +22,7 @@ import {
   TaskCancelledError,
   WorkerCrashedError,
 } from '../errors/index.js';
-import { bundleResources, groupOf, groupsIn } from '../placement-group/resources.js';
+import { bundleResources, groupOf, groupsIn, plainOf } from '../placement-group/resources.js';
 import { NodeID } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
 import { Lineage, ObjectDirectory, specBytes, unhandledErrorReporter, type ObjectEntry, type ObjectInfo } from '../ownership/index.js';
@@ -46,6 +46,7 @@ import type {
   WorkerToNode,
 } from '../protocol/index.js';
 import { Scheduler } from '../scheduler/index.js';
+import { GpuIdPool } from '../scheduler/gpu-ids.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
 import { TaskEventBuffer, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER } from '../state/events.js';
@@ -88,6 +89,15 @@ interface TaskRecord {
   cancelled: boolean;
   worker: PooledWorker<TaskRecord> | undefined;
   seq: number;
+  /** The GPUs it holds, by ID, while it holds its resources (helper pg: GPU IDs). */
+  gpus: GpuHold | undefined;
+}
+
+/** GPU IDs taken from a pool (the node's, or a placement group bundle's) for `amount` GPUs. */
+interface GpuHold {
+  readonly ids: number[];
+  readonly amount: number;
+  readonly pool: GpuIdPool;
 }
 
 
@@ -203,12 +213,20 @@ export class Node {
       },
       hold: (key, ids, reason) => this.objects.hold(key, ids, reason),
       releaseHolds: (key) => this.objects.releaseHolds(key),
-      tryReserveCpus: (amount, resources) => {
+      tryReserveCpus: (amount, resources, actorId) => {
         if (!this.resourcesFree(resources) || !this.scheduler.tryReserve(amount)) return false;
         this.takeResources(resources, -1);
+        const gpus = resources === undefined || actorId === undefined ? undefined : this.takeGpus(resources);
+        if (gpus !== undefined) this.actorGpus.set(actorId as string, gpus);
         return true;
       },
-      releaseCpus: (amount, resources) => {
+      gpuIdsOf: (actorId) => this.actorGpus.get(actorId)?.ids,
+      releaseCpus: (amount, resources, actorId) => {
+        const gpus = actorId === undefined ? undefined : this.actorGpus.get(actorId);
+        if (gpus !== undefined) {
+          this.giveGpus(gpus);
+          this.actorGpus.delete(actorId as string);
+        }
         this.scheduler.releaseCpus(amount);
         this.takeResources(resources, 1);
         this.queueResourceWaiters();
@@ -606,7 +624,7 @@ export class Node {
   // ---- placement groups (helper pg): bundles reserved here, in two phases (the GCS's prepare, then commit) ----
 
   /** Bundles reserved here, by "group:index": what each holds of this node's, and whether it is committed (its group's names exist). */
-  private readonly bundles = new Map<string, { readonly cpus: number; readonly resources: ResourceMap; committed: boolean }>();
+  private readonly bundles = new Map<string, { readonly cpus: number; readonly resources: ResourceMap; committed: boolean; readonly gpus: GpuHold | undefined; readonly gpuPool: GpuIdPool | undefined }>();
   /** The totals of the names committed bundles add (CPU_group_0_<pg>, ...). */
   private readonly groupTotals = new Map<string, number>();
 
@@ -630,7 +648,9 @@ export class Node {
     this.takeResources(others, -1);
     for (const { index, resources } of fresh) {
       const { CPU = 0, ...rest } = resources;
-      this.bundles.set(`${placementGroupId}:${index}`, { cpus: CPU, resources: rest, committed: false });
+      // A bundle's GPUs are its own: the tasks in it get their IDs from these.
+      const gpus = rest['GPU'] === undefined ? undefined : this.takeGpus({ GPU: rest['GPU'] });
+      this.bundles.set(`${placementGroupId}:${index}`, { cpus: CPU, resources: rest, committed: false, gpus, gpuPool: gpus === undefined ? undefined : new GpuIdPool(gpus.ids) });
     }
     return true;
   }
@@ -669,6 +689,7 @@ export class Node {
       }
       this.scheduler.releaseCpus(bundle.cpus);
       this.takeResources(bundle.resources, 1);
+      if (bundle.gpus !== undefined) this.giveGpus(bundle.gpus);
     }
     this.resourcesReturned();
   }
@@ -714,6 +735,44 @@ export class Node {
     this.cancelBundles(placementGroupId);
   }
 
+  // ---- GPU IDs (helper pg) ----
+
+  private nodeGpus: GpuIdPool | undefined;
+
+  /** IDs for the GPUs a demand holds: plain GPUs from the node's pool, a group's from its bundle's here. */
+  private takeGpus(resources: ResourceMap): GpuHold | undefined {
+    const plain = resources['GPU'];
+    if (plain !== undefined && plain > 0) {
+      const total = this.options.resources['GPU'] ?? 0;
+      const pool = (this.nodeGpus ??= new GpuIdPool(Array.from({ length: Math.ceil(total) }, (_, i) => i)));
+      const ids = pool.take(plain);
+      return ids === undefined ? undefined : { ids, amount: plain, pool };
+    }
+    if (this.bundles.size === 0) return undefined;
+    for (const name in resources) {
+      const of = plainOf(name);
+      if (of === undefined || of.name !== 'GPU') continue;
+      const group = groupOf(name) as string;
+      const amount = resources[name] as number;
+      const pools = [...this.bundles]
+        .filter(([key, bundle]) => bundle.gpuPool !== undefined && (of.bundleIndex < 0 ? key.startsWith(`${group}:`) : key === `${group}:${of.bundleIndex}`))
+        .map(([, bundle]) => bundle.gpuPool as GpuIdPool);
+      for (const pool of pools) {
+        const ids = pool.take(amount);
+        if (ids !== undefined) return { ids, amount, pool };
+      }
+      return undefined;
+    }
+    return undefined;
+  }
+
+  private giveGpus(hold: GpuHold): void {
+    hold.pool.give(hold.ids, hold.amount);
+  }
+
+  /** GPU IDs held by this node's actors, by actor ID. */
+  private readonly actorGpus = new Map<string, GpuHold>();
+
   /** Resources came back or appeared: tasks and actors waiting for them may go. */
   private resourcesReturned(): void {
     this.queueResourceWaiters();
@@ -752,6 +811,7 @@ export class Node {
       cancelled: false,
       worker: undefined,
       seq: 0,
+      gpus: undefined,
     };
     for (const id of spec.returnIds) this.objects.addPending(id, owner, record);
     this.holdArguments(spec);
@@ -873,6 +933,7 @@ export class Node {
     if (!this.resourcesFree(resources)) return false;
     this.takeResources(resources, -1);
     record.reserved = true;
+    record.gpus = this.takeGpus(resources);
     return true;
   }
 
@@ -880,6 +941,8 @@ export class Node {
   private releaseResources(record: TaskRecord): void {
     if (!record.reserved) return;
     record.reserved = false;
+    if (record.gpus !== undefined) this.giveGpus(record.gpus);
+    record.gpus = undefined;
     this.takeResources(record.spec.resources, 1);
     this.queueResourceWaiters();
   }
@@ -1052,7 +1115,7 @@ export class Node {
   }
 
   private actorCallRecord(spec: TaskSpec): TaskRecord {
-    return { spec, numCpus: 0, remote: false, fromPeer: false, reserved: false, state: 'running', retries: 0, firstAttempt: 0, cancelled: false, worker: undefined, seq: 0 };
+    return { spec, numCpus: 0, remote: false, fromPeer: false, reserved: false, state: 'running', retries: 0, firstAttempt: 0, cancelled: false, worker: undefined, seq: 0, gpus: undefined };
   }
 
   /**
@@ -1183,6 +1246,9 @@ export class Node {
       };
       // Set, not spread: no throwaway object per task, and a local task's shape is always the same.
       if (spec.owner.nodeId !== this.nodeId) task.ownerNode = spec.owner.nodeId;
+      // What it holds, for getRuntimeContext().getAssignedResources() (absent: 1 CPU) and its GPU IDs.
+      if (spec.resources !== undefined || spec.numCpus !== 1) task.resources = demandOf(spec);
+      if (record.gpus !== undefined) task.gpuIds = record.gpus.ids;
       batch.tasks.push(task);
     });
     for (const [worker, batch] of batches) {

@@ -147,6 +147,9 @@ export interface ExecuteTask {
   readonly progressCell?: { readonly block: number; readonly index: number; readonly attached?: number };
   /** The node of the task's (or call's, or actor's) owner, when it is not the worker's: its output goes there too. */
   readonly ownerNode?: string;
+  /** What it holds (CPUs as 'CPU'; absent: 1 CPU), and the IDs of its GPUs (helper pg: getAssignedResources, getGpuIds). */
+  readonly resources?: ResourceMap;
+  readonly gpuIds?: readonly number[];
 }
 
 /**

@@ -59,6 +59,9 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
     }
   }
   if (o['ownerNode'] !== undefined) id(o['ownerNode'], 'ownerNode');
+  // helper pg: what it holds, and its GPU IDs
+  optionalResources(o['resources'], 'resources');
+  if (o['gpuIds'] !== undefined) list(o['gpuIds'], 'gpuIds', (item) => int(item, 'gpuIds[]'));
   return o as unknown as ExecuteTask;
 };
 

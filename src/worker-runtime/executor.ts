@@ -16,6 +16,7 @@ import type { BlockingHooks, CoreWorker, NodeClient } from '../core-worker/index
 import { collectGarbage, lookupModuleFunction } from '../core-worker/index.js';
 import { SerializationError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
 import { beginTask, takeSpans } from '../core-worker/profile.js';
+import { setAssigned } from '../core-worker/assigned.js';
 import type { ExecuteTask, NodeToWorker, Part, TaskResult, WorkerToNode } from '../protocol/index.js';
 import {
   compileSource,
@@ -33,6 +34,9 @@ import type { TaskOutput } from './output.js';
 export type ProgressCell = (seq: number) => void;
 
 interface LiveActor {
+  /** What it holds, and its GPU IDs (helper pg). */
+  readonly resources: ExecuteTask['resources'];
+  readonly gpuIds: ExecuteTask['gpuIds'];
   readonly className: string;
   /** Its own cell on a 'shared' worker; else the worker's (one actor per worker). */
   readonly markStarted: ProgressCell;
@@ -180,6 +184,7 @@ export class TaskExecutor implements BlockingHooks {
   private start(task: ExecuteTask): void {
     this.progress(task.seq);
     this.running++;
+    setAssigned(task.resources, task.gpuIds);
     this.output?.started(task.seq, task.name, task.taskId, undefined, task.ownerNode);
     this.withFunction(task, (fn) => this.invoke(task, (args) => fn(...args), this.taskDone));
   }
@@ -274,6 +279,8 @@ export class TaskExecutor implements BlockingHooks {
           (args) => {
             const instance = Reflect.construct(cls, args) as Record<string, unknown>;
             this.actors.set(actorId, {
+              resources: task.resources,
+              gpuIds: task.gpuIds,
               className: task.name,
               markStarted,
               instance,
@@ -349,6 +356,7 @@ export class TaskExecutor implements BlockingHooks {
         continue;
       }
       this.sendResultsBefore();
+      setAssigned(actor.resources, actor.gpuIds);
       this.output?.started(task.seq, actor.className, task.taskId, task.actorId, task.ownerNode);
       this.invoke(task, (args) => method.apply(actor.instance, args), done);
     }

@@ -11,6 +11,7 @@ import {
   clusterResources,
   get,
   getPlacementGroup,
+  getRuntimeContext,
   init,
   placementGroup,
   placementGroupTable,
@@ -22,6 +23,7 @@ import {
 } from 'miniray';
 import { rejectsWith } from '../fixtures/assertions.js';
 import { Gate, waitForGate } from '../fixtures/coordination.js';
+import { OnGpuActor, gpuIdsBehindGate, lookAtResources } from '../fixtures/resources.js';
 
 const T = { timeout: 60_000 };
 
@@ -173,6 +175,54 @@ describe('placement groups in the embedded default', () => {
     await rejectsWith(twin.wait(1000), InvalidOptionError, /exists already/);
     await removePlacementGroup(pg);
     await assert.rejects(getPlacementGroup('named-group'), /no placement group is named 'named-group'/);
+  });
+
+  test('test_advanced.py test_gpu_ids / test_get_assigned_resources: a task holds GPU IDs of its own, in CUDA_VISIBLE_DEVICES too', T, async () => {
+    const look = lookAtResources;
+    const one = await get(look.options({ numGpus: 1 }).remote());
+    assert.equal(one.ids.length, 1);
+    assert.ok([0, 1].includes(one.ids[0] as number));
+    assert.equal(one.cuda, String(one.ids[0]));
+    assert.deepEqual(one.assigned, { CPU: 1, GPU: 1 });
+    const two = await get(look.options({ numGpus: 2, numCpus: 0.5 }).remote());
+    assert.deepEqual([...two.ids].sort(), [0, 1]);
+    assert.equal(two.cuda, '0,1');
+    assert.deepEqual(two.assigned, { CPU: 0.5, GPU: 2 });
+    const none = await get(look.remote());
+    assert.deepEqual(none, { ids: [], cuda: null, assigned: { CPU: 1 } });
+    assert.deepEqual(getRuntimeContext().getAssignedResources(), {}, 'the driver holds nothing');
+    assert.deepEqual(await get(look.options({ resources: { disk: 1 } }).remote()).then((r) => r.assigned), { CPU: 1, disk: 1 });
+  });
+
+  test('test_advanced.py test_multiple_gpus: two tasks running at once on one GPU each get different IDs; halves share one', T, async () => {
+    const gate = new Gate();
+    try {
+      const held = gpuIdsBehindGate;
+      const whole = [held.options({ numGpus: 1 }).remote(gate.name), held.options({ numGpus: 1 }).remote(gate.name)];
+      await gate.whenWaiting(2);
+      gate.open();
+      const [a, b] = await get(whole);
+      assert.notDeepEqual(a, b);
+      const halves = await get([0, 1, 2, 3].map(() => held.options({ numGpus: 0.5, numCpus: 0 }).remote(gate.name)).map((ref) => ref));
+      for (const ids of halves) assert.equal(ids.length, 1);
+    } finally {
+      gate.close();
+    }
+  });
+
+  test('test_actor_gpus / test_placement_group_gpu_assigned: an actor keeps its GPU IDs; a bundle with a GPU gives its tasks that GPU', T, async () => {
+    const actor = OnGpuActor.remote();
+    const ids = await get(actor.ids.remote());
+    assert.equal(ids.length, 1);
+    assert.deepEqual(await get(actor.ids.remote()), ids);
+    assert.equal((await get(actor.assigned.remote()))['GPU'], 1);
+    const pg = placementGroup([{ CPU: 1, GPU: 1 }]);
+    await get(pg.ready());
+    const inBundle = await get(lookAtResources.options({ numGpus: 1, schedulingStrategy: { placementGroup: pg, bundleIndex: 0 } }).remote());
+    assert.equal(inBundle.ids.length, 1);
+    assert.notDeepEqual(inBundle.ids, ids, 'the bundle holds the GPU the actor does not');
+    assert.deepEqual(inBundle.assigned, { CPU: 1, GPU: 1 });
+    await removePlacementGroup(pg);
   });
 
   test('bad placement-group options are refused at once, naming the option', T, async () => {
