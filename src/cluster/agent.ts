@@ -474,7 +474,12 @@ export class ClusterAgent implements ClusterLink {
     // Parked again at each resource report that does not help it: said once.
     if (this.warnedParked.has(work)) return;
     this.warnedParked.add(work);
-    if (work.runHere === undefined) warnWaiting(`task ${work.spec.name}`, work.spec);
+    if (work.runHere === undefined) warnWaiting(`task ${work.spec.name}`, work.spec, this.nodeTotals());
+  }
+
+  /** Every alive node's totals, as the view has them (for the warning of a request no node can meet). */
+  private nodeTotals(): ResourceMap[] {
+    return [...this.views.values()].filter((view) => !view.info.isDriver || Object.values(view.info.resources).some((amount) => amount > 0)).map((view) => view.info.resources);
   }
 
   /** Parked tasks already warned of. */
@@ -846,7 +851,7 @@ export class ClusterAgent implements ClusterLink {
       this.tell(this.link(nodeId), 'createActor', { functions: creation.functions, spec, args: values });
     };
     if (target === undefined) {
-      warnWaiting(`actor ${spec.className}`, spec);
+      warnWaiting(`actor ${spec.className}`, spec, this.nodeTotals());
       this.parkedActors.push({ functions: creation.functions, spec, placed: () => {}, restart: start });
       return;
     }
@@ -945,7 +950,7 @@ export class ClusterAgent implements ClusterLink {
     for (const fn of functions) this.publish(fn);
     if (target === undefined) {
       // No node can host it now: it waits for one (its calls wait with it).
-      if (groupsIn(spec.resources).length === 0) warnWaiting(`actor ${spec.className}`, spec);
+      if (groupsIn(spec.resources).length === 0) warnWaiting(`actor ${spec.className}`, spec, this.nodeTotals());
       this.actorNodes.set(spec.actorId, new Promise((placed) => this.parkedActors.push({ functions, spec, placed })));
       return true;
     }
@@ -1497,10 +1502,14 @@ function failCall(call: ActorCall, error: Error): void {
 }
 
 /** What a task or actor that no node can run says while it waits for one. */
-function warnWaiting(what: string, spec: TaskSpec | ActorSpec): void {
+function warnWaiting(what: string, spec: TaskSpec | ActorSpec, nodes: readonly ResourceMap[]): void {
+  // What the cluster has in all, placement groups' names left out: what the request is measured against.
+  const totals: Record<string, number> = {};
+  for (const node of nodes) for (const [name, amount] of Object.entries(node)) if (groupsIn({ [name]: amount }).length === 0) totals[name] = (totals[name] ?? 0) + amount;
   console.warn(
     `miniray: ${what} needs ${describe(demandOf(spec))}, which no node of the cluster has; ` +
-      'it waits until a node that has them joins (miniray start --address ... --num-cpus/--num-gpus/--resources)',
+      'it waits until a node that has them joins (miniray start --address ... --num-cpus/--num-gpus/--resources). ' +
+      `The cluster has ${describe(totals)} in all, over ${nodes.length} node(s).`,
   );
 }
 
