@@ -971,8 +971,15 @@ export class ClusterAgent implements ClusterLink {
 
   private unparkActors(): void {
     for (const parked of this.parkedActors.splice(0)) {
-      const target = this.place(parked.spec, parked.restart !== undefined && this.node.canRun(parked.spec), true);
+      // In a placement group, its bundle may now be here (helper pg).
+      const inGroup = parked.restart === undefined && groupsIn(parked.spec.resources).length > 0;
+      const target = this.place(parked.spec, (parked.restart !== undefined || inGroup) && this.node.canRun(parked.spec), true);
       if (target === undefined) this.parkedActors.push(parked);
+      else if (inGroup && target === this.self) {
+        this.actorNodes.set(parked.spec.actorId, this.self);
+        this.node.createActorHere(parked.spec);
+        parked.placed(this.self);
+      }
       else if (parked.restart !== undefined) {
         if (target instanceof Error) void this.gcs.updateActor(parked.spec.actorId as ActorIdHex, 'DEAD', { reason: `it could not be restarted: ${target.message}` }).catch(() => {});
         else parked.restart(target);

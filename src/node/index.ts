@@ -517,6 +517,12 @@ export class Node {
     this.cluster?.registerActor(spec, this.definitionsFor(spec.classId), () => this.actors.failNameTaken(spec.actorId));
   }
 
+  /** An actor of this node's that the cluster held back (its placement group's bundle was not placed) and now finds room for here (helper pg). */
+  createActorHere(spec: ActorSpec): void {
+    this.actors.create(spec, { throwIfNameTaken: false });
+    this.cluster?.registerActor(spec, this.definitionsFor(spec.classId), () => this.actors.failNameTaken(spec.actorId));
+  }
+
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
     const info = this.actors.lookup(name, namespace);
     if (info !== null || this.cluster === undefined) callback(info);

@@ -19,7 +19,7 @@ describe('placement groups across processes', { timeout: 300_000 }, () => {
     await cluster?.stop();
   });
 
-  test('test_placement_group_strict_spread: pending while one node has CPUs, placed on two nodes once a node joins', async () => {
+  test('test_placement_group_strict_spread: pending while one node has CPUs, placed on two nodes once a node joins; its actor waits with it, and dies with it', async () => {
     const driver = c().driver('placement-groups.mjs', ['strictSpread']);
     await driver.match(/WAITING/, 120_000);
     const [early] = resultsOf(driver.stdout) as [{ early: boolean; pending: string }];
@@ -27,12 +27,19 @@ describe('placement groups across processes', { timeout: 300_000 }, () => {
     const joined = await c().addNode({ numCpus: 1 });
     const outcome = await driver.ended(120_000);
     assert.equal(outcome.code, 0, driver.describe());
-    const [, placed, removed] = resultsOf(outcome.stdout) as [unknown, { state: string; bundlesToNodeId: Record<string, string>; inBundles: string[] }, { removed: string }];
+    const [, placed, removed] = resultsOf(outcome.stdout) as [
+      unknown,
+      { state: string; bundlesToNodeId: Record<string, string>; inBundles: string[]; actorNode: string },
+      { removed: string; actorAfter: { name: string; message: string } },
+    ];
     assert.equal(placed.state, 'CREATED');
     const nodesOfBundles = [placed.bundlesToNodeId['0'], placed.bundlesToNodeId['1']];
     assert.deepEqual([...nodesOfBundles].sort(), [c().head.nodeId, joined.nodeId].sort(), 'one bundle on each node');
     assert.deepEqual(placed.inBundles, nodesOfBundles, 'each task ran where its bundle is');
+    assert.equal(placed.actorNode, placed.bundlesToNodeId['1'], 'the actor made while the group was pending lives in bundle 1');
     assert.equal(removed.removed, 'REMOVED');
+    assert.equal(removed.actorAfter.name, 'ActorDiedError', JSON.stringify(removed.actorAfter));
+    assert.match(removed.actorAfter.message, /placement group .* was removed/);
     // Removing the group gave its CPUs back on both nodes.
     await waitFor('every CPU free again', async () => {
       const alive = (await c().nodeTable()).filter((n) => n.alive);
