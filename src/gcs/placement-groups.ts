@@ -161,17 +161,31 @@ export class PlacementGroupTable {
     if (this.pending.length > 0) this.schedule();
   }
 
-  /** A node died: the groups with bundles there are placed again (those bundles only). */
+  /**
+   * A node died: the groups it created end with it (as Ray's end with their job: a driver that
+   * left, or a node whose task made them); the groups with bundles there are placed again (those
+   * bundles only).
+   */
   nodeDied(nodeId: NodeIdHex): void {
+    const orphans: string[] = [];
     this.steps
       .run(async () => {
         for (const entry of await this.all()) {
-          if (entry.state === 'REMOVED' || !entry.bundleNodes.includes(nodeId)) continue;
+          if (entry.state === 'REMOVED') continue;
+          if (entry.creatorNodeId === nodeId) {
+            orphans.push(entry.placementGroupId);
+            continue;
+          }
+          if (!entry.bundleNodes.includes(nodeId)) continue;
           await this.put({ ...entry, state: 'RESCHEDULING', bundleNodes: entry.bundleNodes.map((node) => (node === nodeId ? '' : node)) });
           if (!this.pending.includes(entry.placementGroupId)) this.pending.push(entry.placementGroupId);
         }
       })
-      .then(() => this.schedule(), this.host.onError);
+      .then(async () => {
+        for (const id of orphans) await this.remove(id);
+        this.schedule();
+      })
+      .catch(this.host.onError);
   }
 
   /** Places pending groups in order, one at a time; a call while it runs makes it run once more. */

@@ -47,6 +47,19 @@ describe('placement groups across processes', { timeout: 300_000 }, () => {
     }, 30_000);
   });
 
+  test('test_placement_group_gc (test_placement_group_4.py): a group ends with the driver that made it, and its CPUs come back', async () => {
+    const [left] = (await c().run('placement-groups.mjs', ['leave'])) as [{ id: string; ready: boolean }];
+    assert.equal(left.ready, true);
+    await waitFor('the group of the driver that left is REMOVED', async () => {
+      const [states] = (await c().run('placement-groups.mjs', ['table'])) as [Record<string, string>];
+      return states[left.id] === 'REMOVED';
+    }, 60_000);
+    await waitFor('every CPU free again', async () => {
+      const alive = (await c().nodeTable()).filter((n) => n.alive);
+      return alive.every((n) => n.available['CPU'] === n.resources['CPU']);
+    }, 30_000);
+  });
+
   test('test_placement_group_strict_pack: both bundles on one node, their tasks there', async () => {
     const [outcome] = (await c().run('placement-groups.mjs', ['strictPack'])) as [{ ready: boolean; bundlesToNodeId: Record<string, string>; ran: string[] }];
     assert.equal(outcome.ready, true);
