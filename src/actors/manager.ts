@@ -525,6 +525,7 @@ export class ActorManager {
     task.resources = spec.resources === undefined ? { CPU: spec.numCpus } : { CPU: spec.numCpus, ...spec.resources };
     const gpuIds = this.services.gpuIdsOf?.(spec.actorId);
     if (gpuIds !== undefined) task.gpuIds = gpuIds;
+    if (spec.captureChildTasks === true) task.captureChildTasks = true;
     this.services.setBusy(host, true);
     host.channel.send({ type: 'execute', functions: this.definitionsFor(host, spec.classId), tasks: [task] });
   }

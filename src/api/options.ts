@@ -86,8 +86,9 @@ export type SchedulingStrategy =
 /**
  * Run in a placement group (Ray's PlacementGroupSchedulingStrategy): in bundle `bundleIndex`
  * (default -1: any bundle of the group), holding what the task asks for out of what that bundle
- * reserved. `captureChildTasks` is accepted for Ray's API; tasks submitted inside it are not put
- * in the group (they are placed as any task).
+ * reserved. With `captureChildTasks: true`, the tasks and actors it submits without a strategy of
+ * their own go to the same group (any bundle), and theirs too (Ray's
+ * placement_group_capture_child_tasks).
  */
 export interface PlacementGroupSchedulingStrategy {
   placementGroup: { readonly id: string; readonly bundleCount: number };
@@ -96,9 +97,10 @@ export interface PlacementGroupSchedulingStrategy {
 }
 
 /** The bundle a strategy names, as the CoreWorker places a spec in it (undefined: not in a group). */
-export function inGroup(strategy: SchedulingStrategy | undefined): { placementGroupId: string; bundleIndex: number } | undefined {
+export function inGroup(strategy: SchedulingStrategy | undefined): { placementGroupId: string; bundleIndex: number; captureChildTasks?: boolean } | undefined {
   if (typeof strategy !== 'object' || !('placementGroup' in strategy)) return undefined;
-  return { placementGroupId: strategy.placementGroup.id, bundleIndex: strategy.bundleIndex ?? -1 };
+  const where = { placementGroupId: strategy.placementGroup.id, bundleIndex: strategy.bundleIndex ?? -1 };
+  return strategy.captureChildTasks === true ? { ...where, captureChildTasks: true } : where;
 }
 
 const STRATEGY_RULE: CustomRule<SchedulingStrategy> = {
@@ -252,7 +254,8 @@ export function mergeTaskOptions(where: string, base: ResolvedTaskOptions, optio
 }
 
 /** The placement group the options put it in: a new strategy replaces the base's (helper pg). */
-function placementOf(base: { readonly placementGroup?: { placementGroupId: string; bundleIndex: number } }, strategy: SchedulingStrategy | undefined): { placementGroup?: { placementGroupId: string; bundleIndex: number } } {
+type InGroupOptions = { placementGroupId: string; bundleIndex: number; captureChildTasks?: boolean };
+function placementOf(base: { readonly placementGroup?: InGroupOptions }, strategy: SchedulingStrategy | undefined): { placementGroup?: InGroupOptions } {
   const group = strategy === undefined ? base.placementGroup : inGroup(strategy);
   return group === undefined ? {} : { placementGroup: group };
 }

@@ -4,7 +4,7 @@
  * actor call starts. Its GPU IDs also go to CUDA_VISIBLE_DEVICES, as Ray sets it in its workers
  * (a worker thread has its own copy of process.env, so this touches no other thread).
  */
-import { BUNDLE_RESOURCE, plainOf } from '../placement-group/resources.js';
+import { BUNDLE_RESOURCE, groupOf, plainOf } from '../placement-group/resources.js';
 import type { ResourceMap } from '../protocol/index.js';
 
 const DEFAULT: ResourceMap = { CPU: 1 };
@@ -14,8 +14,9 @@ let currentGpus: readonly number[] | undefined;
 let originalCuda: string | undefined | null = null;
 
 /** `resources` absent: 1 CPU (the default task); `inWorker` false: the driver (holds nothing). */
-export function setAssigned(resources: ResourceMap | undefined, gpuIds: readonly number[] | undefined): void {
+export function setAssigned(resources: ResourceMap | undefined, gpuIds: readonly number[] | undefined, captureChildTasks?: true): void {
   current = resources ?? DEFAULT;
+  captured = captureChildTasks === true ? resources : undefined;
   if (gpuIds === currentGpus) return;
   currentGpus = gpuIds;
   if (originalCuda === null) originalCuda = process.env['CUDA_VISIBLE_DEVICES'];
@@ -35,6 +36,22 @@ export function assignedResources(): Record<string, number> {
     else if (of.bundleIndex < 0 && of.name !== BUNDLE_RESOURCE) out[of.name] = amount;
   }
   return out;
+}
+
+/** The running task's resources when it captures its children in its placement group. */
+let captured: ResourceMap | undefined;
+
+/**
+ * The group that tasks submitted now go to when they name no strategy (captureChildTasks, as
+ * Ray's placement_group_capture_child_tasks): any bundle of the running task's group.
+ */
+export function capturingGroup(): string | undefined {
+  if (captured === undefined) return undefined;
+  for (const name in captured) {
+    const group = groupOf(name);
+    if (group !== undefined) return group;
+  }
+  return undefined;
 }
 
 export function assignedGpuIds(): number[] {

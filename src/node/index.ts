@@ -1255,6 +1255,7 @@ export class Node {
       // What it holds, for getRuntimeContext().getAssignedResources() (absent: 1 CPU) and its GPU IDs.
       if (spec.resources !== undefined || spec.numCpus !== 1) task.resources = demandOf(spec);
       if (record.gpus !== undefined) task.gpuIds = record.gpus.ids;
+      if (spec.captureChildTasks === true) task.captureChildTasks = true;
       batch.tasks.push(task);
     });
     for (const [worker, batch] of batches) {

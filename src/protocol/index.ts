@@ -73,6 +73,8 @@ export interface TaskSpec {
   /** Set for an actor method call: the actor, and the method to call on it. */
   readonly actorId?: string;
   readonly method?: string;
+  /** In a placement group with captureChildTasks: tasks it submits go to the group too (helper pg). */
+  readonly captureChildTasks?: true;
 }
 
 export type Isolation = 'thread' | 'shared' | 'process';
@@ -106,6 +108,8 @@ export interface ActorSpec {
   readonly detached?: boolean;
   /** Restarts it has had so far, on any node: a restarted instance counts on from them (absent: 0). */
   readonly numRestarts?: number;
+  /** In a placement group with captureChildTasks: tasks its methods submit go to the group too (helper pg). */
+  readonly captureChildTasks?: true;
 }
 
 /** What a handle needs to call an actor. */
@@ -150,6 +154,7 @@ export interface ExecuteTask {
   /** What it holds (CPUs as 'CPU'; absent: 1 CPU), and the IDs of its GPUs (helper pg: getAssignedResources, getGpuIds). */
   readonly resources?: ResourceMap;
   readonly gpuIds?: readonly number[];
+  readonly captureChildTasks?: true;
 }
 
 /**

@@ -62,6 +62,7 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
   // helper pg: what it holds, and its GPU IDs
   optionalResources(o['resources'], 'resources');
   if (o['gpuIds'] !== undefined) list(o['gpuIds'], 'gpuIds', (item) => int(item, 'gpuIds[]'));
+  if (o['captureChildTasks'] !== undefined && o['captureChildTasks'] !== true) fail('captureChildTasks', 'true or absent', o['captureChildTasks']);
   return o as unknown as ExecuteTask;
 };
 

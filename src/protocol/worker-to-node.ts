@@ -135,6 +135,7 @@ const aTaskSpec = (value: unknown): TaskSpec => {
   amount(o['numCpus'], 'numCpus');
   optionalResources(o['resources'], 'resources');
   optionalStrategy(o['strategy'], 'strategy');
+  if (o['captureChildTasks'] !== undefined && o['captureChildTasks'] !== true) fail('captureChildTasks', 'true or absent', o['captureChildTasks']);
   retries(o['maxRetries'], 'maxRetries');
   bool(o['retryExceptions'], 'retryExceptions');
   owner(o['owner'], 'owner');
@@ -170,6 +171,7 @@ const anActorSpec = (value: unknown): ActorSpec => {
   amount(o['numCpus'], 'numCpus');
   optionalResources(o['resources'], 'resources');
   optionalStrategy(o['strategy'], 'strategy');
+  if (o['captureChildTasks'] !== undefined && o['captureChildTasks'] !== true) fail('captureChildTasks', 'true or absent', o['captureChildTasks']);
   oneOf(o['isolation'], 'isolation', ISOLATIONS);
   owner(o['owner'], 'owner');
   if (o['detached'] !== undefined) bool(o['detached'], 'detached');

@@ -37,6 +37,7 @@ interface LiveActor {
   /** What it holds, and its GPU IDs (helper pg). */
   readonly resources: ExecuteTask['resources'];
   readonly gpuIds: ExecuteTask['gpuIds'];
+  readonly captureChildTasks: ExecuteTask['captureChildTasks'];
   readonly className: string;
   /** Its own cell on a 'shared' worker; else the worker's (one actor per worker). */
   readonly markStarted: ProgressCell;
@@ -184,7 +185,7 @@ export class TaskExecutor implements BlockingHooks {
   private start(task: ExecuteTask): void {
     this.progress(task.seq);
     this.running++;
-    setAssigned(task.resources, task.gpuIds);
+    setAssigned(task.resources, task.gpuIds, task.captureChildTasks);
     this.output?.started(task.seq, task.name, task.taskId, undefined, task.ownerNode);
     this.withFunction(task, (fn) => this.invoke(task, (args) => fn(...args), this.taskDone));
   }
@@ -281,6 +282,7 @@ export class TaskExecutor implements BlockingHooks {
             this.actors.set(actorId, {
               resources: task.resources,
               gpuIds: task.gpuIds,
+              captureChildTasks: task.captureChildTasks,
               className: task.name,
               markStarted,
               instance,
@@ -356,7 +358,7 @@ export class TaskExecutor implements BlockingHooks {
         continue;
       }
       this.sendResultsBefore();
-      setAssigned(actor.resources, actor.gpuIds);
+      setAssigned(actor.resources, actor.gpuIds, actor.captureChildTasks);
       this.output?.started(task.seq, actor.className, task.taskId, task.actorId, task.ownerNode);
       this.invoke(task, (args) => method.apply(actor.instance, args), done);
     }

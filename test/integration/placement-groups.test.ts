@@ -23,7 +23,7 @@ import {
 } from 'miniray';
 import { rejectsWith } from '../fixtures/assertions.js';
 import { Gate, waitForGate } from '../fixtures/coordination.js';
-import { OnGpuActor, gpuIdsBehindGate, lookAtResources } from '../fixtures/resources.js';
+import { OnGpuActor, gpuIdsBehindGate, lookAtResources, parentOfDiskChild } from '../fixtures/resources.js';
 
 const T = { timeout: 60_000 };
 
@@ -222,6 +222,17 @@ describe('placement groups in the embedded default', () => {
     assert.equal(inBundle.ids.length, 1);
     assert.notDeepEqual(inBundle.ids, ids, 'the bundle holds the GPU the actor does not');
     assert.deepEqual(inBundle.assigned, { CPU: 1, GPU: 1 });
+    await removePlacementGroup(pg);
+  });
+
+  test('test_placement_group_capture_child_tasks: with captureChildTasks, a task\'s children run in its group; without, they do not', T, async () => {
+    // The bundle reserves every disk of the node: a child that needs one runs only in the group.
+    const pg = placementGroup([{ CPU: 2, disk: 2 }]);
+    await get(pg.ready());
+    const captured = parentOfDiskChild.options({ schedulingStrategy: { placementGroup: pg, captureChildTasks: true } });
+    assert.equal(await get(captured.remote(30_000)), true, 'the captured child ran in the bundle');
+    const free = parentOfDiskChild.options({ schedulingStrategy: { placementGroup: pg } });
+    assert.equal(await get(free.remote(300)), false, 'an uncaptured child waits for a disk outside the group');
     await removePlacementGroup(pg);
   });
 
