@@ -526,20 +526,30 @@ export function cancel(ref: ObjectRef, options?: CancelOptions): void {
   currentRuntime()?.coreWorker.cancel(ref, valid.force ?? false);
 }
 
+/** The context as a value: its fields travel (a task may return it), its methods are the prototype's. */
+class Context implements RuntimeContext {
+  constructor(
+    readonly nodeId: string,
+    readonly workerId: string,
+    readonly isDriver: boolean,
+  ) {}
+
+  // helper pg: what the running task holds (the driver holds nothing)
+  getAssignedResources(): Record<string, number> {
+    return this.isDriver ? {} : assignedResources();
+  }
+
+  getGpuIds(): number[] {
+    return this.isDriver ? [] : assignedGpuIds();
+  }
+}
+
 /** Where the calling code runs. */
 export function getRuntimeContext(): RuntimeContext {
   const runtime = currentRuntime();
   if (runtime === undefined) throw new MinirayError('getRuntimeContext(): miniray is not running; call init() first.');
   const { nodeId, workerId } = runtime.coreWorker.address;
-  const isDriver = runtime.kind === 'driver';
-  return {
-    nodeId,
-    workerId,
-    isDriver,
-    // helper pg
-    getAssignedResources: () => (isDriver ? {} : assignedResources()),
-    getGpuIds: () => (isDriver ? [] : assignedGpuIds()),
-  };
+  return new Context(nodeId, workerId, runtime.kind === 'driver');
 }
 
 /**
