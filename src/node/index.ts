@@ -732,9 +732,11 @@ export class Node {
         if (record.cancelled || record.state === 'finished' || !inGroup(record.spec.resources)) continue;
         record.cancelled = true;
         this.failTask(record, encoded);
+        // As a forced cancel: terminate the thread only while it runs this task (a cell past its
+        // seq means it ran already, and the thread now runs another task).
         const started = Atomics.load(worker.progress, 0);
-        if (started >= record.seq) this.killToCancel(worker);
-        else worker.channel.send({ type: 'cancel', seqs: [record.seq] });
+        if (started === record.seq) this.killToCancel(worker);
+        else if (started < record.seq) worker.channel.send({ type: 'cancel', seqs: [record.seq] });
       }
     }
     this.actors.endWhere((spec) => inGroup(spec.resources), error.message);
