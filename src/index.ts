@@ -51,6 +51,19 @@ export {
 export { ObjectRef, type OwnerAddress } from './object-ref/index.js';
 export { state, type StateListOptions, type ActorStateEntry, type ActorStateName, type ActorSummary, type FilterOp, type JobStateEntry, type ListOptions, type ListResult, type NodeStateEntry, type ObjectStateEntry, type ObjectSummary, type ProfileSpan, type StateFilter, type StateKind, type StateRecords, type TaskEntry, type TaskState, type TaskSummary, type TaskType, type WorkerStateEntry } from './api/state.js';
 export { timeline, type TimelineOptions, type ChromeTrace, type TraceEvent } from './api/timeline.js';
+// placement groups (helper pg)
+export {
+  PlacementGroup,
+  placementGroup,
+  removePlacementGroup,
+  placementGroupTable,
+  getPlacementGroup,
+  type PlacementGroupOptions,
+  type PlacementGroupTableEntry,
+  type PlacementStrategy,
+  type PlacementGroupState,
+} from './api/placement-group.js';
+export type { PlacementGroupSchedulingStrategy } from './api/options.js';
 export { describeSettings } from './config/index.js';
 export { profile, type ProfileOptions, type ProfileSpanHandle } from './core-worker/profile.js';
 export { ActorPool, type PoolSubmit } from './util/actor-pool.js';
@@ -80,6 +93,7 @@ export {
   CapturedVariableError,
   ActorDiedError,
   ActorNotFoundError,
+  PlacementGroupRemovedError,
   NodeDiedError,
   QueueEmptyError,
   QueueFullError,

@@ -52,12 +52,14 @@ export interface ActorServices {
   hold(key: string, ids: readonly string[], reason: string): void;
   releaseHolds(key: string): void;
   /** Takes the actor's CPUs, GPUs and custom resources from the node's, all or none. */
-  tryReserveCpus(amount: number, resources: ResourceMap | undefined): boolean;
+  tryReserveCpus(amount: number, resources: ResourceMap | undefined, actorId?: string): boolean;
+  /** The GPU IDs the actor holds (helper pg), for its creation to carry. */
+  gpuIdsOf?(actorId: string): readonly number[] | undefined;
   /** An actor died for good (the cluster's table learns it, so its name is free again). */
   onDead(actorId: string, reason: string): void;
   /** An instance of an actor is up (its constructor returned), after `numRestarts` restarts in all. */
   onAlive(actorId: string, numRestarts: number): void;
-  releaseCpus(amount: number, resources: ResourceMap | undefined): void;
+  releaseCpus(amount: number, resources: ResourceMap | undefined, actorId?: string): void;
   /** Worker threads for 'shared' actors. */
   readonly sharedHostCount: number;
   /** CPUs of the node: an actor needing more can never start. */
@@ -276,6 +278,11 @@ export class ActorManager {
       actor.noRestart = true;
       this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actor.spec.actorId}) ended: ${reason}`)));
     }
+  }
+
+  /** The actors `which` picks end for good (their placement group was removed: helper pg). */
+  endWhere(which: (spec: ActorSpec) => boolean, reason: string): void {
+    for (const actor of [...this.actors.values()]) if (actor.state !== 'dead' && which(actor.spec)) this.endIfAlive(actor.spec.actorId, reason);
   }
 
   /** The cluster's table has the actor DEAD (killed while it restarted, its owner died): it ends here too. */
@@ -499,7 +506,7 @@ export class ActorManager {
         this.waitingForCpus.shift();
         continue;
       }
-      if (!this.services.tryReserveCpus(actor.spec.numCpus, actor.spec.resources)) return;
+      if (!this.services.tryReserveCpus(actor.spec.numCpus, actor.spec.resources, actor.spec.actorId)) return;
       this.waitingForCpus.shift();
       actor.cpusHeld = actor.spec.numCpus;
       actor.reserved = true;
@@ -513,7 +520,7 @@ export class ActorManager {
   private place(actor: ActorRecord): void {
     if (actor.state === 'dead' || !actor.argumentsReady) return;
     if (!actor.reserved) {
-      if (!this.services.tryReserveCpus(actor.spec.numCpus, actor.spec.resources)) {
+      if (!this.services.tryReserveCpus(actor.spec.numCpus, actor.spec.resources, actor.spec.actorId)) {
         if (!this.waitingForCpus.includes(actor)) this.waitingForCpus.push(actor);
         return;
       }
@@ -569,6 +576,11 @@ export class ActorManager {
     if (actor.cell !== undefined) task.progressCell = this.cellFor(host, actor.cell);
     if (spec.owner.nodeId !== this.services.nodeId) task.ownerNode = spec.owner.nodeId;
     if (actor.restarts > 0) task.numRestarts = actor.restarts; // env: wasCurrentActorReconstructed
+    // What it holds, for getRuntimeContext() in its methods (helper pg).
+    task.resources = spec.resources === undefined ? { CPU: spec.numCpus } : { CPU: spec.numCpus, ...spec.resources };
+    const gpuIds = this.services.gpuIdsOf?.(spec.actorId);
+    if (gpuIds !== undefined) task.gpuIds = gpuIds;
+    if (spec.captureChildTasks === true) task.captureChildTasks = true;
     this.services.setBusy(host, true);
     host.channel.send({ type: 'execute', functions: this.definitionsFor(host, spec.classId), tasks: [task] });
   }
@@ -727,7 +739,7 @@ export class ActorManager {
     actor.inFlight.clear();
     actor.calls = [];
     if (actor.reserved) {
-      this.services.releaseCpus(actor.cpusHeld, actor.spec.resources);
+      this.services.releaseCpus(actor.cpusHeld, actor.spec.resources, actor.spec.actorId);
       actor.cpusHeld = 0;
       actor.reserved = false;
     }

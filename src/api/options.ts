@@ -157,15 +157,49 @@ export type SchedulingStrategy =
   /** Over the cluster's nodes, one after another. */
   | 'SPREAD'
   /** On that node (see nodes()); with soft: true, elsewhere when it cannot run it. Default soft: false. */
-  | { nodeId: string; soft?: boolean };
+  | { nodeId: string; soft?: boolean }
+  /** In a placement group's bundle (helper pg). */
+  | PlacementGroupSchedulingStrategy;
+
+/**
+ * Run in a placement group (Ray's PlacementGroupSchedulingStrategy): in bundle `bundleIndex`
+ * (default -1: any bundle of the group), holding what the task asks for out of what that bundle
+ * reserved. With `captureChildTasks: true`, the tasks and actors it submits without a strategy of
+ * their own go to the same group (any bundle), and theirs too (Ray's
+ * placement_group_capture_child_tasks).
+ */
+export interface PlacementGroupSchedulingStrategy {
+  placementGroup: { readonly id: string; readonly bundleCount: number };
+  bundleIndex?: number;
+  captureChildTasks?: boolean;
+}
+
+/** The bundle a strategy names, as the CoreWorker places a spec in it (undefined: not in a group). */
+export function inGroup(strategy: SchedulingStrategy | undefined): { placementGroupId: string; bundleIndex: number; captureChildTasks?: boolean } | undefined {
+  if (typeof strategy !== 'object' || !('placementGroup' in strategy)) return undefined;
+  const where = { placementGroupId: strategy.placementGroup.id, bundleIndex: strategy.bundleIndex ?? -1 };
+  return strategy.captureChildTasks === true ? { ...where, captureChildTasks: true } : where;
+}
 
 const STRATEGY_RULE: CustomRule<SchedulingStrategy> = {
   type: 'custom',
   doc: "'DEFAULT', 'SPREAD', or { nodeId, soft } to run on one node (node IDs come from nodes())",
   problem: (value) => {
     if (value === 'DEFAULT' || value === 'SPREAD') return undefined;
-    const expected = "'DEFAULT', 'SPREAD' or { nodeId: string, soft?: boolean }";
+    const expected = "'DEFAULT', 'SPREAD', { nodeId: string, soft?: boolean } or { placementGroup, bundleIndex?, captureChildTasks? }";
     if (typeof value !== 'object' || value === null) return expected;
+    if ('placementGroup' in value) {
+      const { placementGroup, bundleIndex, captureChildTasks } = value as { placementGroup?: unknown; bundleIndex?: unknown; captureChildTasks?: unknown };
+      const group = placementGroup as { id?: unknown; bundleCount?: unknown } | null;
+      if (typeof group !== 'object' || group === null || typeof group.id !== 'string' || !isIdHex(group.id) || typeof group.bundleCount !== 'number') {
+        return '{ placementGroup } with a PlacementGroup from placementGroup() or getPlacementGroup()';
+      }
+      if (bundleIndex !== undefined && (typeof bundleIndex !== 'number' || !Number.isInteger(bundleIndex) || bundleIndex < -1 || bundleIndex >= group.bundleCount)) {
+        return `{ placementGroup, bundleIndex } with bundleIndex -1 (any bundle) or an index of one of its ${group.bundleCount} bundle(s) (0 to ${group.bundleCount - 1})`;
+      }
+      if (captureChildTasks !== undefined && typeof captureChildTasks !== 'boolean') return '{ placementGroup, captureChildTasks } with captureChildTasks true or false';
+      return undefined;
+    }
     const { nodeId, soft } = value as { nodeId?: unknown; soft?: unknown };
     if (typeof nodeId !== 'string' || !isIdHex(nodeId)) return `${expected} with nodeId a node ID of 32 hex characters`;
     if (soft !== undefined && typeof soft !== 'boolean') return `${expected} with soft true or false`;
@@ -177,6 +211,8 @@ const STRATEGY_RULE: CustomRule<SchedulingStrategy> = {
 export function specStrategy(strategy: SchedulingStrategy | undefined): SpecStrategy | undefined {
   if (strategy === undefined || strategy === 'DEFAULT') return undefined;
   if (strategy === 'SPREAD') return strategy;
+  // In a placement group, the bundle's resources place it (see inGroup).
+  if ('placementGroup' in strategy) return undefined;
   return { nodeId: strategy.nodeId, soft: strategy.soft ?? false };
 }
 
@@ -292,12 +328,20 @@ export function mergeTaskOptions(where: string, base: ResolvedTaskOptions, optio
     numCpus: valid.numCpus ?? base.numCpus,
     resources: valid.numGpus === undefined && valid.resources === undefined ? base.resources : mergedResources(base.resources, valid.numGpus, valid.resources),
     strategy: valid.schedulingStrategy === undefined ? base.strategy : specStrategy(valid.schedulingStrategy),
+    ...placementOf(base, valid.schedulingStrategy),
     numReturns: valid.numReturns ?? base.numReturns,
     maxRetries: valid.maxRetries ?? base.maxRetries,
     retryExceptions: valid.retryExceptions ?? base.retryExceptions,
     name: valid.name ?? base.name,
     runtimeEnv: valid.runtimeEnv === undefined ? base.runtimeEnv : specRuntimeEnv(where, valid.runtimeEnv),
   };
+}
+
+/** The placement group the options put it in: a new strategy replaces the base's (helper pg). */
+type InGroupOptions = { placementGroupId: string; bundleIndex: number; captureChildTasks?: boolean };
+function placementOf(base: { readonly placementGroup?: InGroupOptions }, strategy: SchedulingStrategy | undefined): { placementGroup?: InGroupOptions } {
+  const group = strategy === undefined ? base.placementGroup : inGroup(strategy);
+  return group === undefined ? {} : { placementGroup: group };
 }
 
 /** `base` with numGpus and custom resources set anew where given (as .options() overrides). */
@@ -417,6 +461,7 @@ export function mergeActorOptions(
     numCpus: valid.numCpus ?? base.numCpus,
     resources: valid.numGpus === undefined && valid.resources === undefined ? base.resources : mergedResources(base.resources, valid.numGpus, valid.resources),
     strategy: valid.schedulingStrategy === undefined ? base.strategy : specStrategy(valid.schedulingStrategy),
+    ...placementOf(base, valid.schedulingStrategy),
     isolation: valid.isolation ?? base.isolation,
     lifetime: valid.lifetime ?? base.lifetime,
     runtimeEnv: valid.runtimeEnv === undefined ? base.runtimeEnv : specRuntimeEnv(where, valid.runtimeEnv),

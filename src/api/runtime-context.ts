@@ -5,6 +5,7 @@
  * after awaits. Its signal is made only when read, so tasks that never read it cost nothing.
  */
 import { MinirayError } from '../errors/index.js';
+import { assignedGpuIds, assignedResources } from '../core-worker/assigned.js';
 import { ActorHandleImpl, type ActorHandle } from '../actors/handle.js';
 import type { Runtime, RunningWork, WorkContext } from '../core-worker/current.js';
 import type { RuntimeEnvSpec } from '../protocol/index.js';
@@ -37,7 +38,14 @@ export interface RuntimeContext<A extends object = object> {
    * stop early. In the driver it never aborts. Made on first read.
    */
   readonly signal: AbortSignal;
-  // ---- resources and placement groups (pg): getAssignedResources(), getGpuIds() ----
+  // ---- resources and placement groups (pg) ----
+  /**
+   * What the running task or actor holds: { CPU: 1 } by default, its numGpus as GPU, its custom
+   * resources; in a placement group, the same names (not the group's). {} in the driver.
+   */
+  getAssignedResources(): Record<string, number>;
+  /** The IDs of the GPUs the running task or actor holds (also in CUDA_VISIBLE_DEVICES there); [] when none. */
+  getGpuIds(): number[];
 }
 
 /** Ray's JobID hex for job number `n`: 4 bytes, little-endian. */
@@ -110,6 +118,15 @@ class RuntimeContextImpl<A extends object> implements RuntimeContext<A> {
 
   get runtimeEnv(): RuntimeEnv {
     return publicEnv(this.#env);
+  }
+
+  // pg: what the running task holds (the driver holds nothing)
+  getAssignedResources(): Record<string, number> {
+    return this.isDriver ? {} : assignedResources();
+  }
+
+  getGpuIds(): number[] {
+    return this.isDriver ? [] : assignedGpuIds();
   }
 
   get signal(): AbortSignal {

@@ -26,6 +26,16 @@ import type { NodeClient } from './node-client.js';
 import { RefTracker, ViewTracker } from './references.js';
 import { startTimeout } from './timer.js';
 
+import { groupDemand } from '../placement-group/resources.js';
+import { capturingGroup } from './assigned.js';
+
+/** Whether a task is running here that puts its children in its placement group (a module read: no cost when not). */
+const capturing = (): boolean => capturingGroup() !== undefined;
+
+function inGroupOf(options: { readonly numCpus: number; readonly resources: ResourceMap | undefined; readonly placementGroup?: InGroup; readonly strategy: SchedulingStrategy | undefined }): Partial<ReturnType<typeof demandIn>> {
+  const group = groupFor(options);
+  return group === undefined ? {} : demandIn(options, group);
+}
 export { ChannelNodeClient, type NodeClient } from './node-client.js';
 export { RefTracker, ViewTracker, collectGarbage } from './references.js';
 export { registerModuleFunction, lookupModuleFunction } from './function-registry.js';
@@ -42,13 +52,39 @@ export interface ResolvedTaskOptions {
   readonly name: string | undefined;
   /** Its own runtime environment (env), merged over the inherited one at submission. */
   readonly runtimeEnv?: RuntimeEnvSpec | undefined;
+  /** schedulingStrategy: { placementGroup } (helper pg): its demand is asked of the group's bundle. */
+  readonly placementGroup?: InGroup;
+}
+
+/** A task or actor placed in a placement group's bundle (-1: any bundle of it). */
+export interface InGroup {
+  readonly placementGroupId: string;
+  readonly bundleIndex: number;
+  readonly captureChildTasks?: boolean;
+}
+
+/**
+ * The spec's CPUs and resources under the group's names (helper pg), and whether its own children
+ * go to the group too. `group`: the options', or the running task's that captures its children.
+ */
+function demandIn(options: { readonly numCpus: number; readonly resources: ResourceMap | undefined }, group: InGroup): { numCpus: number; resources: ResourceMap; captureChildTasks?: true } {
+  const resources = groupDemand(group.placementGroupId, group.bundleIndex, options.numCpus, options.resources);
+  return group.captureChildTasks === true ? { numCpus: 0, resources, captureChildTasks: true } : { numCpus: 0, resources };
+}
+
+/** The group a spec goes to: its options', or (no strategy given) the running task's that captures its children. */
+function groupFor(options: { readonly placementGroup?: InGroup; readonly strategy: SchedulingStrategy | undefined }): InGroup | undefined {
+  if (options.placementGroup !== undefined) return options.placementGroup;
+  if (options.strategy !== undefined) return undefined;
+  const captured = capturingGroup();
+  return captured === undefined ? undefined : { placementGroupId: captured, bundleIndex: -1, captureChildTasks: true };
 }
 
 /** An actor's options, as its spec carries them. */
 export type ResolvedActorOptions = Pick<
   ActorSpec,
   'name' | 'namespace' | 'maxRestarts' | 'maxTaskRetries' | 'maxConcurrency' | 'numCpus' | 'isolation'
-> & { readonly resources: ResourceMap | undefined; readonly strategy: SchedulingStrategy | undefined; readonly lifetime: 'detached' | 'non_detached'; readonly runtimeEnv?: RuntimeEnvSpec | undefined };
+> & { readonly resources: ResourceMap | undefined; readonly strategy: SchedulingStrategy | undefined; readonly lifetime: 'detached' | 'non_detached'; readonly runtimeEnv?: RuntimeEnvSpec | undefined; readonly placementGroup?: InGroup };
 
 /** Hooks a worker runtime gives its CoreWorker, to learn when a running task waits in get(). */
 export interface BlockingHooks {
@@ -198,6 +234,7 @@ export class CoreWorker {
       returnIds,
       numCpus: options.numCpus,
       ...(options.resources === undefined ? {} : { resources: options.resources }),
+      ...(options.placementGroup === undefined && !capturing() ? {} : inGroupOf(options)),
       ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
       maxRetries: options.maxRetries,
       retryExceptions: options.retryExceptions,
@@ -229,6 +266,7 @@ export class CoreWorker {
       maxConcurrency: options.maxConcurrency,
       numCpus: options.numCpus,
       ...(options.resources === undefined ? {} : { resources: options.resources }),
+      ...(options.placementGroup === undefined && !capturing() ? {} : inGroupOf(options)),
       ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
       isolation: options.isolation,
       owner: this.address,

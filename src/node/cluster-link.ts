@@ -20,6 +20,8 @@ export interface RemoteWork {
   done(values: readonly RemoteValue[]): void;
   /** The node it ran on went away before it reported: retried while maxRetries allows, else failed with `error`. */
   lost(error: Error): void;
+  /** A task in a placement group that waited for its bundle, which is now on this node: it is queued here (helper pg). */
+  readonly runHere?: () => void;
 }
 
 /** A line of output of a task owned on another node, as this node sends it there (the executing node is the sender). */

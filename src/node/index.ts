@@ -18,9 +18,11 @@ import {
   ObjectReconstructionFailedError,
   OutOfMemoryError,
   OwnerDiedError,
+  PlacementGroupRemovedError,
   TaskCancelledError,
   WorkerCrashedError,
 } from '../errors/index.js';
+import { bundleResources, groupOf, groupsIn, plainOf } from '../placement-group/resources.js';
 import { NodeID } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
 import { Lineage, ObjectDirectory, specBytes, unhandledErrorReporter, type ObjectEntry, type ObjectInfo } from '../ownership/index.js';
@@ -45,6 +47,7 @@ import type {
   WorkerToNode,
 } from '../protocol/index.js';
 import { Scheduler } from '../scheduler/index.js';
+import { GpuIdPool } from '../scheduler/gpu-ids.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { runtimeEnvKey } from '../protocol/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
@@ -90,6 +93,15 @@ interface TaskRecord {
   cancelled: boolean;
   worker: PooledWorker<TaskRecord> | undefined;
   seq: number;
+  /** The GPUs it holds, by ID, while it holds its resources (helper pg: GPU IDs). */
+  gpus: GpuHold | undefined;
+}
+
+/** GPU IDs taken from a pool (the node's, or a placement group bundle's) for `amount` GPUs. */
+interface GpuHold {
+  readonly ids: number[];
+  readonly amount: number;
+  readonly pool: GpuIdPool;
 }
 
 
@@ -208,12 +220,20 @@ export class Node {
       },
       hold: (key, ids, reason) => this.objects.hold(key, ids, reason),
       releaseHolds: (key) => this.objects.releaseHolds(key),
-      tryReserveCpus: (amount, resources) => {
+      tryReserveCpus: (amount, resources, actorId) => {
         if (!this.resourcesFree(resources) || !this.scheduler.tryReserve(amount)) return false;
         this.takeResources(resources, -1);
+        const gpus = resources === undefined || actorId === undefined ? undefined : this.takeGpus(resources);
+        if (gpus !== undefined) this.actorGpus.set(actorId as string, gpus);
         return true;
       },
-      releaseCpus: (amount, resources) => {
+      gpuIdsOf: (actorId) => this.actorGpus.get(actorId)?.ids,
+      releaseCpus: (amount, resources, actorId) => {
+        const gpus = actorId === undefined ? undefined : this.actorGpus.get(actorId);
+        if (gpus !== undefined) {
+          this.giveGpus(gpus);
+          this.actorGpus.delete(actorId as string);
+        }
         this.scheduler.releaseCpus(amount);
         this.takeResources(resources, 1);
         this.queueResourceWaiters();
@@ -568,6 +588,12 @@ export class Node {
     this.cluster?.registerActor(spec, this.definitionsFor(spec.classId), () => this.actors.failNameTaken(spec.actorId));
   }
 
+  /** An actor of this node's that the cluster held back (its placement group's bundle was not placed) and now finds room for here (helper pg). */
+  createActorHere(spec: ActorSpec): void {
+    this.actors.create(spec, { throwIfNameTaken: false });
+    this.cluster?.registerActor(spec, this.definitionsFor(spec.classId), () => this.actors.failNameTaken(spec.actorId));
+  }
+
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
     const info = this.actors.lookup(name, namespace);
     if (info !== null || this.cluster === undefined) callback(info);
@@ -593,7 +619,7 @@ export class Node {
   /** Whether this node offers at least these GPUs and custom resources. */
   private offers(resources: ResourceMap | undefined): boolean {
     if (resources === undefined) return true;
-    for (const [name, amount] of Object.entries(resources)) if ((this.options.resources[name] ?? 0) < amount) return false;
+    for (const [name, amount] of Object.entries(resources)) if ((this.options.resources[name] ?? this.groupTotals.get(name) ?? 0) < amount - 1e-9) return false;
     return true;
   }
 
@@ -673,6 +699,167 @@ export class Node {
     return { CPU: this.scheduler.availableCpus, ...Object.fromEntries(this.freeResources) };
   }
 
+  // ---- placement groups (helper pg): bundles reserved here, in two phases (the GCS's prepare, then commit) ----
+
+  /** Bundles reserved here, by "group:index": what each holds of this node's, and whether it is committed (its group's names exist). */
+  private readonly bundles = new Map<string, { readonly cpus: number; readonly resources: ResourceMap; committed: boolean; readonly gpus: GpuHold | undefined; readonly gpuPool: GpuIdPool | undefined }>();
+  /** The totals of the names committed bundles add (CPU_group_0_<pg>, ...). */
+  private readonly groupTotals = new Map<string, number>();
+
+  /** Totals, as the GCS's resource view shows them: what the node offers, and its committed bundles' names. */
+  totals(): Record<string, number> {
+    return { CPU: this.options.numCpus, ...this.options.resources, ...Object.fromEntries(this.groupTotals) };
+  }
+
+  /** Phase 1: reserves every bundle or none; false when this node has not the room now. */
+  prepareBundles(placementGroupId: string, bundles: readonly { readonly index: number; readonly resources: ResourceMap }[]): boolean {
+    const fresh = bundles.filter((bundle) => !this.bundles.has(`${placementGroupId}:${bundle.index}`));
+    let cpus = 0;
+    const others: Record<string, number> = {};
+    for (const { resources } of fresh) {
+      for (const [name, amount] of Object.entries(resources)) {
+        if (name === 'CPU') cpus += amount;
+        else others[name] = (others[name] ?? 0) + amount;
+      }
+    }
+    if (!this.resourcesFree(others) || !this.scheduler.tryReserve(cpus)) return false;
+    this.takeResources(others, -1);
+    for (const { index, resources } of fresh) {
+      const { CPU = 0, ...rest } = resources;
+      // A bundle's GPUs are its own: the tasks in it get their IDs from these.
+      const gpus = rest['GPU'] === undefined ? undefined : this.takeGpus({ GPU: rest['GPU'] });
+      this.bundles.set(`${placementGroupId}:${index}`, { cpus: CPU, resources: rest, committed: false, gpus, gpuPool: gpus === undefined ? undefined : new GpuIdPool(gpus.ids) });
+    }
+    return true;
+  }
+
+  /** Phase 2: the reserved bundles become the group's resources here; what waited for them may run. */
+  commitBundles(placementGroupId: string, indices: readonly number[]): void {
+    for (const index of indices) {
+      const bundle = this.bundles.get(`${placementGroupId}:${index}`);
+      if (bundle === undefined || bundle.committed) continue;
+      bundle.committed = true;
+      for (const [name, amount] of Object.entries(bundleResources(placementGroupId, index, { CPU: bundle.cpus, ...bundle.resources }))) {
+        this.groupTotals.set(name, (this.groupTotals.get(name) ?? 0) + amount);
+        this.freeResources.set(name, (this.freeResources.get(name) ?? 0) + amount);
+      }
+    }
+    this.resourcesReturned();
+  }
+
+  /** Gives back bundles of a group (an aborted prepare, or the group removed): their names go, their resources return. */
+  cancelBundles(placementGroupId: string, indices?: readonly number[]): void {
+    for (const [key, bundle] of [...this.bundles]) {
+      const [group, index] = key.split(':');
+      if (group !== placementGroupId || (indices !== undefined && !indices.includes(Number(index)))) continue;
+      this.bundles.delete(key);
+      if (bundle.committed) {
+        for (const [name, amount] of Object.entries(bundleResources(placementGroupId, Number(index), { CPU: bundle.cpus, ...bundle.resources }))) {
+          const left = (this.groupTotals.get(name) ?? 0) - amount;
+          if (left > 1e-9) {
+            this.groupTotals.set(name, left);
+            this.freeResources.set(name, (this.freeResources.get(name) ?? 0) - amount);
+          } else {
+            this.groupTotals.delete(name);
+            this.freeResources.delete(name);
+          }
+        }
+      }
+      this.scheduler.releaseCpus(bundle.cpus);
+      this.takeResources(bundle.resources, 1);
+      if (bundle.gpus !== undefined) this.giveGpus(bundle.gpus);
+    }
+    this.resourcesReturned();
+  }
+
+  /**
+   * The group is removed (Ray's RemovePlacementGroup): its bundles here go back, and the work in it
+   * ends: tasks waiting for it or running in it fail with PlacementGroupRemovedError (a running
+   * one's worker is terminated), and its actors die.
+   */
+  groupRemovedError(placementGroupId: string): PlacementGroupRemovedError {
+    return new PlacementGroupRemovedError(
+      `the placement group ${placementGroupId} was removed (removePlacementGroup), so the tasks and actors in it end; create a new group and submit them again`,
+    );
+  }
+
+  /** Groups removed while this node ran (work submitted to one fails at once). */
+  readonly removedGroups = new Set<string>();
+
+  placementGroupRemoved(placementGroupId: string): void {
+    this.removedGroups.add(placementGroupId);
+    const error = this.groupRemovedError(placementGroupId);
+    const inGroup = (resources: ResourceMap | undefined): boolean => groupsIn(resources).includes(placementGroupId);
+    const encoded = encodeError(error);
+    for (const record of this.waitingForResources.filter((r) => inGroup(r.spec.resources))) {
+      this.removeFromQueue(record);
+      this.failTask(record, encoded);
+    }
+    for (const record of this.scheduler.removeWhere((r) => inGroup(r.spec.resources))) {
+      this.releaseResources(record);
+      this.failTask(record, encoded);
+    }
+    for (const worker of this.pool.workers) {
+      for (const record of worker.inFlight.values()) {
+        if (record.cancelled || record.state === 'finished' || !inGroup(record.spec.resources)) continue;
+        record.cancelled = true;
+        this.failTask(record, encoded);
+        // As a forced cancel: terminate the thread only while it runs this task (a cell past its
+        // seq means it ran already, and the thread now runs another task).
+        const started = Atomics.load(worker.progress, 0);
+        if (started === record.seq) this.killToCancel(worker);
+        else if (started < record.seq) worker.channel.send({ type: 'cancel', seqs: [record.seq] });
+      }
+    }
+    this.actors.endWhere((spec) => inGroup(spec.resources), error.message);
+    this.cancelBundles(placementGroupId);
+  }
+
+  // ---- GPU IDs (helper pg) ----
+
+  private nodeGpus: GpuIdPool | undefined;
+
+  /** IDs for the GPUs a demand holds: plain GPUs from the node's pool, a group's from its bundle's here. */
+  private takeGpus(resources: ResourceMap): GpuHold | undefined {
+    const plain = resources['GPU'];
+    if (plain !== undefined && plain > 0) {
+      const total = this.options.resources['GPU'] ?? 0;
+      const pool = (this.nodeGpus ??= new GpuIdPool(Array.from({ length: Math.ceil(total) }, (_, i) => i)));
+      const ids = pool.take(plain);
+      return ids === undefined ? undefined : { ids, amount: plain, pool };
+    }
+    if (this.bundles.size === 0) return undefined;
+    for (const name in resources) {
+      const of = plainOf(name);
+      if (of === undefined || of.name !== 'GPU') continue;
+      const group = groupOf(name) as string;
+      const amount = resources[name] as number;
+      const pools = [...this.bundles]
+        .filter(([key, bundle]) => bundle.gpuPool !== undefined && (of.bundleIndex < 0 ? key.startsWith(`${group}:`) : key === `${group}:${of.bundleIndex}`))
+        .map(([, bundle]) => bundle.gpuPool as GpuIdPool);
+      for (const pool of pools) {
+        const ids = pool.take(amount);
+        if (ids !== undefined) return { ids, amount, pool };
+      }
+      return undefined;
+    }
+    return undefined;
+  }
+
+  private giveGpus(hold: GpuHold): void {
+    hold.pool.give(hold.ids, hold.amount);
+  }
+
+  /** GPU IDs held by this node's actors, by actor ID. */
+  private readonly actorGpus = new Map<string, GpuHold>();
+
+  /** Resources came back or appeared: tasks and actors waiting for them may go. */
+  private resourcesReturned(): void {
+    this.queueResourceWaiters();
+    this.scheduleDispatch();
+    queueMicrotask(() => this.actors.onCpusReleased());
+  }
+
   /** Tasks queued here: how loaded this node is (with available()). */
   get queuedTasks(): number {
     return this.scheduler.queuedCount + this.waitingForResources.length;
@@ -704,6 +891,7 @@ export class Node {
       cancelled: false,
       worker: undefined,
       seq: 0,
+      gpus: undefined,
     };
     for (const id of spec.returnIds) this.objects.addPending(id, owner, record);
     this.holdArguments(spec);
@@ -763,6 +951,10 @@ export class Node {
     const canRunHere = this.canRun(record.spec);
     // Alone in its cluster (the embedded default), a node runs what it can without asking.
     if (cluster.alone && canRunHere && typeof record.spec.strategy !== 'object') return false;
+    // In a placement group (helper pg): alone, its bundle can only be here, so it waits here for it.
+    if (!canRunHere && record.spec.resources !== undefined && cluster.alone && !cluster.canGrow) {
+      if (groupsIn(record.spec.resources).length > 0) return false;
+    }
     return cluster.takeTask(this.remoteWork(record.spec, record), canRunHere);
   }
 
@@ -791,6 +983,10 @@ export class Node {
 
   private queueHere(record: TaskRecord): void {
     record.state = 'queued';
+    if (this.removedGroups.size > 0 && record.spec.resources !== undefined) {
+      const removed = groupsIn(record.spec.resources).find((group) => this.removedGroups.has(group));
+      if (removed !== undefined) return this.failTask(record, encodeError(this.groupRemovedError(removed)));
+    }
     if (!this.reserveResources(record)) {
       this.waitingForResources.push(record);
       this.keepAliveWhileQueued();
@@ -954,7 +1150,11 @@ export class Node {
 
   /** Takes (sign -1) or gives back (+1) GPUs and custom resources. */
   private takeResources(resources: ResourceMap | undefined, sign: 1 | -1): void {
-    for (const [name, amount] of Object.entries(resources ?? {})) this.freeResources.set(name, (this.freeResources.get(name) ?? 0) + sign * amount);
+    for (const [name, amount] of Object.entries(resources ?? {})) {
+      // A bundle removed while a task held some of it: what the task gives back has nowhere to go.
+      if (sign > 0 && !(name in this.options.resources) && !this.groupTotals.has(name) && groupOf(name) !== undefined) continue;
+      this.freeResources.set(name, (this.freeResources.get(name) ?? 0) + sign * amount);
+    }
   }
 
   /** Takes the task's GPUs and custom resources from this node's; false if they are not free now. */
@@ -964,6 +1164,7 @@ export class Node {
     if (!this.resourcesFree(resources)) return false;
     this.takeResources(resources, -1);
     record.reserved = true;
+    record.gpus = this.takeGpus(resources);
     return true;
   }
 
@@ -971,6 +1172,8 @@ export class Node {
   private releaseResources(record: TaskRecord): void {
     if (!record.reserved) return;
     record.reserved = false;
+    if (record.gpus !== undefined) this.giveGpus(record.gpus);
+    record.gpus = undefined;
     this.takeResources(record.spec.resources, 1);
     this.queueResourceWaiters();
   }
@@ -998,6 +1201,16 @@ export class Node {
   /** The cluster link's handle on a task (or actor call, without a record) this node owns. */
   private remoteWork(spec: TaskSpec, record: TaskRecord | undefined): RemoteWork {
     return {
+      // A task in a placement group the cluster parked may find its bundle here later (helper pg).
+      ...(record !== undefined && spec.resources !== undefined && groupsIn(spec.resources).length > 0
+        ? {
+            runHere: () => {
+              if (record.cancelled || record.state === 'finished') return;
+              record.remote = false;
+              this.queueHere(record);
+            },
+          }
+        : {}),
       spec,
       attempt: record?.retries ?? 0,
       function: spec.actorId === undefined ? this.functions.get(spec.functionId) : undefined,
@@ -1135,7 +1348,7 @@ export class Node {
   }
 
   private actorCallRecord(spec: TaskSpec): TaskRecord {
-    return { spec, numCpus: 0, remote: false, fromPeer: false, reserved: false, state: 'running', retries: 0, firstAttempt: 0, cancelled: false, worker: undefined, seq: 0 };
+    return { spec, numCpus: 0, remote: false, fromPeer: false, reserved: false, state: 'running', retries: 0, firstAttempt: 0, cancelled: false, worker: undefined, seq: 0, gpus: undefined };
   }
 
   /**
@@ -1267,6 +1480,10 @@ export class Node {
       };
       // Set, not spread: no throwaway object per task, and a local task's shape is always the same.
       if (spec.owner.nodeId !== this.nodeId) task.ownerNode = spec.owner.nodeId;
+      // What it holds, for getRuntimeContext().getAssignedResources() (absent: 1 CPU) and its GPU IDs.
+      if (spec.resources !== undefined || spec.numCpus !== 1) task.resources = demandOf(spec);
+      if (record.gpus !== undefined) task.gpuIds = record.gpus.ids;
+      if (spec.captureChildTasks === true) task.captureChildTasks = true;
       batch.tasks.push(task);
     });
     for (const [worker, batch] of batches) {

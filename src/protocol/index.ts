@@ -79,6 +79,8 @@ export interface TaskSpec {
   readonly runtimeEnv?: RuntimeEnvSpec;
   /** The task (or actor call) that submitted it, when a worker did: cancel({ recursive }) reaches it. */
   readonly parentTaskId?: string;
+  /** In a placement group with captureChildTasks: tasks it submits go to the group too (helper pg). */
+  readonly captureChildTasks?: true;
 }
 
 /**
@@ -123,6 +125,8 @@ export interface ActorSpec {
   readonly numRestarts?: number;
   /** Its runtime environment, resolved (env); absent: none. */
   readonly runtimeEnv?: RuntimeEnvSpec;
+  /** In a placement group with captureChildTasks: tasks its methods submit go to the group too (helper pg). */
+  readonly captureChildTasks?: true;
 }
 
 /** What a handle needs to call an actor. */
@@ -166,6 +170,10 @@ export interface ExecuteTask {
   readonly ownerNode?: string;
   /** An actor's creation after restarts: how many (getRuntimeContext().wasCurrentActorReconstructed; absent: 0). */
   readonly numRestarts?: number;
+  /** What it holds (CPUs as 'CPU'; absent: 1 CPU), and the IDs of its GPUs (helper pg: getAssignedResources, getGpuIds). */
+  readonly resources?: ResourceMap;
+  readonly gpuIds?: readonly number[];
+  readonly captureChildTasks?: true;
 }
 
 /**
@@ -261,8 +269,11 @@ export interface NewObject {
  */
 export const STATE_GCS_METHODS = ['getNodes', 'listActors', 'getActor', 'listJobs', 'kvKeys', 'kvGet', 'askNodes', 'getClusterInfo', 'listTaskEvents', 'getTaskEvents', 'taskMetrics', 'listCoreEvents'] as const;
 export type StateGcsMethod = (typeof STATE_GCS_METHODS)[number];
+/** The placement-group methods of the GCS a CoreWorker may call through its node (helper pg): writes too, as Ray's API makes them from tasks. */
+export const PLACEMENT_GROUP_GCS_METHODS = ['createPlacementGroup', 'removePlacementGroup', 'getPlacementGroup', 'getNamedPlacementGroup', 'listPlacementGroups', 'waitPlacementGroup'] as const;
+export type PlacementGroupGcsMethod = (typeof PLACEMENT_GROUP_GCS_METHODS)[number];
 /** The state API's call of a GCS method, through the node (the answer comes as it is: the caller's GcsClient checks it). */
-export type GcsQuery = { readonly gcs: StateGcsMethod; readonly body: unknown; readonly timeoutMs?: number };
+export type GcsQuery = { readonly gcs: StateGcsMethod | PlacementGroupGcsMethod; readonly body: unknown; readonly timeoutMs?: number };
 
 /** What a CoreWorker may ask of its cluster (the head's tables, through its node). */
 export type ClusterQuery = 'nodes' | 'clusterResources' | 'availableResources' | GcsQuery;

@@ -61,6 +61,10 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
   }
   if (o['ownerNode'] !== undefined) id(o['ownerNode'], 'ownerNode');
   if (o['numRestarts'] !== undefined) int(o['numRestarts'], 'numRestarts'); // env (runtime context)
+  // helper pg: what it holds, and its GPU IDs
+  optionalResources(o['resources'], 'resources');
+  if (o['gpuIds'] !== undefined) list(o['gpuIds'], 'gpuIds', (item) => int(item, 'gpuIds[]'));
+  if (o['captureChildTasks'] !== undefined && o['captureChildTasks'] !== true) fail('captureChildTasks', 'true or absent', o['captureChildTasks']);
   return o as unknown as ExecuteTask;
 };
 

@@ -38,7 +38,7 @@ import {
   within,
   type Fields,
 } from './check.js';
-import { STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerToNode } from './index.js';
+import { PLACEMENT_GROUP_GCS_METHODS, STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerToNode } from './index.js';
 
 type Check<K extends WorkerToNode['type']> = (o: Fields) => Extract<WorkerToNode, { type: K }>;
 
@@ -124,6 +124,7 @@ const aTaskSpec = (value: unknown): TaskSpec => {
   amount(o['numCpus'], 'numCpus');
   optionalResources(o['resources'], 'resources');
   optionalStrategy(o['strategy'], 'strategy');
+  if (o['captureChildTasks'] !== undefined && o['captureChildTasks'] !== true) fail('captureChildTasks', 'true or absent', o['captureChildTasks']);
   retries(o['maxRetries'], 'maxRetries');
   bool(o['retryExceptions'], 'retryExceptions');
   owner(o['owner'], 'owner');
@@ -142,7 +143,7 @@ const CLUSTER_QUERIES = ['nodes', 'clusterResources', 'availableResources'] as c
 function aClusterQuery(value: unknown): ClusterQuery {
   if (typeof value === 'string') return oneOf(value, 'query', CLUSTER_QUERIES);
   const o = fields(value, 'query');
-  oneOf(o['gcs'], 'query.gcs', STATE_GCS_METHODS);
+  oneOf(o['gcs'], 'query.gcs', [...STATE_GCS_METHODS, ...PLACEMENT_GROUP_GCS_METHODS]);
   if (o['timeoutMs'] !== undefined) int(o['timeoutMs'], 'query.timeoutMs', 1);
   return o as unknown as ClusterQuery;
 }
@@ -162,6 +163,7 @@ const anActorSpec = (value: unknown): ActorSpec => {
   amount(o['numCpus'], 'numCpus');
   optionalResources(o['resources'], 'resources');
   optionalStrategy(o['strategy'], 'strategy');
+  if (o['captureChildTasks'] !== undefined && o['captureChildTasks'] !== true) fail('captureChildTasks', 'true or absent', o['captureChildTasks']);
   oneOf(o['isolation'], 'isolation', ISOLATIONS);
   owner(o['owner'], 'owner');
   if (o['detached'] !== undefined) bool(o['detached'], 'detached');

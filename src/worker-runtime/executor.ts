@@ -18,6 +18,7 @@ import { SerializationError, TaskCancelledError, toErrorRecord, type ErrorRecord
 import type { RunningWork, WorkContext } from '../core-worker/current.js';
 import { methodNamesOf } from '../actors/handle.js';
 import { beginTask, takeSpans } from '../core-worker/profile.js';
+import { setAssigned } from '../core-worker/assigned.js';
 import type { ExecuteTask, NodeToWorker, Part, TaskResult, WorkerToNode } from '../protocol/index.js';
 import {
   compileSource,
@@ -35,6 +36,10 @@ import type { TaskOutput } from './output.js';
 export type ProgressCell = (seq: number) => void;
 
 interface LiveActor {
+  /** What it holds, and its GPU IDs (helper pg). */
+  readonly resources: ExecuteTask['resources'];
+  readonly gpuIds: ExecuteTask['gpuIds'];
+  readonly captureChildTasks: ExecuteTask['captureChildTasks'];
   readonly className: string;
   /** Its class, and the restarts before this instance (getRuntimeContext; env). */
   readonly cls: Function;
@@ -253,6 +258,7 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
   private start(task: ExecuteTask): void {
     this.progress(task.seq);
     this.running++;
+    setAssigned(task.resources, task.gpuIds, task.captureChildTasks);
     this.output?.started(task.seq, task.name, task.taskId, undefined, task.ownerNode);
     this.withFunction(task, (fn) => this.invoke(task, (args) => fn(...args), this.taskDone));
   }
@@ -355,6 +361,9 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
               this.constructing.delete(actorId);
             }
             this.actors.set(actorId, {
+              resources: task.resources,
+              gpuIds: task.gpuIds,
+              captureChildTasks: task.captureChildTasks,
               className: task.name,
               cls,
               numRestarts,
@@ -432,6 +441,7 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
         continue;
       }
       this.sendResultsBefore();
+      setAssigned(actor.resources, actor.gpuIds, actor.captureChildTasks);
       this.output?.started(task.seq, actor.className, task.taskId, task.actorId, task.ownerNode);
       this.invoke(task, (args) => method.apply(actor.instance, args), done);
     }
