@@ -11,7 +11,7 @@
 import { ProtocolError } from '../errors/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { OwnerAddress } from '../object-ref/index.js';
-import type { Part, ResourceMap, SchedulingStrategy } from './index.js';
+import type { Part, ResourceMap, ReturnMode, SchedulingStrategy } from './index.js';
 
 /** A failed check: where (relative to the value being checked) and what was wrong. */
 export class Violation {
@@ -282,4 +282,16 @@ export function optionalStrategy(value: unknown, path: string): SchedulingStrate
   id(o['nodeId'], `${path}.nodeId`);
   bool(o['soft'], `${path}.soft`);
   return o as unknown as SchedulingStrategy;
+}
+
+// generators
+const RETURN_KINDS = ['streaming', 'dynamic', 'static'] as const;
+
+/** How a generator's values are returned (TaskSpec.returns, ExecuteTask.returns). */
+export function aReturnMode(value: unknown, path: string): ReturnMode {
+  const o = fields(value, path);
+  const kind = oneOf(o['kind'], `${path}.kind`, RETURN_KINDS);
+  if (kind === 'streaming' && o['backpressure'] !== undefined) int(o['backpressure'], `${path}.backpressure`, 1);
+  if (kind === 'static') int(o['count'], `${path}.count`);
+  return o as unknown as ReturnMode;
 }

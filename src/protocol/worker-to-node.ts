@@ -37,6 +37,7 @@ import {
   type Fields,
 } from './check.js';
 import type { ProfileSpan } from '../state/types.js';
+import { aReturnMode } from './check.js';
 import { STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerToNode } from './index.js';
 
 type Check<K extends WorkerToNode['type']> = (o: Fields) => Extract<WorkerToNode, { type: K }>;
@@ -140,6 +141,7 @@ const aTaskSpec = (value: unknown): TaskSpec => {
   owner(o['owner'], 'owner');
   if (optionalId(o['actorId'], 'actorId') !== undefined) str(o['method'], 'method');
   else optionalStr(o['method'], 'method');
+  if (o['returns'] !== undefined) aReturnMode(o['returns'], 'returns'); // generators
   return o as unknown as TaskSpec;
 };
 
@@ -174,6 +176,7 @@ const anActorSpec = (value: unknown): ActorSpec => {
   owner(o['owner'], 'owner');
   if (o['detached'] !== undefined) bool(o['detached'], 'detached');
   if (o['numRestarts'] !== undefined) int(o['numRestarts'], 'numRestarts');
+  optionalList(o['generatorMethods'], 'generatorMethods', aString); // generators
   return o as unknown as ActorSpec;
 };
 
@@ -208,6 +211,17 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   },
   removeRefs: (o) => (list(o['ids'], 'ids', anId), nothing(o)),
   releaseLeases: (o) => (list(o['leases'], 'leases', anIndex), nothing(o)),
+  // generators
+  generatorItem: (o) => {
+    int(o['seq'], 'seq', 1);
+    int(o['index'], 'index');
+    bytes(o['value'], 'value');
+    optionalList(o['parts'], 'parts', aPart);
+    optionalList(o['nested'], 'nested', anId);
+    return nothing(o);
+  },
+  generatorNext: (o) => (int(o['requestId'], 'requestId'), id(o['generatorId'], 'generatorId'), int(o['index'], 'index'), nothing(o)),
+  generatorDropped: (o) => (id(o['generatorId'], 'generatorId'), nothing(o)),
 };
 const aMessage = messageCheck<WorkerToNode>(checks);
 
