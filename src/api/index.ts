@@ -88,16 +88,18 @@ export type ValuesOf<Refs extends readonly ObjectRef<unknown>[]> = {
 export interface RemoteFunction<A extends unknown[], R> {
   /** Submits the task; returns at once with a ref to its (unwrapped) result. */
   remote(...args: RemoteArgs<A>): ObjectRef<Awaited<R>>;
-  /** A copy with other options. */
+  /** A copy with other options. For a function typed to return a tuple, numReturns must be its length. */
   options(options: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, R>;
-  options(options: TaskOptions & { numReturns: number }): MultiReturnRemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: 0 }): NoReturnRemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: ReturnCount<Awaited<R>> }): MultiReturnRemoteFunction<A, R>;
 }
 
 export interface MultiReturnRemoteFunction<A extends unknown[], R> {
   /** Submits the task; returns one ref per returned element. */
   remote(...args: RemoteArgs<A>): ReturnRefs<Awaited<R>>;
   options(options: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, R>;
-  options(options: TaskOptions & { numReturns: number }): MultiReturnRemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: 0 }): NoReturnRemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: ReturnCount<Awaited<R>> }): MultiReturnRemoteFunction<A, R>;
 }
 
 // ---- generators ----------------------------------------------------------------------------------
@@ -107,6 +109,12 @@ export type YieldOf<G> = G extends Generator<infer T, unknown, never> | AsyncGen
 
 /** A generator function, sync or async, yielding T. */
 export type GeneratorFunction<A extends unknown[], T> = (...args: A) => Generator<T, unknown, never> | AsyncGenerator<T, unknown, never>;
+
+/** Any generator object, sync or async. */
+export type AnyGenerator = Generator<unknown, unknown, never> | AsyncGenerator<unknown, unknown, never>;
+
+/** A function returning generator G. */
+type GeneratorFn<A extends unknown[], G> = (...args: A) => G;
 
 /** The length numReturns must have for a function returning R: a tuple's own length, else any count. */
 export type ReturnCount<R> = R extends readonly unknown[] ? R['length'] : number;
@@ -146,7 +154,8 @@ export interface StaticGeneratorRemoteFunction<A extends unknown[], T, N extends
 export interface NoReturnRemoteFunction<A extends unknown[], R> {
   remote(...args: RemoteArgs<A>): undefined;
   options(options: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, R>;
-  options(options: TaskOptions & { numReturns: number }): MultiReturnRemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: 0 }): NoReturnRemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: ReturnCount<Awaited<R>> }): MultiReturnRemoteFunction<A, R>;
 }
 
 /** Any class whose instances can be actors. */
@@ -413,16 +422,18 @@ function coreWorker(): CoreWorker {
  * returns a typed handle whose methods are called with `handle.method.remote(...args)`.
  */
 export function remote<C extends ActorClassType>(cls: C, options?: ActorOptions): ActorClass<C>;
+/** A function that never returns (it always throws) is a plain remote function, not a generator. */
 /**
  * Makes a generator function (sync or async) remote: by default (numReturns 'streaming')
  * `.remote()` returns an ObjectRefGenerator, and each yielded value is its own object, available
  * as soon as it is yielded. See docs/generators.md.
  */
-export function remote<A extends unknown[], T>(fn: GeneratorFunction<A, T>, options?: TaskOptions & { numReturns?: 'streaming' }): StreamingRemoteFunction<A, T>;
+export function remote<A extends unknown[]>(fn: (...args: A) => never, options?: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, never>;
+export function remote<A extends unknown[], G extends AnyGenerator>(fn: GeneratorFn<A, G>, options?: TaskOptions & { numReturns?: 'streaming' }): StreamingRemoteFunction<A, YieldOf<G>>;
 /** A generator whose values come back as one ref to an array of refs, once it is done. */
-export function remote<A extends unknown[], T>(fn: GeneratorFunction<A, T>, options: TaskOptions & { numReturns: 'dynamic' }): DynamicRemoteFunction<A, T>;
+export function remote<A extends unknown[], G extends AnyGenerator>(fn: GeneratorFn<A, G>, options: TaskOptions & { numReturns: 'dynamic' }): DynamicRemoteFunction<A, YieldOf<G>>;
 /** A generator that must yield exactly numReturns values, one ref each. */
-export function remote<A extends unknown[], T, const N extends number>(fn: GeneratorFunction<A, T>, options: TaskOptions & { numReturns: N }): StaticGeneratorRemoteFunction<A, T, N>;
+export function remote<A extends unknown[], G extends AnyGenerator, const N extends number>(fn: GeneratorFn<A, G>, options: TaskOptions & { numReturns: N }): StaticGeneratorRemoteFunction<A, YieldOf<G>, N>;
 /**
  * Makes `fn` a remote function: `.remote(...args)` runs it on a worker and returns an ObjectRef.
  *

@@ -680,10 +680,10 @@ export class Node {
   private submitOne(spec: TaskSpec, fromPeer = false, attempt = 0): void {
     // A task with nothing to wait for is queued at once (see below): one event says both.
     if (!fromPeer) this.taskEvents.submitted(spec, spec.actorId === undefined && spec.dependencies.length === 0);
-    if (spec.returns?.kind === 'streaming' && !fromPeer) this.streams().open(spec); // generators
     const owner = spec.owner.workerId;
     if (spec.actorId !== undefined) {
       for (const id of spec.returnIds) this.objects.addPending(id, owner, undefined);
+      if (spec.returns?.kind === 'streaming' && !fromPeer) this.streams().open(spec); // generators
       this.holdArguments(spec);
       if (!fromPeer && this.cluster?.canGrow === true) this.actorCallsPending.set(spec.returnIds[0] as string, this.actorCallRecord(spec));
       this.callActor(spec, fromPeer, attempt);
@@ -703,6 +703,7 @@ export class Node {
       seq: 0,
     };
     for (const id of spec.returnIds) this.objects.addPending(id, owner, record);
+    if (spec.returns?.kind === 'streaming' && !fromPeer) this.streams().open(spec); // generators
     this.holdArguments(spec);
     // Where the cluster may run it elsewhere, it decides once the arguments exist.
     if (!this.canRun(record.spec) && (this.cluster === undefined || fromPeer)) {
