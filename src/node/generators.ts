@@ -151,13 +151,13 @@ export class GeneratorStreams<P> {
     }
     const waiters = stream.waiters;
     stream.waiters = undefined;
-    if (waiters === undefined) return;
-    const indices = [...waiters.keys()].sort((a, b) => a - b);
+    if (waiters === undefined || waiters.size === 0) return;
     const answers: [(answer: GeneratorAnswer) => void, GeneratorAnswer][] = [];
-    for (const index of indices) {
+    for (const [index, waiting] of waiters) {
       const failed = index === stream.count && this.objects.get(generatorId)?.state === 'failed';
-      for (const answer of waiters.get(index) ?? []) answers.push([answer, failed ? 'failed' : 'end']);
+      for (const answer of waiting) answers.push([answer, failed ? 'failed' : 'end']);
     }
+    // Told of its end, the reader asks no more: the stream goes.
     this.streams.delete(generatorId);
     for (const [answer, value] of answers) answer(value);
   }

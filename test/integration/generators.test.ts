@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { BroadcastChannel } from 'node:worker_threads';
 import { ObjectRef, ObjectRefGenerator, TaskCancelledError, TaskError, cancel, get, init, remote, shutdown } from 'miniray';
 import { Gate } from '../fixtures/coordination.js';
-import { range, sumOfRange } from '../fixtures/generators.js';
+import { range, sumOf, sumOfRange } from '../fixtures/generators.js';
 
 const T = { timeout: 60_000 };
 
@@ -209,8 +209,7 @@ describe('generators', () => {
     assert.deepEqual(await get(refs), [0, 1, 2, 3]);
     assert.deepEqual(await get(dynamic.remote(0)), []);
     // A task given the array reads it (the refs travel inside the value).
-    const sum = remote(async (items: ObjectRef<number>[]) => (await get(items)).reduce((a, b) => a + b, 0));
-    assert.equal(await get(sum.remote(dynamic.remote(5))), 10);
+    assert.equal(await get(sumOf.remote(dynamic.remote(5))), 10);
     // A plain function with numReturns 'dynamic' fails (as Ray's).
     // @ts-expect-error numReturns 'dynamic' is for generator functions (checked at compile time too)
     const plain = remote((n: number) => [n], { numReturns: 'dynamic' });
