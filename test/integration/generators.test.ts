@@ -211,8 +211,9 @@ describe('generators', () => {
     // A task given the array reads it (the refs travel inside the value).
     assert.equal(await get(sumOf.remote(dynamic.remote(5))), 10);
     // A plain function with numReturns 'dynamic' fails (as Ray's).
-    // @ts-expect-error numReturns 'dynamic' is for generator functions (checked at compile time too)
-    const plain = remote((n: number) => [n], { numReturns: 'dynamic' });
+    const plain: { remote(n: number): ObjectRef<unknown> } =
+      // @ts-expect-error numReturns 'dynamic' is for generator functions (checked at compile time too)
+      remote((n: number) => [n], { numReturns: 'dynamic' });
     await assert.rejects(get(plain.remote(1)), /numReturns: 'dynamic', which is for generator functions/);
   });
 
