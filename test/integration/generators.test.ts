@@ -211,9 +211,10 @@ describe('generators', () => {
     // A task given the array reads it (the refs travel inside the value).
     assert.equal(await get(sumOf.remote(dynamic.remote(5))), 10);
     // A plain function with numReturns 'dynamic' fails (as Ray's).
-    const plain: { remote(n: number): ObjectRef<unknown> } =
-      // @ts-expect-error numReturns 'dynamic' is for generator functions (checked at compile time too)
-      remote((n: number) => [n], { numReturns: 'dynamic' });
+    const options = { numReturns: 'dynamic' } as const;
+    // @ts-expect-error numReturns 'dynamic' is for generator functions (checked at compile time too)
+    remote((n: number) => [n], options);
+    const plain = remote((n: number) => [n], options as unknown as { numReturns: 1 });
     await assert.rejects(get(plain.remote(1)), /numReturns: 'dynamic', which is for generator functions/);
   });
 
