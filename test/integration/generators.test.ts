@@ -300,3 +300,19 @@ describe('generators', () => {
     assert.equal(await get(sumOfRange.remote(10)), 45);
   });
 });
+
+describe('generators (values)', () => {
+  before(async () => {
+    await init({ numCpus: 1, ignoreReinitError: true });
+  });
+  after(async () => {
+    await shutdown();
+  });
+
+  test('an ObjectRefGenerator cannot travel: the error says what to pass instead', async () => {
+    const { SerializationError, put } = await import('miniray');
+    const gen = range.remote(1);
+    assert.throws(() => put({ gen }), (error: unknown) => error instanceof SerializationError && /an ObjectRefGenerator cannot travel/.test(error.message));
+    assert.deepEqual(await collect(gen), [0]);
+  });
+});
