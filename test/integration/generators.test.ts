@@ -195,7 +195,7 @@ describe('generators', () => {
       const rest: number[] = [];
       for await (const ref of gen) rest.push(await get(ref));
       assert.deepEqual(rest, [1, 2, 3, 4, 5]);
-      assert.equal(yields.count(), 6);
+      await yields.reached(6); // its announcements travel apart from its items
     } finally {
       yields.close();
     }
@@ -307,6 +307,31 @@ describe('generators (values)', () => {
   });
   after(async () => {
     await shutdown();
+  });
+
+  test('test_generator_streaming_no_leak_upon_failures: read items are freed once their refs go, unread ones at break', async () => {
+    const { memory } = await import('miniray');
+    const { collectUntil } = await import('../fixtures/gc.js');
+    const baseline = memory().objects.length;
+    // Every item read, and the refs dropped: all of the stream's objects go with the refs.
+    let read = await collect(range.remote(20));
+    assert.equal(read.length, 20);
+    read = [];
+    await collectUntil(() => memory().objects.length <= baseline, () => `${memory().objects.length - baseline} objects of the stream left`);
+    // One item read of 30 stored, then break: the 29 unread go at once, without waiting for a collection.
+    const gen = range.remote(30);
+    await get(gen.completed());
+    const before = memory().objects.length;
+    for await (const ref of gen) {
+      assert.equal(await get(ref), 0);
+      break;
+    }
+    assert.ok(before - memory().objects.length >= 29, `${before - memory().objects.length} of 29 unread items freed at break`);
+    // And a failed generator's items and error go too.
+    const failed = failsAt.options({ maxRetries: 0 }).remote(5, 3);
+    const seen: string[] = [];
+    for await (const ref of failed) seen.push(await get(ref).then(String, (error: Error) => error.name));
+    assert.deepEqual(seen, ['0', '1', '2', 'TaskError']);
   });
 
   test('an ObjectRefGenerator cannot travel: the error says what to pass instead', async () => {
