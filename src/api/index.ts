@@ -422,13 +422,16 @@ function coreWorker(): CoreWorker {
  * returns a typed handle whose methods are called with `handle.method.remote(...args)`.
  */
 export function remote<C extends ActorClassType>(cls: C, options?: ActorOptions): ActorClass<C>;
-/** A function that never returns (it always throws) is a plain remote function, not a generator. */
+/**
+ * A function that never returns (it always throws): a plain remote function. (Its return type,
+ * never, would otherwise pass for a generator's.)
+ */
+export function remote<A extends unknown[]>(fn: (...args: A) => never, options?: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, never>;
 /**
  * Makes a generator function (sync or async) remote: by default (numReturns 'streaming')
  * `.remote()` returns an ObjectRefGenerator, and each yielded value is its own object, available
  * as soon as it is yielded. See docs/generators.md.
  */
-export function remote<A extends unknown[]>(fn: (...args: A) => never, options?: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, never>;
 export function remote<A extends unknown[], G extends AnyGenerator>(fn: GeneratorFn<A, G>, options?: TaskOptions & { numReturns?: 'streaming' }): StreamingRemoteFunction<A, YieldOf<G>>;
 /** A generator whose values come back as one ref to an array of refs, once it is done. */
 export function remote<A extends unknown[], G extends AnyGenerator>(fn: GeneratorFn<A, G>, options: TaskOptions & { numReturns: 'dynamic' }): DynamicRemoteFunction<A, YieldOf<G>>;
