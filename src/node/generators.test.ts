@@ -99,3 +99,11 @@ test('generatorItemId: distinct per index, never the generator ID itself', () =>
   assert.equal(generatorItemId(id, 7), generatorItemId(id, 7));
   assert.match(generatorItemId(id, 7), /^[0-9a-f]{32}$/);
 });
+
+test('backpressure: a stream that ends while its attempt still runs (a cancel) lets the generator run free', () => {
+  const s = setup(1);
+  const acks: number[] = [];
+  s.report(0, 'a', (n) => acks.push(n));
+  s.objects.setObject(s.generatorId, encodeError(new Error('cancelled')), true);
+  assert.deepEqual(acks, [Number.MAX_SAFE_INTEGER]);
+});

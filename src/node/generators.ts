@@ -144,6 +144,8 @@ export class GeneratorStreams<P> {
     const stream = this.streams.get(generatorId);
     if (stream === undefined) return;
     stream.ended = true;
+    // A task cancelled (or failed here) may still run on, waiting for its reader: let it run free.
+    stream.ack?.(UNBOUNDED);
     stream.ack = undefined;
     if (stream.dropped) {
       this.streams.delete(generatorId);
