@@ -254,9 +254,9 @@ export class CoreWorker {
       owner: this.address,
       actorId: actor.actorId,
       method,
-      ...(returns === undefined ? {} : { returns }),
     };
-    this.node.submit(NO_FUNCTIONS, [spec]);
+    // generators: a plain call pays one comparison for them
+    this.node.submit(NO_FUNCTIONS, [returns === undefined ? spec : { ...spec, returns }]);
     return returnIds;
   }
 
