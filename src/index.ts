@@ -47,8 +47,18 @@ export {
   type ValuesOf,
   type RuntimeContext,
   type RuntimeEnv,
+  // generators
+  type StreamingRemoteFunction,
+  type DynamicRemoteFunction,
+  type StaticGeneratorRemoteFunction,
+  type NoReturnRemoteFunction,
+  type GeneratorFunction,
+  type YieldOf,
+  type ReturnCount,
+  type RefTuple,
 } from './api/index.js';
 export { ObjectRef, type OwnerAddress } from './object-ref/index.js';
+export { ObjectRefGenerator } from './object-ref/generator.js';
 export { state, type StateListOptions, type ActorStateEntry, type ActorStateName, type ActorSummary, type FilterOp, type JobStateEntry, type ListOptions, type ListResult, type NodeStateEntry, type ObjectStateEntry, type ObjectSummary, type ProfileSpan, type StateFilter, type StateKind, type StateRecords, type TaskEntry, type TaskState, type TaskSummary, type TaskType, type WorkerStateEntry } from './api/state.js';
 export { timeline, type TimelineOptions, type ChromeTrace, type TraceEvent } from './api/timeline.js';
 // placement groups (helper pg)

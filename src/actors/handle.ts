@@ -8,6 +8,10 @@ import { currentRuntime } from '../core-worker/current.js';
 import { MinirayError } from '../errors/index.js';
 import { ActorID } from '../ids/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
+import { ObjectRefGenerator } from '../object-ref/generator.js';
+import type { ReturnMode } from '../protocol/index.js';
+
+const STREAMING: ReturnMode = Object.freeze({ kind: 'streaming' });
 import type { ActorInfo } from '../protocol/index.js';
 import { EXTENSION_TYPES } from '../serialization/index.js';
 
@@ -15,8 +19,11 @@ const ACTOR_HANDLE_TYPE = EXTENSION_TYPES.actorHandle;
 
 /** A method of an actor, as seen through a handle. */
 export interface ActorMethod<A extends unknown[], R> {
-  /** Calls the method on the actor; returns at once with a ref to its (unwrapped) result. */
-  remote(...args: { [K in keyof A]: A[K] | ObjectRef<A[K]> }): ObjectRef<Awaited<R>>;
+  /**
+   * Calls the method on the actor; returns at once with a ref to its (unwrapped) result, or, for
+   * a generator method, an ObjectRefGenerator of the values it yields.
+   */
+  remote(...args: { [K in keyof A]: A[K] | ObjectRef<A[K]> }): R extends Generator<infer T, unknown, never> | AsyncGenerator<infer T, unknown, never> ? ObjectRefGenerator<T> : ObjectRef<Awaited<R>>;
 }
 
 /** Names of T's methods (its function-valued string keys). */
@@ -40,10 +47,15 @@ class ActorMethodImpl {
     private readonly method: string,
   ) {}
 
-  remote(...args: unknown[]): ObjectRef {
+  remote(...args: unknown[]): ObjectRef | ObjectRefGenerator {
     const runtime = currentRuntime();
     if (runtime === undefined) {
       throw new MinirayError(`${this.info.className}.${this.method}.remote(): miniray is not running (the actor went away with shutdown())`);
+    }
+    // generators: a generator method's call streams, as a generator task does
+    if (this.info.generatorMethods?.includes(this.method) === true) {
+      const [end] = runtime.coreWorker.submitActorCall(this.info, this.method, args, 1, STREAMING);
+      return new ObjectRefGenerator(runtime.coreWorker.refFor(end as string), runtime.coreWorker.streams);
     }
     const [id] = runtime.coreWorker.submitActorCall(this.info, this.method, args, 1);
     return runtime.coreWorker.refFor(id as string);
@@ -73,11 +85,13 @@ export class ActorHandleImpl implements ActorHandleBase {
 addExtension({
   Class: ActorHandleImpl,
   type: ACTOR_HANDLE_TYPE,
-  write(handle: ActorHandleImpl): [string, string, readonly string[]] {
-    return [handle.info.actorId, handle.info.className, handle.info.methodNames];
+  write(handle: ActorHandleImpl): [string, string, readonly string[]] | [string, string, readonly string[], readonly string[]] {
+    const { actorId, className, methodNames, generatorMethods } = handle.info;
+    return generatorMethods === undefined ? [actorId, className, methodNames] : [actorId, className, methodNames, generatorMethods];
   },
-  read([actorId, className, methodNames]: [string, string, string[]]): ActorHandleImpl {
-    return new ActorHandleImpl({ actorId, className, methodNames });
+  read([actorId, className, methodNames, generatorMethods]: [string, string, string[], string[]?]): ActorHandleImpl {
+    const generators = Array.isArray(generatorMethods) ? generatorMethods.filter((name) => typeof name === 'string') : undefined;
+    return new ActorHandleImpl(generators === undefined ? { actorId, className, methodNames } : { actorId, className, methodNames, generatorMethods: generators });
   },
 });
 
@@ -92,6 +106,16 @@ export function methodNamesOf(cls: Function): string[] {
     }
   }
   return [...names];
+}
+
+// generators
+/** The class's generator methods (sync or async): calls to them stream. */
+export function generatorMethodsOf(cls: Function): string[] {
+  const proto = cls.prototype as Record<string, unknown>;
+  return methodNamesOf(cls).filter((name) => {
+    const tag = Object.prototype.toString.call(proto[name]);
+    return tag === '[object GeneratorFunction]' || tag === '[object AsyncGeneratorFunction]';
+  });
 }
 
 /** True when any method is async: such actors run calls concurrently by default, as in Ray. */

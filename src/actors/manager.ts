@@ -316,6 +316,13 @@ export class ActorManager {
     return this.hostWork.get(host)?.has(seq) ?? false;
   }
 
+  // generators
+  /** The spec of the call `host` runs as `seq`, while it has not reported (for its generator items). */
+  callSpec(host: Host, seq: number): TaskSpec | undefined {
+    const work = this.hostWork.get(host)?.get(seq);
+    return work?.kind === 'call' ? work.call.spec : undefined;
+  }
+
   /** Whether an actor with this ID is known here (a new actor must not take its ID). */
   has(actorId: string): boolean {
     return this.actors.has(actorId);
@@ -330,7 +337,8 @@ export class ActorManager {
     const id = this.names.get(nameKey(namespace, name));
     const actor = id === undefined ? undefined : this.actors.get(id);
     if (actor === undefined || actor.state === 'dead') return null;
-    return { actorId: actor.spec.actorId, className: actor.spec.className, methodNames: actor.spec.methodNames };
+    const info = { actorId: actor.spec.actorId, className: actor.spec.className, methodNames: actor.spec.methodNames };
+    return actor.spec.generatorMethods === undefined ? info : { ...info, generatorMethods: actor.spec.generatorMethods }; // generators
   }
 
   /** Kills an actor: for good with `noRestart`, else as if its worker had died (it restarts if it may). */
@@ -671,6 +679,7 @@ export class ActorManager {
       };
       // Set, not spread: no throwaway object per call.
       if (spec.owner.nodeId !== this.services.nodeId) task.ownerNode = spec.owner.nodeId;
+      if (spec.returns !== undefined) task.returns = spec.returns; // generators
       tasks.push(task);
     }
     if (sent > 0) actor.calls.splice(0, sent);

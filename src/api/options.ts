@@ -5,7 +5,7 @@ import { isIdHex } from '../ids/index.js';
 import type { ResourceMap, RuntimeEnvSpec, SchedulingStrategy as SpecStrategy } from '../protocol/index.js';
 import { statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import type { ResolvedActorOptions, ResolvedTaskOptions } from '../core-worker/index.js';
+import { returnModeOf, type ResolvedActorOptions, type ResolvedTaskOptions } from '../core-worker/index.js';
 import type { NodeOptions } from '../node/index.js';
 
 export interface InitOptions {
@@ -286,8 +286,18 @@ export interface TaskOptions {
   /**
    * How many objects the task returns; with n > 1 it must return an array of n values and
    * `.remote()` gives n refs. At most MAX_NUM_RETURNS (10,000). Default: 1.
+   * Generators (see docs/generators.md): 'streaming' (the default for a generator function):
+   * `.remote()` gives an ObjectRefGenerator, each yielded value its own object as soon as it is
+   * yielded; 'dynamic': a ref to an array of refs, one per yielded value, once the generator is
+   * done; n: the generator must yield exactly n values, one per ref. 0: no result (`.remote()`
+   * gives undefined).
    */
-  numReturns?: number;
+  numReturns?: number | 'streaming' | 'dynamic';
+  /**
+   * Streaming generators: most yielded values the caller has not read yet before the generator is
+   * paused (Ray's _generator_backpressure_num_objects). Default: no limit.
+   */
+  generatorBackpressureNumObjects?: number;
   /** Retries when the worker running the task dies (and on exceptions with retryExceptions). -1: unlimited. Default: 3. */
   maxRetries?: number;
   /** Also retry when the task throws. Default: false. */
@@ -298,12 +308,47 @@ export interface TaskOptions {
   runtimeEnv?: RuntimeEnv;
 }
 
+// generators
+/** numReturns: a count (0 to MAX_NUM_RETURNS), or how a generator's values come back. */
+const NUM_RETURNS_RULE: CustomRule<number | 'streaming' | 'dynamic'> = {
+  type: 'custom',
+  doc: "how many objects the task returns (0 to 10,000; return one array for more), or 'streaming' / 'dynamic' for a generator",
+  problem: (value) => {
+    if (value === 'streaming' || value === 'dynamic') return undefined;
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_NUM_RETURNS) return undefined;
+    return `an integer from 0 to ${MAX_NUM_RETURNS}, 'streaming' or 'dynamic'`;
+  },
+};
+
+/** The generator fields of resolved task options, from numReturns and generatorBackpressureNumObjects. */
+export function generatorOptions(
+  base: Pick<ResolvedTaskOptions, 'numReturns' | 'returnKind' | 'backpressure' | 'isGenerator'>,
+  numReturns: number | 'streaming' | 'dynamic' | undefined,
+  backpressure: number | undefined,
+): Pick<ResolvedTaskOptions, 'numReturns' | 'returnKind' | 'backpressure' | 'isGenerator' | 'returns'> {
+  const isGenerator = base.isGenerator === true;
+  const bp = backpressure ?? base.backpressure;
+  let count = base.numReturns;
+  let returnKind = base.returnKind;
+  if (typeof numReturns === 'number') {
+    count = numReturns;
+    returnKind = undefined;
+  } else if (numReturns !== undefined) {
+    count = 1;
+    returnKind = numReturns;
+  }
+  const resolved = { numReturns: count, returnKind, backpressure: bp, isGenerator };
+  return { ...resolved, returns: returnModeOf(resolved) };
+}
+
 const TASK_RULES = {
   numCpus: { type: 'number', min: 0, doc: 'CPUs the task holds while it runs' },
   numGpus: { type: 'number', min: 0, doc: 'GPUs the task holds while it runs' },
   resources: RESOURCES_RULE,
   schedulingStrategy: STRATEGY_RULE,
-  numReturns: { type: 'integer', min: 1, max: MAX_NUM_RETURNS, doc: 'how many objects the task returns; return one array for more' },
+  numReturns: NUM_RETURNS_RULE,
+  // generators
+  generatorBackpressureNumObjects: { type: 'integer', min: 1, doc: 'most yielded values not yet read before a streaming generator is paused' },
   maxRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries after a worker crash' },
   retryExceptions: { type: 'boolean', doc: 'also retry when the task throws' },
   name: { type: 'string', nonEmpty: true, doc: 'name shown in errors' },
@@ -322,6 +367,13 @@ export function defaultTaskOptions(): ResolvedTaskOptions {
   };
 }
 
+// generators
+/** The defaults of a generator function's task: it streams. */
+export function generatorTaskOptions(): ResolvedTaskOptions {
+  const base = { ...defaultTaskOptions(), isGenerator: true, returnKind: 'streaming' as const };
+  return { ...base, returns: returnModeOf(base) };
+}
+
 export function mergeTaskOptions(where: string, base: ResolvedTaskOptions, options: TaskOptions | undefined): ResolvedTaskOptions {
   const valid = validateOptions(where, TASK_RULES, options);
   return {
@@ -329,11 +381,11 @@ export function mergeTaskOptions(where: string, base: ResolvedTaskOptions, optio
     resources: valid.numGpus === undefined && valid.resources === undefined ? base.resources : mergedResources(base.resources, valid.numGpus, valid.resources),
     strategy: valid.schedulingStrategy === undefined ? base.strategy : specStrategy(valid.schedulingStrategy),
     ...placementOf(base, valid.schedulingStrategy),
-    numReturns: valid.numReturns ?? base.numReturns,
     maxRetries: valid.maxRetries ?? base.maxRetries,
     retryExceptions: valid.retryExceptions ?? base.retryExceptions,
     name: valid.name ?? base.name,
     runtimeEnv: valid.runtimeEnv === undefined ? base.runtimeEnv : specRuntimeEnv(where, valid.runtimeEnv),
+    ...generatorOptions(base, valid.numReturns, valid.generatorBackpressureNumObjects),
   };
 }
 

@@ -29,6 +29,7 @@ import { JOB_SUBMISSIONS } from '../state/types.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { formatLogLine } from '../state/log-lines.js';
 import { answers, parse } from './messages.js';
+import { generatorItemId } from '../object-ref/generator.js';
 
 /** The GCS KV namespace of function and actor class definitions (Ray's function table). */
 const FUNCTIONS = 'fun';
@@ -1331,6 +1332,7 @@ export class ClusterAgent implements ClusterLink {
         return new Promise<RemoteValue[]>((resolve) =>
           node.runForPeer(definitions, spec, args, INLINE_LIMIT, (values) => {
             running?.delete(returnId);
+            this.streamAcks.delete(returnId); // generators
             if (running?.size === 0 && this.runningFor.get(owner) === running) this.runningFor.delete(owner);
             for (const value of values) if (value.state === 'located') this.keep(peer.hello.nodeId, spec.owner.workerId, value.id);
             resolve(values);
@@ -1384,7 +1386,35 @@ export class ClusterAgent implements ClusterLink {
       .on('addCopies', parse.ids, ({ ids }, peer) => node.remoteObjects.copiesAt(peer.hello.nodeId, ids, true))
       .on('dropCopies', parse.ids, ({ ids }, peer) => node.remoteObjects.copiesAt(peer.hello.nodeId, ids, false))
       // ---- logs (issue 12) ----
-      .on('taskLogs', parse.taskLogs, ({ lines }, peer) => writeForwardedLogs(peer.hello.nodeId, lines));
+      .on('taskLogs', parse.taskLogs, ({ lines }, peer) => writeForwardedLogs(peer.hello.nodeId, lines))
+      // generators
+      .on('generatorItem', parse.generatorItem, ({ generatorId, index, value }, peer) => {
+        // The item's ID is derived: a value that names another object is not taken.
+        if (value.id !== generatorItemId(generatorId, index)) return;
+        const from = peer.hello.nodeId;
+        node.generatorItemFromPeer(generatorId, index, value, from, (consumed) => {
+          void Promise.resolve()
+            .then(() => peer.notify('generatorAck', { generatorId, consumed }))
+            .catch(() => {});
+        });
+      })
+      .on('generatorAck', parse.generatorAck, ({ generatorId, consumed }) => this.streamAcks.get(generatorId)?.(consumed));
+  }
+
+  // generators
+  /** Backpressure acks of streaming tasks that run here for another node, by generator ID (while they run). */
+  private readonly streamAcks = new Map<string, (consumed: number) => void>();
+
+  generatorItem(spec: TaskSpec, index: number, value: RemoteValue, ack: (consumed: number) => void): void {
+    const ownerNode = spec.owner.nodeId;
+    const generatorId = spec.returnIds[0] as string;
+    if (spec.returns?.kind === 'streaming' && spec.returns.backpressure !== undefined) this.streamAcks.set(generatorId, ack);
+    if (value.state === 'located') this.keep(ownerNode, spec.owner.workerId, value.id);
+    if (this.deadNodes.has(ownerNode)) return;
+    // On the connection the task came over: ahead of its result, which follows on it.
+    const route = this.logRoutes.get(ownerNode);
+    const peer = route !== undefined ? Promise.resolve(route) : this.link(ownerNode)?.peer;
+    peer?.then((connected) => connected.notify('generatorItem', { generatorId, index, value })).catch(() => {});
   }
 
   // ---- logs (issue 12) ----

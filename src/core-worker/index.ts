@@ -13,8 +13,9 @@ import {
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddress } from '../object-ref/index.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, NewObject, ObjectPayload, Part, ResourceMap, RuntimeEnvSpec, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, NewObject, ObjectPayload, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
 import { mergeRuntimeEnv } from '../protocol/index.js';
+import { generatorItemId, type StreamReader } from '../object-ref/generator.js';
 import {
   OUT_OF_BAND_BYTES,
   decodeErrorRecord,
@@ -54,6 +55,15 @@ export interface ResolvedTaskOptions {
   readonly runtimeEnv?: RuntimeEnvSpec | undefined;
   /** schedulingStrategy: { placementGroup } (helper pg): its demand is asked of the group's bundle. */
   readonly placementGroup?: InGroup;
+  // generators
+  /** numReturns 'streaming' or 'dynamic' (numReturns is then 1); absent: numReturns says how many. */
+  readonly returnKind?: 'streaming' | 'dynamic' | undefined;
+  /** The function is a generator function: numReturns n then means it yields n values. */
+  readonly isGenerator?: boolean;
+  /** generatorBackpressureNumObjects. */
+  readonly backpressure?: number | undefined;
+  /** What the spec carries, from the three above and numReturns (see returnModeOf); absent for a plain return. */
+  readonly returns?: ReturnMode | undefined;
 }
 
 /** A task or actor placed in a placement group's bundle (-1: any bundle of it). */
@@ -79,6 +89,16 @@ function groupFor(options: { readonly placementGroup?: InGroup; readonly strateg
   const captured = capturingGroup();
   return captured === undefined ? undefined : { placementGroupId: captured, bundleIndex: -1, captureChildTasks: true };
 }
+
+/** How a task's values come back (TaskSpec.returns), or undefined for a plain return. */
+export function returnModeOf(options: Pick<ResolvedTaskOptions, 'numReturns' | 'returnKind' | 'isGenerator' | 'backpressure'>): ReturnMode | undefined {
+  if (options.returnKind === 'streaming') return options.backpressure === undefined ? STREAMING : { kind: 'streaming', backpressure: options.backpressure };
+  if (options.returnKind === 'dynamic') return DYNAMIC;
+  if (options.numReturns === 0 || options.isGenerator === true) return { kind: 'static', count: options.numReturns };
+  return undefined;
+}
+const STREAMING: ReturnMode = Object.freeze({ kind: 'streaming' });
+const DYNAMIC: ReturnMode = Object.freeze({ kind: 'dynamic' });
 
 /** An actor's options, as its spec carries them. */
 export type ResolvedActorOptions = Pick<
@@ -225,7 +245,8 @@ export class CoreWorker {
   /** Submits a task and returns the IDs of its return objects. */
   submitTask(fn: FunctionDescriptor, args: readonly unknown[], options: ResolvedTaskOptions): string[] {
     const name = options.name ?? fn.name;
-    const returnIds = newIds(options.numReturns);
+    // numReturns 0 (generators): one internal return, so the task has an end like any other.
+    const returnIds = newIds(options.numReturns === 0 ? 1 : options.numReturns);
     const spec: TaskSpec = {
       taskId: randomHex(),
       functionId: fn.id,
@@ -241,7 +262,8 @@ export class CoreWorker {
       owner: this.address,
     };
     this.addEnvFields(spec, options.runtimeEnv);
-    this.node.submit(this.definitionsOf(fn), [spec]);
+    // generators: a plain task pays one property read for them
+    this.node.submit(this.definitionsOf(fn), [options.returns === undefined ? spec : { ...spec, returns: options.returns }]);
     return returnIds;
   }
 
@@ -251,6 +273,7 @@ export class CoreWorker {
     methodNames: readonly string[],
     args: readonly unknown[],
     options: ResolvedActorOptions,
+    generatorMethods: readonly string[] = [],
   ): string {
     const actorId = randomHex();
     const spec: ActorSpec = {
@@ -271,6 +294,7 @@ export class CoreWorker {
       isolation: options.isolation,
       owner: this.address,
       ...(options.lifetime === 'detached' ? { detached: true } : {}),
+      ...(generatorMethods.length === 0 ? {} : { generatorMethods }),
     };
     const env = this.inheritedEnv(options.runtimeEnv);
     if (env !== undefined) (spec as { runtimeEnv?: RuntimeEnvSpec }).runtimeEnv = env;
@@ -279,9 +303,9 @@ export class CoreWorker {
   }
 
   /** Calls a method of an actor; returns the IDs of its return objects. */
-  submitActorCall(actor: ActorInfo, method: string, args: readonly unknown[], numReturns: number): string[] {
+  submitActorCall(actor: ActorInfo, method: string, args: readonly unknown[], numReturns: number, returns?: ReturnMode): string[] {
     const name = `${actor.className}.${method}`;
-    const returnIds = newIds(numReturns);
+    const returnIds = newIds(numReturns === 0 ? 1 : numReturns);
     const spec: TaskSpec = {
       taskId: randomHex(),
       functionId: '',
@@ -297,7 +321,8 @@ export class CoreWorker {
     };
     // An actor call runs in its actor's environment; only its parent is recorded (recursive cancel).
     if (this.blocking?.currentTaskId !== undefined) this.addEnvFields(spec, undefined, false);
-    this.node.submit(NO_FUNCTIONS, [spec]);
+    // generators: a plain call pays one comparison for them
+    this.node.submit(NO_FUNCTIONS, [returns === undefined ? spec : { ...spec, returns }]);
     return returnIds;
   }
 
@@ -384,6 +409,22 @@ export class CoreWorker {
     this.node.put([this.encodeObject(id, value, 'the value given to put()')]);
     return this.refFor<T>(id);
   }
+
+  // generators
+  /** How this thread's ObjectRefGenerators read their streams (kept by this thread's node). */
+  readonly streams: StreamReader = {
+    next: (generatorId, index) =>
+      new Promise((resolve) => {
+        // Waiting for the next item is waiting in get(): the task lends its CPU meanwhile (as Ray's next()).
+        const blocked = this.blocking?.onBlocked() ?? false;
+        this.node.generatorNext(generatorId, index, (answer) => {
+          if (blocked) this.blocking?.onUnblocked();
+          resolve(answer);
+        });
+      }),
+    itemRef: (generatorId, index) => this.refFor(generatorItemId(generatorId, index)),
+    drop: (generatorId) => this.node.generatorDropped(generatorId),
+  };
 
   /** The first ref to an object this CoreWorker just created (a put, a task's return). */
   refFor<T>(id: string): ObjectRef<T> {

@@ -6,6 +6,7 @@
 import type {
   ClusterAnswer,
   ClusterQuery,
+  GeneratorAnswer,
   ActorInfo,
   ActorSpec,
   NodeToWorker,
@@ -56,6 +57,11 @@ export interface NodeClient {
   storeParts(parts: readonly Uint8Array[]): Part[];
   /** The bytes of a part the node sent. */
   partView(part: Part): Uint8Array;
+  // generators
+  /** Calls `callback` once item `index` of the stream `generatorId` (owned by this thread) exists, or the stream has ended. */
+  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void): void;
+  /** This thread lets go of the stream: its unread items are freed. */
+  generatorDropped(generatorId: string): void;
 }
 
 /** A worker's NodeClient: messages over the worker's channel, replies matched by request id. */
@@ -196,5 +202,25 @@ export class ChannelNodeClient implements NodeClient {
 
   killActor(actorId: string, noRestart: boolean): void {
     this.channel.send({ type: 'killActor', actorId, noRestart });
+  }
+
+  // generators
+  private readonly streamRequests = new Map<number, (answer: GeneratorAnswer) => void>();
+
+  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void): void {
+    const requestId = this.nextRequestId++;
+    this.streamRequests.set(requestId, callback);
+    this.channel.send({ type: 'generatorNext', requestId, generatorId, index });
+  }
+
+  /** Called by the worker runtime for each `generatorNext` reply. */
+  deliverGeneratorNext(requestId: number, answer: GeneratorAnswer): void {
+    const callback = this.streamRequests.get(requestId);
+    this.streamRequests.delete(requestId);
+    callback?.(answer);
+  }
+
+  generatorDropped(generatorId: string): void {
+    this.channel.send({ type: 'generatorDropped', generatorId });
   }
 }

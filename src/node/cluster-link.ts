@@ -85,6 +85,12 @@ export interface ClusterLink {
   forwardLogs(ownerNode: string, lines: readonly ForwardedLogLine[]): void;
   /** Whether the cluster has reported node `nodeId` dead (its copies of objects are gone). */
   isDead(nodeId: string): boolean;
+  // generators
+  /**
+   * Item `index` yielded by streaming task `spec` that runs here for its owner's node: sent there
+   * (before the task's result, on the same connection). `ack` is called with what the owner has read.
+   */
+  generatorItem(spec: TaskSpec, index: number, value: RemoteValue, ack: (consumed: number) => void): void;
 }
 
 /** Resources a spec asks for, CPUs included. */

@@ -28,6 +28,11 @@ import { ObjectStore, type Block } from '../object-store/index.js';
 import { Lineage, ObjectDirectory, specBytes, unhandledErrorReporter, type ObjectEntry, type ObjectInfo } from '../ownership/index.js';
 import { demandOf, type ClusterLink, type ForwardedLogLine, type RemoteWork } from './cluster-link.js';
 import { ObjectDelivery } from './delivery.js';
+import { GeneratorStreams } from './generators.js';
+import { generatorItemId } from '../object-ref/generator.js';
+
+/** Items up to this size go inline to their owner's node (as the cluster's INLINE_LIMIT for returns). */
+const INLINE_ITEM_LIMIT = 100 * 1024;
 import { RemoteObjects } from './remote-objects.js';
 import { ActorManager } from '../actors/manager.js';
 import type {
@@ -36,6 +41,7 @@ import type {
   ClusterAnswer,
   ClusterQuery,
   ExecuteTask,
+  GeneratorAnswer,
   NewObject,
   ObjectPayload,
   RemoteValue,
@@ -106,6 +112,7 @@ interface GpuHold {
 
 
 type Worker = PooledWorker<TaskRecord>;
+type Building<T> = { -readonly [K in keyof T]: T[K] };
 
 
 export class Node {
@@ -156,6 +163,66 @@ export class Node {
    * those of an actor with maxTaskRetries are kept in lineage once they finish (see actorCallDone).
    */
   private readonly actorCallsPending = new Map<string, TaskRecord>();
+
+  // generators
+  /** Streams of the streaming generator tasks this node owns (made on first use). */
+  private generators: GeneratorStreams<TaskRecord> | undefined;
+
+  private streams(): GeneratorStreams<TaskRecord> {
+    return (this.generators ??= new GeneratorStreams(this.objects));
+  }
+
+  /** next() of an ObjectRefGenerator in `thread` (which owns its task). */
+  generatorNext(thread: string, generatorId: string, index: number, answer: (answer: GeneratorAnswer) => void): void {
+    this.streams().next(thread, generatorId, index, answer);
+  }
+
+  /** `thread` let go of its ObjectRefGenerator: the items it did not read go. */
+  generatorDropped(thread: string, generatorId: string): void {
+    this.generators?.drop(thread, generatorId);
+  }
+
+  /**
+   * Item `index` yielded by the streaming task or actor call `spec`, running on `worker` as `seq`:
+   * stored here for the stream if this node owns it, else sent to the owner's node. Returns what is
+   * wrong with the report instead.
+   */
+  private onGeneratorItem(worker: Worker, message: Extract<WorkerToNode, { type: 'generatorItem' }>, attached: readonly SharedArrayBuffer[]): string | undefined {
+    const { seq } = message;
+    if (seq < 1 || seq >= worker.nextSeq) return `reports an item of seq ${seq}, which it was never given`;
+    const spec = worker.role === 'task' ? worker.inFlight.get(seq)?.spec : this.actors.callSpec(worker, seq);
+    if (spec === undefined) return undefined; // reported or taken back already: a late item is not kept
+    if (spec.returns?.kind !== 'streaming') return `reports an item of ${spec.name} (seq ${seq}), which is not a streaming generator`;
+    const problem = this.delivery.checkParts(message.parts, attached, `has item ${message.index} whose`);
+    if (problem !== undefined) return problem;
+    const generatorId = spec.returnIds[0] as string;
+    const result: Building<Extract<TaskResult, { outcome: 'ok' }>> = { seq, outcome: 'ok', values: [message.value], us: 0 };
+    if (message.parts !== undefined) result.parts = [message.parts];
+    if (message.nested !== undefined) result.nested = [message.nested];
+    const store = (id: string): void => this.delivery.storeResult(worker, [id], result, attached);
+    const ack = (consumed: number): void => {
+      if (worker.alive) worker.channel.send({ type: 'generatorAck', seq, consumed });
+    };
+    if (spec.owner.nodeId === this.nodeId) return this.streams().item(generatorId, message.index, store, `${worker.id}:${seq}`, ack);
+    // The task runs here for another node: the item is stored here, then sent to its owner's node.
+    const id = generatorItemId(generatorId, message.index);
+    if (this.objects.get(id) !== undefined) return undefined; // a retry's repeat, sent already
+    this.objects.addPending(id, spec.owner.workerId, undefined);
+    store(id);
+    const value = this.remoteObjects.valueFor(id, INLINE_ITEM_LIMIT);
+    // Sent inline: the owner has the value, nothing here needs it any more (as runForPeer's returns).
+    if (value.state !== 'located') this.objects.removeHandles(spec.owner.workerId, [id]);
+    this.cluster?.generatorItem(spec, message.index, value, ack);
+    return undefined;
+  }
+
+  /**
+   * Item `index` of a stream this node owns, from `fromNode`, which runs its task (`value` as
+   * RemoteObjects carries it); `ack` tells that node what the reader has read.
+   */
+  generatorItemFromPeer(generatorId: string, index: number, value: RemoteValue, fromNode: string, ack: (consumed: number) => void): void {
+    this.generators?.item(generatorId, index, () => this.remoteObjects.storeValues([value], fromNode), `node:${fromNode}`, ack);
+  }
 
   constructor(readonly options: NodeOptions) {
     this.logRing = new LogRing(this.nodeId, setting('maxLogBytesPerNode'));
@@ -291,6 +358,7 @@ export class Node {
     for (const fn of functions) this.functions.set(fn.id, fn);
     for (const spec of specs) this.submitOne(spec);
   }
+
 
   /**
    * Stores the driver's objects (their parts already in the arena); throws ObjectStoreFullError
@@ -874,6 +942,7 @@ export class Node {
     const owner = spec.owner.workerId;
     if (spec.actorId !== undefined) {
       for (const id of spec.returnIds) this.objects.addPending(id, owner, undefined);
+      if (spec.returns?.kind === 'streaming' && !fromPeer) this.streams().open(spec); // generators
       this.holdArguments(spec);
       if (!fromPeer && this.cluster?.canGrow === true) this.actorCallsPending.set(spec.returnIds[0] as string, this.actorCallRecord(spec));
       this.callActor(spec, fromPeer, attempt);
@@ -894,6 +963,7 @@ export class Node {
       gpus: undefined,
     };
     for (const id of spec.returnIds) this.objects.addPending(id, owner, record);
+    if (spec.returns?.kind === 'streaming' && !fromPeer) this.streams().open(spec); // generators
     this.holdArguments(spec);
     // Where the cluster may run it elsewhere, it decides once the arguments exist.
     if (!this.canRun(record.spec) && (this.cluster === undefined || fromPeer)) {
@@ -1484,6 +1554,7 @@ export class Node {
       if (spec.resources !== undefined || spec.numCpus !== 1) task.resources = demandOf(spec);
       if (record.gpus !== undefined) task.gpuIds = record.gpus.ids;
       if (spec.captureChildTasks === true) task.captureChildTasks = true;
+      if (spec.returns !== undefined) task.returns = spec.returns; // generators
       batch.tasks.push(task);
     });
     for (const [worker, batch] of batches) {
@@ -1693,6 +1764,17 @@ export class Node {
       case 'cancel':
         this.cancel(message.objectId, message.force, message.recursive === true);
         return undefined;
+      // generators
+      case 'generatorItem':
+        return this.onGeneratorItem(worker, message, attached);
+      case 'generatorNext':
+        this.generatorNext(worker.id, message.generatorId, message.index, (answer) => {
+          if (worker.alive) worker.channel.send({ type: 'generatorNext', requestId: message.requestId, answer });
+        });
+        return undefined;
+      case 'generatorDropped':
+        this.generatorDropped(worker.id, message.generatorId);
+        return undefined;
     }
   }
 
@@ -1850,6 +1932,7 @@ export class Node {
     this.blockedTasks.delete(worker);
     if (this.stopped) return;
     this.objects.dropThread(worker.id); // its refs and leases die with it
+    this.generators?.ownerGone(worker.id);
     for (const [key, withdraw] of this.workerFetches) {
       if (key.startsWith(`${worker.id}:`)) {
         withdraw();

@@ -3,7 +3,7 @@
  * direct call. (A worker's CoreWorker reaches its node over a channel: core-worker/node-client.ts.)
  */
 import type { NodeClient } from '../core-worker/index.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, GeneratorAnswer, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { Node } from './index.js';
 
@@ -87,6 +87,15 @@ export class LocalNodeClient implements NodeClient {
   /** The driver writes large parts straight into the arena: the one copy they ever get. */
   storeParts(parts: readonly Uint8Array[]): Part[] {
     return this.node.storeParts(parts);
+  }
+
+  // generators
+  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void): void {
+    this.node.generatorNext(this.node.driverId, generatorId, index, callback);
+  }
+
+  generatorDropped(generatorId: string): void {
+    this.node.generatorDropped(this.node.driverId, generatorId);
   }
 
   partView(part: Part): Uint8Array {

@@ -11,7 +11,7 @@
 import { ProtocolError } from '../errors/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { OwnerAddress } from '../object-ref/index.js';
-import type { Part, ResourceMap, RuntimeEnvSpec, SchedulingStrategy } from './index.js';
+import type { Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy } from './index.js';
 import type { ProfileSpan } from '../state/types.js';
 
 /** A failed check: where (relative to the value being checked) and what was wrong. */
@@ -313,4 +313,16 @@ export function aProfileSpan(value: unknown): ProfileSpan {
     for (const key in extra) str(extra[key], `extraData.${key}`);
   }
   return o as unknown as ProfileSpan;
+}
+
+// generators
+const RETURN_KINDS = ['streaming', 'dynamic', 'static'] as const;
+
+/** How a generator's values are returned (TaskSpec.returns, ExecuteTask.returns). */
+export function aReturnMode(value: unknown, path: string): ReturnMode {
+  const o = fields(value, path);
+  const kind = oneOf(o['kind'], `${path}.kind`, RETURN_KINDS);
+  if (kind === 'streaming' && o['backpressure'] !== undefined) int(o['backpressure'], `${path}.backpressure`, 1);
+  if (kind === 'static') int(o['count'], `${path}.count`);
+  return o as unknown as ReturnMode;
 }

@@ -81,6 +81,8 @@ export interface TaskSpec {
   readonly parentTaskId?: string;
   /** In a placement group with captureChildTasks: tasks it submits go to the group too (helper pg). */
   readonly captureChildTasks?: true;
+  // generators: how its values are returned for numReturns 'streaming', 'dynamic' or 0, or a generator function (absent: a plain return)
+  readonly returns?: ReturnMode;
 }
 
 /**
@@ -91,6 +93,25 @@ export interface RuntimeEnvSpec {
   readonly envVars?: Readonly<Record<string, string>>;
   readonly workingDir?: string;
 }
+
+// generators
+/**
+ * How a task's (or actor call's) values are returned when it is a generator, or asks for no return:
+ *  - 'streaming': each yielded value is its own object, reported as it is yielded
+ *    (`generatorItem`); returnIds[0] is the stream's end: it holds the number of items once the
+ *    generator is done, or the error that ended it. `backpressure`: most items reported and not
+ *    yet read by the caller before the generator is paused (Ray's _generator_backpressure_num_objects).
+ *  - 'dynamic': the generator runs to its end; returnIds[0] holds an array of refs, one per value.
+ *  - 'static': the generator yields exactly `count` values, one per return ID. With count 0
+ *    (numReturns: 0) there is one internal return ID, which gets undefined.
+ */
+export type ReturnMode =
+  | { readonly kind: 'streaming'; readonly backpressure?: number }
+  | { readonly kind: 'dynamic' }
+  | { readonly kind: 'static'; readonly count: number };
+
+/** What a node answers a consumer's next() on a stream: item `index` exists, or the stream ended (ok, or with an error). */
+export type GeneratorAnswer = 'item' | 'end' | 'failed';
 
 export type Isolation = 'thread' | 'shared' | 'process';
 
@@ -127,6 +148,9 @@ export interface ActorSpec {
   readonly runtimeEnv?: RuntimeEnvSpec;
   /** In a placement group with captureChildTasks: tasks its methods submit go to the group too (helper pg). */
   readonly captureChildTasks?: true;
+  // generators
+  /** Its generator methods: calls to them stream (absent: none). */
+  readonly generatorMethods?: readonly string[];
 }
 
 /** What a handle needs to call an actor. */
@@ -134,6 +158,9 @@ export interface ActorInfo {
   readonly actorId: string;
   readonly className: string;
   readonly methodNames: readonly string[];
+  // generators
+  /** Its generator methods: calls to them stream (absent: none). */
+  readonly generatorMethods?: readonly string[];
 }
 
 /** A task as sent to a worker: the spec's executable part plus the values of its ref arguments. */
@@ -174,6 +201,8 @@ export interface ExecuteTask {
   readonly resources?: ResourceMap;
   readonly gpuIds?: readonly number[];
   readonly captureChildTasks?: true;
+  // generators: as TaskSpec.returns (absent: a plain return)
+  readonly returns?: ReturnMode;
 }
 
 /**
@@ -312,7 +341,12 @@ export type NodeToWorker =
   /** Arena slabs the worker will see parts in, each attached to this frame. */
   | { readonly type: 'slabs'; readonly slabs: readonly { readonly index: number; readonly attached: number }[] }
   | { readonly type: 'actorInfo'; readonly requestId: number; readonly info: ActorInfo | null }
-  | { readonly type: 'clusterInfo'; readonly requestId: number; readonly answer: ClusterAnswer };
+  | { readonly type: 'clusterInfo'; readonly requestId: number; readonly answer: ClusterAnswer }
+  // generators
+  /** A reply to `generatorNext`. */
+  | { readonly type: 'generatorNext'; readonly requestId: number; readonly answer: GeneratorAnswer }
+  /** The caller has read `consumed` items of the streaming task `seq` (sent only to tasks with backpressure). */
+  | { readonly type: 'generatorAck'; readonly seq: number; readonly consumed: number };
 
 export type WorkerToNode =
   | { readonly type: 'ready' }
@@ -338,7 +372,21 @@ export type WorkerToNode =
   | { readonly type: 'addRefs'; readonly ids: readonly string[]; readonly owners?: readonly string[] }
   | { readonly type: 'removeRefs'; readonly ids: readonly string[] }
   /** No view of the parts given under these leases is left in this thread. */
-  | { readonly type: 'releaseLeases'; readonly leases: readonly number[] };
+  | { readonly type: 'releaseLeases'; readonly leases: readonly number[] }
+  // generators
+  /** Value `index` (0, 1, ...) yielded by the streaming task or call `seq`, sent as it is yielded. */
+  | {
+      readonly type: 'generatorItem';
+      readonly seq: number;
+      readonly index: number;
+      readonly value: Uint8Array;
+      readonly parts?: readonly Part[];
+      readonly nested?: readonly string[];
+    }
+  /** next() on a stream this thread owns: answered when item `index` exists or the stream has ended. */
+  | { readonly type: 'generatorNext'; readonly requestId: number; readonly generatorId: string; readonly index: number }
+  /** This thread let go of a stream (its ObjectRefGenerator was collected or returned): its unread items go. */
+  | { readonly type: 'generatorDropped'; readonly generatorId: string };
 
 /**
  * A worker process ('process' isolation) records the seq of each call it starts at offset 0 of

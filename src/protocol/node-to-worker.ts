@@ -31,7 +31,10 @@ import {
   within,
   type Fields,
 } from './check.js';
-import type { ActorInfo, ClusterAnswer, ClusterNode, ExecuteTask, NodeToWorker, ObjectPayload, PreloadModule, WorkerBootData } from './index.js';
+import { aReturnMode } from './check.js';
+import type { GeneratorAnswer, ActorInfo, ClusterAnswer, ClusterNode, ExecuteTask, NodeToWorker, ObjectPayload, PreloadModule, WorkerBootData } from './index.js';
+
+const GENERATOR_ANSWERS: readonly GeneratorAnswer[] = ['item', 'end', 'failed'];
 
 type Check<K extends NodeToWorker['type']> = (o: Fields) => Extract<NodeToWorker, { type: K }>;
 
@@ -65,6 +68,7 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
   optionalResources(o['resources'], 'resources');
   if (o['gpuIds'] !== undefined) list(o['gpuIds'], 'gpuIds', (item) => int(item, 'gpuIds[]'));
   if (o['captureChildTasks'] !== undefined && o['captureChildTasks'] !== true) fail('captureChildTasks', 'true or absent', o['captureChildTasks']);
+  if (o['returns'] !== undefined) aReturnMode(o['returns'], 'returns'); // generators
   return o as unknown as ExecuteTask;
 };
 
@@ -97,6 +101,7 @@ const anActorInfo = (o: Fields): ActorInfo | null => {
     id(info['actorId'], 'actorId');
     str(info['className'], 'className');
     list(info['methodNames'], 'methodNames', aString);
+    optionalList(info['generatorMethods'], 'generatorMethods', aString); // generators
     return info as unknown as ActorInfo;
   } catch (error) {
     throw within(error, 'info');
@@ -144,6 +149,9 @@ const checks: { readonly [K in NodeToWorker['type']]: Check<K> } = {
   slabs: (o) => (list(o['slabs'], 'slabs', aSlab), nothing(o)),
   actorInfo: (o) => (int(o['requestId'], 'requestId'), anActorInfo(o), nothing(o)),
   clusterInfo: (o) => (int(o['requestId'], 'requestId'), aClusterAnswer(o['answer']), nothing(o)),
+  // generators
+  generatorNext: (o) => (int(o['requestId'], 'requestId'), oneOf(o['answer'], 'answer', GENERATOR_ANSWERS), nothing(o)),
+  generatorAck: (o) => (int(o['seq'], 'seq', 1), int(o['consumed'], 'consumed'), nothing(o)),
 };
 const aMessage = messageCheck<NodeToWorker>(checks);
 

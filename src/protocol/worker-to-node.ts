@@ -38,6 +38,7 @@ import {
   within,
   type Fields,
 } from './check.js';
+import { aReturnMode } from './check.js';
 import { PLACEMENT_GROUP_GCS_METHODS, STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerToNode } from './index.js';
 
 type Check<K extends WorkerToNode['type']> = (o: Fields) => Extract<WorkerToNode, { type: K }>;
@@ -133,6 +134,7 @@ const aTaskSpec = (value: unknown): TaskSpec => {
   // runtime environments and cancel (env)
   optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv');
   optionalId(o['parentTaskId'], 'parentTaskId');
+  if (o['returns'] !== undefined) aReturnMode(o['returns'], 'returns'); // generators
   return o as unknown as TaskSpec;
 };
 
@@ -169,6 +171,7 @@ const anActorSpec = (value: unknown): ActorSpec => {
   if (o['detached'] !== undefined) bool(o['detached'], 'detached');
   if (o['numRestarts'] !== undefined) int(o['numRestarts'], 'numRestarts');
   optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv'); // env
+  optionalList(o['generatorMethods'], 'generatorMethods', aString); // generators
   return o as unknown as ActorSpec;
 };
 
@@ -203,6 +206,17 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   },
   removeRefs: (o) => (list(o['ids'], 'ids', anId), nothing(o)),
   releaseLeases: (o) => (list(o['leases'], 'leases', anIndex), nothing(o)),
+  // generators
+  generatorItem: (o) => {
+    int(o['seq'], 'seq', 1);
+    int(o['index'], 'index');
+    bytes(o['value'], 'value');
+    optionalList(o['parts'], 'parts', aPart);
+    optionalList(o['nested'], 'nested', anId);
+    return nothing(o);
+  },
+  generatorNext: (o) => (int(o['requestId'], 'requestId'), id(o['generatorId'], 'generatorId'), int(o['index'], 'index'), nothing(o)),
+  generatorDropped: (o) => (id(o['generatorId'], 'generatorId'), nothing(o)),
 };
 const aMessage = messageCheck<WorkerToNode>(checks);
 

@@ -19,7 +19,7 @@ import type { RunningWork, WorkContext } from '../core-worker/current.js';
 import { methodNamesOf } from '../actors/handle.js';
 import { beginTask, takeSpans } from '../core-worker/profile.js';
 import { setAssigned } from '../core-worker/assigned.js';
-import type { ExecuteTask, NodeToWorker, Part, TaskResult, WorkerToNode } from '../protocol/index.js';
+import type { ExecuteTask, NodeToWorker, Part, ReturnMode, TaskResult, WorkerToNode } from '../protocol/index.js';
 import {
   compileSource,
   decodeValue,
@@ -28,6 +28,7 @@ import {
 } from '../serialization/index.js';
 import type { Channel } from '../transport/index.js';
 import type { TaskOutput } from './output.js';
+import { driveReturns, type GeneratorHost } from './generator.js';
 
 /**
  * Records that the task or call with this seq is starting, where the node reads it if this worker
@@ -317,6 +318,10 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
       done();
       return;
     }
+    if (task.returns !== undefined) {
+      this.invokeGenerator(task, task.returns, result, startedAt, done); // generators
+      return;
+    }
     if (result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function') {
       (result as PromiseLike<unknown>).then(
         (value) => {
@@ -332,6 +337,26 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
     }
     this.succeed(task, result, this.elapsedUs(startedAt), startedAt);
     done();
+  }
+
+  // generators
+  /** Runs what a generator task's function returned (see generator.ts), awaiting it first if it is a promise. */
+  private invokeGenerator(task: ExecuteTask, mode: ReturnMode, result: unknown, startedAt: number, done: () => void): void {
+    const host: GeneratorHost = {
+      coreWorker: this.coreWorker,
+      channel: this.channel,
+      succeed: (t, value) => this.succeed(t, value, this.elapsedUs(startedAt), startedAt),
+      fail: (t, error, userError) => this.fail(t, error, userError, this.elapsedUs(startedAt), startedAt),
+    };
+    if (result instanceof Promise) {
+      result.then(
+        (value: unknown) => driveReturns(host, task, mode, value, done),
+        (error: unknown) => {
+          host.fail(task, error, true);
+          done();
+        },
+      );
+    } else driveReturns(host, task, mode, result, done);
   }
 
   /** Microseconds since `startedAt`. */

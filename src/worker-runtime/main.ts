@@ -2,6 +2,7 @@
  * Entry of a worker thread. Loads the driver's preload hooks (e.g. tsx), sets up this thread's
  * CoreWorker, tells the node it is ready, then runs tasks as they arrive.
  */
+import { generatorAck } from './generator.js';
 import { writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 // Register the serializer extensions for actor handles, queues, remote functions and actor
@@ -102,6 +103,13 @@ channel.onMessage((message, attached) => {
       return;
     case 'clusterInfo':
       client.deliverClusterInfo(message.requestId, message.answer);
+      return;
+    // generators
+    case 'generatorNext':
+      client.deliverGeneratorNext(message.requestId, message.answer);
+      return;
+    case 'generatorAck':
+      generatorAck(message.seq, message.consumed);
       return;
     case 'slabs':
       client.addSlabs(message.slabs, attached);
