@@ -36,7 +36,8 @@ export interface ResolvedTaskOptions {
   readonly strategy: SchedulingStrategy | undefined;
   readonly numReturns: number;
   readonly maxRetries: number;
-  readonly retryExceptions: boolean;
+  /** true: retry on any exception; names: only errors of those classes (their prototype chain's names). */
+  readonly retryExceptions: boolean | readonly string[];
   /** Shown in errors instead of the function's own name. */
   readonly name: string | undefined;
 }
@@ -177,10 +178,12 @@ export class CoreWorker {
       ...(options.resources === undefined ? {} : { resources: options.resources }),
       ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
       maxRetries: options.maxRetries,
-      retryExceptions: options.retryExceptions,
+      retryExceptions: options.retryExceptions !== false,
       owner: this.address,
     };
-    this.node.submit(this.definitionsOf(fn), [spec]);
+    // retryExceptions with a list of error classes: only such tasks carry the names (and pay for the copy).
+    const retried = typeof options.retryExceptions === 'boolean' ? spec : { ...spec, retryExceptionNames: options.retryExceptions };
+    this.node.submit(this.definitionsOf(fn), [retried]);
     return returnIds;
   }
 
@@ -405,6 +408,7 @@ export class CoreWorker {
     refs: readonly ObjectRef[],
     numReturns: number,
     timeoutMs: number | undefined,
+    fetchLocal = true,
   ): Promise<{ ready: ObjectRef[]; pending: ObjectRef[] }> {
     return new Promise((resolve, reject) => {
       const ids: string[] = [];
@@ -455,7 +459,7 @@ export class CoreWorker {
         if (settled) return;
         readyIds.add(object.id);
         if (readyIds.size >= Math.min(numReturns, ids.length)) settle();
-      });
+      }, fetchLocal);
       if (settled) {
         withdraw();
         return;

@@ -67,6 +67,8 @@ export interface TaskSpec {
   /** Retries after a worker crash (and after exceptions with retryExceptions). -1: unlimited. */
   readonly maxRetries: number;
   readonly retryExceptions: boolean;
+  /** retryExceptions by class: only errors with one of these names in their prototype chain are retried (absent: any error). */
+  readonly retryExceptionNames?: readonly string[];
   readonly owner: OwnerAddress;
   /** Refs nested inside the arguments: kept alive until the task is done. */
   readonly nestedRefs?: readonly string[];
@@ -147,6 +149,8 @@ export interface ExecuteTask {
   readonly progressCell?: { readonly block: number; readonly index: number; readonly attached?: number };
   /** The node of the task's (or call's, or actor's) owner, when it is not the worker's: its output goes there too. */
   readonly ownerNode?: string;
+  /** retryExceptions by class: the worker reports a thrown error as retryable only if it is one of these (absent: any). */
+  readonly retryExceptionNames?: readonly string[];
 }
 
 /**
@@ -291,7 +295,7 @@ export type WorkerToNode =
   | { readonly type: 'submit'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly TaskSpec[] }
   | { readonly type: 'put'; readonly objects: readonly NewObject[] }
   /** Ask for objects; the node answers with `objects` messages as each becomes available. */
-  | { readonly type: 'get'; readonly requestId: number; readonly ids: readonly string[]; readonly withData: boolean }
+  | { readonly type: 'get'; readonly requestId: number; readonly ids: readonly string[]; readonly withData: boolean; readonly fetchLocal?: boolean }
   /** The get/wait with that id settled early (timeout, error): stop answering it. */
   | { readonly type: 'cancelGet'; readonly requestId: number }
   | { readonly type: 'blocked' }

@@ -59,6 +59,7 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
     }
   }
   if (o['ownerNode'] !== undefined) id(o['ownerNode'], 'ownerNode');
+  optionalList(o['retryExceptionNames'], 'retryExceptionNames', aString);
   return o as unknown as ExecuteTask;
 };
 
