@@ -53,7 +53,7 @@ export { state, type StateListOptions, type ActorStateEntry, type ActorStateName
 export { timeline, type TimelineOptions, type ChromeTrace, type TraceEvent } from './api/timeline.js';
 export { describeSettings } from './config/index.js';
 export { profile, type ProfileOptions, type ProfileSpanHandle } from './core-worker/profile.js';
-export { ActorPool, type PoolSubmit } from './util/actor-pool.js';
+export { ActorPool, type PoolSubmit, type ActorPoolGetOptions } from './util/actor-pool.js';
 export { Queue, type QueueOptions, type QueuePutOptions, type QueueGetOptions } from './util/queue.js';
 export { progress, type ProgressOptions, type ProgressStream } from './util/progress.js';
 // multiprocessing.Pool and the util namespace (Ray's ray.util)

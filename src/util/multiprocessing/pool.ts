@@ -12,7 +12,7 @@
  * that uses names from its module as a remote function made at the top level of a module other
  * than the entry script (`export const f = remote(fn)`), which workers import.
  */
-import { clusterResources, get, init, isInitialized, kill, remote, wait, type ActorHandle, type RemoteFunction } from '../../api/index.js';
+import { clusterResources, get, init, isInitialized, kill, remote, wait, type ActorClass, type ActorHandle, type RemoteFunction } from '../../api/index.js';
 import { TIMEOUT_RULE } from '../../api/options.js';
 import type { ActorOptions } from '../../api/options.js';
 import { RemoteFunctionImpl } from '../../api/remote-function.js';
@@ -121,7 +121,9 @@ class PoolActor {
   }
 }
 
-const PoolActorClass = remote(PoolActor);
+// Made on first use: importing miniray should not pay for reading a class's source.
+let poolActorClass: ActorClass<typeof PoolActor> | undefined;
+const PoolActorClass = (): ActorClass<typeof PoolActor> => (poolActorClass ??= remote(PoolActor));
 
 /** What a Pool runs: a self-contained function, or a remote function made at a module's top level. */
 export type PoolFunction<A extends unknown[], R> = ((...args: A) => R) | RemoteFunction<A, R>;
@@ -205,13 +207,13 @@ export class Pool {
     this.initArgs = (valid.initArgs as readonly unknown[] | undefined) ?? [];
     this.actorOptions = (valid.actorOptions as ActorOptions | undefined) ?? {};
     // Checked now (a bad option fails here, not later): ActorOptions' own rules.
-    const actorClass = PoolActorClass.options({ numCpus: 0, maxConcurrency: 1, ...this.actorOptions });
+    const actorClass = PoolActorClass().options({ numCpus: 0, maxConcurrency: 1, ...this.actorOptions });
     this.started = this.start(valid.processes, actorClass);
     // Its failure is reported by ready() and every method; unobserved, it must not end the process.
     this.started.catch(() => {});
   }
 
-  private async start(processes: number | undefined, actorClass: typeof PoolActorClass): Promise<Member[]> {
+  private async start(processes: number | undefined, actorClass: ActorClass<typeof PoolActor>): Promise<Member[]> {
     if (!isInitialized()) await init({ ignoreReinitError: true, ...(processes === undefined ? {} : { numCpus: processes }) });
     const cpus = Math.floor((await clusterResources())['CPU'] ?? 0);
     const count = processes ?? cpus;
