@@ -1,6 +1,6 @@
 // util.multiprocessing.Pool, after Ray's python/ray/tests/test_multiprocessing.py. A Queue is the
 // signal a blocked call waits on (Ray's SignalActor), so no test sleeps.
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ActorDiedError,
@@ -32,9 +32,12 @@ async function poolSize(pool: Pool, size: number): Promise<number> {
   return new Set(results.map(([, worker]) => worker)).size;
 }
 
-/** Runs `body` with a pool of `processes` on a fresh miniray of `cpus` CPUs, then stops both. */
-async function withPool(processes: number, cpus: number, body: (pool: Pool) => Promise<void>): Promise<void> {
-  await init({ numCpus: cpus, numWorkers: 1 });
+/**
+ * Runs `body` with a pool of `processes` on the shared runtime (4 CPUs), then stops the pool. Starting
+ * a process is a thread's start-up (about half a second on a loaded machine), so the tests that
+ * leave the pool running share one (`shared`), as a pytest fixture of module scope would.
+ */
+async function withPool(processes: number, body: (pool: Pool) => Promise<void>): Promise<void> {
   const pool = new Pool({ processes });
   try {
     await pool.ready();
@@ -42,8 +45,15 @@ async function withPool(processes: number, cpus: number, body: (pool: Pool) => P
   } finally {
     pool.terminate();
     await pool.join();
-    await shutdown();
   }
+}
+
+let sharedPool: Pool | undefined;
+/** The 4-process pool of the tests that do not close it. */
+async function shared(body: (pool: Pool) => Promise<void>): Promise<void> {
+  sharedPool ??= new Pool({ processes: 4 });
+  await sharedPool.ready();
+  await body(sharedPool);
 }
 
 describe('multiprocessing.Pool', () => {
@@ -87,8 +97,14 @@ describe('multiprocessing.Pool', () => {
     assert.throws(() => new Pool({ actorOptions: { numCpus: -1 } }), InvalidOptionError);
   });
 
-  test('test_initializer: it runs once in each process, and its state lives on for the calls', T, async () => {
+});
+
+describe('multiprocessing.Pool on a running miniray', () => {
+  before(async () => {
     await init({ numCpus: 4, numWorkers: 1 });
+  });
+
+  test('test_initializer: it runs once in each process, and its state lives on for the calls', T, async () => {
     const pool = new Pool({
       processes: 4,
       initializer: async (prefix: string) => {
@@ -120,12 +136,11 @@ describe('multiprocessing.Pool', () => {
       assert.ok(error.cause instanceof RangeError);
     } finally {
       failing.terminate();
-      await shutdown();
     }
   });
 
   test('test_close: close() lets submitted work finish, join() waits for it', T, async () => {
-    await withPool(4, 4, async (pool) => {
+    await withPool(4, async (pool) => {
       const gate = new Queue<string>();
       const result = pool.mapAsync(async (signal: Queue<string>) => {
         await signal.get();
@@ -146,7 +161,7 @@ describe('multiprocessing.Pool', () => {
   });
 
   test('test_terminate: terminate() stops running work, which fails', T, async () => {
-    await withPool(4, 4, async (pool) => {
+    await withPool(4, async (pool) => {
       const gate = new Queue<string>();
       const result = pool.mapAsync((signal: Queue<string>) => signal.get(), [gate, gate, gate, gate]);
       assert.equal(result.ready(), false);
@@ -160,7 +175,7 @@ describe('multiprocessing.Pool', () => {
   });
 
   test('test_apply: apply runs one call and gives its result or its error', T, async () => {
-    await withPool(1, 1, async (pool) => {
+    await shared(async (pool) => {
       const f = (a: number, b: number, c?: number) => {
         if (a !== 1 || b !== 2) throw new RangeError(`bad arguments ${a}, ${b}`);
         return c ?? 1;
@@ -174,7 +189,7 @@ describe('multiprocessing.Pool', () => {
   });
 
   test('test_apply_async: an AsyncResult is ready, successful and got as Ray\'s', T, async () => {
-    await withPool(1, 1, async (pool) => {
+    await shared(async (pool) => {
       assert.equal(await pool.applyAsync((a: number, b: number) => a + b, [1, 2]).get(), 3);
       const tenOver = async (signal: Queue<string>, value: number) => {
         await signal.get();
@@ -204,7 +219,7 @@ describe('multiprocessing.Pool', () => {
   });
 
   test('test_map: results in order, spread over the processes, the first error rejects', T, async () => {
-    await withPool(4, 4, async (pool) => {
+    await shared(async (pool) => {
       const results = await pool.map(whereRun, Array.from({ length: 1000 }, (_, i) => i));
       assert.equal(results.length, 1000);
       const perProcess = new Map<string, number>();
@@ -225,15 +240,16 @@ describe('multiprocessing.Pool', () => {
   });
 
   test('test_map_async: not ready until released; a failed item makes it unsuccessful', T, async () => {
-    await withPool(4, 4, async (pool) => {
+    await shared(async (pool) => {
       const gate = new Queue<string>();
-      const items = Array.from({ length: 100 }, (_, i) => [i, gate] as [number, Queue<string>]);
-      // One get per chunk: each chunk's first call waits; 4 chunks per process.
-      const result = pool.mapAsync(async ([index, signal]: [number, Queue<string>]) => {
-        const state = globalThis as { released?: boolean };
-        if (state.released !== true) {
+      const key = `released-${Math.random()}`;
+      const items = Array.from({ length: 100 }, (_, i) => [i, gate, key] as [number, Queue<string>, string]);
+      // Each process's first call waits for the signal (one 'go' per process).
+      const result = pool.mapAsync(async ([index, signal, released]: [number, Queue<string>, string]) => {
+        const state = globalThis as Record<string, unknown>;
+        if (state[released] !== true) {
           await signal.get();
-          state.released = true;
+          state[released] = true;
         }
         return index;
       }, items);
@@ -258,7 +274,7 @@ describe('multiprocessing.Pool', () => {
   });
 
   test('test_starmap: each item is the argument list', T, async () => {
-    await withPool(1, 1, async (pool) => {
+    await shared(async (pool) => {
       const lists = Array.from({ length: 100 }, (_, i) => Array.from({ length: i }, (_, j) => j));
       assert.deepEqual(await pool.starmap((...args: number[]) => args, lists), lists);
       assert.deepEqual(await pool.starmap((x: number, y: number) => x + y, [[1, 3], [2, 4]]), [4, 6]);
@@ -267,7 +283,7 @@ describe('multiprocessing.Pool', () => {
   });
 
   test('test_callbacks: callback once with all results, or errorCallback once with the first error', T, async () => {
-    await withPool(4, 4, async (pool) => {
+    await shared(async (pool) => {
       const helper = ([index, errorIndices]: [number, number[]]) => {
         if (errorIndices.includes(index)) throw new Error('intentional failure');
         return index;
@@ -309,7 +325,7 @@ describe('multiprocessing.Pool', () => {
 
   for (const useIter of [true, false]) {
     test(`test_imap[use_iter=${useIter}]: results in order, a failed call's error in its place`, T, async () => {
-      await withPool(4, 4, async (pool) => {
+      await shared(async (pool) => {
         const errorIndices = [2, 50, 98];
         const items = Array.from({ length: 100 }, (_, i) => [i, errorIndices] as [number, number[]]);
         const input: Iterable<[number, number[]]> = useIter ? items.values() : items;
@@ -330,7 +346,7 @@ describe('multiprocessing.Pool', () => {
     });
 
     test(`test_imap_unordered[use_iter=${useIter}]: every result, in the order they finish`, T, async () => {
-      await withPool(4, 4, async (pool) => {
+      await shared(async (pool) => {
         const errorIndices = [2, 50, 98];
         const items = Array.from({ length: 100 }, (_, i) => [i, errorIndices] as [number, number[]]);
         const input: Iterable<[number, number[]]> = useIter ? items.values() : items;
@@ -356,7 +372,7 @@ describe('multiprocessing.Pool', () => {
   }
 
   test('test_imap_timeout: next({ timeoutMs }) rejects with GetTimeoutError, and the result comes later', T, async () => {
-    await withPool(4, 4, async (pool) => {
+    await shared(async (pool) => {
       const gate = new Queue<string>();
       const f = async ([index, waitIndex, signal]: [number, number, Queue<string>]) => {
         if (index === waitIndex) await signal.get();
@@ -376,13 +392,13 @@ describe('multiprocessing.Pool', () => {
   });
 
   test('test_deadlock_avoidance_in_recursive_tasks: a pool inside a pool\'s call', T, async () => {
-    await withPool(1, 1, async (pool) => {
+    await shared(async (pool) => {
       assert.deepEqual(await pool.map(poolInside, [2, 3]), [[0, 1, 2], [0, 1, 3]]);
     });
   });
 
   test('a function that uses its scope is refused with CapturedVariableError; a module remote function is not', T, async () => {
-    await withPool(1, 1, async (pool) => {
+    await shared(async (pool) => {
       const factor = 3;
       await assert.rejects(pool.map((x: number) => x * factor, [1]), CapturedVariableError);
       assert.throws(() => pool.imap((x: number) => x * factor, [1]), CapturedVariableError);
