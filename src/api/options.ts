@@ -194,7 +194,7 @@ const RETRY_EXCEPTIONS_RULE: CustomRule<boolean | readonly (ErrorClass | string)
   doc: 'also retry when the task throws: true, or a list of error classes or class names',
   problem: (value) => {
     if (typeof value === 'boolean') return undefined;
-    const expected = 'true, false, or a non-empty array of error classes or class names, e.g. [TypeError, \'QuotaError\']';
+    const expected = 'true or false, or a non-empty array of error classes or class names, e.g. [TypeError, \'QuotaError\']';
     if (!Array.isArray(value) || value.length === 0) return expected;
     for (const [i, item] of value.entries()) {
       if (typeof item === 'string' ? item === '' : !isErrorClass(item)) return `${expected} (item ${i} is not)`;
