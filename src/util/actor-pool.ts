@@ -201,8 +201,9 @@ export class ActorPool<T, R = unknown> {
     if (ref instanceof ObjectRef) {
       item.ref = ref as ObjectRef<R>;
       item.markStarted();
-      // Busy until the result exists, whether or not anyone reads it yet (as in Ray).
-      wait([item.ref], { numReturns: 1 }).then(
+      // Busy until the result exists, whether or not anyone reads it yet (as in Ray); existing
+      // anywhere is enough (fetchLocal: false): no copy is pulled to learn that.
+      wait([item.ref], { numReturns: 1, fetchLocal: false }).then(
         () => this.release(item),
         () => this.release(item),
       );
