@@ -391,6 +391,19 @@ describe('multiprocessing.Pool on a running miniray', () => {
     });
   });
 
+  test('test_maxtasksperchild: a process is replaced after maxTasksPerChild chunks', T, async () => {
+    const pool = new Pool({ processes: 2, maxTasksPerChild: 1 });
+    try {
+      const results = await pool.map(whereRun, Array.from({ length: 6 }, (_, i) => i), { chunksize: 1 });
+      assert.deepEqual(results.map(([i]) => i), [0, 1, 2, 3, 4, 5]);
+      assert.equal(new Set(results.map(([, worker]) => worker)).size, 6, 'each chunk in a process of its own');
+      pool.close();
+      await pool.join();
+    } finally {
+      pool.terminate();
+    }
+  });
+
   test('test_deadlock_avoidance_in_recursive_tasks: a pool inside a pool\'s call', T, async () => {
     await shared(async (pool) => {
       assert.deepEqual(await pool.map(poolInside, [2, 3]), [[0, 1, 2], [0, 1, 3]]);

@@ -136,6 +136,11 @@ export interface PoolOptions {
   /** The initializer's arguments. Default: none. */
   initArgs?: readonly unknown[];
   /**
+   * A process is replaced by a new one (its initializer run again) after this many chunks, as
+   * Python's maxtasksperchild (each chunk is one task). Default: never.
+   */
+  maxTasksPerChild?: number;
+  /**
    * Options of the pool's actors (Ray's ray_remote_args), e.g. { numCpus: 1 } or
    * { isolation: 'process' }. Default: numCpus 0, each on a thread of its own, one call at a time.
    */
@@ -161,6 +166,7 @@ export interface PoolCallbacks<T> {
 
 const POOL_RULES = {
   processes: { type: 'integer', min: 1, doc: 'processes (actors) in the pool' },
+  maxTasksPerChild: { type: 'integer', min: 1, doc: 'chunks a process runs before it is replaced' },
   initializer: { type: 'custom', doc: 'a function run once in each process', problem: (v) => (isPoolFunction(v) ? undefined : 'a function, or a remote function') },
   initArgs: { type: 'custom', doc: "the initializer's arguments", problem: (v) => (Array.isArray(v) ? undefined : 'an array of arguments') },
   actorOptions: { type: 'custom', doc: "options of the pool's actors", problem: (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? undefined : 'an object of actor options, e.g. { numCpus: 1 }') },
@@ -182,6 +188,8 @@ function isPoolFunction(value: unknown): boolean {
 interface Member {
   readonly actor: ActorHandle<PoolActor>;
   readonly pending: Set<Promise<unknown>>;
+  /** Chunks given to it (for maxTasksPerChild). */
+  tasks: number;
 }
 
 export class Pool {
@@ -194,6 +202,10 @@ export class Pool {
   private readonly initializer: unknown;
   private readonly initArgs: readonly unknown[];
   private readonly actorOptions: ActorOptions;
+  private readonly actorClass: ActorClass<typeof PoolActor>;
+  private readonly maxTasksPerChild: number | undefined;
+  /** Processes replaced (maxTasksPerChild): each ends once its chunks are answered. */
+  private readonly retired = new Map<Member, Promise<void>>();
 
   /**
    * Starts the pool's processes (and miniray, with `processes` CPUs, if it is not running, as Ray's
@@ -207,13 +219,14 @@ export class Pool {
     this.initArgs = (valid.initArgs as readonly unknown[] | undefined) ?? [];
     this.actorOptions = (valid.actorOptions as ActorOptions | undefined) ?? {};
     // Checked now (a bad option fails here, not later): ActorOptions' own rules.
-    const actorClass = PoolActorClass().options({ numCpus: 0, maxConcurrency: 1, ...this.actorOptions });
-    this.started = this.start(valid.processes, actorClass);
+    this.actorClass = PoolActorClass().options({ numCpus: 0, maxConcurrency: 1, ...this.actorOptions });
+    this.maxTasksPerChild = valid.maxTasksPerChild;
+    this.started = this.start(valid.processes);
     // Its failure is reported by ready() and every method; unobserved, it must not end the process.
     this.started.catch(() => {});
   }
 
-  private async start(processes: number | undefined, actorClass: ActorClass<typeof PoolActor>): Promise<Member[]> {
+  private async start(processes: number | undefined): Promise<Member[]> {
     if (!isInitialized()) await init({ ignoreReinitError: true, ...(processes === undefined ? {} : { numCpus: processes }) });
     const cpus = Math.floor((await clusterResources())['CPU'] ?? 0);
     const count = processes ?? cpus;
@@ -227,10 +240,14 @@ export class Pool {
       );
     }
     if (this.terminated) throw closedError('new Pool()');
-    const members = Array.from({ length: count }, () => ({ actor: actorClass.remote(this.initializer, [...this.initArgs]), pending: new Set<Promise<unknown>>() }));
+    const members = Array.from({ length: count }, () => this.newMember());
     this.members = members;
     await get(members.map((m) => m.actor.ping.remote()));
     return members;
+  }
+
+  private newMember(): Member {
+    return { actor: this.actorClass.remote(this.initializer, [...this.initArgs]), pending: new Set<Promise<unknown>>(), tasks: 0 };
   }
 
   /** Resolves once every process is up; rejects with why the pool could not start. */
@@ -299,7 +316,7 @@ export class Pool {
     if (this.closed) return;
     this.closed = true;
     this.stopping = this.started.then(
-      (members) => Promise.all(members.map((m) => settledAll(m.pending).then(() => kill(m.actor)))).then(() => undefined),
+      (members) => Promise.all([...members.map((m) => settledAll(m.pending).then(() => kill(m.actor))), ...this.retired.values()]).then(() => undefined),
       () => undefined,
     );
   }
@@ -308,7 +325,7 @@ export class Pool {
   terminate(): void {
     this.closed = true;
     this.terminated = true;
-    for (const member of this.members ?? []) kill(member.actor);
+    for (const member of [...(this.members ?? []), ...this.retired.keys()]) kill(member.actor);
     this.stopping = this.started.then(
       (members) => {
         for (const member of members) kill(member.actor);
@@ -336,7 +353,7 @@ export class Pool {
   }
 
   /** Submits one chunk to a process; its pending set holds it until it is answered. */
-  private run(members: readonly Member[], index: number, fn: unknown, batch: unknown[][]): ObjectRef<Outcome[]> {
+  private run(members: Member[], index: number, fn: unknown, batch: unknown[][]): ObjectRef<Outcome[]> {
     const member = members[index] as Member;
     const ref = member.actor.runBatch.remote(fn, batch) as unknown as ObjectRef<Outcome[]>;
     const done: Promise<unknown> = wait([ref], { numReturns: 1, fetchLocal: false }).then(
@@ -344,6 +361,17 @@ export class Pool {
       () => member.pending.delete(done),
     );
     member.pending.add(done);
+    if (this.maxTasksPerChild !== undefined && ++member.tasks >= this.maxTasksPerChild) {
+      // Its place goes to a new process at once; it ends once its chunks are answered.
+      members[index] = this.newMember();
+      this.retired.set(
+        member,
+        settledAll(member.pending).then(() => {
+          this.retired.delete(member);
+          kill(member.actor);
+        }),
+      );
+    }
     return ref;
   }
 
