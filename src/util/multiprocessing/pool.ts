@@ -416,7 +416,7 @@ export class AsyncResult<T> {
     );
     // Callbacks run after the result is ready, so that ready() is true inside them.
     void this.done.then(() => {
-      if (this.outcome?.ok === true) callbacks.callback?.(this.outcome.value);
+      if (this.outcome?.ok === true && callbacks.callback !== undefined) callBack(callbacks.callback, this.outcome.value);
     });
   }
 
@@ -462,14 +462,14 @@ export class AsyncResult<T> {
  */
 async function collect(chunks: Promise<ObjectRef<Outcome[]>[]>, errorCallback: ((error: Error) => void) | undefined): Promise<unknown[]> {
   const refs = await chunks.catch((error: unknown) => {
-    errorCallback?.(error as Error);
+    if (errorCallback !== undefined) callBack(errorCallback, error as Error);
     throw error;
   });
   let reported = false;
   const report = (error: unknown): void => {
     if (reported) return;
     reported = true;
-    errorCallback?.(error as Error);
+    if (errorCallback !== undefined) callBack(errorCallback, error as Error);
   };
   const settled = await Promise.all(
     refs.map((ref) =>
@@ -486,6 +486,20 @@ async function collect(chunks: Promise<ObjectRef<Outcome[]>[]>, errorCallback: (
   return values;
 }
 
+/**
+ * Calls a user's callback. What it throws is its own failure, not the result's: it surfaces as an
+ * uncaught exception, as from any Node.js callback, instead of changing the result.
+ */
+function callBack<T>(callback: (value: T) => void, value: T): void {
+  try {
+    callback(value);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+}
+
 /** A failed call, kept among the values until someone reads it. */
 class PoolCallFailure {
   constructor(readonly error: Error) {}
@@ -496,6 +510,7 @@ async function chunkValues(ref: ObjectRef<Outcome[]>, size?: number): Promise<un
   let outcomes: Outcome[];
   try {
     outcomes = await get(ref);
+    if (!Array.isArray(outcomes)) throw new MinirayError(`a pool process answered a chunk with ${describeValue(outcomes)}, not a list of outcomes`);
   } catch (error) {
     const failure = new PoolCallFailure(error as Error);
     return Array.from({ length: size ?? 1 }, () => failure);
@@ -521,7 +536,8 @@ export class IMapIterator<T> implements AsyncIterableIterator<T | Error> {
   private buffer: unknown[] = [];
   private exhausted = false;
   private inFlight = 0;
-  private wake: (() => void) | undefined;
+  /** Calls of next() waiting for a change (several may wait at once). */
+  private readonly waiters = new Set<() => void>();
   private failure: unknown;
 
   /** @internal */
@@ -616,22 +632,23 @@ export class IMapIterator<T> implements AsyncIterableIterator<T | Error> {
   }
 
   private notify(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const wake of waiters) wake();
   }
 
   /** Resolves true when something changed, false at the deadline. */
   private changed(deadline: number | undefined): Promise<boolean> {
     return new Promise((resolve) => {
       let stop = (): void => {};
-      this.wake = () => {
+      const wake = (): void => {
         stop();
         resolve(true);
       };
+      this.waiters.add(wake);
       if (deadline !== undefined) {
         stop = startTimeout(() => {
-          this.wake = undefined;
+          this.waiters.delete(wake);
           resolve(false);
         }, Math.max(0, deadline - performance.now()));
       }
