@@ -404,6 +404,20 @@ describe('multiprocessing.Pool on a running miniray', () => {
     }
   });
 
+  test('several next() calls may wait at once, each gets its own result', T, async () => {
+    await shared(async (pool) => {
+      const gate = new Queue<string>();
+      const results = pool.imap(async ([x, signal]: [number, Queue<string>]) => {
+        await signal.get();
+        return x;
+      }, [1, 2, 3].map((x) => [x, gate] as [number, Queue<string>]));
+      const waiting = [results.next(), results.next(), results.next()];
+      await gate.putNowaitBatch(['go', 'go', 'go']);
+      assert.deepEqual(await Promise.all(waiting), [1, 2, 3].map((value) => ({ done: false, value })));
+      assert.equal((await results.next()).done, true);
+    });
+  });
+
   test('test_deadlock_avoidance_in_recursive_tasks: a pool inside a pool\'s call', T, async () => {
     await shared(async (pool) => {
       assert.deepEqual(await pool.map(poolInside, [2, 3]), [[0, 1, 2], [0, 1, 3]]);
