@@ -36,6 +36,7 @@ export {
   type InitOptions,
   type InitResult,
   type TaskOptions,
+  type ErrorClass,
   type SchedulingStrategy,
   type GetOptions,
   type WaitOptions,
@@ -76,9 +77,12 @@ export {
 export type { PlacementGroupSchedulingStrategy } from './api/options.js';
 export { describeSettings } from './config/index.js';
 export { profile, type ProfileOptions, type ProfileSpanHandle } from './core-worker/profile.js';
-export { ActorPool, type PoolSubmit } from './util/actor-pool.js';
+export { ActorPool, type PoolSubmit, type ActorPoolGetOptions } from './util/actor-pool.js';
 export { Queue, type QueueOptions, type QueuePutOptions, type QueueGetOptions } from './util/queue.js';
 export { progress, type ProgressOptions, type ProgressStream } from './util/progress.js';
+// multiprocessing.Pool and the util namespace (Ray's ray.util)
+export { Pool, AsyncResult, IMapIterator, type PoolOptions, type PoolFunction, type PoolMapOptions, type PoolIMapOptions, type PoolCallbacks } from './util/multiprocessing/pool.js';
+export { util } from './util/index.js';
 export type { LogLine, LogQuery } from './state/types.js';
 export { ObjectID, TaskID, ActorID, NodeID, WorkerID, JobID, type UniqueId } from './ids/index.js';
 export { ObjectStore, type ObjectStoreStats, type ArenaStats } from './object-store/index.js';

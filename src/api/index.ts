@@ -61,6 +61,7 @@ import {
 export type {
   InitOptions,
   TaskOptions,
+  ErrorClass,
   SchedulingStrategy,
   GetOptions,
   WaitOptions,
@@ -581,7 +582,7 @@ export async function wait<R extends ObjectRef<unknown>>(
   }
   const runtime = currentRuntime();
   if (runtime === undefined) throw new ObjectLostError('wait(): miniray is not running, so no object exists.');
-  return runtime.coreWorker.wait(list, numReturns, valid.timeoutMs) as Promise<{ ready: R[]; pending: R[] }>;
+  return runtime.coreWorker.wait(list, numReturns, valid.timeoutMs, valid.fetchLocal ?? true) as Promise<{ ready: R[]; pending: R[] }>;
 }
 
 /**

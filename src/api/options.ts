@@ -300,8 +300,13 @@ export interface TaskOptions {
   generatorBackpressureNumObjects?: number;
   /** Retries when the worker running the task dies (and on exceptions with retryExceptions). -1: unlimited. Default: 3. */
   maxRetries?: number;
-  /** Also retry when the task throws. Default: false. */
-  retryExceptions?: boolean;
+  /**
+   * Also retry when the task throws (within maxRetries): true for any error, or a list of error
+   * classes or class names to retry only errors of those classes (an error is one when a class of
+   * its prototype chain, or its `name`, has one of the names; classes are matched by name, since
+   * they do not exist in the worker as the same objects). Default: false.
+   */
+  retryExceptions?: boolean | readonly (ErrorClass | string)[];
   /** Name shown in errors. Default: the function's name. */
   name?: string;
   /** Its runtime environment, merged over the one it inherits (see RuntimeEnv). */
@@ -341,6 +346,38 @@ export function generatorOptions(
   return { ...resolved, returns: returnModeOf(resolved) };
 }
 
+/** An error class, for retryExceptions: `class QuotaError extends Error {}`, or TypeError. */
+export type ErrorClass = abstract new (...args: never[]) => Error;
+
+// retryExceptions: a boolean, or error classes / class names (kept as names: what the worker matches).
+const RETRY_EXCEPTIONS_RULE: CustomRule<boolean | readonly (ErrorClass | string)[]> = {
+  type: 'custom',
+  doc: 'also retry when the task throws: true, or a list of error classes or class names',
+  problem: (value) => {
+    if (typeof value === 'boolean') return undefined;
+    const expected = 'true or false, or a non-empty array of error classes or class names, e.g. [TypeError, \'QuotaError\']';
+    if (!Array.isArray(value) || value.length === 0) return expected;
+    for (const [i, item] of value.entries()) {
+      if (typeof item === 'string' ? item === '' : !isErrorClass(item)) return `${expected} (item ${i} is not)`;
+    }
+    return undefined;
+  },
+};
+
+function isErrorClass(value: unknown): value is ErrorClass {
+  try {
+    return typeof value === 'function' && value.name !== '' && (value === Error || value.prototype instanceof Error);
+  } catch {
+    return false;
+  }
+}
+
+/** retryExceptions as tasks carry it: a boolean, or the class names. */
+function retryExceptionsOf(value: boolean | readonly (ErrorClass | string)[]): boolean | readonly string[] {
+  if (typeof value === 'boolean') return value;
+  return [...new Set(value.map((item) => (typeof item === 'string' ? item : item.name)))];
+}
+
 const TASK_RULES = {
   numCpus: { type: 'number', min: 0, doc: 'CPUs the task holds while it runs' },
   numGpus: { type: 'number', min: 0, doc: 'GPUs the task holds while it runs' },
@@ -350,7 +387,7 @@ const TASK_RULES = {
   // generators
   generatorBackpressureNumObjects: { type: 'integer', min: 1, doc: 'most yielded values not yet read before a streaming generator is paused' },
   maxRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries after a worker crash' },
-  retryExceptions: { type: 'boolean', doc: 'also retry when the task throws' },
+  retryExceptions: RETRY_EXCEPTIONS_RULE,
   name: { type: 'string', nonEmpty: true, doc: 'name shown in errors' },
   runtimeEnv: RUNTIME_ENV_RULE,
 } as const satisfies RulesFor<TaskOptions>;
@@ -382,7 +419,7 @@ export function mergeTaskOptions(where: string, base: ResolvedTaskOptions, optio
     strategy: valid.schedulingStrategy === undefined ? base.strategy : specStrategy(valid.schedulingStrategy),
     ...placementOf(base, valid.schedulingStrategy),
     maxRetries: valid.maxRetries ?? base.maxRetries,
-    retryExceptions: valid.retryExceptions ?? base.retryExceptions,
+    retryExceptions: valid.retryExceptions === undefined ? base.retryExceptions : retryExceptionsOf(valid.retryExceptions),
     name: valid.name ?? base.name,
     runtimeEnv: valid.runtimeEnv === undefined ? base.runtimeEnv : specRuntimeEnv(where, valid.runtimeEnv),
     ...generatorOptions(base, valid.numReturns, valid.generatorBackpressureNumObjects),
@@ -416,6 +453,12 @@ export interface WaitOptions {
   numReturns?: number;
   /** Return with whatever is ready by then. Any size works; Infinity is no limit. Default: no limit. */
   timeoutMs?: number;
+  /**
+   * A ref counts as ready only once its value is on this node (pulled here if it is on another),
+   * so a get() after wait() does not wait for a transfer; false: as soon as it exists anywhere.
+   * The same on one node. Default: true (Ray's fetch_local).
+   */
+  fetchLocal?: boolean;
 }
 
 export interface CancelOptions {
@@ -431,6 +474,7 @@ export const GET_RULES = { timeoutMs: TIMEOUT_RULE } as const satisfies RulesFor
 export const WAIT_RULES = {
   numReturns: { type: 'integer', min: 0, doc: 'how many refs must be ready' },
   timeoutMs: TIMEOUT_RULE,
+  fetchLocal: { type: 'boolean', doc: 'count a ref as ready once its value is on this node' },
 } as const satisfies RulesFor<WaitOptions>;
 export const CANCEL_RULES = {
   force: { type: 'boolean', doc: 'terminate the worker running the task' },

@@ -48,7 +48,8 @@ export interface ResolvedTaskOptions {
   readonly strategy: SchedulingStrategy | undefined;
   readonly numReturns: number;
   readonly maxRetries: number;
-  readonly retryExceptions: boolean;
+  /** true: retry on any exception; names: only errors of those classes (their prototype chain's names). */
+  readonly retryExceptions: boolean | readonly string[];
   /** Shown in errors instead of the function's own name. */
   readonly name: string | undefined;
   /** Its own runtime environment (env), merged over the inherited one at submission. */
@@ -258,12 +259,14 @@ export class CoreWorker {
       ...(options.placementGroup === undefined && !capturing() ? {} : inGroupOf(options)),
       ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
       maxRetries: options.maxRetries,
-      retryExceptions: options.retryExceptions,
+      retryExceptions: options.retryExceptions !== false,
       owner: this.address,
     };
     this.addEnvFields(spec, options.runtimeEnv);
-    // generators: a plain task pays one property read for them
-    this.node.submit(this.definitionsOf(fn), [options.returns === undefined ? spec : { ...spec, returns: options.returns }]);
+    // generators, and retryExceptions with a list of error classes: only such tasks carry the field (and pay for the copy).
+    let submitted: TaskSpec = options.returns === undefined ? spec : { ...spec, returns: options.returns };
+    if (typeof options.retryExceptions !== 'boolean') submitted = { ...submitted, retryExceptionNames: options.retryExceptions };
+    this.node.submit(this.definitionsOf(fn), [submitted]);
     return returnIds;
   }
 
@@ -526,6 +529,7 @@ export class CoreWorker {
     refs: readonly ObjectRef[],
     numReturns: number,
     timeoutMs: number | undefined,
+    fetchLocal = true,
   ): Promise<{ ready: ObjectRef[]; pending: ObjectRef[] }> {
     return new Promise((resolve, reject) => {
       const ids: string[] = [];
@@ -576,7 +580,7 @@ export class CoreWorker {
         if (settled) return;
         readyIds.add(object.id);
         if (readyIds.size >= Math.min(numReturns, ids.length)) settle();
-      });
+      }, fetchLocal);
       if (settled) {
         withdraw();
         return;

@@ -30,8 +30,10 @@ export interface NodeClient {
    * Asks for objects; `onObject` is called once per ID as each becomes available (at once for
    * objects that exist). `withData: false` announces readiness only (for wait()). The returned
    * function withdraws the request (for a get/wait that settles before every object came).
+   * `fetchLocal` (wait() only): an object counts once a copy of it is on this node, pulled here if
+   * needed, not as soon as it exists anywhere (Ray's wait fetch_local).
    */
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void;
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void;
   /** `recursive`: the tasks it submitted too (env). */
   cancel(objectId: string, force: boolean, recursive: boolean): void;
   /** The calling task waits in get(): the node may use its CPU meanwhile. No-op for a driver. */
@@ -133,10 +135,11 @@ export class ChannelNodeClient implements NodeClient {
     this.channel.send({ type: 'put', objects });
   }
 
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void {
     const requestId = this.nextRequestId++;
     this.requests.set(requestId, { remaining: ids.length, onObject });
-    this.channel.send({ type: 'get', requestId, ids, withData });
+    // wait(fetchLocal): the one field a wait adds; a get (withData) pulls copies anyway and sends nothing new.
+    this.channel.send(fetchLocal === true && !withData ? { type: 'get', requestId, ids, withData, fetchLocal } : { type: 'get', requestId, ids, withData });
     return () => {
       if (this.requests.delete(requestId)) this.channel.send({ type: 'cancelGet', requestId });
     };

@@ -442,13 +442,15 @@ export class Node {
   /**
    * Calls `onObject` for each ID once its object exists (at once for those that do), as seen by
    * `reader` (the driver, or a worker: parts come as slab blocks it has been sent, or as copies for a
-   * process). Returns a function that withdraws the callbacks still waiting.
+   * process). Returns a function that withdraws the callbacks still waiting. `fetchLocal` (a wait):
+   * an object ready on another node is reported once its copy is here, as a get's would be.
    */
   fetch(
     ids: readonly string[],
     withData: boolean,
     onObject: (object: ObjectPayload) => void,
     reader: Worker | undefined = undefined,
+    fetchLocal = false,
   ): () => void {
     const cluster = this.cluster;
     if (cluster === undefined) return this.objects.fetch(ids, (id, entry) => onObject(this.delivery.payload(id, entry, withData, reader)), withData);
@@ -458,8 +460,9 @@ export class Node {
     if (borrowed !== undefined) cluster.localize(borrowed, () => {});
     let withdrawn = false;
     let again: (() => void)[] | undefined;
+    const localize = withData || fetchLocal;
     const deliver = (id: string, entry: ObjectEntry<TaskRecord> | undefined): void => {
-      if (withData && entry?.state === 'ready' && entry.location !== undefined && !this.store.contains(id)) {
+      if (localize && entry?.state === 'ready' && entry.location !== undefined && !this.store.contains(id)) {
         cluster.localize([id], () => {
           if (withdrawn) return;
           const now = this.objects.get(id);
@@ -1555,6 +1558,8 @@ export class Node {
       if (record.gpus !== undefined) task.gpuIds = record.gpus.ids;
       if (spec.captureChildTasks === true) task.captureChildTasks = true;
       if (spec.returns !== undefined) task.returns = spec.returns; // generators
+      // retryExceptions by class: the worker, which holds the thrown error, decides whether it matches.
+      if (spec.retryExceptionNames !== undefined) task.retryExceptionNames = spec.retryExceptionNames;
       batch.tasks.push(task);
     });
     for (const [worker, batch] of batches) {
@@ -1733,6 +1738,7 @@ export class Node {
             else if (object.state === 'ready' && object.lease !== undefined) this.objects.releaseLease(object.lease);
           },
           worker,
+          message.fetchLocal === true,
         );
         if (remaining > 0) this.workerFetches.set(key, () => (withdraw(), this.taskEvents.core(kind, worker.id, startMs, message.ids.length)));
         return undefined;

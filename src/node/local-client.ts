@@ -8,7 +8,7 @@ import type { FunctionDescriptor } from '../serialization/index.js';
 import type { Node } from './index.js';
 
 /** The driver's get or wait, recorded as a core event from its call until its last object came or it was withdrawn. */
-function recordedFetch(node: Node, ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
+function recordedFetch(node: Node, ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal: boolean | undefined): () => void {
   const startMs = Date.now();
   let remaining = ids.length;
   let open = true;
@@ -20,7 +20,7 @@ function recordedFetch(node: Node, ids: readonly string[], withData: boolean, on
   const withdraw = node.fetch(ids, withData, (object) => {
     if (--remaining === 0) end();
     onObject(object);
-  });
+  }, undefined, fetchLocal);
   return () => {
     withdraw();
     end();
@@ -43,9 +43,9 @@ export class LocalNodeClient implements NodeClient {
     this.node.put(this.node.driverId, objects);
   }
 
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
-    if (!this.node.taskEvents.enabled) return this.node.fetch(ids, withData, onObject);
-    return recordedFetch(this.node, ids, withData, onObject);
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void {
+    if (!this.node.taskEvents.enabled) return this.node.fetch(ids, withData, onObject, undefined, fetchLocal);
+    return recordedFetch(this.node, ids, withData, onObject, fetchLocal);
   }
 
   cancel(objectId: string, force: boolean, recursive: boolean): void {

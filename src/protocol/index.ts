@@ -68,6 +68,8 @@ export interface TaskSpec {
   /** Retries after a worker crash (and after exceptions with retryExceptions). -1: unlimited. */
   readonly maxRetries: number;
   readonly retryExceptions: boolean;
+  /** retryExceptions by class: only errors with one of these names in their prototype chain are retried (absent: any error). */
+  readonly retryExceptionNames?: readonly string[];
   readonly owner: OwnerAddress;
   /** Refs nested inside the arguments: kept alive until the task is done. */
   readonly nestedRefs?: readonly string[];
@@ -203,6 +205,8 @@ export interface ExecuteTask {
   readonly captureChildTasks?: true;
   // generators: as TaskSpec.returns (absent: a plain return)
   readonly returns?: ReturnMode;
+  /** retryExceptions by class: the worker reports a thrown error as retryable only if it is one of these (absent: any). */
+  readonly retryExceptionNames?: readonly string[];
 }
 
 /**
@@ -356,7 +360,7 @@ export type WorkerToNode =
   | { readonly type: 'submit'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly TaskSpec[] }
   | { readonly type: 'put'; readonly objects: readonly NewObject[] }
   /** Ask for objects; the node answers with `objects` messages as each becomes available. */
-  | { readonly type: 'get'; readonly requestId: number; readonly ids: readonly string[]; readonly withData: boolean }
+  | { readonly type: 'get'; readonly requestId: number; readonly ids: readonly string[]; readonly withData: boolean; readonly fetchLocal?: boolean }
   /** The get/wait with that id settled early (timeout, error): stop answering it. */
   | { readonly type: 'cancelGet'; readonly requestId: number }
   | { readonly type: 'blocked' }

@@ -69,6 +69,7 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
   if (o['gpuIds'] !== undefined) list(o['gpuIds'], 'gpuIds', (item) => int(item, 'gpuIds[]'));
   if (o['captureChildTasks'] !== undefined && o['captureChildTasks'] !== true) fail('captureChildTasks', 'true or absent', o['captureChildTasks']);
   if (o['returns'] !== undefined) aReturnMode(o['returns'], 'returns'); // generators
+  optionalList(o['retryExceptionNames'], 'retryExceptionNames', aString);
   return o as unknown as ExecuteTask;
 };
 

@@ -128,6 +128,7 @@ const aTaskSpec = (value: unknown): TaskSpec => {
   if (o['captureChildTasks'] !== undefined && o['captureChildTasks'] !== true) fail('captureChildTasks', 'true or absent', o['captureChildTasks']);
   retries(o['maxRetries'], 'maxRetries');
   bool(o['retryExceptions'], 'retryExceptions');
+  optionalList(o['retryExceptionNames'], 'retryExceptionNames', aString);
   owner(o['owner'], 'owner');
   if (optionalId(o['actorId'], 'actorId') !== undefined) str(o['method'], 'method');
   else optionalStr(o['method'], 'method');
@@ -189,7 +190,7 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   logs: (o) => (list(o['lines'], 'lines', aLogLine), nothing(o)),
   submit: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', aTaskSpec), nothing(o)),
   put: (o) => (list(o['objects'], 'objects', aNewObject), nothing(o)),
-  get: (o) => (int(o['requestId'], 'requestId'), list(o['ids'], 'ids', anId), bool(o['withData'], 'withData'), nothing(o)),
+  get: (o) => (int(o['requestId'], 'requestId'), list(o['ids'], 'ids', anId), bool(o['withData'], 'withData'), o['fetchLocal'] === undefined || bool(o['fetchLocal'], 'fetchLocal'), nothing(o)),
   cancelGet: (o) => (int(o['requestId'], 'requestId'), nothing(o)),
   blocked: nothing,
   unblocked: nothing,

@@ -521,7 +521,8 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
       const message = `task ${task.name} failed, and its error could not be encoded (${(encodeError as Error).message}): ${String(thrown)}`;
       error = encodeErrorRecord({ name: 'TaskError', minirayClass: 'TaskError', message, props: { functionName: task.name, taskId: task.taskId } });
     }
-    this.report(withRun({ seq: task.seq, outcome: 'error', error, userError, us }, task.seq, startedAt));
+    const retryable = userError && (task.retryExceptionNames === undefined || isErrorOf(thrown, task.retryExceptionNames));
+    this.report(withRun({ seq: task.seq, outcome: 'error', error, userError: retryable, us }, task.seq, startedAt));
   }
 
   private report(result: TaskResult): void {
@@ -616,4 +617,23 @@ function withRun<T extends Building<Extract<TaskResult, { outcome: 'ok' | 'error
   const spans = takeSpans(seq);
   if (spans !== undefined) result.spans = spans;
   return result;
+}
+
+/**
+ * Whether `thrown` is an instance of a class named in `names` (retryExceptions by class): the names
+ * of its prototype chain's constructors, and its own `name`, as Ray's isinstance check. Classes
+ * are matched by name because the class objects of the caller do not exist in this thread.
+ */
+export function isErrorOf(thrown: unknown, names: readonly string[]): boolean {
+  try {
+    if (typeof thrown !== 'object' || thrown === null) return false;
+    if (names.includes(String((thrown as { name?: unknown }).name))) return true;
+    for (let proto: unknown = Object.getPrototypeOf(thrown); proto !== null && proto !== undefined; proto = Object.getPrototypeOf(proto)) {
+      const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor')?.value as { name?: unknown } | undefined;
+      if (typeof ctor?.name === 'string' && names.includes(ctor.name)) return true;
+    }
+  } catch {
+    // a proxy whose traps throw: not a class we can recognise
+  }
+  return false;
 }
