@@ -1163,6 +1163,13 @@ export class Node {
       const fn = this.functions.get(spec.functionId);
       if (fn !== undefined) functions.push(fn);
     }
+    this.pool.setBusy(worker, true);
+    this.sendExecute(worker, functions, [this.executeTaskOf(record, seq, args)]);
+  }
+
+  /** What a worker is sent to run `record` as `seq` (a pooled worker's batch, or an environment's worker). */
+  private executeTaskOf(record: TaskRecord, seq: number, args: ReturnType<ObjectDelivery<TaskRecord>['argumentsFor']>): ExecuteTask {
+    const { spec } = record;
     const task: { -readonly [K in keyof ExecuteTask]: ExecuteTask[K] } = {
       seq,
       taskId: spec.taskId,
@@ -1173,9 +1180,16 @@ export class Node {
       ...args,
       numReturns: spec.returnIds.length,
     };
+    // Set, not spread: no throwaway object per task, and a local task's shape is always the same.
     if (spec.owner.nodeId !== this.nodeId) task.ownerNode = spec.owner.nodeId;
-    this.pool.setBusy(worker, true);
-    this.sendExecute(worker, functions, [task]);
+    // What it holds, for getRuntimeContext().getAssignedResources() (absent: 1 CPU) and its GPU IDs.
+    if (spec.resources !== undefined || spec.numCpus !== 1) task.resources = demandOf(spec);
+    if (record.gpus !== undefined) task.gpuIds = record.gpus.ids;
+    if (spec.captureChildTasks === true) task.captureChildTasks = true;
+    if (spec.returns !== undefined) task.returns = spec.returns; // generators
+    // retryExceptions by class: the worker, which holds the thrown error, decides whether it matches.
+    if (spec.retryExceptionNames !== undefined) task.retryExceptionNames = spec.retryExceptionNames;
+    return task;
   }
 
   /** An execute message; the first to a worker that does not know the job's ID carries it. */
@@ -1541,26 +1555,7 @@ export class Node {
         const fn = this.functions.get(spec.functionId);
         if (fn !== undefined) batch.functions.push(fn);
       }
-      const task: { -readonly [K in keyof ExecuteTask]: ExecuteTask[K] } = {
-        seq,
-        taskId: spec.taskId,
-        functionId: spec.functionId,
-        name: spec.name,
-        args: spec.args,
-        refArgPositions: spec.refArgPositions,
-        ...args,
-        numReturns: spec.returnIds.length,
-      };
-      // Set, not spread: no throwaway object per task, and a local task's shape is always the same.
-      if (spec.owner.nodeId !== this.nodeId) task.ownerNode = spec.owner.nodeId;
-      // What it holds, for getRuntimeContext().getAssignedResources() (absent: 1 CPU) and its GPU IDs.
-      if (spec.resources !== undefined || spec.numCpus !== 1) task.resources = demandOf(spec);
-      if (record.gpus !== undefined) task.gpuIds = record.gpus.ids;
-      if (spec.captureChildTasks === true) task.captureChildTasks = true;
-      if (spec.returns !== undefined) task.returns = spec.returns; // generators
-      // retryExceptions by class: the worker, which holds the thrown error, decides whether it matches.
-      if (spec.retryExceptionNames !== undefined) task.retryExceptionNames = spec.retryExceptionNames;
-      batch.tasks.push(task);
+      batch.tasks.push(this.executeTaskOf(record, seq, args));
     });
     for (const [worker, batch] of batches) {
       this.pool.setBusy(worker, true);
