@@ -47,6 +47,15 @@ export {
   type ValuesOf,
   type RuntimeContext,
 } from './api/index.js';
+// Actor lifetimes, concurrency groups and per-method options (actors part).
+export {
+  exitActor,
+  type ActorMethodOptions,
+  type MultiReturnActorMethod,
+  type MethodOptionsOf,
+  type MethodReturnRefs,
+  type StaticMethodOptions,
+} from './api/index.js';
 export { ObjectRef, type OwnerAddress } from './object-ref/index.js';
 export { state, type StateListOptions, type ActorStateEntry, type ActorStateName, type ActorSummary, type FilterOp, type JobStateEntry, type ListOptions, type ListResult, type NodeStateEntry, type ObjectStateEntry, type ObjectSummary, type ProfileSpan, type StateFilter, type StateKind, type StateRecords, type TaskEntry, type TaskState, type TaskSummary, type TaskType, type WorkerStateEntry } from './api/state.js';
 export { timeline, type TimelineOptions, type ChromeTrace, type TraceEvent } from './api/timeline.js';
@@ -78,6 +87,7 @@ export {
   InvalidArgumentError,
   CapturedVariableError,
   ActorDiedError,
+  ActorExitError,
   ActorNotFoundError,
   NodeDiedError,
   QueueEmptyError,

@@ -10,7 +10,7 @@ import { ensureRuntime } from '../core-worker/current.js';
 import type { CoreWorker, ResolvedActorOptions, ResolvedTaskOptions } from '../core-worker/index.js';
 import { SerializationError } from '../errors/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
-import type { ResourceMap, SchedulingStrategy } from '../protocol/index.js';
+import type { ActorInfo, ResourceMap, SchedulingStrategy } from '../protocol/index.js';
 import { EXTENSION_TYPES, type FunctionDescriptor } from '../serialization/index.js';
 import { defaultActorOptions, defaultTaskOptions, mergeActorOptions, mergeTaskOptions, type ActorOptions, type TaskOptions } from './options.js';
 
@@ -45,8 +45,17 @@ export class ActorClassImpl {
   ) {}
 
   remote(...args: unknown[]): ActorHandleImpl {
-    const actorId = coreWorker().createActor(this.descriptor, this.methodNames, args, this.actorOptions);
-    return new ActorHandleImpl({ actorId, className: this.descriptor.name, methodNames: this.methodNames });
+    const worker = coreWorker();
+    const created = worker.createOrGetActor(this.descriptor, this.methodNames, args, this.actorOptions);
+    // getIfExists found a live actor of that name: a handle to it, counted as any other.
+    if (typeof created !== 'string') return new ActorHandleImpl(created);
+    const { methodOptions, lifetime } = this.actorOptions;
+    const info: { -readonly [K in keyof ActorInfo]: ActorInfo[K] } = { actorId: created, className: this.descriptor.name, methodNames: this.methodNames };
+    if (methodOptions !== undefined) info.methodOptions = methodOptions;
+    if (lifetime === 'detached') return new ActorHandleImpl(info);
+    // Actor lifetimes: the creator's handle is the first counted (the node counts it from the start).
+    info.owner = worker.address;
+    return new ActorHandleImpl(info, worker.refFor(created));
   }
 
   options(options: ActorOptions): ActorClassImpl {

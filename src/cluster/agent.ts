@@ -613,7 +613,7 @@ export class ClusterAgent implements ClusterLink {
     for (const call of calls) {
       if (nodeId === undefined) {
         const why = this.refusedActors.get(actorId) ?? this.deadActors.get(actorId) ?? 'it is not known to this cluster (killed before, or from a session that was shut down)';
-        failCall(call, new ActorDiedError(`actor ${actorId} cannot be called: ${why}`));
+        failCall(call, new ActorDiedError(`actor ${actorId} cannot be called: ${why}`, { actorId }));
       } else this.resend(call, nodeId);
     }
     // Later calls read why from the GCS again.
@@ -636,6 +636,7 @@ export class ClusterAgent implements ClusterLink {
           new ActorDiedError(
             `actor ${spec.actorId} died while running or queued to run ${spec.name}: its node ${(call.lostAt ?? '').slice(0, 8)} died. ` +
               `The call was tried ${call.tries + 1} time(s) (maxTaskRetries: ${maxTaskRetries}).`,
+            { actorId: spec.actorId as string },
           ),
         );
         return;

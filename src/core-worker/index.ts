@@ -13,7 +13,7 @@ import {
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddress } from '../object-ref/index.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, NewObject, ObjectPayload, Part, ResourceMap, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, MethodOptionsSpec, NewObject, ObjectPayload, Part, ResourceMap, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
 import {
   OUT_OF_BAND_BYTES,
   decodeErrorRecord,
@@ -45,7 +45,15 @@ export interface ResolvedTaskOptions {
 export type ResolvedActorOptions = Pick<
   ActorSpec,
   'name' | 'namespace' | 'maxRestarts' | 'maxTaskRetries' | 'maxConcurrency' | 'numCpus' | 'isolation'
-> & { readonly resources: ResourceMap | undefined; readonly strategy: SchedulingStrategy | undefined; readonly lifetime: 'detached' | 'non_detached' };
+> & {
+  readonly resources: ResourceMap | undefined;
+  readonly strategy: SchedulingStrategy | undefined;
+  readonly lifetime: 'detached' | 'non_detached';
+  // Concurrency groups, per-method options and getIfExists (actors part; absent: none, false).
+  readonly concurrencyGroups?: Readonly<Record<string, number>> | undefined;
+  readonly methodOptions?: Readonly<Record<string, MethodOptionsSpec>> | undefined;
+  readonly getIfExists?: boolean;
+};
 
 /** Hooks a worker runtime gives its CoreWorker, to learn when a running task waits in get(). */
 export interface BlockingHooks {
@@ -185,12 +193,21 @@ export class CoreWorker {
   }
 
   /** Creates an actor (the node starts it as soon as it can); returns its ID. */
-  createActor(
+  createActor(cls: FunctionDescriptor, methodNames: readonly string[], args: readonly unknown[], options: ResolvedActorOptions): string {
+    const created = this.createOrGetActor(cls, methodNames, args, { ...options, getIfExists: false });
+    return typeof created === 'string' ? created : created.actorId;
+  }
+
+  /**
+   * createActor, or with getIfExists the ActorInfo of the live actor of that name when the node
+   * (in this thread: the driver's) knows it at once.
+   */
+  createOrGetActor(
     cls: FunctionDescriptor,
     methodNames: readonly string[],
     args: readonly unknown[],
     options: ResolvedActorOptions,
-  ): string {
+  ): string | ActorInfo {
     const actorId = randomHex();
     const spec: ActorSpec = {
       actorId,
@@ -209,16 +226,19 @@ export class CoreWorker {
       isolation: options.isolation,
       owner: this.address,
       ...(options.lifetime === 'detached' ? { detached: true } : {}),
+      ...(options.concurrencyGroups === undefined ? {} : { concurrencyGroups: options.concurrencyGroups }),
+      ...(options.methodOptions === undefined ? {} : { methodOptions: options.methodOptions }),
+      ...(options.getIfExists === true ? { getIfExists: true } : {}),
     };
-    this.node.createActor(this.definitionsOf(cls), spec);
-    return actorId;
+    // getIfExists: a node in this thread answers at once with the live actor of that name, if any.
+    return this.node.createActor(this.definitionsOf(cls), spec) ?? actorId;
   }
 
   /** Calls a method of an actor; returns the IDs of its return objects. */
-  submitActorCall(actor: ActorInfo, method: string, args: readonly unknown[], numReturns: number): string[] {
+  submitActorCall(actor: ActorInfo, method: string, args: readonly unknown[], numReturns: number, concurrencyGroup?: string): string[] {
     const name = `${actor.className}.${method}`;
     const returnIds = newIds(numReturns);
-    const spec: TaskSpec = {
+    const spec: { -readonly [K in keyof TaskSpec]: TaskSpec[K] } = {
       taskId: randomHex(),
       functionId: '',
       name,
@@ -231,6 +251,7 @@ export class CoreWorker {
       actorId: actor.actorId,
       method,
     };
+    if (concurrencyGroup !== undefined) spec.concurrencyGroup = concurrencyGroup;
     this.node.submit(NO_FUNCTIONS, [spec]);
     return returnIds;
   }

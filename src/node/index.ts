@@ -154,6 +154,8 @@ export class Node {
     });
     this.store.warmUp();
     this.objects = new ObjectDirectory<TaskRecord>(this.store, reportUnhandledError, (id, entry) => {
+      // Actor lifetimes: the last handle of a non-detached actor is gone, here and at its borrowers.
+      if (entry.actorHandle === true) return this.actorOutOfScope(id);
       this.lineage.freed(id);
       this.cluster?.freed(id, entry);
     });
@@ -486,8 +488,20 @@ export class Node {
    * `throwIfNameTaken`: the caller can be told at once (the driver); a worker's actor is created
    * dead instead.
    */
-  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, throwIfNameTaken = true): void {
+  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, throwIfNameTaken = true): ActorInfo | undefined {
     for (const fn of functions) this.functions.set(fn.id, fn);
+    // getIfExists: the live actor of that name (this node's table decides, in one turn: no race).
+    // The driver is answered at once; a worker's handle, already made, becomes an alias of it.
+    const existing = spec.getIfExists === true && spec.name !== undefined ? this.actors.lookup(spec.name, spec.namespace) : null;
+    if (existing !== null) {
+      if (throwIfNameTaken) return existing;
+      this.objects.addActorHandle(spec.actorId, spec.owner.workerId);
+      this.objects.hold(spec.actorId, [existing.actorId], `handle of actor ${spec.className} (getIfExists)`);
+      this.actors.alias(spec.actorId, existing.actorId);
+      return undefined;
+    }
+    // Actor lifetimes: its handles are counted here, at its owner's node, wherever it runs.
+    if (spec.detached !== true) this.objects.addActorHandle(spec.actorId, spec.owner.workerId);
     const canRunHere = this.canRun(spec);
     const taken = this.cluster?.takeActor(this.definitionsFor(spec.classId), spec, canRunHere) ?? false;
     if (taken === true) return;
@@ -495,6 +509,7 @@ export class Node {
     // Actors are found from every node (handles travel, names are cluster-wide): the cluster's
     // table has the last word on names.
     this.cluster?.registerActor(spec, this.definitionsFor(spec.classId), () => this.actors.failNameTaken(spec.actorId));
+    return undefined;
   }
 
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
@@ -506,6 +521,17 @@ export class Node {
   killActor(actorId: string, noRestart: boolean): void {
     if (this.actors.has(actorId) || this.cluster === undefined) this.actors.kill(actorId, noRestart);
     else this.cluster.killRemoteActor(actorId, noRestart);
+  }
+
+  /**
+   * Actor lifetimes: no handle to a non-detached actor is left anywhere, and no call of it is
+   * pending (each call holds its actor's handles, as Ray's calls do): it ends, and what it held is
+   * freed. One on another node is ended there through the cluster.
+   */
+  private actorOutOfScope(actorId: string): void {
+    if (this.actors.unalias(actorId)) return this.objects.releaseHolds(actorId);
+    if (this.actors.has(actorId) || this.cluster === undefined) this.actors.outOfScope(actorId);
+    else this.cluster.killRemoteActor(actorId, true);
   }
 
   /** Asks the cluster (its head's tables) on behalf of a CoreWorker of this node. */
@@ -967,7 +993,9 @@ export class Node {
 
   /** The call's ref arguments (and refs nested in its arguments) live until it finishes. */
   private holdArguments(spec: TaskSpec): void {
-    const argumentRefs = spec.nestedRefs === undefined ? spec.dependencies : [...spec.dependencies, ...spec.nestedRefs];
+    let argumentRefs = spec.nestedRefs === undefined ? spec.dependencies : [...spec.dependencies, ...spec.nestedRefs];
+    // Actor lifetimes: a pending call keeps its actor alive (get(A.remote().f.remote()) works).
+    if (spec.actorId !== undefined && this.objects.get(spec.actorId) !== undefined) argumentRefs = [...argumentRefs, spec.actorId];
     this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of ${spec.actorId === undefined ? 'task ' : ''}${spec.name}`);
   }
 

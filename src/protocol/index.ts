@@ -73,6 +73,8 @@ export interface TaskSpec {
   /** Set for an actor method call: the actor, and the method to call on it. */
   readonly actorId?: string;
   readonly method?: string;
+  /** Concurrency groups (actors part): the group a call runs in (absent: the method's, else the default). */
+  readonly concurrencyGroup?: string;
 }
 
 export type Isolation = 'thread' | 'shared' | 'process';
@@ -106,6 +108,19 @@ export interface ActorSpec {
   readonly detached?: boolean;
   /** Restarts it has had so far, on any node: a restarted instance counts on from them (absent: 0). */
   readonly numRestarts?: number;
+  // Concurrency groups and per-method options (actors part).
+  /** Calls that may run at once in each named group (absent: one default group of maxConcurrency). */
+  readonly concurrencyGroups?: Readonly<Record<string, number>>;
+  /** Per-method defaults from the class's static methodOptions (absent: none). */
+  readonly methodOptions?: Readonly<Record<string, MethodOptionsSpec>>;
+  /** getIfExists: when a live actor has its name, the caller's handle reaches that one instead. */
+  readonly getIfExists?: boolean;
+}
+
+/** A method's options as specs and handles carry them (the class's static methodOptions). */
+export interface MethodOptionsSpec {
+  readonly numReturns?: number;
+  readonly concurrencyGroup?: string;
 }
 
 /** What a handle needs to call an actor. */
@@ -113,6 +128,10 @@ export interface ActorInfo {
   readonly actorId: string;
   readonly className: string;
   readonly methodNames: readonly string[];
+  // Actor lifetimes and per-method options (actors part).
+  /** The owner of a non-detached actor: its handles are counted there (absent: detached, not counted). */
+  readonly owner?: OwnerAddress;
+  readonly methodOptions?: Readonly<Record<string, MethodOptionsSpec>>;
 }
 
 /** A task as sent to a worker: the spec's executable part plus the values of its ref arguments. */
@@ -147,6 +166,9 @@ export interface ExecuteTask {
   readonly progressCell?: { readonly block: number; readonly index: number; readonly attached?: number };
   /** The node of the task's (or call's, or actor's) owner, when it is not the worker's: its output goes there too. */
   readonly ownerNode?: string;
+  // Concurrency groups (actors part): a creation's groups, a call's group (absent: the default group).
+  readonly concurrencyGroups?: Readonly<Record<string, number>>;
+  readonly concurrencyGroup?: string;
 }
 
 /**
@@ -188,6 +210,8 @@ export type TaskResult =
       readonly outcome: 'error';
       readonly error: Uint8Array;
       readonly userError: boolean;
+      /** exitActor() (actors part): the actor method ended its actor on purpose. */
+      readonly exitActor?: boolean;
       readonly us: number;
       readonly startMs?: number;
       readonly spans?: readonly ProfileSpan[];

@@ -29,6 +29,9 @@ import {
   nothing,
   within,
   type Fields,
+  optionalGroups,
+  optionalMethodOptions,
+  owner,
 } from './check.js';
 import type { ActorInfo, ClusterAnswer, ClusterNode, ExecuteTask, NodeToWorker, ObjectPayload, PreloadModule, WorkerBootData } from './index.js';
 
@@ -51,6 +54,9 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
   if (optionalId(o['actorId'], 'actorId') !== undefined) {
     optionalStr(o['method'], 'method');
     if (o['maxConcurrency'] !== undefined) int(o['maxConcurrency'], 'maxConcurrency', 1);
+    // Concurrency groups (actors part).
+    optionalGroups(o['concurrencyGroups'], 'concurrencyGroups');
+    optionalStr(o['concurrencyGroup'], 'concurrencyGroup');
     if (o['progressCell'] !== undefined) {
       const cell = fields(o['progressCell'], 'progressCell');
       int(cell['block'], 'progressCell.block');
@@ -91,6 +97,9 @@ const anActorInfo = (o: Fields): ActorInfo | null => {
     id(info['actorId'], 'actorId');
     str(info['className'], 'className');
     list(info['methodNames'], 'methodNames', aString);
+    // Actor lifetimes and per-method options (actors part).
+    if (info['owner'] !== undefined) owner(info['owner'], 'owner');
+    optionalMethodOptions(info['methodOptions'], 'methodOptions');
     return info as unknown as ActorInfo;
   } catch (error) {
     throw within(error, 'info');
