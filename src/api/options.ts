@@ -387,7 +387,22 @@ function actorPartOptions(
   const concurrencyGroups = valid.concurrencyGroups ?? base.concurrencyGroups;
   const methodOptions = valid.methodOptions === undefined ? base.methodOptions : { ...base.methodOptions, ...valid.methodOptions };
   const getIfExists = valid.getIfExists ?? base.getIfExists;
-  for (const [method, options] of Object.entries(methodOptions ?? {})) {
+  const part: { -readonly [K in 'concurrencyGroups' | 'methodOptions' | 'getIfExists']?: ResolvedActorOptions[K] } = {};
+  if (concurrencyGroups !== undefined) part.concurrencyGroups = concurrencyGroups;
+  if (methodOptions !== undefined) part.methodOptions = methodOptions;
+  if (getIfExists === true) part.getIfExists = true;
+  void where;
+  return part;
+}
+
+/**
+ * Concurrency groups (actors part): every method's group is one of the actor's, checked when the
+ * actor is created (remote(Class) may name groups that .options() adds later).
+ */
+export function checkMethodGroups(where: string, options: ResolvedActorOptions): void {
+  const { concurrencyGroups, methodOptions } = options;
+  if (methodOptions === undefined) return;
+  for (const [method, options] of Object.entries(methodOptions)) {
     const group = options.concurrencyGroup;
     if (group !== undefined && concurrencyGroups?.[group] === undefined) {
       const known = Object.keys(concurrencyGroups ?? {});
@@ -398,11 +413,6 @@ function actorPartOptions(
       );
     }
   }
-  const part: { -readonly [K in 'concurrencyGroups' | 'methodOptions' | 'getIfExists']?: ResolvedActorOptions[K] } = {};
-  if (concurrencyGroups !== undefined) part.concurrencyGroups = concurrencyGroups;
-  if (methodOptions !== undefined) part.methodOptions = methodOptions;
-  if (getIfExists === true) part.getIfExists = true;
-  return part;
 }
 
 export function defaultActorOptions(asyncMethods: boolean): ResolvedActorOptions {

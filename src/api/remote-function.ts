@@ -12,7 +12,7 @@ import { SerializationError } from '../errors/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
 import type { ActorInfo, ResourceMap, SchedulingStrategy } from '../protocol/index.js';
 import { EXTENSION_TYPES, type FunctionDescriptor } from '../serialization/index.js';
-import { defaultActorOptions, defaultTaskOptions, mergeActorOptions, mergeTaskOptions, type ActorOptions, type TaskOptions } from './options.js';
+import { checkMethodGroups, defaultActorOptions, defaultTaskOptions, mergeActorOptions, mergeTaskOptions, type ActorOptions, type TaskOptions } from './options.js';
 
 /** The running CoreWorker, starting miniray with defaults if needed. */
 function coreWorker(): CoreWorker {
@@ -45,6 +45,7 @@ export class ActorClassImpl {
   ) {}
 
   remote(...args: unknown[]): ActorHandleImpl {
+    checkMethodGroups(`${this.descriptor.name}.remote()`, this.actorOptions);
     const worker = coreWorker();
     const created = worker.createOrGetActor(this.descriptor, this.methodNames, args, this.actorOptions);
     // getIfExists found a live actor of that name: a handle to it, counted as any other.

@@ -4,7 +4,7 @@
 // getIfExists, exitActor() and ActorDiedError.actorId.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ActorDiedError, ActorNotFoundError, TaskError, get, getActor, init, kill, remote, shutdown } from 'miniray';
+import { ActorDiedError, ActorNotFoundError, TaskError, get, getActor, init, kill, remote, shutdown, type ObjectRef } from 'miniray';
 import { gc, collectRounds } from '../fixtures/gc.js';
 import { QuitterActor, TallyActor, addToNamedTally, exitInTask } from '../fixtures/actor-lifetime-lib.js';
 import { incViaTask, CounterActor } from '../fixtures/actors-lib.js';
@@ -107,7 +107,7 @@ describe('test_exit_actor (test_actor_failures.py)', () => {
     assert.equal(await get(actor.ping.remote()), 1);
     const quit = actor.quit.remote();
     const after = actor.ping.remote();
-    for (const ref of [quit, after]) {
+    for (const ref of [quit, after] as ObjectRef<unknown>[]) {
       await assert.rejects(get(ref), (error: unknown) => {
         assert.ok(error instanceof ActorDiedError, String(error));
         assert.equal(error.exitedIntentionally, true);
