@@ -1036,7 +1036,10 @@ export class ClusterAgent implements ClusterLink {
         this.actorRetries.set(entry.actorId, entry.maxTaskRetries);
         // A restarting one is looked up again at its first call (which waits for the next instance).
         if (entry.state !== 'RESTARTING' && !this.relocating.has(entry.actorId)) this.actorNodes.set(entry.actorId, entry.nodeId);
-        callback({ actorId: entry.actorId, className: entry.className, methodNames: entry.methodNames });
+        const info: { -readonly [K in keyof ActorInfo]: ActorInfo[K] } = { actorId: entry.actorId, className: entry.className, methodNames: entry.methodNames };
+        // Actor lifetimes: a non-detached actor's handles are counted at its owner's node (borrowed from here).
+        if (!entry.detached) info.owner = { nodeId: entry.ownerNodeId, workerId: '' };
+        callback(info);
       },
       () => callback(null),
     );
