@@ -1005,6 +1005,22 @@ export class ClusterAgent implements ClusterLink {
       }, () => {});
   }
 
+  claimActorName(spec: ActorSpec, callback: (holder: { actorId: string; ownerNodeId: string; detached: boolean } | null) => void): void {
+    this.gcs.registerActor(actorEntry(spec, this.self)).then(
+      (answer) => {
+        if (answer.ok || answer.holder === undefined) return callback(null);
+        const { holder } = answer;
+        // Claimed by another caller that may not have placed it yet (its row names the claimant's
+        // node until it is ALIVE): calls wait for it to come up, as after a restart.
+        if (holder.state === 'ALIVE') this.actorNodes.set(holder.actorId, holder.nodeId);
+        else this.relocate(holder.actorId, '');
+        this.actorRetries.set(holder.actorId, holder.maxTaskRetries);
+        callback(holder);
+      },
+      () => callback(null),
+    );
+  }
+
   actorDied(actorId: string, reason: string): void {
     void this.gcs.updateActor(actorId as ActorIdHex, 'DEAD', { reason }).catch(() => {});
   }

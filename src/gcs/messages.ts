@@ -147,7 +147,10 @@ export type Registered = { readonly clusterId: string; readonly nodes: readonly 
  */
 export type NodeDead = { readonly dead: true; readonly nodeId: NodeIdHex; readonly reason: string };
 export type RegisterNodeAnswer = Registered | NodeDead;
-export type RegisterActorAnswer = { readonly ok: true } | { readonly ok: false; readonly reason: 'name-taken' };
+export type RegisterActorAnswer =
+  | { readonly ok: true }
+  /** `holder` (getIfExists, actors part): the live actor that has the name (absent from older heads). */
+  | { readonly ok: false; readonly reason: 'name-taken'; readonly holder?: ActorEntry };
 export type Found = { readonly found: boolean };
 
 /** Request methods: body and answer. */
@@ -634,6 +637,7 @@ const answerChecks: { readonly [K in GcsMethod]: (value: unknown) => Answer<K> }
     const o = fields(value);
     if (bool(o['ok'], 'ok')) return o as unknown as RegisterActorAnswer;
     oneOf(o['reason'], 'reason', ['name-taken'] as const);
+    if (o['holder'] !== undefined) anActorEntry(o['holder']);
     return o as unknown as RegisterActorAnswer;
   },
   updateActor: orNull(anActorEntry),

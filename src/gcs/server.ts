@@ -507,7 +507,7 @@ export class GcsServer {
         const holder = await this.names.get(key);
         if (holder !== undefined) {
           const other = await this.actors.get(holder);
-          if (other !== undefined && other.state !== 'DEAD') return { ok: false, reason: 'name-taken' };
+          if (other !== undefined && other.state !== 'DEAD') return { ok: false, reason: 'name-taken', holder: other };
         }
         await this.names.put(key, body.actorId);
       }

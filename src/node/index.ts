@@ -500,6 +500,14 @@ export class Node {
       this.actors.alias(spec.actorId, existing.actorId);
       return undefined;
     }
+    // In a cluster the GCS has the last word on names: claim it first, so that no constructor runs
+    // for a caller that loses the race (its handle then reaches the winner); calls wait meanwhile.
+    if (spec.getIfExists === true && spec.name !== undefined && this.cluster !== undefined) {
+      this.objects.addActorHandle(spec.actorId, spec.owner.workerId);
+      this.claiming.set(spec.actorId, []);
+      this.cluster.claimActorName(spec, (holder) => this.nameClaimed(functions, { ...spec, getIfExists: false }, holder));
+      return undefined;
+    }
     // Actor lifetimes: its handles are counted here, at its owner's node, wherever it runs.
     if (spec.detached !== true) this.objects.addActorHandle(spec.actorId, spec.owner.workerId);
     const canRunHere = this.canRun(spec);
@@ -512,6 +520,31 @@ export class Node {
     return undefined;
   }
 
+  // getIfExists across the cluster (actors part).
+  /** Actors whose name the GCS is asked for, with the calls that wait for its answer. */
+  private readonly claiming = new Map<string, TaskSpec[]>();
+  /** Handles' IDs that stand for a live actor of another node that had the name (by its ID). */
+  private readonly remoteAliases = new Map<string, string>();
+
+  /** The GCS answered a getIfExists claim: create the actor, or make its ID stand for the holder. */
+  private nameClaimed(functions: readonly FunctionDescriptor[], spec: ActorSpec, holder: { actorId: string; ownerNodeId: string; detached: boolean } | null): void {
+    const queued = this.claiming.get(spec.actorId) ?? [];
+    this.claiming.delete(spec.actorId);
+    if (holder === null) this.createActor(functions, spec, false);
+    else {
+      this.remoteAliases.set(spec.actorId, holder.actorId);
+      // The alias's handles keep the holder alive: this node borrows its handles from its owner.
+      if (!holder.detached) {
+        if (holder.ownerNodeId !== this.nodeId && this.objects.get(holder.actorId) === undefined) {
+          this.objects.addForeign(holder.actorId, holder.ownerNodeId);
+          this.cluster?.borrow(holder.ownerNodeId, [holder.actorId]);
+        }
+        this.objects.hold(spec.actorId, [holder.actorId], `handle of actor ${spec.className} (getIfExists)`);
+      }
+    }
+    for (const call of queued) this.callActor(call, false);
+  }
+
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
     const info = this.actors.lookup(name, namespace);
     if (info !== null || this.cluster === undefined) callback(info);
@@ -519,6 +552,7 @@ export class Node {
   }
 
   killActor(actorId: string, noRestart: boolean): void {
+    actorId = this.remoteAliases.get(actorId) ?? actorId;
     if (this.actors.has(actorId) || this.cluster === undefined) this.actors.kill(actorId, noRestart);
     else this.cluster.killRemoteActor(actorId, noRestart);
   }
@@ -529,7 +563,7 @@ export class Node {
    * freed. One on another node is ended there through the cluster.
    */
   private actorOutOfScope(actorId: string): void {
-    if (this.actors.unalias(actorId)) return this.objects.releaseHolds(actorId);
+    if (this.actors.unalias(actorId) || this.remoteAliases.delete(actorId)) return this.objects.releaseHolds(actorId);
     if (this.actors.has(actorId) || this.cluster === undefined) this.actors.outOfScope(actorId);
     else this.cluster.killRemoteActor(actorId, true);
   }
@@ -931,6 +965,13 @@ export class Node {
 
   /** Sends an actor call to its actor: here, or through the cluster where it lives. */
   private callActor(spec: TaskSpec, fromPeer: boolean, attempt = 0): void {
+    // getIfExists across the cluster (actors part): a call waits for the claim, or goes to the holder.
+    if (!fromPeer && (this.claiming.size > 0 || this.remoteAliases.size > 0)) {
+      const waiting = this.claiming.get(spec.actorId as string);
+      if (waiting !== undefined) return void waiting.push(spec);
+      const holder = this.remoteAliases.get(spec.actorId as string);
+      if (holder !== undefined) spec = { ...spec, actorId: holder };
+    }
     if (this.actors.has(spec.actorId as string) || this.cluster === undefined || fromPeer) this.actors.submitCall(spec, attempt);
     else this.cluster.callRemoteActor(this.remoteWork(spec, undefined));
   }
