@@ -31,4 +31,14 @@ describe('actors across drivers', { timeout: 300_000 }, () => {
     await reader.ended();
     assert.deepEqual(resultsOf(reader.stdout)[0], { id: a?.id, total: 10 });
   });
+
+  test('test_actor_gc across nodes: an actor on another node ends when the driver\'s handles are collected', async () => {
+    const c = cluster as Cluster;
+    const driver = c.driver('actors-driver.mjs', ['outOfScope', JSON.stringify({ name: 'gc-across' })], { nodeArgs: ['--expose-gc'] });
+    await driver.match(/READY/, 120_000);
+    driver.send('go');
+    const outcome = await driver.ended();
+    assert.equal(outcome.code, 0, driver.describe());
+    assert.deepEqual(resultsOf(driver.stdout)[0], { first: 1, aliveAfterCall: true, gone: true, rounds: (resultsOf(driver.stdout)[0] as { rounds: number }).rounds });
+  });
 });
