@@ -1055,6 +1055,7 @@ export class ClusterAgent implements ClusterLink {
         const info: { -readonly [K in keyof ActorInfo]: ActorInfo[K] } = { actorId: entry.actorId, className: entry.className, methodNames: entry.methodNames };
         // Actor lifetimes: a non-detached actor's handles are counted at its owner's node (borrowed from here).
         if (!entry.detached) info.owner = { nodeId: entry.ownerNodeId, workerId: '' };
+        if (entry.methodOptions !== undefined) info.methodOptions = entry.methodOptions;
         callback(info);
       },
       () => callback(null),
@@ -1407,6 +1408,7 @@ function actorEntry(spec: ActorSpec, nodeId: string): Parameters<GcsClient['regi
     detached: spec.detached === true,
     maxRestarts: spec.maxRestarts,
     maxTaskRetries: spec.maxTaskRetries,
+    ...(spec.methodOptions === undefined ? {} : { methodOptions: spec.methodOptions }),
   };
 }
 

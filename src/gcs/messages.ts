@@ -21,6 +21,7 @@ import {
   validate,
   within,
   type Fields,
+  optionalMethodOptions,
 } from '../protocol/check.js';
 import {
   ACTOR_STATES,
@@ -55,6 +56,8 @@ export type RegisterActor = {
   readonly detached?: boolean;
   readonly maxRestarts?: number;
   readonly maxTaskRetries?: number;
+  /** Per-method options (actors part; absent: none). */
+  readonly methodOptions?: ActorEntry['methodOptions'];
 };
 /**
  * ALIVE comes from the node that hosts the instance (its nodeId, and numRestarts so far); it is
@@ -291,6 +294,7 @@ const anActorEntry = (value: unknown): ActorEntry => {
   retries(o['maxRestarts'], 'maxRestarts');
   int(o['numRestarts'], 'numRestarts');
   retries(o['maxTaskRetries'], 'maxTaskRetries');
+  optionalMethodOptions(o['methodOptions'], 'methodOptions'); // per-method options (actors part)
   return o as unknown as ActorEntry;
 };
 
@@ -500,6 +504,7 @@ const bodyChecks: Checks<GcsRequests> = {
     if (o['detached'] !== undefined) bool(o['detached'], 'detached');
     if (o['maxRestarts'] !== undefined) retries(o['maxRestarts'], 'maxRestarts');
     if (o['maxTaskRetries'] !== undefined) retries(o['maxTaskRetries'], 'maxTaskRetries');
+    optionalMethodOptions(o['methodOptions'], 'methodOptions'); // per-method options (actors part)
     return o as unknown as RegisterActor;
   },
   updateActor: (value) => {

@@ -524,6 +524,7 @@ export class GcsServer {
         maxRestarts: body.maxRestarts ?? 0,
         numRestarts: 0,
         maxTaskRetries: body.maxTaskRetries ?? 0,
+        ...(body.methodOptions === undefined ? {} : { methodOptions: body.methodOptions }),
       };
       await this.actors.put(actor.actorId, actor);
       this.publish('actors', { actor });

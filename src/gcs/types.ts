@@ -49,6 +49,8 @@ export type ActorEntry = {
   readonly numRestarts: number;
   /** Retries of a call that may have run on a lost instance (-1: unlimited): callers on other nodes read it here. */
   readonly maxTaskRetries: number;
+  /** Per-method options (actors part): handles from getActor() on other nodes call with them. */
+  readonly methodOptions?: Readonly<Record<string, { readonly numReturns?: number; readonly concurrencyGroup?: string }>>;
 };
 
 export type JobEntry = {

@@ -39,6 +39,9 @@ describe('actors across drivers', { timeout: 300_000 }, () => {
     driver.send('go');
     const outcome = await driver.ended();
     assert.equal(outcome.code, 0, driver.describe());
-    assert.deepEqual(resultsOf(driver.stdout)[0], { first: 1, aliveAfterCall: true, gone: true, rounds: (resultsOf(driver.stdout)[0] as { rounds: number }).rounds });
+    // (Whether it was still alive just after the call depends on when V8 collected the handle.)
+    const seen = resultsOf(driver.stdout)[0] as { first: number; gone: boolean; rounds: number };
+    assert.equal(seen.first, 1, 'the call through a dropped handle was answered');
+    assert.equal(seen.gone, true, `the actor ended (after ${seen.rounds} GC rounds)`);
   });
 });
