@@ -122,7 +122,11 @@ export class ActorHandleImpl implements ActorHandleBase {
     this.info = info;
     this.actorId = new ActorID(info.actorId);
     this.className = info.className;
-    this.scopeRef = scopeRef ?? (info.owner === undefined ? undefined : new ObjectRef(new ObjectID(info.actorId), info.owner));
+    this.scopeRef = scopeRef;
+    if (scopeRef === undefined && info.owner !== undefined) {
+      this.scopeRef = new ObjectRef(new ObjectID(info.actorId), info.owner);
+      currentRuntime()?.coreWorker.noteHandleArrived();
+    }
     for (const method of info.methodNames) {
       const options = info.methodOptions?.[method];
       Object.defineProperty(this, method, {

@@ -88,6 +88,20 @@ export class CoreWorker {
     onRefCreated((ref) => this.refs.track(ref));
   }
 
+  /** Actor lifetimes: a handle of a counted actor was decoded here since the last take. */
+  private handlesArrived = false;
+
+  noteHandleArrived(): void {
+    this.handlesArrived = true;
+  }
+
+  /** Whether handles arrived since the last call (an idle worker then collects, so they do not keep their actors). */
+  takeHandlesArrived(): boolean {
+    const arrived = this.handlesArrived;
+    this.handlesArrived = false;
+    return arrived;
+  }
+
   /** Tells the node now about refs this thread began or stopped holding (before results go). */
   flushRefs(): void {
     this.refs.flush();

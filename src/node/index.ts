@@ -504,6 +504,15 @@ export class Node {
     // for a caller that loses the race (its handle then reaches the winner); calls wait meanwhile.
     if (spec.getIfExists === true && spec.name !== undefined && this.cluster !== undefined) {
       this.objects.addActorHandle(spec.actorId, spec.owner.workerId);
+      // Claimed on this node already (its GCS answer not back): that one is the actor.
+      const claimant = this.claimingNames.get(`${spec.namespace}\0${spec.name}`);
+      if (claimant !== undefined) {
+        if (throwIfNameTaken) return claimant;
+        this.remoteAliases.set(spec.actorId, claimant.actorId);
+        this.objects.hold(spec.actorId, [claimant.actorId], `handle of actor ${spec.className} (getIfExists)`);
+        return undefined;
+      }
+      this.claimingNames.set(`${spec.namespace}\0${spec.name}`, this.actorInfoOf(spec));
       this.claiming.set(spec.actorId, []);
       this.cluster.claimActorName(spec, (holder) => this.nameClaimed(functions, { ...spec, getIfExists: false }, holder));
       return undefined;
@@ -525,11 +534,22 @@ export class Node {
   private readonly claiming = new Map<string, TaskSpec[]>();
   /** Handles' IDs that stand for a live actor of another node that had the name (by its ID). */
   private readonly remoteAliases = new Map<string, string>();
+  /** Names claimed from this node and not answered yet, with the claimant (later callers reach it). */
+  private readonly claimingNames = new Map<string, ActorInfo>();
+
+  /** What a handle of an actor created from this spec needs. */
+  private actorInfoOf(spec: ActorSpec): ActorInfo {
+    const info: { -readonly [K in keyof ActorInfo]: ActorInfo[K] } = { actorId: spec.actorId, className: spec.className, methodNames: spec.methodNames };
+    if (spec.detached !== true) info.owner = spec.owner;
+    if (spec.methodOptions !== undefined) info.methodOptions = spec.methodOptions;
+    return info;
+  }
 
   /** The GCS answered a getIfExists claim: create the actor, or make its ID stand for the holder. */
   private nameClaimed(functions: readonly FunctionDescriptor[], spec: ActorSpec, holder: { actorId: string; ownerNodeId: string; detached: boolean } | null): void {
     const queued = this.claiming.get(spec.actorId) ?? [];
     this.claiming.delete(spec.actorId);
+    this.claimingNames.delete(`${spec.namespace}\0${spec.name}`);
     if (holder === null) this.createActor(functions, spec, false);
     else {
       this.remoteAliases.set(spec.actorId, holder.actorId);
@@ -967,10 +987,12 @@ export class Node {
   private callActor(spec: TaskSpec, fromPeer: boolean, attempt = 0): void {
     // getIfExists across the cluster (actors part): a call waits for the claim, or goes to the holder.
     if (!fromPeer && (this.claiming.size > 0 || this.remoteAliases.size > 0)) {
+      // An alias may stand for a claimant that itself lost its claim: follow both steps.
+      for (let holder = this.remoteAliases.get(spec.actorId as string), steps = 0; holder !== undefined && steps < 4; holder = this.remoteAliases.get(holder), steps++) {
+        spec = { ...spec, actorId: holder };
+      }
       const waiting = this.claiming.get(spec.actorId as string);
       if (waiting !== undefined) return void waiting.push(spec);
-      const holder = this.remoteAliases.get(spec.actorId as string);
-      if (holder !== undefined) spec = { ...spec, actorId: holder };
     }
     if (this.actors.has(spec.actorId as string) || this.cluster === undefined || fromPeer) this.actors.submitCall(spec, attempt);
     else this.cluster.callRemoteActor(this.remoteWork(spec, undefined));

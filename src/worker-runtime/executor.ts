@@ -181,7 +181,8 @@ export class TaskExecutor implements BlockingHooks {
    * only by garbage collection, and an idle worker would otherwise not collect for a long time.
    */
   private collectWhenIdle(): void {
-    if (this.collectQueued || !this.coreWorker?.views.holdingViews) return;
+    // Actor lifetimes: handles a task was given keep their actor alive until this thread collects them.
+    if (this.collectQueued || !(this.coreWorker?.views.holdingViews || this.coreWorker?.takeHandlesArrived())) return;
     this.collectQueued = true;
     setTimeout(() => {
       this.collectQueued = false;
