@@ -8,8 +8,11 @@ import { currentRuntime } from '../core-worker/current.js';
 import { InvalidOptionError, MinirayError } from '../errors/index.js';
 import { ActorID, ObjectID } from '../ids/index.js';
 import { ObjectRef, type OwnerAddress } from '../object-ref/index.js';
-import type { ActorInfo, MethodOptionsSpec } from '../protocol/index.js';
+import { ObjectRefGenerator } from '../object-ref/generator.js';
+import type { ActorInfo, MethodOptionsSpec, ReturnMode } from '../protocol/index.js';
 import { EXTENSION_TYPES, noteRefMet } from '../serialization/index.js';
+
+const STREAMING: ReturnMode = Object.freeze({ kind: 'streaming' });
 
 const ACTOR_HANDLE_TYPE = EXTENSION_TYPES.actorHandle;
 
@@ -30,10 +33,26 @@ export interface ActorMethodOptions {
   concurrencyGroup?: string;
 }
 
+/**
+ * What a call gives: an ObjectRefGenerator for a generator method, else one ref. Not distributive
+ * ([R]), so that a method returning boolean gives ObjectRef<boolean>, not a union of refs; never
+ * (a method that always throws) and any give a plain ref.
+ */
+export type MethodCallResult<R> = [R] extends [never]
+  ? ObjectRef<never>
+  : 0 extends 1 & R
+    ? ObjectRef<R>
+    : [R] extends [Generator<infer T, unknown, never> | AsyncGenerator<infer T, unknown, never>]
+      ? ObjectRefGenerator<T>
+      : ObjectRef<Awaited<R>>;
+
 /** A method of an actor, as seen through a handle. */
 export interface ActorMethod<A extends unknown[], R> {
-  /** Calls the method on the actor; returns at once with a ref to its (unwrapped) result. */
-  remote(...args: Args<A>): ObjectRef<Awaited<R>>;
+  /**
+   * Calls the method on the actor; returns at once with a ref to its (unwrapped) result, or, for
+   * a generator method, an ObjectRefGenerator of the values it yields.
+   */
+  remote(...args: Args<A>): MethodCallResult<R>;
   /** This call's options: numReturns n > 1 gives one ref per returned element. */
   options(options: ActorMethodOptions & { numReturns?: 1 }): ActorMethod<A, R>;
   options(options: ActorMethodOptions & { numReturns: number }): MultiReturnActorMethod<A, R>;
@@ -89,11 +108,16 @@ class ActorMethodImpl {
     private readonly concurrencyGroup: string | undefined,
   ) {}
 
-  remote(...args: unknown[]): ObjectRef | ObjectRef[] {
+  remote(...args: unknown[]): ObjectRef | ObjectRef[] | ObjectRefGenerator {
     const runtime = currentRuntime();
     const info = this.handle.info;
     if (runtime === undefined) {
       throw new MinirayError(`${info.className}.${this.method}.remote(): miniray is not running (the actor went away with shutdown())`);
+    }
+    // generators: a generator method's call streams, as a generator task does (in its concurrency group)
+    if (info.generatorMethods?.includes(this.method) === true) {
+      const [end] = runtime.coreWorker.submitActorCall(info, this.method, args, 1, this.concurrencyGroup, STREAMING);
+      return new ObjectRefGenerator(runtime.coreWorker.refFor(end as string), runtime.coreWorker.streams);
     }
     const ids = runtime.coreWorker.submitActorCall(info, this.method, args, this.numReturns, this.concurrencyGroup);
     if (this.numReturns === 1) return runtime.coreWorker.refFor(ids[0] as string);
@@ -144,16 +168,29 @@ export class ActorHandleImpl implements ActorHandleBase {
 addExtension({
   Class: ActorHandleImpl,
   type: ACTOR_HANDLE_TYPE,
+  // Shapes: [id, class, methods]; [.., owner | null, methodOptions | null, generatorMethods?] (actors);
+  // older generator handles sent [.., generatorMethods] (read below).
   write(handle: ActorHandleImpl): unknown[] {
-    const { actorId, className, methodNames, owner, methodOptions } = handle.info;
+    const { actorId, className, methodNames, owner, methodOptions, generatorMethods } = handle.info;
     if (handle.scopeRef !== undefined) noteRefMet(handle.scopeRef);
-    if (owner === undefined && methodOptions === undefined) return [actorId, className, methodNames];
-    return [actorId, className, methodNames, owner ?? null, methodOptions ?? null];
+    if (owner === undefined && methodOptions === undefined && generatorMethods === undefined) return [actorId, className, methodNames];
+    const shape: unknown[] = [actorId, className, methodNames, owner ?? null, methodOptions ?? null];
+    if (generatorMethods !== undefined) shape.push(generatorMethods);
+    return shape;
   },
-  read([actorId, className, methodNames, owner, methodOptions]: [string, string, string[], OwnerAddress | null | undefined, Record<string, MethodOptionsSpec> | null | undefined]): ActorHandleImpl {
+  read(data: unknown[]): ActorHandleImpl {
+    const [actorId, className, methodNames] = data as [string, string, string[]];
     const info: { -readonly [K in keyof ActorInfo]: ActorInfo[K] } = { actorId, className, methodNames };
-    if (owner !== null && owner !== undefined) info.owner = owner;
-    if (methodOptions !== null && methodOptions !== undefined) info.methodOptions = methodOptions;
+    // A 4th element that is a list is a generator-only handle's generatorMethods.
+    const fourth = data[3];
+    const generatorMethods = Array.isArray(fourth) ? fourth : data[5];
+    if (!Array.isArray(fourth)) {
+      const owner = fourth as OwnerAddress | null | undefined;
+      const methodOptions = data[4] as Record<string, MethodOptionsSpec> | null | undefined;
+      if (owner !== null && owner !== undefined) info.owner = owner;
+      if (methodOptions !== null && methodOptions !== undefined) info.methodOptions = methodOptions;
+    }
+    if (Array.isArray(generatorMethods)) info.generatorMethods = generatorMethods.filter((name): name is string => typeof name === 'string');
     return new ActorHandleImpl(info);
   },
 });
@@ -193,6 +230,16 @@ export function methodNamesOf(cls: Function): string[] {
     }
   }
   return [...names];
+}
+
+// generators
+/** The class's generator methods (sync or async): calls to them stream. */
+export function generatorMethodsOf(cls: Function): string[] {
+  const proto = cls.prototype as Record<string, unknown>;
+  return methodNamesOf(cls).filter((name) => {
+    const tag = Object.prototype.toString.call(proto[name]);
+    return tag === '[object GeneratorFunction]' || tag === '[object AsyncGeneratorFunction]';
+  });
 }
 
 /** True when any method is async: such actors run calls concurrently by default, as in Ray. */

@@ -27,7 +27,7 @@ import {
   toErrorRecord,
   type ErrorRecord,
 } from '../errors/index.js';
-import type { ActorInfo, ActorSpec, ExecuteTask, ResourceMap, TaskResult, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ExecuteTask, ResourceMap, RuntimeEnvSpec, TaskResult, TaskSpec } from '../protocol/index.js';
 import { decodeErrorRecord, encodeError, encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import type { PooledWorker } from '../worker-pool/index.js';
 import { PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, type TaskEventBuffer } from '../state/events.js';
@@ -36,7 +36,9 @@ import { PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, type 
 export interface ActorServices {
   functionDescriptor(id: string): FunctionDescriptor | undefined;
   /** A new worker for one actor ('thread', 'process') or for many ('shared'). */
-  spawnHost(isolation: 'thread' | 'process'): Host;
+  spawnHost(isolation: 'thread' | 'process', runtimeEnv?: RuntimeEnvSpec): Host;
+  /** Whether an actor with this runtime environment needs a worker of its own (env: not the node's default environment). */
+  needsOwnHost?(runtimeEnv: RuntimeEnvSpec | undefined): boolean;
   killHost(host: Host): void;
   setBusy(host: Host, busy: boolean): void;
   /** Calls `ready` when all `ids` exist, or `failed` with an encoded error (a failed or unknown input). */
@@ -50,12 +52,14 @@ export interface ActorServices {
   hold(key: string, ids: readonly string[], reason: string): void;
   releaseHolds(key: string): void;
   /** Takes the actor's CPUs, GPUs and custom resources from the node's, all or none. */
-  tryReserveCpus(amount: number, resources: ResourceMap | undefined): boolean;
+  tryReserveCpus(amount: number, resources: ResourceMap | undefined, actorId?: string): boolean;
+  /** The GPU IDs the actor holds (helper pg), for its creation to carry. */
+  gpuIdsOf?(actorId: string): readonly number[] | undefined;
   /** An actor died for good (the cluster's table learns it, so its name is free again). */
   onDead(actorId: string, reason: string): void;
   /** An instance of an actor is up (its constructor returned), after `numRestarts` restarts in all. */
   onAlive(actorId: string, numRestarts: number): void;
-  releaseCpus(amount: number, resources: ResourceMap | undefined): void;
+  releaseCpus(amount: number, resources: ResourceMap | undefined, actorId?: string): void;
   /** Worker threads for 'shared' actors. */
   readonly sharedHostCount: number;
   /** CPUs of the node: an actor needing more can never start. */
@@ -81,6 +85,8 @@ interface Call {
   failed: boolean;
   /** Sent, then dropped by the worker before it started (a 'shared' actor killed to restart). */
   dropped: boolean;
+  /** cancel() was called on it (env): it has failed with TaskCancelledError; a 'cancelled' report is expected. */
+  cancelled?: boolean;
 }
 
 /** A 'shared' actor's progress cell: cell `index` of its worker's progress block `block`. */
@@ -293,6 +299,11 @@ export class ActorManager {
     this.die(actor, encodeError(error));
   }
 
+  /** The actors `which` picks end for good (their placement group was removed: helper pg). */
+  endWhere(which: (spec: ActorSpec) => boolean, reason: string): void {
+    for (const actor of [...this.actors.values()]) if (actor.state !== 'dead' && which(actor.spec)) this.endIfAlive(actor.spec.actorId, reason);
+  }
+
   /** The cluster's table has the actor DEAD (killed while it restarted, its owner died): it ends here too. */
   endIfAlive(actorId: string, reason: string): void {
     const actor = this.actors.get(actorId);
@@ -322,6 +333,13 @@ export class ActorManager {
   /** Whether `host` was sent the work of this seq (a creation or a call) and has not reported it. */
   awaits(host: Host, seq: number): boolean {
     return this.hostWork.get(host)?.has(seq) ?? false;
+  }
+
+  // generators
+  /** The spec of the call `host` runs as `seq`, while it has not reported (for its generator items). */
+  callSpec(host: Host, seq: number): TaskSpec | undefined {
+    const work = this.hostWork.get(host)?.get(seq);
+    return work?.kind === 'call' ? work.call.spec : undefined;
   }
 
   /** Whether an actor with this ID is known here (a new actor must not take its ID). */
@@ -358,6 +376,7 @@ export class ActorManager {
     // Actor lifetimes: a non-detached actor's handles are counted at its owner.
     if (spec.detached !== true) info.owner = spec.owner;
     if (spec.methodOptions !== undefined) info.methodOptions = spec.methodOptions;
+    if (spec.generatorMethods !== undefined) info.generatorMethods = spec.generatorMethods; // generators
     return info;
   }
 
@@ -378,7 +397,7 @@ export class ActorManager {
     // accounted for when it is gone, when it is known which of them had started.
     actor.losing = 'it was killed with kill({ noRestart: false })';
     actor.state = 'restarting';
-    if (actor.spec.isolation === 'shared') {
+    if (this.sharedHosts.includes(host)) { // env: a 'shared' actor with an environment of its own has its own host
       const seq = host.nextSeq++;
       this.workOf(host).set(seq, { kind: 'destroy', actor });
       this.services.setBusy(host, true);
@@ -395,7 +414,52 @@ export class ActorManager {
    */
   expectsCancelled(host: Host, seq: number): boolean {
     const item = this.hostWork.get(host)?.get(seq);
-    return item !== undefined && item.kind !== 'create' && item.actor.losing !== undefined;
+    return item !== undefined && item.kind !== 'create' && (item.actor.losing !== undefined || (item.kind === 'call' && item.call.cancelled === true));
+  }
+
+  // ---- cancel of actor calls (env) ----
+
+  /**
+   * cancel() of a call of an actor here, by one of its return IDs: a call not yet sent is removed
+   * (its objects fail with `error`, a TaskCancelledError); a call sent to the worker fails the same
+   * way and the worker is told, so that it drops it if it has not started and aborts its
+   * getRuntimeContext().signal if it runs. Returns its spec, or undefined if no such call is pending here.
+   */
+  cancelCall(returnId: string, error: Uint8Array): TaskSpec | undefined {
+    for (const actor of this.actors.values()) {
+      for (const call of actor.calls) {
+        if (call.failed || !call.spec.returnIds.includes(returnId)) continue;
+        this.markCancelled(call, error);
+        this.flush(actor); // the calls behind it need not wait for it any more
+        return call.spec;
+      }
+      for (const [seq, call] of actor.inFlight) {
+        if (call.failed || !call.spec.returnIds.includes(returnId)) continue;
+        this.markCancelled(call, error);
+        if (actor.host?.alive === true && actor.losing === undefined) actor.host.channel.send({ type: 'cancel', seqs: [seq] });
+        return call.spec;
+      }
+    }
+    return undefined;
+  }
+
+  /** The pending calls submitted by these tasks (recursive cancel): their first return IDs. */
+  callsOf(parents: ReadonlySet<string>): string[] {
+    const found: string[] = [];
+    for (const actor of this.actors.values()) {
+      for (const call of [...actor.calls, ...actor.inFlight.values()]) {
+        const parent = call.spec.parentTaskId;
+        if (!call.failed && parent !== undefined && parents.has(parent)) found.push(call.spec.returnIds[0] as string);
+      }
+    }
+    return found;
+  }
+
+  private markCancelled(call: Call, error: Uint8Array): void {
+    call.failed = true;
+    call.cancelled = true;
+    this.services.failObjects(call.spec.returnIds, error);
+    this.services.taskEvents?.failed(call.spec, call.firstAttempt + call.retries, error);
   }
 
   /** Figures for state tools. */
@@ -426,8 +490,10 @@ export class ActorManager {
       if (item.kind === 'create') this.onCreated(actor, result, host);
       else if (item.kind === 'destroy') this.onDestroyed(actor, host);
       else if (result.outcome === 'cancelled') {
-        // Dropped by a destroy before it started: it stays in flight until the destroy is acknowledged.
-        item.call.dropped = true;
+        // Dropped by cancel() (env): it is done. Dropped by a destroy before it started: it stays in
+        // flight until the destroy is acknowledged.
+        if (item.call.cancelled === true) actor.inFlight.delete(result.seq);
+        else item.call.dropped = true;
       } else {
         const { call } = item;
         actor.inFlight.delete(result.seq);
@@ -508,7 +574,7 @@ export class ActorManager {
         this.waitingForCpus.shift();
         continue;
       }
-      if (!this.services.tryReserveCpus(actor.spec.numCpus, actor.spec.resources)) return;
+      if (!this.services.tryReserveCpus(actor.spec.numCpus, actor.spec.resources, actor.spec.actorId)) return;
       this.waitingForCpus.shift();
       actor.cpusHeld = actor.spec.numCpus;
       actor.reserved = true;
@@ -522,16 +588,19 @@ export class ActorManager {
   private place(actor: ActorRecord): void {
     if (actor.state === 'dead' || !actor.argumentsReady) return;
     if (!actor.reserved) {
-      if (!this.services.tryReserveCpus(actor.spec.numCpus, actor.spec.resources)) {
+      if (!this.services.tryReserveCpus(actor.spec.numCpus, actor.spec.resources, actor.spec.actorId)) {
         if (!this.waitingForCpus.includes(actor)) this.waitingForCpus.push(actor);
         return;
       }
       actor.cpusHeld = actor.spec.numCpus;
       actor.reserved = true;
     }
-    const host = actor.spec.isolation === 'shared' ? this.sharedHost() : this.services.spawnHost(actor.spec.isolation);
+    // env: an actor in an environment of its own gets a worker of its own (shared ones are in the node's).
+    const env = actor.spec.runtimeEnv;
+    const shared = actor.spec.isolation === 'shared' && this.services.needsOwnHost?.(env) !== true;
+    const host = shared ? this.sharedHost() : this.services.spawnHost(actor.spec.isolation === 'process' ? 'process' : 'thread', env);
     actor.host = host;
-    if (actor.spec.isolation === 'shared') actor.cell = this.blocksOf(host).take();
+    if (shared) actor.cell = this.blocksOf(host).take();
     host.actors.add(actor.spec.actorId);
     this.services.setBusy(host, true);
     if (host.accepting) this.sendCreation(actor);
@@ -575,6 +644,12 @@ export class ActorManager {
     if (actor.cell !== undefined) task.progressCell = this.cellFor(host, actor.cell);
     if (spec.concurrencyGroups !== undefined) task.concurrencyGroups = spec.concurrencyGroups; // concurrency groups (actors part)
     if (spec.owner.nodeId !== this.services.nodeId) task.ownerNode = spec.owner.nodeId;
+    if (actor.restarts > 0) task.numRestarts = actor.restarts; // env: wasCurrentActorReconstructed
+    // What it holds, for getRuntimeContext() in its methods (helper pg).
+    task.resources = spec.resources === undefined ? { CPU: spec.numCpus } : { CPU: spec.numCpus, ...spec.resources };
+    const gpuIds = this.services.gpuIdsOf?.(spec.actorId);
+    if (gpuIds !== undefined) task.gpuIds = gpuIds;
+    if (spec.captureChildTasks === true) task.captureChildTasks = true;
     this.services.setBusy(host, true);
     host.channel.send({ type: 'execute', functions: this.definitionsFor(host, spec.classId), tasks: [task] });
   }
@@ -666,6 +741,7 @@ export class ActorManager {
       // Set, not spread: no throwaway object per call.
       if (spec.owner.nodeId !== this.services.nodeId) task.ownerNode = spec.owner.nodeId;
       if (spec.concurrencyGroup !== undefined) task.concurrencyGroup = spec.concurrencyGroup; // concurrency groups (actors part)
+      if (spec.returns !== undefined) task.returns = spec.returns; // generators
       tasks.push(task);
     }
     if (sent > 0) actor.calls.splice(0, sent);
@@ -735,14 +811,14 @@ export class ActorManager {
     actor.inFlight.clear();
     actor.calls = [];
     if (actor.reserved) {
-      this.services.releaseCpus(actor.cpusHeld, actor.spec.resources);
+      this.services.releaseCpus(actor.cpusHeld, actor.spec.resources, actor.spec.actorId);
       actor.cpusHeld = 0;
       actor.reserved = false;
     }
     const host = actor.host;
     if (host !== undefined) {
       this.detach(actor, host);
-      if (actor.spec.isolation === 'shared') {
+      if (this.sharedHosts.includes(host)) { // env: see kill()
         host.channel.send({ type: 'destroyActor', actorId: actor.spec.actorId });
         this.updateBusy(host);
       } else {

@@ -18,6 +18,7 @@ import { ActorClassImpl, RemoteFunctionImpl } from './remote-function.js';
 import {
   ActorHandleImpl,
   actorIdOf,
+  generatorMethodsOf,
   hasAsyncMethods,
   methodNamesOf,
   type ActorHandle,
@@ -33,6 +34,7 @@ import { LocalNodeClient, type Node } from '../node/index.js';
 import { startEmbedded, startMember, tlsFromEnvironment, type ClusterMember } from '../cluster/start.js';
 import { resolveAddress, resolveToken } from '../cluster/session.js';
 import { ObjectRef, describeNonRef, refHex } from '../object-ref/index.js';
+import { ObjectRefGenerator } from '../object-ref/generator.js';
 import { validateOptions } from '../config/index.js';
 import { callerOf, decodeErrorRecord, describeFunction } from '../serialization/index.js';
 import type { ClusterAnswer, ClusterQuery } from '../protocol/index.js';
@@ -44,6 +46,7 @@ import {
   WAIT_RULES,
   defaultActorOptions,
   defaultTaskOptions,
+  generatorTaskOptions,
   mergeActorOptions,
   mergeTaskOptions,
   resolveInitOptions,
@@ -60,6 +63,7 @@ import {
 export type {
   InitOptions,
   TaskOptions,
+  ErrorClass,
   SchedulingStrategy,
   GetOptions,
   WaitOptions,
@@ -72,6 +76,9 @@ export type {
 export type { ActorHandle, ActorMethod, ActorMethodNames, ActorHandleBase } from '../actors/handle.js';
 // Per-method options (actors part).
 export type { ActorMethodOptions, MultiReturnActorMethod, MethodOptionsOf, MethodReturnRefs, StaticMethodOptions } from '../actors/handle.js';
+export type { RuntimeEnv } from './options.js';
+export type { RuntimeContext } from './runtime-context.js';
+import { jobIdHex, makeRuntimeContext, type RuntimeContext } from './runtime-context.js';
 
 // ---- types ---------------------------------------------------------------------------------------
 
@@ -89,16 +96,74 @@ export type ValuesOf<Refs extends readonly ObjectRef<unknown>[]> = {
 export interface RemoteFunction<A extends unknown[], R> {
   /** Submits the task; returns at once with a ref to its (unwrapped) result. */
   remote(...args: RemoteArgs<A>): ObjectRef<Awaited<R>>;
-  /** A copy with other options. */
+  /** A copy with other options. For a function typed to return a tuple, numReturns must be its length. */
   options(options: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, R>;
-  options(options: TaskOptions & { numReturns: number }): MultiReturnRemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: 0 }): NoReturnRemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: ReturnCount<Awaited<R>> }): MultiReturnRemoteFunction<A, R>;
 }
 
 export interface MultiReturnRemoteFunction<A extends unknown[], R> {
   /** Submits the task; returns one ref per returned element. */
   remote(...args: RemoteArgs<A>): ReturnRefs<Awaited<R>>;
   options(options: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, R>;
-  options(options: TaskOptions & { numReturns: number }): MultiReturnRemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: 0 }): NoReturnRemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: ReturnCount<Awaited<R>> }): MultiReturnRemoteFunction<A, R>;
+}
+
+// ---- generators ----------------------------------------------------------------------------------
+
+/** What a generator function (sync or async) yields. */
+export type YieldOf<G> = G extends Generator<infer T, unknown, never> | AsyncGenerator<infer T, unknown, never> ? T : never;
+
+/** A generator function, sync or async, yielding T. */
+export type GeneratorFunction<A extends unknown[], T> = (...args: A) => Generator<T, unknown, never> | AsyncGenerator<T, unknown, never>;
+
+/** Any generator object, sync or async. */
+export type AnyGenerator = Generator<unknown, unknown, never> | AsyncGenerator<unknown, unknown, never>;
+
+/** A function returning generator G. */
+type GeneratorFn<A extends unknown[], G> = (...args: A) => G;
+
+/** The length numReturns must have for a function returning R: a tuple's own length, else any count. */
+export type ReturnCount<R> = R extends readonly unknown[] ? R['length'] : number;
+
+/** N refs to values of type T (an array when N is not a literal). */
+export type RefTuple<T, N extends number, Acc extends ObjectRef<T>[] = []> = number extends N
+  ? ObjectRef<T>[]
+  : Acc['length'] extends N
+    ? Acc
+    : RefTuple<T, N, [...Acc, ObjectRef<T>]>;
+
+/** The options of a generator's remote function, and what each gives. */
+interface GeneratorOptions<A extends unknown[], T> {
+  options(options: TaskOptions & { numReturns?: 'streaming' }): StreamingRemoteFunction<A, T>;
+  options(options: TaskOptions & { numReturns: 'dynamic' }): DynamicRemoteFunction<A, T>;
+  options<const N extends number>(options: TaskOptions & { numReturns: N }): StaticGeneratorRemoteFunction<A, T, N>;
+}
+
+/** A generator function made remote (numReturns 'streaming', the default). */
+export interface StreamingRemoteFunction<A extends unknown[], T> extends GeneratorOptions<A, T> {
+  /** Submits the task; returns at once with a generator of refs, each as soon as its value is yielded. */
+  remote(...args: RemoteArgs<A>): ObjectRefGenerator<T>;
+}
+
+/** A generator function made remote with numReturns 'dynamic'. */
+export interface DynamicRemoteFunction<A extends unknown[], T> extends GeneratorOptions<A, T> {
+  /** Submits the task; returns a ref to the array of refs to its values, ready when the generator is done. */
+  remote(...args: RemoteArgs<A>): ObjectRef<ObjectRef<T>[]>;
+}
+
+/** A generator function made remote with numReturns n: it must yield exactly n values (0: no refs). */
+export interface StaticGeneratorRemoteFunction<A extends unknown[], T, N extends number> extends GeneratorOptions<A, T> {
+  remote(...args: RemoteArgs<A>): N extends 0 ? undefined : N extends 1 ? ObjectRef<T> : RefTuple<T, N>;
+}
+
+/** A remote function with numReturns 0: it runs for its effects, and `.remote()` gives nothing to wait on. */
+export interface NoReturnRemoteFunction<A extends unknown[], R> {
+  remote(...args: RemoteArgs<A>): undefined;
+  options(options: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: 0 }): NoReturnRemoteFunction<A, R>;
+  options(options: TaskOptions & { numReturns: ReturnCount<Awaited<R>> }): MultiReturnRemoteFunction<A, R>;
 }
 
 /** Any class whose instances can be actors. */
@@ -112,15 +177,6 @@ export interface ActorClass<C extends ActorClassType> {
   remote(...args: RemoteArgs<ConstructorParameters<C>>): ActorHandle<InstanceType<C>, StaticMethodOptions<C>>;
   /** A copy with other options. */
   options(options: ActorOptions): ActorClass<C>;
-}
-
-export interface RuntimeContext {
-  /** The node this code runs on. */
-  readonly nodeId: string;
-  /** The worker (or driver) this code runs in. */
-  readonly workerId: string;
-  /** True in the driver program, false inside a task. */
-  readonly isDriver: boolean;
 }
 
 // ---- lifecycle -----------------------------------------------------------------------------------
@@ -161,6 +217,7 @@ export async function init(options?: InitOptions): Promise<InitResult> {
   startDriver(member);
   try {
     await member.node.ready();
+    await jobStarted;
     const dashboardUrl = nodeOptions.dashboard !== undefined ? await startDriverDashboard(member, nodeOptions.dashboard) : member.gcsAddress === undefined ? undefined : await headDashboardUrl(member);
     initResult = { address: member.gcsAddress, nodeId: member.node.nodeId, dashboardUrl };
     return initResult;
@@ -253,19 +310,29 @@ export function isInitialized(): boolean {
 }
 
 let driverMember: ClusterMember | undefined;
+/** The GCS's answer to this driver's addJob (init() waits for it, so the job's ID is known after it). */
+let jobStarted: Promise<void> = Promise.resolve();
 
 function startDriver(member: ClusterMember): Node {
   const { node } = member;
   const workerId = WorkerID.fromRandom().toHex();
   node.driverId = workerId;
   const coreWorker = new CoreWorker({ nodeId: node.nodeId, workerId }, new LocalNodeClient(node));
+  // env: the job's runtime environment, which its tasks and actors inherit.
+  coreWorker.runtimeEnv = node.options.runtimeEnv;
   driverMember = member;
   // Every driver is a job of its cluster's (the embedded one's too, as in Ray: state.listJobs shows
   // it); one started by the Jobs API (`miniray job submit`) says which submission it is.
-  void member.gcs.addJob(node.nodeId as never, process.env['MINIRAY_JOB_SUBMISSION_ID'] || undefined).catch(() => {});
+  jobStarted = member.gcs
+    .addJob(node.nodeId as never, process.env['MINIRAY_JOB_SUBMISSION_ID'] || undefined)
+    .then((jobId) => {
+      node.jobId = jobIdHex(jobId); // env: getRuntimeContext().jobId, here and in its workers
+    })
+    .catch(() => {});
   setCurrentRuntime({
     kind: 'driver',
     coreWorker,
+    jobId: () => node.jobId,
     shutdown: () => {
       coreWorker.detach();
       driverMember = undefined;
@@ -369,6 +436,21 @@ function coreWorker(): CoreWorker {
  */
 export function remote<C extends ActorClassType>(cls: C, options?: ActorOptions): ActorClass<C>;
 /**
+ * A function that never returns (it always throws): a plain remote function. (Its return type,
+ * never, would otherwise pass for a generator's.)
+ */
+export function remote<A extends unknown[]>(fn: (...args: A) => never, options?: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, never>;
+/**
+ * Makes a generator function (sync or async) remote: by default (numReturns 'streaming')
+ * `.remote()` returns an ObjectRefGenerator, and each yielded value is its own object, available
+ * as soon as it is yielded. See docs/generators.md.
+ */
+export function remote<A extends unknown[], G extends AnyGenerator>(fn: GeneratorFn<A, G>, options?: TaskOptions & { numReturns?: 'streaming' }): StreamingRemoteFunction<A, YieldOf<G>>;
+/** A generator whose values come back as one ref to an array of refs, once it is done. */
+export function remote<A extends unknown[], G extends AnyGenerator>(fn: GeneratorFn<A, G>, options: TaskOptions & { numReturns: 'dynamic' }): DynamicRemoteFunction<A, YieldOf<G>>;
+/** A generator that must yield exactly numReturns values, one ref each. */
+export function remote<A extends unknown[], G extends AnyGenerator, const N extends number>(fn: GeneratorFn<A, G>, options: TaskOptions & { numReturns: N }): StaticGeneratorRemoteFunction<A, YieldOf<G>, N>;
+/**
  * Makes `fn` a remote function: `.remote(...args)` runs it on a worker and returns an ObjectRef.
  *
  * A self-contained function (it uses only its parameters, its own locals and globals) is shipped
@@ -377,30 +459,29 @@ export function remote<C extends ActorClassType>(cls: C, options?: ActorOptions)
  * import that module. In the entry script such a function is rejected with CapturedVariableError.
  */
 export function remote<A extends unknown[], R>(fn: (...args: A) => R, options?: TaskOptions & { numReturns?: 1 }): RemoteFunction<A, R>;
-/** A remote function with several return values: `.remote()` gives one ref per returned element. */
+/** A remote function with no result (numReturns 0): `.remote()` gives undefined. */
+export function remote<A extends unknown[], R>(fn: (...args: A) => R, options: TaskOptions & { numReturns: 0 }): NoReturnRemoteFunction<A, R>;
+/**
+ * A remote function with several return values: `.remote()` gives one ref per returned element.
+ * For a function typed to return a tuple, numReturns must be the tuple's length.
+ */
 export function remote<A extends unknown[], R>(
   fn: (...args: A) => R,
-  options: TaskOptions & { numReturns: number },
+  options: TaskOptions & { numReturns: ReturnCount<Awaited<R>> },
 ): MultiReturnRemoteFunction<A, R>;
 export function remote(target: Function, options?: TaskOptions | ActorOptions): unknown {
   const tag = Object.prototype.toString.call(target);
-  if (tag === '[object GeneratorFunction]' || tag === '[object AsyncGeneratorFunction]') {
-    throw new InvalidOptionError(
-      `remote() cannot make a remote function of generator function ${target.name || 'anonymous'}: streaming ` +
-        'generators are not supported yet, and its generator could not travel back. Return an array instead ' +
-        '(or several values with numReturns).',
-      'fn',
-    );
-  }
+  // generators: a generator function's task streams by default
+  const isGenerator = tag === '[object GeneratorFunction]' || tag === '[object AsyncGeneratorFunction]';
   const isClass = typeof target === 'function' && /^class[\s{]/.test(Function.prototype.toString.call(target));
   const descriptor = describeFunction(target, callerOf(remote), isClass ? 'class' : 'function');
   if (isClass) {
     const { methodNames, asyncMethods } = methodsOf(target);
     const actorOptions = mergeActorOptions('remote()', defaultActorOptions(asyncMethods), withStaticMethodOptions(target, options as ActorOptions | undefined));
     if (descriptor.kind === 'module') registerModuleFunction(descriptor.moduleUrl, descriptor.callsite, target);
-    return new ActorClassImpl(descriptor, methodNames, actorOptions);
+    return new ActorClassImpl(descriptor, methodNames, actorOptions, generatorMethodsOf(target));
   }
-  const taskOptions = mergeTaskOptions('remote()', defaultTaskOptions(), options as TaskOptions);
+  const taskOptions = mergeTaskOptions('remote()', isGenerator ? generatorTaskOptions() : defaultTaskOptions(), options as TaskOptions);
   if (descriptor.kind === 'module') registerModuleFunction(descriptor.moduleUrl, descriptor.callsite, target);
   return new RemoteFunctionImpl(descriptor, taskOptions);
 }
@@ -541,7 +622,7 @@ export async function wait<R extends ObjectRef<unknown>>(
   }
   const runtime = currentRuntime();
   if (runtime === undefined) throw new ObjectLostError('wait(): miniray is not running, so no object exists.');
-  return runtime.coreWorker.wait(list, numReturns, valid.timeoutMs) as Promise<{ ready: R[]; pending: R[] }>;
+  return runtime.coreWorker.wait(list, numReturns, valid.timeoutMs, valid.fetchLocal ?? true) as Promise<{ ready: R[]; pending: R[] }>;
 }
 
 /**
@@ -549,20 +630,23 @@ export async function wait<R extends ObjectRef<unknown>>(
  * `force: true` (its worker is terminated and replaced), otherwise it runs on but its result is
  * dropped. `get` of its refs rejects with TaskCancelledError. Does nothing if the task finished.
  */
-export function cancel(ref: ObjectRef, options?: CancelOptions): void {
+export function cancel(target: ObjectRef | ObjectRefGenerator, options?: CancelOptions): void {
   const valid = validateOptions('cancel()', CANCEL_RULES, options);
+  // generators: cancelling a generator cancels its task (its next item then throws TaskCancelledError)
+  const ref = target instanceof ObjectRefGenerator ? target.completed() : target;
   if (refHex(ref) === undefined) {
     throw new InvalidArgumentError(`cancel() takes an ObjectRef (from .remote()); got ${describeNonRef(ref)}`, 'ref');
   }
-  currentRuntime()?.coreWorker.cancel(ref, valid.force ?? false);
+  currentRuntime()?.coreWorker.cancel(ref, valid.force ?? false, valid.recursive ?? true);
 }
 
-/** Where the calling code runs. */
-export function getRuntimeContext(): RuntimeContext {
-  const runtime = currentRuntime();
-  if (runtime === undefined) throw new MinirayError('getRuntimeContext(): miniray is not running; call init() first.');
-  const { nodeId, workerId } = runtime.coreWorker.address;
-  return { nodeId, workerId, isDriver: runtime.kind === 'driver' };
+/**
+ * Where the calling code runs: job, task, actor, node and worker IDs, the runtime environment, a
+ * handle to the current actor, and an AbortSignal that cancel() aborts (see RuntimeContext).
+ * Called before init(), it starts miniray with the defaults, as Ray does.
+ */
+export function getRuntimeContext<A extends object = object>(): RuntimeContext<A> {
+  return makeRuntimeContext<A>(ensureRuntime());
 }
 
 /**

@@ -30,3 +30,22 @@ test("init's dashboard options: off by default, 8265 on 127.0.0.1 when asked, a 
   refused({ includeDashboard: 'yes' as unknown as boolean }, 'includeDashboard', /boolean|true or false/);
   refused({ includeDashboard: true, dashboardHost: '' }, 'dashboardHost', /empty/);
 });
+
+test('retryExceptions: a boolean, or error classes and names kept as names (deduplicated); anything else refused', async () => {
+  const { defaultTaskOptions, mergeTaskOptions } = await import('./options.js');
+  const base = defaultTaskOptions();
+  assert.equal(base.retryExceptions, false);
+  assert.equal(mergeTaskOptions('f.options()', base, { retryExceptions: true }).retryExceptions, true);
+  class QuotaError extends Error {}
+  assert.deepEqual(mergeTaskOptions('f.options()', base, { retryExceptions: [QuotaError, TypeError, 'QuotaError', 'RateLimited'] }).retryExceptions, ['QuotaError', 'TypeError', 'RateLimited']);
+  // Unchanged by options that leave it out.
+  const listed = mergeTaskOptions('f.options()', base, { retryExceptions: [TypeError] });
+  assert.deepEqual(mergeTaskOptions('f.options()', listed, { maxRetries: 1 }).retryExceptions, ['TypeError']);
+  for (const bad of [[], [''], [5], [Map], [() => {}], 'TypeError', 1]) {
+    assert.throws(
+      () => mergeTaskOptions('f.options()', base, { retryExceptions: bad as never }),
+      (error: unknown) => error instanceof InvalidOptionError && error.option === 'retryExceptions' && /error classes or class names/.test(error.message),
+      `refused: ${String(bad)}`,
+    );
+  }
+});

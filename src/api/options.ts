@@ -2,8 +2,10 @@
 import { defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type CustomRule, type OptionRule } from '../config/index.js';
 import { InvalidOptionError } from '../errors/index.js';
 import { isIdHex } from '../ids/index.js';
-import type { ResourceMap, SchedulingStrategy as SpecStrategy } from '../protocol/index.js';
-import type { ResolvedActorOptions, ResolvedTaskOptions } from '../core-worker/index.js';
+import type { ResourceMap, RuntimeEnvSpec, SchedulingStrategy as SpecStrategy } from '../protocol/index.js';
+import { statSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { returnModeOf, type ResolvedActorOptions, type ResolvedTaskOptions } from '../core-worker/index.js';
 import type { NodeOptions } from '../node/index.js';
 
 export interface InitOptions {
@@ -38,6 +40,82 @@ export interface InitOptions {
   dashboardPort?: number;
   /** The address the dashboard listens on, with includeDashboard. Default: 127.0.0.1 (this machine only). */
   dashboardHost?: string;
+  /** The job's runtime environment: every task and actor of this driver inherits it (see RuntimeEnv). */
+  runtimeEnv?: RuntimeEnv;
+}
+
+// ---- runtime environments (env) ----
+
+/**
+ * Where a task or actor runs, as Ray's runtime_env: environment variables its code sees in
+ * `process.env`, and a working directory (its `process.cwd()`, so relative paths resolve there).
+ * Given at init() (the job's), per task and per actor; a task or actor inherits its parent's
+ * (the job's, for the driver's), with envVars merged (its own winning) and workingDir replaced.
+ * Workers are kept apart by environment: one never runs tasks of another.
+ */
+export interface RuntimeEnv {
+  /** Variables set in `process.env` of the workers that run it (strings, as Ray's env_vars). */
+  envVars?: Record<string, string>;
+  /**
+   * A directory that exists where the task runs; relative paths are resolved against the current
+   * directory of the process that submits it. Tasks and actors with one run in worker processes
+   * started in it (a worker thread cannot change its directory).
+   */
+  workingDir?: string;
+}
+
+const RUNTIME_ENV_FIELDS = ['envVars', 'workingDir'] as const;
+
+const RUNTIME_ENV_RULE: CustomRule<RuntimeEnv> = {
+  type: 'custom',
+  doc: "a runtime environment: { envVars: { NAME: 'value' }, workingDir: 'path' }",
+  problem: (value) => {
+    const expected = "an object { envVars?: { NAME: 'value' }, workingDir?: string }";
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return expected;
+    for (const key of Object.keys(value)) {
+      if (!(RUNTIME_ENV_FIELDS as readonly string[]).includes(key)) {
+        return `${expected} (miniray supports envVars and workingDir; '${key}' is not supported: ` +
+          'install packages in the project instead of per task)';
+      }
+    }
+    const { envVars, workingDir } = value as { envVars?: unknown; workingDir?: unknown };
+    if (envVars !== undefined) {
+      if (typeof envVars !== 'object' || envVars === null || Array.isArray(envVars)) return `${expected} with envVars an object of strings`;
+      for (const [name, text] of Object.entries(envVars)) {
+        if (name === '' || name.includes('=') || name.includes('\0')) return `${expected} with envVars names that are non-empty and have no '=' (got '${name}')`;
+        if (typeof text !== 'string') return `${expected} with envVars values that are strings (envVars.${name} is ${text === null ? 'null' : typeof text}; write String(value))`;
+      }
+    }
+    if (workingDir !== undefined && (typeof workingDir !== 'string' || workingDir === '')) return `${expected} with workingDir a non-empty path`;
+    return undefined;
+  },
+};
+
+/**
+ * A checked runtime environment as a spec carries it: workingDir made absolute and checked to be
+ * a directory here (InvalidOptionError naming it otherwise); undefined when it sets nothing.
+ */
+export function specRuntimeEnv(where: string, env: RuntimeEnv | undefined): RuntimeEnvSpec | undefined {
+  if (env === undefined) return undefined;
+  const spec: { envVars?: Record<string, string>; workingDir?: string } = {};
+  if (env.envVars !== undefined && Object.keys(env.envVars).length > 0) spec.envVars = { ...env.envVars };
+  if (env.workingDir !== undefined) {
+    const dir = resolvePath(env.workingDir);
+    let isDirectory = false;
+    try {
+      isDirectory = statSync(dir).isDirectory();
+    } catch {
+      // reported below
+    }
+    if (!isDirectory) {
+      throw new InvalidOptionError(
+        `${where}: runtimeEnv.workingDir '${env.workingDir}' is not a directory (resolved to ${dir}); give a directory that exists`,
+        'runtimeEnv.workingDir',
+      );
+    }
+    spec.workingDir = dir;
+  }
+  return spec.envVars === undefined && spec.workingDir === undefined ? undefined : spec;
 }
 
 /**
@@ -79,15 +157,49 @@ export type SchedulingStrategy =
   /** Over the cluster's nodes, one after another. */
   | 'SPREAD'
   /** On that node (see nodes()); with soft: true, elsewhere when it cannot run it. Default soft: false. */
-  | { nodeId: string; soft?: boolean };
+  | { nodeId: string; soft?: boolean }
+  /** In a placement group's bundle (helper pg). */
+  | PlacementGroupSchedulingStrategy;
+
+/**
+ * Run in a placement group (Ray's PlacementGroupSchedulingStrategy): in bundle `bundleIndex`
+ * (default -1: any bundle of the group), holding what the task asks for out of what that bundle
+ * reserved. With `captureChildTasks: true`, the tasks and actors it submits without a strategy of
+ * their own go to the same group (any bundle), and theirs too (Ray's
+ * placement_group_capture_child_tasks).
+ */
+export interface PlacementGroupSchedulingStrategy {
+  placementGroup: { readonly id: string; readonly bundleCount: number };
+  bundleIndex?: number;
+  captureChildTasks?: boolean;
+}
+
+/** The bundle a strategy names, as the CoreWorker places a spec in it (undefined: not in a group). */
+export function inGroup(strategy: SchedulingStrategy | undefined): { placementGroupId: string; bundleIndex: number; captureChildTasks?: boolean } | undefined {
+  if (typeof strategy !== 'object' || !('placementGroup' in strategy)) return undefined;
+  const where = { placementGroupId: strategy.placementGroup.id, bundleIndex: strategy.bundleIndex ?? -1 };
+  return strategy.captureChildTasks === true ? { ...where, captureChildTasks: true } : where;
+}
 
 const STRATEGY_RULE: CustomRule<SchedulingStrategy> = {
   type: 'custom',
   doc: "'DEFAULT', 'SPREAD', or { nodeId, soft } to run on one node (node IDs come from nodes())",
   problem: (value) => {
     if (value === 'DEFAULT' || value === 'SPREAD') return undefined;
-    const expected = "'DEFAULT', 'SPREAD' or { nodeId: string, soft?: boolean }";
+    const expected = "'DEFAULT', 'SPREAD', { nodeId: string, soft?: boolean } or { placementGroup, bundleIndex?, captureChildTasks? }";
     if (typeof value !== 'object' || value === null) return expected;
+    if ('placementGroup' in value) {
+      const { placementGroup, bundleIndex, captureChildTasks } = value as { placementGroup?: unknown; bundleIndex?: unknown; captureChildTasks?: unknown };
+      const group = placementGroup as { id?: unknown; bundleCount?: unknown } | null;
+      if (typeof group !== 'object' || group === null || typeof group.id !== 'string' || !isIdHex(group.id) || typeof group.bundleCount !== 'number') {
+        return '{ placementGroup } with a PlacementGroup from placementGroup() or getPlacementGroup()';
+      }
+      if (bundleIndex !== undefined && (typeof bundleIndex !== 'number' || !Number.isInteger(bundleIndex) || bundleIndex < -1 || bundleIndex >= group.bundleCount)) {
+        return `{ placementGroup, bundleIndex } with bundleIndex -1 (any bundle) or an index of one of its ${group.bundleCount} bundle(s) (0 to ${group.bundleCount - 1})`;
+      }
+      if (captureChildTasks !== undefined && typeof captureChildTasks !== 'boolean') return '{ placementGroup, captureChildTasks } with captureChildTasks true or false';
+      return undefined;
+    }
     const { nodeId, soft } = value as { nodeId?: unknown; soft?: unknown };
     if (typeof nodeId !== 'string' || !isIdHex(nodeId)) return `${expected} with nodeId a node ID of 32 hex characters`;
     if (soft !== undefined && typeof soft !== 'boolean') return `${expected} with soft true or false`;
@@ -99,6 +211,8 @@ const STRATEGY_RULE: CustomRule<SchedulingStrategy> = {
 export function specStrategy(strategy: SchedulingStrategy | undefined): SpecStrategy | undefined {
   if (strategy === undefined || strategy === 'DEFAULT') return undefined;
   if (strategy === 'SPREAD') return strategy;
+  // In a placement group, the bundle's resources place it (see inGroup).
+  if ('placementGroup' in strategy) return undefined;
   return { nodeId: strategy.nodeId, soft: strategy.soft ?? false };
 }
 
@@ -123,6 +237,7 @@ const INIT_RULES = {
   includeDashboard: { type: 'boolean', doc: 'serve the dashboard from this process' },
   dashboardPort: { type: 'integer', min: 0, max: 65535, doc: "the dashboard's port (0: any free one)" },
   dashboardHost: { type: 'string', nonEmpty: true, doc: 'the address the dashboard listens on' },
+  runtimeEnv: RUNTIME_ENV_RULE,
 } as const satisfies RulesFor<InitOptions>;
 
 /** What init() needs of its options beyond the node's: read once, with the rest. */
@@ -155,6 +270,7 @@ export function resolveInitOptions(options: InitOptions | undefined): ResolvedIn
     address,
     resources: { ...resourceMap(valid.numGpus, valid.resources) },
     dashboard: valid.includeDashboard === true ? { host: valid.dashboardHost ?? '127.0.0.1', port: valid.dashboardPort ?? 8265 } : undefined,
+    runtimeEnv: specRuntimeEnv('init()', valid.runtimeEnv),
   };
 }
 
@@ -170,14 +286,96 @@ export interface TaskOptions {
   /**
    * How many objects the task returns; with n > 1 it must return an array of n values and
    * `.remote()` gives n refs. At most MAX_NUM_RETURNS (10,000). Default: 1.
+   * Generators (see docs/generators.md): 'streaming' (the default for a generator function):
+   * `.remote()` gives an ObjectRefGenerator, each yielded value its own object as soon as it is
+   * yielded; 'dynamic': a ref to an array of refs, one per yielded value, once the generator is
+   * done; n: the generator must yield exactly n values, one per ref. 0: no result (`.remote()`
+   * gives undefined).
    */
-  numReturns?: number;
+  numReturns?: number | 'streaming' | 'dynamic';
+  /**
+   * Streaming generators: most yielded values the caller has not read yet before the generator is
+   * paused (Ray's _generator_backpressure_num_objects). Default: no limit.
+   */
+  generatorBackpressureNumObjects?: number;
   /** Retries when the worker running the task dies (and on exceptions with retryExceptions). -1: unlimited. Default: 3. */
   maxRetries?: number;
-  /** Also retry when the task throws. Default: false. */
-  retryExceptions?: boolean;
+  /**
+   * Also retry when the task throws (within maxRetries): true for any error, or a list of error
+   * classes or class names to retry only errors of those classes (an error is one when a class of
+   * its prototype chain, or its `name`, has one of the names; classes are matched by name, since
+   * they do not exist in the worker as the same objects). Default: false.
+   */
+  retryExceptions?: boolean | readonly (ErrorClass | string)[];
   /** Name shown in errors. Default: the function's name. */
   name?: string;
+  /** Its runtime environment, merged over the one it inherits (see RuntimeEnv). */
+  runtimeEnv?: RuntimeEnv;
+}
+
+// generators
+/** numReturns: a count (0 to MAX_NUM_RETURNS), or how a generator's values come back. */
+const NUM_RETURNS_RULE: CustomRule<number | 'streaming' | 'dynamic'> = {
+  type: 'custom',
+  doc: "how many objects the task returns (0 to 10,000; return one array for more), or 'streaming' / 'dynamic' for a generator",
+  problem: (value) => {
+    if (value === 'streaming' || value === 'dynamic') return undefined;
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_NUM_RETURNS) return undefined;
+    return `an integer from 0 to ${MAX_NUM_RETURNS}, 'streaming' or 'dynamic'`;
+  },
+};
+
+/** The generator fields of resolved task options, from numReturns and generatorBackpressureNumObjects. */
+export function generatorOptions(
+  base: Pick<ResolvedTaskOptions, 'numReturns' | 'returnKind' | 'backpressure' | 'isGenerator'>,
+  numReturns: number | 'streaming' | 'dynamic' | undefined,
+  backpressure: number | undefined,
+): Pick<ResolvedTaskOptions, 'numReturns' | 'returnKind' | 'backpressure' | 'isGenerator' | 'returns'> {
+  const isGenerator = base.isGenerator === true;
+  const bp = backpressure ?? base.backpressure;
+  let count = base.numReturns;
+  let returnKind = base.returnKind;
+  if (typeof numReturns === 'number') {
+    count = numReturns;
+    returnKind = undefined;
+  } else if (numReturns !== undefined) {
+    count = 1;
+    returnKind = numReturns;
+  }
+  const resolved = { numReturns: count, returnKind, backpressure: bp, isGenerator };
+  return { ...resolved, returns: returnModeOf(resolved) };
+}
+
+/** An error class, for retryExceptions: `class QuotaError extends Error {}`, or TypeError. */
+export type ErrorClass = abstract new (...args: never[]) => Error;
+
+// retryExceptions: a boolean, or error classes / class names (kept as names: what the worker matches).
+const RETRY_EXCEPTIONS_RULE: CustomRule<boolean | readonly (ErrorClass | string)[]> = {
+  type: 'custom',
+  doc: 'also retry when the task throws: true, or a list of error classes or class names',
+  problem: (value) => {
+    if (typeof value === 'boolean') return undefined;
+    const expected = 'true or false, or a non-empty array of error classes or class names, e.g. [TypeError, \'QuotaError\']';
+    if (!Array.isArray(value) || value.length === 0) return expected;
+    for (const [i, item] of value.entries()) {
+      if (typeof item === 'string' ? item === '' : !isErrorClass(item)) return `${expected} (item ${i} is not)`;
+    }
+    return undefined;
+  },
+};
+
+function isErrorClass(value: unknown): value is ErrorClass {
+  try {
+    return typeof value === 'function' && value.name !== '' && (value === Error || value.prototype instanceof Error);
+  } catch {
+    return false;
+  }
+}
+
+/** retryExceptions as tasks carry it: a boolean, or the class names. */
+function retryExceptionsOf(value: boolean | readonly (ErrorClass | string)[]): boolean | readonly string[] {
+  if (typeof value === 'boolean') return value;
+  return [...new Set(value.map((item) => (typeof item === 'string' ? item : item.name)))];
 }
 
 const TASK_RULES = {
@@ -185,10 +383,13 @@ const TASK_RULES = {
   numGpus: { type: 'number', min: 0, doc: 'GPUs the task holds while it runs' },
   resources: RESOURCES_RULE,
   schedulingStrategy: STRATEGY_RULE,
-  numReturns: { type: 'integer', min: 1, max: MAX_NUM_RETURNS, doc: 'how many objects the task returns; return one array for more' },
+  numReturns: NUM_RETURNS_RULE,
+  // generators
+  generatorBackpressureNumObjects: { type: 'integer', min: 1, doc: 'most yielded values not yet read before a streaming generator is paused' },
   maxRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries after a worker crash' },
-  retryExceptions: { type: 'boolean', doc: 'also retry when the task throws' },
+  retryExceptions: RETRY_EXCEPTIONS_RULE,
   name: { type: 'string', nonEmpty: true, doc: 'name shown in errors' },
+  runtimeEnv: RUNTIME_ENV_RULE,
 } as const satisfies RulesFor<TaskOptions>;
 
 export function defaultTaskOptions(): ResolvedTaskOptions {
@@ -203,17 +404,33 @@ export function defaultTaskOptions(): ResolvedTaskOptions {
   };
 }
 
+// generators
+/** The defaults of a generator function's task: it streams. */
+export function generatorTaskOptions(): ResolvedTaskOptions {
+  const base = { ...defaultTaskOptions(), isGenerator: true, returnKind: 'streaming' as const };
+  return { ...base, returns: returnModeOf(base) };
+}
+
 export function mergeTaskOptions(where: string, base: ResolvedTaskOptions, options: TaskOptions | undefined): ResolvedTaskOptions {
   const valid = validateOptions(where, TASK_RULES, options);
   return {
     numCpus: valid.numCpus ?? base.numCpus,
     resources: valid.numGpus === undefined && valid.resources === undefined ? base.resources : mergedResources(base.resources, valid.numGpus, valid.resources),
     strategy: valid.schedulingStrategy === undefined ? base.strategy : specStrategy(valid.schedulingStrategy),
-    numReturns: valid.numReturns ?? base.numReturns,
+    ...placementOf(base, valid.schedulingStrategy),
     maxRetries: valid.maxRetries ?? base.maxRetries,
-    retryExceptions: valid.retryExceptions ?? base.retryExceptions,
+    retryExceptions: valid.retryExceptions === undefined ? base.retryExceptions : retryExceptionsOf(valid.retryExceptions),
     name: valid.name ?? base.name,
+    runtimeEnv: valid.runtimeEnv === undefined ? base.runtimeEnv : specRuntimeEnv(where, valid.runtimeEnv),
+    ...generatorOptions(base, valid.numReturns, valid.generatorBackpressureNumObjects),
   };
+}
+
+/** The placement group the options put it in: a new strategy replaces the base's (helper pg). */
+type InGroupOptions = { placementGroupId: string; bundleIndex: number; captureChildTasks?: boolean };
+function placementOf(base: { readonly placementGroup?: InGroupOptions }, strategy: SchedulingStrategy | undefined): { placementGroup?: InGroupOptions } {
+  const group = strategy === undefined ? base.placementGroup : inGroup(strategy);
+  return group === undefined ? {} : { placementGroup: group };
 }
 
 /** `base` with numGpus and custom resources set anew where given (as .options() overrides). */
@@ -236,11 +453,19 @@ export interface WaitOptions {
   numReturns?: number;
   /** Return with whatever is ready by then. Any size works; Infinity is no limit. Default: no limit. */
   timeoutMs?: number;
+  /**
+   * A ref counts as ready only once its value is on this node (pulled here if it is on another),
+   * so a get() after wait() does not wait for a transfer; false: as soon as it exists anywhere.
+   * The same on one node. Default: true (Ray's fetch_local).
+   */
+  fetchLocal?: boolean;
 }
 
 export interface CancelOptions {
   /** Stop a running task by terminating its worker (which is then replaced). Default: false. */
   force?: boolean;
+  /** Cancel the tasks it submitted too, and theirs, as Ray's recursive. Default: true. */
+  recursive?: boolean;
 }
 
 export const TIMEOUT_RULE = { type: 'number', min: 0, allowInfinity: true, doc: 'milliseconds to wait' } as const satisfies OptionRule;
@@ -249,8 +474,12 @@ export const GET_RULES = { timeoutMs: TIMEOUT_RULE } as const satisfies RulesFor
 export const WAIT_RULES = {
   numReturns: { type: 'integer', min: 0, doc: 'how many refs must be ready' },
   timeoutMs: TIMEOUT_RULE,
+  fetchLocal: { type: 'boolean', doc: 'count a ref as ready once its value is on this node' },
 } as const satisfies RulesFor<WaitOptions>;
-export const CANCEL_RULES = { force: { type: 'boolean', doc: 'terminate the worker running the task' } } as const satisfies RulesFor<CancelOptions>;
+export const CANCEL_RULES = {
+  force: { type: 'boolean', doc: 'terminate the worker running the task' },
+  recursive: { type: 'boolean', doc: 'cancel the tasks it submitted too' },
+} as const satisfies RulesFor<CancelOptions>;
 
 export interface ActorOptions {
   /** Register the actor under this name, so getActor(name) finds it. */
@@ -303,6 +532,8 @@ export interface ActorOptions {
   methodOptions?: Record<string, { numReturns?: number; concurrencyGroup?: string }>;
   /** With name: if a live actor has that name, return a handle to it instead of creating one. Default: false. */
   getIfExists?: boolean;
+  /** Its runtime environment, merged over the one it inherits (see RuntimeEnv); its methods' tasks inherit it. */
+  runtimeEnv?: RuntimeEnv;
 }
 
 export type ActorLifetime = 'detached' | 'non_detached';
@@ -355,6 +586,7 @@ const ACTOR_RULES = {
     },
   },
   getIfExists: { type: 'boolean', doc: 'with name: reach the live actor of that name instead of creating one' },
+  runtimeEnv: RUNTIME_ENV_RULE,
 } as const satisfies RulesFor<ActorOptions>;
 
 export function mergeActorOptions(
@@ -372,9 +604,11 @@ export function mergeActorOptions(
     numCpus: valid.numCpus ?? base.numCpus,
     resources: valid.numGpus === undefined && valid.resources === undefined ? base.resources : mergedResources(base.resources, valid.numGpus, valid.resources),
     strategy: valid.schedulingStrategy === undefined ? base.strategy : specStrategy(valid.schedulingStrategy),
+    ...placementOf(base, valid.schedulingStrategy),
     isolation: valid.isolation ?? base.isolation,
     lifetime: valid.lifetime ?? base.lifetime,
     ...actorPartOptions(where, base, valid),
+    runtimeEnv: valid.runtimeEnv === undefined ? base.runtimeEnv : specRuntimeEnv(where, valid.runtimeEnv),
   };
 }
 

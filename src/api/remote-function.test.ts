@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SerializationError } from '../errors/index.js';
 import { decodeValue, encodeValue, type FunctionDescriptor } from '../serialization/index.js';
-import { defaultActorOptions, defaultTaskOptions } from './options.js';
+import { defaultActorOptions, defaultTaskOptions, generatorTaskOptions, mergeTaskOptions } from './options.js';
 import { ActorClassImpl, RemoteFunctionImpl } from './remote-function.js';
 
 const descriptor: FunctionDescriptor = { kind: 'source', id: 'f'.repeat(32), name: 'f', source: '(a) => a' };
@@ -25,4 +25,18 @@ test('forged options of a remote function or actor class are refused at decode w
   });
   const forgedClass = new ActorClassImpl(descriptor, ['m'], { ...defaultActorOptions(false), isolation: 'elsewhere' as 'thread' });
   assert.throws(() => decodeValue(encodeValue(forgedClass, 'a value').data), /received a malformed actor class: .*isolation/);
+});
+
+// generators
+test("a generator's remote function and an actor class with generator methods decode as they were", () => {
+  const streaming = new RemoteFunctionImpl(descriptor, mergeTaskOptions('test', generatorTaskOptions(), { generatorBackpressureNumObjects: 3 }));
+  const back = decodeValue(encodeValue(streaming, 'a value').data) as RemoteFunctionImpl;
+  assert.deepEqual(back.taskOptions.returns, { kind: 'streaming', backpressure: 3 });
+  assert.equal(back.taskOptions.isGenerator, true);
+  const fixed = new RemoteFunctionImpl(descriptor, mergeTaskOptions('test', generatorTaskOptions(), { numReturns: 2 }));
+  assert.deepEqual((decodeValue(encodeValue(fixed, 'a value').data) as RemoteFunctionImpl).taskOptions.returns, { kind: 'static', count: 2 });
+  const plain = decodeValue(encodeValue(new RemoteFunctionImpl(descriptor, defaultTaskOptions()), 'a value').data) as RemoteFunctionImpl;
+  assert.equal(plain.taskOptions.returns, undefined);
+  const cls = new ActorClassImpl(descriptor, ['m', 'g'], defaultActorOptions(false), ['g']);
+  assert.deepEqual((decodeValue(encodeValue(cls, 'a value').data) as ActorClassImpl).generatorMethods, ['g']);
 });

@@ -11,6 +11,7 @@ import { ensureRuntime } from '../core-worker/current.js';
 import { STATE_GCS_METHODS, type ClusterAnswer, type StateGcsMethod } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import { GcsStateSource } from '../state/client.js';
+import { listPlacementGroupEntries, type PlacementGroupTableEntry } from './placement-group.js';
 import { ClusterLogSource } from '../state/logs.js';
 import type { FilterKey } from '../state/filter.js';
 import type {
@@ -90,7 +91,7 @@ function warnMissing(where: string, result: ListResult<unknown>): void {
     );
   }
   if (result.dropped > 0) {
-    console.warn(`miniray: ${where}: the cluster dropped ${result.dropped} task event(s) under load, so this list may miss tasks or states (raise maxTaskEventsBuffered / maxTaskEventsInGcs)`);
+    console.warn(`miniray: ${where}: under load the cluster dropped ${result.dropped} task event(s) or tasks it sampled out, so this list may miss tasks or states (raise taskEventsMaxTasksPerSecond, maxTaskEventsBuffered or maxTaskEventsInGcs to keep more)`);
   }
 }
 
@@ -135,6 +136,10 @@ export const state = {
   /** Worker threads and processes (and each driver's thread) of every alive node. */
   listWorkers(options?: StateListOptions<'workers'>): Promise<WorkerStateEntry[]> {
     return listOf('workers', 'state.listWorkers()', options);
+  },
+  /** Every placement group the cluster has, removed ones included (Ray's list_placement_groups; helper pg). */
+  async listPlacementGroups(): Promise<PlacementGroupTableEntry[]> {
+    return listPlacementGroupEntries();
   },
   /** Every attempt of the task, oldest first (empty when the cluster has no events of it). */
   async getTask(taskId: string): Promise<TaskEntry[]> {

@@ -29,7 +29,7 @@ const TIMELINE_RULES = {
 export async function timeline(options?: TimelineOptions): Promise<ChromeTrace> {
   const { filename } = validateOptions('timeline()', TIMELINE_RULES, options);
   const { trace, dropped } = await readTimeline(stateSource(), Date.now());
-  if (dropped > 0) console.warn(`miniray: timeline(): the cluster dropped ${dropped} task event(s) under load, so the timeline may miss tasks (raise maxTaskEventsBuffered / maxTaskEventsInGcs)`);
+  if (dropped > 0) console.warn(`miniray: timeline(): under load the cluster dropped ${dropped} task event(s) or tasks it sampled out, so the timeline may miss tasks (raise taskEventsMaxTasksPerSecond, maxTaskEventsBuffered or maxTaskEventsInGcs to keep more)`);
   if (filename !== undefined) {
     const path = resolve(filename);
     try {

@@ -3,6 +3,7 @@
  * flag and says what to give instead; `asArgParser` hands that message to commander, which prints
  * it with the usage error and exits with code 1.
  */
+import { parseHostPort } from '../net/index.js';
 import { InvalidArgumentError as CommanderArgumentError } from 'commander';
 import { InvalidOptionError, describeValue } from '../errors/index.js';
 
@@ -25,29 +26,27 @@ export function parseCount(flag: string): (text: string) => number {
 
 /** HOST:PORT, as the head printed it (an IPv6 host in brackets: [::1]:6380). */
 export function parseAddress(text: string): { host: string; port: number } {
-  const match = /^(\[[^\]]+\]|[^:\s]+):(\d+)$/.exec(text.trim());
-  const port = match ? Number(match[2]) : NaN;
-  if (!match || port < 1 || port > 65535) {
+  const address = parseHostPort(text);
+  if (address === undefined) {
     throw new InvalidOptionError(
       `--address must be the head's HOST:PORT (e.g. 127.0.0.1:6380, as \`miniray start --head\` printed it), not '${text}'`,
       '--address',
     );
   }
-  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  return address;
 }
 
 /** --redis-address: HOST:PORT of the Redis that keeps the head's GCS tables. */
 export function parseRedisAddress(text: string): { host: string; port: number } {
-  const match = /^(\[[^\]]+\]|[^:\s/@]+):(\d+)$/.exec(text.trim());
-  const port = match ? Number(match[2]) : NaN;
-  if (!match || port < 1 || port > 65535) {
+  const address = parseHostPort(text);
+  if (address === undefined) {
     const hint = /^rediss?:\/\//.test(text.trim()) ? ' (not a redis:// URL; a password goes in --redis-password or MINIRAY_REDIS_PASSWORD)' : '';
     throw new InvalidOptionError(
       `--redis-address must be the HOST:PORT of a Redis server (e.g. 127.0.0.1:6379), not '${redact(text)}'${hint}`,
       '--redis-address',
     );
   }
-  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  return address;
 }
 
 /** A Redis key prefix: letters, digits and - _ . : (so that it cannot be mistaken for a pattern). */

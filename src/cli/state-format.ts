@@ -6,11 +6,10 @@
 import Table from 'cli-table3';
 import { closest } from '../config/index.js';
 import { InvalidOptionError } from '../errors/index.js';
-import { FILTER_KEYS } from '../state/filter.js';
+import { FILTER_KEYS, FILTER_VALUES } from '../state/filter.js';
 import {
   ACTOR_STATE_NAMES,
   TASK_STATES,
-  TASK_TYPES,
   type ActorSummary,
   type NodeStats,
   type ObjectStateEntry,
@@ -21,7 +20,7 @@ import {
   type TaskSummary,
 } from '../state/types.js';
 
-export const STATE_KINDS = ['tasks', 'actors', 'objects', 'nodes', 'jobs', 'workers'] as const satisfies readonly StateKind[];
+export { STATE_KINDS } from '../state/types.js';
 
 /** The columns of each kind's table (all fields with --detail). */
 const COLUMNS: { readonly [K in StateKind]: readonly (keyof StateRecords[K] & string)[] } = {
@@ -33,18 +32,6 @@ const COLUMNS: { readonly [K in StateKind]: readonly (keyof StateRecords[K] & st
   workers: ['workerId', 'nodeId', 'workerType', 'isAlive', 'pid', 'isolation'],
 };
 
-/** Fields whose values are one of a few names: a typo is told the names instead of matching nothing. */
-const ENUMS: Partial<Record<`${StateKind}.${string}`, readonly string[]>> = {
-  'tasks.state': TASK_STATES,
-  'tasks.type': TASK_TYPES,
-  'actors.state': ACTOR_STATE_NAMES,
-  'objects.state': ['pending', 'ready', 'failed'],
-  'objects.location': ['memory', 'disk', 'none', 'remote'],
-  'nodes.state': ['ALIVE', 'DEAD'],
-  'jobs.status': ['PENDING', 'RUNNING', 'STOPPED', 'SUCCEEDED', 'FAILED'],
-  'workers.workerType': ['driver', 'task', 'actor'],
-  'workers.isolation': ['thread', 'process'],
-};
 
 /** One --filter as the user typed it, before its kind is known (commander parses options first). */
 export type RawFilter = { readonly key: string; readonly op: '=' | '!='; readonly value: string };
@@ -69,7 +56,7 @@ export function checkFilters<K extends StateKind>(kind: K, filters: readonly Raw
         '--filter',
       );
     }
-    const names = ENUMS[`${kind}.${key}`];
+    const names = FILTER_VALUES[`${kind}.${key}`];
     if (names !== undefined && !names.includes(value)) {
       throw new InvalidOptionError(`--filter ${key}${op}${value}: '${value}' is not a ${kind} ${key}; give one of: ${names.join(', ')}`, '--filter');
     }

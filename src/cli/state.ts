@@ -110,7 +110,7 @@ export function registerStateCommands(program: Command, io: Partial<StateCommand
   const notes = (kind: StateKind, shown: number, total: number, partial: readonly string[], dropped: number) => {
     if (total > shown) err(`Showing ${shown} of ${total} ${kind}: --limit ${total} shows them all.\n`);
     if (partial.length > 0) err(`Warning: ${partial.length} node(s) did not answer (${partial.join(', ')}): their ${kind} are missing.\n`);
-    if (kind === 'tasks' && dropped > 0) err(`Warning: the cluster dropped ${dropped} task events under load: about that many task attempts are missing or out of date.\n`);
+    if (kind === 'tasks' && dropped > 0) err(`Warning: under load the cluster dropped ${dropped} task events or sampled-out tasks: about that many task attempts are missing or out of date (see taskEventsMaxTasksPerSecond).\n`);
   };
 
   common(
@@ -201,7 +201,7 @@ export function registerStateCommands(program: Command, io: Partial<StateCommand
           'Open it in Perfetto (https://ui.perfetto.dev, "Open trace file") or in Chrome at chrome://tracing ("Load").\n',
       );
       if (read.total > read.tasks) err(`The cluster has ${read.total} task attempts; the timeline holds the latest ${read.tasks}.\n`);
-      if (read.dropped > 0) err(`Warning: the cluster dropped ${read.dropped} task events under load: about that many task attempts are missing.\n`);
+      if (read.dropped > 0) err(`Warning: under load the cluster dropped ${read.dropped} task events or sampled-out tasks: about that many task attempts are missing (see taskEventsMaxTasksPerSecond).\n`);
     });
 
   program

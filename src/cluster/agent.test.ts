@@ -204,6 +204,8 @@ test('a task no node can run waits, with a warning, and runs when a node that ca
   const result = submit({ resources: { GPU: 1 } }).then((value) => ((settled = true), value));
   await until(() => warnings.length === 1);
   assert.match(warnings[0] as string, /needs 1 CPU, 1 GPU, which no node of the cluster has; it waits/);
+  // The request and what the cluster has, side by side (helper pg).
+  assert.match(warnings[0] as string, /The cluster has 1 CPU in all, over 1 node\(s\)\./);
   assert.equal(settled, false);
   const gpu = await addNode({ CPU: 1, GPU: 1 });
   assert.equal((await result).state, 'ready');

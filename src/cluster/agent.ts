@@ -14,19 +14,22 @@
  */
 import { Packr } from 'msgpackr';
 import { ActorDiedError, ConnectionError, GcsUnavailableError, InvalidOptionError, MinirayError, NodeDiedError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
+import { CANCEL_BUNDLES, COMMIT_BUNDLES, PLACEMENT_GROUP_REMOVED, PREPARE_BUNDLES, parseBundleIndices, parsePlacementGroupRef, parsePrepareBundles } from '../gcs/index.js';
+import { groupsIn } from '../placement-group/resources.js';
 import { HEALTH_CHECK, NODE_DEAD, NODE_STATE, parseNodeDead, parseNodeStateQuery, type ActorEntry, type GcsClient, type NodeInfo, type NodeIdHex, type ActorIdHex } from '../gcs/index.js';
 import { RawBytes, type Peer, type Router } from '../net/index.js';
 import type { Block } from '../object-store/index.js';
 import { demandOf, ownerDiedError, type ClusterLink, type ForwardedLogLine, type Node, type RemoteWork } from '../node/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
 import { aFunctionDescriptor } from '../protocol/check.js';
-import { STATE_GCS_METHODS, type ActorInfo, type ActorSpec, type ClusterAnswer, type ClusterQuery, type GcsQuery, type RemoteValue, type ResourceMap, type TaskSpec } from '../protocol/index.js';
+import { PLACEMENT_GROUP_GCS_METHODS, STATE_GCS_METHODS, type ActorInfo, type ActorSpec, type ClusterAnswer, type ClusterQuery, type GcsQuery, type RemoteValue, type ResourceMap, type TaskSpec } from '../protocol/index.js';
 import { answerNodeState } from '../state/node-state.js';
 import { withoutEnvVars } from '../state/client.js';
 import { JOB_SUBMISSIONS } from '../state/types.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { formatLogLine } from '../state/log-lines.js';
 import { answers, parse } from './messages.js';
+import { generatorItemId } from '../object-ref/generator.js';
 
 /** The GCS KV namespace of function and actor class definitions (Ray's function table). */
 const FUNCTIONS = 'fun';
@@ -167,13 +170,16 @@ export class ClusterAgent implements ClusterLink {
       else this.removeNode(node.nodeId);
     });
     this.gcs.onPublish('resources', ({ nodes }) => {
-      for (const { nodeId, available } of nodes) {
+      for (const { nodeId, available, resources } of nodes) {
         const view = this.views.get(nodeId);
         if (view === undefined) continue;
         if (view.actorCpus > 0 && available['CPU'] !== view.available['CPU']) view.actorCpus = 0;
         view.available = available;
+        // Totals change as placement groups' bundles come and go (helper pg).
+        view.info = { ...view.info, resources };
       }
       this.unpark();
+      this.unparkActors();
     });
     this.gcs.onPublish('actors', ({ actor }) => this.actorSeen(actor));
     this.registration = { nodeId: this.self as NodeIdHex, address, resources, isDriver };
@@ -341,11 +347,18 @@ export class ClusterAgent implements ClusterLink {
 
   private report(via: GcsClient = this.gcs): void {
     const available = this.node.available();
-    const key = JSON.stringify(available);
+    const totals = this.node.totals();
+    const totalsKey = JSON.stringify(totals);
+    const key = JSON.stringify(available) + totalsKey;
     if (key === this.lastReported || this.stopped) return;
     this.lastReported = key;
-    via.reportResources(this.self as NodeIdHex, available);
+    // Totals only when they changed (placement groups' bundles: helper pg).
+    const changed = totalsKey !== this.lastTotals;
+    this.lastTotals = totalsKey;
+    via.reportResources(this.self as NodeIdHex, available, changed ? totals : undefined);
   }
+
+  private lastTotals = '';
 
   // ---- placement -------------------------------------------------------------------------------
 
@@ -402,7 +415,11 @@ export class ClusterAgent implements ClusterLink {
       }
     }
     if (feasible.length === 0) {
-      if (this.canGrow) return undefined;
+      // In a placement group: it waits for its bundle (helper pg), unless the group is gone.
+      const groups = groupsIn(spec.resources);
+      const removed = groups.find((group) => this.node.removedGroups.has(group));
+      if (removed !== undefined) return this.node.groupRemovedError(removed);
+      if (this.canGrow || groups.length > 0) return undefined;
       return this.node.infeasibleError(name, spec);
     }
     if (strategy === 'SPREAD') return (feasible[this.spreadNext++ % feasible.length] as View).info.nodeId;
@@ -458,7 +475,12 @@ export class ClusterAgent implements ClusterLink {
     // Parked again at each resource report that does not help it: said once.
     if (this.warnedParked.has(work)) return;
     this.warnedParked.add(work);
-    warnWaiting(`task ${work.spec.name}`, work.spec);
+    if (work.runHere === undefined) warnWaiting(`task ${work.spec.name}`, work.spec, this.nodeTotals());
+  }
+
+  /** Every alive node's totals, as the view has them (for the warning of a request no node can meet). */
+  private nodeTotals(): ResourceMap[] {
+    return [...this.views.values()].filter((view) => !view.info.isDriver || Object.values(view.info.resources).some((amount) => amount > 0)).map((view) => view.info.resources);
   }
 
   /** Parked tasks already warned of. */
@@ -467,7 +489,11 @@ export class ClusterAgent implements ClusterLink {
   private unpark(): void {
     if (this.parked.length === 0) return;
     // Parked tasks cannot run here (else they would have), so each goes to a node or parks again.
-    for (const { work, canRunHere } of this.parked.splice(0)) this.takeTask(work, canRunHere);
+    for (const { work, canRunHere } of this.parked.splice(0)) {
+      // A task in a placement group whose bundle is now here runs here (helper pg).
+      if (work.runHere === undefined) this.takeTask(work, canRunHere);
+      else if (!this.takeTask(work, this.node.canRun(work.spec))) work.runHere();
+    }
   }
 
   // ---- tasks and actor calls on other nodes ------------------------------------------------------
@@ -546,7 +572,8 @@ export class ClusterAgent implements ClusterLink {
     };
     sent.add(lose);
     link.peer
-      .then((peer) => peer.request('executeTask', { functions, spec, args, attempt: work.attempt }, { signal: abort.signal }))
+      // A task whose events this node sampled out (src/state/events.ts): the node that runs it skips them too.
+      .then((peer) => peer.request('executeTask', this.node.taskEvents.skips(spec.taskId) ? { functions, spec, args, attempt: work.attempt, untraced: true } : { functions, spec, args, attempt: work.attempt }, { signal: abort.signal }))
       .then(
         (answer) => {
           if (!settle()) return;
@@ -827,7 +854,7 @@ export class ClusterAgent implements ClusterLink {
       this.tell(this.link(nodeId), 'createActor', { functions: creation.functions, spec, args: values });
     };
     if (target === undefined) {
-      warnWaiting(`actor ${spec.className}`, spec);
+      warnWaiting(`actor ${spec.className}`, spec, this.nodeTotals());
       this.parkedActors.push({ functions: creation.functions, spec, placed: () => {}, restart: start });
       return;
     }
@@ -915,13 +942,18 @@ export class ClusterAgent implements ClusterLink {
 
   takeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, canRunHere: boolean): boolean | Error {
     if (canRunHere && this.otherNodes === 0 && typeof spec.strategy !== 'object') return false;
+    // In a placement group, alone: its bundle can only be here, and the actor waits here for it (helper pg).
+    if (this.otherNodes === 0 && !this.canGrow && groupsIn(spec.resources).length > 0) {
+      const removed = groupsIn(spec.resources).find((group) => this.node.removedGroups.has(group));
+      return removed === undefined ? false : this.node.groupRemovedError(removed);
+    }
     const target = this.place(spec, canRunHere, true);
     if (target === this.self) return false;
     if (target instanceof Error) return target;
     for (const fn of functions) this.publish(fn);
     if (target === undefined) {
       // No node can host it now: it waits for one (its calls wait with it).
-      warnWaiting(`actor ${spec.className}`, spec);
+      if (groupsIn(spec.resources).length === 0) warnWaiting(`actor ${spec.className}`, spec, this.nodeTotals());
       this.actorNodes.set(spec.actorId, new Promise((placed) => this.parkedActors.push({ functions, spec, placed })));
       return true;
     }
@@ -942,8 +974,15 @@ export class ClusterAgent implements ClusterLink {
 
   private unparkActors(): void {
     for (const parked of this.parkedActors.splice(0)) {
-      const target = this.place(parked.spec, parked.restart !== undefined && this.node.canRun(parked.spec), true);
+      // In a placement group, its bundle may now be here (helper pg).
+      const inGroup = parked.restart === undefined && groupsIn(parked.spec.resources).length > 0;
+      const target = this.place(parked.spec, (parked.restart !== undefined || inGroup) && this.node.canRun(parked.spec), true);
       if (target === undefined) this.parkedActors.push(parked);
+      else if (inGroup && target === this.self) {
+        this.actorNodes.set(parked.spec.actorId, this.self);
+        this.node.createActorHere(parked.spec);
+        parked.placed(this.self);
+      }
       else if (parked.restart !== undefined) {
         if (target instanceof Error) void this.gcs.updateActor(parked.spec.actorId as ActorIdHex, 'DEAD', { reason: `it could not be restarted: ${target.message}` }).catch(() => {});
         else parked.restart(target);
@@ -1079,7 +1118,7 @@ export class ClusterAgent implements ClusterLink {
    */
   private stateQuery(query: GcsQuery): Promise<unknown> {
     // The worker channel's validator allows only these; checked here too, as every door of the node should.
-    if (!(STATE_GCS_METHODS as readonly string[]).includes(query.gcs)) {
+    if (!(STATE_GCS_METHODS as readonly string[]).includes(query.gcs) && !(PLACEMENT_GROUP_GCS_METHODS as readonly string[]).includes(query.gcs)) {
       return Promise.reject(new MinirayError(`the state API does not call the GCS's '${query.gcs}': it only reads (${STATE_GCS_METHODS.join(', ')})`));
     }
     if ((query.gcs === 'kvGet' || query.gcs === 'kvKeys') && (query.body as { namespace?: unknown } | null)?.namespace !== JOB_SUBMISSIONS) {
@@ -1089,11 +1128,11 @@ export class ClusterAgent implements ClusterLink {
     return query.gcs === 'kvGet' ? asked.then((answer) => (answer instanceof Uint8Array ? withoutEnvVars(answer) : answer)) : asked;
   }
 
-  cancelRemote(spec: TaskSpec, force: boolean): void {
+  cancelRemote(spec: TaskSpec, force: boolean, recursive = false): void {
     const returnId = spec.returnIds[0] as string;
     const nodeId = this.sentTo.get(returnId);
     if (nodeId === undefined) return;
-    this.tell(this.links.get(nodeId), 'cancelTask', { returnId, force });
+    this.tell(this.links.get(nodeId), 'cancelTask', recursive ? { returnId, force, recursive } : { returnId, force });
   }
 
   // ---- objects across nodes ---------------------------------------------------------------------
@@ -1257,10 +1296,44 @@ export class ClusterAgent implements ClusterLink {
         if (peer.hello.role !== 'gcs') throw new MinirayError(`'${NODE_STATE}' is the GCS's to ask (askNodes); ask the GCS instead`);
         return answerNodeState(node, query);
       })
+      // placement groups (helper pg): the GCS's two phases, its aborts and removals.
+      .handle(PREPARE_BUNDLES, parsePrepareBundles, ({ placementGroupId, bundles }, peer) => {
+        if (peer.hello.role !== 'gcs') throw new MinirayError(`'${PREPARE_BUNDLES}' is the GCS's to ask`);
+        return { ok: node.prepareBundles(placementGroupId, bundles) };
+      })
+      .handle(COMMIT_BUNDLES, parseBundleIndices, ({ placementGroupId, indices }, peer) => {
+        if (peer.hello.role !== 'gcs') throw new MinirayError(`'${COMMIT_BUNDLES}' is the GCS's to ask`);
+        node.commitBundles(placementGroupId, indices);
+        this.report();
+        this.unpark();
+        return null;
+      })
+      .on(CANCEL_BUNDLES, parseBundleIndices, ({ placementGroupId, indices }, peer) => {
+        if (peer.hello.role === 'gcs') node.cancelBundles(placementGroupId, indices);
+      })
+      .on(PLACEMENT_GROUP_REMOVED, parsePlacementGroupRef, ({ placementGroupId }, peer) => {
+        if (peer.hello.role !== 'gcs') return;
+        node.placementGroupRemoved(placementGroupId);
+        this.report();
+        const error = node.groupRemovedError(placementGroupId);
+        for (const parked of this.parked.splice(0)) {
+          if (groupsIn(parked.work.spec.resources).includes(placementGroupId)) parked.work.done(parked.work.spec.returnIds.map((id) => ({ id, state: 'failed', data: encodeError(error) })));
+          else this.parked.push(parked);
+        }
+        for (const parked of this.parkedActors.splice(0)) {
+          if (!groupsIn(parked.spec.resources).includes(placementGroupId)) {
+            this.parkedActors.push(parked);
+            continue;
+          }
+          this.refusedActors.set(parked.spec.actorId, error.message);
+          void this.gcs.updateActor(parked.spec.actorId as ActorIdHex, 'DEAD', { reason: error.message }).catch(() => {});
+          parked.placed(undefined);
+        }
+      })
       .on(NODE_DEAD, parseNodeDead, ({ nodeId, reason }, peer) => {
         if (peer.hello.role === 'gcs' && nodeId === this.self) this.diedHere(reason);
       })
-      .handle('executeTask', parse.executeTask, async ({ functions, spec, args, attempt }, peer) => {
+      .handle('executeTask', parse.executeTask, async ({ functions, spec, args, attempt, untraced }, peer) => {
         if (this.deadNodes.has(peer.hello.nodeId)) throw new NodeDiedError(`node ${peer.hello.nodeId} was declared dead by the GCS: this node takes no work from it`);
         if (spec.actorId === undefined && !node.canRun(spec)) return { spillback: `it offers ${describe({ CPU: node.options.numCpus, ...node.options.resources })}` };
         // With the definition at hand the task starts in this same turn, so that the tasks sent
@@ -1280,10 +1353,11 @@ export class ClusterAgent implements ClusterLink {
         return new Promise<RemoteValue[]>((resolve) =>
           node.runForPeer(definitions, spec, args, INLINE_LIMIT, (values) => {
             running?.delete(returnId);
+            this.streamAcks.delete(returnId); // generators
             if (running?.size === 0 && this.runningFor.get(owner) === running) this.runningFor.delete(owner);
             for (const value of values) if (value.state === 'located') this.keep(peer.hello.nodeId, spec.owner.workerId, value.id);
             resolve(values);
-          }, attempt ?? 0),
+          }, attempt ?? 0, untraced === true),
         );
       })
       .on('createActor', parse.createActor, ({ functions, spec, args }) => {
@@ -1293,7 +1367,7 @@ export class ClusterAgent implements ClusterLink {
         else void this.withDefinition(functions, spec.classId).then((definitions) => node.createActorForPeer(definitions, spec, args));
       })
       .on('killActor', parse.killActor, ({ actorId, noRestart }) => node.killActor(actorId, noRestart))
-      .on('cancelTask', parse.cancelTask, ({ returnId, force }) => node.cancel(returnId, force))
+      .on('cancelTask', parse.cancelTask, ({ returnId, force, recursive }) => node.cancel(returnId, force, recursive === true))
       .handle('getObject', parse.objectId, ({ id, lostAt }, _peer, signal) => {
         // The asker could not read the copy it was told of: made again first (or failed, saying why).
         if (lostAt !== undefined) node.remoteObjects.holderLost(id, lostAt);
@@ -1333,7 +1407,35 @@ export class ClusterAgent implements ClusterLink {
       .on('addCopies', parse.ids, ({ ids }, peer) => node.remoteObjects.copiesAt(peer.hello.nodeId, ids, true))
       .on('dropCopies', parse.ids, ({ ids }, peer) => node.remoteObjects.copiesAt(peer.hello.nodeId, ids, false))
       // ---- logs (issue 12) ----
-      .on('taskLogs', parse.taskLogs, ({ lines }, peer) => writeForwardedLogs(peer.hello.nodeId, lines));
+      .on('taskLogs', parse.taskLogs, ({ lines }, peer) => writeForwardedLogs(peer.hello.nodeId, lines))
+      // generators
+      .on('generatorItem', parse.generatorItem, ({ generatorId, index, value }, peer) => {
+        // The item's ID is derived: a value that names another object is not taken.
+        if (value.id !== generatorItemId(generatorId, index)) return;
+        const from = peer.hello.nodeId;
+        node.generatorItemFromPeer(generatorId, index, value, from, (consumed) => {
+          void Promise.resolve()
+            .then(() => peer.notify('generatorAck', { generatorId, consumed }))
+            .catch(() => {});
+        });
+      })
+      .on('generatorAck', parse.generatorAck, ({ generatorId, consumed }) => this.streamAcks.get(generatorId)?.(consumed));
+  }
+
+  // generators
+  /** Backpressure acks of streaming tasks that run here for another node, by generator ID (while they run). */
+  private readonly streamAcks = new Map<string, (consumed: number) => void>();
+
+  generatorItem(spec: TaskSpec, index: number, value: RemoteValue, ack: (consumed: number) => void): void {
+    const ownerNode = spec.owner.nodeId;
+    const generatorId = spec.returnIds[0] as string;
+    if (spec.returns?.kind === 'streaming' && spec.returns.backpressure !== undefined) this.streamAcks.set(generatorId, ack);
+    if (value.state === 'located') this.keep(ownerNode, spec.owner.workerId, value.id);
+    if (this.deadNodes.has(ownerNode)) return;
+    // On the connection the task came over: ahead of its result, which follows on it.
+    const route = this.logRoutes.get(ownerNode);
+    const peer = route !== undefined ? Promise.resolve(route) : this.link(ownerNode)?.peer;
+    peer?.then((connected) => connected.notify('generatorItem', { generatorId, index, value })).catch(() => {});
   }
 
   // ---- logs (issue 12) ----
@@ -1460,10 +1562,14 @@ function failCall(call: ActorCall, error: Error): void {
 }
 
 /** What a task or actor that no node can run says while it waits for one. */
-function warnWaiting(what: string, spec: TaskSpec | ActorSpec): void {
+function warnWaiting(what: string, spec: TaskSpec | ActorSpec, nodes: readonly ResourceMap[]): void {
+  // What the cluster has in all, placement groups' names left out: what the request is measured against.
+  const totals: Record<string, number> = {};
+  for (const node of nodes) for (const [name, amount] of Object.entries(node)) if (groupsIn({ [name]: amount }).length === 0) totals[name] = (totals[name] ?? 0) + amount;
   console.warn(
     `miniray: ${what} needs ${describe(demandOf(spec))}, which no node of the cluster has; ` +
-      'it waits until a node that has them joins (miniray start --address ... --num-cpus/--num-gpus/--resources)',
+      'it waits until a node that has them joins (miniray start --address ... --num-cpus/--num-gpus/--resources). ' +
+      `The cluster has ${describe(totals)} in all, over ${nodes.length} node(s).`,
   );
 }
 

@@ -14,6 +14,8 @@
  *   borrow / unborrow (notify)  the caller holds (no longer holds) refs to objects the receiver owns
  *   addCopies / dropCopies (notify)  the caller has (no longer has) copies of objects the receiver owns
  *   taskLogs     (notify)   output lines of tasks the receiver owns that ran on the caller: written to its stdout
+ *   generatorItem (notify)  a value yielded by a streaming task the receiver owns that runs on the caller
+ *   generatorAck  (notify)  the owner has read `consumed` items of that stream (for its backpressure)
  */
 import type { ProtocolError } from '../errors/index.js';
 import { aFunctionDescriptor, anId, bool, bytes, fail, fields, id, int, list, oneOf, optionalId, optionalList, str, validate, type Fields } from '../protocol/check.js';
@@ -29,6 +31,8 @@ export interface ExecuteTask {
   readonly args: readonly RemoteValue[];
   /** The owner's retries of it so far: the attempt its events are recorded under (absent from older nodes: 0). */
   readonly attempt?: number;
+  /** Its owner sampled its events out under load (src/state/events.ts): this node records none of them either. */
+  readonly untraced?: true;
 }
 export interface CreateActor {
   readonly functions: readonly FunctionDescriptor[];
@@ -42,6 +46,8 @@ export interface KillActor {
 export interface CancelTask {
   readonly returnId: string;
   readonly force: boolean;
+  /** The tasks it submitted too (env; absent: false). */
+  readonly recursive?: boolean;
 }
 export interface ObjectId {
   readonly id: string;
@@ -74,6 +80,18 @@ export interface Ids {
 }
 export interface TaskLogs {
   readonly lines: readonly ForwardedLogLine[];
+}
+
+// generators
+export interface GeneratorItem {
+  readonly generatorId: string;
+  readonly index: number;
+  /** Its ID is the item's (generatorItemId(generatorId, index)). */
+  readonly value: RemoteValue;
+}
+export interface GeneratorAck {
+  readonly generatorId: string;
+  readonly consumed: number;
 }
 
 const STREAMS: readonly ForwardedLogLine['stream'][] = ['stdout', 'stderr'];
@@ -141,6 +159,7 @@ export const parse = {
     withArgs(o);
     specOf<TaskSpec>('submit', o);
     if (o['attempt'] !== undefined) int(o['attempt'], 'attempt');
+    if (o['untraced'] !== undefined && o['untraced'] !== true) fail('untraced', 'true when present', o['untraced']);
   }),
   createActor: body<CreateActor>('createActor', (o) => {
     withArgs(o);
@@ -153,6 +172,7 @@ export const parse = {
   cancelTask: body<CancelTask>('cancelTask', (o) => {
     id(o['returnId'], 'returnId');
     bool(o['force'], 'force');
+    if (o['recursive'] !== undefined) bool(o['recursive'], 'recursive');
   }),
   objectId: body<ObjectId>('object request', (o) => {
     id(o['id'], 'id');
@@ -171,6 +191,16 @@ export const parse = {
   }),
   ids: body<Ids>('borrow', (o) => list(o['ids'], 'ids', anId)),
   taskLogs: body<TaskLogs>('taskLogs', (o) => list(o['lines'], 'lines', aForwardedLogLine)),
+  // generators
+  generatorItem: body<GeneratorItem>('generatorItem', (o) => {
+    id(o['generatorId'], 'generatorId');
+    int(o['index'], 'index');
+    aRemoteValue(o['value']);
+  }),
+  generatorAck: body<GeneratorAck>('generatorAck', (o) => {
+    id(o['generatorId'], 'generatorId');
+    int(o['consumed'], 'consumed');
+  }),
 };
 
 /** The check of an answer: it is the answer, typed, or the ProtocolError thrown at its caller. */

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { defaultObjectStoreMemory, setting } from '../config/index.js';
 import { MinirayError } from '../errors/index.js';
 import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type StoreClient } from '../gcs/index.js';
-import { Router, connect, listen, localPair, type Listener, type Peer, type PeerHello } from '../net/index.js';
+import { Router, connect, listen, localPair, formatHostPort, parseHostPort, type Listener, type Peer, type PeerHello } from '../net/index.js';
 import { Node, type NodeOptions } from '../node/index.js';
 import { ClusterAgent } from './agent.js';
 import { GcsLink } from './gcs-link.js';
@@ -127,13 +127,11 @@ export interface MemberOptions {
 }
 
 export function splitAddress(address: string): { host: string; port: number } {
-  const at = address.lastIndexOf(':');
-  const host = at > 0 ? address.slice(0, at).replace(/^\[|\]$/g, '') : '';
-  const port = Number(address.slice(at + 1));
-  if (at <= 0 || host === '' || !Number.isInteger(port) || port <= 0 || port > 65535) {
+  const parsed = parseHostPort(address);
+  if (parsed === undefined) {
     throw new MinirayError(`'${address}' is not a cluster address: give HOST:PORT, e.g. 127.0.0.1:${DEFAULT_HEAD_PORT} (as miniray start --head printed it)`);
   }
-  return { host, port };
+  return parsed;
 }
 
 /** Starts a node and makes it a member of its cluster (a head, or one joining a cluster). */
@@ -172,7 +170,7 @@ export async function startMember(options: MemberOptions): Promise<ClusterMember
       ...(options.tls === undefined ? {} : { tls: options.tls }),
       onPeer: (peer) => agent.adopt(peer),
     });
-    const address = `${options.advertiseHost ?? listener.host}:${listener.port}`;
+    const address = formatHostPort(options.advertiseHost ?? listener.host, listener.port);
     const gcs = new GcsClient(gcsPeer, publishes);
     node.attachCluster(agent);
     await agent.join(gcs, address, options.isDriver ?? false);

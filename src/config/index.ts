@@ -95,6 +95,11 @@ const SETTINGS = {
     min: 0,
     doc: 'Most task events (and get/put/wait events) a node holds between two sends to the GCS; past it, new events are dropped and counted (the state API reports the count as `dropped`).',
   },
+  taskEventsMaxTasksPerSecond: {
+    default: 2000,
+    min: 1,
+    doc: 'Tasks and actor calls a second a node records in full at most: when more were submitted in the last taskEventsFlushMs, only an even sample of the next ones is recorded, and the others are counted as dropped (the state API says so). Recording costs a few microseconds a task on the node\'s thread, the driver\'s in the embedded default.',
+  },
   maxTaskEventsInGcs: {
     default: 100_000,
     min: 1,

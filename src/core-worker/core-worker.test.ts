@@ -44,6 +44,8 @@ function fakeNode() {
     releaseLeases: () => {},
     storeParts: () => [],
     partView: () => new Uint8Array(0),
+    generatorNext: (_id, _index, callback) => callback('end'),
+    generatorDropped: () => {},
   };
   /** The node answers the fetch of `id`. */
   const deliver = (id: string, object: { state: 'ready' | 'failed'; data: Uint8Array }): void => (waiting.get(id) as (object: ObjectPayload) => void)({ id, ...object } as ObjectPayload);

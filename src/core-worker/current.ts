@@ -7,8 +7,28 @@ import { MinirayError } from '../errors/index.js';
 import type { CoreWorker } from './index.js';
 
 export type Runtime =
-  | { readonly kind: 'driver'; readonly coreWorker: CoreWorker; shutdown(): Promise<void> }
-  | { readonly kind: 'worker'; readonly coreWorker: CoreWorker };
+  | { readonly kind: 'driver'; readonly coreWorker: CoreWorker; shutdown(): Promise<void>; readonly jobId?: () => string }
+  | { readonly kind: 'worker'; readonly coreWorker: CoreWorker; readonly work?: WorkContext };
+
+/** The task or actor call whose code runs now in a worker, as getRuntimeContext() reads it (env). */
+export interface RunningWork {
+  readonly seq: number;
+  readonly taskId: string;
+  /** Set for an actor's creation and its calls. */
+  readonly actorId?: string | undefined;
+}
+
+/** What a worker's executor tells getRuntimeContext() (env). */
+export interface WorkContext {
+  /** The task or call whose code runs now (the last one started or resumed); undefined between tasks. */
+  current(): RunningWork | undefined;
+  /** The AbortSignal of a running task or call, made on first use; aborted when it is cancelled. */
+  signalOf(seq: number): AbortSignal;
+  /** The actor living here: its class, method names and restarts so far. */
+  actor(actorId: string): { readonly className: string; readonly methodNames: readonly string[]; readonly numRestarts: number } | undefined;
+  /** The job's ID (hex), '' when the node has not told it. */
+  jobId(): string;
+}
 
 const KEY = Symbol.for('miniray.runtime');
 const holder = globalThis as { [KEY]?: Runtime | undefined };

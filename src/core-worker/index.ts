@@ -13,7 +13,9 @@ import {
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddress } from '../object-ref/index.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, MethodOptionsSpec, NewObject, ObjectPayload, Part, ResourceMap, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, MethodOptionsSpec, NewObject, ObjectPayload, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
+import { mergeRuntimeEnv } from '../protocol/index.js';
+import { generatorItemId, type StreamReader } from '../object-ref/generator.js';
 import {
   OUT_OF_BAND_BYTES,
   decodeErrorRecord,
@@ -25,6 +27,16 @@ import type { NodeClient } from './node-client.js';
 import { RefTracker, ViewTracker } from './references.js';
 import { startTimeout } from './timer.js';
 
+import { groupDemand } from '../placement-group/resources.js';
+import { capturingGroup } from './assigned.js';
+
+/** Whether a task is running here that puts its children in its placement group (a module read: no cost when not). */
+const capturing = (): boolean => capturingGroup() !== undefined;
+
+function inGroupOf(options: { readonly numCpus: number; readonly resources: ResourceMap | undefined; readonly placementGroup?: InGroup; readonly strategy: SchedulingStrategy | undefined }): Partial<ReturnType<typeof demandIn>> {
+  const group = groupFor(options);
+  return group === undefined ? {} : demandIn(options, group);
+}
 export { ChannelNodeClient, type NodeClient } from './node-client.js';
 export { RefTracker, ViewTracker, collectGarbage } from './references.js';
 export { registerModuleFunction, lookupModuleFunction } from './function-registry.js';
@@ -36,10 +48,58 @@ export interface ResolvedTaskOptions {
   readonly strategy: SchedulingStrategy | undefined;
   readonly numReturns: number;
   readonly maxRetries: number;
-  readonly retryExceptions: boolean;
+  /** true: retry on any exception; names: only errors of those classes (their prototype chain's names). */
+  readonly retryExceptions: boolean | readonly string[];
   /** Shown in errors instead of the function's own name. */
   readonly name: string | undefined;
+  /** Its own runtime environment (env), merged over the inherited one at submission. */
+  readonly runtimeEnv?: RuntimeEnvSpec | undefined;
+  /** schedulingStrategy: { placementGroup } (helper pg): its demand is asked of the group's bundle. */
+  readonly placementGroup?: InGroup;
+  // generators
+  /** numReturns 'streaming' or 'dynamic' (numReturns is then 1); absent: numReturns says how many. */
+  readonly returnKind?: 'streaming' | 'dynamic' | undefined;
+  /** The function is a generator function: numReturns n then means it yields n values. */
+  readonly isGenerator?: boolean;
+  /** generatorBackpressureNumObjects. */
+  readonly backpressure?: number | undefined;
+  /** What the spec carries, from the three above and numReturns (see returnModeOf); absent for a plain return. */
+  readonly returns?: ReturnMode | undefined;
 }
+
+/** A task or actor placed in a placement group's bundle (-1: any bundle of it). */
+export interface InGroup {
+  readonly placementGroupId: string;
+  readonly bundleIndex: number;
+  readonly captureChildTasks?: boolean;
+}
+
+/**
+ * The spec's CPUs and resources under the group's names (helper pg), and whether its own children
+ * go to the group too. `group`: the options', or the running task's that captures its children.
+ */
+function demandIn(options: { readonly numCpus: number; readonly resources: ResourceMap | undefined }, group: InGroup): { numCpus: number; resources: ResourceMap; captureChildTasks?: true } {
+  const resources = groupDemand(group.placementGroupId, group.bundleIndex, options.numCpus, options.resources);
+  return group.captureChildTasks === true ? { numCpus: 0, resources, captureChildTasks: true } : { numCpus: 0, resources };
+}
+
+/** The group a spec goes to: its options', or (no strategy given) the running task's that captures its children. */
+function groupFor(options: { readonly placementGroup?: InGroup; readonly strategy: SchedulingStrategy | undefined }): InGroup | undefined {
+  if (options.placementGroup !== undefined) return options.placementGroup;
+  if (options.strategy !== undefined) return undefined;
+  const captured = capturingGroup();
+  return captured === undefined ? undefined : { placementGroupId: captured, bundleIndex: -1, captureChildTasks: true };
+}
+
+/** How a task's values come back (TaskSpec.returns), or undefined for a plain return. */
+export function returnModeOf(options: Pick<ResolvedTaskOptions, 'numReturns' | 'returnKind' | 'isGenerator' | 'backpressure'>): ReturnMode | undefined {
+  if (options.returnKind === 'streaming') return options.backpressure === undefined ? STREAMING : { kind: 'streaming', backpressure: options.backpressure };
+  if (options.returnKind === 'dynamic') return DYNAMIC;
+  if (options.numReturns === 0 || options.isGenerator === true) return { kind: 'static', count: options.numReturns };
+  return undefined;
+}
+const STREAMING: ReturnMode = Object.freeze({ kind: 'streaming' });
+const DYNAMIC: ReturnMode = Object.freeze({ kind: 'dynamic' });
 
 /** An actor's options, as its spec carries them. */
 export type ResolvedActorOptions = Pick<
@@ -49,6 +109,8 @@ export type ResolvedActorOptions = Pick<
   readonly resources: ResourceMap | undefined;
   readonly strategy: SchedulingStrategy | undefined;
   readonly lifetime: 'detached' | 'non_detached';
+  readonly runtimeEnv?: RuntimeEnvSpec | undefined;
+  readonly placementGroup?: InGroup;
   // Concurrency groups, per-method options and getIfExists (actors part; absent: none, false).
   readonly concurrencyGroups?: Readonly<Record<string, number>> | undefined;
   readonly methodOptions?: Readonly<Record<string, MethodOptionsSpec>> | undefined;
@@ -59,6 +121,8 @@ export type ResolvedActorOptions = Pick<
 export interface BlockingHooks {
   onBlocked(): boolean;
   onUnblocked(): void;
+  /** The task or actor call running now in this thread (env: its children name it as their parent). */
+  currentTaskId?(): string | undefined;
 }
 
 const NO_POSITIONS: readonly number[] = Object.freeze([]);
@@ -76,6 +140,24 @@ export class CoreWorker {
   private readonly registeredFunctions = new Set<string>();
   private readonly refs: RefTracker;
   readonly views: ViewTracker;
+
+  /**
+   * The runtime environment this thread's tasks run in (the job's in the driver, the worker's in a
+   * worker): what the tasks and actors it submits inherit (env).
+   */
+  runtimeEnv: RuntimeEnvSpec | undefined = undefined;
+  /** The last own environment merged over runtimeEnv, and the result (a remote function submits the same one each time). */
+  private mergedEnv: { readonly own: RuntimeEnvSpec; readonly parent: RuntimeEnvSpec | undefined; readonly merged: RuntimeEnvSpec | undefined } | undefined;
+
+  /** runtimeEnv with `own` merged over it (Ray's inheritance), the same object for the same inputs. */
+  private inheritedEnv(own: RuntimeEnvSpec | undefined): RuntimeEnvSpec | undefined {
+    if (own === undefined) return this.runtimeEnv;
+    const last = this.mergedEnv;
+    if (last !== undefined && last.own === own && last.parent === this.runtimeEnv) return last.merged;
+    const merged = mergeRuntimeEnv(this.runtimeEnv, own);
+    this.mergedEnv = { own, parent: this.runtimeEnv, merged };
+    return merged;
+  }
 
   constructor(
     readonly address: OwnerAddress,
@@ -188,7 +270,8 @@ export class CoreWorker {
   /** Submits a task and returns the IDs of its return objects. */
   submitTask(fn: FunctionDescriptor, args: readonly unknown[], options: ResolvedTaskOptions): string[] {
     const name = options.name ?? fn.name;
-    const returnIds = newIds(options.numReturns);
+    // numReturns 0 (generators): one internal return, so the task has an end like any other.
+    const returnIds = newIds(options.numReturns === 0 ? 1 : options.numReturns);
     const spec: TaskSpec = {
       taskId: randomHex(),
       functionId: fn.id,
@@ -197,18 +280,23 @@ export class CoreWorker {
       returnIds,
       numCpus: options.numCpus,
       ...(options.resources === undefined ? {} : { resources: options.resources }),
+      ...(options.placementGroup === undefined && !capturing() ? {} : inGroupOf(options)),
       ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
       maxRetries: options.maxRetries,
-      retryExceptions: options.retryExceptions,
+      retryExceptions: options.retryExceptions !== false,
       owner: this.address,
     };
-    this.node.submit(this.definitionsOf(fn), [spec]);
+    this.addEnvFields(spec, options.runtimeEnv);
+    // generators, and retryExceptions with a list of error classes: only such tasks carry the field (and pay for the copy).
+    let submitted: TaskSpec = options.returns === undefined ? spec : { ...spec, returns: options.returns };
+    if (typeof options.retryExceptions !== 'boolean') submitted = { ...submitted, retryExceptionNames: options.retryExceptions };
+    this.node.submit(this.definitionsOf(fn), [submitted]);
     return returnIds;
   }
 
   /** Creates an actor (the node starts it as soon as it can); returns its ID. */
-  createActor(cls: FunctionDescriptor, methodNames: readonly string[], args: readonly unknown[], options: ResolvedActorOptions): string {
-    const created = this.createOrGetActor(cls, methodNames, args, { ...options, getIfExists: false });
+  createActor(cls: FunctionDescriptor, methodNames: readonly string[], args: readonly unknown[], options: ResolvedActorOptions, generatorMethods: readonly string[] = []): string {
+    const created = this.createOrGetActor(cls, methodNames, args, { ...options, getIfExists: false }, generatorMethods);
     return typeof created === 'string' ? created : created.actorId;
   }
 
@@ -221,6 +309,7 @@ export class CoreWorker {
     methodNames: readonly string[],
     args: readonly unknown[],
     options: ResolvedActorOptions,
+    generatorMethods: readonly string[] = [],
   ): string | ActorInfo {
     const actorId = randomHex();
     const spec: ActorSpec = {
@@ -236,6 +325,7 @@ export class CoreWorker {
       maxConcurrency: options.maxConcurrency,
       numCpus: options.numCpus,
       ...(options.resources === undefined ? {} : { resources: options.resources }),
+      ...(options.placementGroup === undefined && !capturing() ? {} : inGroupOf(options)),
       ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
       isolation: options.isolation,
       owner: this.address,
@@ -243,15 +333,18 @@ export class CoreWorker {
       ...(options.concurrencyGroups === undefined ? {} : { concurrencyGroups: options.concurrencyGroups }),
       ...(options.methodOptions === undefined ? {} : { methodOptions: options.methodOptions }),
       ...(options.getIfExists === true ? { getIfExists: true } : {}),
+      ...(generatorMethods.length === 0 ? {} : { generatorMethods }),
     };
+    const env = this.inheritedEnv(options.runtimeEnv);
+    if (env !== undefined) (spec as { runtimeEnv?: RuntimeEnvSpec }).runtimeEnv = env;
     // getIfExists: a node in this thread answers at once with the live actor of that name, if any.
     return this.node.createActor(this.definitionsOf(cls), spec) ?? actorId;
   }
 
   /** Calls a method of an actor; returns the IDs of its return objects. */
-  submitActorCall(actor: ActorInfo, method: string, args: readonly unknown[], numReturns: number, concurrencyGroup?: string): string[] {
+  submitActorCall(actor: ActorInfo, method: string, args: readonly unknown[], numReturns: number, concurrencyGroup?: string, returns?: ReturnMode): string[] {
     const name = `${actor.className}.${method}`;
-    const returnIds = newIds(numReturns);
+    const returnIds = newIds(numReturns === 0 ? 1 : numReturns);
     const spec: { -readonly [K in keyof TaskSpec]: TaskSpec[K] } = {
       taskId: randomHex(),
       functionId: '',
@@ -266,8 +359,25 @@ export class CoreWorker {
       method,
     };
     if (concurrencyGroup !== undefined) spec.concurrencyGroup = concurrencyGroup;
-    this.node.submit(NO_FUNCTIONS, [spec]);
+    // An actor call runs in its actor's environment; only its parent is recorded (recursive cancel).
+    if (this.blocking?.currentTaskId !== undefined) this.addEnvFields(spec, undefined, false);
+    // generators: a plain call pays one comparison for them
+    this.node.submit(NO_FUNCTIONS, [returns === undefined ? spec : { ...spec, returns }]);
     return returnIds;
+  }
+
+  /**
+   * Sets the spec's runtime environment (inherited, merged with its own) and, in a worker, its
+   * parent task. Set, not spread: a task that uses neither gets no new object and no new shape.
+   */
+  private addEnvFields(spec: TaskSpec, own: RuntimeEnvSpec | undefined, withEnv = true): void {
+    const building = spec as { runtimeEnv?: RuntimeEnvSpec; parentTaskId?: string };
+    if (withEnv && (own !== undefined || this.runtimeEnv !== undefined)) {
+      const env = this.inheritedEnv(own);
+      if (env !== undefined) building.runtimeEnv = env;
+    }
+    const parent = this.blocking?.currentTaskId?.();
+    if (parent !== undefined) building.parentTaskId = parent;
   }
 
   lookupActor(name: string, namespace: string): Promise<ActorInfo | null> {
@@ -339,6 +449,22 @@ export class CoreWorker {
     this.node.put([this.encodeObject(id, value, 'the value given to put()')]);
     return this.refFor<T>(id);
   }
+
+  // generators
+  /** How this thread's ObjectRefGenerators read their streams (kept by this thread's node). */
+  readonly streams: StreamReader = {
+    next: (generatorId, index) =>
+      new Promise((resolve) => {
+        // Waiting for the next item is waiting in get(): the task lends its CPU meanwhile (as Ray's next()).
+        const blocked = this.blocking?.onBlocked() ?? false;
+        this.node.generatorNext(generatorId, index, (answer) => {
+          if (blocked) this.blocking?.onUnblocked();
+          resolve(answer);
+        });
+      }),
+    itemRef: (generatorId, index) => this.refFor(generatorItemId(generatorId, index)),
+    drop: (generatorId) => this.node.generatorDropped(generatorId),
+  };
 
   /** The first ref to an object this CoreWorker just created (a put, a task's return). */
   refFor<T>(id: string): ObjectRef<T> {
@@ -440,6 +566,7 @@ export class CoreWorker {
     refs: readonly ObjectRef[],
     numReturns: number,
     timeoutMs: number | undefined,
+    fetchLocal = true,
   ): Promise<{ ready: ObjectRef[]; pending: ObjectRef[] }> {
     return new Promise((resolve, reject) => {
       const ids: string[] = [];
@@ -490,7 +617,7 @@ export class CoreWorker {
         if (settled) return;
         readyIds.add(object.id);
         if (readyIds.size >= Math.min(numReturns, ids.length)) settle();
-      });
+      }, fetchLocal);
       if (settled) {
         withdraw();
         return;
@@ -523,10 +650,10 @@ export class CoreWorker {
     }
   }
 
-  cancel(ref: ObjectRef, force: boolean): void {
+  cancel(ref: ObjectRef, force: boolean, recursive = false): void {
     const id = refHex(ref);
     if (id === undefined) throw new InvalidArgumentError(`cancel() takes an ObjectRef; got ${describeNonRef(ref)}`, 'ref');
-    this.node.cancel(id, force);
+    this.node.cancel(id, force, recursive);
   }
 
   /** The encoded argument array, and the refs nested inside arguments (kept alive for the call). */

@@ -6,6 +6,7 @@
 import type {
   ClusterAnswer,
   ClusterQuery,
+  GeneratorAnswer,
   ActorInfo,
   ActorSpec,
   NodeToWorker,
@@ -29,9 +30,12 @@ export interface NodeClient {
    * Asks for objects; `onObject` is called once per ID as each becomes available (at once for
    * objects that exist). `withData: false` announces readiness only (for wait()). The returned
    * function withdraws the request (for a get/wait that settles before every object came).
+   * `fetchLocal` (wait() only): an object counts once a copy of it is on this node, pulled here if
+   * needed, not as soon as it exists anywhere (Ray's wait fetch_local).
    */
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void;
-  cancel(objectId: string, force: boolean): void;
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void;
+  /** `recursive`: the tasks it submitted too (env). */
+  cancel(objectId: string, force: boolean, recursive: boolean): void;
   /** The calling task waits in get(): the node may use its CPU meanwhile. No-op for a driver. */
   blocked(): void;
   unblocked(): void;
@@ -58,6 +62,11 @@ export interface NodeClient {
   storeParts(parts: readonly Uint8Array[]): Part[];
   /** The bytes of a part the node sent. */
   partView(part: Part): Uint8Array;
+  // generators
+  /** Calls `callback` once item `index` of the stream `generatorId` (owned by this thread) exists, or the stream has ended. */
+  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void): void;
+  /** This thread lets go of the stream: its unread items are freed. */
+  generatorDropped(generatorId: string): void;
 }
 
 /** A worker's NodeClient: messages over the worker's channel, replies matched by request id. */
@@ -129,10 +138,11 @@ export class ChannelNodeClient implements NodeClient {
     this.channel.send({ type: 'put', objects });
   }
 
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void {
     const requestId = this.nextRequestId++;
     this.requests.set(requestId, { remaining: ids.length, onObject });
-    this.channel.send({ type: 'get', requestId, ids, withData });
+    // wait(fetchLocal): the one field a wait adds; a get (withData) pulls copies anyway and sends nothing new.
+    this.channel.send(fetchLocal === true && !withData ? { type: 'get', requestId, ids, withData, fetchLocal } : { type: 'get', requestId, ids, withData });
     return () => {
       if (this.requests.delete(requestId)) this.channel.send({ type: 'cancelGet', requestId });
     };
@@ -152,8 +162,8 @@ export class ChannelNodeClient implements NodeClient {
     for (const object of objects) request.onObject(object);
   }
 
-  cancel(objectId: string, force: boolean): void {
-    this.channel.send({ type: 'cancel', objectId, force });
+  cancel(objectId: string, force: boolean, recursive: boolean): void {
+    this.channel.send({ type: 'cancel', objectId, force, recursive });
   }
 
   blocked(): void {
@@ -199,5 +209,25 @@ export class ChannelNodeClient implements NodeClient {
 
   killActor(actorId: string, noRestart: boolean): void {
     this.channel.send({ type: 'killActor', actorId, noRestart });
+  }
+
+  // generators
+  private readonly streamRequests = new Map<number, (answer: GeneratorAnswer) => void>();
+
+  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void): void {
+    const requestId = this.nextRequestId++;
+    this.streamRequests.set(requestId, callback);
+    this.channel.send({ type: 'generatorNext', requestId, generatorId, index });
+  }
+
+  /** Called by the worker runtime for each `generatorNext` reply. */
+  deliverGeneratorNext(requestId: number, answer: GeneratorAnswer): void {
+    const callback = this.streamRequests.get(requestId);
+    this.streamRequests.delete(requestId);
+    callback?.(answer);
+  }
+
+  generatorDropped(generatorId: string): void {
+    this.channel.send({ type: 'generatorDropped', generatorId });
   }
 }

@@ -8,7 +8,7 @@
 import { isIdHex } from '../ids/index.js';
 import type { FilterOp, ListOptions, LogQuery, StateKind } from '../state/types.js';
 
-export const STATE_KINDS = ['tasks', 'actors', 'objects', 'nodes', 'jobs', 'workers'] as const satisfies readonly StateKind[];
+export { STATE_KINDS } from '../state/types.js';
 export const MAX_LIMIT = 10_000;
 export const MAX_FILTERS = 20;
 export const MAX_LOG_TAIL = 10_000;

@@ -222,6 +222,14 @@ export class NodeDiedError extends MinirayError {
   static override readonly errorName = 'NodeDiedError';
 }
 
+/**
+ * The placement group a task or actor was to run in was removed (removePlacementGroup) before it
+ * ran, or while it ran (Ray's TaskPlacementGroupRemoved): create a new group and submit it again.
+ */
+export class PlacementGroupRemovedError extends MinirayError {
+  static override readonly errorName = 'PlacementGroupRemovedError';
+}
+
 /** No actor has the name given to getActor() in that namespace. */
 export class ActorNotFoundError extends MinirayError {
   static override readonly errorName = 'ActorNotFoundError';
@@ -340,6 +348,7 @@ const minirayClasses = new Map<string, MinirayErrorClass>(
     ActorDiedError,
     ActorExitError,
     ActorNotFoundError,
+    PlacementGroupRemovedError,
     QueueEmptyError,
     QueueFullError,
     ProtocolError,

@@ -80,8 +80,8 @@ export class GcsClient {
   }
 
   /** Sent when the node's available resources change; one-way, ordered with requests. */
-  reportResources(nodeId: NodeIdHex, available: ResourceMap): void {
-    this.peer.notify('reportResources', { nodeId, available });
+  reportResources(nodeId: NodeIdHex, available: ResourceMap, resources?: ResourceMap): void {
+    this.peer.notify('reportResources', resources === undefined ? { nodeId, available } : { nodeId, available, resources });
   }
 
   unregisterNode(nodeId: NodeIdHex): Promise<Answer<'unregisterNode'>> {

@@ -39,6 +39,16 @@ export {
   type NodeAnswers,
   type NodeStateKind,
   type NodeStateQuery,
+  // placement groups (helper pg)
+  PREPARE_BUNDLES,
+  COMMIT_BUNDLES,
+  CANCEL_BUNDLES,
+  PLACEMENT_GROUP_REMOVED,
+  MAX_PLACEMENT_GROUP_WAIT_MS,
+  parsePrepareBundles,
+  parseBundleIndices,
+  parsePlacementGroupRef,
+  type PrepareBundles,
 } from './messages.js';
 export { TaskEventTable, RUN_TIME_BOUNDS, TASK_FILTER_KEYS } from './task-events.js';
 export {
@@ -54,6 +64,7 @@ export {
   type NodeEvent,
   type NodeIdHex,
   type NodeInfo,
+  type PlacementGroupEntry,
   type Publish,
   type ResourceMap,
   type ResourceView,

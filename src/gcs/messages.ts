@@ -5,6 +5,7 @@
  */
 import type { ProtocolError } from '../errors/index.js';
 import {
+  aProfileSpan,
   aString,
   amount,
   bool,
@@ -33,16 +34,19 @@ import {
   type JobEntry,
   type NodeIdHex,
   type NodeInfo,
+  type PlacementGroupEntry,
   type Publish,
   type ResourceMap,
   type ResourceView,
 } from './types.js';
+import { PLACEMENT_GROUP_STATES, PLACEMENT_STRATEGIES, type PlacementStrategy } from '../placement-group/resources.js';
 import { TASK_STATES, TASK_TYPES, type CoreEvent, type ProfileSpan, type TaskEntry, type TaskMetrics, type TaskType } from '../state/types.js';
 
 // ---- bodies -----------------------------------------------------------------------------------
 
 export type RegisterNode = { readonly nodeId: NodeIdHex; readonly address: string; readonly resources: ResourceMap; readonly isDriver: boolean };
-export type ReportResources = { readonly nodeId: NodeIdHex; readonly available: ResourceMap };
+/** `resources`: the node's totals, when they changed (placement groups' bundles add and take names). */
+export type ReportResources = { readonly nodeId: NodeIdHex; readonly available: ResourceMap; readonly resources?: ResourceMap };
 export type NodeRef = { readonly nodeId: NodeIdHex };
 export type RegisterActor = {
   readonly actorId: ActorIdHex;
@@ -138,6 +142,31 @@ export type ListTaskEvents = { readonly filters?: readonly TaskFilter[]; readonl
 export type TaskEventsRef = { readonly taskId: string };
 export type TaskEventList = { readonly records: readonly TaskEntry[]; readonly total: number; readonly dropped: number };
 
+// ---- placement groups (helper pg): bodies -------------------------------------------------------
+
+export type CreatePlacementGroup = {
+  readonly placementGroupId: string;
+  readonly name?: string;
+  readonly namespace: string;
+  readonly strategy: PlacementStrategy;
+  readonly bundles: readonly ResourceMap[];
+  readonly creatorNodeId?: string;
+};
+export type PlacementGroupRef = { readonly placementGroupId: string };
+export type NamedPlacementGroupRef = { readonly name: string; readonly namespace: string };
+export type WaitPlacementGroup = { readonly placementGroupId: string; readonly timeoutMs: number };
+/** The GCS asks a node to reserve these bundles (phase 1): `ok` false when it has not the room now. */
+export type PrepareBundles = { readonly placementGroupId: string; readonly bundles: readonly { readonly index: number; readonly resources: ResourceMap }[] };
+/** Phase 2 (commit, answered) or an abort (cancel, a notify): of these bundles of the group on that node. */
+export type BundleIndices = { readonly placementGroupId: string; readonly indices: readonly number[] };
+export const PREPARE_BUNDLES = 'prepareBundles';
+export const COMMIT_BUNDLES = 'commitBundles';
+export const CANCEL_BUNDLES = 'cancelBundles';
+/** The GCS's notify to every node that a group is removed: its bundles go back, work in it ends. */
+export const PLACEMENT_GROUP_REMOVED = 'placementGroupRemoved';
+/** The longest a waitPlacementGroup request waits at the GCS (a caller waits longer by asking again). */
+export const MAX_PLACEMENT_GROUP_WAIT_MS = 60_000;
+
 // ---- answers ----------------------------------------------------------------------------------
 
 export type Registered = { readonly clusterId: string; readonly nodes: readonly NodeInfo[] };
@@ -184,6 +213,13 @@ export type GcsRequests = {
   // state API (helper state)
   askNodes: { body: AskNodes; answer: NodeAnswers };
   getClusterInfo: { body: Empty; answer: ClusterInfo };
+  // placement groups (helper pg)
+  createPlacementGroup: { body: CreatePlacementGroup; answer: RegisterActorAnswer };
+  removePlacementGroup: { body: PlacementGroupRef; answer: Found };
+  getPlacementGroup: { body: PlacementGroupRef; answer: PlacementGroupEntry | null };
+  getNamedPlacementGroup: { body: NamedPlacementGroupRef; answer: PlacementGroupEntry | null };
+  listPlacementGroups: { body: Empty; answer: readonly PlacementGroupEntry[] };
+  waitPlacementGroup: { body: WaitPlacementGroup; answer: PlacementGroupEntry | null };
 };
 export type GcsMethod = keyof GcsRequests;
 export type Body<M extends GcsMethod> = GcsRequests[M]['body'];
@@ -308,6 +344,27 @@ const aJobEntry = (value: unknown): JobEntry => {
   return o as unknown as JobEntry;
 };
 
+const aPlacementGroupEntry = (value: unknown): PlacementGroupEntry => {
+  const o = fields(value);
+  id(o['placementGroupId'], 'placementGroupId');
+  optionalStr(o['name'], 'name');
+  str(o['namespace'], 'namespace');
+  oneOf(o['strategy'], 'strategy', PLACEMENT_STRATEGIES);
+  list(o['bundles'], 'bundles', (item) => resources(item, 'bundles[]'));
+  oneOf(o['state'], 'state', PLACEMENT_GROUP_STATES);
+  list(o['bundleNodes'], 'bundleNodes', aString);
+  amount(o['createdAtMs'], 'createdAtMs');
+  optionalStr(o['creatorNodeId'], 'creatorNodeId');
+  return o as unknown as PlacementGroupEntry;
+};
+
+/** A group's bundles: at least one, each a non-empty map of amounts >= 0 (Ray refuses empty bundles). */
+function bundleList(value: unknown, path: string): readonly ResourceMap[] {
+  const bundles = list(value, path, (item) => resources(item, `${path}[]`));
+  if (bundles.length === 0) fail(path, 'at least one bundle', value);
+  return bundles;
+}
+
 const orNull =
   <T>(check: (value: unknown) => T) =>
   (value: unknown): T | null =>
@@ -351,21 +408,6 @@ function codesIn(value: unknown, path: string, length: number, below: number, re
     if (typeof item !== 'number' || !Number.isSafeInteger(item) || item < 0 || item >= below || item % 8 >= remainderBelow) fail(`${path}[${i}]`, expected, item);
   }
 }
-
-function aStringRecord(value: unknown, path: string): Readonly<Record<string, string>> {
-  const o = fields(value, path);
-  for (const key in o) str(o[key], `${path}.${key}`);
-  return o as Readonly<Record<string, string>>;
-}
-
-const aProfileSpan = (value: unknown): ProfileSpan => {
-  const o = fields(value);
-  str(o['name'], 'name');
-  time(o['startMs'], 'startMs');
-  time(o['endMs'], 'endMs');
-  if (o['extraData'] !== undefined) aStringRecord(o['extraData'], 'extraData');
-  return o as unknown as ProfileSpan;
-};
 
 const aTaskFilter = (value: unknown): TaskFilter => {
   if (!Array.isArray(value) || value.length !== 3) fail('', 'a [key, op, value] tuple', value);
@@ -590,7 +632,38 @@ const bodyChecks: Checks<GcsRequests> = {
     return o as unknown as AskNodes;
   },
   getClusterInfo: empty,
+  // placement groups (helper pg)
+  createPlacementGroup: (value) => {
+    const o = fields(value);
+    id(o['placementGroupId'], 'placementGroupId');
+    if (o['name'] !== undefined) nonEmpty(o['name'], 'name');
+    str(o['namespace'], 'namespace');
+    oneOf(o['strategy'], 'strategy', PLACEMENT_STRATEGIES);
+    bundleList(o['bundles'], 'bundles');
+    optionalStr(o['creatorNodeId'], 'creatorNodeId');
+    return o as unknown as CreatePlacementGroup;
+  },
+  removePlacementGroup: (value) => placementGroupRef(fields(value)),
+  getPlacementGroup: (value) => placementGroupRef(fields(value)),
+  getNamedPlacementGroup: (value) => {
+    const o = fields(value);
+    str(o['name'], 'name');
+    str(o['namespace'], 'namespace');
+    return o as unknown as NamedPlacementGroupRef;
+  },
+  listPlacementGroups: empty,
+  waitPlacementGroup: (value) => {
+    const o = fields(value);
+    id(o['placementGroupId'], 'placementGroupId');
+    if (int(o['timeoutMs'], 'timeoutMs') > MAX_PLACEMENT_GROUP_WAIT_MS) fail('timeoutMs', `at most ${MAX_PLACEMENT_GROUP_WAIT_MS}`, o['timeoutMs']);
+    return o as unknown as WaitPlacementGroup;
+  },
 };
+
+function placementGroupRef(o: Fields): PlacementGroupRef {
+  id(o['placementGroupId'], 'placementGroupId');
+  return o as unknown as PlacementGroupRef;
+}
 
 function nodeRef(o: Fields): NodeRef {
   nodeId(o['nodeId'], 'nodeId');
@@ -608,6 +681,7 @@ const notifyChecks: { readonly [K in keyof GcsNotifies]: (value: unknown) => Gcs
     const o = fields(value);
     nodeId(o['nodeId'], 'nodeId');
     resources(o['available'], 'available');
+    if (o['resources'] !== undefined) resources(o['resources'], 'resources');
     return o as unknown as ReportResources;
   },
   addTaskEvents: (value) => aTaskEventBatch(value),
@@ -709,7 +783,51 @@ const answerChecks: { readonly [K in GcsMethod]: (value: unknown) => Answer<K> }
     if (o['headNodeId'] !== undefined) nodeId(o['headNodeId'], 'headNodeId');
     return o as unknown as ClusterInfo;
   },
+  // placement groups (helper pg)
+  createPlacementGroup: (value) => {
+    const o = fields(value);
+    if (bool(o['ok'], 'ok')) return o as unknown as RegisterActorAnswer;
+    oneOf(o['reason'], 'reason', ['name-taken'] as const);
+    return o as unknown as RegisterActorAnswer;
+  },
+  removePlacementGroup: (value) => found(value),
+  getPlacementGroup: orNull(aPlacementGroupEntry),
+  getNamedPlacementGroup: orNull(aPlacementGroupEntry),
+  listPlacementGroups: (value) => list(value, '', aPlacementGroupEntry),
+  waitPlacementGroup: orNull(aPlacementGroupEntry),
 };
+
+// ---- placement groups (helper pg): the node's validators of the GCS's requests -----------------
+
+/** A node's validator of the GCS's prepareBundles. */
+export function parsePrepareBundles(body: unknown): PrepareBundles | ProtocolError {
+  return validate(`the body of a '${PREPARE_BUNDLES}' request`, body, (value) => {
+    const o = fields(value);
+    id(o['placementGroupId'], 'placementGroupId');
+    list(o['bundles'], 'bundles', (item) => {
+      const b = fields(item, 'bundles[]');
+      int(b['index'], 'bundles[].index');
+      resources(b['resources'], 'bundles[].resources');
+      return b;
+    });
+    return o as unknown as PrepareBundles;
+  });
+}
+
+/** A node's validator of the GCS's commitBundles and cancelBundles. */
+export function parseBundleIndices(body: unknown): BundleIndices | ProtocolError {
+  return validate(`the body of a bundles message from the GCS`, body, (value) => {
+    const o = fields(value);
+    id(o['placementGroupId'], 'placementGroupId');
+    list(o['indices'], 'indices', (item) => int(item, 'indices[]'));
+    return o as unknown as BundleIndices;
+  });
+}
+
+/** A node's validator of the GCS's placementGroupRemoved. */
+export function parsePlacementGroupRef(body: unknown): PlacementGroupRef | ProtocolError {
+  return validate(`the body of a '${PLACEMENT_GROUP_REMOVED}' message from the GCS`, body, (value) => placementGroupRef(fields(value)));
+}
 
 /** A node's validator of the GCS's `nodeState` request. */
 export function parseNodeStateQuery(body: unknown): NodeStateQuery | ProtocolError {

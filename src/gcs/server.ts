@@ -25,6 +25,7 @@ import {
 import type { GcsPeer, GcsRoutes } from './rpc.js';
 import type { StoreClient, StoreValue } from './store.js';
 import { TaskEventTable } from './task-events.js';
+import { PlacementGroupTable } from './placement-groups.js';
 import type { ActorEntry, Channel, ChannelMessage, JobEntry, NodeIdHex, NodeInfo, ResourceMap, ResourceView } from './types.js';
 
 export interface GcsServerOptions {
@@ -157,6 +158,8 @@ export class GcsServer {
   private closed = false;
   /** Task events (helper events): in memory only, not in the store (a restarted GCS starts empty, as Ray's). */
   readonly taskEvents = new TaskEventTable({ maxTasks: setting('maxTaskEventsInGcs') });
+  /** Placement groups (helper pg). */
+  private readonly placementGroups: PlacementGroupTable;
 
   constructor(
     private readonly store: StoreClient,
@@ -167,6 +170,12 @@ export class GcsServer {
     this.actors = new Table(store, 'actors');
     this.names = new Table(store, 'actorNames');
     this.jobs = new Table(store, 'jobs');
+    this.placementGroups = new PlacementGroupTable(store, {
+      nodes: () => this.nodeSteps.run(() => this.nodes.all()),
+      peerOf: (nodeId) => this.nodePeers.get(nodeId),
+      peers: () => this.nodePeers.values(),
+      onError: (error) => this.onError(error),
+    });
     this.resourceBatchMs = options.resourceBatchMs ?? DEFAULT_RESOURCE_BATCH_MS;
     this.headNodeId = options.headNodeId as NodeIdHex | undefined;
     this.health = {
@@ -290,6 +299,13 @@ export class GcsServer {
     this.route(routes, 'getTaskEvents', (body) => this.taskEvents.get(body.taskId));
     this.route(routes, 'taskMetrics', () => this.taskEvents.metrics());
     this.route(routes, 'listCoreEvents', () => this.taskEvents.coreEvents());
+    // ---- placement groups (helper pg) ----
+    this.route(routes, 'createPlacementGroup', (body) => this.placementGroups.create(body));
+    this.route(routes, 'removePlacementGroup', (body) => this.placementGroups.remove(body.placementGroupId));
+    this.route(routes, 'getPlacementGroup', (body) => this.placementGroups.find(body.placementGroupId));
+    this.route(routes, 'getNamedPlacementGroup', (body) => this.placementGroups.findNamed(body.name, body.namespace));
+    this.route(routes, 'listPlacementGroups', () => this.placementGroups.all());
+    routes.handle('waitPlacementGroup', parseBody('waitPlacementGroup'), (body, _peer, signal) => this.placementGroups.wait(body.placementGroupId, body.timeoutMs, signal));
   }
 
   /**
@@ -395,7 +411,8 @@ export class GcsServer {
     if (this.nodePeers.get(body.nodeId) !== peer) return;
     const node = await this.nodes.get(body.nodeId);
     if (node === undefined || !node.alive) return;
-    await this.nodes.put(node.nodeId, { ...node, available: { ...body.available } });
+    // A node's totals change as placement groups' bundles come and go (helper pg).
+    await this.nodes.put(node.nodeId, { ...node, available: { ...body.available }, ...(body.resources === undefined ? {} : { resources: { ...body.resources } }) });
     this.resourcesChanged();
   }
 
@@ -413,6 +430,7 @@ export class GcsServer {
     this.resourcesChanged();
     // Not awaited: the actor steps wait behind actor writes, and node steps must not wait on them.
     this.actorSteps.run(() => this.actorsOfDeadNode(nodeId)).catch(this.onError);
+    this.placementGroups.nodeDied(nodeId);
     return true;
   }
 
@@ -699,6 +717,7 @@ export class GcsServer {
    * nodes costs each subscriber one message. The timer does not keep the process alive.
    */
   private resourcesChanged(): void {
+    this.placementGroups.resourcesChanged();
     if (this.closed || this.resourceTimer !== undefined || this.subscribers.get('resources')?.size === 0) return;
     const delayMs = Math.max(0, this.lastResourcePublishMs + this.resourceBatchMs - performance.now());
     this.resourceTimer = setTimeout(() => {

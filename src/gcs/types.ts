@@ -3,6 +3,7 @@
  * so that they are plain StoreValues: a StoreClient keeps them as they are (in memory) or encoded
  * (Redis, next issue).
  */
+import type { PlacementGroupState, PlacementStrategy } from '../placement-group/resources.js';
 
 /** IDs are the 32-hex-character strings of src/ids; the brands keep a node's ID from being taken for an actor's. */
 export type NodeIdHex = string & { readonly __brand: 'NodeID' };
@@ -75,3 +76,21 @@ export type ResourceView = {
 
 export type ChannelMessage = { nodes: NodeEvent; actors: ActorEvent; resources: ResourceView };
 export type Publish = { [C in Channel]: { readonly channel: C; readonly message: ChannelMessage[C] } }[Channel];
+
+// ---- placement groups (helper pg) ---------------------------------------------------------------
+
+/** A placement group's row (Ray's PlacementGroupTableData). */
+export type PlacementGroupEntry = {
+  readonly placementGroupId: string;
+  readonly name?: string;
+  readonly namespace: string;
+  readonly strategy: PlacementStrategy;
+  /** What each bundle reserves (CPUs as 'CPU'). */
+  readonly bundles: readonly ResourceMap[];
+  readonly state: PlacementGroupState;
+  /** The node of each bundle, by index, once placed ('' while it is not). */
+  readonly bundleNodes: readonly string[];
+  readonly createdAtMs: number;
+  /** The node whose driver or task created it. */
+  readonly creatorNodeId?: string;
+};

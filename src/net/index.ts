@@ -6,3 +6,4 @@ export { Router, localPair, type Peer, type RequestOptions, type PairSide } from
 export { listen, connect, type ListenOptions, type ConnectOptions, type Listener, type LinkLimits } from './tcp.js';
 export { NET_PROTOCOL_VERSION, type PeerHello } from './envelope.js';
 export { FrameDecoder, RawBytes, encodeFrame, DEFAULT_MAX_FRAME_BYTES } from './frame.js';
+export { formatHostPort, parseHostPort } from './address.js';

@@ -20,6 +20,8 @@ export interface RemoteWork {
   done(values: readonly RemoteValue[]): void;
   /** The node it ran on went away before it reported: retried while maxRetries allows, else failed with `error`. */
   lost(error: Error): void;
+  /** A task in a placement group that waited for its bundle, which is now on this node: it is queued here (helper pg). */
+  readonly runHere?: () => void;
 }
 
 /** A line of output of a task owned on another node, as this node sends it there (the executing node is the sender). */
@@ -75,7 +77,7 @@ export interface ClusterLink {
   /** Asks the GCS for its node table or resource totals. */
   info(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void;
   /** Cancels a task that was sent to another node. */
-  cancelRemote(spec: TaskSpec, force: boolean): void;
+  cancelRemote(spec: TaskSpec, force: boolean, recursive?: boolean): void;
   /** An object was freed here: its holders elsewhere may drop their copies, its owner a borrower. */
   freed(id: string, entry: ObjectEntry<unknown>): void;
   /** No other node is in the cluster (now): everything this node can run, it runs. */
@@ -89,6 +91,12 @@ export interface ClusterLink {
   forwardLogs(ownerNode: string, lines: readonly ForwardedLogLine[]): void;
   /** Whether the cluster has reported node `nodeId` dead (its copies of objects are gone). */
   isDead(nodeId: string): boolean;
+  // generators
+  /**
+   * Item `index` yielded by streaming task `spec` that runs here for its owner's node: sent there
+   * (before the task's result, on the same connection). `ack` is called with what the owner has read.
+   */
+  generatorItem(spec: TaskSpec, index: number, value: RemoteValue, ack: (consumed: number) => void): void;
 }
 
 /** Resources a spec asks for, CPUs included. */

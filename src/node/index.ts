@@ -18,14 +18,21 @@ import {
   ObjectReconstructionFailedError,
   OutOfMemoryError,
   OwnerDiedError,
+  PlacementGroupRemovedError,
   TaskCancelledError,
   WorkerCrashedError,
 } from '../errors/index.js';
+import { bundleResources, groupOf, groupsIn, plainOf } from '../placement-group/resources.js';
 import { NodeID } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
 import { Lineage, ObjectDirectory, specBytes, unhandledErrorReporter, type ObjectEntry, type ObjectInfo } from '../ownership/index.js';
 import { demandOf, type ClusterLink, type ForwardedLogLine, type RemoteWork } from './cluster-link.js';
 import { ObjectDelivery } from './delivery.js';
+import { GeneratorStreams } from './generators.js';
+import { generatorItemId } from '../object-ref/generator.js';
+
+/** Items up to this size go inline to their owner's node (as the cluster's INLINE_LIMIT for returns). */
+const INLINE_ITEM_LIMIT = 100 * 1024;
 import { RemoteObjects } from './remote-objects.js';
 import { ActorManager } from '../actors/manager.js';
 import type {
@@ -34,17 +41,21 @@ import type {
   ClusterAnswer,
   ClusterQuery,
   ExecuteTask,
+  GeneratorAnswer,
   NewObject,
   ObjectPayload,
   RemoteValue,
   ResourceMap,
+  RuntimeEnvSpec,
   TaskResult,
   TaskSpec,
   WorkerLogLine,
   WorkerToNode,
 } from '../protocol/index.js';
 import { Scheduler } from '../scheduler/index.js';
+import { GpuIdPool } from '../scheduler/gpu-ids.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
+import { runtimeEnvKey } from '../protocol/index.js';
 import { WorkerPool, type PooledWorker } from '../worker-pool/index.js';
 import { TaskEventBuffer, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER } from '../state/events.js';
 import { LogRing } from '../state/log-lines.js';
@@ -59,6 +70,8 @@ export interface NodeOptions {
   readonly workerResourceLimits: ResourceLimits | undefined;
   /** Where objects spill when memory is full (default: a folder in the temp directory). */
   readonly spillDirectory: string | undefined;
+  /** The job's runtime environment (init({ runtimeEnv })): this node's own workers run in it (env). */
+  readonly runtimeEnv?: RuntimeEnvSpec | undefined;
 }
 
 /** What memory() reports. */
@@ -86,10 +99,20 @@ interface TaskRecord {
   cancelled: boolean;
   worker: PooledWorker<TaskRecord> | undefined;
   seq: number;
+  /** The GPUs it holds, by ID, while it holds its resources (helper pg: GPU IDs). */
+  gpus: GpuHold | undefined;
+}
+
+/** GPU IDs taken from a pool (the node's, or a placement group bundle's) for `amount` GPUs. */
+interface GpuHold {
+  readonly ids: number[];
+  readonly amount: number;
+  readonly pool: GpuIdPool;
 }
 
 
 type Worker = PooledWorker<TaskRecord>;
+type Building<T> = { -readonly [K in keyof T]: T[K] };
 
 
 export class Node {
@@ -141,6 +164,66 @@ export class Node {
    */
   private readonly actorCallsPending = new Map<string, TaskRecord>();
 
+  // generators
+  /** Streams of the streaming generator tasks this node owns (made on first use). */
+  private generators: GeneratorStreams<TaskRecord> | undefined;
+
+  private streams(): GeneratorStreams<TaskRecord> {
+    return (this.generators ??= new GeneratorStreams(this.objects));
+  }
+
+  /** next() of an ObjectRefGenerator in `thread` (which owns its task). */
+  generatorNext(thread: string, generatorId: string, index: number, answer: (answer: GeneratorAnswer) => void): void {
+    this.streams().next(thread, generatorId, index, answer);
+  }
+
+  /** `thread` let go of its ObjectRefGenerator: the items it did not read go. */
+  generatorDropped(thread: string, generatorId: string): void {
+    this.generators?.drop(thread, generatorId);
+  }
+
+  /**
+   * Item `index` yielded by the streaming task or actor call `spec`, running on `worker` as `seq`:
+   * stored here for the stream if this node owns it, else sent to the owner's node. Returns what is
+   * wrong with the report instead.
+   */
+  private onGeneratorItem(worker: Worker, message: Extract<WorkerToNode, { type: 'generatorItem' }>, attached: readonly SharedArrayBuffer[]): string | undefined {
+    const { seq } = message;
+    if (seq < 1 || seq >= worker.nextSeq) return `reports an item of seq ${seq}, which it was never given`;
+    const spec = worker.role === 'task' ? worker.inFlight.get(seq)?.spec : this.actors.callSpec(worker, seq);
+    if (spec === undefined) return undefined; // reported or taken back already: a late item is not kept
+    if (spec.returns?.kind !== 'streaming') return `reports an item of ${spec.name} (seq ${seq}), which is not a streaming generator`;
+    const problem = this.delivery.checkParts(message.parts, attached, `has item ${message.index} whose`);
+    if (problem !== undefined) return problem;
+    const generatorId = spec.returnIds[0] as string;
+    const result: Building<Extract<TaskResult, { outcome: 'ok' }>> = { seq, outcome: 'ok', values: [message.value], us: 0 };
+    if (message.parts !== undefined) result.parts = [message.parts];
+    if (message.nested !== undefined) result.nested = [message.nested];
+    const store = (id: string): void => this.delivery.storeResult(worker, [id], result, attached);
+    const ack = (consumed: number): void => {
+      if (worker.alive) worker.channel.send({ type: 'generatorAck', seq, consumed });
+    };
+    if (spec.owner.nodeId === this.nodeId) return this.streams().item(generatorId, message.index, store, `${worker.id}:${seq}`, ack);
+    // The task runs here for another node: the item is stored here, then sent to its owner's node.
+    const id = generatorItemId(generatorId, message.index);
+    if (this.objects.get(id) !== undefined) return undefined; // a retry's repeat, sent already
+    this.objects.addPending(id, spec.owner.workerId, undefined);
+    store(id);
+    const value = this.remoteObjects.valueFor(id, INLINE_ITEM_LIMIT);
+    // Sent inline: the owner has the value, nothing here needs it any more (as runForPeer's returns).
+    if (value.state !== 'located') this.objects.removeHandles(spec.owner.workerId, [id]);
+    this.cluster?.generatorItem(spec, message.index, value, ack);
+    return undefined;
+  }
+
+  /**
+   * Item `index` of a stream this node owns, from `fromNode`, which runs its task (`value` as
+   * RemoteObjects carries it); `ack` tells that node what the reader has read.
+   */
+  generatorItemFromPeer(generatorId: string, index: number, value: RemoteValue, fromNode: string, ack: (consumed: number) => void): void {
+    this.generators?.item(generatorId, index, () => this.remoteObjects.storeValues([value], fromNode), `node:${fromNode}`, ack);
+  }
+
   constructor(readonly options: NodeOptions) {
     this.logRing = new LogRing(this.nodeId, setting('maxLogBytesPerNode'));
     const reportUnhandledError = unhandledErrorReporter();
@@ -164,7 +247,7 @@ export class Node {
       this.store,
       this.objects,
       () => this.driverId,
-      () => [...this.pool.workers, ...this.pool.actorHosts].filter((w) => w.alive),
+      () => this.pool.allWorkers().filter((w) => w.alive),
       (worker, problem) => this.onBadMessage(worker as Worker, problem),
     );
     this.remoteObjects = new RemoteObjects(this.nodeId, this.store, this.objects, this.delivery, {
@@ -184,10 +267,13 @@ export class Node {
       onMessage: (worker, message, attached) => this.onWorkerMessage(worker, message, attached),
       onBadMessage: (worker, error) => this.onBadMessage(worker, error.message),
       onExit: (worker) => this.onWorkerExit(worker),
+      runtimeEnv: options.runtimeEnv,
+      jobId: () => this.jobId,
     });
     this.actors = new ActorManager({
       functionDescriptor: (id) => this.functions.get(id),
-      spawnHost: (isolation) => this.pool.spawnActorHost(isolation),
+      spawnHost: (isolation, runtimeEnv) => this.pool.spawnActorHost(isolation, this.needsOwnWorkers(runtimeEnv) ? (runtimeEnv ?? {}) : undefined),
+      needsOwnHost: (runtimeEnv) => this.needsOwnWorkers(runtimeEnv),
       killHost: (host) => this.pool.kill(host as Worker, 'actor'),
       setBusy: (host, busy) => this.pool.setBusy(host as Worker, busy),
       // An actor here reads its arguments here: copies come first of those held elsewhere.
@@ -203,12 +289,20 @@ export class Node {
       },
       hold: (key, ids, reason) => this.objects.hold(key, ids, reason),
       releaseHolds: (key) => this.objects.releaseHolds(key),
-      tryReserveCpus: (amount, resources) => {
+      tryReserveCpus: (amount, resources, actorId) => {
         if (!this.resourcesFree(resources) || !this.scheduler.tryReserve(amount)) return false;
         this.takeResources(resources, -1);
+        const gpus = resources === undefined || actorId === undefined ? undefined : this.takeGpus(resources);
+        if (gpus !== undefined) this.actorGpus.set(actorId as string, gpus);
         return true;
       },
-      releaseCpus: (amount, resources) => {
+      gpuIdsOf: (actorId) => this.actorGpus.get(actorId)?.ids,
+      releaseCpus: (amount, resources, actorId) => {
+        const gpus = actorId === undefined ? undefined : this.actorGpus.get(actorId);
+        if (gpus !== undefined) {
+          this.giveGpus(gpus);
+          this.actorGpus.delete(actorId as string);
+        }
         this.scheduler.releaseCpus(amount);
         this.takeResources(resources, 1);
         this.queueResourceWaiters();
@@ -266,6 +360,7 @@ export class Node {
     for (const fn of functions) this.functions.set(fn.id, fn);
     for (const spec of specs) this.submitOne(spec);
   }
+
 
   /**
    * Stores the driver's objects (their parts already in the arena); throws ObjectStoreFullError
@@ -342,20 +437,22 @@ export class Node {
     const driver = this.driverId === '' ? [] : [{ workerId: this.driverId, role: 'driver' as const, isolation: 'thread' as const, alive: !this.stopped, pid: process.pid }];
     return [
       ...driver,
-      ...[...this.pool.workers, ...this.pool.actorHosts].map((w) => ({ workerId: w.id, role: w.role, isolation: w.isolation, alive: w.alive, pid: w.host.pid ?? process.pid })),
+      ...this.pool.allWorkers().map((w) => ({ workerId: w.id, role: w.role, isolation: w.isolation, alive: w.alive, pid: w.host.pid ?? process.pid })),
     ];
   }
 
   /**
    * Calls `onObject` for each ID once its object exists (at once for those that do), as seen by
    * `reader` (the driver, or a worker: parts come as slab blocks it has been sent, or as copies for a
-   * process). Returns a function that withdraws the callbacks still waiting.
+   * process). Returns a function that withdraws the callbacks still waiting. `fetchLocal` (a wait):
+   * an object ready on another node is reported once its copy is here, as a get's would be.
    */
   fetch(
     ids: readonly string[],
     withData: boolean,
     onObject: (object: ObjectPayload) => void,
     reader: Worker | undefined = undefined,
+    fetchLocal = false,
   ): () => void {
     const cluster = this.cluster;
     if (cluster === undefined) return this.objects.fetch(ids, (id, entry) => onObject(this.delivery.payload(id, entry, withData, reader)), withData);
@@ -365,8 +462,9 @@ export class Node {
     if (borrowed !== undefined) cluster.localize(borrowed, () => {});
     let withdrawn = false;
     let again: (() => void)[] | undefined;
+    const localize = withData || fetchLocal;
     const deliver = (id: string, entry: ObjectEntry<TaskRecord> | undefined): void => {
-      if (withData && entry?.state === 'ready' && entry.location !== undefined && !this.store.contains(id)) {
+      if (localize && entry?.state === 'ready' && entry.location !== undefined && !this.store.contains(id)) {
         cluster.localize([id], () => {
           if (withdrawn) return;
           const now = this.objects.get(id);
@@ -416,16 +514,24 @@ export class Node {
     this.objects.waitForObjects(what, ids, ready, failed);
   }
 
-  cancel(objectId: string, force: boolean): void {
-    const record = this.objects.get(objectId)?.producer;
+  cancel(objectId: string, force: boolean, recursive = false): void {
+    const entry = this.objects.get(objectId);
+    const record = entry?.producer;
+    if (record === undefined) {
+      // An actor call's objects have no producer task: its actor's queue has it (env).
+      if (entry?.state === 'pending') this.cancelActorCall(objectId, force, recursive);
+      return;
+    }
     // An actor call being rebuilt is not cancelled (as any actor call: its actor is killed instead).
-    if (record === undefined || record.cancelled || record.state === 'finished' || record.spec.actorId !== undefined) return;
+    if (record.cancelled || record.state === 'finished' || record.spec.actorId !== undefined) return;
     record.cancelled = true;
     const error = encodeError(new TaskCancelledError(`task ${record.spec.name} was cancelled`));
     const { state, worker } = record;
     if (state === 'queued') this.removeFromQueue(record);
-    if (record.remote) this.cluster?.cancelRemote(record.spec, force);
+    if (record.remote) this.cluster?.cancelRemote(record.spec, force, recursive);
     this.failTask(record, error);
+    // Only a task that has run can have children (a scan of the objects: cancelling many queued tasks stays cheap).
+    if (recursive && state === 'running') this.cancelDescendants(record.spec.taskId, force);
     if (state === 'running' && worker !== undefined) {
       // The record stays in the worker's inFlight until the worker reports or dies, which keeps
       // the worker's accounting right.
@@ -435,7 +541,8 @@ export class Node {
       // means the task ran already (its result is on its way, and is ignored): terminating the
       // thread then would kill a task nobody cancelled.
       const started = Atomics.load(worker.progress, 0);
-      if (force && started === record.seq) this.killToCancel(worker);
+      // A task process's cell is read only at its exit; it runs one task at a time (env workers), so the one in flight runs.
+      if (force && (started === record.seq || (worker.isolation === 'process' && worker.envKey !== undefined && worker.inFlight.size === 1))) this.killToCancel(worker);
       else {
         worker.channel.send({ type: 'cancel', seqs: [record.seq] });
         // The worker may start the task before that message arrives (it may be starting it now),
@@ -443,6 +550,61 @@ export class Node {
         if (force && started < record.seq) this.watchForceCancel(record, 1);
       }
     }
+  }
+
+  // ---- recursive cancel, and cancel of actor calls (env) ----
+
+  /** Tasks cancelled with recursive: a task they submit later is cancelled at once. Bounded: cleared when large. */
+  private cancelledParents: Set<string> | undefined;
+
+  /**
+   * Cancels every pending task (and actor call) that `taskId` submitted, and theirs, as Ray's
+   * recursive cancel. Their records are found among the objects' producers: cancel is rare, and so
+   * a task that is never cancelled pays nothing for this.
+   */
+  private cancelDescendants(taskId: string, force: boolean): void {
+    const parents = (this.cancelledParents ??= new Set());
+    if (parents.size >= 10_000) parents.clear();
+    parents.add(taskId);
+    const candidates = new Set<TaskRecord>();
+    for (const [, entry] of this.objects.all()) {
+      const record = entry.producer;
+      if (record !== undefined && record.spec.parentTaskId !== undefined && !record.cancelled && record.state !== 'finished') candidates.add(record);
+    }
+    const chosen: TaskRecord[] = [];
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const record of candidates) {
+        if (!parents.has(record.spec.parentTaskId as string)) continue;
+        candidates.delete(record);
+        parents.add(record.spec.taskId);
+        chosen.push(record);
+        grew = true;
+      }
+    }
+    for (const record of chosen) this.cancel(record.spec.returnIds[0] as string, force, false);
+    for (const id of this.actors.callsOf(parents)) this.cancel(id, false, false);
+  }
+
+  /** A task submitted by a task cancelled with recursive: cancelled before it is queued. */
+  private cancelledByParent(spec: TaskSpec): boolean {
+    const parents = this.cancelledParents;
+    if (parents === undefined || spec.parentTaskId === undefined || !parents.has(spec.parentTaskId)) return false;
+    parents.add(spec.taskId);
+    return true;
+  }
+
+  /**
+   * cancel() of an actor call (Ray cancels those too): one still queued is removed, one running
+   * has its signal aborted; its objects fail with TaskCancelledError either way. `force` does
+   * not terminate an actor's worker (Ray refuses force for actor tasks; kill() ends an actor).
+   */
+  private cancelActorCall(objectId: string, _force: boolean, recursive: boolean): void {
+    const error = encodeError(new TaskCancelledError(`actor call was cancelled`));
+    const spec = this.actors.cancelCall(objectId, error);
+    if (spec === undefined) return;
+    this.actorCallDone(spec.returnIds[0] as string, false);
+    if (recursive) this.cancelDescendants(spec.taskId, false);
   }
 
   private killToCancel(worker: Worker): void {
@@ -565,6 +727,12 @@ export class Node {
     for (const call of queued) this.callActor(call, false);
   }
 
+  /** An actor of this node's that the cluster held back (its placement group's bundle was not placed) and now finds room for here (helper pg). */
+  createActorHere(spec: ActorSpec): void {
+    this.actors.create(spec, { throwIfNameTaken: false });
+    this.cluster?.registerActor(spec, this.definitionsFor(spec.classId), () => this.actors.failNameTaken(spec.actorId));
+  }
+
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
     const info = this.actors.lookup(name, namespace);
     if (info !== null || this.cluster === undefined) callback(info);
@@ -602,7 +770,7 @@ export class Node {
   /** Whether this node offers at least these GPUs and custom resources. */
   private offers(resources: ResourceMap | undefined): boolean {
     if (resources === undefined) return true;
-    for (const [name, amount] of Object.entries(resources)) if ((this.options.resources[name] ?? 0) < amount) return false;
+    for (const [name, amount] of Object.entries(resources)) if ((this.options.resources[name] ?? this.groupTotals.get(name) ?? 0) < amount - 1e-9) return false;
     return true;
   }
 
@@ -614,8 +782,9 @@ export class Node {
    * values go back inline and are dropped here; large ones (and values with refs inside) stay
    * here, held for their owner until it frees them (dropForOwner).
    */
-  runForPeer(functions: readonly FunctionDescriptor[], spec: TaskSpec, args: readonly RemoteValue[], inlineLimit: number, reply: (values: RemoteValue[]) => void, attempt = 0): void {
+  runForPeer(functions: readonly FunctionDescriptor[], spec: TaskSpec, args: readonly RemoteValue[], inlineLimit: number, reply: (values: RemoteValue[]) => void, attempt = 0, untraced = false): void {
     for (const fn of functions) this.functions.set(fn.id, fn);
+    if (untraced) this.taskEvents.skip(spec.taskId);
     const ownerNode = spec.owner.nodeId;
     for (const arg of args) this.objects.addForeign(arg.id, ownerNode);
     this.submitOne(spec, true, attempt);
@@ -681,6 +850,167 @@ export class Node {
     return { CPU: this.scheduler.availableCpus, ...Object.fromEntries(this.freeResources) };
   }
 
+  // ---- placement groups (helper pg): bundles reserved here, in two phases (the GCS's prepare, then commit) ----
+
+  /** Bundles reserved here, by "group:index": what each holds of this node's, and whether it is committed (its group's names exist). */
+  private readonly bundles = new Map<string, { readonly cpus: number; readonly resources: ResourceMap; committed: boolean; readonly gpus: GpuHold | undefined; readonly gpuPool: GpuIdPool | undefined }>();
+  /** The totals of the names committed bundles add (CPU_group_0_<pg>, ...). */
+  private readonly groupTotals = new Map<string, number>();
+
+  /** Totals, as the GCS's resource view shows them: what the node offers, and its committed bundles' names. */
+  totals(): Record<string, number> {
+    return { CPU: this.options.numCpus, ...this.options.resources, ...Object.fromEntries(this.groupTotals) };
+  }
+
+  /** Phase 1: reserves every bundle or none; false when this node has not the room now. */
+  prepareBundles(placementGroupId: string, bundles: readonly { readonly index: number; readonly resources: ResourceMap }[]): boolean {
+    const fresh = bundles.filter((bundle) => !this.bundles.has(`${placementGroupId}:${bundle.index}`));
+    let cpus = 0;
+    const others: Record<string, number> = {};
+    for (const { resources } of fresh) {
+      for (const [name, amount] of Object.entries(resources)) {
+        if (name === 'CPU') cpus += amount;
+        else others[name] = (others[name] ?? 0) + amount;
+      }
+    }
+    if (!this.resourcesFree(others) || !this.scheduler.tryReserve(cpus)) return false;
+    this.takeResources(others, -1);
+    for (const { index, resources } of fresh) {
+      const { CPU = 0, ...rest } = resources;
+      // A bundle's GPUs are its own: the tasks in it get their IDs from these.
+      const gpus = rest['GPU'] === undefined ? undefined : this.takeGpus({ GPU: rest['GPU'] });
+      this.bundles.set(`${placementGroupId}:${index}`, { cpus: CPU, resources: rest, committed: false, gpus, gpuPool: gpus === undefined ? undefined : new GpuIdPool(gpus.ids) });
+    }
+    return true;
+  }
+
+  /** Phase 2: the reserved bundles become the group's resources here; what waited for them may run. */
+  commitBundles(placementGroupId: string, indices: readonly number[]): void {
+    for (const index of indices) {
+      const bundle = this.bundles.get(`${placementGroupId}:${index}`);
+      if (bundle === undefined || bundle.committed) continue;
+      bundle.committed = true;
+      for (const [name, amount] of Object.entries(bundleResources(placementGroupId, index, { CPU: bundle.cpus, ...bundle.resources }))) {
+        this.groupTotals.set(name, (this.groupTotals.get(name) ?? 0) + amount);
+        this.freeResources.set(name, (this.freeResources.get(name) ?? 0) + amount);
+      }
+    }
+    this.resourcesReturned();
+  }
+
+  /** Gives back bundles of a group (an aborted prepare, or the group removed): their names go, their resources return. */
+  cancelBundles(placementGroupId: string, indices?: readonly number[]): void {
+    for (const [key, bundle] of [...this.bundles]) {
+      const [group, index] = key.split(':');
+      if (group !== placementGroupId || (indices !== undefined && !indices.includes(Number(index)))) continue;
+      this.bundles.delete(key);
+      if (bundle.committed) {
+        for (const [name, amount] of Object.entries(bundleResources(placementGroupId, Number(index), { CPU: bundle.cpus, ...bundle.resources }))) {
+          const left = (this.groupTotals.get(name) ?? 0) - amount;
+          if (left > 1e-9) {
+            this.groupTotals.set(name, left);
+            this.freeResources.set(name, (this.freeResources.get(name) ?? 0) - amount);
+          } else {
+            this.groupTotals.delete(name);
+            this.freeResources.delete(name);
+          }
+        }
+      }
+      this.scheduler.releaseCpus(bundle.cpus);
+      this.takeResources(bundle.resources, 1);
+      if (bundle.gpus !== undefined) this.giveGpus(bundle.gpus);
+    }
+    this.resourcesReturned();
+  }
+
+  /**
+   * The group is removed (Ray's RemovePlacementGroup): its bundles here go back, and the work in it
+   * ends: tasks waiting for it or running in it fail with PlacementGroupRemovedError (a running
+   * one's worker is terminated), and its actors die.
+   */
+  groupRemovedError(placementGroupId: string): PlacementGroupRemovedError {
+    return new PlacementGroupRemovedError(
+      `the placement group ${placementGroupId} was removed (removePlacementGroup), so the tasks and actors in it end; create a new group and submit them again`,
+    );
+  }
+
+  /** Groups removed while this node ran (work submitted to one fails at once). */
+  readonly removedGroups = new Set<string>();
+
+  placementGroupRemoved(placementGroupId: string): void {
+    this.removedGroups.add(placementGroupId);
+    const error = this.groupRemovedError(placementGroupId);
+    const inGroup = (resources: ResourceMap | undefined): boolean => groupsIn(resources).includes(placementGroupId);
+    const encoded = encodeError(error);
+    for (const record of this.waitingForResources.filter((r) => inGroup(r.spec.resources))) {
+      this.removeFromQueue(record);
+      this.failTask(record, encoded);
+    }
+    for (const record of this.scheduler.removeWhere((r) => inGroup(r.spec.resources))) {
+      this.releaseResources(record);
+      this.failTask(record, encoded);
+    }
+    for (const worker of this.pool.workers) {
+      for (const record of worker.inFlight.values()) {
+        if (record.cancelled || record.state === 'finished' || !inGroup(record.spec.resources)) continue;
+        record.cancelled = true;
+        this.failTask(record, encoded);
+        // As a forced cancel: terminate the thread only while it runs this task (a cell past its
+        // seq means it ran already, and the thread now runs another task).
+        const started = Atomics.load(worker.progress, 0);
+        if (started === record.seq) this.killToCancel(worker);
+        else if (started < record.seq) worker.channel.send({ type: 'cancel', seqs: [record.seq] });
+      }
+    }
+    this.actors.endWhere((spec) => inGroup(spec.resources), error.message);
+    this.cancelBundles(placementGroupId);
+  }
+
+  // ---- GPU IDs (helper pg) ----
+
+  private nodeGpus: GpuIdPool | undefined;
+
+  /** IDs for the GPUs a demand holds: plain GPUs from the node's pool, a group's from its bundle's here. */
+  private takeGpus(resources: ResourceMap): GpuHold | undefined {
+    const plain = resources['GPU'];
+    if (plain !== undefined && plain > 0) {
+      const total = this.options.resources['GPU'] ?? 0;
+      const pool = (this.nodeGpus ??= new GpuIdPool(Array.from({ length: Math.ceil(total) }, (_, i) => i)));
+      const ids = pool.take(plain);
+      return ids === undefined ? undefined : { ids, amount: plain, pool };
+    }
+    if (this.bundles.size === 0) return undefined;
+    for (const name in resources) {
+      const of = plainOf(name);
+      if (of === undefined || of.name !== 'GPU') continue;
+      const group = groupOf(name) as string;
+      const amount = resources[name] as number;
+      const pools = [...this.bundles]
+        .filter(([key, bundle]) => bundle.gpuPool !== undefined && (of.bundleIndex < 0 ? key.startsWith(`${group}:`) : key === `${group}:${of.bundleIndex}`))
+        .map(([, bundle]) => bundle.gpuPool as GpuIdPool);
+      for (const pool of pools) {
+        const ids = pool.take(amount);
+        if (ids !== undefined) return { ids, amount, pool };
+      }
+      return undefined;
+    }
+    return undefined;
+  }
+
+  private giveGpus(hold: GpuHold): void {
+    hold.pool.give(hold.ids, hold.amount);
+  }
+
+  /** GPU IDs held by this node's actors, by actor ID. */
+  private readonly actorGpus = new Map<string, GpuHold>();
+
+  /** Resources came back or appeared: tasks and actors waiting for them may go. */
+  private resourcesReturned(): void {
+    this.queueResourceWaiters();
+    this.scheduleDispatch();
+    queueMicrotask(() => this.actors.onCpusReleased());
+  }
+
   /** Tasks queued here: how loaded this node is (with available()). */
   get queuedTasks(): number {
     return this.scheduler.queuedCount + this.waitingForResources.length;
@@ -695,6 +1025,7 @@ export class Node {
     const owner = spec.owner.workerId;
     if (spec.actorId !== undefined) {
       for (const id of spec.returnIds) this.objects.addPending(id, owner, undefined);
+      if (spec.returns?.kind === 'streaming' && !fromPeer) this.streams().open(spec); // generators
       this.holdArguments(spec);
       if (!fromPeer && this.cluster?.canGrow === true) this.actorCallsPending.set(spec.returnIds[0] as string, this.actorCallRecord(spec));
       this.callActor(spec, fromPeer, attempt);
@@ -712,8 +1043,10 @@ export class Node {
       cancelled: false,
       worker: undefined,
       seq: 0,
+      gpus: undefined,
     };
     for (const id of spec.returnIds) this.objects.addPending(id, owner, record);
+    if (spec.returns?.kind === 'streaming' && !fromPeer) this.streams().open(spec); // generators
     this.holdArguments(spec);
     // Where the cluster may run it elsewhere, it decides once the arguments exist.
     if (!this.canRun(record.spec) && (this.cluster === undefined || fromPeer)) {
@@ -722,6 +1055,11 @@ export class Node {
     }
     if (this.startupError !== undefined) {
       this.failTask(record, encodeError(this.startupError));
+      return;
+    }
+    if (spec.parentTaskId !== undefined && this.cancelledByParent(spec)) {
+      record.cancelled = true;
+      this.failTask(record, encodeError(new TaskCancelledError(`task ${spec.name} was cancelled: the task that submitted it was cancelled (recursive)`)));
       return;
     }
     if (spec.dependencies.length === 0) {
@@ -766,6 +1104,10 @@ export class Node {
     const canRunHere = this.canRun(record.spec);
     // Alone in its cluster (the embedded default), a node runs what it can without asking.
     if (cluster.alone && canRunHere && typeof record.spec.strategy !== 'object') return false;
+    // In a placement group (helper pg): alone, its bundle can only be here, so it waits here for it.
+    if (!canRunHere && record.spec.resources !== undefined && cluster.alone && !cluster.canGrow) {
+      if (groupsIn(record.spec.resources).length > 0) return false;
+    }
     return cluster.takeTask(this.remoteWork(record.spec, record), canRunHere);
   }
 
@@ -794,12 +1136,162 @@ export class Node {
 
   private queueHere(record: TaskRecord): void {
     record.state = 'queued';
+    if (this.removedGroups.size > 0 && record.spec.resources !== undefined) {
+      const removed = groupsIn(record.spec.resources).find((group) => this.removedGroups.has(group));
+      if (removed !== undefined) return this.failTask(record, encodeError(this.groupRemovedError(removed)));
+    }
     if (!this.reserveResources(record)) {
       this.waitingForResources.push(record);
       this.keepAliveWhileQueued();
       return;
     }
-    this.scheduler.enqueue(record);
+    this.toWorkerQueue(record);
+    this.scheduleDispatch();
+  }
+
+  // ---- runtime environments (env) ----
+
+  /** The job's ID (hex), set by api once the GCS has given it; workers learn it with their next execute message. */
+  jobId = '';
+
+  /** Tasks of other runtime environments than the node's, ready to run, in FIFO order (see dispatchEnv). */
+  private readonly envQueue: TaskRecord[] = [];
+
+  /** Whether work in this environment needs workers of its own, not the node's default ones. */
+  private needsOwnWorkers(env: RuntimeEnvSpec | undefined): boolean {
+    return runtimeEnvKey(env) !== this.pool.defaultEnvKey;
+  }
+
+  /** A task whose resources are held goes to the scheduler, or, in another environment, to the env queue. */
+  private toWorkerQueue(record: TaskRecord): void {
+    // One read and one comparison for a task without an environment on a node without one.
+    if ((record.spec.runtimeEnv !== undefined || this.pool.defaultEnvKey !== '') && this.needsOwnWorkers(record.spec.runtimeEnv)) {
+      this.envQueue.push(record);
+      this.keepAliveWhileQueued();
+    } else this.scheduler.enqueue(record);
+  }
+
+  /**
+   * Hands env tasks to idle workers of their environment, one task per worker at a time (no
+   * pipelining: such tasks are few), taking their CPUs from the scheduler's pool as actors do.
+   * Starts workers for an environment while it has more tasks than starting workers, up to
+   * numWorkers per environment; idle workers of other environments make room past twice that.
+   */
+  private dispatchEnv(): void {
+    const needed = new Map<string, number>();
+    for (let i = 0; i < this.envQueue.length; ) {
+      const record = this.envQueue[i] as TaskRecord;
+      const env = record.spec.runtimeEnv;
+      const key = runtimeEnvKey(env);
+      const list = this.pool.envWorkers.get(key) ?? [];
+      const idle = list.find((w) => w.accepting && w.load === 0 && w.inFlight.size === 0);
+      if (idle === undefined) {
+        const want = (needed.get(key) ?? 0) + 1;
+        needed.set(key, want);
+        const starting = list.filter((w) => w.alive && !w.accepting && w.terminatedFor === undefined).length;
+        if (starting < want && list.length < this.options.numWorkers) {
+          this.makeRoomForEnvWorker(key);
+          this.pool.spawnEnvWorker(env ?? {});
+        }
+        i++;
+        continue;
+      }
+      if (!this.scheduler.tryReserve(record.numCpus)) return; // FIFO: it waits for CPUs
+      // As the scheduler holds a worker's CPUs: given back by onTaskDone / onWorkerLost.
+      idle.load = 1;
+      idle.reservedCpuUnits = Math.round(record.numCpus * 10_000);
+      this.envQueue.splice(i, 1);
+      this.sendEnvTask(idle, record);
+    }
+    this.keepAliveWhileQueued();
+  }
+
+  /** Too many env workers: an idle one of another environment goes. */
+  private makeRoomForEnvWorker(key: string): void {
+    let total = 0;
+    for (const list of this.pool.envWorkers.values()) total += list.length;
+    if (total < Math.max(4, 2 * this.options.numWorkers)) return;
+    for (const [other, list] of this.pool.envWorkers) {
+      if (other === key) continue;
+      const idle = list.find((w) => w.accepting && w.inFlight.size === 0);
+      if (idle === undefined) continue;
+      idle.accepting = false;
+      this.pool.kill(idle, 'shutdown');
+      return;
+    }
+  }
+
+  private sendEnvTask(worker: Worker, record: TaskRecord): void {
+    const { spec } = record;
+    let args: ReturnType<ObjectDelivery<TaskRecord>['argumentsFor']>;
+    try {
+      args = this.delivery.argumentsFor(spec.dependencies, worker);
+    } catch (error) {
+      this.scheduler.onTaskDone(worker);
+      this.failTask(record, encodeError(error as Error));
+      return;
+    }
+    const seq = worker.nextSeq++;
+    this.taskEvents.state(spec, record.firstAttempt + record.retries, SUBMITTED_TO_WORKER, worker.id);
+    record.state = 'running';
+    record.worker = worker;
+    record.seq = seq;
+    worker.inFlight.set(seq, record);
+    const functions: FunctionDescriptor[] = [];
+    if (!worker.knownFunctions.has(spec.functionId)) {
+      worker.knownFunctions.add(spec.functionId);
+      const fn = this.functions.get(spec.functionId);
+      if (fn !== undefined) functions.push(fn);
+    }
+    const task: { -readonly [K in keyof ExecuteTask]: ExecuteTask[K] } = {
+      seq,
+      taskId: spec.taskId,
+      functionId: spec.functionId,
+      name: spec.name,
+      args: spec.args,
+      refArgPositions: spec.refArgPositions,
+      ...args,
+      numReturns: spec.returnIds.length,
+    };
+    if (spec.owner.nodeId !== this.nodeId) task.ownerNode = spec.owner.nodeId;
+    this.pool.setBusy(worker, true);
+    this.sendExecute(worker, functions, [task]);
+  }
+
+  /** An execute message; the first to a worker that does not know the job's ID carries it. */
+  private sendExecute(worker: Worker, functions: readonly FunctionDescriptor[], tasks: readonly ExecuteTask[]): void {
+    if (worker.knowsJobId === true || this.jobId === '') {
+      worker.channel.send({ type: 'execute', functions, tasks });
+      return;
+    }
+    worker.knowsJobId = true;
+    worker.channel.send({ type: 'execute', functions, tasks, jobId: this.jobId });
+  }
+
+  /**
+   * An env worker is gone: its tasks go back to the front of the env queue, or, if it died while
+   * starting (a workingDir it cannot start in, say), its environment's tasks fail saying why.
+   */
+  private onEnvWorkerExit(worker: Worker, requeue: readonly TaskRecord[]): void {
+    const key = worker.envKey ?? '';
+    if (!worker.accepting && worker.terminatedFor === undefined && worker.nextSeq === 1) {
+      const error = encodeError(
+        new WorkerCrashedError(
+          `a worker for runtimeEnv ${key} could not start: ${worker.exitError?.message ?? 'no error given'}. ` +
+            'Check its workingDir (it must exist where the task runs) and its envVars (NODE_OPTIONS, say, apply to it)',
+        ),
+      );
+      const others: TaskRecord[] = [];
+      for (const record of this.envQueue) {
+        if (runtimeEnvKey(record.spec.runtimeEnv) === key) this.failTask(record, error);
+        else others.push(record);
+      }
+      this.envQueue.length = 0;
+      this.envQueue.push(...others);
+      for (const record of requeue) this.failTask(record, error);
+    } else {
+      this.envQueue.unshift(...requeue);
+    }
     this.scheduleDispatch();
   }
 
@@ -811,7 +1303,11 @@ export class Node {
 
   /** Takes (sign -1) or gives back (+1) GPUs and custom resources. */
   private takeResources(resources: ResourceMap | undefined, sign: 1 | -1): void {
-    for (const [name, amount] of Object.entries(resources ?? {})) this.freeResources.set(name, (this.freeResources.get(name) ?? 0) + sign * amount);
+    for (const [name, amount] of Object.entries(resources ?? {})) {
+      // A bundle removed while a task held some of it: what the task gives back has nowhere to go.
+      if (sign > 0 && !(name in this.options.resources) && !this.groupTotals.has(name) && groupOf(name) !== undefined) continue;
+      this.freeResources.set(name, (this.freeResources.get(name) ?? 0) + sign * amount);
+    }
   }
 
   /** Takes the task's GPUs and custom resources from this node's; false if they are not free now. */
@@ -821,6 +1317,7 @@ export class Node {
     if (!this.resourcesFree(resources)) return false;
     this.takeResources(resources, -1);
     record.reserved = true;
+    record.gpus = this.takeGpus(resources);
     return true;
   }
 
@@ -828,6 +1325,8 @@ export class Node {
   private releaseResources(record: TaskRecord): void {
     if (!record.reserved) return;
     record.reserved = false;
+    if (record.gpus !== undefined) this.giveGpus(record.gpus);
+    record.gpus = undefined;
     this.takeResources(record.spec.resources, 1);
     this.queueResourceWaiters();
   }
@@ -838,7 +1337,7 @@ export class Node {
     for (const next of waiting) {
       if (next.state !== 'queued') continue;
       if (this.reserveResources(next)) {
-        this.scheduler.enqueue(next);
+        this.toWorkerQueue(next);
         this.scheduleDispatch();
       } else this.waitingForResources.push(next);
     }
@@ -846,13 +1345,25 @@ export class Node {
 
   private removeFromQueue(record: TaskRecord): void {
     const index = this.waitingForResources.indexOf(record);
+    const envIndex = index >= 0 || this.envQueue.length === 0 ? -1 : this.envQueue.indexOf(record);
     if (index >= 0) this.waitingForResources.splice(index, 1);
+    else if (envIndex >= 0) this.envQueue.splice(envIndex, 1);
     else this.scheduler.remove(record);
   }
 
   /** The cluster link's handle on a task (or actor call, without a record) this node owns. */
   private remoteWork(spec: TaskSpec, record: TaskRecord | undefined): RemoteWork {
     return {
+      // A task in a placement group the cluster parked may find its bundle here later (helper pg).
+      ...(record !== undefined && spec.resources !== undefined && groupsIn(spec.resources).length > 0
+        ? {
+            runHere: () => {
+              if (record.cancelled || record.state === 'finished') return;
+              record.remote = false;
+              this.queueHere(record);
+            },
+          }
+        : {}),
       spec,
       attempt: record?.retries ?? 0,
       function: spec.actorId === undefined ? this.functions.get(spec.functionId) : undefined,
@@ -999,7 +1510,7 @@ export class Node {
   }
 
   private actorCallRecord(spec: TaskSpec): TaskRecord {
-    return { spec, numCpus: 0, remote: false, fromPeer: false, reserved: false, state: 'running', retries: 0, firstAttempt: 0, cancelled: false, worker: undefined, seq: 0 };
+    return { spec, numCpus: 0, remote: false, fromPeer: false, reserved: false, state: 'running', retries: 0, firstAttempt: 0, cancelled: false, worker: undefined, seq: 0, gpus: undefined };
   }
 
   /**
@@ -1092,6 +1603,7 @@ export class Node {
   }
 
   private dispatch(): void {
+    if (this.envQueue.length > 0) this.dispatchEnv();
     const batches = new Map<Worker, { functions: FunctionDescriptor[]; tasks: ExecuteTask[] }>();
     this.scheduler.dispatch(this.pool.workers, (worker, record) => {
       const { spec } = record;
@@ -1132,11 +1644,18 @@ export class Node {
       };
       // Set, not spread: no throwaway object per task, and a local task's shape is always the same.
       if (spec.owner.nodeId !== this.nodeId) task.ownerNode = spec.owner.nodeId;
+      // What it holds, for getRuntimeContext().getAssignedResources() (absent: 1 CPU) and its GPU IDs.
+      if (spec.resources !== undefined || spec.numCpus !== 1) task.resources = demandOf(spec);
+      if (record.gpus !== undefined) task.gpuIds = record.gpus.ids;
+      if (spec.captureChildTasks === true) task.captureChildTasks = true;
+      if (spec.returns !== undefined) task.returns = spec.returns; // generators
+      // retryExceptions by class: the worker, which holds the thrown error, decides whether it matches.
+      if (spec.retryExceptionNames !== undefined) task.retryExceptionNames = spec.retryExceptionNames;
       batch.tasks.push(task);
     });
     for (const [worker, batch] of batches) {
       this.pool.setBusy(worker, true);
-      worker.channel.send({ type: 'execute', functions: batch.functions, tasks: batch.tasks });
+      this.sendExecute(worker, batch.functions, batch.tasks);
     }
     this.keepAliveWhileQueued();
   }
@@ -1147,7 +1666,7 @@ export class Node {
    * process alive, as running tasks do through their workers.
    */
   private keepAliveWhileQueued(): void {
-    const queued = (this.scheduler.queuedCount > 0 || this.waitingForResources.length > 0) && !this.stopped;
+    const queued = (this.scheduler.queuedCount > 0 || this.waitingForResources.length > 0 || this.envQueue.length > 0) && !this.stopped;
     if (queued && this.keepAlive === undefined) this.keepAlive = setInterval(() => {}, 1 << 30);
     else if (!queued && this.keepAlive !== undefined) {
       clearInterval(this.keepAlive);
@@ -1310,6 +1829,7 @@ export class Node {
             else if (object.state === 'ready' && object.lease !== undefined) this.objects.releaseLease(object.lease);
           },
           worker,
+          message.fetchLocal === true,
         );
         if (remaining > 0) this.workerFetches.set(key, () => (withdraw(), this.taskEvents.core(kind, worker.id, startMs, message.ids.length)));
         return undefined;
@@ -1339,7 +1859,18 @@ export class Node {
         return undefined;
       }
       case 'cancel':
-        this.cancel(message.objectId, message.force);
+        this.cancel(message.objectId, message.force, message.recursive === true);
+        return undefined;
+      // generators
+      case 'generatorItem':
+        return this.onGeneratorItem(worker, message, attached);
+      case 'generatorNext':
+        this.generatorNext(worker.id, message.generatorId, message.index, (answer) => {
+          if (worker.alive) worker.channel.send({ type: 'generatorNext', requestId: message.requestId, answer });
+        });
+        return undefined;
+      case 'generatorDropped':
+        this.generatorDropped(worker.id, message.generatorId);
         return undefined;
     }
   }
@@ -1498,6 +2029,7 @@ export class Node {
     this.blockedTasks.delete(worker);
     if (this.stopped) return;
     this.objects.dropThread(worker.id); // its refs and leases die with it
+    this.generators?.ownerGone(worker.id);
     for (const [key, withdraw] of this.workerFetches) {
       if (key.startsWith(`${worker.id}:`)) {
         withdraw();
@@ -1532,6 +2064,10 @@ export class Node {
     }
     worker.inFlight.clear();
     for (const record of requeue) record.state = 'queued';
+    if (this.pool.forgetEnvWorker(worker)) {
+      this.onEnvWorkerExit(worker, requeue);
+      return;
+    }
     this.scheduler.requeue(requeue);
 
     if (!worker.accepting && worker.terminatedFor === undefined && worker.nextSeq === 1) {

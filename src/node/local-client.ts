@@ -3,12 +3,12 @@
  * direct call. (A worker's CoreWorker reaches its node over a channel: core-worker/node-client.ts.)
  */
 import type { NodeClient } from '../core-worker/index.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, GeneratorAnswer, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { Node } from './index.js';
 
 /** The driver's get or wait, recorded as a core event from its call until its last object came or it was withdrawn. */
-function recordedFetch(node: Node, ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
+function recordedFetch(node: Node, ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal: boolean | undefined): () => void {
   const startMs = Date.now();
   let remaining = ids.length;
   let open = true;
@@ -20,7 +20,7 @@ function recordedFetch(node: Node, ids: readonly string[], withData: boolean, on
   const withdraw = node.fetch(ids, withData, (object) => {
     if (--remaining === 0) end();
     onObject(object);
-  });
+  }, undefined, fetchLocal);
   return () => {
     withdraw();
     end();
@@ -43,13 +43,13 @@ export class LocalNodeClient implements NodeClient {
     this.node.put(this.node.driverId, objects);
   }
 
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void): () => void {
-    if (!this.node.taskEvents.enabled) return this.node.fetch(ids, withData, onObject);
-    return recordedFetch(this.node, ids, withData, onObject);
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void {
+    if (!this.node.taskEvents.enabled) return this.node.fetch(ids, withData, onObject, undefined, fetchLocal);
+    return recordedFetch(this.node, ids, withData, onObject, fetchLocal);
   }
 
-  cancel(objectId: string, force: boolean): void {
-    this.node.cancel(objectId, force);
+  cancel(objectId: string, force: boolean, recursive: boolean): void {
+    this.node.cancel(objectId, force, recursive);
   }
 
   blocked(): void {}
@@ -87,6 +87,15 @@ export class LocalNodeClient implements NodeClient {
   /** The driver writes large parts straight into the arena: the one copy they ever get. */
   storeParts(parts: readonly Uint8Array[]): Part[] {
     return this.node.storeParts(parts);
+  }
+
+  // generators
+  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void): void {
+    this.node.generatorNext(this.node.driverId, generatorId, index, callback);
+  }
+
+  generatorDropped(generatorId: string): void {
+    this.node.generatorDropped(this.node.driverId, generatorId);
   }
 
   partView(part: Part): Uint8Array {

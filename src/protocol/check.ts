@@ -11,7 +11,8 @@
 import { ProtocolError } from '../errors/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { OwnerAddress } from '../object-ref/index.js';
-import type { MethodOptionsSpec, Part, ResourceMap, SchedulingStrategy } from './index.js';
+import type { MethodOptionsSpec, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy } from './index.js';
+import type { ProfileSpan } from '../state/types.js';
 
 /** A failed check: where (relative to the value being checked) and what was wrong. */
 export class Violation {
@@ -275,6 +276,19 @@ export function optionalResources(value: unknown, path: string): ResourceMap | u
   return o as ResourceMap;
 }
 
+/** A resolved runtime environment (env): string envVars, an absolute workingDir. */
+export function optionalRuntimeEnv(value: unknown, path: string): RuntimeEnvSpec | undefined {
+  if (value === undefined) return undefined;
+  const o = fields(value, path);
+  for (const key in o) if (key !== 'envVars' && key !== 'workingDir') fail(`${path}.${key}`, 'absent (a runtime environment has envVars and workingDir)', o[key]);
+  if (o['envVars'] !== undefined) {
+    const vars = fields(o['envVars'], `${path}.envVars`);
+    for (const key in vars) str(vars[key], `${path}.envVars.${key}`);
+  }
+  if (o['workingDir'] !== undefined && !str(o['workingDir'], `${path}.workingDir`).startsWith('/')) fail(`${path}.workingDir`, 'an absolute path', o['workingDir']);
+  return o as RuntimeEnvSpec;
+}
+
 export function optionalStrategy(value: unknown, path: string): SchedulingStrategy | undefined {
   if (value === undefined || value === 'DEFAULT' || value === 'SPREAD') return value;
   if (typeof value === 'string') fail(path, "'DEFAULT', 'SPREAD' or { nodeId, soft }", value);
@@ -307,4 +321,33 @@ export function optionalMethodOptions(value: unknown, path: string): Readonly<Re
     optionalStr(m['concurrencyGroup'], `${path}.${key}.concurrencyGroup`);
   }
   return o as Readonly<Record<string, MethodOptionsSpec>>;
+}
+
+/**
+ * A profile() span (task events): its name, its times (epoch milliseconds) and string extra data.
+ * One check for both places a span crosses: a worker's result to its node, and a node's task
+ * events to the GCS.
+ */
+export function aProfileSpan(value: unknown): ProfileSpan {
+  const o = fields(value);
+  str(o['name'], 'name');
+  amount(o['startMs'], 'startMs');
+  amount(o['endMs'], 'endMs');
+  if (o['extraData'] !== undefined) {
+    const extra = fields(o['extraData'], 'extraData');
+    for (const key in extra) str(extra[key], `extraData.${key}`);
+  }
+  return o as unknown as ProfileSpan;
+}
+
+// generators
+const RETURN_KINDS = ['streaming', 'dynamic', 'static'] as const;
+
+/** How a generator's values are returned (TaskSpec.returns, ExecuteTask.returns). */
+export function aReturnMode(value: unknown, path: string): ReturnMode {
+  const o = fields(value, path);
+  const kind = oneOf(o['kind'], `${path}.kind`, RETURN_KINDS);
+  if (kind === 'streaming' && o['backpressure'] !== undefined) int(o['backpressure'], `${path}.backpressure`, 1);
+  if (kind === 'static') int(o['count'], `${path}.count`);
+  return o as unknown as ReturnMode;
 }

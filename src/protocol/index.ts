@@ -19,6 +19,7 @@ import type { FunctionDescriptor } from '../serialization/index.js';
 export { encodeFrame, decodeFrame } from './frame.js';
 export { parseWorkerToNode } from './worker-to-node.js';
 export { parseNodeToWorker, parseWorkerBootData } from './node-to-worker.js';
+export { mergeRuntimeEnv, runtimeEnvKey } from './runtime-env.js'; // env
 import type { OwnerAddress } from '../object-ref/index.js';
 import type { ProfileSpan } from '../state/types.js';
 
@@ -67,6 +68,8 @@ export interface TaskSpec {
   /** Retries after a worker crash (and after exceptions with retryExceptions). -1: unlimited. */
   readonly maxRetries: number;
   readonly retryExceptions: boolean;
+  /** retryExceptions by class: only errors with one of these names in their prototype chain are retried (absent: any error). */
+  readonly retryExceptionNames?: readonly string[];
   readonly owner: OwnerAddress;
   /** Refs nested inside the arguments: kept alive until the task is done. */
   readonly nestedRefs?: readonly string[];
@@ -75,7 +78,44 @@ export interface TaskSpec {
   readonly method?: string;
   /** Concurrency groups (actors part): the group a call runs in (absent: the method's, else the default). */
   readonly concurrencyGroup?: string;
+  // runtime environments and cancel (env)
+  /** Its runtime environment, resolved (inherited and merged); absent: none at all. */
+  readonly runtimeEnv?: RuntimeEnvSpec;
+  /** The task (or actor call) that submitted it, when a worker did: cancel({ recursive }) reaches it. */
+  readonly parentTaskId?: string;
+  /** In a placement group with captureChildTasks: tasks it submits go to the group too (helper pg). */
+  readonly captureChildTasks?: true;
+  // generators: how its values are returned for numReturns 'streaming', 'dynamic' or 0, or a generator function (absent: a plain return)
+  readonly returns?: ReturnMode;
 }
+
+/**
+ * A runtime environment as specs carry it, resolved: the child's envVars merged over its
+ * parent's, its workingDir (absolute) or the parent's. Workers are kept apart by it.
+ */
+export interface RuntimeEnvSpec {
+  readonly envVars?: Readonly<Record<string, string>>;
+  readonly workingDir?: string;
+}
+
+// generators
+/**
+ * How a task's (or actor call's) values are returned when it is a generator, or asks for no return:
+ *  - 'streaming': each yielded value is its own object, reported as it is yielded
+ *    (`generatorItem`); returnIds[0] is the stream's end: it holds the number of items once the
+ *    generator is done, or the error that ended it. `backpressure`: most items reported and not
+ *    yet read by the caller before the generator is paused (Ray's _generator_backpressure_num_objects).
+ *  - 'dynamic': the generator runs to its end; returnIds[0] holds an array of refs, one per value.
+ *  - 'static': the generator yields exactly `count` values, one per return ID. With count 0
+ *    (numReturns: 0) there is one internal return ID, which gets undefined.
+ */
+export type ReturnMode =
+  | { readonly kind: 'streaming'; readonly backpressure?: number }
+  | { readonly kind: 'dynamic' }
+  | { readonly kind: 'static'; readonly count: number };
+
+/** What a node answers a consumer's next() on a stream: item `index` exists, or the stream ended (ok, or with an error). */
+export type GeneratorAnswer = 'item' | 'end' | 'failed';
 
 export type Isolation = 'thread' | 'shared' | 'process';
 
@@ -108,6 +148,13 @@ export interface ActorSpec {
   readonly detached?: boolean;
   /** Restarts it has had so far, on any node: a restarted instance counts on from them (absent: 0). */
   readonly numRestarts?: number;
+  /** Its runtime environment, resolved (env); absent: none. */
+  readonly runtimeEnv?: RuntimeEnvSpec;
+  /** In a placement group with captureChildTasks: tasks its methods submit go to the group too (helper pg). */
+  readonly captureChildTasks?: true;
+  // generators
+  /** Its generator methods: calls to them stream (absent: none). */
+  readonly generatorMethods?: readonly string[];
   // Concurrency groups and per-method options (actors part).
   /** Calls that may run at once in each named group (absent: one default group of maxConcurrency). */
   readonly concurrencyGroups?: Readonly<Record<string, number>>;
@@ -132,6 +179,9 @@ export interface ActorInfo {
   /** The owner of a non-detached actor: its handles are counted there (absent: detached, not counted). */
   readonly owner?: OwnerAddress;
   readonly methodOptions?: Readonly<Record<string, MethodOptionsSpec>>;
+  // generators
+  /** Its generator methods: calls to them stream (absent: none). */
+  readonly generatorMethods?: readonly string[];
 }
 
 /** A task as sent to a worker: the spec's executable part plus the values of its ref arguments. */
@@ -169,6 +219,16 @@ export interface ExecuteTask {
   // Concurrency groups (actors part): a creation's groups, a call's group (absent: the default group).
   readonly concurrencyGroups?: Readonly<Record<string, number>>;
   readonly concurrencyGroup?: string;
+  /** An actor's creation after restarts: how many (getRuntimeContext().wasCurrentActorReconstructed; absent: 0). */
+  readonly numRestarts?: number;
+  /** What it holds (CPUs as 'CPU'; absent: 1 CPU), and the IDs of its GPUs (helper pg: getAssignedResources, getGpuIds). */
+  readonly resources?: ResourceMap;
+  readonly gpuIds?: readonly number[];
+  readonly captureChildTasks?: true;
+  // generators: as TaskSpec.returns (absent: a plain return)
+  readonly returns?: ReturnMode;
+  /** retryExceptions by class: the worker reports a thrown error as retryable only if it is one of these (absent: any). */
+  readonly retryExceptionNames?: readonly string[];
 }
 
 /**
@@ -266,8 +326,11 @@ export interface NewObject {
  */
 export const STATE_GCS_METHODS = ['getNodes', 'listActors', 'getActor', 'listJobs', 'kvKeys', 'kvGet', 'askNodes', 'getClusterInfo', 'listTaskEvents', 'getTaskEvents', 'taskMetrics', 'listCoreEvents'] as const;
 export type StateGcsMethod = (typeof STATE_GCS_METHODS)[number];
+/** The placement-group methods of the GCS a CoreWorker may call through its node (helper pg): writes too, as Ray's API makes them from tasks. */
+export const PLACEMENT_GROUP_GCS_METHODS = ['createPlacementGroup', 'removePlacementGroup', 'getPlacementGroup', 'getNamedPlacementGroup', 'listPlacementGroups', 'waitPlacementGroup'] as const;
+export type PlacementGroupGcsMethod = (typeof PLACEMENT_GROUP_GCS_METHODS)[number];
 /** The state API's call of a GCS method, through the node (the answer comes as it is: the caller's GcsClient checks it). */
-export type GcsQuery = { readonly gcs: StateGcsMethod; readonly body: unknown; readonly timeoutMs?: number };
+export type GcsQuery = { readonly gcs: StateGcsMethod | PlacementGroupGcsMethod; readonly body: unknown; readonly timeoutMs?: number };
 
 /** What a CoreWorker may ask of its cluster (the head's tables, through its node). */
 export type ClusterQuery = 'nodes' | 'clusterResources' | 'availableResources' | GcsQuery;
@@ -289,7 +352,8 @@ export type ClusterAnswer =
   | { readonly error: Uint8Array };
 
 export type NodeToWorker =
-  | { readonly type: 'execute'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly ExecuteTask[] }
+  /** `jobId`: the job's ID (hex), sent once to a worker that does not know it yet (getRuntimeContext). */
+  | { readonly type: 'execute'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly ExecuteTask[]; readonly jobId?: string }
   | { readonly type: 'objects'; readonly requestId: number; readonly objects: readonly ObjectPayload[] }
   | { readonly type: 'cancel'; readonly seqs: readonly number[] }
   /**
@@ -305,7 +369,12 @@ export type NodeToWorker =
   /** Arena slabs the worker will see parts in, each attached to this frame. */
   | { readonly type: 'slabs'; readonly slabs: readonly { readonly index: number; readonly attached: number }[] }
   | { readonly type: 'actorInfo'; readonly requestId: number; readonly info: ActorInfo | null }
-  | { readonly type: 'clusterInfo'; readonly requestId: number; readonly answer: ClusterAnswer };
+  | { readonly type: 'clusterInfo'; readonly requestId: number; readonly answer: ClusterAnswer }
+  // generators
+  /** A reply to `generatorNext`. */
+  | { readonly type: 'generatorNext'; readonly requestId: number; readonly answer: GeneratorAnswer }
+  /** The caller has read `consumed` items of the streaming task `seq` (sent only to tasks with backpressure). */
+  | { readonly type: 'generatorAck'; readonly seq: number; readonly consumed: number };
 
 export type WorkerToNode =
   | { readonly type: 'ready' }
@@ -315,12 +384,13 @@ export type WorkerToNode =
   | { readonly type: 'submit'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly TaskSpec[] }
   | { readonly type: 'put'; readonly objects: readonly NewObject[] }
   /** Ask for objects; the node answers with `objects` messages as each becomes available. */
-  | { readonly type: 'get'; readonly requestId: number; readonly ids: readonly string[]; readonly withData: boolean }
+  | { readonly type: 'get'; readonly requestId: number; readonly ids: readonly string[]; readonly withData: boolean; readonly fetchLocal?: boolean }
   /** The get/wait with that id settled early (timeout, error): stop answering it. */
   | { readonly type: 'cancelGet'; readonly requestId: number }
   | { readonly type: 'blocked' }
   | { readonly type: 'unblocked' }
-  | { readonly type: 'cancel'; readonly objectId: string; readonly force: boolean }
+  /** `recursive`: the tasks it submitted are cancelled too (absent: false). */
+  | { readonly type: 'cancel'; readonly objectId: string; readonly force: boolean; readonly recursive?: boolean }
   | { readonly type: 'createActor'; readonly functions: readonly FunctionDescriptor[]; readonly spec: ActorSpec }
   | { readonly type: 'lookupActor'; readonly requestId: number; readonly name: string; readonly namespace: string }
   | { readonly type: 'killActor'; readonly actorId: string; readonly noRestart: boolean }
@@ -330,7 +400,21 @@ export type WorkerToNode =
   | { readonly type: 'addRefs'; readonly ids: readonly string[]; readonly owners?: readonly string[] }
   | { readonly type: 'removeRefs'; readonly ids: readonly string[] }
   /** No view of the parts given under these leases is left in this thread. */
-  | { readonly type: 'releaseLeases'; readonly leases: readonly number[] };
+  | { readonly type: 'releaseLeases'; readonly leases: readonly number[] }
+  // generators
+  /** Value `index` (0, 1, ...) yielded by the streaming task or call `seq`, sent as it is yielded. */
+  | {
+      readonly type: 'generatorItem';
+      readonly seq: number;
+      readonly index: number;
+      readonly value: Uint8Array;
+      readonly parts?: readonly Part[];
+      readonly nested?: readonly string[];
+    }
+  /** next() on a stream this thread owns: answered when item `index` exists or the stream has ended. */
+  | { readonly type: 'generatorNext'; readonly requestId: number; readonly generatorId: string; readonly index: number }
+  /** This thread let go of a stream (its ObjectRefGenerator was collected or returned): its unread items go. */
+  | { readonly type: 'generatorDropped'; readonly generatorId: string };
 
 /**
  * A worker process ('process' isolation) records the seq of each call it starts at offset 0 of
@@ -347,6 +431,10 @@ export interface WorkerBootData {
   readonly progress: SharedArrayBuffer;
   /** Modules to import before running anything (the driver's --import hooks, e.g. tsx). */
   readonly preload: readonly PreloadModule[];
+  /** The runtime environment its tasks run in and their children inherit (env); absent: none. */
+  readonly runtimeEnv?: RuntimeEnvSpec;
+  /** The job's ID (hex), when known at its start (else the first execute message brings it). */
+  readonly jobId?: string;
 }
 
 export type PreloadModule =

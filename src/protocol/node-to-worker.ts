@@ -8,6 +8,7 @@ import {
   aFunctionDescriptor,
   bool,
   optionalResources,
+  optionalRuntimeEnv,
   aBytes,
   anIndex,
   aPart,
@@ -33,7 +34,10 @@ import {
   optionalMethodOptions,
   owner,
 } from './check.js';
-import type { ActorInfo, ClusterAnswer, ClusterNode, ExecuteTask, NodeToWorker, ObjectPayload, PreloadModule, WorkerBootData } from './index.js';
+import { aReturnMode } from './check.js';
+import type { GeneratorAnswer, ActorInfo, ClusterAnswer, ClusterNode, ExecuteTask, NodeToWorker, ObjectPayload, PreloadModule, WorkerBootData } from './index.js';
+
+const GENERATOR_ANSWERS: readonly GeneratorAnswer[] = ['item', 'end', 'failed'];
 
 type Check<K extends NodeToWorker['type']> = (o: Fields) => Extract<NodeToWorker, { type: K }>;
 
@@ -65,6 +69,13 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
     }
   }
   if (o['ownerNode'] !== undefined) id(o['ownerNode'], 'ownerNode');
+  if (o['numRestarts'] !== undefined) int(o['numRestarts'], 'numRestarts'); // env (runtime context)
+  // helper pg: what it holds, and its GPU IDs
+  optionalResources(o['resources'], 'resources');
+  if (o['gpuIds'] !== undefined) list(o['gpuIds'], 'gpuIds', (item) => int(item, 'gpuIds[]'));
+  if (o['captureChildTasks'] !== undefined && o['captureChildTasks'] !== true) fail('captureChildTasks', 'true or absent', o['captureChildTasks']);
+  if (o['returns'] !== undefined) aReturnMode(o['returns'], 'returns'); // generators
+  optionalList(o['retryExceptionNames'], 'retryExceptionNames', aString);
   return o as unknown as ExecuteTask;
 };
 
@@ -100,6 +111,7 @@ const anActorInfo = (o: Fields): ActorInfo | null => {
     // Actor lifetimes and per-method options (actors part).
     if (info['owner'] !== undefined) owner(info['owner'], 'owner');
     optionalMethodOptions(info['methodOptions'], 'methodOptions');
+    optionalList(info['generatorMethods'], 'generatorMethods', aString); // generators
     return info as unknown as ActorInfo;
   } catch (error) {
     throw within(error, 'info');
@@ -138,7 +150,7 @@ function aClusterAnswer(value: unknown): ClusterAnswer {
 }
 
 const checks: { readonly [K in NodeToWorker['type']]: Check<K> } = {
-  execute: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', anExecuteTask), nothing(o)),
+  execute: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', anExecuteTask), o['jobId'] === undefined || str(o['jobId'], 'jobId'), nothing(o)),
   objects: (o) => (int(o['requestId'], 'requestId'), list(o['objects'], 'objects', aPayload), nothing(o)),
   cancel: (o) => (list(o['seqs'], 'seqs', anIndex), nothing(o)),
   destroyActor: (o) => (id(o['actorId'], 'actorId'), o['seq'] === undefined || int(o['seq'], 'seq', 1), nothing(o)),
@@ -147,6 +159,9 @@ const checks: { readonly [K in NodeToWorker['type']]: Check<K> } = {
   slabs: (o) => (list(o['slabs'], 'slabs', aSlab), nothing(o)),
   actorInfo: (o) => (int(o['requestId'], 'requestId'), anActorInfo(o), nothing(o)),
   clusterInfo: (o) => (int(o['requestId'], 'requestId'), aClusterAnswer(o['answer']), nothing(o)),
+  // generators
+  generatorNext: (o) => (int(o['requestId'], 'requestId'), oneOf(o['answer'], 'answer', GENERATOR_ANSWERS), nothing(o)),
+  generatorAck: (o) => (int(o['seq'], 'seq', 1), int(o['consumed'], 'consumed'), nothing(o)),
 };
 const aMessage = messageCheck<NodeToWorker>(checks);
 
@@ -170,6 +185,9 @@ function aBootData(value: unknown): WorkerBootData {
   const progress = o['progress'];
   if (!(progress instanceof SharedArrayBuffer) || progress.byteLength < 4) fail('progress', 'a SharedArrayBuffer of at least 4 bytes', progress);
   list(o['preload'], 'preload', aPreloadModule);
+  // env
+  optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv');
+  optionalStr(o['jobId'], 'jobId');
   return o as unknown as WorkerBootData;
 }
 

@@ -87,6 +87,12 @@ const validFromWorker: WorkerToNode[] = [
   { type: 'addRefs', ids: [ID] },
   { type: 'removeRefs', ids: [] },
   { type: 'releaseLeases', leases: [1, 2] },
+  // generators
+  { type: 'submit', functions: [], tasks: [{ ...taskSpec, returns: { kind: 'streaming', backpressure: 2 } }, { ...taskSpec, returns: { kind: 'static', count: 0 } }] },
+  { type: 'generatorItem', seq: 1, index: 0, value: bytes },
+  { type: 'generatorItem', seq: 2, index: 3, value: bytes, parts: [{ attached: 0 }], nested: [ID] },
+  { type: 'generatorNext', requestId: 4, generatorId: ID, index: 2 },
+  { type: 'generatorDropped', generatorId: ID },
 ];
 
 /** One valid message of each type a node sends. */
@@ -127,6 +133,11 @@ const validFromNode: NodeToWorker[] = [
   { type: 'slabs', slabs: [{ index: 0, attached: 0 }] },
   { type: 'actorInfo', requestId: 1, info: { actorId: ID, className: 'C', methodNames: ['m'] } },
   { type: 'actorInfo', requestId: 2, info: null },
+  // generators
+  { type: 'actorInfo', requestId: 3, info: { actorId: ID, className: 'C', methodNames: ['m', 'g'], generatorMethods: ['g'] } },
+  { type: 'execute', functions: [], tasks: [{ seq: 4, taskId: ID, functionId: ID2, name: 'g', args: bytes, refArgPositions: [], refArgValues: [], numReturns: 1, returns: { kind: 'dynamic' } }] },
+  { type: 'generatorNext', requestId: 4, answer: 'failed' },
+  { type: 'generatorAck', seq: 4, consumed: 2 },
 ];
 
 test('every valid message a worker sends passes, as sent and after a trip through a frame', () => {
@@ -197,6 +208,11 @@ const malformedFromWorker: Array<[string, unknown, RegExp]> = [
   ['a kill without noRestart', { type: 'killActor', actorId: ID }, /noRestart must be a boolean, got undefined/],
   ['addRefs of numbers', { type: 'addRefs', ids: [1, 2] }, /ids\[0\] must be an ID/],
   ['releaseLeases of strings', { type: 'releaseLeases', leases: ['1'] }, /leases\[0\] must be an integer >= 0, got string "1"/],
+  // generators
+  ['a generator item with a negative index', { type: 'generatorItem', seq: 1, index: -1, value: bytes }, /index must be an integer >= 0/],
+  ['a generator item without its value', { type: 'generatorItem', seq: 1, index: 0 }, /value must be bytes/],
+  ['a task with an unknown return mode', { type: 'submit', functions: [], tasks: [{ ...taskSpec, returns: { kind: 'lazy' } }] }, /returns\.kind must be one of 'streaming', 'dynamic', 'static'/],
+  ['a streaming task with backpressure 0', { type: 'submit', functions: [], tasks: [{ ...taskSpec, returns: { kind: 'streaming', backpressure: 0 } }] }, /returns\.backpressure must be an integer >= 1/],
 ];
 
 for (const [what, message, expected] of malformedFromWorker) {

@@ -6,6 +6,7 @@
  */
 import type { ProtocolError } from '../errors/index.js';
 import {
+  aProfileSpan,
   aFunctionDescriptor,
   aBytes,
   anId,
@@ -27,6 +28,7 @@ import {
   optionalStr,
   optionalResources,
   optionalStrategy,
+  optionalRuntimeEnv,
   owner,
   partLists,
   str,
@@ -38,8 +40,8 @@ import {
   optionalGroups,
   optionalMethodOptions,
 } from './check.js';
-import type { ProfileSpan } from '../state/types.js';
-import { STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerToNode } from './index.js';
+import { aReturnMode } from './check.js';
+import { PLACEMENT_GROUP_GCS_METHODS, STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerToNode } from './index.js';
 
 type Check<K extends WorkerToNode['type']> = (o: Fields) => Extract<WorkerToNode, { type: K }>;
 
@@ -58,7 +60,7 @@ const aResult = (value: unknown): TaskResult => {
       if (nested !== undefined && nested.length !== values.length) fail('nested', `one list per value (${values.length})`, nested);
       amount(o['us'], 'us');
       if (o['startMs'] !== undefined) amount(o['startMs'], 'startMs');
-      if (o['spans'] !== undefined) list(o['spans'], 'spans', aSpan);
+      if (o['spans'] !== undefined) list(o['spans'], 'spans', aProfileSpan);
       break;
     }
     case 'error':
@@ -67,7 +69,7 @@ const aResult = (value: unknown): TaskResult => {
       if (o['exitActor'] !== undefined) bool(o['exitActor'], 'exitActor'); // exitActor() (actors part)
       amount(o['us'], 'us');
       if (o['startMs'] !== undefined) amount(o['startMs'], 'startMs');
-      if (o['spans'] !== undefined) list(o['spans'], 'spans', aSpan);
+      if (o['spans'] !== undefined) list(o['spans'], 'spans', aProfileSpan);
       break;
     case 'cancelled':
       break;
@@ -78,18 +80,6 @@ const aResult = (value: unknown): TaskResult => {
   return o as unknown as TaskResult;
 };
 
-/** A profile() span (task events): its name, times, and string extra data. */
-const aSpan = (value: unknown): ProfileSpan => {
-  const o = fields(value);
-  str(o['name'], 'name');
-  amount(o['startMs'], 'startMs');
-  amount(o['endMs'], 'endMs');
-  if (o['extraData'] !== undefined) {
-    const extra = fields(o['extraData'], 'extraData');
-    for (const key in extra) str(extra[key], `extraData.${key}`);
-  }
-  return o as unknown as ProfileSpan;
-};
 
 const STREAMS: readonly WorkerLogLine['stream'][] = ['stdout', 'stderr'];
 
@@ -138,12 +128,18 @@ const aTaskSpec = (value: unknown): TaskSpec => {
   amount(o['numCpus'], 'numCpus');
   optionalResources(o['resources'], 'resources');
   optionalStrategy(o['strategy'], 'strategy');
+  if (o['captureChildTasks'] !== undefined && o['captureChildTasks'] !== true) fail('captureChildTasks', 'true or absent', o['captureChildTasks']);
   retries(o['maxRetries'], 'maxRetries');
   bool(o['retryExceptions'], 'retryExceptions');
+  optionalList(o['retryExceptionNames'], 'retryExceptionNames', aString);
   owner(o['owner'], 'owner');
   if (optionalId(o['actorId'], 'actorId') !== undefined) str(o['method'], 'method');
   else optionalStr(o['method'], 'method');
   optionalStr(o['concurrencyGroup'], 'concurrencyGroup'); // concurrency groups (actors part)
+  // runtime environments and cancel (env)
+  optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv');
+  optionalId(o['parentTaskId'], 'parentTaskId');
+  if (o['returns'] !== undefined) aReturnMode(o['returns'], 'returns'); // generators
   return o as unknown as TaskSpec;
 };
 
@@ -154,7 +150,7 @@ const CLUSTER_QUERIES = ['nodes', 'clusterResources', 'availableResources'] as c
 function aClusterQuery(value: unknown): ClusterQuery {
   if (typeof value === 'string') return oneOf(value, 'query', CLUSTER_QUERIES);
   const o = fields(value, 'query');
-  oneOf(o['gcs'], 'query.gcs', STATE_GCS_METHODS);
+  oneOf(o['gcs'], 'query.gcs', [...STATE_GCS_METHODS, ...PLACEMENT_GROUP_GCS_METHODS]);
   if (o['timeoutMs'] !== undefined) int(o['timeoutMs'], 'query.timeoutMs', 1);
   return o as unknown as ClusterQuery;
 }
@@ -174,6 +170,7 @@ const anActorSpec = (value: unknown): ActorSpec => {
   amount(o['numCpus'], 'numCpus');
   optionalResources(o['resources'], 'resources');
   optionalStrategy(o['strategy'], 'strategy');
+  if (o['captureChildTasks'] !== undefined && o['captureChildTasks'] !== true) fail('captureChildTasks', 'true or absent', o['captureChildTasks']);
   oneOf(o['isolation'], 'isolation', ISOLATIONS);
   owner(o['owner'], 'owner');
   if (o['detached'] !== undefined) bool(o['detached'], 'detached');
@@ -182,6 +179,8 @@ const anActorSpec = (value: unknown): ActorSpec => {
   optionalGroups(o['concurrencyGroups'], 'concurrencyGroups');
   optionalMethodOptions(o['methodOptions'], 'methodOptions');
   if (o['getIfExists'] !== undefined) bool(o['getIfExists'], 'getIfExists');
+  optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv'); // env
+  optionalList(o['generatorMethods'], 'generatorMethods', aString); // generators
   return o as unknown as ActorSpec;
 };
 
@@ -199,11 +198,11 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   logs: (o) => (list(o['lines'], 'lines', aLogLine), nothing(o)),
   submit: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', aTaskSpec), nothing(o)),
   put: (o) => (list(o['objects'], 'objects', aNewObject), nothing(o)),
-  get: (o) => (int(o['requestId'], 'requestId'), list(o['ids'], 'ids', anId), bool(o['withData'], 'withData'), nothing(o)),
+  get: (o) => (int(o['requestId'], 'requestId'), list(o['ids'], 'ids', anId), bool(o['withData'], 'withData'), o['fetchLocal'] === undefined || bool(o['fetchLocal'], 'fetchLocal'), nothing(o)),
   cancelGet: (o) => (int(o['requestId'], 'requestId'), nothing(o)),
   blocked: nothing,
   unblocked: nothing,
-  cancel: (o) => (id(o['objectId'], 'objectId'), bool(o['force'], 'force'), nothing(o)),
+  cancel: (o) => (id(o['objectId'], 'objectId'), bool(o['force'], 'force'), o['recursive'] === undefined || bool(o['recursive'], 'recursive'), nothing(o)),
   createActor: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), spec(o), nothing(o)),
   clusterInfo: (o) => (int(o['requestId'], 'requestId'), aClusterQuery(o['query']), nothing(o)),
   lookupActor: (o) => (int(o['requestId'], 'requestId'), str(o['name'], 'name'), str(o['namespace'], 'namespace'), nothing(o)),
@@ -216,6 +215,17 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   },
   removeRefs: (o) => (list(o['ids'], 'ids', anId), nothing(o)),
   releaseLeases: (o) => (list(o['leases'], 'leases', anIndex), nothing(o)),
+  // generators
+  generatorItem: (o) => {
+    int(o['seq'], 'seq', 1);
+    int(o['index'], 'index');
+    bytes(o['value'], 'value');
+    optionalList(o['parts'], 'parts', aPart);
+    optionalList(o['nested'], 'nested', anId);
+    return nothing(o);
+  },
+  generatorNext: (o) => (int(o['requestId'], 'requestId'), id(o['generatorId'], 'generatorId'), int(o['index'], 'index'), nothing(o)),
+  generatorDropped: (o) => (id(o['generatorId'], 'generatorId'), nothing(o)),
 };
 const aMessage = messageCheck<WorkerToNode>(checks);
 

@@ -102,6 +102,21 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
     return true;
   }
 
+  /** Removes and returns the queued tasks `which` picks (a placement group's, when it is removed). */
+  removeWhere(which: (task: T) => boolean): T[] {
+    const taken: T[] = [];
+    const kept: T[] = [];
+    for (let i = this.head; i < this.queue.length; i++) {
+      const task = this.queue[i] as T;
+      (which(task) ? taken : kept).push(task);
+    }
+    if (taken.length > 0) {
+      this.queue = kept;
+      this.head = 0;
+    }
+    return taken;
+  }
+
   /** Removes and returns every queued task. */
   drain(): T[] {
     const tasks = this.queue.slice(this.head);

@@ -17,6 +17,7 @@
 import { EventEmitter } from 'node:events';
 import { MessagePort } from 'node:worker_threads';
 import { findFreeVariables } from './function-descriptor.js';
+import { ObjectRefGenerator } from '../object-ref/generator.js';
 
 /**
  * The deepest nesting a value may have: containers (arrays, objects, Maps, Sets, errors) inside
@@ -63,6 +64,8 @@ const SPECIFIC = new Map<object, string>([
   [AsyncGeneratorPrototype, 'an async generator cannot travel: where it stopped is internal state. Collect its values first (for await), or call the generator function inside the task'],
   [IteratorPrototype, 'an iterator cannot travel: its position is internal state. Spread it into an array first ([...iterator])'],
   [AsyncIteratorPrototype, 'an async iterator cannot travel: its position is internal state. Collect its values first (for await)'],
+  // generators
+  [ObjectRefGenerator.prototype, 'an ObjectRefGenerator cannot travel: only the caller that started its task reads its stream. Pass the refs it gives (or gen.completed()), or collect them into an array first'],
   [Number.prototype, boxed('Number')],
   [String.prototype, boxed('String')],
   [Boolean.prototype, boxed('Boolean')],

@@ -127,3 +127,51 @@ test('core events are columns too; batches go to the sink on the timer and at st
   buffer.submitted(spec());
   assert.equal(batches.at(-1)?.taskIds.length, 1);
 });
+
+test('under load, only an even sample of the next interval\'s tasks is recorded; the rest are counted as dropped, all their events skipped', () => {
+  // A budget of 10 tasks per interval (1,000 ms at 10 a second), with no sink: flush() only ends the interval.
+  const buffer = new TaskEventBuffer(NODE, { enabled: true, maxBuffered: 100_000, flushMs: 1000, maxTasksPerSecond: 10 });
+  const life = (taskId: string): void => {
+    const s = spec({ taskId });
+    buffer.submitted(s, true);
+    buffer.state(s, 0, SUBMITTED_TO_WORKER, 'w');
+    buffer.result(s, 0, 'w', { seq: 1, outcome: 'ok', values: [], us: 1, startMs: 1 });
+  };
+  const id = (i: number): string => i.toString(16).padStart(32, '0');
+  // Below the budget every task is recorded in full.
+  for (let i = 0; i < 10; i++) life(id(i));
+  assert.equal(buffer.takeBatch().taskIds.length, 30);
+  buffer.flush();
+  // 40 submissions in an interval: the next records one in four.
+  for (let i = 10; i < 50; i++) life(id(i));
+  buffer.flush();
+  assert.equal(buffer.takeBatch().taskIds.length, 40 * 3, 'the interval that went over is recorded in full');
+  for (let i = 50; i < 90; i++) life(id(i));
+  const sampled = buffer.takeBatch();
+  assert.equal(sampled.taskIds.length, 10 * 3, 'one task in four, each with all its events');
+  assert.equal(new Set(sampled.taskIds).size, 10);
+  assert.equal(sampled.dropped, 30, 'the others are counted');
+  assert.equal(sampled.infos.filter((info) => info.name !== undefined).length, 10);
+  assert.equal(buffer.skips(id(51)), false, 'a skipped task that finished is forgotten');
+  const running = spec({ taskId: id(91) });
+  buffer.submitted(running);
+  buffer.submitted(spec({ taskId: id(92) }));
+  const skippedId = buffer.skips(id(91)) ? id(91) : id(92);
+  assert.equal(buffer.skips(skippedId), true, 'an unfinished skipped task is remembered (the agent tells its running node)');
+  buffer.failed(spec({ taskId: skippedId }), 0, encodeError(new TaskCancelledError('x')));
+  assert.equal(buffer.takeBatch().taskIds.includes(skippedId), false);
+  // An idle interval: all are recorded again.
+  buffer.flush();
+  buffer.flush();
+  for (let i = 100; i < 104; i++) life(id(i));
+  assert.equal(buffer.takeBatch().taskIds.length, 12);
+});
+
+test('a task its owner sampled out (skip()) records nothing on the node that runs it', () => {
+  const buffer = new TaskEventBuffer(NODE, { enabled: true, maxBuffered: 100, flushMs: 1000 });
+  buffer.skip(TASK);
+  buffer.state(spec(), 0, SUBMITTED_TO_WORKER, 'w');
+  buffer.result(spec(), 0, 'w', { seq: 1, outcome: 'ok', values: [], us: 1, startMs: 1 });
+  assert.equal(buffer.buffered, 0);
+  assert.equal(buffer.skips(TASK), false);
+});

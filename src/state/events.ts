@@ -11,6 +11,15 @@
  * read from those references only when the batch is built. Bounded: past maxTaskEventsBuffered
  * events between two sends, new events are dropped and counted; the count goes with the next
  * batch. With taskEventsEnabled 0 every method returns at once.
+ *
+ * Sampled under load: a node records at most about taskEventsMaxTasksPerSecond new tasks (and
+ * actor calls) a second in full. When more were submitted in the last interval, only one in k of
+ * the next interval's submissions is recorded (k from that interval's count), spread evenly; the
+ * others are counted as dropped, and their later events are skipped (a Set of their IDs, which is
+ * empty, and not looked at, while nothing is sampled out). Recording costs the node's thread a few
+ * microseconds a task, and in the embedded default the GCS's merge runs on that same thread, the
+ * driver's: at tens of thousands of tasks a second, recording each would cost the driver about a
+ * tenth of its throughput, for a table that keeps the last few seconds of them anyway.
  */
 import { setting } from '../config/index.js';
 import type { CoreEvent, ProfileSpan, TaskType } from './types.js';
@@ -26,6 +35,8 @@ export const SUBMITTED_TO_WORKER = 2;
 export const RUNNING = 3;
 export const FINISHED = 4;
 export const FAILED = 5;
+/** Sampled-out tasks remembered at most (see TaskEventBuffer.skip). */
+const MAX_SKIPPED = 200_000;
 const CORE_KIND = { get: 0, put: 1, wait: 2 } as const satisfies Record<CoreEvent['kind'], number>;
 
 /**
@@ -38,6 +49,7 @@ export interface TaskEventBufferOptions {
   readonly enabled?: boolean;
   readonly maxBuffered?: number;
   readonly flushMs?: number;
+  readonly maxTasksPerSecond?: number;
 }
 
 /** What the batch sender is given: the GCS client's addTaskEvents. */
@@ -64,6 +76,16 @@ export class TaskEventBuffer {
   private extras: unknown[] = [];
   private dropped = 0;
 
+  /** New tasks recorded in full per interval at most, before sampling starts (see above). */
+  private readonly sampleBudget: number;
+  /** Record one submission in `sampleEvery` (1: all), set at each interval's end from its count. */
+  private sampleEvery = 1;
+  /** Submissions seen in this interval (recorded or not), and in all (which ones are recorded). */
+  private submissionsNow = 0;
+  private submissionsEver = 0;
+  /** Tasks sampled out that may still have events (an entry goes at its FINISHED; see skip()). */
+  private readonly skipped = new Set<string>();
+
   private coreKinds: number[] = [];
   private coreWorkers: string[] = [];
   private coreStarts: number[] = [];
@@ -78,6 +100,8 @@ export class TaskEventBuffer {
     this.on = options.enabled ?? setting('taskEventsEnabled') === 1;
     this.maxBuffered = options.maxBuffered ?? setting('maxTaskEventsBuffered');
     this.flushMs = options.flushMs ?? setting('taskEventsFlushMs');
+    const perSecond = options.maxTasksPerSecond ?? setting('taskEventsMaxTasksPerSecond');
+    this.sampleBudget = Math.max(1, Math.round((perSecond * this.flushMs) / 1000));
   }
 
   /** Where batches go (the node's GCS connection); events recorded before wait for it. */
@@ -107,7 +131,33 @@ export class TaskEventBuffer {
    * and it is PENDING_NODE_ASSIGNMENT at once, one event for both): its spec says what it is.
    */
   submitted(spec: TaskSpec, queued = false): void {
+    if (!this.on) return;
+    this.submissionsNow++;
+    if (this.sampleEvery > 1 && this.submissionsEver++ % this.sampleEvery !== 0) {
+      this.skip(spec.taskId);
+      this.dropped++;
+      return;
+    }
     this.push(spec.taskId, 0, queued ? PENDING_NODE_ASSIGNMENT : PENDING_ARGS_AVAIL, Date.now(), '', spec, 0);
+  }
+
+  /**
+   * Whether `taskId`'s events are skipped here (sampled out): the agent tells the node that runs
+   * the task for this one, so that it skips them too.
+   */
+  skips(taskId: string): boolean {
+    return this.skipped.size !== 0 && this.skipped.has(taskId);
+  }
+
+  /**
+   * `taskId`'s events are not recorded from now on: sampled out here, or by the owner of a task this
+   * node runs for it. Bounded: a task that never finishes (it failed for good) leaves its entry,
+   * so past MAX_SKIPPED the set starts again (the few of its tasks still running then are recorded
+   * from their next event, under an attempt the GCS makes without a name).
+   */
+  skip(taskId: string): void {
+    if (this.skipped.size >= MAX_SKIPPED) this.skipped.clear();
+    this.skipped.add(taskId);
   }
 
   // `attempt`, below: the owner's retries so far, plus, on a node that runs a task (or actor call)
@@ -171,6 +221,10 @@ export class TaskEventBuffer {
 
   private push(taskId: string, attempt: number, state: number, timeMs: number, workerId: string, extra: unknown, startMs: number): void {
     if (!this.on) return;
+    if (this.skipped.size !== 0 && this.skipped.has(taskId)) {
+      if (state === FINISHED) this.skipped.delete(taskId);
+      return;
+    }
     if (this.taskIds.length + this.coreKinds.length >= this.maxBuffered) {
       this.dropped++;
       return;
@@ -195,6 +249,9 @@ export class TaskEventBuffer {
 
   /** Sends what is buffered as one batch (nothing if empty or if there is no sink yet). */
   flush(): void {
+    // The next interval samples as this one's submissions say (an idle interval records all).
+    this.sampleEvery = Math.max(1, Math.ceil(this.submissionsNow / this.sampleBudget));
+    this.submissionsNow = 0;
     const sink = this.sink;
     if (sink === undefined) return;
     if (this.taskIds.length === 0 && this.coreKinds.length === 0 && this.dropped === 0) {

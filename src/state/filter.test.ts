@@ -107,3 +107,12 @@ test('pinned: the value a = filter gives a key (a source may ask only that node)
   assert.equal(pinned<ActorStateEntry>([['nodeId', '=', 'abc'], ['state', '=', 'ALIVE']], 'nodeId'), 'abc');
   assert.equal(pinned<ActorStateEntry>([['nodeId', '!=', 'abc']], 'nodeId'), undefined);
 });
+
+test('a filter value that a named field never has (a misspelled state) is refused with the names, not matched against nothing', () => {
+  assert.throws(
+    () => checkListOptions('state.listTasks()', 'tasks', { filters: [['state', '=', 'RUNING']] }),
+    (error: unknown) => error instanceof InvalidOptionError && /"RUNING" is not a tasks state/.test(error.message) && /Did you mean 'RUNNING'/.test(error.message) && /FINISHED/.test(error.message),
+  );
+  assert.throws(() => checkListOptions('state.listActors()', 'actors', { filters: [['state', '!=', 'alive']] }), /is not a actors state|is not a actors state/);
+  assert.equal(checkListOptions('state.listTasks()', 'tasks', { filters: [['state', '=', 'FAILED'], ['name', '=', 'anything']] }).filters.length, 2);
+});

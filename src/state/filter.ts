@@ -6,7 +6,7 @@
  */
 import { closest, validateOptions, type OptionRules } from '../config/index.js';
 import { InvalidOptionError } from '../errors/index.js';
-import type { FilterOp, ListOptions, StateFilter, StateKind, StateRecords } from './types.js';
+import { ACTOR_STATE_NAMES, TASK_STATES, TASK_TYPES, type FilterOp, type ListOptions, type StateFilter, type StateKind, type StateRecords } from './types.js';
 
 /** Ray's default limit of a list (python/ray/util/state/common.py: DEFAULT_LIMIT). */
 export const DEFAULT_LIMIT = 100;
@@ -26,6 +26,19 @@ export const FILTER_KEYS = {
   jobs: ['jobId', 'submissionId', 'status', 'driverNodeId', 'entrypoint', 'startTimeMs', 'endTimeMs'],
   workers: ['workerId', 'nodeId', 'workerType', 'isAlive', 'pid', 'isolation'],
 } as const satisfies { readonly [K in StateKind]: readonly (keyof StateRecords[K] & string)[] };
+
+/** Fields whose values are one of a few names: a typo is told the names instead of matching nothing. */
+export const FILTER_VALUES: Partial<Record<`${StateKind}.${string}`, readonly string[]>> = {
+  'tasks.state': TASK_STATES,
+  'tasks.type': TASK_TYPES,
+  'actors.state': ACTOR_STATE_NAMES,
+  'objects.state': ['pending', 'ready', 'failed'],
+  'objects.location': ['memory', 'disk', 'none', 'remote'],
+  'nodes.state': ['ALIVE', 'DEAD'],
+  'jobs.status': ['PENDING', 'RUNNING', 'STOPPED', 'SUCCEEDED', 'FAILED'],
+  'workers.workerType': ['driver', 'task', 'actor'],
+  'workers.isolation': ['thread', 'process'],
+};
 
 /** The keys `filters` may name for `kind`. */
 export type FilterKey<K extends StateKind> = (typeof FILTER_KEYS)[K][number];
@@ -82,6 +95,14 @@ export function checkListOptions<K extends StateKind>(where: string, kind: K, op
     }
     if (typeof value !== 'string' && typeof value !== 'boolean' && !(typeof value === 'number' && Number.isFinite(value))) {
       throw new InvalidOptionError(`${at}: the value to compare ${key} with must be a string, a number or a boolean; got ${JSON.stringify(value) ?? String(value)}`, 'filters');
+    }
+    const names = FILTER_VALUES[`${kind}.${key}`];
+    if (names !== undefined && !names.includes(String(value))) {
+      const near = closest(String(value), names);
+      throw new InvalidOptionError(
+        `${at}: ${JSON.stringify(value)} is not a ${kind} ${key}, so it would match nothing.${near === undefined ? '' : ` Did you mean '${near}'?`} Give one of: ${names.join(', ')}`,
+        'filters',
+      );
     }
     return [key as keyof StateRecords[K] & string, op as FilterOp, value];
   });

@@ -125,6 +125,8 @@ export type StateRecords = {
   workers: WorkerStateEntry;
 };
 export type StateKind = keyof StateRecords;
+/** Every kind, in the order the CLI and the dashboard show them. */
+export const STATE_KINDS = ['tasks', 'actors', 'objects', 'nodes', 'jobs', 'workers'] as const satisfies readonly StateKind[];
 
 /** Ray's filter predicates. Values compare as strings (numbers and booleans by their text), as Ray's do. */
 export type FilterOp = '=' | '!=';

@@ -67,14 +67,18 @@ export class ActorPool<T, R = unknown> {
     return this.submitted.length > 0;
   }
 
-  /** The next result of submit() in submission order. Rejects with the task's error if it failed. */
-  async getNext(options?: { timeoutMs?: number }): Promise<R> {
+  /**
+   * The next result of submit() in submission order. Rejects with the task's error if it failed,
+   * and with GetTimeoutError after `timeoutMs`: the item stays next, or, with ignoreIfTimedout, is
+   * dropped (its result is never handed out; its actor is busy until it finishes, then free again).
+   */
+  async getNext(options?: ActorPoolGetOptions): Promise<R> {
     const item = this.submitted[0];
     if (item === undefined) throw new MinirayError('ActorPool.getNext(): no pending results; submit() first');
-    const timeoutMs = checkTimeout('getNext', options);
+    const { timeoutMs, ignoreIfTimedout } = checkGetOptions('getNext', options);
     const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
     if (!(await this.startedBy(item, deadline))) {
-      throw new GetTimeoutError(`ActorPool.getNext(): no result within ${timeoutMs} ms (the item is still waiting for an idle actor)`);
+      throw this.timedOut(item, ignoreIfTimedout, `ActorPool.getNext(): no result within ${timeoutMs} ms (the item is still waiting for an idle actor)`);
     }
     try {
       const value = await this.resultOf(item, deadline);
@@ -83,19 +87,33 @@ export class ActorPool<T, R = unknown> {
     } catch (error) {
       // A failed result is handed out as its error, once; a timeout leaves it pending, to try again.
       if (!(error instanceof GetTimeoutError)) this.handOut(item);
+      else throw this.timedOut(item, ignoreIfTimedout, error.message);
       throw error;
     }
   }
 
-  /** Whichever result of submit() finishes first. */
-  async getNextUnordered(options?: { timeoutMs?: number }): Promise<R> {
+  /**
+   * Whichever result of submit() finishes first. After `timeoutMs` rejects with GetTimeoutError;
+   * with ignoreIfTimedout the oldest pending item is dropped (as Ray's), its actor freed once it finishes.
+   */
+  async getNextUnordered(options?: ActorPoolGetOptions): Promise<R> {
     if (this.submitted.length === 0) throw new MinirayError('ActorPool.getNextUnordered(): no pending results; submit() first');
-    const timeoutMs = checkTimeout('getNextUnordered', options);
+    const { timeoutMs, ignoreIfTimedout } = checkGetOptions('getNextUnordered', options);
     const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
     const item = await this.firstDone(this.submitted, deadline);
-    if (item === undefined) throw new GetTimeoutError(`ActorPool.getNextUnordered(): no result within ${timeoutMs} ms`);
+    if (item === undefined) {
+      throw this.timedOut(this.submitted[0] as Item<T, R>, ignoreIfTimedout, `ActorPool.getNextUnordered(): no result within ${timeoutMs} ms`);
+    }
     this.handOut(item);
     return this.resultOf(item, undefined);
+  }
+
+  /** The timeout error of a get; with `ignore`, the item leaves the results (not its actor: that waits for it). */
+  private timedOut(item: Item<T, R> | undefined, ignore: boolean, message: string): GetTimeoutError {
+    if (!ignore || item === undefined) return new GetTimeoutError(message);
+    const index = this.submitted.indexOf(item);
+    if (index >= 0) this.submitted.splice(index, 1);
+    return new GetTimeoutError(`${message}; the item was dropped (ignoreIfTimedout), and the next get moves past it`);
   }
 
   /**
@@ -183,8 +201,9 @@ export class ActorPool<T, R = unknown> {
     if (ref instanceof ObjectRef) {
       item.ref = ref as ObjectRef<R>;
       item.markStarted();
-      // Busy until the result exists, whether or not anyone reads it yet (as in Ray).
-      wait([item.ref], { numReturns: 1 }).then(
+      // Busy until the result exists, whether or not anyone reads it yet (as in Ray); existing
+      // anywhere is enough (fetchLocal: false): no copy is pulled to learn that.
+      wait([item.ref], { numReturns: 1, fetchLocal: false }).then(
         () => this.release(item),
         () => this.release(item),
       );
@@ -316,12 +335,23 @@ function checkFn<F>(fn: F, where: string): F {
   return fn;
 }
 
-const TIMEOUT_RULES = { timeoutMs: TIMEOUT_RULE } as const;
+/** Options of getNext() and getNextUnordered(). */
+export interface ActorPoolGetOptions {
+  /** Reject with GetTimeoutError if no result is ready by then (any size; Infinity: no limit). Default: no limit. */
+  timeoutMs?: number;
+  /** On a timeout, drop the item that timed out (getNextUnordered: the oldest pending one), as Ray's ignore_if_timedout. Default: false. */
+  ignoreIfTimedout?: boolean;
+}
+
+const GET_OPTION_RULES = {
+  timeoutMs: TIMEOUT_RULE,
+  ignoreIfTimedout: { type: 'boolean', doc: 'drop the item that timed out' },
+} as const;
 
 /** The timeout of a get, checked as get()'s is: undefined for none (Infinity: none). */
-function checkTimeout(where: string, options: { timeoutMs?: number } | undefined): number | undefined {
-  const { timeoutMs } = validateOptions(`ActorPool.${where}()`, TIMEOUT_RULES, options);
-  return timeoutMs === Infinity ? undefined : timeoutMs;
+function checkGetOptions(where: string, options: ActorPoolGetOptions | undefined): { timeoutMs: number | undefined; ignoreIfTimedout: boolean } {
+  const { timeoutMs, ignoreIfTimedout } = validateOptions(`ActorPool.${where}()`, GET_OPTION_RULES, options);
+  return { timeoutMs: timeoutMs === Infinity ? undefined : timeoutMs, ignoreIfTimedout: ignoreIfTimedout ?? false };
 }
 
 /** `expired` resolves false at `deadline` (a performance.now() time), however far off. */

@@ -7,7 +7,9 @@ import { addExtension } from 'msgpackr';
 import { ActorHandleImpl, methodNamesOf, type ActorHandle } from '../actors/handle.js';
 import { ensureRuntime } from '../core-worker/current.js';
 import { validateOptions, type OptionRules } from '../config/index.js';
-import { QueueEmptyError, QueueFullError, TaskError } from '../errors/index.js';
+import { InvalidArgumentError, QueueEmptyError, QueueFullError, TaskError, describeValue } from '../errors/index.js';
+import { mergeActorOptions, type ActorOptions } from '../api/options.js';
+import type { ResolvedActorOptions } from '../core-worker/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
 import type { ActorInfo } from '../protocol/index.js';
 import { EXTENSION_TYPES, callerOf, describeFunction } from '../serialization/index.js';
@@ -72,17 +74,46 @@ class QueueActor {
     });
   }
 
-  async get(block: boolean, timeoutMs: number | null): Promise<unknown> {
-    if (this.items.length > 0) {
-      const item = this.items.shift();
-      const putter = this.putters.shift();
-      if (putter !== undefined) {
-        putter.stopTimer();
-        this.items.push(putter.item);
-        putter.resolve();
-      }
-      return item;
+  /** All of `items` or none: full unless every one fits now (as Ray's put_nowait_batch). */
+  putNowaitBatch(items: unknown[]): void {
+    if (this.maxsize > 0 && this.items.length + items.length > this.maxsize) {
+      throw Object.assign(new Error(`cannot add ${items.length} items to a queue of size ${this.items.length} and maxsize ${this.maxsize}`), { name: 'QueueFullError' });
     }
+    for (const item of items) {
+      const waiter = this.getters.shift();
+      if (waiter === undefined) {
+        this.items.push(item);
+      } else {
+        waiter.stopTimer();
+        waiter.resolve(item);
+      }
+    }
+  }
+
+  /** `count` items or none: empty unless that many are there now (as Ray's get_nowait_batch). */
+  getNowaitBatch(count: number): unknown[] {
+    if (count > this.items.length) {
+      throw Object.assign(new Error(`cannot get ${count} items from a queue of size ${this.items.length}`), { name: 'QueueEmptyError' });
+    }
+    const taken: unknown[] = [];
+    for (let i = 0; i < count; i++) taken.push(this.takeOne());
+    return taken;
+  }
+
+  /** The oldest item; a waiting putter's item takes its place. */
+  private takeOne(): unknown {
+    const item = this.items.shift();
+    const putter = this.putters.shift();
+    if (putter !== undefined) {
+      putter.stopTimer();
+      this.items.push(putter.item);
+      putter.resolve();
+    }
+    return item;
+  }
+
+  async get(block: boolean, timeoutMs: number | null): Promise<unknown> {
+    if (this.items.length > 0) return this.takeOne();
     if (!block) throw Object.assign(new Error('the queue is empty'), { name: 'QueueEmptyError' });
     return new Promise((resolve, reject) => {
       const entry = { resolve, stopTimer: () => {} };
@@ -105,6 +136,11 @@ const queueActorMethods = methodNamesOf(QueueActor);
 export interface QueueOptions {
   /** Most items the queue holds; put() waits (or fails) beyond it. 0: unbounded. Default: 0. */
   maxsize?: number;
+  /**
+   * Options of the queue's actor (Ray's actor_options), e.g. { name } to find it with getActor,
+   * { lifetime: 'detached' }, or { isolation: 'thread' }. Default: a 'shared' actor, 0 CPUs.
+   */
+  actorOptions?: ActorOptions;
 }
 
 export interface QueuePutOptions {
@@ -122,7 +158,14 @@ export interface QueueGetOptions {
 }
 
 // `as const`: validateOptions then returns the checked values typed, and they are what is used.
-const QUEUE_RULES = { maxsize: { type: 'integer', min: 0, doc: 'most items the queue holds; 0 for no limit' } } as const satisfies OptionRules;
+const QUEUE_RULES = {
+  maxsize: { type: 'integer', min: 0, doc: 'most items the queue holds; 0 for no limit' },
+  actorOptions: {
+    type: 'custom',
+    doc: "options of the queue's actor",
+    problem: (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? undefined : 'an object of actor options, e.g. { name: \'jobs\' }'),
+  },
+} as const satisfies OptionRules;
 const PUT_RULES = {
   block: { type: 'boolean', doc: 'wait for room when the queue is full' },
   timeoutMs: { type: 'number', min: 0, allowInfinity: true, doc: 'milliseconds to wait for room' },
@@ -142,13 +185,14 @@ export class Queue<T> {
   constructor(options: QueueOptions | undefined, existing: ActorInfo);
   constructor(options?: QueueOptions, existing?: ActorInfo) {
     // A Queue rebuilt from another thread's has its maxsize from there, checked when it was made.
-    const maxsize = existing === undefined ? (validateOptions('new Queue()', QUEUE_RULES, options).maxsize ?? 0) : (options?.maxsize ?? 0);
+    const valid = existing === undefined ? validateOptions('new Queue()', QUEUE_RULES, options) : undefined;
+    const maxsize = valid === undefined ? (options?.maxsize ?? 0) : (valid.maxsize ?? 0);
     this.maxsize = maxsize;
     if (existing !== undefined) {
       this.info = existing;
     } else {
       // A 'shared' actor: a queue is light, and many queues should not cost a thread each.
-      const actorId = ensureRuntime().coreWorker.createActor(queueActorClass, queueActorMethods, [maxsize], {
+      const base: ResolvedActorOptions = {
         name: undefined,
         namespace: 'default',
         resources: undefined,
@@ -159,7 +203,9 @@ export class Queue<T> {
         numCpus: 0,
         isolation: 'shared',
         lifetime: 'non_detached',
-      });
+      };
+      const actorOptions = valid?.actorOptions === undefined ? base : mergeActorOptions('new Queue(): actorOptions', base, valid.actorOptions as ActorOptions);
+      const actorId = ensureRuntime().coreWorker.createActor(queueActorClass, queueActorMethods, [maxsize], actorOptions);
       this.info = { actorId, className: 'Queue', methodNames: queueActorMethods };
     }
     this.actor = new ActorHandleImpl(this.info) as unknown as ActorHandle<QueueActor>;
@@ -183,6 +229,22 @@ export class Queue<T> {
 
   getNowait(): Promise<T> {
     return this.get({ block: false });
+  }
+
+  /** Adds all of `items` at once, or none: QueueFullError unless they all fit now. */
+  async putNowaitBatch(items: Iterable<T>): Promise<void> {
+    if (items === null || typeof (items as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function') {
+      throw new InvalidArgumentError(`Queue.putNowaitBatch() takes an iterable of items (an array, ...); got ${describeValue(items)}`, 'items');
+    }
+    await this.call(this.actor.putNowaitBatch.remote([...items]));
+  }
+
+  /** Removes and returns `count` items at once, or none: QueueEmptyError unless that many are there now. */
+  async getNowaitBatch(count: number): Promise<T[]> {
+    if (!Number.isInteger(count) || count < 0) {
+      throw new InvalidArgumentError(`Queue.getNowaitBatch() takes how many items to get, an integer >= 0; got ${describeValue(count)}`, 'count');
+    }
+    return (await this.call(this.actor.getNowaitBatch.remote(count))) as T[];
   }
 
   size(): Promise<number> {

@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { WorkerID } from '../ids/index.js';
 import type { ProtocolError } from '../errors/index.js';
-import { PROCESS_PROGRESS_FD, parseWorkerToNode, type NodeToWorker, type PreloadModule, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
+import { PROCESS_PROGRESS_FD, parseWorkerToNode, runtimeEnvKey, type NodeToWorker, type PreloadModule, type RuntimeEnvSpec, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
 import { PortChannel, processPort, type Channel, type PortLike } from '../transport/index.js';
 import type { WorkerSlot } from '../scheduler/index.js';
 
@@ -55,6 +55,10 @@ export interface PooledWorker<TTask> extends WorkerSlot {
   readonly actors: Set<string>;
   /** Arena slabs this worker has been sent, by index. */
   readonly knownSlabs: Map<number, SharedArrayBuffer>;
+  /** The key of the runtime environment it runs in (env; see runtimeEnvKey): it runs nothing of another. */
+  readonly envKey?: string;
+  /** Whether it has been told the job's ID (boot data or an execute message; env). */
+  knowsJobId?: boolean;
 }
 
 export interface WorkerPoolOptions<TTask> {
@@ -66,6 +70,10 @@ export interface WorkerPoolOptions<TTask> {
   readonly onBadMessage: (worker: PooledWorker<TTask>, error: ProtocolError) => void;
   /** The thread is gone (crash, exit, terminate). Called once per worker. */
   readonly onExit: (worker: PooledWorker<TTask>) => void;
+  /** The node's runtime environment (the job's, in a driver): its default workers run in it (env). */
+  readonly runtimeEnv?: RuntimeEnvSpec | undefined;
+  /** The job's ID once known ('' before), for boot data (env). */
+  readonly jobId?: () => string;
 }
 
 export class WorkerPool<TTask> {
@@ -76,18 +84,64 @@ export class WorkerPool<TTask> {
   private readonly preload = preloadModules();
   private readonly readyWaiters = new Set<{ worker: PooledWorker<TTask>; resolve: () => void; reject: (e: Error) => void }>();
 
-  constructor(private readonly options: WorkerPoolOptions<TTask>) {}
+  /** The key of the node's own environment: tasks and actors in it use the default workers (env). */
+  readonly defaultEnvKey: string;
+  /** A workingDir needs worker processes (a thread cannot change its directory): then the default workers are processes. */
+  private readonly defaultIsolation: 'thread' | 'process';
+
+  constructor(private readonly options: WorkerPoolOptions<TTask>) {
+    this.defaultEnvKey = runtimeEnvKey(options.runtimeEnv);
+    this.defaultIsolation = options.runtimeEnv?.workingDir === undefined ? 'thread' : 'process';
+  }
 
   /** Starts the pool's threads (they become `accepting` when they report ready). */
   start(): void {
-    for (let i = 0; i < this.options.size; i++) this.workers.push(this.spawn('task', 'thread'));
+    for (let i = 0; i < this.options.size; i++) this.workers.push(this.spawn('task', this.defaultIsolation));
   }
 
-  /** Starts a worker for actors. */
-  spawnActorHost(isolation: 'thread' | 'process'): PooledWorker<TTask> {
-    const worker = this.spawn('actor', isolation);
+  /** Starts a worker for actors (in `runtimeEnv` when given, else in the node's; env). */
+  spawnActorHost(isolation: 'thread' | 'process', runtimeEnv?: RuntimeEnvSpec): PooledWorker<TTask> {
+    const env = runtimeEnv ?? this.options.runtimeEnv;
+    const worker = this.spawn('actor', env?.workingDir === undefined ? isolation : 'process', env);
     this.actorHosts.add(worker);
     return worker;
+  }
+
+  // ---- workers of other runtime environments (env) ----
+
+  /**
+   * Task workers of runtime environments other than the node's, by environment key: started on
+   * demand, each runs the tasks of its environment only (the node dispatches to them one task at
+   * a time), and idle ones of other environments make room when there are too many.
+   */
+  readonly envWorkers = new Map<string, PooledWorker<TTask>[]>();
+
+  /** Starts a task worker for `runtimeEnv`: a thread with its envVars, or a process in its workingDir. */
+  spawnEnvWorker(runtimeEnv: RuntimeEnvSpec): PooledWorker<TTask> {
+    const worker = this.spawn('task', runtimeEnv.workingDir === undefined ? 'thread' : 'process', runtimeEnv);
+    const key = worker.envKey ?? '';
+    let list = this.envWorkers.get(key);
+    if (list === undefined) this.envWorkers.set(key, (list = []));
+    list.push(worker);
+    return worker;
+  }
+
+  /** Forgets an env worker that is gone; true if `worker` was one. */
+  forgetEnvWorker(worker: PooledWorker<TTask>): boolean {
+    const key = worker.envKey ?? '';
+    const list = this.envWorkers.get(key);
+    const index = list?.indexOf(worker) ?? -1;
+    if (list === undefined || index < 0) return false;
+    list.splice(index, 1);
+    if (list.length === 0) this.envWorkers.delete(key);
+    return true;
+  }
+
+  /** Every worker: default, other environments', and actor hosts. */
+  allWorkers(): PooledWorker<TTask>[] {
+    const all = [...this.workers, ...this.actorHosts];
+    for (const list of this.envWorkers.values()) all.push(...list);
+    return all;
   }
 
   /** Resolves when every current worker is ready; rejects if one dies while starting. */
@@ -108,7 +162,7 @@ export class WorkerPool<TTask> {
   replace(dead: PooledWorker<TTask>): PooledWorker<TTask> {
     const index = this.workers.indexOf(dead);
     if (index >= 0) this.workers.splice(index, 1);
-    const worker = this.spawn('task', 'thread');
+    const worker = this.spawn('task', this.defaultIsolation);
     this.workers.push(worker);
     return worker;
   }
@@ -127,21 +181,30 @@ export class WorkerPool<TTask> {
   }
 
   async shutdown(): Promise<void> {
-    const threads = [...this.workers, ...this.actorHosts].map((worker) => {
+    const threads = this.allWorkers().map((worker) => {
       worker.terminatedFor = 'shutdown';
       worker.channel.close();
       return worker.host.terminate();
     });
     this.workers.length = 0;
     this.actorHosts.clear();
+    this.envWorkers.clear();
     await Promise.allSettled(threads);
   }
 
-  private spawn(role: WorkerRole, isolation: 'thread' | 'process'): PooledWorker<TTask> {
+  private spawn(role: WorkerRole, isolation: 'thread' | 'process', runtimeEnv: RuntimeEnvSpec | undefined = this.options.runtimeEnv): PooledWorker<TTask> {
     const id = WorkerID.fromRandom().toHex();
     const progress = new SharedArrayBuffer(4);
-    const bootData: WorkerBootData = { nodeId: this.options.nodeId, workerId: id, progress, preload: this.preload };
-    const { host, port, events, readProgress } = isolation === 'thread' ? this.startThread(bootData) : startProcess(bootData);
+    const jobId = this.options.jobId?.() ?? '';
+    const bootData: WorkerBootData = {
+      nodeId: this.options.nodeId,
+      workerId: id,
+      progress,
+      preload: this.preload,
+      ...(runtimeEnv === undefined ? {} : { runtimeEnv }),
+      ...(jobId === '' ? {} : { jobId }),
+    };
+    const { host, port, events, readProgress } = isolation === 'thread' ? this.startThread(bootData, runtimeEnv) : startProcess(bootData, runtimeEnv);
     const worker: PooledWorker<TTask> = {
       id,
       role,
@@ -160,6 +223,8 @@ export class WorkerPool<TTask> {
       exitError: undefined,
       actors: new Set(),
       knownSlabs: new Map(),
+      envKey: runtimeEnvKey(runtimeEnv),
+      knowsJobId: jobId !== '',
     };
     worker.channel.onMessage((message, attached) => {
       if (message.type === 'ready') {
@@ -200,9 +265,11 @@ export class WorkerPool<TTask> {
     return worker;
   }
 
-  private startThread(bootData: WorkerBootData): { host: WorkerHost; port: Worker; events: Worker; readProgress?: undefined } {
+  private startThread(bootData: WorkerBootData, runtimeEnv: RuntimeEnvSpec | undefined): { host: WorkerHost; port: Worker; events: Worker; readProgress?: undefined } {
     const thread = new Worker(WORKER_ENTRY, {
       workerData: bootData,
+      // env: a thread gets its own copy of process.env, with its environment's variables set in it.
+      ...(runtimeEnv?.envVars === undefined ? {} : { env: { ...process.env, ...runtimeEnv.envVars } }),
       resourceLimits: this.options.resourceLimits,
       // Node would pipe these to the process's own; the worker writes its output to the process's
       // descriptors itself instead (worker-runtime/stdio.ts), so none is lost at exit or terminate().
@@ -221,7 +288,7 @@ export class WorkerPool<TTask> {
  * A worker in a child process ('process' isolation): the same runtime, over the IPC channel. The
  * child inherits the driver's Node flags (so `--import tsx` applies there natively).
  */
-function startProcess(bootData: WorkerBootData): {
+function startProcess(bootData: WorkerBootData, runtimeEnv: RuntimeEnvSpec | undefined): {
   host: WorkerHost;
   port: PortLike;
   events: ChildProcess;
@@ -241,8 +308,10 @@ function startProcess(bootData: WorkerBootData): {
   try {
     child = fork(fileURLToPath(WORKER_ENTRY), [], {
       serialization: 'advanced',
-      execArgv: workerExecArgv(),
-      env: { ...process.env, MINIRAY_WORKER_BOOT: JSON.stringify({ ...bootData, progress: undefined, preload: [] }) },
+      // env: started in its workingDir, its --import hooks are named by absolute URL (as resolved here).
+      execArgv: runtimeEnv?.workingDir === undefined ? workerExecArgv() : absoluteExecArgv(workerExecArgv()),
+      env: { ...process.env, ...runtimeEnv?.envVars, MINIRAY_WORKER_BOOT: JSON.stringify({ ...bootData, progress: undefined, preload: [] }) },
+      ...(runtimeEnv?.workingDir === undefined ? {} : { cwd: runtimeEnv.workingDir }),
       stdio,
     });
   } catch (error) {
@@ -299,6 +368,32 @@ function workerExecArgv(): string[] {
     else if (!/^(--input-type|--eval|--print)(=|$)/.test(arg)) kept.push(arg);
   }
   return kept;
+}
+
+/**
+ * Node flags with their --import, --loader and --experimental-loader modules named by absolute
+ * URL, resolved from this process's directory: a worker process started in another directory
+ * (a runtime environment's workingDir) would otherwise look for them there (env).
+ */
+function absoluteExecArgv(args: readonly string[]): string[] {
+  const requireFromCwd = createRequire(join(process.cwd(), 'noop.js'));
+  const absolute = (specifier: string): string => {
+    if (/^(file|data|node):/.test(specifier)) return specifier;
+    try {
+      return pathToFileURL(requireFromCwd.resolve(specifier)).href;
+    } catch {
+      return existsSync(resolvePath(specifier)) ? pathToFileURL(resolvePath(specifier)).href : specifier;
+    }
+  };
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const flag = ['--import', '--loader', '--experimental-loader'].find((name) => arg === name || arg.startsWith(`${name}=`));
+    if (flag === undefined) out.push(arg);
+    else if (arg === flag && i + 1 < args.length) out.push(flag, absolute(args[++i] as string));
+    else out.push(`${flag}=${absolute(arg.slice(flag.length + 1))}`);
+  }
+  return out;
 }
 
 /**

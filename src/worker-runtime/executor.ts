@@ -14,9 +14,12 @@
  */
 import type { BlockingHooks, CoreWorker, NodeClient } from '../core-worker/index.js';
 import { collectGarbage, lookupModuleFunction } from '../core-worker/index.js';
-import { SerializationError, isActorExit, toErrorRecord, type ErrorRecord } from '../errors/index.js';
+import { SerializationError, TaskCancelledError, isActorExit, toErrorRecord, type ErrorRecord } from '../errors/index.js';
+import type { RunningWork, WorkContext } from '../core-worker/current.js';
+import { methodNamesOf } from '../actors/handle.js';
 import { beginTask, takeSpans } from '../core-worker/profile.js';
-import type { ExecuteTask, NodeToWorker, Part, TaskResult, WorkerToNode } from '../protocol/index.js';
+import { setAssigned } from '../core-worker/assigned.js';
+import type { ExecuteTask, NodeToWorker, Part, ReturnMode, TaskResult, WorkerToNode } from '../protocol/index.js';
 import {
   compileSource,
   decodeValue,
@@ -25,6 +28,7 @@ import {
 } from '../serialization/index.js';
 import type { Channel } from '../transport/index.js';
 import type { TaskOutput } from './output.js';
+import { driveReturns, type GeneratorHost } from './generator.js';
 
 /**
  * Records that the task or call with this seq is starting, where the node reads it if this worker
@@ -45,7 +49,14 @@ interface Lane {
 }
 
 interface LiveActor extends Lane {
+  /** What it holds, and its GPU IDs (helper pg). */
+  readonly resources: ExecuteTask['resources'];
+  readonly gpuIds: ExecuteTask['gpuIds'];
+  readonly captureChildTasks: ExecuteTask['captureChildTasks'];
   readonly className: string;
+  /** Its class, and the restarts before this instance (getRuntimeContext; env). */
+  readonly cls: Function;
+  readonly numRestarts: number;
   /** Its own cell on a 'shared' worker; else the worker's (one actor per worker). */
   readonly markStarted: ProgressCell;
   readonly instance: Record<string, unknown>;
@@ -55,7 +66,7 @@ interface LiveActor extends Lane {
 
 const newLane = (maxConcurrency: number): Lane => ({ maxConcurrency, running: 0, queue: [], head: 0, pumping: false, resumeQueued: false });
 
-export class TaskExecutor implements BlockingHooks {
+export class TaskExecutor implements BlockingHooks, WorkContext {
   private readonly actors = new Map<string, LiveActor>();
   private queue: ExecuteTask[] = [];
   private head = 0;
@@ -69,6 +80,67 @@ export class TaskExecutor implements BlockingHooks {
 
   /** This thread's CoreWorker (set right after construction: each needs the other). */
   coreWorker!: CoreWorker;
+
+  // ---- runtime context and cancel (env) ----
+  /**
+   * The task or call whose code ran last: set as each starts (one field write per task), so
+   * getRuntimeContext() in its synchronous part, or in a task alone on its worker, names it.
+   */
+  private runningNow: ExecuteTask | undefined;
+  /** Signals handed out, by seq: only for tasks that asked for one (getRuntimeContext().signal). */
+  private signals: Map<number, AbortController> | undefined;
+  /** Running tasks the node cancelled before they asked for their signal: it is made aborted. */
+  private cancelledRunning: Set<number> | undefined;
+  /** Actors whose constructor runs now (getRuntimeContext().currentActor in a constructor). */
+  private readonly constructing = new Map<string, { readonly cls: Function; readonly className: string; readonly numRestarts: number }>();
+  /** The job's ID, as the node tells it (boot data, or the first execute message). */
+  jobIdHex = '';
+
+  current(): RunningWork | undefined {
+    return this.runningNow;
+  }
+
+  currentTaskId(): string | undefined {
+    return this.runningNow?.taskId;
+  }
+
+  jobId(): string {
+    return this.jobIdHex;
+  }
+
+  signalOf(seq: number): AbortSignal {
+    const signals = (this.signals ??= new Map());
+    let controller = signals.get(seq);
+    if (controller === undefined) {
+      controller = new AbortController();
+      signals.set(seq, controller);
+      if (this.cancelledRunning?.delete(seq) === true) controller.abort(this.cancelReason(seq));
+    }
+    return controller.signal;
+  }
+
+  actor(actorId: string): { readonly className: string; readonly methodNames: readonly string[]; readonly numRestarts: number } | undefined {
+    const actor = this.actors.get(actorId) ?? this.constructing.get(actorId);
+    if (actor === undefined) return undefined;
+    return { className: actor.className, methodNames: methodNamesOf(actor.cls), numRestarts: actor.numRestarts };
+  }
+
+  /** A running task or call was cancelled (without force): its signal aborts, now or when it is made. */
+  private abortRunning(seq: number): void {
+    const controller = this.signals?.get(seq);
+    if (controller !== undefined) {
+      if (!controller.signal.aborted) controller.abort(this.cancelReason(seq));
+      return;
+    }
+    const cancelled = (this.cancelledRunning ??= new Set());
+    // Cancels of tasks that finished before the message came are never claimed: keep the set small.
+    if (cancelled.size >= 1024) cancelled.clear();
+    cancelled.add(seq);
+  }
+
+  private cancelReason(seq: number): TaskCancelledError {
+    return new TaskCancelledError(`task (seq ${seq}) was cancelled: stop its work, its result is dropped`);
+  }
 
   constructor(
     private readonly channel: Channel<WorkerToNode, NodeToWorker>,
@@ -129,10 +201,17 @@ export class TaskExecutor implements BlockingHooks {
     }
     this.queue = kept;
     this.head = 0;
+    // The rest run now (or finished already): their signals abort, so a task that watches it stops.
+    for (const seq of seqs) if (!this.droppedNow.has(seq)) this.abortRunning(seq);
+    this.droppedNow.clear();
   }
+
+  /** Seqs dropped by the cancel being handled (they never started: no signal to abort). */
+  private readonly droppedNow = new Set<number>();
 
   /** A task that will not run: say so, and give back the lease on its arguments. */
   private drop(task: ExecuteTask): void {
+    this.droppedNow.add(task.seq);
     this.releaseArguments(task);
     this.report({ seq: task.seq, outcome: 'cancelled' });
   }
@@ -193,6 +272,7 @@ export class TaskExecutor implements BlockingHooks {
   private start(task: ExecuteTask): void {
     this.progress(task.seq);
     this.running++;
+    setAssigned(task.resources, task.gpuIds, task.captureChildTasks);
     this.output?.started(task.seq, task.name, task.taskId, undefined, task.ownerNode);
     this.withFunction(task, (fn) => this.invoke(task, (args) => fn(...args), this.taskDone));
   }
@@ -243,11 +323,16 @@ export class TaskExecutor implements BlockingHooks {
     let result: unknown;
     const startedAt = performance.now();
     beginTask(task.seq); // profile() spans from here on are this task's
+    this.runningNow = task;
     try {
       result = call(args);
     } catch (error) {
       this.fail(task, error, true, this.elapsedUs(startedAt), startedAt);
       done();
+      return;
+    }
+    if (task.returns !== undefined) {
+      this.invokeGenerator(task, task.returns, result, startedAt, done); // generators
       return;
     }
     if (result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function') {
@@ -265,6 +350,26 @@ export class TaskExecutor implements BlockingHooks {
     }
     this.succeed(task, result, this.elapsedUs(startedAt), startedAt);
     done();
+  }
+
+  // generators
+  /** Runs what a generator task's function returned (see generator.ts), awaiting it first if it is a promise. */
+  private invokeGenerator(task: ExecuteTask, mode: ReturnMode, result: unknown, startedAt: number, done: () => void): void {
+    const host: GeneratorHost = {
+      coreWorker: this.coreWorker,
+      channel: this.channel,
+      succeed: (t, value) => this.succeed(t, value, this.elapsedUs(startedAt), startedAt),
+      fail: (t, error, userError) => this.fail(t, error, userError, this.elapsedUs(startedAt), startedAt),
+    };
+    if (result instanceof Promise) {
+      result.then(
+        (value: unknown) => driveReturns(host, task, mode, value, done),
+        (error: unknown) => {
+          host.fail(task, error, true);
+          done();
+        },
+      );
+    } else driveReturns(host, task, mode, result, done);
   }
 
   /** Microseconds since `startedAt`. */
@@ -285,9 +390,21 @@ export class TaskExecutor implements BlockingHooks {
         this.invoke(
           task,
           (args) => {
-            const instance = Reflect.construct(cls, args) as Record<string, unknown>;
+            const numRestarts = task.numRestarts ?? 0;
+            this.constructing.set(actorId, { cls, className: task.name, numRestarts });
+            let instance: Record<string, unknown>;
+            try {
+              instance = Reflect.construct(cls, args) as Record<string, unknown>;
+            } finally {
+              this.constructing.delete(actorId);
+            }
             this.actors.set(actorId, {
+              resources: task.resources,
+              gpuIds: task.gpuIds,
+              captureChildTasks: task.captureChildTasks,
               className: task.name,
+              cls,
+              numRestarts,
               markStarted,
               instance,
               maxConcurrency: task.maxConcurrency ?? 1,
@@ -365,6 +482,7 @@ export class TaskExecutor implements BlockingHooks {
         continue;
       }
       this.sendResultsBefore();
+      setAssigned(actor.resources, actor.gpuIds, actor.captureChildTasks);
       this.output?.started(task.seq, actor.className, task.taskId, task.actorId, task.ownerNode);
       this.invoke(task, (args) => method.apply(actor.instance, args), done);
     }
@@ -424,11 +542,13 @@ export class TaskExecutor implements BlockingHooks {
       this.report(withRun({ seq: task.seq, outcome: 'error', error, userError: false, exitActor: true, us }, task.seq, startedAt));
       return;
     }
-    this.report(withRun({ seq: task.seq, outcome: 'error', error, userError, us }, task.seq, startedAt));
+    const retryable = userError && (task.retryExceptionNames === undefined || isErrorOf(thrown, task.retryExceptionNames));
+    this.report(withRun({ seq: task.seq, outcome: 'error', error, userError: retryable, us }, task.seq, startedAt));
   }
 
   private report(result: TaskResult): void {
     this.output?.finished(result.seq);
+    if (this.signals !== undefined) this.signals.delete(result.seq);
     this.results.push(result);
     // Parts attached to the channel travel with its next frame: the result must be in that frame.
     if (result.outcome === 'ok' && result.parts !== undefined) {
@@ -523,4 +643,23 @@ function withRun<T extends Building<Extract<TaskResult, { outcome: 'ok' | 'error
 /** The default lane of an actor and its concurrency groups' (actors part). */
 function lanesOf(actor: LiveActor): Lane[] {
   return actor.groups === undefined ? [actor] : [actor, ...actor.groups.values()];
+}
+
+/**
+ * Whether `thrown` is an instance of a class named in `names` (retryExceptions by class): the names
+ * of its prototype chain's constructors, and its own `name`, as Ray's isinstance check. Classes
+ * are matched by name because the class objects of the caller do not exist in this thread.
+ */
+export function isErrorOf(thrown: unknown, names: readonly string[]): boolean {
+  try {
+    if (typeof thrown !== 'object' || thrown === null) return false;
+    if (names.includes(String((thrown as { name?: unknown }).name))) return true;
+    for (let proto: unknown = Object.getPrototypeOf(thrown); proto !== null && proto !== undefined; proto = Object.getPrototypeOf(proto)) {
+      const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor')?.value as { name?: unknown } | undefined;
+      if (typeof ctor?.name === 'string' && names.includes(ctor.name)) return true;
+    }
+  } catch {
+    // a proxy whose traps throw: not a class we can recognise
+  }
+  return false;
 }

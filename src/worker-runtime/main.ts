@@ -2,6 +2,7 @@
  * Entry of a worker thread. Loads the driver's preload hooks (e.g. tsx), sets up this thread's
  * CoreWorker, tells the node it is ready, then runs tasks as they arrive.
  */
+import { generatorAck } from './generator.js';
 import { writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 // Register the serializer extensions for actor handles, queues, remote functions and actor
@@ -77,11 +78,15 @@ output.connect((lines) => channel.send({ type: 'logs', lines }));
 const executor = new TaskExecutor(channel, progressCell(), client, output);
 const coreWorker = new CoreWorker({ nodeId: boot.nodeId, workerId: boot.workerId }, client, executor);
 executor.coreWorker = coreWorker;
-setCurrentRuntime({ kind: 'worker', coreWorker });
+// env: what its tasks run in and their children inherit; the job, for getRuntimeContext().
+coreWorker.runtimeEnv = boot.runtimeEnv;
+executor.jobIdHex = boot.jobId ?? '';
+setCurrentRuntime({ kind: 'worker', coreWorker, work: executor });
 
 channel.onMessage((message, attached) => {
   switch (message.type) {
     case 'execute':
+      if (message.jobId !== undefined) executor.jobIdHex = message.jobId;
       executor.enqueue(message.functions, message.tasks, attached);
       return;
     case 'objects':
@@ -98,6 +103,13 @@ channel.onMessage((message, attached) => {
       return;
     case 'clusterInfo':
       client.deliverClusterInfo(message.requestId, message.answer);
+      return;
+    // generators
+    case 'generatorNext':
+      client.deliverGeneratorNext(message.requestId, message.answer);
+      return;
+    case 'generatorAck':
+      generatorAck(message.seq, message.consumed);
       return;
     case 'slabs':
       client.addSlabs(message.slabs, attached);

@@ -3,7 +3,7 @@
 // self-contained functions arrive working; deep values fail at a documented depth.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { InvalidOptionError, MAX_DEPTH, MinirayError, SerializationError, get, init, put, remote, shutdown } from 'miniray';
+import { MAX_DEPTH, MinirayError, ObjectRef, ObjectRefGenerator, SerializationError, get, init, put, remote, shutdown } from 'miniray';
 import {
   CounterActor,
   applyPlain,
@@ -62,9 +62,10 @@ describe('values that would arrive as {}', () => {
     await assert.rejects(get(returnsResponse.remote()), expectError(MinirayError, /the return value of .* is a Response/));
   });
 
-  test('remote() of a generator function fails at once: streaming generators are not supported yet', () => {
-    assert.throws(() => remote(function* gen() { yield 1; }), expectError(InvalidOptionError, /generator function gen/, /not supported yet/));
-    assert.throws(() => remote(async function* agen() { yield 1; }), expectError(InvalidOptionError, /generator function agen/));
+  test('remote() of a generator function makes a streaming remote function (see generators.test.ts)', async () => {
+    const gen = remote(function* gen() { yield 1; }).remote();
+    assert.ok(gen instanceof ObjectRefGenerator);
+    assert.equal(await get((await gen.next()).value as ObjectRef<number>), 1);
   });
 });
 

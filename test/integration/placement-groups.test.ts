@@ -1,0 +1,250 @@
+// Placement groups and resources on one node (the embedded default, a GCS in this process),
+// named after the Ray tests they follow (python/ray/tests/test_placement_group*.py,
+// test_resource_*.py).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  ActorDiedError,
+  InvalidOptionError,
+  PlacementGroupRemovedError,
+  availableResources,
+  clusterResources,
+  get,
+  getPlacementGroup,
+  getRuntimeContext,
+  init,
+  placementGroup,
+  placementGroupTable,
+  remote,
+  removePlacementGroup,
+  shutdown,
+  state,
+  wait,
+} from 'miniray';
+import { rejectsWith } from '../fixtures/assertions.js';
+import { Gate, waitForGate } from '../fixtures/coordination.js';
+import { OnGpuActor, gpuIdsBehindGate, lookAtResources, parentOfDiskChild } from '../fixtures/resources.js';
+
+const T = { timeout: 60_000 };
+
+/** Polls `check` until it holds (state that the nodes report every 100 ms). */
+async function eventually(check: () => Promise<boolean>, what: string, limitMs = 20_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('placement groups in the embedded default', () => {
+  before(async () => {
+    await init({ numWorkers: 4, numCpus: 4, numGpus: 2, resources: { disk: 2 } });
+  });
+  after(async () => {
+    await shutdown();
+  });
+
+  test('test_placement_group_ready: ready() is a ref get() and wait() take; wait() is true; the table says CREATED', T, async () => {
+    const pg = placementGroup([{ CPU: 1 }, { CPU: 1 }], { strategy: 'PACK' });
+    assert.equal(await get(pg.ready()), true);
+    const { ready } = await wait([pg.ready()], { timeoutMs: 30_000 });
+    assert.equal(ready.length, 1);
+    assert.equal(await pg.wait(10_000), true);
+    const row = await placementGroupTable(pg);
+    assert.equal(row.state, 'CREATED');
+    assert.equal(row.strategy, 'PACK');
+    assert.deepEqual(row.bundles, { 0: { CPU: 1 }, 1: { CPU: 1 } });
+    assert.equal(Object.keys(row.bundlesToNodeId).length, 2);
+    await removePlacementGroup(pg);
+    assert.equal((await placementGroupTable(pg)).state, 'REMOVED');
+  });
+
+  test('test_placement_group_strategies: PACK, SPREAD and STRICT_PACK fit on one node; STRICT_SPREAD of 2 stays pending', T, async () => {
+    for (const strategy of ['PACK', 'SPREAD', 'STRICT_PACK'] as const) {
+      const pg = placementGroup([{ CPU: 1 }, { CPU: 1 }], { strategy });
+      assert.equal(await pg.wait(30_000), true, strategy);
+      await removePlacementGroup(pg);
+    }
+    const spread = placementGroup([{ CPU: 1 }, { CPU: 1 }], { strategy: 'STRICT_SPREAD' });
+    assert.equal(await spread.wait(300), false);
+    assert.equal((await placementGroupTable(spread)).state, 'PENDING');
+    await removePlacementGroup(spread);
+  });
+
+  test('test_placement_group_task_resource_ids / test_resource_constraints: a bundle reserves its resources from the node, and tasks run in it', T, async () => {
+    const before = await availableResources();
+    const pg = placementGroup([{ CPU: 2, disk: 1 }]);
+    await get(pg.ready());
+    await eventually(async () => (await availableResources())['CPU'] === (before['CPU'] ?? 0) - 2, 'the bundle CPUs are taken');
+    const totals = await clusterResources();
+    assert.equal(totals[`CPU_group_0_${pg.id}`], 2);
+    assert.equal(totals[`CPU_group_${pg.id}`], 2);
+    assert.equal(totals[`disk_group_0_${pg.id}`], 1);
+    const inGroup = remote(() => 'in the bundle', { numCpus: 1 });
+    assert.equal(await get(inGroup.options({ schedulingStrategy: { placementGroup: pg, bundleIndex: 0 } }).remote()), 'in the bundle');
+    assert.equal(await get(inGroup.options({ schedulingStrategy: { placementGroup: pg } }).remote()), 'in the bundle');
+    await removePlacementGroup(pg);
+    await eventually(async () => (await availableResources())['CPU'] === before['CPU'], 'the bundle CPUs are back');
+    assert.equal((await clusterResources())[`CPU_group_${pg.id}`], undefined);
+  });
+
+  test('test_placement_group_bundle_capacity: a bundle of 1 CPU runs its 1-CPU tasks one at a time', T, async () => {
+    const pg = placementGroup([{ CPU: 1 }]);
+    await get(pg.ready());
+    const gate = new Gate();
+    try {
+      const inBundle = waitForGate.options({ schedulingStrategy: { placementGroup: pg, bundleIndex: 0 } });
+      const [a, b] = [inBundle.remote(gate.name, 'a'), inBundle.remote(gate.name, 'b')];
+      await gate.whenWaiting(1);
+      await assert.rejects(gate.whenWaiting(2, 500), /only 1 of 2 tasks started/);
+      gate.open();
+      assert.deepEqual(await get([a, b]), ['a', 'b']);
+    } finally {
+      gate.close();
+      await removePlacementGroup(pg);
+    }
+  });
+
+  test('test_pending_placement_group: a group that does not fit now is placed when resources free up', T, async () => {
+    const gate = new Gate();
+    try {
+      // All 4 CPUs held by tasks: a bundle of 2 waits for them.
+      const held = [0, 1, 2, 3].map((i) => waitForGate.remote(gate.name, `t${i}`));
+      await gate.whenWaiting(4);
+      const pg = placementGroup([{ CPU: 2 }]);
+      assert.equal(await pg.wait(300), false);
+      assert.equal((await placementGroupTable(pg)).state, 'PENDING');
+      gate.open();
+      await get(held);
+      assert.equal(await pg.wait(30_000), true);
+      await removePlacementGroup(pg);
+    } finally {
+      gate.close();
+    }
+  });
+
+  test('test_placement_group_actor: an actor lives in its bundle; removing the group kills it', T, async () => {
+    class Counter {
+      n = 0;
+      inc(): number {
+        return ++this.n;
+      }
+    }
+    const pg = placementGroup([{ CPU: 1, GPU: 1 }]);
+    const actor = remote(Counter, { numCpus: 1, numGpus: 1, schedulingStrategy: { placementGroup: pg, bundleIndex: 0 } }).remote();
+    assert.equal(await get(actor.inc.remote()), 1);
+    await removePlacementGroup(pg);
+    await rejectsWith(
+      (async () => {
+        for (;;) await get(actor.inc.remote());
+      })(),
+      ActorDiedError,
+      /placement group .* was removed/,
+    );
+  });
+
+  test('test_remove_placement_group: queued tasks fail with PlacementGroupRemovedError, a running one is stopped, later ones fail at once', T, async () => {
+    const pg = placementGroup([{ CPU: 1 }]);
+    await get(pg.ready());
+    const gate = new Gate();
+    try {
+      const inBundle = waitForGate.options({ schedulingStrategy: { placementGroup: pg } });
+      const running = inBundle.remote(gate.name, 'running');
+      await gate.whenWaiting(1);
+      const queued = inBundle.remote(gate.name, 'queued');
+      await removePlacementGroup(pg);
+      await rejectsWith(get(running), PlacementGroupRemovedError, /was removed/);
+      await rejectsWith(get(queued), PlacementGroupRemovedError, /was removed/);
+      await rejectsWith(get(inBundle.remote(gate.name, 'late')), PlacementGroupRemovedError, /was removed/);
+    } finally {
+      gate.close();
+    }
+  });
+
+  test('test_get_placement_group / test_placement_group_table: by name, the whole table and state.listPlacementGroups()', T, async () => {
+    const pg = placementGroup([{ CPU: 1 }], { name: 'named-group', strategy: 'STRICT_PACK' });
+    await get(pg.ready());
+    const found = await getPlacementGroup('named-group');
+    assert.equal(found.id, pg.id);
+    assert.deepEqual(found.bundleSpecs, [{ CPU: 1 }]);
+    const table = await placementGroupTable();
+    assert.equal(table[pg.id]?.name, 'named-group');
+    const listed = await state.listPlacementGroups();
+    assert.ok(listed.some((entry) => entry.placementGroupId === pg.id && entry.state === 'CREATED'));
+    const twin = placementGroup([{ CPU: 1 }], { name: 'named-group' });
+    await rejectsWith(twin.wait(1000), InvalidOptionError, /exists already/);
+    await removePlacementGroup(pg);
+    await assert.rejects(getPlacementGroup('named-group'), /no placement group is named 'named-group'/);
+  });
+
+  test('test_advanced.py test_gpu_ids / test_get_assigned_resources: a task holds GPU IDs of its own, in CUDA_VISIBLE_DEVICES too', T, async () => {
+    const look = lookAtResources;
+    const one = await get(look.options({ numGpus: 1 }).remote());
+    assert.equal(one.ids.length, 1);
+    assert.ok([0, 1].includes(one.ids[0] as number));
+    assert.equal(one.cuda, String(one.ids[0]));
+    assert.deepEqual(one.assigned, { CPU: 1, GPU: 1 });
+    const two = await get(look.options({ numGpus: 2, numCpus: 0.5 }).remote());
+    assert.deepEqual([...two.ids].sort(), [0, 1]);
+    assert.equal(two.cuda, '0,1');
+    assert.deepEqual(two.assigned, { CPU: 0.5, GPU: 2 });
+    const none = await get(look.remote());
+    assert.deepEqual(none, { ids: [], cuda: null, assigned: { CPU: 1 } });
+    assert.deepEqual(getRuntimeContext().getAssignedResources(), {}, 'the driver holds nothing');
+    assert.deepEqual(await get(look.options({ resources: { disk: 1 } }).remote()).then((r) => r.assigned), { CPU: 1, disk: 1 });
+  });
+
+  test('test_advanced.py test_multiple_gpus: two tasks running at once on one GPU each get different IDs; halves share one', T, async () => {
+    const gate = new Gate();
+    try {
+      const held = gpuIdsBehindGate;
+      const whole = [held.options({ numGpus: 1 }).remote(gate.name), held.options({ numGpus: 1 }).remote(gate.name)];
+      await gate.whenWaiting(2);
+      gate.open();
+      const [a, b] = await get(whole);
+      assert.notDeepEqual(a, b);
+      const halves = await get([0, 1, 2, 3].map(() => held.options({ numGpus: 0.5, numCpus: 0 }).remote(gate.name)).map((ref) => ref));
+      for (const ids of halves) assert.equal(ids.length, 1);
+    } finally {
+      gate.close();
+    }
+  });
+
+  test('test_actor_gpus / test_placement_group_gpu_assigned: an actor keeps its GPU IDs; a bundle with a GPU gives its tasks that GPU', T, async () => {
+    const actor = OnGpuActor.remote();
+    const ids = await get(actor.ids.remote());
+    assert.equal(ids.length, 1);
+    assert.deepEqual(await get(actor.ids.remote()), ids);
+    assert.equal((await get(actor.assigned.remote()))['GPU'], 1);
+    const pg = placementGroup([{ CPU: 1, GPU: 1 }]);
+    await get(pg.ready());
+    const inBundle = await get(lookAtResources.options({ numGpus: 1, schedulingStrategy: { placementGroup: pg, bundleIndex: 0 } }).remote());
+    assert.equal(inBundle.ids.length, 1);
+    assert.notDeepEqual(inBundle.ids, ids, 'the bundle holds the GPU the actor does not');
+    assert.deepEqual(inBundle.assigned, { CPU: 1, GPU: 1 });
+    await removePlacementGroup(pg);
+  });
+
+  test('test_placement_group_capture_child_tasks: with captureChildTasks, a task\'s children run in its group; without, they do not', T, async () => {
+    // The bundle reserves every disk of the node: a child that needs one runs only in the group.
+    const pg = placementGroup([{ CPU: 2, disk: 2 }]);
+    await get(pg.ready());
+    const captured = parentOfDiskChild.options({ schedulingStrategy: { placementGroup: pg, captureChildTasks: true } });
+    assert.equal(await get(captured.remote(30_000)), true, 'the captured child ran in the bundle');
+    const free = parentOfDiskChild.options({ schedulingStrategy: { placementGroup: pg } });
+    assert.equal(await get(free.remote(300)), false, 'an uncaptured child waits for a disk outside the group');
+    await removePlacementGroup(pg);
+  });
+
+  test('bad placement-group options are refused at once, naming the option', T, async () => {
+    assert.throws(() => placementGroup([]), (e: unknown) => e instanceof InvalidOptionError && e.option === 'bundles');
+    assert.throws(() => placementGroup([{ CPU: 0 }]), (e: unknown) => e instanceof InvalidOptionError && /reserves nothing/.test(e.message));
+    assert.throws(() => placementGroup([{ CPU: 1 }], { strategy: 'NEAR' as 'PACK' }), (e: unknown) => e instanceof InvalidOptionError && e.option === 'strategy');
+    const pg = placementGroup([{ CPU: 1 }]);
+    assert.throws(
+      () => remote(() => 1, { schedulingStrategy: { placementGroup: pg, bundleIndex: 1 } }),
+      (e: unknown) => e instanceof InvalidOptionError && /bundleIndex -1 \(any bundle\) or an index of one of its 1 bundle/.test(e.message),
+    );
+    await removePlacementGroup(pg);
+  });
+});
