@@ -704,6 +704,7 @@ export class Node {
     const info: { -readonly [K in keyof ActorInfo]: ActorInfo[K] } = { actorId: spec.actorId, className: spec.className, methodNames: spec.methodNames };
     if (spec.detached !== true) info.owner = spec.owner;
     if (spec.methodOptions !== undefined) info.methodOptions = spec.methodOptions;
+    if (spec.generatorMethods !== undefined) info.generatorMethods = spec.generatorMethods; // generators
     return info;
   }
 
