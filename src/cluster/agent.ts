@@ -1095,6 +1095,7 @@ export class ClusterAgent implements ClusterLink {
         // Actor lifetimes: a non-detached actor's handles are counted at its owner's node (borrowed from here).
         if (!entry.detached) info.owner = { nodeId: entry.ownerNodeId, workerId: '' };
         if (entry.methodOptions !== undefined) info.methodOptions = entry.methodOptions;
+        if (entry.generatorMethods !== undefined) info.generatorMethods = entry.generatorMethods; // generators
         callback(info);
       },
       () => callback(null),
@@ -1511,6 +1512,7 @@ function actorEntry(spec: ActorSpec, nodeId: string): Parameters<GcsClient['regi
     maxRestarts: spec.maxRestarts,
     maxTaskRetries: spec.maxTaskRetries,
     ...(spec.methodOptions === undefined ? {} : { methodOptions: spec.methodOptions }),
+    ...(spec.generatorMethods === undefined ? {} : { generatorMethods: spec.generatorMethods }),
   };
 }
 

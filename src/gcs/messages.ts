@@ -15,6 +15,7 @@ import {
   id,
   int,
   list,
+  optionalList,
   oneOf,
   optionalId,
   optionalStr,
@@ -62,6 +63,7 @@ export type RegisterActor = {
   readonly maxTaskRetries?: number;
   /** Per-method options (actors part; absent: none). */
   readonly methodOptions?: ActorEntry['methodOptions'];
+  readonly generatorMethods?: ActorEntry['generatorMethods']; // generators
 };
 /**
  * ALIVE comes from the node that hosts the instance (its nodeId, and numRestarts so far); it is
@@ -331,6 +333,7 @@ const anActorEntry = (value: unknown): ActorEntry => {
   int(o['numRestarts'], 'numRestarts');
   retries(o['maxTaskRetries'], 'maxTaskRetries');
   optionalMethodOptions(o['methodOptions'], 'methodOptions'); // per-method options (actors part)
+  optionalList(o['generatorMethods'], 'generatorMethods', aString); // generators
   return o as unknown as ActorEntry;
 };
 
@@ -547,6 +550,7 @@ const bodyChecks: Checks<GcsRequests> = {
     if (o['maxRestarts'] !== undefined) retries(o['maxRestarts'], 'maxRestarts');
     if (o['maxTaskRetries'] !== undefined) retries(o['maxTaskRetries'], 'maxTaskRetries');
     optionalMethodOptions(o['methodOptions'], 'methodOptions'); // per-method options (actors part)
+    optionalList(o['generatorMethods'], 'generatorMethods', aString); // generators
     return o as unknown as RegisterActor;
   },
   updateActor: (value) => {

@@ -543,6 +543,7 @@ export class GcsServer {
         numRestarts: 0,
         maxTaskRetries: body.maxTaskRetries ?? 0,
         ...(body.methodOptions === undefined ? {} : { methodOptions: body.methodOptions }),
+        ...(body.generatorMethods === undefined ? {} : { generatorMethods: body.generatorMethods }),
       };
       await this.actors.put(actor.actorId, actor);
       this.publish('actors', { actor });

@@ -52,6 +52,8 @@ export type ActorEntry = {
   readonly maxTaskRetries: number;
   /** Per-method options (actors part): handles from getActor() on other nodes call with them. */
   readonly methodOptions?: Readonly<Record<string, { readonly numReturns?: number; readonly concurrencyGroup?: string }>>;
+  /** Its generator methods (generators): handles from getActor() on other nodes stream their calls. */
+  readonly generatorMethods?: readonly string[];
 };
 
 export type JobEntry = {

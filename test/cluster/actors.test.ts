@@ -29,7 +29,7 @@ describe('actors across drivers', { timeout: 300_000 }, () => {
     await reader.match(/READY/, 120_000);
     reader.send('go');
     await reader.ended();
-    assert.deepEqual(resultsOf(reader.stdout)[0], { id: a?.id, total: 10 });
+    assert.deepEqual(resultsOf(reader.stdout)[0], { id: a?.id, total: 10, streamed: [0, 1, 2] });
   });
 
   test('test_actor_gc across nodes: an actor on another node ends when the driver\'s handles are collected', async () => {
