@@ -58,6 +58,15 @@ export {
   type ReturnCount,
   type RefTuple,
 } from './api/index.js';
+// Actor lifetimes, concurrency groups and per-method options (actors part).
+export {
+  exitActor,
+  type ActorMethodOptions,
+  type MultiReturnActorMethod,
+  type MethodOptionsOf,
+  type MethodReturnRefs,
+  type StaticMethodOptions,
+} from './api/index.js';
 export { ObjectRef, type OwnerAddress } from './object-ref/index.js';
 export { ObjectRefGenerator } from './object-ref/generator.js';
 export { state, type StateListOptions, type ActorStateEntry, type ActorStateName, type ActorSummary, type FilterOp, type JobStateEntry, type ListOptions, type ListResult, type NodeStateEntry, type ObjectStateEntry, type ObjectSummary, type ProfileSpan, type StateFilter, type StateKind, type StateRecords, type TaskEntry, type TaskState, type TaskSummary, type TaskType, type WorkerStateEntry } from './api/state.js';
@@ -106,6 +115,7 @@ export {
   InvalidArgumentError,
   CapturedVariableError,
   ActorDiedError,
+  ActorExitError,
   ActorNotFoundError,
   PlacementGroupRemovedError,
   NodeDiedError,

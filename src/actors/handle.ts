@@ -5,17 +5,46 @@
  */
 import { addExtension } from 'msgpackr';
 import { currentRuntime } from '../core-worker/current.js';
-import { MinirayError } from '../errors/index.js';
-import { ActorID } from '../ids/index.js';
-import type { ObjectRef } from '../object-ref/index.js';
+import { InvalidOptionError, MinirayError } from '../errors/index.js';
+import { ActorID, ObjectID } from '../ids/index.js';
+import { ObjectRef, type OwnerAddress } from '../object-ref/index.js';
 import { ObjectRefGenerator } from '../object-ref/generator.js';
-import type { ReturnMode } from '../protocol/index.js';
+import type { ActorInfo, MethodOptionsSpec, ReturnMode } from '../protocol/index.js';
+import { EXTENSION_TYPES, noteRefMet } from '../serialization/index.js';
 
 const STREAMING: ReturnMode = Object.freeze({ kind: 'streaming' });
-import type { ActorInfo } from '../protocol/index.js';
-import { EXTENSION_TYPES } from '../serialization/index.js';
 
 const ACTOR_HANDLE_TYPE = EXTENSION_TYPES.actorHandle;
+
+/** Each argument may be given as a value or as a ref to a value of the same type. */
+type Args<A extends unknown[]> = { [K in keyof A]: A[K] | ObjectRef<A[K]> };
+
+/** The refs of a call with numReturns n > 1: one per element of the returned tuple. */
+export type MethodReturnRefs<R> = R extends readonly unknown[] ? { -readonly [K in keyof R]: ObjectRef<R[K]> } : ObjectRef<unknown>[];
+
+/**
+ * Options of one method: the defaults in a class's static `methodOptions`, or for one call with
+ * `handle.method.options({ ... })`.
+ */
+export interface ActorMethodOptions {
+  /** Objects the method returns: n > 1 means it returns an array of n values and a call gives n refs. Default: 1. */
+  numReturns?: number;
+  /** The concurrency group (of the actor's concurrencyGroups) its calls run in. Default: the default group. */
+  concurrencyGroup?: string;
+}
+
+/**
+ * What a call gives: an ObjectRefGenerator for a generator method, else one ref. Not distributive
+ * ([R]), so that a method returning boolean gives ObjectRef<boolean>, not a union of refs; never
+ * (a method that always throws) and any give a plain ref.
+ */
+export type MethodCallResult<R> = [R] extends [never]
+  ? ObjectRef<never>
+  : 0 extends 1 & R
+    ? ObjectRef<R>
+    : [R] extends [Generator<infer T, unknown, never> | AsyncGenerator<infer T, unknown, never>]
+      ? ObjectRefGenerator<T>
+      : ObjectRef<Awaited<R>>;
 
 /** A method of an actor, as seen through a handle. */
 export interface ActorMethod<A extends unknown[], R> {
@@ -23,7 +52,17 @@ export interface ActorMethod<A extends unknown[], R> {
    * Calls the method on the actor; returns at once with a ref to its (unwrapped) result, or, for
    * a generator method, an ObjectRefGenerator of the values it yields.
    */
-  remote(...args: { [K in keyof A]: A[K] | ObjectRef<A[K]> }): R extends Generator<infer T, unknown, never> | AsyncGenerator<infer T, unknown, never> ? ObjectRefGenerator<T> : ObjectRef<Awaited<R>>;
+  remote(...args: Args<A>): MethodCallResult<R>;
+  /** This call's options: numReturns n > 1 gives one ref per returned element. */
+  options(options: ActorMethodOptions & { numReturns?: 1 }): ActorMethod<A, R>;
+  options(options: ActorMethodOptions & { numReturns: number }): MultiReturnActorMethod<A, R>;
+}
+
+/** A method with numReturns n > 1: each call gives one ref per element of the returned tuple. */
+export interface MultiReturnActorMethod<A extends unknown[], R> {
+  remote(...args: Args<A>): MethodReturnRefs<Awaited<R>>;
+  options(options: ActorMethodOptions & { numReturns?: 1 }): ActorMethod<A, R>;
+  options(options: ActorMethodOptions & { numReturns: number }): MultiReturnActorMethod<A, R>;
 }
 
 /** Names of T's methods (its function-valued string keys). */
@@ -31,9 +70,29 @@ export type ActorMethodNames<T> = {
   [K in keyof T & string]: T[K] extends (...args: never[]) => unknown ? K : never;
 }[keyof T & string];
 
-/** A handle to an actor of class instance type T: one ActorMethod per method of T. */
-export type ActorHandle<T> = {
-  readonly [K in ActorMethodNames<T>]: T[K] extends (...args: infer A) => infer R ? ActorMethod<A, R> : never;
+/** Per-method options of a class: what its static `methodOptions` may hold. */
+export type MethodOptionsOf<T> = { readonly [K in ActorMethodNames<T>]?: Readonly<ActorMethodOptions> };
+
+/** The class's static methodOptions, if it has one (what types its handle's methods). */
+export type StaticMethodOptions<C> = C extends { readonly methodOptions: infer O } ? O : {};
+
+/** ActorMethod, or MultiReturnActorMethod where the static options give that method numReturns > 1. */
+type MethodOf<F, O> = F extends (...args: infer A) => infer R
+  ? O extends { readonly numReturns: infer N }
+    ? N extends 1
+      ? ActorMethod<A, R>
+      : N extends number
+        ? MultiReturnActorMethod<A, R>
+        : ActorMethod<A, R>
+    : ActorMethod<A, R>
+  : never;
+
+/**
+ * A handle to an actor of class instance type T: one ActorMethod per method of T. `O` is the
+ * class's static methodOptions (from remote(Class)): a method with numReturns n > 1 there gives n refs.
+ */
+export type ActorHandle<T, O = {}> = {
+  readonly [K in ActorMethodNames<T>]: MethodOf<T[K], K extends keyof O ? O[K] : undefined>;
 } & ActorHandleBase;
 
 export interface ActorHandleBase {
@@ -43,22 +102,31 @@ export interface ActorHandleBase {
 
 class ActorMethodImpl {
   constructor(
-    private readonly info: ActorInfo,
+    private readonly handle: ActorHandleImpl,
     private readonly method: string,
+    private readonly numReturns: number,
+    private readonly concurrencyGroup: string | undefined,
   ) {}
 
-  remote(...args: unknown[]): ObjectRef | ObjectRefGenerator {
+  remote(...args: unknown[]): ObjectRef | ObjectRef[] | ObjectRefGenerator {
     const runtime = currentRuntime();
+    const info = this.handle.info;
     if (runtime === undefined) {
-      throw new MinirayError(`${this.info.className}.${this.method}.remote(): miniray is not running (the actor went away with shutdown())`);
+      throw new MinirayError(`${info.className}.${this.method}.remote(): miniray is not running (the actor went away with shutdown())`);
     }
-    // generators: a generator method's call streams, as a generator task does
-    if (this.info.generatorMethods?.includes(this.method) === true) {
-      const [end] = runtime.coreWorker.submitActorCall(this.info, this.method, args, 1, STREAMING);
+    // generators: a generator method's call streams, as a generator task does (in its concurrency group)
+    if (info.generatorMethods?.includes(this.method) === true) {
+      const [end] = runtime.coreWorker.submitActorCall(info, this.method, args, 1, this.concurrencyGroup, STREAMING);
       return new ObjectRefGenerator(runtime.coreWorker.refFor(end as string), runtime.coreWorker.streams);
     }
-    const [id] = runtime.coreWorker.submitActorCall(this.info, this.method, args, 1);
-    return runtime.coreWorker.refFor(id as string);
+    const ids = runtime.coreWorker.submitActorCall(info, this.method, args, this.numReturns, this.concurrencyGroup);
+    if (this.numReturns === 1) return runtime.coreWorker.refFor(ids[0] as string);
+    return ids.map((id) => runtime.coreWorker.refFor(id));
+  }
+
+  options(options: ActorMethodOptions): ActorMethodImpl {
+    const checked = checkMethodOptions(`${this.handle.info.className}.${this.method}.options()`, options);
+    return new ActorMethodImpl(this.handle, this.method, checked.numReturns ?? this.numReturns, checked.concurrencyGroup ?? this.concurrencyGroup);
   }
 }
 
@@ -67,13 +135,28 @@ export class ActorHandleImpl implements ActorHandleBase {
   readonly className: string;
   /** @internal what the handle was built from (and travels as). */
   readonly info: ActorInfo;
+  /**
+   * @internal Actor lifetimes: a ref to the actor's handles at its owner (non-detached actors), so
+   * that handles are counted as refs are (borrowers included), and collected with this handle.
+   */
+  readonly scopeRef: ObjectRef | undefined;
 
-  constructor(info: ActorInfo) {
+  /** `scopeRef`: the creator's, counted from the start; other handles make their own. */
+  constructor(info: ActorInfo, scopeRef?: ObjectRef) {
     this.info = info;
     this.actorId = new ActorID(info.actorId);
     this.className = info.className;
+    this.scopeRef = scopeRef;
+    if (scopeRef === undefined && info.owner !== undefined) {
+      this.scopeRef = new ObjectRef(new ObjectID(info.actorId), info.owner);
+      currentRuntime()?.coreWorker.noteHandleArrived();
+    }
     for (const method of info.methodNames) {
-      Object.defineProperty(this, method, { value: new ActorMethodImpl(info, method), enumerable: false });
+      const options = info.methodOptions?.[method];
+      Object.defineProperty(this, method, {
+        value: new ActorMethodImpl(this, method, options?.numReturns ?? 1, options?.concurrencyGroup),
+        enumerable: false,
+      });
     }
   }
 
@@ -85,15 +168,56 @@ export class ActorHandleImpl implements ActorHandleBase {
 addExtension({
   Class: ActorHandleImpl,
   type: ACTOR_HANDLE_TYPE,
-  write(handle: ActorHandleImpl): [string, string, readonly string[]] | [string, string, readonly string[], readonly string[]] {
-    const { actorId, className, methodNames, generatorMethods } = handle.info;
-    return generatorMethods === undefined ? [actorId, className, methodNames] : [actorId, className, methodNames, generatorMethods];
+  // Shapes: [id, class, methods]; [.., owner | null, methodOptions | null, generatorMethods?] (actors);
+  // older generator handles sent [.., generatorMethods] (read below).
+  write(handle: ActorHandleImpl): unknown[] {
+    const { actorId, className, methodNames, owner, methodOptions, generatorMethods } = handle.info;
+    if (handle.scopeRef !== undefined) noteRefMet(handle.scopeRef);
+    if (owner === undefined && methodOptions === undefined && generatorMethods === undefined) return [actorId, className, methodNames];
+    const shape: unknown[] = [actorId, className, methodNames, owner ?? null, methodOptions ?? null];
+    if (generatorMethods !== undefined) shape.push(generatorMethods);
+    return shape;
   },
-  read([actorId, className, methodNames, generatorMethods]: [string, string, string[], string[]?]): ActorHandleImpl {
-    const generators = Array.isArray(generatorMethods) ? generatorMethods.filter((name) => typeof name === 'string') : undefined;
-    return new ActorHandleImpl(generators === undefined ? { actorId, className, methodNames } : { actorId, className, methodNames, generatorMethods: generators });
+  read(data: unknown[]): ActorHandleImpl {
+    const [actorId, className, methodNames] = data as [string, string, string[]];
+    const info: { -readonly [K in keyof ActorInfo]: ActorInfo[K] } = { actorId, className, methodNames };
+    // A 4th element that is a list is a generator-only handle's generatorMethods.
+    const fourth = data[3];
+    const generatorMethods = Array.isArray(fourth) ? fourth : data[5];
+    if (!Array.isArray(fourth)) {
+      const owner = fourth as OwnerAddress | null | undefined;
+      const methodOptions = data[4] as Record<string, MethodOptionsSpec> | null | undefined;
+      if (owner !== null && owner !== undefined) info.owner = owner;
+      if (methodOptions !== null && methodOptions !== undefined) info.methodOptions = methodOptions;
+    }
+    if (Array.isArray(generatorMethods)) info.generatorMethods = generatorMethods.filter((name): name is string => typeof name === 'string');
+    return new ActorHandleImpl(info);
   },
 });
+
+/** A method's options, checked: numReturns an integer 1..10,000, concurrencyGroup a non-empty string. */
+export function checkMethodOptions(where: string, options: unknown): MethodOptionsSpec {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionError(`${where} takes an object such as { numReturns: 2 } or { concurrencyGroup: 'io' }`, 'options');
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== 'numReturns' && key !== 'concurrencyGroup') {
+      throw new InvalidOptionError(`${where}: unknown option '${key}'; a method's options are numReturns and concurrencyGroup`, key);
+    }
+  }
+  const { numReturns, concurrencyGroup } = o;
+  if (numReturns !== undefined && (typeof numReturns !== 'number' || !Number.isInteger(numReturns) || numReturns < 1 || numReturns > 10_000)) {
+    throw new InvalidOptionError(`${where}: numReturns must be an integer from 1 to 10000; got ${String(numReturns)}`, 'numReturns');
+  }
+  if (concurrencyGroup !== undefined && (typeof concurrencyGroup !== 'string' || concurrencyGroup === '')) {
+    throw new InvalidOptionError(`${where}: concurrencyGroup must be the non-empty name of one of the actor's concurrencyGroups; got ${String(concurrencyGroup)}`, 'concurrencyGroup');
+  }
+  const spec: { numReturns?: number; concurrencyGroup?: string } = {};
+  if (numReturns !== undefined) spec.numReturns = numReturns;
+  if (concurrencyGroup !== undefined) spec.concurrencyGroup = concurrencyGroup;
+  return spec;
+}
 
 /** The methods a handle exposes: every function on the class's prototype chain but the constructor. */
 export function methodNamesOf(cls: Function): string[] {

@@ -294,3 +294,69 @@ test("kill({ noRestart: false }) of a 'thread' actor accounts for its calls when
     [calls[1]?.taskId],
   );
 });
+
+// ---- actors part: lifetimes, exitActor(), getIfExists aliases, concurrency groups ----------------
+
+test('outOfScope ends a non-detached actor for good (its worker killed), and leaves a detached one alone', () => {
+  const { manager, hosts, killed, stored } = setUp();
+  const spec = actorSpec('thread');
+  const host = alive(manager, hosts, spec);
+  manager.outOfScope(spec.actorId);
+  assert.deepEqual(killed, [host]);
+  const call = callSpec(spec.actorId);
+  manager.submitCall(call);
+  assert.match(stored.get(call.returnIds[0] as string) ?? '', /every handle to it went out of scope/);
+
+  const detached = actorSpec('thread', { detached: true });
+  alive(manager, hosts, detached);
+  manager.outOfScope(detached.actorId);
+  assert.equal(killed.length, 1);
+});
+
+test('a call reporting exitActor fails with "exited intentionally", and so do the calls behind it; no restart', () => {
+  const { manager, hosts, killed, stored } = setUp();
+  const spec = actorSpec('thread', { maxRestarts: 5 });
+  const host = alive(manager, hosts, spec);
+  const quit = callSpec(spec.actorId, 'quit');
+  const next = callSpec(spec.actorId);
+  manager.submitCall(quit);
+  manager.submitCall(next);
+  const sent = executed(host).filter((t) => t.method !== undefined);
+  manager.onResults(host, [{ seq: (sent[0] as ExecuteTask).seq, outcome: 'error', error: new Uint8Array([0xc0]), userError: false, exitActor: true, us: 1 }], []);
+  for (const call of [quit, next]) assert.match(stored.get(call.returnIds[0] as string) ?? '', /exited intentionally: quit\(\) called exitActor\(\)/);
+  assert.deepEqual(killed, [host]);
+  host.alive = false;
+  manager.onHostExit(host);
+  assert.equal(hosts.length, 1, 'not restarted');
+});
+
+test('an alias (getIfExists from a worker) reaches the actor it stands for, for calls and kill', () => {
+  const { manager, hosts, stored } = setUp();
+  const spec = actorSpec('thread');
+  const host = alive(manager, hosts, spec);
+  manager.alias('alias-id', spec.actorId);
+  assert.equal(manager.has('alias-id'), true);
+  const call = callSpec('alias-id');
+  manager.submitCall(call);
+  const sent = executed(host).filter((t) => t.method !== undefined);
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0]?.actorId, spec.actorId);
+  manager.kill('alias-id', true);
+  const later = callSpec(spec.actorId);
+  manager.submitCall(later);
+  assert.match(stored.get(later.returnIds[0] as string) ?? '', /killed with kill\(\)/);
+  assert.equal(manager.unalias('alias-id'), true);
+  assert.equal(manager.unalias('alias-id'), false);
+});
+
+test("concurrency groups go with the creation, and a call's group with the call", () => {
+  const { manager, hosts } = setUp();
+  const spec = actorSpec('thread', { concurrencyGroups: { io: 2 } });
+  const host = alive(manager, hosts, spec);
+  manager.submitCall({ ...callSpec(spec.actorId), concurrencyGroup: 'io' });
+  manager.submitCall(callSpec(spec.actorId));
+  const tasks = executed(host);
+  assert.deepEqual(tasks[0]?.concurrencyGroups, { io: 2 });
+  assert.equal(tasks[1]?.concurrencyGroup, 'io');
+  assert.equal('concurrencyGroup' in (tasks[2] as ExecuteTask), false, 'nothing set for a call without a group');
+});

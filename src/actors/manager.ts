@@ -160,6 +160,8 @@ type HostWork =
 export class ActorManager {
   private readonly actors = new Map<string, ActorRecord>();
   private readonly names = new Map<string, string>();
+  /** getIfExists: IDs of handles that reach another actor (by the actor's ID). */
+  private readonly aliases = new Map<string, string>();
   private readonly hostWork = new Map<Host, Map<number, HostWork>>();
   private readonly sharedHosts: Host[] = [];
   private readonly progressBlocks = new Map<Host, ProgressBlocks>();
@@ -236,9 +238,10 @@ export class ActorManager {
 
   /** Accepts a method call (its return objects are already registered as pending). */
   submitCall(spec: TaskSpec, attempt = 0): void {
+    if (this.aliases.size > 0 && this.aliases.has(spec.actorId as string)) spec = { ...spec, actorId: this.resolve(spec.actorId as string) };
     const actor = this.actors.get(spec.actorId as string);
     if (actor === undefined) {
-      const error = new ActorDiedError(`actor ${spec.actorId} is not known to this miniray instance (killed before, or from a session that was shut down)`);
+      const error = new ActorDiedError(`actor ${spec.actorId} is not known to this miniray instance (killed before, or from a session that was shut down)`, { actorId: spec.actorId as string });
       this.services.failObjects(spec.returnIds, encodeError(error));
       this.services.taskEvents?.failed(spec, attempt, encodeError(error));
       return;
@@ -276,8 +279,24 @@ export class ActorManager {
     for (const actor of this.actors.values()) {
       if (actor.spec.owner.nodeId !== ownerNode || actor.state === 'dead' || actor.spec.detached === true) continue;
       actor.noRestart = true;
-      this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actor.spec.actorId}) ended: ${reason}`)));
+      this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actor.spec.actorId}) ended: ${reason}`, { actorId: actor.spec.actorId })));
     }
+  }
+
+  /**
+   * Actor lifetimes: no handle to it is left anywhere and no call of it is pending (calls hold its
+   * handles). A non-detached actor ends for good, freeing its worker, resources and name.
+   */
+  outOfScope(actorId: string): void {
+    const actor = this.actors.get(actorId);
+    if (actor === undefined || actor.state === 'dead' || actor.spec.detached === true) return;
+    actor.noRestart = true;
+    const error = new ActorDiedError(
+      `actor ${actor.spec.className} (${actorId}) ended: every handle to it went out of scope (it is not detached). ` +
+        "Keep a handle while you use it, or create it with lifetime: 'detached' to keep it until kill()",
+      { actorId },
+    );
+    this.die(actor, encodeError(error));
   }
 
   /** The actors `which` picks end for good (their placement group was removed: helper pg). */
@@ -290,7 +309,7 @@ export class ActorManager {
     const actor = this.actors.get(actorId);
     if (actor === undefined || actor.state === 'dead') return;
     actor.noRestart = true;
-    this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actorId}) is dead: ${reason}`)));
+    this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actorId}) is dead: ${reason}`, { actorId })));
   }
 
   /**
@@ -325,7 +344,22 @@ export class ActorManager {
 
   /** Whether an actor with this ID is known here (a new actor must not take its ID). */
   has(actorId: string): boolean {
-    return this.actors.has(actorId);
+    return this.actors.has(actorId) || this.aliases.has(actorId);
+  }
+
+  /** getIfExists: handles made for `aliasId` reach the actor `actorId` (a worker's, made before the node answered). */
+  alias(aliasId: string, actorId: string): void {
+    this.aliases.set(aliasId, actorId);
+  }
+
+  /** The handles of an alias are gone; true if it was one. */
+  unalias(aliasId: string): boolean {
+    return this.aliases.delete(aliasId);
+  }
+
+  /** The actor an ID names here: itself, or the actor an alias stands for. */
+  private resolve(actorId: string): string {
+    return this.aliases.get(actorId) ?? actorId;
   }
 
   /** The maxTaskRetries of an actor known here. */
@@ -337,18 +371,24 @@ export class ActorManager {
     const id = this.names.get(nameKey(namespace, name));
     const actor = id === undefined ? undefined : this.actors.get(id);
     if (actor === undefined || actor.state === 'dead') return null;
-    const info = { actorId: actor.spec.actorId, className: actor.spec.className, methodNames: actor.spec.methodNames };
-    return actor.spec.generatorMethods === undefined ? info : { ...info, generatorMethods: actor.spec.generatorMethods }; // generators
+    const { spec } = actor;
+    const info: { -readonly [K in keyof ActorInfo]: ActorInfo[K] } = { actorId: spec.actorId, className: spec.className, methodNames: spec.methodNames };
+    // Actor lifetimes: a non-detached actor's handles are counted at its owner.
+    if (spec.detached !== true) info.owner = spec.owner;
+    if (spec.methodOptions !== undefined) info.methodOptions = spec.methodOptions;
+    if (spec.generatorMethods !== undefined) info.generatorMethods = spec.generatorMethods; // generators
+    return info;
   }
 
   /** Kills an actor: for good with `noRestart`, else as if its worker had died (it restarts if it may). */
   kill(actorId: string, noRestart: boolean): void {
+    actorId = this.resolve(actorId);
     const actor = this.actors.get(actorId);
     if (actor === undefined || actor.state === 'dead') return;
     const host = actor.host;
     if (noRestart) {
       actor.noRestart = true;
-      this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actorId}) was killed with kill()`)));
+      this.die(actor, encodeError(new ActorDiedError(`actor ${actor.spec.className} (${actorId}) was killed with kill()`, { actorId })));
       return;
     }
     // Not placed yet (nothing to restart), or already going.
@@ -460,10 +500,30 @@ export class ActorManager {
         if (call.failed || actor.state === 'dead') continue;
         this.services.taskEvents?.result(call.spec, call.firstAttempt + call.retries, host.id, result);
         if (result.outcome === 'ok') this.services.storeResults(host, call.spec.returnIds, result, attached);
+        else if (result.exitActor === true) this.exited(actor, call);
         else this.services.failObjects(call.spec.returnIds, result.error);
       }
     }
     this.updateBusy(host);
+  }
+
+  /**
+   * exitActor() (actors part): a method ended its actor on purpose. It is dead for good (no
+   * restart), its worker and resources are freed, and this call and every pending one fail with
+   * an ActorDiedError that says so.
+   */
+  private exited(actor: ActorRecord, call: Call): void {
+    const { spec } = actor;
+    const error = encodeError(
+      new ActorDiedError(
+        `actor ${spec.className} (${spec.actorId}) exited intentionally: ${call.spec.method}() called exitActor(). It is not restarted`,
+        { actorId: spec.actorId, exitedIntentionally: true },
+      ),
+    );
+    this.services.failObjects(call.spec.returnIds, error);
+    this.services.taskEvents?.failed(call.spec, call.firstAttempt + call.retries, error);
+    actor.noRestart = true;
+    this.die(actor, error);
   }
 
   /**
@@ -582,6 +642,7 @@ export class ActorManager {
       maxConcurrency: spec.maxConcurrency,
     };
     if (actor.cell !== undefined) task.progressCell = this.cellFor(host, actor.cell);
+    if (spec.concurrencyGroups !== undefined) task.concurrencyGroups = spec.concurrencyGroups; // concurrency groups (actors part)
     if (spec.owner.nodeId !== this.services.nodeId) task.ownerNode = spec.owner.nodeId;
     if (actor.restarts > 0) task.numRestarts = actor.restarts; // env: wasCurrentActorReconstructed
     // What it holds, for getRuntimeContext() in its methods (helper pg).
@@ -679,6 +740,7 @@ export class ActorManager {
       };
       // Set, not spread: no throwaway object per call.
       if (spec.owner.nodeId !== this.services.nodeId) task.ownerNode = spec.owner.nodeId;
+      if (spec.concurrencyGroup !== undefined) task.concurrencyGroup = spec.concurrencyGroup; // concurrency groups (actors part)
       if (spec.returns !== undefined) task.returns = spec.returns; // generators
       tasks.push(task);
     }
@@ -705,13 +767,14 @@ export class ActorManager {
         call.dropped = false;
         retry.push(call);
       } else if (spec.maxTaskRetries < 0 || call.retries < spec.maxTaskRetries) {
-        if (this.services.taskEvents?.enabled === true) this.services.taskEvents.failed(call.spec, call.firstAttempt + call.retries, encodeError(new ActorDiedError(`actor ${spec.className} (${spec.actorId}) died while running ${call.spec.method}: ${reason}; the call is retried`)));
+        if (this.services.taskEvents?.enabled === true) this.services.taskEvents.failed(call.spec, call.firstAttempt + call.retries, encodeError(new ActorDiedError(`actor ${spec.className} (${spec.actorId}) died while running ${call.spec.method}: ${reason}; the call is retried`, { actorId: spec.actorId })));
         call.retries++;
         retry.push(call);
       } else {
         const error = new ActorDiedError(
           `actor ${spec.className} (${spec.actorId}) died while running ${call.spec.method}: ${reason}. ` +
             `The call was tried ${call.retries + 1} time(s) (maxTaskRetries: ${spec.maxTaskRetries}).`,
+          { actorId: spec.actorId },
         );
         this.services.failObjects(call.spec.returnIds, encodeError(error));
         this.services.taskEvents?.failed(call.spec, call.firstAttempt + call.retries, encodeError(error));
@@ -724,7 +787,7 @@ export class ActorManager {
       const restarts = actor.restarts > 0 ? ` after ${actor.restarts} restart(s)` : '';
       this.die(
         actor,
-        encodeError(new ActorDiedError(`actor ${spec.className} (${spec.actorId}) is dead${restarts}: ${reason} (maxRestarts: ${spec.maxRestarts})`)),
+        encodeError(new ActorDiedError(`actor ${spec.className} (${spec.actorId}) is dead${restarts}: ${reason} (maxRestarts: ${spec.maxRestarts})`, { actorId: spec.actorId })),
       );
       return;
     }
@@ -784,7 +847,7 @@ export class ActorManager {
   private deathError(actor: ActorRecord, why: string, error: Uint8Array): Uint8Array {
     const cause: ErrorRecord = decodeErrorRecord(error);
     const record = toErrorRecord(
-      new ActorDiedError(`actor ${actor.spec.className} (${actor.spec.actorId}) is dead: ${why}: ${cause.message}`),
+      new ActorDiedError(`actor ${actor.spec.className} (${actor.spec.actorId}) is dead: ${why}: ${cause.message}`, { actorId: actor.spec.actorId }),
     );
     record.cause = cause;
     return encodeErrorRecord(record);

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  ActorExitError,
   ActorNotFoundError,
   AuthenticationError,
   InvalidArgumentError,
@@ -21,6 +22,7 @@ import {
   hasAsyncMethods,
   methodNamesOf,
   type ActorHandle,
+  type StaticMethodOptions,
 } from '../actors/handle.js';
 import {
   CoreWorker,
@@ -72,6 +74,8 @@ export type {
   GetActorOptions,
 } from './options.js';
 export type { ActorHandle, ActorMethod, ActorMethodNames, ActorHandleBase } from '../actors/handle.js';
+// Per-method options (actors part).
+export type { ActorMethodOptions, MultiReturnActorMethod, MethodOptionsOf, MethodReturnRefs, StaticMethodOptions } from '../actors/handle.js';
 export type { RuntimeEnv } from './options.js';
 export type { RuntimeContext } from './runtime-context.js';
 import { jobIdHex, makeRuntimeContext, type RuntimeContext } from './runtime-context.js';
@@ -166,8 +170,11 @@ export interface NoReturnRemoteFunction<A extends unknown[], R> {
 export type ActorClassType = new (...args: never[]) => object;
 
 export interface ActorClass<C extends ActorClassType> {
-  /** Creates the actor (it starts on its own worker as soon as it can); returns its handle at once. */
-  remote(...args: RemoteArgs<ConstructorParameters<C>>): ActorHandle<InstanceType<C>>;
+  /**
+   * Creates the actor (it starts on its own worker as soon as it can); returns its handle at once.
+   * The class's static `methodOptions` types the handle (a method with numReturns: 2 gives two refs).
+   */
+  remote(...args: RemoteArgs<ConstructorParameters<C>>): ActorHandle<InstanceType<C>, StaticMethodOptions<C>>;
   /** A copy with other options. */
   options(options: ActorOptions): ActorClass<C>;
 }
@@ -470,13 +477,33 @@ export function remote(target: Function, options?: TaskOptions | ActorOptions): 
   const descriptor = describeFunction(target, callerOf(remote), isClass ? 'class' : 'function');
   if (isClass) {
     const { methodNames, asyncMethods } = methodsOf(target);
-    const actorOptions = mergeActorOptions('remote()', defaultActorOptions(asyncMethods), options as ActorOptions);
+    const actorOptions = mergeActorOptions('remote()', defaultActorOptions(asyncMethods), withStaticMethodOptions(target, options as ActorOptions | undefined));
     if (descriptor.kind === 'module') registerModuleFunction(descriptor.moduleUrl, descriptor.callsite, target);
     return new ActorClassImpl(descriptor, methodNames, actorOptions, generatorMethodsOf(target));
   }
   const taskOptions = mergeTaskOptions('remote()', isGenerator ? generatorTaskOptions() : defaultTaskOptions(), options as TaskOptions);
   if (descriptor.kind === 'module') registerModuleFunction(descriptor.moduleUrl, descriptor.callsite, target);
   return new RemoteFunctionImpl(descriptor, taskOptions);
+}
+
+/**
+ * Per-method options (actors part): the class's static `methodOptions`, under the options' own
+ * (which win per method). Checked like the option: a method that is not one is refused.
+ */
+function withStaticMethodOptions(cls: Function, options: ActorOptions | undefined): ActorOptions | undefined {
+  const descriptor = Object.getOwnPropertyDescriptor(cls, 'methodOptions');
+  const value: unknown = descriptor === undefined ? undefined : 'value' in descriptor ? descriptor.value : undefined;
+  if (value === undefined) return options;
+  if (typeof value !== 'object' || value === null) {
+    throw new InvalidOptionError(`remote(${cls.name}): its static methodOptions must be an object of options by method name, e.g. { split: { numReturns: 2 } }`, 'methodOptions');
+  }
+  const methods = new Set(methodNamesOf(cls));
+  for (const method of Object.keys(value)) {
+    if (!methods.has(method)) {
+      throw new InvalidOptionError(`remote(${cls.name}): static methodOptions names '${method}', which is not a method of ${cls.name}`, 'methodOptions');
+    }
+  }
+  return { ...options, methodOptions: { ...(value as Record<string, { numReturns?: number; concurrencyGroup?: string }>), ...options?.methodOptions } };
 }
 
 /** A class's methods, read once; a prototype chain that throws when read (a proxy) is an InvalidArgumentError. */
@@ -494,10 +521,10 @@ function methodsOf(cls: Function): { methodNames: string[]; asyncMethods: boolea
 }
 
 /** The handle of a named actor. Rejects with ActorNotFoundError when no live actor has that name. */
-export async function getActor<T extends object = Record<string, never>>(
+export async function getActor<T extends object = Record<string, never>, O = {}>(
   name: string,
   options?: GetActorOptions,
-): Promise<ActorHandle<T>> {
+): Promise<ActorHandle<T, O>> {
   const valid = validateOptions('getActor()', GET_ACTOR_RULES, options);
   if (typeof name !== 'string' || name === '') {
     throw new InvalidArgumentError(
@@ -514,7 +541,7 @@ export async function getActor<T extends object = Record<string, never>>(
         (runtime === undefined ? ' (miniray is not running)' : '; create it with remote(Class).options({ name }).remote(...)'),
     );
   }
-  return new ActorHandleImpl(info) as unknown as ActorHandle<T>;
+  return new ActorHandleImpl(info) as unknown as ActorHandle<T, O>;
 }
 
 /**
@@ -531,6 +558,19 @@ export function kill(handle: ActorHandle<object> | ActorHandleImpl, options?: Ki
     );
   }
   currentRuntime()?.coreWorker.killActor(actorId, valid.noRestart ?? true);
+}
+
+/**
+ * Ends the actor whose method calls it, cleanly: as Ray's exit_actor(). The actor is dead for good
+ * (never restarted, whatever maxRestarts says); this call and every pending one fail with
+ * ActorDiedError (exitedIntentionally: true), and its worker and resources are freed. It throws
+ * (to stop the method), so call it last; outside an actor method it just throws.
+ */
+export function exitActor(): never {
+  throw new ActorExitError(
+    'exitActor() was called. Inside an actor method it ends the actor; anywhere else it only throws ' +
+      '(to end an actor from outside, use kill(handle))',
+  );
 }
 
 // ---- objects -------------------------------------------------------------------------------------

@@ -518,6 +518,20 @@ export interface ActorOptions {
    * driver with getActor(name). As in Ray, a detached actor needs no name (reach it through a handle).
    */
   lifetime?: ActorLifetime;
+  // Concurrency groups, per-method options and getIfExists (actors part).
+  /**
+   * Named groups of calls, each with its own limit of calls at once, e.g. { io: 2, compute: 1 }.
+   * A method runs in the group its methodOptions (or a call's .options()) name; others in the
+   * default group (of maxConcurrency calls). Default: none.
+   */
+  concurrencyGroups?: Record<string, number>;
+  /**
+   * Per-method options, by method name: { numReturns, concurrencyGroup }. The class's static
+   * `methodOptions` gives the same and also types the handle (numReturns: 2 gives two refs).
+   */
+  methodOptions?: Record<string, { numReturns?: number; concurrencyGroup?: string }>;
+  /** With name: if a live actor has that name, return a handle to it instead of creating one. Default: false. */
+  getIfExists?: boolean;
   /** Its runtime environment, merged over the one it inherits (see RuntimeEnv); its methods' tasks inherit it. */
   runtimeEnv?: RuntimeEnv;
 }
@@ -539,6 +553,39 @@ const ACTOR_RULES = {
   schedulingStrategy: STRATEGY_RULE,
   isolation: { type: 'string', oneOf: ISOLATIONS, doc: 'how the actor is hosted' },
   lifetime: { type: 'string', oneOf: LIFETIMES, doc: "'detached' to outlive its owner (until kill()), or 'non_detached' to end with it" },
+  concurrencyGroups: {
+    value: undefined as Record<string, number> | undefined,
+    type: 'custom',
+    doc: 'calls at once per named group, e.g. { io: 2, compute: 1 }',
+    problem: (value) => {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'an object of group limits, e.g. { io: 2, compute: 1 }';
+      for (const [name, limit] of Object.entries(value)) {
+        if (name === '') return 'an object of group limits with non-empty names';
+        if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1) return `an object of integer limits >= 1 (group '${name}' is not)`;
+      }
+      return undefined;
+    },
+  },
+  methodOptions: {
+    value: undefined as Record<string, { numReturns?: number; concurrencyGroup?: string }> | undefined,
+    type: 'custom',
+    doc: "per-method options by name, e.g. { fetch: { concurrencyGroup: 'io' }, split: { numReturns: 2 } }",
+    problem: (value) => {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return "an object of method options by method name, e.g. { split: { numReturns: 2 } }";
+      for (const [method, options] of Object.entries(value)) {
+        if (typeof options !== 'object' || options === null) return `an object of method options (those of '${method}' are not an object)`;
+        for (const [key, option] of Object.entries(options as Record<string, unknown>)) {
+          if (key === 'numReturns') {
+            if (typeof option !== 'number' || !Number.isInteger(option) || option < 1 || option > MAX_NUM_RETURNS) return `numReturns from 1 to ${MAX_NUM_RETURNS} ('${method}' has ${String(option)})`;
+          } else if (key === 'concurrencyGroup') {
+            if (typeof option !== 'string' || option === '') return `a non-empty concurrencyGroup name ('${method}' has ${String(option)})`;
+          } else return `only numReturns and concurrencyGroup per method ('${method}' has '${key}')`;
+        }
+      }
+      return undefined;
+    },
+  },
+  getIfExists: { type: 'boolean', doc: 'with name: reach the live actor of that name instead of creating one' },
   runtimeEnv: RUNTIME_ENV_RULE,
 } as const satisfies RulesFor<ActorOptions>;
 
@@ -560,8 +607,46 @@ export function mergeActorOptions(
     ...placementOf(base, valid.schedulingStrategy),
     isolation: valid.isolation ?? base.isolation,
     lifetime: valid.lifetime ?? base.lifetime,
+    ...actorPartOptions(where, base, valid),
     runtimeEnv: valid.runtimeEnv === undefined ? base.runtimeEnv : specRuntimeEnv(where, valid.runtimeEnv),
   };
+}
+
+/** Concurrency groups, per-method options and getIfExists (actors part), checked against each other. */
+function actorPartOptions(
+  where: string,
+  base: ResolvedActorOptions,
+  valid: ActorOptions,
+): Pick<ResolvedActorOptions, 'concurrencyGroups' | 'methodOptions' | 'getIfExists'> {
+  const concurrencyGroups = valid.concurrencyGroups ?? base.concurrencyGroups;
+  const methodOptions = valid.methodOptions === undefined ? base.methodOptions : { ...base.methodOptions, ...valid.methodOptions };
+  const getIfExists = valid.getIfExists ?? base.getIfExists;
+  const part: { -readonly [K in 'concurrencyGroups' | 'methodOptions' | 'getIfExists']?: ResolvedActorOptions[K] } = {};
+  if (concurrencyGroups !== undefined) part.concurrencyGroups = concurrencyGroups;
+  if (methodOptions !== undefined) part.methodOptions = methodOptions;
+  if (getIfExists === true) part.getIfExists = true;
+  void where;
+  return part;
+}
+
+/**
+ * Concurrency groups (actors part): every method's group is one of the actor's, checked when the
+ * actor is created (remote(Class) may name groups that .options() adds later).
+ */
+export function checkMethodGroups(where: string, options: ResolvedActorOptions): void {
+  const { concurrencyGroups, methodOptions } = options;
+  if (methodOptions === undefined) return;
+  for (const [method, options] of Object.entries(methodOptions)) {
+    const group = options.concurrencyGroup;
+    if (group !== undefined && concurrencyGroups?.[group] === undefined) {
+      const known = Object.keys(concurrencyGroups ?? {});
+      throw new InvalidOptionError(
+        `${where}: method '${method}' is in concurrency group '${group}', which the actor does not have ` +
+          (known.length === 0 ? '(it has none): add concurrencyGroups: { ' + group + ': n }' : `(it has ${known.map((k) => `'${k}'`).join(', ')})`),
+        'concurrencyGroup',
+      );
+    }
+  }
 }
 
 export function defaultActorOptions(asyncMethods: boolean): ResolvedActorOptions {

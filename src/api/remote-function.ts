@@ -11,9 +11,9 @@ import type { CoreWorker, ResolvedActorOptions, ResolvedTaskOptions } from '../c
 import { SerializationError } from '../errors/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
 import { ObjectRefGenerator } from '../object-ref/generator.js';
-import type { ResourceMap, SchedulingStrategy } from '../protocol/index.js';
+import type { ActorInfo, ResourceMap, SchedulingStrategy } from '../protocol/index.js';
 import { EXTENSION_TYPES, type FunctionDescriptor } from '../serialization/index.js';
-import { defaultActorOptions, defaultTaskOptions, generatorTaskOptions, mergeActorOptions, mergeTaskOptions, type ActorOptions, type TaskOptions } from './options.js';
+import { checkMethodGroups, defaultActorOptions, defaultTaskOptions, generatorTaskOptions, mergeActorOptions, mergeTaskOptions, type ActorOptions, type TaskOptions } from './options.js';
 
 /** The running CoreWorker, starting miniray with defaults if needed. */
 function coreWorker(): CoreWorker {
@@ -56,9 +56,19 @@ export class ActorClassImpl {
   ) {}
 
   remote(...args: unknown[]): ActorHandleImpl {
-    const actorId = coreWorker().createActor(this.descriptor, this.methodNames, args, this.actorOptions, this.generatorMethods);
-    const info = { actorId, className: this.descriptor.name, methodNames: this.methodNames };
-    return new ActorHandleImpl(this.generatorMethods.length === 0 ? info : { ...info, generatorMethods: this.generatorMethods });
+    checkMethodGroups(`${this.descriptor.name}.remote()`, this.actorOptions);
+    const worker = coreWorker();
+    const created = worker.createOrGetActor(this.descriptor, this.methodNames, args, this.actorOptions, this.generatorMethods);
+    // getIfExists found a live actor of that name: a handle to it, counted as any other.
+    if (typeof created !== 'string') return new ActorHandleImpl(created);
+    const { methodOptions, lifetime } = this.actorOptions;
+    const info: { -readonly [K in keyof ActorInfo]: ActorInfo[K] } = { actorId: created, className: this.descriptor.name, methodNames: this.methodNames };
+    if (methodOptions !== undefined) info.methodOptions = methodOptions;
+    if (this.generatorMethods.length !== 0) info.generatorMethods = this.generatorMethods;
+    if (lifetime === 'detached') return new ActorHandleImpl(info);
+    // Actor lifetimes: the creator's handle is the first counted (the node counts it from the start).
+    info.owner = worker.address;
+    return new ActorHandleImpl(info, worker.refFor(created));
   }
 
   options(options: ActorOptions): ActorClassImpl {

@@ -640,7 +640,7 @@ export class ClusterAgent implements ClusterLink {
     for (const call of calls) {
       if (nodeId === undefined) {
         const why = this.refusedActors.get(actorId) ?? this.deadActors.get(actorId) ?? 'it is not known to this cluster (killed before, or from a session that was shut down)';
-        failCall(call, new ActorDiedError(`actor ${actorId} cannot be called: ${why}`));
+        failCall(call, new ActorDiedError(`actor ${actorId} cannot be called: ${why}`, { actorId }));
       } else this.resend(call, nodeId);
     }
     // Later calls read why from the GCS again.
@@ -663,6 +663,7 @@ export class ClusterAgent implements ClusterLink {
           new ActorDiedError(
             `actor ${spec.actorId} died while running or queued to run ${spec.name}: its node ${(call.lostAt ?? '').slice(0, 8)} died. ` +
               `The call was tried ${call.tries + 1} time(s) (maxTaskRetries: ${maxTaskRetries}).`,
+            { actorId: spec.actorId as string },
           ),
         );
         return;
@@ -1043,6 +1044,22 @@ export class ClusterAgent implements ClusterLink {
       }, () => {});
   }
 
+  claimActorName(spec: ActorSpec, callback: (holder: { actorId: string; ownerNodeId: string; detached: boolean } | null) => void): void {
+    this.gcs.registerActor(actorEntry(spec, this.self)).then(
+      (answer) => {
+        if (answer.ok || answer.holder === undefined) return callback(null);
+        const { holder } = answer;
+        // Claimed by another caller that may not have placed it yet (its row names the claimant's
+        // node until it is ALIVE): calls wait for it to come up, as after a restart.
+        if (holder.state === 'ALIVE') this.actorNodes.set(holder.actorId, holder.nodeId);
+        else this.relocate(holder.actorId, '');
+        this.actorRetries.set(holder.actorId, holder.maxTaskRetries);
+        callback(holder);
+      },
+      () => callback(null),
+    );
+  }
+
   actorDied(actorId: string, reason: string): void {
     void this.gcs.updateActor(actorId as ActorIdHex, 'DEAD', { reason }).catch(() => {});
   }
@@ -1074,7 +1091,12 @@ export class ClusterAgent implements ClusterLink {
         this.actorRetries.set(entry.actorId, entry.maxTaskRetries);
         // A restarting one is looked up again at its first call (which waits for the next instance).
         if (entry.state !== 'RESTARTING' && !this.relocating.has(entry.actorId)) this.actorNodes.set(entry.actorId, entry.nodeId);
-        callback({ actorId: entry.actorId, className: entry.className, methodNames: entry.methodNames });
+        const info: { -readonly [K in keyof ActorInfo]: ActorInfo[K] } = { actorId: entry.actorId, className: entry.className, methodNames: entry.methodNames };
+        // Actor lifetimes: a non-detached actor's handles are counted at its owner's node (borrowed from here).
+        if (!entry.detached) info.owner = { nodeId: entry.ownerNodeId, workerId: '' };
+        if (entry.methodOptions !== undefined) info.methodOptions = entry.methodOptions;
+        if (entry.generatorMethods !== undefined) info.generatorMethods = entry.generatorMethods; // generators
+        callback(info);
       },
       () => callback(null),
     );
@@ -1489,6 +1511,8 @@ function actorEntry(spec: ActorSpec, nodeId: string): Parameters<GcsClient['regi
     detached: spec.detached === true,
     maxRestarts: spec.maxRestarts,
     maxTaskRetries: spec.maxTaskRetries,
+    ...(spec.methodOptions === undefined ? {} : { methodOptions: spec.methodOptions }),
+    ...(spec.generatorMethods === undefined ? {} : { generatorMethods: spec.generatorMethods }),
   };
 }
 

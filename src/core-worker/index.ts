@@ -13,7 +13,7 @@ import {
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddress } from '../object-ref/index.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, NewObject, ObjectPayload, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, MethodOptionsSpec, NewObject, ObjectPayload, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
 import { mergeRuntimeEnv } from '../protocol/index.js';
 import { generatorItemId, type StreamReader } from '../object-ref/generator.js';
 import {
@@ -105,7 +105,17 @@ const DYNAMIC: ReturnMode = Object.freeze({ kind: 'dynamic' });
 export type ResolvedActorOptions = Pick<
   ActorSpec,
   'name' | 'namespace' | 'maxRestarts' | 'maxTaskRetries' | 'maxConcurrency' | 'numCpus' | 'isolation'
-> & { readonly resources: ResourceMap | undefined; readonly strategy: SchedulingStrategy | undefined; readonly lifetime: 'detached' | 'non_detached'; readonly runtimeEnv?: RuntimeEnvSpec | undefined; readonly placementGroup?: InGroup };
+> & {
+  readonly resources: ResourceMap | undefined;
+  readonly strategy: SchedulingStrategy | undefined;
+  readonly lifetime: 'detached' | 'non_detached';
+  readonly runtimeEnv?: RuntimeEnvSpec | undefined;
+  readonly placementGroup?: InGroup;
+  // Concurrency groups, per-method options and getIfExists (actors part; absent: none, false).
+  readonly concurrencyGroups?: Readonly<Record<string, number>> | undefined;
+  readonly methodOptions?: Readonly<Record<string, MethodOptionsSpec>> | undefined;
+  readonly getIfExists?: boolean;
+};
 
 /** Hooks a worker runtime gives its CoreWorker, to learn when a running task waits in get(). */
 export interface BlockingHooks {
@@ -158,6 +168,20 @@ export class CoreWorker {
     this.views = new ViewTracker(node);
     // Every ObjectRef made in this thread from now on is counted, so the node knows when the last goes.
     onRefCreated((ref) => this.refs.track(ref));
+  }
+
+  /** Actor lifetimes: a handle of a counted actor was decoded here since the last take. */
+  private handlesArrived = false;
+
+  noteHandleArrived(): void {
+    this.handlesArrived = true;
+  }
+
+  /** Whether handles arrived since the last call (an idle worker then collects, so they do not keep their actors). */
+  takeHandlesArrived(): boolean {
+    const arrived = this.handlesArrived;
+    this.handlesArrived = false;
+    return arrived;
   }
 
   /** Tells the node now about refs this thread began or stopped holding (before results go). */
@@ -271,13 +295,22 @@ export class CoreWorker {
   }
 
   /** Creates an actor (the node starts it as soon as it can); returns its ID. */
-  createActor(
+  createActor(cls: FunctionDescriptor, methodNames: readonly string[], args: readonly unknown[], options: ResolvedActorOptions, generatorMethods: readonly string[] = []): string {
+    const created = this.createOrGetActor(cls, methodNames, args, { ...options, getIfExists: false }, generatorMethods);
+    return typeof created === 'string' ? created : created.actorId;
+  }
+
+  /**
+   * createActor, or with getIfExists the ActorInfo of the live actor of that name when the node
+   * (in this thread: the driver's) knows it at once.
+   */
+  createOrGetActor(
     cls: FunctionDescriptor,
     methodNames: readonly string[],
     args: readonly unknown[],
     options: ResolvedActorOptions,
     generatorMethods: readonly string[] = [],
-  ): string {
+  ): string | ActorInfo {
     const actorId = randomHex();
     const spec: ActorSpec = {
       actorId,
@@ -297,19 +330,22 @@ export class CoreWorker {
       isolation: options.isolation,
       owner: this.address,
       ...(options.lifetime === 'detached' ? { detached: true } : {}),
+      ...(options.concurrencyGroups === undefined ? {} : { concurrencyGroups: options.concurrencyGroups }),
+      ...(options.methodOptions === undefined ? {} : { methodOptions: options.methodOptions }),
+      ...(options.getIfExists === true ? { getIfExists: true } : {}),
       ...(generatorMethods.length === 0 ? {} : { generatorMethods }),
     };
     const env = this.inheritedEnv(options.runtimeEnv);
     if (env !== undefined) (spec as { runtimeEnv?: RuntimeEnvSpec }).runtimeEnv = env;
-    this.node.createActor(this.definitionsOf(cls), spec);
-    return actorId;
+    // getIfExists: a node in this thread answers at once with the live actor of that name, if any.
+    return this.node.createActor(this.definitionsOf(cls), spec) ?? actorId;
   }
 
   /** Calls a method of an actor; returns the IDs of its return objects. */
-  submitActorCall(actor: ActorInfo, method: string, args: readonly unknown[], numReturns: number, returns?: ReturnMode): string[] {
+  submitActorCall(actor: ActorInfo, method: string, args: readonly unknown[], numReturns: number, concurrencyGroup?: string, returns?: ReturnMode): string[] {
     const name = `${actor.className}.${method}`;
     const returnIds = newIds(numReturns === 0 ? 1 : numReturns);
-    const spec: TaskSpec = {
+    const spec: { -readonly [K in keyof TaskSpec]: TaskSpec[K] } = {
       taskId: randomHex(),
       functionId: '',
       name,
@@ -322,6 +358,7 @@ export class CoreWorker {
       actorId: actor.actorId,
       method,
     };
+    if (concurrencyGroup !== undefined) spec.concurrencyGroup = concurrencyGroup;
     // An actor call runs in its actor's environment; only its parent is recorded (recursive cancel).
     if (this.blocking?.currentTaskId !== undefined) this.addEnvFields(spec, undefined, false);
     // generators: a plain call pays one comparison for them

@@ -39,8 +39,11 @@ export interface NodeClient {
   /** The calling task waits in get(): the node may use its CPU meanwhile. No-op for a driver. */
   blocked(): void;
   unblocked(): void;
-  /** Creates an actor. May throw at once (e.g. a taken name) when the node is in this thread. */
-  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): void;
+  /**
+   * Creates an actor. May throw at once (e.g. a taken name) when the node is in this thread; then,
+   * with spec.getIfExists, it returns the live actor of that name, if any (else undefined).
+   */
+  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): ActorInfo | void;
   /** Finds a named actor; `callback` gets null when there is none. */
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void;
   killActor(actorId: string, noRestart: boolean): void;
@@ -171,8 +174,9 @@ export class ChannelNodeClient implements NodeClient {
     this.channel.send({ type: 'unblocked' });
   }
 
-  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): void {
+  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): undefined {
     this.channel.send({ type: 'createActor', functions, spec });
+    return undefined;
   }
 
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {

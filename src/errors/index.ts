@@ -178,6 +178,33 @@ export class CapturedVariableError extends MinirayError {
  */
 export class ActorDiedError extends MinirayError {
   static override readonly errorName = 'ActorDiedError';
+  /** The dead actor's ID (32 hex characters; '' when not known, e.g. a forged handle). */
+  readonly actorId: string;
+  /** True when the actor ended itself with exitActor() (it is never restarted then). */
+  readonly exitedIntentionally: boolean;
+
+  constructor(message: string, fields: { actorId?: string; exitedIntentionally?: boolean; cause?: unknown } = {}) {
+    super(message, { cause: fields.cause });
+    this.actorId = fields.actorId ?? '';
+    this.exitedIntentionally = fields.exitedIntentionally ?? false;
+  }
+}
+
+/**
+ * Thrown by exitActor() to end the actor whose method called it (the executor catches it). Seen by
+ * users only when exitActor() is called outside an actor method, as the cause of the TaskError.
+ */
+export class ActorExitError extends MinirayError {
+  static override readonly errorName = 'ActorExitError';
+}
+
+/** Whether `thrown` is exitActor()'s signal (by brand, so that it works across copies of the package). */
+export function isActorExit(thrown: unknown): boolean {
+  try {
+    return thrown instanceof ActorExitError;
+  } catch {
+    return false;
+  }
 }
 
 /** Queue.get() found the queue empty (with block: false, or when timeoutMs passed). */
@@ -319,6 +346,7 @@ const minirayClasses = new Map<string, MinirayErrorClass>(
     InvalidArgumentError,
     CapturedVariableError,
     ActorDiedError,
+    ActorExitError,
     ActorNotFoundError,
     PlacementGroupRemovedError,
     QueueEmptyError,

@@ -15,6 +15,7 @@ import {
   id,
   int,
   list,
+  optionalList,
   oneOf,
   optionalId,
   optionalStr,
@@ -22,6 +23,7 @@ import {
   validate,
   within,
   type Fields,
+  optionalMethodOptions,
 } from '../protocol/check.js';
 import {
   ACTOR_STATES,
@@ -59,6 +61,9 @@ export type RegisterActor = {
   readonly detached?: boolean;
   readonly maxRestarts?: number;
   readonly maxTaskRetries?: number;
+  /** Per-method options (actors part; absent: none). */
+  readonly methodOptions?: ActorEntry['methodOptions'];
+  readonly generatorMethods?: ActorEntry['generatorMethods']; // generators
 };
 /**
  * ALIVE comes from the node that hosts the instance (its nodeId, and numRestarts so far); it is
@@ -176,7 +181,10 @@ export type Registered = { readonly clusterId: string; readonly nodes: readonly 
  */
 export type NodeDead = { readonly dead: true; readonly nodeId: NodeIdHex; readonly reason: string };
 export type RegisterNodeAnswer = Registered | NodeDead;
-export type RegisterActorAnswer = { readonly ok: true } | { readonly ok: false; readonly reason: 'name-taken' };
+export type RegisterActorAnswer =
+  | { readonly ok: true }
+  /** `holder` (getIfExists, actors part): the live actor that has the name (absent from older heads). */
+  | { readonly ok: false; readonly reason: 'name-taken'; readonly holder?: ActorEntry };
 export type Found = { readonly found: boolean };
 
 /** Request methods: body and answer. */
@@ -324,6 +332,8 @@ const anActorEntry = (value: unknown): ActorEntry => {
   retries(o['maxRestarts'], 'maxRestarts');
   int(o['numRestarts'], 'numRestarts');
   retries(o['maxTaskRetries'], 'maxTaskRetries');
+  optionalMethodOptions(o['methodOptions'], 'methodOptions'); // per-method options (actors part)
+  optionalList(o['generatorMethods'], 'generatorMethods', aString); // generators
   return o as unknown as ActorEntry;
 };
 
@@ -539,6 +549,8 @@ const bodyChecks: Checks<GcsRequests> = {
     if (o['detached'] !== undefined) bool(o['detached'], 'detached');
     if (o['maxRestarts'] !== undefined) retries(o['maxRestarts'], 'maxRestarts');
     if (o['maxTaskRetries'] !== undefined) retries(o['maxTaskRetries'], 'maxTaskRetries');
+    optionalMethodOptions(o['methodOptions'], 'methodOptions'); // per-method options (actors part)
+    optionalList(o['generatorMethods'], 'generatorMethods', aString); // generators
     return o as unknown as RegisterActor;
   },
   updateActor: (value) => {
@@ -708,6 +720,7 @@ const answerChecks: { readonly [K in GcsMethod]: (value: unknown) => Answer<K> }
     const o = fields(value);
     if (bool(o['ok'], 'ok')) return o as unknown as RegisterActorAnswer;
     oneOf(o['reason'], 'reason', ['name-taken'] as const);
+    if (o['holder'] !== undefined) anActorEntry(o['holder']);
     return o as unknown as RegisterActorAnswer;
   },
   updateActor: orNull(anActorEntry),

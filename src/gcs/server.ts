@@ -525,7 +525,7 @@ export class GcsServer {
         const holder = await this.names.get(key);
         if (holder !== undefined) {
           const other = await this.actors.get(holder);
-          if (other !== undefined && other.state !== 'DEAD') return { ok: false, reason: 'name-taken' };
+          if (other !== undefined && other.state !== 'DEAD') return { ok: false, reason: 'name-taken', holder: other };
         }
         await this.names.put(key, body.actorId);
       }
@@ -542,6 +542,8 @@ export class GcsServer {
         maxRestarts: body.maxRestarts ?? 0,
         numRestarts: 0,
         maxTaskRetries: body.maxTaskRetries ?? 0,
+        ...(body.methodOptions === undefined ? {} : { methodOptions: body.methodOptions }),
+        ...(body.generatorMethods === undefined ? {} : { generatorMethods: body.generatorMethods }),
       };
       await this.actors.put(actor.actorId, actor);
       this.publish('actors', { actor });

@@ -50,6 +50,10 @@ export type ActorEntry = {
   readonly numRestarts: number;
   /** Retries of a call that may have run on a lost instance (-1: unlimited): callers on other nodes read it here. */
   readonly maxTaskRetries: number;
+  /** Per-method options (actors part): handles from getActor() on other nodes call with them. */
+  readonly methodOptions?: Readonly<Record<string, { readonly numReturns?: number; readonly concurrencyGroup?: string }>>;
+  /** Its generator methods (generators): handles from getActor() on other nodes stream their calls. */
+  readonly generatorMethods?: readonly string[];
 };
 
 export type JobEntry = {

@@ -55,6 +55,12 @@ export interface ClusterLink {
    * first). `functions`: its class's definition, kept with a detached actor's creation record.
    */
   registerActor(spec: ActorSpec, functions: readonly FunctionDescriptor[], onNameTaken: () => void): void;
+  /**
+   * getIfExists (actors part): claims the actor's name in the GCS before it is created anywhere.
+   * `callback`: null when the name is now its own (or the GCS could not be asked), else the live
+   * actor that has it.
+   */
+  claimActorName(spec: ActorSpec, callback: (holder: { actorId: string; ownerNodeId: string; detached: boolean } | null) => void): void;
   /** The maxTaskRetries of an actor this node has seen the row of (undefined: not seen). */
   actorTaskRetries(actorId: string): number | undefined;
   /** An actor of this node died for good. */

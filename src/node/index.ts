@@ -237,6 +237,8 @@ export class Node {
     });
     this.store.warmUp();
     this.objects = new ObjectDirectory<TaskRecord>(this.store, reportUnhandledError, (id, entry) => {
+      // Actor lifetimes: the last handle of a non-detached actor is gone, here and at its borrowers.
+      if (entry.actorHandle === true) return this.actorOutOfScope(id);
       this.lineage.freed(id);
       this.cluster?.freed(id, entry);
     });
@@ -648,8 +650,37 @@ export class Node {
    * `throwIfNameTaken`: the caller can be told at once (the driver); a worker's actor is created
    * dead instead.
    */
-  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, throwIfNameTaken = true): void {
+  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, throwIfNameTaken = true): ActorInfo | undefined {
     for (const fn of functions) this.functions.set(fn.id, fn);
+    // getIfExists: the live actor of that name (this node's table decides, in one turn: no race).
+    // The driver is answered at once; a worker's handle, already made, becomes an alias of it.
+    const existing = spec.getIfExists === true && spec.name !== undefined ? this.actors.lookup(spec.name, spec.namespace) : null;
+    if (existing !== null) {
+      if (throwIfNameTaken) return existing;
+      this.objects.addActorHandle(spec.actorId, spec.owner.workerId);
+      this.objects.hold(spec.actorId, [existing.actorId], `handle of actor ${spec.className} (getIfExists)`);
+      this.actors.alias(spec.actorId, existing.actorId);
+      return undefined;
+    }
+    // In a cluster the GCS has the last word on names: claim it first, so that no constructor runs
+    // for a caller that loses the race (its handle then reaches the winner); calls wait meanwhile.
+    if (spec.getIfExists === true && spec.name !== undefined && this.cluster !== undefined) {
+      this.objects.addActorHandle(spec.actorId, spec.owner.workerId);
+      // Claimed on this node already (its GCS answer not back): that one is the actor.
+      const claimant = this.claimingNames.get(`${spec.namespace}\0${spec.name}`);
+      if (claimant !== undefined) {
+        if (throwIfNameTaken) return claimant;
+        this.remoteAliases.set(spec.actorId, claimant.actorId);
+        this.objects.hold(spec.actorId, [claimant.actorId], `handle of actor ${spec.className} (getIfExists)`);
+        return undefined;
+      }
+      this.claimingNames.set(`${spec.namespace}\0${spec.name}`, this.actorInfoOf(spec));
+      this.claiming.set(spec.actorId, []);
+      this.cluster.claimActorName(spec, (holder) => this.nameClaimed(functions, { ...spec, getIfExists: false }, holder));
+      return undefined;
+    }
+    // Actor lifetimes: its handles are counted here, at its owner's node, wherever it runs.
+    if (spec.detached !== true) this.objects.addActorHandle(spec.actorId, spec.owner.workerId);
     const canRunHere = this.canRun(spec);
     const taken = this.cluster?.takeActor(this.definitionsFor(spec.classId), spec, canRunHere) ?? false;
     if (taken === true) return;
@@ -657,6 +688,44 @@ export class Node {
     // Actors are found from every node (handles travel, names are cluster-wide): the cluster's
     // table has the last word on names.
     this.cluster?.registerActor(spec, this.definitionsFor(spec.classId), () => this.actors.failNameTaken(spec.actorId));
+    return undefined;
+  }
+
+  // getIfExists across the cluster (actors part).
+  /** Actors whose name the GCS is asked for, with the calls that wait for its answer. */
+  private readonly claiming = new Map<string, TaskSpec[]>();
+  /** Handles' IDs that stand for a live actor of another node that had the name (by its ID). */
+  private readonly remoteAliases = new Map<string, string>();
+  /** Names claimed from this node and not answered yet, with the claimant (later callers reach it). */
+  private readonly claimingNames = new Map<string, ActorInfo>();
+
+  /** What a handle of an actor created from this spec needs. */
+  private actorInfoOf(spec: ActorSpec): ActorInfo {
+    const info: { -readonly [K in keyof ActorInfo]: ActorInfo[K] } = { actorId: spec.actorId, className: spec.className, methodNames: spec.methodNames };
+    if (spec.detached !== true) info.owner = spec.owner;
+    if (spec.methodOptions !== undefined) info.methodOptions = spec.methodOptions;
+    if (spec.generatorMethods !== undefined) info.generatorMethods = spec.generatorMethods; // generators
+    return info;
+  }
+
+  /** The GCS answered a getIfExists claim: create the actor, or make its ID stand for the holder. */
+  private nameClaimed(functions: readonly FunctionDescriptor[], spec: ActorSpec, holder: { actorId: string; ownerNodeId: string; detached: boolean } | null): void {
+    const queued = this.claiming.get(spec.actorId) ?? [];
+    this.claiming.delete(spec.actorId);
+    this.claimingNames.delete(`${spec.namespace}\0${spec.name}`);
+    if (holder === null) this.createActor(functions, spec, false);
+    else {
+      this.remoteAliases.set(spec.actorId, holder.actorId);
+      // The alias's handles keep the holder alive: this node borrows its handles from its owner.
+      if (!holder.detached) {
+        if (holder.ownerNodeId !== this.nodeId && this.objects.get(holder.actorId) === undefined) {
+          this.objects.addForeign(holder.actorId, holder.ownerNodeId);
+          this.cluster?.borrow(holder.ownerNodeId, [holder.actorId]);
+        }
+        this.objects.hold(spec.actorId, [holder.actorId], `handle of actor ${spec.className} (getIfExists)`);
+      }
+    }
+    for (const call of queued) this.callActor(call, false);
   }
 
   /** An actor of this node's that the cluster held back (its placement group's bundle was not placed) and now finds room for here (helper pg). */
@@ -672,8 +741,20 @@ export class Node {
   }
 
   killActor(actorId: string, noRestart: boolean): void {
+    actorId = this.remoteAliases.get(actorId) ?? actorId;
     if (this.actors.has(actorId) || this.cluster === undefined) this.actors.kill(actorId, noRestart);
     else this.cluster.killRemoteActor(actorId, noRestart);
+  }
+
+  /**
+   * Actor lifetimes: no handle to a non-detached actor is left anywhere, and no call of it is
+   * pending (each call holds its actor's handles, as Ray's calls do): it ends, and what it held is
+   * freed. One on another node is ended there through the cluster.
+   */
+  private actorOutOfScope(actorId: string): void {
+    if (this.actors.unalias(actorId) || this.remoteAliases.delete(actorId)) return this.objects.releaseHolds(actorId);
+    if (this.actors.has(actorId) || this.cluster === undefined) this.actors.outOfScope(actorId);
+    else this.cluster.killRemoteActor(actorId, true);
   }
 
   /** Asks the cluster (its head's tables) on behalf of a CoreWorker of this node. */
@@ -1430,6 +1511,15 @@ export class Node {
 
   /** Sends an actor call to its actor: here, or through the cluster where it lives. */
   private callActor(spec: TaskSpec, fromPeer: boolean, attempt = 0): void {
+    // getIfExists across the cluster (actors part): a call waits for the claim, or goes to the holder.
+    if (!fromPeer && (this.claiming.size > 0 || this.remoteAliases.size > 0)) {
+      // An alias may stand for a claimant that itself lost its claim: follow both steps.
+      for (let holder = this.remoteAliases.get(spec.actorId as string), steps = 0; holder !== undefined && steps < 4; holder = this.remoteAliases.get(holder), steps++) {
+        spec = { ...spec, actorId: holder };
+      }
+      const waiting = this.claiming.get(spec.actorId as string);
+      if (waiting !== undefined) return void waiting.push(spec);
+    }
     if (this.actors.has(spec.actorId as string) || this.cluster === undefined || fromPeer) this.actors.submitCall(spec, attempt);
     else this.cluster.callRemoteActor(this.remoteWork(spec, undefined));
   }
@@ -1492,7 +1582,9 @@ export class Node {
 
   /** The call's ref arguments (and refs nested in its arguments) live until it finishes. */
   private holdArguments(spec: TaskSpec): void {
-    const argumentRefs = spec.nestedRefs === undefined ? spec.dependencies : [...spec.dependencies, ...spec.nestedRefs];
+    let argumentRefs = spec.nestedRefs === undefined ? spec.dependencies : [...spec.dependencies, ...spec.nestedRefs];
+    // Actor lifetimes: a pending call keeps its actor alive (get(A.remote().f.remote()) works).
+    if (spec.actorId !== undefined && this.objects.get(spec.actorId) !== undefined) argumentRefs = [...argumentRefs, spec.actorId];
     this.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of ${spec.actorId === undefined ? 'task ' : ''}${spec.name}`);
   }
 

@@ -56,8 +56,8 @@ export class LocalNodeClient implements NodeClient {
 
   unblocked(): void {}
 
-  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): void {
-    this.node.createActor(functions, spec);
+  createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): ActorInfo | undefined {
+    return this.node.createActor(functions, spec);
   }
 
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {

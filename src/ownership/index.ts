@@ -52,6 +52,11 @@ export interface ObjectEntry<P> {
    * thread here holds or a task here was given): pending until its value is fetched from there.
    */
   foreignOwner?: string;
+  /**
+   * Actor lifetimes: this entry stands for a non-detached actor's handles (its ID is the actor's),
+   * so handles are counted as refs are, borrowers included; freeing it ends the actor.
+   */
+  actorHandle?: true;
 }
 
 export interface ObjectInfo {
@@ -114,6 +119,26 @@ export class ObjectDirectory<P> {
       holds: undefined,
       nested: undefined,
       errorSeen: false,
+    });
+  }
+
+  /**
+   * Actor lifetimes: an entry for the handles of the actor `actorId`, owned by its creator, whose
+   * first handle is counted from the start. Never has a value; freed when no handle is left.
+   */
+  addActorHandle(actorId: string, owner: string): void {
+    if (this.entries.has(actorId)) return;
+    this.entries.set(actorId, {
+      state: 'ready',
+      waiters: null,
+      producer: undefined,
+      owner,
+      ownerHolds: owner !== '',
+      handles: undefined,
+      holds: undefined,
+      nested: undefined,
+      errorSeen: true,
+      actorHandle: true,
     });
   }
 
@@ -390,6 +415,7 @@ export class ObjectDirectory<P> {
   list(threadName: (thread: string) => string): ObjectInfo[] {
     const infos: ObjectInfo[] = [];
     for (const [id, entry] of this.entries) {
+      if (entry.actorHandle === true) continue; // an actor's handles, not an object
       const referencedBy = [...(entry.ownerHolds ? [entry.owner] : []), ...(entry.handles ?? [])].map(threadName);
       for (const [reason, count] of entry.holds ?? []) referencedBy.push(count > 1 ? `${reason} (x${count})` : reason);
       if (entry.state === 'pending') referencedBy.push('its task is pending');

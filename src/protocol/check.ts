@@ -11,7 +11,7 @@
 import { ProtocolError } from '../errors/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { OwnerAddress } from '../object-ref/index.js';
-import type { Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy } from './index.js';
+import type { MethodOptionsSpec, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy } from './index.js';
 import type { ProfileSpan } from '../state/types.js';
 
 /** A failed check: where (relative to the value being checked) and what was wrong. */
@@ -296,6 +296,31 @@ export function optionalStrategy(value: unknown, path: string): SchedulingStrate
   id(o['nodeId'], `${path}.nodeId`);
   bool(o['soft'], `${path}.soft`);
   return o as unknown as SchedulingStrategy;
+}
+
+// Concurrency groups and per-method options (actors part).
+
+/** Concurrency groups: calls at once (an integer >= 1) by non-empty group name. */
+export function optionalGroups(value: unknown, path: string): Readonly<Record<string, number>> | undefined {
+  if (value === undefined) return undefined;
+  const o = fields(value, path);
+  for (const key in o) {
+    if (key === '') fail(path, 'group names that are not empty', value);
+    int(o[key], `${path}.${key}`, 1);
+  }
+  return o as Readonly<Record<string, number>>;
+}
+
+/** Per-method options by method name: { numReturns?: integer >= 0, concurrencyGroup?: string }. */
+export function optionalMethodOptions(value: unknown, path: string): Readonly<Record<string, MethodOptionsSpec>> | undefined {
+  if (value === undefined) return undefined;
+  const o = fields(value, path);
+  for (const key in o) {
+    const m = fields(o[key], `${path}.${key}`);
+    if (m['numReturns'] !== undefined) int(m['numReturns'], `${path}.${key}.numReturns`);
+    optionalStr(m['concurrencyGroup'], `${path}.${key}.concurrencyGroup`);
+  }
+  return o as Readonly<Record<string, MethodOptionsSpec>>;
 }
 
 /**

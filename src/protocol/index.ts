@@ -76,6 +76,8 @@ export interface TaskSpec {
   /** Set for an actor method call: the actor, and the method to call on it. */
   readonly actorId?: string;
   readonly method?: string;
+  /** Concurrency groups (actors part): the group a call runs in (absent: the method's, else the default). */
+  readonly concurrencyGroup?: string;
   // runtime environments and cancel (env)
   /** Its runtime environment, resolved (inherited and merged); absent: none at all. */
   readonly runtimeEnv?: RuntimeEnvSpec;
@@ -153,6 +155,19 @@ export interface ActorSpec {
   // generators
   /** Its generator methods: calls to them stream (absent: none). */
   readonly generatorMethods?: readonly string[];
+  // Concurrency groups and per-method options (actors part).
+  /** Calls that may run at once in each named group (absent: one default group of maxConcurrency). */
+  readonly concurrencyGroups?: Readonly<Record<string, number>>;
+  /** Per-method defaults from the class's static methodOptions (absent: none). */
+  readonly methodOptions?: Readonly<Record<string, MethodOptionsSpec>>;
+  /** getIfExists: when a live actor has its name, the caller's handle reaches that one instead. */
+  readonly getIfExists?: boolean;
+}
+
+/** A method's options as specs and handles carry them (the class's static methodOptions). */
+export interface MethodOptionsSpec {
+  readonly numReturns?: number;
+  readonly concurrencyGroup?: string;
 }
 
 /** What a handle needs to call an actor. */
@@ -160,6 +175,10 @@ export interface ActorInfo {
   readonly actorId: string;
   readonly className: string;
   readonly methodNames: readonly string[];
+  // Actor lifetimes and per-method options (actors part).
+  /** The owner of a non-detached actor: its handles are counted there (absent: detached, not counted). */
+  readonly owner?: OwnerAddress;
+  readonly methodOptions?: Readonly<Record<string, MethodOptionsSpec>>;
   // generators
   /** Its generator methods: calls to them stream (absent: none). */
   readonly generatorMethods?: readonly string[];
@@ -197,6 +216,9 @@ export interface ExecuteTask {
   readonly progressCell?: { readonly block: number; readonly index: number; readonly attached?: number };
   /** The node of the task's (or call's, or actor's) owner, when it is not the worker's: its output goes there too. */
   readonly ownerNode?: string;
+  // Concurrency groups (actors part): a creation's groups, a call's group (absent: the default group).
+  readonly concurrencyGroups?: Readonly<Record<string, number>>;
+  readonly concurrencyGroup?: string;
   /** An actor's creation after restarts: how many (getRuntimeContext().wasCurrentActorReconstructed; absent: 0). */
   readonly numRestarts?: number;
   /** What it holds (CPUs as 'CPU'; absent: 1 CPU), and the IDs of its GPUs (helper pg: getAssignedResources, getGpuIds). */
@@ -248,6 +270,8 @@ export type TaskResult =
       readonly outcome: 'error';
       readonly error: Uint8Array;
       readonly userError: boolean;
+      /** exitActor() (actors part): the actor method ended its actor on purpose. */
+      readonly exitActor?: boolean;
       readonly us: number;
       readonly startMs?: number;
       readonly spans?: readonly ProfileSpan[];

@@ -30,6 +30,9 @@ import {
   nothing,
   within,
   type Fields,
+  optionalGroups,
+  optionalMethodOptions,
+  owner,
 } from './check.js';
 import { aReturnMode } from './check.js';
 import type { GeneratorAnswer, ActorInfo, ClusterAnswer, ClusterNode, ExecuteTask, NodeToWorker, ObjectPayload, PreloadModule, WorkerBootData } from './index.js';
@@ -55,6 +58,9 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
   if (optionalId(o['actorId'], 'actorId') !== undefined) {
     optionalStr(o['method'], 'method');
     if (o['maxConcurrency'] !== undefined) int(o['maxConcurrency'], 'maxConcurrency', 1);
+    // Concurrency groups (actors part).
+    optionalGroups(o['concurrencyGroups'], 'concurrencyGroups');
+    optionalStr(o['concurrencyGroup'], 'concurrencyGroup');
     if (o['progressCell'] !== undefined) {
       const cell = fields(o['progressCell'], 'progressCell');
       int(cell['block'], 'progressCell.block');
@@ -102,6 +108,9 @@ const anActorInfo = (o: Fields): ActorInfo | null => {
     id(info['actorId'], 'actorId');
     str(info['className'], 'className');
     list(info['methodNames'], 'methodNames', aString);
+    // Actor lifetimes and per-method options (actors part).
+    if (info['owner'] !== undefined) owner(info['owner'], 'owner');
+    optionalMethodOptions(info['methodOptions'], 'methodOptions');
     optionalList(info['generatorMethods'], 'generatorMethods', aString); // generators
     return info as unknown as ActorInfo;
   } catch (error) {

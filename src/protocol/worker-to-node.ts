@@ -37,6 +37,8 @@ import {
   nothing,
   within,
   type Fields,
+  optionalGroups,
+  optionalMethodOptions,
 } from './check.js';
 import { aReturnMode } from './check.js';
 import { PLACEMENT_GROUP_GCS_METHODS, STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerToNode } from './index.js';
@@ -64,6 +66,7 @@ const aResult = (value: unknown): TaskResult => {
     case 'error':
       bytes(o['error'], 'error');
       bool(o['userError'], 'userError');
+      if (o['exitActor'] !== undefined) bool(o['exitActor'], 'exitActor'); // exitActor() (actors part)
       amount(o['us'], 'us');
       if (o['startMs'] !== undefined) amount(o['startMs'], 'startMs');
       if (o['spans'] !== undefined) list(o['spans'], 'spans', aProfileSpan);
@@ -132,6 +135,7 @@ const aTaskSpec = (value: unknown): TaskSpec => {
   owner(o['owner'], 'owner');
   if (optionalId(o['actorId'], 'actorId') !== undefined) str(o['method'], 'method');
   else optionalStr(o['method'], 'method');
+  optionalStr(o['concurrencyGroup'], 'concurrencyGroup'); // concurrency groups (actors part)
   // runtime environments and cancel (env)
   optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv');
   optionalId(o['parentTaskId'], 'parentTaskId');
@@ -171,6 +175,10 @@ const anActorSpec = (value: unknown): ActorSpec => {
   owner(o['owner'], 'owner');
   if (o['detached'] !== undefined) bool(o['detached'], 'detached');
   if (o['numRestarts'] !== undefined) int(o['numRestarts'], 'numRestarts');
+  // Concurrency groups and per-method options (actors part).
+  optionalGroups(o['concurrencyGroups'], 'concurrencyGroups');
+  optionalMethodOptions(o['methodOptions'], 'methodOptions');
+  if (o['getIfExists'] !== undefined) bool(o['getIfExists'], 'getIfExists');
   optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv'); // env
   optionalList(o['generatorMethods'], 'generatorMethods', aString); // generators
   return o as unknown as ActorSpec;

@@ -84,6 +84,14 @@ addExtension({
 // Refs met by the encoder during the current encode() call (encoding is synchronous).
 let refsMet: ObjectRef[] | null = null;
 
+/**
+ * Actor lifetimes: an actor handle being encoded counts as a ref nested in the value (to its
+ * actor's handles), so the value keeps the actor alive as a nested ObjectRef keeps its object.
+ */
+export function noteRefMet(ref: ObjectRef): void {
+  refsMet?.push(ref);
+}
+
 addExtension({
   Class: ObjectRef,
   type: OBJECT_REF_TYPE,

@@ -8,6 +8,7 @@ export {
   EXTENSION_TYPES,
   OUT_OF_BAND_BYTES,
   MAX_DEPTH,
+  noteRefMet,
   type EncodedValue,
   type PartSink,
 } from './codec.js';

@@ -14,7 +14,7 @@
  */
 import type { BlockingHooks, CoreWorker, NodeClient } from '../core-worker/index.js';
 import { collectGarbage, lookupModuleFunction } from '../core-worker/index.js';
-import { SerializationError, TaskCancelledError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
+import { SerializationError, TaskCancelledError, isActorExit, toErrorRecord, type ErrorRecord } from '../errors/index.js';
 import type { RunningWork, WorkContext } from '../core-worker/current.js';
 import { methodNamesOf } from '../actors/handle.js';
 import { beginTask, takeSpans } from '../core-worker/profile.js';
@@ -36,7 +36,19 @@ import { driveReturns, type GeneratorHost } from './generator.js';
  */
 export type ProgressCell = (seq: number) => void;
 
-interface LiveActor {
+/** Calls of an actor that run in order, up to maxConcurrency at once: its default group, or a concurrency group. */
+interface Lane {
+  readonly maxConcurrency: number;
+  running: number;
+  queue: ExecuteTask[];
+  head: number;
+  /** True while pumpActor's loop runs (a call finishing synchronously must not recurse into it). */
+  pumping: boolean;
+  /** True while pumpActor waits to go on after a message from the node (see pumpActor). */
+  resumeQueued: boolean;
+}
+
+interface LiveActor extends Lane {
   /** What it holds, and its GPU IDs (helper pg). */
   readonly resources: ExecuteTask['resources'];
   readonly gpuIds: ExecuteTask['gpuIds'];
@@ -48,15 +60,11 @@ interface LiveActor {
   /** Its own cell on a 'shared' worker; else the worker's (one actor per worker). */
   readonly markStarted: ProgressCell;
   readonly instance: Record<string, unknown>;
-  readonly maxConcurrency: number;
-  running: number;
-  queue: ExecuteTask[];
-  head: number;
-  /** True while pumpActor's loop runs (a call finishing synchronously must not recurse into it). */
-  pumping: boolean;
-  /** True while pumpActor waits to go on after a message from the node (see pumpActor). */
-  resumeQueued: boolean;
+  /** Concurrency groups (actors part): each its own lane, made at creation (absent: none). */
+  readonly groups: Map<string, Lane> | undefined;
 }
+
+const newLane = (maxConcurrency: number): Lane => ({ maxConcurrency, running: 0, queue: [], head: 0, pumping: false, resumeQueued: false });
 
 export class TaskExecutor implements BlockingHooks, WorkContext {
   private readonly actors = new Map<string, LiveActor>();
@@ -163,9 +171,11 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
     const actor = this.actors.get(actorId);
     if (actor !== undefined) {
       this.actors.delete(actorId);
-      for (let i = actor.head; i < actor.queue.length; i++) this.drop(actor.queue[i] as ExecuteTask);
-      actor.queue = [];
-      actor.head = 0;
+      for (const lane of lanesOf(actor)) {
+        for (let i = lane.head; i < lane.queue.length; i++) this.drop(lane.queue[i] as ExecuteTask);
+        lane.queue = [];
+        lane.head = 0;
+      }
     }
     if (seq !== undefined) this.report({ seq, outcome: 'cancelled' });
   }
@@ -174,12 +184,14 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
   cancel(seqs: readonly number[]): void {
     const cancelled = new Set(seqs);
     for (const actor of this.actors.values()) {
-      actor.queue = actor.queue.slice(actor.head).filter((task) => {
-        if (!cancelled.has(task.seq)) return true;
-        this.drop(task);
-        return false;
-      });
-      actor.head = 0;
+      for (const lane of lanesOf(actor)) {
+        lane.queue = lane.queue.slice(lane.head).filter((task) => {
+          if (!cancelled.has(task.seq)) return true;
+          this.drop(task);
+          return false;
+        });
+        lane.head = 0;
+      }
     }
     const kept: ExecuteTask[] = [];
     for (let i = this.head; i < this.queue.length; i++) {
@@ -248,7 +260,8 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
    * only by garbage collection, and an idle worker would otherwise not collect for a long time.
    */
   private collectWhenIdle(): void {
-    if (this.collectQueued || !this.coreWorker?.views.holdingViews) return;
+    // Actor lifetimes: handles a task was given keep their actor alive until this thread collects them.
+    if (this.collectQueued || !(this.coreWorker?.views.holdingViews || this.coreWorker?.takeHandlesArrived())) return;
     this.collectQueued = true;
     setTimeout(() => {
       this.collectQueued = false;
@@ -400,6 +413,7 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
               head: 0,
               pumping: false,
               resumeQueued: false,
+              groups: task.concurrencyGroups === undefined ? undefined : new Map(Object.entries(task.concurrencyGroups).map(([name, limit]) => [name, newLane(limit)])),
             });
             return undefined;
           },
@@ -430,39 +444,41 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
       this.fail(task, new Error(`actor ${task.actorId} does not live on this worker`), false);
       return;
     }
-    actor.queue.push(task);
-    this.pumpActor(actor);
+    // Concurrency groups: a call in a group waits only for that group's slots.
+    const lane = task.concurrencyGroup === undefined ? actor : (actor.groups?.get(task.concurrencyGroup) ?? actor);
+    lane.queue.push(task);
+    this.pumpActor(actor, lane);
   }
 
-  private pumpActor(actor: LiveActor): void {
-    if (actor.pumping) return;
-    actor.pumping = true;
-    while (actor.running < actor.maxConcurrency && actor.head < actor.queue.length) {
+  private pumpActor(actor: LiveActor, lane: Lane = actor): void {
+    if (lane.pumping) return;
+    lane.pumping = true;
+    while (lane.running < lane.maxConcurrency && lane.head < lane.queue.length) {
       // Synchronous calls run back to back and would keep the node's messages out until the
       // queue is empty: a destroyActor (a 'shared' actor killed to restart) or a cancel must reach
       // the calls that have not started. A waiting message goes first; the calls go on after it.
       if (this.channel.inputWaiting?.() === true) {
-        if (!actor.resumeQueued) {
-          actor.resumeQueued = true;
+        if (!lane.resumeQueued) {
+          lane.resumeQueued = true;
           setImmediate(() => {
-            actor.resumeQueued = false;
-            this.pumpActor(actor);
+            lane.resumeQueued = false;
+            this.pumpActor(actor, lane);
           });
         }
         break;
       }
-      const task = actor.queue[actor.head++] as ExecuteTask;
+      const task = lane.queue[lane.head++] as ExecuteTask;
       actor.markStarted(task.seq);
-      actor.running++;
+      lane.running++;
       const done = () => {
-        actor.running--;
-        this.pumpActor(actor);
+        lane.running--;
+        this.pumpActor(actor, lane);
       };
       const method = actor.instance[task.method as string];
       if (typeof method !== 'function') {
         this.releaseArguments(task);
         this.fail(task, new TypeError(`${actor.className} has no method ${task.method}`), false);
-        actor.running--;
+        lane.running--;
         continue;
       }
       this.sendResultsBefore();
@@ -470,10 +486,10 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
       this.output?.started(task.seq, actor.className, task.taskId, task.actorId, task.ownerNode);
       this.invoke(task, (args) => method.apply(actor.instance, args), done);
     }
-    actor.pumping = false;
-    if (actor.head === actor.queue.length) {
-      actor.queue = [];
-      actor.head = 0;
+    lane.pumping = false;
+    if (lane.head === lane.queue.length) {
+      lane.queue = [];
+      lane.head = 0;
     }
   }
 
@@ -520,6 +536,11 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
       // Never let an odd error object take the worker down: send what can be said.
       const message = `task ${task.name} failed, and its error could not be encoded (${(encodeError as Error).message}): ${String(thrown)}`;
       error = encodeErrorRecord({ name: 'TaskError', minirayClass: 'TaskError', message, props: { functionName: task.name, taskId: task.taskId } });
+    }
+    // exitActor() (actors part): the actor ends on purpose; the node fails this call and the rest.
+    if (task.actorId !== undefined && task.method !== undefined && isActorExit(thrown)) {
+      this.report(withRun({ seq: task.seq, outcome: 'error', error, userError: false, exitActor: true, us }, task.seq, startedAt));
+      return;
     }
     const retryable = userError && (task.retryExceptionNames === undefined || isErrorOf(thrown, task.retryExceptionNames));
     this.report(withRun({ seq: task.seq, outcome: 'error', error, userError: retryable, us }, task.seq, startedAt));
@@ -617,6 +638,11 @@ function withRun<T extends Building<Extract<TaskResult, { outcome: 'ok' | 'error
   const spans = takeSpans(seq);
   if (spans !== undefined) result.spans = spans;
   return result;
+}
+
+/** The default lane of an actor and its concurrency groups' (actors part). */
+function lanesOf(actor: LiveActor): Lane[] {
+  return actor.groups === undefined ? [actor] : [actor, ...actor.groups.values()];
 }
 
 /**

@@ -1,0 +1,47 @@
+// Actors across drivers (actors part), on a cluster of real processes: getIfExists from two
+// drivers at once reaches one actor, as Ray's get_if_exists does through its GCS
+// (python/ray/tests/test_actor.py: test_get_actor_if_exists / test_actor_get_if_exists_race).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Cluster, resultsOf } from './harness.js';
+
+describe('actors across drivers', { timeout: 300_000 }, () => {
+  let cluster: Cluster | undefined;
+  before(async () => {
+    cluster = await Cluster.start({ numCpus: 1 }, [{ numCpus: 1 }]);
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test('test_get_actor_if_exists_race: two drivers racing with getIfExists reach one actor', async () => {
+    const c = cluster as Cluster;
+    const name = 'raced-across-drivers';
+    const drivers = [0, 1].map(() => c.driver('actors-driver.mjs', ['getIfExists', JSON.stringify({ name })]));
+    await Promise.all(drivers.map((d) => d.match(/READY/, 120_000)));
+    for (const d of drivers) d.send('go');
+    const outcomes = await Promise.all(drivers.map((d) => d.ended()));
+    for (const [i, outcome] of outcomes.entries()) assert.equal(outcome.code, 0, `driver ${i}: ${drivers[i]?.describe()}`);
+    const [a, b] = drivers.map((d) => resultsOf(d.stdout)[0] as { id: string; totals: number[] });
+    assert.equal(a?.id, b?.id, 'both reached the same instance (one constructor ran)');
+    assert.deepEqual([...(a?.totals ?? []), ...(b?.totals ?? [])].sort((x, y) => x - y), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const reader = c.driver('actors-driver.mjs', ['total', JSON.stringify({ name })]);
+    await reader.match(/READY/, 120_000);
+    reader.send('go');
+    await reader.ended();
+    assert.deepEqual(resultsOf(reader.stdout)[0], { id: a?.id, total: 10, streamed: [0, 1, 2] });
+  });
+
+  test('test_actor_gc across nodes: an actor on another node ends when the driver\'s handles are collected', async () => {
+    const c = cluster as Cluster;
+    const driver = c.driver('actors-driver.mjs', ['outOfScope', JSON.stringify({ name: 'gc-across' })], { nodeArgs: ['--expose-gc'] });
+    await driver.match(/READY/, 120_000);
+    driver.send('go');
+    const outcome = await driver.ended();
+    assert.equal(outcome.code, 0, driver.describe());
+    // (Whether it was still alive just after the call depends on when V8 collected the handle.)
+    const seen = resultsOf(driver.stdout)[0] as { first: number; gone: boolean; rounds: number };
+    assert.equal(seen.first, 1, 'the call through a dropped handle was answered');
+    assert.equal(seen.gone, true, `the actor ended (after ${seen.rounds} GC rounds)`);
+  });
+});
