@@ -116,6 +116,12 @@ class ActorMethodImpl {
     }
     // generators: a generator method's call streams, as a generator task does (in its concurrency group)
     if (info.generatorMethods?.includes(this.method) === true) {
+      if (this.numReturns !== 1) {
+        throw new InvalidOptionError(
+          `${info.className}.${this.method}.remote(): numReturns ${this.numReturns} is not supported on a generator method yet; its calls stream (an ObjectRefGenerator): leave numReturns out`,
+          'numReturns',
+        );
+      }
       const [end] = runtime.coreWorker.submitActorCall(info, this.method, args, 1, this.concurrencyGroup, STREAMING);
       return new ObjectRefGenerator(runtime.coreWorker.refFor(end as string), runtime.coreWorker.streams);
     }

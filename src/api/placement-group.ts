@@ -7,6 +7,7 @@
  */
 import { InvalidArgumentError, InvalidOptionError, MinirayError, fromErrorRecord } from '../errors/index.js';
 import { ensureRuntime } from '../core-worker/current.js';
+import { validateOptions, type OptionRules } from '../config/index.js';
 import { randomBytes } from 'node:crypto';
 import type { ObjectRef } from '../object-ref/index.js';
 import type { PlacementGroupGcsMethod } from '../protocol/index.js';
@@ -115,6 +116,12 @@ function checkBundles(bundles: unknown): Bundle[] {
   });
 }
 
+const PLACEMENT_GROUP_RULES = {
+  strategy: { type: 'string', oneOf: PLACEMENT_STRATEGIES, doc: 'how the bundles are spread over nodes' },
+  name: { type: 'string', nonEmpty: true, doc: 'a name getPlacementGroup() finds it by' },
+  namespace: { type: 'string', nonEmpty: true, doc: "the name's namespace (default 'default')" },
+} as const satisfies OptionRules;
+
 /**
  * Reserves `bundles` together (Ray's placement_group()). Returns at once; the group is placed as
  * soon as the cluster has room for all its bundles (see ready() and wait()), and stays pending
@@ -122,21 +129,22 @@ function checkBundles(bundles: unknown): Bundle[] {
  */
 export function placementGroup(bundles: readonly Readonly<Record<string, number>>[], options: PlacementGroupOptions = {}): PlacementGroup {
   const checked = checkBundles(bundles);
-  const strategy = options.strategy ?? 'PACK';
-  if (!PLACEMENT_STRATEGIES.includes(strategy)) throw new InvalidOptionError(`placementGroup(): strategy must be one of ${PLACEMENT_STRATEGIES.map((s) => `'${s}'`).join(', ')}; got ${JSON.stringify(strategy)}`, 'strategy');
-  if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) throw new InvalidOptionError('placementGroup(): name must be a non-empty string', 'name');
+  // Unknown names (a misspelled strategy key) are refused with a did-you-mean, as every option of miniray's.
+  const valid = validateOptions('placementGroup()', PLACEMENT_GROUP_RULES, options);
+  const strategy = valid.strategy ?? 'PACK';
+  const name = valid.name;
   const id = randomBytes(16).toString('hex');
-  const namespace = options.namespace ?? 'default';
+  const namespace = valid.namespace ?? 'default';
   const runtime = ensureRuntime();
   const created = ask('createPlacementGroup', {
     placementGroupId: id,
-    ...(options.name === undefined ? {} : { name: options.name }),
+    ...(name === undefined ? {} : { name }),
     namespace,
     strategy,
     bundles: checked,
     creatorNodeId: runtime.coreWorker.address.nodeId,
   }).then((answer) => {
-    if (!answer.ok) throw new InvalidOptionError(`placementGroup(): a placement group named '${options.name}' exists already in namespace '${namespace}'; remove it first or choose another name`, 'name');
+    if (!answer.ok) throw new InvalidOptionError(`placementGroup(): a placement group named '${name}' exists already in namespace '${namespace}'; remove it first or choose another name`, 'name');
   });
   return new PlacementGroup(id, checked, strategy, created);
 }

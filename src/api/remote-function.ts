@@ -13,6 +13,7 @@ import type { ObjectRef } from '../object-ref/index.js';
 import { ObjectRefGenerator } from '../object-ref/generator.js';
 import type { ActorInfo, ResourceMap, SchedulingStrategy } from '../protocol/index.js';
 import { EXTENSION_TYPES, type FunctionDescriptor } from '../serialization/index.js';
+import { InvalidOptionError } from '../errors/index.js';
 import { checkMethodGroups, defaultActorOptions, defaultTaskOptions, generatorTaskOptions, mergeActorOptions, mergeTaskOptions, type ActorOptions, type TaskOptions } from './options.js';
 
 /** The running CoreWorker, starting miniray with defaults if needed. */
@@ -57,6 +58,9 @@ export class ActorClassImpl {
 
   remote(...args: unknown[]): ActorHandleImpl {
     checkMethodGroups(`${this.descriptor.name}.remote()`, this.actorOptions);
+    if (this.actorOptions.getIfExists === true && this.actorOptions.name === undefined) {
+      throw new InvalidOptionError(`${this.descriptor.name}.remote(): getIfExists needs a name (the actor to reach if it exists): add { name: '...' }`, 'getIfExists');
+    }
     const worker = coreWorker();
     const created = worker.createOrGetActor(this.descriptor, this.methodNames, args, this.actorOptions, this.generatorMethods);
     // getIfExists found a live actor of that name: a handle to it, counted as any other.

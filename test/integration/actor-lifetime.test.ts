@@ -4,7 +4,7 @@
 // getIfExists, exitActor() and ActorDiedError.actorId.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ActorDiedError, ActorNotFoundError, TaskError, get, getActor, init, kill, remote, shutdown, type ObjectRef } from 'miniray';
+import { ActorDiedError, ActorNotFoundError, InvalidOptionError, TaskError, get, getActor, init, kill, remote, shutdown, type ObjectRef } from 'miniray';
 import { gc, collectRounds } from '../fixtures/gc.js';
 import { QuitterActor, TallyActor, addToNamedTally, exitInTask } from '../fixtures/actor-lifetime-lib.js';
 import { incViaTask, CounterActor } from '../fixtures/actors-lib.js';
@@ -89,6 +89,8 @@ describe('test_get_actor_if_exists', () => {
     assert.equal(second.actorId.toHex(), first.actorId.toHex());
     assert.equal(await get(first.add.remote(1)), 1);
     assert.equal(await get(second.add.remote(1)), 2);
+    // Without a name there is nothing to reach: refused (as Ray's), not a new actor made quietly.
+    assert.throws(() => TallyActor.options({ getIfExists: true }).remote(), (error: unknown) => error instanceof InvalidOptionError && /needs a name/.test(error.message));
   });
 
   test('many callers racing (the driver and 20 tasks) reach one actor', T, async () => {

@@ -240,6 +240,8 @@ describe('placement groups in the embedded default', () => {
     assert.throws(() => placementGroup([]), (e: unknown) => e instanceof InvalidOptionError && e.option === 'bundles');
     assert.throws(() => placementGroup([{ CPU: 0 }]), (e: unknown) => e instanceof InvalidOptionError && /reserves nothing/.test(e.message));
     assert.throws(() => placementGroup([{ CPU: 1 }], { strategy: 'NEAR' as 'PACK' }), (e: unknown) => e instanceof InvalidOptionError && e.option === 'strategy');
+    // A misspelled option is refused with a did-you-mean (a new user's trial found it ignored).
+    assert.throws(() => placementGroup([{ CPU: 1 }], { stratgy: 'SPREAD' } as never), (e: unknown) => e instanceof InvalidOptionError && /strategy/.test(e.message));
     const pg = placementGroup([{ CPU: 1 }]);
     assert.throws(
       () => remote(() => 1, { schedulingStrategy: { placementGroup: pg, bundleIndex: 1 } }),
