@@ -1,5 +1,5 @@
 /** The public option types and their validation rules (one table per call). */
-import { defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type CustomRule, type OptionRule } from '../config/index.js';
+import { closest, defaultNumCpus, defaultObjectStoreMemory, setting, validateOptions, type CustomRule, type OptionRule } from '../config/index.js';
 import { InvalidOptionError } from '../errors/index.js';
 import { isIdHex } from '../ids/index.js';
 import type { ResourceMap, RuntimeEnvSpec, SchedulingStrategy as SpecStrategy } from '../protocol/index.js';
@@ -74,6 +74,9 @@ const RUNTIME_ENV_RULE: CustomRule<RuntimeEnv> = {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return expected;
     for (const key of Object.keys(value)) {
       if (!(RUNTIME_ENV_FIELDS as readonly string[]).includes(key)) {
+        // A misspelled field (env_vars) is told the right one; Ray's package fields (pip, conda) what to do instead.
+        const near = closest(key, RUNTIME_ENV_FIELDS);
+        if (near !== undefined) return `${expected} ('${key}' is not a field: did you mean '${near}'?)`;
         return `${expected} (miniray supports envVars and workingDir; '${key}' is not supported: ` +
           'install packages in the project instead of per task)';
       }

@@ -116,5 +116,6 @@ describe('runtime environments', () => {
     assert.throws(() => readVar.options({ runtimeEnv: { workingDir: join(dir, 'missing') } }), (error: unknown) => error instanceof InvalidOptionError && /workingDir/.test(error.message) && /not a directory/.test(error.message));
     assert.throws(() => readVar.options({ runtimeEnv: { envVars: { N: 1 as unknown as string } } }), (error: unknown) => error instanceof InvalidOptionError && /strings/.test(error.message));
     assert.throws(() => readVar.options({ runtimeEnv: { pip: ['x'] } as never }), (error: unknown) => error instanceof InvalidOptionError && /'pip' is not supported/.test(error.message));
+    assert.throws(() => readVar.options({ runtimeEnv: { env_vars: { A: '1' } } as never }), (error: unknown) => error instanceof InvalidOptionError && /did you mean 'envVars'/.test(error.message));
   });
 });
