@@ -6,6 +6,7 @@
  * next change in the cluster's resources). A group whose node dies is RESCHEDULING: its lost
  * bundles are placed again, the others stay where they are.
  */
+import { Serial, nameKey } from './serial.js';
 import { placeBundles, type Candidate } from '../placement-group/placement.js';
 import type { GcsPeer } from './rpc.js';
 import type { StoreClient } from './store.js';
@@ -16,16 +17,6 @@ import { CANCEL_BUNDLES, COMMIT_BUNDLES, PLACEMENT_GROUP_REMOVED, PREPARE_BUNDLE
 /** How long a node is given to answer a prepare or a commit. */
 const NODE_TIMEOUT_MS = 10_000;
 
-class Serial {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(step: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(step);
-    this.tail = result.catch(() => undefined);
-    return result;
-  }
-}
-
-const nameKey = (namespace: string, name: string): string => JSON.stringify([namespace, name]);
 
 export interface PlacementGroupHost {
   /** Every node in the table. */

@@ -6,6 +6,7 @@
  * StoreClient; what it keeps itself is only which connection stands for which node, job and
  * subscriber, since a connection is not something a store can hold.
  */
+import { Serial, nameKey } from './serial.js';
 import { randomBytes } from 'node:crypto';
 import { setting } from '../config/index.js';
 import { ConnectionError, RequestCancelledError, RequestTimeoutError } from '../errors/index.js';
@@ -88,21 +89,6 @@ class Table<V extends StoreValue> {
   }
 }
 
-/**
- * Runs read-modify-write steps of one table one at a time: the store is async, so two requests
- * that both check a name and then take it would otherwise both succeed.
- */
-class Serial {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  run<T>(step: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(step);
-    this.tail = result.catch(() => undefined);
-    return result;
-  }
-}
-
-const nameKey = (namespace: string, name: string): string => JSON.stringify([namespace, name]);
 const kvTable = (namespace: string): string => `kv/${namespace}`;
 
 /** Whether a node's resources count in the cluster's totals: a driver counts only if it offers some. */

@@ -1224,20 +1224,9 @@ export class Node {
 
   private sendEnvTask(worker: Worker, record: TaskRecord): void {
     const { spec } = record;
-    let args: ReturnType<ObjectDelivery<TaskRecord>['argumentsFor']>;
-    try {
-      args = this.delivery.argumentsFor(spec.dependencies, worker);
-    } catch (error) {
-      this.scheduler.onTaskDone(worker);
-      this.failTask(record, encodeError(error as Error));
-      return;
-    }
-    const seq = worker.nextSeq++;
-    this.taskEvents.state(spec, record.firstAttempt + record.retries, SUBMITTED_TO_WORKER, worker.id);
-    record.state = 'running';
-    record.worker = worker;
-    record.seq = seq;
-    worker.inFlight.set(seq, record);
+    const args = this.startOn(worker, record);
+    if (args === undefined) return;
+    const seq = record.seq;
     const functions: FunctionDescriptor[] = [];
     if (!worker.knownFunctions.has(spec.functionId)) {
       worker.knownFunctions.add(spec.functionId);
@@ -1246,6 +1235,30 @@ export class Node {
     }
     this.pool.setBusy(worker, true);
     this.sendExecute(worker, functions, [this.executeTaskOf(record, seq, args)]);
+  }
+
+  /**
+   * `record` goes to `worker`: its arguments as the worker reads them, and it is running there
+   * under a new seq (record.seq); undefined when an argument cannot be read back (a spilled object
+   * the disk lost), and the task has failed with it.
+   */
+  private startOn(worker: Worker, record: TaskRecord): ReturnType<ObjectDelivery<TaskRecord>['argumentsFor']> | undefined {
+    const { spec } = record;
+    let args: ReturnType<ObjectDelivery<TaskRecord>['argumentsFor']>;
+    try {
+      args = this.delivery.argumentsFor(spec.dependencies, worker);
+    } catch (error) {
+      this.scheduler.onTaskDone(worker);
+      this.failTask(record, encodeError(error as Error));
+      return undefined;
+    }
+    const seq = worker.nextSeq++;
+    this.taskEvents.state(spec, record.firstAttempt + record.retries, SUBMITTED_TO_WORKER, worker.id);
+    record.state = 'running';
+    record.worker = worker;
+    record.seq = seq;
+    worker.inFlight.set(seq, record);
+    return args;
   }
 
   /** What a worker is sent to run `record` as `seq` (a pooled worker's batch, or an environment's worker). */
@@ -1622,21 +1635,9 @@ export class Node {
     const batches = new Map<Worker, { functions: FunctionDescriptor[]; tasks: ExecuteTask[] }>();
     this.scheduler.dispatch(this.pool.workers, (worker, record) => {
       const { spec } = record;
-      let args: ReturnType<ObjectDelivery<TaskRecord>['argumentsFor']>;
-      try {
-        args = this.delivery.argumentsFor(spec.dependencies, worker);
-      } catch (error) {
-        // An argument cannot be read back (a spilled object the disk lost): the task fails with it.
-        this.scheduler.onTaskDone(worker);
-        this.failTask(record, encodeError(error as Error));
-        return;
-      }
-      const seq = worker.nextSeq++;
-      this.taskEvents.state(spec, record.firstAttempt + record.retries, SUBMITTED_TO_WORKER, worker.id);
-      record.state = 'running';
-      record.worker = worker;
-      record.seq = seq;
-      worker.inFlight.set(seq, record);
+      const args = this.startOn(worker, record);
+      if (args === undefined) return;
+      const seq = record.seq;
       let batch = batches.get(worker);
       if (batch === undefined) {
         batch = { functions: [], tasks: [] };
