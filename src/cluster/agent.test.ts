@@ -292,7 +292,7 @@ test('a node declared dead runs the work it can run itself, rather than send it 
     taskId: hex(900), functionId: FN.id, name: 'mine', args: new Uint8Array([0x90]), refArgPositions: [], dependencies: [],
     returnIds: [hex(901)], numCpus: 1, maxRetries: -1, retryExceptions: false, owner: { nodeId: node.nodeId, workerId: 'a'.repeat(32) },
   };
-  const work = { spec, attempt: 0, function: FN, done: () => assert.fail('not failed: it can run here'), lost: () => assert.fail('not lost: it can run here') };
+  const work = { spec, attempt: 0, traced: true, function: FN, done: () => assert.fail('not failed: it can run here'), lost: () => assert.fail('not lost: it can run here') };
   assert.equal(agent.takeTask(work, true), false, 'it runs on this node');
   assert.equal(other.received.length, 0, 'nothing was sent to the other node');
 });

@@ -573,7 +573,7 @@ export class ClusterAgent implements ClusterLink {
     sent.add(lose);
     link.peer
       // A task whose events this node sampled out (src/state/events.ts): the node that runs it skips them too.
-      .then((peer) => peer.request('executeTask', this.node.taskEvents.skips(spec.taskId) ? { functions, spec, args, attempt: work.attempt, untraced: true } : { functions, spec, args, attempt: work.attempt }, { signal: abort.signal }))
+      .then((peer) => peer.request('executeTask', !work.traced ? { functions, spec, args, attempt: work.attempt, untraced: true } : { functions, spec, args, attempt: work.attempt }, { signal: abort.signal }))
       .then(
         (answer) => {
           if (!settle()) return;
@@ -696,6 +696,7 @@ export class ClusterAgent implements ClusterLink {
             spec,
             // Each time it is sent again (its instance was lost), a new attempt.
             attempt: call.work.attempt + call.tries,
+            traced: call.work.traced,
             function: undefined,
             done: (values) => call.work.done(values),
             lost: (error) => {

@@ -14,6 +14,8 @@ export interface RemoteWork {
   readonly spec: TaskSpec;
   /** Its retries so far (its owner counts them): sent with it, so that the node that runs it records its events under that attempt. */
   readonly attempt: number;
+  /** Whether its owner records its events (src/state/events.ts): false tells the node that runs it to skip them too. */
+  readonly traced: boolean;
   /** The definition of its function (absent for an actor call). */
   readonly function: FunctionDescriptor | undefined;
   /** Its return values arrived (inline, located on a node, or failed). */

@@ -101,6 +101,11 @@ interface TaskRecord {
   seq: number;
   /** The GPUs it holds, by ID, while it holds its resources (helper pg: GPU IDs). */
   gpus: GpuHold | undefined;
+  /**
+   * Whether its events are recorded (src/state/events.ts): false when recording is off or the task
+   * was sampled out (here, or by its owner), and then no taskEvents method is called for it.
+   */
+  readonly traced: boolean;
 }
 
 /** GPU IDs taken from a pool (the node's, or a placement group bundle's) for `amount` GPUs. */
@@ -785,10 +790,10 @@ export class Node {
    */
   runForPeer(functions: readonly FunctionDescriptor[], spec: TaskSpec, args: readonly RemoteValue[], inlineLimit: number, reply: (values: RemoteValue[]) => void, attempt = 0, untraced = false): void {
     for (const fn of functions) this.functions.set(fn.id, fn);
-    if (untraced) this.taskEvents.skip(spec.taskId);
+    if (untraced && spec.actorId !== undefined) this.taskEvents.skip(spec.taskId); // a task's record says it
     const ownerNode = spec.owner.nodeId;
     for (const arg of args) this.objects.addForeign(arg.id, ownerNode);
-    this.submitOne(spec, true, attempt);
+    this.submitOne(spec, true, attempt, !untraced);
     this.remoteObjects.storeValues(args, ownerNode, true);
     const owner = spec.owner.workerId;
     let remaining = spec.returnIds.length;
@@ -1019,10 +1024,13 @@ export class Node {
 
   // ---- tasks ---------------------------------------------------------------------------------
 
-  /** `attempt`: the owner's attempt, for a task or actor call a peer sent (see TaskRecord.firstAttempt). */
-  private submitOne(spec: TaskSpec, fromPeer = false, attempt = 0): void {
+  /**
+   * `attempt`: the owner's attempt, for a task or actor call a peer sent (see TaskRecord.firstAttempt);
+   * `tracedByOwner`: whether that owner records its events (it may have sampled it out).
+   */
+  private submitOne(spec: TaskSpec, fromPeer = false, attempt = 0, tracedByOwner = true): void {
     // A task with nothing to wait for is queued at once (see below): one event says both.
-    if (!fromPeer) this.taskEvents.submitted(spec, spec.actorId === undefined && spec.dependencies.length === 0);
+    const traced = fromPeer ? tracedByOwner && this.taskEvents.enabled : this.taskEvents.submitted(spec, spec.actorId === undefined && spec.dependencies.length === 0);
     const owner = spec.owner.workerId;
     if (spec.actorId !== undefined) {
       for (const id of spec.returnIds) this.objects.addPending(id, owner, undefined);
@@ -1045,6 +1053,7 @@ export class Node {
       worker: undefined,
       seq: 0,
       gpus: undefined,
+      traced,
     };
     for (const id of spec.returnIds) this.objects.addPending(id, owner, record);
     if (spec.returns?.kind === 'streaming' && !fromPeer) this.streams().open(spec); // generators
@@ -1114,7 +1123,7 @@ export class Node {
 
   /** A task whose arguments exist: to another node if the cluster takes it, else to the queue here. */
   private enqueue(record: TaskRecord): void {
-    if (!record.fromPeer && (record.retries > 0 || record.spec.dependencies.length > 0)) this.taskEvents.state(record.spec, record.retries, PENDING_NODE_ASSIGNMENT);
+    if (record.traced && !record.fromPeer && (record.retries > 0 || record.spec.dependencies.length > 0)) this.taskEvents.state(record.spec, record.retries, PENDING_NODE_ASSIGNMENT);
     const cluster = this.cluster;
     if (!record.fromPeer && cluster !== undefined && this.goesElsewhere(cluster, record)) {
       record.state = 'running';
@@ -1253,7 +1262,7 @@ export class Node {
       return undefined;
     }
     const seq = worker.nextSeq++;
-    this.taskEvents.state(spec, record.firstAttempt + record.retries, SUBMITTED_TO_WORKER, worker.id);
+    if (record.traced) this.taskEvents.state(spec, record.firstAttempt + record.retries, SUBMITTED_TO_WORKER, worker.id);
     record.state = 'running';
     record.worker = worker;
     record.seq = seq;
@@ -1394,6 +1403,7 @@ export class Node {
         : {}),
       spec,
       attempt: record?.retries ?? 0,
+      traced: record === undefined ? !this.taskEvents.skips(spec.taskId) : record.traced,
       function: spec.actorId === undefined ? this.functions.get(spec.functionId) : undefined,
       done: (values) => {
         if (spec.actorId !== undefined) this.actorCallDone(spec.returnIds[0] as string, values.some((value) => value.state === 'ready' || value.state === 'located'));
@@ -1406,7 +1416,8 @@ export class Node {
         this.remoteObjects.storeValues(values, spec.owner.nodeId === this.nodeId ? '' : spec.owner.nodeId);
       },
       lost: (error) => {
-        if (this.taskEvents.enabled && record?.state !== 'finished' && record?.cancelled !== true) this.taskEvents.failed(spec, record?.retries ?? 0, encodeError(error));
+        // An actor call (no record) is looked up by ID (see TaskEventBuffer.skip).
+        if ((record === undefined ? this.taskEvents.enabled : record.traced && record.state !== 'finished' && !record.cancelled)) this.taskEvents.failed(spec, record?.retries ?? 0, encodeError(error));
         if (record === undefined) {
           if (spec.actorId !== undefined) this.actorCallDone(spec.returnIds[0] as string, false);
           for (const id of spec.returnIds) this.objects.setObject(id, encodeError(error), true);
@@ -1538,7 +1549,7 @@ export class Node {
   }
 
   private actorCallRecord(spec: TaskSpec): TaskRecord {
-    return { spec, numCpus: 0, remote: false, fromPeer: false, reserved: false, state: 'running', retries: 0, firstAttempt: 0, cancelled: false, worker: undefined, seq: 0, gpus: undefined };
+    return { spec, numCpus: 0, remote: false, fromPeer: false, reserved: false, state: 'running', retries: 0, firstAttempt: 0, cancelled: false, worker: undefined, seq: 0, gpus: undefined, traced: this.taskEvents.enabled && !this.taskEvents.skips(spec.taskId) };
   }
 
   /**
@@ -1611,7 +1622,7 @@ export class Node {
 
   /** Stores `error` (an encoded ErrorRecord) as every return value of the task. */
   private failTask(record: TaskRecord, error: Uint8Array, recordEvent = true): void {
-    if (recordEvent) this.taskEvents.failed(record.spec, record.firstAttempt + record.retries, error);
+    if (recordEvent && record.traced) this.taskEvents.failed(record.spec, record.firstAttempt + record.retries, error);
     record.state = 'finished';
     this.releaseResources(record);
     for (const id of record.spec.returnIds) this.objects.setObject(id, error, true);
@@ -2002,7 +2013,7 @@ export class Node {
         this.runTimeUs.set(record.spec.functionId, previous === undefined ? result.us : 0.8 * previous + 0.2 * result.us);
       }
       if (record.cancelled) continue; // already failed with TaskCancelledError
-      this.taskEvents.result(record.spec, record.firstAttempt + record.retries, worker.id, result);
+      if (record.traced) this.taskEvents.result(record.spec, record.firstAttempt + record.retries, worker.id, result);
       if (result.outcome === 'ok') {
         record.state = 'finished';
         this.releaseResources(record);
@@ -2051,9 +2062,9 @@ export class Node {
       if (seq > lastStarted || worker.terminatedFor === 'cancel') {
         requeue.push(record);
       } else if (this.retriesLeft(record)) {
-        if (this.taskEvents.enabled) this.taskEvents.failed(record.spec, record.firstAttempt + record.retries, encodeError(crash(record)));
+        if (record.traced) this.taskEvents.failed(record.spec, record.firstAttempt + record.retries, encodeError(crash(record)));
         record.retries++;
-        if (!record.fromPeer) this.taskEvents.state(record.spec, record.retries, PENDING_NODE_ASSIGNMENT);
+        if (record.traced && !record.fromPeer) this.taskEvents.state(record.spec, record.retries, PENDING_NODE_ASSIGNMENT);
         requeue.push(record);
       } else {
         this.failTask(record, encodeError(crash(record)));

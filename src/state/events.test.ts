@@ -131,9 +131,10 @@ test('core events are columns too; batches go to the sink on the timer and at st
 test('under load, only an even sample of the next interval\'s tasks is recorded; the rest are counted as dropped, all their events skipped', () => {
   // A budget of 10 tasks per interval (1,000 ms at 10 a second), with no sink: flush() only ends the interval.
   const buffer = new TaskEventBuffer(NODE, { enabled: true, maxBuffered: 100_000, flushMs: 1000, maxTasksPerSecond: 10 });
+  // As the node does: a task submitted() says is not traced gets no further calls.
   const life = (taskId: string): void => {
     const s = spec({ taskId });
-    buffer.submitted(s, true);
+    if (!buffer.submitted(s, true)) return;
     buffer.state(s, 0, SUBMITTED_TO_WORKER, 'w');
     buffer.result(s, 0, 'w', { seq: 1, outcome: 'ok', values: [], us: 1, startMs: 1 });
   };
@@ -152,14 +153,15 @@ test('under load, only an even sample of the next interval\'s tasks is recorded;
   assert.equal(new Set(sampled.taskIds).size, 10);
   assert.equal(sampled.dropped, 30, 'the others are counted');
   assert.equal(sampled.infos.filter((info) => info.name !== undefined).length, 10);
-  assert.equal(buffer.skips(id(51)), false, 'a skipped task that finished is forgotten');
-  const running = spec({ taskId: id(91) });
-  buffer.submitted(running);
-  buffer.submitted(spec({ taskId: id(92) }));
-  const skippedId = buffer.skips(id(91)) ? id(91) : id(92);
-  assert.equal(buffer.skips(skippedId), true, 'an unfinished skipped task is remembered (the agent tells its running node)');
-  buffer.failed(spec({ taskId: skippedId }), 0, encodeError(new TaskCancelledError('x')));
-  assert.equal(buffer.takeBatch().taskIds.includes(skippedId), false);
+  assert.equal(buffer.skips(id(51)), false, 'a task is not remembered: its caller keeps submitted()\'s answer');
+  // An actor call sampled out is remembered by ID (its record is not the node's), until it finishes.
+  const calls = [91, 92, 93, 94].map((i) => spec({ taskId: id(i), actorId: 'a'.repeat(32) }));
+  const traced = calls.map((call) => buffer.submitted(call));
+  assert.equal(traced.filter(Boolean).length, 1, 'one in four');
+  const skippedCall = calls[traced.indexOf(false)] as (typeof calls)[number];
+  assert.equal(buffer.skips(skippedCall.taskId), true, 'an unfinished skipped actor call is remembered (the agent tells its running node)');
+  buffer.failed(skippedCall, 0, encodeError(new TaskCancelledError('x')));
+  assert.equal(buffer.takeBatch().taskIds.includes(skippedCall.taskId), false);
   // An idle interval: all are recorded again.
   buffer.flush();
   buffer.flush();

@@ -15,8 +15,11 @@
  * Sampled under load: a node records at most about taskEventsMaxTasksPerSecond new tasks (and
  * actor calls) a second in full. When more were submitted in the last interval, only one in k of
  * the next interval's submissions is recorded (k from that interval's count), spread evenly; the
- * others are counted as dropped, and their later events are skipped (a Set of their IDs, which is
- * empty, and not looked at, while nothing is sampled out). Recording costs the node's thread a few
+ * others are counted as dropped, and their later events are skipped. submitted() says which: the
+ * node keeps that answer on its task's record (`traced`) and makes no later call for a task that
+ * is not, so a sampled-out task costs no look-up at all. Actor calls and creations, whose records
+ * live elsewhere, are remembered in a Set of IDs instead (empty, and not looked at, while none is
+ * sampled out). Recording costs the node's thread a few
  * microseconds a task, and in the embedded default the GCS's merge runs on that same thread, the
  * driver's: at tens of thousands of tasks a second, recording each would cost the driver about a
  * tenth of its throughput, for a table that keeps the last few seconds of them anyway.
@@ -129,29 +132,33 @@ export class TaskEventBuffer {
   /**
    * A task or actor call was submitted (PENDING_ARGS_AVAIL; `queued`: its arguments are ready,
    * and it is PENDING_NODE_ASSIGNMENT at once, one event for both): its spec says what it is.
+   * Returns whether it is traced. A task that is not (sampled out, or recording is off) must get no
+   * further calls: the caller keeps the answer (the node's TaskRecord.traced). An actor call
+   * sampled out is remembered here instead (skip()), and its later events are skipped by ID.
    */
-  submitted(spec: TaskSpec, queued = false): void {
-    if (!this.on) return;
+  submitted(spec: TaskSpec, queued = false): boolean {
+    if (!this.on) return false;
     this.submissionsNow++;
     if (this.sampleEvery > 1 && this.submissionsEver++ % this.sampleEvery !== 0) {
-      this.skip(spec.taskId);
+      if (spec.actorId !== undefined) this.skip(spec.taskId);
       this.dropped++;
-      return;
+      return false;
     }
     this.push(spec.taskId, 0, queued ? PENDING_NODE_ASSIGNMENT : PENDING_ARGS_AVAIL, Date.now(), '', spec, 0);
+    return true;
   }
 
   /**
-   * Whether `taskId`'s events are skipped here (sampled out): the agent tells the node that runs
-   * the task for this one, so that it skips them too.
+   * Whether the events of `taskId`, an actor call, are skipped here (sampled out): the agent tells
+   * the node that runs the call for this one, so that it skips them too. (A task's record says it.)
    */
   skips(taskId: string): boolean {
     return this.skipped.size !== 0 && this.skipped.has(taskId);
   }
 
   /**
-   * `taskId`'s events are not recorded from now on: sampled out here, or by the owner of a task this
-   * node runs for it. Bounded: a task that never finishes (it failed for good) leaves its entry,
+   * The events of `taskId`, an actor call, are not recorded from now on: sampled out here, or by
+   * the owner of a call this node runs for it. Bounded: a task that never finishes (it failed for good) leaves its entry,
    * so past MAX_SKIPPED the set starts again (the few of its tasks still running then are recorded
    * from their next event, under an attempt the GCS makes without a name).
    */
