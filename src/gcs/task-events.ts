@@ -23,7 +23,6 @@ const FINISHED = TASK_STATES.indexOf('FINISHED');
 const FAILED = TASK_STATES.indexOf('FAILED');
 const SUBMITTED_TO_WORKER = TASK_STATES.indexOf('SUBMITTED_TO_WORKER');
 const RUNNING = TASK_STATES.indexOf('RUNNING');
-const PENDING_ARGS_AVAIL = TASK_STATES.indexOf('PENDING_ARGS_AVAIL');
 
 /** Prometheus-style upper bounds of the run-time histograms, in seconds. */
 export const RUN_TIME_BOUNDS: readonly number[] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
