@@ -381,7 +381,7 @@ export class Node {
         nested: object.nested,
       });
     }
-    this.taskEvents.core('put', owner, startMs, objects.length);
+    if (this.taskEvents.coreTraced()) this.taskEvents.core('put', owner, startMs, objects.length);
   }
 
   /**
@@ -1792,7 +1792,7 @@ export class Node {
       case 'put': {
         const problem = this.checkPut(message.objects, attached);
         if (problem !== undefined) return problem;
-        this.taskEvents.core('put', worker.id, Date.now(), message.objects.length);
+        if (this.taskEvents.coreTraced()) this.taskEvents.core('put', worker.id, Date.now(), message.objects.length);
         // A worker's put() has returned already: an object that does not fit becomes its error.
         for (const object of message.objects) {
           let blocks: Block[];
@@ -1825,21 +1825,24 @@ export class Node {
         const key = `${worker.id}:${message.requestId}`;
         if (this.workerFetches.has(key)) return `reuses request ID ${message.requestId}, whose get is still open`;
         let remaining = message.ids.length;
-        const startMs = Date.now();
+        const traced = this.taskEvents.coreTraced();
+        const startMs = traced ? Date.now() : 0;
         const kind = message.withData ? 'get' : 'wait';
         const withdraw = this.fetch(
           message.ids,
           message.withData,
           (object) => {
-            if (--remaining === 0) this.taskEvents.core(kind, worker.id, startMs, message.ids.length);
-            if (remaining === 0) this.workerFetches.delete(key);
+            if (--remaining === 0) {
+              if (traced) this.taskEvents.core(kind, worker.id, startMs, message.ids.length);
+              this.workerFetches.delete(key);
+            }
             if (worker.alive) worker.channel.send({ type: 'objects', requestId: message.requestId, objects: [object] });
             else if (object.state === 'ready' && object.lease !== undefined) this.objects.releaseLease(object.lease);
           },
           worker,
           message.fetchLocal === true,
         );
-        if (remaining > 0) this.workerFetches.set(key, () => (withdraw(), this.taskEvents.core(kind, worker.id, startMs, message.ids.length)));
+        if (remaining > 0) this.workerFetches.set(key, () => (withdraw(), traced && this.taskEvents.core(kind, worker.id, startMs, message.ids.length)));
         return undefined;
       }
       case 'cancelGet': {

@@ -44,7 +44,7 @@ export class LocalNodeClient implements NodeClient {
   }
 
   fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void {
-    if (!this.node.taskEvents.enabled) return this.node.fetch(ids, withData, onObject, undefined, fetchLocal);
+    if (!this.node.taskEvents.coreTraced()) return this.node.fetch(ids, withData, onObject, undefined, fetchLocal);
     return recordedFetch(this.node, ids, withData, onObject, fetchLocal);
   }
 

@@ -177,3 +177,21 @@ test('a task its owner sampled out (skip()) records nothing on the node that run
   assert.equal(buffer.buffered, 0);
   assert.equal(buffer.skips(TASK), false);
 });
+
+test('get/put/wait calls are sampled under load as tasks are, counted as dropped', () => {
+  const buffer = new TaskEventBuffer(NODE, { enabled: true, maxBuffered: 100_000, flushMs: 1000, maxTasksPerSecond: 10 });
+  const call = (): void => {
+    if (buffer.coreTraced()) buffer.core('get', 'w', Date.now(), 1);
+  };
+  for (let i = 0; i < 30; i++) call();
+  assert.equal(buffer.takeBatch().core.kinds.length, 30, 'an interval at the start records every call');
+  buffer.flush(); // 30 calls in that interval, a budget of 10: the next records one in three
+  for (let i = 0; i < 30; i++) call();
+  const sampled = buffer.takeBatch();
+  assert.equal(sampled.core.kinds.length, 10);
+  assert.equal(sampled.dropped, 20);
+  buffer.flush();
+  buffer.flush(); // an idle interval: all again
+  for (let i = 0; i < 5; i++) call();
+  assert.equal(buffer.takeBatch().core.kinds.length, 5);
+});

@@ -19,7 +19,8 @@
  * node keeps that answer on its task's record (`traced`) and makes no later call for a task that
  * is not, so a sampled-out task costs no look-up at all. Actor calls and creations, whose records
  * live elsewhere, are remembered in a Set of IDs instead (empty, and not looked at, while none is
- * sampled out). Recording costs the node's thread a few
+ * sampled out). get/put/wait calls (core events) are sampled the same way, with their own count
+ * and the same budget (coreTraced()). Recording costs the node's thread a few
  * microseconds a task, and in the embedded default the GCS's merge runs on that same thread, the
  * driver's: at tens of thousands of tasks a second, recording each would cost the driver about a
  * tenth of its throughput, for a table that keeps the last few seconds of them anyway.
@@ -86,6 +87,10 @@ export class TaskEventBuffer {
   /** Submissions seen in this interval (recorded or not), and in all (which ones are recorded). */
   private submissionsNow = 0;
   private submissionsEver = 0;
+  /** The same for get/put/wait calls (core events), which are sampled apart from tasks. */
+  private coreEvery = 1;
+  private coreNow = 0;
+  private coreEver = 0;
   /** Tasks sampled out that may still have events (an entry goes at its FINISHED; see skip()). */
   private readonly skipped = new Set<string>();
 
@@ -211,7 +216,23 @@ export class TaskEventBuffer {
     }
   }
 
-  /** A get, put or wait the node served for `workerId`, from `startMs` until now. */
+  /**
+   * Whether the get, put or wait call starting now is to be recorded (then by core()): sampled as
+   * submissions are, with the same budget, so that a stream of single-object gets (a synchronous
+   * loop of get(f.remote())) costs what its tasks do. Asked before the call is served, so that a
+   * call that is not recorded makes no closure to time it.
+   */
+  coreTraced(): boolean {
+    if (!this.on) return false;
+    this.coreNow++;
+    if (this.coreEvery > 1 && this.coreEver++ % this.coreEvery !== 0) {
+      this.dropped++;
+      return false;
+    }
+    return true;
+  }
+
+  /** A get, put or wait the node served for `workerId`, from `startMs` until now (coreTraced() said so). */
   core(kind: CoreEvent['kind'], workerId: string, startMs: number, count: number): void {
     if (!this.on) return;
     if (this.coreKinds.length + this.taskIds.length >= this.maxBuffered) {
@@ -259,6 +280,8 @@ export class TaskEventBuffer {
     // The next interval samples as this one's submissions say (an idle interval records all).
     this.sampleEvery = Math.max(1, Math.ceil(this.submissionsNow / this.sampleBudget));
     this.submissionsNow = 0;
+    this.coreEvery = Math.max(1, Math.ceil(this.coreNow / this.sampleBudget));
+    this.coreNow = 0;
     const sink = this.sink;
     if (sink === undefined) return;
     if (this.taskIds.length === 0 && this.coreKinds.length === 0 && this.dropped === 0) {
