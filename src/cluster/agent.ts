@@ -1286,7 +1286,6 @@ export class ClusterAgent implements ClusterLink {
 
   // ---- what other nodes ask of this one -----------------------------------------------------------
 
-  /** Adds what other nodes may ask of this one to `router` (each listener's and connection's). */
   /**
    * A group ended (removed, or its creation refused by this node: helper pg): the node ends its
    * work here, and the work parked for it fails with its error.
@@ -1311,6 +1310,7 @@ export class ClusterAgent implements ClusterLink {
     }
   }
 
+  /** Adds what other nodes may ask of this one to `router` (each listener's and connection's). */
   register(router: Router): void {
     const node = this.node;
     router
