@@ -79,6 +79,7 @@ export {
   placementGroupTable,
   getPlacementGroup,
   type PlacementGroupOptions,
+  type PlacementGroupLifetime,
   type PlacementGroupTableEntry,
   type PlacementStrategy,
   type PlacementGroupState,

@@ -172,15 +172,17 @@ export type SchedulingStrategy =
  * placement_group_capture_child_tasks).
  */
 export interface PlacementGroupSchedulingStrategy {
-  placementGroup: { readonly id: string; readonly bundleCount: number };
+  /** A PlacementGroup (its bundleSpecs let a demand too large for its bundle be refused at submission). */
+  placementGroup: { readonly id: string; readonly bundleCount: number; readonly bundleSpecs?: readonly Readonly<Record<string, number>>[] };
   bundleIndex?: number;
   captureChildTasks?: boolean;
 }
 
 /** The bundle a strategy names, as the CoreWorker places a spec in it (undefined: not in a group). */
-export function inGroup(strategy: SchedulingStrategy | undefined): { placementGroupId: string; bundleIndex: number; captureChildTasks?: boolean } | undefined {
+export function inGroup(strategy: SchedulingStrategy | undefined): InGroupOptions | undefined {
   if (typeof strategy !== 'object' || !('placementGroup' in strategy)) return undefined;
-  const where = { placementGroupId: strategy.placementGroup.id, bundleIndex: strategy.bundleIndex ?? -1 };
+  const bundles = strategy.placementGroup.bundleSpecs;
+  const where = { placementGroupId: strategy.placementGroup.id, bundleIndex: strategy.bundleIndex ?? -1, ...(Array.isArray(bundles) ? { bundles } : {}) };
   return strategy.captureChildTasks === true ? { ...where, captureChildTasks: true } : where;
 }
 
@@ -430,7 +432,7 @@ export function mergeTaskOptions(where: string, base: ResolvedTaskOptions, optio
 }
 
 /** The placement group the options put it in: a new strategy replaces the base's (helper pg). */
-type InGroupOptions = { placementGroupId: string; bundleIndex: number; captureChildTasks?: boolean };
+type InGroupOptions = { placementGroupId: string; bundleIndex: number; captureChildTasks?: boolean; bundles?: readonly Readonly<Record<string, number>>[] };
 function placementOf(base: { readonly placementGroup?: InGroupOptions }, strategy: SchedulingStrategy | undefined): { placementGroup?: InGroupOptions } {
   const group = strategy === undefined ? base.placementGroup : inGroup(strategy);
   return group === undefined ? {} : { placementGroup: group };

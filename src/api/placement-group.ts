@@ -15,6 +15,7 @@ import { decodeErrorRecord } from '../serialization/index.js';
 import { parseAnswer, MAX_PLACEMENT_GROUP_WAIT_MS, type Answer, type Body, type PlacementGroupEntry } from '../gcs/index.js';
 import { BUNDLE_RESOURCE, PLACEMENT_STRATEGIES, type PlacementGroupState, type PlacementStrategy } from '../placement-group/resources.js';
 import { remote } from './index.js';
+import { nameTakenError } from '../placement-group/creation.js';
 
 export type { PlacementStrategy, PlacementGroupState };
 
@@ -25,7 +26,16 @@ export interface PlacementGroupOptions {
   name?: string;
   /** The namespace of the name. Default: 'default'. */
   namespace?: string;
+  /**
+   * 'detached': the group outlives the driver or task that made it, until removePlacementGroup()
+   * (another driver finds it by name). Default 'non_detached': it ends with its creator, as Ray's
+   * lifetime=None.
+   */
+  lifetime?: PlacementGroupLifetime;
 }
+
+export type PlacementGroupLifetime = 'detached' | 'non_detached';
+const LIFETIMES = ['detached', 'non_detached'] as const satisfies readonly PlacementGroupLifetime[];
 
 /** A row of placementGroupTable(), as Ray's placement_group_table(). */
 export interface PlacementGroupTableEntry {
@@ -120,6 +130,7 @@ const PLACEMENT_GROUP_RULES = {
   strategy: { type: 'string', oneOf: PLACEMENT_STRATEGIES, doc: 'how the bundles are spread over nodes' },
   name: { type: 'string', nonEmpty: true, doc: 'a name getPlacementGroup() finds it by' },
   namespace: { type: 'string', nonEmpty: true, doc: "the name's namespace (default 'default')" },
+  lifetime: { type: 'string', oneOf: LIFETIMES, doc: "'detached' to outlive its creator (until removePlacementGroup()), or 'non_detached' to end with it" },
 } as const satisfies OptionRules;
 
 /**
@@ -142,9 +153,11 @@ export function placementGroup(bundles: readonly Readonly<Record<string, number>
     namespace,
     strategy,
     bundles: checked,
-    creatorNodeId: runtime.coreWorker.address.nodeId,
+    // A detached group ends with no one: the GCS keeps no creator for it.
+    ...(valid.lifetime === 'detached' ? { detached: true as const } : { creatorNodeId: runtime.coreWorker.address.nodeId }),
   }).then((answer) => {
-    if (!answer.ok) throw new InvalidOptionError(`placementGroup(): a placement group named '${name}' exists already in namespace '${namespace}'; remove it first or choose another name`, 'name');
+    // The node turns a refusal into its error (so that ready() fails with it too); this is in case it did not.
+    if (!answer.ok) throw nameTakenError(name ?? '', namespace);
   });
   return new PlacementGroup(id, checked, strategy, created);
 }

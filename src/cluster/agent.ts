@@ -1287,6 +1287,30 @@ export class ClusterAgent implements ClusterLink {
 
   // ---- what other nodes ask of this one -----------------------------------------------------------
 
+  /**
+   * A group ended (removed, or its creation refused by this node: helper pg): the node ends its
+   * work here, and the work parked for it fails with its error.
+   */
+  placementGroupEnded(placementGroupId: string): void {
+    const node = this.node;
+    node.placementGroupRemoved(placementGroupId);
+    this.report();
+    const error = node.groupRemovedError(placementGroupId);
+    for (const parked of this.parked.splice(0)) {
+      if (groupsIn(parked.work.spec.resources).includes(placementGroupId)) parked.work.done(parked.work.spec.returnIds.map((id) => ({ id, state: 'failed', data: encodeError(error) })));
+      else this.parked.push(parked);
+    }
+    for (const parked of this.parkedActors.splice(0)) {
+      if (!groupsIn(parked.spec.resources).includes(placementGroupId)) {
+        this.parkedActors.push(parked);
+        continue;
+      }
+      this.refusedActors.set(parked.spec.actorId, error.message);
+      void this.gcs.updateActor(parked.spec.actorId as ActorIdHex, 'DEAD', { reason: error.message }).catch(() => {});
+      parked.placed(undefined);
+    }
+  }
+
   /** Adds what other nodes may ask of this one to `router` (each listener's and connection's). */
   register(router: Router): void {
     const node = this.node;
@@ -1314,23 +1338,7 @@ export class ClusterAgent implements ClusterLink {
         if (peer.hello.role === 'gcs') node.cancelBundles(placementGroupId, indices);
       })
       .on(PLACEMENT_GROUP_REMOVED, parsePlacementGroupRef, ({ placementGroupId }, peer) => {
-        if (peer.hello.role !== 'gcs') return;
-        node.placementGroupRemoved(placementGroupId);
-        this.report();
-        const error = node.groupRemovedError(placementGroupId);
-        for (const parked of this.parked.splice(0)) {
-          if (groupsIn(parked.work.spec.resources).includes(placementGroupId)) parked.work.done(parked.work.spec.returnIds.map((id) => ({ id, state: 'failed', data: encodeError(error) })));
-          else this.parked.push(parked);
-        }
-        for (const parked of this.parkedActors.splice(0)) {
-          if (!groupsIn(parked.spec.resources).includes(placementGroupId)) {
-            this.parkedActors.push(parked);
-            continue;
-          }
-          this.refusedActors.set(parked.spec.actorId, error.message);
-          void this.gcs.updateActor(parked.spec.actorId as ActorIdHex, 'DEAD', { reason: error.message }).catch(() => {});
-          parked.placed(undefined);
-        }
+        if (peer.hello.role === 'gcs') this.placementGroupEnded(placementGroupId);
       })
       .on(NODE_DEAD, parseNodeDead, ({ nodeId, reason }, peer) => {
         if (peer.hello.role === 'gcs' && nodeId === this.self) this.diedHere(reason);

@@ -28,14 +28,19 @@ import { RefTracker, ViewTracker } from './references.js';
 import { startTimeout } from './timer.js';
 
 import { groupDemand } from '../placement-group/resources.js';
+import { bundleFitError } from '../placement-group/creation.js';
 import { capturingGroup } from './assigned.js';
 
 /** Whether a task is running here that puts its children in its placement group (a module read: no cost when not). */
 const capturing = (): boolean => capturingGroup() !== undefined;
 
-function inGroupOf(options: { readonly numCpus: number; readonly resources: ResourceMap | undefined; readonly placementGroup?: InGroup; readonly strategy: SchedulingStrategy | undefined }): Partial<ReturnType<typeof demandIn>> {
+function inGroupOf(what: string, options: { readonly numCpus: number; readonly resources: ResourceMap | undefined; readonly placementGroup?: InGroup; readonly strategy: SchedulingStrategy | undefined }): Partial<ReturnType<typeof demandIn>> {
   const group = groupFor(options);
-  return group === undefined ? {} : demandIn(options, group);
+  if (group === undefined) return {};
+  // Refused at submission, as Ray's: it could never run in its bundle (its bundles are known when the strategy gave a PlacementGroup).
+  const misfit = group.bundles === undefined ? undefined : bundleFitError(what, { CPU: options.numCpus, ...options.resources }, group.bundles, group.bundleIndex);
+  if (misfit !== undefined) throw misfit;
+  return demandIn(options, group);
 }
 export { ChannelNodeClient, type NodeClient } from './node-client.js';
 export { RefTracker, ViewTracker, collectGarbage } from './references.js';
@@ -72,6 +77,8 @@ export interface InGroup {
   readonly placementGroupId: string;
   readonly bundleIndex: number;
   readonly captureChildTasks?: boolean;
+  /** What each bundle of the group reserves, when known (to refuse a demand no bundle can hold). */
+  readonly bundles?: readonly ResourceMap[];
 }
 
 /**
@@ -271,6 +278,8 @@ export class CoreWorker {
   submitTask(fn: FunctionDescriptor, args: readonly unknown[], options: ResolvedTaskOptions): string[] {
     const name = options.name ?? fn.name;
     // numReturns 0 (generators): one internal return, so the task has an end like any other.
+    // Before the arguments are taken in: a demand its bundle cannot hold throws, and holds nothing.
+    const inGroup = options.placementGroup === undefined && !capturing() ? undefined : inGroupOf(`task ${name}`, options);
     const returnIds = newIds(options.numReturns === 0 ? 1 : options.numReturns);
     const spec: TaskSpec = {
       taskId: randomHex(),
@@ -280,7 +289,7 @@ export class CoreWorker {
       returnIds,
       numCpus: options.numCpus,
       ...(options.resources === undefined ? {} : { resources: options.resources }),
-      ...(options.placementGroup === undefined && !capturing() ? {} : inGroupOf(options)),
+      ...inGroup,
       ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
       maxRetries: options.maxRetries,
       retryExceptions: options.retryExceptions !== false,
@@ -311,6 +320,7 @@ export class CoreWorker {
     options: ResolvedActorOptions,
     generatorMethods: readonly string[] = [],
   ): string | ActorInfo {
+    const inGroup = options.placementGroup === undefined && !capturing() ? undefined : inGroupOf(`actor ${cls.name}`, options);
     const actorId = randomHex();
     const spec: ActorSpec = {
       actorId,
@@ -325,7 +335,7 @@ export class CoreWorker {
       maxConcurrency: options.maxConcurrency,
       numCpus: options.numCpus,
       ...(options.resources === undefined ? {} : { resources: options.resources }),
-      ...(options.placementGroup === undefined && !capturing() ? {} : inGroupOf(options)),
+      ...inGroup,
       ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
       isolation: options.isolation,
       owner: this.address,

@@ -152,8 +152,16 @@ export type CreatePlacementGroup = {
   readonly namespace: string;
   readonly strategy: PlacementStrategy;
   readonly bundles: readonly ResourceMap[];
+  /** The node whose driver or task creates it: the group ends with it (absent when detached). */
   readonly creatorNodeId?: string;
+  /** lifetime: 'detached': it outlives its creator, until removePlacementGroup (Ray's lifetime="detached"). */
+  readonly detached?: true;
 };
+/**
+ * `warning`: the cluster's nodes, as they are, could never hold the group (it stays PENDING until
+ * one that can joins); the creator's node prints it.
+ */
+export type CreatePlacementGroupAnswer = { readonly ok: true; readonly warning?: string } | { readonly ok: false; readonly reason: 'name-taken' };
 export type PlacementGroupRef = { readonly placementGroupId: string };
 export type NamedPlacementGroupRef = { readonly name: string; readonly namespace: string };
 export type WaitPlacementGroup = { readonly placementGroupId: string; readonly timeoutMs: number };
@@ -216,7 +224,7 @@ export type GcsRequests = {
   askNodes: { body: AskNodes; answer: NodeAnswers };
   getClusterInfo: { body: Empty; answer: ClusterInfo };
   // placement groups (helper pg)
-  createPlacementGroup: { body: CreatePlacementGroup; answer: RegisterActorAnswer };
+  createPlacementGroup: { body: CreatePlacementGroup; answer: CreatePlacementGroupAnswer };
   removePlacementGroup: { body: PlacementGroupRef; answer: Found };
   getPlacementGroup: { body: PlacementGroupRef; answer: PlacementGroupEntry | null };
   getNamedPlacementGroup: { body: NamedPlacementGroupRef; answer: PlacementGroupEntry | null };
@@ -358,6 +366,7 @@ const aPlacementGroupEntry = (value: unknown): PlacementGroupEntry => {
   list(o['bundleNodes'], 'bundleNodes', aString);
   amount(o['createdAtMs'], 'createdAtMs');
   optionalStr(o['creatorNodeId'], 'creatorNodeId');
+  if (o['detached'] !== undefined && o['detached'] !== true) fail('detached', 'true or absent', o['detached']);
   return o as unknown as PlacementGroupEntry;
 };
 
@@ -645,6 +654,7 @@ const bodyChecks: Checks<GcsRequests> = {
     oneOf(o['strategy'], 'strategy', PLACEMENT_STRATEGIES);
     bundleList(o['bundles'], 'bundles');
     optionalStr(o['creatorNodeId'], 'creatorNodeId');
+    if (o['detached'] !== undefined && o['detached'] !== true) fail('detached', 'true or absent', o['detached']);
     return o as unknown as CreatePlacementGroup;
   },
   removePlacementGroup: (value) => placementGroupRef(fields(value)),
@@ -790,9 +800,12 @@ const answerChecks: { readonly [K in GcsMethod]: (value: unknown) => Answer<K> }
   // placement groups (helper pg)
   createPlacementGroup: (value) => {
     const o = fields(value);
-    if (bool(o['ok'], 'ok')) return o as unknown as RegisterActorAnswer;
+    if (bool(o['ok'], 'ok')) {
+      optionalStr(o['warning'], 'warning');
+      return o as unknown as CreatePlacementGroupAnswer;
+    }
     oneOf(o['reason'], 'reason', ['name-taken'] as const);
-    return o as unknown as RegisterActorAnswer;
+    return o as unknown as CreatePlacementGroupAnswer;
   },
   removePlacementGroup: (value) => found(value),
   getPlacementGroup: orNull(aPlacementGroupEntry),

@@ -35,8 +35,8 @@ function fakeNode(id: string, cpus: number): FakeNode {
   return node;
 }
 
-function tableOf(nodes: FakeNode[]): PlacementGroupTable {
-  return new PlacementGroupTable(new InMemoryStoreClient(), {
+function tableOf(nodes: FakeNode[], store = new InMemoryStoreClient()): PlacementGroupTable {
+  return new PlacementGroupTable(store, {
     nodes: async () => nodes.map((n) => n.info),
     peerOf: (nodeId) => nodes.find((n) => n.info.nodeId === nodeId)?.peer,
     peers: () => nodes.map((n) => n.peer),
@@ -88,3 +88,63 @@ test('removed: every node is told, the state is REMOVED for good, and the name i
   assert.equal(await table.findNamed('g', 'default'), null);
   assert.deepEqual(await table.create({ placementGroupId: 'b'.repeat(32), name: 'g', namespace: 'default', strategy: 'PACK', bundles: [{ CPU: 1 }] }), { ok: true });
 });
+
+// Ray's GCS reloads its placement groups from Redis on restart (GcsPlacementGroupManager::Initialize)
+// and schedules the pending ones again.
+test('test_placement_group_gcs_restart (test_gcs_fault_tolerance.py): a GCS restarted on the same store places the groups still PENDING', async () => {
+  const store = new InMemoryStoreClient();
+  const none: FakeNode[] = [];
+  const before = new PlacementGroupTable(store, {
+    nodes: async () => none.map((n) => n.info),
+    peerOf: () => undefined,
+    peers: () => [],
+    onError: (error) => assert.fail(String(error)),
+  });
+  await before.create({ placementGroupId: pgId, namespace: 'default', strategy: 'PACK', bundles: [{ CPU: 1 }], detached: true });
+  assert.equal((await before.wait(pgId, 50, signal))?.state, 'PENDING');
+  // The restarted GCS: a new table on the same store, and a node that came back with room.
+  const nodes = [fakeNode('1', 2)];
+  const after = tableOf(nodes, store);
+  await after.recover();
+  const entry = await after.wait(pgId, 5000, signal);
+  assert.equal(entry?.state, 'CREATED');
+  assert.deepEqual(entry?.bundleNodes, [(nodes[0] as FakeNode).info.nodeId]);
+});
+
+test("lifetime 'detached' (Ray's lifetime=\"detached\"): the group outlives its creator's node, while a group of that node ends with it", async () => {
+  const nodes = [fakeNode('1', 4)];
+  const table = tableOf(nodes);
+  const creator = '9'.repeat(32) as NodeIdHex;
+  await table.create({ placementGroupId: pgId, namespace: 'default', strategy: 'PACK', bundles: [{ CPU: 1 }], creatorNodeId: creator, detached: true });
+  const owned = 'b'.repeat(32);
+  await table.create({ placementGroupId: owned, namespace: 'default', strategy: 'PACK', bundles: [{ CPU: 1 }], creatorNodeId: creator });
+  assert.equal((await table.wait(pgId, 5000, signal))?.detached, true);
+  assert.equal((await table.find(pgId))?.creatorNodeId, undefined, 'no creator to end with');
+  await table.wait(owned, 5000, signal);
+  table.nodeDied(creator);
+  await waitUntil(async () => (await table.find(owned))?.state === 'REMOVED');
+  assert.equal((await table.find(pgId))?.state, 'CREATED');
+});
+
+test('a group no node could ever hold stays PENDING, and the answer to its creation warns once, naming the cluster', async () => {
+  const nodes = [fakeNode('1', 2), fakeNode('2', 2)];
+  const table = tableOf(nodes);
+  const big = await table.create({ placementGroupId: pgId, name: 'big', namespace: 'default', strategy: 'PACK', bundles: [{ CPU: 4 }] });
+  assert.ok(big.ok && big.warning !== undefined);
+  assert.match(big.ok ? (big.warning ?? '') : '', /placement group 'big' \(a+\) cannot be placed: its bundle 0 needs 4 CPU, which the cluster's nodes cannot hold; it stays PENDING .* The cluster has 4 CPU in all, over 2 node\(s\)\./);
+  const spread = await table.create({ placementGroupId: 'b'.repeat(32), namespace: 'default', strategy: 'STRICT_SPREAD', bundles: [{ CPU: 1 }, { CPU: 1 }, { CPU: 1 }] });
+  assert.match(spread.ok ? (spread.warning ?? '') : '', /STRICT_SPREAD puts each of its 3 bundles on a different node/);
+  const pack = await table.create({ placementGroupId: 'c'.repeat(32), namespace: 'default', strategy: 'STRICT_PACK', bundles: [{ CPU: 2 }, { CPU: 1 }] });
+  assert.match(pack.ok ? (pack.warning ?? '') : '', /STRICT_PACK puts all its bundles on one node, and together they need 3 CPU/);
+  const fits = await table.create({ placementGroupId: 'd'.repeat(32), namespace: 'default', strategy: 'SPREAD', bundles: [{ CPU: 2 }, { CPU: 2 }] });
+  assert.deepEqual(fits, { ok: true });
+  assert.equal((await table.wait(pgId, 100, signal))?.state, 'PENDING');
+});
+
+async function waitUntil(check: () => Promise<boolean>, limitMs = 5000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -7,11 +7,12 @@
  * bundles are placed again, the others stay where they are.
  */
 import { Serial, nameKey } from './serial.js';
-import { placeBundles, type Candidate } from '../placement-group/placement.js';
+import { describeAmounts, describeInfeasible, neverFits, placeBundles, type Candidate } from '../placement-group/placement.js';
+import { groupOf } from '../placement-group/resources.js';
 import type { GcsPeer } from './rpc.js';
 import type { StoreClient } from './store.js';
 import type { NodeIdHex, NodeInfo, PlacementGroupEntry } from './types.js';
-import type { Body } from './messages.js';
+import type { Answer, Body } from './messages.js';
 import { CANCEL_BUNDLES, COMMIT_BUNDLES, PLACEMENT_GROUP_REMOVED, PREPARE_BUNDLES } from './messages.js';
 
 /** How long a node is given to answer a prepare or a commit. */
@@ -66,7 +67,7 @@ export class PlacementGroupTable {
     });
   }
 
-  create(body: Body<'createPlacementGroup'>): Promise<{ ok: true } | { ok: false; reason: 'name-taken' }> {
+  create(body: Body<'createPlacementGroup'>): Promise<Answer<'createPlacementGroup'>> {
     return this.steps.run(async () => {
       if ((await this.get(body.placementGroupId)) !== undefined) return { ok: true };
       if (body.name !== undefined) {
@@ -85,12 +86,53 @@ export class PlacementGroupTable {
         state: 'PENDING',
         bundleNodes: body.bundles.map(() => ''),
         createdAtMs: Date.now(),
-        ...(body.creatorNodeId === undefined ? {} : { creatorNodeId: body.creatorNodeId }),
+        // A detached group outlives whoever made it: no creator to end with.
+        ...(body.creatorNodeId === undefined || body.detached === true ? {} : { creatorNodeId: body.creatorNodeId }),
+        ...(body.detached === true ? { detached: true as const } : {}),
       };
       await this.put(entry);
       this.pending.push(entry.placementGroupId);
       this.schedule();
-      return { ok: true };
+      const warning = await this.neverPlaced(entry);
+      return warning === undefined ? { ok: true } : { ok: true, warning };
+    });
+  }
+
+  /**
+   * The warning for a group that the cluster's nodes could never hold, even empty (it waits, as
+   * Ray's does: a node that can may join), naming what the cluster has; undefined if they could.
+   */
+  private async neverPlaced(entry: PlacementGroupEntry): Promise<string | undefined> {
+    const nodes = (await this.host.nodes()).filter((node) => this.canHost(node, entry));
+    const plain = (amounts: NodeInfo['resources']): Record<string, number> => Object.fromEntries(Object.entries(amounts).filter(([name]) => groupOf(name) === undefined));
+    const why = neverFits(entry.bundles, entry.strategy, nodes.map((node) => ({ nodeId: node.nodeId, free: plain(node.resources) })));
+    if (why === undefined) return undefined;
+    const totals: Record<string, number> = {};
+    for (const node of nodes) for (const [name, amount] of Object.entries(plain(node.resources))) totals[name] = (totals[name] ?? 0) + amount;
+    const label = entry.name === undefined ? entry.placementGroupId : `'${entry.name}' (${entry.placementGroupId})`;
+    return (
+      `miniray: placement group ${label} cannot be placed: ${describeInfeasible(why, entry.strategy)}, which the cluster's nodes cannot hold; ` +
+      'it stays PENDING until a node that can joins (miniray start --address ... --num-cpus/--num-gpus/--resources). ' +
+      `The cluster has ${describeAmounts(totals)} in all, over ${nodes.length} node(s).`
+    );
+  }
+
+  /** Whether a node may hold bundles of the group: alive, offering something, and for a detached group not a driver (which leaves). */
+  private canHost(node: NodeInfo, entry: PlacementGroupEntry): boolean {
+    return node.alive && Object.values(node.resources).some((amount) => amount > 0) && !(entry.detached === true && node.isDriver);
+  }
+
+  /**
+   * A GCS restarted on the store of the one before (Redis): the groups it had not placed yet
+   * (PENDING, RESCHEDULING, or cut off in the middle of their two phases) wait again, in creation
+   * order, and are placed as the nodes come back and report.
+   */
+  recover(): Promise<void> {
+    return this.steps.run(async () => {
+      const waiting = (await this.all()).filter((entry) => entry.state === 'PENDING' || entry.state === 'RESCHEDULING' || entry.state === 'PREPARED');
+      waiting.sort((a, b) => a.createdAtMs - b.createdAtMs);
+      for (const entry of waiting) if (!this.pending.includes(entry.placementGroupId)) this.pending.push(entry.placementGroupId);
+      if (this.pending.length > 0) this.schedule();
     });
   }
 
@@ -205,9 +247,7 @@ export class PlacementGroupTable {
     }
     const missing = entry.bundles.map((_, i) => i).filter((i) => entry.bundleNodes[i] === '');
     const kept = new Set(entry.bundleNodes.filter((node) => node !== ''));
-    const alive = (await this.host.nodes()).filter(
-      (node) => node.alive && this.host.peerOf(node.nodeId) !== undefined && Object.values(node.resources).some((amount) => amount > 0),
-    );
+    const alive = (await this.host.nodes()).filter((node) => this.canHost(node, entry) && this.host.peerOf(node.nodeId) !== undefined);
     let candidates: Candidate[] = alive.map((node) => ({ nodeId: node.nodeId, free: node.available }));
     if (entry.strategy === 'STRICT_SPREAD') candidates = candidates.filter((c) => !kept.has(c.nodeId));
     if (entry.strategy === 'STRICT_PACK' && kept.size > 0) candidates = candidates.filter((c) => kept.has(c.nodeId));

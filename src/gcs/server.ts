@@ -209,6 +209,8 @@ export class GcsServer {
       if (this.awaitingNodes.has(job.driverNodeId)) this.awaitingJobs.set(job.jobId, job.driverNodeId);
       else await this.finishJob(job.jobId);
     }
+    // Groups not placed yet wait again (helper pg): placed as the nodes re-register and report.
+    await this.placementGroups.recover();
     if (this.awaitingNodes.size === 0) return;
     this.graceTimer = setTimeout(() => this.graceOver(), graceMs);
     this.graceTimer.unref();

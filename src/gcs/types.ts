@@ -93,6 +93,8 @@ export type PlacementGroupEntry = {
   /** The node of each bundle, by index, once placed ('' while it is not). */
   readonly bundleNodes: readonly string[];
   readonly createdAtMs: number;
-  /** The node whose driver or task created it. */
+  /** The node whose driver or task created it (the group ends with it; absent when detached). */
   readonly creatorNodeId?: string;
+  /** lifetime: 'detached': it lives until removed, whoever made it (helper pg). */
+  readonly detached?: true;
 };

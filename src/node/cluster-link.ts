@@ -82,6 +82,8 @@ export interface ClusterLink {
   cancelRemote(spec: TaskSpec, force: boolean, recursive?: boolean): void;
   /** An object was freed here: its holders elsewhere may drop their copies, its owner a borrower. */
   freed(id: string, entry: ObjectEntry<unknown>): void;
+  /** A placement group ended (its creation refused here: helper pg): its work here and parked for it fails. */
+  placementGroupEnded(placementGroupId: string): void;
   /** No other node is in the cluster (now): everything this node can run, it runs. */
   readonly alone: boolean;
   /** Whether a task no node can run now should wait (a node may join) rather than fail. */

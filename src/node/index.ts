@@ -23,6 +23,7 @@ import {
   WorkerCrashedError,
 } from '../errors/index.js';
 import { bundleResources, groupOf, groupsIn, plainOf } from '../placement-group/resources.js';
+import { embeddedInfeasibleError, groupRequest, nameTakenError } from '../placement-group/creation.js';
 import { NodeID } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
 import { Lineage, ObjectDirectory, specBytes, unhandledErrorReporter, type ObjectEntry, type ObjectInfo } from '../ownership/index.js';
@@ -765,8 +766,37 @@ export class Node {
   /** Asks the cluster (its head's tables) on behalf of a CoreWorker of this node. */
   clusterInfo(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void {
     if (this.cluster === undefined) callback({ error: encodeError(new MinirayError('this node has not joined a cluster')) });
+    else if (typeof query === 'object' && query.gcs === 'createPlacementGroup') this.createPlacementGroup(this.cluster, query, callback);
     else this.cluster.info(query, callback);
   }
+
+  /**
+   * A group this node's driver or task creates (helper pg): refused here when the embedded
+   * default could never hold it, or when the GCS says its name is taken. A refused group ends here
+   * with that error, so that ready() and whatever was submitted to it fail with it (not wait).
+   */
+  private createPlacementGroup(cluster: ClusterLink, query: Extract<ClusterQuery, object>, callback: (answer: ClusterAnswer) => void): void {
+    const request = groupRequest(query.body);
+    if (request === undefined) return cluster.info(query, callback); // the GCS says what is wrong with it
+    const refuse = (error: MinirayError): void => {
+      this.groupErrors.set(request.placementGroupId, error);
+      cluster.placementGroupEnded(request.placementGroupId);
+      callback({ error: encodeError(error) });
+    };
+    if (!cluster.canGrow) {
+      const error = embeddedInfeasibleError(request, { CPU: this.options.numCpus, ...this.options.resources });
+      if (error !== undefined) return refuse(error);
+    }
+    cluster.info(query, (answer) => {
+      const created = 'gcs' in answer ? (answer.gcs as { ok?: unknown; warning?: unknown } | null) : null;
+      if (created?.ok === false) return refuse(nameTakenError(request.name ?? '', request.namespace));
+      if (typeof created?.warning === 'string' && cluster.canGrow) console.warn(created.warning);
+      callback(answer);
+    });
+  }
+
+  /** Groups whose creation this node refused, with the error their work fails with (see groupRemovedError). */
+  private readonly groupErrors = new Map<string, MinirayError>();
 
   private definitionsFor(functionId: string): readonly FunctionDescriptor[] {
     const fn = this.functions.get(functionId);
@@ -934,13 +964,15 @@ export class Node {
    * ends: tasks waiting for it or running in it fail with PlacementGroupRemovedError (a running
    * one's worker is terminated), and its actors die.
    */
-  groupRemovedError(placementGroupId: string): PlacementGroupRemovedError {
+  groupRemovedError(placementGroupId: string): MinirayError {
+    const refused = this.groupErrors.get(placementGroupId);
+    if (refused !== undefined) return refused;
     return new PlacementGroupRemovedError(
       `the placement group ${placementGroupId} was removed (removePlacementGroup), so the tasks and actors in it end; create a new group and submit them again`,
     );
   }
 
-  /** Groups removed while this node ran (work submitted to one fails at once). */
+  /** Groups removed while this node ran, or refused at creation (work submitted to one fails at once). */
   readonly removedGroups = new Set<string>();
 
   placementGroupRemoved(placementGroupId: string): void {
@@ -970,6 +1002,43 @@ export class Node {
     }
     this.actors.endWhere((spec) => inGroup(spec.resources), error.message);
     this.cancelBundles(placementGroupId);
+  }
+
+  /** The bundle CPUs (CPU_group_*) that tasks waiting in get() lent back to their bundle, by task. */
+  private lentGroupCpus: Map<TaskRecord, ResourceMap> | undefined;
+
+  /**
+   * A task of `worker` in a placement group waits in get(): the CPUs it holds of its bundle go
+   * back to the bundle meanwhile, as Ray releases a blocked worker's CPUs, a bundle's included, so
+   * that the children it waits for can run in the same bundle. The running one of its tasks
+   * (pipelined tasks wait for it), else the first that holds bundle CPUs and lent none yet.
+   */
+  private lendGroupCpus(worker: Worker): void {
+    const started = Atomics.load(worker.progress, 0);
+    let lender: TaskRecord | undefined;
+    for (const record of worker.inFlight.values()) {
+      if (!record.reserved || record.spec.resources === undefined || this.lentGroupCpus?.has(record) === true) continue;
+      if (!Object.keys(record.spec.resources).some((name) => plainOf(name)?.name === 'CPU')) continue;
+      if (lender === undefined || record.seq === started) lender = record;
+    }
+    if (lender === undefined) return;
+    const cpus = Object.fromEntries(Object.entries(lender.spec.resources as ResourceMap).filter(([name]) => plainOf(name)?.name === 'CPU'));
+    (this.lentGroupCpus ??= new Map()).set(lender, cpus);
+    this.takeResources(cpus, 1);
+    this.queueResourceWaiters();
+  }
+
+  /** The task runs again: it takes its bundle CPUs back, oversubscribing the bundle if a child holds them (as Ray's CPUs). */
+  private takeBackGroupCpus(worker: Worker): void {
+    const lent = this.lentGroupCpus as Map<TaskRecord, ResourceMap>;
+    for (const record of worker.inFlight.values()) {
+      const cpus = lent.get(record);
+      if (cpus === undefined) continue;
+      lent.delete(record);
+      // Of a bundle still here (a removed one's names are gone with it).
+      this.takeResources(Object.fromEntries(Object.entries(cpus).filter(([name]) => this.groupTotals.has(name))), -1);
+      return;
+    }
   }
 
   // ---- GPU IDs (helper pg) ----
@@ -1364,7 +1433,12 @@ export class Node {
     record.reserved = false;
     if (record.gpus !== undefined) this.giveGpus(record.gpus);
     record.gpus = undefined;
-    this.takeResources(record.spec.resources, 1);
+    // Bundle CPUs it lent while it waited in get() (helper pg) are back already.
+    const lent = this.lentGroupCpus === undefined ? undefined : this.lentGroupCpus.get(record);
+    if (lent !== undefined) {
+      (this.lentGroupCpus as Map<TaskRecord, ResourceMap>).delete(record);
+      this.takeResources(Object.fromEntries(Object.entries(record.spec.resources ?? {}).filter(([name]) => !(name in lent))), 1);
+    } else this.takeResources(record.spec.resources, 1);
     this.queueResourceWaiters();
   }
 
@@ -1858,6 +1932,7 @@ export class Node {
         if (blocked >= worker.inFlight.size) return `says a task waits in get(), but it has ${worker.inFlight.size - blocked} task(s) that could`;
         this.blockedTasks.set(worker, blocked + 1);
         this.scheduler.onBlocked(worker);
+        if (this.groupTotals.size > 0) this.lendGroupCpus(worker); // helper pg
         this.scheduleDispatch();
         return undefined;
       }
@@ -1867,6 +1942,7 @@ export class Node {
         if (blocked === 1) this.blockedTasks.delete(worker);
         else this.blockedTasks.set(worker, blocked - 1);
         this.scheduler.onUnblocked(worker);
+        if (this.lentGroupCpus !== undefined && this.lentGroupCpus.size > 0) this.takeBackGroupCpus(worker); // helper pg
         return undefined;
       }
       case 'cancel':

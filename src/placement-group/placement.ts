@@ -61,3 +61,48 @@ export function placeBundles(bundles: readonly Amounts[], strategy: PlacementStr
   }
   return placed;
 }
+
+/** Why bundles can never be placed on nodes with these totals (see neverFits). */
+export type Infeasible =
+  /** Bundle `index` is larger than every node. */
+  | { readonly kind: 'bundle'; readonly index: number; readonly bundle: Amounts }
+  /** STRICT_SPREAD: more bundles than nodes that can take one each. */
+  | { readonly kind: 'spread'; readonly bundles: number }
+  /** Each bundle fits a node, but no placement holds them all (STRICT_PACK: on one node). */
+  | { readonly kind: 'together'; readonly total: Amounts };
+
+/**
+ * Why the bundles could never be placed on `nodes` (each given with its totals), however much
+ * frees up; undefined when, once the nodes are empty, they fit. The first reason found: a bundle
+ * no node can hold, then what the strategy asks of the nodes together.
+ */
+export function neverFits(bundles: readonly Amounts[], strategy: PlacementStrategy, nodes: readonly Candidate[]): Infeasible | undefined {
+  if (placeBundles(bundles, strategy, nodes) !== undefined) return undefined;
+  const totals = nodes.map((node) => new Map(Object.entries(node.free)));
+  const index = bundles.findIndex((bundle) => !totals.some((total) => fits(total, bundle)));
+  if (index >= 0) return { kind: 'bundle', index, bundle: bundles[index] as Amounts };
+  if (strategy === 'STRICT_SPREAD') return { kind: 'spread', bundles: bundles.length };
+  return { kind: 'together', total: sum(bundles) };
+}
+
+/** "2 CPU, 1 GPU" (amounts above 0), or "nothing". */
+export function describeAmounts(amounts: Amounts): string {
+  return (
+    Object.entries(amounts)
+      .filter(([, amount]) => amount > 0)
+      .map(([name, amount]) => `${amount} ${name}`)
+      .join(', ') || 'nothing'
+  );
+}
+
+/** What is wrong, in words, for the messages of the embedded default and of the cluster. */
+export function describeInfeasible(why: Infeasible, strategy: PlacementStrategy): string {
+  switch (why.kind) {
+    case 'bundle':
+      return `its bundle ${why.index} needs ${describeAmounts(why.bundle)}`;
+    case 'spread':
+      return `STRICT_SPREAD puts each of its ${why.bundles} bundles on a different node`;
+    case 'together':
+      return strategy === 'STRICT_PACK' ? `STRICT_PACK puts all its bundles on one node, and together they need ${describeAmounts(why.total)}` : `its bundles together need ${describeAmounts(why.total)}`;
+  }
+}

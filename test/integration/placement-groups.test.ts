@@ -23,7 +23,7 @@ import {
 } from 'miniray';
 import { rejectsWith } from '../fixtures/assertions.js';
 import { Gate, waitForGate } from '../fixtures/coordination.js';
-import { OnGpuActor, gpuIdsBehindGate, lookAtResources, parentOfDiskChild } from '../fixtures/resources.js';
+import { OnGpuActor, gpuIdsBehindGate, lookAtResources, parentOfDiskChild, parentWaitsForChild } from '../fixtures/resources.js';
 
 const T = { timeout: 60_000 };
 
@@ -59,16 +59,37 @@ describe('placement groups in the embedded default', () => {
     assert.equal((await placementGroupTable(pg)).state, 'REMOVED');
   });
 
-  test('test_placement_group_strategies: PACK, SPREAD and STRICT_PACK fit on one node; STRICT_SPREAD of 2 stays pending', T, async () => {
+  test('test_placement_group_strategies: PACK, SPREAD and STRICT_PACK fit on one node; STRICT_SPREAD of 2 cannot (see the infeasible test)', T, async () => {
     for (const strategy of ['PACK', 'SPREAD', 'STRICT_PACK'] as const) {
       const pg = placementGroup([{ CPU: 1 }, { CPU: 1 }], { strategy });
       assert.equal(await pg.wait(30_000), true, strategy);
       await removePlacementGroup(pg);
     }
-    const spread = placementGroup([{ CPU: 1 }, { CPU: 1 }], { strategy: 'STRICT_SPREAD' });
-    assert.equal(await spread.wait(300), false);
-    assert.equal((await placementGroupTable(spread)).state, 'PENDING');
-    await removePlacementGroup(spread);
+  });
+
+  // Ray keeps such a group PENDING with an autoscaler error ("No available node types can fulfill
+  // resource request"), since a node may be added; the embedded default can never grow, so it is
+  // refused at once, as its infeasible tasks are (waiting would be a hang with no way out).
+  test('test_placement_group_infeasible (embedded): a group the node could never hold fails wait() and get(ready()) at once, naming the bundle and the node', T, async () => {
+    const cases = [
+      { bundles: [{ CPU: 1 }, { CPU: 8 }], strategy: 'PACK', option: 'bundles', message: /bundle 1 needs 8 CPU, but this node has 4 CPU, 2 GPU, 2 disk in all/ },
+      { bundles: [{ CPU: 1 }, { CPU: 1 }], strategy: 'STRICT_SPREAD', option: 'strategy', message: /STRICT_SPREAD puts each of its 2 bundles on a different node, but this node has 4 CPU/ },
+      { bundles: [{ CPU: 3 }, { CPU: 3 }], strategy: 'STRICT_PACK', option: 'bundles', message: /STRICT_PACK puts all its bundles on one node, and together they need 6 CPU, but this node has 4 CPU/ },
+      { bundles: [{ CPU: 1, tpu: 1 }], strategy: 'PACK', option: 'bundles', message: /bundle 0 needs 1 CPU, 1 tpu/ },
+    ] as const;
+    for (const { bundles, strategy, option, message } of cases) {
+      const pg = placementGroup(bundles, { strategy });
+      // ready() asked before the refusal is known, and after it: both fail, neither waits.
+      const early = pg.ready();
+      const error = await rejectsWith(pg.wait(30_000), InvalidOptionError, message);
+      assert.equal(error.option, option, strategy);
+      await rejectsWith(get(early, { timeoutMs: 30_000 }), InvalidOptionError, message);
+      await rejectsWith(get(pg.ready(), { timeoutMs: 30_000 }), InvalidOptionError, message);
+      // So does work submitted to it (it would wait for the group for ever).
+      await rejectsWith(get(remote(() => 1, { schedulingStrategy: { placementGroup: pg } }).remote(), { timeoutMs: 30_000 }), InvalidOptionError, message);
+    }
+    // Every CPU is still free: nothing was reserved for the refused groups.
+    await eventually(async () => (await availableResources())['CPU'] === 4, 'every CPU free');
   });
 
   test('test_placement_group_task_resource_ids / test_resource_constraints: a bundle reserves its resources from the node, and tasks run in it', T, async () => {
@@ -173,6 +194,7 @@ describe('placement groups in the embedded default', () => {
     assert.ok(listed.some((entry) => entry.placementGroupId === pg.id && entry.state === 'CREATED'));
     const twin = placementGroup([{ CPU: 1 }], { name: 'named-group' });
     await rejectsWith(twin.wait(1000), InvalidOptionError, /exists already/);
+    await rejectsWith(get(twin.ready(), { timeoutMs: 30_000 }), InvalidOptionError, /exists already/);
     await removePlacementGroup(pg);
     await assert.rejects(getPlacementGroup('named-group'), /no placement group is named 'named-group'/);
   });
@@ -236,12 +258,91 @@ describe('placement groups in the embedded default', () => {
     await removePlacementGroup(pg);
   });
 
+  // Ray raises at placement_group() ("Failed to create placement group ... because name ... already
+  // exists"); placementGroup() returns at once here, so the refusal arrives with wait() and ready().
+  test('test_placement_group_name_collision: a taken name fails wait() and get(ready()) with InvalidOptionError (ready() asked first: it does not hang)', T, async () => {
+    const first = placementGroup([{ CPU: 1 }], { name: 'taken' });
+    await get(first.ready());
+    const twin = placementGroup([{ CPU: 1 }], { name: 'taken' });
+    const ready = twin.ready();
+    const error = await rejectsWith(get(ready, { timeoutMs: 30_000 }), InvalidOptionError, /a placement group named 'taken' exists already in namespace 'default'/);
+    assert.equal(error.option, 'name');
+    await rejectsWith(twin.wait(1000), InvalidOptionError, /exists already/);
+    // Its name still belongs to the first, which is placed as before.
+    assert.equal((await getPlacementGroup('taken')).id, first.id);
+    await removePlacementGroup(first);
+    // Once the first is removed, the name is free again.
+    const again = placementGroup([{ CPU: 1 }], { name: 'taken' });
+    assert.equal(await get(again.ready()), true);
+    await removePlacementGroup(again);
+  });
+
+  // Ray's _validate_resource_shape: "Cannot schedule f with the placement group because the
+  // resource request {'CPU': 2} cannot fit into any bundles for the placement group", a ValueError
+  // at .remote(); and "placement group bundle index 5 is invalid".
+  test('test_placement_group_bundle_resource_shape: a task or actor asking more than its bundle (or any bundle) holds is refused at submission; so is an index out of range', T, async () => {
+    const pg = placementGroup([{ CPU: 1 }, { CPU: 2, disk: 1 }]);
+    await get(pg.ready());
+    const two = remote(() => 1, { numCpus: 2, name: 'two' });
+    assert.throws(
+      () => two.options({ schedulingStrategy: { placementGroup: pg, bundleIndex: 0 } }).remote(),
+      (e: unknown) => e instanceof InvalidOptionError && e.option === 'numCpus' && /task two asks for 2 CPU, more than bundle 0 of its placement group holds \(1 CPU\)/.test(e.message),
+    );
+    assert.equal(await get(two.options({ schedulingStrategy: { placementGroup: pg, bundleIndex: 1 } }).remote()), 1);
+    assert.equal(await get(two.options({ schedulingStrategy: { placementGroup: pg } }).remote()), 1, 'bundle 1 holds it');
+    assert.throws(
+      () => remote(() => 1, { numCpus: 3 }).options({ schedulingStrategy: { placementGroup: pg } }).remote(),
+      (e: unknown) => e instanceof InvalidOptionError && /asks for 3 CPU, which no bundle of its placement group can hold \(bundle 0: 1 CPU; bundle 1: 2 CPU, 1 disk\)/.test(e.message),
+    );
+    assert.throws(
+      () => remote(() => 1, { numCpus: 0, resources: { disk: 2 } }).options({ schedulingStrategy: { placementGroup: pg } }).remote(),
+      (e: unknown) => e instanceof InvalidOptionError && e.option === 'resources' && /2 disk/.test(e.message),
+    );
+    assert.throws(
+      () => remote(() => 1, { numGpus: 1 }).options({ schedulingStrategy: { placementGroup: pg } }).remote(),
+      (e: unknown) => e instanceof InvalidOptionError && e.option === 'numGpus',
+    );
+    class Big {
+      ping(): string {
+        return 'pong';
+      }
+    }
+    assert.throws(
+      () => remote(Big, { numCpus: 2, schedulingStrategy: { placementGroup: pg, bundleIndex: 0 } }).remote(),
+      (e: unknown) => e instanceof InvalidOptionError && /actor Big asks for 2 CPU, more than bundle 0/.test(e.message),
+    );
+    for (const bundleIndex of [2, -2, 0.5]) {
+      assert.throws(
+        () => remote(() => 1, { schedulingStrategy: { placementGroup: pg, bundleIndex } }),
+        (e: unknown) => e instanceof InvalidOptionError && e.option === 'schedulingStrategy' && /bundleIndex -1 \(any bundle\) or an index of one of its 2 bundle\(s\) \(0 to 1\)/.test(e.message),
+        String(bundleIndex),
+      );
+    }
+    await removePlacementGroup(pg);
+  });
+
+  // Ray releases the CPUs of a worker blocked in ray.get, a bundle's included: a task that waits
+  // for its child in the same bundle lets the child run there (checked on Ray 2.60 with two
+  // 1-CPU bundles, parent and child in bundle 0).
+  test('test_placement_group_blocked_get: a task waiting in get() for its child lends its bundle CPU, so the child runs in the same 1-CPU bundle', T, async () => {
+    const pg = placementGroup([{ CPU: 1 }]);
+    await get(pg.ready());
+    const parent = parentWaitsForChild.options({ schedulingStrategy: { placementGroup: pg, bundleIndex: 0, captureChildTasks: true } });
+    assert.equal(await get(parent.remote(), { timeoutMs: 30_000 }), 7);
+    // The bundle has its CPU again, once, for the next task (no CPU made or lost by the loan).
+    assert.equal(await get(parent.remote(), { timeoutMs: 30_000 }), 7);
+    await eventually(async () => (await availableResources())[`CPU_group_${pg.id}`] === 1, "the bundle's CPU free again");
+    await removePlacementGroup(pg);
+  });
+
   test('bad placement-group options are refused at once, naming the option', T, async () => {
     assert.throws(() => placementGroup([]), (e: unknown) => e instanceof InvalidOptionError && e.option === 'bundles');
     assert.throws(() => placementGroup([{ CPU: 0 }]), (e: unknown) => e instanceof InvalidOptionError && /reserves nothing/.test(e.message));
     assert.throws(() => placementGroup([{ CPU: 1 }], { strategy: 'NEAR' as 'PACK' }), (e: unknown) => e instanceof InvalidOptionError && e.option === 'strategy');
     // A misspelled option is refused with a did-you-mean (a new user's trial found it ignored).
     assert.throws(() => placementGroup([{ CPU: 1 }], { stratgy: 'SPREAD' } as never), (e: unknown) => e instanceof InvalidOptionError && /strategy/.test(e.message));
+    // Ray: "Placement group `lifetime` argument must be either `None` or 'detached'".
+    assert.throws(() => placementGroup([{ CPU: 1 }], { lifetime: 'forever' as 'detached' }), (e: unknown) => e instanceof InvalidOptionError && e.option === 'lifetime' && /'detached'/.test(e.message));
     const pg = placementGroup([{ CPU: 1 }]);
     assert.throws(
       () => remote(() => 1, { schedulingStrategy: { placementGroup: pg, bundleIndex: 1 } }),

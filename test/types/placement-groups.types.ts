@@ -11,6 +11,7 @@ import {
   removePlacementGroup,
   state,
   type ObjectRef,
+  type PlacementGroupLifetime,
   type PlacementGroupState,
   type PlacementGroupTableEntry,
   type PlacementStrategy,
@@ -39,6 +40,12 @@ export async function placementGroupTypes(): Promise<void> {
   const fn = remote((x: number) => x + 1);
   fn.options({ schedulingStrategy: { placementGroup: pg } });
   fn.options({ schedulingStrategy: { placementGroup: pg, bundleIndex: 1, captureChildTasks: true } });
+  placementGroup([{ CPU: 1 }], { name: 'kept', lifetime: 'detached' });
+  placementGroup([{ CPU: 1 }], { lifetime: 'non_detached' });
+  const lifetime: PlacementGroupLifetime = 'detached';
+  void lifetime;
+  // @ts-expect-error a lifetime that is not Ray's
+  placementGroup([{ CPU: 1 }], { lifetime: 'forever' });
   // @ts-expect-error a strategy that is not Ray's
   placementGroup([{ CPU: 1 }], { strategy: 'NEAR' });
   // @ts-expect-error bundles are maps of amounts
