@@ -172,9 +172,10 @@ export class Node {
     return (this.generators ??= new GeneratorStreams(this.objects));
   }
 
-  /** next() of an ObjectRefGenerator in `thread` (which owns its task). */
-  generatorNext(thread: string, generatorId: string, index: number, answer: (answer: GeneratorAnswer) => void): void {
-    this.streams().next(thread, generatorId, index, answer);
+  /** next() of an ObjectRefGenerator in `thread` (which owns its task); `peek`: wait([gen]), which reads nothing. */
+  generatorNext(thread: string, generatorId: string, index: number, answer: (answer: GeneratorAnswer) => void, peek = false): void {
+    if (peek) this.streams().peek(thread, generatorId, index, answer);
+    else this.streams().next(thread, generatorId, index, answer);
   }
 
   /** `thread` let go of its ObjectRefGenerator: the items it did not read go. */
@@ -1864,7 +1865,7 @@ export class Node {
       case 'generatorNext':
         this.generatorNext(worker.id, message.generatorId, message.index, (answer) => {
           if (worker.alive) worker.channel.send({ type: 'generatorNext', requestId: message.requestId, answer });
-        });
+        }, message.peek === true);
         return undefined;
       case 'generatorDropped':
         this.generatorDropped(worker.id, message.generatorId);

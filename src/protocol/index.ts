@@ -411,8 +411,11 @@ export type WorkerToNode =
       readonly parts?: readonly Part[];
       readonly nested?: readonly string[];
     }
-  /** next() on a stream this thread owns: answered when item `index` exists or the stream has ended. */
-  | { readonly type: 'generatorNext'; readonly requestId: number; readonly generatorId: string; readonly index: number }
+  /**
+   * next() on a stream this thread owns: answered when item `index` exists or the stream has ended.
+   * `peek`: a wait() on the generator, which takes nothing (no item counts as read).
+   */
+  | { readonly type: 'generatorNext'; readonly requestId: number; readonly generatorId: string; readonly index: number; readonly peek?: true }
   /** This thread let go of a stream (its ObjectRefGenerator was collected or returned): its unread items go. */
   | { readonly type: 'generatorDropped'; readonly generatorId: string };
 

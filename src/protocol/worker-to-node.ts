@@ -224,7 +224,7 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
     optionalList(o['nested'], 'nested', anId);
     return nothing(o);
   },
-  generatorNext: (o) => (int(o['requestId'], 'requestId'), id(o['generatorId'], 'generatorId'), int(o['index'], 'index'), nothing(o)),
+  generatorNext: (o) => (int(o['requestId'], 'requestId'), id(o['generatorId'], 'generatorId'), int(o['index'], 'index'), o['peek'] === undefined || o['peek'] === true || fail('peek', 'true or absent', o['peek']), nothing(o)),
   generatorDropped: (o) => (id(o['generatorId'], 'generatorId'), nothing(o)),
 };
 const aMessage = messageCheck<WorkerToNode>(checks);

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BroadcastChannel } from 'node:worker_threads';
-import { InvalidOptionError, ObjectRef, ObjectRefGenerator, TaskCancelledError, TaskError, cancel, get, init, remote, shutdown } from 'miniray';
+import { InvalidArgumentError, InvalidOptionError, ObjectRef, ObjectRefGenerator, TaskCancelledError, TaskError, cancel, get, init, put, remote, shutdown, wait } from 'miniray';
 import { Gate } from '../fixtures/coordination.js';
-import { range, sumOf, sumOfRange } from '../fixtures/generators.js';
+import { range, sumOf, sumOfRange, sumOfRangeByWait } from '../fixtures/generators.js';
 
 const T = { timeout: 60_000 };
 
@@ -161,6 +161,42 @@ describe('generators', () => {
     } finally {
       gate.close();
     }
+  });
+
+  test('test_streaming_generator wait: wait([gen]) is ready once its next item is available or it is finished, and reads nothing', T, async () => {
+    const gate = new Gate();
+    try {
+      const gen = gated.remote(gate.name);
+      const first = await wait([gen], { timeoutMs: 30_000 });
+      assert.deepEqual(first, { ready: [gen], pending: [] });
+      // wait() took nothing: next() gives that first item.
+      assert.equal(await get((await gen.next()).value as ObjectRef<string>), 'first');
+      await gate.whenWaiting(1);
+      // Its next item does not exist while it waits at its gate (a poll, and a wait that times out).
+      assert.deepEqual(await wait([gen], { timeoutMs: 0 }), { ready: [], pending: [gen] });
+      assert.deepEqual(await wait([gen], { timeoutMs: 20 }), { ready: [], pending: [gen] });
+      gate.open();
+      assert.deepEqual((await wait([gen], { timeoutMs: 30_000 })).ready, [gen]);
+      assert.equal(await get((await gen.next()).value as ObjectRef<string>), 'second');
+      // Every item read: ready once the task has finished, as Ray's, before and after next() says done.
+      assert.deepEqual((await wait([gen], { timeoutMs: 30_000 })).ready, [gen]);
+      assert.equal((await gen.next()).done, true);
+      assert.deepEqual((await wait([gen], { timeoutMs: 0 })).ready, [gen]);
+    } finally {
+      gate.close();
+    }
+    // With refs, in their order; numReturns counts both.
+    const gen = range.remote(1);
+    const value = put(1);
+    const both = await wait([gen, value], { numReturns: 2, timeoutMs: 30_000 });
+    assert.deepEqual(both, { ready: [gen, value], pending: [] });
+    await assert.rejects(wait([gen, gen]), (error: unknown) => error instanceof InvalidArgumentError && /unique/.test(error.message));
+    // A failed generator is ready with its error as the next item.
+    const failed = failsAt.options({ maxRetries: 0 }).remote(1, 0);
+    assert.deepEqual((await wait([failed], { timeoutMs: 30_000 })).ready, [failed]);
+    await assert.rejects(get((await failed.next()).value as ObjectRef<number>), TaskError);
+    // In a task (its wait goes over the worker's channel).
+    assert.equal(await get(sumOfRangeByWait.remote(10)), 45);
   });
 
   test('test_actor_streaming_generator: sync and async generator methods of actors stream', T, async () => {
