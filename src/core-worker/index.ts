@@ -450,6 +450,16 @@ export class CoreWorker {
     return this.refFor<T>(id);
   }
 
+  /**
+   * Stores an error record as a failed object, whose get() throws it: the last value of a
+   * 'dynamic' generator that threw (as Ray's).
+   */
+  putError(error: Uint8Array): ObjectRef {
+    const id = randomHex();
+    this.node.put([{ id, data: error, failed: true }]);
+    return this.refFor(id);
+  }
+
   // generators
   /** How this thread's ObjectRefGenerators read their streams (kept by this thread's node). */
   readonly streams: StreamReader = {

@@ -61,6 +61,9 @@ import { TaskEventBuffer, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER } from '.
 import { LogRing } from '../state/log-lines.js';
 import type { LogQuery, NodeLogAnswer } from '../state/types.js';
 
+/** generators: a 'dynamic' attempt whose throw is retried (retryExceptions, retries left) fails rather than keep partial results. */
+const RETRY_THROWN = Object.freeze({ kind: 'dynamic', retryThrown: true } as const);
+
 export interface NodeOptions {
   readonly numWorkers: number;
   readonly numCpus: number;
@@ -370,7 +373,7 @@ export class Node {
   put(owner: string, objects: readonly NewObject[]): void {
     const startMs = Date.now();
     for (const object of objects) {
-      this.objects.setObject(object.id, object.data, false, {
+      this.objects.setObject(object.id, object.data, object.failed === true, {
         owner,
         throwIfFull: true,
         blocks: (object.parts ?? []) as Block[],
@@ -1281,7 +1284,7 @@ export class Node {
     if (spec.resources !== undefined || spec.numCpus !== 1) task.resources = demandOf(spec);
     if (record.gpus !== undefined) task.gpuIds = record.gpus.ids;
     if (spec.captureChildTasks === true) task.captureChildTasks = true;
-    if (spec.returns !== undefined) task.returns = spec.returns; // generators
+    if (spec.returns !== undefined) task.returns = spec.returns.kind === 'dynamic' && spec.retryExceptions && this.retriesLeft(record) ? RETRY_THROWN : spec.returns; // generators
     // retryExceptions by class: the worker, which holds the thrown error, decides whether it matches.
     if (spec.retryExceptionNames !== undefined) task.retryExceptionNames = spec.retryExceptionNames;
     return task;
@@ -1792,7 +1795,7 @@ export class Node {
             this.objects.setObject(object.id, encodeError(error as Error), true, { owner: worker.id });
             continue;
           }
-          this.objects.setObject(object.id, object.data, false, { owner: worker.id, blocks, nested: object.nested });
+          this.objects.setObject(object.id, object.data, object.failed === true, { owner: worker.id, blocks, nested: object.nested });
         }
         return undefined;
       }

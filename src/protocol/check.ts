@@ -349,5 +349,6 @@ export function aReturnMode(value: unknown, path: string): ReturnMode {
   const kind = oneOf(o['kind'], `${path}.kind`, RETURN_KINDS);
   if (kind === 'streaming' && o['backpressure'] !== undefined) int(o['backpressure'], `${path}.backpressure`, 1);
   if (kind === 'static') int(o['count'], `${path}.count`);
+  if (kind === 'dynamic' && o['retryThrown'] !== undefined && o['retryThrown'] !== true) fail(`${path}.retryThrown`, 'true or absent', o['retryThrown']);
   return o as unknown as ReturnMode;
 }

@@ -106,12 +106,14 @@ export interface RuntimeEnvSpec {
  *    generator is done, or the error that ended it. `backpressure`: most items reported and not
  *    yet read by the caller before the generator is paused (Ray's _generator_backpressure_num_objects).
  *  - 'dynamic': the generator runs to its end; returnIds[0] holds an array of refs, one per value.
+ *    If it throws, the array ends with a ref whose get() throws the error (as Ray's), unless
+ *    `retryThrown` (set by the node when retryExceptions has retries left): the attempt then fails, to be retried.
  *  - 'static': the generator yields exactly `count` values, one per return ID. With count 0
  *    (numReturns: 0) there is one internal return ID, which gets undefined.
  */
 export type ReturnMode =
   | { readonly kind: 'streaming'; readonly backpressure?: number }
-  | { readonly kind: 'dynamic' }
+  | { readonly kind: 'dynamic'; readonly retryThrown?: true }
   | { readonly kind: 'static'; readonly count: number };
 
 /** What a node answers a consumer's next() on a stream: item `index` exists, or the stream ended (ok, or with an error). */
@@ -318,6 +320,8 @@ export interface NewObject {
   readonly parts?: readonly Part[];
   /** IDs of the refs inside the value: they stay alive as long as it does. */
   readonly nested?: readonly string[];
+  /** `data` is an error record: get() throws it (a failed 'dynamic' generator's last value, as Ray's). */
+  readonly failed?: true;
 }
 
 /**

@@ -101,6 +101,7 @@ const aNewObject = (value: unknown): NewObject => {
   bytes(o['data'], 'data');
   optionalList(o['parts'], 'parts', aPart);
   optionalList(o['nested'], 'nested', anId);
+  if (o['failed'] !== undefined && (o['failed'] !== true || o['parts'] !== undefined)) fail('failed', 'true or absent (and a failed object has no parts)', o['failed']);
   return o as unknown as NewObject;
 };
 

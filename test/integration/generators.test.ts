@@ -256,6 +256,39 @@ describe('generators', () => {
     await assert.rejects(get(plain.remote(1)), /numReturns: 'dynamic', which is for generator functions/);
   });
 
+  test('test_dynamic_generator (exceptions): a dynamic generator that throws keeps the values before the error, and a last ref throws it', T, async () => {
+    const dynamic = failsAt.options({ numReturns: 'dynamic', maxRetries: 0 });
+    const refs = await get(dynamic.remote(5, 2));
+    assert.equal(refs.length, 3);
+    assert.deepEqual(await get(refs.slice(0, 2)), [0, 1]);
+    await assert.rejects(get(refs[2] as ObjectRef<number>), (error: unknown) => error instanceof TaskError && /no 2/.test(error.message) && error.cause instanceof RangeError);
+    // Thrown before any value: one ref, which throws (as Ray's).
+    const [only, ...none] = await get(dynamic.remote(5, 0));
+    assert.equal(none.length, 0);
+    await assert.rejects(get(only as ObjectRef<number>), /no 0/);
+    // With retryExceptions and a retry left, the throw is retried (the attempt fails, not its values kept)...
+    const marker = join(dir, 'dynamic-threw-once');
+    const throwsOnce = remote(
+      async function* (path: string) {
+        const fs = await import('node:fs');
+        for (let i = 0; i < 3; i++) {
+          if (i === 1 && !fs.existsSync(path)) {
+            fs.writeFileSync(path, 'x');
+            throw new Error('first attempt');
+          }
+          yield i;
+        }
+      },
+      { numReturns: 'dynamic', maxRetries: 1, retryExceptions: true },
+    );
+    assert.deepEqual(await get(await get(throwsOnce.remote(marker))), [0, 1, 2]);
+    // ...and the last attempt keeps its values as any that is not retried.
+    const last = await get(failsAt.options({ numReturns: 'dynamic', maxRetries: 1, retryExceptions: true }).remote(3, 1));
+    assert.equal(last.length, 2);
+    assert.equal(await get(last[0] as ObjectRef<number>), 0);
+    await assert.rejects(get(last[1] as ObjectRef<number>), /no 1/);
+  });
+
   test('test_generator_returns: numReturns n with a generator: exactly n values', T, async () => {
     const [a, b, c] = range.options({ numReturns: 3, maxRetries: 0 }).remote(3);
     assert.deepEqual(await get([a, b, c]), [0, 1, 2]);
@@ -376,6 +409,12 @@ describe('generators (values)', () => {
     const { SerializationError, put } = await import('miniray');
     const gen = range.remote(1);
     assert.throws(() => put({ gen }), (error: unknown) => error instanceof SerializationError && /an ObjectRefGenerator cannot travel/.test(error.message));
+    // As Ray's ("You cannot return or pass a generator to other task"): not to a task, nor to an actor, not even nested.
+    const sum = remote(async (items: unknown) => String(items));
+    assert.throws(() => sum.remote(gen), (error: unknown) => error instanceof SerializationError && /argument 1 .*an ObjectRefGenerator cannot travel/.test(error.message));
+    assert.throws(() => sum.remote([gen]), (error: unknown) => error instanceof SerializationError && /an ObjectRefGenerator cannot travel/.test(error.message));
+    const actor = remote(Streamer).remote();
+    assert.throws(() => (actor.f.remote as (x: unknown) => unknown)(gen), (error: unknown) => error instanceof SerializationError && /an ObjectRefGenerator cannot travel/.test(error.message));
     assert.deepEqual(await collect(gen), [0]);
   });
 });
