@@ -503,7 +503,7 @@ function withStaticMethodOptions(cls: Function, options: ActorOptions | undefine
       throw new InvalidOptionError(`remote(${cls.name}): static methodOptions names '${method}', which is not a method of ${cls.name}`, 'methodOptions');
     }
   }
-  return { ...options, methodOptions: { ...(value as Record<string, { numReturns?: number; concurrencyGroup?: string }>), ...options?.methodOptions } };
+  return { ...options, methodOptions: { ...(value as Record<string, { numReturns?: number | 'streaming' | 'dynamic'; concurrencyGroup?: string }>), ...options?.methodOptions } };
 }
 
 /** A class's methods, read once; a prototype chain that throws when read (a proxy) is an InvalidArgumentError. */

@@ -317,7 +317,8 @@ export function optionalMethodOptions(value: unknown, path: string): Readonly<Re
   const o = fields(value, path);
   for (const key in o) {
     const m = fields(o[key], `${path}.${key}`);
-    if (m['numReturns'] !== undefined) int(m['numReturns'], `${path}.${key}.numReturns`);
+    const numReturns = m['numReturns'];
+    if (numReturns !== undefined && numReturns !== 'streaming' && numReturns !== 'dynamic') int(numReturns, `${path}.${key}.numReturns`);
     optionalStr(m['concurrencyGroup'], `${path}.${key}.concurrencyGroup`);
   }
   return o as Readonly<Record<string, MethodOptionsSpec>>;

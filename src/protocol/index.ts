@@ -168,7 +168,8 @@ export interface ActorSpec {
 
 /** A method's options as specs and handles carry them (the class's static methodOptions). */
 export interface MethodOptionsSpec {
-  readonly numReturns?: number;
+  /** A count, or for a generator method 'streaming' / 'dynamic' (generators). */
+  readonly numReturns?: number | 'streaming' | 'dynamic';
   readonly concurrencyGroup?: string;
 }
 

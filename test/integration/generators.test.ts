@@ -102,6 +102,20 @@ class Streamer {
   }
 }
 
+class StaticStreamer {
+  static readonly methodOptions = { all: { numReturns: 'dynamic' }, pair: { numReturns: 2 } } as const;
+  *all(n: number) {
+    for (let i = 0; i < n; i++) yield i;
+  }
+  *pair() {
+    yield 'x';
+    yield 'y';
+  }
+  *stream() {
+    yield 1;
+  }
+}
+
 describe('generators', () => {
   let dir: string;
   before(async () => {
@@ -206,8 +220,36 @@ describe('generators', () => {
     assert.deepEqual(await collect(gen), [0, 1, 2]);
     assert.deepEqual(await collect(actor.asyncF.remote(3)), [0, 10, 20]);
     assert.equal(await get(actor.g.remote()), 3);
-    // numReturns on a generator method is not built yet: refused, not ignored (a new user's trial found it ignored).
-    assert.throws(() => (actor.f.options({ numReturns: 2 }) as unknown as { remote(n: number): unknown }).remote(3), (error: unknown) => error instanceof InvalidOptionError && /generator method/.test(error.message));
+  });
+
+  test("test_actor_streaming_generator (numReturns): an actor generator method with 'dynamic' or n, per call or in static methodOptions, as Ray's", T, async () => {
+    const actor = remote(Streamer).remote();
+    // 'dynamic': a ref to the array of refs (Ray's DynamicObjectRefGenerator).
+    const refs = await get(actor.f.options({ numReturns: 'dynamic' }).remote(3));
+    assert.deepEqual(await get(refs), [0, 1, 2]);
+    assert.deepEqual(await get(await get(actor.asyncF.options({ numReturns: 'dynamic' }).remote(2))), [0, 10]);
+    // n: exactly n values, one ref each; a wrong count fails each ref, saying how many it yielded.
+    const [a, b, c] = actor.f.options({ numReturns: 3 }).remote(3);
+    assert.deepEqual(await get([a, b, c]), [0, 1, 2]);
+    const [short] = actor.f.options({ numReturns: 3 }).remote(2);
+    await assert.rejects(get(short), /numReturns: 3 and must yield exactly that many values; it yielded 2/);
+    assert.equal(await get(actor.f.options({ numReturns: 1 }).remote(1)), 0);
+    assert.equal(actor.f.options({ numReturns: 0 }).remote(0), undefined);
+    // 'streaming' said outright is the default.
+    assert.deepEqual(await collect(actor.f.options({ numReturns: 'streaming' }).remote(2)), [0, 1]);
+    // A 'dynamic' generator method that throws keeps what it yielded, as a task's.
+    const failing = await get(actor.raises.options({ numReturns: 'dynamic' }).remote());
+    assert.equal(failing.length, 1);
+    await assert.rejects(get(failing[0] as ObjectRef<number>), /from the actor/);
+    // In the class's static methodOptions.
+    const bySpec = remote(StaticStreamer).remote();
+    assert.deepEqual(await get(await get(bySpec.all.remote(4))), [0, 1, 2, 3]);
+    const [x, y] = bySpec.pair.remote();
+    assert.deepEqual(await get([x, y]), ['x', 'y']);
+    assert.deepEqual(await collect(bySpec.stream.remote()), [1]);
+    // 'dynamic' on a plain method fails its call, as a task's does.
+    await assert.rejects(get((actor.g.options as (o: object) => { remote(): ObjectRef<unknown> })({ numReturns: 'dynamic' }).remote()), /numReturns: 'dynamic', which is for generator functions/);
+    assert.throws(() => actor.f.options({ numReturns: 'lazy' as 'dynamic' }), (error: unknown) => error instanceof InvalidOptionError && /'streaming' \/ 'dynamic'/.test(error.message));
   });
 
   test('test_streaming_generator_exception: an actor generator that throws before yielding', T, async () => {
