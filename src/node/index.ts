@@ -744,10 +744,12 @@ export class Node {
     else this.cluster.lookupActor(name, namespace, callback);
   }
 
-  killActor(actorId: string, noRestart: boolean): void {
+  /** `outOfScope`: its owner on another node found no handle left (the reason its callers see). */
+  killActor(actorId: string, noRestart: boolean, outOfScope = false): void {
     actorId = this.remoteAliases.get(actorId) ?? actorId;
-    if (this.actors.has(actorId) || this.cluster === undefined) this.actors.kill(actorId, noRestart);
-    else this.cluster.killRemoteActor(actorId, noRestart);
+    if (outOfScope && this.actors.has(actorId)) this.actors.outOfScope(actorId);
+    else if (this.actors.has(actorId) || this.cluster === undefined) this.actors.kill(actorId, noRestart);
+    else this.cluster.killRemoteActor(actorId, noRestart, outOfScope);
   }
 
   /**
@@ -758,7 +760,7 @@ export class Node {
   private actorOutOfScope(actorId: string): void {
     if (this.actors.unalias(actorId) || this.remoteAliases.delete(actorId)) return this.objects.releaseHolds(actorId);
     if (this.actors.has(actorId) || this.cluster === undefined) this.actors.outOfScope(actorId);
-    else this.cluster.killRemoteActor(actorId, true);
+    else this.cluster.killRemoteActor(actorId, true, true);
   }
 
   /** Asks the cluster (its head's tables) on behalf of a CoreWorker of this node. */
