@@ -13,6 +13,7 @@ import type { ActorInfo, MethodOptionsSpec, ReturnMode } from '../protocol/index
 import { EXTENSION_TYPES, noteRefMet } from '../serialization/index.js';
 
 const STREAMING: ReturnMode = Object.freeze({ kind: 'streaming' });
+const DYNAMIC: ReturnMode = Object.freeze({ kind: 'dynamic' });
 
 const ACTOR_HANDLE_TYPE = EXTENSION_TYPES.actorHandle;
 
@@ -27,8 +28,13 @@ export type MethodReturnRefs<R> = R extends readonly unknown[] ? { -readonly [K 
  * `handle.method.options({ ... })`.
  */
 export interface ActorMethodOptions {
-  /** Objects the method returns: n > 1 means it returns an array of n values and a call gives n refs. Default: 1. */
-  numReturns?: number;
+  /**
+   * Objects the method returns: n > 1 means it returns an array of n values and a call gives n
+   * refs; 0, none (the call gives undefined). For a generator method, as for a generator task:
+   * 'streaming' (its default: an ObjectRefGenerator), 'dynamic' (a ref to an array of refs, one
+   * per value), or n (it must yield exactly n values). Default: 1, or 'streaming' for a generator.
+   */
+  numReturns?: number | 'streaming' | 'dynamic';
   /** The concurrency group (of the actor's concurrencyGroups) its calls run in. Default: the default group. */
   concurrencyGroup?: string;
 }
@@ -53,8 +59,9 @@ export interface ActorMethod<A extends unknown[], R> {
    * a generator method, an ObjectRefGenerator of the values it yields.
    */
   remote(...args: Args<A>): MethodCallResult<R>;
-  /** This call's options: numReturns n > 1 gives one ref per returned element. */
+  /** This call's options: numReturns n > 1 gives one ref per returned element, 0 none. */
   options(options: ActorMethodOptions & { numReturns?: 1 }): ActorMethod<A, R>;
+  options(options: ActorMethodOptions & { numReturns: 0 }): NoReturnActorMethod<A, R>;
   options(options: ActorMethodOptions & { numReturns: number }): MultiReturnActorMethod<A, R>;
 }
 
@@ -62,6 +69,43 @@ export interface ActorMethod<A extends unknown[], R> {
 export interface MultiReturnActorMethod<A extends unknown[], R> {
   remote(...args: Args<A>): MethodReturnRefs<Awaited<R>>;
   options(options: ActorMethodOptions & { numReturns?: 1 }): ActorMethod<A, R>;
+  options(options: ActorMethodOptions & { numReturns: number }): MultiReturnActorMethod<A, R>;
+}
+
+// generators: a generator method's calls with numReturns 'dynamic' or n, typed as a generator task's
+/** What a generator type yields. */
+type YieldOf<G> = G extends Generator<infer T, unknown, never> | AsyncGenerator<infer T, unknown, never> ? T : never;
+
+/** N refs to values of type T (an array when N is not a literal), as a generator task's. */
+export type RefsOf<T, N extends number, Acc extends ObjectRef<T>[] = []> = number extends N ? ObjectRef<T>[] : Acc['length'] extends N ? Acc : RefsOf<T, N, [...Acc, ObjectRef<T>]>;
+
+/** The options of a generator method, and what each gives. */
+export interface GeneratorMethodOptions<A extends unknown[], T> {
+  options(options: ActorMethodOptions & { numReturns?: 'streaming' }): StreamingActorMethod<A, T>;
+  options(options: ActorMethodOptions & { numReturns: 'dynamic' }): DynamicActorMethod<A, T>;
+  options<const N extends number>(options: ActorMethodOptions & { numReturns: N }): StaticGeneratorActorMethod<A, T, N>;
+}
+
+/** A generator method (numReturns 'streaming', its default): each call gives an ObjectRefGenerator. */
+export interface StreamingActorMethod<A extends unknown[], T> extends GeneratorMethodOptions<A, T> {
+  remote(...args: Args<A>): ObjectRefGenerator<T>;
+}
+
+/** A generator method with numReturns 'dynamic': a ref to the array of refs to its values, ready when it is done. */
+export interface DynamicActorMethod<A extends unknown[], T> extends GeneratorMethodOptions<A, T> {
+  remote(...args: Args<A>): ObjectRef<ObjectRef<T>[]>;
+}
+
+/** A generator method with numReturns n: it must yield exactly n values (0: nothing to wait on). */
+export interface StaticGeneratorActorMethod<A extends unknown[], T, N extends number> extends GeneratorMethodOptions<A, T> {
+  remote(...args: Args<A>): N extends 0 ? undefined : N extends 1 ? ObjectRef<T> : RefsOf<T, N>;
+}
+
+/** A method with numReturns 0: it runs for its effects, and a call gives nothing to wait on. */
+export interface NoReturnActorMethod<A extends unknown[], R> {
+  remote(...args: Args<A>): undefined;
+  options(options: ActorMethodOptions & { numReturns?: 1 }): ActorMethod<A, R>;
+  options(options: ActorMethodOptions & { numReturns: 0 }): NoReturnActorMethod<A, R>;
   options(options: ActorMethodOptions & { numReturns: number }): MultiReturnActorMethod<A, R>;
 }
 
@@ -76,16 +120,28 @@ export type MethodOptionsOf<T> = { readonly [K in ActorMethodNames<T>]?: Readonl
 /** The class's static methodOptions, if it has one (what types its handle's methods). */
 export type StaticMethodOptions<C> = C extends { readonly methodOptions: infer O } ? O : {};
 
-/** ActorMethod, or MultiReturnActorMethod where the static options give that method numReturns > 1. */
+/**
+ * ActorMethod, or MultiReturnActorMethod where the static options give that method numReturns > 1;
+ * a generator method is a StreamingActorMethod, or as its numReturns says.
+ */
 type MethodOf<F, O> = F extends (...args: infer A) => infer R
-  ? O extends { readonly numReturns: infer N }
-    ? N extends 1
-      ? ActorMethod<A, R>
-      : N extends number
-        ? MultiReturnActorMethod<A, R>
-        : ActorMethod<A, R>
-    : ActorMethod<A, R>
+  ? IsGenerator<R> extends true
+    ? GeneratorMethodOf<A, YieldOf<R>, O extends { readonly numReturns: infer N } ? N : 'streaming'>
+    : O extends { readonly numReturns: infer N }
+      ? N extends 1
+        ? ActorMethod<A, R>
+        : N extends 0
+          ? NoReturnActorMethod<A, R>
+          : N extends number
+            ? MultiReturnActorMethod<A, R>
+            : ActorMethod<A, R>
+      : ActorMethod<A, R>
   : never;
+
+/** True for a method returning a generator (not any, not never). */
+type IsGenerator<R> = [R] extends [never] ? false : 0 extends 1 & R ? false : [R] extends [Generator<unknown, unknown, never> | AsyncGenerator<unknown, unknown, never>] ? true : false;
+
+type GeneratorMethodOf<A extends unknown[], T, N> = N extends 'dynamic' ? DynamicActorMethod<A, T> : N extends number ? StaticGeneratorActorMethod<A, T, N> : StreamingActorMethod<A, T>;
 
 /**
  * A handle to an actor of class instance type T: one ActorMethod per method of T. `O` is the
@@ -104,30 +160,35 @@ class ActorMethodImpl {
   constructor(
     private readonly handle: ActorHandleImpl,
     private readonly method: string,
-    private readonly numReturns: number,
+    /** undefined: not given (1, or 'streaming' for a generator method). */
+    private readonly numReturns: number | 'streaming' | 'dynamic' | undefined,
     private readonly concurrencyGroup: string | undefined,
   ) {}
 
-  remote(...args: unknown[]): ObjectRef | ObjectRef[] | ObjectRefGenerator {
+  remote(...args: unknown[]): ObjectRef | ObjectRef[] | ObjectRefGenerator | undefined {
     const runtime = currentRuntime();
     const info = this.handle.info;
     if (runtime === undefined) {
       throw new MinirayError(`${info.className}.${this.method}.remote(): miniray is not running (the actor went away with shutdown())`);
     }
-    // generators: a generator method's call streams, as a generator task does (in its concurrency group)
-    if (info.generatorMethods?.includes(this.method) === true) {
-      if (this.numReturns !== 1) {
-        throw new InvalidOptionError(
-          `${info.className}.${this.method}.remote(): numReturns ${this.numReturns} is not supported on a generator method yet; its calls stream (an ObjectRefGenerator): leave numReturns out`,
-          'numReturns',
-        );
-      }
-      const [end] = runtime.coreWorker.submitActorCall(info, this.method, args, 1, this.concurrencyGroup, STREAMING);
-      return new ObjectRefGenerator(runtime.coreWorker.refFor(end as string), runtime.coreWorker.streams);
+    const worker = runtime.coreWorker;
+    const numReturns = this.numReturns;
+    // generators: a generator method's call streams by default, as a generator task does (in its concurrency group)
+    if (numReturns === 'streaming' || (numReturns === undefined && info.generatorMethods?.includes(this.method) === true)) {
+      const [end] = worker.submitActorCall(info, this.method, args, 1, this.concurrencyGroup, STREAMING);
+      return new ObjectRefGenerator(worker.refFor(end as string), worker.streams);
     }
-    const ids = runtime.coreWorker.submitActorCall(info, this.method, args, this.numReturns, this.concurrencyGroup);
-    if (this.numReturns === 1) return runtime.coreWorker.refFor(ids[0] as string);
-    return ids.map((id) => runtime.coreWorker.refFor(id));
+    if (numReturns === 'dynamic') return worker.refFor(worker.submitActorCall(info, this.method, args, 1, this.concurrencyGroup, DYNAMIC)[0] as string);
+    const count = numReturns ?? 1;
+    // numReturns n of a generator method: it must yield n values; 0 of any method: nothing is kept.
+    const returns = count === 0 || (numReturns !== undefined && info.generatorMethods?.includes(this.method) === true) ? { kind: 'static' as const, count } : undefined;
+    const ids = worker.submitActorCall(info, this.method, args, count, this.concurrencyGroup, returns);
+    if (count === 0) {
+      worker.refFor(ids[0] as string); // its internal return: dropped at once, freed when the call is done
+      return undefined;
+    }
+    if (count === 1) return worker.refFor(ids[0] as string);
+    return ids.map((id) => worker.refFor(id));
   }
 
   options(options: ActorMethodOptions): ActorMethodImpl {
@@ -160,7 +221,7 @@ export class ActorHandleImpl implements ActorHandleBase {
     for (const method of info.methodNames) {
       const options = info.methodOptions?.[method];
       Object.defineProperty(this, method, {
-        value: new ActorMethodImpl(this, method, options?.numReturns ?? 1, options?.concurrencyGroup),
+        value: new ActorMethodImpl(this, method, options?.numReturns, options?.concurrencyGroup),
         enumerable: false,
       });
     }
@@ -201,7 +262,7 @@ addExtension({
   },
 });
 
-/** A method's options, checked: numReturns an integer 1..10,000, concurrencyGroup a non-empty string. */
+/** A method's options, checked: numReturns an integer 0..10,000 (or 'streaming' / 'dynamic'), concurrencyGroup a non-empty string. */
 export function checkMethodOptions(where: string, options: unknown): MethodOptionsSpec {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new InvalidOptionError(`${where} takes an object such as { numReturns: 2 } or { concurrencyGroup: 'io' }`, 'options');
@@ -213,13 +274,13 @@ export function checkMethodOptions(where: string, options: unknown): MethodOptio
     }
   }
   const { numReturns, concurrencyGroup } = o;
-  if (numReturns !== undefined && (typeof numReturns !== 'number' || !Number.isInteger(numReturns) || numReturns < 1 || numReturns > 10_000)) {
-    throw new InvalidOptionError(`${where}: numReturns must be an integer from 1 to 10000; got ${String(numReturns)}`, 'numReturns');
+  if (numReturns !== undefined && numReturns !== 'streaming' && numReturns !== 'dynamic' && (typeof numReturns !== 'number' || !Number.isInteger(numReturns) || numReturns < 0 || numReturns > 10_000)) {
+    throw new InvalidOptionError(`${where}: numReturns must be an integer from 0 to 10000, or 'streaming' / 'dynamic' for a generator method; got ${String(numReturns)}`, 'numReturns');
   }
   if (concurrencyGroup !== undefined && (typeof concurrencyGroup !== 'string' || concurrencyGroup === '')) {
     throw new InvalidOptionError(`${where}: concurrencyGroup must be the non-empty name of one of the actor's concurrencyGroups; got ${String(concurrencyGroup)}`, 'concurrencyGroup');
   }
-  const spec: { numReturns?: number; concurrencyGroup?: string } = {};
+  const spec: { numReturns?: MethodOptionsSpec['numReturns']; concurrencyGroup?: string } = {};
   if (numReturns !== undefined) spec.numReturns = numReturns;
   if (concurrencyGroup !== undefined) spec.concurrencyGroup = concurrencyGroup;
   return spec;

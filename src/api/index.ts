@@ -503,7 +503,7 @@ function withStaticMethodOptions(cls: Function, options: ActorOptions | undefine
       throw new InvalidOptionError(`remote(${cls.name}): static methodOptions names '${method}', which is not a method of ${cls.name}`, 'methodOptions');
     }
   }
-  return { ...options, methodOptions: { ...(value as Record<string, { numReturns?: number; concurrencyGroup?: string }>), ...options?.methodOptions } };
+  return { ...options, methodOptions: { ...(value as Record<string, { numReturns?: number | 'streaming' | 'dynamic'; concurrencyGroup?: string }>), ...options?.methodOptions } };
 }
 
 /** A class's methods, read once; a prototype chain that throws when read (a proxy) is an InvalidArgumentError. */
@@ -606,15 +606,17 @@ export async function get(target: ObjectRef | readonly ObjectRef[], options?: Ge
 /**
  * Waits until `numReturns` (default 1) of `refs` are ready, or `timeoutMs` passes. Failed tasks
  * count as ready (their error comes at get). Returns both lists in the order of `refs`.
+ * An ObjectRefGenerator may be among them, as in Ray: it is ready when its next item is available
+ * (`next()` then gives it without waiting) or it is finished; wait() reads no item.
  */
-export async function wait<R extends ObjectRef<unknown>>(
+export async function wait<R extends ObjectRef<unknown> | ObjectRefGenerator<unknown>>(
   refs: readonly R[],
   options?: WaitOptions,
 ): Promise<{ ready: R[]; pending: R[] }> {
   const valid = validateOptions('wait()', WAIT_RULES, options);
   const list = refList(refs);
   if (list === undefined) {
-    throw new InvalidArgumentError(`wait() takes an array of ObjectRefs; got ${describeNonRef(refs)}`, 'refs');
+    throw new InvalidArgumentError(`wait() takes an array of ObjectRefs (or ObjectRefGenerators); got ${describeNonRef(refs)}`, 'refs');
   }
   const numReturns = valid.numReturns ?? Math.min(1, list.length);
   if (numReturns > list.length) {

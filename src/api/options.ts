@@ -534,7 +534,7 @@ export interface ActorOptions {
    * Per-method options, by method name: { numReturns, concurrencyGroup }. The class's static
    * `methodOptions` gives the same and also types the handle (numReturns: 2 gives two refs).
    */
-  methodOptions?: Record<string, { numReturns?: number; concurrencyGroup?: string }>;
+  methodOptions?: Record<string, { numReturns?: number | 'streaming' | 'dynamic'; concurrencyGroup?: string }>;
   /** With name: if a live actor has that name, return a handle to it instead of creating one. Default: false. */
   getIfExists?: boolean;
   /** Its runtime environment, merged over the one it inherits (see RuntimeEnv); its methods' tasks inherit it. */
@@ -572,7 +572,7 @@ const ACTOR_RULES = {
     },
   },
   methodOptions: {
-    value: undefined as Record<string, { numReturns?: number; concurrencyGroup?: string }> | undefined,
+    value: undefined as Record<string, { numReturns?: number | 'streaming' | 'dynamic'; concurrencyGroup?: string }> | undefined,
     type: 'custom',
     doc: "per-method options by name, e.g. { fetch: { concurrencyGroup: 'io' }, split: { numReturns: 2 } }",
     problem: (value) => {
@@ -581,7 +581,8 @@ const ACTOR_RULES = {
         if (typeof options !== 'object' || options === null) return `an object of method options (those of '${method}' are not an object)`;
         for (const [key, option] of Object.entries(options as Record<string, unknown>)) {
           if (key === 'numReturns') {
-            if (typeof option !== 'number' || !Number.isInteger(option) || option < 1 || option > MAX_NUM_RETURNS) return `numReturns from 1 to ${MAX_NUM_RETURNS} ('${method}' has ${String(option)})`;
+            if (option === 'streaming' || option === 'dynamic') continue; // generators: for a generator method
+            if (typeof option !== 'number' || !Number.isInteger(option) || option < 0 || option > MAX_NUM_RETURNS) return `numReturns from 0 to ${MAX_NUM_RETURNS}, or 'streaming' / 'dynamic' for a generator method ('${method}' has ${String(option)})`;
           } else if (key === 'concurrencyGroup') {
             if (typeof option !== 'string' || option === '') return `a non-empty concurrencyGroup name ('${method}' has ${String(option)})`;
           } else return `only numReturns and concurrencyGroup per method ('${method}' has '${key}')`;

@@ -1069,10 +1069,11 @@ export class ClusterAgent implements ClusterLink {
     void this.gcs.updateActor(actorId as ActorIdHex, 'ALIVE', { nodeId: this.self as NodeIdHex, numRestarts }).catch(() => {});
   }
 
-  killRemoteActor(actorId: string, noRestart: boolean): void {
+  killRemoteActor(actorId: string, noRestart: boolean, outOfScope = false): void {
     if (noRestart && this.relocating.has(actorId)) {
       // Between instances (its node died): the GCS ends it, and a new instance coming up ends on seeing that.
-      void this.gcs.updateActor(actorId as ActorIdHex, 'DEAD', { reason: `actor ${actorId} was killed with kill()` }).catch(() => {});
+      const reason = outOfScope ? `actor ${actorId} ended: every handle to it went out of scope (it is not detached)` : `actor ${actorId} was killed with kill()`;
+      void this.gcs.updateActor(actorId as ActorIdHex, 'DEAD', { reason }).catch(() => {});
       return;
     }
     void this.actorNode(actorId).then((nodeId) => {
@@ -1080,8 +1081,8 @@ export class ClusterAgent implements ClusterLink {
         if (!this.actorCallQueues.has(actorId)) this.deadActors.delete(actorId); // no call waits for why
         return;
       }
-      if (nodeId === this.self) this.node.killActor(actorId, noRestart); // restarted here meanwhile
-      else this.tell(this.link(nodeId), 'killActor', { actorId, noRestart });
+      if (nodeId === this.self) this.node.killActor(actorId, noRestart, outOfScope); // restarted here meanwhile
+      else this.tell(this.link(nodeId), 'killActor', outOfScope ? { actorId, noRestart, outOfScope: true } : { actorId, noRestart });
     });
   }
 
@@ -1376,7 +1377,7 @@ export class ClusterAgent implements ClusterLink {
         if (functions.some((fn) => fn.id === spec.classId) || node.knowsFunction(spec.classId)) node.createActorForPeer(functions, spec, args);
         else void this.withDefinition(functions, spec.classId).then((definitions) => node.createActorForPeer(definitions, spec, args));
       })
-      .on('killActor', parse.killActor, ({ actorId, noRestart }) => node.killActor(actorId, noRestart))
+      .on('killActor', parse.killActor, ({ actorId, noRestart, outOfScope }) => node.killActor(actorId, noRestart, outOfScope === true))
       .on('cancelTask', parse.cancelTask, ({ returnId, force, recursive }) => node.cancel(returnId, force, recursive === true))
       .handle('getObject', parse.objectId, ({ id, lostAt }, _peer, signal) => {
         // The asker could not read the copy it was told of: made again first (or failed, saying why).

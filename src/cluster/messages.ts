@@ -42,6 +42,8 @@ export interface CreateActor {
 export interface KillActor {
   readonly actorId: string;
   readonly noRestart: boolean;
+  /** Its owner found no handle left (actor lifetimes), so its callers are told that, not kill(). */
+  readonly outOfScope?: true;
 }
 export interface CancelTask {
   readonly returnId: string;
@@ -168,6 +170,7 @@ export const parse = {
   killActor: body<KillActor>('killActor', (o) => {
     id(o['actorId'], 'actorId');
     bool(o['noRestart'], 'noRestart');
+    if (o['outOfScope'] !== undefined && o['outOfScope'] !== true) fail('outOfScope', 'true when present', o['outOfScope']);
   }),
   cancelTask: body<CancelTask>('cancelTask', (o) => {
     id(o['returnId'], 'returnId');

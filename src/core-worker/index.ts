@@ -15,7 +15,7 @@ import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddress } from '../object-ref/index.js';
 import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, MethodOptionsSpec, NewObject, ObjectPayload, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
 import { mergeRuntimeEnv } from '../protocol/index.js';
-import { generatorItemId, type StreamReader } from '../object-ref/generator.js';
+import { ObjectRefGenerator, generatorItemId, whenGeneratorReady, type StreamReader } from '../object-ref/generator.js';
 import {
   OUT_OF_BAND_BYTES,
   decodeErrorRecord,
@@ -460,6 +460,16 @@ export class CoreWorker {
     return this.refFor<T>(id);
   }
 
+  /**
+   * Stores an error record as a failed object, whose get() throws it: the last value of a
+   * 'dynamic' generator that threw (as Ray's).
+   */
+  putError(error: Uint8Array): ObjectRef {
+    const id = randomHex();
+    this.node.put([{ id, data: error, failed: true }]);
+    return this.refFor(id);
+  }
+
   // generators
   /** How this thread's ObjectRefGenerators read their streams (kept by this thread's node). */
   readonly streams: StreamReader = {
@@ -474,6 +484,7 @@ export class CoreWorker {
       }),
     itemRef: (generatorId, index) => this.refFor(generatorItemId(generatorId, index)),
     drop: (generatorId) => this.node.generatorDropped(generatorId),
+    peek: (generatorId, index, ready) => this.node.generatorNext(generatorId, index, () => ready(), true),
   };
 
   /** The first ref to an object this CoreWorker just created (a put, a task's return). */
@@ -573,32 +584,40 @@ export class CoreWorker {
    * two would be ready?).
    */
   wait(
-    refs: readonly ObjectRef[],
+    refs: readonly (ObjectRef | ObjectRefGenerator)[],
     numReturns: number,
     timeoutMs: number | undefined,
     fetchLocal = true,
-  ): Promise<{ ready: ObjectRef[]; pending: ObjectRef[] }> {
+  ): Promise<{ ready: (ObjectRef | ObjectRefGenerator)[]; pending: (ObjectRef | ObjectRefGenerator)[] }> {
     return new Promise((resolve, reject) => {
+      // keys[i]: refs[i]'s object ID, or for a generator (wait([gen]), as Ray's) 'gen:' + its end object's
+      const keys: string[] = [];
       const ids: string[] = [];
+      let generators: number[] | undefined;
       const seen = new Map<string, number>();
       for (let i = 0; i < refs.length; i++) {
-        const id = refHex(refs[i]);
-        if (id === undefined) {
-          reject(new InvalidArgumentError(`wait() takes an array of ObjectRefs; item ${i} is ${describeNonRef(refs[i])}`, `refs[${i}]`));
+        const item = refs[i];
+        let key = refHex(item);
+        if (key !== undefined) ids.push(key);
+        else if (item instanceof ObjectRefGenerator) {
+          key = `gen:${item.completed().hex}`;
+          (generators ??= []).push(i);
+        } else {
+          reject(new InvalidArgumentError(`wait() takes an array of ObjectRefs (or ObjectRefGenerators); item ${i} is ${describeNonRef(item)}`, `refs[${i}]`));
           return;
         }
-        const first = seen.get(id);
+        const first = seen.get(key);
         if (first !== undefined) {
           reject(
             new InvalidArgumentError(
-              `wait() requires a list of unique ObjectRefs (as Ray); ObjectRef(${id}) is both item ${first} and item ${i}; pass each ref once.`,
+              `wait() requires a list of unique ObjectRefs (as Ray); ${generators?.includes(i) === true ? String(item) : `ObjectRef(${key})`} is both item ${first} and item ${i}; pass each ref once.`,
               `refs[${i}]`,
             ),
           );
           return;
         }
-        seen.set(id, i);
-        ids.push(id);
+        seen.set(key, i);
+        keys.push(key);
       }
       const readyIds = new Set<string>();
       let settled = false;
@@ -610,26 +629,29 @@ export class CoreWorker {
         stopTimer?.();
         if (blocked) this.blocking?.onUnblocked();
         withdraw?.();
-        const ready: ObjectRef[] = [];
-        const pending: ObjectRef[] = [];
+        const ready: (ObjectRef | ObjectRefGenerator)[] = [];
+        const pending: (ObjectRef | ObjectRefGenerator)[] = [];
         for (let i = 0; i < refs.length; i++) {
-          const ref = refs[i] as ObjectRef;
-          if (readyIds.has(ids[i] as string) && ready.length < numReturns) ready.push(ref);
+          const ref = refs[i] as ObjectRef | ObjectRefGenerator;
+          if (readyIds.has(keys[i] as string) && ready.length < numReturns) ready.push(ref);
           else pending.push(ref);
         }
         resolve({ ready, pending });
       };
-      if (numReturns === 0 || ids.length === 0) {
+      const isReady = (key: string) => {
+        if (settled) return;
+        readyIds.add(key);
+        if (readyIds.size >= Math.min(numReturns, keys.length)) settle();
+      };
+      if (numReturns === 0 || keys.length === 0) {
         settle();
         return;
       }
-      withdraw = this.node.fetch(ids, false, (object) => {
-        if (settled) return;
-        readyIds.add(object.id);
-        if (readyIds.size >= Math.min(numReturns, ids.length)) settle();
-      }, fetchLocal);
+      if (ids.length > 0) withdraw = this.node.fetch(ids, false, (object) => isReady(object.id), fetchLocal);
+      // A generator is ready once its next item exists or it has ended; a late answer finds the wait settled.
+      if (generators !== undefined) for (const i of generators) whenGeneratorReady(refs[i] as ObjectRefGenerator, () => isReady(keys[i] as string));
       if (settled) {
-        withdraw();
+        withdraw?.();
         return;
       }
       if (timeoutMs === 0 && this.node.answersAtOnce) {

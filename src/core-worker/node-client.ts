@@ -63,8 +63,11 @@ export interface NodeClient {
   /** The bytes of a part the node sent. */
   partView(part: Part): Uint8Array;
   // generators
-  /** Calls `callback` once item `index` of the stream `generatorId` (owned by this thread) exists, or the stream has ended. */
-  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void): void;
+  /**
+   * Calls `callback` once item `index` of the stream `generatorId` (owned by this thread) exists, or
+   * the stream has ended. `peek` (wait() on a generator): the item does not count as read.
+   */
+  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void, peek?: boolean): void;
   /** This thread lets go of the stream: its unread items are freed. */
   generatorDropped(generatorId: string): void;
 }
@@ -214,10 +217,10 @@ export class ChannelNodeClient implements NodeClient {
   // generators
   private readonly streamRequests = new Map<number, (answer: GeneratorAnswer) => void>();
 
-  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void): void {
+  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void, peek = false): void {
     const requestId = this.nextRequestId++;
     this.streamRequests.set(requestId, callback);
-    this.channel.send({ type: 'generatorNext', requestId, generatorId, index });
+    this.channel.send(peek ? { type: 'generatorNext', requestId, generatorId, index, peek: true } : { type: 'generatorNext', requestId, generatorId, index });
   }
 
   /** Called by the worker runtime for each `generatorNext` reply. */

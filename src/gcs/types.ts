@@ -51,7 +51,7 @@ export type ActorEntry = {
   /** Retries of a call that may have run on a lost instance (-1: unlimited): callers on other nodes read it here. */
   readonly maxTaskRetries: number;
   /** Per-method options (actors part): handles from getActor() on other nodes call with them. */
-  readonly methodOptions?: Readonly<Record<string, { readonly numReturns?: number; readonly concurrencyGroup?: string }>>;
+  readonly methodOptions?: Readonly<Record<string, { readonly numReturns?: number | 'streaming' | 'dynamic'; readonly concurrencyGroup?: string }>>;
   /** Its generator methods (generators): handles from getActor() on other nodes stream their calls. */
   readonly generatorMethods?: readonly string[];
 };

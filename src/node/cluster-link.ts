@@ -49,7 +49,8 @@ export interface ClusterLink {
    * or the node it names cannot).
    */
   takeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, canRunHere: boolean): boolean | Error;
-  killRemoteActor(actorId: string, noRestart: boolean): void;
+  /** `outOfScope`: no handle to it is left (actor lifetimes), rather than a kill(). */
+  killRemoteActor(actorId: string, noRestart: boolean, outOfScope?: boolean): void;
   /** A named actor not found on this node: asks the cluster. */
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void;
   /**

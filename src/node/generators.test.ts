@@ -107,3 +107,28 @@ test('backpressure: a stream that ends while its attempt still runs (a cancel) l
   s.objects.setObject(s.generatorId, encodeError(new Error('cancelled')), true);
   assert.deepEqual(acks, [Number.MAX_SAFE_INTEGER]);
 });
+
+test('peek (wait([gen])): told as next() would be, but nothing counts as read and the stream stays', async () => {
+  const s = setup(1);
+  const peek = (index: number): Promise<GeneratorAnswer> => new Promise((resolve) => s.streams.peek(OWNER, s.generatorId, index, resolve));
+  const acks: number[] = [];
+  const waiting = peek(0);
+  s.report(0, 'a', (consumed) => acks.push(consumed));
+  assert.equal(await waiting, 'item');
+  assert.equal(await peek(0), 'item');
+  // A peek is no read: the generator is not told to go on.
+  assert.deepEqual(acks, []);
+  assert.equal(await s.next(0), 'item');
+  assert.deepEqual(acks, [1]);
+  // At the end, 'failed' right after the last item; the stream stays for next() to say so too.
+  const atEnd = peek(1);
+  s.objects.setObject(s.generatorId, encodeError(new Error('boom')), true);
+  assert.equal(await atEnd, 'failed');
+  assert.equal(await peek(1), 'failed');
+  assert.equal(await s.next(1), 'failed');
+  // A stream let go answers a waiting peek ('end'), rather than leaving the wait() hanging.
+  const t = setup();
+  const hanging = new Promise<GeneratorAnswer>((resolve) => t.streams.peek(OWNER, t.generatorId, 0, resolve));
+  t.streams.drop(OWNER, t.generatorId);
+  assert.equal(await hanging, 'end');
+});

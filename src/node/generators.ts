@@ -38,6 +38,8 @@ interface Stream {
   dropped: boolean;
   /** next() calls waiting, by index. */
   waiters: Map<number, ((answer: GeneratorAnswer) => void)[]> | undefined;
+  /** wait([gen]) calls waiting, by index: told as next() would be, but they read nothing (made on first use). */
+  peeks: Map<number, ((answer: GeneratorAnswer) => void)[]> | undefined;
   /** Tells the running attempt how many items the reader has read (set by its first item, with backpressure). */
   ack: ((consumed: number) => void) | undefined;
   /** Which attempt `ack` reaches (a worker and seq, or a node). */
@@ -54,7 +56,7 @@ export class GeneratorStreams<P> {
     const generatorId = spec.returnIds[0] as string;
     if (this.streams.has(generatorId)) return;
     const backpressure = spec.returns?.kind === 'streaming' ? spec.returns.backpressure : undefined;
-    this.streams.set(generatorId, { owner: spec.owner.workerId, backpressure, count: 0, read: 0, ended: false, dropped: false, waiters: undefined, ack: undefined, attempt: undefined });
+    this.streams.set(generatorId, { owner: spec.owner.workerId, backpressure, count: 0, read: 0, ended: false, dropped: false, waiters: undefined, peeks: undefined, ack: undefined, attempt: undefined });
     this.objects.fetch([generatorId], () => this.ended(generatorId));
   }
 
@@ -90,6 +92,11 @@ export class GeneratorStreams<P> {
       stream.waiters?.delete(index);
       for (const answer of waiting) this.give(stream, index, answer);
     }
+    const peeking = stream.peeks?.get(index);
+    if (peeking !== undefined) {
+      stream.peeks?.delete(index);
+      for (const answer of peeking) answer('item');
+    }
     return undefined;
   }
 
@@ -105,6 +112,21 @@ export class GeneratorStreams<P> {
     waiting.push(answer);
   }
 
+  /**
+   * wait([gen]): answered as next(index) would be, once item `index` exists or the stream has
+   * ended, but nothing counts as read (no backpressure ack) and the stream stays: as Ray's wait
+   * peeks at a generator's next ref without taking it.
+   */
+  peek(thread: string, generatorId: string, index: number, answer: (answer: GeneratorAnswer) => void): void {
+    const stream = this.streams.get(generatorId);
+    if (stream === undefined || stream.owner !== thread) return answer('end');
+    if (index < stream.count) return answer('item');
+    if (stream.ended) return answer(index === stream.count && this.objects.get(generatorId)?.state === 'failed' ? 'failed' : 'end');
+    let peeking = stream.peeks?.get(index);
+    if (peeking === undefined) (stream.peeks ??= new Map()).set(index, (peeking = []));
+    peeking.push(answer);
+  }
+
   /** The owner lets go of the stream: unread items are freed, later ones not kept, the generator not held back. */
   drop(thread: string, generatorId: string): void {
     const stream = this.streams.get(generatorId);
@@ -113,8 +135,12 @@ export class GeneratorStreams<P> {
     const unread: string[] = [];
     for (let i = stream.read; i < stream.count; i++) unread.push(generatorItemId(generatorId, i));
     stream.waiters = undefined;
+    const peeks = stream.peeks;
+    stream.peeks = undefined;
     stream.ack?.(UNBOUNDED);
     if (stream.ended) this.streams.delete(generatorId);
+    // A wait() on a generator let go is not left waiting (its reader is done with it).
+    if (peeks !== undefined) for (const peeking of peeks.values()) for (const answer of peeking) answer('end');
     this.objects.removeHandles(stream.owner, unread);
   }
 
@@ -150,6 +176,14 @@ export class GeneratorStreams<P> {
     if (stream.dropped) {
       this.streams.delete(generatorId);
       return;
+    }
+    const peeks = stream.peeks;
+    stream.peeks = undefined;
+    if (peeks !== undefined) {
+      for (const [index, peeking] of peeks) {
+        const failed = index === stream.count && this.objects.get(generatorId)?.state === 'failed';
+        for (const answer of peeking) answer(failed ? 'failed' : 'end');
+      }
     }
     const waiters = stream.waiters;
     stream.waiters = undefined;

@@ -62,6 +62,9 @@ import { TaskEventBuffer, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER } from '.
 import { LogRing } from '../state/log-lines.js';
 import type { LogQuery, NodeLogAnswer } from '../state/types.js';
 
+/** generators: a 'dynamic' attempt whose throw is retried (retryExceptions, retries left) fails rather than keep partial results. */
+const RETRY_THROWN = Object.freeze({ kind: 'dynamic', retryThrown: true } as const);
+
 export interface NodeOptions {
   readonly numWorkers: number;
   readonly numCpus: number;
@@ -178,9 +181,10 @@ export class Node {
     return (this.generators ??= new GeneratorStreams(this.objects));
   }
 
-  /** next() of an ObjectRefGenerator in `thread` (which owns its task). */
-  generatorNext(thread: string, generatorId: string, index: number, answer: (answer: GeneratorAnswer) => void): void {
-    this.streams().next(thread, generatorId, index, answer);
+  /** next() of an ObjectRefGenerator in `thread` (which owns its task); `peek`: wait([gen]), which reads nothing. */
+  generatorNext(thread: string, generatorId: string, index: number, answer: (answer: GeneratorAnswer) => void, peek = false): void {
+    if (peek) this.streams().peek(thread, generatorId, index, answer);
+    else this.streams().next(thread, generatorId, index, answer);
   }
 
   /** `thread` let go of its ObjectRefGenerator: the items it did not read go. */
@@ -375,7 +379,7 @@ export class Node {
   put(owner: string, objects: readonly NewObject[]): void {
     const startMs = Date.now();
     for (const object of objects) {
-      this.objects.setObject(object.id, object.data, false, {
+      this.objects.setObject(object.id, object.data, object.failed === true, {
         owner,
         throwIfFull: true,
         blocks: (object.parts ?? []) as Block[],
@@ -746,10 +750,12 @@ export class Node {
     else this.cluster.lookupActor(name, namespace, callback);
   }
 
-  killActor(actorId: string, noRestart: boolean): void {
+  /** `outOfScope`: its owner on another node found no handle left (the reason its callers see). */
+  killActor(actorId: string, noRestart: boolean, outOfScope = false): void {
     actorId = this.remoteAliases.get(actorId) ?? actorId;
-    if (this.actors.has(actorId) || this.cluster === undefined) this.actors.kill(actorId, noRestart);
-    else this.cluster.killRemoteActor(actorId, noRestart);
+    if (outOfScope && this.actors.has(actorId)) this.actors.outOfScope(actorId);
+    else if (this.actors.has(actorId) || this.cluster === undefined) this.actors.kill(actorId, noRestart);
+    else this.cluster.killRemoteActor(actorId, noRestart, outOfScope);
   }
 
   /**
@@ -760,7 +766,7 @@ export class Node {
   private actorOutOfScope(actorId: string): void {
     if (this.actors.unalias(actorId) || this.remoteAliases.delete(actorId)) return this.objects.releaseHolds(actorId);
     if (this.actors.has(actorId) || this.cluster === undefined) this.actors.outOfScope(actorId);
-    else this.cluster.killRemoteActor(actorId, true);
+    else this.cluster.killRemoteActor(actorId, true, true);
   }
 
   /** Asks the cluster (its head's tables) on behalf of a CoreWorker of this node. */
@@ -1358,7 +1364,7 @@ export class Node {
     if (spec.resources !== undefined || spec.numCpus !== 1) task.resources = demandOf(spec);
     if (record.gpus !== undefined) task.gpuIds = record.gpus.ids;
     if (spec.captureChildTasks === true) task.captureChildTasks = true;
-    if (spec.returns !== undefined) task.returns = spec.returns; // generators
+    if (spec.returns !== undefined) task.returns = spec.returns.kind === 'dynamic' && spec.retryExceptions && this.retriesLeft(record) ? RETRY_THROWN : spec.returns; // generators
     // retryExceptions by class: the worker, which holds the thrown error, decides whether it matches.
     if (spec.retryExceptionNames !== undefined) task.retryExceptionNames = spec.retryExceptionNames;
     return task;
@@ -1876,7 +1882,7 @@ export class Node {
             this.objects.setObject(object.id, encodeError(error as Error), true, { owner: worker.id });
             continue;
           }
-          this.objects.setObject(object.id, object.data, false, { owner: worker.id, blocks, nested: object.nested });
+          this.objects.setObject(object.id, object.data, object.failed === true, { owner: worker.id, blocks, nested: object.nested });
         }
         return undefined;
       }
@@ -1954,7 +1960,7 @@ export class Node {
       case 'generatorNext':
         this.generatorNext(worker.id, message.generatorId, message.index, (answer) => {
           if (worker.alive) worker.channel.send({ type: 'generatorNext', requestId: message.requestId, answer });
-        });
+        }, message.peek === true);
         return undefined;
       case 'generatorDropped':
         this.generatorDropped(worker.id, message.generatorId);

@@ -90,8 +90,8 @@ export class LocalNodeClient implements NodeClient {
   }
 
   // generators
-  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void): void {
-    this.node.generatorNext(this.node.driverId, generatorId, index, callback);
+  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void, peek = false): void {
+    this.node.generatorNext(this.node.driverId, generatorId, index, callback, peek);
   }
 
   generatorDropped(generatorId: string): void {

@@ -22,7 +22,18 @@ export interface StreamReader {
   itemRef(generatorId: string, index: number): ObjectRef;
   /** The reader lets go of the stream: its unread items are freed. */
   drop(generatorId: string): void;
+  /** wait([gen]): calls `ready` once item `index` exists or the stream has ended; reads nothing. */
+  peek(generatorId: string, index: number, ready: () => void): void;
 }
+
+/**
+ * wait() on a generator: calls `ready` once its next item is available or it is finished (as Ray's
+ * ray.wait([gen])). Nothing is read: next() still gives that item.
+ */
+export function whenGeneratorReady(gen: ObjectRefGenerator, ready: () => void): void {
+  peekOf(gen, ready);
+}
+let peekOf: (gen: ObjectRefGenerator, ready: () => void) => void;
 
 /**
  * The ID of item `index` of the stream whose end object is `generatorId`: derived, so the node,
@@ -80,6 +91,14 @@ export class ObjectRefGenerator<T = unknown> implements AsyncIterator<ObjectRef<
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  static {
+    // A function of the module rather than a method: wait() needs it, users do not.
+    peekOf = (gen, ready) => {
+      if (gen.#finished) ready();
+      else gen.#reader.peek(gen.#ref.hex, gen.#index, ready);
+    };
   }
 
   /**

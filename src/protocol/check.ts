@@ -317,7 +317,8 @@ export function optionalMethodOptions(value: unknown, path: string): Readonly<Re
   const o = fields(value, path);
   for (const key in o) {
     const m = fields(o[key], `${path}.${key}`);
-    if (m['numReturns'] !== undefined) int(m['numReturns'], `${path}.${key}.numReturns`);
+    const numReturns = m['numReturns'];
+    if (numReturns !== undefined && numReturns !== 'streaming' && numReturns !== 'dynamic') int(numReturns, `${path}.${key}.numReturns`);
     optionalStr(m['concurrencyGroup'], `${path}.${key}.concurrencyGroup`);
   }
   return o as Readonly<Record<string, MethodOptionsSpec>>;
@@ -349,5 +350,6 @@ export function aReturnMode(value: unknown, path: string): ReturnMode {
   const kind = oneOf(o['kind'], `${path}.kind`, RETURN_KINDS);
   if (kind === 'streaming' && o['backpressure'] !== undefined) int(o['backpressure'], `${path}.backpressure`, 1);
   if (kind === 'static') int(o['count'], `${path}.count`);
+  if (kind === 'dynamic' && o['retryThrown'] !== undefined && o['retryThrown'] !== true) fail(`${path}.retryThrown`, 'true or absent', o['retryThrown']);
   return o as unknown as ReturnMode;
 }

@@ -106,12 +106,14 @@ export interface RuntimeEnvSpec {
  *    generator is done, or the error that ended it. `backpressure`: most items reported and not
  *    yet read by the caller before the generator is paused (Ray's _generator_backpressure_num_objects).
  *  - 'dynamic': the generator runs to its end; returnIds[0] holds an array of refs, one per value.
+ *    If it throws, the array ends with a ref whose get() throws the error (as Ray's), unless
+ *    `retryThrown` (set by the node when retryExceptions has retries left): the attempt then fails, to be retried.
  *  - 'static': the generator yields exactly `count` values, one per return ID. With count 0
  *    (numReturns: 0) there is one internal return ID, which gets undefined.
  */
 export type ReturnMode =
   | { readonly kind: 'streaming'; readonly backpressure?: number }
-  | { readonly kind: 'dynamic' }
+  | { readonly kind: 'dynamic'; readonly retryThrown?: true }
   | { readonly kind: 'static'; readonly count: number };
 
 /** What a node answers a consumer's next() on a stream: item `index` exists, or the stream ended (ok, or with an error). */
@@ -166,7 +168,8 @@ export interface ActorSpec {
 
 /** A method's options as specs and handles carry them (the class's static methodOptions). */
 export interface MethodOptionsSpec {
-  readonly numReturns?: number;
+  /** A count, or for a generator method 'streaming' / 'dynamic' (generators). */
+  readonly numReturns?: number | 'streaming' | 'dynamic';
   readonly concurrencyGroup?: string;
 }
 
@@ -318,6 +321,8 @@ export interface NewObject {
   readonly parts?: readonly Part[];
   /** IDs of the refs inside the value: they stay alive as long as it does. */
   readonly nested?: readonly string[];
+  /** `data` is an error record: get() throws it (a failed 'dynamic' generator's last value, as Ray's). */
+  readonly failed?: true;
 }
 
 /**
@@ -411,8 +416,11 @@ export type WorkerToNode =
       readonly parts?: readonly Part[];
       readonly nested?: readonly string[];
     }
-  /** next() on a stream this thread owns: answered when item `index` exists or the stream has ended. */
-  | { readonly type: 'generatorNext'; readonly requestId: number; readonly generatorId: string; readonly index: number }
+  /**
+   * next() on a stream this thread owns: answered when item `index` exists or the stream has ended.
+   * `peek`: a wait() on the generator, which takes nothing (no item counts as read).
+   */
+  | { readonly type: 'generatorNext'; readonly requestId: number; readonly generatorId: string; readonly index: number; readonly peek?: true }
   /** This thread let go of a stream (its ObjectRefGenerator was collected or returned): its unread items go. */
   | { readonly type: 'generatorDropped'; readonly generatorId: string };
 

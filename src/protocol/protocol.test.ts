@@ -92,6 +92,9 @@ const validFromWorker: WorkerToNode[] = [
   { type: 'generatorItem', seq: 1, index: 0, value: bytes },
   { type: 'generatorItem', seq: 2, index: 3, value: bytes, parts: [{ attached: 0 }], nested: [ID] },
   { type: 'generatorNext', requestId: 4, generatorId: ID, index: 2 },
+  { type: 'generatorNext', requestId: 5, generatorId: ID, index: 2, peek: true },
+  { type: 'put', objects: [{ id: ID, data: bytes, failed: true }] },
+  { type: 'submit', functions: [], tasks: [{ ...taskSpec, returns: { kind: 'dynamic', retryThrown: true } }] },
   { type: 'generatorDropped', generatorId: ID },
 ];
 
@@ -210,6 +213,9 @@ const malformedFromWorker: Array<[string, unknown, RegExp]> = [
   ['releaseLeases of strings', { type: 'releaseLeases', leases: ['1'] }, /leases\[0\] must be an integer >= 0, got string "1"/],
   // generators
   ['a generator item with a negative index', { type: 'generatorItem', seq: 1, index: -1, value: bytes }, /index must be an integer >= 0/],
+  ['a failed put with parts', { type: 'put', objects: [{ id: ID, data: bytes, failed: true, parts: [] }] }, /objects\[0\]\.failed must be true or absent \(and a failed object has no parts\)/],
+  ['a dynamic mode with retryThrown 1', { type: 'submit', functions: [], tasks: [{ ...taskSpec, returns: { kind: 'dynamic', retryThrown: 1 } }] }, /returns\.retryThrown must be true or absent/],
+  ['a generator peek that is not true', { type: 'generatorNext', requestId: 1, generatorId: ID, index: 0, peek: 1 }, /peek must be true or absent, got number 1/],
   ['a generator item without its value', { type: 'generatorItem', seq: 1, index: 0 }, /value must be bytes/],
   ['a task with an unknown return mode', { type: 'submit', functions: [], tasks: [{ ...taskSpec, returns: { kind: 'lazy' } }] }, /returns\.kind must be one of 'streaming', 'dynamic', 'static'/],
   ['a streaming task with backpressure 0', { type: 'submit', functions: [], tasks: [{ ...taskSpec, returns: { kind: 'streaming', backpressure: 0 } }] }, /returns\.backpressure must be an integer >= 1/],

@@ -101,6 +101,7 @@ const aNewObject = (value: unknown): NewObject => {
   bytes(o['data'], 'data');
   optionalList(o['parts'], 'parts', aPart);
   optionalList(o['nested'], 'nested', anId);
+  if (o['failed'] !== undefined && (o['failed'] !== true || o['parts'] !== undefined)) fail('failed', 'true or absent (and a failed object has no parts)', o['failed']);
   return o as unknown as NewObject;
 };
 
@@ -224,7 +225,7 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
     optionalList(o['nested'], 'nested', anId);
     return nothing(o);
   },
-  generatorNext: (o) => (int(o['requestId'], 'requestId'), id(o['generatorId'], 'generatorId'), int(o['index'], 'index'), nothing(o)),
+  generatorNext: (o) => (int(o['requestId'], 'requestId'), id(o['generatorId'], 'generatorId'), int(o['index'], 'index'), o['peek'] === undefined || o['peek'] === true || fail('peek', 'true or absent', o['peek']), nothing(o)),
   generatorDropped: (o) => (id(o['generatorId'], 'generatorId'), nothing(o)),
 };
 const aMessage = messageCheck<WorkerToNode>(checks);

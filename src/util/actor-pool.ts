@@ -29,6 +29,8 @@ interface Item<T, R> {
   actor: ActorHandle<T> | undefined;
   /** The actor was given back (once its result existed, or once it was handed out). */
   released: boolean;
+  /** A getNext() waits for it: a second getNext() at the same time takes the item after it. */
+  claimed: boolean;
   readonly started: Promise<void>;
   readonly markStarted: () => void;
 }
@@ -73,9 +75,20 @@ export class ActorPool<T, R = unknown> {
    * dropped (its result is never handed out; its actor is busy until it finishes, then free again).
    */
   async getNext(options?: ActorPoolGetOptions): Promise<R> {
-    const item = this.submitted[0];
-    if (item === undefined) throw new MinirayError('ActorPool.getNext(): no pending results; submit() first');
     const { timeoutMs, ignoreIfTimedout } = checkGetOptions('getNext', options);
+    const item = this.submitted.find((i) => !i.claimed);
+    if (item === undefined) {
+      throw new MinirayError(`ActorPool.getNext(): no pending results${this.submitted.length > 0 ? ' that another getNext() does not wait for' : ''}; submit() first`);
+    }
+    item.claimed = true;
+    try {
+      return await this.nextOf(item, timeoutMs, ignoreIfTimedout);
+    } finally {
+      item.claimed = false;
+    }
+  }
+
+  private async nextOf(item: Item<T, R>, timeoutMs: number | undefined, ignoreIfTimedout: boolean): Promise<R> {
     const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
     if (!(await this.startedBy(item, deadline))) {
       throw this.timedOut(item, ignoreIfTimedout, `ActorPool.getNext(): no result within ${timeoutMs} ms (the item is still waiting for an idle actor)`);
@@ -87,7 +100,8 @@ export class ActorPool<T, R = unknown> {
     } catch (error) {
       // A failed result is handed out as its error, once; a timeout leaves it pending, to try again.
       if (!(error instanceof GetTimeoutError)) this.handOut(item);
-      else throw this.timedOut(item, ignoreIfTimedout, error.message);
+      // The timeout asked for, not what was left of it for the get() (49.86... ms of 50).
+      else throw this.timedOut(item, ignoreIfTimedout, `ActorPool.getNext(): no result within ${timeoutMs} ms`);
       throw error;
     }
   }
@@ -118,14 +132,17 @@ export class ActorPool<T, R = unknown> {
 
   /**
    * Runs `fn` over `values`, yielding results in input order. Every item is submitted now; the
-   * iterator hands out these items' results only.
+   * iterator hands out these items' results only. As Ray's map (a generator over get_next), the
+   * first failed item rejects the iteration with its error and ends it: the items after it still
+   * run (their actors come back to the pool as they finish), their results are not handed out.
+   * To go on past failures, use submit() and getNext(), which hand out each error once.
    */
   map<V>(fn: PoolSubmit<T, V, R>, values: Iterable<V>): AsyncGenerator<R> {
     const items = this.scheduleAll(checkFn(fn, 'map'), values, 'map');
     return this.inOrder(items);
   }
 
-  /** Runs `fn` over `values`, yielding results as they finish. Every item is submitted now. */
+  /** Runs `fn` over `values`, yielding results as they finish. Every item is submitted now; the first failure ends it, as map()'s. */
   mapUnordered<V>(fn: PoolSubmit<T, V, R>, values: Iterable<V>): AsyncGenerator<R> {
     const items = this.scheduleAll(checkFn(fn, 'mapUnordered'), values, 'mapUnordered');
     return this.asDone(items);
@@ -139,15 +156,15 @@ export class ActorPool<T, R = unknown> {
   /** Takes an idle actor out of the pool (undefined if none). */
   popIdle(): ActorHandle<T> | undefined {
     const actor = this.idle.shift();
-    if (actor !== undefined) this.members.delete(keyOf(actor, 'popIdle'));
+    if (actor !== undefined) this.members.delete(keyOf(actor, 'ActorPool.popIdle()'));
     return actor;
   }
 
   /** Adds an actor to the pool; it starts the oldest waiting item, if any. */
   pushIdle(actor: ActorHandle<T>): void {
-    const key = keyOf(actor, 'pushIdle');
+    const key = keyOf(actor, 'ActorPool.pushIdle()');
     if (this.members.has(key)) {
-      const busy = !this.idle.some((a) => keyOf(a, 'pushIdle') === key);
+      const busy = !this.idle.some((a) => keyOf(a, 'ActorPool.pushIdle()') === key);
       throw new InvalidArgumentError(
         busy
           ? `ActorPool.pushIdle(): actor ${key} is busy with an item of this pool; it becomes idle again by itself when the item is done`
@@ -179,6 +196,7 @@ export class ActorPool<T, R = unknown> {
       error: undefined,
       actor: undefined,
       released: false,
+      claimed: false,
       started,
       markStarted,
     };
@@ -317,10 +335,11 @@ export class ActorPool<T, R = unknown> {
   }
 }
 
+/** `where`: the call, as the message names it ('new ActorPool()', 'ActorPool.pushIdle()'). */
 function keyOf(actor: unknown, where: string): string {
   const actorId = actorIdOf(actor);
   if (actorId === undefined) {
-    throw new InvalidArgumentError(`ActorPool.${where}: expected an actor handle (from remote(Class).remote()), got ${describeValue(actor)}`, 'actor');
+    throw new InvalidArgumentError(`${where}: expected an actor handle (from remote(Class).remote()), got ${describeValue(actor)}`, 'actor');
   }
   return actorId;
 }

@@ -360,6 +360,11 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
       channel: this.channel,
       succeed: (t, value) => this.succeed(t, value, this.elapsedUs(startedAt), startedAt),
       fail: (t, error, userError) => this.fail(t, error, userError, this.elapsedUs(startedAt), startedAt),
+      keepThrown: (t, error) => {
+        // A throw that will be retried fails the attempt instead (the node said so: retryThrown).
+        const retried = mode.kind === 'dynamic' && mode.retryThrown === true && (t.retryExceptionNames === undefined || isErrorOf(error, t.retryExceptionNames));
+        return retried ? undefined : this.coreWorker.putError(taskErrorBytes(t, error));
+      },
     };
     if (result instanceof Promise) {
       result.then(
@@ -529,14 +534,7 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
 
   /** `userError`: thrown by the task's own code (may be retried with retryExceptions). */
   private fail(task: ExecuteTask, thrown: unknown, userError: boolean, us = 0, startedAt?: number): void {
-    let error: Uint8Array;
-    try {
-      error = encodeErrorRecord(taskErrorRecord(task, thrown));
-    } catch (encodeError) {
-      // Never let an odd error object take the worker down: send what can be said.
-      const message = `task ${task.name} failed, and its error could not be encoded (${(encodeError as Error).message}): ${String(thrown)}`;
-      error = encodeErrorRecord({ name: 'TaskError', minirayClass: 'TaskError', message, props: { functionName: task.name, taskId: task.taskId } });
-    }
+    const error = taskErrorBytes(task, thrown);
     // exitActor() (actors part): the actor ends on purpose; the node fails this call and the rest.
     if (task.actorId !== undefined && task.method !== undefined && isActorExit(thrown)) {
       this.report(withRun({ seq: task.seq, outcome: 'error', error, userError: false, exitActor: true, us }, task.seq, startedAt));
@@ -612,6 +610,17 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
 }
 
 /** A TaskError record whose stack is the original error's, as seen in the worker. */
+/** The TaskError record of what the task threw, encoded; never throws. */
+function taskErrorBytes(task: ExecuteTask, thrown: unknown): Uint8Array {
+  try {
+    return encodeErrorRecord(taskErrorRecord(task, thrown));
+  } catch (encodeError) {
+    // Never let an odd error object take the worker down: send what can be said.
+    const message = `task ${task.name} failed, and its error could not be encoded (${(encodeError as Error).message}): ${String(thrown)}`;
+    return encodeErrorRecord({ name: 'TaskError', minirayClass: 'TaskError', message, props: { functionName: task.name, taskId: task.taskId } });
+  }
+}
+
 function taskErrorRecord(task: ExecuteTask, thrown: unknown): ErrorRecord {
   const cause = toErrorRecord(thrown);
   const what = cause.name && cause.name !== 'Error' ? `${cause.name}: ${cause.message}` : cause.message;

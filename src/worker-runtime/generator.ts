@@ -9,12 +9,14 @@
  *    the number of values. With backpressure, the generator is not resumed while that many values
  *    are unread; the node's `generatorAck` says how many the caller has read.
  *  - 'dynamic': each value is put as its own object as it comes; the result is the array of refs.
+ *    A throw ends the array with a ref to the error, unless it is to be retried (as Ray's).
  *  - 'static': the values are gathered, and there must be exactly `count` of them.
  *
  * A sync generator runs without a turn of the event loop between values (no promise per value)
  * unless backpressure makes it wait.
  */
 import type { CoreWorker } from '../core-worker/index.js';
+import type { ObjectRef } from '../object-ref/index.js';
 import type { ExecuteTask, NodeToWorker, ReturnMode, WorkerToNode } from '../protocol/index.js';
 import type { Channel } from '../transport/index.js';
 
@@ -26,6 +28,11 @@ export interface GeneratorHost {
   succeed(task: ExecuteTask, value: unknown): void;
   /** Reports the task's failure (`userError`: thrown by its code). */
   fail(task: ExecuteTask, error: unknown, userError: boolean): void;
+  /**
+   * 'dynamic': what the generator threw, stored as a failed object (the last of its values, as
+   * Ray's); undefined when the throw is to be retried, so the attempt fails instead.
+   */
+  keepThrown(task: ExecuteTask, error: unknown): ObjectRef | undefined;
 }
 
 interface Stepper {
@@ -90,8 +97,14 @@ async function run(host: GeneratorHost, task: ExecuteTask, mode: ReturnMode, gen
         const next = gen.next();
         step = next instanceof Promise ? await next : next;
       } catch (error) {
-        host.fail(task, error, true);
-        return;
+        // 'dynamic': the values yielded so far are kept, and a last ref throws the error (as Ray's).
+        const thrown = mode.kind === 'dynamic' ? host.keepThrown(task, error) : undefined;
+        if (thrown === undefined) {
+          host.fail(task, error, true);
+          return;
+        }
+        values.push(thrown);
+        break;
       }
       if (step.done === true) break;
       const value = step.value;

@@ -40,8 +40,11 @@ describe('actors across drivers', { timeout: 300_000 }, () => {
     const outcome = await driver.ended();
     assert.equal(outcome.code, 0, driver.describe());
     // (Whether it was still alive just after the call depends on when V8 collected the handle.)
-    const seen = resultsOf(driver.stdout)[0] as { first: number; gone: boolean; rounds: number };
+    const seen = resultsOf(driver.stdout)[0] as { first: number; gone: boolean; rounds: number; deathCause: string };
     assert.equal(seen.first, 1, 'the call through a dropped handle was answered');
     assert.equal(seen.gone, true, `the actor ended (after ${seen.rounds} GC rounds)`);
+    // The reason callers see is the true one, on the actor's node too (it said "was killed with kill()").
+    assert.match(seen.deathCause, /every handle to it went out of scope/);
+    assert.doesNotMatch(seen.deathCause, /was killed with kill/);
   });
 });

@@ -32,7 +32,10 @@ describe('generators on a cluster (loopback)', { timeout: 180_000 }, () => {
     const outcome = await driver.ended(120_000);
     assert.equal(outcome.code, 0, driver.describe());
     const [result] = resultsOf(outcome.stdout) as [
-      { ranOn: string; beforeGate: boolean; largeLength: number; largeByte: number; error: string; done: boolean; squares: number[]; items: string[]; driver: string },
+      {
+        ranOn: string; beforeGate: boolean; largeLength: number; largeByte: number; error: string; done: boolean; squares: number[]; items: string[]; driver: string;
+        waitReady: number; afterWait: number; dynamicItems: string[]; staticItems: string[]; partialLength: number; partialValue: string; partialError: string;
+      },
     ];
     assert.equal(result.ranOn, node.nodeId);
     assert.notEqual(result.driver, node.nodeId);
@@ -43,5 +46,15 @@ describe('generators on a cluster (loopback)', { timeout: 180_000 }, () => {
     assert.equal(result.done, true);
     assert.deepEqual(result.squares, [0, 1, 4, 9, 16, 25]);
     assert.deepEqual(result.items, ['item 0', 'item 1', 'item 2']);
+    // wait([gen]) with the items made on the other node; wait read nothing.
+    assert.equal(result.waitReady, 1);
+    assert.equal(result.afterWait, 0);
+    // An actor generator method there with numReturns 'dynamic' and 2.
+    assert.deepEqual(result.dynamicItems, ['item 0', 'item 1']);
+    assert.deepEqual(result.staticItems, ['item 0', 'item 1']);
+    // A 'dynamic' task there that throws part-way: its value, then a ref that throws.
+    assert.equal(result.partialLength, 2);
+    assert.equal(result.partialValue, 'kept');
+    assert.match(result.partialError, /part-way/);
   });
 });

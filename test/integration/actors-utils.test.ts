@@ -122,10 +122,35 @@ describe('ActorPool', () => {
     const { pool } = makePool(['a']);
     const gate = new Queue<string>();
     pool.submit((actor, value: number) => actor.work.remote(value, gate), 21);
-    await rejectsWith(pool.getNext({ timeoutMs: 50 }), GetTimeoutError);
+    // The message gives the timeout asked for (not "49.86020999999994 ms", what was left of it).
+    await rejectsWith(pool.getNext({ timeoutMs: 50 }), GetTimeoutError, /^ActorPool\.getNext\(\): no result within 50 ms$/);
     assert.equal(pool.hasNext(), true);
     await gate.put('go');
     assert.deepEqual(await pool.getNext(), ['a', 42, 1]);
+    assert.equal(pool.hasNext(), false);
+  });
+
+  test("test_map_gh23107-like: map and mapUnordered stop at the first failed item, as Ray's map (a generator over get_next); submit/getNext go on", T, async () => {
+    const { pool } = makePool(['a', 'b']);
+    for (const kind of ['map', 'mapUnordered'] as const) {
+      const seen: string[] = [];
+      const results = kind === 'map' ? pool.map(work, [1, -1, 3, 4]) : pool.mapUnordered(work, [-1]);
+      for (;;) {
+        try {
+          const next = await results.next();
+          if (next.done === true) break;
+          seen.push(String(next.value[1]));
+        } catch (error) {
+          seen.push(error instanceof TaskError ? 'TaskError' : String(error));
+        }
+      }
+      assert.deepEqual(seen, kind === 'map' ? ['2', 'TaskError'] : ['TaskError']);
+    }
+    // The items after the failure ran on: both actors come back to the pool. Two getNext() at
+    // once take two items in order (not the first one twice, as before).
+    pool.submit(work, 5);
+    pool.submit(work, 6);
+    assert.deepEqual((await Promise.all([pool.getNext(), pool.getNext()])).map((r) => r[1]), [10, 12]);
     assert.equal(pool.hasNext(), false);
   });
 
@@ -417,6 +442,10 @@ describe('ActorPool: each map has its own items', () => {
     // A handle made without its constructor has no actor behind it: refused by name, not a TypeError from inside.
     const forged = Object.create(Object.getPrototypeOf(actors[0]) as object) as ActorHandle<PoolWorker>;
     assert.throws(() => new ActorPool([forged]), (e: unknown) => e instanceof InvalidArgumentError && /expected an actor handle/.test(e.message));
+    // Named as the call was made, not "ActorPool.new ActorPool()".
+    assert.throws(() => new ActorPool([1, 2] as unknown as ActorHandle<PoolWorker>[]), (e: unknown) => e instanceof InvalidArgumentError && /^new ActorPool\(\): expected an actor handle \(from remote\(Class\)\.remote\(\)\), got /.test(e.message));
+    const { pool } = makePool(['b']);
+    assert.throws(() => pool.pushIdle(7 as unknown as ActorHandle<PoolWorker>), (e: unknown) => e instanceof InvalidArgumentError && /^ActorPool\.pushIdle\(\): expected an actor handle/.test(e.message));
   });
 
   test('getNext timeouts are checked as get() checks them: negative ones are InvalidOptionError, Infinity waits', T, async () => {

@@ -230,7 +230,7 @@ describe('bad input to tasks and objects', () => {
     // @ts-expect-error: an array holding a non-ref
     await assert.rejects(get([put(1), 'x']), argument('refs[1]', /ObjectRef/, /item 1/, /string "x"/));
     // @ts-expect-error: not a list of refs
-    await assert.rejects(wait(5), argument('refs', /^wait\(\) takes an array of ObjectRefs; got number 5$/));
+    await assert.rejects(wait(5), argument('refs', /^wait\(\) takes an array of ObjectRefs \(or ObjectRefGenerators\); got number 5$/));
     // @ts-expect-error: not a list of refs
     await assert.rejects(wait(put(1)), argument('refs', /array of ObjectRefs/, /got a single ObjectRef \(put it in an array: \[ref\]\)/));
     // @ts-expect-error: an array holding a non-ref

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BroadcastChannel } from 'node:worker_threads';
-import { InvalidOptionError, ObjectRef, ObjectRefGenerator, TaskCancelledError, TaskError, cancel, get, init, remote, shutdown } from 'miniray';
+import { InvalidArgumentError, InvalidOptionError, ObjectRef, ObjectRefGenerator, TaskCancelledError, TaskError, cancel, get, init, put, remote, shutdown, wait } from 'miniray';
 import { Gate } from '../fixtures/coordination.js';
-import { range, sumOf, sumOfRange } from '../fixtures/generators.js';
+import { range, sumOf, sumOfRange, sumOfRangeByWait } from '../fixtures/generators.js';
 
 const T = { timeout: 60_000 };
 
@@ -102,6 +102,20 @@ class Streamer {
   }
 }
 
+class StaticStreamer {
+  static readonly methodOptions = { all: { numReturns: 'dynamic' }, pair: { numReturns: 2 } } as const;
+  *all(n: number) {
+    for (let i = 0; i < n; i++) yield i;
+  }
+  *pair() {
+    yield 'x';
+    yield 'y';
+  }
+  *stream() {
+    yield 1;
+  }
+}
+
 describe('generators', () => {
   let dir: string;
   before(async () => {
@@ -163,6 +177,42 @@ describe('generators', () => {
     }
   });
 
+  test('test_streaming_generator wait: wait([gen]) is ready once its next item is available or it is finished, and reads nothing', T, async () => {
+    const gate = new Gate();
+    try {
+      const gen = gated.remote(gate.name);
+      const first = await wait([gen], { timeoutMs: 30_000 });
+      assert.deepEqual(first, { ready: [gen], pending: [] });
+      // wait() took nothing: next() gives that first item.
+      assert.equal(await get((await gen.next()).value as ObjectRef<string>), 'first');
+      await gate.whenWaiting(1);
+      // Its next item does not exist while it waits at its gate (a poll, and a wait that times out).
+      assert.deepEqual(await wait([gen], { timeoutMs: 0 }), { ready: [], pending: [gen] });
+      assert.deepEqual(await wait([gen], { timeoutMs: 20 }), { ready: [], pending: [gen] });
+      gate.open();
+      assert.deepEqual((await wait([gen], { timeoutMs: 30_000 })).ready, [gen]);
+      assert.equal(await get((await gen.next()).value as ObjectRef<string>), 'second');
+      // Every item read: ready once the task has finished, as Ray's, before and after next() says done.
+      assert.deepEqual((await wait([gen], { timeoutMs: 30_000 })).ready, [gen]);
+      assert.equal((await gen.next()).done, true);
+      assert.deepEqual((await wait([gen], { timeoutMs: 0 })).ready, [gen]);
+    } finally {
+      gate.close();
+    }
+    // With refs, in their order; numReturns counts both.
+    const gen = range.remote(1);
+    const value = put(1);
+    const both = await wait([gen, value], { numReturns: 2, timeoutMs: 30_000 });
+    assert.deepEqual(both, { ready: [gen, value], pending: [] });
+    await assert.rejects(wait([gen, gen]), (error: unknown) => error instanceof InvalidArgumentError && /unique/.test(error.message));
+    // A failed generator is ready with its error as the next item.
+    const failed = failsAt.options({ maxRetries: 0 }).remote(1, 0);
+    assert.deepEqual((await wait([failed], { timeoutMs: 30_000 })).ready, [failed]);
+    await assert.rejects(get((await failed.next()).value as ObjectRef<number>), TaskError);
+    // In a task (its wait goes over the worker's channel).
+    assert.equal(await get(sumOfRangeByWait.remote(10)), 45);
+  });
+
   test('test_actor_streaming_generator: sync and async generator methods of actors stream', T, async () => {
     const actor = remote(Streamer).remote();
     const gen = actor.f.remote(3);
@@ -170,8 +220,36 @@ describe('generators', () => {
     assert.deepEqual(await collect(gen), [0, 1, 2]);
     assert.deepEqual(await collect(actor.asyncF.remote(3)), [0, 10, 20]);
     assert.equal(await get(actor.g.remote()), 3);
-    // numReturns on a generator method is not built yet: refused, not ignored (a new user's trial found it ignored).
-    assert.throws(() => (actor.f.options({ numReturns: 2 }) as unknown as { remote(n: number): unknown }).remote(3), (error: unknown) => error instanceof InvalidOptionError && /generator method/.test(error.message));
+  });
+
+  test("test_actor_streaming_generator (numReturns): an actor generator method with 'dynamic' or n, per call or in static methodOptions, as Ray's", T, async () => {
+    const actor = remote(Streamer).remote();
+    // 'dynamic': a ref to the array of refs (Ray's DynamicObjectRefGenerator).
+    const refs = await get(actor.f.options({ numReturns: 'dynamic' }).remote(3));
+    assert.deepEqual(await get(refs), [0, 1, 2]);
+    assert.deepEqual(await get(await get(actor.asyncF.options({ numReturns: 'dynamic' }).remote(2))), [0, 10]);
+    // n: exactly n values, one ref each; a wrong count fails each ref, saying how many it yielded.
+    const [a, b, c] = actor.f.options({ numReturns: 3 }).remote(3);
+    assert.deepEqual(await get([a, b, c]), [0, 1, 2]);
+    const [short] = actor.f.options({ numReturns: 3 }).remote(2);
+    await assert.rejects(get(short), /numReturns: 3 and must yield exactly that many values; it yielded 2/);
+    assert.equal(await get(actor.f.options({ numReturns: 1 }).remote(1)), 0);
+    assert.equal(actor.f.options({ numReturns: 0 }).remote(0), undefined);
+    // 'streaming' said outright is the default.
+    assert.deepEqual(await collect(actor.f.options({ numReturns: 'streaming' }).remote(2)), [0, 1]);
+    // A 'dynamic' generator method that throws keeps what it yielded, as a task's.
+    const failing = await get(actor.raises.options({ numReturns: 'dynamic' }).remote());
+    assert.equal(failing.length, 1);
+    await assert.rejects(get(failing[0] as ObjectRef<number>), /from the actor/);
+    // In the class's static methodOptions.
+    const bySpec = remote(StaticStreamer).remote();
+    assert.deepEqual(await get(await get(bySpec.all.remote(4))), [0, 1, 2, 3]);
+    const [x, y] = bySpec.pair.remote();
+    assert.deepEqual(await get([x, y]), ['x', 'y']);
+    assert.deepEqual(await collect(bySpec.stream.remote()), [1]);
+    // 'dynamic' on a plain method fails its call, as a task's does.
+    await assert.rejects(get((actor.g.options as (o: object) => { remote(): ObjectRef<unknown> })({ numReturns: 'dynamic' }).remote()), /numReturns: 'dynamic', which is for generator functions/);
+    assert.throws(() => actor.f.options({ numReturns: 'lazy' as 'dynamic' }), (error: unknown) => error instanceof InvalidOptionError && /'streaming' \/ 'dynamic'/.test(error.message));
   });
 
   test('test_streaming_generator_exception: an actor generator that throws before yielding', T, async () => {
@@ -218,6 +296,39 @@ describe('generators', () => {
     remote((n: number) => [n], options);
     const plain = remote((n: number) => [n], options as unknown as { numReturns: 1 });
     await assert.rejects(get(plain.remote(1)), /numReturns: 'dynamic', which is for generator functions/);
+  });
+
+  test('test_dynamic_generator (exceptions): a dynamic generator that throws keeps the values before the error, and a last ref throws it', T, async () => {
+    const dynamic = failsAt.options({ numReturns: 'dynamic', maxRetries: 0 });
+    const refs = await get(dynamic.remote(5, 2));
+    assert.equal(refs.length, 3);
+    assert.deepEqual(await get(refs.slice(0, 2)), [0, 1]);
+    await assert.rejects(get(refs[2] as ObjectRef<number>), (error: unknown) => error instanceof TaskError && /no 2/.test(error.message) && error.cause instanceof RangeError);
+    // Thrown before any value: one ref, which throws (as Ray's).
+    const [only, ...none] = await get(dynamic.remote(5, 0));
+    assert.equal(none.length, 0);
+    await assert.rejects(get(only as ObjectRef<number>), /no 0/);
+    // With retryExceptions and a retry left, the throw is retried (the attempt fails, not its values kept)...
+    const marker = join(dir, 'dynamic-threw-once');
+    const throwsOnce = remote(
+      async function* (path: string) {
+        const fs = await import('node:fs');
+        for (let i = 0; i < 3; i++) {
+          if (i === 1 && !fs.existsSync(path)) {
+            fs.writeFileSync(path, 'x');
+            throw new Error('first attempt');
+          }
+          yield i;
+        }
+      },
+      { numReturns: 'dynamic', maxRetries: 1, retryExceptions: true },
+    );
+    assert.deepEqual(await get(await get(throwsOnce.remote(marker))), [0, 1, 2]);
+    // ...and the last attempt keeps its values as any that is not retried.
+    const last = await get(failsAt.options({ numReturns: 'dynamic', maxRetries: 1, retryExceptions: true }).remote(3, 1));
+    assert.equal(last.length, 2);
+    assert.equal(await get(last[0] as ObjectRef<number>), 0);
+    await assert.rejects(get(last[1] as ObjectRef<number>), /no 1/);
   });
 
   test('test_generator_returns: numReturns n with a generator: exactly n values', T, async () => {
@@ -340,6 +451,12 @@ describe('generators (values)', () => {
     const { SerializationError, put } = await import('miniray');
     const gen = range.remote(1);
     assert.throws(() => put({ gen }), (error: unknown) => error instanceof SerializationError && /an ObjectRefGenerator cannot travel/.test(error.message));
+    // As Ray's ("You cannot return or pass a generator to other task"): not to a task, nor to an actor, not even nested.
+    const sum = remote(async (items: unknown) => String(items));
+    assert.throws(() => sum.remote(gen), (error: unknown) => error instanceof SerializationError && /argument 1 .*an ObjectRefGenerator cannot travel/.test(error.message));
+    assert.throws(() => sum.remote([gen]), (error: unknown) => error instanceof SerializationError && /an ObjectRefGenerator cannot travel/.test(error.message));
+    const actor = remote(Streamer).remote();
+    assert.throws(() => (actor.f.remote as (x: unknown) => unknown)(gen), (error: unknown) => error instanceof SerializationError && /an ObjectRefGenerator cannot travel/.test(error.message));
     assert.deepEqual(await collect(gen), [0]);
   });
 });

@@ -130,10 +130,13 @@ describe('multiprocessing.Pool on a running miniray', () => {
     await pool.join();
 
     // An initializer that throws fails the pool's start, with the error it threw as the cause.
-    const failing = new Pool({ processes: 1, initializer: () => { throw new RangeError('no setup'); } });
+    // The message names the initializer and its error, not the actor method that waited for it.
+    const failing = new Pool({ processes: 1, initializer: function setup() { throw new RangeError('no setup'); } });
     try {
-      const error = await rejectsWith(failing.ready(), TaskError, /RangeError: no setup/);
+      const error = await rejectsWith(failing.ready(), TaskError, /^new Pool\(\): the initializer setup threw in a process: RangeError: no setup; the pool did not start/);
       assert.ok(error.cause instanceof RangeError);
+      assert.equal(error.functionName, 'setup');
+      assert.doesNotMatch(error.message, /PoolActor/);
     } finally {
       failing.terminate();
     }

@@ -1,7 +1,7 @@
 // Type-level tests of generators (checked by `npm run typecheck`, never run): a generator function
 // made remote gives an ObjectRefGenerator of what it yields, numReturns 'dynamic' a ref to an array
 // of refs, numReturns n n refs; numReturns n of a function typed to return a tuple must be its length.
-import { type ObjectRef, type ObjectRefGenerator, remote } from 'miniray';
+import { type ObjectRef, type ObjectRefGenerator, remote, wait } from 'miniray';
 
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function expectType<Expected>() {
@@ -53,4 +53,36 @@ export function generatorTypes(): void {
   expectType<ObjectRefGenerator<number>>()(source.items.remote(2));
   expectType<ObjectRefGenerator<string>>()(source.lines.remote());
   expectType<ObjectRef<number>>()(source.plain.remote());
+  // ...and take numReturns 'dynamic' or n, as generator tasks do
+  expectType<ObjectRef<ObjectRef<number>[]>>()(source.items.options({ numReturns: 'dynamic' }).remote(2));
+  expectType<[ObjectRef<number>, ObjectRef<number>]>()(source.items.options({ numReturns: 2 }).remote(2));
+  expectType<ObjectRef<number>>()(source.items.options({ numReturns: 1 }).remote(1));
+  expectType<undefined>()(source.items.options({ numReturns: 0 }).remote(0));
+  expectType<ObjectRefGenerator<string>>()(source.lines.options({ numReturns: 'streaming' }).remote());
+  expectType<ObjectRefGenerator<number>>()(source.items.options({ concurrencyGroup: 'io' }).remote(1));
+  expectType<undefined>()(source.plain.options({ numReturns: 0 }).remote());
+  // @ts-expect-error 'dynamic' is for generator methods
+  source.plain.options({ numReturns: 'dynamic' });
+  class Static {
+    static readonly methodOptions = { all: { numReturns: 'dynamic' }, three: { numReturns: 3 } } as const;
+    *all(): Generator<string> {
+      yield 'a';
+    }
+    *three(): Generator<number> {
+      yield 1;
+    }
+    *stream(): Generator<boolean> {
+      yield true;
+    }
+  }
+  const byClass = remote(Static).remote();
+  expectType<ObjectRef<ObjectRef<string>[]>>()(byClass.all.remote());
+  expectType<[ObjectRef<number>, ObjectRef<number>, ObjectRef<number>]>()(byClass.three.remote());
+  expectType<ObjectRefGenerator<boolean>>()(byClass.stream.remote());
+
+  // wait() takes generators, alone or with refs, and gives back what it was given
+  const gen = counter.remote(1);
+  void wait([gen]).then((r) => expectType<{ ready: ObjectRefGenerator<number>[]; pending: ObjectRefGenerator<number>[] }>()(r));
+  const ref = source.plain.remote();
+  void wait([gen, ref]).then((r) => expectType<(ObjectRefGenerator<number> | ObjectRef<number>)[]>()(r.ready));
 }

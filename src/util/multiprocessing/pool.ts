@@ -242,7 +242,20 @@ export class Pool {
     if (this.terminated) throw closedError('new Pool()');
     const members = Array.from({ length: count }, () => this.newMember());
     this.members = members;
-    await get(members.map((m) => m.actor.ping.remote()));
+    try {
+      await get(members.map((m) => m.actor.ping.remote()));
+    } catch (error) {
+      // ping() fails only with the initializer's error: say so, not "task PoolActor.ping failed".
+      if (!(error instanceof TaskError) || this.initializer === undefined) throw error;
+      const name = initializerName(this.initializer);
+      const cause: unknown = error.cause;
+      const what = cause instanceof Error ? `${cause.name}: ${cause.message}` : describeValue(cause);
+      throw new TaskError(`new Pool(): the initializer ${name} threw in a process: ${what}; the pool did not start (fix the initializer or its initArgs)`, {
+        functionName: name,
+        taskId: error.taskId,
+        cause,
+      });
+    }
     return members;
   }
 
@@ -661,6 +674,12 @@ function closedError(where: string): MinirayError {
 }
 
 /** What travels to the processes: the function itself (self-contained) or the remote function. */
+/** The name of a function as shippable() gave it (a function, or a remote function). */
+function initializerName(fn: unknown): string {
+  if (fn instanceof RemoteFunctionImpl) return fn.descriptor.name;
+  return (typeof fn === 'function' && fn.name) || 'anonymous';
+}
+
 function shippable(fn: unknown, where: string): unknown {
   if (fn instanceof RemoteFunctionImpl) return fn;
   if (typeof fn !== 'function') {
