@@ -118,6 +118,7 @@ export {
   ActorExitError,
   ActorNotFoundError,
   PlacementGroupRemovedError,
+  RuntimeEnvSetupError,
   NodeDiedError,
   QueueEmptyError,
   QueueFullError,

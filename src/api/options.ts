@@ -57,31 +57,41 @@ export interface RuntimeEnv {
   /** Variables set in `process.env` of the workers that run it (strings, as Ray's env_vars). */
   envVars?: Record<string, string>;
   /**
-   * A directory that exists where the task runs; relative paths are resolved against the current
-   * directory of the process that submits it. Tasks and actors with one run in worker processes
-   * started in it (a worker thread cannot change its directory).
+   * A directory of the driver's machine; relative paths are resolved against the current directory
+   * of the process that submits it. Tasks and actors with one run in worker processes started in
+   * it (a worker thread cannot change its directory). In a cluster the driver uploads it (packed,
+   * once per directory) and each node runs them in its own unpacked copy, as Ray does.
    */
   workingDir?: string;
+  /**
+   * What the uploaded workingDir leaves out, as Ray's `excludes` (gitignore-style: `'*.log'`,
+   * `'data/'`, `'/build'`, `'**\/tmp'`). Only a cluster uploads; the embedded default uses the
+   * directory in place.
+   */
+  excludes?: readonly string[];
 }
 
-const RUNTIME_ENV_FIELDS = ['envVars', 'workingDir'] as const;
+const RUNTIME_ENV_FIELDS = ['envVars', 'workingDir', 'excludes'] as const;
 
 const RUNTIME_ENV_RULE: CustomRule<RuntimeEnv> = {
   type: 'custom',
-  doc: "a runtime environment: { envVars: { NAME: 'value' }, workingDir: 'path' }",
+  doc: "a runtime environment: { envVars: { NAME: 'value' }, workingDir: 'path', excludes: ['pattern'] }",
   problem: (value) => {
-    const expected = "an object { envVars?: { NAME: 'value' }, workingDir?: string }";
+    const expected = "an object { envVars?: { NAME: 'value' }, workingDir?: string, excludes?: string[] }";
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return expected;
     for (const key of Object.keys(value)) {
       if (!(RUNTIME_ENV_FIELDS as readonly string[]).includes(key)) {
         // A misspelled field (env_vars) is told the right one; Ray's package fields (pip, conda) what to do instead.
         const near = closest(key, RUNTIME_ENV_FIELDS);
         if (near !== undefined) return `${expected} ('${key}' is not a field: did you mean '${near}'?)`;
-        return `${expected} (miniray supports envVars and workingDir; '${key}' is not supported: ` +
+        return `${expected} (miniray supports envVars, workingDir and excludes; '${key}' is not supported: ` +
           'install packages in the project instead of per task)';
       }
     }
-    const { envVars, workingDir } = value as { envVars?: unknown; workingDir?: unknown };
+    const { envVars, workingDir, excludes } = value as { envVars?: unknown; workingDir?: unknown; excludes?: unknown };
+    if (excludes !== undefined && (!Array.isArray(excludes) || excludes.some((pattern) => typeof pattern !== 'string' || pattern === ''))) {
+      return `${expected} with excludes an array of non-empty patterns (as Ray's: ['*.log', 'data/'])`;
+    }
     if (envVars !== undefined) {
       if (typeof envVars !== 'object' || envVars === null || Array.isArray(envVars)) return `${expected} with envVars an object of strings`;
       for (const [name, text] of Object.entries(envVars)) {
@@ -100,7 +110,7 @@ const RUNTIME_ENV_RULE: CustomRule<RuntimeEnv> = {
  */
 export function specRuntimeEnv(where: string, env: RuntimeEnv | undefined): RuntimeEnvSpec | undefined {
   if (env === undefined) return undefined;
-  const spec: { envVars?: Record<string, string>; workingDir?: string } = {};
+  const spec: { envVars?: Record<string, string>; workingDir?: string; excludes?: readonly string[] } = {};
   if (env.envVars !== undefined && Object.keys(env.envVars).length > 0) spec.envVars = { ...env.envVars };
   if (env.workingDir !== undefined) {
     const dir = resolvePath(env.workingDir);
@@ -118,7 +128,8 @@ export function specRuntimeEnv(where: string, env: RuntimeEnv | undefined): Runt
     }
     spec.workingDir = dir;
   }
-  return spec.envVars === undefined && spec.workingDir === undefined ? undefined : spec;
+  if (env.excludes !== undefined && env.excludes.length > 0) spec.excludes = [...env.excludes];
+  return spec.envVars === undefined && spec.workingDir === undefined && spec.excludes === undefined ? undefined : spec;
 }
 
 /**

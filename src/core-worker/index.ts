@@ -154,10 +154,17 @@ export class CoreWorker {
     if (own === undefined) return this.runtimeEnv;
     const last = this.mergedEnv;
     if (last !== undefined && last.own === own && last.parent === this.runtimeEnv) return last.merged;
-    const merged = mergeRuntimeEnv(this.runtimeEnv, own);
+    let merged = mergeRuntimeEnv(this.runtimeEnv, own);
+    if (merged?.workingDir !== undefined && this.packWorkingDir !== undefined) merged = this.packWorkingDir(merged);
     this.mergedEnv = { own, parent: this.runtimeEnv, merged };
     return merged;
   }
+
+  /**
+   * Set in a driver joined to a cluster: replaces an environment's workingDir with its package
+   * (uploaded to the GCS), so that a task runs in a copy of it on any node (env; api's packager).
+   */
+  packWorkingDir: ((env: RuntimeEnvSpec) => RuntimeEnvSpec) | undefined = undefined;
 
   constructor(
     readonly address: OwnerAddress,

@@ -34,6 +34,7 @@ import { generatorItemId } from '../object-ref/generator.js';
 /** Items up to this size go inline to their owner's node (as the cluster's INLINE_LIMIT for returns). */
 const INLINE_ITEM_LIMIT = 100 * 1024;
 import { RemoteObjects } from './remote-objects.js';
+import { isPackageUri, WorkingDirCache, workingDirCacheRoot } from './working-dir.js';
 import { ActorManager } from '../actors/manager.js';
 import type {
   ActorInfo,
@@ -269,6 +270,7 @@ export class Node {
       onExit: (worker) => this.onWorkerExit(worker),
       runtimeEnv: options.runtimeEnv,
       jobId: () => this.jobId,
+      workingDirOf: (dir) => this.workingDirs?.localDir(dir) ?? dir,
     });
     this.actors = new ActorManager({
       functionDescriptor: (id) => this.functions.get(id),
@@ -338,6 +340,7 @@ export class Node {
     this.forceCancelWatches.clear();
     this.keepAliveWhileQueued();
     await this.pool.shutdown();
+    this.workingDirs?.clear();
     this.objects.clear(new ObjectLostError('miniray was shut down before this object was created'));
     this.lineage.clear();
     this.actorCallsPending.clear();
@@ -602,7 +605,8 @@ export class Node {
   private cancelActorCall(objectId: string, _force: boolean, recursive: boolean): void {
     const error = encodeError(new TaskCancelledError(`actor call was cancelled`));
     const spec = this.actors.cancelCall(objectId, error);
-    if (spec === undefined) return;
+    // Not an actor of this node's: one on another node, where the cluster sent (or will send) the call.
+    if (spec === undefined) return this.cluster?.cancelRemoteCall(objectId, recursive, error);
     this.actorCallDone(spec.returnIds[0] as string, false);
     if (recursive) this.cancelDescendants(spec.taskId, false);
   }
@@ -684,7 +688,9 @@ export class Node {
     const canRunHere = this.canRun(spec);
     const taken = this.cluster?.takeActor(this.definitionsFor(spec.classId), spec, canRunHere) ?? false;
     if (taken === true) return;
-    this.actors.create(spec, { throwIfNameTaken, ...(taken === false ? {} : { failWith: taken }) });
+    if (taken === false && !this.workingDirReady(spec.runtimeEnv)) {
+      this.whenWorkingDirReady(spec, (error) => this.actors.create(spec, { throwIfNameTaken: false, ...(error === undefined ? {} : { failWith: error }) }));
+    } else this.actors.create(spec, { throwIfNameTaken, ...(taken === false ? {} : { failWith: taken }) });
     // Actors are found from every node (handles travel, names are cluster-wide): the cluster's
     // table has the last word on names.
     this.cluster?.registerActor(spec, this.definitionsFor(spec.classId), () => this.actors.failNameTaken(spec.actorId));
@@ -730,7 +736,7 @@ export class Node {
 
   /** An actor of this node's that the cluster held back (its placement group's bundle was not placed) and now finds room for here (helper pg). */
   createActorHere(spec: ActorSpec): void {
-    this.actors.create(spec, { throwIfNameTaken: false });
+    this.whenWorkingDirReady(spec, (error) => this.actors.create(spec, { throwIfNameTaken: false, ...(error === undefined ? {} : { failWith: error }) }));
     this.cluster?.registerActor(spec, this.definitionsFor(spec.classId), () => this.actors.failNameTaken(spec.actorId));
   }
 
@@ -841,7 +847,9 @@ export class Node {
     if (this.actors.has(spec.actorId)) return;
     const ownerNode = spec.owner.nodeId;
     for (const arg of args) this.objects.addForeign(arg.id, ownerNode);
-    this.actors.create(spec, { throwIfNameTaken: false });
+    this.whenWorkingDirReady(spec, (error) => {
+      if (!this.actors.has(spec.actorId)) this.actors.create(spec, { throwIfNameTaken: false, ...(error === undefined ? {} : { failWith: error }) });
+    });
     this.remoteObjects.storeValues(args, ownerNode, true);
     // (Its owner registered it with the GCS when it placed it here.)
   }
@@ -1190,6 +1198,16 @@ export class Node {
         const want = (needed.get(key) ?? 0) + 1;
         needed.set(key, want);
         const starting = list.filter((w) => w.alive && !w.accepting && w.terminatedFor === undefined).length;
+        if (!this.workingDirReady(env)) {
+          // Its package is fetched first (then dispatched again), or cannot be: the task fails saying why.
+          const failed = this.workingDirs?.failure(env?.workingDir as string);
+          if (failed === undefined) i++;
+          else {
+            this.envQueue.splice(i, 1);
+            this.failTask(record, encodeError(failed));
+          }
+          continue;
+        }
         if (starting < want && list.length < this.options.numWorkers) {
           this.makeRoomForEnvWorker(key);
           this.pool.spawnEnvWorker(env ?? {});
@@ -1205,6 +1223,54 @@ export class Node {
       this.sendEnvTask(idle, record);
     }
     this.keepAliveWhileQueued();
+  }
+
+  // ---- runtimeEnv.workingDir packages in a cluster (see working-dir.ts) ----
+
+  /** This node's unpacked working-dir packages: made on first use (only a cluster's specs name packages). */
+  private workingDirs: WorkingDirCache | undefined;
+  /** Actors created once their working-dir package is unpacked here, with the calls that came meanwhile (by actor ID). */
+  private awaitingWorkingDir: Map<string, [TaskSpec, boolean, number][]> | undefined;
+
+  private workingDirCache(): WorkingDirCache {
+    return (this.workingDirs ??= new WorkingDirCache(workingDirCacheRoot(this.nodeId), (key) => this.cluster?.fetchPackage(key) ?? Promise.resolve(null)));
+  }
+
+  /** Whether workers of `env` can start here now; if its package is not unpacked yet, that starts, and the env queue is dispatched again after. */
+  private workingDirReady(env: RuntimeEnvSpec | undefined): boolean {
+    const dir = env?.workingDir;
+    if (dir === undefined || !isPackageUri(dir)) return true;
+    const cache = this.workingDirCache();
+    if (cache.isReady(dir)) return true;
+    if (!cache.isPreparing(dir) && cache.failure(dir) === undefined) {
+      void cache.prepare(dir).then(
+        () => this.scheduleDispatch(),
+        () => this.scheduleDispatch(),
+      );
+    }
+    return false;
+  }
+
+  /**
+   * Creates an actor once its working-dir package is unpacked here (at once when it needs none,
+   * or has it), or dead, with why, when it cannot be. Calls to it that come meanwhile wait.
+   */
+  private whenWorkingDirReady(spec: ActorSpec, create: (error: Error | undefined) => void): void {
+    if (this.workingDirReady(spec.runtimeEnv)) return create(undefined);
+    const waiting = (this.awaitingWorkingDir ??= new Map());
+    if (waiting.has(spec.actorId)) return;
+    waiting.set(spec.actorId, []);
+    const done = (error: Error | undefined): void => {
+      const calls = waiting.get(spec.actorId) ?? [];
+      waiting.delete(spec.actorId);
+      if (waiting.size === 0) this.awaitingWorkingDir = undefined;
+      create(error);
+      for (const [call, fromPeer, attempt] of calls) this.callActor(call, fromPeer, attempt);
+    };
+    void this.workingDirCache().prepare(spec.runtimeEnv?.workingDir as string).then(
+      () => done(undefined),
+      (error: Error) => done(error),
+    );
   }
 
   /** Too many env workers: an idle one of another environment goes. */
@@ -1524,6 +1590,8 @@ export class Node {
 
   /** Sends an actor call to its actor: here, or through the cluster where it lives. */
   private callActor(spec: TaskSpec, fromPeer: boolean, attempt = 0): void {
+    const awaiting = this.awaitingWorkingDir?.get(spec.actorId as string);
+    if (awaiting !== undefined) return void awaiting.push([spec, fromPeer, attempt]);
     // getIfExists across the cluster (actors part): a call waits for the claim, or goes to the holder.
     if (!fromPeer && (this.claiming.size > 0 || this.remoteAliases.size > 0)) {
       // An alias may stand for a claimant that itself lost its claim: follow both steps.
@@ -2110,3 +2178,4 @@ export function ownerDiedError(id: string, ownerNode: string, detail = 'died'): 
 
 export { LocalNodeClient } from './local-client.js';
 export { demandOf, type ClusterLink, type ForwardedLogLine, type RemoteWork } from './cluster-link.js';
+export { PACKAGES, packWorkingDir, packageKey, isPackageUri } from './working-dir.js';

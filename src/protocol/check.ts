@@ -280,12 +280,17 @@ export function optionalResources(value: unknown, path: string): ResourceMap | u
 export function optionalRuntimeEnv(value: unknown, path: string): RuntimeEnvSpec | undefined {
   if (value === undefined) return undefined;
   const o = fields(value, path);
-  for (const key in o) if (key !== 'envVars' && key !== 'workingDir') fail(`${path}.${key}`, 'absent (a runtime environment has envVars and workingDir)', o[key]);
+  for (const key in o) if (key !== 'envVars' && key !== 'workingDir' && key !== 'excludes') fail(`${path}.${key}`, 'absent (a runtime environment has envVars, workingDir and excludes)', o[key]);
   if (o['envVars'] !== undefined) {
     const vars = fields(o['envVars'], `${path}.envVars`);
     for (const key in vars) str(vars[key], `${path}.envVars.${key}`);
   }
-  if (o['workingDir'] !== undefined && !str(o['workingDir'], `${path}.workingDir`).startsWith('/')) fail(`${path}.workingDir`, 'an absolute path', o['workingDir']);
+  if (o['excludes'] !== undefined) list(o['excludes'], `${path}.excludes`, (item) => str(item, ''));
+  // A cluster's specs name the package of a workingDir (node/working-dir.ts) instead of the driver's path.
+  if (o['workingDir'] !== undefined) {
+    const dir = str(o['workingDir'], `${path}.workingDir`);
+    if (!dir.startsWith('/') && !/^gcs:\/\/_miniray_pkg_[0-9a-f]{64}\.tar\.gz$/.test(dir)) fail(`${path}.workingDir`, 'an absolute path or a package URI', o['workingDir']);
+  }
   return o as RuntimeEnvSpec;
 }
 

@@ -91,11 +91,15 @@ export interface TaskSpec {
 
 /**
  * A runtime environment as specs carry it, resolved: the child's envVars merged over its
- * parent's, its workingDir (absolute) or the parent's. Workers are kept apart by it.
+ * parent's, its workingDir (absolute) or the parent's. Workers are kept apart by it. In a cluster
+ * the driver replaces a workingDir with the URI of its package in the GCS
+ * (`gcs://_miniray_pkg_<sha256>.tar.gz`, node/working-dir.ts), and `excludes` (what the package
+ * leaves out) is dropped once applied.
  */
 export interface RuntimeEnvSpec {
   readonly envVars?: Readonly<Record<string, string>>;
   readonly workingDir?: string;
+  readonly excludes?: readonly string[];
 }
 
 // generators
