@@ -214,7 +214,7 @@ export async function init(options?: InitOptions): Promise<InitResult> {
   }
   const address = resolveAddress(nodeOptions.address);
   const member = address === undefined ? startEmbedded(nodeOptions) : await joinCluster(address, nodeOptions);
-  const coreWorker = startDriver(member).coreWorker;
+  const coreWorker = startDriver(member, nodeOptions.namespace).coreWorker;
   try {
     if (member.gcsAddress !== undefined) {
       // env: in a cluster, workingDirs travel as packages in the GCS; the job's is uploaded before init() returns.
@@ -354,13 +354,15 @@ function workingDirPackager(member: ClusterMember): { pack(env: RuntimeEnvSpec):
   };
 }
 
-function startDriver(member: ClusterMember): { node: Node; coreWorker: CoreWorker } {
+function startDriver(member: ClusterMember, namespace: string): { node: Node; coreWorker: CoreWorker } {
   const { node } = member;
   const workerId = WorkerID.fromRandom().toHex();
   node.driverId = workerId;
   const coreWorker = new CoreWorker({ nodeId: node.nodeId, workerId }, new LocalNodeClient(node));
   // env: the job's runtime environment, which its tasks and actors inherit.
   coreWorker.runtimeEnv = node.options.runtimeEnv;
+  // The job's namespace: this node's workers are told it with the job's ID.
+  node.namespace = coreWorker.namespace = namespace;
   driverMember = member;
   // Every driver is a job of its cluster's (the embedded one's too, as in Ray: state.listJobs shows
   // it); one started by the Jobs API (`miniray job submit`) says which submission it is.
@@ -368,6 +370,8 @@ function startDriver(member: ClusterMember): { node: Node; coreWorker: CoreWorke
     .addJob(node.nodeId as never, process.env['MINIRAY_JOB_SUBMISSION_ID'] || undefined)
     .then((jobId) => {
       node.jobId = jobIdHex(jobId); // env: getRuntimeContext().jobId, here and in its workers
+      // In a cluster the job travels with its tasks: nodes run many jobs' tasks.
+      if (member.gcsAddress !== undefined) coreWorker.job = { jobId: node.jobId, namespace };
     })
     .catch(() => {});
   setCurrentRuntime({
@@ -460,7 +464,7 @@ setRuntimeStarter(() => {
         '(joining takes a moment, which a .remote() or put() before init() cannot wait for)',
     );
   }
-  startDriver(startEmbedded(options));
+  startDriver(startEmbedded(options), options.namespace);
   return currentRuntime() as NonNullable<ReturnType<typeof currentRuntime>>;
 });
 
@@ -573,8 +577,8 @@ export async function getActor<T extends object = Record<string, never>, O = {}>
       'name',
     );
   }
-  const namespace = valid.namespace ?? 'default';
   const runtime = currentRuntime();
+  const namespace = valid.namespace ?? runtime?.coreWorker.currentNamespace() ?? '';
   const info = runtime === undefined ? null : await runtime.coreWorker.lookupActor(name, namespace);
   if (info === null) {
     throw new ActorNotFoundError(

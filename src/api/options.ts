@@ -3,6 +3,7 @@ import { closest, defaultNumCpus, defaultObjectStoreMemory, setting, validateOpt
 import { InvalidOptionError } from '../errors/index.js';
 import { isIdHex } from '../ids/index.js';
 import type { ResourceMap, RuntimeEnvSpec, SchedulingStrategy as SpecStrategy } from '../protocol/index.js';
+import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { returnModeOf, type ResolvedActorOptions, type ResolvedTaskOptions } from '../core-worker/index.js';
@@ -42,6 +43,13 @@ export interface InitOptions {
   dashboardHost?: string;
   /** The job's runtime environment: every task and actor of this driver inherits it (see RuntimeEnv). */
   runtimeEnv?: RuntimeEnv;
+  /**
+   * The job's namespace, as Ray's `ray.init(namespace=...)`: the names of its actors live in it,
+   * and getActor() looks there unless told another. Default: an anonymous namespace of this job's
+   * own (a random UUID, as Ray's), so that drivers see each other's named actors only when they
+   * name the same namespace.
+   */
+  namespace?: string;
 }
 
 // ---- runtime environments (env) ----
@@ -252,6 +260,7 @@ const INIT_RULES = {
   dashboardPort: { type: 'integer', min: 0, max: 65535, doc: "the dashboard's port (0: any free one)" },
   dashboardHost: { type: 'string', nonEmpty: true, doc: 'the address the dashboard listens on' },
   runtimeEnv: RUNTIME_ENV_RULE,
+  namespace: { type: 'string', nonEmpty: true, doc: "the job's namespace (default: an anonymous one of its own, as Ray's)" },
 } as const satisfies RulesFor<InitOptions>;
 
 /** What init() needs of its options beyond the node's: read once, with the rest. */
@@ -261,6 +270,8 @@ export interface ResolvedInitOptions extends NodeOptions {
   readonly address: string | undefined;
   /** Where to serve the dashboard from this process (includeDashboard), if at all. */
   readonly dashboard: { readonly host: string; readonly port: number } | undefined;
+  /** The job's namespace: given, or a new anonymous one. */
+  readonly namespace: string;
 }
 
 export function resolveInitOptions(options: InitOptions | undefined): ResolvedInitOptions {
@@ -285,6 +296,7 @@ export function resolveInitOptions(options: InitOptions | undefined): ResolvedIn
     resources: { ...resourceMap(valid.numGpus, valid.resources) },
     dashboard: valid.includeDashboard === true ? { host: valid.dashboardHost ?? '127.0.0.1', port: valid.dashboardPort ?? 8265 } : undefined,
     runtimeEnv: specRuntimeEnv('init()', valid.runtimeEnv),
+    namespace: valid.namespace ?? randomUUID(),
   };
 }
 
@@ -498,7 +510,7 @@ export const CANCEL_RULES = {
 export interface ActorOptions {
   /** Register the actor under this name, so getActor(name) finds it. */
   name?: string;
-  /** Namespace of the name. Default: "default". */
+  /** Namespace of the name. Default: the job's (init({ namespace }); in a task, its job's). */
   namespace?: string;
   /**
    * Restarts (the constructor runs again, with the same arguments: fresh state) after its worker or
@@ -557,7 +569,7 @@ const LIFETIMES = ['detached', 'non_detached'] as const satisfies readonly Actor
 
 const ACTOR_RULES = {
   name: { type: 'string', nonEmpty: true, doc: 'name for getActor()' },
-  namespace: { type: 'string', nonEmpty: true, doc: "namespace of the name; leave it out for the default one ('default')" },
+  namespace: { type: 'string', nonEmpty: true, doc: "namespace of the name; leave it out for the job's (init({ namespace }))" },
   maxRestarts: { type: 'integer', min: 0, allowMinusOne: true, doc: 'restarts after the worker dies' },
   maxTaskRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries of a call whose actor died' },
   maxConcurrency: { type: 'integer', min: 1, doc: 'calls that may run at once' },
@@ -666,7 +678,7 @@ export function checkMethodGroups(where: string, options: ResolvedActorOptions):
 export function defaultActorOptions(asyncMethods: boolean): ResolvedActorOptions {
   return {
     name: undefined,
-    namespace: 'default',
+    namespace: undefined,
     maxRestarts: 0,
     maxTaskRetries: 0,
     maxConcurrency: asyncMethods ? 1000 : 1,
@@ -686,8 +698,8 @@ export interface KillOptions {
 export const KILL_RULES = { noRestart: { type: 'boolean', doc: 'do not restart the actor' } } as const satisfies RulesFor<KillOptions>;
 
 export interface GetActorOptions {
-  /** Namespace the name was registered in. Default: "default". */
+  /** Namespace the name was registered in. Default: the job's (init({ namespace }); in a task, its job's). */
   namespace?: string;
 }
 
-export const GET_ACTOR_RULES = { namespace: { type: 'string', nonEmpty: true, doc: "namespace of the name; leave it out for the default one ('default')" } } as const satisfies RulesFor<GetActorOptions>;
+export const GET_ACTOR_RULES = { namespace: { type: 'string', nonEmpty: true, doc: "namespace of the name; leave it out for the job's" } } as const satisfies RulesFor<GetActorOptions>;

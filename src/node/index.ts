@@ -270,6 +270,7 @@ export class Node {
       onExit: (worker) => this.onWorkerExit(worker),
       runtimeEnv: options.runtimeEnv,
       jobId: () => this.jobId,
+      namespace: () => this.namespace,
       workingDirOf: (dir) => this.workingDirs?.localDir(dir) ?? dir,
     });
     this.actors = new ActorManager({
@@ -1162,6 +1163,8 @@ export class Node {
 
   /** The job's ID (hex), set by api once the GCS has given it; workers learn it with their next execute message. */
   jobId = '';
+  /** The job's namespace (init({ namespace }), else an anonymous one, as Ray's), sent to workers with jobId. */
+  namespace = '';
 
   /** Tasks of other runtime environments than the node's, ready to run, in FIFO order (see dispatchEnv). */
   private readonly envQueue: TaskRecord[] = [];
@@ -1349,6 +1352,8 @@ export class Node {
     if (spec.returns !== undefined) task.returns = spec.returns; // generators
     // retryExceptions by class: the worker, which holds the thrown error, decides whether it matches.
     if (spec.retryExceptionNames !== undefined) task.retryExceptionNames = spec.retryExceptionNames;
+    // A cluster's tasks name their job (a node runs many jobs'): the worker's runtime context reads it.
+    if (spec.job !== undefined) task.job = spec.job;
     return task;
   }
 
@@ -1359,7 +1364,7 @@ export class Node {
       return;
     }
     worker.knowsJobId = true;
-    worker.channel.send({ type: 'execute', functions, tasks, jobId: this.jobId });
+    worker.channel.send({ type: 'execute', functions, tasks, jobId: this.jobId, namespace: this.namespace });
   }
 
   /**

@@ -11,7 +11,7 @@
 import { ProtocolError } from '../errors/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { OwnerAddress } from '../object-ref/index.js';
-import type { MethodOptionsSpec, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy } from './index.js';
+import type { JobInfo, MethodOptionsSpec, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy } from './index.js';
 import type { ProfileSpan } from '../state/types.js';
 
 /** A failed check: where (relative to the value being checked) and what was wrong. */
@@ -274,6 +274,16 @@ export function optionalResources(value: unknown, path: string): ResourceMap | u
   const o = fields(value, path);
   for (const key in o) amount(o[key], `${path}.${key}`);
   return o as ResourceMap;
+}
+
+/** A job as specs carry it (env): its ID and namespace, strings. */
+export function optionalJob(value: unknown, path: string): JobInfo | undefined {
+  if (value === undefined) return undefined;
+  const o = fields(value, path);
+  str(o['jobId'], `${path}.jobId`);
+  str(o['namespace'], `${path}.namespace`);
+  for (const key in o) if (key !== 'jobId' && key !== 'namespace') fail(`${path}.${key}`, 'absent (a job has jobId and namespace)', o[key]);
+  return o as unknown as JobInfo;
 }
 
 /** A resolved runtime environment (env): string envVars, an absolute workingDir. */

@@ -83,10 +83,22 @@ export interface TaskSpec {
   readonly runtimeEnv?: RuntimeEnvSpec;
   /** The task (or actor call) that submitted it, when a worker did: cancel({ recursive }) reaches it. */
   readonly parentTaskId?: string;
+  /**
+   * In a cluster, the job it belongs to (its driver's, inherited by the tasks it submits): a node
+   * runs many jobs' tasks, and getRuntimeContext() reads it there. Absent in the embedded default,
+   * where the node's job is the only one.
+   */
+  readonly job?: JobInfo;
   /** In a placement group with captureChildTasks: tasks it submits go to the group too (helper pg). */
   readonly captureChildTasks?: true;
   // generators: how its values are returned for numReturns 'streaming', 'dynamic' or 0, or a generator function (absent: a plain return)
   readonly returns?: ReturnMode;
+}
+
+/** A job as its tasks carry it (env): its ID (hex, as Ray's '01000000') and its namespace. */
+export interface JobInfo {
+  readonly jobId: string;
+  readonly namespace: string;
 }
 
 /**
@@ -233,6 +245,8 @@ export interface ExecuteTask {
   readonly returns?: ReturnMode;
   /** retryExceptions by class: the worker reports a thrown error as retryable only if it is one of these (absent: any). */
   readonly retryExceptionNames?: readonly string[];
+  /** Its spec's job, when the spec names one (a cluster's): the worker's runtime context and children take it (env). */
+  readonly job?: JobInfo;
 }
 
 /**
@@ -357,7 +371,7 @@ export type ClusterAnswer =
 
 export type NodeToWorker =
   /** `jobId`: the job's ID (hex), sent once to a worker that does not know it yet (getRuntimeContext). */
-  | { readonly type: 'execute'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly ExecuteTask[]; readonly jobId?: string }
+  | { readonly type: 'execute'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly ExecuteTask[]; readonly jobId?: string; readonly namespace?: string }
   | { readonly type: 'objects'; readonly requestId: number; readonly objects: readonly ObjectPayload[] }
   | { readonly type: 'cancel'; readonly seqs: readonly number[] }
   /**
@@ -439,6 +453,8 @@ export interface WorkerBootData {
   readonly runtimeEnv?: RuntimeEnvSpec;
   /** The job's ID (hex), when known at its start (else the first execute message brings it). */
   readonly jobId?: string;
+  /** The job's namespace, with its ID (env). */
+  readonly namespace?: string;
 }
 
 export type PreloadModule =

@@ -74,6 +74,8 @@ export interface WorkerPoolOptions<TTask> {
   readonly runtimeEnv?: RuntimeEnvSpec | undefined;
   /** The job's ID once known ('' before), for boot data (env). */
   readonly jobId?: () => string;
+  /** The job's namespace, with its ID (env). */
+  readonly namespace?: () => string;
   /** The folder a workingDir names on this node (a package URI's unpacked copy, in a cluster; env). */
   readonly workingDirOf?: (workingDir: string) => string;
 }
@@ -204,7 +206,7 @@ export class WorkerPool<TTask> {
       progress,
       preload: this.preload,
       ...(runtimeEnv === undefined ? {} : { runtimeEnv }),
-      ...(jobId === '' ? {} : { jobId }),
+      ...(jobId === '' ? {} : { jobId, namespace: this.options.namespace?.() ?? '' }),
     };
     const { host, port, events, readProgress } = isolation === 'thread' ? this.startThread(bootData, runtimeEnv) : startProcess(bootData, runtimeEnv, runtimeEnv?.workingDir === undefined ? undefined : (this.options.workingDirOf?.(runtimeEnv.workingDir) ?? runtimeEnv.workingDir));
     const worker: PooledWorker<TTask> = {

@@ -68,7 +68,9 @@ describe('getRuntimeContext', () => {
     assert.equal(seen.actorId, undefined);
     assert.equal(seen.nodeId, driver.nodeId);
     assert.notEqual(seen.workerId, driver.workerId);
-    assert.equal(seen.namespace, 'default');
+    // No init({ namespace }): an anonymous namespace of the job's own, as Ray's (a UUID), the same in its tasks.
+    assert.match(driver.namespace, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.equal(seen.namespace, driver.namespace);
     assert.equal(seen.isDriver, false);
     assert.match(seen.actorError, /only available in an actor/);
     assert.equal(seen.aborted, false);
