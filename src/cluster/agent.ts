@@ -1137,7 +1137,7 @@ export class ClusterAgent implements ClusterLink {
   }
 
   // env (runtime-env helper): cancel of a call to an actor on another node, and working-dir packages.
-  cancelRemoteCall(returnId: string, recursive: boolean, error: Uint8Array): void {
+  cancelRemoteCall(returnId: string, recursive: boolean, error: Uint8Array, tries = 0): void {
     const nodeId = this.sentTo.get(returnId);
     if (nodeId !== undefined) return this.tell(this.links.get(nodeId), 'cancelTask', recursive ? { returnId, force: false, recursive } : { returnId, force: false });
     // Not sent yet (its actor's node is being looked up): it never will be.
@@ -1148,6 +1148,8 @@ export class ClusterAgent implements ClusterLink {
       call?.work.done(call.work.spec.returnIds.map((id) => ({ id, state: 'failed' as const, data: error })));
       return;
     }
+    // Neither: on its way out (its connection is being made, or relocating); asked again shortly, for a few seconds.
+    if (tries < 40 && !this.stopped) setTimeout(() => this.cancelRemoteCall(returnId, recursive, error, tries + 1), Math.min(5 * 2 ** tries, 200)).unref();
   }
 
   fetchPackage(key: string): Promise<Uint8Array | null> {

@@ -40,3 +40,37 @@ test('test_runtime_env_working_dir across nodes: the driver uploads the job\'s, 
   assert.equal(outcome.inActor.data, 'actor data');
   assert.ok(inCache(outcome.inActor.cwd));
 });
+
+test('test_runtime_context across nodes: a task on a `miniray start` node, and its child there, see their job\'s ID and namespace', { timeout: 180_000 }, async () => {
+  const c = cluster as Cluster;
+  const target = c.nodes[1]?.nodeId as string;
+  const [outcome] = (await c.run('env-context.mjs', [target, 'context', JSON.stringify({ namespace: 'ctx-ns' })])) as [
+    { driver: { jobId: string; namespace: string }; task: { jobId: string; namespace: string; nodeId: string; child: { jobId: string; namespace: string; nodeId: string } } },
+  ];
+  assert.match(outcome.driver.jobId, /^[0-9a-f]{8}$/);
+  assert.equal(outcome.driver.namespace, 'ctx-ns');
+  assert.equal(outcome.task.nodeId, target);
+  assert.equal(outcome.task.jobId, outcome.driver.jobId, 'the job ID reaches the node that runs the task');
+  assert.equal(outcome.task.namespace, 'ctx-ns');
+  assert.deepEqual(outcome.task.child, { jobId: outcome.driver.jobId, namespace: 'ctx-ns', nodeId: target }, 'and the tasks it submits');
+});
+
+test('test_namespace across drivers: a named actor is found by a driver of another namespace only when it names the namespace', { timeout: 180_000 }, async () => {
+  const c = cluster as Cluster;
+  const target = c.nodes[1]?.nodeId as string;
+  const [made] = (await c.run('env-context.mjs', [target, 'makeNamed', JSON.stringify({ name: 'ns-keeper', namespace: 'team-a' })])) as [{ made: number; namespace: string }];
+  assert.deepEqual(made, { made: 1, namespace: 'team-a' });
+  // The second driver has its own (anonymous) namespace.
+  const [seen] = (await c.run('env-context.mjs', [target, 'lookUp', JSON.stringify({ name: 'ns-keeper', namespace: 'team-a' })])) as [{ plain: string; marks: number }];
+  assert.deepEqual(seen, { plain: 'ActorNotFoundError', marks: 2 });
+});
+
+test('test_cancel actor tasks across nodes: a queued call to an actor on another node is removed, a running async one has its signal aborted', { timeout: 180_000 }, async () => {
+  const c = cluster as Cluster;
+  const target = c.nodes[1]?.nodeId as string;
+  const [outcome] = (await c.run('env-context.mjs', [target, 'cancelCalls'])) as [{ nodeId: string; queued: { error?: string }; running: { error?: string }; counts: { marks: number; aborted: number } }];
+  assert.equal(outcome.nodeId, target);
+  assert.equal(outcome.queued.error, 'TaskCancelledError');
+  assert.equal(outcome.running.error, 'TaskCancelledError');
+  assert.deepEqual(outcome.counts, { marks: 0, aborted: 1 }, 'the queued call never ran; the running one saw its signal abort');
+});
