@@ -119,6 +119,7 @@ export {
   ActorExitError,
   ActorNotFoundError,
   PlacementGroupRemovedError,
+  RuntimeEnvSetupError,
   NodeDiedError,
   QueueEmptyError,
   QueueFullError,

@@ -30,14 +30,14 @@ import {
 } from '../core-worker/index.js';
 import { currentRuntime, ensureRuntime, setCurrentRuntime, setRuntimeStarter } from '../core-worker/current.js';
 import { WorkerID } from '../ids/index.js';
-import { LocalNodeClient, type Node } from '../node/index.js';
+import { LocalNodeClient, PACKAGES, isPackageUri, packWorkingDir, packageKey, type Node } from '../node/index.js';
 import { startEmbedded, startMember, tlsFromEnvironment, type ClusterMember } from '../cluster/start.js';
 import { resolveAddress, resolveToken } from '../cluster/session.js';
 import { ObjectRef, describeNonRef, refHex } from '../object-ref/index.js';
 import { ObjectRefGenerator } from '../object-ref/generator.js';
-import { validateOptions } from '../config/index.js';
+import { setting, validateOptions } from '../config/index.js';
 import { callerOf, decodeErrorRecord, describeFunction } from '../serialization/index.js';
-import type { ClusterAnswer, ClusterQuery } from '../protocol/index.js';
+import type { ClusterAnswer, ClusterQuery, RuntimeEnvSpec } from '../protocol/index.js';
 import {
   CANCEL_RULES,
   GET_ACTOR_RULES,
@@ -214,8 +214,15 @@ export async function init(options?: InitOptions): Promise<InitResult> {
   }
   const address = resolveAddress(nodeOptions.address);
   const member = address === undefined ? startEmbedded(nodeOptions) : await joinCluster(address, nodeOptions);
-  startDriver(member);
+  const coreWorker = startDriver(member, nodeOptions.namespace).coreWorker;
   try {
+    if (member.gcsAddress !== undefined) {
+      // env: in a cluster, workingDirs travel as packages in the GCS; the job's is uploaded before init() returns.
+      const packager = workingDirPackager(member);
+      coreWorker.packWorkingDir = (env) => packager.pack(env);
+      if (coreWorker.runtimeEnv?.workingDir !== undefined) coreWorker.runtimeEnv = packager.pack(coreWorker.runtimeEnv);
+      await packager.uploaded();
+    }
     await member.node.ready();
     await jobStarted;
     const dashboardUrl = nodeOptions.dashboard !== undefined ? await startDriverDashboard(member, nodeOptions.dashboard) : member.gcsAddress === undefined ? undefined : await headDashboardUrl(member);
@@ -313,13 +320,49 @@ let driverMember: ClusterMember | undefined;
 /** The GCS's answer to this driver's addJob (init() waits for it, so the job's ID is known after it). */
 let jobStarted: Promise<void> = Promise.resolve();
 
-function startDriver(member: ClusterMember): Node {
+/**
+ * runtimeEnv.workingDir in a cluster, as Ray's: each directory (with its excludes) packed once,
+ * stored in the GCS KV under its sha256 unless it is there already, and named in specs by its
+ * package URI; every node that runs work in it (this driver's too) unpacks a copy of its own.
+ */
+function workingDirPackager(member: ClusterMember): { pack(env: RuntimeEnvSpec): RuntimeEnvSpec; uploaded(): Promise<void> } {
+  const packed = new Map<string, string>();
+  const uploads: Promise<unknown>[] = [];
+  return {
+    pack(env) {
+      const dir = env.workingDir as string;
+      if (isPackageUri(dir)) return env;
+      const excludes = env.excludes ?? [];
+      const cacheKey = JSON.stringify([dir, excludes]);
+      let uri = packed.get(cacheKey);
+      if (uri === undefined) {
+        const pkg = packWorkingDir(dir, excludes, setting('jobMaxPackageBytes'));
+        uri = pkg.uri;
+        packed.set(cacheKey, uri);
+        const key = packageKey(uri);
+        uploads.push(
+          member.gcs
+            .kvKeys(PACKAGES, key)
+            .then((keys) => (keys.includes(key) ? true : member.gcs.kvPut(PACKAGES, key, pkg.bytes, false)))
+            .catch((error: unknown) => console.error(`miniray: runtimeEnv.workingDir ${dir} could not be uploaded to the GCS: ${(error as Error).message}`)),
+        );
+      }
+      const { excludes: _applied, ...rest } = env;
+      return { ...rest, workingDir: uri };
+    },
+    uploaded: () => Promise.all(uploads).then(() => undefined),
+  };
+}
+
+function startDriver(member: ClusterMember, namespace: string): { node: Node; coreWorker: CoreWorker } {
   const { node } = member;
   const workerId = WorkerID.fromRandom().toHex();
   node.driverId = workerId;
   const coreWorker = new CoreWorker({ nodeId: node.nodeId, workerId }, new LocalNodeClient(node));
   // env: the job's runtime environment, which its tasks and actors inherit.
   coreWorker.runtimeEnv = node.options.runtimeEnv;
+  // The job's namespace: this node's workers are told it with the job's ID.
+  node.namespace = coreWorker.namespace = namespace;
   driverMember = member;
   // Every driver is a job of its cluster's (the embedded one's too, as in Ray: state.listJobs shows
   // it); one started by the Jobs API (`miniray job submit`) says which submission it is.
@@ -327,6 +370,8 @@ function startDriver(member: ClusterMember): Node {
     .addJob(node.nodeId as never, process.env['MINIRAY_JOB_SUBMISSION_ID'] || undefined)
     .then((jobId) => {
       node.jobId = jobIdHex(jobId); // env: getRuntimeContext().jobId, here and in its workers
+      // In a cluster the job travels with its tasks: nodes run many jobs' tasks.
+      if (member.gcsAddress !== undefined) coreWorker.job = { jobId: node.jobId, namespace };
     })
     .catch(() => {});
   setCurrentRuntime({
@@ -339,7 +384,7 @@ function startDriver(member: ClusterMember): Node {
       return member.stop();
     },
   });
-  return node;
+  return { node, coreWorker };
 }
 
 /**
@@ -419,7 +464,7 @@ setRuntimeStarter(() => {
         '(joining takes a moment, which a .remote() or put() before init() cannot wait for)',
     );
   }
-  startDriver(startEmbedded(options));
+  startDriver(startEmbedded(options), options.namespace);
   return currentRuntime() as NonNullable<ReturnType<typeof currentRuntime>>;
 });
 
@@ -532,8 +577,8 @@ export async function getActor<T extends object = Record<string, never>, O = {}>
       'name',
     );
   }
-  const namespace = valid.namespace ?? 'default';
   const runtime = currentRuntime();
+  const namespace = valid.namespace ?? runtime?.coreWorker.currentNamespace() ?? '';
   const info = runtime === undefined ? null : await runtime.coreWorker.lookupActor(name, namespace);
   if (info === null) {
     throw new ActorNotFoundError(

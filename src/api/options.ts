@@ -3,6 +3,7 @@ import { closest, defaultNumCpus, defaultObjectStoreMemory, setting, validateOpt
 import { InvalidOptionError } from '../errors/index.js';
 import { isIdHex } from '../ids/index.js';
 import type { ResourceMap, RuntimeEnvSpec, SchedulingStrategy as SpecStrategy } from '../protocol/index.js';
+import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { returnModeOf, type ResolvedActorOptions, type ResolvedTaskOptions } from '../core-worker/index.js';
@@ -42,6 +43,13 @@ export interface InitOptions {
   dashboardHost?: string;
   /** The job's runtime environment: every task and actor of this driver inherits it (see RuntimeEnv). */
   runtimeEnv?: RuntimeEnv;
+  /**
+   * The job's namespace, as Ray's `ray.init(namespace=...)`: the names of its actors live in it,
+   * and getActor() looks there unless told another. Default: an anonymous namespace of this job's
+   * own (a random UUID, as Ray's), so that drivers see each other's named actors only when they
+   * name the same namespace.
+   */
+  namespace?: string;
 }
 
 // ---- runtime environments (env) ----
@@ -57,31 +65,41 @@ export interface RuntimeEnv {
   /** Variables set in `process.env` of the workers that run it (strings, as Ray's env_vars). */
   envVars?: Record<string, string>;
   /**
-   * A directory that exists where the task runs; relative paths are resolved against the current
-   * directory of the process that submits it. Tasks and actors with one run in worker processes
-   * started in it (a worker thread cannot change its directory).
+   * A directory of the driver's machine; relative paths are resolved against the current directory
+   * of the process that submits it. Tasks and actors with one run in worker processes started in
+   * it (a worker thread cannot change its directory). In a cluster the driver uploads it (packed,
+   * once per directory) and each node runs them in its own unpacked copy, as Ray does.
    */
   workingDir?: string;
+  /**
+   * What the uploaded workingDir leaves out, as Ray's `excludes` (gitignore-style: `'*.log'`,
+   * `'data/'`, `'/build'`, `'**\/tmp'`). Only a cluster uploads; the embedded default uses the
+   * directory in place.
+   */
+  excludes?: readonly string[];
 }
 
-const RUNTIME_ENV_FIELDS = ['envVars', 'workingDir'] as const;
+const RUNTIME_ENV_FIELDS = ['envVars', 'workingDir', 'excludes'] as const;
 
 const RUNTIME_ENV_RULE: CustomRule<RuntimeEnv> = {
   type: 'custom',
-  doc: "a runtime environment: { envVars: { NAME: 'value' }, workingDir: 'path' }",
+  doc: "a runtime environment: { envVars: { NAME: 'value' }, workingDir: 'path', excludes: ['pattern'] }",
   problem: (value) => {
-    const expected = "an object { envVars?: { NAME: 'value' }, workingDir?: string }";
+    const expected = "an object { envVars?: { NAME: 'value' }, workingDir?: string, excludes?: string[] }";
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return expected;
     for (const key of Object.keys(value)) {
       if (!(RUNTIME_ENV_FIELDS as readonly string[]).includes(key)) {
         // A misspelled field (env_vars) is told the right one; Ray's package fields (pip, conda) what to do instead.
         const near = closest(key, RUNTIME_ENV_FIELDS);
         if (near !== undefined) return `${expected} ('${key}' is not a field: did you mean '${near}'?)`;
-        return `${expected} (miniray supports envVars and workingDir; '${key}' is not supported: ` +
+        return `${expected} (miniray supports envVars, workingDir and excludes; '${key}' is not supported: ` +
           'install packages in the project instead of per task)';
       }
     }
-    const { envVars, workingDir } = value as { envVars?: unknown; workingDir?: unknown };
+    const { envVars, workingDir, excludes } = value as { envVars?: unknown; workingDir?: unknown; excludes?: unknown };
+    if (excludes !== undefined && (!Array.isArray(excludes) || excludes.some((pattern) => typeof pattern !== 'string' || pattern === ''))) {
+      return `${expected} with excludes an array of non-empty patterns (as Ray's: ['*.log', 'data/'])`;
+    }
     if (envVars !== undefined) {
       if (typeof envVars !== 'object' || envVars === null || Array.isArray(envVars)) return `${expected} with envVars an object of strings`;
       for (const [name, text] of Object.entries(envVars)) {
@@ -100,7 +118,7 @@ const RUNTIME_ENV_RULE: CustomRule<RuntimeEnv> = {
  */
 export function specRuntimeEnv(where: string, env: RuntimeEnv | undefined): RuntimeEnvSpec | undefined {
   if (env === undefined) return undefined;
-  const spec: { envVars?: Record<string, string>; workingDir?: string } = {};
+  const spec: { envVars?: Record<string, string>; workingDir?: string; excludes?: readonly string[] } = {};
   if (env.envVars !== undefined && Object.keys(env.envVars).length > 0) spec.envVars = { ...env.envVars };
   if (env.workingDir !== undefined) {
     const dir = resolvePath(env.workingDir);
@@ -118,7 +136,8 @@ export function specRuntimeEnv(where: string, env: RuntimeEnv | undefined): Runt
     }
     spec.workingDir = dir;
   }
-  return spec.envVars === undefined && spec.workingDir === undefined ? undefined : spec;
+  if (env.excludes !== undefined && env.excludes.length > 0) spec.excludes = [...env.excludes];
+  return spec.envVars === undefined && spec.workingDir === undefined && spec.excludes === undefined ? undefined : spec;
 }
 
 /**
@@ -243,6 +262,7 @@ const INIT_RULES = {
   dashboardPort: { type: 'integer', min: 0, max: 65535, doc: "the dashboard's port (0: any free one)" },
   dashboardHost: { type: 'string', nonEmpty: true, doc: 'the address the dashboard listens on' },
   runtimeEnv: RUNTIME_ENV_RULE,
+  namespace: { type: 'string', nonEmpty: true, doc: "the job's namespace (default: an anonymous one of its own, as Ray's)" },
 } as const satisfies RulesFor<InitOptions>;
 
 /** What init() needs of its options beyond the node's: read once, with the rest. */
@@ -252,6 +272,8 @@ export interface ResolvedInitOptions extends NodeOptions {
   readonly address: string | undefined;
   /** Where to serve the dashboard from this process (includeDashboard), if at all. */
   readonly dashboard: { readonly host: string; readonly port: number } | undefined;
+  /** The job's namespace: given, or a new anonymous one. */
+  readonly namespace: string;
 }
 
 export function resolveInitOptions(options: InitOptions | undefined): ResolvedInitOptions {
@@ -276,6 +298,7 @@ export function resolveInitOptions(options: InitOptions | undefined): ResolvedIn
     resources: { ...resourceMap(valid.numGpus, valid.resources) },
     dashboard: valid.includeDashboard === true ? { host: valid.dashboardHost ?? '127.0.0.1', port: valid.dashboardPort ?? 8265 } : undefined,
     runtimeEnv: specRuntimeEnv('init()', valid.runtimeEnv),
+    namespace: valid.namespace ?? randomUUID(),
   };
 }
 
@@ -489,7 +512,7 @@ export const CANCEL_RULES = {
 export interface ActorOptions {
   /** Register the actor under this name, so getActor(name) finds it. */
   name?: string;
-  /** Namespace of the name. Default: "default". */
+  /** Namespace of the name. Default: the job's (init({ namespace }); in a task, its job's). */
   namespace?: string;
   /**
    * Restarts (the constructor runs again, with the same arguments: fresh state) after its worker or
@@ -548,7 +571,7 @@ const LIFETIMES = ['detached', 'non_detached'] as const satisfies readonly Actor
 
 const ACTOR_RULES = {
   name: { type: 'string', nonEmpty: true, doc: 'name for getActor()' },
-  namespace: { type: 'string', nonEmpty: true, doc: "namespace of the name; leave it out for the default one ('default')" },
+  namespace: { type: 'string', nonEmpty: true, doc: "namespace of the name; leave it out for the job's (init({ namespace }))" },
   maxRestarts: { type: 'integer', min: 0, allowMinusOne: true, doc: 'restarts after the worker dies' },
   maxTaskRetries: { type: 'integer', min: 0, allowMinusOne: true, doc: 'retries of a call whose actor died' },
   maxConcurrency: { type: 'integer', min: 1, doc: 'calls that may run at once' },
@@ -658,7 +681,7 @@ export function checkMethodGroups(where: string, options: ResolvedActorOptions):
 export function defaultActorOptions(asyncMethods: boolean): ResolvedActorOptions {
   return {
     name: undefined,
-    namespace: 'default',
+    namespace: undefined,
     maxRestarts: 0,
     maxTaskRetries: 0,
     maxConcurrency: asyncMethods ? 1000 : 1,
@@ -678,8 +701,8 @@ export interface KillOptions {
 export const KILL_RULES = { noRestart: { type: 'boolean', doc: 'do not restart the actor' } } as const satisfies RulesFor<KillOptions>;
 
 export interface GetActorOptions {
-  /** Namespace the name was registered in. Default: "default". */
+  /** Namespace the name was registered in. Default: the job's (init({ namespace }); in a task, its job's). */
   namespace?: string;
 }
 
-export const GET_ACTOR_RULES = { namespace: { type: 'string', nonEmpty: true, doc: "namespace of the name; leave it out for the default one ('default')" } } as const satisfies RulesFor<GetActorOptions>;
+export const GET_ACTOR_RULES = { namespace: { type: 'string', nonEmpty: true, doc: "namespace of the name; leave it out for the job's" } } as const satisfies RulesFor<GetActorOptions>;

@@ -22,7 +22,7 @@ export interface RuntimeContext<A extends object = object> {
   readonly nodeId: string;
   /** The worker (or driver) this code runs in. */
   readonly workerId: string;
-  /** The job's namespace (actors' names live in namespaces): 'default'. */
+  /** The job's namespace (actors' names live in namespaces): init({ namespace }), else an anonymous one (a UUID), as Ray's. */
   readonly namespace: string;
   /** True in the driver program, false inside a task or an actor. */
   readonly isDriver: boolean;
@@ -75,7 +75,7 @@ class RuntimeContextImpl<A extends object> implements RuntimeContext<A> {
   readonly actorId: string | undefined;
   readonly nodeId: string;
   readonly workerId: string;
-  readonly namespace = 'default';
+  readonly namespace: string;
   readonly isDriver: boolean;
   readonly #work: WorkContext | undefined;
   readonly #running: RunningWork | undefined;
@@ -90,6 +90,7 @@ class RuntimeContextImpl<A extends object> implements RuntimeContext<A> {
     this.#running = running;
     this.#env = runtime.coreWorker.runtimeEnv;
     this.jobId = runtime.kind === 'worker' ? (work?.jobId() ?? '') : (runtime.jobId?.() ?? '');
+    this.namespace = runtime.kind === 'worker' ? (work?.namespace() ?? runtime.coreWorker.namespace) : runtime.coreWorker.currentNamespace();
     this.taskId = running?.taskId;
     this.actorId = running?.actorId;
     this.nodeId = nodeId;

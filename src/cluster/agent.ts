@@ -19,7 +19,7 @@ import { groupsIn } from '../placement-group/resources.js';
 import { HEALTH_CHECK, NODE_DEAD, NODE_STATE, parseNodeDead, parseNodeStateQuery, type ActorEntry, type GcsClient, type NodeInfo, type NodeIdHex, type ActorIdHex } from '../gcs/index.js';
 import { RawBytes, type Peer, type Router } from '../net/index.js';
 import type { Block } from '../object-store/index.js';
-import { demandOf, ownerDiedError, type ClusterLink, type ForwardedLogLine, type Node, type RemoteWork } from '../node/index.js';
+import { demandOf, ownerDiedError, PACKAGES, type ClusterLink, type ForwardedLogLine, type Node, type RemoteWork } from '../node/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
 import { aFunctionDescriptor } from '../protocol/check.js';
 import { PLACEMENT_GROUP_GCS_METHODS, STATE_GCS_METHODS, type ActorInfo, type ActorSpec, type ClusterAnswer, type ClusterQuery, type GcsQuery, type RemoteValue, type ResourceMap, type TaskSpec } from '../protocol/index.js';
@@ -1136,6 +1136,26 @@ export class ClusterAgent implements ClusterLink {
     const nodeId = this.sentTo.get(returnId);
     if (nodeId === undefined) return;
     this.tell(this.links.get(nodeId), 'cancelTask', recursive ? { returnId, force, recursive } : { returnId, force });
+  }
+
+  // env (runtime-env helper): cancel of a call to an actor on another node, and working-dir packages.
+  cancelRemoteCall(returnId: string, recursive: boolean, error: Uint8Array, tries = 0): void {
+    const nodeId = this.sentTo.get(returnId);
+    if (nodeId !== undefined) return this.tell(this.links.get(nodeId), 'cancelTask', recursive ? { returnId, force: false, recursive } : { returnId, force: false });
+    // Not sent yet (its actor's node is being looked up): it never will be.
+    for (const queue of this.actorCallQueues.values()) {
+      const at = queue.findIndex((call) => call.work.spec.returnIds[0] === returnId);
+      if (at < 0) continue;
+      const [call] = queue.splice(at, 1);
+      call?.work.done(call.work.spec.returnIds.map((id) => ({ id, state: 'failed' as const, data: error })));
+      return;
+    }
+    // Neither: on its way out (its connection is being made, or relocating); asked again shortly, for a few seconds.
+    if (tries < 40 && !this.stopped) setTimeout(() => this.cancelRemoteCall(returnId, recursive, error, tries + 1), Math.min(5 * 2 ** tries, 200)).unref();
+  }
+
+  fetchPackage(key: string): Promise<Uint8Array | null> {
+    return this.gcs.kvGet(PACKAGES, key);
   }
 
   // ---- objects across nodes ---------------------------------------------------------------------

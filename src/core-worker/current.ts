@@ -28,6 +28,8 @@ export interface WorkContext {
   actor(actorId: string): { readonly className: string; readonly methodNames: readonly string[]; readonly numRestarts: number } | undefined;
   /** The job's ID (hex), '' when the node has not told it. */
   jobId(): string;
+  /** The job's namespace, '' when the node has not told it. */
+  namespace(): string;
 }
 
 const KEY = Symbol.for('miniray.runtime');

@@ -13,7 +13,7 @@ import {
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddress } from '../object-ref/index.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, MethodOptionsSpec, NewObject, ObjectPayload, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ClusterAnswer, JobInfo, ClusterQuery, MethodOptionsSpec, NewObject, ObjectPayload, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
 import { mergeRuntimeEnv } from '../protocol/index.js';
 import { ObjectRefGenerator, generatorItemId, whenGeneratorReady, type StreamReader } from '../object-ref/generator.js';
 import {
@@ -111,8 +111,10 @@ const DYNAMIC: ReturnMode = Object.freeze({ kind: 'dynamic' });
 /** An actor's options, as its spec carries them. */
 export type ResolvedActorOptions = Pick<
   ActorSpec,
-  'name' | 'namespace' | 'maxRestarts' | 'maxTaskRetries' | 'maxConcurrency' | 'numCpus' | 'isolation'
+  'name' | 'maxRestarts' | 'maxTaskRetries' | 'maxConcurrency' | 'numCpus' | 'isolation'
 > & {
+  /** Absent: the job's namespace, read when the actor is created (env). */
+  readonly namespace: string | undefined;
   readonly resources: ResourceMap | undefined;
   readonly strategy: SchedulingStrategy | undefined;
   readonly lifetime: 'detached' | 'non_detached';
@@ -161,9 +163,29 @@ export class CoreWorker {
     if (own === undefined) return this.runtimeEnv;
     const last = this.mergedEnv;
     if (last !== undefined && last.own === own && last.parent === this.runtimeEnv) return last.merged;
-    const merged = mergeRuntimeEnv(this.runtimeEnv, own);
+    let merged = mergeRuntimeEnv(this.runtimeEnv, own);
+    if (merged?.workingDir !== undefined && this.packWorkingDir !== undefined) merged = this.packWorkingDir(merged);
     this.mergedEnv = { own, parent: this.runtimeEnv, merged };
     return merged;
+  }
+
+  /**
+   * Set in a driver joined to a cluster: replaces an environment's workingDir with its package
+   * (uploaded to the GCS), so that a task runs in a copy of it on any node (env; api's packager).
+   */
+  packWorkingDir: ((env: RuntimeEnvSpec) => RuntimeEnvSpec) | undefined = undefined;
+
+  /**
+   * In a cluster, the job this thread's tasks belong to (a joined driver's own; in a worker, that
+   * of the last task it started): the tasks it submits carry it, since a node runs many jobs' (env).
+   */
+  job: JobInfo | undefined = undefined;
+  /** The job's namespace (the driver's, or as the node tells a worker); a cluster's job carries its own. */
+  namespace = '';
+
+  /** The namespace names default to: actors', getActor's, the runtime context's (as Ray's job namespace). */
+  currentNamespace(): string {
+    return this.job?.namespace ?? this.namespace;
   }
 
   constructor(
@@ -296,6 +318,7 @@ export class CoreWorker {
       owner: this.address,
     };
     this.addEnvFields(spec, options.runtimeEnv);
+    if (this.job !== undefined) (spec as { job?: JobInfo }).job = this.job;
     // generators, and retryExceptions with a list of error classes: only such tasks carry the field (and pay for the copy).
     let submitted: TaskSpec = options.returns === undefined ? spec : { ...spec, returns: options.returns };
     if (typeof options.retryExceptions !== 'boolean') submitted = { ...submitted, retryExceptionNames: options.retryExceptions };
@@ -329,7 +352,7 @@ export class CoreWorker {
       methodNames,
       ...this.prepareArgs(args, `the constructor of ${cls.name}`),
       name: options.name,
-      namespace: options.namespace,
+      namespace: options.namespace ?? this.currentNamespace(),
       maxRestarts: options.maxRestarts,
       maxTaskRetries: options.maxTaskRetries,
       maxConcurrency: options.maxConcurrency,

@@ -230,6 +230,14 @@ export class PlacementGroupRemovedError extends MinirayError {
   static override readonly errorName = 'PlacementGroupRemovedError';
 }
 
+/**
+ * A task's or actor's runtime environment could not be set up on the node that was to run it (as
+ * Ray's RuntimeEnvSetupError): its workingDir package could not be fetched or unpacked there.
+ */
+export class RuntimeEnvSetupError extends MinirayError {
+  static override readonly errorName = 'RuntimeEnvSetupError';
+}
+
 /** No actor has the name given to getActor() in that namespace. */
 export class ActorNotFoundError extends MinirayError {
   static override readonly errorName = 'ActorNotFoundError';
@@ -349,6 +357,7 @@ const minirayClasses = new Map<string, MinirayErrorClass>(
     ActorExitError,
     ActorNotFoundError,
     PlacementGroupRemovedError,
+    RuntimeEnvSetupError,
     QueueEmptyError,
     QueueFullError,
     ProtocolError,

@@ -9,10 +9,11 @@
 import { createHash } from 'node:crypto';
 import { Stats, createWriteStream, readlinkSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { create, extract, list, type ReadEntry } from 'tar';
+import { entryProblem } from '../node/working-dir.js';
 import { JobError } from './errors.js';
 
 export const PACKAGE_SCHEME = 'pkg://';
@@ -39,24 +40,8 @@ export function packageHashOf(workingDir: string): string | undefined {
   return hash;
 }
 
-/**
- * Why the entry may not be unpacked under a folder, or undefined when it may: only files,
- * folders and links that stay inside.
- */
-export function entryProblem(path: string, type: string, linkpath: string | undefined): string | undefined {
-  if (!['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link'].includes(type)) return `'${path}' is a ${type}, not a file, folder or link`;
-  const escapes = (p: string) => p.startsWith('/') || /^[A-Za-z]:/.test(p) || p.split(/[\\/]/).includes('..');
-  if (escapes(path)) return `'${path}' would be unpacked outside the working directory`;
-  if (type === 'SymbolicLink' || type === 'Link') {
-    if (linkpath === undefined || linkpath === '') return `link '${path}' has no target`;
-    // A symlink's target is relative to the link's folder; a hard link's to the archive's root.
-    const base = type === 'SymbolicLink' ? posix.dirname(path) : '.';
-    if (linkpath.startsWith('/') || posix.normalize(posix.join(base, linkpath)).split('/')[0] === '..') {
-      return `link '${path}' points outside the working directory (to '${linkpath}')`;
-    }
-  }
-  return undefined;
-}
+// Why an entry may not be unpacked: the same rule as runtimeEnv.workingDir packages' on nodes.
+export { entryProblem };
 
 export interface PackageStoreOptions {
   /** Where packages and unpacked working dirs are kept (the head's session directory). */

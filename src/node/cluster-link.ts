@@ -81,6 +81,13 @@ export interface ClusterLink {
   info(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void;
   /** Cancels a task that was sent to another node. */
   cancelRemote(spec: TaskSpec, force: boolean, recursive?: boolean): void;
+  /**
+   * Cancels a call of this node's to an actor on another node (env): one not sent yet fails with
+   * `error`; one sent is cancelled there (removed from its actor's queue, or its signal aborted).
+   */
+  cancelRemoteCall(returnId: string, recursive: boolean, error: Uint8Array): void;
+  /** A runtimeEnv.workingDir package from the GCS's KV (its sha256 as key), or null when it has none (env). */
+  fetchPackage(key: string): Promise<Uint8Array | null>;
   /** An object was freed here: its holders elsewhere may drop their copies, its owner a borrower. */
   freed(id: string, entry: ObjectEntry<unknown>): void;
   /** A placement group ended (its creation refused here: helper pg): its work here and parked for it fails. */

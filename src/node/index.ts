@@ -35,6 +35,7 @@ import { generatorItemId } from '../object-ref/generator.js';
 /** Items up to this size go inline to their owner's node (as the cluster's INLINE_LIMIT for returns). */
 const INLINE_ITEM_LIMIT = 100 * 1024;
 import { RemoteObjects } from './remote-objects.js';
+import { isPackageUri, WorkingDirCache, workingDirCacheRoot } from './working-dir.js';
 import { ActorManager } from '../actors/manager.js';
 import type {
   ActorInfo,
@@ -279,6 +280,8 @@ export class Node {
       onExit: (worker) => this.onWorkerExit(worker),
       runtimeEnv: options.runtimeEnv,
       jobId: () => this.jobId,
+      namespace: () => this.namespace,
+      workingDirOf: (dir) => this.workingDirs?.localDir(dir) ?? dir,
     });
     this.actors = new ActorManager({
       functionDescriptor: (id) => this.functions.get(id),
@@ -348,6 +351,7 @@ export class Node {
     this.forceCancelWatches.clear();
     this.keepAliveWhileQueued();
     await this.pool.shutdown();
+    this.workingDirs?.clear();
     this.objects.clear(new ObjectLostError('miniray was shut down before this object was created'));
     this.lineage.clear();
     this.actorCallsPending.clear();
@@ -612,7 +616,8 @@ export class Node {
   private cancelActorCall(objectId: string, _force: boolean, recursive: boolean): void {
     const error = encodeError(new TaskCancelledError(`actor call was cancelled`));
     const spec = this.actors.cancelCall(objectId, error);
-    if (spec === undefined) return;
+    // Not an actor of this node's: one on another node, where the cluster sent (or will send) the call.
+    if (spec === undefined) return this.cluster?.cancelRemoteCall(objectId, recursive, error);
     this.actorCallDone(spec.returnIds[0] as string, false);
     if (recursive) this.cancelDescendants(spec.taskId, false);
   }
@@ -694,7 +699,9 @@ export class Node {
     const canRunHere = this.canRun(spec);
     const taken = this.cluster?.takeActor(this.definitionsFor(spec.classId), spec, canRunHere) ?? false;
     if (taken === true) return;
-    this.actors.create(spec, { throwIfNameTaken, ...(taken === false ? {} : { failWith: taken }) });
+    if (taken === false && !this.workingDirReady(spec.runtimeEnv)) {
+      this.whenWorkingDirReady(spec, (error) => this.actors.create(spec, { throwIfNameTaken: false, ...(error === undefined ? {} : { failWith: error }) }));
+    } else this.actors.create(spec, { throwIfNameTaken, ...(taken === false ? {} : { failWith: taken }) });
     // Actors are found from every node (handles travel, names are cluster-wide): the cluster's
     // table has the last word on names.
     this.cluster?.registerActor(spec, this.definitionsFor(spec.classId), () => this.actors.failNameTaken(spec.actorId));
@@ -740,7 +747,7 @@ export class Node {
 
   /** An actor of this node's that the cluster held back (its placement group's bundle was not placed) and now finds room for here (helper pg). */
   createActorHere(spec: ActorSpec): void {
-    this.actors.create(spec, { throwIfNameTaken: false });
+    this.whenWorkingDirReady(spec, (error) => this.actors.create(spec, { throwIfNameTaken: false, ...(error === undefined ? {} : { failWith: error }) }));
     this.cluster?.registerActor(spec, this.definitionsFor(spec.classId), () => this.actors.failNameTaken(spec.actorId));
   }
 
@@ -882,7 +889,9 @@ export class Node {
     if (this.actors.has(spec.actorId)) return;
     const ownerNode = spec.owner.nodeId;
     for (const arg of args) this.objects.addForeign(arg.id, ownerNode);
-    this.actors.create(spec, { throwIfNameTaken: false });
+    this.whenWorkingDirReady(spec, (error) => {
+      if (!this.actors.has(spec.actorId)) this.actors.create(spec, { throwIfNameTaken: false, ...(error === undefined ? {} : { failWith: error }) });
+    });
     this.remoteObjects.storeValues(args, ownerNode, true);
     // (Its owner registered it with the GCS when it placed it here.)
   }
@@ -1238,6 +1247,8 @@ export class Node {
 
   /** The job's ID (hex), set by api once the GCS has given it; workers learn it with their next execute message. */
   jobId = '';
+  /** The job's namespace (init({ namespace }), else an anonymous one, as Ray's), sent to workers with jobId. */
+  namespace = '';
 
   /** Tasks of other runtime environments than the node's, ready to run, in FIFO order (see dispatchEnv). */
   private readonly envQueue: TaskRecord[] = [];
@@ -1274,6 +1285,16 @@ export class Node {
         const want = (needed.get(key) ?? 0) + 1;
         needed.set(key, want);
         const starting = list.filter((w) => w.alive && !w.accepting && w.terminatedFor === undefined).length;
+        if (!this.workingDirReady(env)) {
+          // Its package is fetched first (then dispatched again), or cannot be: the task fails saying why.
+          const failed = this.workingDirs?.failure(env?.workingDir as string);
+          if (failed === undefined) i++;
+          else {
+            this.envQueue.splice(i, 1);
+            this.failTask(record, encodeError(failed));
+          }
+          continue;
+        }
         if (starting < want && list.length < this.options.numWorkers) {
           this.makeRoomForEnvWorker(key);
           this.pool.spawnEnvWorker(env ?? {});
@@ -1289,6 +1310,54 @@ export class Node {
       this.sendEnvTask(idle, record);
     }
     this.keepAliveWhileQueued();
+  }
+
+  // ---- runtimeEnv.workingDir packages in a cluster (see working-dir.ts) ----
+
+  /** This node's unpacked working-dir packages: made on first use (only a cluster's specs name packages). */
+  private workingDirs: WorkingDirCache | undefined;
+  /** Actors created once their working-dir package is unpacked here, with the calls that came meanwhile (by actor ID). */
+  private awaitingWorkingDir: Map<string, [TaskSpec, boolean, number][]> | undefined;
+
+  private workingDirCache(): WorkingDirCache {
+    return (this.workingDirs ??= new WorkingDirCache(workingDirCacheRoot(this.nodeId), (key) => this.cluster?.fetchPackage(key) ?? Promise.resolve(null)));
+  }
+
+  /** Whether workers of `env` can start here now; if its package is not unpacked yet, that starts, and the env queue is dispatched again after. */
+  private workingDirReady(env: RuntimeEnvSpec | undefined): boolean {
+    const dir = env?.workingDir;
+    if (dir === undefined || !isPackageUri(dir)) return true;
+    const cache = this.workingDirCache();
+    if (cache.isReady(dir)) return true;
+    if (!cache.isPreparing(dir) && cache.failure(dir) === undefined) {
+      void cache.prepare(dir).then(
+        () => this.scheduleDispatch(),
+        () => this.scheduleDispatch(),
+      );
+    }
+    return false;
+  }
+
+  /**
+   * Creates an actor once its working-dir package is unpacked here (at once when it needs none,
+   * or has it), or dead, with why, when it cannot be. Calls to it that come meanwhile wait.
+   */
+  private whenWorkingDirReady(spec: ActorSpec, create: (error: Error | undefined) => void): void {
+    if (this.workingDirReady(spec.runtimeEnv)) return create(undefined);
+    const waiting = (this.awaitingWorkingDir ??= new Map());
+    if (waiting.has(spec.actorId)) return;
+    waiting.set(spec.actorId, []);
+    const done = (error: Error | undefined): void => {
+      const calls = waiting.get(spec.actorId) ?? [];
+      waiting.delete(spec.actorId);
+      if (waiting.size === 0) this.awaitingWorkingDir = undefined;
+      create(error);
+      for (const [call, fromPeer, attempt] of calls) this.callActor(call, fromPeer, attempt);
+    };
+    void this.workingDirCache().prepare(spec.runtimeEnv?.workingDir as string).then(
+      () => done(undefined),
+      (error: Error) => done(error),
+    );
   }
 
   /** Too many env workers: an idle one of another environment goes. */
@@ -1367,6 +1436,8 @@ export class Node {
     if (spec.returns !== undefined) task.returns = spec.returns.kind === 'dynamic' && spec.retryExceptions && this.retriesLeft(record) ? RETRY_THROWN : spec.returns; // generators
     // retryExceptions by class: the worker, which holds the thrown error, decides whether it matches.
     if (spec.retryExceptionNames !== undefined) task.retryExceptionNames = spec.retryExceptionNames;
+    // A cluster's tasks name their job (a node runs many jobs'): the worker's runtime context reads it.
+    if (spec.job !== undefined) task.job = spec.job;
     return task;
   }
 
@@ -1377,7 +1448,7 @@ export class Node {
       return;
     }
     worker.knowsJobId = true;
-    worker.channel.send({ type: 'execute', functions, tasks, jobId: this.jobId });
+    worker.channel.send({ type: 'execute', functions, tasks, jobId: this.jobId, namespace: this.namespace });
   }
 
   /**
@@ -1615,6 +1686,8 @@ export class Node {
 
   /** Sends an actor call to its actor: here, or through the cluster where it lives. */
   private callActor(spec: TaskSpec, fromPeer: boolean, attempt = 0): void {
+    const awaiting = this.awaitingWorkingDir?.get(spec.actorId as string);
+    if (awaiting !== undefined) return void awaiting.push([spec, fromPeer, attempt]);
     // getIfExists across the cluster (actors part): a call waits for the claim, or goes to the holder.
     if (!fromPeer && (this.claiming.size > 0 || this.remoteAliases.size > 0)) {
       // An alias may stand for a claimant that itself lost its claim: follow both steps.
@@ -2206,3 +2279,4 @@ export function ownerDiedError(id: string, ownerNode: string, detail = 'died'): 
 
 export { LocalNodeClient } from './local-client.js';
 export { demandOf, type ClusterLink, type ForwardedLogLine, type RemoteWork } from './cluster-link.js';
+export { PACKAGES, packWorkingDir, packageKey, isPackageUri } from './working-dir.js';

@@ -11,7 +11,7 @@
 import { ProtocolError } from '../errors/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { OwnerAddress } from '../object-ref/index.js';
-import type { MethodOptionsSpec, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy } from './index.js';
+import type { JobInfo, MethodOptionsSpec, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy } from './index.js';
 import type { ProfileSpan } from '../state/types.js';
 
 /** A failed check: where (relative to the value being checked) and what was wrong. */
@@ -276,16 +276,31 @@ export function optionalResources(value: unknown, path: string): ResourceMap | u
   return o as ResourceMap;
 }
 
+/** A job as specs carry it (env): its ID and namespace, strings. */
+export function optionalJob(value: unknown, path: string): JobInfo | undefined {
+  if (value === undefined) return undefined;
+  const o = fields(value, path);
+  str(o['jobId'], `${path}.jobId`);
+  str(o['namespace'], `${path}.namespace`);
+  for (const key in o) if (key !== 'jobId' && key !== 'namespace') fail(`${path}.${key}`, 'absent (a job has jobId and namespace)', o[key]);
+  return o as unknown as JobInfo;
+}
+
 /** A resolved runtime environment (env): string envVars, an absolute workingDir. */
 export function optionalRuntimeEnv(value: unknown, path: string): RuntimeEnvSpec | undefined {
   if (value === undefined) return undefined;
   const o = fields(value, path);
-  for (const key in o) if (key !== 'envVars' && key !== 'workingDir') fail(`${path}.${key}`, 'absent (a runtime environment has envVars and workingDir)', o[key]);
+  for (const key in o) if (key !== 'envVars' && key !== 'workingDir' && key !== 'excludes') fail(`${path}.${key}`, 'absent (a runtime environment has envVars, workingDir and excludes)', o[key]);
   if (o['envVars'] !== undefined) {
     const vars = fields(o['envVars'], `${path}.envVars`);
     for (const key in vars) str(vars[key], `${path}.envVars.${key}`);
   }
-  if (o['workingDir'] !== undefined && !str(o['workingDir'], `${path}.workingDir`).startsWith('/')) fail(`${path}.workingDir`, 'an absolute path', o['workingDir']);
+  if (o['excludes'] !== undefined) list(o['excludes'], `${path}.excludes`, (item) => str(item, ''));
+  // A cluster's specs name the package of a workingDir (node/working-dir.ts) instead of the driver's path.
+  if (o['workingDir'] !== undefined) {
+    const dir = str(o['workingDir'], `${path}.workingDir`);
+    if (!dir.startsWith('/') && !/^gcs:\/\/_miniray_pkg_[0-9a-f]{64}\.tar\.gz$/.test(dir)) fail(`${path}.workingDir`, 'an absolute path or a package URI', o['workingDir']);
+  }
   return o as RuntimeEnvSpec;
 }
 

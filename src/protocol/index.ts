@@ -83,19 +83,35 @@ export interface TaskSpec {
   readonly runtimeEnv?: RuntimeEnvSpec;
   /** The task (or actor call) that submitted it, when a worker did: cancel({ recursive }) reaches it. */
   readonly parentTaskId?: string;
+  /**
+   * In a cluster, the job it belongs to (its driver's, inherited by the tasks it submits): a node
+   * runs many jobs' tasks, and getRuntimeContext() reads it there. Absent in the embedded default,
+   * where the node's job is the only one.
+   */
+  readonly job?: JobInfo;
   /** In a placement group with captureChildTasks: tasks it submits go to the group too (helper pg). */
   readonly captureChildTasks?: true;
   // generators: how its values are returned for numReturns 'streaming', 'dynamic' or 0, or a generator function (absent: a plain return)
   readonly returns?: ReturnMode;
 }
 
+/** A job as its tasks carry it (env): its ID (hex, as Ray's '01000000') and its namespace. */
+export interface JobInfo {
+  readonly jobId: string;
+  readonly namespace: string;
+}
+
 /**
  * A runtime environment as specs carry it, resolved: the child's envVars merged over its
- * parent's, its workingDir (absolute) or the parent's. Workers are kept apart by it.
+ * parent's, its workingDir (absolute) or the parent's. Workers are kept apart by it. In a cluster
+ * the driver replaces a workingDir with the URI of its package in the GCS
+ * (`gcs://_miniray_pkg_<sha256>.tar.gz`, node/working-dir.ts), and `excludes` (what the package
+ * leaves out) is dropped once applied.
  */
 export interface RuntimeEnvSpec {
   readonly envVars?: Readonly<Record<string, string>>;
   readonly workingDir?: string;
+  readonly excludes?: readonly string[];
 }
 
 // generators
@@ -232,6 +248,8 @@ export interface ExecuteTask {
   readonly returns?: ReturnMode;
   /** retryExceptions by class: the worker reports a thrown error as retryable only if it is one of these (absent: any). */
   readonly retryExceptionNames?: readonly string[];
+  /** Its spec's job, when the spec names one (a cluster's): the worker's runtime context and children take it (env). */
+  readonly job?: JobInfo;
 }
 
 /**
@@ -358,7 +376,7 @@ export type ClusterAnswer =
 
 export type NodeToWorker =
   /** `jobId`: the job's ID (hex), sent once to a worker that does not know it yet (getRuntimeContext). */
-  | { readonly type: 'execute'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly ExecuteTask[]; readonly jobId?: string }
+  | { readonly type: 'execute'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly ExecuteTask[]; readonly jobId?: string; readonly namespace?: string }
   | { readonly type: 'objects'; readonly requestId: number; readonly objects: readonly ObjectPayload[] }
   | { readonly type: 'cancel'; readonly seqs: readonly number[] }
   /**
@@ -443,6 +461,8 @@ export interface WorkerBootData {
   readonly runtimeEnv?: RuntimeEnvSpec;
   /** The job's ID (hex), when known at its start (else the first execute message brings it). */
   readonly jobId?: string;
+  /** The job's namespace, with its ID (env). */
+  readonly namespace?: string;
 }
 
 export type PreloadModule =

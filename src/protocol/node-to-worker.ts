@@ -9,6 +9,7 @@ import {
   bool,
   optionalResources,
   optionalRuntimeEnv,
+  optionalJob,
   aBytes,
   anIndex,
   aPart,
@@ -76,6 +77,7 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
   if (o['captureChildTasks'] !== undefined && o['captureChildTasks'] !== true) fail('captureChildTasks', 'true or absent', o['captureChildTasks']);
   if (o['returns'] !== undefined) aReturnMode(o['returns'], 'returns'); // generators
   optionalList(o['retryExceptionNames'], 'retryExceptionNames', aString);
+  optionalJob(o['job'], 'job'); // env
   return o as unknown as ExecuteTask;
 };
 
@@ -150,7 +152,7 @@ function aClusterAnswer(value: unknown): ClusterAnswer {
 }
 
 const checks: { readonly [K in NodeToWorker['type']]: Check<K> } = {
-  execute: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', anExecuteTask), o['jobId'] === undefined || str(o['jobId'], 'jobId'), nothing(o)),
+  execute: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', anExecuteTask), o['jobId'] === undefined || str(o['jobId'], 'jobId'), o['namespace'] === undefined || str(o['namespace'], 'namespace'), nothing(o)),
   objects: (o) => (int(o['requestId'], 'requestId'), list(o['objects'], 'objects', aPayload), nothing(o)),
   cancel: (o) => (list(o['seqs'], 'seqs', anIndex), nothing(o)),
   destroyActor: (o) => (id(o['actorId'], 'actorId'), o['seq'] === undefined || int(o['seq'], 'seq', 1), nothing(o)),
@@ -188,6 +190,7 @@ function aBootData(value: unknown): WorkerBootData {
   // env
   optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv');
   optionalStr(o['jobId'], 'jobId');
+  optionalStr(o['namespace'], 'namespace');
   return o as unknown as WorkerBootData;
 }
 

@@ -7,17 +7,19 @@ import type { RuntimeEnvSpec } from './index.js';
 
 /**
  * A child's environment from its parent's, as Ray merges them: envVars merge key by key (the
- * child's winning), every other field (workingDir) is the child's if it gives one, else the
- * parent's. Undefined when the result is empty.
+ * child's winning), every other field (workingDir, excludes) is the child's if it gives one, else the
+ * parent's (excludes only with a workingDir, which it applies to). Undefined when the result is empty.
  */
 export function mergeRuntimeEnv(parent: RuntimeEnvSpec | undefined, child: RuntimeEnvSpec | undefined): RuntimeEnvSpec | undefined {
   if (child === undefined) return parent;
   if (parent === undefined) return isEmpty(child) ? undefined : child;
   const envVars = parent.envVars === undefined ? child.envVars : child.envVars === undefined ? parent.envVars : { ...parent.envVars, ...child.envVars };
   const workingDir = child.workingDir ?? parent.workingDir;
-  const merged: { envVars?: Readonly<Record<string, string>>; workingDir?: string } = {};
+  const excludes = child.excludes ?? parent.excludes;
+  const merged: { envVars?: Readonly<Record<string, string>>; workingDir?: string; excludes?: readonly string[] } = {};
   if (envVars !== undefined && Object.keys(envVars).length > 0) merged.envVars = envVars;
   if (workingDir !== undefined) merged.workingDir = workingDir;
+  if (excludes !== undefined && workingDir !== undefined) merged.excludes = excludes;
   return isEmpty(merged) ? undefined : merged;
 }
 

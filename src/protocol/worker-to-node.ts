@@ -29,6 +29,7 @@ import {
   optionalResources,
   optionalStrategy,
   optionalRuntimeEnv,
+  optionalJob,
   owner,
   partLists,
   str,
@@ -140,6 +141,7 @@ const aTaskSpec = (value: unknown): TaskSpec => {
   // runtime environments and cancel (env)
   optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv');
   optionalId(o['parentTaskId'], 'parentTaskId');
+  optionalJob(o['job'], 'job');
   if (o['returns'] !== undefined) aReturnMode(o['returns'], 'returns'); // generators
   return o as unknown as TaskSpec;
 };

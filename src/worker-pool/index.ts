@@ -74,6 +74,10 @@ export interface WorkerPoolOptions<TTask> {
   readonly runtimeEnv?: RuntimeEnvSpec | undefined;
   /** The job's ID once known ('' before), for boot data (env). */
   readonly jobId?: () => string;
+  /** The job's namespace, with its ID (env). */
+  readonly namespace?: () => string;
+  /** The folder a workingDir names on this node (a package URI's unpacked copy, in a cluster; env). */
+  readonly workingDirOf?: (workingDir: string) => string;
 }
 
 export class WorkerPool<TTask> {
@@ -202,9 +206,9 @@ export class WorkerPool<TTask> {
       progress,
       preload: this.preload,
       ...(runtimeEnv === undefined ? {} : { runtimeEnv }),
-      ...(jobId === '' ? {} : { jobId }),
+      ...(jobId === '' ? {} : { jobId, namespace: this.options.namespace?.() ?? '' }),
     };
-    const { host, port, events, readProgress } = isolation === 'thread' ? this.startThread(bootData, runtimeEnv) : startProcess(bootData, runtimeEnv);
+    const { host, port, events, readProgress } = isolation === 'thread' ? this.startThread(bootData, runtimeEnv) : startProcess(bootData, runtimeEnv, runtimeEnv?.workingDir === undefined ? undefined : (this.options.workingDirOf?.(runtimeEnv.workingDir) ?? runtimeEnv.workingDir));
     const worker: PooledWorker<TTask> = {
       id,
       role,
@@ -288,7 +292,7 @@ export class WorkerPool<TTask> {
  * A worker in a child process ('process' isolation): the same runtime, over the IPC channel. The
  * child inherits the driver's Node flags (so `--import tsx` applies there natively).
  */
-function startProcess(bootData: WorkerBootData, runtimeEnv: RuntimeEnvSpec | undefined): {
+function startProcess(bootData: WorkerBootData, runtimeEnv: RuntimeEnvSpec | undefined, cwd: string | undefined): {
   host: WorkerHost;
   port: PortLike;
   events: ChildProcess;
@@ -311,7 +315,7 @@ function startProcess(bootData: WorkerBootData, runtimeEnv: RuntimeEnvSpec | und
       // env: started in its workingDir, its --import hooks are named by absolute URL (as resolved here).
       execArgv: runtimeEnv?.workingDir === undefined ? workerExecArgv() : absoluteExecArgv(workerExecArgv()),
       env: { ...process.env, ...runtimeEnv?.envVars, MINIRAY_WORKER_BOOT: JSON.stringify({ ...bootData, progress: undefined, preload: [] }) },
-      ...(runtimeEnv?.workingDir === undefined ? {} : { cwd: runtimeEnv.workingDir }),
+      ...(cwd === undefined ? {} : { cwd }),
       stdio,
     });
   } catch (error) {

@@ -95,6 +95,8 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
   private readonly constructing = new Map<string, { readonly cls: Function; readonly className: string; readonly numRestarts: number }>();
   /** The job's ID, as the node tells it (boot data, or the first execute message). */
   jobIdHex = '';
+  /** The job's namespace, as the node tells it with the job's ID. */
+  namespaceName = '';
 
   current(): RunningWork | undefined {
     return this.runningNow;
@@ -104,8 +106,13 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
     return this.runningNow?.taskId;
   }
 
+  /** A cluster's task names its job (its node runs many jobs'); else the node's job is the one. */
   jobId(): string {
-    return this.jobIdHex;
+    return this.runningNow?.job?.jobId ?? this.jobIdHex;
+  }
+
+  namespace(): string {
+    return this.runningNow?.job?.namespace ?? this.namespaceName;
   }
 
   signalOf(seq: number): AbortSignal {
@@ -324,6 +331,8 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
     const startedAt = performance.now();
     beginTask(task.seq); // profile() spans from here on are this task's
     this.runningNow = task;
+    // The tasks it submits belong to its job too (a cluster's tasks carry it).
+    if (task.job !== undefined) this.coreWorker.job = task.job;
     try {
       result = call(args);
     } catch (error) {

@@ -81,12 +81,14 @@ executor.coreWorker = coreWorker;
 // env: what its tasks run in and their children inherit; the job, for getRuntimeContext().
 coreWorker.runtimeEnv = boot.runtimeEnv;
 executor.jobIdHex = boot.jobId ?? '';
+executor.namespaceName = coreWorker.namespace = boot.namespace ?? '';
 setCurrentRuntime({ kind: 'worker', coreWorker, work: executor });
 
 channel.onMessage((message, attached) => {
   switch (message.type) {
     case 'execute':
       if (message.jobId !== undefined) executor.jobIdHex = message.jobId;
+      if (message.namespace !== undefined) executor.namespaceName = coreWorker.namespace = message.namespace;
       executor.enqueue(message.functions, message.tasks, attached);
       return;
     case 'objects':

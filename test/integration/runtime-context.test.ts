@@ -37,6 +37,32 @@ class Reporter {
   }
 }
 
+/** Two async calls that overlap on one worker: `first` waits until `second` has run. */
+class Overlap {
+  private release: (() => void) | undefined;
+  private readonly released = new Promise<void>((resolve) => (this.release = resolve));
+  private hasRead: (() => void) | undefined;
+  private readonly read = new Promise<void>((resolve) => (this.hasRead = resolve));
+  async first(): Promise<{ before: string | undefined; kept: string | undefined; after: string | undefined }> {
+    const { getRuntimeContext } = await import('miniray');
+    const ctx = getRuntimeContext();
+    const before = ctx.taskId;
+    this.hasRead?.();
+    await this.released;
+    return { before, kept: ctx.taskId, after: getRuntimeContext().taskId };
+  }
+  /** Resolves once `first` has made its context. */
+  async firstHasRead(): Promise<void> {
+    await this.read;
+  }
+  async second(): Promise<string | undefined> {
+    const { getRuntimeContext } = await import('miniray');
+    const id = getRuntimeContext().taskId;
+    this.release?.();
+    return id;
+  }
+}
+
 describe('getRuntimeContext', () => {
   after(() => shutdown());
 
@@ -68,7 +94,9 @@ describe('getRuntimeContext', () => {
     assert.equal(seen.actorId, undefined);
     assert.equal(seen.nodeId, driver.nodeId);
     assert.notEqual(seen.workerId, driver.workerId);
-    assert.equal(seen.namespace, 'default');
+    // No init({ namespace }): an anonymous namespace of the job's own, as Ray's (a UUID), the same in its tasks.
+    assert.match(driver.namespace, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.equal(seen.namespace, driver.namespace);
     assert.equal(seen.isDriver, false);
     assert.match(seen.actorError, /only available in an actor/);
     assert.equal(seen.aborted, false);
@@ -82,6 +110,18 @@ describe('getRuntimeContext', () => {
     assert.match(ids.taskId ?? '', /^[0-9a-f]{32}$/);
     assert.equal(ids.reconstructed, false);
     assert.equal(await get(actor.callSelf.remote()), 'pong');
+    kill(actor);
+  });
+
+  test('documented limit: a context read after an await names the call that ran last when calls overlap; one made before keeps naming its own', async () => {
+    const actor = remote(Overlap).options({ maxConcurrency: 3 }).remote();
+    const first = actor.first.remote();
+    await get(actor.firstHasRead.remote());
+    const secondId = await get(actor.second.remote());
+    const seen = await get(first);
+    assert.notEqual(seen.before, secondId);
+    assert.equal(seen.kept, seen.before, 'the context made before the await still names its call');
+    assert.equal(seen.after, secondId, 'getRuntimeContext() after the await names the other call (see docs/runtime-env.md)');
     kill(actor);
   });
 

@@ -46,7 +46,7 @@ describe('state API in the embedded default', () => {
     });
     const alive = actors.find((a) => a.state === 'ALIVE');
     assert.equal(alive?.name, 'state-counter');
-    assert.equal(alive?.namespace, 'default');
+    assert.equal(alive?.namespace, getRuntimeContext().namespace, "the job's (anonymous) namespace");
     assert.equal(alive?.nodeId, getRuntimeContext().nodeId);
     const dead = actors.find((a) => a.state === 'DEAD');
     assert.ok(dead?.deathCause !== undefined && dead.deathCause.length > 0, JSON.stringify(dead));
