@@ -194,7 +194,7 @@ export class Queue<T> {
       // A 'shared' actor: a queue is light, and many queues should not cost a thread each.
       const base: ResolvedActorOptions = {
         name: undefined,
-        namespace: 'default',
+        namespace: undefined, // the job's, as any actor's (env)
         resources: undefined,
         strategy: undefined,
         maxRestarts: 0,
