@@ -14,8 +14,9 @@
  *
  * Sampled under load: a node records at most about taskEventsMaxTasksPerSecond new tasks (and
  * actor calls) a second in full. When more were submitted in the last interval, only one in k of
- * the next interval's submissions is recorded (k from that interval's count), spread evenly; the
- * others are counted as dropped, and their later events are skipped. submitted() says which: the
+ * the next interval's submissions is recorded (k from that interval's count), spread evenly, and
+ * k doubles within an interval that goes on past its budget (see Sampler); the others are counted
+ * as dropped, and their later events are skipped. submitted() says which: the
  * node keeps that answer on its task's record (`traced`) and makes no later call for a task that
  * is not, so a sampled-out task costs no look-up at all. Actor calls and creations, whose records
  * live elsewhere, are remembered in a Set of IDs instead (empty, and not looked at, while none is
@@ -80,17 +81,9 @@ export class TaskEventBuffer {
   private extras: unknown[] = [];
   private dropped = 0;
 
-  /** New tasks recorded in full per interval at most, before sampling starts (see above). */
-  private readonly sampleBudget: number;
-  /** Record one submission in `sampleEvery` (1: all), set at each interval's end from its count. */
-  private sampleEvery = 1;
-  /** Submissions seen in this interval (recorded or not), and in all (which ones are recorded). */
-  private submissionsNow = 0;
-  private submissionsEver = 0;
-  /** The same for get/put/wait calls (core events), which are sampled apart from tasks. */
-  private coreEvery = 1;
-  private coreNow = 0;
-  private coreEver = 0;
+  /** Which submissions are recorded (see above), and which get/put/wait calls (apart, with the same budget). */
+  private readonly submissions: Sampler;
+  private readonly coreCalls: Sampler;
   /** Tasks sampled out that may still have events (an entry goes at its FINISHED; see skip()). */
   private readonly skipped = new Set<string>();
 
@@ -109,7 +102,9 @@ export class TaskEventBuffer {
     this.maxBuffered = options.maxBuffered ?? setting('maxTaskEventsBuffered');
     this.flushMs = options.flushMs ?? setting('taskEventsFlushMs');
     const perSecond = options.maxTasksPerSecond ?? setting('taskEventsMaxTasksPerSecond');
-    this.sampleBudget = Math.max(1, Math.round((perSecond * this.flushMs) / 1000));
+    const budget = Math.max(1, Math.round((perSecond * this.flushMs) / 1000));
+    this.submissions = new Sampler(budget);
+    this.coreCalls = new Sampler(budget);
   }
 
   /** Where batches go (the node's GCS connection); events recorded before wait for it. */
@@ -143,8 +138,7 @@ export class TaskEventBuffer {
    */
   submitted(spec: TaskSpec, queued = false): boolean {
     if (!this.on) return false;
-    this.submissionsNow++;
-    if (this.sampleEvery > 1 && this.submissionsEver++ % this.sampleEvery !== 0) {
+    if (!this.submissions.take()) {
       if (spec.actorId !== undefined) this.skip(spec.taskId);
       this.dropped++;
       return false;
@@ -224,8 +218,7 @@ export class TaskEventBuffer {
    */
   coreTraced(): boolean {
     if (!this.on) return false;
-    this.coreNow++;
-    if (this.coreEvery > 1 && this.coreEver++ % this.coreEvery !== 0) {
+    if (!this.coreCalls.take()) {
       this.dropped++;
       return false;
     }
@@ -278,10 +271,8 @@ export class TaskEventBuffer {
   /** Sends what is buffered as one batch (nothing if empty or if there is no sink yet). */
   flush(): void {
     // The next interval samples as this one's submissions say (an idle interval records all).
-    this.sampleEvery = Math.max(1, Math.ceil(this.submissionsNow / this.sampleBudget));
-    this.submissionsNow = 0;
-    this.coreEvery = Math.max(1, Math.ceil(this.coreNow / this.sampleBudget));
-    this.coreNow = 0;
+    this.submissions.nextInterval();
+    this.coreCalls.nextInterval();
     const sink = this.sink;
     if (sink === undefined) return;
     if (this.taskIds.length === 0 && this.coreKinds.length === 0 && this.dropped === 0) {
@@ -340,6 +331,42 @@ export class TaskEventBuffer {
     this.on = false;
     clearInterval(this.timer);
     this.timer = undefined;
+  }
+}
+
+/**
+ * One-in-k sampling of a stream of calls, so that about `budget` of them are recorded an interval.
+ * Each interval starts with k from the last one's count (1 after a quiet one), spread evenly. Within
+ * an interval, each time about another `budget` have been recorded, k doubles: the first interval
+ * of a burst records about budget x (1 + log2(its count / budget)), not all of it, so that a short
+ * burst of tiny tasks (a benchmark, a program that runs a second) is not recorded in full either.
+ */
+class Sampler {
+  private every = 1;
+  /** Calls seen in this interval (recorded or not), and in all (which ones are recorded). */
+  private seenNow = 0;
+  private seenEver = 0;
+  /** This interval's count at which k next doubles. */
+  private raiseAt: number;
+
+  constructor(private readonly budget: number) {
+    this.raiseAt = budget;
+  }
+
+  /** Whether the call seen now is recorded. */
+  take(): boolean {
+    if (++this.seenNow > this.raiseAt) {
+      this.every *= 2;
+      this.raiseAt += this.budget * this.every;
+    }
+    return this.every === 1 || this.seenEver++ % this.every === 0;
+  }
+
+  /** An interval ended: the next samples as its count says. */
+  nextInterval(): void {
+    this.every = Math.max(1, Math.ceil(this.seenNow / this.budget));
+    this.seenNow = 0;
+    this.raiseAt = this.budget * this.every;
   }
 }
 
