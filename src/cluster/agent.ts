@@ -214,8 +214,9 @@ export class ClusterAgent implements ClusterLink {
     return this.context.otherNodes;
   }
 
+  // Read for every task the node submits: straight to the context, no getter in between.
   get alone(): boolean {
-    return this.otherNodes === 0;
+    return this.context.otherNodes === 0;
   }
 
   private addNode(info: NodeInfo): void {
