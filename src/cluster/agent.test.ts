@@ -241,12 +241,12 @@ test("function definitions go to the GCS's function table, where a node that was
   await addNode({ CPU: 1 });
   assert.equal((await submit()).state, 'ready');
   // Another node's agent that was never sent the definition finds it in the table.
-  const internals = agent as unknown as { withDefinition(functions: readonly unknown[], id: string): Promise<readonly { id: string }[]>; node: { knowsFunction(id: string): boolean } };
+  const internals = (agent as unknown as { context: { functions: { withDefinition(functions: readonly unknown[], id: string): Promise<readonly { id: string }[]> }; node: { knowsFunction(id: string): boolean } } }).context;
   internals.node.knowsFunction = () => false;
   // (The put went to the GCS before the task was sent, on the connection this read uses: it is there.)
-  const found = await internals.withDefinition([], FN.id);
+  const found = await internals.functions.withDefinition([], FN.id);
   assert.deepEqual(found.map((fn) => fn.id), [FN.id]);
-  assert.deepEqual(await internals.withDefinition([], 'e'.repeat(16)), []);
+  assert.deepEqual(await internals.functions.withDefinition([], 'e'.repeat(16)), []);
 });
 
 test("a task on a node the GCS declares dead is retried elsewhere at once, though its connection never answers; it counts against maxRetries", T, async () => {
@@ -256,7 +256,7 @@ test("a task on a node the GCS declares dead is retried elsewhere at once, thoug
   const onCutOff = { strategy: { nodeId: cutOff.nodeId, soft: true } } as const;
   const retried = submit({ maxRetries: 1, ...onCutOff });
   const failed = submit({ maxRetries: 0, ...onCutOff });
-  const internals = agent as unknown as { inFlight: Map<string, Set<unknown>> };
+  const internals = (agent as unknown as { tasks: { inFlight: Map<string, Set<unknown>> } }).tasks;
   await until(() => internals.inFlight.get(cutOff.nodeId)?.size === 2);
   // The GCS declares it dead (here by unregistering it; missed health checks publish the same event).
   await (cutOff.gcs as GcsClient).unregisterNode(cutOff.nodeId as NodeIdHex);
@@ -271,9 +271,9 @@ test('a node the GCS declares dead fails its work sent elsewhere with NodeDiedEr
   const { addNode, submit, agent, node } = await setUp({ numCpus: 0 });
   await addNode({ CPU: 1 }, () => new Promise(() => {})); // runs it for ever
   const pending = submit({ maxRetries: 3 });
-  const internals = agent as unknown as { inFlight: Map<string, Set<unknown>>; gcsClient: GcsClient };
-  await until(() => [...internals.inFlight.values()].some((set) => set.size === 1));
-  await internals.gcsClient.unregisterNode(node.nodeId as NodeIdHex);
+  const internals = agent as unknown as { tasks: { inFlight: Map<string, Set<unknown>> }; context: { gcsClient: GcsClient } };
+  await until(() => [...internals.tasks.inFlight.values()].some((set) => set.size === 1));
+  await internals.context.gcsClient.unregisterNode(node.nodeId as NodeIdHex);
   assert.match(await agent.declaredDead, /it unregistered/);
   const error = errorOf(await pending);
   assert.equal(error.name, 'NodeDiedError');
@@ -286,7 +286,7 @@ test('a node the GCS declares dead fails its work sent elsewhere with NodeDiedEr
 test('a node declared dead runs the work it can run itself, rather than send it to nodes that refuse it (each refusal a retry)', T, async () => {
   const { addNode, agent, node } = await setUp({ numCpus: 0 });
   const other = await addNode({ CPU: 4 }, okAnswer);
-  await (agent as unknown as { gcsClient: GcsClient }).gcsClient.unregisterNode(node.nodeId as NodeIdHex);
+  await (agent as unknown as { context: { gcsClient: GcsClient } }).context.gcsClient.unregisterNode(node.nodeId as NodeIdHex);
   await agent.declaredDead;
   const spec: TaskSpec = {
     taskId: hex(900), functionId: FN.id, name: 'mine', args: new Uint8Array([0x90]), refArgPositions: [], dependencies: [],
@@ -307,7 +307,7 @@ test('a node the GCS declared dead is no link, and work it sends is refused with
   agent.register(ours);
   const [fromZombie, atAgent] = localPair({ hello: { role: 'node', nodeId: zombie.nodeId }, router: new Router() }, { hello: { role: 'node', nodeId: node.nodeId }, router: ours });
   agent.adopt(atAgent);
-  const internals = agent as unknown as { links: Map<string, unknown> };
+  const internals = (agent as unknown as { context: { links: { has(nodeId: string): boolean } } }).context;
   assert.equal(internals.links.has(zombie.nodeId), false);
   const spec: TaskSpec = {
     taskId: hex(7),

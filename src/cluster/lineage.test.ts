@@ -99,7 +99,7 @@ async function setUp() {
     cleanups.push(() => fake.die());
     fake.gcs = new GcsClient(toGcsFromFake);
     await fake.gcs.registerNode({ nodeId: nodeId as NodeIdHex, address, resources: { CPU: 4 }, isDriver: false });
-    await until(() => (agent as unknown as { views: Map<string, unknown> }).views.has(nodeId));
+    await until(() => (agent as unknown as { context: { views: Map<string, unknown> } }).context.views.has(nodeId));
     return fake;
   };
 

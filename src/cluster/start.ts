@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { defaultObjectStoreMemory, setting } from '../config/index.js';
+import { adoptClusterSettings, clusterSettings, defaultObjectStoreMemory, forgetClusterSettings, setting } from '../config/index.js';
 import { MinirayError } from '../errors/index.js';
 import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type StoreClient } from '../gcs/index.js';
 import { Router, connect, listen, localPair, formatHostPort, parseHostPort, type Listener, type Peer, type PeerHello } from '../net/index.js';
@@ -136,7 +136,15 @@ export function splitAddress(address: string): { host: string; port: number } {
 
 /** Starts a node and makes it a member of its cluster (a head, or one joining a cluster). */
 export async function startMember(options: MemberOptions): Promise<ClusterMember> {
-  const parts = assemble(options);
+  // Before the Node is built: it reads its settings then (see headSettings).
+  if (options.mode === 'join') adoptClusterSettings(await headSettings(options));
+  let parts: Parts;
+  try {
+    parts = assemble(options);
+  } catch (error) {
+    if (options.mode === 'join') forgetClusterSettings();
+    throw error;
+  }
   const { node, agent, publishes, routerFor, helloAs } = parts;
   let gcsServer: GcsServer | undefined;
   let store: StoreClient | undefined;
@@ -165,7 +173,8 @@ export async function startMember(options: MemberOptions): Promise<ClusterMember
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 0,
       token: options.token ?? '',
-      hello: helloAs(gcsServer === undefined ? 'node' : 'gcs'),
+      // The head's GCS sends its cluster-wide settings to whoever joins (see headSettings).
+      hello: gcsServer === undefined ? helloAs('node') : { ...helloAs('gcs'), settings: clusterSettings() },
       router,
       ...(options.tls === undefined ? {} : { tls: options.tls }),
       onPeer: (peer) => agent.adopt(peer),
@@ -182,7 +191,42 @@ export async function startMember(options: MemberOptions): Promise<ClusterMember
     await listener?.close();
     await store?.close();
     await node.shutdown();
+    if (options.mode === 'join') forgetClusterSettings();
     throw error;
+  }
+}
+
+/**
+ * The head's cluster-wide settings, from the hello its GCS answers a connection with, read before
+ * this node is built. On a connection of its own (a 'cli' one, as `miniray status` makes), closed
+ * at once, rather than on the node's GCS connection: that one carries the node's ID, which the
+ * Node draws when it is built, and the Node reads its settings when it is built (its scheduler's
+ * pipelining, its lineage and log budgets, its task-event buffer). Reading them lazily instead
+ * would change every component that takes a setting at construction; this costs one more
+ * handshake when a process joins, and nothing per task. With `waitForHead` it waits for the head
+ * as the GCS link does (a node may start before its head), with this process's own
+ * gcsReconnectTimeoutMs, since the head's is not known yet.
+ */
+async function headSettings(options: MemberOptions): Promise<Readonly<Record<string, number>>> {
+  const gcsAddress = options.gcsAddress as string;
+  const { host, port } = splitAddress(gcsAddress);
+  const probe = new GcsLink({
+    address: gcsAddress,
+    connect: () =>
+      connect({
+        host,
+        port,
+        token: options.token ?? '',
+        hello: { role: 'cli', nodeId: randomBytes(16).toString('hex') },
+        router: new Router(),
+        ...(options.tls === undefined ? {} : { tls: clientTls(options.tls) }),
+      }),
+    timeoutMs: setting('gcsReconnectTimeoutMs'),
+  });
+  try {
+    return (await probe.open(options.waitForHead ?? false)).hello.settings ?? {};
+  } finally {
+    probe.close('settings read');
   }
 }
 
@@ -303,6 +347,8 @@ function member(
       (stopping ??= (async () => {
         node.taskEvents.flush(); // the last events, before the GCS connection closes
         agent.stop();
+        // A driver that leaves its cluster reads its own environment's settings again.
+        if (gcsPeer instanceof GcsLink) forgetClusterSettings();
         // The GCS first: the connections the listener closes are the head going, not nodes dying
         // (with Redis, a head restarted on it finds them alive).
         gcsServer?.close();

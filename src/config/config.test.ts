@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { totalmem } from 'node:os';
-import { describeSettings, memoryLimit, setting, validateOptions, type OptionRules } from './index.js';
+import { adoptClusterSettings, clusterSettings, describeSettings, forgetClusterSettings, memoryLimit, mergeClusterSettings, setting, validateOptions, type OptionRules } from './index.js';
 import { InvalidOptionError } from '../errors/index.js';
 
 const RULES: OptionRules = {
@@ -187,6 +187,65 @@ test('describeSettings lists every setting with its environment variable and doc
     assert.ok(s.doc.length > 0);
   }
   assert.equal(settings.find((s) => s.name === 'maxTasksInFlightPerWorker')?.env, 'MINIRAY_MAX_TASKS_IN_FLIGHT_PER_WORKER');
+  withEnv('MINIRAY_MAX_TASKS_IN_FLIGHT_PER_WORKER', '5', () => assert.equal(describeSettings().find((s) => s.name === 'maxTasksInFlightPerWorker')?.value, 5));
+});
+
+// ---- cluster-wide settings, from the head -------------------------------------------------------
+
+test('settings are cluster-wide (timeouts, health checks, task-event and lineage limits, pipelining) or per process (memory, a task option default, the Jobs API)', () => {
+  const scopes = Object.fromEntries(describeSettings().map((s) => [s.name, s.scope]));
+  for (const name of ['gcsReconnectTimeoutMs', 'healthCheckPeriodMs', 'healthCheckTimeoutMs', 'healthCheckFailureThreshold', 'taskEventsEnabled', 'taskEventsFlushMs', 'maxTaskEventsBuffered', 'taskEventsMaxTasksPerSecond', 'maxTaskEventsInGcs', 'maxLineageBytes', 'maxLogBytesPerNode', 'maxTasksInFlightPerWorker', 'pipelineMaxTaskUs', 'workerStartupFailureLimit']) {
+    assert.equal(scopes[name], 'cluster', name);
+  }
+  for (const name of ['defaultObjectStorePercent', 'defaultMaxRetries', 'logUnhandledErrors', 'jobStopGraceMs', 'jobMaxPackageBytes']) assert.equal(scopes[name], 'process', name);
+  // What a head sends: every cluster-wide setting, none of the others.
+  assert.deepEqual(Object.keys(clusterSettings()).sort(), Object.keys(scopes).filter((name) => scopes[name] === 'cluster').sort());
+});
+
+test("mergeClusterSettings: the head's cluster-wide values are adopted; a different value in this environment is a conflict naming both", () => {
+  const { adopt, conflicts } = mergeClusterSettings(
+    { gcsReconnectTimeoutMs: 2000, taskEventsFlushMs: 100, maxLineageBytes: 5 },
+    { MINIRAY_GCS_RECONNECT_TIMEOUT_MS: '90000', MINIRAY_TASK_EVENTS_FLUSH_MS: ' 100 ' },
+  );
+  assert.deepEqual(Object.fromEntries(adopt), { gcsReconnectTimeoutMs: 2000, taskEventsFlushMs: 100, maxLineageBytes: 5 });
+  // The same value written otherwise (' 100 ') agrees; unset (maxLineageBytes) is no conflict.
+  assert.deepEqual(conflicts, [{ name: 'gcsReconnectTimeoutMs', env: 'MINIRAY_GCS_RECONNECT_TIMEOUT_MS', local: '90000', head: 2000 }]);
+});
+
+test('mergeClusterSettings ignores what is not a cluster-wide setting here, or out of its range, and keeps what the head did not send', () => {
+  const { adopt, conflicts } = mergeClusterSettings(
+    { defaultObjectStorePercent: 80, someNewerSetting: 1, taskEventsEnabled: 7, healthCheckPeriodMs: 0, maxLogBytesPerNode: 1.5, jobStopGraceMs: 1 },
+    { MINIRAY_DEFAULT_OBJECT_STORE_PERCENT: '10', MINIRAY_TASK_EVENTS_ENABLED: '0' },
+  );
+  assert.deepEqual([...adopt], []);
+  assert.deepEqual(conflicts, []);
+});
+
+test('mergeClusterSettings: an invalid value in this environment is a conflict too (it is not used)', () => {
+  const { conflicts } = mergeClusterSettings({ taskEventsFlushMs: 500 }, { MINIRAY_TASK_EVENTS_FLUSH_MS: 'soon' });
+  assert.deepEqual(conflicts.map((c) => [c.name, c.local, c.head]), [['taskEventsFlushMs', 'soon', 500]]);
+});
+
+test("adoptClusterSettings: setting() answers the head's value, with one warning per conflict naming the setting and both values, until forgotten", () => {
+  withEnv('MINIRAY_GCS_RECONNECT_TIMEOUT_MS', '90000', () =>
+    withEnv('MINIRAY_MAX_LINEAGE_BYTES', undefined, () =>
+      withEnv('MINIRAY_DEFAULT_MAX_RETRIES', '7', () => {
+        const warnings: string[] = [];
+        try {
+          adoptClusterSettings({ gcsReconnectTimeoutMs: 2000, maxLineageBytes: 5, defaultMaxRetries: 1 }, (line) => warnings.push(line));
+          assert.equal(setting('gcsReconnectTimeoutMs'), 2000, 'the head wins');
+          assert.equal(setting('maxLineageBytes'), 5);
+          assert.equal(setting('defaultMaxRetries'), 7, 'a per-process setting stays this process\'s');
+          assert.equal(warnings.length, 1);
+          assert.match(warnings[0] as string, /MINIRAY_GCS_RECONNECT_TIMEOUT_MS=90000 is not used here: gcsReconnectTimeoutMs is a cluster-wide setting, and the head's value, 2000, holds/);
+          assert.equal(describeSettings().find((s) => s.name === 'gcsReconnectTimeoutMs')?.value, 2000);
+        } finally {
+          forgetClusterSettings();
+        }
+        assert.equal(setting('gcsReconnectTimeoutMs'), 90000, 'its own again once it left the cluster');
+      }),
+    ),
+  );
 });
 
 // ---- what is read is what is checked ------------------------------------------------------------

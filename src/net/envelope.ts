@@ -15,6 +15,11 @@ export interface PeerHello {
   readonly role: 'node' | 'driver' | 'cli' | 'gcs';
   readonly nodeId: string;
   readonly listenAddress?: string;
+  /**
+   * A head's GCS only: its values of the cluster-wide settings (src/config), which a node or
+   * driver that joins uses instead of its own environment's.
+   */
+  readonly settings?: Readonly<Record<string, number>>;
 }
 
 export type Handshake =
@@ -38,6 +43,10 @@ function peerHello(value: unknown, path: string): PeerHello {
   oneOf(o['role'], `${path}.role`, ROLES);
   str(o['nodeId'], `${path}.nodeId`);
   optionalStr(o['listenAddress'], `${path}.listenAddress`);
+  if (o['settings'] !== undefined) {
+    // Their ranges are the joining side's to check (mergeClusterSettings): its table decides.
+    for (const [name, value] of Object.entries(fields(o['settings'], `${path}.settings`))) int(value, `${path}.settings.${name}`, -Infinity);
+  }
   return o as unknown as PeerHello;
 }
 

@@ -183,6 +183,10 @@ test('envelope: each kind passes; a malformed one names its field', () => {
   }
   assert.ok(!(parseHandshake({ type: 'hello', token: 't', protocolVersion: 1, hello: node }) instanceof ProtocolError));
   assert.match(String((parseHandshake({ type: 'hello', token: 't', protocolVersion: 1, hello: { role: 'king', nodeId: 'x' } }) as ProtocolError).message), /hello\.role must be one of/);
+  // A head's GCS sends its cluster-wide settings in its welcome: integers, by name.
+  assert.ok(!(parseHandshake({ type: 'welcome', hello: { role: 'gcs', nodeId: 'x', settings: { gcsReconnectTimeoutMs: 2000 } } }) instanceof ProtocolError));
+  assert.match(String((parseHandshake({ type: 'welcome', hello: { role: 'gcs', nodeId: 'x', settings: { gcsReconnectTimeoutMs: '2s' } } }) as ProtocolError).message), /hello\.settings\.gcsReconnectTimeoutMs must be an integer/);
+  assert.match(String((parseHandshake({ type: 'welcome', hello: { role: 'gcs', nodeId: 'x', settings: [1] } }) as ProtocolError).message), /hello\.settings must be an object/);
 });
 
 // ---- router and localPair ----------------------------------------------------------------------

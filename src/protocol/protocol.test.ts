@@ -6,9 +6,11 @@ import { decodeErrorRecord, encodeErrorRecord } from '../serialization/index.js'
 import {
   decodeFrame,
   encodeFrame,
+  isActorCall,
   parseNodeToWorker,
   parseWorkerBootData,
   parseWorkerToNode,
+  type ActorCallSpec,
   type ActorSpec,
   type NodeToWorker,
   type TaskSpec,
@@ -200,6 +202,7 @@ const malformedFromWorker: Array<[string, unknown, RegExp]> = [
   ['a task with no returns', { type: 'submit', functions: [], tasks: [{ ...taskSpec, returnIds: [] }] }, /tasks\[0\]\.returnIds must be at least one ID/],
   ['positions not one per dependency', { type: 'submit', functions: [], tasks: [{ ...taskSpec, refArgPositions: [] }] }, /tasks\[0\]\.refArgPositions must be one position per dependency \(1\)/],
   ['an actor call without method', { type: 'submit', functions: [], tasks: [{ ...taskSpec, actorId: ID }] }, /tasks\[0\]\.method must be a string, got undefined/],
+  ['a task with a method but no actor', { type: 'submit', functions: [], tasks: [{ ...taskSpec, method: 'inc' }] }, /tasks\[0\]\.method must be absent: a task that is not an actor call \(no actorId\) has no method, got string "inc"/],
   ['a function of unknown kind', { type: 'submit', functions: [{ kind: 'eval', id: ID, name: 'f' }], tasks: [] }, /functions\[0\]\.kind must be one of 'source', 'module'/],
   ['a get with ids: null', { type: 'get', requestId: 1, ids: null, withData: true }, /ids must be an array, got null/],
   ['a get with a negative request', { type: 'get', requestId: -1, ids: [], withData: true }, /requestId must be an integer >= 0, got number -1/],
@@ -342,4 +345,14 @@ test('an error record that is not one decodes as a ProtocolError record, never t
   let deep: Record<string, unknown> = { name: 'E', message: 'bottom' };
   for (let i = 0; i < 40; i++) deep = { name: 'E', message: `level ${i}`, cause: deep };
   assert.match(decodeErrorRecord(encodeErrorRecord(deep as never)).message, /causes nest deeper than 32/);
+});
+
+test('a TaskSpec is a task or an actor call: isActorCall tells which, and narrows to ActorCallSpec', () => {
+  const call = { ...taskSpec, functionId: '', actorId: ID2, method: 'inc' };
+  const specs: TaskSpec[] = [taskSpec, call];
+  const methods = specs.map((spec) => (isActorCall(spec) ? spec.method : undefined));
+  assert.deepEqual(methods, [undefined, 'inc']);
+  // Both kinds are TaskSpecs, and a spec that passed the validator is one of them.
+  const asCall: ActorCallSpec = call;
+  for (const spec of [asCall, taskSpec]) assert.ok(!(parseWorkerToNode({ type: 'submit', functions: [], tasks: [spec] }) instanceof ProtocolError));
 });

@@ -135,8 +135,9 @@ const aTaskSpec = (value: unknown): TaskSpec => {
   bool(o['retryExceptions'], 'retryExceptions');
   optionalList(o['retryExceptionNames'], 'retryExceptionNames', aString);
   owner(o['owner'], 'owner');
+  // An actor call has both, a task neither (FunctionTaskSpec, ActorCallSpec).
   if (optionalId(o['actorId'], 'actorId') !== undefined) str(o['method'], 'method');
-  else optionalStr(o['method'], 'method');
+  else if (o['method'] !== undefined) fail('method', 'absent: a task that is not an actor call (no actorId) has no method', o['method']);
   optionalStr(o['concurrencyGroup'], 'concurrencyGroup'); // concurrency groups (actors part)
   // runtime environments and cancel (env)
   optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv');

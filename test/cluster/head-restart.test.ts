@@ -28,7 +28,8 @@ describe('a node and its head\'s GCS connection (miniray start)', { timeout: 180
     procs.push(proc);
     return proc;
   };
-  const startHead = (port: number) => start('head', ['--head', '--port', String(port)]);
+  // gcsReconnectTimeoutMs is cluster-wide: the head's value is every node's and driver's (src/config).
+  const startHead = (port: number, extra: Record<string, string> = {}) => start('head', ['--head', '--port', String(port)], extra);
   const token = () => readFileSync(join(home, 'auth_token'), 'utf8').trim();
 
   before(() => {
@@ -94,7 +95,7 @@ describe('a node and its head\'s GCS connection (miniray start)', { timeout: 180
 
   test('a head restarted without Redis is a new cluster: the node does not rejoin it as its own, it exits', async () => {
     const port = await freePort();
-    const head = startHead(port);
+    const head = startHead(port, { MINIRAY_GCS_RECONNECT_TIMEOUT_MS: '60000' });
     await head.match(/Started the miniray head/);
     const node = start('node of the old cluster', ['--address', `127.0.0.1:${port}`], { MINIRAY_GCS_RECONNECT_TIMEOUT_MS: '60000' });
     await node.match(/Started a miniray node/);
@@ -127,7 +128,7 @@ describe('a node and its head\'s GCS connection (miniray start)', { timeout: 180
 
   test('while the head is down, a driver\'s new tasks, of a function not sent before, run on the node it knows', async () => {
     const port = await freePort();
-    const head = startHead(port);
+    const head = startHead(port, { MINIRAY_GCS_RECONNECT_TIMEOUT_MS: '60000' });
     await head.match(/Started the miniray head/);
     const node = start('side node', ['--address', `127.0.0.1:${port}`, '--num-cpus', '2', '--resources', '{"side": 2}'], { MINIRAY_GCS_RECONNECT_TIMEOUT_MS: '60000' });
     await node.match(/Started a miniray node/);
