@@ -12,8 +12,8 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { create, extract, list, type ReadEntry } from 'tar';
-import { entryProblem } from '../node/working-dir.js';
+import { create, list, type ReadEntry } from 'tar';
+import { entryProblem, unpackSafely } from '../node/working-dir.js';
 import { JobError } from './errors.js';
 
 export const PACKAGE_SCHEME = 'pkg://';
@@ -117,23 +117,7 @@ export class PackageStore {
     }
     await rm(into, { recursive: true, force: true });
     await mkdir(into, { recursive: true, mode: 0o700 });
-    const unpackedLimit = this.options.maxBytes * UNPACKED_RATIO;
-    let unpacked = 0;
-    let problem: string | undefined;
-    await extract({
-      file: this.path(hash),
-      cwd: into,
-      strict: true,
-      preservePaths: false,
-      preserveOwner: false,
-      filter: (path, entry) => {
-        const e = entry as ReadEntry;
-        problem ??= entryProblem(path, e.type, e.linkpath);
-        unpacked += e.size ?? 0;
-        if (problem === undefined && unpacked > unpackedLimit) problem = `it unpacks to more than ${unpackedLimit} bytes`;
-        return problem === undefined;
-      },
-    });
+    const problem = await unpackSafely(this.path(hash), into, this.options.maxBytes * UNPACKED_RATIO);
     if (problem !== undefined) {
       await rm(into, { recursive: true, force: true });
       throw new JobError(`package ${hash} cannot be unpacked: ${problem}`, 400);

@@ -44,6 +44,31 @@ function hashOf(uri: string): string | undefined {
 }
 
 /**
+ * Unpacks the tar.gz `file` into `into`, only what entryProblem allows and at most `unpackedLimit`
+ * bytes in all (a small archive may not unpack into a huge one); returns why it stopped, if it did.
+ * (The Jobs API's packages are unpacked with it too.)
+ */
+export async function unpackSafely(file: string, into: string, unpackedLimit: number): Promise<string | undefined> {
+  let unpacked = 0;
+  let problem: string | undefined;
+  await extract({
+    file,
+    cwd: into,
+    strict: true,
+    preservePaths: false,
+    preserveOwner: false,
+    filter: (path, entry) => {
+      const e = entry as ReadEntry;
+      problem ??= entryProblem(path, e.type, e.linkpath);
+      unpacked += e.size ?? 0;
+      if (problem === undefined && unpacked > unpackedLimit) problem = `it unpacks to more than ${unpackedLimit} bytes`;
+      return problem === undefined;
+    },
+  });
+  return problem;
+}
+
+/**
  * Why the entry may not be unpacked under a folder, or undefined when it may: only files,
  * folders and links that stay inside. (The Jobs API's packages are checked with it too.)
  */
@@ -206,23 +231,7 @@ export class WorkingDirCache {
     await mkdir(temp, { recursive: true, mode: 0o700 });
     try {
       await writeFile(file, bytes, { mode: 0o600 });
-      const unpackedLimit = bytes.byteLength * UNPACKED_RATIO + 1024 * 1024;
-      let unpacked = 0;
-      let problem: string | undefined;
-      await extract({
-        file,
-        cwd: temp,
-        strict: true,
-        preservePaths: false,
-        preserveOwner: false,
-        filter: (path, entry) => {
-          const e = entry as ReadEntry;
-          problem ??= entryProblem(path, e.type, e.linkpath);
-          unpacked += e.size ?? 0;
-          if (problem === undefined && unpacked > unpackedLimit) problem = `it unpacks to more than ${unpackedLimit} bytes`;
-          return problem === undefined;
-        },
-      });
+      const problem = await unpackSafely(file, temp, bytes.byteLength * UNPACKED_RATIO + 1024 * 1024);
       if (problem !== undefined) throw new RuntimeEnvSetupError(`runtimeEnv.workingDir ${uri} cannot be unpacked: ${problem}`);
       await rm(into, { recursive: true, force: true });
       await rename(temp, into);
