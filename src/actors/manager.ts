@@ -650,6 +650,7 @@ export class ActorManager {
     const gpuIds = this.services.gpuIdsOf?.(spec.actorId);
     if (gpuIds !== undefined) task.gpuIds = gpuIds;
     if (spec.captureChildTasks === true) task.captureChildTasks = true;
+    if (spec.job !== undefined) task.job = spec.job; // its runtime context's job (a cluster's)
     this.services.setBusy(host, true);
     host.channel.send({ type: 'execute', functions: this.definitionsFor(host, spec.classId), tasks: [task] });
   }
@@ -742,6 +743,8 @@ export class ActorManager {
       if (spec.owner.nodeId !== this.services.nodeId) task.ownerNode = spec.owner.nodeId;
       if (spec.concurrencyGroup !== undefined) task.concurrencyGroup = spec.concurrencyGroup; // concurrency groups (actors part)
       if (spec.returns !== undefined) task.returns = spec.returns; // generators
+      // Its actor's job, not the caller's (a detached actor serves many jobs), as Ray's.
+      if (actor.spec.job !== undefined) task.job = actor.spec.job;
       tasks.push(task);
     }
     if (sent > 0) actor.calls.splice(0, sent);

@@ -370,6 +370,7 @@ export class CoreWorker {
     };
     const env = this.inheritedEnv(options.runtimeEnv);
     if (env !== undefined) (spec as { runtimeEnv?: RuntimeEnvSpec }).runtimeEnv = env;
+    if (this.job !== undefined) (spec as { job?: JobInfo }).job = this.job;
     // getIfExists: a node in this thread answers at once with the live actor of that name, if any.
     return this.node.createActor(this.definitionsOf(cls), spec) ?? actorId;
   }

@@ -196,6 +196,11 @@ export interface ActorSpec {
   readonly methodOptions?: Readonly<Record<string, MethodOptionsSpec>>;
   /** getIfExists: when a live actor has its name, the caller's handle reaches that one instead. */
   readonly getIfExists?: boolean;
+  /**
+   * In a cluster, the job that created it (as TaskSpec.job): its constructor and methods run as
+   * that job's, on any node and whoever calls them, as Ray's actors do (env).
+   */
+  readonly job?: JobInfo;
 }
 
 /** A method's options as specs and handles carry them (the class's static methodOptions). */

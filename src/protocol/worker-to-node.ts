@@ -184,6 +184,7 @@ const anActorSpec = (value: unknown): ActorSpec => {
   optionalMethodOptions(o['methodOptions'], 'methodOptions');
   if (o['getIfExists'] !== undefined) bool(o['getIfExists'], 'getIfExists');
   optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv'); // env
+  optionalJob(o['job'], 'job'); // env
   optionalList(o['generatorMethods'], 'generatorMethods', aString); // generators
   return o as unknown as ActorSpec;
 };

@@ -41,11 +41,15 @@ test('test_runtime_env_working_dir across nodes: the driver uploads the job\'s, 
   assert.ok(inCache(outcome.inActor.cwd));
 });
 
-test('test_runtime_context across nodes: a task on a `miniray start` node, and its child there, see their job\'s ID and namespace', { timeout: 180_000 }, async () => {
+test('test_runtime_context across nodes: a task on a `miniray start` node, its child there, and an actor there see their job\'s ID and namespace', { timeout: 180_000 }, async () => {
   const c = cluster as Cluster;
   const target = c.nodes[1]?.nodeId as string;
   const [outcome] = (await c.run('env-context.mjs', [target, 'context', JSON.stringify({ namespace: 'ctx-ns' })])) as [
-    { driver: { jobId: string; namespace: string }; task: { jobId: string; namespace: string; nodeId: string; child: { jobId: string; namespace: string; nodeId: string } } },
+    {
+      driver: { jobId: string; namespace: string };
+      task: { jobId: string; namespace: string; nodeId: string; child: { jobId: string; namespace: string; nodeId: string } };
+      actor: { jobId: string; namespace: string; nodeId: string };
+    },
   ];
   assert.match(outcome.driver.jobId, /^[0-9a-f]{8}$/);
   assert.equal(outcome.driver.namespace, 'ctx-ns');
@@ -53,6 +57,7 @@ test('test_runtime_context across nodes: a task on a `miniray start` node, and i
   assert.equal(outcome.task.jobId, outcome.driver.jobId, 'the job ID reaches the node that runs the task');
   assert.equal(outcome.task.namespace, 'ctx-ns');
   assert.deepEqual(outcome.task.child, { jobId: outcome.driver.jobId, namespace: 'ctx-ns', nodeId: target }, 'and the tasks it submits');
+  assert.deepEqual(outcome.actor, { jobId: outcome.driver.jobId, namespace: 'ctx-ns', nodeId: target }, 'an actor\'s methods run as the job that created it');
 });
 
 test('test_namespace across drivers: a named actor is found by a driver of another namespace only when it names the namespace', { timeout: 180_000 }, async () => {
