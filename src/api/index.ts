@@ -34,7 +34,7 @@ import { LocalNodeClient, PACKAGES, isPackageUri, packWorkingDir, packageKey, ty
 import { startEmbedded, startMember, tlsFromEnvironment, type ClusterMember } from '../cluster/start.js';
 import { resolveAddress, resolveToken } from '../cluster/session.js';
 import { ObjectRef, describeNonRef, refHex } from '../object-ref/index.js';
-import { ObjectRefGenerator } from '../object-ref/generator.js';
+import { ObjectRefGenerator, isObjectRefGenerator } from '../object-ref/generator.js';
 import { setting, validateOptions } from '../config/index.js';
 import { callerOf, decodeErrorRecord, describeFunction } from '../serialization/index.js';
 import type { ClusterAnswer, ClusterQuery, RuntimeEnvSpec } from '../protocol/index.js';
@@ -680,7 +680,7 @@ export async function wait<R extends ObjectRef<unknown> | ObjectRefGenerator<unk
 export function cancel(target: ObjectRef | ObjectRefGenerator, options?: CancelOptions): void {
   const valid = validateOptions('cancel()', CANCEL_RULES, options);
   // generators: cancelling a generator cancels its task (its next item then throws TaskCancelledError)
-  const ref = target instanceof ObjectRefGenerator ? target.completed() : target;
+  const ref = isObjectRefGenerator(target) ? target.completed() : target;
   if (refHex(ref) === undefined) {
     throw new InvalidArgumentError(`cancel() takes an ObjectRef (from .remote()); got ${describeNonRef(ref)}`, 'ref');
   }

@@ -15,7 +15,7 @@ import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddress } from '../object-ref/index.js';
 import type { ActorInfo, ActorSpec, ClusterAnswer, JobInfo, ClusterQuery, MethodOptionsSpec, NewObject, ObjectPayload, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
 import { mergeRuntimeEnv } from '../protocol/index.js';
-import { ObjectRefGenerator, generatorItemId, whenGeneratorReady, type StreamReader } from '../object-ref/generator.js';
+import { ObjectRefGenerator, generatorItemId, isObjectRefGenerator, whenGeneratorReady, type StreamReader } from '../object-ref/generator.js';
 import {
   OUT_OF_BAND_BYTES,
   decodeErrorRecord,
@@ -623,7 +623,7 @@ export class CoreWorker {
         const item = refs[i];
         let key = refHex(item);
         if (key !== undefined) ids.push(key);
-        else if (item instanceof ObjectRefGenerator) {
+        else if (isObjectRefGenerator(item)) {
           key = `gen:${item.completed().hex}`;
           (generators ??= []).push(i);
         } else {
@@ -737,4 +737,3 @@ function isObjectRef(value: unknown): value is ObjectRef {
     return false;
   }
 }
-

@@ -124,3 +124,12 @@ export class ObjectRefGenerator<T = unknown> implements AsyncIterator<ObjectRef<
     return this.toString();
   }
 }
+
+/** `instanceof ObjectRefGenerator`, false where that throws (a proxy whose getPrototypeOf trap throws: wait() and cancel() get any value). */
+export function isObjectRefGenerator(value: unknown): value is ObjectRefGenerator<unknown> {
+  try {
+    return value instanceof ObjectRefGenerator;
+  } catch {
+    return false;
+  }
+}

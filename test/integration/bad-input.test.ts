@@ -235,6 +235,12 @@ describe('bad input to tasks and objects', () => {
     await assert.rejects(wait(put(1)), argument('refs', /array of ObjectRefs/, /got a single ObjectRef \(put it in an array: \[ref\]\)/));
     // @ts-expect-error: an array holding a non-ref
     await assert.rejects(wait([put(1), null]), argument('refs[1]', /item 1 is null/));
+    // A proxy whose getPrototypeOf throws (found by the API fuzz, seed 20261201): a typed error, not the trap's.
+    const hostile = new Proxy({}, { getPrototypeOf: () => { throw new Error('trap proto'); } });
+    // @ts-expect-error: not a ref
+    await assert.rejects(wait([put(1), hostile]), argument('refs[1]'));
+    // @ts-expect-error: not a ref
+    assert.throws(() => cancel(hostile), argument('ref', /cancel\(\) takes an ObjectRef/));
     // @ts-expect-error: not a ref
     assert.throws(() => cancel({}), argument('ref', /cancel\(\) takes an ObjectRef/, /object/));
     // @ts-expect-error: not a ref
