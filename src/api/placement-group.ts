@@ -16,6 +16,9 @@ import { parseAnswer, MAX_PLACEMENT_GROUP_WAIT_MS, type Answer, type Body, type 
 import { BUNDLE_RESOURCE, PLACEMENT_STRATEGIES, type PlacementGroupState, type PlacementStrategy } from '../placement-group/resources.js';
 import { remote } from './index.js';
 import { nameTakenError } from '../placement-group/creation.js';
+import { PlacementGroup, placementGroupCalls } from '../placement-group/handle.js';
+
+export { PlacementGroup };
 
 export type { PlacementStrategy, PlacementGroupState };
 
@@ -64,53 +67,24 @@ async function ask<M extends PlacementGroupGcsMethod>(method: M, body: Body<M>, 
 /** ready()'s task: it runs once a bundle of the group is committed (it asks a sliver of `bundle_group_<id>`). */
 let readyCheck: { options(options: object): { remote(): ObjectRef<true> } } | undefined;
 
-export class PlacementGroup {
-  /** Settles once the GCS has the group (rejects when its name is taken). */
-  private readonly created: Promise<void>;
+// What the handle's ready() and wait() do (src/placement-group/handle.ts): this module lends it.
+placementGroupCalls.ready = (group) => {
+  readyCheck ??= remote(() => true as const, { numCpus: 0, name: 'bundle_reservation_check' }) as unknown as typeof readyCheck;
+  return (readyCheck as NonNullable<typeof readyCheck>).options({ numCpus: 0, resources: { [BUNDLE_RESOURCE]: 0.001 }, schedulingStrategy: { placementGroup: group } }).remote();
+};
 
-  /** @internal made by placementGroup() and getPlacementGroup(). */
-  constructor(
-    readonly id: string,
-    readonly bundleSpecs: readonly Bundle[],
-    readonly strategy: PlacementStrategy,
-    created: Promise<void> = Promise.resolve(),
-  ) {
-    this.created = created;
-    // Not left unhandled: wait() and ready() report it.
-    created.catch(() => {});
+placementGroupCalls.wait = async (group, timeoutMs) => {
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) throw new InvalidArgumentError(`PlacementGroup.wait() takes milliseconds >= 0; got ${String(timeoutMs)}`, 'timeoutMs');
+  await group.created;
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const left = Math.max(0, Math.min(MAX_PLACEMENT_GROUP_WAIT_MS, Math.ceil(deadline - performance.now())));
+    const entry = await ask('waitPlacementGroup', { placementGroupId: group.id, timeoutMs: left }, left + 10_000);
+    if (entry === null || entry.state === 'REMOVED') return false;
+    if (entry.state === 'CREATED') return true;
+    if (performance.now() >= deadline) return false;
   }
-
-  get bundleCount(): number {
-    return this.bundleSpecs.length;
-  }
-
-  /**
-   * A ref that becomes ready once the group is placed (Ray's pg.ready()): usable with get() and
-   * wait(). Its value is true.
-   */
-  ready(): ObjectRef<true> {
-    readyCheck ??= remote(() => true as const, { numCpus: 0, name: 'bundle_reservation_check' }) as unknown as typeof readyCheck;
-    return (readyCheck as NonNullable<typeof readyCheck>).options({ numCpus: 0, resources: { [BUNDLE_RESOURCE]: 0.001 }, schedulingStrategy: { placementGroup: this } }).remote();
-  }
-
-  /** Whether the group is placed within `timeoutMs` (Ray's pg.wait(timeout_seconds)). Default: 30000. */
-  async wait(timeoutMs = 30_000): Promise<boolean> {
-    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) throw new InvalidArgumentError(`PlacementGroup.wait() takes milliseconds >= 0; got ${String(timeoutMs)}`, 'timeoutMs');
-    await this.created;
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const left = Math.max(0, Math.min(MAX_PLACEMENT_GROUP_WAIT_MS, Math.ceil(deadline - performance.now())));
-      const entry = await ask('waitPlacementGroup', { placementGroupId: this.id, timeoutMs: left }, left + 10_000);
-      if (entry === null || entry.state === 'REMOVED') return false;
-      if (entry.state === 'CREATED') return true;
-      if (performance.now() >= deadline) return false;
-    }
-  }
-
-  toJSON(): { id: string; bundleSpecs: readonly Bundle[]; strategy: PlacementStrategy } {
-    return { id: this.id, bundleSpecs: this.bundleSpecs, strategy: this.strategy };
-  }
-}
+};
 
 function checkBundles(bundles: unknown): Bundle[] {
   if (!Array.isArray(bundles) || bundles.length === 0) throw new InvalidOptionError('placementGroup(): bundles must be a non-empty array of resource maps, e.g. [{ CPU: 1 }, { CPU: 1, GPU: 1 }]', 'bundles');

@@ -5,7 +5,7 @@
  * it, and what waits for a node that can (a node may join). Work sent to a node that dies is lost
  * at once (the owner's node retries it within its maxRetries), whatever its connection does.
  */
-import { NodeDiedError } from '../errors/index.js';
+import { NodeDiedError, PlacementGroupRemovedError } from '../errors/index.js';
 import type { RemoteWork } from '../node/index.js';
 import { groupsIn } from '../placement-group/resources.js';
 import type { TaskSpec } from '../protocol/index.js';
@@ -64,6 +64,38 @@ export class RemoteTasks {
     if (this.warnedParked.has(work)) return;
     this.warnedParked.add(work);
     if (work.runHere === undefined) warnWaiting(`task ${work.spec.name}`, work.spec, this.placement.nodeTotals());
+    else this.failIfGroupGone(work);
+  }
+
+  /**
+   * A task that waits for its group's bundle: if the GCS does not know the group (its creation was
+   * refused, on the node that asked: a name taken, say) or it was removed, no bundle will ever come,
+   * and the task fails instead of waiting for ever. (The creator's node fails its own work when it
+   * is refused; this is for work that reached another node, in a task handed the group.) A group
+   * the GCS does not know yet may be on its way there (created a moment ago, on another
+   * connection): it is asked again, and the task fails only if the group is still unknown after
+   * about 5 s.
+   */
+  private failIfGroupGone(work: RemoteWork, asked = 0): void {
+    for (const placementGroupId of groupsIn(work.spec.resources)) {
+      void this.context.gcs.call('getPlacementGroup', { placementGroupId }).then(
+        (entry) => {
+          if (entry !== null && entry.state !== 'REMOVED') return;
+          const at = this.parked.findIndex((parked) => parked.work === work);
+          if (at < 0) return; // placed meanwhile, or failed already
+          if (entry === null && asked < 2) {
+            setTimeout(() => this.failIfGroupGone(work, asked + 1), asked === 0 ? 1000 : 4000).unref();
+            return;
+          }
+          this.parked.splice(at, 1);
+          const error = new PlacementGroupRemovedError(
+            `task ${work.spec.name} cannot run in placement group ${placementGroupId}: ${entry === null ? 'the GCS has no such group (its creation was refused, or its creator left)' : 'it was removed'}. Create the group again, and wait for pg.ready() before you use it`,
+          );
+          work.done(work.spec.returnIds.map((id) => ({ id, state: 'failed', data: encodeError(error) })));
+        },
+        () => {}, // the GCS is away: the task waits, as any parked task does
+      );
+    }
   }
 
   unpark(): void {

@@ -34,6 +34,7 @@ export const EXTENSION_TYPES = {
   function: 0x25,
   remoteFunction: 0x26,
   actorClass: 0x27,
+  placementGroup: 0x28,
 } as const;
 const OBJECT_REF_TYPE = EXTENSION_TYPES.objectRef;
 

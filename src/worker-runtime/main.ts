@@ -10,6 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import '../actors/handle.js';
 import '../util/queue.js';
 import '../api/remote-function.js';
+import '../placement-group/handle.js';
 import { ChannelNodeClient, CoreWorker, collectGarbage } from '../core-worker/index.js';
 import { setCurrentRuntime } from '../core-worker/current.js';
 import { ProtocolError } from '../errors/index.js';

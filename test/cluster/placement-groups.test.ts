@@ -70,12 +70,16 @@ describe('placement groups across processes', { timeout: 300_000 }, () => {
     assert.deepEqual(outcome.ran, [node, node, node, node]);
   });
 
-  test('test_placement_group_name_collision (cluster): a taken name fails get(ready()) and wait() with InvalidOptionError; nothing hangs', async () => {
-    const [outcome] = (await c().run('placement-groups.mjs', ['nameTaken'])) as [{ ready: { name: string; option: string; message: string }; waited: { name: string; message: string } }];
+  test('test_placement_group_name_collision (cluster): a taken name fails get(ready()) and wait() with InvalidOptionError, and work in the group on another node with PlacementGroupRemovedError; nothing hangs', async () => {
+    const [outcome] = (await c().run('placement-groups.mjs', ['nameTaken'])) as [
+      { ready: { name: string; option: string; message: string }; waited: { name: string; message: string }; elsewhere: { name: string; message: string } },
+    ];
     assert.equal(outcome.ready.name, 'InvalidOptionError', JSON.stringify(outcome));
     assert.equal(outcome.ready.option, 'name');
     assert.match(outcome.ready.message, /a placement group named 'taken' exists already/);
     assert.equal(outcome.waited.name, 'InvalidOptionError', JSON.stringify(outcome));
+    assert.equal(outcome.elsewhere.name, 'PlacementGroupRemovedError', JSON.stringify(outcome));
+    assert.match(outcome.elsewhere.message, /the GCS has no such group/);
   });
 
   // Ray: the group stays PENDING and the autoscaler says "No available node types can fulfill

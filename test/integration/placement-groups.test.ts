@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   ActorDiedError,
   InvalidOptionError,
+  PlacementGroup,
   PlacementGroupRemovedError,
   availableResources,
   clusterResources,
@@ -57,6 +58,33 @@ describe('placement groups in the embedded default', () => {
     assert.equal(Object.keys(row.bundlesToNodeId).length, 2);
     await removePlacementGroup(pg);
     assert.equal((await placementGroupTable(pg)).state, 'REMOVED');
+  });
+
+  test('test_placement_group_pass_to_task: a PlacementGroup given to a task or an actor is a handle to the same group there (wait, ready, its children in its bundles)', T, async () => {
+    const pg = placementGroup([{ CPU: 1 }, { CPU: 1 }], { strategy: 'PACK' });
+    const useGroup = remote(
+      async (group: PlacementGroup) => {
+        const miniray = await import('miniray');
+        const child = miniray.remote(async () => (await import('miniray')).getRuntimeContext().getAssignedResources());
+        const placed = await group.wait(30_000);
+        const resources = await miniray.get(child.options({ numCpus: 1, schedulingStrategy: { placementGroup: group, bundleIndex: 1 } }).remote());
+        return { isHandle: group instanceof miniray.PlacementGroup, id: group.id, bundleCount: group.bundleCount, placed, ready: await miniray.get(group.ready()), resources };
+      },
+      { numCpus: 0 },
+    );
+    const seen = await get(useGroup.remote(pg));
+    assert.deepEqual({ ...seen, resources: undefined }, { isHandle: true, id: pg.id, bundleCount: 2, placed: true, ready: true, resources: undefined });
+    // Its child was placed in bundle 1 (a handle the options did not take would have failed it at .remote()).
+    assert.deepEqual(seen.resources, { CPU: 1 });
+    class Holder {
+      constructor(private readonly group: PlacementGroup) {}
+      strategy(): string {
+        return `${this.group.id}:${this.group.strategy}:${this.group.bundleCount}`;
+      }
+    }
+    const holder = remote(Holder, { numCpus: 0 }).remote(pg);
+    assert.equal(await get(holder.strategy.remote()), `${pg.id}:PACK:2`);
+    await removePlacementGroup(pg);
   });
 
   test('test_placement_group_strategies: PACK, SPREAD and STRICT_PACK fit on one node; STRICT_SPREAD of 2 cannot (see the infeasible test)', T, async () => {
