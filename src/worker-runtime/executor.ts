@@ -618,7 +618,6 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
   }
 }
 
-/** A TaskError record whose stack is the original error's, as seen in the worker. */
 /** The TaskError record of what the task threw, encoded; never throws. */
 function taskErrorBytes(task: ExecuteTask, thrown: unknown): Uint8Array {
   try {
@@ -630,6 +629,7 @@ function taskErrorBytes(task: ExecuteTask, thrown: unknown): Uint8Array {
   }
 }
 
+/** A TaskError record whose stack is the original error's, as seen in the worker. */
 function taskErrorRecord(task: ExecuteTask, thrown: unknown): ErrorRecord {
   const cause = toErrorRecord(thrown);
   const what = cause.name && cause.name !== 'Error' ? `${cause.name}: ${cause.message}` : cause.message;
