@@ -24,7 +24,7 @@ import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, Ta
 import { answerNodeState } from '../state/node-state.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import { generatorItemId } from '../object-ref/generator.js';
-import { AgentContext, INLINE_LIMIT, type AgentOptions } from './context.js';
+import { AgentContext, type AgentOptions } from './context.js';
 import { answerClusterQuery } from './gcs-queries.js';
 import { parse } from './messages.js';
 import { ObjectTransfer } from './object-transfer.js';
@@ -33,7 +33,7 @@ import { RemoteActors } from './remote-actors.js';
 import { RemoteTasks } from './remote-tasks.js';
 import { WorkForPeers, writeForwardedLogs } from './work-for-peers.js';
 
-export { INLINE_LIMIT, type AgentOptions } from './context.js';
+export { type AgentOptions } from './context.js';
 export { CHUNK_BYTES } from './object-transfer.js';
 
 /** Free resources are reported to the GCS at most this often. */
@@ -416,7 +416,7 @@ export class ClusterAgent implements ClusterLink {
         // The asker could not read the copy it was told of: made again first (or failed, saying why).
         if (lostAt !== undefined) node.remoteObjects.holderLost(id, lostAt);
         return new Promise<RemoteValue>((resolve) => {
-          const withdraw = node.remoteObjects.whenExists(id, INLINE_LIMIT, resolve);
+          const withdraw = node.remoteObjects.whenExists(id, this.context.inlineLimit, resolve);
           signal.addEventListener('abort', withdraw, { once: true });
         });
       })

@@ -7,6 +7,7 @@
  * itself, so that no part depends on the agent's class, and the agent's own surface stays the
  * ClusterLink the node calls.
  */
+import { setting } from '../config/index.js';
 import { NodeDiedError } from '../errors/index.js';
 import type { GcsClient, NodeInfo } from '../gcs/index.js';
 import type { Peer } from '../net/index.js';
@@ -14,9 +15,6 @@ import type { Node } from '../node/index.js';
 import type { ResourceMap } from '../protocol/index.js';
 import { FunctionTable } from './functions.js';
 import { PeerLinks } from './links.js';
-
-/** Values up to this size go inline to their owner (Ray: 100 KiB); larger ones stay where they were made. */
-export const INLINE_LIMIT = 100 * 1024;
 
 export interface AgentOptions {
   readonly node: Node;
@@ -55,6 +53,12 @@ export class AgentContext {
   deathReason: string | undefined;
   /** Set by join(). */
   gcsClient: GcsClient | undefined;
+  /**
+   * Values up to this size go inline to their owner or reader; larger ones stay where they were
+   * made (the cluster-wide setting maxInlineObjectBytes, read once: the head's, as the agent is
+   * built after this process adopted the head's settings).
+   */
+  readonly inlineLimit = setting('maxInlineObjectBytes');
 
   /**
    * `linkLost`: a connection to `nodeId` closed (`wasOpen`) or could not be made; the agent

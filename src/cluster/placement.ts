@@ -11,7 +11,7 @@ import { InvalidOptionError } from '../errors/index.js';
 import { demandOf } from '../node/index.js';
 import { groupsIn } from '../placement-group/resources.js';
 import type { ActorSpec, ResourceMap, TaskSpec } from '../protocol/index.js';
-import { INLINE_LIMIT, type AgentContext, type View } from './context.js';
+import { type AgentContext, type View } from './context.js';
 
 /** Below this share of its CPUs in use, a node runs its own tasks (Ray's scheduler_spread_threshold). */
 const SPREAD_THRESHOLD = 0.5;
@@ -60,7 +60,7 @@ export class Placement {
     if (!isActor && spec.dependencies.length > 0) {
       let best: [string, number] | undefined;
       for (const entry of this.context.node.remoteObjects.bytesByNode(spec.dependencies)) if (best === undefined || entry[1] > best[1]) best = entry;
-      if (best !== undefined && best[1] > INLINE_LIMIT) {
+      if (best !== undefined && best[1] > this.context.inlineLimit) {
         const view = this.context.views.get(best[0]);
         if (view !== undefined && feasible.includes(view) && (best[0] === this.context.self ? this.localUse(demand) <= 1 : this.fits(this.free(view), demand))) return best[0];
       }

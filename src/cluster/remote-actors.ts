@@ -16,7 +16,7 @@ import type { RemoteWork } from '../node/index.js';
 import { groupsIn } from '../placement-group/resources.js';
 import type { ActorInfo, ActorSpec, RemoteValue } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
-import { INLINE_LIMIT, type AgentContext } from './context.js';
+import { type AgentContext } from './context.js';
 import { functionCodec } from './functions.js';
 import { parse } from './messages.js';
 import { warnWaiting, type Placement } from './placement.js';
@@ -281,7 +281,7 @@ export class RemoteActors {
     const start = (nodeId: string): void => {
       // Where the restart went: if that node dies too before the instance is up, the GCS sees it.
       void this.context.gcs.updateActor(spec.actorId as ActorIdHex, 'RESTARTING', { nodeId: nodeId as NodeIdHex }).catch(() => {});
-      const values = args ?? spec.dependencies.map((id) => this.context.node.remoteObjects.valueFor(id, INLINE_LIMIT));
+      const values = args ?? spec.dependencies.map((id) => this.context.node.remoteObjects.valueFor(id, this.context.inlineLimit));
       if (nodeId === this.context.self) {
         this.context.node.createActorForPeer(creation.functions, spec, values);
         return;
@@ -311,7 +311,7 @@ export class RemoteActors {
       };
       if (remaining === 0) return save();
       ids.forEach((id, i) =>
-        this.context.node.remoteObjects.whenExists(id, INLINE_LIMIT, (value) => {
+        this.context.node.remoteObjects.whenExists(id, this.context.inlineLimit, (value) => {
           values[i] = value;
           if (--remaining === 0) save();
         }),
@@ -429,7 +429,7 @@ export class RemoteActors {
     if (targetView !== undefined) targetView.actorCpus += spec.numCpus;
     const create = (): void => {
       const link = this.context.links.link(target);
-      const args = spec.dependencies.map((id) => this.context.node.remoteObjects.valueFor(id, INLINE_LIMIT));
+      const args = spec.dependencies.map((id) => this.context.node.remoteObjects.valueFor(id, this.context.inlineLimit));
       this.context.links.tell(link, 'createActor', { functions, spec, args });
       this.keepCreation(functions, spec);
     };

@@ -10,7 +10,7 @@ import type { RemoteWork } from '../node/index.js';
 import { groupsIn } from '../placement-group/resources.js';
 import type { TaskSpec } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
-import { INLINE_LIMIT, type AgentContext } from './context.js';
+import { type AgentContext } from './context.js';
 import { answers } from './messages.js';
 import { warnWaiting, type Placement } from './placement.js';
 
@@ -124,7 +124,7 @@ export class RemoteTasks {
       functions.push(work.function);
       this.context.functions.publish(work.function);
     }
-    const args = spec.dependencies.map((id) => this.context.node.remoteObjects.valueFor(id, INLINE_LIMIT));
+    const args = spec.dependencies.map((id) => this.context.node.remoteObjects.valueFor(id, this.context.inlineLimit));
     const returnId = spec.returnIds[0] as string;
     this.sentTo.set(returnId, nodeId);
     // Settled once: by the answer, by the request failing, or by the node's death (whichever is first).

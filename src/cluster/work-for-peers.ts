@@ -9,7 +9,7 @@ import type { Peer } from '../net/index.js';
 import type { ForwardedLogLine } from '../node/index.js';
 import type { RemoteValue, TaskSpec } from '../protocol/index.js';
 import { formatLogLine } from '../state/log-lines.js';
-import { INLINE_LIMIT, type AgentContext } from './context.js';
+import { type AgentContext } from './context.js';
 import type { CreateActor, ExecuteTask } from './messages.js';
 import type { ObjectTransfer } from './object-transfer.js';
 import { describe } from './placement.js';
@@ -71,7 +71,7 @@ export class WorkForPeers {
       running.add(returnId);
     }
     return new Promise<RemoteValue[]>((resolve) =>
-      node.runForPeer(definitions, spec, args, INLINE_LIMIT, (values) => {
+      node.runForPeer(definitions, spec, args, this.context.inlineLimit, (values) => {
         running?.delete(returnId);
         this.streamAcks.delete(returnId); // generators
         if (running?.size === 0 && this.runningFor.get(owner) === running) this.runningFor.delete(owner);

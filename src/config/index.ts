@@ -79,6 +79,12 @@ const SETTINGS = {
     max: 1,
     doc: "1: when the last ref to a failed task's result goes without get() having read it, its error is logged to stderr once (as Ray's \"Unhandled error\"); 0: not logged.",
   },
+  maxInlineObjectBytes: {
+    scope: 'cluster',
+    default: 100 * 1024,
+    min: 0,
+    doc: "Values of at most this many bytes travel between nodes inside the message that carries them: a task's result to its owner, an argument to the node that runs the task, a generator's item (as Ray's max_direct_call_object_size, 100 KiB). Larger ones stay in the store of the node that made them, and a node that reads one pulls it from there in chunks. Also where the scheduler starts to prefer the node that holds a task's arguments.",
+  },
   maxLineageBytes: {
     scope: 'cluster',
     default: 1024 * 1024 * 1024,

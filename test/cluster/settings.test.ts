@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { Proc, cliMain, fixture, resultsOf } from './harness.js';
 import { freePort } from './redis.js';
 
-const HEAD_SETTINGS = { MINIRAY_GCS_RECONNECT_TIMEOUT_MS: '2000', MINIRAY_TASK_EVENTS_FLUSH_MS: '123' };
+const HEAD_SETTINGS = { MINIRAY_GCS_RECONNECT_TIMEOUT_MS: '2000', MINIRAY_TASK_EVENTS_FLUSH_MS: '123', MINIRAY_MAX_INLINE_OBJECT_BYTES: '4096' };
 
 describe("cluster-wide settings: the head's hold for every node and driver", { timeout: 180_000 }, () => {
   let scratch = '';
@@ -51,7 +51,7 @@ describe("cluster-wide settings: the head's hold for every node and driver", { t
     assert.equal(otherwise.stderr.match(/is not used here/g)?.length, 1, 'said once');
     assert.doesNotMatch(plain.stderr, /is not used here/);
 
-    const names = ['gcsReconnectTimeoutMs', 'taskEventsFlushMs', 'defaultMaxRetries'];
+    const names = ['gcsReconnectTimeoutMs', 'taskEventsFlushMs', 'maxInlineObjectBytes', 'defaultMaxRetries'];
     const driver = new Proc('driver', process.execPath, [fixture('settings.mjs'), ...names], env({ MINIRAY_ADDRESS: address, MINIRAY_TASK_EVENTS_FLUSH_MS: '999', MINIRAY_DEFAULT_MAX_RETRIES: '5' }));
     procs.push(driver);
     const outcome = await driver.ended(60_000);
@@ -60,9 +60,10 @@ describe("cluster-wide settings: the head's hold for every node and driver", { t
     assert.deepEqual(joined, {
       gcsReconnectTimeoutMs: { value: 2000, scope: 'cluster' },
       taskEventsFlushMs: { value: 123, scope: 'cluster' },
+      maxInlineObjectBytes: { value: 4096, scope: 'cluster' },
       defaultMaxRetries: { value: 5, scope: 'process' }, // a program's own default: not the head's
     });
-    assert.deepEqual(left, { gcsReconnectTimeoutMs: 60_000, taskEventsFlushMs: 999, defaultMaxRetries: 5 }, 'its own again after shutdown()');
+    assert.deepEqual(left, { gcsReconnectTimeoutMs: 60_000, taskEventsFlushMs: 999, maxInlineObjectBytes: 102_400, defaultMaxRetries: 5 }, 'its own again after shutdown()');
     assert.match(outcome.stderr, /MINIRAY_TASK_EVENTS_FLUSH_MS=999 is not used here: taskEventsFlushMs .* the head's value, 123/);
 
     // The nodes' GCS links give up after the head's 2 s (not 60 s, nor 600 s): they exit.
