@@ -22,6 +22,7 @@ import type { LocalDispatch } from './dispatch.js';
 import { GeneratorStreams } from './generators.js';
 import type { NodeOptions } from './index.js';
 import type { RemoteObjects } from './remote-objects.js';
+import type { ObjectReads } from './reads.js';
 import type { NodeResources } from './resources.js';
 import type { RuntimeEnvs } from './runtime-envs.js';
 import type { TaskManager } from './task-manager.js';
@@ -61,6 +62,7 @@ export class NodeContext {
   envs!: RuntimeEnvs;
   actorRouting!: ActorRouting;
   dispatcher!: LocalDispatch;
+  reads!: ObjectReads;
 
   constructor(components: NodeComponents) {
     this.options = components.options;
@@ -90,38 +92,6 @@ export class NodeContext {
 
   streams(): GeneratorStreams<TaskRecord> {
     return (this.generators ??= new GeneratorStreams(this.objects));
-  }
-
-  /**
-   * Which of `ids` must be brought here before they can be read: objects owned on another node
-   * that have no value here yet and, when their value is wanted, objects whose primary copy is on
-   * another node. Undefined when none (the common case, without allocating).
-   */
-  copiesNeeded(ids: readonly string[], withData: boolean): string[] | undefined {
-    if (this.cluster === undefined) return undefined;
-    let needed: string[] | undefined;
-    for (const id of ids) {
-      const entry = this.objects.get(id);
-      if (entry === undefined) continue;
-      const borrowed = entry.foreignOwner !== undefined && entry.state === 'pending';
-      const remote = withData && entry.location !== undefined && entry.state === 'ready' && !this.store.contains(id);
-      if (borrowed || remote) (needed ??= []).push(id);
-    }
-    return needed;
-  }
-
-  /** Calls `then` once every object in `ids` that is held elsewhere has a copy here. */
-  withCopies(ids: readonly string[], then: () => void): void {
-    const elsewhere = this.copiesNeeded(ids, true);
-    if (elsewhere === undefined) then();
-    else (this.cluster as ClusterLink).localize(elsewhere, then);
-  }
-
-  /** objects.waitForObjects, after asking the owners of borrowed objects among `ids` for their values. */
-  waitForObjects(what: string, ids: readonly string[], ready: () => void, failed: (error: Uint8Array) => void): void {
-    const borrowed = this.copiesNeeded(ids, false);
-    if (borrowed !== undefined) (this.cluster as ClusterLink).localize(borrowed, () => {});
-    this.objects.waitForObjects(what, ids, ready, failed);
   }
 
   definitionsFor(functionId: string): readonly FunctionDescriptor[] {

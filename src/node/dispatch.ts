@@ -59,7 +59,7 @@ export class LocalDispatch {
       return;
     }
     // Arguments held on other nodes are read here: copies first.
-    const elsewhere = this.context.copiesNeeded(record.spec.dependencies, true);
+    const elsewhere = this.context.reads.copiesNeeded(record.spec.dependencies, true);
     if (elsewhere !== undefined) {
       (this.context.cluster as ClusterLink).localize(elsewhere, () => {
         if (record.state !== 'waiting') return;

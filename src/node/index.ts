@@ -20,7 +20,7 @@ import {
 } from '../errors/index.js';
 import { NodeID } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
-import { ObjectDirectory, unhandledErrorReporter, type ObjectEntry, type ObjectInfo } from '../ownership/index.js';
+import { ObjectDirectory, unhandledErrorReporter, type ObjectInfo } from '../ownership/index.js';
 import type { ClusterLink, ForwardedLogLine } from './cluster-link.js';
 import { ObjectDelivery } from './delivery.js';
 import { generatorItemId } from '../object-ref/generator.js';
@@ -33,6 +33,7 @@ import { ActorRouting } from './actor-routing.js';
 import { Cancellation } from './cancellation.js';
 import { NodeContext } from './context.js';
 import { LocalDispatch } from './dispatch.js';
+import { ObjectReads } from './reads.js';
 import { NodeResources } from './resources.js';
 import { RuntimeEnvs } from './runtime-envs.js';
 import { TaskManager, type TaskRecord, type Worker } from './task-manager.js';
@@ -117,6 +118,7 @@ export class Node {
   private readonly envs: RuntimeEnvs;
   private readonly actorRouting: ActorRouting;
   private readonly dispatcher: LocalDispatch;
+  private readonly reads: ObjectReads;
 
   /** next() of an ObjectRefGenerator in `thread` (which owns its task); `peek`: wait([gen]), which reads nothing. */
   generatorNext(thread: string, generatorId: string, index: number, answer: (answer: GeneratorAnswer) => void, peek = false): void {
@@ -225,7 +227,7 @@ export class Node {
       killHost: (host) => this.pool.kill(host as Worker, 'actor'),
       setBusy: (host, busy) => this.pool.setBusy(host as Worker, busy),
       // An actor here reads its arguments here: copies come first of those held elsewhere.
-      waitForObjects: (what, ids, ready, failed) => this.context.waitForObjects(what, ids, () => this.context.withCopies(ids, ready), failed),
+      waitForObjects: (what, ids, ready, failed) => this.reads.waitForObjects(what, ids, () => this.reads.withCopies(ids, ready), failed),
       argumentsFor: (ids, host) => this.delivery.argumentsFor(ids, host as Worker),
       storeResults: (host, ids, result, attached) => {
         this.tasks.actorCallDone(ids[0] as string, true);
@@ -267,6 +269,7 @@ export class Node {
     this.envs = context.envs = new RuntimeEnvs(context);
     this.actorRouting = context.actorRouting = new ActorRouting(context);
     this.dispatcher = context.dispatcher = new LocalDispatch(context);
+    this.reads = context.reads = new ObjectReads(context);
     this.pool.start();
   }
 
@@ -342,23 +345,8 @@ export class Node {
     return this.store.view(block);
   }
 
-  /** `owners`: each ref's owner node, when some are owned on another node (this node borrows those). */
   addRefs(thread: string, ids: readonly string[], owners?: readonly string[]): void {
-    if (owners !== undefined) {
-      const borrowed = new Map<string, string[]>();
-      for (let i = 0; i < ids.length; i++) {
-        const owner = owners[i] as string;
-        const id = ids[i] as string;
-        if (owner === this.nodeId || this.objects.get(id) !== undefined) continue;
-        this.objects.addForeign(id, owner);
-        let list = borrowed.get(owner);
-        if (list === undefined) borrowed.set(owner, (list = []));
-        list.push(id);
-      }
-      // The owners keep these alive while this node holds them (Ray's borrowers).
-      for (const [owner, list] of borrowed) this.context.cluster?.borrow(owner, list);
-    }
-    this.objects.addHandles(thread, ids);
+    this.reads.addRefs(thread, ids, owners);
   }
 
   removeRefs(thread: string, ids: readonly string[]): void {
@@ -391,45 +379,8 @@ export class Node {
     ];
   }
 
-  /**
-   * Calls `onObject` for each ID once its object exists (at once for those that do), as seen by
-   * `reader` (the driver, or a worker: parts come as slab blocks it has been sent, or as copies for a
-   * process). Returns a function that withdraws the callbacks still waiting. `fetchLocal` (a wait):
-   * an object ready on another node is reported once its copy is here, as a get's would be.
-   */
-  fetch(
-    ids: readonly string[],
-    withData: boolean,
-    onObject: (object: ObjectPayload) => void,
-    reader: Worker | undefined = undefined,
-    fetchLocal = false,
-  ): () => void {
-    const cluster = this.context.cluster;
-    if (cluster === undefined) return this.objects.fetch(ids, (id, entry) => onObject(this.delivery.payload(id, entry, withData, reader)), withData);
-    // Objects owned elsewhere with no value here yet: their owners are asked (they then arrive as
-    // any pending object does). Objects ready on another node: a copy is pulled before delivery.
-    const borrowed = this.context.copiesNeeded(ids, false);
-    if (borrowed !== undefined) cluster.localize(borrowed, () => {});
-    let withdrawn = false;
-    let again: (() => void)[] | undefined;
-    const localize = withData || fetchLocal;
-    const deliver = (id: string, entry: ObjectEntry<TaskRecord> | undefined): void => {
-      if (localize && entry?.state === 'ready' && entry.location !== undefined && !this.store.contains(id)) {
-        cluster.localize([id], () => {
-          if (withdrawn) return;
-          const now = this.objects.get(id);
-          // Its copy was lost and it is being rebuilt by lineage: delivered once it exists again.
-          if (now?.state === 'pending') (again ??= []).push(this.objects.fetch([id], deliver, withData));
-          else onObject(this.delivery.payload(id, now, withData, reader));
-        });
-      } else onObject(this.delivery.payload(id, entry, withData, reader));
-    };
-    const withdraw = this.objects.fetch(ids, deliver, withData);
-    return () => {
-      withdrawn = true;
-      withdraw();
-      for (const more of again ?? []) more();
-    };
+  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, reader: Worker | undefined = undefined, fetchLocal = false): () => void {
+    return this.reads.fetch(ids, withData, onObject, reader, fetchLocal);
   }
 
   cancel(objectId: string, force: boolean, recursive = false): void {

@@ -85,7 +85,7 @@ function setup(options: { actorTaskRetries?: number } = {}) {
     cancellation: { cancelledByParent: () => false },
     actorRouting: { callActor: (call: TaskSpec) => void actorCalls.push(call) },
     streams: () => ({ open: () => {} }),
-    waitForObjects: (what, ids, ready, failed) => objects.waitForObjects(what, ids, ready, failed),
+    reads: { waitForObjects: (what, ids, ready, failed) => objects.waitForObjects(what, ids, ready, failed) },
   };
   tasks = new TaskManager(host);
   const manager = tasks;

@@ -25,6 +25,7 @@ import type { Cancellation } from './cancellation.js';
 import type { ClusterLink, RemoteWork } from './cluster-link.js';
 import type { LocalDispatch } from './dispatch.js';
 import type { GeneratorStreams } from './generators.js';
+import type { ObjectReads } from './reads.js';
 import type { RemoteObjects } from './remote-objects.js';
 import type { GpuHold, NodeResources } from './resources.js';
 
@@ -78,8 +79,8 @@ export interface TaskHost {
   readonly resources: Pick<NodeResources, 'releaseResources'>;
   readonly cancellation: Pick<Cancellation, 'cancelledByParent'>;
   readonly actorRouting: Pick<ActorRouting, 'callActor'>;
+  readonly reads: Pick<ObjectReads, 'waitForObjects'>;
   streams(): Pick<GeneratorStreams<TaskRecord>, 'open'>;
-  waitForObjects(what: string, ids: readonly string[], ready: () => void, failed: (error: Uint8Array) => void): void;
 }
 
 export class TaskManager {
@@ -153,7 +154,7 @@ export class TaskManager {
 
   /** Enqueues a waiting task once its ref arguments exist (or fails it with the first that failed). */
   waitForArguments(record: TaskRecord): void {
-    this.context.waitForObjects(
+    this.context.reads.waitForObjects(
       `task ${record.spec.name}`,
       record.spec.dependencies,
       () => {
