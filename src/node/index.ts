@@ -3,7 +3,17 @@
  * and the actor manager, and handles everything workers say. What readers are sent of objects is
  * in delivery.ts. In the embedded default the node lives in the driver's thread and the driver's
  * CoreWorker calls it directly (`LocalNodeClient`, local-client.ts); workers talk to it over
- * channels.
+ * channels. The node is the one door: what it does beyond workers' messages, it does through its
+ * parts, each a module of this folder, which share a NodeContext (context.ts) and not this class:
+ *
+ *   task-manager.ts   task records and what a task's owner decides: submission, retries, lineage,
+ *                     rebuilds when a node dies, the actor calls it owns (through its TaskHost)
+ *   dispatch.ts       the queue here (or the cluster), and batched dispatch to workers
+ *   resources.ts      GPUs, custom resources, placement groups' bundles
+ *   cancellation.ts   cancel, recursive and forced
+ *   runtime-envs.ts   workers of other runtime environments, working-dir packages
+ *   actor-routing.ts  actor creation, names claimed from the GCS, aliases, where each call goes
+ *   reads.ts          get/wait, and the copies from other nodes they wait for
  *
  * Task life: submitted -> waiting (for ref arguments) -> queued (scheduler) -> running (sent to a
  * worker) -> finished. A worker's death sends its started tasks back to the queue while retries
