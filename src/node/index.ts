@@ -513,7 +513,7 @@ export class Node {
     return this.resources.groupRemovedError(placementGroupId);
   }
 
-  get removedGroups(): ReadonlySet<string> {
+  get removedGroups(): Set<string> {
     return this.resources.removedGroups;
   }
 
