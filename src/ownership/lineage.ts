@@ -7,7 +7,7 @@
  * oldest are dropped, and their results are no longer reconstructable.
  *
  * Only the bookkeeping and the plan are here, over an opaque task `T` (the node's task record);
- * the node re-runs what the plan names (see Node.rebuild).
+ * the node re-runs what the plan names (see TaskManager.rebuild, src/node/task-manager.ts).
  */
 
 /** What lineage needs to know of a finished task (a TaskSpec is one: nothing is copied). */
