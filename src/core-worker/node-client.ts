@@ -168,6 +168,7 @@ export class ChannelNodeClient implements NodeClient {
   }
 
   fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void {
+    if (ids.length === 0) return NO_WITHDRAW; // nothing to answer: a request would never end
     const id = this.requests.open('get', new FetchRequest(ids, onObject, this));
     // wait(fetchLocal): the one field a wait adds; a get (withData) pulls copies anyway and sends nothing new.
     this.channel.send(
@@ -221,6 +222,8 @@ export class ChannelNodeClient implements NodeClient {
     this.channel.send({ type: 'generatorDropped', generatorId });
   }
 }
+
+const NO_WITHDRAW = (): void => {};
 
 /** A get or wait: each object as it comes; a failure fails every one of its IDs. */
 class FetchRequest extends PendingRequest<ObjectPayload> {

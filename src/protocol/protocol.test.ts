@@ -201,6 +201,7 @@ const malformedFromWorker: Array<[string, unknown, RegExp]> = [
   ['an actor call without method', { type: 'submit', functions: [], tasks: [{ ...taskSpec, actorId: ID }] }, /tasks\[0\]\.method must be a string, got undefined/],
   ['a task with a method but no actor', { type: 'submit', functions: [], tasks: [{ ...taskSpec, method: 'inc' }] }, /tasks\[0\]\.method must be absent: a task that is not an actor call \(no actorId\) has no method, got string "inc"/],
   ['a function of unknown kind', { type: 'submit', functions: [{ kind: 'eval', id: ID, name: 'f' }], tasks: [] }, /functions\[0\]\.kind must be one of 'source', 'module'/],
+  ['a get of no IDs', { type: 'request', id: 1, method: 'get', ids: [], withData: true }, /ids must be at least one ID, got an array of 0/],
   ['a get with ids: null', { type: 'request', id: 1, method: 'get', ids: null, withData: true }, /type 'request'.*: ids must be an array, got null/],
   // the envelope of a request
   ['a request with id 0', { type: 'request', id: 0, method: 'get', ids: [], withData: true }, /id must be an integer >= 1, got number 0/],

@@ -211,7 +211,8 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
     const method = o['method'] as WorkerMethod;
     switch (method) {
       case 'get':
-        list(o['ids'], 'ids', anId);
+        // Its last answer ends it: a get of nothing would never end.
+        if (list(o['ids'], 'ids', anId).length === 0) fail('ids', 'at least one ID', o['ids']);
         bool(o['withData'], 'withData');
         if (o['fetchLocal'] !== undefined) bool(o['fetchLocal'], 'fetchLocal');
         break;
