@@ -415,7 +415,7 @@ export class CoreWorker {
   }
 
   lookupActor(name: string, namespace: string): Promise<ActorInfo | null> {
-    return new Promise((resolve) => this.node.lookupActor(name, namespace, resolve));
+    return new Promise((resolve, reject) => this.node.lookupActor(name, namespace, (info, error) => (error === undefined ? resolve(info) : reject(error))));
   }
 
   /** The cluster's node table or resource totals, from its head (through this thread's node). */

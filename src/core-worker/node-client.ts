@@ -11,13 +11,16 @@ import type {
   ActorSpec,
   NodeToWorker,
   NewObject,
+  RequestAnswer,
   ObjectPayload,
   Part,
   TaskSpec,
   WorkerToNode,
 } from '../protocol/index.js';
-import type { FunctionDescriptor } from '../serialization/index.js';
-import type { Channel } from '../transport/index.js';
+import type { MinirayError, ProtocolError } from '../errors/index.js';
+import { WORKER_ANSWER_CHECKS, type WorkerAnswers } from '../protocol/index.js';
+import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
+import { PendingRequest, RequestTable, type Channel } from '../transport/index.js';
 
 export interface NodeClient {
   readonly nodeId: string;
@@ -44,8 +47,11 @@ export interface NodeClient {
    * with spec.getIfExists, it returns the live actor of that name, if any (else undefined).
    */
   createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): ActorInfo | void;
-  /** Finds a named actor; `callback` gets null when there is none. */
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void;
+  /**
+   * Finds a named actor; `callback` gets null when there is none, or `error` when the node could
+   * not be asked (a worker's channel closed).
+   */
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void;
   killActor(actorId: string, noRestart: boolean): void;
   /** Asks the cluster's head (through the node) for its node table or resource totals. */
   clusterInfo(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void;
@@ -72,11 +78,12 @@ export interface NodeClient {
   generatorDropped(generatorId: string): void;
 }
 
-/** A worker's NodeClient: messages over the worker's channel, replies matched by request id. */
+/**
+ * A worker's NodeClient: messages over the worker's channel. What is answered (get, lookupActor,
+ * clusterInfo, generatorNext) goes through one RequestTable; the rest is one-way.
+ */
 export class ChannelNodeClient implements NodeClient {
-  private nextRequestId = 1;
-  private readonly requests = new Map<number, { remaining: number; onObject: (object: ObjectPayload) => void }>();
-  private readonly actorLookups = new Map<number, (info: ActorInfo | null) => void>();
+  private readonly requests: RequestTable<WorkerAnswers>;
 
   private readonly slabs = new Map<number, SharedArrayBuffer>();
   readonly answersAtOnce = false;
@@ -86,7 +93,26 @@ export class ChannelNodeClient implements NodeClient {
     readonly nodeId: string,
     private readonly channel: Channel<WorkerToNode, NodeToWorker>,
     private readonly sharesMemory = true,
-  ) {}
+    /** Told of the node's first protocol error in its answers (an answer to no request, a malformed value). */
+    report: (error: ProtocolError) => void = (error) => console.error(`miniray worker: ${error.message}`),
+  ) {
+    this.requests = new RequestTable<WorkerAnswers>({
+      sendCancel: (id) => channel.send({ type: 'cancelRequest', id }),
+      checks: WORKER_ANSWER_CHECKS,
+      report,
+      peer: `node ${nodeId.slice(0, 8)}`,
+    });
+  }
+
+  /** Called by the worker runtime for each `reply` and `response` message. */
+  receive(message: RequestAnswer): void {
+    this.requests.receive(message);
+  }
+
+  /** The channel to the node closed: what is waiting fails with a ConnectionError. */
+  close(reason: string): void {
+    this.requests.close(reason);
+  }
 
   /** Arena slabs the node sent, attached to the frame of the `slabs` message. */
   addSlabs(slabs: readonly { index: number; attached: number }[], attached: readonly SharedArrayBuffer[]): void {
@@ -142,27 +168,13 @@ export class ChannelNodeClient implements NodeClient {
   }
 
   fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void {
-    const requestId = this.nextRequestId++;
-    this.requests.set(requestId, { remaining: ids.length, onObject });
+    if (ids.length === 0) return NO_WITHDRAW; // nothing to answer: a request would never end
+    const id = this.requests.open('get', new FetchRequest(ids, onObject, this));
     // wait(fetchLocal): the one field a wait adds; a get (withData) pulls copies anyway and sends nothing new.
-    this.channel.send(fetchLocal === true && !withData ? { type: 'get', requestId, ids, withData, fetchLocal } : { type: 'get', requestId, ids, withData });
-    return () => {
-      if (this.requests.delete(requestId)) this.channel.send({ type: 'cancelGet', requestId });
-    };
-  }
-
-  /** Called by the worker runtime for each `objects` reply. */
-  deliver(requestId: number, objects: readonly ObjectPayload[]): void {
-    const request = this.requests.get(requestId);
-    if (request === undefined) {
-      // The get/wait settled (an error, a timeout) before these arrived: give their leases back.
-      const leases = objects.flatMap((o) => (o.state === 'ready' && o.lease !== undefined ? [o.lease] : []));
-      if (leases.length > 0) this.releaseLeases(leases);
-      return;
-    }
-    request.remaining -= objects.length;
-    if (request.remaining <= 0) this.requests.delete(requestId);
-    for (const object of objects) request.onObject(object);
+    this.channel.send(
+      fetchLocal === true && !withData ? { type: 'request', id, method: 'get', ids, withData, fetchLocal } : { type: 'request', id, method: 'get', ids, withData },
+    );
+    return () => this.requests.cancel(id);
   }
 
   cancel(objectId: string, force: boolean, recursive: boolean): void {
@@ -182,32 +194,15 @@ export class ChannelNodeClient implements NodeClient {
     return undefined;
   }
 
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
-    const requestId = this.nextRequestId++;
-    this.actorLookups.set(requestId, callback);
-    this.channel.send({ type: 'lookupActor', requestId, name, namespace });
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void {
+    const id = this.requests.open('lookupActor', new CallbackRequest(callback, (error) => callback(null, error)));
+    this.channel.send({ type: 'request', id, method: 'lookupActor', name, namespace });
   }
-
-  private readonly clusterQueries = new Map<number, (answer: ClusterAnswer) => void>();
 
   clusterInfo(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void {
-    const requestId = this.nextRequestId++;
-    this.clusterQueries.set(requestId, callback);
-    this.channel.send({ type: 'clusterInfo', requestId, query });
-  }
-
-  /** Called by the worker runtime for each `clusterInfo` reply. */
-  deliverClusterInfo(requestId: number, answer: ClusterAnswer): void {
-    const callback = this.clusterQueries.get(requestId);
-    this.clusterQueries.delete(requestId);
-    callback?.(answer);
-  }
-
-  /** Called by the worker runtime for each `actorInfo` reply. */
-  deliverActorInfo(requestId: number, info: ActorInfo | null): void {
-    const callback = this.actorLookups.get(requestId);
-    this.actorLookups.delete(requestId);
-    callback?.(info);
+    // A failure is an answer too: `error`, as when the head could not be asked.
+    const id = this.requests.open('clusterInfo', new CallbackRequest(callback, (error) => callback({ error: encodeError(error) })));
+    this.channel.send({ type: 'request', id, method: 'clusterInfo', query });
   }
 
   killActor(actorId: string, noRestart: boolean): void {
@@ -215,22 +210,62 @@ export class ChannelNodeClient implements NodeClient {
   }
 
   // generators
-  private readonly streamRequests = new Map<number, (answer: GeneratorAnswer) => void>();
-
   generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void, peek = false): void {
-    const requestId = this.nextRequestId++;
-    this.streamRequests.set(requestId, callback);
-    this.channel.send(peek ? { type: 'generatorNext', requestId, generatorId, index, peek: true } : { type: 'generatorNext', requestId, generatorId, index });
-  }
-
-  /** Called by the worker runtime for each `generatorNext` reply. */
-  deliverGeneratorNext(requestId: number, answer: GeneratorAnswer): void {
-    const callback = this.streamRequests.get(requestId);
-    this.streamRequests.delete(requestId);
-    callback?.(answer);
+    // A failure answers 'failed': the reader then reads item `index`, whose get fails the same way.
+    const id = this.requests.open('generatorNext', new CallbackRequest(callback, () => callback('failed')));
+    this.channel.send(
+      peek ? { type: 'request', id, method: 'generatorNext', generatorId, index, peek: true } : { type: 'request', id, method: 'generatorNext', generatorId, index },
+    );
   }
 
   generatorDropped(generatorId: string): void {
     this.channel.send({ type: 'generatorDropped', generatorId });
+  }
+}
+
+const NO_WITHDRAW = (): void => {};
+
+/** A get or wait: each object as it comes; a failure fails every one of its IDs. */
+class FetchRequest extends PendingRequest<ObjectPayload> {
+  constructor(
+    private readonly ids: readonly string[],
+    private readonly onObject: (object: ObjectPayload) => void,
+    private readonly client: ChannelNodeClient,
+  ) {
+    super();
+  }
+
+  answer(object: ObjectPayload): void {
+    this.onObject(object);
+  }
+
+  fail(error: MinirayError): void {
+    // A get rejects at its first failed object; a wait counts each as ready (an ID already given is
+    // given again, which both ignore).
+    const data = encodeError(error);
+    for (const id of this.ids) this.onObject({ id, state: 'failed', data });
+  }
+
+  /** The get/wait settled (an error, a timeout) before these arrived: give their leases back. */
+  override dropped(object: ObjectPayload): void {
+    if (object.state === 'ready' && object.lease !== undefined) this.client.releaseLeases([object.lease]);
+  }
+}
+
+/** A request answered once, by a callback. */
+class CallbackRequest<V> extends PendingRequest<V> {
+  constructor(
+    private readonly callback: (value: V) => void,
+    private readonly onError: (error: MinirayError) => void,
+  ) {
+    super();
+  }
+
+  answer(value: V): void {
+    this.callback(value);
+  }
+
+  fail(error: MinirayError): void {
+    this.onError(error);
   }
 }

@@ -33,6 +33,7 @@ import { ObjectStore, type Block } from '../object-store/index.js';
 import { ObjectDirectory, unhandledErrorReporter, type ObjectInfo } from '../ownership/index.js';
 import type { ClusterLink, ForwardedLogLine } from './cluster-link.js';
 import { ObjectDelivery } from './delivery.js';
+import { WorkerRequests } from './worker-requests.js';
 import { generatorItemId } from '../object-ref/generator.js';
 
 /** Items up to this size go inline to their owner's node (as the cluster's INLINE_LIMIT for returns). */
@@ -103,8 +104,6 @@ export class Node {
   private readonly functions = new Map<string, FunctionDescriptor>();
   /** Recent run time of each function's tasks, in microseconds (a moving average). */
   private readonly runTimeUs = new Map<string, number>();
-  /** Withdraw functions of workers' get/wait requests still waiting, by "workerId:requestId". */
-  private readonly workerFetches = new Map<string, () => void>();
   private readonly scheduler: Scheduler<TaskRecord, Worker>;
   private readonly pool: WorkerPool<TaskRecord>;
   private readonly actors: ActorManager;
@@ -695,18 +694,13 @@ export class Node {
         this.createActor(message.functions, spec, false);
         return undefined;
       }
-      case 'lookupActor':
-        this.lookupActor(message.name, message.namespace, (info) => {
-          if (worker.alive) worker.channel.send({ type: 'actorInfo', requestId: message.requestId, info });
-        });
+      case 'request':
+        return this.workerRequests.receive(worker, message);
+      case 'cancelRequest':
+        this.workerRequests.cancel(worker, message.id);
         return undefined;
       case 'killActor':
         this.killActor(message.actorId, message.noRestart);
-        return undefined;
-      case 'clusterInfo':
-        this.clusterInfo(message.query, (answer) => {
-          if (worker.alive) worker.channel.send({ type: 'clusterInfo', requestId: message.requestId, answer });
-        });
         return undefined;
       case 'submit': {
         const problem = this.checkSubmit(worker, message.tasks) ?? this.checkFunctions(message.functions);
@@ -746,36 +740,6 @@ export class Node {
         this.releaseLeases(message.leases);
         return undefined;
       }
-      case 'get': {
-        const key = `${worker.id}:${message.requestId}`;
-        if (this.workerFetches.has(key)) return `reuses request ID ${message.requestId}, whose get is still open`;
-        let remaining = message.ids.length;
-        const traced = this.taskEvents.coreTraced();
-        const startMs = traced ? Date.now() : 0;
-        const kind = message.withData ? 'get' : 'wait';
-        const withdraw = this.fetch(
-          message.ids,
-          message.withData,
-          (object) => {
-            if (--remaining === 0) {
-              if (traced) this.taskEvents.core(kind, worker.id, startMs, message.ids.length);
-              this.workerFetches.delete(key);
-            }
-            if (worker.alive) worker.channel.send({ type: 'objects', requestId: message.requestId, objects: [object] });
-            else if (object.state === 'ready' && object.lease !== undefined) this.objects.releaseLease(object.lease);
-          },
-          worker,
-          message.fetchLocal === true,
-        );
-        if (remaining > 0) this.workerFetches.set(key, () => (withdraw(), traced && this.taskEvents.core(kind, worker.id, startMs, message.ids.length)));
-        return undefined;
-      }
-      case 'cancelGet': {
-        const key = `${worker.id}:${message.requestId}`;
-        this.workerFetches.get(key)?.();
-        this.workerFetches.delete(key);
-        return undefined;
-      }
       case 'blocked': {
         // Only a task can wait in get() with its CPU lent out; each blocked task is one of those it runs.
         const blocked = this.blockedTasks.get(worker) ?? 0;
@@ -802,16 +766,46 @@ export class Node {
       // generators
       case 'generatorItem':
         return this.onGeneratorItem(worker, message, attached);
-      case 'generatorNext':
-        this.generatorNext(worker.id, message.generatorId, message.index, (answer) => {
-          if (worker.alive) worker.channel.send({ type: 'generatorNext', requestId: message.requestId, answer });
-        }, message.peek === true);
-        return undefined;
       case 'generatorDropped':
         this.generatorDropped(worker.id, message.generatorId);
         return undefined;
     }
   }
+
+  /** The requests workers make of their node (the answered part of handleWorkerMessage). */
+  private readonly workerRequests = new WorkerRequests<Worker>({
+    get: (worker, request) => {
+      let remaining = request.ids.length;
+      const traced = this.taskEvents.coreTraced();
+      const startMs = traced ? Date.now() : 0;
+      const kind = request.withData ? 'get' : 'wait';
+      const withdraw = this.fetch(
+        request.ids,
+        request.withData,
+        (object) => {
+          const done = --remaining === 0;
+          if (done && traced) this.taskEvents.core(kind, worker.id, startMs, request.ids.length);
+          if (!this.workerRequests.reply(worker, request.id, object, done) && object.state === 'ready' && object.lease !== undefined) this.objects.releaseLease(object.lease);
+        },
+        worker,
+        request.fetchLocal === true,
+      );
+      return remaining > 0 ? () => (withdraw(), traced && this.taskEvents.core(kind, worker.id, startMs, request.ids.length)) : undefined;
+    },
+    lookupActor: (worker, request) => {
+      this.lookupActor(request.name, request.namespace, (info) => this.workerRequests.reply(worker, request.id, info, true));
+      return undefined;
+    },
+    clusterInfo: (worker, request) => {
+      this.clusterInfo(request.query, (answer) => this.workerRequests.reply(worker, request.id, answer, true));
+      return undefined;
+    },
+    // generators
+    generatorNext: (worker, request) => {
+      this.generatorNext(worker.id, request.generatorId, request.index, (answer) => this.workerRequests.reply(worker, request.id, answer, true), request.peek === true);
+      return undefined;
+    },
+  });
 
   /**
    * Results must be for seqs the worker was given and has not reported, be cancelled only when the
@@ -968,12 +962,7 @@ export class Node {
     if (this.context.stopped) return;
     this.objects.dropThread(worker.id); // its refs and leases die with it
     this.context.generators?.ownerGone(worker.id);
-    for (const [key, withdraw] of this.workerFetches) {
-      if (key.startsWith(`${worker.id}:`)) {
-        withdraw();
-        this.workerFetches.delete(key);
-      }
-    }
+    this.workerRequests.dropWorker(worker);
     if (worker.role === 'actor') {
       this.actors.onHostExit(worker);
       return;

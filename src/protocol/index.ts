@@ -7,18 +7,21 @@
  * Who sends what:
  *   node -> worker: execute (tasks, actor creations and actor calls to run, with their resolved
  *                   ref arguments and any function definitions the worker has not seen),
- *                   objects (replies to get), cancel,
- *                   destroyActor (a 'shared' actor was killed), actorInfo (reply to lookupActor),
+ *                   reply/response (answers to a request, see WorkerMethods), cancel,
+ *                   destroyActor (a 'shared' actor was killed),
  *                   slabs (arena slabs to map), dropSlabs, collect (collect garbage now).
- *   worker -> node: ready, results, logs (its tasks' output lines), submit (tasks submitted by running tasks), put, get, cancelGet,
+ *   worker -> node: ready, results, logs (its tasks' output lines), submit (tasks submitted by running tasks), put,
+ *                   request (get, lookupActor, clusterInfo, generatorNext: see WorkerMethods), cancelRequest,
  *                   blocked/unblocked (a task waits in get, so its CPU is free), cancel,
- *                   createActor, lookupActor, killActor, addRefs/removeRefs, releaseLeases.
+ *                   createActor, killActor, addRefs/removeRefs, releaseLeases.
+ *   Everything but a request is one-way (fire and forget).
  */
 import type { FunctionDescriptor } from '../serialization/index.js';
+import type { ErrorRecord } from '../errors/index.js';
 
 export { encodeFrame, decodeFrame } from './frame.js';
 export { parseWorkerToNode } from './worker-to-node.js';
-export { parseNodeToWorker, parseWorkerBootData } from './node-to-worker.js';
+export { parseNodeToWorker, parseWorkerBootData, WORKER_ANSWER_CHECKS } from './node-to-worker.js';
 export { mergeRuntimeEnv, runtimeEnvKey } from './runtime-env.js'; // env
 import type { OwnerAddress } from '../object-ref/index.js';
 import type { ProfileSpan } from '../state/types.js';
@@ -395,10 +398,59 @@ export type ClusterAnswer =
   | { readonly gcs: unknown }
   | { readonly error: Uint8Array };
 
+/**
+ * The calls a worker makes on its node that are answered, by method: what the request carries
+ * besides its id, and what each answer is. A request travels as one flat message
+ * (`{ type: 'request', id, method, ...fields }`, no nested body: one object per request, as before
+ * the envelope); its answers as RequestAnswer messages with the same id (transport/requests.ts).
+ */
+export interface WorkerMethods {
+  /**
+   * Objects (their data, or readiness only without `withData`, for wait()): one answer per ID as
+   * each becomes available, the last one final. `fetchLocal` (wait() only): an object counts once a
+   * copy is on this node.
+   */
+  readonly get: {
+    readonly request: { readonly ids: readonly string[]; readonly withData: boolean; readonly fetchLocal?: boolean };
+    readonly answer: ObjectPayload;
+  };
+  /** A named actor, or null when there is none. */
+  readonly lookupActor: { readonly request: { readonly name: string; readonly namespace: string }; readonly answer: ActorInfo | null };
+  /** The head's node table or resource totals, or a read of the GCS (state API). */
+  readonly clusterInfo: { readonly request: { readonly query: ClusterQuery }; readonly answer: ClusterAnswer };
+  // generators
+  /**
+   * next() on a stream this thread owns: answered when item `index` exists or the stream has ended.
+   * `peek`: a wait() on the generator, which takes nothing (no item counts as read).
+   */
+  readonly generatorNext: {
+    readonly request: { readonly generatorId: string; readonly index: number; readonly peek?: true };
+    readonly answer: GeneratorAnswer;
+  };
+}
+export type WorkerMethod = keyof WorkerMethods;
+/** What each method's answers are (the value of its RequestAnswer messages). */
+export type WorkerAnswers = { readonly [M in WorkerMethod]: WorkerMethods[M]['answer'] };
+/** A request for method M (any method by default). `id`: unique among this worker's requests, from 1. */
+export type WorkerRequest<M extends WorkerMethod = WorkerMethod> = {
+  readonly [K in M]: { readonly type: 'request'; readonly id: number; readonly method: K } & WorkerMethods[K]['request'];
+}[M];
+
+/**
+ * An answer to request `id`. A `reply` is one of several (a get's objects, each as it comes) and
+ * more follow; the `response` is the last: its final value, or the error record of its failure
+ * (a cancel, a handler that threw). Shaped as src/net/envelope.ts's response, without the method:
+ * the asker's pending entry knows it, and checks the value with that method's validator.
+ */
+export type RequestAnswer =
+  | { readonly type: 'reply'; readonly id: number; readonly value: unknown }
+  | { readonly type: 'response'; readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly type: 'response'; readonly id: number; readonly ok: false; readonly error: ErrorRecord };
+
 export type NodeToWorker =
   /** `jobId`: the job's ID (hex), sent once to a worker that does not know it yet (getRuntimeContext). */
   | { readonly type: 'execute'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly ExecuteTask[]; readonly jobId?: string; readonly namespace?: string }
-  | { readonly type: 'objects'; readonly requestId: number; readonly objects: readonly ObjectPayload[] }
+  | RequestAnswer
   | { readonly type: 'cancel'; readonly seqs: readonly number[] }
   /**
    * A 'shared' actor was killed: drop its queued calls (each reported 'cancelled', as it never
@@ -412,11 +464,7 @@ export type NodeToWorker =
   | { readonly type: 'collect' }
   /** Arena slabs the worker will see parts in, each attached to this frame. */
   | { readonly type: 'slabs'; readonly slabs: readonly { readonly index: number; readonly attached: number }[] }
-  | { readonly type: 'actorInfo'; readonly requestId: number; readonly info: ActorInfo | null }
-  | { readonly type: 'clusterInfo'; readonly requestId: number; readonly answer: ClusterAnswer }
   // generators
-  /** A reply to `generatorNext`. */
-  | { readonly type: 'generatorNext'; readonly requestId: number; readonly answer: GeneratorAnswer }
   /** The caller has read `consumed` items of the streaming task `seq` (sent only to tasks with backpressure). */
   | { readonly type: 'generatorAck'; readonly seq: number; readonly consumed: number };
 
@@ -427,18 +475,19 @@ export type WorkerToNode =
   | { readonly type: 'logs'; readonly lines: readonly WorkerLogLine[] }
   | { readonly type: 'submit'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly TaskSpec[] }
   | { readonly type: 'put'; readonly objects: readonly NewObject[] }
-  /** Ask for objects; the node answers with `objects` messages as each becomes available. */
-  | { readonly type: 'get'; readonly requestId: number; readonly ids: readonly string[]; readonly withData: boolean; readonly fetchLocal?: boolean }
-  /** The get/wait with that id settled early (timeout, error): stop answering it. */
-  | { readonly type: 'cancelGet'; readonly requestId: number }
+  | WorkerRequest
+  /**
+   * The caller of request `id` stopped waiting (a get/wait that settled early, a timeout): the node
+   * stops working on it and ends it with a RequestCancelledError response, unless it is answered
+   * already. Not `cancel`, which is taken by the cancel of a task.
+   */
+  | { readonly type: 'cancelRequest'; readonly id: number }
   | { readonly type: 'blocked' }
   | { readonly type: 'unblocked' }
   /** `recursive`: the tasks it submitted are cancelled too (absent: false). */
   | { readonly type: 'cancel'; readonly objectId: string; readonly force: boolean; readonly recursive?: boolean }
   | { readonly type: 'createActor'; readonly functions: readonly FunctionDescriptor[]; readonly spec: ActorSpec }
-  | { readonly type: 'lookupActor'; readonly requestId: number; readonly name: string; readonly namespace: string }
   | { readonly type: 'killActor'; readonly actorId: string; readonly noRestart: boolean }
-  | { readonly type: 'clusterInfo'; readonly requestId: number; readonly query: ClusterQuery }
   /** This thread now holds (or no longer holds) refs to these objects. */
   /** `owners`: the owner node of each (present when some are owned on another node). */
   | { readonly type: 'addRefs'; readonly ids: readonly string[]; readonly owners?: readonly string[] }
@@ -455,11 +504,6 @@ export type WorkerToNode =
       readonly parts?: readonly Part[];
       readonly nested?: readonly string[];
     }
-  /**
-   * next() on a stream this thread owns: answered when item `index` exists or the stream has ended.
-   * `peek`: a wait() on the generator, which takes nothing (no item counts as read).
-   */
-  | { readonly type: 'generatorNext'; readonly requestId: number; readonly generatorId: string; readonly index: number; readonly peek?: true }
   /** This thread let go of a stream (its ObjectRefGenerator was collected or returned): its unread items go. */
   | { readonly type: 'generatorDropped'; readonly generatorId: string };
 

@@ -3,7 +3,7 @@
  * something malformed is broken: the worker says what was wrong and exits, and the node handles
  * that as a crash (see worker-runtime/main.ts).
  */
-import type { ProtocolError } from '../errors/index.js';
+import { errorRecordProblem, type ProtocolError } from '../errors/index.js';
 import {
   aFunctionDescriptor,
   bool,
@@ -30,13 +30,14 @@ import {
   messageCheck,
   nothing,
   within,
+  Violation,
   type Fields,
   optionalGroups,
   optionalMethodOptions,
   owner,
 } from './check.js';
 import { aReturnMode } from './check.js';
-import type { GeneratorAnswer, ActorInfo, ClusterAnswer, ClusterNode, ExecuteTask, NodeToWorker, ObjectPayload, PreloadModule, WorkerBootData } from './index.js';
+import type { GeneratorAnswer, ActorInfo, ClusterAnswer, ClusterNode, ExecuteTask, NodeToWorker, ObjectPayload, PreloadModule, WorkerAnswers, WorkerBootData, WorkerMethod } from './index.js';
 
 const GENERATOR_ANSWERS: readonly GeneratorAnswer[] = ['item', 'end', 'failed'];
 
@@ -102,8 +103,7 @@ const aPayload = (value: unknown): ObjectPayload => {
   return o as unknown as ObjectPayload;
 };
 
-const anActorInfo = (o: Fields): ActorInfo | null => {
-  const value = o['info'];
+const anActorInfo = (value: unknown): ActorInfo | null => {
   if (value === null) return null;
   try {
     const info = fields(value);
@@ -116,7 +116,7 @@ const anActorInfo = (o: Fields): ActorInfo | null => {
     optionalList(info['generatorMethods'], 'generatorMethods', aString); // generators
     return info as unknown as ActorInfo;
   } catch (error) {
-    throw within(error, 'info');
+    throw within(error, 'value');
   }
 };
 
@@ -138,7 +138,7 @@ const aClusterNode = (value: unknown): ClusterNode => {
 };
 
 function aClusterAnswer(value: unknown): ClusterAnswer {
-  const o = fields(value, 'answer');
+  const o = fields(value, 'value');
   try {
     // A GCS answer of the state API is checked by the caller's GcsClient, as any GCS answer.
     if (Object.hasOwn(o, 'gcs')) return o as unknown as ClusterAnswer;
@@ -146,26 +146,46 @@ function aClusterAnswer(value: unknown): ClusterAnswer {
     else if (o['resources'] !== undefined) optionalResources(o['resources'], 'resources');
     else bytes(o['error'], 'error');
   } catch (error) {
-    throw within(error, 'answer');
+    throw within(error, 'value');
   }
   return o as unknown as ClusterAnswer;
 }
 
 const checks: { readonly [K in NodeToWorker['type']]: Check<K> } = {
   execute: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', anExecuteTask), o['jobId'] === undefined || str(o['jobId'], 'jobId'), o['namespace'] === undefined || str(o['namespace'], 'namespace'), nothing(o)),
-  objects: (o) => (int(o['requestId'], 'requestId'), list(o['objects'], 'objects', aPayload), nothing(o)),
+  // The envelope only: the value is checked by the asker's RequestTable with WORKER_ANSWER_CHECKS of
+  // its method, which only the pending entry knows.
+  reply: (o) => (int(o['id'], 'id', 1), nothing(o)),
+  response: (o) => {
+    int(o['id'], 'id', 1);
+    if (o['ok'] === false) {
+      const problem = errorRecordProblem(o['error']);
+      if (problem !== undefined) throw new Violation('error', `must be an error record: ${problem}`);
+    } else if (o['ok'] !== true) {
+      fail('ok', 'a boolean', o['ok']);
+    }
+    return nothing(o);
+  },
   cancel: (o) => (list(o['seqs'], 'seqs', anIndex), nothing(o)),
   destroyActor: (o) => (id(o['actorId'], 'actorId'), o['seq'] === undefined || int(o['seq'], 'seq', 1), nothing(o)),
   dropSlabs: (o) => (list(o['indices'], 'indices', anIndex), nothing(o)),
   collect: nothing,
   slabs: (o) => (list(o['slabs'], 'slabs', aSlab), nothing(o)),
-  actorInfo: (o) => (int(o['requestId'], 'requestId'), anActorInfo(o), nothing(o)),
-  clusterInfo: (o) => (int(o['requestId'], 'requestId'), aClusterAnswer(o['answer']), nothing(o)),
   // generators
-  generatorNext: (o) => (int(o['requestId'], 'requestId'), oneOf(o['answer'], 'answer', GENERATOR_ANSWERS), nothing(o)),
   generatorAck: (o) => (int(o['seq'], 'seq', 1), int(o['consumed'], 'consumed'), nothing(o)),
 };
 const aMessage = messageCheck<NodeToWorker>(checks);
+
+/**
+ * The validator of each method's answers (the `value` of its reply and response messages), run by
+ * the worker's RequestTable on every answer before the caller sees it.
+ */
+export const WORKER_ANSWER_CHECKS: { readonly [M in WorkerMethod]: (value: unknown) => WorkerAnswers[M] } = {
+  get: aPayload,
+  lookupActor: anActorInfo,
+  clusterInfo: aClusterAnswer,
+  generatorNext: (value) => oneOf(value, 'value', GENERATOR_ANSWERS),
+};
 
 /** A message the node sent, typed, or the ProtocolError that says which field is wrong and how. */
 export function parseNodeToWorker(value: unknown): NodeToWorker | ProtocolError {

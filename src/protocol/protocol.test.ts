@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ProtocolError } from '../errors/index.js';
+import { validate } from './check.js';
 import { decodeErrorRecord, encodeErrorRecord } from '../serialization/index.js';
 import {
   decodeFrame,
@@ -10,6 +11,7 @@ import {
   parseNodeToWorker,
   parseWorkerBootData,
   parseWorkerToNode,
+  WORKER_ANSWER_CHECKS,
   type ActorCallSpec,
   type ActorSpec,
   type NodeToWorker,
@@ -74,8 +76,11 @@ const validFromWorker: WorkerToNode[] = [
   },
   { type: 'submit', functions: [{ kind: 'source', id: ID2, name: 'f', source: '(x) => x' }], tasks: [taskSpec, { ...taskSpec, actorId: ID2, method: 'inc', functionId: '' }] },
   { type: 'put', objects: [{ id: ID, data: bytes }, { id: ID2, data: bytes, parts: [{ attached: 1 }], nested: [ID] }] },
-  { type: 'get', requestId: 7, ids: [ID, ID2], withData: false },
-  { type: 'cancelGet', requestId: 7 },
+  { type: 'request', id: 7, method: 'get', ids: [ID, ID2], withData: false },
+  { type: 'request', id: 8, method: 'get', ids: [ID], withData: false, fetchLocal: true },
+  { type: 'cancelRequest', id: 7 },
+  { type: 'request', id: 2, method: 'clusterInfo', query: 'nodes' },
+  { type: 'request', id: 3, method: 'clusterInfo', query: { gcs: 'listActors', body: {}, timeoutMs: 100 } },
   { type: 'blocked' },
   { type: 'unblocked' },
   { type: 'cancel', objectId: ID, force: true },
@@ -84,7 +89,7 @@ const validFromWorker: WorkerToNode[] = [
     functions: [{ kind: 'module', id: ID2, name: 'Counter', moduleUrl: 'file:///x.js', callsite: '1:1#0', where: 'x.js:1' }],
     spec: actorSpec,
   },
-  { type: 'lookupActor', requestId: 1, name: 'n', namespace: '' },
+  { type: 'request', id: 1, method: 'lookupActor', name: 'n', namespace: '' },
   { type: 'killActor', actorId: ID, noRestart: false },
   { type: 'addRefs', ids: [ID] },
   { type: 'removeRefs', ids: [] },
@@ -93,8 +98,8 @@ const validFromWorker: WorkerToNode[] = [
   { type: 'submit', functions: [], tasks: [{ ...taskSpec, returns: { kind: 'streaming', backpressure: 2 } }, { ...taskSpec, returns: { kind: 'static', count: 0 } }] },
   { type: 'generatorItem', seq: 1, index: 0, value: bytes },
   { type: 'generatorItem', seq: 2, index: 3, value: bytes, parts: [{ attached: 0 }], nested: [ID] },
-  { type: 'generatorNext', requestId: 4, generatorId: ID, index: 2 },
-  { type: 'generatorNext', requestId: 5, generatorId: ID, index: 2, peek: true },
+  { type: 'request', id: 4, method: 'generatorNext', generatorId: ID, index: 2 },
+  { type: 'request', id: 5, method: 'generatorNext', generatorId: ID, index: 2, peek: true },
   { type: 'put', objects: [{ id: ID, data: bytes, failed: true }] },
   { type: 'submit', functions: [], tasks: [{ ...taskSpec, returns: { kind: 'dynamic', retryThrown: true } }] },
   { type: 'generatorDropped', generatorId: ID },
@@ -122,26 +127,18 @@ const validFromNode: NodeToWorker[] = [
       { seq: 3, taskId: ID, functionId: ID2, name: 'C', args: bytes, refArgPositions: [], refArgValues: [], numReturns: 0, actorId: ID, maxConcurrency: 2 },
     ],
   },
-  {
-    type: 'objects',
-    requestId: 1,
-    objects: [
-      { id: ID, state: 'ready', data: bytes, parts: [{ slab: 1, offset: 0, length: 3 }], lease: 1 },
-      { id: ID, state: 'failed', data: bytes },
-      { id: ID, state: 'lost' },
-    ],
-  },
+  { type: 'reply', id: 1, value: { id: ID, state: 'ready', data: bytes, parts: [{ slab: 1, offset: 0, length: 3 }], lease: 1 } },
+  { type: 'response', id: 1, ok: true, value: { id: ID, state: 'lost' } },
+  { type: 'response', id: 2, ok: false, error: { name: 'RequestCancelledError', minirayClass: 'RequestCancelledError', message: 'cancelled' } },
   { type: 'cancel', seqs: [1, 2] },
   { type: 'destroyActor', actorId: ID },
   { type: 'dropSlabs', indices: [3] },
   { type: 'collect' },
   { type: 'slabs', slabs: [{ index: 0, attached: 0 }] },
-  { type: 'actorInfo', requestId: 1, info: { actorId: ID, className: 'C', methodNames: ['m'] } },
-  { type: 'actorInfo', requestId: 2, info: null },
+  { type: 'response', id: 3, ok: true, value: null },
   // generators
-  { type: 'actorInfo', requestId: 3, info: { actorId: ID, className: 'C', methodNames: ['m', 'g'], generatorMethods: ['g'] } },
   { type: 'execute', functions: [], tasks: [{ seq: 4, taskId: ID, functionId: ID2, name: 'g', args: bytes, refArgPositions: [], refArgValues: [], numReturns: 1, returns: { kind: 'dynamic' } }] },
-  { type: 'generatorNext', requestId: 4, answer: 'failed' },
+  { type: 'response', id: 4, ok: true, value: 'failed' },
   { type: 'generatorAck', seq: 4, consumed: 2 },
 ];
 
@@ -204,13 +201,22 @@ const malformedFromWorker: Array<[string, unknown, RegExp]> = [
   ['an actor call without method', { type: 'submit', functions: [], tasks: [{ ...taskSpec, actorId: ID }] }, /tasks\[0\]\.method must be a string, got undefined/],
   ['a task with a method but no actor', { type: 'submit', functions: [], tasks: [{ ...taskSpec, method: 'inc' }] }, /tasks\[0\]\.method must be absent: a task that is not an actor call \(no actorId\) has no method, got string "inc"/],
   ['a function of unknown kind', { type: 'submit', functions: [{ kind: 'eval', id: ID, name: 'f' }], tasks: [] }, /functions\[0\]\.kind must be one of 'source', 'module'/],
-  ['a get with ids: null', { type: 'get', requestId: 1, ids: null, withData: true }, /ids must be an array, got null/],
-  ['a get with a negative request', { type: 'get', requestId: -1, ids: [], withData: true }, /requestId must be an integer >= 0, got number -1/],
+  ['a get of no IDs', { type: 'request', id: 1, method: 'get', ids: [], withData: true }, /ids must be at least one ID, got an array of 0/],
+  ['a get with ids: null', { type: 'request', id: 1, method: 'get', ids: null, withData: true }, /type 'request'.*: ids must be an array, got null/],
+  // the envelope of a request
+  ['a request with id 0', { type: 'request', id: 0, method: 'get', ids: [], withData: true }, /id must be an integer >= 1, got number 0/],
+  ['a request with a string id', { type: 'request', id: '1', method: 'get', ids: [], withData: true }, /id must be an integer >= 1, got string "1"/],
+  ['a request without id', { type: 'request', method: 'lookupActor', name: 'n', namespace: '' }, /id must be an integer >= 1, got undefined/],
+  ['a request of an unknown method', { type: 'request', id: 1, method: 'shutdownNode' }, /method must be a method the node answers \(get, lookupActor, clusterInfo, generatorNext\), got string "shutdownNode"/],
+  ['a request of a prototype key', { type: 'request', id: 1, method: 'constructor' }, /method must be a method the node answers .* got string "constructor"/],
+  ['a request without method', { type: 'request', id: 1 }, /method must be a method the node answers .* got undefined/],
+  ['a cancel of a fractional id', { type: 'cancelRequest', id: 1.5 }, /id must be an integer >= 1, got number 1.5/],
+  ['a cluster query of no kind', { type: 'request', id: 1, method: 'clusterInfo', query: 'everything' }, /query must be one of 'nodes'/],
   ['a cancel of a number', { type: 'cancel', objectId: 5, force: false }, /objectId must be an ID/],
   ['an actor spec with isolation "vm"', { type: 'createActor', functions: [], spec: { ...actorSpec, isolation: 'vm' } }, /spec\.isolation must be one of 'thread', 'shared', 'process'/],
   ['an actor spec with maxConcurrency 0', { type: 'createActor', functions: [], spec: { ...actorSpec, maxConcurrency: 0 } }, /spec\.maxConcurrency must be an integer >= 1/],
   ['a createActor without spec', { type: 'createActor', functions: [] }, /spec must be an object, got undefined/],
-  ['a lookup with a numeric name', { type: 'lookupActor', requestId: 1, name: 5, namespace: '' }, /name must be a string, got number 5/],
+  ['a lookup with a numeric name', { type: 'request', id: 1, method: 'lookupActor', name: 5, namespace: '' }, /name must be a string, got number 5/],
   ['a kill without noRestart', { type: 'killActor', actorId: ID }, /noRestart must be a boolean, got undefined/],
   ['addRefs of numbers', { type: 'addRefs', ids: [1, 2] }, /ids\[0\] must be an ID/],
   ['releaseLeases of strings', { type: 'releaseLeases', leases: ['1'] }, /leases\[0\] must be an integer >= 0, got string "1"/],
@@ -218,7 +224,7 @@ const malformedFromWorker: Array<[string, unknown, RegExp]> = [
   ['a generator item with a negative index', { type: 'generatorItem', seq: 1, index: -1, value: bytes }, /index must be an integer >= 0/],
   ['a failed put with parts', { type: 'put', objects: [{ id: ID, data: bytes, failed: true, parts: [] }] }, /objects\[0\]\.failed must be true or absent \(and a failed object has no parts\)/],
   ['a dynamic mode with retryThrown 1', { type: 'submit', functions: [], tasks: [{ ...taskSpec, returns: { kind: 'dynamic', retryThrown: 1 } }] }, /returns\.retryThrown must be true or absent/],
-  ['a generator peek that is not true', { type: 'generatorNext', requestId: 1, generatorId: ID, index: 0, peek: 1 }, /peek must be true or absent, got number 1/],
+  ['a generator peek that is not true', { type: 'request', id: 1, method: 'generatorNext', generatorId: ID, index: 0, peek: 1 }, /peek must be true or absent, got number 1/],
   ['a generator item without its value', { type: 'generatorItem', seq: 1, index: 0 }, /value must be bytes/],
   ['a task with an unknown return mode', { type: 'submit', functions: [], tasks: [{ ...taskSpec, returns: { kind: 'lazy' } }] }, /returns\.kind must be one of 'streaming', 'dynamic', 'static'/],
   ['a streaming task with backpressure 0', { type: 'submit', functions: [], tasks: [{ ...taskSpec, returns: { kind: 'streaming', backpressure: 0 } }] }, /returns\.backpressure must be an integer >= 1/],
@@ -242,7 +248,7 @@ test('a ProtocolError names the field where the problem is', () => {
 
 const malformedFromNode: Array<[string, unknown, RegExp]> = [
   ['undefined', undefined, /it must be an object, got undefined/],
-  ['an unknown type', { type: 'results' }, /type must be a message type \(execute, objects, .*\), got string "results"/],
+  ['an unknown type', { type: 'results' }, /type must be a message type \(execute, reply, response, .*\), got string "results"/],
   ['tasks: 1', { type: 'execute', functions: [], tasks: 1 }, /tasks must be an array, got number 1/],
   ['a task with seq 0', { type: 'execute', functions: [], tasks: [{ seq: 0 }] }, /tasks\[0\]\.seq must be an integer >= 1, got number 0/],
   [
@@ -250,10 +256,11 @@ const malformedFromNode: Array<[string, unknown, RegExp]> = [
     { type: 'execute', functions: [], tasks: [{ seq: 1, taskId: ID, functionId: '', name: 'f', args: bytes, refArgPositions: [0], refArgValues: [], numReturns: 1 }] },
     /tasks\[0\]\.refArgValues must be one value per ref position \(1\)/,
   ],
-  ['an object in an unknown state', { type: 'objects', requestId: 1, objects: [{ id: ID, state: 'gone' }] }, /objects\[0\]\.state must be one of 'ready', 'failed', 'lost'/],
-  ['a ready object without data', { type: 'objects', requestId: 1, objects: [{ id: ID, state: 'ready' }] }, /objects\[0\]\.data must be bytes/],
-  ['actor info that is a string', { type: 'actorInfo', requestId: 1, info: 'C' }, /info must be an object, got string "C"/],
-  ['actor info without methods', { type: 'actorInfo', requestId: 1, info: { actorId: ID, className: 'C' } }, /info\.methodNames must be an array/],
+  // the envelope of an answer (its value is checked by the asker's RequestTable: see answer checks below)
+  ['a reply with id 0', { type: 'reply', id: 0, value: null }, /id must be an integer >= 1, got number 0/],
+  ['a reply without id', { type: 'reply', value: null }, /id must be an integer >= 1, got undefined/],
+  ['a response whose ok is 1', { type: 'response', id: 1, ok: 1, value: null }, /ok must be a boolean, got number 1/],
+  ['a failed response without an error record', { type: 'response', id: 1, ok: false, error: 'boom' }, /error must be an error record/],
   ['slabs without attached', { type: 'slabs', slabs: [{ index: 0 }] }, /slabs\[0\]\.attached must be an integer >= 0/],
   ['cancel of strings', { type: 'cancel', seqs: ['1'] }, /seqs\[0\] must be an integer >= 0/],
 ];
@@ -266,6 +273,35 @@ for (const [what, message, expected] of malformedFromNode) {
     assert.match(parsed.message, expected);
   });
 }
+
+/** [method, value, pattern]: answers each method's validator rejects (run by the worker's RequestTable). */
+const malformedAnswers: Array<[keyof typeof WORKER_ANSWER_CHECKS, unknown, RegExp]> = [
+  ['get', { id: ID, state: 'gone' }, /state must be one of 'ready', 'failed', 'lost'/],
+  ['get', { id: ID, state: 'ready' }, /data must be bytes/],
+  ['lookupActor', 'C', /value must be an object, got string "C"/],
+  ['lookupActor', { actorId: ID, className: 'C' }, /value\.methodNames must be an array/],
+  ['clusterInfo', { nodes: [{ nodeId: 'x' }] }, /value\.nodes\[0\]\.nodeId must be an ID/],
+  ['generatorNext', 'maybe', /value must be one of 'item', 'end', 'failed'/],
+];
+
+for (const [method, value, expected] of malformedAnswers) {
+  test(`the answer check of '${method}' rejects ${JSON.stringify(value)}, naming the field`, () => {
+    const parsed = validate<unknown>(`an answer to '${method}'`, value, WORKER_ANSWER_CHECKS[method]);
+    assert.ok(parsed instanceof ProtocolError);
+    assert.match(parsed.message, expected);
+  });
+}
+
+test('the answer checks pass valid answers of each method', () => {
+  assert.equal(WORKER_ANSWER_CHECKS.lookupActor(null), null);
+  const info = { actorId: ID, className: 'C', methodNames: ['m', 'g'], generatorMethods: ['g'] };
+  assert.equal(WORKER_ANSWER_CHECKS.lookupActor(info), info);
+  const object = { id: ID, state: 'failed', data: bytes } as const;
+  assert.equal(WORKER_ANSWER_CHECKS.get(object), object);
+  assert.equal(WORKER_ANSWER_CHECKS.generatorNext('end'), 'end');
+  const answer = { resources: { CPU: 2 } };
+  assert.equal(WORKER_ANSWER_CHECKS.clusterInfo(answer), answer);
+});
 
 test('boot data: valid passes; each wrong field is named', () => {
   const valid = { nodeId: ID, workerId: ID2, progress: new SharedArrayBuffer(4), preload: [{ kind: 'tsx', apiUrl: 'file:///tsx.mjs' }, { kind: 'import', specifier: 'x' }] };
@@ -297,7 +333,11 @@ test('the validators never throw, whatever they are given (fuzzed)', () => {
       leases: fc.array(fc.anything(), { maxLength: 3 }),
       spec: fc.anything(),
       info: fc.anything(),
-      requestId: fc.anything(),
+      id: fc.anything(),
+      method: fc.anything(),
+      value: fc.anything(),
+      ok: fc.anything(),
+      error: fc.anything(),
     },
     { requiredKeys: ['type'] },
   );

@@ -42,7 +42,9 @@ import {
   optionalMethodOptions,
 } from './check.js';
 import { aReturnMode } from './check.js';
-import { PLACEMENT_GROUP_GCS_METHODS, STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerToNode } from './index.js';
+import { PLACEMENT_GROUP_GCS_METHODS, STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerMethod, type WorkerToNode } from './index.js';
+
+const WORKER_METHODS: readonly WorkerMethod[] = ['get', 'lookupActor', 'clusterInfo', 'generatorNext'];
 
 type Check<K extends WorkerToNode['type']> = (o: Fields) => Extract<WorkerToNode, { type: K }>;
 
@@ -203,14 +205,40 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   logs: (o) => (list(o['lines'], 'lines', aLogLine), nothing(o)),
   submit: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), list(o['tasks'], 'tasks', aTaskSpec), nothing(o)),
   put: (o) => (list(o['objects'], 'objects', aNewObject), nothing(o)),
-  get: (o) => (int(o['requestId'], 'requestId'), list(o['ids'], 'ids', anId), bool(o['withData'], 'withData'), o['fetchLocal'] === undefined || bool(o['fetchLocal'], 'fetchLocal'), nothing(o)),
-  cancelGet: (o) => (int(o['requestId'], 'requestId'), nothing(o)),
+  request: (o) => {
+    int(o['id'], 'id', 1);
+    // A switch on the method: one string compare per request, no lookup (get runs per fetched ref).
+    const method = o['method'] as WorkerMethod;
+    switch (method) {
+      case 'get':
+        // Its last answer ends it: a get of nothing would never end.
+        if (list(o['ids'], 'ids', anId).length === 0) fail('ids', 'at least one ID', o['ids']);
+        bool(o['withData'], 'withData');
+        if (o['fetchLocal'] !== undefined) bool(o['fetchLocal'], 'fetchLocal');
+        break;
+      case 'lookupActor':
+        str(o['name'], 'name');
+        str(o['namespace'], 'namespace');
+        break;
+      case 'clusterInfo':
+        aClusterQuery(o['query']);
+        break;
+      case 'generatorNext':
+        id(o['generatorId'], 'generatorId');
+        int(o['index'], 'index');
+        if (o['peek'] !== undefined && o['peek'] !== true) fail('peek', 'true or absent', o['peek']);
+        break;
+      default:
+        method satisfies never;
+        fail('method', `a method the node answers (${WORKER_METHODS.join(', ')})`, method);
+    }
+    return nothing(o);
+  },
+  cancelRequest: (o) => (int(o['id'], 'id', 1), nothing(o)),
   blocked: nothing,
   unblocked: nothing,
   cancel: (o) => (id(o['objectId'], 'objectId'), bool(o['force'], 'force'), o['recursive'] === undefined || bool(o['recursive'], 'recursive'), nothing(o)),
   createActor: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), spec(o), nothing(o)),
-  clusterInfo: (o) => (int(o['requestId'], 'requestId'), aClusterQuery(o['query']), nothing(o)),
-  lookupActor: (o) => (int(o['requestId'], 'requestId'), str(o['name'], 'name'), str(o['namespace'], 'namespace'), nothing(o)),
   killActor: (o) => (id(o['actorId'], 'actorId'), bool(o['noRestart'], 'noRestart'), nothing(o)),
   addRefs: (o) => {
     const ids = list(o['ids'], 'ids', anId);
@@ -229,7 +257,6 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
     optionalList(o['nested'], 'nested', anId);
     return nothing(o);
   },
-  generatorNext: (o) => (int(o['requestId'], 'requestId'), id(o['generatorId'], 'generatorId'), int(o['index'], 'index'), o['peek'] === undefined || o['peek'] === true || fail('peek', 'true or absent', o['peek']), nothing(o)),
   generatorDropped: (o) => (id(o['generatorId'], 'generatorId'), nothing(o)),
 };
 const aMessage = messageCheck<WorkerToNode>(checks);

@@ -7,7 +7,8 @@ import { randomHex } from '../ids/index.js';
 import { Router, localPair, type Peer } from '../net/index.js';
 import { GcsClient, GcsPublishes, GcsServer, HEALTH_CHECK, InMemoryStoreClient, NODE_STATE, parseNodeStateQuery, type ActorIdHex, type NodeIdHex, type NodeStateQuery } from '../gcs/index.js';
 import { InvalidArgumentError, InvalidOptionError, ProtocolError } from '../errors/index.js';
-import { parseNodeToWorker, parseWorkerToNode } from '../protocol/index.js';
+import { WORKER_ANSWER_CHECKS, parseWorkerToNode } from '../protocol/index.js';
+import { validate } from '../protocol/check.js';
 import { GcsStateSource } from './client.js';
 import { JOB_SUBMISSIONS, type JobSubmissionRecord, type NodeStats, type ObjectStateEntry, type TaskEntry, type WorkerStateEntry } from './types.js';
 
@@ -326,14 +327,14 @@ test('summarizeObjects and nodeStats: each alive node\'s figures', T, async () =
 });
 
 test('a task\'s state query through its node: only the state API\'s reads of the GCS pass the worker channel\'s check', () => {
-  const query = (q: unknown) => parseWorkerToNode({ type: 'clusterInfo', requestId: 1, query: q });
+  const query = (q: unknown) => parseWorkerToNode({ type: 'request', id: 1, method: 'clusterInfo', query: q });
   assert.ok(!(query({ gcs: 'listActors', body: {} }) instanceof ProtocolError));
   assert.ok(!(query({ gcs: 'askNodes', body: { what: 'objects' }, timeoutMs: 100 }) instanceof ProtocolError));
   assert.ok(!(query('nodes') instanceof ProtocolError), 'the older queries still pass');
   assert.match(String(query({ gcs: 'kvPut', body: {} })), /query\.gcs/);
   assert.match(String(query({ gcs: 'registerNode', body: {} })), /query\.gcs/);
   assert.match(String(query({ gcs: 'listActors', body: {}, timeoutMs: 0 })), /timeoutMs/);
-  assert.ok(!(parseNodeToWorker({ type: 'clusterInfo', requestId: 1, answer: { gcs: null } }) instanceof ProtocolError), 'an answer of null (no such actor)');
+  assert.ok(!(validate('an answer', { gcs: null }, WORKER_ANSWER_CHECKS.clusterInfo) instanceof ProtocolError), 'an answer of null (no such actor)');
 });
 
 test('a node answers nodeState only to the GCS', T, async () => {

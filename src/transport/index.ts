@@ -236,3 +236,5 @@ export function inMemoryChannelPair<A, B>(parseFirst: MessageParser<B>, parseSec
   const { port1, port2 } = new MessageChannel();
   return [new PortChannel<A, B>(port1, parseFirst, { ownsPort: true }), new PortChannel<B, A>(port2, parseSecond, { ownsPort: true })];
 }
+
+export { PendingRequest, RequestTable, type RequestTableOptions } from './requests.js';

@@ -72,9 +72,13 @@ const channel = new PortChannel<WorkerToNode, NodeToWorker>(
 channel.onError((error) => {
   // The runtime's own words, not a task's: not prefixed (they name the worker themselves).
   writeOut(2, Buffer.from(`miniray worker ${boot.workerId.slice(0, 8)}: ${error.message}; exiting\n`));
+  client.close(error.message);
   process.exit(70);
 });
-const client = new ChannelNodeClient(boot.nodeId, channel, !inProcess);
+// A node's answer to no request of this worker is reported, not fatal: the worker carries on.
+const client = new ChannelNodeClient(boot.nodeId, channel, !inProcess, (error) =>
+  writeOut(2, Buffer.from(`miniray worker ${boot.workerId.slice(0, 8)}: ${error.message}\n`)),
+);
 output.connect((lines) => channel.send({ type: 'logs', lines }));
 const executor = new TaskExecutor(channel, progressCell(), client, output);
 const coreWorker = new CoreWorker({ nodeId: boot.nodeId, workerId: boot.workerId }, client, executor);
@@ -92,8 +96,9 @@ channel.onMessage((message, attached) => {
       if (message.namespace !== undefined) executor.namespaceName = coreWorker.namespace = message.namespace;
       executor.enqueue(message.functions, message.tasks, attached);
       return;
-    case 'objects':
-      client.deliver(message.requestId, message.objects);
+    case 'reply':
+    case 'response':
+      client.receive(message);
       return;
     case 'cancel':
       executor.cancel(message.seqs);
@@ -101,16 +106,7 @@ channel.onMessage((message, attached) => {
     case 'destroyActor':
       executor.destroyActor(message.actorId, message.seq);
       return;
-    case 'actorInfo':
-      client.deliverActorInfo(message.requestId, message.info);
-      return;
-    case 'clusterInfo':
-      client.deliverClusterInfo(message.requestId, message.answer);
-      return;
     // generators
-    case 'generatorNext':
-      client.deliverGeneratorNext(message.requestId, message.answer);
-      return;
     case 'generatorAck':
       generatorAck(message.seq, message.consumed);
       return;
