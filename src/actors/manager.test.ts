@@ -55,6 +55,8 @@ function setUp() {
   const hosts: FakeHost[] = [];
   const killed: Host[] = [];
   const stored = new Map<string, 'ok' | string>();
+  /** Whether each host was last made to keep the process alive. */
+  const busy = new Map<Host, boolean>();
   const services: ActorServices = {
     functionDescriptor: () => undefined,
     onDead: () => {},
@@ -65,7 +67,7 @@ function setUp() {
       return host;
     },
     killHost: (host) => killed.push(host),
-    setBusy: () => {},
+    setBusy: (host, value) => busy.set(host, value),
     waitForObjects: (_what, _ids, ready) => ready(),
     argumentsFor: () => ({ refArgValues: [] }),
     storeResults: (_host, ids) => ids.forEach((id) => stored.set(id, 'ok')),
@@ -78,7 +80,7 @@ function setUp() {
     totalCpus: 4,
     nodeId: 'n'.repeat(32),
   };
-  return { manager: new ActorManager(services), hosts, killed, stored };
+  return { manager: new ActorManager(services), hosts, killed, stored, busy };
 }
 
 function actorSpec(isolation: ActorSpec['isolation'], options: Partial<ActorSpec> = {}): ActorSpec {
@@ -293,6 +295,62 @@ test("kill({ noRestart: false }) of a 'thread' actor accounts for its calls when
       .map((t) => t.taskId),
     [calls[1]?.taskId],
   );
+});
+
+// The hang of test/chaos/actor-kills.test.ts: the results of every call sent to a killed thread
+// came in before its exit, and left the host idle (unref'd), so the process did not wait for the
+// exit that restarts the actor, and a get() of the call made after kill() never settled.
+test("kill({ noRestart: false }): the host stays busy until its exit, even when every call sent to it has reported", () => {
+  const { manager, hosts, busy, stored } = setUp();
+  const spec = actorSpec('thread');
+  const host = alive(manager, hosts, spec);
+  const calls = [callSpec(spec.actorId), callSpec(spec.actorId)];
+  for (const call of calls) manager.submitCall(call);
+  const sent = executed(host).filter((t) => t.method !== undefined);
+  manager.kill(spec.actorId, false);
+  const later = callSpec(spec.actorId);
+  manager.submitCall(later);
+  assert.equal(busy.get(host), true);
+  manager.onResults(host, sent.map((t) => ok(t.seq)), []);
+  assert.equal(stored.get(calls[1]?.returnIds[0] as string), 'ok');
+  assert.equal(busy.get(host), true, 'the host whose exit restarts the actor keeps the process alive');
+  Atomics.store(host.progress, 0, (sent[1] as ExecuteTask).seq);
+  host.alive = false;
+  manager.onHostExit(host);
+  const next = restarted(manager, hosts, spec);
+  assert.deepEqual(
+    executed(next)
+      .filter((t) => t.method !== undefined)
+      .map((t) => t.taskId),
+    [later.taskId],
+  );
+});
+
+test('a host killed while it started stays busy when it reports ready (the pool makes a ready host idle)', () => {
+  const { manager, hosts, busy } = setUp();
+  const spec = actorSpec('thread');
+  const first = alive(manager, hosts, spec);
+  manager.kill(spec.actorId, false);
+  first.alive = false;
+  manager.onHostExit(first);
+  const second = hosts[hosts.length - 1] as FakeHost;
+  assert.notEqual(second, first);
+  manager.submitCall(callSpec(spec.actorId));
+  manager.kill(spec.actorId, false); // before the new instance is up
+  busy.set(second, false); // what the pool does when a host reports ready
+  manager.onHostReady(second);
+  assert.equal(busy.get(second), true);
+});
+
+test('a host terminated for a malformed message stays busy until its exit, after its calls reported', () => {
+  const { manager, hosts, busy } = setUp();
+  const spec = actorSpec('thread');
+  const host = alive(manager, hosts, spec);
+  manager.submitCall(callSpec(spec.actorId));
+  const sent = executed(host).filter((t) => t.method !== undefined);
+  manager.onHostBad(host);
+  manager.onResults(host, sent.map((t) => ok(t.seq)), []);
+  assert.equal(busy.get(host), true);
 });
 
 // ---- actors part: lifetimes, exitActor(), getIfExists aliases, concurrency groups ----------------

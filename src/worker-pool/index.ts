@@ -171,9 +171,13 @@ export class WorkerPool<TTask> {
     return worker;
   }
 
-  /** Keeps the process alive while the worker has work; lets it exit when idle. */
+  /**
+   * Keeps the process alive while the worker has work; lets it exit when idle. A worker being
+   * ended (kill()) is never idle: the node acts on its exit (requeues its tasks, restarts its
+   * actors), so the process waits for it, whatever results reach the node first.
+   */
   setBusy(worker: PooledWorker<TTask>, busy: boolean): void {
-    if (!worker.alive) return;
+    if (!worker.alive || (!busy && worker.terminatedFor !== undefined)) return;
     if (busy) worker.host.ref();
     else worker.host.unref();
   }
