@@ -200,18 +200,30 @@ export class NodeResources {
       this.releaseResources(record);
       this.context.tasks.failTask(record, encoded);
     }
-    for (const worker of this.context.pool.workers) {
+    // Tasks with a runtimeEnv of their own wait in the env queue (their resources held, as the scheduler's).
+    const envQueue = this.context.envs.envQueue;
+    for (let i = envQueue.length - 1; i >= 0; i--) {
+      const record = envQueue[i] as TaskRecord;
+      if (!inGroup(record.spec.resources)) continue;
+      envQueue.splice(i, 1);
+      this.releaseResources(record);
+      this.context.tasks.failTask(record, encoded);
+    }
+    const stopInGroup = (worker: Worker): void => {
       for (const record of worker.inFlight.values()) {
         if (record.cancelled || record.state === 'finished' || !inGroup(record.spec.resources)) continue;
         record.cancelled = true;
         this.context.tasks.failTask(record, encoded);
         // As a forced cancel: terminate the thread only while it runs this task (a cell past its
-        // seq means it ran already, and the thread now runs another task).
+        // seq means it ran already, and the thread now runs another task). A task process's cell
+        // is read only at its exit; it runs one task at a time, so the one in flight runs.
         const started = Atomics.load(worker.progress, 0);
-        if (started === record.seq) this.context.cancellation.killToCancel(worker);
+        if (started === record.seq || (worker.isolation === 'process' && worker.envKey !== undefined && worker.inFlight.size === 1)) this.context.cancellation.killToCancel(worker);
         else if (started < record.seq) worker.channel.send({ type: 'cancel', seqs: [record.seq] });
       }
-    }
+    };
+    for (const worker of this.context.pool.workers) stopInGroup(worker);
+    for (const list of this.context.pool.envWorkers.values()) for (const worker of list) stopInGroup(worker);
     this.context.actors.endWhere((spec) => inGroup(spec.resources), error.message);
     this.cancelBundles(placementGroupId);
   }

@@ -210,6 +210,26 @@ describe('placement groups in the embedded default', () => {
     }
   });
 
+  test('test_remove_placement_group with runtimeEnv: tasks of the group waiting for an env worker fail, and those running on env workers are stopped, as plain ones', T, async () => {
+    const pg = placementGroup([{ CPU: 2 }]);
+    await get(pg.ready());
+    const gate = new Gate();
+    /** Its get() settles within a bound: a task the removal missed would wait for the gate until the test's timeout. */
+    const settled = <V>(value: Promise<V>): Promise<V> =>
+      Promise.race([value, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the task was neither failed nor stopped by the removal')), 15_000).unref())]);
+    try {
+      // Env workers run one task each, up to numWorkers (4) per environment: the fifth waits in the env queue.
+      const inBundle = waitForGate.options({ numCpus: 0.25, runtimeEnv: { envVars: { IN_GROUP: '1' } }, schedulingStrategy: { placementGroup: pg } });
+      const running = [0, 1, 2, 3].map((i) => inBundle.remote(gate.name, `running ${i}`));
+      await gate.whenWaiting(4, 30_000);
+      const queued = inBundle.remote(gate.name, 'queued');
+      await removePlacementGroup(pg);
+      for (const ref of [...running, queued]) await rejectsWith(settled(get(ref)), PlacementGroupRemovedError, /was removed/);
+    } finally {
+      gate.close();
+    }
+  });
+
   test('test_get_placement_group / test_placement_group_table: by name, the whole table and state.listPlacementGroups()', T, async () => {
     const pg = placementGroup([{ CPU: 1 }], { name: 'named-group', strategy: 'STRICT_PACK' });
     await get(pg.ready());
