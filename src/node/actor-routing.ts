@@ -69,6 +69,15 @@ export class ActorRouting {
   /** Names claimed from this node and not answered yet, with the claimant (later callers reach it). */
   private readonly claimingNames = new Map<string, ActorInfo>();
 
+  /**
+   * The actor a handle's ID stands for: an alias may stand for a claimant that itself lost its
+   * claim, so aliases are followed (a few steps: a chain is at most claimant, then holder).
+   */
+  private aliasedActor(actorId: string): string {
+    for (let holder = this.remoteAliases.get(actorId), steps = 0; holder !== undefined && steps < 4; holder = this.remoteAliases.get(holder), steps++) actorId = holder;
+    return actorId;
+  }
+
   /** What a handle of an actor created from this spec needs. */
   private actorInfoOf(spec: ActorSpec): ActorInfo {
     const info: { -readonly [K in keyof ActorInfo]: ActorInfo[K] } = { actorId: spec.actorId, className: spec.className, methodNames: spec.methodNames };
@@ -112,7 +121,7 @@ export class ActorRouting {
 
   /** `outOfScope`: its owner on another node found no handle left (the reason its callers see). */
   killActor(actorId: string, noRestart: boolean, outOfScope = false): void {
-    actorId = this.remoteAliases.get(actorId) ?? actorId;
+    actorId = this.aliasedActor(actorId);
     if (outOfScope && this.context.actors.has(actorId)) this.context.actors.outOfScope(actorId);
     else if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.kill(actorId, noRestart);
     else this.context.cluster.killRemoteActor(actorId, noRestart, outOfScope);
@@ -148,10 +157,8 @@ export class ActorRouting {
     if (awaiting !== undefined) return void awaiting.push([spec, fromPeer, attempt]);
     // getIfExists across the cluster (actors part): a call waits for the claim, or goes to the holder.
     if (!fromPeer && (this.claiming.size > 0 || this.remoteAliases.size > 0)) {
-      // An alias may stand for a claimant that itself lost its claim: follow both steps.
-      for (let holder = this.remoteAliases.get(spec.actorId as string), steps = 0; holder !== undefined && steps < 4; holder = this.remoteAliases.get(holder), steps++) {
-        spec = { ...spec, actorId: holder };
-      }
+      const actorId = this.aliasedActor(spec.actorId as string);
+      if (actorId !== spec.actorId) spec = { ...spec, actorId };
       const waiting = this.claiming.get(spec.actorId as string);
       if (waiting !== undefined) return void waiting.push(spec);
     }
