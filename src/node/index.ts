@@ -311,7 +311,7 @@ export class Node {
   stats(): { workers: number; queuedTasks: number; availableCpus: number; objects: number } {
     return {
       workers: this.pool.workers.filter((w) => w.alive).length,
-      queuedTasks: this.scheduler.queuedCount,
+      queuedTasks: this.queuedTasks,
       availableCpus: this.scheduler.availableCpus,
       objects: this.objects.size,
     };
@@ -548,8 +548,13 @@ export class Node {
     this.context.namespace = namespace;
   }
 
+  /**
+   * Tasks here that wait to run (what `miniray status`, the state API and the dashboard show as
+   * queued): for their resources, for a worker, or for a worker of their runtimeEnv. Not tasks
+   * waiting for their arguments, nor those sent to a worker already.
+   */
   get queuedTasks(): number {
-    return this.scheduler.queuedCount + this.resources.waitingForResources.length;
+    return this.scheduler.queuedCount + this.resources.waitingForResources.length + this.envs.envQueue.length;
   }
 
   // The parts' steps that the handling of workers' messages below takes (kept as they were there).

@@ -2,7 +2,7 @@
 // worker; an exception thrown by the node's own handling is its own bug.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { WorkerToNode } from '../protocol/index.js';
+import type { TaskSpec, WorkerToNode } from '../protocol/index.js';
 import { Node } from './index.js';
 
 /** The private parts the test reaches into. */
@@ -40,6 +40,37 @@ test("an exception in the node's handling of a message is logged once as an inte
     assert.equal(blamed, '');
     assert.equal(worker.exitError, undefined);
     assert.equal(worker.accepting, true);
+  } finally {
+    await node.shutdown();
+  }
+});
+
+test('queued tasks, as the node says them and as its stats (state API, status, dashboard) do: those waiting for resources, for a worker, or for a worker of their runtimeEnv', async () => {
+  // No workers start (numWorkers 0, and so no env workers either): submitted tasks stay where they wait.
+  const node = new Node({ numWorkers: 0, numCpus: 1, resources: {}, objectStoreMemory: 16 << 20, workerResourceLimits: undefined, spillDirectory: undefined });
+  try {
+    let id = 0x100;
+    const newId = (): string => (id++).toString(16).padStart(32, '0');
+    const task = (numCpus: number, runtimeEnv?: { envVars: Record<string, string> }): TaskSpec =>
+      ({
+        taskId: newId(),
+        name: 'queued',
+        functionId: 'f'.repeat(16),
+        args: new Uint8Array(0),
+        refArgPositions: [],
+        returnIds: [newId()],
+        dependencies: [],
+        owner: { nodeId: node.nodeId, workerId: 'e'.repeat(32) },
+        numCpus,
+        maxRetries: 0,
+        retryExceptions: false,
+        ...(runtimeEnv === undefined ? {} : { runtimeEnv }),
+      }) as unknown as TaskSpec;
+    // The first holds the CPU and waits for a worker; the second waits for the CPU; the third, of
+    // its own environment, waits for a worker of it.
+    node.submit([], [task(1), task(1), task(0, { envVars: { OWN: '1' } })]);
+    assert.equal(node.queuedTasks, 3);
+    assert.equal(node.stats().queuedTasks, 3);
   } finally {
     await node.shutdown();
   }
