@@ -35,9 +35,6 @@ import type { ClusterLink, ForwardedLogLine } from './cluster-link.js';
 import { ObjectDelivery } from './delivery.js';
 import { WorkerRequests } from './worker-requests.js';
 import { generatorItemId } from '../object-ref/generator.js';
-
-/** Items up to this size go inline to their owner's node (as the cluster's INLINE_LIMIT for returns). */
-const INLINE_ITEM_LIMIT = 100 * 1024;
 import { RemoteObjects } from './remote-objects.js';
 import { ActorManager } from '../actors/manager.js';
 import { ActorRouting } from './actor-routing.js';
@@ -145,6 +142,13 @@ export class Node {
    * stored here for the stream if this node owns it, else sent to the owner's node. Returns what is
    * wrong with the report instead.
    */
+  /**
+   * Generator items up to this size go inline to their owner's node, as returns do (the
+   * cluster-wide setting maxInlineObjectBytes, read once: a node that joins is built after it
+   * adopted the head's settings).
+   */
+  private readonly inlineItemLimit = setting('maxInlineObjectBytes');
+
   private onGeneratorItem(worker: Worker, message: Extract<WorkerToNode, { type: 'generatorItem' }>, attached: readonly SharedArrayBuffer[]): string | undefined {
     const { seq } = message;
     if (seq < 1 || seq >= worker.nextSeq) return `reports an item of seq ${seq}, which it was never given`;
@@ -167,7 +171,7 @@ export class Node {
     if (this.objects.get(id) !== undefined) return undefined; // a retry's repeat, sent already
     this.objects.addPending(id, spec.owner.workerId, undefined);
     store(id);
-    const value = this.remoteObjects.valueFor(id, INLINE_ITEM_LIMIT);
+    const value = this.remoteObjects.valueFor(id, this.inlineItemLimit);
     // Sent inline: the owner has the value, nothing here needs it any more (as runForPeer's returns).
     if (value.state !== 'located') this.objects.removeHandles(spec.owner.workerId, [id]);
     this.context.cluster?.generatorItem(spec, message.index, value, ack);

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TaskSpec, WorkerToNode } from '../protocol/index.js';
+import type { ClusterLink } from './cluster-link.js';
 import { Node } from './index.js';
 
 /** The private parts the test reaches into. */
@@ -71,6 +72,44 @@ test('queued tasks, as the node says them and as its stats (state API, status, d
     node.submit([], [task(1), task(1), task(0, { envVars: { OWN: '1' } })]);
     assert.equal(node.queuedTasks, 3);
     assert.equal(node.stats().queuedTasks, 3);
+  } finally {
+    await node.shutdown();
+  }
+});
+
+test("a generator's item sent to its owner's node goes inline up to the cluster-wide maxInlineObjectBytes, as returns do", async () => {
+  const saved = process.env['MINIRAY_MAX_INLINE_OBJECT_BYTES'];
+  process.env['MINIRAY_MAX_INLINE_OBJECT_BYTES'] = '16';
+  let node: Node;
+  try {
+    node = new Node({ numWorkers: 0, numCpus: 1, resources: {}, objectStoreMemory: 16 << 20, workerResourceLimits: undefined, spillDirectory: undefined });
+  } finally {
+    if (saved === undefined) delete process.env['MINIRAY_MAX_INLINE_OBJECT_BYTES'];
+    else process.env['MINIRAY_MAX_INLINE_OBJECT_BYTES'] = saved;
+  }
+  try {
+    // The owner is on another node: the fake cluster link records what goes to it.
+    const sent: Array<{ index: number; state: string }> = [];
+    node.attachCluster({
+      generatorItem: (_spec: TaskSpec, index: number, value: { state: string }) => void sent.push({ index, state: value.state }),
+      freed: () => {},
+    } as unknown as ClusterLink);
+    const spec = {
+      taskId: '1'.repeat(32),
+      name: 'items',
+      returnIds: ['2'.repeat(32)],
+      returns: { kind: 'streaming' },
+      owner: { nodeId: 'f'.repeat(32), workerId: 'e'.repeat(32) },
+    } as unknown as TaskSpec;
+    const worker = { id: 'ab'.repeat(16), role: 'task', alive: true, nextSeq: 2, inFlight: new Map([[1, { spec }]]), channel: { send: () => {} } };
+    const internals = node as unknown as { onGeneratorItem: (worker: unknown, message: WorkerToNode, attached: readonly SharedArrayBuffer[]) => string | undefined };
+    // The items as the worker serializes them: 8 bytes fits the 16 the setting allows, 64 does not.
+    assert.equal(internals.onGeneratorItem(worker, { type: 'generatorItem', seq: 1, index: 0, value: new Uint8Array(8) }, []), undefined);
+    assert.equal(internals.onGeneratorItem(worker, { type: 'generatorItem', seq: 1, index: 1, value: new Uint8Array(64) }, []), undefined);
+    assert.deepEqual(sent, [
+      { index: 0, state: 'ready' },
+      { index: 1, state: 'located' },
+    ]);
   } finally {
     await node.shutdown();
   }
