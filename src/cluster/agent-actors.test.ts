@@ -8,7 +8,7 @@ import { ActorDiedError, ConnectionError, fromErrorRecord } from '../errors/inde
 import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type ActorIdHex, type NodeIdHex } from '../gcs/index.js';
 import { Router, localPair, type Peer } from '../net/index.js';
 import { Node } from '../node/index.js';
-import type { ActorSpec, RemoteValue, TaskSpec } from '../protocol/index.js';
+import type { ActorCallSpec, ActorSpec, RemoteValue, TaskSpec } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import { ClusterAgent } from './agent.js';
 
@@ -144,9 +144,8 @@ async function setUp() {
   /** Calls `method` of an actor, as a CoreWorker here does; resolves with its value as stored. */
   const call = (actor: ActorSpec, method = 'm'): Promise<RemoteValue> => {
     const n = nextCall++;
-    const spec: TaskSpec = {
+    const spec: ActorCallSpec = {
       taskId: hex(9000 + n),
-      functionId: '',
       name: `C.${method}`,
       args: new Uint8Array([0x90]),
       refArgPositions: [],

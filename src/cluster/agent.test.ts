@@ -7,7 +7,7 @@ import { ConnectionError, InvalidOptionError, fromErrorRecord } from '../errors/
 import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type NodeIdHex } from '../gcs/index.js';
 import { Router, localPair, type Peer } from '../net/index.js';
 import { Node } from '../node/index.js';
-import type { ClusterAnswer, ClusterQuery, RemoteValue, TaskSpec } from '../protocol/index.js';
+import type { ClusterAnswer, ClusterQuery, FunctionTaskSpec, RemoteValue, TaskSpec } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import { ClusterAgent } from './agent.js';
 
@@ -111,7 +111,7 @@ async function setUp(options: { numCpus?: number; resources?: Record<string, num
 
   let nextTask = 1;
   /** Submits a task as a CoreWorker of this node would; resolves with its first return's value state. */
-  const submit = (options: Partial<TaskSpec> = {}): Promise<RemoteValue> => {
+  const submit = (options: Partial<FunctionTaskSpec> = {}): Promise<RemoteValue> => {
     const n = nextTask++;
     const spec: TaskSpec = {
       taskId: hex(n),

@@ -7,7 +7,7 @@ import { ObjectLostError, ObjectReconstructionFailedError, OwnerDiedError, fromE
 import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type ActorIdHex, type NodeIdHex } from '../gcs/index.js';
 import { Router, localPair, type Peer } from '../net/index.js';
 import { Node } from '../node/index.js';
-import type { RemoteValue, TaskSpec } from '../protocol/index.js';
+import type { ActorCallSpec, FunctionTaskSpec, RemoteValue, TaskSpec } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import { ClusterAgent } from './agent.js';
 
@@ -105,7 +105,7 @@ async function setUp() {
 
   let nextTask = 1;
   /** Submits a task as a CoreWorker of this node would; returns its first return ID. */
-  const submit = (options: Partial<TaskSpec> = {}): string => {
+  const submit = (options: Partial<FunctionTaskSpec> = {}): string => {
     const n = nextTask++;
     const spec: TaskSpec = {
       taskId: hex(n),
@@ -144,9 +144,8 @@ async function setUp() {
   /** Calls method m of an actor as a CoreWorker of this node would; returns its return ID. */
   const call = (actorId: string): string => {
     const n = nextTask++;
-    const spec: TaskSpec = {
+    const spec: ActorCallSpec = {
       taskId: hex(n),
-      functionId: '',
       name: 'A.m',
       args: new Uint8Array([0x90]),
       refArgPositions: [],

@@ -47,7 +47,7 @@ import { LocalDispatch } from './dispatch.js';
 import { ObjectReads } from './reads.js';
 import { NodeResources } from './resources.js';
 import { RuntimeEnvs } from './runtime-envs.js';
-import { TaskManager, type TaskRecord, type Worker } from './task-manager.js';
+import { TaskManager, functionIdOf, type TaskRecord, type Worker } from './task-manager.js';
 import type {
   ActorInfo,
   ActorSpec,
@@ -61,6 +61,7 @@ import type {
   RuntimeEnvSpec,
   TaskResult,
   TaskSpec,
+  ActorCallSpec,
   WorkerLogLine,
   WorkerToNode,
 } from '../protocol/index.js';
@@ -215,7 +216,7 @@ export class Node {
       options.numCpus,
       maxTasksInFlightPerWorker,
       // Only functions seen to run short may wait behind other tasks; unknown ones count as long.
-      (record) => (this.runTimeUs.get(record.spec.functionId) ?? Infinity) <= pipelineMaxTaskUs,
+      (record) => (this.runTimeUs.get(functionIdOf(record.spec)) ?? Infinity) <= pipelineMaxTaskUs,
     );
     this.pool = new WorkerPool<TaskRecord>({
       nodeId: this.nodeId,
@@ -477,7 +478,7 @@ export class Node {
   }
 
   /** A call of this node's, to an actor that was restarted here (its return objects are registered). */
-  callActorHere(spec: TaskSpec): void {
+  callActorHere(spec: ActorCallSpec): void {
     this.actors.submitCall(spec);
   }
 
@@ -933,8 +934,9 @@ export class Node {
       record.worker = undefined;
       if (record.cancelled) this.stopWatchingForceCancel(record);
       if (result.outcome !== 'cancelled') {
-        const previous = this.runTimeUs.get(record.spec.functionId);
-        this.runTimeUs.set(record.spec.functionId, previous === undefined ? result.us : 0.8 * previous + 0.2 * result.us);
+        const functionId = functionIdOf(record.spec);
+        const previous = this.runTimeUs.get(functionId);
+        this.runTimeUs.set(functionId, previous === undefined ? result.us : 0.8 * previous + 0.2 * result.us);
       }
       if (record.cancelled) continue; // already failed with TaskCancelledError
       if (record.traced) this.taskEvents.result(record.spec, record.firstAttempt + record.retries, worker.id, result);

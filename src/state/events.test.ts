@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TaskEventBuffer, FAILED, FINISHED, PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER } from './events.js';
 import type { TaskEventBatch } from '../gcs/index.js';
-import type { ActorSpec, TaskSpec } from '../protocol/index.js';
+import type { ActorCallSpec, ActorSpec, FunctionTaskSpec, TaskSpec } from '../protocol/index.js';
 import { encodeError } from '../serialization/index.js';
 import { TaskCancelledError } from '../errors/index.js';
 
@@ -12,7 +12,7 @@ const NODE = 'a'.repeat(32);
 const OTHER = 'b'.repeat(32);
 const TASK = 'c'.repeat(32);
 
-function spec(over: Partial<TaskSpec> = {}): TaskSpec {
+function spec(over: Partial<FunctionTaskSpec> = {}): TaskSpec {
   return {
     taskId: TASK,
     functionId: 'f',
@@ -158,7 +158,10 @@ test('under load, only an even sample of the next interval\'s tasks is recorded;
   assert.equal(sampled.infos.filter((info) => info.name !== undefined).length, 10);
   assert.equal(buffer.skips(id(51)), false, 'a task is not remembered: its caller keeps submitted()\'s answer');
   // An actor call sampled out is remembered by ID (its record is not the node's), until it finishes.
-  const calls = [91, 92, 93, 94].map((i) => spec({ taskId: id(i), actorId: 'a'.repeat(32) }));
+  const calls = [91, 92, 93, 94].map((i): ActorCallSpec => {
+    const { functionId: _, ...base } = spec({ taskId: id(i) });
+    return { ...base, actorId: 'a'.repeat(32), method: 'inc' };
+  });
   const traced = calls.map((call) => buffer.submitted(call));
   assert.ok(traced.filter(Boolean).length <= 1, 'one in k (k doubled again: the interval went past its budget)');
   const skippedCall = calls[traced.indexOf(false)] as (typeof calls)[number];
