@@ -1,6 +1,7 @@
 // The actor manager's accounting when an instance is lost, against fake hosts: which calls fail or
 // use a retry (those that had started, by the progress cell) and which go to the next instance.
 import { test } from 'node:test';
+import type { TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { ActorManager, type ActorServices } from './manager.js';
 import type { ActorCallSpec, ActorSpec, ExecuteActorCall, ExecuteActorCreation, ExecuteTask, NodeToWorker, TaskResult } from '../protocol/index.js';
@@ -108,7 +109,7 @@ let callCount = 0;
 function callSpec(actorId: string, method = 'touch'): ActorCallSpec {
   const n = callCount++;
   return {
-    taskId: `task-${n}`,
+    taskId: `task-${n}` as TaskIdHex,
     name: method,
     args: new Uint8Array(),
     refArgPositions: [],

@@ -2,6 +2,7 @@
 // CPUs, as a driver) with its agent, a real GCS in this process, and fake nodes that take actor
 // creations and calls, report ALIVE as a hosting node does, and die when told (their connection
 // to the GCS and to the agent close, as a SIGKILLed process's do).
+import type { TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { ActorDiedError, ConnectionError, fromErrorRecord } from '../errors/index.js';
@@ -145,7 +146,7 @@ async function setUp() {
   const call = (actor: ActorSpec, method = 'm'): Promise<RemoteValue> => {
     const n = nextCall++;
     const spec: ActorCallSpec = {
-      taskId: hex(9000 + n),
+      taskId: hex(9000 + n) as TaskIdHex,
       name: `C.${method}`,
       args: new Uint8Array([0x90]),
       refArgPositions: [],

@@ -1,6 +1,7 @@
 // Lineage reconstruction and owner death, without threads or sockets: a real Node (no worker
 // threads) and its agent, an in-process GCS, and fake nodes that answer what they are sent. A fake
 // "dies" by closing its connections: the GCS then publishes it dead, as for a SIGKILLed process.
+import type { TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { ObjectLostError, ObjectReconstructionFailedError, OwnerDiedError, fromErrorRecord } from '../errors/index.js';
@@ -108,7 +109,7 @@ async function setUp() {
   const submit = (options: Partial<FunctionTaskSpec> = {}): string => {
     const n = nextTask++;
     const spec: TaskSpec = {
-      taskId: hex(n),
+      taskId: hex(n) as TaskIdHex,
       functionId: FN.id,
       name: `t${n}`,
       args: new Uint8Array([0x90]),
@@ -145,7 +146,7 @@ async function setUp() {
   const call = (actorId: string): string => {
     const n = nextTask++;
     const spec: ActorCallSpec = {
-      taskId: hex(n),
+      taskId: hex(n) as TaskIdHex,
       name: 'A.m',
       args: new Uint8Array([0x90]),
       refArgPositions: [],

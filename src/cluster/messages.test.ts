@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import type { TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { ProtocolError } from '../errors/index.js';
 import type { ActorCallSpec, FunctionTaskSpec } from '../protocol/index.js';
@@ -7,7 +8,7 @@ import { parse } from './messages.js';
 const ID = 'a'.repeat(32);
 const ID2 = 'b'.repeat(32);
 const task: FunctionTaskSpec = {
-  taskId: ID,
+  taskId: ID as TaskIdHex,
   functionId: ID2,
   name: 'f',
   args: new Uint8Array([0x90]),

@@ -18,6 +18,7 @@
  */
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { ErrorRecord } from '../errors/index.js';
+import type { TaskIdHex } from '../ids/index.js';
 
 export { encodeFrame, decodeFrame } from './frame.js';
 export { parseWorkerToNode } from './worker-to-node.js';
@@ -75,7 +76,7 @@ export interface ActorCallSpec extends TaskSpecBase {
 
 /** What both kinds of TaskSpec carry. */
 export interface TaskSpecBase {
-  readonly taskId: string;
+  readonly taskId: TaskIdHex;
   /** Function name (`Class.method` for an actor call), for errors and logs. */
   readonly name: string;
   /** The encoded argument array. Top-level ref arguments are replaced by their values before the call. */
@@ -103,7 +104,7 @@ export interface TaskSpecBase {
   /** Its runtime environment, resolved (inherited and merged); absent: none at all. */
   readonly runtimeEnv?: RuntimeEnvSpec;
   /** The task (or actor call) that submitted it, when a worker did: cancel({ recursive }) reaches it. */
-  readonly parentTaskId?: string;
+  readonly parentTaskId?: TaskIdHex;
   /**
    * In a cluster, the job it belongs to (its driver's, inherited by the tasks it submits): a node
    * runs many jobs' tasks, and getRuntimeContext() reads it there. Absent in the embedded default,

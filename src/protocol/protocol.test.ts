@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import type { TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ProtocolError } from '../errors/index.js';
@@ -26,7 +27,7 @@ const owner = { nodeId: ID, workerId: ID2 };
 const bytes = new Uint8Array([1, 2, 3]);
 
 const taskSpec: TaskSpec = {
-  taskId: ID,
+  taskId: ID as TaskIdHex,
   functionId: ID2,
   name: 'f',
   args: bytes,
