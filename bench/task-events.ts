@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { TaskEventBuffer, SUBMITTED_TO_WORKER } from '../src/state/events.js';
 import { TaskEventTable, parseNotify, type TaskEventBatch } from '../src/gcs/index.js';
 import type { TaskResult, TaskSpec } from '../src/protocol/index.js';
+import type { TaskIdHex } from '../src/ids/index.js';
 import { ProtocolError } from '../src/errors/index.js';
 
 const TASKS = 150_000;
@@ -34,7 +35,7 @@ function run(enabled: boolean): number {
   for (let i = 0; i < TASKS; i++) {
     // What the node has per task anyway: a spec and a result.
     const spec: TaskSpec = {
-      taskId: `${ids[i & 4095]}${i}`.slice(-32),
+      taskId: `${ids[i & 4095]}${i}`.slice(-32) as TaskIdHex,
       functionId: 'f',
       name: 'small_value',
       args: new Uint8Array(3),

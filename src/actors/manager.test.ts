@@ -1,9 +1,10 @@
 // The actor manager's accounting when an instance is lost, against fake hosts: which calls fail or
 // use a retry (those that had started, by the progress cell) and which go to the next instance.
 import { test } from 'node:test';
+import type { TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { ActorManager, type ActorServices } from './manager.js';
-import type { ActorSpec, ExecuteTask, NodeToWorker, TaskResult, TaskSpec } from '../protocol/index.js';
+import type { ActorCallSpec, ActorSpec, ExecuteActorCall, ExecuteActorCreation, ExecuteTask, NodeToWorker, TaskResult } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import type { PooledWorker } from '../worker-pool/index.js';
 
@@ -105,11 +106,10 @@ function actorSpec(isolation: ActorSpec['isolation'], options: Partial<ActorSpec
 }
 
 let callCount = 0;
-function callSpec(actorId: string, method = 'touch'): TaskSpec {
+function callSpec(actorId: string, method = 'touch'): ActorCallSpec {
   const n = callCount++;
   return {
-    taskId: `task-${n}`,
-    functionId: '',
+    taskId: `task-${n}` as TaskIdHex,
     name: method,
     args: new Uint8Array(),
     refArgPositions: [],
@@ -209,7 +209,7 @@ test("'shared' actors: each has its own progress cell; a block travels once; a d
   const host = alive(manager, hosts, a);
   alive(manager, hosts, b);
   assert.equal(hosts.length, 1, 'one shared host');
-  const creations = executed(host).filter((t) => t.method === undefined);
+  const creations = executed(host).filter((t): t is ExecuteActorCreation => t.actorId !== undefined && t.method === undefined);
   const [cellA, cellB] = creations.map((t) => t.progressCell);
   assert.ok(cellA !== undefined && cellB !== undefined);
   assert.equal(cellA.block, cellB.block);
@@ -221,9 +221,9 @@ test("'shared' actors: each has its own progress cell; a block travels once; a d
   const callsA = [callSpec(a.actorId), callSpec(a.actorId)];
   const callsB = [callSpec(b.actorId), callSpec(b.actorId)];
   for (const call of [...callsA, ...callsB]) manager.submitCall(call);
-  const seqOf = (call: TaskSpec) => (executed(host).find((t) => t.taskId === call.taskId) as ExecuteTask).seq;
+  const seqOf = (call: ActorCallSpec) => (executed(host).find((t) => t.taskId === call.taskId) as ExecuteTask).seq;
   // a's first call is running (async); b has started nothing yet, though its seqs are higher.
-  Atomics.store(block, cellA.index, seqOf(callsA[0] as TaskSpec));
+  Atomics.store(block, cellA.index, seqOf(callsA[0] as ActorCallSpec));
   host.alive = false;
   manager.onHostExit(host);
   assert.match(stored.get(callsA[0]?.returnIds[0] as string) ?? '', /died while running/);
@@ -259,7 +259,7 @@ test("kill({ noRestart: false }) of a 'shared' actor: the calls the worker drops
     [],
   );
   assert.match(stored.get(calls[0]?.returnIds[0] as string) ?? '', /it was killed with kill/);
-  const creations = executed(host).filter((t) => t.method === undefined);
+  const creations = executed(host).filter((t): t is ExecuteActorCreation => t.actorId !== undefined && t.method === undefined);
   assert.equal(creations.length, 2, 'restarted on the shared host');
   manager.onResults(host, [{ seq: (creations[1] as ExecuteTask).seq, outcome: 'ok', values: [], us: 1 }], []);
   const resent = executed(host)
@@ -414,7 +414,7 @@ test("concurrency groups go with the creation, and a call's group with the call"
   manager.submitCall({ ...callSpec(spec.actorId), concurrencyGroup: 'io' });
   manager.submitCall(callSpec(spec.actorId));
   const tasks = executed(host);
-  assert.deepEqual(tasks[0]?.concurrencyGroups, { io: 2 });
-  assert.equal(tasks[1]?.concurrencyGroup, 'io');
+  assert.deepEqual((tasks[0] as ExecuteActorCreation).concurrencyGroups, { io: 2 });
+  assert.equal((tasks[1] as ExecuteActorCall).concurrencyGroup, 'io');
   assert.equal('concurrencyGroup' in (tasks[2] as ExecuteTask), false, 'nothing set for a call without a group');
 });

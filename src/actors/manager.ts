@@ -27,7 +27,7 @@ import {
   toErrorRecord,
   type ErrorRecord,
 } from '../errors/index.js';
-import type { ActorInfo, ActorSpec, ExecuteTask, ResourceMap, RuntimeEnvSpec, TaskResult, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorSpec, ExecuteActorCall, ExecuteActorCreation, ExecuteTask, ResourceMap, RuntimeEnvSpec, ActorCallSpec, TaskResult, TaskSpec } from '../protocol/index.js';
 import { decodeErrorRecord, encodeError, encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import type { PooledWorker } from '../worker-pool/index.js';
 import { PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, type TaskEventBuffer } from '../state/events.js';
@@ -72,10 +72,10 @@ export interface ActorServices {
 
 type Host = PooledWorker<unknown>;
 /** An ExecuteTask being built: its optional fields are set after, rather than spread in. */
-type Building = { -readonly [K in keyof ExecuteTask]: ExecuteTask[K] };
+type Building<T> = { -readonly [K in keyof T]: T[K] };
 
 interface Call {
-  readonly spec: TaskSpec;
+  readonly spec: ActorCallSpec;
   /** Retries here (actor restarts); its events' attempt is firstAttempt + retries. */
   retries: number;
   /** The owner's attempt, for a call another node sent; else 0. */
@@ -237,11 +237,11 @@ export class ActorManager {
   }
 
   /** Accepts a method call (its return objects are already registered as pending). */
-  submitCall(spec: TaskSpec, attempt = 0): void {
-    if (this.aliases.size > 0 && this.aliases.has(spec.actorId as string)) spec = { ...spec, actorId: this.resolve(spec.actorId as string) };
-    const actor = this.actors.get(spec.actorId as string);
+  submitCall(spec: ActorCallSpec, attempt = 0): void {
+    if (this.aliases.size > 0 && this.aliases.has(spec.actorId)) spec = { ...spec, actorId: this.resolve(spec.actorId) };
+    const actor = this.actors.get(spec.actorId);
     if (actor === undefined) {
-      const error = new ActorDiedError(`actor ${spec.actorId} is not known to this miniray instance (killed before, or from a session that was shut down)`, { actorId: spec.actorId as string });
+      const error = new ActorDiedError(`actor ${spec.actorId} is not known to this miniray instance (killed before, or from a session that was shut down)`, { actorId: spec.actorId });
       this.services.failObjects(spec.returnIds, encodeError(error));
       this.services.taskEvents?.failed(spec, attempt, encodeError(error));
       return;
@@ -633,7 +633,8 @@ export class ActorManager {
     const seq = host.nextSeq++;
     this.services.taskEvents?.creation(spec, actor.restarts, SUBMITTED_TO_WORKER, host.id);
     this.workOf(host).set(seq, { kind: 'create', actor });
-    const task: Building = {
+    // A creation has no task ID of its own: the worker reports it (and logs it) under the actor's.
+    const task: Building<ExecuteActorCreation> = {
       seq,
       taskId: spec.actorId,
       functionId: spec.classId,
@@ -660,7 +661,7 @@ export class ActorManager {
   }
 
   /** The cell as the worker finds it, with its block attached to the frame if the worker lacks it. */
-  private cellFor(host: Host, cell: CellRef): NonNullable<ExecuteTask['progressCell']> {
+  private cellFor(host: Host, cell: CellRef): NonNullable<ExecuteActorCreation['progressCell']> {
     const blocks = this.blocksOf(host);
     if (blocks.sent.has(cell.block)) return { block: cell.block, index: cell.index };
     blocks.sent.add(cell.block);
@@ -731,17 +732,16 @@ export class ActorManager {
       this.services.taskEvents?.state(spec, call.firstAttempt + call.retries, SUBMITTED_TO_WORKER, host.id);
       actor.inFlight.set(seq, call);
       this.workOf(host).set(seq, { kind: 'call', actor, call });
-      const task: Building = {
+      const task: Building<ExecuteActorCall> = {
         seq,
         taskId: spec.taskId,
-        functionId: '',
         name: spec.name,
         args: spec.args,
         refArgPositions: spec.refArgPositions,
         ...args,
         numReturns: spec.returnIds.length,
         actorId: actor.spec.actorId,
-        method: spec.method as string,
+        method: spec.method,
       };
       // Set, not spread: no throwaway object per call.
       if (spec.owner.nodeId !== this.services.nodeId) task.ownerNode = spec.owner.nodeId;

@@ -2,13 +2,14 @@
 // CPUs, as a driver) with its agent, a real GCS in this process, and fake nodes that take actor
 // creations and calls, report ALIVE as a hosting node does, and die when told (their connection
 // to the GCS and to the agent close, as a SIGKILLed process's do).
+import type { TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { ActorDiedError, ConnectionError, fromErrorRecord } from '../errors/index.js';
 import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type ActorIdHex, type NodeIdHex } from '../gcs/index.js';
 import { Router, localPair, type Peer } from '../net/index.js';
 import { Node } from '../node/index.js';
-import type { ActorSpec, RemoteValue, TaskSpec } from '../protocol/index.js';
+import type { ActorCallSpec, ActorSpec, RemoteValue, TaskSpec } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import { ClusterAgent } from './agent.js';
 
@@ -144,9 +145,8 @@ async function setUp() {
   /** Calls `method` of an actor, as a CoreWorker here does; resolves with its value as stored. */
   const call = (actor: ActorSpec, method = 'm'): Promise<RemoteValue> => {
     const n = nextCall++;
-    const spec: TaskSpec = {
-      taskId: hex(9000 + n),
-      functionId: '',
+    const spec: ActorCallSpec = {
+      taskId: hex(9000 + n) as TaskIdHex,
       name: `C.${method}`,
       args: new Uint8Array([0x90]),
       refArgPositions: [],

@@ -1,13 +1,14 @@
 // The cluster agent's placement and its dealings with other nodes, without threads or sockets: a
 // real Node (no worker threads) and a real GCS in this process, and other nodes that are fakes
 // answering what they are sent.
+import type { TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { ConnectionError, InvalidOptionError, fromErrorRecord } from '../errors/index.js';
 import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type NodeIdHex } from '../gcs/index.js';
 import { Router, localPair, type Peer } from '../net/index.js';
 import { Node } from '../node/index.js';
-import type { ClusterAnswer, ClusterQuery, RemoteValue, TaskSpec } from '../protocol/index.js';
+import type { ClusterAnswer, ClusterQuery, FunctionTaskSpec, RemoteValue, TaskSpec } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import { ClusterAgent } from './agent.js';
 
@@ -111,10 +112,10 @@ async function setUp(options: { numCpus?: number; resources?: Record<string, num
 
   let nextTask = 1;
   /** Submits a task as a CoreWorker of this node would; resolves with its first return's value state. */
-  const submit = (options: Partial<TaskSpec> = {}): Promise<RemoteValue> => {
+  const submit = (options: Partial<FunctionTaskSpec> = {}): Promise<RemoteValue> => {
     const n = nextTask++;
     const spec: TaskSpec = {
-      taskId: hex(n),
+      taskId: hex(n) as TaskIdHex,
       functionId: FN.id,
       name: `t${n}`,
       args: new Uint8Array([0x90]),
@@ -289,7 +290,7 @@ test('a node declared dead runs the work it can run itself, rather than send it 
   await (agent as unknown as { context: { gcsClient: GcsClient } }).context.gcsClient.unregisterNode(node.nodeId as NodeIdHex);
   await agent.declaredDead;
   const spec: TaskSpec = {
-    taskId: hex(900), functionId: FN.id, name: 'mine', args: new Uint8Array([0x90]), refArgPositions: [], dependencies: [],
+    taskId: hex(900) as TaskIdHex, functionId: FN.id, name: 'mine', args: new Uint8Array([0x90]), refArgPositions: [], dependencies: [],
     returnIds: [hex(901)], numCpus: 1, maxRetries: -1, retryExceptions: false, owner: { nodeId: node.nodeId, workerId: 'a'.repeat(32) },
   };
   const work = { spec, attempt: 0, traced: true, function: FN, done: () => assert.fail('not failed: it can run here'), lost: () => assert.fail('not lost: it can run here') };
@@ -310,7 +311,7 @@ test('a node the GCS declared dead is no link, and work it sends is refused with
   const internals = (agent as unknown as { context: { links: { has(nodeId: string): boolean } } }).context;
   assert.equal(internals.links.has(zombie.nodeId), false);
   const spec: TaskSpec = {
-    taskId: hex(7),
+    taskId: hex(7) as TaskIdHex,
     functionId: FN.id,
     name: 'from-a-zombie',
     args: new Uint8Array([0x90]),

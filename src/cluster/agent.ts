@@ -20,7 +20,7 @@ import { HEALTH_CHECK, NODE_DEAD, NODE_STATE, parseNodeDead, parseNodeStateQuery
 import type { Peer, Router } from '../net/index.js';
 import { PACKAGES, type ClusterLink, type ForwardedLogLine, type Node, type RemoteWork } from '../node/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, TaskSpec } from '../protocol/index.js';
+import type { ActorCallSpec, ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, TaskSpec } from '../protocol/index.js';
 import { answerNodeState } from '../state/node-state.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import { generatorItemId } from '../object-ref/generator.js';
@@ -306,7 +306,7 @@ export class ClusterAgent implements ClusterLink {
     return this.actors.actorTaskRetries(actorId);
   }
 
-  callRemoteActor(work: RemoteWork): void {
+  callRemoteActor(work: RemoteWork<ActorCallSpec>): void {
     this.actors.callRemoteActor(work);
   }
 

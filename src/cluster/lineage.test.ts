@@ -1,13 +1,14 @@
 // Lineage reconstruction and owner death, without threads or sockets: a real Node (no worker
 // threads) and its agent, an in-process GCS, and fake nodes that answer what they are sent. A fake
 // "dies" by closing its connections: the GCS then publishes it dead, as for a SIGKILLed process.
+import type { TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { ObjectLostError, ObjectReconstructionFailedError, OwnerDiedError, fromErrorRecord } from '../errors/index.js';
 import { GcsClient, GcsPublishes, GcsServer, InMemoryStoreClient, type ActorIdHex, type NodeIdHex } from '../gcs/index.js';
 import { Router, localPair, type Peer } from '../net/index.js';
 import { Node } from '../node/index.js';
-import type { RemoteValue, TaskSpec } from '../protocol/index.js';
+import type { ActorCallSpec, FunctionTaskSpec, RemoteValue, TaskSpec } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import { ClusterAgent } from './agent.js';
 
@@ -105,10 +106,10 @@ async function setUp() {
 
   let nextTask = 1;
   /** Submits a task as a CoreWorker of this node would; returns its first return ID. */
-  const submit = (options: Partial<TaskSpec> = {}): string => {
+  const submit = (options: Partial<FunctionTaskSpec> = {}): string => {
     const n = nextTask++;
     const spec: TaskSpec = {
-      taskId: hex(n),
+      taskId: hex(n) as TaskIdHex,
       functionId: FN.id,
       name: `t${n}`,
       args: new Uint8Array([0x90]),
@@ -144,9 +145,8 @@ async function setUp() {
   /** Calls method m of an actor as a CoreWorker of this node would; returns its return ID. */
   const call = (actorId: string): string => {
     const n = nextTask++;
-    const spec: TaskSpec = {
-      taskId: hex(n),
-      functionId: '',
+    const spec: ActorCallSpec = {
+      taskId: hex(n) as TaskIdHex,
       name: 'A.m',
       args: new Uint8Array([0x90]),
       refArgPositions: [],

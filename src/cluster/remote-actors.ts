@@ -14,7 +14,7 @@ import { ActorDiedError, ConnectionError, GcsUnavailableError } from '../errors/
 import type { ActorEntry, ActorIdHex, GcsClient, NodeIdHex } from '../gcs/index.js';
 import type { RemoteWork } from '../node/index.js';
 import { groupsIn } from '../placement-group/resources.js';
-import type { ActorInfo, ActorSpec, RemoteValue } from '../protocol/index.js';
+import type { ActorCallSpec, ActorInfo, ActorSpec, RemoteValue } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { type AgentContext } from './context.js';
 import { functionCodec } from './functions.js';
@@ -44,7 +44,7 @@ export class RemoteActors {
     return this.actorRetries.get(actorId);
   }
 
-  callRemoteActor(work: RemoteWork): void {
+  callRemoteActor(work: RemoteWork<ActorCallSpec>): void {
     this.dispatchCall({ work, seq: this.nextCallSeq++, tries: 0, mayHaveRun: false });
   }
 
@@ -578,7 +578,7 @@ function actorEntry(spec: ActorSpec, nodeId: string): Parameters<GcsClient['regi
 
 /** A call to an actor on another node, until it is answered or failed. */
 interface ActorCall {
-  readonly work: RemoteWork;
+  readonly work: RemoteWork<ActorCallSpec>;
   /** Submission order on this node: calls sent again keep it. */
   readonly seq: number;
   /** Times it was sent again after its instance was lost. */

@@ -13,7 +13,7 @@ import {
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { ObjectID, randomHex } from '../ids/index.js';
 import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddress } from '../object-ref/index.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, JobInfo, ClusterQuery, MethodOptionsSpec, NewObject, ObjectPayload, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
+import type { ActorCallSpec, ActorInfo, ActorSpec, ClusterAnswer, JobInfo, ClusterQuery, MethodOptionsSpec, NewObject, ObjectPayload, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
 import { mergeRuntimeEnv } from '../protocol/index.js';
 import { ObjectRefGenerator, generatorItemId, isObjectRefGenerator, whenGeneratorReady, type StreamReader } from '../object-ref/generator.js';
 import {
@@ -379,9 +379,8 @@ export class CoreWorker {
   submitActorCall(actor: ActorInfo, method: string, args: readonly unknown[], numReturns: number, concurrencyGroup?: string, returns?: ReturnMode): string[] {
     const name = `${actor.className}.${method}`;
     const returnIds = newIds(numReturns === 0 ? 1 : numReturns);
-    const spec: { -readonly [K in keyof TaskSpec]: TaskSpec[K] } = {
+    const spec: { -readonly [K in keyof ActorCallSpec]: ActorCallSpec[K] } = {
       taskId: randomHex(),
-      functionId: '',
       name,
       ...this.prepareArgs(args, name),
       returnIds,

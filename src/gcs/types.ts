@@ -6,8 +6,8 @@
 import type { PlacementGroupState, PlacementStrategy } from '../placement-group/resources.js';
 
 /** IDs are the 32-hex-character strings of src/ids; the brands keep a node's ID from being taken for an actor's. */
-export type NodeIdHex = string & { readonly __brand: 'NodeID' };
-export type ActorIdHex = string & { readonly __brand: 'ActorID' };
+import type { ActorIdHex, NodeIdHex } from '../ids/index.js';
+export type { ActorIdHex, NodeIdHex };
 
 /** Amounts per resource name: `{ CPU: 2, GPU: 0, disk: 2 }`. */
 export type ResourceMap = Readonly<Record<string, number>>;

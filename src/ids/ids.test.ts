@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError, MinirayError } from '../errors/index.js';
-import { ActorID, JobID, NodeID, ObjectID, TaskID, UniqueId, WorkerID, randomHex } from './index.js';
+import { ActorID, JobID, NodeID, ObjectID, TaskID, UniqueId, WorkerID, isIdHex, randomHex, type ObjectIdHex, type TaskIdHex } from './index.js';
 
 const HEX_32 = /^[0-9a-f]{32}$/;
 type AnyIdClass = {
@@ -156,4 +156,15 @@ test('IDs of different classes with the same hex are never equal', () => {
       assert.equal((ids[i] as UniqueId).equals(ids[j] as UniqueId), i === j, `${ids[i]} vs ${ids[j]}`);
     }
   }
+});
+
+test('randomHex<H>() gives branded hex text: one kind of ID is not taken for another', () => {
+  const task = randomHex<TaskIdHex>();
+  const object = randomHex<ObjectIdHex>();
+  const made = randomHex<TaskIdHex>();
+  // @ts-expect-error an object's ID is not a task's
+  const wrong: TaskIdHex = object;
+  const asText: string = task; // and each is still a string (zero cost: the brand is only a type)
+  assert.equal(typeof asText, 'string');
+  assert.ok(isIdHex(made) && isIdHex(wrong));
 });

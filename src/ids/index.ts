@@ -15,15 +15,18 @@ const POOL_IDS = 256;
 const pool = Buffer.allocUnsafe(ID_BYTES * POOL_IDS);
 let poolOffset = pool.length;
 
-/** 32 random lowercase hex characters: the text of a new 128-bit ID. */
-export function randomHex(): string {
+/**
+ * 32 random lowercase hex characters: the text of a new 128-bit ID. `H` names its kind
+ * (`randomHex<TaskIdHex>()`): an ID made on the hot path without an ID object.
+ */
+export function randomHex<H extends string = string>(): H {
   if (poolOffset === pool.length) {
     randomFillSync(pool);
     poolOffset = 0;
   }
   const hex = pool.toString('hex', poolOffset, poolOffset + ID_BYTES);
   poolOffset += ID_BYTES;
-  return hex;
+  return hex as H;
 }
 
 /** True for the text of an ID: 32 lowercase hex characters. */
@@ -31,9 +34,26 @@ export function isIdHex(value: unknown): value is string {
   return typeof value === 'string' && HEX_PATTERN.test(value);
 }
 
+/**
+ * The hex text of each kind of ID, branded so that one kind is never taken for another in a
+ * message field or a Map key (a task's ID for an object's, a node's for an actor's). The brand
+ * exists only for the compiler: at run time each is the plain string. Untyped text becomes one
+ * in two places only: randomHex<H>() (the runtime's own new IDs), and a validator that has checked it (src/protocol).
+ */
+export type TaskIdHex = string & { readonly __brand: 'TaskID' };
+export type ObjectIdHex = string & { readonly __brand: 'ObjectID' };
+export type ActorIdHex = string & { readonly __brand: 'ActorID' };
+export type NodeIdHex = string & { readonly __brand: 'NodeID' };
+export type WorkerIdHex = string & { readonly __brand: 'WorkerID' };
+export type JobIdHex = string & { readonly __brand: 'JobID' };
+export type PlacementGroupIdHex = string & { readonly __brand: 'PlacementGroupID' };
+
 type IdClass<T> = { new (hex: string): T; readonly name: string };
 
-/** Shared API of all IDs. Subclasses differ only in type, so a TaskID is never taken for an ObjectID. */
+/**
+ * Shared API of all IDs. Subclasses differ only in type, so a TaskID is never taken for an
+ * ObjectID. toHex() stays `string`: the ID classes are public, and the type tests pin it.
+ */
 export abstract class UniqueId {
   private readonly hex: string;
 

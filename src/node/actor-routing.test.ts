@@ -3,7 +3,7 @@
 // claimant on this node that itself lost its claim at the GCS.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ActorSpec, TaskSpec } from '../protocol/index.js';
+import type { ActorCallSpec, ActorSpec } from '../protocol/index.js';
 import { ActorRouting } from './actor-routing.js';
 import type { NodeContext } from './context.js';
 
@@ -33,12 +33,12 @@ function setup() {
     objects: { addActorHandle: () => {}, hold: () => {}, get: () => undefined, addForeign: () => {} },
     actors: { has: () => false, lookup: () => null },
     envs: { awaitingWorkingDir: undefined },
-    tasks: { remoteWork: (spec: TaskSpec) => spec },
+    tasks: { remoteWork: (spec: ActorCallSpec) => spec },
     cluster: {
       claimActorName: (_spec: ActorSpec, answer: (typeof claims)[number]) => void claims.push(answer),
       borrow: () => {},
       killRemoteActor: (actorId: string) => void kills.push(actorId),
-      callRemoteActor: (spec: TaskSpec) => void calls.push(spec.actorId as string),
+      callRemoteActor: (spec: ActorCallSpec) => void calls.push(spec.actorId),
     },
   } as unknown as NodeContext;
   return { routing: new ActorRouting(context), kills, calls, claims };
@@ -54,7 +54,7 @@ test('a handle whose claimant lost the name race reaches the winner: its calls a
   // The GCS says another node's actor holds the name: the claimant's ID stands for it.
   assert.equal(claims.length, 1);
   (claims[0] as (typeof claims)[number])({ actorId: WINNER, ownerNodeId: OTHER_NODE, detached: false });
-  routing.callActor({ actorId: late, returnIds: ['3'.repeat(32)] } as unknown as TaskSpec, false);
+  routing.callActor({ actorId: late, returnIds: ['3'.repeat(32)] } as unknown as ActorCallSpec, false);
   routing.killActor(late, true);
   assert.deepEqual(calls, [WINNER]);
   assert.deepEqual(kills, [WINNER], 'kill through the late handle reaches the winner, not the claimant');

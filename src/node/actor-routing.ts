@@ -4,7 +4,7 @@
  * the race; lookup, kill and the end of an actor whose handles are all gone; and each call sent to
  * its actor, here or through the cluster where it lives.
  */
-import type { ActorInfo, ActorSpec, RemoteValue, TaskSpec } from '../protocol/index.js';
+import type { ActorCallSpec, ActorInfo, ActorSpec, RemoteValue } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { NodeContext } from './context.js';
 
@@ -61,7 +61,7 @@ export class ActorRouting {
 
   // getIfExists across the cluster (actors part).
   /** Actors whose name the GCS is asked for, with the calls that wait for its answer. */
-  private readonly claiming = new Map<string, TaskSpec[]>();
+  private readonly claiming = new Map<string, ActorCallSpec[]>();
 
   /** Handles' IDs that stand for a live actor of another node that had the name (by its ID). */
   private readonly remoteAliases = new Map<string, string>();
@@ -152,17 +152,17 @@ export class ActorRouting {
   }
 
   /** Sends an actor call to its actor: here, or through the cluster where it lives. */
-  callActor(spec: TaskSpec, fromPeer: boolean, attempt = 0): void {
-    const awaiting = this.context.envs.awaitingWorkingDir?.get(spec.actorId as string);
+  callActor(spec: ActorCallSpec, fromPeer: boolean, attempt = 0): void {
+    const awaiting = this.context.envs.awaitingWorkingDir?.get(spec.actorId);
     if (awaiting !== undefined) return void awaiting.push([spec, fromPeer, attempt]);
     // getIfExists across the cluster (actors part): a call waits for the claim, or goes to the holder.
     if (!fromPeer && (this.claiming.size > 0 || this.remoteAliases.size > 0)) {
-      const actorId = this.aliasedActor(spec.actorId as string);
+      const actorId = this.aliasedActor(spec.actorId);
       if (actorId !== spec.actorId) spec = { ...spec, actorId };
-      const waiting = this.claiming.get(spec.actorId as string);
+      const waiting = this.claiming.get(spec.actorId);
       if (waiting !== undefined) return void waiting.push(spec);
     }
-    if (this.context.actors.has(spec.actorId as string) || this.context.cluster === undefined || fromPeer) this.context.actors.submitCall(spec, attempt);
+    if (this.context.actors.has(spec.actorId) || this.context.cluster === undefined || fromPeer) this.context.actors.submitCall(spec, attempt);
     else this.context.cluster.callRemoteActor(this.context.tasks.remoteWork(spec, undefined));
   }
 }

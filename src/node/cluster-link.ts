@@ -6,12 +6,12 @@
  * the same process, with no other node to send anything to.
  */
 import type { ObjectEntry } from '../ownership/index.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
+import type { ActorCallSpec, ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 
 /** A task or actor call this node owns that runs (or may run) on another node. */
-export interface RemoteWork {
-  readonly spec: TaskSpec;
+export interface RemoteWork<S extends TaskSpec = TaskSpec> {
+  readonly spec: S;
   /** Its retries so far (its owner counts them): sent with it, so that the node that runs it records its events under that attempt. */
   readonly attempt: number;
   /** Whether its owner records its events (src/state/events.ts): false tells the node that runs it to skip them too. */
@@ -42,7 +42,7 @@ export interface ClusterLink {
    */
   takeTask(work: RemoteWork, canRunHere: boolean): boolean;
   /** An actor call for an actor that is not on this node. */
-  callRemoteActor(work: RemoteWork): void;
+  callRemoteActor(work: RemoteWork<ActorCallSpec>): void;
   /**
    * An actor creation: true if it is placed on another node (or waits for one that can host it),
    * false if it is created here, or the error it is created dead with (no node can ever host it,

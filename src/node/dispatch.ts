@@ -5,13 +5,13 @@
  */
 import { InvalidOptionError } from '../errors/index.js';
 import { groupsIn } from '../placement-group/resources.js';
-import type { ExecuteTask, ResourceMap } from '../protocol/index.js';
+import type { ExecuteFunctionTask, ExecuteTask, ResourceMap } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER } from '../state/events.js';
 import { demandOf, type ClusterLink } from './cluster-link.js';
 import type { NodeContext } from './context.js';
 import type { ObjectDelivery } from './delivery.js';
-import type { TaskRecord, Worker } from './task-manager.js';
+import { functionIdOf, type TaskRecord, type Worker } from './task-manager.js';
 
 /** generators: a 'dynamic' attempt whose throw is retried (retryExceptions, retries left) fails rather than keep partial results. */
 const RETRY_THROWN = Object.freeze({ kind: 'dynamic', retryThrown: true } as const);
@@ -114,10 +114,10 @@ export class LocalDispatch {
   /** What a worker is sent to run `record` as `seq` (a pooled worker's batch, or an environment's worker). */
   executeTaskOf(record: TaskRecord, seq: number, args: ReturnType<ObjectDelivery<TaskRecord>['argumentsFor']>): ExecuteTask {
     const { spec } = record;
-    const task: { -readonly [K in keyof ExecuteTask]: ExecuteTask[K] } = {
+    const task: { -readonly [K in keyof ExecuteFunctionTask]: ExecuteFunctionTask[K] } = {
       seq,
       taskId: spec.taskId,
-      functionId: spec.functionId,
+      functionId: functionIdOf(spec),
       name: spec.name,
       args: spec.args,
       refArgPositions: spec.refArgPositions,
@@ -178,9 +178,10 @@ export class LocalDispatch {
         batch = { functions: [], tasks: [] };
         batches.set(worker, batch);
       }
-      if (!worker.knownFunctions.has(spec.functionId)) {
-        worker.knownFunctions.add(spec.functionId);
-        const fn = this.context.functions.get(spec.functionId);
+      const functionId = functionIdOf(spec);
+      if (!worker.knownFunctions.has(functionId)) {
+        worker.knownFunctions.add(functionId);
+        const fn = this.context.functions.get(functionId);
         if (fn !== undefined) batch.functions.push(fn);
       }
       batch.tasks.push(this.executeTaskOf(record, seq, args));

@@ -44,7 +44,7 @@ import { LocalDispatch } from './dispatch.js';
 import { ObjectReads } from './reads.js';
 import { NodeResources } from './resources.js';
 import { RuntimeEnvs } from './runtime-envs.js';
-import { TaskManager, type TaskRecord, type Worker } from './task-manager.js';
+import { TaskManager, functionIdOf, type TaskRecord, type Worker } from './task-manager.js';
 import type {
   ActorInfo,
   ActorSpec,
@@ -58,6 +58,7 @@ import type {
   RuntimeEnvSpec,
   TaskResult,
   TaskSpec,
+  ActorCallSpec,
   WorkerLogLine,
   WorkerToNode,
 } from '../protocol/index.js';
@@ -219,7 +220,7 @@ export class Node {
       options.numCpus,
       maxTasksInFlightPerWorker,
       // Only functions seen to run short may wait behind other tasks; unknown ones count as long.
-      (record) => (this.runTimeUs.get(record.spec.functionId) ?? Infinity) <= pipelineMaxTaskUs,
+      (record) => (this.runTimeUs.get(functionIdOf(record.spec)) ?? Infinity) <= pipelineMaxTaskUs,
     );
     this.pool = new WorkerPool<TaskRecord>({
       nodeId: this.nodeId,
@@ -481,7 +482,7 @@ export class Node {
   }
 
   /** A call of this node's, to an actor that was restarted here (its return objects are registered). */
-  callActorHere(spec: TaskSpec): void {
+  callActorHere(spec: ActorCallSpec): void {
     this.actors.submitCall(spec);
   }
 
@@ -942,8 +943,9 @@ export class Node {
       record.worker = undefined;
       if (record.cancelled) this.stopWatchingForceCancel(record);
       if (result.outcome !== 'cancelled') {
-        const previous = this.runTimeUs.get(record.spec.functionId);
-        this.runTimeUs.set(record.spec.functionId, previous === undefined ? result.us : 0.8 * previous + 0.2 * result.us);
+        const functionId = functionIdOf(record.spec);
+        const previous = this.runTimeUs.get(functionId);
+        this.runTimeUs.set(functionId, previous === undefined ? result.us : 0.8 * previous + 0.2 * result.us);
       }
       if (record.cancelled) continue; // already failed with TaskCancelledError
       if (record.traced) this.taskEvents.result(record.spec, record.firstAttempt + record.retries, worker.id, result);

@@ -4,10 +4,10 @@
  * in a cluster, unpacked here once before workers or actors start in them (see working-dir.ts).
  */
 import { WorkerCrashedError } from '../errors/index.js';
-import { runtimeEnvKey, type ActorSpec, type RuntimeEnvSpec, type TaskSpec } from '../protocol/index.js';
+import { runtimeEnvKey, type ActorSpec, type RuntimeEnvSpec, type TaskSpec, type ActorCallSpec } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import type { NodeContext } from './context.js';
-import type { TaskRecord, Worker } from './task-manager.js';
+import { functionIdOf, type TaskRecord, type Worker } from './task-manager.js';
 import { isPackageUri, WorkingDirCache, workingDirCacheRoot } from './working-dir.js';
 
 export class RuntimeEnvs {
@@ -81,7 +81,7 @@ export class RuntimeEnvs {
   workingDirs: WorkingDirCache | undefined;
 
   /** Actors created once their working-dir package is unpacked here, with the calls that came meanwhile (by actor ID). */
-  awaitingWorkingDir: Map<string, [TaskSpec, boolean, number][]> | undefined;
+  awaitingWorkingDir: Map<string, [ActorCallSpec, boolean, number][]> | undefined;
 
   private workingDirCache(): WorkingDirCache {
     return (this.workingDirs ??= new WorkingDirCache(workingDirCacheRoot(this.context.nodeId), (key) => this.context.cluster?.fetchPackage(key) ?? Promise.resolve(null)));
@@ -145,9 +145,10 @@ export class RuntimeEnvs {
     if (args === undefined) return;
     const seq = record.seq;
     const functions: FunctionDescriptor[] = [];
-    if (!worker.knownFunctions.has(spec.functionId)) {
-      worker.knownFunctions.add(spec.functionId);
-      const fn = this.context.functions.get(spec.functionId);
+    const functionId = functionIdOf(spec);
+    if (!worker.knownFunctions.has(functionId)) {
+      worker.knownFunctions.add(functionId);
+      const fn = this.context.functions.get(functionId);
       if (fn !== undefined) functions.push(fn);
     }
     this.context.pool.setBusy(worker, true);

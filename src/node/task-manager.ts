@@ -12,7 +12,7 @@
  */
 import type { ActorManager } from '../actors/manager.js';
 import { setting } from '../config/index.js';
-import { ObjectLostError, ObjectReconstructionFailedError, OwnerDiedError, TaskCancelledError } from '../errors/index.js';
+import { MinirayError, ObjectLostError, ObjectReconstructionFailedError, OwnerDiedError, TaskCancelledError } from '../errors/index.js';
 import type { ObjectStore } from '../object-store/index.js';
 import { Lineage, specBytes, type ObjectDirectory, type ObjectEntry } from '../ownership/index.js';
 import { groupsIn } from '../placement-group/resources.js';
@@ -30,6 +30,16 @@ import type { RemoteObjects } from './remote-objects.js';
 import type { GpuHold, NodeResources } from './resources.js';
 
 export type TaskState = 'waiting' | 'queued' | 'running' | 'finished';
+
+/**
+ * The function a task record runs. Only function tasks are queued on this node's workers
+ * (submitOne sends an actor call to actorRouting; its record is kept for lineage only), so the
+ * dispatcher, the scheduler's run-time averages and environment workers read it.
+ */
+export function functionIdOf(spec: TaskSpec): string {
+  if (spec.functionId !== undefined) return spec.functionId;
+  throw new MinirayError(`internal error: actor call ${spec.name} (task ${spec.taskId}) was queued as a function task; actor calls go to their actor`);
+}
 
 export interface TaskRecord {
   readonly spec: TaskSpec;
@@ -167,7 +177,7 @@ export class TaskManager {
   }
 
   /** The cluster link's handle on a task (or actor call, without a record) this node owns. */
-  remoteWork(spec: TaskSpec, record: TaskRecord | undefined): RemoteWork {
+  remoteWork<S extends TaskSpec>(spec: S, record: TaskRecord | undefined): RemoteWork<S> {
     return {
       // A task in a placement group the cluster parked may find its bundle here later (helper pg).
       ...(record !== undefined && spec.resources !== undefined && groupsIn(spec.resources).length > 0

@@ -47,7 +47,14 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
   const o = fields(value);
   int(o['seq'], 'seq', 1);
   id(o['taskId'], 'taskId');
-  str(o['functionId'], 'functionId');
+  // A function task and an actor creation run functionId (a creation's is its class); an actor call runs a method.
+  const actorId = optionalId(o['actorId'], 'actorId');
+  if (actorId !== undefined && o['method'] !== undefined) {
+    str(o['method'], 'method');
+    if (o['functionId'] !== undefined) fail('functionId', 'absent: an actor call (with actorId and method) runs its actor\'s method, not a function', o['functionId']);
+  } else {
+    str(o['functionId'], 'functionId');
+  }
   str(o['name'], 'name');
   bytes(o['args'], 'args');
   const positions = list(o['refArgPositions'], 'refArgPositions', anIndex);
@@ -57,8 +64,7 @@ const anExecuteTask = (value: unknown): ExecuteTask => {
   if (parts !== undefined && parts.length !== values.length) fail('refArgParts', `one list per ref value (${values.length})`, parts);
   if (o['lease'] !== undefined) int(o['lease'], 'lease', 1);
   int(o['numReturns'], 'numReturns');
-  if (optionalId(o['actorId'], 'actorId') !== undefined) {
-    optionalStr(o['method'], 'method');
+  if (actorId !== undefined) {
     if (o['maxConcurrency'] !== undefined) int(o['maxConcurrency'], 'maxConcurrency', 1);
     // Concurrency groups (actors part).
     optionalGroups(o['concurrencyGroups'], 'concurrencyGroups');

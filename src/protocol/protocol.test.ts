@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import type { TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ProtocolError } from '../errors/index.js';
@@ -14,6 +15,7 @@ import {
   WORKER_ANSWER_CHECKS,
   type ActorCallSpec,
   type ActorSpec,
+  type FunctionTaskSpec,
   type NodeToWorker,
   type TaskSpec,
   type WorkerToNode,
@@ -25,7 +27,7 @@ const owner = { nodeId: ID, workerId: ID2 };
 const bytes = new Uint8Array([1, 2, 3]);
 
 const taskSpec: TaskSpec = {
-  taskId: ID,
+  taskId: ID as TaskIdHex,
   functionId: ID2,
   name: 'f',
   args: bytes,
@@ -37,6 +39,8 @@ const taskSpec: TaskSpec = {
   retryExceptions: false,
   owner,
 };
+const { functionId: _functionId, ...taskBase } = taskSpec as FunctionTaskSpec; // an actor call has no functionId
+const actorCall: ActorCallSpec = { ...taskBase, actorId: ID2, method: 'inc' };
 const actorSpec: ActorSpec = {
   actorId: ID,
   classId: ID2,
@@ -74,7 +78,7 @@ const validFromWorker: WorkerToNode[] = [
       { stream: 'stderr', timeMs: 2, name: 'C', text: '', taskId: ID, actorId: ID2, ownerNode: ID2 },
     ],
   },
-  { type: 'submit', functions: [{ kind: 'source', id: ID2, name: 'f', source: '(x) => x' }], tasks: [taskSpec, { ...taskSpec, actorId: ID2, method: 'inc', functionId: '' }] },
+  { type: 'submit', functions: [{ kind: 'source', id: ID2, name: 'f', source: '(x) => x' }], tasks: [taskSpec, actorCall] },
   { type: 'put', objects: [{ id: ID, data: bytes }, { id: ID2, data: bytes, parts: [{ attached: 1 }], nested: [ID] }] },
   { type: 'request', id: 7, method: 'get', ids: [ID, ID2], withData: false },
   { type: 'request', id: 8, method: 'get', ids: [ID], withData: false, fetchLocal: true },
@@ -125,6 +129,7 @@ const validFromNode: NodeToWorker[] = [
         numReturns: 2,
       },
       { seq: 3, taskId: ID, functionId: ID2, name: 'C', args: bytes, refArgPositions: [], refArgValues: [], numReturns: 0, actorId: ID, maxConcurrency: 2 },
+      { seq: 4, taskId: ID2, name: 'C.inc', args: bytes, refArgPositions: [], refArgValues: [], numReturns: 1, actorId: ID, method: 'inc', concurrencyGroup: 'io' },
     ],
   },
   { type: 'reply', id: 1, value: { id: ID, state: 'ready', data: bytes, parts: [{ slab: 1, offset: 0, length: 3 }], lease: 1 } },
@@ -200,6 +205,10 @@ const malformedFromWorker: Array<[string, unknown, RegExp]> = [
   ['positions not one per dependency', { type: 'submit', functions: [], tasks: [{ ...taskSpec, refArgPositions: [] }] }, /tasks\[0\]\.refArgPositions must be one position per dependency \(1\)/],
   ['an actor call without method', { type: 'submit', functions: [], tasks: [{ ...taskSpec, actorId: ID }] }, /tasks\[0\]\.method must be a string, got undefined/],
   ['a task with a method but no actor', { type: 'submit', functions: [], tasks: [{ ...taskSpec, method: 'inc' }] }, /tasks\[0\]\.method must be absent: a task that is not an actor call \(no actorId\) has no method, got string "inc"/],
+  // A TaskSpec is a function task or an actor call, never both and never neither.
+  ['an actor call with a functionId', { type: 'submit', functions: [], tasks: [{ ...actorCall, functionId: ID2 }] }, /tasks\[0\]\.functionId must be absent: an actor call \(with actorId\) runs its actor's method, not a function, got string "b+"/],
+  ['an actor call with the old placeholder functionId', { type: 'submit', functions: [], tasks: [{ ...actorCall, functionId: '' }] }, /tasks\[0\]\.functionId must be absent: an actor call/],
+  ['a task with neither functionId nor actorId', { type: 'submit', functions: [], tasks: [taskBase] }, /tasks\[0\]\.functionId must be a string, got undefined/],
   ['a function of unknown kind', { type: 'submit', functions: [{ kind: 'eval', id: ID, name: 'f' }], tasks: [] }, /functions\[0\]\.kind must be one of 'source', 'module'/],
   ['a get of no IDs', { type: 'request', id: 1, method: 'get', ids: [], withData: true }, /ids must be at least one ID, got an array of 0/],
   ['a get with ids: null', { type: 'request', id: 1, method: 'get', ids: null, withData: true }, /type 'request'.*: ids must be an array, got null/],
@@ -255,6 +264,16 @@ const malformedFromNode: Array<[string, unknown, RegExp]> = [
     'ref values not one per position',
     { type: 'execute', functions: [], tasks: [{ seq: 1, taskId: ID, functionId: '', name: 'f', args: bytes, refArgPositions: [0], refArgValues: [], numReturns: 1 }] },
     /tasks\[0\]\.refArgValues must be one value per ref position \(1\)/,
+  ],
+  [
+    'an actor call with a functionId',
+    { type: 'execute', functions: [], tasks: [{ seq: 1, taskId: ID, functionId: '', name: 'C.inc', args: bytes, refArgPositions: [], refArgValues: [], numReturns: 1, actorId: ID, method: 'inc' }] },
+    /tasks\[0\]\.functionId must be absent: an actor call \(with actorId and method\) runs its actor's method, not a function, got string ""/,
+  ],
+  [
+    'a task or creation without functionId',
+    { type: 'execute', functions: [], tasks: [{ seq: 1, taskId: ID, name: 'C', args: bytes, refArgPositions: [], refArgValues: [], numReturns: 0, actorId: ID }] },
+    /tasks\[0\]\.functionId must be a string, got undefined/,
   ],
   // the envelope of an answer (its value is checked by the asker's RequestTable: see answer checks below)
   ['a reply with id 0', { type: 'reply', id: 0, value: null }, /id must be an integer >= 1, got number 0/],
@@ -388,7 +407,7 @@ test('an error record that is not one decodes as a ProtocolError record, never t
 });
 
 test('a TaskSpec is a task or an actor call: isActorCall tells which, and narrows to ActorCallSpec', () => {
-  const call = { ...taskSpec, functionId: '', actorId: ID2, method: 'inc' };
+  const call = actorCall;
   const specs: TaskSpec[] = [taskSpec, call];
   const methods = specs.map((spec) => (isActorCall(spec) ? spec.method : undefined));
   assert.deepEqual(methods, [undefined, 'inc']);

@@ -124,7 +124,14 @@ const retries = (value: unknown, path: string): number => int(value, path, -1);
 const aTaskSpec = (value: unknown): TaskSpec => {
   const o = fields(value);
   id(o['taskId'], 'taskId');
-  str(o['functionId'], 'functionId'); // empty for an actor call
+  // A function task has functionId and no actor fields; an actor call has actorId and method, no functionId.
+  if (optionalId(o['actorId'], 'actorId') === undefined) {
+    str(o['functionId'], 'functionId');
+    if (o['method'] !== undefined) fail('method', 'absent: a task that is not an actor call (no actorId) has no method', o['method']);
+  } else {
+    str(o['method'], 'method');
+    if (o['functionId'] !== undefined) fail('functionId', 'absent: an actor call (with actorId) runs its actor\'s method, not a function', o['functionId']);
+  }
   str(o['name'], 'name');
   argumentsOf(o);
   const returns = list(o['returnIds'], 'returnIds', anId);
@@ -137,9 +144,6 @@ const aTaskSpec = (value: unknown): TaskSpec => {
   bool(o['retryExceptions'], 'retryExceptions');
   optionalList(o['retryExceptionNames'], 'retryExceptionNames', aString);
   owner(o['owner'], 'owner');
-  // An actor call has both, a task neither (FunctionTaskSpec, ActorCallSpec).
-  if (optionalId(o['actorId'], 'actorId') !== undefined) str(o['method'], 'method');
-  else if (o['method'] !== undefined) fail('method', 'absent: a task that is not an actor call (no actorId) has no method', o['method']);
   optionalStr(o['concurrencyGroup'], 'concurrencyGroup'); // concurrency groups (actors part)
   // runtime environments and cancel (env)
   optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv');

@@ -1,10 +1,11 @@
 // The node-side task-event buffer, without threads: what a batch holds, the bound (drop and
 // count), the attempt of work run for another node, and the flush timer.
 import { test } from 'node:test';
+import type { TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { TaskEventBuffer, FAILED, FINISHED, PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER } from './events.js';
 import type { TaskEventBatch } from '../gcs/index.js';
-import type { ActorSpec, TaskSpec } from '../protocol/index.js';
+import type { ActorCallSpec, ActorSpec, FunctionTaskSpec, TaskSpec } from '../protocol/index.js';
 import { encodeError } from '../serialization/index.js';
 import { TaskCancelledError } from '../errors/index.js';
 
@@ -12,9 +13,9 @@ const NODE = 'a'.repeat(32);
 const OTHER = 'b'.repeat(32);
 const TASK = 'c'.repeat(32);
 
-function spec(over: Partial<TaskSpec> = {}): TaskSpec {
+function spec(over: Partial<FunctionTaskSpec> = {}): TaskSpec {
   return {
-    taskId: TASK,
+    taskId: TASK as TaskIdHex,
     functionId: 'f',
     name: 'f',
     args: new Uint8Array(),
@@ -133,7 +134,7 @@ test('under load, only an even sample of the next interval\'s tasks is recorded;
   const buffer = new TaskEventBuffer(NODE, { enabled: true, maxBuffered: 100_000, flushMs: 1000, maxTasksPerSecond: 10 });
   // As the node does: a task submitted() says is not traced gets no further calls.
   const life = (taskId: string): void => {
-    const s = spec({ taskId });
+    const s = spec({ taskId: taskId as TaskIdHex });
     if (!buffer.submitted(s, true)) return;
     buffer.state(s, 0, SUBMITTED_TO_WORKER, 'w');
     buffer.result(s, 0, 'w', { seq: 1, outcome: 'ok', values: [], us: 1, startMs: 1 });
@@ -158,7 +159,10 @@ test('under load, only an even sample of the next interval\'s tasks is recorded;
   assert.equal(sampled.infos.filter((info) => info.name !== undefined).length, 10);
   assert.equal(buffer.skips(id(51)), false, 'a task is not remembered: its caller keeps submitted()\'s answer');
   // An actor call sampled out is remembered by ID (its record is not the node's), until it finishes.
-  const calls = [91, 92, 93, 94].map((i) => spec({ taskId: id(i), actorId: 'a'.repeat(32) }));
+  const calls = [91, 92, 93, 94].map((i): ActorCallSpec => {
+    const { functionId: _, ...base } = spec({ taskId: id(i) as TaskIdHex });
+    return { ...base, actorId: 'a'.repeat(32), method: 'inc' };
+  });
   const traced = calls.map((call) => buffer.submitted(call));
   assert.ok(traced.filter(Boolean).length <= 1, 'one in k (k doubled again: the interval went past its budget)');
   const skippedCall = calls[traced.indexOf(false)] as (typeof calls)[number];

@@ -19,7 +19,7 @@ import type { RunningWork, WorkContext } from '../core-worker/current.js';
 import { methodNamesOf } from '../actors/handle.js';
 import { beginTask, takeSpans } from '../core-worker/profile.js';
 import { setAssigned } from '../core-worker/assigned.js';
-import type { ExecuteTask, NodeToWorker, Part, ReturnMode, TaskResult, WorkerToNode } from '../protocol/index.js';
+import type { ExecuteActorCall, ExecuteActorCreation, ExecuteFunctionTask, ExecuteTask, NodeToWorker, Part, ReturnMode, TaskResult, WorkerToNode } from '../protocol/index.js';
 import {
   compileSource,
   decodeValue,
@@ -40,7 +40,7 @@ export type ProgressCell = (seq: number) => void;
 interface Lane {
   readonly maxConcurrency: number;
   running: number;
-  queue: ExecuteTask[];
+  queue: ExecuteActorCall[];
   head: number;
   /** True while pumpActor's loop runs (a call finishing synchronously must not recurse into it). */
   pumping: boolean;
@@ -68,7 +68,7 @@ const newLane = (maxConcurrency: number): Lane => ({ maxConcurrency, running: 0,
 
 export class TaskExecutor implements BlockingHooks, WorkContext {
   private readonly actors = new Map<string, LiveActor>();
-  private queue: ExecuteTask[] = [];
+  private queue: ExecuteFunctionTask[] = [];
   private head = 0;
   /** Tasks started and not finished, minus those waiting in get(). */
   private running = 0;
@@ -179,7 +179,7 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
     if (actor !== undefined) {
       this.actors.delete(actorId);
       for (const lane of lanesOf(actor)) {
-        for (let i = lane.head; i < lane.queue.length; i++) this.drop(lane.queue[i] as ExecuteTask);
+        for (let i = lane.head; i < lane.queue.length; i++) this.drop(lane.queue[i] as ExecuteActorCall);
         lane.queue = [];
         lane.head = 0;
       }
@@ -200,9 +200,9 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
         lane.head = 0;
       }
     }
-    const kept: ExecuteTask[] = [];
+    const kept: ExecuteFunctionTask[] = [];
     for (let i = this.head; i < this.queue.length; i++) {
-      const task = this.queue[i] as ExecuteTask;
+      const task = this.queue[i] as ExecuteFunctionTask;
       if (cancelled.has(task.seq)) this.drop(task);
       else kept.push(task);
     }
@@ -246,7 +246,7 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
     this.pumping = true;
     try {
       while (this.running === 0 && this.head < this.queue.length) {
-        const task = this.queue[this.head++] as ExecuteTask;
+        const task = this.queue[this.head++] as ExecuteFunctionTask;
         this.sendResultsBefore();
         this.start(task);
       }
@@ -276,7 +276,7 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
     }, 10).unref();
   }
 
-  private start(task: ExecuteTask): void {
+  private start(task: ExecuteFunctionTask): void {
     this.progress(task.seq);
     this.running++;
     setAssigned(task.resources, task.gpuIds, task.captureChildTasks);
@@ -290,7 +290,7 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
   };
 
   /** Runs `use` with the task's function, loading it first if this worker has not yet. */
-  private withFunction(task: ExecuteTask, use: (fn: Function) => void, onLoadFailure?: () => void): void {
+  private withFunction(task: ExecuteFunctionTask | ExecuteActorCreation, use: (fn: Function) => void, onLoadFailure?: () => void): void {
     const fn = this.functions.get(task.functionId);
     if (fn !== undefined) {
       use(fn);
@@ -393,8 +393,8 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
 
   // ---- actors --------------------------------------------------------------------------------
 
-  private createActor(task: ExecuteTask, attached: readonly SharedArrayBuffer[]): void {
-    const actorId = task.actorId as string;
+  private createActor(task: ExecuteActorCreation, attached: readonly SharedArrayBuffer[]): void {
+    const actorId = task.actorId;
     const markStarted = this.progressCellOf(task, attached);
     // An actor's creation has the actor's ID as its taskId: its lines are the actor's, of no task.
     this.output?.started(task.seq, task.name, undefined, actorId, task.ownerNode);
@@ -440,7 +440,7 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
   /** Progress blocks of 'shared' actors, by block number (each arrives once, attached to a frame). */
   private readonly progressBlocks = new Map<number, Int32Array>();
 
-  private progressCellOf(task: ExecuteTask, attached: readonly SharedArrayBuffer[]): ProgressCell {
+  private progressCellOf(task: ExecuteActorCreation, attached: readonly SharedArrayBuffer[]): ProgressCell {
     const cell = task.progressCell;
     if (cell === undefined) return this.progress;
     const buffer = cell.attached === undefined ? undefined : attached[cell.attached];
@@ -451,8 +451,8 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
     return (seq) => Atomics.store(block, index, seq);
   }
 
-  private enqueueActorCall(task: ExecuteTask): void {
-    const actor = this.actors.get(task.actorId as string);
+  private enqueueActorCall(task: ExecuteActorCall): void {
+    const actor = this.actors.get(task.actorId);
     if (actor === undefined) {
       this.releaseArguments(task);
       this.fail(task, new Error(`actor ${task.actorId} does not live on this worker`), false);
@@ -481,14 +481,14 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
         }
         break;
       }
-      const task = lane.queue[lane.head++] as ExecuteTask;
+      const task = lane.queue[lane.head++] as ExecuteActorCall;
       actor.markStarted(task.seq);
       lane.running++;
       const done = () => {
         lane.running--;
         this.pumpActor(actor, lane);
       };
-      const method = actor.instance[task.method as string];
+      const method = actor.instance[task.method];
       if (typeof method !== 'function') {
         this.releaseArguments(task);
         this.fail(task, new TypeError(`${actor.className} has no method ${task.method}`), false);

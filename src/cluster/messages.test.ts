@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import type { TaskIdHex } from '../ids/index.js';
+import assert from 'node:assert/strict';
+import { ProtocolError } from '../errors/index.js';
+import type { ActorCallSpec, FunctionTaskSpec } from '../protocol/index.js';
+import { parse } from './messages.js';
+
+const ID = 'a'.repeat(32);
+const ID2 = 'b'.repeat(32);
+const task: FunctionTaskSpec = {
+  taskId: ID as TaskIdHex,
+  functionId: ID2,
+  name: 'f',
+  args: new Uint8Array([0x90]),
+  refArgPositions: [],
+  dependencies: [],
+  returnIds: [ID2],
+  numCpus: 1,
+  maxRetries: 0,
+  retryExceptions: false,
+  owner: { nodeId: ID, workerId: ID2 },
+};
+const { functionId: _functionId, ...base } = task; // an actor call has no functionId
+const call: ActorCallSpec = { ...base, numCpus: 0, actorId: ID2, method: 'inc' };
+
+test("a peer's executeTask carries a function task or an actor call", () => {
+  for (const spec of [task, call]) {
+    const parsed = parse.executeTask({ functions: [], args: [], spec });
+    assert.ok(!(parsed instanceof ProtocolError), parsed instanceof ProtocolError ? parsed.message : '');
+  }
+});
+
+test("a peer's executeTask of a spec that is both kinds, or neither, is refused with a ProtocolError", () => {
+  const cases: Array<[unknown, RegExp]> = [
+    [{ ...call, functionId: '' }, /spec must be a valid spec .*functionId must be absent: an actor call/],
+    [{ ...task, actorId: ID2 }, /spec must be a valid spec .*method must be a string/],
+    [base, /spec must be a valid spec .*functionId must be a string, got undefined/],
+  ];
+  for (const [spec, expected] of cases) {
+    const parsed = parse.executeTask({ functions: [], args: [], spec });
+    assert.ok(parsed instanceof ProtocolError);
+    assert.match(parsed.message, expected);
+  }
+});
