@@ -6,7 +6,7 @@ import type { TaskSpec, WorkerToNode } from '../protocol/index.js';
 import type { ClusterLink } from './cluster-link.js';
 import { Node } from './index.js';
 
-/** The private parts the test reaches into. */
+/** The private parts the test reaches into (the node's worker-messages part). */
 interface NodeInternals {
   handleWorkerMessage: (worker: unknown, message: WorkerToNode, attached: readonly SharedArrayBuffer[]) => string | undefined;
   onWorkerMessage: (worker: unknown, message: WorkerToNode, attached: readonly SharedArrayBuffer[]) => void;
@@ -26,7 +26,7 @@ test("an exception in the node's handling of a message is logged once as an inte
       channel: { close: () => (blamed += 'closed ') },
       host: { terminate: () => ((blamed += 'terminated '), Promise.resolve(0)) },
     };
-    const internals = node as unknown as NodeInternals;
+    const internals = (node as unknown as { workerMessages: NodeInternals }).workerMessages;
     const logged: string[] = [];
     t.mock.method(console, 'error', (...args: unknown[]) => logged.push(args.map(String).join(' ')));
     internals.handleWorkerMessage = () => {
@@ -102,7 +102,7 @@ test("a generator's item sent to its owner's node goes inline up to the cluster-
       owner: { nodeId: 'f'.repeat(32), workerId: 'e'.repeat(32) },
     } as unknown as TaskSpec;
     const worker = { id: 'ab'.repeat(16), role: 'task', alive: true, nextSeq: 2, inFlight: new Map([[1, { spec }]]), channel: { send: () => {} } };
-    const internals = node as unknown as { onGeneratorItem: (worker: unknown, message: WorkerToNode, attached: readonly SharedArrayBuffer[]) => string | undefined };
+    const internals = (node as unknown as { workerMessages: { onGeneratorItem: (worker: unknown, message: WorkerToNode, attached: readonly SharedArrayBuffer[]) => string | undefined } }).workerMessages;
     // The items as the worker serializes them: 8 bytes fits the 16 the setting allows, 64 does not.
     assert.equal(internals.onGeneratorItem(worker, { type: 'generatorItem', seq: 1, index: 0, value: new Uint8Array(8) }, []), undefined);
     assert.equal(internals.onGeneratorItem(worker, { type: 'generatorItem', seq: 1, index: 1, value: new Uint8Array(64) }, []), undefined);
