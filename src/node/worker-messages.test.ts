@@ -1,0 +1,137 @@
+// What workers say to their node, on fakes (no threads, no node): a message that names what its
+// worker was never given marks the worker as crashed; a throw of the node's own handling is logged
+// once and blames nobody; a worker's exit sends back the tasks it had not started and fails those
+// it had, out of retries.
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { fromErrorRecord } from '../errors/index.js';
+import type { WorkerToNode } from '../protocol/index.js';
+import { decodeErrorRecord } from '../serialization/index.js';
+import { LogRing } from '../state/log-lines.js';
+import type { NodeContext } from './context.js';
+import type { TaskRecord, Worker } from './task-manager.js';
+import { WorkerMessages, type NodeDoors } from './worker-messages.js';
+
+const NODE = 'n'.repeat(32);
+const WORKER = 'ab'.repeat(16);
+const DRIVER = 'd'.repeat(32);
+
+/** A task worker as the node sees it, recording what happens to it. */
+function fakeWorker(inFlight = new Map<number, TaskRecord>(), nextSeq = inFlight.size + 1) {
+  const events: string[] = [];
+  const worker = {
+    id: WORKER,
+    role: 'task',
+    isolation: 'thread',
+    alive: true,
+    accepting: true,
+    nextSeq,
+    inFlight,
+    progress: new Int32Array(1),
+    exitError: undefined as Error | undefined,
+    terminatedFor: undefined as string | undefined,
+    channel: { send: () => {}, close: () => events.push('closed') },
+    host: { terminate: () => (events.push('terminated'), Promise.resolve(0)) },
+  };
+  return { worker, asWorker: worker as unknown as Worker, events };
+}
+
+/** console.error's lines during the test. */
+function logged(t: TestContext): string[] {
+  const lines: string[] = [];
+  t.mock.method(console, 'error', (...args: unknown[]) => lines.push(args.map(String).join(' ')));
+  return lines;
+}
+
+function messages(context: object, doors: Partial<NodeDoors> = {}): WorkerMessages {
+  const node = { driverId: DRIVER, ...doors } as NodeDoors;
+  return new WorkerMessages({ nodeId: NODE, stopped: false, ...context } as unknown as NodeContext, node, new LogRing(NODE, 1 << 16), new Map());
+}
+
+const results = (seq: number): WorkerToNode => ({ type: 'results', results: [{ seq, outcome: 'ok', values: [new Uint8Array(1)], us: 1 }] });
+
+test("a 'results' message for a seq its worker was never given marks the worker as crashed, once; nothing more of it is read", (t) => {
+  const lines = logged(t);
+  const { worker, asWorker, events } = fakeWorker();
+  let touched = 0;
+  // Any component reached means the message was acted on: the check must come first.
+  const known: Record<string | symbol, unknown> = { nodeId: NODE, stopped: false };
+  const context = new Proxy(known, { get: (target, key) => (key in target ? target[key] : (touched++, undefined)) });
+  const part = new WorkerMessages(context as unknown as NodeContext, { driverId: DRIVER } as NodeDoors, new LogRing(NODE, 1 << 16), new Map());
+  part.onWorkerMessage(asWorker, results(5), []);
+  part.onWorkerMessage(asWorker, results(6), []);
+  part.onWorkerMessage(asWorker, { type: 'removeRefs', ids: ['e'.repeat(32)] }, []); // would reach the directory
+  assert.equal(touched, 0);
+  assert.deepEqual(lines, [
+    "miniray: worker abababab sent a malformed message: its 'results' message has results[0] for seq 5, which it was never given. " +
+      'It is handled as crashed: its tasks are retried as after a crash, and it is replaced.',
+  ]);
+  assert.deepEqual(events, ['closed', 'terminated']);
+  assert.equal(worker.accepting, false);
+  assert.equal(worker.exitError?.message, "it sent a malformed message: its 'results' message has results[0] for seq 5, which it was never given");
+});
+
+test("a 'results' message for a seq reported already, or a lease given to another thread, is the worker's fault and says whose", (t) => {
+  const lines = logged(t);
+  const first = fakeWorker(new Map(), 3);
+  messages({}).onWorkerMessage(first.asWorker, results(2), []);
+  const second = fakeWorker();
+  messages({ objects: { leaseHolder: () => DRIVER } }).onWorkerMessage(second.asWorker, { type: 'releaseLeases', leases: [7] }, []);
+  assert.equal(lines.length, 2);
+  assert.match(lines[0] as string, /its 'results' message has results\[0\] for seq 2, which it has reported already\./);
+  assert.match(lines[1] as string, /its 'releaseLeases' message releases lease 7, which was given to the driver, not to it\./);
+});
+
+test("a throw of the node's own handling is logged once as an internal error, with its stack; the worker is not blamed", (t) => {
+  const lines = logged(t);
+  const { worker, asWorker, events } = fakeWorker();
+  const part = messages({}, {
+    killActor: () => {
+      throw new Error('a bug of the node');
+    },
+  });
+  part.onWorkerMessage(asWorker, { type: 'killActor', actorId: 'c'.repeat(32), noRestart: true }, []);
+  part.onWorkerMessage(asWorker, { type: 'killActor', actorId: 'c'.repeat(32), noRestart: true }, []);
+  assert.equal(lines.length, 1, lines.join('\n'));
+  assert.match(lines[0] as string, /^miniray: internal error while handling a 'killActor' message of worker abababab \(a bug in miniray/);
+  assert.match(lines[0] as string, /Error: a bug of the node\n\s+at /);
+  assert.deepEqual(events, []);
+  assert.equal(worker.accepting, true);
+  assert.equal(worker.exitError, undefined);
+});
+
+test("a worker's exit: the task it had started fails when out of retries, with why; the one it had not started goes back for free", () => {
+  const record = (seq: number): TaskRecord =>
+    ({ seq, spec: { name: `task${seq}`, maxRetries: 0 }, retries: 0, firstAttempt: 0, traced: false, cancelled: false, fromPeer: false, state: 'running' }) as unknown as TaskRecord;
+  const started = record(1);
+  const notStarted = record(2);
+  const { worker, asWorker } = fakeWorker(
+    new Map([
+      [1, started],
+      [2, notStarted],
+    ]),
+  );
+  Atomics.store(worker.progress, 0, 1); // it began seq 1
+  const failed: Array<{ record: TaskRecord; error: Error }> = [];
+  const requeued: TaskRecord[] = [];
+  const steps: string[] = [];
+  const context = {
+    objects: { dropThread: (id: string) => steps.push(`dropThread ${id.slice(0, 8)}`) },
+    scheduler: { onWorkerLost: () => steps.push('lost'), requeue: (records: TaskRecord[]) => requeued.push(...records) },
+    tasks: {
+      retriesLeft: (r: TaskRecord) => r.retries < r.spec.maxRetries,
+      failTask: (r: TaskRecord, error: Uint8Array) => failed.push({ record: r, error: fromErrorRecord(decodeErrorRecord(error)) }),
+    },
+    pool: { forgetEnvWorker: () => false, replace: () => steps.push('replaced') },
+    dispatcher: { scheduleDispatch: () => steps.push('dispatch') },
+  };
+  messages(context).onWorkerExit(asWorker);
+  assert.deepEqual(steps, ['dropThread abababab', 'lost', 'replaced', 'dispatch']);
+  assert.equal(failed.length, 1);
+  assert.equal(failed[0]?.record, started);
+  assert.equal(failed[0]?.error.name, 'WorkerCrashedError');
+  assert.equal(failed[0]?.error.message, 'task task1 failed: its worker died (the thread exited). It ran 1 time (maxRetries: 0).');
+  assert.deepEqual(requeued, [notStarted]);
+  assert.equal(notStarted.state, 'queued');
+  assert.equal(worker.inFlight.size, 0);
+});
