@@ -28,7 +28,7 @@ import type { RuntimeEnvs } from './runtime-envs.js';
 import type { TaskManager } from './task-manager.js';
 import type { TaskRecord, Worker } from './task-manager.js';
 
-/** The node's components, made by the node before its context. */
+/** The node's components, made by the node before its context, and the context's own fields (below). */
 export interface NodeComponents {
   readonly options: NodeOptions;
   readonly nodeId: string;
@@ -43,18 +43,11 @@ export interface NodeComponents {
   readonly actors: ActorManager;
 }
 
+// So that the components are listed once (in NodeComponents) and still reached as the context's own
+// fields (context.store): this interface merges them into the class, whose constructor copies them in.
+export interface NodeContext extends NodeComponents {}
+
 export class NodeContext {
-  readonly options: NodeOptions;
-  readonly nodeId: string;
-  readonly taskEvents: TaskEventBuffer;
-  readonly store: ObjectStore;
-  readonly objects: ObjectDirectory<TaskRecord>;
-  readonly delivery: ObjectDelivery<TaskRecord>;
-  readonly remoteObjects: RemoteObjects<TaskRecord>;
-  readonly functions: Map<string, FunctionDescriptor>;
-  readonly scheduler: Scheduler<TaskRecord, Worker>;
-  readonly pool: WorkerPool<TaskRecord>;
-  readonly actors: ActorManager;
   // The parts (set by the node right after it made them).
   tasks!: TaskManager;
   resources!: NodeResources;
@@ -65,17 +58,7 @@ export class NodeContext {
   reads!: ObjectReads;
 
   constructor(components: NodeComponents) {
-    this.options = components.options;
-    this.nodeId = components.nodeId;
-    this.taskEvents = components.taskEvents;
-    this.store = components.store;
-    this.objects = components.objects;
-    this.delivery = components.delivery;
-    this.remoteObjects = components.remoteObjects;
-    this.functions = components.functions;
-    this.scheduler = components.scheduler;
-    this.pool = components.pool;
-    this.actors = components.actors;
+    Object.assign(this, components);
   }
 
   /** Set when workers keep failing to start: tasks fail with it instead of waiting forever. */
