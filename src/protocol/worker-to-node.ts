@@ -2,7 +2,7 @@
  * The validator of what a worker sends its node (and, later, what a node receives over TCP). It
  * checks shape only: every field the node reads has the type it expects. What a message points at
  * (a seq the worker was given, an attachment of the frame, a lease it holds, an ID that is new) only
- * the node can tell, and it checks that itself (node/index.ts, node/delivery.ts).
+ * the node can tell, and it checks that itself (node/worker-messages.ts, node/delivery.ts).
  */
 import type { ProtocolError } from '../errors/index.js';
 import {
