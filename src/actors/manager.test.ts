@@ -6,11 +6,13 @@ import assert from 'node:assert/strict';
 import { ActorManager, type ActorServices } from './manager.js';
 import type { ActorCallSpec, ActorSpec, ExecuteActorCall, ExecuteActorCreation, ExecuteTask, NodeToWorker, TaskResult } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
-import type { PooledWorker } from '../worker-pool/index.js';
+import { WorkerPool, type PooledWorker, type WorkerHost } from '../worker-pool/index.js';
 
 type Host = PooledWorker<unknown>;
 
 interface FakeHost extends Host {
+  /** `refd`: whether it keeps the process alive now (a new worker does, until the pool says otherwise). */
+  readonly host: WorkerHost & { refd: boolean };
   readonly sent: { message: NodeToWorker; attached: SharedArrayBuffer[] }[];
 }
 
@@ -21,7 +23,16 @@ function fakeHost(isolation: 'thread' | 'process'): FakeHost {
     id: `host-${Math.random()}`,
     role: 'actor',
     isolation,
-    host: { ref() {}, unref() {}, terminate: async () => undefined },
+    host: {
+      refd: true,
+      ref() {
+        this.refd = true;
+      },
+      unref() {
+        this.refd = false;
+      },
+      terminate: async () => undefined,
+    },
     channel: {
       send(message) {
         sent.push({ message, attached: attaching });
@@ -44,6 +55,7 @@ function fakeHost(isolation: 'thread' | 'process'): FakeHost {
     load: 0,
     reservedCpuUnits: 0,
     terminatedFor: undefined,
+    ending: false,
     exitError: undefined,
     actors: new Set(),
     knownSlabs: new Map(),
@@ -51,13 +63,15 @@ function fakeHost(isolation: 'thread' | 'process'): FakeHost {
   };
 }
 
-/** A manager on fake services: records hosts spawned and killed, and what each object became. */
+/**
+ * A manager on fake services: records hosts spawned and killed, and what each object became. A
+ * real pool (no threads of its own) kills hosts and makes them busy or idle, as the node's does.
+ */
 function setUp() {
   const hosts: FakeHost[] = [];
   const killed: Host[] = [];
   const stored = new Map<string, 'ok' | string>();
-  /** Whether each host was last made to keep the process alive. */
-  const busy = new Map<Host, boolean>();
+  const pool = new WorkerPool<unknown>({ nodeId: 'n'.repeat(32), size: 0, resourceLimits: undefined, onMessage: () => {}, onBadMessage: () => {}, onExit: () => {} });
   const services: ActorServices = {
     functionDescriptor: () => undefined,
     onDead: () => {},
@@ -67,8 +81,11 @@ function setUp() {
       hosts.push(host);
       return host;
     },
-    killHost: (host) => killed.push(host),
-    setBusy: (host, value) => busy.set(host, value),
+    killHost: (host) => {
+      killed.push(host);
+      pool.kill(host, 'actor');
+    },
+    setBusy: (host, value) => pool.setBusy(host, value),
     waitForObjects: (_what, _ids, ready) => ready(),
     argumentsFor: () => ({ refArgValues: [] }),
     storeResults: (_host, ids) => ids.forEach((id) => stored.set(id, 'ok')),
@@ -81,7 +98,7 @@ function setUp() {
     totalCpus: 4,
     nodeId: 'n'.repeat(32),
   };
-  return { manager: new ActorManager(services), hosts, killed, stored, busy };
+  return { manager: new ActorManager(services), hosts, killed, stored, pool };
 }
 
 function actorSpec(isolation: ActorSpec['isolation'], options: Partial<ActorSpec> = {}): ActorSpec {
@@ -299,9 +316,10 @@ test("kill({ noRestart: false }) of a 'thread' actor accounts for its calls when
 
 // The hang of test/chaos/actor-kills.test.ts: the results of every call sent to a killed thread
 // came in before its exit, and left the host idle (unref'd), so the process did not wait for the
-// exit that restarts the actor, and a get() of the call made after kill() never settled.
-test("kill({ noRestart: false }): the host stays busy until its exit, even when every call sent to it has reported", () => {
-  const { manager, hosts, busy, stored } = setUp();
+// exit that restarts the actor, and a get() of the call made after kill() never settled. The pool
+// keeps a worker it ends ref'd until its exit (worker-pool/index.test.ts tests it alone).
+test("kill({ noRestart: false }): the host stays ref'd until its exit, even when every call sent to it has reported", () => {
+  const { manager, hosts, stored } = setUp();
   const spec = actorSpec('thread');
   const host = alive(manager, hosts, spec);
   const calls = [callSpec(spec.actorId), callSpec(spec.actorId)];
@@ -310,10 +328,10 @@ test("kill({ noRestart: false }): the host stays busy until its exit, even when 
   manager.kill(spec.actorId, false);
   const later = callSpec(spec.actorId);
   manager.submitCall(later);
-  assert.equal(busy.get(host), true);
+  assert.equal(host.host.refd, true);
   manager.onResults(host, sent.map((t) => ok(t.seq)), []);
   assert.equal(stored.get(calls[1]?.returnIds[0] as string), 'ok');
-  assert.equal(busy.get(host), true, 'the host whose exit restarts the actor keeps the process alive');
+  assert.equal(host.host.refd, true, 'the host whose exit restarts the actor keeps the process alive');
   Atomics.store(host.progress, 0, (sent[1] as ExecuteTask).seq);
   host.alive = false;
   manager.onHostExit(host);
@@ -326,8 +344,8 @@ test("kill({ noRestart: false }): the host stays busy until its exit, even when 
   );
 });
 
-test('a host killed while it started stays busy when it reports ready (the pool makes a ready host idle)', () => {
-  const { manager, hosts, busy } = setUp();
+test("a host killed while it started stays ref'd when it reports ready (the pool makes a ready host idle)", () => {
+  const { manager, hosts, pool } = setUp();
   const spec = actorSpec('thread');
   const first = alive(manager, hosts, spec);
   manager.kill(spec.actorId, false);
@@ -337,20 +355,23 @@ test('a host killed while it started stays busy when it reports ready (the pool 
   assert.notEqual(second, first);
   manager.submitCall(callSpec(spec.actorId));
   manager.kill(spec.actorId, false); // before the new instance is up
-  busy.set(second, false); // what the pool does when a host reports ready
+  pool.setBusy(second, second.inFlight.size > 0); // what the pool does when a host reports ready
   manager.onHostReady(second);
-  assert.equal(busy.get(second), true);
+  assert.equal(second.host.refd, true);
 });
 
-test('a host terminated for a malformed message stays busy until its exit, after its calls reported', () => {
-  const { manager, hosts, busy } = setUp();
+test("a host terminated for a malformed message stays ref'd until its exit, after its calls reported; its exit is a crash", () => {
+  const { manager, hosts, pool } = setUp();
   const spec = actorSpec('thread');
   const host = alive(manager, hosts, spec);
   manager.submitCall(callSpec(spec.actorId));
   const sent = executed(host).filter((t) => t.method !== undefined);
+  // What the node does with a host that sent a malformed message (node/index.ts onBadMessage).
   manager.onHostBad(host);
+  pool.endAsCrashed(host);
   manager.onResults(host, sent.map((t) => ok(t.seq)), []);
-  assert.equal(busy.get(host), true);
+  assert.equal(host.host.refd, true);
+  assert.equal(host.terminatedFor, undefined, 'not a deliberate end: its actors restart as after a crash');
 });
 
 // ---- actors part: lifetimes, exitActor(), getIfExists aliases, concurrency groups ----------------

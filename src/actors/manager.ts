@@ -404,7 +404,6 @@ export class ActorManager {
       host.channel.send({ type: 'destroyActor', actorId, seq });
     } else {
       this.services.killHost(host);
-      this.updateBusy(host); // its exit is awaited (see updateBusy)
     }
   }
 
@@ -479,8 +478,6 @@ export class ActorManager {
       if (actor === undefined || actor.host !== host || actor.losing !== undefined) continue;
       if (actor.state !== 'alive' && actor.state !== 'dead') this.sendCreation(actor);
     }
-    // The pool made a host that reports ready idle: one killed while it started is still awaited.
-    this.updateBusy(host);
   }
 
   onResults(host: Host, results: readonly TaskResult[], attached: readonly SharedArrayBuffer[]): void {
@@ -545,7 +542,6 @@ export class ActorManager {
       actor.losing ??= died;
       actor.state = 'restarting';
     }
-    this.updateBusy(host); // its exit is awaited (see updateBusy)
   }
 
   /** A host worker is gone: each of its actors restarts if it may, else dies. */
@@ -877,25 +873,12 @@ export class ActorManager {
   }
 
   /**
-   * A host keeps the process alive while it has work or actors being created, and while one of
-   * its actors is being lost on it (kill({ noRestart: false }), a malformed message): the host's
-   * exit is what restarts that actor and sends its queued calls on, so the process must wait for
-   * it. Without this, the results of the calls that finished before the host stopped would leave
-   * it idle, and the exit unwaited for: a get() of a queued call would then hang, with nothing
-   * keeping the event loop alive.
+   * A host keeps the process alive while it has work or actors being created. (One being ended
+   * stays so until its exit, which restarts its actors: the pool sees to it, see its setBusy.)
    */
   private updateBusy(host: Host): void {
     const work = this.hostWork.get(host);
-    this.services.setBusy(host, (work !== undefined && work.size > 0) || this.losingOn(host));
-  }
-
-  /** Whether an actor on `host` is being lost there (its calls wait for the host to be gone). */
-  private losingOn(host: Host): boolean {
-    for (const actorId of host.actors) {
-      const actor = this.actors.get(actorId);
-      if (actor !== undefined && actor.host === host && actor.losing !== undefined && actor.state !== 'dead') return true;
-    }
-    return false;
+    this.services.setBusy(host, work !== undefined && work.size > 0);
   }
 }
 

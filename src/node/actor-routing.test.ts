@@ -28,21 +28,41 @@ function setup() {
   const kills: string[] = [];
   const calls: string[] = [];
   const claims: Array<(holder: { actorId: string; ownerNodeId: string; detached: boolean } | null) => void> = [];
+  /** What reached this node's actor table (an actor whose claim won is created here), in order. */
+  const local: string[] = [];
+  const created = new Set<string>();
   const context = {
     nodeId: NODE,
-    objects: { addActorHandle: () => {}, hold: () => {}, get: () => undefined, addForeign: () => {} },
-    actors: { has: () => false, lookup: () => null },
-    envs: { awaitingWorkingDir: undefined },
+    objects: { addActorHandle: () => {}, hold: () => {}, get: () => undefined, addForeign: () => {}, releaseHolds: (key: string) => void local.push(`release ${key}`) },
+    actors: {
+      has: (actorId: string) => created.has(actorId),
+      lookup: () => null,
+      unalias: () => false,
+      create: (spec: ActorSpec) => {
+        created.add(spec.actorId);
+        local.push(`create ${spec.actorId}`);
+      },
+      submitCall: (spec: ActorCallSpec) => void local.push(`call ${spec.actorId} ${spec.returnIds[0]}`),
+      kill: (actorId: string, noRestart: boolean) => void local.push(`kill ${actorId} noRestart=${noRestart}`),
+      outOfScope: (actorId: string) => void local.push(`outOfScope ${actorId}`),
+    },
+    envs: { awaitingWorkingDir: undefined, workingDirReady: () => true },
+    dispatcher: { canRun: () => true },
+    definitionsFor: () => [],
     tasks: { remoteWork: (spec: ActorCallSpec) => spec },
     cluster: {
       claimActorName: (_spec: ActorSpec, answer: (typeof claims)[number]) => void claims.push(answer),
       borrow: () => {},
+      takeActor: () => false, // created here
+      registerActor: () => {},
       killRemoteActor: (actorId: string) => void kills.push(actorId),
       callRemoteActor: (spec: ActorCallSpec) => void calls.push(spec.actorId),
     },
   } as unknown as NodeContext;
-  return { routing: new ActorRouting(context), kills, calls, claims };
+  return { routing: new ActorRouting(context), kills, calls, claims, local };
 }
+
+const call = (actorId: string, returnId: string) => ({ actorId, returnIds: [returnId] }) as unknown as ActorCallSpec;
 
 test('a handle whose claimant lost the name race reaches the winner: its calls and its kill alike', () => {
   const { routing, kills, calls, claims } = setup();
@@ -58,4 +78,53 @@ test('a handle whose claimant lost the name race reaches the winner: its calls a
   routing.killActor(late, true);
   assert.deepEqual(calls, [WINNER]);
   assert.deepEqual(kills, [WINNER], 'kill through the late handle reaches the winner, not the claimant');
+});
+
+// kill() right after creating a getIfExists actor in a cluster, before the GCS answered its name
+// claim: the handle's ID is the claimant's, and which actor it stands for is the claim's outcome.
+// Ray's getIfExists handle is the holder's own (ray.kill of it ends the holder), so the kill waits
+// for the answer and goes where the calls go.
+test('a kill made while the name claim is pending reaches the holder the claim lost to', () => {
+  const { routing, kills, calls, claims, local } = setup();
+  const claimant = '1'.repeat(32);
+  routing.createActor([], actorSpec(claimant), false);
+  routing.callActor(call(claimant, '3'.repeat(32)), false);
+  routing.killActor(claimant, true);
+  assert.deepEqual([kills, calls], [[], []], 'nothing is sent before the claim is answered');
+  (claims[0] as (typeof claims)[number])({ actorId: WINNER, ownerNodeId: OTHER_NODE, detached: false });
+  assert.deepEqual(calls, [WINNER]);
+  assert.deepEqual(kills, [WINNER], 'the kill ends the holder, not the claimant');
+  assert.deepEqual(local, [], 'no actor is created for the claimant');
+});
+
+test('a kill made while the name claim is pending ends the actor created when the claim wins, after the calls made before it', () => {
+  const { routing, kills, claims, local } = setup();
+  const claimant = '1'.repeat(32);
+  const late = '2'.repeat(32);
+  routing.createActor([], actorSpec(claimant), false);
+  routing.createActor([], actorSpec(late), false); // waits on the claimant
+  routing.callActor(call(claimant, 'a'.repeat(32)), false);
+  routing.killActor(late, true);
+  routing.callActor(call(late, 'b'.repeat(32)), false);
+  assert.deepEqual(local, []);
+  (claims[0] as (typeof claims)[number])(null);
+  assert.deepEqual(local, [`create ${claimant}`, `call ${claimant} ${'a'.repeat(32)}`, `kill ${claimant} noRestart=true`, `call ${claimant} ${'b'.repeat(32)}`]);
+  assert.deepEqual(kills, []);
+});
+
+test("a claimant whose handles all go while its claim is pending: its alias is dropped if it lost, it ends if it won", () => {
+  const lost = setup();
+  const claimant = '1'.repeat(32);
+  lost.routing.createActor([], actorSpec(claimant), false);
+  lost.routing.actorOutOfScope(claimant);
+  (lost.claims[0] as (typeof lost.claims)[number])({ actorId: WINNER, ownerNodeId: OTHER_NODE, detached: false });
+  assert.deepEqual(lost.local, [`release ${claimant}`], 'its hold on the holder is released');
+  assert.deepEqual(lost.kills, [], 'the holder, with handles of its own elsewhere, lives on');
+
+  const won = setup();
+  won.routing.createActor([], actorSpec(claimant), false);
+  won.routing.actorOutOfScope(claimant);
+  assert.deepEqual(won.kills, [], 'not sent to the cluster under an ID it does not know yet');
+  (won.claims[0] as (typeof won.claims)[number])(null);
+  assert.deepEqual(won.local, [`create ${claimant}`, `outOfScope ${claimant}`]);
 });

@@ -8,6 +8,15 @@ import type { ActorCallSpec, ActorInfo, ActorSpec, RemoteValue } from '../protoc
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { NodeContext } from './context.js';
 
+/**
+ * What a handle asks of an actor whose getIfExists name claim the GCS has not answered yet, kept in
+ * the order asked: the claim decides which actor that is (the claimant, or the holder it loses to).
+ */
+type AwaitingClaim =
+  | { readonly kind: 'call'; readonly spec: ActorCallSpec }
+  | { readonly kind: 'kill'; readonly noRestart: boolean; readonly outOfScope: boolean }
+  | { readonly kind: 'outOfScope' };
+
 export class ActorRouting {
   constructor(private readonly context: NodeContext) {}
 
@@ -60,8 +69,8 @@ export class ActorRouting {
   }
 
   // getIfExists across the cluster (actors part).
-  /** Actors whose name the GCS is asked for, with the calls that wait for its answer. */
-  private readonly claiming = new Map<string, ActorCallSpec[]>();
+  /** Actors whose name the GCS is asked for, with the calls and kills that wait for its answer. */
+  private readonly claiming = new Map<string, AwaitingClaim[]>();
 
   /** Handles' IDs that stand for a live actor of another node that had the name (by its ID). */
   private readonly remoteAliases = new Map<string, string>();
@@ -104,7 +113,12 @@ export class ActorRouting {
         this.context.objects.hold(spec.actorId, [holder.actorId], `handle of actor ${spec.className} (getIfExists)`);
       }
     }
-    for (const call of queued) this.callActor(call, false);
+    // Each goes where the claim's outcome says, in the order asked (a kill after a call, as it came).
+    for (const item of queued) {
+      if (item.kind === 'call') this.callActor(item.spec, false);
+      else if (item.kind === 'kill') this.killActor(spec.actorId, item.noRestart, item.outOfScope);
+      else this.actorOutOfScope(spec.actorId);
+    }
   }
 
   /** An actor of this node's that the cluster held back (its placement group's bundle was not placed) and now finds room for here (helper pg). */
@@ -122,6 +136,10 @@ export class ActorRouting {
   /** `outOfScope`: its owner on another node found no handle left (the reason its callers see). */
   killActor(actorId: string, noRestart: boolean, outOfScope = false): void {
     actorId = this.aliasedActor(actorId);
+    // Its name claim is not answered: which actor this handle reaches is not known yet (as Ray's
+    // getIfExists handle is the holder's, a kill through it ends the holder if the claim lost).
+    const awaiting = this.claiming.get(actorId);
+    if (awaiting !== undefined) return void awaiting.push({ kind: 'kill', noRestart, outOfScope });
     if (outOfScope && this.context.actors.has(actorId)) this.context.actors.outOfScope(actorId);
     else if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.kill(actorId, noRestart);
     else this.context.cluster.killRemoteActor(actorId, noRestart, outOfScope);
@@ -134,6 +152,9 @@ export class ActorRouting {
    */
   actorOutOfScope(actorId: string): void {
     if (this.context.actors.unalias(actorId) || this.remoteAliases.delete(actorId)) return this.context.objects.releaseHolds(actorId);
+    // Its name claim is not answered: ended (or its alias dropped) once it is known which it is.
+    const awaiting = this.claiming.get(actorId);
+    if (awaiting !== undefined) return void awaiting.push({ kind: 'outOfScope' });
     if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.outOfScope(actorId);
     else this.context.cluster.killRemoteActor(actorId, true, true);
   }
@@ -160,7 +181,7 @@ export class ActorRouting {
       const actorId = this.aliasedActor(spec.actorId);
       if (actorId !== spec.actorId) spec = { ...spec, actorId };
       const waiting = this.claiming.get(spec.actorId);
-      if (waiting !== undefined) return void waiting.push(spec);
+      if (waiting !== undefined) return void waiting.push({ kind: 'call', spec });
     }
     if (this.context.actors.has(spec.actorId) || this.context.cluster === undefined || fromPeer) this.context.actors.submitCall(spec, attempt);
     else this.context.cluster.callRemoteActor(this.context.tasks.remoteWork(spec, undefined));

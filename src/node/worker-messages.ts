@@ -168,7 +168,7 @@ export class WorkerMessages {
     // Nothing more goes to its actors; they move on (restart or die) at its exit, once it is known
     // which of their calls had started.
     if (worker.role === 'actor') this.context.actors.onHostBad(worker);
-    void worker.host.terminate(); // not pool.kill(): its exit is a crash, not a deliberate end
+    this.context.pool.endAsCrashed(worker); // not pool.kill(): its exit is a crash, not a deliberate end
   }
 
   /** Acts on one message; returns what is wrong with it instead, having changed nothing. */

@@ -2,8 +2,9 @@
  * Starting, replacing and stopping the node's worker threads. The pool knows threads, their
  * channels and their liveness; what runs on them is the node's business.
  *
- * Exit behaviour: a worker is ref'd only while it starts or has work, so a driver that never
- * calls shutdown() still exits when its work is done, and a waiting `await get()` keeps it alive.
+ * Exit behaviour: a worker is ref'd only while it starts, has work or is being ended (until its
+ * exit, which the node acts on), so a driver that never calls shutdown() still exits when its work
+ * is done, and a waiting `await get()` keeps it alive.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
@@ -49,6 +50,11 @@ export interface PooledWorker<TTask> extends WorkerSlot {
   alive: boolean;
   /** Set before a deliberate terminate (force-cancel): why the worker is going away. */
   terminatedFor: 'cancel' | 'shutdown' | 'actor' | undefined;
+  /**
+   * Set by the pool when it terminates the worker, deliberately (kill, shutdown) or as crashed
+   * (endAsCrashed): the worker stays ref'd until its exit, whatever setBusy says (see setBusy).
+   */
+  ending: boolean;
   /** The error the thread died with, if any (e.g. ERR_WORKER_OUT_OF_MEMORY). */
   exitError: Error | undefined;
   /** Actors living on this worker (role 'actor'). */
@@ -173,26 +179,44 @@ export class WorkerPool<TTask> {
 
   /**
    * Keeps the process alive while the worker has work; lets it exit when idle. A worker being
-   * ended (kill()) is never idle: the node acts on its exit (requeues its tasks, restarts its
-   * actors), so the process waits for it, whatever results reach the node first.
+   * ended is never idle: the node acts on its exit (requeues its tasks, restarts its actors, sends
+   * their queued calls on), so the process waits for it, whatever results reach the node first.
+   * Without this, the results of what finished before the worker stopped would leave it unref'd,
+   * and a get() that waits for the exit's work would hang with nothing keeping the loop alive.
    */
   setBusy(worker: PooledWorker<TTask>, busy: boolean): void {
-    if (!worker.alive || (!busy && worker.terminatedFor !== undefined)) return;
+    if (!worker.alive || (!busy && worker.ending)) return;
     if (busy) worker.host.ref();
     else worker.host.unref();
   }
 
-  /** Stops a worker now, even in the middle of `for (;;) {}`. */
+  /** Stops a worker now, even in the middle of `for (;;) {}`: a deliberate end (not a crash). */
   kill(worker: PooledWorker<TTask>, reason: 'cancel' | 'shutdown' | 'actor'): void {
     worker.terminatedFor = reason;
-    void worker.host.terminate();
+    void this.end(worker);
+  }
+
+  /**
+   * Stops a worker that is to be handled as crashed (it sent a malformed message): its exit counts
+   * as a crash (no terminatedFor: its tasks are retried as after a crash, its actors restarted),
+   * and it is awaited as any worker the pool ends.
+   */
+  endAsCrashed(worker: PooledWorker<TTask>): void {
+    void this.end(worker);
+  }
+
+  /** Every termination goes here: from now until its exit event the worker keeps the process alive. */
+  private end(worker: PooledWorker<TTask>): Promise<unknown> {
+    worker.ending = true;
+    if (worker.alive) worker.host.ref();
+    return worker.host.terminate();
   }
 
   async shutdown(): Promise<void> {
     const threads = this.allWorkers().map((worker) => {
       worker.terminatedFor = 'shutdown';
       worker.channel.close();
-      return worker.host.terminate();
+      return this.end(worker);
     });
     this.workers.length = 0;
     this.actorHosts.clear();
@@ -228,6 +252,7 @@ export class WorkerPool<TTask> {
       load: 0,
       reservedCpuUnits: 0,
       terminatedFor: undefined,
+      ending: false,
       exitError: undefined,
       actors: new Set(),
       knownSlabs: new Map(),

@@ -32,6 +32,26 @@ describe('actors across drivers', { timeout: 300_000 }, () => {
     assert.deepEqual(resultsOf(reader.stdout)[0], { id: a?.id, total: 10, streamed: [0, 1, 2] });
   });
 
+  // ray.kill of a get_if_exists handle ends the actor that holds the name (the handle is the
+  // holder's). Here the handle's ID is the claimant's until the GCS answers, and the kill waits for
+  // that answer: once with a holder (the detached actor of the test above), once without.
+  test('kill() right after a getIfExists creation ends the actor that ends up with the name, held before or not', async () => {
+    const c = cluster as Cluster;
+    const holder = c.driver('actors-driver.mjs', ['getIfExists', JSON.stringify({ name: 'killed-at-once' })]);
+    await holder.match(/READY/, 120_000);
+    holder.send('go');
+    assert.equal((await holder.ended()).code, 0, holder.describe());
+    for (const name of ['killed-at-once', 'killed-at-once-unheld']) {
+      const driver = c.driver('actors-driver.mjs', ['killAtOnce', JSON.stringify({ name })]);
+      await driver.match(/READY/, 120_000);
+      driver.send('go');
+      assert.equal((await driver.ended()).code, 0, driver.describe());
+      const seen = resultsOf(driver.stdout)[0] as { free: boolean; tries: number; after: string };
+      assert.equal(seen.free, true, `${name}: the name is free again (after ${seen.tries} lookups)`);
+      assert.equal(seen.after, 'ActorDiedError', `${name}: a call after its death fails`);
+    }
+  });
+
   test('test_actor_gc across nodes: an actor on another node ends when the driver\'s handles are collected', async () => {
     const c = cluster as Cluster;
     const driver = c.driver('actors-driver.mjs', ['outOfScope', JSON.stringify({ name: 'gc-across' })], { nodeArgs: ['--expose-gc'] });
