@@ -43,9 +43,12 @@ function logged(t: TestContext): string[] {
   return lines;
 }
 
+/** The pool's one door the bad-message path uses: it ends the worker as a crash. */
+const pool = { endAsCrashed: (worker: { host: { terminate(): Promise<number> } }) => void worker.host.terminate() };
+
 function messages(context: object, doors: Partial<NodeDoors> = {}): WorkerMessages {
   const node = { driverId: DRIVER, ...doors } as NodeDoors;
-  return new WorkerMessages({ nodeId: NODE, stopped: false, ...context } as unknown as NodeContext, node, new LogRing(NODE, 1 << 16), new Map());
+  return new WorkerMessages({ nodeId: NODE, stopped: false, pool, ...context } as unknown as NodeContext, node, new LogRing(NODE, 1 << 16), new Map());
 }
 
 const results = (seq: number): WorkerToNode => ({ type: 'results', results: [{ seq, outcome: 'ok', values: [new Uint8Array(1)], us: 1 }] });
@@ -55,7 +58,7 @@ test("a 'results' message for a seq its worker was never given marks the worker 
   const { worker, asWorker, events } = fakeWorker();
   let touched = 0;
   // Any component reached means the message was acted on: the check must come first.
-  const known: Record<string | symbol, unknown> = { nodeId: NODE, stopped: false };
+  const known: Record<string | symbol, unknown> = { nodeId: NODE, stopped: false, pool };
   const context = new Proxy(known, { get: (target, key) => (key in target ? target[key] : (touched++, undefined)) });
   const part = new WorkerMessages(context as unknown as NodeContext, { driverId: DRIVER } as NodeDoors, new LogRing(NODE, 1 << 16), new Map());
   part.onWorkerMessage(asWorker, results(5), []);
