@@ -411,7 +411,7 @@ export class Node {
     this.actorRouting.createActorHere(spec);
   }
 
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void {
     this.actorRouting.lookupActor(name, namespace, callback);
   }
 
@@ -803,7 +803,7 @@ export class Node {
       return remaining > 0 ? () => (withdraw(), traced && this.taskEvents.core(kind, worker.id, startMs, request.ids.length)) : undefined;
     },
     lookupActor: (worker, request) => {
-      this.lookupActor(request.name, request.namespace, (info) => this.workerRequests.reply(worker, request.id, info, true));
+      this.lookupActor(request.name, request.namespace, (info, error) => (error === undefined ? this.workerRequests.reply(worker, request.id, info, true) : this.workerRequests.fail(worker, request.id, error)));
       return undefined;
     },
     clusterInfo: (worker, request) => {

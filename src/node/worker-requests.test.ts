@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChannelNodeClient } from '../core-worker/node-client.js';
-import { ConnectionError, ProtocolError, RequestCancelledError, RequestTimeoutError, fromErrorRecord } from '../errors/index.js';
+import { ConnectionError, GcsUnavailableError, ProtocolError, RequestCancelledError, RequestTimeoutError, fromErrorRecord } from '../errors/index.js';
 import { parseNodeToWorker, parseWorkerToNode, type ActorInfo, type NodeToWorker, type ObjectPayload, type WorkerRequest, type WorkerToNode } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import { PendingRequest, RequestTable, inMemoryChannelPair, type Channel } from '../transport/index.js';
@@ -376,4 +376,30 @@ test('a request of an unknown method that reuses an open id is a protocol proble
   worker.alive = false;
   assert.equal(router.receive(worker, { type: 'request', id: 5, method: 'x'.repeat(100), unknownMethod: true }), undefined);
   assert.equal(worker.sent.length, 0, 'nothing is sent to a worker that is gone');
+});
+
+test("fail(): a handler that could not answer (the GCS away) ends its request with the typed error, which the worker's caller gets", async () => {
+  const failing: (() => boolean)[] = [];
+  let router!: WorkerRequests<ConnectedWorker>;
+  const side = connected({
+    ...noConnectedHandlers,
+    lookupActor: (worker, request) => {
+      failing.push(() => router.fail(worker, request.id, new GcsUnavailableError('the GCS at 127.0.0.1:6380 did not answer within 60 s')));
+      return () => {};
+    },
+  });
+  router = side.router;
+  try {
+    const results: unknown[] = [];
+    side.client.lookupActor('c', '', (info, error) => results.push(error ?? info));
+    await until(() => failing.length === 1);
+    assert.equal(failing[0]?.(), true);
+    assert.equal(failing[0]?.(), false, 'once: it has ended');
+    await until(() => results.length === 1);
+    assert.ok(results[0] instanceof GcsUnavailableError);
+    assert.match((results[0] as Error).message, /did not answer within 60 s/);
+    assert.equal(side.client.waitingRequests, 0);
+  } finally {
+    side.close();
+  }
 });

@@ -7,7 +7,7 @@
  * that stops it (a get's fetch); a request that is still open after its handler returned is kept,
  * by worker and id, until its last answer, a cancel, or its worker's exit.
  */
-import { ProtocolError, RequestCancelledError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
+import { ProtocolError, RequestCancelledError, toErrorRecord, type ErrorRecord, type MinirayError } from '../errors/index.js';
 import type { NodeToWorker, UnknownWorkerRequest, WorkerAnswers, WorkerMethod, WorkerRequest } from '../protocol/index.js';
 import type { Channel } from '../transport/index.js';
 
@@ -69,6 +69,16 @@ export class WorkerRequests<W extends RequestingWorker> {
     if (done && !this.end(worker, id)) return false;
     if (!worker.alive) return false;
     worker.channel.send(done ? { type: 'response', id, ok: true, value } : { type: 'reply', id, value });
+    return true;
+  }
+
+  /**
+   * Ends request `id` of `worker` with an error response (its handler could not answer, e.g. the
+   * GCS was away). Returns false, sending nothing, when the request has ended.
+   */
+  fail(worker: W, id: number, error: MinirayError): boolean {
+    if (!this.end(worker, id) || !worker.alive) return false;
+    worker.channel.send({ type: 'response', id, ok: false, error: toErrorRecord(error) });
     return true;
   }
 
