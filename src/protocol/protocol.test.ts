@@ -333,7 +333,10 @@ test('the answer checks pass valid answers of each method', () => {
 test('boot data: valid passes; each wrong field is named', () => {
   const valid = { nodeId: ID, workerId: ID2, progress: new SharedArrayBuffer(4), preload: [{ kind: 'tsx', apiUrl: 'file:///tsx.mjs' }, { kind: 'import', specifier: 'x' }] };
   assert.equal(parseWorkerBootData(valid), valid);
+  const withTimeout = { ...valid, gcsReconnectTimeoutMs: 120_000 };
+  assert.equal(parseWorkerBootData(withTimeout), withTimeout);
   const cases: Array<[unknown, RegExp]> = [
+    [{ ...valid, gcsReconnectTimeoutMs: -1 }, /gcsReconnectTimeoutMs must be an integer >= 0, got number -1/],
     [undefined, /boot data is malformed: it must be an object, got undefined/],
     [{ ...valid, nodeId: 'node' }, /nodeId must be an ID/],
     [{ ...valid, progress: new ArrayBuffer(4) }, /progress must be a SharedArrayBuffer of at least 4 bytes, got ArrayBuffer of 4 bytes/],
