@@ -33,7 +33,6 @@ function fakeHost(isolation: 'thread' | 'process'): FakeHost {
       flush() {},
       onMessage() {},
       onError() {},
-      onClose() {},
       close() {},
     },
     progress: new Int32Array(new SharedArrayBuffer(4)),

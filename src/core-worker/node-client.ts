@@ -119,7 +119,7 @@ export class ChannelNodeClient implements NodeClient {
       report,
       peer: `node ${nodeId.slice(0, 8)}`,
     });
-    channel.onClose((reason) => this.close(reason));
+    channel.onClose?.((reason) => this.close(reason));
   }
 
   /** Called by the worker runtime for each `reply` and `response` message. */

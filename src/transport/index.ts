@@ -48,9 +48,10 @@ export interface Channel<Out, In> {
   /**
    * Adds a listener of the channel's end, called once with why: this side closed it, or the other
    * side went (its port closed; a worker process's parent disconnected). Nothing more is
-   * delivered after it. A listener added after the end is called at once.
+   * delivered after it. A listener added after the end is called at once. (Optional only so that a
+   * test's fake channel need not have it: PortChannel, every real transport, does.)
    */
-  onClose(listener: (reason: string) => void): void;
+  onClose?(listener: (reason: string) => void): void;
   close(): void;
 }
 

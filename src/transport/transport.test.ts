@@ -309,6 +309,7 @@ test("processPort: a child process's IPC disconnect is the channel's close", () 
 test('inMemoryChannelPair: closing one side ends the other', async () => {
   const [a, b] = inMemoryChannelPair<string, string>(anything, anything);
   const reasons: string[] = [];
+  assert.ok(b.onClose, 'the pair is PortChannels, which report their end');
   b.onClose((reason) => reasons.push(reason));
   a.close();
   for (let i = 0; i < 1000 && reasons.length === 0; i++) await new Promise((resolve) => setImmediate(resolve));
