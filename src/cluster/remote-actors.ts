@@ -10,7 +10,7 @@
  * owner may be gone, so its creation is kept in the GCS (KV namespace 'actor') and the head's node
  * restarts it, as Ray's GCS does. Callers anywhere learn of the move on the `actors` channel.
  */
-import { ActorDiedError, ConnectionError, GcsUnavailableError } from '../errors/index.js';
+import { ActorDiedError, ConnectionError, GcsUnavailableError, MinirayError } from '../errors/index.js';
 import type { ActorEntry, ActorIdHex, GcsClient, NodeIdHex } from '../gcs/index.js';
 import type { RemoteWork } from '../node/index.js';
 import { groupsIn } from '../placement-group/resources.js';
@@ -526,7 +526,7 @@ export class RemoteActors {
     });
   }
 
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void {
     this.context.gcs.getNamedActor(name, namespace).then(
       (entry) => {
         if (entry === null || entry.state === 'DEAD') return callback(null);
@@ -540,7 +540,8 @@ export class RemoteActors {
         if (entry.generatorMethods !== undefined) info.generatorMethods = entry.generatorMethods; // generators
         callback(info);
       },
-      () => callback(null),
+      // Not "no such actor": the GCS could not say (Ray's get_actor fails on a GCS timeout too).
+      (error: unknown) => callback(null, error instanceof MinirayError ? error : new GcsUnavailableError(`looking up actor '${name}' in namespace '${namespace}' failed: ${String(error)}`, { cause: error })),
     );
   }
 

@@ -17,6 +17,7 @@ import type {
   TaskSpec,
   WorkerToNode,
 } from '../protocol/index.js';
+import { setting } from '../config/index.js';
 import type { MinirayError, ProtocolError } from '../errors/index.js';
 import { WORKER_ANSWER_CHECKS, type WorkerAnswers } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
@@ -79,8 +80,22 @@ export interface NodeClient {
 }
 
 /**
+ * How much longer than its node's wait for the GCS (gcsReconnectTimeoutMs) a worker waits for the
+ * answer to a lookupActor or clusterInfo: its node answers first when the GCS is away (with a
+ * GcsUnavailableError once it gives up), so the worker's own timeout fires only when no answer is
+ * coming at all (a GCS that hangs with its connection open, a lost answer).
+ */
+export const NODE_ANSWER_GRACE_MS = 10_000;
+
+/**
  * A worker's NodeClient: messages over the worker's channel. What is answered (get, lookupActor,
- * clusterInfo, generatorNext) goes through one RequestTable; the rest is one-way.
+ * clusterInfo, generatorNext) goes through one RequestTable; the rest is one-way. When the channel
+ * ends, for whatever reason, every request still waiting fails at once with a ConnectionError.
+ *
+ * Timeouts, as Ray's: a get or wait has its caller's (kept by the CoreWorker, which withdraws the
+ * request), a generator's next() none; lookupActor and clusterInfo, which the node passes to the
+ * GCS, have one of their own (Ray's GCS requests time out after gcs_server_request_timeout_seconds,
+ * 60 s): the node's wait for the GCS, plus the query's own timeoutMs, plus NODE_ANSWER_GRACE_MS.
  */
 export class ChannelNodeClient implements NodeClient {
   private readonly requests: RequestTable<WorkerAnswers>;
@@ -95,6 +110,8 @@ export class ChannelNodeClient implements NodeClient {
     private readonly sharesMemory = true,
     /** Told of the node's first protocol error in its answers (an answer to no request, a malformed value). */
     report: (error: ProtocolError) => void = (error) => console.error(`miniray worker: ${error.message}`),
+    /** The node's gcsReconnectTimeoutMs (its boot data says; the head's value in a cluster). */
+    private readonly gcsReconnectTimeoutMs = setting('gcsReconnectTimeoutMs'),
   ) {
     this.requests = new RequestTable<WorkerAnswers>({
       sendCancel: (id) => channel.send({ type: 'cancelRequest', id }),
@@ -102,6 +119,7 @@ export class ChannelNodeClient implements NodeClient {
       report,
       peer: `node ${nodeId.slice(0, 8)}`,
     });
+    channel.onClose?.((reason) => this.close(reason));
   }
 
   /** Called by the worker runtime for each `reply` and `response` message. */
@@ -109,9 +127,17 @@ export class ChannelNodeClient implements NodeClient {
     this.requests.receive(message);
   }
 
-  /** The channel to the node closed: what is waiting fails with a ConnectionError. */
+  /**
+   * The channel to the node closed (it is told by the channel itself; the worker runtime also calls
+   * this when the node broke the protocol): what is waiting fails with a ConnectionError.
+   */
   close(reason: string): void {
     this.requests.close(reason);
+  }
+
+  /** Requests waiting for the node's answer (for tests and diagnostics). */
+  get waitingRequests(): number {
+    return this.requests.size;
   }
 
   /** Arena slabs the node sent, attached to the frame of the `slabs` message. */
@@ -195,14 +221,30 @@ export class ChannelNodeClient implements NodeClient {
   }
 
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void {
-    const id = this.requests.open('lookupActor', new CallbackRequest(callback, (error) => callback(null, error)));
+    const request = new CallbackRequest(callback, (error: MinirayError) => callback(null, error));
+    const id = this.requests.open('lookupActor', request, this.gcsWaitMs(0), this.gcsHint(`getActor('${name}') in namespace '${namespace}'`));
     this.channel.send({ type: 'request', id, method: 'lookupActor', name, namespace });
   }
 
   clusterInfo(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void {
     // A failure is an answer too: `error`, as when the head could not be asked.
-    const id = this.requests.open('clusterInfo', new CallbackRequest(callback, (error) => callback({ error: encodeError(error) })));
+    const request = new CallbackRequest(callback, (error: MinirayError) => callback({ error: encodeError(error) }));
+    const asked = typeof query === 'string' ? `the cluster query '${query}'` : `the GCS read '${query.gcs}'`;
+    const id = this.requests.open('clusterInfo', request, this.gcsWaitMs(typeof query === 'string' ? 0 : (query.timeoutMs ?? 0)), this.gcsHint(asked));
     this.channel.send({ type: 'request', id, method: 'clusterInfo', query });
+  }
+
+  /** How long a request the node passes to the GCS may take: see NODE_ANSWER_GRACE_MS. */
+  private gcsWaitMs(ownTimeoutMs: number): number {
+    return this.gcsReconnectTimeoutMs + ownTimeoutMs + NODE_ANSWER_GRACE_MS;
+  }
+
+  private gcsHint(asked: string): string {
+    return (
+      `It was ${asked}, which the node asks of the cluster's GCS; the node waits up to gcsReconnectTimeoutMs ` +
+      `(${this.gcsReconnectTimeoutMs} ms) for a GCS that is away, and gave no answer even then: the head may hang or be overloaded. ` +
+      'Check it with `miniray status`, then call again; raise MINIRAY_GCS_RECONNECT_TIMEOUT_MS on the head if it is slow to come back'
+    );
   }
 
   killActor(actorId: string, noRestart: boolean): void {

@@ -6,6 +6,7 @@
  * the same process, with no other node to send anything to.
  */
 import type { ObjectEntry } from '../ownership/index.js';
+import type { MinirayError } from '../errors/index.js';
 import type { ActorCallSpec, ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 
@@ -51,8 +52,8 @@ export interface ClusterLink {
   takeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, canRunHere: boolean): boolean | Error;
   /** `outOfScope`: no handle to it is left (actor lifetimes), rather than a kill(). */
   killRemoteActor(actorId: string, noRestart: boolean, outOfScope?: boolean): void;
-  /** A named actor not found on this node: asks the cluster. */
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void;
+  /** A named actor not found on this node: asks the cluster; `error` when the GCS could not be asked (not: there is none). */
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void;
   /**
    * An actor created here: registered cluster-wide (`onNameTaken`: its name was taken elsewhere
    * first). `functions`: its class's definition, kept with a detached actor's creation record.

@@ -357,7 +357,7 @@ export class Node {
     this.actorRouting.createActorHere(spec);
   }
 
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void {
     this.actorRouting.lookupActor(name, namespace, callback);
   }
 

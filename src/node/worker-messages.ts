@@ -8,7 +8,7 @@
  * (local-client.ts), so that a worker and the driver take one path.
  */
 import { setting } from '../config/index.js';
-import { OutOfMemoryError, WorkerCrashedError } from '../errors/index.js';
+import { OutOfMemoryError, WorkerCrashedError, type MinirayError } from '../errors/index.js';
 import type { Block } from '../object-store/index.js';
 import { generatorItemId } from '../object-ref/generator.js';
 import type {
@@ -39,7 +39,7 @@ export interface NodeDoors {
   submit(functions: readonly FunctionDescriptor[], specs: readonly TaskSpec[]): void;
   createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, throwIfNameTaken?: boolean): ActorInfo | undefined;
   killActor(actorId: string, noRestart: boolean): void;
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void;
+  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void;
   clusterInfo(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void;
   fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, reader?: Worker, fetchLocal?: boolean): () => void;
   addRefs(thread: string, ids: readonly string[], owners?: readonly string[]): void;
@@ -300,7 +300,7 @@ export class WorkerMessages {
       return remaining > 0 ? () => (withdraw(), traced && this.context.taskEvents.core(kind, worker.id, startMs, request.ids.length)) : undefined;
     },
     lookupActor: (worker, request) => {
-      this.node.lookupActor(request.name, request.namespace, (info) => this.workerRequests.reply(worker, request.id, info, true));
+      this.node.lookupActor(request.name, request.namespace, (info, error) => (error === undefined ? this.workerRequests.reply(worker, request.id, info, true) : this.workerRequests.fail(worker, request.id, error)));
       return undefined;
     },
     clusterInfo: (worker, request) => {

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChannelNodeClient } from '../core-worker/node-client.js';
-import { ConnectionError, ProtocolError, RequestCancelledError, fromErrorRecord } from '../errors/index.js';
+import { ConnectionError, GcsUnavailableError, ProtocolError, RequestCancelledError, RequestTimeoutError, fromErrorRecord } from '../errors/index.js';
 import { parseNodeToWorker, parseWorkerToNode, type ActorInfo, type NodeToWorker, type ObjectPayload, type WorkerRequest, type WorkerToNode } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
-import { inMemoryChannelPair, type Channel } from '../transport/index.js';
+import { PendingRequest, RequestTable, inMemoryChannelPair, type Channel } from '../transport/index.js';
 import { WorkerRequests, type WorkerMethodHandlers } from './worker-requests.js';
 
 const ID = 'a'.repeat(32);
@@ -111,10 +111,10 @@ interface ConnectedWorker {
 const noConnectedHandlers = noHandlers as unknown as WorkerMethodHandlers<ConnectedWorker>;
 
 /** A ChannelNodeClient and a WorkerRequests over a real (in-memory) channel pair, no threads. */
-function connected(handlers: WorkerMethodHandlers<ConnectedWorker>) {
+function connected(handlers: WorkerMethodHandlers<ConnectedWorker>, gcsReconnectTimeoutMs?: number) {
   const [workerSide, nodeSide] = inMemoryChannelPair<WorkerToNode, NodeToWorker>(parseNodeToWorker, parseWorkerToNode);
   const reports: ProtocolError[] = [];
-  const client = new ChannelNodeClient(ID, workerSide, true, (error) => reports.push(error));
+  const client = new ChannelNodeClient(ID, workerSide, true, (error) => reports.push(error), gcsReconnectTimeoutMs);
   const worker: ConnectedWorker = { alive: true, channel: nodeSide };
   const router = new WorkerRequests<ConnectedWorker>(handlers);
   const problems: string[] = [];
@@ -130,7 +130,7 @@ function connected(handlers: WorkerMethodHandlers<ConnectedWorker>) {
     if (message.type === 'reply' || message.type === 'response') client.receive(message);
   });
   const close = () => (workerSide.close(), nodeSide.close());
-  return { client, router, worker, reports, problems, seen, close, nodeSide };
+  return { client, router, worker, reports, problems, seen, close, nodeSide, workerSide };
 }
 
 const until = async (condition: () => boolean) => {
@@ -219,6 +219,186 @@ test('a closed client fails what waits: a get with failed objects, a lookup with
     assert.ok(errors[0] instanceof ConnectionError);
     assert.ok('error' in (answers[0] as object));
     assert.equal(answers[1], 'failed');
+  } finally {
+    side.close();
+  }
+});
+
+/** Handlers that take every request and never answer it (a GCS that hangs, a lost answer). */
+function silent(withdrawn: string[]): WorkerMethodHandlers<ConnectedWorker> {
+  return {
+    get: (_worker, request) => () => withdrawn.push(`get ${request.id}`),
+    lookupActor: (_worker, request) => () => withdrawn.push(`lookupActor ${request.id}`),
+    clusterInfo: (_worker, request) => () => withdrawn.push(`clusterInfo ${request.id}`),
+    generatorNext: (_worker, request) => () => withdrawn.push(`generatorNext ${request.id}`),
+  };
+}
+
+const errorOf = (answer: unknown): Error => fromErrorRecord(decodeErrorRecord((answer as { error: Uint8Array }).error));
+
+test('the channel ending from the node side fails every waiting request at once with a ConnectionError; nothing is left pending', async () => {
+  const withdrawn: string[] = [];
+  const side = connected(silent(withdrawn));
+  try {
+    const got: ObjectPayload[] = [];
+    side.client.fetch([ID, ID2], true, (object) => got.push(object));
+    const lookups: unknown[] = [];
+    side.client.lookupActor('n', '', (_info, error) => lookups.push(error));
+    const answers: unknown[] = [];
+    side.client.clusterInfo('nodes', (answer) => answers.push(answer));
+    side.client.generatorNext(ID, 0, (answer) => answers.push(answer));
+    const withdrawnGet: ObjectPayload[] = [];
+    side.client.fetch([ID], true, (object) => withdrawnGet.push(object))();
+    assert.equal(side.client.waitingRequests, 5, 'the withdrawn get waits for its response too');
+    await until(() => side.seen.length === 6); // five requests and a cancelRequest reached the node
+    // The node ends the worker's channel (it closes its side; a worker process's parent is gone).
+    side.nodeSide.close();
+    await until(() => side.client.waitingRequests === 0);
+    assert.deepEqual(got.map((o) => [o.id, o.state]), [[ID, 'failed'], [ID2, 'failed']]);
+    const getError = fromErrorRecord(decodeErrorRecord((got[0] as { data: Uint8Array }).data));
+    assert.ok(getError instanceof ConnectionError);
+    assert.match(getError.message, /'get' to node aaaaaaaa failed: the channel closed \(the other side closed the channel\)/);
+    assert.ok(lookups[0] instanceof ConnectionError);
+    assert.ok(errorOf(answers[0]) instanceof ConnectionError);
+    assert.equal(answers[1], 'failed');
+    assert.deepEqual(withdrawnGet, [], 'a request its caller withdrew is not failed again');
+    // What is asked afterwards fails at once, and nothing is sent.
+    const after: unknown[] = [];
+    side.client.lookupActor('m', '', (_info, error) => after.push(error));
+    assert.ok(after[0] instanceof ConnectionError);
+    assert.equal(side.client.waitingRequests, 0);
+  } finally {
+    side.close();
+  }
+});
+
+test('lookupActor and clusterInfo time out after the node\'s wait for the GCS and a grace, are cancelled at the node, and say what to do; get and generatorNext have no timer', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const withdrawn: string[] = [];
+  const side = connected(silent(withdrawn), 50);
+  try {
+    const lookups: unknown[] = [];
+    side.client.lookupActor('c', 'ns', (info, error) => lookups.push(error ?? info));
+    const answers: unknown[] = [];
+    side.client.clusterInfo({ gcs: 'listActors', body: {}, timeoutMs: 1_000 }, (answer) => answers.push(answer));
+    const got: ObjectPayload[] = [];
+    side.client.fetch([ID], true, (object) => got.push(object));
+    const items: unknown[] = [];
+    side.client.generatorNext(ID, 0, (answer) => items.push(answer));
+    await until(() => side.seen.length === 4);
+
+    t.mock.timers.tick(50 + 10_000 - 1);
+    assert.equal(lookups.length, 0);
+    t.mock.timers.tick(1);
+    assert.equal(lookups.length, 1);
+    const timedOut = lookups[0];
+    assert.ok(timedOut instanceof RequestTimeoutError);
+    assert.match(timedOut.message, /'lookupActor' to node aaaaaaaa got no answer within 10050 ms; it was cancelled/);
+    assert.match(timedOut.message, /getActor\('c'\) in namespace 'ns'.*gcsReconnectTimeoutMs \(50 ms\).*miniray status/);
+    assert.equal(answers.length, 0, 'a GCS read waits its own timeoutMs longer');
+    t.mock.timers.tick(1_000);
+    assert.equal(answers.length, 1);
+    const queryError = errorOf(answers[0]);
+    assert.ok(queryError instanceof RequestTimeoutError);
+    assert.match(queryError.message, /'clusterInfo' to node aaaaaaaa got no answer within 11050 ms.*the GCS read 'listActors'/);
+
+    // Both were cancelled: the node withdrew them, and its responses ended them here.
+    await until(() => withdrawn.length === 2 && side.client.waitingRequests === 2);
+    assert.deepEqual(withdrawn.sort(), ['clusterInfo 2', 'lookupActor 1']);
+
+    t.mock.timers.tick(2 ** 31 - 1);
+    assert.deepEqual(got, [], 'a get waits as long as its caller does (the CoreWorker keeps its timeout)');
+    assert.deepEqual(items, [], "a generator's next() waits for its item, as Ray's");
+    assert.equal(side.client.waitingRequests, 2);
+    assert.deepEqual(side.reports, []);
+  } finally {
+    side.close();
+  }
+});
+
+test('a request of a method the node does not answer gets an error response naming it; the channel carries on', async () => {
+  const [workerSide, nodeSide] = inMemoryChannelPair<WorkerToNode, NodeToWorker>(parseNodeToWorker, parseWorkerToNode);
+  const worker: ConnectedWorker = { alive: true, channel: nodeSide };
+  let router!: WorkerRequests<ConnectedWorker>;
+  router = new WorkerRequests<ConnectedWorker>({ ...noConnectedHandlers, lookupActor: (w, request) => (router.reply(w, request.id, null, true), undefined) });
+  const nodeErrors: ProtocolError[] = [];
+  nodeSide.onError((error) => nodeErrors.push(error));
+  nodeSide.onMessage((message) => {
+    if (message.type === 'request') assert.equal(router.receive(worker, message), undefined);
+  });
+  // A newer asker's table, which knows a method this node does not.
+  interface NewerAnswers {
+    readonly [method: string]: unknown;
+    readonly drainNode: null;
+    readonly lookupActor: null;
+  }
+  const reports: ProtocolError[] = [];
+  const table = new RequestTable<NewerAnswers>({ sendCancel: () => {}, checks: { drainNode: () => null, lookupActor: () => null }, report: (error) => reports.push(error), peer: 'the node' });
+  workerSide.onMessage((message) => {
+    if (message.type === 'reply' || message.type === 'response') table.receive(message);
+  });
+  class Outcome extends PendingRequest<null> {
+    result: unknown;
+    answer(value: null): void {
+      this.result = value;
+    }
+    fail(error: Error): void {
+      this.result = error;
+    }
+  }
+  try {
+    const drain = new Outcome();
+    const id = table.open('drainNode', drain);
+    workerSide.send({ type: 'request', id, method: 'drainNode', deadline: 5 } as unknown as WorkerToNode);
+    const lookup = new Outcome();
+    const lookupId = table.open('lookupActor', lookup);
+    workerSide.send({ type: 'request', id: lookupId, method: 'lookupActor', name: 'n', namespace: '' });
+    await until(() => drain.result !== undefined && lookup.result !== undefined);
+    assert.ok(drain.result instanceof ProtocolError);
+    assert.match(drain.result.message, /this node does not answer 'drainNode' \(it answers get, lookupActor, clusterInfo, generatorNext\)/);
+    assert.equal(lookup.result, null, 'the request after it was answered as usual');
+    assert.deepEqual(nodeErrors, [], 'the channel was not ended');
+    assert.deepEqual(reports, []);
+    assert.equal(table.size, 0);
+  } finally {
+    workerSide.close();
+    nodeSide.close();
+  }
+});
+
+test('a request of an unknown method that reuses an open id is a protocol problem, as any reuse', () => {
+  let router!: WorkerRequests<FakeWorker>;
+  router = new WorkerRequests<FakeWorker>({ ...noHandlers, get: () => () => {} });
+  const worker = fakeWorker();
+  router.receive(worker, get(4, [ID]));
+  assert.match(router.receive(worker, { type: 'request', id: 4, method: 'x', unknownMethod: true }) ?? '', /reuses request ID 4/);
+  assert.equal(worker.sent.length, 0);
+  worker.alive = false;
+  assert.equal(router.receive(worker, { type: 'request', id: 5, method: 'x'.repeat(100), unknownMethod: true }), undefined);
+  assert.equal(worker.sent.length, 0, 'nothing is sent to a worker that is gone');
+});
+
+test("fail(): a handler that could not answer (the GCS away) ends its request with the typed error, which the worker's caller gets", async () => {
+  const failing: (() => boolean)[] = [];
+  let router!: WorkerRequests<ConnectedWorker>;
+  const side = connected({
+    ...noConnectedHandlers,
+    lookupActor: (worker, request) => {
+      failing.push(() => router.fail(worker, request.id, new GcsUnavailableError('the GCS at 127.0.0.1:6380 did not answer within 60 s')));
+      return () => {};
+    },
+  });
+  router = side.router;
+  try {
+    const results: unknown[] = [];
+    side.client.lookupActor('c', '', (info, error) => results.push(error ?? info));
+    await until(() => failing.length === 1);
+    assert.equal(failing[0]?.(), true);
+    assert.equal(failing[0]?.(), false, 'once: it has ended');
+    await until(() => results.length === 1);
+    assert.ok(results[0] instanceof GcsUnavailableError);
+    assert.match((results[0] as Error).message, /did not answer within 60 s/);
+    assert.equal(side.client.waitingRequests, 0);
   } finally {
     side.close();
   }

@@ -7,8 +7,8 @@
  * that stops it (a get's fetch); a request that is still open after its handler returned is kept,
  * by worker and id, until its last answer, a cancel, or its worker's exit.
  */
-import { RequestCancelledError, toErrorRecord, type ErrorRecord } from '../errors/index.js';
-import type { NodeToWorker, WorkerAnswers, WorkerMethod, WorkerRequest } from '../protocol/index.js';
+import { ProtocolError, RequestCancelledError, toErrorRecord, type ErrorRecord, type MinirayError } from '../errors/index.js';
+import type { NodeToWorker, UnknownWorkerRequest, WorkerAnswers, WorkerMethod, WorkerRequest } from '../protocol/index.js';
 import type { Channel } from '../transport/index.js';
 
 /** What the router needs of a worker. */
@@ -37,10 +37,14 @@ export class WorkerRequests<W extends RequestingWorker> {
 
   constructor(private readonly handlers: WorkerMethodHandlers<W>) {}
 
-  /** Runs a worker's request; returns what is wrong with it instead (a reused open id). */
-  receive(worker: W, request: WorkerRequest): string | undefined {
+  /**
+   * Runs a worker's request; returns what is wrong with it instead (a reused open id). A method
+   * the node does not answer gets an error response naming it (see UnknownWorkerRequest).
+   */
+  receive(worker: W, request: WorkerRequest | UnknownWorkerRequest): string | undefined {
     const open = this.open.get(worker);
     if (open?.has(request.id) === true) return `reuses request ID ${request.id}, whose ${request.method} is still open`;
+    if ('unknownMethod' in request) return this.refuse(worker, request);
     this.starting = worker;
     this.startingId = request.id;
     this.startedDone = false;
@@ -68,6 +72,16 @@ export class WorkerRequests<W extends RequestingWorker> {
     return true;
   }
 
+  /**
+   * Ends request `id` of `worker` with an error response (its handler could not answer, e.g. the
+   * GCS was away). Returns false, sending nothing, when the request has ended.
+   */
+  fail(worker: W, id: number, error: MinirayError): boolean {
+    if (!this.end(worker, id) || !worker.alive) return false;
+    worker.channel.send({ type: 'response', id, ok: false, error: toErrorRecord(error) });
+    return true;
+  }
+
   /** `cancelRequest`: its handler is withdrawn and it ends with a RequestCancelledError; a no-op once it has ended. */
   cancel(worker: W, id: number): void {
     const open = this.open.get(worker);
@@ -84,6 +98,17 @@ export class WorkerRequests<W extends RequestingWorker> {
     if (open === undefined) return;
     this.open.delete(worker);
     for (const withdraw of open.values()) withdraw();
+  }
+
+  private refuse(worker: W, request: UnknownWorkerRequest): undefined {
+    const method = request.method.length <= 40 ? `'${request.method}'` : `a method of ${request.method.length} characters`;
+    const error = new ProtocolError(
+      `this node does not answer ${method} (it answers ${Object.keys(this.handlers).join(', ')}): ` +
+        'the worker runtime and the node must come from the same miniray version',
+      'method',
+    );
+    if (worker.alive) worker.channel.send({ type: 'response', id: request.id, ok: false, error: toErrorRecord(error) });
+    return undefined;
   }
 
   /** Whether request `id` was open (it is not any more). */

@@ -470,6 +470,16 @@ export type WorkerRequest<M extends WorkerMethod = WorkerMethod> = {
 }[M];
 
 /**
+ * A request for a method the node does not answer, as its validator passes it on: the envelope is
+ * well formed (`id`, a `method` string), so the node answers it with an error response naming the
+ * method, as a server answers an unknown RPC (gRPC's UNIMPLEMENTED; src/net's Router does the
+ * same), instead of ending the channel. A newer asker may know methods an older node does not;
+ * a malformed envelope, or a known method with malformed fields, still ends the channel.
+ * Made by the validator (the fields besides these are dropped), never sent as such.
+ */
+export type UnknownWorkerRequest = { readonly type: 'request'; readonly id: number; readonly method: string; readonly unknownMethod: true };
+
+/**
  * An answer to request `id`. A `reply` is one of several (a get's objects, each as it comes) and
  * more follow; the `response` is the last: its final value, or the error record of its failure
  * (a cancel, a handler that threw). Shaped as src/net/envelope.ts's response, without the method:
@@ -509,6 +519,7 @@ export type WorkerToNode =
   | { readonly type: 'submit'; readonly functions: readonly FunctionDescriptor[]; readonly tasks: readonly TaskSpec[] }
   | { readonly type: 'put'; readonly objects: readonly NewObject[] }
   | WorkerRequest
+  | UnknownWorkerRequest
   /**
    * The caller of request `id` stopped waiting (a get/wait that settled early, a timeout): the node
    * stops working on it and ends it with a RequestCancelledError response, unless it is answered
@@ -561,6 +572,12 @@ export interface WorkerBootData {
   readonly jobId?: string;
   /** The job's namespace, with its ID (env). */
   readonly namespace?: string;
+  /**
+   * The node's gcsReconnectTimeoutMs (the head's, once the node joined a cluster): how long the
+   * node waits for a GCS that is away, so the worker waits longer for what the node asks of it.
+   * Absent: the worker reads the setting itself.
+   */
+  readonly gcsReconnectTimeoutMs?: number;
 }
 
 export type PreloadModule =

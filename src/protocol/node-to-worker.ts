@@ -217,6 +217,7 @@ function aBootData(value: unknown): WorkerBootData {
   optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv');
   optionalStr(o['jobId'], 'jobId');
   optionalStr(o['namespace'], 'namespace');
+  if (o['gcsReconnectTimeoutMs'] !== undefined) int(o['gcsReconnectTimeoutMs'], 'gcsReconnectTimeoutMs');
   return o as unknown as WorkerBootData;
 }
 

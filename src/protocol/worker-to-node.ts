@@ -44,8 +44,6 @@ import {
 import { aReturnMode } from './check.js';
 import { PLACEMENT_GROUP_GCS_METHODS, STATE_GCS_METHODS, type ActorSpec, type ClusterQuery, type Isolation, type NewObject, type TaskResult, type TaskSpec, type WorkerLogLine, type WorkerMethod, type WorkerToNode } from './index.js';
 
-const WORKER_METHODS: readonly WorkerMethod[] = ['get', 'lookupActor', 'clusterInfo', 'generatorNext'];
-
 type Check<K extends WorkerToNode['type']> = (o: Fields) => Extract<WorkerToNode, { type: K }>;
 
 const aResult = (value: unknown): TaskResult => {
@@ -234,7 +232,8 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
         break;
       default:
         method satisfies never;
-        fail('method', `a method the node answers (${WORKER_METHODS.join(', ')})`, method);
+        // Answered with an error naming it (see UnknownWorkerRequest); only its envelope is kept.
+        return { type: 'request', id: o['id'] as number, method: str(o['method'], 'method'), unknownMethod: true };
     }
     return nothing(o);
   },

@@ -45,6 +45,13 @@ export interface Channel<Out, In> {
    * where the transport cannot tell synchronously.
    */
   inputWaiting?(): boolean;
+  /**
+   * Adds a listener of the channel's end, called once with why: this side closed it, or the other
+   * side went (its port closed; a worker process's parent disconnected). Nothing more is
+   * delivered after it. A listener added after the end is called at once. (Optional only so that a
+   * test's fake channel need not have it: PortChannel, every real transport, does.)
+   */
+  onClose?(listener: (reason: string) => void): void;
   close(): void;
 }
 
@@ -52,23 +59,26 @@ export interface Channel<Out, In> {
 export interface MessageEndpoint {
   /** `transfer`: buffers to move rather than copy (ignored where the port cannot move them). */
   postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
-  on(event: 'message', listener: (message: never) => void): unknown;
-  off(event: 'message', listener: (message: never) => void): unknown;
+  /** 'close': the other side is gone (a MessagePort's close; a child process's IPC disconnect). */
+  on(event: 'message' | 'close', listener: (message: never) => void): unknown;
+  off(event: 'message' | 'close', listener: (message: never) => void): unknown;
 }
 export type PortLike = MessagePort | Worker | MessageEndpoint;
 
 /** A child process's IPC channel as a PortLike (in the parent: the ChildProcess; in the child: process). */
 export function processPort(target: {
   send?: (message: unknown) => boolean;
-  on(event: 'message', listener: (message: never) => void): unknown;
-  off(event: 'message', listener: (message: never) => void): unknown;
+  on(event: 'message' | 'disconnect', listener: (message: never) => void): unknown;
+  off(event: 'message' | 'disconnect', listener: (message: never) => void): unknown;
 }): MessageEndpoint {
+  // The IPC channel's end is its 'disconnect' (the other process exited or closed it).
+  const name = (event: 'message' | 'close') => (event === 'close' ? 'disconnect' : event);
   return {
     postMessage: (message) => {
       target.send?.(message);
     },
-    on: (event, listener) => target.on(event, listener),
-    off: (event, listener) => target.off(event, listener),
+    on: (event, listener) => target.on(name(event), listener),
+    off: (event, listener) => target.off(name(event), listener),
   };
 }
 
@@ -85,6 +95,10 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
   private broken = false;
   private handler: ((message: In, attached: readonly SharedArrayBuffer[]) => void) | null = null;
   private errorHandler: ((error: ProtocolError) => void) | null = null;
+  /** Set once the channel has ended (see onClose), with why. */
+  private endReason: string | undefined;
+  private closeListeners: ((reason: string) => void)[] = [];
+  private readonly portClosed = () => this.end('the other side closed the channel');
   /** Batches that arrived before onMessage() was called; delivered when it is. */
   private early: unknown[] = [];
   /** Posted values taken off the port by inputWaiting(), handled before any that arrive later. */
@@ -133,6 +147,7 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
   ) {
     this.port = port as unknown as MessageEndpoint;
     this.port.on('message', this.listener);
+    this.port.on('close', this.portClosed);
   }
 
   send(message: Out): void {
@@ -193,13 +208,29 @@ export class PortChannel<Out, In> implements Channel<Out, In> {
     return true;
   }
 
+  onClose(listener: (reason: string) => void): void {
+    if (this.endReason !== undefined) listener(this.endReason);
+    else this.closeListeners.push(listener);
+  }
+
   close(): void {
     this.held = [];
     this.closed = true;
     this.outbox = [];
     this.attachments = [];
     this.port.off('message', this.listener);
+    this.port.off('close', this.portClosed);
     if (this.options.ownsPort) (this.port as unknown as MessagePort).close();
+    this.end('this side closed the channel');
+  }
+
+  private end(reason: string): void {
+    if (this.endReason !== undefined) return;
+    this.endReason = reason;
+    if (!this.closed) this.close();
+    const listeners = this.closeListeners;
+    this.closeListeners = [];
+    for (const listener of listeners) listener(reason);
   }
 }
 

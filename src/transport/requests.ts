@@ -72,10 +72,12 @@ export class RequestTable<Answers extends { readonly [method: string]: unknown }
 
   /**
    * Registers a request and returns its id, for the caller to send. `timeoutMs`: fail it with a
-   * RequestTimeoutError (and cancel it) when its last answer has not come by then. On a closed
-   * table, `request` fails at once with a ConnectionError (the id is then never answered).
+   * RequestTimeoutError (and cancel it) when its last answer has not come by then; one longer than
+   * a timer can hold (about 24.8 days) is no limit. `hint` ends that error's message: what was
+   * asked, and what to do. On a closed table, `request` fails at once with a ConnectionError (the
+   * id is then never answered).
    */
-  open<M extends keyof Answers & string>(method: M, request: PendingRequest<Answers[M]>, timeoutMs?: number): number {
+  open<M extends keyof Answers & string>(method: M, request: PendingRequest<Answers[M]>, timeoutMs?: number, hint?: string): number {
     const id = this.nextId++;
     if (this.closedReason !== undefined) {
       request.fail(this.closedError(method));
@@ -84,12 +86,13 @@ export class RequestTable<Answers extends { readonly [method: string]: unknown }
     request.id = id;
     request.method = method;
     this.pending.set(id, request as PendingRequest<never>);
-    if (timeoutMs !== undefined) {
+    // setTimeout would fire a longer one at once (Node clamps it to 1 ms).
+    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
       request.timer = setTimeout(() => {
         request.timer = undefined;
         if (request.cancelled || this.pending.get(id) !== request) return;
         this.cancel(id);
-        request.fail(new RequestTimeoutError(`'${method}' to ${this.options.peer} got no answer within ${timeoutMs} ms; it was cancelled`));
+        request.fail(new RequestTimeoutError(`'${method}' to ${this.options.peer} got no answer within ${timeoutMs} ms; it was cancelled${hint === undefined ? '' : `. ${hint}`}`));
       }, timeoutMs);
     }
     return id;
@@ -162,6 +165,9 @@ export class RequestTable<Answers extends { readonly [method: string]: unknown }
     if (this.problems++ === 0) this.options.report(error);
   }
 }
+
+/** The longest delay setTimeout keeps (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** An error response's error, as the MinirayError the caller's fail() takes. */
 function asMinirayError(error: Error): MinirayError {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ProtocolError } from '../errors/index.js';
 import { decodeFrame, encodeFrame } from '../protocol/index.js';
-import { PortChannel, inMemoryChannelPair, type Channel } from './index.js';
+import { PortChannel, inMemoryChannelPair, processPort, type Channel } from './index.js';
 
 /** For tests of delivery itself, whose messages are whatever the test sends. */
 const anything = <T>(message: unknown): T => message as T;
@@ -171,6 +171,7 @@ test('the last onMessage handler receives the messages', async (t) => {
 class RecordingPort {
   readonly posted: unknown[][] = [];
   listeners: Array<(frame: Uint8Array) => void> = [];
+  closeListeners: Array<() => void> = [];
   closed = 0;
   postMessage(frame: Uint8Array, transfer: ArrayBuffer[]): void {
     assert.ok(frame instanceof Uint8Array, 'a batch travels as one encoded frame');
@@ -178,14 +179,18 @@ class RecordingPort {
     this.posted.push(decodeFrame(frame));
   }
   on(event: string, listener: (frame: Uint8Array) => void): this {
-    assert.equal(event, 'message');
-    this.listeners.push(listener);
+    if (event === 'close') this.closeListeners.push(listener as () => void);
+    else (assert.equal(event, 'message'), this.listeners.push(listener));
     return this;
   }
   off(event: string, listener: (frame: Uint8Array) => void): this {
-    assert.equal(event, 'message');
-    this.listeners = this.listeners.filter((l) => l !== listener);
+    if (event === 'close') this.closeListeners = this.closeListeners.filter((l) => l !== listener);
+    else (assert.equal(event, 'message'), (this.listeners = this.listeners.filter((l) => l !== listener)));
     return this;
+  }
+  /** The other side went, as a MessagePort's 'close'. */
+  hangUp(): void {
+    for (const listener of this.closeListeners) listener();
   }
   close(): void {
     this.closed++;
@@ -258,6 +263,57 @@ test('PortChannel.close stops delivery and sending, and closes the port only whe
   channelOver(shared).close();
   assert.equal(shared.closed, 0, 'a port the channel does not own stays open');
   assert.equal(shared.listeners.length, 0);
+});
+
+test('onClose: told once, with why, when the other side goes or this side closes; nothing is delivered after', () => {
+  const port = new RecordingPort();
+  const channel = channelOver(port);
+  const received: string[] = [];
+  channel.onMessage((m) => received.push(m));
+  const reasons: string[] = [];
+  channel.onClose((reason) => reasons.push(reason));
+  port.hangUp();
+  assert.deepEqual(reasons, ['the other side closed the channel']);
+  assert.equal(port.listeners.length, 0, 'the channel let go of the port');
+  assert.equal(port.closeListeners.length, 0);
+  port.deliver(['late']);
+  assert.deepEqual(received, []);
+  channel.close();
+  assert.deepEqual(reasons, ['the other side closed the channel'], 'once');
+  const late: string[] = [];
+  channel.onClose((reason) => late.push(reason));
+  assert.deepEqual(late, ['the other side closed the channel'], 'a listener added after the end is told at once');
+
+  const own = channelOver(new RecordingPort());
+  const ownReasons: string[] = [];
+  own.onClose((reason) => ownReasons.push(reason));
+  own.close();
+  assert.deepEqual(ownReasons, ['this side closed the channel']);
+});
+
+test("processPort: a child process's IPC disconnect is the channel's close", () => {
+  const listeners = new Map<string, Array<(message: never) => void>>();
+  const target = {
+    on: (event: string, listener: (message: never) => void) => listeners.set(event, [...(listeners.get(event) ?? []), listener]),
+    off: (event: string, listener: (message: never) => void) => listeners.set(event, (listeners.get(event) ?? []).filter((l) => l !== listener)),
+  };
+  const channel = new PortChannel<string, string>(processPort(target), anything);
+  const reasons: string[] = [];
+  channel.onClose((reason) => reasons.push(reason));
+  assert.equal(listeners.get('disconnect')?.length, 1);
+  for (const listener of listeners.get('disconnect') ?? []) (listener as () => void)();
+  assert.deepEqual(reasons, ['the other side closed the channel']);
+  assert.equal(listeners.get('message')?.length, 0);
+});
+
+test('inMemoryChannelPair: closing one side ends the other', async () => {
+  const [a, b] = inMemoryChannelPair<string, string>(anything, anything);
+  const reasons: string[] = [];
+  assert.ok(b.onClose, 'the pair is PortChannels, which report their end');
+  b.onClose((reason) => reasons.push(reason));
+  a.close();
+  for (let i = 0; i < 1000 && reasons.length === 0; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(reasons, ['the other side closed the channel']);
 });
 
 // ---- malformed input -------------------------------------------------------------------------

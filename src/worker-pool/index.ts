@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { join, resolve as resolvePath, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { setting } from '../config/index.js';
 import { WorkerID } from '../ids/index.js';
 import type { ProtocolError } from '../errors/index.js';
 import { PROCESS_PROGRESS_FD, parseWorkerToNode, runtimeEnvKey, type NodeToWorker, type PreloadModule, type RuntimeEnvSpec, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
@@ -92,6 +93,8 @@ export class WorkerPool<TTask> {
   /** Workers hosting actors. */
   readonly actorHosts = new Set<PooledWorker<TTask>>();
   private readonly preload = preloadModules();
+  /** Read when the node is built (after a joining node adopted the head's): its workers wait longer than it for the GCS. */
+  private readonly gcsReconnectTimeoutMs = setting('gcsReconnectTimeoutMs');
   private readonly readyWaiters = new Set<{ worker: PooledWorker<TTask>; resolve: () => void; reject: (e: Error) => void }>();
 
   /** The key of the node's own environment: tasks and actors in it use the default workers (env). */
@@ -233,6 +236,7 @@ export class WorkerPool<TTask> {
       workerId: id,
       progress,
       preload: this.preload,
+      gcsReconnectTimeoutMs: this.gcsReconnectTimeoutMs,
       ...(runtimeEnv === undefined ? {} : { runtimeEnv }),
       ...(jobId === '' ? {} : { jobId, namespace: this.options.namespace?.() ?? '' }),
     };

@@ -76,8 +76,12 @@ channel.onError((error) => {
   process.exit(70);
 });
 // A node's answer to no request of this worker is reported, not fatal: the worker carries on.
-const client = new ChannelNodeClient(boot.nodeId, channel, !inProcess, (error) =>
-  writeOut(2, Buffer.from(`miniray worker ${boot.workerId.slice(0, 8)}: ${error.message}\n`)),
+const client = new ChannelNodeClient(
+  boot.nodeId,
+  channel,
+  !inProcess,
+  (error) => writeOut(2, Buffer.from(`miniray worker ${boot.workerId.slice(0, 8)}: ${error.message}\n`)),
+  boot.gcsReconnectTimeoutMs,
 );
 output.connect((lines) => channel.send({ type: 'logs', lines }));
 const executor = new TaskExecutor(channel, progressCell(), client, output);
