@@ -180,7 +180,7 @@ test('setting() rejects an override that is not an integer in range, naming the 
 test('describeSettings lists every setting with its environment variable and doc', () => {
   const settings = describeSettings();
   const names = settings.map((s) => s.name).sort();
-  assert.deepEqual(names, ['defaultMaxRetries', 'defaultObjectStorePercent', 'gcsReconnectTimeoutMs', 'healthCheckFailureThreshold', 'healthCheckPeriodMs', 'healthCheckTimeoutMs', 'jobMaxPackageBytes', 'jobStopGraceMs', 'logUnhandledErrors', 'maxInlineObjectBytes', 'maxLineageBytes', 'maxLogBytesPerNode', 'maxTaskEventsBuffered', 'maxTaskEventsInGcs', 'maxTasksInFlightPerWorker', 'pipelineMaxTaskUs', 'taskEventsEnabled', 'taskEventsFlushMs', 'taskEventsMaxTasksPerSecond', 'workerStartupFailureLimit']);
+  assert.deepEqual(names, ['defaultMaxRetries', 'defaultObjectStorePercent', 'gcsReconnectTimeoutMs', 'gcsRequestTimeoutMs', 'healthCheckFailureThreshold', 'healthCheckPeriodMs', 'healthCheckTimeoutMs', 'jobMaxPackageBytes', 'jobStopGraceMs', 'logUnhandledErrors', 'maxInlineObjectBytes', 'maxLineageBytes', 'maxLogBytesPerNode', 'maxTaskEventsBuffered', 'maxTaskEventsInGcs', 'maxTasksInFlightPerWorker', 'pipelineMaxTaskUs', 'taskEventsEnabled', 'taskEventsFlushMs', 'taskEventsMaxTasksPerSecond', 'workerStartupFailureLimit']);
   for (const s of settings) {
     assert.match(s.env, /^MINIRAY_[A-Z_]+$/);
     assert.equal(typeof s.default, 'number');
@@ -194,7 +194,7 @@ test('describeSettings lists every setting with its environment variable and doc
 
 test('settings are cluster-wide (timeouts, health checks, task-event and lineage limits, pipelining) or per process (memory, a task option default, the Jobs API)', () => {
   const scopes = Object.fromEntries(describeSettings().map((s) => [s.name, s.scope]));
-  for (const name of ['gcsReconnectTimeoutMs', 'healthCheckPeriodMs', 'healthCheckTimeoutMs', 'healthCheckFailureThreshold', 'taskEventsEnabled', 'taskEventsFlushMs', 'maxTaskEventsBuffered', 'taskEventsMaxTasksPerSecond', 'maxTaskEventsInGcs', 'maxLineageBytes', 'maxLogBytesPerNode', 'maxTasksInFlightPerWorker', 'pipelineMaxTaskUs', 'workerStartupFailureLimit']) {
+  for (const name of ['gcsReconnectTimeoutMs', 'gcsRequestTimeoutMs', 'healthCheckPeriodMs', 'healthCheckTimeoutMs', 'healthCheckFailureThreshold', 'taskEventsEnabled', 'taskEventsFlushMs', 'maxTaskEventsBuffered', 'taskEventsMaxTasksPerSecond', 'maxTaskEventsInGcs', 'maxLineageBytes', 'maxLogBytesPerNode', 'maxTasksInFlightPerWorker', 'pipelineMaxTaskUs', 'workerStartupFailureLimit']) {
     assert.equal(scopes[name], 'cluster', name);
   }
   for (const name of ['defaultObjectStorePercent', 'defaultMaxRetries', 'logUnhandledErrors', 'jobStopGraceMs', 'jobMaxPackageBytes']) assert.equal(scopes[name], 'process', name);

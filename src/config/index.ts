@@ -104,6 +104,12 @@ const SETTINGS = {
     min: 0,
     doc: "How long a node or driver whose connection to the GCS closed keeps trying to reach it again (with backoff) before it gives up: a node exits, a driver's GCS calls fail with GcsUnavailableError (Ray's raylets wait 60 s too). Also how long `miniray start --address` waits for a head that is not up yet, and how long a GCS restarted on Redis waits for the nodes it knew to re-register before it marks them dead.",
   },
+  gcsRequestTimeoutMs: {
+    scope: 'cluster',
+    default: 60_000,
+    min: 1,
+    doc: "How long a call to the GCS waits for its answer while the connection stays open (a head that hangs rather than closes), before it fails with RequestTimeoutError (as Ray's gcs_server_request_timeout_seconds, 60 s). Calls that wait on purpose (PlacementGroup.wait, the state API's fan-out) have their own limits. A connection that closes is handled by gcsReconnectTimeoutMs instead.",
+  },
   // ---- task events (issue 12, helper events) ----
   taskEventsEnabled: {
     scope: 'cluster',
@@ -153,7 +159,8 @@ const SETTINGS = {
 
 export type SettingName = keyof typeof SETTINGS;
 
-const envName = (name: string) => `MINIRAY_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+/** The environment variable that overrides a setting (gcsRequestTimeoutMs: MINIRAY_GCS_REQUEST_TIMEOUT_MS). */
+export const envName = (name: string): string => `MINIRAY_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 
 /**
  * The head's values of the cluster-wide settings, once this process joined its cluster

@@ -2,7 +2,8 @@
  * The typed client of the GCS, over one connection to it. Every answer is checked before it is
  * returned, and every publish before a listener sees it: they are bytes from the network.
  */
-import { ProtocolError } from '../errors/index.js';
+import { envName, setting } from '../config/index.js';
+import { ProtocolError, RequestTimeoutError } from '../errors/index.js';
 import { PUBLISH, parseAnswer, parsePublish, type Answer, type Body, type GcsMethod, type TaskEventBatch } from './messages.js';
 import type { GcsPeer, GcsRequestOptions, GcsRoutes } from './rpc.js';
 import type { ActorState, ActorIdHex, Channel, ChannelMessage, NodeIdHex, Publish, ResourceMap } from './types.js';
@@ -53,14 +54,37 @@ function reportListenerError(error: unknown): void {
 }
 
 export class GcsClient {
+  /**
+   * How long a call waits unless it says otherwise: a GCS that hangs with its connection open
+   * would otherwise hold every caller forever (read once, so that a bad value fails at start).
+   */
+  private readonly requestTimeoutMs = setting('gcsRequestTimeoutMs');
+
   constructor(
     readonly peer: GcsPeer,
     private readonly publishes: GcsPublishes = new GcsPublishes(),
   ) {}
 
-  /** Calls `method` and checks the answer: a malformed one rejects with a ProtocolError naming the field. */
+  /**
+   * Calls `method` and checks the answer: a malformed one rejects with a ProtocolError naming the
+   * field; no answer within the options' timeoutMs (else gcsRequestTimeoutMs) rejects with
+   * RequestTimeoutError.
+   */
   async call<M extends GcsMethod>(method: M, body: Body<M>, options?: GcsRequestOptions): Promise<Answer<M>> {
-    const answer = parseAnswer(method)(await this.peer.request(method, body, options));
+    if (options?.timeoutMs !== undefined) return this.checked(method, await this.peer.request(method, body, options));
+    try {
+      return this.checked(method, await this.peer.request(method, body, { ...options, timeoutMs: this.requestTimeoutMs }));
+    } catch (error) {
+      if (!(error instanceof RequestTimeoutError)) throw error;
+      throw new RequestTimeoutError(
+        `${error.message}: the GCS is connected but does not answer (a head that hangs or is overloaded). ` +
+          `Check the head (miniray status), or allow it longer with ${envName('gcsRequestTimeoutMs')}`,
+      );
+    }
+  }
+
+  private checked<M extends GcsMethod>(method: M, body: unknown): Answer<M> {
+    const answer = parseAnswer(method)(body);
     if (answer instanceof ProtocolError) throw answer;
     return answer;
   }

@@ -588,3 +588,31 @@ test("askNodes: a node that answered with an error is in partial and in errors w
   assert.equal(asked.errors?.[0]?.nodeId, idRefusing);
   assert.match(asked.errors?.[0]?.message ?? '', /not 'nope'/);
 });
+
+test('a GCS that is connected but never answers fails the call after gcsRequestTimeoutMs, with what to do; a call with its own timeout keeps it', async () => {
+  const asked: (number | undefined)[] = [];
+  // A peer over which nothing ever answers: it only times out, as net's Peer does.
+  const silent: GcsPeer = {
+    hello: { role: 'gcs', nodeId: randomHex() },
+    isClosed: false,
+    request: (method, _body, options) => {
+      asked.push(options?.timeoutMs);
+      return new Promise((_resolve, reject) => setTimeout(() => reject(new RequestTimeoutError(`'${method}' got no answer within ${options?.timeoutMs} ms`)), options?.timeoutMs));
+    },
+    notify: () => {},
+    onClose: () => {},
+    close: () => {},
+  };
+  const saved = process.env.MINIRAY_GCS_REQUEST_TIMEOUT_MS;
+  process.env.MINIRAY_GCS_REQUEST_TIMEOUT_MS = '20';
+  let client: GcsClient;
+  try {
+    client = new GcsClient(silent);
+  } finally {
+    if (saved === undefined) delete process.env.MINIRAY_GCS_REQUEST_TIMEOUT_MS;
+    else process.env.MINIRAY_GCS_REQUEST_TIMEOUT_MS = saved;
+  }
+  await assert.rejects(client.getNodes(), (error: unknown) => error instanceof RequestTimeoutError && /'getNodes' got no answer within 20 ms: the GCS is connected but does not answer.*MINIRAY_GCS_REQUEST_TIMEOUT_MS/.test(error.message));
+  await assert.rejects(client.call('getNodes', {}, { timeoutMs: 5 }), (error: unknown) => error instanceof RequestTimeoutError && /within 5 ms$/.test(error.message));
+  assert.deepEqual(asked, [20, 5]);
+});
