@@ -1,7 +1,7 @@
 // The actor manager's accounting when an instance is lost, against fake hosts: which calls fail or
 // use a retry (those that had started, by the progress cell) and which go to the next instance.
 import { test } from 'node:test';
-import type { TaskIdHex } from '../ids/index.js';
+import type { ActorIdHex, NodeIdHex, ObjectIdHex, TaskIdHex, WorkerIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { ActorManager, type ActorServices } from './manager.js';
 import type { ActorCallSpec, ActorSpec, ExecuteActorCall, ExecuteActorCreation, ExecuteTask, NodeToWorker, TaskResult } from '../protocol/index.js';
@@ -86,7 +86,7 @@ function setUp() {
 
 function actorSpec(isolation: ActorSpec['isolation'], options: Partial<ActorSpec> = {}): ActorSpec {
   return {
-    actorId: `actor-${Math.random()}`,
+    actorId: `actor-${Math.random()}` as ActorIdHex,
     classId: 'class',
     className: 'Phoenix',
     methodNames: ['touch'],
@@ -100,13 +100,13 @@ function actorSpec(isolation: ActorSpec['isolation'], options: Partial<ActorSpec
     maxConcurrency: 1,
     numCpus: 0,
     isolation,
-    owner: { nodeId: 'n', workerId: 'w' },
+    owner: { nodeId: 'n' as NodeIdHex, workerId: 'w' as WorkerIdHex },
     ...options,
   };
 }
 
 let callCount = 0;
-function callSpec(actorId: string, method = 'touch'): ActorCallSpec {
+function callSpec(actorId: ActorIdHex, method = 'touch'): ActorCallSpec {
   const n = callCount++;
   return {
     taskId: `task-${n}` as TaskIdHex,
@@ -114,11 +114,11 @@ function callSpec(actorId: string, method = 'touch'): ActorCallSpec {
     args: new Uint8Array(),
     refArgPositions: [],
     dependencies: [],
-    returnIds: [`ret-${n}`],
+    returnIds: [`ret-${n}` as ObjectIdHex],
     numCpus: 0,
     maxRetries: 0,
     retryExceptions: false,
-    owner: { nodeId: 'n', workerId: 'w' },
+    owner: { nodeId: 'n' as NodeIdHex, workerId: 'w' as WorkerIdHex },
     actorId,
     method,
   };
@@ -394,7 +394,7 @@ test('an alias (getIfExists from a worker) reaches the actor it stands for, for 
   const host = alive(manager, hosts, spec);
   manager.alias('alias-id', spec.actorId);
   assert.equal(manager.has('alias-id'), true);
-  const call = callSpec('alias-id');
+  const call = callSpec('alias-id' as ActorIdHex);
   manager.submitCall(call);
   const sent = executed(host).filter((t) => t.method !== undefined);
   assert.equal(sent.length, 1);

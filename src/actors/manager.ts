@@ -28,6 +28,7 @@ import {
   type ErrorRecord,
 } from '../errors/index.js';
 import type { ActorInfo, ActorSpec, ExecuteActorCall, ExecuteActorCreation, ExecuteTask, ResourceMap, RuntimeEnvSpec, ActorCallSpec, TaskResult, TaskSpec } from '../protocol/index.js';
+import type { ActorIdHex } from '../ids/index.js';
 import { decodeErrorRecord, encodeError, encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import type { PooledWorker } from '../worker-pool/index.js';
 import { PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, type TaskEventBuffer } from '../state/events.js';
@@ -161,7 +162,7 @@ export class ActorManager {
   private readonly actors = new Map<string, ActorRecord>();
   private readonly names = new Map<string, string>();
   /** getIfExists: IDs of handles that reach another actor (by the actor's ID). */
-  private readonly aliases = new Map<string, string>();
+  private readonly aliases = new Map<string, ActorIdHex>();
   private readonly hostWork = new Map<Host, Map<number, HostWork>>();
   private readonly sharedHosts: Host[] = [];
   private readonly progressBlocks = new Map<Host, ProgressBlocks>();
@@ -348,7 +349,7 @@ export class ActorManager {
   }
 
   /** getIfExists: handles made for `aliasId` reach the actor `actorId` (a worker's, made before the node answered). */
-  alias(aliasId: string, actorId: string): void {
+  alias(aliasId: string, actorId: ActorIdHex): void {
     this.aliases.set(aliasId, actorId);
   }
 
@@ -358,7 +359,7 @@ export class ActorManager {
   }
 
   /** The actor an ID names here: itself, or the actor an alias stands for. */
-  private resolve(actorId: string): string {
+  private resolve<A extends string>(actorId: A): A | ActorIdHex {
     return this.aliases.get(actorId) ?? actorId;
   }
 
@@ -401,7 +402,7 @@ export class ActorManager {
       const seq = host.nextSeq++;
       this.workOf(host).set(seq, { kind: 'destroy', actor });
       this.services.setBusy(host, true);
-      host.channel.send({ type: 'destroyActor', actorId, seq });
+      host.channel.send({ type: 'destroyActor', actorId: actor.spec.actorId, seq });
     } else {
       this.services.killHost(host);
       this.updateBusy(host); // its exit is awaited (see updateBusy)
@@ -429,13 +430,13 @@ export class ActorManager {
   cancelCall(returnId: string, error: Uint8Array): TaskSpec | undefined {
     for (const actor of this.actors.values()) {
       for (const call of actor.calls) {
-        if (call.failed || !call.spec.returnIds.includes(returnId)) continue;
+        if (call.failed || !(call.spec.returnIds as readonly string[]).includes(returnId)) continue;
         this.markCancelled(call, error);
         this.flush(actor); // the calls behind it need not wait for it any more
         return call.spec;
       }
       for (const [seq, call] of actor.inFlight) {
-        if (call.failed || !call.spec.returnIds.includes(returnId)) continue;
+        if (call.failed || !(call.spec.returnIds as readonly string[]).includes(returnId)) continue;
         this.markCancelled(call, error);
         if (actor.host?.alive === true && actor.losing === undefined) actor.host.channel.send({ type: 'cancel', seqs: [seq] });
         return call.spec;

@@ -14,6 +14,7 @@
  *                       function table, gcs-queries.ts the GCS reads of this node's CoreWorkers
  *   context.ts          what the parts share (the node, the views, the links), kept by this agent
  */
+import type { ActorIdHex } from '../ids/index.js';
 import { MinirayError, NodeDiedError } from '../errors/index.js';
 import { CANCEL_BUNDLES, COMMIT_BUNDLES, PLACEMENT_GROUP_REMOVED, PREPARE_BUNDLES, parseBundleIndices, parsePlacementGroupRef, parsePrepareBundles } from '../gcs/index.js';
 import { HEALTH_CHECK, NODE_DEAD, NODE_STATE, parseNodeDead, parseNodeStateQuery, type GcsClient, type NodeInfo, type NodeIdHex } from '../gcs/index.js';
@@ -318,7 +319,7 @@ export class ClusterAgent implements ClusterLink {
     this.actors.registerActor(spec, functions, onNameTaken);
   }
 
-  claimActorName(spec: ActorSpec, callback: (holder: { actorId: string; ownerNodeId: string; detached: boolean } | null) => void): void {
+  claimActorName(spec: ActorSpec, callback: (holder: { actorId: ActorIdHex; ownerNodeId: string; detached: boolean } | null) => void): void {
     this.actors.claimActorName(spec, callback);
   }
 
@@ -330,7 +331,7 @@ export class ClusterAgent implements ClusterLink {
     this.actors.actorAlive(actorId, numRestarts);
   }
 
-  killRemoteActor(actorId: string, noRestart: boolean, outOfScope = false): void {
+  killRemoteActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false): void {
     this.actors.killRemoteActor(actorId, noRestart, outOfScope);
   }
 

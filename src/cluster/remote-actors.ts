@@ -473,7 +473,7 @@ export class RemoteActors {
       }, () => {});
   }
 
-  claimActorName(spec: ActorSpec, callback: (holder: { actorId: string; ownerNodeId: string; detached: boolean } | null) => void): void {
+  claimActorName(spec: ActorSpec, callback: (holder: { actorId: ActorIdHex; ownerNodeId: string; detached: boolean } | null) => void): void {
     this.context.gcs.registerActor(actorEntry(spec, this.context.self)).then(
       (answer) => {
         if (answer.ok || answer.holder === undefined) return callback(null);
@@ -509,7 +509,7 @@ export class RemoteActors {
     return false;
   }
 
-  killRemoteActor(actorId: string, noRestart: boolean, outOfScope = false): void {
+  killRemoteActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false): void {
     if (noRestart && this.relocating.has(actorId)) {
       // Between instances (its node died): the GCS ends it, and a new instance coming up ends on seeing that.
       const reason = outOfScope ? `actor ${actorId} ended: every handle to it went out of scope (it is not detached)` : `actor ${actorId} was killed with kill()`;

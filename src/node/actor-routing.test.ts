@@ -1,6 +1,7 @@
 // Actor routing's aliases (actor-routing.ts) without a node or a cluster: fakes record where calls
 // and kills go. Handles that lost a getIfExists name race stand for the winner, possibly through a
 // claimant on this node that itself lost its claim at the GCS.
+import type { ActorIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ActorCallSpec, ActorSpec } from '../protocol/index.js';
@@ -47,7 +48,7 @@ function setup() {
 test('a handle whose claimant lost the name race reaches the winner: its calls and its kill alike', () => {
   const { routing, kills, calls, claims } = setup();
   const claimant = '1'.repeat(32);
-  const late = '2'.repeat(32);
+  const late = '2'.repeat(32) as ActorIdHex;
   // The claimant asks the GCS for the name; a later handle on this node waits on the claimant.
   routing.createActor([], actorSpec(claimant), false);
   routing.createActor([], actorSpec(late), false);

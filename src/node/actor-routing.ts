@@ -4,6 +4,7 @@
  * the race; lookup, kill and the end of an actor whose handles are all gone; and each call sent to
  * its actor, here or through the cluster where it lives.
  */
+import type { ActorIdHex } from '../ids/index.js';
 import type { ActorCallSpec, ActorInfo, ActorSpec, RemoteValue } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { NodeContext } from './context.js';
@@ -64,7 +65,7 @@ export class ActorRouting {
   private readonly claiming = new Map<string, ActorCallSpec[]>();
 
   /** Handles' IDs that stand for a live actor of another node that had the name (by its ID). */
-  private readonly remoteAliases = new Map<string, string>();
+  private readonly remoteAliases = new Map<string, ActorIdHex>();
 
   /** Names claimed from this node and not answered yet, with the claimant (later callers reach it). */
   private readonly claimingNames = new Map<string, ActorInfo>();
@@ -73,7 +74,7 @@ export class ActorRouting {
    * The actor a handle's ID stands for: an alias may stand for a claimant that itself lost its
    * claim, so aliases are followed (a few steps: a chain is at most claimant, then holder).
    */
-  private aliasedActor(actorId: string): string {
+  private aliasedActor(actorId: ActorIdHex): ActorIdHex {
     for (let holder = this.remoteAliases.get(actorId), steps = 0; holder !== undefined && steps < 4; holder = this.remoteAliases.get(holder), steps++) actorId = holder;
     return actorId;
   }
@@ -88,7 +89,7 @@ export class ActorRouting {
   }
 
   /** The GCS answered a getIfExists claim: create the actor, or make its ID stand for the holder. */
-  private nameClaimed(functions: readonly FunctionDescriptor[], spec: ActorSpec, holder: { actorId: string; ownerNodeId: string; detached: boolean } | null): void {
+  private nameClaimed(functions: readonly FunctionDescriptor[], spec: ActorSpec, holder: { actorId: ActorIdHex; ownerNodeId: string; detached: boolean } | null): void {
     const queued = this.claiming.get(spec.actorId) ?? [];
     this.claiming.delete(spec.actorId);
     this.claimingNames.delete(`${spec.namespace}\0${spec.name}`);
@@ -120,7 +121,7 @@ export class ActorRouting {
   }
 
   /** `outOfScope`: its owner on another node found no handle left (the reason its callers see). */
-  killActor(actorId: string, noRestart: boolean, outOfScope = false): void {
+  killActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false): void {
     actorId = this.aliasedActor(actorId);
     if (outOfScope && this.context.actors.has(actorId)) this.context.actors.outOfScope(actorId);
     else if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.kill(actorId, noRestart);
@@ -132,7 +133,7 @@ export class ActorRouting {
    * pending (each call holds its actor's handles, as Ray's calls do): it ends, and what it held is
    * freed. One on another node is ended there through the cluster.
    */
-  actorOutOfScope(actorId: string): void {
+  actorOutOfScope(actorId: ActorIdHex): void {
     if (this.context.actors.unalias(actorId) || this.remoteAliases.delete(actorId)) return this.context.objects.releaseHolds(actorId);
     if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.outOfScope(actorId);
     else this.context.cluster.killRemoteActor(actorId, true, true);

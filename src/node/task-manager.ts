@@ -307,7 +307,7 @@ export class TaskManager {
     const spent = plan.tasks.find((record) => record.state === 'finished' && !this.retriesLeft(record));
     if (spent !== undefined) {
       const tries = spent.retries + 1;
-      const which = spent.spec.returnIds.includes(id) ? 'which made it' : `which made one of its lost arguments`;
+      const which = (spent.spec.returnIds as readonly string[]).includes(id) ? 'which made it' : `which made one of its lost arguments`;
       const actor = spent.spec.actorId !== undefined;
       const error = new ObjectReconstructionFailedError(
         `${where}, and ${actor ? 'actor method' : 'task'} ${spent.spec.name}, ${which}, cannot run again to rebuild it: it has run ${tries} time${tries > 1 ? 's' : ''} ` +

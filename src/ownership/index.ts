@@ -249,11 +249,12 @@ export class ObjectDirectory<P> {
    * Calls `onObject(id, entry)` for each ID once its object exists (at once for those that do;
    * entry undefined for an unknown ID). Returns a function that withdraws the callbacks still
    * waiting (for a get/wait that timed out or settled). `reads`: the caller is given the values
-   * (a get, not a wait), so a failed object's error counts as handled.
+   * (a get, not a wait), so a failed object's error counts as handled. Each ID is given back as
+   * it came (`I`: the branded IDs of a worker's request stay branded, for its answers).
    */
-  fetch(ids: readonly string[], onObject: (id: string, entry: ObjectEntry<P> | undefined) => void, reads = false): () => void {
+  fetch<I extends string>(ids: readonly I[], onObject: (id: I, entry: ObjectEntry<P> | undefined) => void, reads = false): () => void {
     let waiting: Array<[ObjectEntry<P>, () => void]> | undefined;
-    const deliver = (id: string, entry: ObjectEntry<P> | undefined) => {
+    const deliver = (id: I, entry: ObjectEntry<P> | undefined) => {
       if (reads && entry !== undefined) entry.errorSeen = true;
       onObject(id, entry);
     };

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { join, resolve as resolvePath, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import { WorkerID } from '../ids/index.js';
+import { WorkerID, hexOf, type NodeIdHex } from '../ids/index.js';
 import type { ProtocolError } from '../errors/index.js';
 import { PROCESS_PROGRESS_FD, parseWorkerToNode, runtimeEnvKey, type NodeToWorker, type PreloadModule, type RuntimeEnvSpec, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
 import { PortChannel, processPort, type Channel, type PortLike } from '../transport/index.js';
@@ -62,7 +62,7 @@ export interface PooledWorker<TTask> extends WorkerSlot {
 }
 
 export interface WorkerPoolOptions<TTask> {
-  readonly nodeId: string;
+  readonly nodeId: NodeIdHex;
   readonly size: number;
   readonly resourceLimits: ResourceLimits | undefined;
   readonly onMessage: (worker: PooledWorker<TTask>, message: WorkerToNode, attached: readonly SharedArrayBuffer[]) => void;
@@ -201,7 +201,7 @@ export class WorkerPool<TTask> {
   }
 
   private spawn(role: WorkerRole, isolation: 'thread' | 'process', runtimeEnv: RuntimeEnvSpec | undefined = this.options.runtimeEnv): PooledWorker<TTask> {
-    const id = WorkerID.fromRandom().toHex();
+    const id = hexOf(WorkerID.fromRandom());
     const progress = new SharedArrayBuffer(4);
     const jobId = this.options.jobId?.() ?? '';
     const bootData: WorkerBootData = {
