@@ -49,9 +49,9 @@ export interface ActorServices {
   /** Stores a call's return values (with any parts `host` attached to the frame). */
   storeResults(host: Host, ids: readonly string[], result: Extract<TaskResult, { outcome: 'ok' }>, attached: readonly SharedArrayBuffer[]): void;
   failObjects(ids: readonly string[], error: Uint8Array): void;
-  /** Keeps objects alive under a key until releaseHolds(key). */
-  hold(key: string, ids: readonly string[], reason: string): void;
-  releaseHolds(key: string): void;
+  /** Keeps objects alive under a key (the actor's ID) until releaseHolds(key). */
+  hold(key: ActorIdHex, ids: readonly string[], reason: string): void;
+  releaseHolds(key: ActorIdHex): void;
   /** Takes the actor's CPUs, GPUs and custom resources from the node's, all or none. */
   tryReserveCpus(amount: number, resources: ResourceMap | undefined, actorId?: string): boolean;
   /** The GPU IDs the actor holds (helper pg), for its creation to carry. */

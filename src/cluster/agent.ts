@@ -45,7 +45,7 @@ const UNREACHABLE_RECHECK_MS = 2000;
 export class ClusterAgent implements ClusterLink {
   readonly canGrow: boolean;
   private readonly node: Node;
-  private readonly self: string;
+  private readonly self: NodeIdHex;
   private readonly context: AgentContext;
   private readonly placement: Placement;
   private readonly tasks: RemoteTasks;
@@ -114,7 +114,7 @@ export class ClusterAgent implements ClusterLink {
       this.actors.unparkActors();
     });
     this.gcs.onPublish('actors', ({ actor }) => this.actors.actorSeen(actor));
-    this.registration = { nodeId: this.self as NodeIdHex, address, resources, isDriver };
+    this.registration = { nodeId: this.self, address, resources, isDriver };
     await this.registerWith(this.gcs);
     this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS);
     this.reportTimer.unref();
@@ -267,7 +267,7 @@ export class ClusterAgent implements ClusterLink {
     // Totals only when they changed (placement groups' bundles: helper pg).
     const changed = totalsKey !== this.lastTotals;
     this.lastTotals = totalsKey;
-    via.reportResources(this.self as NodeIdHex, available, changed ? totals : undefined);
+    via.reportResources(this.self, available, changed ? totals : undefined);
   }
 
   private lastTotals = '';

@@ -275,12 +275,12 @@ export class RemoteActors {
     const spec: ActorSpec = { ...creation.spec, numRestarts };
     const target = this.placement.place(spec, this.context.node.canRun(spec), true);
     if (target instanceof Error) {
-      void this.context.gcs.updateActor(spec.actorId as ActorIdHex, 'DEAD', { reason: `it could not be restarted: ${target.message}` }).catch(() => {});
+      void this.context.gcs.updateActor(spec.actorId, 'DEAD', { reason: `it could not be restarted: ${target.message}` }).catch(() => {});
       return;
     }
     const start = (nodeId: string): void => {
       // Where the restart went: if that node dies too before the instance is up, the GCS sees it.
-      void this.context.gcs.updateActor(spec.actorId as ActorIdHex, 'RESTARTING', { nodeId: nodeId as NodeIdHex }).catch(() => {});
+      void this.context.gcs.updateActor(spec.actorId, 'RESTARTING', { nodeId: nodeId as NodeIdHex }).catch(() => {});
       const values = args ?? spec.dependencies.map((id) => this.context.node.remoteObjects.valueFor(id, this.context.inlineLimit));
       if (nodeId === this.context.self) {
         this.context.node.createActorForPeer(creation.functions, spec, values);
@@ -413,7 +413,7 @@ export class RemoteActors {
         parked.placed(this.context.self);
       }
       else if (parked.restart !== undefined) {
-        if (target instanceof Error) void this.context.gcs.updateActor(parked.spec.actorId as ActorIdHex, 'DEAD', { reason: `it could not be restarted: ${target.message}` }).catch(() => {});
+        if (target instanceof Error) void this.context.gcs.updateActor(parked.spec.actorId, 'DEAD', { reason: `it could not be restarted: ${target.message}` }).catch(() => {});
         else parked.restart(target);
       } else if (target instanceof Error || target === this.context.self) parked.placed(undefined);
       else parked.placed(this.placeActor(parked.functions, parked.spec, target));
@@ -494,7 +494,7 @@ export class RemoteActors {
   }
 
   actorAlive(actorId: string, numRestarts: number): void {
-    void this.context.gcs.updateActor(actorId as ActorIdHex, 'ALIVE', { nodeId: this.context.self as NodeIdHex, numRestarts }).catch(() => {});
+    void this.context.gcs.updateActor(actorId as ActorIdHex, 'ALIVE', { nodeId: this.context.self, numRestarts }).catch(() => {});
   }
 
   /** Fails a call still waiting for its actor's node to be known (it will never be sent); false if none waits. */
@@ -552,7 +552,7 @@ export class RemoteActors {
         continue;
       }
       this.refusedActors.set(parked.spec.actorId, error.message);
-      void this.context.gcs.updateActor(parked.spec.actorId as ActorIdHex, 'DEAD', { reason: error.message }).catch(() => {});
+      void this.context.gcs.updateActor(parked.spec.actorId, 'DEAD', { reason: error.message }).catch(() => {});
       parked.placed(undefined);
     }
   }
@@ -561,13 +561,13 @@ export class RemoteActors {
 /** An actor's row in the GCS's actor table, placed on `nodeId`. */
 function actorEntry(spec: ActorSpec, nodeId: string): Parameters<GcsClient['registerActor']>[0] {
   return {
-    actorId: spec.actorId as ActorIdHex,
+    actorId: spec.actorId,
     ...(spec.name === undefined ? {} : { name: spec.name }),
     namespace: spec.namespace,
     className: spec.className,
     methodNames: spec.methodNames,
     nodeId: nodeId as NodeIdHex,
-    ownerNodeId: spec.owner.nodeId as NodeIdHex,
+    ownerNodeId: spec.owner.nodeId,
     detached: spec.detached === true,
     maxRestarts: spec.maxRestarts,
     maxTaskRetries: spec.maxTaskRetries,

@@ -11,6 +11,7 @@
  * (task-manager.test.ts), and so that it can move into each CoreWorker, as ownership is in Ray.
  */
 import type { ActorManager } from '../actors/manager.js';
+import type { ObjectIdHex } from '../ids/index.js';
 import { setting } from '../config/index.js';
 import { MinirayError, ObjectLostError, ObjectReconstructionFailedError, OwnerDiedError, TaskCancelledError } from '../errors/index.js';
 import type { ObjectStore } from '../object-store/index.js';
@@ -382,7 +383,7 @@ export class TaskManager {
     let argumentRefs = spec.nestedRefs === undefined ? spec.dependencies : [...spec.dependencies, ...spec.nestedRefs];
     // Actor lifetimes: a pending call keeps its actor alive (get(A.remote().f.remote()) works).
     if (spec.actorId !== undefined && this.context.objects.get(spec.actorId) !== undefined) argumentRefs = [...argumentRefs, spec.actorId];
-    this.context.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of ${spec.actorId === undefined ? 'task ' : ''}${spec.name}`);
+    this.context.objects.hold(spec.returnIds[0] as ObjectIdHex, argumentRefs, `argument of ${spec.actorId === undefined ? 'task ' : ''}${spec.name}`);
   }
 
   /** Fails objects that had no copy left (those made again since are left alone). */
