@@ -392,19 +392,20 @@ test('an alias (getIfExists from a worker) reaches the actor it stands for, for 
   const { manager, hosts, stored } = setUp();
   const spec = actorSpec('thread');
   const host = alive(manager, hosts, spec);
-  manager.alias('alias-id', spec.actorId);
-  assert.equal(manager.has('alias-id'), true);
-  const call = callSpec('alias-id' as ActorIdHex);
+  const aliasId = 'alias-id' as ActorIdHex;
+  manager.alias(aliasId, spec.actorId);
+  assert.equal(manager.has(aliasId), true);
+  const call = callSpec(aliasId);
   manager.submitCall(call);
   const sent = executed(host).filter((t) => t.method !== undefined);
   assert.equal(sent.length, 1);
   assert.equal(sent[0]?.actorId, spec.actorId);
-  manager.kill('alias-id', true);
+  manager.kill(aliasId, true);
   const later = callSpec(spec.actorId);
   manager.submitCall(later);
   assert.match(stored.get(later.returnIds[0] as string) ?? '', /killed with kill\(\)/);
-  assert.equal(manager.unalias('alias-id'), true);
-  assert.equal(manager.unalias('alias-id'), false);
+  assert.equal(manager.unalias(aliasId), true);
+  assert.equal(manager.unalias(aliasId), false);
 });
 
 test("concurrency groups go with the creation, and a call's group with the call", () => {

@@ -159,10 +159,10 @@ type HostWork =
 
 
 export class ActorManager {
-  private readonly actors = new Map<string, ActorRecord>();
-  private readonly names = new Map<string, string>();
+  private readonly actors = new Map<ActorIdHex, ActorRecord>();
+  private readonly names = new Map<string, ActorIdHex>();
   /** getIfExists: IDs of handles that reach another actor (by the actor's ID). */
-  private readonly aliases = new Map<string, ActorIdHex>();
+  private readonly aliases = new Map<ActorIdHex, ActorIdHex>();
   private readonly hostWork = new Map<Host, Map<number, HostWork>>();
   private readonly sharedHosts: Host[] = [];
   private readonly progressBlocks = new Map<Host, ProgressBlocks>();
@@ -288,7 +288,7 @@ export class ActorManager {
    * Actor lifetimes: no handle to it is left anywhere and no call of it is pending (calls hold its
    * handles). A non-detached actor ends for good, freeing its worker, resources and name.
    */
-  outOfScope(actorId: string): void {
+  outOfScope(actorId: ActorIdHex): void {
     const actor = this.actors.get(actorId);
     if (actor === undefined || actor.state === 'dead' || actor.spec.detached === true) return;
     actor.noRestart = true;
@@ -306,7 +306,7 @@ export class ActorManager {
   }
 
   /** The cluster's table has the actor DEAD (killed while it restarted, its owner died): it ends here too. */
-  endIfAlive(actorId: string, reason: string): void {
+  endIfAlive(actorId: ActorIdHex, reason: string): void {
     const actor = this.actors.get(actorId);
     if (actor === undefined || actor.state === 'dead') return;
     actor.noRestart = true;
@@ -317,7 +317,7 @@ export class ActorManager {
    * The cluster found the actor's name taken by an actor on another node (registered first): it
    * dies with the error the caller would have had, had it been known at once.
    */
-  failNameTaken(actorId: string): void {
+  failNameTaken(actorId: ActorIdHex): void {
     const actor = this.actors.get(actorId);
     if (actor === undefined || actor.state === 'dead') return;
     const { name, namespace } = actor.spec;
@@ -344,27 +344,27 @@ export class ActorManager {
   }
 
   /** Whether an actor with this ID is known here (a new actor must not take its ID). */
-  has(actorId: string): boolean {
+  has(actorId: ActorIdHex): boolean {
     return this.actors.has(actorId) || this.aliases.has(actorId);
   }
 
   /** getIfExists: handles made for `aliasId` reach the actor `actorId` (a worker's, made before the node answered). */
-  alias(aliasId: string, actorId: ActorIdHex): void {
+  alias(aliasId: ActorIdHex, actorId: ActorIdHex): void {
     this.aliases.set(aliasId, actorId);
   }
 
   /** The handles of an alias are gone; true if it was one. */
-  unalias(aliasId: string): boolean {
+  unalias(aliasId: ActorIdHex): boolean {
     return this.aliases.delete(aliasId);
   }
 
   /** The actor an ID names here: itself, or the actor an alias stands for. */
-  private resolve<A extends string>(actorId: A): A | ActorIdHex {
+  private resolve(actorId: ActorIdHex): ActorIdHex {
     return this.aliases.get(actorId) ?? actorId;
   }
 
   /** The maxTaskRetries of an actor known here. */
-  taskRetriesOf(actorId: string): number | undefined {
+  taskRetriesOf(actorId: ActorIdHex): number | undefined {
     return this.actors.get(actorId)?.spec.maxTaskRetries;
   }
 
@@ -382,7 +382,7 @@ export class ActorManager {
   }
 
   /** Kills an actor: for good with `noRestart`, else as if its worker had died (it restarts if it may). */
-  kill(actorId: string, noRestart: boolean): void {
+  kill(actorId: ActorIdHex, noRestart: boolean): void {
     actorId = this.resolve(actorId);
     const actor = this.actors.get(actorId);
     if (actor === undefined || actor.state === 'dead') return;

@@ -234,7 +234,7 @@ export class RemoteActors {
    * and an instance of it here (a restart that came up after its owner died, say) ends.
    */
   private forgetActor(entry: ActorEntry, followed: boolean): void {
-    const actorId = entry.actorId as string;
+    const actorId = entry.actorId;
     // The reason is kept only for calls waiting here (releaseCalls reads it, then drops it).
     if (followed && (this.actorCallQueues.has(actorId) || this.relocating.has(actorId))) this.deadActors.set(actorId, entry.reason ?? 'it is dead');
     this.actorRetries.delete(actorId);

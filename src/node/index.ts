@@ -477,7 +477,7 @@ export class Node {
   }
 
   /** The cluster's actor table says the actor is dead: an instance of it here ends (for good). */
-  actorDeadInCluster(actorId: string, reason: string): void {
+  actorDeadInCluster(actorId: ActorIdHex, reason: string): void {
     this.actors.endIfAlive(actorId, reason);
   }
 

@@ -11,7 +11,7 @@
  * (task-manager.test.ts), and so that it can move into each CoreWorker, as ownership is in Ray.
  */
 import type { ActorManager } from '../actors/manager.js';
-import type { ObjectIdHex } from '../ids/index.js';
+import type { ActorIdHex, ObjectIdHex } from '../ids/index.js';
 import { setting } from '../config/index.js';
 import { MinirayError, ObjectLostError, ObjectReconstructionFailedError, OwnerDiedError, TaskCancelledError } from '../errors/index.js';
 import type { ObjectStore } from '../object-store/index.js';
@@ -338,7 +338,7 @@ export class TaskManager {
     this.actorCallsPending.delete(firstId);
     record.state = 'finished';
     if (!ok || record.retries > 0) return; // a rebuild's record is kept already
-    const actorId = record.spec.actorId as string;
+    const actorId = record.spec.actorId as ActorIdHex;
     const maxTaskRetries = this.context.actors.taskRetriesOf(actorId) ?? this.context.cluster?.actorTaskRetries(actorId) ?? 0;
     if (maxTaskRetries === 0) return;
     // Its rebuilds count against maxTaskRetries (rerun and retriesLeft read maxRetries).

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { join, resolve as resolvePath, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import { WorkerID, hexOf, type NodeIdHex } from '../ids/index.js';
+import { WorkerID, hexOf, type ActorIdHex, type NodeIdHex } from '../ids/index.js';
 import type { ProtocolError } from '../errors/index.js';
 import { PROCESS_PROGRESS_FD, parseWorkerToNode, runtimeEnvKey, type NodeToWorker, type PreloadModule, type RuntimeEnvSpec, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
 import { PortChannel, processPort, type Channel, type PortLike } from '../transport/index.js';
@@ -52,7 +52,7 @@ export interface PooledWorker<TTask> extends WorkerSlot {
   /** The error the thread died with, if any (e.g. ERR_WORKER_OUT_OF_MEMORY). */
   exitError: Error | undefined;
   /** Actors living on this worker (role 'actor'). */
-  readonly actors: Set<string>;
+  readonly actors: Set<ActorIdHex>;
   /** Arena slabs this worker has been sent, by index. */
   readonly knownSlabs: Map<number, SharedArrayBuffer>;
   /** The key of the runtime environment it runs in (env; see runtimeEnvKey): it runs nothing of another. */
