@@ -57,9 +57,9 @@ export interface ActorServices {
   /** The GPU IDs the actor holds (helper pg), for its creation to carry. */
   gpuIdsOf?(actorId: string): readonly number[] | undefined;
   /** An actor died for good (the cluster's table learns it, so its name is free again). */
-  onDead(actorId: string, reason: string): void;
+  onDead(actorId: ActorIdHex, reason: string): void;
   /** An instance of an actor is up (its constructor returned), after `numRestarts` restarts in all. */
-  onAlive(actorId: string, numRestarts: number): void;
+  onAlive(actorId: ActorIdHex, numRestarts: number): void;
   releaseCpus(amount: number, resources: ResourceMap | undefined, actorId?: string): void;
   /** Worker threads for 'shared' actors. */
   readonly sharedHostCount: number;

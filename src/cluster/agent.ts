@@ -323,11 +323,11 @@ export class ClusterAgent implements ClusterLink {
     this.actors.claimActorName(spec, callback);
   }
 
-  actorDied(actorId: string, reason: string): void {
+  actorDied(actorId: ActorIdHex, reason: string): void {
     this.actors.actorDied(actorId, reason);
   }
 
-  actorAlive(actorId: string, numRestarts: number): void {
+  actorAlive(actorId: ActorIdHex, numRestarts: number): void {
     this.actors.actorAlive(actorId, numRestarts);
   }
 

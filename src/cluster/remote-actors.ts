@@ -51,7 +51,7 @@ export class RemoteActors {
   private nextCallSeq = 1;
 
   private dispatchCall(call: ActorCall): void {
-    const actorId = call.work.spec.actorId as string;
+    const actorId = call.work.spec.actorId as ActorIdHex;
     const queue = this.actorCallQueues.get(actorId);
     if (queue !== undefined) {
       insertBySeq(queue, call); // behind earlier calls whose actor's node is being looked up
@@ -152,7 +152,7 @@ export class RemoteActors {
 
   /** A call whose actor's node (`lostNode`) is gone waits for the next instance, in order. */
   private requeue(call: ActorCall, lostNode: string): void {
-    const actorId = call.work.spec.actorId as string;
+    const actorId = call.work.spec.actorId as ActorIdHex;
     const known = this.actorNodes.get(actorId);
     if (!this.relocating.has(actorId) && typeof known === 'string' && known !== lostNode) {
       this.resend(call, known); // this node has heard of the next instance already
@@ -168,7 +168,7 @@ export class RemoteActors {
    * every RELOCATE_POLL_MS, so that a missed message or a link that broke while the node lives
    * (the row stays ALIVE there) does not leave the calls waiting.
    */
-  private relocate(actorId: string, lostNode: string): void {
+  private relocate(actorId: ActorIdHex, lostNode: string): void {
     if (this.relocating.has(actorId)) return;
     let resolve: (nodeId: string | undefined) => void = () => {};
     const moved = new Promise<string | undefined>((done) => (resolve = done));
@@ -178,7 +178,7 @@ export class RemoteActors {
     if (!this.actorCallQueues.has(actorId)) this.actorCallQueues.set(actorId, []);
     const poll = (): void => {
       if (this.relocating.get(actorId) !== relocation || this.context.stopped) return;
-      this.context.gcs.getActor(actorId as ActorIdHex).then(
+      this.context.gcs.getActor(actorId).then(
         (entry) => (entry === null ? this.finishRelocation(actorId, undefined) : this.actorSeen(entry)),
         (error: unknown) => {
           // The GCS is gone for good (its link gave up): nobody can say where the actor went, so
@@ -207,7 +207,7 @@ export class RemoteActors {
 
   /** What this node does with a row of the actor table (published, or read): callers and restarts. */
   actorSeen(entry: ActorEntry): void {
-    const actorId = entry.actorId as string;
+    const actorId = entry.actorId;
     const relocation = this.relocating.get(actorId);
     // Only actors this node reaches (or restarts) are followed: rows of others cost nothing kept.
     const known = this.actorNodes.get(actorId);
@@ -342,11 +342,11 @@ export class RemoteActors {
     for (const [actorId, where] of this.actorNodes) if (where === nodeId) this.actorNodes.delete(actorId);
   }
 
-  private actorNode(actorId: string): Promise<string | undefined> {
+  private actorNode(actorId: ActorIdHex): Promise<string | undefined> {
     const known = this.actorNodes.get(actorId);
     if (typeof known === 'string') return Promise.resolve(known);
     if (known !== undefined) return known;
-    const asked = this.context.gcs.getActor(actorId as ActorIdHex).then(
+    const asked = this.context.gcs.getActor(actorId).then(
       (entry) => {
         if (this.actorNodes.get(actorId) !== asked) return this.actorNode(actorId); // moved meanwhile
         if (entry !== null) this.actorRetries.set(actorId, entry.maxTaskRetries);
@@ -489,12 +489,12 @@ export class RemoteActors {
     );
   }
 
-  actorDied(actorId: string, reason: string): void {
-    void this.context.gcs.updateActor(actorId as ActorIdHex, 'DEAD', { reason }).catch(() => {});
+  actorDied(actorId: ActorIdHex, reason: string): void {
+    void this.context.gcs.updateActor(actorId, 'DEAD', { reason }).catch(() => {});
   }
 
-  actorAlive(actorId: string, numRestarts: number): void {
-    void this.context.gcs.updateActor(actorId as ActorIdHex, 'ALIVE', { nodeId: this.context.self, numRestarts }).catch(() => {});
+  actorAlive(actorId: ActorIdHex, numRestarts: number): void {
+    void this.context.gcs.updateActor(actorId, 'ALIVE', { nodeId: this.context.self, numRestarts }).catch(() => {});
   }
 
   /** Fails a call still waiting for its actor's node to be known (it will never be sent); false if none waits. */
@@ -513,7 +513,7 @@ export class RemoteActors {
     if (noRestart && this.relocating.has(actorId)) {
       // Between instances (its node died): the GCS ends it, and a new instance coming up ends on seeing that.
       const reason = outOfScope ? `actor ${actorId} ended: every handle to it went out of scope (it is not detached)` : `actor ${actorId} was killed with kill()`;
-      void this.context.gcs.updateActor(actorId as ActorIdHex, 'DEAD', { reason }).catch(() => {});
+      void this.context.gcs.updateActor(actorId, 'DEAD', { reason }).catch(() => {});
       return;
     }
     void this.actorNode(actorId).then((nodeId) => {

@@ -62,10 +62,10 @@ export class ActorRouting {
 
   // getIfExists across the cluster (actors part).
   /** Actors whose name the GCS is asked for, with the calls that wait for its answer. */
-  private readonly claiming = new Map<string, ActorCallSpec[]>();
+  private readonly claiming = new Map<ActorIdHex, ActorCallSpec[]>();
 
   /** Handles' IDs that stand for a live actor of another node that had the name (by its ID). */
-  private readonly remoteAliases = new Map<string, ActorIdHex>();
+  private readonly remoteAliases = new Map<ActorIdHex, ActorIdHex>();
 
   /** Names claimed from this node and not answered yet, with the claimant (later callers reach it). */
   private readonly claimingNames = new Map<string, ActorInfo>();

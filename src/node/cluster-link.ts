@@ -68,9 +68,9 @@ export interface ClusterLink {
   /** The maxTaskRetries of an actor this node has seen the row of (undefined: not seen). */
   actorTaskRetries(actorId: string): number | undefined;
   /** An actor of this node died for good. */
-  actorDied(actorId: string, reason: string): void;
+  actorDied(actorId: ActorIdHex, reason: string): void;
   /** An instance of an actor is up on this node (first, or after a restart): its callers may reach it here. */
-  actorAlive(actorId: string, numRestarts: number): void;
+  actorAlive(actorId: ActorIdHex, numRestarts: number): void;
   /** Threads here hold refs to objects owned on `ownerNode` that this node did not know yet. */
   borrow(ownerNode: string, ids: readonly string[]): void;
   /**
