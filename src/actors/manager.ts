@@ -402,7 +402,7 @@ export class ActorManager {
       const seq = host.nextSeq++;
       this.workOf(host).set(seq, { kind: 'destroy', actor });
       this.services.setBusy(host, true);
-      host.channel.send({ type: 'destroyActor', actorId: actor.spec.actorId, seq });
+      host.channel.send({ type: 'destroyActor', actorId, seq });
     } else {
       this.services.killHost(host);
       this.updateBusy(host); // its exit is awaited (see updateBusy)
