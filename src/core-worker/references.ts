@@ -12,7 +12,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { hexOf, isIdHex, type NodeIdHex, type RefIdHex } from '../ids/index.js';
+import { isIdHex, type NodeIdHex, type RefIdHex } from '../ids/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
 import type { NodeClient } from './node-client.js';
 
@@ -44,7 +44,8 @@ export class RefTracker {
 
   /** A new ObjectRef exists in this thread. */
   track(ref: ObjectRef): void {
-    const id = hexOf(ref.id);
+    // toHex(), not hexOf(): this runs for every ref made (each task's return), so it stays one call.
+    const id = ref.id.toHex() as RefIdHex;
     if (this.ownNew === id) {
       this.ownNew = undefined;
       this.counts.set(id, 1);
