@@ -11,15 +11,15 @@ import { randomBytes } from 'node:crypto';
 import { TaskEventBuffer, SUBMITTED_TO_WORKER } from '../src/state/events.js';
 import { TaskEventTable, parseNotify, type TaskEventBatch } from '../src/gcs/index.js';
 import type { TaskResult, TaskSpec } from '../src/protocol/index.js';
-import type { TaskIdHex } from '../src/ids/index.js';
+import type { NodeIdHex, ObjectIdHex, TaskIdHex, WorkerIdHex } from '../src/ids/index.js';
 import { ProtocolError } from '../src/errors/index.js';
 
 const TASKS = 150_000;
 const PER_BATCH = 7_500;
 const nodeId = randomBytes(16).toString('hex');
 const workerId = randomBytes(16).toString('hex');
-const owner = { nodeId, workerId: randomBytes(16).toString('hex') };
-const ids = Array.from({ length: 4096 }, () => randomBytes(16).toString('hex'));
+const owner = { nodeId: nodeId as NodeIdHex, workerId: randomBytes(16).toString('hex') as WorkerIdHex };
+const ids = Array.from({ length: 4096 }, () => randomBytes(16).toString('hex') as ObjectIdHex);
 const parse = parseNotify('addTaskEvents');
 
 function run(enabled: boolean): number {
@@ -41,7 +41,7 @@ function run(enabled: boolean): number {
       args: new Uint8Array(3),
       refArgPositions: [],
       dependencies: [],
-      returnIds: [ids[(i + 1) & 4095] as string],
+      returnIds: [ids[(i + 1) & 4095] as ObjectIdHex],
       numCpus: 1,
       maxRetries: 3,
       retryExceptions: false,

@@ -1,5 +1,6 @@
 // The handle's wire shapes (merge of generators and actor lifetimes): the current shape carries
 // owner, methodOptions and generatorMethods, and both older shapes are still read.
+import type { ActorIdHex } from '../ids/index.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pack, unpack } from 'msgpackr';
@@ -12,7 +13,7 @@ function handleBytes(payload: unknown[]): Uint8Array {
 }
 
 const owner = { nodeId: 'a'.repeat(32), workerId: 'b'.repeat(32) };
-const id = 'c'.repeat(32);
+const id = 'c'.repeat(32) as ActorIdHex;
 
 test('the current shape round-trips owner, methodOptions and generatorMethods', () => {
   const handle = new ActorHandleImpl({ actorId: id, className: 'C', methodNames: ['f', 'g'], owner, methodOptions: { f: { numReturns: 2 } }, generatorMethods: ['g'] });

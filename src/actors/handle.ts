@@ -6,7 +6,7 @@
 import { addExtension } from 'msgpackr';
 import { currentRuntime } from '../core-worker/current.js';
 import { InvalidOptionError, MinirayError } from '../errors/index.js';
-import { ActorID, ObjectID } from '../ids/index.js';
+import { ActorID, ObjectID, type ActorIdHex, type ObjectIdHex } from '../ids/index.js';
 import { ObjectRef, type OwnerAddress } from '../object-ref/index.js';
 import { ObjectRefGenerator } from '../object-ref/generator.js';
 import type { ActorInfo, MethodOptionsSpec, ReturnMode } from '../protocol/index.js';
@@ -176,18 +176,18 @@ class ActorMethodImpl {
     // generators: a generator method's call streams by default, as a generator task does (in its concurrency group)
     if (numReturns === 'streaming' || (numReturns === undefined && info.generatorMethods?.includes(this.method) === true)) {
       const [end] = worker.submitActorCall(info, this.method, args, 1, this.concurrencyGroup, STREAMING);
-      return new ObjectRefGenerator(worker.refFor(end as string), worker.streams);
+      return new ObjectRefGenerator(worker.refFor(end as ObjectIdHex), worker.streams);
     }
-    if (numReturns === 'dynamic') return worker.refFor(worker.submitActorCall(info, this.method, args, 1, this.concurrencyGroup, DYNAMIC)[0] as string);
+    if (numReturns === 'dynamic') return worker.refFor(worker.submitActorCall(info, this.method, args, 1, this.concurrencyGroup, DYNAMIC)[0] as ObjectIdHex);
     const count = numReturns ?? 1;
     // numReturns n of a generator method: it must yield n values; 0 of any method: nothing is kept.
     const returns = count === 0 || (numReturns !== undefined && info.generatorMethods?.includes(this.method) === true) ? { kind: 'static' as const, count } : undefined;
     const ids = worker.submitActorCall(info, this.method, args, count, this.concurrencyGroup, returns);
     if (count === 0) {
-      worker.refFor(ids[0] as string); // its internal return: dropped at once, freed when the call is done
+      worker.refFor(ids[0] as ObjectIdHex); // its internal return: dropped at once, freed when the call is done
       return undefined;
     }
-    if (count === 1) return worker.refFor(ids[0] as string);
+    if (count === 1) return worker.refFor(ids[0] as ObjectIdHex);
     return ids.map((id) => worker.refFor(id));
   }
 
@@ -246,7 +246,7 @@ addExtension({
     return shape;
   },
   read(data: unknown[]): ActorHandleImpl {
-    const [actorId, className, methodNames] = data as [string, string, string[]];
+    const [actorId, className, methodNames] = data as [ActorIdHex, string, string[]];
     const info: { -readonly [K in keyof ActorInfo]: ActorInfo[K] } = { actorId, className, methodNames };
     // A 4th element that is a list is a generator-only handle's generatorMethods.
     const fourth = data[3];
@@ -319,12 +319,12 @@ export function hasAsyncMethods(cls: Function): boolean {
 }
 
 /** The actor ID of a well-formed handle, else undefined. Never throws. */
-export function actorIdOf(handle: unknown): string | undefined {
+export function actorIdOf(handle: unknown): ActorIdHex | undefined {
   try {
     if (!(handle instanceof ActorHandleImpl)) return undefined;
     const info: unknown = handle.info;
     const actorId = (info as { actorId?: unknown } | undefined)?.actorId;
-    return typeof actorId === 'string' && actorId !== '' ? actorId : undefined;
+    return typeof actorId === 'string' && actorId !== '' ? (actorId as ActorIdHex) : undefined;
   } catch {
     return undefined;
   }

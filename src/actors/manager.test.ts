@@ -1,7 +1,7 @@
 // The actor manager's accounting when an instance is lost, against fake hosts: which calls fail or
 // use a retry (those that had started, by the progress cell) and which go to the next instance.
 import { test } from 'node:test';
-import type { TaskIdHex } from '../ids/index.js';
+import type { ActorIdHex, NodeIdHex, ObjectIdHex, TaskIdHex, WorkerIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { ActorManager, type ActorServices } from './manager.js';
 import type { ActorCallSpec, ActorSpec, ExecuteActorCall, ExecuteActorCreation, ExecuteTask, NodeToWorker, TaskResult } from '../protocol/index.js';
@@ -71,7 +71,7 @@ function setUp() {
   const hosts: FakeHost[] = [];
   const killed: Host[] = [];
   const stored = new Map<string, 'ok' | string>();
-  const pool = new WorkerPool<unknown>({ nodeId: 'n'.repeat(32), size: 0, resourceLimits: undefined, onMessage: () => {}, onBadMessage: () => {}, onExit: () => {} });
+  const pool = new WorkerPool<unknown>({ nodeId: 'n'.repeat(32) as NodeIdHex, size: 0, resourceLimits: undefined, onMessage: () => {}, onBadMessage: () => {}, onExit: () => {} });
   const services: ActorServices = {
     functionDescriptor: () => undefined,
     onDead: () => {},
@@ -103,7 +103,7 @@ function setUp() {
 
 function actorSpec(isolation: ActorSpec['isolation'], options: Partial<ActorSpec> = {}): ActorSpec {
   return {
-    actorId: `actor-${Math.random()}`,
+    actorId: `actor-${Math.random()}` as ActorIdHex,
     classId: 'class',
     className: 'Phoenix',
     methodNames: ['touch'],
@@ -117,13 +117,13 @@ function actorSpec(isolation: ActorSpec['isolation'], options: Partial<ActorSpec
     maxConcurrency: 1,
     numCpus: 0,
     isolation,
-    owner: { nodeId: 'n', workerId: 'w' },
+    owner: { nodeId: 'n' as NodeIdHex, workerId: 'w' as WorkerIdHex },
     ...options,
   };
 }
 
 let callCount = 0;
-function callSpec(actorId: string, method = 'touch'): ActorCallSpec {
+function callSpec(actorId: ActorIdHex, method = 'touch'): ActorCallSpec {
   const n = callCount++;
   return {
     taskId: `task-${n}` as TaskIdHex,
@@ -131,11 +131,11 @@ function callSpec(actorId: string, method = 'touch'): ActorCallSpec {
     args: new Uint8Array(),
     refArgPositions: [],
     dependencies: [],
-    returnIds: [`ret-${n}`],
+    returnIds: [`ret-${n}` as ObjectIdHex],
     numCpus: 0,
     maxRetries: 0,
     retryExceptions: false,
-    owner: { nodeId: 'n', workerId: 'w' },
+    owner: { nodeId: 'n' as NodeIdHex, workerId: 'w' as WorkerIdHex },
     actorId,
     method,
   };
@@ -413,19 +413,20 @@ test('an alias (getIfExists from a worker) reaches the actor it stands for, for 
   const { manager, hosts, stored } = setUp();
   const spec = actorSpec('thread');
   const host = alive(manager, hosts, spec);
-  manager.alias('alias-id', spec.actorId);
-  assert.equal(manager.has('alias-id'), true);
-  const call = callSpec('alias-id');
+  const aliasId = 'alias-id' as ActorIdHex;
+  manager.alias(aliasId, spec.actorId);
+  assert.equal(manager.has(aliasId), true);
+  const call = callSpec(aliasId);
   manager.submitCall(call);
   const sent = executed(host).filter((t) => t.method !== undefined);
   assert.equal(sent.length, 1);
   assert.equal(sent[0]?.actorId, spec.actorId);
-  manager.kill('alias-id', true);
+  manager.kill(aliasId, true);
   const later = callSpec(spec.actorId);
   manager.submitCall(later);
   assert.match(stored.get(later.returnIds[0] as string) ?? '', /killed with kill\(\)/);
-  assert.equal(manager.unalias('alias-id'), true);
-  assert.equal(manager.unalias('alias-id'), false);
+  assert.equal(manager.unalias(aliasId), true);
+  assert.equal(manager.unalias(aliasId), false);
 });
 
 test("concurrency groups go with the creation, and a call's group with the call", () => {

@@ -28,6 +28,7 @@ import {
   type ErrorRecord,
 } from '../errors/index.js';
 import type { ActorInfo, ActorSpec, ExecuteActorCall, ExecuteActorCreation, ExecuteTask, ResourceMap, RuntimeEnvSpec, ActorCallSpec, TaskResult, TaskSpec } from '../protocol/index.js';
+import type { ActorIdHex } from '../ids/index.js';
 import { decodeErrorRecord, encodeError, encodeErrorRecord, type FunctionDescriptor } from '../serialization/index.js';
 import type { PooledWorker } from '../worker-pool/index.js';
 import { PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, type TaskEventBuffer } from '../state/events.js';
@@ -48,17 +49,17 @@ export interface ActorServices {
   /** Stores a call's return values (with any parts `host` attached to the frame). */
   storeResults(host: Host, ids: readonly string[], result: Extract<TaskResult, { outcome: 'ok' }>, attached: readonly SharedArrayBuffer[]): void;
   failObjects(ids: readonly string[], error: Uint8Array): void;
-  /** Keeps objects alive under a key until releaseHolds(key). */
-  hold(key: string, ids: readonly string[], reason: string): void;
-  releaseHolds(key: string): void;
+  /** Keeps objects alive under a key (the actor's ID) until releaseHolds(key). */
+  hold(key: ActorIdHex, ids: readonly string[], reason: string): void;
+  releaseHolds(key: ActorIdHex): void;
   /** Takes the actor's CPUs, GPUs and custom resources from the node's, all or none. */
   tryReserveCpus(amount: number, resources: ResourceMap | undefined, actorId?: string): boolean;
   /** The GPU IDs the actor holds (helper pg), for its creation to carry. */
   gpuIdsOf?(actorId: string): readonly number[] | undefined;
   /** An actor died for good (the cluster's table learns it, so its name is free again). */
-  onDead(actorId: string, reason: string): void;
+  onDead(actorId: ActorIdHex, reason: string): void;
   /** An instance of an actor is up (its constructor returned), after `numRestarts` restarts in all. */
-  onAlive(actorId: string, numRestarts: number): void;
+  onAlive(actorId: ActorIdHex, numRestarts: number): void;
   releaseCpus(amount: number, resources: ResourceMap | undefined, actorId?: string): void;
   /** Worker threads for 'shared' actors. */
   readonly sharedHostCount: number;
@@ -158,10 +159,10 @@ type HostWork =
 
 
 export class ActorManager {
-  private readonly actors = new Map<string, ActorRecord>();
-  private readonly names = new Map<string, string>();
+  private readonly actors = new Map<ActorIdHex, ActorRecord>();
+  private readonly names = new Map<string, ActorIdHex>();
   /** getIfExists: IDs of handles that reach another actor (by the actor's ID). */
-  private readonly aliases = new Map<string, string>();
+  private readonly aliases = new Map<ActorIdHex, ActorIdHex>();
   private readonly hostWork = new Map<Host, Map<number, HostWork>>();
   private readonly sharedHosts: Host[] = [];
   private readonly progressBlocks = new Map<Host, ProgressBlocks>();
@@ -287,7 +288,7 @@ export class ActorManager {
    * Actor lifetimes: no handle to it is left anywhere and no call of it is pending (calls hold its
    * handles). A non-detached actor ends for good, freeing its worker, resources and name.
    */
-  outOfScope(actorId: string): void {
+  outOfScope(actorId: ActorIdHex): void {
     const actor = this.actors.get(actorId);
     if (actor === undefined || actor.state === 'dead' || actor.spec.detached === true) return;
     actor.noRestart = true;
@@ -305,7 +306,7 @@ export class ActorManager {
   }
 
   /** The cluster's table has the actor DEAD (killed while it restarted, its owner died): it ends here too. */
-  endIfAlive(actorId: string, reason: string): void {
+  endIfAlive(actorId: ActorIdHex, reason: string): void {
     const actor = this.actors.get(actorId);
     if (actor === undefined || actor.state === 'dead') return;
     actor.noRestart = true;
@@ -316,7 +317,7 @@ export class ActorManager {
    * The cluster found the actor's name taken by an actor on another node (registered first): it
    * dies with the error the caller would have had, had it been known at once.
    */
-  failNameTaken(actorId: string): void {
+  failNameTaken(actorId: ActorIdHex): void {
     const actor = this.actors.get(actorId);
     if (actor === undefined || actor.state === 'dead') return;
     const { name, namespace } = actor.spec;
@@ -343,27 +344,27 @@ export class ActorManager {
   }
 
   /** Whether an actor with this ID is known here (a new actor must not take its ID). */
-  has(actorId: string): boolean {
+  has(actorId: ActorIdHex): boolean {
     return this.actors.has(actorId) || this.aliases.has(actorId);
   }
 
   /** getIfExists: handles made for `aliasId` reach the actor `actorId` (a worker's, made before the node answered). */
-  alias(aliasId: string, actorId: string): void {
+  alias(aliasId: ActorIdHex, actorId: ActorIdHex): void {
     this.aliases.set(aliasId, actorId);
   }
 
   /** The handles of an alias are gone; true if it was one. */
-  unalias(aliasId: string): boolean {
+  unalias(aliasId: ActorIdHex): boolean {
     return this.aliases.delete(aliasId);
   }
 
   /** The actor an ID names here: itself, or the actor an alias stands for. */
-  private resolve(actorId: string): string {
+  private resolve(actorId: ActorIdHex): ActorIdHex {
     return this.aliases.get(actorId) ?? actorId;
   }
 
   /** The maxTaskRetries of an actor known here. */
-  taskRetriesOf(actorId: string): number | undefined {
+  taskRetriesOf(actorId: ActorIdHex): number | undefined {
     return this.actors.get(actorId)?.spec.maxTaskRetries;
   }
 
@@ -381,7 +382,7 @@ export class ActorManager {
   }
 
   /** Kills an actor: for good with `noRestart`, else as if its worker had died (it restarts if it may). */
-  kill(actorId: string, noRestart: boolean): void {
+  kill(actorId: ActorIdHex, noRestart: boolean): void {
     actorId = this.resolve(actorId);
     const actor = this.actors.get(actorId);
     if (actor === undefined || actor.state === 'dead') return;
@@ -428,13 +429,13 @@ export class ActorManager {
   cancelCall(returnId: string, error: Uint8Array): TaskSpec | undefined {
     for (const actor of this.actors.values()) {
       for (const call of actor.calls) {
-        if (call.failed || !call.spec.returnIds.includes(returnId)) continue;
+        if (call.failed || !(call.spec.returnIds as readonly string[]).includes(returnId)) continue;
         this.markCancelled(call, error);
         this.flush(actor); // the calls behind it need not wait for it any more
         return call.spec;
       }
       for (const [seq, call] of actor.inFlight) {
-        if (call.failed || !call.spec.returnIds.includes(returnId)) continue;
+        if (call.failed || !(call.spec.returnIds as readonly string[]).includes(returnId)) continue;
         this.markCancelled(call, error);
         if (actor.host?.alive === true && actor.losing === undefined) actor.host.channel.send({ type: 'cancel', seqs: [seq] });
         return call.spec;

@@ -29,7 +29,7 @@ import {
   registerModuleFunction,
 } from '../core-worker/index.js';
 import { currentRuntime, ensureRuntime, setCurrentRuntime, setRuntimeStarter } from '../core-worker/current.js';
-import { WorkerID } from '../ids/index.js';
+import { WorkerID, hexOf } from '../ids/index.js';
 import { LocalNodeClient, PACKAGES, isPackageUri, packWorkingDir, packageKey, type Node } from '../node/index.js';
 import { startEmbedded, startMember, tlsFromEnvironment, type ClusterMember } from '../cluster/start.js';
 import { resolveAddress, resolveToken } from '../cluster/session.js';
@@ -356,7 +356,7 @@ function workingDirPackager(member: ClusterMember): { pack(env: RuntimeEnvSpec):
 
 function startDriver(member: ClusterMember, namespace: string): { node: Node; coreWorker: CoreWorker } {
   const { node } = member;
-  const workerId = WorkerID.fromRandom().toHex();
+  const workerId = hexOf(WorkerID.fromRandom());
   node.driverId = workerId;
   const coreWorker = new CoreWorker({ nodeId: node.nodeId, workerId }, new LocalNodeClient(node));
   // env: the job's runtime environment, which its tasks and actors inherit.

@@ -10,6 +10,7 @@ import { ensureRuntime } from '../core-worker/current.js';
 import type { CoreWorker, ResolvedActorOptions, ResolvedTaskOptions } from '../core-worker/index.js';
 import { SerializationError } from '../errors/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
+import type { ObjectIdHex } from '../ids/index.js';
 import { ObjectRefGenerator } from '../object-ref/generator.js';
 import type { ActorInfo, ResourceMap, SchedulingStrategy } from '../protocol/index.js';
 import { EXTENSION_TYPES, type FunctionDescriptor } from '../serialization/index.js';
@@ -32,11 +33,11 @@ export class RemoteFunctionImpl {
     const ids = worker.submitTask(this.descriptor, args, this.taskOptions);
     if (this.taskOptions.numReturns === 1) {
       // generators: a streaming task's one return is its stream's end
-      if (this.taskOptions.returnKind === 'streaming') return new ObjectRefGenerator(worker.refFor(ids[0] as string), worker.streams);
-      return worker.refFor(ids[0] as string);
+      if (this.taskOptions.returnKind === 'streaming') return new ObjectRefGenerator(worker.refFor(ids[0] as ObjectIdHex), worker.streams);
+      return worker.refFor(ids[0] as ObjectIdHex);
     }
     if (this.taskOptions.numReturns === 0) {
-      worker.refFor(ids[0] as string); // its internal return: dropped at once, freed when the task is done
+      worker.refFor(ids[0] as ObjectIdHex); // its internal return: dropped at once, freed when the task is done
       return undefined;
     }
     return ids.map((id) => worker.refFor(id));

@@ -9,6 +9,7 @@ import { assignedGpuIds, assignedResources } from '../core-worker/assigned.js';
 import { ActorHandleImpl, type ActorHandle } from '../actors/handle.js';
 import type { Runtime, RunningWork, WorkContext } from '../core-worker/current.js';
 import type { RuntimeEnvSpec } from '../protocol/index.js';
+import type { ActorIdHex } from '../ids/index.js';
 import type { RuntimeEnv } from './options.js';
 
 export interface RuntimeContext<A extends object = object> {
@@ -72,7 +73,7 @@ let neverAborted: AbortSignal | undefined;
 class RuntimeContextImpl<A extends object> implements RuntimeContext<A> {
   readonly jobId: string;
   readonly taskId: string | undefined;
-  readonly actorId: string | undefined;
+  readonly actorId: ActorIdHex | undefined;
   readonly nodeId: string;
   readonly workerId: string;
   readonly namespace: string;

@@ -2,7 +2,7 @@
 // CPUs, as a driver) with its agent, a real GCS in this process, and fake nodes that take actor
 // creations and calls, report ALIVE as a hosting node does, and die when told (their connection
 // to the GCS and to the agent close, as a SIGKILLed process's do).
-import type { TaskIdHex } from '../ids/index.js';
+import type { ObjectIdHex, TaskIdHex, WorkerIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { ActorDiedError, ConnectionError, fromErrorRecord } from '../errors/index.js';
@@ -14,7 +14,8 @@ import { decodeErrorRecord } from '../serialization/index.js';
 import { ClusterAgent } from './agent.js';
 
 const T = { timeout: 20_000 };
-const hex = (n: number): string => n.toString(16).padStart(32, '0');
+/** Test ID number `n`, of the kind its field takes (`H` from the context: a task's, an object's, ...). */
+const hex = <H extends string = string>(n: number): H => n.toString(16).padStart(32, '0') as H;
 const CLASS = { kind: 'source', id: 'c'.repeat(16), name: 'C', source: 'class C {}' } as const;
 
 interface FakeNode {
@@ -134,7 +135,7 @@ async function setUp() {
       numCpus: 0,
       strategy: { nodeId: on.nodeId, soft: true },
       isolation: 'thread',
-      owner: { nodeId: node.nodeId, workerId: 'a'.repeat(32) },
+      owner: { nodeId: node.nodeId, workerId: 'a'.repeat(32) as WorkerIdHex },
       ...options,
     };
     node.createActor([CLASS], spec);
@@ -155,7 +156,7 @@ async function setUp() {
       numCpus: 0,
       maxRetries: 0,
       retryExceptions: false,
-      owner: { nodeId: node.nodeId, workerId: 'a'.repeat(32) },
+      owner: { nodeId: node.nodeId, workerId: 'a'.repeat(32) as WorkerIdHex },
       actorId: actor.actorId,
       method,
     };

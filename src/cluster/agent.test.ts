@@ -1,7 +1,7 @@
 // The cluster agent's placement and its dealings with other nodes, without threads or sockets: a
 // real Node (no worker threads) and a real GCS in this process, and other nodes that are fakes
 // answering what they are sent.
-import type { TaskIdHex } from '../ids/index.js';
+import type { ActorIdHex, ObjectIdHex, TaskIdHex, WorkerIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { ConnectionError, InvalidOptionError, fromErrorRecord } from '../errors/index.js';
@@ -14,7 +14,8 @@ import { ClusterAgent } from './agent.js';
 
 /** A test that goes wrong fails by this time rather than waiting for ever. */
 const T = { timeout: 20_000 };
-const hex = (n: number): string => n.toString(16).padStart(32, '0');
+/** Test ID number `n`, of the kind its field takes (`H` from the context: a task's, an object's, ...). */
+const hex = <H extends string = string>(n: number): H => n.toString(16).padStart(32, '0') as H;
 const FN = { kind: 'source', id: 'f'.repeat(16), name: 'f', source: '() => 1' } as const;
 
 interface Fake {
@@ -125,7 +126,7 @@ async function setUp(options: { numCpus?: number; resources?: Record<string, num
       numCpus: 1,
       maxRetries: 0,
       retryExceptions: false,
-      owner: { nodeId: node.nodeId, workerId: 'a'.repeat(32) },
+      owner: { nodeId: node.nodeId, workerId: 'a'.repeat(32) as WorkerIdHex },
       ...options,
     };
     node.submit([FN], [spec]);
@@ -291,7 +292,7 @@ test('a node declared dead runs the work it can run itself, rather than send it 
   await agent.declaredDead;
   const spec: TaskSpec = {
     taskId: hex(900) as TaskIdHex, functionId: FN.id, name: 'mine', args: new Uint8Array([0x90]), refArgPositions: [], dependencies: [],
-    returnIds: [hex(901)], numCpus: 1, maxRetries: -1, retryExceptions: false, owner: { nodeId: node.nodeId, workerId: 'a'.repeat(32) },
+    returnIds: [hex(901)], numCpus: 1, maxRetries: -1, retryExceptions: false, owner: { nodeId: node.nodeId, workerId: 'a'.repeat(32) as WorkerIdHex },
   };
   const work = { spec, attempt: 0, traced: true, function: FN, done: () => assert.fail('not failed: it can run here'), lost: () => assert.fail('not lost: it can run here') };
   assert.equal(agent.takeTask(work, true), false, 'it runs on this node');
@@ -321,7 +322,7 @@ test('a node the GCS declared dead is no link, and work it sends is refused with
     numCpus: 1,
     maxRetries: 0,
     retryExceptions: false,
-    owner: { nodeId: zombie.nodeId, workerId: 'a'.repeat(32) },
+    owner: { nodeId: zombie.nodeId as NodeIdHex, workerId: 'a'.repeat(32) as WorkerIdHex },
   };
   await assert.rejects(fromZombie.request('executeTask', { functions: [FN], spec, args: [] }), (error: Error) => error.name === 'NodeDiedError' && /takes no work from it/.test(error.message));
   fromZombie.close();

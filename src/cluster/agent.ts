@@ -14,6 +14,7 @@
  *                       function table, gcs-queries.ts the GCS reads of this node's CoreWorkers
  *   context.ts          what the parts share (the node, the views, the links), kept by this agent
  */
+import type { ActorIdHex } from '../ids/index.js';
 import { MinirayError, NodeDiedError } from '../errors/index.js';
 import { CANCEL_BUNDLES, COMMIT_BUNDLES, PLACEMENT_GROUP_REMOVED, PREPARE_BUNDLES, parseBundleIndices, parsePlacementGroupRef, parsePrepareBundles } from '../gcs/index.js';
 import { HEALTH_CHECK, NODE_DEAD, NODE_STATE, parseNodeDead, parseNodeStateQuery, type GcsClient, type NodeInfo, type NodeIdHex } from '../gcs/index.js';
@@ -44,7 +45,7 @@ const UNREACHABLE_RECHECK_MS = 2000;
 export class ClusterAgent implements ClusterLink {
   readonly canGrow: boolean;
   private readonly node: Node;
-  private readonly self: string;
+  private readonly self: NodeIdHex;
   private readonly context: AgentContext;
   private readonly placement: Placement;
   private readonly tasks: RemoteTasks;
@@ -113,7 +114,7 @@ export class ClusterAgent implements ClusterLink {
       this.actors.unparkActors();
     });
     this.gcs.onPublish('actors', ({ actor }) => this.actors.actorSeen(actor));
-    this.registration = { nodeId: this.self as NodeIdHex, address, resources, isDriver };
+    this.registration = { nodeId: this.self, address, resources, isDriver };
     await this.registerWith(this.gcs);
     this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS);
     this.reportTimer.unref();
@@ -266,7 +267,7 @@ export class ClusterAgent implements ClusterLink {
     // Totals only when they changed (placement groups' bundles: helper pg).
     const changed = totalsKey !== this.lastTotals;
     this.lastTotals = totalsKey;
-    via.reportResources(this.self as NodeIdHex, available, changed ? totals : undefined);
+    via.reportResources(this.self, available, changed ? totals : undefined);
   }
 
   private lastTotals = '';
@@ -318,19 +319,19 @@ export class ClusterAgent implements ClusterLink {
     this.actors.registerActor(spec, functions, onNameTaken);
   }
 
-  claimActorName(spec: ActorSpec, callback: (holder: { actorId: string; ownerNodeId: string; detached: boolean } | null) => void): void {
+  claimActorName(spec: ActorSpec, callback: (holder: { actorId: ActorIdHex; ownerNodeId: string; detached: boolean } | null) => void): void {
     this.actors.claimActorName(spec, callback);
   }
 
-  actorDied(actorId: string, reason: string): void {
+  actorDied(actorId: ActorIdHex, reason: string): void {
     this.actors.actorDied(actorId, reason);
   }
 
-  actorAlive(actorId: string, numRestarts: number): void {
+  actorAlive(actorId: ActorIdHex, numRestarts: number): void {
     this.actors.actorAlive(actorId, numRestarts);
   }
 
-  killRemoteActor(actorId: string, noRestart: boolean, outOfScope = false): void {
+  killRemoteActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false): void {
     this.actors.killRemoteActor(actorId, noRestart, outOfScope);
   }
 

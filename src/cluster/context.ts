@@ -9,7 +9,7 @@
  */
 import { setting } from '../config/index.js';
 import { NodeDiedError } from '../errors/index.js';
-import type { GcsClient, NodeInfo } from '../gcs/index.js';
+import type { GcsClient, NodeIdHex, NodeInfo } from '../gcs/index.js';
 import type { Peer } from '../net/index.js';
 import type { Node } from '../node/index.js';
 import type { ResourceMap } from '../protocol/index.js';
@@ -41,7 +41,7 @@ export interface View {
 
 export class AgentContext {
   readonly node: Node;
-  readonly self: string;
+  readonly self: NodeIdHex;
   readonly canGrow: boolean;
   readonly views = new Map<string, View>();
   /** Nodes the GCS reported dead: a new connection of one is no link, and work it sends is refused. */

@@ -1,7 +1,7 @@
 // Lineage reconstruction and owner death, without threads or sockets: a real Node (no worker
 // threads) and its agent, an in-process GCS, and fake nodes that answer what they are sent. A fake
 // "dies" by closing its connections: the GCS then publishes it dead, as for a SIGKILLed process.
-import type { TaskIdHex } from '../ids/index.js';
+import type { ObjectIdHex, TaskIdHex, WorkerIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { ObjectLostError, ObjectReconstructionFailedError, OwnerDiedError, fromErrorRecord } from '../errors/index.js';
@@ -13,9 +13,10 @@ import { decodeErrorRecord } from '../serialization/index.js';
 import { ClusterAgent } from './agent.js';
 
 const T = { timeout: 20_000 };
-const hex = (n: number): string => n.toString(16).padStart(32, '0');
+/** Test ID number `n`, of the kind its field takes (`H` from the context: a task's, an object's, ...). */
+const hex = <H extends string = string>(n: number): H => n.toString(16).padStart(32, '0') as H;
 const FN = { kind: 'source', id: 'f'.repeat(16), name: 'f', source: '() => 1' } as const;
-const OWNER = 'a'.repeat(32);
+const OWNER = 'a'.repeat(32) as WorkerIdHex;
 const MIB = 1 << 20;
 
 interface Fake {
@@ -106,7 +107,7 @@ async function setUp() {
 
   let nextTask = 1;
   /** Submits a task as a CoreWorker of this node would; returns its first return ID. */
-  const submit = (options: Partial<FunctionTaskSpec> = {}): string => {
+  const submit = (options: Partial<FunctionTaskSpec> = {}): ObjectIdHex => {
     const n = nextTask++;
     const spec: TaskSpec = {
       taskId: hex(n) as TaskIdHex,
@@ -123,7 +124,7 @@ async function setUp() {
       ...options,
     };
     node.submit([FN], [spec]);
-    return spec.returnIds[0] as string;
+    return spec.returnIds[0] as ObjectIdHex;
   };
   /** The object's value as a peer would be told it, once it exists. */
   const value = (id: string): Promise<RemoteValue> => new Promise((resolve) => node.remoteObjects.whenExists(id, Infinity, resolve));
@@ -143,7 +144,7 @@ async function setUp() {
     return actorId;
   };
   /** Calls method m of an actor as a CoreWorker of this node would; returns its return ID. */
-  const call = (actorId: string): string => {
+  const call = (actorId: ActorIdHex): ObjectIdHex => {
     const n = nextTask++;
     const spec: ActorCallSpec = {
       taskId: hex(n) as TaskIdHex,
@@ -160,7 +161,7 @@ async function setUp() {
       method: 'm',
     };
     node.submit([], [spec]);
-    return spec.returnIds[0] as string;
+    return spec.returnIds[0] as ObjectIdHex;
   };
   return { node, agent, addNode, submit, value, kill, actorOn, call };
 }
@@ -304,7 +305,7 @@ test('a borrower that could not read the copy it was told of asks the owner agai
 test('a borrowed object whose owner dies fails with OwnerDiedError at once, whether it was being fetched or not', T, async () => {
   const { node, addNode, kill } = await setUp();
   const owner = await addNode();
-  const [waiting, idle] = [hex(501), hex(502)];
+  const [waiting, idle] = [hex<ObjectIdHex>(501), hex<ObjectIdHex>(502)];
   node.addRefs(OWNER, [waiting, idle], [owner.nodeId, owner.nodeId]);
   // A get of `waiting` asks the owner, which never answers (its task is still running there).
   const got = new Promise<string>((resolve) => node.fetch([waiting], true, (object) => resolve(object.state)));

@@ -18,6 +18,7 @@
  *   generatorAck  (notify)  the owner has read `consumed` items of that stream (for its backpressure)
  */
 import type { ProtocolError } from '../errors/index.js';
+import type { ActorIdHex } from '../ids/index.js';
 import { aFunctionDescriptor, anId, bool, bytes, fail, fields, id, int, list, oneOf, optionalId, optionalList, str, validate, type Fields } from '../protocol/check.js';
 import type { ForwardedLogLine } from '../node/index.js';
 import { parseWorkerToNode } from '../protocol/index.js';
@@ -40,7 +41,7 @@ export interface CreateActor {
   readonly args: readonly RemoteValue[];
 }
 export interface KillActor {
-  readonly actorId: string;
+  readonly actorId: ActorIdHex;
   readonly noRestart: boolean;
   /** Its owner found no handle left (actor lifetimes), so its callers are told that, not kill(). */
   readonly outOfScope?: true;

@@ -51,7 +51,7 @@ export class RemoteActors {
   private nextCallSeq = 1;
 
   private dispatchCall(call: ActorCall): void {
-    const actorId = call.work.spec.actorId as string;
+    const actorId = call.work.spec.actorId as ActorIdHex;
     const queue = this.actorCallQueues.get(actorId);
     if (queue !== undefined) {
       insertBySeq(queue, call); // behind earlier calls whose actor's node is being looked up
@@ -152,7 +152,7 @@ export class RemoteActors {
 
   /** A call whose actor's node (`lostNode`) is gone waits for the next instance, in order. */
   private requeue(call: ActorCall, lostNode: string): void {
-    const actorId = call.work.spec.actorId as string;
+    const actorId = call.work.spec.actorId as ActorIdHex;
     const known = this.actorNodes.get(actorId);
     if (!this.relocating.has(actorId) && typeof known === 'string' && known !== lostNode) {
       this.resend(call, known); // this node has heard of the next instance already
@@ -168,7 +168,7 @@ export class RemoteActors {
    * every RELOCATE_POLL_MS, so that a missed message or a link that broke while the node lives
    * (the row stays ALIVE there) does not leave the calls waiting.
    */
-  private relocate(actorId: string, lostNode: string): void {
+  private relocate(actorId: ActorIdHex, lostNode: string): void {
     if (this.relocating.has(actorId)) return;
     let resolve: (nodeId: string | undefined) => void = () => {};
     const moved = new Promise<string | undefined>((done) => (resolve = done));
@@ -178,7 +178,7 @@ export class RemoteActors {
     if (!this.actorCallQueues.has(actorId)) this.actorCallQueues.set(actorId, []);
     const poll = (): void => {
       if (this.relocating.get(actorId) !== relocation || this.context.stopped) return;
-      this.context.gcs.getActor(actorId as ActorIdHex).then(
+      this.context.gcs.getActor(actorId).then(
         (entry) => (entry === null ? this.finishRelocation(actorId, undefined) : this.actorSeen(entry)),
         (error: unknown) => {
           // The GCS is gone for good (its link gave up): nobody can say where the actor went, so
@@ -207,7 +207,7 @@ export class RemoteActors {
 
   /** What this node does with a row of the actor table (published, or read): callers and restarts. */
   actorSeen(entry: ActorEntry): void {
-    const actorId = entry.actorId as string;
+    const actorId = entry.actorId;
     const relocation = this.relocating.get(actorId);
     // Only actors this node reaches (or restarts) are followed: rows of others cost nothing kept.
     const known = this.actorNodes.get(actorId);
@@ -234,7 +234,7 @@ export class RemoteActors {
    * and an instance of it here (a restart that came up after its owner died, say) ends.
    */
   private forgetActor(entry: ActorEntry, followed: boolean): void {
-    const actorId = entry.actorId as string;
+    const actorId = entry.actorId;
     // The reason is kept only for calls waiting here (releaseCalls reads it, then drops it).
     if (followed && (this.actorCallQueues.has(actorId) || this.relocating.has(actorId))) this.deadActors.set(actorId, entry.reason ?? 'it is dead');
     this.actorRetries.delete(actorId);
@@ -275,12 +275,12 @@ export class RemoteActors {
     const spec: ActorSpec = { ...creation.spec, numRestarts };
     const target = this.placement.place(spec, this.context.node.canRun(spec), true);
     if (target instanceof Error) {
-      void this.context.gcs.updateActor(spec.actorId as ActorIdHex, 'DEAD', { reason: `it could not be restarted: ${target.message}` }).catch(() => {});
+      void this.context.gcs.updateActor(spec.actorId, 'DEAD', { reason: `it could not be restarted: ${target.message}` }).catch(() => {});
       return;
     }
     const start = (nodeId: string): void => {
       // Where the restart went: if that node dies too before the instance is up, the GCS sees it.
-      void this.context.gcs.updateActor(spec.actorId as ActorIdHex, 'RESTARTING', { nodeId: nodeId as NodeIdHex }).catch(() => {});
+      void this.context.gcs.updateActor(spec.actorId, 'RESTARTING', { nodeId: nodeId as NodeIdHex }).catch(() => {});
       const values = args ?? spec.dependencies.map((id) => this.context.node.remoteObjects.valueFor(id, this.context.inlineLimit));
       if (nodeId === this.context.self) {
         this.context.node.createActorForPeer(creation.functions, spec, values);
@@ -342,11 +342,11 @@ export class RemoteActors {
     for (const [actorId, where] of this.actorNodes) if (where === nodeId) this.actorNodes.delete(actorId);
   }
 
-  private actorNode(actorId: string): Promise<string | undefined> {
+  private actorNode(actorId: ActorIdHex): Promise<string | undefined> {
     const known = this.actorNodes.get(actorId);
     if (typeof known === 'string') return Promise.resolve(known);
     if (known !== undefined) return known;
-    const asked = this.context.gcs.getActor(actorId as ActorIdHex).then(
+    const asked = this.context.gcs.getActor(actorId).then(
       (entry) => {
         if (this.actorNodes.get(actorId) !== asked) return this.actorNode(actorId); // moved meanwhile
         if (entry !== null) this.actorRetries.set(actorId, entry.maxTaskRetries);
@@ -413,7 +413,7 @@ export class RemoteActors {
         parked.placed(this.context.self);
       }
       else if (parked.restart !== undefined) {
-        if (target instanceof Error) void this.context.gcs.updateActor(parked.spec.actorId as ActorIdHex, 'DEAD', { reason: `it could not be restarted: ${target.message}` }).catch(() => {});
+        if (target instanceof Error) void this.context.gcs.updateActor(parked.spec.actorId, 'DEAD', { reason: `it could not be restarted: ${target.message}` }).catch(() => {});
         else parked.restart(target);
       } else if (target instanceof Error || target === this.context.self) parked.placed(undefined);
       else parked.placed(this.placeActor(parked.functions, parked.spec, target));
@@ -473,7 +473,7 @@ export class RemoteActors {
       }, () => {});
   }
 
-  claimActorName(spec: ActorSpec, callback: (holder: { actorId: string; ownerNodeId: string; detached: boolean } | null) => void): void {
+  claimActorName(spec: ActorSpec, callback: (holder: { actorId: ActorIdHex; ownerNodeId: string; detached: boolean } | null) => void): void {
     this.context.gcs.registerActor(actorEntry(spec, this.context.self)).then(
       (answer) => {
         if (answer.ok || answer.holder === undefined) return callback(null);
@@ -489,12 +489,12 @@ export class RemoteActors {
     );
   }
 
-  actorDied(actorId: string, reason: string): void {
-    void this.context.gcs.updateActor(actorId as ActorIdHex, 'DEAD', { reason }).catch(() => {});
+  actorDied(actorId: ActorIdHex, reason: string): void {
+    void this.context.gcs.updateActor(actorId, 'DEAD', { reason }).catch(() => {});
   }
 
-  actorAlive(actorId: string, numRestarts: number): void {
-    void this.context.gcs.updateActor(actorId as ActorIdHex, 'ALIVE', { nodeId: this.context.self as NodeIdHex, numRestarts }).catch(() => {});
+  actorAlive(actorId: ActorIdHex, numRestarts: number): void {
+    void this.context.gcs.updateActor(actorId, 'ALIVE', { nodeId: this.context.self, numRestarts }).catch(() => {});
   }
 
   /** Fails a call still waiting for its actor's node to be known (it will never be sent); false if none waits. */
@@ -509,11 +509,11 @@ export class RemoteActors {
     return false;
   }
 
-  killRemoteActor(actorId: string, noRestart: boolean, outOfScope = false): void {
+  killRemoteActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false): void {
     if (noRestart && this.relocating.has(actorId)) {
       // Between instances (its node died): the GCS ends it, and a new instance coming up ends on seeing that.
       const reason = outOfScope ? `actor ${actorId} ended: every handle to it went out of scope (it is not detached)` : `actor ${actorId} was killed with kill()`;
-      void this.context.gcs.updateActor(actorId as ActorIdHex, 'DEAD', { reason }).catch(() => {});
+      void this.context.gcs.updateActor(actorId, 'DEAD', { reason }).catch(() => {});
       return;
     }
     void this.actorNode(actorId).then((nodeId) => {
@@ -553,7 +553,7 @@ export class RemoteActors {
         continue;
       }
       this.refusedActors.set(parked.spec.actorId, error.message);
-      void this.context.gcs.updateActor(parked.spec.actorId as ActorIdHex, 'DEAD', { reason: error.message }).catch(() => {});
+      void this.context.gcs.updateActor(parked.spec.actorId, 'DEAD', { reason: error.message }).catch(() => {});
       parked.placed(undefined);
     }
   }
@@ -562,13 +562,13 @@ export class RemoteActors {
 /** An actor's row in the GCS's actor table, placed on `nodeId`. */
 function actorEntry(spec: ActorSpec, nodeId: string): Parameters<GcsClient['registerActor']>[0] {
   return {
-    actorId: spec.actorId as ActorIdHex,
+    actorId: spec.actorId,
     ...(spec.name === undefined ? {} : { name: spec.name }),
     namespace: spec.namespace,
     className: spec.className,
     methodNames: spec.methodNames,
     nodeId: nodeId as NodeIdHex,
-    ownerNodeId: spec.owner.nodeId as NodeIdHex,
+    ownerNodeId: spec.owner.nodeId,
     detached: spec.detached === true,
     maxRestarts: spec.maxRestarts,
     maxTaskRetries: spec.maxTaskRetries,

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { GetTimeoutError, ObjectLostError } from '../errors/index.js';
-import { ObjectID } from '../ids/index.js';
+import { ObjectID, type NodeIdHex, type WorkerIdHex } from '../ids/index.js';
 import { ObjectRef } from '../object-ref/index.js';
 import type { ObjectPayload, TaskSpec } from '../protocol/index.js';
 import { encodeError, encodeValue, type FunctionDescriptor } from '../serialization/index.js';
@@ -59,7 +59,7 @@ afterEach(() => {
 });
 
 function coreWorker(node: NodeClient): CoreWorker {
-  const worker = new CoreWorker({ nodeId: NODE, workerId: 'c'.repeat(32) }, node);
+  const worker = new CoreWorker({ nodeId: NODE as NodeIdHex, workerId: 'c'.repeat(32) as WorkerIdHex }, node);
   workers.push(worker);
   return worker;
 }

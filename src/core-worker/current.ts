@@ -5,6 +5,7 @@
  */
 import { MinirayError } from '../errors/index.js';
 import type { CoreWorker } from './index.js';
+import type { ActorIdHex, TaskIdHex } from '../ids/index.js';
 
 export type Runtime =
   | { readonly kind: 'driver'; readonly coreWorker: CoreWorker; shutdown(): Promise<void>; readonly jobId?: () => string }
@@ -13,9 +14,9 @@ export type Runtime =
 /** The task or actor call whose code runs now in a worker, as getRuntimeContext() reads it (env). */
 export interface RunningWork {
   readonly seq: number;
-  readonly taskId: string;
+  readonly taskId: TaskIdHex | ActorIdHex;
   /** Set for an actor's creation and its calls. */
-  readonly actorId?: string | undefined;
+  readonly actorId?: ActorIdHex | undefined;
 }
 
 /** What a worker's executor tells getRuntimeContext() (env). */

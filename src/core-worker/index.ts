@@ -11,8 +11,8 @@ import {
   fromErrorRecord,
 } from '../errors/index.js';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
-import { ObjectID, randomHex } from '../ids/index.js';
-import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddress } from '../object-ref/index.js';
+import { ObjectID, hexOf, randomHex, type ActorIdHex, type ObjectIdHex, type RefIdHex, type TaskIdHex } from '../ids/index.js';
+import { ObjectRef, describeNonRef, onRefCreated, refHex, type OwnerAddressHex } from '../object-ref/index.js';
 import type { ActorCallSpec, ActorInfo, ActorSpec, ClusterAnswer, JobInfo, ClusterQuery, MethodOptionsSpec, NewObject, ObjectPayload, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy, TaskSpec } from '../protocol/index.js';
 import { mergeRuntimeEnv } from '../protocol/index.js';
 import { ObjectRefGenerator, generatorItemId, isObjectRefGenerator, whenGeneratorReady, type StreamReader } from '../object-ref/generator.js';
@@ -131,18 +131,18 @@ export interface BlockingHooks {
   onBlocked(): boolean;
   onUnblocked(): void;
   /** The task or actor call running now in this thread (env: its children name it as their parent). */
-  currentTaskId?(): string | undefined;
+  currentTaskId?(): TaskIdHex | ActorIdHex | undefined;
 }
 
 const NO_POSITIONS: readonly number[] = Object.freeze([]);
 const NO_FUNCTIONS: readonly FunctionDescriptor[] = Object.freeze([]);
 
-function newIds(count: number): string[] {
-  const ids: string[] = [];
+function newIds(count: number): ObjectIdHex[] {
+  const ids: ObjectIdHex[] = [];
   for (let i = 0; i < count; i++) ids.push(randomHex());
   return ids;
 }
-const NO_DEPENDENCIES: readonly string[] = Object.freeze([]);
+const NO_DEPENDENCIES: readonly ObjectIdHex[] = Object.freeze([]);
 
 export class CoreWorker {
   /** Function IDs whose definitions this CoreWorker has already given its node. */
@@ -189,7 +189,7 @@ export class CoreWorker {
   }
 
   constructor(
-    readonly address: OwnerAddress,
+    readonly address: OwnerAddressHex,
     private readonly node: NodeClient,
     private readonly blocking: BlockingHooks | undefined = undefined,
   ) {
@@ -281,13 +281,16 @@ export class CoreWorker {
    * Returns what the node needs, or throws SerializationError / ObjectStoreFullError (having
    * given back any memory taken).
    */
-  encodeObject(id: string, value: unknown, what: string): NewObject {
+  encodeObject(id: ObjectIdHex, value: unknown, what: string): NewObject;
+  /** A task's value (`id` ''): its ID is the node's to give, and only its data, parts and nested refs are sent. */
+  encodeObject(id: '', value: unknown, what: string): Omit<NewObject, 'id'>;
+  encodeObject(id: ObjectIdHex | '', value: unknown, what: string): Omit<NewObject, 'id'> & { readonly id: string } {
     this.largeParts = undefined;
     const { data, refs } = encodeValue(value, what, this.collectPart);
     const large = this.largeParts as Uint8Array[] | undefined;
     this.largeParts = undefined;
     const parts = large === undefined ? undefined : this.node.storeParts(large);
-    const nested = refs.length === 0 ? undefined : refs.map((ref) => ref.id.toHex());
+    const nested = refs.length === 0 ? undefined : refs.map((ref) => hexOf(ref.id));
     if (parts === undefined && nested === undefined) return { id, data };
     return { id, data, ...(parts ? { parts } : {}), ...(nested ? { nested } : {}) };
   }
@@ -297,7 +300,7 @@ export class CoreWorker {
   private readonly collectPart = (bytes: Uint8Array): number => (this.largeParts ??= []).push(bytes) - 1;
 
   /** Submits a task and returns the IDs of its return objects. */
-  submitTask(fn: FunctionDescriptor, args: readonly unknown[], options: ResolvedTaskOptions): string[] {
+  submitTask(fn: FunctionDescriptor, args: readonly unknown[], options: ResolvedTaskOptions): ObjectIdHex[] {
     const name = options.name ?? fn.name;
     // numReturns 0 (generators): one internal return, so the task has an end like any other.
     // Before the arguments are taken in: a demand its bundle cannot hold throws, and holds nothing.
@@ -327,7 +330,7 @@ export class CoreWorker {
   }
 
   /** Creates an actor (the node starts it as soon as it can); returns its ID. */
-  createActor(cls: FunctionDescriptor, methodNames: readonly string[], args: readonly unknown[], options: ResolvedActorOptions, generatorMethods: readonly string[] = []): string {
+  createActor(cls: FunctionDescriptor, methodNames: readonly string[], args: readonly unknown[], options: ResolvedActorOptions, generatorMethods: readonly string[] = []): ActorIdHex {
     const created = this.createOrGetActor(cls, methodNames, args, { ...options, getIfExists: false }, generatorMethods);
     return typeof created === 'string' ? created : created.actorId;
   }
@@ -342,9 +345,9 @@ export class CoreWorker {
     args: readonly unknown[],
     options: ResolvedActorOptions,
     generatorMethods: readonly string[] = [],
-  ): string | ActorInfo {
+  ): ActorIdHex | ActorInfo {
     const inGroup = options.placementGroup === undefined && !capturing() ? undefined : inGroupOf(`actor ${cls.name}`, options);
-    const actorId = randomHex();
+    const actorId = randomHex<ActorIdHex>();
     const spec: ActorSpec = {
       actorId,
       classId: cls.id,
@@ -376,7 +379,7 @@ export class CoreWorker {
   }
 
   /** Calls a method of an actor; returns the IDs of its return objects. */
-  submitActorCall(actor: ActorInfo, method: string, args: readonly unknown[], numReturns: number, concurrencyGroup?: string, returns?: ReturnMode): string[] {
+  submitActorCall(actor: ActorInfo, method: string, args: readonly unknown[], numReturns: number, concurrencyGroup?: string, returns?: ReturnMode): ObjectIdHex[] {
     const name = `${actor.className}.${method}`;
     const returnIds = newIds(numReturns === 0 ? 1 : numReturns);
     const spec: { -readonly [K in keyof ActorCallSpec]: ActorCallSpec[K] } = {
@@ -404,7 +407,7 @@ export class CoreWorker {
    * parent task. Set, not spread: a task that uses neither gets no new object and no new shape.
    */
   private addEnvFields(spec: TaskSpec, own: RuntimeEnvSpec | undefined, withEnv = true): void {
-    const building = spec as { runtimeEnv?: RuntimeEnvSpec; parentTaskId?: string };
+    const building = spec as { runtimeEnv?: RuntimeEnvSpec; parentTaskId?: TaskIdHex | ActorIdHex };
     if (withEnv && (own !== undefined || this.runtimeEnv !== undefined)) {
       const env = this.inheritedEnv(own);
       if (env !== undefined) building.runtimeEnv = env;
@@ -422,7 +425,7 @@ export class CoreWorker {
     return new Promise((resolve) => this.node.clusterInfo(query, resolve));
   }
 
-  killActor(actorId: string, noRestart: boolean): void {
+  killActor(actorId: ActorIdHex, noRestart: boolean): void {
     this.node.killActor(actorId, noRestart);
   }
 
@@ -434,7 +437,7 @@ export class CoreWorker {
   private prepareArgs(
     args: readonly unknown[],
     name: string,
-  ): { args: Uint8Array; refArgPositions: readonly number[]; dependencies: readonly string[]; nestedRefs?: readonly string[] } {
+  ): { args: Uint8Array; refArgPositions: readonly number[]; dependencies: readonly ObjectIdHex[]; nestedRefs?: readonly RefIdHex[] } {
     let refArgPositions = NO_POSITIONS;
     let dependencies = NO_DEPENDENCIES;
     let values = args;
@@ -458,7 +461,7 @@ export class CoreWorker {
           dependencies = [];
         }
         (refArgPositions as number[]).push(i);
-        (dependencies as string[]).push(hex);
+        (dependencies as ObjectIdHex[]).push(hex);
         // The worker gets the value in its place: no ref to decode (and hold) there.
         if (values === args) values = [...args];
         (values as unknown[])[i] = null;
@@ -477,7 +480,7 @@ export class CoreWorker {
 
   /** Stores a value and returns its ref (synchronously; the object is available at once). */
   put<T>(value: T): ObjectRef<T> {
-    const id = randomHex();
+    const id = randomHex<ObjectIdHex>();
     // A put that does not fit throws ObjectStoreFullError; the store has given back its blocks.
     this.node.put([this.encodeObject(id, value, 'the value given to put()')]);
     return this.refFor<T>(id);
@@ -488,7 +491,7 @@ export class CoreWorker {
    * 'dynamic' generator that threw (as Ray's).
    */
   putError(error: Uint8Array): ObjectRef {
-    const id = randomHex();
+    const id = randomHex<ObjectIdHex>();
     this.node.put([{ id, data: error, failed: true }]);
     return this.refFor(id);
   }
@@ -510,8 +513,8 @@ export class CoreWorker {
     peek: (generatorId, index, ready) => this.node.generatorNext(generatorId, index, () => ready(), true),
   };
 
-  /** The first ref to an object this CoreWorker just created (a put, a task's return). */
-  refFor<T>(id: string): ObjectRef<T> {
+  /** The first ref to an object this CoreWorker just created (a put, a task's return), or to the scope of an actor it created. */
+  refFor<T>(id: RefIdHex): ObjectRef<T> {
     this.refs.expectOwnNew(id);
     return new ObjectRef<T>(new ObjectID(id), this.address);
   }
@@ -530,7 +533,7 @@ export class CoreWorker {
       }
       // Where each ID's value goes (a ref may appear more than once).
       const slots = new Map<string, number[]>();
-      const ids: string[] = [];
+      const ids: ObjectIdHex[] = [];
       for (let i = 0; i < count; i++) {
         const ref = refs[i];
         const id = refHex(ref);
@@ -615,12 +618,12 @@ export class CoreWorker {
     return new Promise((resolve, reject) => {
       // keys[i]: refs[i]'s object ID, or for a generator (wait([gen]), as Ray's) 'gen:' + its end object's
       const keys: string[] = [];
-      const ids: string[] = [];
+      const ids: ObjectIdHex[] = [];
       let generators: number[] | undefined;
       const seen = new Map<string, number>();
       for (let i = 0; i < refs.length; i++) {
         const item = refs[i];
-        let key = refHex(item);
+        let key: ObjectIdHex | `gen:${string}` | undefined = refHex(item);
         if (key !== undefined) ids.push(key);
         else if (isObjectRefGenerator(item)) {
           key = `gen:${item.completed().hex}`;
@@ -712,12 +715,12 @@ export class CoreWorker {
   }
 
   /** The encoded argument array, and the refs nested inside arguments (kept alive for the call). */
-  private encodeArgs(args: readonly unknown[], name: string): { data: Uint8Array; nestedRefs?: readonly string[] } {
+  private encodeArgs(args: readonly unknown[], name: string): { data: Uint8Array; nestedRefs?: readonly RefIdHex[] } {
     if (args.length === 0) return { data: EMPTY_ARGS };
     try {
       // Top-level refs were replaced by null (see prepareArgs): the refs met are all nested ones.
       const { data, refs } = encodeValue(args, `arguments of ${name}`, undefined, 1); // the list is not the user's nesting
-      return refs.length === 0 ? { data } : { data, nestedRefs: refs.map((ref) => ref.id.toHex()) };
+      return refs.length === 0 ? { data } : { data, nestedRefs: refs.map((ref) => hexOf(ref.id)) };
     } catch (error) {
       // Encode one by one only on failure, to name the argument.
       for (let i = 0; i < args.length; i++) encodeValue(args[i], `argument ${i + 1} of ${name}`);

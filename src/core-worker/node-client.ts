@@ -18,6 +18,7 @@ import type {
   WorkerToNode,
 } from '../protocol/index.js';
 import { setting } from '../config/index.js';
+import type { ActorIdHex, NodeIdHex, ObjectIdHex, RefIdHex } from '../ids/index.js';
 import type { MinirayError, ProtocolError } from '../errors/index.js';
 import { WORKER_ANSWER_CHECKS, type WorkerAnswers } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
@@ -37,9 +38,9 @@ export interface NodeClient {
    * `fetchLocal` (wait() only): an object counts once a copy of it is on this node, pulled here if
    * needed, not as soon as it exists anywhere (Ray's wait fetch_local).
    */
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void;
+  fetch(ids: readonly ObjectIdHex[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void;
   /** `recursive`: the tasks it submitted too (env). */
-  cancel(objectId: string, force: boolean, recursive: boolean): void;
+  cancel(objectId: ObjectIdHex, force: boolean, recursive: boolean): void;
   /** The calling task waits in get(): the node may use its CPU meanwhile. No-op for a driver. */
   blocked(): void;
   unblocked(): void;
@@ -53,13 +54,13 @@ export interface NodeClient {
    * not be asked (a worker's channel closed).
    */
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void;
-  killActor(actorId: string, noRestart: boolean): void;
+  killActor(actorId: ActorIdHex, noRestart: boolean): void;
   /** Asks the cluster's head (through the node) for its node table or resource totals. */
   clusterInfo(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void;
   /** This thread's first ref to each object / its last ref is gone (see references.ts). */
   /** `owners`: the owner node of each ref (given when some are owned on another node). */
-  addRefs(ids: readonly string[], owners?: readonly string[]): void;
-  removeRefs(ids: readonly string[]): void;
+  addRefs(ids: readonly RefIdHex[], owners?: readonly NodeIdHex[]): void;
+  removeRefs(ids: readonly RefIdHex[]): void;
   /** No view of the memory given under these leases is left in this thread. */
   releaseLeases(leases: readonly number[]): void;
   /**
@@ -74,9 +75,9 @@ export interface NodeClient {
    * Calls `callback` once item `index` of the stream `generatorId` (owned by this thread) exists, or
    * the stream has ended. `peek` (wait() on a generator): the item does not count as read.
    */
-  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void, peek?: boolean): void;
+  generatorNext(generatorId: ObjectIdHex, index: number, callback: (answer: GeneratorAnswer) => void, peek?: boolean): void;
   /** This thread lets go of the stream: its unread items are freed. */
-  generatorDropped(generatorId: string): void;
+  generatorDropped(generatorId: ObjectIdHex): void;
 }
 
 /**
@@ -173,11 +174,11 @@ export class ChannelNodeClient implements NodeClient {
     });
   }
 
-  addRefs(ids: readonly string[], owners?: readonly string[]): void {
+  addRefs(ids: readonly RefIdHex[], owners?: readonly NodeIdHex[]): void {
     this.channel.send(owners === undefined ? { type: 'addRefs', ids } : { type: 'addRefs', ids, owners });
   }
 
-  removeRefs(ids: readonly string[]): void {
+  removeRefs(ids: readonly RefIdHex[]): void {
     this.channel.send({ type: 'removeRefs', ids });
   }
 
@@ -193,7 +194,7 @@ export class ChannelNodeClient implements NodeClient {
     this.channel.send({ type: 'put', objects });
   }
 
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void {
+  fetch(ids: readonly ObjectIdHex[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void {
     if (ids.length === 0) return NO_WITHDRAW; // nothing to answer: a request would never end
     const id = this.requests.open('get', new FetchRequest(ids, onObject, this));
     // wait(fetchLocal): the one field a wait adds; a get (withData) pulls copies anyway and sends nothing new.
@@ -203,7 +204,7 @@ export class ChannelNodeClient implements NodeClient {
     return () => this.requests.cancel(id);
   }
 
-  cancel(objectId: string, force: boolean, recursive: boolean): void {
+  cancel(objectId: ObjectIdHex, force: boolean, recursive: boolean): void {
     this.channel.send({ type: 'cancel', objectId, force, recursive });
   }
 
@@ -247,12 +248,12 @@ export class ChannelNodeClient implements NodeClient {
     );
   }
 
-  killActor(actorId: string, noRestart: boolean): void {
+  killActor(actorId: ActorIdHex, noRestart: boolean): void {
     this.channel.send({ type: 'killActor', actorId, noRestart });
   }
 
   // generators
-  generatorNext(generatorId: string, index: number, callback: (answer: GeneratorAnswer) => void, peek = false): void {
+  generatorNext(generatorId: ObjectIdHex, index: number, callback: (answer: GeneratorAnswer) => void, peek = false): void {
     // A failure answers 'failed': the reader then reads item `index`, whose get fails the same way.
     const id = this.requests.open('generatorNext', new CallbackRequest(callback, () => callback('failed')));
     this.channel.send(
@@ -260,7 +261,7 @@ export class ChannelNodeClient implements NodeClient {
     );
   }
 
-  generatorDropped(generatorId: string): void {
+  generatorDropped(generatorId: ObjectIdHex): void {
     this.channel.send({ type: 'generatorDropped', generatorId });
   }
 }
@@ -270,7 +271,7 @@ const NO_WITHDRAW = (): void => {};
 /** A get or wait: each object as it comes; a failure fails every one of its IDs. */
 class FetchRequest extends PendingRequest<ObjectPayload> {
   constructor(
-    private readonly ids: readonly string[],
+    private readonly ids: readonly ObjectIdHex[],
     private readonly onObject: (object: ObjectPayload) => void,
     private readonly client: ChannelNodeClient,
   ) {

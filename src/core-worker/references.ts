@@ -12,39 +12,40 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { isIdHex } from '../ids/index.js';
+import { isIdHex, type NodeIdHex, type RefIdHex } from '../ids/index.js';
 import type { ObjectRef } from '../object-ref/index.js';
 import type { NodeClient } from './node-client.js';
 
 export class RefTracker {
   private readonly counts = new Map<string, number>();
-  private readonly registry = new FinalizationRegistry<string>((id) => this.collected(id));
-  private added: string[] = [];
+  private readonly registry = new FinalizationRegistry<RefIdHex>((id) => this.collected(id));
+  private added: RefIdHex[] = [];
   /** Owner node of each added ref, once one of them is owned on another node (else undefined). */
-  private addedOwners: string[] | undefined;
-  private removed: string[] = [];
+  private addedOwners: NodeIdHex[] | undefined;
+  private removed: RefIdHex[] = [];
   private queued = false;
 
   /** @param nodeId this thread's node: refs owned elsewhere are reported with their owner's node. */
   constructor(
     private readonly node: NodeClient,
-    private readonly nodeId: string,
+    private readonly nodeId: NodeIdHex,
   ) {}
 
   /** The next ref made is the first of an object this thread just created (its owner). */
-  private ownNew: string | undefined;
+  private ownNew: RefIdHex | undefined;
 
   /**
    * Announces that the next ObjectRef is the first ref to an object this thread created: the node
    * counts the owner as a holder from the start, so there is nothing to report.
    */
-  expectOwnNew(id: string): void {
+  expectOwnNew(id: RefIdHex): void {
     this.ownNew = id;
   }
 
   /** A new ObjectRef exists in this thread. */
   track(ref: ObjectRef): void {
-    const id = ref.id.toHex();
+    // toHex(), not hexOf(): this runs for every ref made (each task's return), so it stays one call.
+    const id = ref.id.toHex() as RefIdHex;
     if (this.ownNew === id) {
       this.ownNew = undefined;
       this.counts.set(id, 1);
@@ -53,7 +54,7 @@ export class RefTracker {
       this.counts.set(id, count + 1);
       if (count === 0) {
         // A ref made by hand may name any owner; only a real node ID is another node to borrow from.
-        const ownerNode = isIdHex(ref.owner.nodeId) ? ref.owner.nodeId : this.nodeId;
+        const ownerNode = isIdHex<NodeIdHex>(ref.owner.nodeId) ? ref.owner.nodeId : this.nodeId;
         if (ownerNode !== this.nodeId && this.addedOwners === undefined) this.addedOwners = this.added.map(() => this.nodeId);
         this.addedOwners?.push(ownerNode);
         this.report(this.added, id);
@@ -67,7 +68,7 @@ export class RefTracker {
     return this.counts.get(id) ?? 0;
   }
 
-  private collected(id: string): void {
+  private collected(id: RefIdHex): void {
     const count = (this.counts.get(id) ?? 1) - 1;
     if (count > 0) {
       this.counts.set(id, count);
@@ -77,7 +78,7 @@ export class RefTracker {
     this.report(this.removed, id);
   }
 
-  private report(list: string[], id: string): void {
+  private report(list: RefIdHex[], id: RefIdHex): void {
     list.push(id);
     if (this.queued) return;
     this.queued = true;

@@ -1,7 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError, MinirayError } from '../errors/index.js';
-import { ActorID, JobID, NodeID, ObjectID, TaskID, UniqueId, WorkerID, isIdHex, randomHex, type ObjectIdHex, type TaskIdHex } from './index.js';
+import {
+  ActorID,
+  JobID,
+  NodeID,
+  ObjectID,
+  TaskID,
+  UniqueId,
+  WorkerID,
+  hexOf,
+  isIdHex,
+  randomHex,
+  type ActorIdHex,
+  type NodeIdHex,
+  type ObjectIdHex,
+  type RefIdHex,
+  type TaskIdHex,
+  type WorkerIdHex,
+} from './index.js';
 
 const HEX_32 = /^[0-9a-f]{32}$/;
 type AnyIdClass = {
@@ -167,4 +184,43 @@ test('randomHex<H>() gives branded hex text: one kind of ID is not taken for ano
   const asText: string = task; // and each is still a string (zero cost: the brand is only a type)
   assert.equal(typeof asText, 'string');
   assert.ok(isIdHex(made) && isIdHex(wrong));
+});
+
+test('hexOf(id) gives the hex of an ID object with its kind: a ref\'s ObjectID is no actor\'s ID', () => {
+  const object = ObjectID.fromRandom();
+  const actor = ActorID.fromRandom();
+  const objectHex: ObjectIdHex = hexOf(object);
+  const actorHex: ActorIdHex = hexOf(actor);
+  const nodeHex: NodeIdHex = hexOf(NodeID.fromRandom());
+  const workerHex: WorkerIdHex = hexOf(WorkerID.fromRandom());
+  // @ts-expect-error an object's ID is not an actor's
+  const wrongActor: ActorIdHex = hexOf(object);
+  // @ts-expect-error nor a node's a worker's
+  const wrongWorker: WorkerIdHex = nodeHex;
+  // The public toHex() stays plain text, as users see it (no brand asked of them).
+  // @ts-expect-error toHex() is a string, not an ActorIdHex
+  const fromPublic: ActorIdHex = actor.toHex();
+  assert.equal(objectHex, object.toHex());
+  assert.equal(actorHex, actor.toHex());
+  assert.ok([nodeHex, workerHex, wrongActor, wrongWorker, fromPublic].every((hex) => isIdHex(hex)));
+});
+
+test('a ref names an object or an actor (RefIdHex); a task\'s ID is neither', () => {
+  const refs: RefIdHex[] = [randomHex<ObjectIdHex>(), randomHex<ActorIdHex>()];
+  // @ts-expect-error a task's ID is not a ref's
+  refs.push(randomHex<TaskIdHex>());
+  // @ts-expect-error a ref's ID may be an actor's: not taken where only an object's is
+  const object: ObjectIdHex = refs[0] as RefIdHex;
+  assert.equal(refs.length, 3);
+  assert.ok(isIdHex(object));
+});
+
+test('isIdHex<H>() brands the text it has checked', () => {
+  const text: string = randomHex();
+  // @ts-expect-error unchecked text is no node's ID
+  const unchecked: NodeIdHex = text;
+  if (!isIdHex<NodeIdHex>(text)) assert.fail('random hex is an ID');
+  const checked: NodeIdHex = text;
+  assert.equal(checked, unchecked);
+  assert.equal(isIdHex<NodeIdHex>('not hex'), false);
 });

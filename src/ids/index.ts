@@ -29,8 +29,11 @@ export function randomHex<H extends string = string>(): H {
   return hex as H;
 }
 
-/** True for the text of an ID: 32 lowercase hex characters. */
-export function isIdHex(value: unknown): value is string {
+/**
+ * True for the text of an ID: 32 lowercase hex characters. `H` names the kind the caller knows it
+ * to be (`isIdHex<NodeIdHex>(ref.owner.nodeId)`): checked text takes its brand here.
+ */
+export function isIdHex<H extends string = string>(value: unknown): value is H {
   return typeof value === 'string' && HEX_PATTERN.test(value);
 }
 
@@ -47,6 +50,13 @@ export type NodeIdHex = string & { readonly __brand: 'NodeID' };
 export type WorkerIdHex = string & { readonly __brand: 'WorkerID' };
 export type JobIdHex = string & { readonly __brand: 'JobID' };
 export type PlacementGroupIdHex = string & { readonly __brand: 'PlacementGroupID' };
+
+/**
+ * What a ref names: an object, or an actor. A non-detached actor's handles are counted as refs to
+ * an entry with the actor's ID (its scope: actor lifetimes), so the refs a thread adds and drops,
+ * and the refs nested in a value (a value may hold an actor handle), are of both kinds.
+ */
+export type RefIdHex = ObjectIdHex | ActorIdHex;
 
 type IdClass<T> = { new (hex: string): T; readonly name: string };
 
@@ -118,4 +128,19 @@ export class WorkerID extends UniqueId {
 }
 export class JobID extends UniqueId {
   declare private readonly jobIdBrand: never;
+}
+
+/**
+ * The hex text of an ID object, with its kind's brand: how the runtime reads the ID objects it
+ * holds (a ref's ObjectID, a handle's ActorID) into the branded fields of its messages and tables.
+ * toHex() itself stays `string`, as users see it.
+ */
+export function hexOf(id: ObjectID): ObjectIdHex;
+export function hexOf(id: TaskID): TaskIdHex;
+export function hexOf(id: ActorID): ActorIdHex;
+export function hexOf(id: NodeID): NodeIdHex;
+export function hexOf(id: WorkerID): WorkerIdHex;
+export function hexOf(id: JobID): JobIdHex;
+export function hexOf(id: UniqueId): string {
+  return id.toHex();
 }

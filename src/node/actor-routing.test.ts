@@ -1,6 +1,7 @@
 // Actor routing's aliases (actor-routing.ts) without a node or a cluster: fakes record where calls
 // and kills go. Handles that lost a getIfExists name race stand for the winner, possibly through a
 // claimant on this node that itself lost its claim at the GCS.
+import type { ActorIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ActorCallSpec, ActorSpec } from '../protocol/index.js';
@@ -66,8 +67,8 @@ const call = (actorId: string, returnId: string) => ({ actorId, returnIds: [retu
 
 test('a handle whose claimant lost the name race reaches the winner: its calls and its kill alike', () => {
   const { routing, kills, calls, claims } = setup();
-  const claimant = '1'.repeat(32);
-  const late = '2'.repeat(32);
+  const claimant = '1'.repeat(32) as ActorIdHex;
+  const late = '2'.repeat(32) as ActorIdHex;
   // The claimant asks the GCS for the name; a later handle on this node waits on the claimant.
   routing.createActor([], actorSpec(claimant), false);
   routing.createActor([], actorSpec(late), false);
@@ -86,7 +87,7 @@ test('a handle whose claimant lost the name race reaches the winner: its calls a
 // for the answer and goes where the calls go.
 test('a kill made while the name claim is pending reaches the holder the claim lost to', () => {
   const { routing, kills, calls, claims, local } = setup();
-  const claimant = '1'.repeat(32);
+  const claimant = '1'.repeat(32) as ActorIdHex;
   routing.createActor([], actorSpec(claimant), false);
   routing.callActor(call(claimant, '3'.repeat(32)), false);
   routing.killActor(claimant, true);
@@ -99,8 +100,8 @@ test('a kill made while the name claim is pending reaches the holder the claim l
 
 test('a kill made while the name claim is pending ends the actor created when the claim wins, after the calls made before it', () => {
   const { routing, kills, claims, local } = setup();
-  const claimant = '1'.repeat(32);
-  const late = '2'.repeat(32);
+  const claimant = '1'.repeat(32) as ActorIdHex;
+  const late = '2'.repeat(32) as ActorIdHex;
   routing.createActor([], actorSpec(claimant), false);
   routing.createActor([], actorSpec(late), false); // waits on the claimant
   routing.callActor(call(claimant, 'a'.repeat(32)), false);
@@ -114,7 +115,7 @@ test('a kill made while the name claim is pending ends the actor created when th
 
 test("a claimant whose handles all go while its claim is pending: its alias is dropped if it lost, it ends if it won", () => {
   const lost = setup();
-  const claimant = '1'.repeat(32);
+  const claimant = '1'.repeat(32) as ActorIdHex;
   lost.routing.createActor([], actorSpec(claimant), false);
   lost.routing.actorOutOfScope(claimant);
   (lost.claims[0] as (typeof lost.claims)[number])({ actorId: WINNER, ownerNodeId: OTHER_NODE, detached: false });

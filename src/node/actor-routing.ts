@@ -5,6 +5,7 @@
  * its actor, here or through the cluster where it lives.
  */
 import type { MinirayError } from '../errors/index.js';
+import type { ActorIdHex } from '../ids/index.js';
 import type { ActorCallSpec, ActorInfo, ActorSpec, RemoteValue } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { NodeContext } from './context.js';
@@ -71,10 +72,10 @@ export class ActorRouting {
 
   // getIfExists across the cluster (actors part).
   /** Actors whose name the GCS is asked for, with the calls and kills that wait for its answer. */
-  private readonly claiming = new Map<string, AwaitingClaim[]>();
+  private readonly claiming = new Map<ActorIdHex, AwaitingClaim[]>();
 
   /** Handles' IDs that stand for a live actor of another node that had the name (by its ID). */
-  private readonly remoteAliases = new Map<string, string>();
+  private readonly remoteAliases = new Map<ActorIdHex, ActorIdHex>();
 
   /** Names claimed from this node and not answered yet, with the claimant (later callers reach it). */
   private readonly claimingNames = new Map<string, ActorInfo>();
@@ -83,7 +84,7 @@ export class ActorRouting {
    * The actor a handle's ID stands for: an alias may stand for a claimant that itself lost its
    * claim, so aliases are followed (a few steps: a chain is at most claimant, then holder).
    */
-  private aliasedActor(actorId: string): string {
+  private aliasedActor(actorId: ActorIdHex): ActorIdHex {
     for (let holder = this.remoteAliases.get(actorId), steps = 0; holder !== undefined && steps < 4; holder = this.remoteAliases.get(holder), steps++) actorId = holder;
     return actorId;
   }
@@ -98,7 +99,7 @@ export class ActorRouting {
   }
 
   /** The GCS answered a getIfExists claim: create the actor, or make its ID stand for the holder. */
-  private nameClaimed(functions: readonly FunctionDescriptor[], spec: ActorSpec, holder: { actorId: string; ownerNodeId: string; detached: boolean } | null): void {
+  private nameClaimed(functions: readonly FunctionDescriptor[], spec: ActorSpec, holder: { actorId: ActorIdHex; ownerNodeId: string; detached: boolean } | null): void {
     const queued = this.claiming.get(spec.actorId) ?? [];
     this.claiming.delete(spec.actorId);
     this.claimingNames.delete(`${spec.namespace}\0${spec.name}`);
@@ -135,7 +136,7 @@ export class ActorRouting {
   }
 
   /** `outOfScope`: its owner on another node found no handle left (the reason its callers see). */
-  killActor(actorId: string, noRestart: boolean, outOfScope = false): void {
+  killActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false): void {
     actorId = this.aliasedActor(actorId);
     // Its name claim is not answered: which actor this handle reaches is not known yet (as Ray's
     // getIfExists handle is the holder's, a kill through it ends the holder if the claim lost).
@@ -151,7 +152,7 @@ export class ActorRouting {
    * pending (each call holds its actor's handles, as Ray's calls do): it ends, and what it held is
    * freed. One on another node is ended there through the cluster.
    */
-  actorOutOfScope(actorId: string): void {
+  actorOutOfScope(actorId: ActorIdHex): void {
     if (this.context.actors.unalias(actorId) || this.remoteAliases.delete(actorId)) return this.context.objects.releaseHolds(actorId);
     // Its name claim is not answered: ended (or its alias dropped) once it is known which it is.
     const awaiting = this.claiming.get(actorId);

@@ -10,6 +10,7 @@ import { WorkerPool, type WorkerHost } from '../worker-pool/index.js';
 import { Cancellation } from './cancellation.js';
 import type { NodeContext } from './context.js';
 import type { TaskRecord, Worker } from './task-manager.js';
+import type { NodeIdHex } from '../ids/index.js';
 
 type FakeWorker = Worker & { readonly host: WorkerHost & { refd: boolean; terminated: number }; readonly sent: unknown[] };
 
@@ -52,7 +53,7 @@ function fakeWorker(): FakeWorker {
 }
 
 function setUp() {
-  const pool = new WorkerPool<TaskRecord>({ nodeId: 'n'.repeat(32), size: 0, resourceLimits: undefined, onMessage: () => {}, onBadMessage: () => {}, onExit: () => {} });
+  const pool = new WorkerPool<TaskRecord>({ nodeId: 'n'.repeat(32) as NodeIdHex, size: 0, resourceLimits: undefined, onMessage: () => {}, onBadMessage: () => {}, onExit: () => {} });
   const worker = fakeWorker();
   const records = new Map<string, TaskRecord>();
   const context = {

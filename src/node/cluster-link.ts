@@ -5,6 +5,7 @@
  * this link, which src/cluster implements. The embedded default has the same link, to a GCS in
  * the same process, with no other node to send anything to.
  */
+import type { ActorIdHex } from '../ids/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
 import type { MinirayError } from '../errors/index.js';
 import type { ActorCallSpec, ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
@@ -51,7 +52,7 @@ export interface ClusterLink {
    */
   takeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, canRunHere: boolean): boolean | Error;
   /** `outOfScope`: no handle to it is left (actor lifetimes), rather than a kill(). */
-  killRemoteActor(actorId: string, noRestart: boolean, outOfScope?: boolean): void;
+  killRemoteActor(actorId: ActorIdHex, noRestart: boolean, outOfScope?: boolean): void;
   /** A named actor not found on this node: asks the cluster; `error` when the GCS could not be asked (not: there is none). */
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void;
   /**
@@ -64,13 +65,13 @@ export interface ClusterLink {
    * `callback`: null when the name is now its own (or the GCS could not be asked), else the live
    * actor that has it.
    */
-  claimActorName(spec: ActorSpec, callback: (holder: { actorId: string; ownerNodeId: string; detached: boolean } | null) => void): void;
+  claimActorName(spec: ActorSpec, callback: (holder: { actorId: ActorIdHex; ownerNodeId: string; detached: boolean } | null) => void): void;
   /** The maxTaskRetries of an actor this node has seen the row of (undefined: not seen). */
   actorTaskRetries(actorId: string): number | undefined;
   /** An actor of this node died for good. */
-  actorDied(actorId: string, reason: string): void;
+  actorDied(actorId: ActorIdHex, reason: string): void;
   /** An instance of an actor is up on this node (first, or after a restart): its callers may reach it here. */
-  actorAlive(actorId: string, numRestarts: number): void;
+  actorAlive(actorId: ActorIdHex, numRestarts: number): void;
   /** Threads here hold refs to objects owned on `ownerNode` that this node did not know yet. */
   borrow(ownerNode: string, ids: readonly string[]): void;
   /**

@@ -8,6 +8,7 @@
  * Parts from a worker are untrusted: checkParts() says what is wrong with them before anything is
  * stored, and storeResult() reports a result that does not match its task.
  */
+import type { ObjectIdHex } from '../ids/index.js';
 import { collectGarbage } from '../core-worker/index.js';
 import { ProtocolError, WorkerCrashedError } from '../errors/index.js';
 import type { Block, ObjectStore } from '../object-store/index.js';
@@ -107,7 +108,7 @@ export class ObjectDelivery<P> {
     return blocks as Block[];
   }
 
-  payload(id: string, entry: ObjectEntry<P> | undefined, withData: boolean, reader: Worker | undefined): ObjectPayload {
+  payload(id: ObjectIdHex, entry: ObjectEntry<P> | undefined, withData: boolean, reader: Worker | undefined): ObjectPayload {
     if (entry === undefined) return { id, state: 'lost' };
     if (entry.state === 'failed') return { id, state: 'failed', data: this.store.get(id) as Uint8Array };
     if (!withData) return { id, state: 'ready', data: EMPTY };

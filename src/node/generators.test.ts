@@ -4,7 +4,7 @@
 // it did not read, and backpressure acks reach the attempt that runs now.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { randomHex } from '../ids/index.js';
+import { randomHex, type ObjectIdHex } from '../ids/index.js';
 import { generatorItemId } from '../object-ref/generator.js';
 import { ObjectStore } from '../object-store/index.js';
 import { ObjectDirectory } from '../ownership/index.js';
@@ -92,7 +92,7 @@ test('backpressure: acks reach the attempt running now; a new attempt is told at
 });
 
 test('generatorItemId: distinct per index, never the generator ID itself', () => {
-  const id = randomHex();
+  const id = randomHex<ObjectIdHex>();
   const ids = new Set(Array.from({ length: 1000 }, (_, i) => generatorItemId(id, i)));
   assert.equal(ids.size, 1000);
   assert.ok(!ids.has(id));

@@ -28,7 +28,7 @@ import {
   MinirayError,
   ObjectLostError,
 } from '../errors/index.js';
-import { NodeID } from '../ids/index.js';
+import { NodeID, hexOf, type ActorIdHex, type ObjectIdHex } from '../ids/index.js';
 import { ObjectStore, type Block } from '../object-store/index.js';
 import { ObjectDirectory, unhandledErrorReporter, type ObjectInfo } from '../ownership/index.js';
 import type { ClusterLink } from './cluster-link.js';
@@ -85,7 +85,7 @@ export interface MemoryReport {
 }
 
 export class Node {
-  readonly nodeId = NodeID.fromRandom().toHex();
+  readonly nodeId = hexOf(NodeID.fromRandom());
   /** State changes of tasks and actors, and get/put/wait calls, for the GCS (src/state/events.ts). */
   readonly taskEvents = new TaskEventBuffer(this.nodeId);
   readonly store: ObjectStore;
@@ -146,7 +146,7 @@ export class Node {
     this.store.warmUp();
     this.objects = new ObjectDirectory<TaskRecord>(this.store, reportUnhandledError, (id, entry) => {
       // Actor lifetimes: the last handle of a non-detached actor is gone, here and at its borrowers.
-      if (entry.actorHandle === true) return this.actorRouting.actorOutOfScope(id);
+      if (entry.actorHandle === true) return this.actorRouting.actorOutOfScope(id as ActorIdHex);
       this.tasks.lineage.freed(id);
       this.context.cluster?.freed(id, entry);
     });
@@ -339,7 +339,7 @@ export class Node {
     ];
   }
 
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, reader: Worker | undefined = undefined, fetchLocal = false): () => void {
+  fetch(ids: readonly ObjectIdHex[], withData: boolean, onObject: (object: ObjectPayload) => void, reader: Worker | undefined = undefined, fetchLocal = false): () => void {
     return this.reads.fetch(ids, withData, onObject, reader, fetchLocal);
   }
 
@@ -361,7 +361,7 @@ export class Node {
     this.actorRouting.lookupActor(name, namespace, callback);
   }
 
-  killActor(actorId: string, noRestart: boolean, outOfScope = false): void {
+  killActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false): void {
     this.actorRouting.killActor(actorId, noRestart, outOfScope);
   }
 
@@ -423,7 +423,7 @@ export class Node {
   }
 
   /** The cluster's actor table says the actor is dead: an instance of it here ends (for good). */
-  actorDeadInCluster(actorId: string, reason: string): void {
+  actorDeadInCluster(actorId: ActorIdHex, reason: string): void {
     this.actors.endIfAlive(actorId, reason);
   }
 

@@ -4,12 +4,13 @@
  */
 import type { NodeClient } from '../core-worker/index.js';
 import type { MinirayError } from '../errors/index.js';
+import type { ActorIdHex, ObjectIdHex } from '../ids/index.js';
 import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, GeneratorAnswer, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { Node } from './index.js';
 
 /** The driver's get or wait, recorded as a core event from its call until its last object came or it was withdrawn. */
-function recordedFetch(node: Node, ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal: boolean | undefined): () => void {
+function recordedFetch(node: Node, ids: readonly ObjectIdHex[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal: boolean | undefined): () => void {
   const startMs = Date.now();
   let remaining = ids.length;
   let open = true;
@@ -44,7 +45,7 @@ export class LocalNodeClient implements NodeClient {
     this.node.put(this.node.driverId, objects);
   }
 
-  fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void {
+  fetch(ids: readonly ObjectIdHex[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void {
     if (!this.node.taskEvents.coreTraced()) return this.node.fetch(ids, withData, onObject, undefined, fetchLocal);
     return recordedFetch(this.node, ids, withData, onObject, fetchLocal);
   }
@@ -69,7 +70,7 @@ export class LocalNodeClient implements NodeClient {
     this.node.clusterInfo(query, callback);
   }
 
-  killActor(actorId: string, noRestart: boolean): void {
+  killActor(actorId: ActorIdHex, noRestart: boolean): void {
     this.node.killActor(actorId, noRestart);
   }
 

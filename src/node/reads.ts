@@ -3,6 +3,7 @@
  * nodes first (values of borrowed objects, copies of objects held elsewhere), the waits of tasks
  * and actors for their arguments, and the refs a thread takes, borrowed from owners elsewhere.
  */
+import type { ObjectIdHex } from '../ids/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
 import type { ObjectPayload } from '../protocol/index.js';
 import type { ClusterLink } from './cluster-link.js';
@@ -38,7 +39,7 @@ export class ObjectReads {
    * an object ready on another node is reported once its copy is here, as a get's would be.
    */
   fetch(
-    ids: readonly string[],
+    ids: readonly ObjectIdHex[],
     withData: boolean,
     onObject: (object: ObjectPayload) => void,
     reader: Worker | undefined = undefined,
@@ -53,7 +54,7 @@ export class ObjectReads {
     let withdrawn = false;
     let again: (() => void)[] | undefined;
     const localize = withData || fetchLocal;
-    const deliver = (id: string, entry: ObjectEntry<TaskRecord> | undefined): void => {
+    const deliver = (id: ObjectIdHex, entry: ObjectEntry<TaskRecord> | undefined): void => {
       if (localize && entry?.state === 'ready' && entry.location !== undefined && !this.context.store.contains(id)) {
         cluster.localize([id], () => {
           if (withdrawn) return;

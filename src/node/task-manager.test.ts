@@ -18,7 +18,7 @@ const OWNER = 'b'.repeat(32);
 const B = 'c'.repeat(32);
 const C = 'd'.repeat(32);
 let nextId = 1;
-const newId = (): string => (nextId++).toString(16).padStart(32, '0');
+const newId = <H extends string = string>(): H => (nextId++).toString(16).padStart(32, '0') as H;
 
 function spec(name: string, options: { dependencies?: string[]; maxRetries?: number; actorId?: string } = {}): TaskSpec {
   return {

@@ -11,6 +11,7 @@
  * (task-manager.test.ts), and so that it can move into each CoreWorker, as ownership is in Ray.
  */
 import type { ActorManager } from '../actors/manager.js';
+import type { ActorIdHex, ObjectIdHex } from '../ids/index.js';
 import { setting } from '../config/index.js';
 import { MinirayError, ObjectLostError, ObjectReconstructionFailedError, OwnerDiedError, TaskCancelledError } from '../errors/index.js';
 import type { ObjectStore } from '../object-store/index.js';
@@ -307,7 +308,7 @@ export class TaskManager {
     const spent = plan.tasks.find((record) => record.state === 'finished' && !this.retriesLeft(record));
     if (spent !== undefined) {
       const tries = spent.retries + 1;
-      const which = spent.spec.returnIds.includes(id) ? 'which made it' : `which made one of its lost arguments`;
+      const which = (spent.spec.returnIds as readonly string[]).includes(id) ? 'which made it' : `which made one of its lost arguments`;
       const actor = spent.spec.actorId !== undefined;
       const error = new ObjectReconstructionFailedError(
         `${where}, and ${actor ? 'actor method' : 'task'} ${spent.spec.name}, ${which}, cannot run again to rebuild it: it has run ${tries} time${tries > 1 ? 's' : ''} ` +
@@ -337,7 +338,7 @@ export class TaskManager {
     this.actorCallsPending.delete(firstId);
     record.state = 'finished';
     if (!ok || record.retries > 0) return; // a rebuild's record is kept already
-    const actorId = record.spec.actorId as string;
+    const actorId = record.spec.actorId as ActorIdHex;
     const maxTaskRetries = this.context.actors.taskRetriesOf(actorId) ?? this.context.cluster?.actorTaskRetries(actorId) ?? 0;
     if (maxTaskRetries === 0) return;
     // Its rebuilds count against maxTaskRetries (rerun and retriesLeft read maxRetries).
@@ -382,7 +383,7 @@ export class TaskManager {
     let argumentRefs = spec.nestedRefs === undefined ? spec.dependencies : [...spec.dependencies, ...spec.nestedRefs];
     // Actor lifetimes: a pending call keeps its actor alive (get(A.remote().f.remote()) works).
     if (spec.actorId !== undefined && this.context.objects.get(spec.actorId) !== undefined) argumentRefs = [...argumentRefs, spec.actorId];
-    this.context.objects.hold(spec.returnIds[0] as string, argumentRefs, `argument of ${spec.actorId === undefined ? 'task ' : ''}${spec.name}`);
+    this.context.objects.hold(spec.returnIds[0] as ObjectIdHex, argumentRefs, `argument of ${spec.actorId === undefined ? 'task ' : ''}${spec.name}`);
   }
 
   /** Fails objects that had no copy left (those made again since are left alone). */

@@ -11,6 +11,7 @@ import { LogRing } from '../state/log-lines.js';
 import type { NodeContext } from './context.js';
 import type { TaskRecord, Worker } from './task-manager.js';
 import { WorkerMessages, type NodeDoors } from './worker-messages.js';
+import type { ActorIdHex, RefIdHex } from '../ids/index.js';
 
 const NODE = 'n'.repeat(32);
 const WORKER = 'ab'.repeat(16);
@@ -63,7 +64,7 @@ test("a 'results' message for a seq its worker was never given marks the worker 
   const part = new WorkerMessages(context as unknown as NodeContext, { driverId: DRIVER } as NodeDoors, new LogRing(NODE, 1 << 16), new Map());
   part.onWorkerMessage(asWorker, results(5), []);
   part.onWorkerMessage(asWorker, results(6), []);
-  part.onWorkerMessage(asWorker, { type: 'removeRefs', ids: ['e'.repeat(32)] }, []); // would reach the directory
+  part.onWorkerMessage(asWorker, { type: 'removeRefs', ids: ['e'.repeat(32) as RefIdHex] }, []); // would reach the directory
   assert.equal(touched, 0);
   assert.deepEqual(lines, [
     "miniray: worker abababab sent a malformed message: its 'results' message has results[0] for seq 5, which it was never given. " +
@@ -93,8 +94,8 @@ test("a throw of the node's own handling is logged once as an internal error, wi
       throw new Error('a bug of the node');
     },
   });
-  part.onWorkerMessage(asWorker, { type: 'killActor', actorId: 'c'.repeat(32), noRestart: true }, []);
-  part.onWorkerMessage(asWorker, { type: 'killActor', actorId: 'c'.repeat(32), noRestart: true }, []);
+  part.onWorkerMessage(asWorker, { type: 'killActor', actorId: 'c'.repeat(32) as ActorIdHex, noRestart: true }, []);
+  part.onWorkerMessage(asWorker, { type: 'killActor', actorId: 'c'.repeat(32) as ActorIdHex, noRestart: true }, []);
   assert.equal(lines.length, 1, lines.join('\n'));
   assert.match(lines[0] as string, /^miniray: internal error while handling a 'killActor' message of worker abababab \(a bug in miniray/);
   assert.match(lines[0] as string, /Error: a bug of the node\n\s+at /);

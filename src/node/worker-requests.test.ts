@@ -1,3 +1,4 @@
+import type { ObjectIdHex } from '../ids/index.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChannelNodeClient } from '../core-worker/node-client.js';
@@ -7,8 +8,9 @@ import { decodeErrorRecord } from '../serialization/index.js';
 import { PendingRequest, RequestTable, inMemoryChannelPair, type Channel } from '../transport/index.js';
 import { WorkerRequests, type WorkerMethodHandlers } from './worker-requests.js';
 
-const ID = 'a'.repeat(32);
-const ID2 = 'b'.repeat(32);
+// IDs of any kind (`as never`: a test's text goes in task, object, actor, node and worker ID fields alike).
+const ID: never = 'a'.repeat(32) as never;
+const ID2: never = 'b'.repeat(32) as never;
 
 /** A worker as the router sees it, recording what is sent to it. */
 function fakeWorker() {
@@ -25,8 +27,8 @@ const noHandlers: WorkerMethodHandlers<FakeWorker> = {
   generatorNext: () => undefined,
 };
 
-const get = (id: number, ids: string[]): WorkerRequest<'get'> => ({ type: 'request', id, method: 'get', ids, withData: true });
-const ready = (id: string): ObjectPayload => ({ id, state: 'ready', data: new Uint8Array([1]) });
+const get = (id: number, ids: ObjectIdHex[]): WorkerRequest<'get'> => ({ type: 'request', id, method: 'get', ids, withData: true });
+const ready = (id: ObjectIdHex): ObjectPayload => ({ id, state: 'ready', data: new Uint8Array([1]) });
 
 test('a request answered while its handler runs leaves nothing open', () => {
   let router!: WorkerRequests<FakeWorker>;
@@ -145,8 +147,8 @@ test('end to end: a get streams its objects, a lookup and a cluster query are an
   let router!: WorkerRequests<ConnectedWorker>;
   const side = connected({
     get: (worker, request) => {
-      router.reply(worker, request.id, ready(request.ids[0] as string), request.ids.length === 1);
-      if (request.ids.length > 1) pendingGets.push(() => router.reply(worker, request.id, ready(request.ids[1] as string), true));
+      router.reply(worker, request.id, ready(request.ids[0] as ObjectIdHex), request.ids.length === 1);
+      if (request.ids.length > 1) pendingGets.push(() => router.reply(worker, request.id, ready(request.ids[1] as ObjectIdHex), true));
       return request.ids.length > 1 ? () => withdrawn++ : undefined;
     },
     lookupActor: (worker, request) => (router.reply(worker, request.id, request.name === 'c' ? info : null, true), undefined),

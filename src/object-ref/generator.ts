@@ -10,6 +10,7 @@
  */
 import { inspect } from 'node:util';
 import type { ObjectRef } from './index.js';
+import { hexOf, type ObjectIdHex } from '../ids/index.js';
 
 /** What a node answers a next(): item `index` exists, or the stream ended (ok, or with an error). */
 export type StreamAnswer = 'item' | 'end' | 'failed';
@@ -17,13 +18,13 @@ export type StreamAnswer = 'item' | 'end' | 'failed';
 /** How an ObjectRefGenerator reads its stream (the CoreWorker of the thread that made it). */
 export interface StreamReader {
   /** Resolves once item `index` of the stream exists, or the stream has ended. */
-  next(generatorId: string, index: number): Promise<StreamAnswer>;
+  next(generatorId: ObjectIdHex, index: number): Promise<StreamAnswer>;
   /** The first ref to item `index` (the owner's, made once). */
-  itemRef(generatorId: string, index: number): ObjectRef;
+  itemRef(generatorId: ObjectIdHex, index: number): ObjectRef;
   /** The reader lets go of the stream: its unread items are freed. */
-  drop(generatorId: string): void;
+  drop(generatorId: ObjectIdHex): void;
   /** wait([gen]): calls `ready` once item `index` exists or the stream has ended; reads nothing. */
-  peek(generatorId: string, index: number, ready: () => void): void;
+  peek(generatorId: ObjectIdHex, index: number, ready: () => void): void;
 }
 
 /**
@@ -41,14 +42,14 @@ let peekOf: (gen: ObjectRefGenerator, ready: () => void) => void;
  * generator's return IDs from its task ID and an index). The last 32 bits of the 128-bit ID are
  * XORed with index + 1, which never gives the generator's own ID.
  */
-export function generatorItemId(generatorId: string, index: number): string {
+export function generatorItemId(generatorId: string, index: number): ObjectIdHex {
   const last = Number.parseInt(generatorId.slice(24), 16);
   const mixed = ((last ^ (index + 1)) >>> 0).toString(16).padStart(8, '0');
-  return generatorId.slice(0, 24) + mixed;
+  return (generatorId.slice(0, 24) + mixed) as ObjectIdHex;
 }
 
 /** Lets go of streams whose generator was collected unfinished, so their unread items go too. */
-const collected = new FinalizationRegistry<{ reader: StreamReader; generatorId: string }>(({ reader, generatorId }) => reader.drop(generatorId));
+const collected = new FinalizationRegistry<{ reader: StreamReader; generatorId: ObjectIdHex }>(({ reader, generatorId }) => reader.drop(generatorId));
 
 export class ObjectRefGenerator<T = unknown> implements AsyncIterator<ObjectRef<T>, undefined, undefined> {
   /** Phantom, as ObjectRef's: ties the generator to its items' type. */
@@ -64,7 +65,7 @@ export class ObjectRefGenerator<T = unknown> implements AsyncIterator<ObjectRef<
   constructor(ref: ObjectRef, reader: StreamReader) {
     this.#ref = ref;
     this.#reader = reader;
-    collected.register(this, { reader, generatorId: ref.hex }, this.#token);
+    collected.register(this, { reader, generatorId: hexOf(ref.id) }, this.#token);
   }
 
   /**
@@ -75,8 +76,8 @@ export class ObjectRefGenerator<T = unknown> implements AsyncIterator<ObjectRef<
   async next(): Promise<IteratorResult<ObjectRef<T>, undefined>> {
     if (this.#finished) return { done: true, value: undefined };
     const index = this.#index++;
-    const answer = await this.#reader.next(this.#ref.hex, index);
-    if (answer === 'item') return { done: false, value: this.#reader.itemRef(this.#ref.hex, index) as ObjectRef<T> };
+    const answer = await this.#reader.next(hexOf(this.#ref.id), index);
+    if (answer === 'item') return { done: false, value: this.#reader.itemRef(hexOf(this.#ref.id), index) as ObjectRef<T> };
     this.#finish(false);
     // The stream's end object holds the error: it is the item that throws it (as in Ray).
     if (answer === 'failed') return { done: false, value: this.#ref as ObjectRef<T> };
@@ -97,7 +98,7 @@ export class ObjectRefGenerator<T = unknown> implements AsyncIterator<ObjectRef<
     // A function of the module rather than a method: wait() needs it, users do not.
     peekOf = (gen, ready) => {
       if (gen.#finished) ready();
-      else gen.#reader.peek(gen.#ref.hex, gen.#index, ready);
+      else gen.#reader.peek(hexOf(gen.#ref.id), gen.#index, ready);
     };
   }
 
@@ -113,7 +114,7 @@ export class ObjectRefGenerator<T = unknown> implements AsyncIterator<ObjectRef<
     if (this.#finished) return;
     this.#finished = true;
     collected.unregister(this.#token);
-    if (drop) this.#reader.drop(this.#ref.hex);
+    if (drop) this.#reader.drop(hexOf(this.#ref.id));
   }
 
   toString(): string {

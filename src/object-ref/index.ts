@@ -5,12 +5,25 @@
  */
 import { inspect } from 'node:util';
 import { InvalidArgumentError, describeValue } from '../errors/index.js';
-import { ObjectID, UniqueId, isIdHex } from '../ids/index.js';
+import { ObjectID, UniqueId, isIdHex, type NodeIdHex, type ObjectIdHex, type WorkerIdHex } from '../ids/index.js';
 
-/** Where the owner of an object lives: the node, and the worker (or driver) on it. */
+/**
+ * Where the owner of an object lives: the node, and the worker (or driver) on it. Plain strings, as
+ * a ref carries them: a ref made by hand or decoded from a value names what it was given, and the
+ * runtime checks them before it relies on them (core-worker/references.ts).
+ */
 export interface OwnerAddress {
   readonly nodeId: string;
   readonly workerId: string;
+}
+
+/**
+ * An owner's address as the runtime's own specs and messages carry it: the IDs of a node and of a
+ * worker, made by the runtime or checked where they arrived (src/protocol).
+ */
+export interface OwnerAddressHex extends OwnerAddress {
+  readonly nodeId: NodeIdHex;
+  readonly workerId: WorkerIdHex;
 }
 
 /** Key of ObjectRef's phantom member; exists only in types. */
@@ -77,13 +90,13 @@ const toHex = UniqueId.prototype.toHex;
  * prototype, a proxy), so callers that take refs from users check with this, never with
  * `instanceof` alone. Never throws.
  */
-export function refHex(value: unknown): string | undefined {
+export function refHex(value: unknown): ObjectIdHex | undefined {
   try {
     if (!(value instanceof ObjectRef)) return undefined;
     const id: unknown = value.id;
     if (!(id instanceof ObjectID)) return undefined;
     const hex = toHex.call(id);
-    return isIdHex(hex) ? hex : undefined;
+    return isIdHex<ObjectIdHex>(hex) ? hex : undefined;
   } catch {
     return undefined; // a hostile proxy or getter
   }

@@ -6,6 +6,7 @@
 // held as an argument of an unfinished task, or nested in a live object; once freed it never comes
 // back. Freed objects leave the store, each is announced once, and a failed one freed without its
 // error having been read is reported once as unhandled.
+import { randomHex, type ActorIdHex, type ObjectIdHex, type TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -77,7 +78,7 @@ function run(sequence: Op[]): void {
         const args = known(step.args);
         const id = create(owner, true);
         directory.addPending(id, owner, undefined);
-        directory.hold(id, args, `argument of task ${id}`);
+        directory.hold(id as ObjectIdHex, args, `argument of task ${id}`);
         argumentsOf.set(id, args);
         break;
       }
@@ -181,4 +182,21 @@ test('an argument is held until its task finishes, and a nested ref while its co
     { op: 'finish', task: 0, failed: false, nested: [0] }, // o1's value nests o0: o0 stays
     { op: 'removeRef', thread: 1, object: 1 }, // o1 goes, and o0 with it
   ]);
+});
+
+test('holds are taken under a HoldKey: a return ID, an actor ID or restart: and an actor ID, not a task ID', () => {
+  const store = new ObjectStore(1 << 20);
+  const directory = new ObjectDirectory<undefined>(store, () => {});
+  const object = randomHex<ObjectIdHex>();
+  directory.addPending(object, 'driver', undefined);
+  const actor = randomHex<ActorIdHex>();
+  for (const key of [randomHex<ObjectIdHex>(), actor, `restart:${actor}` as const]) {
+    directory.hold(key, [object], 'a test hold');
+    directory.releaseHolds(key);
+  }
+  // @ts-expect-error a task's ID keys no hold (a task's arguments are held under its first return ID)
+  directory.hold(randomHex<TaskIdHex>(), [object], 'wrong key');
+  // @ts-expect-error nor does untyped text
+  directory.releaseHolds('some text');
+  assert.equal(directory.get(object)?.state, 'pending');
 });

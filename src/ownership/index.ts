@@ -12,6 +12,7 @@
  *
  * Leases (see object-store) keep freed objects' memory from reuse while views of it exist.
  */
+import type { ActorIdHex, ObjectIdHex } from '../ids/index.js';
 import { setting } from '../config/index.js';
 import { ObjectLostError, ObjectStoreFullError, TaskCancelledError, fromErrorRecord } from '../errors/index.js';
 import type { Block, Lease, ObjectStore } from '../object-store/index.js';
@@ -74,10 +75,19 @@ export interface ObjectInfo {
 
 const NOTHING_TO_WITHDRAW = (): void => {};
 
+/**
+ * What holds are taken under, to be released together: a pending task's or actor call's first
+ * return ID (its arguments), an actor's ID (its constructor's arguments, or the actor a getIfExists
+ * alias stands for), or `restart:` and an actor's ID (arguments kept while its owner may restart it
+ * on another node). Return IDs and actor IDs share the table: both are random 128-bit IDs, so they
+ * never collide, and the prefix keeps the third kind apart from the second.
+ */
+export type HoldKey = ObjectIdHex | ActorIdHex | `restart:${string}`;
+
 export class ObjectDirectory<P> {
   private readonly entries = new Map<string, ObjectEntry<P>>();
-  /** Holds taken under a key (a task's first return ID, an actor ID), to release together. */
-  private readonly holdsByKey = new Map<string, { ids: readonly string[]; reason: string }>();
+  /** Holds taken under a key (see HoldKey), to release together. */
+  private readonly holdsByKey = new Map<HoldKey, { ids: readonly string[]; reason: string }>();
   private readonly leases = new Map<number, { holder: string; leases: Lease[] }>();
   private nextLease = 1;
 
@@ -200,7 +210,8 @@ export class ObjectDirectory<P> {
       entry.nested = nested;
       for (const inner of nested) this.addHold(inner, `inside ${id}`);
     }
-    this.releaseHolds(id);
+    // The directory's entries are keyed by plain text; one that gets a value is an object's.
+    this.releaseHolds(id as ObjectIdHex);
     const waiters = entry.waiters;
     entry.waiters = null;
     if (waiters !== null) for (const wake of waiters) wake();
@@ -238,7 +249,7 @@ export class ObjectDirectory<P> {
       entry.nested = options.nested;
       for (const nested of options.nested) this.addHold(nested, `inside ${id}`);
     }
-    this.releaseHolds(id); // a finished task's arguments (held under its first return ID)
+    this.releaseHolds(id as ObjectIdHex); // a finished task's arguments (held under its first return ID)
     const waiters = entry.waiters;
     entry.waiters = null;
     if (waiters !== null) for (const wake of waiters) wake();
@@ -249,11 +260,12 @@ export class ObjectDirectory<P> {
    * Calls `onObject(id, entry)` for each ID once its object exists (at once for those that do;
    * entry undefined for an unknown ID). Returns a function that withdraws the callbacks still
    * waiting (for a get/wait that timed out or settled). `reads`: the caller is given the values
-   * (a get, not a wait), so a failed object's error counts as handled.
+   * (a get, not a wait), so a failed object's error counts as handled. Each ID is given back as
+   * it came (`I`: the branded IDs of a worker's request stay branded, for its answers).
    */
-  fetch(ids: readonly string[], onObject: (id: string, entry: ObjectEntry<P> | undefined) => void, reads = false): () => void {
+  fetch<I extends string>(ids: readonly I[], onObject: (id: I, entry: ObjectEntry<P> | undefined) => void, reads = false): () => void {
     let waiting: Array<[ObjectEntry<P>, () => void]> | undefined;
-    const deliver = (id: string, entry: ObjectEntry<P> | undefined) => {
+    const deliver = (id: I, entry: ObjectEntry<P> | undefined) => {
       if (reads && entry !== undefined) entry.errorSeen = true;
       onObject(id, entry);
     };
@@ -353,13 +365,13 @@ export class ObjectDirectory<P> {
   }
 
   /** Keeps `ids` alive under `key` (released together by releaseHolds(key)). */
-  hold(key: string, ids: readonly string[], reason: string): void {
+  hold(key: HoldKey, ids: readonly string[], reason: string): void {
     if (ids.length === 0) return;
     this.holdsByKey.set(key, { ids, reason });
     for (const id of ids) this.addHold(id, reason);
   }
 
-  releaseHolds(key: string): void {
+  releaseHolds(key: HoldKey): void {
     const held = this.holdsByKey.get(key);
     if (held === undefined) return;
     this.holdsByKey.delete(key);

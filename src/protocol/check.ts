@@ -10,7 +10,7 @@
  */
 import { ProtocolError } from '../errors/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
-import type { OwnerAddress } from '../object-ref/index.js';
+import type { OwnerAddress, OwnerAddressHex } from '../object-ref/index.js';
 import type { JobInfo, MethodOptionsSpec, Part, ResourceMap, ReturnMode, RuntimeEnvSpec, SchedulingStrategy } from './index.js';
 import type { ProfileSpan } from '../state/types.js';
 
@@ -152,18 +152,22 @@ export function oneOf<T extends string>(value: unknown, path: string, allowed: r
  * An ID as every table keys it: a string of 32 characters (the hex of 16 bytes). Its characters are
  * not checked: an ID is only ever a Map key here, and reading the characters of every ID in a batch
  * (decoded as slices of one string) costs more than the rest of the batch's checks.
+ *
+ * `H` is the kind of ID the field holds (`id<NodeIdHex>(o['nodeId'], 'nodeId')`): checked text
+ * takes its brand here, and a message's check, which returns the message itself, brands all its
+ * IDs at once by its type (src/ids).
  */
-export function isId(value: unknown): value is string {
+export function isId<H extends string = string>(value: unknown): value is H {
   return typeof value === 'string' && value.length === 32;
 }
 
-export function id(value: unknown, path: string): string {
-  if (!isId(value)) fail(path, 'an ID (32 hex characters)', value);
+export function id<H extends string = string>(value: unknown, path: string): H {
+  if (!isId<H>(value)) fail(path, 'an ID (32 hex characters)', value);
   return value;
 }
 
-export function optionalId(value: unknown, path: string): string | undefined {
-  if (value !== undefined && !isId(value)) fail(path, 'an ID (32 hex characters) or absent', value);
+export function optionalId<H extends string = string>(value: unknown, path: string): H | undefined {
+  if (value !== undefined && !isId<H>(value)) fail(path, 'an ID (32 hex characters) or absent', value);
   return value;
 }
 
@@ -257,7 +261,23 @@ export const aFunctionDescriptor = (value: unknown): FunctionDescriptor => {
   return o as unknown as FunctionDescriptor;
 };
 
-export function owner(value: unknown, path: string): OwnerAddress {
+/** The owner of a spec: the IDs of its node and worker (the CoreWorker that submitted it). */
+export function owner(value: unknown, path: string): OwnerAddressHex {
+  try {
+    const address = fields(value);
+    id(address['nodeId'], 'nodeId');
+    id(address['workerId'], 'workerId');
+    return address as unknown as OwnerAddressHex;
+  } catch (error) {
+    throw within(error, path);
+  }
+}
+
+/**
+ * An owner as a ref carries it (OwnerAddress: strings, unchecked): an actor's, which a handle
+ * counts itself at, and whose worker another node may not know (its workerId is then '').
+ */
+export function refOwner(value: unknown, path: string): OwnerAddress {
   try {
     const address = fields(value);
     str(address['nodeId'], 'nodeId');

@@ -18,13 +18,13 @@
  */
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { ErrorRecord } from '../errors/index.js';
-import type { TaskIdHex } from '../ids/index.js';
+import type { ActorIdHex, NodeIdHex, ObjectIdHex, RefIdHex, TaskIdHex, WorkerIdHex } from '../ids/index.js';
 
 export { encodeFrame, decodeFrame } from './frame.js';
 export { parseWorkerToNode } from './worker-to-node.js';
 export { parseNodeToWorker, parseWorkerBootData, WORKER_ANSWER_CHECKS } from './node-to-worker.js';
 export { mergeRuntimeEnv, runtimeEnvKey } from './runtime-env.js'; // env
-import type { OwnerAddress } from '../object-ref/index.js';
+import type { OwnerAddress, OwnerAddressHex } from '../object-ref/index.js';
 import type { ProfileSpan } from '../state/types.js';
 
 /**
@@ -70,7 +70,7 @@ export interface FunctionTaskSpec extends TaskSpecBase {
 /** A call of a method on an actor: it runs in the actor's worker, with the actor's class at hand. */
 export interface ActorCallSpec extends TaskSpecBase {
   readonly functionId?: undefined;
-  readonly actorId: string;
+  readonly actorId: ActorIdHex;
   readonly method: string;
 }
 
@@ -84,8 +84,8 @@ export interface TaskSpecBase {
   /** Positions in the argument array that hold ObjectRefs to resolve. */
   readonly refArgPositions: readonly number[];
   /** The ObjectIDs at those positions: the task runs when they all exist. */
-  readonly dependencies: readonly string[];
-  readonly returnIds: readonly string[];
+  readonly dependencies: readonly ObjectIdHex[];
+  readonly returnIds: readonly ObjectIdHex[];
   readonly numCpus: number;
   readonly resources?: ResourceMap;
   /** Absent: 'DEFAULT'. */
@@ -95,16 +95,16 @@ export interface TaskSpecBase {
   readonly retryExceptions: boolean;
   /** retryExceptions by class: only errors with one of these names in their prototype chain are retried (absent: any error). */
   readonly retryExceptionNames?: readonly string[];
-  readonly owner: OwnerAddress;
+  readonly owner: OwnerAddressHex;
   /** Refs nested inside the arguments: kept alive until the task is done. */
-  readonly nestedRefs?: readonly string[];
+  readonly nestedRefs?: readonly RefIdHex[];
   /** Concurrency groups (actors part): the group a call runs in (absent: the method's, else the default). */
   readonly concurrencyGroup?: string;
   // runtime environments and cancel (env)
   /** Its runtime environment, resolved (inherited and merged); absent: none at all. */
   readonly runtimeEnv?: RuntimeEnvSpec;
-  /** The task (or actor call) that submitted it, when a worker did: cancel({ recursive }) reaches it. */
-  readonly parentTaskId?: TaskIdHex;
+  /** The task (or actor call, or actor creation: its actor's ID) that submitted it, when a worker did: cancel({ recursive }) reaches it. */
+  readonly parentTaskId?: TaskIdHex | ActorIdHex;
   /**
    * In a cluster, the job it belongs to (its driver's, inherited by the tasks it submits): a node
    * runs many jobs' tasks, and getRuntimeContext() reads it there. Absent in the embedded default,
@@ -165,7 +165,7 @@ export type Isolation = 'thread' | 'shared' | 'process';
 
 /** Everything needed to create an actor, and to create it again after its worker died. */
 export interface ActorSpec {
-  readonly actorId: string;
+  readonly actorId: ActorIdHex;
   /** Function ID of the class's descriptor (shipped like a function). */
   readonly classId: string;
   readonly className: string;
@@ -173,9 +173,9 @@ export interface ActorSpec {
   /** Encoded constructor arguments, with ref positions as in TaskSpec. */
   readonly args: Uint8Array;
   readonly refArgPositions: readonly number[];
-  readonly dependencies: readonly string[];
+  readonly dependencies: readonly ObjectIdHex[];
   /** Refs nested inside the constructor arguments: kept alive as long as the actor. */
-  readonly nestedRefs?: readonly string[];
+  readonly nestedRefs?: readonly RefIdHex[];
   readonly name: string | undefined;
   readonly namespace: string;
   /** Restarts after its worker or its node dies (one count for both). -1: unlimited. */
@@ -187,7 +187,7 @@ export interface ActorSpec {
   readonly resources?: ResourceMap;
   readonly strategy?: SchedulingStrategy;
   readonly isolation: Isolation;
-  readonly owner: OwnerAddress;
+  readonly owner: OwnerAddressHex;
   /** lifetime: 'detached': it outlives its owner and lives until killed (absent: it ends with its owner). */
   readonly detached?: boolean;
   /** Restarts it has had so far, on any node: a restarted instance counts on from them (absent: 0). */
@@ -222,11 +222,15 @@ export interface MethodOptionsSpec {
 
 /** What a handle needs to call an actor. */
 export interface ActorInfo {
-  readonly actorId: string;
+  readonly actorId: ActorIdHex;
   readonly className: string;
   readonly methodNames: readonly string[];
   // Actor lifetimes and per-method options (actors part).
-  /** The owner of a non-detached actor: its handles are counted there (absent: detached, not counted). */
+  /**
+   * The owner of a non-detached actor: its handles are counted there, as at a ref's owner (absent:
+   * detached, not counted). A ref's address: a node that looked the actor up in the GCS knows only
+   * the owner's node (workerId '').
+   */
   readonly owner?: OwnerAddress;
   readonly methodOptions?: Readonly<Record<string, MethodOptionsSpec>>;
   // generators
@@ -254,7 +258,7 @@ export interface ExecuteFunctionTask extends ExecuteBase {
  */
 export interface ExecuteActorCreation extends ExecuteBase {
   readonly functionId: string;
-  readonly actorId: string;
+  readonly actorId: ActorIdHex;
   readonly method?: undefined;
   /** How many calls may run at once (absent: 1). */
   readonly maxConcurrency?: number;
@@ -275,7 +279,7 @@ export interface ExecuteActorCreation extends ExecuteBase {
 /** A call of `method` on actor `actorId`, which lives on the worker. */
 export interface ExecuteActorCall extends ExecuteBase {
   readonly functionId?: undefined;
-  readonly actorId: string;
+  readonly actorId: ActorIdHex;
   readonly method: string;
   /** Concurrency groups (actors part): the group it runs in (absent: the default group). */
   readonly concurrencyGroup?: string;
@@ -285,7 +289,8 @@ export interface ExecuteActorCall extends ExecuteBase {
 export interface ExecuteBase {
   /** Per-worker sequence number; results and crash accounting refer to it. */
   readonly seq: number;
-  readonly taskId: string;
+  /** The spec's taskId; for an actor's creation, the actor's ID. */
+  readonly taskId: TaskIdHex | ActorIdHex;
   readonly name: string;
   readonly args: Uint8Array;
   readonly refArgPositions: readonly number[];
@@ -296,7 +301,7 @@ export interface ExecuteBase {
   readonly lease?: number;
   readonly numReturns: number;
   /** The node of the task's (or call's, or actor's) owner, when it is not the worker's: its output goes there too. */
-  readonly ownerNode?: string;
+  readonly ownerNode?: NodeIdHex;
   /** What it holds (CPUs as 'CPU'; absent: 1 CPU), and the IDs of its GPUs (helper pg: getAssignedResources, getGpuIds). */
   readonly resources?: ResourceMap;
   readonly gpuIds?: readonly number[];
@@ -320,9 +325,9 @@ export interface WorkerLogLine {
   /** The task's function name or the actor's class name, as the prefix shows it. */
   readonly name: string;
   readonly text: string;
-  readonly taskId?: string;
-  readonly actorId?: string;
-  readonly ownerNode?: string;
+  readonly taskId?: TaskIdHex | ActorIdHex;
+  readonly actorId?: ActorIdHex;
+  readonly ownerNode?: NodeIdHex;
 }
 
 /**
@@ -337,7 +342,7 @@ export type TaskResult =
       readonly values: readonly Uint8Array[];
       /** Out-of-band parts of each value, and refs nested in each (absent when none). */
       readonly parts?: readonly (readonly Part[])[];
-      readonly nested?: readonly (readonly string[])[];
+      readonly nested?: readonly (readonly RefIdHex[])[];
       readonly us: number;
       readonly startMs?: number;
       readonly spans?: readonly ProfileSpan[];
@@ -359,7 +364,7 @@ export type TaskResult =
 /** An object as delivered to a reader. */
 export type ObjectPayload =
   | {
-      readonly id: string;
+      readonly id: ObjectIdHex;
       readonly state: 'ready';
       readonly data: Uint8Array;
       /** Out-of-band parts, with a lease to release once no view of them is left. */
@@ -367,9 +372,9 @@ export type ObjectPayload =
       readonly lease?: number;
     }
   /** `data` is an encoded ErrorRecord: reading the object throws it. */
-  | { readonly id: string; readonly state: 'failed'; readonly data: Uint8Array }
+  | { readonly id: ObjectIdHex; readonly state: 'failed'; readonly data: Uint8Array }
   /** Never created here, or already gone. */
-  | { readonly id: string; readonly state: 'lost' };
+  | { readonly id: ObjectIdHex; readonly state: 'lost' };
 
 /**
  * An object's value as one node tells another: inline (small values, and any value a reader asked
@@ -391,11 +396,11 @@ export type RemoteValue =
   | { readonly id: string; readonly state: 'lost' };
 
 export interface NewObject {
-  readonly id: string;
+  readonly id: ObjectIdHex;
   readonly data: Uint8Array;
   readonly parts?: readonly Part[];
   /** IDs of the refs inside the value: they stay alive as long as it does. */
-  readonly nested?: readonly string[];
+  readonly nested?: readonly RefIdHex[];
   /** `data` is an error record: get() throws it (a failed 'dynamic' generator's last value, as Ray's). */
   readonly failed?: true;
 }
@@ -444,7 +449,7 @@ export interface WorkerMethods {
    * copy is on this node.
    */
   readonly get: {
-    readonly request: { readonly ids: readonly string[]; readonly withData: boolean; readonly fetchLocal?: boolean };
+    readonly request: { readonly ids: readonly ObjectIdHex[]; readonly withData: boolean; readonly fetchLocal?: boolean };
     readonly answer: ObjectPayload;
   };
   /** A named actor, or null when there is none. */
@@ -457,7 +462,7 @@ export interface WorkerMethods {
    * `peek`: a wait() on the generator, which takes nothing (no item counts as read).
    */
   readonly generatorNext: {
-    readonly request: { readonly generatorId: string; readonly index: number; readonly peek?: true };
+    readonly request: { readonly generatorId: ObjectIdHex; readonly index: number; readonly peek?: true };
     readonly answer: GeneratorAnswer;
   };
 }
@@ -500,7 +505,7 @@ export type NodeToWorker =
    * started) and, with `seq`, report `seq` 'cancelled' after them, so the node knows which of its
    * calls had started.
    */
-  | { readonly type: 'destroyActor'; readonly actorId: string; readonly seq?: number }
+  | { readonly type: 'destroyActor'; readonly actorId: ActorIdHex; readonly seq?: number }
   /** Dedicated slabs that were freed: forget them. */
   | { readonly type: 'dropSlabs'; readonly indices: readonly number[] }
   /** Memory is short and held by views: collect garbage now, so their leases come back. */
@@ -529,13 +534,13 @@ export type WorkerToNode =
   | { readonly type: 'blocked' }
   | { readonly type: 'unblocked' }
   /** `recursive`: the tasks it submitted are cancelled too (absent: false). */
-  | { readonly type: 'cancel'; readonly objectId: string; readonly force: boolean; readonly recursive?: boolean }
+  | { readonly type: 'cancel'; readonly objectId: ObjectIdHex; readonly force: boolean; readonly recursive?: boolean }
   | { readonly type: 'createActor'; readonly functions: readonly FunctionDescriptor[]; readonly spec: ActorSpec }
-  | { readonly type: 'killActor'; readonly actorId: string; readonly noRestart: boolean }
+  | { readonly type: 'killActor'; readonly actorId: ActorIdHex; readonly noRestart: boolean }
   /** This thread now holds (or no longer holds) refs to these objects. */
   /** `owners`: the owner node of each (present when some are owned on another node). */
-  | { readonly type: 'addRefs'; readonly ids: readonly string[]; readonly owners?: readonly string[] }
-  | { readonly type: 'removeRefs'; readonly ids: readonly string[] }
+  | { readonly type: 'addRefs'; readonly ids: readonly RefIdHex[]; readonly owners?: readonly NodeIdHex[] }
+  | { readonly type: 'removeRefs'; readonly ids: readonly RefIdHex[] }
   /** No view of the parts given under these leases is left in this thread. */
   | { readonly type: 'releaseLeases'; readonly leases: readonly number[] }
   // generators
@@ -546,10 +551,10 @@ export type WorkerToNode =
       readonly index: number;
       readonly value: Uint8Array;
       readonly parts?: readonly Part[];
-      readonly nested?: readonly string[];
+      readonly nested?: readonly RefIdHex[];
     }
   /** This thread let go of a stream (its ObjectRefGenerator was collected or returned): its unread items go. */
-  | { readonly type: 'generatorDropped'; readonly generatorId: string };
+  | { readonly type: 'generatorDropped'; readonly generatorId: ObjectIdHex };
 
 /**
  * A worker process ('process' isolation) records the seq of each call it starts at offset 0 of
@@ -560,8 +565,8 @@ export const PROCESS_PROGRESS_FD = 4;
 
 /** Data handed to a new worker thread. */
 export interface WorkerBootData {
-  readonly nodeId: string;
-  readonly workerId: string;
+  readonly nodeId: NodeIdHex;
+  readonly workerId: WorkerIdHex;
   /** Shared Int32Array cell: the seq of the last task the worker started (read after a crash). */
   readonly progress: SharedArrayBuffer;
   /** Modules to import before running anything (the driver's --import hooks, e.g. tsx). */

@@ -34,7 +34,7 @@ import {
   type Fields,
   optionalGroups,
   optionalMethodOptions,
-  owner,
+  refOwner,
 } from './check.js';
 import { aReturnMode } from './check.js';
 import type { GeneratorAnswer, ActorInfo, ClusterAnswer, ClusterNode, ExecuteTask, NodeToWorker, ObjectPayload, PreloadModule, WorkerAnswers, WorkerBootData, WorkerMethod } from './index.js';
@@ -117,7 +117,7 @@ const anActorInfo = (value: unknown): ActorInfo | null => {
     str(info['className'], 'className');
     list(info['methodNames'], 'methodNames', aString);
     // Actor lifetimes and per-method options (actors part).
-    if (info['owner'] !== undefined) owner(info['owner'], 'owner');
+    if (info['owner'] !== undefined) refOwner(info['owner'], 'owner');
     optionalMethodOptions(info['methodOptions'], 'methodOptions');
     optionalList(info['generatorMethods'], 'generatorMethods', aString); // generators
     return info as unknown as ActorInfo;

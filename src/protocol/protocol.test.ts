@@ -1,8 +1,8 @@
 import { test } from 'node:test';
-import type { TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ProtocolError } from '../errors/index.js';
+import type { ActorIdHex, NodeIdHex, ObjectIdHex, RefIdHex, TaskIdHex, WorkerIdHex } from '../ids/index.js';
 import { validate } from './check.js';
 import { decodeErrorRecord, encodeErrorRecord } from '../serialization/index.js';
 import {
@@ -21,13 +21,14 @@ import {
   type WorkerToNode,
 } from './index.js';
 
-const ID = 'a'.repeat(32);
-const ID2 = 'b'.repeat(32);
+// IDs of any kind (`as never`: a test's text goes in task, object, actor, node and worker ID fields alike).
+const ID: never = 'a'.repeat(32) as never;
+const ID2: never = 'b'.repeat(32) as never;
 const owner = { nodeId: ID, workerId: ID2 };
 const bytes = new Uint8Array([1, 2, 3]);
 
 const taskSpec: TaskSpec = {
-  taskId: ID as TaskIdHex,
+  taskId: ID,
   functionId: ID2,
   name: 'f',
   args: bytes,
@@ -198,7 +199,10 @@ const malformedFromWorker: Array<[string, unknown, RegExp]> = [
   ['a put without data', { type: 'put', objects: [{ id: ID }] }, /objects\[0\]\.data must be bytes/],
   ['submit without tasks', { type: 'submit', functions: [] }, /tasks must be an array, got undefined/],
   ['a task without owner', { type: 'submit', functions: [], tasks: [{ ...taskSpec, owner: undefined }] }, /tasks\[0\]\.owner must be an object, got undefined/],
-  ['a task owner with a numeric worker', { type: 'submit', functions: [], tasks: [{ ...taskSpec, owner: { nodeId: ID, workerId: 1 } }] }, /tasks\[0\]\.owner\.workerId must be a string/],
+  ['a task owner with a numeric worker', { type: 'submit', functions: [], tasks: [{ ...taskSpec, owner: { nodeId: ID, workerId: 1 } }] }, /tasks\[0\]\.owner\.workerId must be an ID \(32 hex characters\), got number 1/],
+  // The owner's IDs are branded NodeIdHex and WorkerIdHex: checked as IDs, not just as strings.
+  ['a task owner whose node is no ID', { type: 'submit', functions: [], tasks: [{ ...taskSpec, owner: { nodeId: 'node-a', workerId: ID2 } }] }, /tasks\[0\]\.owner\.nodeId must be an ID \(32 hex characters\), got string "node-a"/],
+  ['an actor owner whose worker is no ID', { type: 'createActor', functions: [], spec: { ...actorSpec, owner: { nodeId: ID, workerId: '' } } }, /spec\.owner\.workerId must be an ID \(32 hex characters\), got string ""/],
   ['a task with NaN CPUs', { type: 'submit', functions: [], tasks: [{ ...taskSpec, numCpus: Number.NaN }] }, /tasks\[0\]\.numCpus must be a finite number >= 0, got number NaN/],
   ['a task with maxRetries -2', { type: 'submit', functions: [], tasks: [{ ...taskSpec, maxRetries: -2 }] }, /tasks\[0\]\.maxRetries must be an integer >= -1/],
   ['a task with no returns', { type: 'submit', functions: [], tasks: [{ ...taskSpec, returnIds: [] }] }, /tasks\[0\]\.returnIds must be at least one ID/],
@@ -323,6 +327,9 @@ test('the answer checks pass valid answers of each method', () => {
   assert.equal(WORKER_ANSWER_CHECKS.lookupActor(null), null);
   const info = { actorId: ID, className: 'C', methodNames: ['m', 'g'], generatorMethods: ['g'] };
   assert.equal(WORKER_ANSWER_CHECKS.lookupActor(info), info);
+  // A named actor found in the GCS names only its owner's node: its handles count there, as a ref's owner (not a spec's, whose IDs are checked).
+  const remote = { ...info, owner: { nodeId: ID, workerId: '' } };
+  assert.equal(WORKER_ANSWER_CHECKS.lookupActor(remote), remote);
   const object = { id: ID, state: 'failed', data: bytes } as const;
   assert.equal(WORKER_ANSWER_CHECKS.get(object), object);
   assert.equal(WORKER_ANSWER_CHECKS.generatorNext('end'), 'end');
@@ -427,4 +434,45 @@ test('a TaskSpec is a task or an actor call: isActorCall tells which, and narrow
   // Both kinds are TaskSpecs, and a spec that passed the validator is one of them.
   const asCall: ActorCallSpec = call;
   for (const spec of [asCall, taskSpec]) assert.ok(!(parseWorkerToNode({ type: 'submit', functions: [], tasks: [spec] }) instanceof ProtocolError));
+});
+
+test('the validators give branded IDs (by the type of what they return, with no copy): one kind is not taken for another', () => {
+  const sent = { type: 'submit', functions: [], tasks: [{ ...taskSpec, dependencies: [ID2], nestedRefs: [ID2] }, actorCall] };
+  const message = parseWorkerToNode(sent);
+  assert.equal(message, sent, 'the message itself, typed: no copy, no per-field work');
+  if (message instanceof ProtocolError || message.type !== 'submit') return assert.fail('a valid submit');
+  const [task, call] = message.tasks as [TaskSpec, TaskSpec];
+  const taskId: TaskIdHex = task.taskId;
+  const returnId: ObjectIdHex = task.returnIds[0] as ObjectIdHex;
+  const dependency: ObjectIdHex = task.dependencies[0] as ObjectIdHex;
+  const nested: RefIdHex = task.nestedRefs?.[0] as RefIdHex;
+  const ownerNode: NodeIdHex = task.owner.nodeId;
+  const ownerWorker: WorkerIdHex = task.owner.workerId;
+  if (!isActorCall(call)) return assert.fail('an actor call');
+  const actorId: ActorIdHex = call.actorId;
+  // @ts-expect-error a task's return ID is not an actor's
+  const notActor: ActorIdHex = returnId;
+  // @ts-expect-error an actor's ID is not an object's (nor may a get ask for one)
+  const notObject: ObjectIdHex = actorId;
+  // @ts-expect-error a node's ID is not a worker's
+  const notWorker: WorkerIdHex = ownerNode;
+  // @ts-expect-error a ref nested in a value may be an actor's handle: not taken for an object's ID
+  const notOnlyObject: ObjectIdHex = nested;
+  // @ts-expect-error a task's ID is not an object's
+  const notReturn: ObjectIdHex = taskId;
+  for (const id of [dependency, ownerWorker, notActor, notObject, notWorker, notOnlyObject, notReturn]) assert.equal(typeof id, 'string');
+
+  const killed = parseWorkerToNode({ type: 'killActor', actorId: ID, noRestart: true });
+  if (killed instanceof ProtocolError || killed.type !== 'killActor') return assert.fail('a valid killActor');
+  const killedId: ActorIdHex = killed.actorId;
+  const refs = parseWorkerToNode({ type: 'addRefs', ids: [ID], owners: [ID2] });
+  if (refs instanceof ProtocolError || refs.type !== 'addRefs') return assert.fail('a valid addRefs');
+  const owners: readonly NodeIdHex[] = refs.owners ?? [];
+  const boot = parseWorkerBootData({ nodeId: ID, workerId: ID2, progress: new SharedArrayBuffer(4), preload: [] });
+  if (boot instanceof ProtocolError) return assert.fail('valid boot data');
+  const bootNode: NodeIdHex = boot.nodeId;
+  const bootWorker: WorkerIdHex = boot.workerId;
+  // @ts-expect-error the worker's own ID is not its node's
+  const swapped: NodeIdHex = boot.workerId;
+  assert.deepEqual([killedId, owners[0], bootNode, bootWorker, swapped], [ID, ID2, ID, ID2, ID2]);
 });

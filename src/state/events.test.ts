@@ -9,29 +9,31 @@ import type { ActorCallSpec, ActorSpec, FunctionTaskSpec, TaskSpec } from '../pr
 import { encodeError } from '../serialization/index.js';
 import { TaskCancelledError } from '../errors/index.js';
 
-const NODE = 'a'.repeat(32);
-const OTHER = 'b'.repeat(32);
-const TASK = 'c'.repeat(32);
+// IDs of any kind (`as never`: a test's text goes in task, object, actor, node and worker ID fields alike).
+const NODE: never = 'a'.repeat(32) as never;
+const OTHER: never = 'b'.repeat(32) as never;
+const TASK: never = 'c'.repeat(32) as never;
+const hex32 = (c: string): never => c.repeat(32) as never;
 
 function spec(over: Partial<FunctionTaskSpec> = {}): TaskSpec {
   return {
-    taskId: TASK as TaskIdHex,
+    taskId: TASK,
     functionId: 'f',
     name: 'f',
     args: new Uint8Array(),
     refArgPositions: [],
     dependencies: [],
-    returnIds: ['d'.repeat(32)],
+    returnIds: [hex32('d')],
     numCpus: 1,
     maxRetries: 3,
     retryExceptions: false,
-    owner: { nodeId: NODE, workerId: 'e'.repeat(32) },
+    owner: { nodeId: NODE, workerId: hex32('e') },
     ...over,
   };
 }
 
 const actorSpec = (): ActorSpec => ({
-  actorId: 'f'.repeat(32),
+  actorId: hex32('f'),
   classId: 'k',
   className: 'Counter',
   methodNames: ['inc'],
@@ -45,7 +47,7 @@ const actorSpec = (): ActorSpec => ({
   maxConcurrency: 1,
   numCpus: 0,
   isolation: 'thread',
-  owner: { nodeId: NODE, workerId: 'e'.repeat(32) },
+  owner: { nodeId: NODE, workerId: hex32('e') },
 });
 
 test('a task\'s life is one batch of columns, with its spec read only when the batch is built', () => {
@@ -81,7 +83,7 @@ test('a failure carries the error class and message as get() throws it', () => {
 
 test('work run for another node has the attempt it is given (the owner\'s, plus retries here), not "the latest"; a creation is a task named Class.constructor', () => {
   const buffer = new TaskEventBuffer(NODE, { enabled: true, maxBuffered: 100, flushMs: 1000 });
-  const foreign = spec({ owner: { nodeId: OTHER, workerId: 'e'.repeat(32) } });
+  const foreign = spec({ owner: { nodeId: OTHER, workerId: hex32('e') } });
   buffer.state(foreign, 1, SUBMITTED_TO_WORKER, 'w');
   buffer.creation(actorSpec(), 2, PENDING_ARGS_AVAIL);
   buffer.failed(foreign, 0, encodeError(new TaskCancelledError('x')));
@@ -161,7 +163,7 @@ test('under load, only an even sample of the next interval\'s tasks is recorded;
   // An actor call sampled out is remembered by ID (its record is not the node's), until it finishes.
   const calls = [91, 92, 93, 94].map((i): ActorCallSpec => {
     const { functionId: _, ...base } = spec({ taskId: id(i) as TaskIdHex });
-    return { ...base, actorId: 'a'.repeat(32), method: 'inc' };
+    return { ...base, actorId: hex32('a'), method: 'inc' };
   });
   const traced = calls.map((call) => buffer.submitted(call));
   assert.ok(traced.filter(Boolean).length <= 1, 'one in k (k doubled again: the interval went past its budget)');

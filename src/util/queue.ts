@@ -3,6 +3,7 @@
  * actors can all put and get. A Queue object can be passed to tasks and actors inside arguments;
  * it travels as its actor's handle.
  */
+import type { ActorIdHex } from '../ids/index.js';
 import { addExtension } from 'msgpackr';
 import { ActorHandleImpl, methodNamesOf, type ActorHandle } from '../actors/handle.js';
 import { ensureRuntime } from '../core-worker/current.js';
@@ -289,7 +290,7 @@ addExtension({
   write(queue: Queue<unknown>): [number, string, readonly string[]] {
     return [queue.maxsize, queue.actorInfo.actorId, queue.actorInfo.methodNames];
   },
-  read([maxsize, actorId, methodNames]: [number, string, string[]]): Queue<unknown> {
+  read([maxsize, actorId, methodNames]: [number, ActorIdHex, string[]]): Queue<unknown> {
     return new Queue({ maxsize }, { actorId, className: 'Queue', methodNames });
   },
 });

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WorkerPool, type PooledWorker, type WorkerHost } from './index.js';
+import type { NodeIdHex } from '../ids/index.js';
 
 interface FakeWorker extends PooledWorker<unknown> {
   readonly host: WorkerHost & { refd: boolean; terminated: number };
@@ -45,7 +46,7 @@ function fakeWorker(role: 'task' | 'actor' = 'task'): FakeWorker {
   };
 }
 
-const newPool = () => new WorkerPool<unknown>({ nodeId: 'n'.repeat(32), size: 0, resourceLimits: undefined, onMessage: () => {}, onBadMessage: () => {}, onExit: () => {} });
+const newPool = () => new WorkerPool<unknown>({ nodeId: 'n'.repeat(32) as NodeIdHex, size: 0, resourceLimits: undefined, onMessage: () => {}, onBadMessage: () => {}, onExit: () => {} });
 
 test('setBusy: a worker keeps the process alive while it has work, and lets it exit when idle', () => {
   const pool = newPool();

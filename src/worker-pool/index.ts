@@ -14,7 +14,7 @@ import { join, resolve as resolvePath, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { setting } from '../config/index.js';
-import { WorkerID } from '../ids/index.js';
+import { WorkerID, hexOf, type ActorIdHex, type NodeIdHex } from '../ids/index.js';
 import type { ProtocolError } from '../errors/index.js';
 import { PROCESS_PROGRESS_FD, parseWorkerToNode, runtimeEnvKey, type NodeToWorker, type PreloadModule, type RuntimeEnvSpec, type WorkerBootData, type WorkerToNode } from '../protocol/index.js';
 import { PortChannel, processPort, type Channel, type PortLike } from '../transport/index.js';
@@ -59,7 +59,7 @@ export interface PooledWorker<TTask> extends WorkerSlot {
   /** The error the thread died with, if any (e.g. ERR_WORKER_OUT_OF_MEMORY). */
   exitError: Error | undefined;
   /** Actors living on this worker (role 'actor'). */
-  readonly actors: Set<string>;
+  readonly actors: Set<ActorIdHex>;
   /** Arena slabs this worker has been sent, by index. */
   readonly knownSlabs: Map<number, SharedArrayBuffer>;
   /** The key of the runtime environment it runs in (env; see runtimeEnvKey): it runs nothing of another. */
@@ -69,7 +69,7 @@ export interface PooledWorker<TTask> extends WorkerSlot {
 }
 
 export interface WorkerPoolOptions<TTask> {
-  readonly nodeId: string;
+  readonly nodeId: NodeIdHex;
   readonly size: number;
   readonly resourceLimits: ResourceLimits | undefined;
   readonly onMessage: (worker: PooledWorker<TTask>, message: WorkerToNode, attached: readonly SharedArrayBuffer[]) => void;
@@ -228,7 +228,7 @@ export class WorkerPool<TTask> {
   }
 
   private spawn(role: WorkerRole, isolation: 'thread' | 'process', runtimeEnv: RuntimeEnvSpec | undefined = this.options.runtimeEnv): PooledWorker<TTask> {
-    const id = WorkerID.fromRandom().toHex();
+    const id = hexOf(WorkerID.fromRandom());
     const progress = new SharedArrayBuffer(4);
     const jobId = this.options.jobId?.() ?? '';
     const bootData: WorkerBootData = {

@@ -12,6 +12,7 @@
  * it holds (sendResultsBefore). Synchronous tasks in a batch run back to back with no promise or
  * timer between them.
  */
+import type { ActorIdHex, RefIdHex, TaskIdHex } from '../ids/index.js';
 import type { BlockingHooks, CoreWorker, NodeClient } from '../core-worker/index.js';
 import { collectGarbage, lookupModuleFunction } from '../core-worker/index.js';
 import { SerializationError, TaskCancelledError, isActorExit, toErrorRecord, type ErrorRecord } from '../errors/index.js';
@@ -102,7 +103,7 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
     return this.runningNow;
   }
 
-  currentTaskId(): string | undefined {
+  currentTaskId(): TaskIdHex | ActorIdHex | undefined {
     return this.runningNow?.taskId;
   }
 
@@ -511,7 +512,7 @@ export class TaskExecutor implements BlockingHooks, WorkContext {
   private succeed(task: ExecuteTask, value: unknown, us = 0, startedAt?: number): void {
     const values: Uint8Array[] = [];
     let parts: (readonly Part[])[] | undefined;
-    let nested: (readonly string[])[] | undefined;
+    let nested: (readonly RefIdHex[])[] | undefined;
     try {
       let items: readonly unknown[];
       if (task.numReturns === 0) items = []; // an actor's creation

@@ -5,10 +5,11 @@ import { PARTIAL_LINE_HOLD_MS, TaskOutput } from './output.js';
 
 const WORKER = '1a2b3c4d'.repeat(4);
 const NODE = '5e6f7a8b'.repeat(4);
-const OWNER = 'f'.repeat(32);
-const TASK1 = '1'.repeat(32);
-const TASK2 = '2'.repeat(32);
-const ACTOR = 'c'.repeat(32);
+// IDs of any kind (`as never`: a test's text goes in task, object, actor, node and worker ID fields alike).
+const OWNER: never = 'f'.repeat(32) as never;
+const TASK1: never = '1'.repeat(32) as never;
+const TASK2: never = '2'.repeat(32) as never;
+const ACTOR: never = 'c'.repeat(32) as never;
 
 /** A TaskOutput whose descriptors are strings, and whose records are collected as sent. */
 function harness() {

@@ -16,6 +16,7 @@
  * without its newline is held back a little (see write()), so that lines stay whole on a
  * descriptor that other workers write to as well.
  */
+import type { ActorIdHex, NodeIdHex, TaskIdHex } from '../ids/index.js';
 import { StringDecoder } from 'node:string_decoder';
 import type { WorkerLogLine } from '../protocol/index.js';
 import { logPrefix } from '../state/log-lines.js';
@@ -23,9 +24,9 @@ import { logPrefix } from '../state/log-lines.js';
 /** Who a line belongs to. One per task or call started (small: it must not keep the task's arguments alive). */
 export interface OutputContext {
   readonly name: string;
-  readonly taskId?: string;
-  readonly actorId?: string;
-  readonly ownerNode?: string;
+  readonly taskId?: TaskIdHex | ActorIdHex;
+  readonly actorId?: ActorIdHex;
+  readonly ownerNode?: NodeIdHex;
 }
 
 /** A seq no task has (seqs are >= 1): the mark of a task that ended below the top of the running ones. */
@@ -79,9 +80,9 @@ export class TaskOutput {
   // task costs no allocation here unless it writes (its context object is made on its first line).
   private readonly seqs: number[] = [];
   private readonly names: string[] = [];
-  private readonly taskIds: (string | undefined)[] = [];
-  private readonly actorIds: (string | undefined)[] = [];
-  private readonly ownerNodes: (string | undefined)[] = [];
+  private readonly taskIds: (TaskIdHex | ActorIdHex | undefined)[] = [];
+  private readonly actorIds: (ActorIdHex | undefined)[] = [];
+  private readonly ownerNodes: (NodeIdHex | undefined)[] = [];
   private readonly contexts: (OutputContext | undefined)[] = [];
   /**
    * Each running task's index in those arrays: finished() finds it in O(1) (an actor may run
@@ -93,9 +94,9 @@ export class TaskOutput {
   private readonly runningContexts = new Set<OutputContext>();
   /** The last task that finished: its context, made when a line needs it. */
   private lastName = '';
-  private lastTaskId: string | undefined;
-  private lastActorId: string | undefined;
-  private lastOwnerNode: string | undefined;
+  private lastTaskId: TaskIdHex | ActorIdHex | undefined;
+  private lastActorId: ActorIdHex | undefined;
+  private lastOwnerNode: NodeIdHex | undefined;
   private lastContext: OutputContext | undefined = NO_TASK;
   private readonly prefixes = new Map<string, Uint8Array>();
   private readonly streams: readonly [StreamState, StreamState];
@@ -129,7 +130,7 @@ export class TaskOutput {
   }
 
   /** Task or call `seq` starts: lines are its from now on. */
-  started(seq: number, name: string, taskId?: string, actorId?: string, ownerNode?: string): void {
+  started(seq: number, name: string, taskId?: TaskIdHex | ActorIdHex, actorId?: ActorIdHex, ownerNode?: NodeIdHex): void {
     this.indexOf.set(seq, this.seqs.length);
     this.seqs.push(seq);
     this.names.push(name);
@@ -378,7 +379,7 @@ export class TaskOutput {
   }
 }
 
-function contextOf(name: string, taskId: string | undefined, actorId: string | undefined, ownerNode: string | undefined): OutputContext {
+function contextOf(name: string, taskId: TaskIdHex | ActorIdHex | undefined, actorId: ActorIdHex | undefined, ownerNode: NodeIdHex | undefined): OutputContext {
   return {
     name,
     ...(taskId === undefined ? {} : { taskId }),
