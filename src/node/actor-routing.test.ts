@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import type { ActorCallSpec, ActorSpec } from '../protocol/index.js';
 import { ActorRouting } from './actor-routing.js';
 import type { NodeContext } from './context.js';
+import { RuntimeEnvs } from './runtime-envs.js';
 
 const NODE = 'a'.repeat(32);
 const OTHER_NODE = 'b'.repeat(32);
@@ -60,7 +61,7 @@ function setup() {
       callRemoteActor: (spec: ActorCallSpec) => void calls.push(spec.actorId),
     },
   } as unknown as NodeContext;
-  return { routing: new ActorRouting(context), kills, calls, claims, local };
+  return { routing: new ActorRouting(context), context, kills, calls, claims, local, created };
 }
 
 const call = (actorId: string, returnId: string) => ({ actorId, returnIds: [returnId] }) as unknown as ActorCallSpec;
@@ -128,4 +129,28 @@ test("a claimant whose handles all go while its claim is pending: its alias is d
   assert.deepEqual(won.kills, [], 'not sent to the cluster under an ID it does not know yet');
   (won.claims[0] as (typeof won.claims)[number])(null);
   assert.deepEqual(won.local, [`create ${claimant}`, `outOfScope ${claimant}`]);
+});
+
+test("calls and a kill made while an actor's working-dir package is unpacked wait for it, then reach the actor in order", async () => {
+  const { routing, context, kills, local, created } = setup();
+  const actor = '4'.repeat(32) as ActorIdHex;
+  // The node's runtime envs, with a package cache whose one package comes when the test says.
+  const envs = new RuntimeEnvs(context);
+  let unpacked: () => void = () => {};
+  const prepared = new Promise<void>((resolve) => (unpacked = resolve));
+  envs.workingDirs = { isReady: () => false, isPreparing: () => true, failure: () => undefined, prepare: () => prepared } as unknown as RuntimeEnvs['workingDirs'];
+  Object.assign(context, { envs, actorRouting: routing });
+  const spec = { ...actorSpec(actor), getIfExists: false, runtimeEnv: { workingDir: 'gcs://_miniray_pkg_0123456789abcdef.tar' } } as ActorSpec;
+  envs.whenWorkingDirReady(spec, () => {
+    created.add(actor);
+    local.push(`create ${actor}`);
+  });
+  routing.callActor(call(actor, '5'.repeat(32)), false);
+  routing.killActor(actor, true);
+  assert.deepEqual([local, kills], [[], []], 'nothing reaches an actor that does not exist yet');
+  unpacked();
+  await prepared;
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(local, [`create ${actor}`, `call ${actor} ${'5'.repeat(32)}`, `kill ${actor} noRestart=true`]);
+  assert.deepEqual(kills, [], 'not sent to the cluster, where the actor is not');
 });

@@ -11,11 +11,12 @@ import type { FunctionDescriptor } from '../serialization/index.js';
 import type { NodeContext } from './context.js';
 
 /**
- * What a handle asks of an actor whose getIfExists name claim the GCS has not answered yet, kept in
- * the order asked: the claim decides which actor that is (the claimant, or the holder it loses to).
+ * What a handle asks of an actor that is not there yet, kept in the order asked: while its
+ * getIfExists name claim is unanswered (the claim decides which actor that is: the claimant, or the
+ * holder it loses to), or while its working-dir package is unpacked here (it is created after).
  */
-type AwaitingClaim =
-  | { readonly kind: 'call'; readonly spec: ActorCallSpec }
+export type AwaitingActor =
+  | { readonly kind: 'call'; readonly spec: ActorCallSpec; readonly fromPeer: boolean; readonly attempt: number }
   | { readonly kind: 'kill'; readonly noRestart: boolean; readonly outOfScope: boolean }
   | { readonly kind: 'outOfScope' };
 
@@ -72,7 +73,7 @@ export class ActorRouting {
 
   // getIfExists across the cluster (actors part).
   /** Actors whose name the GCS is asked for, with the calls and kills that wait for its answer. */
-  private readonly claiming = new Map<ActorIdHex, AwaitingClaim[]>();
+  private readonly claiming = new Map<ActorIdHex, AwaitingActor[]>();
 
   /** Handles' IDs that stand for a live actor of another node that had the name (by its ID). */
   private readonly remoteAliases = new Map<ActorIdHex, ActorIdHex>();
@@ -116,10 +117,15 @@ export class ActorRouting {
       }
     }
     // Each goes where the claim's outcome says, in the order asked (a kill after a call, as it came).
+    this.replay(spec.actorId, queued);
+  }
+
+  /** Sends on what waited for the actor `actorId` (see AwaitingActor), in the order it came. */
+  replay(actorId: ActorIdHex, queued: readonly AwaitingActor[]): void {
     for (const item of queued) {
-      if (item.kind === 'call') this.callActor(item.spec, false);
-      else if (item.kind === 'kill') this.killActor(spec.actorId, item.noRestart, item.outOfScope);
-      else this.actorOutOfScope(spec.actorId);
+      if (item.kind === 'call') this.callActor(item.spec, item.fromPeer, item.attempt);
+      else if (item.kind === 'kill') this.killActor(actorId, item.noRestart, item.outOfScope);
+      else this.actorOutOfScope(actorId);
     }
   }
 
@@ -140,7 +146,7 @@ export class ActorRouting {
     actorId = this.aliasedActor(actorId);
     // Its name claim is not answered: which actor this handle reaches is not known yet (as Ray's
     // getIfExists handle is the holder's, a kill through it ends the holder if the claim lost).
-    const awaiting = this.claiming.get(actorId);
+    const awaiting = this.claiming.get(actorId) ?? this.context.envs.awaitingWorkingDir?.get(actorId);
     if (awaiting !== undefined) return void awaiting.push({ kind: 'kill', noRestart, outOfScope });
     if (outOfScope && this.context.actors.has(actorId)) this.context.actors.outOfScope(actorId);
     else if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.kill(actorId, noRestart);
@@ -155,7 +161,7 @@ export class ActorRouting {
   actorOutOfScope(actorId: ActorIdHex): void {
     if (this.context.actors.unalias(actorId) || this.remoteAliases.delete(actorId)) return this.context.objects.releaseHolds(actorId);
     // Its name claim is not answered: ended (or its alias dropped) once it is known which it is.
-    const awaiting = this.claiming.get(actorId);
+    const awaiting = this.claiming.get(actorId) ?? this.context.envs.awaitingWorkingDir?.get(actorId);
     if (awaiting !== undefined) return void awaiting.push({ kind: 'outOfScope' });
     if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.outOfScope(actorId);
     else this.context.cluster.killRemoteActor(actorId, true, true);
@@ -177,13 +183,13 @@ export class ActorRouting {
   /** Sends an actor call to its actor: here, or through the cluster where it lives. */
   callActor(spec: ActorCallSpec, fromPeer: boolean, attempt = 0): void {
     const awaiting = this.context.envs.awaitingWorkingDir?.get(spec.actorId);
-    if (awaiting !== undefined) return void awaiting.push([spec, fromPeer, attempt]);
+    if (awaiting !== undefined) return void awaiting.push({ kind: 'call', spec, fromPeer, attempt });
     // getIfExists across the cluster (actors part): a call waits for the claim, or goes to the holder.
     if (!fromPeer && (this.claiming.size > 0 || this.remoteAliases.size > 0)) {
       const actorId = this.aliasedActor(spec.actorId);
       if (actorId !== spec.actorId) spec = { ...spec, actorId };
       const waiting = this.claiming.get(spec.actorId);
-      if (waiting !== undefined) return void waiting.push({ kind: 'call', spec });
+      if (waiting !== undefined) return void waiting.push({ kind: 'call', spec, fromPeer, attempt });
     }
     if (this.context.actors.has(spec.actorId) || this.context.cluster === undefined || fromPeer) this.context.actors.submitCall(spec, attempt);
     else this.context.cluster.callRemoteActor(this.context.tasks.remoteWork(spec, undefined));

@@ -4,9 +4,10 @@
  * in a cluster, unpacked here once before workers or actors start in them (see working-dir.ts).
  */
 import { WorkerCrashedError } from '../errors/index.js';
-import { runtimeEnvKey, type ActorSpec, type RuntimeEnvSpec, type TaskSpec, type ActorCallSpec } from '../protocol/index.js';
+import { runtimeEnvKey, type ActorSpec, type RuntimeEnvSpec, type TaskSpec } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import type { NodeContext } from './context.js';
+import type { AwaitingActor } from './actor-routing.js';
 import { functionIdOf, type TaskRecord, type Worker } from './task-manager.js';
 import { isPackageUri, WorkingDirCache, workingDirCacheRoot } from './working-dir.js';
 
@@ -80,8 +81,8 @@ export class RuntimeEnvs {
   /** This node's unpacked working-dir packages: made on first use (only a cluster's specs name packages). */
   workingDirs: WorkingDirCache | undefined;
 
-  /** Actors created once their working-dir package is unpacked here, with the calls that came meanwhile (by actor ID). */
-  awaitingWorkingDir: Map<string, [ActorCallSpec, boolean, number][]> | undefined;
+  /** Actors created once their working-dir package is unpacked here, with the calls and kills that came meanwhile (by actor ID). */
+  awaitingWorkingDir: Map<string, AwaitingActor[]> | undefined;
 
   private workingDirCache(): WorkingDirCache {
     return (this.workingDirs ??= new WorkingDirCache(workingDirCacheRoot(this.context.nodeId), (key) => this.context.cluster?.fetchPackage(key) ?? Promise.resolve(null)));
@@ -104,7 +105,7 @@ export class RuntimeEnvs {
 
   /**
    * Creates an actor once its working-dir package is unpacked here (at once when it needs none,
-   * or has it), or dead, with why, when it cannot be. Calls to it that come meanwhile wait.
+   * or has it), or dead, with why, when it cannot be. Calls and kills that come meanwhile wait, and go on in order after.
    */
   whenWorkingDirReady(spec: ActorSpec, create: (error: Error | undefined) => void): void {
     if (this.workingDirReady(spec.runtimeEnv)) return create(undefined);
@@ -112,11 +113,11 @@ export class RuntimeEnvs {
     if (waiting.has(spec.actorId)) return;
     waiting.set(spec.actorId, []);
     const done = (error: Error | undefined): void => {
-      const calls = waiting.get(spec.actorId) ?? [];
+      const waited = waiting.get(spec.actorId) ?? [];
       waiting.delete(spec.actorId);
       if (waiting.size === 0) this.awaitingWorkingDir = undefined;
       create(error);
-      for (const [call, fromPeer, attempt] of calls) this.context.actorRouting.callActor(call, fromPeer, attempt);
+      this.context.actorRouting.replay(spec.actorId, waited);
     };
     void this.workingDirCache().prepare(spec.runtimeEnv?.workingDir as string).then(
       () => done(undefined),
