@@ -6,62 +6,12 @@ import assert from 'node:assert/strict';
 import { ActorManager, type ActorServices } from './manager.js';
 import type { ActorCallSpec, ActorSpec, ExecuteActorCall, ExecuteActorCreation, ExecuteTask, NodeToWorker, TaskResult } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
-import { WorkerPool, type PooledWorker, type WorkerHost } from '../worker-pool/index.js';
+import type { PooledWorker } from '../worker-pool/index.js';
+import { fakePooledWorker, threadlessPool, type FakePooledWorker } from '../worker-pool/fakes.js';
 
 type Host = PooledWorker<unknown>;
-
-interface FakeHost extends Host {
-  /** `refd`: whether it keeps the process alive now (a new worker does, until the pool says otherwise). */
-  readonly host: WorkerHost & { refd: boolean };
-  readonly sent: { message: NodeToWorker; attached: SharedArrayBuffer[] }[];
-}
-
-function fakeHost(isolation: 'thread' | 'process'): FakeHost {
-  const sent: FakeHost['sent'] = [];
-  let attaching: SharedArrayBuffer[] = [];
-  return {
-    id: `host-${Math.random()}`,
-    role: 'actor',
-    isolation,
-    host: {
-      refd: true,
-      ref() {
-        this.refd = true;
-      },
-      unref() {
-        this.refd = false;
-      },
-      terminate: async () => undefined,
-    },
-    channel: {
-      send(message) {
-        sent.push({ message, attached: attaching });
-        attaching = [];
-      },
-      attach(buffer) {
-        return attaching.push(buffer) - 1;
-      },
-      flush() {},
-      onMessage() {},
-      onError() {},
-      close() {},
-    },
-    progress: new Int32Array(new SharedArrayBuffer(4)),
-    knownFunctions: new Set(),
-    inFlight: new Map(),
-    nextSeq: 1,
-    alive: true,
-    accepting: true,
-    load: 0,
-    reservedCpuUnits: 0,
-    terminatedFor: undefined,
-    ending: false,
-    exitError: undefined,
-    actors: new Set(),
-    knownSlabs: new Map(),
-    sent,
-  };
-}
+type FakeHost = FakePooledWorker<unknown>;
+const fakeHost = (isolation: 'thread' | 'process'): FakeHost => fakePooledWorker({ role: 'actor', isolation });
 
 /**
  * A manager on fake services: records hosts spawned and killed, and what each object became. A
@@ -71,7 +21,7 @@ function setUp() {
   const hosts: FakeHost[] = [];
   const killed: Host[] = [];
   const stored = new Map<string, 'ok' | string>();
-  const pool = new WorkerPool<unknown>({ nodeId: 'n'.repeat(32) as NodeIdHex, size: 0, resourceLimits: undefined, onMessage: () => {}, onBadMessage: () => {}, onExit: () => {} });
+  const pool = threadlessPool();
   const services: ActorServices = {
     functionDescriptor: () => undefined,
     onDead: () => {},

@@ -6,55 +6,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TaskSpec } from '../protocol/index.js';
-import { WorkerPool, type WorkerHost } from '../worker-pool/index.js';
+import { fakePooledWorker, threadlessPool } from '../worker-pool/fakes.js';
 import { Cancellation } from './cancellation.js';
 import type { NodeContext } from './context.js';
 import type { TaskRecord, Worker } from './task-manager.js';
-import type { NodeIdHex } from '../ids/index.js';
-
-type FakeWorker = Worker & { readonly host: WorkerHost & { refd: boolean; terminated: number }; readonly sent: unknown[] };
-
-function fakeWorker(): FakeWorker {
-  const sent: unknown[] = [];
-  return {
-    id: 'w'.repeat(32),
-    role: 'task',
-    isolation: 'thread',
-    host: {
-      refd: true,
-      terminated: 0,
-      ref() {
-        this.refd = true;
-      },
-      unref() {
-        this.refd = false;
-      },
-      terminate() {
-        this.terminated++;
-        return Promise.resolve();
-      },
-    },
-    channel: { send: (message) => void sent.push(message), attach: () => 0, flush() {}, onMessage() {}, onError() {}, close() {} },
-    progress: new Int32Array(1),
-    knownFunctions: new Set(),
-    inFlight: new Map(),
-    nextSeq: 1,
-    alive: true,
-    accepting: true,
-    load: 0,
-    reservedCpuUnits: 0,
-    terminatedFor: undefined,
-    ending: false,
-    exitError: undefined,
-    actors: new Set(),
-    knownSlabs: new Map(),
-    sent,
-  };
-}
 
 function setUp() {
-  const pool = new WorkerPool<TaskRecord>({ nodeId: 'n'.repeat(32) as NodeIdHex, size: 0, resourceLimits: undefined, onMessage: () => {}, onBadMessage: () => {}, onExit: () => {} });
-  const worker = fakeWorker();
+  const pool = threadlessPool<TaskRecord>();
+  const worker = fakePooledWorker<TaskRecord>();
   const records = new Map<string, TaskRecord>();
   const context = {
     objects: { get: (id: string) => (records.has(id) ? { producer: records.get(id), state: 'pending' } : undefined), all: () => [] },
@@ -108,7 +67,7 @@ test("a task force-cancelled before it started, then started: its worker, termin
   Atomics.store(worker.progress, 0, running.seq);
   cancellation.cancel(cancelled.spec.returnIds[0] as string, true);
   assert.equal(worker.host.terminated, 0, 'not started: the worker is told, and the task watched');
-  assert.deepEqual(worker.sent, [{ type: 'cancel', seqs: [cancelled.seq] }]);
+  assert.deepEqual(worker.sent.map(({ message }) => message), [{ type: 'cancel', seqs: [cancelled.seq] }]);
   Atomics.store(worker.progress, 0, cancelled.seq); // it started before the cancel message came
   for (const deadline = Date.now() + 30_000; worker.host.terminated === 0; ) {
     assert.ok(Date.now() < deadline, 'the watch terminates the worker once the task has started');

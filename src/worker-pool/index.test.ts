@@ -3,50 +3,7 @@
 // tasks, restarts actors and sends their queued calls on) and a get() may wait for it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { WorkerPool, type PooledWorker, type WorkerHost } from './index.js';
-import type { NodeIdHex } from '../ids/index.js';
-
-interface FakeWorker extends PooledWorker<unknown> {
-  readonly host: WorkerHost & { refd: boolean; terminated: number };
-}
-
-function fakeWorker(role: 'task' | 'actor' = 'task'): FakeWorker {
-  return {
-    id: `worker-${Math.random()}`,
-    role,
-    isolation: 'thread',
-    host: {
-      refd: true,
-      terminated: 0,
-      ref() {
-        this.refd = true;
-      },
-      unref() {
-        this.refd = false;
-      },
-      terminate() {
-        this.terminated++;
-        return Promise.resolve();
-      },
-    },
-    channel: { send() {}, attach: () => 0, flush() {}, onMessage() {}, onError() {}, close() {} },
-    progress: new Int32Array(1),
-    knownFunctions: new Set(),
-    inFlight: new Map(),
-    nextSeq: 1,
-    alive: true,
-    accepting: true,
-    load: 0,
-    reservedCpuUnits: 0,
-    terminatedFor: undefined,
-    ending: false,
-    exitError: undefined,
-    actors: new Set(),
-    knownSlabs: new Map(),
-  };
-}
-
-const newPool = () => new WorkerPool<unknown>({ nodeId: 'n'.repeat(32) as NodeIdHex, size: 0, resourceLimits: undefined, onMessage: () => {}, onBadMessage: () => {}, onExit: () => {} });
+import { fakePooledWorker as fakeWorker, threadlessPool as newPool } from './fakes.js';
 
 test('setBusy: a worker keeps the process alive while it has work, and lets it exit when idle', () => {
   const pool = newPool();
@@ -62,7 +19,7 @@ test('setBusy: a worker keeps the process alive while it has work, and lets it e
 for (const reason of ['cancel', 'shutdown', 'actor'] as const) {
   test(`kill(worker, '${reason}'): the worker stays ref'd until its exit, even when the results of all it had come in first`, () => {
     const pool = newPool();
-    const worker = fakeWorker(reason === 'actor' ? 'actor' : 'task');
+    const worker = fakeWorker({ role: reason === 'actor' ? 'actor' : 'task' });
     pool.setBusy(worker, false); // idle when it is killed
     pool.kill(worker, reason);
     assert.equal(worker.host.terminated, 1);
@@ -75,7 +32,7 @@ for (const reason of ['cancel', 'shutdown', 'actor'] as const) {
 
 test("endAsCrashed: the worker stays ref'd until its exit, which counts as a crash (no terminatedFor)", () => {
   const pool = newPool();
-  const worker = fakeWorker('actor');
+  const worker = fakeWorker({ role: 'actor' });
   pool.setBusy(worker, false);
   pool.endAsCrashed(worker);
   assert.equal(worker.host.terminated, 1);
@@ -87,7 +44,7 @@ test("endAsCrashed: the worker stays ref'd until its exit, which counts as a cra
 
 test('a worker being ended that reports ready stays ref\'d (the pool makes a ready worker idle)', () => {
   const pool = newPool();
-  const worker = fakeWorker('actor');
+  const worker = fakeWorker({ role: 'actor' });
   worker.accepting = false;
   pool.kill(worker, 'actor'); // while it starts
   pool.setBusy(worker, worker.inFlight.size > 0); // what the pool does on its 'ready'
