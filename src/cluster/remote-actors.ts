@@ -14,7 +14,7 @@ import { ActorDiedError, ConnectionError, GcsUnavailableError, MinirayError } fr
 import type { ActorEntry, ActorIdHex, GcsClient, NodeIdHex } from '../gcs/index.js';
 import type { RemoteWork } from '../node/index.js';
 import { groupsIn } from '../placement-group/resources.js';
-import type { ActorCallSpec, ActorInfo, ActorSpec, RemoteValue } from '../protocol/index.js';
+import type { ActorCallSpec, ActorInfo, ActorLookupCallback, ActorSpec, RemoteValue } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { type AgentContext } from './context.js';
 import { functionCodec } from './functions.js';
@@ -526,7 +526,7 @@ export class RemoteActors {
     });
   }
 
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void {
+  lookupActor(name: string, namespace: string, callback: ActorLookupCallback): void {
     this.context.gcs.getNamedActor(name, namespace).then(
       (entry) => {
         if (entry === null || entry.state === 'DEAD') return callback(null);

@@ -8,6 +8,7 @@ import type {
   ClusterQuery,
   GeneratorAnswer,
   ActorInfo,
+  ActorLookupCallback,
   ActorSpec,
   NodeToWorker,
   NewObject,
@@ -53,7 +54,7 @@ export interface NodeClient {
    * Finds a named actor; `callback` gets null when there is none, or `error` when the node could
    * not be asked (a worker's channel closed).
    */
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void;
+  lookupActor(name: string, namespace: string, callback: ActorLookupCallback): void;
   killActor(actorId: ActorIdHex, noRestart: boolean): void;
   /** Asks the cluster's head (through the node) for its node table or resource totals. */
   clusterInfo(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void;
@@ -221,7 +222,7 @@ export class ChannelNodeClient implements NodeClient {
     return undefined;
   }
 
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void {
+  lookupActor(name: string, namespace: string, callback: ActorLookupCallback): void {
     const request = new CallbackRequest(callback, (error: MinirayError) => callback(null, error));
     const id = this.requests.open('lookupActor', request, this.gcsWaitMs(0), this.gcsHint(`getActor('${name}') in namespace '${namespace}'`));
     this.channel.send({ type: 'request', id, method: 'lookupActor', name, namespace });

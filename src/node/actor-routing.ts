@@ -4,9 +4,8 @@
  * the race; lookup, kill and the end of an actor whose handles are all gone; and each call sent to
  * its actor, here or through the cluster where it lives.
  */
-import type { MinirayError } from '../errors/index.js';
 import type { ActorIdHex } from '../ids/index.js';
-import type { ActorCallSpec, ActorInfo, ActorSpec, RemoteValue } from '../protocol/index.js';
+import type { ActorCallSpec, ActorInfo, ActorLookupCallback, ActorSpec, RemoteValue } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { NodeContext } from './context.js';
 
@@ -135,7 +134,7 @@ export class ActorRouting {
     this.context.cluster?.registerActor(spec, this.context.definitionsFor(spec.classId), () => this.context.actors.failNameTaken(spec.actorId));
   }
 
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void {
+  lookupActor(name: string, namespace: string, callback: ActorLookupCallback): void {
     const info = this.context.actors.lookup(name, namespace);
     if (info !== null || this.context.cluster === undefined) callback(info);
     else this.context.cluster.lookupActor(name, namespace, callback);

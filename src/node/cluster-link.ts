@@ -7,8 +7,7 @@
  */
 import type { ActorIdHex } from '../ids/index.js';
 import type { ObjectEntry } from '../ownership/index.js';
-import type { MinirayError } from '../errors/index.js';
-import type { ActorCallSpec, ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
+import type { ActorCallSpec, ActorLookupCallback, ActorSpec, ClusterAnswer, ClusterQuery, RemoteValue, ResourceMap, TaskSpec } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 
 /** A task or actor call this node owns that runs (or may run) on another node. */
@@ -54,7 +53,7 @@ export interface ClusterLink {
   /** `outOfScope`: no handle to it is left (actor lifetimes), rather than a kill(). */
   killRemoteActor(actorId: ActorIdHex, noRestart: boolean, outOfScope?: boolean): void;
   /** A named actor not found on this node: asks the cluster; `error` when the GCS could not be asked (not: there is none). */
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void;
+  lookupActor(name: string, namespace: string, callback: ActorLookupCallback): void;
   /**
    * An actor created here: registered cluster-wide (`onNameTaken`: its name was taken elsewhere
    * first). `functions`: its class's definition, kept with a detached actor's creation record.

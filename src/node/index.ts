@@ -46,6 +46,7 @@ import { TaskManager, functionIdOf, type TaskRecord, type Worker } from './task-
 import { WorkerMessages } from './worker-messages.js';
 import type {
   ActorInfo,
+  ActorLookupCallback,
   ActorSpec,
   ClusterAnswer,
   ClusterQuery,
@@ -357,7 +358,7 @@ export class Node {
     this.actorRouting.createActorHere(spec);
   }
 
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void {
+  lookupActor(name: string, namespace: string, callback: ActorLookupCallback): void {
     this.actorRouting.lookupActor(name, namespace, callback);
   }
 

@@ -3,9 +3,8 @@
  * direct call. (A worker's CoreWorker reaches its node over a channel: core-worker/node-client.ts.)
  */
 import type { NodeClient } from '../core-worker/index.js';
-import type { MinirayError } from '../errors/index.js';
 import type { ActorIdHex, ObjectIdHex } from '../ids/index.js';
-import type { ActorInfo, ActorSpec, ClusterAnswer, ClusterQuery, GeneratorAnswer, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
+import type { ActorInfo, ActorLookupCallback, ActorSpec, ClusterAnswer, ClusterQuery, GeneratorAnswer, NewObject, ObjectPayload, Part, TaskSpec } from '../protocol/index.js';
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { Node } from './index.js';
 
@@ -62,7 +61,7 @@ export class LocalNodeClient implements NodeClient {
     return this.node.createActor(functions, spec);
   }
 
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void {
+  lookupActor(name: string, namespace: string, callback: ActorLookupCallback): void {
     this.node.lookupActor(name, namespace, callback);
   }
 

@@ -8,11 +8,12 @@
  * (local-client.ts), so that a worker and the driver take one path.
  */
 import { setting } from '../config/index.js';
-import { OutOfMemoryError, WorkerCrashedError, type MinirayError } from '../errors/index.js';
+import { OutOfMemoryError, WorkerCrashedError } from '../errors/index.js';
 import type { Block } from '../object-store/index.js';
 import { generatorItemId } from '../object-ref/generator.js';
 import type {
   ActorInfo,
+  ActorLookupCallback,
   ActorSpec,
   ClusterAnswer,
   ClusterQuery,
@@ -39,7 +40,7 @@ export interface NodeDoors {
   submit(functions: readonly FunctionDescriptor[], specs: readonly TaskSpec[]): void;
   createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, throwIfNameTaken?: boolean): ActorInfo | undefined;
   killActor(actorId: string, noRestart: boolean): void;
-  lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null, error?: MinirayError) => void): void;
+  lookupActor(name: string, namespace: string, callback: ActorLookupCallback): void;
   clusterInfo(query: ClusterQuery, callback: (answer: ClusterAnswer) => void): void;
   fetch(ids: readonly string[], withData: boolean, onObject: (object: ObjectPayload) => void, reader?: Worker, fetchLocal?: boolean): () => void;
   addRefs(thread: string, ids: readonly string[], owners?: readonly string[]): void;

@@ -17,7 +17,7 @@
  *   Everything but a request is one-way (fire and forget).
  */
 import type { FunctionDescriptor } from '../serialization/index.js';
-import type { ErrorRecord } from '../errors/index.js';
+import type { ErrorRecord, MinirayError } from '../errors/index.js';
 import type { ActorIdHex, NodeIdHex, ObjectIdHex, RefIdHex, TaskIdHex, WorkerIdHex } from '../ids/index.js';
 
 export { encodeFrame, decodeFrame } from './frame.js';
@@ -237,6 +237,12 @@ export interface ActorInfo {
   /** Its generator methods: calls to them stream (absent: none). */
   readonly generatorMethods?: readonly string[];
 }
+
+/**
+ * The answer to a lookup of a named actor: its info, null when there is none, or `error` when the
+ * cluster's GCS could not be asked (not "there is none": Ray's get_actor fails then too).
+ */
+export type ActorLookupCallback = (info: ActorInfo | null, error?: MinirayError) => void;
 
 /**
  * Work as sent to a worker: the spec's executable part plus the values of its ref arguments. One
