@@ -40,7 +40,8 @@ export interface ActorServices {
   spawnHost(isolation: 'thread' | 'process', runtimeEnv?: RuntimeEnvSpec): Host;
   /** Whether an actor with this runtime environment needs a worker of its own (env: not the node's default environment). */
   needsOwnHost?(runtimeEnv: RuntimeEnvSpec | undefined): boolean;
-  killHost(host: Host): void;
+  /** Ends an actor's own host worker (`actorClass`: the actor it runs, to name that worker). */
+  killHost(host: Host, actorClass: string): void;
   setBusy(host: Host, busy: boolean): void;
   /** Calls `ready` when all `ids` exist, or `failed` with an encoded error (a failed or unknown input). */
   waitForObjects(what: string, ids: readonly string[], ready: () => void, failed: (error: Uint8Array) => void): void;
@@ -404,7 +405,7 @@ export class ActorManager {
       this.services.setBusy(host, true);
       host.channel.send({ type: 'destroyActor', actorId, seq });
     } else {
-      this.services.killHost(host);
+      this.services.killHost(host, actor.spec.className);
     }
   }
 
@@ -543,6 +544,16 @@ export class ActorManager {
       actor.losing ??= died;
       actor.state = 'restarting';
     }
+  }
+
+  /** The classes of the actors a host worker runs (to name the worker in errors). */
+  classesOn(host: Host): string[] {
+    const names: string[] = [];
+    for (const actorId of host.actors) {
+      const name = this.actors.get(actorId)?.spec.className;
+      if (name !== undefined && !names.includes(name)) names.push(name);
+    }
+    return names;
   }
 
   /** A host worker is gone: each of its actors restarts if it may, else dies. */
@@ -826,7 +837,7 @@ export class ActorManager {
         host.channel.send({ type: 'destroyActor', actorId: actor.spec.actorId });
         this.updateBusy(host);
       } else {
-        this.services.killHost(host);
+        this.services.killHost(host, actor.spec.className);
       }
     }
     this.services.releaseHolds(actor.spec.actorId);

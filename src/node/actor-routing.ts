@@ -155,14 +155,17 @@ export class ActorRouting {
   /**
    * Actor lifetimes: no handle to a non-detached actor is left anywhere, and no call of it is
    * pending (each call holds its actor's handles, as Ray's calls do): it ends, and what it held is
-   * freed. One on another node is ended there through the cluster.
+   * freed. One on another node is ended there through the cluster. `ownerDied`: rather, the
+   * thread that owns its handles ended (the reason its callers see), which ends it even while
+   * borrowers hold handles, as Ray's actors end with their owner.
    */
-  actorOutOfScope(actorId: ActorIdHex): void {
+  actorOutOfScope(actorId: ActorIdHex, ownerDied?: string): void {
     if (this.context.actors.unalias(actorId) || this.remoteAliases.delete(actorId)) return this.context.objects.releaseHolds(actorId);
     // Its name claim is not answered: ended (or its alias dropped) once it is known which it is.
     const awaiting = this.claiming.get(actorId) ?? this.context.envs.awaitingWorkingDir?.get(actorId);
     if (awaiting !== undefined) return void awaiting.push({ kind: 'outOfScope' });
-    if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.outOfScope(actorId);
+    if (ownerDied !== undefined && this.context.actors.has(actorId)) this.context.actors.endIfAlive(actorId, ownerDied);
+    else if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.outOfScope(actorId);
     else this.context.cluster.killRemoteActor(actorId, true, true);
   }
 

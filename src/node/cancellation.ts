@@ -53,6 +53,21 @@ export class Cancellation {
     }
   }
 
+  /**
+   * A task whose owner's thread ended (see ObjectDirectory.ownerDied): as in Ray, it is stopped
+   * like a cancel without force (dropped from its queue, told if it runs, never retried), and its
+   * objects, already failed with `error`, stay so.
+   */
+  stopForDeadOwner(record: TaskRecord, error: Uint8Array): void {
+    if (record.cancelled || record.state === 'finished') return;
+    record.cancelled = true;
+    const { state, worker } = record;
+    if (state === 'queued') this.context.dispatcher.removeFromQueue(record);
+    if (record.remote) this.context.cluster?.cancelRemote(record.spec, false, false);
+    this.context.tasks.failTask(record, error);
+    if (state === 'running' && worker !== undefined) worker.channel.send({ type: 'cancel', seqs: [record.seq] });
+  }
+
   // ---- recursive cancel, and cancel of actor calls (env) ----
 
   /** Tasks cancelled with recursive: a task they submit later is cancelled at once. Bounded: cleared when large. */

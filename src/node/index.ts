@@ -43,7 +43,7 @@ import { ObjectReads } from './reads.js';
 import { NodeResources } from './resources.js';
 import { RuntimeEnvs } from './runtime-envs.js';
 import { TaskManager, functionIdOf, type TaskRecord, type Worker } from './task-manager.js';
-import { WorkerMessages } from './worker-messages.js';
+import { ACTOR_WORKER_ENDED, WorkerMessages } from './worker-messages.js';
 import type {
   ActorInfo,
   ActorLookupCallback,
@@ -184,7 +184,10 @@ export class Node {
       functionDescriptor: (id) => this.functions.get(id),
       spawnHost: (isolation, runtimeEnv) => this.pool.spawnActorHost(isolation, this.envs.needsOwnWorkers(runtimeEnv) ? (runtimeEnv ?? {}) : undefined),
       needsOwnHost: (runtimeEnv) => this.envs.needsOwnWorkers(runtimeEnv),
-      killHost: (host) => this.pool.kill(host as Worker, 'actor'),
+      killHost: (host, actorClass) => {
+        this.workerMessages.ownerGone(host as Worker, ACTOR_WORKER_ENDED, [actorClass]); // what it owns is gone from now on, not from its exit
+        this.pool.kill(host as Worker, 'actor');
+      },
       setBusy: (host, busy) => this.pool.setBusy(host as Worker, busy),
       // An actor here reads its arguments here: copies come first of those held elsewhere.
       waitForObjects: (what, ids, ready, failed) => this.reads.waitForObjects(what, ids, () => this.reads.withCopies(ids, ready), failed),

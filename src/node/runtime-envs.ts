@@ -125,14 +125,19 @@ export class RuntimeEnvs {
     );
   }
 
-  /** Too many env workers: an idle one of another environment goes. */
+  /**
+   * Too many env workers: an idle one of another environment goes, unless each owns objects that
+   * are still referenced (they would die with it), as Ray's pool keeps such workers; then there is
+   * one worker more.
+   */
   private makeRoomForEnvWorker(key: string): void {
     let total = 0;
     for (const list of this.context.pool.envWorkers.values()) total += list.length;
     if (total < Math.max(4, 2 * this.context.options.numWorkers)) return;
+    const owners = this.context.objects.owners();
     for (const [other, list] of this.context.pool.envWorkers) {
       if (other === key) continue;
-      const idle = list.find((w) => w.accepting && w.inFlight.size === 0);
+      const idle = list.find((w) => w.accepting && w.inFlight.size === 0 && !owners.has(w.id));
       if (idle === undefined) continue;
       idle.accepting = false;
       this.context.pool.kill(idle, 'shutdown');

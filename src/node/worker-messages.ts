@@ -8,7 +8,8 @@
  * (local-client.ts), so that a worker and the driver take one path.
  */
 import { setting } from '../config/index.js';
-import { OutOfMemoryError, WorkerCrashedError } from '../errors/index.js';
+import { OutOfMemoryError, OwnerDiedError, WorkerCrashedError } from '../errors/index.js';
+import type { ActorIdHex } from '../ids/index.js';
 import type { Block } from '../object-store/index.js';
 import { generatorItemId } from '../object-ref/generator.js';
 import type {
@@ -464,6 +465,7 @@ export class WorkerMessages {
     if (this.context.stopped) return;
     this.context.objects.dropThread(worker.id); // its refs and leases die with it
     this.context.generators?.ownerGone(worker.id);
+    this.ownerGone(worker);
     this.workerRequests.dropWorker(worker);
     if (worker.role === 'actor') {
       this.context.actors.onHostExit(worker);
@@ -516,6 +518,32 @@ export class WorkerMessages {
     this.context.dispatcher.scheduleDispatch();
   }
 
+  /**
+   * What the worker owned goes with it, as in Ray, where an object lives only as long as the
+   * worker that owns it: the objects it put and the results of the tasks and actor calls it
+   * submitted fail with OwnerDiedError for whoever still holds refs to them, those tasks stop, and
+   * the non-detached actors it created end. Called at its exit, and already when the node decides
+   * to end an actor's worker (so that what it owned is gone as soon as kill() has taken effect);
+   * what it owned is gone once either happened.
+   */
+  ownerGone(worker: Worker, how = ownerEnd(worker), classes = worker.role === 'actor' ? this.context.actors.classesOn(worker) : []): void {
+    const kind = worker.isolation === 'process' ? 'process' : 'thread';
+    const who = `worker ${worker.id.slice(0, 8)} (${classes.length > 0 ? `the ${kind} of actor ${classes.join(', ')}` : worker.role === 'actor' ? `an actor ${kind}` : `a task ${kind}`})`;
+    const { producers, actors } = this.context.objects.ownerDied(
+      worker.id,
+      (id) => encodeError(threadOwnerDiedError(id, who, how)),
+      (id, entry) => {
+        this.context.tasks.lineage.freed(id); // nobody is left to rebuild it
+        this.context.cluster?.freed(id, entry); // its primary copy on another node goes
+      },
+    );
+    if (producers.length === 0 && actors.length === 0) return;
+    const error = encodeError(new OwnerDiedError(`the task's owner, ${who}, ${how}: a task stops with the worker that submitted it, as its results would have no owner`));
+    for (const record of producers) this.context.cancellation.stopForDeadOwner(record, error);
+    const reason = `its owner, ${who}, ${how}, and a non-detached actor ends with the worker that created it (create it with lifetime: 'detached' to keep it)`;
+    for (const actorId of actors) this.context.actorRouting.actorOutOfScope(actorId as ActorIdHex, reason);
+  }
+
   private crashError(worker: Worker): (record: TaskRecord) => Error {
     const reason = worker.exitError;
     const oom = (reason as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
@@ -528,4 +556,24 @@ export class WorkerMessages {
       return oom ? new OutOfMemoryError(message) : new WorkerCrashedError(message);
     };
   }
+}
+
+/** How an actor's worker ended that the node ended, as an owner's error says it. */
+export const ACTOR_WORKER_ENDED = 'ended (its actor was killed, exited or went out of scope)';
+
+/** How a worker ended, as an owner's error says it. */
+function ownerEnd(worker: Worker): string {
+  if (worker.terminatedFor === 'actor') return ACTOR_WORKER_ENDED;
+  if (worker.terminatedFor === 'cancel') return 'was terminated by cancel({ force: true })';
+  if (worker.terminatedFor === 'shutdown') return 'was stopped';
+  return `died${worker.exitError === undefined ? '' : ` (${worker.exitError.message})`}`;
+}
+
+/** What an object fails with when the worker thread (or process) that owned it ends. */
+export function threadOwnerDiedError(id: string, who: string, how: string): OwnerDiedError {
+  return new OwnerDiedError(
+    `ObjectRef(${id}) was owned by ${who}, which ${how}. An object lives only as long as its owner, the worker that put it or submitted the task that made it ` +
+      '(as in Ray). To outlive that worker, return the value itself rather than a ref made there (the caller then owns it), or keep the worker alive while its refs are used ' +
+      '(for an actor: kill it only once they are read).',
+  );
 }

@@ -5,13 +5,16 @@
 // exactly while it is reachable: pending (its task may still store it), referred to by a thread,
 // held as an argument of an unfinished task, or nested in a live object; once freed it never comes
 // back. Freed objects leave the store, each is announced once, and a failed one freed without its
-// error having been read is reported once as unhandled.
+// error having been read is reported once as unhandled. A thread that exits takes what it owns
+// with it (ownerDied): those objects fail, their values' nested refs and their tasks' arguments
+// are let go, and what their tasks report later is dropped.
 import { randomHex, type ActorIdHex, type ObjectIdHex, type TaskIdHex } from '../ids/index.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { ObjectStore } from '../object-store/index.js';
-import { encodeError, encodeValue } from '../serialization/index.js';
+import { OwnerDiedError } from '../errors/index.js';
+import { decodeErrorRecord, encodeError, encodeValue } from '../serialization/index.js';
 import { ObjectDirectory } from './index.js';
 
 const THREADS = ['driver', 'w1', 'w2'] as const;
@@ -49,6 +52,9 @@ interface Fact {
   nested: string[];
   /** Threads that took a ref to it (the owner from the start) and have not dropped it. */
   threads: Set<string>;
+  readonly owner: string;
+  /** Its owner exited: it failed with OwnerDiedError, whatever its task reports. */
+  ownerDied: boolean;
 }
 
 function run(sequence: Op[]): void {
@@ -74,7 +80,7 @@ function run(sequence: Op[]): void {
   const create = (owner: string, pending: boolean): string => {
     const id = `o${next++}`;
     ids.push(id);
-    facts.set(id, { pending, failed: false, read: false, nested: [], threads: new Set([owner]) });
+    facts.set(id, { pending, failed: false, read: false, nested: [], threads: new Set([owner]), owner, ownerDied: false });
     return id;
   };
 
@@ -131,7 +137,19 @@ function run(sequence: Op[]): void {
       case 'exit': {
         const name = THREADS[step.thread] as string;
         directory.dropThread(name);
-        for (const fact of facts.values()) fact.threads.delete(name);
+        directory.ownerDied(name, () => encodeError(new OwnerDiedError(`${name} died`)));
+        for (const [id, fact] of facts) {
+          fact.threads.delete(name);
+          if (fact.owner !== name || gone.has(id) || fact.ownerDied) continue;
+          fact.ownerDied = true;
+          if (!fact.failed) {
+            fact.failed = true;
+            fact.read = true; // not a task's error: never reported as unhandled
+            fact.nested = [];
+          }
+          fact.pending = false;
+          argumentsOf.delete(id);
+        }
         break;
       }
       case 'read': {
@@ -190,9 +208,48 @@ test('a pending object outlives every ref to it, and goes when its task stores i
   run([
     { op: 'submit', owner: 0, args: [] },
     { op: 'removeRef', thread: 0, object: 0 },
-    { op: 'exit', thread: 0 },
+    { op: 'exit', thread: 1 },
     { op: 'finish', task: 0, failed: false, nested: [] },
   ]);
+});
+
+test("an owner's exit fails what it owns and others still hold; its tasks' late results are dropped", () => {
+  const store = new ObjectStore(1 << 20);
+  const freed: string[] = [];
+  const directory = new ObjectDirectory<string>(store, () => assert.fail('nothing is reported as unhandled'), (id) => freed.push(id));
+  const [put, inner, result, argument] = [0, 1, 2, 3].map(() => randomHex<ObjectIdHex>());
+  directory.setObject(inner as string, encodeValue(1, 'inner').data, false, { owner: 'w1' });
+  directory.setObject(argument as string, encodeValue(2, 'argument').data, false, { owner: 'driver' });
+  directory.setObject(put as string, encodeValue(3, 'put').data, false, { owner: 'w1', nested: [inner as string] });
+  directory.addPending(result as string, 'w1', 'task of w1');
+  directory.hold(result as ObjectIdHex, [argument as string], 'argument of task t');
+  directory.addHandles('driver', [put as string, result as string]); // the driver borrows both
+  directory.removeHandles('w1', [inner as string]);
+  directory.removeHandles('driver', [argument as string]); // only the task's hold keeps it
+
+  directory.dropThread('w1');
+  const { producers, actors } = directory.ownerDied('w1', (id) => encodeError(new OwnerDiedError(`${id}: w1 died`)));
+  assert.deepEqual(producers, ['task of w1'], "the pending object's task is the node's to stop");
+  assert.deepEqual(actors, []);
+  for (const id of [put, result]) {
+    assert.equal(directory.get(id as string)?.state, 'failed');
+    const record = decodeErrorRecord(store.get(id as string) as Uint8Array);
+    assert.equal(record.name, 'OwnerDiedError');
+    assert.equal(record.message, `${id}: w1 died`);
+  }
+  // The put's value went, and with it the ref nested in it; the task's argument is let go too.
+  assert.deepEqual(freed.sort(), [inner, argument].sort());
+  assert.equal(store.contains(inner as string), false);
+
+  // The task reports after all: nothing changes, and its out-of-band bytes go back to the arena.
+  const block = store.allocate(64);
+  directory.setObject(result as string, encodeValue(4, 'late').data, false, { blocks: [block] });
+  assert.equal(decodeErrorRecord(store.get(result as string) as Uint8Array).name, 'OwnerDiedError');
+  assert.equal(store.stats().arena.usedBytes, 0);
+
+  // Once the borrower lets go, they go as any object does.
+  directory.removeHandles('driver', [put as string, result as string]);
+  assert.equal(directory.size, 0);
 });
 
 test('an argument is held until its task finishes, and a nested ref while its container lives', () => {

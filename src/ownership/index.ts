@@ -58,6 +58,11 @@ export interface ObjectEntry<P> {
    * so handles are counted as refs are, borrowers included; freeing it ends the actor.
    */
   actorHandle?: true;
+  /**
+   * Its owner's thread ended (see ownerDied): it stays failed, whatever its task still reports,
+   * until nothing refers to it any more.
+   */
+  ownerDied?: true;
 }
 
 export interface ObjectInfo {
@@ -230,6 +235,11 @@ export class ObjectDirectory<P> {
     failed: boolean,
     options: { owner?: string; throwIfFull?: boolean; blocks?: Block[]; nested?: readonly string[] } = {},
   ): void {
+    if (this.entries.get(id)?.ownerDied === true) {
+      // The result of a task whose owner is gone: nobody can own it, so it is dropped.
+      for (const block of options.blocks ?? []) this.store.freeBlock(block);
+      return;
+    }
     try {
       this.store.putWithId(id, data, { evenIfFull: failed, blocks: options.blocks ?? [] });
     } catch (error) {
@@ -376,6 +386,65 @@ export class ObjectDirectory<P> {
     if (held === undefined) return;
     this.holdsByKey.delete(key);
     for (const id of held.ids) this.removeHold(id, held.reason);
+  }
+
+  /**
+   * The thread `owner` ended (its worker crashed or was terminated, its actor ended). As in Ray,
+   * where an object lives only as long as its owner, each object it owned that something still
+   * refers to (call this after dropThread, which frees the rest) fails with `error(id)`, an
+   * OwnerDiedError: its value and the refs nested in it are let go, its waiters are told, and
+   * whatever its task still reports is dropped. An object that had failed already keeps its own
+   * error, which says more. Returns what the node must stop: the tasks it had submitted that have
+   * not finished (the producers of its pending objects), and the actors whose handles it owned.
+   */
+  ownerDied(
+    owner: string,
+    error: (id: string) => Uint8Array,
+    /** Called for each ready object whose value goes, before its location is forgotten (its copies on other nodes go too). */
+    valueGone: (id: string, entry: ObjectEntry<P>) => void = () => {},
+  ): { producers: P[]; actors: string[] } {
+    const producers: P[] = [];
+    const actors: string[] = [];
+    const gone: string[] = [];
+    for (const [id, entry] of this.entries) {
+      if (entry.owner !== owner || entry.foreignOwner !== undefined || entry.ownerDied === true) continue;
+      if (entry.actorHandle === true) {
+        actors.push(id);
+        continue;
+      }
+      entry.ownerDied = true;
+      gone.push(id);
+      if (entry.producer !== undefined && !producers.includes(entry.producer)) producers.push(entry.producer);
+      if (entry.state === 'failed') continue;
+      if (entry.state === 'ready') valueGone(id, entry);
+      delete entry.location;
+      delete entry.remoteSize;
+      this.store.delete(id);
+      this.store.putWithId(id, error(id), { evenIfFull: true });
+      entry.state = 'failed';
+      entry.producer = undefined;
+      entry.errorSeen = true; // not a task's error: nobody is to be told it went unread
+    }
+    for (const id of gone) {
+      const entry = this.entries.get(id);
+      if (entry === undefined) continue;
+      const nested = entry.nested;
+      entry.nested = undefined;
+      for (const inner of nested ?? []) this.removeHold(inner, `inside ${id}`);
+      this.releaseHolds(id as ObjectIdHex); // a pending task's arguments (held under its first return ID)
+      const waiters = entry.waiters;
+      entry.waiters = null;
+      if (waiters !== null) for (const wake of waiters) wake();
+      this.maybeFree(id);
+    }
+    return { producers, actors };
+  }
+
+  /** The threads that own objects something still refers to (workers to keep, then: see ownerDied). */
+  owners(): Set<string> {
+    const owners = new Set<string>();
+    for (const entry of this.entries.values()) if (entry.foreignOwner === undefined && entry.ownerDied !== true) owners.add(entry.owner);
+    return owners;
   }
 
   // ---- leases --------------------------------------------------------------------------------
