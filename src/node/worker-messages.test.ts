@@ -1,7 +1,7 @@
 // What workers say to their node, on fakes (no threads, no node): a message that names what its
 // worker was never given marks the worker as crashed; a throw of the node's own handling is logged
 // once and blames nobody; a worker's exit sends back the tasks it had not started and fails those
-// it had, out of retries.
+// it had, out of retries, and what it owned goes with it.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { fromErrorRecord } from '../errors/index.js';
@@ -119,8 +119,22 @@ test("a worker's exit: the task it had started fails when out of retries, with w
   const failed: Array<{ record: TaskRecord; error: Error }> = [];
   const requeued: TaskRecord[] = [];
   const steps: string[] = [];
+  const owned = record(3); // a task the worker had submitted, queued elsewhere
+  const ownedActor = 'ac'.repeat(16);
+  const stopped: Array<{ record: TaskRecord; error: Error }> = [];
+  const ended: Array<{ actorId: string; reason: string | undefined }> = [];
+  const ownedErrors: Error[] = [];
   const context = {
-    objects: { dropThread: (id: string) => steps.push(`dropThread ${id.slice(0, 8)}`) },
+    objects: {
+      dropThread: (id: string) => steps.push(`dropThread ${id.slice(0, 8)}`),
+      ownerDied: (id: string, error: (id: string) => Uint8Array) => {
+        steps.push(`ownerDied ${id.slice(0, 8)}`);
+        ownedErrors.push(fromErrorRecord(decodeErrorRecord(error('0f'.repeat(16)))));
+        return { producers: [owned], actors: [ownedActor] };
+      },
+    },
+    cancellation: { stopForDeadOwner: (r: TaskRecord, error: Uint8Array) => stopped.push({ record: r, error: fromErrorRecord(decodeErrorRecord(error)) }) },
+    actorRouting: { actorOutOfScope: (actorId: string, reason?: string) => ended.push({ actorId, reason }) },
     scheduler: { onWorkerLost: () => steps.push('lost'), requeue: (records: TaskRecord[]) => requeued.push(...records) },
     tasks: {
       retriesLeft: (r: TaskRecord) => r.retries < r.spec.maxRetries,
@@ -130,7 +144,14 @@ test("a worker's exit: the task it had started fails when out of retries, with w
     dispatcher: { scheduleDispatch: () => steps.push('dispatch') },
   };
   messages(context).onWorkerExit(asWorker);
-  assert.deepEqual(steps, ['dropThread abababab', 'lost', 'replaced', 'dispatch']);
+  assert.deepEqual(steps, ['dropThread abababab', 'ownerDied abababab', 'lost', 'replaced', 'dispatch']);
+  // What it owned goes with it: its objects' error names it, its task stops, its actor ends.
+  assert.equal(ownedErrors[0]?.name, 'OwnerDiedError');
+  assert.match(ownedErrors[0]?.message ?? '', /^ObjectRef\((0f){16}\) was owned by worker abababab \(a task thread\), which died\. /);
+  assert.deepEqual(stopped.map((s) => [s.record, s.error.name]), [[owned, 'OwnerDiedError']]);
+  assert.match(stopped[0]?.error.message ?? '', /the task's owner, worker abababab \(a task thread\), died/);
+  assert.equal(ended[0]?.actorId, ownedActor);
+  assert.match(ended[0]?.reason ?? '', /its owner, worker abababab \(a task thread\), died, and a non-detached actor ends with the worker that created it/);
   assert.equal(failed.length, 1);
   assert.equal(failed[0]?.record, started);
   assert.equal(failed[0]?.error.name, 'WorkerCrashedError');
