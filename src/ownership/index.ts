@@ -235,7 +235,8 @@ export class ObjectDirectory<P> {
     failed: boolean,
     options: { owner?: string; throwIfFull?: boolean; blocks?: Block[]; nested?: readonly string[] } = {},
   ): void {
-    if (this.entries.get(id)?.ownerDied === true) {
+    let entry = this.entries.get(id);
+    if (entry?.ownerDied === true) {
       // The result of a task whose owner is gone: nobody can own it, so it is dropped.
       for (const block of options.blocks ?? []) this.store.freeBlock(block);
       return;
@@ -248,7 +249,6 @@ export class ObjectDirectory<P> {
       this.store.putWithId(id, encodeError(error), { evenIfFull: true });
       failed = true;
     }
-    let entry = this.entries.get(id);
     if (entry === undefined) {
       this.addPending(id, options.owner ?? '', undefined);
       entry = this.entries.get(id) as ObjectEntry<P>;
