@@ -331,8 +331,8 @@ export class ClusterAgent implements ClusterLink {
     this.actors.actorAlive(actorId, numRestarts);
   }
 
-  killRemoteActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false): void {
-    this.actors.killRemoteActor(actorId, noRestart, outOfScope);
+  killRemoteActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false, ownerDied?: string): void {
+    this.actors.killRemoteActor(actorId, noRestart, outOfScope, ownerDied);
   }
 
   lookupActor(name: string, namespace: string, callback: (info: ActorInfo | null) => void): void {
@@ -349,6 +349,10 @@ export class ClusterAgent implements ClusterLink {
 
   freed(id: string, entry: ObjectEntry<unknown>): void {
     this.objects.freed(id, entry);
+  }
+
+  ownerDied(failed: ReadonlyMap<string, readonly { readonly id: string; readonly message: string }[]>): void {
+    for (const [nodeId, objects] of failed) this.context.links.tell(this.context.links.link(nodeId), 'ownerDied', { failed: objects });
   }
 
   borrow(ownerNode: string, ids: readonly string[]): void {
@@ -411,7 +415,7 @@ export class ClusterAgent implements ClusterLink {
       })
       .handle('executeTask', parse.executeTask, (body, peer) => this.work.executeTask(body, peer))
       .on('createActor', parse.createActor, (body) => this.work.createActor(body))
-      .on('killActor', parse.killActor, ({ actorId, noRestart, outOfScope }) => node.killActor(actorId, noRestart, outOfScope === true))
+      .on('killActor', parse.killActor, ({ actorId, noRestart, outOfScope, ownerDied }) => node.killActor(actorId, noRestart, outOfScope === true, ownerDied))
       .on('cancelTask', parse.cancelTask, ({ returnId, force, recursive }) => node.cancel(returnId, force, recursive === true))
       .handle('getObject', parse.objectId, ({ id, lostAt }, _peer, signal) => {
         // The asker could not read the copy it was told of: made again first (or failed, saying why).
@@ -425,6 +429,7 @@ export class ClusterAgent implements ClusterLink {
       .handle('readChunk', parse.readChunk, (body, peer) => this.objects.readChunk(body, peer))
       .on('endPull', parse.pullId, ({ pullId }, peer) => this.objects.endPull(pullId, peer))
       .on('freeObjects', parse.freeObjects, (body, peer) => this.objects.freeObjects(body, peer))
+      .on('ownerDied', parse.ownerDied, ({ failed }, peer) => node.remoteObjects.ownerDiedAt(peer.hello.nodeId, failed))
       .on('borrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, true))
       .on('unborrow', parse.ids, ({ ids }, peer) => node.remoteObjects.borrowedBy(peer.hello.nodeId, ids, false))
       .on('addCopies', parse.ids, ({ ids }, peer) => node.remoteObjects.copiesAt(peer.hello.nodeId, ids, true))

@@ -42,3 +42,21 @@ test("a peer's executeTask of a spec that is both kinds, or neither, is refused 
     assert.match(parsed.message, expected);
   }
 });
+
+test("a peer's ownerDied names objects by ID, each with its message; killActor may say the owner ended", () => {
+  const body = { failed: [{ id: ID, message: 'ObjectRef(a…) was owned by worker w, which died.' }] };
+  assert.deepEqual(parse.ownerDied(body), body);
+  const cases: Array<[unknown, RegExp]> = [
+    [{}, /failed must be an array/],
+    [{ failed: [{ id: 'not an id', message: 'm' }] }, /failed\[0\]/],
+    [{ failed: [{ id: ID }] }, /message must be a string/],
+  ];
+  for (const [bad, expected] of cases) {
+    const parsed = parse.ownerDied(bad);
+    assert.ok(parsed instanceof ProtocolError, JSON.stringify(bad));
+    assert.match(parsed.message, expected);
+  }
+  const kill = parse.killActor({ actorId: ID, noRestart: true, outOfScope: true, ownerDied: 'its owner ended' });
+  assert.ok(!(kill instanceof ProtocolError) && kill.ownerDied === 'its owner ended');
+  assert.ok(parse.killActor({ actorId: ID, noRestart: true, outOfScope: true, ownerDied: 3 }) instanceof ProtocolError);
+});

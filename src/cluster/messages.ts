@@ -13,6 +13,7 @@
  *   freeObjects  (notify)   the owner freed objects the receiver kept for it
  *   borrow / unborrow (notify)  the caller holds (no longer holds) refs to objects the receiver owns
  *   addCopies / dropCopies (notify)  the caller has (no longer has) copies of objects the receiver owns
+ *   ownerDied    (notify)   the worker of the caller's that owned these objects ended: the receiver's copies fail
  *   taskLogs     (notify)   output lines of tasks the receiver owns that ran on the caller: written to its stdout
  *   generatorItem (notify)  a value yielded by a streaming task the receiver owns that runs on the caller
  *   generatorAck  (notify)  the owner has read `consumed` items of that stream (for its backpressure)
@@ -45,6 +46,8 @@ export interface KillActor {
   readonly noRestart: boolean;
   /** Its owner found no handle left (actor lifetimes), so its callers are told that, not kill(). */
   readonly outOfScope?: true;
+  /** With outOfScope: rather, the worker that owned it ended; what its callers are told. */
+  readonly ownerDied?: string;
 }
 export interface CancelTask {
   readonly returnId: string;
@@ -80,6 +83,10 @@ export interface FreeObjects {
 }
 export interface Ids {
   readonly ids: readonly string[];
+}
+/** Objects owned by a worker of the caller's node that ended, each with the message its readers get. */
+export interface OwnerDied {
+  readonly failed: readonly { readonly id: string; readonly message: string }[];
 }
 export interface TaskLogs {
   readonly lines: readonly ForwardedLogLine[];
@@ -157,6 +164,13 @@ function body<T>(what: string, check: (o: Fields) => void): (value: unknown) => 
     });
 }
 
+function aFailedObject(value: unknown): { id: string; message: string } {
+  const o = fields(value);
+  anId(o['id']);
+  str(o['message'], 'message');
+  return o as unknown as { id: string; message: string };
+}
+
 export const parse = {
   executeTask: body<ExecuteTask>('executeTask', (o) => {
     withArgs(o);
@@ -172,7 +186,9 @@ export const parse = {
     id(o['actorId'], 'actorId');
     bool(o['noRestart'], 'noRestart');
     if (o['outOfScope'] !== undefined && o['outOfScope'] !== true) fail('outOfScope', 'true when present', o['outOfScope']);
+    if (o['ownerDied'] !== undefined) str(o['ownerDied'], 'ownerDied');
   }),
+  ownerDied: body<OwnerDied>('ownerDied', (o) => list(o['failed'], 'failed', aFailedObject)),
   cancelTask: body<CancelTask>('cancelTask', (o) => {
     id(o['returnId'], 'returnId');
     bool(o['force'], 'force');

@@ -509,10 +509,11 @@ export class RemoteActors {
     return false;
   }
 
-  killRemoteActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false): void {
+  killRemoteActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false, ownerDied?: string): void {
     if (noRestart && this.relocating.has(actorId)) {
       // Between instances (its node died): the GCS ends it, and a new instance coming up ends on seeing that.
-      const reason = outOfScope ? `actor ${actorId} ended: every handle to it went out of scope (it is not detached)` : `actor ${actorId} was killed with kill()`;
+      const reason =
+        ownerDied !== undefined ? `actor ${actorId} is dead: ${ownerDied}` : outOfScope ? `actor ${actorId} ended: every handle to it went out of scope (it is not detached)` : `actor ${actorId} was killed with kill()`;
       void this.context.gcs.updateActor(actorId, 'DEAD', { reason }).catch(() => {});
       return;
     }
@@ -521,8 +522,11 @@ export class RemoteActors {
         if (!this.actorCallQueues.has(actorId)) this.deadActors.delete(actorId); // no call waits for why
         return;
       }
-      if (nodeId === this.context.self) this.context.node.killActor(actorId, noRestart, outOfScope); // restarted here meanwhile
-      else this.context.links.tell(this.context.links.link(nodeId), 'killActor', outOfScope ? { actorId, noRestart, outOfScope: true } : { actorId, noRestart });
+      if (nodeId === this.context.self) this.context.node.killActor(actorId, noRestart, outOfScope, ownerDied); // restarted here meanwhile
+      else {
+        const body = outOfScope ? (ownerDied !== undefined ? { actorId, noRestart, outOfScope: true as const, ownerDied } : { actorId, noRestart, outOfScope: true as const }) : { actorId, noRestart };
+        this.context.links.tell(this.context.links.link(nodeId), 'killActor', body);
+      }
     });
   }
 

@@ -140,16 +140,21 @@ export class ActorRouting {
     else this.context.cluster.lookupActor(name, namespace, callback);
   }
 
-  /** `outOfScope`: its owner on another node found no handle left (the reason its callers see). */
-  killActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false): void {
+  /**
+   * `outOfScope`: its owner on another node found no handle left, or (`ownerDied`, the reason its
+   * callers see) the worker that owned it there ended.
+   */
+  killActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false, ownerDied?: string): void {
     actorId = this.aliasedActor(actorId);
     // Its name claim is not answered: which actor this handle reaches is not known yet (as Ray's
     // getIfExists handle is the holder's, a kill through it ends the holder if the claim lost).
     const awaiting = this.claiming.get(actorId) ?? this.context.envs.awaitingWorkingDir?.get(actorId);
     if (awaiting !== undefined) return void awaiting.push({ kind: 'kill', noRestart, outOfScope });
-    if (outOfScope && this.context.actors.has(actorId)) this.context.actors.outOfScope(actorId);
-    else if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.kill(actorId, noRestart);
-    else this.context.cluster.killRemoteActor(actorId, noRestart, outOfScope);
+    if (outOfScope && this.context.actors.has(actorId)) {
+      if (ownerDied !== undefined) this.context.actors.endIfAlive(actorId, ownerDied);
+      else this.context.actors.outOfScope(actorId);
+    } else if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.kill(actorId, noRestart);
+    else this.context.cluster.killRemoteActor(actorId, noRestart, outOfScope, ownerDied);
   }
 
   /**
@@ -166,7 +171,7 @@ export class ActorRouting {
     if (awaiting !== undefined) return void awaiting.push({ kind: 'outOfScope' });
     if (ownerDied !== undefined && this.context.actors.has(actorId)) this.context.actors.endIfAlive(actorId, ownerDied);
     else if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.outOfScope(actorId);
-    else this.context.cluster.killRemoteActor(actorId, true, true);
+    else this.context.cluster.killRemoteActor(actorId, true, true, ownerDied);
   }
 
   /** Creates an actor another node placed here, once its constructor arguments are taken in. */

@@ -50,8 +50,8 @@ export interface ClusterLink {
    * or the node it names cannot).
    */
   takeActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, canRunHere: boolean): boolean | Error;
-  /** `outOfScope`: no handle to it is left (actor lifetimes), rather than a kill(). */
-  killRemoteActor(actorId: ActorIdHex, noRestart: boolean, outOfScope?: boolean): void;
+  /** `outOfScope`: no handle to it is left (actor lifetimes), rather than a kill(); `ownerDied`: rather, its owner here ended (the reason). */
+  killRemoteActor(actorId: ActorIdHex, noRestart: boolean, outOfScope?: boolean, ownerDied?: string): void;
   /** A named actor not found on this node: asks the cluster; `error` when the GCS could not be asked (not: there is none). */
   lookupActor(name: string, namespace: string, callback: ActorLookupCallback): void;
   /**
@@ -89,6 +89,8 @@ export interface ClusterLink {
   cancelRemoteCall(returnId: string, recursive: boolean, error: Uint8Array): void;
   /** A runtimeEnv.workingDir package from the GCS's KV (its sha256 as key), or null when it has none (env). */
   fetchPackage(key: string): Promise<Uint8Array | null>;
+  /** A worker here that owned objects ended: the nodes that borrow them or hold copies (the map's keys) fail them too. */
+  ownerDied(failed: ReadonlyMap<string, readonly { readonly id: string; readonly message: string }[]>): void;
   /** An object was freed here: its holders elsewhere may drop their copies, its owner a borrower. */
   freed(id: string, entry: ObjectEntry<unknown>): void;
   /** A placement group ended (its creation refused here: helper pg): its work here and parked for it fails. */

@@ -365,8 +365,9 @@ export class Node {
     this.actorRouting.lookupActor(name, namespace, callback);
   }
 
-  killActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false): void {
-    this.actorRouting.killActor(actorId, noRestart, outOfScope);
+  /** `ownerDied` (with outOfScope): the worker that owned it ended, on the node that asked. */
+  killActor(actorId: ActorIdHex, noRestart: boolean, outOfScope = false, ownerDied?: string): void {
+    this.actorRouting.killActor(actorId, noRestart, outOfScope, ownerDied);
   }
 
   /** Asks the cluster (its head's tables) on behalf of a CoreWorker of this node. */

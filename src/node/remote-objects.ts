@@ -4,7 +4,7 @@
  * the copies it makes of objects held elsewhere, and what it keeps for owners and borrowers on
  * other nodes. The cluster link (src/cluster) calls these; the node's own tasks never need them.
  */
-import { ObjectLostError } from '../errors/index.js';
+import { ObjectLostError, OwnerDiedError } from '../errors/index.js';
 import type { Block, ObjectStore } from '../object-store/index.js';
 import type { ObjectDirectory, ObjectEntry } from '../ownership/index.js';
 import type { RemoteValue } from '../protocol/index.js';
@@ -144,6 +144,16 @@ export class RemoteObjects<P> {
       throw error;
     }
     return blocks;
+  }
+
+  /**
+   * A worker on `ownerNode` that owned objects borrowed here ended (that node says so): they fail
+   * here as there, copies and all. Only that node's objects: it cannot fail another's.
+   */
+  ownerDiedAt(ownerNode: string, failed: readonly { readonly id: string; readonly message: string }[]): void {
+    for (const { id, message } of failed) {
+      if (this.objects.get(id)?.foreignOwner === ownerNode) this.objects.ownerDiedElsewhere(id, encodeError(new OwnerDiedError(message)));
+    }
   }
 
   /** An owner on another node freed objects this node kept for it. */

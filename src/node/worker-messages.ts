@@ -529,14 +529,24 @@ export class WorkerMessages {
   ownerGone(worker: Worker, how = ownerEnd(worker), classes = worker.role === 'actor' ? this.context.actors.classesOn(worker) : []): void {
     const kind = worker.isolation === 'process' ? 'process' : 'thread';
     const who = `worker ${worker.id.slice(0, 8)} (${classes.length > 0 ? `the ${kind} of actor ${classes.join(', ')}` : worker.role === 'actor' ? `an actor ${kind}` : `a task ${kind}`})`;
+    // Other nodes that borrow its objects or hold copies of them are told, so that their readers fail too.
+    const elsewhere = new Map<string, { id: string; message: string }[]>();
     const { producers, actors } = this.context.objects.ownerDied(
       worker.id,
       (id) => encodeError(threadOwnerDiedError(id, who, how)),
       (id, entry) => {
         this.context.tasks.lineage.freed(id); // nobody is left to rebuild it
         this.context.cluster?.freed(id, entry); // its primary copy on another node goes
+        const nodes = new Set(entry.copies);
+        for (const holder of entry.handles ?? []) if (holder.startsWith('node:')) nodes.add(holder.slice('node:'.length));
+        for (const node of nodes) {
+          let failed = elsewhere.get(node);
+          if (failed === undefined) elsewhere.set(node, (failed = []));
+          failed.push({ id, message: threadOwnerDiedError(id, who, how).message });
+        }
       },
     );
+    if (elsewhere.size > 0) this.context.cluster?.ownerDied(elsewhere);
     if (producers.length === 0 && actors.length === 0) return;
     const error = encodeError(new OwnerDiedError(`the task's owner, ${who}, ${how}: a task stops with the worker that submitted it, as its results would have no owner`));
     for (const record of producers) this.context.cancellation.stopForDeadOwner(record, error);

@@ -403,7 +403,7 @@ export class ObjectDirectory<P> {
     /** Called for each ready object whose value goes, before its location is forgotten (its copies on other nodes go too). */
     valueGone: (id: string, entry: ObjectEntry<P>) => void = () => {},
   ): { producers: P[]; actors: string[] } {
-    const producers: P[] = [];
+    const producers = new Set<P>();
     const actors: string[] = [];
     const gone: string[] = [];
     for (const [id, entry] of this.entries) {
@@ -412,32 +412,52 @@ export class ObjectDirectory<P> {
         actors.push(id);
         continue;
       }
-      entry.ownerDied = true;
       gone.push(id);
-      if (entry.producer !== undefined && !producers.includes(entry.producer)) producers.push(entry.producer);
-      if (entry.state === 'failed') continue;
+      if (entry.producer !== undefined) producers.add(entry.producer);
       if (entry.state === 'ready') valueGone(id, entry);
-      delete entry.location;
-      delete entry.remoteSize;
-      this.store.delete(id);
-      this.store.putWithId(id, error(id), { evenIfFull: true });
-      entry.state = 'failed';
-      entry.producer = undefined;
-      entry.errorSeen = true; // not a task's error: nobody is to be told it went unread
+      this.failForDeadOwner(id, entry, error);
     }
-    for (const id of gone) {
-      const entry = this.entries.get(id);
-      if (entry === undefined) continue;
-      const nested = entry.nested;
-      entry.nested = undefined;
-      for (const inner of nested ?? []) this.removeHold(inner, `inside ${id}`);
-      this.releaseHolds(id as ObjectIdHex); // a pending task's arguments (held under its first return ID)
-      const waiters = entry.waiters;
-      entry.waiters = null;
-      if (waiters !== null) for (const wake of waiters) wake();
-      this.maybeFree(id);
-    }
-    return { producers, actors };
+    // Then what they held goes (which may free others of them: all are marked first).
+    for (const id of gone) this.settleForDeadOwner(id);
+    return { producers: [...producers], actors };
+  }
+
+  /**
+   * Objects borrowed here whose owner, a worker on another node, ended (that node says so): they
+   * fail as they did there, even those this node holds a copy of (see ownerDied).
+   */
+  ownerDiedElsewhere(id: string, error: Uint8Array): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined || entry.foreignOwner === undefined || entry.ownerDied === true) return;
+    this.failForDeadOwner(id, entry, () => error);
+    this.settleForDeadOwner(id);
+  }
+
+  /** Marks an object whose owner ended, and gives it its error in place of its value (see ownerDied). */
+  private failForDeadOwner(id: string, entry: ObjectEntry<P>, error: (id: string) => Uint8Array): void {
+    entry.ownerDied = true;
+    if (entry.state === 'failed') return; // its own error says more
+    delete entry.location;
+    delete entry.remoteSize;
+    this.store.delete(id);
+    this.store.putWithId(id, error(id), { evenIfFull: true });
+    entry.state = 'failed';
+    entry.producer = undefined;
+    entry.errorSeen = true; // not a task's error: nobody is to be told it went unread
+  }
+
+  /** Lets go of what an object whose owner ended held, and wakes its waiters. */
+  private settleForDeadOwner(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return;
+    const nested = entry.nested;
+    entry.nested = undefined;
+    for (const inner of nested ?? []) this.removeHold(inner, `inside ${id}`);
+    this.releaseHolds(id as ObjectIdHex); // a pending task's arguments (held under its first return ID)
+    const waiters = entry.waiters;
+    entry.waiters = null;
+    if (waiters !== null) for (const wake of waiters) wake();
+    this.maybeFree(id);
   }
 
   /** The threads that own objects something still refers to (workers to keep, then: see ownerDied). */
