@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ActorDiedError, OwnerDiedError, WorkerCrashedError, get, init, kill, memory, shutdown, wait } from 'miniray';
 import { Gate } from '../fixtures/coordination.js';
-import { Maker, exitWorker, makeInTask } from '../fixtures/ownership-lib.js';
+import { Maker, echo, exitWorker, makeInTask } from '../fixtures/ownership-lib.js';
 
 describe('an object dies with its owner', () => {
   before(async () => {
@@ -38,6 +38,7 @@ describe('an object dies with its owner', () => {
       // wait() counts it as done (as Ray's), and a task given it fails with the same error.
       const { ready } = await wait([inner], { timeoutMs: 10_000 });
       assert.equal(ready.length, 1);
+      await assert.rejects(get(echo.remote(inner)), OwnerDiedError);
     });
   }
 
