@@ -64,7 +64,6 @@ function setup(options: { actorTaskRetries?: number } = {}) {
           else if (value.state === 'failed') objects.setObject(value.id, value.data, true);
         }
       },
-      failCopy: (id: string, error: Error) => objects.setObject(id, encodeError(error), true),
     },
     functions: new Map(),
     cluster,
@@ -195,13 +194,17 @@ test('a lost result with a copy on a live node is read from that copy, not rebui
   assert.equal(s.objects.get(id)?.location, C);
 });
 
-test('an object borrowed from a node that died fails with OwnerDiedError', () => {
+test('an object borrowed from a node that died fails with OwnerDiedError, a copy here too', () => {
   const s = setup();
-  const id = newId();
+  const [id, copied] = [newId(), newId()];
   s.objects.addForeign(id, B);
-  s.objects.addHandles(OWNER, [id]);
+  s.objects.addForeign(copied, B);
+  s.objects.addHandles(OWNER, [id, copied]);
+  s.objects.setObject(copied, encodeValue('pulled', 'copy').data, false); // its value came here
+  assert.equal(s.objects.get(copied)?.state, 'ready');
   s.kill(B);
   assert.ok(s.errorOf(id) instanceof OwnerDiedError);
+  assert.ok(s.errorOf(copied) instanceof OwnerDiedError);
 });
 
 test("an actor call's lost result is rebuilt by calling the method again only when its actor has maxTaskRetries", () => {

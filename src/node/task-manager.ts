@@ -80,7 +80,7 @@ export interface TaskHost {
   readonly objects: ObjectDirectory<TaskRecord>;
   readonly store: Pick<ObjectStore, 'contains'>;
   readonly taskEvents: TaskEventBuffer;
-  readonly remoteObjects: Pick<RemoteObjects<TaskRecord>, 'storeValues' | 'failCopy'>;
+  readonly remoteObjects: Pick<RemoteObjects<TaskRecord>, 'storeValues'>;
   readonly functions: ReadonlyMap<string, FunctionDescriptor>;
   readonly cluster: ClusterLink | undefined;
   /** Set when workers keep failing to start: tasks fail with it instead of waiting forever. */
@@ -236,7 +236,8 @@ export class TaskManager {
 
   /**
    * Node `nodeId` died: objects this node owns whose only copy was there are rebuilt by lineage
-   * (or fail saying why not); borrowed objects it owned fail with OwnerDiedError; borrowed ones
+   * (or fail saying why not); borrowed objects it owned fail with OwnerDiedError, copies here and
+   * all; borrowed ones
    * that were to be pulled from it are asked of their owners again.
    */
   nodeDied(nodeId: string): void {
@@ -244,7 +245,8 @@ export class TaskManager {
     const lost: string[] = [];
     for (const [id, entry] of this.context.objects.all()) {
       if (entry.foreignOwner === nodeId) {
-        if (entry.state !== 'failed' && !this.context.store.contains(id)) this.context.remoteObjects.failCopy(id, ownerDiedError(id, nodeId));
+        // Copies here fail too: an object lives only as long as its owner (as a dead worker's do, see ownerDied).
+        this.context.objects.ownerDiedElsewhere(id, encodeError(ownerDiedError(id, nodeId)));
       } else if (entry.foreignOwner !== undefined) {
         if (entry.location === nodeId && entry.state === 'pending') delete entry.location; // its owner names another copy
       } else {
