@@ -59,8 +59,9 @@ export interface ObjectEntry<P> {
    */
   actorHandle?: true;
   /**
-   * Its owner's thread ended (see ownerDied): it stays failed, whatever its task still reports,
-   * until nothing refers to it any more.
+   * Its owner ended (its thread here: see ownerDied; or, for a borrowed object, its worker or node
+   * elsewhere: see ownerDiedElsewhere): it stays failed, whatever still reports its value, until
+   * nothing refers to it any more.
    */
   ownerDied?: true;
 }
@@ -423,8 +424,8 @@ export class ObjectDirectory<P> {
   }
 
   /**
-   * Objects borrowed here whose owner, a worker on another node, ended (that node says so): they
-   * fail as they did there, even those this node holds a copy of (see ownerDied).
+   * An object borrowed here whose owner on another node ended (a worker there, as that node says,
+   * or that node itself): it fails as it did there, even when this node holds a copy (see ownerDied).
    */
   ownerDiedElsewhere(id: string, error: Uint8Array): void {
     const entry = this.entries.get(id);
