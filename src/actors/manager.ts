@@ -287,15 +287,18 @@ export class ActorManager {
 
   /**
    * Actor lifetimes: no handle to it is left anywhere and no call of it is pending (calls hold its
-   * handles). A non-detached actor ends for good, freeing its worker, resources and name.
+   * handles), or (`ownerDied`: the reason its callers see) the worker that owns its handles ended.
+   * A non-detached actor ends for good, freeing its worker, resources and name.
    */
-  outOfScope(actorId: ActorIdHex): void {
+  outOfScope(actorId: ActorIdHex, ownerDied?: string): void {
     const actor = this.actors.get(actorId);
     if (actor === undefined || actor.state === 'dead' || actor.spec.detached === true) return;
     actor.noRestart = true;
     const error = new ActorDiedError(
-      `actor ${actor.spec.className} (${actorId}) ended: every handle to it went out of scope (it is not detached). ` +
-        "Keep a handle while you use it, or create it with lifetime: 'detached' to keep it until kill()",
+      ownerDied !== undefined
+        ? `actor ${actor.spec.className} (${actorId}) is dead: ${ownerDied}`
+        : `actor ${actor.spec.className} (${actorId}) ended: every handle to it went out of scope (it is not detached). ` +
+            "Keep a handle while you use it, or create it with lifetime: 'detached' to keep it until kill()",
       { actorId },
     );
     this.die(actor, encodeError(error));

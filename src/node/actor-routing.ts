@@ -150,10 +150,8 @@ export class ActorRouting {
     // getIfExists handle is the holder's, a kill through it ends the holder if the claim lost).
     const awaiting = this.claiming.get(actorId) ?? this.context.envs.awaitingWorkingDir?.get(actorId);
     if (awaiting !== undefined) return void awaiting.push({ kind: 'kill', noRestart, outOfScope });
-    if (outOfScope && this.context.actors.has(actorId)) {
-      if (ownerDied !== undefined) this.context.actors.endIfAlive(actorId, ownerDied);
-      else this.context.actors.outOfScope(actorId);
-    } else if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.kill(actorId, noRestart);
+    if (outOfScope && this.context.actors.has(actorId)) this.context.actors.outOfScope(actorId, ownerDied);
+    else if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.kill(actorId, noRestart);
     else this.context.cluster.killRemoteActor(actorId, noRestart, outOfScope, ownerDied);
   }
 
@@ -169,8 +167,7 @@ export class ActorRouting {
     // Its name claim is not answered: ended (or its alias dropped) once it is known which it is.
     const awaiting = this.claiming.get(actorId) ?? this.context.envs.awaitingWorkingDir?.get(actorId);
     if (awaiting !== undefined) return void awaiting.push({ kind: 'outOfScope' });
-    if (ownerDied !== undefined && this.context.actors.has(actorId)) this.context.actors.endIfAlive(actorId, ownerDied);
-    else if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.outOfScope(actorId);
+    if (this.context.actors.has(actorId) || this.context.cluster === undefined) this.context.actors.outOfScope(actorId, ownerDied);
     else this.context.cluster.killRemoteActor(actorId, true, true, ownerDied);
   }
 

@@ -25,8 +25,22 @@ export class Cancellation {
     }
     // An actor call being rebuilt is not cancelled (as any actor call: its actor is killed instead).
     if (record.cancelled || record.state === 'finished' || record.spec.actorId !== undefined) return;
+    this.stop(record, encodeError(new TaskCancelledError(`task ${record.spec.name} was cancelled`)), force, recursive);
+  }
+
+  /**
+   * A task whose owner's thread ended (see ObjectDirectory.ownerDied): as in Ray, it is stopped
+   * like a cancel without force (dropped from its queue, told if it runs, never retried), and its
+   * objects, already failed with `error`, stay so.
+   */
+  stopForDeadOwner(record: TaskRecord, error: Uint8Array): void {
+    if (record.cancelled || record.state === 'finished') return;
+    this.stop(record, error, false, false);
+  }
+
+  /** Stops a task that is not finished: its objects fail with `error` (see cancel). */
+  private stop(record: TaskRecord, error: Uint8Array, force: boolean, recursive: boolean): void {
     record.cancelled = true;
-    const error = encodeError(new TaskCancelledError(`task ${record.spec.name} was cancelled`));
     const { state, worker } = record;
     if (state === 'queued') this.context.dispatcher.removeFromQueue(record);
     if (record.remote) this.context.cluster?.cancelRemote(record.spec, force, recursive);
@@ -51,21 +65,6 @@ export class Cancellation {
         if (force && started < record.seq) this.watchForceCancel(record, 1);
       }
     }
-  }
-
-  /**
-   * A task whose owner's thread ended (see ObjectDirectory.ownerDied): as in Ray, it is stopped
-   * like a cancel without force (dropped from its queue, told if it runs, never retried), and its
-   * objects, already failed with `error`, stay so.
-   */
-  stopForDeadOwner(record: TaskRecord, error: Uint8Array): void {
-    if (record.cancelled || record.state === 'finished') return;
-    record.cancelled = true;
-    const { state, worker } = record;
-    if (state === 'queued') this.context.dispatcher.removeFromQueue(record);
-    if (record.remote) this.context.cluster?.cancelRemote(record.spec, false, false);
-    this.context.tasks.failTask(record, error);
-    if (state === 'running' && worker !== undefined) worker.channel.send({ type: 'cancel', seqs: [record.seq] });
   }
 
   // ---- recursive cancel, and cancel of actor calls (env) ----
