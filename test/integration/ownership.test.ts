@@ -5,9 +5,22 @@
 // this work, and docs/architecture.md, "Ownership".)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ActorDiedError, OwnerDiedError, WorkerCrashedError, get, init, kill, memory, shutdown, wait } from 'miniray';
 import { Gate } from '../fixtures/coordination.js';
 import { Maker, echo, exitWorker, makeInTask } from '../fixtures/ownership-lib.js';
+
+/** Resolves once `condition()` holds (checked every few milliseconds), or fails after `timeoutMs`. */
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await sleep(5);
+  }
+}
 
 describe('an object dies with its owner', () => {
   before(async () => {
@@ -96,5 +109,39 @@ describe('an object dies with its owner', () => {
       assert.match(error.message, /its owner, worker \w{8} \(the thread of actor Maker\), ended/);
       return true;
     });
+  });
+
+  test('an owner busy in code that never yields still serves what it owns, and its child is retried meanwhile', async () => {
+    // Ray answers for an owner from threads of its own while the owner's Python code runs; a
+    // JavaScript thread cannot answer anything while it runs user code. So the owners' tables are
+    // kept on their node's thread, which runs no user code: this test fails if they move into the
+    // owner's thread (the reads and the retry would wait for the spin, which would give up).
+    const dir = mkdtempSync(join(tmpdir(), 'miniray-busy-owner-'));
+    const [started, release, marker] = ['started', 'release', 'crashed'].map((name) => join(dir, name)) as [string, string, string];
+    try {
+      // maxConcurrency 2: a second call would run beside the spin if the thread could run anything.
+      const owner = Maker.options({ maxConcurrency: 2 }).remote();
+      const [small] = await get(owner.make.remote('small'));
+      const [large] = await get(owner.makeLarge.remote());
+      const [child] = await get(owner.submitCrashingChild.remote(started, marker));
+      assert.ok(small !== undefined && large !== undefined && child !== undefined);
+      const spin = owner.spin.remote(started, release, 60_000);
+      await until(() => existsSync(started), 'the owner began to spin');
+      const probe = owner.make.remote('probe');
+      assert.equal(await get(small), 'small');
+      const bytes = await get(large);
+      assert.equal(bytes.length, 8 << 20);
+      assert.equal(bytes[bytes.length - 1], 7);
+      assert.equal(await get(child), 42, 'the child ran again after its first attempt crashed its worker');
+      assert.ok(existsSync(marker), 'the first attempt crashed');
+      const { ready } = await wait([probe], { timeoutMs: 0 });
+      assert.equal(ready.length, 0, "the owner's thread ran nothing else meanwhile");
+      writeFileSync(release, '');
+      assert.equal(await get(spin), 'released', 'all of the above happened while the owner spun');
+      await get(probe);
+      kill(owner);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
