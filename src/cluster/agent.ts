@@ -351,6 +351,10 @@ export class ClusterAgent implements ClusterLink {
     this.objects.freed(id, entry);
   }
 
+  letGo(location: string, owner: string, ids: readonly string[]): void {
+    this.objects.letGo(location, owner, ids);
+  }
+
   ownerDied(failed: ReadonlyMap<string, readonly { readonly id: string; readonly message: string }[]>): void {
     for (const [nodeId, objects] of failed) this.context.links.tell(this.context.links.link(nodeId), 'ownerDied', { failed: objects });
   }

@@ -161,9 +161,12 @@ export class ObjectTransfer {
       if (this.copiesHeld.delete(id)) this.context.links.tell(this.context.links.get(entry.foreignOwner), 'dropCopies', { ids: [id] });
       return;
     }
-    if (entry.location !== undefined && entry.location !== this.context.self) {
-      this.context.links.tell(this.context.links.link(entry.location), 'freeObjects', { owner: entry.owner, ids: [id] });
-    }
+    if (entry.location !== undefined && entry.location !== this.context.self) this.letGo(entry.location, entry.owner, [id]);
+  }
+
+  /** Node `location` may drop what it keeps of these objects for `owner`, a worker here (see ClusterLink.letGo). */
+  letGo(location: string, owner: string, ids: readonly string[]): void {
+    this.context.links.tell(this.context.links.link(location), 'freeObjects', { owner, ids });
   }
 
   /** Objects owned elsewhere that this node has told their owner it borrows. */

@@ -93,6 +93,11 @@ export interface ClusterLink {
   ownerDied(failed: ReadonlyMap<string, readonly { readonly id: string; readonly message: string }[]>): void;
   /** An object was freed here: its holders elsewhere may drop their copies, its owner a borrower. */
   freed(id: string, entry: ObjectEntry<unknown>): void;
+  /**
+   * Results that node `location` keeps for `owner` (a worker here) and that nobody here will
+   * read (their owner died before they came): that node lets them go, as when they are freed.
+   */
+  letGo(location: string, owner: string, ids: readonly string[]): void;
   /** A placement group ended (its creation refused here: helper pg): its work here and parked for it fails. */
   placementGroupEnded(placementGroupId: string): void;
   /** No other node is in the cluster (now): everything this node can run, it runs. */

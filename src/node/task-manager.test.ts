@@ -46,8 +46,11 @@ function setup(options: { actorTaskRetries?: number } = {}) {
   const actorCalls: TaskSpec[] = [];
   let tasks: TaskManager | undefined;
   const objects = new ObjectDirectory<TaskRecord>(store, () => {}, (id) => tasks?.lineage.freed(id));
+  /** What the cluster was asked to let go: [location, owner, ids]. */
+  const letGo: Array<[string, string, readonly string[]]> = [];
   const cluster = {
     canGrow: true,
+    letGo: (location: string, owner: string, ids: readonly string[]) => void letGo.push([location, owner, ids]),
     isDead: (nodeId: string) => dead.has(nodeId),
     actorTaskRetries: () => undefined,
   } as unknown as ClusterLink;
@@ -100,7 +103,7 @@ function setup(options: { actorTaskRetries?: number } = {}) {
     assert.equal(objects.get(id)?.state, 'failed', `ObjectRef(${id}) failed`);
     return fromErrorRecord(decodeErrorRecord(store.get(id) as Uint8Array));
   };
-  return { tasks: manager, objects, store, sent, actorCalls, finishOn, kill, errorOf };
+  return { tasks: manager, objects, store, sent, actorCalls, finishOn, kill, errorOf, letGo };
 }
 
 test('a task lost with the node it ran on is retried while maxRetries allows, then fails with the loss', () => {
@@ -243,4 +246,23 @@ test('failTask fails every return with the error', () => {
   // A late report of the lost attempt changes nothing.
   (s.sent[0] as RemoteWork).done(task.returnIds.map((id): RemoteValue => ({ id, state: 'ready', data: encodeValue(1, 'v').data })));
   for (const id of task.returnIds) assert.equal(s.objects.get(id)?.state, 'failed');
+});
+
+test('a result kept on another node for an owner that died before it came is let go there, not kept until that connection ends', () => {
+  const s = setup();
+  const task = spec('late');
+  s.tasks.submitOne(task);
+  const id = task.returnIds[0] as string;
+  s.objects.ownerDied(OWNER, () => encodeError(new OwnerDiedError('its owner ended')), () => {});
+  s.finishOn(s.sent[0] as RemoteWork, B);
+  assert.deepEqual(s.letGo, [[B, OWNER, [id]]]);
+  assert.ok(s.errorOf(id) instanceof OwnerDiedError, 'it stays failed');
+  const live = { ...spec('live'), owner: { nodeId: NODE, workerId: 'e'.repeat(32) } } as TaskSpec;
+  s.tasks.submitOne(live);
+  s.finishOn(s.sent[1] as RemoteWork, C);
+  assert.equal(s.letGo.length, 1, "a live owner's result stays where it is");
+  assert.equal(s.objects.get(live.returnIds[0] as string)?.location, C);
+  // The same report twice (its entry already names that node) lets nothing go.
+  s.finishOn(s.sent[1] as RemoteWork, C);
+  assert.equal(s.letGo.length, 1);
 });

@@ -17,7 +17,7 @@ import { MinirayError, ObjectLostError, ObjectReconstructionFailedError, OwnerDi
 import type { ObjectStore } from '../object-store/index.js';
 import { Lineage, specBytes, type ObjectDirectory, type ObjectEntry } from '../ownership/index.js';
 import { groupsIn } from '../placement-group/resources.js';
-import type { TaskSpec } from '../protocol/index.js';
+import type { RemoteValue, TaskSpec } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import type { TaskEventBuffer } from '../state/events.js';
 import type { PooledWorker } from '../worker-pool/index.js';
@@ -196,6 +196,7 @@ export class TaskManager {
       function: spec.actorId === undefined ? this.context.functions.get(spec.functionId) : undefined,
       done: (values) => {
         if (spec.actorId !== undefined) this.actorCallDone(spec.returnIds[0] as string, values.some((value) => value.state === 'ready' || value.state === 'located'));
+        this.letGoUnread(spec, values);
         if (record !== undefined) {
           if (record.cancelled || record.state === 'finished') return;
           record.state = 'finished';
@@ -221,6 +222,20 @@ export class TaskManager {
         } else this.failTask(record, encodeError(error), false);
       },
     };
+  }
+
+  /**
+   * Results kept where they were made that no entry here takes (their owner died meanwhile, so
+   * they failed or went; or another attempt's value came first): the node that keeps them lets
+   * them go now, not when its connection to this node ends.
+   */
+  private letGoUnread(spec: TaskSpec, values: readonly RemoteValue[]): void {
+    for (const value of values) {
+      if (value.state !== 'located' || value.location === this.context.nodeId) continue;
+      const entry = this.context.objects.get(value.id);
+      if (entry?.state === 'pending' || entry?.location === value.location) continue;
+      this.context.cluster?.letGo(value.location, spec.owner.workerId, [value.id]);
+    }
   }
 
   // ---- lineage reconstruction ----------------------------------------------------------------
