@@ -1,6 +1,7 @@
 // Ownership across nodes, on real processes: an actor on the other node owns what it puts, the
 // tasks it submits and the actors it creates, and they end with it, as in Ray. The driver reads
-// them while the actor lives, kills it, and each then fails at once with the owner's error.
+// them while the actor lives (also while it runs code that never yields: its node serves them),
+// kills it, and each then fails at once with the owner's error.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Cluster, resultsOf } from './harness.js';
@@ -22,14 +23,20 @@ describe('ownership across nodes', { timeout: 300_000 }, () => {
   });
 
   test("what an actor on another node owns ends with it: its put()s (small and large), its child task, its actor", async () => {
-    const [first, second] = (await (cluster as Cluster).run('ownership.mjs', [], { timeoutMs: 180_000 })) as [
+    const [first, busy, second] = (await (cluster as Cluster).run('ownership.mjs', [], { timeoutMs: 180_000 })) as [
       { before: Record<string, Outcome> },
+      { busy: Record<string, Outcome> },
       { after: Record<string, Outcome> },
     ];
     assert.deepEqual(
       Object.fromEntries(Object.entries(first?.before ?? {}).map(([key, o]) => [key, o.value ?? o.error])),
       { small: 'small', large: 'Float64Array(1048576)', ping: 'pong' },
       'readable while their owner lives',
+    );
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(busy?.busy ?? {}).map(([key, o]) => [key, o.value ?? o.error])),
+      { small: 'small', large: 'Float64Array(1048576)', spin: 'still spinning', released: 'released' },
+      'readable while their owner runs code that never yields (its node keeps its tables)',
     );
     const afterKill = second?.after ?? {};
     for (const key of ['small', 'large', 'child'] as const) {
