@@ -7,8 +7,10 @@
  * them again. Where a task runs is not its business: it hands a task whose arguments exist to
  * LocalDispatch (here, or the cluster through remoteWork).
  *
- * It reaches the node only through TaskHost, so that its state machines are tested with fakes
- * (task-manager.test.ts), and so that it can move into each CoreWorker, as ownership is in Ray.
+ * It runs on the node's thread for every thread of the node, as Ray's owners run theirs on threads
+ * of their own: a worker's thread running a task that never yields could not retry its children
+ * (see docs/architecture.md, "Ownership"). It reaches the node only through TaskHost, so that its
+ * state machines are tested with fakes (task-manager.test.ts).
  */
 import type { ActorManager } from '../actors/manager.js';
 import type { ActorIdHex, ObjectIdHex } from '../ids/index.js';
@@ -73,7 +75,7 @@ export type Worker = PooledWorker<TaskRecord>;
 /**
  * What the task manager needs of its node: the object directory and store, the task events, the
  * cluster link, and a few steps of the node's parts (NodeContext is one). Narrow on purpose: tests
- * give it fakes, and it is the seam along which ownership moves into each CoreWorker.
+ * give it fakes.
  */
 export interface TaskHost {
   readonly nodeId: string;

@@ -1,7 +1,9 @@
 /**
  * The object directory of a node: every object's state (pending, ready, failed), who waits for
- * it, and who keeps it alive. On one node this is where Ray's owners keep their reference tables;
- * an object is freed when nothing refers to it any more:
+ * it, and who keeps it alive. These are the tables Ray's owners keep, for every owner thread of
+ * this node (each entry names its owner): kept on the node's thread, which runs no user code, so
+ * that they are served while an owner's task runs code that never yields (docs/architecture.md,
+ * "Ownership"). An object is freed when nothing refers to it any more:
  *
  *  - handles: threads (the driver, workers) holding at least one ObjectRef to it. Each thread
  *    counts its own refs and reports only its first and its last (see core-worker/references.ts);
