@@ -95,7 +95,8 @@ export interface ClusterLink {
   freed(id: string, entry: ObjectEntry<unknown>): void;
   /**
    * Results that node `location` keeps for `owner` (a worker here) and that nobody here will
-   * read (their owner died before they came): that node lets them go, as when they are freed.
+   * read (their owner died, or their task was cancelled, before they came): that node lets them
+   * go, as when they are freed.
    */
   letGo(location: string, owner: string, ids: readonly string[]): void;
   /** A placement group ended (its creation refused here: helper pg): its work here and parked for it fails. */

@@ -7,9 +7,9 @@
  * them again. Where a task runs is not its business: it hands a task whose arguments exist to
  * LocalDispatch (here, or the cluster through remoteWork).
  *
- * It runs on the node's thread for every thread of the node, as Ray's owners run theirs on threads
- * of their own: a worker's thread running a task that never yields could not retry its children
- * (see docs/architecture.md, "Ownership"). It reaches the node only through TaskHost, so that its
+ * It runs on the node's thread on behalf of every thread there, as Ray's owners run it on threads of
+ * their own beside the task's code: a worker's thread running a task that never yields could not
+ * retry its children (see docs/architecture.md, "Ownership"). It reaches the node only through TaskHost, so that its
  * state machines are tested with fakes (task-manager.test.ts).
  */
 import type { ActorManager } from '../actors/manager.js';
@@ -227,9 +227,9 @@ export class TaskManager {
   }
 
   /**
-   * Results kept where they were made that no entry here takes (their owner died meanwhile, so
-   * they failed or went; or another attempt's value came first): the node that keeps them lets
-   * them go now, not when its connection to this node ends.
+   * Results kept where they were made that no entry here takes (their owner died or their task
+   * was cancelled meanwhile, so they failed or went; or another value came first): the node that
+   * keeps them lets them go now, not when its connection to this node ends.
    */
   private letGoUnread(spec: TaskSpec, values: readonly RemoteValue[]): void {
     for (const value of values) {
