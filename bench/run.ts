@@ -8,7 +8,9 @@
  *          --only=<substring>[,<substring>...] (run only the matching cases; the table still lists all);
  *          --cluster (the cluster figures instead: a head and 2 nodes as processes, see bench/cluster/run.ts);
  *          --compare=<git-ref> (single_client_tasks_async and _sync of this checkout against <git-ref>'s
- *          build, alternated in the same run, see bench/cluster/compare.ts; with --cluster, after it).
+ *          build, alternated in the same run, see bench/cluster/compare.ts; with --cluster, after it);
+ *          --ray=<python> (after miniray's cases, Ray's own microbenchmark run by that Python, which
+ *          has Ray installed: Ray's column then shows this machine's figures, see bench/peers/ray.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,7 @@ import { indent, runChild, summary, type ChildResult } from './lib/child-process
 import type { CaseResult } from './lib/protocol.js';
 import { CASES, type CaseEntry } from './lib/registry.js';
 import { buildRows, renderTable, RAY_MACHINE } from './lib/table.js';
+import { runRayMicrobenchmark, type RayFigures } from './peers/ray.js';
 import { FULL_MODE, QUICK_MODE } from './lib/timeit.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -29,6 +32,9 @@ const only = process.argv
   .filter(Boolean);
 /** The whole run's bound (the spec's: 10 minutes, 2 with --quick), with a margin for start-up. */
 const budgetMs = quick ? 110_000 : 570_000;
+const rayPython = process.argv.find((arg) => arg.startsWith('--ray='))?.slice('--ray='.length);
+/** Ray's microbenchmark takes about 8 minutes here (its 21 cases of about 10 s, and Ray's start-ups). */
+const RAY_TIMEOUT_MS = 20 * 60_000;
 const compareArg = process.argv.findIndex((arg) => arg === '--compare' || arg.startsWith('--compare='));
 const compareRef = compareArg < 0 ? undefined : (process.argv[compareArg] as string).split('=')[1] ?? process.argv[compareArg + 1];
 if (process.argv.includes('--cluster') || compareRef !== undefined) {
@@ -76,14 +82,23 @@ for (const entry of CASES) {
   if (result.error !== undefined && log) process.stdout.write(indent(log.split('\n').slice(-12).join('\n')));
 }
 
-const rows = buildRows(results);
+let ray: RayFigures | undefined;
+if (rayPython !== undefined) {
+  console.log(`  Ray's microbenchmark (${rayPython}) ...`);
+  const measured = await runRayMicrobenchmark(rayPython, RAY_TIMEOUT_MS, (line) => console.log(`    ${line}`));
+  if (measured instanceof Error) console.log(`  Ray's microbenchmark gave no figures: ${measured.message}`);
+  else ray = measured;
+}
+const rayLabel = ray === undefined ? RAY_MACHINE : `Ray ${ray.version}, this machine, this run`;
+
+const rows = buildRows(results, undefined, undefined, ray?.figures);
 console.log('');
-console.log(renderTable(rows));
+console.log(renderTable(rows, true, rayLabel));
 const missed = rows.filter((row) => row.met === false).map((row) => row.case.trim());
 const met = rows.filter((row) => row.met === true).length;
 console.log('');
 console.log(`Targets: ${met} met, ${missed.length} missed${missed.length ? ` (${missed.join('; ')})` : ''}.`);
-console.log(`Ray's figures: ${RAY_MACHINE}; the other columns were measured in this run, on this machine.`);
+console.log(ray === undefined ? `Ray's figures: ${RAY_MACHINE}; the other columns were measured in this run, on this machine.` : `Ray's figures: Ray ${ray.version}'s own microbenchmark, run on this machine after miniray's cases (means of 4 runs of 2 s).`);
 
 const finishedAt = new Date();
 const dir = `${root}bench/results`;
@@ -107,7 +122,7 @@ writeFileSync(
         loadAverageAtStart: loadAtStart,
         loadAverageAtEnd: loadavg(),
       },
-      ray: RAY_MACHINE,
+      ray: ray === undefined ? RAY_MACHINE : { version: ray.version, figures: Object.fromEntries(ray.figures) },
       cases: Object.fromEntries(results),
       table: rows,
     },

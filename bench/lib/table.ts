@@ -3,7 +3,9 @@
  * compared with, the ratio and its target, and Ray's published figure for the same case.
  *
  * Ray's figures are Ray 2.48's `ray microbenchmark` on a 64-vCPU m5.16xlarge (another machine,
- * many more cores): context, not a comparison in the same run.
+ * many more cores): context, not a comparison in the same run. With `--ray=<python>`, they are
+ * Ray's microbenchmark run on this machine in the same run instead (bench/peers/ray.ts), each
+ * with miniray's figure as a multiple of it.
  */
 import type { CaseResult, Metric } from './protocol.js';
 
@@ -271,10 +273,19 @@ function show(found: Metric | { error: string }, withNote = true): string {
   return withNote && found.note ? `${figure} (${found.note})` : figure;
 }
 
-export function buildRows(results: Results, specs: readonly RowSpec[] = ROWS, peerRows: typeof PEER_ROWS = PEER_ROWS): TableRow[] {
+/** Ray's figure for a row: measured in this run when `measured` has it, with miniray's as a multiple of it; else the published one. */
+function rayColumn(spec: RowSpec, mine: Metric | { error: string } | undefined, measured: ReadonlyMap<string, Metric> | undefined): string {
+  if (measured === undefined) return spec.ray ?? '-';
+  const ray = measured.get(spec.name);
+  if (ray === undefined) return '-';
+  const times = mine !== undefined && !('error' in mine) && mine.unit === ray.unit && ray.value > 0 ? `; miniray ${(mine.value / ray.value).toFixed(2)}x` : '';
+  return `${formatValue(ray.value, ray.unit)} (${ray.note ?? ''}${times})`;
+}
+
+/** `rayMeasured`: Ray's figures from this run, by row name (--ray); without it, the published ones. */
+export function buildRows(results: Results, specs: readonly RowSpec[] = ROWS, peerRows: typeof PEER_ROWS = PEER_ROWS, rayMeasured?: ReadonlyMap<string, Metric>): TableRow[] {
   const rows: TableRow[] = [];
   for (const spec of specs) {
-    const ray = spec.ray ?? '-';
     let peerFound: Metric | { error: string } | undefined;
     let peerText = '-';
     if (spec.peer !== undefined) {
@@ -283,10 +294,11 @@ export function buildRows(results: Results, specs: readonly RowSpec[] = ROWS, pe
     }
     const targetText = spec.target ? `${spec.target.op} ${spec.target.value}x` : '';
     if (spec.miniray === undefined) {
-      rows.push({ case: spec.name, miniray: spec.missing ?? '-', peer: peerText, ratio: '-', target: targetText ? `${targetText} n/a` : '', ray });
+      rows.push({ case: spec.name, miniray: spec.missing ?? '-', peer: peerText, ratio: '-', target: targetText ? `${targetText} n/a` : '', ray: rayColumn(spec, undefined, rayMeasured) });
       continue;
     }
     const mine = lookup(results, spec.miniray.case, spec.miniray.metric);
+    const ray = rayColumn(spec, mine, rayMeasured);
     let ratio = '-';
     let ratioValue: number | undefined;
     let met: boolean | undefined;
@@ -306,9 +318,12 @@ export function buildRows(results: Results, specs: readonly RowSpec[] = ROWS, pe
   return rows;
 }
 
-/** `withRay: false` leaves out Ray's column (the cluster and --compare tables have no figures of Ray's). */
-export function renderTable(rows: readonly TableRow[], withRay = true): string {
-  const header: TableRow = { case: 'case', miniray: 'miniray', peer: 'peer or limit', ratio: 'ratio', target: 'target', ray: `Ray (${RAY_MACHINE})` };
+/**
+ * `withRay: false` leaves out Ray's column (the cluster and --compare tables have no figures of
+ * Ray's); `rayLabel` says whose figures it shows.
+ */
+export function renderTable(rows: readonly TableRow[], withRay = true, rayLabel = RAY_MACHINE): string {
+  const header: TableRow = { case: 'case', miniray: 'miniray', peer: 'peer or limit', ratio: 'ratio', target: 'target', ray: `Ray (${rayLabel})` };
   const columns = withRay ? (['case', 'miniray', 'peer', 'ratio', 'target', 'ray'] as const) : (['case', 'miniray', 'peer', 'ratio', 'target'] as const);
   const all = [header, ...rows];
   const widths = columns.map((column) => Math.max(...all.map((row) => row[column].length)));
