@@ -7,8 +7,7 @@
  * Ray's script is run as it is, with two changes that shorten it without touching what it times:
  * the 10 s sleep before each case ("to avoid noisy neighbours") is 1 s, and the Ray Client cases
  * at its end (a client over gRPC, which miniray has no counterpart for, and which needs grpcio)
- * are skipped. Each case is
- * Ray's mean of 4 runs of 2 s after a 1 s warm-up.
+ * are skipped. Each case is Ray's mean of 4 runs of 2 s after a 1 s warm-up.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -60,8 +59,16 @@ export async function runRayMicrobenchmark(python: string, timeoutMs: number, lo
         // RAY_TMPDIR: Ray's session files go to a folder of this run's, removed after.
         env: { ...process.env, RAY_TMPDIR: temp, RAY_USAGE_STATS_ENABLED: '0' },
         stdio: ['ignore', 'pipe', 'pipe'],
+        // A group of its own, so that a run stopped at the timeout takes Ray's GCS and raylet with it.
+        detached: true,
       });
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-(child.pid as number), 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      }, timeoutMs);
       const onLine = (line: string) => {
         if (!line.startsWith(MARKER)) {
           if (/ per second /.test(line)) log(line.trim());
