@@ -24,6 +24,7 @@
 import {
   ActorDiedError,
   InvalidOptionError,
+  actorNameTakenError,
   toErrorRecord,
   type ErrorRecord,
 } from '../errors/index.js';
@@ -172,26 +173,23 @@ export class ActorManager {
 
   constructor(private readonly services: ActorServices) {}
 
+  /** The error of creating `spec` when a live actor of this node has its name, else undefined. */
+  nameTaken(spec: Pick<ActorSpec, 'name' | 'namespace'>): InvalidOptionError | undefined {
+    if (spec.name === undefined) return undefined;
+    const holder = this.names.get(nameKey(spec.namespace, spec.name));
+    if (holder === undefined || this.actors.get(holder)?.state === 'dead') return undefined;
+    return actorNameTakenError(spec.name, spec.namespace);
+  }
+
   /**
    * Registers and starts creating an actor. A name already taken throws at once, or, when the
-   * caller cannot be answered at once (a worker), makes the actor dead with that error.
+   * caller cannot be answered at once (a worker process, or a thread that stopped waiting for the
+   * answer), makes the actor dead with that error.
    */
   create(spec: ActorSpec, { throwIfNameTaken = true, failWith }: { throwIfNameTaken?: boolean; failWith?: Error } = {}): void {
-    let nameTaken: InvalidOptionError | undefined;
-    if (spec.name !== undefined) {
-      const key = nameKey(spec.namespace, spec.name);
-      const holder = this.names.get(key);
-      if (holder !== undefined && this.actors.get(holder)?.state !== 'dead') {
-        nameTaken = new InvalidOptionError(
-          `an actor named '${spec.name}' already exists in namespace '${spec.namespace}'; ` +
-            'use getActor() to reach it, kill() it first, or choose another name',
-          'name',
-        );
-        if (throwIfNameTaken) throw nameTaken;
-      } else {
-        this.names.set(key, spec.actorId);
-      }
-    }
+    const nameTaken = this.nameTaken(spec);
+    if (nameTaken !== undefined && throwIfNameTaken) throw nameTaken;
+    if (spec.name !== undefined && nameTaken === undefined) this.names.set(nameKey(spec.namespace, spec.name), spec.actorId);
     const actor: ActorRecord = {
       spec,
       state: 'pending',

@@ -20,10 +20,13 @@ import type {
 } from '../protocol/index.js';
 import { setting } from '../config/index.js';
 import type { ActorIdHex, NodeIdHex, ObjectIdHex, RefIdHex } from '../ids/index.js';
-import type { MinirayError, ProtocolError } from '../errors/index.js';
-import { WORKER_ANSWER_CHECKS, type WorkerAnswers } from '../protocol/index.js';
+import { actorNameTakenError, type MinirayError, type ProtocolError } from '../errors/index.js';
+import { NameAnswer, WORKER_ANSWER_CHECKS, type WorkerAnswers } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { PendingRequest, RequestTable, type Channel } from '../transport/index.js';
+
+/** How long a thread waits for its node to say whether a name is free, before it goes on and is told later. */
+const NAME_ANSWER_WAIT_MS = 10_000;
 
 export interface NodeClient {
   readonly nodeId: string;
@@ -46,8 +49,9 @@ export interface NodeClient {
   blocked(): void;
   unblocked(): void;
   /**
-   * Creates an actor. May throw at once (e.g. a taken name) when the node is in this thread; then,
-   * with spec.getIfExists, it returns the live actor of that name, if any (else undefined).
+   * Creates an actor. Throws at once when its node knows the name is taken (a worker's waits for
+   * its node to say: see ChannelNodeClient). With spec.getIfExists, the node in this thread
+   * returns the live actor of that name, if any (else undefined).
    */
   createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): ActorInfo | void;
   /**
@@ -114,6 +118,8 @@ export class ChannelNodeClient implements NodeClient {
     report: (error: ProtocolError) => void = (error) => console.error(`miniray worker: ${error.message}`),
     /** The node's gcsReconnectTimeoutMs (its boot data says; the head's value in a cluster). */
     private readonly gcsReconnectTimeoutMs = setting('gcsReconnectTimeoutMs'),
+    /** A thread's answer cell (boot data): where the node says at once whether a name is free. */
+    private readonly answers: Int32Array | undefined = undefined,
   ) {
     this.requests = new RequestTable<WorkerAnswers>({
       sendCancel: (id) => channel.send({ type: 'cancelRequest', id }),
@@ -217,8 +223,24 @@ export class ChannelNodeClient implements NodeClient {
     this.channel.send({ type: 'unblocked' });
   }
 
+  /**
+   * A named actor's creation waits (this thread blocks, for a round trip to its node) for whether
+   * its node knows the name is taken, and throws then, as the driver's does; with getIfExists a
+   * taken name is no error, and a process, which has no answer cell, is told later (see NameAnswer).
+   */
   createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec): undefined {
-    this.channel.send({ type: 'createActor', functions, spec });
+    const answers = spec.name === undefined || spec.getIfExists === true ? undefined : this.answers;
+    if (answers === undefined) {
+      this.channel.send({ type: 'createActor', functions, spec });
+      return undefined;
+    }
+    Atomics.store(answers, 0, NameAnswer.pending);
+    this.channel.send({ type: 'createActor', functions, spec, answerAtOnce: true });
+    this.channel.flush();
+    Atomics.wait(answers, 0, NameAnswer.pending, NAME_ANSWER_WAIT_MS);
+    // Not answered in time (its node is busy): it is told later, as a process is (the actor is then made dead).
+    const answer = Atomics.compareExchange(answers, 0, NameAnswer.pending, NameAnswer.notAwaited);
+    if (answer === NameAnswer.taken) throw actorNameTakenError(spec.name as string, spec.namespace);
     return undefined;
   }
 

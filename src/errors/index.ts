@@ -131,6 +131,14 @@ export class InvalidOptionError extends MinirayError {
   }
 }
 
+/** Creating an actor whose name a live actor has: thrown at `.remote()` by the driver and by a worker thread alike. */
+export function actorNameTakenError(name: string, namespace: string): InvalidOptionError {
+  return new InvalidOptionError(
+    `an actor named '${name}' already exists in namespace '${namespace}'; use getActor() to reach it, kill() it first, or choose another name`,
+    'name',
+  );
+}
+
 /**
  * An argument of a miniray call has the wrong kind of value (not an ObjectRef where one is needed, an
  * actor handle that is not one, a malformed ID, duplicate refs in wait()). `argument` names it.

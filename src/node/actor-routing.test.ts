@@ -2,6 +2,7 @@
 // and kills go. Handles that lost a getIfExists name race stand for the winner, possibly through a
 // claimant on this node that itself lost its claim at the GCS.
 import type { ActorIdHex } from '../ids/index.js';
+import { InvalidOptionError } from '../errors/index.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ActorCallSpec, ActorSpec } from '../protocol/index.js';
@@ -153,4 +154,28 @@ test("calls and a kill made while an actor's working-dir package is unpacked wai
   await new Promise((resolve) => setImmediate(resolve));
   assert.deepEqual(local, [`create ${actor}`, `call ${actor} ${'5'.repeat(32)}`, `kill ${actor} noRestart=true`]);
   assert.deepEqual(kills, [], 'not sent to the cluster, where the actor is not');
+});
+
+test('a name this node knows is taken throws before anything is registered for the new actor (no handle entry is left behind)', () => {
+  const registered: string[] = [];
+  const context = {
+    nodeId: NODE,
+    functions: new Map(),
+    objects: { addActorHandle: (actorId: string) => void registered.push(`handle ${actorId}`) },
+    actors: {
+      lookup: () => null,
+      nameTaken: () => new InvalidOptionError("an actor named 'counter' already exists", 'name'),
+      create: (spec: ActorSpec) => void registered.push(`create ${spec.actorId}`),
+    },
+    cluster: undefined,
+    dispatcher: { canRun: () => true },
+    envs: { workingDirReady: () => true },
+  };
+  const routing = new ActorRouting(context as unknown as NodeContext);
+  const spec = { ...actorSpec('e'.repeat(32)), getIfExists: false } as ActorSpec;
+  assert.throws(() => routing.createActor([], spec), InvalidOptionError);
+  assert.deepEqual(registered, []);
+  // Not to be told at once (a worker process): the actor is created (dead, by the actor table).
+  routing.createActor([], spec, false);
+  assert.deepEqual(registered, [`handle ${'e'.repeat(32)}`, `create ${'e'.repeat(32)}`]);
 });

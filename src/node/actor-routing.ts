@@ -24,8 +24,9 @@ export class ActorRouting {
 
   /**
    * Creates an actor of a CoreWorker of this node, here or (placed by the cluster) on another node.
-   * `throwIfNameTaken`: the caller can be told at once (the driver); a worker's actor is created
-   * dead instead.
+   * `throwIfNameTaken`: the caller can be told at once that this node knows the name is taken
+   * (the driver, and a thread waiting for the answer: see NameAnswer), and then nothing is made;
+   * otherwise the actor is created dead.
    */
   createActor(functions: readonly FunctionDescriptor[], spec: ActorSpec, throwIfNameTaken = true): ActorInfo | undefined {
     for (const fn of functions) this.context.functions.set(fn.id, fn);
@@ -55,6 +56,10 @@ export class ActorRouting {
       this.claiming.set(spec.actorId, []);
       this.context.cluster.claimActorName(spec, (holder) => this.nameClaimed(functions, { ...spec, getIfExists: false }, holder));
       return undefined;
+    }
+    if (throwIfNameTaken) {
+      const taken = this.context.actors.nameTaken(spec);
+      if (taken !== undefined) throw taken; // before anything is registered for it
     }
     // Actor lifetimes: its handles are counted here, at its owner's node, wherever it runs.
     if (spec.detached !== true) this.context.objects.addActorHandle(spec.actorId, spec.owner.workerId);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { fromErrorRecord } from '../errors/index.js';
-import type { WorkerToNode } from '../protocol/index.js';
+import { NameAnswer, type ActorSpec, type WorkerToNode } from '../protocol/index.js';
 import { decodeErrorRecord } from '../serialization/index.js';
 import { LogRing } from '../state/log-lines.js';
 import type { NodeContext } from './context.js';
@@ -159,4 +159,32 @@ test("a worker's exit: the task it had started fails when out of retries, with w
   assert.deepEqual(requeued, [notStarted]);
   assert.equal(notStarted.state, 'queued');
   assert.equal(worker.inFlight.size, 0);
+});
+
+test("a thread's named actor: a name its node knows is taken is answered at once and nothing is made; a free name, or a thread that stopped waiting, gets the actor created", () => {
+  const created: Array<[string | undefined, boolean | undefined]> = [];
+  const taken = new Set(['held']);
+  const context = {
+    functions: new Map(),
+    actors: { has: () => false, nameTaken: (spec: ActorSpec) => (taken.has(spec.name as string) ? new Error(`${spec.name} is taken`) : undefined) },
+  };
+  const part = messages(context, { createActor: (_functions, spec, throwIfNameTaken) => void created.push([spec.name, throwIfNameTaken]) });
+  const { worker, asWorker } = fakeWorker();
+  const answers = new Int32Array(new SharedArrayBuffer(4));
+  Object.assign(worker, { answers });
+  const spec = (name: string): ActorSpec => ({ actorId: 'c'.repeat(32), owner: { nodeId: NODE, workerId: WORKER }, name, namespace: 'ns' }) as unknown as ActorSpec;
+  const create = (name: string) => part.onWorkerMessage(asWorker, { type: 'createActor', functions: [], spec: spec(name), answerAtOnce: true }, []);
+
+  create('held');
+  assert.equal(Atomics.load(answers, 0), NameAnswer.taken);
+  assert.deepEqual(created, [], 'nothing is made for a refused name');
+  Atomics.store(answers, 0, NameAnswer.pending);
+  create('free');
+  assert.equal(Atomics.load(answers, 0), NameAnswer.free);
+  assert.deepEqual(created, [['free', false]]);
+  // The thread gave up waiting: the node cannot refuse any more, so the actor is made (dead, by the node: throwIfNameTaken false).
+  Atomics.store(answers, 0, NameAnswer.notAwaited);
+  create('held');
+  assert.equal(Atomics.load(answers, 0), NameAnswer.notAwaited);
+  assert.deepEqual(created, [['free', false], ['held', false]]);
 });

@@ -26,6 +26,7 @@ import type {
   WorkerLogLine,
   WorkerToNode,
 } from '../protocol/index.js';
+import { NameAnswer } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { PENDING_NODE_ASSIGNMENT } from '../state/events.js';
 import type { LogRing } from '../state/log-lines.js';
@@ -199,7 +200,15 @@ export class WorkerMessages {
         if (this.context.actors.has(spec.actorId)) return `creates actor ${spec.actorId}, which exists already`;
         const problem = this.checkOwner(worker, spec.owner) ?? this.checkFunctions(message.functions);
         if (problem !== undefined) return problem;
-        // A worker cannot be told at once that the name is taken: the actor is created dead instead.
+        if (message.answerAtOnce === true && worker.answers !== undefined) {
+          // The thread waits: a name this node knows is taken throws at its .remote(), as in the
+          // driver, and nothing is made. Unless it stopped waiting: then the actor is created dead.
+          const taken = this.context.actors.nameTaken(spec) !== undefined;
+          const answered = Atomics.compareExchange(worker.answers, 0, NameAnswer.pending, taken ? NameAnswer.taken : NameAnswer.free) === NameAnswer.pending;
+          Atomics.notify(worker.answers, 0);
+          if (taken && answered) return undefined;
+        }
+        // A process (or a thread that stopped waiting) cannot be refused at once: a taken name's actor is created dead.
         this.node.createActor(message.functions, spec, false);
         return undefined;
       }

@@ -541,7 +541,11 @@ export type WorkerToNode =
   | { readonly type: 'unblocked' }
   /** `recursive`: the tasks it submitted are cancelled too (absent: false). */
   | { readonly type: 'cancel'; readonly objectId: ObjectIdHex; readonly force: boolean; readonly recursive?: boolean }
-  | { readonly type: 'createActor'; readonly functions: readonly FunctionDescriptor[]; readonly spec: ActorSpec }
+  /**
+   * `answerAtOnce`: the thread waits on its answer cell (WorkerBootData.answers) for whether the
+   * actor's name is free, so that a taken name throws at .remote(), as in the driver.
+   */
+  | { readonly type: 'createActor'; readonly functions: readonly FunctionDescriptor[]; readonly spec: ActorSpec; readonly answerAtOnce?: boolean }
   | { readonly type: 'killActor'; readonly actorId: ActorIdHex; readonly noRestart: boolean }
   /** This thread now holds (or no longer holds) refs to these objects. */
   /** `owners`: the owner node of each (present when some are owned on another node). */
@@ -569,12 +573,24 @@ export type WorkerToNode =
  */
 export const PROCESS_PROGRESS_FD = 4;
 
+/**
+ * The values of a thread's answer cell while it waits in createActor (answerAtOnce): the node
+ * writes free or taken with compareExchange from pending; a thread that stops waiting writes
+ * notAwaited the same way, and then the node, finding it, makes a taken name's actor dead instead.
+ */
+export const NameAnswer = { pending: 0, free: 1, taken: 2, notAwaited: 3 } as const;
+
 /** Data handed to a new worker thread. */
 export interface WorkerBootData {
   readonly nodeId: NodeIdHex;
   readonly workerId: WorkerIdHex;
   /** Shared Int32Array cell: the seq of the last task the worker started (read after a crash). */
   readonly progress: SharedArrayBuffer;
+  /**
+   * A thread's shared Int32Array cell for what it waits for synchronously (NameAnswer: whether a
+   * named actor's name is free). A process shares no memory, so it has none and is told later.
+   */
+  readonly answers?: SharedArrayBuffer;
   /** Modules to import before running anything (the driver's --import hooks, e.g. tsx). */
   readonly preload: readonly PreloadModule[];
   /** The runtime environment its tasks run in and their children inherit (env); absent: none. */

@@ -212,6 +212,8 @@ function aBootData(value: unknown): WorkerBootData {
   id(o['workerId'], 'workerId');
   const progress = o['progress'];
   if (!(progress instanceof SharedArrayBuffer) || progress.byteLength < 4) fail('progress', 'a SharedArrayBuffer of at least 4 bytes', progress);
+  const answers = o['answers'];
+  if (answers !== undefined && (!(answers instanceof SharedArrayBuffer) || answers.byteLength < 4)) fail('answers', 'a SharedArrayBuffer of at least 4 bytes', answers);
   list(o['preload'], 'preload', aPreloadModule);
   // env
   optionalRuntimeEnv(o['runtimeEnv'], 'runtimeEnv');

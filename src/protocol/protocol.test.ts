@@ -94,6 +94,7 @@ const validFromWorker: WorkerToNode[] = [
     functions: [{ kind: 'module', id: ID2, name: 'Counter', moduleUrl: 'file:///x.js', callsite: '1:1#0', where: 'x.js:1' }],
     spec: actorSpec,
   },
+  { type: 'createActor', functions: [], spec: actorSpec, answerAtOnce: true },
   { type: 'request', id: 1, method: 'lookupActor', name: 'n', namespace: '' },
   { type: 'killActor', actorId: ID, noRestart: false },
   { type: 'addRefs', ids: [ID] },
@@ -230,6 +231,7 @@ const malformedFromWorker: Array<[string, unknown, RegExp]> = [
   ['an actor spec with isolation "vm"', { type: 'createActor', functions: [], spec: { ...actorSpec, isolation: 'vm' } }, /spec\.isolation must be one of 'thread', 'shared', 'process'/],
   ['an actor spec with maxConcurrency 0', { type: 'createActor', functions: [], spec: { ...actorSpec, maxConcurrency: 0 } }, /spec\.maxConcurrency must be an integer >= 1/],
   ['a createActor without spec', { type: 'createActor', functions: [] }, /spec must be an object, got undefined/],
+  ['a createActor whose answerAtOnce is not a boolean', { type: 'createActor', functions: [], spec: actorSpec, answerAtOnce: 1 }, /answerAtOnce must be a boolean, got number 1/],
   ['a lookup with a numeric name', { type: 'request', id: 1, method: 'lookupActor', name: 5, namespace: '' }, /name must be a string, got number 5/],
   ['a kill without noRestart', { type: 'killActor', actorId: ID }, /noRestart must be a boolean, got undefined/],
   ['addRefs of numbers', { type: 'addRefs', ids: [1, 2] }, /ids\[0\] must be an ID/],
@@ -342,12 +344,15 @@ test('boot data: valid passes; each wrong field is named', () => {
   assert.equal(parseWorkerBootData(valid), valid);
   const withTimeout = { ...valid, gcsReconnectTimeoutMs: 120_000 };
   assert.equal(parseWorkerBootData(withTimeout), withTimeout);
+  const withAnswers = { ...valid, answers: new SharedArrayBuffer(4) };
+  assert.equal(parseWorkerBootData(withAnswers), withAnswers);
   const cases: Array<[unknown, RegExp]> = [
     [{ ...valid, gcsReconnectTimeoutMs: -1 }, /gcsReconnectTimeoutMs must be an integer >= 0, got number -1/],
     [undefined, /boot data is malformed: it must be an object, got undefined/],
     [{ ...valid, nodeId: 'node' }, /nodeId must be an ID/],
     [{ ...valid, progress: new ArrayBuffer(4) }, /progress must be a SharedArrayBuffer of at least 4 bytes, got ArrayBuffer of 4 bytes/],
     [{ ...valid, progress: new SharedArrayBuffer(2) }, /progress must be a SharedArrayBuffer of at least 4 bytes/],
+    [{ ...valid, answers: new ArrayBuffer(4) }, /answers must be a SharedArrayBuffer of at least 4 bytes, got ArrayBuffer of 4 bytes/],
     [{ ...valid, preload: [{ kind: 'require' }] }, /preload\[0\]\.kind must be one of 'import', 'tsx'/],
     [{ ...valid, preload: [{ kind: 'import' }] }, /preload\[0\]\.specifier must be a string, got undefined/],
   ];

@@ -241,7 +241,7 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
   blocked: nothing,
   unblocked: nothing,
   cancel: (o) => (id(o['objectId'], 'objectId'), bool(o['force'], 'force'), o['recursive'] === undefined || bool(o['recursive'], 'recursive'), nothing(o)),
-  createActor: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), spec(o), nothing(o)),
+  createActor: (o) => (list(o['functions'], 'functions', aFunctionDescriptor), spec(o), o['answerAtOnce'] === undefined || bool(o['answerAtOnce'], 'answerAtOnce'), nothing(o)),
   killActor: (o) => (id(o['actorId'], 'actorId'), bool(o['noRestart'], 'noRestart'), nothing(o)),
   addRefs: (o) => {
     const ids = list(o['ids'], 'ids', anId);

@@ -49,6 +49,7 @@ export function fakePooledWorker<TTask = unknown>(options: { role?: 'task' | 'ac
       close() {},
     },
     progress: new Int32Array(new SharedArrayBuffer(4)),
+    answers: options.isolation === 'process' ? undefined : new Int32Array(new SharedArrayBuffer(4)),
     knownFunctions: new Set(),
     inFlight: new Map(),
     nextSeq: 1,

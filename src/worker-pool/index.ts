@@ -43,6 +43,8 @@ export interface PooledWorker<TTask> extends WorkerSlot {
   readonly channel: Channel<NodeToWorker, WorkerToNode>;
   /** progress[0]: seq of the last task the worker started (written by the worker). */
   readonly progress: Int32Array;
+  /** A thread's answer cell (see NameAnswer in src/protocol), written by the node; a process has none. */
+  readonly answers: Int32Array | undefined;
   /** Function IDs this worker has been sent definitions for. */
   readonly knownFunctions: Set<string>;
   /** Tasks sent to the worker and not yet finished, by seq (in seq order). */
@@ -230,11 +232,13 @@ export class WorkerPool<TTask> {
   private spawn(role: WorkerRole, isolation: 'thread' | 'process', runtimeEnv: RuntimeEnvSpec | undefined = this.options.runtimeEnv): PooledWorker<TTask> {
     const id = hexOf(WorkerID.fromRandom());
     const progress = new SharedArrayBuffer(4);
+    const answers = isolation === 'thread' ? new SharedArrayBuffer(4) : undefined;
     const jobId = this.options.jobId?.() ?? '';
     const bootData: WorkerBootData = {
       nodeId: this.options.nodeId,
       workerId: id,
       progress,
+      ...(answers === undefined ? {} : { answers }),
       preload: this.preload,
       gcsReconnectTimeoutMs: this.gcsReconnectTimeoutMs,
       ...(runtimeEnv === undefined ? {} : { runtimeEnv }),
@@ -248,6 +252,7 @@ export class WorkerPool<TTask> {
       host,
       channel: new PortChannel<NodeToWorker, WorkerToNode>(port, parseWorkerToNode),
       progress: new Int32Array(progress),
+      answers: answers === undefined ? undefined : new Int32Array(answers),
       knownFunctions: new Set(),
       inFlight: new Map(),
       nextSeq: 1,

@@ -27,6 +27,7 @@ import {
   CounterActor,
   createCounterInTask,
   createNamedCounterInTask,
+  NamedCounterMaker,
   incAllViaTask,
   incNamedViaTask,
   incViaTask,
@@ -369,20 +370,37 @@ describe('named actors', () => {
     kill(again);
   });
 
-  test('a taken name in an actor created by a task makes that actor dead', T, async () => {
+  test('a taken name throws at .remote() in a task and in a thread actor too, as in the driver (and as in Ray)', T, async () => {
     const holder = CounterActor.options({ name: 'taken-in-task' }).remote(0);
-    const dead = await get(createNamedCounterInTask.remote('taken-in-task'));
-    // The task could not be told at once: calls on the actor it made fail, naming the taken name.
-    let error: unknown;
-    try {
-      await get(dead.inc.remote(1));
-    } catch (caught) {
-      error = caught;
+    const inTask = await get(createNamedCounterInTask.remote('taken-in-task'));
+    const maker = NamedCounterMaker.remote();
+    const inActor = await get(maker.make.remote('taken-in-task'));
+    for (const outcome of [inTask, inActor]) {
+      assert.ok('thrown' in outcome, 'threw at .remote()');
+      assert.match(outcome.thrown, /^InvalidOptionError: an actor named 'taken-in-task' already exists in namespace '[^']+'; use getActor\(\) to reach it/);
     }
+    // A free name is not refused, and the refused attempts left nothing behind: the name's holder is the first actor.
+    const made = await get(createNamedCounterInTask.remote('free-in-task'));
+    assert.ok('handle' in made);
+    assert.equal(await get(made.handle.inc.remote(5)), 5);
+    assert.equal(await get((await getActor<Counter>('taken-in-task')).inc.remote(1)), 1);
+    assert.equal(await get(holder.inc.remote(1)), 2);
+    kill(holder);
+    kill(made.handle);
+    kill(maker);
+  });
+
+  test("a taken name in an actor made by a 'process' actor makes that actor dead (a process cannot wait for the answer)", T, async () => {
+    const holder = CounterActor.options({ name: 'taken-in-process' }).remote(0);
+    const maker = NamedCounterMaker.options({ isolation: 'process' }).remote();
+    const outcome = await get(maker.make.remote('taken-in-process'));
+    assert.ok('handle' in outcome, 'a process is told later');
+    const error = await rejectsWith(get(outcome.handle.inc.remote(1)), Error);
     assert.ok(error instanceof ActorDiedError || error instanceof InvalidOptionError, `got ${String(error)}`);
-    assert.match(error.message, /taken-in-task/);
+    assert.match(error.message, /taken-in-process/);
     assert.equal(await get(holder.inc.remote(1)), 1);
     kill(holder);
+    kill(maker);
   });
 });
 
