@@ -22,14 +22,14 @@ function fakeNode() {
   const added: { ids: readonly string[]; owners: readonly string[] | undefined }[] = [];
   const node: NodeClient = {
     nodeId: NODE,
-    answersAtOnce: true,
     submit: (functions, tasks) => {
       functionsSent.push(...functions.map((fn) => fn.id));
       submitted.push(...tasks);
     },
     put: () => {},
-    fetch: (ids, _withData, onObject) => {
+    fetch: (ids, _withData, onObject, _fetchLocal, polled) => {
       for (const id of ids) waiting.set(id, onObject);
+      polled?.(); // a poll: nothing is answered before the test delivers it
       return () => withdrawn.push([...ids]);
     },
     cancel: () => {},

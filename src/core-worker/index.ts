@@ -564,6 +564,15 @@ export class CoreWorker {
         if (blocked) this.blocking?.onUnblocked();
         withdraw?.();
       };
+      // timeoutMs 0 is a poll: the node answers what exists now, then says so (no timer races its answers).
+      const polled =
+        timeoutMs !== 0
+          ? undefined
+          : () => {
+              if (settled) return;
+              finish();
+              reject(new GetTimeoutError(`get() with timeoutMs 0: ${remaining} of ${ids.length} objects not ready`));
+            };
       withdraw = this.node.fetch(ids, true, (object) => {
         if (settled) {
           if (object.state === 'ready' && object.lease !== undefined) this.views.release(object.lease);
@@ -582,16 +591,12 @@ export class CoreWorker {
           finish();
           resolve(values);
         }
-      });
+      }, undefined, polled);
       if (settled) {
         withdraw();
         return;
       }
-      if (timeoutMs === 0 && this.node.answersAtOnce) {
-        finish();
-        reject(new GetTimeoutError(`get() with timeoutMs 0: ${remaining} of ${ids.length} objects not ready`));
-        return;
-      }
+      if (polled !== undefined) return; // not blocked: the answer is a round trip away at most
       blocked = this.blocking?.onBlocked() ?? false;
       if (timeoutMs !== undefined) {
         stopTimer = startTimeout(() => {
@@ -673,17 +678,17 @@ export class CoreWorker {
         settle();
         return;
       }
-      if (ids.length > 0) withdraw = this.node.fetch(ids, false, (object) => isReady(object.id), fetchLocal);
       // A generator is ready once its next item exists or it has ended; a late answer finds the wait settled.
+      // Asked before the objects: a poll's end (below) then comes after the generators' answers.
       if (generators !== undefined) for (const i of generators) whenGeneratorReady(refs[i] as ObjectRefGenerator, () => isReady(keys[i] as string));
+      // timeoutMs 0 is a poll: whatever is ready now, as the node answers it (no timer races its answers).
+      const polled = timeoutMs === 0 && ids.length > 0 ? () => settled || settle() : undefined;
+      if (ids.length > 0 && !settled) withdraw = this.node.fetch(ids, false, (object) => isReady(object.id), fetchLocal, polled);
       if (settled) {
         withdraw?.();
         return;
       }
-      if (timeoutMs === 0 && this.node.answersAtOnce) {
-        settle(); // a poll: whatever is ready now
-        return;
-      }
+      if (polled !== undefined) return;
       blocked = this.blocking?.onBlocked() ?? false;
       if (timeoutMs !== undefined) stopTimer = startTimeout(settle, timeoutMs);
     });

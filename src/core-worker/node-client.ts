@@ -15,7 +15,9 @@ import type {
   RequestAnswer,
   ObjectPayload,
   Part,
+  PollEnd,
   TaskSpec,
+  WorkerRequest,
   WorkerToNode,
 } from '../protocol/index.js';
 import { setting } from '../config/index.js';
@@ -30,8 +32,6 @@ const NAME_ANSWER_WAIT_MS = 10_000;
 
 export interface NodeClient {
   readonly nodeId: string;
-  /** True when fetch() reports objects that exist before it returns (the node is in this thread). */
-  readonly answersAtOnce: boolean;
   /** Hands tasks to the node. `functions`: definitions the node has not been given yet. */
   submit(functions: readonly FunctionDescriptor[], tasks: readonly TaskSpec[]): void;
   put(objects: readonly NewObject[]): void;
@@ -40,9 +40,11 @@ export interface NodeClient {
    * objects that exist). `withData: false` announces readiness only (for wait()). The returned
    * function withdraws the request (for a get/wait that settles before every object came).
    * `fetchLocal` (wait() only): an object counts once a copy of it is on this node, pulled here if
-   * needed, not as soon as it exists anywhere (Ray's wait fetch_local).
+   * needed, not as soon as it exists anywhere (Ray's wait fetch_local). `polled` makes it a poll (a
+   * get or wait with timeoutMs 0): the node answers the objects that exist now, then calls it, and
+   * answers nothing more (in the driver's thread before fetch returns; in a worker a round trip later).
    */
-  fetch(ids: readonly ObjectIdHex[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void;
+  fetch(ids: readonly ObjectIdHex[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean, polled?: () => void): () => void;
   /** `recursive`: the tasks it submitted too (env). */
   cancel(objectId: ObjectIdHex, force: boolean, recursive: boolean): void;
   /** The calling task waits in get(): the node may use its CPU meanwhile. No-op for a driver. */
@@ -107,7 +109,6 @@ export class ChannelNodeClient implements NodeClient {
   private readonly requests: RequestTable<WorkerAnswers>;
 
   private readonly slabs = new Map<number, SharedArrayBuffer>();
-  readonly answersAtOnce = false;
 
   /** `sharesMemory`: false in a worker process, which gets and sends copies of large parts. */
   constructor(
@@ -201,13 +202,13 @@ export class ChannelNodeClient implements NodeClient {
     this.channel.send({ type: 'put', objects });
   }
 
-  fetch(ids: readonly ObjectIdHex[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void {
+  fetch(ids: readonly ObjectIdHex[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean, polled?: () => void): () => void {
     if (ids.length === 0) return NO_WITHDRAW; // nothing to answer: a request would never end
-    const id = this.requests.open('get', new FetchRequest(ids, onObject, this));
+    const id = this.requests.open('get', new FetchRequest(ids, onObject, this, polled));
     // wait(fetchLocal): the one field a wait adds; a get (withData) pulls copies anyway and sends nothing new.
-    this.channel.send(
-      fetchLocal === true && !withData ? { type: 'request', id, method: 'get', ids, withData, fetchLocal } : { type: 'request', id, method: 'get', ids, withData },
-    );
+    const request: WorkerRequest<'get'> =
+      fetchLocal === true && !withData ? { type: 'request', id, method: 'get', ids, withData, fetchLocal } : { type: 'request', id, method: 'get', ids, withData };
+    this.channel.send(polled === undefined ? request : { ...request, poll: true });
     return () => this.requests.cancel(id);
   }
 
@@ -292,17 +293,19 @@ export class ChannelNodeClient implements NodeClient {
 const NO_WITHDRAW = (): void => {};
 
 /** A get or wait: each object as it comes; a failure fails every one of its IDs. */
-class FetchRequest extends PendingRequest<ObjectPayload> {
+class FetchRequest extends PendingRequest<ObjectPayload | PollEnd> {
   constructor(
     private readonly ids: readonly ObjectIdHex[],
     private readonly onObject: (object: ObjectPayload) => void,
     private readonly client: ChannelNodeClient,
+    private readonly polled: (() => void) | undefined,
   ) {
     super();
   }
 
-  answer(object: ObjectPayload): void {
-    this.onObject(object);
+  answer(object: ObjectPayload | PollEnd): void {
+    if ('pollEnd' in object) this.polled?.();
+    else this.onObject(object);
   }
 
   fail(error: MinirayError): void {
@@ -313,8 +316,8 @@ class FetchRequest extends PendingRequest<ObjectPayload> {
   }
 
   /** The get/wait settled (an error, a timeout) before these arrived: give their leases back. */
-  override dropped(object: ObjectPayload): void {
-    if (object.state === 'ready' && object.lease !== undefined) this.client.releaseLeases([object.lease]);
+  override dropped(object: ObjectPayload | PollEnd): void {
+    if ('state' in object && object.state === 'ready' && object.lease !== undefined) this.client.releaseLeases([object.lease]);
   }
 }
 

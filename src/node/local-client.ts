@@ -8,6 +8,8 @@ import type { ActorInfo, ActorLookupCallback, ActorSpec, ClusterAnswer, ClusterQ
 import type { FunctionDescriptor } from '../serialization/index.js';
 import type { Node } from './index.js';
 
+const NO_WITHDRAW = (): void => {};
+
 /** The driver's get or wait, recorded as a core event from its call until its last object came or it was withdrawn. */
 function recordedFetch(node: Node, ids: readonly ObjectIdHex[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal: boolean | undefined): () => void {
   const startMs = Date.now();
@@ -29,7 +31,6 @@ function recordedFetch(node: Node, ids: readonly ObjectIdHex[], withData: boolea
 }
 
 export class LocalNodeClient implements NodeClient {
-  readonly answersAtOnce = true;
   constructor(private readonly node: Node) {}
 
   get nodeId(): string {
@@ -44,9 +45,13 @@ export class LocalNodeClient implements NodeClient {
     this.node.put(this.node.driverId, objects);
   }
 
-  fetch(ids: readonly ObjectIdHex[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean): () => void {
-    if (!this.node.taskEvents.coreTraced()) return this.node.fetch(ids, withData, onObject, undefined, fetchLocal);
-    return recordedFetch(this.node, ids, withData, onObject, fetchLocal);
+  fetch(ids: readonly ObjectIdHex[], withData: boolean, onObject: (object: ObjectPayload) => void, fetchLocal?: boolean, polled?: () => void): () => void {
+    const withdraw = this.node.taskEvents.coreTraced() ? recordedFetch(this.node, ids, withData, onObject, fetchLocal) : this.node.fetch(ids, withData, onObject, undefined, fetchLocal);
+    if (polled === undefined) return withdraw;
+    // A poll: the node in this thread has answered what exists now, before fetch returned.
+    withdraw();
+    polled();
+    return NO_WITHDRAW;
   }
 
   cancel(objectId: string, force: boolean, recursive: boolean): void {

@@ -21,6 +21,7 @@ import type {
   GeneratorAnswer,
   NewObject,
   ObjectPayload,
+  PollEnd,
   TaskResult,
   TaskSpec,
   WorkerLogLine,
@@ -34,6 +35,8 @@ import type { ForwardedLogLine } from './cluster-link.js';
 import type { NodeContext } from './context.js';
 import { functionIdOf, type TaskRecord, type Worker } from './task-manager.js';
 import { WorkerRequests } from './worker-requests.js';
+
+const POLL_END: PollEnd = Object.freeze({ pollEnd: true });
 
 /** The node's own methods that workers' messages call (the Node has them; this module does not import it). */
 export interface NodeDoors {
@@ -308,6 +311,13 @@ export class WorkerMessages {
         worker,
         request.fetchLocal === true,
       );
+      if (remaining > 0 && request.poll === true) {
+        // A poll (timeoutMs 0): what exists now has been answered; the rest will not be.
+        withdraw();
+        if (traced) this.context.taskEvents.core(kind, worker.id, startMs, request.ids.length);
+        this.workerRequests.reply(worker, request.id, POLL_END, true);
+        return undefined;
+      }
       return remaining > 0 ? () => (withdraw(), traced && this.context.taskEvents.core(kind, worker.id, startMs, request.ids.length)) : undefined;
     },
     lookupActor: (worker, request) => {

@@ -382,6 +382,11 @@ export type ObjectPayload =
   /** Never created here, or already gone. */
   | { readonly id: ObjectIdHex; readonly state: 'lost' };
 
+/** The last answer of a poll (a get with `poll`): the objects it has not answered do not exist now. */
+export interface PollEnd {
+  readonly pollEnd: true;
+}
+
 /**
  * An object's value as one node tells another: inline (small values, and any value a reader asked
  * to pull), located on a node that holds it (large values stay where they were made), failed, or
@@ -452,11 +457,12 @@ export interface WorkerMethods {
   /**
    * Objects (their data, or readiness only without `withData`, for wait()): one answer per ID as
    * each becomes available, the last one final. `fetchLocal` (wait() only): an object counts once a
-   * copy is on this node.
+   * copy is on this node. `poll` (a get or wait with timeoutMs 0): the objects that exist now are
+   * answered, then, if that was not all of them, the final answer is PollEnd.
    */
   readonly get: {
-    readonly request: { readonly ids: readonly ObjectIdHex[]; readonly withData: boolean; readonly fetchLocal?: boolean };
-    readonly answer: ObjectPayload;
+    readonly request: { readonly ids: readonly ObjectIdHex[]; readonly withData: boolean; readonly fetchLocal?: boolean; readonly poll?: boolean };
+    readonly answer: ObjectPayload | PollEnd;
   };
   /** A named actor, or null when there is none. */
   readonly lookupActor: { readonly request: { readonly name: string; readonly namespace: string }; readonly answer: ActorInfo | null };

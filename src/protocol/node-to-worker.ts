@@ -37,7 +37,7 @@ import {
   refOwner,
 } from './check.js';
 import { aReturnMode } from './check.js';
-import type { GeneratorAnswer, ActorInfo, ClusterAnswer, ClusterNode, ExecuteTask, NodeToWorker, ObjectPayload, PreloadModule, WorkerAnswers, WorkerBootData, WorkerMethod } from './index.js';
+import type { GeneratorAnswer, ActorInfo, ClusterAnswer, ClusterNode, ExecuteTask, NodeToWorker, ObjectPayload, PollEnd, PreloadModule, WorkerAnswers, WorkerBootData, WorkerMethod } from './index.js';
 
 const GENERATOR_ANSWERS: readonly GeneratorAnswer[] = ['item', 'end', 'failed'];
 
@@ -107,6 +107,12 @@ const aPayload = (value: unknown): ObjectPayload => {
       state satisfies never;
   }
   return o as unknown as ObjectPayload;
+};
+
+const aPollEnd = (value: unknown): PollEnd => {
+  const o = fields(value);
+  if (o['pollEnd'] !== true) fail('pollEnd', 'true', o['pollEnd']);
+  return o as unknown as PollEnd;
 };
 
 const anActorInfo = (value: unknown): ActorInfo | null => {
@@ -187,7 +193,7 @@ const aMessage = messageCheck<NodeToWorker>(checks);
  * the worker's RequestTable on every answer before the caller sees it.
  */
 export const WORKER_ANSWER_CHECKS: { readonly [M in WorkerMethod]: (value: unknown) => WorkerAnswers[M] } = {
-  get: aPayload,
+  get: (value) => (typeof value === 'object' && value !== null && 'pollEnd' in value ? aPollEnd(value) : aPayload(value)),
   lookupActor: anActorInfo,
   clusterInfo: aClusterAnswer,
   generatorNext: (value) => oneOf(value, 'value', GENERATOR_ANSWERS),

@@ -83,6 +83,7 @@ const validFromWorker: WorkerToNode[] = [
   { type: 'put', objects: [{ id: ID, data: bytes }, { id: ID2, data: bytes, parts: [{ attached: 1 }], nested: [ID] }] },
   { type: 'request', id: 7, method: 'get', ids: [ID, ID2], withData: false },
   { type: 'request', id: 8, method: 'get', ids: [ID], withData: false, fetchLocal: true },
+  { type: 'request', id: 9, method: 'get', ids: [ID], withData: true, poll: true },
   { type: 'cancelRequest', id: 7 },
   { type: 'request', id: 2, method: 'clusterInfo', query: 'nodes' },
   { type: 'request', id: 3, method: 'clusterInfo', query: { gcs: 'listActors', body: {}, timeoutMs: 100 } },
@@ -217,6 +218,7 @@ const malformedFromWorker: Array<[string, unknown, RegExp]> = [
   ['a function of unknown kind', { type: 'submit', functions: [{ kind: 'eval', id: ID, name: 'f' }], tasks: [] }, /functions\[0\]\.kind must be one of 'source', 'module'/],
   ['a get of no IDs', { type: 'request', id: 1, method: 'get', ids: [], withData: true }, /ids must be at least one ID, got an array of 0/],
   ['a get with ids: null', { type: 'request', id: 1, method: 'get', ids: null, withData: true }, /type 'request'.*: ids must be an array, got null/],
+  ['a get whose poll is not a boolean', { type: 'request', id: 1, method: 'get', ids: [ID], withData: true, poll: 'now' }, /poll must be a boolean, got string "now"/],
   // the envelope of a request
   ['a request with id 0', { type: 'request', id: 0, method: 'get', ids: [], withData: true }, /id must be an integer >= 1, got number 0/],
   ['a request with a string id', { type: 'request', id: '1', method: 'get', ids: [], withData: true }, /id must be an integer >= 1, got string "1"/],
@@ -311,6 +313,7 @@ for (const [what, message, expected] of malformedFromNode) {
 const malformedAnswers: Array<[keyof typeof WORKER_ANSWER_CHECKS, unknown, RegExp]> = [
   ['get', { id: ID, state: 'gone' }, /state must be one of 'ready', 'failed', 'lost'/],
   ['get', { id: ID, state: 'ready' }, /data must be bytes/],
+  ['get', { pollEnd: false }, /pollEnd must be true, got boolean false/],
   ['lookupActor', 'C', /value must be an object, got string "C"/],
   ['lookupActor', { actorId: ID, className: 'C' }, /value\.methodNames must be an array/],
   ['clusterInfo', { nodes: [{ nodeId: 'x' }] }, /value\.nodes\[0\]\.nodeId must be an ID/],
@@ -334,6 +337,8 @@ test('the answer checks pass valid answers of each method', () => {
   assert.equal(WORKER_ANSWER_CHECKS.lookupActor(remote), remote);
   const object = { id: ID, state: 'failed', data: bytes } as const;
   assert.equal(WORKER_ANSWER_CHECKS.get(object), object);
+  const pollEnd = { pollEnd: true } as const;
+  assert.equal(WORKER_ANSWER_CHECKS.get(pollEnd), pollEnd);
   assert.equal(WORKER_ANSWER_CHECKS.generatorNext('end'), 'end');
   const answer = { resources: { CPU: 2 } };
   assert.equal(WORKER_ANSWER_CHECKS.clusterInfo(answer), answer);

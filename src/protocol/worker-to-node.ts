@@ -217,6 +217,7 @@ const checks: { readonly [K in WorkerToNode['type']]: Check<K> } = {
         if (list(o['ids'], 'ids', anId).length === 0) fail('ids', 'at least one ID', o['ids']);
         bool(o['withData'], 'withData');
         if (o['fetchLocal'] !== undefined) bool(o['fetchLocal'], 'fetchLocal');
+        if (o['poll'] !== undefined) bool(o['poll'], 'poll');
         break;
       case 'lookupActor':
         str(o['name'], 'name');

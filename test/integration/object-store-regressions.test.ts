@@ -2,7 +2,8 @@
 // data or memory.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { get, init, memory, put, remote, shutdown, wait } from 'miniray';
+import { get, init, memory, put, remote, shutdown, wait, type ObjectRef } from 'miniray';
+import { Gate, waitForGate } from '../fixtures/coordination.js';
 import { collectUntil } from '../fixtures/gc.js';
 import { putThenReturnLarge } from '../fixtures/object-store-tasks.js';
 
@@ -71,4 +72,34 @@ test('wait with timeoutMs 0 is a poll: it returns with what is ready now', async
   assert.deepEqual(done, [ready]);
   assert.deepEqual(notYet, [pending]);
   await get(pending);
+});
+
+test('in a task too, get and wait with timeoutMs 0 are polls: what exists is given every time, what does not never is', async () => {
+  // A worker asks its node across a channel: a 0 ms timer once raced the node's answer, and an
+  // object that existed sometimes timed out. Now the node answers what exists, then ends the poll.
+  const gate = new Gate();
+  const held = waitForGate.remote(gate.name, 'late');
+  await gate.whenWaiting(1);
+  const poll = remote(async (refs: { ready: ObjectRef<number>; held: ObjectRef<string> }, rounds: number) => {
+    const { get, put, wait } = await import('miniray');
+    const seen: string[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const fresh = put(i);
+      for (const ref of [refs.ready, fresh]) {
+        seen.push(`get ${await get(ref, { timeoutMs: 0 }).catch((error: Error) => error.name)}`);
+        seen.push(`ready ${(await wait([ref], { timeoutMs: 0 })).ready.length}`);
+      }
+      seen.push(`held ${await get(refs.held, { timeoutMs: 0 }).catch((error: Error) => error.name)}`);
+      const both = await wait([refs.ready, refs.held], { numReturns: 2, timeoutMs: 0 });
+      seen.push(`both ${both.ready.length}/${both.pending.length}`);
+    }
+    return seen;
+  });
+  const rounds = 20;
+  const seen = await get(poll.remote({ ready: put(42), held }, rounds));
+  const expected = Array.from({ length: rounds }, (_, i) => ['get 42', 'ready 1', `get ${i}`, 'ready 1', 'held GetTimeoutError', 'both 1/1']).flat();
+  assert.deepEqual(seen, expected);
+  gate.open();
+  assert.equal(await get(held), 'late');
+  gate.close();
 });
