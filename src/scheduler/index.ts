@@ -40,6 +40,9 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
   private nextOrder = 0;
   /** Free CPUs, in units. */
   private available: number;
+  /** Tasks of each worker that wait in get() (absent: none). */
+  private readonly waiting = new WeakMap<W, number>();
+  private readonly waitingIn = (worker: W): number => this.waiting.get(worker) ?? 0;
 
   /**
    * @param pipelinable whether a task may wait at a worker behind others (short tasks); a task
@@ -132,8 +135,11 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
     if (accepting.length === 0) return;
     const share = Math.ceil(this.queuedCount / accepting.length);
     const depth = Math.max(1, Math.min(this.maxInFlightPerWorker, share));
-    // Least-loaded first, so idle workers get work before busy ones get more.
-    accepting.sort((a, b) => a.load - b.load);
+    // Least-loaded first, so idle workers get work before busy ones get more. Of equal load, one
+    // with no task waiting in get() first: a waiting task's children then run in another thread
+    // when one is free, so that a child that crashes its thread, is force-cancelled or never
+    // yields does not take its waiting parent down with it or hold it up.
+    accepting.sort((a, b) => a.load - b.load || this.waitingIn(a) - this.waitingIn(b));
     for (const worker of accepting) {
       // A busy worker is refilled once half its depth has run, not after every result: it still
       // has its next tasks at hand, and a stream of results costs one execute message per batch.
@@ -164,11 +170,15 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
 
   /** A running task on `worker` now waits in get(): its CPUs are free for other tasks. */
   onBlocked(worker: W): void {
+    this.waiting.set(worker, this.waitingIn(worker) + 1);
     this.onTaskDone(worker); // the same accounting: one runnable task fewer
   }
 
   /** A task that waited in get() runs again (possibly oversubscribing, as Ray does). */
   onUnblocked(worker: W): void {
+    const waiting = this.waitingIn(worker) - 1;
+    if (waiting > 0) this.waiting.set(worker, waiting);
+    else this.waiting.delete(worker);
     if (worker.load === 0) {
       worker.reservedCpuUnits = UNITS_PER_CPU;
       this.available -= UNITS_PER_CPU;
@@ -186,6 +196,7 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
 
   /** A worker died: its CPUs return; its tasks are handled by the caller. */
   onWorkerLost(worker: W): void {
+    this.waiting.delete(worker);
     worker.load = 0;
     this.releaseWorker(worker);
     worker.accepting = false;

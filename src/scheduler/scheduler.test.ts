@@ -198,6 +198,26 @@ test('onBlocked frees the CPUs of a worker whose only task waits in get(), so mo
   assert.equal(s.availableCpus, 0);
 });
 
+test("a waiting task's child goes to an idle worker rather than the waiting one's thread, when there is one", () => {
+  const s = new Scheduler<Task, Slot>(2, 64);
+  const [w1, w2] = workers(2) as [Slot, Slot];
+  s.enqueue(task('parent'));
+  assert.deepEqual(dispatch(s, [w1, w2]), ['w1:parent']);
+  s.onBlocked(w1); // both have load 0 now
+  s.enqueue(task('child'));
+  assert.deepEqual(dispatch(s, [w1, w2]), ['w2:child']);
+  // With no idle worker left, the waiting one's freed CPU is used on its own thread (there is no other).
+  s.enqueue(task('second child'));
+  assert.deepEqual(dispatch(s, [w1, w2]), ['w1:second child']);
+  // Once it runs again, it is like any other worker.
+  s.onTaskDone(w1);
+  s.onUnblocked(w1);
+  s.onTaskDone(w1);
+  s.onTaskDone(w2);
+  s.enqueue(task('later'));
+  assert.deepEqual(dispatch(s, [w1, w2]), ['w1:later']);
+});
+
 test('onBlocked keeps the CPUs while the worker has other runnable tasks', () => {
   const s = new Scheduler<Task, Slot>(1, 64);
   const [w1] = workers(1) as [Slot];
