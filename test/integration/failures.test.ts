@@ -27,6 +27,7 @@ import {
   validateViaChild,
   exitEveryTime,
   exitUntilRun,
+  parentOfCrashingChild,
   runsRecorded,
   throwUntilRun,
   validateQuantity,
@@ -276,6 +277,11 @@ describe('crashed workers', () => {
     const path = counterFile();
     assert.equal(await get(exitUntilRun.remote(path, 2), { timeoutMs: 30_000 }), 2);
     assert.equal(runsRecorded(path), 2);
+  });
+
+  test("a child that crashes its worker does not take its waiting parent down: with a worker free, it runs in that one's thread", async () => {
+    await assertBothWorkersRunInParallel(); // both threads are up (earlier tests crashed some)
+    assert.equal(await get(parentOfCrashingChild.remote(counterFile()), { timeoutMs: 30_000 }), 'WorkerCrashedError');
   });
 
   test('other tasks are not lost when a worker crashes', async () => {
