@@ -7,10 +7,10 @@
  * them again. Where a task runs is not its business: it hands a task whose arguments exist to
  * LocalDispatch (here, or the cluster through remoteWork).
  *
- * It runs on the node's thread on behalf of every thread there, as Ray's owners run it on threads of
- * their own beside the task's code: a worker's thread running a task that never yields could not
- * retry its children (see docs/architecture.md, "Ownership"). It reaches the node only through TaskHost, so that its
- * state machines are tested with fakes (task-manager.test.ts).
+ * It runs on the node's thread on behalf of every thread there, as Ray's owners run it on threads
+ * of their own beside the task's code: a worker's thread running a task that never yields could
+ * not retry its children (see docs/architecture.md, "Ownership"). It reaches the node only
+ * through TaskHost, so that its state machines are tested with fakes (task-manager.test.ts).
  */
 import type { ActorManager } from '../actors/manager.js';
 import type { ActorIdHex, ObjectIdHex } from '../ids/index.js';

@@ -311,14 +311,13 @@ export class WorkerMessages {
         worker,
         request.fetchLocal === true,
       );
-      if (remaining > 0 && request.poll === true) {
-        // A poll (timeoutMs 0): what exists now has been answered; the rest will not be.
-        withdraw();
-        if (traced) this.context.taskEvents.core(kind, worker.id, startMs, request.ids.length);
-        this.workerRequests.reply(worker, request.id, POLL_END, true);
-        return undefined;
-      }
-      return remaining > 0 ? () => (withdraw(), traced && this.context.taskEvents.core(kind, worker.id, startMs, request.ids.length)) : undefined;
+      if (remaining === 0) return undefined;
+      const stop = () => (withdraw(), traced && this.context.taskEvents.core(kind, worker.id, startMs, request.ids.length));
+      if (request.poll !== true) return stop;
+      // A poll (timeoutMs 0): what exists now has been answered; the rest will not be.
+      stop();
+      this.workerRequests.reply(worker, request.id, POLL_END, true);
+      return undefined;
     },
     lookupActor: (worker, request) => {
       this.node.lookupActor(request.name, request.namespace, (info, error) => (error === undefined ? this.workerRequests.reply(worker, request.id, info, true) : this.workerRequests.fail(worker, request.id, error)));
