@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { Metric } from '../lib/protocol.js';
 
 /** What a Python prints between these markers: Ray's version, then its results as JSON. */
@@ -78,13 +79,7 @@ export async function runRayMicrobenchmark(python: string, timeoutMs: number, lo
         version ??= message.version;
         results ??= message.results;
       };
-      let pending = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-        pending += chunk;
-        const lines = pending.split('\n');
-        pending = lines.pop() ?? '';
-        for (const line of lines) onLine(line);
-      });
+      createInterface({ input: child.stdout }).on('line', onLine);
       child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
         tail = (tail + chunk).slice(-2000);
       });
@@ -94,9 +89,10 @@ export async function runRayMicrobenchmark(python: string, timeoutMs: number, lo
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
-        if (version === undefined) return resolve(new Error(`${python} could not import ray (exit ${code ?? signal}): ${tail.trim().split('\n').slice(-3).join(' / ')}`));
+        const lastLines = tail.trim().split('\n').slice(-3).join(' / ');
+        if (version === undefined) return resolve(new Error(`${python} could not import ray (exit ${code ?? signal}): ${lastLines}`));
         if (results === undefined) {
-          return resolve(new Error(`Ray ${version}'s microbenchmark did not finish (${signal === 'SIGKILL' ? `stopped after ${timeoutMs / 1000} s` : `exit ${code ?? signal}`}): ${tail.trim().split('\n').slice(-3).join(' / ')}`));
+          return resolve(new Error(`Ray ${version}'s microbenchmark did not finish (${signal === 'SIGKILL' ? `stopped after ${timeoutMs / 1000} s` : `exit ${code ?? signal}`}): ${lastLines}`));
         }
         const figures = new Map<string, Metric>();
         for (const [name, mean, sd] of results) {
