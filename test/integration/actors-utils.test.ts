@@ -21,7 +21,7 @@ import {
   type ActorHandle,
   type ObjectRef,
 } from 'miniray';
-import { rejectsWith } from '../fixtures/assertions.js';
+import { rejectsWith, until } from '../fixtures/assertions.js';
 
 
 const T = { timeout: 30_000 };
@@ -305,15 +305,6 @@ describe('Queue', () => {
     await rejectsWith(queue.put(2), ActorDiedError);
   });
 });
-
-/** Waits for `condition`, yielding to the event loop, for up to `limitMs`. */
-async function until(condition: () => boolean, what: string, limitMs = 20_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!condition()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 // Issue 8, item 16: map()/mapUnordered() hand out their own items only (Ray issue #23107) and
 // submit at the call; pushIdle() refuses an actor the pool already has.

@@ -8,19 +8,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ActorDiedError, OwnerDiedError, WorkerCrashedError, get, init, kill, memory, shutdown, wait } from 'miniray';
+import { until } from '../fixtures/assertions.js';
 import { Gate } from '../fixtures/coordination.js';
 import { Maker, echo, exitWorker, makeInTask } from '../fixtures/ownership-lib.js';
-
-/** Resolves once `condition()` holds (checked every few milliseconds), or fails after `timeoutMs`. */
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await sleep(5);
-  }
-}
 
 describe('an object dies with its owner', () => {
   before(async () => {
@@ -126,7 +117,7 @@ describe('an object dies with its owner', () => {
       const [child] = await get(owner.submitCrashingChild.remote(started, marker));
       assert.ok(small !== undefined && large !== undefined && child !== undefined);
       const spin = owner.spin.remote(started, release, 60_000);
-      await until(() => existsSync(started), 'the owner began to spin');
+      await until(() => existsSync(started), 'the owner to begin to spin', 10_000);
       const probe = owner.make.remote('probe');
       assert.equal(await get(small), 'small');
       const bytes = await get(large);
