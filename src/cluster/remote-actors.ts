@@ -134,7 +134,7 @@ export class RemoteActors {
             attempt: call.work.attempt + call.tries,
             traced: call.work.traced,
             function: undefined,
-            done: (values) => call.work.done(values),
+            done: (values, from) => call.work.done(values, from),
             lost: (error) => {
               // A call refused for another reason than a lost connection (to a node that lives) fails as before.
               if (!(error.cause instanceof ConnectionError) && this.context.views.has(nodeId)) return call.work.lost(error);

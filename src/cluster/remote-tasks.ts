@@ -155,7 +155,7 @@ export class RemoteTasks {
           if (!settle()) return;
           const result = answers.executed(answer);
           if ('spillback' in result) this.spillback(work, nodeId, result.spillback);
-          else work.done(result);
+          else work.done(result, nodeId);
         },
         (error: unknown) => lose(new NodeDiedError(`node ${nodeId.slice(0, 8)} could not run ${spec.name}: ${(error as Error).message}`, { cause: error })),
       );

@@ -7,7 +7,7 @@
 import { NodeDiedError } from '../errors/index.js';
 import type { Peer } from '../net/index.js';
 import type { ForwardedLogLine } from '../node/index.js';
-import type { RemoteValue, TaskSpec } from '../protocol/index.js';
+import { keptBySender, type RemoteValue, type TaskSpec } from '../protocol/index.js';
 import { formatLogLine } from '../state/log-lines.js';
 import { type AgentContext } from './context.js';
 import type { CreateActor, ExecuteTask } from './messages.js';
@@ -31,7 +31,7 @@ export class WorkForPeers {
     const ownerNode = spec.owner.nodeId;
     const generatorId = spec.returnIds[0] as string;
     if (spec.returns?.kind === 'streaming' && spec.returns.backpressure !== undefined) this.streamAcks.set(generatorId, ack);
-    if (value.state === 'located') this.objects.keep(ownerNode, spec.owner.workerId, value.id);
+    if (keptBySender(value)) this.objects.keep(ownerNode, spec.owner.workerId, value.id);
     if (this.context.deadNodes.has(ownerNode)) return;
     // On the connection the task came over: ahead of its result, which follows on it.
     const route = this.logRoutes.get(ownerNode);
@@ -75,7 +75,7 @@ export class WorkForPeers {
         running?.delete(returnId);
         this.streamAcks.delete(returnId); // generators
         if (running?.size === 0 && this.runningFor.get(owner) === running) this.runningFor.delete(owner);
-        for (const value of values) if (value.state === 'located') this.objects.keep(peer.hello.nodeId, spec.owner.workerId, value.id);
+        for (const value of values) if (keptBySender(value)) this.objects.keep(peer.hello.nodeId, spec.owner.workerId, value.id);
         resolve(values);
       }, attempt ?? 0, untraced === true),
     );

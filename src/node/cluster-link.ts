@@ -19,8 +19,11 @@ export interface RemoteWork<S extends TaskSpec = TaskSpec> {
   readonly traced: boolean;
   /** The definition of its function (absent for an actor call). */
   readonly function: FunctionDescriptor | undefined;
-  /** Its return values arrived (inline, located on a node, or failed). */
-  done(values: readonly RemoteValue[]): void;
+  /**
+   * Its return values arrived (inline, located on a node, or failed); `from`: the node that ran it
+   * and sent them (absent when it failed without running), where values it keeps (keptBySender) are.
+   */
+  done(values: readonly RemoteValue[], from?: string): void;
   /** The node it ran on went away before it reported: retried while maxRetries allows, else failed with `error`. */
   lost(error: Error): void;
   /** A task in a placement group that waited for its bundle, which is now on this node: it is queued here (helper pg). */

@@ -59,6 +59,7 @@ import type {
   TaskSpec,
   ActorCallSpec,
 } from '../protocol/index.js';
+import { keptBySender } from '../protocol/index.js';
 import { Scheduler } from '../scheduler/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { WorkerPool } from '../worker-pool/index.js';
@@ -400,7 +401,7 @@ export class Node {
         if (--remaining > 0) return;
         const values = spec.returnIds.map((id) => this.remoteObjects.valueFor(id, inlineLimit));
         // Returned inline: the owner has the value, nothing here needs it any more.
-        const sent = values.filter((value) => value.state !== 'located').map((value) => value.id);
+        const sent = values.filter((value) => !keptBySender(value)).map((value) => value.id);
         this.objects.removeHandles(owner, sent);
         reply(values);
       },

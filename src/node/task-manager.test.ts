@@ -266,3 +266,16 @@ test('a result kept on another node for an owner that died before it came is let
   s.finishOn(s.sent[1] as RemoteWork, C);
   assert.equal(s.letGo.length, 1);
 });
+
+test('a late inline result with refs inside is let go at the node that sent it (it keeps such values for their refs); one without refs is kept nowhere', () => {
+  const s = setup();
+  const task = spec('late with refs');
+  s.tasks.submitOne(task);
+  const id = task.returnIds[0] as string;
+  s.objects.ownerDied(OWNER, () => encodeError(new OwnerDiedError('its owner ended')), () => {});
+  const data = encodeValue(1, 'v').data;
+  (s.sent[0] as RemoteWork).done([{ id, state: 'ready', data }], C);
+  assert.deepEqual(s.letGo, [], 'nothing is kept of a value without refs');
+  (s.sent[0] as RemoteWork).done([{ id, state: 'ready', data, nested: [newId()] }], C);
+  assert.deepEqual(s.letGo, [[C, OWNER, [id]]]);
+});

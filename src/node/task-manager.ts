@@ -19,7 +19,7 @@ import { MinirayError, ObjectLostError, ObjectReconstructionFailedError, OwnerDi
 import type { ObjectStore } from '../object-store/index.js';
 import { Lineage, specBytes, type ObjectDirectory, type ObjectEntry } from '../ownership/index.js';
 import { groupsIn } from '../placement-group/resources.js';
-import type { RemoteValue, TaskSpec } from '../protocol/index.js';
+import { keptBySender, type RemoteValue, type TaskSpec } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import type { TaskEventBuffer } from '../state/events.js';
 import type { PooledWorker } from '../worker-pool/index.js';
@@ -196,16 +196,16 @@ export class TaskManager {
       attempt: record?.retries ?? 0,
       traced: record === undefined ? !this.context.taskEvents.skips(spec.taskId) : record.traced,
       function: spec.actorId === undefined ? this.context.functions.get(spec.functionId) : undefined,
-      done: (values) => {
+      done: (values, from) => {
         if (spec.actorId !== undefined) this.actorCallDone(spec.returnIds[0] as string, values.some((value) => value.state === 'ready' || value.state === 'located'));
-        this.letGoUnread(spec, values);
+        this.letGoUnread(spec, values, from);
         if (record !== undefined) {
           if (record.cancelled || record.state === 'finished') return;
           record.state = 'finished';
           record.remote = false;
           if (values.some((value) => value.state === 'ready' || value.state === 'located')) this.keepLineage(record);
         }
-        this.context.remoteObjects.storeValues(values, spec.owner.nodeId === this.context.nodeId ? '' : spec.owner.nodeId);
+        this.context.remoteObjects.storeValues(values, from ?? spec.owner.nodeId);
       },
       lost: (error) => {
         // An actor call (no record) is looked up by ID (see TaskEventBuffer.skip).
@@ -231,12 +231,14 @@ export class TaskManager {
    * was cancelled meanwhile, so they failed or went; or another value came first): the node that
    * keeps them lets them go now, not when its connection to this node ends.
    */
-  private letGoUnread(spec: TaskSpec, values: readonly RemoteValue[]): void {
+  private letGoUnread(spec: TaskSpec, values: readonly RemoteValue[], from: string | undefined): void {
     for (const value of values) {
-      if (value.state !== 'located' || value.location === this.context.nodeId) continue;
+      if (!keptBySender(value)) continue;
+      const keeper = value.state === 'located' ? value.location : from;
+      if (keeper === undefined || keeper === this.context.nodeId) continue;
       const entry = this.context.objects.get(value.id);
-      if (entry?.state === 'pending' || entry?.location === value.location) continue;
-      this.context.cluster?.letGo(value.location, spec.owner.workerId, [value.id]);
+      if (entry?.state === 'pending' || entry?.location === keeper) continue;
+      this.context.cluster?.letGo(keeper, spec.owner.workerId, [value.id]);
     }
   }
 

@@ -27,7 +27,7 @@ import type {
   WorkerLogLine,
   WorkerToNode,
 } from '../protocol/index.js';
-import { NameAnswer } from '../protocol/index.js';
+import { keptBySender, NameAnswer } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { PENDING_NODE_ASSIGNMENT } from '../state/events.js';
 import type { LogRing } from '../state/log-lines.js';
@@ -116,7 +116,7 @@ export class WorkerMessages {
     store(id);
     const value = this.context.remoteObjects.valueFor(id, this.inlineItemLimit);
     // Sent inline: the owner has the value, nothing here needs it any more (as runForPeer's returns).
-    if (value.state !== 'located') this.context.objects.removeHandles(spec.owner.workerId, [id]);
+    if (!keptBySender(value)) this.context.objects.removeHandles(spec.owner.workerId, [id]);
     this.context.cluster?.generatorItem(spec, message.index, value, ack);
     return undefined;
   }

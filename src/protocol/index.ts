@@ -406,6 +406,19 @@ export type RemoteValue =
   | { readonly id: string; readonly state: 'failed'; readonly data: Uint8Array }
   | { readonly id: string; readonly state: 'lost' };
 
+/**
+ * Whether a task's value, sent to its owner's node, also stays at the node that made it, kept for
+ * the owner until the owner frees it (freeObjects): a large value (located: its bytes are there),
+ * and a value with refs inside, which it holds there. The refs inside may have no other holder:
+ * the thread that made them may let go of its own as soon as it has returned them, before the
+ * owner's readers have borrowed them. So the owner's node records the sender as the value's
+ * location, and frees it there when it frees it (as Ray's owner of an outer object keeps the
+ * refs inside it alive until it is gone).
+ */
+export function keptBySender(value: RemoteValue): boolean {
+  return value.state === 'located' || (value.state === 'ready' && value.nested !== undefined);
+}
+
 export interface NewObject {
   readonly id: ObjectIdHex;
   readonly data: Uint8Array;

@@ -23,20 +23,26 @@ describe('ownership across nodes', { timeout: 300_000 }, () => {
   });
 
   test("what an actor on another node owns ends with it: its put()s (small and large), its child task, its actor", async () => {
-    const [first, busy, second] = (await (cluster as Cluster).run('ownership.mjs', [], { timeoutMs: 180_000 })) as [
+    const [handed, first, busy, second] = (await (cluster as Cluster).run('ownership.mjs', [], { timeoutMs: 180_000 })) as [
+      { handed: Record<string, Outcome> },
       { before: Record<string, Outcome> },
       { busy: Record<string, Outcome> },
       { after: Record<string, Outcome> },
     ];
     assert.deepEqual(
+      Object.fromEntries(Object.entries(handed?.handed ?? {}).map(([key, o]) => [key, o.value ?? o.error])),
+      { small: 'small', ping: 'pong' },
+      `refs returned inside a value live while it travels, though their owner let go of its own: ${JSON.stringify(handed?.handed)}`,
+    );
+    assert.deepEqual(
       Object.fromEntries(Object.entries(first?.before ?? {}).map(([key, o]) => [key, o.value ?? o.error])),
       { small: 'small', large: 'Float64Array(1048576)', ping: 'pong' },
-      'readable while their owner lives',
+      `readable while their owner lives: ${JSON.stringify(first?.before)}`,
     );
     assert.deepEqual(
       Object.fromEntries(Object.entries(busy?.busy ?? {}).map(([key, o]) => [key, o.value ?? o.error])),
       { small: 'small', large: 'Float64Array(1048576)', spin: 'still spinning', released: 'released' },
-      'readable while their owner runs code that never yields (its node keeps its tables)',
+      `readable while their owner runs code that never yields (its node keeps its tables): ${JSON.stringify(busy?.busy)}`,
     );
     const afterKill = second?.after ?? {};
     for (const key of ['small', 'large', 'child'] as const) {
