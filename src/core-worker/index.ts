@@ -289,6 +289,9 @@ export class CoreWorker {
     const { data, refs } = encodeValue(value, what, this.collectPart);
     const large = this.largeParts as Uint8Array[] | undefined;
     this.largeParts = undefined;
+    // put() (an ID of its own) throws for a value the store cannot hold, in a worker as in the
+    // driver; a task's value that does not fit fails as its object, at the node.
+    if (large !== undefined && id !== '') this.node.checkFits?.(large);
     const parts = large === undefined ? undefined : this.node.storeParts(large);
     const nested = refs.length === 0 ? undefined : refs.map((ref) => hexOf(ref.id));
     if (parts === undefined && nested === undefined) return { id, data };

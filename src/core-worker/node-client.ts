@@ -22,7 +22,7 @@ import type {
 } from '../protocol/index.js';
 import { setting } from '../config/index.js';
 import type { ActorIdHex, NodeIdHex, ObjectIdHex, RefIdHex } from '../ids/index.js';
-import { actorNameTakenError, type MinirayError, type ProtocolError } from '../errors/index.js';
+import { actorNameTakenError, largerThanStoreError, type MinirayError, type ProtocolError } from '../errors/index.js';
 import { NameAnswer, WORKER_ANSWER_CHECKS, type WorkerAnswers } from '../protocol/index.js';
 import { encodeError, type FunctionDescriptor } from '../serialization/index.js';
 import { PendingRequest, RequestTable, type Channel } from '../transport/index.js';
@@ -75,6 +75,11 @@ export interface NodeClient {
    * get) and says where. Throws ObjectStoreFullError, having taken nothing, when they do not fit.
    */
   storeParts(parts: readonly Uint8Array[]): Part[];
+  /**
+   * Throws ObjectStoreFullError for a part larger than the node's whole store, which it would
+   * refuse (a worker's client; the driver's, whose node is at hand, has its store throw instead).
+   */
+  checkFits?(parts: readonly Uint8Array[]): void;
   /** The bytes of a part the node sent. */
   partView(part: Part): Uint8Array;
   // generators
@@ -121,6 +126,8 @@ export class ChannelNodeClient implements NodeClient {
     private readonly gcsReconnectTimeoutMs = setting('gcsReconnectTimeoutMs'),
     /** A thread's answer cell (boot data): where the node says at once whether a name is free. */
     private readonly answers: Int32Array | undefined = undefined,
+    /** Its node's object store capacity (boot data): a larger part is refused here, at once. */
+    private readonly storeCapacityBytes = Infinity,
   ) {
     this.requests = new RequestTable<WorkerAnswers>({
       sendCancel: (id) => channel.send({ type: 'cancelRequest', id }),
@@ -169,6 +176,10 @@ export class ChannelNodeClient implements NodeClient {
       return new Uint8Array(slab, part.offset, part.length);
     }
     throw new Error('a part attached by a worker cannot be read by a worker');
+  }
+
+  checkFits(parts: readonly Uint8Array[]): void {
+    for (const bytes of parts) if (bytes.byteLength > this.storeCapacityBytes) throw largerThanStoreError(bytes.byteLength, this.storeCapacityBytes);
   }
 
   storeParts(parts: readonly Uint8Array[]): Part[] {

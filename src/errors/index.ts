@@ -120,6 +120,11 @@ export class ObjectStoreFullError extends MinirayError {
   static override readonly errorName = 'ObjectStoreFullError';
 }
 
+/** A value (or one binary part of it) that no room made in the store could hold: thrown by put() in the driver and in a worker alike. */
+export function largerThanStoreError(length: number, capacityBytes: number): ObjectStoreFullError {
+  return new ObjectStoreFullError(`an object of ${length} bytes is larger than the whole object store (${capacityBytes} bytes). Raise objectStoreMemory in init().`);
+}
+
 /** An option passed to init(), remote() or .options() is unknown or has a wrong value. */
 export class InvalidOptionError extends MinirayError {
   static override readonly errorName = 'InvalidOptionError';

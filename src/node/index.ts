@@ -180,6 +180,7 @@ export class Node {
       jobId: () => this.context.jobId,
       namespace: () => this.context.namespace,
       workingDirOf: (dir) => this.envs.workingDirs?.localDir(dir) ?? dir,
+      objectStoreBytes: this.store.capacityBytes,
     });
     this.actors = new ActorManager({
       functionDescriptor: (id) => this.functions.get(id),

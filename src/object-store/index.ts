@@ -9,7 +9,7 @@
  * thread may have views of an object's blocks; freeing waits for the last lease, so a view never
  * sees its memory reused. The node is the only writer, so none of this needs locks.
  */
-import { ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
+import { largerThanStoreError, ObjectLostError, ObjectStoreFullError } from '../errors/index.js';
 import { ObjectID } from '../ids/index.js';
 import { ObjectRef, type OwnerAddress } from '../object-ref/index.js';
 import { Arena, type ArenaStats, type Block } from './arena.js';
@@ -307,12 +307,7 @@ export class ObjectStore {
    * spill the disk refuses, fails.
    */
   private withRoom(length: number, take: () => Block | undefined, takeBeyondCapacity: () => Block): Block {
-    if (!this.arena.fits(length)) {
-      throw new ObjectStoreFullError(
-        `an object of ${length} bytes is larger than the whole object store (${this.capacityBytes} bytes). ` +
-          'Raise objectStoreMemory in init().',
-      );
-    }
+    if (!this.arena.fits(length)) throw largerThanStoreError(length, this.capacityBytes);
     let block = take();
     if (block !== undefined) return block;
     this.spillUntil(() => (block = take()) !== undefined);

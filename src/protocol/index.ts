@@ -624,6 +624,11 @@ export interface WorkerBootData {
    * Absent: the worker reads the setting itself.
    */
   readonly gcsReconnectTimeoutMs?: number;
+  /**
+   * Its node's object store capacity in bytes: put() throws at once for a value larger than the
+   * whole store, as the driver's does (the node would refuse it anyway). Absent: not checked here.
+   */
+  readonly objectStoreBytes?: number;
 }
 
 export type PreloadModule =

@@ -226,6 +226,7 @@ function aBootData(value: unknown): WorkerBootData {
   optionalStr(o['jobId'], 'jobId');
   optionalStr(o['namespace'], 'namespace');
   if (o['gcsReconnectTimeoutMs'] !== undefined) int(o['gcsReconnectTimeoutMs'], 'gcsReconnectTimeoutMs');
+  if (o['objectStoreBytes'] !== undefined) int(o['objectStoreBytes'], 'objectStoreBytes');
   return o as unknown as WorkerBootData;
 }
 

@@ -87,6 +87,8 @@ export interface WorkerPoolOptions<TTask> {
   readonly namespace?: () => string;
   /** The folder a workingDir names on this node (a package URI's unpacked copy, in a cluster; env). */
   readonly workingDirOf?: (workingDir: string) => string;
+  /** The node's object store capacity, for boot data (a worker's put() of a larger value throws). */
+  readonly objectStoreBytes?: number;
 }
 
 export class WorkerPool<TTask> {
@@ -241,6 +243,7 @@ export class WorkerPool<TTask> {
       ...(answers === undefined ? {} : { answers }),
       preload: this.preload,
       gcsReconnectTimeoutMs: this.gcsReconnectTimeoutMs,
+      ...(this.options.objectStoreBytes === undefined ? {} : { objectStoreBytes: this.options.objectStoreBytes }),
       ...(runtimeEnv === undefined ? {} : { runtimeEnv }),
       ...(jobId === '' ? {} : { jobId, namespace: this.options.namespace?.() ?? '' }),
     };

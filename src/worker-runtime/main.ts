@@ -83,6 +83,7 @@ const client = new ChannelNodeClient(
   (error) => writeOut(2, Buffer.from(`miniray worker ${boot.workerId.slice(0, 8)}: ${error.message}\n`)),
   boot.gcsReconnectTimeoutMs,
   boot.answers === undefined ? undefined : new Int32Array(boot.answers),
+  boot.objectStoreBytes,
 );
 output.connect((lines) => channel.send({ type: 'logs', lines }));
 const executor = new TaskExecutor(channel, progressCell(), client, output);

@@ -28,6 +28,7 @@ import {
   holdUntilOpen,
   makeFloats,
   makeNestedBinaries,
+  putInWorker,
   sumOf,
   writeOrRead,
 } from '../fixtures/object-store-tasks.js';
@@ -383,6 +384,18 @@ describe('object store: errors', () => {
       },
     );
     assert.equal(memory().store.arena.usedBytes, 0, 'the failed put left memory taken');
+  });
+
+  test('in a task too, put() of an object larger than the whole store throws at once, with the same words (not a ref that fails at get)', async () => {
+    let driverWords = '';
+    try {
+      put(new Uint8Array(16 * MB));
+    } catch (error) {
+      driverWords = `${(error as Error).constructor.name}: ${(error as Error).message}`;
+    }
+    assert.match(driverWords, /^ObjectStoreFullError: /);
+    assert.equal(await get(putInWorker.remote(16 * MB)), driverWords);
+    assert.equal(await get(putInWorker.remote(1024)), 'stored', 'a value that fits is stored');
   });
 
   test('a task given a too-large argument fails at .remote(); one returning a too-large value fails with ObjectStoreFullError', async () => {
