@@ -180,7 +180,7 @@ test('setting() rejects an override that is not an integer in range, naming the 
 test('describeSettings lists every setting with its environment variable and doc', () => {
   const settings = describeSettings();
   const names = settings.map((s) => s.name).sort();
-  assert.deepEqual(names, ['defaultMaxRetries', 'defaultObjectStorePercent', 'gcsReconnectTimeoutMs', 'gcsRequestTimeoutMs', 'healthCheckFailureThreshold', 'healthCheckPeriodMs', 'healthCheckTimeoutMs', 'jobMaxPackageBytes', 'jobStopGraceMs', 'logUnhandledErrors', 'maxInlineObjectBytes', 'maxLineageBytes', 'maxLogBytesPerNode', 'maxTaskEventsBuffered', 'maxTaskEventsInGcs', 'maxTasksInFlightPerWorker', 'pipelineMaxTaskUs', 'taskEventsEnabled', 'taskEventsFlushMs', 'taskEventsMaxTasksPerSecond', 'workerStartupFailureLimit']);
+  assert.deepEqual(names, ['defaultMaxRetries', 'defaultObjectStorePercent', 'gcsReconnectTimeoutMs', 'gcsRequestTimeoutMs', 'healthCheckFailureThreshold', 'healthCheckPeriodMs', 'healthCheckTimeoutMs', 'jobMaxPackageBytes', 'jobStopGraceMs', 'logUnhandledErrors', 'maxExtraWorkers', 'maxInlineObjectBytes', 'maxLineageBytes', 'maxLogBytesPerNode', 'maxTaskEventsBuffered', 'maxTaskEventsInGcs', 'maxTasksInFlightPerWorker', 'pipelineMaxTaskUs', 'taskEventsEnabled', 'taskEventsFlushMs', 'taskEventsMaxTasksPerSecond', 'workerStartupFailureLimit']);
   for (const s of settings) {
     assert.match(s.env, /^MINIRAY_[A-Z_]+$/);
     assert.equal(typeof s.default, 'number');

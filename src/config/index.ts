@@ -36,6 +36,12 @@ const SETTINGS = {
     min: 0,
     doc: 'Tasks of a function whose recent runs took at most this many microseconds may be queued behind one another at a worker; longer ones go one per worker, so they spread over all workers.',
   },
+  maxExtraWorkers: {
+    scope: 'process',
+    default: 0,
+    min: 0,
+    doc: "Task worker threads a node may start beyond numWorkers, so that a task whose parent waits in get() runs in a thread of its own rather than share the parent's, at the cost of a thread start the first time (ended after 1 s idle); 0: such a task may run in its waiting parent's thread when no other is free.",
+  },
   workerStartupFailureLimit: {
     scope: 'cluster',
     default: 3,

@@ -3,6 +3,7 @@
  * else to the queue here (after its GPUs and custom resources, and its environment's queue), and
  * is dispatched to workers in batches, once per microtask; what each worker is sent to run a task.
  */
+import { setting } from '../config/index.js';
 import { InvalidOptionError } from '../errors/index.js';
 import { groupsIn } from '../placement-group/resources.js';
 import type { ExecuteFunctionTask, ExecuteTask, ResourceMap } from '../protocol/index.js';
@@ -12,6 +13,9 @@ import { demandOf, type ClusterLink } from './cluster-link.js';
 import type { NodeContext } from './context.js';
 import type { ObjectDelivery } from './delivery.js';
 import { functionIdOf, type TaskRecord, type Worker } from './task-manager.js';
+
+/** How long an extra task worker (see startExtraWorker) stays idle before it ends, as Ray's idle_worker_killing_time_threshold_ms. */
+const EXTRA_WORKER_IDLE_MS = 1000;
 
 /** generators: a 'dynamic' attempt whose throw is retried (retryExceptions, retries left) fails rather than keep partial results. */
 const RETRY_THROWN = Object.freeze({ kind: 'dynamic', retryThrown: true } as const);
@@ -168,7 +172,12 @@ export class LocalDispatch {
   private dispatch(): void {
     if (this.context.envs.envQueue.length > 0) this.context.envs.dispatchEnv();
     const batches = new Map<Worker, { functions: FunctionDescriptor[]; tasks: ExecuteTask[] }>();
-    this.context.scheduler.dispatch(this.context.pool.workers, (worker, record) => {
+    const pool = this.context.pool;
+    // With extra workers allowed, a waiting task's thread gets no task while a thread of their own
+    // is starting or can be.
+    const starting = this.maxExtraWorkers === 0 ? 0 : pool.workers.filter((worker) => worker.alive && !worker.accepting).length;
+    const canGrow = pool.extraWorkers < this.maxExtraWorkers;
+    const wanted = this.context.scheduler.dispatch(pool.workers, (worker, record) => {
       const { spec } = record;
       const args = this.startOn(worker, record);
       if (args === undefined) return;
@@ -185,12 +194,47 @@ export class LocalDispatch {
         if (fn !== undefined) batch.functions.push(fn);
       }
       batch.tasks.push(this.executeTaskOf(record, seq, args));
-    });
+    }, starting > 0 || canGrow);
     for (const [worker, batch] of batches) {
       this.context.pool.setBusy(worker, true);
       this.sendExecute(worker, batch.functions, batch.tasks);
     }
+    // As many as the tasks kept back, at once (one at a time, a deep recursion would wait for each).
+    const more = Math.min(wanted - starting, this.maxExtraWorkers - pool.extraWorkers);
+    for (let i = 0; i < more; i++) this.startExtraWorker();
     this.keepAliveWhileQueued();
+  }
+
+  // ---- extra workers, for tasks whose parents wait in get() ----
+
+  private readonly maxExtraWorkers = setting('maxExtraWorkers');
+  private retireTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Every thread of the pool is busy or has a task waiting in get(), and a task could run: one
+   * more thread is started for it (its 'ready' dispatches again), as Ray's raylet starts a worker
+   * when the others are blocked. Idle extra threads end after a second without work, as Ray's
+   * idle workers beyond the CPU count do, unless they own objects still in use (their objects
+   * would end with them).
+   */
+  private startExtraWorker(): void {
+    this.context.pool.grow();
+    if (this.retireTimer !== undefined) return;
+    let idleBefore = new Set<Worker>();
+    this.retireTimer = setInterval(() => {
+      const pool = this.context.pool;
+      const idle = new Set(pool.workers.filter((worker) => worker.accepting && worker.load === 0 && worker.inFlight.size === 0 && !this.context.scheduler.hasWaiting(worker)));
+      for (const worker of idle) {
+        if (pool.extraWorkers === 0) break;
+        if (idleBefore.has(worker) && !this.context.objects.ownsAny(worker.id)) pool.retire(worker);
+      }
+      idleBefore = idle;
+      if (pool.extraWorkers === 0 || this.context.stopped) {
+        clearInterval(this.retireTimer);
+        this.retireTimer = undefined;
+      }
+    }, EXTRA_WORKER_IDLE_MS);
+    this.retireTimer.unref();
   }
 
   private keepAlive: NodeJS.Timeout | undefined;

@@ -518,6 +518,7 @@ export class WorkerMessages {
       return;
     }
     this.context.scheduler.requeue(requeue);
+    if (worker.terminatedFor === 'idle') return; // a worker the pool no longer needed: not replaced
 
     if (!worker.accepting && worker.terminatedFor === undefined && worker.nextSeq === 1) {
       // It died while starting (e.g. a preload module failed): do not respawn forever.
@@ -594,6 +595,7 @@ function ownerEnd(worker: Worker): string {
   if (worker.terminatedFor === 'actor') return ACTOR_WORKER_ENDED;
   if (worker.terminatedFor === 'cancel') return 'was terminated by cancel({ force: true })';
   if (worker.terminatedFor === 'shutdown') return 'was stopped';
+  if (worker.terminatedFor === 'idle') return 'was retired, idle';
   return `died${worker.exitError === undefined ? '' : ` (${worker.exitError.message})`}`;
 }
 

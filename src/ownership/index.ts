@@ -206,6 +206,12 @@ export class ObjectDirectory<P> {
     return this.entries.entries();
   }
 
+  /** Whether the thread `owner` owns an object still here (a scan: for rare checks, such as whether an idle worker may end). */
+  ownsAny(owner: string): boolean {
+    for (const entry of this.entries.values()) if (entry.owner === owner && entry.foreignOwner === undefined) return true;
+    return false;
+  }
+
   /** The object is ready on another node (`location`), which keeps it until this owner frees it. */
   setRemote(id: string, location: string, size: number, nested: readonly string[] | undefined): void {
     const entry = this.entries.get(id);

@@ -128,11 +128,17 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
     return tasks;
   }
 
-  /** Hands ready tasks to workers, in FIFO order, as far as resources allow. */
-  dispatch(workers: readonly W[], assign: (worker: W, task: T) => void): void {
-    if (this.queuedCount === 0) return;
+  /**
+   * Hands ready tasks to workers, in FIFO order, as far as resources allow. `avoidWaiting`: a
+   * worker with a task waiting in get() gets none (a thread of their own is starting or can be
+   * started for them). Returns how many queued tasks were kept from such workers only, with their
+   * CPUs free (at most as many as the free CPUs hold): the caller starts workers for them.
+   */
+  dispatch(workers: readonly W[], assign: (worker: W, task: T) => void, avoidWaiting = false): number {
+    if (this.queuedCount === 0) return 0;
     const accepting = workers.filter((w) => w.accepting);
-    if (accepting.length === 0) return;
+    if (accepting.length === 0) return 0;
+    let wantsWorker = false;
     const share = Math.ceil(this.queuedCount / accepting.length);
     const depth = Math.max(1, Math.min(this.maxInFlightPerWorker, share));
     // Least-loaded first, so idle workers get work before busy ones get more. Of equal load, one
@@ -141,6 +147,11 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
     // yields does not take its waiting parent down with it or hold it up.
     accepting.sort((a, b) => a.load - b.load || this.waitingIn(a) - this.waitingIn(b));
     for (const worker of accepting) {
+      if (avoidWaiting && this.waitingIn(worker) > 0) {
+        const head = this.queue[this.head];
+        if (worker.load === 0 && head !== undefined && this.available >= toUnits(head.numCpus)) wantsWorker = true;
+        continue;
+      }
       // A busy worker is refilled once half its depth has run, not after every result: it still
       // has its next tasks at hand, and a stream of results costs one execute message per batch.
       if (worker.load > 0 && worker.load * 2 > depth) continue;
@@ -148,7 +159,7 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
         const task = this.queue[this.head] as T;
         const units = toUnits(task.numCpus);
         if (worker.load === 0) {
-          if (this.available < units) return; // FIFO: the head waits for CPUs
+          if (this.available < units) return 0; // FIFO: the head waits for CPUs
           worker.reservedCpuUnits = units;
           this.available -= units;
         } else if (units > worker.reservedCpuUnits || !this.pipelinable(task)) {
@@ -160,12 +171,20 @@ export class Scheduler<T extends SchedulableTask, W extends WorkerSlot> {
       }
     }
     this.compact();
+    const head = this.queue[this.head];
+    if (!wantsWorker || head === undefined) return 0;
+    return Math.min(this.queuedCount, Math.floor(this.available / Math.max(1, toUnits(head.numCpus))));
   }
 
   /** A task assigned to `worker` finished (or will never run there). */
   onTaskDone(worker: W): void {
     worker.load--;
     if (worker.load === 0) this.releaseWorker(worker);
+  }
+
+  /** Whether a task on `worker` waits in get(). */
+  hasWaiting(worker: W): boolean {
+    return this.waitingIn(worker) > 0;
   }
 
   /** A running task on `worker` now waits in get(): its CPUs are free for other tasks. */

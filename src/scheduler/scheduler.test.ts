@@ -218,6 +218,26 @@ test("a waiting task's child goes to an idle worker rather than the waiting one'
   assert.deepEqual(dispatch(s, [w1, w2]), ['w1:later']);
 });
 
+test("avoidWaiting: a waiting task's thread gets no task, and dispatch says a worker is wanted when that kept a runnable head back", () => {
+  const s = new Scheduler<Task, Slot>(1, 64);
+  const [w1] = workers(1) as [Slot];
+  s.enqueue(task('parent'));
+  assert.deepEqual(dispatch(s, [w1]), ['w1:parent']);
+  s.onBlocked(w1);
+  s.enqueue(task('child'));
+  const assigned: string[] = [];
+  assert.equal(s.dispatch([w1], (w, t) => assigned.push(`${w.name}:${t.id}`), true), 1, 'a worker is wanted');
+  assert.equal(assigned.length, 0, 'nothing went to the waiting thread');
+  assert.equal(s.hasWaiting(w1), true);
+  // A new worker takes it.
+  const [, w2] = workers(2) as [Slot, Slot];
+  assert.equal(s.dispatch([w1, w2], (w, t) => assigned.push(`${w.name}:${t.id}`), true), 0);
+  assert.deepEqual(assigned, ['w2:child']);
+  // No CPU free for the head (the child holds the one the parent lent): no worker is wanted.
+  s.enqueue(task('third'));
+  assert.equal(s.dispatch([w1, w2], () => assert.fail('nothing fits'), true), 0);
+});
+
 test('onBlocked keeps the CPUs while the worker has other runnable tasks', () => {
   const s = new Scheduler<Task, Slot>(1, 64);
   const [w1] = workers(1) as [Slot];

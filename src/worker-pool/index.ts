@@ -52,7 +52,7 @@ export interface PooledWorker<TTask> extends WorkerSlot {
   nextSeq: number;
   alive: boolean;
   /** Set before a deliberate terminate (force-cancel): why the worker is going away. */
-  terminatedFor: 'cancel' | 'shutdown' | 'actor' | undefined;
+  terminatedFor: 'cancel' | 'shutdown' | 'actor' | 'idle' | undefined;
   /**
    * Set by the pool when it terminates the worker, deliberately (kill, shutdown) or as crashed
    * (endAsCrashed): the worker stays ref'd until its exit, whatever setBusy says (see setBusy).
@@ -175,6 +175,29 @@ export class WorkerPool<TTask> {
     ).then(() => undefined);
   }
 
+  /** Task workers beyond the pool's size (started for tasks whose parents wait in get(), see grow). */
+  get extraWorkers(): number {
+    return Math.max(0, this.workers.length - this.options.size);
+  }
+
+  /**
+   * Starts one more task worker than the pool's size: a task whose parent waits in get() gets a
+   * thread of its own, as Ray starts a worker when its others are blocked, rather than run in
+   * the waiting parent's thread, whose fate it would share. Retired when idle (retire).
+   */
+  grow(): PooledWorker<TTask> {
+    const worker = this.spawn('task', this.defaultIsolation);
+    this.workers.push(worker);
+    return worker;
+  }
+
+  /** Ends an idle task worker the pool does not need (beyond its size): it is not replaced. */
+  retire(worker: PooledWorker<TTask>): void {
+    const index = this.workers.indexOf(worker);
+    if (index >= 0) this.workers.splice(index, 1);
+    this.kill(worker, 'idle');
+  }
+
   /** Starts a thread in place of a dead one. */
   replace(dead: PooledWorker<TTask>): PooledWorker<TTask> {
     const index = this.workers.indexOf(dead);
@@ -198,7 +221,7 @@ export class WorkerPool<TTask> {
   }
 
   /** Stops a worker now, even in the middle of `for (;;) {}`: a deliberate end (not a crash). */
-  kill(worker: PooledWorker<TTask>, reason: 'cancel' | 'shutdown' | 'actor'): void {
+  kill(worker: PooledWorker<TTask>, reason: 'cancel' | 'shutdown' | 'actor' | 'idle'): void {
     worker.terminatedFor = reason;
     void this.end(worker);
   }

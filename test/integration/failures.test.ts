@@ -20,6 +20,7 @@ import {
   remote,
   put,
   shutdown,
+  state,
 } from 'miniray';
 import { Gate, meet, waitForGate } from '../fixtures/coordination.js';
 import {
@@ -27,6 +28,7 @@ import {
   validateViaChild,
   exitEveryTime,
   exitUntilRun,
+  parentAndChildThreads,
   parentOfCrashingChild,
   runsRecorded,
   throwUntilRun,
@@ -291,6 +293,38 @@ describe('crashed workers', () => {
     await assert.rejects(get(crash, { timeoutMs: 30_000 }), WorkerCrashedError);
     assert.deepEqual(await get(others, { timeoutMs: 30_000 }), Array.from({ length: 50 }, (_, i) => i + 1));
     await assertPoolWorks();
+  });
+});
+
+describe('a task whose parent waits in get(), with no other thread free, and MINIRAY_MAX_EXTRA_WORKERS set', () => {
+  before(async () => {
+    process.env['MINIRAY_MAX_EXTRA_WORKERS'] = '4'; // read by init()
+    await init({ numWorkers: 1 });
+    delete process.env['MINIRAY_MAX_EXTRA_WORKERS'];
+    dir = mkdtempSync(join(tmpdir(), 'miniray-extra-workers-'));
+  });
+  after(async () => {
+    await shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const taskThreads = async (): Promise<number> => (await state.listWorkers()).filter((w) => w.workerType === 'task' && w.isAlive).length;
+
+  test("runs in a thread started for it, not in its parent's, and that thread ends once idle", async () => {
+    assert.equal(await taskThreads(), 1);
+    const { parent, child } = await get(parentAndChildThreads.remote(), { timeoutMs: 30_000 });
+    assert.notEqual(child, parent, "the child ran in its waiting parent's thread");
+    assert.equal(await taskThreads(), 2, 'one thread was started for the child');
+    const deadline = Date.now() + 20_000;
+    while ((await taskThreads()) > 1) {
+      assert.ok(Date.now() < deadline, 'the extra thread was still there 20 s after its task');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(await get(add.remote(1, 2)), 3, 'the pool works on');
+  });
+
+  test('a child that crashes its thread leaves its waiting parent alive', async () => {
+    assert.equal(await get(parentOfCrashingChild.remote(counterFile()), { timeoutMs: 30_000 }), 'WorkerCrashedError');
+    assert.equal(await get(add.remote(2, 3)), 5);
   });
 });
 
