@@ -351,7 +351,10 @@ test('boot data: valid passes; each wrong field is named', () => {
   assert.equal(parseWorkerBootData(withTimeout), withTimeout);
   const withAnswers = { ...valid, answers: new SharedArrayBuffer(4) };
   assert.equal(parseWorkerBootData(withAnswers), withAnswers);
+  const withStore = { ...valid, objectStoreBytes: 8 << 20 };
+  assert.equal(parseWorkerBootData(withStore), withStore);
   const cases: Array<[unknown, RegExp]> = [
+    [{ ...valid, objectStoreBytes: 'big' }, /objectStoreBytes must be an integer >= 0, got string/],
     [{ ...valid, gcsReconnectTimeoutMs: -1 }, /gcsReconnectTimeoutMs must be an integer >= 0, got number -1/],
     [undefined, /boot data is malformed: it must be an object, got undefined/],
     [{ ...valid, nodeId: 'node' }, /nodeId must be an ID/],
