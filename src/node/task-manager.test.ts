@@ -248,13 +248,18 @@ test('failTask fails every return with the error', () => {
   for (const id of task.returnIds) assert.equal(s.objects.get(id)?.state, 'failed');
 });
 
-test('a result kept on another node for an owner that died before it came is let go there, not kept until that connection ends', () => {
+/** A task sent to another node whose owner then died, before the task reported. */
+function withDeadOwner(name: string): { s: ReturnType<typeof setup>; id: string; work: RemoteWork } {
   const s = setup();
-  const task = spec('late');
+  const task = spec(name);
   s.tasks.submitOne(task);
-  const id = task.returnIds[0] as string;
   s.objects.ownerDied(OWNER, () => encodeError(new OwnerDiedError('its owner ended')), () => {});
-  s.finishOn(s.sent[0] as RemoteWork, B);
+  return { s, id: task.returnIds[0] as string, work: s.sent[0] as RemoteWork };
+}
+
+test('a result kept on another node for an owner that died before it came is let go there, not kept until that connection ends', () => {
+  const { s, id, work } = withDeadOwner('late');
+  s.finishOn(work, B);
   assert.deepEqual(s.letGo, [[B, OWNER, [id]]]);
   assert.ok(s.errorOf(id) instanceof OwnerDiedError, 'it stays failed');
   const live = { ...spec('live'), owner: { nodeId: NODE, workerId: 'e'.repeat(32) } } as TaskSpec;
@@ -268,14 +273,10 @@ test('a result kept on another node for an owner that died before it came is let
 });
 
 test('a late inline result with refs inside is let go at the node that sent it (it keeps such values for their refs); one without refs is kept nowhere', () => {
-  const s = setup();
-  const task = spec('late with refs');
-  s.tasks.submitOne(task);
-  const id = task.returnIds[0] as string;
-  s.objects.ownerDied(OWNER, () => encodeError(new OwnerDiedError('its owner ended')), () => {});
+  const { s, id, work } = withDeadOwner('late with refs');
   const data = encodeValue(1, 'v').data;
-  (s.sent[0] as RemoteWork).done([{ id, state: 'ready', data }], C);
+  work.done([{ id, state: 'ready', data }], C);
   assert.deepEqual(s.letGo, [], 'nothing is kept of a value without refs');
-  (s.sent[0] as RemoteWork).done([{ id, state: 'ready', data, nested: [newId()] }], C);
+  work.done([{ id, state: 'ready', data, nested: [newId()] }], C);
   assert.deepEqual(s.letGo, [[C, OWNER, [id]]]);
 });
